@@ -1,0 +1,101 @@
+"""What the pool is asked to run, and how a worker talks back to its host.
+
+A `Call` is plain data: it crosses the process boundary as JSON. The worker turns `request`
+into the script's read-only `FetchRequest` and passes it as the function's first argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sandbox.outcome import JSONValue
+
+# The contract's functions (contract §2): name -> how many positional arguments it is called with.
+SCRIPT_FUNCTIONS: Mapping[str, int] = {
+    "VoipParseWebhookRequest": 1,
+    "VoipGetCallLink": 1,
+    "VoipTestConnection": 0,
+    "VoipGetMembers": 0,
+    "VoipGenerateCall": 2,
+}
+REQUIRED_FUNCTIONS: tuple[str, ...] = ("VoipParseWebhookRequest",)
+PARSE_FUNCTION = "VoipParseWebhookRequest"
+
+SettingValue = str | int | float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class RequestData:
+    """The HTTP request a webhook delivered, as plain data (never a server object)."""
+
+    method: str = "POST"
+    url: str = "http://localhost/hooks/test"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "url": self.url,
+            "headers": [list(pair) for pair in self.headers],
+            "body": self.body,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RequestData:
+        raw_headers = data.get("headers") or ()
+        if isinstance(raw_headers, Mapping):
+            pairs = tuple((str(k), str(v)) for k, v in raw_headers.items())
+        else:
+            pairs = tuple((str(k), str(v)) for k, v in raw_headers)
+        body = data.get("body")
+        return cls(
+            method=str(data.get("method") or "POST").upper(),
+            url=str(data.get("url") or cls.url),
+            headers=pairs,
+            body=None if body is None else str(body),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One function of one script to run. `function=None` compiles and checks only."""
+
+    source: str
+    function: str | None
+    args: tuple[JSONValue, ...] = ()
+    request: RequestData | None = None
+    settings: Mapping[str, SettingValue] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "function": self.function,
+            "args": list(self.args),
+            "request": self.request.to_json() if self.request else None,
+            "settings": dict(self.settings),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Call:
+        request = data.get("request")
+        return cls(
+            source=str(data["source"]),
+            function=data.get("function"),
+            args=tuple(data.get("args") or ()),
+            request=RequestData.from_json(request) if request is not None else None,
+            settings=dict(data.get("settings") or {}),
+        )
+
+
+class HostBridge(Protocol):
+    """The worker's line to its host, for `fetch()` and `storage`.
+
+    `request` sends one capability request (plain JSON, e.g. {"op": "storage.get", "key": "k"})
+    and blocks until the host answers with plain JSON: {"ok": true, ...} or
+    {"ok": false, "error": "message"}.
+    """
+
+    def request(self, payload: dict[str, JSONValue]) -> dict[str, JSONValue]: ...

@@ -1,0 +1,349 @@
+"""The parent's side of the process wall: a pool of pre-started, hardened workers.
+
+Calls are queued FIFO and handed to the least-loaded ready worker; each worker may hold
+`inflight_per_worker` calls (the next one waits in its pipe, saving a wake-up per call). The
+pool enforces the wall clock itself: when the call at the head of a worker overruns, the worker
+is killed and replaced, and calls queued behind it go back to the pool. A worker that reports
+a CPU, memory or recursion limit exits by itself and is replaced the same way.
+
+`fetch()` and `storage` requests arrive on the same pipe and are answered by the
+`CapabilityHandler` the caller supplies with each call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.call import Call
+from sandbox.limits import DEFAULT_LIMITS, Limits
+from sandbox.outcome import LimitName, Outcome, ScriptError
+from sandbox.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode, encode, outcome_from_json
+from sandbox.worker import bootstrap_source
+
+log = logging.getLogger("sandbox.pool")
+
+CapabilityHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+WORKER_START_TIMEOUT = 20.0
+STDERR_KEEP_BYTES = 8192
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class PoolClosed(Exception):
+    """The pool was closed before the call could run."""
+
+
+async def no_capabilities(request: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": False, "error": "fetch() and storage are not available in this context"}
+
+
+def failure(
+    error_type: str, message: str, *, limit: LimitName | None = None, duration_ms: float = 0.0
+) -> Outcome:
+    return Outcome(
+        ok=False,
+        error=ScriptError(type=error_type, message=message),
+        limit=limit,
+        duration_ms=duration_ms,
+    )
+
+
+@dataclass
+class PendingCall:
+    id: int
+    message: bytes
+    limits: Limits
+    handler: CapabilityHandler
+    future: asyncio.Future[Outcome]
+    started_at: float = 0.0
+    deadline: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class Worker:
+    process: asyncio.subprocess.Process
+    inflight: deque[PendingCall] = field(default_factory=deque)
+    ready: bool = False
+    dead: bool = False
+    stderr_tail: bytearray = field(default_factory=bytearray)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+
+@dataclass
+class PoolStats:
+    calls: int = 0
+    workers_started: int = 0
+    workers_replaced: int = 0
+    limit_hits: Counter[str] = field(default_factory=Counter)
+    hardening: dict[str, list[str]] = field(default_factory=dict)
+
+
+class SandboxPool:
+    def __init__(
+        self,
+        size: int = 4,
+        limits: Limits = DEFAULT_LIMITS,
+        inflight_per_worker: int = 2,
+        python: str = sys.executable,
+    ) -> None:
+        if size < 1 or inflight_per_worker < 1:
+            raise ValueError("a pool needs at least one worker and one call per worker")
+        self.size = size
+        self.limits = limits
+        self.inflight_per_worker = inflight_per_worker
+        self.python = python
+        self.stats = PoolStats()
+        self._workers: list[Worker] = []
+        self._waiting: deque[PendingCall] = deque()
+        self._ids = itertools.count(1)
+        self._closed = False
+        self._spawning = 0
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        await asyncio.gather(*(self._spawn() for _ in range(self.size)))
+
+    async def __aenter__(self) -> SandboxPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._closed = True
+        for worker in list(self._workers):
+            self._kill(worker)
+        for pending in list(self._waiting):
+            if not pending.future.done():
+                pending.future.set_exception(PoolClosed("the sandbox pool was closed"))
+        self._waiting.clear()
+        for worker in list(self._workers):
+            with contextlib.suppress(ProcessLookupError):
+                await worker.process.wait()
+        for task in list(self._background):
+            task.cancel()
+
+    @property
+    def live_workers(self) -> int:
+        return sum(1 for worker in self._workers if worker.ready and not worker.dead)
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    # -- running calls --------------------------------------------------------------------------
+    async def run(
+        self,
+        call: Call,
+        *,
+        limits: Limits | None = None,
+        handler: CapabilityHandler | None = None,
+    ) -> Outcome:
+        """Run one call in a worker; always returns an Outcome (never raises for tenant code)."""
+        if self._closed:
+            raise PoolClosed("the sandbox pool is closed")
+        limits = limits or self.limits
+        call_id = next(self._ids)
+        message = encode(
+            {"type": "call", "id": call_id, "call": call.to_json(), "limits": limits.to_json()}
+        )
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        pending = PendingCall(call_id, message, limits, handler or no_capabilities, future)
+        self.stats.calls += 1
+        self._waiting.append(pending)
+        self._dispatch()
+        outcome = await future
+        if outcome.limit is not None:
+            self.stats.limit_hits[outcome.limit] += 1
+        return outcome
+
+    async def check(self, source: str, *, limits: Limits | None = None) -> Outcome:
+        """Compile and contract-check a script in a worker (the compiler meets hostile input)."""
+        return await self.run(Call(source=source, function=None), limits=limits)
+
+    def _dispatch(self) -> None:
+        while self._waiting:
+            candidates = [
+                w for w in self._workers
+                if w.ready and not w.dead and len(w.inflight) < self.inflight_per_worker
+            ]
+            if not candidates:
+                return
+            worker = min(candidates, key=lambda w: len(w.inflight))
+            pending = self._waiting.popleft()
+            if pending.future.done():
+                continue
+            worker.inflight.append(pending)
+            assert worker.process.stdin is not None
+            worker.process.stdin.write(pending.message)
+            if len(worker.inflight) == 1:
+                self._arm_deadline(worker, pending)
+
+    def _arm_deadline(self, worker: Worker, pending: PendingCall) -> None:
+        loop = asyncio.get_running_loop()
+        pending.started_at = time.perf_counter()
+        pending.deadline = loop.call_later(
+            pending.limits.wall_seconds, self._on_deadline, worker, pending
+        )
+
+    def _on_deadline(self, worker: Worker, pending: PendingCall) -> None:
+        if not worker.inflight or worker.inflight[0] is not pending or pending.future.done():
+            return
+        elapsed = (time.perf_counter() - pending.started_at) * 1000
+        pending.future.set_result(failure(
+            "LimitExceeded",
+            f"wall-clock limit of {pending.limits.wall_seconds:g} s exceeded",
+            limit="wall",
+            duration_ms=elapsed,
+        ))
+        self._kill(worker)
+
+    def _complete_head(self, worker: Worker, outcome: Outcome) -> None:
+        pending = worker.inflight.popleft()
+        if pending.deadline is not None:
+            pending.deadline.cancel()
+        if not pending.future.done():
+            pending.future.set_result(outcome)
+        if worker.inflight:
+            self._arm_deadline(worker, worker.inflight[0])
+        self._dispatch()
+
+    # -- workers ------------------------------------------------------------------------------
+    async def _spawn(self) -> None:
+        self._spawning += 1
+        try:
+            process = await asyncio.create_subprocess_exec(
+                self.python, "-I", "-c", bootstrap_source(PACKAGE_PARENT),
+                json.dumps(self.limits.to_json()),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={},
+                close_fds=True,
+                start_new_session=True,
+                limit=MAX_MESSAGE_BYTES,
+            )
+            worker = Worker(process)
+            self._workers.append(worker)
+            self.stats.workers_started += 1
+            self._track(worker, self._drain_stderr(worker))
+            try:
+                assert process.stdout is not None
+                line = await asyncio.wait_for(process.stdout.readline(), WORKER_START_TIMEOUT)
+                ready = decode(line)
+                if ready.get("type") != "ready":
+                    raise ProtocolError("the worker's first message must be 'ready'")
+            except (TimeoutError, ProtocolError, ValueError) as error:
+                log.error("sandbox worker failed to start: %s; stderr: %s",
+                          error, worker.stderr_tail.decode(errors="replace")[-2000:])
+                self._kill(worker)
+                return
+            hardening = ready.get("hardening")
+            if not self.stats.hardening and isinstance(hardening, dict):
+                self.stats.hardening = hardening
+                log.info("sandbox workers hardened: active=%s inactive=%s",
+                         hardening.get("active"), hardening.get("inactive"))
+            worker.ready = True
+            self._track(worker, self._read(worker))
+            self._dispatch()
+        finally:
+            self._spawning -= 1
+
+    def _track(self, worker: Worker, coroutine: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        worker.tasks.add(task)
+        task.add_done_callback(worker.tasks.discard)
+
+    async def _drain_stderr(self, worker: Worker) -> None:
+        assert worker.process.stderr is not None
+        while chunk := await worker.process.stderr.read(4096):
+            worker.stderr_tail += chunk
+            del worker.stderr_tail[:-STDERR_KEEP_BYTES]
+
+    async def _read(self, worker: Worker) -> None:
+        assert worker.process.stdout is not None
+        try:
+            while True:
+                line = await worker.process.stdout.readline()
+                if not line:
+                    break
+                message = decode(line)
+                kind = message["type"]
+                if not worker.inflight or message.get("id") != worker.inflight[0].id:
+                    raise ProtocolError(f"a {kind!r} message for a call that is not running")
+                if kind == "outcome":
+                    self._complete_head(worker, outcome_from_json(message.get("outcome")))
+                elif kind == "capability":
+                    request = message.get("request")
+                    if not isinstance(request, dict):
+                        raise ProtocolError("a capability request must be an object")
+                    self._track(worker, self._answer(worker, worker.inflight[0], request))
+                else:
+                    raise ProtocolError(f"unexpected message {kind!r}")
+        except (ProtocolError, ValueError) as error:
+            # ValueError: a line over MAX_MESSAGE_BYTES. A worker that breaks the protocol is
+            # not trusted with another call.
+            if worker.inflight and not worker.inflight[0].future.done():
+                head = worker.inflight[0]
+                head.future.set_result(failure(
+                    "WorkerProtocolError", f"the worker sent an invalid message: {error}"
+                ))
+        await self._on_worker_exit(worker)
+
+    async def _answer(self, worker: Worker, pending: PendingCall, request: dict[str, Any]) -> None:
+        try:
+            reply = await pending.handler(request)
+        except Exception as error:  # a host-side bug must not hang the tenant's call
+            log.exception("capability handler failed")
+            reply = {"ok": False, "error": f"the host could not complete the request ({error})"}
+        if worker.dead or not worker.inflight or worker.inflight[0] is not pending:
+            return
+        assert worker.process.stdin is not None
+        worker.process.stdin.write(
+            encode({"type": "capability_reply", "id": pending.id, "reply": reply})
+        )
+
+    def _kill(self, worker: Worker) -> None:
+        if worker.dead:
+            return
+        worker.dead = True
+        with contextlib.suppress(ProcessLookupError):
+            worker.process.send_signal(signal.SIGKILL)
+
+    async def _on_worker_exit(self, worker: Worker) -> None:
+        self._kill(worker)
+        returncode = await worker.process.wait()
+        if worker in self._workers:
+            self._workers.remove(worker)
+        if worker.inflight:
+            head = worker.inflight.popleft()
+            if head.deadline is not None:
+                head.deadline.cancel()
+            if not head.future.done():
+                head.future.set_result(failure(
+                    "WorkerCrashed",
+                    f"the sandbox worker stopped unexpectedly (exit status {returncode})",
+                    duration_ms=(time.perf_counter() - head.started_at) * 1000,
+                ))
+            # Calls queued behind it never started: give them to another worker.
+            self._waiting.extendleft(reversed(worker.inflight))
+            worker.inflight.clear()
+        if not self._closed:
+            self.stats.workers_replaced += 1
+            task = asyncio.ensure_future(self._spawn())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)

@@ -1,0 +1,140 @@
+"""The wire between the pool and a worker: one JSON object per line, nothing else.
+
+Never pickle: a tenant object could carry `__reduce__`. The parent reads every worker message
+as untrusted bytes and parses it strictly into plain types (`outcome_from_json`).
+
+Parent → worker: {"type": "call", "id", "call", "limits"}; {"type": "capability_reply", "id",
+"reply"}. Worker → parent: {"type": "ready", "hardening"}; {"type": "capability", "id",
+"request"}; {"type": "outcome", "id", "outcome"}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from typing import Any
+
+from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, ScriptError
+
+# Largest single message either side accepts; results, logs and errors are capped far below.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+MAX_ERROR_TEXT = 4000
+MAX_TRACEBACK_LINES = 50
+
+
+class ProtocolError(Exception):
+    """A worker sent something that is not a well-formed message."""
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    try:
+        message = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ProtocolError(f"not JSON: {error}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError("a message must be an object with a 'type'")
+    return message
+
+
+def _text(value: Any, limit: int = MAX_ERROR_TEXT) -> str:
+    if not isinstance(value, str):
+        raise ProtocolError("expected a string")
+    return value[:limit]
+
+
+def _optional_line(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError("a line number must be an integer")
+    return value
+
+
+def _error_from_json(data: Any) -> ScriptError | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ProtocolError("error must be an object")
+    traceback = data.get("traceback") or []
+    problems = data.get("problems") or []
+    if not isinstance(traceback, list) or not isinstance(problems, list):
+        raise ProtocolError("traceback and problems must be lists")
+    return ScriptError(
+        type=_text(data.get("type"), 200),
+        message=_text(data.get("message")),
+        line=_optional_line(data.get("line")),
+        traceback=tuple(_text(item, 500) for item in traceback[:MAX_TRACEBACK_LINES]),
+        problems=tuple(
+            CompileProblem(
+                line=_optional_line(p.get("line")) if isinstance(p, dict) else None,
+                message=_text(p.get("message") if isinstance(p, dict) else None),
+            )
+            for p in problems[:200]
+        ),
+    )
+
+
+def outcome_from_json(data: Any) -> Outcome:
+    """Parse a worker's outcome; anything malformed raises ProtocolError."""
+    if not isinstance(data, dict):
+        raise ProtocolError("outcome must be an object")
+    ok = data.get("ok")
+    if not isinstance(ok, bool):
+        raise ProtocolError("outcome.ok must be a boolean")
+    limit = data.get("limit")
+    if limit is not None and limit not in LIMIT_NAMES:
+        raise ProtocolError(f"unknown limit {limit!r}")
+    duration = data.get("duration_ms", 0.0)
+    if isinstance(duration, bool) or not isinstance(duration, int | float):
+        raise ProtocolError("duration_ms must be a number")
+    logs = data.get("logs", "")
+    limit_name: LimitName | None = limit
+    return Outcome(
+        ok=ok,
+        result=data.get("result"),
+        error=_error_from_json(data.get("error")),
+        limit=limit_name,
+        logs=_text(logs, 1024 * 1024),
+        logs_truncated=bool(data.get("logs_truncated", False)),
+        duration_ms=float(duration),
+    )
+
+
+class LineChannel:
+    """Blocking line-delimited JSON over two raw descriptors (the worker's side)."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self._buffer = bytearray()
+        self._lines: deque[bytes] = deque()
+        self.sending = False
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = memoryview(encode(message))
+        self.sending = True
+        try:
+            while data:
+                written = os.write(self.write_fd, data)
+                data = data[written:]
+        finally:
+            self.sending = False
+
+    def receive(self) -> dict[str, Any] | None:
+        """The next message, or None when the parent closed the pipe."""
+        while not self._lines:
+            chunk = os.read(self.read_fd, 1 << 16)
+            if not chunk:
+                return None
+            self._buffer += chunk
+            if len(self._buffer) > MAX_MESSAGE_BYTES:
+                raise ProtocolError("message too large")
+            *complete, rest = self._buffer.split(b"\n")
+            self._lines.extend(complete)
+            self._buffer = bytearray(rest)
+        return decode(self._lines.popleft())

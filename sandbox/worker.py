@@ -1,0 +1,170 @@
+"""A worker process: hardened once, then runs one call at a time for the pool.
+
+Started by the pool as `python -I -c <bootstrap> <limits-json>` with an empty environment. Its
+stdin carries the pool's messages; the real stdout is replaced by /dev/null so nothing but the
+protocol reaches the channel (which is a duplicate of the original stdout).
+
+The CPU limit is a profiling timer (ITIMER_PROF: process CPU time, fine-grained) armed per call.
+When it fires, the worker reports the limit and exits: a tenant's `except:` cannot catch what
+never becomes an exception, and a worker that hit a limit is replaced anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections import deque
+from typing import Any
+
+from sandbox.call import Call
+from sandbox.harden import harden
+from sandbox.limits import Limits
+from sandbox.outcome import JSONValue
+from sandbox.protocol import LineChannel
+
+# Limits after which this process is not trusted to take more work.
+REPLACE_AFTER_LIMITS = frozenset({"cpu", "memory", "recursion"})
+
+
+class WorkerState:
+    def __init__(self, channel: LineChannel) -> None:
+        self.channel = channel
+        self.queued_calls: deque[dict[str, Any]] = deque()
+        self.current_id: int | None = None
+        self.current_cpu_seconds = 0.0
+        self.current_started = 0.0
+        self.cpu_limit_pending = False
+
+
+def limit_outcome(limit: str, message: str, started: float) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "result": None,
+        "error": {"type": "LimitExceeded", "message": message, "line": None},
+        "limit": limit,
+        "logs": "",
+        "logs_truncated": False,
+        "duration_ms": (time.perf_counter() - started) * 1000,
+    }
+
+
+class WorkerBridge:
+    """The HostBridge inside a worker: capability requests over the same channel."""
+
+    def __init__(self, state: WorkerState, call_id: int) -> None:
+        self.state = state
+        self.call_id = call_id
+
+    def request(self, payload: dict[str, JSONValue]) -> dict[str, JSONValue]:
+        self.state.channel.send({"type": "capability", "id": self.call_id, "request": payload})
+        if self.state.cpu_limit_pending:
+            report_cpu_limit_and_exit(self.state)
+        while True:
+            message = self.state.channel.receive()
+            if message is None:
+                os._exit(0)
+            if message["type"] == "call":
+                # The pool pipelines calls; keep this one for after the current call.
+                self.state.queued_calls.append(message)
+                continue
+            if message["type"] == "capability_reply" and message.get("id") == self.call_id:
+                reply = message.get("reply")
+                if isinstance(reply, dict):
+                    return reply
+                return {"ok": False, "error": "the host sent an invalid reply"}
+
+
+def main() -> None:
+    limits = Limits.from_json(json.loads(sys.argv[1]))
+    channel_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+    # Import everything tenant code can reach before the filesystem and imports go away.
+    from sandbox import executor
+
+    report = harden(limits.memory_bytes, keep_fds={channel_fd})
+    channel = LineChannel(read_fd=0, write_fd=channel_fd)
+    state = WorkerState(channel)
+
+    def on_cpu_limit(signum: int, frame: object) -> None:
+        if state.current_id is None:
+            return
+        if channel.sending:
+            # Never interleave two messages on the pipe; report right after this send.
+            state.cpu_limit_pending = True
+            return
+        report_cpu_limit_and_exit(state)
+
+    signal.signal(signal.SIGPROF, on_cpu_limit)
+    channel.send({"type": "ready", "pid": os.getpid(), "hardening": report.to_json()})
+
+    while True:
+        message = state.queued_calls.popleft() if state.queued_calls else channel.receive()
+        if message is None:
+            return
+        if message["type"] != "call":
+            continue
+        outcome = run_one(state, message, executor)
+        channel.send({"type": "outcome", "id": message["id"], "outcome": outcome})
+        if outcome.get("limit") in REPLACE_AFTER_LIMITS:
+            os._exit(0)
+
+
+def report_cpu_limit_and_exit(state: WorkerState) -> None:
+    state.channel.send({
+        "type": "outcome",
+        "id": state.current_id,
+        "outcome": limit_outcome(
+            "cpu",
+            f"CPU time limit of {state.current_cpu_seconds:g} s exceeded",
+            state.current_started,
+        ),
+    })
+    os._exit(0)
+
+
+def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        call = Call.from_json(message["call"])
+        limits = Limits.from_json(message["limits"])
+    except (KeyError, TypeError, ValueError) as error:
+        return {
+            "ok": False, "result": None, "limit": None, "logs": "", "logs_truncated": False,
+            "error": {"type": "BadCall", "message": str(error)[:500], "line": None},
+            "duration_ms": 0.0,
+        }
+    state.current_id = message["id"]
+    state.current_cpu_seconds = limits.cpu_seconds
+    state.current_started = started
+    bridge = WorkerBridge(state, message["id"])
+    signal.setitimer(signal.ITIMER_PROF, limits.cpu_seconds)
+    try:
+        outcome: dict[str, Any] = executor.execute(call, limits, bridge)
+    except BaseException as error:  # the boundary: nothing escapes a worker's call
+        outcome = {
+            "ok": False, "result": None, "limit": None, "logs": "", "logs_truncated": False,
+            "error": {"type": "InternalError", "message": type(error).__name__, "line": None},
+            "duration_ms": (time.perf_counter() - started) * 1000,
+        }
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        state.current_id = None
+    return outcome
+
+
+def bootstrap_source(package_parent: str) -> str:
+    """The `-c` program the pool starts: find this package without relying on the cwd."""
+    return (
+        "import sys; sys.path.insert(0, " + repr(package_parent) + "); "
+        "from sandbox.worker import main; main()"
+    )
+
+
+if __name__ == "__main__":
+    main()
