@@ -24,6 +24,7 @@ REQUIRED_FUNCTIONS: tuple[str, ...] = ("VoipParseWebhookRequest",)
 PARSE_FUNCTION = "VoipParseWebhookRequest"
 
 SettingValue = str | int | float | bool
+DEFAULT_REQUEST_URL = "http://localhost/hooks/test"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class RequestData:
     """The HTTP request a webhook delivered, as plain data (never a server object)."""
 
     method: str = "POST"
-    url: str = "http://localhost/hooks/test"
+    url: str = DEFAULT_REQUEST_URL
     headers: tuple[tuple[str, str], ...] = ()
     body: str | None = None
 
@@ -53,7 +54,7 @@ class RequestData:
         body = data.get("body")
         return cls(
             method=str(data.get("method") or "POST").upper(),
-            url=str(data.get("url") or cls.url),
+            url=str(data.get("url") or DEFAULT_REQUEST_URL),
             headers=pairs,
             body=None if body is None else str(body),
         )

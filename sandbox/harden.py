@@ -8,6 +8,7 @@ that list to the parent, which logs it once, so an operator can see which protec
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -141,10 +142,8 @@ def _install_seccomp(libc: ctypes.CDLL) -> None:
 def close_inherited_descriptors(keep: set[int]) -> None:
     for fd in range(3, 1024):
         if fd not in keep:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 def harden(memory_bytes: int, keep_fds: set[int]) -> HardeningReport:

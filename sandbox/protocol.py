@@ -135,6 +135,6 @@ class LineChannel:
             if len(self._buffer) > MAX_MESSAGE_BYTES:
                 raise ProtocolError("message too large")
             *complete, rest = self._buffer.split(b"\n")
-            self._lines.extend(complete)
+            self._lines.extend(bytes(line) for line in complete)
             self._buffer = bytearray(rest)
         return decode(self._lines.popleft())

@@ -1,0 +1,1 @@
+"""The service around the sandbox: tenants, modules, webhook intake, acting on results."""

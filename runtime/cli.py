@@ -1,0 +1,167 @@
+"""The `voip-runtime` command: serve, and run or check a script locally through the real pool."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
+from sandbox.call import PARSE_FUNCTION, SCRIPT_FUNCTIONS
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A command-line mistake: exit 2 with the message."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voip-runtime",
+        description="Hosted runtime for telephony integration scripts.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service")
+    serve.add_argument("--config", type=Path, help="YAML configuration file")
+
+    run = commands.add_parser("run", help="run one function of a script in the sandbox")
+    run.add_argument("script", type=Path)
+    run.add_argument("--function", default=PARSE_FUNCTION, choices=sorted(SCRIPT_FUNCTIONS))
+    run.add_argument("--request", type=Path, help='JSON file {"method","url","headers","body"}')
+    run.add_argument("--settings", type=Path, help="settings as a JSON or YAML object")
+    run.add_argument("--args", help="JSON list of the function's arguments (not the request)")
+
+    check = commands.add_parser("check", help="compile and contract-check a script")
+    check.add_argument("script", type=Path)
+    return parser
+
+
+def read_source(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read {path}: {error}") from None
+
+
+def load_mapping(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise UsageError(f"cannot read {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} must hold a JSON or YAML object")
+    return data
+
+
+def load_settings(script: Path, settings_file: Path | None) -> dict[str, Any]:
+    if settings_file is not None:
+        return load_mapping(settings_file)
+    module_file = script.parent / "module.yaml"
+    if module_file.exists():
+        settings = load_mapping(module_file).get("settings") or {}
+        if not isinstance(settings, dict):
+            raise UsageError(f"{module_file}: settings must be a mapping")
+        return settings
+    return {}
+
+
+def load_request(path: Path | None) -> RequestData:
+    if path is None:
+        return RequestData(method="POST", body=None)
+    try:
+        return RequestData.from_json(load_mapping(path))
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"{path}: {error}") from None
+
+
+def load_args(raw: str | None, function: str) -> tuple[Any, ...]:
+    expected = SCRIPT_FUNCTIONS[function] - (1 if function == PARSE_FUNCTION else 0)
+    if raw is None:
+        if expected:
+            raise UsageError(f"{function} takes {expected} argument(s): give them with --args")
+        return ()
+    try:
+        args = json.loads(raw)
+    except ValueError as error:
+        raise UsageError(f"--args is not JSON: {error}") from None
+    if not isinstance(args, list) or len(args) != expected:
+        raise UsageError(f"--args must be a JSON list of {expected} value(s) for {function}")
+    return tuple(args)
+
+
+def report(outcome: Outcome, function: str | None) -> tuple[dict[str, Any], int]:
+    """The printed JSON and exit code: the script's outcome, then the contract's validation."""
+    from runtime.contract import ResultInvalid, validate_result
+
+    data = outcome.to_json()
+    if not outcome.ok or function is None:
+        return data, EXIT_OK if outcome.ok else EXIT_FAILED
+    try:
+        data["result"] = validate_result(function, outcome.result).to_json()
+    except ResultInvalid as invalid:
+        data["ok"] = False
+        data["error"] = invalid.to_json()
+        return data, EXIT_FAILED
+    return data, EXIT_OK
+
+
+async def run_in_pool(call: Call) -> Outcome:
+    async with SandboxPool(size=1, limits=Limits()) as pool:
+        return await pool.run(call)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    source = read_source(args.script)
+    function: str = args.function
+    call = Call(
+        source=source,
+        function=function,
+        args=load_args(args.args, function),
+        request=load_request(args.request) if function == PARSE_FUNCTION else None,
+        settings=load_settings(args.script, args.settings),
+    )
+    outcome = asyncio.run(run_in_pool(call))
+    data, code = report(outcome, function)
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+    return code
+
+
+def command_check(args: argparse.Namespace) -> int:
+    source = read_source(args.script)
+    outcome = asyncio.run(run_in_pool(Call(source=source, function=None)))
+    data, code = report(outcome, None)
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+    return code
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    from runtime.server import serve
+
+    return serve(args.config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    handlers = {"run": command_run, "check": command_check, "serve": command_serve}
+    try:
+        return handlers[args.command](args)
+    except UsageError as error:
+        print(f"voip-runtime: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

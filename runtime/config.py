@@ -1,0 +1,158 @@
+"""Service configuration: one YAML file, validated by pydantic, with safe defaults.
+
+Secrets may come from the environment instead of the file: `VOIP_RUNTIME_OPERATOR_TOKEN` and
+`VOIP_RUNTIME_STORAGE_URL` (a PostgreSQL URL carries a password). With no operator token
+anywhere, one is generated on first start and kept in the data directory — never a fixed
+default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sandbox import Limits
+
+OPERATOR_TOKEN_ENV = "VOIP_RUNTIME_OPERATOR_TOKEN"
+STORAGE_URL_ENV = "VOIP_RUNTIME_STORAGE_URL"
+OPERATOR_TOKEN_FILE = "operator-token"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListenConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class SandboxConfig(Strict):
+    workers: int = Field(default=4, ge=1, le=256)
+    inflight_per_worker: int = Field(default=2, ge=1, le=16)
+    webhook_wall_seconds: float = Field(default=2.0, gt=0, le=60)
+    other_wall_seconds: float = Field(default=10.0, gt=0, le=300)
+    cpu_seconds: float = Field(default=1.0, gt=0, le=60)
+    memory_mb: int = Field(default=256, ge=32, le=8192)
+    output_kib: int = Field(default=64, ge=1, le=4096)
+    result_kib: int = Field(default=256, ge=1, le=16384)
+    fetches_per_call: int = Field(default=10, ge=0, le=100)
+
+    def limits(self, wall_seconds: float) -> Limits:
+        return Limits(
+            wall_seconds=wall_seconds,
+            cpu_seconds=self.cpu_seconds,
+            memory_bytes=self.memory_mb * 1024 * 1024,
+            output_bytes=self.output_kib * 1024,
+            result_bytes=self.result_kib * 1024,
+            fetches_per_call=self.fetches_per_call,
+        )
+
+    @property
+    def webhook_limits(self) -> Limits:
+        return self.limits(self.webhook_wall_seconds)
+
+    @property
+    def other_limits(self) -> Limits:
+        return self.limits(self.other_wall_seconds)
+
+
+class TenantLimitsConfig(Strict):
+    webhooks_per_second: float = Field(default=500.0, gt=0)
+    webhook_burst: int = Field(default=1000, ge=1)
+    concurrent_executions: int = Field(default=6, ge=1)
+
+
+class FetchConfig(Strict):
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    max_response_kib: int = Field(default=5 * 1024, ge=1)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    # Address ranges scripts may reach although private/loopback (tests allow 127.0.0.0/8).
+    allow_networks: tuple[str, ...] = ()
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
+        return value
+
+
+class StorageLimitsConfig(Strict):
+    max_keys_per_module: int = Field(default=100_000, ge=1)
+    max_bytes_per_module: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+
+class Config(Strict):
+    listen: ListenConfig = ListenConfig()
+    public_url: str | None = None
+    data_dir: Path = Path("./data")
+    storage_url: str | None = None
+    operator_token: str | None = Field(default=None, min_length=16)
+    commit_window_ms: float = Field(default=2.0, ge=0, le=100)
+    max_webhook_body_kib: int = Field(default=1024, ge=1, le=64 * 1024)
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    sandbox: SandboxConfig = SandboxConfig()
+    tenant_limits: TenantLimitsConfig = TenantLimitsConfig()
+    fetch: FetchConfig = FetchConfig()
+    storage_limits: StorageLimitsConfig = StorageLimitsConfig()
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or f"sqlite:///{(self.data_dir / 'voip-runtime.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.listen.host if self.listen.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.listen.port}"
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or invalid; the message says where."""
+
+
+def load_config(path: Path | None) -> Config:
+    data: dict[str, object] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"cannot read {path}: {error}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the configuration must be a mapping")
+        data = loaded
+    if os.environ.get(OPERATOR_TOKEN_ENV):
+        data["operator_token"] = os.environ[OPERATOR_TOKEN_ENV]
+    if os.environ.get(STORAGE_URL_ENV):
+        data["storage_url"] = os.environ[STORAGE_URL_ENV]
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def ensure_operator_token(config: Config) -> tuple[str, bool]:
+    """The operator token, and whether it was generated just now (to print it once)."""
+    if config.operator_token:
+        return config.operator_token, False
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    token_file = config.data_dir / OPERATOR_TOKEN_FILE
+    if token_file.exists():
+        return token_file.read_text(encoding="ascii").strip(), False
+    token = "op_" + secrets.token_urlsafe(32)
+    descriptor = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(token + "\n")
+    return token, True

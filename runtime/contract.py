@@ -1,0 +1,686 @@
+"""What a tenant's script may return (spec/contract.md §2 and §4), as pydantic models.
+
+The sandbox hands back plain JSON; `validate_result(function_name, value)` checks it against the
+model for that function and returns the typed result, or raises `ResultInvalid` listing every
+problem. Each problem names the key as the script wrote it (`callRecord.srcPhone` or
+`call_record.src_phone`) and says why in plain words: pydantic's own wording never reaches a
+tenant, because a module builder should not have to learn pydantic to fix their script.
+
+Keys: the documented camelCase spelling and the snake_case one are both accepted (one alias
+generator, below); giving both at once, or any other key, is an error that names the key.
+Types are strict: `"74"` is not a number and `True` is not one either.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import math
+import re
+import types
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypedDict, Union, get_args, get_origin, overload
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AliasGenerator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    RootModel,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel, to_snake
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+__all__ = [
+    "ALLOWED_HEADERS",
+    "BODY_MAX_BYTES",
+    "CALL_DATA_MAX_BYTES",
+    "CALL_ID_MAX_BYTES",
+    "CALL_LINK_MAX_CHARS",
+    "MAX_PROBLEMS",
+    "PHONE_EXT_MAX_BYTES",
+    "PHONE_MAX_CHARS",
+    "RESULT_MODELS",
+    "SCRIPT_ENUM_NAMES",
+    "CallDirection",
+    "CallDisposition",
+    "CallEvent",
+    "CallLink",
+    "CallRecord",
+    "HttpReply",
+    "Member",
+    "MemberList",
+    "NoResult",
+    "ParseResult",
+    "Problem",
+    "ResultInvalid",
+    "TestConnectionResult",
+    "ValidatedResult",
+    "WebhookEvent",
+    "validate_result",
+]
+
+JSONValue = Any  # str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]
+
+# ---------------------------------------------------------------------------------------------
+# The enums. Member names are the names scripts use (`VoipCallDirection.In`); the values are
+# ours (contract §3) and live only here.
+
+
+class CallDirection(StrEnum):
+    In = "in"
+    Out = "out"
+    Internal = "internal"
+
+
+class CallDisposition(StrEnum):
+    Answered = "answered"
+    Busy = "busy"
+    Cancel = "cancel"
+    NoAnswer = "no_answer"
+    Failed = "failed"
+    NoMoney = "no_money"
+    UnallocatedNumber = "unallocated_number"
+    NoLimit = "no_limit"
+    NoDayLimit = "no_day_limit"
+    LineLimit = "line_limit"
+    NoMoneyNoLimit = "no_money_no_limit"
+    Unknown = "unknown"
+
+
+class WebhookEvent(StrEnum):
+    NotifyStart = "notify_start"
+    NotifyInternal = "notify_internal"
+    NotifyAnswer = "notify_answer"
+    NotifyEnd = "notify_end"
+    NotifyOutStart = "notify_out_start"
+    NotifyOutEnd = "notify_out_end"
+
+
+# The names scripts know these enums by (injected into the sandbox under these names).
+SCRIPT_ENUM_NAMES: Mapping[type[StrEnum], str] = {
+    CallDirection: "VoipCallDirection",
+    CallDisposition: "VoipCallDisposition",
+    WebhookEvent: "VoipWebhookEvent",
+}
+
+# ---------------------------------------------------------------------------------------------
+# Limits. The documented ones (§4) and ours (marked) in one place, so they can change.
+
+PHONE_MAX_CHARS = 64
+CALL_ID_MAX_BYTES = 128
+PHONE_EXT_MAX_BYTES = 32
+CALL_DATA_MAX_BYTES = 16 * 1024
+BODY_MAX_BYTES = 1024 * 1024
+STATUS_MIN, STATUS_MAX = 200, 599
+CALL_LINK_MAX_CHARS = 2048  # ours
+ALLOWED_HEADERS: frozenset[str] = frozenset({"content-type", "cache-control", "retry-after"})
+ALLOWED_HEADER_PREFIX = "x-"
+MAX_PROBLEMS = 20  # ours: a result with thousands of bad keys gets a readable report
+
+# ---------------------------------------------------------------------------------------------
+# Plain-words errors. Our own validators raise `contract` errors whose text is final; pydantic's
+# built-in errors are translated in `describe_error` below.
+
+
+def problem(message: str) -> PydanticCustomError:
+    # The text goes through ctx, not the template, so braces in a tenant's value stay literal.
+    return PydanticCustomError("contract", "{message}", {"message": message})
+
+
+def shown(value: Any) -> str:
+    """A value as an error message shows it: its type and a short repr (`str '74'`)."""
+    if value is None:
+        return "None"
+    if isinstance(value, dict | list):
+        return type(value).__name__
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def conversion_hint(value: Any, wanted: Literal["str", "number"]) -> str:
+    """Tell a tenant how to fix the commonest mistakes: numbers as strings and the reverse."""
+    if wanted == "str" and isinstance(value, int | float) and not isinstance(value, bool):
+        return "; convert it with str()"
+    if wanted == "number" and isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"[+-]?\d+", text):
+            return "; convert it with int()"
+        if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", text):
+            return "; convert it with float()"
+    return ""
+
+
+def utf8_size(text: str) -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        # json.loads turns "\ud800" into a lone surrogate, which cannot be stored or sent;
+        # pydantic refuses it in str fields, this catches it in `call` data.
+        raise problem(
+            "contains a character that cannot be written in UTF-8 (a lone surrogate)"
+        ) from None
+
+
+def max_bytes(limit: int) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        size = utf8_size(text)
+        if size > limit:
+            raise problem(f"is too long: at most {limit} bytes in UTF-8 (got {size})")
+        return text
+
+    return check
+
+
+def non_empty(text: str) -> str:
+    if not text:
+        raise problem("must not be empty")
+    return text
+
+
+def enum_reader(enum: type[StrEnum]) -> Callable[[Any], Any]:
+    """Accept a member or its value string; anything else gets the list of what is allowed."""
+    script_name = SCRIPT_ENUM_NAMES[enum]
+
+    def read(value: Any) -> Any:
+        if isinstance(value, enum):
+            return value
+        if isinstance(value, str):
+            try:
+                return enum(value)
+            except ValueError:
+                pass
+        allowed = ", ".join(f"{m.name} ('{m.value}')" for m in enum)
+        message = f"must be a {script_name}: {allowed} (got {shown(value)})"
+        if isinstance(value, str):
+            # Providers write "no answer" or "NoAnswer"; point at the member they meant.
+            spelled = {m.value: m for m in enum} | {m.name.lower(): m for m in enum}
+            key = re.sub(r"[\s,-]+", "_", value.strip().lower())
+            close = difflib.get_close_matches(key, list(spelled), n=1, cutoff=0.75)
+            if close:
+                member = spelled[close[0]]
+                message += f"; did you mean {script_name}.{member.name}?"
+        raise problem(message)
+
+    return read
+
+
+def read_duration(value: Any) -> int | float:
+    # int or float, never bool (bool is an int in Python), never a string.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise problem(f"must be a number (got {shown(value)}){conversion_hint(value, 'number')}")
+    if not math.isfinite(value):
+        raise problem(f"must be a finite number (got {value!r})")
+    if value < 0:
+        raise problem(f"must be 0 or more (got {value!r})")
+    return value
+
+
+def check_call_data(value: Any) -> Any:
+    try:
+        compact = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise problem(f"must be plain JSON data (dicts, lists, strings, numbers): {exc}") from None
+    size = utf8_size(compact)
+    if size > CALL_DATA_MAX_BYTES:
+        raise problem(
+            f"is too large: at most {CALL_DATA_MAX_BYTES} bytes as compact JSON (got {size}); "
+            "keep only what VoipGetCallLink needs, such as the recording's id"
+        )
+    return value
+
+
+def check_status(value: int) -> int:
+    if not STATUS_MIN <= value <= STATUS_MAX:
+        raise problem(f"must be an HTTP status from {STATUS_MIN} to {STATUS_MAX} (got {value})")
+    return value
+
+
+# RFC 9110 token characters: a header name with anything else cannot be sent.
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def check_header_name(name: str) -> str:
+    if not HEADER_NAME.fullmatch(name):
+        raise problem("is not a valid header name")
+    lowered = name.lower()
+    if lowered not in ALLOWED_HEADERS and not lowered.startswith(ALLOWED_HEADER_PREFIX):
+        raise problem(
+            "is not a header a script may set; allowed: Content-Type, Cache-Control, "
+            "Retry-After and names beginning with X-"
+        )
+    return name
+
+
+def check_header_value(value: str) -> str:
+    if any(ch in value for ch in "\r\n\0"):
+        raise problem("must not contain line breaks or NUL characters")
+    return value
+
+
+def body_must_be_text(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        raise problem(
+            f"must be a string (got {shown(value)}); to send JSON use "
+            "HttpResponse().content(obj), or json.dumps(obj) as the body"
+        )
+    return value
+
+
+def check_body(body: str) -> str:
+    size = utf8_size(body)
+    if size > BODY_MAX_BYTES:
+        raise problem(f"is too large: at most {BODY_MAX_BYTES} bytes in UTF-8 (got {size})")
+    return body
+
+
+def check_call_link(url: str) -> str:
+    if len(url) > CALL_LINK_MAX_CHARS:
+        raise problem(f"is too long: at most {CALL_LINK_MAX_CHARS} characters (got {len(url)})")
+    if not url.isascii() or any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise problem(
+            "must not contain spaces, control or non-ASCII characters; "
+            "percent-encode them with urllib.parse.quote()"
+        )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it validates the port
+    except ValueError:
+        raise problem(f"is not a valid URL (got {shown(url)})") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise problem(f"must be an http or https URL (got {shown(url)})")
+    if not parts.hostname:
+        raise problem(f"must be an absolute URL with a host (got {shown(url)})")
+    return url
+
+
+# ---------------------------------------------------------------------------------------------
+# Field types.
+
+# pydantic's str already refuses lone surrogates ("string_unicode"), so only sizes are ours.
+Phone = Annotated[str, Field(min_length=1, max_length=PHONE_MAX_CHARS)]
+# An empty call id would join unrelated calls (events are matched by it), so it is refused.
+CallId = Annotated[str, AfterValidator(non_empty), AfterValidator(max_bytes(CALL_ID_MAX_BYTES))]
+PhoneExt = Annotated[str, AfterValidator(max_bytes(PHONE_EXT_MAX_BYTES))]
+Direction = Annotated[CallDirection, BeforeValidator(enum_reader(CallDirection))]
+Disposition = Annotated[CallDisposition, BeforeValidator(enum_reader(CallDisposition))]
+Event = Annotated[WebhookEvent, BeforeValidator(enum_reader(WebhookEvent))]
+Duration = Annotated[int | float, PlainValidator(read_duration)]
+CallData = Annotated[JSONValue, AfterValidator(check_call_data)]
+Status = Annotated[int, AfterValidator(check_status)]
+HeaderName = Annotated[str, AfterValidator(check_header_name)]
+HeaderValue = Annotated[str, AfterValidator(check_header_value)]
+Body = Annotated[str, BeforeValidator(body_must_be_text), AfterValidator(check_body)]
+MemberId = Annotated[str, AfterValidator(non_empty)]
+Link = Annotated[str, AfterValidator(check_call_link)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Models.
+
+
+class ContractModel(BaseModel):
+    """A JSON object a script returns: camelCase or snake_case keys, strict types, no extras."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        # camelCase first: it is the documented spelling, used when a required key is missing.
+        alias_generator=AliasGenerator(
+            validation_alias=lambda name: AliasChoices(to_camel(name), name),
+            serialization_alias=to_camel,
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def none_is_absent(cls, data: Any) -> Any:
+        """An optional key whose value is None counts as absent (contract §4)."""
+        if not isinstance(data, dict):
+            return data
+        optional = optional_spellings(cls)
+        return {k: v for k, v in data.items() if not (v is None and k in optional)}
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """The documented camelCase JSON, absent keys left out (for storing and showing)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+@functools.cache
+def optional_spellings(model: type[BaseModel]) -> frozenset[str]:
+    """Both spellings of a model's optional keys (computed once: this is the webhook hot path)."""
+    return frozenset(
+        spelling
+        for name, field in model.model_fields.items()
+        if not field.is_required()
+        for spelling in (name, to_camel(name))
+    )
+
+
+class CallEvent(ContractModel):
+    """`event`: a telephony event (the platform's VoipWebhookRequest)."""
+
+    event: Event
+    direction: Direction
+    disposition: Disposition
+    src_phone: Phone
+    dst_phone: Phone
+    call_id: CallId | None = None
+    src_phone_ext: PhoneExt | None = None
+    dst_phone_ext: PhoneExt | None = None
+
+
+class CallRecord(ContractModel):
+    """`callRecord`: a finished call and its recording (the platform's VoipCallRecord)."""
+
+    # None: the call has no recording, and no player is shown.
+    call: CallData = None
+    direction: Direction
+    disposition: Disposition
+    src_phone: Phone
+    dst_phone: Phone
+    duration: Duration
+    call_id: CallId | None = None
+    src_phone_ext: PhoneExt | None = None
+    dst_phone_ext: PhoneExt | None = None
+
+
+class HttpReply(ContractModel):
+    """`response`: the HttpResponse builder as the sandbox hands it over, or a script's dict."""
+
+    status: Status
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    body: Body = ""
+
+
+class ParseResult(ContractModel):
+    """What VoipParseWebhookRequest returns; empty (`{}` or None) means nothing to do."""
+
+    event: CallEvent | None = None
+    call_record: CallRecord | None = None
+    response: HttpReply | None = None
+
+
+class TestConnectionResult(ContractModel):
+    """What VoipTestConnection returns."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    success: bool
+    fail_reason: str | None = None
+
+
+class Member(ContractModel):
+    """One telephony account, for the bindings table."""
+
+    id: MemberId
+    name: str | None = None
+
+
+class MemberList(RootModel[list[Member]]):
+    """What VoipGetMembers returns: a list of members."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    def to_json(self) -> list[dict[str, JSONValue]]:
+        return [member.to_json() for member in self.root]
+
+
+class CallLink(RootModel[Link]):
+    """What VoipGetCallLink returns: the recording's http(s) URL, kept exactly as given."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    @property
+    def url(self) -> str:
+        return self.root
+
+    def to_json(self) -> str:
+        return self.root
+
+
+class NoResult(BaseModel):
+    """What VoipGenerateCall's result validates to: it is ignored (contract §2)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def to_json(self) -> JSONValue:
+        return None
+
+
+# Every validated result can dump itself back to JSON with `to_json()`.
+ValidatedResult = ParseResult | CallLink | TestConnectionResult | MemberList | NoResult
+
+# Function name -> the model of its result.
+RESULT_MODELS: Mapping[str, type[BaseModel]] = {
+    "VoipParseWebhookRequest": ParseResult,
+    "VoipGetCallLink": CallLink,
+    "VoipTestConnection": TestConnectionResult,
+    "VoipGetMembers": MemberList,
+    "VoipGenerateCall": NoResult,
+}
+
+# What a function returning None is told, where None is not a valid result.
+NONE_RESULT_HINT: Mapping[str, str] = {
+    "VoipGetCallLink": "must be the recording's URL, a string (got None); did you forget return?",
+    "VoipTestConnection": (
+        'must be a dict such as {"success": True} (got None); did you forget return?'
+    ),
+    "VoipGetMembers": 'must be a list such as [{"id": "101"}] (got None); did you forget return?',
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The error a caller handles.
+
+
+class Problem(TypedDict):
+    key: str  # the key path as the script wrote it ("callRecord.srcPhone"); "" is the result
+    message: str  # why, in plain words
+
+
+class ResultInvalid(Exception):
+    """A script returned a result the contract does not allow.
+
+    `function_name`: the script function; `problems`: every problem found (at most
+    MAX_PROBLEMS of them), each {"key", "message"}; `problem_count`: how many there were in all;
+    `message` (also `str(exc)`): one line for logs and the execution log's summary.
+    """
+
+    def __init__(
+        self, function_name: str, problems: list[Problem], problem_count: int | None = None
+    ) -> None:
+        self.function_name = function_name
+        self.problems = problems[:MAX_PROBLEMS]
+        self.problem_count = len(problems) if problem_count is None else problem_count
+        first = problems[0] if problems else Problem(key="", message="is not valid")
+        where = f"{first['key']}: " if first["key"] else ""
+        more = self.problem_count - 1
+        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        self.message = (
+            f"{function_name} returned an invalid result: {where}{first['message']}{tail}"
+        )
+        super().__init__(self.message)
+
+    def to_json(self) -> dict[str, JSONValue]:
+        return {"message": self.message, "problems": [dict(p) for p in self.problems]}
+
+
+# ---------------------------------------------------------------------------------------------
+# The entry point.
+
+
+@overload
+def validate_result(
+    function_name: Literal["VoipParseWebhookRequest"], value: JSONValue
+) -> ParseResult: ...
+@overload
+def validate_result(function_name: Literal["VoipGetCallLink"], value: JSONValue) -> CallLink: ...
+@overload
+def validate_result(
+    function_name: Literal["VoipTestConnection"], value: JSONValue
+) -> TestConnectionResult: ...
+@overload
+def validate_result(function_name: Literal["VoipGetMembers"], value: JSONValue) -> MemberList: ...
+@overload
+def validate_result(function_name: Literal["VoipGenerateCall"], value: JSONValue) -> NoResult: ...
+@overload
+def validate_result(function_name: str, value: JSONValue) -> ValidatedResult: ...
+def validate_result(function_name: str, value: JSONValue) -> ValidatedResult:
+    """Check what `function_name` returned; the typed result, or `ResultInvalid`.
+
+    A `ValueError` for a function name the contract does not have: that is the host's bug.
+    """
+    if function_name not in RESULT_MODELS:
+        raise ValueError(f"not a contract function: {function_name!r}")
+    model = RESULT_MODELS[function_name]
+    if model is NoResult:
+        return NoResult()  # VoipGenerateCall: whatever it returns is ignored (contract §2)
+    if value is None:
+        if model is ParseResult:
+            return ParseResult()  # None means {} (contract §2)
+        raise ResultInvalid(
+            function_name, [Problem(key="", message=NONE_RESULT_HINT[function_name])]
+        )
+    try:
+        result = model.model_validate(value)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        problems = [describe_error(error, model, value) for error in errors]
+        raise ResultInvalid(function_name, problems) from None
+    assert isinstance(result, ParseResult | CallLink | TestConnectionResult | MemberList | NoResult)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Translating pydantic's errors into plain words.
+
+
+def describe_error(error: ErrorDetails, model: type[BaseModel], value: JSONValue) -> Problem:
+    # "[key]" marks an error in a dict's key (a header name); the path names the key itself.
+    loc = tuple(part for part in error["loc"] if part != "[key]")
+    given = error.get("input")
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "contract":
+        message = str(ctx["message"])
+    elif kind == "missing":
+        message = "is required"
+    elif kind == "extra_forbidden":
+        message = unknown_key_message(model, value, loc)
+    elif kind == "string_type":
+        message = f"must be a string (got {shown(given)}){conversion_hint(given, 'str')}"
+    elif kind == "bool_type":
+        message = f"must be True or False (got {shown(given)})"
+    elif kind in ("int_type", "int_from_float", "int_parsing"):
+        message = f"must be a whole number (got {shown(given)}){conversion_hint(given, 'number')}"
+    elif kind in ("dict_type", "model_type", "model_attributes_type"):
+        message = f"must be a dict (got {shown(given)})"
+    elif kind == "list_type":
+        message = f"must be a list (got {shown(given)})"
+    elif kind == "string_unicode":
+        message = "contains a character that cannot be written in UTF-8 (a lone surrogate)"
+    elif kind == "string_too_short":
+        message = "must not be empty"
+    elif kind == "string_too_long":
+        length = len(given) if isinstance(given, str) else "more"
+        message = f"is too long: at most {ctx.get('max_length')} characters (got {length})"
+    else:
+        # Not expected with these models; still no pydantic wording for the tenant.
+        message = f"is not valid here (got {shown(given)})"
+    return Problem(key=key_path(loc), message=message)
+
+
+def key_path(loc: tuple[int | str, ...]) -> str:
+    """("callRecord", "srcPhone") -> "callRecord.srcPhone"; list items as "[2]"."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        # A key is the tenant's text: keep the summary on one line and of a sane length.
+        shown_part = part if part.isprintable() else repr(part)
+        if len(shown_part) > 64:
+            shown_part = shown_part[:61] + "..."
+        text += f".{shown_part}" if text else shown_part
+    return text
+
+
+def unknown_key_message(
+    model: type[BaseModel], value: JSONValue, loc: tuple[int | str, ...]
+) -> str:
+    key = str(loc[-1])
+    known = known_keys(model, loc[:-1])
+    parent = value_at(value, loc[:-1])
+    for camel in known:
+        # Both spellings given: pydantic took the camelCase one and calls the other extra.
+        if key == to_snake(camel) != camel and isinstance(parent, dict) and camel in parent:
+            return f"is the same key as {camel}; give only one of them"
+    message = "is not a known key"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    lowered = {k.lower().replace("_", ""): k for k in known}
+    if key.lower().replace("_", "") in lowered:
+        close = [lowered[key.lower().replace("_", "")]]
+    if close:
+        return f"{message}; did you mean {close[0]}?"
+    if known:
+        return f"{message} (known keys: {', '.join(known)})"
+    return message
+
+
+def value_at(value: JSONValue, loc: tuple[int | str, ...]) -> JSONValue:
+    for part in loc:
+        if isinstance(value, dict) and isinstance(part, str):
+            value = value.get(part)
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        else:
+            return None
+    return value
+
+
+def known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The documented keys of the object at `loc` inside `model`'s JSON, for suggestions."""
+    current: Any = model
+    for part in loc:
+        current = unwrap(current)
+        if isinstance(part, int):
+            current = get_args(current)[0] if get_origin(current) is list else None
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            current = next(
+                (f.annotation for n, f in current.model_fields.items() if part in (n, to_camel(n))),
+                None,
+            )
+        else:
+            return []
+    current = unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [to_camel(name) for name in current.model_fields]
+    return []
+
+
+def unwrap(annotation: Any) -> Any:
+    """The model or list type inside `X | None`, `Annotated[X, ...]` and RootModel[X]."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            options = [arg for arg in get_args(annotation) if arg is not type(None)]
+            annotation = options[0] if len(options) == 1 else None
+        elif isinstance(annotation, type) and issubclass(annotation, RootModel):
+            annotation = annotation.model_fields["root"].annotation
+        else:
+            return annotation

@@ -1,0 +1,87 @@
+"""HTTP errors as values a person can act on: every error is JSON {"error", "message"}."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
+
+log = logging.getLogger("runtime.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        details: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+        self.details = details
+
+    def response(self) -> web.Response:
+        body: dict[str, object] = {"error": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return web.json_response(body, status=self.status, headers=self.headers)
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+def bad_request(message: str, details: object = None) -> ApiError:
+    return ApiError(400, "bad_request", message, details=details)
+
+
+def unprocessable(message: str, details: object = None) -> ApiError:
+    return ApiError(422, "invalid", message, details=details)
+
+
+def unauthorized(message: str = "missing or invalid credentials") -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+# aiohttp's own HTTP exceptions (unknown route, wrong method, body too large) get our shape too.
+HTTP_ERROR_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return error.response()
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        code = HTTP_ERROR_CODES.get(error.status, "http_error")
+        message = error.reason if error.status != 404 else "no such resource"
+        if error.status == 413:
+            message = "request body too large"
+        headers = {k: v for k, v in error.headers.items() if k.lower() in ("allow",)}
+        return web.json_response(
+            {"error": code, "message": message}, status=error.status, headers=headers
+        )
+    except json.JSONDecodeError as error:
+        return ApiError(400, "bad_json", f"the body is not valid JSON: {error}").response()
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response(
+            {"error": "internal", "message": "internal server error"}, status=500
+        )

@@ -1,0 +1,57 @@
+"""Prometheus metrics, one registry per application (several apps may share a test process)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from sandbox import SandboxPool
+
+EXECUTION_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)
+
+
+class PoolCollector(Collector):
+    """Reads the pool's own counters at scrape time rather than mirroring them."""
+
+    def __init__(self, pool: SandboxPool) -> None:
+        self.pool = pool
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        stats = self.pool.stats
+        yield GaugeMetricFamily(
+            "voip_sandbox_workers", "Sandbox worker processes ready", value=self.pool.live_workers
+        )
+        yield GaugeMetricFamily(
+            "voip_sandbox_queued_calls", "Calls waiting for a worker", value=self.pool.queued
+        )
+        yield CounterMetricFamily(
+            "voip_sandbox_worker_replacements", "Workers replaced after a limit or crash",
+            value=stats.workers_replaced,
+        )
+        hits = CounterMetricFamily(
+            "voip_sandbox_limit_hits", "Calls stopped by a limit", labels=["limit"]
+        )
+        for limit, count in sorted(stats.limit_hits.items()):
+            hits.add_metric([limit], count)
+        yield hits
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.webhooks = Counter(
+            "voip_webhooks", "Webhooks received, by outcome", ["outcome"], registry=self.registry
+        )
+        self.execution_seconds = Histogram(
+            "voip_execution_seconds", "Script execution time, by function", ["function"],
+            buckets=EXECUTION_BUCKETS, registry=self.registry,
+        )
+
+    def watch_pool(self, pool: SandboxPool) -> None:
+        self.registry.register(PoolCollector(pool))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

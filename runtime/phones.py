@@ -1,0 +1,58 @@
+"""Phone numbers compared as numbers (contract §5.3), with the `phonenumbers` library.
+
+`normalize_phone` gives E.164 (`+79161234567`), or None when the text is not a phone number:
+a hidden caller id, `anonymous`, an internal extension such as `101`, anything invalid.
+`+7 916 123-45-67`, `79161234567` and `89161234567` read in region RU are one number.
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
+
+# What people and providers put between digits; removing it tells "digits only" apart from
+# text such as `anonymous` or `sip:101@pbx`.
+FORMATTING = re.compile(r"[\s().\-/]")
+# phonenumbers refuses longer input anyway; stop earlier than it does, cheaply.
+MAX_INPUT_CHARS = 250
+
+
+def normalize_phone(raw: str, region: str) -> str | None:
+    """E.164 for a valid phone number, else None. `region`: ISO 3166 code, e.g. "RU"."""
+    text = raw.strip()
+    if not text or len(text) > MAX_INPUT_CHARS:
+        return None
+    region = region.strip().upper()
+    for candidate in candidates(text, region):
+        number = parse(candidate, region)
+        if number is not None and phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return None
+
+
+def candidates(text: str, region: str) -> list[str]:
+    """The readings of `text` to try, most likely first.
+
+    Providers commonly send international numbers without the `+` (`79161234567`). Read as a
+    national number that can look valid too (in DE `4915112345678` parses as a long national
+    number), so digits that begin with the region's own country code are read as international
+    first. Digits that are valid only with a `+` (a foreign caller, `375291234567` in RU) are
+    tried last, after the national reading.
+    """
+    digits = FORMATTING.sub("", text)
+    if not digits.isdigit():
+        return [text]  # has a `+`, letters or other text: the library reads it as written
+    international = "+" + digits
+    country_code = str(phonenumbers.country_code_for_region(region))
+    if country_code != "0" and digits.startswith(country_code):
+        return [international, text]
+    return [text, international]
+
+
+def parse(text: str, region: str) -> PhoneNumber | None:
+    try:
+        return phonenumbers.parse(text, region)
+    except NumberParseException:
+        return None

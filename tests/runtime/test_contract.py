@@ -1,0 +1,794 @@
+"""The contract's result validation (spec/contract.md §2, §4): each rule, passing and failing.
+
+Failing cases assert the exact key named (as the script wrote it) and a fragment of the plain
+message, because that is what a tenant reads in the execution log.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+import pytest
+
+from runtime.contract import (
+    BODY_MAX_BYTES,
+    CALL_DATA_MAX_BYTES,
+    MAX_PROBLEMS,
+    RESULT_MODELS,
+    CallDirection,
+    CallDisposition,
+    CallEvent,
+    CallLink,
+    CallRecord,
+    HttpReply,
+    MemberList,
+    NoResult,
+    ParseResult,
+    Problem,
+    ResultInvalid,
+    WebhookEvent,
+    validate_result,
+)
+from runtime.contract import TestConnectionResult as ConnectionResult
+from sandbox.call import SCRIPT_FUNCTIONS
+
+PARSE: Final = "VoipParseWebhookRequest"
+
+
+def problems_of(function: str, value: Any) -> list[Problem]:
+    with pytest.raises(ResultInvalid) as caught:
+        validate_result(function, value)
+    return caught.value.problems
+
+
+def only_problem(function: str, value: Any) -> Problem:
+    problems = problems_of(function, value)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def assert_problem(value: Any, key: str, fragment: str, function: str = PARSE) -> None:
+    found = only_problem(function, value)
+    assert found["key"] == key
+    assert fragment in found["message"], found["message"]
+
+
+def event(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "event": "notify_start",
+        "direction": "in",
+        "disposition": "unknown",
+        "srcPhone": "+79161234567",
+        "dstPhone": "101",
+    }
+    data.update(changes)
+    return {key: value for key, value in data.items() if value is not DROP}
+
+
+def record(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "call": {"recordId": "rec-1"},
+        "direction": "in",
+        "disposition": "answered",
+        "srcPhone": "+79161234567",
+        "dstPhone": "101",
+        "duration": 74,
+    }
+    data.update(changes)
+    return {key: value for key, value in data.items() if value is not DROP}
+
+
+def reply(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"status": 200, "headers": {}, "body": ""}
+    data.update(changes)
+    return {key: value for key, value in data.items() if value is not DROP}
+
+
+DROP = object()  # a key to leave out
+
+
+# --- the enums and the function table -------------------------------------------------------
+
+
+def test_enum_values_are_the_contracts() -> None:
+    assert {m.name: m.value for m in CallDirection} == {
+        "In": "in",
+        "Out": "out",
+        "Internal": "internal",
+    }
+    assert {m.name: m.value for m in CallDisposition} == {
+        "Answered": "answered",
+        "Busy": "busy",
+        "Cancel": "cancel",
+        "NoAnswer": "no_answer",
+        "Failed": "failed",
+        "NoMoney": "no_money",
+        "UnallocatedNumber": "unallocated_number",
+        "NoLimit": "no_limit",
+        "NoDayLimit": "no_day_limit",
+        "LineLimit": "line_limit",
+        "NoMoneyNoLimit": "no_money_no_limit",
+        "Unknown": "unknown",
+    }
+    assert {m.name: m.value for m in WebhookEvent} == {
+        "NotifyStart": "notify_start",
+        "NotifyInternal": "notify_internal",
+        "NotifyAnswer": "notify_answer",
+        "NotifyEnd": "notify_end",
+        "NotifyOutStart": "notify_out_start",
+        "NotifyOutEnd": "notify_out_end",
+    }
+
+
+def test_every_script_function_has_a_result_model() -> None:
+    assert set(RESULT_MODELS) == set(SCRIPT_FUNCTIONS)
+
+
+def test_unknown_function_is_the_hosts_bug() -> None:
+    with pytest.raises(ValueError, match="not a contract function"):
+        validate_result("VoipSomethingElse", {})
+
+
+# --- the parse result: empty, keys and spellings --------------------------------------------
+
+
+@pytest.mark.parametrize("value", [None, {}])
+def test_empty_parse_result_means_nothing_to_do(value: Any) -> None:
+    result = validate_result(PARSE, value)
+    assert result == ParseResult()
+    assert result.to_json() == {}
+
+
+@pytest.mark.parametrize("value", [{"event": None}, {"callRecord": None, "response": None}])
+def test_none_valued_keys_count_as_absent(value: Any) -> None:
+    assert validate_result(PARSE, value) == ParseResult()
+
+
+def test_event_with_camel_case_keys() -> None:
+    result = validate_result(PARSE, {"event": event(callId="c-1", dstPhoneExt="55")})
+    assert result.event == CallEvent(
+        event=WebhookEvent.NotifyStart,
+        direction=CallDirection.In,
+        disposition=CallDisposition.Unknown,
+        src_phone="+79161234567",
+        dst_phone="101",
+        call_id="c-1",
+        dst_phone_ext="55",
+    )
+
+
+def test_snake_case_spellings_are_the_same_keys() -> None:
+    camel = {"callRecord": record(callId="c-1", srcPhoneExt="12", dstPhoneExt="34")}
+    snake = {
+        "call_record": {
+            "call": {"recordId": "rec-1"},
+            "direction": "in",
+            "disposition": "answered",
+            "src_phone": "+79161234567",
+            "dst_phone": "101",
+            "duration": 74,
+            "call_id": "c-1",
+            "src_phone_ext": "12",
+            "dst_phone_ext": "34",
+        }
+    }
+    assert validate_result(PARSE, snake) == validate_result(PARSE, camel)
+
+
+def test_to_json_gives_the_documented_camel_case_keys_back() -> None:
+    given = {
+        "event": event(callId="c-1"),
+        "call_record": record(call={"a": None, "b": [1, 2.5]}, duration=0),
+        "response": reply(status=201, headers={"X-Id": "7"}, body="ok"),
+    }
+    dumped = validate_result(PARSE, given).to_json()
+    assert dumped == {
+        "event": event(callId="c-1"),
+        "callRecord": record(call={"a": None, "b": [1, 2.5]}, duration=0),
+        "response": reply(status=201, headers={"X-Id": "7"}, body="ok"),
+    }
+    assert validate_result(PARSE, dumped).to_json() == dumped
+
+
+def test_to_json_leaves_out_absent_optional_keys() -> None:
+    dumped = validate_result(PARSE, {"callRecord": record(call=None, callId=None)}).to_json()
+    assert "call" not in dumped["callRecord"]
+    assert "callId" not in dumped["callRecord"]
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "fragment"),
+    [
+        ({"callrecord": record()}, "callrecord", "is not a known key; did you mean callRecord?"),
+        ({"call_Record": record()}, "call_Record", "did you mean callRecord?"),
+        ({"events": event()}, "events", "did you mean event?"),
+        ({"event": event(srcphone="1")}, "event.srcphone", "did you mean srcPhone?"),
+        ({"callRecord": record(length=3)}, "callRecord.length", "is not a known key"),
+        ({"response": reply(code=200)}, "response.code", "known keys: status, headers, body"),
+    ],
+)
+def test_an_unknown_key_is_named(value: Any, key: str, fragment: str) -> None:
+    assert_problem(value, key, fragment)
+
+
+def test_a_typo_does_not_pass_silently_even_beside_valid_keys() -> None:
+    problems = problems_of(PARSE, {"event": event(), "callrecord": record()})
+    assert [p["key"] for p in problems] == ["callrecord"]
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "fragment"),
+    [
+        (
+            {"callRecord": record(), "call_record": record()},
+            "call_record",
+            "is the same key as callRecord; give only one of them",
+        ),
+        (
+            {"event": event(src_phone="+79161234567")},
+            "event.src_phone",
+            "is the same key as srcPhone",
+        ),
+        (
+            {"event": event(callId="a", call_id="a")},
+            "event.call_id",
+            "is the same key as callId",
+        ),
+    ],
+)
+def test_both_spellings_of_one_key_is_an_error(value: Any, key: str, fragment: str) -> None:
+    assert_problem(value, key, fragment)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [([], "must be a dict (got list)"), ("ok", "must be a dict (got str 'ok')"), (1, "got int 1")],
+)
+def test_a_parse_result_must_be_a_dict(value: Any, fragment: str) -> None:
+    assert_problem(value, "", fragment)
+
+
+@pytest.mark.parametrize("part", ["event", "callRecord", "response"])
+def test_each_part_must_be_a_dict(part: str) -> None:
+    assert_problem({part: "x"}, part, "must be a dict (got str 'x')")
+
+
+# --- event ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["event", "direction", "disposition", "srcPhone", "dstPhone"])
+def test_event_required_keys(key: str) -> None:
+    assert_problem({"event": event(**{key: DROP})}, f"event.{key}", "is required")
+
+
+def test_a_missing_key_is_named_in_the_spelling_the_object_used_for_its_parent() -> None:
+    assert_problem({"call_record": record(duration=DROP)}, "call_record.duration", "is required")
+
+
+@pytest.mark.parametrize("kind", list(WebhookEvent))
+def test_every_event_kind_as_member_or_value(kind: WebhookEvent) -> None:
+    for given in (kind, kind.value):
+        result = validate_result(PARSE, {"event": event(event=given)})
+        assert result.event is not None
+        assert result.event.event is kind
+
+
+@pytest.mark.parametrize("disposition", list(CallDisposition))
+def test_every_disposition(disposition: CallDisposition) -> None:
+    result = validate_result(PARSE, {"event": event(disposition=disposition.value)})
+    assert result.event is not None
+    assert result.event.disposition is disposition
+
+
+@pytest.mark.parametrize(
+    ("key", "given", "fragment"),
+    [
+        ("direction", "incoming", "must be a VoipCallDirection: In ('in'), Out ('out')"),
+        ("direction", "incoming", "(got str 'incoming')"),
+        ("direction", "In", "did you mean VoipCallDirection.In?"),
+        ("direction", 1, "(got int 1)"),
+        ("disposition", "no answer", "did you mean VoipCallDisposition.NoAnswer?"),
+        ("disposition", "NoAnswer", "did you mean VoipCallDisposition.NoAnswer?"),
+        ("event", "NOTIFY_START", "did you mean VoipWebhookEvent.NotifyStart?"),
+        ("event", "ringing", "must be a VoipWebhookEvent"),
+    ],
+)
+def test_an_unknown_enum_value_is_refused(key: str, given: Any, fragment: str) -> None:
+    assert_problem({"event": event(**{key: given})}, f"event.{key}", fragment)
+
+
+def test_an_enum_value_must_be_from_its_own_enum() -> None:
+    # "unknown" is a disposition, not a direction.
+    assert_problem(
+        {"event": event(direction=CallDisposition.Unknown)},
+        "event.direction",
+        "must be a VoipCallDirection",
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "fragment"),
+    [
+        ("", "must not be empty"),
+        ("1" * 65, "is too long: at most 64 characters (got 65)"),
+        (79161234567, "must be a string (got int 79161234567); convert it with str()"),
+        (None, "must be a string (got None)"),
+        (["+7"], "must be a string (got list)"),
+        ("\ud800", "cannot be written in UTF-8"),
+    ],
+)
+def test_a_phone_is_a_non_empty_string_of_at_most_64_characters(given: Any, fragment: str) -> None:
+    assert_problem({"event": event(srcPhone=given)}, "event.srcPhone", fragment)
+
+
+def test_a_phone_of_64_characters_passes_and_is_kept_as_given() -> None:
+    phone = "я" * 64  # characters, not bytes: the contract says "at most 64 characters"
+    result = validate_result(PARSE, {"event": event(dstPhone=phone)})
+    assert result.event is not None
+    assert result.event.dst_phone == phone
+
+
+@pytest.mark.parametrize(
+    ("key", "limit"), [("callId", 128), ("srcPhoneExt", 32), ("dstPhoneExt", 32)]
+)
+def test_optional_strings_are_limited_in_utf8_bytes(key: str, limit: int) -> None:
+    for at_limit in ("a" * limit, "я" * (limit // 2)):
+        assert validate_result(PARSE, {"event": event(**{key: at_limit})}).event is not None
+    for over in ("a" * (limit + 1), "я" * (limit // 2) + "a"):
+        assert_problem(
+            {"event": event(**{key: over})},
+            f"event.{key}",
+            f"is too long: at most {limit} bytes in UTF-8 (got {limit + 1})",
+        )
+
+
+@pytest.mark.parametrize("key", ["callId", "srcPhoneExt", "dstPhoneExt"])
+def test_optional_strings_must_be_strings(key: str) -> None:
+    assert_problem(
+        {"event": event(**{key: 55})},
+        f"event.{key}",
+        "must be a string (got int 55); convert it with str()",
+    )
+
+
+def test_an_empty_call_id_is_refused() -> None:
+    assert_problem({"event": event(callId="")}, "event.callId", "must not be empty")
+
+
+# --- callRecord -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["direction", "disposition", "srcPhone", "dstPhone", "duration"])
+def test_call_record_required_keys(key: str) -> None:
+    assert_problem({"callRecord": record(**{key: DROP})}, f"callRecord.{key}", "is required")
+
+
+@pytest.mark.parametrize("duration", [0, 74, 74.5, 0.0, 10**9])
+def test_duration_is_a_number_kept_as_given(duration: float) -> None:
+    result = validate_result(PARSE, {"callRecord": record(duration=duration)})
+    assert result.call_record is not None
+    assert result.call_record.duration == duration
+    assert type(result.call_record.duration) is type(duration)
+    assert type(result.to_json()["callRecord"]["duration"]) is type(duration)
+
+
+@pytest.mark.parametrize(
+    ("given", "fragment"),
+    [
+        ("74", "must be a number (got str '74'); convert it with int()"),
+        ("74.5", "must be a number (got str '74.5'); convert it with float()"),
+        ("long", "must be a number (got str 'long')"),
+        (True, "must be a number (got bool True)"),
+        (None, "must be a number (got None)"),
+        (-1, "must be 0 or more (got -1)"),
+        (-0.5, "must be 0 or more (got -0.5)"),
+        (float("nan"), "must be a finite number"),
+        (float("inf"), "must be a finite number"),
+        ([74], "must be a number (got list)"),
+    ],
+)
+def test_duration_must_be_a_number_of_at_least_zero(given: Any, fragment: str) -> None:
+    assert_problem({"callRecord": record(duration=given)}, "callRecord.duration", fragment)
+
+
+def test_duration_message_reads_as_one_line() -> None:
+    with pytest.raises(ResultInvalid) as caught:
+        validate_result(PARSE, {"callRecord": record(duration="74")})
+    assert caught.value.message == (
+        "VoipParseWebhookRequest returned an invalid result: callRecord.duration: "
+        "must be a number (got str '74'); convert it with int()"
+    )
+    assert str(caught.value) == caught.value.message
+
+
+@pytest.mark.parametrize(
+    "call", [{"recordId": "r"}, "rec-1", 17, 1.5, ["a", {"b": None}], True, {"nested": {"x": []}}]
+)
+def test_call_data_is_any_json_passed_unchanged(call: Any) -> None:
+    result = validate_result(PARSE, {"callRecord": record(call=call)})
+    assert result.call_record is not None
+    assert result.call_record.call == call
+    assert result.to_json()["callRecord"]["call"] == call
+
+
+@pytest.mark.parametrize("value", [record(call=DROP), record(call=None)])
+def test_no_call_data_means_no_recording(value: dict[str, Any]) -> None:
+    result = validate_result(PARSE, {"callRecord": value})
+    assert result.call_record is not None
+    assert result.call_record.call is None
+
+
+def test_call_data_is_measured_as_compact_utf8_json() -> None:
+    # `{"k":"..."}` compact is exactly the limit; json.dumps' default spacing would be one over.
+    filler = "x" * (CALL_DATA_MAX_BYTES - len('{"k":""}'))
+    assert len(json.dumps({"k": filler}).encode()) == CALL_DATA_MAX_BYTES + 1
+    assert validate_result(PARSE, {"callRecord": record(call={"k": filler})}).call_record
+    assert_problem(
+        {"callRecord": record(call={"k": filler + "x"})},
+        "callRecord.call",
+        f"is too large: at most {CALL_DATA_MAX_BYTES} bytes as compact JSON (got 16385)",
+    )
+
+
+def test_call_data_counts_bytes_not_characters() -> None:
+    at_limit = "я" * ((CALL_DATA_MAX_BYTES - 2) // 2)  # two quotes + two bytes per letter
+    assert validate_result(PARSE, {"callRecord": record(call=at_limit)}).call_record
+    assert_problem(
+        {"callRecord": record(call=at_limit + "я")},
+        "callRecord.call",
+        "(got 16386)",
+    )
+
+
+def test_call_data_must_be_plain_json() -> None:
+    assert_problem(
+        {"callRecord": record(call={"x": float("nan")})},
+        "callRecord.call",
+        "must be plain JSON data",
+    )
+
+
+def test_call_data_must_be_writable_as_utf8() -> None:
+    assert_problem(
+        {"callRecord": record(call={"x": "\ud800"})},
+        "callRecord.call",
+        "cannot be written in UTF-8",
+    )
+
+
+def test_call_record_accepts_enum_members() -> None:
+    value = record(direction=CallDirection.Out, disposition=CallDisposition.NoAnswer)
+    result = validate_result(PARSE, {"callRecord": value})
+    assert result.call_record == CallRecord(
+        call={"recordId": "rec-1"},
+        direction=CallDirection.Out,
+        disposition=CallDisposition.NoAnswer,
+        src_phone="+79161234567",
+        dst_phone="101",
+        duration=74,
+    )
+
+
+# --- response ---------------------------------------------------------------------------------
+
+
+def test_response_from_the_builder() -> None:
+    given = reply(status=400, headers={"Content-Type": "text/plain; charset=utf-8"}, body="Hello")
+    result = validate_result(PARSE, {"response": given})
+    assert result.response == HttpReply(
+        status=400, headers={"Content-Type": "text/plain; charset=utf-8"}, body="Hello"
+    )
+
+
+@pytest.mark.parametrize("given", [reply(headers=DROP, body=DROP), reply(headers=None, body=None)])
+def test_response_headers_and_body_are_optional(given: dict[str, Any]) -> None:
+    result = validate_result(PARSE, {"response": given})
+    assert result.response == HttpReply(status=200, headers={}, body="")
+
+
+@pytest.mark.parametrize("status", [200, 204, 400, 599])
+def test_status_in_range(status: int) -> None:
+    assert validate_result(PARSE, {"response": reply(status=status)}).response
+
+
+@pytest.mark.parametrize(
+    ("given", "fragment"),
+    [
+        (199, "must be an HTTP status from 200 to 599 (got 199)"),
+        (600, "must be an HTTP status from 200 to 599 (got 600)"),
+        ("200", "must be a whole number (got str '200'); convert it with int()"),
+        (200.0, "must be a whole number (got float 200.0)"),
+        (True, "must be a whole number (got bool True)"),
+        (DROP, "is required"),
+    ],
+)
+def test_status_must_be_an_int_from_200_to_599(given: Any, fragment: str) -> None:
+    assert_problem({"response": reply(status=given)}, "response.status", fragment)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Content-Type", "content-type", "Cache-Control", "RETRY-AFTER", "X-Request-Id", "x-lower"],
+)
+def test_allowed_headers(name: str) -> None:
+    result = validate_result(PARSE, {"response": reply(headers={name: "v"})})
+    assert result.response is not None
+    assert result.response.headers == {name: "v"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Set-Cookie",
+        "set-cookie",
+        "Location",
+        "Content-Security-Policy",
+        "Access-Control-Allow-Origin",
+        "Content-Length",
+        "Xylophone",
+    ],
+)
+def test_other_headers_make_the_result_invalid(name: str) -> None:
+    assert_problem(
+        {"response": reply(headers={name: "v"})},
+        f"response.headers.{name}",
+        "is not a header a script may set; allowed: Content-Type, Cache-Control, Retry-After "
+        "and names beginning with X-",
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "key", "fragment"),
+    [
+        ({"X-Bad Name": "v"}, "response.headers.X-Bad Name", "is not a valid header name"),
+        ({"Retry-After": 30}, "response.headers.Retry-After", "convert it with str()"),
+        ({"X-A": "a\r\nSet-Cookie: x"}, "response.headers.X-A", "must not contain line breaks"),
+        (["X-A", "1"], "response.headers", "must be a dict (got list)"),
+    ],
+)
+def test_header_names_and_values(headers: Any, key: str, fragment: str) -> None:
+    assert_problem({"response": reply(headers=headers)}, key, fragment)
+
+
+@pytest.mark.parametrize("body", [{"ok": True}, [1, 2]])
+def test_a_json_body_must_be_serialised_first(body: Any) -> None:
+    assert_problem(
+        {"response": reply(body=body)},
+        "response.body",
+        "must be a string (got " + type(body).__name__ + "); to send JSON use "
+        "HttpResponse().content(obj), or json.dumps(obj) as the body",
+    )
+
+
+def test_body_must_be_a_string() -> None:
+    assert_problem({"response": reply(body=5)}, "response.body", "must be a string (got int 5)")
+
+
+def test_body_is_limited_to_one_mib_of_utf8() -> None:
+    assert validate_result(PARSE, {"response": reply(body="a" * BODY_MAX_BYTES)}).response
+    assert validate_result(PARSE, {"response": reply(body="я" * (BODY_MAX_BYTES // 2))}).response
+    for over in ("a" * (BODY_MAX_BYTES + 1), "я" * (BODY_MAX_BYTES // 2) + "a"):
+        assert_problem(
+            {"response": reply(body=over)},
+            "response.body",
+            f"is too large: at most {BODY_MAX_BYTES} bytes in UTF-8 (got {BODY_MAX_BYTES + 1})",
+        )
+
+
+# --- all problems at once, in plain words ----------------------------------------------------
+
+
+def test_every_problem_is_reported_with_a_summary_line() -> None:
+    given = {
+        "event": event(direction="sideways", srcPhone=""),
+        "callRecord": record(duration="74"),
+    }
+    with pytest.raises(ResultInvalid) as caught:
+        validate_result(PARSE, given)
+    invalid = caught.value
+    assert [p["key"] for p in invalid.problems] == [
+        "event.direction",
+        "event.srcPhone",
+        "callRecord.duration",
+    ]
+    assert invalid.function_name == PARSE
+    assert invalid.problem_count == 3
+    assert invalid.message.startswith(
+        "VoipParseWebhookRequest returned an invalid result: event.direction: "
+    )
+    assert invalid.message.endswith("(and 2 more problems)")
+    assert invalid.to_json() == {
+        "message": invalid.message,
+        "problems": [dict(p) for p in invalid.problems],
+    }
+
+
+def test_many_problems_are_capped_but_counted() -> None:
+    given = {f"key{i}": i for i in range(100)}
+    with pytest.raises(ResultInvalid) as caught:
+        validate_result(PARSE, given)
+    assert len(caught.value.problems) == MAX_PROBLEMS
+    assert caught.value.problem_count == 100
+    assert caught.value.message.endswith("(and 99 more problems)")
+
+
+def test_a_tenants_odd_key_keeps_the_summary_on_one_line() -> None:
+    with pytest.raises(ResultInvalid) as caught:
+        validate_result(PARSE, {"bad\nkey": 1})
+    assert caught.value.problems[0]["key"] == "'bad\\nkey'"
+    assert "\n" not in caught.value.message
+
+
+def test_braces_in_a_tenants_value_stay_literal() -> None:
+    assert_problem(
+        {"callRecord": record(duration="{message}")},
+        "callRecord.duration",
+        "(got str '{message}')",
+    )
+
+
+BAD_RESULTS: list[tuple[str, Any]] = [
+    (PARSE, [1]),
+    (PARSE, {"callrecord": 1, "event": event(direction=3, srcPhone=5, callId="x" * 200)}),
+    (PARSE, {"callRecord": record(duration="x", call={"k": "x" * 20000}, dstPhone=None)}),
+    (PARSE, {"response": {"status": "x", "headers": {"Set-Cookie": 1}, "body": {}, "x": 1}}),
+    (PARSE, {"event": {}, "response": {}}),
+    ("VoipTestConnection", {"success": "yes", "failReason": 3}),
+    ("VoipTestConnection", []),
+    ("VoipGetMembers", [{"id": 1, "name": 2}, "x", {}]),
+    ("VoipGetCallLink", 5),
+    ("VoipGetCallLink", "ftp://x"),
+]
+
+
+@pytest.mark.parametrize(("function", "value"), BAD_RESULTS)
+def test_no_pydantic_wording_reaches_a_tenant(function: str, value: Any) -> None:
+    for found in problems_of(function, value):
+        for phrase in (
+            "Input should",
+            "Field required",
+            "Extra inputs",
+            "pydantic",
+            "is not valid here",
+        ):
+            assert phrase not in found["message"], found
+
+
+# --- VoipTestConnection -----------------------------------------------------------------------
+
+TEST: Final = "VoipTestConnection"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"success": True}, ConnectionResult(success=True)),
+        ({"success": True, "failReason": None}, ConnectionResult(success=True)),
+        (
+            {"success": False, "failReason": "bad key"},
+            ConnectionResult(success=False, fail_reason="bad key"),
+        ),
+        (
+            {"success": False, "fail_reason": "bad key"},
+            ConnectionResult(success=False, fail_reason="bad key"),
+        ),
+    ],
+)
+def test_test_connection_result(value: Any, expected: ConnectionResult) -> None:
+    assert validate_result(TEST, value) == expected
+
+
+def test_test_connection_to_json() -> None:
+    result = validate_result(TEST, {"success": False, "fail_reason": "bad key"})
+    assert result.to_json() == {"success": False, "failReason": "bad key"}
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "fragment"),
+    [
+        ({"success": "true"}, "success", "must be True or False (got str 'true')"),
+        ({"success": 1}, "success", "must be True or False (got int 1)"),
+        ({}, "success", "is required"),
+        ({"success": False, "failReason": 3}, "failReason", "must be a string (got int 3)"),
+        ({"success": False, "failreason": "x"}, "failreason", "did you mean failReason?"),
+        (
+            {"success": True, "failReason": "a", "fail_reason": "a"},
+            "fail_reason",
+            "is the same key as failReason",
+        ),
+        (True, "", "must be a dict (got bool True)"),
+        (None, "", 'must be a dict such as {"success": True} (got None); did you forget return?'),
+    ],
+)
+def test_test_connection_problems(value: Any, key: str, fragment: str) -> None:
+    assert_problem(value, key, fragment, function=TEST)
+
+
+# --- VoipGetMembers ---------------------------------------------------------------------------
+
+MEMBERS: Final = "VoipGetMembers"
+
+
+def test_members() -> None:
+    given = [{"id": "101", "name": "Anna"}, {"id": "102"}, {"id": "103", "name": None}]
+    result = validate_result(MEMBERS, given)
+    assert isinstance(result, MemberList)
+    assert [(m.id, m.name) for m in result.root] == [
+        ("101", "Anna"),
+        ("102", None),
+        ("103", None),
+    ]
+    assert result.to_json() == [{"id": "101", "name": "Anna"}, {"id": "102"}, {"id": "103"}]
+
+
+def test_no_members() -> None:
+    assert validate_result(MEMBERS, []).to_json() == []
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "fragment"),
+    [
+        ([{"id": 100}], "[0].id", "must be a string (got int 100); convert it with str()"),
+        ([{"id": "1"}, {"name": "x"}], "[1].id", "is required"),
+        ([{"id": ""}], "[0].id", "must not be empty"),
+        ([{"id": "1", "name": 5}], "[0].name", "must be a string (got int 5)"),
+        ([{"id": "1", "ID": "1"}], "[0].ID", "did you mean id?"),
+        (["101"], "[0]", "must be a dict (got str '101')"),
+        ({"id": "1"}, "", "must be a list (got dict)"),
+        (None, "", 'must be a list such as [{"id": "101"}] (got None)'),
+    ],
+)
+def test_member_problems(value: Any, key: str, fragment: str) -> None:
+    assert_problem(value, key, fragment, function=MEMBERS)
+
+
+# --- VoipGetCallLink --------------------------------------------------------------------------
+
+LINK: Final = "VoipGetCallLink"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://records.example.com/rec/rec-1",
+        "http://10.0.0.5:8080/r?id=1&sig=a%20b",
+        "HTTPS://Example.COM",
+        "https://x.example/" + "a" * (2048 - len("https://x.example/")),
+    ],
+)
+def test_call_link_is_kept_exactly_as_given(url: str) -> None:
+    result = validate_result(LINK, url)
+    assert isinstance(result, CallLink)
+    assert result.url == url
+    assert result.to_json() == url
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("ftp://x.example/r", "must be an http or https URL (got str 'ftp://x.example/r')"),
+        ("/rec/1", "must be an http or https URL"),
+        ("https://", "must be an absolute URL with a host"),
+        ("https:///path", "must be an absolute URL with a host"),
+        ("https://x.example/a b", "must not contain spaces"),
+        ("https://x.example/запись", "percent-encode them with urllib.parse.quote()"),
+        ("https://x.example:99999/", "is not a valid URL"),
+        ("https://x.example/" + "a" * 2031, "is too long: at most 2048 characters (got 2049)"),
+        (5, "must be a string (got int 5)"),
+        ({"url": "https://x.example"}, "must be a string (got dict)"),
+        (None, "must be the recording's URL, a string (got None); did you forget return?"),
+    ],
+)
+def test_call_link_problems(value: Any, fragment: str) -> None:
+    assert_problem(value, "", fragment, function=LINK)
+
+
+# --- VoipGenerateCall -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [None, {"anything": 1}, "ok"])
+def test_generate_call_result_is_ignored(value: Any) -> None:
+    result = validate_result("VoipGenerateCall", value)
+    assert result == NoResult()
+    assert result.to_json() is None

@@ -1,0 +1,92 @@
+"""Phone normalisation (contract §5.3): one number however it is written, None for non-numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.phones import normalize_phone
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+79161234567",
+        "+7 916 123-45-67",
+        "79161234567",  # international without "+", as most providers send it
+        "89161234567",  # national, with the trunk prefix
+        "8 (916) 123-45-67",
+        "9161234567",  # national, without the trunk prefix
+        "7 916 123 45 67",
+        "  +7 (916) 123.45.67  ",
+        "８９１６１２３４５６７",  # full-width digits
+        "tel:+7-916-123-45-67",
+    ],
+)
+def test_one_russian_number_however_written(raw: str) -> None:
+    assert normalize_phone(raw, "RU") == "+79161234567"
+
+
+def test_region_is_read_case_insensitively() -> None:
+    assert normalize_phone("89161234567", "ru") == "+79161234567"
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("4915112345678", "DE", "+4915112345678"),  # country code first, though DE allows long
+        ("015112345678", "DE", "+4915112345678"),
+        ("0049 151 12345678", "DE", "+4915112345678"),
+        ("14155552671", "US", "+14155552671"),
+        ("(415) 555-2671", "US", "+14155552671"),
+        ("447911123456", "GB", "+447911123456"),
+        ("07911 123456", "GB", "+447911123456"),
+        ("74951112233", "RU", "+74951112233"),
+    ],
+)
+def test_digits_starting_with_the_country_code_in_any_region(
+    raw: str, region: str, expected: str
+) -> None:
+    assert normalize_phone(raw, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("375291234567", "RU", "+375291234567"),  # a Belarusian caller, sent without "+"
+        ("447911123456", "RU", "+447911123456"),
+        ("+447911123456", "RU", "+447911123456"),
+        ("+79161234567", "US", "+79161234567"),
+    ],
+)
+def test_foreign_numbers(raw: str, region: str, expected: str) -> None:
+    assert normalize_phone(raw, region) == expected
+
+
+@pytest.mark.parametrize("region", ["", "ZZ", "XX"])
+def test_an_unknown_region_still_reads_international_numbers(region: str) -> None:
+    assert normalize_phone("+79161234567", region) == "+79161234567"
+    assert normalize_phone("79161234567", region) == "+79161234567"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "anonymous",
+        "Anonymous",
+        "unknown",
+        "restricted",
+        "101",  # an internal extension
+        "2001",
+        "0",
+        "00000",
+        "+",
+        "sip:101@pbx.example",
+        "+7 916",  # too short
+        "+7 000 000 00 00",  # possible length, no such range
+        "1" * 300,
+    ],
+)
+def test_not_a_phone_number(raw: str) -> None:
+    assert normalize_phone(raw, "RU") is None

@@ -1,0 +1,258 @@
+"""The pool and the process wall, end to end through real worker processes.
+
+Each resource attack asserts the exact limit that stopped it and that the pool serves a benign
+call right after (the worker that hit the limit is replaced, not reused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+import time
+from typing import Any
+
+import pytest
+
+from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
+
+FAST_LIMITS = Limits(wall_seconds=1.5, cpu_seconds=0.5)
+
+BENIGN = textwrap.dedent(
+    """
+    def VoipParseWebhookRequest(request):
+        data = request.json()
+        return {"response": {"status": 200, "headers": {}, "body": "ok " + str(data["n"])}}
+    """
+)
+
+
+def script(body: str) -> str:
+    """A parse function whose body is `body` (indented for the def)."""
+    return "def VoipParseWebhookRequest(request):\n" + textwrap.indent(
+        textwrap.dedent(body), "    "
+    )
+
+
+def benign_call(n: int = 1) -> Call:
+    return Call(source=BENIGN, function="VoipParseWebhookRequest",
+                request=RequestData(method="POST", body='{"n": %d}' % n))
+
+
+def parse_call(source: str) -> Call:
+    return Call(source=source, function="VoipParseWebhookRequest", request=RequestData())
+
+
+@pytest.fixture
+async def pool() -> Any:
+    async with SandboxPool(size=2, limits=FAST_LIMITS) as pool:
+        yield pool
+
+
+async def assert_benign_works(pool: SandboxPool) -> None:
+    outcome = await pool.run(benign_call(7))
+    assert outcome.ok, outcome
+    assert outcome.result == {"response": {"status": 200, "headers": {}, "body": "ok 7"}}
+
+
+async def test_benign_call_round_trip(pool: SandboxPool) -> None:
+    await assert_benign_works(pool)
+
+
+async def test_many_concurrent_calls_each_get_their_own_answer(pool: SandboxPool) -> None:
+    outcomes = await asyncio.gather(*(pool.run(benign_call(n)) for n in range(100)))
+    assert [o.result["response"]["body"] for o in outcomes] == [f"ok {n}" for n in range(100)]
+
+
+async def test_cpu_loop_stops_at_cpu_limit(pool: SandboxPool) -> None:
+    outcome = await pool.run(parse_call(script("while True:\n    pass\n")))
+    assert not outcome.ok
+    assert outcome.limit == "cpu"
+    assert outcome.error is not None and "CPU time limit of 0.5 s" in outcome.error.message
+    await assert_benign_works(pool)
+    assert pool.stats.workers_replaced >= 1
+
+
+async def test_cpu_loop_cannot_be_caught_by_bare_except(pool: SandboxPool) -> None:
+    source = script(
+        """
+        n = 0
+        while True:
+            try:
+                while True:
+                    n += 1
+            except:
+                n = 0
+        """
+    )
+    outcome = await pool.run(parse_call(source))
+    assert outcome.limit == "cpu"
+    await assert_benign_works(pool)
+
+
+async def test_busy_wait_on_the_clock_stops_at_cpu_limit(pool: SandboxPool) -> None:
+    source = "import time\n" + script(
+        "deadline = time.time() + 30\nwhile time.time() < deadline:\n    pass\n"
+    )
+    outcome = await pool.run(parse_call(source))
+    assert outcome.limit == "cpu"
+    await assert_benign_works(pool)
+
+
+async def test_catastrophic_regex_stops_at_wall_clock(pool: SandboxPool) -> None:
+    # The regex engine runs in C: no signal handler runs, so the parent's deadline kills it.
+    source = "import re\n" + script('re.match(r"(a+)+$", "a" * 64 + "b")\nreturn {}\n')
+    started = time.perf_counter()
+    outcome = await pool.run(parse_call(source))
+    assert outcome.limit in ("wall", "cpu")
+    assert outcome.error is not None and outcome.error.type == "LimitExceeded"
+    assert time.perf_counter() - started < 5
+    await assert_benign_works(pool)
+
+
+async def test_huge_string_hits_memory_limit(pool: SandboxPool) -> None:
+    outcome = await pool.run(parse_call(script('x = "a" * (2 ** 31)\nreturn {}\n')))
+    assert not outcome.ok
+    assert outcome.limit == "memory"
+    await assert_benign_works(pool)
+
+
+async def test_huge_list_hits_memory_limit(pool: SandboxPool) -> None:
+    outcome = await pool.run(parse_call(script("x = [0] * (10 ** 9)\nreturn {}\n")))
+    assert outcome.limit == "memory"
+    await assert_benign_works(pool)
+
+
+async def test_growing_list_hits_memory_limit(pool: SandboxPool) -> None:
+    source = script('items = []\nwhile True:\n    items.append("x" * 100000 + str(len(items)))\n')
+    outcome = await pool.run(parse_call(source))
+    assert outcome.limit in ("memory", "cpu")
+    await assert_benign_works(pool)
+
+
+async def test_deep_recursion_is_stopped(pool: SandboxPool) -> None:
+    source = "def down(n):\n    return down(n + 1)\n\n" + script("return down(0)\n")
+    outcome = await pool.run(parse_call(source))
+    assert outcome.limit == "recursion"
+    assert outcome.error is not None and outcome.error.type == "RecursionError"
+    await assert_benign_works(pool)
+
+
+async def test_huge_integer_power_is_stopped(pool: SandboxPool) -> None:
+    outcome = await pool.run(parse_call(script("x = 7 ** (10 ** 10)\nreturn {}\n")))
+    assert not outcome.ok
+    assert outcome.limit in ("wall", "memory", "cpu") or outcome.error.type == "OverflowError"
+    await assert_benign_works(pool)
+
+
+async def test_print_flood_is_truncated_not_fatal(pool: SandboxPool) -> None:
+    source = script('for i in range(20000):\n    print("line", i, "x" * 50)\nreturn {}\n')
+    outcome = await pool.run(parse_call(source))
+    assert outcome.ok, outcome
+    assert outcome.logs_truncated
+    assert len(outcome.logs.encode()) <= FAST_LIMITS.output_bytes
+    assert outcome.logs.startswith("line 0 ")
+
+
+async def test_huge_result_hits_result_limit(pool: SandboxPool) -> None:
+    source = script('return {"response": {"status": 200, "body": "x" * (300 * 1024)}}\n')
+    outcome = await pool.run(parse_call(source))
+    assert not outcome.ok
+    assert outcome.limit == "result"
+    await assert_benign_works(pool)
+
+
+async def test_slow_capability_counts_against_the_wall_clock(pool: SandboxPool) -> None:
+    async def slow_host(request: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(10)
+        return {"ok": True, "found": False, "value": None}
+
+    source = script('storage.get("k")\nreturn {}\n')
+    call = parse_call(source)
+    started = time.perf_counter()
+    outcome = await pool.run(call, handler=slow_host)
+    assert outcome.limit == "wall"
+    assert time.perf_counter() - started < 4
+    await assert_benign_works(pool)
+
+
+async def test_capability_requests_reach_the_handler(pool: SandboxPool) -> None:
+    seen: list[dict[str, Any]] = []
+    store: dict[str, Any] = {}
+
+    async def host(request: dict[str, Any]) -> dict[str, Any]:
+        seen.append(request)
+        if request["op"] == "storage.set":
+            store[request["key"]] = request["value"]
+            return {"ok": True}
+        if request["op"] == "storage.get":
+            found = request["key"] in store
+            return {"ok": True, "found": found, "value": store.get(request["key"])}
+        return {"ok": False, "error": "not here"}
+
+    source = script(
+        """
+        storage.set("count", {"n": 41})
+        value = storage.get("count")
+        return {"response": {"status": 200, "body": str(value["n"] + 1)}}
+        """
+    )
+    outcome = await pool.run(parse_call(source), handler=host)
+    assert outcome.ok, outcome
+    assert outcome.result["response"]["body"] == "42"
+    assert [r["op"] for r in seen] == ["storage.set", "storage.get"]
+
+
+async def test_refused_capability_is_catchable(pool: SandboxPool) -> None:
+    source = script(
+        """
+        try:
+            fetch("https://example.com/")
+        except FetchError as error:
+            return {"response": {"status": 200, "body": "refused: " + str(error)}}
+        return {}
+        """
+    )
+    outcome = await pool.run(parse_call(source))
+    assert outcome.ok, outcome
+    assert outcome.result["response"]["body"].startswith("refused: ")
+
+
+async def test_a_stuck_tenant_does_not_stop_the_others(pool: SandboxPool) -> None:
+    hog = asyncio.ensure_future(pool.run(parse_call(script("while True:\n    pass\n"))))
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    outcomes = await asyncio.gather(*(pool.run(benign_call(n)) for n in range(20)))
+    assert all(o.ok for o in outcomes)
+    assert time.perf_counter() - started < 0.5 + FAST_LIMITS.cpu_seconds
+    assert (await hog).limit == "cpu"
+
+
+async def test_calls_queued_behind_a_killed_worker_are_not_lost() -> None:
+    async with SandboxPool(size=1, limits=FAST_LIMITS, inflight_per_worker=4) as pool:
+        hog = pool.run(parse_call(script('import re\nre.match(r"(a+)+$", "a" * 64 + "b")\n')))
+        followers = [pool.run(benign_call(n)) for n in range(3)]
+        outcomes: list[Outcome] = await asyncio.gather(hog, *followers)
+        assert outcomes[0].limit in ("wall", "cpu")
+        assert [o.result["response"]["body"] for o in outcomes[1:]] == ["ok 0", "ok 1", "ok 2"]
+
+
+async def test_compile_errors_come_back_from_the_worker(pool: SandboxPool) -> None:
+    outcome = await pool.check("def VoipParseWebhookRequest(request):\n    return x.__class__\n")
+    assert not outcome.ok
+    assert outcome.error is not None and outcome.error.type == "CompileError"
+    assert outcome.error.problems and outcome.error.problems[0].line == 2
+
+
+async def test_state_does_not_leak_between_calls_on_one_worker() -> None:
+    async with SandboxPool(size=1, limits=FAST_LIMITS) as pool:
+        writer = "import json\nCOUNTER = []\n" + script(
+            "COUNTER.append(1)\nreturn {'response': {'status': 200, 'body': str(len(COUNTER))}}\n"
+        )
+        first = await pool.run(parse_call(writer))
+        second = await pool.run(parse_call(writer))
+        assert first.result == second.result
+        assert first.result["response"]["body"] == "1"
+
+
+async def test_workers_report_their_hardening(pool: SandboxPool) -> None:
+    assert "rlimits" in " ".join(pool.stats.hardening["active"])
