@@ -1,0 +1,503 @@
+"""What the runtime does with a script's parse result (contract §5, items 2, 3 and 5).
+
+    effects = await store.write(lambda tx: act(tx, ctx, result))      # for real
+    effects = await store.dry_run(lambda tx: act(tx, ctx, result))    # "what would happen"
+    for n in effects.pushes: hub.push(n)                               # after the commit
+
+`act` is written once, over the backend-neutral `Tx` protocol; it only reads and writes
+through `tx`, so everything it does commits (or rolls back) as one unit with the caller's
+other writes. The webhook path typically stores its execution-log row in the same unit:
+
+    async def unit(tx: Tx) -> Effects:
+        effects = await act(tx, ctx, result)
+        await tx.insert_execution(replace(execution, effects=effects.to_json()))
+        return effects
+
+If `act` raises (StorageLimitExceeded when the module's storage filled up meanwhile), the unit
+is rolled back whole -- nothing stored, nobody notified -- and the caller records the failed
+execution on its own with `store.record_execution(...)`.
+
+Choices that are ours (the contract is silent), kept here:
+- Matching: `callId` first (a call in any state, so late events and retries find it); when a
+  `callId` is given but unknown, an open call with the same numbers that has no `callId` of its
+  own is adopted. Without `callId`, the latest not-ended call with the same numbers, direction
+  included; for an end event or a call record, failing that, the latest call with the same
+  numbers that ended within RECENT_END (so a retried NotifyEnd, or a record arriving after the
+  end, does not open a second call).
+- A history row is stored for every event and record, with its effect ('applied', 'repeat',
+  'late'); records use the kind 'call_record'.
+- A repeat takes precedence over late: a retried NotifyStart after the answer is a repeat.
+- Notifications: a user is never sent the same kind (ringing / answered / ended) twice for
+  one call, so NotifyStart then NotifyInternal at the same phone pops up once.
+  NotifyEnd goes to the users notified of this call, nobody else (a call first seen at its end
+  notifies no one); NotifyOutEnd to the user bound to srcPhone.
+- The operator's number comes from the direction (dstPhone for In/Internal, srcPhone for Out),
+  whatever the event kind; the client's number likewise (srcPhone for In, dstPhone for Out,
+  none for Internal: an internal call has no client contact).
+- Call records of internal calls, and of clients whose number matches no contact, still get an
+  activity entry, with contact_id NULL and the number as given in its data (see
+  `ActivityEntry`); only a missed incoming call from a number that normalises creates a contact,
+  named after the number as given.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from runtime import ids
+from runtime.contract import (
+    CallDirection,
+    CallDisposition,
+    CallEvent,
+    CallRecord,
+    ParseResult,
+    WebhookEvent,
+)
+from runtime.phones import normalize_phone as _normalize_phone
+from runtime.store.base import Tx
+from runtime.store.models import (
+    CALL_RECORD_KIND,
+    DEFAULT_STORAGE_LIMITS,
+    JSON,
+    ActivityEntry,
+    Call,
+    CallEventRecord,
+    CallNotified,
+    CallState,
+    Contact,
+    ContactPhone,
+    EventEffect,
+    Notification,
+    NotificationKind,
+    StorageLimits,
+    StorageOp,
+    to_json,
+    truncate_ms,
+)
+
+# How long after its end a call still takes an end event or a record that has no callId.
+RECENT_END = timedelta(hours=1)
+
+EVENT_STATE: dict[WebhookEvent, CallState] = {
+    WebhookEvent.NotifyStart: CallState.RINGING,
+    WebhookEvent.NotifyInternal: CallState.RINGING,
+    WebhookEvent.NotifyOutStart: CallState.RINGING,
+    WebhookEvent.NotifyAnswer: CallState.ANSWERED,
+    WebhookEvent.NotifyEnd: CallState.ENDED,
+    WebhookEvent.NotifyOutEnd: CallState.ENDED,
+}
+
+STATE_NOTIFICATION: dict[CallState, NotificationKind] = {
+    CallState.RINGING: NotificationKind.RINGING,
+    CallState.ANSWERED: NotificationKind.ANSWERED,
+    CallState.ENDED: NotificationKind.ENDED,
+}
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+class StorageWriteLike(Protocol):
+    """A script's storage.set / storage.delete, to commit with the webhook's other effects.
+
+    Any object of this shape will do (the capability session collects its own while the
+    script runs); `expires_at` is absolute, computed when the script called `set`.
+    """
+
+    @property
+    def op(self) -> StorageOp: ...
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def value(self) -> JSON: ...
+
+    @property
+    def expires_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StorageWrite:
+    """The plain `StorageWriteLike`."""
+
+    op: StorageOp
+    key: str
+    value: JSON = None
+    expires_at: datetime | None = None  # None = no expiry
+
+
+@dataclass(frozen=True, slots=True)
+class ActContext:
+    tenant_id: str
+    module_id: str
+    region: str  # the module's default phone region
+    execution_id: str | None
+    now: datetime
+    storage_writes: Sequence[StorageWriteLike] = ()
+    storage_limits: StorageLimits = DEFAULT_STORAGE_LIMITS
+
+
+# --- outputs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallChange:
+    id: str
+    created: bool
+    state_before: CallState | None  # None when created
+    state_after: CallState
+    repeat: bool
+    late: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityChange:
+    id: str
+    action: Literal["created", "updated", "unchanged"]
+    contact_id: str | None
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCreated:
+    id: str
+    name: str
+    phone: str  # E.164
+
+
+@dataclass(frozen=True, slots=True)
+class Effects:
+    """What a result did (or, in a dry run, would do).
+
+    `to_json()` is the description stored in the execution log and shown by dry runs:
+        {"call":     {"id", "created", "state_before", "state_after", "repeat", "late"} | null,
+         "record":   same shape, the call the callRecord updated | null,
+         "activity": {"id", "action": "created"|"updated"|"unchanged", "contact_id",
+                      "call_id"} | null,
+         "contact_created": {"id", "name", "phone"} | null,
+         "notifications": [{"user_id", "kind", "call_id"}],
+         "storage": [{"op", "key"}]}
+    `pushes` are the stored notifications whose payloads the service sends live after commit.
+    """
+
+    call: CallChange | None = None
+    record: CallChange | None = None
+    activity: ActivityChange | None = None
+    contact_created: ContactCreated | None = None
+    pushes: tuple[Notification, ...] = ()
+    storage: tuple[StorageWriteLike, ...] = ()
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "call": to_json(self.call),
+            "record": to_json(self.record),
+            "activity": to_json(self.activity),
+            "contact_created": to_json(self.contact_created),
+            "notifications": [
+                {"user_id": n.user_id, "kind": n.kind.value, "call_id": n.call_id}
+                for n in self.pushes
+            ],
+            "storage": [{"op": w.op, "key": w.key} for w in self.storage],
+        }
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=65536)
+def normalize_phone(raw: str, region: str) -> str | None:
+    """runtime.phones.normalize_phone, cached: parsing is most of an event's CPU, and the same
+    few numbers (operators, regular clients, retries) come back again and again."""
+    return _normalize_phone(raw, region)
+
+
+def operator_phone(direction: CallDirection, src_phone: str, dst_phone: str) -> str:
+    """The operator's internal number: dstPhone for In and Internal, srcPhone for Out."""
+    return src_phone if direction is CallDirection.Out else dst_phone
+
+
+def client_phone(direction: CallDirection, src_phone: str, dst_phone: str) -> str | None:
+    """The client's number: srcPhone for In, dstPhone for Out, none for Internal."""
+    if direction is CallDirection.In:
+        return src_phone
+    if direction is CallDirection.Out:
+        return dst_phone
+    return None
+
+
+def contact_phones(raws: Iterable[str], region: str) -> tuple[ContactPhone, ...]:
+    """Phones as the store keeps them, for the API creating contacts."""
+    return tuple(ContactPhone(raw, normalize_phone(raw, region)) for raw in raws)
+
+
+Numbers = tuple[str, str, str | None, str, str | None]
+
+
+def _numbers(part: CallEvent | CallRecord) -> Numbers:
+    return (part.direction.value, part.src_phone, part.src_phone_ext, part.dst_phone,
+            part.dst_phone_ext)
+
+
+# --- acting -----------------------------------------------------------------------------------
+
+
+async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
+    """Apply a validated parse result: event, then call record, then storage writes."""
+    ctx = replace(ctx, now=truncate_ms(ctx.now))
+    call_change: CallChange | None = None
+    pushes: list[Notification] = []
+    if result.event is not None:
+        call_change, pushes = await _apply_event(tx, ctx, result.event)
+    record_change = activity = contact_created = None
+    if result.call_record is not None:
+        record_change, activity, contact_created = await _apply_record(
+            tx, ctx, result.call_record)
+    await _apply_storage(tx, ctx)
+    return Effects(call=call_change, record=record_change, activity=activity,
+                   contact_created=contact_created, pushes=tuple(pushes),
+                   storage=tuple(ctx.storage_writes))
+
+
+async def _find_call(tx: Tx, ctx: ActContext, part: CallEvent | CallRecord, *,
+                     after_end: bool) -> Call | None:
+    numbers = _numbers(part)
+    if part.call_id is not None:
+        call = await tx.find_call_by_provider_id(ctx.module_id, part.call_id)
+        if call is not None:
+            return call
+        # An earlier event of this call may have come without a callId: adopt that call,
+        # never one that has a callId of its own (a different call between the same phones).
+        call = await tx.find_open_call(ctx.module_id, *numbers)
+        return call if call is not None and call.provider_call_id is None else None
+    call = await tx.find_open_call(ctx.module_id, *numbers)
+    if call is None and after_end:
+        call = await tx.find_ended_call(ctx.module_id, *numbers, ctx.now - RECENT_END)
+    return call
+
+
+async def _client_contact(tx: Tx, ctx: ActContext, part: CallEvent | CallRecord
+                          ) -> tuple[str | None, str | None, Contact | None]:
+    """(client number as given, its E.164 form, the tenant's contact having it)."""
+    raw = client_phone(part.direction, part.src_phone, part.dst_phone)
+    normalized = normalize_phone(raw, ctx.region) if raw is not None else None
+    contact = (await tx.find_contact_by_phone(ctx.tenant_id, normalized)
+               if normalized is not None else None)
+    return raw, normalized, contact
+
+
+def _history_row(ctx: ActContext, call: Call, kind: str, part: CallEvent | CallRecord,
+                 effect: EventEffect) -> CallEventRecord:
+    return CallEventRecord(
+        id=ids.new_id(ids.CALL_EVENT), call_id=call.id, kind=kind,
+        direction=part.direction.value, src_phone=part.src_phone,
+        src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
+        dst_phone_ext=part.dst_phone_ext, payload=part.to_json(), effect=effect,
+        received_at=ctx.now, execution_id=ctx.execution_id,
+    )
+
+
+def _new_call(ctx: ActContext, part: CallEvent | CallRecord, state: CallState,
+              client_raw: str | None, client_normalized: str | None,
+              contact: Contact | None) -> Call:
+    return Call(
+        id=ids.new_id(ids.CALL), tenant_id=ctx.tenant_id, module_id=ctx.module_id,
+        provider_call_id=part.call_id, direction=part.direction.value, state=state,
+        disposition=part.disposition.value, src_phone=part.src_phone,
+        src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
+        dst_phone_ext=part.dst_phone_ext, client_phone=client_raw,
+        client_phone_normalized=client_normalized,
+        contact_id=contact.id if contact is not None else None, duration=None,
+        record_call=None, has_record=False, created_at=ctx.now, updated_at=ctx.now,
+        answered_at=ctx.now if state is CallState.ANSWERED else None,
+        ended_at=ctx.now if state is CallState.ENDED else None,
+    )
+
+
+# --- events (§5.2) ----------------------------------------------------------------------------
+
+
+async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
+                       ) -> tuple[CallChange, list[Notification]]:
+    target = EVENT_STATE[event.event]
+    client_raw, client_normalized, contact = await _client_contact(tx, ctx, event)
+    call = await _find_call(tx, ctx, event, after_end=target is CallState.ENDED)
+    if call is None:
+        call = _new_call(ctx, event, target, client_raw, client_normalized, contact)
+        await tx.insert_call(call)
+        effect = EventEffect.APPLIED
+        change = CallChange(call.id, True, None, call.state, repeat=False, late=False)
+    else:
+        before = call.state
+        history = await tx.list_call_history(call.id)
+        numbers = _numbers(event)
+        if any(h.kind == event.event.value and h.numbers == numbers for h in history):
+            effect = EventEffect.REPEAT
+        elif target.rank < call.state.rank:
+            effect = EventEffect.LATE
+        else:
+            effect = EventEffect.APPLIED
+            call = _advance(ctx, call, event, target, contact)
+            await tx.update_call(call)
+        change = CallChange(call.id, False, before, call.state,
+                            repeat=effect is EventEffect.REPEAT, late=effect is EventEffect.LATE)
+    await tx.insert_call_event(_history_row(ctx, call, event.event.value, event, effect))
+    if effect is not EventEffect.APPLIED:
+        return change, []
+    return change, await _notify(tx, ctx, event, call, change.created, contact,
+                                 STATE_NOTIFICATION[target])
+
+
+def _advance(ctx: ActContext, call: Call, event: CallEvent, target: CallState,
+             contact: Contact | None) -> Call:
+    """The call after an applied event: state only forward, known facts never erased."""
+    state = target if target.rank > call.state.rank else call.state
+    disposition = (call.disposition if event.disposition is CallDisposition.Unknown
+                   else event.disposition.value)
+    answered_at = call.answered_at
+    if answered_at is None and target is CallState.ANSWERED:
+        answered_at = ctx.now
+    ended_at = call.ended_at
+    if ended_at is None and state is CallState.ENDED:
+        ended_at = ctx.now
+    return replace(
+        call, state=state, disposition=disposition, answered_at=answered_at, ended_at=ended_at,
+        provider_call_id=call.provider_call_id or event.call_id,
+        contact_id=call.contact_id or (contact.id if contact is not None else None),
+        updated_at=ctx.now,
+    )
+
+
+async def _notify(tx: Tx, ctx: ActContext, event: CallEvent, call: Call, created: bool,
+                  contact: Contact | None, kind: NotificationKind) -> list[Notification]:
+    already = [] if created else await tx.list_call_notified(call.id)
+    recipients: list[tuple[str, str]] = []  # (user id, phone it was reached by)
+    if event.event is WebhookEvent.NotifyEnd:
+        seen: set[str] = set()
+        for row in already:
+            if row.user_id is not None and row.user_id not in seen:
+                seen.add(row.user_id)
+                recipients.append((row.user_id, row.phone))
+    else:
+        phone = operator_phone(event.direction, event.src_phone, event.dst_phone)
+        user_id = await tx.find_bound_user(ctx.module_id, phone)
+        if user_id is not None:
+            recipients.append((user_id, phone))
+        elif kind is NotificationKind.RINGING and not any(r.phone == phone for r in already):
+            # Remember that the phone rang although nobody is bound to it.
+            await tx.insert_call_notified(CallNotified(call.id, phone, None, kind, ctx.now))
+    sent = {(r.user_id, r.kind) for r in already}
+    call_json = to_json(call)
+    contact_json = to_json(contact)
+    notifications = []
+    for user_id, phone in recipients:
+        if (user_id, kind) in sent:
+            continue
+        notification_id = ids.new_id(ids.NOTIFICATION)
+        payload = {
+            "id": notification_id, "kind": kind.value, "event": event.event.value,
+            "module_id": ctx.module_id, "call": call_json, "contact": contact_json,
+            "created_at": to_json(ctx.now),
+        }
+        notification = Notification(notification_id, ctx.tenant_id, user_id, call.id, kind,
+                                    payload, ctx.now)
+        await tx.insert_notification(notification)
+        await tx.insert_call_notified(CallNotified(call.id, phone, user_id, kind, ctx.now))
+        notifications.append(notification)
+    return notifications
+
+
+# --- call records (§5.3) ----------------------------------------------------------------------
+
+
+def _activity_data(record: CallRecord, client_raw: str | None, client_normalized: str | None,
+                   missed: bool) -> JSON:
+    data = {
+        "direction": record.direction.value, "disposition": record.disposition.value,
+        "duration": record.duration, "missed": missed,
+        "src_phone": record.src_phone, "src_phone_ext": record.src_phone_ext,
+        "dst_phone": record.dst_phone, "dst_phone_ext": record.dst_phone_ext,
+        "client_phone": client_raw, "client_phone_normalized": client_normalized,
+        "call_id": record.call_id, "call": record.call, "has_record": record.call is not None,
+    }
+    # Through JSON once, so it compares equal to what the store hands back.
+    return json.loads(json.dumps(data))
+
+
+async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
+                        ) -> tuple[CallChange, ActivityChange, ContactCreated | None]:
+    client_raw = client_phone(record.direction, record.src_phone, record.dst_phone)
+    client_normalized = (normalize_phone(client_raw, ctx.region)
+                         if client_raw is not None else None)
+    missed = (record.direction is CallDirection.In
+              and record.disposition is not CallDisposition.Answered)
+    data = _activity_data(record, client_raw, client_normalized, missed)
+    call = await _find_call(tx, ctx, record, after_end=True)
+    entry = await tx.get_activity_by_call(call.id) if call is not None else None
+
+    if call is not None and entry is not None and entry.data == data:
+        await tx.insert_call_event(
+            _history_row(ctx, call, CALL_RECORD_KIND, record, EventEffect.REPEAT))
+        return (CallChange(call.id, False, call.state, call.state, repeat=True, late=False),
+                ActivityChange(entry.id, "unchanged", entry.contact_id, call.id), None)
+
+    contact = (await tx.find_contact_by_phone(ctx.tenant_id, client_normalized)
+               if client_normalized is not None else None)
+    created: ContactCreated | None = None
+    if contact is None and missed and client_raw is not None and client_normalized is not None:
+        contact = Contact(ids.new_id(ids.CONTACT), ctx.tenant_id, client_raw,
+                          (ContactPhone(client_raw, client_normalized),), ctx.now)
+        await tx.insert_contact(contact)
+        created = ContactCreated(contact.id, contact.name, client_normalized)
+    contact_id = contact.id if contact is not None else None
+
+    recorded = {
+        "state": CallState.ENDED, "disposition": record.disposition.value,
+        "duration": float(record.duration), "record_call": record.call,
+        "has_record": record.call is not None, "updated_at": ctx.now,
+    }
+    if call is None:
+        call = replace(_new_call(ctx, record, CallState.ENDED, client_raw, client_normalized,
+                                 contact), **recorded)
+        await tx.insert_call(call)
+        change = CallChange(call.id, True, None, call.state, repeat=False, late=False)
+    else:
+        before = call.state
+        call = replace(call, **recorded, ended_at=call.ended_at or ctx.now,
+                       provider_call_id=call.provider_call_id or record.call_id,
+                       contact_id=call.contact_id or contact_id)
+        await tx.update_call(call)
+        change = CallChange(call.id, False, before, call.state, repeat=False, late=False)
+
+    if entry is None:
+        entry = ActivityEntry(ids.new_id(ids.ACTIVITY), ctx.tenant_id, contact_id, call.id,
+                              data, ctx.now, ctx.now)
+        await tx.insert_activity(entry)
+        action: Literal["created", "updated"] = "created"
+    else:
+        entry = replace(entry, contact_id=entry.contact_id or contact_id, data=data,
+                        updated_at=ctx.now)
+        await tx.update_activity(entry)
+        action = "updated"
+    await tx.insert_call_event(
+        _history_row(ctx, call, CALL_RECORD_KIND, record, EventEffect.APPLIED))
+    return change, ActivityChange(entry.id, action, entry.contact_id, call.id), created
+
+
+# --- storage (§5.5) ---------------------------------------------------------------------------
+
+
+async def _apply_storage(tx: Tx, ctx: ActContext) -> None:
+    """Commit the script's storage writes, in order; a limit raises StorageLimitExceeded."""
+    for write in ctx.storage_writes:
+        if write.op == "set":
+            await tx.storage_set(ctx.module_id, write.key, write.value,
+                                 expires_at=write.expires_at, now=ctx.now,
+                                 limits=ctx.storage_limits)
+        else:
+            await tx.storage_delete(ctx.module_id, write.key)

@@ -1,0 +1,116 @@
+"""Identifiers and secrets: record ids, webhook/API/user tokens, and how tokens are hashed.
+
+Record ids are a short type prefix and 26 characters of Crockford base32 over 128 bits: 48 bits
+of milliseconds since the epoch, then 80 random bits (the ULID layout), monotonic within a
+process. The time prefix keeps
+ids roughly in creation order, so primary-key b-trees stay append-mostly and `ORDER BY id`
+is a sensible tie-breaker; the random part makes ids unguessable enough that an id is never
+a credential, but also never enumerable.
+
+Secrets (API keys, user tokens, webhook tokens) are 32 random bytes from `secrets`, urlsafe
+base64, with a readable kind prefix (`vrk_`, `vut_`). We store only `sha256(secret)`:
+- A slow password hash (bcrypt, scrypt, argon2) exists to make guessing *low-entropy* secrets
+  expensive. Our secrets carry 256 bits of entropy, so inverting a plain sha256 is as hopeless
+  as guessing the secret itself; slowness would buy nothing.
+- A deterministic, unsalted hash lets every request find its key with one indexed equality
+  lookup (`WHERE key_hash = ?`); a salted KDF would force a scan or a second identifier.
+The visible prefix (`vrk_AbCdEfGh`) is stored in clear so a person can tell keys apart in a
+listing; it is 8 random characters out of 43, far too few to help an attacker.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+# base64's RFC 4648 base32 is fast (C) but its alphabet does not sort like the values it
+# encodes; map it, digit for digit, onto Crockford's, which does.
+_RFC4648 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_TO_CROCKFORD = str.maketrans(_RFC4648, _CROCKFORD)
+
+# Record id prefixes, one place so a glance at an id says what it is.
+TENANT = "ten"
+API_KEY = "key"
+MODULE = "mod"
+VERSION = "ver"
+USER = "usr"
+USER_TOKEN = "utk"
+CONTACT = "con"
+CALL = "call"
+CALL_EVENT = "cev"
+ACTIVITY = "act"
+NOTIFICATION = "ntf"
+EXECUTION = "exe"
+
+API_KEY_PREFIX = "vrk_"
+USER_TOKEN_PREFIX = "vut_"
+# How many characters of a secret (after its kind prefix) are kept in clear for display.
+VISIBLE_CHARS = 8
+
+
+_last_lock = threading.Lock()
+_last_value = 0
+
+
+def new_id(prefix: str) -> str:
+    """A new record id such as `call_01j9x...`: time-ordered prefix, 80 random bits.
+
+    Monotonic within the process (ULID's monotonic variant): an id made in the same
+    millisecond as the previous one is that one plus one, so creation order is id order and
+    listings ordered by id are stable. Across processes, ids order by millisecond only.
+    """
+    global _last_value
+    with _last_lock:
+        value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+        if value >> 80 == _last_value >> 80 and value <= _last_value:
+            value = _last_value + 1
+        _last_value = value
+    # 128 bits -> 26 base32 digits (the last one carries 3 bits and 2 of padding).
+    text = base64.b32encode(value.to_bytes(16, "big")).decode("ascii")[:26]
+    return f"{prefix}_{text.translate(_TO_CROCKFORD)}"
+
+
+def new_secret(kind_prefix: str = "") -> str:
+    """A fresh 256-bit secret, urlsafe, with an optional readable kind prefix."""
+    return kind_prefix + secrets.token_urlsafe(32)
+
+
+def new_api_key() -> str:
+    return new_secret(API_KEY_PREFIX)
+
+
+def new_user_token() -> str:
+    return new_secret(USER_TOKEN_PREFIX)
+
+
+def new_webhook_token() -> str:
+    # No kind prefix: it appears in the provider's configuration as part of a URL.
+    return new_secret()
+
+
+def visible_prefix(secret: str) -> str:
+    """The part of a secret shown in listings (kind prefix + a few characters)."""
+    kind, sep, rest = secret.partition("_")
+    if sep and len(kind) <= 4:
+        return f"{kind}_{rest[:VISIBLE_CHARS]}"
+    return secret[:VISIBLE_CHARS]
+
+
+def hash_secret(secret: str) -> str:
+    """sha256 hex of a secret; see the module docstring for why a plain hash is right here."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    """Constant-time comparison, for callers that hold a hash from elsewhere."""
+    return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+def sha256_text(text: str) -> str:
+    """sha256 hex of a text (script sources are identified by it)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

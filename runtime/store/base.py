@@ -1,0 +1,468 @@
+"""The store interface: `Tx` (domain operations inside one transaction) and `Store`.
+
+Nothing above this file may know which database is underneath. SQLite (`sqlite.py`) is the
+embedded default; PostgreSQL will implement the same two classes.
+
+Unit of work
+------------
+Every write goes through a *unit*: `async def unit(tx: Tx) -> T`.
+
+    effects = await store.write(lambda tx: act(tx, ctx, result))
+    would_be = await store.dry_run(lambda tx: act(tx, ctx, result))
+
+`write` returns once the unit's changes are durably committed (group commit: the backend may
+commit many units together with one sync, each in its own savepoint). If the unit raises, its
+changes alone are rolled back and `write` raises the same exception; other units committed in the
+same batch are unaffected. `dry_run` runs the unit the same way and then rolls it back: it
+returns what the unit returned and leaves nothing behind.
+
+Rules for units: await only `tx` methods (a unit holds the single writer while it runs, so any
+other await stalls every writer); never call `store.write` inside a unit (it raises
+`NestedWrite` rather than deadlock); do not keep `tx` after the unit returns. If the caller of
+`write` is cancelled after its unit started, the unit may still commit.
+
+Tenancy: every read and write that takes `tenant_id` returns None / False (or raises NotFound
+for a referenced record) when the id belongs to another tenant, exactly as if it did not exist.
+
+Lists take `limit` and `offset` and return newest first unless said otherwise.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from runtime.store.models import (
+    JSON,
+    ActivityEntry,
+    ApiKey,
+    Binding,
+    Call,
+    CallEventRecord,
+    CallFilter,
+    CallNotified,
+    Contact,
+    ContactPhone,
+    Execution,
+    ExecutionFilter,
+    Module,
+    ModulePatch,
+    NewModule,
+    Notification,
+    ScriptVersion,
+    StorageItem,
+    StorageLimits,
+    StorageUsage,
+    StoreStats,
+    Tenant,
+    User,
+    UserToken,
+)
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 100
+
+
+class Tx(Protocol):
+    """Domain operations inside one write transaction (`store.write(unit)` hands one out).
+
+    Two groups: the primitives the acting logic composes (find/insert/update of calls, history,
+    contacts, activity, notifications, storage), and the management writes behind the API,
+    which validate tenancy themselves.
+    """
+
+    # --- calls and their history (acting) -------------------------------------------------
+
+    async def find_call_by_provider_id(self, module_id: str, provider_call_id: str) -> (
+        Call | None
+    ):
+        """The module's latest call with this callId, in any state."""
+        ...
+
+    async def find_open_call(
+        self, module_id: str, direction: str, src_phone: str, src_phone_ext: str | None,
+        dst_phone: str, dst_phone_ext: str | None,
+    ) -> Call | None:
+        """The module's latest call with exactly these numbers that has not ended."""
+        ...
+
+    async def find_ended_call(
+        self, module_id: str, direction: str, src_phone: str, src_phone_ext: str | None,
+        dst_phone: str, dst_phone_ext: str | None, ended_since: datetime,
+    ) -> Call | None:
+        """The module's latest call with exactly these numbers that ended at/after a moment."""
+        ...
+
+    async def insert_call(self, call: Call) -> None: ...
+
+    async def update_call(self, call: Call) -> None:
+        """Write every mutable field of `call` (matched by id)."""
+        ...
+
+    async def list_call_history(self, call_id: str) -> list[CallEventRecord]:
+        """The call's history, oldest first."""
+        ...
+
+    async def insert_call_event(self, record: CallEventRecord) -> None: ...
+
+    async def list_call_notified(self, call_id: str) -> list[CallNotified]:
+        """Phones rung and users notified for the call, oldest first."""
+        ...
+
+    async def insert_call_notified(self, row: CallNotified) -> None: ...
+
+    async def find_bound_user(self, module_id: str, member_id: str) -> str | None:
+        """The user id bound to a telephony member id in the module, if any."""
+        ...
+
+    async def insert_notification(self, notification: Notification) -> None: ...
+
+    # --- contacts and activity (acting) ---------------------------------------------------
+
+    async def find_contact_by_phone(self, tenant_id: str, normalized: str) -> Contact | None:
+        """The tenant's oldest contact with this E.164 number."""
+        ...
+
+    async def insert_contact(self, contact: Contact) -> None: ...
+
+    async def get_activity_by_call(self, call_id: str) -> ActivityEntry | None: ...
+
+    async def insert_activity(self, entry: ActivityEntry) -> None: ...
+
+    async def update_activity(self, entry: ActivityEntry) -> None:
+        """Write `contact_id`, `data` and `updated_at` of the entry (matched by id)."""
+        ...
+
+    # --- module storage -------------------------------------------------------------------
+
+    async def storage_set(
+        self, module_id: str, key: str, value: JSON, *, expires_at: datetime | None,
+        now: datetime, limits: StorageLimits,
+    ) -> StorageItem:
+        """Set a key; raises StorageLimitExceeded (and changes nothing) beyond a limit."""
+        ...
+
+    async def storage_delete(self, module_id: str, key: str) -> bool:
+        """Delete a key; False when it was absent."""
+        ...
+
+    async def purge_expired_storage(self, now: datetime, module_id: str | None = None) -> int:
+        """Delete expired keys (of one module, or all); returns how many."""
+        ...
+
+    # --- executions -----------------------------------------------------------------------
+
+    async def insert_execution(self, execution: Execution) -> None:
+        """Store an execution-log row; logs and request are capped here."""
+        ...
+
+    # --- management (API) -----------------------------------------------------------------
+
+    async def get_module(self, tenant_id: str, module_id: str) -> Module | None: ...
+
+    async def create_tenant(self, name: str) -> Tenant: ...
+
+    async def create_api_key(self, tenant_id: str) -> tuple[ApiKey, str]:
+        """A new key and its secret (shown once). NotFound for an unknown tenant."""
+        ...
+
+    async def revoke_api_key(self, tenant_id: str, key_id: str) -> bool: ...
+
+    async def create_module(self, tenant_id: str, new: NewModule) -> Module:
+        """Conflict when the tenant already has a module of that name."""
+        ...
+
+    async def update_module(
+        self, tenant_id: str, module_id: str, patch: ModulePatch
+    ) -> Module | None: ...
+
+    async def rotate_webhook_token(self, tenant_id: str, module_id: str) -> Module | None: ...
+
+    async def delete_module(self, tenant_id: str, module_id: str) -> bool: ...
+
+    async def add_version(
+        self, tenant_id: str, module_id: str, source: str, *,
+        created_by_key_id: str | None = None, base_version_id: str | None = None,
+        activate: bool = True,
+    ) -> ScriptVersion | None:
+        """Store the next numbered version (None: no such module); activate it by default."""
+        ...
+
+    async def activate_version(
+        self, tenant_id: str, module_id: str, version_id: str
+    ) -> Module | None:
+        """Make a version of the module active; None when module or version is unknown."""
+        ...
+
+    async def rollback_version(self, tenant_id: str, module_id: str) -> Module | None:
+        """Activate the version numbered just below the active one.
+
+        None: no such module. Conflict: no active version, or it is the first one.
+        """
+        ...
+
+    async def create_user(self, tenant_id: str, name: str, email: str | None = None) -> User:
+        """NotFound for an unknown tenant; Conflict when the name is taken."""
+        ...
+
+    async def create_user_token(
+        self, tenant_id: str, user_id: str
+    ) -> tuple[UserToken, str] | None: ...
+
+    async def set_bindings(
+        self, tenant_id: str, module_id: str, bindings: Mapping[str, str | None], *,
+        replace: bool = False,
+    ) -> list[Binding] | None:
+        """Bind member ids to user ids (None unbinds); `replace` drops all others first.
+
+        Returns the module's bindings after the change; None: no such module; NotFound when
+        a user id is not the tenant's.
+        """
+        ...
+
+    async def create_contacts(
+        self, tenant_id: str, contacts: Sequence[tuple[str, Sequence[ContactPhone]]]
+    ) -> list[Contact]:
+        """Create contacts from (name, phones); callers normalise phones (acting.phone_of)."""
+        ...
+
+
+class Store(abc.ABC):
+    """The storage layer: group-committed units of work, reads for the API, and shortcuts.
+
+    Lifecycle: a backend's `open(...)` classmethod creates it (applying migrations);
+    `await store.close()` drains queued writes, then closes. After close every call raises
+    StoreClosed.
+    """
+
+    # --- units of work --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def write(self, unit: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run the unit in a transaction; return its value once durably committed."""
+
+    @abc.abstractmethod
+    async def dry_run(self, unit: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run the unit in a transaction and roll it back; return its value."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def stats(self) -> StoreStats:
+        """Group-commit counters (batches, units) since open."""
+
+    # --- reads: tenants and credentials -----------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+
+    @abc.abstractmethod
+    async def list_tenants(self, limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[Tenant]: ...
+
+    @abc.abstractmethod
+    async def find_api_key(self, key_hash: str) -> ApiKey | None:
+        """The unrevoked key with this sha256 (ids.hash_secret); its tenant_id authorises."""
+
+    @abc.abstractmethod
+    async def list_api_keys(self, tenant_id: str) -> list[ApiKey]: ...
+
+    @abc.abstractmethod
+    async def find_user_by_token(self, token_hash: str) -> User | None:
+        """The user owning the unrevoked user token with this sha256."""
+
+    # --- reads: modules and versions --------------------------------------------------------
+
+    @abc.abstractmethod
+    async def list_modules(
+        self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
+    ) -> list[Module]:
+        """The tenant's modules by name."""
+
+    @abc.abstractmethod
+    async def get_module(self, tenant_id: str, module_id: str) -> Module | None: ...
+
+    @abc.abstractmethod
+    async def get_module_by_name(self, tenant_id: str, name: str) -> Module | None: ...
+
+    @abc.abstractmethod
+    async def get_module_by_webhook_token(self, token: str) -> Module | None:
+        """Not tenant-scoped: the webhook token is the provider's credential."""
+
+    @abc.abstractmethod
+    async def list_versions(
+        self, tenant_id: str, module_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
+    ) -> list[ScriptVersion]:
+        """Newest (highest number) first."""
+
+    @abc.abstractmethod
+    async def get_version(
+        self, tenant_id: str, module_id: str, version_id: str
+    ) -> ScriptVersion | None: ...
+
+    @abc.abstractmethod
+    async def get_active_version(self, tenant_id: str, module_id: str) -> ScriptVersion | None: ...
+
+    # --- reads: users and bindings ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def list_users(
+        self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
+    ) -> list[User]:
+        """By name."""
+
+    @abc.abstractmethod
+    async def get_user(self, tenant_id: str, user_id: str) -> User | None: ...
+
+    @abc.abstractmethod
+    async def get_user_by_name(self, tenant_id: str, name: str) -> User | None: ...
+
+    @abc.abstractmethod
+    async def list_bindings(self, tenant_id: str, module_id: str) -> list[Binding] | None:
+        """By member id; None: no such module."""
+
+    # --- reads: contacts, calls, activity ---------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_contact(self, tenant_id: str, contact_id: str) -> Contact | None: ...
+
+    @abc.abstractmethod
+    async def list_contacts(
+        self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
+    ) -> list[Contact]: ...
+
+    @abc.abstractmethod
+    async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:
+        """Contacts having this E.164 number, oldest first."""
+
+    @abc.abstractmethod
+    async def list_calls(
+        self, tenant_id: str, filters: CallFilter | None = None, limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+    ) -> list[Call]: ...
+
+    @abc.abstractmethod
+    async def get_call(self, tenant_id: str, call_id: str) -> Call | None: ...
+
+    @abc.abstractmethod
+    async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
+        """The call's history, oldest first (empty for another tenant's call)."""
+
+    @abc.abstractmethod
+    async def list_activity(
+        self, tenant_id: str, contact_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
+    ) -> list[ActivityEntry]: ...
+
+    @abc.abstractmethod
+    async def get_activity_for_call(self, tenant_id: str, call_id: str) -> ActivityEntry | None:
+        ...
+
+    # --- reads: executions, notifications, storage -----------------------------------------
+
+    @abc.abstractmethod
+    async def list_executions(
+        self, tenant_id: str, filters: ExecutionFilter | None = None,
+        limit: int = DEFAULT_LIMIT, offset: int = 0,
+    ) -> list[Execution]: ...
+
+    @abc.abstractmethod
+    async def get_execution(self, tenant_id: str, execution_id: str) -> Execution | None: ...
+
+    @abc.abstractmethod
+    async def list_notifications(
+        self, tenant_id: str, user_id: str, *, after_id: str | None = None,
+        since: datetime | None = None, limit: int = DEFAULT_LIMIT,
+    ) -> list[Notification]:
+        """A user's notifications, OLDEST first, after a given one and/or at/after a time.
+
+        For a reconnecting client: pass the id of the last notification it saw. An unknown
+        `after_id` is ignored (the client then gets what `since` selects).
+        """
+
+    @abc.abstractmethod
+    async def storage_get(self, module_id: str, key: str, now: datetime) -> StorageItem | None:
+        """A live (unexpired) key; module ids come from a trusted lookup, not from a tenant."""
+
+    @abc.abstractmethod
+    async def storage_usage(self, module_id: str) -> StorageUsage: ...
+
+    # --- write shortcuts: one unit each ----------------------------------------------------
+
+    async def create_tenant(self, name: str) -> Tenant:
+        return await self.write(lambda tx: tx.create_tenant(name))
+
+    async def create_api_key(self, tenant_id: str) -> tuple[ApiKey, str]:
+        return await self.write(lambda tx: tx.create_api_key(tenant_id))
+
+    async def revoke_api_key(self, tenant_id: str, key_id: str) -> bool:
+        return await self.write(lambda tx: tx.revoke_api_key(tenant_id, key_id))
+
+    async def create_module(self, tenant_id: str, new: NewModule) -> Module:
+        return await self.write(lambda tx: tx.create_module(tenant_id, new))
+
+    async def update_module(
+        self, tenant_id: str, module_id: str, patch: ModulePatch
+    ) -> Module | None:
+        return await self.write(lambda tx: tx.update_module(tenant_id, module_id, patch))
+
+    async def rotate_webhook_token(self, tenant_id: str, module_id: str) -> Module | None:
+        return await self.write(lambda tx: tx.rotate_webhook_token(tenant_id, module_id))
+
+    async def delete_module(self, tenant_id: str, module_id: str) -> bool:
+        return await self.write(lambda tx: tx.delete_module(tenant_id, module_id))
+
+    async def add_version(
+        self, tenant_id: str, module_id: str, source: str, *,
+        created_by_key_id: str | None = None, base_version_id: str | None = None,
+        activate: bool = True,
+    ) -> ScriptVersion | None:
+        return await self.write(lambda tx: tx.add_version(
+            tenant_id, module_id, source, created_by_key_id=created_by_key_id,
+            base_version_id=base_version_id, activate=activate,
+        ))
+
+    async def activate_version(
+        self, tenant_id: str, module_id: str, version_id: str
+    ) -> Module | None:
+        return await self.write(lambda tx: tx.activate_version(tenant_id, module_id, version_id))
+
+    async def rollback_version(self, tenant_id: str, module_id: str) -> Module | None:
+        return await self.write(lambda tx: tx.rollback_version(tenant_id, module_id))
+
+    async def create_user(self, tenant_id: str, name: str, email: str | None = None) -> User:
+        return await self.write(lambda tx: tx.create_user(tenant_id, name, email))
+
+    async def create_user_token(
+        self, tenant_id: str, user_id: str
+    ) -> tuple[UserToken, str] | None:
+        return await self.write(lambda tx: tx.create_user_token(tenant_id, user_id))
+
+    async def set_bindings(
+        self, tenant_id: str, module_id: str, bindings: Mapping[str, str | None], *,
+        replace: bool = False,
+    ) -> list[Binding] | None:
+        return await self.write(
+            lambda tx: tx.set_bindings(tenant_id, module_id, bindings, replace=replace)
+        )
+
+    async def create_contact(
+        self, tenant_id: str, name: str, phones: Sequence[ContactPhone] = ()
+    ) -> Contact:
+        [contact] = await self.create_contacts(tenant_id, [(name, phones)])
+        return contact
+
+    async def create_contacts(
+        self, tenant_id: str, contacts: Sequence[tuple[str, Sequence[ContactPhone]]]
+    ) -> list[Contact]:
+        return await self.write(lambda tx: tx.create_contacts(tenant_id, contacts))
+
+    async def record_execution(self, execution: Execution) -> None:
+        """For executions that change nothing else (failures, other functions)."""
+        await self.write(lambda tx: tx.insert_execution(execution))
+
+    async def purge_expired_storage(self, now: datetime) -> int:
+        return await self.write(lambda tx: tx.purge_expired_storage(now))
+

@@ -1,0 +1,424 @@
+"""The records the store keeps, as frozen dataclasses, and the value types of its interface.
+
+Backend-neutral: timestamps are aware UTC `datetime`s truncated to milliseconds (the schema keeps
+ISO-8601 text with milliseconds), JSON columns are plain Python values, enums are `StrEnum`s.
+Direction, disposition and event kinds are stored as the contract's string values (`"in"`,
+`"no_answer"`, `"notify_start"`): the store does not import the contract, the acting layer does.
+`to_json()` turns any record into JSON-safe data for the API and for notification payloads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+JSON = Any  # str | int | float | bool | None | list[JSON] | dict[str, JSON]
+SettingValue = str | int | float | bool
+
+KIB = 1024
+MIB = 1024 * 1024
+
+
+# --- time -----------------------------------------------------------------------------------
+
+
+def truncate_ms(moment: datetime) -> datetime:
+    """The same instant in UTC, cut to milliseconds, as the schema keeps it."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def utc_now() -> datetime:
+    return truncate_ms(datetime.now(UTC))
+
+
+def to_iso(moment: datetime) -> str:
+    """`2025-03-04T10:15:02.123Z`: fixed width, so text order is time order."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # isoformat is C and gives "...02.123+00:00"; strftime is several times slower.
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+# --- enums ----------------------------------------------------------------------------------
+
+
+class CallState(enum.StrEnum):
+    """A phone call moves only forward: ringing -> answered -> ended."""
+
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+    @property
+    def rank(self) -> int:
+        return _STATE_RANK[self]
+
+
+_STATE_RANK = {CallState.RINGING: 0, CallState.ANSWERED: 1, CallState.ENDED: 2}
+
+
+class EventEffect(enum.StrEnum):
+    """What an event did to its call; every event is kept in the call's history with one."""
+
+    APPLIED = "applied"
+    REPEAT = "repeat"  # same kind, same call, same numbers as one already stored
+    LATE = "late"  # for an earlier state than the call is in
+
+
+class NotificationKind(enum.StrEnum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+class ExecutionOutcome(enum.StrEnum):
+    OK = "ok"
+    ERROR = "error"  # the script raised
+    INVALID = "invalid"  # the script returned something the contract refuses
+    LIMIT = "limit"  # a resource limit stopped it
+    REJECTED = "rejected"  # refused before running (rate limit, pool full, inactive module)
+
+
+# Kind of the call-history row written for a callRecord (events use the contract's event names).
+CALL_RECORD_KIND = "call_record"
+
+
+# --- records --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A tenant API key; the secret itself is shown once, at creation, and never stored."""
+
+    id: str
+    tenant_id: str
+    prefix: str  # visible part, e.g. "vrk_AbCdEfGh"
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    id: str
+    tenant_id: str
+    name: str
+    description: str
+    region: str  # ISO 3166 default phone region, e.g. "RU"
+    settings: Mapping[str, SettingValue]
+    secrets: tuple[str, ...]  # names of settings never shown back in full
+    allowlist: tuple[str, ...]  # hosts fetch() may reach
+    webhook_token: str
+    active_version_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptVersion:
+    id: str
+    module_id: str
+    number: int  # 1..n within the module
+    source: str
+    sha256: str
+    created_at: datetime
+    created_by_key_id: str | None = None
+    base_version_id: str | None = None  # the version this one was edited from, if known
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    tenant_id: str
+    name: str
+    email: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserToken:
+    id: str
+    user_id: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """Telephony member id (extension / internal number) -> user of the tenant."""
+
+    module_id: str
+    member_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPhone:
+    raw: str  # as given
+    normalized: str | None  # E.164, or None when the raw text is not a phone number
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: str
+    tenant_id: str
+    name: str
+    phones: tuple[ContactPhone, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A phone call as the runtime tracks it (events and the call record update it)."""
+
+    id: str
+    tenant_id: str
+    module_id: str
+    provider_call_id: str | None  # the script's callId
+    direction: str  # "in" | "out" | "internal"
+    state: CallState
+    disposition: str  # contract value, "unknown" while ringing
+    src_phone: str
+    src_phone_ext: str | None
+    dst_phone: str
+    dst_phone_ext: str | None
+    client_phone: str | None  # as given; None for internal calls
+    client_phone_normalized: str | None  # E.164 when it normalises
+    contact_id: str | None
+    duration: float | None  # from the call record
+    record_call: JSON  # the record's `call` data for VoipGetCallLink; None = no recording
+    has_record: bool
+    created_at: datetime
+    updated_at: datetime
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallEventRecord:
+    """One entry of a call's history: an event (or a call record) and what it did."""
+
+    id: str
+    call_id: str
+    kind: str  # contract event value, or CALL_RECORD_KIND
+    direction: str
+    src_phone: str
+    src_phone_ext: str | None
+    dst_phone: str
+    dst_phone_ext: str | None
+    payload: JSON  # the event / record as validated
+    effect: EventEffect
+    received_at: datetime
+    execution_id: str | None = None
+
+    @property
+    def numbers(self) -> tuple[str, str, str | None, str, str | None]:
+        return (self.direction, self.src_phone, self.src_phone_ext, self.dst_phone,
+                self.dst_phone_ext)
+
+
+@dataclass(frozen=True, slots=True)
+class CallNotified:
+    """A phone rang / a user was told about a call. `user_id` None: the phone has no binding."""
+
+    call_id: str
+    phone: str
+    user_id: str | None
+    kind: NotificationKind
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityEntry:
+    """A call in a contact's activity stream; at most one per call.
+
+    `contact_id` is None when the client's number matched no contact and none was created
+    (hidden or `anonymous` caller id, an answered call from an unknown number, an internal
+    call): the entry is still written, keeping the number as given in `data`, so the call's
+    recording stays reachable through the call; it is attached to a contact if a later record
+    for the same call finds one.
+    """
+
+    id: str
+    tenant_id: str
+    contact_id: str | None
+    call_id: str
+    data: JSON
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A live notification for one user; kept so a reconnecting client can catch up."""
+
+    id: str
+    tenant_id: str
+    user_id: str
+    call_id: str
+    kind: NotificationKind
+    payload: JSON
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """One run of a tenant function, for the module's execution log."""
+
+    id: str
+    tenant_id: str
+    module_id: str
+    version_id: str | None
+    function: str
+    outcome: ExecutionOutcome
+    created_at: datetime
+    duration_ms: float = 0.0
+    error: JSON = None
+    limit: str | None = None
+    logs: str = ""
+    logs_truncated: bool = False
+    request: JSON = None
+    result: JSON = None
+    effects: JSON = None
+    dry_run: bool = False
+
+
+# Caps applied when an execution is stored (the sandbox caps output too; this bounds the row).
+EXECUTION_LOG_CAP = 64 * KIB
+EXECUTION_REQUEST_CAP = 64 * KIB
+
+
+@dataclass(frozen=True, slots=True)
+class StorageItem:
+    module_id: str
+    key: str
+    value: JSON
+    size: int  # bytes counted against the module's quota: key + compact JSON value (UTF-8)
+    expires_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StorageUsage:
+    keys: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class StorageLimits:
+    """Per-module key-value storage limits (contract §3; operator configuration)."""
+
+    max_keys: int = 100_000
+    max_bytes: int = 64 * MIB
+    max_value_bytes: int = 64 * KIB
+    max_key_chars: int = 200
+
+
+DEFAULT_STORAGE_LIMITS = StorageLimits()
+
+
+# --- inputs and filters ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewModule:
+    name: str
+    region: str
+    description: str = ""
+    settings: Mapping[str, SettingValue] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    allowlist: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModulePatch:
+    """Fields to change on a module; None leaves a field as it is."""
+
+    name: str | None = None
+    description: str | None = None
+    region: str | None = None
+    settings: Mapping[str, SettingValue] | None = None
+    secrets: tuple[str, ...] | None = None
+    allowlist: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilter:
+    module_id: str | None = None
+    state: CallState | None = None
+    direction: str | None = None
+    since: datetime | None = None  # created at or after
+    # Matches the client's number as given or normalised, or either raw number; callers
+    # normalise first (they know the region) and pass the E.164 form.
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionFilter:
+    module_id: str | None = None
+    outcome: ExecutionOutcome | None = None
+    function: str | None = None
+    version_id: str | None = None
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+
+
+StorageOp = Literal["set", "delete"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Group-commit counters: average batch size = units / batches."""
+
+    batches: int = 0
+    units: int = 0
+    failed_units: int = 0
+    dry_runs: int = 0
+    largest_batch: int = 0
+
+    @property
+    def average_batch(self) -> float:
+        return self.units / self.batches if self.batches else 0.0
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def to_json(value: Any) -> JSON:
+    """JSON-safe form of a record (or a list/dict of them): ISO times, enum values, lists."""
+    if isinstance(value, _PLAIN) and not isinstance(value, enum.Enum):
+        return value
+    names = _FIELD_NAMES.get(type(value))
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: to_json(getattr(value, name)) for name in names}
+    if isinstance(value, datetime):
+        return to_iso(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    return value

@@ -1,0 +1,200 @@
+"""Group commit over one SQLite connection: the single writer of the database.
+
+Callers submit units of work; one writer task on the event loop takes every queued unit (plus
+those arriving within `commit_window` seconds), runs them in ONE transaction, each inside its
+own SAVEPOINT, then COMMITs in a dedicated thread (the fsync must not block the loop) and only
+then resolves the callers' futures. A unit that raises is rolled back to its savepoint alone; a
+dry-run unit is always rolled back to its savepoint. One fsync per batch instead of per request.
+
+Only the writer task touches the connection (the commit thread uses it while the task awaits the
+commit, never at the same time), which is why the connection may be opened with
+check_same_thread=False.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sqlite3
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from runtime.store.errors import NestedWrite, StoreClosed, StoreError
+from runtime.store.models import StoreStats
+
+T = TypeVar("T")
+Unit = Callable[[Any], Awaitable[Any]]
+
+# Set while the writer task runs units: a nested store.write would wait for itself forever.
+_IN_WRITER: contextvars.ContextVar[bool] = contextvars.ContextVar("in_writer", default=False)
+
+
+@dataclass(slots=True)
+class _Job:
+    unit: Unit
+    dry: bool
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class _Counters:
+    batches: int = 0
+    units: int = 0
+    failed_units: int = 0
+    dry_runs: int = 0
+    largest_batch: int = 0
+
+
+_STOP = object()
+
+
+class GroupCommitWriter:
+    def __init__(self, conn: sqlite3.Connection, tx: object, *, commit_window: float,
+                 max_batch: int) -> None:
+        self._conn = conn
+        self._tx = tx
+        self._window = commit_window
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Job | object] = asyncio.Queue()
+        self._closed = False
+        self._counters = _Counters()
+        # One thread for BEGIN/COMMIT: they may wait on locks or fsync.
+        self._sync = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sqlite-writer")
+
+    async def submit(self, unit: Callable[[Any], Awaitable[T]], *, dry: bool) -> T:
+        if _IN_WRITER.get():
+            raise NestedWrite("store.write/dry_run called inside a unit of work")
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(unit, dry, future))
+        return await future
+
+    def stats(self) -> StoreStats:
+        c = self._counters
+        return StoreStats(batches=c.batches, units=c.units, failed_units=c.failed_units,
+                          dry_runs=c.dry_runs, largest_batch=c.largest_batch)
+
+    async def close(self) -> None:
+        """Refuse new units, finish every queued one, stop the task and the commit thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put_nowait(_STOP)
+        try:
+            await self._task
+        finally:
+            self._sync.shutdown(wait=True)
+
+    # --- the writer task ------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        _IN_WRITER.set(True)
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is _STOP:
+                break
+            if self._window > 0:
+                await asyncio.sleep(self._window)
+            batch = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            jobs = [j for j in batch if isinstance(j, _Job) and not j.future.done()]
+            if jobs:
+                try:
+                    await self._run_batch(jobs)
+                except Exception as exc:  # a bug or a broken connection: never hang callers
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    for job in jobs:
+                        _fail(job, exc)
+
+    async def _in_thread(self, sql: str) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._sync, self._conn.execute, sql)
+
+    async def _run_batch(self, jobs: list[_Job]) -> None:
+        try:
+            # BEGIN IMMEDIATE takes the write lock now; another process may hold it (busy wait).
+            await self._in_thread("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            for job in jobs:
+                _fail(job, exc)
+            return
+        done: list[tuple[_Job, Any]] = []
+        for index, job in enumerate(jobs):
+            savepoint = f"unit_{index}"
+            self._conn.execute(f"SAVEPOINT {savepoint}")
+            try:
+                value = await job.unit(self._tx)
+            except Exception as exc:
+                self._counters.failed_units += 1
+                if not self._rollback_to(savepoint):
+                    # SQLite aborted the whole transaction (I/O error, disk full): what ran
+                    # before is lost; fail those, retry the rest in a fresh transaction.
+                    _fail(job, exc)
+                    lost = StoreError(f"batch aborted by another unit's error: {exc!r}")
+                    for earlier, _ in done:
+                        _fail(earlier, lost)
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    if index + 1 < len(jobs):
+                        await self._run_batch(jobs[index + 1:])
+                    return
+                _fail(job, exc)
+                continue
+            except BaseException:
+                # The writer itself is being cancelled: nothing of this batch commits.
+                self._conn.execute("ROLLBACK")
+                for j in jobs:
+                    if not j.future.done():
+                        j.future.cancel()
+                raise
+            if job.dry:
+                self._counters.dry_runs += 1
+                self._rollback_to(savepoint)
+            else:
+                self._conn.execute(f"RELEASE {savepoint}")
+            done.append((job, value))
+        try:
+            await self._in_thread("COMMIT")
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            for job, value in done:
+                if job.dry:
+                    _succeed(job, value)
+                else:
+                    _fail(job, exc)
+            return
+        c = self._counters
+        c.batches += 1
+        c.units += len(jobs)
+        c.largest_batch = max(c.largest_batch, len(jobs))
+        for job, value in done:
+            _succeed(job, value)
+
+    def _rollback_to(self, savepoint: str) -> bool:
+        try:
+            self._conn.execute(f"ROLLBACK TO {savepoint}")
+            self._conn.execute(f"RELEASE {savepoint}")
+        except sqlite3.Error:
+            return False
+        return True
+
+
+def _fail(job: _Job, exc: BaseException) -> None:
+    if not job.future.done():
+        job.future.set_exception(exc)
+
+
+def _succeed(job: _Job, value: Any) -> None:
+    if not job.future.done():
+        job.future.set_result(value)

@@ -1,0 +1,510 @@
+"""Contract §5: what the runtime does with an event, a call record and storage writes."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.acting import ActContext, Effects, StorageWrite, act, contact_phones
+from runtime.contract import ParseResult, WebhookEvent
+from runtime.store import SqliteStore, StorageLimitExceeded
+from runtime.store.models import (
+    CallState,
+    EventEffect,
+    Module,
+    NewModule,
+    NotificationKind,
+    StorageLimits,
+    Tenant,
+    User,
+)
+
+T0 = datetime(2025, 3, 4, 10, 15, 2, tzinfo=UTC)
+CLIENT = "79161234567"
+CLIENT_E164 = "+79161234567"
+COMPANY = "74951112233"
+
+
+@dataclass
+class World:
+    store: SqliteStore
+    tenant: Tenant
+    module: Module
+    alice: User  # bound to 101
+    bob: User  # bound to 102
+    carol: User  # bound to 103
+    clock: list[datetime]
+
+    def ctx(self, **changes: Any) -> ActContext:
+        self.clock[0] += timedelta(seconds=1)
+        base: dict[str, Any] = {
+            "tenant_id": self.tenant.id, "module_id": self.module.id, "region": "RU",
+            "execution_id": "exe_test", "now": self.clock[0],
+        }
+        return ActContext(**{**base, **changes})
+
+    async def run(self, result: dict[str, Any], **ctx: Any) -> Effects:
+        parsed = ParseResult.model_validate(result)
+        context = self.ctx(**ctx)
+        return await self.store.write(lambda tx: act(tx, context, parsed))
+
+    async def dry(self, result: dict[str, Any], **ctx: Any) -> Effects:
+        parsed = ParseResult.model_validate(result)
+        context = self.ctx(**ctx)
+        return await self.store.dry_run(lambda tx: act(tx, context, parsed))
+
+    def snapshot(self, *, skip: tuple[str, ...] = ("call_events",)) -> dict[str, list[Any]]:
+        """Every row of every table (but the history), to prove that nothing changed."""
+        conn = sqlite3.connect(self.store.path)
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        snap = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+                for t in tables if t not in skip}
+        conn.close()
+        return snap
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    store = await SqliteStore.open(tmp_path / "acting.db", commit_window=0)
+    tenant = await store.create_tenant("acme")
+    module = await store.create_module(tenant.id, NewModule(name="pbx", region="RU"))
+    alice = await store.create_user(tenant.id, "alice")
+    bob = await store.create_user(tenant.id, "bob")
+    carol = await store.create_user(tenant.id, "carol")
+    await store.set_bindings(tenant.id, module.id,
+                             {"101": alice.id, "102": bob.id, "103": carol.id})
+    yield World(store, tenant, module, alice, bob, carol, [T0])
+    await store.close()
+
+
+def event(kind: str, direction: str = "in", src: str = CLIENT, dst: str = "101",
+          disposition: str = "unknown", call_id: str | None = "c1", **more: Any
+          ) -> dict[str, Any]:
+    body = {"event": WebhookEvent[kind], "direction": direction, "disposition": disposition,
+            "srcPhone": src, "dstPhone": dst, **more}
+    if call_id is not None:
+        body["callId"] = call_id
+    return {"event": body}
+
+
+def record(direction: str = "in", src: str = CLIENT, dst: str = "101",
+           disposition: str = "answered", duration: float = 74, call: Any = None,
+           call_id: str | None = "c1") -> dict[str, Any]:
+    body = {"direction": direction, "disposition": disposition, "srcPhone": src,
+            "dstPhone": dst, "duration": duration, "call": call}
+    if call_id is not None:
+        body["callId"] = call_id
+    return {"callRecord": body}
+
+
+def told(effects: Effects) -> list[tuple[str, str]]:
+    return [(n.user_id, n.kind.value) for n in effects.pushes]
+
+
+# --- the event table, incoming ----------------------------------------------------------------
+
+
+async def test_notify_start_creates_a_ringing_call_and_notifies_the_bound_user(
+    world: World,
+) -> None:
+    ivan = await world.store.create_contact(world.tenant.id, "Ivan",
+                                            contact_phones(["+7 916 123-45-67"], "RU"))
+    fx = await world.run(event("NotifyStart"))
+    assert fx.call is not None and fx.call.created and fx.call.state_after is CallState.RINGING
+    assert told(fx) == [(world.alice.id, "ringing")]
+    [n] = fx.pushes
+    assert n.payload["call"]["id"] == fx.call.id and n.payload["call"]["state"] == "ringing"
+    assert n.payload["contact"]["id"] == ivan.id and n.payload["event"] == "notify_start"
+    call = await world.store.get_call(world.tenant.id, fx.call.id)
+    assert call is not None and call.contact_id == ivan.id
+    assert (call.client_phone, call.client_phone_normalized) == (CLIENT, CLIENT_E164)
+    assert await world.store.list_notifications(world.tenant.id, world.alice.id) == [n]
+
+
+async def test_notify_start_at_an_unbound_number_notifies_nobody(world: World) -> None:
+    fx = await world.run(event("NotifyStart", dst=COMPANY))
+    assert fx.call is not None and fx.call.created and fx.pushes == ()
+    # ... and then the call is routed to operators' phones, one NotifyInternal each.
+    fx = await world.run(event("NotifyInternal", dst="102"))
+    assert told(fx) == [(world.bob.id, "ringing")]
+    fx = await world.run(event("NotifyInternal", dst="103"))
+    assert told(fx) == [(world.carol.id, "ringing")] and not fx.call.repeat  # type: ignore[union-attr]
+    fx = await world.run(event("NotifyInternal", dst="102"))
+    assert fx.call is not None and fx.call.repeat and fx.pushes == ()
+
+
+async def test_notify_internal_at_the_phone_already_rung_is_not_a_repeat_but_no_second_popup(
+    world: World,
+) -> None:
+    await world.run(event("NotifyStart", dst="101"))
+    fx = await world.run(event("NotifyInternal", dst="101"))
+    assert fx.call is not None and not fx.call.repeat and not fx.call.late
+    assert fx.pushes == ()
+
+
+async def test_answer_then_end_notify_per_the_table(world: World) -> None:
+    await world.run(event("NotifyStart", dst=COMPANY))
+    await world.run(event("NotifyInternal", dst="101"))
+    await world.run(event("NotifyInternal", dst="102"))
+    fx = await world.run(event("NotifyAnswer", dst="102"))
+    assert fx.call is not None and fx.call.state_after is CallState.ANSWERED
+    assert told(fx) == [(world.bob.id, "answered")]
+    fx = await world.run(event("NotifyEnd", dst="102", disposition="answered"))
+    assert fx.call is not None and fx.call.state_after is CallState.ENDED
+    assert sorted(told(fx)) == sorted([(world.alice.id, "ended"), (world.bob.id, "ended")])
+    call = await world.store.get_call(world.tenant.id, fx.call.id)
+    assert call is not None and call.disposition == "answered"
+    assert call.answered_at is not None and call.ended_at is not None
+    events = await world.store.list_call_events(world.tenant.id, call.id)
+    assert [e.kind for e in events] == ["notify_start", "notify_internal", "notify_internal",
+                                        "notify_answer", "notify_end"]
+    assert {e.effect for e in events} == {EventEffect.APPLIED}
+
+
+async def test_notify_end_of_a_call_first_seen_at_its_end_notifies_no_one(world: World) -> None:
+    fx = await world.run(event("NotifyEnd", disposition="no_answer"))
+    assert fx.call is not None and fx.call.created and fx.call.state_after is CallState.ENDED
+    assert fx.pushes == ()
+
+
+# --- outgoing and internal calls --------------------------------------------------------------
+
+
+async def test_outgoing_call_notifies_the_dialling_operator(world: World) -> None:
+    await world.store.create_contact(world.tenant.id, "Ivan", contact_phones([CLIENT], "RU"))
+    out = {"direction": "out", "src": "103", "dst": "8 916 123-45-67", "call_id": "o1"}
+    fx = await world.run(event("NotifyOutStart", **out))
+    assert told(fx) == [(world.carol.id, "ringing")]
+    assert fx.pushes[0].payload["contact"]["name"] == "Ivan"  # client is dstPhone
+    fx = await world.run(event("NotifyAnswer", **out))
+    assert told(fx) == [(world.carol.id, "answered")]  # srcPhone answered for Out
+    fx = await world.run(event("NotifyOutEnd", disposition="answered", **out))
+    assert told(fx) == [(world.carol.id, "ended")]
+    assert fx.call is not None and fx.call.state_after is CallState.ENDED
+    call = await world.store.get_call(world.tenant.id, fx.call.id)
+    assert call is not None and call.direction == "out" and call.client_phone_normalized == (
+        CLIENT_E164)
+
+
+async def test_internal_call_rings_the_callee_and_has_no_client_contact(world: World) -> None:
+    # Even a contact that has the caller's digits is not the client of an internal call.
+    await world.store.create_contact(world.tenant.id, "odd", contact_phones(["101"], "RU"))
+    fx = await world.run(event("NotifyStart", direction="internal", src="101", dst="102",
+                               call_id="i1"))
+    assert told(fx) == [(world.bob.id, "ringing")]
+    assert fx.pushes[0].payload["contact"] is None
+    call = await world.store.get_call(world.tenant.id, fx.call.id)  # type: ignore[union-attr]
+    assert call is not None and call.client_phone is None and call.contact_id is None
+    fx = await world.run(event("NotifyEnd", direction="internal", src="101", dst="102",
+                               call_id="i1", disposition="busy"))
+    assert told(fx) == [(world.bob.id, "ended")]
+
+
+# --- repeats and late events ------------------------------------------------------------------
+
+
+async def test_repeated_event_changes_nothing_and_notifies_no_one(world: World) -> None:
+    first = await world.run(event("NotifyStart"))
+    before = world.snapshot()
+    again = await world.run(event("NotifyStart"))
+    assert again.call is not None and again.call.repeat and not again.call.created
+    assert again.call.id == first.call.id  # type: ignore[union-attr]
+    assert again.pushes == ()
+    assert world.snapshot() == before
+    events = await world.store.list_call_events(world.tenant.id, again.call.id)
+    assert [e.effect for e in events] == [EventEffect.APPLIED, EventEffect.REPEAT]
+
+
+async def test_late_event_is_kept_in_history_and_never_moves_the_state_back(
+    world: World,
+) -> None:
+    answered = await world.run(event("NotifyAnswer"))
+    assert answered.call is not None and answered.call.state_after is CallState.ANSWERED
+    before = world.snapshot()
+    late = await world.run(event("NotifyStart"))
+    assert late.call is not None and late.call.late and not late.call.repeat
+    assert (late.call.state_before, late.call.state_after) == (CallState.ANSWERED,) * 2
+    assert late.pushes == ()
+    assert world.snapshot() == before
+    await world.run(event("NotifyEnd", disposition="answered"))
+    late = await world.run(event("NotifyAnswer", dst="102"))
+    assert late.call is not None and late.call.late and late.call.state_after is CallState.ENDED
+    events = await world.store.list_call_events(world.tenant.id, late.call.id)
+    assert [e.effect for e in events] == [EventEffect.APPLIED, EventEffect.LATE,
+                                          EventEffect.APPLIED, EventEffect.LATE]
+
+
+async def test_events_without_call_id_match_open_calls_by_numbers_and_direction(
+    world: World,
+) -> None:
+    start = await world.run(event("NotifyStart", call_id=None))
+    answer = await world.run(event("NotifyAnswer", call_id=None))
+    other = await world.run(event("NotifyStart", direction="internal", call_id=None))
+    assert start.call is not None and answer.call is not None and other.call is not None
+    assert answer.call.id == start.call.id and not answer.call.created
+    assert other.call.created and other.call.id != start.call.id
+    end = await world.run(event("NotifyEnd", disposition="answered", call_id=None))
+    assert end.call is not None and end.call.id == start.call.id
+    # A retried NotifyEnd after the end is a repeat of that call, not a new call.
+    again = await world.run(event("NotifyEnd", disposition="answered", call_id=None))
+    assert again.call is not None and again.call.id == start.call.id and again.call.repeat
+    # A new NotifyStart after the end is a new call.
+    new = await world.run(event("NotifyStart", call_id=None))
+    assert new.call is not None and new.call.created
+
+
+async def test_a_call_id_arriving_later_adopts_the_call_but_never_another_calls(
+    world: World,
+) -> None:
+    first = await world.run(event("NotifyStart", call_id=None))
+    answer = await world.run(event("NotifyAnswer", call_id="p-1"))
+    assert answer.call is not None and answer.call.id == first.call.id  # type: ignore[union-attr]
+    # Same phones, another provider call: a different call.
+    second = await world.run(event("NotifyStart", call_id="p-2"))
+    assert second.call is not None and second.call.created
+
+
+# --- call records -----------------------------------------------------------------------------
+
+
+async def test_record_of_an_answered_call_writes_the_known_contacts_activity(
+    world: World,
+) -> None:
+    ivan = await world.store.create_contact(world.tenant.id, "Ivan",
+                                            contact_phones([CLIENT], "RU"))
+    await world.run(event("NotifyStart"))
+    fx = await world.run(record(call={"rec": "r-1"}))
+    assert fx.contact_created is None
+    assert fx.record is not None and not fx.record.created
+    assert (fx.record.state_before, fx.record.state_after) == (CallState.RINGING,
+                                                              CallState.ENDED)
+    assert fx.activity is not None and fx.activity.action == "created"
+    assert fx.activity.contact_id == ivan.id
+    call = await world.store.get_call(world.tenant.id, fx.record.id)
+    assert call is not None and call.state is CallState.ENDED and call.duration == 74
+    assert call.record_call == {"rec": "r-1"} and call.has_record
+    [entry] = await world.store.list_activity(world.tenant.id, ivan.id)
+    assert entry.call_id == call.id and entry.data["call"] == {"rec": "r-1"}
+    assert entry.data["duration"] == 74 and entry.data["direction"] == "in"
+    assert not entry.data["missed"]
+
+
+async def test_missed_call_from_an_unknown_number_creates_a_contact(world: World) -> None:
+    fx = await world.run(record(src="8 (916) 123-45-67", disposition="no_answer", duration=0))
+    assert fx.contact_created is not None
+    assert fx.contact_created.name == "8 (916) 123-45-67"
+    assert fx.contact_created.phone == CLIENT_E164
+    assert fx.record is not None and fx.record.created
+    assert fx.record.state_after is CallState.ENDED
+    contact = await world.store.get_contact(world.tenant.id, fx.contact_created.id)
+    assert contact is not None and contact.phones[0].raw == "8 (916) 123-45-67"
+    [entry] = await world.store.list_activity(world.tenant.id, contact.id)
+    assert entry.data["missed"] and not entry.data["has_record"]
+    call = await world.store.get_call(world.tenant.id, fx.record.id)
+    assert call is not None and call.contact_id == contact.id and not call.has_record
+
+
+async def test_answered_call_from_an_unknown_number_creates_no_contact(world: World) -> None:
+    fx = await world.run(record(disposition="answered"))
+    assert fx.contact_created is None
+    assert fx.activity is not None and fx.activity.contact_id is None
+    assert await world.store.list_contacts(world.tenant.id) == []
+
+
+async def test_anonymous_caller_matches_and_creates_no_contact(world: World) -> None:
+    await world.run(event("NotifyStart", src="anonymous"))
+    fx = await world.run(record(src="anonymous", disposition="no_answer", duration=0))
+    assert fx.contact_created is None
+    assert fx.activity is not None and fx.activity.contact_id is None
+    assert await world.store.list_contacts(world.tenant.id) == []
+    entry = await world.store.get_activity_for_call(world.tenant.id, fx.activity.call_id)
+    assert entry is not None and entry.data["client_phone"] == "anonymous"
+    assert entry.data["client_phone_normalized"] is None
+    call = await world.store.get_call(world.tenant.id, fx.activity.call_id)
+    assert call is not None and call.client_phone == "anonymous"
+    assert call.client_phone_normalized is None
+
+
+async def test_outgoing_record_finds_the_contact_by_dst_phone(world: World) -> None:
+    ivan = await world.store.create_contact(world.tenant.id, "Ivan",
+                                            contact_phones([CLIENT], "RU"))
+    fx = await world.run(record(direction="out", src="101", dst="+7 916 123 45 67",
+                                disposition="no_answer", duration=0))
+    # Not answered, but outgoing: not a missed call; the contact exists anyway.
+    assert fx.contact_created is None
+    assert fx.activity is not None and fx.activity.contact_id == ivan.id
+
+
+async def test_outgoing_unanswered_call_to_unknown_number_is_not_missed(world: World) -> None:
+    fx = await world.run(record(direction="out", src="101", dst=CLIENT,
+                                disposition="busy", duration=0))
+    assert fx.contact_created is None
+
+
+async def test_internal_call_record_has_an_entry_without_contact(world: World) -> None:
+    fx = await world.run(record(direction="internal", src="101", dst="102",
+                                disposition="no_answer", duration=0, call={"r": 1}))
+    assert fx.contact_created is None
+    assert fx.activity is not None and fx.activity.contact_id is None
+
+
+async def test_repeated_record_changes_nothing(world: World) -> None:
+    first = await world.run(record(disposition="no_answer", duration=0, call={"r": 1}))
+    before = world.snapshot()
+    again = await world.run(record(disposition="no_answer", duration=0, call={"r": 1}))
+    assert again.record is not None and again.record.repeat
+    assert again.activity is not None and again.activity.action == "unchanged"
+    assert again.activity.id == first.activity.id  # type: ignore[union-attr]
+    assert again.contact_created is None
+    assert world.snapshot() == before
+
+
+async def test_a_different_record_updates_the_call_and_its_single_entry(world: World) -> None:
+    first = await world.run(record(call=None, duration=70))
+    later = await world.run(record(call={"rec": "late"}, duration=74))
+    assert first.activity is not None and later.activity is not None
+    assert later.activity.action == "updated" and later.activity.id == first.activity.id
+    assert later.record is not None and not later.record.repeat and not later.record.created
+    call = await world.store.get_call(world.tenant.id, later.record.id)
+    assert call is not None and call.duration == 74 and call.has_record
+    entry = await world.store.get_activity_for_call(world.tenant.id, call.id)
+    assert entry is not None and entry.data["call"] == {"rec": "late"}
+    conn = sqlite3.connect(world.store.path)
+    assert conn.execute("SELECT COUNT(*) FROM activity").fetchone()[0] == 1
+    conn.close()
+
+
+async def test_record_without_call_id_after_the_end_joins_the_ended_call(world: World) -> None:
+    start = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyEnd", disposition="answered", call_id=None))
+    fx = await world.run(record(call_id=None))
+    assert fx.record is not None and fx.record.id == start.call.id  # type: ignore[union-attr]
+    assert not fx.record.created and fx.record.state_before is CallState.ENDED
+
+
+async def test_numbers_compare_after_normalisation(world: World) -> None:
+    ivan = await world.store.create_contact(world.tenant.id, "Ivan",
+                                            contact_phones(["+7 916 123-45-67"], "RU"))
+    for i, spelling in enumerate(["79161234567", "89161234567", "+7 916 123-45-67"]):
+        fx = await world.run(event("NotifyStart", src=spelling, call_id=f"n{i}"))
+        assert fx.pushes[0].payload["contact"]["id"] == ivan.id
+        fx = await world.run(record(src=spelling, disposition="no_answer", duration=0,
+                                    call_id=f"n{i}"))
+        assert fx.contact_created is None
+        assert fx.activity is not None and fx.activity.contact_id == ivan.id
+    assert len(await world.store.list_contacts(world.tenant.id)) == 1
+    assert len(await world.store.list_activity(world.tenant.id, ivan.id)) == 3
+
+
+async def test_missed_calls_from_one_number_spelled_differently_make_one_contact(
+    world: World,
+) -> None:
+    a = await world.run(record(src="89161234567", disposition="no_answer", duration=0,
+                               call_id="a"))
+    b = await world.run(record(src="+7 916 123-45-67", disposition="cancel", duration=0,
+                               call_id="b"))
+    assert a.contact_created is not None and b.contact_created is None
+    assert b.activity is not None and b.activity.contact_id == a.contact_created.id
+
+
+async def test_contacts_of_another_tenant_are_never_matched(world: World) -> None:
+    other = await world.store.create_tenant("globex")
+    await world.store.create_contact(other.id, "Theirs", contact_phones([CLIENT], "RU"))
+    fx = await world.run(event("NotifyStart"))
+    assert fx.pushes[0].payload["contact"] is None
+    fx = await world.run(record(disposition="no_answer", duration=0))
+    assert fx.contact_created is not None
+
+
+# --- a whole webhook: event + record + storage ------------------------------------------------
+
+
+async def test_a_retried_webhook_changes_nothing(world: World) -> None:
+    webhook = {**event("NotifyEnd", disposition="no_answer"),
+               **record(disposition="no_answer", duration=0, call={"r": 1})}
+    writes = (StorageWrite("set", "last", {"c": 1}), StorageWrite("delete", "gone"))
+    first = await world.run(webhook, storage_writes=writes)
+    assert first.call is not None and first.call.created
+    assert first.record is not None and first.record.id == first.call.id
+    assert first.contact_created is not None
+    before = world.snapshot(skip=("call_events", "storage"))
+    for _ in range(2):
+        again = await world.run(webhook)
+        assert again.call is not None and again.call.repeat
+        assert again.record is not None and again.record.repeat
+        assert again.activity is not None and again.activity.action == "unchanged"
+        assert again.contact_created is None and again.pushes == ()
+    assert world.snapshot(skip=("call_events", "storage")) == before
+
+
+async def test_storage_writes_commit_with_the_effects(world: World) -> None:
+    expiry = world.clock[0] + timedelta(seconds=61)  # run() ticks the clock by a second
+    writes = (StorageWrite("set", "token", "abc", expiry), StorageWrite("set", "n", 1),
+              StorageWrite("delete", "n"))
+    fx = await world.run(event("NotifyStart"), storage_writes=writes)
+    assert fx.to_json()["storage"] == [{"op": "set", "key": "token"},
+                                       {"op": "set", "key": "n"},
+                                       {"op": "delete", "key": "n"}]
+    now = world.clock[0]
+    item = await world.store.storage_get(world.module.id, "token", now)
+    assert item is not None and item.value == "abc"
+    assert item.expires_at == expiry == now + timedelta(seconds=60)
+    assert await world.store.storage_get(world.module.id, "token",
+                                         now + timedelta(seconds=60)) is None
+    assert await world.store.storage_get(world.module.id, "n", now) is None
+
+
+async def test_a_storage_limit_rolls_back_the_whole_webhook(world: World) -> None:
+    writes = (StorageWrite("set", "big", "x" * 100),)
+    before = world.snapshot(skip=())
+    with pytest.raises(StorageLimitExceeded):
+        await world.run(event("NotifyStart"), storage_writes=writes,
+                        storage_limits=StorageLimits(max_value_bytes=50))
+    assert world.snapshot(skip=()) == before
+
+
+async def test_dry_run_reports_and_stores_nothing(world: World) -> None:
+    before = world.snapshot(skip=())
+    webhook = {**event("NotifyEnd", disposition="no_answer"),
+               **record(disposition="no_answer", duration=0)}
+    fx = await world.dry(webhook, storage_writes=(StorageWrite("set", "k", 1),))
+    assert world.snapshot(skip=()) == before
+    data = fx.to_json()
+    assert data["call"]["created"] and data["call"]["state_after"] == "ended"
+    assert data["contact_created"]["phone"] == CLIENT_E164
+    assert data["activity"]["action"] == "created"
+    assert data["storage"] == [{"op": "set", "key": "k"}]
+    # The notifications a real run would send show too.
+    await world.run(event("NotifyStart"))
+    fx = await world.dry(event("NotifyAnswer"))
+    assert fx.to_json()["notifications"] == [
+        {"user_id": world.alice.id, "kind": "answered", "call_id": fx.call.id}]  # type: ignore[union-attr]
+    assert len(await world.store.list_notifications(world.tenant.id, world.alice.id)) == 1
+
+
+async def test_effects_json_shape(world: World) -> None:
+    fx = await world.run(event("NotifyStart"))
+    data = fx.to_json()
+    assert set(data) == {"call", "record", "activity", "contact_created", "notifications",
+                         "storage"}
+    assert data["call"] == {"id": fx.call.id, "created": True,  # type: ignore[union-attr]
+                            "state_before": None, "state_after": "ringing", "repeat": False,
+                            "late": False}
+    assert data["record"] is None and data["activity"] is None
+    assert data["notifications"] == [{"user_id": world.alice.id, "kind": "ringing",
+                                      "call_id": fx.call.id}]  # type: ignore[union-attr]
+    assert fx.pushes[0].kind is NotificationKind.RINGING
+
+
+async def test_an_empty_result_does_nothing(world: World) -> None:
+    before = world.snapshot(skip=())
+    fx = await world.run({})
+    assert fx == Effects()
+    assert world.snapshot(skip=()) == before

@@ -1,0 +1,560 @@
+"""The SQLite store: every read and write, tenant scoping, group commit, migrations, storage."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from runtime import ids
+from runtime.store import (
+    Conflict,
+    NestedWrite,
+    NotFound,
+    SqliteStore,
+    StorageLimitExceeded,
+    StoreClosed,
+    Tx,
+)
+from runtime.store.migrate import Migration, apply_migrations, load_migrations
+from runtime.store.models import (
+    EXECUTION_LOG_CAP,
+    Call,
+    CallFilter,
+    CallState,
+    ContactPhone,
+    Execution,
+    ExecutionFilter,
+    ExecutionOutcome,
+    ModulePatch,
+    NewModule,
+    Notification,
+    NotificationKind,
+    StorageLimits,
+    Tenant,
+    truncate_ms,
+)
+
+T0 = datetime(2025, 3, 4, 10, 15, 2, 123000, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = await SqliteStore.open(tmp_path / "runtime.db", commit_window=0.001)
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def two_tenants(store: SqliteStore) -> tuple[Tenant, Tenant]:
+    return await store.create_tenant("acme"), await store.create_tenant("globex")
+
+
+def make_call(tenant_id: str, module_id: str, **changes: object) -> Call:
+    call = Call(
+        id=ids.new_id(ids.CALL), tenant_id=tenant_id, module_id=module_id,
+        provider_call_id="p1", direction="in", state=CallState.RINGING, disposition="unknown",
+        src_phone="79161234567", src_phone_ext=None, dst_phone="101", dst_phone_ext=None,
+        client_phone="79161234567", client_phone_normalized="+79161234567", contact_id=None,
+        duration=None, record_call=None, has_record=False, created_at=T0, updated_at=T0,
+    )
+    return replace(call, **changes)  # type: ignore[arg-type]
+
+
+# --- opening, migrations ----------------------------------------------------------------------
+
+
+async def test_open_uses_wal_full_sync_and_records_schema_version(store: SqliteStore) -> None:
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    rows = conn.execute("SELECT version, name FROM schema_version").fetchall()
+    assert rows == [(1, "init")]
+    conn.close()
+
+
+async def test_migrations_are_idempotent_on_restart(tmp_path: Path) -> None:
+    path = tmp_path / "runtime.db"
+    first = await SqliteStore.open(path)
+    tenant = await first.create_tenant("acme")
+    await first.close()
+    again = await SqliteStore.open(path)
+    assert await again.get_tenant(tenant.id) == tenant
+    await again.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert apply_migrations(conn) == []
+    conn.close()
+
+
+def test_failed_migration_leaves_no_trace(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    good = Migration(1, "one", "CREATE TABLE a (x INTEGER);")
+    bad = Migration(2, "two", "CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);")
+    with pytest.raises(sqlite3.OperationalError):
+        apply_migrations(conn, [good, bad])
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "a" in tables and "b" not in tables
+    assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+    assert apply_migrations(conn, [good, replace(bad, sql="CREATE TABLE b (x INTEGER);")]) == [2]
+    conn.close()
+
+
+def test_migrations_must_be_numbered_without_gaps(tmp_path: Path) -> None:
+    (tmp_path / "0001_a.sql").write_text("SELECT 1;")
+    (tmp_path / "0003_c.sql").write_text("SELECT 1;")
+    with pytest.raises(RuntimeError, match="without gaps"):
+        load_migrations(tmp_path)
+
+
+# --- tenants and credentials ------------------------------------------------------------------
+
+
+async def test_tenants_create_get_list(store: SqliteStore) -> None:
+    a = await store.create_tenant("acme")
+    b = await store.create_tenant("globex")
+    assert a.id.startswith("ten_")
+    assert await store.get_tenant(a.id) == a
+    assert await store.get_tenant("ten_missing") is None
+    assert await store.list_tenants() == sorted([a, b], key=lambda t: t.id)
+    assert await store.list_tenants(limit=1, offset=1) == [max(a, b, key=lambda t: t.id)]
+
+
+async def test_api_keys_are_stored_hashed_and_scoped(
+    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    key, secret = await store.create_api_key(acme.id)
+    assert secret.startswith("vrk_") and key.prefix == secret[:12]
+    assert (await store.find_api_key(ids.hash_secret(secret))) == key
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("SELECT COUNT(*) FROM api_keys WHERE key_hash = ?", [secret]).fetchone()[
+        0] == 0  # never the secret itself
+    conn.close()
+    assert await store.list_api_keys(globex.id) == []
+    assert not await store.revoke_api_key(globex.id, key.id)  # another tenant's key
+    assert await store.revoke_api_key(acme.id, key.id)
+    assert await store.find_api_key(ids.hash_secret(secret)) is None
+    [revoked] = await store.list_api_keys(acme.id)
+    assert revoked.revoked_at is not None
+    with pytest.raises(NotFound):
+        await store.create_api_key("ten_missing")
+
+
+# --- modules and versions ---------------------------------------------------------------------
+
+
+async def test_modules_crud_and_scoping(
+    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    new = NewModule(name="zadarma", region="RU", description="d", settings={"apiKey": "k"},
+                    secrets=("apiKey",), allowlist=("api.zadarma.com",))
+    module = await store.create_module(acme.id, new)
+    assert module.id.startswith("mod_") and len(module.webhook_token) >= 43
+    assert await store.get_module(acme.id, module.id) == module
+    assert await store.get_module(globex.id, module.id) is None
+    assert await store.get_module_by_name(acme.id, "zadarma") == module
+    assert await store.get_module_by_name(globex.id, "zadarma") is None
+    assert await store.get_module_by_webhook_token(module.webhook_token) == module
+    assert await store.list_modules(globex.id) == []
+    with pytest.raises(Conflict):
+        await store.create_module(acme.id, new)
+    # The same name is fine for another tenant.
+    await store.create_module(globex.id, new)
+
+    patched = await store.update_module(acme.id, module.id, ModulePatch(description="new",
+                                                                        settings={"a": 1}))
+    assert patched is not None and patched.description == "new" and patched.name == "zadarma"
+    assert await store.get_module(acme.id, module.id) == patched
+    assert await store.update_module(globex.id, module.id, ModulePatch(name="x")) is None
+
+    rotated = await store.rotate_webhook_token(acme.id, module.id)
+    assert rotated is not None and rotated.webhook_token != module.webhook_token
+    assert await store.get_module_by_webhook_token(module.webhook_token) is None
+    assert await store.rotate_webhook_token(globex.id, module.id) is None
+
+    other = await store.create_module(acme.id, NewModule(name="another", region="RU"))
+    assert [m.name for m in await store.list_modules(acme.id)] == ["another", "zadarma"]
+    assert [m.name for m in await store.list_modules(acme.id, limit=1, offset=1)] == ["zadarma"]
+    assert not await store.delete_module(globex.id, other.id)
+    assert await store.delete_module(acme.id, other.id)
+    assert await store.get_module(acme.id, other.id) is None
+
+
+async def test_versions_number_activate_rollback(
+    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    key, _ = await store.create_api_key(acme.id)
+    v1 = await store.add_version(acme.id, module.id, "def a(): pass\n", created_by_key_id=key.id)
+    assert v1 is not None and v1.number == 1 and v1.sha256 == ids.sha256_text(v1.source)
+    v2 = await store.add_version(acme.id, module.id, "v2", base_version_id=v1.id)
+    v3 = await store.add_version(acme.id, module.id, "v3", activate=False)
+    assert v2 is not None and v3 is not None
+    assert (v2.number, v3.number, v2.base_version_id) == (2, 3, v1.id)
+    assert await store.get_active_version(acme.id, module.id) == v2
+    assert [v.number for v in await store.list_versions(acme.id, module.id)] == [3, 2, 1]
+    assert [v.number for v in await store.list_versions(acme.id, module.id, 1, 1)] == [2]
+    assert await store.get_version(acme.id, module.id, v1.id) == v1
+    assert await store.get_version(globex.id, module.id, v1.id) is None
+    assert await store.list_versions(globex.id, module.id) == []
+    assert await store.add_version(globex.id, module.id, "x") is None
+
+    activated = await store.activate_version(acme.id, module.id, v3.id)
+    assert activated is not None and activated.active_version_id == v3.id
+    assert await store.activate_version(globex.id, module.id, v1.id) is None
+    rolled = await store.rollback_version(acme.id, module.id)
+    assert rolled is not None and rolled.active_version_id == v2.id
+    rolled = await store.rollback_version(acme.id, module.id)
+    assert rolled is not None and rolled.active_version_id == v1.id
+    with pytest.raises(Conflict, match="first"):
+        await store.rollback_version(acme.id, module.id)
+    assert await store.rollback_version(globex.id, module.id) is None
+
+    other = await store.create_module(acme.id, NewModule(name="o", region="RU"))
+    with pytest.raises(NotFound):  # a base version of another module
+        await store.add_version(acme.id, other.id, "x", base_version_id=v1.id)
+    with pytest.raises(Conflict, match="no active version"):
+        await store.rollback_version(acme.id, other.id)
+
+
+# --- users, tokens, bindings ------------------------------------------------------------------
+
+
+async def test_users_tokens_and_bindings(
+    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    alice = await store.create_user(acme.id, "alice", "a@example.com")
+    bob = await store.create_user(acme.id, "bob")
+    stranger = await store.create_user(globex.id, "alice")  # names are per tenant
+    with pytest.raises(Conflict):
+        await store.create_user(acme.id, "alice")
+    assert await store.get_user(acme.id, alice.id) == alice
+    assert await store.get_user(globex.id, alice.id) is None
+    assert await store.get_user_by_name(acme.id, "bob") == bob
+    assert [u.name for u in await store.list_users(acme.id)] == ["alice", "bob"]
+
+    issued = await store.create_user_token(acme.id, alice.id)
+    assert issued is not None
+    token, secret = issued
+    assert secret.startswith("vut_") and token.user_id == alice.id
+    assert await store.find_user_by_token(ids.hash_secret(secret)) == alice
+    assert await store.find_user_by_token(ids.hash_secret("nope")) is None
+    assert await store.create_user_token(globex.id, alice.id) is None
+
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    bound = await store.set_bindings(acme.id, module.id, {"101": alice.id, "102": bob.id})
+    assert bound is not None
+    assert [(b.member_id, b.user_id) for b in bound] == [("101", alice.id), ("102", bob.id)]
+    bound = await store.set_bindings(acme.id, module.id, {"101": bob.id, "102": None})
+    assert bound is not None and [(b.member_id, b.user_id) for b in bound] == [("101", bob.id)]
+    bound = await store.set_bindings(acme.id, module.id, {"200": alice.id}, replace=True)
+    assert bound is not None and [b.member_id for b in bound] == ["200"]
+    assert await store.list_bindings(acme.id, module.id) == bound
+    assert await store.list_bindings(globex.id, module.id) is None
+    assert await store.set_bindings(globex.id, module.id, {"1": stranger.id}) is None
+    with pytest.raises(NotFound):  # another tenant's user
+        await store.set_bindings(acme.id, module.id, {"300": stranger.id})
+    assert await store.list_bindings(acme.id, module.id) == bound  # nothing half-done
+
+
+# --- contacts ---------------------------------------------------------------------------------
+
+
+async def test_contacts_create_search_get_scoped(
+    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    ivan = await store.create_contact(
+        acme.id, "Ivan", [ContactPhone("+7 916 123-45-67", "+79161234567"),
+                          ContactPhone("ext 5", None)])
+    many = await store.create_contacts(acme.id, [
+        ("Petr", [ContactPhone("8 903 123 45 67", "+79031234567")]),
+        ("Twin", [ContactPhone("79161234567", "+79161234567")]),
+    ])
+    assert ivan.phones[1] == ContactPhone("ext 5", None)
+    assert await store.get_contact(acme.id, ivan.id) == ivan
+    assert await store.get_contact(globex.id, ivan.id) is None
+    assert await store.find_contacts_by_phone(acme.id, "+79161234567") == [ivan, many[1]]
+    assert await store.find_contacts_by_phone(globex.id, "+79161234567") == []
+    assert [c.name for c in await store.list_contacts(acme.id)] == ["Twin", "Petr", "Ivan"]
+    assert [c.name for c in await store.list_contacts(acme.id, limit=1, offset=2)] == ["Ivan"]
+    assert await store.list_contacts(globex.id) == []
+    with pytest.raises(NotFound):
+        await store.create_contact("ten_missing", "x")
+
+
+# --- calls, history, activity, notifications --------------------------------------------------
+
+
+async def test_calls_list_filters_and_scoping(
+    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    m1 = await store.create_module(acme.id, NewModule(name="m1", region="RU"))
+    m2 = await store.create_module(acme.id, NewModule(name="m2", region="RU"))
+    c1 = make_call(acme.id, m1.id)
+    c2 = make_call(acme.id, m2.id, state=CallState.ENDED, direction="out", src_phone="101",
+                   dst_phone="79031234567", client_phone="79031234567",
+                   client_phone_normalized="+79031234567", created_at=T0 + timedelta(hours=1))
+
+    async def insert(tx: Tx) -> None:
+        await tx.insert_call(c1)
+        await tx.insert_call(c2)
+
+    await store.write(insert)
+    assert await store.get_call(acme.id, c1.id) == c1
+    assert await store.get_call(globex.id, c1.id) is None
+    assert await store.list_calls(acme.id) == [c2, c1]
+    assert await store.list_calls(acme.id, CallFilter(module_id=m1.id)) == [c1]
+    assert await store.list_calls(acme.id, CallFilter(state=CallState.ENDED)) == [c2]
+    assert await store.list_calls(acme.id, CallFilter(direction="in")) == [c1]
+    assert await store.list_calls(acme.id, CallFilter(since=T0 + timedelta(minutes=1))) == [c2]
+    assert await store.list_calls(acme.id, CallFilter(phone="+79031234567")) == [c2]
+    assert await store.list_calls(acme.id, CallFilter(phone="101")) == [c2, c1]
+    assert await store.list_calls(acme.id, limit=1, offset=1) == [c1]
+    assert await store.list_calls(globex.id) == []
+    assert await store.list_call_events(globex.id, c1.id) == []
+
+
+async def test_notifications_catch_up_after_an_id_or_time(
+    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    alice = await store.create_user(acme.id, "alice")
+    call = make_call(acme.id, module.id)
+    sent = [Notification(ids.new_id(ids.NOTIFICATION), acme.id, alice.id, call.id, kind,
+                         {"n": i}, T0 + timedelta(seconds=i))
+            for i, kind in enumerate(NotificationKind)]
+
+    async def insert(tx: Tx) -> None:
+        await tx.insert_call(call)
+        for n in sent:
+            await tx.insert_notification(n)
+
+    await store.write(insert)
+    assert await store.list_notifications(acme.id, alice.id) == sent
+    assert await store.list_notifications(acme.id, alice.id, after_id=sent[0].id) == sent[1:]
+    assert await store.list_notifications(acme.id, alice.id, after_id=sent[2].id) == []
+    assert await store.list_notifications(
+        acme.id, alice.id, since=T0 + timedelta(seconds=2)) == sent[2:]
+    assert await store.list_notifications(acme.id, alice.id, limit=1) == sent[:1]
+    assert await store.list_notifications(globex.id, alice.id) == []
+
+
+# --- executions -------------------------------------------------------------------------------
+
+
+async def test_executions_log_filters_caps_and_scoping(
+    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    ok = Execution(ids.new_id(ids.EXECUTION), acme.id, module.id, "ver_1",
+                   "VoipParseWebhookRequest", ExecutionOutcome.OK, T0, duration_ms=3.5,
+                   request={"method": "POST", "body": "x"}, result={"event": None},
+                   effects={"call": None}, logs="hello\n")
+    failed = Execution(ids.new_id(ids.EXECUTION), acme.id, module.id, "ver_2",
+                       "VoipTestConnection", ExecutionOutcome.ERROR, T0 + timedelta(seconds=1),
+                       error={"type": "ValueError", "message": "m", "line": 3},
+                       logs="é" * EXECUTION_LOG_CAP,
+                       request={"method": "POST", "body": "b" * 200_000})
+    await store.record_execution(ok)
+    await store.record_execution(failed)
+    assert await store.get_execution(acme.id, ok.id) == ok
+    assert await store.get_execution(globex.id, ok.id) is None
+    stored = await store.get_execution(acme.id, failed.id)
+    assert stored is not None and stored.logs_truncated
+    assert len(stored.logs.encode()) <= EXECUTION_LOG_CAP
+    assert stored.request["body_truncated"] and stored.request["method"] == "POST"
+    assert len(stored.request["body"]) < 200_000
+    assert [e.id for e in await store.list_executions(acme.id)] == [failed.id, ok.id]
+    f = ExecutionFilter
+    assert [e.id for e in await store.list_executions(acme.id, f(outcome=ExecutionOutcome.OK))
+            ] == [ok.id]
+    assert [e.id for e in await store.list_executions(acme.id, f(function="VoipTestConnection"))
+            ] == [failed.id]
+    assert [e.id for e in await store.list_executions(acme.id, f(version_id="ver_1"))] == [ok.id]
+    assert [e.id for e in await store.list_executions(acme.id, f(module_id=module.id), 1, 1)
+            ] == [ok.id]
+    assert [e.id for e in await store.list_executions(
+        acme.id, f(since=T0 + timedelta(milliseconds=500)))] == [failed.id]
+    assert [e.id for e in await store.list_executions(
+        acme.id, f(until=T0 + timedelta(milliseconds=500)))] == [ok.id]
+    assert await store.list_executions(globex.id) == []
+
+
+# --- module storage ---------------------------------------------------------------------------
+
+
+async def test_storage_set_get_delete_and_usage(
+    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, _ = two_tenants
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    limits = StorageLimits()
+
+    async def put(key: str, value: object, expires_at: datetime | None = None) -> None:
+        await store.write(lambda tx: tx.storage_set(
+            module.id, key, value, expires_at=expires_at, now=T0, limits=limits))
+
+    await put("token", {"a": [1, "б"]})
+    item = await store.storage_get(module.id, "token", T0)
+    assert item is not None and item.value == {"a": [1, "б"]}
+    assert item.size == len("token") + len('{"a":[1,"б"]}'.encode())
+    await put("token", "x")  # overwrite: still one key
+    usage = await store.storage_usage(module.id)
+    assert (usage.keys, usage.bytes) == (1, len("token") + 3)
+    assert await store.write(lambda tx: tx.storage_delete(module.id, "token"))
+    assert not await store.write(lambda tx: tx.storage_delete(module.id, "token"))
+    assert await store.storage_get(module.id, "token", T0) is None
+    usage = await store.storage_usage(module.id)
+    assert (usage.keys, usage.bytes) == (0, 0)
+
+
+async def test_storage_limits_refuse_and_change_nothing(
+    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, _ = two_tenants
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    limits = StorageLimits(max_keys=2, max_bytes=70, max_value_bytes=40, max_key_chars=10)
+
+    async def put(key: str, value: object) -> None:
+        await store.write(lambda tx: tx.storage_set(
+            module.id, key, value, expires_at=None, now=T0, limits=limits))
+
+    with pytest.raises(StorageLimitExceeded, match="characters"):
+        await put("k" * 11, 1)
+    with pytest.raises(StorageLimitExceeded, match="bytes; the limit is 40"):
+        await put("k", "x" * 40)
+    await put("a", "x" * 30)
+    await put("b", "x" * 30)
+    with pytest.raises(StorageLimitExceeded, match="at most 2 keys"):
+        await put("c", 1)
+    await put("a", "y" * 30)  # replacing a key needs no new room
+    with pytest.raises(StorageLimitExceeded, match="at most 70 bytes"):
+        await put("b", "x" * 38)  # 33 + 41 bytes
+    usage = await store.storage_usage(module.id)
+    assert usage.keys == 2 and usage.bytes == 2 * (1 + 32)
+
+
+async def test_storage_ttl_expiry_and_purge(
+    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, _ = two_tenants
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    limits = StorageLimits(max_keys=1)
+    soon = T0 + timedelta(seconds=60)
+    await store.write(lambda tx: tx.storage_set(module.id, "otp", 1234, expires_at=soon, now=T0,
+                                                limits=limits))
+    assert await store.storage_get(module.id, "otp", T0 + timedelta(seconds=59)) is not None
+    assert await store.storage_get(module.id, "otp", soon) is None
+    # Full while the expired key is not yet purged; a write purges it and fits.
+    later = soon + timedelta(seconds=1)
+    await store.write(lambda tx: tx.storage_set(module.id, "new", 1, expires_at=None, now=later,
+                                                limits=limits))
+    assert (await store.storage_usage(module.id)).keys == 1
+    await store.write(lambda tx: tx.storage_set(module.id, "x", 1, expires_at=later, now=later,
+                                                limits=StorageLimits()))
+    assert await store.purge_expired_storage(later) == 1
+    assert await store.purge_expired_storage(later) == 0
+    usage = await store.storage_usage(module.id)
+    assert (usage.keys, usage.bytes) == (1, len("new") + 1)
+
+
+# --- units of work and group commit -----------------------------------------------------------
+
+
+async def test_group_commit_batches_concurrent_writes(store: SqliteStore) -> None:
+    before = store.stats()
+    tenants = await asyncio.gather(*(store.create_tenant(f"t{i}") for i in range(200)))
+    stats = store.stats()
+    units, batches = stats.units - before.units, stats.batches - before.batches
+    assert units == 200
+    assert batches < units, stats
+    assert stats.average_batch > 1
+    listed = await store.list_tenants(limit=1000)
+    assert {t.id for t in tenants} <= {t.id for t in listed}
+    # Durable and visible to a connection that is not the store's.
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("SELECT COUNT(*) FROM tenants").fetchone()[0] == 200
+    conn.close()
+
+
+async def test_failing_unit_is_rolled_back_alone(tmp_path: Path) -> None:
+    # A long window puts all three units in one batch.
+    store = await SqliteStore.open(tmp_path / "r.db", commit_window=0.05)
+    try:
+        async def boom(tx: Tx) -> None:
+            await tx.create_tenant("half-done")
+            raise RuntimeError("script-side failure")
+
+        results = await asyncio.gather(
+            store.create_tenant("first"), store.write(boom), store.create_tenant("last"),
+            return_exceptions=True)
+        assert isinstance(results[1], RuntimeError)
+        assert store.stats().batches == 1 and store.stats().failed_units == 1
+        names = sorted(t.name for t in await store.list_tenants())
+        assert names == ["first", "last"]
+    finally:
+        await store.close()
+
+
+async def test_driver_errors_reach_the_caller_and_the_writer_survives(
+    store: SqliteStore,
+) -> None:
+    tenant = await store.create_tenant("t")
+    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+    call = make_call(tenant.id, module.id)
+    await store.write(lambda tx: tx.insert_call(call))
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.write(lambda tx: tx.insert_call(call))
+    assert await store.create_tenant("still works")
+
+
+async def test_dry_run_returns_the_value_and_leaves_nothing(store: SqliteStore) -> None:
+    tenant = await store.dry_run(lambda tx: tx.create_tenant("ghost"))
+    assert tenant.name == "ghost"
+    assert await store.get_tenant(tenant.id) is None
+    assert await store.list_tenants() == []
+    assert store.stats().dry_runs == 1
+
+
+async def test_nested_write_is_refused_not_deadlocked(store: SqliteStore) -> None:
+    async def nested(tx: Tx) -> Tenant:
+        return await store.create_tenant("inner")
+
+    with pytest.raises(NestedWrite):
+        await asyncio.wait_for(store.write(nested), timeout=5)
+
+
+async def test_close_drains_queued_writes_then_refuses(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "c.db", commit_window=0.01)
+    pending = [asyncio.ensure_future(store.create_tenant(f"t{i}")) for i in range(50)]
+    await asyncio.sleep(0)  # let them queue
+    await store.close()
+    assert all(p.done() and p.exception() is None for p in pending)
+    with pytest.raises(StoreClosed):
+        await store.create_tenant("late")
+    with pytest.raises(StoreClosed):
+        await store.list_tenants()
+    reopened = await SqliteStore.open(tmp_path / "c.db")
+    assert len(await reopened.list_tenants(limit=100)) == 50
+    await reopened.close()
+
+
+async def test_times_round_trip_in_milliseconds(store: SqliteStore) -> None:
+    tenant = await store.create_tenant("t")
+    assert tenant.created_at == truncate_ms(tenant.created_at)
+    conn = sqlite3.connect(store.path)
+    [created] = conn.execute("SELECT created_at FROM tenants").fetchone()
+    conn.close()
+    assert created.endswith("Z") and len(created) == len("2025-03-04T10:15:02.123Z")
