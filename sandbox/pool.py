@@ -37,6 +37,8 @@ log = logging.getLogger("sandbox.pool")
 CapabilityHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 WORKER_START_TIMEOUT = 20.0
+# Limits after which a worker exits by itself (see sandbox.worker.REPLACE_AFTER_LIMITS).
+RETIRING_LIMITS = frozenset({"cpu", "memory", "recursion"})
 STDERR_KEEP_BYTES = 8192
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,6 +79,9 @@ class Worker:
     inflight: deque[PendingCall] = field(default_factory=deque)
     ready: bool = False
     dead: bool = False
+    # Reported a limit after which it exits by itself: take no more calls, and whatever is
+    # still queued in its pipe never started.
+    retiring: bool = False
     stderr_tail: bytearray = field(default_factory=bytearray)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -179,7 +184,8 @@ class SandboxPool:
         while self._waiting:
             candidates = [
                 w for w in self._workers
-                if w.ready and not w.dead and len(w.inflight) < self.inflight_per_worker
+                if w.ready and not w.dead and not w.retiring
+                and len(w.inflight) < self.inflight_per_worker
             ]
             if not candidates:
                 return
@@ -218,7 +224,7 @@ class SandboxPool:
             pending.deadline.cancel()
         if not pending.future.done():
             pending.future.set_result(outcome)
-        if worker.inflight:
+        if worker.inflight and not worker.retiring:
             self._arm_deadline(worker, worker.inflight[0])
         self._dispatch()
 
@@ -286,7 +292,10 @@ class SandboxPool:
                 if not worker.inflight or message.get("id") != worker.inflight[0].id:
                     raise ProtocolError(f"a {kind!r} message for a call that is not running")
                 if kind == "outcome":
-                    self._complete_head(worker, outcome_from_json(message.get("outcome")))
+                    outcome = outcome_from_json(message.get("outcome"))
+                    if outcome.limit in RETIRING_LIMITS:
+                        worker.retiring = True
+                    self._complete_head(worker, outcome)
                 elif kind == "capability":
                     request = message.get("request")
                     if not isinstance(request, dict):
@@ -329,7 +338,7 @@ class SandboxPool:
         returncode = await worker.process.wait()
         if worker in self._workers:
             self._workers.remove(worker)
-        if worker.inflight:
+        if worker.inflight and not worker.retiring:
             head = worker.inflight.popleft()
             if head.deadline is not None:
                 head.deadline.cancel()
@@ -339,10 +348,14 @@ class SandboxPool:
                     f"the sandbox worker stopped unexpectedly (exit status {returncode})",
                     duration_ms=(time.perf_counter() - head.started_at) * 1000,
                 ))
-            # Calls queued behind it never started: give them to another worker.
-            self._waiting.extendleft(reversed(worker.inflight))
-            worker.inflight.clear()
+        # Calls queued behind it never started: give them to another worker.
+        for pending in worker.inflight:
+            if pending.deadline is not None:
+                pending.deadline.cancel()
+        self._waiting.extendleft(reversed(worker.inflight))
+        worker.inflight.clear()
         if not self._closed:
+            self._dispatch()
             self.stats.workers_replaced += 1
             task = asyncio.ensure_future(self._spawn())
             self._background.add(task)

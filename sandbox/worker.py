@@ -85,7 +85,7 @@ def main() -> None:
     os.close(devnull)
 
     # Import everything tenant code can reach before the filesystem and imports go away.
-    from sandbox import executor
+    import sandbox.executor as executor
 
     report = harden(limits.memory_bytes, keep_fds={channel_fd})
     channel = LineChannel(read_fd=0, write_fd=channel_fd)

@@ -1,0 +1,530 @@
+"""Objects injected into a script's namespace (contract §3), written for the sandbox.
+
+None of them holds a path to the host: read-only plain data, a response builder, and small
+capability objects whose only way out is `HostBridge.request` with plain JSON. Each call gets
+fresh instances (`make_injected`), so nothing a script keeps can reach the next call.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Final, NoReturn
+
+from sandbox.call import HostBridge, RequestData
+
+STORAGE_KEY_MAX_CHARS: Final = 200
+STORAGE_VALUE_MAX_BYTES: Final = 64 * 1024
+FETCH_BODY_MAX_BYTES: Final = 1024 * 1024
+
+
+class FetchError(Exception):
+    """A fetch() the host refused or that failed; the message says which."""
+
+
+class StorageError(Exception):
+    """A storage operation the host refused (a limit, a bad key or value)."""
+
+
+class VoipCallDirection(enum.StrEnum):
+    In = "in"
+    Out = "out"
+    Internal = "internal"
+
+
+class VoipCallDisposition(enum.StrEnum):
+    Answered = "answered"
+    Busy = "busy"
+    Cancel = "cancel"
+    NoAnswer = "no_answer"
+    Failed = "failed"
+    NoMoney = "no_money"
+    UnallocatedNumber = "unallocated_number"
+    NoLimit = "no_limit"
+    NoDayLimit = "no_day_limit"
+    LineLimit = "line_limit"
+    NoMoneyNoLimit = "no_money_no_limit"
+    Unknown = "unknown"
+
+
+class VoipWebhookEvent(enum.StrEnum):
+    NotifyStart = "notify_start"
+    NotifyInternal = "notify_internal"
+    NotifyAnswer = "notify_answer"
+    NotifyEnd = "notify_end"
+    NotifyOutStart = "notify_out_start"
+    NotifyOutEnd = "notify_out_end"
+
+
+CONTRACT_ENUMS: Final[tuple[type[enum.StrEnum], ...]] = (
+    VoipCallDirection,
+    VoipCallDisposition,
+    VoipWebhookEvent,
+)
+
+
+class _Frozen:
+    """Base for injected objects: attributes are set once in __init__, never by a script."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise TypeError(f"{type(self).__name__} is read-only")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise TypeError(f"{type(self).__name__} is read-only")
+
+    def _init(self, **values: Any) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+
+class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
+    """A mapping a script can read (`[k]`, get, in, keys, items, len, dict(m)) but not change."""
+
+    __slots__ = ("_data", "_label")
+    _data: dict[str, Any]
+    _label: str
+
+    def __init__(self, data: Mapping[str, Any], label: str) -> None:
+        self._init(_data=dict(data), _label=label)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(self._data))
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"{self._label}({self._data!r})"
+
+
+class CaseInsensitiveMapping(ReadOnlyMapping):
+    """Headers: lookup ignores case; iteration gives the names as they were sent."""
+
+    __slots__ = ("_names",)
+    _names: dict[str, str]
+
+    def __init__(self, pairs: Iterable[tuple[str, str]], label: str = "Headers") -> None:
+        joined: dict[str, str] = {}
+        names: dict[str, str] = {}
+        for name, value in pairs:
+            key = name.lower()
+            # A repeated header is one value joined by ", ", as HTTP defines it.
+            joined[key] = f"{joined[key]}, {value}" if key in joined else value
+            names.setdefault(key, name)
+        super().__init__(joined, label)
+        self._init(_names=names)
+
+    def __getitem__(self, key: str) -> Any:
+        if not isinstance(key, str):
+            raise KeyError(key)
+        return self._data[key.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(self._names.values()))
+
+    def __repr__(self) -> str:
+        return f"{self._label}({dict(self.items())!r})"
+
+
+def parse_pairs(text: str) -> dict[str, str]:
+    """Query strings and form bodies: `+` is a space, blank is "", a repeated key keeps its last."""
+    try:
+        return dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
+    except ValueError:
+        return {}
+
+
+def _parse_json_text(text: str | None, what: str) -> Any:
+    if text is None or not text.strip():
+        raise ValueError(f"{what} is empty, not JSON")
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"{what} is not JSON: {error}") from None
+
+
+class FetchRequest(_Frozen):
+    """The webhook's HTTP request, read-only (contract §3 `request`)."""
+
+    __slots__ = ("_body", "_headers", "_method", "_query", "_url")
+    _method: str
+    _url: str
+    _headers: CaseInsensitiveMapping
+    _body: str | None
+    _query: ReadOnlyMapping
+
+    def __init__(self, data: RequestData) -> None:
+        self._init(
+            _method=data.method,
+            _url=data.url,
+            _headers=CaseInsensitiveMapping(data.headers),
+            _body=data.body,
+            _query=ReadOnlyMapping(parse_pairs(urllib.parse.urlsplit(data.url).query), "Query"),
+        )
+
+    @property
+    def method(self) -> str:
+        return self._method
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def headers(self) -> CaseInsensitiveMapping:
+        return self._headers
+
+    @property
+    def body(self) -> str | None:
+        return self._body
+
+    @property
+    def query(self) -> ReadOnlyMapping:
+        return self._query
+
+    def json(self) -> Any:
+        """The parsed body, a new object each call; ValueError when empty or not JSON."""
+        return _parse_json_text(self._body, "the request body")
+
+    def form(self) -> dict[str, str]:
+        """The urlencoded body as a new plain dict; never raises."""
+        return parse_pairs(self._body or "")
+
+    def __repr__(self) -> str:
+        return f"FetchRequest(method={self._method!r}, url={self._url!r})"
+
+
+def _header_text(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise TypeError(f"a header {what} must be a string, not {type(value).__name__}")
+    text = str.__str__(value) if isinstance(value, str) else str(value)
+    if any(ch in text for ch in "\r\n\0"):
+        raise ValueError(f"a header {what} may not contain line breaks")
+    return text
+
+
+class ResponseBuilder(_Frozen):
+    """`HttpResponse()`: each method changes the builder and returns it (contract §3)."""
+
+    __slots__ = ("_body", "_headers", "_status")
+    _status: int
+    _headers: dict[str, tuple[str, str]]
+    _body: str
+
+    def __init__(self) -> None:
+        self._init(_status=200, _headers={}, _body="")
+
+    def status(self, code: int) -> ResponseBuilder:
+        if type(code) is not int:
+            raise TypeError(f"status must be an int, not {type(code).__name__}")
+        if not 100 <= code <= 999:
+            raise ValueError(f"status {code} is not an HTTP status")
+        object.__setattr__(self, "_status", code)
+        return self
+
+    def content(self, value: str | dict[str, Any] | list[Any] | None) -> ResponseBuilder:
+        if value is None:
+            body = ""
+        elif isinstance(value, str):
+            body = str.__str__(value)
+            self._set_header("Content-Type", "text/plain; charset=utf-8")
+        elif isinstance(value, dict | list):
+            try:
+                body = json.dumps(value, ensure_ascii=False, allow_nan=False)
+            except (TypeError, ValueError) as error:
+                raise TypeError(f"content() needs JSON data: {error}") from None
+            self._set_header("Content-Type", "application/json")
+        else:
+            raise TypeError(f"content() takes a str, dict or list, not {type(value).__name__}")
+        object.__setattr__(self, "_body", body)
+        return self
+
+    def header(self, name: str, value: str) -> ResponseBuilder:
+        self._set_header(_header_text(name, "name"), _header_text(value, "value"))
+        return self
+
+    def _set_header(self, name: str, value: str) -> None:
+        if not name:
+            raise ValueError("a header name may not be empty")
+        self._headers[name.lower()] = (name, value)
+
+    def __repr__(self) -> str:
+        return f"HttpResponse(status={self._status})"
+
+
+def response_result(builder: ResponseBuilder) -> dict[str, Any]:
+    """The builder as the plain data the worker sends: {"status", "headers", "body"}."""
+    return {
+        "status": builder._status,
+        "headers": dict(builder._headers.values()),
+        "body": builder._body,
+    }
+
+
+def HttpResponse() -> ResponseBuilder:
+    """A new response builder; a factory function, so there is no class to subclass."""
+    return ResponseBuilder()
+
+
+class OutputLog:
+    """The call's captured output, capped at `limit` UTF-8 bytes; beyond it, output is dropped."""
+
+    __slots__ = ("_limit", "_parts", "_used", "truncated")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._parts: list[str] = []
+        self._used = 0
+        self.truncated = False
+
+    @property
+    def full(self) -> bool:
+        return self.truncated
+
+    def write(self, text: str) -> None:
+        if self.truncated or not text:
+            return
+        # A lone surrogate a script made must not break the JSON the worker sends.
+        data = text.encode("utf-8", "backslashreplace")
+        room = self._limit - self._used
+        if len(data) > room:
+            data = data[:room]
+            self.truncated = True
+        self._parts.append(data.decode("utf-8", "ignore"))
+        self._used += len(data)
+
+    def text(self) -> str:
+        return "".join(self._parts)
+
+
+def _print_text(objects: tuple[Any, ...], sep: Any, end: Any) -> str:
+    sep = " " if sep is None else sep
+    end = "\n" if end is None else end
+    if not isinstance(sep, str) or not isinstance(end, str):
+        raise TypeError("sep and end must be strings")
+    return sep.join(str(obj) for obj in objects) + end
+
+
+class PrintCollector:
+    """What `print` compiles to (RestrictedPython's `_print._call_print`), writing to the log."""
+
+    __slots__ = ("_log",)
+
+    def __init__(self, log: OutputLog) -> None:
+        self._log = log
+
+    def _call_print(
+        self, *objects: Any, sep: Any = " ", end: Any = "\n", file: Any = None, flush: Any = False
+    ) -> None:
+        if file is not None:
+            raise TypeError("print(file=...) is not available in the sandbox")
+        if not self._log.full:  # past the limit, skip even the formatting
+            self._log.write(_print_text(objects, sep, end))
+
+
+def make_log(output: OutputLog) -> Callable[..., None]:
+    def log(*objects: Any, sep: Any = " ", end: Any = "\n") -> None:
+        """Write to the call's log, like print()."""
+        if not output.full:
+            output.write(_print_text(objects, sep, end))
+
+    return log
+
+
+def _reply_error(reply: Any) -> str:
+    error = reply.get("error") if isinstance(reply, dict) else None
+    return str(error)[:2000] if error else "the host gave no reason"
+
+
+def _plain_json(value: Any, what: str, max_bytes: int) -> tuple[Any, int]:
+    """A deep plain copy of `value`, refused unless it is JSON of at most max_bytes."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{what} must be JSON data (dict, list, str, number, bool, None): {error}"
+        ) from None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise ValueError(f"{what} is {size} bytes as JSON; the limit is {max_bytes}")
+    return json.loads(text), size
+
+
+class FetchResponse(_Frozen):
+    """What fetch() returns: status, ok, headers, url, text(), json()."""
+
+    __slots__ = ("_body", "_headers", "_status", "_url")
+    _status: int
+    _headers: CaseInsensitiveMapping
+    _url: str
+    _body: str
+
+    def __init__(self, status: int, headers: CaseInsensitiveMapping, url: str, body: str) -> None:
+        self._init(_status=status, _headers=headers, _url=url, _body=body)
+
+    @property
+    def status(self) -> int:
+        return self._status
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self._status < 300
+
+    @property
+    def headers(self) -> CaseInsensitiveMapping:
+        return self._headers
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def text(self) -> str:
+        return self._body
+
+    def json(self) -> Any:
+        return _parse_json_text(self._body, "the response body")
+
+    def __repr__(self) -> str:
+        return f"FetchResponse(status={self._status}, url={self._url!r})"
+
+
+def _fetch_response(reply: dict[str, Any]) -> FetchResponse:
+    try:
+        status, url, body = reply["status"], reply["url"], reply["body"]
+        pairs = [(str(k), str(v)) for k, v in reply.get("headers") or ()]
+        if type(status) is not int or not isinstance(url, str) or not isinstance(body, str):
+            raise TypeError
+    except (KeyError, TypeError, ValueError):
+        raise FetchError("the host gave a malformed fetch reply") from None
+    return FetchResponse(status, CaseInsensitiveMapping(pairs), url, body)
+
+
+def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
+    def fetch(
+        url: str,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: str | dict[str, Any] | list[Any] | None = None,
+        timeout: float | None = None,
+        follow_redirects: bool = True,
+    ) -> FetchResponse:
+        """An HTTP request the host makes for the script; FetchError when refused or failed."""
+        if not isinstance(url, str):
+            raise TypeError(f"fetch() url must be a string, not {type(url).__name__}")
+        if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise ValueError("fetch() url must start with http:// or https://")
+        if not isinstance(method, str) or not method.isalpha():
+            raise ValueError("fetch() method must be a word such as GET or POST")
+        plain_headers: dict[str, str] = {}
+        if headers is not None:
+            if not isinstance(headers, Mapping):
+                raise TypeError("fetch() headers must be a dict")
+            for name, value in headers.items():
+                plain_headers[_header_text(name, "name")] = _header_text(value, "value")
+        text_body: str | None = None
+        json_body: Any = None
+        if isinstance(body, str):
+            text_body = str.__str__(body)
+        elif isinstance(body, dict | list):
+            json_body, _ = _plain_json(body, "fetch() body", FETCH_BODY_MAX_BYTES)
+        elif body is not None:
+            raise TypeError("fetch() body must be a str, dict, list or None")
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise ValueError("fetch() timeout must be a positive number of seconds")
+        reply = host.request(
+            {
+                "op": "fetch",
+                "url": str.__str__(url),
+                "method": str.__str__(method).upper(),
+                "headers": plain_headers,
+                "body": text_body,
+                "json": json_body,
+                "timeout": None if timeout is None else float(timeout),
+                "follow_redirects": bool(follow_redirects),
+            }
+        )
+        if not isinstance(reply, dict) or reply.get("ok") is not True:
+            raise FetchError(_reply_error(reply))
+        return _fetch_response(reply)
+
+    return fetch
+
+
+def _storage_key(key: Any) -> str:
+    if not isinstance(key, str):
+        raise TypeError(f"a storage key must be a string, not {type(key).__name__}")
+    if not key or len(key) > STORAGE_KEY_MAX_CHARS:
+        raise ValueError(f"a storage key must have 1 to {STORAGE_KEY_MAX_CHARS} characters")
+    return str.__str__(key)
+
+
+class Storage(_Frozen):
+    """The module's key-value store (contract §3 `storage`), kept by the host."""
+
+    __slots__ = ("_host",)
+    _host: HostBridge
+
+    def __init__(self, host: HostBridge) -> None:
+        self._init(_host=host)
+
+    def _ask(self, payload: dict[str, Any]) -> dict[str, Any]:
+        reply = self._host.request(payload)
+        if not isinstance(reply, dict) or reply.get("ok") is not True:
+            raise StorageError(_reply_error(reply))
+        return reply
+
+    def get(self, key: str, default: Any = None) -> Any:
+        reply = self._ask({"op": "storage.get", "key": _storage_key(key)})
+        if not reply.get("found"):
+            return default
+        # A copy, even when the bridge hands us its own object.
+        return json.loads(json.dumps(reply.get("value")))
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        plain_key = _storage_key(key)
+        plain, _ = _plain_json(value, "a storage value", STORAGE_VALUE_MAX_BYTES)
+        if ttl is not None and (
+            isinstance(ttl, bool)
+            or not isinstance(ttl, int | float)
+            or not math.isfinite(ttl)
+            or ttl <= 0
+        ):
+            raise ValueError("ttl must be a positive number of seconds or None")
+        self._ask({"op": "storage.set", "key": plain_key, "value": plain, "ttl": ttl})
+
+    def delete(self, key: str) -> None:
+        self._ask({"op": "storage.delete", "key": _storage_key(key)})
+
+    def __repr__(self) -> str:
+        return "<storage>"
+
+
+def make_injected(
+    *, host: HostBridge, settings: Mapping[str, Any], output: OutputLog
+) -> dict[str, Any]:
+    """The injected names of one call, all fresh."""
+    return {
+        "HttpResponse": HttpResponse,
+        "VoipCallDirection": VoipCallDirection,
+        "VoipCallDisposition": VoipCallDisposition,
+        "VoipWebhookEvent": VoipWebhookEvent,
+        "settings": ReadOnlyMapping(settings, "Settings"),
+        "fetch": make_fetch(host),
+        "storage": Storage(host),
+        "log": make_log(output),
+        "FetchError": FetchError,
+        "StorageError": StorageError,
+    }

@@ -1,0 +1,62 @@
+"""The builtins a script sees: exactly the contract's list (§3), written out as a table.
+
+RestrictedPython's `safe_builtins` is not used: it carries `BaseException` and friends and lacks
+`dict`, `list`, `min`... Every call gets a fresh copy of this table (`fresh_builtins`), so nothing
+a script does to its builtins namespace can reach the next call.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+# Plain functions and types, by contract name. `pow` is replaced by the guarded one (guards.py).
+_PLAIN_NAMES: Final = (
+    "abs", "all", "any", "bool", "bytes", "bin", "callable", "chr", "dict", "divmod",
+    "enumerate", "filter", "float", "format", "frozenset", "hash", "hex", "int", "isinstance",
+    "issubclass", "iter", "len", "list", "map", "max", "min", "next", "oct", "ord", "range",
+    "repr", "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "zip",
+)  # fmt: skip
+
+# The exception classes a script may raise, catch and subclass. Never BaseException, SystemExit,
+# KeyboardInterrupt or GeneratorExit: bare `except:` is compiled as `except Exception:`.
+EXCEPTION_NAMES: Final = (
+    "Exception", "ArithmeticError", "AssertionError", "AttributeError", "IndexError", "KeyError",
+    "LookupError", "NameError", "NotImplementedError", "OverflowError", "RuntimeError",
+    "StopIteration", "TypeError", "UnicodeDecodeError", "UnicodeEncodeError", "ValueError",
+    "ZeroDivisionError",
+)  # fmt: skip
+
+CONTRACT_BUILTINS: Final[Mapping[str, Any]] = MappingProxyType(
+    {
+        "None": None,
+        "True": True,
+        "False": False,
+        **{name: getattr(builtins, name) for name in _PLAIN_NAMES},
+        **{name: getattr(builtins, name) for name in EXCEPTION_NAMES},
+    }
+)
+
+EXCEPTION_CLASSES: Final[frozenset[type[BaseException]]] = frozenset(
+    getattr(builtins, name) for name in EXCEPTION_NAMES
+)
+
+
+def fresh_builtins(
+    *, guarded_pow: Callable[..., Any], safe_import: Callable[..., Any]
+) -> dict[str, Any]:
+    """A new builtins dict for one call.
+
+    Beyond the contract's names it holds three the compiled code needs and a script can never
+    name (the policy refuses names starting with "_"): `__build_class__` (class statements),
+    `__import__` (our curated import), and `super`, which zero-argument `super().__init__(...)`
+    looks up by name; what a `super` object exposes is decided by `_getattr_`.
+    """
+    table = dict(CONTRACT_BUILTINS)
+    table["pow"] = guarded_pow
+    table["super"] = super
+    table["__build_class__"] = builtins.__build_class__
+    table["__import__"] = safe_import
+    return table

@@ -1,0 +1,191 @@
+"""Compile a tenant script: size, syntax, policy and the contract's static checks, all at once.
+
+`compile_script` never raises on hostile input: deep nesting, huge sources, null bytes and
+compiler crashes become `CompileProblem`s with the tenant's line numbers and plain words.
+Compiled code is cached by the source's sha256 (a bounded LRU): each call re-runs the module,
+never the compiler.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from types import CodeType
+from typing import Final
+
+from sandbox.call import REQUIRED_FUNCTIONS, SCRIPT_FUNCTIONS
+from sandbox.limits import Limits
+from sandbox.outcome import CompileProblem
+from sandbox.policy import ScriptPolicy
+
+SCRIPT_FILENAME: Final = "<script>"
+CACHE_SIZE: Final = 256
+SOURCE_LIMIT_MARK: Final = "bytes; the limit is"  # compile problems about the size say this
+
+_LINE_RECORD = re.compile(r"^Line (\d+|None): (.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledScript:
+    code: CodeType
+    sha256: str
+    # Top-level plain `def`s of the script, by name.
+    functions: frozenset[str]
+
+
+CompileResult = CompiledScript | list[CompileProblem]
+
+_cache: OrderedDict[str, CompileResult] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def compile_script(source: str, limits: Limits) -> CompileResult:
+    """The compiled script, or every problem found (sorted by line)."""
+    try:
+        size = len(source.encode("utf-8", "surrogatepass"))
+    except (AttributeError, UnicodeError):
+        return [CompileProblem(None, "the script must be UTF-8 text")]
+    if size > limits.source_bytes:
+        return [
+            CompileProblem(
+                None, f"the script is {size} {SOURCE_LIMIT_MARK} {limits.source_bytes} bytes"
+            )
+        ]
+    key = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            _cache.move_to_end(key)
+            return list(cached) if isinstance(cached, list) else cached
+    result = _compile_uncached(source, key)
+    with _cache_lock:
+        _cache[key] = result
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return list(result) if isinstance(result, list) else result
+
+
+def is_source_limit(problems: list[CompileProblem]) -> bool:
+    return len(problems) == 1 and SOURCE_LIMIT_MARK in problems[0].message
+
+
+_TOO_DEEP = "the script is nested too deeply to compile; split the expression or the blocks"
+
+
+def _compile_uncached(source: str, key: str) -> CompileResult:
+    try:
+        tree = ast.parse(source, filename=SCRIPT_FILENAME)
+    except SyntaxError as error:
+        return [_syntax_problem(error)]
+    except (RecursionError, MemoryError):
+        return [CompileProblem(None, _TOO_DEEP)]
+    except (ValueError, TypeError) as error:  # e.g. null bytes
+        return [CompileProblem(None, f"the script cannot be read: {error}")]
+
+    problems = contract_problems(tree)
+    errors: list[str] = []
+    try:
+        ScriptPolicy(errors, [], {}).visit(tree)
+    except (RecursionError, MemoryError):
+        return [*problems, CompileProblem(None, _TOO_DEEP)]
+    problems.extend(_line_record(record) for record in errors)
+    if problems:
+        return _sorted(problems)
+    try:
+        code = compile(tree, SCRIPT_FILENAME, "exec", dont_inherit=True)
+    except SyntaxError as error:
+        return [_syntax_problem(error)]
+    except (RecursionError, MemoryError):
+        return [CompileProblem(None, _TOO_DEEP)]
+    except (ValueError, TypeError) as error:
+        return [CompileProblem(None, f"the script cannot be compiled: {error}")]
+    return CompiledScript(code=code, sha256=key, functions=frozenset(_top_level_defs(tree)))
+
+
+def _sorted(problems: list[CompileProblem]) -> list[CompileProblem]:
+    return sorted(problems, key=lambda p: (p.line is None, p.line or 0))
+
+
+def _syntax_problem(error: SyntaxError) -> CompileProblem:
+    if "too many nested" in (error.msg or "") or "too complex" in (error.msg or ""):
+        return CompileProblem(error.lineno, _TOO_DEEP)
+    text = (error.text or "").strip()
+    shown = f": {text[:200]}" if text else ""
+    return CompileProblem(error.lineno, f"syntax error: {error.msg}{shown}")
+
+
+def _line_record(record: str) -> CompileProblem:
+    match = _LINE_RECORD.match(record)
+    if match is None:
+        return CompileProblem(None, record)
+    line = None if match.group(1) == "None" else int(match.group(1))
+    return CompileProblem(line, match.group(2))
+
+
+def _top_level_defs(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+def _signature_text(name: str) -> str:
+    count = SCRIPT_FUNCTIONS[name]
+    return f"{count} positional argument" + ("" if count == 1 else "s")
+
+
+def _accepts(node: ast.FunctionDef, count: int) -> bool:
+    args = node.args
+    positional = len(args.posonlyargs) + len(args.args)
+    required = positional - len(args.defaults)
+    kwonly_required = any(d is None for d in args.kw_defaults)
+    fits = required <= count and (count <= positional or args.vararg is not None)
+    return fits and not kwonly_required
+
+
+def contract_problems(tree: ast.Module) -> list[CompileProblem]:
+    """The contract's static checks (§2): required functions, arities, near-miss names."""
+    problems: list[CompileProblem] = []
+    defs = _top_level_defs(tree)
+    for name in REQUIRED_FUNCTIONS:
+        if name not in defs and not _async_def(tree, name):
+            problems.append(
+                CompileProblem(
+                    None,
+                    f"the script must define {name}(request) at the top level, "
+                    f'as a plain "def {name}(request):"',
+                )
+            )
+    lowered = {name.lower(): name for name in SCRIPT_FUNCTIONS}
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if node.name in SCRIPT_FUNCTIONS:
+            if isinstance(node, ast.FunctionDef) and not _accepts(
+                node, SCRIPT_FUNCTIONS[node.name]
+            ):
+                problems.append(
+                    CompileProblem(
+                        node.lineno,
+                        f"{node.name} is called with {_signature_text(node.name)}; "
+                        "its parameters must accept exactly that",
+                    )
+                )
+            continue
+        close = difflib.get_close_matches(node.name.lower(), list(lowered), n=1, cutoff=0.85)
+        if close:
+            problems.append(
+                CompileProblem(
+                    node.lineno,
+                    f'"{node.name}" is not a function the platform calls; '
+                    f"did you mean {lowered[close[0]]}?",
+                )
+            )
+    return problems
+
+
+def _async_def(tree: ast.Module, name: str) -> bool:
+    # An `async def` of a required name already gets the policy's "write def" message.
+    return any(isinstance(n, ast.AsyncFunctionDef) and n.name == name for n in tree.body)

@@ -1,0 +1,267 @@
+"""Run one call of a tenant script and describe what happened as a JSON-safe outcome dict.
+
+`execute` is the language wall's boundary: it never raises. Each call gets a fresh namespace
+(fresh builtins, guards and injected objects), runs the module's top level, then the function.
+Everything a script raises is caught here, BaseException included, and reported with the line
+in the tenant's script; host frames and paths never appear in what the tenant sees.
+"""
+
+from __future__ import annotations
+
+import json
+import reprlib
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final
+
+from sandbox import api
+from sandbox.builtins_table import fresh_builtins
+from sandbox.call import Call, HostBridge, RequestData
+from sandbox.compiler import SCRIPT_FILENAME, CompiledScript, compile_script, is_source_limit
+from sandbox.convert import ResultError, to_json_safe
+from sandbox.guards import guarded_pow, make_guards, safe_import
+from sandbox.limits import Limits
+from sandbox.outcome import CompileProblem, LimitName, Outcome, ScriptError
+
+MESSAGE_MAX_CHARS: Final = 2000
+TRACEBACK_MAX_FRAMES: Final = 20
+# Frames a script may stack on top of the executor's own before RecursionError.
+RECURSION_HEADROOM: Final = 500
+# Functions whose return value the platform ignores (contract §2): never converted.
+RESULT_IGNORED: Final = frozenset({"VoipGenerateCall"})
+MODULE_NAME: Final = "script"
+
+
+class LimitExceeded(BaseException):
+    """For the process wall: raise from a signal handler (e.g. SIGXCPU) to stop the script.
+
+    A BaseException, so `except Exception` in a script cannot catch it, and bare `except:` is
+    compiled as `except Exception:`; `execute` reports it with `limit` set.
+    """
+
+    def __init__(self, limit: LimitName, message: str = "") -> None:
+        super().__init__(message or f"the {limit} limit was exceeded")
+        self.limit: LimitName = limit
+
+
+_repr = reprlib.Repr()
+_repr.maxstring = 400
+_repr.maxother = 200
+_repr.maxlist = _repr.maxtuple = _repr.maxdict = _repr.maxset = 20
+_repr.maxlevel = 3
+
+
+def _sanitize(text: str, limit: int = MESSAGE_MAX_CHARS) -> str:
+    text = text[:limit] + ("…" if len(text) > limit else "")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def exception_message(exc: BaseException) -> str:
+    """str(exc), bounded: a tenant's exception may carry a huge or hostile payload."""
+    try:
+        args = exc.args
+        if isinstance(exc, KeyError) and len(args) == 1:
+            text = _repr.repr(args[0])
+        elif len(args) == 1 and type(args[0]) is str:
+            text = args[0][: MESSAGE_MAX_CHARS + 1]
+        elif not args:
+            text = ""
+        elif type(exc).__module__ == "builtins" and all(
+            type(a) in (str, int, float, bool, bytes) and len(str(a)) < MESSAGE_MAX_CHARS
+            for a in args
+        ):
+            text = str(exc)  # e.g. UnicodeDecodeError's own wording
+        else:
+            text = _repr.repr(args if len(args) > 1 else args[0])
+        if not text and isinstance(exc, MemoryError):
+            text = "the script ran out of memory"
+        return _sanitize(text)
+    except BaseException:
+        return "(the error message could not be shown)"
+
+
+def _type_name(exc: BaseException) -> str:
+    name = type(exc).__name__
+    return _sanitize(name, 200) if isinstance(name, str) else "Exception"
+
+
+def tenant_frames(exc: BaseException) -> list[tuple[int, str]]:
+    """(line, function) of the tenant's own frames, outermost first."""
+    frames: list[tuple[int, str]] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == SCRIPT_FILENAME:
+            name = "<module>" if code.co_name == "<module>" else code.co_name
+            frames.append((tb.tb_lineno, name))
+        tb = tb.tb_next
+    return frames
+
+
+def script_error(exc: BaseException) -> ScriptError:
+    frames = tenant_frames(exc)
+    line = frames[-1][0] if frames else None
+    message = exception_message(exc)
+    shown = frames[-TRACEBACK_MAX_FRAMES:]
+    lines = [f"line {lineno}, in {_sanitize(name, 100)}" for lineno, name in shown]
+    if len(frames) > len(shown):
+        lines.insert(0, f"... {len(frames) - len(shown)} earlier frames")
+    prefix = f"line {line}: " if line is not None else ""
+    return ScriptError(
+        type=_type_name(exc), message=prefix + message, line=line, traceback=tuple(lines)
+    )
+
+
+def _limit_of(exc: BaseException) -> LimitName | None:
+    if isinstance(exc, LimitExceeded):
+        return exc.limit
+    if isinstance(exc, MemoryError):
+        return "memory"
+    if isinstance(exc, RecursionError):
+        return "recursion"
+    return None
+
+
+def _compile_error(problems: list[CompileProblem]) -> ScriptError:
+    first = problems[0]
+    where = f"line {first.line}: " if first.line is not None else ""
+    more = len(problems) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return ScriptError(
+        type="CompileError",
+        message=_sanitize(f"{where}{first.message}{tail}"),
+        line=first.line,
+        problems=tuple(problems),
+    )
+
+
+@contextmanager
+def _recursion_limit() -> Iterator[None]:
+    depth = 0
+    frame = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back  # type: ignore[assignment]
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + RECURSION_HEADROOM)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _namespace(call: Call, host: HostBridge, output: api.OutputLog) -> dict[str, Any]:
+    namespace: dict[str, Any] = {
+        "__builtins__": fresh_builtins(guarded_pow=guarded_pow, safe_import=safe_import),
+        "__name__": MODULE_NAME,
+    }
+    namespace.update(make_guards(output))
+    namespace.update(api.make_injected(host=host, settings=call.settings, output=output))
+    return namespace
+
+
+def _entry_point(namespace: dict[str, Any], name: str) -> Callable[..., Any]:
+    function = namespace.get(name) if name.isidentifier() and not name.startswith("_") else None
+    if function is None:
+        raise _FunctionMissing(f"the script does not define {name}()")
+    if not (
+        isinstance(function, types.FunctionType)
+        and function.__code__.co_filename == SCRIPT_FILENAME
+    ):
+        raise _FunctionMissing(f"{name} is not a function defined with def in the script")
+    return function
+
+
+class _FunctionMissing(Exception):
+    pass
+
+
+def _arguments(call: Call) -> list[Any]:
+    # Deep copies of plain JSON: the script may change them freely.
+    args: list[Any] = json.loads(json.dumps(list(call.args)))
+    if call.request is not None:
+        args.insert(0, api.FetchRequest(call.request))
+    return args
+
+
+def _run(call: Call, limits: Limits, host: HostBridge, output: api.OutputLog) -> Outcome:
+    compiled = compile_script(call.source, limits)
+    if not isinstance(compiled, CompiledScript):
+        return Outcome(
+            ok=False,
+            error=_compile_error(compiled),
+            limit="source" if is_source_limit(compiled) else None,
+        )
+    namespace = _namespace(call, host, output)
+    try:
+        with _recursion_limit():
+            exec(compiled.code, namespace)
+            if call.function is None:
+                return Outcome(ok=True)
+            try:
+                function = _entry_point(namespace, call.function)
+            except _FunctionMissing as missing:
+                return Outcome(
+                    ok=False, error=ScriptError(type="FunctionMissing", message=str(missing))
+                )
+            result = function(*_arguments(call))
+            del namespace
+            if call.function in RESULT_IGNORED:
+                return Outcome(ok=True)
+            try:
+                return Outcome(ok=True, result=to_json_safe(result, limits))
+            except ResultError as refused:
+                return Outcome(
+                    ok=False,
+                    error=ScriptError(type="InvalidResult", message=_sanitize(str(refused))),
+                    limit=refused.limit,
+                )
+    except BaseException as exc:
+        return Outcome(ok=False, error=script_error(exc), limit=_limit_of(exc))
+
+
+def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
+    """Run `call` and return its outcome as a JSON-safe dict (the shape of Outcome.to_json()).
+
+    `call.function is None` compiles and checks only. Never raises.
+    """
+    started = time.perf_counter()
+    output = api.OutputLog(limits.output_bytes)
+    try:
+        outcome = _run(call, limits, host, output)
+    except BaseException as exc:
+        outcome = Outcome(
+            ok=False,
+            error=ScriptError(type=_type_name(exc), message=exception_message(exc)),
+            limit=_limit_of(exc),
+        )
+    try:
+        return Outcome(
+            ok=outcome.ok,
+            result=outcome.result,
+            error=outcome.error,
+            limit=outcome.limit,
+            logs=output.text(),
+            logs_truncated=output.truncated,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        ).to_json()
+    except BaseException:
+        return {
+            "ok": False,
+            "result": None,
+            "error": {
+                "type": "InternalError",
+                "message": "the outcome could not be built",
+                "line": None,
+            },
+            "limit": None,
+            "logs": "",
+            "logs_truncated": True,
+            "duration_ms": 0.0,
+        }
+
+
+__all__ = ["LimitExceeded", "RequestData", "execute"]

@@ -1,0 +1,384 @@
+"""The guard functions RestrictedPython's compiled code calls, and what a type may expose.
+
+The policy (policy.py) rewrites every attribute read into `_getattr_`, every store target into
+`_write_(obj)`, every subscript into `_getitem_`, every loop into `_getiter_`, etc. Those names
+live here. `make_guards` hands each call a fresh dict of them.
+
+What a type may expose is a table (READ_RULES, WRITABLE): reading is allowed unless a row
+refuses the name; writing is refused unless a row allows the object.
+"""
+
+from __future__ import annotations
+
+import _string  # type: ignore[import-not-found]  # the C helpers behind str.format
+import operator
+import types
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
+from sandbox import api
+from sandbox.builtins_table import EXCEPTION_CLASSES
+from sandbox.modules import VIEWS, ModuleView, view_has, view_member, view_name
+
+# -- tenant classes ------------------------------------------------------------------------------
+
+# Every class a script defines goes through `__metaclass__` and is recorded here. A tenant class
+# (and its instances) is the script's own: it may change it. Weak: classes die with their call.
+_TENANT_CLASSES: Final[weakref.WeakSet[type]] = weakref.WeakSet()
+
+# Bases a script may subclass, beyond its own classes.
+ALLOWED_BASES: Final[frozenset[type]] = frozenset(
+    {
+        *EXCEPTION_CLASSES,
+        api.FetchError,
+        api.StorageError,
+        VIEWS["json"].JSONDecodeError,
+        VIEWS["re"].error,
+        dict,
+        list,
+        set,
+        frozenset,
+        tuple,
+        str,
+        int,
+        float,
+    }
+)
+
+
+def is_tenant_class(obj: object) -> bool:
+    return isinstance(obj, type) and obj in _TENANT_CLASSES
+
+
+def is_tenant_instance(obj: object) -> bool:
+    return type(obj) in _TENANT_CLASSES
+
+
+def tenant_metaclass(
+    name: str, bases: tuple[type, ...], namespace: dict[str, Any], **keywords: Any
+) -> type:
+    """`__metaclass__`: every `class` statement of a script builds its class here."""
+    if keywords:
+        raise TypeError("class keyword arguments are not allowed")
+    for base in bases:
+        if not (isinstance(base, type) and (base in ALLOWED_BASES or is_tenant_class(base))):
+            shown = base.__name__ if isinstance(base, type) else type(base).__name__
+            raise TypeError(f"a script's class cannot subclass {shown!r}")
+    cls = type(name, bases, namespace)
+    _TENANT_CLASSES.add(cls)
+    return cls
+
+
+# -- str.format ----------------------------------------------------------------------------------
+
+FORMAT_METHODS: Final = frozenset({"format", "format_map"})
+
+
+def check_format_template(template: str) -> None:
+    """Refuse attribute fields ("{0.real}"), also when nested in a format spec ("{0:{1.x}}").
+
+    Positional, keyword and index fields ("{0} {name} {d[key]}") are fine.
+    """
+    for _literal, field, spec, _conversion in _string.formatter_parser(template):
+        if field is not None:
+            _first, rest = _string.formatter_field_name_split(field)
+            for is_attribute, _key in rest:
+                if is_attribute:
+                    raise ValueError(
+                        f"format field {{{field}}} reads an attribute; only positional, "
+                        "keyword and index fields are allowed"
+                    )
+        if spec:
+            check_format_template(spec)
+
+
+def safe_format(template: str, /, *args: Any, **kwargs: Any) -> str:
+    if not isinstance(template, str):
+        raise TypeError("format() needs a str")
+    check_format_template(template)
+    return str.format(template, *args, **kwargs)
+
+
+def safe_format_map(template: str, mapping: Mapping[str, Any], /) -> str:
+    if not isinstance(template, str):
+        raise TypeError("format_map() needs a str")
+    check_format_template(template)
+    return str.format_map(template, mapping)
+
+
+def _bind_format(template: str, name: str) -> Callable[..., str]:
+    if name == "format":
+
+        def format(*args: Any, **kwargs: Any) -> str:
+            return safe_format(template, *args, **kwargs)
+
+        return format
+
+    def format_map(mapping: Mapping[str, Any]) -> str:
+        return safe_format_map(template, mapping)
+
+    return format_map
+
+
+def _safe_value(value: Any) -> Any:
+    """Swap the real str.format / format_map, however reached (instance, class, super())."""
+    if value is str.format:
+        return safe_format
+    if value is str.format_map:
+        return safe_format_map
+    if (
+        type(value) is types.BuiltinMethodType
+        and value.__name__ in FORMAT_METHODS
+        and isinstance(value.__self__, str)
+    ):
+        return _bind_format(value.__self__, value.__name__)
+    return value
+
+
+# -- reading attributes --------------------------------------------------------------------------
+
+# Names refused on every object: frames, code, tracebacks, generator internals (also refused at
+# compile time when written literally), and Python 2 spellings of function internals.
+RESTRICTED_ATTRIBUTES: Final[frozenset[str]] = frozenset(
+    INSPECT_ATTRIBUTES
+    | {"gi_running", "gi_suspended", "func_globals", "func_code", "func_closure", "f_locals"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRule:
+    """A row of the read table: on objects `applies` to, `refused` names are not readable."""
+
+    what: str
+    applies: Callable[[object], bool]
+    refused: frozenset[str]
+
+
+READ_RULES: Final[tuple[ReadRule, ...]] = (
+    # `mro()` walks up to BaseException and object. Harmless (the executor catches
+    # BaseException and bare except is `except Exception`), but nothing needs it: refused.
+    ReadRule("a class", lambda o: isinstance(o, type), frozenset({"mro"})),
+    # AttributeError.obj is the object a failed lookup was made on: raised inside host code,
+    # that can be one of the host's internal objects.
+    ReadRule("an exception", lambda o: isinstance(o, BaseException), frozenset({"obj"})),
+)
+
+
+def _init_allowed(obj: object) -> bool:
+    """`__init__` is readable only on the script's own objects (super().__init__(...))."""
+    if type(obj) is super:
+        bound = obj.__self__  # type: ignore[attr-defined]
+        return is_tenant_instance(bound) or is_tenant_class(bound)
+    return is_tenant_instance(obj) or is_tenant_class(obj)
+
+
+def _checked_class_init(cls: type) -> Callable[..., None]:
+    """`Base.__init__(self, ...)`: only ever applied to the script's own instances."""
+    init = cls.__init__  # type: ignore[misc]
+
+    def __init__(self: object, *args: Any, **kwargs: Any) -> None:
+        if not is_tenant_instance(self):
+            raise TypeError("__init__ can only be applied to the script's own objects")
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+def guarded_getattr(obj: object, name: str) -> Any:
+    """`_getattr_`: every `obj.name` read of a script."""
+    if type(name) is not str:
+        raise TypeError("attribute name must be a str")
+    if name.startswith("_") and name != "_":
+        if name == "__init__" and _init_allowed(obj):
+            if isinstance(obj, type):
+                return _checked_class_init(obj)
+            return getattr(obj, "__init__")  # noqa: B009
+        raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
+    if name in RESTRICTED_ATTRIBUTES:
+        raise AttributeError(f'"{name}" is a restricted attribute')
+    for rule in READ_RULES:
+        if name in rule.refused and rule.applies(obj):
+            raise AttributeError(f'"{name}" is not available on {rule.what} in the sandbox')
+    if isinstance(obj, ModuleView):
+        # A view's only attributes are its members (modules.py).
+        return view_member(obj, name)
+    return _safe_value(getattr(obj, name))
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+# What a script may change (attributes, items, `del`): its own containers and its own classes and
+# instances. Everything else (injected objects, module views, host classes, enums, functions) is
+# refused, whether or not Python itself would allow it.
+WRITABLE: Final[tuple[tuple[str, Callable[[object], bool]], ...]] = (
+    ("a plain container", lambda o: type(o) in (dict, list, set, bytearray)),
+    ("an instance of the script's class", is_tenant_instance),
+    ("a class of the script", is_tenant_class),
+)
+
+
+def describe(obj: object) -> str:
+    if isinstance(obj, ModuleView):
+        return f"module {view_name(obj)!r}"
+    if isinstance(obj, type):
+        return f"class {obj.__name__!r}"
+    if isinstance(obj, api.ReadOnlyMapping):
+        return f"read-only {obj._label.lower()}"
+    if isinstance(obj, types.FunctionType | types.BuiltinFunctionType | types.MethodType):
+        return f"function {obj.__name__!r}"
+    return f"a {type(obj).__name__!r} object"
+
+
+def guarded_write(obj: object) -> object:
+    """`_write_(obj)`: the target of every `obj.x = ...`, `obj[k] = ...` and `del`."""
+    for _what, allows in WRITABLE:
+        if allows(obj):
+            return obj
+    raise TypeError(f"cannot change {describe(obj)}: it belongs to the sandbox and is read-only")
+
+
+# -- items, iteration, calls ---------------------------------------------------------------------
+
+# Classes whose subscription means something to a script: enum lookup by name, generic aliases
+# in annotations (`list[str]`).
+_SUBSCRIPTABLE_CLASSES: Final[frozenset[type]] = frozenset(
+    {*api.CONTRACT_ENUMS, dict, list, tuple, set, frozenset, type}
+)
+
+
+def guarded_getitem(obj: Any, key: Any) -> Any:
+    """`_getitem_`: `obj[key]` reads. Refuses subscripting host classes (class_getitem hooks)."""
+    if isinstance(obj, type) and obj not in _SUBSCRIPTABLE_CLASSES:
+        raise TypeError(f"class {obj.__name__!r} is not subscriptable in the sandbox")
+    return obj[key]
+
+
+def guarded_getiter(obj: Any) -> Iterator[Any]:
+    """`_getiter_`: every `for`, comprehension and unpacking. Refuses capability objects."""
+    if isinstance(obj, ModuleView | api.Storage | api.FetchResponse):
+        raise TypeError(f"{describe(obj)} is not iterable")
+    return iter(obj)
+
+
+def guarded_unpack(it: Any, spec: Mapping[str, Any], getiter: Callable[[Any], Any]) -> Any:
+    """`_unpack_sequence_`: `a, (b, c) = x`, each level through `_getiter_`."""
+    return guarded_unpack_sequence(it, spec, getiter)  # type: ignore[no-untyped-call]
+
+
+def guarded_iter_unpack(
+    it: Any, spec: Mapping[str, Any], getiter: Callable[[Any], Any]
+) -> Iterable[Any]:
+    """`_iter_unpack_sequence_`: `for a, b in x`."""
+    return guarded_iter_unpack_sequence(it, spec, getiter)  # type: ignore[no-untyped-call,no-any-return]
+
+
+def guarded_apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`_apply_`: calls with `*args`/`**kwargs`. Private keyword names never reach host code."""
+    for name in kwargs:
+        if name.startswith("_"):
+            raise TypeError(f'keyword argument "{name}" starts with "_"')
+    return func(*args, **kwargs)
+
+
+# -- arithmetic ----------------------------------------------------------------------------------
+
+# `**` on ints is the one cheap way to ask for minutes of CPU in one expression
+# (10 ** 10 ** 8). Results estimated above ~100,000 decimal digits are refused.
+MAX_POW_BITS: Final = 332_200
+
+
+def guarded_pow(base: Any, exp: Any, mod: Any = None) -> Any:
+    """`**` (policy) and the `pow` builtin."""
+    if (
+        mod is None
+        and isinstance(base, int)
+        and isinstance(exp, int)
+        and exp > 1
+        and abs(base) > 1
+        and (abs(base).bit_length() - 1) * exp > MAX_POW_BITS
+    ):
+        raise OverflowError("the result of ** would have more than 100,000 digits")
+    return pow(base, exp) if mod is None else pow(base, exp, mod)
+
+
+_INPLACE: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": operator.imul,
+    "/=": operator.itruediv,
+    "//=": operator.ifloordiv,
+    "%=": operator.imod,
+    "**=": guarded_pow,
+    "<<=": operator.ilshift,
+    ">>=": operator.irshift,
+    "&=": operator.iand,
+    "|=": operator.ior,
+    "^=": operator.ixor,
+    "@=": operator.imatmul,
+}
+
+
+def guarded_inplacevar(op: str, target: Any, value: Any) -> Any:
+    """`_inplacevar_`: `x += y` for names, items and attributes (the policy rewrites all three)."""
+    try:
+        func = _INPLACE[op]
+    except KeyError:
+        raise TypeError(f"augmented assignment {op!r} is not supported") from None
+    return func(target, value)
+
+
+# -- imports -------------------------------------------------------------------------------------
+
+
+def safe_import(
+    name: str,
+    globals: Mapping[str, Any] | None = None,
+    locals: Mapping[str, Any] | None = None,
+    fromlist: Iterable[str] | None = (),
+    level: int = 0,
+) -> ModuleView:
+    """`__import__`: only curated module views, never a real module."""
+    if level != 0:
+        raise ImportError("relative imports are not available in the sandbox")
+    view = VIEWS.get(name)
+    if view is None:
+        raise ImportError(f"module {name!r} is not available in the sandbox", name=name)
+    names = tuple(fromlist or ())
+    for member in names:
+        if not view_has(view, member):
+            raise ImportError(f"cannot import name {member!r} from {name!r}", name=name)
+    if not names and "." in name:
+        # `import urllib.parse` binds the top-level package view.
+        return VIEWS[name.split(".", 1)[0]]
+    return view
+
+
+# -- the guard dict ------------------------------------------------------------------------------
+
+
+def make_guards(output: api.OutputLog) -> dict[str, Any]:
+    """The guard names of one call. `_print_` writes to this call's log."""
+
+    def print_factory(_getattr: Any = None) -> api.PrintCollector:
+        return api.PrintCollector(output)
+
+    return {
+        "_getattr_": guarded_getattr,
+        "_getitem_": guarded_getitem,
+        "_getiter_": guarded_getiter,
+        "_write_": guarded_write,
+        "_inplacevar_": guarded_inplacevar,
+        "_apply_": guarded_apply,
+        "_print_": print_factory,
+        "_unpack_sequence_": guarded_unpack,
+        "_iter_unpack_sequence_": guarded_iter_unpack,
+        "__metaclass__": tenant_metaclass,
+        "_pow_": guarded_pow,
+        # bare `except:` is compiled to `except _catchable_:` (policy.py)
+        "_catchable_": Exception,
+    }

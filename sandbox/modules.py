@@ -1,0 +1,169 @@
+"""Curated, read-only views of the standard modules a script may import (contract §3).
+
+A script never holds a real module object: a real module re-exports others (`json.codecs`,
+`datetime.sys`, `uuid.os`). A `ModuleView` is an immutable object with exactly the listed names.
+
+Whatever those functions import lazily is imported here, eagerly, at import time: the worker
+loses filesystem access after it starts, so a first `datetime.strptime` inside a call could
+otherwise fail to load `_strptime`, and a first `"..".encode("cp1251")` its codec.
+"""
+
+from __future__ import annotations
+
+import _strptime  # type: ignore[import-not-found]  # noqa: F401  (datetime.strptime imports it lazily)
+import base64
+import codecs
+import datetime
+import hashlib
+import hmac
+import json
+import math
+import re
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType, ModuleType
+from typing import Any, Final, NoReturn
+
+
+class ModuleView:
+    """A module as a script sees it: named, read-only, only the public names we list."""
+
+    __slots__ = ("_view_members", "_view_name")
+    _view_name: str
+    _view_members: Mapping[str, Any]
+
+    def __init__(self, name: str, members: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_view_name", name)
+        object.__setattr__(self, "_view_members", MappingProxyType(dict(members)))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails, i.e. for every listed public name.
+        return view_member(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise TypeError(f"module {self._view_name!r} is read-only")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise TypeError(f"module {self._view_name!r} is read-only")
+
+    def __repr__(self) -> str:
+        return f"<module {self._view_name!r}>"
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._view_members)
+
+
+# Helpers for the host, deliberately not methods: a view's only public names are its members.
+def view_name(view: ModuleView) -> str:
+    return view._view_name
+
+
+def view_has(view: ModuleView, name: str) -> bool:
+    return name in view._view_members
+
+
+def view_member(view: ModuleView, name: str) -> Any:
+    """The member `name`, or the AttributeError Python would give for a module."""
+    try:
+        return view._view_members[name]
+    except KeyError:
+        raise AttributeError(f"module {view._view_name!r} has no attribute {name!r}") from None
+
+
+def _pick(module: ModuleType, names: Iterable[str]) -> dict[str, Any]:
+    return {name: getattr(module, name) for name in names}
+
+
+RE_NAMES: Final = (
+    "compile", "match", "search", "fullmatch", "findall", "finditer", "sub", "subn", "split",
+    "escape", "error", "NOFLAG", "A", "ASCII", "I", "IGNORECASE", "L", "LOCALE", "M",
+    "MULTILINE", "S", "DOTALL", "U", "UNICODE", "X", "VERBOSE",
+)  # fmt: skip
+BASE64_NAMES: Final = tuple(
+    f"{prefix}{op}"
+    for prefix in ("b64", "urlsafe_b64", "standard_b64", "b32", "b16")
+    for op in ("encode", "decode")
+)
+HASHLIB_NAMES: Final = (
+    "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_256", "sha3_512", "blake2b",
+    "blake2s", "new",
+)  # fmt: skip
+URLLIB_PARSE_NAMES: Final = (
+    "urlparse", "urlsplit", "urlunparse", "urlunsplit", "urljoin", "parse_qs", "parse_qsl",
+    "urlencode", "quote", "quote_plus", "unquote", "unquote_plus",
+)  # fmt: skip
+
+UUID_NAMES: Final = (
+    "UUID", "uuid3", "uuid4", "uuid5", "NAMESPACE_DNS", "NAMESPACE_URL", "NAMESPACE_OID",
+    "NAMESPACE_X500",
+)  # fmt: skip
+
+URLLIB_PARSE_VIEW: Final = ModuleView("urllib.parse", _pick(urllib.parse, URLLIB_PARSE_NAMES))
+
+# Import name -> view. `import urllib.parse` binds the `urllib` view, which holds only `parse`.
+VIEWS: Final[Mapping[str, ModuleView]] = MappingProxyType(
+    {
+        "json": ModuleView("json", _pick(json, ("loads", "dumps", "JSONDecodeError"))),
+        "re": ModuleView("re", _pick(re, RE_NAMES)),
+        "math": ModuleView("math", _pick(math, (n for n in dir(math) if not n.startswith("_")))),
+        "datetime": ModuleView(
+            "datetime",
+            _pick(
+                datetime,
+                ("date", "datetime", "time", "timedelta", "timezone", "MINYEAR", "MAXYEAR"),
+            ),
+        ),
+        "time": ModuleView(
+            "time",
+            _pick(time, ("time", "time_ns", "monotonic", "perf_counter", "gmtime", "strftime")),
+        ),
+        "base64": ModuleView("base64", _pick(base64, BASE64_NAMES)),
+        "hashlib": ModuleView("hashlib", _pick(hashlib, HASHLIB_NAMES)),
+        "hmac": ModuleView("hmac", _pick(hmac, ("new", "digest", "compare_digest"))),
+        "urllib": ModuleView("urllib", {"parse": URLLIB_PARSE_VIEW}),
+        "urllib.parse": URLLIB_PARSE_VIEW,
+        "uuid": ModuleView(
+            "uuid",
+            _pick(uuid, UUID_NAMES),
+        ),
+    }
+)
+
+MODULE_NAMES: Final[frozenset[str]] = frozenset(VIEWS)
+
+# Codecs a Russian-speaking telephony script may plausibly use; each is a lazily imported module.
+_WARM_CODECS: Final = (
+    "utf-8", "utf-8-sig", "ascii", "latin-1", "utf-16", "utf-16-le", "utf-16-be", "utf-32",
+    "cp1251", "cp1252", "koi8-r", "koi8-u", "cp866", "mac-cyrillic", "iso8859-5", "idna",
+    "unicode-escape", "raw-unicode-escape", "punycode",
+)  # fmt: skip
+
+
+def _warm_lazy_imports() -> None:
+    """Run each lazily importing path once, while the filesystem is still there."""
+    for name in _WARM_CODECS:
+        codecs.lookup(name)
+    "bücher.example".encode("idna")
+    datetime.datetime.strptime("2024-01-02 03:04:05 +0300", "%Y-%m-%d %H:%M:%S %z")
+    datetime.datetime.now().astimezone().strftime("%c %Z")
+    time.strftime("%Y", time.gmtime())
+    time.localtime()
+    re.compile(r"\N{LATIN SMALL LETTER A}\w+", re.I)
+    for name in HASHLIB_NAMES[:-1]:
+        getattr(hashlib, name)(b"x").hexdigest()
+        hashlib.new(name, b"x").hexdigest()
+    hmac.new(b"k", b"m", "sha1").hexdigest()
+    hmac.new(b"k", b"m", hashlib.sha256).digest()
+    hmac.digest(b"k", b"m", "sha256")
+    uuid.uuid4()
+    uuid.uuid5(uuid.NAMESPACE_URL, "x")
+    uuid.uuid3(uuid.NAMESPACE_DNS, "x")
+    urllib.parse.parse_qs("a=1&b=%D0%B0")
+    urllib.parse.quote("а б")
+    base64.b32decode(base64.b32encode(b"x"))
+    json.loads(json.dumps({"a": [1.5, "б"]}))
+
+
+_warm_lazy_imports()

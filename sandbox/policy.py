@@ -1,0 +1,289 @@
+"""The compile policy: RestrictedPython's transformer, narrowed and widened to contract §3.
+
+Narrowed: only a class's `__init__` may start with "_", no `exec`/`eval`/`compile`, no
+`match`, no variable annotations, only curated imports, `printed` is not special, private keyword
+names are refused. Widened: augmented assignment to items and attributes (`counts[k] += 1`,
+`self.total += x`) is rewritten through `_write_`, `_getitem_`/`_getattr_` and `_inplacevar_`;
+`super().__init__` and `Base.__init__` reach `_getattr_`, which decides whose `__init__` it is.
+Also: `a ** b` becomes `_pow_(a, b)`, and bare `except:` becomes `except _catchable_:`
+(Exception), so a script can never catch BaseException-family exceptions the host raises.
+
+Messages are RestrictedPython's "Line N: ..." records; compiler.py turns them into problems.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Final, cast
+
+from RestrictedPython.transformer import (
+    IOPERATOR_TO_STR,
+    RestrictingNodeTransformer,
+    copy_locations,
+)
+
+from sandbox.modules import VIEWS, view_has
+
+# Names a script may not use at all (as a call, a value or a target).
+REFUSED_NAMES: Final[dict[str, str]] = {
+    "exec": '"exec" is not allowed: a script cannot run code from strings.',
+    "eval": '"eval" is not allowed: a script cannot run code from strings.',
+    "compile": '"compile" is not allowed: a script cannot compile code.',
+    "printed": '"printed" is a reserved name.',
+}
+
+# Attributes refused at compile time on top of RestrictedPython's INSPECT_ATTRIBUTES.
+EXTRA_REFUSED_ATTRIBUTES: Final = frozenset(
+    {"func_globals", "func_code", "func_closure", "gi_running", "gi_suspended"}
+)
+
+ALLOWED_MODULES_TEXT: Final = ", ".join(sorted(VIEWS))
+
+_Visit = Any  # what a visit_ method returns: a node, a list of nodes or None
+
+
+def _name(ident: str, ctx: ast.expr_context | None = None) -> ast.Name:
+    return ast.Name(ident, ctx or ast.Load())
+
+
+def _call(func: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=_name(func), args=list(args), keywords=[])
+
+
+class ScriptPolicy(RestrictingNodeTransformer):
+    """The tenant script policy. Default deny stays: an unknown node is refused."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # True while directly in a class body: only there may a `def` be named __init__.
+        self._class_body: list[bool] = [False]
+
+    @contextmanager
+    def _scope(self, class_body: bool) -> Iterator[None]:
+        self._class_body.append(class_body)
+        try:
+            yield
+        finally:
+            self._class_body.pop()
+
+    # -- names ----------------------------------------------------------------------------------
+
+    def visit_Name(self, node: ast.Name) -> _Visit:
+        if node.id in REFUSED_NAMES:
+            self.error(node, REFUSED_NAMES[node.id])
+            return node
+        return super().visit_Name(node)
+
+    def visit_Global(self, node: ast.Global) -> _Visit:
+        for name in node.names:
+            self.check_name(node, name)
+        return self.node_contents_visit(node)
+
+    def visit_keyword(self, node: ast.keyword) -> _Visit:
+        if node.arg is not None and node.arg.startswith("_"):
+            self.error(
+                node, f'"{node.arg}" is an invalid keyword argument because it starts with "_"'
+            )
+        return self.node_contents_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> _Visit:
+        # RestrictedPython's visit_Call minus its own exec/eval message (visit_Name has ours).
+        needs_wrap = any(isinstance(a, ast.Starred) for a in node.args) or any(
+            k.arg is None for k in node.keywords
+        )
+        node = self.node_contents_visit(node)
+        if not needs_wrap:
+            return node
+        node.args.insert(0, node.func)
+        node.func = _name("_apply_")
+        copy_locations(node.func, node.args[0])
+        return node
+
+    # -- attributes -----------------------------------------------------------------------------
+
+    def visit_Attribute(self, node: ast.Attribute) -> _Visit:
+        if node.attr == "__init__":
+            # super().__init__(...) and Base.__init__(self, ...): read only, checked at run time.
+            if not isinstance(node.ctx, ast.Load):
+                self.error(node, '"__init__" can be defined in a class, not assigned.')
+                return node
+            node = self.node_contents_visit(node)
+            new_node = _call("_getattr_", node.value, ast.Constant("__init__"))
+            copy_locations(new_node, node)
+            return new_node
+        if node.attr in EXTRA_REFUSED_ATTRIBUTES:
+            self.error(
+                node,
+                f'"{node.attr}" is a restricted name, that is forbidden to access in '
+                "RestrictedPython.",
+            )
+        return super().visit_Attribute(node)
+
+    # -- definitions ----------------------------------------------------------------------------
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> _Visit:
+        if not (node.name == "__init__" and self._class_body[-1]):
+            self.check_name(node, node.name)
+        self.check_function_argument_names(node)
+        with self.print_info.new_print_scope(), self._scope(class_body=False):
+            node = self.node_contents_visit(node)
+            self.inject_print_collector(node)
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> _Visit:
+        with self._scope(class_body=False):
+            return super().visit_Lambda(node)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> _Visit:
+        with self._scope(class_body=True):
+            new_node = cast(ast.ClassDef, super().visit_ClassDef(node))
+        # RestrictedPython builds the new class node from a parsed template: its own location
+        # is line 1. Errors raised by `__metaclass__` must name the tenant's line.
+        copy_locations(new_node, node)
+        for keyword in new_node.keywords:
+            copy_locations(keyword, node)
+            copy_locations(keyword.value, node)
+        return new_node
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> _Visit:
+        self.error(
+            node,
+            f'"async def {node.name}" is not supported: write "def {node.name}(...)". '
+            "Here fetch() is an ordinary call; it needs no await.",
+        )
+
+    def visit_Await(self, node: ast.Await) -> _Visit:
+        self.error(node, '"await" is not supported: fetch() is an ordinary call, no await.')
+
+    def visit_AsyncFor(self, node: ast.AsyncFor) -> _Visit:
+        self.error(node, '"async for" is not supported: write "for".')
+
+    def visit_AsyncWith(self, node: ast.AsyncWith) -> _Visit:
+        self.error(node, '"async with" is not supported.')
+
+    # -- statements -----------------------------------------------------------------------------
+
+    def visit_Match(self, node: ast.AST) -> _Visit:
+        self.error(node, 'The "match" statement is not allowed: use if/elif.')
+
+    def visit_TryStar(self, node: ast.AST) -> _Visit:
+        self.error(node, '"except*" is not allowed: use "except".')
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> _Visit:
+        self.error(node, '"nonlocal" is not allowed: keep the state in a dict or an object.')
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> _Visit:
+        self.error(
+            node,
+            'Variable annotations such as "x: int = 1" are not allowed: write "x = 1".',
+        )
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> _Visit:
+        bare = node.type is None
+        new_node = cast(ast.ExceptHandler, super().visit_ExceptHandler(node))
+        if bare:
+            # bare except catches what `except Exception` catches, never the host's
+            # BaseException-family signals (limits, interrupts).
+            new_node.type = _name("_catchable_")
+            copy_locations(new_node.type, new_node)
+        return new_node
+
+    def visit_BinOp(self, node: ast.BinOp) -> _Visit:
+        node = self.node_contents_visit(node)
+        if isinstance(node.op, ast.Pow):
+            new_node = _call("_pow_", node.left, node.right)
+            copy_locations(new_node, node)
+            return new_node
+        return node
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> _Visit:
+        """`x.a += v` and `x[k] += v`, through the same guards as their plain forms.
+
+        x.a += v   ->  _tmpN = _write_(x); _tmpN.a = _inplacevar_('+=', _getattr_(_tmpN, 'a'), v)
+        x[k] += v  ->  _tmpN = _write_(x); _tmpM = k
+                       _tmpN[_tmpM] = _inplacevar_('+=', _getitem_(_tmpN, _tmpM), v)
+        The temporaries start with "_", so a script can never see them. Evaluation order is
+        Python's: the object, the key, the current value, then the right-hand side.
+        """
+        target = node.target
+        if isinstance(target, ast.Name):
+            return super().visit_AugAssign(node)
+        op = ast.Constant(IOPERATOR_TO_STR[type(node.op)])
+        if isinstance(target, ast.Attribute):
+            self._check_attribute_name(target)
+            obj_tmp = self.gen_tmp_name()
+            obj = self.visit(target.value)
+            value = self.visit(node.value)
+            current = _call("_getattr_", _name(obj_tmp), ast.Constant(target.attr))
+            store: ast.expr = ast.Attribute(_name(obj_tmp), target.attr, ast.Store())
+            statements: list[ast.stmt] = [
+                ast.Assign([_name(obj_tmp, ast.Store())], _call("_write_", obj)),
+                ast.Assign([store], _call("_inplacevar_", op, current, value)),
+            ]
+        elif isinstance(target, ast.Subscript):
+            if isinstance(target.slice, ast.Slice):
+                self.error(
+                    node,
+                    "Augmented assignment to a slice is not supported: "
+                    "write x[a:b] = x[a:b] + ... instead.",
+                )
+                return node
+            obj_tmp, key_tmp = self.gen_tmp_name(), self.gen_tmp_name()
+            obj = self.visit(target.value)
+            key = self.visit(target.slice)
+            value = self.visit(node.value)
+            current = _call("_getitem_", _name(obj_tmp), _name(key_tmp))
+            store = ast.Subscript(_name(obj_tmp), _name(key_tmp), ast.Store())
+            statements = [
+                ast.Assign([_name(obj_tmp, ast.Store())], _call("_write_", obj)),
+                ast.Assign([_name(key_tmp, ast.Store())], key),
+                ast.Assign([store], _call("_inplacevar_", op, current, value)),
+            ]
+        else:  # pragma: no cover  (the grammar allows only the three)
+            self.not_allowed(node)
+            return node
+        for statement in statements:
+            copy_locations(statement, node)
+        return statements
+
+    def _check_attribute_name(self, node: ast.Attribute) -> None:
+        probe = ast.Attribute(ast.Constant(None), node.attr, ast.Load())
+        copy_locations(probe, node)
+        if node.attr == "__init__":
+            self.error(node, '"__init__" can be defined in a class, not assigned.')
+        else:
+            self.visit_Attribute(probe)  # records the same errors a plain read would
+
+    # -- imports --------------------------------------------------------------------------------
+
+    def visit_Import(self, node: ast.Import) -> _Visit:
+        for alias in node.names:
+            if alias.name not in VIEWS:
+                self.error(node, self._unknown_module(alias.name))
+        return super().visit_Import(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> _Visit:
+        module = node.module or ""
+        if node.level:
+            self.error(node, "Relative imports are not allowed.")
+        elif module not in VIEWS:
+            self.error(node, self._unknown_module(module))
+        else:
+            view = VIEWS[module]
+            for alias in node.names:
+                if alias.name != "*" and not view_has(view, alias.name):
+                    self.error(
+                        node,
+                        f'Cannot import "{alias.name}" from "{module}": '
+                        "it is not available in the sandbox.",
+                    )
+        return super().visit_ImportFrom(node)
+
+    @staticmethod
+    def _unknown_module(name: str) -> str:
+        return (
+            f'Module "{name}" is not available in the sandbox; '
+            f"a script may import: {ALLOWED_MODULES_TEXT}."
+        )

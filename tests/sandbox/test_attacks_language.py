@@ -1,0 +1,561 @@
+"""Hostile scripts against the language wall: each is refused precisely, and the wall holds.
+
+Every case asserts the exact outcome (a compile problem's text and line, or a run-time error's
+type, message and line) and then that the fixed benign call still succeeds in the same process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from sandbox.call import Call, RequestData
+from sandbox.executor import LimitExceeded, execute
+from sandbox.limits import Limits
+from tests.sandbox.lang_support import (
+    PARSE,
+    DictHost,
+    assert_benign_call_works,
+    problems_of,
+    run,
+    script,
+)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Compile time: a problem with this fragment at this tenant line."""
+
+    line: int
+    fragment: str
+
+
+@dataclass(frozen=True)
+class Raises:
+    """Run time: this error type, a message containing the fragment, at this tenant line."""
+
+    type: str
+    fragment: str
+    line: int | None
+    limit: str | None = None
+
+
+WRITE = "it belongs to the sandbox and is read-only"
+NO_RESULT = "the result cannot hold a value of type"
+FMT_ATTR = "reads an attribute; only positional, keyword and index fields are allowed"
+
+CASES: dict[str, tuple[str, Refused | Raises]] = {
+    # -- dunders and private names
+    "class_of_tuple": ("x = ().__class__", Refused(2, '"__class__" is an invalid attribute')),
+    "instance_dict": ("x = request.__dict__", Refused(2, '"__dict__" is an invalid attribute')),
+    "builtins_name": ("b = __builtins__", Refused(2, '"__builtins__" is an invalid variable')),
+    "dunder_import": ("os = __import__('os')", Refused(2, '"__import__" is an invalid variable')),
+    "subclasses": ("x = int.__subclasses__()", Refused(2, '"__subclasses__" is an invalid')),
+    "method_globals": ("g = request.json.__globals__", Refused(2, '"__globals__" is an invalid')),
+    "init_of_host_object": (
+        "request.__init__(None)",
+        Raises("AttributeError", '"__init__" is an invalid attribute name', 2),
+    ),
+    "init_via_super_of_host": (
+        "s = super(ValueError, ValueError('x'))\nf = s.__init__",
+        Raises("AttributeError", '"__init__" is an invalid attribute name', 3),
+    ),
+    "class_init_on_host_object": (
+        "class A:\n    def __init__(self):\n        self.x = 1\nA.__init__(request)",
+        Raises("TypeError", "__init__ can only be applied to the script's own objects", 5),
+    ),
+    "private_kwargs_via_apply": (
+        "kw = {'_x': 1}\nreturn dict(**kw)",
+        Raises("TypeError", 'keyword argument "_x" starts with "_"', 3),
+    ),
+    # -- frames via generators and exceptions
+    "generator_frame": (
+        "def g():\n    yield 1\nf = g().gi_frame.f_back",
+        Refused(4, '"gi_frame" is a restricted name'),
+    ),
+    "frame_globals": ("x = request.f_globals", Refused(2, '"f_globals" is a restricted name')),
+    "traceback_frame": (
+        "try:\n    1 / 0\nexcept Exception as e:\n    t = e.__traceback__.tb_frame",
+        Refused(5, '"__traceback__" is an invalid attribute'),
+    ),
+    "code_object": ("c = request.co_code", Refused(2, '"co_code" is a restricted name')),
+    "yieldfrom_walk": (
+        "def g():\n    yield 1\nx = g().gi_yieldfrom",
+        Refused(4, '"gi_yieldfrom" is a restricted name'),
+    ),
+    # -- format-string walks
+    "format_class": (
+        "return '{0.__class__}'.format(1)",
+        Raises("ValueError", "format field {0.__class__} " + FMT_ATTR, 2),
+    ),
+    "format_index_then_attr": (
+        "return '{0[0].__class__}'.format([1])",
+        Raises("ValueError", "format field {0[0].__class__} " + FMT_ATTR, 2),
+    ),
+    "format_nested_in_spec": (
+        "return '{0:{1.__class__}}'.format(1, 2)",
+        Raises("ValueError", "format field {1.__class__} " + FMT_ATTR, 2),
+    ),
+    "format_map_attr": (
+        "return '{x.__globals__}'.format_map({'x': log})",
+        Raises("ValueError", "format field {x.__globals__} " + FMT_ATTR, 2),
+    ),
+    "format_public_attr": (
+        "return '{0.real}'.format(1)",
+        Raises("ValueError", "format field {0.real} " + FMT_ATTR, 2),
+    ),
+    "unbound_str_format": (
+        "f = str.format\nreturn f('{0.__class__}', 1)",
+        Raises("ValueError", "format field {0.__class__} " + FMT_ATTR, 3),
+    ),
+    "format_through_map": (
+        "return list(map(str.format, ['{0.__class__}'], [1]))",
+        Raises("ValueError", "format field {0.__class__} " + FMT_ATTR, 2),
+    ),
+    "format_through_super": (
+        "class S(str):\n    def f(self):\n        return super().format(1)\n"
+        "return S('{0.__class__}').f()",
+        Raises("ValueError", "format field {0.__class__} " + FMT_ATTR, 4),
+    ),
+    "format_on_enum_member": (
+        "return VoipCallDirection.In.format_map({}) + '{0.x}'.format(VoipCallDirection.In)",
+        Raises("ValueError", "format field {0.x} " + FMT_ATTR, 2),
+    ),
+    "format_builtin_spec": (
+        "return format(1, '{0.__class__}')",
+        Raises("ValueError", "Invalid format specifier", 2),
+    ),
+    "string_formatter": (
+        "import string\nf = string.Formatter()",
+        Refused(2, 'Module "string" is not available in the sandbox'),
+    ),
+    # -- guard shadowing
+    "assign_getattr": ("_getattr_ = lambda o, n: 1", Refused(2, '"_getattr_" is an invalid')),
+    "def_print": ("def _print_(g):\n    return 1", Refused(2, '"_print_" is an invalid')),
+    "assign_metaclass": ("__metaclass__ = 1", Refused(2, '"__metaclass__" is an invalid')),
+    "assign_write": ("_write_ = 1", Refused(2, '"_write_" is an invalid variable name')),
+    "global_guard": ("global _getiter_", Refused(2, '"_getiter_" is an invalid variable')),
+    "import_as_guard": ("import json as _getattr_", Refused(2, '"_getattr_" is an invalid')),
+    "for_target_guard": ("for _apply_ in []:\n    pass", Refused(2, '"_apply_" is an invalid')),
+    "class_metaclass_kw": (
+        "class A(metaclass=len):\n    pass",
+        Refused(2, 'The keyword argument "metaclass" is not allowed.'),
+    ),
+    # -- computed attribute names and introspection builtins
+    "getattr_absent": ("return getattr(request, 'method')", Raises("NameError", "'getattr'", 2)),
+    "setattr_absent": ("setattr(request, 'x', 1)", Raises("NameError", "'setattr'", 2)),
+    "vars_absent": ("return vars(request)", Raises("NameError", "'vars'", 2)),
+    "dir_absent": ("return dir()", Raises("NameError", "'dir'", 2)),
+    "globals_absent": ("return globals()", Raises("NameError", "'globals'", 2)),
+    "locals_absent": ("return locals()", Raises("NameError", "'locals'", 2)),
+    "open_absent": ("return open('/etc/passwd')", Raises("NameError", "'open'", 2)),
+    "type_absent": ("return type(1)", Raises("NameError", "name 'type' is not defined", 2)),
+    "object_absent": ("return object()", Raises("NameError", "'object' is not defined", 2)),
+    "exec_refused": ("exec('import os')", Refused(2, '"exec" is not allowed')),
+    "eval_refused": ("return eval('1')", Refused(2, '"eval" is not allowed')),
+    "breakpoint": ("breakpoint()", Refused(2, '"breakpoint" is a reserved name.')),
+    # -- imports
+    "import_os": ("import os", Refused(2, 'Module "os" is not available in the sandbox')),
+    "import_sys": ("import sys", Refused(2, 'Module "sys" is not available')),
+    "import_subprocess": ("import subprocess", Refused(2, 'Module "subprocess" is not')),
+    "import_importlib": ("import importlib", Refused(2, 'Module "importlib" is not')),
+    "import_builtins": ("from builtins import open", Refused(2, 'Module "builtins" is not')),
+    "from_json_codecs": ("from json import codecs", Refused(2, 'Cannot import "codecs"')),
+    "json_codecs": (
+        "import json\nreturn json.codecs",
+        Raises("AttributeError", "module 'json' has no attribute 'codecs'", 3),
+    ),
+    "datetime_sys": (
+        "import datetime\nreturn datetime.sys",
+        Raises("AttributeError", "module 'datetime' has no attribute 'sys'", 3),
+    ),
+    "uuid_os": (
+        "import uuid\nreturn uuid.os",
+        Raises("AttributeError", "module 'uuid' has no attribute 'os'", 3),
+    ),
+    "re_private_compiler": (
+        "import re\nreturn re._compiler",
+        Refused(3, '"_compiler" is an invalid attribute name'),
+    ),
+    "view_helpers_hidden": (
+        "import json\nreturn json.view_name",
+        Raises("AttributeError", "module 'json' has no attribute 'view_name'", 3),
+    ),
+    "attribute_error_obj": (
+        "try:\n    request.nope\nexcept AttributeError as e:\n    return e.obj",
+        Raises("AttributeError", '"obj" is not available on an exception in the sandbox', 5),
+    ),
+    "time_sleep": (
+        "import time\ntime.sleep(10)",
+        Raises("AttributeError", "module 'time' has no attribute 'sleep'", 3),
+    ),
+    "urllib_request": ("import urllib.request", Refused(2, 'Module "urllib.request" is not')),
+    "urllib_request_attr": (
+        "import urllib\nreturn urllib.request",
+        Raises("AttributeError", "module 'urllib' has no attribute 'request'", 3),
+    ),
+    "relative_import": ("from . import x", Refused(2, "Relative imports are not allowed.")),
+    # -- writes to injected and host objects
+    "request_method": ("request.method = 'x'", Raises("TypeError", "'FetchRequest' object", 2)),
+    "request_del": ("del request.body", Raises("TypeError", WRITE, 2)),
+    "request_headers_item": (
+        "request.headers['X'] = 'y'",
+        Raises("TypeError", "cannot change read-only headers: " + WRITE, 2),
+    ),
+    "settings_item": (
+        "settings['k'] = 1",
+        Raises("TypeError", "cannot change read-only settings: " + WRITE, 2),
+    ),
+    "settings_del": ("del settings['apiKey']", Raises("TypeError", "read-only settings", 2)),
+    "json_dumps": (
+        "import json\njson.dumps = len",
+        Raises("TypeError", "cannot change module 'json': " + WRITE, 3),
+    ),
+    "http_response_attr": (
+        "HttpResponse.x = 1",
+        Raises("TypeError", "cannot change function 'HttpResponse'", 2),
+    ),
+    "builder_attr": (
+        "r = HttpResponse()\nr.status = 500",
+        Raises("TypeError", "cannot change a 'ResponseBuilder' object", 3),
+    ),
+    "enum_member_reassign": (
+        "VoipCallDirection.In = 'x'",
+        Raises("TypeError", "cannot change class 'VoipCallDirection'", 2),
+    ),
+    "enum_member_attr": (
+        "VoipCallDisposition.Busy.label = 'x'",
+        Raises("TypeError", "cannot change a 'VoipCallDisposition' object", 2),
+    ),
+    "datetime_now": (
+        "import datetime\ndatetime.datetime.now = len",
+        Raises("TypeError", "cannot change class 'datetime'", 3),
+    ),
+    "uuid_class": (
+        "import uuid\nuuid.UUID.x = 1",
+        Raises("TypeError", "cannot change class 'UUID'", 3),
+    ),
+    "host_function_attr": (
+        "import json\nf = json.loads\nf.cache = {}",
+        Raises("TypeError", "cannot change function 'loads'", 4),
+    ),
+    "builtin_exception_class": (
+        "ValueError.extra = 1",
+        Raises("TypeError", "cannot change class 'ValueError'", 2),
+    ),
+    "storage_method": (
+        "storage.get = len",
+        Raises("TypeError", "cannot change a 'Storage' object", 2),
+    ),
+    "aug_assign_injected": (
+        "settings['n'] += 1",
+        Raises("TypeError", "cannot change read-only settings", 2),
+    ),
+    # -- BaseException and friends
+    "mro_to_base_exception": (
+        "raise Exception.mro()[1]()",
+        Raises("AttributeError", '"mro" is not available on a class in the sandbox', 2),
+    ),
+    "subclass_base_exception": (
+        "class Quit(BaseException):\n    pass",
+        Raises("NameError", "name 'BaseException' is not defined", 2),
+    ),
+    "subclass_via_mro": (
+        "class Quit(Exception.mro()[1]):\n    pass",
+        Raises("AttributeError", '"mro" is not available on a class in the sandbox', 2),
+    ),
+    "system_exit_absent": ("raise SystemExit(0)", Raises("NameError", "'SystemExit'", 2)),
+    "keyboard_interrupt_absent": (
+        "raise KeyboardInterrupt()",
+        Raises("NameError", "'KeyboardInterrupt'", 2),
+    ),
+    "subclass_host_class": (
+        "import datetime\nclass D(datetime.datetime):\n    pass",
+        Raises("TypeError", "a script's class cannot subclass 'datetime'", 3),
+    ),
+    "subclass_enum": (
+        "class E(VoipCallDirection):\n    pass",
+        Raises("TypeError", "a script's class cannot subclass 'VoipCallDirection'", 2),
+    ),
+    # -- the result boundary
+    "return_generator": ("return (x for x in [1])", Raises("InvalidResult", NO_RESULT, None)),
+    "return_self_reference": (
+        "d = {}\nd['me'] = d\nreturn d",
+        Raises("InvalidResult", "the result refers to itself (at result['me'])", None),
+    ),
+    "return_list_cycle": (
+        "a = []\na.append([a])\nreturn a",
+        Raises("InvalidResult", "the result refers to itself (at result[0][0])", None),
+    ),
+    "return_dict_subclass": (
+        "class D(dict):\n    pass\nreturn D(a=1)",
+        Raises("InvalidResult", NO_RESULT + " 'D'", None),
+    ),
+    "return_str_subclass": (
+        "class S(str):\n    pass\nreturn {'a': S('x')}",
+        Raises("InvalidResult", NO_RESULT + " 'S' (at result['a'])", None),
+    ),
+    "return_instance": (
+        "class A:\n    pass\nreturn A()",
+        Raises("InvalidResult", NO_RESULT + " 'A'", None),
+    ),
+    "return_function": ("return log", Raises("InvalidResult", NO_RESULT + " 'function'", None)),
+    "return_module_view": (
+        "import json\nreturn json",
+        Raises("InvalidResult", NO_RESULT + " 'ModuleView'", None),
+    ),
+    "return_request": ("return request", Raises("InvalidResult", "'FetchRequest'", None)),
+    "return_nan": (
+        "return [float('nan')]",
+        Raises("InvalidResult", "the result holds nan, which JSON cannot carry", None),
+    ),
+    "return_inf": ("return {'x': float('inf')}", Raises("InvalidResult", "holds inf", None)),
+    "return_set": ("return {1, 2}", Raises("InvalidResult", NO_RESULT + " 'set'", None)),
+    "return_bytes": ("return b'x'", Raises("InvalidResult", NO_RESULT + " 'bytes'", None)),
+    "return_tuple_key": (
+        "return {(1, 2): 1}",
+        Raises("InvalidResult", "the result's dict keys must be strings, not 'tuple'", None),
+    ),
+    "return_int_key": (
+        "return {1: 2}",
+        Raises("InvalidResult", "the result's dict keys must be strings, not 'int'", None),
+    ),
+    "return_lone_surrogate": (
+        "return chr(0xD800)",
+        Raises("InvalidResult", "a string that is not valid Unicode", None),
+    ),
+    "return_too_deep": (
+        "x = []\nfor i in range(100):\n    x = [x]\nreturn x",
+        Raises("InvalidResult", "the result is nested deeper than 32 levels", None, "result"),
+    ),
+    "return_too_large": (
+        "return 'x' * 300000",
+        Raises("InvalidResult", "the result is larger than 262144 bytes as JSON", None, "result"),
+    ),
+    "return_huge_int": (
+        "return 7 ** 5000",
+        Raises("InvalidResult", "an integer too large for JSON", None),
+    ),
+    # -- cheap resource bounds
+    "pow_tower": (
+        "return 10 ** 10 ** 8",
+        Raises("OverflowError", "the result of ** would have more than 100,000 digits", 2),
+    ),
+    "pow_builtin": ("return pow(3, 10 ** 7)", Raises("OverflowError", "100,000 digits", 2)),
+    "pow_augmented": ("x = 9\nx **= 10 ** 7", Raises("OverflowError", "100,000 digits", 3)),
+    "recursion": (
+        "def f(n):\n    return f(n + 1)\nreturn f(0)",
+        Raises("RecursionError", "maximum recursion depth exceeded", 3, "recursion"),
+    ),
+    "memory": (
+        "x = 'x' * (10 ** 13)",
+        Raises("MemoryError", "the script ran out of memory", 2, "memory"),
+    ),
+    "capability_not_iterable": (
+        "a, b = storage",
+        Raises("TypeError", "a 'Storage' object is not iterable", 2),
+    ),
+    "module_not_iterable": (
+        "import json\nfor x in json:\n    pass",
+        Raises("TypeError", "module 'json' is not iterable", 3),
+    ),
+    "host_class_subscript": (
+        "import datetime\nreturn datetime.datetime[0]",
+        Raises("TypeError", "class 'datetime' is not subscriptable in the sandbox", 3),
+    ),
+    "print_to_file": (
+        "print('x', file=storage)",
+        Raises("TypeError", "print(file=...) is not available in the sandbox", 2),
+    ),
+    "async_function": ("async def f():\n    pass", Refused(2, '"async def f" is not supported')),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_attack_is_refused_and_wall_holds(name: str) -> None:
+    body, expected = CASES[name]
+    source = script(body)
+    if isinstance(expected, Refused):
+        problems = problems_of(source)
+        assert any(
+            line == expected.line and expected.fragment in message for line, message in problems
+        ), problems
+    else:
+        outcome = run(source)
+        assert outcome["ok"] is False
+        error = outcome["error"]
+        assert error["type"] == expected.type, error
+        assert expected.fragment in error["message"], error
+        assert error["line"] == expected.line, error
+        if expected.line is not None:
+            assert error["message"].startswith(f"line {expected.line}: ")
+        assert outcome["limit"] == expected.limit
+    assert_benign_call_works()
+
+
+def test_there_are_at_least_45_cases() -> None:
+    assert len(CASES) >= 45
+
+
+# -- messages and tracebacks cannot be turned against the host -----------------------------------
+
+
+def test_huge_exception_message_is_capped() -> None:
+    outcome = run(script("raise ValueError('x' * 10 ** 6)"))
+    message = outcome["error"]["message"]
+    assert message.startswith("line 2: xxx")
+    assert len(message) <= 2_100
+    assert_benign_call_works()
+
+
+def test_huge_exception_args_are_shown_bounded() -> None:
+    outcome = run(script("raise ValueError(list(range(10 ** 5)), {'k': 'v' * 10 ** 5})"))
+    assert outcome["error"]["type"] == "ValueError"
+    assert len(outcome["error"]["message"]) <= 2_100
+    assert_benign_call_works()
+
+
+def test_traceback_holds_only_tenant_frames_capped() -> None:
+    source = script(
+        "return down(0)",
+        top="import json\n\ndef down(n):\n    if n == 40:\n        json.loads('{')\n"
+        "    return down(n + 1)\n",
+    )
+    outcome = run(source)
+    error = outcome["error"]
+    assert error["type"] == "JSONDecodeError"
+    assert error["line"] == 5
+    assert len(error["traceback"]) == 21
+    assert error["traceback"][0].startswith("... ")
+    assert error["traceback"][-1] == "line 5, in down"
+    assert not any("/" in line or ".py" in line for line in error["traceback"])
+    assert_benign_call_works()
+
+
+def test_bare_except_cannot_catch_host_signals() -> None:
+    # A limit signal the process wall raises (e.g. from SIGXCPU) is a BaseException: a script's
+    # bare `except:` is compiled as `except Exception:` and cannot swallow it.
+    class SignallingHost(DictHost):
+        def request(self, payload: dict[str, Any]) -> dict[str, Any]:
+            raise LimitExceeded("cpu")
+
+    body = """
+        try:
+            storage.get("k")
+        except:
+            return "swallowed"
+    """
+    outcome = run(script(body), host=SignallingHost())
+    assert outcome["ok"] is False
+    assert outcome["limit"] == "cpu"
+    assert outcome["error"]["type"] == "LimitExceeded"
+    assert outcome["error"]["line"] == 3
+    assert_benign_call_works()
+
+
+@pytest.mark.parametrize("signal", [SystemExit(3), KeyboardInterrupt(), GeneratorExit()])
+def test_executor_catches_base_exceptions(signal: BaseException) -> None:
+    class Host(DictHost):
+        def request(self, payload: dict[str, Any]) -> dict[str, Any]:
+            raise signal
+
+    outcome = run(script("return storage.get('k')"), host=Host())
+    assert outcome["ok"] is False
+    assert outcome["error"]["type"] == type(signal).__name__
+    assert outcome["error"]["line"] == 2
+    assert_benign_call_works()
+
+
+def test_broken_call_never_raises() -> None:
+    outcome = execute(
+        Call(source=script("return 1"), function=PARSE, args=(object(),)),  # not JSON
+        Limits(),
+        DictHost(),
+    )
+    assert outcome["ok"] is False
+    assert outcome["error"]["type"] == "TypeError"
+
+
+def test_entry_point_must_be_a_script_function() -> None:
+    for name in ("_getattr_", "__metaclass__", "log", "fetch", "json"):
+        outcome = run(script("return 1") + "import json\n", name)
+        assert outcome["error"]["type"] == "FunctionMissing", (name, outcome)
+
+
+# -- cross-call leaks ----------------------------------------------------------------------------
+
+LEAKY = script(
+    """
+    state = request.json()
+    if state["call"] == 1:
+        Counter.shared = "set in call 1"
+        CACHE["k"] = "set in call 1"
+        try:
+            json.dumps = None
+        except TypeError:
+            pass
+        try:
+            dict.fromkeys = None
+        except TypeError:
+            pass
+    return [getattr_shared(), dict(CACHE), json.dumps([1]), sorted(dict.fromkeys("ab"))]
+    """,
+    top="""
+    import json
+    CACHE = {}
+
+    class Counter:
+        shared = "fresh"
+
+    def getattr_shared():
+        return Counter.shared
+    """,
+)
+
+
+def test_no_state_crosses_calls() -> None:
+    first = run(LEAKY, request=RequestData(body='{"call": 1}'))
+    second = run(LEAKY, request=RequestData(body='{"call": 2}'))
+    assert first["result"] == ["set in call 1", {"k": "set in call 1"}, "[1]", ["a", "b"]]
+    assert second["result"] == ["fresh", {}, "[1]", ["a", "b"]]
+
+
+def test_two_tenants_one_after_the_other() -> None:
+    tenant_a = script(
+        "log('a secret', settings['apiKey'])\nSEEN.append(settings['apiKey'])\nreturn SEEN",
+        top="SEEN = []",
+    )
+    tenant_b = script("return [len(SEEN), dict(settings)]", top="SEEN = []")
+    host_a, host_b = DictHost(), DictHost()
+    a = run(tenant_a, settings={"apiKey": "A-KEY"}, host=host_a)
+    b = run(tenant_b, settings={"other": 1}, host=host_b)
+    assert a["result"] == ["A-KEY"]
+    assert b == {**b, "ok": True, "result": [0, {"other": 1}], "logs": ""}
+
+
+def test_injected_objects_are_fresh_each_call() -> None:
+    source = script("r = HttpResponse()\nr.status(201)\nreturn [HttpResponse(), r]")
+    first = run(source)
+    second = run(source)
+    assert first["result"] == second["result"]
+    assert first["result"][0]["status"] == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "fromlist", "message"),
+    [
+        ("os", (), "module 'os' is not available in the sandbox"),
+        ("urllib.request", (), "module 'urllib.request' is not available in the sandbox"),
+        ("json", ("codecs",), "cannot import name 'codecs' from 'json'"),
+    ],
+)
+def test_run_time_import_refusal_names_the_module(
+    name: str, fromlist: tuple[str, ...], message: str
+) -> None:
+    # Import statements are checked at compile time; `__import__` checks again at run time.
+    from sandbox.guards import safe_import
+
+    with pytest.raises(ImportError, match=message):
+        safe_import(name, None, None, fromlist, 0)

@@ -1,0 +1,283 @@
+"""Compile-time refusals (contract §3): one test per construct, exact message and tenant line."""
+
+from __future__ import annotations
+
+from types import CodeType
+
+import pytest
+
+from sandbox.limits import Limits
+from tests.sandbox.lang_support import PARSE, problems_of, run, script
+
+
+def only_problem(source: str) -> tuple[int | None, str]:
+    problems = problems_of(source)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "fragment"),
+    [
+        ("x = ().__class__", 2, '"__class__" is an invalid attribute name because it starts'),
+        ("_x = 1", 2, '"_x" is an invalid variable name because it starts with "_"'),
+        ("x = __builtins__", 2, '"__builtins__" is an invalid variable name'),
+        ("x = __import__('os')", 2, '"__import__" is an invalid variable name'),
+        ("exec('1')", 2, '"exec" is not allowed: a script cannot run code from strings.'),
+        ("x = eval('1')", 2, '"eval" is not allowed: a script cannot run code from strings.'),
+        ("f = eval", 2, '"eval" is not allowed'),
+        ("compile('1', 'x', 'exec')", 2, '"compile" is not allowed: a script cannot compile'),
+        ("x: int = 1", 2, 'Variable annotations such as "x: int = 1" are not allowed'),
+        ("import os", 2, 'Module "os" is not available in the sandbox; a script may import:'),
+        ("import urllib.request", 2, 'Module "urllib.request" is not available'),
+        ("from json import codecs", 2, 'Cannot import "codecs" from "json"'),
+        ("from json import *", 2, '"*" imports are not allowed.'),
+        ("from . import x", 2, "Relative imports are not allowed."),
+        ("from json import loads as _l", 2, '"_l" is an invalid variable name'),
+        ("g = (i for i in [1])\nf = g.gi_frame", 3, '"gi_frame" is a restricted name'),
+        ("x = request.f_globals", 2, '"f_globals" is a restricted name'),
+        ("x = request.tb_frame", 2, '"tb_frame" is a restricted name'),
+        ("x = request.co_code", 2, '"co_code" is a restricted name'),
+        ("x = request.cr_frame", 2, '"cr_frame" is a restricted name'),
+        ("x = request.ag_frame", 2, '"ag_frame" is a restricted name'),
+        ("x = request.gi_code", 2, '"gi_code" is a restricted name'),
+        ("x = request.f_back", 2, '"f_back" is a restricted name'),
+        ("x = request.f_builtins", 2, '"f_builtins" is a restricted name'),
+        ("x = request.func_globals", 2, '"func_globals" is a restricted name'),
+        ("_getattr_ = 1", 2, '"_getattr_" is an invalid variable name'),
+        ("_print_ = 1", 2, '"_print_" is an invalid variable name'),
+        ("__metaclass__ = 1", 2, '"__metaclass__" is an invalid variable name'),
+        ("_write_ = lambda o: o", 2, '"_write_" is an invalid variable name'),
+        ("def _getiter_(x):\n    return x", 2, '"_getiter_" is an invalid variable name'),
+        ("global _getattr_", 2, '"_getattr_" is an invalid variable name'),
+        ("x = printed", 2, '"printed" is a reserved name.'),
+        ("x = request.json(_strict=1)", 2, '"_strict" is an invalid keyword argument'),
+        ("match request.method:\n    case 'GET':\n        pass", 2, 'The "match" statement'),
+        ("try:\n    pass\nexcept* ValueError:\n    pass", 2, '"except*" is not allowed'),
+        ("x = 1\ndef f():\n    nonlocal x", 4, '"nonlocal" is not allowed'),
+        ("x = [1]\nx[0:1] += [2]", 3, "Augmented assignment to a slice is not supported"),
+        ("x = request\nx.__dict__ += 1", 3, '"__dict__" is an invalid attribute name'),
+        ("class A:\n    def __eq__(self, o):\n        return True", 3, '"__eq__" is an invalid'),
+        ("def __init__(self):\n    pass", 2, '"__init__" is an invalid variable name'),
+        ("class A:\n    metaclass = 1\nclass B(metaclass=A):\n    pass", 4, '"metaclass"'),
+        ("x = request\nx.__init__ = 1", 3, '"__init__" can be defined in a class, not assigned'),
+    ],
+)
+def test_refused_construct(body: str, line: int, fragment: str) -> None:
+    problems = problems_of(script(body))
+    assert any(p_line == line and fragment in msg for p_line, msg in problems), problems
+
+
+def test_async_def_says_write_def() -> None:
+    source = f"async def {PARSE}(request):\n    return None\n"
+    line, message = only_problem(source)
+    assert line == 1
+    assert f'"async def {PARSE}" is not supported: write "def {PARSE}(...)"' in message
+    assert "fetch() is an ordinary call" in message
+
+
+def test_await_is_refused() -> None:
+    line, message = only_problem(script("x = await fetch('https://a.example')"))
+    assert (line, message) == (
+        2,
+        '"await" is not supported: fetch() is an ordinary call, no await.',
+    )
+
+
+def test_problems_come_all_at_once_sorted_by_line() -> None:
+    source = script("import os\nx = ().__class__\ny: int = 2\nexec('1')")
+    lines = [line for line, _ in problems_of(source)]
+    assert lines == [2, 3, 4, 5]
+
+
+def test_compile_error_message_names_first_line_and_counts_the_rest() -> None:
+    outcome = run(script("import os\nimport sys"), None)
+    error = outcome["error"]
+    assert error["line"] == 2
+    assert error["message"].startswith('line 2: Module "os" is not available')
+    assert error["message"].endswith("(and 1 more problem)")
+    assert outcome["limit"] is None
+
+
+def test_syntax_error_names_line() -> None:
+    line, message = only_problem(script("x = (1,"))
+    assert line == 2
+    assert message.startswith("syntax error:")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "x = " + "(" * 300 + "1" + ")" * 300,
+        "x = " + "[" * 300 + "]" * 300,
+        "x = " + "-" * 60_000 + "1",
+        "x = 1" + " + 1" * 15_000,
+        "x = " + "f(" * 1000 + ")" * 1000,
+    ],
+)
+def test_deep_nesting_is_a_clean_problem(body: str) -> None:
+    problems = problems_of(script(body))
+    assert any("nested too deeply" in message for _, message in problems), problems
+
+
+def test_deep_block_nesting_is_a_clean_problem() -> None:
+    body = "".join("    " * i + "if x:\n" for i in range(120)) + "    " * 120 + "pass\n"
+    problems = problems_of(script("x = 1\n" + body))
+    assert problems and all(isinstance(m, str) for _, m in problems)
+
+
+def test_source_over_limit_is_refused_with_limit_source() -> None:
+    limit = Limits().source_bytes
+    body = script("return 1")
+    source = body + "#" * (limit + 1 - len(body.encode()))
+    assert len(source.encode()) == limit + 1
+    outcome = run(source, None)
+    assert outcome["error"]["type"] == "CompileError"
+    assert outcome["limit"] == "source"
+    assert f"{limit + 1} bytes; the limit is {limit} bytes" in outcome["error"]["message"]
+    at_limit = run(source[:-1], None)
+    assert at_limit["ok"], at_limit
+
+
+def test_source_size_counts_utf8_bytes() -> None:
+    body = script("return 1")
+    source = body + "#" + "я" * 40_000  # 80,000 bytes, 40,000 characters
+    outcome = run(source, None)
+    assert outcome["limit"] == "source"
+
+
+def test_null_byte_is_a_clean_problem() -> None:
+    problems = problems_of(script("x = 1") + "\0")
+    assert problems
+
+
+def test_missing_parse_function() -> None:
+    line, message = only_problem("def helper():\n    return 1\n")
+    assert line is None
+    assert message.startswith(f"the script must define {PARSE}(request) at the top level")
+
+
+def test_parse_function_must_be_a_def_at_top_level() -> None:
+    _, message = only_problem(f"{PARSE} = lambda request: None\n")
+    assert f"must define {PARSE}(request)" in message
+    _, message = only_problem(f"if True:\n    def {PARSE}(request):\n        return 1\n")
+    assert f"must define {PARSE}(request)" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [("VoipParseWebhookRequst", 5), ("voipParseWebhookRequest", 5), ("VoipGetCallLinks", 5)],
+)
+def test_near_miss_names_get_did_you_mean(name: str, line: int) -> None:
+    source = script("return None") + f"\n\ndef {name}(x):\n    return x\n"
+    problems = problems_of(source)
+    assert any(p_line == line and "did you mean" in msg for p_line, msg in problems), problems
+
+
+def test_near_miss_of_required_name_says_which() -> None:
+    problems = problems_of("def VoipParseWebhookRequst(request):\n    return None\n")
+    assert (
+        1,
+        f'"VoipParseWebhookRequst" is not a function the platform calls; did you mean {PARSE}?',
+    ) in problems
+
+
+@pytest.mark.parametrize(
+    ("definition", "ok"),
+    [
+        ("def VoipGenerateCall(src, dst):", True),
+        ("def VoipGenerateCall(src, dst, extra=None):", True),
+        ("def VoipGenerateCall(*args):", True),
+        ("def VoipGenerateCall(src, *rest):", True),
+        ("def VoipGenerateCall(src):", False),
+        ("def VoipGenerateCall(a, b, c):", False),
+        ("def VoipGenerateCall(a, b, *, c):", False),
+        ("def VoipTestConnection(x):", False),
+        ("def VoipTestConnection(x=1):", True),
+        ("def VoipGetCallLink():", False),
+    ],
+)
+def test_contract_function_arity(definition: str, ok: bool) -> None:
+    source = script("return None") + f"\n\n{definition}\n    return None\n"
+    outcome = run(source, None)
+    if ok:
+        assert outcome["ok"], outcome
+    else:
+        problems = [(p["line"], p["message"]) for p in outcome["error"]["problems"]]
+        assert len(problems) == 1
+        assert problems[0][0] == 5
+        assert "positional argument" in problems[0][1]
+        assert "its parameters must accept exactly that" in problems[0][1]
+
+
+def test_wrong_arity_of_parse_function() -> None:
+    line, message = only_problem(f"def {PARSE}():\n    return None\n")
+    assert (line, message) == (
+        1,
+        f"{PARSE} is called with 1 positional argument; its parameters must accept exactly that",
+    )
+
+
+def test_benign_names_are_not_refused() -> None:
+    source = script(
+        """
+        import re
+        match = re.match(r"a", "abc")
+        type = "x"
+        compiled = 1
+        _ = 2
+        return [bool(match), type, compiled, _]
+        """
+    )
+    outcome = run(source)
+    assert outcome["ok"], outcome
+    assert outcome["result"] == [True, "x", 1, 2]
+
+
+def test_compiled_code_is_cached_by_source() -> None:
+    from sandbox.compiler import compile_script
+
+    source = script("return 42")
+    first = compile_script(source, Limits())
+    second = compile_script(source, Limits())
+    assert first is second
+
+
+def _names(code: CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= _names(const)
+    return names
+
+
+def test_every_guard_name_is_wired_into_compiled_code() -> None:
+    """Fails if a guard exists that the policy never makes compiled code call."""
+    from sandbox.api import OutputLog
+    from sandbox.compiler import CompiledScript, compile_script
+    from sandbox.guards import make_guards
+
+    source = script(
+        """
+        import json
+        a, b = [1, 2]
+        for k, v in {"x": 1}.items():
+            print(k, v)
+        d = {"n": 1}
+        d["n"] += 2 ** 3
+        class A:
+            pass
+        A.x = request.method
+        try:
+            args = [1]
+            json.dumps(*args)
+        except:
+            pass
+        return [x for x in d]
+        """
+    )
+    compiled = compile_script(source, Limits())
+    assert isinstance(compiled, CompiledScript)
+    used = _names(compiled.code)
+    guards = set(make_guards(OutputLog(10)))
+    assert guards - used == set()
