@@ -106,7 +106,7 @@ class Config(Strict):
 
     @property
     def resolved_storage_url(self) -> str:
-        return self.storage_url or f"sqlite:///{(self.data_dir / 'voip-runtime.db').resolve()}"
+        return self.storage_url or f"sqlite://{(self.data_dir / 'voip-runtime.db').resolve()}"
 
     @property
     def base_url(self) -> str:

@@ -1,0 +1,55 @@
+"""Webhook intake: `/hooks/{token}` and any path below it, any method (contract §1, §5)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from runtime.errors import ApiError, not_found
+from runtime.intake import read_body, refuse_loops, request_data
+from runtime.ratelimit import Refused
+from runtime.typedefs import CONFIG, LIMITER, METRICS, MODULES, RUNNER
+
+routes = web.RouteTableDef()
+
+
+def too_many(refusal: Refused) -> ApiError:
+    return ApiError(429, "rate_limited", str(refusal),
+                    headers={"Retry-After": str(refusal.retry_after)})
+
+
+@routes.route("*", "/hooks/{token}")
+@routes.route("*", "/hooks/{token}/{rest:.*}")
+async def webhook(request: web.Request) -> web.Response:
+    app = request.app
+    config = app[CONFIG]
+    refuse_loops(request)
+    active = await app[MODULES].by_token(request.match_info["token"])
+    if active is None:
+        app[METRICS].webhooks.labels("unknown_module").inc()
+        raise not_found("webhook")
+    module, version = active.module, active.version
+    try:
+        app[LIMITER].admit_webhook(module.tenant_id)
+    except Refused as refusal:
+        app[METRICS].webhooks.labels("rate_limited").inc()
+        raise too_many(refusal) from None
+    if version is None:
+        app[METRICS].webhooks.labels("no_script").inc()
+        raise ApiError(503, "no_active_script",
+                       "this module has no active script version yet",
+                       headers={"Retry-After": "60"})
+    body = await read_body(request, config.max_webhook_body_kib * 1024)
+    data = request_data(request, body, config.public_url.rstrip("/") if config.public_url
+                        else None)
+    runner = app[RUNNER]
+    try:
+        reply, report = await runner.webhook(module, version, data)
+    except Refused as refusal:
+        app[METRICS].webhooks.labels("rate_limited").inc()
+        raise too_many(refusal) from None
+    response = web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+    # Acknowledge first (the effects are committed), then notify.
+    await response.prepare(request)
+    await response.write_eof()
+    await runner.publish(report.effects)
+    return response

@@ -1,0 +1,91 @@
+"""The application factory: resources as cleanup contexts, routers composed in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from runtime.api import ROUTERS
+from runtime.config import Config
+from runtime.errors import json_errors
+from runtime.fetcher import own_host_ports
+from runtime.hub import Hub
+from runtime.metrics import Metrics
+from runtime.modules_cache import ModuleCache
+from runtime.ratelimit import TenantLimiter
+from runtime.runner import Runner
+from runtime.store import Store
+from runtime.store.open import open_store
+from runtime.typedefs import (
+    CONFIG,
+    HUB,
+    LIMITER,
+    METRICS,
+    MODULES,
+    OPERATOR_TOKEN,
+    POOL,
+    RUNNER,
+    STORE,
+)
+from sandbox import SandboxPool
+
+log = logging.getLogger("runtime.app")
+
+
+def own_addresses(config: Config) -> tuple[tuple[str, int], ...]:
+    """(host, port) pairs a script's fetch() must never reach: this service itself."""
+    return own_host_ports([f"http://{config.listen.host}:{config.listen.port}", config.base_url])
+
+
+async def store_context(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    store: Store = await open_store(config.resolved_storage_url,
+                                    commit_window=config.commit_window_ms / 1000)
+    app[STORE] = store
+    app[MODULES] = ModuleCache(store)
+    yield
+    await store.close()
+
+
+async def pool_context(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    pool = SandboxPool(
+        size=config.sandbox.workers,
+        limits=config.sandbox.webhook_limits,
+        inflight_per_worker=config.sandbox.inflight_per_worker,
+    )
+    await pool.start()
+    app[POOL] = pool
+    app[METRICS].watch_pool(pool)
+    yield
+    await pool.close()
+
+
+async def runner_context(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    app[RUNNER] = Runner(
+        config=config, store=app[STORE], pool=app[POOL], hub=app[HUB],
+        metrics=app[METRICS], limiter=app[LIMITER], refused_hosts=own_addresses(config),
+    )
+    yield
+
+
+def create_app(config: Config, operator_token: str) -> web.Application:
+    app = web.Application(
+        middlewares=[json_errors],
+        client_max_size=max(config.max_webhook_body_kib * 1024, 2 * 1024 * 1024),
+    )
+    app[CONFIG] = config
+    app[OPERATOR_TOKEN] = operator_token
+    app[HUB] = Hub()
+    app[METRICS] = Metrics()
+    limits = config.tenant_limits
+    app[LIMITER] = TenantLimiter(
+        limits.webhooks_per_second, limits.webhook_burst, limits.concurrent_executions
+    )
+    app.cleanup_ctx.extend([store_context, pool_context, runner_context])
+    for router in ROUTERS:
+        app.add_routes(router)
+    return app

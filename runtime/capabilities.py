@@ -1,0 +1,125 @@
+"""What the host does when a running script calls `storage` (and routes `fetch` requests).
+
+One `CapabilitySession` per execution. Storage reads see committed data plus this execution's
+own writes; the writes themselves are only collected here and committed with the rest of the
+webhook's effects (contract §3, §5): a failed call leaves storage as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from runtime.fetcher import FetchSession
+from runtime.store import Store
+from runtime.store.models import JSON, StorageLimits, utc_now
+
+MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class StorageWrite:
+    op: Literal["set", "delete"]
+    key: str
+    value: JSON = None
+    expires_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"op": self.op, "key": self.key}
+        if self.op == "set":
+            data["value"] = self.value
+            data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
+        return data
+
+
+def refused(message: str) -> dict[str, Any]:
+    return {"ok": False, "error": message}
+
+
+@dataclass
+class CapabilitySession:
+    store: Store
+    module_id: str
+    limits: StorageLimits
+    fetcher: FetchSession
+    writes: dict[str, StorageWrite] = field(default_factory=dict)
+    _usage: tuple[int, int] | None = None
+
+    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        if op == "fetch":
+            return await self.fetcher.handle(request)
+        key = request.get("key")
+        if not isinstance(key, str) or not key or len(key) > self.limits.max_key_chars:
+            return refused(
+                f"a storage key must be a non-empty string of at most "
+                f"{self.limits.max_key_chars} characters"
+            )
+        if op == "storage.get":
+            return await self._get(key)
+        if op == "storage.set":
+            return await self._set(key, request.get("value"), request.get("ttl"))
+        if op == "storage.delete":
+            self.writes[key] = StorageWrite("delete", key)
+            return {"ok": True}
+        return refused(f"unknown capability {op!r}")
+
+    @property
+    def storage_writes(self) -> list[StorageWrite]:
+        return list(self.writes.values())
+
+    async def _get(self, key: str) -> dict[str, Any]:
+        pending = self.writes.get(key)
+        if pending is not None:
+            if pending.op == "delete":
+                return {"ok": True, "found": False, "value": None}
+            return {"ok": True, "found": True, "value": pending.value}
+        item = await self.store.storage_get(self.module_id, key, utc_now())
+        if item is None:
+            return {"ok": True, "found": False, "value": None}
+        return {"ok": True, "found": True, "value": item.value}
+
+    async def _set(self, key: str, value: Any, ttl: Any) -> dict[str, Any]:
+        try:
+            encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+                                 allow_nan=False)
+        except (TypeError, ValueError):
+            return refused("a storage value must be plain JSON data")
+        size = len(encoded.encode("utf-8"))
+        if size > self.limits.max_value_bytes:
+            return refused(
+                f"a storage value may be at most {self.limits.max_value_bytes} bytes as JSON "
+                f"(this one is {size})"
+            )
+        expires_at = None
+        if ttl is not None:
+            if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not (
+                0 < ttl <= MAX_TTL_SECONDS
+            ):
+                return refused("ttl must be a positive number of seconds")
+            expires_at = utc_now() + timedelta(seconds=float(ttl))
+        problem = await self._check_quota(key, size)
+        if problem:
+            return refused(problem)
+        self.writes[key] = StorageWrite("set", key, json.loads(encoded), expires_at)
+        return {"ok": True}
+
+    async def _check_quota(self, key: str, size: int) -> str | None:
+        """Refuse at call time what would fail at commit (the store enforces it again)."""
+        if self._usage is None:
+            usage = await self.store.storage_usage(self.module_id)
+            self._usage = (usage.keys, usage.bytes)
+        keys, used = self._usage
+        new_keys = sum(1 for w in self.writes.values() if w.op == "set") + (
+            0 if key in self.writes else 1
+        )
+        pending_bytes = sum(
+            len(json.dumps(w.value).encode()) for w in self.writes.values() if w.op == "set"
+        )
+        if keys + new_keys > self.limits.max_keys:
+            return f"this module's storage is full ({self.limits.max_keys} keys)"
+        if used + pending_bytes + size + len(key) > self.limits.max_bytes:
+            return f"this module's storage is full ({self.limits.max_bytes} bytes)"
+        return None

@@ -1,0 +1,348 @@
+"""Running a module's functions: sandbox call, validation, acting, execution log.
+
+This is the one place that knows the order of things for every entry point (webhook, dry run,
+playback, test connection, members, click-to-call):
+
+    run the function in the pool (with a capability session for fetch/storage)
+    → validate its result against the contract
+    → act (webhooks: in one unit with the execution-log row, or as a dry run)
+    → record the execution
+
+Nothing here speaks HTTP; handlers turn `RunReport`s into responses.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from runtime import ids
+from runtime.acting import ActContext, Effects, act
+from runtime.capabilities import CapabilitySession
+from runtime.config import Config
+from runtime.contract import ParseResult, ResultInvalid, ValidatedResult, validate_result
+from runtime.fetcher import FetchPolicy, FetchSession
+from runtime.hub import Hub
+from runtime.metrics import Metrics
+from runtime.ratelimit import TenantLimiter
+from runtime.store import Store, StoreError
+from runtime.store.base import Tx
+from runtime.store.models import (
+    JSON,
+    Execution,
+    ExecutionOutcome,
+    Module,
+    ScriptVersion,
+    StorageLimits,
+    to_json,
+    utc_now,
+)
+from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
+from sandbox.call import PARSE_FUNCTION
+
+log = logging.getLogger("runtime.runner")
+
+# Headers the service sets on every webhook reply, replacing any the script set (contract §5).
+REPLY_SECURITY_HEADERS = {
+    "Content-Security-Policy": "sandbox",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@dataclass
+class RunReport:
+    """Everything one execution produced, for the handler, the log and dry-run reports."""
+
+    execution_id: str
+    function: str
+    outcome: Outcome
+    status: ExecutionOutcome
+    validated: ValidatedResult | None = None
+    invalid: ResultInvalid | None = None
+    effects: Effects | None = None
+    error: JSON = None
+    storage_writes: list[dict[str, Any]] = field(default_factory=list)
+    fetches: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is ExecutionOutcome.OK
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape dry runs and the API show."""
+        return {
+            "execution_id": self.execution_id,
+            "function": self.function,
+            "ok": self.ok,
+            "outcome": self.status.value,
+            "result": self.validated.to_json() if self.validated is not None else None,
+            "raw_result": self.outcome.result if not self.ok else None,
+            "error": self.error,
+            "limit": self.outcome.limit,
+            "logs": self.outcome.logs,
+            "logs_truncated": self.outcome.logs_truncated,
+            "duration_ms": round(self.outcome.duration_ms, 3),
+            "effects": self.effects.to_json() if self.effects is not None else None,
+            "storage": self.storage_writes,
+            "fetches": self.fetches,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The HTTP reply to a webhook caller."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def status_of(outcome: Outcome) -> ExecutionOutcome:
+    if outcome.ok:
+        return ExecutionOutcome.OK
+    return ExecutionOutcome.LIMIT if outcome.limit else ExecutionOutcome.ERROR
+
+
+def reply_for(result: ParseResult | None) -> Reply:
+    response = result.response if result is not None else None
+    if response is None:
+        return Reply(200, dict(REPLY_SECURITY_HEADERS), b"")
+    headers = {
+        name: value for name, value in (response.headers or {}).items()
+        if name.lower() not in {h.lower() for h in REPLY_SECURITY_HEADERS}
+    }
+    headers.update(REPLY_SECURITY_HEADERS)
+    return Reply(response.status, headers, (response.body or "").encode("utf-8"))
+
+
+def failure_reply(execution_id: str) -> Reply:
+    body = {
+        "error": "script_failed",
+        "message": "the module's script failed; the module's execution log has the reason",
+        "execution_id": execution_id,
+    }
+    return Reply(
+        500,
+        {"Content-Type": "application/json", **REPLY_SECURITY_HEADERS},
+        json.dumps(body).encode(),
+    )
+
+
+class Runner:
+    def __init__(
+        self, *, config: Config, store: Store, pool: SandboxPool, hub: Hub, metrics: Metrics,
+        limiter: TenantLimiter, refused_hosts: Sequence[tuple[str, int]] = (),
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.pool = pool
+        self.hub = hub
+        self.metrics = metrics
+        self.limiter = limiter
+        self.refused_hosts = tuple(refused_hosts)
+        self.storage_limits = StorageLimits(
+            max_keys=config.storage_limits.max_keys_per_module,
+            max_bytes=config.storage_limits.max_bytes_per_module,
+        )
+
+    # -- building blocks ------------------------------------------------------------------------
+    def fetch_policy(self, module: Module, *, dry_run: bool, limits: Limits) -> FetchPolicy:
+        return FetchPolicy.from_config(
+            self.config.fetch,
+            allowlist=module.allowlist,
+            max_requests=limits.fetches_per_call,
+            refused_hosts=self.refused_hosts,
+            dry_run=dry_run,
+        )
+
+    def session(self, module: Module, *, dry_run: bool, limits: Limits) -> CapabilitySession:
+        fetcher = FetchSession(self.fetch_policy(module, dry_run=dry_run, limits=limits))
+        return CapabilitySession(self.store, module.id, self.storage_limits, fetcher)
+
+    def limits_for(self, function: str) -> Limits:
+        sandbox = self.config.sandbox
+        return sandbox.webhook_limits if function == PARSE_FUNCTION else sandbox.other_limits
+
+    async def execute(
+        self,
+        module: Module,
+        source: str,
+        function: str,
+        *,
+        request: RequestData | None = None,
+        args: tuple[JSON, ...] = (),
+        dry_run: bool = False,
+    ) -> tuple[RunReport, CapabilitySession]:
+        """Run and validate one function; nothing is stored here."""
+        limits = self.limits_for(function)
+        session = self.session(module, dry_run=dry_run, limits=limits)
+        call = Call(source=source, function=function, args=args, request=request,
+                    settings=dict(module.settings))
+        self.limiter.begin_execution(module.tenant_id)
+        started = time.perf_counter()
+        try:
+            outcome = await self.pool.run(call, limits=limits, handler=session.handle)
+        finally:
+            self.limiter.end_execution(module.tenant_id)
+            self.metrics.execution_seconds.labels(function).observe(
+                time.perf_counter() - started
+            )
+        report = RunReport(
+            execution_id=ids.new_id(ids.EXECUTION),
+            function=function,
+            outcome=outcome,
+            status=status_of(outcome),
+            fetches=[entry.as_dict() for entry in session.fetcher.log],
+            storage_writes=[w.to_json() for w in session.storage_writes],
+        )
+        if not outcome.ok:
+            report.error = outcome.error.to_json() if outcome.error else None
+            return report, session
+        try:
+            report.validated = validate_result(function, outcome.result)
+        except ResultInvalid as invalid:
+            report.invalid = invalid
+            report.status = ExecutionOutcome.INVALID
+            report.error = {"type": "InvalidResult", **invalid.to_json()}
+        return report, session
+
+    def execution_row(
+        self, module: Module, version: ScriptVersion | None, report: RunReport,
+        request: RequestData | None, args: tuple[JSON, ...] = (),
+    ) -> Execution:
+        request_json: JSON = request.to_json() if request is not None else None
+        if request_json is None and args:
+            request_json = {"args": list(args)}
+        return Execution(
+            id=report.execution_id,
+            tenant_id=module.tenant_id,
+            module_id=module.id,
+            version_id=version.id if version else None,
+            function=report.function,
+            outcome=report.status,
+            created_at=utc_now(),
+            duration_ms=report.outcome.duration_ms,
+            error=report.error,
+            limit=report.outcome.limit,
+            logs=report.outcome.logs,
+            logs_truncated=report.outcome.logs_truncated,
+            request=request_json,
+            result=report.validated.to_json() if report.validated is not None
+            else report.outcome.result,
+            effects={"fetches": report.fetches} if report.fetches else None,
+        )
+
+    def act_context(self, module: Module, report: RunReport, session: CapabilitySession
+                    ) -> ActContext:
+        return ActContext(
+            tenant_id=module.tenant_id,
+            module_id=module.id,
+            region=module.region,
+            execution_id=report.execution_id,
+            now=utc_now(),
+            storage_writes=session.storage_writes,
+            storage_limits=self.storage_limits,
+        )
+
+    # -- entry points ---------------------------------------------------------------------------
+    async def webhook(
+        self, module: Module, version: ScriptVersion, request: RequestData
+    ) -> tuple[Reply, RunReport]:
+        """Run the parse function for a webhook and act on its result, durably."""
+        report, session = await self.execute(module, version.source, PARSE_FUNCTION,
+                                             request=request)
+        execution = self.execution_row(module, version, report, request)
+        if not report.ok:
+            await self.store.record_execution(execution)
+            self.metrics.webhooks.labels(report.status.value).inc()
+            return failure_reply(report.execution_id), report
+        result = report.validated
+        assert isinstance(result, ParseResult)
+        context = self.act_context(module, report, session)
+
+        async def unit(tx: Tx) -> Effects:
+            effects = await act(tx, context, result)
+            await tx.insert_execution(replace(execution, effects=self._effects_json(
+                effects, report)))
+            return effects
+
+        try:
+            report.effects = await self.store.write(unit)
+        except StoreError as error:
+            # e.g. the module's storage filled up between the call and the commit.
+            report.status = ExecutionOutcome.ERROR
+            report.error = {"type": type(error).__name__, "message": str(error), "line": None}
+            await self.store.record_execution(replace(
+                execution, outcome=report.status, error=report.error,
+            ))
+            self.metrics.webhooks.labels("error").inc()
+            return failure_reply(report.execution_id), report
+        self.metrics.webhooks.labels("ok").inc()
+        return reply_for(result), report
+
+    @staticmethod
+    def _effects_json(effects: Effects, report: RunReport) -> dict[str, Any]:
+        data = effects.to_json()
+        if report.fetches:
+            data["fetches"] = report.fetches
+        return data
+
+    async def publish(self, effects: Effects | None) -> None:
+        """Live notifications, after the commit."""
+        if effects is None:
+            return
+        for notification in effects.pushes:
+            await self.hub.publish(notification.user_id, {
+                "type": "notification", **to_json(notification),
+            })
+
+    async def dry_run(
+        self, module: Module, source: str, request: RequestData
+    ) -> tuple[RunReport, Reply | None]:
+        """What a webhook would do, doing none of it (contract §5, "dry run")."""
+        report, session = await self.execute(module, source, PARSE_FUNCTION, request=request,
+                                             dry_run=True)
+        if not report.ok:
+            return report, None
+        result = report.validated
+        assert isinstance(result, ParseResult)
+        context = self.act_context(module, report, session)
+        try:
+            report.effects = await self.store.dry_run(lambda tx: act(tx, context, result))
+        except StoreError as error:
+            report.status = ExecutionOutcome.ERROR
+            report.error = {"type": type(error).__name__, "message": str(error), "line": None}
+            return report, None
+        return report, reply_for(result)
+
+    async def call_function(
+        self, module: Module, version: ScriptVersion, function: str, args: tuple[JSON, ...],
+    ) -> RunReport:
+        """Run one of the other functions (playback, test, members, click-to-call) and log it.
+
+        Storage writes these make are committed with the execution row when the call succeeds.
+        """
+        report, session = await self.execute(module, version.source, function, args=args)
+        execution = self.execution_row(module, version, report, None, args)
+        writes = session.storage_writes if report.ok else []
+        if not writes:
+            await self.store.record_execution(execution)
+            return report
+        context = self.act_context(module, report, session)
+
+        async def unit(tx: Tx) -> None:
+            await act(tx, context, ParseResult())
+            await tx.insert_execution(execution)
+
+        try:
+            await self.store.write(unit)
+        except StoreError as error:
+            report.status = ExecutionOutcome.ERROR
+            report.error = {"type": type(error).__name__, "message": str(error), "line": None}
+            await self.store.record_execution(replace(execution, outcome=report.status,
+                                                      error=report.error))
+        return report

@@ -1,0 +1,25 @@
+"""Choosing the store backend from the configured storage URL."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+from runtime.store.base import Store
+from runtime.store.sqlite import SqliteStore
+
+
+class UnsupportedStorageUrl(ValueError):
+    pass
+
+
+async def open_store(url: str, *, commit_window: float = 0.002) -> Store:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///relative/or/absolute/path.db (three slashes, then the path)
+        path = unquote(parts.path)
+        if parts.netloc:
+            path = parts.netloc + path
+        return await SqliteStore.open(path, commit_window=commit_window)
+    raise UnsupportedStorageUrl(
+        f"unsupported storage URL scheme {parts.scheme!r}: use sqlite:///path/to/file.db"
+    )

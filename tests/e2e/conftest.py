@@ -1,0 +1,101 @@
+"""A real service on loopback for end-to-end tests: real workers, real SQLite, real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
+
+from runtime.app import create_app
+from runtime.config import Config, FetchConfig, SandboxConfig, TenantLimitsConfig
+
+OPERATOR_TOKEN = "op_test_operator_token_0123456789"
+ROOT = Path(__file__).resolve().parents[2]
+SEED_SCRIPT = (ROOT / "scripts" / "seed-json" / "script.py").read_text(encoding="utf-8")
+
+
+@dataclass
+class Api:
+    """HTTP calls with one credential (operator token, tenant key or user token)."""
+
+    client: TestClient
+    secret: str | None
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if self.secret:
+            headers["Authorization"] = f"Bearer {self.secret}"
+        return headers
+
+    async def request(self, method: str, path: str, *, json: Any = None,
+                      headers: dict[str, str] | None = None, **kwargs: Any) -> ClientResponse:
+        return await self.client.request(method, path, json=json,
+                                         headers=self._headers(headers), **kwargs)
+
+    async def get(self, path: str, **kwargs: Any) -> ClientResponse:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, json: Any = None, **kwargs: Any) -> ClientResponse:
+        return await self.request("POST", path, json=json, **kwargs)
+
+    async def put(self, path: str, json: Any = None, **kwargs: Any) -> ClientResponse:
+        return await self.request("PUT", path, json=json, **kwargs)
+
+    async def patch(self, path: str, json: Any = None, **kwargs: Any) -> ClientResponse:
+        return await self.request("PATCH", path, json=json, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> ClientResponse:
+        return await self.request("DELETE", path, **kwargs)
+
+    async def ok(self, method: str, path: str, json: Any = None, status: int = 200,
+                 **kwargs: Any) -> Any:
+        """The JSON body of a request that must answer `status`."""
+        response = await self.request(method, path, json=json, **kwargs)
+        text = await response.text()
+        assert response.status == status, f"{method} {path}: {response.status} {text}"
+        return await response.json() if text else None
+
+
+@dataclass
+class Service:
+    client: TestClient
+    config: Config
+    operator: Api
+
+    def api(self, secret: str | None) -> Api:
+        return Api(self.client, secret)
+
+    async def new_tenant(self, name: str = "acme") -> tuple[str, Api]:
+        tenant = await self.operator.ok("POST", "/api/v1/tenants", {"name": name}, status=201)
+        key = await self.operator.ok("POST", f"/api/v1/tenants/{tenant['id']}/keys", status=201)
+        return tenant["id"], self.api(key["key"])
+
+
+def service_config(tmp_path: Path, **overrides: Any) -> Config:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "log_format": "text",
+        "sandbox": SandboxConfig(workers=2),
+        "fetch": FetchConfig(allow_networks=("127.0.0.0/8",)),
+        "tenant_limits": TenantLimitsConfig(),
+        "commit_window_ms": 1.0,
+    }
+    values.update(overrides)
+    return Config(**values)
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[Service]:
+    config = service_config(tmp_path)
+    app = create_app(config, OPERATOR_TOKEN)
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield Service(client, config, Api(client, OPERATOR_TOKEN))
+    finally:
+        await client.close()
