@@ -40,34 +40,41 @@ class CompiledScript:
 
 CompileResult = CompiledScript | list[CompileProblem]
 
-_cache: OrderedDict[str, CompileResult] = OrderedDict()
+_cache: OrderedDict[str, tuple[int, CompileResult]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
 def compile_script(source: str, limits: Limits) -> CompileResult:
     """The compiled script, or every problem found (sorted by line)."""
-    try:
-        size = len(source.encode("utf-8", "surrogatepass"))
-    except (AttributeError, UnicodeError):
-        return [CompileProblem(None, "the script must be UTF-8 text")]
-    if size > limits.source_bytes:
-        return [
-            CompileProblem(
-                None, f"the script is {size} {SOURCE_LIMIT_MARK} {limits.source_bytes} bytes"
-            )
-        ]
-    key = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    # The cache is keyed by the text itself: a worker gets the same str object for a script it
+    # already holds, so the lookup is a cached hash and an identity check, no re-hashing.
     with _cache_lock:
-        cached = _cache.get(key)
+        cached = _cache.get(source) if isinstance(source, str) else None
         if cached is not None:
-            _cache.move_to_end(key)
-            return list(cached) if isinstance(cached, list) else cached
-    result = _compile_uncached(source, key)
-    with _cache_lock:
-        _cache[key] = result
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+            _cache.move_to_end(source)
+    if cached is None:
+        try:
+            encoded = source.encode("utf-8", "surrogatepass")
+        except (AttributeError, UnicodeError):
+            return [CompileProblem(None, "the script must be UTF-8 text")]
+        size = len(encoded)
+        if size > limits.source_bytes:
+            return [source_too_large(size, limits)]
+        cached = (size, _compile_uncached(source, hashlib.sha256(encoded).hexdigest()))
+        with _cache_lock:
+            _cache[source] = cached
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    size, result = cached
+    if size > limits.source_bytes:
+        return [source_too_large(size, limits)]
     return list(result) if isinstance(result, list) else result
+
+
+def source_too_large(size: int, limits: Limits) -> CompileProblem:
+    return CompileProblem(
+        None, f"the script is {size} {SOURCE_LIMIT_MARK} {limits.source_bytes} bytes"
+    )
 
 
 def is_source_limit(problems: list[CompileProblem]) -> bool:

@@ -28,8 +28,18 @@ class ResultError(Exception):
         self.limit: LimitName | None = limit
 
 
-def _where(path: str) -> str:
-    return f" (at {path})" if path != "result" else ""
+# Where a value sits in the result, as segments; formatted only when an error needs it (a
+# formatted path per value would cost more than the conversion itself).
+Path = tuple[str | int, ...]
+
+
+def _where(path: Path) -> str:
+    if not path:
+        return ""
+    text = "result" + "".join(
+        f"[{segment}]" if isinstance(segment, int) else f"[{segment[:40]!r}]" for segment in path
+    )
+    return f" (at {text})"
 
 
 class _Converter:
@@ -46,7 +56,7 @@ class _Converter:
                 f"the result is larger than {self.max_bytes} bytes as JSON", limit="result"
             )
 
-    def text(self, value: str, path: str) -> str:
+    def text(self, value: str, path: Path) -> str:
         try:
             size = len(value.encode("utf-8"))
         except UnicodeEncodeError:
@@ -56,7 +66,7 @@ class _Converter:
         self.count(size + 2)
         return value
 
-    def convert(self, value: Any, path: str, depth: int) -> Any:
+    def convert(self, value: Any, path: Path, depth: int) -> Any:
         kind = type(value)
         if value is None or kind is bool:
             self.count(5)
@@ -88,7 +98,7 @@ class _Converter:
             "lists, strings, numbers, booleans or None"
         )
 
-    def container(self, value: Any, path: str, depth: int) -> Any:
+    def container(self, value: Any, path: Path, depth: int) -> Any:
         if depth >= self.max_depth:
             raise ResultError(
                 f"the result is nested deeper than {self.max_depth} levels", limit="result"
@@ -111,12 +121,12 @@ class _Converter:
                         )
                     self.text(key, path)
                     self.count(2)
-                    out[key] = self.convert(item, f"{path}[{key[:40]!r}]", depth + 1)
+                    out[key] = self.convert(item, (*path, key), depth + 1)
                 return out
             items = []
             for index, item in enumerate(list(value)):
                 self.count(1)
-                items.append(self.convert(item, f"{path}[{index}]", depth + 1))
+                items.append(self.convert(item, (*path, index), depth + 1))
             return items
         finally:
             self.active.discard(marker)
@@ -129,4 +139,4 @@ def _type_name(value: Any) -> str:
 
 def to_json_safe(value: Any, limits: Limits) -> Any:
     """The result as plain JSON data; ResultError says why not."""
-    return _Converter(limits).convert(value, "result", 0)
+    return _Converter(limits).convert(value, (), 0)

@@ -169,6 +169,9 @@ READ_RULES: Final[tuple[ReadRule, ...]] = (
 )
 
 
+READ_RULE_NAMES: Final[frozenset[str]] = frozenset().union(*(r.refused for r in READ_RULES))
+
+
 def _init_allowed(obj: object) -> bool:
     """`__init__` is readable only on the script's own objects (super().__init__(...))."""
     if type(obj) is super:
@@ -201,9 +204,10 @@ def guarded_getattr(obj: object, name: str) -> Any:
         raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
     if name in RESTRICTED_ATTRIBUTES:
         raise AttributeError(f'"{name}" is a restricted attribute')
-    for rule in READ_RULES:
-        if name in rule.refused and rule.applies(obj):
-            raise AttributeError(f'"{name}" is not available on {rule.what} in the sandbox')
+    if name in READ_RULE_NAMES:
+        for rule in READ_RULES:
+            if name in rule.refused and rule.applies(obj):
+                raise AttributeError(f'"{name}" is not available on {rule.what} in the sandbox')
     if isinstance(obj, ModuleView):
         # A view's only attributes are its members (modules.py).
         return view_member(obj, name)

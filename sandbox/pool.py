@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -21,7 +22,7 @@ import os
 import signal
 import sys
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,15 @@ from typing import Any
 from sandbox.call import Call
 from sandbox.limits import DEFAULT_LIMITS, Limits
 from sandbox.outcome import LimitName, Outcome, ScriptError
-from sandbox.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode, encode, outcome_from_json
+from sandbox.protocol import (
+    MAX_MESSAGE_BYTES,
+    SOURCE_CACHE_SIZE,
+    ProtocolError,
+    decode,
+    encode,
+    outcome_from_json,
+    source_sha256,
+)
 from sandbox.worker import bootstrap_source
 
 log = logging.getLogger("sandbox.pool")
@@ -41,6 +50,11 @@ WORKER_START_TIMEOUT = 20.0
 RETIRING_LIMITS = frozenset({"cpu", "memory", "recursion"})
 STDERR_KEEP_BYTES = 8192
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@functools.lru_cache(maxsize=64)
+def limits_json(limits: Limits) -> dict[str, Any]:
+    return limits.to_json()
 
 
 class PoolClosed(Exception):
@@ -65,7 +79,9 @@ def failure(
 @dataclass
 class PendingCall:
     id: int
-    message: bytes
+    call: dict[str, Any]  # the call's JSON without its source
+    source: str
+    source_sha256: str
     limits: Limits
     handler: CapabilityHandler
     future: asyncio.Future[Outcome]
@@ -84,6 +100,17 @@ class Worker:
     retiring: bool = False
     stderr_tail: bytearray = field(default_factory=bytearray)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # Sources this worker holds, mirroring its own LRU: a known script is sent by hash alone.
+    sources: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def mark_source(self, sha256: str) -> bool:
+        """Record that the worker will hold this source; True when it already did."""
+        known = sha256 in self.sources
+        self.sources[sha256] = None
+        self.sources.move_to_end(sha256)
+        while len(self.sources) > SOURCE_CACHE_SIZE:
+            self.sources.popitem(last=False)
+        return known
 
 
 @dataclass
@@ -163,11 +190,11 @@ class SandboxPool:
             raise PoolClosed("the sandbox pool is closed")
         limits = limits or self.limits
         call_id = next(self._ids)
-        message = encode(
-            {"type": "call", "id": call_id, "call": call.to_json(), "limits": limits.to_json()}
-        )
+        body = call.to_json()
+        del body["source"]
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        pending = PendingCall(call_id, message, limits, handler or no_capabilities, future)
+        pending = PendingCall(call_id, body, call.source, source_sha256(call.source), limits,
+                              handler or no_capabilities, future)
         self.stats.calls += 1
         self._waiting.append(pending)
         self._dispatch()
@@ -195,9 +222,16 @@ class SandboxPool:
                 continue
             worker.inflight.append(pending)
             assert worker.process.stdin is not None
-            worker.process.stdin.write(pending.message)
+            worker.process.stdin.write(self._message(worker, pending))
             if len(worker.inflight) == 1:
                 self._arm_deadline(worker, pending)
+
+    def _message(self, worker: Worker, pending: PendingCall) -> bytes:
+        call = dict(pending.call, source_sha256=pending.source_sha256)
+        if not worker.mark_source(pending.source_sha256):
+            call["source"] = pending.source
+        return encode({"type": "call", "id": pending.id, "call": call,
+                       "limits": limits_json(pending.limits)})
 
     def _arm_deadline(self, worker: Worker, pending: PendingCall) -> None:
         loop = asyncio.get_running_loop()
@@ -217,6 +251,21 @@ class SandboxPool:
             duration_ms=elapsed,
         ))
         self._kill(worker)
+
+    def _resend_head(self, worker: Worker) -> None:
+        """The worker lacked a source we thought it had (the two LRUs should never disagree).
+
+        Its pipe may already hold more calls that depend on the same belief, so every call on
+        it goes back to the queue (none had started) and the worker is replaced.
+        """
+        for pending in worker.inflight:
+            if pending.deadline is not None:
+                pending.deadline.cancel()
+        self._waiting.extendleft(reversed(worker.inflight))
+        worker.inflight.clear()
+        log.warning("sandbox worker lost a cached script; replacing it")
+        self._kill(worker)
+        self._dispatch()
 
     def _complete_head(self, worker: Worker, outcome: Outcome) -> None:
         pending = worker.inflight.popleft()
@@ -291,7 +340,10 @@ class SandboxPool:
                 kind = message["type"]
                 if not worker.inflight or message.get("id") != worker.inflight[0].id:
                     raise ProtocolError(f"a {kind!r} message for a call that is not running")
-                if kind == "outcome":
+                if kind == "source_missing":
+                    # The worker's cache disagreed with ours: send this call again, in full.
+                    self._resend_head(worker)
+                elif kind == "outcome":
                     outcome = outcome_from_json(message.get("outcome"))
                     if outcome.limit in RETIRING_LIMITS:
                         worker.retiring = True

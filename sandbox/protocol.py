@@ -10,8 +10,12 @@ Parent → worker: {"type": "call", "id", "call", "limits"}; {"type": "capabilit
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
+import select
+import time
 from collections import deque
 from typing import Any
 
@@ -21,6 +25,14 @@ from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, Scr
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 MAX_ERROR_TEXT = 4000
 MAX_TRACEBACK_LINES = 50
+# Scripts a worker keeps by hash, so a known script crosses the pipe as its hash alone. The
+# pool mirrors this LRU per worker; when they disagree the worker says "source_missing".
+SOURCE_CACHE_SIZE = 512
+
+
+@functools.lru_cache(maxsize=1024)
+def source_sha256(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
 class ProtocolError(Exception):
@@ -125,8 +137,15 @@ class LineChannel:
         finally:
             self.sending = False
 
-    def receive(self) -> dict[str, Any] | None:
-        """The next message, or None when the parent closed the pipe."""
+    def receive(self, spin_seconds: float = 0.0) -> dict[str, Any] | None:
+        """The next message, or None when the parent closed the pipe.
+
+        `spin_seconds`: poll without sleeping for that long first. Waking a sleeping process
+        on another core costs tens of microseconds on a virtual machine; a worker that has just
+        answered usually gets its next call within that time.
+        """
+        if spin_seconds and not self._lines:
+            self._spin(spin_seconds)
         while not self._lines:
             chunk = os.read(self.read_fd, 1 << 16)
             if not chunk:
@@ -138,3 +157,11 @@ class LineChannel:
             self._lines.extend(bytes(line) for line in complete)
             self._buffer = bytearray(rest)
         return decode(self._lines.popleft())
+
+    def _spin(self, seconds: float) -> None:
+        deadline = time.perf_counter() + seconds
+        poller = select.poll()
+        poller.register(self.read_fd, select.POLLIN)
+        while time.perf_counter() < deadline:
+            if poller.poll(0):
+                return

@@ -16,14 +16,17 @@ import os
 import signal
 import sys
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from sandbox.call import Call
 from sandbox.harden import harden
 from sandbox.limits import Limits
 from sandbox.outcome import JSONValue
-from sandbox.protocol import LineChannel
+from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel
+
+# How long a worker polls for its next call before sleeping (see LineChannel.receive).
+IDLE_SPIN_SECONDS = 0.0005
 
 # Limits after which this process is not trusted to take more work.
 REPLACE_AFTER_LIMITS = frozenset({"cpu", "memory", "recursion"})
@@ -37,6 +40,25 @@ class WorkerState:
         self.current_cpu_seconds = 0.0
         self.current_started = 0.0
         self.cpu_limit_pending = False
+        # Scripts by sha256, least recently used first (the pool mirrors this LRU).
+        self.sources: OrderedDict[str, str] = OrderedDict()
+
+    def resolve_source(self, call: dict[str, Any]) -> bool:
+        """Put the script's text into `call`; False when it came by hash and is not here."""
+        sha256 = call.get("source_sha256")
+        source = call.get("source")
+        if not isinstance(sha256, str):
+            return isinstance(source, str)
+        if isinstance(source, str):
+            self.sources[sha256] = source
+        elif sha256 in self.sources:
+            call["source"] = self.sources[sha256]
+        else:
+            return False
+        self.sources.move_to_end(sha256)
+        while len(self.sources) > SOURCE_CACHE_SIZE:
+            self.sources.popitem(last=False)
+        return True
 
 
 def limit_outcome(limit: str, message: str, started: float) -> dict[str, Any]:
@@ -104,10 +126,14 @@ def main() -> None:
     channel.send({"type": "ready", "pid": os.getpid(), "hardening": report.to_json()})
 
     while True:
-        message = state.queued_calls.popleft() if state.queued_calls else channel.receive()
+        message = (state.queued_calls.popleft() if state.queued_calls
+                   else channel.receive(spin_seconds=IDLE_SPIN_SECONDS))
         if message is None:
             return
         if message["type"] != "call":
+            continue
+        if not isinstance(message.get("call"), dict) or not state.resolve_source(message["call"]):
+            channel.send({"type": "source_missing", "id": message.get("id")})
             continue
         outcome = run_one(state, message, executor)
         channel.send({"type": "outcome", "id": message["id"], "outcome": outcome})

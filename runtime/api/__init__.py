@@ -4,9 +4,34 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from runtime.api import health, hooks
+from runtime.api import (
+    bindings,
+    calls,
+    contacts,
+    executions,
+    health,
+    hooks,
+    live,
+    modules,
+    playback,
+    runs,
+    tenants,
+    users,
+    versions,
+)
 
 ROUTERS: list[web.RouteTableDef] = [
     health.routes,
     hooks.routes,
+    runs.routes,
+    playback.routes,
+    live.routes,
+    tenants.routes,
+    modules.routes,
+    versions.routes,
+    users.routes,
+    bindings.routes,
+    contacts.routes,
+    calls.routes,
+    executions.routes,
 ]

@@ -1,0 +1,136 @@
+"""How much the sandbox costs: the seed module's parse function through the worker pool, next to
+the same function compiled normally and called in this process.
+
+    .venv/bin/python bench/sandbox.py [--seconds 3] [--workers 2]
+
+Prints calls/s and p50/p99 latency at concurrency 1, 4 and 32, the in-process baseline, and the
+ratios. Figures only: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import builtins
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sandbox import Call, Limits, RequestData, SandboxPool  # noqa: E402
+from sandbox.api import FetchRequest, OutputLog, make_injected  # noqa: E402
+
+SEED = (ROOT / "scripts" / "seed-json" / "script.py").read_text(encoding="utf-8")
+SETTINGS = {"apiKey": "demo", "recordBaseUrl": "https://records.example.com/rec"}
+REQUEST = RequestData(
+    method="POST",
+    url="http://localhost/hooks/bench",
+    headers=(("Content-Type", "application/json"),),
+    body=json.dumps({"type": "start", "callId": "c-1", "srcPhone": "+79161234567",
+                     "dstPhone": "101"}),
+)
+
+
+class NoHost:
+    def request(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": False, "error": "no host in the benchmark"}
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def in_process(seconds: float) -> dict[str, float]:
+    """Plain compile + exec per call (fresh namespace, as the sandbox does), no walls."""
+    code = compile(SEED, "script.py", "exec")
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        namespace: dict[str, Any] = {"__builtins__": builtins}
+        namespace.update(make_injected(host=NoHost(), settings=SETTINGS,
+                                       output=OutputLog(65536)))
+        exec(code, namespace)
+        result = namespace["VoipParseWebhookRequest"](FetchRequest(REQUEST))
+        json.dumps(result)
+        latencies.append(time.perf_counter() - started)
+    return summary(latencies, seconds)
+
+
+def summary(latencies: list[float], seconds: float) -> dict[str, float]:
+    return {
+        "calls_per_s": len(latencies) / seconds,
+        "p50_us": percentile(latencies, 0.50) * 1e6,
+        "p99_us": percentile(latencies, 0.99) * 1e6,
+        "mean_us": statistics.fmean(latencies) * 1e6,
+    }
+
+
+async def through_pool(pool: SandboxPool, concurrency: int, seconds: float) -> dict[str, float]:
+    call = Call(source=SEED, function="VoipParseWebhookRequest", request=REQUEST,
+                settings=SETTINGS)
+    latencies: list[float] = []
+    failures = 0
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        nonlocal failures
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            outcome = await pool.run(call)
+            latencies.append(time.perf_counter() - started)
+            if not outcome.ok:
+                failures += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    result = summary(latencies, elapsed)
+    result["failures"] = failures
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--inflight", type=int, default=2)
+    args = parser.parse_args()
+
+    baseline = in_process(args.seconds)
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"in-process baseline (plain compile, no walls): {baseline['calls_per_s']:9.0f} calls/s"
+          f"   p50 {baseline['p50_us']:7.1f} µs   p99 {baseline['p99_us']:7.1f} µs")
+    async with SandboxPool(size=args.workers, limits=Limits(),
+                           inflight_per_worker=args.inflight) as pool:
+        for _ in range(200):  # warm the compile caches of every worker
+            await pool.run(Call(source=SEED, function="VoipParseWebhookRequest",
+                                request=REQUEST, settings=SETTINGS))
+        print(f"pool: {args.workers} workers, {args.inflight} calls in flight per worker")
+        for concurrency in (1, 4, 32):
+            figures = await through_pool(pool, concurrency, args.seconds)
+            overhead = figures["p50_us"] - baseline["p50_us"]
+            print(
+                f"  concurrency {concurrency:2d}: {figures['calls_per_s']:9.0f} calls/s"
+                f"   p50 {figures['p50_us']:7.1f} µs   p99 {figures['p99_us']:7.1f} µs"
+                f"   p50 overhead {overhead:7.1f} µs"
+                f"   throughput ratio {figures['calls_per_s'] / baseline['calls_per_s']:.2f}"
+                f"   failures {int(figures['failures'])}"
+            )
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main())
