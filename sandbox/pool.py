@@ -25,7 +25,7 @@ import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sandbox.call import Call
 from sandbox.limits import DEFAULT_LIMITS, Limits
@@ -91,7 +91,11 @@ class PendingCall:
 
 @dataclass
 class Worker:
-    process: asyncio.subprocess.Process
+    transport: asyncio.SubprocessTransport | None = None
+    stdin: asyncio.WriteTransport | None = None
+    started: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
     inflight: deque[PendingCall] = field(default_factory=deque)
     ready: bool = False
     dead: bool = False
@@ -102,6 +106,10 @@ class Worker:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     # Sources this worker holds, mirroring its own LRU: a known script is sent by hash alone.
     sources: OrderedDict[str, None] = field(default_factory=OrderedDict)
+
+    def write(self, data: bytes) -> None:
+        if self.stdin is not None and not self.stdin.is_closing():
+            self.stdin.write(data)
 
     def mark_source(self, sha256: str) -> bool:
         """Record that the worker will hold this source; True when it already did."""
@@ -141,7 +149,6 @@ class SandboxPool:
         self._waiting: deque[PendingCall] = deque()
         self._ids = itertools.count(1)
         self._closed = False
-        self._spawning = 0
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -164,8 +171,8 @@ class SandboxPool:
                 pending.future.set_exception(PoolClosed("the sandbox pool was closed"))
         self._waiting.clear()
         for worker in list(self._workers):
-            with contextlib.suppress(ProcessLookupError):
-                await worker.process.wait()
+            if worker.transport is not None:
+                worker.transport.close()
         for task in list(self._background):
             task.cancel()
 
@@ -221,8 +228,7 @@ class SandboxPool:
             if pending.future.done():
                 continue
             worker.inflight.append(pending)
-            assert worker.process.stdin is not None
-            worker.process.stdin.write(self._message(worker, pending))
+            worker.write(self._message(worker, pending))
             if len(worker.inflight) == 1:
                 self._arm_deadline(worker, pending)
 
@@ -279,91 +285,83 @@ class SandboxPool:
 
     # -- workers ------------------------------------------------------------------------------
     async def _spawn(self) -> None:
-        self._spawning += 1
+        loop = asyncio.get_running_loop()
+        worker = Worker()
+        transport, _ = await loop.subprocess_exec(
+            lambda: WorkerProtocol(self, worker),
+            self.python, "-I", "-c", bootstrap_source(PACKAGE_PARENT),
+            json.dumps(self.limits.to_json()),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={},
+            close_fds=True,
+            start_new_session=True,
+        )
+        worker.transport = transport
+        # uvloop's pipe transports implement WriteTransport without subclassing it.
+        worker.stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))
+        self._workers.append(worker)
+        self.stats.workers_started += 1
         try:
-            process = await asyncio.create_subprocess_exec(
-                self.python, "-I", "-c", bootstrap_source(PACKAGE_PARENT),
-                json.dumps(self.limits.to_json()),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env={},
-                close_fds=True,
-                start_new_session=True,
-                limit=MAX_MESSAGE_BYTES,
-            )
-            worker = Worker(process)
-            self._workers.append(worker)
-            self.stats.workers_started += 1
-            self._track(worker, self._drain_stderr(worker))
-            try:
-                assert process.stdout is not None
-                line = await asyncio.wait_for(process.stdout.readline(), WORKER_START_TIMEOUT)
-                ready = decode(line)
-                if ready.get("type") != "ready":
-                    raise ProtocolError("the worker's first message must be 'ready'")
-            except (TimeoutError, ProtocolError, ValueError) as error:
-                log.error("sandbox worker failed to start: %s; stderr: %s",
-                          error, worker.stderr_tail.decode(errors="replace")[-2000:])
-                self._kill(worker)
+            await asyncio.wait_for(asyncio.shield(worker.started), WORKER_START_TIMEOUT)
+        except TimeoutError:
+            log.error("sandbox worker did not start in %s s; stderr: %s", WORKER_START_TIMEOUT,
+                      worker.stderr_tail.decode(errors="replace")[-2000:])
+            self._kill(worker)
+
+    def _on_line(self, worker: Worker, line: bytes) -> None:
+        """One message from a worker, handled as it arrives (no task hop per message)."""
+        try:
+            message = decode(line)
+            kind = message["type"]
+            if not worker.ready:
+                self._on_ready(worker, message)
                 return
-            hardening = ready.get("hardening")
-            if not self.stats.hardening and isinstance(hardening, dict):
-                self.stats.hardening = hardening
-                log.info("sandbox workers hardened: active=%s inactive=%s",
-                         hardening.get("active"), hardening.get("inactive"))
-            worker.ready = True
-            self._track(worker, self._read(worker))
-            self._dispatch()
-        finally:
-            self._spawning -= 1
+            if not worker.inflight or message.get("id") != worker.inflight[0].id:
+                raise ProtocolError(f"a {kind!r} message for a call that is not running")
+            if kind == "outcome":
+                outcome = outcome_from_json(message.get("outcome"))
+                if outcome.limit in RETIRING_LIMITS:
+                    worker.retiring = True
+                self._complete_head(worker, outcome)
+            elif kind == "capability":
+                request = message.get("request")
+                if not isinstance(request, dict):
+                    raise ProtocolError("a capability request must be an object")
+                self._track(worker, self._answer(worker, worker.inflight[0], request))
+            elif kind == "source_missing":
+                self._resend_head(worker)
+            else:
+                raise ProtocolError(f"unexpected message {kind!r}")
+        except ProtocolError as error:
+            self._protocol_violation(worker, str(error))
+
+    def _on_ready(self, worker: Worker, message: dict[str, Any]) -> None:
+        if message.get("type") != "ready":
+            raise ProtocolError("the worker's first message must be 'ready'")
+        hardening = message.get("hardening")
+        if not self.stats.hardening and isinstance(hardening, dict):
+            self.stats.hardening = hardening
+            log.info("sandbox workers hardened: active=%s inactive=%s",
+                     hardening.get("active"), hardening.get("inactive"))
+        worker.ready = True
+        if not worker.started.done():
+            worker.started.set_result(None)
+        self._dispatch()
+
+    def _protocol_violation(self, worker: Worker, reason: str) -> None:
+        """A worker that breaks the protocol is not trusted with another call."""
+        if worker.inflight and not worker.inflight[0].future.done():
+            worker.inflight[0].future.set_result(failure(
+                "WorkerProtocolError", f"the worker sent an invalid message: {reason}"
+            ))
+        self._kill(worker)
 
     def _track(self, worker: Worker, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
         worker.tasks.add(task)
         task.add_done_callback(worker.tasks.discard)
-
-    async def _drain_stderr(self, worker: Worker) -> None:
-        assert worker.process.stderr is not None
-        while chunk := await worker.process.stderr.read(4096):
-            worker.stderr_tail += chunk
-            del worker.stderr_tail[:-STDERR_KEEP_BYTES]
-
-    async def _read(self, worker: Worker) -> None:
-        assert worker.process.stdout is not None
-        try:
-            while True:
-                line = await worker.process.stdout.readline()
-                if not line:
-                    break
-                message = decode(line)
-                kind = message["type"]
-                if not worker.inflight or message.get("id") != worker.inflight[0].id:
-                    raise ProtocolError(f"a {kind!r} message for a call that is not running")
-                if kind == "source_missing":
-                    # The worker's cache disagreed with ours: send this call again, in full.
-                    self._resend_head(worker)
-                elif kind == "outcome":
-                    outcome = outcome_from_json(message.get("outcome"))
-                    if outcome.limit in RETIRING_LIMITS:
-                        worker.retiring = True
-                    self._complete_head(worker, outcome)
-                elif kind == "capability":
-                    request = message.get("request")
-                    if not isinstance(request, dict):
-                        raise ProtocolError("a capability request must be an object")
-                    self._track(worker, self._answer(worker, worker.inflight[0], request))
-                else:
-                    raise ProtocolError(f"unexpected message {kind!r}")
-        except (ProtocolError, ValueError) as error:
-            # ValueError: a line over MAX_MESSAGE_BYTES. A worker that breaks the protocol is
-            # not trusted with another call.
-            if worker.inflight and not worker.inflight[0].future.done():
-                head = worker.inflight[0]
-                head.future.set_result(failure(
-                    "WorkerProtocolError", f"the worker sent an invalid message: {error}"
-                ))
-        await self._on_worker_exit(worker)
 
     async def _answer(self, worker: Worker, pending: PendingCall, request: dict[str, Any]) -> None:
         try:
@@ -373,21 +371,22 @@ class SandboxPool:
             reply = {"ok": False, "error": f"the host could not complete the request ({error})"}
         if worker.dead or not worker.inflight or worker.inflight[0] is not pending:
             return
-        assert worker.process.stdin is not None
-        worker.process.stdin.write(
-            encode({"type": "capability_reply", "id": pending.id, "reply": reply})
-        )
+        worker.write(encode({"type": "capability_reply", "id": pending.id, "reply": reply}))
 
     def _kill(self, worker: Worker) -> None:
         if worker.dead:
             return
         worker.dead = True
-        with contextlib.suppress(ProcessLookupError):
-            worker.process.send_signal(signal.SIGKILL)
+        if worker.transport is not None:
+            with contextlib.suppress(ProcessLookupError):
+                worker.transport.send_signal(signal.SIGKILL)
 
-    async def _on_worker_exit(self, worker: Worker) -> None:
-        self._kill(worker)
-        returncode = await worker.process.wait()
+    def _on_worker_exit(self, worker: Worker) -> None:
+        """The process has exited and its pipes are closed."""
+        worker.dead = True
+        if not worker.started.done():
+            worker.started.set_result(None)
+        returncode = worker.transport.get_returncode() if worker.transport else None
         if worker in self._workers:
             self._workers.remove(worker)
         if worker.inflight and not worker.retiring:
@@ -406,9 +405,42 @@ class SandboxPool:
                 pending.deadline.cancel()
         self._waiting.extendleft(reversed(worker.inflight))
         worker.inflight.clear()
+        if worker.transport is not None:
+            worker.transport.close()
         if not self._closed:
             self._dispatch()
             self.stats.workers_replaced += 1
             task = asyncio.ensure_future(self._spawn())
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+
+class WorkerProtocol(asyncio.SubprocessProtocol):
+    """Bytes from one worker process: protocol lines on stdout, diagnostics on stderr."""
+
+    def __init__(self, pool: SandboxPool, worker: Worker) -> None:
+        self.pool = pool
+        self.worker = worker
+        self.buffer = bytearray()
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        chunk = data.encode() if isinstance(data, str) else data
+        worker = self.worker
+        if fd == 2:
+            worker.stderr_tail += chunk
+            del worker.stderr_tail[:-STDERR_KEEP_BYTES]
+            return
+        self.buffer += chunk
+        while not worker.dead:
+            end = self.buffer.find(b"\n")
+            if end < 0:
+                break
+            line = bytes(self.buffer[:end])
+            del self.buffer[: end + 1]
+            self.pool._on_line(worker, line)
+        if len(self.buffer) > MAX_MESSAGE_BYTES:
+            self.buffer.clear()
+            self.pool._protocol_violation(worker, "a message larger than the protocol allows")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pool._on_worker_exit(self.worker)
