@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the service")
     serve.add_argument("--config", type=Path, help="YAML configuration file")
+    serve.add_argument("--host", help="listen address (overrides the configuration)")
+    serve.add_argument("--port", type=int, help="listen port (overrides the configuration)")
 
     run = commands.add_parser("run", help="run one function of a script in the sandbox")
     run.add_argument("script", type=Path)
@@ -146,7 +148,7 @@ def command_check(args: argparse.Namespace) -> int:
 def command_serve(args: argparse.Namespace) -> int:
     from runtime.server import serve
 
-    return serve(args.config)
+    return serve(args.config, host=args.host, port=args.port)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,14 +9,14 @@ from pathlib import Path
 from aiohttp import web
 
 from runtime.app import create_app
-from runtime.config import ConfigError, ensure_operator_token, load_config
+from runtime.config import OPERATOR_TOKEN_FILE, ConfigError, ensure_operator_token, load_config
 from runtime.logs import setup_logging
 
 GETTING_STARTED = """\
 voip-runtime is listening on {base}
 
 Operator token{generated}: {token}
-(kept in {token_file}; set VOIP_RUNTIME_OPERATOR_TOKEN or operator_token to choose your own)
+({where}; set VOIP_RUNTIME_OPERATOR_TOKEN or operator_token to choose your own)
 
 Get started:
   curl -s -X POST {base}/api/v1/tenants -H 'Authorization: Bearer {token}' \\
@@ -27,9 +27,14 @@ Get started:
 """
 
 
-def serve(config_path: Path | None) -> int:
+def serve(config_path: Path | None, *, host: str | None = None, port: int | None = None) -> int:
     try:
         config = load_config(config_path)
+        if host is not None or port is not None:
+            listen = config.listen.model_copy(update={
+                k: v for k, v in (("host", host), ("port", port)) if v is not None
+            })
+            config = config.model_copy(update={"listen": listen})
     except ConfigError as error:
         print(f"voip-runtime: {error}", file=sys.stderr)
         return 2
@@ -43,14 +48,18 @@ def serve(config_path: Path | None) -> int:
         pass
     app = create_app(config, token)
 
-    async def announce(app: web.Application) -> None:
+    def announce(_running_message: str) -> None:
+        # run_app calls this once the listening socket is open, so the URL printed works.
         print(GETTING_STARTED.format(
             base=config.base_url, token=token,
             generated=" (generated now)" if generated else "",
-            token_file=(config.data_dir / "operator-token").resolve(),
+            where=where,
         ), file=sys.stderr, flush=True)
 
-    app.on_startup.append(announce)
-    web.run_app(app, host=config.listen.host, port=config.listen.port, print=None,
+    if config.operator_token:
+        where = "from the configuration"
+    else:
+        where = f"kept in {(config.data_dir / OPERATOR_TOKEN_FILE).resolve()}"
+    web.run_app(app, host=config.listen.host, port=config.listen.port, print=announce,
                 access_log=None)
     return 0

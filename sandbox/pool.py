@@ -24,7 +24,7 @@ import sys
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from sandbox.call import Call
@@ -321,7 +321,10 @@ class SandboxPool:
             if not worker.inflight or message.get("id") != worker.inflight[0].id:
                 raise ProtocolError(f"a {kind!r} message for a call that is not running")
             if kind == "outcome":
-                outcome = outcome_from_json(message.get("outcome"))
+                outcome = self._within_limits(
+                    outcome_from_json(message.get("outcome")), worker.inflight[0].limits,
+                    len(line),
+                )
                 if outcome.limit in RETIRING_LIMITS:
                     worker.retiring = True
                 self._complete_head(worker, outcome)
@@ -336,6 +339,20 @@ class SandboxPool:
                 raise ProtocolError(f"unexpected message {kind!r}")
         except ProtocolError as error:
             self._protocol_violation(worker, str(error))
+
+    @staticmethod
+    def _within_limits(outcome: Outcome, limits: Limits, size: int) -> Outcome:
+        """The worker enforces output and result limits; check them again from outside."""
+        # JSON may escape a character into up to 6 bytes; anything beyond that bound is a
+        # result the worker should have refused.
+        if size > (limits.result_bytes + limits.output_bytes) * 6 + 65536:
+            return failure("InvalidResult",
+                           f"the result is larger than {limits.result_bytes} bytes as JSON",
+                           limit="result", duration_ms=outcome.duration_ms)
+        if len(outcome.logs) > limits.output_bytes:
+            return replace(outcome, logs=outcome.logs[: limits.output_bytes],
+                           logs_truncated=True)
+        return outcome
 
     def _on_ready(self, worker: Worker, message: dict[str, Any]) -> None:
         if message.get("type") != "ready":

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,14 +18,9 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import SEED_SCRIPT
+from tests.e2e.crash_support import free_port
 
 OPERATOR = "op_crash_test_operator_token_42"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ServerProcess:
