@@ -95,7 +95,8 @@ class Config(Strict):
     data_dir: Path = Path("./data")
     storage_url: str | None = None
     operator_token: str | None = Field(default=None, min_length=16)
-    commit_window_ms: float = Field(default=2.0, ge=0, le=100)
+    # 0: a batch is whatever queued while the previous commit ran (no added wait).
+    commit_window_ms: float = Field(default=0.0, ge=0, le=100)
     max_webhook_body_kib: int = Field(default=1024, ge=1, le=64 * 1024)
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

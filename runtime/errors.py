@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
+from runtime.store.errors import Conflict, NotFound, StoreClosed
+
 log = logging.getLogger("runtime.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -67,6 +69,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ApiError as error:
         return error.response()
+    except NotFound as error:
+        return ApiError(404, "not_found", str(error)).response()
+    except Conflict as error:
+        return ApiError(409, "conflict", str(error)).response()
+    except StoreClosed:
+        return ApiError(503, "unavailable", "the service is shutting down; retry",
+                        headers={"Retry-After": "5"}).response()
     except web.HTTPException as error:
         if error.status < 400:
             raise

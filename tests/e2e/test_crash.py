@@ -118,7 +118,7 @@ async def test_acknowledged_webhooks_survive_sigkill(server: ServerProcess) -> N
                 async with session.post(hook, data=json.dumps(body)) as response:
                     if 200 <= response.status < 300:
                         acknowledged.add(call_id)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass
 
         async def load() -> None:

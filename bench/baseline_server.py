@@ -1,0 +1,99 @@
+"""The baseline for bench/webhooks.py: a bare aiohttp handler doing the same work without the
+sandbox — parse the JSON body, build the same result the seed module builds, validate it with
+the contract's models, act on it and store the execution row in one durable (group-committed)
+SQLite unit, then answer.
+
+    python bench/baseline_server.py --port 8099 --data DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from runtime import ids
+from runtime.acting import ActContext, act
+from runtime.contract import ParseResult, validate_result
+from runtime.store import SqliteStore
+from runtime.store.base import Tx
+from runtime.store.models import Execution, ExecutionOutcome, NewModule, utc_now
+
+STORE = web.AppKey("store", SqliteStore)
+MODULE = web.AppKey("module", tuple)
+
+
+def seed_result(data: dict[str, object]) -> dict[str, object]:
+    """What scripts/seed-json/script.py returns for a "start" webhook, in plain Python."""
+    return {"event": {
+        "event": "notify_start", "direction": "in", "disposition": "unknown",
+        "srcPhone": str(data["srcPhone"]), "dstPhone": str(data["dstPhone"]),
+        "callId": str(data["callId"]),
+    }}
+
+
+async def hook(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    tenant_id, module_id = request.app[MODULE]
+    data = json.loads(await request.read())
+    result = validate_result("VoipParseWebhookRequest", seed_result(data))
+    assert isinstance(result, ParseResult)
+    execution = Execution(
+        id=ids.new_id(ids.EXECUTION), tenant_id=tenant_id, module_id=module_id,
+        version_id=None, function="VoipParseWebhookRequest", outcome=ExecutionOutcome.OK,
+        created_at=utc_now(), request={"method": "POST", "body": data}, result=result.to_json(),
+    )
+    context = ActContext(tenant_id=tenant_id, module_id=module_id, region="RU",
+                         execution_id=execution.id, now=utc_now())
+
+    async def unit(tx: Tx) -> None:
+        effects = await act(tx, context, result)
+        await tx.insert_execution(replace(execution, effects=effects.to_json()))
+
+    await store.write(unit)
+    return web.Response(status=200, headers={"Content-Security-Policy": "sandbox",
+                                             "X-Content-Type-Options": "nosniff"})
+
+
+async def setup(app: web.Application, data_dir: Path, commit_window: float) -> None:
+    store = await SqliteStore.open(data_dir / "baseline.db", commit_window=commit_window)
+    tenant = await store.create_tenant("baseline")
+    module = await store.create_module(tenant.id, NewModule(name="seed", region="RU"))
+    app[STORE] = store
+    app[MODULE] = (tenant.id, module.id)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--commit-window-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    app = web.Application()
+    app.router.add_post("/hooks/baseline", hook)
+
+    async def on_startup(app: web.Application) -> None:
+        await setup(app, args.data, args.commit_window_ms / 1000)
+
+    async def on_cleanup(app: web.Application) -> None:
+        await app[STORE].close()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

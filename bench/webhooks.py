@@ -1,0 +1,337 @@
+"""Webhook throughput and latency of the real service against a bare baseline, noisy
+neighbours, crash durability at load, and memory.
+
+    .venv/bin/python bench/webhooks.py [--seconds 5] [--workers 2] [--skip-crash]
+
+Starts the real service (SQLite, `voip-runtime serve`) and, in the same run, the baseline (a
+bare aiohttp handler doing the same JSON parse, contract validation and durable insert, no
+sandbox: bench/baseline_server.py). Load comes from bench/loadgen.py in a separate process.
+Prints figures and ratios; asserts nothing about timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.loadgen import Connection, body_for  # noqa: E402
+
+PYTHON = sys.executable
+OPERATOR = "op_benchmark_operator_token_000"
+SEED = (ROOT / "scripts" / "seed-json" / "script.py").read_text(encoding="utf-8")
+BURNER = (
+    "def VoipParseWebhookRequest(request):\n"
+    "    n = 0\n"
+    "    while True:\n"
+    "        n += 1\n"
+)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its children, in KiB."""
+    total = 0
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                pids.append(int(entry))
+        except OSError:
+            continue
+    for each in pids:
+        try:
+            with open(f"/proc/{each}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+async def wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def process(args: list[str], cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    child = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def service_args(data: Path, port: int, workers: int) -> list[str]:
+    config = {
+        "listen": {"host": "127.0.0.1", "port": port},
+        "data_dir": str(data),
+        "operator_token": OPERATOR,
+        "log_format": "text",
+        "log_level": "WARNING",
+        "sandbox": {"workers": workers},
+        "tenant_limits": {"webhooks_per_second": 1e9, "webhook_burst": 1_000_000,
+                          "concurrent_executions": 64},
+    }
+    config_file = data / "config.yaml"
+    data.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(yaml.safe_dump(config))
+    return [PYTHON, "-m", "runtime", "serve", "--config", str(config_file)]
+
+
+async def api(session: aiohttp.ClientSession, method: str, url: str, token: str,
+              body: Any = None) -> Any:
+    async with session.request(method, url, json=body,
+                               headers={"Authorization": f"Bearer {token}"}) as response:
+        if response.status >= 300:
+            raise RuntimeError(f"{method} {url}: {response.status} {await response.text()}")
+        return await response.json()
+
+
+async def module_hook(base: str, name: str, source: str) -> str:
+    """A tenant with one module running `source`; returns its webhook URL."""
+    async with aiohttp.ClientSession() as session:
+        tenant = await api(session, "POST", f"{base}/api/v1/tenants", OPERATOR, {"name": name})
+        key = (await api(session, "POST", f"{base}/api/v1/tenants/{tenant['id']}/keys",
+                         OPERATOR))["key"]
+        module = await api(session, "POST", f"{base}/api/v1/modules", key,
+                           {"name": "seed", "region": "RU"})
+        await api(session, "POST", f"{base}/api/v1/modules/{module['id']}/versions", key,
+                  {"source": source, "activate": True})
+        return str(module["webhook_url"])
+
+
+def load(url: str, concurrency: int, seconds: float, rate: float | None = None
+         ) -> dict[str, Any]:
+    args = [PYTHON, str(ROOT / "bench" / "loadgen.py"), url, "--concurrency", str(concurrency),
+            "--seconds", str(seconds)]
+    if rate:
+        args += ["--rate", str(rate)]
+    completed = subprocess.run(args, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def row(label: str, figures: dict[str, Any]) -> str:
+    return (f"{label:<34} {figures['per_second']:8.0f}/s   p50 {figures['p50_ms']:7.2f} ms"
+            f"   p99 {figures['p99_ms']:7.2f} ms   non-2xx {figures['requests'] - figures['ok']}"
+            f"   errors {figures['errors']}")
+
+
+def load_async(url: str, concurrency: int, seconds: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [PYTHON, str(ROOT / "bench" / "loadgen.py"), url, "--concurrency", str(concurrency),
+         "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
+
+
+def finish(child: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = child.communicate()
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def throughput(args: argparse.Namespace, work: Path) -> None:
+    levels = [int(c) for c in args.concurrency.split(",")]
+    base_port, service_port = free_port(), free_port()
+    print(f"machine: {os.cpu_count()} cores; service: {args.workers} sandbox workers; "
+          f"{args.seconds:g} s per figure; load from a separate process")
+    print()
+    baseline: dict[int, dict[str, Any]] = {}
+    with process([PYTHON, str(ROOT / "bench" / "baseline_server.py"), "--port", str(base_port),
+                  "--data", str(work / "baseline")]):
+        asyncio.run(wait_ready(f"http://127.0.0.1:{base_port}/"))
+        url = f"http://127.0.0.1:{base_port}/hooks/baseline"
+        load(url, 8, 1.0)  # warm up
+        for level in levels:
+            baseline[level] = load(url, level, args.seconds)
+    with process(service_args(work / "service", service_port, args.workers)) as server:
+        base = f"http://127.0.0.1:{service_port}"
+        asyncio.run(wait_ready(base + "/healthz"))
+        idle_rss = rss_kib(server.pid)
+        hook = asyncio.run(module_hook(base, "bench", SEED))
+        load(hook, 8, 1.0)
+        service: dict[int, dict[str, Any]] = {}
+        loaded_rss = 0
+        for level in levels:
+            child = load_async(hook, level, args.seconds)
+            time.sleep(args.seconds / 2)
+            loaded_rss = max(loaded_rss, rss_kib(server.pid))
+            service[level] = finish(child)
+        print("webhooks (seed module, NotifyStart creating a call each):")
+        for level in levels:
+            print(row(f"  baseline   concurrency {level:3d}", baseline[level]))
+            print(row(f"  service    concurrency {level:3d}", service[level]))
+            ratio = service[level]["per_second"] / max(baseline[level]["per_second"], 1)
+            print(f"  {'':32} service/baseline throughput: {ratio:.2f}")
+        peak = max(service.values(), key=lambda f: f["per_second"])
+        base_peak = max(baseline.values(), key=lambda f: f["per_second"])
+        print(f"  peak: service {peak['per_second']:.0f}/s, baseline "
+              f"{base_peak['per_second']:.0f}/s, ratio "
+              f"{peak['per_second'] / max(base_peak['per_second'], 1):.2f}")
+        half = peak["per_second"] / 2
+        paced = load(hook, 64, args.seconds, rate=half)
+        print(row(f"  service at half peak ({half:.0f}/s)", paced))
+        print()
+        print(f"memory (service + workers, RSS): idle {idle_rss / 1024:.0f} MiB, "
+              f"under load {loaded_rss / 1024:.0f} MiB")
+        print()
+
+
+def noisy_neighbour(args: argparse.Namespace, work: Path) -> None:
+    port = free_port()
+    with process(service_args(work / "noisy", port, args.workers)):
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_ready(base + "/healthz"))
+        quiet = asyncio.run(module_hook(base, "tenant-b", SEED))
+        noisy = asyncio.run(module_hook(base, "tenant-a", BURNER))
+        load(quiet, 8, 1.0)
+        solo = load(quiet, 8, args.seconds)
+        flood = load_async(noisy, 32, args.seconds + 1)
+        time.sleep(0.5)
+        shared = load(quiet, 8, args.seconds)
+        burned = finish(flood)
+    print("noisy neighbour (tenant A: every call burns its whole CPU limit; B: seed module):")
+    print(row("  B alone, concurrency 8", solo))
+    print(row("  B while A floods (A conc. 32)", shared))
+    print(f"  {'':32} B keeps {shared['per_second'] / max(solo['per_second'], 1):.2f} of its "
+          f"solo throughput; p99 x{shared['p99_ms'] / max(solo['p99_ms'], 1e-9):.2f}; "
+          f"A got {burned['ok']} answers ({burned['statuses']})")
+    print()
+
+
+async def crash(args: argparse.Namespace, work: Path) -> None:
+    port = free_port()
+    service_cmd = service_args(work / "crash", port, args.workers)
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(service_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await wait_ready(base + "/healthz")
+        hook = await module_hook(base, "crash", SEED)
+        path = hook.split(str(port), 1)[1]
+        acknowledged: set[int] = set()
+        attempted: set[int] = set()
+        counter = iter(range(10**9))
+        stop = False
+
+        async def client() -> None:
+            connection = Connection("127.0.0.1", port, path)
+            while not stop:
+                n = next(counter)
+                attempted.add(n)
+                try:
+                    status = await connection.request(body_for("start", n, "crash"))
+                except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
+                    return
+                if 200 <= status < 300:
+                    acknowledged.add(n)
+
+        clients = [asyncio.ensure_future(client()) for _ in range(32)]
+        await asyncio.sleep(args.seconds / 2)
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        stop = True
+        await asyncio.gather(*clients, return_exceptions=True)
+        server = subprocess.Popen(service_cmd, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        await wait_ready(base + "/healthz")
+        async with aiohttp.ClientSession() as session:
+            tenants = await api(session, "GET", f"{base}/api/v1/tenants", OPERATOR)
+            tenant = tenants[0] if isinstance(tenants, list) else tenants["tenants"][0]
+            key = (await api(session, "POST", f"{base}/api/v1/tenants/{tenant['id']}/keys",
+                             OPERATOR))["key"]
+
+            async def stored_ids() -> list[str]:
+                found: list[str] = []
+                offset = 0
+                while True:
+                    page = await api(session, "GET",
+                                     f"{base}/api/v1/calls?limit=500&offset={offset}", key)
+                    items = page if isinstance(page, list) else page["calls"]
+                    found += [c["provider_call_id"] for c in items]
+                    if len(items) < 500:
+                        return found
+                    offset += 500
+
+            before = await stored_ids()
+            stored = {int(c.split("-")[1]) for c in before}
+            lost = acknowledged - stored
+            unacknowledged = attempted - acknowledged
+            connection = Connection("127.0.0.1", port, path)
+            for n in sorted(unacknowledged | set(list(acknowledged)[:200])):
+                await connection.request(body_for("start", n, "crash"))
+            connection.close()
+            after = await stored_ids()
+        print("crash durability (SIGKILL at load, then restart):")
+        print(f"  acknowledged before the kill: {len(acknowledged)}; attempted: {len(attempted)}")
+        print(f"  acknowledged but not stored after restart: {len(lost)}")
+        print(f"  stored although unacknowledged: {len(stored - acknowledged)}")
+        print(f"  retried {len(unacknowledged)} unacknowledged + 200 acknowledged: calls "
+              f"{len(before)} -> {len(after)}; duplicates: {len(after) - len(set(after))}")
+        print()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", default="1,8,32,64")
+    parser.add_argument("--skip-crash", action="store_true")
+    parser.add_argument("--skip-noisy", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="voip-bench-") as tmp:
+        work = Path(tmp)
+        throughput(args, work)
+        if not args.skip_noisy:
+            noisy_neighbour(args, work)
+        if not args.skip_crash:
+            asyncio.run(crash(args, work))
+
+
+if __name__ == "__main__":
+    main()

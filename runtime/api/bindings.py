@@ -1,0 +1,64 @@
+"""Member bindings of a module: telephony member id (extension) -> user of the tenant."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import Field, StringConstraints
+
+from runtime.api.common import Body, found, read_body, reply
+from runtime.api.modules import changed, owned_module
+from runtime.auth import require_tenant
+from runtime.store.models import JSON, Binding
+from runtime.typedefs import STORE
+
+routes = web.RouteTableDef()
+
+MemberId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"\S")]
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class BindingsBody(Body):
+    bindings: Annotated[dict[MemberId, UserId | None], Field(max_length=10_000)]
+
+
+async def bindings_json(request: web.Request, tenant_id: str, bindings: list[Binding]
+                        ) -> dict[str, JSON]:
+    store = request.app[STORE]
+    names: dict[str, str | None] = {}
+    for user_id in {b.user_id for b in bindings}:
+        user = await store.get_user(tenant_id, user_id)
+        names[user_id] = user.name if user else None
+    return {"bindings": [{"member_id": b.member_id, "user_id": b.user_id,
+                          "user_name": names[b.user_id]} for b in bindings]}
+
+
+@routes.get("/api/v1/modules/{module_id}/bindings")
+async def list_bindings(request: web.Request) -> web.Response:
+    auth = await require_tenant(request)
+    module = await owned_module(request, auth)
+    bindings = await request.app[STORE].list_bindings(auth.tenant_id, module.id) or []
+    return reply(await bindings_json(request, auth.tenant_id, bindings))
+
+
+async def set_bindings(request: web.Request, *, replace: bool) -> web.Response:
+    auth = await require_tenant(request)
+    module = await owned_module(request, auth)
+    body = await read_body(request, BindingsBody)
+    bindings = found(await request.app[STORE].set_bindings(
+        auth.tenant_id, module.id, body.bindings, replace=replace), "module")
+    changed(request, module.id)
+    return reply(await bindings_json(request, auth.tenant_id, bindings))
+
+
+@routes.put("/api/v1/modules/{module_id}/bindings")
+async def replace_bindings(request: web.Request) -> web.Response:
+    """Exactly these bindings; every other member of the module is unbound."""
+    return await set_bindings(request, replace=True)
+
+
+@routes.patch("/api/v1/modules/{module_id}/bindings")
+async def merge_bindings(request: web.Request) -> web.Response:
+    """These bindings changed (a null user unbinds the member); the others kept."""
+    return await set_bindings(request, replace=False)

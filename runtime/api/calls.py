@@ -1,0 +1,98 @@
+"""Calls of a tenant, filtered, and one call with its history and activity entry."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TypeVar
+
+from aiohttp import web
+
+from runtime.api.common import found, page, reply
+from runtime.api.contacts import query_region
+from runtime.auth import require_tenant
+from runtime.contract import CallDirection
+from runtime.errors import bad_request
+from runtime.phones import normalize_phone
+from runtime.store.models import CallFilter, CallState, to_json
+from runtime.typedefs import STORE
+
+routes = web.RouteTableDef()
+
+E = TypeVar("E", bound=StrEnum)
+
+UNENCODED_PLUS = re.compile(r"(T\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$")
+DIRECTIONS = tuple(d.value for d in CallDirection)
+
+
+def query_time(request: web.Request, name: str) -> datetime | None:
+    """An ISO-8601 time from the query string (UTC when it names no offset)."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    # An unencoded "+" in a query string arrives as a space: "10:15:00 03:00" meant "+03:00".
+    text = UNENCODED_PLUS.sub(r"\1+\2", raw.strip()).replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise bad_request(f"{name}: {raw!r} is not an ISO-8601 time such as "
+                          "2025-03-04T10:15:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def query_choice(request: web.Request, name: str, enum: type[E]) -> E | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return enum(raw)
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum)
+        raise bad_request(f"{name}: {raw!r} is not one of: {allowed}") from None
+
+
+async def query_module(request: web.Request, tenant_id: str) -> str | None:
+    """`?module_id=`, which must be one of the tenant's modules (else 404)."""
+    module_id = request.query.get("module_id")
+    if module_id is not None:
+        found(await request.app[STORE].get_module(tenant_id, module_id), "module")
+    return module_id
+
+
+def query_phone(request: web.Request) -> str | None:
+    """`?phone=` in E.164 when it reads as a number in `?region=`, else as given (`101`)."""
+    phone = request.query.get("phone")
+    if phone is None:
+        return None
+    if not phone.strip():
+        raise bad_request("phone: empty")
+    return normalize_phone(phone, query_region(request)) or phone.strip()
+
+
+@routes.get("/api/v1/calls")
+async def list_calls(request: web.Request) -> web.Response:
+    auth = await require_tenant(request)
+    limit, offset = page(request)
+    direction = request.query.get("direction")
+    if direction is not None and direction not in DIRECTIONS:
+        raise bad_request(f"direction: {direction!r} is not one of: {', '.join(DIRECTIONS)}")
+    filters = CallFilter(
+        module_id=await query_module(request, auth.tenant_id),
+        state=query_choice(request, "state", CallState),
+        direction=direction,
+        since=query_time(request, "since"),
+        phone=query_phone(request),
+    )
+    calls = await request.app[STORE].list_calls(auth.tenant_id, filters, limit, offset)
+    return reply({"calls": calls})
+
+
+@routes.get("/api/v1/calls/{call_id}")
+async def get_call(request: web.Request) -> web.Response:
+    auth = await require_tenant(request)
+    store = request.app[STORE]
+    call = found(await store.get_call(auth.tenant_id, request.match_info["call_id"]), "call")
+    events = await store.list_call_events(auth.tenant_id, call.id)
+    activity = await store.get_activity_for_call(auth.tenant_id, call.id)
+    return reply({**to_json(call), "events": events, "activity": activity})

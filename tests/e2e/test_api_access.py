@@ -1,0 +1,177 @@
+"""Who may call what: 401 without the right credential; another tenant's ids are 404.
+
+The isolation test gives tenant A one of everything, then tries every tenant endpoint with
+tenant B's key and A's ids: each must answer 404, as if A's records did not exist, leave them
+unchanged, and B's lists must never show them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.e2e.conftest import SEED_SCRIPT, Api, Service
+
+M, V, U, C, CALL, E = "mod_x", "ver_x", "usr_x", "con_x", "call_x", "exe_x"
+
+# Every tenant endpoint, with a body good enough to get past validation.
+TENANT_ENDPOINTS: list[tuple[str, str, Any]] = [
+    ("GET", "/api/v1/keys", None),
+    ("DELETE", "/api/v1/keys/key_x", None),
+    ("POST", "/api/v1/modules", {"name": "m"}),
+    ("GET", "/api/v1/modules", None),
+    ("GET", f"/api/v1/modules/{M}", None),
+    ("PATCH", f"/api/v1/modules/{M}", {"description": "x"}),
+    ("DELETE", f"/api/v1/modules/{M}", None),
+    ("POST", f"/api/v1/modules/{M}/webhook-token", None),
+    ("POST", f"/api/v1/modules/{M}/versions", {"source": SEED_SCRIPT}),
+    ("GET", f"/api/v1/modules/{M}/versions", None),
+    ("GET", f"/api/v1/modules/{M}/versions/{V}", None),
+    ("POST", f"/api/v1/modules/{M}/versions/{V}/activate", None),
+    ("POST", f"/api/v1/modules/{M}/rollback", None),
+    ("POST", "/api/v1/check", {"source": SEED_SCRIPT}),
+    ("POST", "/api/v1/users", {"name": "u"}),
+    ("GET", "/api/v1/users", None),
+    ("GET", f"/api/v1/users/{U}", None),
+    ("POST", f"/api/v1/users/{U}/tokens", None),
+    ("GET", f"/api/v1/modules/{M}/bindings", None),
+    ("PUT", f"/api/v1/modules/{M}/bindings", {"bindings": {"101": U}}),
+    ("PATCH", f"/api/v1/modules/{M}/bindings", {"bindings": {"101": None}}),
+    ("POST", "/api/v1/contacts", {"name": "c", "phones": ["+79161234567"]}),
+    ("POST", "/api/v1/contacts/bulk", {"contacts": [{"name": "c", "phones": []}]}),
+    ("GET", "/api/v1/contacts", None),
+    ("GET", "/api/v1/contacts?phone=89161234567", None),
+    ("GET", f"/api/v1/contacts/{C}", None),
+    ("GET", f"/api/v1/contacts/{C}/activity", None),
+    ("GET", "/api/v1/calls", None),
+    ("GET", f"/api/v1/calls/{CALL}", None),
+    ("GET", "/api/v1/executions", None),
+    ("GET", f"/api/v1/executions/{E}", None),
+]
+
+OPERATOR_ENDPOINTS: list[tuple[str, str, Any]] = [
+    ("POST", "/api/v1/tenants", {"name": "t"}),
+    ("GET", "/api/v1/tenants", None),
+    ("GET", "/api/v1/tenants/ten_x", None),
+    ("POST", "/api/v1/tenants/ten_x/keys", None),
+]
+
+
+async def assert_401(api: Api, method: str, path: str, body: Any) -> None:
+    response = await api.request(method, path, json=body)
+    assert response.status == 401, f"{method} {path}: {response.status} {await response.text()}"
+    assert (await response.json())["error"] == "unauthorized"
+
+
+@pytest.mark.parametrize("credential", ["none", "bogus", "operator", "user"])
+async def test_tenant_endpoints_need_a_tenant_key(service: Service, credential: str) -> None:
+    _, api = await service.new_tenant()
+    user = await api.ok("POST", "/api/v1/users", {"name": "Anna"}, status=201)
+    token = await api.ok("POST", f"/api/v1/users/{user['id']}/tokens", status=201)
+    secret = {"none": None, "bogus": "vrk_not_a_real_key", "operator": service.operator.secret,
+              "user": token["token"]}[credential]
+    for method, path, body in TENANT_ENDPOINTS:
+        await assert_401(service.api(secret), method, path, body)
+
+
+async def test_malformed_authorization_header_is_401(service: Service) -> None:
+    _, api = await service.new_tenant()
+    for header in ("Basic abc", "Bearer", api.secret or ""):
+        response = await service.client.get("/api/v1/modules", headers={"Authorization": header})
+        assert response.status == 401, header
+
+
+@pytest.mark.parametrize("credential", ["none", "bogus", "tenant"])
+async def test_operator_endpoints_need_the_operator_token(service: Service,
+                                                          credential: str) -> None:
+    _, api = await service.new_tenant()
+    secret = {"none": None, "bogus": "op_wrong", "tenant": api.secret}[credential]
+    for method, path, body in OPERATOR_ENDPOINTS:
+        await assert_401(service.api(secret), method, path, body)
+
+
+async def one_of_everything(service: Service, api: Api) -> dict[str, Any]:
+    module = await api.ok("POST", "/api/v1/modules",
+                          {"name": "pbx", "settings": {"apiKey": "secret-value-xyz"},
+                           "secrets": ["apiKey"]}, status=201)
+    v1 = await api.ok("POST", f"/api/v1/modules/{module['id']}/versions",
+                      {"source": SEED_SCRIPT, "activate": True}, status=201)
+    v2 = await api.ok("POST", f"/api/v1/modules/{module['id']}/versions",
+                      {"source": SEED_SCRIPT + "\n"}, status=201)
+    user = await api.ok("POST", "/api/v1/users", {"name": "Anna"}, status=201)
+    token = await api.ok("POST", f"/api/v1/users/{user['id']}/tokens", status=201)
+    await api.ok("PUT", f"/api/v1/modules/{module['id']}/bindings",
+                 {"bindings": {"101": user["id"]}})
+    contact = await api.ok("POST", "/api/v1/contacts",
+                           {"name": "Olga", "phones": ["+79161234567"]}, status=201)
+    response = await service.client.post(urlsplit(module["webhook_url"]).path, json={
+        "type": "start", "callId": "c-1", "srcPhone": "+79161234567", "dstPhone": "101"})
+    assert response.status == 200
+    [call] = (await api.ok("GET", "/api/v1/calls"))["calls"]
+    [execution] = (await api.ok("GET", "/api/v1/executions"))["executions"]
+    [key] = (await api.ok("GET", "/api/v1/keys"))["keys"]
+    module = await api.ok("GET", f"/api/v1/modules/{module['id']}")
+    return {"module": module, "v1": v1, "v2": v2, "user": user, "token": token,
+            "contact": contact, "call": call, "execution": execution, "key": key}
+
+
+async def test_tenants_never_see_each_other(service: Service) -> None:
+    _, a = await service.new_tenant("a")
+    _, b = await service.new_tenant("b")
+    mine = await one_of_everything(service, a)
+    await one_of_everything(service, b)  # B has records of its own, with the same names
+    m, u = mine["module"]["id"], mine["user"]["id"]
+    own_module = (await b.ok("GET", "/api/v1/modules"))["modules"][0]["id"]
+    ids = {M: m, V: mine["v2"]["id"], U: u, C: mine["contact"]["id"],
+           CALL: mine["call"]["id"], E: mine["execution"]["id"], "key_x": mine["key"]["id"]}
+
+    def theirs(path: str) -> str:
+        for placeholder, real in ids.items():
+            path = path.replace(placeholder, real)
+        return path
+
+    foreign = [(method, theirs(path), body) for method, path, body in TENANT_ENDPOINTS
+               if theirs(path) != path]
+    foreign += [
+        ("GET", f"/api/v1/calls?module_id={m}", None),
+        ("GET", f"/api/v1/executions?module_id={m}", None),
+        # A's ids inside B's own module or body.
+        ("GET", f"/api/v1/modules/{own_module}/versions/{mine['v1']['id']}", None),
+        ("POST", f"/api/v1/modules/{own_module}/versions/{mine['v1']['id']}/activate", None),
+        ("POST", f"/api/v1/modules/{own_module}/versions",
+         {"source": SEED_SCRIPT, "base_version_id": mine["v1"]["id"]}),
+        ("POST", f"/api/v1/modules/{own_module}/versions",
+         {"source": SEED_SCRIPT, "base_version_id": mine["v1"]["id"], "activate": True}),
+        ("PUT", f"/api/v1/modules/{own_module}/bindings", {"bindings": {"101": u}}),
+        ("PATCH", f"/api/v1/modules/{own_module}/bindings", {"bindings": {"102": u}}),
+    ]
+    assert len(foreign) >= 25
+    for method, path, body in foreign:
+        answer = await b.ok(method, path, body, status=404)
+        assert answer["error"] == "not_found", (method, path, answer)
+
+    # Nothing of A changed, and A's credentials and webhook still work.
+    assert await a.ok("GET", f"/api/v1/modules/{m}") == mine["module"]
+    assert mine["module"]["active_version"] == {"id": mine["v1"]["id"], "number": 1}
+    assert len((await a.ok("GET", f"/api/v1/modules/{m}/versions"))["versions"]) == 2
+    assert (await a.ok("GET", f"/api/v1/modules/{m}/bindings"))["bindings"][0]["user_id"] == u
+    assert (await a.ok("GET", "/api/v1/keys"))["keys"][0]["revoked_at"] is None
+    await service.api(mine["token"]["token"]).ok("GET", "/api/v1/notifications")
+    response = await service.client.post(urlsplit(mine["module"]["webhook_url"]).path,
+                                         json={"type": "bogus"})
+    assert response.status == 400
+
+    # B's lists hold only B's records.
+    a_ids = {mine[k]["id"] for k in ("module", "user", "contact", "call", "execution", "key")}
+    for path, field in [("/api/v1/modules", "modules"), ("/api/v1/users", "users"),
+                        ("/api/v1/contacts", "contacts"), ("/api/v1/calls", "calls"),
+                        ("/api/v1/executions", "executions"), ("/api/v1/keys", "keys"),
+                        ("/api/v1/contacts?phone=89161234567", "contacts"),
+                        ("/api/v1/calls?phone=89161234567", "calls")]:
+        listed = (await b.ok("GET", path))[field]
+        assert listed, path
+        assert not a_ids & {item["id"] for item in listed}, path
+    [own_contact] = (await b.ok("GET", "/api/v1/contacts?phone=89161234567"))["contacts"]
+    assert own_contact["id"] != mine["contact"]["id"]
