@@ -8,6 +8,7 @@ webhook's effects (contract §3, §5): a failed call leaves storage as it was.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -43,13 +44,21 @@ class CapabilitySession:
     store: Store
     module_id: str
     limits: StorageLimits
-    fetcher: FetchSession
+    # Built on the first fetch() only: most calls never fetch, and a policy is not free.
+    make_fetcher: Callable[[], FetchSession]
     writes: dict[str, StorageWrite] = field(default_factory=dict)
+    fetcher: FetchSession | None = None
     _usage: tuple[int, int] | None = None
+
+    @property
+    def fetch_log(self) -> list[dict[str, Any]]:
+        return [entry.as_dict() for entry in self.fetcher.log] if self.fetcher else []
 
     async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         if op == "fetch":
+            if self.fetcher is None:
+                self.fetcher = self.make_fetcher()
             return await self.fetcher.handle(request)
         key = request.get("key")
         if not isinstance(key, str) or not key or len(key) > self.limits.max_key_chars:

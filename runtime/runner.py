@@ -160,8 +160,10 @@ class Runner:
         )
 
     def session(self, module: Module, *, dry_run: bool, limits: Limits) -> CapabilitySession:
-        fetcher = FetchSession(self.fetch_policy(module, dry_run=dry_run, limits=limits))
-        return CapabilitySession(self.store, module.id, self.storage_limits, fetcher)
+        return CapabilitySession(
+            self.store, module.id, self.storage_limits,
+            lambda: FetchSession(self.fetch_policy(module, dry_run=dry_run, limits=limits)),
+        )
 
     def limits_for(self, function: str) -> Limits:
         sandbox = self.config.sandbox
@@ -196,7 +198,7 @@ class Runner:
             function=function,
             outcome=outcome,
             status=status_of(outcome),
-            fetches=[entry.as_dict() for entry in session.fetcher.log],
+            fetches=session.fetch_log,
             storage_writes=[w.to_json() for w in session.storage_writes],
         )
         if not outcome.ok:
