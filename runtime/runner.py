@@ -187,7 +187,8 @@ class Runner:
         self.limiter.begin_execution(module.tenant_id)
         started = time.perf_counter()
         try:
-            outcome = await self.pool.run(call, limits=limits, handler=session.handle)
+            outcome = await self.pool.run(call, limits=limits, handler=session.handle,
+                                          group=module.tenant_id)
         finally:
             self.limiter.end_execution(module.tenant_id)
             self.metrics.execution_seconds.labels(function).observe(

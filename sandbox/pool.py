@@ -39,6 +39,7 @@ from sandbox.protocol import (
     outcome_from_json,
     source_sha256,
 )
+from sandbox.scheduler import FairQueue, GroupLoad, heavy_group_workers
 from sandbox.worker import bootstrap_source
 
 log = logging.getLogger("sandbox.pool")
@@ -46,8 +47,10 @@ log = logging.getLogger("sandbox.pool")
 CapabilityHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 WORKER_START_TIMEOUT = 20.0
+HEAVY_NICENESS = 10
+CAN_RENICE = os.geteuid() == 0
 # Limits after which a worker exits by itself (see sandbox.worker.REPLACE_AFTER_LIMITS).
-RETIRING_LIMITS = frozenset({"cpu", "memory", "recursion"})
+RETIRING_LIMITS = frozenset({"memory"})
 STDERR_KEEP_BYTES = 8192
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -79,6 +82,7 @@ def failure(
 @dataclass
 class PendingCall:
     id: int
+    group: str
     call: dict[str, Any]  # the call's JSON without its source
     source: str
     source_sha256: str
@@ -96,6 +100,9 @@ class Worker:
     started: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    exited: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
     inflight: deque[PendingCall] = field(default_factory=deque)
     ready: bool = False
     dead: bool = False
@@ -104,6 +111,7 @@ class Worker:
     retiring: bool = False
     stderr_tail: bytearray = field(default_factory=bytearray)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    niceness: int = 0
     # Sources this worker holds, mirroring its own LRU: a known script is sent by hash alone.
     sources: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
@@ -146,7 +154,8 @@ class SandboxPool:
         self.python = python
         self.stats = PoolStats()
         self._workers: list[Worker] = []
-        self._waiting: deque[PendingCall] = deque()
+        self._waiting: FairQueue[PendingCall] = FairQueue()
+        self._loads: dict[str, GroupLoad] = {}
         self._ids = itertools.count(1)
         self._closed = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -166,13 +175,16 @@ class SandboxPool:
         self._closed = True
         for worker in list(self._workers):
             self._kill(worker)
-        for pending in list(self._waiting):
+        for pending in self._waiting.drain():
             if not pending.future.done():
                 pending.future.set_exception(PoolClosed("the sandbox pool was closed"))
-        self._waiting.clear()
-        for worker in list(self._workers):
+        workers = list(self._workers)
+        for worker in workers:
             if worker.transport is not None:
                 worker.transport.close()
+        if workers:
+            # Reap the processes before the loop goes away.
+            await asyncio.wait([asyncio.shield(w.exited) for w in workers], timeout=5)
         for task in list(self._background):
             task.cancel()
 
@@ -191,8 +203,13 @@ class SandboxPool:
         *,
         limits: Limits | None = None,
         handler: CapabilityHandler | None = None,
+        group: str = "",
     ) -> Outcome:
-        """Run one call in a worker; always returns an Outcome (never raises for tenant code)."""
+        """Run one call in a worker; always returns an Outcome (never raises for tenant code).
+
+        `group` names whose call this is (the service passes the tenant): groups are served
+        fairly (see sandbox.scheduler).
+        """
         if self._closed:
             raise PoolClosed("the sandbox pool is closed")
         limits = limits or self.limits
@@ -200,14 +217,18 @@ class SandboxPool:
         body = call.to_json()
         del body["source"]
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        pending = PendingCall(call_id, body, call.source, source_sha256(call.source), limits,
-                              handler or no_capabilities, future)
+        pending = PendingCall(call_id, group, body, call.source, source_sha256(call.source),
+                              limits, handler or no_capabilities, future)
         self.stats.calls += 1
-        self._waiting.append(pending)
+        self._waiting.push(group, pending)
         self._dispatch()
         outcome = await future
         if outcome.limit is not None:
             self.stats.limit_hits[outcome.limit] += 1
+        load = self._loads.setdefault(group, GroupLoad())
+        load.observe(outcome.duration_ms, outcome.limit in ("cpu", "wall", "memory"))
+        if not load.heavy and load.average_ms < 1.0 and len(self._loads) > 10_000:
+            del self._loads[group]  # forget idle light groups rather than grow forever
         return outcome
 
     async def check(self, source: str, *, limits: Limits | None = None) -> Outcome:
@@ -216,21 +237,53 @@ class SandboxPool:
 
     def _dispatch(self) -> None:
         while self._waiting:
-            candidates = [
-                w for w in self._workers
-                if w.ready and not w.dead and not w.retiring
-                and len(w.inflight) < self.inflight_per_worker
-            ]
-            if not candidates:
+            for group in self._waiting.groups():
+                worker = self._worker_for(group)
+                if worker is not None:
+                    break
+            else:
                 return
-            worker = min(candidates, key=lambda w: len(w.inflight))
-            pending = self._waiting.popleft()
+            pending = self._waiting.pop(group)
             if pending.future.done():
                 continue
             worker.inflight.append(pending)
+            self._set_priority(worker, group)
             worker.write(self._message(worker, pending))
             if len(worker.inflight) == 1:
                 self._arm_deadline(worker, pending)
+
+    def _worker_for(self, group: str) -> Worker | None:
+        """An idle worker, or one running only this group's calls with room in its pipe."""
+        usable = [w for w in self._workers if w.ready and not w.dead and not w.retiring]
+        heavy = self._loads.get(group, GroupLoad()).heavy
+        if heavy:
+            held = sum(1 for w in usable if any(p.group == group for p in w.inflight))
+            if held >= heavy_group_workers(self.size):
+                return None
+        idle = [w for w in usable if not w.inflight]
+        if idle:
+            return idle[0]
+        if heavy:
+            return None  # queuing behind its own slow call gains nothing
+        own = [
+            w for w in usable
+            if len(w.inflight) < self.inflight_per_worker
+            and all(p.group == group for p in w.inflight)
+        ]
+        return min(own, key=lambda w: len(w.inflight)) if own else None
+
+    def _set_priority(self, worker: Worker, group: str) -> None:
+        """Heavy groups' calls run at a lower CPU priority, so they yield to everyone else.
+
+        Only with the privilege to raise it again afterwards (root); otherwise skipped.
+        """
+        if not CAN_RENICE or worker.transport is None:
+            return
+        wanted = HEAVY_NICENESS if self._loads.get(group, GroupLoad()).heavy else 0
+        if worker.niceness != wanted:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, worker.transport.get_pid(), wanted)
+                worker.niceness = wanted
 
     def _message(self, worker: Worker, pending: PendingCall) -> bytes:
         call = dict(pending.call, source_sha256=pending.source_sha256)
@@ -267,7 +320,8 @@ class SandboxPool:
         for pending in worker.inflight:
             if pending.deadline is not None:
                 pending.deadline.cancel()
-        self._waiting.extendleft(reversed(worker.inflight))
+        for pending in reversed(worker.inflight):
+            self._waiting.push_front(pending.group, pending)
         worker.inflight.clear()
         log.warning("sandbox worker lost a cached script; replacing it")
         self._kill(worker)
@@ -401,6 +455,8 @@ class SandboxPool:
     def _on_worker_exit(self, worker: Worker) -> None:
         """The process has exited and its pipes are closed."""
         worker.dead = True
+        if not worker.exited.done():
+            worker.exited.set_result(None)
         if not worker.started.done():
             worker.started.set_result(None)
         returncode = worker.transport.get_returncode() if worker.transport else None
@@ -420,7 +476,8 @@ class SandboxPool:
         for pending in worker.inflight:
             if pending.deadline is not None:
                 pending.deadline.cancel()
-        self._waiting.extendleft(reversed(worker.inflight))
+        for pending in reversed(worker.inflight):
+            self._waiting.push_front(pending.group, pending)
         worker.inflight.clear()
         if worker.transport is not None:
             worker.transport.close()

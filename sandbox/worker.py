@@ -29,7 +29,9 @@ from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel
 IDLE_SPIN_SECONDS = 0.0005
 
 # Limits after which this process is not trusted to take more work.
-REPLACE_AFTER_LIMITS = frozenset({"cpu", "memory", "recursion"})
+# A CPU limit or a deep recursion unwinds cleanly and leaves the worker reusable; after a
+# MemoryError the heap may be fragmented to its limit, so that worker is replaced.
+REPLACE_AFTER_LIMITS = frozenset({"memory"})
 
 
 class WorkerState:
@@ -40,6 +42,8 @@ class WorkerState:
         self.current_cpu_seconds = 0.0
         self.current_started = 0.0
         self.cpu_limit_pending = False
+        # True while host code talks to the parent: a limit must not tear a message in two.
+        self.in_host_code = False
         # Scripts by sha256, least recently used first (the pool mirrors this LRU).
         self.sources: OrderedDict[str, str] = OrderedDict()
 
@@ -81,9 +85,19 @@ class WorkerBridge:
         self.call_id = call_id
 
     def request(self, payload: dict[str, JSONValue]) -> dict[str, JSONValue]:
+        state = self.state
+        state.in_host_code = True
+        try:
+            reply = self._exchange(payload)
+        finally:
+            state.in_host_code = False
+        if state.cpu_limit_pending:
+            state.cpu_limit_pending = False
+            raise cpu_limit(state)
+        return reply
+
+    def _exchange(self, payload: dict[str, JSONValue]) -> dict[str, JSONValue]:
         self.state.channel.send({"type": "capability", "id": self.call_id, "request": payload})
-        if self.state.cpu_limit_pending:
-            report_cpu_limit_and_exit(self.state)
         while True:
             message = self.state.channel.receive()
             if message is None:
@@ -116,11 +130,11 @@ def main() -> None:
     def on_cpu_limit(signum: int, frame: object) -> None:
         if state.current_id is None:
             return
-        if channel.sending:
-            # Never interleave two messages on the pipe; report right after this send.
+        if state.in_host_code or channel.sending:
+            # Never tear a message on the pipe: stop the script once the exchange is over.
             state.cpu_limit_pending = True
             return
-        report_cpu_limit_and_exit(state)
+        raise cpu_limit(state)
 
     signal.signal(signal.SIGPROF, on_cpu_limit)
     channel.send({"type": "ready", "pid": os.getpid(), "hardening": report.to_json()})
@@ -141,17 +155,12 @@ def main() -> None:
             os._exit(0)
 
 
-def report_cpu_limit_and_exit(state: WorkerState) -> None:
-    state.channel.send({
-        "type": "outcome",
-        "id": state.current_id,
-        "outcome": limit_outcome(
-            "cpu",
-            f"CPU time limit of {state.current_cpu_seconds:g} s exceeded",
-            state.current_started,
-        ),
-    })
-    os._exit(0)
+def cpu_limit(state: WorkerState) -> BaseException:
+    """What the CPU timer raises into the script: a BaseException scripts cannot catch (their
+    bare `except:` is compiled as `except Exception:`), so the worker survives and is reused."""
+    from sandbox.executor import LimitExceeded
+
+    return LimitExceeded("cpu", f"CPU time limit of {state.current_cpu_seconds:g} s exceeded")
 
 
 def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[str, Any]:
@@ -169,19 +178,38 @@ def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[
     state.current_cpu_seconds = limits.cpu_seconds
     state.current_started = started
     bridge = WorkerBridge(state, message["id"])
+    try:
+        outcome = execute_with_cpu_timer(state, executor, call, limits, bridge)
+    except BaseException as error:  # the boundary: nothing escapes a worker's call
+        limit = getattr(error, "limit", None)
+        if limit == "cpu":
+            outcome = limit_outcome("cpu", str(error), started)
+        else:
+            outcome = {
+                "ok": False, "result": None, "limit": None, "logs": "", "logs_truncated": False,
+                "error": {"type": "InternalError", "message": type(error).__name__,
+                          "line": None},
+                "duration_ms": (time.perf_counter() - started) * 1000,
+            }
+    finally:
+        state.current_id = None
+        state.cpu_limit_pending = False
+    return outcome
+
+
+def execute_with_cpu_timer(state: WorkerState, executor: Any, call: Call, limits: Limits,
+                           bridge: WorkerBridge) -> dict[str, Any]:
+    """Run the call with a one-shot CPU timer (ITIMER_PROF counts this process's CPU time)."""
     signal.setitimer(signal.ITIMER_PROF, limits.cpu_seconds)
     try:
         outcome: dict[str, Any] = executor.execute(call, limits, bridge)
-    except BaseException as error:  # the boundary: nothing escapes a worker's call
-        outcome = {
-            "ok": False, "result": None, "limit": None, "logs": "", "logs_truncated": False,
-            "error": {"type": "InternalError", "message": type(error).__name__, "line": None},
-            "duration_ms": (time.perf_counter() - started) * 1000,
-        }
+        return outcome
     finally:
+        # Disarm with the signal blocked, so it cannot land between the two steps.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
         signal.setitimer(signal.ITIMER_PROF, 0)
         state.current_id = None
-    return outcome
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF})
 
 
 def bootstrap_source(package_parent: str) -> str:
