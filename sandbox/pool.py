@@ -47,6 +47,7 @@ log = logging.getLogger("sandbox.pool")
 CapabilityHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 WORKER_START_TIMEOUT = 20.0
+SLOW_CALL_SECONDS = 0.05
 HEAVY_NICENESS = 10
 CAN_RENICE = os.geteuid() == 0
 # Limits after which a worker exits by itself (see sandbox.worker.REPLACE_AFTER_LIMITS).
@@ -91,6 +92,12 @@ class PendingCall:
     future: asyncio.Future[Outcome]
     started_at: float = 0.0
     deadline: asyncio.TimerHandle | None = None
+    slow: asyncio.TimerHandle | None = None
+
+    def cancel_timers(self) -> None:
+        for timer in (self.deadline, self.slow):
+            if timer is not None:
+                timer.cancel()
 
 
 @dataclass
@@ -253,21 +260,31 @@ class SandboxPool:
                 self._arm_deadline(worker, pending)
 
     def _worker_for(self, group: str) -> Worker | None:
-        """An idle worker, or one running only this group's calls with room in its pipe."""
+        """An idle worker, or one running only this group's calls with room in its pipe.
+
+        No group holds every worker (one is always left for the others), and a heavy group
+        only a few.
+        """
         usable = [w for w in self._workers if w.ready and not w.dead and not w.retiring]
         heavy = self._loads.get(group, GroupLoad()).heavy
+        held = sum(1 for w in usable if any(p.group == group for p in w.inflight))
         if heavy:
-            held = sum(1 for w in usable if any(p.group == group for p in w.inflight))
-            if held >= heavy_group_workers(self.size):
-                return None
-        idle = [w for w in usable if not w.inflight]
+            cap = heavy_group_workers(self.size)
+        elif len(self._loads) > 1:
+            cap = max(1, self.size - 1)
+        else:
+            cap = self.size  # the only group seen: nobody to leave a worker for
+        if held >= cap:
+            idle = []
+        else:
+            idle = [w for w in usable if not w.inflight]
         if idle:
             return idle[0]
         if heavy:
             return None  # queuing behind its own slow call gains nothing
         own = [
             w for w in usable
-            if len(w.inflight) < self.inflight_per_worker
+            if w.inflight and len(w.inflight) < self.inflight_per_worker
             and all(p.group == group for p in w.inflight)
         ]
         return min(own, key=lambda w: len(w.inflight)) if own else None
@@ -298,6 +315,15 @@ class SandboxPool:
         pending.deadline = loop.call_later(
             pending.limits.wall_seconds, self._on_deadline, worker, pending
         )
+        pending.slow = loop.call_later(SLOW_CALL_SECONDS, self._on_slow, worker, pending)
+
+    def _on_slow(self, worker: Worker, pending: PendingCall) -> None:
+        """A call still running after SLOW_CALL_SECONDS: its group counts as heavy from now
+        on (no need to wait for it to finish), and it yields the CPU to everyone else."""
+        if not worker.inflight or worker.inflight[0] is not pending or pending.future.done():
+            return
+        self._loads.setdefault(pending.group, GroupLoad()).heavy = True
+        self._set_priority(worker, pending.group)
 
     def _on_deadline(self, worker: Worker, pending: PendingCall) -> None:
         if not worker.inflight or worker.inflight[0] is not pending or pending.future.done():
@@ -318,8 +344,7 @@ class SandboxPool:
         it goes back to the queue (none had started) and the worker is replaced.
         """
         for pending in worker.inflight:
-            if pending.deadline is not None:
-                pending.deadline.cancel()
+            pending.cancel_timers()
         for pending in reversed(worker.inflight):
             self._waiting.push_front(pending.group, pending)
         worker.inflight.clear()
@@ -329,8 +354,7 @@ class SandboxPool:
 
     def _complete_head(self, worker: Worker, outcome: Outcome) -> None:
         pending = worker.inflight.popleft()
-        if pending.deadline is not None:
-            pending.deadline.cancel()
+        pending.cancel_timers()
         if not pending.future.done():
             pending.future.set_result(outcome)
         if worker.inflight and not worker.retiring:
@@ -464,8 +488,7 @@ class SandboxPool:
             self._workers.remove(worker)
         if worker.inflight and not worker.retiring:
             head = worker.inflight.popleft()
-            if head.deadline is not None:
-                head.deadline.cancel()
+            head.cancel_timers()
             if not head.future.done():
                 head.future.set_result(failure(
                     "WorkerCrashed",
@@ -474,8 +497,7 @@ class SandboxPool:
                 ))
         # Calls queued behind it never started: give them to another worker.
         for pending in worker.inflight:
-            if pending.deadline is not None:
-                pending.deadline.cancel()
+            pending.cancel_timers()
         for pending in reversed(worker.inflight):
             self._waiting.push_front(pending.group, pending)
         worker.inflight.clear()
