@@ -274,10 +274,7 @@ class SandboxPool:
             cap = max(1, self.size - 1)
         else:
             cap = self.size  # the only group seen: nobody to leave a worker for
-        if held >= cap:
-            idle = []
-        else:
-            idle = [w for w in usable if not w.inflight]
+        idle = [] if held >= cap else [w for w in usable if not w.inflight]
         if idle:
             return idle[0]
         if heavy:
