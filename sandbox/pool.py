@@ -37,7 +37,7 @@ from sandbox.protocol import (
     decode,
     encode,
     outcome_from_json,
-    source_sha256,
+    source_facts,
 )
 from sandbox.scheduler import FairQueue, GroupLoad, heavy_group_workers
 from sandbox.worker import bootstrap_source
@@ -220,11 +220,17 @@ class SandboxPool:
         if self._closed:
             raise PoolClosed("the sandbox pool is closed")
         limits = limits or self.limits
+        sha256, size = source_facts(call.source)
+        if size > limits.source_bytes:
+            # The worker refuses it too; checked here so it never crosses the pipe.
+            return failure("CompileError",
+                           f"the script is {size} bytes; the limit is {limits.source_bytes}",
+                           limit="source")
         call_id = next(self._ids)
         body = call.to_json()
         del body["source"]
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        pending = PendingCall(call_id, group, body, call.source, source_sha256(call.source),
+        pending = PendingCall(call_id, group, body, call.source, sha256,
                               limits, handler or no_capabilities, future)
         self.stats.calls += 1
         self._waiting.push(group, pending)

@@ -31,8 +31,10 @@ SOURCE_CACHE_SIZE = 512
 
 
 @functools.lru_cache(maxsize=1024)
-def source_sha256(source: str) -> str:
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+def source_facts(source: str) -> tuple[str, int]:
+    """(sha256, size in UTF-8 bytes) of a script, remembered for the scripts in use."""
+    encoded = source.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(encoded).hexdigest(), len(encoded)
 
 
 class ProtocolError(Exception):

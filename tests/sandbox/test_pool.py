@@ -281,3 +281,12 @@ async def test_state_does_not_leak_between_calls_on_one_worker() -> None:
 
 async def test_workers_report_their_hardening(pool: SandboxPool) -> None:
     assert "rlimits" in " ".join(pool.stats.hardening["active"])
+
+
+async def test_oversized_source_is_refused_before_it_reaches_a_worker(pool: SandboxPool) -> None:
+    source = BENIGN + "#" * FAST_LIMITS.source_bytes
+    outcome = await pool.run(Call(source=source, function="VoipParseWebhookRequest",
+                                  request=RequestData()))
+    assert outcome.limit == "source"
+    assert outcome.error is not None and outcome.error.type == "CompileError"
+    assert pool.stats.calls == 0
