@@ -27,6 +27,8 @@ Choices that are ours (the contract is silent), kept here:
 - A history row is stored for every event and record, with its effect ('applied', 'repeat',
   'late'); records use the kind 'call_record'.
 - A repeat takes precedence over late: a retried NotifyStart after the answer is a repeat.
+- A NotifyInternal for an answered call is a transfer, not a late event: the operator at its
+  dstPhone is notified (ringing) and the call stays answered.
 - Notifications: a user is never sent the same kind (ringing / answered / ended) twice for
   one call, so NotifyStart then NotifyInternal at the same phone pops up once.
   NotifyEnd goes to the users notified of this call, nobody else (a call first seen at its end
@@ -338,8 +340,13 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
         numbers = _numbers(event)
         if any(h.kind == event.event.value and h.numbers == numbers for h in history):
             effect = EventEffect.REPEAT
-        elif target.rank < call.state.rank:
+        elif target.rank < call.state.rank and not _rings_elsewhere(event, call):
             effect = EventEffect.LATE
+        elif target.rank < call.state.rank:
+            # A transfer: the answered call now rings at another operator's phone. That
+            # operator is told (contract §5: NotifyInternal notifies the user bound to its
+            # dstPhone); the call itself stays answered.
+            effect = EventEffect.APPLIED
         else:
             effect = EventEffect.APPLIED
             call = _advance(ctx, call, event, target, contact)
@@ -351,6 +358,11 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
         return change, []
     return change, await _notify(tx, ctx, event, call, change.created, contact,
                                  STATE_NOTIFICATION[target])
+
+
+def _rings_elsewhere(event: CallEvent, call: Call) -> bool:
+    """NotifyInternal for a call that is answered but not over: it rings at another phone."""
+    return event.event is WebhookEvent.NotifyInternal and call.state is CallState.ANSWERED
 
 
 def _advance(ctx: ActContext, call: Call, event: CallEvent, target: CallState,

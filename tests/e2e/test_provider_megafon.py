@@ -196,9 +196,9 @@ async def test_transferred_call_ends_with_the_operator_who_holds_it(mf: Tenant) 
     await mf.post_ok(event("INCOMING", "ivanov"))
     await mf.post_ok(event("ACCEPTED", "ivanov"))
     await mf.post_ok(event("TRANSFERRED", "petrova"))
-    # The service keeps a call's state forward-only: ringing after the answer is "late", so
-    # the transfer is in the call's history but pops nothing up (see docs/modules.md).
-    assert await mf.notifications("petrova") == []
+    # A transfer rings at Petrova's phone: she is told, the call stays answered.
+    assert await mf.notifications("petrova") == ["ringing"]
+    assert (await mf.call())["state"] == "answered"
     await mf.post_ok(event("COMPLETED", "ivanov"))  # Ivanov hung up after transferring
     assert (await mf.call())["state"] == "answered"
     await mf.post_ok(event("ACCEPTED", "petrova"))
@@ -207,8 +207,9 @@ async def test_transferred_call_ends_with_the_operator_who_holds_it(mf: Tenant) 
     assert call["state"] == "ended"
     assert [(e["kind"], e["effect"]) for e in call["events"]] == [
         ("notify_start", "applied"), ("notify_answer", "applied"),
-        ("notify_internal", "late"), ("notify_answer", "applied"), ("notify_end", "applied")]
-    assert await mf.notifications("petrova") == ["answered", "ended"]
+        ("notify_internal", "applied"), ("notify_answer", "applied"),
+        ("notify_end", "applied")]
+    assert await mf.notifications("petrova") == ["ringing", "answered", "ended"]
     assert await mf.notifications("ivanov") == ["ringing", "answered", "ended"]
 
 
