@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from runtime.api import ROUTERS
+from runtime.cluster import start_cluster
 from runtime.config import Config
+from runtime.console import setup_console
 from runtime.errors import json_errors
 from runtime.fetcher import own_host_ports
 from runtime.hub import Hub
 from runtime.metrics import Metrics
 from runtime.modules_cache import ModuleCache
+from runtime.openapi import install as install_openapi
 from runtime.ratelimit import TenantLimiter
 from runtime.runner import Runner
 from runtime.store import Store
@@ -45,7 +48,10 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
                                     commit_window=config.commit_window_ms / 1000)
     app[STORE] = store
     app[MODULES] = ModuleCache(store)
+    cluster = await start_cluster(store, app[HUB], app[MODULES])  # PostgreSQL: several nodes
     yield
+    if cluster is not None:
+        await cluster.close()
     await store.close()
 
 
@@ -88,4 +94,6 @@ def create_app(config: Config, operator_token: str) -> web.Application:
     app.cleanup_ctx.extend([store_context, pool_context, runner_context])
     for router in ROUTERS:
         app.add_routes(router)
+    install_openapi(app)
+    setup_console(app)
     return app

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from runtime import ids
-from runtime.errors import ApiError, unauthorized
+from runtime.errors import unauthorized
 from runtime.store.models import User
 from runtime.typedefs import OPERATOR_TOKEN, STORE
 
@@ -74,4 +74,4 @@ async def require_tenant_or_user(request: web.Request) -> str:
     user = await store.find_user_by_token(digest)
     if user is not None:
         return user.tenant_id
-    raise ApiError(401, "unauthorized", "unknown or revoked credentials")
+    raise unauthorized("unknown or revoked credentials")

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from runtime.local_host import LocalHost
 from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
 from sandbox.call import PARSE_FUNCTION, SCRIPT_FUNCTIONS
 
@@ -41,9 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--request", type=Path, help='JSON file {"method","url","headers","body"}')
     run.add_argument("--settings", type=Path, help="settings as a JSON or YAML object")
     run.add_argument("--args", help="JSON list of the function's arguments (not the request)")
+    run.add_argument("--storage", type=Path,
+                     help="JSON file the script's storage is read from and saved to")
+    run.add_argument("--allow", action="append", default=[], metavar="HOST",
+                     help="a host fetch() may call (default: the allowlist in module.yaml)")
+    run.add_argument("--allow-network", action="append", default=[], metavar="CIDR",
+                     help="a private address range fetch() may reach, e.g. 127.0.0.0/8")
 
     check = commands.add_parser("check", help="compile and contract-check a script")
     check.add_argument("script", type=Path)
+
+    deploy = commands.add_parser(
+        "deploy", help="create or update a module on a service from its folder",
+        description="Create or update the module described by FOLDER (module.yaml + script.py) "
+                    "on a running service: settings, allowlist, bindings, a new script "
+                    "version. Exit 0: deployed or up to date; 1: refused (script problems "
+                    "are printed with their lines; nothing is changed); 2: usage.")
+    deploy.add_argument("folder", type=Path)
+    deploy.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8080")
+    deploy.add_argument("--key", help="tenant API key (default: $VOIP_RUNTIME_API_KEY)")
+    deploy.add_argument("--dry-run", action="store_true", help="show what would change")
+    deploy.add_argument("--no-activate", action="store_true",
+                        help="upload a changed script without activating it")
+    deploy.add_argument("--update-secrets", action="store_true",
+                        help="send secret settings even when their masked form is unchanged")
     return parser
 
 
@@ -74,6 +96,18 @@ def load_settings(script: Path, settings_file: Path | None) -> dict[str, Any]:
             raise UsageError(f"{module_file}: settings must be a mapping")
         return settings
     return {}
+
+
+def load_allowlist(script: Path, given: list[str]) -> list[str]:
+    if given:
+        return given
+    module_file = script.parent / "module.yaml"
+    if module_file.exists():
+        allowlist = load_mapping(module_file).get("allowlist") or []
+        if not isinstance(allowlist, list):
+            raise UsageError(f"{module_file}: allowlist must be a list of hosts")
+        return [str(host) for host in allowlist]
+    return []
 
 
 def load_request(path: Path | None) -> RequestData:
@@ -116,9 +150,9 @@ def report(outcome: Outcome, function: str | None) -> tuple[dict[str, Any], int]
     return data, EXIT_OK
 
 
-async def run_in_pool(call: Call) -> Outcome:
+async def run_in_pool(call: Call, host: LocalHost | None = None) -> Outcome:
     async with SandboxPool(size=1, limits=Limits()) as pool:
-        return await pool.run(call)
+        return await pool.run(call, handler=host.handle if host else None)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -131,8 +165,17 @@ def command_run(args: argparse.Namespace) -> int:
         request=load_request(args.request) if function == PARSE_FUNCTION else None,
         settings=load_settings(args.script, args.settings),
     )
-    outcome = asyncio.run(run_in_pool(call))
+    try:
+        host = LocalHost.create(load_allowlist(args.script, args.allow), args.allow_network,
+                                args.storage)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    outcome = asyncio.run(run_in_pool(call, host))
     data, code = report(outcome, function)
+    data["storage"] = host.storage_changes()
+    data["fetches"] = host.fetch_log
+    if code == EXIT_OK:
+        host.commit()
     print(json.dumps(data, ensure_ascii=False, indent=2))
     return code
 
@@ -143,6 +186,20 @@ def command_check(args: argparse.Namespace) -> int:
     data, code = report(outcome, None)
     print(json.dumps(data, ensure_ascii=False, indent=2))
     return code
+
+
+def command_deploy(args: argparse.Namespace) -> int:
+    from runtime import deploy
+
+    try:
+        deploy.run(args.folder, url=args.url, key=args.key, dry_run=args.dry_run,
+                   activate=not args.no_activate, update_secrets=args.update_secrets)
+    except deploy.FolderError as error:
+        raise UsageError(str(error)) from None
+    except deploy.DeployError as error:
+        print(f"voip-runtime deploy: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def command_serve(args: argparse.Namespace) -> int:
@@ -157,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    handlers = {"run": command_run, "check": command_check, "serve": command_serve}
+    handlers = {"run": command_run, "check": command_check, "serve": command_serve,
+                "deploy": command_deploy}
     try:
         return handlers[args.command](args)
     except UsageError as error:

@@ -63,6 +63,22 @@ HTTP_ERROR_CODES = {
 }
 
 
+def static_route_methods(request: web.Request) -> str | None:
+    """The methods of the static route for exactly this path, if there is one.
+
+    aiohttp's 405 lists the methods of every route the path matches: `/api/v1/calls/originate`
+    (POST) would also advertise GET because `/api/v1/calls/{call_id}` matches it too, though a
+    GET there only answers 404 for a call named "originate".
+    """
+    methods = {
+        route.method
+        for resource in request.app.router.resources()
+        if isinstance(resource, web.PlainResource) and resource.canonical == request.path
+        for route in resource
+    }
+    return ",".join(sorted(methods)) or None
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -84,6 +100,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if error.status == 413:
             message = "request body too large"
         headers = {k: v for k, v in error.headers.items() if k.lower() in ("allow",)}
+        if error.status == 405:
+            headers["Allow"] = static_route_methods(request) or headers.get("Allow", "")
         return web.json_response(
             {"error": code, "message": message}, status=error.status, headers=headers
         )

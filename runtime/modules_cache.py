@@ -24,16 +24,22 @@ class ModuleCache:
         self.max_entries = max_entries
         self._by_token: dict[str, ActiveModule] = {}
         self._token_of: dict[str, str] = {}
+        # Bumped by every invalidation: a lookup that overlapped one does not cache what it
+        # read, which may predate the change (another node's change arrives at any moment).
+        self._generation = 0
 
     async def by_token(self, token: str) -> ActiveModule | None:
         cached = self._by_token.get(token)
         if cached is not None:
             return cached
+        generation = self._generation
         module = await self.store.get_module_by_webhook_token(token)
         if module is None:
             return None
         version = await self.store.get_active_version(module.tenant_id, module.id)
         entry = ActiveModule(module, version)
+        if generation != self._generation:
+            return entry
         if len(self._by_token) >= self.max_entries:
             self._by_token.clear()
             self._token_of.clear()
@@ -42,10 +48,12 @@ class ModuleCache:
         return entry
 
     def invalidate(self, module_id: str) -> None:
+        self._generation += 1
         token = self._token_of.pop(module_id, None)
         if token is not None:
             self._by_token.pop(token, None)
 
     def clear(self) -> None:
+        self._generation += 1
         self._by_token.clear()
         self._token_of.clear()

@@ -10,6 +10,8 @@ from pydantic import Field, StringConstraints
 from runtime.api.common import Body, found, read_body, reply
 from runtime.api.modules import changed, owned_module
 from runtime.auth import require_tenant
+from runtime.openapi import documented
+from runtime.openapi.models import BindingList, dump
 from runtime.store.models import JSON, Binding
 from runtime.typedefs import STORE
 
@@ -30,11 +32,13 @@ async def bindings_json(request: web.Request, tenant_id: str, bindings: list[Bin
     for user_id in {b.user_id for b in bindings}:
         user = await store.get_user(tenant_id, user_id)
         names[user_id] = user.name if user else None
-    return {"bindings": [{"member_id": b.member_id, "user_id": b.user_id,
-                          "user_name": names[b.user_id]} for b in bindings]}
+    return dump(BindingList, {"bindings": [{"member_id": b.member_id, "user_id": b.user_id,
+                                            "user_name": names[b.user_id]} for b in bindings]})
 
 
 @routes.get("/api/v1/modules/{module_id}/bindings")
+@documented("List a module's member bindings", auth="tenant", response=BindingList,
+            errors=[404])
 async def list_bindings(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await owned_module(request, auth)
@@ -53,12 +57,18 @@ async def set_bindings(request: web.Request, *, replace: bool) -> web.Response:
 
 
 @routes.put("/api/v1/modules/{module_id}/bindings")
+@documented("Replace a module's member bindings", auth="tenant", body=BindingsBody,
+            response=BindingList, errors=[404],
+            error_notes={404: "the module, or a user id that is not the tenant's."})
 async def replace_bindings(request: web.Request) -> web.Response:
     """Exactly these bindings; every other member of the module is unbound."""
     return await set_bindings(request, replace=True)
 
 
 @routes.patch("/api/v1/modules/{module_id}/bindings")
+@documented("Change some of a module's member bindings", auth="tenant",
+            body=BindingsBody, response=BindingList, errors=[404],
+            error_notes={404: "the module, or a user id that is not the tenant's."})
 async def merge_bindings(request: web.Request) -> web.Response:
     """These bindings changed (a null user unbinds the member); the others kept."""
     return await set_bindings(request, replace=False)

@@ -14,6 +14,8 @@ from runtime.api.contacts import query_region
 from runtime.auth import require_tenant
 from runtime.contract import CallDirection
 from runtime.errors import bad_request
+from runtime.openapi import documented
+from runtime.openapi.models import CallDetail, CallList, CallQuery
 from runtime.phones import normalize_phone
 from runtime.store.models import CallFilter, CallState, to_json
 from runtime.typedefs import STORE
@@ -71,12 +73,15 @@ def query_phone(request: web.Request) -> str | None:
 
 
 @routes.get("/api/v1/calls")
+@documented("List calls", auth="tenant", query=CallQuery, response=CallList, errors=[404],
+            error_notes={404: "`module_id` is not one of the tenant's modules."})
 async def list_calls(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     limit, offset = page(request)
     direction = request.query.get("direction")
     if direction is not None and direction not in DIRECTIONS:
         raise bad_request(f"direction: {direction!r} is not one of: {', '.join(DIRECTIONS)}")
+    query_region(request)  # checked even when no phone is read in it
     filters = CallFilter(
         module_id=await query_module(request, auth.tenant_id),
         state=query_choice(request, "state", CallState),
@@ -89,6 +94,8 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/calls/{call_id}")
+@documented("Read a call with its history", auth="tenant", response=CallDetail,
+            errors=[404])
 async def get_call(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     store = request.app[STORE]

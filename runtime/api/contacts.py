@@ -18,16 +18,27 @@ from runtime.api.common import Body, found, page, read_body, reply
 from runtime.api.modules import Region, check_region
 from runtime.auth import require_tenant
 from runtime.errors import ApiError, bad_request
+from runtime.openapi import documented
+from runtime.openapi.models import (
+    ActivityList,
+    BulkCreated,
+    ContactList,
+    ContactQuery,
+    PageQuery,
+    not_blank,
+)
 from runtime.phones import normalize_phone
-from runtime.store.models import ContactPhone
+from runtime.store.models import Contact, ContactPhone
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
 
 MAX_BULK = 1000
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                 not_blank()]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+                  not_blank()]
 Phones = Annotated[list[Phone], Field(max_length=20)]
 
 
@@ -66,6 +77,8 @@ def query_region(request: web.Request) -> str:
 
 
 @routes.post("/api/v1/contacts")
+@documented("Create a contact", auth="tenant", body=NewContactBody, response=Contact,
+            status=201)
 async def create_contact(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     body = await read_body(request, NewContactBody)
@@ -75,6 +88,8 @@ async def create_contact(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/contacts/bulk")
+@documented("Create many contacts", auth="tenant", body=BulkBody, response=BulkCreated,
+            status=201)
 async def create_contacts(request: web.Request) -> web.Response:
     """All or nothing: one bad item refuses the batch, naming the item's index."""
     auth = await require_tenant(request)
@@ -86,15 +101,17 @@ async def create_contacts(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/contacts")
+@documented("List contacts, or find them by phone", auth="tenant", query=ContactQuery,
+            response=ContactList)
 async def list_contacts(request: web.Request) -> web.Response:
     """`?phone=` finds the contacts with that number (any spelling); else a page of all."""
     auth = await require_tenant(request)
     store = request.app[STORE]
     phone = request.query.get("phone")
+    region = query_region(request)  # checked even when no phone is read in it
     if phone is None:
         limit, offset = page(request)
         return reply({"contacts": await store.list_contacts(auth.tenant_id, limit, offset)})
-    region = query_region(request)
     normalized = normalize_phone(phone, region)
     if normalized is None:
         raise bad_request(f"phone: {phone!r} is not a phone number (read in region {region})")
@@ -102,6 +119,7 @@ async def list_contacts(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/contacts/{contact_id}")
+@documented("Read a contact", auth="tenant", response=Contact, errors=[404])
 async def get_contact(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     contact = await request.app[STORE].get_contact(
@@ -111,6 +129,8 @@ async def get_contact(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/contacts/{contact_id}/activity")
+@documented("A contact's activity stream", auth="tenant", query=PageQuery,
+            response=ActivityList, errors=[404])
 async def contact_activity(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     store = request.app[STORE]

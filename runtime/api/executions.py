@@ -9,7 +9,9 @@ from runtime.api.common import found, page, reply
 from runtime.auth import require_tenant
 from runtime.contract import RESULT_MODELS
 from runtime.errors import bad_request
-from runtime.store.models import JSON, Execution, ExecutionFilter, ExecutionOutcome, to_json
+from runtime.openapi import documented
+from runtime.openapi.models import ExecutionList, ExecutionQuery, ExecutionSummary, dump
+from runtime.store.models import JSON, Execution, ExecutionFilter, ExecutionOutcome
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -20,13 +22,13 @@ FUNCTIONS = tuple(RESULT_MODELS)
 def summary(execution: Execution) -> dict[str, JSON]:
     """A list item: what happened, without the logs, request, result or effects."""
     error = execution.error if isinstance(execution.error, dict) else None
-    return {
+    return dump(ExecutionSummary, {
         "id": execution.id,
         "module_id": execution.module_id,
         "version_id": execution.version_id,
         "function": execution.function,
         "outcome": execution.outcome.value,
-        "created_at": to_json(execution.created_at),
+        "created_at": execution.created_at,
         "duration_ms": execution.duration_ms,
         "limit": execution.limit,
         "error": None if error is None else {
@@ -34,10 +36,12 @@ def summary(execution: Execution) -> dict[str, JSON]:
         },
         "logs_truncated": execution.logs_truncated,
         "dry_run": execution.dry_run,
-    }
+    })
 
 
 @routes.get("/api/v1/executions")
+@documented("List executions", auth="tenant", query=ExecutionQuery, response=ExecutionList,
+            errors=[404], error_notes={404: "`module_id` is not one of the tenant's modules."})
 async def list_executions(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     limit, offset = page(request)
@@ -59,6 +63,7 @@ async def list_executions(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/executions/{execution_id}")
+@documented("Read an execution in full", auth="tenant", response=Execution, errors=[404])
 async def get_execution(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     execution = await request.app[STORE].get_execution(

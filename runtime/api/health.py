@@ -5,22 +5,28 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from runtime.openapi import Answer, documented
+from runtime.openapi.models import Health, dump
 from runtime.typedefs import METRICS, POOL
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/healthz")
+@documented("Liveness", auth="none", response=Health, uses_store=False,
+            other={503: Answer("Degraded: no live sandbox worker.", Health)})
 async def healthz(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     healthy = pool.live_workers > 0
     return web.json_response(
-        {"status": "ok" if healthy else "degraded", "workers": pool.live_workers},
+        dump(Health, {"status": "ok" if healthy else "degraded", "workers": pool.live_workers}),
         status=200 if healthy else 503,
     )
 
 
 @routes.get("/metrics")
+@documented("Prometheus metrics", auth="none", response=str, media_type="text/plain",
+            uses_store=False)
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(
         body=request.app[METRICS].render(),

@@ -16,6 +16,8 @@ from aiohttp import WSMsgType, web
 from runtime.api.common import page
 from runtime.auth import require_user
 from runtime.errors import bad_request
+from runtime.openapi import documented
+from runtime.openapi.models import NotificationList, NotificationQuery
 from runtime.store.models import to_json
 from runtime.typedefs import HUB, STORE
 
@@ -35,6 +37,8 @@ def parse_since(raw: str | None) -> datetime | None:
 
 
 @routes.get("/api/v1/notifications")
+@documented("The user's notifications, to catch up", auth="user",
+            query=NotificationQuery, response=NotificationList)
 async def list_notifications(request: web.Request) -> web.Response:
     user = await require_user(request)
     limit, _ = page(request)

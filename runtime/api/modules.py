@@ -12,13 +12,22 @@ from typing import Annotated, Any
 
 import phonenumbers
 from aiohttp import web
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
 from runtime.api.common import Body, found, page, read_body, reply
 from runtime.auth import TenantAuth, require_tenant
 from runtime.errors import ApiError
 from runtime.fetcher import normalize_host
-from runtime.store.models import JSON, Module, ModulePatch, NewModule, SettingValue, to_json
+from runtime.openapi import documented
+from runtime.openapi.models import (
+    REGION_SCHEMA,
+    ModuleList,
+    ModuleOut,
+    PageQuery,
+    dump,
+    not_blank,
+)
+from runtime.store.models import JSON, Module, ModulePatch, NewModule, SettingValue
 from runtime.typedefs import CONFIG, MODULES, STORE
 
 routes = web.RouteTableDef()
@@ -57,6 +66,17 @@ def check_settings(value: dict[str, Any]) -> dict[str, SettingValue]:
     return value
 
 
+SETTINGS_SCHEMA = WithJsonSchema({
+    "type": "object",
+    "maxProperties": MAX_SETTINGS,
+    "propertyNames": {"minLength": 1, "maxLength": MAX_SETTING_NAME, "pattern": r"\S"},
+    "additionalProperties": {"anyOf": [
+        {"type": "string", "maxLength": MAX_SETTING_TEXT}, {"type": "number"}, {"type": "boolean"},
+    ]},
+    "description": "a flat object: strings, numbers and booleans",
+})
+
+
 def check_host(entry: str) -> str:
     """An allowlist entry: a bare host name (IDNA ok) or `*.domain`; stored in ASCII form."""
     if "://" in entry:
@@ -66,21 +86,38 @@ def check_host(entry: str) -> str:
     if entry != entry.lower():
         raise ValueError(f"{entry!r}: host names are written in lowercase ({entry.lower()!r})")
     host = normalize_host(entry)
+    name = host.removeprefix("*.")
+    if len(name) > 253 or any(len(label) > 63 for label in name.split(".")):
+        raise ValueError(f"{entry[:80]!r}: not a host name (a name is at most 253 characters, "
+                         "each part between dots at most 63)")
     if host.startswith("*.") and "." not in host[2:]:
         raise ValueError(f"{entry!r}: a wildcard must stand below a domain, "
                          "such as *.example.com")
     return host
 
 
+HOST_SCHEMA = WithJsonSchema({
+    "type": "string",
+    "pattern": r"^(\*\.(?=[a-z0-9-]+\.))?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+               r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+    "maxLength": 253,
+    "description": "a host name in lowercase (`api.example.com`), or `*.` and a domain below "
+                   "which any host is allowed (`*.example.com`); an IDNA name or an IP "
+                   "literal is accepted too",
+    "examples": ["api.example.com"],
+})
+
+
 def unique(values: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                 not_blank()]
 Description = Annotated[str, StringConstraints(max_length=2000)]
-Region = Annotated[str, AfterValidator(check_region)]
-Settings = Annotated[dict[str, Any], AfterValidator(check_settings)]
-Host = Annotated[str, AfterValidator(check_host)]
+Region = Annotated[str, AfterValidator(check_region), REGION_SCHEMA]
+Settings = Annotated[dict[str, Any], AfterValidator(check_settings), SETTINGS_SCHEMA]
+Host = Annotated[str, AfterValidator(check_host), HOST_SCHEMA]
 Allowlist = Annotated[list[Host], Field(max_length=MAX_ALLOWLIST)]
 SecretNames = Annotated[list[str], Field(max_length=MAX_SETTINGS)]
 
@@ -137,7 +174,7 @@ async def module_json(request: web.Request, module: Module) -> dict[str, JSON]:
         )
         if version is not None:
             active = {"id": version.id, "number": version.number}
-    return {
+    return dump(ModuleOut, {
         "id": module.id,
         "name": module.name,
         "description": module.description,
@@ -147,9 +184,9 @@ async def module_json(request: web.Request, module: Module) -> dict[str, JSON]:
         "allowlist": list(module.allowlist),
         "webhook_url": webhook_url(request, module),
         "active_version": active,
-        "created_at": to_json(module.created_at),
-        "updated_at": to_json(module.updated_at),
-    }
+        "created_at": module.created_at,
+        "updated_at": module.updated_at,
+    })
 
 
 async def owned_module(request: web.Request, auth: TenantAuth) -> Module:
@@ -170,6 +207,8 @@ def changed(request: web.Request, module_id: str) -> None:
 
 
 @routes.post("/api/v1/modules")
+@documented("Create a module", auth="tenant", body=NewModuleBody, response=ModuleOut,
+            status=201, errors=[409], error_notes={409: "a module of that name exists."})
 async def create_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     body = await read_body(request, NewModuleBody)
@@ -182,6 +221,7 @@ async def create_module(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/modules")
+@documented("List modules", auth="tenant", query=PageQuery, response=ModuleList)
 async def list_modules(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     limit, offset = page(request)
@@ -190,6 +230,7 @@ async def list_modules(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/modules/{module_id}")
+@documented("Read a module", auth="tenant", response=ModuleOut, errors=[404])
 async def get_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     return reply(await module_json(request, await owned_module(request, auth)))
@@ -219,6 +260,8 @@ def module_patch(module: Module, body: ModulePatchBody) -> ModulePatch:
 
 
 @routes.patch("/api/v1/modules/{module_id}")
+@documented("Change a module", auth="tenant", body=ModulePatchBody, response=ModuleOut,
+            errors=[404, 409], error_notes={409: "a module of that name exists."})
 async def update_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await owned_module(request, auth)
@@ -231,6 +274,7 @@ async def update_module(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/v1/modules/{module_id}")
+@documented("Delete a module", auth="tenant", status=204, errors=[404])
 async def delete_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module_id = request.match_info["module_id"]
@@ -241,6 +285,8 @@ async def delete_module(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/modules/{module_id}/webhook-token")
+@documented("Give the module a new webhook URL", auth="tenant", response=ModuleOut,
+            errors=[404])
 async def rotate_webhook_token(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module_id = request.match_info["module_id"]

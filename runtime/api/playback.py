@@ -12,22 +12,36 @@ from runtime.api.common import found
 from runtime.api.runs import run_other
 from runtime.auth import require_tenant_or_user
 from runtime.contract import CallLink
-from runtime.errors import not_found
+from runtime.errors import bad_request, not_found
+from runtime.openapi import Answer, documented
+from runtime.openapi.models import RecordingLink, RecordingQuery, dump
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
 
 
 def wants_json(request: web.Request) -> bool:
-    if request.query.get("format") == "json":
+    given = request.query.get("format")
+    if given is not None and given != "json":
+        raise bad_request(f"format: {given!r} is not one of: json")
+    if given == "json":
         return True
     accept = request.headers.get("Accept", "")
     return "application/json" in accept and "audio/" not in accept
 
 
 @routes.get("/api/v1/calls/{call_id}/recording")
+@documented(
+    "Play a call's recording", auth="tenant_or_user", query=RecordingQuery,
+    response=RecordingLink, errors=[404, 409, 429, 501, 502],
+    other={302: Answer("A redirect to the recording (unless JSON was asked for).",
+                       headers={"Location": "the recording's URL"})},
+    error_notes={404: "the call, or it has no recording.",
+                 409: "`no_active_script`: the module has no active version."},
+)
 async def recording(request: web.Request) -> web.Response:
     tenant_id = await require_tenant_or_user(request)
+    as_json = wants_json(request)
     store = request.app[STORE]
     call = found(await store.get_call(tenant_id, request.match_info["call_id"]), "call")
     if not call.has_record:
@@ -36,6 +50,7 @@ async def recording(request: web.Request) -> web.Response:
     report = await run_other(request, module, "VoipGetCallLink", (call.record_call,))
     link = report.validated
     assert isinstance(link, CallLink)
-    if wants_json(request):
-        return web.json_response({"url": link.url, "execution_id": report.execution_id})
+    if as_json:
+        return web.json_response(
+            dump(RecordingLink, {"url": link.url, "execution_id": report.execution_id}))
     raise web.HTTPFound(location=link.url, headers={"Cache-Control": "no-store"})

@@ -13,6 +13,15 @@ from runtime.auth import TenantAuth, bearer, require_tenant
 from runtime.contract import MemberList, TestConnectionResult
 from runtime.errors import ApiError, unauthorized
 from runtime.ids import hash_secret
+from runtime.openapi import documented
+from runtime.openapi.models import (
+    DryRunReport,
+    MembersOut,
+    OriginateOut,
+    ReplayReport,
+    TestConnectionOut,
+    dump,
+)
 from runtime.ratelimit import Refused
 from runtime.runner import Reply, RunReport
 from runtime.store.models import Module, ScriptVersion
@@ -117,7 +126,7 @@ async def dry_run_report(request: web.Request, module: Module, source: str,
     body["version_id"] = version_id
     body["reply"] = reply_json(reply)
     body["request"] = data.to_json()
-    return body
+    return dump(DryRunReport, body)
 
 
 def webhook_url(request: web.Request, module: Module) -> str:
@@ -125,6 +134,12 @@ def webhook_url(request: web.Request, module: Module) -> str:
 
 
 @routes.post("/api/v1/modules/{module_id}/dry-run")
+@documented("Dry-run the webhook function", auth="tenant", body=DryRunBody,
+            response=DryRunReport, errors=[404, 409, 429], error_notes={
+                400: "or both `source` and `version_id` given, or the execution belongs to "
+                     "another module.",
+                409: "`no_active_script`, or `not_replayable`: the execution stored no request.",
+                422: "or `invalid_script`: the source is larger than 64 KiB."})
 async def dry_run(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await module_of(request, auth, request.match_info["module_id"])
@@ -154,6 +169,10 @@ async def stored_request(request: web.Request, auth: TenantAuth, execution_id: s
 
 
 @routes.post("/api/v1/executions/{execution_id}/replay")
+@documented("Replay a stored webhook request as a dry run", auth="tenant", body=ReplayBody,
+            body_required=False, response=ReplayReport, errors=[404, 409, 429],
+            error_notes={400: "or both `source` and `version_id` given.",
+                         409: "`no_active_script`, or `not_replayable`."})
 async def replay(request: web.Request) -> web.Response:
     """Run a stored webhook request again as a dry run, beside what really happened."""
     auth = await require_tenant(request)
@@ -179,7 +198,7 @@ async def replay(request: web.Request) -> web.Response:
         report["outcome"] != execution.outcome.value
         or report["result"] != execution.result
     )
-    return web.json_response(report)
+    return web.json_response(dump(ReplayReport, report))
 
 
 async def run_other(request: web.Request, module: Module, function: str,
@@ -195,16 +214,22 @@ async def run_other(request: web.Request, module: Module, function: str,
 
 
 @routes.post("/api/v1/modules/{module_id}/test-connection")
+@documented("Run the module's VoipTestConnection", auth="tenant",
+            response=TestConnectionOut, errors=[404, 409, 429, 501, 502],
+            error_notes={409: "`no_active_script`."})
 async def test_connection(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await module_of(request, auth, request.match_info["module_id"])
     report = await run_other(request, module, "VoipTestConnection", ())
     result = report.validated
     assert isinstance(result, TestConnectionResult)
-    return web.json_response({**result.to_json(), "execution_id": report.execution_id})
+    return web.json_response(
+        dump(TestConnectionOut, {**result.to_json(), "execution_id": report.execution_id}))
 
 
 @routes.post("/api/v1/modules/{module_id}/load-members")
+@documented("Run the module's VoipGetMembers", auth="tenant", response=MembersOut,
+            errors=[404, 409, 429, 501, 502], error_notes={409: "`no_active_script`."})
 async def load_members(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await module_of(request, auth, request.match_info["module_id"])
@@ -214,10 +239,18 @@ async def load_members(request: web.Request) -> web.Response:
     bindings = await request.app[STORE].list_bindings(auth.tenant_id, module.id) or []
     bound = {b.member_id: b.user_id for b in bindings}
     members = [{**m, "user_id": bound.get(str(m["id"]))} for m in result.to_json()]
-    return web.json_response({"members": members, "execution_id": report.execution_id})
+    return web.json_response(
+        dump(MembersOut, {"members": members, "execution_id": report.execution_id}))
 
 
 @routes.post("/api/v1/calls/originate")
+@documented("Start an outgoing call (click-to-call)", auth="tenant_or_user_header",
+            body=OriginateBody, response=OriginateOut, status=202,
+            errors=[403, 404, 409, 429, 501, 502], error_notes={
+                403: "a user token can only call as its own user.",
+                409: "`no_extension`: the user has no extension bound in the module; or "
+                     "`no_active_script`.",
+                422: "or `user_id` missing with a tenant key."})
 async def originate(request: web.Request) -> web.Response:
     """Click-to-call: run VoipGenerateCall(<the user's bound extension>, <number>).
 
@@ -249,6 +282,7 @@ async def originate(request: web.Request) -> web.Response:
                        f"user {user.name!r} has no extension bound in module {module.name!r}")
     report = await run_other(request, module, "VoipGenerateCall", (extensions[0], body.number))
     return web.json_response(
-        {"execution_id": report.execution_id, "from": extensions[0], "to": body.number},
+        dump(OriginateOut,
+             {"execution_id": report.execution_id, "from": extensions[0], "to": body.number}),
         status=202,
     )

@@ -9,7 +9,9 @@ from pydantic import StringConstraints
 
 from runtime.api.common import Body, found, page, read_body, reply
 from runtime.auth import require_tenant
-from runtime.store.models import to_json
+from runtime.openapi import documented
+from runtime.openapi.models import NewUserTokenOut, PageQuery, UserList, dump, not_blank
+from runtime.store.models import User
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -19,11 +21,14 @@ Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
 
 
 class NewUserBody(Body):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                    not_blank()]
     email: Email | None = None
 
 
 @routes.post("/api/v1/users")
+@documented("Create a user", auth="tenant", body=NewUserBody, response=User, status=201,
+            errors=[409], error_notes={409: "a user of that name exists."})
 async def create_user(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     body = await read_body(request, NewUserBody)
@@ -32,6 +37,7 @@ async def create_user(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/users")
+@documented("List users (by name)", auth="tenant", query=PageQuery, response=UserList)
 async def list_users(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     limit, offset = page(request)
@@ -39,6 +45,7 @@ async def list_users(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/users/{user_id}")
+@documented("Read a user", auth="tenant", response=User, errors=[404])
 async def get_user(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     user = await request.app[STORE].get_user(auth.tenant_id, request.match_info["user_id"])
@@ -46,11 +53,15 @@ async def get_user(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/users/{user_id}/tokens")
+@documented("Create a user token", auth="tenant", response=NewUserTokenOut, status=201,
+            errors=[404])
 async def create_token(request: web.Request) -> web.Response:
     """A new user token; its secret is in this answer and nowhere else, ever."""
     auth = await require_tenant(request)
     created = found(await request.app[STORE].create_user_token(
         auth.tenant_id, request.match_info["user_id"]), "user")
     token, secret = created
-    return reply({"id": token.id, "user_id": token.user_id, "prefix": token.prefix,
-                  "created_at": to_json(token.created_at), "token": secret}, status=201)
+    return reply(dump(NewUserTokenOut, {
+        "id": token.id, "user_id": token.user_id, "prefix": token.prefix,
+        "created_at": token.created_at, "token": secret,
+    }), status=201)

@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from runtime.api.common import Body, found, page, read_body, reply
 from runtime.api.modules import changed, module_json, owned_module
 from runtime.auth import TenantAuth, require_tenant
 from runtime.errors import ApiError
+from runtime.openapi import documented
+from runtime.openapi.models import CheckOut, ModuleOut, PageQuery, VersionList, VersionOut, dump
 from runtime.store.base import Tx
 from runtime.store.errors import Conflict
-from runtime.store.models import JSON, ScriptVersion, to_json
+from runtime.store.models import JSON, ScriptVersion
 from runtime.typedefs import POOL, STORE
 from sandbox import DEFAULT_LIMITS
 from sandbox.outcome import CompileProblem, Outcome
@@ -33,7 +35,7 @@ class SourceBody(Body):
 
 class NewVersionBody(Body):
     source: str
-    activate: bool = False
+    activate: StrictBool = False  # `0`, `"yes"` are refused, not read as booleans
     base_version_id: str | None = Field(default=None, max_length=64)
 
 
@@ -79,14 +81,14 @@ def version_json(version: ScriptVersion, active_id: str | None, *, source: bool 
         "module_id": version.module_id,
         "number": version.number,
         "sha256": version.sha256,
-        "created_at": to_json(version.created_at),
+        "created_at": version.created_at,
         "created_by_key_id": version.created_by_key_id,
         "base_version_id": version.base_version_id,
         "active": version.id == active_id,
     }
     if source:
         data["source"] = version.source
-    return data
+    return dump(VersionOut, data)
 
 
 Added = tuple[ScriptVersion | None, str | None]  # the version, and the module's active id after
@@ -117,6 +119,11 @@ def add_version_unit(auth: TenantAuth, module_id: str, body: NewVersionBody
 
 
 @routes.post("/api/v1/modules/{module_id}/versions")
+@documented("Upload a script version", auth="tenant", body=NewVersionBody,
+            response=VersionOut, status=201, errors=[404, 409], error_notes={
+                409: "`base_version_id` is no longer the active version.",
+                422: "or `invalid_script`: the script does not compile or breaks the "
+                     "contract; every problem is in `problems`, each with its line."})
 async def add_version(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await owned_module(request, auth)
@@ -133,6 +140,8 @@ async def add_version(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/modules/{module_id}/versions")
+@documented("List a module's script versions", auth="tenant", query=PageQuery,
+            response=VersionList, errors=[404])
 async def list_versions(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await owned_module(request, auth)
@@ -142,6 +151,8 @@ async def list_versions(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/modules/{module_id}/versions/{version_id}")
+@documented("Read a script version with its source", auth="tenant", response=VersionOut,
+            errors=[404])
 async def get_version(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await owned_module(request, auth)
@@ -151,6 +162,8 @@ async def get_version(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/modules/{module_id}/versions/{version_id}/activate")
+@documented("Activate a script version", auth="tenant", response=ModuleOut,
+            errors=[404])
 async def activate_version(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await owned_module(request, auth)
@@ -161,6 +174,9 @@ async def activate_version(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/modules/{module_id}/rollback")
+@documented("Activate the version before the active one", auth="tenant",
+            response=ModuleOut, errors=[404, 409], error_notes={
+                409: "no active version, or the active one is the first."})
 async def rollback(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await owned_module(request, auth)
@@ -172,8 +188,11 @@ async def rollback(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/v1/check")
+@documented("Check a script without storing it", auth="tenant", body=SourceBody,
+            response=CheckOut, error_notes={
+                422: "or `invalid_script`, with every problem and its line in `problems`."})
 async def check(request: web.Request) -> web.Response:
     await require_tenant(request)
     body = await read_body(request, SourceBody)
     await checked(request, body.source)
-    return reply({"ok": True})
+    return reply(dump(CheckOut, {"ok": True}))

@@ -1,6 +1,7 @@
-"""The storage layer: one async `Store` interface, SQLite now, PostgreSQL later.
+"""The storage layer: one async `Store` interface; SQLite, or PostgreSQL for several nodes.
 
     from runtime.store import SqliteStore, Store, Tx
+    from runtime.store.postgres import PostgresStore   # or: runtime.store.open.open_store(url)
 
 Read `base.py` first: it documents the unit-of-work API and every operation.
 """

@@ -1,7 +1,7 @@
 """The store interface: `Tx` (domain operations inside one transaction) and `Store`.
 
 Nothing above this file may know which database is underneath. SQLite (`sqlite.py`) is the
-embedded default; PostgreSQL will implement the same two classes.
+embedded default; PostgreSQL (`postgres.py`) implements the same two classes.
 
 Unit of work
 ------------
@@ -18,8 +18,10 @@ returns what the unit returned and leaves nothing behind.
 
 Rules for units: await only `tx` methods (a unit holds the single writer while it runs, so any
 other await stalls every writer); never call `store.write` inside a unit (it raises
-`NestedWrite` rather than deadlock); do not keep `tx` after the unit returns. If the caller of
-`write` is cancelled after its unit started, the unit may still commit.
+`NestedWrite` rather than deadlock); do not keep `tx` after the unit returns; change nothing
+but through `tx`, since a backend may roll a unit back and run it again (PostgreSQL does when
+two nodes raced for the same call). If the caller of `write` is cancelled after its unit
+started, the unit may still commit.
 
 Tenancy: every read and write that takes `tenant_id` returns None / False (or raises NotFound
 for a referenced record) when the id belongs to another tenant, exactly as if it did not exist.

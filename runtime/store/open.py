@@ -7,6 +7,8 @@ from urllib.parse import unquote, urlsplit
 from runtime.store.base import Store
 from runtime.store.sqlite import SqliteStore
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
 
 class UnsupportedStorageUrl(ValueError):
     pass
@@ -20,6 +22,13 @@ async def open_store(url: str, *, commit_window: float = 0.002) -> Store:
         if parts.netloc:
             path = parts.netloc + path
         return await SqliteStore.open(path, commit_window=commit_window)
+    if parts.scheme in POSTGRES_SCHEMES:
+        # postgresql://user:password@host:5432/database?schema=name (schema is optional).
+        # Imported here: asyncpg is needed only by deployments that use it.
+        from runtime.store.postgres import PostgresStore
+
+        return await PostgresStore.open(url)
     raise UnsupportedStorageUrl(
-        f"unsupported storage URL scheme {parts.scheme!r}: use sqlite:///path/to/file.db"
+        f"unsupported storage URL scheme {parts.scheme!r}: use sqlite:///path/to/file.db "
+        "or postgresql://user@host/database"
     )

@@ -1,19 +1,22 @@
-"""Contract §5: what the runtime does with an event, a call record and storage writes."""
+"""Contract §5: what the runtime does with an event, a call record and storage writes.
+
+On both backends (tests/runtime/conftest.py), and under concurrency: several stores on one
+database, as several nodes would be, applying events of the same call at once.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runtime.acting import ActContext, Effects, StorageWrite, act, contact_phones
 from runtime.contract import ParseResult, WebhookEvent
-from runtime.store import SqliteStore, StorageLimitExceeded
+from runtime.store import StorageLimitExceeded, Store
 from runtime.store.models import (
     CallState,
     EventEffect,
@@ -24,6 +27,7 @@ from runtime.store.models import (
     Tenant,
     User,
 )
+from tests.runtime.conftest import Backend
 
 T0 = datetime(2025, 3, 4, 10, 15, 2, tzinfo=UTC)
 CLIENT = "79161234567"
@@ -33,7 +37,8 @@ COMPANY = "74951112233"
 
 @dataclass
 class World:
-    store: SqliteStore
+    store: Store
+    backend: Backend
     tenant: Tenant
     module: Module
     alice: User  # bound to 101
@@ -49,30 +54,26 @@ class World:
         }
         return ActContext(**{**base, **changes})
 
-    async def run(self, result: dict[str, Any], **ctx: Any) -> Effects:
+    async def run(self, result: dict[str, Any], *, store: Store | None = None, **ctx: Any
+                  ) -> Effects:
         parsed = ParseResult.model_validate(result)
         context = self.ctx(**ctx)
-        return await self.store.write(lambda tx: act(tx, context, parsed))
+        return await (store or self.store).write(lambda tx: act(tx, context, parsed))
 
     async def dry(self, result: dict[str, Any], **ctx: Any) -> Effects:
         parsed = ParseResult.model_validate(result)
         context = self.ctx(**ctx)
         return await self.store.dry_run(lambda tx: act(tx, context, parsed))
 
-    def snapshot(self, *, skip: tuple[str, ...] = ("call_events",)) -> dict[str, list[Any]]:
+    async def snapshot(self, *, skip: tuple[str, ...] = ("call_events",)
+                       ) -> dict[str, list[Any]]:
         """Every row of every table (but the history), to prove that nothing changed."""
-        conn = sqlite3.connect(self.store.path)
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-        snap = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
-                for t in tables if t not in skip}
-        conn.close()
-        return snap
+        return await self.backend.snapshot(skip=skip)
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    store = await SqliteStore.open(tmp_path / "acting.db", commit_window=0)
+async def world(backend: Backend) -> AsyncIterator[World]:
+    store = await backend.open(commit_window=0)
     tenant = await store.create_tenant("acme")
     module = await store.create_module(tenant.id, NewModule(name="pbx", region="RU"))
     alice = await store.create_user(tenant.id, "alice")
@@ -80,8 +81,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     carol = await store.create_user(tenant.id, "carol")
     await store.set_bindings(tenant.id, module.id,
                              {"101": alice.id, "102": bob.id, "103": carol.id})
-    yield World(store, tenant, module, alice, bob, carol, [T0])
-    await store.close()
+    yield World(store, backend, tenant, module, alice, bob, carol, [T0])
 
 
 def event(kind: str, direction: str = "in", src: str = CLIENT, dst: str = "101",
@@ -212,12 +212,12 @@ async def test_internal_call_rings_the_callee_and_has_no_client_contact(world: W
 
 async def test_repeated_event_changes_nothing_and_notifies_no_one(world: World) -> None:
     first = await world.run(event("NotifyStart"))
-    before = world.snapshot()
+    before = await world.snapshot()
     again = await world.run(event("NotifyStart"))
     assert again.call is not None and again.call.repeat and not again.call.created
     assert again.call.id == first.call.id  # type: ignore[union-attr]
     assert again.pushes == ()
-    assert world.snapshot() == before
+    assert await world.snapshot() == before
     events = await world.store.list_call_events(world.tenant.id, again.call.id)
     assert [e.effect for e in events] == [EventEffect.APPLIED, EventEffect.REPEAT]
 
@@ -227,12 +227,12 @@ async def test_late_event_is_kept_in_history_and_never_moves_the_state_back(
 ) -> None:
     answered = await world.run(event("NotifyAnswer"))
     assert answered.call is not None and answered.call.state_after is CallState.ANSWERED
-    before = world.snapshot()
+    before = await world.snapshot()
     late = await world.run(event("NotifyStart"))
     assert late.call is not None and late.call.late and not late.call.repeat
     assert (late.call.state_before, late.call.state_after) == (CallState.ANSWERED,) * 2
     assert late.pushes == ()
-    assert world.snapshot() == before
+    assert await world.snapshot() == before
     await world.run(event("NotifyEnd", disposition="answered"))
     late = await world.run(event("NotifyAnswer", dst="102"))
     assert late.call is not None and late.call.late and late.call.state_after is CallState.ENDED
@@ -357,13 +357,13 @@ async def test_internal_call_record_has_an_entry_without_contact(world: World) -
 
 async def test_repeated_record_changes_nothing(world: World) -> None:
     first = await world.run(record(disposition="no_answer", duration=0, call={"r": 1}))
-    before = world.snapshot()
+    before = await world.snapshot()
     again = await world.run(record(disposition="no_answer", duration=0, call={"r": 1}))
     assert again.record is not None and again.record.repeat
     assert again.activity is not None and again.activity.action == "unchanged"
     assert again.activity.id == first.activity.id  # type: ignore[union-attr]
     assert again.contact_created is None
-    assert world.snapshot() == before
+    assert await world.snapshot() == before
 
 
 async def test_a_different_record_updates_the_call_and_its_single_entry(world: World) -> None:
@@ -376,9 +376,7 @@ async def test_a_different_record_updates_the_call_and_its_single_entry(world: W
     assert call is not None and call.duration == 74 and call.has_record
     entry = await world.store.get_activity_for_call(world.tenant.id, call.id)
     assert entry is not None and entry.data["call"] == {"rec": "late"}
-    conn = sqlite3.connect(world.store.path)
-    assert conn.execute("SELECT COUNT(*) FROM activity").fetchone()[0] == 1
-    conn.close()
+    assert await world.backend.count("activity") == 1
 
 
 async def test_record_without_call_id_after_the_end_joins_the_ended_call(world: World) -> None:
@@ -434,14 +432,14 @@ async def test_a_retried_webhook_changes_nothing(world: World) -> None:
     assert first.call is not None and first.call.created
     assert first.record is not None and first.record.id == first.call.id
     assert first.contact_created is not None
-    before = world.snapshot(skip=("call_events", "storage"))
+    before = await world.snapshot(skip=("call_events", "storage"))
     for _ in range(2):
         again = await world.run(webhook)
         assert again.call is not None and again.call.repeat
         assert again.record is not None and again.record.repeat
         assert again.activity is not None and again.activity.action == "unchanged"
         assert again.contact_created is None and again.pushes == ()
-    assert world.snapshot(skip=("call_events", "storage")) == before
+    assert await world.snapshot(skip=("call_events", "storage")) == before
 
 
 async def test_storage_writes_commit_with_the_effects(world: World) -> None:
@@ -463,19 +461,19 @@ async def test_storage_writes_commit_with_the_effects(world: World) -> None:
 
 async def test_a_storage_limit_rolls_back_the_whole_webhook(world: World) -> None:
     writes = (StorageWrite("set", "big", "x" * 100),)
-    before = world.snapshot(skip=())
+    before = await world.snapshot(skip=())
     with pytest.raises(StorageLimitExceeded):
         await world.run(event("NotifyStart"), storage_writes=writes,
                         storage_limits=StorageLimits(max_value_bytes=50))
-    assert world.snapshot(skip=()) == before
+    assert await world.snapshot(skip=()) == before
 
 
 async def test_dry_run_reports_and_stores_nothing(world: World) -> None:
-    before = world.snapshot(skip=())
+    before = await world.snapshot(skip=())
     webhook = {**event("NotifyEnd", disposition="no_answer"),
                **record(disposition="no_answer", duration=0)}
     fx = await world.dry(webhook, storage_writes=(StorageWrite("set", "k", 1),))
-    assert world.snapshot(skip=()) == before
+    assert await world.snapshot(skip=()) == before
     data = fx.to_json()
     assert data["call"]["created"] and data["call"]["state_after"] == "ended"
     assert data["contact_created"]["phone"] == CLIENT_E164
@@ -504,7 +502,173 @@ async def test_effects_json_shape(world: World) -> None:
 
 
 async def test_an_empty_result_does_nothing(world: World) -> None:
-    before = world.snapshot(skip=())
+    before = await world.snapshot(skip=())
     fx = await world.run({})
     assert fx == Effects()
-    assert world.snapshot(skip=()) == before
+    assert await world.snapshot(skip=()) == before
+
+
+# --- concurrency: several nodes, one call ---------------------------------------------------
+
+
+async def nodes(world: World, count: int = 3) -> list[Store]:
+    """The world's store and more stores on the same database: nodes of one deployment."""
+    return [world.store, *[await world.backend.open(commit_window=0) for _ in range(count - 1)]]
+
+
+async def race(world: World, stores: list[Store], webhooks: list[dict[str, Any]]
+               ) -> list[Effects]:
+    """All at once, spread over the nodes; every webhook is its own unit, as in the service."""
+    units = []
+    for i, webhook in enumerate(webhooks):
+        parsed = ParseResult.model_validate(webhook)
+        context = world.ctx()
+        units.append(stores[i % len(stores)].write(
+            lambda tx, c=context, p=parsed: act(tx, c, p)))
+    return list(await asyncio.gather(*units))
+
+
+async def test_events_of_one_call_racing_on_several_nodes_end_in_one_call(world: World) -> None:
+    stores = await nodes(world)
+    kinds = [event("NotifyStart", dst=COMPANY), event("NotifyInternal", dst="101"),
+             event("NotifyInternal", dst="102"), event("NotifyAnswer", dst="102"),
+             event("NotifyEnd", dst="102", disposition="answered"),
+             record(dst="102", call={"rec": "r-1"})]
+    webhooks = [kind for _ in range(4) for kind in kinds]  # every one retried 3 times
+    results = await race(world, stores, webhooks)
+
+    [call] = await world.store.list_calls(world.tenant.id)
+    assert call.state is CallState.ENDED and call.disposition == "answered"
+    assert call.has_record and call.record_call == {"rec": "r-1"} and call.duration == 74
+    assert {(fx.call or fx.record).id for fx in results} == {call.id}  # type: ignore[union-attr]
+    history = await world.store.list_call_events(world.tenant.id, call.id)
+    assert len(history) == len(webhooks)
+    for kind in {h.kind for h in history}:
+        effects = sorted(h.effect.value for h in history if h.kind == kind)
+        # The first of each kind and numbers is applied (or late); every retry is a repeat.
+        firsts = [e for e in effects if e != "repeat"]
+        per_phone = 2 if kind == "notify_internal" else 1
+        assert len(firsts) == per_phone, (kind, effects)
+    assert await world.backend.count("activity") == 1
+    assert await world.backend.count("calls") == 1
+    for user in (world.alice, world.bob):
+        sent = [(n.call_id, n.kind) for n in
+                await world.store.list_notifications(world.tenant.id, user.id)]
+        assert len(sent) == len(set(sent)), sent  # never the same kind twice
+    pushed = [n for fx in results for n in fx.pushes]
+    assert len(pushed) == len({n.id for n in pushed}) == sum(
+        [await world.backend.count("notifications")])
+
+
+async def test_a_missed_call_racing_on_several_nodes_makes_one_contact(world: World) -> None:
+    stores = await nodes(world)
+    webhooks = [event("NotifyStart"), event("NotifyEnd", disposition="no_answer"),
+                {**event("NotifyEnd", disposition="no_answer"),
+                 **record(disposition="no_answer", duration=0)}] * 5
+    results = await race(world, stores, webhooks)
+    [call] = await world.store.list_calls(world.tenant.id)
+    [contact] = await world.store.list_contacts(world.tenant.id)
+    assert sum(fx.contact_created is not None for fx in results) == 1
+    assert call.contact_id == contact.id and call.state is CallState.ENDED
+    [entry] = await world.store.list_activity(world.tenant.id, contact.id)
+    assert entry.call_id == call.id and entry.data["missed"]
+
+
+async def test_identical_events_without_call_id_racing_make_one_call(world: World) -> None:
+    # Matched by numbers only: the lookup and the insert must not interleave across nodes.
+    results = await race(world, await nodes(world), [event("NotifyStart", call_id=None)] * 12)
+    [call] = await world.store.list_calls(world.tenant.id)
+    assert sum(fx.call.created for fx in results if fx.call) == 1
+    history = await world.store.list_call_events(world.tenant.id, call.id)
+    assert sorted(h.effect.value for h in history) == ["applied"] + ["repeat"] * 11
+    assert len(await world.store.list_notifications(world.tenant.id, world.alice.id)) == 1
+
+
+async def test_events_with_and_without_call_id_racing_make_one_call(world: World) -> None:
+    # Some with the callId, some without: whatever the order, the same numbers are one call.
+    webhooks = [event("NotifyStart", call_id=None), event("NotifyStart")] * 6
+    await race(world, await nodes(world), webhooks)
+    [call] = await world.store.list_calls(world.tenant.id)
+    history = await world.store.list_call_events(world.tenant.id, call.id)
+    assert sorted(h.effect.value for h in history) == ["applied"] + ["repeat"] * 11
+    assert len(await world.store.list_notifications(world.tenant.id, world.alice.id)) == 1
+
+
+async def test_an_answer_with_and_without_call_id_racing_is_applied_once(world: World) -> None:
+    await world.run(event("NotifyStart"))  # the call has its callId from the start
+    # Found by callId or by numbers: both kinds of unit must serialise on the same call.
+    results = await race(world, await nodes(world),
+                         [event("NotifyAnswer"), event("NotifyAnswer", call_id=None)] * 6)
+    [call] = await world.store.list_calls(world.tenant.id)
+    assert call.state is CallState.ANSWERED
+    assert sum(1 for fx in results if fx.call and not fx.call.repeat) == 1
+    answered = [n for n in await world.store.list_notifications(world.tenant.id, world.alice.id)
+                if n.kind is NotificationKind.ANSWERED]
+    assert len(answered) == 1
+
+
+async def test_missed_calls_from_one_number_in_two_modules_make_one_contact(
+    world: World,
+) -> None:
+    other = await world.store.create_module(world.tenant.id, NewModule(name="b", region="RU"))
+    stores = await nodes(world, 4)
+    missed = record(disposition="no_answer", duration=0)
+    units = []
+    for i in range(12):
+        parsed = ParseResult.model_validate(missed)
+        context = world.ctx(module_id=(world.module.id, other.id)[i % 2])
+        units.append(stores[i % len(stores)].write(
+            lambda tx, c=context, p=parsed: act(tx, c, p)))
+    results = await asyncio.gather(*units)
+    contacts = await world.store.list_contacts(world.tenant.id)
+    assert len(contacts) == 1, contacts
+    assert sum(fx.contact_created is not None for fx in results) == 1
+    assert len(await world.store.list_calls(world.tenant.id)) == 2  # one per module
+    assert await world.backend.count("activity") == 2
+
+
+
+async def test_notify_internal_after_the_answer_is_a_transfer_not_a_late_event(
+    world: World,
+) -> None:
+    """Contract §5: NotifyInternal notifies the user bound to its dstPhone; an answered call
+    ringing at a colleague's phone is a transfer, and the call stays answered."""
+    await world.run(event("NotifyStart"))
+    await world.run(event("NotifyAnswer", disposition="answered"))
+    transfer = await world.run(event("NotifyInternal", dst="102"))
+    assert transfer.call is not None and not transfer.call.late
+    assert transfer.call.state_after is CallState.ANSWERED
+    assert told(transfer) == [(world.bob.id, "ringing")]
+    await world.run(event("NotifyEnd", dst="102", disposition="answered"))
+    late = await world.run(event("NotifyInternal", dst="103"))
+    assert late.call is not None and late.call.late
+    assert late.pushes == ()
+
+
+async def test_a_users_notifications_are_numbered_in_commit_order(world: World) -> None:
+    """A client catching up "after" the last notification it saw must not miss one that was
+    numbered before it but committed after it (two calls' units on two nodes)."""
+    first_in, release = asyncio.Event(), asyncio.Event()
+    other = (await nodes(world, 2))[1]
+    ring_a = ParseResult.model_validate(event("NotifyStart", call_id="a"))
+    ring_b = ParseResult.model_validate(event("NotifyStart", call_id="b", src="79031234567"))
+    ctx_a, ctx_b = world.ctx(), world.ctx()
+
+    async def slow(tx: Any) -> Effects:
+        effects = await act(tx, ctx_a, ring_a)  # its notification is inserted, not committed
+        first_in.set()
+        await release.wait()
+        return effects
+
+    slow_unit = asyncio.ensure_future(world.store.write(slow))
+    await first_in.wait()
+    fast_unit = asyncio.ensure_future(other.write(lambda tx: act(tx, ctx_b, ring_b)))
+    await asyncio.sleep(0.3)
+    assert not fast_unit.done()  # it waits for the first to commit, not merely to insert
+    release.set()
+    a, b = await slow_unit, await fast_unit
+    listed = await world.store.list_notifications(world.tenant.id, world.alice.id)
+    assert [n.id for n in listed] == [a.pushes[0].id, b.pushes[0].id]
+    after = await world.store.list_notifications(world.tenant.id, world.alice.id,
+                                                 after_id=a.pushes[0].id)
+    assert [n.id for n in after] == [b.pushes[0].id]

@@ -90,3 +90,26 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert code == 2 and "--args" in stderr
     code, _, _ = cli("frobnicate")
     assert code == 2
+
+
+def test_storage_persists_between_runs_and_fetch_is_brokered(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(
+        "def VoipParseWebhookRequest(request):\n"
+        "    count = storage.get('count', 0) + 1\n"
+        "    storage.set('count', count)\n"
+        "    try:\n"
+        "        fetch('https://not-allowed.example/')\n"
+        "    except FetchError as error:\n"
+        "        log('refused:', error)\n"
+        "    return {'response': HttpResponse().content({'count': count})}\n"
+    )
+    state = tmp_path / "state.json"
+    for expected in (1, 2):
+        code, data, _ = cli("run", str(script), "--storage", str(state))
+        assert code == 0
+        assert data is not None
+        assert json.loads(data["result"]["response"]["body"]) == {"count": expected}
+        assert data["storage"] == [{"op": "set", "key": "count", "value": expected}]
+        assert "host not allowed" in str(data["logs"])
+    assert json.loads(state.read_text()) == {"count": 2}

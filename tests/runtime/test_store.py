@@ -1,4 +1,6 @@
-"""The SQLite store: every read and write, tenant scoping, group commit, migrations, storage."""
+"""The store, on both backends (tests/runtime/conftest.py): every read and write, tenant
+scoping, units of work, migrations, storage. Tests named `..._sqlite` or `..._postgres` are
+about one backend's own machinery (group commit and WAL; the pool, advisory locks)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from runtime import ids
@@ -18,7 +21,9 @@ from runtime.store import (
     NotFound,
     SqliteStore,
     StorageLimitExceeded,
+    Store,
     StoreClosed,
+    StoreError,
     Tx,
 )
 from runtime.store.migrate import Migration, apply_migrations, load_migrations
@@ -39,19 +44,24 @@ from runtime.store.models import (
     Tenant,
     truncate_ms,
 )
+from runtime.store.open import UnsupportedStorageUrl, open_store
+from runtime.store.postgres import PgTarget, PostgresStore
+from runtime.store.postgres_migrate import MIGRATIONS_DIR as PG_MIGRATIONS
+from runtime.store.postgres_migrate import apply_migrations as pg_apply_migrations
+from tests.runtime.conftest import Backend, PostgresBackend, SqliteBackend
 
 T0 = datetime(2025, 3, 4, 10, 15, 2, 123000, tzinfo=UTC)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     s = await SqliteStore.open(tmp_path / "runtime.db", commit_window=0.001)
     yield s
     await s.close()
 
 
 @pytest.fixture
-async def two_tenants(store: SqliteStore) -> tuple[Tenant, Tenant]:
+async def two_tenants(store: Store) -> tuple[Tenant, Tenant]:
     return await store.create_tenant("acme"), await store.create_tenant("globex")
 
 
@@ -69,29 +79,69 @@ def make_call(tenant_id: str, module_id: str, **changes: object) -> Call:
 # --- opening, migrations ----------------------------------------------------------------------
 
 
-async def test_open_uses_wal_full_sync_and_records_schema_version(store: SqliteStore) -> None:
-    conn = sqlite3.connect(store.path)
+async def test_open_uses_wal_full_sync_and_records_schema_version_sqlite(
+    sqlite_store: Store,
+) -> None:
+    conn = sqlite3.connect(sqlite_store.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     rows = conn.execute("SELECT version, name FROM schema_version").fetchall()
     assert rows == [(1, "init")]
     conn.close()
 
 
-async def test_migrations_are_idempotent_on_restart(tmp_path: Path) -> None:
-    path = tmp_path / "runtime.db"
-    first = await SqliteStore.open(path)
+async def test_open_records_schema_version_postgres(pg_backend: PostgresBackend) -> None:
+    store = await pg_backend.open()
+    assert isinstance(store, PostgresStore) and store.schema == pg_backend.schema
+    assert await pg_backend.query("SELECT version, name FROM schema_version") == [(1, "init")]
+    assert [m.version for m in load_migrations(PG_MIGRATIONS)] == [1]
+
+
+async def test_migrations_are_idempotent_on_restart(backend: Backend) -> None:
+    first = await backend.open()
     tenant = await first.create_tenant("acme")
     await first.close()
-    again = await SqliteStore.open(path)
+    again = await backend.open()
     assert await again.get_tenant(tenant.id) == tenant
-    await again.close()
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
-    assert apply_migrations(conn) == []
-    conn.close()
+    assert await backend.count("schema_version") == 1
+    if isinstance(backend, SqliteBackend):
+        conn = sqlite3.connect(backend.path)
+        assert apply_migrations(conn) == []
+        conn.close()
+    else:
+        assert isinstance(backend, PostgresBackend)
+        conn = await asyncpg.connect(backend.url)
+        try:
+            assert await pg_apply_migrations(conn, backend.schema) == []
+        finally:
+            await conn.close()
 
 
-def test_failed_migration_leaves_no_trace(tmp_path: Path) -> None:
+async def test_nodes_starting_at_once_migrate_once_postgres(
+    pg_backend: PostgresBackend,
+) -> None:
+    # A fresh schema: every node finds nothing and wants to create everything.
+    stores = await asyncio.gather(*(pg_backend.open() for _ in range(4)))
+    assert await pg_backend.query("SELECT version FROM schema_version") == [(1,)]
+    tenant = await stores[0].create_tenant("acme")
+    assert await stores[3].get_tenant(tenant.id) == tenant
+
+
+async def test_failed_migration_leaves_no_trace_postgres(pg_backend: PostgresBackend) -> None:
+    good = Migration(1, "one", "CREATE TABLE a (x INTEGER);")
+    bad = Migration(2, "two", "CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);")
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await PostgresStore.open(pg_backend.url, schema=pg_backend.schema,
+                                 migrations=[good, bad])
+    assert await pg_backend.tables() == []  # all in one transaction: not even `a` or the log
+    fixed = replace(bad, sql="CREATE TABLE b (x INTEGER);")
+    store = await pg_backend.open(migrations=[good, fixed])
+    assert await pg_backend.tables() == ["a", "b", "schema_version"]
+    assert await pg_backend.query("SELECT version FROM schema_version ORDER BY 1") == [
+        (1,), (2,)]
+    await store.close()
+
+
+def test_failed_migration_leaves_no_trace_sqlite(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
     good = Migration(1, "one", "CREATE TABLE a (x INTEGER);")
     bad = Migration(2, "two", "CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);")
@@ -111,10 +161,54 @@ def test_migrations_must_be_numbered_without_gaps(tmp_path: Path) -> None:
         load_migrations(tmp_path)
 
 
+def test_postgres_urls_keep_our_parameters_apart() -> None:
+    target = PgTarget.parse("postgres://u:p@db:5433/voip?sslmode=disable&schema=s1&pool_size=7")
+    assert target.dsn == "postgres://u:p@db:5433/voip?sslmode=disable"
+    assert (target.schema, target.pool_size) == ("s1", 7)
+    assert PgTarget.parse("postgresql://db/voip", schema="s2").schema == "s2"
+    assert PgTarget.parse("postgresql://db/voip").settings().get("search_path") is None
+    assert PgTarget.parse("postgresql://db/voip?schema=a\"b").settings()["search_path"] == (
+        '"a""b"')
+    with pytest.raises(ValueError, match="pool_size"):
+        PgTarget.parse("postgresql://db/voip?pool_size=lots")
+
+
+async def test_open_store_chooses_the_backend_by_url(pg_backend: PostgresBackend,
+                                                      tmp_path: Path) -> None:
+    sqlite = await open_store(f"sqlite:///{tmp_path}/x.db")
+    assert isinstance(sqlite, SqliteStore)
+    await sqlite.close()
+    for scheme in ("postgresql", "postgres"):
+        url = pg_backend.url.replace("postgresql://", f"{scheme}://", 1)
+        joiner = "&" if "?" in url else "?"
+        store = await open_store(f"{url}{joiner}schema={pg_backend.schema}&pool_size=3")
+        assert isinstance(store, PostgresStore) and store.schema == pg_backend.schema
+        await store.close()
+    with pytest.raises(UnsupportedStorageUrl):
+        await open_store("mysql://db/voip")
+
+
+async def test_commits_are_durable_even_where_the_server_says_otherwise_postgres(
+    pg_backend: PostgresBackend,
+) -> None:
+    # A session default of synchronous_commit=off (here from the URL; a server or database
+    # setting alike) is set back to on for the store's connections, and stays on after reuse.
+    joiner = "&" if "?" in pg_backend.url else "?"
+    store = await PostgresStore.open(f"{pg_backend.url}{joiner}synchronous_commit=off",
+                                     schema=pg_backend.schema, pool_size=1)
+    try:
+        for _ in range(3):
+            await store.create_tenant("t")
+            async with store._pool.acquire() as conn:
+                assert await conn.fetchval("SHOW synchronous_commit") == "on"
+    finally:
+        await store.close()
+
+
 # --- tenants and credentials ------------------------------------------------------------------
 
 
-async def test_tenants_create_get_list(store: SqliteStore) -> None:
+async def test_tenants_create_get_list(store: Store) -> None:
     a = await store.create_tenant("acme")
     b = await store.create_tenant("globex")
     assert a.id.startswith("ten_")
@@ -125,16 +219,13 @@ async def test_tenants_create_get_list(store: SqliteStore) -> None:
 
 
 async def test_api_keys_are_stored_hashed_and_scoped(
-    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+    backend: Backend, store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     acme, globex = two_tenants
     key, secret = await store.create_api_key(acme.id)
     assert secret.startswith("vrk_") and key.prefix == secret[:12]
     assert (await store.find_api_key(ids.hash_secret(secret))) == key
-    conn = sqlite3.connect(store.path)
-    assert conn.execute("SELECT COUNT(*) FROM api_keys WHERE key_hash = ?", [secret]).fetchone()[
-        0] == 0  # never the secret itself
-    conn.close()
+    assert not any(secret in map(str, row) for row in await backend.rows("api_keys"))
     assert await store.list_api_keys(globex.id) == []
     assert not await store.revoke_api_key(globex.id, key.id)  # another tenant's key
     assert await store.revoke_api_key(acme.id, key.id)
@@ -149,7 +240,7 @@ async def test_api_keys_are_stored_hashed_and_scoped(
 
 
 async def test_modules_crud_and_scoping(
-    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+    store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     acme, globex = two_tenants
     new = NewModule(name="zadarma", region="RU", description="d", settings={"apiKey": "k"},
@@ -187,7 +278,7 @@ async def test_modules_crud_and_scoping(
 
 
 async def test_versions_number_activate_rollback(
-    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+    store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     acme, globex = two_tenants
     module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
@@ -228,7 +319,7 @@ async def test_versions_number_activate_rollback(
 
 
 async def test_users_tokens_and_bindings(
-    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+    store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     acme, globex = two_tenants
     alice = await store.create_user(acme.id, "alice", "a@example.com")
@@ -269,7 +360,7 @@ async def test_users_tokens_and_bindings(
 
 
 async def test_contacts_create_search_get_scoped(
-    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+    store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     acme, globex = two_tenants
     ivan = await store.create_contact(
@@ -295,7 +386,7 @@ async def test_contacts_create_search_get_scoped(
 
 
 async def test_calls_list_filters_and_scoping(
-    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+    store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     acme, globex = two_tenants
     m1 = await store.create_module(acme.id, NewModule(name="m1", region="RU"))
@@ -325,7 +416,7 @@ async def test_calls_list_filters_and_scoping(
 
 
 async def test_notifications_catch_up_after_an_id_or_time(
-    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+    store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     acme, globex = two_tenants
     module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
@@ -354,7 +445,7 @@ async def test_notifications_catch_up_after_an_id_or_time(
 
 
 async def test_executions_log_filters_caps_and_scoping(
-    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+    store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     acme, globex = two_tenants
     module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
@@ -396,7 +487,7 @@ async def test_executions_log_filters_caps_and_scoping(
 
 
 async def test_storage_set_get_delete_and_usage(
-    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+    store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     acme, _ = two_tenants
     module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
@@ -421,7 +512,7 @@ async def test_storage_set_get_delete_and_usage(
 
 
 async def test_storage_limits_refuse_and_change_nothing(
-    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+    store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     acme, _ = two_tenants
     module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
@@ -447,7 +538,7 @@ async def test_storage_limits_refuse_and_change_nothing(
 
 
 async def test_storage_ttl_expiry_and_purge(
-    store: SqliteStore, two_tenants: tuple[Tenant, Tenant]
+    store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     acme, _ = two_tenants
     module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
@@ -473,54 +564,75 @@ async def test_storage_ttl_expiry_and_purge(
 # --- units of work and group commit -----------------------------------------------------------
 
 
-async def test_group_commit_batches_concurrent_writes(store: SqliteStore) -> None:
+async def test_concurrent_writes_all_commit_and_are_visible_elsewhere(
+    backend: Backend, store: Store,
+) -> None:
     before = store.stats()
     tenants = await asyncio.gather(*(store.create_tenant(f"t{i}") for i in range(200)))
     stats = store.stats()
+    assert stats.units - before.units == 200
+    listed = await store.list_tenants(limit=1000)
+    assert {t.id for t in tenants} <= {t.id for t in listed}
+    # Durable and visible to a connection that is not the store's.
+    assert await backend.count("tenants") == 200
+
+
+async def test_group_commit_batches_concurrent_writes_sqlite(sqlite_store: SqliteStore) -> None:
+    before = sqlite_store.stats()
+    await asyncio.gather(*(sqlite_store.create_tenant(f"t{i}") for i in range(200)))
+    stats = sqlite_store.stats()
     units, batches = stats.units - before.units, stats.batches - before.batches
     assert units == 200
     assert batches < units, stats
     assert stats.average_batch > 1
-    listed = await store.list_tenants(limit=1000)
-    assert {t.id for t in tenants} <= {t.id for t in listed}
-    # Durable and visible to a connection that is not the store's.
-    conn = sqlite3.connect(store.path)
-    assert conn.execute("SELECT COUNT(*) FROM tenants").fetchone()[0] == 200
-    conn.close()
 
 
-async def test_failing_unit_is_rolled_back_alone(tmp_path: Path) -> None:
-    # A long window puts all three units in one batch.
-    store = await SqliteStore.open(tmp_path / "r.db", commit_window=0.05)
-    try:
-        async def boom(tx: Tx) -> None:
-            await tx.create_tenant("half-done")
-            raise RuntimeError("script-side failure")
+async def test_failing_unit_is_rolled_back_alone(backend: Backend) -> None:
+    # SQLite: a long window puts all three units in one batch. PostgreSQL: one transaction each.
+    store = await backend.open(commit_window=0.05)
 
-        results = await asyncio.gather(
-            store.create_tenant("first"), store.write(boom), store.create_tenant("last"),
-            return_exceptions=True)
-        assert isinstance(results[1], RuntimeError)
-        assert store.stats().batches == 1 and store.stats().failed_units == 1
-        names = sorted(t.name for t in await store.list_tenants())
-        assert names == ["first", "last"]
-    finally:
-        await store.close()
+    async def boom(tx: Tx) -> None:
+        await tx.create_tenant("half-done")
+        raise RuntimeError("script-side failure")
+
+    results = await asyncio.gather(
+        store.create_tenant("first"), store.write(boom), store.create_tenant("last"),
+        return_exceptions=True)
+    assert isinstance(results[1], RuntimeError)
+    assert store.stats().failed_units == 1
+    if backend.name == "sqlite":
+        assert store.stats().batches == 1
+    names = sorted(t.name for t in await store.list_tenants())
+    assert names == ["first", "last"]
 
 
 async def test_driver_errors_reach_the_caller_and_the_writer_survives(
-    store: SqliteStore,
+    backend: Backend, store: Store,
 ) -> None:
     tenant = await store.create_tenant("t")
     module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
     call = make_call(tenant.id, module.id)
     await store.write(lambda tx: tx.insert_call(call))
-    with pytest.raises(sqlite3.IntegrityError):
+    # SQLite lets the driver's IntegrityError through; PostgreSQL maps it at the seam.
+    expected = sqlite3.IntegrityError if backend.name == "sqlite" else Conflict
+    with pytest.raises(expected):
         await store.write(lambda tx: tx.insert_call(call))
     assert await store.create_tenant("still works")
 
 
-async def test_dry_run_returns_the_value_and_leaves_nothing(store: SqliteStore) -> None:
+async def test_postgres_errors_map_to_store_errors(pg_backend: PostgresBackend) -> None:
+    store = await pg_backend.open()
+    tenant = await store.create_tenant("t")
+    orphan = make_call(tenant.id, "mod_missing")
+    with pytest.raises(NotFound) as caught:  # foreign key violation
+        await store.write(lambda tx: tx.insert_call(orphan))
+    assert isinstance(caught.value.__cause__, asyncpg.ForeignKeyViolationError)
+    with pytest.raises(StoreError) as failed:
+        await PostgresStore.open("postgresql://nobody@127.0.0.1:1/none")
+    assert not isinstance(failed.value, NotFound | Conflict)
+
+
+async def test_dry_run_returns_the_value_and_leaves_nothing(store: Store) -> None:
     tenant = await store.dry_run(lambda tx: tx.create_tenant("ghost"))
     assert tenant.name == "ghost"
     assert await store.get_tenant(tenant.id) is None
@@ -528,7 +640,7 @@ async def test_dry_run_returns_the_value_and_leaves_nothing(store: SqliteStore) 
     assert store.stats().dry_runs == 1
 
 
-async def test_nested_write_is_refused_not_deadlocked(store: SqliteStore) -> None:
+async def test_nested_write_is_refused_not_deadlocked(store: Store) -> None:
     async def nested(tx: Tx) -> Tenant:
         return await store.create_tenant("inner")
 
@@ -536,8 +648,8 @@ async def test_nested_write_is_refused_not_deadlocked(store: SqliteStore) -> Non
         await asyncio.wait_for(store.write(nested), timeout=5)
 
 
-async def test_close_drains_queued_writes_then_refuses(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "c.db", commit_window=0.01)
+async def test_close_drains_queued_writes_then_refuses(backend: Backend) -> None:
+    store = await backend.open(commit_window=0.01)
     pending = [asyncio.ensure_future(store.create_tenant(f"t{i}")) for i in range(50)]
     await asyncio.sleep(0)  # let them queue
     await store.close()
@@ -546,15 +658,58 @@ async def test_close_drains_queued_writes_then_refuses(tmp_path: Path) -> None:
         await store.create_tenant("late")
     with pytest.raises(StoreClosed):
         await store.list_tenants()
-    reopened = await SqliteStore.open(tmp_path / "c.db")
+    reopened = await backend.open()
     assert len(await reopened.list_tenants(limit=100)) == 50
-    await reopened.close()
 
 
-async def test_times_round_trip_in_milliseconds(store: SqliteStore) -> None:
+async def test_a_cancelled_caller_does_not_cancel_a_started_unit(store: Store) -> None:
+    started = asyncio.Event()
+
+    async def slow(tx: Tx) -> Tenant:
+        tenant = await tx.create_tenant("kept")
+        started.set()
+        for _ in range(20):
+            await tx.get_module(tenant.id, "mod_none")
+        return tenant
+
+    caller = asyncio.ensure_future(store.write(slow))
+    await started.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await store.close()  # waits for the unit
+    assert store.stats().units >= 1
+
+
+async def test_times_round_trip_in_milliseconds(backend: Backend, store: Store) -> None:
     tenant = await store.create_tenant("t")
     assert tenant.created_at == truncate_ms(tenant.created_at)
-    conn = sqlite3.connect(store.path)
-    [created] = conn.execute("SELECT created_at FROM tenants").fetchone()
-    conn.close()
-    assert created.endswith("Z") and len(created) == len("2025-03-04T10:15:02.123Z")
+    [(_, _, created)] = await backend.rows("tenants")
+    if backend.name == "sqlite":
+        assert created.endswith("Z") and len(created) == len("2025-03-04T10:15:02.123Z")
+    else:
+        assert created == tenant.created_at and created.microsecond % 1000 == 0
+
+
+async def test_text_with_nul_is_stored_and_keys_round_trip_exactly(store: Store) -> None:
+    """PostgreSQL text cannot hold NUL; a script's phone, key or output can."""
+    tenant = await store.create_tenant("t")
+    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+    call = make_call(tenant.id, module.id, src_phone="79\x0016", provider_call_id="p\x00")
+    await store.write(lambda tx: tx.insert_call(call))
+    found = await store.write(lambda tx: tx.find_call_by_provider_id(module.id, "p\x00"))
+    assert found is not None and found.id == call.id
+    for key in ("k\x00", "k\ufffd", "k"):
+        await store.write(lambda tx, key=key: tx.storage_set(
+            module.id, key, key, expires_at=None, now=T0, limits=StorageLimits()))
+    for key in ("k\x00", "k\ufffd", "k"):
+        item = await store.storage_get(module.id, key, T0)
+        assert item is not None and item.key == key and item.value == key
+    assert (await store.storage_usage(module.id)).keys == 3
+    run = Execution(ids.new_id(ids.EXECUTION), tenant.id, module.id, None, "f",
+                    ExecutionOutcome.OK, T0, logs="a\x00b", request={"body": "\x00"})
+    await store.record_execution(run)
+    stored = await store.get_execution(tenant.id, run.id)
+    assert stored is not None and stored.request == {"body": "\x00"}
+    assert stored.logs in ("a\x00b", "a\ufffdb")
+    assert await store.get_module(tenant.id, "mod_\x00") is None  # an id from a URL path

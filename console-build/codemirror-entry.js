@@ -1,0 +1,18 @@
+// The one CodeMirror 6 bundle the console's editor imports (runtime/console/static/js/editor.js).
+// Only what the editor uses is exported, so esbuild can leave the rest out.
+export { EditorState, Compartment } from "@codemirror/state";
+export {
+  EditorView, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter,
+  highlightSpecialChars, drawSelection, rectangularSelection, dropCursor,
+} from "@codemirror/view";
+export {
+  defaultKeymap, history, historyKeymap, indentWithTab,
+} from "@codemirror/commands";
+export {
+  syntaxHighlighting, defaultHighlightStyle, indentOnInput, bracketMatching, foldGutter,
+  foldKeymap,
+} from "@codemirror/language";
+export { search, searchKeymap, highlightSelectionMatches, openSearchPanel } from "@codemirror/search";
+export { closeBrackets, closeBracketsKeymap } from "@codemirror/autocomplete";
+export { lintGutter, setDiagnostics, lintKeymap, forceLinting } from "@codemirror/lint";
+export { python } from "@codemirror/lang-python";

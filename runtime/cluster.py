@@ -1,0 +1,212 @@
+"""Several service nodes on one PostgreSQL database: what crosses between them, and how.
+
+Started by the app only when the store is a `PostgresStore` (SQLite is one node by nature).
+Each node holds one dedicated connection that LISTENs on two channels of its deployment
+(`PostgresStore.channel`: named after the schema, so deployments sharing a database stay apart):
+
+- **notify**: live notifications. `Hub.publish` delivers on this node, then calls `Hub.relay`,
+  which is `Cluster.relay` here: the message goes to every node in a NOTIFY whose payload is
+  `{"n": node id, "u": user id, "m": message}`. A payload that would reach PostgreSQL's 8000-byte
+  limit goes as a reference instead (`"ref"`: the notification's id), and the receiving node
+  loads the stored notification. A node ignores payloads carrying its own id (it delivered
+  them already). Sends are queued and go out in batches, one statement per batch, so a webhook
+  never waits for them.
+- **modules**: module changes. A trigger on modules, script_versions and bindings
+  (migrations_pg/0001_init.sql) NOTIFYs the module id when a change commits, whichever node or
+  tool wrote it; every node then calls `ModuleCache.invalidate(module_id)`.
+
+The listening connection is watched: when it drops (or stops answering a ping), the node
+reconnects with backoff and then clears its whole module cache, since invalidations sent while
+it was away are lost. Notifications sent meanwhile are not lost for good: they are stored, and
+a client reconnecting with `?after=` catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from typing import Any
+
+import asyncpg
+
+from runtime.hub import Hub
+from runtime.modules_cache import ModuleCache
+from runtime.store import Store
+from runtime.store.models import to_json
+from runtime.store.postgres import PostgresStore
+
+log = logging.getLogger("runtime.cluster")
+
+# PostgreSQL refuses a NOTIFY payload of 8000 bytes or more.
+MAX_PAYLOAD_BYTES = 7999
+MAX_BATCH = 200
+LISTENER_NAME = "voip-runtime-listener"
+
+
+class Cluster:
+    def __init__(self, store: PostgresStore, hub: Hub, modules: ModuleCache, *,
+                 check_interval: float = 5.0, max_backoff: float = 5.0) -> None:
+        self.store = store
+        self.hub = hub
+        self.modules = modules
+        self.node_id = uuid.uuid4().hex
+        self.notify_channel = store.channel("notify")
+        self.modules_channel = store.channel("modules")
+        self.check_interval = check_interval
+        self.max_backoff = max_backoff
+        self.reconnects = 0
+        self._conn: asyncpg.Connection | None = None
+        self._lost = asyncio.Event()
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen (the first connection must succeed: a node that cannot listen would serve
+        stale modules), then relay this node's notifications."""
+        await self._listen()
+        self._spawn(self._watch(), "cluster-watch")
+        self._spawn(self._send(), "cluster-send")
+        self.hub.relay = self.relay
+
+    async def close(self) -> None:
+        self._closing = True
+        if self.hub.relay == self.relay:
+            self.hub.relay = None
+        await self._flush()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._conn.close(), timeout=2)
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- listening ------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        conn = await self.store.connect(LISTENER_NAME)
+        try:
+            await conn.add_listener(self.notify_channel, self._on_notify)
+            await conn.add_listener(self.modules_channel, self._on_module)
+        except BaseException:
+            conn.terminate()
+            raise
+        self._lost.clear()
+        conn.add_termination_listener(lambda _conn: self._lost.set())
+        self._conn = conn
+
+    async def _alive(self) -> bool:
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            return False
+        try:
+            await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=self.check_interval)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+            return False
+        return True
+
+    async def _watch(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), timeout=self.check_interval)
+            if not self._lost.is_set() and await self._alive():
+                continue
+            log.warning("the cluster listener lost its connection; reconnecting")
+            if self._conn is not None:
+                self._conn.terminate()
+                self._conn = None
+            backoff = 0.1
+            while True:
+                try:
+                    await self._listen()
+                    break
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
+                        TimeoutError) as error:
+                    log.warning("cluster listener: cannot reconnect (%s); retrying in %.1fs",
+                                error, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+            self.reconnects += 1
+            # Invalidations sent while we were away are lost: forget every cached module.
+            self.modules.clear()
+            log.info("the cluster listener is back")
+
+    def _on_module(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        self.modules.invalidate(str(payload))
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        try:
+            data = json.loads(str(payload))
+            node, user_id = data["n"], data["u"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed cluster notification: %.200r", payload)
+            return
+        if node == self.node_id:
+            return  # ours: delivered on this node when it was published
+        if "m" in data:
+            self.hub.deliver_local(user_id, data["m"])
+        elif "ref" in data:
+            self._spawn(self._deliver_stored(user_id, str(data["ref"])), "cluster-load")
+
+    async def _deliver_stored(self, user_id: str, notification_id: str) -> None:
+        try:
+            notification = await self.store.get_notification(user_id, notification_id)
+        except Exception:
+            log.exception("loading notification %s for another node's relay", notification_id)
+            return
+        if notification is not None:
+            self.hub.deliver_local(user_id, {"type": "notification", **to_json(notification)})
+
+    # --- relaying -------------------------------------------------------------------------
+
+    async def relay(self, user_id: str, message: dict[str, Any]) -> None:
+        """`Hub.relay`: queue the message for the other nodes (never waits for the database)."""
+        payload = json.dumps({"n": self.node_id, "u": user_id, "m": message},
+                             separators=(",", ":"), ensure_ascii=False)
+        if len(payload.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+            if message.get("type") != "notification" or not isinstance(message.get("id"), str):
+                log.warning("a live message too large to relay was not sent to other nodes")
+                return
+            payload = json.dumps({"n": self.node_id, "u": user_id, "ref": message["id"]})
+        self._outbox.put_nowait(payload)
+
+    async def _send(self) -> None:
+        while True:
+            batch = [await self._outbox.get()]
+            while len(batch) < MAX_BATCH and not self._outbox.empty():
+                batch.append(self._outbox.get_nowait())
+            try:
+                await self.store.notify(self.notify_channel, batch)
+            except Exception:
+                # Stored anyway: the other nodes' clients catch up on reconnect.
+                log.exception("relaying %d notification(s) to other nodes failed", len(batch))
+
+    async def _flush(self) -> None:
+        """Send what is queued (at close)."""
+        batch = []
+        while not self._outbox.empty():
+            batch.append(self._outbox.get_nowait())
+        if batch:
+            with contextlib.suppress(Exception):
+                await self.store.notify(self.notify_channel, batch)
+
+
+async def start_cluster(store: Store, hub: Hub, modules: ModuleCache) -> Cluster | None:
+    """A started `Cluster` when the store is PostgreSQL; None otherwise (nothing to share)."""
+    if not isinstance(store, PostgresStore):
+        return None
+    cluster = Cluster(store, hub, modules)
+    await cluster.start()
+    return cluster

@@ -1,0 +1,96 @@
+"""Signing in and out; the console's front door."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from runtime.console.session import (
+    CSRF_FIELD,
+    credential_session,
+    current_session,
+    end_session,
+    pre_session_ok,
+    pre_session_token,
+    set_pre_cookie,
+    start_session,
+)
+from runtime.console.web import PREFIX, check_csrf, page, render, see_other
+
+routes = web.RouteTableDef()
+
+
+def safe_next(value: str | None, fallback: str) -> str:
+    """Only a path inside the console (never another site, never a scheme-relative URL)."""
+    if not value:
+        return fallback
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith(PREFIX + "/") or "\\" in value:
+        return fallback
+    return value
+
+
+def home_of(kind: str) -> str:
+    return f"{PREFIX}/modules" if kind == "builder" else f"{PREFIX}/live"
+
+
+@routes.get(PREFIX)
+@routes.get(PREFIX + "/")
+async def index(request: web.Request) -> web.StreamResponse:
+    session = await current_session(request)
+    raise see_other(home_of(session.kind) if session else f"{PREFIX}/sign-in")
+
+
+def sign_in_page(request: web.Request, *, error: str | None = None, status: int = 200
+                 ) -> web.Response:
+    token, new_cookie = pre_session_token(request)
+    response = render(request, "sign_in.html", {
+        "form_token": token, "error": error, "next": request.query.get("next", ""),
+    }, status=status)
+    if new_cookie:
+        set_pre_cookie(request, response, new_cookie)
+    return response
+
+
+@routes.get(PREFIX + "/sign-in")
+@page
+async def sign_in_form(request: web.Request) -> web.StreamResponse:
+    return sign_in_page(request)
+
+
+@routes.post(PREFIX + "/sign-in")
+@page
+async def sign_in(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    token = form.get(CSRF_FIELD)
+    if not isinstance(token, str) or not pre_session_ok(request, token):
+        return sign_in_page(request, status=403,
+                            error="The sign-in form expired. Please try again.")
+    secret = form.get("credential")
+    secret = secret.strip() if isinstance(secret, str) else ""
+    found = await credential_session(request.app, secret) if secret else None
+    if found is None:
+        return sign_in_page(request, status=401,
+                            error="That is not a valid API key or user token (or it was "
+                                  "revoked).")
+    kind = found[0]
+    nxt = form.get("next")
+    target = safe_next(nxt if isinstance(nxt, str) else None, home_of(kind))
+    if kind == "operator" and not target.startswith((f"{PREFIX}/live", f"{PREFIX}/calls",
+                                                     f"{PREFIX}/contacts")):
+        target = home_of(kind)
+    response = web.HTTPSeeOther(target)
+    start_session(request, response, kind, secret)
+    raise response
+
+
+@routes.post(PREFIX + "/sign-out")
+async def sign_out(request: web.Request) -> web.StreamResponse:
+    session = await current_session(request)
+    if session is not None:
+        form = await request.post()
+        check_csrf(request, session, form)
+    response = web.HTTPSeeOther(f"{PREFIX}/sign-in")
+    end_session(request, response)
+    raise response

@@ -1,0 +1,153 @@
+"""The execution log: filters, one execution in full, and replaying a selection as dry runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from runtime.api.calls import query_time
+from runtime.api.common import found
+from runtime.api.executions import FUNCTIONS
+from runtime.console.masking import masked_request
+from runtime.console.modules_views import owned, text
+from runtime.console.replays import replay_execution
+from runtime.console.web import PREFIX, form_of, page, render, require_builder
+from runtime.errors import ApiError, bad_request, not_found
+from runtime.store.models import ExecutionFilter, ExecutionOutcome
+from runtime.typedefs import STORE
+
+routes = web.RouteTableDef()
+
+PAGE = 100
+MAX_REPLAY = 50
+
+
+def pretty(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=False)
+
+
+def local_input(value: str | None) -> str | None:
+    """`datetime-local` inputs send 2025-03-04T10:15 without a zone: read as UTC."""
+    if not value:
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise bad_request(f"{value!r} is not a date and time") from None
+    return value
+
+
+@routes.get(PREFIX + "/modules/{module_id}/executions")
+@page
+async def log_page(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    module = await owned(request, session)
+    store = request.app[STORE]
+    query = request.query
+    outcome = query.get("outcome") or None
+    if outcome is not None and outcome not in {o.value for o in ExecutionOutcome}:
+        raise bad_request(f"outcome: {outcome!r} is not an outcome")
+    function = query.get("function") or None
+    if function is not None and function not in FUNCTIONS:
+        raise bad_request(f"function: {function!r} is not one of: {', '.join(FUNCTIONS)}")
+    version_id = query.get("version_id") or None
+    local_input(query.get("since"))
+    local_input(query.get("until"))
+    filters = ExecutionFilter(
+        module_id=module.id,
+        outcome=ExecutionOutcome(outcome) if outcome else None,
+        function=function,
+        version_id=version_id,
+        since=query_time(request, "since") if query.get("since") else None,
+        until=query_time(request, "until") if query.get("until") else None,
+    )
+    try:
+        offset = max(0, int(query.get("offset", "0")))
+    except ValueError:
+        offset = 0
+    executions = await store.list_executions(session.tenant_id, filters, PAGE, offset)
+    versions = await store.list_versions(session.tenant_id, module.id, 100, 0)
+    numbers = {v.id: v.number for v in versions}
+    return render(request, "executions.html", {
+        "module": module, "executions": executions, "versions": versions,
+        "numbers": numbers, "functions": FUNCTIONS,
+        "outcomes": [o.value for o in ExecutionOutcome],
+        "filters": {k: query.get(k, "") for k in
+                    ("outcome", "function", "version_id", "since", "until")},
+        "offset": offset, "page": PAGE,
+    })
+
+
+@routes.get(PREFIX + "/executions/{execution_id}")
+@page
+async def execution_page(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    store = request.app[STORE]
+    execution = found(await store.get_execution(
+        session.tenant_id, request.match_info["execution_id"]), "execution")
+    module = found(await store.get_module(session.tenant_id, execution.module_id), "module")
+    version = (await store.get_version(session.tenant_id, module.id, execution.version_id)
+               if execution.version_id else None)
+    request_data = masked_request(execution.request)
+    return render(request, "execution.html", {
+        "module": module, "execution": execution, "version": version,
+        "request_data": request_data if isinstance(request_data, dict) else None,
+        "request_json": None if isinstance(request_data, dict) else pretty(request_data),
+        "result_json": pretty(execution.result),
+        "effects_json": pretty(execution.effects),
+        "error": execution.error if isinstance(execution.error, dict) else None,
+        "replayable": isinstance(execution.request, dict) and "method" in execution.request,
+    })
+
+
+@routes.post(PREFIX + "/modules/{module_id}/replay")
+@page
+async def replay_selection(request: web.Request) -> web.StreamResponse:
+    """Replay the selected executions against a draft (or a version), as dry runs."""
+    session = await require_builder(request)
+    module = await owned(request, session)
+    form = await form_of(request, session)
+    ids = [v for v in form.getall("execution_id", []) if isinstance(v, str)][:MAX_REPLAY]
+    against = text(form, "against")
+    store = request.app[STORE]
+    if against == "draft":
+        source: str | None = text(form, "source")
+        version_id = None
+        if not source:
+            raise ApiError(422, "invalid", "there is no draft to replay against: open the "
+                                           "editor, change the script, and come back")
+        label = "the editor's draft"
+    else:
+        version = found(await store.get_version(session.tenant_id, module.id, against),
+                        "version")
+        source, version_id = version.source, version.id
+        label = f"version {version.number}"
+    if not ids:
+        raise ApiError(422, "invalid", "select at least one execution to replay")
+    rows: list[dict[str, Any]] = []
+    for execution_id in ids:
+        execution = await store.get_execution(session.tenant_id, execution_id)
+        if execution is None or execution.module_id != module.id:
+            raise not_found(f"execution {execution_id}")
+        try:
+            report = await replay_execution(request, session, module, execution, source,
+                                            version_id)
+        except ApiError as error:
+            rows.append({"execution": execution, "skipped": error.message})
+            continue
+        rows.append({"execution": execution, "report": report,
+                     "comparison": report["comparison"]})
+    compared = [r["comparison"] for r in rows if "comparison" in r]
+    summary = {
+        "total": len(rows),
+        "outcome_changed": sum(1 for c in compared if c["outcome_changed"]),
+        "newly_failing": sum(1 for c in compared if c["newly_failing"]),
+        "newly_passing": sum(1 for c in compared if c["newly_passing"]),
+        "result_changed": sum(1 for c in compared if c["result_diff"]),
+        "skipped": sum(1 for r in rows if "skipped" in r),
+    }
+    return render(request, "replay.html", {"module": module, "rows": rows, "summary": summary,
+                                           "label": label})

@@ -1,0 +1,40 @@
+"""Jinja2 filters for the console's templates (all output stays autoescaped)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from runtime.store.models import to_iso
+
+
+def when(value: Any) -> str:
+    """A short UTC time: 2025-03-04 10:15:02 UTC."""
+    if isinstance(value, datetime):
+        value = to_iso(value)
+    if not isinstance(value, str) or not value:
+        return ""
+    return value.replace("T", " ")[:19] + " UTC"
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def duration(value: Any) -> str:
+    if value is None:
+        return ""
+    seconds = float(value)
+    if seconds < 60:
+        return f"{seconds:g} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+FILTERS = {"when": when, "pretty_json": pretty_json, "compact_json": compact_json,
+           "duration": duration}

@@ -1,0 +1,358 @@
+"""Module pages for builders: list and create, and one module's settings, allowlist, region,
+member bindings ("load members"), the extensions nobody is bound to, and "test connection"."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from runtime.api.modules import (
+    ModulePatchBody,
+    NewModuleBody,
+    changed,
+    mask,
+    module_patch,
+    unique,
+    webhook_url,
+)
+from runtime.api.runs import run_other
+from runtime.console.session import Session
+from runtime.console.web import (
+    PREFIX,
+    form_of,
+    page,
+    render,
+    require_builder,
+    see_other,
+    store_errors,
+)
+from runtime.contract import CallDirection, MemberList, TestConnectionResult
+from runtime.errors import ApiError, not_found
+from runtime.store.models import CallFilter, Module, NewModule
+from runtime.typedefs import STORE
+
+routes = web.RouteTableDef()
+
+SEEN_CALLS = 500
+
+
+def problems_of(error: ValidationError) -> list[str]:
+    return [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in error.errors()]
+
+
+async def owned(request: web.Request, session: Session) -> Module:
+    module = await request.app[STORE].get_module(session.tenant_id,
+                                                 request.match_info["module_id"])
+    if module is None:
+        raise not_found("module")
+    return module
+
+
+def text(form: Mapping[str, Any], name: str) -> str:
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+# --- list and create -------------------------------------------------------------------------
+
+
+@routes.get(PREFIX + "/modules")
+@page
+async def modules_page(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    return await render_modules(request, session)
+
+
+async def render_modules(request: web.Request, session: Session, *,
+                         errors: list[str] | None = None, values: Mapping[str, str] | None = None
+                         ) -> web.Response:
+    store = request.app[STORE]
+    modules = await store.list_modules(session.tenant_id, 500, 0)
+    rows = []
+    for module in modules:
+        active = (await store.get_version(session.tenant_id, module.id, module.active_version_id)
+                  if module.active_version_id else None)
+        rows.append({"module": module, "active": active})
+    return render(request, "modules.html", {
+        "rows": rows, "errors": errors or [], "values": values or {"region": "RU"},
+    }, status=422 if errors else 200)
+
+
+@routes.post(PREFIX + "/modules")
+@page
+async def create_module(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    form = await form_of(request, session)
+    values = {k: text(form, k) for k in ("name", "description", "region")}
+    try:
+        body = NewModuleBody.model_validate(
+            {"name": values["name"], "description": values["description"],
+             "region": values["region"] or "RU"})
+    except ValidationError as error:
+        return await render_modules(request, session, errors=problems_of(error), values=values)
+    try:
+        with store_errors():
+            module = await request.app[STORE].create_module(session.tenant_id, NewModule(
+                name=body.name, region=body.region, description=body.description))
+    except ApiError as error:
+        return await render_modules(request, session, errors=[error.message], values=values)
+    raise see_other(f"{PREFIX}/modules/{module.id}")
+
+
+# --- one module ------------------------------------------------------------------------------
+
+
+def setting_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "text"
+
+
+def operator_number(direction: str, src: str, dst: str) -> str:
+    return src if direction == CallDirection.Out.value else dst
+
+
+async def unbound_extensions(request: web.Request, session: Session, module: Module,
+                             bound: set[str]) -> list[dict[str, Any]]:
+    """Operator numbers seen in this module's calls that no user is bound to."""
+    calls = await request.app[STORE].list_calls(
+        session.tenant_id, CallFilter(module_id=module.id), SEEN_CALLS, 0)
+    seen: dict[str, dict[str, Any]] = {}
+    for call in calls:
+        number = operator_number(call.direction, call.src_phone, call.dst_phone)
+        if number in bound:
+            continue
+        entry = seen.setdefault(number, {"number": number, "calls": 0,
+                                         "last": call.created_at})
+        entry["calls"] += 1
+    return sorted(seen.values(), key=lambda e: e["number"])
+
+
+async def render_module(request: web.Request, session: Session, module: Module, *,
+                        status: int = 200, **extra: Any) -> web.Response:
+    store = request.app[STORE]
+    bindings = await store.list_bindings(session.tenant_id, module.id) or []
+    users = await store.list_users(session.tenant_id, 500, 0)
+    names = {u.id: u.name for u in users}
+    bound = {b.member_id for b in bindings}
+    active = (await store.get_version(session.tenant_id, module.id, module.active_version_id)
+              if module.active_version_id else None)
+    settings = [
+        {"name": name, "secret": name in module.secrets, "type": setting_type(value),
+         "value": "" if name in module.secrets else
+         ("true" if value is True else "false" if value is False else str(value))}
+        for name, value in module.settings.items()
+    ]
+    context = {
+        "module": module,
+        "active": active,
+        "webhook_url": webhook_url(request, module),
+        "settings": settings,
+        "bindings": [{"member_id": b.member_id, "user_id": b.user_id,
+                      "user_name": names.get(b.user_id)} for b in bindings],
+        "users": users,
+        "unbound": await unbound_extensions(request, session, module, bound),
+        "errors": {},
+        "notice": request.query.get("saved"),
+        **extra,
+    }
+    return render(request, "module.html", context, status=status)
+
+
+@routes.get(PREFIX + "/modules/{module_id}")
+@page
+async def module_page(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    return await render_module(request, session, await owned(request, session))
+
+
+def read_settings(form: Mapping[str, Any], module: Module
+                  ) -> tuple[dict[str, Any], list[str], list[str]]:
+    """(settings, secret names, problems) from the settings table's rows."""
+    settings: dict[str, Any] = {}
+    secrets: list[str] = []
+    problems: list[str] = []
+    try:
+        count = min(int(text(form, "rows") or 0), 300)
+    except ValueError:
+        count = 0
+    for i in range(count):
+        name = text(form, f"s{i}-name").strip()
+        original = text(form, f"s{i}-original")
+        if form.get(f"s{i}-remove") or not name:
+            continue
+        raw = text(form, f"s{i}-value")
+        kind = text(form, f"s{i}-type") or "text"
+        secret = bool(form.get(f"s{i}-secret"))
+        if name in settings:
+            problems.append(f"{name}: the name is used twice")
+            continue
+        stored_name = original or name
+        if secret and raw == "" and stored_name in module.secrets \
+                and stored_name in module.settings:
+            # Left blank: keep the stored secret. The API keeps a secret sent back masked.
+            value = module.settings[stored_name]
+            settings[name] = value if stored_name != name else mask(value)
+            secrets.append(name)
+            continue
+        try:
+            settings[name] = typed(raw, kind)
+        except ValueError as error:
+            problems.append(f"{name}: {error}")
+            continue
+        if secret:
+            secrets.append(name)
+    return settings, secrets, problems
+
+
+def typed(raw: str, kind: str) -> Any:
+    if kind == "number":
+        try:
+            return int(raw)
+        except ValueError:
+            try:
+                return float(raw)
+            except ValueError:
+                raise ValueError(f"{raw!r} is not a number") from None
+    if kind == "boolean":
+        if raw.strip().lower() in ("true", "1", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("false", "0", "no", "off", ""):
+            return False
+        raise ValueError(f"{raw!r} is not true or false")
+    return raw
+
+
+async def apply_patch(request: web.Request, session: Session, module: Module,
+                      data: dict[str, Any], section: str) -> web.StreamResponse:
+    try:
+        body = ModulePatchBody.model_validate(data)
+        patch = module_patch(module, body)
+        with store_errors():
+            updated = await request.app[STORE].update_module(session.tenant_id, module.id, patch)
+    except ValidationError as error:
+        return await render_module(request, session, module, status=422,
+                                   errors={section: problems_of(error)})
+    except ApiError as error:
+        return await render_module(request, session, module, status=error.status,
+                                   errors={section: [error.message]})
+    if updated is None:
+        raise not_found("module")
+    changed(request, module.id)
+    raise see_other(f"{PREFIX}/modules/{module.id}?saved={section}#{section}")
+
+
+@routes.post(PREFIX + "/modules/{module_id}/settings")
+@page
+async def save_settings(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    module = await owned(request, session)
+    form = await form_of(request, session)
+    settings, secrets, problems = read_settings(form, module)
+    if problems:
+        return await render_module(request, session, module, status=422,
+                                   errors={"settings": problems})
+    return await apply_patch(request, session, module,
+                             {"settings": settings, "secrets": secrets}, "settings")
+
+
+@routes.post(PREFIX + "/modules/{module_id}/general")
+@page
+async def save_general(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    module = await owned(request, session)
+    form = await form_of(request, session)
+    hosts = [line.strip() for line in text(form, "allowlist").splitlines() if line.strip()]
+    return await apply_patch(request, session, module, {
+        "name": text(form, "name"), "description": text(form, "description"),
+        "region": text(form, "region"), "allowlist": list(unique(hosts)),
+    }, "general")
+
+
+# --- bindings, members, test connection -------------------------------------------------------
+
+
+@routes.post(PREFIX + "/modules/{module_id}/bindings")
+@page
+async def save_bindings(request: web.Request) -> web.StreamResponse:
+    """Bind several members in one save: fields m{i}-id and m{i}-user ("" unbinds)."""
+    session = await require_builder(request)
+    module = await owned(request, session)
+    form = await form_of(request, session)
+    try:
+        count = min(int(text(form, "rows") or 0), 10_000)
+    except ValueError:
+        count = 0
+    bindings: dict[str, str | None] = {}
+    for i in range(count):
+        member = text(form, f"m{i}-id").strip()
+        if member and 0 < len(member) <= 64:
+            bindings[member] = text(form, f"m{i}-user") or None
+    try:
+        with store_errors():
+            result = await request.app[STORE].set_bindings(
+                session.tenant_id, module.id, bindings, replace=False)
+    except ApiError as error:
+        return await render_module(request, session, module, status=error.status,
+                                   errors={"bindings": [error.message]})
+    if result is None:
+        raise not_found("module")
+    changed(request, module.id)
+    raise see_other(f"{PREFIX}/modules/{module.id}?saved=bindings#bindings")
+
+
+def is_htmx(request: web.Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+@routes.post(PREFIX + "/modules/{module_id}/load-members")
+@page
+async def load_members(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    module = await owned(request, session)
+    await form_of(request, session)
+    members: list[dict[str, Any]] | None = None
+    failure = None
+    try:
+        report = await run_other(request, module, "VoipGetMembers", ())
+        result = report.validated
+        assert isinstance(result, MemberList)
+        bindings = await request.app[STORE].list_bindings(session.tenant_id, module.id) or []
+        bound = {b.member_id: b.user_id for b in bindings}
+        members = [{"id": str(m["id"]), "name": m.get("name"), "user_id": bound.get(str(m["id"]))}
+                   for m in result.to_json()]
+    except ApiError as error:
+        failure = error.message
+    context: dict[str, Any] = {"members": members, "members_error": failure}
+    if is_htmx(request):
+        users = await request.app[STORE].list_users(session.tenant_id, 500, 0)
+        return render(request, "_members.html", {"module": module, "users": users, **context})
+    return await render_module(request, session, module, **context)
+
+
+@routes.post(PREFIX + "/modules/{module_id}/test-connection")
+@page
+async def test_connection(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    module = await owned(request, session)
+    await form_of(request, session)
+    try:
+        report = await run_other(request, module, "VoipTestConnection", ())
+        result = report.validated
+        assert isinstance(result, TestConnectionResult)
+        data = result.to_json()
+        reason = data.get("failReason") or data.get("fail_reason")
+        outcome = {"success": bool(data.get("success")), "reason": reason,
+                   "execution_id": report.execution_id}
+    except ApiError as error:
+        outcome = {"success": False, "reason": error.message, "execution_id": None}
+    if is_htmx(request):
+        return render(request, "_test_connection.html", {"module": module, "test": outcome})
+    return await render_module(request, session, module, test=outcome)
+
+

@@ -1,0 +1,255 @@
+"""Operators (user token): the live call page and its WebSocket, calls, contacts, recordings.
+
+Builders (tenant key) see the tenant's calls and contacts too; an operator sees the calls they
+were notified of and the contacts of those calls, and may create a contact only for the number
+of such a call (the one thing here beyond what a user token does through the API, kept that
+narrow on purpose).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from runtime.acting import contact_phones
+from runtime.api.common import found
+from runtime.api.live import CATCH_UP_LIMIT, HEARTBEAT_SECONDS, drain_client
+from runtime.api.modules import check_region
+from runtime.api.runs import run_other
+from runtime.console.modules_views import operator_number, text
+from runtime.console.session import Session
+from runtime.console.web import (
+    PREFIX,
+    form_of,
+    page,
+    render,
+    require_operator,
+    require_session,
+    same_origin,
+    see_other,
+    store_errors,
+)
+from runtime.contract import CallLink
+from runtime.errors import ApiError, not_found
+from runtime.store.models import Call, CallFilter, CallState, Contact, to_json, utc_now
+from runtime.typedefs import HUB, STORE
+
+routes = web.RouteTableDef()
+
+LIVE_WINDOW = timedelta(hours=12)
+NOTIFIED_WINDOW = timedelta(days=7)
+NOTIFICATIONS_SCAN = 500
+
+
+async def notified_calls(request: web.Request, session: Session, *,
+                         window: timedelta | None = None) -> list[dict[str, Any]]:
+    """The user's calls from their notifications, newest first: the latest payload of each."""
+    since = utc_now() - window if window else None
+    items = await request.app[STORE].list_notifications(
+        session.tenant_id, session.user_id, since=since, limit=NOTIFICATIONS_SCAN)
+    latest: dict[str, dict[str, Any]] = {}
+    for item in items:  # oldest first: later ones replace earlier ones
+        payload = item.payload if isinstance(item.payload, dict) else {}
+        latest[item.call_id] = {"notification_id": item.id, "kind": item.kind.value,
+                                "call": payload.get("call"), "contact": payload.get("contact"),
+                                "at": item.created_at}
+    return sorted(latest.values(), key=lambda c: c["at"], reverse=True)
+
+
+async def operator_calls(request: web.Request, session: Session, *, phone: str | None = None,
+                         state: CallState | None = None, limit: int = 200) -> list[Call]:
+    """The calls an operator may see, newest first: those at a number bound to them (in each
+    module), and those they were notified of lately (a group ringing several phones)."""
+    store = request.app[STORE]
+    found_calls: dict[str, Call] = {}
+    for module in await store.list_modules(session.tenant_id, 500, 0):
+        bindings = await store.list_bindings(session.tenant_id, module.id) or []
+        mine = {b.member_id for b in bindings if b.user_id == session.user_id}
+        if not mine:
+            continue
+        rows = await store.list_calls(session.tenant_id, CallFilter(
+            module_id=module.id, phone=phone, state=state), limit, 0)
+        for call in rows:
+            if operator_number(call.direction, call.src_phone, call.dst_phone) in mine:
+                found_calls[call.id] = call
+    for item in await notified_calls(request, session, window=NOTIFIED_WINDOW):
+        call_id = (item["call"] or {}).get("id")
+        if not call_id or call_id in found_calls:
+            continue
+        stored = await store.get_call(session.tenant_id, call_id)
+        if stored is None or (state is not None and stored.state is not state):
+            continue
+        if phone is not None and phone not in (stored.client_phone_normalized,
+                                               stored.client_phone):
+            continue
+        found_calls[stored.id] = stored
+    return sorted(found_calls.values(), key=lambda c: c.created_at, reverse=True)[:limit]
+
+
+@routes.get(PREFIX + "/live")
+@page
+async def live_page(request: web.Request) -> web.StreamResponse:
+    session = await require_operator(request)
+    calls = await notified_calls(request, session, window=LIVE_WINDOW)
+    items = await request.app[STORE].list_notifications(
+        session.tenant_id, session.user_id, since=utc_now() - LIVE_WINDOW,
+        limit=NOTIFICATIONS_SCAN)
+    last_id = items[-1].id if items else ""
+    active = [c for c in calls if c["kind"] != "ended"]
+    ended = [c for c in calls if c["kind"] == "ended"][:20]
+    modules = await request.app[STORE].list_modules(session.tenant_id, 500, 0)
+    return render(request, "live.html", {"active": active, "ended": ended, "last_id": last_id,
+                                         "regions": {m.id: m.region for m in modules}})
+
+
+@routes.get(PREFIX + "/live/socket")
+async def live_socket(request: web.Request) -> web.StreamResponse:
+    """The user's notifications over a WebSocket, as /api/v1/live sends them (the console's
+    session instead of ?token=, so the token never reaches page scripts)."""
+    session = await require_session(request)
+    if session.kind != "operator":
+        raise ApiError(403, "forbidden", "the live feed needs a user token")
+    if not same_origin(request):
+        raise ApiError(403, "forbidden", "cross-origin WebSocket refused")
+    user = session.user
+    assert user is not None
+    socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
+    await socket.prepare(request)
+    subscription = request.app[HUB].subscribe(user.id)
+    try:
+        await socket.send_json({"type": "hello", "user_id": user.id, "name": user.name})
+        sent: set[str] = set()
+        after = request.query.get("after")
+        if after:
+            missed = await request.app[STORE].list_notifications(
+                user.tenant_id, user.id, after_id=after, limit=CATCH_UP_LIMIT)
+            for notification in missed:
+                sent.add(notification.id)
+                await socket.send_json({"type": "notification", "missed": True,
+                                        **to_json(notification)})
+        await socket.send_json({"type": "caught_up"})
+        reader = asyncio.ensure_future(drain_client(socket))
+        try:
+            while not socket.closed:
+                getter = asyncio.ensure_future(subscription.queue.get())
+                done, _ = await asyncio.wait({getter, reader},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                message = getter.result()
+                if message.get("id") in sent:
+                    continue
+                await socket.send_json(message)
+                if subscription.overflowed:
+                    await socket.close(message=b"too slow; reconnect")
+                    break
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+    finally:
+        subscription.close()
+        await socket.close()
+    return socket
+
+
+# --- calls ------------------------------------------------------------------------------------
+
+
+@routes.get(PREFIX + "/calls")
+@page
+async def calls_page(request: web.Request) -> web.StreamResponse:
+    session = await require_session(request)
+    store = request.app[STORE]
+    state = request.query.get("state") or None
+    if state is not None and state not in {s.value for s in CallState}:
+        raise ApiError(400, "bad_request", f"state: {state!r} is not a call state")
+    calls: list[Call] = []
+    if session.kind == "builder":
+        calls = await store.list_calls(session.tenant_id,
+                                       CallFilter(state=CallState(state) if state else None),
+                                       200, 0)
+    else:
+        calls = await operator_calls(request, session,
+                                     state=CallState(state) if state else None)
+    contacts: dict[str, Contact] = {}
+    for call in calls:
+        if call.contact_id and call.contact_id not in contacts:
+            contact = await store.get_contact(session.tenant_id, call.contact_id)
+            if contact is not None:
+                contacts[contact.id] = contact
+    modules = {m.id: m for m in await store.list_modules(session.tenant_id, 500, 0)}
+    return render(request, "calls.html", {"calls": calls, "contacts": contacts,
+                                          "modules": modules, "state": state or ""})
+
+
+# --- contacts ---------------------------------------------------------------------------------
+
+
+async def visible_contact(request: web.Request, session: Session, contact_id: str) -> Contact:
+    store = request.app[STORE]
+    contact: Contact = found(await store.get_contact(session.tenant_id, contact_id), "contact")
+    if session.kind == "operator":
+        phones = {p.normalized for p in contact.phones if p.normalized}
+        if not any([await operator_calls(request, session, phone=phone, limit=1)
+                    for phone in phones]):
+            raise not_found("contact")
+    return contact
+
+
+@routes.get(PREFIX + "/contacts/{contact_id}")
+@page
+async def contact_page(request: web.Request) -> web.StreamResponse:
+    session = await require_session(request)
+    contact = await visible_contact(request, session, request.match_info["contact_id"])
+    entries = await request.app[STORE].list_activity(session.tenant_id, contact.id, 100, 0)
+    return render(request, "contact.html", {"contact": contact, "entries": entries,
+                                            "created": request.query.get("created")})
+
+
+@routes.post(PREFIX + "/contacts")
+@page
+async def create_contact(request: web.Request) -> web.StreamResponse:
+    """A contact for a caller's number (from the live page or the calls list)."""
+    session = await require_session(request)
+    form = await form_of(request, session)
+    name = text(form, "name").strip()
+    phone = text(form, "phone").strip()
+    region = text(form, "region").strip() or "RU"
+    if not name or len(name) > 200:
+        raise ApiError(422, "invalid", "a contact needs a name (at most 200 characters)")
+    try:
+        region = check_region(region)
+    except ValueError as error:
+        raise ApiError(422, "invalid", str(error)) from None
+    phones = contact_phones([phone], region)
+    if not phone or phones[0].normalized is None:
+        raise ApiError(422, "invalid", f"{phone!r} is not a phone number (region {region})")
+    if session.kind == "operator" and not await operator_calls(
+            request, session, phone=phones[0].normalized, limit=1):
+        raise ApiError(403, "forbidden", "an operator can add a contact only for the "
+                                         "number of one of their calls")
+    with store_errors():
+        contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
+    raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")
+
+
+@routes.get(PREFIX + "/calls/{call_id}/recording")
+async def recording(request: web.Request) -> web.StreamResponse:
+    """The <audio> element's source: VoipGetCallLink resolves a fresh link, then a redirect
+    (as /api/v1/calls/{id}/recording does for a user token)."""
+    session = await require_session(request)
+    store = request.app[STORE]
+    call = found(await store.get_call(session.tenant_id, request.match_info["call_id"]), "call")
+    if not call.has_record:
+        raise not_found("recording of this call")
+    module = found(await store.get_module(session.tenant_id, call.module_id), "module")
+    report = await run_other(request, module, "VoipGetCallLink", (call.record_call,))
+    link = report.validated
+    assert isinstance(link, CallLink)
+    raise web.HTTPFound(location=link.url, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,87 @@
+"""Dry runs and replays for the console: the API's own building blocks, plus a comparison of
+a draft's run with what really happened."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from runtime.api.runs import dry_run_report, stored_request
+from runtime.console.masking import masked_request
+from runtime.console.session import Session
+from runtime.store.models import Execution, ExecutionOutcome, Module
+
+FAILED = {ExecutionOutcome.ERROR.value, ExecutionOutcome.INVALID.value,
+          ExecutionOutcome.LIMIT.value}
+# Ids differ between a real run and a dry run of the same request; they are not a change.
+ID_KEYS = {"id", "call_id", "contact_id", "user_id"}
+
+
+def flatten(value: Any, prefix: str = "", *, skip_ids: bool = False) -> dict[str, str]:
+    """{"a.b[0].c": "<compact JSON of the leaf>"} for comparing two JSON values key by key."""
+    out: dict[str, str] = {}
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            if skip_ids and key in ID_KEYS:
+                continue
+            out.update(flatten(item, f"{prefix}.{key}" if prefix else str(key),
+                               skip_ids=skip_ids))
+    elif isinstance(value, list) and value:
+        for index, item in enumerate(value):
+            out.update(flatten(item, f"{prefix}[{index}]", skip_ids=skip_ids))
+    else:
+        out[prefix or "(value)"] = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return out
+
+
+def json_diff(before: Any, after: Any, *, skip_ids: bool = False) -> list[dict[str, Any]]:
+    """The leaves that differ: [{"path", "before", "after"}] (None where a side lacks it)."""
+    left = flatten(before, skip_ids=skip_ids)
+    right = flatten(after, skip_ids=skip_ids)
+    rows = []
+    for path in sorted(set(left) | set(right)):
+        if left.get(path) != right.get(path):
+            rows.append({"path": path, "before": left.get(path), "after": right.get(path)})
+    return rows
+
+
+def compare(original: Execution, report: dict[str, Any]) -> dict[str, Any]:
+    before = original.outcome.value
+    after = str(report.get("outcome"))
+    effects_before = original.effects if isinstance(original.effects, dict) else None
+    if effects_before is not None:
+        effects_before = {k: v for k, v in effects_before.items() if k != "fetches"}
+    result_diff = json_diff(original.result, report.get("result"))
+    effects_diff = json_diff(effects_before, report.get("effects"), skip_ids=True)
+    return {
+        "outcome_before": before,
+        "outcome_after": after,
+        "outcome_changed": before != after,
+        "newly_failing": before not in FAILED and after in FAILED,
+        "newly_passing": before in FAILED and after not in FAILED,
+        "result_diff": result_diff,
+        "effects_diff": effects_diff,
+        "changed": before != after or bool(result_diff),
+    }
+
+
+async def replay_execution(request: web.Request, session: Session, module: Module,
+                           execution: Execution, source: str, version_id: str | None
+                           ) -> dict[str, Any]:
+    """A dry run of a stored webhook request with `source`, beside what really happened."""
+    data = await stored_request(request, session.auth, execution.id, module)
+    report = await dry_run_report(request, module, source, version_id, data)
+    report["request"] = masked_request(report.get("request"))
+    report["original"] = {
+        "execution_id": execution.id,
+        "version_id": execution.version_id,
+        "outcome": execution.outcome.value,
+        "result": execution.result,
+        "effects": execution.effects,
+        "error": execution.error,
+        "created_at": execution.created_at.isoformat(),
+    }
+    report["comparison"] = compare(execution, report)
+    return report

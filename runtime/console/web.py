@@ -1,0 +1,190 @@
+"""What every console page shares: rendering, the security headers, sessions and CSRF checks.
+
+Pages are Jinja2 templates with autoescaping on: every tenant- or provider-controlled string is
+escaped where it is written into HTML. The Content-Security-Policy allows scripts only from the
+service itself (no inline script at all) and inline styles only with the response's nonce, which
+the editor hands to CodeMirror for its runtime styles.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp_jinja2
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from runtime.console.session import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SESSION_KEY,
+    Session,
+    current_session,
+)
+from runtime.console.static_files import static_url
+from runtime.errors import ApiError
+from runtime.store.errors import Conflict, NotFound, StoreClosed
+
+PREFIX = "/console"
+JINJA: web.AppKey[Any] = web.AppKey("console_jinja2")
+# Per-request storage keys (typed keys where this aiohttp has them).
+NONCE_KEY: Any = web.RequestKey("console_csp_nonce", str) if hasattr(web, "RequestKey") \
+    else "console_csp_nonce"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def nonce(request: web.Request) -> str:
+    value: str | None = request.get(NONCE_KEY)
+    if value is None:
+        value = request[NONCE_KEY] = secrets.token_urlsafe(18)
+    return value
+
+
+def content_security_policy(nonce_value: str | None) -> str:
+    styles = f"'self' 'nonce-{nonce_value}'" if nonce_value else "'self'"
+    return "; ".join([
+        "default-src 'none'",
+        "script-src 'self'",
+        f"style-src {styles}",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        # A recording is served by the tenant's provider, wherever VoipGetCallLink points.
+        "media-src 'self' https: http:",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ])
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every /console response gets the policy and friends."""
+    if not (request.path == PREFIX or request.path.startswith(PREFIX + "/")):
+        return
+    headers = response.headers
+    headers["Content-Security-Policy"] = content_security_policy(request.get(NONCE_KEY))
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if "Cache-Control" not in headers:
+        headers["Cache-Control"] = "no-store"
+
+
+def render(request: web.Request, template: str, context: Mapping[str, Any] | None = None, *,
+           status: int = 200) -> web.Response:
+    session: Session | None = request.get(SESSION_KEY)
+    data = {
+        "session": session,
+        "csrf": session.csrf if session else "",
+        "nonce": nonce(request),
+        "static": static_url,
+        "path": request.path,
+        **(context or {}),
+    }
+    response = aiohttp_jinja2.render_template(template, request, data, status=status,
+                                              app_key=JINJA)
+    response.enable_compression()
+    return response
+
+
+def sign_in_redirect(request: web.Request) -> web.HTTPFound:
+    target = request.path_qs if request.method == "GET" else PREFIX + "/"
+    return web.HTTPFound(f"{PREFIX}/sign-in?next={quote(target, safe='')}")
+
+
+async def require_session(request: web.Request) -> Session:
+    session = await current_session(request)
+    if session is None:
+        if request.method != "GET" or wants_json(request):
+            raise ApiError(401, "unauthorized", "sign in to the console again")
+        raise sign_in_redirect(request)
+    return session
+
+
+async def require_builder(request: web.Request) -> Session:
+    session = await require_session(request)
+    if session.kind != "builder":
+        raise ApiError(403, "forbidden",
+                       "this part of the console needs a tenant API key; you signed in with a "
+                       "user token")
+    return session
+
+
+async def require_operator(request: web.Request) -> Session:
+    session = await require_session(request)
+    if session.kind != "operator":
+        raise ApiError(403, "forbidden",
+                       "the live call page needs a user token: sign in as an operator")
+    return session
+
+
+def wants_json(request: web.Request) -> bool:
+    return (request.headers.get("Accept", "").startswith("application/json")
+            or request.content_type == "application/json")
+
+
+def same_origin(request: web.Request) -> bool:
+    """The Origin header, when the browser sent one, names this very service."""
+    origin = request.headers.get("Origin")
+    if origin is None or origin == "null":
+        return origin is None
+    host = request.headers.get("Host", "")
+    return urlsplit(origin).netloc == host
+
+
+def check_csrf(request: web.Request, session: Session, form: Mapping[str, Any] | None = None
+               ) -> None:
+    token = request.headers.get(CSRF_HEADER)
+    if token is None and form is not None:
+        value = form.get(CSRF_FIELD)
+        token = value if isinstance(value, str) else None
+    if not token or not hmac.compare_digest(token, session.csrf) or not same_origin(request):
+        raise ApiError(403, "csrf", "the form has expired or did not come from this console; "
+                                    "reload the page and try again")
+
+
+async def form_of(request: web.Request, session: Session) -> MultiDictProxy[Any]:
+    """A posted form, CSRF-checked."""
+    form = await request.post()
+    check_csrf(request, session, form)
+    return form
+
+
+def page(handler: Handler) -> Handler:
+    """HTML pages: API errors become an error page instead of JSON."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as error:
+            if error.status == 401:
+                raise sign_in_redirect(request) from None
+            return render(request, "error.html", {"error": error}, status=error.status)
+
+    return wrapper
+
+
+def see_other(location: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(location)
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """The store's domain errors as ApiErrors, so pages can show them as pages."""
+    try:
+        yield
+    except NotFound as error:
+        raise ApiError(404, "not_found", str(error)) from None
+    except Conflict as error:
+        raise ApiError(409, "conflict", str(error)) from None
+    except StoreClosed:
+        raise ApiError(503, "unavailable", "the service is shutting down; retry") from None

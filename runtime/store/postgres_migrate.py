@@ -1,0 +1,52 @@
+"""Versioned schema migrations for PostgreSQL: `migrations_pg/NNNN_name.sql`, applied at start.
+
+Everything missing is applied in ONE transaction that first takes
+`pg_advisory_xact_lock(LOCK_MIGRATIONS, hashtext(schema))`: two nodes starting at once queue on
+the lock, and the second finds the work done. DDL is transactional in PostgreSQL, so a failing
+migration leaves nothing behind (not even the earlier ones of the same start).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+
+from runtime.store.migrate import Migration, load_migrations
+from runtime.store.postgres_tx import LOCK_MIGRATIONS
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations_pg"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def apply_migrations(conn: asyncpg.Connection, schema: str,
+                           migrations: list[Migration] | None = None) -> list[int]:
+    """Create `schema` if needed and apply what is missing; returns the versions applied now.
+
+    `conn` must have `schema` first on its search_path (the store's connections do).
+    """
+    migrations = load_migrations(MIGRATIONS_DIR) if migrations is None else migrations
+    applied: list[int] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                           LOCK_MIGRATIONS, schema)
+        if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            # Only when missing: creating needs a privilege an existing schema's user may lack.
+            await conn.execute(f"CREATE SCHEMA {quote_ident(schema)}")
+        await conn.execute(f"""CREATE TABLE IF NOT EXISTS {quote_ident(schema)}.schema_version (
+                                   version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                                   applied_at TIMESTAMPTZ NOT NULL DEFAULT now())""")
+        current = await conn.fetchval(
+            f"SELECT COALESCE(MAX(version), 0) FROM {quote_ident(schema)}.schema_version")
+        for migration in migrations:
+            if migration.version <= current:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(f"INSERT INTO {quote_ident(schema)}.schema_version "
+                               "(version, name) VALUES ($1, $2)",
+                               migration.version, migration.name)
+            applied.append(migration.version)
+    return applied

@@ -1,0 +1,129 @@
+"""Browser tests: Debian's Chromium driven by Playwright's Python package (never a downloaded
+browser). Run them on their own:
+
+    apt-get install -y chromium          # Debian's package: /usr/bin/chromium
+    .venv/bin/python -m pytest tests/console/browser
+
+Where Chromium is missing they skip, saying so. Screenshots of each page are kept under
+test-artifacts/console/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.console.conftest import Browser
+
+CHROMIUM = os.environ.get("CONSOLE_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required"]
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
+EXPECTED_STATUSES = (409, 422)
+HOW_TO_RUN = ("browser tests need Debian's Chromium at /usr/bin/chromium (or CONSOLE_CHROMIUM) "
+              "and the dev extras: `apt-get install -y chromium && .venv/bin/pip install -e "
+              "'.[dev]' && .venv/bin/python -m pytest tests/console/browser`")
+
+try:
+    from playwright.async_api import Browser as PwBrowser
+    from playwright.async_api import ConsoleMessage, Page, async_playwright
+except ImportError:  # pragma: no cover - dev extras missing
+    async_playwright = None  # type: ignore[assignment]
+
+
+# Without the dev extras the test modules cannot even be imported: leave them out, and say why.
+collect_ignore_glob = ["test_*.py"] if async_playwright is None else []
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    reason = chromium_missing()
+    return f"console browser tests: {reason}" if reason else None
+
+
+def chromium_missing() -> str | None:
+    if async_playwright is None:
+        return "playwright is not installed; " + HOW_TO_RUN
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        return f"Chromium not found at {CHROMIUM}; " + HOW_TO_RUN
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = chromium_missing()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        return  # .ci/run installs Chromium: there a missing browser fails (see `chromium`)
+    marker = pytest.mark.skip(reason=reason)
+    for item in items:
+        if "console/browser" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(marker)
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[PwBrowser]:
+    reason = chromium_missing()
+    if reason is not None:
+        pytest.fail(reason)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS,
+                                                   headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@dataclass
+class Tab:
+    """A page with what the tests check on every page: no script errors, no CSP violations."""
+
+    page: Page
+    base: str
+    errors: list[str] = field(default_factory=list)
+
+    async def goto(self, path: str) -> Any:
+        return await self.page.goto(self.base + path)
+
+    async def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        await self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    async def sign_in(self, credential: str) -> None:
+        await self.goto("/console/sign-in")
+        await self.page.get_by_label("API key or user token").fill(credential)
+        await self.page.get_by_role("button", name="Sign in").click()
+        await self.page.wait_for_load_state()
+
+
+@pytest.fixture
+async def tab(chromium: PwBrowser, console: tuple[Any, str]) -> AsyncIterator[Tab]:
+    _, base = console
+    context = await chromium.new_context(viewport={"width": 1400, "height": 900})
+    page = await context.new_page()
+    result = Tab(page, base)
+
+    def on_console(message: ConsoleMessage) -> None:
+        # A refused script (422) or a conflicting activation (409) is an answer the page shows.
+        expected = any(f"status of {code} " in message.text for code in EXPECTED_STATUSES)
+        if message.type == "error" and not expected:
+            result.errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: result.errors.append(f"pageerror: {error}"))
+    try:
+        yield result
+    finally:
+        await context.close()
+
+
+__all__ = ["ARTIFACTS", "Browser", "Tab"]

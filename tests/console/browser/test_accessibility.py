@@ -1,0 +1,92 @@
+"""axe-core (the offline bundle axe-playwright-python ships) on every console page: no serious
+or critical violations. A screenshot of each page is kept under test-artifacts/console/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import expect
+
+from tests.console.browser.conftest import Tab
+from tests.e2e.conftest import Service
+from tests.e2e.helpers import answer, end, record, seed_setup, start
+
+BLOCKING = {"serious", "critical"}
+
+
+async def audit(tab: Tab, path: str, name: str) -> list[str]:
+    await tab.goto(path)
+    await tab.page.wait_for_load_state("networkidle")
+    await tab.shot(f"axe-{name}")
+    results = await Axe().run(tab.page)
+    violations: list[dict[str, Any]] = results.response["violations"]
+    return [f"{name}: {v['id']} ({v['impact']}): {v['help']} — "
+            + "; ".join(n["target"][0] if isinstance(n["target"][0], str) else str(n["target"])
+                        for n in v["nodes"][:3])
+            for v in violations if v.get("impact") in BLOCKING]
+
+
+async def test_builder_pages(tab: Tab, console: tuple[Service, str]) -> None:
+    service, _ = console
+    seed = await seed_setup(service)
+    module = seed.module["id"]
+    await seed.api.ok("POST", f"/api/v1/modules/{module}/versions",
+                      {"source": "def VoipParseWebhookRequest(request):\n    return {}\n"},
+                      status=201)
+    await seed.hook_ok(start())
+    executions = await seed.api.ok("GET", f"/api/v1/executions?module_id={module}")
+    versions = (await seed.api.ok("GET", f"/api/v1/modules/{module}/versions"))["versions"]
+    problems: list[str] = []
+    problems += await audit(tab, "/console/sign-in", "sign-in")
+    await tab.sign_in(seed.api.secret or "")
+    problems += await audit(tab, "/console/modules", "modules")
+    problems += await audit(tab, f"/console/modules/{module}", "module")
+    await tab.page.get_by_role("button", name="Load members").click()
+    await expect(tab.page.locator("#members-result table")).to_be_visible()
+    await tab.page.get_by_role("button", name="Test connection").click()
+    await expect(tab.page.locator("#test-result")).to_contain_text("Connection works")
+    results = await Axe().run(tab.page)
+    problems += [f"module+members: {v['id']}" for v in results.response["violations"]
+                 if v.get("impact") in BLOCKING]
+    await tab.shot("module-members")
+    problems += await audit(tab, f"/console/modules/{module}/editor", "editor")
+    await tab.page.get_by_role("button", name="Run dry run").click()
+    await expect(tab.page.locator("#run-result [data-outcome]")).to_be_visible()
+    results = await Axe().run(tab.page)
+    problems += [f"editor+result: {v['id']}" for v in results.response["violations"]
+                 if v.get("impact") in BLOCKING]
+    problems += await audit(tab, f"/console/modules/{module}/versions", "versions")
+    problems += await audit(
+        tab, f"/console/modules/{module}/diff?a={versions[1]['id']}&b={versions[0]['id']}",
+        "diff")
+    problems += await audit(tab, f"/console/modules/{module}/executions", "executions")
+    problems += await audit(tab, f"/console/executions/{executions['executions'][0]['id']}",
+                            "execution")
+    await tab.goto(f"/console/modules/{module}/executions")
+    await tab.page.get_by_label("Select all shown webhook executions").check()
+    await tab.page.get_by_label("Against").select_option(versions[0]["id"])
+    await tab.page.get_by_role("button", name="Replay selected").click()
+    results = await Axe().run(tab.page)
+    problems += [f"replay: {v['id']}" for v in results.response["violations"]
+                 if v.get("impact") in BLOCKING]
+    problems += await audit(tab, "/console/calls", "calls-builder")
+    print("\n".join(problems))
+    assert problems == []
+    assert tab.errors == []
+
+
+async def test_operator_pages(tab: Tab, console: tuple[Service, str]) -> None:
+    service, _ = console
+    seed = await seed_setup(service)
+    contact = await seed.api.ok("POST", "/api/v1/contacts",
+                                {"name": "Ivan Petrov", "phones": ["+79161234567"]}, status=201)
+    for payload in (start(), answer(), end(), record(), start("c-2", src="+79165550000")):
+        await seed.hook_ok(payload)
+    await tab.sign_in(seed.user_token)
+    problems: list[str] = []
+    problems += await audit(tab, "/console/live", "live")
+    problems += await audit(tab, "/console/calls", "calls")
+    problems += await audit(tab, f"/console/contacts/{contact['id']}", "contact-page")
+    print("\n".join(problems))
+    assert problems == []

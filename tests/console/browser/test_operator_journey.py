@@ -1,0 +1,81 @@
+"""An operator's journey in real Chromium: the live page follows a call through the webhook URL
+(ringing → answered → ended) without reloading, catches up after a reconnect, creates a contact
+for the caller, and the contact page plays the recording resolved by VoipGetCallLink."""
+
+from __future__ import annotations
+
+from playwright.async_api import expect
+
+from tests.console.browser.conftest import Tab
+from tests.console.recordings import recording_server
+from tests.e2e.conftest import Service
+from tests.e2e.helpers import CLIENT, answer, end, record, seed_setup, start
+
+CARD = "li.call-card"
+
+
+async def test_operator_journey(tab: Tab, console: tuple[Service, str]) -> None:
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    async with recording_server() as storage:
+        await seed.api.ok("PATCH", f"/api/v1/modules/{seed.module['id']}",
+                          {"settings": {"apiKey": "••••56", "recordBaseUrl": storage.base,
+                                        "members": "101:Operator"}})
+
+        await tab.sign_in(seed.user_token)
+        await expect(page.get_by_role("heading", name="Live calls")).to_be_visible()
+        status = page.locator("#live-status")
+        await expect(status).to_have_attribute("data-state", "live")
+        await page.evaluate("window.__loaded = 'same page'")
+
+        await seed.hook_ok(start("c-1"))
+        card = page.locator(f"#active-calls {CARD}")
+        await expect(card).to_have_count(1)
+        await expect(card.locator('[data-field="state"]')).to_have_text("ringing")
+        await expect(card).to_contain_text(CLIENT)
+        await tab.shot("live-ringing")
+
+        await seed.hook_ok(answer("c-1"))
+        await expect(card.locator('[data-field="state"]')).to_have_text("answered")
+
+        await seed.hook_ok(end("c-1"))
+        ended = page.locator(f"#ended-calls {CARD}")
+        await expect(ended.first.locator('[data-field="state"]')).to_have_text("ended")
+        await expect(page.locator(f"#active-calls {CARD}")).to_have_count(0)
+        assert await page.evaluate("window.__loaded") == "same page"  # never reloaded
+
+        # Disconnected, a call rings; after the reconnect the page shows what was missed.
+        await page.evaluate("window.consoleLiveSocket.close()")
+        await expect(status).to_have_attribute("data-state", "offline")
+        await seed.hook_ok(start("c-2", src="+79169998877"))
+        await expect(status).to_have_attribute("data-state", "live", timeout=15_000)
+        await expect(page.locator("#missed-section")).to_be_visible()
+        await expect(page.locator("#missed")).to_contain_text("+79169998877")
+        await expect(page.locator(f"#active-calls {CARD}")).to_have_count(1)
+        await tab.shot("live")
+
+        # The first caller has no contact: create one from the ended call's card.
+        first = page.locator(f"#ended-calls {CARD}").first
+        await first.get_by_label(f"Name for a new contact with {CLIENT}").fill("Ivan Petrov")
+        await first.get_by_role("button", name="Create contact").click()
+        await expect(page.get_by_role("heading", name="Contact: Ivan Petrov")).to_be_visible()
+
+        # The call's recording arrives; the contact page plays it through VoipGetCallLink.
+        await seed.hook_ok(record("c-1", record_id="rec-1001"))
+        await page.reload()
+        audio = page.locator("audio")
+        await expect(audio).to_have_count(1)
+        await page.evaluate("document.querySelector('audio').play().catch(() => {})")
+        await page.wait_for_function(
+            "document.querySelector('audio').readyState >= 2", timeout=15_000)
+        assert storage.hits == ["/rec/rec-1001"]
+        await tab.shot("contact")
+        links = await seed.api.ok(
+            "GET", f"/api/v1/executions?module_id={seed.module['id']}&function=VoipGetCallLink")
+        assert [e["outcome"] for e in links["executions"]] == ["ok"]
+
+        await page.get_by_role("link", name="Calls", exact=True).click()
+        await expect(page.locator("table.calls-table tbody tr")).to_have_count(2)
+        await tab.shot("calls")
+    assert tab.errors == []

@@ -1,0 +1,202 @@
+"""Two service nodes on one PostgreSQL database, end to end: real servers on loopback, real
+workers, one fresh schema. What one node does, the other sees: live notifications, module
+changes, and the calls themselves (tests/pg.py: skipped without PostgreSQL, failed under CI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiohttp import ClientWebSocketResponse
+from aiohttp.test_utils import TestClient, TestServer
+
+from runtime.app import create_app
+from runtime.cluster import LISTENER_NAME
+from runtime.config import TenantLimitsConfig
+from tests import pg
+from tests.e2e.conftest import OPERATOR_TOKEN, Api, Service, service_config
+from tests.e2e.helpers import SeedSetup, answer, end, record, seed_setup, start, upload
+
+V2_SCRIPT = """
+def VoipParseWebhookRequest(request):
+    return {"response": HttpResponse().status(299).content("v2")}
+"""
+
+
+def with_schema(url: str, schema: str) -> str:
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query), ("schema", schema)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@pytest.fixture
+async def nodes(tmp_path: Any) -> AsyncIterator[tuple[Service, Service, str]]:
+    url = await pg.postgres_url()
+    schema = pg.new_schema_name()
+    services: list[Service] = []
+    try:
+        for name in ("a", "b"):
+            config = service_config(
+                tmp_path / name, storage_url=with_schema(url, schema),
+                # Each node admits its own traffic; these tests send bursts on purpose.
+                tenant_limits=TenantLimitsConfig(concurrent_executions=64),
+            )
+            client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN), host="127.0.0.1"))
+            await client.start_server()
+            services.append(Service(client, config, Api(client, OPERATOR_TOKEN)))
+        yield services[0], services[1], url
+    finally:
+        for service in services:
+            await service.client.close()
+        await pg.drop_schema(url, schema)
+
+
+def on(seed: SeedSetup, node: Service) -> SeedSetup:
+    """The same tenant and module, talked to through another node."""
+    return replace(seed, service=node, api=node.api(seed.api.secret))
+
+
+async def live(node: Service, seed: SeedSetup) -> ClientWebSocketResponse:
+    socket = await node.client.ws_connect(f"/api/v1/live?token={seed.user_token}")
+    assert (await socket.receive_json())["type"] == "hello"
+    return socket
+
+
+async def next_notification(socket: ClientWebSocketResponse) -> dict[str, Any]:
+    while True:
+        message: dict[str, Any] = await asyncio.wait_for(socket.receive_json(), 10)
+        if message["type"] == "notification":
+            return message
+
+
+async def nothing_more(socket: ClientWebSocketResponse, seconds: float = 0.5) -> None:
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(socket.receive_json(), seconds)
+
+
+async def test_a_webhook_on_one_node_notifies_sockets_on_both_once(
+    nodes: tuple[Service, Service, str],
+) -> None:
+    a, b, _ = nodes
+    seed = await seed_setup(a)
+    socket_a, socket_b = await live(a, seed), await live(b, seed)
+
+    await seed.hook_ok(start())  # to node A
+    from_b, from_a = await next_notification(socket_b), await next_notification(socket_a)
+    assert from_b["kind"] == "ringing" and from_b == from_a
+    await on(seed, b).hook_ok(answer())  # to node B
+    from_a, from_b = await next_notification(socket_a), await next_notification(socket_b)
+    assert from_a["kind"] == "answered" and from_a == from_b
+    # Each node delivered each notification once: its own, and the other's from the relay.
+    await nothing_more(socket_a)
+    await nothing_more(socket_b)
+    await socket_a.close()
+    await socket_b.close()
+
+
+async def test_a_notification_too_large_for_notify_is_loaded_by_the_other_node(
+    nodes: tuple[Service, Service, str],
+) -> None:
+    a, b, _ = nodes
+    seed = await seed_setup(a)
+    socket_a = await live(a, seed)
+    big = "r" * 12_000  # the call's record data rides in the notification: > 8000 bytes
+    await on(seed, b).hook_ok(start("c-big"))
+    assert (await next_notification(socket_a))["kind"] == "ringing"
+    await on(seed, b).hook_ok(record("c-big", record_id=big))
+    await on(seed, b).hook_ok(end("c-big"))  # published on B, relayed by reference
+    ended = await next_notification(socket_a)
+    assert ended["kind"] == "ended"
+    assert ended["payload"]["call"]["record_call"] == {"recordId": big}
+    await nothing_more(socket_a)
+    await socket_a.close()
+
+
+async def serves_v2_within(node: SeedSetup, seconds: float) -> float:
+    """Post to the node until the v2 script answers; how long that took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while True:
+        response = await node.post_hook({"type": "probe"})
+        if response.status == 299:
+            assert await response.text() == "v2"
+            return loop.time() - started
+        assert response.status == 400  # still the seed script
+        assert loop.time() - started < seconds, "the other node still serves the old version"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_version_activated_on_one_node_serves_the_next_webhook_on_the_other(
+    nodes: tuple[Service, Service, str],
+) -> None:
+    a, b, _ = nodes
+    seed = await seed_setup(a)
+    seed_b = on(seed, b)
+    assert (await seed_b.post_hook({"type": "probe"})).status == 400  # B caches v1
+    v1_id = seed.module["id"]
+    await upload(seed.api, v1_id, V2_SCRIPT)  # through A, activated
+    assert await serves_v2_within(seed_b, 1.0) < 1.0
+    # And back: a rollback through B reaches A's cache.
+    assert (await seed.post_hook({"type": "probe"})).status == 299
+    await seed_b.api.ok("POST", f"/api/v1/modules/{v1_id}/rollback")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 1.0
+    while (await seed.post_hook({"type": "probe"})).status != 400:
+        assert loop.time() < deadline, "node A still serves the rolled-back version"
+        await asyncio.sleep(0.02)
+
+
+async def test_events_of_one_call_posted_to_both_nodes_at_once_end_in_one_call(
+    nodes: tuple[Service, Service, str],
+) -> None:
+    a, b, _ = nodes
+    seed = await seed_setup(a)
+    payloads = [start(), answer(), end(), record()] * 3  # and each retried
+    posts = [on(seed, node).post_hook(p) for p in payloads for node in (a, b)]
+    responses = await asyncio.gather(*posts)
+    assert [r.status for r in responses] == [200] * len(posts)
+
+    body = await seed.api.ok("GET", "/api/v1/calls")
+    [call] = body["calls"]
+    assert call["state"] == "ended" and call["disposition"] == "answered"
+    assert call["duration"] == 74 and call["has_record"]
+    detail = await seed.api.ok("GET", f"/api/v1/calls/{call['id']}")
+    events = detail["events"]
+    assert len(events) == len(posts)
+    for kind in ("notify_start", "notify_answer", "notify_end", "call_record"):
+        firsts = [e for e in events if e["kind"] == kind and e["effect"] != "repeat"]
+        assert len(firsts) == 1, (kind, [e["effect"] for e in events if e["kind"] == kind])
+    notifications = await seed.service.api(seed.user_token).ok("GET", "/api/v1/notifications")
+    kinds = [n["kind"] for n in notifications["notifications"]]
+    assert sorted(kinds) == sorted(set(kinds))  # each kind once for the one call
+
+
+async def test_the_listener_reconnects_and_module_changes_reach_the_node_again(
+    nodes: tuple[Service, Service, str],
+) -> None:
+    a, b, url = nodes
+    seed = await seed_setup(a)
+    seed_b = on(seed, b)
+    admin = await asyncpg.connect(url)
+    try:
+        killed = await admin.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = $1", LISTENER_NAME)
+        assert len(killed) >= 2  # both nodes' listeners
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while await admin.fetchval("SELECT count(*) FROM pg_stat_activity "
+                                   "WHERE application_name = $1", LISTENER_NAME) < 2:
+            assert loop.time() < deadline, "the listeners did not come back"
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+    assert (await seed_b.post_hook({"type": "probe"})).status == 400  # B caches v1 again
+    await upload(seed.api, seed.module["id"], V2_SCRIPT)
+    assert await serves_v2_within(seed_b, 1.0) < 1.0

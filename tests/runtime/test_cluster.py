@@ -1,0 +1,193 @@
+"""runtime/cluster.py against a real PostgreSQL: two nodes' clusters on one schema.
+
+The end-to-end view (real servers, WebSockets) is tests/e2e/test_two_nodes.py; here the parts
+one by one: relaying and its own-message filter, large messages, module invalidation from any
+writer, and the listener's reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+
+from runtime.cluster import LISTENER_NAME, MAX_PAYLOAD_BYTES, Cluster
+from runtime.hub import Hub, Subscription
+from runtime.modules_cache import ModuleCache
+from runtime.store.models import NewModule
+from runtime.store.postgres import PostgresStore
+from tests.runtime.conftest import PostgresBackend
+
+
+@dataclass
+class Node:
+    store: PostgresStore
+    hub: Hub
+    modules: ModuleCache
+    cluster: Cluster
+
+
+@pytest.fixture
+async def two(pg_backend: PostgresBackend) -> AsyncIterator[tuple[Node, Node]]:
+    nodes = []
+    for _ in range(2):
+        store = await pg_backend.open()
+        assert isinstance(store, PostgresStore)
+        hub = Hub()
+        modules = ModuleCache(store)
+        cluster = Cluster(store, hub, modules, check_interval=0.5)
+        await cluster.start()
+        nodes.append(Node(store, hub, modules, cluster))
+    yield nodes[0], nodes[1]
+    for node in nodes:
+        await node.cluster.close()
+
+
+async def received(subscription: Subscription, timeout: float = 5) -> dict[str, Any]:
+    return await asyncio.wait_for(subscription.queue.get(), timeout)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not await check():
+        assert loop.time() < deadline, "never happened"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_message_published_on_one_node_reaches_the_other_once(
+    two: tuple[Node, Node],
+) -> None:
+    a, b = two
+    on_a, on_b = a.hub.subscribe("usr_1"), b.hub.subscribe("usr_1")
+    message = {"type": "notification", "id": "ntf_1", "payload": {"x": "é"}}
+    await a.hub.publish("usr_1", message)
+    assert await received(on_b) == message
+    assert await received(on_a) == message
+    await b.hub.publish("usr_1", {"type": "notification", "id": "ntf_2"})
+    assert (await received(on_a))["id"] == "ntf_2"
+    assert (await received(on_b))["id"] == "ntf_2"
+    await asyncio.sleep(0.3)
+    assert on_a.queue.empty() and on_b.queue.empty()  # nobody got their own twice
+
+
+async def test_a_message_too_large_for_notify_that_is_not_stored_is_not_relayed(
+    two: tuple[Node, Node],
+) -> None:
+    a, b = two
+    on_b = b.hub.subscribe("usr_1")
+    await a.hub.publish("usr_1", {"type": "other", "blob": "x" * MAX_PAYLOAD_BYTES})
+    await a.hub.publish("usr_1", {"type": "other", "n": 2})
+    assert (await received(on_b))["n"] == 2  # the large one was dropped, the next one came
+
+
+async def test_any_committed_module_change_invalidates_every_node(
+    two: tuple[Node, Node],
+) -> None:
+    a, b = two
+    tenant = await a.store.create_tenant("acme")
+    module = await a.store.create_module(tenant.id, NewModule(name="m", region="RU"))
+    version = await a.store.add_version(tenant.id, module.id, "v1")
+    assert version is not None
+    await asyncio.sleep(0.3)  # the announcements of these changes have reached B
+    cached = await b.modules.by_token(module.webhook_token)
+    assert cached is not None and cached.version == version
+
+    # A rolled-back change says nothing (NOTIFY is transactional): B keeps its entry.
+    await a.store.dry_run(lambda tx: tx.add_version(tenant.id, module.id, "dry"))
+    await asyncio.sleep(0.3)
+    assert await b.modules.by_token(module.webhook_token) is cached
+
+    v2 = await a.store.add_version(tenant.id, module.id, "v2")
+
+    async def b_serves_v2() -> bool:
+        entry = await b.modules.by_token(module.webhook_token)
+        return entry is not None and entry.version == v2
+
+    await eventually(b_serves_v2, 1.0)
+    # Bindings count as a change too, and so does a writer that is no node at all.
+    user = await a.store.create_user(tenant.id, "alice")
+    await b.modules.by_token(module.webhook_token)
+    conn = await asyncpg.connect(a.store.target.dsn,
+                                 server_settings={"search_path": a.store.schema})
+    try:
+        await conn.execute("INSERT INTO bindings (module_id, member_id, user_id) "
+                           "VALUES ($1, '101', $2)", module.id, user.id)
+    finally:
+        await conn.close()
+
+    async def b_forgot() -> bool:
+        return module.id not in b.modules._token_of
+
+    await eventually(b_forgot, 1.0)
+
+
+async def test_the_listener_reconnects_and_forgets_what_it_may_have_missed(
+    two: tuple[Node, Node],
+) -> None:
+    a, b = two
+    tenant = await a.store.create_tenant("acme")
+    module = await a.store.create_module(tenant.id, NewModule(name="m", region="RU"))
+    await b.modules.by_token(module.webhook_token)
+    assert b.cluster._conn is not None
+    pid = b.cluster._conn.get_server_pid()
+    admin = await asyncpg.connect(a.store.target.dsn)
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+
+    async def back() -> bool:
+        return b.cluster.reconnects == 1 and b.cluster._conn is not None
+
+    await eventually(back)
+    assert module.id not in b.modules._token_of  # cleared: invalidations may have been lost
+    # And it listens again.
+    on_b = b.hub.subscribe("usr_1")
+    await a.hub.publish("usr_1", {"type": "notification", "id": "ntf_after"})
+    assert (await received(on_b))["id"] == "ntf_after"
+    names = {n for (n,) in await application_names(a)}
+    assert LISTENER_NAME in names
+
+
+async def application_names(node: Node) -> list[tuple[str]]:
+    conn = await asyncpg.connect(node.store.target.dsn)
+    try:
+        return [tuple(r) for r in await conn.fetch(
+            "SELECT application_name FROM pg_stat_activity WHERE application_name <> ''")]
+    finally:
+        await conn.close()
+
+
+async def test_closing_stops_relaying(two: tuple[Node, Node]) -> None:
+    a, _ = two
+    await a.cluster.close()
+    assert a.hub.relay is None
+
+
+@pytest.mark.parametrize("schema_length", [20, 55])
+async def test_module_changes_are_announced_on_the_channel_nodes_listen_to(
+    pg_backend: PostgresBackend, schema_length: int,
+) -> None:
+    # Channel names are at most 63 bytes: a long schema name is replaced by its digest, the
+    # same way by the trigger and by the nodes.
+    schema = (pg_backend.schema + "_" + "x" * 60)[:schema_length]
+    backend = PostgresBackend(pg_backend.url, schema)
+    try:
+        store = await backend.open()
+        assert isinstance(store, PostgresStore)
+        assert len(store.channel("modules")) <= 63
+        heard: asyncio.Queue[str] = asyncio.Queue()
+        listener = await store.connect("test-listener")
+        await listener.add_listener(store.channel("modules"),
+                                    lambda *args: heard.put_nowait(str(args[3])))
+        tenant = await store.create_tenant("acme")
+        module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+        assert await asyncio.wait_for(heard.get(), 5) == module.id
+        await listener.close()
+    finally:
+        await backend.close()
