@@ -18,6 +18,9 @@ voip-runtime is listening on {base}
 Operator token{generated}: {token}
 ({where}; set VOIP_RUNTIME_OPERATOR_TOKEN or operator_token to choose your own)
 
+Console:       {base}/console/  (sign in with a tenant API key, or a user token for live calls)
+API reference: {base}/api/v1/docs
+
 Get started:
   curl -s -X POST {base}/api/v1/tenants -H 'Authorization: Bearer {token}' \\
        -H 'Content-Type: application/json' -d '{{"name": "acme"}}'
