@@ -46,6 +46,12 @@ MAX_BATCH = 200
 LISTENER_NAME = "voip-runtime-listener"
 
 
+def listener_name(schema: str) -> str:
+    """The listening connection's application_name (pg_stat_activity): ours, and which
+    deployment's."""
+    return f"{LISTENER_NAME} {schema}"[:63]
+
+
 class Cluster:
     def __init__(self, store: PostgresStore, hub: Hub, modules: ModuleCache, *,
                  check_interval: float = 5.0, max_backoff: float = 5.0) -> None:
@@ -96,7 +102,7 @@ class Cluster:
     # --- listening ------------------------------------------------------------------------
 
     async def _listen(self) -> None:
-        conn = await self.store.connect(LISTENER_NAME)
+        conn = await self.store.connect(listener_name(self.store.schema))
         try:
             await conn.add_listener(self.notify_channel, self._on_notify)
             await conn.add_listener(self.modules_channel, self._on_module)

@@ -1,7 +1,8 @@
 """Live notifications: each user's open WebSockets, fed after a webhook's effects commit.
 
-`publish` delivers on this node. A multi-node backend replaces `Hub.broadcast` with one that
-also carries the message to other nodes (PostgreSQL LISTEN/NOTIFY); subscribers do not change.
+`publish` delivers on this node, then hands the message to `Hub.relay`, which a multi-node
+deployment sets (runtime/cluster.py: PostgreSQL LISTEN/NOTIFY) to carry it to the other nodes;
+there it arrives through `deliver_local`. Subscribers do not change.
 """
 
 from __future__ import annotations

@@ -8,15 +8,16 @@ Commit strategy: one transaction per unit, on a connection from an asyncpg pool,
 server's own group commit (PostgreSQL flushes the WAL up to a commit record, so transactions
 committing together share one flush). bench/store_backends.py measured it against the shape
 of the SQLite writer (units in savepoints of one transaction per batch, on one connection):
-2000 acting units, 64 in flight, one tenant, medians of 3 interleaved rounds on a quiet
-2-core machine with the server on it: pool of 4 about 830 units/s, pool of 10 about 690,
-batches on one connection about 470 (SQLite's group commit about 2600). A unit's statements
-are round trips; one connection runs them one after another, a pool runs several units' at
-once. The pool also wins where it matters for several nodes: a batch would hold the locks
-(postgres_tx.py) of all its units until its commit, so another node's unit for any of those
-calls would wait for the whole batch, two nodes' batches could deadlock (losing a whole
-batch), and one unit waiting on a lock would stall every write of its node. With a pool, a
-lock wait holds up one unit, and a deadlock one unit.
+2000 acting units, 64 in flight, one tenant, medians of 3 interleaved rounds, on a 2-core
+machine running the server too. Spread over 16 modules with an operator each: pool of 10
+about 1120 units/s, pool of 4 about 1080, batches on one connection about 460 (SQLite's
+group commit about 2700). All on one module and operator: pools about 780, batches 490.
+A unit's statements are round trips; one connection runs them one after another, a pool
+runs several units' at once. The pool also wins where it matters for several nodes: a batch
+would hold the locks (postgres_tx.py) of all its units until its commit, so another node's
+unit for any of those calls would wait for the whole batch, two nodes' batches could
+deadlock (losing a whole batch), and one unit waiting on a lock would stall every write of
+its node. With a pool, a lock wait holds up one unit, and a deadlock one unit.
 
 - `write(unit)` returns after COMMIT (with `synchronous_commit` at least `on`/`local`; a
   server set to `off` is set back to `on` for our sessions, since a webhook is answered only

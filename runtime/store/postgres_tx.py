@@ -22,7 +22,9 @@ snapshot (READ COMMITTED), so it sees everything the previous holder committed.
   SQLite, so a client catching up "after" the last one it saw never misses one that was
   numbered before it but committed after it. A unit locks every user it may notify at once,
   in id order (those already notified of the call, whom a NotifyEnd tells, and the user at
-  the operator's number), so two units never wait for each other's users in a cycle.
+  the operator's number), so two units never wait for each other's users in a cycle. Units
+  notifying one user queue from that point to COMMIT (bench/store_backends.py, pool of 10:
+  about 780 units/s when all notify one operator, 1120 when spread over 16).
 - **Module lock**, `(module)`: key-value storage writes and purges, which read and then write
   the module's usage totals.
 - **Contacts.** A missed call from an unknown number creates a contact; the lookup that found
@@ -83,7 +85,9 @@ LOCK_CONTACT = 0x566F0002
 LOCK_MIGRATIONS = 0x566F0003
 LOCK_CALL = 0x566F0004
 LOCK_NOTIFY = 0x566F0005
-# Separates the parts of a lock key (no id, phone or callId holds it after the seam).
+# Separates the parts of a lock key. Keys are hashed (hashtext) into the lock's second number:
+# two keys that collide, or a callId holding the separator, only share a lock, which may cost
+# a wait (or, twice over, a deadlock the store retries), never correctness.
 _SEP = "\x1f"
 
 

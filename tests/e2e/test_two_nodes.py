@@ -6,6 +6,7 @@ changes, and the calls themselves (tests/pg.py: skipped without PostgreSQL, fail
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -17,7 +18,7 @@ from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from runtime.app import create_app
-from runtime.cluster import LISTENER_NAME
+from runtime.cluster import listener_name
 from runtime.config import TenantLimitsConfig
 from tests import pg
 from tests.e2e.conftest import OPERATOR_TOKEN, Api, Service, service_config
@@ -36,7 +37,7 @@ def with_schema(url: str, schema: str) -> str:
 
 
 @pytest.fixture
-async def nodes(tmp_path: Any) -> AsyncIterator[tuple[Service, Service, str]]:
+async def nodes(tmp_path: Any) -> AsyncIterator[tuple[Service, Service, str, str]]:
     url = await pg.postgres_url()
     schema = pg.new_schema_name()
     services: list[Service] = []
@@ -50,11 +51,14 @@ async def nodes(tmp_path: Any) -> AsyncIterator[tuple[Service, Service, str]]:
             client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN), host="127.0.0.1"))
             await client.start_server()
             services.append(Service(client, config, Api(client, OPERATOR_TOKEN)))
-        yield services[0], services[1], url
+        yield services[0], services[1], url, schema
     finally:
-        for service in services:
-            await service.client.close()
-        await pg.drop_schema(url, schema)
+        try:
+            for service in services:
+                with contextlib.suppress(Exception):
+                    await service.client.close()
+        finally:
+            await pg.drop_schema(url, schema)
 
 
 def on(seed: SeedSetup, node: Service) -> SeedSetup:
@@ -81,9 +85,9 @@ async def nothing_more(socket: ClientWebSocketResponse, seconds: float = 0.5) ->
 
 
 async def test_a_webhook_on_one_node_notifies_sockets_on_both_once(
-    nodes: tuple[Service, Service, str],
+    nodes: tuple[Service, Service, str, str],
 ) -> None:
-    a, b, _ = nodes
+    a, b, _, _ = nodes
     seed = await seed_setup(a)
     socket_a, socket_b = await live(a, seed), await live(b, seed)
 
@@ -101,9 +105,9 @@ async def test_a_webhook_on_one_node_notifies_sockets_on_both_once(
 
 
 async def test_a_notification_too_large_for_notify_is_loaded_by_the_other_node(
-    nodes: tuple[Service, Service, str],
+    nodes: tuple[Service, Service, str, str],
 ) -> None:
-    a, b, _ = nodes
+    a, b, _, _ = nodes
     seed = await seed_setup(a)
     socket_a = await live(a, seed)
     big = "r" * 12_000  # the call's record data rides in the notification: > 8000 bytes
@@ -133,9 +137,9 @@ async def serves_v2_within(node: SeedSetup, seconds: float) -> float:
 
 
 async def test_a_version_activated_on_one_node_serves_the_next_webhook_on_the_other(
-    nodes: tuple[Service, Service, str],
+    nodes: tuple[Service, Service, str, str],
 ) -> None:
-    a, b, _ = nodes
+    a, b, _, _ = nodes
     seed = await seed_setup(a)
     seed_b = on(seed, b)
     assert (await seed_b.post_hook({"type": "probe"})).status == 400  # B caches v1
@@ -153,9 +157,9 @@ async def test_a_version_activated_on_one_node_serves_the_next_webhook_on_the_ot
 
 
 async def test_events_of_one_call_posted_to_both_nodes_at_once_end_in_one_call(
-    nodes: tuple[Service, Service, str],
+    nodes: tuple[Service, Service, str, str],
 ) -> None:
-    a, b, _ = nodes
+    a, b, _, _ = nodes
     seed = await seed_setup(a)
     payloads = [start(), answer(), end(), record()] * 3  # and each retried
     posts = [on(seed, node).post_hook(p) for p in payloads for node in (a, b)]
@@ -178,21 +182,21 @@ async def test_events_of_one_call_posted_to_both_nodes_at_once_end_in_one_call(
 
 
 async def test_the_listener_reconnects_and_module_changes_reach_the_node_again(
-    nodes: tuple[Service, Service, str],
+    nodes: tuple[Service, Service, str, str],
 ) -> None:
-    a, b, url = nodes
+    a, b, url, schema = nodes
     seed = await seed_setup(a)
     seed_b = on(seed, b)
     admin = await asyncpg.connect(url)
     try:
         killed = await admin.fetch(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = $1", LISTENER_NAME)
+            "WHERE application_name = $1", listener_name(schema))
         assert len(killed) >= 2  # both nodes' listeners
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
         while await admin.fetchval("SELECT count(*) FROM pg_stat_activity "
-                                   "WHERE application_name = $1", LISTENER_NAME) < 2:
+                                   "WHERE application_name = $1", listener_name(schema)) < 2:
             assert loop.time() < deadline, "the listeners did not come back"
             await asyncio.sleep(0.05)
     finally:

@@ -672,3 +672,31 @@ async def test_a_users_notifications_are_numbered_in_commit_order(world: World) 
     after = await world.store.list_notifications(world.tenant.id, world.alice.id,
                                                  after_id=a.pushes[0].id)
     assert [n.id for n in after] == [b.pushes[0].id]
+
+
+async def test_two_group_calls_ending_at_once_notify_everyone_without_a_deadlock(
+    world: World,
+) -> None:
+    # Call a rang alice then bob, call b bob then alice: their ends notify both, at once.
+    other = (await nodes(world, 2))[1]
+    for store, call_id, src, phones in ((world.store, "a", CLIENT, ("101", "102")),
+                                        (other, "b", "79031234567", ("102", "101"))):
+        # (each node warms its connection up: the two ends then run neck and neck)
+        await world.run(event("NotifyStart", call_id=call_id, src=src, dst=COMPANY),
+                        store=store)
+        for phone in phones:
+            await world.run(event("NotifyInternal", call_id=call_id, src=src, dst=phone),
+                            store=store)
+        await world.run(event("NotifyEnd", call_id="warm-" + call_id), store=store)
+    ends = [ParseResult.model_validate(event("NotifyEnd", call_id=c, src=s, dst=COMPANY,
+                                             disposition="no_answer"))
+            for c, s in (("a", CLIENT), ("b", "79031234567"))]
+    contexts = [world.ctx(), world.ctx()]
+    started = asyncio.get_running_loop().time()
+    done = await asyncio.gather(
+        world.store.write(lambda tx: act(tx, contexts[0], ends[0])),
+        other.write(lambda tx: act(tx, contexts[1], ends[1])))
+    assert [sorted(told(fx)) for fx in done] == [
+        sorted([(world.alice.id, "ended"), (world.bob.id, "ended")])] * 2
+    assert asyncio.get_running_loop().time() - started < 0.9  # no deadlock_timeout (1 s)
+    assert getattr(world.store, "retries", 0) == getattr(other, "retries", 0) == 0

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from runtime.cluster import LISTENER_NAME, MAX_PAYLOAD_BYTES, Cluster
+from runtime.cluster import MAX_PAYLOAD_BYTES, Cluster, listener_name
 from runtime.hub import Hub, Subscription
 from runtime.modules_cache import ModuleCache
 from runtime.store.models import NewModule
@@ -151,7 +151,7 @@ async def test_the_listener_reconnects_and_forgets_what_it_may_have_missed(
     await a.hub.publish("usr_1", {"type": "notification", "id": "ntf_after"})
     assert (await received(on_b))["id"] == "ntf_after"
     names = {n for (n,) in await application_names(a)}
-    assert LISTENER_NAME in names
+    assert listener_name(a.store.schema) in names
 
 
 async def application_names(node: Node) -> list[tuple[str]]:
