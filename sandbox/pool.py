@@ -48,7 +48,6 @@ CapabilityHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 WORKER_START_TIMEOUT = 20.0
 SLOW_CALL_SECONDS = 0.05
-HEAVY_NICENESS = 10
 CAN_RENICE = os.geteuid() == 0
 # Limits after which a worker exits by itself (see sandbox.worker.REPLACE_AFTER_LIMITS).
 RETIRING_LIMITS = frozenset({"memory"})
@@ -118,7 +117,7 @@ class Worker:
     retiring: bool = False
     stderr_tail: bytearray = field(default_factory=bytearray)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    niceness: int = 0
+    idle_priority: bool = False
     # Sources this worker holds, mirroring its own LRU: a known script is sent by hash alone.
     sources: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
@@ -233,6 +232,8 @@ class SandboxPool:
         pending = PendingCall(call_id, group, body, call.source, sha256,
                               limits, handler or no_capabilities, future)
         self.stats.calls += 1
+        # Known from its first call on, so a newcomer cannot take every worker at once.
+        self._loads.setdefault(group, GroupLoad())
         self._waiting.push(group, pending)
         self._dispatch()
         outcome = await future
@@ -293,17 +294,20 @@ class SandboxPool:
         return min(own, key=lambda w: len(w.inflight)) if own else None
 
     def _set_priority(self, worker: Worker, group: str) -> None:
-        """Heavy groups' calls run at a lower CPU priority, so they yield to everyone else.
+        """Heavy groups' calls run under SCHED_IDLE: only on CPU time nobody else wants, and
+        preempted at once when another task wakes. A niceness still takes a share (and
+        delays the wakeups of everyone else by a scheduler tick); SCHED_IDLE does not.
 
-        Only with the privilege to raise it again afterwards (root); otherwise skipped.
+        Only with the privilege to restore the normal policy afterwards (root); else skipped.
         """
         if not CAN_RENICE or worker.transport is None:
             return
-        wanted = HEAVY_NICENESS if self._loads.get(group, GroupLoad()).heavy else 0
-        if worker.niceness != wanted:
+        idle = self._loads.get(group, GroupLoad()).heavy
+        if worker.idle_priority != idle:
+            policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
             with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, worker.transport.get_pid(), wanted)
-                worker.niceness = wanted
+                os.sched_setscheduler(worker.transport.get_pid(), policy, os.sched_param(0))
+                worker.idle_priority = idle
 
     def _message(self, worker: Worker, pending: PendingCall) -> bytes:
         call = dict(pending.call, source_sha256=pending.source_sha256)
@@ -380,6 +384,13 @@ class SandboxPool:
             start_new_session=True,
         )
         worker.transport = transport
+        if CAN_RENICE and self._workers:
+            # A replacement starts on CPU time nobody else wants: starting Python costs a few
+            # hundred milliseconds of CPU, which must not come out of the tenants being served.
+            # It gets the normal policy back once ready.
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(transport.get_pid(), os.SCHED_IDLE, os.sched_param(0))
+                worker.idle_priority = True
         # uvloop's pipe transports implement WriteTransport without subclassing it.
         worker.stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))
         self._workers.append(worker)
@@ -444,6 +455,11 @@ class SandboxPool:
             log.info("sandbox workers hardened: active=%s inactive=%s",
                      hardening.get("active"), hardening.get("inactive"))
         worker.ready = True
+        if worker.idle_priority and CAN_RENICE and worker.transport is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(worker.transport.get_pid(), os.SCHED_OTHER,
+                                      os.sched_param(0))
+                worker.idle_priority = False
         if not worker.started.done():
             worker.started.set_result(None)
         self._dispatch()
