@@ -101,7 +101,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--inflight", type=int, default=2)
+    parser.add_argument("--inflight", type=int, default=4)
     args = parser.parse_args()
 
     baseline = in_process(args.seconds)

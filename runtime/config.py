@@ -35,7 +35,7 @@ class ListenConfig(Strict):
 
 class SandboxConfig(Strict):
     workers: int = Field(default=4, ge=1, le=256)
-    inflight_per_worker: int = Field(default=2, ge=1, le=16)
+    inflight_per_worker: int = Field(default=4, ge=1, le=16)
     webhook_wall_seconds: float = Field(default=2.0, gt=0, le=60)
     other_wall_seconds: float = Field(default=10.0, gt=0, le=300)
     cpu_seconds: float = Field(default=1.0, gt=0, le=60)

@@ -149,7 +149,7 @@ class SandboxPool:
         self,
         size: int = 4,
         limits: Limits = DEFAULT_LIMITS,
-        inflight_per_worker: int = 2,
+        inflight_per_worker: int = 4,
         python: str = sys.executable,
     ) -> None:
         if size < 1 or inflight_per_worker < 1:
@@ -284,8 +284,8 @@ class SandboxPool:
         idle = [] if held >= cap else [w for w in usable if not w.inflight]
         if idle:
             return idle[0]
-        if heavy:
-            return None  # queuing behind its own slow call gains nothing
+        if not self._loads.get(group, GroupLoad()).may_pipeline:
+            return None  # only calls known to be quick wait in a busy worker's pipe
         own = [
             w for w in usable
             if w.inflight and len(w.inflight) < self.inflight_per_worker

@@ -20,6 +20,10 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 HEAVY_ABOVE_MS = 50.0
+# Calls are queued in a busy worker's pipe (behind the same group's calls) only for groups
+# whose calls are known to be quick: a slow call already in a pipe cannot be taken back.
+PIPELINE_BELOW_MS = 5.0
+PIPELINE_AFTER_CALLS = 3
 LIGHT_BELOW_MS = 20.0
 SMOOTHING = 0.3
 
@@ -28,8 +32,15 @@ SMOOTHING = 0.3
 class GroupLoad:
     average_ms: float = 0.0
     heavy: bool = False
+    observed: int = 0
+
+    @property
+    def may_pipeline(self) -> bool:
+        return (not self.heavy and self.observed >= PIPELINE_AFTER_CALLS
+                and self.average_ms < PIPELINE_BELOW_MS)
 
     def observe(self, duration_ms: float, hit_limit: bool) -> None:
+        self.observed += 1
         self.average_ms += SMOOTHING * (duration_ms - self.average_ms)
         if hit_limit or self.average_ms > HEAVY_ABOVE_MS:
             self.heavy = True

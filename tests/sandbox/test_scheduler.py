@@ -69,3 +69,14 @@ async def test_a_flooding_heavy_tenant_does_not_hold_back_a_light_one() -> None:
         assert sum(1 for task in flood if not task.done()) >= 5
         outcomes = await asyncio.gather(*flood)
         assert {outcome.limit for outcome in outcomes} == {"cpu"}
+
+
+def test_only_groups_known_to_be_quick_are_pipelined() -> None:
+    load = GroupLoad()
+    assert not load.may_pipeline  # a newcomer: nothing known yet
+    for _ in range(3):
+        load.observe(0.2, hit_limit=False)
+    assert load.may_pipeline
+    for _ in range(5):
+        load.observe(30.0, hit_limit=False)
+    assert not load.may_pipeline
