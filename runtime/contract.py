@@ -40,6 +40,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from sandbox.api import VoipCallDirection, VoipCallDisposition, VoipWebhookEvent
+
 __all__ = [
     "ALLOWED_HEADERS",
     "BODY_MAX_BYTES",
@@ -72,38 +74,12 @@ __all__ = [
 JSONValue = Any  # str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]
 
 # ---------------------------------------------------------------------------------------------
-# The enums. Member names are the names scripts use (`VoipCallDirection.In`); the values are
-# ours (contract §3) and live only here.
+# The enums are the very classes scripts use (`VoipCallDirection.In`): the sandbox defines them,
+# since it injects them, and the values (ours, contract §3) live only there.
 
-
-class CallDirection(StrEnum):
-    In = "in"
-    Out = "out"
-    Internal = "internal"
-
-
-class CallDisposition(StrEnum):
-    Answered = "answered"
-    Busy = "busy"
-    Cancel = "cancel"
-    NoAnswer = "no_answer"
-    Failed = "failed"
-    NoMoney = "no_money"
-    UnallocatedNumber = "unallocated_number"
-    NoLimit = "no_limit"
-    NoDayLimit = "no_day_limit"
-    LineLimit = "line_limit"
-    NoMoneyNoLimit = "no_money_no_limit"
-    Unknown = "unknown"
-
-
-class WebhookEvent(StrEnum):
-    NotifyStart = "notify_start"
-    NotifyInternal = "notify_internal"
-    NotifyAnswer = "notify_answer"
-    NotifyEnd = "notify_end"
-    NotifyOutStart = "notify_out_start"
-    NotifyOutEnd = "notify_out_end"
+CallDirection = VoipCallDirection
+CallDisposition = VoipCallDisposition
+WebhookEvent = VoipWebhookEvent
 
 
 # The names scripts know these enums by (injected into the sandbox under these names).

@@ -18,7 +18,7 @@ from runtime.auth import require_user
 from runtime.errors import bad_request
 from runtime.openapi import documented
 from runtime.openapi.models import NotificationList, NotificationQuery
-from runtime.store.models import to_json
+from runtime.store.models import User, to_json
 from runtime.typedefs import HUB, STORE
 
 routes = web.RouteTableDef()
@@ -51,16 +51,20 @@ async def list_notifications(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/live")
 async def live(request: web.Request) -> web.WebSocketResponse:
-    user = await require_user(request)
-    hub = request.app[HUB]
+    return await serve_live(request, await require_user(request))
+
+
+async def serve_live(request: web.Request, user: User) -> web.WebSocketResponse:
+    """A user's notifications over a WebSocket: "hello", what was missed after `?after=`,
+    "caught_up", then live messages (also the console's live page, with its own session)."""
     socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
     await socket.prepare(request)
-    subscription = hub.subscribe(user.id)
+    subscription = request.app[HUB].subscribe(user.id)
     try:
         await socket.send_json({"type": "hello", "user_id": user.id, "name": user.name})
         sent: set[str] = set()
         after = request.query.get("after")
-        if after is not None:
+        if after:
             missed = await request.app[STORE].list_notifications(
                 user.tenant_id, user.id, after_id=after, limit=CATCH_UP_LIMIT
             )
@@ -68,6 +72,7 @@ async def live(request: web.Request) -> web.WebSocketResponse:
                 sent.add(notification.id)
                 await socket.send_json({"type": "notification", "missed": True,
                                         **to_json(notification)})
+        await socket.send_json({"type": "caught_up"})
         reader = asyncio.ensure_future(drain_client(socket))
         try:
             while not socket.closed:

@@ -8,8 +8,6 @@ narrow on purpose).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +15,7 @@ from aiohttp import web
 
 from runtime.acting import contact_phones
 from runtime.api.common import found
-from runtime.api.live import CATCH_UP_LIMIT, HEARTBEAT_SECONDS, drain_client
+from runtime.api.live import serve_live
 from runtime.api.modules import check_region
 from runtime.api.runs import run_other
 from runtime.console.modules_views import operator_number, text
@@ -35,8 +33,8 @@ from runtime.console.web import (
 )
 from runtime.contract import CallLink
 from runtime.errors import ApiError, not_found
-from runtime.store.models import Call, CallFilter, CallState, Contact, to_json, utc_now
-from runtime.typedefs import HUB, STORE
+from runtime.store.models import Call, CallFilter, CallState, Contact, utc_now
+from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
 
@@ -117,45 +115,7 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
         raise ApiError(403, "forbidden", "cross-origin WebSocket refused")
     user = session.user
     assert user is not None
-    socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
-    await socket.prepare(request)
-    subscription = request.app[HUB].subscribe(user.id)
-    try:
-        await socket.send_json({"type": "hello", "user_id": user.id, "name": user.name})
-        sent: set[str] = set()
-        after = request.query.get("after")
-        if after:
-            missed = await request.app[STORE].list_notifications(
-                user.tenant_id, user.id, after_id=after, limit=CATCH_UP_LIMIT)
-            for notification in missed:
-                sent.add(notification.id)
-                await socket.send_json({"type": "notification", "missed": True,
-                                        **to_json(notification)})
-        await socket.send_json({"type": "caught_up"})
-        reader = asyncio.ensure_future(drain_client(socket))
-        try:
-            while not socket.closed:
-                getter = asyncio.ensure_future(subscription.queue.get())
-                done, _ = await asyncio.wait({getter, reader},
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break
-                message = getter.result()
-                if message.get("id") in sent:
-                    continue
-                await socket.send_json(message)
-                if subscription.overflowed:
-                    await socket.close(message=b"too slow; reconnect")
-                    break
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-    finally:
-        subscription.close()
-        await socket.close()
-    return socket
+    return await serve_live(request, user)
 
 
 # --- calls ------------------------------------------------------------------------------------

@@ -229,7 +229,7 @@ async def test_own_fetch_hop_is_refused(seed: SeedSetup) -> None:
 
 async def test_dry_run_reports_effects_and_does_nothing(seed: SeedSetup) -> None:
     socket = await seed.service.client.ws_connect(f"/api/v1/live?token={seed.user_token}")
-    await socket.receive_json()
+    assert [(await socket.receive_json())["type"] for _ in range(2)] == ["hello", "caught_up"]
     report = await seed.api.ok("POST", f"/api/v1/modules/{seed.module['id']}/dry-run", {
         "request": {"method": "POST", "headers": {"Content-Type": "application/json"},
                     "body": json.dumps(start())},
@@ -288,4 +288,5 @@ async def test_live_socket_catches_up_after_reconnect(seed: SeedSetup) -> None:
     await socket.receive_json()
     missed = await next_notification(socket)
     assert missed["kind"] == "answered" and missed["missed"] is True
+    assert (await socket.receive_json())["type"] == "caught_up"
     await socket.close()
