@@ -74,14 +74,6 @@ class Browser:
         return response
 
 
-@dataclass
-class ConsoleService(Service):
-    base: str = ""
-
-    async def browser(self) -> AsyncIterator[Browser]:  # pragma: no cover - see fixture
-        raise NotImplementedError
-
-
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[tuple[Service, str]]:
     config = service_config(tmp_path)
