@@ -49,7 +49,11 @@ async def webhook(request: web.Request) -> web.Response:
         raise too_many(refusal) from None
     response = web.Response(status=reply.status, body=reply.body, headers=reply.headers)
     # Acknowledge first (the effects are committed), then notify.
-    await response.prepare(request)
-    await response.write_eof()
-    await runner.publish(report.effects)
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the caller left; what it caused is committed and its operators are still told
+    finally:
+        await runner.publish(report.effects)
     return response
