@@ -1,10 +1,11 @@
 """The parent's side of the process wall: a pool of pre-started, hardened workers.
 
-Calls are queued FIFO and handed to the least-loaded ready worker; each worker may hold
-`inflight_per_worker` calls (the next one waits in its pipe, saving a wake-up per call). The
-pool enforces the wall clock itself: when the call at the head of a worker overruns, the worker
-is killed and replaced, and calls queued behind it go back to the pool. A worker that reports
-a CPU, memory or recursion limit exits by itself and is replaced the same way.
+Calls wait in per-tenant queues and are handed out fairly (sandbox/scheduler.py): to an idle
+worker, or into the pipe of a worker running only the same tenant's quick calls, up to
+`inflight_per_worker` (the next call waits in the pipe, saving a wake-up per call). The pool
+enforces the wall clock itself: when the call at the head of a worker overruns, the worker is
+killed and replaced, and calls queued behind it go back to the pool. A worker that reports a
+memory limit exits by itself and is replaced the same way; a CPU limit only unwinds the script.
 
 `fetch()` and `storage` requests arrive on the same pipe and are answered by the
 `CapabilityHandler` the caller supplies with each call.

@@ -4,9 +4,11 @@ Started by the pool as `python -I -c <bootstrap> <limits-json>` with an empty en
 stdin carries the pool's messages; the real stdout is replaced by /dev/null so nothing but the
 protocol reaches the channel (which is a duplicate of the original stdout).
 
-The CPU limit is a profiling timer (ITIMER_PROF: process CPU time, fine-grained) armed per call.
-When it fires, the worker reports the limit and exits: a tenant's `except:` cannot catch what
-never becomes an exception, and a worker that hit a limit is replaced anyway.
+The CPU limit is a one-shot profiling timer (ITIMER_PROF: this process's CPU time, fine-grained)
+armed per call. When it fires, it raises `LimitExceeded`, a BaseException the script cannot
+catch (its bare `except:` is compiled as `except Exception:`), and the worker goes on to the
+next call. It is deferred while host code talks to the parent, so a message is never torn in
+two. After a MemoryError the worker exits and is replaced (its heap may be fragmented).
 """
 
 from __future__ import annotations
