@@ -46,38 +46,25 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
 from runtime.store import postgres_queries as q
-from runtime.store.base import DEFAULT_LIMIT, Store, Tx
+from runtime.store.base import Tx
 from runtime.store.errors import NestedWrite, StoreClosed
 from runtime.store.migrate import Migration
 from runtime.store.models import (
-    ActivityEntry,
-    ApiKey,
-    Binding,
-    Call,
-    CallEventRecord,
-    CallFilter,
-    Contact,
-    Execution,
-    ExecutionFilter,
-    Module,
     Notification,
-    ScriptVersion,
-    StorageItem,
-    StorageUsage,
     StoreStats,
-    Tenant,
-    User,
     utc_now,
 )
 from runtime.store.postgres_codec import DRIVER_ERRORS, Db, map_error
 from runtime.store.postgres_migrate import apply_migrations, quote_ident
 from runtime.store.postgres_tx import PgTx, RetryUnit
+from runtime.store.reads import QueryReads
 
 log = logging.getLogger("runtime.store.postgres")
 
@@ -174,7 +161,9 @@ async def _keep_session(conn: object) -> None:
     """
 
 
-class PostgresStore(Store):
+class PostgresStore(QueryReads):
+    _q: ClassVar[ModuleType] = q
+
     def __init__(self, target: PgTarget, schema: str, pool: asyncpg.Pool, *,
                  clock: Callable[[], datetime]) -> None:
         self.target = target
@@ -329,103 +318,3 @@ class PostgresStore(Store):
         if self._closed:
             raise StoreClosed("the store is closed")
         return await query(self._db, *args)
-
-    async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        return await self._read(q.get_tenant, tenant_id)
-
-    async def list_tenants(self, limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[Tenant]:
-        return await self._read(q.list_tenants, limit, offset)
-
-    async def find_api_key(self, key_hash: str) -> ApiKey | None:
-        return await self._read(q.find_api_key, key_hash)
-
-    async def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
-        return await self._read(q.list_api_keys, tenant_id)
-
-    async def find_user_by_token(self, token_hash: str) -> User | None:
-        return await self._read(q.find_user_by_token, token_hash)
-
-    async def list_modules(self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
-                           ) -> list[Module]:
-        return await self._read(q.list_modules, tenant_id, limit, offset)
-
-    async def get_module(self, tenant_id: str, module_id: str) -> Module | None:
-        return await self._read(q.get_module, tenant_id, module_id)
-
-    async def get_module_by_name(self, tenant_id: str, name: str) -> Module | None:
-        return await self._read(q.get_module_by_name, tenant_id, name)
-
-    async def get_module_by_webhook_token(self, token: str) -> Module | None:
-        return await self._read(q.get_module_by_webhook_token, token)
-
-    async def list_versions(self, tenant_id: str, module_id: str, limit: int = DEFAULT_LIMIT,
-                            offset: int = 0) -> list[ScriptVersion]:
-        return await self._read(q.list_versions, tenant_id, module_id, limit, offset)
-
-    async def get_version(self, tenant_id: str, module_id: str, version_id: str
-                          ) -> ScriptVersion | None:
-        return await self._read(q.get_version, tenant_id, module_id, version_id)
-
-    async def get_active_version(self, tenant_id: str, module_id: str) -> ScriptVersion | None:
-        return await self._read(q.get_active_version, tenant_id, module_id)
-
-    async def list_users(self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
-                         ) -> list[User]:
-        return await self._read(q.list_users, tenant_id, limit, offset)
-
-    async def get_user(self, tenant_id: str, user_id: str) -> User | None:
-        return await self._read(q.get_user, tenant_id, user_id)
-
-    async def get_user_by_name(self, tenant_id: str, name: str) -> User | None:
-        return await self._read(q.get_user_by_name, tenant_id, name)
-
-    async def list_bindings(self, tenant_id: str, module_id: str) -> list[Binding] | None:
-        return await self._read(q.list_bindings, tenant_id, module_id)
-
-    async def get_contact(self, tenant_id: str, contact_id: str) -> Contact | None:
-        return await self._read(q.get_contact, tenant_id, contact_id)
-
-    async def list_contacts(self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
-                            ) -> list[Contact]:
-        return await self._read(q.list_contacts, tenant_id, limit, offset)
-
-    async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:
-        return await self._read(q.find_contacts_by_phone, tenant_id, normalized)
-
-    async def list_calls(self, tenant_id: str, filters: CallFilter | None = None,
-                         limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[Call]:
-        return await self._read(q.list_calls, tenant_id, filters or CallFilter(), limit, offset)
-
-    async def get_call(self, tenant_id: str, call_id: str) -> Call | None:
-        return await self._read(q.get_call, tenant_id, call_id)
-
-    async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
-        return await self._read(q.list_call_events, tenant_id, call_id)
-
-    async def list_activity(self, tenant_id: str, contact_id: str, limit: int = DEFAULT_LIMIT,
-                            offset: int = 0) -> list[ActivityEntry]:
-        return await self._read(q.list_activity, tenant_id, contact_id, limit, offset)
-
-    async def get_activity_for_call(self, tenant_id: str, call_id: str
-                                    ) -> ActivityEntry | None:
-        return await self._read(q.get_activity_for_call, tenant_id, call_id)
-
-    async def list_executions(self, tenant_id: str, filters: ExecutionFilter | None = None,
-                              limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[Execution]:
-        return await self._read(q.list_executions, tenant_id, filters or ExecutionFilter(),
-                                limit, offset)
-
-    async def get_execution(self, tenant_id: str, execution_id: str) -> Execution | None:
-        return await self._read(q.get_execution, tenant_id, execution_id)
-
-    async def list_notifications(self, tenant_id: str, user_id: str, *,
-                                 after_id: str | None = None, since: datetime | None = None,
-                                 limit: int = DEFAULT_LIMIT) -> list[Notification]:
-        return await self._read(q.list_notifications, tenant_id, user_id, after_id, since, limit)
-
-    async def storage_get(self, module_id: str, key: str, now: datetime) -> StorageItem | None:
-        return await self._read(q.storage_get, module_id, key, now)
-
-    async def storage_usage(self, module_id: str) -> StorageUsage:
-        return await self._read(q.storage_usage, module_id)
-
