@@ -24,7 +24,7 @@ from runtime.openapi.models import (
 )
 from runtime.ratelimit import Refused
 from runtime.runner import Reply, RunReport
-from runtime.store.models import Module, ScriptVersion
+from runtime.store.models import Execution, Module, ScriptVersion
 from runtime.typedefs import CONFIG, RUNNER, STORE
 from sandbox import RequestData
 
@@ -168,6 +168,18 @@ async def stored_request(request: web.Request, auth: TenantAuth, execution_id: s
     return RequestData.from_json(execution.request)
 
 
+def what_happened(execution: Execution) -> dict[str, Any]:
+    """A stored execution as a replay shows it beside the dry run."""
+    return {
+        "execution_id": execution.id,
+        "version_id": execution.version_id,
+        "outcome": execution.outcome.value,
+        "result": execution.result,
+        "effects": execution.effects,
+        "error": execution.error,
+    }
+
+
 @routes.post("/api/v1/executions/{execution_id}/replay")
 @documented("Replay a stored webhook request as a dry run", auth="tenant", body=ReplayBody,
             body_required=False, response=ReplayReport, errors=[404, 409, 429],
@@ -186,14 +198,7 @@ async def replay(request: web.Request) -> web.Response:
     source, version_id = await source_for(request, module, body.source, body.version_id)
     data = await stored_request(request, auth, execution.id)
     report = await dry_run_report(request, module, source, version_id, data)
-    report["original"] = {
-        "execution_id": execution.id,
-        "version_id": execution.version_id,
-        "outcome": execution.outcome.value,
-        "result": execution.result,
-        "effects": execution.effects,
-        "error": execution.error,
-    }
+    report["original"] = what_happened(execution)
     report["changed"] = (
         report["outcome"] != execution.outcome.value
         or report["result"] != execution.result

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from runtime.api.runs import dry_run_report, stored_request
+from runtime.api.runs import dry_run_report, stored_request, what_happened
 from runtime.console.masking import masked_request
 from runtime.console.session import Session
 from runtime.store.models import Execution, ExecutionOutcome, Module
@@ -74,14 +74,7 @@ async def replay_execution(request: web.Request, session: Session, module: Modul
     data = await stored_request(request, session.auth, execution.id, module)
     report = await dry_run_report(request, module, source, version_id, data)
     report["request"] = masked_request(report.get("request"))
-    report["original"] = {
-        "execution_id": execution.id,
-        "version_id": execution.version_id,
-        "outcome": execution.outcome.value,
-        "result": execution.result,
-        "effects": execution.effects,
-        "error": execution.error,
-        "created_at": execution.created_at.isoformat(),
-    }
+    report["original"] = {**what_happened(execution),
+                          "created_at": execution.created_at.isoformat()}
     report["comparison"] = compare(execution, report)
     return report
