@@ -6,6 +6,8 @@ worker, or into the pipe of a worker running only the same tenant's quick calls,
 enforces the wall clock itself: when the call at the head of a worker overruns, the worker is
 killed and replaced, and calls queued behind it go back to the pool. A worker that reports a
 memory limit exits by itself and is replaced the same way; a CPU limit only unwinds the script.
+A worker running a heavy tenant's call is paused while other tenants' calls are being served
+(sandbox/yielding.py); the time it spends paused does not count against that call's wall clock.
 
 `fetch()` and `storage` requests arrive on the same pipe and are answered by the
 `CapabilityHandler` the caller supplies with each call.
@@ -42,6 +44,7 @@ from sandbox.protocol import (
 )
 from sandbox.scheduler import FairQueue, GroupLoad, heavy_group_workers
 from sandbox.worker import bootstrap_source
+from sandbox.yielding import YieldGate
 
 log = logging.getLogger("sandbox.pool")
 
@@ -91,6 +94,9 @@ class PendingCall:
     handler: CapabilityHandler
     future: asyncio.Future[Outcome]
     started_at: float = 0.0
+    # Time the worker spent paused for lighter calls (sandbox.yielding) while this call ran:
+    # it does not count against the wall-clock limit.
+    paused_seconds: float = 0.0
     deadline: asyncio.TimerHandle | None = None
     slow: asyncio.TimerHandle | None = None
 
@@ -100,7 +106,7 @@ class PendingCall:
                 timer.cancel()
 
 
-@dataclass
+@dataclass(eq=False)  # identity: workers are keys of the yield gate
 class Worker:
     transport: asyncio.SubprocessTransport | None = None
     stdin: asyncio.WriteTransport | None = None
@@ -119,6 +125,9 @@ class Worker:
     stderr_tail: bytearray = field(default_factory=bytearray)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     idle_priority: bool = False
+    # Stopped by the yield gate since then, in the middle of this call.
+    paused_at: float | None = None
+    paused_call: PendingCall | None = None
     # Sources this worker holds, mirroring its own LRU: a known script is sent by hash alone.
     sources: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
@@ -166,6 +175,11 @@ class SandboxPool:
         self._ids = itertools.count(1)
         self._closed = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._gate: YieldGate[Worker] = YieldGate(
+            self._pause_worker, self._resume_worker, clock=time.perf_counter,
+            call_later=lambda delay, callback: asyncio.get_running_loop().call_later(
+                delay, callback),
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -180,6 +194,7 @@ class SandboxPool:
 
     async def close(self) -> None:
         self._closed = True
+        self._gate.close()
         for worker in list(self._workers):
             self._kill(worker)
         for pending in self._waiting.drain():
@@ -241,6 +256,8 @@ class SandboxPool:
         if outcome.limit is not None:
             self.stats.limit_hits[outcome.limit] += 1
         load = self._loads.setdefault(group, GroupLoad())
+        if not load.heavy:
+            self._gate.light_activity()
         load.observe(outcome.duration_ms, outcome.limit in ("cpu", "wall", "memory"))
         if not load.heavy and load.average_ms < 1.0 and len(self._loads) > 10_000:
             del self._loads[group]  # forget idle light groups rather than grow forever
@@ -262,8 +279,10 @@ class SandboxPool:
             if pending.future.done():
                 continue
             worker.inflight.append(pending)
-            self._set_priority(worker, group)
+            heavy = self._set_priority(worker, group)
             worker.write(self._message(worker, pending))
+            if not heavy:
+                self._gate.light_activity()
             if len(worker.inflight) == 1:
                 self._arm_deadline(worker, pending)
 
@@ -294,21 +313,23 @@ class SandboxPool:
         ]
         return min(own, key=lambda w: len(w.inflight)) if own else None
 
-    def _set_priority(self, worker: Worker, group: str) -> None:
+    def _set_priority(self, worker: Worker, group: str) -> bool:
         """Heavy groups' calls run under SCHED_IDLE: only on CPU time nobody else wants, and
         preempted at once when another task wakes. A niceness still takes a share (and
         delays the wakeups of everyone else by a scheduler tick); SCHED_IDLE does not.
 
         Only with the privilege to restore the normal policy afterwards (root); else skipped.
+        Returns whether the group is heavy.
         """
-        if not CAN_RENICE or worker.transport is None:
-            return
         idle = self._loads.get(group, GroupLoad()).heavy
+        if not CAN_RENICE or worker.transport is None:
+            return idle
         if worker.idle_priority != idle:
             policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
             with contextlib.suppress(OSError):
                 os.sched_setscheduler(worker.transport.get_pid(), policy, os.sched_param(0))
                 worker.idle_priority = idle
+        return idle
 
     def _message(self, worker: Worker, pending: PendingCall) -> bytes:
         call = dict(pending.call, source_sha256=pending.source_sha256)
@@ -324,6 +345,8 @@ class SandboxPool:
             pending.limits.wall_seconds, self._on_deadline, worker, pending
         )
         pending.slow = loop.call_later(SLOW_CALL_SECONDS, self._on_slow, worker, pending)
+        if self._loads.get(pending.group, GroupLoad()).heavy:
+            self._gate.heavy_started(worker)
 
     def _on_slow(self, worker: Worker, pending: PendingCall) -> None:
         """A call still running after SLOW_CALL_SECONDS: its group counts as heavy from now
@@ -332,11 +355,41 @@ class SandboxPool:
             return
         self._loads.setdefault(pending.group, GroupLoad()).heavy = True
         self._set_priority(worker, pending.group)
+        self._gate.heavy_started(worker)
+
+    def _pause_worker(self, worker: Worker) -> None:
+        """Stop a heavy call's worker (the yield gate decided); its wall clock stops too."""
+        if worker.dead or worker.transport is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            worker.transport.send_signal(signal.SIGSTOP)
+        worker.paused_at = time.perf_counter()
+        head = worker.inflight[0] if worker.inflight else None
+        worker.paused_call = head
+        if head is not None and head.deadline is not None:
+            head.deadline.cancel()
+            head.deadline = None
+
+    def _resume_worker(self, worker: Worker) -> None:
+        paused_at, head = worker.paused_at, worker.paused_call
+        worker.paused_at = worker.paused_call = None
+        if worker.dead or worker.transport is None or paused_at is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            worker.transport.send_signal(signal.SIGCONT)
+        if (head is None or not worker.inflight or worker.inflight[0] is not head
+                or head.future.done()):
+            return
+        now = time.perf_counter()
+        head.paused_seconds += now - paused_at
+        remaining = head.limits.wall_seconds - (now - head.started_at - head.paused_seconds)
+        head.deadline = asyncio.get_running_loop().call_later(
+            max(0.0, remaining), self._on_deadline, worker, head)
 
     def _on_deadline(self, worker: Worker, pending: PendingCall) -> None:
         if not worker.inflight or worker.inflight[0] is not pending or pending.future.done():
             return
-        elapsed = (time.perf_counter() - pending.started_at) * 1000
+        elapsed = (time.perf_counter() - pending.started_at - pending.paused_seconds) * 1000
         pending.future.set_result(failure(
             "LimitExceeded",
             f"wall-clock limit of {pending.limits.wall_seconds:g} s exceeded",
@@ -363,6 +416,7 @@ class SandboxPool:
     def _complete_head(self, worker: Worker, outcome: Outcome) -> None:
         pending = worker.inflight.popleft()
         pending.cancel_timers()
+        self._gate.heavy_finished(worker)
         if not pending.future.done():
             pending.future.set_result(outcome)
         if worker.inflight and not worker.retiring:
@@ -492,6 +546,7 @@ class SandboxPool:
         if worker.dead:
             return
         worker.dead = True
+        self._gate.heavy_finished(worker)
         if worker.transport is not None:
             with contextlib.suppress(ProcessLookupError):
                 worker.transport.send_signal(signal.SIGKILL)
@@ -499,6 +554,7 @@ class SandboxPool:
     def _on_worker_exit(self, worker: Worker) -> None:
         """The process has exited and its pipes are closed."""
         worker.dead = True
+        self._gate.heavy_finished(worker)
         if not worker.exited.done():
             worker.exited.set_result(None)
         if not worker.started.done():

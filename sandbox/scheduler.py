@@ -8,6 +8,8 @@ Three rules keep one tenant from hurting another:
 - A *heavy* group (its calls lately take long or hit limits) may occupy only a few workers at
   once, so the others always find one free. Heaviness is measured, not declared: an
   exponentially weighted average of the worker-reported durations, with hysteresis.
+- A heavy group's running call steps aside (its worker is paused) while lighter calls are
+  being served: see sandbox/yielding.py.
 """
 
 from __future__ import annotations
