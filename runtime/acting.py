@@ -403,6 +403,8 @@ async def _notify(tx: Tx, ctx: ActContext, event: CallEvent, call: Call, created
         elif kind is NotificationKind.RINGING and not any(r.phone == phone for r in already):
             # Remember that the phone rang although nobody is bound to it.
             await tx.insert_call_notified(CallNotified(call.id, phone, None, kind, ctx.now))
+    if not recipients:
+        return []
     sent = {(r.user_id, r.kind) for r in already}
     call_json = to_json(call)
     contact_json = to_json(contact)

@@ -32,10 +32,13 @@ from runtime.store.models import (
     to_iso,
 )
 
+# One encoder for every write: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 
 def dumps(value: JSON) -> str:
     """Compact JSON text, non-ASCII kept (sizes are counted in UTF-8 bytes of this)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def loads_or_none(text: str | None) -> JSON:
@@ -119,6 +122,14 @@ def call(row: sqlite3.Row) -> Call:
         created_at=from_iso(row["created_at"]), updated_at=from_iso(row["updated_at"]),
         answered_at=time_or_none(row["answered_at"]), ended_at=time_or_none(row["ended_at"]),
     )
+
+
+CALL_COLUMNS = (
+    "id", "tenant_id", "module_id", "provider_call_id", "direction", "state", "disposition",
+    "src_phone", "src_phone_ext", "dst_phone", "dst_phone_ext", "client_phone",
+    "client_phone_normalized", "contact_id", "duration", "record_call", "has_record",
+    "created_at", "answered_at", "ended_at", "updated_at",
+)
 
 
 def call_params(c: Call) -> dict[str, object]:

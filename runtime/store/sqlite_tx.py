@@ -65,6 +65,14 @@ def _cap_request(request: JSON) -> JSON:
     return {"truncated": True, "text": text}
 
 
+# Built once: the statement text is also the key of sqlite3's statement cache.
+_INSERT_CALL = (f"INSERT INTO calls ({', '.join(codec.CALL_COLUMNS)}) "
+                f"VALUES ({', '.join(f':{c}' for c in codec.CALL_COLUMNS)})")
+_UPDATE_CALL = ("UPDATE calls SET " + ", ".join(
+    f"{c} = :{c}" for c in codec.CALL_COLUMNS
+    if c not in ("id", "tenant_id", "module_id", "created_at")) + " WHERE id = :id")
+
+
 class SqliteTx:
     """One write transaction's view of the database (see `base.Tx` for the contract)."""
 
@@ -94,16 +102,10 @@ class SqliteTx:
                                  dst_phone, dst_phone_ext, ended_since)
 
     async def insert_call(self, call: Call) -> None:
-        params = codec.call_params(call)
-        cols = ", ".join(params)
-        marks = ", ".join(f":{c}" for c in params)
-        self._x(f"INSERT INTO calls ({cols}) VALUES ({marks})", params)
+        self._x(_INSERT_CALL, codec.call_params(call))
 
     async def update_call(self, call: Call) -> None:
-        params = codec.call_params(call)
-        sets = ", ".join(f"{c} = :{c}" for c in params
-                         if c not in ("id", "tenant_id", "module_id", "created_at"))
-        self._x(f"UPDATE calls SET {sets} WHERE id = :id", params)
+        self._x(_UPDATE_CALL, codec.call_params(call))
 
     async def list_call_history(self, call_id: str) -> list[CallEventRecord]:
         return q.list_call_history(self._conn, call_id)
