@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -80,6 +81,44 @@ def rss_kib(pid: int) -> int:
         except OSError:
             continue
     return total
+
+
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU time of a process (or one of its threads), in seconds."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
+    try:
+        with open(path) as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def cpu_snapshot(pid: int) -> dict[str, float]:
+    """CPU seconds so far: the service's event-loop thread, its other threads, its workers,
+    and (through RUSAGE_CHILDREN) every load generator this process has waited for."""
+    loop_thread = cpu_seconds(pid, pid)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "event loop thread": loop_thread,
+        "other service threads": cpu_seconds(pid) - loop_thread,
+        "sandbox workers": sum(cpu_seconds(child) for child in children_of(pid)),
+        "load generator": usage.ru_utime + usage.ru_stime,
+    }
 
 
 async def wait_ready(url: str, timeout: float = 30) -> None:
@@ -189,12 +228,16 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
     print()
     baseline: dict[int, dict[str, Any]] = {}
     with process([PYTHON, str(ROOT / "bench" / "baseline_server.py"), "--port", str(base_port),
-                  "--data", str(work / "baseline")]):
+                  "--data", str(work / "baseline")]) as baseline_server:
         asyncio.run(wait_ready(f"http://127.0.0.1:{base_port}/"))
         url = f"http://127.0.0.1:{base_port}/hooks/baseline"
         load(url, 8, 1.0)  # warm up
         for level in levels:
+            before = cpu_snapshot(baseline_server.pid)
             baseline[level] = load(url, level, args.seconds)
+            after = cpu_snapshot(baseline_server.pid)
+            baseline_cpu = {part: (after[part] - before[part]) / max(baseline[level]["ok"], 1)
+                            for part in before}
     with process(service_args(work / "service", service_port, args.workers)) as server:
         base = f"http://127.0.0.1:{service_port}"
         asyncio.run(wait_ready(base + "/healthz"))
@@ -203,11 +246,16 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
         load(hook, 8, 1.0)
         service: dict[int, dict[str, Any]] = {}
         loaded_rss = 0
+        cpu_at_peak: dict[str, float] = {}
         for level in levels:
+            before = cpu_snapshot(server.pid)
             child = load_async(hook, level, args.seconds)
             time.sleep(args.seconds / 2)
             loaded_rss = max(loaded_rss, rss_kib(server.pid))
             service[level] = finish(child)
+            after = cpu_snapshot(server.pid)
+            cpu_at_peak = {part: (after[part] - before[part]) / max(service[level]["ok"], 1)
+                           for part in before}
         print("webhooks (seed module, NotifyStart creating a call each):")
         for level in levels:
             print(row(f"  baseline   concurrency {level:3d}", baseline[level]))
@@ -219,6 +267,17 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
         print(f"  peak: service {peak['per_second']:.0f}/s, baseline "
               f"{base_peak['per_second']:.0f}/s, ratio "
               f"{peak['per_second'] / max(base_peak['per_second'], 1):.2f}")
+        # Where a webhook's CPU goes (at the highest concurrency): the event-loop thread caps
+        # a server at 1 / its share; all parts together cap it at cores / total.
+        print(f"  CPU per webhook at concurrency {levels[-1]}:")
+        for name, parts in (("baseline", baseline_cpu), ("service", cpu_at_peak)):
+            total = sum(parts.values())
+            print(f"    {name:<9}" + ", ".join(
+                f"{part} {seconds * 1e6:.0f} us" for part, seconds in parts.items()
+                if seconds or part != "sandbox workers"))
+            print(f"    {'':9}total {total * 1e6:.0f} us: at most "
+                  f"{(os.cpu_count() or 1) / total:.0f}/s on {os.cpu_count()} cores, at most "
+                  f"{1 / parts['event loop thread']:.0f}/s on one event loop")
         half = peak["per_second"] / 2
         paced = load(hook, 64, args.seconds, rate=half)
         print(row(f"  service at half peak ({half:.0f}/s)", paced))
