@@ -263,9 +263,10 @@ class SandboxPool:
             del self._loads[group]  # forget idle light groups rather than grow forever
         return outcome
 
-    async def check(self, source: str, *, limits: Limits | None = None) -> Outcome:
+    async def check(self, source: str, *, limits: Limits | None = None, group: str = ""
+                    ) -> Outcome:
         """Compile and contract-check a script in a worker (the compiler meets hostile input)."""
-        return await self.run(Call(source=source, function=None), limits=limits)
+        return await self.run(Call(source=source, function=None), limits=limits, group=group)
 
     def _dispatch(self) -> None:
         while self._waiting:

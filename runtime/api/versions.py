@@ -63,13 +63,17 @@ def refusal(outcome: Outcome) -> ScriptRefused:
     return ScriptRefused(error.message, problems)
 
 
-async def checked(request: web.Request, source: str) -> None:
-    """Raise 422 unless the source compiles and meets the contract (nothing is stored)."""
+async def checked(request: web.Request, tenant_id: str, source: str) -> None:
+    """Raise 422 unless the source compiles and meets the contract (nothing is stored).
+
+    Each tenant's checks are a scheduling group of their own: one tenant's slow checks make
+    only its own checks yield to other work (sandbox.scheduler), not everyone's uploads.
+    """
     size = len(source.encode("utf-8"))
     if size > MAX_SOURCE_BYTES:
         message = f"the script is {size} bytes; the limit is {MAX_SOURCE_BYTES} (64 KiB)"
         raise ScriptRefused(message, [CompileProblem(None, message)])
-    outcome = await request.app[POOL].check(source)
+    outcome = await request.app[POOL].check(source, group=f"check:{tenant_id}")
     if not outcome.ok:
         raise refusal(outcome)
 
@@ -131,7 +135,7 @@ async def add_version(request: web.Request) -> web.Response:
     if body.base_version_id is not None:
         found(await request.app[STORE].get_version(
             auth.tenant_id, module.id, body.base_version_id), f"version {body.base_version_id}")
-    await checked(request, body.source)
+    await checked(request, auth.tenant_id, body.source)
     version, active_id = await request.app[STORE].write(
         add_version_unit(auth, module.id, body)
     )
@@ -192,7 +196,7 @@ async def rollback(request: web.Request) -> web.Response:
             response=CheckOut, error_notes={
                 422: "or `invalid_script`, with every problem and its line in `problems`."})
 async def check(request: web.Request) -> web.Response:
-    await require_tenant(request)
+    auth = await require_tenant(request)
     body = await read_body(request, SourceBody)
-    await checked(request, body.source)
+    await checked(request, auth.tenant_id, body.source)
     return reply(dump(CheckOut, {"ok": True}))

@@ -98,7 +98,7 @@ async def check(request: web.Request) -> web.StreamResponse:
     session = await json_session(request)
     await owned(request, session)
     body = await read_body(request, SourceBody)
-    await checked(request, body.source)
+    await checked(request, session.tenant_id, body.source)
     return web.json_response({"ok": True})
 
 
@@ -113,7 +113,7 @@ async def save_version(request: web.Request) -> web.StreamResponse:
     if body.base_version_id is not None:
         found(await store.get_version(session.tenant_id, module.id, body.base_version_id),
               f"version {body.base_version_id}")
-    await checked(request, body.source)
+    await checked(request, session.tenant_id, body.source)
     if body.activate and not body.overwrite and module.active_version_id != body.base_version_id:
         active = (await store.get_version(session.tenant_id, module.id, module.active_version_id)
                   if module.active_version_id else None)
