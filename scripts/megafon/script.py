@@ -226,7 +226,7 @@ def contact_reply(phone):
 
 
 def phone_key(phone):
-    """Digits of a number, 8XXXXXXXXXX read as 7XXXXXXXXXX (Russia), so spellings meet."""
+    """Digits of a number, with 89161234567 read as 79161234567 (Russia), so spellings meet."""
     digits = "".join(ch for ch in str(phone) if ch.isdigit())
     if len(digits) == 11 and digits.startswith("8"):
         digits = "7" + digits[1:]

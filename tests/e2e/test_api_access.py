@@ -128,8 +128,8 @@ async def test_tenants_never_see_each_other(service: Service) -> None:
            CALL: mine["call"]["id"], E: mine["execution"]["id"], "key_x": mine["key"]["id"]}
 
     def theirs(path: str) -> str:
-        for placeholder, real in ids.items():
-            path = path.replace(placeholder, real)
+        for marker, real in ids.items():  # M, V, U... in TENANT_ENDPOINTS name A's records
+            path = path.replace(marker, real)
         return path
 
     foreign = [(method, theirs(path), body) for method, path, body in TENANT_ENDPOINTS
