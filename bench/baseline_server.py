@@ -38,10 +38,10 @@ def seed_result(data: dict[str, object]) -> dict[str, object]:
     }}
 
 
-async def hook(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    tenant_id, module_id = request.app[MODULE]
-    data = json.loads(await request.read())
+async def handle(store: SqliteStore, tenant_id: str, module_id: str, body: bytes) -> None:
+    """Everything the baseline does with a webhook's body: parse, validate, act and log, in
+    one durable unit (bench/unit_of_work.py measures this alone)."""
+    data = json.loads(body)
     result = validate_result("VoipParseWebhookRequest", seed_result(data))
     assert isinstance(result, ParseResult)
     execution = Execution(
@@ -57,6 +57,11 @@ async def hook(request: web.Request) -> web.Response:
         await tx.insert_execution(replace(execution, effects=effects.to_json()))
 
     await store.write(unit)
+
+
+async def hook(request: web.Request) -> web.Response:
+    tenant_id, module_id = request.app[MODULE]
+    await handle(request.app[STORE], tenant_id, module_id, await request.read())
     return web.Response(status=200, headers={"Content-Security-Policy": "sandbox",
                                              "X-Content-Type-Options": "nosniff"})
 

@@ -61,18 +61,7 @@ def free_port() -> int:
 def rss_kib(pid: int) -> int:
     """Resident memory of a process and all its children, in KiB."""
     total = 0
-    pids = [pid]
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                pids.append(int(entry))
-        except OSError:
-            continue
-    for each in pids:
+    for each in [pid, *children_of(pid)]:
         try:
             with open(f"/proc/{each}/status") as status:
                 for line in status:
@@ -119,6 +108,11 @@ def cpu_snapshot(pid: int) -> dict[str, float]:
         "sandbox workers": sum(cpu_seconds(child) for child in children_of(pid)),
         "load generator": usage.ru_utime + usage.ru_stime,
     }
+
+
+def cpu_per_webhook(before: dict[str, float], after: dict[str, float], figures: dict[str, Any]
+                    ) -> dict[str, float]:
+    return {part: (after[part] - before[part]) / max(figures["ok"], 1) for part in before}
 
 
 async def wait_ready(url: str, timeout: float = 30) -> None:
@@ -232,12 +226,12 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
         asyncio.run(wait_ready(f"http://127.0.0.1:{base_port}/"))
         url = f"http://127.0.0.1:{base_port}/hooks/baseline"
         load(url, 8, 1.0)  # warm up
+        baseline_cpu: dict[str, float] = {}
         for level in levels:
             before = cpu_snapshot(baseline_server.pid)
             baseline[level] = load(url, level, args.seconds)
-            after = cpu_snapshot(baseline_server.pid)
-            baseline_cpu = {part: (after[part] - before[part]) / max(baseline[level]["ok"], 1)
-                            for part in before}
+            baseline_cpu = cpu_per_webhook(before, cpu_snapshot(baseline_server.pid),
+                                           baseline[level])
     with process(service_args(work / "service", service_port, args.workers)) as server:
         base = f"http://127.0.0.1:{service_port}"
         asyncio.run(wait_ready(base + "/healthz"))
@@ -246,16 +240,14 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
         load(hook, 8, 1.0)
         service: dict[int, dict[str, Any]] = {}
         loaded_rss = 0
-        cpu_at_peak: dict[str, float] = {}
+        service_cpu: dict[str, float] = {}
         for level in levels:
             before = cpu_snapshot(server.pid)
             child = load_async(hook, level, args.seconds)
             time.sleep(args.seconds / 2)
             loaded_rss = max(loaded_rss, rss_kib(server.pid))
             service[level] = finish(child)
-            after = cpu_snapshot(server.pid)
-            cpu_at_peak = {part: (after[part] - before[part]) / max(service[level]["ok"], 1)
-                           for part in before}
+            service_cpu = cpu_per_webhook(before, cpu_snapshot(server.pid), service[level])
         print("webhooks (seed module, NotifyStart creating a call each):")
         for level in levels:
             print(row(f"  baseline   concurrency {level:3d}", baseline[level]))
@@ -270,7 +262,7 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
         # Where a webhook's CPU goes (at the highest concurrency): the event-loop thread caps
         # a server at 1 / its share; all parts together cap it at cores / total.
         print(f"  CPU per webhook at concurrency {levels[-1]}:")
-        for name, parts in (("baseline", baseline_cpu), ("service", cpu_at_peak)):
+        for name, parts in (("baseline", baseline_cpu), ("service", service_cpu)):
             total = sum(parts.values())
             print(f"    {name:<9}" + ", ".join(
                 f"{part} {seconds * 1e6:.0f} us" for part, seconds in parts.items()

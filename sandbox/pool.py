@@ -280,9 +280,9 @@ class SandboxPool:
             if pending.future.done():
                 continue
             worker.inflight.append(pending)
-            heavy = self._set_priority(worker, group)
+            self._set_priority(worker, group)
             worker.write(self._message(worker, pending))
-            if not heavy:
+            if not self._heavy(group):
                 self._gate.light_activity()
             if len(worker.inflight) == 1:
                 self._arm_deadline(worker, pending)
@@ -294,7 +294,7 @@ class SandboxPool:
         only a few.
         """
         usable = [w for w in self._workers if w.ready and not w.dead and not w.retiring]
-        heavy = self._loads.get(group, GroupLoad()).heavy
+        heavy = self._heavy(group)
         held = sum(1 for w in usable if any(p.group == group for p in w.inflight))
         if heavy:
             cap = heavy_group_workers(self.size)
@@ -314,23 +314,25 @@ class SandboxPool:
         ]
         return min(own, key=lambda w: len(w.inflight)) if own else None
 
-    def _set_priority(self, worker: Worker, group: str) -> bool:
+    def _heavy(self, group: str) -> bool:
+        load = self._loads.get(group)
+        return load is not None and load.heavy
+
+    def _set_priority(self, worker: Worker, group: str) -> None:
         """Heavy groups' calls run under SCHED_IDLE: only on CPU time nobody else wants, and
         preempted at once when another task wakes. A niceness still takes a share (and
         delays the wakeups of everyone else by a scheduler tick); SCHED_IDLE does not.
 
         Only with the privilege to restore the normal policy afterwards (root); else skipped.
-        Returns whether the group is heavy.
         """
-        idle = self._loads.get(group, GroupLoad()).heavy
         if not CAN_RENICE or worker.transport is None:
-            return idle
+            return
+        idle = self._heavy(group)
         if worker.idle_priority != idle:
             policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
             with contextlib.suppress(OSError):
                 os.sched_setscheduler(worker.transport.get_pid(), policy, os.sched_param(0))
                 worker.idle_priority = idle
-        return idle
 
     def _message(self, worker: Worker, pending: PendingCall) -> bytes:
         call = dict(pending.call, source_sha256=pending.source_sha256)
@@ -346,7 +348,7 @@ class SandboxPool:
             pending.limits.wall_seconds, self._on_deadline, worker, pending
         )
         pending.slow = loop.call_later(SLOW_CALL_SECONDS, self._on_slow, worker, pending)
-        if self._loads.get(pending.group, GroupLoad()).heavy:
+        if self._heavy(pending.group):
             self._gate.heavy_started(worker)
 
     def _on_slow(self, worker: Worker, pending: PendingCall) -> None:

@@ -56,7 +56,6 @@ class YieldGate(Generic[W]):
         self._last_light = float("-inf")
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
-        self.pauses = 0
 
     def paused(self, worker: W) -> bool:
         state = self._heavy.get(worker)
@@ -110,7 +109,6 @@ class YieldGate(Generic[W]):
         state.paused = True
         state.since = now
         state.slice_until = 0.0
-        self.pauses += 1
         self._pause(worker)
 
     def _next_event(self, now: float) -> float | None:
