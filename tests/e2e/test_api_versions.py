@@ -202,3 +202,27 @@ async def test_check_stores_nothing(service: Service) -> None:
     body = await api.ok("POST", "/api/v1/check", {"source": "x = 1\n"}, status=422)
     assert "VoipParseWebhookRequest" in body["message"]
     assert await versions(api, module) == []
+
+
+async def test_each_tenants_checks_are_scheduled_as_a_group_of_their_own(
+        service: Service, monkeypatch: Any) -> None:
+    # The pool's fairness (and the yield gate) work per group: if every tenant's checks shared
+    # one group, one tenant's slow checks would make everyone's uploads wait.
+    from runtime.typedefs import POOL
+
+    pool = service.client.app[POOL]
+    groups: list[str] = []
+    real_check = pool.check
+
+    async def spy(source: str, **kwargs: Any) -> Any:
+        groups.append(kwargs.get("group", ""))
+        return await real_check(source, **kwargs)
+
+    monkeypatch.setattr(pool, "check", spy)
+    a_id, a = await service.new_tenant("a")
+    b_id, b = await service.new_tenant("b")
+    await a.ok("POST", "/api/v1/check", {"source": answering("x")})
+    module = await new_module(b)
+    await b.ok("POST", f"/api/v1/modules/{module['id']}/versions",
+               {"source": answering("y")}, status=201)
+    assert groups == [f"check:{a_id}", f"check:{b_id}"]
