@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from runtime.store import postgres_codec as codec
+from runtime.store.filters import Condition, call_conditions, execution_conditions, where_clause
 from runtime.store.models import (
     ActivityEntry,
     ApiKey,
@@ -204,30 +205,17 @@ async def get_call(db: Db, tenant_id: str, call_id: str) -> Call | None:
     return None if row is None else codec.call(row)
 
 
+def _where(tenant_id: str, conditions: list[Condition]) -> tuple[str, list[object]]:
+    return where_clause(tenant_id, conditions, mark=lambda n: f"${n}", moment=codec.ts)
+
+
 async def list_calls(db: Db, tenant_id: str, filters: CallFilter, limit: int, offset: int
                      ) -> list[Call]:
-    where = ["tenant_id = $1"]
-    params: list[object] = [tenant_id]
-
-    def arg(value: object) -> str:
-        params.append(value)
-        return f"${len(params)}"
-
-    if filters.module_id is not None:
-        where.append(f"module_id = {arg(filters.module_id)}")
-    if filters.state is not None:
-        where.append(f"state = {arg(filters.state.value)}")
-    if filters.direction is not None:
-        where.append(f"direction = {arg(filters.direction)}")
-    if filters.since is not None:
-        where.append(f"created_at >= {arg(codec.ts(filters.since))}")
-    if filters.phone is not None:
-        p = arg(filters.phone)
-        where.append(f"(client_phone_normalized = {p} OR client_phone = {p} "
-                     f"OR src_phone = {p} OR dst_phone = {p})")
-    rows = await db.all(f"SELECT * FROM calls WHERE {' AND '.join(where)} "
-                        f"ORDER BY created_at DESC, id DESC LIMIT {arg(limit)} "
-                        f"OFFSET {arg(offset)}", *params)
+    where, params = _where(tenant_id, call_conditions(filters))
+    n = len(params)
+    rows = await db.all(f"SELECT * FROM calls WHERE {where} "
+                        f"ORDER BY created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+                        *params, limit, offset)
     return [codec.call(r) for r in rows]
 
 
@@ -315,28 +303,11 @@ async def get_execution(db: Db, tenant_id: str, execution_id: str) -> Execution 
 
 async def list_executions(db: Db, tenant_id: str, filters: ExecutionFilter, limit: int,
                           offset: int) -> list[Execution]:
-    where = ["tenant_id = $1"]
-    params: list[object] = [tenant_id]
-
-    def arg(value: object) -> str:
-        params.append(value)
-        return f"${len(params)}"
-
-    if filters.module_id is not None:
-        where.append(f"module_id = {arg(filters.module_id)}")
-    if filters.outcome is not None:
-        where.append(f"outcome = {arg(filters.outcome.value)}")
-    if filters.function is not None:
-        where.append(f"function = {arg(filters.function)}")
-    if filters.version_id is not None:
-        where.append(f"version_id = {arg(filters.version_id)}")
-    if filters.since is not None:
-        where.append(f"created_at >= {arg(codec.ts(filters.since))}")
-    if filters.until is not None:
-        where.append(f"created_at < {arg(codec.ts(filters.until))}")
-    rows = await db.all(f"SELECT * FROM executions WHERE {' AND '.join(where)} "
-                        f"ORDER BY created_at DESC, id DESC LIMIT {arg(limit)} "
-                        f"OFFSET {arg(offset)}", *params)
+    where, params = _where(tenant_id, execution_conditions(filters))
+    n = len(params)
+    rows = await db.all(f"SELECT * FROM executions WHERE {where} "
+                        f"ORDER BY created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+                        *params, limit, offset)
     return [codec.execution(r) for r in rows]
 
 

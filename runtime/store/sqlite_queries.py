@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from runtime.store import sqlite_codec as codec
+from runtime.store.filters import Condition, call_conditions, execution_conditions, where_clause
 from runtime.store.models import (
     ActivityEntry,
     ApiKey,
@@ -215,28 +216,16 @@ def get_call(conn: sqlite3.Connection, tenant_id: str, call_id: str) -> Call | N
     return None if row is None else codec.call(row)
 
 
+def _where(tenant_id: str, conditions: list[Condition]) -> tuple[str, Params]:
+    return where_clause(tenant_id, conditions, mark=lambda n: f"?{n}", moment=to_iso)
+
+
 def list_calls(conn: sqlite3.Connection, tenant_id: str, filters: CallFilter, limit: int,
                offset: int) -> list[Call]:
-    where = ["tenant_id = ?"]
-    params: Params = [tenant_id]
-    if filters.module_id is not None:
-        where.append("module_id = ?")
-        params.append(filters.module_id)
-    if filters.state is not None:
-        where.append("state = ?")
-        params.append(filters.state.value)
-    if filters.direction is not None:
-        where.append("direction = ?")
-        params.append(filters.direction)
-    if filters.since is not None:
-        where.append("created_at >= ?")
-        params.append(to_iso(filters.since))
-    if filters.phone is not None:
-        where.append("(client_phone_normalized = ? OR client_phone = ? OR src_phone = ? "
-                     "OR dst_phone = ?)")
-        params.extend([filters.phone] * 4)
-    rows = _all(conn, f"SELECT * FROM calls WHERE {' AND '.join(where)} "
-                      "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+    where, params = _where(tenant_id, call_conditions(filters))
+    n = len(params)
+    rows = _all(conn, f"SELECT * FROM calls WHERE {where} "
+                      f"ORDER BY created_at DESC, id DESC LIMIT ?{n + 1} OFFSET ?{n + 2}",
                 [*params, limit, offset])
     return [codec.call(r) for r in rows]
 
@@ -326,28 +315,10 @@ def get_execution(conn: sqlite3.Connection, tenant_id: str, execution_id: str
 
 def list_executions(conn: sqlite3.Connection, tenant_id: str, filters: ExecutionFilter,
                     limit: int, offset: int) -> list[Execution]:
-    where = ["tenant_id = ?"]
-    params: Params = [tenant_id]
-    if filters.module_id is not None:
-        where.append("module_id = ?")
-        params.append(filters.module_id)
-    if filters.outcome is not None:
-        where.append("outcome = ?")
-        params.append(filters.outcome.value)
-    if filters.function is not None:
-        where.append("function = ?")
-        params.append(filters.function)
-    if filters.version_id is not None:
-        where.append("version_id = ?")
-        params.append(filters.version_id)
-    if filters.since is not None:
-        where.append("created_at >= ?")
-        params.append(to_iso(filters.since))
-    if filters.until is not None:
-        where.append("created_at < ?")
-        params.append(to_iso(filters.until))
-    rows = _all(conn, f"SELECT * FROM executions WHERE {' AND '.join(where)} "
-                      "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+    where, params = _where(tenant_id, execution_conditions(filters))
+    n = len(params)
+    rows = _all(conn, f"SELECT * FROM executions WHERE {where} "
+                      f"ORDER BY created_at DESC, id DESC LIMIT ?{n + 1} OFFSET ?{n + 2}",
                 [*params, limit, offset])
     return [codec.execution(r) for r in rows]
 

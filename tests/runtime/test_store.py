@@ -410,6 +410,12 @@ async def test_calls_list_filters_and_scoping(
     assert await store.list_calls(acme.id, CallFilter(since=T0 + timedelta(minutes=1))) == [c2]
     assert await store.list_calls(acme.id, CallFilter(phone="+79031234567")) == [c2]
     assert await store.list_calls(acme.id, CallFilter(phone="101")) == [c2, c1]
+    # Several filters at once, one of them using its value four times, then limit and offset.
+    assert await store.list_calls(acme.id, CallFilter(phone="101", state=CallState.ENDED,
+                                                      module_id=c2.module_id), 5, 0) == [c2]
+    both = CallFilter(phone="101", direction="in")
+    assert await store.list_calls(acme.id, both, 5, 0) == [c1]
+    assert await store.list_calls(acme.id, both, 5, 1) == []
     assert await store.list_calls(acme.id, limit=1, offset=1) == [c1]
     assert await store.list_calls(globex.id) == []
     assert await store.list_call_events(globex.id, c1.id) == []
@@ -480,6 +486,9 @@ async def test_executions_log_filters_caps_and_scoping(
         acme.id, f(since=T0 + timedelta(milliseconds=500)))] == [failed.id]
     assert [e.id for e in await store.list_executions(
         acme.id, f(until=T0 + timedelta(milliseconds=500)))] == [ok.id]
+    assert [e.id for e in await store.list_executions(
+        acme.id, f(module_id=module.id, outcome=ExecutionOutcome.ERROR, since=T0,
+                   until=T0 + timedelta(seconds=2)), 5, 0)] == [failed.id]
     assert await store.list_executions(globex.id) == []
 
 
