@@ -1,13 +1,17 @@
-"""Setting up a tenant with the seed module, a bound operator and a webhook path."""
+"""Setting up tenants for end-to-end tests: the seed module with a bound operator, or one of
+the sample provider modules with its operators, and fake providers served on loopback."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestServer
 
 from tests.e2e.conftest import SEED_SCRIPT, Api, Service
 
@@ -64,6 +68,66 @@ async def seed_setup(service: Service, name: str = "acme", script: str = SEED_SC
         tenant_id=tenant_id, api=api, module=module, user=user, user_token=token["token"],
         hook_path=urlsplit(module["webhook_url"]).path, service=service,
     )
+
+
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """A fake provider on loopback while the block runs: its base URL."""
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+@dataclass
+class ProviderTenant:
+    """A tenant running a sample provider module; `users` and `tokens` are keyed by the name
+    the test gives each operator."""
+
+    service: Service
+    api: Api
+    module: dict[str, Any]
+    hook_path: str
+    users: dict[str, dict[str, Any]]
+    tokens: dict[str, str]
+
+    async def calls(self) -> list[dict[str, Any]]:
+        return list((await self.api.ok("GET", "/api/v1/calls"))["calls"])
+
+    async def call(self, provider_id: str | None = None) -> dict[str, Any]:
+        """The call with this provider id, in detail; without one, the tenant's only call."""
+        calls = await self.calls()
+        [call] = [c for c in calls if provider_id in (None, c["provider_call_id"])]
+        detail: dict[str, Any] = await self.api.ok("GET", f"/api/v1/calls/{call['id']}")
+        return detail
+
+    async def notifications(self, operator: str) -> list[str]:
+        response = await self.service.client.get(
+            f"/api/v1/notifications?token={self.tokens[operator]}")
+        assert response.status == 200
+        return [n["kind"] for n in (await response.json())["notifications"]]
+
+
+T = TypeVar("T", bound=ProviderTenant)
+
+
+async def provider_tenant(kind: type[T], service: Service, module: dict[str, Any], script: str,
+                          operators: dict[str, str], bindings: dict[str, str]) -> T:
+    """A new tenant with `module` (the POST body) running `script`; `operators` maps each
+    operator's key to a user name, `bindings` maps member ids (extensions) to operator keys."""
+    _, api = await service.new_tenant(f"{module['name']}-co")
+    created = await api.ok("POST", "/api/v1/modules", module, status=201)
+    await upload(api, created["id"], script)
+    users, tokens = {}, {}
+    for key, name in operators.items():
+        users[key] = await api.ok("POST", "/api/v1/users", {"name": name}, status=201)
+        token = await api.ok("POST", f"/api/v1/users/{users[key]['id']}/tokens", status=201)
+        tokens[key] = token["token"]
+    await api.ok("PUT", f"/api/v1/modules/{created['id']}/bindings",
+                 {"bindings": {member: users[key]["id"] for member, key in bindings.items()}})
+    return kind(service, api, created, urlsplit(created["webhook_url"]).path, users, tokens)
 
 
 def start(call_id: str = "c-1", src: str = CLIENT, dst: str = "101") -> dict[str, Any]:

@@ -7,16 +7,14 @@ serves the recording files those links point at; the test plays one through the 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp import ClientResponse, ClientSession, web
-from aiohttp.test_utils import TestServer
 
 from tests.e2e.conftest import ROOT, Service
-from tests.e2e.helpers import upload
+from tests.e2e.helpers import ProviderTenant, provider_tenant, serving
 
 SCRIPT = (ROOT / "scripts" / "megafon" / "script.py").read_text(encoding="utf-8")
 TOKEN = "mf-crm-token-6b1f0e"
@@ -34,23 +32,11 @@ async def pbx() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/rec/{name}", recording)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
+    async with serving(app) as base:
+        yield base
 
 
-@dataclass
-class Tenant:
-    service: Service
-    api: Any
-    module: dict[str, Any]
-    hook_path: str
-    users: dict[str, dict[str, Any]]
-    tokens: dict[str, str]
-
+class Tenant(ProviderTenant):
     async def post(self, fields: dict[str, str], token: str | None = TOKEN) -> ClientResponse:
         body = dict(fields)
         if token is not None:
@@ -65,38 +51,15 @@ class Tenant:
         assert response.status == 200, text
         assert text == ""
 
-    async def calls(self) -> list[dict[str, Any]]:
-        return list((await self.api.ok("GET", "/api/v1/calls"))["calls"])
-
-    async def call(self, provider_id: str = "8844120031") -> dict[str, Any]:
-        [call] = [c for c in await self.calls() if c["provider_call_id"] == provider_id]
-        detail: dict[str, Any] = await self.api.ok("GET", f"/api/v1/calls/{call['id']}")
-        return detail
-
-    async def notifications(self, user: str) -> list[str]:
-        response = await self.service.client.get(
-            f"/api/v1/notifications?token={self.tokens[user]}")
-        assert response.status == 200
-        return [n["kind"] for n in (await response.json())["notifications"]]
-
 
 @pytest.fixture
 async def mf(service: Service) -> Tenant:
-    _, api = await service.new_tenant("megafon-co")
-    module = await api.ok("POST", "/api/v1/modules", {
+    return await provider_tenant(Tenant, service, {
         "name": "megafon", "region": "RU",
         "settings": {"crmToken": TOKEN, "memberField": "user", "defaultResponsible": ""},
         "secrets": ["crmToken"],
-    }, status=201)
-    await upload(api, module["id"], SCRIPT)
-    users, tokens = {}, {}
-    for login in ("ivanov", "petrova"):
-        users[login] = await api.ok("POST", "/api/v1/users", {"name": login}, status=201)
-        token = await api.ok("POST", f"/api/v1/users/{users[login]['id']}/tokens", status=201)
-        tokens[login] = token["token"]
-    await api.ok("PUT", f"/api/v1/modules/{module['id']}/bindings",
-                 {"bindings": {login: user["id"] for login, user in users.items()}})
-    return Tenant(service, api, module, urlsplit(module["webhook_url"]).path, users, tokens)
+    }, SCRIPT, {"ivanov": "ivanov", "petrova": "petrova"},
+        {"ivanov": "ivanov", "petrova": "petrova"})
 
 
 EXTENSIONS = {"ivanov": "201", "petrova": "202", "": ""}

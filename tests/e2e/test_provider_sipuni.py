@@ -9,14 +9,13 @@ import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp import ClientResponse, ClientSession, web
-from aiohttp.test_utils import TestServer
 
 from tests.e2e.conftest import ROOT, Service
-from tests.e2e.helpers import upload
+from tests.e2e.helpers import ProviderTenant, provider_tenant, serving
 
 SCRIPT = (ROOT / "scripts" / "sipuni" / "script.py").read_text(encoding="utf-8")
 SIPUNI_USER = "024002"
@@ -54,24 +53,11 @@ class FakeSipuni:
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeSipuni]:
     provider = FakeSipuni()
-    server = TestServer(provider.app(), host="127.0.0.1")
-    await server.start_server()
-    provider.base = str(server.make_url("")).rstrip("/")
-    try:
+    async with serving(provider.app()) as provider.base:
         yield provider
-    finally:
-        await server.close()
 
 
-@dataclass
-class Tenant:
-    service: Service
-    api: Any
-    module: dict[str, Any]
-    hook_path: str
-    users: dict[str, dict[str, Any]]
-    tokens: dict[str, str]
-
+class Tenant(ProviderTenant):
     async def send(self, fields: dict[str, str], method: str = "GET") -> ClientResponse:
         """As Sipuni does: a GET with a query string, or a POST with a form body."""
         if method == "GET":
@@ -86,41 +72,16 @@ class Tenant:
         assert response.headers["Content-Type"].startswith("application/json")
         assert await response.json() == {"success": True}
 
-    async def calls(self) -> list[dict[str, Any]]:
-        return list((await self.api.ok("GET", "/api/v1/calls"))["calls"])
-
-    async def call(self, provider_id: str) -> dict[str, Any]:
-        [call] = [c for c in await self.calls() if c["provider_call_id"] == provider_id]
-        detail: dict[str, Any] = await self.api.ok("GET", f"/api/v1/calls/{call['id']}")
-        return detail
-
-    async def notifications(self, extension: str) -> list[str]:
-        response = await self.service.client.get(
-            f"/api/v1/notifications?token={self.tokens[extension]}")
-        assert response.status == 200
-        return [n["kind"] for n in (await response.json())["notifications"]]
-
 
 @pytest.fixture
 async def sp(service: Service, fake: FakeSipuni) -> Tenant:
-    _, api = await service.new_tenant("sipuni-co")
-    module = await api.ok("POST", "/api/v1/modules", {
+    return await provider_tenant(Tenant, service, {
         "name": "sipuni", "region": "RU",
         "settings": {"apiBaseUrl": fake.base, "sipuniUser": SIPUNI_USER,
                      "sipuniSecret": SIPUNI_SECRET},
         "secrets": ["sipuniSecret"],
         "allowlist": ["127.0.0.1"],
-    }, status=201)
-    await upload(api, module["id"], SCRIPT)
-    users, tokens = {}, {}
-    for extension, name in (("201", "operator"), ("202", "anna")):
-        users[extension] = await api.ok("POST", "/api/v1/users", {"name": name}, status=201)
-        token = await api.ok("POST", f"/api/v1/users/{users[extension]['id']}/tokens",
-                             status=201)
-        tokens[extension] = token["token"]
-    await api.ok("PUT", f"/api/v1/modules/{module['id']}/bindings",
-                 {"bindings": {ext: user["id"] for ext, user in users.items()}})
-    return Tenant(service, api, module, urlsplit(module["webhook_url"]).path, users, tokens)
+    }, SCRIPT, {"201": "operator", "202": "anna"}, {"201": "201", "202": "202"})
 
 
 def incoming(event: str, dst: str = "201", call_id: str = "1709540102.1234",

@@ -13,14 +13,13 @@ import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp import ClientResponse, web
-from aiohttp.test_utils import TestServer
 
 from tests.e2e.conftest import ROOT, Service
-from tests.e2e.helpers import upload
+from tests.e2e.helpers import ProviderTenant, provider_tenant, serving
 
 SCRIPT = (ROOT / "scripts" / "zadarma" / "script.py").read_text(encoding="utf-8")
 API_KEY = "zd-key-0042"
@@ -118,27 +117,14 @@ class FakeZadarma:
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeZadarma]:
     provider = FakeZadarma()
-    server = TestServer(provider.app(), host="127.0.0.1")
-    await server.start_server()
-    provider.base = str(server.make_url("")).rstrip("/")
-    try:
+    async with serving(provider.app()) as provider.base:
         yield provider
-    finally:
-        await server.close()
 
 
 # --- a tenant with the Zadarma module -----------------------------------------------------------
 
 
-@dataclass
-class Tenant:
-    service: Service
-    api: Any
-    module: dict[str, Any]
-    hook_path: str
-    users: dict[str, dict[str, Any]]
-    tokens: dict[str, str]
-
+class Tenant(ProviderTenant):
     async def notify(self, fields: dict[str, str], *, secret: str = API_SECRET,
                      sign: str | None = None) -> ClientResponse:
         """POST a notification as Zadarma does: a form body and a Signature header."""
@@ -154,20 +140,6 @@ class Tenant:
         assert response.status == 200, text
         assert text == ""
 
-    async def calls(self) -> list[dict[str, Any]]:
-        return list((await self.api.ok("GET", "/api/v1/calls"))["calls"])
-
-    async def call(self) -> dict[str, Any]:
-        [call] = await self.calls()
-        detail: dict[str, Any] = await self.api.ok("GET", f"/api/v1/calls/{call['id']}")
-        return detail
-
-    async def notifications(self, user: str) -> list[str]:
-        response = await self.service.client.get(
-            f"/api/v1/notifications?token={self.tokens[user]}")
-        assert response.status == 200
-        return [n["kind"] for n in (await response.json())["notifications"]]
-
     async def executions(self, function: str) -> list[dict[str, Any]]:
         listed = await self.api.ok("GET", f"/api/v1/executions?function={function}")
         return list(listed["executions"])
@@ -175,22 +147,12 @@ class Tenant:
 
 @pytest.fixture
 async def zd(service: Service, fake: FakeZadarma) -> Tenant:
-    _, api = await service.new_tenant("zadarma-co")
-    module = await api.ok("POST", "/api/v1/modules", {
+    return await provider_tenant(Tenant, service, {
         "name": "zadarma", "region": "RU",
         "settings": {"apiBaseUrl": fake.base, "apiKey": API_KEY, "apiSecret": API_SECRET},
         "secrets": ["apiKey", "apiSecret"],
         "allowlist": ["127.0.0.1"],
-    }, status=201)
-    await upload(api, module["id"], SCRIPT)
-    users, tokens = {}, {}
-    for name in ("operator", "anna"):
-        users[name] = await api.ok("POST", "/api/v1/users", {"name": name}, status=201)
-        token = await api.ok("POST", f"/api/v1/users/{users[name]['id']}/tokens", status=201)
-        tokens[name] = token["token"]
-    await api.ok("PUT", f"/api/v1/modules/{module['id']}/bindings",
-                 {"bindings": {"101": users["operator"]["id"], "102": users["anna"]["id"]}})
-    return Tenant(service, api, module, urlsplit(module["webhook_url"]).path, users, tokens)
+    }, SCRIPT, {"operator": "operator", "anna": "anna"}, {"101": "operator", "102": "anna"})
 
 
 # --- notifications as Zadarma sends them ------------------------------------------------------
