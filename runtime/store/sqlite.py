@@ -62,11 +62,13 @@ class SqliteStore(QueryReads):
     _q: ClassVar[ModuleType] = q
 
     def __init__(self, path: Path, writer_conn: sqlite3.Connection, *, commit_window: float,
-                 max_batch: int, readers: int, clock: Callable[[], datetime]) -> None:
+                 max_batch: int, readers: int, clock: Callable[[], datetime],
+                 busy_timeout: float) -> None:
         self.path = path
         self._writer_conn = writer_conn
         self._writer = GroupCommitWriter(writer_conn, SqliteTx(writer_conn, clock),
-                                         commit_window=commit_window, max_batch=max_batch)
+                                         commit_window=commit_window, max_batch=max_batch,
+                                         busy_timeout=busy_timeout)
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
         self._read_lock = threading.Lock()
@@ -76,12 +78,14 @@ class SqliteStore(QueryReads):
     @classmethod
     async def open(cls, path: str | Path, *, commit_window: float = 0.002,
                    max_batch: int = 1000, readers: int = 2,
-                   clock: Callable[[], datetime] = utc_now) -> SqliteStore:
+                   clock: Callable[[], datetime] = utc_now,
+                   busy_timeout: float = BUSY_TIMEOUT_MS / 1000) -> SqliteStore:
         """Open (creating if needed) and migrate the database at `path`.
 
         commit_window: seconds the writer waits after the first queued unit to gather more into
         the same commit (0 = commit whatever is queued right away). max_batch bounds a batch.
         clock: the time management writes are stamped with (tests pass a fake one).
+        busy_timeout: seconds a batch waits for another process's write lock on the file.
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +101,7 @@ class SqliteStore(QueryReads):
 
         conn = await asyncio.get_running_loop().run_in_executor(None, prepare)
         return cls(path, conn, commit_window=commit_window, max_batch=max_batch,
-                   readers=readers, clock=clock)
+                   readers=readers, clock=clock, busy_timeout=busy_timeout)
 
     # --- units of work --------------------------------------------------------------------
 

@@ -596,6 +596,50 @@ async def test_group_commit_batches_concurrent_writes_sqlite(sqlite_store: Sqlit
     assert stats.average_batch > 1
 
 
+async def test_a_write_waits_for_another_connections_write_lock_sqlite(tmp_path: Path) -> None:
+    # The writer takes the lock on the loop without waiting; when another connection (another
+    # process on the same file) holds it, the batch must wait for it, not fail, and the loop
+    # must stay free meanwhile.
+    store = await SqliteStore.open(tmp_path / "runtime.db", commit_window=0)
+    other = sqlite3.connect(tmp_path / "runtime.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        write = asyncio.create_task(store.create_tenant("waited"))
+        ticks = 0
+        for _ in range(30):  # the loop keeps turning while the write waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not write.done()
+        other.execute("COMMIT")
+        tenant = await asyncio.wait_for(write, 5)
+        assert ticks == 30
+        assert [t.id for t in await store.list_tenants()] == [tenant.id]
+        # Later batches take the lock on the loop again.
+        await store.create_tenant("after")
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_a_write_lock_held_past_the_busy_timeout_fails_the_batch_sqlite(
+    tmp_path: Path,
+) -> None:
+    store = await SqliteStore.open(tmp_path / "runtime.db", commit_window=0, busy_timeout=0.2)
+    other = sqlite3.connect(tmp_path / "runtime.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await asyncio.wait_for(store.create_tenant("refused"), 5)
+        other.execute("ROLLBACK")
+        # Nothing of the refused batch was stored, and the writer goes on.
+        tenant = await store.create_tenant("accepted")
+        assert [t.name for t in await store.list_tenants()] == ["accepted"]
+        assert tenant.name == "accepted"
+    finally:
+        other.close()
+        await store.close()
+
+
 async def test_failing_unit_is_rolled_back_alone(backend: Backend) -> None:
     # SQLite: a long window puts all three units in one batch. PostgreSQL: one transaction each.
     store = await backend.open(commit_window=0.05)
