@@ -4,6 +4,9 @@ the contract's models, act on it and store the execution row in one durable (gro
 SQLite unit, then answer.
 
     python bench/baseline_server.py --port 8099 --data DIR
+
+`/hooks/empty` answers the same way having done nothing but read the body: what HTTP alone
+costs on the machine, the ceiling any webhook handler here works under.
 """
 
 from __future__ import annotations
@@ -66,6 +69,13 @@ async def hook(request: web.Request) -> web.Response:
                                              "X-Content-Type-Options": "nosniff"})
 
 
+async def empty(request: web.Request) -> web.Response:
+    """The machine's ceiling for comparison: read the body, answer, do nothing else."""
+    await request.read()
+    return web.Response(status=200, headers={"Content-Security-Policy": "sandbox",
+                                             "X-Content-Type-Options": "nosniff"})
+
+
 async def setup(app: web.Application, data_dir: Path, commit_window: float) -> None:
     store = await SqliteStore.open(data_dir / "baseline.db", commit_window=commit_window)
     tenant = await store.create_tenant("baseline")
@@ -88,6 +98,7 @@ def main() -> None:
         pass
     app = web.Application()
     app.router.add_post("/hooks/baseline", hook)
+    app.router.add_post("/hooks/empty", empty)
 
     async def on_startup(app: web.Application) -> None:
         await setup(app, args.data, args.commit_window_ms / 1000)

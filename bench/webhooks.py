@@ -232,6 +232,10 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
             baseline[level] = load(url, level, args.seconds)
             baseline_cpu = cpu_per_webhook(before, cpu_snapshot(baseline_server.pid),
                                            baseline[level])
+        empty_url = f"http://127.0.0.1:{base_port}/hooks/empty"
+        before = cpu_snapshot(baseline_server.pid)
+        empty = load(empty_url, levels[-1], args.seconds)
+        empty_cpu = cpu_per_webhook(before, cpu_snapshot(baseline_server.pid), empty)
     with process(service_args(work / "service", service_port, args.workers)) as server:
         base = f"http://127.0.0.1:{service_port}"
         asyncio.run(wait_ready(base + "/healthz"))
@@ -270,6 +274,12 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
             print(f"    {'':9}total {total * 1e6:.0f} us: at most "
                   f"{(os.cpu_count() or 1) / total:.0f}/s on {os.cpu_count()} cores, at most "
                   f"{1 / parts['event loop thread']:.0f}/s on one event loop")
+        # The same load generator against a handler that does nothing: the most any webhook
+        # handler on this machine could reach, whatever it did.
+        print(row(f"  ceiling: empty handler, conc. {levels[-1]}", empty))
+        print(f"    {'':9}(reads the body and answers; per request: event loop thread "
+              f"{empty_cpu['event loop thread'] * 1e6:.0f} us, load generator "
+              f"{empty_cpu['load generator'] * 1e6:.0f} us)")
         half = peak["per_second"] / 2
         paced = load(hook, 64, args.seconds, rate=half)
         print(row(f"  service at half peak ({half:.0f}/s)", paced))
