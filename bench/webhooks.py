@@ -5,8 +5,9 @@ neighbours, crash durability at load, and memory.
 
 Starts the real service (SQLite, `voip-runtime serve`) and, in the same run, the baseline (a
 bare aiohttp handler doing the same JSON parse, contract validation and durable insert, no
-sandbox: bench/baseline_server.py). Load comes from bench/loadgen.py in a separate process.
-Prints figures and ratios; asserts nothing about timing.
+sandbox: bench/baseline_server.py), and that server's empty handler as the machine's ceiling
+(what HTTP and the load generator alone allow). Load comes from bench/loadgen.py in a separate
+process. Prints figures and ratios; asserts nothing about timing.
 """
 
 from __future__ import annotations
