@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from runtime.console.web import (
     store_errors,
 )
 from runtime.errors import ApiError
+from runtime.store.base import Store
 from runtime.store.models import ExecutionFilter, ExecutionOutcome, Module
 from runtime.typedefs import STORE
 
@@ -63,38 +65,41 @@ async def versions_page(request: web.Request) -> web.StreamResponse:
     return await render_versions(request, session, await owned(request, session))
 
 
-@routes.post(PREFIX + "/modules/{module_id}/versions/{version_id}/activate")
-@page
-async def activate(request: web.Request) -> web.StreamResponse:
+async def change_active(
+    request: web.Request, change: Callable[[Store, str, str], Awaitable[object | None]],
+    missing: str, done: str,
+) -> web.StreamResponse:
+    """Activate or roll back from the versions page: the page again with the store's refusal,
+    or back to it saying what was done."""
     session = await require_builder(request)
     module = await owned(request, session)
     await form_of(request, session)
     try:
         with store_errors():
-            found(await request.app[STORE].activate_version(
-                session.tenant_id, module.id, request.match_info["version_id"]), "version")
+            found(await change(request.app[STORE], session.tenant_id, module.id), missing)
     except ApiError as error:
         return await render_versions(request, session, module, error=error.message,
                                      status=error.status)
     changed(request, module.id)
-    raise see_other(f"{PREFIX}/modules/{module.id}/versions?done=activated")
+    raise see_other(f"{PREFIX}/modules/{module.id}/versions?done={done}")
+
+
+@routes.post(PREFIX + "/modules/{module_id}/versions/{version_id}/activate")
+@page
+async def activate(request: web.Request) -> web.StreamResponse:
+    version_id = request.match_info["version_id"]
+    return await change_active(
+        request, lambda store, tenant_id, module_id: store.activate_version(
+            tenant_id, module_id, version_id),
+        "version", "activated")
 
 
 @routes.post(PREFIX + "/modules/{module_id}/rollback")
 @page
 async def rollback(request: web.Request) -> web.StreamResponse:
-    session = await require_builder(request)
-    module = await owned(request, session)
-    await form_of(request, session)
-    try:
-        with store_errors():
-            found(await request.app[STORE].rollback_version(session.tenant_id, module.id),
-                  "module")
-    except ApiError as error:
-        return await render_versions(request, session, module, error=error.message,
-                                     status=error.status)
-    changed(request, module.id)
-    raise see_other(f"{PREFIX}/modules/{module.id}/versions?done=rolled-back")
+    return await change_active(
+        request, lambda store, tenant_id, module_id: store.rollback_version(tenant_id, module_id),
+        "module", "rolled-back")
 
 
 def side_by_side(left: str, right: str) -> list[dict[str, Any]]:
