@@ -30,6 +30,8 @@ from runtime.store.models import Execution, ExecutionOutcome, NewModule, utc_now
 
 STORE = web.AppKey("store", SqliteStore)
 MODULE = web.AppKey("module", tuple)
+# What the service's webhook answers carry, so both answers cost the same to send.
+REPLY_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
 
 
 def seed_result(data: dict[str, object]) -> dict[str, object]:
@@ -65,15 +67,13 @@ async def handle(store: SqliteStore, tenant_id: str, module_id: str, body: bytes
 async def hook(request: web.Request) -> web.Response:
     tenant_id, module_id = request.app[MODULE]
     await handle(request.app[STORE], tenant_id, module_id, await request.read())
-    return web.Response(status=200, headers={"Content-Security-Policy": "sandbox",
-                                             "X-Content-Type-Options": "nosniff"})
+    return web.Response(status=200, headers=REPLY_HEADERS)
 
 
 async def empty(request: web.Request) -> web.Response:
     """The machine's ceiling for comparison: read the body, answer, do nothing else."""
     await request.read()
-    return web.Response(status=200, headers={"Content-Security-Policy": "sandbox",
-                                             "X-Content-Type-Options": "nosniff"})
+    return web.Response(status=200, headers=REPLY_HEADERS)
 
 
 async def setup(app: web.Application, data_dir: Path, commit_window: float) -> None:
