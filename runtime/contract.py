@@ -40,6 +40,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from runtime.reply_policy import ALLOWED_HEADERS, content_type_refusal, header_refusal
 from sandbox.api import VoipCallDirection, VoipCallDisposition, VoipWebhookEvent
 
 __all__ = [
@@ -99,8 +100,6 @@ CALL_DATA_MAX_BYTES = 16 * 1024
 BODY_MAX_BYTES = 1024 * 1024
 STATUS_MIN, STATUS_MAX = 200, 599
 CALL_LINK_MAX_CHARS = 2048  # ours
-ALLOWED_HEADERS: frozenset[str] = frozenset({"content-type", "cache-control", "retry-after"})
-ALLOWED_HEADER_PREFIX = "x-"
 MAX_PROBLEMS = 20  # ours: a result with thousands of bad keys gets a readable report
 
 # ---------------------------------------------------------------------------------------------
@@ -108,9 +107,14 @@ MAX_PROBLEMS = 20  # ours: a result with thousands of bad keys gets a readable r
 # built-in errors are translated in `describe_error` below.
 
 
-def problem(message: str) -> PydanticCustomError:
+def problem(message: str, key: str | None = None) -> PydanticCustomError:
+    """A plain-words error; `key` names an entry inside the value checked (a header's name),
+    for a check that needs the whole value (a dict) but should point at one of its keys."""
     # The text goes through ctx, not the template, so braces in a tenant's value stay literal.
-    return PydanticCustomError("contract", "{message}", {"message": message})
+    ctx: dict[str, Any] = {"message": message}
+    if key is not None:
+        ctx["key"] = key
+    return PydanticCustomError("contract", "{message}", ctx)
 
 
 def shown(value: Any) -> str:
@@ -230,12 +234,9 @@ HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 def check_header_name(name: str) -> str:
     if not HEADER_NAME.fullmatch(name):
         raise problem("is not a valid header name")
-    lowered = name.lower()
-    if lowered not in ALLOWED_HEADERS and not lowered.startswith(ALLOWED_HEADER_PREFIX):
-        raise problem(
-            "is not a header a script may set; allowed: Content-Type, Cache-Control, "
-            "Retry-After and names beginning with X-"
-        )
+    refusal = header_refusal(name)  # the allowlist lives in runtime.reply_policy
+    if refusal is not None:
+        raise problem(refusal)
     return name
 
 
@@ -243,6 +244,23 @@ def check_header_value(value: str) -> str:
     if any(ch in value for ch in "\r\n\0"):
         raise problem("must not contain line breaks or NUL characters")
     return value
+
+
+def check_reply_headers(headers: dict[str, str]) -> dict[str, str]:
+    """What needs the header's name and value together, or all the headers at once."""
+    seen: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in seen:
+            # A dict may hold `Content-Type` and `content-type`: both would be sent, and a
+            # browser joins them and reads the last type.
+            raise problem(f"is the same header as {seen[lowered]}; give it once", key=name)
+        seen[lowered] = name
+        if lowered == "content-type":
+            refusal = content_type_refusal(value)
+            if refusal is not None:
+                raise problem(refusal, key=name)
+    return headers
 
 
 def body_must_be_text(value: Any) -> Any:
@@ -297,6 +315,7 @@ CallData = Annotated[JSONValue, AfterValidator(check_call_data)]
 Status = Annotated[int, AfterValidator(check_status)]
 HeaderName = Annotated[str, AfterValidator(check_header_name)]
 HeaderValue = Annotated[str, AfterValidator(check_header_value)]
+ReplyHeaders = Annotated[dict[HeaderName, HeaderValue], AfterValidator(check_reply_headers)]
 Body = Annotated[str, BeforeValidator(body_must_be_text), AfterValidator(check_body)]
 MemberId = Annotated[str, AfterValidator(non_empty)]
 Link = Annotated[str, AfterValidator(check_call_link)]
@@ -377,7 +396,7 @@ class HttpReply(ContractModel):
     """`response`: the HttpResponse builder as the sandbox hands it over, or a script's dict."""
 
     status: Status
-    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    headers: ReplyHeaders = Field(default_factory=dict)
     body: Body = ""
 
 
@@ -550,6 +569,8 @@ def describe_error(error: ErrorDetails, model: type[BaseModel], value: JSONValue
     given = error.get("input")
     kind = error["type"]
     ctx = error.get("ctx") or {}
+    if kind == "contract" and "key" in ctx:
+        loc = (*loc, str(ctx["key"]))
     if kind == "contract":
         message = str(ctx["message"])
     elif kind == "missing":

@@ -212,15 +212,20 @@ def _header_text(value: Any, what: str) -> str:
 
 
 class ResponseBuilder(_Frozen):
-    """`HttpResponse()`: each method changes the builder and returns it (contract §3)."""
+    """`HttpResponse()`: each method changes the builder and returns it (contract §3).
 
-    __slots__ = ("_body", "_headers", "_status")
+    A Content-Type set with `.header()` is the script's choice and stays, before or after
+    `.content()`; `.content()` only supplies the type that goes with its value until then.
+    """
+
+    __slots__ = ("_body", "_headers", "_status", "_type_chosen")
     _status: int
     _headers: dict[str, tuple[str, str]]
     _body: str
+    _type_chosen: bool
 
     def __init__(self) -> None:
-        self._init(_status=200, _headers={}, _body="")
+        self._init(_status=200, _headers={}, _body="", _type_chosen=False)
 
     def status(self, code: int) -> ResponseBuilder:
         if type(code) is not int:
@@ -235,21 +240,28 @@ class ResponseBuilder(_Frozen):
             body = ""
         elif isinstance(value, str):
             body = str.__str__(value)
-            self._set_header("Content-Type", "text/plain; charset=utf-8")
+            self._default_type("text/plain; charset=utf-8")
         elif isinstance(value, dict | list):
             try:
                 body = json.dumps(value, ensure_ascii=False, allow_nan=False)
             except (TypeError, ValueError) as error:
                 raise TypeError(f"content() needs JSON data: {error}") from None
-            self._set_header("Content-Type", "application/json")
+            self._default_type("application/json")
         else:
             raise TypeError(f"content() takes a str, dict or list, not {type(value).__name__}")
         object.__setattr__(self, "_body", body)
         return self
 
     def header(self, name: str, value: str) -> ResponseBuilder:
-        self._set_header(_header_text(name, "name"), _header_text(value, "value"))
+        name, value = _header_text(name, "name"), _header_text(value, "value")
+        self._set_header(name, value)
+        if name.lower() == "content-type":
+            object.__setattr__(self, "_type_chosen", True)
         return self
+
+    def _default_type(self, value: str) -> None:
+        if not self._type_chosen:
+            self._set_header("Content-Type", value)
 
     def _set_header(self, name: str, value: str) -> None:
         if not name:

@@ -508,13 +508,28 @@ def test_status_must_be_an_int_from_200_to_599(given: Any, fragment: str) -> Non
 
 
 @pytest.mark.parametrize(
-    "name",
-    ["Content-Type", "content-type", "Cache-Control", "RETRY-AFTER", "X-Request-Id", "x-lower"],
+    ("name", "value"),
+    [
+        ("Content-Type", "text/plain"),
+        ("content-type", "application/json"),
+        ("CONTENT-TYPE", "text/csv"),
+        ("Cache-Control", "no-store"),
+        ("cache-control", "max-age=0, private"),
+        ("RETRY-AFTER", "30"),
+        ("Retry-After", "Wed, 21 Oct 2026 07:28:00 GMT"),
+        ("X-Request-Id", "v"),
+        ("x-lower", "v"),
+        ("X-RateLimit-Remaining", "0"),
+        # Names that only look like refused ones: the refused are exact names and prefixes.
+        ("X-Accelerated", "v"),
+        ("X-Real-Ip-Hint", "v"),
+        ("X-Frame", "v"),
+    ],
 )
-def test_allowed_headers(name: str) -> None:
-    result = validate_result(PARSE, {"response": reply(headers={name: "v"})})
+def test_allowed_headers(name: str, value: str) -> None:
+    result = validate_result(PARSE, {"response": reply(headers={name: value})})
     assert result.response is not None
-    assert result.response.headers == {name: "v"}
+    assert result.response.headers == {name: value}
 
 
 @pytest.mark.parametrize(
@@ -526,6 +541,14 @@ def test_allowed_headers(name: str) -> None:
         "Content-Security-Policy",
         "Access-Control-Allow-Origin",
         "Content-Length",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Transfer-Encoding",
+        "Link",
+        "Refresh",
+        "Strict-Transport-Security",
+        "Clear-Site-Data",
+        "Vary",
         "Xylophone",
     ],
 )
@@ -549,6 +572,193 @@ def test_other_headers_make_the_result_invalid(name: str) -> None:
 )
 def test_header_names_and_values(headers: Any, key: str, fragment: str) -> None:
     assert_problem({"response": reply(headers=headers)}, key, fragment)
+
+
+# The X- names a proxy in front of the service, or a browser, acts on (contract §4). Written out
+# here rather than read from runtime.reply_policy, so a name dropped from the list fails.
+PROXY_AND_BROWSER_HEADERS = [
+    # nginx
+    "X-Accel-Redirect", "x-accel-redirect", "X-ACCEL-BUFFERING", "X-Accel-Charset",
+    "X-Accel-Expires", "X-Accel-Limit-Rate",
+    # Apache mod_xsendfile, lighttpd, and others
+    "X-Sendfile", "x-sendfile", "X-SENDFILE", "X-Sendfile2", "X-Sendfile-Temporary",
+    "X-LIGHTTPD-send-file", "X-Lighttpd-KBytes-per-second", "X-Reproxy-URL",
+    "X-LiteSpeed-Location", "x-envoy-upstream-service-time",
+    # what the proxy trusts about the client
+    "X-Forwarded-For", "X-FORWARDED-HOST", "x-forwarded-proto", "X-Forwarded-Port",
+    "X-Forwarded-Prefix", "X-Forwarded", "X-Real-IP", "x-real-ip", "X-Client-IP",
+    "X-Cluster-Client-IP", "X-Original-URL", "X-Rewrite-URL", "X-HTTP-Method-Override",
+    # what a browser applies to the service's address
+    "X-Frame-Options", "x-frame-options", "X-Content-Type-Options", "X-XSS-Protection",
+    "X-Content-Security-Policy", "X-WebKit-CSP", "X-DNS-Prefetch-Control",
+    "X-Download-Options", "X-Permitted-Cross-Domain-Policies", "X-UA-Compatible",
+]
+
+
+@pytest.mark.parametrize("name", PROXY_AND_BROWSER_HEADERS)
+def test_x_headers_a_proxy_or_browser_acts_on_make_the_result_invalid(name: str) -> None:
+    found = only_problem(PARSE, {"response": reply(headers={"X-Fine": "1", name: "/etc/passwd"})})
+    assert found["key"] == f"response.headers.{name}"
+    assert found["message"].startswith("is not a header a script may set: ")
+    assert "names beginning with X- other than those a proxy or browser acts on" in (
+        found["message"])
+
+
+def test_the_refusal_says_who_acts_on_the_header() -> None:
+    found = only_problem(PARSE, {"response": reply(headers={"X-Accel-Redirect": "/internal/"})})
+    assert "nginx acts on X-Accel-*" in found["message"]
+    found = only_problem(PARSE, {"response": reply(headers={"X-Sendfile": "/etc/shadow"})})
+    assert "X-Sendfile*" in found["message"]
+
+
+def test_every_refused_header_is_named() -> None:
+    headers = {"Set-Cookie": "a=1", "X-Accel-Redirect": "/i", "X-Ok": "1", "Location": "/"}
+    problems = problems_of(PARSE, {"response": reply(headers=headers)})
+    assert [p["key"] for p in problems] == [
+        "response.headers.Set-Cookie",
+        "response.headers.X-Accel-Redirect",
+        "response.headers.Location",
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "APPLICATION/JSON",
+        "Application/Json;Charset=UTF-8",
+        "application/problem+json",
+        "application/ld+json",
+        "Application/Vnd.Api+JSON",
+        "application/xml",
+        "text/xml",
+        "text/xml; charset=windows-1251",
+        "application/soap+xml; charset=utf-8",
+        "application/atom+xml",
+        "text/plain",
+        "TEXT/PLAIN",
+        "text/plain;charset=UTF-8",
+        "text/plain ; charset=utf-8",
+        'text/plain; charset="utf-8"',
+        "text/plain;",
+        "  text/plain\t",
+        "text/csv",
+        "text/csv; charset=utf-8; header=present",
+        "application/x-www-form-urlencoded",
+        "application/x-www-form-urlencoded; charset=utf-8",
+        "multipart/form-data; boundary=----x",
+    ],
+)
+@pytest.mark.parametrize("name", ["Content-Type", "content-type"])
+def test_content_types_a_browser_will_not_run(name: str, value: str) -> None:
+    result = validate_result(PARSE, {"response": reply(headers={name: value}, body="x")})
+    assert result.response is not None
+    assert result.response.headers == {name: value}  # sent exactly as the script wrote it
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        # pages
+        ("text/html", "text/html is refused: a browser would show it as a page of the service"),
+        ("TEXT/HTML", "text/html is refused"),
+        ("text/html; charset=utf-8", "text/html is refused"),
+        ("  Text/Html ;", "text/html is refused"),
+        # scripts: every JavaScript MIME type the WHATWG lists, in several spellings
+        ("text/javascript", "text/javascript is refused: a browser would run it as the "
+                            "service's own script"),
+        ("text/javascript ;", "text/javascript is refused"),
+        ("text/javascript\t; charset=utf-8", "text/javascript is refused"),
+        ("TEXT/JAVASCRIPT", "text/javascript is refused"),
+        ("application/javascript", "application/javascript is refused"),
+        ("application/x-javascript", "application/x-javascript is refused"),
+        ("application/ecmascript", "application/ecmascript is refused"),
+        ("application/x-ecmascript", "application/x-ecmascript is refused"),
+        ("text/ecmascript", "text/ecmascript is refused"),
+        ("text/x-ecmascript", "text/x-ecmascript is refused"),
+        ("text/x-javascript", "text/x-javascript is refused"),
+        ("text/jscript", "text/jscript is refused"),
+        ("text/livescript", "text/livescript is refused"),
+        ("text/javascript1.5", "text/javascript1.5 is refused"),
+        ("application/wasm", "application/wasm is refused"),
+        # styles
+        ("text/css", "text/css is refused: a browser would apply it as the service's own "
+                     "stylesheet"),
+        ("Text/CSS; charset=utf-8", "text/css is refused"),
+        # XML vocabularies that carry script
+        ("image/svg+xml", "image/svg+xml is refused: a browser would run the scripts"),
+        ("application/xhtml+xml", "application/xhtml+xml is refused"),
+        ("application/xslt+xml", "application/xslt+xml is refused"),
+        ("text/xsl", "text/xsl is refused"),
+        # anything else not on the list
+        ("application/octet-stream", "application/octet-stream is refused: it is not one of"),
+        ("image/png", "image/png is refused"),
+        ("application/pdf", "application/pdf is refused"),
+        ("text/x-component", "text/x-component is refused"),
+        ("text/json", "text/json is refused"),
+        ("image/x+json", "image/x+json is refused"),
+        # empty, or not one readable type: a browser would read the last one of a list
+        ("", "must not be empty: leave Content-Type out or name a type"),
+        ("   ", "must not be empty"),
+        ("application/json, text/javascript", "must be one media type"),
+        ("text/plain,text/css", "must be one media type"),
+        ('text/plain; x="a,text/javascript"', "must be one media type"),
+        ("json", "must be one media type"),
+        ("application/", "must be one media type"),
+        ("/json", "must be one media type"),
+        ("application/json;;", "must be one media type"),
+        ("text/plain; charset", "must be one media type"),
+        ('text/plain; charset="utf-8', "must be one media type"),
+        ("application/json\x0b", "must be one media type"),
+        ("application/json\x0c", "must be one media type"),
+        ("text/javascript\u00a0", "must be one media type"),
+        ("text/javascr\u0456pt", "must be one media type"),  # a Cyrillic i
+        ("application / json", "must be one media type"),
+    ],
+)
+@pytest.mark.parametrize("name", ["Content-Type", "content-type", "CONTENT-TYPE"])
+def test_content_types_a_browser_could_run_make_the_result_invalid(
+    name: str, value: str, fragment: str
+) -> None:
+    assert_problem({"response": reply(headers={name: value})}, f"response.headers.{name}",
+                   fragment)
+
+
+def test_the_allowed_types_are_listed_in_the_refusal() -> None:
+    found = only_problem(PARSE, {"response": reply(headers={"Content-Type": "text/html"})})
+    assert found["message"].endswith(
+        "; allowed: application/json and application/*+json, application/xml, text/xml and "
+        "application/*+xml, text/plain, text/csv, application/x-www-form-urlencoded, "
+        "multipart/form-data; any charset"
+    )
+
+
+def test_a_header_given_twice_in_different_case_is_refused() -> None:
+    # Both would be sent; a browser joins them and reads the last type.
+    assert_problem(
+        {"response": reply(headers={"Content-Type": "text/plain", "content-type": "text/xml"})},
+        "response.headers.content-type",
+        "is the same header as Content-Type; give it once",
+    )
+    assert_problem(
+        {"response": reply(headers={"X-Id": "1", "x-id": "2"})},
+        "response.headers.x-id",
+        "is the same header as X-Id",
+    )
+
+
+def test_a_response_without_content_type_is_valid() -> None:
+    result = validate_result(PARSE, {"response": reply(headers={"X-Id": "1"}, body="ok")})
+    assert result.response is not None and result.response.headers == {"X-Id": "1"}
+
+
+def test_the_header_is_named_as_the_script_wrote_it() -> None:
+    assert_problem(
+        {"response": {"status": 200, "headers": {"Content-type": "text/css"}}},
+        "response.headers.Content-type",
+        "text/css is refused",
+    )
 
 
 @pytest.mark.parametrize("body", [{"ok": True}, [1, 2]])

@@ -385,6 +385,30 @@ def test_http_response_header_replaces_case_insensitively() -> None:
     assert result_of(body)["headers"] == {"content-type": "text/csv"}
 
 
+def test_http_response_a_chosen_content_type_wins_over_content() -> None:
+    # Contract §3 (2026-12-06): .content() only supplies a default; .header() is the script's.
+    body = """
+        return {
+            "before": HttpResponse().header("Content-Type", "text/xml").content("<ok/>"),
+            "before_json": HttpResponse().header("CONTENT-TYPE", "application/problem+json")
+                .content({"title": "no"}),
+            "after": HttpResponse().content({"a": 1}).header("Content-Type", "text/plain"),
+            "defaults_change": HttpResponse().content("x").content([1]),
+            "kept_twice": HttpResponse().header("content-type", "text/csv").content("a,b")
+                .content({"a": 1}),
+        }
+    """
+    result = result_of(body)
+    assert result["before"] == {"status": 200, "headers": {"Content-Type": "text/xml"},
+                                "body": "<ok/>"}
+    assert result["before_json"]["headers"] == {"CONTENT-TYPE": "application/problem+json"}
+    assert result["before_json"]["body"] == '{"title": "no"}'
+    assert result["after"]["headers"] == {"Content-Type": "text/plain"}
+    assert result["defaults_change"]["headers"] == {"Content-Type": "application/json"}
+    assert result["kept_twice"] == {"status": 200, "headers": {"content-type": "text/csv"},
+                                    "body": '{"a": 1}'}
+
+
 # -- enums ---------------------------------------------------------------------------------------
 
 
