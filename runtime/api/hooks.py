@@ -7,6 +7,7 @@ from aiohttp import web
 from runtime.errors import ApiError, not_found
 from runtime.intake import read_body, refuse_loops, request_data
 from runtime.ratelimit import Refused
+from runtime.runner import REPLY_SECURITY_HEADERS
 from runtime.typedefs import CONFIG, LIMITER, METRICS, MODULES, RUNNER
 
 routes = web.RouteTableDef()
@@ -48,6 +49,8 @@ async def webhook(request: web.Request) -> web.Response:
         app[METRICS].webhooks.labels("rate_limited").inc()
         raise too_many(refusal) from None
     response = web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+    # The service's own, whatever built the reply: they replace any spelling of them (§5.1).
+    response.headers.update(REPLY_SECURITY_HEADERS)
     # Acknowledge first (the effects are committed), then notify.
     try:
         await response.prepare(request)

@@ -1,9 +1,11 @@
 """What every console page shares: rendering, the security headers, sessions and CSRF checks.
 
 Pages are Jinja2 templates with autoescaping on: every tenant- or provider-controlled string is
-escaped where it is written into HTML. The Content-Security-Policy allows scripts only from the
-service itself (no inline script at all) and inline styles only with the response's nonce, which
-the editor hands to CodeMirror for its runtime styles.
+escaped where it is written into HTML. The Content-Security-Policy allows scripts and stylesheets
+only by the response's nonce: the console's own `<script>` and `<link>` elements carry it, and
+the editor hands it to CodeMirror for its runtime styles. Not 'self': the service's address also
+serves tenants' webhook replies (`/hooks/...`) and JSON, and none of that may ever be loaded as
+a script or stylesheet of a console page, even by markup that got into one.
 """
 
 from __future__ import annotations
@@ -48,11 +50,12 @@ def nonce(request: web.Request) -> str:
 
 
 def content_security_policy(nonce_value: str | None) -> str:
-    styles = f"'self' 'nonce-{nonce_value}'" if nonce_value else "'self'"
+    # A response rendered without a page (a redirect, JSON, a static file) loads nothing.
+    by_nonce = f"'nonce-{nonce_value}'" if nonce_value else "'none'"
     return "; ".join([
         "default-src 'none'",
-        "script-src 'self'",
-        f"style-src {styles}",
+        f"script-src {by_nonce}",
+        f"style-src {by_nonce}",
         "img-src 'self' data:",
         "font-src 'self'",
         "connect-src 'self'",
