@@ -31,6 +31,7 @@ from runtime.contract import (
     validate_result,
 )
 from runtime.contract import TestConnectionResult as ConnectionResult
+from runtime.reply_policy import REFUSED_X_HEADERS, REFUSED_X_PREFIXES
 from sandbox.call import SCRIPT_FUNCTIONS
 
 PARSE: Final = "VoipParseWebhookRequest"
@@ -602,6 +603,19 @@ def test_x_headers_a_proxy_or_browser_acts_on_make_the_result_invalid(name: str)
     assert found["message"].startswith("is not a header a script may set: ")
     assert "names beginning with X- other than those a proxy or browser acts on" in (
         found["message"])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [*REFUSED_X_HEADERS, *(prefix + "anything" for prefix in REFUSED_X_PREFIXES)],
+)
+def test_every_entry_of_the_refusal_lists_is_refused(name: str) -> None:
+    # Names are compared in lower case: an entry written otherwise would never match.
+    assert name == name.lower() and name.startswith("x-")
+    for spelling in (name, name.upper(), name.title()):
+        found = only_problem(PARSE, {"response": reply(headers={spelling: "v"})})
+        assert found["key"] == f"response.headers.{spelling}"
+        assert found["message"].startswith("is not a header a script may set: ")
 
 
 def test_the_refusal_says_who_acts_on_the_header() -> None:
