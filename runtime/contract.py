@@ -608,7 +608,7 @@ def key_path(loc: tuple[int | str, ...]) -> str:
             text += f"[{part}]"
             continue
         # A key is the tenant's text: keep the summary on one line and of a sane length.
-        shown_part = part if part.isprintable() else repr(part)
+        shown_part = part if part and part.isprintable() else repr(part)
         if len(shown_part) > 64:
             shown_part = shown_part[:61] + "..."
         text += f".{shown_part}" if text else shown_part

@@ -566,6 +566,14 @@ def test_other_headers_make_the_result_invalid(name: str) -> None:
     ("headers", "key", "fragment"),
     [
         ({"X-Bad Name": "v"}, "response.headers.X-Bad Name", "is not a valid header name"),
+        # A name a proxy would trim or fold into a refused one is not a header name at all.
+        ({"X-Accel-Redirect ": "/i"}, "response.headers.X-Accel-Redirect ",
+         "is not a valid header name"),
+        ({" Set-Cookie": "a=1"}, "response.headers. Set-Cookie", "is not a valid header name"),
+        ({"Set-Cookie:": "a=1"}, "response.headers.Set-Cookie:", "is not a valid header name"),
+        ({"X-\u0410ccel-Redirect": "/i"}, "response.headers.X-\u0410ccel-Redirect",
+         "is not a valid header name"),  # a Cyrillic A
+        ({"": "v"}, "response.headers.''", "is not a valid header name"),
         ({"Retry-After": 30}, "response.headers.Retry-After", "convert it with str()"),
         ({"X-A": "a\r\nSet-Cookie: x"}, "response.headers.X-A", "must not contain line breaks"),
         (["X-A", "1"], "response.headers", "must be a dict (got list)"),
