@@ -34,7 +34,7 @@ XHTML = {XHTML!r}
 
 def VoipParseWebhookRequest(request):
     path = urlsplit(request.url).path
-    if path.endswith("/gadget.js"):
+    if path.endswith(".js"):
         return {{"response": HttpResponse().content(STEAL)}}
     if path.endswith("/gadget.css"):
         return {{"response": HttpResponse().header("Content-Type", "text/plain").content(RESTYLE)}}
@@ -126,9 +126,10 @@ async def test_a_tenant_reply_cannot_be_loaded_as_script_or_style(
 async def test_control_the_old_policy_let_a_reply_run_as_script(
     tab: Tab, console: tuple[Service, str]
 ) -> None:
-    """The injection above runs when the page allows scripts from 'self' and the reply is
-    JavaScript: what issue 14 found. The tenant's reply is stood in for by a route, since the
-    contract no longer lets a script answer with a JavaScript type."""
+    """Under the policy the console used to send (scripts from 'self'), the tenant's reply as
+    the contract now allows it is still refused for its type (text/plain with nosniff), and a
+    JavaScript reply, as the contract used to allow, runs: what issue 14 found. That reply is
+    stood in for by a route, since no script can answer with a JavaScript type any more."""
     service, base = console
     page = tab.page
     seed = await gadget_setup(service)
@@ -146,8 +147,16 @@ async def test_control_the_old_policy_let_a_reply_run_as_script(
     await page.route(f"{base}/console/modules/*/editor", old_policy)
     await page.route(f"{base}{seed.hook_path}/gadget.js", javascript_reply)
     await tab.goto(f"/console/modules/{seed.module['id']}/editor")
+    hook = base + seed.hook_path
+
+    # The reply's type alone holds: a browser will not run text/plain as a script.
+    assert await page.evaluate(INJECT, ["script", hook + "/plain.js"]) == "error"
+    assert await page.evaluate(NOTHING_RAN)
+    assert any("plain.js' because its MIME type ('text/plain') is not executable" in error
+               for error in tab.errors), tab.errors
+
     csrf = await page.evaluate("document.querySelector('meta[name=\"csrf-token\"]').content")
-    assert await page.evaluate(INJECT, ["script", base + seed.hook_path + "/gadget.js"]) == "load"
+    assert await page.evaluate(INJECT, ["script", hook + "/gadget.js"]) == "load"
     assert await page.evaluate("window.__pwned") == csrf
 
 
