@@ -90,7 +90,7 @@ def token_json(token: UserToken) -> dict[str, object]:
 @routes.get("/api/v1/users/{user_id}/tokens")
 @documented("List a user's tokens", auth="tenant", response=UserTokenList, errors=[404],
             description="Newest first, revoked ones too; never the secrets.")
-async def list_tokens(request: web.Request) -> web.Response:
+async def list_user_tokens(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     tokens = found(await request.app[STORE].list_user_tokens(
         auth.tenant_id, request.match_info["user_id"]), "user")
@@ -102,7 +102,7 @@ async def list_tokens(request: web.Request) -> web.Response:
             error_notes={404: "the user, or this token of theirs, or it was revoked already."},
             description="The token stops working at once; live sockets and console sessions "
                         "opened with it close on every node (close code 4401).")
-async def revoke_token(request: web.Request) -> web.Response:
+async def revoke_user_token(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     token_id = request.match_info["token_id"]
     revoked = await request.app[STORE].revoke_user_token(
