@@ -171,8 +171,20 @@ async def visible_contact(request: web.Request, session: Session, contact_id: st
 async def contact_page(request: web.Request) -> web.StreamResponse:
     session = await require_session(request)
     contact = await visible_contact(request, session, request.match_info["contact_id"])
-    entries = await request.app[STORE].list_activity(session.tenant_id, contact.id, 100, 0)
+    store = request.app[STORE]
+    entries = await store.list_activity(session.tenant_id, contact.id, 100, 0)
+    playable: set[str] | None = None  # a builder plays every recording
+    if session.kind == "operator":
+        # The contact's stream holds other operators' calls too: no player where playing
+        # would be refused (runtime/call_access.py).
+        playable = set()
+        for entry in entries:
+            if isinstance(entry.data, dict) and entry.data.get("has_record"):
+                call = await store.get_call(session.tenant_id, entry.call_id)
+                if call is not None and await user_may_see_call(store, session.user_id, call):
+                    playable.add(entry.call_id)
     return render(request, "contact.html", {"contact": contact, "entries": entries,
+                                            "playable": playable,
                                             "created": request.query.get("created")})
 
 

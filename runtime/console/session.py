@@ -88,7 +88,7 @@ class Session:
     sid: str
     tenant_id: str
     csrf: str
-    expires_at: int = 0  # epoch seconds
+    expires_at: int  # epoch seconds
     key_id: str | None = None  # builder
     user_auth: UserAuth | None = None  # operator
 
@@ -117,7 +117,8 @@ class Session:
 SESSION_KEY: Any = web.RequestKey("console_session", object) if hasattr(web, "RequestKey") \
     else "console_session"
 
-# Signed-out session ids on this node -> when they would have expired anyway.
+# Signed-out session ids -> when they would have expired anyway: those signed out on this node,
+# and (through the hub) on every other node while this one ran.
 SIGNED_OUT: web.AppKey[dict[str, float]] = web.AppKey("console_signed_out", dict)
 
 

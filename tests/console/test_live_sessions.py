@@ -16,6 +16,7 @@ from runtime.console.session import COOKIE, sign
 from tests.console.conftest import Browser
 from tests.e2e.conftest import Service
 from tests.e2e.helpers import (
+    CLIENT,
     RECORD_BASE,
     SeedSetup,
     answer,
@@ -120,3 +121,25 @@ async def test_an_operator_plays_only_their_own_calls(console: tuple[Service, st
         async with another_browser(base) as builder:
             await builder.sign_in(seed.api.secret or "")
             assert await operator_plays(builder, call["id"]) == (302, f"{RECORD_BASE}/r-1")
+
+
+async def test_the_contact_page_offers_an_operator_only_their_recordings(
+        console: tuple[Service, str], browser: Browser) -> None:
+    service, _ = console
+    seed = await seed_setup(service)
+    contact = await seed.api.ok("POST", "/api/v1/contacts",
+                                {"name": "Olga", "phones": [CLIENT]}, status=201)
+    # The same client called 101 (the signed-in operator) and 102 (nobody's); both recorded.
+    for payload in (start("c-1"), answer("c-1"), end("c-1"), record("c-1", record_id="r-1"),
+                    start("c-2", dst="102"), answer("c-2", dst="102"), end("c-2", dst="102"),
+                    {**record("c-2", record_id="r-2"), "dstPhone": "102"}):
+        await seed.hook_ok(payload)
+    calls = {c["provider_call_id"]: c["id"]
+             for c in (await seed.api.ok("GET", "/api/v1/calls"))["calls"]}
+    await browser.sign_in(seed.user_token)
+    html = await browser.page(f"/console/contacts/{contact['id']}")
+    assert html.count("<audio") == 1
+    assert f"/console/calls/{calls['c-1']}/recording" in html
+    assert f"/console/calls/{calls['c-2']}/recording" not in html
+    status, _ = await operator_plays(browser, calls["c-2"])
+    assert status == 404
