@@ -42,8 +42,11 @@ class Credential:
     id: str
 
 
+@enum.unique  # two reasons with one (code, text) would silently be one member
 class EndReason(enum.Enum):
-    """Why a credential ended, as the WebSocket close frame says it (code, reason)."""
+    """Why a credential ended, as the WebSocket close frame says it (code, reason): 4401, the
+    credential is no good any more (sign in again, or get a new token); 4403, the user is gone.
+    The names travel between nodes (runtime/cluster.py)."""
 
     SIGNED_OUT = (4401, "signed out")
     SESSION_EXPIRED = (4401, "session expired")
