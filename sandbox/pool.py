@@ -164,6 +164,7 @@ class SandboxPool:
         restart_burst: int = 10,
         restarts_per_minute: float = 30.0,
         worker_uids: range | None = None,
+        worker_ready_seconds: float = WORKER_READY_SECONDS,
         worker_entry: str = forkserver.DEFAULT_ENTRY,
     ) -> None:
         """`size`: tenant-bound workers in all; `spare_workers` more wait unassigned.
@@ -185,6 +186,7 @@ class SandboxPool:
         self.restarts_per_second = restarts_per_minute / 60.0
         self.worker_uids = worker_uids if os.geteuid() == 0 else None
         self.worker_entry = worker_entry
+        self.worker_ready_seconds = worker_ready_seconds
         self.stats = PoolStats()
         self._readable_paths = readable_paths()
         self._workers: list[Worker] = []  # every process not yet gone, in or out of service
@@ -221,7 +223,7 @@ class SandboxPool:
         self._started = True
         self._replenish()
         self._sweeper = asyncio.get_running_loop().call_later(IDLE_SWEEP_SECONDS, self._sweep)
-        deadline = time.monotonic() + WORKER_READY_SECONDS * 2
+        deadline = time.monotonic() + self.worker_ready_seconds * 2
         while not self._spares and self.spare_workers and time.monotonic() < deadline:
             if self._spawn_error and not self._starting:
                 raise SpawnError(self._spawn_error)
@@ -818,17 +820,17 @@ class SandboxPool:
             loop.add_reader(worker.pidfd, self._on_pidfd, worker)
         reader = WorkerReader(worker, self._on_line, self._protocol_violation, self._on_eof)
         await connect(worker, spawned, reader)
-        worker.ready_timer = loop.call_later(WORKER_READY_SECONDS, self._on_ready_timeout,
-                                             worker)
+        worker.ready_timer = loop.call_later(self.worker_ready_seconds,
+                                             self._on_ready_timeout, worker)
         if self._closed:
             self._take_out(worker, "", charge=False)
 
     def _on_ready_timeout(self, worker: Worker) -> None:
         worker.ready_timer = None
         if not worker.ready and not worker.dead:
-            self._spawn_error = f"a worker did not start in {WORKER_READY_SECONDS:g} s"
+            self._spawn_error = f"a worker did not start in {self.worker_ready_seconds:g} s"
             log.error("sandbox worker %s did not say ready in %s s", worker.pid,
-                      WORKER_READY_SECONDS)
+                      self.worker_ready_seconds)
             self._take_out(worker, "did not start in time", charge=False)
 
     def _charge(self, worker: Worker) -> None:
