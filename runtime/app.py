@@ -57,10 +57,17 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
 
 async def pool_context(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
+    sandbox = config.sandbox
     pool = SandboxPool(
-        size=config.sandbox.workers,
-        limits=config.sandbox.webhook_limits,
-        inflight_per_worker=config.sandbox.inflight_per_worker,
+        size=sandbox.workers,
+        limits=sandbox.webhook_limits,
+        inflight_per_worker=sandbox.inflight_per_worker,
+        spare_workers=sandbox.spare_workers,
+        workers_per_group=sandbox.workers_per_tenant,
+        idle_seconds=sandbox.idle_worker_seconds,
+        restart_burst=sandbox.restart_burst,
+        restarts_per_minute=sandbox.restarts_per_minute,
+        worker_uids=sandbox.worker_uids,
     )
     await pool.start()
     app[POOL] = pool

@@ -34,7 +34,20 @@ class ListenConfig(Strict):
 
 
 class SandboxConfig(Strict):
+    # Tenant-bound workers in all (a worker serves one tenant for its life); `spare_workers`
+    # more wait unassigned, forked from the template, so a tenant's first call never waits.
     workers: int = Field(default=4, ge=1, le=256)
+    spare_workers: int = Field(default=2, ge=0, le=64)
+    workers_per_tenant: int = Field(default=2, ge=1, le=64)
+    # A tenant's worker idle this long is reclaimed (its memory goes back).
+    idle_worker_seconds: float = Field(default=60.0, gt=0, le=86400)
+    # Worker starts a tenant's calls may cause (crashes, kills, memory limits): a burst, then
+    # this many a minute; beyond it that tenant's calls fail fast with a "restarts" limit.
+    restart_burst: int = Field(default=10, ge=1, le=10_000)
+    restarts_per_minute: float = Field(default=30.0, gt=0, le=60_000)
+    # As root, each worker runs as its own uid from [first, first + count).
+    worker_uid_first: int = Field(default=200_000, ge=1000, le=2**31 - 70_000)
+    worker_uid_count: int = Field(default=65_536, ge=1, le=65_536)
     inflight_per_worker: int = Field(default=4, ge=1, le=16)
     webhook_wall_seconds: float = Field(default=2.0, gt=0, le=60)
     other_wall_seconds: float = Field(default=10.0, gt=0, le=300)
@@ -53,6 +66,10 @@ class SandboxConfig(Strict):
             result_bytes=self.result_kib * 1024,
             fetches_per_call=self.fetches_per_call,
         )
+
+    @property
+    def worker_uids(self) -> range:
+        return range(self.worker_uid_first, self.worker_uid_first + self.worker_uid_count)
 
     @property
     def webhook_limits(self) -> Limits:

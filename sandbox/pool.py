@@ -463,9 +463,9 @@ class SandboxPool:
                 if not worker.inflight:
                     return worker
             if len(own) < cap and self._budget(group).available(now):
-                worker = self._bind_spare(group)
-                if worker is not None:
-                    return worker
+                spare = self._bind_spare(group)
+                if spare is not None:
+                    return spare
         if not self._loads.get(group, GroupLoad()).may_pipeline:
             return None  # only calls known to be quick wait in a busy worker's pipe
         room = [w for w in own if w.inflight and len(w.inflight) < self.inflight_per_worker]

@@ -19,7 +19,7 @@ import signal
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from sandbox.forkserver import SpawnedWorker
 from sandbox.limits import Limits
@@ -201,5 +201,4 @@ async def connect(worker: Worker, spawned: SpawnedWorker, reader: WorkerReader) 
     read_transport, _ = await loop.connect_read_pipe(lambda: reader, read_pipe)
     write_transport, _ = await loop.connect_write_pipe(asyncio.Protocol, write_pipe)
     worker.reader = read_transport
-    # uvloop's pipe transports implement WriteTransport without subclassing it.
-    worker.stdin = cast(asyncio.WriteTransport, write_transport)
+    worker.stdin = write_transport

@@ -69,7 +69,7 @@ def flood(report: HardeningReport) -> NoReturn:
     _linger()
 
 
-def exit(report: HardeningReport) -> NoReturn:  # noqa: A001 (the mode's name)
+def exit(report: HardeningReport) -> NoReturn:
     _first_call_id(report)
     os._exit(3)
 

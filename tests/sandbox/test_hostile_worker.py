@@ -12,6 +12,7 @@ import pytest
 from sandbox import Call, Limits, RequestData, SandboxPool
 from sandbox.forkserver import SpawnError
 
+
 @pytest.mark.parametrize(
     ("mode", "error_type"),
     [
