@@ -148,6 +148,7 @@ class WorkerInfo:
     group: str | None
     calls: int
     busy: bool
+    ready: bool
 
 
 class SandboxPool:
@@ -193,7 +194,7 @@ class SandboxPool:
         self._spares: list[Worker] = []  # ready and unassigned
         self._by_group: dict[str, list[Worker]] = {}
         self._by_pid: dict[int, Worker] = {}
-        self._starting = 0
+        self._starting = 0  # spawns asked for, and workers forked but not ready yet
         self._uids_used: set[int] = set()
         self._budgets: dict[str, RestartBudget] = {}
         self._waiting: FairQueue[PendingCall] = FairQueue()
@@ -224,9 +225,9 @@ class SandboxPool:
         self._replenish()
         self._sweeper = asyncio.get_running_loop().call_later(IDLE_SWEEP_SECONDS, self._sweep)
         deadline = time.monotonic() + self.worker_ready_seconds * 2
-        while not self._spares and self.spare_workers and time.monotonic() < deadline:
-            if self._spawn_error and not self._starting:
-                raise SpawnError(self._spawn_error)
+        while not self._spares and self.spare_workers:
+            if self._spawn_error or time.monotonic() > deadline:
+                raise SpawnError(self._spawn_error or "no sandbox worker became ready")
             await asyncio.sleep(0.005)
 
     async def __aenter__(self) -> SandboxPool:
@@ -275,8 +276,13 @@ class SandboxPool:
     def queued(self) -> int:
         return len(self._waiting)
 
+    @property
+    def template_pid(self) -> int | None:
+        template = self._template
+        return template.pid if template is not None and not template.down else None
+
     def workers(self) -> list[WorkerInfo]:
-        return [WorkerInfo(w.id, w.pid, w.group, w.calls, bool(w.inflight))
+        return [WorkerInfo(w.id, w.pid, w.group, w.calls, bool(w.inflight), w.ready)
                 for w in self._workers if not w.dead]
 
     def health(self) -> PoolHealth:
@@ -704,6 +710,7 @@ class SandboxPool:
             worker.ready_timer.cancel()
             worker.ready_timer = None
         self._spawn_error = None
+        self._starting -= 1
         self._spares.append(worker)
         self._dispatch()
 
@@ -809,7 +816,6 @@ class SandboxPool:
             if template is not None and not template.down and "did not answer" in str(error):
                 template.kill()  # unresponsive: the supervisor starts a new one
             return
-        self._starting -= 1
         self.stats.workers_started += 1
         worker = Worker(id=next(self._worker_ids), pid=spawned.pid, pidfd=spawned.pidfd,
                         uid=uid)
@@ -847,6 +853,8 @@ class SandboxPool:
         worker.dead = True
         worker.dead_reason = reason
         worker.dead_at = time.monotonic()
+        if not worker.ready:
+            self._starting -= 1
         self._gate.heavy_finished(worker)
         if worker.ready_timer is not None:
             worker.ready_timer.cancel()

@@ -84,3 +84,12 @@ def closes_its_pipe(report: HardeningReport) -> NoReturn:
     _first_call_id(report)
     os.close(WORKER_OUT_FD)
     _linger()
+
+
+def burns_cpu(report: HardeningReport) -> NoReturn:
+    """Takes a call and computes forever, deaf to its CPU timer (a breached worker would):
+    only the pool's check from outside can stop it."""
+    _first_call_id(report)
+    n = 0
+    while True:
+        n += 1
