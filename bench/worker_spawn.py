@@ -82,7 +82,7 @@ async def fork_to_ready(count: int) -> tuple[list[float], list[int]]:
 async def first_calls(tenants: int, spares: int) -> list[float]:
     """A new tenant's first call, end to end (each tenant new: a worker is bound to it)."""
     samples: list[float] = []
-    async with SandboxPool(size=4, limits=Limits(), spare_workers=spares,
+    async with SandboxPool(size=4, max_workers=4, limits=Limits(), spare_workers=spares,
                            idle_seconds=0.05) as pool:
         for n in range(tenants):
             await asyncio.sleep(0.02)  # spares refill, idle tenant workers are reclaimed

@@ -62,6 +62,7 @@ async def pool_context(app: web.Application) -> AsyncIterator[None]:
         size=sandbox.workers,
         limits=sandbox.webhook_limits,
         inflight_per_worker=sandbox.inflight_per_worker,
+        max_workers=sandbox.tenant_workers,
         spare_workers=sandbox.spare_workers,
         workers_per_group=sandbox.workers_per_tenant,
         idle_seconds=sandbox.idle_worker_seconds,

@@ -220,7 +220,11 @@ def template_main() -> NoReturn:
             except InterruptedError:
                 continue
             if not data:
-                # The pool is gone: its workers lose their pipes and exit on their own.
+                # The pool is gone (closed, or died). Its workers would see their pipes close,
+                # but only once they next read: one stuck in C code would live on unsupervised.
+                for pid in live:  # unreaped children: these pids cannot have been reused
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 os._exit(0)
             message = json.loads(data)
             if message.get("type") == "spawn":

@@ -159,6 +159,7 @@ class SandboxPool:
         inflight_per_worker: int = 4,
         python: str = sys.executable,
         *,
+        max_workers: int = 32,
         spare_workers: int = 2,
         workers_per_group: int = 2,
         idle_seconds: float = 60.0,
@@ -168,15 +169,19 @@ class SandboxPool:
         worker_ready_seconds: float = WORKER_READY_SECONDS,
         worker_entry: str = forkserver.DEFAULT_ENTRY,
     ) -> None:
-        """`size`: tenant-bound workers in all; `spare_workers` more wait unassigned.
+        """`size`: workers running calls at once (the fairness rules share these out);
+        `max_workers`: tenant-bound worker processes kept, busy or idle (beyond it, the least
+        recently used idle one is reclaimed); `spare_workers` more wait unassigned.
 
         `worker_uids`: when the service runs as root, each worker gets its own uid from this
         range. `worker_entry` is for tests only (a worker that misbehaves on purpose); the
         service never sets it.
         """
-        if size < 1 or inflight_per_worker < 1 or workers_per_group < 1 or spare_workers < 0:
+        if (size < 1 or inflight_per_worker < 1 or workers_per_group < 1 or spare_workers < 0
+                or max_workers < 1):
             raise ValueError("a pool needs at least one worker and one call per worker")
         self.size = size
+        self.max_workers = max_workers
         self.limits = limits
         self.inflight_per_worker = inflight_per_worker
         self.python = python
@@ -192,6 +197,8 @@ class SandboxPool:
         self._readable_paths = readable_paths()
         self._workers: list[Worker] = []  # every process not yet gone, in or out of service
         self._spares: list[Worker] = []  # ready and unassigned
+        self._busy: set[Worker] = set()  # in service with calls in flight
+        self._bound = 0  # workers assigned to a group and still in service
         self._by_group: dict[str, list[Worker]] = {}
         self._by_pid: dict[int, Worker] = {}
         self._starting = 0  # spawns asked for, and workers forked but not ready yet
@@ -443,6 +450,7 @@ class SandboxPool:
 
     def _start_on(self, worker: Worker, pending: PendingCall) -> None:
         worker.inflight.append(pending)
+        self._busy.add(worker)
         worker.calls += 1
         worker.last_used = time.monotonic()
         self._set_priority(worker, pending.group)
@@ -464,7 +472,7 @@ class SandboxPool:
         own = [w for w in self._by_group.get(group, ()) if w.usable]
         busy = sum(1 for w in own if w.inflight)
         cap = self._group_cap(group)
-        if busy < cap:
+        if busy < cap and len(self._busy) < self.size:
             for worker in own:
                 if not worker.inflight:
                     return worker
@@ -480,13 +488,13 @@ class SandboxPool:
     def _bind_spare(self, group: str) -> Worker | None:
         """Assign a spare to `group` for good, reclaiming another group's idle worker when the
         pool is at its size."""
-        bound = sum(1 for workers in self._by_group.values() for w in workers if not w.dead)
-        if bound >= self.size and not self._reclaim_one(exclude=group):
-            return None
         if not self._spares:
+            return None
+        if self._bound >= self.max_workers and not self._reclaim_one(exclude=group):
             return None
         worker = self._spares.pop()
         worker.group = group
+        self._bound += 1
         self._by_group.setdefault(group, []).append(worker)
         return worker
 
@@ -642,6 +650,8 @@ class SandboxPool:
     def _complete_head(self, worker: Worker, outcome: Outcome) -> None:
         pending = worker.inflight.popleft()
         pending.end()
+        if not worker.inflight:
+            self._busy.discard(worker)
         self._gate.heavy_finished(worker)
         worker.last_used = time.monotonic()
         if not pending.future.done():
@@ -674,6 +684,10 @@ class SandboxPool:
                 request = message.get("request")
                 if not isinstance(request, dict):
                     raise ProtocolError("a capability request must be an object")
+                if worker.inflight[0].asking:
+                    # A worker waits for each answer before it asks again: a second request
+                    # meanwhile is a flood, not a script.
+                    raise ProtocolError("a capability request before the last was answered")
                 self._answer(worker, worker.inflight[0], request)
             elif kind == "source_missing":
                 self._resend_all(worker)
@@ -723,6 +737,7 @@ class SandboxPool:
         self._take_out(worker, "broke the protocol", charge=worker.group is not None)
 
     def _answer(self, worker: Worker, pending: PendingCall, request: dict[str, Any]) -> None:
+        pending.asking = True
         task = asyncio.ensure_future(self._answer_one(worker, pending, request))
         pending.tasks.add(task)
         task.add_done_callback(pending.tasks.discard)
@@ -738,6 +753,7 @@ class SandboxPool:
         except Exception as error:  # a host-side bug must not hang the tenant's call
             log.exception("capability handler failed")
             reply = {"ok": False, "error": f"the host could not complete the request ({error})"}
+        pending.asking = False
         if worker.dead or not worker.inflight or worker.inflight[0] is not pending:
             return
         try:
@@ -773,10 +789,9 @@ class SandboxPool:
                         and self._budget(group).available(now)):
                     hungry += 1
             wanted = max(wanted, hungry)
-        bound = sum(1 for workers in self._by_group.values() for w in workers if not w.dead)
-        limit = self.size + self.spare_workers
+        limit = self.max_workers + self.spare_workers
         have = len(self._spares) + self._starting
-        while have < wanted and bound + have < limit:
+        while have < wanted and self._bound + have < limit:
             have += 1
             self._starting += 1
             self._track(self._spawn())
@@ -825,7 +840,12 @@ class SandboxPool:
         if worker.pidfd is not None:
             loop.add_reader(worker.pidfd, self._on_pidfd, worker)
         reader = WorkerReader(worker, self._on_line, self._protocol_violation, self._on_eof)
-        await connect(worker, spawned, reader)
+        try:
+            await connect(worker, spawned, reader)
+        except OSError as error:
+            log.error("cannot attach a sandbox worker's pipes: %s", error)
+            self._take_out(worker, "", charge=False)
+            return
         worker.ready_timer = loop.call_later(self.worker_ready_seconds,
                                              self._on_ready_timeout, worker)
         if self._closed:
@@ -861,6 +881,9 @@ class SandboxPool:
             worker.ready_timer = None
         if worker in self._spares:
             self._spares.remove(worker)
+        self._busy.discard(worker)
+        if worker.group is not None:
+            self._bound -= 1
         if charge:
             self._charge(worker)
         if worker.group is not None and not self._closed and not reclaim:
@@ -947,10 +970,16 @@ class SandboxPool:
             self._dispatch()
 
     def _sweep(self) -> None:
-        """Reclaim tenant workers idle longer than `idle_seconds`."""
+        """Reclaim tenant workers idle longer than `idle_seconds`; forget restart budgets that
+        are full again for groups with no worker."""
         if self._closed:
             return
-        cutoff = time.monotonic() - self.idle_seconds
+        now = time.monotonic()
+        for group, budget in list(self._budgets.items()):
+            if group not in self._by_group and budget.available(now) \
+                    and budget.tokens >= budget.burst:
+                del self._budgets[group]
+        cutoff = now - self.idle_seconds
         for workers in list(self._by_group.values()):
             for worker in list(workers):
                 if worker.usable and not worker.inflight and worker.last_used < cutoff:

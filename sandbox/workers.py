@@ -51,6 +51,7 @@ class PendingCall:
     cpu_check: asyncio.TimerHandle | None = None
     # Capability requests being answered for this call: cancelled when the call ends.
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    asking: bool = False  # a capability request is being answered
 
     def cancel_timers(self) -> None:
         for timer in (self.deadline, self.slow, self.cpu_check):

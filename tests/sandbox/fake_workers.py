@@ -93,3 +93,12 @@ def burns_cpu(report: HardeningReport) -> NoReturn:
     n = 0
     while True:
         n += 1
+
+
+def floods_requests(report: HardeningReport) -> NoReturn:
+    """Asks the host for a capability over and over without waiting for the answers."""
+    call_id = _first_call_id(report)
+    for n in range(10_000):
+        _send({"type": "capability", "id": call_id,
+               "request": {"op": "storage.get", "key": f"k{n}"}})
+    _linger()

@@ -21,6 +21,7 @@ from sandbox.forkserver import SpawnError
         ("bad_outcome", "WorkerProtocolError"),
         ("pickle", "WorkerProtocolError"),
         ("flood", "WorkerProtocolError"),
+        ("floods_requests", "WorkerProtocolError"),
         ("exit", "WorkerCrashed"),
         ("closes_its_pipe", "WorkerCrashed"),
     ],

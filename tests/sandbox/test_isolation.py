@@ -182,8 +182,9 @@ async def test_idle_tenant_workers_are_reclaimed() -> None:
         assert pids_of(pool, "A") and pid not in pids_of(pool, "A")
 
 
-async def test_at_its_size_the_pool_reclaims_the_least_recently_used_idle_worker() -> None:
-    async with SandboxPool(size=2, limits=LIMITS, workers_per_group=1) as pool:
+async def test_at_its_worker_budget_the_pool_reclaims_the_least_recently_used_idle_one(
+) -> None:
+    async with SandboxPool(size=2, max_workers=2, limits=LIMITS, workers_per_group=1) as pool:
         assert (await pool.run(call(QUICK), group="A")).ok
         assert (await pool.run(call(QUICK), group="B")).ok
         [a_pid], [b_pid] = pids_of(pool, "A"), pids_of(pool, "B")

@@ -249,7 +249,8 @@ async def test_a_stuck_tenant_does_not_stop_the_others(pool: SandboxPool) -> Non
     started = time.perf_counter()
     outcomes = await asyncio.gather(*(pool.run(benign_call(n)) for n in range(20)))
     assert all(o.ok for o in outcomes)
-    assert time.perf_counter() - started < 0.5 + FAST_LIMITS.cpu_seconds
+    # Far sooner than the hog's wall clock (20 s), with room for a loaded machine.
+    assert time.perf_counter() - started < 5 + FAST_LIMITS.cpu_seconds
     assert (await hog).limit == "cpu"
 
 
