@@ -39,7 +39,7 @@ class SandboxConfig(Strict):
     # Worker processes kept for tenants, busy or idle: a worker serves one tenant for its
     # life; beyond this many the least recently used idle one is reclaimed. `spare_workers`
     # more wait unassigned, forked from the template, so a tenant's first call never waits.
-    tenant_workers: int = Field(default=32, ge=1, le=4096)
+    tenant_workers: int = Field(default=64, ge=1, le=4096)
     spare_workers: int = Field(default=2, ge=0, le=64)
     workers_per_tenant: int = Field(default=2, ge=1, le=64)
     # A tenant's worker idle this long is reclaimed (its memory goes back).

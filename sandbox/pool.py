@@ -822,10 +822,12 @@ class SandboxPool:
                 "uid": uid, "gid": uid, "memory_bytes": self.limits.memory_bytes,
                 "readable_paths": list(self._readable_paths),
             })
-        except SpawnError as error:
+        except (SpawnError, OSError) as error:  # OSError: e.g. out of descriptors for pipes
             self._starting -= 1
             if uid is not None:
                 self._uids_used.discard(uid)
+            if self._closed:
+                return
             self._spawn_error = str(error)
             log.error("cannot start a sandbox worker: %s", error)
             if template is not None and not template.down and "did not answer" in str(error):

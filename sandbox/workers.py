@@ -103,7 +103,7 @@ class Worker:
 
     @property
     def usable(self) -> bool:
-        return self.ready and not self.dead and not self.retiring
+        return self.ready and not self.dead and not self.retiring and not self.eof
 
     def write(self, data: bytes) -> None:
         if self.stdin is not None and not self.stdin.is_closing():
