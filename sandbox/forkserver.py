@@ -290,6 +290,7 @@ class ForkServer:
         self._ready: asyncio.Future[None] | None = None
         self._replies: dict[int, asyncio.Future[SpawnedWorker]] = {}
         self._pipes: dict[int, tuple[int, int]] = {}
+        self._asked: dict[int, float] = {}  # spawn requests not answered yet: when asked
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.last_answer = time.monotonic()
@@ -427,6 +428,7 @@ class ForkServer:
         future: asyncio.Future[SpawnedWorker] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future
         self._pipes[request_id] = (from_worker_read, to_worker_write)
+        self._asked[request_id] = time.monotonic()
         try:
             return await asyncio.wait_for(future, SPAWN_REPLY_SECONDS)
         except TimeoutError:
@@ -437,6 +439,14 @@ class ForkServer:
             raise SpawnError(
                 f"the worker template did not answer a spawn in {SPAWN_REPLY_SECONDS:g} s"
             ) from None
+        finally:
+            self._asked.pop(request_id, None)
+
+    def waiting_seconds(self) -> float:
+        """How long the oldest unanswered spawn request has waited (0 when none)."""
+        if not self._asked:
+            return 0.0
+        return time.monotonic() - min(self._asked.values())
 
     def kill_worker(self, pid: int) -> None:
         """Where the pool holds no pidfd: the template, the worker's parent, kills it."""

@@ -77,6 +77,11 @@ CPU_MARGIN_FRACTION = 0.5
 # After a worker's pipe closes, how long to wait for the template's report of its exit status.
 EXIT_STATUS_GRACE_SECONDS = 0.25
 IDLE_SWEEP_SECONDS = 1.0
+# A call that found no worker for this long fails (the template down for good, say) rather
+# than wait forever; in normal overload, callers gave up long before.
+QUEUE_SECONDS = 60.0
+# A spawn request unanswered this long makes /healthz say the template is not answering.
+TEMPLATE_SLOW_SECONDS = 2.0
 TEMPLATE_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 CAN_RENICE = os.geteuid() == 0
 # Limits after which a worker exits by itself (see sandbox.worker.REPLACE_AFTER_LIMITS).
@@ -167,6 +172,7 @@ class SandboxPool:
         restarts_per_minute: float = 30.0,
         worker_uids: range | None = None,
         worker_ready_seconds: float = WORKER_READY_SECONDS,
+        queue_seconds: float = QUEUE_SECONDS,
         worker_entry: str = forkserver.DEFAULT_ENTRY,
     ) -> None:
         """`size`: workers running calls at once (the fairness rules share these out);
@@ -193,6 +199,7 @@ class SandboxPool:
         self.worker_uids = worker_uids if os.geteuid() == 0 else None
         self.worker_entry = worker_entry
         self.worker_ready_seconds = worker_ready_seconds
+        self.queue_seconds = queue_seconds
         self.stats = PoolStats()
         self._readable_paths = readable_paths()
         self._workers: list[Worker] = []  # every process not yet gone, in or out of service
@@ -298,8 +305,12 @@ class SandboxPool:
         if self._closed:
             problems.append("the sandbox pool is closed")
         else:
-            if self._template is None or not self._template.ready:
+            template = self._template
+            if template is None or not template.ready:
                 problems.append("the worker template is not running; it is being restarted")
+            elif template.waiting_seconds() > TEMPLATE_SLOW_SECONDS:
+                problems.append(f"the worker template has not answered a spawn for "
+                                f"{template.waiting_seconds():.0f} s")
             if not self._spares and self._spawn_error:
                 problems.append(f"workers cannot be started: {self._spawn_error}")
             for worker in self._workers:
@@ -391,7 +402,7 @@ class SandboxPool:
             return failure("BadCall", f"the call cannot be sent to a sandbox worker: {error}")
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         pending = PendingCall(next(self._ids), group, encoded, sha256, limits,
-                              handler or no_capabilities, future)
+                              handler or no_capabilities, future, queued_at=time.monotonic())
         self.stats.calls += 1
         # Known from its first call on, so a newcomer cannot take every worker at once.
         self._loads.setdefault(group, GroupLoad())
@@ -977,6 +988,12 @@ class SandboxPool:
         if self._closed:
             return
         now = time.monotonic()
+        expired = now - self.queue_seconds
+        for pending in self._waiting.take_where(lambda p: p.queued_at < expired):
+            if not pending.future.done():
+                pending.future.set_result(failure(
+                    "SandboxUnavailable",
+                    f"no sandbox worker could take the call within {self.queue_seconds:g} s"))
         for group, budget in list(self._budgets.items()):
             if group not in self._by_group and budget.available(now) \
                     and budget.tokens >= budget.burst:

@@ -18,7 +18,7 @@ Three rules keep one tenant from hurting another:
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -86,6 +86,20 @@ class FairQueue(Generic[T]):
         else:
             del self._queues[group]
         return item
+
+    def take_where(self, predicate: Callable[[T], bool]) -> list[T]:
+        """Remove and return every waiting item that matches (e.g. waited too long)."""
+        taken: list[T] = []
+        for group in list(self._queues):
+            queue = self._queues[group]
+            kept = deque(item for item in queue if not predicate(item))
+            taken.extend(item for item in queue if predicate(item))
+            self._size -= len(queue) - len(kept)
+            if kept:
+                self._queues[group] = kept
+            else:
+                del self._queues[group]
+        return taken
 
     def drain(self) -> list[T]:
         items = [item for queue in self._queues.values() for item in queue]

@@ -40,6 +40,7 @@ class PendingCall:
     limits: Limits
     handler: CapabilityHandler
     future: asyncio.Future[Outcome]
+    queued_at: float = 0.0  # time.monotonic() when it entered the queue
     started_at: float = 0.0
     # Time the worker spent paused for lighter calls (sandbox.yielding) while this call ran:
     # it does not count against the wall-clock limit.

@@ -334,3 +334,35 @@ def VoipParseWebhookRequest(request):
     outcome = await pool.run(call(swallows), group="A")
     assert outcome.limit == "cpu", outcome
     assert (await pool.run(call(QUICK), group="A")).ok
+
+
+async def test_a_hung_template_is_reported_then_replaced(pool: SandboxPool) -> None:
+    await settle(lambda: len(pids_of(pool, None)) == 2)
+    template = pool.template_pid
+    assert template is not None
+    os.kill(template, signal.SIGSTOP)
+    # More new tenants than spares: workers must be forked, and the template does not answer.
+    calls = [asyncio.ensure_future(pool.run(call(QUICK), group=f"new{n}")) for n in range(4)]
+    await settle(lambda: any("has not answered" in problem
+                             for problem in pool.health().problems))
+    assert not pool.health().healthy
+    # Past the spawn deadline the pool kills it and starts another; every call is served.
+    outcomes = await asyncio.wait_for(asyncio.gather(*calls), 60)
+    assert all(o.ok for o in outcomes), outcomes
+    await settle(lambda: pool.health().healthy)
+    assert pool.template_pid not in (None, template)
+    assert process_gone(template)
+
+
+async def test_a_call_no_worker_can_take_fails_after_its_queue_deadline() -> None:
+    async def never_answers(request: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {"ok": True}
+
+    hangs = call("def VoipParseWebhookRequest(request):\n    storage.get('k')\n    return {}\n")
+    async with SandboxPool(size=1, limits=LIMITS, queue_seconds=0.5) as pool:
+        holder = asyncio.ensure_future(pool.run(hangs, group="A", handler=never_answers))
+        await settle(lambda: any(w.busy for w in pool.workers()))
+        outcome = await asyncio.wait_for(pool.run(call(QUICK), group="B"), 30)
+        assert outcome.error is not None and outcome.error.type == "SandboxUnavailable"
+        holder.cancel()
