@@ -370,7 +370,10 @@ class ForkServer:
             except OSError as error:
                 self._went_down(f"the worker template's socket failed: {error}")
                 return
+            for fd in fds:  # SCM_RIGHTS hands them over inheritable
+                os.set_inheritable(fd, False)
             if not data:
+                _close_quietly(*fds)
                 self._went_down("the worker template closed its socket")
                 return
             self.last_answer = time.monotonic()
