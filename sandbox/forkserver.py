@@ -109,15 +109,30 @@ def _exit_status(wait_status: int) -> int:
     return os.waitstatus_to_exitcode(wait_status)
 
 
+def _move_high(fd: int) -> int:
+    """The same descriptor at TEMPLATE_LOW_FD or above (close-on-exec); the old one closed."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, TEMPLATE_LOW_FD)
+    os.close(fd)
+    return high
+
+
+def gc_ready() -> None:
+    """Collect now and freeze what survives: the forks then share those pages instead of
+    copying them the first time their collector walks the template's objects."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def template_main() -> NoReturn:
     """The template's program: `python -I -c <bootstrap> <control fd> <entry>`."""
     from sandbox import harden
 
     passed = int(sys.argv[1])
     entry = sys.argv[2]
-    control_fd = fcntl.fcntl(passed, fcntl.F_DUPFD_CLOEXEC, TEMPLATE_LOW_FD)
-    os.close(passed)
-    devnull = fcntl.fcntl(os.open(os.devnull, os.O_RDWR), fcntl.F_DUPFD_CLOEXEC, TEMPLATE_LOW_FD)
+    control_fd = _move_high(passed)
+    devnull = _move_high(os.open(os.devnull, os.O_RDWR))
     # Reserve the workers' descriptor numbers so nothing else of ours lands there.
     for fd in (0, 1, WORKER_IN_FD, WORKER_OUT_FD):
         os.dup2(devnull, fd)
@@ -129,9 +144,7 @@ def template_main() -> NoReturn:
     notes = harden.prepare_template()
     control = socket.socket(fileno=control_fd)
 
-    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    wake_read = fcntl.fcntl(wake_read, fcntl.F_DUPFD_CLOEXEC, TEMPLATE_LOW_FD)
-    wake_write = fcntl.fcntl(wake_write, fcntl.F_DUPFD_CLOEXEC, TEMPLATE_LOW_FD)
+    wake_read, wake_write = (_move_high(fd) for fd in os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC))
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.set_wakeup_fd(wake_write)
@@ -236,15 +249,6 @@ def template_main() -> NoReturn:
                 for fd in fds:
                     os.close(fd)
         reap()
-
-
-def gc_ready() -> None:
-    """Collect now and freeze what survives: the forks then share those pages instead of
-    copying them the first time their collector walks the template's objects."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
 
 
 def bootstrap_source(package_parent: str) -> str:
