@@ -366,3 +366,30 @@ async def test_a_call_no_worker_can_take_fails_after_its_queue_deadline() -> Non
         outcome = await asyncio.wait_for(pool.run(call(QUICK), group="B"), 30)
         assert outcome.error is not None and outcome.error.type == "SandboxUnavailable"
         holder.cancel()
+
+
+async def test_health_names_a_worker_killed_for_overrunning_until_it_is_gone(
+    pool: SandboxPool,
+) -> None:
+    seen: list[Any] = []
+
+    async def never_answers(request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            # The call's end cancels what it asked: right when its worker was killed.
+            seen.append(pool.health())
+            raise
+        return {"ok": True}
+
+    hangs = call("def VoipParseWebhookRequest(request):\n    storage.get('k')\n    return {}\n")
+    outcome = await pool.run(hangs, group="A", handler=never_answers,
+                             limits=Limits(wall_seconds=0.3, cpu_seconds=1))
+    assert outcome.limit == "wall"
+    await settle(lambda: bool(seen))
+    [during] = seen
+    assert not during.healthy
+    assert any("held a call past its wall-clock deadline" in p for p in during.problems), during
+    await settle(lambda: pool.health().healthy)
+    assert pool.stats.deadline_kills == 1
+    assert (await pool.run(call(QUICK), group="A")).ok
