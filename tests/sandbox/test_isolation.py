@@ -393,3 +393,25 @@ async def test_health_names_a_worker_killed_for_overrunning_until_it_is_gone(
     await settle(lambda: pool.health().healthy)
     assert pool.stats.deadline_kills == 1
     assert (await pool.run(call(QUICK), group="A")).ok
+
+
+def test_the_pool_works_the_same_under_uvloop() -> None:
+    """The service runs on uvloop: pipes, pidfds and the template's socket under its loop."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        async with SandboxPool(size=2, limits=Limits(wall_seconds=0.5, cpu_seconds=5)) as pool:
+            assert (await pool.run(call(QUICK), group="A")).ok
+            regex = "import re\n" + (
+                "def VoipParseWebhookRequest(request):\n"
+                "    re.match(r'(a+)+$', 'a' * 64 + 'b')\n")
+            assert (await pool.run(call(regex), group="B")).limit == "wall"
+            template = pool.template_pid
+            assert template is not None
+            os.kill(template, signal.SIGKILL)
+            await settle(lambda: pool.stats.template_starts == 2 and pool.health().healthy)
+            outcomes = await asyncio.gather(*(pool.run(call(QUICK), group=g) for g in "BCDE"))
+            assert all(o.ok for o in outcomes), outcomes
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())
