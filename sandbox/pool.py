@@ -3,6 +3,9 @@
 One group (the service passes the tenant; script checks come as `check:<tenant>`) is one
 isolation domain: a worker serves a single group for its whole life, so one tenant's code, its
 garbage, its caches and whatever a breach leaves in memory never meet another tenant's call.
+A check is its tenant's own code too, but it compiles an upload not yet trusted, whose cost must
+not pause or mark heavy that tenant's live webhooks: it gets workers of its own (a short-lived
+one, reclaimed when idle).
 Workers are forked from a template process that imported and warmed everything and never runs
 tenant code (sandbox/forkserver.py), so a fresh worker is ready in about a millisecond; a few
 warm *spares* wait unassigned so a new tenant does not even wait for that, and idle tenant

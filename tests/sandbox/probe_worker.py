@@ -48,11 +48,14 @@ def child_main(report: HardeningReport) -> NoReturn:
     try:
         channel = LineChannel(read_fd=WORKER_IN_FD, write_fd=WORKER_OUT_FD)
         channel.send({"type": "ready", "pid": os.getpid(), "hardening": report.to_json()})
+        sources: dict[str, str] = {}  # the pool sends a known source by its hash alone
         while (message := channel.receive()) is not None:
             if message.get("type") != "call":
                 continue
             call = message["call"]
-            outcome = _run(str(call.get("source", "")), list(call.get("args") or []),
+            if "source" in call:
+                sources[call["source_sha256"]] = call["source"]
+            outcome = _run(sources[call["source_sha256"]], list(call.get("args") or []),
                            report.to_json())
             try:
                 channel.send({"type": "outcome", "id": message["id"], "outcome": outcome})

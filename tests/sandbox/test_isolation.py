@@ -16,6 +16,7 @@ import pytest
 
 from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
 from sandbox.pool import PoolClosed
+from tests.sandbox.probe_worker import PROBE_ENTRY, probe
 
 LIMITS = Limits(wall_seconds=20, cpu_seconds=0.5)
 
@@ -415,3 +416,21 @@ def test_the_pool_works_the_same_under_uvloop() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(scenario())
+
+
+async def test_every_call_reports_its_process_and_no_process_serves_two_tenants() -> None:
+    # The probe worker (test-only, unrestricted Python, forked and spawned as the real one)
+    # answers each call with its own pid: per call, not per snapshot.
+    async with SandboxPool(size=4, limits=LIMITS, worker_entry=PROBE_ENTRY) as pool:
+        served: dict[str, set[int]] = {"A": set(), "B": set(), "C": set()}
+        for _ in range(3):
+            groups = [group for _ in range(15) for group in served]
+            outcomes = await asyncio.gather(
+                *(pool.run(probe("import os\nresult = os.getpid()"), group=group)
+                  for group in groups))
+            for group, outcome in zip(groups, outcomes, strict=True):
+                assert outcome.ok, outcome
+                served[group].add(outcome.result)
+        assert not served["A"] & served["B"]
+        assert not served["A"] & served["C"]
+        assert not served["B"] & served["C"]
