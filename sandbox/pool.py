@@ -321,7 +321,9 @@ class SandboxPool:
                     problems.append(
                         f"worker {worker.id} (pid {worker.pid}) {worker.dead_reason}; it is "
                         f"being killed and replaced")
-            if not any(w.usable for w in self._workers) and not self._starting:
+            # (With no spares configured, no worker at all is normal while nothing waits.)
+            if (not any(w.usable for w in self._workers) and not self._starting
+                    and (self.spare_workers or self._waiting)):
                 problems.append("no sandbox worker is ready")
         return PoolHealth(not problems, self.live_workers, tuple(problems))
 

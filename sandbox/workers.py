@@ -107,6 +107,7 @@ class Worker:
         return self.ready and not self.dead and not self.retiring and not self.eof
 
     def write(self, data: bytes) -> None:
+        # Only a worker going away has no open pipe (its calls are being failed or requeued).
         if self.stdin is not None and not self.stdin.is_closing():
             self.stdin.write(data)
 
@@ -196,11 +197,15 @@ class WorkerReader(asyncio.Protocol):
 
 
 async def connect(worker: Worker, spawned: SpawnedWorker, reader: WorkerReader) -> None:
-    """Attach the pool's pipe ends to the event loop."""
+    """Attach the pool's pipe ends to the event loop.
+
+    The write side first: once reading starts, the worker's "ready" may be handled at once,
+    and a call dispatched to it then must find somewhere to go.
+    """
     loop = asyncio.get_running_loop()
     read_pipe = os.fdopen(spawned.read_fd, "rb", buffering=0)
     write_pipe = os.fdopen(spawned.write_fd, "wb", buffering=0)
-    read_transport, _ = await loop.connect_read_pipe(lambda: reader, read_pipe)
     write_transport, _ = await loop.connect_write_pipe(asyncio.Protocol, write_pipe)
-    worker.reader = read_transport
     worker.stdin = write_transport
+    read_transport, _ = await loop.connect_read_pipe(lambda: reader, read_pipe)
+    worker.reader = read_transport

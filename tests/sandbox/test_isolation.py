@@ -434,3 +434,23 @@ async def test_every_call_reports_its_process_and_no_process_serves_two_tenants(
         assert not served["A"] & served["B"]
         assert not served["A"] & served["C"]
         assert not served["B"] & served["C"]
+
+
+async def test_a_host_answer_that_cannot_be_encoded_fails_the_request_not_the_worker(
+    pool: SandboxPool,
+) -> None:
+    async def poisoned_host(request: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "found": True, "value": "v\udcff"}
+
+    source = (
+        "def VoipParseWebhookRequest(request):\n"
+        "    try:\n"
+        "        storage.get('k')\n"
+        "    except Exception as error:\n"
+        "        return {'response': {'status': 200, 'body': 'refused: ' + str(error)}}\n"
+        "    return {}\n")
+    outcome = await asyncio.wait_for(pool.run(call(source), group="A", handler=poisoned_host), 30)
+    assert outcome.ok, outcome
+    assert "could not be sent" in outcome.result["response"]["body"]
+    assert pool.stats.workers_replaced == 0
+    assert (await pool.run(call(QUICK), group="A")).ok
