@@ -470,8 +470,13 @@ class SandboxPool:
         worker.calls += 1
         worker.last_used = time.monotonic()
         self._set_priority(worker, pending.group)
-        worker.write(pending.encoded.message(pending.id,
-                                             not worker.mark_source(pending.source_sha256)))
+        if not worker.write(pending.encoded.message(
+                pending.id, not worker.mark_source(pending.source_sha256))):
+            # Its pipe is gone (the worker is going away): this call never reached it.
+            worker.inflight.pop()
+            self._waiting.push_front(pending.group, pending)
+            self._take_out(worker, "lost its pipe", charge=False)
+            return
         if not self._heavy(pending.group):
             self._gate.light_activity()
         if len(worker.inflight) == 1:

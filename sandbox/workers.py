@@ -106,10 +106,12 @@ class Worker:
     def usable(self) -> bool:
         return self.ready and not self.dead and not self.retiring and not self.eof
 
-    def write(self, data: bytes) -> None:
-        # Only a worker going away has no open pipe (its calls are being failed or requeued).
-        if self.stdin is not None and not self.stdin.is_closing():
-            self.stdin.write(data)
+    def write(self, data: bytes) -> bool:
+        """False when the pipe to the worker is gone (never drop a message silently)."""
+        if self.stdin is None or self.stdin.is_closing():
+            return False
+        self.stdin.write(data)
+        return True
 
     def mark_source(self, sha256: str) -> bool:
         """Record that the worker will hold this source; True when it already did."""
