@@ -133,7 +133,9 @@ class Worker:
                 return False
             return True
         # No pidfds on this kernel: only stop/continue go directly (the pool watches the
-        # pid), and kills go through the template, the worker's parent.
+        # pid), and kills go through the template, the worker's parent (False here).
+        if signum == signal.SIGKILL:
+            return False
         try:
             os.kill(self.pid, signum)
         except ProcessLookupError:
