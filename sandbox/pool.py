@@ -4,8 +4,8 @@ One group (the service passes the tenant; script checks come as `check:<tenant>`
 isolation domain: a worker serves a single group for its whole life, so one tenant's code, its
 garbage, its caches and whatever a breach leaves in memory never meet another tenant's call.
 A check is its tenant's own code too, but it compiles an upload not yet trusted, whose cost must
-not pause or mark heavy that tenant's live webhooks: it gets workers of its own (a short-lived
-one, reclaimed when idle).
+not pause or mark heavy that tenant's live webhooks: it gets a worker of its own, reclaimed as
+soon as the check is done (`check`).
 Workers are forked from a template process that imported and warmed everything and never runs
 tenant code (sandbox/forkserver.py), so a fresh worker is ready in about a millisecond; a few
 warm *spares* wait unassigned so a new tenant does not even wait for that, and idle tenant
@@ -426,8 +426,18 @@ class SandboxPool:
 
     async def check(self, source: str, *, limits: Limits | None = None, group: str = ""
                     ) -> Outcome:
-        """Compile and contract-check a script in a worker (the compiler meets hostile input)."""
-        return await self.run(Call(source=source, function=None), limits=limits, group=group)
+        """Compile and contract-check a script in a worker (the compiler meets hostile input).
+
+        Checks are rare (an upload, a deploy): the group's idle workers are reclaimed at once
+        after it rather than kept for calls that will not come.
+        """
+        outcome = await self.run(Call(source=source, function=None), limits=limits,
+                                 group=group)
+        for worker in list(self._by_group.get(group, ())):
+            if worker.usable and not worker.inflight:
+                self.stats.workers_reclaimed += 1
+                self._take_out(worker, "", charge=False, reclaim=True)
+        return outcome
 
     def _dispatch(self) -> None:
         if self._closed:

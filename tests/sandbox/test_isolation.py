@@ -150,11 +150,21 @@ async def test_a_pattern_one_tenant_compiled_is_cached_in_a_process_the_other_ne
     assert not pids_of(pool, "B") & a_pids
 
 
-async def test_a_script_check_gets_its_own_workers_too(pool: SandboxPool) -> None:
+async def test_a_script_check_runs_in_a_worker_of_its_own_reclaimed_after_it(
+    pool: SandboxPool,
+) -> None:
     assert (await pool.run(call(QUICK), group="A")).ok
+    a_pids = pids_of(pool, "A")
+    await settle(lambda: len(pids_of(pool, None)) == 2)
+    spares = pids_of(pool, None)
     outcome = await pool.check(QUICK, group="check:A")
     assert outcome.ok, outcome
-    assert pids_of(pool, "check:A") and not pids_of(pool, "check:A") & pids_of(pool, "A")
+    # It took a spare (not A's worker), and that worker is gone once the check is done.
+    assert not pids_of(pool, "check:A")
+    assert pids_of(pool, "A") == a_pids
+    [used] = spares - pids_of(pool, None)
+    await settle(lambda: process_gone(used))
+    assert pool.stats.workers_reclaimed == 1
 
 
 # -- spares and reclaiming ----------------------------------------------------------------------
