@@ -9,16 +9,18 @@ soon as the check is done (`check`).
 Workers are forked from a template process that imported and warmed everything and never runs
 tenant code (sandbox/forkserver.py), so a fresh worker is ready in about a millisecond; a few
 warm *spares* wait unassigned so a new tenant does not even wait for that, and idle tenant
-workers are reclaimed, least recently used first, beyond the budget (`size` tenant workers in
-all, `workers_per_group` per group, `idle_seconds`).
+workers are reclaimed, least recently used first, beyond the budget (`max_workers` tenant
+workers in all, `workers_per_group` per group, `idle_seconds`). `size` is how many calls run at
+once, as before.
 
 A call is encoded completely before it is queued (sandbox.protocol.EncodedCall): one that cannot
 be sent fails alone with `BadCall`. Calls wait in per-group queues served fairly
 (sandbox/scheduler.py): on an idle worker of their group, a spare bound to it, or in the pipe of
 the group's worker running only quick calls, up to `inflight_per_worker`. Every wait has a
-deadline: the template's start and each spawn (sandbox.forkserver), a worker's start, each call's
-wall clock (the worker is killed and replaced, calls queued behind it go back to the queue), and
-close. The CPU limit is checked from outside too (/proc/<pid>/stat) and a worker past it by a
+deadline: the template's start and each spawn (sandbox.forkserver), a worker's start, a call's
+time in the queue, its wall clock (the worker is killed and replaced, calls queued behind it go
+back to the queue; a capability request ends with it), and close. `health()` names whatever
+keeps the pool from serving as it should. The CPU limit is checked from outside too (/proc/<pid>/stat) and a worker past it by a
 margin is killed. A heavy group's running call is paused while other groups' calls are served
 (sandbox/yielding.py); time spent paused does not count against its wall clock.
 
@@ -518,7 +520,7 @@ class SandboxPool:
 
     def _bind_spare(self, group: str) -> Worker | None:
         """Assign a spare to `group` for good, reclaiming another group's idle worker when the
-        pool is at its size."""
+        pool holds `max_workers` tenant workers already."""
         if not self._spares:
             return None
         if self._bound >= self.max_workers and not self._reclaim_one(exclude=group):
@@ -806,7 +808,7 @@ class SandboxPool:
     # -- worker processes -----------------------------------------------------------------------
     def _replenish(self) -> None:
         """Keep `spare_workers` spares ready or starting, and one more per group waiting for a
-        worker it may have, within the pool's size."""
+        worker it may have, within `max_workers` + `spare_workers` processes."""
         if self._closed or self._template is None or not self._template.ready:
             return
         wanted = self.spare_workers
