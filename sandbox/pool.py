@@ -20,9 +20,10 @@ the group's worker running only quick calls, up to `inflight_per_worker`. Every 
 deadline: the template's start and each spawn (sandbox.forkserver), a worker's start, a call's
 time in the queue, its wall clock (the worker is killed and replaced, calls queued behind it go
 back to the queue; a capability request ends with it), and close. `health()` names whatever
-keeps the pool from serving as it should. The CPU limit is checked from outside too (/proc/<pid>/stat) and a worker past it by a
-margin is killed. A heavy group's running call is paused while other groups' calls are served
-(sandbox/yielding.py); time spent paused does not count against its wall clock.
+keeps the pool from serving as it should. The CPU limit is checked from outside too
+(/proc/<pid>/stat) and a worker past it by a margin is killed. A heavy group's running call is
+paused while other groups' calls are served (sandbox/yielding.py); time spent paused does not
+count against its wall clock.
 
 Worker starts that a group causes (crashes, kills, memory limits) are charged to that group's
 `RestartBudget`: a crash loop slows its author only.
