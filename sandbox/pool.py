@@ -119,8 +119,12 @@ def failure(
 
 
 def readable_paths() -> tuple[str, ...]:
-    """What a worker may read: the Python installation and this package (for the OS wall)."""
-    paths = {sys.prefix, sys.base_prefix, forkserver.PACKAGE_PARENT}
+    """What a worker may read: the Python installation and this package (for the OS wall).
+
+    The package's own directory, not its parent: a checkout's parent may hold the data
+    directory (`./data` by default), which no worker may read.
+    """
+    paths = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.abspath(__file__))}
     for name in ("stdlib", "platstdlib", "purelib", "platlib"):
         with contextlib.suppress(KeyError):
             paths.add(sysconfig.get_paths()[name])

@@ -464,3 +464,12 @@ async def test_a_host_answer_that_cannot_be_encoded_fails_the_request_not_the_wo
     assert "could not be sent" in outcome.result["response"]["body"]
     assert pool.stats.workers_replaced == 0
     assert (await pool.run(call(QUICK), group="A")).ok
+
+
+def test_what_a_worker_may_read_never_covers_a_checkouts_data_directory() -> None:
+    from sandbox import forkserver
+    from sandbox.pool import readable_paths
+
+    data_dir = os.path.join(forkserver.PACKAGE_PARENT, "data")  # the default `./data` there
+    for path in readable_paths():
+        assert os.path.commonpath([path, data_dir]) != path, path
