@@ -473,3 +473,21 @@ def test_what_a_worker_may_read_never_covers_a_checkouts_data_directory() -> Non
     data_dir = os.path.join(forkserver.PACKAGE_PARENT, "data")  # the default `./data` there
     for path in readable_paths():
         assert os.path.commonpath([path, data_dir]) != path, path
+
+
+async def test_a_tenant_exhausting_its_workers_memory_in_a_loop_pays_for_it_alone() -> None:
+    grows = call("def VoipParseWebhookRequest(request):\n"
+                 "    items = []\n"
+                 "    while True:\n"
+                 "        items.append('x' * 1000000 + str(len(items)))\n")
+    async with SandboxPool(size=4, limits=Limits(wall_seconds=20, cpu_seconds=5,
+                                                 memory_bytes=64 * 1024 * 1024),
+                           restart_burst=2, restarts_per_minute=1) as pool:
+        a_limits = []
+        for _ in range(4):
+            outcome, *b_outcomes = await asyncio.gather(
+                pool.run(grows, group="A"), *(pool.run(call(QUICK), group="B") for _ in range(5)))
+            a_limits.append(outcome.limit)
+            assert all(o.ok for o in b_outcomes), b_outcomes
+        assert a_limits == ["memory", "memory", "restarts", "restarts"]
+        assert pool.stats.starts_charged == {"A": 2}
