@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from runtime.bodies import api_body_limit
+from runtime.bodies import read_body as read_whole_body
 from runtime.errors import ApiError, bad_request, not_found
 from runtime.store.models import to_json
 
@@ -23,7 +25,7 @@ class Body(BaseModel):
 
 
 async def read_json(request: web.Request) -> Any:
-    raw = await request.read()
+    raw = await read_whole_body(request, api_body_limit(request))
     if not raw:
         raise bad_request("a JSON body is required")
     try:

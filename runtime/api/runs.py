@@ -13,6 +13,7 @@ from runtime.auth import TenantAuth, bearer, require_tenant
 from runtime.contract import MemberList, TestConnectionResult
 from runtime.errors import ApiError, unauthorized
 from runtime.ids import hash_secret
+from runtime.intake import composed_request
 from runtime.openapi import documented
 from runtime.openapi.models import (
     DryRunReport,
@@ -149,7 +150,7 @@ async def dry_run(request: web.Request) -> web.Response:
         data = await stored_request(request, auth, body.execution_id, module)
     else:
         given = body.request or RequestBody()
-        data = RequestData.from_json({
+        data = composed_request({
             "method": given.method, "url": given.url or webhook_url(request, module),
             "headers": given.headers, "body": given.body,
         })
@@ -165,7 +166,7 @@ async def stored_request(request: web.Request, auth: TenantAuth, execution_id: s
         raise ApiError(400, "bad_request", "that execution belongs to another module")
     if not isinstance(execution.request, dict) or "method" not in execution.request:
         raise ApiError(409, "not_replayable", "that execution did not store a webhook request")
-    return RequestData.from_json(execution.request)
+    return composed_request(execution.request)
 
 
 def what_happened(execution: Execution) -> dict[str, Any]:

@@ -1,0 +1,43 @@
+"""What aiohttp's per-connection protocol is told (`handler_args`): the service's HTTP edge.
+
+- `auto_decompress` off: request bodies are decoded by `runtime/bodies.py`, which checks them
+  to the end and counts the decoded bytes against the limit.
+- `keepalive_timeout` from the configuration (aiohttp's own default is an hour).
+- a logger that reports a malformed request (a bad request line, an oversized or invalid
+  header) as one warning line instead of an error with a traceback: it is the client's
+  mistake, answered 400 by aiohttp before the app sees it, and anyone on the internet can
+  send one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp.http_exceptions import HttpProcessingError
+
+from runtime.config import HttpConfig
+
+log = logging.getLogger("runtime.http.edge")
+
+
+class ClientErrorLogger(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server logger, with a client's malformed request as one warning line."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True,
+                  **kwargs: Any) -> None:
+        error = exc_info if isinstance(exc_info, BaseException) else None
+        if isinstance(error, HttpProcessingError):
+            first_line = (error.message or type(error).__name__).strip().splitlines()[0]
+            self.logger.warning(f"{msg}: %s %s", *args, error.code, first_line[:200])
+            return
+        self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+def handler_args(config: HttpConfig) -> Mapping[str, Any]:
+    return {
+        "auto_decompress": False,
+        "keepalive_timeout": config.keepalive_timeout_seconds,
+        "logger": ClientErrorLogger(logging.getLogger("aiohttp.server")),
+    }

@@ -1,0 +1,40 @@
+"""Text that is always valid Unicode (contract §3): undecodable bytes become U+FFFD.
+
+Text reaches us with invalid pieces in two ways. aiohttp decodes header values (and, with its
+pure-Python parser, the request line) as UTF-8 with `surrogateescape`, so a raw 0xFF byte
+arrives as the lone surrogate U+DCFF; and JSON may spell any lone surrogate as an escape
+(`"\\udcff"`, `"\\ud800"`). A lone surrogate cannot be encoded as UTF-8: it would fail later,
+far from here, in the sandbox's pipe, the store or a log line. So every edge where outside text
+enters (webhook intake, composed dry-run requests, `voip-runtime run --request`) passes it
+through `valid_text` once.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Lone surrogates that `surrogateescape` never produces (it maps bytes 0x80-0xFF to
+# U+DC80-U+DCFF only): they stand for no byte, so they can only become U+FFFD.
+_NOT_AN_ESCAPED_BYTE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """`text` with every lone surrogate resolved: an escaped byte is decoded as UTF-8 together
+    with its neighbours (as the original bytes would have been), undecodable ones and any other
+    surrogate become U+FFFD. Valid text comes back as the very same object."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return text
+    text = _NOT_AN_ESCAPED_BYTE.sub("\ufffd", text)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def is_valid_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
