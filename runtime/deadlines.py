@@ -76,10 +76,13 @@ class WatchedConnection(asyncio.Protocol):
         self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        if data and not self._in_request and self._header_clock is None:
+        self._inner.data_received(data)
+        # Bytes outside a request start the header clock, unless they are the rest of the
+        # last request's body (answered before it was read): that is on the body's clock.
+        if (data and not self._in_request and self._header_clock is None
+                and (self._body_of is None or self._body_of.content.is_eof())):
             self._header_clock = self._loop.call_later(
                 self._deadlines.header_seconds, self._headers_too_slow)
-        self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
         return self._inner.eof_received()
@@ -138,9 +141,12 @@ class WatchedConnection(asyncio.Protocol):
             return
         log.info("closed the connection from %s: %s",
                  transport.get_extra_info("peername"), why)
-        # abort, not close: a client this slow may not be reading either, and close() would
-        # wait for it to take what is buffered.
-        transport.abort()
+        if transport.get_write_buffer_size():
+            # A client this slow may not be reading either: close() would wait for it to take
+            # what is buffered, so the connection is dropped instead.
+            transport.abort()
+        else:
+            transport.close()  # what was answered (a 408) is sent before the end
 
 
 def watched_connection(request: web.BaseRequest) -> WatchedConnection | None:

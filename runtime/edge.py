@@ -3,6 +3,9 @@
 - `auto_decompress` off: request bodies are decoded by `runtime/bodies.py`, which checks them
   to the end and counts the decoded bytes against the limit.
 - `keepalive_timeout` from the configuration (aiohttp's own default is an hour).
+- `valid_header_text`, a middleware: header values are valid Unicode from here on (aiohttp
+  hands a raw 0xFF over as the lone surrogate U+DCFF, which fails wherever it is encoded: a
+  cookie's signature check, a credential's hash).
 - a logger that reports a malformed request (a bad request line, an oversized or invalid
   header) as one warning line instead of an error with a traceback: it is the client's
   mistake, answered 400 by aiohttp before the app sees it, and anyone on the internet can
@@ -15,9 +18,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from runtime.config import HttpConfig
+from runtime.errors import Handler
+from runtime.text import valid_text
 
 log = logging.getLogger("runtime.http.edge")
 
@@ -41,3 +47,14 @@ def handler_args(config: HttpConfig) -> Mapping[str, Any]:
         "keepalive_timeout": config.keepalive_timeout_seconds,
         "logger": ClientErrorLogger(logging.getLogger("aiohttp.server")),
     }
+
+
+@web.middleware
+async def valid_header_text(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Header values as valid Unicode (contract §3), before any handler reads them: bytes that
+    are not UTF-8 become U+FFFD. An ASCII request (nearly every one) passes untouched."""
+    headers = request.headers
+    if not all(value.isascii() for value in headers.values()):
+        request = request.clone(headers=[(name, valid_text(value))
+                                         for name, value in headers.items()])
+    return await handler(request)

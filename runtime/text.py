@@ -12,6 +12,7 @@ through `valid_text` once.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Lone surrogates that `surrogateescape` never produces (it maps bytes 0x80-0xFF to
 # U+DC80-U+DCFF only): they stand for no byte, so they can only become U+FFFD.
@@ -32,9 +33,39 @@ def valid_text(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def valid_strings(value: Any) -> Any:
+    """A JSON value with `valid_text` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {valid_strings(k): valid_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [valid_strings(item) for item in value]
+    return value
+
+
 def is_valid_text(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
+
+
+def first_invalid_text(value: Any, path: str) -> str | None:
+    """Where in a JSON value the first string (or key) that is not valid Unicode is, as a
+    dotted path from `path`; None when all are valid. Iterative: JSON may nest deeply."""
+    pending: list[tuple[Any, str]] = [(value, path)]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, str):
+            if not is_valid_text(item):
+                return where
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if isinstance(key, str) and not is_valid_text(key):
+                    return f"{where}.[key]"
+                pending.append((inner, f"{where}.{key}"))
+        elif isinstance(item, list):
+            pending.extend((inner, f"{where}.{index}") for index, inner in enumerate(item))
+    return None

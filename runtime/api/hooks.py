@@ -18,7 +18,8 @@ def too_many(refusal: Refused) -> ApiError:
 
 
 @routes.route("*", "/hooks/{token}")
-@routes.route("*", "/hooks/{token}/{rest:.*}")
+# [\s\S], not ".": a path may carry a percent-encoded newline, and "." stops at it.
+@routes.route("*", r"/hooks/{token}/{rest:[\s\S]*}")
 async def webhook(request: web.Request) -> web.Response:
     app = request.app
     config = app[CONFIG]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from runtime.api.common import Body, found, read_body
 from runtime.auth import TenantAuth, bearer, require_tenant
@@ -26,6 +26,7 @@ from runtime.openapi.models import (
 from runtime.ratelimit import Refused
 from runtime.runner import Reply, RunReport
 from runtime.store.models import Execution, Module, ScriptVersion
+from runtime.text import valid_strings
 from runtime.typedefs import CONFIG, RUNNER, STORE
 from sandbox import RequestData
 
@@ -35,10 +36,20 @@ MAX_SOURCE_BYTES = 64 * 1024
 
 
 class RequestBody(Body):
+    """A request composed for a dry run: its text is made valid as a webhook's would be
+    (lone surrogates such as `"\\udcff"` become U+FFFD, contract §3)."""
+
     method: str = Field(default="POST", min_length=1, max_length=16)
     url: str | None = Field(default=None, max_length=8192)
     headers: dict[str, str] | list[tuple[str, str]] = Field(default_factory=dict)
     body: str | None = None
+
+    lenient_text_fields = frozenset({"method", "url", "headers", "body"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def valid_unicode(cls, data: Any) -> Any:
+        return valid_strings(data)
 
 
 class DryRunBody(Body):
