@@ -20,7 +20,11 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
+import signal
+import subprocess
+import sys
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,7 +41,9 @@ from runtime.config import Config, HttpConfig
 from runtime.server import listening
 from tests.e2e import raw_http
 from tests.e2e.conftest import OPERATOR_TOKEN, Api, Service, service_config
+from tests.e2e.crash_support import free_port
 from tests.e2e.helpers import SeedSetup, seed_setup, upload
+from tests.e2e.test_service import read_until
 
 WEBHOOK_LIMIT = 4 * 1024  # max_webhook_body_kib=4
 API_LIMIT = 64 * 1024  # http.max_api_body_kib=64
@@ -662,3 +668,43 @@ async def test_oversized_headers_are_a_400_with_one_warning(
     response = await edge.hook(b"{}", many, segments=1)  # type: ignore[arg-type]
     assert response.status == 400
     no_errors_logged(caplog, warnings=2)
+
+
+def test_voip_runtime_serve_cuts_slow_clients_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """The command itself (uvloop, its own listening socket): the same deadlines."""
+    port = free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"operator_token: {OPERATOR_TOKEN}\nlog_format: text\n"
+                      f"sandbox:\n  workers: 1\n"
+                      f"http:\n  header_timeout_seconds: {HEADER_DEADLINE}\n"
+                      f"  body_timeout_seconds: {BODY_DEADLINE}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIP_RUNTIME_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runtime", "serve", "--config", str(config), "--port", str(port)],
+        cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        read_until(process.stderr, "Get started:")
+
+        async def check() -> list[Slow]:
+            give_up = BODY_DEADLINE + 30
+            slow = [asyncio.ensure_future(dribble(port, first, every=0.4, give_up=give_up))
+                    for first in [b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "] * 10
+                    + [raw_http.head("POST", "/console/sign-in", [
+                        ("Content-Type", "application/x-www-form-urlencoded"),
+                        ("Content-Length", "4000")])] * 5]
+            async with ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
+                while not all(task.done() for task in slow):
+                    async with session.get("/healthz") as response:
+                        assert response.status == 200
+                    await asyncio.sleep(0.2)
+            return [task.result() for task in slow]
+
+        results = asyncio.run(check())
+        for index, result in enumerate(results):
+            deadline = HEADER_DEADLINE if index < 10 else BODY_DEADLINE
+            assert deadline - 0.2 <= result.closed - result.opened < BODY_DEADLINE + 30
+            if index >= 10:
+                assert raw_http.parse_response(result.received).status == 408
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
