@@ -708,3 +708,28 @@ def test_voip_runtime_serve_cuts_slow_clients_and_stops_on_sigterm(tmp_path: Pat
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
+
+
+async def test_408_and_415_conform(tmp_path: Path) -> None:
+    """The API documents both for every operation with a body; each answer matches."""
+    from tests.e2e.test_openapi import assert_conforms
+
+    async with edge_service(tmp_path, header_timeout_seconds=HEADER_DEADLINE,
+                            body_timeout_seconds=BODY_DEADLINE) as edge:
+        doc = await edge.seed.api.ok("GET", "/api/v1/openapi.json")
+        path = f"/api/v1/modules/{edge.seed.module['id']}"
+        headers = {"Authorization": f"Bearer {edge.seed.api.secret}",
+                   "Content-Type": "application/json"}
+        async with edge.session.patch(path, data=b"{}", headers={
+                **headers, "Content-Encoding": "br"}) as response:
+            body = await assert_conforms(doc, response)
+            assert response.status == 415 and body and body["error"] == "unsupported_encoding"
+
+        async def late_body() -> AsyncIterator[bytes]:
+            yield b'{"description": '
+            await asyncio.sleep(BODY_DEADLINE + 5)
+            yield b'"late"}'
+
+        async with edge.session.patch(path, data=late_body(), headers=headers) as response:
+            body = await assert_conforms(doc, response)
+            assert response.status == 408 and body and body["error"] == "request_timeout"
