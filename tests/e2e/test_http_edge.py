@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, CookieJar
+from aiohttp import ClientSession, CookieJar, WSMsgType
 
 from runtime.app import create_app
 from runtime.config import Config, HttpConfig
@@ -733,3 +733,22 @@ async def test_408_and_415_conform(tmp_path: Path) -> None:
         async with edge.session.patch(path, data=late_body(), headers=headers) as response:
             body = await assert_conforms(doc, response)
             assert response.status == 408 and body and body["error"] == "request_timeout"
+
+
+async def test_a_websocket_outlives_both_deadlines(tmp_path: Path) -> None:
+    """A live socket is a request that lasts: neither clock may cut it."""
+    async with edge_service(tmp_path, header_timeout_seconds=0.5,
+                            body_timeout_seconds=0.5) as edge:
+        socket = await edge.session.ws_connect(f"/api/v1/live?token={edge.seed.user_token}")
+        try:
+            hello = await asyncio.wait_for(socket.receive_json(), 10)
+            assert hello["type"] == "hello"
+            await asyncio.sleep(3)  # several times both deadlines, and their grace
+            await socket.ping()
+            with pytest.raises(TimeoutError):  # messages, perhaps, but no close and no error
+                while True:
+                    message = await asyncio.wait_for(socket.receive(), 1)
+                    assert message.type == WSMsgType.TEXT, f"the socket ended: {message}"
+            assert not socket.closed
+        finally:
+            await socket.close()
