@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -47,16 +46,6 @@ def not_as_encoded(coding: str) -> ApiError:
                     f"the body is not valid {coding} data, as its Content-Encoding says")
 
 
-class Decoder(Protocol):
-    def feed(self, data: bytes, room: int) -> bytes:
-        """Decoded bytes of `data`, at most `room + 1` of them (one more means: over the limit)."""
-        ...
-
-    def finish(self) -> None:
-        """The stream ended: raise unless it was complete."""
-        ...
-
-
 class ZlibDecoder:
     """gzip (any number of members, as `gzip.decompress` reads them) or deflate (zlib-wrapped,
     as HTTP says, or raw, as some clients send it: told apart by the first byte, like aiohttp)."""
@@ -74,6 +63,8 @@ class ZlibDecoder:
         return zlib.decompressobj(wbits=wbits)
 
     def feed(self, data: bytes, room: int) -> bytes:
+        """Decoded bytes of `data`, at most `room + 1` of them (one more means: over the limit;
+        decoding stops there, so a small body that would inflate to gigabytes costs nothing)."""
         out = bytearray()
         while data:
             if self._decompressor is None:
@@ -97,6 +88,7 @@ class ZlibDecoder:
         return bytes(out)
 
     def finish(self) -> None:
+        """The body ended: refuse it unless its stream was complete."""
         if not self._started or self._decompressor is not None:
             raise not_as_encoded(self.coding)  # empty, or cut before the end of its stream
 
@@ -122,7 +114,7 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     coding = content_coding(request)
     if request.content_length is not None and request.content_length > max_bytes:
         raise too_large(max_bytes)
-    decoder: Decoder | None = ZlibDecoder(coding) if coding else None
+    decoder = ZlibDecoder(coding) if coding else None
     parts: list[bytes] = []
     wire = size = 0
     timeout = request.app[CONFIG].http.body_timeout_seconds
