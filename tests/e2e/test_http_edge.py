@@ -752,3 +752,47 @@ async def test_a_websocket_outlives_both_deadlines(tmp_path: Path) -> None:
             assert not socket.closed
         finally:
             await socket.close()
+
+
+@pytest.mark.parametrize("target", ["hook", "/healthz", "/api/v1/tenants"])
+@pytest.mark.parametrize("later", [False, True])
+async def test_broken_chunked_framing_is_answered_without_a_traceback(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, target: str, later: bool) -> None:
+    """Broken framing is the HTTP parser's to find. In the request's first segment aiohttp
+    answers it (400, plain text: the app never sees the request). In a later one aiohttp's
+    parser stops feeding the body without telling its reader, so the body deadline ends it
+    (408), where before nothing did; a body nobody reads is dropped. Never a 500 or a
+    traceback."""
+    async with edge_service(tmp_path, header_timeout_seconds=HEADER_DEADLINE,
+                            body_timeout_seconds=BODY_DEADLINE) as edge:
+        await broken_framing(edge, caplog, target, later)
+
+
+async def broken_framing(edge: Edge, caplog: pytest.LogCaptureFixture, target: str,
+                         later: bool) -> None:
+    path = edge.hook_path if target == "hook" else target
+    method = "GET" if target == "/healthz" else "POST"
+    head = raw_http.head(method, path, [
+        ("Authorization", f"Bearer {OPERATOR_TOKEN}"), ("Content-Type", "application/json"),
+        ("Transfer-Encoding", "chunked")])
+    reader, writer = await raw_http.connect(edge.port)
+    try:
+        writer.write(head + b'5\r\n{"a":\r\n')
+        if later:
+            await writer.drain()
+            await asyncio.sleep(0.3)
+        writer.write(b"zz-not-a-size\r\n\r\n")
+        await writer.drain()
+        received = await asyncio.wait_for(read_until_closed(reader), 30)
+    finally:
+        writer.close()
+    response = raw_http.parse_response(received)
+    if not later:
+        assert response.status == 400, response.text
+        assert "chunk size" in response.text
+    elif target == "/healthz":
+        assert response.status == 200  # answered before its body was read; the body is dropped
+    else:
+        assert response.status == 408, response.text
+        assert response.json()["error"] == "request_timeout"
+    no_errors_logged(caplog)
