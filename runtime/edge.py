@@ -5,7 +5,7 @@
 - `keepalive_timeout` from the configuration (aiohttp's own default is an hour).
 - `valid_header_text`, a middleware: header values are valid Unicode from here on (aiohttp
   hands a raw 0xFF over as the lone surrogate U+DCFF, which fails wherever it is encoded: a
-  cookie's signature check, a credential's hash).
+  cookie's signature check, a credential's hash), and the Host header makes a URL.
 - a logger that reports a malformed request (a bad request line, an oversized or invalid
   header) as one warning line instead of an error with a traceback: it is the client's
   mistake, answered 400 by aiohttp before the app sees it, and anyone on the internet can
@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from runtime.config import HttpConfig
-from runtime.errors import Handler
+from runtime.errors import ApiError, Handler
 from runtime.text import valid_text
 
 log = logging.getLogger("runtime.http.edge")
@@ -52,9 +52,15 @@ def handler_args(config: HttpConfig) -> Mapping[str, Any]:
 @web.middleware
 async def valid_header_text(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Header values as valid Unicode (contract §3), before any handler reads them: bytes that
-    are not UTF-8 become U+FFFD. An ASCII request (nearly every one) passes untouched."""
+    are not UTF-8 become U+FFFD. An ASCII request (nearly every one) passes untouched. And a
+    Host header that makes no URL (`x:99999`, a name IDNA refuses) is a 400 here, not a
+    ValueError wherever `request.url` is first read."""
     headers = request.headers
     if not all(value.isascii() for value in headers.values()):
         request = request.clone(headers=[(name, valid_text(value))
                                          for name, value in headers.items()])
+    try:
+        request.url  # noqa: B018 - built once (aiohttp keeps it); building it checks the Host
+    except ValueError:  # UnicodeError (IDNA) is one
+        return ApiError(400, "bad_request", "the Host header does not name a host").response()
     return await handler(request)

@@ -31,7 +31,7 @@ def head(method: str, target: bytes | str, headers: Sequence[tuple[str, str | by
     """A request line and headers, as bytes: any byte may go into a target or a value."""
     target_bytes = target.encode("latin-1") if isinstance(target, str) else target
     lines = [method.encode("ascii") + b" " + target_bytes + b" HTTP/1.1",
-             b"Host: " + host.encode("ascii")]
+             b"Host: " + host.encode("latin-1")]
     names = {name.lower() for name, _ in headers}
     for name, value in headers:
         value_bytes = value.encode("latin-1") if isinstance(value, str) else value

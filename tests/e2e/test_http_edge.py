@@ -628,6 +628,11 @@ BAD_INPUT: list[tuple[int, str, str, str, dict[str, str], bytes]] = [
     (404, "tenant", "GET", "/api/v1/executions?since=%ff&module_id=%00", {}, b""),
     (404, "tenant", "GET", "/api/v1/modules/%ff%00", {}, b""),
     (404, "user", "GET", "/api/v1/calls/%ff/recording", {}, b""),
+    # a Content-Type aiohttp cannot parse reads as none: the form is read (and is stale)
+    (403, "none", "POST", "/console/sign-in", {"Content-Type": ";;;=\xff"}, b"a=1"),
+    (415, "none", "POST", "/console/sign-in", {"Content-Type": "multipart/form-data"}, b"a=1"),
+    (422, "operator", "POST", "/api/v1/tenants", {"Content-Type": "application/json; x=\"\xff"},
+     b"{}"),
     (401, "none", "GET", "/console/calls/%ff/recording", {"Cookie": "vr_console=%ff\xff"}, b""),
     (200, "none", "GET", "/console/sign-in?next=%ff%00", {"Cookie": "vr_console_pre=\xff"}, b""),
     (302, "none", "GET", "/console/modules", {"Cookie": "vr_console=\xff\xfe"}, b""),
@@ -795,4 +800,18 @@ async def broken_framing(edge: Edge, caplog: pytest.LogCaptureFixture, target: s
     else:
         assert response.status == 408, response.text
         assert response.json()["error"] == "request_timeout"
+    no_errors_logged(caplog)
+
+
+@pytest.mark.parametrize("host", ["[::1", "evil.example\\@127.0.0.1", "a b", "x:99999",
+                                  "\xff\xfe", "", "h/../x", "h?#"])
+async def test_a_webhook_with_a_strange_host_header_runs_or_is_refused_as_4xx(
+        edge: Edge, caplog: pytest.LogCaptureFixture, host: str) -> None:
+    head = raw_http.head("POST", edge.hook_path, [("Content-Type", "application/json"),
+                                                   ("Content-Length", "2")],
+                         host=host)
+    response = await raw_http.send(edge.port, head, b"{}")
+    assert response.status in (200, 400), (response.status, response.text)
+    if response.status == 200:
+        assert response.json()["url"].endswith(edge.hook_path)
     no_errors_logged(caplog)
