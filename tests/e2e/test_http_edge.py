@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiohttp import ClientSession, CookieJar, WSMsgType
@@ -633,6 +634,8 @@ BAD_INPUT: list[tuple[int, str, str, str, dict[str, str], bytes]] = [
     (415, "none", "POST", "/console/sign-in", {"Content-Type": "multipart/form-data"}, b"a=1"),
     (422, "operator", "POST", "/api/v1/tenants", {"Content-Type": "application/json; x=\"\xff"},
      b"{}"),
+    (404, "none", "GET", "/console/static/js/%00.js?v=%ff", {}, b""),
+    (404, "none", "GET", "/console/static/" + "x" * 3000 + ".js", {}, b""),
     (401, "none", "GET", "/console/calls/%ff/recording", {"Cookie": "vr_console=%ff\xff"}, b""),
     (200, "none", "GET", "/console/sign-in?next=%ff%00", {"Cookie": "vr_console_pre=\xff"}, b""),
     (302, "none", "GET", "/console/modules", {"Cookie": "vr_console=\xff\xfe"}, b""),
@@ -815,3 +818,60 @@ async def test_a_webhook_with_a_strange_host_header_runs_or_is_refused_as_4xx(
     if response.status == 200:
         assert response.json()["url"].endswith(edge.hook_path)
     no_errors_logged(caplog)
+
+
+GARBAGE = ["%ff%00", "-1", "99999999999999999999", "x" * 3000, "%zz", "1e999", "%00",
+           "..%2F..", "2026-13-45T99:99"]
+CONSOLE_PAGES = [
+    "/console/modules/{module}/editor?version={g}&execution={g}",
+    "/console/executions?outcome={g}&function={g}&since={g}&until={g}&version_id={g}"
+    "&module_id={g}&limit={g}&offset={g}",
+    "/console/calls?state={g}", "/console/modules/{module}/versions/diff?a={g}&b={g}",
+    "/console/modules/{module}?saved={g}", "/console/contacts/{g}?created={g}",
+    "/console/modules/{g}", "/console/executions/{g}", "/console/static/{g}?v={g}",
+    "/console/modules/{module}/versions?done={g}", "/console/calls/{g}/recording",
+]
+
+
+def filled(template: str, garbage: str, module_id: str = "") -> str:
+    value = garbage if "%" in garbage else quote(garbage, safe="")
+    return template.replace("{module}", module_id).replace("{g}", value)
+
+
+async def test_garbage_in_every_query_parameter_and_id_is_never_a_500(edge: Edge) -> None:
+    """Every documented GET operation, and the console's pages, with nonsense in each query
+    parameter and path id, as a tenant and as a user."""
+    doc = await edge.seed.api.ok("GET", "/api/v1/openapi.json")
+    failures: list[tuple[str, int, str]] = []
+    asked: list[str] = []
+    secrets = [edge.seed.api.secret, edge.seed.user_token]
+    for path, operations in doc["paths"].items():
+        if "get" not in operations:
+            continue
+        names = [p["name"] for p in operations["get"].get("parameters", [])
+                 if p.get("in") == "query"]
+        for garbage in GARBAGE:
+            template = re.sub(r"\{[^}]+\}", "{g}", path)
+            query = "&".join(f"{name}={{g}}" for name in names)
+            url = filled(template + (f"?{query}" if query else ""), garbage)
+            for secret in secrets:
+                async with edge.session.get(url, allow_redirects=False, headers={
+                        "Authorization": f"Bearer {secret}"}) as response:
+                    if response.status >= 500:
+                        failures.append((url[:100], response.status, await response.text()))
+                    asked.append(url)
+    from tests.console.conftest import Browser
+
+    for secret in secrets:
+        async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+            browser = Browser(session, f"http://127.0.0.1:{edge.port}")
+            await browser.sign_in(str(secret))
+            for template in CONSOLE_PAGES:
+                for garbage in GARBAGE:
+                    url = filled(template, garbage, edge.seed.module["id"])
+                    response = await browser.get(url, allow_redirects=False)
+                    if response.status >= 500:
+                        failures.append((url[:100], response.status, await response.text()))
+                    asked.append(url)
+    assert len(asked) >= 400, len(asked)
+    assert not failures, failures
