@@ -875,3 +875,22 @@ async def test_garbage_in_every_query_parameter_and_id_is_never_a_500(edge: Edge
                     asked.append(url)
     assert len(asked) >= 400, len(asked)
     assert not failures, failures
+
+
+async def test_the_console_test_panel_runs_a_composed_request_as_valid_text(edge: Edge) -> None:
+    from tests.console.conftest import Browser
+
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        browser = Browser(session, f"http://127.0.0.1:{edge.port}")
+        await browser.sign_in(str(edge.seed.api.secret))
+        await browser.page(f"/console/modules/{edge.seed.module['id']}/editor")
+        response = await browser.post_json(
+            f"/console/modules/{edge.seed.module['id']}/dry-run",
+            {"request": {"method": "POST", "url": "http://127.0.0.1/hooks/x?q=\udcc3\udca9\udcff",
+                         "headers": {"X-T": "a\udcffb"}, "body": "\ud800{}"}})
+        report = await response.json()
+        assert response.status == 200, report
+        seen = json.loads(report["reply"]["body"])
+        assert seen["headers"]["x-t"] == "a\ufffdb"
+        assert seen["query"]["q"] == "é\ufffd"
+        assert seen["body"] == "\ufffd{}"
