@@ -9,7 +9,7 @@ everything through to aiohttp's own and only watches the pace:
 
 - the first byte of a request starts the **header clock**; the request reaching the app
   (`track_requests`, the outermost middleware) stops it. Past `header_timeout` the connection
-  is closed: nothing has been answered on it that a response could belong to.
+  is closed without an answer: there is no request yet to answer.
 - the request reaching the app starts the **body clock**. The body reader
   (`runtime/bodies.py`) answers 408 at the deadline; this clock, a moment later, closes the
   connection if the body has still not arrived, wherever no handler reads it.

@@ -503,14 +503,20 @@ async def test_every_byte_percent_encoded_in_the_path_and_query(edge: Edge) -> N
 async def test_every_raw_byte_in_the_path_and_query_is_answered(edge: Edge) -> None:
     """A raw byte in the request target is the HTTP parser's to allow; whatever it lets
     through reaches the script as valid text, and nothing stalls."""
-    for b in range(256):
-        for target in (edge.hook_path.encode() + b"/a" + bytes([b]) + b"b",
-                       edge.hook_path.encode() + b"?q=a" + bytes([b]) + b"b"):
+    # A few at a time: the tenant may run 6 executions at once.
+    at_once = asyncio.Semaphore(4)
+
+    async def one(b: int, target: bytes) -> None:
+        async with at_once:
             response = await asyncio.wait_for(edge.hook(b"{}", target=target, segments=1), 30)
-            assert response.status in (200, 400), (hex(b), target, response.text)
-            if response.status == 200 and b >= 0x80:
-                seen = response.json()
-                assert "\ufffd" in seen["url"] or f"%{b:02X}" in seen["url"].upper(), hex(b)
+        assert response.status in (200, 400), (hex(b), target, response.text)
+        if response.status == 200 and b >= 0x80:
+            seen = response.json()
+            assert "\ufffd" in seen["url"] or f"%{b:02X}" in seen["url"].upper(), hex(b)
+
+    path = edge.hook_path.encode()
+    await asyncio.gather(*(one(b, target) for b in range(256) for target in (
+        path + b"/a" + bytes([b]) + b"b", path + b"?q=a" + bytes([b]) + b"b")))
 
 
 async def test_a_dry_run_request_with_lone_surrogates_is_run_as_valid_text(edge: Edge) -> None:
