@@ -900,3 +900,25 @@ async def test_the_console_test_panel_runs_a_composed_request_as_valid_text(edge
         assert seen["headers"]["x-t"] == "a\ufffdb"
         assert seen["query"]["q"] == "é\ufffd"
         assert seen["body"] == "\ufffd{}"
+
+
+async def test_expect_100_continue_then_the_body_in_pieces(edge: Edge) -> None:
+    """As curl sends a body over 1 KiB: the headers, a wait for `100 Continue`, the body."""
+    body = json_body(3000)
+    reader, writer = await raw_http.connect(edge.port)
+    try:
+        writer.write(raw_http.head("POST", edge.hook_path, [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+            ("Expect", "100-continue"), ("X-Signature", signature(body))]))
+        await writer.drain()
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert interim.startswith(b"HTTP/1.1 100 Continue")
+        for piece in raw_http.pieces(body, 5):
+            await asyncio.sleep(0.05)
+            writer.write(piece)
+            await writer.drain()
+        response = raw_http.parse_response(await asyncio.wait_for(read_until_closed(reader), 30))
+    finally:
+        writer.close()
+    assert response.status == 200, response.text
+    assert response.json()["signed"] is True
