@@ -13,13 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from runtime.bodies import read_body, too_large
 from runtime.errors import ApiError
 from runtime.text import valid_text
 from sandbox import RequestData
-
-__all__ = ["HOP_HEADER", "composed_request", "read_body", "refuse_loops", "request_data",
-           "too_large", "valid_request"]
 
 # Every request a script makes through fetch() carries this header; the webhook intake refuses
 # it, so a script cannot call its own (or another module's) webhook in a loop.
