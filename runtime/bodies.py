@@ -137,6 +137,10 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     except (RequestPayloadError, HttpProcessingError) as error:
         # Framing the parser refused mid-body (a bad chunk size, a body cut short).
         raise ApiError(400, "bad_body", f"the request body is malformed: {error}") from None
+    except ConnectionError:
+        # The client left before its body ended: nobody reads this answer, but it ends the
+        # request as any bad input does (no traceback in the log).
+        raise ApiError(400, "bad_body", "the connection closed before the body ended") from None
     if decoder is not None and wire:
         decoder.finish()
     return b"".join(parts)

@@ -921,3 +921,21 @@ async def test_expect_100_continue_then_the_body_in_pieces(edge: Edge) -> None:
         writer.close()
     assert response.status == 200, response.text
     assert response.json()["signed"] is True
+
+
+@pytest.mark.parametrize("target", ["hook", "/api/v1/tenants", "/console/sign-in"])
+async def test_a_client_that_leaves_mid_body_leaves_no_error_in_the_log(
+        edge: Edge, caplog: pytest.LogCaptureFixture, target: str) -> None:
+    path = edge.hook_path if target == "hook" else target
+    for _ in range(3):
+        _, writer = await raw_http.connect(edge.port)
+        writer.write(raw_http.head("POST", path, [
+            ("Authorization", f"Bearer {OPERATOR_TOKEN}"), ("Content-Type", "application/json"),
+            ("Content-Length", "1000")]) + b'{"name": ')
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.transport.abort()
+    await asyncio.sleep(0.5)  # the handlers see the end of their bodies
+    async with edge.session.get("/healthz") as response:
+        assert response.status == 200
+    no_errors_logged(caplog, warnings=0)
