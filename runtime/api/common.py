@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, ClassVar, TypeVar, get_args
 
 from aiohttp import web
@@ -60,12 +61,25 @@ def invalid_text_in(model: type[Body], data: Any, prefix: str = "") -> str | Non
     return None
 
 
+def not_json_number(text: str) -> float:
+    """NaN and Infinity: Python's json reads them, JSON has no such numbers (and PostgreSQL's
+    jsonb, or any client reading our answer back, refuses them)."""
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999
+        raise ValueError(f"{text} is too large for a number")
+    return value
+
+
 async def read_json(request: web.Request) -> Any:
     raw = await read_whole_body(request, api_body_limit(request))
     if not raw:
         raise bad_request("a JSON body is required")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=not_json_number, parse_float=finite_float)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, "bad_json", f"the body is not valid JSON: {error}") from None
     except RecursionError:
