@@ -104,6 +104,22 @@ class FetchConfig(Strict):
         return value
 
 
+class HttpConfig(Strict):
+    """The HTTP edge: how long a client may take, and how much it may send outside webhooks.
+
+    aiohttp has no deadline of its own for a request's headers or body; `runtime/deadlines.py`
+    enforces these on every connection (a slow client is cut off, never waited for)."""
+
+    # From the first byte of a request to the end of its headers.
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # From the end of the headers to the last byte of the body (all of it, however it arrives).
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # An idle keep-alive connection (no request started) is closed after this.
+    keepalive_timeout_seconds: float = Field(default=75.0, gt=0, le=3600)
+    # Bodies of the JSON API and the console's forms (webhooks have max_webhook_body_kib).
+    max_api_body_kib: int = Field(default=2048, ge=64, le=64 * 1024)
+
+
 class StorageLimitsConfig(Strict):
     max_keys_per_module: int = Field(default=100_000, ge=1)
     max_bytes_per_module: int = Field(default=64 * 1024 * 1024, ge=1024)
@@ -127,6 +143,7 @@ class Config(Strict):
     tenant_limits: TenantLimitsConfig = TenantLimitsConfig()
     fetch: FetchConfig = FetchConfig()
     storage_limits: StorageLimitsConfig = StorageLimitsConfig()
+    http: HttpConfig = HttpConfig()
 
     @property
     def resolved_storage_url(self) -> str:
