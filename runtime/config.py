@@ -17,11 +17,17 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from runtime.data_at_rest import (
+    database_files,
+    secure_data_directory,
+    wipe_environment_variable,
+)
 from sandbox import Limits
 
 OPERATOR_TOKEN_ENV = "VOIP_RUNTIME_OPERATOR_TOKEN"
 STORAGE_URL_ENV = "VOIP_RUNTIME_STORAGE_URL"
 OPERATOR_TOKEN_FILE = "operator-token"
+DATABASE_FILE = "voip-runtime.db"
 
 
 class Strict(BaseModel):
@@ -43,6 +49,10 @@ class SandboxConfig(Strict):
     output_kib: int = Field(default=64, ge=1, le=4096)
     result_kib: int = Field(default=256, ge=1, le=16384)
     fetches_per_call: int = Field(default=10, ge=0, le=100)
+    # When the service runs as root, each worker gets its own uid (and gid) from this range,
+    # so no worker can signal, trace or read another; ids nobody else on the host uses.
+    worker_uid_first: int = Field(default=200_000, ge=1000, le=2**31 - 2)
+    worker_uid_count: int = Field(default=65_536, ge=16, le=2**24)
 
     def limits(self, wall_seconds: float) -> Limits:
         return Limits(
@@ -107,7 +117,7 @@ class Config(Strict):
 
     @property
     def resolved_storage_url(self) -> str:
-        return self.storage_url or f"sqlite://{(self.data_dir / 'voip-runtime.db').resolve()}"
+        return self.storage_url or f"sqlite://{(self.data_dir / DATABASE_FILE).resolve()}"
 
     @property
     def base_url(self) -> str:
@@ -131,8 +141,10 @@ def load_config(path: Path | None) -> Config:
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the configuration must be a mapping")
         data = loaded
-    if os.environ.get(OPERATOR_TOKEN_ENV):
-        data["operator_token"] = os.environ[OPERATOR_TOKEN_ENV]
+    # Read once, then gone from the environment (and from /proc/<pid>/environ).
+    operator_token = wipe_environment_variable(OPERATOR_TOKEN_ENV)
+    if operator_token:
+        data["operator_token"] = operator_token
     if os.environ.get(STORAGE_URL_ENV):
         data["storage_url"] = os.environ[STORAGE_URL_ENV]
     try:
@@ -145,11 +157,18 @@ def load_config(path: Path | None) -> Config:
 
 
 def ensure_operator_token(config: Config) -> tuple[str, bool]:
-    """The operator token, and whether it was generated just now (to print it once)."""
+    """The operator token, and whether it was generated just now (to print it once).
+
+    Also makes the data directory private (0700, its database and token files 0600), fixing
+    an older install's modes with one log line."""
+    token_file = config.data_dir / OPERATOR_TOKEN_FILE
+    if config.storage_url is None or not config.operator_token or config.data_dir.exists():
+        secure_data_directory(
+            config.data_dir,
+            [token_file, *database_files(config.data_dir / DATABASE_FILE)],
+        )
     if config.operator_token:
         return config.operator_token, False
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    token_file = config.data_dir / OPERATOR_TOKEN_FILE
     if token_file.exists():
         return token_file.read_text(encoding="ascii").strip(), False
     token = "op_" + secrets.token_urlsafe(32)

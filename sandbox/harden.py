@@ -1,9 +1,20 @@
-"""Hardening a worker process before it takes tenant work (the process wall).
+"""Hardening a worker before it takes tenant work: the OS wall, as an allowlist.
 
-Applied once, in this order, after every module the worker will ever need is imported:
-descriptors closed, network namespace (when allowed), resource limits, privileges dropped,
-no-new-privs, and a seccomp filter. Each step reports whether it took effect; the worker sends
-that list to the parent, which logs it once, so an operator can see which protections are live.
+Layers, each in its own module under `sandbox/oswall/`, applied in this order in the worker:
+cgroup (memory and processes, where delegated), namespaces (user when the service is not root,
+mount, IPC, PID, network, UTS), a minimal read-only root holding only the Python installation,
+resource limits, its own uid (root service) or no capabilities (user namespace), no_new_privs,
+Landlock (reads only in the Python installation, no TCP, signals scoped) and a seccomp
+allowlist. Each layer reports whether it took effect; the pool logs the report, so an operator
+sees which protections are live on this host and why the others are not.
+
+Two ways in:
+- `prepare_template()` then `spawn_isolated(spec, child_main)`: the fork server's path. The
+  template compiles the seccomp filter and the Landlock ruleset once; each spawn forks twice so
+  the worker is PID 1 of its own PID namespace (the template is a subreaper, so it stays the
+  worker's parent).
+- `harden(memory_bytes, keep_fds)`: an already-started process hardens itself in place (every
+  layer but the PID namespace, which only a new child can enter).
 """
 
 from __future__ import annotations
@@ -12,71 +23,42 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
-import platform
 import resource
 import struct
+import sys
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
-# --- Linux constants (uapi headers) -------------------------------------------------------
-CLONE_NEWNET = 0x40000000
-PR_SET_NO_NEW_PRIVS = 38
+from sandbox.oswall import cgroups, landlock, namespaces, seccomp
+
 PR_SET_DUMPABLE = 4
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
-SECCOMP_RET_ALLOW = 0x7FFF0000
-SECCOMP_RET_ERRNO = 0x00050000
-SECCOMP_RET_KILL_PROCESS = 0x80000000
-AUDIT_ARCH_X86_64 = 0xC000003E
-EPERM = 1
-
-BPF_LD_W_ABS = 0x20
-BPF_JEQ_K = 0x15
-BPF_JGE_K = 0x35
-BPF_JSET_K = 0x45
-BPF_RET_K = 0x06
-
-# Offsets into struct seccomp_data.
-SECCOMP_DATA_NR = 0
-SECCOMP_DATA_ARCH = 4
-
-
-def seccomp_data_arg_low(index: int) -> int:
-    """Offset of the low 32 bits of syscall argument `index` (little-endian)."""
-    return 16 + 8 * index
-
-
-# open(2)/openat(2) flags that mean "this call may write or create a file".
-OPEN_WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000  # WRONLY RDWR CREAT TRUNC APPEND
-
-# x86_64 system calls a worker never needs: networking, new processes and programs, signals to
-# other processes, privilege and namespace changes, filesystem writes, kernel interfaces that
-# have a history of privilege escalations. Denied with EPERM so Python reports a clean OSError.
-X86_64_DENIED_SYSCALLS: dict[str, int] = {
-    "socket": 41, "connect": 42, "accept": 43, "sendto": 44, "recvfrom": 45, "sendmsg": 46,
-    "recvmsg": 47, "bind": 49, "listen": 50, "socketpair": 53, "accept4": 288,
-    "clone": 56, "fork": 57, "vfork": 58, "execve": 59, "execveat": 322, "clone3": 435,
-    "kill": 62, "tkill": 200, "tgkill": 234, "ptrace": 101, "process_vm_readv": 310,
-    "process_vm_writev": 311, "pidfd_open": 434, "pidfd_send_signal": 424, "pidfd_getfd": 438,
-    "setuid": 105, "setgid": 106, "setreuid": 113, "setregid": 114, "setgroups": 116,
-    "setresuid": 117, "setresgid": 119, "unshare": 272, "setns": 308, "chroot": 161,
-    "mount": 165, "umount2": 166, "creat": 85, "rename": 82, "mkdir": 83, "rmdir": 84,
-    "link": 86, "unlink": 87, "symlink": 88, "chmod": 90, "fchmod": 91, "chown": 92,
-    "fchown": 93, "lchown": 94, "truncate": 76, "mknod": 133, "mkdirat": 258, "mknodat": 259,
-    "fchownat": 260, "unlinkat": 263, "renameat": 264, "linkat": 265, "symlinkat": 266,
-    "fchmodat": 268, "renameat2": 316, "openat2": 437, "bpf": 321, "perf_event_open": 298,
-    "userfaultfd": 323, "io_uring_setup": 425, "io_uring_enter": 426,
-    "io_uring_register": 427, "keyctl": 250, "add_key": 248, "request_key": 249,
-    "init_module": 175, "finit_module": 313, "delete_module": 176, "reboot": 169,
-    "kexec_load": 246, "acct": 163, "swapon": 167, "swapoff": 168, "sethostname": 170,
-    "setdomainname": 171, "iopl": 172, "ioperm": 173, "personality": 135,
-}
-X86_64_OPEN = 2
-X86_64_OPENAT = 257
-X32_SYSCALL_BIT = 0x40000000
-
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
 NOBODY_UID = 65534
 NOBODY_GID = 65534
 MAX_OPEN_FILES = 16
+WORKER_HOSTNAME = b"sandbox"
+# Exit status of a worker that could not harden itself as required (it never runs child_main).
+HARDENING_FAILED = 70
+
+ROOT_NAMESPACES = (namespaces.CLONE_NEWNS | namespaces.CLONE_NEWIPC | namespaces.CLONE_NEWNET
+                   | namespaces.CLONE_NEWUTS)
+# Directories a minimal root may be mounted over (only in the worker's own mount namespace,
+# so nothing changes on the host): the first that exists and holds no readable path.
+ROOT_MOUNTPOINTS = ("/mnt", "/tmp", "/var/tmp", "/srv", "/media")
+
+
+@dataclass(frozen=True)
+class IsolationSpec:
+    """Plain data the pool builds from its configuration, one per worker."""
+
+    uid: int | None  # the worker's own uid when the template runs as root, else None
+    gid: int | None
+    memory_bytes: int  # the tenant's memory allowance (address space, cgroup)
+    keep_fds: frozenset[int]  # the worker's pipe ends, at their final numbers
+    readable_paths: tuple[str, ...]  # the Python installation + the package dir (read-only)
 
 
 @dataclass
@@ -90,53 +72,297 @@ class HardeningReport:
         return {"active": self.active, "inactive": self.inactive}
 
 
+@dataclass
+class _Template:
+    """What the template prepared once, inherited by every worker it forks."""
+
+    libc: ctypes.CDLL
+    seccomp_program: seccomp.SeccompProgram | None
+    seccomp_error: str | None
+    cgroup_parent: cgroups.CgroupParent | None
+    cgroup_note: str
+    rulesets: dict[tuple[str, ...], landlock.LandlockRuleset | str] = field(default_factory=dict)
+    spawned: int = 0
+
+    def landlock_for(self, paths: tuple[str, ...]) -> landlock.LandlockRuleset | str:
+        """The ruleset for these readable paths (built once), or why there is none."""
+        if paths not in self.rulesets:
+            try:
+                self.rulesets[paths] = landlock.build_ruleset(
+                    self.libc, paths + namespaces.DEVICES)
+            except OSError as error:
+                self.rulesets[paths] = f"landlock: {error.strerror or error}"
+        return self.rulesets[paths]
+
+
+_template: _Template | None = None
+
+
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 
 
-def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
-    return struct.pack("HBBI", code, jt, jf, k)
+def default_readable_paths() -> tuple[str, ...]:
+    """The Python installation this process runs from and the `sandbox` package directory:
+    all a worker reads. Never the current directory (a data directory may live there)."""
+    candidates = [entry for entry in sys.path if entry and os.path.isdir(entry)]
+    candidates.append(os.path.dirname(os.path.abspath(__file__)))
+    real = sorted({os.path.realpath(path) for path in candidates})
+    kept: list[str] = []
+    for path in real:  # sorted, so a parent comes before what it contains
+        if not any(path == parent or path.startswith(parent + os.sep) for parent in kept):
+            kept.append(path)
+    return tuple(kept)
 
 
-def build_seccomp_program() -> bytes:
-    """The BPF filter for x86_64, as raw sock_filter instructions."""
-    deny = SECCOMP_RET_ERRNO | EPERM
-    program = [
-        _bpf(BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARCH),
-        _bpf(BPF_JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
-        _bpf(BPF_RET_K, 0, 0, SECCOMP_RET_KILL_PROCESS),
-        _bpf(BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_NR),
-        # The x32 ABI reaches the same kernel entry points under other numbers: refuse it.
-        _bpf(BPF_JGE_K, 0, 1, X32_SYSCALL_BIT),
-        _bpf(BPF_RET_K, 0, 0, SECCOMP_RET_KILL_PROCESS),
-    ]
-    for number in sorted(set(X86_64_DENIED_SYSCALLS.values())):
-        program.append(_bpf(BPF_JEQ_K, 0, 1, number))
-        program.append(_bpf(BPF_RET_K, 0, 0, deny))
-    # Reading files stays possible (the language wall has no way to open one anyway); opening
-    # for writing or creating is refused by flags.
-    for number, flags_arg in ((X86_64_OPENAT, 2), (X86_64_OPEN, 1)):
-        program += [
-            _bpf(BPF_JEQ_K, 0, 4, number),
-            _bpf(BPF_LD_W_ABS, 0, 0, seccomp_data_arg_low(flags_arg)),
-            _bpf(BPF_JSET_K, 0, 1, OPEN_WRITE_FLAGS),
-            _bpf(BPF_RET_K, 0, 0, deny),
-            _bpf(BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
-        ]
-    program.append(_bpf(BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW))
-    return b"".join(program)
+def prepare_template() -> list[str]:
+    """Once, in the template, before any spawn. Returns notes for the log."""
+    global _template
+    libc = _libc()
+    notes: list[str] = []
+    # Workers are grandchildren (PID 1 of their namespace is forked by a short-lived child):
+    # as a subreaper the template stays their parent and reaps them.
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        notes.append(f"subreaper: {os.strerror(ctypes.get_errno())}")
+    program: seccomp.SeccompProgram | None = None
+    seccomp_error: str | None = None
+    try:
+        program = seccomp.build_program()
+        notes.append(f"seccomp allowlist compiled by libseccomp ({len(program.bpf) // 8} "
+                     "instructions)")
+    except (ImportError, RuntimeError, OSError) as error:
+        seccomp_error = f"seccomp: libseccomp unavailable ({error}); workers get no filter"
+        notes.append(seccomp_error)
+    parent, cgroup_note = cgroups.probe()
+    notes.append(cgroup_note)
+    _template = _Template(libc=libc, seccomp_program=program, seccomp_error=seccomp_error,
+                          cgroup_parent=parent, cgroup_note=cgroup_note)
+    return notes
 
 
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+def _prepared() -> _Template:
+    if _template is None:
+        prepare_template()
+    assert _template is not None
+    return _template
 
 
-def _install_seccomp(libc: ctypes.CDLL) -> None:
-    program = build_seccomp_program()
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+def spawn_isolated(spec: IsolationSpec,
+                   child_main: Callable[[HardeningReport], NoReturn]) -> int:
+    """Fork a worker with every layer applied, running `child_main(report)` (which never
+    returns). Returns its pid as this process sees it; raises OSError if the spawn failed."""
+    template = _prepared()
+    template.spawned += 1
+    ruleset = template.landlock_for(spec.readable_paths)
+    read_end, write_end = os.pipe()
+    intermediate = os.fork()
+    if intermediate == 0:
+        try:
+            os.close(read_end)
+            _become_worker(template, spec, ruleset, write_end, child_main)
+        except BaseException:  # the worker fails closed; say why on its stderr
+            with contextlib.suppress(BaseException):
+                traceback.print_exc()
+        finally:
+            os._exit(HARDENING_FAILED)
+    os.close(write_end)
+    try:
+        announced = _read_exactly(read_end, 9)
+    finally:
+        os.close(read_end)
+    if len(announced) != 9:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(intermediate, 0)
+        raise OSError("the worker process failed before it started")
+    worker_pid, via_intermediate = struct.unpack("<q?", announced)
+    if via_intermediate:
+        os.waitpid(intermediate, 0)  # it exits right after forking the worker
+    return int(worker_pid)
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _become_worker(template: _Template, spec: IsolationSpec,
+                   ruleset: landlock.LandlockRuleset | str, announce_fd: int,
+                   child_main: Callable[[HardeningReport], NoReturn]) -> None:
+    """In the first child: cgroup, namespaces, the second fork, then every other layer."""
+    libc = template.libc
+    report = HardeningReport()
+    if template.cgroup_parent is not None:
+        try:
+            cgroups.join_worker_cgroup(template.cgroup_parent,
+                                       f"w{os.getpid()}-{template.spawned}",
+                                       spec.memory_bytes)
+            report.active.append(f"cgroup: memory.max {spec.memory_bytes // 2**20} MiB, "
+                                 f"pids.max {cgroups.WORKER_PIDS_MAX}")
+        except OSError as error:
+            report.inactive.append(f"cgroup: {error}")
+    else:
+        report.inactive.append(template.cgroup_note)
+    entered = _enter_namespaces(libc, report, with_pid=True)
+    via_intermediate = bool(entered & namespaces.CLONE_NEWPID)
+    if via_intermediate:
+        worker = os.fork()  # PID 1 of the new PID namespace
+        if worker != 0:
+            os.write(announce_fd, struct.pack("<q?", worker, True))
+            os._exit(0)
+    else:
+        os.write(announce_fd, struct.pack("<q?", os.getpid(), False))
+    os.close(announce_fd)
+    _apply_in_worker(template, spec, ruleset, entered, report)
+    child_main(report)
+
+
+def _enter_namespaces(libc: ctypes.CDLL, report: HardeningReport, *, with_pid: bool) -> int:
+    wanted = ROOT_NAMESPACES | (namespaces.CLONE_NEWPID if with_pid else 0)
+    as_root = os.geteuid() == 0
+    if not as_root:
+        wanted |= namespaces.CLONE_NEWUSER
+    uid, gid = os.geteuid(), os.getegid()
+    entered, why_not = namespaces.enter_namespaces(libc, wanted)
+    if entered & namespaces.CLONE_NEWUSER:
+        try:
+            namespaces.map_own_ids(uid, gid)
+        except OSError as error:
+            report.inactive.append(f"user namespace id map: {error}")
+    if entered:
+        report.active.append(f"namespaces: {namespaces.describe(entered)}")
+    missing = wanted & ~entered
+    if missing:
+        report.inactive.append(f"namespaces {namespaces.describe(missing)}: {why_not}")
+    if not with_pid:
+        report.inactive.append("PID namespace: only for workers forked by the template")
+    return entered
+
+
+def _root_mountpoint(readable_paths: tuple[str, ...]) -> str | None:
+    for candidate in ROOT_MOUNTPOINTS:
+        if os.path.isdir(candidate) and not any(
+            path == candidate or path.startswith(candidate + os.sep) for path in readable_paths
+        ):
+            return candidate
+    return None
+
+
+def _address_space_limit(memory_bytes: int) -> int:
+    """What the interpreter already maps, plus the tenant's allowance."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        mapped = int(statm.read().split()[0]) * resource.getpagesize()
+    return mapped + memory_bytes
+
+
+def _apply_in_worker(template: _Template, spec: IsolationSpec,
+                     ruleset: landlock.LandlockRuleset | str, entered: int,
+                     report: HardeningReport) -> None:
+    """Every layer after the namespaces, in the process that will run tenant code."""
+    libc = template.libc
+    address_space = _address_space_limit(spec.memory_bytes)  # /proc is gone after the root
+    keep = set(spec.keep_fds)
+    if isinstance(ruleset, landlock.LandlockRuleset):
+        keep.add(ruleset.fd)
+    close_inherited_descriptors(keep)
+    os.environ.clear()
+    report.active.append("descriptors closed, empty environment")
+
+    if entered & namespaces.CLONE_NEWNS:
+        mountpoint = _root_mountpoint(spec.readable_paths)
+        try:
+            if mountpoint is None:
+                raise OSError("no directory to mount the minimal root on")
+            namespaces.enter_minimal_root(libc, mountpoint, spec.readable_paths)
+            report.active.append("minimal root: Python installation read-only, /dev/null, "
+                                 "/dev/urandom; no /proc, no data directory")
+        except OSError as error:
+            report.inactive.append(f"minimal root: {error}")
+    else:
+        report.inactive.append("minimal root: no mount namespace")
+    if entered & namespaces.CLONE_NEWUTS:
+        with contextlib.suppress(OSError):
+            namespaces.set_hostname(libc, WORKER_HOSTNAME)
+
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
+    report.active.append(
+        f"rlimits: address space {address_space // (1024 * 1024)} MiB, no file writes, "
+        f"no core dumps, {MAX_OPEN_FILES} descriptors"
+    )
+
+    _drop_identity(libc, spec, entered, report)
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    report.active.append("rlimit: no new processes")
+
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
+        report.active.append("no_new_privs")
+    else:
+        report.inactive.append(f"no_new_privs: {os.strerror(ctypes.get_errno())}")
+
+    if isinstance(ruleset, landlock.LandlockRuleset):
+        try:
+            landlock.enforce(libc, ruleset)
+            report.active.append(ruleset.description)
+            report.inactive.extend(f"landlock: {missing}" for missing in ruleset.missing)
+        except OSError as error:
+            report.inactive.append(f"landlock: {error}")
+    else:
+        report.inactive.append(ruleset)
+
+    if template.seccomp_program is None:
+        report.inactive.append(template.seccomp_error or "seccomp: no filter")
+    else:
+        # A worker whose filter did not load must not run tenant code: the allowlist is the
+        # layer every host has, so this one fails closed.
+        seccomp.install(template.seccomp_program, libc)
+        report.active.append(template.seccomp_program.describe())
+
+
+def _drop_identity(libc: ctypes.CDLL, spec: IsolationSpec, entered: int,
+                   report: HardeningReport) -> None:
+    if os.geteuid() == 0 and not entered & namespaces.CLONE_NEWUSER:
+        uid = spec.uid if spec.uid is not None else NOBODY_UID
+        gid = spec.gid if spec.gid is not None else (spec.uid or NOBODY_GID)
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)  # from root to non-root: every capability is dropped
+        if spec.uid is None:
+            report.active.append("identity: nobody (no uid range configured)")
+        else:
+            report.active.append(f"identity: own uid {uid}, gid {gid}")
+        return
+    if entered & namespaces.CLONE_NEWUSER:
+        # The user namespace gave full capabilities inside it; none are needed from here on.
+        _drop_capabilities(libc)
+        report.active.append("identity: the service's uid in its own user namespace, "
+                             "no capabilities")
+    else:
+        report.inactive.append("identity: the service's uid (no root, no user namespace)")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def _drop_capabilities(libc: ctypes.CDLL) -> None:
+    header = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (_CapData * 2)()
+    if libc.capset(ctypes.byref(header), data) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"capset: {os.strerror(error)}")
 
 
 def close_inherited_descriptors(keep: set[int]) -> None:
@@ -147,58 +373,13 @@ def close_inherited_descriptors(keep: set[int]) -> None:
 
 
 def harden(memory_bytes: int, keep_fds: set[int]) -> HardeningReport:
-    """Lock this process down. Must be called after every needed import."""
+    """Lock this already-running process down in place. Call it after every needed import."""
+    template = _prepared()
+    spec = IsolationSpec(uid=None, gid=None, memory_bytes=memory_bytes,
+                         keep_fds=frozenset(keep_fds), readable_paths=default_readable_paths())
     report = HardeningReport()
-    libc = _libc()
-    close_inherited_descriptors(keep_fds)
-    os.environ.clear()
-    report.active.append("descriptors closed, empty environment")
-
-    if libc.unshare(CLONE_NEWNET) == 0:
-        report.active.append("network namespace (no interfaces)")
-    else:
-        report.inactive.append(
-            f"network namespace: unshare failed ({os.strerror(ctypes.get_errno())})"
-        )
-
-    # Address space: what the interpreter already maps, plus the tenant's allowance.
-    with open("/proc/self/statm", encoding="ascii") as statm:
-        mapped = int(statm.read().split()[0]) * resource.getpagesize()
-    address_space = mapped + memory_bytes
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
-    report.active.append(
-        f"rlimits: address space {address_space // (1024 * 1024)} MiB, no file writes, "
-        f"no core dumps, {MAX_OPEN_FILES} descriptors"
-    )
-
-    if os.geteuid() == 0:
-        try:
-            os.setgroups([])
-            os.setgid(NOBODY_GID)
-            os.setuid(NOBODY_UID)
-            report.active.append("privileges dropped to nobody")
-        except OSError as error:
-            report.inactive.append(f"privilege drop: {error}")
-    if os.geteuid() != 0:
-        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-        report.active.append("rlimit: no new processes")
-
-    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
-        report.active.append("no_new_privs")
-    machine = platform.machine()
-    if machine != "x86_64":
-        report.inactive.append(f"seccomp: no filter written for {machine}")
-    else:
-        try:
-            _install_seccomp(libc)
-            report.active.append(
-                "seccomp: no sockets, processes, signals to others, file writes, privilege "
-                "or namespace changes"
-            )
-        except OSError as error:
-            report.inactive.append(f"seccomp: {error}")
+    report.inactive.append(template.cgroup_note if template.cgroup_parent is None
+                           else "cgroup: only for workers forked by the template")
+    entered = _enter_namespaces(template.libc, report, with_pid=False)
+    _apply_in_worker(template, spec, template.landlock_for(spec.readable_paths), entered, report)
     return report
