@@ -103,14 +103,24 @@ def _libc() -> ctypes.CDLL:
 
 
 def default_readable_paths() -> tuple[str, ...]:
-    """The Python installation this process runs from and the `sandbox` package directory:
-    all a worker reads. Never the current directory (a data directory may live there)."""
-    candidates = [entry for entry in sys.path if entry and os.path.isdir(entry)]
-    candidates.append(os.path.dirname(os.path.abspath(__file__)))
-    real = sorted({os.path.realpath(path) for path in candidates})
+    """The Python installation this process runs from (its prefixes' entries on sys.path and
+    any site-packages) and the `sandbox` package directory: all a worker reads. Never another
+    sys.path entry such as the current directory or a checkout, where a data directory may
+    live."""
+    prefixes = {os.path.realpath(prefix)
+                for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    candidates = [os.path.dirname(os.path.abspath(__file__))]
+    for entry in sys.path:
+        real = os.path.realpath(entry) if entry else ""
+        if not real or not os.path.isdir(real):
+            continue
+        inside_prefix = any(real.startswith(prefix + os.sep) for prefix in prefixes)
+        if inside_prefix or os.path.basename(real) in ("site-packages", "dist-packages"):
+            candidates.append(real)
+    real_paths = sorted({os.path.realpath(path) for path in candidates})
     kept: list[str] = []
-    for path in real:  # sorted, so a parent comes before what it contains
-        if not any(path == parent or path.startswith(parent + os.sep) for parent in kept):
+    for path in real_paths:  # sorted, so a parent comes before what it contains
+        if not any(path.startswith(parent + os.sep) for parent in kept):
             kept.append(path)
     return tuple(kept)
 
