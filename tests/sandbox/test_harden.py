@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -132,3 +133,28 @@ def test_landlock_abi_is_reported() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     assert landlock.abi_version(libc) >= 0
     assert landlock.handled_fs_access(1) < landlock.handled_fs_access(5)
+
+
+X32_PROBE = textwrap.dedent(
+    """
+    import ctypes, os, sys
+    sys.path.insert(0, {root!r})
+    import sandbox.executor
+    from sandbox.harden import harden
+    harden(256 * 1024 * 1024, keep_fds=set())
+    libc = ctypes.CDLL(None, use_errno=True)
+    os.write(1, b"hardened\\n")
+    libc.syscall(0x40000000 | 39)  # getpid through the x32 ABI's numbering
+    os.write(1, b"survived\\n")
+    """
+)
+
+
+def test_x32_system_calls_kill_the_worker() -> None:
+    """The x32 ABI reaches the same kernel code under other numbers; libseccomp's filter
+    treats it as a foreign architecture and kills the process."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    completed = subprocess.run([sys.executable, "-I", "-c", X32_PROBE.format(root=root)],
+                               capture_output=True, timeout=60, check=False)
+    assert completed.stdout == b"hardened\n"
+    assert completed.returncode == -signal.SIGSYS
