@@ -81,7 +81,13 @@ class _Template:
     seccomp_error: str | None
     cgroup_parent: cgroups.CgroupParent | None
     cgroup_note: str
+    # As root: the template's own PID namespace, to return to after forking a worker into a
+    # new one (see _spawn_with_pid_namespace_from_template); None: spawn through a first child.
+    pid_namespace_fd: int | None = None
     rulesets: dict[tuple[str, ...], landlock.LandlockRuleset | str] = field(default_factory=dict)
+    shared: dict[tuple[str, ...], namespaces.SharedNamespaces | str] = field(
+        default_factory=dict)
+    address_space_base: int = 0  # what the template maps; a fork starts with the same
     spawned: int = 0
 
     def landlock_for(self, paths: tuple[str, ...]) -> landlock.LandlockRuleset | str:
@@ -93,6 +99,20 @@ class _Template:
             except OSError as error:
                 self.rulesets[paths] = f"landlock: {error.strerror or error}"
         return self.rulesets[paths]
+
+    def shared_namespaces_for(self, paths: tuple[str, ...]
+                              ) -> namespaces.SharedNamespaces | str:
+        """The prebuilt root (and network, UTS) for these paths, or why there is none."""
+        if paths not in self.shared:
+            mountpoint = _root_mountpoint(paths)
+            try:
+                if mountpoint is None:
+                    raise OSError("no directory to mount the minimal root on")
+                self.shared[paths] = namespaces.build_shared_namespaces(
+                    self.libc, mountpoint, paths, WORKER_HOSTNAME)
+            except OSError as error:
+                self.shared[paths] = f"shared namespaces: {error}"
+        return self.shared[paths]
 
 
 _template: _Template | None = None
@@ -146,8 +166,27 @@ def prepare_template() -> list[str]:
     parent, cgroup_note = cgroups.probe()
     notes.append(cgroup_note)
     _template = _Template(libc=libc, seccomp_program=program, seccomp_error=seccomp_error,
-                          cgroup_parent=parent, cgroup_note=cgroup_note)
+                          cgroup_parent=parent, cgroup_note=cgroup_note,
+                          pid_namespace_fd=_own_pid_namespace(libc) if os.geteuid() == 0 else None,
+                          address_space_base=_mapped_bytes())
     return notes
+
+
+def _own_pid_namespace(libc: ctypes.CDLL) -> int | None:
+    """A descriptor of this process's PID namespace, if it can step into a new one for its
+    children and back (root with CAP_SYS_ADMIN); None otherwise."""
+    try:
+        fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        namespaces.unshare(libc, namespaces.CLONE_NEWPID)
+    except OSError:
+        os.close(fd)
+        return None
+    if libc.setns(fd, namespaces.CLONE_NEWPID) != 0:
+        raise OSError(ctypes.get_errno(), "setns back to the template's PID namespace")
+    return fd
 
 
 def _prepared() -> _Template:
@@ -164,6 +203,47 @@ def spawn_isolated(spec: IsolationSpec,
     template = _prepared()
     template.spawned += 1
     ruleset = template.landlock_for(spec.readable_paths)
+    if template.pid_namespace_fd is not None:
+        template.shared_namespaces_for(spec.readable_paths)  # built here once, not per child
+        return _spawn_with_pid_namespace_from_template(template, spec, ruleset, child_main)
+    return _spawn_through_intermediate(template, spec, ruleset, child_main)
+
+
+def _spawn_with_pid_namespace_from_template(
+    template: _Template, spec: IsolationSpec, ruleset: landlock.LandlockRuleset | str,
+    child_main: Callable[[HardeningReport], NoReturn],
+) -> int:
+    """As root: one fork. The template points its next child at a new PID namespace
+    (unshare), forks, and points itself back at its own (setns), so the child is PID 1 of
+    a namespace of its own without an intermediate process (a fork costs most of a spawn)."""
+    assert template.pid_namespace_fd is not None
+    libc = template.libc
+    namespaces.unshare(libc, namespaces.CLONE_NEWPID)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _harden_child(template, spec, ruleset, child_main,
+                              entered_by_template=namespaces.CLONE_NEWPID)
+            except BaseException:  # the worker fails closed; say why on its stderr
+                with contextlib.suppress(BaseException):
+                    traceback.print_exc()
+            finally:
+                os._exit(HARDENING_FAILED)
+    finally:  # in the template (the child never gets here)
+        if libc.setns(template.pid_namespace_fd, namespaces.CLONE_NEWPID) != 0:
+            # Every later child would land in this worker's namespace: stop using the trick.
+            template.pid_namespace_fd = None
+            raise OSError(ctypes.get_errno(), "setns back to the template's PID namespace")
+    return pid
+
+
+def _spawn_through_intermediate(
+    template: _Template, spec: IsolationSpec, ruleset: landlock.LandlockRuleset | str,
+    child_main: Callable[[HardeningReport], NoReturn],
+) -> int:
+    """As a normal user: a first child enters a user namespace (and the others inside it),
+    then forks the worker, PID 1 of the new PID namespace, and exits."""
     read_end, write_end = os.pipe()
     intermediate = os.fork()
     if intermediate == 0:
@@ -200,24 +280,50 @@ def _read_exactly(fd: int, size: int) -> bytes:
     return data
 
 
+def _join_cgroup(template: _Template, spec: IsolationSpec, report: HardeningReport) -> None:
+    if template.cgroup_parent is None:
+        report.inactive.append(template.cgroup_note)
+        return
+    try:
+        cgroups.join_worker_cgroup(template.cgroup_parent, f"w{os.getpid()}-{template.spawned}",
+                                   spec.memory_bytes)
+        report.active.append(f"cgroup: memory.max {spec.memory_bytes // 2**20} MiB, "
+                             f"pids.max {cgroups.WORKER_PIDS_MAX}")
+    except OSError as error:
+        report.inactive.append(f"cgroup: {error}")
+
+
+def _harden_child(template: _Template, spec: IsolationSpec,
+                  ruleset: landlock.LandlockRuleset | str,
+                  child_main: Callable[[HardeningReport], NoReturn],
+                  entered_by_template: int) -> None:
+    """In the worker the template forked directly (as root): every layer, then its life."""
+    report = HardeningReport()
+    _join_cgroup(template, spec, report)
+    shared = template.shared_namespaces_for(spec.readable_paths)
+    if isinstance(shared, namespaces.SharedNamespaces):
+        shared.join(template.libc)  # the minimal root, no network, hostname "sandbox"
+        namespaces.unshare(template.libc, namespaces.CLONE_NEWIPC)  # IPC: one per worker
+        entered = entered_by_template | namespaces.SHARED_FLAGS | namespaces.CLONE_NEWIPC
+        report.active.append(
+            f"namespaces: {namespaces.describe(entered)} (mount, network and UTS shared "
+            "read-only by the workers, built once)")
+        _apply_in_worker(template, spec, ruleset, entered, report, root_ready=True)
+    else:
+        report.inactive.append(shared)
+        entered = _enter_namespaces(template.libc, report, with_pid=False,
+                                    entered_by_template=entered_by_template)
+        _apply_in_worker(template, spec, ruleset, entered, report)
+    child_main(report)
+
+
 def _become_worker(template: _Template, spec: IsolationSpec,
                    ruleset: landlock.LandlockRuleset | str, announce_fd: int,
                    child_main: Callable[[HardeningReport], NoReturn]) -> None:
     """In the first child: cgroup, namespaces, the second fork, then every other layer."""
-    libc = template.libc
     report = HardeningReport()
-    if template.cgroup_parent is not None:
-        try:
-            cgroups.join_worker_cgroup(template.cgroup_parent,
-                                       f"w{os.getpid()}-{template.spawned}",
-                                       spec.memory_bytes)
-            report.active.append(f"cgroup: memory.max {spec.memory_bytes // 2**20} MiB, "
-                                 f"pids.max {cgroups.WORKER_PIDS_MAX}")
-        except OSError as error:
-            report.inactive.append(f"cgroup: {error}")
-    else:
-        report.inactive.append(template.cgroup_note)
-    entered = _enter_namespaces(libc, report, with_pid=True)
+    _join_cgroup(template, spec, report)
+    entered = _enter_namespaces(template.libc, report, with_pid=True)
     via_intermediate = bool(entered & namespaces.CLONE_NEWPID)
     if via_intermediate:
         worker = os.fork()  # PID 1 of the new PID namespace
@@ -231,7 +337,8 @@ def _become_worker(template: _Template, spec: IsolationSpec,
     child_main(report)
 
 
-def _enter_namespaces(libc: ctypes.CDLL, report: HardeningReport, *, with_pid: bool) -> int:
+def _enter_namespaces(libc: ctypes.CDLL, report: HardeningReport, *, with_pid: bool,
+                      entered_by_template: int = 0) -> int:
     wanted = ROOT_NAMESPACES | (namespaces.CLONE_NEWPID if with_pid else 0)
     as_root = os.geteuid() == 0
     if not as_root:
@@ -243,12 +350,13 @@ def _enter_namespaces(libc: ctypes.CDLL, report: HardeningReport, *, with_pid: b
             namespaces.map_own_ids(uid, gid)
         except OSError as error:
             report.inactive.append(f"user namespace id map: {error}")
+    entered |= entered_by_template
     if entered:
         report.active.append(f"namespaces: {namespaces.describe(entered)}")
     missing = wanted & ~entered
     if missing:
         report.inactive.append(f"namespaces {namespaces.describe(missing)}: {why_not}")
-    if not with_pid:
+    if not entered & namespaces.CLONE_NEWPID:
         report.inactive.append("PID namespace: only for workers forked by the template")
     return entered
 
@@ -262,19 +370,18 @@ def _root_mountpoint(readable_paths: tuple[str, ...]) -> str | None:
     return None
 
 
-def _address_space_limit(memory_bytes: int) -> int:
-    """What the interpreter already maps, plus the tenant's allowance."""
+def _mapped_bytes() -> int:
+    """What the interpreter maps: a worker's address space is that plus the allowance."""
     with open("/proc/self/statm", encoding="ascii") as statm:
-        mapped = int(statm.read().split()[0]) * resource.getpagesize()
-    return mapped + memory_bytes
+        return int(statm.read().split()[0]) * resource.getpagesize()
 
 
 def _apply_in_worker(template: _Template, spec: IsolationSpec,
                      ruleset: landlock.LandlockRuleset | str, entered: int,
-                     report: HardeningReport) -> None:
+                     report: HardeningReport, *, root_ready: bool = False) -> None:
     """Every layer after the namespaces, in the process that will run tenant code."""
     libc = template.libc
-    address_space = _address_space_limit(spec.memory_bytes)  # /proc is gone after the root
+    address_space = (template.address_space_base or _mapped_bytes()) + spec.memory_bytes
     keep = set(spec.keep_fds)
     if isinstance(ruleset, landlock.LandlockRuleset):
         keep.add(ruleset.fd)
@@ -282,7 +389,10 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
     os.environ.clear()
     report.active.append("descriptors closed, empty environment")
 
-    if entered & namespaces.CLONE_NEWNS:
+    if root_ready:
+        report.active.append("minimal root: Python installation read-only, /dev/null, "
+                             "/dev/urandom; no /proc, no data directory")
+    elif entered & namespaces.CLONE_NEWNS:
         mountpoint = _root_mountpoint(spec.readable_paths)
         try:
             if mountpoint is None:
@@ -294,7 +404,7 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
             report.inactive.append(f"minimal root: {error}")
     else:
         report.inactive.append("minimal root: no mount namespace")
-    if entered & namespaces.CLONE_NEWUTS:
+    if entered & namespaces.CLONE_NEWUTS and not root_ready:
         with contextlib.suppress(OSError):
             namespaces.set_hostname(libc, WORKER_HOSTNAME)
 
@@ -376,10 +486,12 @@ def _drop_capabilities(libc: ctypes.CDLL) -> None:
 
 
 def close_inherited_descriptors(keep: set[int]) -> None:
-    for fd in range(3, 1024):
-        if fd not in keep:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    """Close every descriptor from 3 up except `keep` (close_range: one call per gap)."""
+    low = 3
+    for fd in sorted(number for number in keep if number >= low):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 
 def harden(memory_bytes: int, keep_fds: set[int]) -> HardeningReport:
