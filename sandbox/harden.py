@@ -109,7 +109,8 @@ class _Template:
                 if mountpoint is None:
                     raise OSError("no directory to mount the minimal root on")
                 self.shared[paths] = namespaces.build_shared_namespaces(
-                    self.libc, mountpoint, paths, WORKER_HOSTNAME)
+                    self.libc, mountpoint, paths, WORKER_HOSTNAME,
+                    with_user=os.geteuid() != 0)
             except OSError as error:
                 self.shared[paths] = f"shared namespaces: {error}"
         return self.shared[paths]
@@ -203,8 +204,8 @@ def spawn_isolated(spec: IsolationSpec,
     template = _prepared()
     template.spawned += 1
     ruleset = template.landlock_for(spec.readable_paths)
+    template.shared_namespaces_for(spec.readable_paths)  # built here once, not per child
     if template.pid_namespace_fd is not None:
-        template.shared_namespaces_for(spec.readable_paths)  # built here once, not per child
         return _spawn_with_pid_namespace_from_template(template, spec, ruleset, child_main)
     return _spawn_through_intermediate(template, spec, ruleset, child_main)
 
@@ -304,10 +305,8 @@ def _harden_child(template: _Template, spec: IsolationSpec,
     if isinstance(shared, namespaces.SharedNamespaces):
         shared.join(template.libc)  # the minimal root, no network, hostname "sandbox"
         namespaces.unshare(template.libc, namespaces.CLONE_NEWIPC)  # IPC: one per worker
-        entered = entered_by_template | namespaces.SHARED_FLAGS | namespaces.CLONE_NEWIPC
-        report.active.append(
-            f"namespaces: {namespaces.describe(entered)} (mount, network and UTS shared "
-            "read-only by the workers, built once)")
+        entered = entered_by_template | shared.flags | namespaces.CLONE_NEWIPC
+        report.active.append(_shared_namespaces_line(entered))
         _apply_in_worker(template, spec, ruleset, entered, report, root_ready=True)
     else:
         report.inactive.append(shared)
@@ -317,13 +316,28 @@ def _harden_child(template: _Template, spec: IsolationSpec,
     child_main(report)
 
 
+def _shared_namespaces_line(entered: int) -> str:
+    return (f"namespaces: {namespaces.describe(entered)} (mount, network and UTS shared "
+            "read-only by the workers, built once; PID and IPC the worker's own)")
+
+
 def _become_worker(template: _Template, spec: IsolationSpec,
                    ruleset: landlock.LandlockRuleset | str, announce_fd: int,
                    child_main: Callable[[HardeningReport], NoReturn]) -> None:
     """In the first child: cgroup, namespaces, the second fork, then every other layer."""
     report = HardeningReport()
     _join_cgroup(template, spec, report)
-    entered = _enter_namespaces(template.libc, report, with_pid=True)
+    shared = template.shared_namespaces_for(spec.readable_paths)
+    root_ready = False
+    if isinstance(shared, namespaces.SharedNamespaces):
+        shared.join(template.libc)
+        namespaces.unshare(template.libc, namespaces.CLONE_NEWPID | namespaces.CLONE_NEWIPC)
+        entered = shared.flags | namespaces.CLONE_NEWPID | namespaces.CLONE_NEWIPC
+        report.active.append(_shared_namespaces_line(entered))
+        root_ready = True
+    else:
+        report.inactive.append(shared)
+        entered = _enter_namespaces(template.libc, report, with_pid=True)
     via_intermediate = bool(entered & namespaces.CLONE_NEWPID)
     if via_intermediate:
         worker = os.fork()  # PID 1 of the new PID namespace
@@ -333,7 +347,7 @@ def _become_worker(template: _Template, spec: IsolationSpec,
     else:
         os.write(announce_fd, struct.pack("<q?", os.getpid(), False))
     os.close(announce_fd)
-    _apply_in_worker(template, spec, ruleset, entered, report)
+    _apply_in_worker(template, spec, ruleset, entered, report, root_ready=root_ready)
     child_main(report)
 
 

@@ -160,20 +160,31 @@ def set_hostname(libc: ctypes.CDLL, name: bytes) -> None:
 @dataclass(frozen=True)
 class SharedNamespaces:
     """A mount namespace holding the minimal root, an empty network namespace and a UTS
-    namespace, built once by a short-lived helper and kept by descriptor in the template.
+    namespace (and, for a service that is not root, the user namespace owning them), built
+    once by a short-lived helper and kept by descriptor in the template.
 
-    Joining them (setns) costs microseconds where building a root per worker costs a
-    millisecond. Sharing is safe because nothing in them is writable or reachable: the root
-    is read-only, the network has only a loopback that is down (and workers may not open
-    sockets), the hostname cannot be changed without a capability workers lack."""
+    Joining them (setns) costs microseconds where building a root and a network namespace per
+    worker costs milliseconds. Sharing is safe because nothing in them is writable or
+    reachable: the root is read-only, the network has only a loopback that is down (and
+    workers may not open sockets), the hostname cannot be changed without a capability
+    workers drop. PID and IPC namespaces stay one per worker."""
 
     mount_fd: int
     net_fd: int
     uts_fd: int
+    user_fd: int | None
+
+    @property
+    def flags(self) -> int:
+        return SHARED_FLAGS | (CLONE_NEWUSER if self.user_fd is not None else 0)
 
     def join(self, libc: ctypes.CDLL) -> None:
-        for fd, kind in ((self.mount_fd, CLONE_NEWNS), (self.net_fd, CLONE_NEWNET),
-                         (self.uts_fd, CLONE_NEWUTS)):
+        """Enter them (the user namespace first: it grants the rights to join the others)."""
+        joins = [(self.mount_fd, CLONE_NEWNS), (self.net_fd, CLONE_NEWNET),
+                 (self.uts_fd, CLONE_NEWUTS)]
+        if self.user_fd is not None:
+            joins.insert(0, (self.user_fd, CLONE_NEWUSER))
+        for fd, kind in joins:
             _check(libc.setns(fd, kind), f"setns({NAMESPACE_NAMES[kind]})")
 
 
@@ -181,9 +192,12 @@ SHARED_FLAGS = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS
 
 
 def build_shared_namespaces(libc: ctypes.CDLL, mountpoint: str,
-                            readable_paths: tuple[str, ...], hostname: bytes) -> SharedNamespaces:
-    """Fork a helper that enters new mount, network and UTS namespaces and builds the minimal
-    root there; keep descriptors of its namespaces; let it exit. Needs CAP_SYS_ADMIN."""
+                            readable_paths: tuple[str, ...], hostname: bytes,
+                            *, with_user: bool) -> SharedNamespaces:
+    """Fork a helper that enters new mount, network and UTS namespaces (inside a new user
+    namespace when `with_user`) and builds the minimal root there; keep descriptors of its
+    namespaces; let it exit."""
+    uid, gid = os.geteuid(), os.getegid()
     ready_read, ready_write = os.pipe()
     release_read, release_write = os.pipe()
     helper = os.fork()
@@ -192,7 +206,9 @@ def build_shared_namespaces(libc: ctypes.CDLL, mountpoint: str,
         try:
             os.close(ready_read)
             os.close(release_write)
-            unshare(libc, SHARED_FLAGS)
+            unshare(libc, SHARED_FLAGS | (CLONE_NEWUSER if with_user else 0))
+            if with_user:
+                map_own_ids(uid, gid)
             enter_minimal_root(libc, mountpoint, readable_paths)
             set_hostname(libc, hostname)
             os.write(ready_write, b"1")
@@ -205,10 +221,12 @@ def build_shared_namespaces(libc: ctypes.CDLL, mountpoint: str,
     try:
         if os.read(ready_read, 1) != b"1":
             raise OSError("the helper could not build the shared namespaces")
+        names = ["mnt", "net", "uts"] + (["user"] if with_user else [])
         fds = [os.open(f"/proc/{helper}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
-               for name in ("mnt", "net", "uts")]
+               for name in names]
     finally:
         os.close(ready_read)
         os.close(release_write)
         os.waitpid(helper, 0)
-    return SharedNamespaces(mount_fd=fds[0], net_fd=fds[1], uts_fd=fds[2])
+    return SharedNamespaces(mount_fd=fds[0], net_fd=fds[1], uts_fd=fds[2],
+                            user_fd=fds[3] if with_user else None)
