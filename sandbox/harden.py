@@ -158,11 +158,11 @@ def prepare_template() -> list[str]:
     program: seccomp.SeccompProgram | None = None
     seccomp_error: str | None = None
     try:
-        program = seccomp.build_program()
+        program = seccomp.build_program(libc)
         notes.append(f"seccomp allowlist compiled by libseccomp ({len(program.bpf) // 8} "
                      "instructions)")
     except (ImportError, RuntimeError, OSError) as error:
-        seccomp_error = f"seccomp: libseccomp unavailable ({error}); workers get no filter"
+        seccomp_error = f"seccomp: unavailable ({error}); workers get no filter"
         notes.append(seccomp_error)
     parent, cgroup_note = cgroups.probe()
     notes.append(cgroup_note)

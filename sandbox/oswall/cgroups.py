@@ -80,11 +80,11 @@ def join_worker_cgroup(parent: CgroupParent, name: str, memory_bytes: int) -> st
     sweep(parent)
     path = os.path.join(parent.path, name)
     os.makedirs(path, exist_ok=True)
-    for key, value in (("memory.max", str(memory_bytes)), ("memory.swap.max", "0"),
-                       ("pids.max", str(WORKER_PIDS_MAX))):
-        # FileNotFoundError: no swap accounting on some kernels.
-        with contextlib.suppress(FileNotFoundError), \
-                open(os.path.join(path, key), "w", encoding="ascii") as limit:
+    limits = [("memory.max", str(memory_bytes)), ("pids.max", str(WORKER_PIDS_MAX))]
+    if os.path.exists(os.path.join(path, "memory.swap.max")):  # absent without swap accounting
+        limits.append(("memory.swap.max", "0"))
+    for key, value in limits:
+        with open(os.path.join(path, key), "w", encoding="ascii") as limit:
             limit.write(value)
     with open(os.path.join(path, "cgroup.procs"), "w", encoding="ascii") as procs:
         procs.write(str(os.getpid()))

@@ -20,6 +20,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 
+PR_GET_SECCOMP = 21
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
@@ -77,9 +78,11 @@ class SeccompProgram:
                 "no new processes, no IPC)")
 
 
-def build_program() -> SeccompProgram:
+def build_program(libc: ctypes.CDLL) -> SeccompProgram:
     """Compile the allowlist with libseccomp. Raises ImportError/RuntimeError/OSError when
-    libseccomp (or its binding) is missing or refuses the filter."""
+    the kernel has no seccomp filters or libseccomp (or its binding) is missing or refuses."""
+    if libc.prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0:
+        raise OSError(ctypes.get_errno(), "this kernel has no seccomp")
     import pyseccomp as seccomp
 
     fltr = seccomp.SyscallFilter(defaction=seccomp.ERRNO(errno.EPERM))

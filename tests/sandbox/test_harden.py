@@ -15,7 +15,7 @@ import textwrap
 import pytest
 
 from sandbox.harden import default_readable_paths
-from sandbox.oswall import landlock, seccomp
+from sandbox.oswall import cgroups, landlock, seccomp
 
 PROBE = textwrap.dedent(
     """
@@ -112,7 +112,7 @@ def test_report_names_each_layer(probe: dict[str, object]) -> None:
 
 
 def test_seccomp_program_is_whole_instructions() -> None:
-    program = seccomp.build_program()
+    program = seccomp.build_program(ctypes.CDLL(None, use_errno=True))
     assert len(program.bpf) % 8 == 0
     assert 0 < len(program.bpf) // 8 < 4096  # the kernel's BPF_MAXINSNS
 
@@ -158,3 +158,12 @@ def test_x32_system_calls_kill_the_worker() -> None:
                                capture_output=True, timeout=60, check=False)
     assert completed.stdout == b"hardened\n"
     assert completed.returncode == -signal.SIGSYS
+
+
+def test_cgroup_layer_is_active_or_says_why_not() -> None:
+    parent, note = cgroups.probe()
+    assert note.startswith("cgroup v2")
+    if parent is None:  # e.g. this machine: a v2 mount without delegated controllers
+        assert ":" in note
+    else:
+        assert os.path.isdir(parent.path)
