@@ -177,6 +177,12 @@ def test_normal_user_every_probe_refused(user_wall: dict[str, Any]) -> None:
     assert_all_refused(user_wall)
 
 
+@pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
+def test_no_capability_left(wall: str, request: pytest.FixtureRequest) -> None:
+    """Not even inside the worker's own namespaces (a user namespace grants them all)."""
+    assert request.getfixturevalue(wall)["sibling_capabilities"] == 0
+
+
 def test_control_same_probes_succeed_without_the_wall(root_service: Scenario) -> None:
     result = run_template(root_service, "control")
     assert result["probes"] == {name: "allowed" for name in result["probes"]}

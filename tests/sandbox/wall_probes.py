@@ -178,6 +178,8 @@ def probes(targets: Targets) -> dict[str, Callable[[], object]]:
         "append to the Python installation": lambda: _write(os.__file__ + ".probe"),
         "mkdir": lambda: _mkdir("/tmp/wall-probe-dir"),
         "fork": _fork,
+        "mount": lambda: _libc_call(LIBC.mount(b"none", b"/tmp", b"tmpfs", 0, None)),
+        "unshare a user namespace": lambda: _libc_call(LIBC.unshare(0x10000000)),
         "exec": lambda: os.execv("/bin/true", ["/bin/true"]),
     }
     for label, pid in (("service", targets.service_pid), ("template", targets.template_pid),

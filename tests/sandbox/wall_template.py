@@ -51,10 +51,20 @@ def pool_spec(slot: int, keep_fds: frozenset[int]) -> IsolationSpec:
                          keep_fds=keep_fds, readable_paths=default_readable_paths())
 
 
-def sibling_main(release_fd: int) -> NoReturn:
-    """A sibling worker: idle until the template closes its pipe."""
+def sibling_main(ready_fd: int, release_fd: int) -> NoReturn:
+    """A sibling worker: says it is hardened, then idles until the template closes its pipe."""
+    os.write(ready_fd, b"1")
     os.read(release_fd, 1)
     os._exit(0)
+
+
+def effective_capabilities(pid: int) -> int:
+    """A process's effective capabilities, read from outside (the worker may not capget)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    raise ValueError("no CapEff line")
 
 
 def prober_main(targets: wall_probes.Targets, result_fd: int,
@@ -83,9 +93,13 @@ def main() -> None:
     mode = sys.argv[2]
     notes = prepare_template()
     release_read, release_write = os.pipe()
-    sibling = spawn_isolated(pool_spec(0, frozenset({release_read})),
-                             lambda report: sibling_main(release_read))
+    ready_read, ready_write = os.pipe()
+    sibling = spawn_isolated(pool_spec(0, frozenset({release_read, ready_write})),
+                             lambda report: sibling_main(ready_write, release_read))
     os.close(release_read)
+    os.close(ready_write)
+    sibling_ready = os.read(ready_read, 1) == b"1"
+    sibling_capabilities = effective_capabilities(sibling) if sibling_ready else None
     targets = wall_probes.Targets.from_json(
         {**targets_json, "template_pid": os.getpid(), "sibling_pid": sibling})
     result_read, result_write = os.pipe()
@@ -105,7 +119,8 @@ def main() -> None:
     os.close(release_write)
     os.waitpid(sibling, 0)
     result = json.loads(b"".join(chunks)) if chunks else {}
-    result.update(notes=notes, sibling_alive_after=sibling_alive, prober_status=prober_status)
+    result.update(notes=notes, sibling_alive_after=sibling_alive, prober_status=prober_status,
+                  sibling_capabilities=sibling_capabilities)
     print(json.dumps(result))
 
 
