@@ -49,10 +49,6 @@ class SandboxConfig(Strict):
     output_kib: int = Field(default=64, ge=1, le=4096)
     result_kib: int = Field(default=256, ge=1, le=16384)
     fetches_per_call: int = Field(default=10, ge=0, le=100)
-    # When the service runs as root, each worker gets its own uid (and gid) from this range,
-    # so no worker can signal, trace or read another; ids nobody else on the host uses.
-    worker_uid_first: int = Field(default=200_000, ge=1000, le=2**31 - 2)
-    worker_uid_count: int = Field(default=65_536, ge=16, le=2**24)
 
     def limits(self, wall_seconds: float) -> Limits:
         return Limits(

@@ -6,8 +6,9 @@ Run twice: with the service and template as root (each worker its own uid) and a
 user (the worker in a user namespace, with the service's uid). A control run of the same probes
 in a plain fork shows they succeed when nothing stops them, so the test can fail.
 
-On this machine the root-owned pyenv interpreter is not reachable by other users, so the
-non-root run uses the system's Python 3.11 with this checkout's virtualenv on its path.
+The normal user's Python is a virtualenv of the system's Python 3.11 (root's own interpreter
+may be out of other users' reach, as pyenv's under /root is) whose `.pth` file points at this
+checkout's virtualenv: the same packages, an interpreter that user can run.
 """
 
 from __future__ import annotations
@@ -64,8 +65,7 @@ class Scenario:
 
 
 def python_command(python: str, code: str) -> list[str]:
-    path = [str(VENV_SITE), str(ROOT)] if python == SYSTEM_PYTHON else [str(ROOT)]
-    return [python, "-I", "-c", f"import sys; sys.path[:0] = {path!r}; {code}"]
+    return [python, "-I", "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); {code}"]
 
 
 def as_user(uid: int | None) -> dict[str, Any]:
@@ -131,10 +131,27 @@ def root_service() -> Iterator[Scenario]:
 
 
 @pytest.fixture(scope="module")
-def user_service() -> Iterator[Scenario]:
-    if not os.path.exists(SYSTEM_PYTHON):
-        pytest.skip(f"{SYSTEM_PYTHON} is needed to run as a normal user here")
-    yield from start_service("user", SERVICE_UID, SYSTEM_PYTHON)
+def user_python() -> Iterator[str]:
+    """A Python the service user can run, with this checkout's packages."""
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if not os.path.exists(SYSTEM_PYTHON) or not SYSTEM_PYTHON.endswith(version):
+        pytest.skip(f"{SYSTEM_PYTHON} (Python {version}) is needed to run as a normal user")
+    base = Path(tempfile.mkdtemp(prefix="wall-python-", dir="/tmp"))
+    os.chown(base, SERVICE_UID, SERVICE_UID)
+    venv = base / "venv"
+    subprocess.run([SYSTEM_PYTHON, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120, **as_user(SERVICE_UID))
+    site = venv / "lib" / f"python{version}" / "site-packages"
+    (site / "voip-runtime-checkout.pth").write_text(f"{VENV_SITE}\n{ROOT}\n", encoding="utf-8")
+    try:
+        yield str(venv / "bin" / "python")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def user_service(user_python: str) -> Iterator[Scenario]:
+    yield from start_service("user", SERVICE_UID, user_python)
 
 
 def run_template(scenario: Scenario, mode: str) -> dict[str, Any]:
@@ -261,7 +278,7 @@ def test_same_uid_process_cannot_read_the_service(user_service: Scenario) -> Non
         "        out[name] = type(error).__name__\n"
         "print(json.dumps(out))\n"
     )
-    completed = subprocess.run([SYSTEM_PYTHON, "-I", "-c", code], capture_output=True,
+    completed = subprocess.run([user_service.python, "-I", "-c", code], capture_output=True,
                                timeout=60, check=True, **as_user(SERVICE_UID))
     assert json.loads(completed.stdout) == {"environ": "PermissionError",
                                             "mem": "PermissionError"}
