@@ -10,9 +10,11 @@ sees which protections are live on this host and why the others are not.
 
 Two ways in:
 - `prepare_template()` then `spawn_isolated(spec, child_main)`: the fork server's path. The
-  template compiles the seccomp filter and the Landlock ruleset once; each spawn forks twice so
-  the worker is PID 1 of its own PID namespace (the template is a subreaper, so it stays the
-  worker's parent).
+  template compiles the seccomp filter and the Landlock ruleset once, and builds the read-only
+  root, network and UTS namespaces once (workers join them); each worker is PID 1 of a PID
+  namespace of its own. As root that takes one fork; as a normal user a first child enters the
+  user namespace and forks the worker (the template is a subreaper, so it stays the worker's
+  parent).
 - `harden(memory_bytes, keep_fds)`: an already-started process hardens itself in place (every
   layer but the PID namespace, which only a new child can enter).
 """
@@ -151,8 +153,8 @@ def prepare_template() -> list[str]:
     global _template
     libc = _libc()
     notes: list[str] = []
-    # Workers are grandchildren (PID 1 of their namespace is forked by a short-lived child):
-    # as a subreaper the template stays their parent and reaps them.
+    # A normal user's workers are grandchildren (forked by a short-lived first child inside
+    # the user namespace): as a subreaper the template stays their parent and reaps them.
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         notes.append(f"subreaper: {os.strerror(ctypes.get_errno())}")
     program: seccomp.SeccompProgram | None = None
