@@ -90,6 +90,7 @@ class _Template:
     shared: dict[tuple[str, ...], namespaces.SharedNamespaces | str] = field(
         default_factory=dict)
     address_space_base: int = 0  # what the template maps; a fork starts with the same
+    intermediates: list[int] = field(default_factory=list)  # first children not yet reaped
     spawned: int = 0
 
     def landlock_for(self, paths: tuple[str, ...]) -> landlock.LandlockRuleset | str:
@@ -247,6 +248,7 @@ def _spawn_through_intermediate(
 ) -> int:
     """As a normal user: a first child enters a user namespace (and the others inside it),
     then forks the worker, PID 1 of the new PID namespace, and exits."""
+    _reap_intermediates(template)
     read_end, write_end = os.pipe()
     intermediate = os.fork()
     if intermediate == 0:
@@ -269,8 +271,20 @@ def _spawn_through_intermediate(
         raise OSError("the worker process failed before it started")
     worker_pid, via_intermediate = struct.unpack("<q?", announced)
     if via_intermediate:
-        os.waitpid(intermediate, 0)  # it exits right after forking the worker
+        # It exits right after forking the worker. Not waited for here: the spawn returns as
+        # soon as the worker's pid is known (whoever reaps children first may reap it).
+        template.intermediates.append(intermediate)
     return int(worker_pid)
+
+
+def _reap_intermediates(template: _Template) -> None:
+    for pid in list(template.intermediates):
+        try:
+            done, _status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by the template's own loop
+            done = pid
+        if done:
+            template.intermediates.remove(pid)
 
 
 def _read_exactly(fd: int, size: int) -> bytes:
