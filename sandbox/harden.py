@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import dataclasses
 import os
 import resource
 import struct
@@ -91,7 +92,13 @@ class _Template:
         default_factory=dict)
     address_space_base: int = 0  # what the template maps; a fork starts with the same
     intermediates: list[int] = field(default_factory=list)  # first children not yet reaped
+    narrowed: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
     spawned: int = 0
+
+    def code_only(self, paths: tuple[str, ...]) -> tuple[str, ...]:
+        if paths not in self.narrowed:
+            self.narrowed[paths] = python_code_only(paths)
+        return self.narrowed[paths]
 
     def landlock_for(self, paths: tuple[str, ...]) -> landlock.LandlockRuleset | str:
         """The ruleset for these readable paths (built once), or why there is none."""
@@ -147,6 +154,30 @@ def default_readable_paths() -> tuple[str, ...]:
         if not any(path.startswith(parent + os.sep) for parent in kept):
             kept.append(path)
     return tuple(kept)
+
+
+def python_code_only(paths: tuple[str, ...]) -> tuple[str, ...]:
+    """`paths` narrowed to Python code: a path inside the Python installation, a site-packages
+    directory or a package (it has `__init__.py`) stays; any other directory (a checkout's
+    root, say, where `./data` may hold the database) gives way to the packages directly in it.
+    A worker reads code, never data, whatever paths it was given."""
+    prefixes = {os.path.realpath(prefix)
+                for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    narrowed: list[str] = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if (any(real == prefix or real.startswith(prefix + os.sep) for prefix in prefixes)
+                or os.path.basename(real) in ("site-packages", "dist-packages")
+                or not os.path.isdir(real)
+                or os.path.exists(os.path.join(real, "__init__.py"))):
+            narrowed.append(real)
+            continue
+        with contextlib.suppress(OSError):
+            narrowed.extend(sorted(
+                entry.path for entry in os.scandir(real)
+                if entry.is_dir(follow_symlinks=False)
+                and os.path.exists(os.path.join(entry.path, "__init__.py"))))
+    return tuple(dict.fromkeys(narrowed))
 
 
 def prepare_template() -> list[str]:
@@ -206,6 +237,7 @@ def spawn_isolated(spec: IsolationSpec,
     returns). Returns its pid as this process sees it; raises OSError if the spawn failed."""
     template = _prepared()
     template.spawned += 1
+    spec = dataclasses.replace(spec, readable_paths=template.code_only(spec.readable_paths))
     ruleset = template.landlock_for(spec.readable_paths)
     template.shared_namespaces_for(spec.readable_paths)  # built here once, not per child
     if template.pid_namespace_fd is not None:

@@ -11,10 +11,11 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from sandbox.harden import default_readable_paths
+from sandbox.harden import default_readable_paths, python_code_only
 from sandbox.oswall import cgroups, landlock, seccomp
 
 PROBE = textwrap.dedent(
@@ -167,3 +168,14 @@ def test_cgroup_layer_is_active_or_says_why_not() -> None:
         assert ":" in note
     else:
         assert os.path.isdir(parent.path)
+
+
+def test_a_checkout_given_as_readable_gives_way_to_its_packages(tmp_path: Path) -> None:
+    """A pool that passes a checkout's root (where ./data may hold the database) still gets a
+    worker that reads only the Python packages in it."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "voip-runtime.db").write_text("secrets", encoding="ascii")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("", encoding="ascii")
+    stdlib = os.path.dirname(os.__file__)
+    assert python_code_only((str(tmp_path), stdlib)) == (str(tmp_path / "pkg"), stdlib)
