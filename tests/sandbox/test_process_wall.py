@@ -13,6 +13,7 @@ checkout's virtualenv: the same packages, an interpreter that user can run.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -154,12 +155,26 @@ def user_service(user_python: str) -> Iterator[Scenario]:
     yield from start_service("user", SERVICE_UID, user_python)
 
 
+# The pool's test-only probe worker (tests/sandbox/probe_worker.py) comes with the fork-server
+# pool; where it is present the hardened probes run through the real pool and its template.
+REAL_POOL = importlib.util.find_spec("tests.sandbox.probe_worker") is not None
+
+
 def run_template(scenario: Scenario, mode: str) -> dict[str, Any]:
-    command = python_command(
-        scenario.python, "from tests.sandbox.wall_template import main; main()")
+    """"hardened": the worker as the pool starts it: through the real pool with the probe
+    worker (tests/sandbox/wall_pool_driver.py), or, before the pool has a probe entry, from a
+    template of ours calling the same `spawn_isolated` with the pool's spec
+    (tests/sandbox/wall_template.py). "control": the same probes in a plain fork."""
+    if mode == "hardened" and REAL_POOL:
+        code = "from tests.sandbox.wall_pool_driver import main; main()"
+        arguments = [json.dumps(scenario.targets())]
+    else:
+        code = "from tests.sandbox.wall_template import main; main()"
+        arguments = [json.dumps(scenario.targets()), mode]
     completed = subprocess.run(
-        [*command, json.dumps(scenario.targets()), mode], capture_output=True, timeout=120,
-        check=False, cwd="/", env={"PATH": "/usr/bin:/bin"}, **as_user(scenario.uid),
+        [*python_command(scenario.python, code), *arguments], capture_output=True,
+        timeout=180, check=False, cwd="/", env={"PATH": "/usr/bin:/bin"},
+        **as_user(scenario.uid),
     )
     assert completed.returncode == 0, completed.stderr.decode()
     result: dict[str, Any] = json.loads(completed.stdout)
@@ -224,8 +239,9 @@ def test_root_report_names_every_layer(root_wall: dict[str, Any]) -> None:
     joined = "\n".join(active)
     assert any(line.startswith("namespaces: mount, IPC, PID, network, UTS") for line in active)
     assert "minimal root" in joined
-    assert "identity: own uid 200001, gid 200001" in active
-    assert root_wall["uid"] == 200001
+    uid = root_wall["uid"]
+    assert 200_000 <= uid < 200_000 + 65_536 and uid != root_wall["sibling_uid"]
+    assert f"identity: own uid {uid}, gid {uid}" in active
     assert "landlock ABI" in joined
     assert "seccomp allowlist" in joined
     assert "no_new_privs" in active

@@ -62,13 +62,17 @@ def sibling_main(ready_fd: int, release_fd: int) -> NoReturn:
     os._exit(0)
 
 
-def effective_capabilities(pid: int) -> int:
-    """A process's effective capabilities, read from outside (the worker may not capget)."""
+def _status_field(pid: int, name: str) -> str:
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
         for line in status:
-            if line.startswith("CapEff:"):
-                return int(line.split()[1], 16)
-    raise ValueError("no CapEff line")
+            if line.startswith(name + ":"):
+                return line.split()[1]
+    raise ValueError(f"no {name} line")
+
+
+def effective_capabilities(pid: int) -> int:
+    """A process's effective capabilities, read from outside (the worker may not capget)."""
+    return int(_status_field(pid, "CapEff"), 16)
 
 
 def prober_main(targets: wall_probes.Targets, result_fd: int,
@@ -104,6 +108,7 @@ def main() -> None:
     os.close(ready_write)
     sibling_ready = os.read(ready_read, 1) == b"1"
     sibling_capabilities = effective_capabilities(sibling) if sibling_ready else None
+    sibling_uid = int(_status_field(sibling, "Uid")) if sibling_ready else None
     targets = wall_probes.Targets.from_json(
         {**targets_json, "template_pid": os.getpid(), "sibling_pid": sibling})
     result_read, result_write = os.pipe()
@@ -124,7 +129,7 @@ def main() -> None:
     os.waitpid(sibling, 0)
     result = json.loads(b"".join(chunks)) if chunks else {}
     result.update(notes=notes, sibling_alive_after=sibling_alive, prober_status=prober_status,
-                  sibling_capabilities=sibling_capabilities)
+                  sibling_capabilities=sibling_capabilities, sibling_uid=sibling_uid)
     print(json.dumps(result))
 
 
