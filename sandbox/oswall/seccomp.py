@@ -5,7 +5,9 @@ suite and the provider scripts, plus what CPython does on paths those runs may n
 (a lazy import reads files, a large allocation maps memory). Arguments are checked where the
 call itself is harmless but some of its uses are not: files open read-only, `fcntl` without
 locks, `ioctl` only the terminal query CPython makes when it opens a file, `prlimit64` only on
-this process.
+this process. No `clone` at all: a worker never starts a thread or a process (nothing the
+contract offers needs one), and no signal leaves it, not even to itself (the CPU timer's
+SIGPROF comes from the kernel).
 
 The filter is compiled by libseccomp (through `pyseccomp`) once, in the template, and exported
 as raw BPF: the library knows each architecture's numbering and refuses the x32 ABI and foreign
