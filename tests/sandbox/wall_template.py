@@ -43,14 +43,10 @@ class NoCapabilities:
         return {"ok": False, "error": "no capabilities here"}
 
 
-# The default first worker uid of the sandbox configuration (`sandbox.worker_uid_first`).
-FIRST_WORKER_UID = 200_000
-
-
 def pool_spec(slot: int, keep_fds: frozenset[int]) -> IsolationSpec:
     """The spec the pool builds for its `slot`-th worker, from the default configuration."""
     config = SandboxConfig()
-    uid = FIRST_WORKER_UID + slot if os.geteuid() == 0 else None
+    uid = config.worker_uid_first + slot if os.geteuid() == 0 else None
     return IsolationSpec(uid=uid, gid=uid, memory_bytes=config.memory_mb * 1024 * 1024,
                          keep_fds=keep_fds, readable_paths=default_readable_paths())
 
