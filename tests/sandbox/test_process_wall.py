@@ -144,8 +144,15 @@ def user_python() -> Iterator[str]:
                    timeout=120, **as_user(SERVICE_UID))
     site = venv / "lib" / f"python{version}" / "site-packages"
     (site / "voip-runtime-checkout.pth").write_text(f"{VENV_SITE}\n{ROOT}\n", encoding="utf-8")
+    python = str(venv / "bin" / "python")
     try:
-        yield str(venv / "bin" / "python")
+        reachable = subprocess.run([python, "-I", "-c", "import runtime.cli, sandbox.harden"],
+                                   capture_output=True, timeout=120, check=False,
+                                   **as_user(SERVICE_UID))
+        if reachable.returncode != 0:  # e.g. a checkout under a directory only root enters
+            pytest.skip(f"uid {SERVICE_UID} cannot import this checkout ({ROOT}): "
+                        f"{reachable.stderr.decode()[-300:]}")
+        yield python
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
