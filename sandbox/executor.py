@@ -25,6 +25,7 @@ from sandbox.convert import ResultError, to_json_safe
 from sandbox.guards import guarded_pow, make_guards, safe_import
 from sandbox.limits import Limits
 from sandbox.outcome import CompileProblem, LimitName, Outcome, ScriptError
+from sandbox.stopping import LimitExceeded
 
 MESSAGE_MAX_CHARS: Final = 2000
 TRACEBACK_MAX_FRAMES: Final = 20
@@ -33,18 +34,6 @@ RECURSION_HEADROOM: Final = 500
 # Functions whose return value the platform ignores (contract §2): never converted.
 RESULT_IGNORED: Final = frozenset({"VoipGenerateCall"})
 MODULE_NAME: Final = "script"
-
-
-class LimitExceeded(BaseException):
-    """For the process wall: raise from a signal handler (e.g. SIGXCPU) to stop the script.
-
-    A BaseException, so `except Exception` in a script cannot catch it, and bare `except:` is
-    compiled as `except Exception:`; `execute` reports it with `limit` set.
-    """
-
-    def __init__(self, limit: LimitName, message: str = "") -> None:
-        super().__init__(message or f"the {limit} limit was exceeded")
-        self.limit: LimitName = limit
 
 
 _repr = reprlib.Repr()
@@ -212,7 +201,9 @@ def _run(call: Call, limits: Limits, host: HostBridge, output: api.OutputLog) ->
             if call.function in RESULT_IGNORED:
                 return Outcome(ok=True)
             try:
-                return Outcome(ok=True, result=to_json_safe(result, limits))
+                return Outcome(
+                    ok=True, result=to_json_safe(result, limits, api.RESULT_CONVERSIONS)
+                )
             except ResultError as refused:
                 return Outcome(
                     ok=False,
