@@ -4,6 +4,12 @@
 (fresh builtins, guards and injected objects), runs the module's top level, then the function.
 Everything a script raises is caught here, BaseException included, and reported with the line
 in the tenant's script; host frames and paths never appear in what the tenant sees.
+
+Before the outcome is built, the call's garbage is collected (its finalisers run inside the
+call, under its limits, printing into its log) and what it left in shared caches is dropped
+(sandbox/leftovers.py). A call that was stopped (sandbox/stopping.py) is reported as that limit,
+whatever the script made of the exception: a script cannot turn a limit into a success by
+swallowing it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
-from sandbox import api
+from sandbox import api, leftovers, stopping
 from sandbox.builtins_table import fresh_builtins
 from sandbox.call import Call, HostBridge, RequestData
 from sandbox.compiler import SCRIPT_FILENAME, CompiledScript, compile_script, is_source_limit
@@ -34,6 +40,13 @@ RECURSION_HEADROOM: Final = 500
 # Functions whose return value the platform ignores (contract §2): never converted.
 RESULT_IGNORED: Final = frozenset({"VoipGenerateCall"})
 MODULE_NAME: Final = "script"
+GARBAGE_MESSAGE: Final = (
+    "the call's garbage kept re-creating itself when it was collected (finalisers making new "
+    "garbage); the worker is replaced"
+)
+
+# The running call's output, for a worker that must report a call it cannot unwind.
+_current_output: api.OutputLog | None = None
 
 
 _repr = reprlib.Repr()
@@ -217,10 +230,13 @@ def _run(call: Call, limits: Limits, host: HostBridge, output: api.OutputLog) ->
 def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
     """Run `call` and return its outcome as a JSON-safe dict (the shape of Outcome.to_json()).
 
-    `call.function is None` compiles and checks only. Never raises.
+    `call.function is None` compiles and checks only. Never raises. The caller's heap is left
+    frozen (`gc.freeze`, see sandbox/leftovers.py): what a worker wants.
     """
+    global _current_output
+    leftovers.begin_call()
     started = time.perf_counter()
-    output = api.OutputLog(limits.output_bytes)
+    output = _current_output = api.OutputLog(limits.output_bytes)
     try:
         outcome = _run(call, limits, host, output)
     except BaseException as exc:
@@ -230,6 +246,7 @@ def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
             limit=_limit_of(exc),
         )
     try:
+        outcome = _after_call(outcome)
         return Outcome(
             ok=outcome.ok,
             result=outcome.result,
@@ -238,6 +255,7 @@ def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
             logs=output.text(),
             logs_truncated=output.truncated,
             duration_ms=(time.perf_counter() - started) * 1000,
+            retire=outcome.retire,
         ).to_json()
     except BaseException:
         return {
@@ -252,7 +270,36 @@ def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
             "logs": "",
             "logs_truncated": True,
             "duration_ms": 0.0,
+            "retire": True,
         }
+    finally:
+        _current_output = None
+
+
+def _after_call(outcome: Outcome) -> Outcome:
+    """The call's garbage collected and its cache entries dropped; a stop overrides the outcome.
+
+    The script's frames are gone by now, so its garbage is unreachable; its finalisers run in
+    `collect_garbage`, still under the caller's CPU timer.
+    """
+    settled = leftovers.collect_garbage()
+    leftovers.forget_caches()
+    stop = stopping.STOPPED
+    if not settled:
+        limit: LimitName = stop.limit if stop is not None else "garbage"
+        return Outcome(ok=False, error=ScriptError(type="LimitExceeded", message=GARBAGE_MESSAGE),
+                       limit=limit, retire=True)
+    if stop is not None and outcome.limit != stop.limit:
+        # The script swallowed the limit (a finally, a finalised generator) and went on.
+        return Outcome(ok=False, error=ScriptError(type="LimitExceeded", message=stop.message),
+                       limit=stop.limit)
+    return outcome
+
+
+def current_logs() -> tuple[str, bool]:
+    """The running call's output so far and whether it was truncated ("" outside a call)."""
+    output = _current_output
+    return ("", False) if output is None else (output.text(), output.truncated)
 
 
 __all__ = ["LimitExceeded", "RequestData", "execute"]

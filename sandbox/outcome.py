@@ -11,9 +11,12 @@ from typing import Any, Literal
 
 JSONValue = Any  # str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]
 
-LimitName = Literal["wall", "cpu", "memory", "output", "result", "source", "recursion"]
+# "garbage": the call's garbage kept re-creating itself when collected at the end of the call.
+LimitName = Literal[
+    "wall", "cpu", "memory", "output", "result", "source", "recursion", "garbage"
+]
 LIMIT_NAMES: frozenset[str] = frozenset(
-    {"wall", "cpu", "memory", "output", "result", "source", "recursion"}
+    {"wall", "cpu", "memory", "output", "result", "source", "recursion", "garbage"}
 )
 
 
@@ -58,6 +61,9 @@ class Outcome:
     logs: str = ""
     logs_truncated: bool = False
     duration_ms: float = 0.0
+    # The worker that ran the call takes no more work: it exits after reporting this outcome
+    # (its memory grew to a limit, its garbage would not settle, a limit could not unwind it).
+    retire: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,4 +74,5 @@ class Outcome:
             "logs": self.logs,
             "logs_truncated": self.logs_truncated,
             "duration_ms": round(self.duration_ms, 3),
+            "retire": self.retire,
         }

@@ -53,8 +53,6 @@ CapabilityHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 WORKER_START_TIMEOUT = 20.0
 SLOW_CALL_SECONDS = 0.05
 CAN_RENICE = os.geteuid() == 0
-# Limits after which a worker exits by itself (see sandbox.worker.REPLACE_AFTER_LIMITS).
-RETIRING_LIMITS = frozenset({"memory"})
 STDERR_KEEP_BYTES = 8192
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -475,7 +473,7 @@ class SandboxPool:
                     outcome_from_json(message.get("outcome")), worker.inflight[0].limits,
                     len(line),
                 )
-                if outcome.limit in RETIRING_LIMITS:
+                if outcome.retire:  # the worker exits by itself after this outcome
                     worker.retiring = True
                 self._complete_head(worker, outcome)
             elif kind == "capability":

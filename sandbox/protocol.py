@@ -110,6 +110,9 @@ def outcome_from_json(data: Any) -> Outcome:
     if isinstance(duration, bool) or not isinstance(duration, int | float):
         raise ProtocolError("duration_ms must be a number")
     logs = data.get("logs", "")
+    retire = data.get("retire", False)
+    if not isinstance(retire, bool):
+        raise ProtocolError("outcome.retire must be a boolean")
     limit_name: LimitName | None = limit
     return Outcome(
         ok=ok,
@@ -119,6 +122,7 @@ def outcome_from_json(data: Any) -> Outcome:
         logs=_text(logs, 1024 * 1024),
         logs_truncated=bool(data.get("logs_truncated", False)),
         duration_ms=float(duration),
+        retire=retire,
     )
 
 
