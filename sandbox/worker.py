@@ -198,6 +198,8 @@ def end_unstoppable_call(state: WorkerState) -> NoReturn:
     """The script went on past its CPU limit and grace: report the limit, retire, exit now."""
     from sandbox.executor import current_logs
 
+    # The script may be at its recursion limit: leave room for building and sending this.
+    sys.setrecursionlimit(sys.getrecursionlimit() + 1000)
     outcome = limit_outcome(
         "cpu",
         f"CPU time limit of {state.current_cpu_seconds:g} s exceeded; the script went on "
@@ -209,7 +211,7 @@ def end_unstoppable_call(state: WorkerState) -> NoReturn:
     try:
         state.channel.send({"type": "outcome", "id": state.current_id, "outcome": outcome})
     finally:
-        os._exit(0)
+        os._exit(0)  # the pool replaces a worker that exits without reporting, too
 
 
 def _ignore_unraisable(unraisable: Any) -> None:
