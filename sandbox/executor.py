@@ -282,8 +282,8 @@ def _after_call(outcome: Outcome) -> Outcome:
     The script's frames are gone by now, so its garbage is unreachable; its finalisers run in
     `collect_garbage`, still under the caller's CPU timer.
     """
+    leftovers.forget_caches()  # first: what they drop may be the garbage to collect
     settled = leftovers.collect_garbage()
-    leftovers.forget_caches()
     stop = stopping.STOPPED
     if not settled:
         limit: LimitName = stop.limit if stop is not None else "garbage"

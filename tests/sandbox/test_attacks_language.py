@@ -6,6 +6,7 @@ type, message and line) and then that the fixed benign call still succeeds in th
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from typing import Any
 
@@ -559,3 +560,50 @@ def test_run_time_import_refusal_names_the_module(
 
     with pytest.raises(ImportError, match=message):
         safe_import(name, None, None, fromlist, 0)
+
+
+def test_nothing_of_a_call_stays_alive_in_the_standard_librarys_caches() -> None:
+    # A script's str subclass kept as a cache key would keep its class, and through the class's
+    # methods the call's whole namespace, alive into later calls (finalised during one of them).
+    import encodings
+
+    source = script(
+        """
+        p = Probe("a+")
+        found = [
+            str(re.compile(p).pattern),
+            re.sub(p, Probe("b"), "aaa"),
+            re.compile("a").sub(Probe("c"), "a"),
+            re.compile(Probe("(a)")).sub(Probe("<\\\\1>"), "a"),
+            urllib.parse.urlsplit(Probe("https://example.com/x")).path,
+            urllib.parse.quote(Probe("a b"), safe=Probe("/")),
+            datetime.datetime.strptime(Probe("2024"), Probe("%Y")).year,
+        ]
+        try:
+            "x".encode("no-such-codec-" + "z" * 1000)
+        except LookupError:
+            found.append("no codec")
+        return found
+        """,
+        top="""
+        import datetime
+        import re
+        import urllib.parse
+
+        class Probe(str):
+            def __init__(self, text):
+                self.call = request_marker()
+
+        def request_marker():
+            return "the call's namespace"
+        """,
+    )
+    outcome = run(source)
+    assert outcome["result"] == ["a+", "b", "c", "<a>", "/x", "a%20b", 2024, "no codec"], outcome
+    survivors = [
+        obj for obj in gc.get_objects()
+        if isinstance(obj, type) and obj.__name__ == "Probe" and obj.__module__ == "script"
+    ]
+    assert survivors == []
+    assert not any(name.startswith("no-such-codec") for name in encodings._cache)
+    assert_benign_call_works()
