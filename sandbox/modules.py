@@ -143,6 +143,32 @@ UUID_NAMES: Final = (
     "NAMESPACE_X500",
 )  # fmt: skip
 
+# hmac calls a `digestmod` that is not a name: only hashlib's own constructors, never a script's
+# function (it would run inside hmac, holding a half-built object).
+_HASHLIB_CONSTRUCTORS: Final = frozenset(getattr(hashlib, name) for name in HASHLIB_NAMES)
+
+
+def _digestmod(digestmod: Any) -> Any:
+    if isinstance(digestmod, str):
+        return str.__str__(digestmod)
+    if digestmod in _HASHLIB_CONSTRUCTORS:
+        return digestmod
+    raise TypeError(
+        "digestmod must be a hash name such as 'sha256' or a hashlib function such as "
+        "hashlib.sha256"
+    )
+
+
+def _hmac_new(key: Any, msg: Any = None, digestmod: Any = "") -> hmac.HMAC:
+    """hmac.new, its digestmod checked (hmac itself demands one)."""
+    return hmac.new(_exact(key), _exact(msg), _digestmod(digestmod) if digestmod else digestmod)
+
+
+def _hmac_digest(key: Any, msg: Any, digest: Any) -> bytes:
+    """hmac.digest, its digest checked."""
+    return hmac.digest(_exact(key), _exact(msg), _digestmod(digest))
+
+
 URLLIB_PARSE_VIEW: Final = ModuleView(
     "urllib.parse", _pick_exact(urllib.parse, URLLIB_PARSE_NAMES)
 )
@@ -164,14 +190,17 @@ VIEWS: Final[Mapping[str, ModuleView]] = MappingProxyType(
             "time",
             _pick(time, ("time", "time_ns", "monotonic", "perf_counter", "gmtime", "strftime")),
         ),
-        "base64": ModuleView("base64", _pick(base64, BASE64_NAMES)),
+        "base64": ModuleView("base64", _pick_exact(base64, BASE64_NAMES)),
         "hashlib": ModuleView("hashlib", _pick(hashlib, HASHLIB_NAMES)),
-        "hmac": ModuleView("hmac", _pick(hmac, ("new", "digest", "compare_digest"))),
+        "hmac": ModuleView(
+            "hmac",
+            {"new": _hmac_new, "digest": _hmac_digest, "compare_digest": hmac.compare_digest},
+        ),
         "urllib": ModuleView("urllib", {"parse": URLLIB_PARSE_VIEW}),
         "urllib.parse": URLLIB_PARSE_VIEW,
         "uuid": ModuleView(
             "uuid",
-            _pick(uuid, UUID_NAMES),
+            _pick_exact(uuid, UUID_NAMES),
         ),
     }
 )

@@ -370,6 +370,11 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
         "print('x', file=storage)",
         Raises("TypeError", "print(file=...) is not available in the sandbox", 2),
     ),
+    # -- host code never calls a script's function from inside a half-built host object
+    "hmac_with_a_script_digestmod": (
+        "import hmac\ndef digest(*args):\n    return 1\nhmac.new(b'k', b'm', digest)",
+        Raises("TypeError", "digestmod must be a hash name such as 'sha256'", 5),
+    ),
     "async_function": ("async def f():\n    pass", Refused(2, '"async def f" is not supported')),
 }
 
