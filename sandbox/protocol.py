@@ -5,7 +5,8 @@ as untrusted bytes and parses it strictly into plain types (`outcome_from_json`)
 
 Parent → worker: {"type": "call", "id", "call", "limits"}; {"type": "capability_reply", "id",
 "reply"}. Worker → parent: {"type": "ready", "hardening"}; {"type": "capability", "id",
-"request"}; {"type": "outcome", "id", "outcome"}.
+"request"}; {"type": "outcome", "id", "outcome"}. An outcome with `"retire": true` is the
+worker's last: it exits after sending it, and the pool replaces it.
 """
 
 from __future__ import annotations

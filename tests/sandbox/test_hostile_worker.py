@@ -30,6 +30,8 @@ FAKE_WORKER = textwrap.dedent(
         send({{"type": "outcome", "id": call_id + 99, "outcome": {{"ok": True}}}})
     elif MODE == "bad_outcome":
         send({{"type": "outcome", "id": call_id, "outcome": {{"ok": "yes", "limit": "none"}}}})
+    elif MODE == "bad_retire":
+        send({{"type": "outcome", "id": call_id, "outcome": {{"ok": True, "retire": "no"}}}})
     elif MODE == "pickle":
         outcome = {{"ok": True, "result": {{"py/reduce": "os.system"}}, "duration_ms": "x"}}
         send({{"type": "outcome", "id": call_id, "outcome": outcome}})
@@ -58,6 +60,7 @@ def fake_python(tmp_path: Path, mode: str) -> str:
         ("garbage", "WorkerProtocolError"),
         ("wrong_id", "WorkerProtocolError"),
         ("bad_outcome", "WorkerProtocolError"),
+        ("bad_retire", "WorkerProtocolError"),
         ("pickle", "WorkerProtocolError"),
         ("flood", "WorkerProtocolError"),
         ("exit", "WorkerCrashed"),
