@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, ModuleType
 from typing import Any, Final, NoReturn
 
+from sandbox import stopping
+
 
 class ModuleView:
     """A module as a script sees it: named, read-only, only the public names we list."""
@@ -99,10 +101,13 @@ def _exact(value: Any) -> Any:
 
 
 def exact_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
-    """`function` called with its str, int and float arguments as exact builtin values."""
+    """`function` called with its str, int and float arguments as exact builtin values (and
+    refused once the call is stopped, like a guard)."""
 
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:
+        if stopping.STOPPED is not None:
+            raise stopping.refusal()
         return function(
             *[_exact(arg) for arg in args], **{key: _exact(v) for key, v in kwargs.items()}
         )

@@ -203,6 +203,24 @@ SWALLOWERS: dict[str, str] = {
                 finally:
                     continue
         """,
+    "host_function_bound_to_a_name": """
+        import urllib.parse
+
+        def VoipParseWebhookRequest(request):
+            quote = urllib.parse.quote  # no guard between the calls below
+            text = "a b/" * 100000
+            while True:
+                quote(text)
+        """,
+    "pure_python_host_work_in_a_loop": """
+        import json
+
+        def VoipParseWebhookRequest(request):
+            dumps = json.dumps
+            data = [{"k": [1, 2, 3]}] * 20000
+            while True:
+                dumps(data, indent=1)  # json's Python encoder: the ticks land in host frames
+        """,
     "swallowed_then_returns_success": """
         def spinner():
             try:
