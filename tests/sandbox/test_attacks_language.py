@@ -370,6 +370,15 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
         "print('x', file=storage)",
         Raises("TypeError", "print(file=...) is not available in the sandbox", 2),
     ),
+    # -- hooks that would let a script catch its CPU limit where nothing else can: not definable
+    "context_manager_exit": (
+        "class C:\n    def __exit__(self, *args):\n        return True",
+        Refused(3, '"__exit__" is an invalid variable name because it starts with "_"'),
+    ),
+    "finaliser_del": (
+        "class C:\n    def __del__(self):\n        pass",
+        Refused(3, '"__del__" is an invalid variable name because it starts with "_"'),
+    ),
     # -- host code never calls a script's function from inside a half-built host object
     "hmac_with_a_script_digestmod": (
         "import hmac\ndef digest(*args):\n    return 1\nhmac.new(b'k', b'm', digest)",
