@@ -224,7 +224,13 @@ def _run(call: Call, limits: Limits, host: HostBridge, output: api.OutputLog) ->
                     limit=refused.limit,
                 )
     except BaseException as exc:
-        return Outcome(ok=False, error=script_error(exc), limit=_limit_of(exc))
+        retire = _memory_retires(exc, limits)  # first: the frames still hold the allocations
+        return Outcome(ok=False, error=script_error(exc), limit=_limit_of(exc), retire=retire)
+
+
+def _memory_retires(exc: BaseException, limits: Limits) -> bool:
+    """A MemoryError retires the worker only if the memory really is nearly full."""
+    return isinstance(exc, MemoryError) and leftovers.memory_nearly_full(limits.memory_bytes)
 
 
 def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
@@ -244,6 +250,7 @@ def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
             ok=False,
             error=ScriptError(type=_type_name(exc), message=exception_message(exc)),
             limit=_limit_of(exc),
+            retire=_memory_retires(exc, limits),
         )
     try:
         outcome = _after_call(outcome)

@@ -14,6 +14,11 @@ alive; what the views cannot cover (a compiled pattern's own `sub()` keeps its r
 template; `datetime.strptime` keeps its format; an unknown codec name is remembered forever) is
 dropped here.
 
+Memory: a MemoryError retires the worker only when the address space really is nearly full
+when it reaches the executor (`memory_nearly_full`, while the script's frames still hold what it
+allocated): `bytes(10**12)` is refused without allocating anything and costs nothing more; a
+script that filled its allowance leaves a heap that may stay fragmented near the limit.
+
 Each call starts with `gc.freeze()` (`begin_call`): everything alive before it (the worker's
 start-up heap, frozen once already so forked workers share its pages, and what earlier calls
 legitimately keep, such as compiled scripts and patterns) is out of the collector's view, so the
@@ -27,6 +32,7 @@ from __future__ import annotations
 import _strptime  # type: ignore[import-not-found]
 import encodings
 import gc
+import mmap
 import re
 from typing import Any, Final
 
@@ -34,6 +40,9 @@ from typing import Any, Final
 # Ordinary garbage settles in one (a second finds nothing); each further round only happens when
 # finalisers made new cyclic garbage.
 MAX_COLLECTIONS: Final = 8
+
+# A MemoryError with less than this share of the memory allowance left unmapped retires the worker.
+RETIRE_BELOW_HEADROOM: Final = 0.25
 
 _compile_repl: Any = getattr(re, "_compile_repl", None)  # lru_cache of sub() templates (3.11)
 _codec_cache: dict[str, Any] = getattr(encodings, "_cache", {})
@@ -68,3 +77,16 @@ def forget_caches() -> None:
         # encodings remembers every unknown codec name as None: unbounded across calls.
         for name in [name for name, entry in _codec_cache.items() if entry is None]:
             del _codec_cache[name]
+
+
+def memory_nearly_full(memory_bytes: int) -> bool:
+    """Is less than RETIRE_BELOW_HEADROOM of the allowance left in this process's address space
+    (RLIMIT_AS)? Probed by reserving that much address space, never touched, and releasing it:
+    no /proc needed, a few microseconds. Without an address-space limit, never."""
+    size = max(int(memory_bytes * RETIRE_BELOW_HEADROOM), mmap.PAGESIZE)
+    try:
+        probe = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, prot=0)
+    except (OSError, MemoryError):
+        return True
+    probe.close()
+    return False

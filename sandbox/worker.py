@@ -12,16 +12,15 @@ messages to the parent are never torn. A script that swallows it anyway (a gener
 by the collector, a `finally` that loops) gets `CPU_GRACE_SECONDS` more; then the worker reports
 the limit itself and exits (`end_unstoppable_call`), and is replaced.
 
-A worker retires (exits after reporting, the outcome saying `"retire": true`) when a call grew
-its memory (peak RSS) by more than `MEMORY_GROWTH_RETIRES` of the memory limit, or when a call's
-garbage would not settle; a MemoryError that allocated nothing (`bytes(10**12)`) retires nothing.
+A worker retires (exits after reporting, the outcome saying `"retire": true`) when a call's
+MemoryError came with its address space nearly full, or its garbage would not settle
+(sandbox/leftovers.py); a MemoryError that allocated nothing (`bytes(10**12)`) retires nothing.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import sys
 import time
@@ -45,10 +44,6 @@ CPU_REFIRE_SECONDS = 0.01
 # CPU time a call may still use after its limit fired (a script swallowing the exception)
 # before the worker reports the limit itself and exits.
 CPU_GRACE_SECONDS = 0.2
-# A call that grew the worker's peak memory by more than this share of the memory limit
-# retires the worker: its heap may stay fragmented near the limit. Below it (a MemoryError that
-# allocated nothing, a modest peak) the worker is reused.
-MEMORY_GROWTH_RETIRES = 0.25
 
 
 class WorkerState:
@@ -60,8 +55,6 @@ class WorkerState:
         self.current_started = 0.0
         # This process's CPU time when the current call's CPU limit first fired.
         self.cpu_fired_at: float | None = None
-        # Peak RSS (KiB) when the worker took its first call: growth is measured from here.
-        self.baseline_peak_kib: int | None = None
         # True while host code talks to the parent: a limit must not tear a message in two.
         self.in_host_code = False
         # Scripts by sha256, least recently used first (the pool mirrors this LRU).
@@ -219,18 +212,6 @@ def _ignore_unraisable(unraisable: Any) -> None:
     swallowed limit is known from sandbox.stopping, and nothing of it belongs on stderr."""
 
 
-def _peak_memory_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def memory_grew(state: WorkerState, limits: Limits) -> bool:
-    """Has this worker's peak memory grown past its share of the limit since its first call?"""
-    if state.baseline_peak_kib is None:
-        return False
-    grown_bytes = (_peak_memory_kib() - state.baseline_peak_kib) * 1024
-    return grown_bytes > limits.memory_bytes * MEMORY_GROWTH_RETIRES
-
-
 def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
@@ -242,8 +223,6 @@ def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[
             "error": {"type": "BadCall", "message": str(error)[:500], "line": None},
             "duration_ms": 0.0, "retire": False,
         }
-    if state.baseline_peak_kib is None:
-        state.baseline_peak_kib = _peak_memory_kib()
     state.current_id = message["id"]
     state.current_cpu_seconds = limits.cpu_seconds
     state.current_started = started
@@ -266,8 +245,6 @@ def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[
     finally:
         state.current_id = None
         stopping.resume()
-    if not outcome.get("retire") and memory_grew(state, limits):
-        outcome["retire"] = True
     return outcome
 
 
