@@ -20,9 +20,10 @@ allocated): `bytes(10**12)` is refused without allocating anything and costs not
 script that filled its allowance leaves a heap that may stay fragmented near the limit.
 
 Each call starts with `gc.freeze()` (`begin_call`): everything alive before it (the worker's
-start-up heap, frozen once already so forked workers share its pages, and what earlier calls
-legitimately keep, such as compiled scripts and patterns) is out of the collector's view, so the
-full collection at the end walks only what this call made. Nothing is unfrozen: an object that
+start-up heap, which a template process should also freeze before forking, so that workers keep
+sharing its pages, and what earlier calls legitimately keep, such as compiled scripts and
+patterns) is out of the collector's view, so the full collection at the end walks only what
+this call made. Nothing is unfrozen: an object that
 was alive at a call's start and later becomes *cyclic* garbage would stay (the worker's own
 state is plain data freed by reference counting).
 """
