@@ -3,6 +3,12 @@
 None of them holds a path to the host: read-only plain data, a response builder, and small
 capability objects whose only way out is `HostBridge.request` with plain JSON. Each call gets
 fresh instances (`make_injected`), so nothing a script keeps can reach the next call.
+
+Whatever a script hands to `storage` and `fetch()` is first copied by the exact-types rule
+(sandbox/convert.py), so host code never serialises, holds or calls a script's object (a dict
+subclass's own `items()`, a str subclass's own `isalpha()`). `print` and `log` format with
+`str()`, in the script's own context: under the guards' rules and the CPU limit, never inside a
+host exchange. All of them refuse to go on once the call is stopped (sandbox/stopping.py).
 """
 
 from __future__ import annotations
@@ -14,11 +20,15 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, NoReturn
 
+from sandbox import stopping
 from sandbox.call import HostBridge, RequestData
+from sandbox.convert import ResultError, Special, Target, TooLarge, to_plain_json
 
 STORAGE_KEY_MAX_CHARS: Final = 200
 STORAGE_VALUE_MAX_BYTES: Final = 64 * 1024
 FETCH_BODY_MAX_BYTES: Final = 1024 * 1024
+# Nesting a storage value or a JSON fetch body may have (results have their own limit).
+PLAIN_JSON_MAX_DEPTH: Final = 64
 
 
 class FetchError(Exception):
@@ -64,6 +74,8 @@ CONTRACT_ENUMS: Final[tuple[type[enum.StrEnum], ...]] = (
     VoipCallDisposition,
     VoipWebhookEvent,
 )
+# The contract's enum members cross to the host as their plain string values.
+ENUM_CONVERSIONS: Final[Special] = {kind: str.__str__ for kind in CONTRACT_ENUMS}
 
 
 class _Frozen:
@@ -281,6 +293,10 @@ def response_result(builder: ResponseBuilder) -> dict[str, Any]:
     }
 
 
+# Our own objects a result may hold (sandbox/convert.py's `special`).
+RESULT_CONVERSIONS: Final[Special] = {**ENUM_CONVERSIONS, ResponseBuilder: response_result}
+
+
 def HttpResponse() -> ResponseBuilder:
     """A new response builder; a factory function, so there is no class to subclass."""
     return ResponseBuilder()
@@ -336,6 +352,8 @@ class PrintCollector:
     def _call_print(
         self, *objects: Any, sep: Any = " ", end: Any = "\n", file: Any = None, flush: Any = False
     ) -> None:
+        if stopping.STOPPED is not None:
+            raise stopping.refusal()
         if file is not None:
             raise TypeError("print(file=...) is not available in the sandbox")
         if not self._log.full:  # past the limit, skip even the formatting
@@ -345,6 +363,8 @@ class PrintCollector:
 def make_log(output: OutputLog) -> Callable[..., None]:
     def log(*objects: Any, sep: Any = " ", end: Any = "\n") -> None:
         """Write to the call's log, like print()."""
+        if stopping.STOPPED is not None:
+            raise stopping.refusal()
         if not output.full:
             output.write(_print_text(objects, sep, end))
 
@@ -356,18 +376,68 @@ def _reply_error(reply: Any) -> str:
     return str(error)[:2000] if error else "the host gave no reason"
 
 
-def _plain_json(value: Any, what: str, max_bytes: int) -> tuple[Any, int]:
-    """A deep plain copy of `value`, refused unless it is JSON of at most max_bytes."""
+STORAGE_VALUE: Final = Target(
+    "the storage value", "value",
+    "store dicts, lists, strings, numbers, booleans or None", None,
+)
+FETCH_BODY: Final = Target(
+    "the fetch() body", "body",
+    "send a str, or dicts, lists, strings, numbers, booleans or None", None,
+)
+
+
+def _plain_json(
+    value: Any, target: Target, max_bytes: int, too_large: type[Exception]
+) -> tuple[Any, int]:
+    """A plain copy of `value` by the exact-types rule, and its size as compact JSON.
+
+    TypeError names what is not plain JSON; `too_large` is raised beyond max_bytes.
+    """
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"{what} must be JSON data (dict, list, str, number, bool, None): {error}"
-        ) from None
-    size = len(text.encode("utf-8", "surrogatepass"))
+        # The converter's own count only bounds the work; the exact size is measured below.
+        plain = to_plain_json(value, target, max_bytes=2 * max_bytes + 1024,
+                              max_depth=PLAIN_JSON_MAX_DEPTH, special=ENUM_CONVERSIONS)
+    except TooLarge as refused:
+        raise too_large(str(refused)) from None
+    except ResultError as refused:
+        raise TypeError(str(refused)) from None
+    # Exact builtin types only: the host's json runs none of the script's code here.
+    text = json.dumps(plain, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    size = len(text.encode("utf-8"))
     if size > max_bytes:
-        raise ValueError(f"{what} is {size} bytes as JSON; the limit is {max_bytes}")
-    return json.loads(text), size
+        raise too_large(f"{target.noun} is {size} bytes as JSON; the limit is {max_bytes}")
+    return plain, size
+
+
+def _plain_text(value: Any, what: str) -> str:
+    """A str argument as an exact str (a script's str subclass never reaches host code)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+    return str.__str__(value)
+
+
+def _plain_headers(headers: Any) -> dict[str, str]:
+    """fetch()'s headers: a dict (or a mapping of ours, e.g. request.headers) of strings."""
+    if type(headers) is dict:
+        pairs = list(dict.items(headers))
+    elif type(headers) in (ReadOnlyMapping, CaseInsensitiveMapping):
+        pairs = list(headers.items())  # our own mapping: our own methods
+    else:
+        raise TypeError(f"fetch() headers must be a dict, not {type(headers).__name__}")
+    return {_header_text(name, "name"): _header_text(value, "value") for name, value in pairs}
+
+
+def _positive_seconds(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{what} must be a positive number of seconds or None")
+    return float(value)
 
 
 class FetchResponse(_Frozen):
@@ -429,42 +499,30 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
         follow_redirects: bool = True,
     ) -> FetchResponse:
         """An HTTP request the host makes for the script; FetchError when refused or failed."""
-        if not isinstance(url, str):
-            raise TypeError(f"fetch() url must be a string, not {type(url).__name__}")
-        if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+        stopping.refuse_if_stopped()
+        plain_url = _plain_text(url, "fetch() url")
+        if urllib.parse.urlsplit(plain_url).scheme.lower() not in ("http", "https"):
             raise ValueError("fetch() url must start with http:// or https://")
-        if not isinstance(method, str) or not method.isalpha():
+        if not isinstance(method, str) or not str.isalpha(method):
             raise ValueError("fetch() method must be a word such as GET or POST")
-        plain_headers: dict[str, str] = {}
-        if headers is not None:
-            if not isinstance(headers, Mapping):
-                raise TypeError("fetch() headers must be a dict")
-            for name, value in headers.items():
-                plain_headers[_header_text(name, "name")] = _header_text(value, "value")
+        plain_headers = {} if headers is None else _plain_headers(headers)
         text_body: str | None = None
         json_body: Any = None
         if isinstance(body, str):
             text_body = str.__str__(body)
         elif isinstance(body, dict | list):
-            json_body, _ = _plain_json(body, "fetch() body", FETCH_BODY_MAX_BYTES)
+            json_body, _ = _plain_json(body, FETCH_BODY, FETCH_BODY_MAX_BYTES, ValueError)
         elif body is not None:
             raise TypeError("fetch() body must be a str, dict, list or None")
-        if timeout is not None and (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not math.isfinite(timeout)
-            or timeout <= 0
-        ):
-            raise ValueError("fetch() timeout must be a positive number of seconds")
         reply = host.request(
             {
                 "op": "fetch",
-                "url": str.__str__(url),
-                "method": str.__str__(method).upper(),
+                "url": plain_url,
+                "method": str.upper(method),
                 "headers": plain_headers,
                 "body": text_body,
                 "json": json_body,
-                "timeout": None if timeout is None else float(timeout),
+                "timeout": _positive_seconds(timeout, "fetch() timeout"),
                 "follow_redirects": bool(follow_redirects),
             }
         )
@@ -476,11 +534,10 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
 
 
 def _storage_key(key: Any) -> str:
-    if not isinstance(key, str):
-        raise TypeError(f"a storage key must be a string, not {type(key).__name__}")
-    if not key or len(key) > STORAGE_KEY_MAX_CHARS:
+    plain = _plain_text(key, "a storage key")
+    if not plain or len(plain) > STORAGE_KEY_MAX_CHARS:
         raise ValueError(f"a storage key must have 1 to {STORAGE_KEY_MAX_CHARS} characters")
-    return str.__str__(key)
+    return plain
 
 
 class Storage(_Frozen):
@@ -493,6 +550,7 @@ class Storage(_Frozen):
         self._init(_host=host)
 
     def _ask(self, payload: dict[str, Any]) -> dict[str, Any]:
+        stopping.refuse_if_stopped()
         reply = self._host.request(payload)
         if not isinstance(reply, dict) or reply.get("ok") is not True:
             raise StorageError(_reply_error(reply))
@@ -507,15 +565,9 @@ class Storage(_Frozen):
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         plain_key = _storage_key(key)
-        plain, _ = _plain_json(value, "a storage value", STORAGE_VALUE_MAX_BYTES)
-        if ttl is not None and (
-            isinstance(ttl, bool)
-            or not isinstance(ttl, int | float)
-            or not math.isfinite(ttl)
-            or ttl <= 0
-        ):
-            raise ValueError("ttl must be a positive number of seconds or None")
-        self._ask({"op": "storage.set", "key": plain_key, "value": plain, "ttl": ttl})
+        plain, _ = _plain_json(value, STORAGE_VALUE, STORAGE_VALUE_MAX_BYTES, ValueError)
+        self._ask({"op": "storage.set", "key": plain_key, "value": plain,
+                   "ttl": _positive_seconds(ttl, "ttl")})
 
     def delete(self, key: str) -> None:
         self._ask({"op": "storage.delete", "key": _storage_key(key)})

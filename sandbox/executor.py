@@ -4,6 +4,12 @@
 (fresh builtins, guards and injected objects), runs the module's top level, then the function.
 Everything a script raises is caught here, BaseException included, and reported with the line
 in the tenant's script; host frames and paths never appear in what the tenant sees.
+
+Before the outcome is built, the call's garbage is collected (its finalisers run inside the
+call, under its limits, printing into its log) and what it left in shared caches is dropped
+(sandbox/leftovers.py). A call that was stopped (sandbox/stopping.py) is reported as that limit,
+whatever the script made of the exception: a script cannot turn a limit into a success by
+swallowing it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
-from sandbox import api
+from sandbox import api, leftovers, stopping
 from sandbox.builtins_table import fresh_builtins
 from sandbox.call import Call, HostBridge, RequestData
 from sandbox.compiler import SCRIPT_FILENAME, CompiledScript, compile_script, is_source_limit
@@ -25,6 +31,7 @@ from sandbox.convert import ResultError, to_json_safe
 from sandbox.guards import guarded_pow, make_guards, safe_import
 from sandbox.limits import Limits
 from sandbox.outcome import CompileProblem, LimitName, Outcome, ScriptError
+from sandbox.stopping import LimitExceeded
 
 MESSAGE_MAX_CHARS: Final = 2000
 TRACEBACK_MAX_FRAMES: Final = 20
@@ -33,18 +40,13 @@ RECURSION_HEADROOM: Final = 500
 # Functions whose return value the platform ignores (contract §2): never converted.
 RESULT_IGNORED: Final = frozenset({"VoipGenerateCall"})
 MODULE_NAME: Final = "script"
+GARBAGE_MESSAGE: Final = (
+    "the call's garbage kept re-creating itself when it was collected (finalisers making new "
+    "garbage); the worker is replaced"
+)
 
-
-class LimitExceeded(BaseException):
-    """For the process wall: raise from a signal handler (e.g. SIGXCPU) to stop the script.
-
-    A BaseException, so `except Exception` in a script cannot catch it, and bare `except:` is
-    compiled as `except Exception:`; `execute` reports it with `limit` set.
-    """
-
-    def __init__(self, limit: LimitName, message: str = "") -> None:
-        super().__init__(message or f"the {limit} limit was exceeded")
-        self.limit: LimitName = limit
+# The running call's output, for a worker that must report a call it cannot unwind.
+_current_output: api.OutputLog | None = None
 
 
 _repr = reprlib.Repr()
@@ -212,7 +214,9 @@ def _run(call: Call, limits: Limits, host: HostBridge, output: api.OutputLog) ->
             if call.function in RESULT_IGNORED:
                 return Outcome(ok=True)
             try:
-                return Outcome(ok=True, result=to_json_safe(result, limits))
+                return Outcome(
+                    ok=True, result=to_json_safe(result, limits, api.RESULT_CONVERSIONS)
+                )
             except ResultError as refused:
                 return Outcome(
                     ok=False,
@@ -220,16 +224,25 @@ def _run(call: Call, limits: Limits, host: HostBridge, output: api.OutputLog) ->
                     limit=refused.limit,
                 )
     except BaseException as exc:
-        return Outcome(ok=False, error=script_error(exc), limit=_limit_of(exc))
+        retire = _memory_retires(exc, limits)  # first: the frames still hold the allocations
+        return Outcome(ok=False, error=script_error(exc), limit=_limit_of(exc), retire=retire)
+
+
+def _memory_retires(exc: BaseException, limits: Limits) -> bool:
+    """A MemoryError retires the worker only if the memory really is nearly full."""
+    return isinstance(exc, MemoryError) and leftovers.memory_nearly_full(limits.memory_bytes)
 
 
 def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
     """Run `call` and return its outcome as a JSON-safe dict (the shape of Outcome.to_json()).
 
-    `call.function is None` compiles and checks only. Never raises.
+    `call.function is None` compiles and checks only. Never raises. The caller's heap is left
+    frozen (`gc.freeze`, see sandbox/leftovers.py): what a worker wants.
     """
+    global _current_output
+    leftovers.begin_call()
     started = time.perf_counter()
-    output = api.OutputLog(limits.output_bytes)
+    output = _current_output = api.OutputLog(limits.output_bytes)
     try:
         outcome = _run(call, limits, host, output)
     except BaseException as exc:
@@ -237,8 +250,10 @@ def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
             ok=False,
             error=ScriptError(type=_type_name(exc), message=exception_message(exc)),
             limit=_limit_of(exc),
+            retire=_memory_retires(exc, limits),
         )
     try:
+        outcome = _after_call(outcome)
         return Outcome(
             ok=outcome.ok,
             result=outcome.result,
@@ -247,6 +262,7 @@ def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
             logs=output.text(),
             logs_truncated=output.truncated,
             duration_ms=(time.perf_counter() - started) * 1000,
+            retire=outcome.retire,
         ).to_json()
     except BaseException:
         return {
@@ -261,7 +277,36 @@ def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
             "logs": "",
             "logs_truncated": True,
             "duration_ms": 0.0,
+            "retire": True,
         }
+    finally:
+        _current_output = None
+
+
+def _after_call(outcome: Outcome) -> Outcome:
+    """The call's garbage collected and its cache entries dropped; a stop overrides the outcome.
+
+    The script's frames are gone by now, so its garbage is unreachable; its finalisers run in
+    `collect_garbage`, still under the caller's CPU timer.
+    """
+    leftovers.forget_caches()  # first: what they drop may be the garbage to collect
+    settled = leftovers.collect_garbage()
+    stop = stopping.STOPPED
+    if not settled:
+        limit: LimitName = stop.limit if stop is not None else "garbage"
+        return Outcome(ok=False, error=ScriptError(type="LimitExceeded", message=GARBAGE_MESSAGE),
+                       limit=limit, retire=True)
+    if stop is not None and outcome.limit != stop.limit:
+        # The script swallowed the limit (a finally, a finalised generator) and went on.
+        return Outcome(ok=False, error=ScriptError(type="LimitExceeded", message=stop.message),
+                       limit=stop.limit)
+    return outcome
+
+
+def current_logs() -> tuple[str, bool]:
+    """The running call's output so far and whether it was truncated ("" outside a call)."""
+    output = _current_output
+    return ("", False) if output is None else (output.text(), output.truncated)
 
 
 __all__ = ["LimitExceeded", "RequestData", "execute"]

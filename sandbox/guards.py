@@ -6,6 +6,9 @@ live here. `make_guards` hands each call a fresh dict of them.
 
 What a type may expose is a table (READ_RULES, WRITABLE): reading is allowed unless a row
 refuses the name; writing is refused unless a row allows the object.
+
+Every guard first refuses to go on once the call is stopped (sandbox/stopping.py): a script that
+swallowed its CPU limit cannot take one more step that reaches a guard.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any, Final
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from sandbox import api
+from sandbox import api, stopping
 from sandbox.builtins_table import EXCEPTION_CLASSES
 from sandbox.modules import VIEWS, ModuleView, view_has, view_member, view_name
 
@@ -63,6 +66,8 @@ def tenant_metaclass(
     name: str, bases: tuple[type, ...], namespace: dict[str, Any], **keywords: Any
 ) -> type:
     """`__metaclass__`: every `class` statement of a script builds its class here."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     if keywords:
         raise TypeError("class keyword arguments are not allowed")
     for base in bases:
@@ -98,6 +103,8 @@ def check_format_template(template: str) -> None:
 
 
 def safe_format(template: str, /, *args: Any, **kwargs: Any) -> str:
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     if not isinstance(template, str):
         raise TypeError("format() needs a str")
     check_format_template(template)
@@ -105,6 +112,8 @@ def safe_format(template: str, /, *args: Any, **kwargs: Any) -> str:
 
 
 def safe_format_map(template: str, mapping: Mapping[str, Any], /) -> str:
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     if not isinstance(template, str):
         raise TypeError("format_map() needs a str")
     check_format_template(template)
@@ -194,6 +203,8 @@ def _checked_class_init(cls: type) -> Callable[..., None]:
 
 def guarded_getattr(obj: object, name: str) -> Any:
     """`_getattr_`: every `obj.name` read of a script."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     if type(name) is not str:
         raise TypeError("attribute name must be a str")
     if name.startswith("_") and name != "_":
@@ -240,6 +251,8 @@ def describe(obj: object) -> str:
 
 def guarded_write(obj: object) -> object:
     """`_write_(obj)`: the target of every `obj.x = ...`, `obj[k] = ...` and `del`."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     for _what, allows in WRITABLE:
         if allows(obj):
             return obj
@@ -257,6 +270,8 @@ _SUBSCRIPTABLE_CLASSES: Final[frozenset[type]] = frozenset(
 
 def guarded_getitem(obj: Any, key: Any) -> Any:
     """`_getitem_`: `obj[key]` reads. Refuses subscripting host classes (class_getitem hooks)."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     if isinstance(obj, type) and obj not in _SUBSCRIPTABLE_CLASSES:
         raise TypeError(f"class {obj.__name__!r} is not subscriptable in the sandbox")
     return obj[key]
@@ -264,6 +279,8 @@ def guarded_getitem(obj: Any, key: Any) -> Any:
 
 def guarded_getiter(obj: Any) -> Iterator[Any]:
     """`_getiter_`: every `for`, comprehension and unpacking. Refuses capability objects."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     if isinstance(obj, ModuleView | api.Storage | api.FetchResponse):
         raise TypeError(f"{describe(obj)} is not iterable")
     return iter(obj)
@@ -271,6 +288,8 @@ def guarded_getiter(obj: Any) -> Iterator[Any]:
 
 def guarded_unpack(it: Any, spec: Mapping[str, Any], getiter: Callable[[Any], Any]) -> Any:
     """`_unpack_sequence_`: `a, (b, c) = x`, each level through `_getiter_`."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     return guarded_unpack_sequence(it, spec, getiter)  # type: ignore[no-untyped-call]
 
 
@@ -278,11 +297,15 @@ def guarded_iter_unpack(
     it: Any, spec: Mapping[str, Any], getiter: Callable[[Any], Any]
 ) -> Iterable[Any]:
     """`_iter_unpack_sequence_`: `for a, b in x`."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     return guarded_iter_unpack_sequence(it, spec, getiter)  # type: ignore[no-untyped-call,no-any-return]
 
 
 def guarded_apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """`_apply_`: calls with `*args`/`**kwargs`. Private keyword names never reach host code."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     for name in kwargs:
         if name.startswith("_"):
             raise TypeError(f'keyword argument "{name}" starts with "_"')
@@ -298,6 +321,8 @@ MAX_POW_BITS: Final = 332_200
 
 def guarded_pow(base: Any, exp: Any, mod: Any = None) -> Any:
     """`**` (policy) and the `pow` builtin."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     if (
         mod is None
         and isinstance(base, int)
@@ -329,6 +354,8 @@ _INPLACE: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
 
 def guarded_inplacevar(op: str, target: Any, value: Any) -> Any:
     """`_inplacevar_`: `x += y` for names, items and attributes (the policy rewrites all three)."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     try:
         func = _INPLACE[op]
     except KeyError:
@@ -347,6 +374,8 @@ def safe_import(
     level: int = 0,
 ) -> ModuleView:
     """`__import__`: only curated module views, never a real module."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
     if level != 0:
         raise ImportError("relative imports are not available in the sandbox")
     view = VIEWS.get(name)
@@ -369,6 +398,8 @@ def make_guards(output: api.OutputLog) -> dict[str, Any]:
     """The guard names of one call. `_print_` writes to this call's log."""
 
     def print_factory(_getattr: Any = None) -> api.PrintCollector:
+        if stopping.STOPPED is not None:
+            raise stopping.refusal()
         return api.PrintCollector(output)
 
     return {

@@ -6,6 +6,11 @@ A script never holds a real module object: a real module re-exports others (`jso
 Whatever those functions import lazily is imported here, eagerly, at import time: the worker
 loses filesystem access after it starts, so a first `datetime.strptime` inside a call could
 otherwise fail to load `_strptime`, and a first `"..".encode("cp1251")` its codec.
+
+The `re` and `urllib.parse` functions remember their arguments in module-level caches (compiled
+patterns, split URLs, quoters). Their views pass exact builtin types (`exact_arguments`): a
+script's str subclass in such a cache would keep its class, and through its methods the call's
+whole namespace, alive into later calls. sandbox/leftovers.py drops what the views cannot cover.
 """
 
 from __future__ import annotations
@@ -14,17 +19,21 @@ import _strptime  # type: ignore[import-not-found]  # noqa: F401  (datetime.strp
 import base64
 import codecs
 import datetime
+import functools
 import hashlib
 import hmac
 import json
 import math
+import operator
 import re
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, ModuleType
 from typing import Any, Final, NoReturn
+
+from sandbox import stopping
 
 
 class ModuleView:
@@ -76,6 +85,45 @@ def _pick(module: ModuleType, names: Iterable[str]) -> dict[str, Any]:
     return {name: getattr(module, name) for name in names}
 
 
+def _exact(value: Any) -> Any:
+    """A str, int or float of a subclass as its exact builtin value (C methods only: no method of
+    the script's class runs). Other values pass unchanged."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is float or kind is bytes:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return operator.index(value)  # an exact int since Python 3.10
+    if isinstance(value, float):
+        return float.__float__(value)
+    return value
+
+
+def exact_arguments(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` called with its str, int and float arguments as exact builtin values (and
+    refused once the call is stopped, like a guard)."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if stopping.STOPPED is not None:
+            raise stopping.refusal()
+        return function(
+            *[_exact(arg) for arg in args], **{key: _exact(v) for key, v in kwargs.items()}
+        )
+
+    return call
+
+
+def _pick_exact(module: ModuleType, names: Iterable[str]) -> dict[str, Any]:
+    """Like `_pick`, functions wrapped by `exact_arguments` (classes and constants as they are)."""
+    picked = _pick(module, names)
+    return {
+        name: exact_arguments(value) if callable(value) and not isinstance(value, type) else value
+        for name, value in picked.items()
+    }
+
+
 RE_NAMES: Final = (
     "compile", "match", "search", "fullmatch", "findall", "finditer", "sub", "subn", "split",
     "escape", "error", "NOFLAG", "A", "ASCII", "I", "IGNORECASE", "L", "LOCALE", "M",
@@ -100,13 +148,41 @@ UUID_NAMES: Final = (
     "NAMESPACE_X500",
 )  # fmt: skip
 
-URLLIB_PARSE_VIEW: Final = ModuleView("urllib.parse", _pick(urllib.parse, URLLIB_PARSE_NAMES))
+# hmac calls a `digestmod` that is not a name: only hashlib's own constructors, never a script's
+# function (it would run inside hmac, holding a half-built object).
+_HASHLIB_CONSTRUCTORS: Final = frozenset(getattr(hashlib, name) for name in HASHLIB_NAMES)
+
+
+def _digestmod(digestmod: Any) -> Any:
+    if isinstance(digestmod, str):
+        return str.__str__(digestmod)
+    if digestmod in _HASHLIB_CONSTRUCTORS:
+        return digestmod
+    raise TypeError(
+        "digestmod must be a hash name such as 'sha256' or a hashlib function such as "
+        "hashlib.sha256"
+    )
+
+
+def _hmac_new(key: Any, msg: Any = None, digestmod: Any = "") -> hmac.HMAC:
+    """hmac.new, its digestmod checked (hmac itself demands one)."""
+    return hmac.new(_exact(key), _exact(msg), _digestmod(digestmod) if digestmod else digestmod)
+
+
+def _hmac_digest(key: Any, msg: Any, digest: Any) -> bytes:
+    """hmac.digest, its digest checked."""
+    return hmac.digest(_exact(key), _exact(msg), _digestmod(digest))
+
+
+URLLIB_PARSE_VIEW: Final = ModuleView(
+    "urllib.parse", _pick_exact(urllib.parse, URLLIB_PARSE_NAMES)
+)
 
 # Import name -> view. `import urllib.parse` binds the `urllib` view, which holds only `parse`.
 VIEWS: Final[Mapping[str, ModuleView]] = MappingProxyType(
     {
         "json": ModuleView("json", _pick(json, ("loads", "dumps", "JSONDecodeError"))),
-        "re": ModuleView("re", _pick(re, RE_NAMES)),
+        "re": ModuleView("re", _pick_exact(re, RE_NAMES)),
         "math": ModuleView("math", _pick(math, (n for n in dir(math) if not n.startswith("_")))),
         "datetime": ModuleView(
             "datetime",
@@ -119,14 +195,17 @@ VIEWS: Final[Mapping[str, ModuleView]] = MappingProxyType(
             "time",
             _pick(time, ("time", "time_ns", "monotonic", "perf_counter", "gmtime", "strftime")),
         ),
-        "base64": ModuleView("base64", _pick(base64, BASE64_NAMES)),
+        "base64": ModuleView("base64", _pick_exact(base64, BASE64_NAMES)),
         "hashlib": ModuleView("hashlib", _pick(hashlib, HASHLIB_NAMES)),
-        "hmac": ModuleView("hmac", _pick(hmac, ("new", "digest", "compare_digest"))),
+        "hmac": ModuleView(
+            "hmac",
+            {"new": _hmac_new, "digest": _hmac_digest, "compare_digest": hmac.compare_digest},
+        ),
         "urllib": ModuleView("urllib", {"parse": URLLIB_PARSE_VIEW}),
         "urllib.parse": URLLIB_PARSE_VIEW,
         "uuid": ModuleView(
             "uuid",
-            _pick(uuid, UUID_NAMES),
+            _pick_exact(uuid, UUID_NAMES),
         ),
     }
 )

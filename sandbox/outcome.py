@@ -11,11 +11,12 @@ from typing import Any, Literal
 
 JSONValue = Any  # str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]
 
+# "garbage": the call's garbage kept re-creating itself when collected at the end of the call.
 # "restarts": the tenant's calls cost too many worker starts lately (sandbox.scheduler).
 LimitName = Literal["wall", "cpu", "memory", "output", "result", "source", "recursion",
-                    "restarts"]
+                    "garbage", "restarts"]
 LIMIT_NAMES: frozenset[str] = frozenset(
-    {"wall", "cpu", "memory", "output", "result", "source", "recursion", "restarts"}
+    {"wall", "cpu", "memory", "output", "result", "source", "recursion", "garbage", "restarts"}
 )
 
 
@@ -60,6 +61,9 @@ class Outcome:
     logs: str = ""
     logs_truncated: bool = False
     duration_ms: float = 0.0
+    # The worker that ran the call takes no more work: it exits after reporting this outcome
+    # (its memory grew to a limit, its garbage would not settle, a limit could not unwind it).
+    retire: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,4 +74,5 @@ class Outcome:
             "logs": self.logs,
             "logs_truncated": self.logs_truncated,
             "duration_ms": round(self.duration_ms, 3),
+            "retire": self.retire,
         }

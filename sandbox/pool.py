@@ -90,8 +90,6 @@ QUEUE_SECONDS = 60.0
 TEMPLATE_SLOW_SECONDS = 2.0
 TEMPLATE_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 CAN_RENICE = os.geteuid() == 0
-# Limits after which a worker exits by itself (see sandbox.worker.REPLACE_AFTER_LIMITS).
-RETIRING_LIMITS = frozenset({"memory"})
 
 
 @functools.lru_cache(maxsize=64)
@@ -426,7 +424,7 @@ class SandboxPool:
         load = self._loads.setdefault(group, GroupLoad())
         if not load.heavy:
             self._gate.light_activity()
-        load.observe(outcome.duration_ms, outcome.limit in ("cpu", "wall", "memory"))
+        load.observe(outcome.duration_ms, outcome.limit in ("cpu", "wall", "memory", "garbage"))
         if not load.heavy and load.average_ms < 1.0 and len(self._loads) > 10_000:
             del self._loads[group]  # forget idle light groups rather than grow forever
         return outcome
@@ -714,7 +712,7 @@ class SandboxPool:
                     outcome_from_json(message.get("outcome")), worker.inflight[0].limits,
                     len(line),
                 )
-                if outcome.limit in RETIRING_LIMITS:
+                if outcome.retire:  # the worker exits by itself after this outcome
                     worker.retiring = True
                     self._charge(worker)
                 self._complete_head(worker, outcome)

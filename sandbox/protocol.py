@@ -5,7 +5,8 @@ as untrusted bytes and parses it strictly into plain types (`outcome_from_json`)
 
 Parent → worker: {"type": "call", "id", "call", "limits"}; {"type": "capability_reply", "id",
 "reply"}. Worker → parent: {"type": "ready", "hardening"}; {"type": "capability", "id",
-"request"}; {"type": "outcome", "id", "outcome"}.
+"request"}; {"type": "outcome", "id", "outcome"}. An outcome with `"retire": true` is the
+worker's last: it exits after sending it, and the pool replaces it.
 
 A call is encoded completely (`EncodedCall`) before it is queued for any worker, so an input
 that cannot be encoded fails that call alone and never leaves a worker waiting.
@@ -163,6 +164,9 @@ def outcome_from_json(data: Any) -> Outcome:
     if isinstance(duration, bool) or not isinstance(duration, int | float):
         raise ProtocolError("duration_ms must be a number")
     logs = data.get("logs", "")
+    retire = data.get("retire", False)
+    if not isinstance(retire, bool):
+        raise ProtocolError("outcome.retire must be a boolean")
     limit_name: LimitName | None = limit
     return Outcome(
         ok=ok,
@@ -172,6 +176,7 @@ def outcome_from_json(data: Any) -> Outcome:
         logs=_text(logs, 1024 * 1024),
         logs_truncated=bool(data.get("logs_truncated", False)),
         duration_ms=float(duration),
+        retire=retire,
     )
 
 

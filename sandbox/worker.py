@@ -5,22 +5,32 @@ Forked by the template (sandbox/forkserver.py) through `harden.spawn_isolated`, 
 `child_main` in the hardened child. Its pipe ends are descriptors 3 (the pool's messages) and 4
 (its own); 0, 1 and 2 are /dev/null, so nothing but the protocol reaches the channel.
 
-The CPU limit is a one-shot profiling timer (ITIMER_PROF: this process's CPU time, fine-grained)
-armed per call. When it fires, it raises `LimitExceeded`, a BaseException the script cannot
-catch (its bare `except:` is compiled as `except Exception:`), and the worker goes on to the
-next call. It is deferred while host code talks to the parent, so a message is never torn in
-two. After a MemoryError the worker exits and is replaced (its heap may be fragmented).
+The CPU limit is a profiling timer (ITIMER_PROF: this process's CPU time, fine-grained) armed
+per call: it fires at the limit and then every `CPU_REFIRE_SECONDS` until the call ends. The
+first firing stops the call (sandbox/stopping.py: every guard refuses from then on); each firing
+raises `LimitExceeded` into the script's own frames, never into host code, so host state and
+messages to the parent are never torn. A script that swallows it anyway (a generator finalised
+by the collector, a `finally` that loops) gets `CPU_GRACE_SECONDS` more; then the worker reports
+the limit itself and exits (`end_unstoppable_call`), and is replaced.
+
+A worker retires (exits after reporting, the outcome saying `"retire": true`) when a call's
+MemoryError came with its address space nearly full, or its garbage would not settle
+(sandbox/leftovers.py); a MemoryError that allocated nothing (`bytes(10**12)`) retires nothing.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections import OrderedDict, deque
+from types import FrameType
 from typing import Any, NoReturn
 
+from sandbox import stopping
 from sandbox.call import Call
+from sandbox.compiler import SCRIPT_FILENAME
 from sandbox.forkserver import WORKER_IN_FD, WORKER_OUT_FD
 from sandbox.harden import HardeningReport
 from sandbox.limits import Limits
@@ -33,10 +43,11 @@ from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel, ProtocolError
 IDLE_SPIN_SECONDS = 0.0005
 SPIN_WHEN_CALLS_WITHIN = 0.002
 
-# Limits after which this process is not trusted to take more work.
-# A CPU limit or a deep recursion unwinds cleanly and leaves the worker reusable; after a
-# MemoryError the heap may be fragmented to its limit, so that worker is replaced.
-REPLACE_AFTER_LIMITS = frozenset({"memory"})
+# After the CPU limit fires, the timer fires again every this many seconds of CPU time.
+CPU_REFIRE_SECONDS = 0.01
+# CPU time a call may still use after its limit fired (a script swallowing the exception)
+# before the worker reports the limit itself and exits.
+CPU_GRACE_SECONDS = 0.2
 
 
 class WorkerState:
@@ -46,7 +57,8 @@ class WorkerState:
         self.current_id: int | None = None
         self.current_cpu_seconds = 0.0
         self.current_started = 0.0
-        self.cpu_limit_pending = False
+        # This process's CPU time when the current call's CPU limit first fired.
+        self.cpu_fired_at: float | None = None
         # True while host code talks to the parent: a limit must not tear a message in two.
         self.in_host_code = False
         # Scripts by sha256, least recently used first (the pool mirrors this LRU).
@@ -79,6 +91,7 @@ def limit_outcome(limit: str, message: str, started: float) -> dict[str, Any]:
         "logs": "",
         "logs_truncated": False,
         "duration_ms": (time.perf_counter() - started) * 1000,
+        "retire": False,
     }
 
 
@@ -91,14 +104,15 @@ class WorkerBridge:
 
     def request(self, payload: dict[str, JSONValue]) -> dict[str, JSONValue]:
         state = self.state
+        stopping.refuse_if_stopped()
         state.in_host_code = True
         try:
             reply = self._exchange(payload)
         finally:
             state.in_host_code = False
-        if state.cpu_limit_pending:
-            state.cpu_limit_pending = False
-            raise cpu_limit(state)
+        # The limit may have fired during the exchange (it never raises into host code):
+        # this is the safe point to stop the script.
+        stopping.refuse_if_stopped()
         return reply
 
     def _exchange(self, payload: dict[str, JSONValue]) -> dict[str, JSONValue]:
@@ -136,17 +150,6 @@ def serve(report: HardeningReport) -> None:
 
     channel = LineChannel(read_fd=WORKER_IN_FD, write_fd=WORKER_OUT_FD)
     state = WorkerState(channel)
-
-    def on_cpu_limit(signum: int, frame: object) -> None:
-        if state.current_id is None:
-            return
-        if state.in_host_code or channel.sending:
-            # Never tear a message on the pipe: stop the script once the exchange is over.
-            state.cpu_limit_pending = True
-            return
-        raise cpu_limit(state)
-
-    signal.signal(signal.SIGPROF, on_cpu_limit)
     channel.send({"type": "ready", "pid": os.getpid(), "hardening": report.to_json()})
 
     spin = IDLE_SPIN_SECONDS
@@ -171,16 +174,61 @@ def serve(report: HardeningReport) -> None:
             continue
         outcome = run_one(state, message, executor)
         channel.send({"type": "outcome", "id": message["id"], "outcome": outcome})
-        if outcome.get("limit") in REPLACE_AFTER_LIMITS:
+        if outcome.get("retire"):
             return
 
 
 def cpu_limit(state: WorkerState) -> BaseException:
     """What the CPU timer raises into the script: a BaseException scripts cannot catch (their
     bare `except:` is compiled as `except Exception:`), so the worker survives and is reused."""
-    from sandbox.executor import LimitExceeded
+    return stopping.refusal()
 
-    return LimitExceeded("cpu", f"CPU time limit of {state.current_cpu_seconds:g} s exceeded")
+
+def on_cpu_timer(state: WorkerState, frame: FrameType | None) -> None:
+    """SIGPROF: the call's CPU limit fired (first time) or fires again (every refire).
+
+    It stops the call and raises only into the script's own frames: host code (a guard, an
+    exchange with the parent, the executor building the outcome) is never interrupted, and
+    refuses by itself at its next safe point because the call is stopped.
+    """
+    if state.current_id is None:
+        return
+    if stopping.STOPPED is None:
+        state.cpu_fired_at = time.process_time()
+        stopping.stop("cpu", f"CPU time limit of {state.current_cpu_seconds:g} s exceeded")
+    elif (
+        state.cpu_fired_at is not None
+        and time.process_time() - state.cpu_fired_at > CPU_GRACE_SECONDS
+        and not (state.in_host_code or state.channel.sending)
+    ):
+        end_unstoppable_call(state)
+    if frame is not None and frame.f_code.co_filename == SCRIPT_FILENAME:
+        raise cpu_limit(state)
+
+
+def end_unstoppable_call(state: WorkerState) -> NoReturn:
+    """The script went on past its CPU limit and grace: report the limit, retire, exit now."""
+    from sandbox.executor import current_logs
+
+    # The script may be at its recursion limit: leave room for building and sending this.
+    sys.setrecursionlimit(sys.getrecursionlimit() + 1000)
+    outcome = limit_outcome(
+        "cpu",
+        f"CPU time limit of {state.current_cpu_seconds:g} s exceeded; the script went on "
+        "after it, so its worker was stopped",
+        state.current_started,
+    )
+    outcome["logs"], outcome["logs_truncated"] = current_logs()
+    outcome["retire"] = True
+    try:
+        state.channel.send({"type": "outcome", "id": state.current_id, "outcome": outcome})
+    finally:
+        os._exit(0)  # the pool replaces a worker that exits without reporting, too
+
+
+def _ignore_unraisable(unraisable: Any) -> None:
+    """Exceptions CPython cannot raise (in a finaliser) are the script's own business: a
+    swallowed limit is known from sandbox.stopping, and nothing of it belongs on stderr."""
 
 
 def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[str, Any]:
@@ -192,7 +240,7 @@ def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[
         return {
             "ok": False, "result": None, "limit": None, "logs": "", "logs_truncated": False,
             "error": {"type": "BadCall", "message": str(error)[:500], "line": None},
-            "duration_ms": 0.0,
+            "duration_ms": 0.0, "retire": False,
         }
     state.current_id = message["id"]
     state.current_cpu_seconds = limits.cpu_seconds
@@ -210,17 +258,25 @@ def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[
                 "error": {"type": "InternalError", "message": type(error).__name__,
                           "line": None},
                 "duration_ms": (time.perf_counter() - started) * 1000,
+                # Something broke in the worker's own code: do not trust it with more work.
+                "retire": True,
             }
     finally:
         state.current_id = None
-        state.cpu_limit_pending = False
+        stopping.resume()
     return outcome
 
 
 def execute_with_cpu_timer(state: WorkerState, executor: Any, call: Call, limits: Limits,
                            bridge: WorkerBridge) -> dict[str, Any]:
-    """Run the call with a one-shot CPU timer (ITIMER_PROF counts this process's CPU time)."""
-    signal.setitimer(signal.ITIMER_PROF, limits.cpu_seconds)
+    """Run the call under its CPU timer (ITIMER_PROF counts this process's CPU time): first at
+    the limit, then every CPU_REFIRE_SECONDS until the call is over (garbage collection and
+    all)."""
+    stopping.resume()
+    state.cpu_fired_at = None
+    sys.unraisablehook = _ignore_unraisable
+    signal.signal(signal.SIGPROF, lambda signum, frame: on_cpu_timer(state, frame))
+    signal.setitimer(signal.ITIMER_PROF, limits.cpu_seconds, CPU_REFIRE_SECONDS)
     try:
         outcome: dict[str, Any] = executor.execute(call, limits, bridge)
         return outcome

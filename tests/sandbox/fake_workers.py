@@ -55,6 +55,12 @@ def bad_outcome(report: HardeningReport) -> NoReturn:
     _linger()
 
 
+def bad_retire(report: HardeningReport) -> NoReturn:
+    call_id = _first_call_id(report)
+    _send({"type": "outcome", "id": call_id, "outcome": {"ok": True, "retire": "no"}})
+    _linger()
+
+
 def pickle(report: HardeningReport) -> NoReturn:
     call_id = _first_call_id(report)
     outcome = {"ok": True, "result": {"py/reduce": "os.system"}, "duration_ms": "x"}

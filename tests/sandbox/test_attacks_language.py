@@ -6,6 +6,7 @@ type, message and line) and then that the fixed benign call still succeeds in th
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from typing import Any
 
@@ -369,6 +370,20 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
         "print('x', file=storage)",
         Raises("TypeError", "print(file=...) is not available in the sandbox", 2),
     ),
+    # -- hooks that would let a script catch its CPU limit where nothing else can: not definable
+    "context_manager_exit": (
+        "class C:\n    def __exit__(self, *args):\n        return True",
+        Refused(3, '"__exit__" is an invalid variable name because it starts with "_"'),
+    ),
+    "finaliser_del": (
+        "class C:\n    def __del__(self):\n        pass",
+        Refused(3, '"__del__" is an invalid variable name because it starts with "_"'),
+    ),
+    # -- host code never calls a script's function from inside a half-built host object
+    "hmac_with_a_script_digestmod": (
+        "import hmac\ndef digest(*args):\n    return 1\nhmac.new(b'k', b'm', digest)",
+        Raises("TypeError", "digestmod must be a hash name such as 'sha256'", 5),
+    ),
     "async_function": ("async def f():\n    pass", Refused(2, '"async def f" is not supported')),
 }
 
@@ -559,3 +574,50 @@ def test_run_time_import_refusal_names_the_module(
 
     with pytest.raises(ImportError, match=message):
         safe_import(name, None, None, fromlist, 0)
+
+
+def test_nothing_of_a_call_stays_alive_in_the_standard_librarys_caches() -> None:
+    # A script's str subclass kept as a cache key would keep its class, and through the class's
+    # methods the call's whole namespace, alive into later calls (finalised during one of them).
+    import encodings
+
+    source = script(
+        """
+        p = Probe("a+")
+        found = [
+            str(re.compile(p).pattern),
+            re.sub(p, Probe("b"), "aaa"),
+            re.compile("a").sub(Probe("c"), "a"),
+            re.compile(Probe("(a)")).sub(Probe("<\\\\1>"), "a"),
+            urllib.parse.urlsplit(Probe("https://example.com/x")).path,
+            urllib.parse.quote(Probe("a b"), safe=Probe("/")),
+            datetime.datetime.strptime(Probe("2024"), Probe("%Y")).year,
+        ]
+        try:
+            "x".encode("no-such-codec-" + "z" * 1000)
+        except LookupError:
+            found.append("no codec")
+        return found
+        """,
+        top="""
+        import datetime
+        import re
+        import urllib.parse
+
+        class Probe(str):
+            def __init__(self, text):
+                self.call = request_marker()
+
+        def request_marker():
+            return "the call's namespace"
+        """,
+    )
+    outcome = run(source)
+    assert outcome["result"] == ["a+", "b", "c", "<a>", "/x", "a%20b", 2024, "no codec"], outcome
+    survivors = [
+        obj for obj in gc.get_objects()
+        if isinstance(obj, type) and obj.__name__ == "Probe" and obj.__module__ == "script"
+    ]
+    assert survivors == []
+    assert not any(name.startswith("no-such-codec") for name in encodings._cache)
+    assert_benign_call_works()

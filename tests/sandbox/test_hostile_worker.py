@@ -19,6 +19,7 @@ from sandbox.forkserver import SpawnError
         ("garbage", "WorkerProtocolError"),
         ("wrong_id", "WorkerProtocolError"),
         ("bad_outcome", "WorkerProtocolError"),
+        ("bad_retire", "WorkerProtocolError"),
         ("pickle", "WorkerProtocolError"),
         ("flood", "WorkerProtocolError"),
         ("floods_requests", "WorkerProtocolError"),
