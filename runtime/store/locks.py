@@ -1,0 +1,170 @@
+"""The locking hook of a unit's transaction: `Locks` does nothing (SQLite, where one writer
+serialises every unit); `AdvisoryLocks` is PostgreSQL's, where units run at once on several
+connections and several nodes.
+
+`tx.py` calls the hook at the points where a concurrent unit could have made its read stale.
+On PostgreSQL all locks are transaction-level advisory locks (`pg_advisory_xact_lock`,
+released at COMMIT or ROLLBACK); once a lock is held, every later statement of the transaction
+reads a fresh snapshot (READ COMMITTED), so it sees everything the previous holder committed.
+
+- **Call keys.** Acting finds a call by its provider id, else by its numbers. Before each
+  lookup the unit locks the key it looks by: `(module, "id", callId)` or `(module, "numbers",
+  direction/src/ext/dst/ext)`. Two units that could find (or fail to find, and then create)
+  the same call always share a key: the same callId, or the same numbers (a unit whose callId
+  is unknown falls back to the numbers). A call found by its numbers that carries a callId is
+  also locked by that id, and looked up again under it, since units that know the id lock
+  only the id. So every unit touching a call holds one lock in common with every other: events
+  of one call hitting two nodes at once end in one call (no lost update, no second call), an
+  identical retry is seen as the repeat it is, and units of different calls, even of one busy
+  module, never wait for each other. (A lock per module, the simpler choice, made one module's
+  units wait for each other: see bench/store_backends.py.)
+- **Notification locks**, `(user)`, held to COMMIT from before the unit stores its first
+  notification: a user's notifications are numbered (`seq`) in commit order, as on SQLite, so
+  a client catching up "after" the last one it saw never misses one that was numbered before
+  it but committed after it. A unit locks every user it may notify at once, in id order (those
+  already notified of the call, whom a NotifyEnd tells, and the user at the operator's
+  number), so two units never wait for each other's users in a cycle.
+- **Module lock**, `(module)`: key-value storage writes and purges, which read and then write
+  the module's usage totals.
+- **Contacts.** A missed call from an unknown number creates a contact; the lookup that found
+  none may be stale when a unit of another call (or module) of the same tenant creates one
+  meanwhile. So before creating a contact for a number this transaction looked up and did not
+  find, take the lock `(tenant, number)`, look again, and if one appeared raise `RetryUnit`:
+  the store rolls back and runs the unit again, which then finds it.
+- Lock order is call keys, then users, then contact, then module (acting's own order:
+  event, record, storage), so these cannot wait on each other in a cycle in practice; should
+  an odd script make one (an event and a record of different calls in one result),
+  PostgreSQL detects the deadlock and the store runs the unit again.
+- **Management writes** read the module `FOR UPDATE` (the dialect's `{for_update}`).
+- **Backstops**: unique indexes on (module, provider call id) and on activity.call_id; a
+  violation of those means a race the locks should have prevented, and the store retries the
+  unit like a deadlock or a serialization failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+
+from runtime.store.errors import StoreError
+from runtime.store.models import Call, Contact
+from runtime.store.port import Port
+
+# Advisory lock namespaces (the first key of the two-key form): "Vo" and a number.
+LOCK_MODULE = 0x566F0001
+LOCK_CONTACT = 0x566F0002
+LOCK_MIGRATIONS = 0x566F0003
+LOCK_CALL = 0x566F0004
+LOCK_NOTIFY = 0x566F0005
+# Separates the parts of a lock key. Keys are hashed (hashtext) into the lock's second number:
+# two keys that collide, or a callId holding the separator, only share a lock, which may cost
+# a wait (or, twice over, a deadlock the store retries), never correctness.
+SEP = "\x1f"
+
+Numbers = tuple[str, str, str, str | None, str, str | None]  # module, direction, src, ext, ...
+
+
+class RetryUnit(StoreError):
+    """The unit read something that changed before it could act on it: run it again."""
+
+
+def id_key(module_id: str, provider_call_id: str) -> str:
+    return SEP.join((module_id, "id", provider_call_id))
+
+
+def numbers_key(numbers: Numbers) -> str:
+    module_id, direction, src, src_ext, dst, dst_ext = numbers
+    # None and "" differ for extensions (matching is NULL-safe).
+    return SEP.join((module_id, "numbers", direction, src, repr(src_ext), dst, repr(dst_ext)))
+
+
+class Locks:
+    """No locking: the SQLite writer runs one unit at a time."""
+
+    async def call_by_id(self, module_id: str, provider_call_id: str) -> None:
+        return None
+
+    async def call_by_numbers(self, numbers: Numbers) -> None:
+        return None
+
+    async def owned(self, found: Call | None,
+                    lookup: Callable[[], Awaitable[Call | None]]) -> Call | None:
+        return found
+
+    def may_notify(self, user_ids: Iterable[str | None]) -> None:
+        return None
+
+    async def notifying(self, user_id: str) -> None:
+        return None
+
+    def contact_absent(self, tenant_id: str, normalized: str) -> None:
+        return None
+
+    async def creating_contact(self, contact: Contact) -> None:
+        return None
+
+    async def module(self, module_id: str) -> None:
+        return None
+
+
+class AdvisoryLocks(Locks):
+    """PostgreSQL's transaction-level advisory locks (see the module doc)."""
+
+    def __init__(self, port: Port) -> None:
+        self._port = port
+        self._held: set[tuple[int, str]] = set()
+        self._absent_numbers: set[tuple[str, str]] = set()
+        self._may_notify: set[str] = set()
+
+    async def _lock(self, space: int, key: str) -> None:
+        if (space, key) not in self._held:
+            await self._port.run("SELECT pg_advisory_xact_lock($1, hashtext($2))", [space, key])
+            self._held.add((space, key))
+
+    async def call_by_id(self, module_id: str, provider_call_id: str) -> None:
+        await self._lock(LOCK_CALL, id_key(module_id, provider_call_id))
+
+    async def call_by_numbers(self, numbers: Numbers) -> None:
+        await self._lock(LOCK_CALL, numbers_key(numbers))
+
+    async def owned(self, found: Call | None,
+                    lookup: Callable[[], Awaitable[Call | None]]) -> Call | None:
+        """The call found by numbers, once its callId (if any) is locked too: units that
+        know that id lock only the id. Looked up again after a new lock (it may have moved)."""
+        for _ in range(10):
+            if found is None or found.provider_call_id is None:
+                return found
+            key = (LOCK_CALL, id_key(found.module_id, found.provider_call_id))
+            if key in self._held:
+                return found
+            await self._lock(*key)
+            found = await lookup()
+        raise RetryUnit("the call kept changing while it was looked up")
+
+    def may_notify(self, user_ids: Iterable[str | None]) -> None:
+        self._may_notify.update(u for u in user_ids if u is not None)
+
+    async def notifying(self, user_id: str) -> None:
+        if (LOCK_NOTIFY, user_id) in self._held:
+            return
+        # Every user this unit may notify, at once and in id order (no deadlock).
+        users = sorted({user_id, *self._may_notify}
+                       - {key for space, key in self._held if space == LOCK_NOTIFY})
+        await self._port.run("""SELECT count(pg_advisory_xact_lock($1, hashtext(u))) FROM (
+                                    SELECT u FROM unnest($2::text[]) WITH ORDINALITY AS t(u, n)
+                                    ORDER BY n) AS ordered""", [LOCK_NOTIFY, users])
+        self._held.update((LOCK_NOTIFY, u) for u in users)
+
+    def contact_absent(self, tenant_id: str, normalized: str) -> None:
+        self._absent_numbers.add((tenant_id, normalized))
+
+    async def creating_contact(self, contact: Contact) -> None:
+        for phone in contact.phones:
+            number = (contact.tenant_id, phone.normalized or "")
+            if phone.normalized is not None and number in self._absent_numbers:
+                await self._lock(LOCK_CONTACT, SEP.join(number))
+                if await self._port.value("SELECT 1 FROM contact_phones WHERE tenant_id = $1 "
+                                          "AND normalized = $2 LIMIT 1", number):
+                    raise RetryUnit(f"a contact with {phone.normalized} appeared meanwhile")
+
+    async def module(self, module_id: str) -> None:
+        await self._lock(LOCK_MODULE, module_id)
