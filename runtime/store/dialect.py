@@ -57,6 +57,9 @@ class Dialect:
     key_in: Callable[[str], Any]
     key_out: Callable[[Any], str]
     text_in: Callable[[str], str]  # what a text column can hold (PostgreSQL: no NUL)
+    json_time_out: Callable[[str], datetime]  # a time inside a JSON object the database built
+    json_object: str  # the function building a JSON object from name/value pairs
+    json_text: str  # how a JSON column goes into such an object as its text ("{}" the column)
     words: dict[str, str]  # the named fields of statements
     _rendered: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -90,10 +93,18 @@ def _no_nul(text: str) -> str:
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
+def _pg_json_time(text: str) -> datetime:
+    # to_json(timestamptz) writes the session's offset: "2025-03-04T10:15:02.123+00:00".
+    return truncate_ms(datetime.fromisoformat(text))
+
+
 SQLITE = Dialect(
     name="sqlite", mark_prefix="?", time_in=to_iso, time_out=from_iso, bool_in=int,
-    key_in=_identity, key_out=_identity, text_in=_identity,
+    key_in=_identity, key_out=_identity, text_in=_identity, json_time_out=from_iso,
+    json_object="json_object", json_text="{}",
     words={
+        "agg": "json_group_array",
+        "as_json": "json",  # a JSON text from a subquery is text again: parse it back
         "same": "IS",
         "for_update": "",
         "insert_order": "rowid",
@@ -106,8 +117,11 @@ SQLITE = Dialect(
 
 POSTGRES = Dialect(
     name="postgres", mark_prefix="$", time_in=truncate_ms, time_out=_identity, bool_in=bool,
-    key_in=_key_bytes, key_out=_key_text, text_in=_no_nul,
+    key_in=_key_bytes, key_out=_key_text, text_in=_no_nul, json_time_out=_pg_json_time,
+    json_object="json_build_object", json_text="{}::text",
     words={
+        "agg": "json_agg",
+        "as_json": "",
         "same": "IS NOT DISTINCT FROM",
         "for_update": " FOR UPDATE",
         "insert_order": "seq",

@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 
 from runtime.store.errors import StoreError
-from runtime.store.models import Call, Contact
+from runtime.store.models import Call, CallLookup, Contact
 from runtime.store.port import Port
 
 # Advisory lock namespaces (the first key of the two-key form): "Vo" and a number.
@@ -79,6 +79,9 @@ def numbers_key(numbers: Numbers) -> str:
 
 class Locks:
     """No locking: the SQLite writer runs one unit at a time."""
+
+    async def call_lookup(self, lookup: CallLookup) -> None:
+        return None
 
     async def call_by_id(self, module_id: str, provider_call_id: str) -> None:
         return None
@@ -120,6 +123,24 @@ class AdvisoryLocks(Locks):
             await self._port.run("SELECT pg_advisory_xact_lock($1, hashtext($2))", [space, key])
             self._held.add((space, key))
 
+    async def _lock_all(self, space: int, keys: list[str]) -> None:
+        """Several locks in one statement, in the order given."""
+        keys = [k for k in dict.fromkeys(keys) if (space, k) not in self._held]
+        if not keys:
+            return
+        await self._port.run("""SELECT count(pg_advisory_xact_lock($1, hashtext(k))) FROM (
+                                    SELECT k FROM unnest($2::text[]) WITH ORDINALITY AS t(k, n)
+                                    ORDER BY n) AS ordered""", [space, keys])
+        self._held.update((space, k) for k in keys)
+
+    async def call_lookup(self, lookup: CallLookup) -> None:
+        # The numbers, then the callId: a unit finding the call by its numbers locks its id
+        # after them too (`owned`), so every unit takes these two in the same order.
+        keys = [numbers_key(lookup.numbers)]
+        if lookup.provider_call_id is not None:
+            keys.append(id_key(lookup.module_id, lookup.provider_call_id))
+        await self._lock_all(LOCK_CALL, keys)
+
     async def call_by_id(self, module_id: str, provider_call_id: str) -> None:
         await self._lock(LOCK_CALL, id_key(module_id, provider_call_id))
 
@@ -147,12 +168,7 @@ class AdvisoryLocks(Locks):
         if (LOCK_NOTIFY, user_id) in self._held:
             return
         # Every user this unit may notify, at once and in id order (no deadlock).
-        users = sorted({user_id, *self._may_notify}
-                       - {key for space, key in self._held if space == LOCK_NOTIFY})
-        await self._port.run("""SELECT count(pg_advisory_xact_lock($1, hashtext(u))) FROM (
-                                    SELECT u FROM unnest($2::text[]) WITH ORDINALITY AS t(u, n)
-                                    ORDER BY n) AS ordered""", [LOCK_NOTIFY, users])
-        self._held.update((LOCK_NOTIFY, u) for u in users)
+        await self._lock_all(LOCK_NOTIFY, sorted({user_id, *self._may_notify}))
 
     def contact_absent(self, tenant_id: str, normalized: str) -> None:
         self._absent_numbers.add((tenant_id, normalized))

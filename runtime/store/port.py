@@ -7,6 +7,8 @@
     await port.value(sql, args)    -> the first column of the first row, or None
     await port.run_unique(sql, args, message)  -> Conflict(message) on a unique violation,
                                                   the transaction still usable
+    await port.write_batch(batch)  -> a unit's queued acting writes, in one statement
+                                      (writes.py: how each database takes them)
 
 Statements are written once in `$n` style; the port renders them for its dialect.
 
@@ -27,6 +29,12 @@ from typing import Any, Protocol, TypeVar
 
 from runtime.store.dialect import SQLITE, Dialect
 from runtime.store.errors import Conflict
+from runtime.store.writes import (
+    SQLITE_UNIT_WRITES_INSERT,
+    Batch,
+    sqlite_row_statements,
+    sqlite_unit_writes_args,
+)
 
 T = TypeVar("T")
 Args = Sequence[Any]
@@ -46,6 +54,8 @@ class Port(Protocol):
     async def value(self, sql: str, args: Args = ()) -> Any: ...
 
     async def run_unique(self, sql: str, args: Args, message: str) -> None: ...
+
+    async def write_batch(self, batch: Batch) -> None: ...
 
 
 class SqlitePort:
@@ -79,6 +89,15 @@ class SqlitePort:
             if "UNIQUE" not in str(error):
                 raise
             raise Conflict(message) from error
+
+    async def write_batch(self, batch: Batch) -> None:
+        # Needs the writer connection's TEMP view (writes.sqlite_unit_writes_sql).
+        args = sqlite_unit_writes_args(batch)
+        if args is not None:
+            self._conn.execute(SQLITE_UNIT_WRITES_INSERT, args)
+            return
+        for sql, rows in sqlite_row_statements(batch):
+            self._conn.executemany(sql, rows)
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -60,7 +60,7 @@ from runtime.store.postgres_migrate import apply_migrations, quote_ident
 from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error
 from runtime.store.queries import Reads
 from runtime.store.reads import Query, QueryReads
-from runtime.store.tx import SqlTx
+from runtime.store.tx import SqlTx, run_unit
 
 log = logging.getLogger("runtime.store.postgres")
 
@@ -248,7 +248,7 @@ class PostgresStore(QueryReads):
                 await transaction.start()
                 try:
                     port = PgPort(conn)
-                    value = await unit(SqlTx(port, AdvisoryLocks(port), self._clock))
+                    value = await run_unit(SqlTx(port, AdvisoryLocks(port), self._clock), unit)
                 except BaseException:
                     # A broken connection cannot roll back; the pool discards it on release.
                     with contextlib.suppress(*DRIVER_ERRORS):

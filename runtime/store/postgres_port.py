@@ -21,6 +21,7 @@ from asyncpg.pool import PoolConnectionProxy
 from runtime.store.dialect import POSTGRES
 from runtime.store.errors import Conflict, NotFound, StoreError
 from runtime.store.port import Args
+from runtime.store.writes import Batch, pg_unit_writes
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 Target = Connection | asyncpg.Pool
@@ -101,3 +102,7 @@ class PgPort:
                 await self.run(sql, args)
         except Conflict as error:
             raise Conflict(message) from error
+
+    async def write_batch(self, batch: Batch) -> None:
+        sql, args = pg_unit_writes(batch)
+        await self.run(sql, args)

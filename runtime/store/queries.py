@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from runtime.store import tables as t
-from runtime.store.dialect import Dialect
+from runtime.store.dialect import Dialect, loads
 from runtime.store.models import (
     ActivityEntry,
     ApiKey,
@@ -20,7 +20,9 @@ from runtime.store.models import (
     Call,
     CallEventRecord,
     CallFilter,
+    CallLookup,
     CallNotified,
+    CallScene,
     Contact,
     Execution,
     ExecutionFilter,
@@ -86,6 +88,41 @@ FIND_OPEN_CALL = f"""SELECT * FROM calls WHERE {NUMBERS} AND state <> 'ended'
     ORDER BY created_at DESC, id DESC LIMIT 1"""
 FIND_ENDED_CALL = f"""SELECT * FROM calls WHERE {NUMBERS} AND state = 'ended'
     AND ended_at >= $7 ORDER BY ended_at DESC, id DESC LIMIT 1"""
+
+
+def _scene_sql(d: Dialect) -> str:
+    """One statement reading a `CallScene` (see `CallLookup` for the choice of the call)."""
+    def rows(table: t.Table[Any], alias: str, where: str, order: str) -> str:
+        return (f"(SELECT {{agg}}({{as_json}}(o)) FROM (SELECT {table.json_object(alias, d)} "
+                f"AS o FROM {table.name} {alias} WHERE {where} ORDER BY {order}) s)")
+
+    chosen = "(SELECT id FROM chosen)"
+    return f"""WITH chosen AS (SELECT COALESCE(
+        (SELECT id FROM calls WHERE module_id = $1 AND provider_call_id = $7
+         ORDER BY created_at DESC, id DESC LIMIT 1),
+        (SELECT id FROM (SELECT id, provider_call_id FROM calls WHERE {NUMBERS}
+         AND state <> 'ended' ORDER BY created_at DESC, id DESC LIMIT 1) o
+         WHERE $7 IS NULL OR o.provider_call_id IS NULL),
+        (SELECT id FROM calls WHERE {NUMBERS} AND state = 'ended' AND ended_at >= $8
+         AND $7 IS NULL ORDER BY ended_at DESC, id DESC LIMIT 1)) AS id)
+    SELECT
+        (SELECT {t.CALLS.json_object('c', d)} FROM calls c WHERE c.id = {chosen}) AS call,
+        {rows(t.CALL_EVENTS, 'e', f'e.call_id = {chosen}', 'e.received_at, e.id')} AS history,
+        {rows(t.CALL_NOTIFIED, 'n', f'n.call_id = {chosen}', 'n.{insert_order}')} AS notified,
+        (SELECT {t.ACTIVITY.json_object('a', d)} FROM activity a WHERE a.call_id = {chosen})
+            AS activity,
+        (SELECT {t.contact_json_object('ct', d)} FROM contacts ct WHERE ct.id = (
+            SELECT min(contact_id) FROM contact_phones WHERE tenant_id = $9
+            AND normalized = $10)) AS contact,
+        (SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $11) AS bound_user"""
+
+
+_SCENES: dict[str, str] = {}
+
+
+def scene_args(lookup: CallLookup, d: Dialect) -> list[Any]:
+    return [*lookup.numbers, lookup.provider_call_id, d.time_or_none_in(lookup.ended_since),
+            lookup.tenant_id, lookup.client_phone, lookup.operator_phone]
 
 
 class Reads:
@@ -267,6 +304,30 @@ class Reads:
     async def list_call_notified(self, call_id: str) -> list[CallNotified]:
         return await self._all(t.CALL_NOTIFIED, "SELECT * FROM call_notified WHERE call_id = $1 "
                                "ORDER BY {insert_order}", [call_id])
+
+    async def read_call_scene(self, lookup: CallLookup) -> CallScene:
+        d = self._d
+        sql = _SCENES.get(d.name)
+        if sql is None:
+            sql = _SCENES[d.name] = _scene_sql(d)
+        row = await self._port.one(sql, scene_args(lookup, d))
+
+        def obj(name: str) -> Any:
+            value = row[name]
+            return loads(value) if isinstance(value, str) else value
+
+        call, activity, contact = obj("call"), obj("activity"), obj("contact")
+        return CallScene(
+            call=None if call is None else t.CALLS.decode(call, d, from_json=True),
+            history=tuple(t.CALL_EVENTS.decode(r, d, from_json=True)
+                          for r in obj("history") or ()),
+            notified=tuple(t.CALL_NOTIFIED.decode(r, d, from_json=True)
+                           for r in obj("notified") or ()),
+            activity=None if activity is None else t.ACTIVITY.decode(activity, d,
+                                                                     from_json=True),
+            contact=None if contact is None else t.decode_contact(contact, d, from_json=True),
+            bound_user_id=row["bound_user"],
+        )
 
     # --- activity -------------------------------------------------------------------------------
 

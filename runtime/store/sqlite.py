@@ -33,6 +33,7 @@ from runtime.store.queries import Reads
 from runtime.store.reads import Query, QueryReads
 from runtime.store.sqlite_writer import GroupCommitWriter
 from runtime.store.tx import SqlTx
+from runtime.store.writes import sqlite_unit_writes_sql
 
 T = TypeVar("T")
 
@@ -91,6 +92,8 @@ class SqliteStore(QueryReads):
             conn = _connect(path, read_only=False)
             try:
                 apply_migrations(conn)
+                for statement in sqlite_unit_writes_sql():  # the units' one write statement
+                    conn.execute(statement)
             except BaseException:
                 conn.close()
                 raise

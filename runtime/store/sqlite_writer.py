@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from runtime.store.errors import NestedWrite, StoreClosed, StoreError
 from runtime.store.models import StoreStats
+from runtime.store.tx import SqlTx, run_unit
 
 T = TypeVar("T")
 Unit = Callable[[Any], Awaitable[Any]]
@@ -59,7 +60,7 @@ _STOP = object()
 
 
 class GroupCommitWriter:
-    def __init__(self, conn: sqlite3.Connection, tx: object, *, commit_window: float,
+    def __init__(self, conn: sqlite3.Connection, tx: SqlTx, *, commit_window: float,
                  max_batch: int, busy_timeout: float) -> None:
         self._conn = conn
         self._busy_timeout = busy_timeout
@@ -170,7 +171,7 @@ class GroupCommitWriter:
             savepoint = f"unit_{index}"
             self._conn.execute(f"SAVEPOINT {savepoint}")
             try:
-                value = await job.unit(self._tx)
+                value = await run_unit(self._tx, job.unit)
             except Exception as exc:
                 self._counters.failed_units += 1
                 if not self._rollback_to(savepoint):

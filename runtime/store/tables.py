@@ -72,10 +72,6 @@ def _json_or_none(v: Any) -> str | None:
     return None if v is None else dumps(v)
 
 
-def _loads_or_none(v: Any) -> Any:
-    return None if v is None else loads(v)
-
-
 def _encoder(kind: Kind | type[enum.Enum], d: Dialect) -> Callable[[Any], Any] | None:
     if isinstance(kind, type):
         return lambda v: v.value
@@ -86,12 +82,16 @@ def _encoder(kind: Kind | type[enum.Enum], d: Dialect) -> Callable[[Any], Any] |
     }[kind]
 
 
-def _decoder(kind: Kind | type[enum.Enum], d: Dialect) -> Callable[[Any], Any] | None:
+def _decoder(kind: Kind | type[enum.Enum], d: Dialect, from_json: bool
+             ) -> Callable[[Any], Any] | None:
+    """From a column's value, or (`from_json`) from its value inside a JSON object that the
+    database built (`Table.json_object`): only times are written differently there."""
     if isinstance(kind, type):
         return kind
+    time_out = d.json_time_out if from_json else d.time_out
     return {
-        Kind.PLAIN: None, Kind.FLOAT: None, Kind.BOOL: bool, Kind.TIME: d.time_out,
-        Kind.TIME_NULL: d.time_or_none_out, Kind.JSON: loads, Kind.JSON_NULL: _loads_or_none,
+        Kind.PLAIN: None, Kind.FLOAT: float, Kind.BOOL: bool, Kind.TIME: time_out,
+        Kind.TIME_NULL: time_out, Kind.JSON: loads, Kind.JSON_NULL: loads,
         Kind.LIST: lambda v: tuple(loads(v)), Kind.KEY: d.key_out,
     }[kind]
 
@@ -104,7 +104,8 @@ class Table(Generic[R]):
     name: str
     record: type[R]
     columns: Sequence[Col]
-    _codecs: dict[str, tuple[list[Any], list[Any]]] = field(default_factory=dict, repr=False)
+    _codecs: dict[tuple[str, bool], tuple[list[Any], list[Any]]] = field(
+        default_factory=dict, repr=False)
 
     @property
     def names(self) -> list[str]:
@@ -122,12 +123,23 @@ class Table(Generic[R]):
             c for c in rest if c not in fixed))
         return f"UPDATE {self.name} SET {sets} WHERE {key} = $1"
 
-    def _codec(self, d: Dialect) -> tuple[list[Any], list[Any]]:
-        codec = self._codecs.get(d.name)
+    def json_object(self, alias: str, d: Dialect) -> str:
+        """The expression building a row's JSON object (its columns by name), for `decode`
+        with `from_json`; JSON columns go in as their text, so they decode as from a row."""
+        pairs = []
+        for c in self.columns:
+            value = f"{alias}.{c.name}"
+            if c.kind in (Kind.JSON, Kind.JSON_NULL, Kind.LIST):
+                value = d.json_text.format(value)
+            pairs.append(f"'{c.name}', {value}")
+        return f"{d.json_object}({', '.join(pairs)})"
+
+    def _codec(self, d: Dialect, from_json: bool = False) -> tuple[list[Any], list[Any]]:
+        codec = self._codecs.get((d.name, from_json))
         if codec is None:
-            codec = self._codecs[d.name] = (
+            codec = self._codecs[d.name, from_json] = (
                 [(c.field, _encoder(c.kind, d)) for c in self.columns],
-                [(c.name, c.field, _decoder(c.kind, d)) for c in self.columns],
+                [(c.name, c.field, _decoder(c.kind, d, from_json)) for c in self.columns],
             )
         return codec
 
@@ -142,9 +154,9 @@ class Table(Generic[R]):
             out.append(value if encode is None else encode(value))
         return out
 
-    def decode(self, row: Row, d: Dialect) -> R:
+    def decode(self, row: Row, d: Dialect, *, from_json: bool = False) -> R:
         fields = {}
-        for column, name, decode in self._codec(d)[1]:
+        for column, name, decode in self._codec(d, from_json)[1]:
             value = row[column]
             fields[name] = value if decode is None or value is None else decode(value)
         return self.record(**fields)
@@ -229,9 +241,19 @@ def phone_rows(contact: Contact) -> list[tuple[Any, ...]]:
             for i, p in enumerate(contact.phones)]
 
 
-def decode_contact(row: Row, d: Dialect) -> Contact:
-    """A contacts row carrying `phones`: a JSON array of [raw, normalized] (dialect `{phones}`)."""
-    phones = loads(row["phones"]) if row["phones"] else []
+def contact_json_object(alias: str, d: Dialect) -> str:
+    return (f"{d.json_object}('id', {alias}.id, 'tenant_id', {alias}.tenant_id, "
+            f"'name', {alias}.name, 'created_at', {alias}.created_at, 'phones', "
+            f"{d.words['phones'].replace('c.id', f'{alias}.id')})")
+
+
+def decode_contact(row: Row, d: Dialect, *, from_json: bool = False) -> Contact:
+    """A contacts row carrying `phones`: a JSON array of [raw, normalized] (dialect `{phones}`),
+    as its text, or already parsed inside a JSON object."""
+    phones = row["phones"] or []
+    if isinstance(phones, str):
+        phones = loads(phones)
+    time_out = d.json_time_out if from_json else d.time_out
     return Contact(id=row["id"], tenant_id=row["tenant_id"], name=row["name"],
                    phones=tuple(ContactPhone(raw=r, normalized=n) for r, n in phones),
-                   created_at=d.time_out(row["created_at"]))
+                   created_at=time_out(row["created_at"]))

@@ -12,9 +12,10 @@ Conflict (`port.run_unique`), a missing tenant or reference a NotFound.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any, TypeVar
 
 from runtime import ids
 from runtime.store import tables as t
@@ -30,7 +31,9 @@ from runtime.store.models import (
     Binding,
     Call,
     CallEventRecord,
+    CallLookup,
     CallNotified,
+    CallScene,
     Contact,
     ContactPhone,
     Execution,
@@ -45,8 +48,11 @@ from runtime.store.models import (
     User,
     UserToken,
 )
-from runtime.store.port import Port
+from runtime.store.port import Args, Port
 from runtime.store.queries import FIND_ENDED_CALL, FIND_OPEN_CALL, Reads
+from runtime.store.writes import ACTIVITY_FIXED, Batch, PendingWrites
+
+T = TypeVar("T")
 
 
 def cap_utf8(text: str, cap: int) -> tuple[str, bool]:
@@ -71,29 +77,113 @@ def cap_request(request: JSON) -> JSON:
 
 
 # Built once from the column lists.
-_CALL_INSERT = t.CALLS.insert_sql()
-_CALL_UPDATE = t.CALLS.update_sql(t.CALL_FIXED)
 _MODULE_FIXED = ("tenant_id", "created_at")
 _MODULE_INSERT = t.MODULES.insert_sql()
 _MODULE_UPDATE = t.MODULES.update_sql(_MODULE_FIXED)
-_EVENT_INSERT = t.CALL_EVENTS.insert_sql()
-_NOTIFIED_INSERT = t.CALL_NOTIFIED.insert_sql()
-_NOTIFICATION_INSERT = t.NOTIFICATIONS.insert_sql()
-_ACTIVITY_INSERT = t.ACTIVITY.insert_sql()
-_EXECUTION_INSERT = t.EXECUTIONS.insert_sql()
 _VERSION_INSERT = t.VERSIONS.insert_sql()
 _USAGE_UPSERT = """INSERT INTO storage_usage (module_id, keys, bytes) VALUES ($1, $2, $3)
     ON CONFLICT (module_id) DO UPDATE SET keys = excluded.keys, bytes = excluded.bytes"""
 _EXPIRED = "expires_at IS NOT NULL AND expires_at <= $2"
 
 
+class _FlushFirst:
+    """A port that sends the unit's queued writes before any other statement (which may
+    read them)."""
+
+    __slots__ = ("_inner", "dialect", "pending")
+
+    def __init__(self, inner: Port, pending: PendingWrites) -> None:
+        self._inner = inner
+        self.dialect = inner.dialect
+        self.pending = pending
+
+    async def flush(self) -> None:
+        if self.pending:
+            await self._inner.write_batch(self.pending.take())
+
+    async def run(self, sql: str, args: Args = ()) -> int:
+        if self.pending:
+            await self.flush()
+        return await self._inner.run(sql, args)
+
+    async def many(self, sql: str, rows: Sequence[Args]) -> None:
+        if self.pending:
+            await self.flush()
+        await self._inner.many(sql, rows)
+
+    async def one(self, sql: str, args: Args = ()) -> Any:
+        if self.pending:
+            await self.flush()
+        return await self._inner.one(sql, args)
+
+    async def all(self, sql: str, args: Args = ()) -> list[Any]:
+        if self.pending:
+            await self.flush()
+        return await self._inner.all(sql, args)
+
+    async def value(self, sql: str, args: Args = ()) -> Any:
+        if self.pending:
+            await self.flush()
+        return await self._inner.value(sql, args)
+
+    async def run_unique(self, sql: str, args: Args, message: str) -> None:
+        if self.pending:
+            await self.flush()
+        await self._inner.run_unique(sql, args, message)
+
+    async def write_batch(self, batch: Batch) -> None:
+        await self.flush()
+        await self._inner.write_batch(batch)
+
+
+async def run_unit(tx: SqlTx, unit: Callable[[SqlTx], Awaitable[T]]) -> T:
+    """Run a unit in `tx` and send what it queued; on any error, drop what it queued (the
+    caller rolls the unit back)."""
+    try:
+        value = await unit(tx)
+        await tx.flush()
+    except BaseException:
+        tx.discard()
+        raise
+    return value
+
+
 class SqlTx(Reads):
-    """One write transaction's view of the database (see `base.Tx` for the contract)."""
+    """One write transaction's view of the database (see `base.Tx` for the contract).
+
+    Acting's inserts and updates are queued (writes.py) and sent as one statement before the
+    next read and at the end of the unit (`run_unit`): run every unit through `run_unit`.
+    """
 
     def __init__(self, port: Port, locks: Locks, clock: Callable[[], datetime]) -> None:
-        super().__init__(port)
+        self._pending = PendingWrites()
+        self._flushing = _FlushFirst(port, self._pending)
+        super().__init__(self._flushing)
         self._locks = locks
         self._clock = clock
+
+    async def flush(self) -> None:
+        await self._flushing.flush()
+
+    def discard(self) -> None:
+        self._pending.clear()
+
+    # --- the webhook's reads, in one statement ----------------------------------------------
+
+    async def call_scene(self, lookup: CallLookup) -> CallScene:
+        await self._locks.call_lookup(lookup)
+        scene = await self.read_call_scene(lookup)
+
+        async def again() -> Call | None:
+            nonlocal scene
+            scene = await self.read_call_scene(lookup)
+            return scene.call
+
+        await self._locks.owned(scene.call, again)
+        if scene.contact is None and lookup.client_phone is not None:
+            self._locks.contact_absent(lookup.tenant_id, lookup.client_phone)
+        self._locks.may_notify((scene.bound_user_id, *(n.user_id for n in scene.notified)))
+        return scene
 
     # --- calls and history ------------------------------------------------------------------
 
@@ -126,13 +216,15 @@ class SqlTx(Reads):
         return await self._locks.owned(await lookup(), lookup)
 
     async def insert_call(self, call: Call) -> None:
-        await self._port.run(_CALL_INSERT, t.CALLS.values(call, self._d))
+        self._pending.add("calls_new", t.CALLS.values(call, self._d), call.id)
 
     async def update_call(self, call: Call) -> None:
-        await self._port.run(_CALL_UPDATE, t.CALLS.values(call, self._d, t.CALL_FIXED))
+        self._pending.update("calls_changed", "calls_new", call.id,
+                             t.CALLS.values(call, self._d, t.CALL_FIXED),
+                             t.CALLS.values(call, self._d))
 
     async def insert_call_event(self, record: CallEventRecord) -> None:
-        await self._port.run(_EVENT_INSERT, t.CALL_EVENTS.values(record, self._d))
+        self._pending.add("call_events", t.CALL_EVENTS.values(record, self._d))
 
     async def list_call_notified(self, call_id: str) -> list[CallNotified]:
         rows = await super().list_call_notified(call_id)
@@ -141,7 +233,7 @@ class SqlTx(Reads):
         return rows
 
     async def insert_call_notified(self, row: CallNotified) -> None:
-        await self._port.run(_NOTIFIED_INSERT, t.CALL_NOTIFIED.values(row, self._d))
+        self._pending.add("call_notified", t.CALL_NOTIFIED.values(row, self._d))
 
     async def find_bound_user(self, module_id: str, member_id: str) -> str | None:
         user_id = await super().find_bound_user(module_id, member_id)
@@ -150,7 +242,7 @@ class SqlTx(Reads):
 
     async def insert_notification(self, notification: Notification) -> None:
         await self._locks.notifying(notification.user_id)
-        await self._port.run(_NOTIFICATION_INSERT, t.NOTIFICATIONS.values(notification, self._d))
+        self._pending.add("notifications", t.NOTIFICATIONS.values(notification, self._d))
 
     # --- contacts and activity ----------------------------------------------------------------
 
@@ -162,17 +254,17 @@ class SqlTx(Reads):
 
     async def insert_contact(self, contact: Contact) -> None:
         await self._locks.creating_contact(contact)
-        await self._port.run(t.CONTACT_INSERT, t.contact_values(contact, self._d))
-        if contact.phones:
-            await self._port.many(t.CONTACT_PHONES_INSERT, t.phone_rows(contact))
+        self._pending.add("contacts", t.contact_values(contact, self._d))
+        for phone in t.phone_rows(contact):
+            self._pending.add("contact_phones", phone)
 
     async def insert_activity(self, entry: ActivityEntry) -> None:
-        await self._port.run(_ACTIVITY_INSERT, t.ACTIVITY.values(entry, self._d))
+        self._pending.add("activity_new", t.ACTIVITY.values(entry, self._d), entry.id)
 
     async def update_activity(self, entry: ActivityEntry) -> None:
-        await self._port.run("UPDATE activity SET contact_id = $1, data = $2, updated_at = $3 "
-                             "WHERE id = $4", [entry.contact_id, dumps(entry.data),
-                                               self._d.time_in(entry.updated_at), entry.id])
+        self._pending.update("activity_changed", "activity_new", entry.id,
+                             t.ACTIVITY.values(entry, self._d, ACTIVITY_FIXED),
+                             t.ACTIVITY.values(entry, self._d))
 
     # --- storage ------------------------------------------------------------------------------
 
@@ -257,7 +349,7 @@ class SqlTx(Reads):
         logs, cut = cap_utf8(self._d.text_in(e.logs), EXECUTION_LOG_CAP)
         stored = replace(e, logs=logs, logs_truncated=e.logs_truncated or cut,
                          request=cap_request(e.request))
-        await self._port.run(_EXECUTION_INSERT, t.EXECUTIONS.values(stored, self._d))
+        self._pending.add("executions", t.EXECUTIONS.values(stored, self._d))
 
     # --- management -------------------------------------------------------------------------
 

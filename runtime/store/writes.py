@@ -1,0 +1,182 @@
+"""A unit's acting writes, held back and sent together: `PendingWrites`, and how each database
+takes them in one statement.
+
+The rows acting writes (contacts, calls, history, notifications, activity, the execution row)
+are queued by the `Tx` instead of being sent one statement each; they go out as ONE statement
+before the unit's next read (which must see them) and at the unit's end. A unit acting on one
+event or one call record thus costs two statements: one read (the call's scene), one write.
+
+- SQLite (`sqlite_unit_writes_sql`): the writer connection holds a TEMP view `unit_writes`
+  whose INSTEAD OF INSERT trigger takes each table's rows as a JSON array of value arrays
+  (`json_each`) and inserts or updates them, in the order the foreign keys need. One INSERT
+  into the view, its statements run inside SQLite. Text holding NUL does not survive JSON
+  (SQLite's `->>` stops at it), so such a batch goes row by row instead.
+- PostgreSQL (`pg_unit_writes`): one statement of data-modifying CTEs, one per table (and one
+  per updated row), the values as parameters.
+
+Rows are kept per table in the order given; an update of a row queued for insert becomes that
+insert (a statement cannot both insert a row and update it), a second update replaces the
+first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.store import tables as t
+from runtime.store.dialect import dumps
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One kind of queued row: inserts into a table, or updates of some of its columns."""
+
+    name: str
+    table: str
+    columns: Sequence[str]  # for an update: the key first, then the columns it sets
+    update: bool = False
+
+    def insert_sql(self, marks: Sequence[str]) -> str:
+        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES " + ", ".join(
+            marks)
+
+
+def _update_columns(table: t.Table[Any], fixed: Sequence[str]) -> list[str]:
+    key, *rest = table.names
+    return [key, *(c for c in rest if c not in fixed)]
+
+
+ACTIVITY_FIXED = ("tenant_id", "call_id", "created_at")
+
+# In the order the foreign keys need (contacts before the calls and activity naming them, ...).
+SLOTS = (
+    Slot("contacts", "contacts", ["id", "tenant_id", "name", "created_at"]),
+    Slot("contact_phones", "contact_phones",
+         ["contact_id", "tenant_id", "position", "raw", "normalized"]),
+    Slot("calls_new", "calls", t.CALLS.names),
+    Slot("calls_changed", "calls", _update_columns(t.CALLS, t.CALL_FIXED), update=True),
+    Slot("call_events", "call_events", t.CALL_EVENTS.names),
+    Slot("call_notified", "call_notified", t.CALL_NOTIFIED.names),
+    Slot("notifications", "notifications", t.NOTIFICATIONS.names),
+    Slot("activity_new", "activity", t.ACTIVITY.names),
+    Slot("activity_changed", "activity", _update_columns(t.ACTIVITY, ACTIVITY_FIXED),
+         update=True),
+    Slot("executions", "executions", t.EXECUTIONS.names),
+)
+Batch = list[tuple[Slot, list[Sequence[Any]]]]
+
+
+class PendingWrites:
+    """The rows a unit has written and not yet sent (values already converted for the
+    dialect), per slot."""
+
+    __slots__ = ("_rows", "count")
+
+    def __init__(self) -> None:
+        self._rows: dict[str, dict[object, Sequence[Any]]] = {}
+        self.count = 0
+
+    def add(self, slot: str, values: Sequence[Any], key: object = None) -> None:
+        """Queue a row; `key` (the record's id) lets a later update of it replace it."""
+        rows = self._rows.get(slot)
+        if rows is None:
+            rows = self._rows[slot] = {}
+        rows[key if key is not None else self.count] = values
+        self.count += 1
+
+    def update(self, slot: str, new_slot: str, key: object, values: Sequence[Any],
+               full_values: Sequence[Any]) -> None:
+        """Queue an update of the row `key`: into the queued insert of it if there is one."""
+        queued = self._rows.get(new_slot)
+        if queued is not None and key in queued:
+            queued[key] = full_values
+        else:
+            self.add(slot, values, key)
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def take(self) -> Batch:
+        """The queued rows per slot, in SLOTS order; the queue is empty afterwards."""
+        rows, self._rows, self.count = self._rows, {}, 0
+        return [(s, list(rows[s.name].values())) for s in SLOTS if rows.get(s.name)]
+
+    def clear(self) -> None:
+        self._rows, self.count = {}, 0
+
+
+# --- SQLite: a TEMP view whose trigger writes every table ---------------------------------------
+
+
+def sqlite_unit_writes_sql() -> list[str]:
+    """The statements creating `temp.unit_writes` on the writer connection."""
+    view = ("CREATE TEMP VIEW IF NOT EXISTS unit_writes AS SELECT "
+            + ", ".join(f"NULL AS {s.name}" for s in SLOTS))
+    body = []
+    for s in SLOTS:
+        picks = [f"j.value->>{i}" for i in range(len(s.columns))]
+        if s.update:
+            sets = ", ".join(f"{c} = {p}" for c, p in zip(s.columns[1:], picks[1:], strict=True))
+            body.append(f"UPDATE {s.table} SET {sets} FROM json_each(NEW.{s.name}) AS j "
+                        f"WHERE {s.table}.{s.columns[0]} = j.value->>0;")
+        else:
+            body.append(f"INSERT INTO {s.table} ({', '.join(s.columns)}) "
+                        f"SELECT {', '.join(picks)} FROM json_each(NEW.{s.name}) AS j;")
+    trigger = ("CREATE TEMP TRIGGER IF NOT EXISTS unit_writes_apply INSTEAD OF INSERT ON "
+               "unit_writes BEGIN\n" + "\n".join(body) + "\nEND")
+    return [view, trigger]
+
+
+SQLITE_UNIT_WRITES_INSERT = (f"INSERT INTO unit_writes ({', '.join(s.name for s in SLOTS)}) "
+                             f"VALUES ({', '.join('?' for _ in SLOTS)})")
+
+
+def sqlite_unit_writes_args(batch: Batch) -> list[Any] | None:
+    """The view's row for a batch: per slot a JSON array of value arrays, or NULL; None when
+    a text holds NUL (which SQLite's JSON functions would cut)."""
+    given = {s.name: dumps(rows) for s, rows in batch}
+    if any("\\u0000" in text for text in given.values()):
+        return None
+    return [given.get(s.name) for s in SLOTS]
+
+
+def sqlite_row_statements(batch: Batch) -> list[tuple[str, list[Sequence[Any]]]]:
+    """The same batch as plain statements, one per slot (each with `?` marks, executemany)."""
+    out = []
+    for s, rows in batch:
+        if s.update:
+            sets = ", ".join(f"{c} = ?{i + 2}" for i, c in enumerate(s.columns[1:]))
+            out.append((f"UPDATE {s.table} SET {sets} WHERE {s.columns[0]} = ?1", rows))
+        else:
+            marks = ", ".join("?" for _ in s.columns)
+            out.append((s.insert_sql([f"({marks})"]), rows))
+    return out
+
+
+# --- PostgreSQL: one statement of data-modifying CTEs -------------------------------------------
+
+
+def pg_unit_writes(batch: Batch) -> tuple[str, list[Any]]:
+    """(the statement, its parameters) writing the whole batch."""
+    args: list[Any] = []
+    parts: list[str] = []
+
+    def marks(values: Sequence[Any]) -> list[str]:
+        start = len(args)
+        args.extend(values)
+        return [f"${start + i + 1}" for i in range(len(values))]
+
+    for s, rows in batch:
+        if s.update:
+            for values in rows:
+                m = marks(values)
+                sets = ", ".join(f"{c} = {p}" for c, p in zip(s.columns[1:], m[1:], strict=True))
+                parts.append(f"UPDATE {s.table} SET {sets} WHERE {s.columns[0]} = {m[0]}")
+        else:
+            parts.append(s.insert_sql([f"({', '.join(marks(values))})" for values in rows]))
+    if len(parts) == 1:
+        return parts[0], args
+    ctes = ", ".join(f"w{i} AS ({p})" for i, p in enumerate(parts))
+    return f"WITH {ctes} SELECT 1", args

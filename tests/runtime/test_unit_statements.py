@@ -1,0 +1,157 @@
+"""How many statements a webhook's unit of work costs, counted at the driver on both backends.
+
+The unit is the runner's (runtime/runner.py `webhook`): act on the parse result and store the
+execution row, in one `store.write`. SQLite: the statements its writer connection ran for the
+unit, without the writer's own BEGIN / SAVEPOINT / RELEASE / COMMIT (a statement whose trigger
+writes several tables counts once). PostgreSQL: every round trip on the unit's connection,
+BEGIN and COMMIT included (asyncpg's query logger).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from runtime import ids
+from runtime.acting import ActContext, Effects, act
+from runtime.contract import ParseResult
+from runtime.store import SqliteStore, Store, Tx
+from runtime.store.models import Execution, ExecutionOutcome, NewModule
+from runtime.store.postgres import PostgresStore
+from tests.runtime.conftest import Backend
+
+SQLITE_MOST = 4  # statements for an event or a call record, in the common case
+WRITER_OWN = ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK")
+
+
+@dataclass
+class Counted:
+    store: Store
+    tenant_id: str
+    module_id: str
+    seen: list[str]
+
+    async def unit(self, result: dict[str, Any]) -> tuple[Effects, list[str]]:
+        """Run the runner's unit for `result`; (its effects, the statements it cost)."""
+        parsed = ParseResult.model_validate(result)
+        execution = Execution(ids.new_id(ids.EXECUTION), self.tenant_id, self.module_id, None,
+                              "VoipParseWebhookRequest", ExecutionOutcome.OK,
+                              datetime.now(UTC), request={"method": "POST", "body": "{}"})
+        context = ActContext(tenant_id=self.tenant_id, module_id=self.module_id, region="RU",
+                             execution_id=execution.id, now=datetime.now(UTC))
+
+        async def unit(tx: Tx) -> Effects:
+            effects = await act(tx, context, parsed)
+            await tx.insert_execution(replace(execution, effects=effects.to_json()))
+            return effects
+
+        await asyncio.sleep(0)  # the query logger reports with call_soon: let it catch up
+        self.seen.clear()
+        effects = await self.store.write(unit)
+        await asyncio.sleep(0)
+        if isinstance(self.store, SqliteStore):
+            return effects, [s for s in self.seen
+                             if not s.lstrip().upper().startswith(WRITER_OWN)]
+        return effects, list(self.seen)
+
+
+@pytest.fixture
+async def counted(backend: Backend) -> AsyncIterator[Counted]:
+    seen: list[str] = []
+    if backend.name == "sqlite":
+        store = await backend.open(commit_window=0)
+        assert isinstance(store, SqliteStore)
+        # The trace names a statement again for each statement of its trigger: count once.
+        store._writer_conn.set_trace_callback(
+            lambda sql: seen.append(sql) if not seen or seen[-1] != sql else None)
+    else:
+        store = await backend.open(pool_size=1)
+        assert isinstance(store, PostgresStore)
+        async with store._pool.acquire() as conn:
+            conn.add_query_logger(lambda record: seen.append(record.query))
+    tenant = await store.create_tenant("acme")
+    module = await store.create_module(tenant.id, NewModule(name="pbx", region="RU"))
+    alice = await store.create_user(tenant.id, "alice")
+    await store.set_bindings(tenant.id, module.id, {"101": alice.id})
+    await store.create_contact(tenant.id, "Ivan", [])
+    yield Counted(store, tenant.id, module.id, seen)
+
+
+def event(kind: str, **more: Any) -> dict[str, Any]:
+    return {"event": {"event": kind, "direction": "in", "disposition": "unknown",
+                      "srcPhone": "79161234567", "dstPhone": "101", "callId": "c1", **more}}
+
+
+RECORD = {"callRecord": {"direction": "in", "disposition": "answered", "srcPhone": "79161234567",
+                         "dstPhone": "101", "duration": 74, "call": {"rec": "r-1"},
+                         "callId": "c1"}}
+
+
+async def test_an_event_or_a_call_record_costs_a_few_statements(
+    backend: Backend, counted: Counted,
+) -> None:
+    start, statements = await counted.unit(event("notify_start"))
+    assert start.call is not None and start.call.created and len(start.pushes) == 1
+    costs = {"new call, notified": statements}
+    answer, costs["answered, notified"] = await counted.unit(event("notify_answer"))
+    assert answer.call is not None and answer.call.id == start.call.id and answer.pushes
+    repeat, costs["repeat"] = await counted.unit(event("notify_answer"))
+    assert repeat.call is not None and repeat.call.repeat
+    record, costs["call record"] = await counted.unit(RECORD)
+    assert record.record is not None and record.activity is not None
+    assert record.activity.action == "created"
+    both, costs["end and record"] = await counted.unit({**event("notify_end"), **RECORD})
+    assert both.call is not None and both.record is not None
+
+    print({case: len(sent) for case, sent in costs.items()})
+    stored = await counted.store.list_executions(counted.tenant_id)
+    assert len(stored) == 5 and all(e.effects for e in stored)  # every unit's row went out
+    if backend.name == "sqlite":
+        # One read of the call's scene, one write of everything: two, where it was ten.
+        for case, sent in costs.items():
+            assert len(sent) <= SQLITE_MOST, (case, sent)
+        assert {len(sent) for case, sent in costs.items() if case != "end and record"} == {2}
+    else:
+        # BEGIN, the call's locks, its scene, (a notified user's lock), the writes, COMMIT.
+        for case, sent in costs.items():
+            most = 8 if case == "end and record" else 6
+            assert len(sent) <= most, (case, sent)
+        assert len(costs["call record"]) == 5, costs["call record"]
+
+
+async def test_a_batch_with_nul_in_its_text_still_goes_out_whole_sqlite(tmp_path: Any) -> None:
+    """SQLite's JSON functions cut text at NUL: such a batch goes row by row instead."""
+    store = await SqliteStore.open(tmp_path / "runtime.db", commit_window=0)
+    try:
+        tenant = await store.create_tenant("t")
+        module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+        counted = Counted(store, tenant.id, module.id, [])
+        fx, _ = await counted.unit(event("notify_start", srcPhone="79\x0016", callId="p\x00"))
+        assert fx.call is not None
+        call = await store.get_call(tenant.id, fx.call.id)
+        assert call is not None and call.src_phone == "79\x0016"
+        assert call.provider_call_id == "p\x00"
+        conn = sqlite3.connect(store.path)
+        assert conn.execute("SELECT count(*) FROM executions").fetchone() == (1,)
+        conn.close()
+    finally:
+        await store.close()
+
+
+async def test_statement_counting_sees_the_driver(pg_backend: Any) -> None:
+    """The PostgreSQL count above is asyncpg's own log of the connection: BEGIN is in it."""
+    store = await pg_backend.open(pool_size=1)
+    seen: list[str] = []
+    async with store._pool.acquire() as conn:
+        conn.add_query_logger(lambda record: seen.append(record.query))
+    await store.create_tenant("t")
+    await asyncio.sleep(0)
+    assert seen[0].rstrip(";").upper() == "BEGIN" and len(seen) >= 3
+    assert isinstance(conn, asyncpg.pool.PoolConnectionProxy)
