@@ -33,7 +33,7 @@ from runtime.store.writes import (
     SQLITE_UNIT_WRITES_INSERT,
     Batch,
     sqlite_row_statements,
-    sqlite_unit_writes_args,
+    sqlite_unit_rows,
 )
 
 T = TypeVar("T")
@@ -91,10 +91,14 @@ class SqlitePort:
             raise Conflict(message) from error
 
     async def write_batch(self, batch: Batch) -> None:
-        # Needs the writer connection's TEMP view (writes.sqlite_unit_writes_sql).
-        args = sqlite_unit_writes_args(batch)
-        if args is not None:
-            self._conn.execute(SQLITE_UNIT_WRITES_INSERT, args)
+        # Needs the writer connection's TEMP view (writes.sqlite_unit_writes_sql). One table's
+        # rows go straight in: the view's triggers cost more than they save there.
+        lined_up = sqlite_unit_rows(batch) if len(batch) > 1 else None
+        if lined_up is not None:
+            if len(lined_up) == 1:
+                self._conn.execute(SQLITE_UNIT_WRITES_INSERT, lined_up[0])
+            else:
+                self._conn.executemany(SQLITE_UNIT_WRITES_INSERT, lined_up)
             return
         for sql, rows in sqlite_row_statements(batch):
             self._conn.executemany(sql, rows)

@@ -104,7 +104,7 @@ class Table(Generic[R]):
     name: str
     record: type[R]
     columns: Sequence[Col]
-    _codecs: dict[tuple[str, bool], tuple[list[Any], list[Any]]] = field(
+    _codecs: dict[tuple[str, bool, tuple[str, ...]], tuple[Any, Any]] = field(
         default_factory=dict, repr=False)
 
     @property
@@ -134,32 +134,42 @@ class Table(Generic[R]):
             pairs.append(f"'{c.name}', {value}")
         return f"{d.json_object}({', '.join(pairs)})"
 
-    def _codec(self, d: Dialect, from_json: bool = False) -> tuple[list[Any], list[Any]]:
-        codec = self._codecs.get((d.name, from_json))
+    def _codec(self, d: Dialect, from_json: bool = False, fixed: Sequence[str] = ()
+               ) -> tuple[Callable[[Any], list[Any]], Callable[[Row], R]]:
+        """(encoder, decoder) for a dialect, compiled once from the column list into one
+        expression each: a loop over the columns per row cost several microseconds a row."""
+        key = (d.name, from_json, tuple(fixed))
+        codec = self._codecs.get(key)
         if codec is None:
-            codec = self._codecs[d.name, from_json] = (
-                [(c.field, _encoder(c.kind, d)) for c in self.columns],
-                [(c.name, c.field, _decoder(c.kind, d, from_json)) for c in self.columns],
-            )
+            env: dict[str, Any] = {"R": self.record}
+            values, fields = [], []
+            for index, c in enumerate(self.columns):
+                encode = _encoder(c.kind, d)
+                decode = _decoder(c.kind, d, from_json)
+                if encode is not None:
+                    env[f"e{index}"] = encode
+                if decode is not None:
+                    env[f"d{index}"] = decode
+                if not (index and c.name in fixed):
+                    get = f"r.{c.field}"
+                    values.append(get if encode is None else f"e{index}({get})")
+                got = f"row[{c.name!r}]"
+                fields.append(f"{c.field}={got}" if decode is None else
+                              f"{c.field}=(None if (v{index} := {got}) is None "
+                              f"else d{index}(v{index}))")
+            source = (f"def encode(r):\n    return [{', '.join(values)}]\n"
+                      f"def decode(row):\n    return R({', '.join(fields)})\n")
+            # The source is made of this module's own column names only, never of data.
+            exec(compile(source, f"<table {self.name}>", "exec"), env)
+            codec = self._codecs[key] = (env["encode"], env["decode"])
         return codec
 
     def values(self, record: R, d: Dialect, fixed: Sequence[str] = ()) -> list[Any]:
         """The record's values in column order (leaving out `fixed` columns but the first)."""
-        encoders = self._codec(d)[0]
-        out = []
-        for index, (name, encode) in enumerate(encoders):
-            if index and fixed and self.columns[index].name in fixed:
-                continue
-            value = getattr(record, name)
-            out.append(value if encode is None else encode(value))
-        return out
+        return self._codec(d, False, fixed)[0](record)
 
     def decode(self, row: Row, d: Dialect, *, from_json: bool = False) -> R:
-        fields = {}
-        for column, name, decode in self._codec(d, from_json)[1]:
-            value = row[column]
-            fields[name] = value if decode is None or value is None else decode(value)
-        return self.record(**fields)
+        return self._codec(d, from_json)[1](row)
 
 
 def _cols(*spec: str | Col) -> list[Col]:

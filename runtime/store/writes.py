@@ -7,10 +7,12 @@ before the unit's next read (which must see them) and at the unit's end. A unit 
 event or one call record thus costs two statements: one read (the call's scene), one write.
 
 - SQLite (`sqlite_unit_writes_sql`): the writer connection holds a TEMP view `unit_writes`
-  whose INSTEAD OF INSERT trigger takes each table's rows as a JSON array of value arrays
-  (`json_each`) and inserts or updates them, in the order the foreign keys need. One INSERT
-  into the view, its statements run inside SQLite. Text holding NUL does not survive JSON
-  (SQLite's `->>` stops at it), so such a batch goes row by row instead.
+  with a column for every column of every slot; an INSTEAD OF INSERT trigger per slot
+  inserts (or updates) its table's row from the view's row, in the order the foreign keys
+  need. One INSERT into the view (a row per row of the busiest slot), its statements run
+  inside SQLite, the values bound as parameters like any other. Rows of one table alone go
+  straight in (one plain statement, cheaper than the triggers), as does the rare batch whose
+  rows cannot be lined up (several contacts at once).
 - PostgreSQL (`pg_unit_writes`): one statement of data-modifying CTEs, one per table (and one
   per updated row), the values as parameters.
 
@@ -26,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.store import tables as t
-from runtime.store.dialect import dumps
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,39 +108,55 @@ class PendingWrites:
         self._rows, self.count = {}, 0
 
 
-# --- SQLite: a TEMP view whose trigger writes every table ---------------------------------------
+# --- SQLite: a TEMP view whose triggers write every table --------------------------------------
+
+# The view's columns: every slot's columns, named slot__column.
+SQLITE_VIEW_COLUMNS = [f"{s.name}__{c}" for s in SLOTS for c in s.columns]
+# Slots that may carry several rows in one view statement: the rows of a child table must
+# never come before the row of their parent, which these (children of the call) cannot.
+_MANY_ROWS = frozenset({"call_events", "call_notified", "notifications"})
+_NULLS = {s.name: [None] * len(s.columns) for s in SLOTS}
 
 
 def sqlite_unit_writes_sql() -> list[str]:
-    """The statements creating `temp.unit_writes` on the writer connection."""
-    view = ("CREATE TEMP VIEW IF NOT EXISTS unit_writes AS SELECT "
-            + ", ".join(f"NULL AS {s.name}" for s in SLOTS))
-    body = []
+    """The statements creating `temp.unit_writes` on the writer connection: the view, and a
+    trigger per slot that runs only when the view's row carries that slot (its first column,
+    a key, is not NULL), so an absent slot costs one comparison."""
+    statements = ["CREATE TEMP VIEW IF NOT EXISTS unit_writes AS SELECT "
+                  + ", ".join(f"NULL AS {c}" for c in SQLITE_VIEW_COLUMNS)]
     for s in SLOTS:
-        picks = [f"j.value->>{i}" for i in range(len(s.columns))]
+        new = [f"NEW.{s.name}__{c}" for c in s.columns]
         if s.update:
-            sets = ", ".join(f"{c} = {p}" for c, p in zip(s.columns[1:], picks[1:], strict=True))
-            body.append(f"UPDATE {s.table} SET {sets} FROM json_each(NEW.{s.name}) AS j "
-                        f"WHERE {s.table}.{s.columns[0]} = j.value->>0;")
+            sets = ", ".join(f"{c} = {v}" for c, v in zip(s.columns[1:], new[1:], strict=True))
+            body = f"UPDATE {s.table} SET {sets} WHERE {s.columns[0]} = {new[0]};"
         else:
-            body.append(f"INSERT INTO {s.table} ({', '.join(s.columns)}) "
-                        f"SELECT {', '.join(picks)} FROM json_each(NEW.{s.name}) AS j;")
-    trigger = ("CREATE TEMP TRIGGER IF NOT EXISTS unit_writes_apply INSTEAD OF INSERT ON "
-               "unit_writes BEGIN\n" + "\n".join(body) + "\nEND")
-    return [view, trigger]
+            body = f"INSERT INTO {s.table} ({', '.join(s.columns)}) VALUES ({', '.join(new)});"
+        # Triggers on one event fire in the reverse order of their creation in SQLite: made
+        # last slot first, they run in SLOTS order (the order the foreign keys need).
+        statements.append(f"CREATE TEMP TRIGGER IF NOT EXISTS unit_writes_{s.name} "
+                          f"INSTEAD OF INSERT ON unit_writes WHEN {new[0]} IS NOT NULL "
+                          f"BEGIN {body} END")
+    return [statements[0], *reversed(statements[1:])]
 
 
-SQLITE_UNIT_WRITES_INSERT = (f"INSERT INTO unit_writes ({', '.join(s.name for s in SLOTS)}) "
-                             f"VALUES ({', '.join('?' for _ in SLOTS)})")
+SQLITE_UNIT_WRITES_INSERT = (f"INSERT INTO unit_writes ({', '.join(SQLITE_VIEW_COLUMNS)}) "
+                             f"VALUES ({', '.join('?' for _ in SQLITE_VIEW_COLUMNS)})")
 
 
-def sqlite_unit_writes_args(batch: Batch) -> list[Any] | None:
-    """The view's row for a batch: per slot a JSON array of value arrays, or NULL; None when
-    a text holds NUL (which SQLite's JSON functions would cut)."""
-    given = {s.name: dumps(rows) for s, rows in batch}
-    if any("\\u0000" in text for text in given.values()):
+def sqlite_unit_rows(batch: Batch) -> list[list[Any]] | None:
+    """The view's rows for a batch (the i-th row of every slot in the i-th), or None when
+    it cannot go that way (several rows of a parent table: see _MANY_ROWS)."""
+    if any(len(rows) > 1 and s.name not in _MANY_ROWS for s, rows in batch):
         return None
-    return [given.get(s.name) for s in SLOTS]
+    given = {s.name: rows for s, rows in batch}
+    out = []
+    for i in range(max(len(rows) for _, rows in batch)):
+        row: list[Any] = []
+        for s in SLOTS:
+            rows = given.get(s.name)
+            row.extend(rows[i] if rows is not None and i < len(rows) else _NULLS[s.name])
+        out.append(row)
+    return out
 
 
 def sqlite_row_statements(batch: Batch) -> list[tuple[str, list[Sequence[Any]]]]:
