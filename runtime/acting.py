@@ -269,7 +269,8 @@ async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
 
 
 def _lookup(ctx: ActContext, part: CallEvent | CallRecord, *, after_end: bool,
-            client_normalized: str | None, operator: str | None) -> CallLookup:
+            client_normalized: str | None, operator: str | None,
+            notify: bool = False) -> CallLookup:
     """What to read before acting on `part`: its call (callId first; failing that an open
     call with the same numbers that has no callId of its own, since an earlier event may have
     come without one, never one with another callId; without a callId, the latest open call
@@ -281,7 +282,7 @@ def _lookup(ctx: ActContext, part: CallEvent | CallRecord, *, after_end: bool,
         src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
         dst_phone_ext=part.dst_phone_ext,
         ended_since=ctx.now - RECENT_END if after_end else None,
-        client_phone=client_normalized, operator_phone=operator)
+        client_phone=client_normalized, operator_phone=operator, notify=notify)
 
 
 def _client(ctx: ActContext, part: CallEvent | CallRecord) -> tuple[str | None, str | None]:
@@ -330,7 +331,7 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
                 else operator_phone(event.direction, event.src_phone, event.dst_phone))
     scene = await tx.call_scene(_lookup(ctx, event, after_end=target is CallState.ENDED,
                                         client_normalized=client_normalized,
-                                        operator=operator))
+                                        operator=operator, notify=True))
     contact, call = scene.contact, scene.call
     if call is None:
         call = _new_call(ctx, event, target, client_raw, client_normalized, contact)

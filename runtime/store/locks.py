@@ -83,6 +83,15 @@ class Locks:
     async def call_lookup(self, lookup: CallLookup) -> None:
         return None
 
+    def scene_column(self, lookup: CallLookup) -> tuple[str | None, list[object]]:
+        """A column the call's scene statement computes for the hook, and its arguments
+        (numbered after the scene's own eleven)."""
+        return None, []
+
+    def scene_read(self, lookup: CallLookup, users: Iterable[str | None]) -> None:
+        """The scene was read (with `scene_column`); `users` are whom the unit may notify."""
+        self.may_notify(users)
+
     async def call_by_id(self, module_id: str, provider_call_id: str) -> None:
         return None
 
@@ -140,6 +149,25 @@ class AdvisoryLocks(Locks):
         if lookup.provider_call_id is not None:
             keys.append(id_key(lookup.module_id, lookup.provider_call_id))
         await self._lock_all(LOCK_CALL, keys)
+
+    def scene_column(self, lookup: CallLookup) -> tuple[str | None, list[object]]:
+        if not lookup.notify:
+            return None, []
+        # Whom an event may notify (the operator's user; those notified of the call, whom a
+        # NotifyEnd tells), locked in the scene's own statement, in one order for every unit
+        # (byte order, as Python's sorted() in `notifying`).
+        return """(SELECT count(pg_advisory_xact_lock($12, hashtext(u))) FROM (
+            SELECT u FROM (SELECT user_id AS u FROM bindings WHERE module_id = $1
+                           AND member_id = $11
+                           UNION SELECT user_id FROM call_notified
+                           WHERE call_id = (SELECT id FROM chosen) AND user_id IS NOT NULL) us
+            ORDER BY u COLLATE "C") ordered)""", [LOCK_NOTIFY]
+
+    def scene_read(self, lookup: CallLookup, users: Iterable[str | None]) -> None:
+        present = [u for u in users if u is not None]
+        self.may_notify(present)
+        if lookup.notify:
+            self._held.update((LOCK_NOTIFY, u) for u in present)
 
     async def call_by_id(self, module_id: str, provider_call_id: str) -> None:
         await self._lock(LOCK_CALL, id_key(module_id, provider_call_id))

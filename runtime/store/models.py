@@ -401,6 +401,9 @@ class CallLookup:
     ended_since: datetime | None = None
     client_phone: str | None = None  # E.164: the tenant's oldest contact having it
     operator_phone: str | None = None  # the member id: the user bound to it in the module
+    # The unit may notify the operator's user or those notified of the call (an event):
+    # PostgreSQL locks them in the same statement (locks.py, notification locks).
+    notify: bool = False
 
     @property
     def numbers(self) -> tuple[str, str, str, str | None, str, str | None]:

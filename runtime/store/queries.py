@@ -90,8 +90,9 @@ FIND_ENDED_CALL = f"""SELECT * FROM calls WHERE {NUMBERS} AND state = 'ended'
     AND ended_at >= $7 ORDER BY ended_at DESC, id DESC LIMIT 1"""
 
 
-def _scene_sql(d: Dialect) -> str:
-    """One statement reading a `CallScene` (see `CallLookup` for the choice of the call)."""
+def _scene_sql(d: Dialect, extra_column: str | None) -> str:
+    """One statement reading a `CallScene` (see `CallLookup` for the choice of the call);
+    `extra_column` is the locking hook's (locks.py), which may use the chosen call."""
     def rows(table: t.Table[Any], alias: str, where: str, order: str) -> str:
         return (f"(SELECT {{agg}}({{as_json}}(o)) FROM (SELECT {table.json_object(alias, d)} "
                 f"AS o FROM {table.name} {alias} WHERE {where} ORDER BY {order}) s)")
@@ -114,10 +115,11 @@ def _scene_sql(d: Dialect) -> str:
         (SELECT {t.contact_json_object('ct', d)} FROM contacts ct WHERE ct.id = (
             SELECT min(contact_id) FROM contact_phones WHERE tenant_id = $9
             AND normalized = $10)) AS contact,
-        (SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $11) AS bound_user"""
+        (SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $11) AS bound_user
+        {"" if extra_column is None else f", {extra_column} AS hook"}"""
 
 
-_SCENES: dict[str, str] = {}
+_SCENES: dict[tuple[str, str | None], str] = {}
 
 
 def scene_args(lookup: CallLookup, d: Dialect) -> list[Any]:
@@ -305,12 +307,13 @@ class Reads:
         return await self._all(t.CALL_NOTIFIED, "SELECT * FROM call_notified WHERE call_id = $1 "
                                "ORDER BY {insert_order}", [call_id])
 
-    async def read_call_scene(self, lookup: CallLookup) -> CallScene:
+    async def read_call_scene(self, lookup: CallLookup, extra_column: str | None = None,
+                              extra_args: Sequence[Any] = ()) -> CallScene:
         d = self._d
-        sql = _SCENES.get(d.name)
+        sql = _SCENES.get((d.name, extra_column))
         if sql is None:
-            sql = _SCENES[d.name] = _scene_sql(d)
-        row = await self._port.one(sql, scene_args(lookup, d))
+            sql = _SCENES[d.name, extra_column] = _scene_sql(d, extra_column)
+        row = await self._port.one(sql, [*scene_args(lookup, d), *extra_args])
 
         def obj(name: str) -> Any:
             value = row[name]

@@ -172,17 +172,19 @@ class SqlTx(Reads):
 
     async def call_scene(self, lookup: CallLookup) -> CallScene:
         await self._locks.call_lookup(lookup)
-        scene = await self.read_call_scene(lookup)
+        column, args = self._locks.scene_column(lookup)
+        scene = await self.read_call_scene(lookup, column, args)
 
         async def again() -> Call | None:
             nonlocal scene
-            scene = await self.read_call_scene(lookup)
+            scene = await self.read_call_scene(lookup, column, args)
             return scene.call
 
         await self._locks.owned(scene.call, again)
         if scene.contact is None and lookup.client_phone is not None:
             self._locks.contact_absent(lookup.tenant_id, lookup.client_phone)
-        self._locks.may_notify((scene.bound_user_id, *(n.user_id for n in scene.notified)))
+        self._locks.scene_read(lookup, (scene.bound_user_id,
+                                        *(n.user_id for n in scene.notified)))
         return scene
 
     # --- calls and history ------------------------------------------------------------------
