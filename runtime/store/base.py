@@ -1,7 +1,9 @@
 """The store interface: `Tx` (domain operations inside one transaction) and `Store`.
 
 Nothing above this file may know which database is underneath. SQLite (`sqlite.py`) is the
-embedded default; PostgreSQL (`postgres.py`) implements the same two classes.
+embedded default; PostgreSQL (`postgres.py`) is for several nodes. Both run the same `Tx`
+implementation (`tx.SqlTx`) and the same reads (`queries.Reads`); they differ in how a unit
+is committed (group commit on one writer; a pooled transaction per unit) and in locking.
 
 Unit of work
 ------------

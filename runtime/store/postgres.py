@@ -12,12 +12,15 @@ of the SQLite writer (units in savepoints of one transaction per batch, on one c
 machine running the server too. Spread over 16 modules with an operator each: pool of 10
 about 1120 units/s, pool of 4 about 1080, batches on one connection about 460 (SQLite's
 group commit about 2700). All on one module and operator: pools about 780, batches 490.
-A unit's statements are round trips; one connection runs them one after another, a pool
-runs several units' at once. The pool also wins where it matters for several nodes: a batch
-would hold the locks (locks.py) of all its units until its commit, so another node's
-unit for any of those calls would wait for the whole batch, two nodes' batches could
-deadlock (losing a whole batch), and one unit waiting on a lock would stall every write of
-its node. With a pool, a lock wait holds up one unit, and a deadlock one unit.
+(Those figures are from a unit of about fourteen round trips; a webhook's unit is now five:
+BEGIN, the call's locks, its scene, its writes, COMMIT.
+tests/runtime/test_unit_statements.py holds it there.) A unit's statements are round trips;
+one connection runs them one after another, a pool runs several units' at once. The pool
+also wins where it matters for several nodes: a batch would hold the locks (locks.py) of all
+its units until its commit, so another node's unit for any of those calls would wait for the
+whole batch, two nodes' batches could deadlock (losing a whole batch), and one unit waiting
+on a lock would stall every write of its node. With a pool, a lock wait holds up one unit,
+and a deadlock one unit.
 
 - `write(unit)` returns after COMMIT (with `synchronous_commit` at least `on`/`local`; a
   server set to `off` is set back to `on` for our sessions, since a webhook is answered only

@@ -4,11 +4,13 @@
     ...
     await store.close()
 
-One writer connection (WAL, synchronous=FULL, foreign keys on) owned by a group-commit writer
-task (`sqlite_writer.py`); reads for the API run on separate read-only connections in a small
-thread pool, so a slow listing never blocks the event loop and never waits for the writer (WAL
-lets readers see the last commit while a write transaction is open). A write that returned is
-visible to every read started after it.
+One writer connection (WAL, synchronous=FULL, foreign keys on) owned by a group-commit
+writer task (`sqlite_writer.py`), running every unit through one `SqlTx` over a synchronous
+port (a statement takes microseconds there; awaiting it costs no trip through the event
+loop); reads for the API run on separate read-only connections in a small thread pool, so a
+slow listing never blocks the event loop and never waits for the writer (WAL lets readers
+see the last commit while a write transaction is open). A write that returned is visible to
+every read started after it.
 """
 
 from __future__ import annotations
