@@ -7,23 +7,26 @@ On PostgreSQL all locks are transaction-level advisory locks (`pg_advisory_xact_
 released at COMMIT or ROLLBACK); once a lock is held, every later statement of the transaction
 reads a fresh snapshot (READ COMMITTED), so it sees everything the previous holder committed.
 
-- **Call keys.** Acting finds a call by its provider id, else by its numbers. Before each
-  lookup the unit locks the key it looks by: `(module, "id", callId)` or `(module, "numbers",
-  direction/src/ext/dst/ext)`. Two units that could find (or fail to find, and then create)
-  the same call always share a key: the same callId, or the same numbers (a unit whose callId
-  is unknown falls back to the numbers). A call found by its numbers that carries a callId is
-  also locked by that id, and looked up again under it, since units that know the id lock
-  only the id. So every unit touching a call holds one lock in common with every other: events
-  of one call hitting two nodes at once end in one call (no lost update, no second call), an
-  identical retry is seen as the repeat it is, and units of different calls, even of one busy
-  module, never wait for each other. (A lock per module, the simpler choice, made one module's
-  units wait for each other: see bench/store_backends.py.)
+- **Call keys.** Acting finds a call by its provider id, else by its numbers. Before the
+  call's scene is read (`tx.call_scene`) the unit locks the keys it looks by, in this order:
+  `(module, "numbers", direction/src/ext/dst/ext)`, then `(module, "id", callId)` when it has
+  one; that statement is the unit's first, and BEGIN travels with it (postgres_port.py).
+  Two units that could find (or fail to find, and then create) the same call always share a
+  key: the same numbers, or the same callId. A call found by its numbers that carries a
+  callId the unit did not give is also locked by that id (after the numbers, as every unit
+  does), and the scene read again. So every unit touching a call holds one lock in common
+  with every other: events of one call hitting two nodes at once end in one call (no lost
+  update, no second call), an identical retry is seen as the repeat it is, and units of
+  different calls never wait for each other, unless they share both numbers (two calls at
+  once between the same two phones, which queue for a moment). (A lock per module, the
+  simpler choice, made one module's units wait for each other: see bench/store_backends.py.)
 - **Notification locks**, `(user)`, held to COMMIT from before the unit stores its first
   notification: a user's notifications are numbered (`seq`) in commit order, as on SQLite, so
   a client catching up "after" the last one it saw never misses one that was numbered before
-  it but committed after it. A unit locks every user it may notify at once, in id order (those
-  already notified of the call, whom a NotifyEnd tells, and the user at the operator's
-  number), so two units never wait for each other's users in a cycle.
+  it but committed after it. An event's scene statement locks every user it may notify (the
+  user at the operator's number, those already notified of the call, whom a NotifyEnd tells)
+  at once, in byte order, so two units never wait for each other's users in a cycle;
+  `notifying` locks anyone else before their notification, in the same order.
 - **Module lock**, `(module)`: key-value storage writes and purges, which read and then write
   the module's usage totals.
 - **Contacts.** A missed call from an unknown number creates a contact; the lookup that found
@@ -33,7 +36,8 @@ reads a fresh snapshot (READ COMMITTED), so it sees everything the previous hold
   the store rolls back and runs the unit again, which then finds it.
 - Lock order is call keys, then users, then contact, then module (acting's own order:
   event, record, storage), so these cannot wait on each other in a cycle in practice; should
-  an odd script make one (an event and a record of different calls in one result),
+  an odd script make one (an event and a record of different calls in one result, or a call
+  found by its numbers whose callId must be locked after the scene took its users),
   PostgreSQL detects the deadlock and the store runs the unit again.
 - **Management writes** read the module `FOR UPDATE` (the dialect's `{for_update}`).
 - **Backstops**: unique indexes on (module, provider call id) and on activity.call_id; a
@@ -44,10 +48,13 @@ reads a fresh snapshot (READ COMMITTED), so it sees everything the previous hold
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from runtime.store.errors import StoreError
 from runtime.store.models import Call, CallLookup, Contact
-from runtime.store.port import Port
+
+if TYPE_CHECKING:
+    from runtime.store.postgres_port import PgPort
 
 # Advisory lock namespaces (the first key of the two-key form): "Vo" and a number.
 LOCK_MODULE = 0x566F0001
@@ -121,25 +128,21 @@ class Locks:
 class AdvisoryLocks(Locks):
     """PostgreSQL's transaction-level advisory locks (see the module doc)."""
 
-    def __init__(self, port: Port) -> None:
-        self._port = port
+    def __init__(self, port: PgPort) -> None:
+        self._port: PgPort = port
         self._held: set[tuple[int, str]] = set()
         self._absent_numbers: set[tuple[str, str]] = set()
         self._may_notify: set[str] = set()
 
     async def _lock(self, space: int, key: str) -> None:
-        if (space, key) not in self._held:
-            await self._port.run("SELECT pg_advisory_xact_lock($1, hashtext($2))", [space, key])
-            self._held.add((space, key))
+        await self._lock_all(space, [key])
 
     async def _lock_all(self, space: int, keys: list[str]) -> None:
         """Several locks in one statement, in the order given."""
         keys = [k for k in dict.fromkeys(keys) if (space, k) not in self._held]
         if not keys:
             return
-        await self._port.run("""SELECT count(pg_advisory_xact_lock($1, hashtext(k))) FROM (
-                                    SELECT k FROM unnest($2::text[]) WITH ORDINALITY AS t(k, n)
-                                    ORDER BY n) AS ordered""", [space, keys])
+        await self._port.lock(space, keys)  # the unit's first: with its BEGIN, one round trip
         self._held.update((space, k) for k in keys)
 
     async def call_lookup(self, lookup: CallLookup) -> None:

@@ -12,8 +12,8 @@ of the SQLite writer (units in savepoints of one transaction per batch, on one c
 machine running the server too. Spread over 16 modules with an operator each: pool of 10
 about 1120 units/s, pool of 4 about 1080, batches on one connection about 460 (SQLite's
 group commit about 2700). All on one module and operator: pools about 780, batches 490.
-(Those figures are from a unit of about fourteen round trips; a webhook's unit is now five:
-BEGIN, the call's locks, its scene, its writes, COMMIT.
+(Those figures are from a unit of about fourteen round trips; a webhook's unit is now four:
+BEGIN with the call's locks, its scene, its writes, COMMIT.
 tests/runtime/test_unit_statements.py holds it there.) A unit's statements are round trips;
 one connection runs them one after another, a pool runs several units' at once. The pool
 also wins where it matters for several nodes: a batch would hold the locks (locks.py) of all
@@ -55,7 +55,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from runtime.store.base import Tx
-from runtime.store.errors import NestedWrite, StoreClosed
+from runtime.store.errors import NestedWrite, StoreClosed, StoreError
 from runtime.store.locks import AdvisoryLocks, RetryUnit
 from runtime.store.migrate import Migration
 from runtime.store.models import Notification, StoreStats, utc_now
@@ -247,23 +247,19 @@ class PostgresStore(QueryReads):
     async def _once(self, unit: Callable[[Tx], Awaitable[T]], dry: bool) -> T:
         try:
             async with self._pool.acquire() as conn:
-                transaction = conn.transaction()
-                await transaction.start()
+                # BEGIN goes with the unit's first statement (PgPort), COMMIT after its last.
+                port = PgPort(conn, unit=True)
                 try:
-                    port = PgPort(conn)
                     value = await run_unit(SqlTx(port, AdvisoryLocks(port), self._clock), unit)
                 except BaseException:
                     # A broken connection cannot roll back; the pool discards it on release.
-                    with contextlib.suppress(*DRIVER_ERRORS):
-                        await transaction.rollback()
+                    with contextlib.suppress(*DRIVER_ERRORS, StoreError):
+                        await port.end(commit=False)
                     raise
-                if dry:
-                    await transaction.rollback()
-                else:
-                    await transaction.commit()
+                await port.end(commit=not dry)
                 return value
         except DRIVER_ERRORS as error:
-            # Acquiring, BEGIN, COMMIT, or a unit's own direct use of the driver.
+            # Acquiring, or a unit's own direct use of the driver.
             raise map_error(error) from error
 
     def stats(self) -> StoreStats:

@@ -55,14 +55,63 @@ def affected(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
-class PgPort:
-    __slots__ = ("dialect", "target")
+_LOCKS = """SELECT count(pg_advisory_xact_lock($1, hashtext(k))) FROM (
+    SELECT k FROM unnest($2::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n) AS ordered"""
 
-    def __init__(self, target: Target) -> None:
+
+def _hex_lock(space: int, key: str) -> str | None:
+    """`pg_advisory_xact_lock(space, hashtext(key))` with the key written as hex digits, so
+    the statement needs no parameter and holds nothing a caller wrote (the same lock as
+    `hashtext($n)` on the key as text). None: the key is not valid UTF-8."""
+    try:
+        data = _storable(key).encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return (f"pg_advisory_xact_lock({int(space)}, "
+            f"hashtext(convert_from(decode('{data.hex()}', 'hex'), 'UTF8')))")
+
+
+class PgPort:
+    """A port on the pool (reads), or on one unit's connection (`unit=True`), where the
+    transaction begins with the unit's first statement: when that statement takes locks
+    (`lock`), BEGIN travels with it in one round trip."""
+
+    __slots__ = ("begun", "dialect", "target", "unit")
+
+    def __init__(self, target: Target, *, unit: bool = False) -> None:
         self.target = target
         self.dialect = POSTGRES
+        self.unit = unit
+        self.begun = False
+
+    async def _begin(self, then: str = "") -> None:
+        self.begun = True
+        try:
+            await self.target.execute(f"BEGIN;{then}")
+        except DRIVER_ERRORS as error:
+            raise map_error(error) from error
+
+    async def lock(self, space: int, keys: Sequence[str]) -> None:
+        """Transaction-level advisory locks on `keys` (hashtext), taken in the order given."""
+        if self.unit and not self.begun:
+            locks = [_hex_lock(space, k) for k in keys]
+            if all(lock is not None for lock in locks):
+                await self._begin(f" SELECT {', '.join(str(lock) for lock in locks)};")
+                return
+        await self.run(_LOCKS, [space, list(keys)])
+
+    async def end(self, *, commit: bool) -> None:
+        """COMMIT (or ROLLBACK) the unit's transaction, if it began."""
+        if self.begun:
+            self.begun = False
+            try:
+                await self.target.execute("COMMIT" if commit else "ROLLBACK")
+            except DRIVER_ERRORS as error:
+                raise map_error(error) from error
 
     async def run(self, sql: str, args: Args = ()) -> int:
+        if self.unit and not self.begun:
+            await self._begin()
         try:
             status = await self.target.execute(POSTGRES.render(sql), *map(_storable, args))
         except DRIVER_ERRORS as error:
@@ -70,6 +119,8 @@ class PgPort:
         return affected(status)
 
     async def many(self, sql: str, rows: Sequence[Args]) -> None:
+        if self.unit and not self.begun:
+            await self._begin()
         try:
             await self.target.executemany(POSTGRES.render(sql),
                                           [tuple(map(_storable, r)) for r in rows])
@@ -77,18 +128,24 @@ class PgPort:
             raise map_error(error) from error
 
     async def one(self, sql: str, args: Args = ()) -> Any:
+        if self.unit and not self.begun:
+            await self._begin()
         try:
             return await self.target.fetchrow(POSTGRES.render(sql), *map(_storable, args))
         except DRIVER_ERRORS as error:
             raise map_error(error) from error
 
     async def all(self, sql: str, args: Args = ()) -> list[Any]:
+        if self.unit and not self.begun:
+            await self._begin()
         try:
             return await self.target.fetch(POSTGRES.render(sql), *map(_storable, args))
         except DRIVER_ERRORS as error:
             raise map_error(error) from error
 
     async def value(self, sql: str, args: Args = ()) -> Any:
+        if self.unit and not self.begun:
+            await self._begin()
         try:
             return await self.target.fetchval(POSTGRES.render(sql), *map(_storable, args))
         except DRIVER_ERRORS as error:
@@ -96,12 +153,14 @@ class PgPort:
 
     async def run_unique(self, sql: str, args: Args, message: str) -> None:
         # In a savepoint, so the unit's transaction stays usable after it, as with SQLite.
-        assert not isinstance(self.target, asyncpg.Pool)
+        assert self.unit, "a unit's statement"
+        await self.run("SAVEPOINT unique_check")
         try:
-            async with self.target.transaction():
-                await self.run(sql, args)
+            await self.run(sql, args)
         except Conflict as error:
+            await self.run("ROLLBACK TO SAVEPOINT unique_check")
             raise Conflict(message) from error
+        await self.run("RELEASE SAVEPOINT unique_check")
 
     async def write_batch(self, batch: Batch) -> None:
         sql, args = pg_unit_writes(batch)

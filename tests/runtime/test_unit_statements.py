@@ -4,7 +4,7 @@ The unit is the runner's (runtime/runner.py `webhook`): act on the parse result 
 execution row, in one `store.write`. SQLite: the statements its writer connection ran for the
 unit, without the writer's own BEGIN / SAVEPOINT / RELEASE / COMMIT (a statement whose trigger
 writes several tables counts once). PostgreSQL: every round trip on the unit's connection,
-BEGIN and COMMIT included (asyncpg's query logger).
+BEGIN and COMMIT included (asyncpg's query logger; BEGIN travels with the first locks).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from runtime.store.postgres import PostgresStore
 from tests.runtime.conftest import Backend
 
 SQLITE_MOST = 4  # statements for an event or a call record, in the common case
-PG_MOST = 5  # round trips for one, BEGIN and COMMIT included
-PG_MOST_TWO_PARTS = 7  # for an event and a call record in one result
+PG_MOST = 4  # round trips for one, BEGIN and COMMIT included
+PG_MOST_TWO_PARTS = 6  # for an event and a call record in one result
 WRITER_OWN = ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK")
 
 
@@ -120,9 +120,9 @@ async def test_an_event_or_a_call_record_costs_a_few_statements(
             assert len(sent) <= SQLITE_MOST, (case, sent)
         assert {len(sent) for case, sent in costs.items() if case != "end and record"} == {2}
     else:
-        # BEGIN, the call's locks, its scene (locking whom it may notify), the writes, COMMIT:
-        # five round trips, where it was about fourteen. Two parts: the locks and the scene
-        # again, the first part's writes going out before the second scene.
+        # BEGIN with the call's locks, its scene (locking whom it may notify), the writes,
+        # COMMIT: four round trips, where it was about fourteen. Two parts: the second part's
+        # locks, then its scene, the first part's writes going out before it.
         for case, sent in costs.items():
             most = PG_MOST_TWO_PARTS if case == "end and record" else PG_MOST
             assert len(sent) <= most, (case, sent)
