@@ -44,7 +44,7 @@ from runtime.store.locks import AdvisoryLocks
 from runtime.store.models import Execution, ExecutionOutcome, NewModule, utc_now
 from runtime.store.postgres import PgTarget, PostgresStore
 from runtime.store.postgres_port import PgPort
-from runtime.store.tx import SqlTx
+from runtime.store.tx import SqlTx, run_unit
 
 Unit = Callable[[Tx], Awaitable[Any]]
 
@@ -98,7 +98,7 @@ class PgGroupCommit:
                     await self.conn.execute(f"SAVEPOINT u{i}")
                     try:
                         port = PgPort(self.conn)
-                        value = await unit(SqlTx(port, AdvisoryLocks(port), utc_now))
+                        value = await run_unit(SqlTx(port, AdvisoryLocks(port), utc_now), unit)
                     except Exception as error:
                         await self.conn.execute(f"ROLLBACK TO SAVEPOINT u{i}")
                         future.set_exception(error)

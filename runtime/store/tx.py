@@ -1,10 +1,13 @@
 """`SqlTx`: the `Tx` operations (base.py), written once, over a port and a locking hook.
 
     SqlTx(SqlitePort(writer_conn), Locks(), clock)              # SQLite: the group-commit writer
-    SqlTx(PgPort(conn), AdvisoryLocks(PgPort(conn)), clock)     # PostgreSQL: one unit's conn
+    port = PgPort(conn, unit=True)
+    SqlTx(port, AdvisoryLocks(port), clock)                     # PostgreSQL: one unit's conn
 
-Reads inside the transaction are `Reads` (queries.py), which this class extends; each write is
-one statement (two where a second table follows), its values from the table's one column list
+Reads inside the transaction are `Reads` (queries.py), which this class extends. Acting's
+writes (calls, history, notifications, contacts, activity, the execution row) are queued and
+sent as one statement before the next read and at the unit's end (writes.py, `run_unit`);
+the other writes are one statement each. Values come from each table's one column list
 (tables.py). Where a concurrent unit could make a read stale, the hook is called (locks.py:
 PostgreSQL's advisory locks; nothing on SQLite). Domain errors: a unique name taken is a
 Conflict (`port.run_unique`), a missing tenant or reference a NotFound.
