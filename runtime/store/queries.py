@@ -33,6 +33,7 @@ from runtime.store.models import (
     StorageUsage,
     Tenant,
     User,
+    UserToken,
 )
 from runtime.store.port import Port
 
@@ -158,6 +159,25 @@ class Reads:
     async def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
         return await self._all(t.API_KEYS, "SELECT * FROM api_keys WHERE tenant_id = $1 "
                                "ORDER BY id DESC", [tenant_id])
+
+    async def find_user_token(self, token_hash: str) -> tuple[UserToken, User] | None:
+        row = await self._port.one("""
+            SELECT user_tokens.*, users.tenant_id, users.name, users.email,
+                   users.created_at AS user_created_at
+            FROM user_tokens JOIN users ON users.id = user_tokens.user_id
+            WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL""",
+                                   [token_hash])
+        if row is None:
+            return None
+        return t.USER_TOKENS.decode(row, self._d), User(
+            id=row["user_id"], tenant_id=row["tenant_id"], name=row["name"],
+            email=row["email"], created_at=self._d.time_out(row["user_created_at"]))
+
+    async def list_user_tokens(self, tenant_id: str, user_id: str) -> list[UserToken] | None:
+        if await self.get_user(tenant_id, user_id) is None:
+            return None
+        return await self._all(t.USER_TOKENS, "SELECT * FROM user_tokens WHERE user_id = $1 "
+                               "ORDER BY id DESC", [user_id])
 
     async def find_user_by_token(self, token_hash: str) -> User | None:
         return await self._one(t.USERS, """
@@ -302,6 +322,13 @@ class Reads:
             SELECT e.* FROM call_events e JOIN calls c ON c.id = e.call_id
             WHERE e.call_id = $1 AND c.tenant_id = $2 ORDER BY e.received_at, e.id""",
                                [call_id, tenant_id])
+
+    async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
+        row = await self._port.one("""
+            SELECT 1 FROM call_notified n JOIN calls c ON c.id = n.call_id
+            WHERE n.call_id = $1 AND n.user_id = $2 AND c.tenant_id = $3 LIMIT 1""",
+                                   [call_id, user_id, tenant_id])
+        return row is not None
 
     async def list_call_notified(self, call_id: str) -> list[CallNotified]:
         return await self._all(t.CALL_NOTIFIED, "SELECT * FROM call_notified WHERE call_id = $1 "
