@@ -101,7 +101,10 @@ class SqlitePort:
                 self._conn.executemany(SQLITE_UNIT_WRITES_INSERT, lined_up)
             return
         for sql, rows in sqlite_row_statements(batch):
-            self._conn.executemany(sql, rows)
+            if len(rows) == 1:
+                self._conn.execute(sql, rows[0])
+            else:
+                self._conn.executemany(sql, rows)
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

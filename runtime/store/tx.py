@@ -84,6 +84,9 @@ _MODULE_FIXED = ("tenant_id", "created_at")
 _MODULE_INSERT = t.MODULES.insert_sql()
 _MODULE_UPDATE = t.MODULES.update_sql(_MODULE_FIXED)
 _VERSION_INSERT = t.VERSIONS.insert_sql()
+_EXECUTION_LOGS = t.EXECUTIONS.names.index("logs")
+_EXECUTION_LOGS_CUT = t.EXECUTIONS.names.index("logs_truncated")
+_EXECUTION_REQUEST = t.EXECUTIONS.names.index("request")
 _USAGE_UPSERT = """INSERT INTO storage_usage (module_id, keys, bytes) VALUES ($1, $2, $3)
     ON CONFLICT (module_id) DO UPDATE SET keys = excluded.keys, bytes = excluded.bytes"""
 _EXPIRED = "expires_at IS NOT NULL AND expires_at <= $2"
@@ -350,11 +353,18 @@ class SqlTx(Reads):
 
     async def insert_execution(self, execution: Execution) -> None:
         e = execution
-        # What the column can hold first (PostgreSQL: no NUL), so the cap counts it.
-        logs, cut = cap_utf8(self._d.text_in(e.logs), EXECUTION_LOG_CAP)
-        stored = replace(e, logs=logs, logs_truncated=e.logs_truncated or cut,
-                         request=cap_request(e.request))
-        self._pending.add("executions", t.EXECUTIONS.values(stored, self._d))
+        values = t.EXECUTIONS.values(e, self._d)
+        # What the column can hold first (PostgreSQL: no NUL), so the cap counts it. A text
+        # of n characters is at most 4n bytes: most need no encoding to be measured.
+        logs = self._d.text_in(e.logs)
+        if logs is not e.logs or len(logs) * 4 > EXECUTION_LOG_CAP:
+            logs, cut = cap_utf8(logs, EXECUTION_LOG_CAP)
+            values[_EXECUTION_LOGS] = logs
+            values[_EXECUTION_LOGS_CUT] = self._d.bool_in(e.logs_truncated or cut)
+        request = values[_EXECUTION_REQUEST]  # the JSON text, made once
+        if request is not None and len(request) * 4 > EXECUTION_REQUEST_CAP:
+            values[_EXECUTION_REQUEST] = dumps(cap_request(e.request))
+        self._pending.add("executions", values)
 
     # --- management -------------------------------------------------------------------------
 

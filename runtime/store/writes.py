@@ -159,17 +159,19 @@ def sqlite_unit_rows(batch: Batch) -> list[list[Any]] | None:
     return out
 
 
+def _plain_sql(s: Slot) -> str:
+    if s.update:
+        sets = ", ".join(f"{c} = ?{i + 2}" for i, c in enumerate(s.columns[1:]))
+        return f"UPDATE {s.table} SET {sets} WHERE {s.columns[0]} = ?1"
+    return s.insert_sql([f"({', '.join('?' for _ in s.columns)})"])
+
+
+SQLITE_PLAIN = {s.name: _plain_sql(s) for s in SLOTS}
+
+
 def sqlite_row_statements(batch: Batch) -> list[tuple[str, list[Sequence[Any]]]]:
     """The same batch as plain statements, one per slot (each with `?` marks, executemany)."""
-    out = []
-    for s, rows in batch:
-        if s.update:
-            sets = ", ".join(f"{c} = ?{i + 2}" for i, c in enumerate(s.columns[1:]))
-            out.append((f"UPDATE {s.table} SET {sets} WHERE {s.columns[0]} = ?1", rows))
-        else:
-            marks = ", ".join("?" for _ in s.columns)
-            out.append((s.insert_sql([f"({marks})"]), rows))
-    return out
+    return [(SQLITE_PLAIN[s.name], rows) for s, rows in batch]
 
 
 # --- PostgreSQL: one statement of data-modifying CTEs -------------------------------------------
