@@ -2,7 +2,8 @@
 
 Callers submit units of work; one writer task on the event loop takes every queued unit (plus
 those arriving within `commit_window` seconds), runs them in ONE transaction, each inside its
-own SAVEPOINT, then COMMITs in a dedicated thread (the fsync must not block the loop) and only
+own SAVEPOINT (through `tx.run_unit`, which sends the unit's queued writes as it ends), then
+COMMITs in a dedicated thread (the fsync must not block the loop) and only
 then resolves the callers' futures. A unit that raises is rolled back to its savepoint alone; a
 dry-run unit is always rolled back to its savepoint. One fsync per batch instead of per request.
 

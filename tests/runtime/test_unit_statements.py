@@ -23,7 +23,7 @@ from runtime import ids
 from runtime.acting import ActContext, Effects, act
 from runtime.contract import ParseResult
 from runtime.store import SqliteStore, Store, Tx
-from runtime.store.models import Execution, ExecutionOutcome, NewModule
+from runtime.store.models import ContactPhone, Execution, ExecutionOutcome, NewModule
 from runtime.store.postgres import PostgresStore
 from tests.runtime.conftest import Backend
 
@@ -82,7 +82,8 @@ async def counted(backend: Backend) -> AsyncIterator[Counted]:
     module = await store.create_module(tenant.id, NewModule(name="pbx", region="RU"))
     alice = await store.create_user(tenant.id, "alice")
     await store.set_bindings(tenant.id, module.id, {"101": alice.id})
-    await store.create_contact(tenant.id, "Ivan", [])
+    # The client is a known contact: the scene finds it (and the call record names it).
+    await store.create_contact(tenant.id, "Ivan", [ContactPhone("79161234567", "+79161234567")])
     yield Counted(store, tenant.id, module.id, seen)
 
 
@@ -108,7 +109,7 @@ async def test_an_event_or_a_call_record_costs_a_few_statements(
     assert repeat.call is not None and repeat.call.repeat
     record, costs["call record"] = await counted.unit(RECORD)
     assert record.record is not None and record.activity is not None
-    assert record.activity.action == "created"
+    assert record.activity.action == "created" and record.activity.contact_id is not None
     both, costs["end and record"] = await counted.unit({**event("notify_end"), **RECORD})
     assert both.call is not None and both.record is not None
 
