@@ -344,6 +344,8 @@ class Reads:
 
         def obj(name: str) -> Any:
             value = row[name]
+            if value == "[]":  # SQLite's aggregate of no rows
+                return None
             return loads(value) if isinstance(value, str) else value
 
         call, activity, contact = obj("call"), obj("activity"), obj("contact")

@@ -115,7 +115,8 @@ SQLITE_VIEW_COLUMNS = [f"{s.name}__{c}" for s in SLOTS for c in s.columns]
 # Slots that may carry several rows in one view statement: the rows of a child table must
 # never come before the row of their parent, which these (children of the call) cannot.
 _MANY_ROWS = frozenset({"call_events", "call_notified", "notifications"})
-_NULLS = {s.name: [None] * len(s.columns) for s in SLOTS}
+_EMPTY_ROW: list[Any] = [None] * len(SQLITE_VIEW_COLUMNS)
+_OFFSET = {s.name: SQLITE_VIEW_COLUMNS.index(f"{s.name}__{s.columns[0]}") for s in SLOTS}
 
 
 def sqlite_unit_writes_sql() -> list[str]:
@@ -148,13 +149,13 @@ def sqlite_unit_rows(batch: Batch) -> list[list[Any]] | None:
     it cannot go that way (several rows of a parent table: see _MANY_ROWS)."""
     if any(len(rows) > 1 and s.name not in _MANY_ROWS for s, rows in batch):
         return None
-    given = {s.name: rows for s, rows in batch}
     out = []
     for i in range(max(len(rows) for _, rows in batch)):
-        row: list[Any] = []
-        for s in SLOTS:
-            rows = given.get(s.name)
-            row.extend(rows[i] if rows is not None and i < len(rows) else _NULLS[s.name])
+        row = list(_EMPTY_ROW)
+        for s, rows in batch:
+            if i < len(rows):
+                start = _OFFSET[s.name]
+                row[start:start + len(s.columns)] = rows[i]
         out.append(row)
     return out
 
