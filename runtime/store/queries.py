@@ -99,7 +99,7 @@ def _scene_sql(d: Dialect, extra_column: str | None) -> str:
                 f"AS o FROM {table.name} {alias} WHERE {where} ORDER BY {order}) s)")
 
     chosen = "(SELECT id FROM chosen)"
-    return f"""WITH chosen AS (SELECT COALESCE(
+    return f"""WITH chosen AS MATERIALIZED (SELECT COALESCE(
         (SELECT id FROM calls WHERE module_id = $1 AND provider_call_id = $7
          ORDER BY created_at DESC, id DESC LIMIT 1),
         (SELECT id FROM (SELECT id, provider_call_id FROM calls WHERE {NUMBERS}
