@@ -12,7 +12,9 @@ event or one call record thus costs two statements: one read (the call's scene),
   need. One INSERT into the view (a row per row of the busiest slot), its statements run
   inside SQLite, the values bound as parameters like any other. Rows of one table alone go
   straight in (one plain statement, cheaper than the triggers), as does the rare batch whose
-  rows cannot be lined up (several contacts at once).
+  rows cannot be lined up (several contacts at once). The choice is the statement count, not
+  CPU: a row through a trigger costs SQLite about twice a plain INSERT's work, and a plain
+  statement costs Python only about 3 µs (BENCHMARKS.md, "The store written once").
 - PostgreSQL (`pg_unit_writes`): one statement of data-modifying CTEs, one per table (and one
   per updated row), the values as parameters.
 
