@@ -7,8 +7,8 @@
     await port.value(sql, args)    -> the first column of the first row, or None
     await port.run_unique(sql, args, message)  -> Conflict(message) on a unique violation,
                                                   the transaction still usable
-    await port.write_batch(batch)  -> a unit's queued acting writes, in one statement
-                                      (writes.py: how each database takes them)
+    await port.write_batch(batch)  -> a unit's queued acting writes, in as few statements
+                                      as the database allows (writes.py)
 
 Statements are written once in `$n` style; the port renders them for its dialect.
 
@@ -29,12 +29,7 @@ from typing import Any, Protocol, TypeVar
 
 from runtime.store.dialect import SQLITE, Dialect
 from runtime.store.errors import Conflict
-from runtime.store.writes import (
-    SQLITE_UNIT_WRITES_INSERT,
-    Batch,
-    sqlite_row_statements,
-    sqlite_unit_rows,
-)
+from runtime.store.writes import Batch, sqlite_statements
 
 T = TypeVar("T")
 Args = Sequence[Any]
@@ -91,16 +86,8 @@ class SqlitePort:
             raise Conflict(message) from error
 
     async def write_batch(self, batch: Batch) -> None:
-        # Needs the writer connection's TEMP view (writes.sqlite_unit_writes_sql). One table's
-        # rows go straight in: the view's triggers cost more than they save there.
-        lined_up = sqlite_unit_rows(batch) if len(batch) > 1 else None
-        if lined_up is not None:
-            if len(lined_up) == 1:
-                self._conn.execute(SQLITE_UNIT_WRITES_INSERT, lined_up[0])
-            else:
-                self._conn.executemany(SQLITE_UNIT_WRITES_INSERT, lined_up)
-            return
-        for sql, rows in sqlite_row_statements(batch):
+        # Through the writer connection's TEMP views (writes.sqlite_unit_writes_sql).
+        for sql, rows in sqlite_statements(batch):
             if len(rows) == 1:
                 self._conn.execute(sql, rows[0])
             else:

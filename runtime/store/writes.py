@@ -2,19 +2,19 @@
 takes them in one statement.
 
 The rows acting writes (contacts, calls, history, notifications, activity, the execution row)
-are queued by the `Tx` instead of being sent one statement each; they go out as ONE statement
-before the unit's next read (which must see them) and at the unit's end. A unit acting on one
-event or one call record thus costs two statements: one read (the call's scene), one write.
+are queued by the `Tx` instead of being sent one statement each; they go out together before
+the unit's next read (which must see them) and at the unit's end: one statement on
+PostgreSQL, at most three on SQLite. A unit acting on one event or one call record thus costs
+one read (the call's scene) and those.
 
-- SQLite (`sqlite_unit_writes_sql`): the writer connection holds a TEMP view `unit_writes`
-  with a column for every column of every slot; an INSTEAD OF INSERT trigger per slot
-  inserts (or updates) its table's row from the view's row, in the order the foreign keys
-  need. One INSERT into the view (a row per row of the busiest slot), its statements run
-  inside SQLite, the values bound as parameters like any other. Rows of one table alone go
-  straight in (one plain statement, cheaper than the triggers), as does the rare batch whose
-  rows cannot be lined up (several contacts at once). The choice is the statement count, not
-  CPU: a row through a trigger costs SQLite about twice a plain INSERT's work, and a plain
-  statement costs Python only about 3 µs (BENCHMARKS.md, "The store written once").
+- SQLite (`SQLITE_GROUPS`): SQLite has no statement writing several tables, so the writer
+  connection holds a few narrow TEMP views, one per group of tables written together (a
+  call and its history; a notification and the record of whom it reached; a call record's
+  activity and the execution row; a contact and its phones), each with an INSTEAD OF INSERT
+  trigger per table. One INSERT into a group's view (a row per row of its busiest table)
+  writes the group, the values bound as parameters like any other; a group with one table's
+  rows only takes that table's plain statement. So a unit's writes are at most three
+  statements, as cheap for SQLite as plain INSERTs (BENCHMARKS.md, "The store written once").
 - PostgreSQL (`pg_unit_writes`): one statement of data-modifying CTEs, one per table (and one
   per updated row), the values as parameters.
 
@@ -110,55 +110,111 @@ class PendingWrites:
         self._rows, self.count = {}, 0
 
 
-# --- SQLite: a TEMP view whose triggers write every table --------------------------------------
+# --- SQLite: a few narrow TEMP views whose triggers write several tables ------------------------
 
-# The view's columns: every slot's columns, named slot__column.
-SQLITE_VIEW_COLUMNS = [f"{s.name}__{c}" for s in SLOTS for c in s.columns]
-# Slots that may carry several rows in one view statement: the rows of a child table must
-# never come before the row of their parent, which these (children of the call) cannot.
-_MANY_ROWS = frozenset({"call_events", "call_notified", "notifications"})
-_EMPTY_ROW: list[Any] = [None] * len(SQLITE_VIEW_COLUMNS)
-_OFFSET = {s.name: SQLITE_VIEW_COLUMNS.index(f"{s.name}__{s.columns[0]}") for s in SLOTS}
+# Slots written together through one view, each group one statement. A view is narrow on
+# purpose: SQLite's work per row grows with the view's width and its triggers (one view over
+# every slot cost twice the plain INSERTs; these cost what they do). In the order the foreign
+# keys need: contacts before the calls naming them, calls before their history, notifications
+# and activity.
+SQLITE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("contact", ("contacts", "contact_phones")),
+    ("call", ("calls_new", "calls_changed", "call_events")),
+    ("notify", ("call_notified", "notifications")),
+    ("record", ("activity_new", "activity_changed", "executions")),
+)
+_GROUP_OF = {slot: group for group, slots in SQLITE_GROUPS for slot in slots}
+# Slots that may carry several rows in one view statement: the rows of a child never come
+# before their parent's, as these have no parent in their group or follow its only row.
+_MANY_ROWS = frozenset({"call_events", "call_notified", "notifications", "contact_phones"})
+
+
+@dataclass(frozen=True)
+class SqliteView:
+    name: str
+    slots: tuple[Slot, ...]
+    columns: tuple[str, ...]  # slot__column
+    offsets: dict[str, int]  # where each slot's values start in a row
+    insert: str
+
+    @classmethod
+    def of(cls, group: str, slot_names: Sequence[str]) -> SqliteView:
+        slots = tuple(s for s in SLOTS if s.name in slot_names)
+        columns: list[str] = []
+        offsets: dict[str, int] = {}
+        for s in slots:
+            offsets[s.name] = len(columns)
+            columns.extend(f"{s.name}__{c}" for c in s.columns)
+        name = f"unit_writes_{group}"
+        insert = (f"INSERT INTO {name} ({', '.join(columns)}) "
+                  f"VALUES ({', '.join('?' for _ in columns)})")
+        return cls(name, slots, tuple(columns), offsets, insert)
+
+    def create_sql(self) -> list[str]:
+        """The view, and a trigger per slot that runs only when the row carries that slot
+        (its first column, a key, is not NULL)."""
+        statements = [f"CREATE TEMP VIEW IF NOT EXISTS {self.name} AS SELECT "
+                      + ", ".join(f"NULL AS {c}" for c in self.columns)]
+        triggers = []
+        for s in self.slots:
+            new = [f"NEW.{s.name}__{c}" for c in s.columns]
+            if s.update:
+                sets = ", ".join(f"{c} = {v}" for c, v in zip(s.columns[1:], new[1:],
+                                                               strict=True))
+                body = f"UPDATE {s.table} SET {sets} WHERE {s.columns[0]} = {new[0]};"
+            else:
+                body = (f"INSERT INTO {s.table} ({', '.join(s.columns)}) "
+                        f"VALUES ({', '.join(new)});")
+            triggers.append(f"CREATE TEMP TRIGGER IF NOT EXISTS {self.name}_{s.name} "
+                            f"INSTEAD OF INSERT ON {self.name} WHEN {new[0]} IS NOT NULL "
+                            f"BEGIN {body} END")
+        # Triggers on one event fire in the reverse order of their creation in SQLite: made
+        # last slot first, they run in SLOTS order (the order the foreign keys need).
+        return [*statements, *reversed(triggers)]
+
+    def rows(self, part: Batch) -> list[Sequence[Any]] | None:
+        """The view's rows for this group's part of a batch (the i-th row of every slot in
+        the i-th), or None when they cannot be lined up (see _MANY_ROWS)."""
+        if any(len(rows) > 1 and s.name not in _MANY_ROWS for s, rows in part):
+            return None
+        empty = [None] * len(self.columns)
+        out: list[Sequence[Any]] = []
+        for i in range(max(len(rows) for _, rows in part)):
+            row = list(empty)
+            for s, rows in part:
+                if i < len(rows):
+                    start = self.offsets[s.name]
+                    row[start:start + len(s.columns)] = rows[i]
+            out.append(row)
+        return out
+
+
+SQLITE_VIEWS = {group: SqliteView.of(group, slots) for group, slots in SQLITE_GROUPS}
 
 
 def sqlite_unit_writes_sql() -> list[str]:
-    """The statements creating `temp.unit_writes` on the writer connection: the view, and a
-    trigger per slot that runs only when the view's row carries that slot (its first column,
-    a key, is not NULL), so an absent slot costs one comparison."""
-    statements = ["CREATE TEMP VIEW IF NOT EXISTS unit_writes AS SELECT "
-                  + ", ".join(f"NULL AS {c}" for c in SQLITE_VIEW_COLUMNS)]
-    for s in SLOTS:
-        new = [f"NEW.{s.name}__{c}" for c in s.columns]
-        if s.update:
-            sets = ", ".join(f"{c} = {v}" for c, v in zip(s.columns[1:], new[1:], strict=True))
-            body = f"UPDATE {s.table} SET {sets} WHERE {s.columns[0]} = {new[0]};"
+    """The statements creating the writer connection's TEMP views and their triggers."""
+    return [sql for view in SQLITE_VIEWS.values() for sql in view.create_sql()]
+
+
+def sqlite_statements(batch: Batch) -> list[tuple[str, list[Sequence[Any]]]]:
+    """The batch as SQLite statements, in order: one per group (through its view when the
+    group has rows of several tables, else the plain statement of its one table), each with
+    its rows for executemany."""
+    parts: dict[str, Batch] = {}
+    for s, rows in batch:
+        parts.setdefault(_GROUP_OF[s.name], []).append((s, rows))
+    out: list[tuple[str, list[Sequence[Any]]]] = []
+    for group, _ in SQLITE_GROUPS:
+        part = parts.get(group)
+        if not part:
+            continue
+        view = SQLITE_VIEWS[group]
+        lined_up = view.rows(part) if len(part) > 1 else None
+        if lined_up is None:
+            out.extend((SQLITE_PLAIN[s.name], rows) for s, rows in part)
         else:
-            body = f"INSERT INTO {s.table} ({', '.join(s.columns)}) VALUES ({', '.join(new)});"
-        # Triggers on one event fire in the reverse order of their creation in SQLite: made
-        # last slot first, they run in SLOTS order (the order the foreign keys need).
-        statements.append(f"CREATE TEMP TRIGGER IF NOT EXISTS unit_writes_{s.name} "
-                          f"INSTEAD OF INSERT ON unit_writes WHEN {new[0]} IS NOT NULL "
-                          f"BEGIN {body} END")
-    return [statements[0], *reversed(statements[1:])]
-
-
-SQLITE_UNIT_WRITES_INSERT = (f"INSERT INTO unit_writes ({', '.join(SQLITE_VIEW_COLUMNS)}) "
-                             f"VALUES ({', '.join('?' for _ in SQLITE_VIEW_COLUMNS)})")
-
-
-def sqlite_unit_rows(batch: Batch) -> list[list[Any]] | None:
-    """The view's rows for a batch (the i-th row of every slot in the i-th), or None when
-    it cannot go that way (several rows of a parent table: see _MANY_ROWS)."""
-    if any(len(rows) > 1 and s.name not in _MANY_ROWS for s, rows in batch):
-        return None
-    out = []
-    for i in range(max(len(rows) for _, rows in batch)):
-        row = list(_EMPTY_ROW)
-        for s, rows in batch:
-            if i < len(rows):
-                start = _OFFSET[s.name]
-                row[start:start + len(s.columns)] = rows[i]
-        out.append(row)
+            out.append((view.insert, lined_up))
     return out
 
 
@@ -170,11 +226,6 @@ def _plain_sql(s: Slot) -> str:
 
 
 SQLITE_PLAIN = {s.name: _plain_sql(s) for s in SLOTS}
-
-
-def sqlite_row_statements(batch: Batch) -> list[tuple[str, list[Sequence[Any]]]]:
-    """The same batch as plain statements, one per slot (each with `?` marks, executemany)."""
-    return [(SQLITE_PLAIN[s.name], rows) for s, rows in batch]
 
 
 # --- PostgreSQL: one statement of data-modifying CTEs -------------------------------------------
