@@ -87,6 +87,8 @@ def numbers_key(numbers: Numbers) -> str:
 class Locks:
     """No locking: the SQLite writer runs one unit at a time."""
 
+    active = False  # whether the hook does anything (callers may skip their bookkeeping)
+
     async def call_lookup(self, lookup: CallLookup) -> None:
         return None
 
@@ -127,6 +129,8 @@ class Locks:
 
 class AdvisoryLocks(Locks):
     """PostgreSQL's transaction-level advisory locks (see the module doc)."""
+
+    active = True
 
     def __init__(self, port: PgPort) -> None:
         self._port: PgPort = port

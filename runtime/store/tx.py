@@ -177,6 +177,8 @@ class SqlTx(Reads):
     # --- the webhook's reads, in one statement ----------------------------------------------
 
     async def call_scene(self, lookup: CallLookup) -> CallScene:
+        if not self._locks.active:  # SQLite: one writer, nothing to lock or to track
+            return await self.read_call_scene(lookup)
         await self._locks.call_lookup(lookup)
         column, args = self._locks.scene_column(lookup)
         scene = await self.read_call_scene(lookup, column, args)
