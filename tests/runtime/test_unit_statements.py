@@ -159,3 +159,56 @@ async def test_statement_counting_sees_the_driver(pg_backend: Any) -> None:
     await asyncio.sleep(0)
     assert seen[0].rstrip(";").upper() == "BEGIN" and len(seen) >= 3
     assert isinstance(conn, asyncpg.pool.PoolConnectionProxy)
+
+
+async def test_a_failed_units_queued_writes_never_reach_another_unit(backend: Backend) -> None:
+    """Writes are queued until the unit ends: a unit that fails after queueing some leaves
+    nothing behind, even on SQLite where the next unit of the batch runs on the same Tx."""
+    store = await backend.open(commit_window=0.05)
+    tenant = await store.create_tenant("t")
+    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+    counted = Counted(store, tenant.id, module.id, [])
+    parsed = ParseResult.model_validate(event("notify_start"))
+    context = ActContext(tenant_id=tenant.id, module_id=module.id, region="RU",
+                         execution_id=None, now=datetime.now(UTC))
+
+    async def fails(tx: Tx) -> None:
+        await act(tx, context, parsed)  # a call and its history, queued
+        raise RuntimeError("the script's result could not be used")
+
+    results = await asyncio.gather(store.write(fails), counted.unit(event("notify_end")),
+                                   return_exceptions=True)
+    assert isinstance(results[0], RuntimeError)
+    [call] = await store.list_calls(tenant.id)  # only the second unit's
+    assert call.state.value == "ended"
+    assert [e.kind for e in await store.list_call_events(tenant.id, call.id)] == ["notify_end"]
+
+
+@pytest.mark.parametrize("key", ["mod_1\x1fid\x1fcall-1", "mod_1\x1fid\x1fзвонок №7",
+                                 "mod_1\x1fid\x1fnul\x00here", "mod_1\x1fid\x1f'; DROP"])
+async def test_the_first_lock_written_as_hex_is_the_same_lock_postgres(
+    pg_backend: Any, key: str,
+) -> None:
+    """BEGIN travels with a unit's first locks, their keys written as hex digits; a later
+    lock on the same key is a parameter. Both must be one lock, or two nodes would not
+    exclude each other."""
+    from runtime.store.locks import LOCK_CALL
+    from runtime.store.postgres_port import PgPort
+
+    store = await pg_backend.open()
+    other = await asyncpg.connect(pg_backend.url)
+    try:
+        async with store._pool.acquire() as conn:
+            port = PgPort(conn, unit=True)
+            await port.lock(LOCK_CALL, [key])  # the first statement: BEGIN and the hex form
+            assert port.begun
+            taken = await other.fetchval(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))", LOCK_CALL,
+                key.replace("\x00", "\ufffd"))  # the parameter form (PgPort's NUL rule)
+            assert taken is False
+            await port.end(commit=False)
+        assert await other.fetchval(
+            "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", LOCK_CALL,
+            key.replace("\x00", "\ufffd")) is True  # released with the transaction
+    finally:
+        await other.close()
