@@ -11,7 +11,8 @@ implementation serves both databases:
     tables.py        each table's columns, listed once; row encoders and decoders built from them
     queries.py       every read, once (`Reads`), and the webhook's one-statement `call_scene`
     tx.py            every Tx operation, once (`SqlTx`), over a port and a locking hook
-    writes.py        a unit's acting writes, queued and sent as one statement per database
+    writes.py        a unit's acting writes, queued and sent together (PostgreSQL: one
+                     statement; SQLite: one per group of tables, through narrow TEMP views)
     dialect.py       what differs: parameter marks, times, JSON, booleans, keys, a few words
     port.py          run / many / one / all / value over SQLite (synchronous); postgres_port.py
                      the same over asyncpg
@@ -22,7 +23,8 @@ implementation serves both databases:
     migrate.py, postgres_migrate.py, migrations/, migrations_pg/: each backend's schema history
 
 A new field of calls: the model (models.py), its column (tables.py), a migration per backend.
-A new operation: its method in base.py and its one implementation in tx.py or queries.py.
+A new operation: its method in base.py and its one implementation in tx.py or queries.py
+(a read of the Store also forwards to it in reads.py, one line).
 """
 
 from runtime.store.base import DEFAULT_LIMIT, Store, Tx
