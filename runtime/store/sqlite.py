@@ -99,7 +99,7 @@ class SqliteStore(QueryReads):
             conn = _connect(path, read_only=False)
             try:
                 apply_migrations(conn)
-                for statement in sqlite_unit_writes_sql():  # the units' one write statement
+                for statement in sqlite_unit_writes_sql():  # the views units write through
                     conn.execute(statement)
             except BaseException:
                 conn.close()
