@@ -14,7 +14,7 @@ Strategies:
 Each run uses fresh tables (a new schema or file). `--modules`: the units are spread over
 that many modules of one tenant, each with its own operator, whom every unit of that module
 notifies (PostgreSQL: units of different calls never wait for each other, but units notifying
-one user queue from their notification to their COMMIT: runtime/store/postgres_tx.py).
+one user queue from their notification to their COMMIT: runtime/store/locks.py).
 """
 
 from __future__ import annotations
@@ -40,9 +40,11 @@ from runtime.acting import ActContext, act
 from runtime.contract import ParseResult, validate_result
 from runtime.store import SqliteStore, Store
 from runtime.store.base import Tx
+from runtime.store.locks import AdvisoryLocks
 from runtime.store.models import Execution, ExecutionOutcome, NewModule, utc_now
 from runtime.store.postgres import PgTarget, PostgresStore
-from runtime.store.postgres_tx import PgTx
+from runtime.store.postgres_port import PgPort
+from runtime.store.tx import SqlTx, run_unit
 
 Unit = Callable[[Tx], Awaitable[Any]]
 
@@ -95,7 +97,8 @@ class PgGroupCommit:
                 for i, (unit, future) in enumerate(batch):
                     await self.conn.execute(f"SAVEPOINT u{i}")
                     try:
-                        value = await unit(PgTx(self.conn, utc_now))
+                        port = PgPort(self.conn)
+                        value = await run_unit(SqlTx(port, AdvisoryLocks(port), utc_now), unit)
                     except Exception as error:
                         await self.conn.execute(f"ROLLBACK TO SAVEPOINT u{i}")
                         future.set_exception(error)

@@ -215,7 +215,8 @@ def finish(child: subprocess.Popen[str]) -> dict[str, Any]:
     return result
 
 
-def throughput(args: argparse.Namespace, work: Path) -> None:
+def throughput(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Baseline and service (SQLite) figures; returns the service's at the top concurrency."""
     levels = [int(c) for c in args.concurrency.split(",")]
     base_port, service_port = free_port(), free_port()
     print(f"machine: {os.cpu_count()} cores; service: {args.workers} sandbox workers; "
@@ -288,6 +289,7 @@ def throughput(args: argparse.Namespace, work: Path) -> None:
         print(f"memory (service + workers, RSS): idle {idle_rss / 1024:.0f} MiB, "
               f"under load {loaded_rss / 1024:.0f} MiB")
         print()
+        return service[levels[-1]]
 
 
 def noisy_neighbour(args: argparse.Namespace, work: Path) -> None:
@@ -398,10 +400,13 @@ async def crash(args: argparse.Namespace, work: Path) -> None:
             server.wait(10)
 
 
-def postgres(args: argparse.Namespace, work: Path) -> None:
-    """The same webhooks with PostgreSQL as the store: one node, then two nodes sharing it."""
+def postgres(args: argparse.Namespace, work: Path, sqlite_service: dict[str, Any]) -> None:
+    """The same webhooks with PostgreSQL as the store: one node, then two nodes sharing it,
+    with their ratios to the SQLite service measured in the same run (at the same
+    concurrency) and two nodes' to one's."""
     level = max(int(c) for c in args.concurrency.split(","))
     print(f"PostgreSQL ({args.postgres.split('@')[-1]}), concurrency {level} in all:")
+    totals: dict[int, dict[str, Any]] = {}
     for nodes in (1, 2):
         schema = f"bench_{os.getpid()}_{nodes}"
         separator = "&" if "?" in args.postgres else "?"
@@ -428,7 +433,12 @@ def postgres(args: argparse.Namespace, work: Path) -> None:
             "p99_ms": max(r["p99_ms"] for r in results),
         }
         print(row(f"  service, {nodes} node{'s' if nodes > 1 else ''}", total))
+        totals[nodes] = total
         drop_schema(args.postgres, schema)
+    print(f"  PostgreSQL one node / SQLite service: "
+          f"{totals[1]['per_second'] / max(sqlite_service['per_second'], 1):.2f}; "
+          f"two nodes / one node: "
+          f"{totals[2]['per_second'] / max(totals[1]['per_second'], 1):.2f}")
     print()
 
 
@@ -457,9 +467,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="voip-bench-") as tmp:
         work = Path(tmp)
-        throughput(args, work)
+        sqlite_service = throughput(args, work)
         if args.postgres:
-            postgres(args, work)
+            postgres(args, work, sqlite_service)
         if not args.skip_noisy:
             noisy_neighbour(args, work)
         if not args.skip_crash:

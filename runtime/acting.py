@@ -69,7 +69,9 @@ from runtime.store.models import (
     ActivityEntry,
     Call,
     CallEventRecord,
+    CallLookup,
     CallNotified,
+    CallScene,
     CallState,
     Contact,
     ContactPhone,
@@ -266,31 +268,27 @@ async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
                    storage=tuple(ctx.storage_writes))
 
 
-async def _find_call(tx: Tx, ctx: ActContext, part: CallEvent | CallRecord, *,
-                     after_end: bool) -> Call | None:
-    numbers = _numbers(part)
-    if part.call_id is not None:
-        call = await tx.find_call_by_provider_id(ctx.module_id, part.call_id)
-        if call is not None:
-            return call
-        # An earlier event of this call may have come without a callId: adopt that call,
-        # never one that has a callId of its own (a different call between the same phones).
-        call = await tx.find_open_call(ctx.module_id, *numbers)
-        return call if call is not None and call.provider_call_id is None else None
-    call = await tx.find_open_call(ctx.module_id, *numbers)
-    if call is None and after_end:
-        call = await tx.find_ended_call(ctx.module_id, *numbers, ctx.now - RECENT_END)
-    return call
+def _lookup(ctx: ActContext, part: CallEvent | CallRecord, *, after_end: bool,
+            client_normalized: str | None, operator: str | None,
+            notify: bool = False) -> CallLookup:
+    """What to read before acting on `part`: its call (callId first; failing that an open
+    call with the same numbers that has no callId of its own, since an earlier event may have
+    come without one, never one with another callId; without a callId, the latest open call
+    with these numbers, or for an end or a record one that ended within RECENT_END), the
+    client's contact and the operator's user."""
+    return CallLookup(
+        tenant_id=ctx.tenant_id, module_id=ctx.module_id, provider_call_id=part.call_id,
+        direction=part.direction.value, src_phone=part.src_phone,
+        src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
+        dst_phone_ext=part.dst_phone_ext,
+        ended_since=ctx.now - RECENT_END if after_end else None,
+        client_phone=client_normalized, operator_phone=operator, notify=notify)
 
 
-async def _client_contact(tx: Tx, ctx: ActContext, part: CallEvent | CallRecord
-                          ) -> tuple[str | None, str | None, Contact | None]:
-    """(client number as given, its E.164 form, the tenant's contact having it)."""
+def _client(ctx: ActContext, part: CallEvent | CallRecord) -> tuple[str | None, str | None]:
+    """(client number as given, its E.164 form)."""
     raw = client_phone(part.direction, part.src_phone, part.dst_phone)
-    normalized = normalize_phone(raw, ctx.region) if raw is not None else None
-    contact = (await tx.find_contact_by_phone(ctx.tenant_id, normalized)
-               if normalized is not None else None)
-    return raw, normalized, contact
+    return raw, normalize_phone(raw, ctx.region) if raw is not None else None
 
 
 def _history_row(ctx: ActContext, call: Call, kind: str, part: CallEvent | CallRecord,
@@ -327,8 +325,14 @@ def _new_call(ctx: ActContext, part: CallEvent | CallRecord, state: CallState,
 async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
                        ) -> tuple[CallChange, list[Notification]]:
     target = EVENT_STATE[event.event]
-    client_raw, client_normalized, contact = await _client_contact(tx, ctx, event)
-    call = await _find_call(tx, ctx, event, after_end=target is CallState.ENDED)
+    client_raw, client_normalized = _client(ctx, event)
+    # NotifyEnd tells those already notified; every other event the operator's user.
+    operator = (None if event.event is WebhookEvent.NotifyEnd
+                else operator_phone(event.direction, event.src_phone, event.dst_phone))
+    scene = await tx.call_scene(_lookup(ctx, event, after_end=target is CallState.ENDED,
+                                        client_normalized=client_normalized,
+                                        operator=operator, notify=True))
+    contact, call = scene.contact, scene.call
     if call is None:
         call = _new_call(ctx, event, target, client_raw, client_normalized, contact)
         await tx.insert_call(call)
@@ -336,9 +340,8 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
         change = CallChange(call.id, True, None, call.state, repeat=False, late=False)
     else:
         before = call.state
-        history = await tx.list_call_history(call.id)
         numbers = _numbers(event)
-        if any(h.kind == event.event.value and h.numbers == numbers for h in history):
+        if any(h.kind == event.event.value and h.numbers == numbers for h in scene.history):
             effect = EventEffect.REPEAT
         elif target.rank < call.state.rank and not _rings_elsewhere(event, call):
             effect = EventEffect.LATE
@@ -356,7 +359,7 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
     await tx.insert_call_event(_history_row(ctx, call, event.event.value, event, effect))
     if effect is not EventEffect.APPLIED:
         return change, []
-    return change, await _notify(tx, ctx, event, call, change.created, contact,
+    return change, await _notify(tx, ctx, event, call, scene, contact,
                                  STATE_NOTIFICATION[target])
 
 
@@ -385,9 +388,9 @@ def _advance(ctx: ActContext, call: Call, event: CallEvent, target: CallState,
     )
 
 
-async def _notify(tx: Tx, ctx: ActContext, event: CallEvent, call: Call, created: bool,
+async def _notify(tx: Tx, ctx: ActContext, event: CallEvent, call: Call, scene: CallScene,
                   contact: Contact | None, kind: NotificationKind) -> list[Notification]:
-    already = [] if created else await tx.list_call_notified(call.id)
+    already = scene.notified  # empty for a call created now (the scene found none)
     recipients: list[tuple[str, str]] = []  # (user id, phone it was reached by)
     if event.event is WebhookEvent.NotifyEnd:
         seen: set[str] = set()
@@ -397,7 +400,7 @@ async def _notify(tx: Tx, ctx: ActContext, event: CallEvent, call: Call, created
                 recipients.append((row.user_id, row.phone))
     else:
         phone = operator_phone(event.direction, event.src_phone, event.dst_phone)
-        user_id = await tx.find_bound_user(ctx.module_id, phone)
+        user_id = scene.bound_user_id
         if user_id is not None:
             recipients.append((user_id, phone))
         elif kind is NotificationKind.RINGING and not any(r.phone == phone for r in already):
@@ -451,8 +454,9 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
     missed = (record.direction is CallDirection.In
               and record.disposition is not CallDisposition.Answered)
     data = _activity_data(record, client_raw, client_normalized, missed)
-    call = await _find_call(tx, ctx, record, after_end=True)
-    entry = await tx.get_activity_by_call(call.id) if call is not None else None
+    scene = await tx.call_scene(_lookup(ctx, record, after_end=True,
+                                        client_normalized=client_normalized, operator=None))
+    call, entry = scene.call, scene.activity
 
     if call is not None and entry is not None and entry.data == data:
         await tx.insert_call_event(
@@ -460,8 +464,7 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
         return (CallChange(call.id, False, call.state, call.state, repeat=True, late=False),
                 ActivityChange(entry.id, "unchanged", entry.contact_id, call.id), None)
 
-    contact = (await tx.find_contact_by_phone(ctx.tenant_id, client_normalized)
-               if client_normalized is not None else None)
+    contact = scene.contact
     created: ContactCreated | None = None
     if contact is None and missed and client_raw is not None and client_normalized is not None:
         contact = Contact(ids.new_id(ids.CONTACT), ctx.tenant_id, client_raw,

@@ -1,7 +1,9 @@
 """The store interface: `Tx` (domain operations inside one transaction) and `Store`.
 
 Nothing above this file may know which database is underneath. SQLite (`sqlite.py`) is the
-embedded default; PostgreSQL (`postgres.py`) implements the same two classes.
+embedded default; PostgreSQL (`postgres.py`) is for several nodes. Both run the same `Tx`
+implementation (`tx.SqlTx`) and the same reads (`queries.Reads`); they differ in how a unit
+is committed (group commit on one writer; a pooled transaction per unit) and in locking.
 
 Unit of work
 ------------
@@ -15,6 +17,10 @@ commit many units together with one sync, each in its own savepoint). If the uni
 changes alone are rolled back and `write` raises the same exception; other units committed in the
 same batch are unaffected. `dry_run` runs the unit the same way and then rolls it back: it
 returns what the unit returned and leaves nothing behind.
+
+A unit's inserts of calls, history, notifications, contacts, activity and its execution row
+are queued and sent as one statement before its next read and when it returns, so a
+constraint they break raises from that read or from `write` itself, not from the insert.
 
 Rules for units: await only `tx` methods (a unit holds the single writer while it runs, so any
 other await stalls every writer); never call `store.write` inside a unit (it raises
@@ -44,7 +50,9 @@ from runtime.store.models import (
     Call,
     CallEventRecord,
     CallFilter,
+    CallLookup,
     CallNotified,
+    CallScene,
     Contact,
     ContactPhone,
     Execution,
@@ -77,6 +85,12 @@ class Tx(Protocol):
     """
 
     # --- calls and their history (acting) -------------------------------------------------
+
+    async def call_scene(self, lookup: CallLookup) -> CallScene:
+        """Everything acting reads about one event or call record, in one statement: the
+        call `lookup` describes, its history, notified users and activity, the client's
+        contact and the operator's user. Locks the call's keys first (PostgreSQL)."""
+        ...
 
     async def find_call_by_provider_id(self, module_id: str, provider_call_id: str) -> (
         Call | None

@@ -45,7 +45,8 @@ def to_iso(moment: datetime) -> str:
 
 
 def from_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    # fromisoformat is C and reads the "Z" (3.11+); strptime took several microseconds.
+    return datetime.fromisoformat(text)
 
 
 # --- enums ----------------------------------------------------------------------------------
@@ -377,6 +378,49 @@ class ExecutionFilter:
     version_id: str | None = None
     since: datetime | None = None  # created at or after
     until: datetime | None = None  # created before
+
+
+@dataclass(frozen=True, slots=True)
+class CallLookup:
+    """What acting needs to know before it acts on one event or call record (`tx.call_scene`).
+
+    The call: the module's latest with `provider_call_id` (any state); failing that, the
+    latest not-ended call with exactly these numbers, adopted only if it has no callId of its
+    own when `provider_call_id` is given; failing that, when `ended_since` is given and there
+    is no `provider_call_id`, the latest call with these numbers that ended at/after it.
+    """
+
+    tenant_id: str
+    module_id: str
+    provider_call_id: str | None
+    direction: str
+    src_phone: str
+    src_phone_ext: str | None
+    dst_phone: str
+    dst_phone_ext: str | None
+    ended_since: datetime | None = None
+    client_phone: str | None = None  # E.164: the tenant's oldest contact having it
+    operator_phone: str | None = None  # the member id: the user bound to it in the module
+    # The unit may notify the operator's user or those notified of the call (an event):
+    # PostgreSQL locks them in the same statement (locks.py, notification locks).
+    notify: bool = False
+
+    @property
+    def numbers(self) -> tuple[str, str, str, str | None, str, str | None]:
+        return (self.module_id, self.direction, self.src_phone, self.src_phone_ext,
+                self.dst_phone, self.dst_phone_ext)
+
+
+@dataclass(frozen=True, slots=True)
+class CallScene:
+    """A `CallLookup`'s answer, read in one statement: the call and what hangs on it."""
+
+    call: Call | None
+    history: tuple[CallEventRecord, ...]  # the call's, oldest first
+    notified: tuple[CallNotified, ...]  # the call's, oldest first
+    activity: ActivityEntry | None  # the call's
+    contact: Contact | None  # having the client's number
+    bound_user_id: str | None  # at the operator's number
 
 
 StorageOp = Literal["set", "delete"]

@@ -12,23 +12,26 @@ of the SQLite writer (units in savepoints of one transaction per batch, on one c
 machine running the server too. Spread over 16 modules with an operator each: pool of 10
 about 1120 units/s, pool of 4 about 1080, batches on one connection about 460 (SQLite's
 group commit about 2700). All on one module and operator: pools about 780, batches 490.
-A unit's statements are round trips; one connection runs them one after another, a pool
-runs several units' at once. The pool also wins where it matters for several nodes: a batch
-would hold the locks (postgres_tx.py) of all its units until its commit, so another node's
-unit for any of those calls would wait for the whole batch, two nodes' batches could
-deadlock (losing a whole batch), and one unit waiting on a lock would stall every write of
-its node. With a pool, a lock wait holds up one unit, and a deadlock one unit.
+(Those figures are from a unit of about fourteen round trips; a webhook's unit is now four:
+BEGIN with the call's locks, its scene, its writes, COMMIT.
+tests/runtime/test_unit_statements.py holds it there.) A unit's statements are round trips;
+one connection runs them one after another, a pool runs several units' at once. The pool
+also wins where it matters for several nodes: a batch would hold the locks (locks.py) of all
+its units until its commit, so another node's unit for any of those calls would wait for the
+whole batch, two nodes' batches could deadlock (losing a whole batch), and one unit waiting
+on a lock would stall every write of its node. With a pool, a lock wait holds up one unit,
+and a deadlock one unit.
 
 - `write(unit)` returns after COMMIT (with `synchronous_commit` at least `on`/`local`; a
   server set to `off` is set back to `on` for our sessions, since a webhook is answered only
   after its effects are durable).
 - A unit that meets a deadlock, a serialization failure, one of the schema's backstop unique
-  indexes, or `RetryUnit` (a stale read, postgres_tx.py) is rolled back and run again, up to
+  indexes, or `RetryUnit` (a stale read, locks.py) is rolled back and run again, up to
   MAX_ATTEMPTS times: units only await `tx` methods (base.py), so running one again is safe.
 - `dry_run(unit)` runs the unit in a transaction and rolls it back.
 - The caller being cancelled does not cancel a started unit: it runs to its end, as with
   SQLite, so a connection is never abandoned mid-statement. `close()` waits for those.
-- Driver errors reach callers as `runtime.store.errors` (postgres_codec.map_error).
+- Driver errors reach callers as `runtime.store.errors` (postgres_port.map_error).
 
 The URL is a libpq-style `postgresql://` or `postgres://` URL. Ours: `?schema=NAME` puts the
 tables in that schema (created if missing) instead of the connection's default one;
@@ -46,25 +49,21 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import ModuleType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from runtime.store import postgres_queries as q
 from runtime.store.base import Tx
-from runtime.store.errors import NestedWrite, StoreClosed
+from runtime.store.errors import NestedWrite, StoreClosed, StoreError
+from runtime.store.locks import AdvisoryLocks, RetryUnit
 from runtime.store.migrate import Migration
-from runtime.store.models import (
-    Notification,
-    StoreStats,
-    utc_now,
-)
-from runtime.store.postgres_codec import DRIVER_ERRORS, Db, map_error
+from runtime.store.models import Notification, StoreStats, utc_now
 from runtime.store.postgres_migrate import apply_migrations, quote_ident
-from runtime.store.postgres_tx import PgTx, RetryUnit
-from runtime.store.reads import QueryReads
+from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error
+from runtime.store.queries import Reads
+from runtime.store.reads import Query, QueryReads
+from runtime.store.tx import SqlTx, run_unit
 
 log = logging.getLogger("runtime.store.postgres")
 
@@ -162,14 +161,13 @@ async def _keep_session(conn: object) -> None:
 
 
 class PostgresStore(QueryReads):
-    _q: ClassVar[ModuleType] = q
-
     def __init__(self, target: PgTarget, schema: str, pool: asyncpg.Pool, *,
                  clock: Callable[[], datetime]) -> None:
         self.target = target
         self.schema = schema  # the schema the tables live in (current_schema() if not given)
         self._pool = pool
-        self._db = Db(pool)
+        self._port = PgPort(pool)
+        self._reads = Reads(self._port)
         self._clock = clock
         self._closed = False
         self._running: set[asyncio.Task[Any]] = set()
@@ -249,22 +247,19 @@ class PostgresStore(QueryReads):
     async def _once(self, unit: Callable[[Tx], Awaitable[T]], dry: bool) -> T:
         try:
             async with self._pool.acquire() as conn:
-                transaction = conn.transaction()
-                await transaction.start()
+                # BEGIN goes with the unit's first statement (PgPort), COMMIT after its last.
+                port = PgPort(conn, unit=True)
                 try:
-                    value = await unit(PgTx(conn, self._clock))
+                    value = await run_unit(SqlTx(port, AdvisoryLocks(port), self._clock), unit)
                 except BaseException:
                     # A broken connection cannot roll back; the pool discards it on release.
-                    with contextlib.suppress(*DRIVER_ERRORS):
-                        await transaction.rollback()
+                    with contextlib.suppress(*DRIVER_ERRORS, StoreError):
+                        await port.end(commit=False)
                     raise
-                if dry:
-                    await transaction.rollback()
-                else:
-                    await transaction.commit()
+                await port.end(commit=not dry)
                 return value
         except DRIVER_ERRORS as error:
-            # Acquiring, BEGIN, COMMIT, or a unit's own direct use of the driver.
+            # Acquiring, or a unit's own direct use of the driver.
             raise map_error(error) from error
 
     def stats(self) -> StoreStats:
@@ -305,16 +300,18 @@ class PostgresStore(QueryReads):
         """Send NOTIFYs, in order, in one statement."""
         if self._closed:
             raise StoreClosed("the store is closed")
-        await self._db.run("SELECT pg_notify($1, p) FROM unnest($2::text[]) "
-                           "WITH ORDINALITY AS t(p, n) ORDER BY n", channel, list(payloads))
+        await self._port.run("SELECT pg_notify($1, p) FROM unnest($2::text[]) "
+                             "WITH ORDINALITY AS t(p, n) ORDER BY n", [channel, list(payloads)])
 
     async def get_notification(self, user_id: str, notification_id: str
                                ) -> Notification | None:
-        return await self._read(q.get_notification, user_id, notification_id)
+        found: Notification | None = await self._read(Reads.get_notification, user_id,
+                                                       notification_id)
+        return found
 
     # --- reads ----------------------------------------------------------------------------
 
-    async def _read(self, query: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def _read(self, query: Query, *args: Any) -> Any:
         if self._closed:
             raise StoreClosed("the store is closed")
-        return await query(self._db, *args)
+        return await query(self._reads, *args)

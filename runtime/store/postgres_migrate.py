@@ -12,8 +12,8 @@ from pathlib import Path
 
 import asyncpg
 
+from runtime.store.locks import LOCK_MIGRATIONS
 from runtime.store.migrate import Migration, load_migrations
-from runtime.store.postgres_tx import LOCK_MIGRATIONS
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations_pg"
 

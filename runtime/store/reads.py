@@ -1,17 +1,14 @@
-"""The Store's reads, written once: each is one function of the backend's queries module, run
-by the backend's `_read` (SQLite: on a reader thread; PostgreSQL: on a pool connection).
-
-Both queries modules (`sqlite_queries`, `postgres_queries`) define the same functions with the
-same arguments; a backend names its module in `_q` and supplies `_read`.
+"""The Store's reads, written once: each forwards to the same-named query of `Reads`
+(queries.py), run by the backend's `_read` (SQLite: on a reader thread's read-only connection;
+PostgreSQL: on the pool).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
-from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
 from runtime.store.base import DEFAULT_LIMIT, Store
 from runtime.store.models import (
@@ -33,68 +30,69 @@ from runtime.store.models import (
     User,
     UserToken,
 )
+from runtime.store.queries import Reads
+
+Query = Callable[..., Coroutine[Any, Any, Any]]
 
 
 class QueryReads(Store):
-    _q: ClassVar[ModuleType]  # the backend's queries module
-
     @abc.abstractmethod
-    async def _read(self, query: Callable[..., Any], *args: Any) -> Any:
-        """Run `query(connection, *args)` from the backend's queries module."""
+    async def _read(self, query: Query, *args: Any) -> Any:
+        """Run `query(reads, *args)`: `query` is a method of `Reads`, unbound."""
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        read: Tenant | None = await self._read(self._q.get_tenant, tenant_id)
+        read: Tenant | None = await self._read(Reads.get_tenant, tenant_id)
         return read
 
     async def list_tenants(self, limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[Tenant]:
-        read: list[Tenant] = await self._read(self._q.list_tenants, limit, offset)
+        read: list[Tenant] = await self._read(Reads.list_tenants, limit, offset)
         return read
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
-        read: ApiKey | None = await self._read(self._q.find_api_key, key_hash)
+        read: ApiKey | None = await self._read(Reads.find_api_key, key_hash)
         return read
 
     async def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
-        read: list[ApiKey] = await self._read(self._q.list_api_keys, tenant_id)
+        read: list[ApiKey] = await self._read(Reads.list_api_keys, tenant_id)
         return read
 
     async def find_user_by_token(self, token_hash: str) -> User | None:
-        read: User | None = await self._read(self._q.find_user_by_token, token_hash)
+        read: User | None = await self._read(Reads.find_user_by_token, token_hash)
         return read
 
     async def find_user_token(self, token_hash: str) -> tuple[UserToken, User] | None:
-        read: tuple[UserToken, User] | None = await self._read(self._q.find_user_token,
+        read: tuple[UserToken, User] | None = await self._read(Reads.find_user_token,
                                                                 token_hash)
         return read
 
     async def list_user_tokens(self, tenant_id: str, user_id: str) -> list[UserToken] | None:
-        read: list[UserToken] | None = await self._read(self._q.list_user_tokens, tenant_id,
+        read: list[UserToken] | None = await self._read(Reads.list_user_tokens, tenant_id,
                                                         user_id)
         return read
 
     async def list_modules(
         self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
     ) -> list[Module]:
-        read: list[Module] = await self._read(self._q.list_modules, tenant_id, limit, offset)
+        read: list[Module] = await self._read(Reads.list_modules, tenant_id, limit, offset)
         return read
 
     async def get_module(self, tenant_id: str, module_id: str) -> Module | None:
-        read: Module | None = await self._read(self._q.get_module, tenant_id, module_id)
+        read: Module | None = await self._read(Reads.get_module, tenant_id, module_id)
         return read
 
     async def get_module_by_name(self, tenant_id: str, name: str) -> Module | None:
-        read: Module | None = await self._read(self._q.get_module_by_name, tenant_id, name)
+        read: Module | None = await self._read(Reads.get_module_by_name, tenant_id, name)
         return read
 
     async def get_module_by_webhook_token(self, token: str) -> Module | None:
-        read: Module | None = await self._read(self._q.get_module_by_webhook_token, token)
+        read: Module | None = await self._read(Reads.get_module_by_webhook_token, token)
         return read
 
     async def list_versions(
         self, tenant_id: str, module_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
     ) -> list[ScriptVersion]:
         read: list[ScriptVersion] = await self._read(
-            self._q.list_versions, tenant_id, module_id, limit, offset
+            Reads.list_versions, tenant_id, module_id, limit, offset
         )
         return read
 
@@ -102,47 +100,47 @@ class QueryReads(Store):
         self, tenant_id: str, module_id: str, version_id: str
     ) -> ScriptVersion | None:
         read: ScriptVersion | None = await self._read(
-            self._q.get_version, tenant_id, module_id, version_id
+            Reads.get_version, tenant_id, module_id, version_id
         )
         return read
 
     async def get_active_version(self, tenant_id: str, module_id: str) -> ScriptVersion | None:
         read: ScriptVersion | None = await self._read(
-            self._q.get_active_version, tenant_id, module_id
+            Reads.get_active_version, tenant_id, module_id
         )
         return read
 
     async def list_users(
         self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
     ) -> list[User]:
-        read: list[User] = await self._read(self._q.list_users, tenant_id, limit, offset)
+        read: list[User] = await self._read(Reads.list_users, tenant_id, limit, offset)
         return read
 
     async def get_user(self, tenant_id: str, user_id: str) -> User | None:
-        read: User | None = await self._read(self._q.get_user, tenant_id, user_id)
+        read: User | None = await self._read(Reads.get_user, tenant_id, user_id)
         return read
 
     async def get_user_by_name(self, tenant_id: str, name: str) -> User | None:
-        read: User | None = await self._read(self._q.get_user_by_name, tenant_id, name)
+        read: User | None = await self._read(Reads.get_user_by_name, tenant_id, name)
         return read
 
     async def list_bindings(self, tenant_id: str, module_id: str) -> list[Binding] | None:
-        read: list[Binding] | None = await self._read(self._q.list_bindings, tenant_id, module_id)
+        read: list[Binding] | None = await self._read(Reads.list_bindings, tenant_id, module_id)
         return read
 
     async def get_contact(self, tenant_id: str, contact_id: str) -> Contact | None:
-        read: Contact | None = await self._read(self._q.get_contact, tenant_id, contact_id)
+        read: Contact | None = await self._read(Reads.get_contact, tenant_id, contact_id)
         return read
 
     async def list_contacts(
         self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
     ) -> list[Contact]:
-        read: list[Contact] = await self._read(self._q.list_contacts, tenant_id, limit, offset)
+        read: list[Contact] = await self._read(Reads.list_contacts, tenant_id, limit, offset)
         return read
 
     async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:
         read: list[Contact] = await self._read(
-            self._q.find_contacts_by_phone, tenant_id, normalized
+            Reads.find_contacts_by_phone, tenant_id, normalized
         )
         return read
 
@@ -154,33 +152,33 @@ class QueryReads(Store):
         offset: int = 0,
     ) -> list[Call]:
         read: list[Call] = await self._read(
-            self._q.list_calls, tenant_id, filters or CallFilter(), limit, offset
+            Reads.list_calls, tenant_id, filters or CallFilter(), limit, offset
         )
         return read
 
     async def get_call(self, tenant_id: str, call_id: str) -> Call | None:
-        read: Call | None = await self._read(self._q.get_call, tenant_id, call_id)
+        read: Call | None = await self._read(Reads.get_call, tenant_id, call_id)
         return read
 
     async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
-        read: list[CallEventRecord] = await self._read(self._q.list_call_events, tenant_id, call_id)
+        read: list[CallEventRecord] = await self._read(Reads.list_call_events, tenant_id, call_id)
         return read
 
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
-        read: bool = await self._read(self._q.user_was_notified, tenant_id, user_id, call_id)
+        read: bool = await self._read(Reads.user_was_notified, tenant_id, user_id, call_id)
         return read
 
     async def list_activity(
         self, tenant_id: str, contact_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
     ) -> list[ActivityEntry]:
         read: list[ActivityEntry] = await self._read(
-            self._q.list_activity, tenant_id, contact_id, limit, offset
+            Reads.list_activity, tenant_id, contact_id, limit, offset
         )
         return read
 
     async def get_activity_for_call(self, tenant_id: str, call_id: str) -> ActivityEntry | None:
         read: ActivityEntry | None = await self._read(
-            self._q.get_activity_for_call, tenant_id, call_id
+            Reads.get_activity_for_call, tenant_id, call_id
         )
         return read
 
@@ -192,12 +190,12 @@ class QueryReads(Store):
         offset: int = 0,
     ) -> list[Execution]:
         read: list[Execution] = await self._read(
-            self._q.list_executions, tenant_id, filters or ExecutionFilter(), limit, offset
+            Reads.list_executions, tenant_id, filters or ExecutionFilter(), limit, offset
         )
         return read
 
     async def get_execution(self, tenant_id: str, execution_id: str) -> Execution | None:
-        read: Execution | None = await self._read(self._q.get_execution, tenant_id, execution_id)
+        read: Execution | None = await self._read(Reads.get_execution, tenant_id, execution_id)
         return read
 
     async def list_notifications(
@@ -210,14 +208,14 @@ class QueryReads(Store):
         limit: int = DEFAULT_LIMIT,
     ) -> list[Notification]:
         read: list[Notification] = await self._read(
-            self._q.list_notifications, tenant_id, user_id, after_id, since, limit
+            Reads.list_notifications, tenant_id, user_id, after_id, since, limit
         )
         return read
 
     async def storage_get(self, module_id: str, key: str, now: datetime) -> StorageItem | None:
-        read: StorageItem | None = await self._read(self._q.storage_get, module_id, key, now)
+        read: StorageItem | None = await self._read(Reads.storage_get, module_id, key, now)
         return read
 
     async def storage_usage(self, module_id: str) -> StorageUsage:
-        read: StorageUsage = await self._read(self._q.storage_usage, module_id)
+        read: StorageUsage = await self._read(Reads.storage_usage, module_id)
         return read

@@ -4,11 +4,13 @@
     ...
     await store.close()
 
-One writer connection (WAL, synchronous=FULL, foreign keys on) owned by a group-commit writer
-task (`sqlite_writer.py`); reads for the API run on separate read-only connections in a small
-thread pool, so a slow listing never blocks the event loop and never waits for the writer (WAL
-lets readers see the last commit while a write transaction is open). A write that returned is
-visible to every read started after it.
+One writer connection (WAL, synchronous=FULL, foreign keys on) owned by a group-commit
+writer task (`sqlite_writer.py`), running every unit through one `SqlTx` over a synchronous
+port (a statement takes microseconds there; awaiting it costs no trip through the event
+loop); reads for the API run on separate read-only connections in a small thread pool, so a
+slow listing never blocks the event loop and never waits for the writer (WAL lets readers
+see the last commit while a write transaction is open). A write that returned is visible to
+every read started after it.
 """
 
 from __future__ import annotations
@@ -21,21 +23,20 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from types import ModuleType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from runtime.data_at_rest import create_private_file, restrict_database_files
-from runtime.store import sqlite_queries as q
 from runtime.store.base import Tx
 from runtime.store.errors import StoreClosed
+from runtime.store.locks import Locks
 from runtime.store.migrate import apply_migrations
-from runtime.store.models import (
-    StoreStats,
-    utc_now,
-)
-from runtime.store.reads import QueryReads
-from runtime.store.sqlite_tx import SqliteTx
+from runtime.store.models import StoreStats, utc_now
+from runtime.store.port import SqlitePort, run_sync
+from runtime.store.queries import Reads
+from runtime.store.reads import Query, QueryReads
 from runtime.store.sqlite_writer import GroupCommitWriter
+from runtime.store.tx import SqlTx
+from runtime.store.writes import sqlite_unit_writes_sql
 
 T = TypeVar("T")
 
@@ -60,14 +61,13 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
 
 
 class SqliteStore(QueryReads):
-    _q: ClassVar[ModuleType] = q
-
     def __init__(self, path: Path, writer_conn: sqlite3.Connection, *, commit_window: float,
                  max_batch: int, readers: int, clock: Callable[[], datetime],
                  busy_timeout: float) -> None:
         self.path = path
         self._writer_conn = writer_conn
-        self._writer = GroupCommitWriter(writer_conn, SqliteTx(writer_conn, clock),
+        self._writer = GroupCommitWriter(writer_conn,
+                                         SqlTx(SqlitePort(writer_conn), Locks(), clock),
                                          commit_window=commit_window, max_batch=max_batch,
                                          busy_timeout=busy_timeout)
         self._local = threading.local()
@@ -99,6 +99,8 @@ class SqliteStore(QueryReads):
             conn = _connect(path, read_only=False)
             try:
                 apply_migrations(conn)
+                for statement in sqlite_unit_writes_sql():  # the views units write through
+                    conn.execute(statement)
             except BaseException:
                 conn.close()
                 raise
@@ -135,20 +137,21 @@ class SqliteStore(QueryReads):
 
     # --- reads ----------------------------------------------------------------------------
 
-    def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+    def _reader(self) -> Reads:
+        reads: Reads | None = getattr(self._local, "reads", None)
+        if reads is None:
             conn = _connect(self.path, read_only=True)
-            self._local.conn = conn
+            reads = self._local.reads = Reads(SqlitePort(conn))
             with self._read_lock:
                 self._read_conns.append(conn)
-        return conn
+        return reads
 
-    async def _read(self, query: Callable[..., T], *args: Any) -> T:
+    async def _read(self, query: Query, *args: Any) -> Any:
         if self._closed:
             raise StoreClosed("the store is closed")
 
-        def run() -> T:
-            return query(self._reader(), *args)
+        def run() -> Any:
+            # The query's coroutine never suspends on a SqlitePort: run it here, in the thread.
+            return run_sync(query(self._reader(), *args))
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, partial(run))

@@ -2,7 +2,8 @@
 
 Callers submit units of work; one writer task on the event loop takes every queued unit (plus
 those arriving within `commit_window` seconds), runs them in ONE transaction, each inside its
-own SAVEPOINT, then COMMITs in a dedicated thread (the fsync must not block the loop) and only
+own SAVEPOINT (through `tx.run_unit`, which sends the unit's queued writes as it ends), then
+COMMITs in a dedicated thread (the fsync must not block the loop) and only
 then resolves the callers' futures. A unit that raises is rolled back to its savepoint alone; a
 dry-run unit is always rolled back to its savepoint. One fsync per batch instead of per request.
 
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 
 from runtime.store.errors import NestedWrite, StoreClosed, StoreError
 from runtime.store.models import StoreStats
+from runtime.store.tx import SqlTx, run_unit
 
 T = TypeVar("T")
 Unit = Callable[[Any], Awaitable[Any]]
@@ -59,7 +61,7 @@ _STOP = object()
 
 
 class GroupCommitWriter:
-    def __init__(self, conn: sqlite3.Connection, tx: object, *, commit_window: float,
+    def __init__(self, conn: sqlite3.Connection, tx: SqlTx, *, commit_window: float,
                  max_batch: int, busy_timeout: float) -> None:
         self._conn = conn
         self._busy_timeout = busy_timeout
@@ -170,7 +172,7 @@ class GroupCommitWriter:
             savepoint = f"unit_{index}"
             self._conn.execute(f"SAVEPOINT {savepoint}")
             try:
-                value = await job.unit(self._tx)
+                value = await run_unit(self._tx, job.unit)
             except Exception as exc:
                 self._counters.failed_units += 1
                 if not self._rollback_to(savepoint):

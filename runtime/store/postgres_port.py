@@ -1,0 +1,167 @@
+"""`PgPort`: the port (port.py) over asyncpg, a unit's connection or the pool (reads).
+
+The seam every PostgreSQL statement passes:
+- PostgreSQL text cannot hold NUL (U+0000), which a script's phone number, a log line or an
+  id taken from a URL path can. NUL in a text parameter becomes U+FFFD: a lookup by such a
+  value finds nothing (as the id does not exist) instead of failing, and a stored phone or log
+  keeps every other character. Storage keys, which must round-trip exactly, are bytea.
+- asyncpg's errors become `runtime.store.errors` (the driver's error stays as `__cause__`, for
+  the retry decision in `postgres.py`): a unique violation is a Conflict, a foreign key
+  violation a NotFound, anything else a StoreError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from runtime.store.dialect import POSTGRES
+from runtime.store.errors import Conflict, NotFound, StoreError
+from runtime.store.port import Args
+from runtime.store.writes import Batch, pg_unit_writes
+
+Connection = asyncpg.Connection | PoolConnectionProxy
+Target = Connection | asyncpg.Pool
+
+DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
+def _storable(value: Any) -> Any:
+    if type(value) is str:
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if type(value) is list:
+        return [_storable(v) for v in value]
+    return value
+
+
+def map_error(error: Exception) -> StoreError:
+    """The store's error for a driver error (the caller raises it `from error`)."""
+    if isinstance(error, asyncpg.UniqueViolationError):
+        return Conflict(f"already exists ({error.constraint_name or 'unique'}): "
+                        f"{error.detail or error}")
+    if isinstance(error, asyncpg.ForeignKeyViolationError):
+        return NotFound(f"refers to a record that does not exist: {error.detail or error}")
+    if isinstance(error, asyncpg.PostgresError):
+        return StoreError(f"database error ({error.sqlstate}): {error}")
+    return StoreError(f"database unavailable: {type(error).__name__}: {error}")
+
+
+def affected(status: str) -> int:
+    """Rows changed, from a status tag such as "UPDATE 1" or "DELETE 0"."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+_LOCKS = """SELECT count(pg_advisory_xact_lock($1, hashtext(k))) FROM (
+    SELECT k FROM unnest($2::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n) AS ordered"""
+
+
+def _hex_lock(space: int, key: str) -> str | None:
+    """`pg_advisory_xact_lock(space, hashtext(key))` with the key written as hex digits, so
+    the statement needs no parameter and holds nothing a caller wrote (the same lock as
+    `hashtext($n)` on the key as text). None: the key is not valid UTF-8."""
+    try:
+        data = _storable(key).encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return (f"pg_advisory_xact_lock({int(space)}, "
+            f"hashtext(convert_from(decode('{data.hex()}', 'hex'), 'UTF8')))")
+
+
+class PgPort:
+    """A port on the pool (reads), or on one unit's connection (`unit=True`), where the
+    transaction begins with the unit's first statement: when that statement takes locks
+    (`lock`), BEGIN travels with it in one round trip."""
+
+    __slots__ = ("begun", "dialect", "target", "unit")
+
+    def __init__(self, target: Target, *, unit: bool = False) -> None:
+        self.target = target
+        self.dialect = POSTGRES
+        self.unit = unit
+        self.begun = False
+
+    async def _begin(self, then: str = "") -> None:
+        self.begun = True
+        try:
+            await self.target.execute(f"BEGIN;{then}")
+        except DRIVER_ERRORS as error:
+            raise map_error(error) from error
+
+    async def lock(self, space: int, keys: Sequence[str]) -> None:
+        """Transaction-level advisory locks on `keys` (hashtext), taken in the order given."""
+        if self.unit and not self.begun:
+            locks = [_hex_lock(space, k) for k in keys]
+            if all(lock is not None for lock in locks):
+                await self._begin(f" SELECT {', '.join(str(lock) for lock in locks)};")
+                return
+        await self.run(_LOCKS, [space, list(keys)])
+
+    async def end(self, *, commit: bool) -> None:
+        """COMMIT (or ROLLBACK) the unit's transaction, if it began."""
+        if self.begun:
+            self.begun = False
+            try:
+                await self.target.execute("COMMIT" if commit else "ROLLBACK")
+            except DRIVER_ERRORS as error:
+                raise map_error(error) from error
+
+    async def run(self, sql: str, args: Args = ()) -> int:
+        if self.unit and not self.begun:
+            await self._begin()
+        try:
+            status = await self.target.execute(POSTGRES.render(sql), *map(_storable, args))
+        except DRIVER_ERRORS as error:
+            raise map_error(error) from error
+        return affected(status)
+
+    async def many(self, sql: str, rows: Sequence[Args]) -> None:
+        if self.unit and not self.begun:
+            await self._begin()
+        try:
+            await self.target.executemany(POSTGRES.render(sql),
+                                          [tuple(map(_storable, r)) for r in rows])
+        except DRIVER_ERRORS as error:
+            raise map_error(error) from error
+
+    async def one(self, sql: str, args: Args = ()) -> Any:
+        if self.unit and not self.begun:
+            await self._begin()
+        try:
+            return await self.target.fetchrow(POSTGRES.render(sql), *map(_storable, args))
+        except DRIVER_ERRORS as error:
+            raise map_error(error) from error
+
+    async def all(self, sql: str, args: Args = ()) -> list[Any]:
+        if self.unit and not self.begun:
+            await self._begin()
+        try:
+            return await self.target.fetch(POSTGRES.render(sql), *map(_storable, args))
+        except DRIVER_ERRORS as error:
+            raise map_error(error) from error
+
+    async def value(self, sql: str, args: Args = ()) -> Any:
+        if self.unit and not self.begun:
+            await self._begin()
+        try:
+            return await self.target.fetchval(POSTGRES.render(sql), *map(_storable, args))
+        except DRIVER_ERRORS as error:
+            raise map_error(error) from error
+
+    async def run_unique(self, sql: str, args: Args, message: str) -> None:
+        # In a savepoint, so the unit's transaction stays usable after it, as with SQLite.
+        assert self.unit, "a unit's statement"
+        await self.run("SAVEPOINT unique_check")
+        try:
+            await self.run(sql, args)
+        except Conflict as error:
+            await self.run("ROLLBACK TO SAVEPOINT unique_check")
+            raise Conflict(message) from error
+        await self.run("RELEASE SAVEPOINT unique_check")
+
+    async def write_batch(self, batch: Batch) -> None:
+        sql, args = pg_unit_writes(batch)
+        await self.run(sql, args)

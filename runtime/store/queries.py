@@ -1,0 +1,425 @@
+"""Every read of the store, written once for both databases: `Reads` over a port.
+
+The Store's reads (reads.py) run these on a reader (SQLite: a read-only connection in a
+thread; PostgreSQL: the pool), and a unit's `Tx` (tx.py) inherits them for reads inside its
+transaction. Each read is one statement, decoded by its table (tables.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from runtime.store import tables as t
+from runtime.store.dialect import Dialect, loads
+from runtime.store.models import (
+    ActivityEntry,
+    ApiKey,
+    Binding,
+    Call,
+    CallEventRecord,
+    CallFilter,
+    CallLookup,
+    CallNotified,
+    CallScene,
+    Contact,
+    Execution,
+    ExecutionFilter,
+    Module,
+    Notification,
+    ScriptVersion,
+    StorageItem,
+    StorageUsage,
+    Tenant,
+    User,
+    UserToken,
+)
+from runtime.store.port import Port
+
+R = TypeVar("R")
+
+Condition = tuple[str, object]  # a SQL fragment with `{0}` where its value goes, and the value
+
+
+def _present(conditions: list[Condition]) -> list[Condition]:
+    return [(sql, value) for sql, value in conditions if value is not None]
+
+
+def call_conditions(filters: CallFilter) -> list[Condition]:
+    return _present([
+        ("module_id = {0}", filters.module_id),
+        ("state = {0}", filters.state.value if filters.state is not None else None),
+        ("direction = {0}", filters.direction),
+        ("created_at >= {0}", filters.since),
+        ("(client_phone_normalized = {0} OR client_phone = {0} OR src_phone = {0} "
+         "OR dst_phone = {0})", filters.phone),
+    ])
+
+
+def execution_conditions(filters: ExecutionFilter) -> list[Condition]:
+    return _present([
+        ("module_id = {0}", filters.module_id),
+        ("outcome = {0}", filters.outcome.value if filters.outcome is not None else None),
+        ("function = {0}", filters.function),
+        ("version_id = {0}", filters.version_id),
+        ("created_at >= {0}", filters.since),
+        ("created_at < {0}", filters.until),
+    ])
+
+
+def where_clause(d: Dialect, tenant_id: str, conditions: list[Condition]
+                 ) -> tuple[str, list[object]]:
+    """(`tenant_id = $1 AND ...`, the parameters in order), times converted for `d`."""
+    params: list[object] = [tenant_id]
+    parts = ["tenant_id = $1"]
+    for sql, value in conditions:
+        params.append(d.time_in(value) if isinstance(value, datetime) else value)
+        parts.append(sql.format(f"${len(params)}"))
+    return " AND ".join(parts), params
+
+
+# Statements used by more than one operation.
+CONTACTS_SELECT = "SELECT c.*, {phones} AS phones FROM contacts c"
+NUMBERS = """module_id = $1 AND direction = $2 AND src_phone = $3 AND src_phone_ext {same} $4
+    AND dst_phone = $5 AND dst_phone_ext {same} $6"""
+FIND_CALL_BY_PROVIDER_ID = """SELECT * FROM calls WHERE module_id = $1 AND provider_call_id = $2
+    ORDER BY created_at DESC, id DESC LIMIT 1"""
+FIND_OPEN_CALL = f"""SELECT * FROM calls WHERE {NUMBERS} AND state <> 'ended'
+    ORDER BY created_at DESC, id DESC LIMIT 1"""
+FIND_ENDED_CALL = f"""SELECT * FROM calls WHERE {NUMBERS} AND state = 'ended'
+    AND ended_at >= $7 ORDER BY ended_at DESC, id DESC LIMIT 1"""
+
+
+def _scene_sql(d: Dialect, extra_column: str | None) -> str:
+    """One statement reading a `CallScene` (see `CallLookup` for the choice of the call);
+    `extra_column` is the locking hook's (locks.py), which may use the chosen call."""
+    def rows(table: t.Table[Any], alias: str, where: str, order: str) -> str:
+        return (f"(SELECT {{agg}}({{as_json}}(o)) FROM (SELECT {table.json_object(alias, d)} "
+                f"AS o FROM {table.name} {alias} WHERE {where} ORDER BY {order}) s)")
+
+    chosen = "(SELECT id FROM chosen)"
+    return f"""WITH chosen AS MATERIALIZED (SELECT COALESCE(
+        (SELECT id FROM calls WHERE module_id = $1 AND provider_call_id = $7
+         ORDER BY created_at DESC, id DESC LIMIT 1),
+        (SELECT id FROM (SELECT id, provider_call_id FROM calls WHERE {NUMBERS}
+         AND state <> 'ended' ORDER BY created_at DESC, id DESC LIMIT 1) o
+         WHERE $7 IS NULL OR o.provider_call_id IS NULL),
+        (SELECT id FROM calls WHERE {NUMBERS} AND state = 'ended' AND ended_at >= $8
+         AND $7 IS NULL ORDER BY ended_at DESC, id DESC LIMIT 1)) AS id)
+    SELECT
+        (SELECT {t.CALLS.json_object('c', d)} FROM calls c WHERE c.id = {chosen}) AS call,
+        {rows(t.CALL_EVENTS, 'e', f'e.call_id = {chosen}', 'e.received_at, e.id')} AS history,
+        {rows(t.CALL_NOTIFIED, 'n', f'n.call_id = {chosen}', 'n.{insert_order}')} AS notified,
+        (SELECT {t.ACTIVITY.json_object('a', d)} FROM activity a WHERE a.call_id = {chosen})
+            AS activity,
+        (SELECT {t.contact_json_object('ct', d)} FROM contacts ct WHERE ct.id = (
+            SELECT min(contact_id) FROM contact_phones WHERE tenant_id = $9
+            AND normalized = $10)) AS contact,
+        (SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $11) AS bound_user
+        {"" if extra_column is None else f", {extra_column} AS hook"}"""
+
+
+_SCENES: dict[tuple[str, str | None], str] = {}
+
+
+def scene_args(lookup: CallLookup, d: Dialect) -> list[Any]:
+    return [*lookup.numbers, lookup.provider_call_id, d.time_or_none_in(lookup.ended_since),
+            lookup.tenant_id, lookup.client_phone, lookup.operator_phone]
+
+
+class Reads:
+    """Read queries over a port (see the module doc)."""
+
+    def __init__(self, port: Port) -> None:
+        self._port = port
+        self._d = port.dialect
+
+    async def _one(self, table: t.Table[R], sql: str, args: Sequence[Any]) -> R | None:
+        row = await self._port.one(sql, args)
+        return None if row is None else table.decode(row, self._d)
+
+    async def _all(self, table: t.Table[R], sql: str, args: Sequence[Any]) -> list[R]:
+        d = self._d
+        return [table.decode(r, d) for r in await self._port.all(sql, args)]
+
+    # --- tenants and credentials ----------------------------------------------------------------
+
+    async def get_tenant(self, tenant_id: str) -> Tenant | None:
+        return await self._one(t.TENANTS, "SELECT * FROM tenants WHERE id = $1", [tenant_id])
+
+    async def list_tenants(self, limit: int, offset: int) -> list[Tenant]:
+        return await self._all(t.TENANTS, "SELECT * FROM tenants ORDER BY id LIMIT $1 OFFSET $2",
+                               [limit, offset])
+
+    async def find_api_key(self, key_hash: str) -> ApiKey | None:
+        return await self._one(t.API_KEYS, "SELECT * FROM api_keys WHERE key_hash = $1 "
+                               "AND revoked_at IS NULL", [key_hash])
+
+    async def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+        return await self._all(t.API_KEYS, "SELECT * FROM api_keys WHERE tenant_id = $1 "
+                               "ORDER BY id DESC", [tenant_id])
+
+    async def find_user_token(self, token_hash: str) -> tuple[UserToken, User] | None:
+        row = await self._port.one("""
+            SELECT user_tokens.*, users.tenant_id, users.name, users.email,
+                   users.created_at AS user_created_at
+            FROM user_tokens JOIN users ON users.id = user_tokens.user_id
+            WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL""",
+                                   [token_hash])
+        if row is None:
+            return None
+        return t.USER_TOKENS.decode(row, self._d), User(
+            id=row["user_id"], tenant_id=row["tenant_id"], name=row["name"],
+            email=row["email"], created_at=self._d.time_out(row["user_created_at"]))
+
+    async def list_user_tokens(self, tenant_id: str, user_id: str) -> list[UserToken] | None:
+        if await self.get_user(tenant_id, user_id) is None:
+            return None
+        return await self._all(t.USER_TOKENS, "SELECT * FROM user_tokens WHERE user_id = $1 "
+                               "ORDER BY id DESC", [user_id])
+
+    async def find_user_by_token(self, token_hash: str) -> User | None:
+        return await self._one(t.USERS, """
+            SELECT users.* FROM user_tokens JOIN users ON users.id = user_tokens.user_id
+            WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL""",
+                               [token_hash])
+
+    # --- modules and versions -------------------------------------------------------------------
+
+    async def list_modules(self, tenant_id: str, limit: int, offset: int) -> list[Module]:
+        return await self._all(t.MODULES, "SELECT * FROM modules WHERE tenant_id = $1 "
+                               "ORDER BY name LIMIT $2 OFFSET $3", [tenant_id, limit, offset])
+
+    async def get_module(self, tenant_id: str, module_id: str) -> Module | None:
+        return await self._one(t.MODULES, "SELECT * FROM modules WHERE id = $1 "
+                               "AND tenant_id = $2", [module_id, tenant_id])
+
+    async def get_module_by_name(self, tenant_id: str, name: str) -> Module | None:
+        return await self._one(t.MODULES, "SELECT * FROM modules WHERE tenant_id = $1 "
+                               "AND name = $2", [tenant_id, name])
+
+    async def get_module_by_webhook_token(self, token: str) -> Module | None:
+        return await self._one(t.MODULES, "SELECT * FROM modules WHERE webhook_token = $1",
+                               [token])
+
+    async def list_versions(self, tenant_id: str, module_id: str, limit: int, offset: int
+                            ) -> list[ScriptVersion]:
+        return await self._all(t.VERSIONS, """
+            SELECT v.* FROM script_versions v JOIN modules m ON m.id = v.module_id
+            WHERE v.module_id = $1 AND m.tenant_id = $2
+            ORDER BY v.number DESC LIMIT $3 OFFSET $4""", [module_id, tenant_id, limit, offset])
+
+    async def get_version(self, tenant_id: str, module_id: str, version_id: str
+                          ) -> ScriptVersion | None:
+        return await self._one(t.VERSIONS, """
+            SELECT v.* FROM script_versions v JOIN modules m ON m.id = v.module_id
+            WHERE v.id = $1 AND v.module_id = $2 AND m.tenant_id = $3""",
+                               [version_id, module_id, tenant_id])
+
+    async def get_active_version(self, tenant_id: str, module_id: str) -> ScriptVersion | None:
+        return await self._one(t.VERSIONS, """
+            SELECT v.* FROM modules m JOIN script_versions v ON v.id = m.active_version_id
+            WHERE m.id = $1 AND m.tenant_id = $2""", [module_id, tenant_id])
+
+    async def version_by_number(self, module_id: str, number: int) -> ScriptVersion | None:
+        return await self._one(t.VERSIONS, "SELECT * FROM script_versions WHERE module_id = $1 "
+                               "AND number = $2", [module_id, number])
+
+    # --- users and bindings ---------------------------------------------------------------------
+
+    async def list_users(self, tenant_id: str, limit: int, offset: int) -> list[User]:
+        return await self._all(t.USERS, "SELECT * FROM users WHERE tenant_id = $1 ORDER BY name "
+                               "LIMIT $2 OFFSET $3", [tenant_id, limit, offset])
+
+    async def get_user(self, tenant_id: str, user_id: str) -> User | None:
+        return await self._one(t.USERS, "SELECT * FROM users WHERE id = $1 AND tenant_id = $2",
+                               [user_id, tenant_id])
+
+    async def get_user_by_name(self, tenant_id: str, name: str) -> User | None:
+        return await self._one(t.USERS, "SELECT * FROM users WHERE tenant_id = $1 AND name = $2",
+                               [tenant_id, name])
+
+    async def list_bindings(self, tenant_id: str, module_id: str) -> list[Binding] | None:
+        # No row: no such module (for this tenant); one row of NULLs: a module without any.
+        rows = await self._port.all("""
+            SELECT b.* FROM modules m LEFT JOIN bindings b ON b.module_id = m.id
+            WHERE m.id = $1 AND m.tenant_id = $2 ORDER BY b.member_id""", [module_id, tenant_id])
+        if not rows:
+            return None
+        return [t.BINDINGS.decode(r, self._d) for r in rows if r["member_id"] is not None]
+
+    async def find_bound_user(self, module_id: str, member_id: str) -> str | None:
+        user_id: str | None = await self._port.value(
+            "SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $2",
+            [module_id, member_id])
+        return user_id
+
+    # --- contacts -------------------------------------------------------------------------------
+
+    async def _contacts(self, sql: str, args: Sequence[Any]) -> list[Contact]:
+        d = self._d
+        return [t.decode_contact(r, d) for r in await self._port.all(sql, args)]
+
+    async def get_contact(self, tenant_id: str, contact_id: str) -> Contact | None:
+        found = await self._contacts(f"{CONTACTS_SELECT} WHERE c.id = $1 AND c.tenant_id = $2",
+                                     [contact_id, tenant_id])
+        return found[0] if found else None
+
+    async def list_contacts(self, tenant_id: str, limit: int, offset: int) -> list[Contact]:
+        return await self._contacts(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
+                                    "ORDER BY c.id DESC LIMIT $2 OFFSET $3",
+                                    [tenant_id, limit, offset])
+
+    async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:
+        return await self._contacts(f"""{CONTACTS_SELECT} WHERE c.id IN (
+            SELECT contact_id FROM contact_phones WHERE tenant_id = $1 AND normalized = $2)
+            ORDER BY c.id""", [tenant_id, normalized])
+
+    async def first_contact_by_phone(self, tenant_id: str, normalized: str) -> Contact | None:
+        found = await self._contacts(f"""{CONTACTS_SELECT} WHERE c.id = (
+            SELECT min(contact_id) FROM contact_phones WHERE tenant_id = $1
+            AND normalized = $2)""", [tenant_id, normalized])
+        return found[0] if found else None
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    async def get_call(self, tenant_id: str, call_id: str) -> Call | None:
+        return await self._one(t.CALLS, "SELECT * FROM calls WHERE id = $1 AND tenant_id = $2",
+                               [call_id, tenant_id])
+
+    async def list_calls(self, tenant_id: str, filters: CallFilter, limit: int, offset: int
+                         ) -> list[Call]:
+        where, params = where_clause(self._d, tenant_id, call_conditions(filters))
+        n = len(params)
+        return await self._all(t.CALLS, f"SELECT * FROM calls WHERE {where} ORDER BY "
+                               f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+                               [*params, limit, offset])
+
+    async def find_call_by_provider_id(self, module_id: str, provider_call_id: str
+                                       ) -> Call | None:
+        return await self._one(t.CALLS, FIND_CALL_BY_PROVIDER_ID, [module_id, provider_call_id])
+
+    async def find_open_call(self, module_id: str, direction: str, src_phone: str,
+                             src_phone_ext: str | None, dst_phone: str,
+                             dst_phone_ext: str | None) -> Call | None:
+        return await self._one(t.CALLS, FIND_OPEN_CALL, [
+            module_id, direction, src_phone, src_phone_ext, dst_phone, dst_phone_ext])
+
+    async def find_ended_call(self, module_id: str, direction: str, src_phone: str,
+                              src_phone_ext: str | None, dst_phone: str,
+                              dst_phone_ext: str | None, ended_since: datetime) -> Call | None:
+        return await self._one(t.CALLS, FIND_ENDED_CALL, [
+            module_id, direction, src_phone, src_phone_ext, dst_phone, dst_phone_ext,
+            self._d.time_in(ended_since)])
+
+    async def list_call_history(self, call_id: str) -> list[CallEventRecord]:
+        return await self._all(t.CALL_EVENTS, "SELECT * FROM call_events WHERE call_id = $1 "
+                               "ORDER BY received_at, id", [call_id])
+
+    async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
+        return await self._all(t.CALL_EVENTS, """
+            SELECT e.* FROM call_events e JOIN calls c ON c.id = e.call_id
+            WHERE e.call_id = $1 AND c.tenant_id = $2 ORDER BY e.received_at, e.id""",
+                               [call_id, tenant_id])
+
+    async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
+        row = await self._port.one("""
+            SELECT 1 FROM call_notified n JOIN calls c ON c.id = n.call_id
+            WHERE n.call_id = $1 AND n.user_id = $2 AND c.tenant_id = $3 LIMIT 1""",
+                                   [call_id, user_id, tenant_id])
+        return row is not None
+
+    async def list_call_notified(self, call_id: str) -> list[CallNotified]:
+        return await self._all(t.CALL_NOTIFIED, "SELECT * FROM call_notified WHERE call_id = $1 "
+                               "ORDER BY {insert_order}", [call_id])
+
+    async def read_call_scene(self, lookup: CallLookup, extra_column: str | None = None,
+                              extra_args: Sequence[Any] = ()) -> CallScene:
+        d = self._d
+        sql = _SCENES.get((d.name, extra_column))
+        if sql is None:
+            sql = _SCENES[d.name, extra_column] = _scene_sql(d, extra_column)
+        row = await self._port.one(sql, [*scene_args(lookup, d), *extra_args])
+
+        def obj(name: str) -> Any:
+            value = row[name]
+            if value == "[]":  # SQLite's aggregate of no rows
+                return None
+            return loads(value) if isinstance(value, str) else value
+
+        call, activity, contact = obj("call"), obj("activity"), obj("contact")
+        return CallScene(
+            call=None if call is None else t.CALLS.decode(call, d, from_json=True),
+            history=tuple(t.CALL_EVENTS.decode(r, d, from_json=True)
+                          for r in obj("history") or ()),
+            notified=tuple(t.CALL_NOTIFIED.decode(r, d, from_json=True)
+                           for r in obj("notified") or ()),
+            activity=None if activity is None else t.ACTIVITY.decode(activity, d,
+                                                                     from_json=True),
+            contact=None if contact is None else t.decode_contact(contact, d, from_json=True),
+            bound_user_id=row["bound_user"],
+        )
+
+    # --- activity -------------------------------------------------------------------------------
+
+    async def get_activity_by_call(self, call_id: str) -> ActivityEntry | None:
+        return await self._one(t.ACTIVITY, "SELECT * FROM activity WHERE call_id = $1",
+                               [call_id])
+
+    async def get_activity_for_call(self, tenant_id: str, call_id: str
+                                    ) -> ActivityEntry | None:
+        return await self._one(t.ACTIVITY, "SELECT * FROM activity WHERE call_id = $1 "
+                               "AND tenant_id = $2", [call_id, tenant_id])
+
+    async def list_activity(self, tenant_id: str, contact_id: str, limit: int, offset: int
+                            ) -> list[ActivityEntry]:
+        return await self._all(t.ACTIVITY, """
+            SELECT * FROM activity WHERE tenant_id = $1 AND contact_id = $2
+            ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4""",
+                               [tenant_id, contact_id, limit, offset])
+
+    # --- executions and notifications -----------------------------------------------------------
+
+    async def get_execution(self, tenant_id: str, execution_id: str) -> Execution | None:
+        return await self._one(t.EXECUTIONS, "SELECT * FROM executions WHERE id = $1 "
+                               "AND tenant_id = $2", [execution_id, tenant_id])
+
+    async def list_executions(self, tenant_id: str, filters: ExecutionFilter, limit: int,
+                              offset: int) -> list[Execution]:
+        where, params = where_clause(self._d, tenant_id, execution_conditions(filters))
+        n = len(params)
+        return await self._all(t.EXECUTIONS, f"SELECT * FROM executions WHERE {where} ORDER BY "
+                               f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+                               [*params, limit, offset])
+
+    async def list_notifications(self, tenant_id: str, user_id: str, after_id: str | None,
+                                 since: datetime | None, limit: int) -> list[Notification]:
+        # An unknown after_id is ignored: its subquery yields no seq, so the bound is 0.
+        where = ["tenant_id = $1", "user_id = $2", "seq > COALESCE((SELECT seq FROM "
+                 "notifications WHERE id = $3 AND user_id = $2), 0)"]
+        params: list[object] = [tenant_id, user_id, after_id]
+        if since is not None:
+            params.append(self._d.time_in(since))
+            where.append(f"created_at >= ${len(params)}")
+        params.append(limit)
+        return await self._all(t.NOTIFICATIONS, f"SELECT * FROM notifications WHERE "
+                               f"{' AND '.join(where)} ORDER BY seq LIMIT ${len(params)}",
+                               params)
+
+    async def get_notification(self, user_id: str, notification_id: str) -> Notification | None:
+        return await self._one(t.NOTIFICATIONS, "SELECT * FROM notifications WHERE id = $1 "
+                               "AND user_id = $2", [notification_id, user_id])
+
+    # --- storage --------------------------------------------------------------------------------
+
+    async def storage_get(self, module_id: str, key: str, now: datetime) -> StorageItem | None:
+        return await self._one(t.STORAGE, """
+            SELECT * FROM storage WHERE module_id = $1 AND key = $2
+            AND (expires_at IS NULL OR expires_at > $3)""",
+                               [module_id, self._d.key_in(key), self._d.time_in(now)])
+
+    async def storage_usage(self, module_id: str) -> StorageUsage:
+        row = await self._port.one("SELECT keys, bytes FROM storage_usage WHERE module_id = $1",
+                                   [module_id])
+        return StorageUsage(0, 0) if row is None else StorageUsage(row["keys"], row["bytes"])

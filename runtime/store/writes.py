@@ -1,0 +1,255 @@
+"""A unit's acting writes, held back and sent together: `PendingWrites`, and how each database
+takes them in one statement.
+
+The rows acting writes (contacts, calls, history, notifications, activity, the execution row)
+are queued by the `Tx` instead of being sent one statement each; they go out together before
+the unit's next read (which must see them) and at the unit's end: one statement on
+PostgreSQL, at most three on SQLite. A unit acting on one event or one call record thus costs
+one read (the call's scene) and those.
+
+- SQLite (`SQLITE_GROUPS`): SQLite has no statement writing several tables, so the writer
+  connection holds a few narrow TEMP views, one per group of tables written together (a
+  call and its history; a notification and the record of whom it reached; a call record's
+  activity and the execution row; a contact and its phones), each with an INSTEAD OF INSERT
+  trigger per table. One INSERT into a group's view (a row per row of its busiest table)
+  writes the group, the values bound as parameters like any other; a group with one table's
+  rows only takes that table's plain statement. So a unit's writes are at most three
+  statements, as cheap for SQLite as plain INSERTs (BENCHMARKS.md, "The store written once").
+- PostgreSQL (`pg_unit_writes`): one statement of data-modifying CTEs, one per table (and one
+  per updated row), the values as parameters.
+
+Rows are kept per table in the order given; an update of a row queued for insert becomes that
+insert (a statement cannot both insert a row and update it), a second update replaces the
+first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.store import tables as t
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One kind of queued row: inserts into a table, or updates of some of its columns."""
+
+    name: str
+    table: str
+    columns: Sequence[str]  # for an update: the key first, then the columns it sets
+    update: bool = False
+
+    def insert_sql(self, marks: Sequence[str]) -> str:
+        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES " + ", ".join(
+            marks)
+
+
+def _update_columns(table: t.Table[Any], fixed: Sequence[str]) -> list[str]:
+    key, *rest = table.names
+    return [key, *(c for c in rest if c not in fixed)]
+
+
+ACTIVITY_FIXED = ("tenant_id", "call_id", "created_at")
+
+# In the order the foreign keys need (contacts before the calls and activity naming them, ...).
+SLOTS = (
+    Slot("contacts", "contacts", ["id", "tenant_id", "name", "created_at"]),
+    Slot("contact_phones", "contact_phones",
+         ["contact_id", "tenant_id", "position", "raw", "normalized"]),
+    Slot("calls_new", "calls", t.CALLS.names),
+    Slot("calls_changed", "calls", _update_columns(t.CALLS, t.CALL_FIXED), update=True),
+    Slot("call_events", "call_events", t.CALL_EVENTS.names),
+    Slot("call_notified", "call_notified", t.CALL_NOTIFIED.names),
+    Slot("notifications", "notifications", t.NOTIFICATIONS.names),
+    Slot("activity_new", "activity", t.ACTIVITY.names),
+    Slot("activity_changed", "activity", _update_columns(t.ACTIVITY, ACTIVITY_FIXED),
+         update=True),
+    Slot("executions", "executions", t.EXECUTIONS.names),
+)
+Batch = list[tuple[Slot, list[Sequence[Any]]]]
+
+
+class PendingWrites:
+    """The rows a unit has written and not yet sent (values already converted for the
+    dialect), per slot."""
+
+    __slots__ = ("_rows", "count")
+
+    def __init__(self) -> None:
+        self._rows: dict[str, dict[object, Sequence[Any]]] = {}
+        self.count = 0
+
+    def add(self, slot: str, values: Sequence[Any], key: object = None) -> None:
+        """Queue a row; `key` (the record's id) lets a later update of it replace it."""
+        rows = self._rows.get(slot)
+        if rows is None:
+            rows = self._rows[slot] = {}
+        rows[key if key is not None else self.count] = values
+        self.count += 1
+
+    def update(self, slot: str, new_slot: str, key: object, values: Sequence[Any],
+               full_values: Sequence[Any]) -> None:
+        """Queue an update of the row `key`: into the queued insert of it if there is one."""
+        queued = self._rows.get(new_slot)
+        if queued is not None and key in queued:
+            queued[key] = full_values
+        else:
+            self.add(slot, values, key)
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def take(self) -> Batch:
+        """The queued rows per slot, in SLOTS order; the queue is empty afterwards."""
+        rows, self._rows, self.count = self._rows, {}, 0
+        return [(s, list(rows[s.name].values())) for s in SLOTS if rows.get(s.name)]
+
+    def clear(self) -> None:
+        self._rows, self.count = {}, 0
+
+
+# --- SQLite: a few narrow TEMP views whose triggers write several tables ------------------------
+
+# Slots written together through one view, each group one statement. A view is narrow on
+# purpose: SQLite's work per row grows with the view's width and its triggers (one view over
+# every slot cost twice the plain INSERTs; these cost what they do). In the order the foreign
+# keys need: contacts before the calls naming them, calls before their history, notifications
+# and activity.
+SQLITE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("contact", ("contacts", "contact_phones")),
+    ("call", ("calls_new", "calls_changed", "call_events")),
+    ("notify", ("call_notified", "notifications")),
+    ("record", ("activity_new", "activity_changed", "executions")),
+)
+_GROUP_OF = {slot: group for group, slots in SQLITE_GROUPS for slot in slots}
+# Slots that may carry several rows in one view statement: the rows of a child never come
+# before their parent's, as these have no parent in their group or follow its only row.
+_MANY_ROWS = frozenset({"call_events", "call_notified", "notifications", "contact_phones"})
+
+
+@dataclass(frozen=True)
+class SqliteView:
+    name: str
+    slots: tuple[Slot, ...]
+    columns: tuple[str, ...]  # slot__column
+    offsets: dict[str, int]  # where each slot's values start in a row
+    insert: str
+
+    @classmethod
+    def of(cls, group: str, slot_names: Sequence[str]) -> SqliteView:
+        slots = tuple(s for s in SLOTS if s.name in slot_names)
+        columns: list[str] = []
+        offsets: dict[str, int] = {}
+        for s in slots:
+            offsets[s.name] = len(columns)
+            columns.extend(f"{s.name}__{c}" for c in s.columns)
+        name = f"unit_writes_{group}"
+        insert = (f"INSERT INTO {name} ({', '.join(columns)}) "
+                  f"VALUES ({', '.join('?' for _ in columns)})")
+        return cls(name, slots, tuple(columns), offsets, insert)
+
+    def create_sql(self) -> list[str]:
+        """The view, and a trigger per slot that runs only when the row carries that slot
+        (its first column, a key, is not NULL)."""
+        statements = [f"CREATE TEMP VIEW IF NOT EXISTS {self.name} AS SELECT "
+                      + ", ".join(f"NULL AS {c}" for c in self.columns)]
+        triggers = []
+        for s in self.slots:
+            new = [f"NEW.{s.name}__{c}" for c in s.columns]
+            if s.update:
+                sets = ", ".join(f"{c} = {v}" for c, v in zip(s.columns[1:], new[1:],
+                                                               strict=True))
+                body = f"UPDATE {s.table} SET {sets} WHERE {s.columns[0]} = {new[0]};"
+            else:
+                body = (f"INSERT INTO {s.table} ({', '.join(s.columns)}) "
+                        f"VALUES ({', '.join(new)});")
+            triggers.append(f"CREATE TEMP TRIGGER IF NOT EXISTS {self.name}_{s.name} "
+                            f"INSTEAD OF INSERT ON {self.name} WHEN {new[0]} IS NOT NULL "
+                            f"BEGIN {body} END")
+        # Triggers on one event fire in the reverse order of their creation in SQLite: made
+        # last slot first, they run in SLOTS order (the order the foreign keys need).
+        return [*statements, *reversed(triggers)]
+
+    def rows(self, part: Batch) -> list[Sequence[Any]] | None:
+        """The view's rows for this group's part of a batch (the i-th row of every slot in
+        the i-th), or None when they cannot be lined up (see _MANY_ROWS)."""
+        if any(len(rows) > 1 and s.name not in _MANY_ROWS for s, rows in part):
+            return None
+        empty = [None] * len(self.columns)
+        out: list[Sequence[Any]] = []
+        for i in range(max(len(rows) for _, rows in part)):
+            row = list(empty)
+            for s, rows in part:
+                if i < len(rows):
+                    start = self.offsets[s.name]
+                    row[start:start + len(s.columns)] = rows[i]
+            out.append(row)
+        return out
+
+
+SQLITE_VIEWS = {group: SqliteView.of(group, slots) for group, slots in SQLITE_GROUPS}
+
+
+def sqlite_unit_writes_sql() -> list[str]:
+    """The statements creating the writer connection's TEMP views and their triggers."""
+    return [sql for view in SQLITE_VIEWS.values() for sql in view.create_sql()]
+
+
+def sqlite_statements(batch: Batch) -> list[tuple[str, list[Sequence[Any]]]]:
+    """The batch as SQLite statements, in order: one per group (through its view when the
+    group has rows of several tables, else the plain statement of its one table), each with
+    its rows for executemany."""
+    parts: dict[str, Batch] = {}
+    for s, rows in batch:
+        parts.setdefault(_GROUP_OF[s.name], []).append((s, rows))
+    out: list[tuple[str, list[Sequence[Any]]]] = []
+    for group, _ in SQLITE_GROUPS:
+        part = parts.get(group)
+        if not part:
+            continue
+        view = SQLITE_VIEWS[group]
+        lined_up = view.rows(part) if len(part) > 1 else None
+        if lined_up is None:
+            out.extend((SQLITE_PLAIN[s.name], rows) for s, rows in part)
+        else:
+            out.append((view.insert, lined_up))
+    return out
+
+
+def _plain_sql(s: Slot) -> str:
+    if s.update:
+        sets = ", ".join(f"{c} = ?{i + 2}" for i, c in enumerate(s.columns[1:]))
+        return f"UPDATE {s.table} SET {sets} WHERE {s.columns[0]} = ?1"
+    return s.insert_sql([f"({', '.join('?' for _ in s.columns)})"])
+
+
+SQLITE_PLAIN = {s.name: _plain_sql(s) for s in SLOTS}
+
+
+# --- PostgreSQL: one statement of data-modifying CTEs -------------------------------------------
+
+
+def pg_unit_writes(batch: Batch) -> tuple[str, list[Any]]:
+    """(the statement, its parameters) writing the whole batch."""
+    args: list[Any] = []
+    parts: list[str] = []
+
+    def marks(values: Sequence[Any]) -> list[str]:
+        start = len(args)
+        args.extend(values)
+        return [f"${start + i + 1}" for i in range(len(values))]
+
+    for s, rows in batch:
+        if s.update:
+            for values in rows:
+                m = marks(values)
+                sets = ", ".join(f"{c} = {p}" for c, p in zip(s.columns[1:], m[1:], strict=True))
+                parts.append(f"UPDATE {s.table} SET {sets} WHERE {s.columns[0]} = {m[0]}")
+        else:
+            parts.append(s.insert_sql([f"({', '.join(marks(values))})" for values in rows]))
+    if len(parts) == 1:
+        return parts[0], args
+    ctes = ", ".join(f"w{i} AS ({p})" for i, p in enumerate(parts))
+    return f"WITH {ctes} SELECT 1", args

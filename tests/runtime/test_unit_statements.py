@@ -1,0 +1,214 @@
+"""How many statements a webhook's unit of work costs, counted at the driver on both backends.
+
+The unit is the runner's (runtime/runner.py `webhook`): act on the parse result and store the
+execution row, in one `store.write`. SQLite: the statements its writer connection ran for the
+unit, without the writer's own BEGIN / SAVEPOINT / RELEASE / COMMIT (a statement whose trigger
+writes several tables counts once). PostgreSQL: every round trip on the unit's connection,
+BEGIN and COMMIT included (asyncpg's query logger; BEGIN travels with the first locks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from runtime import ids
+from runtime.acting import ActContext, Effects, act
+from runtime.contract import ParseResult
+from runtime.store import SqliteStore, Store, Tx
+from runtime.store.models import ContactPhone, Execution, ExecutionOutcome, NewModule
+from runtime.store.postgres import PostgresStore
+from tests.runtime.conftest import Backend
+
+SQLITE_MOST = 4  # statements for an event or a call record, in the common case
+SQLITE_MOST_TWO_PARTS = 2 * SQLITE_MOST  # for an event and a call record in one result
+PG_MOST = 4  # round trips for one, BEGIN and COMMIT included
+PG_MOST_TWO_PARTS = 6  # for an event and a call record in one result
+WRITER_OWN = ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK")
+
+
+@dataclass
+class Counted:
+    store: Store
+    tenant_id: str
+    module_id: str
+    seen: list[str]
+
+    async def unit(self, result: dict[str, Any]) -> tuple[Effects, list[str]]:
+        """Run the runner's unit for `result`; (its effects, the statements it cost)."""
+        parsed = ParseResult.model_validate(result)
+        execution = Execution(ids.new_id(ids.EXECUTION), self.tenant_id, self.module_id, None,
+                              "VoipParseWebhookRequest", ExecutionOutcome.OK,
+                              datetime.now(UTC), request={"method": "POST", "body": "{}"})
+        context = ActContext(tenant_id=self.tenant_id, module_id=self.module_id, region="RU",
+                             execution_id=execution.id, now=datetime.now(UTC))
+
+        async def unit(tx: Tx) -> Effects:
+            effects = await act(tx, context, parsed)
+            await tx.insert_execution(replace(execution, effects=effects.to_json()))
+            return effects
+
+        await asyncio.sleep(0)  # the query logger reports with call_soon: let it catch up
+        self.seen.clear()
+        effects = await self.store.write(unit)
+        await asyncio.sleep(0)
+        if isinstance(self.store, SqliteStore):
+            return effects, [s for s in self.seen
+                             if not s.lstrip().upper().startswith(WRITER_OWN)]
+        return effects, list(self.seen)
+
+
+@pytest.fixture
+async def counted(backend: Backend) -> AsyncIterator[Counted]:
+    seen: list[str] = []
+    if backend.name == "sqlite":
+        store = await backend.open(commit_window=0)
+        assert isinstance(store, SqliteStore)
+        # The trace names a statement again for each statement of its trigger: count once.
+        store._writer_conn.set_trace_callback(
+            lambda sql: seen.append(sql) if not seen or seen[-1] != sql else None)
+    else:
+        store = await backend.open(pool_size=1)
+        assert isinstance(store, PostgresStore)
+        async with store._pool.acquire() as conn:
+            conn.add_query_logger(lambda record: seen.append(record.query))
+    tenant = await store.create_tenant("acme")
+    module = await store.create_module(tenant.id, NewModule(name="pbx", region="RU"))
+    alice = await store.create_user(tenant.id, "alice")
+    await store.set_bindings(tenant.id, module.id, {"101": alice.id})
+    # The client is a known contact: the scene finds it (and the call record names it).
+    await store.create_contact(tenant.id, "Ivan", [ContactPhone("79161234567", "+79161234567")])
+    yield Counted(store, tenant.id, module.id, seen)
+
+
+def event(kind: str, **more: Any) -> dict[str, Any]:
+    return {"event": {"event": kind, "direction": "in", "disposition": "unknown",
+                      "srcPhone": "79161234567", "dstPhone": "101", "callId": "c1", **more}}
+
+
+RECORD = {"callRecord": {"direction": "in", "disposition": "answered", "srcPhone": "79161234567",
+                         "dstPhone": "101", "duration": 74, "call": {"rec": "r-1"},
+                         "callId": "c1"}}
+
+
+async def test_an_event_or_a_call_record_costs_a_few_statements(
+    backend: Backend, counted: Counted,
+) -> None:
+    start, statements = await counted.unit(event("notify_start"))
+    assert start.call is not None and start.call.created and len(start.pushes) == 1
+    costs = {"new call, notified": statements}
+    answer, costs["answered, notified"] = await counted.unit(event("notify_answer"))
+    assert answer.call is not None and answer.call.id == start.call.id and answer.pushes
+    repeat, costs["repeat"] = await counted.unit(event("notify_answer"))
+    assert repeat.call is not None and repeat.call.repeat
+    record, costs["call record"] = await counted.unit(RECORD)
+    assert record.record is not None and record.activity is not None
+    assert record.activity.action == "created" and record.activity.contact_id is not None
+    both, costs["end and record"] = await counted.unit({**event("notify_end"), **RECORD})
+    assert both.call is not None and both.record is not None
+
+    stored = await counted.store.list_executions(counted.tenant_id)
+    assert len(stored) == 5 and all(e.effects for e in stored)  # every unit's row went out
+    if backend.name == "sqlite":
+        # One read of the call's scene, then the writes, a group of tables a statement.
+        for case, sent in costs.items():
+            most = SQLITE_MOST_TWO_PARTS if case == "end and record" else SQLITE_MOST
+            assert len(sent) <= most, (case, sent)
+    else:
+        # BEGIN with the call's locks, its scene (locking whom it may notify), the writes,
+        # COMMIT: four round trips, where it was about fourteen. Two parts: the second part's
+        # locks, then its scene, the first part's writes going out before it.
+        for case, sent in costs.items():
+            most = PG_MOST_TWO_PARTS if case == "end and record" else PG_MOST
+            assert len(sent) <= most, (case, sent)
+
+
+async def test_a_batch_with_nul_in_its_text_still_goes_out_whole_sqlite(tmp_path: Any) -> None:
+    """Text holding NUL (a hostile script's) goes through the one write statement whole."""
+    store = await SqliteStore.open(tmp_path / "runtime.db", commit_window=0)
+    try:
+        tenant = await store.create_tenant("t")
+        module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+        counted = Counted(store, tenant.id, module.id, [])
+        fx, _ = await counted.unit(event("notify_start", srcPhone="79\x0016", callId="p\x00"))
+        assert fx.call is not None
+        call = await store.get_call(tenant.id, fx.call.id)
+        assert call is not None and call.src_phone == "79\x0016"
+        assert call.provider_call_id == "p\x00"
+        conn = sqlite3.connect(store.path)
+        assert conn.execute("SELECT count(*) FROM executions").fetchone() == (1,)
+        conn.close()
+    finally:
+        await store.close()
+
+
+async def test_statement_counting_sees_the_driver(pg_backend: Any) -> None:
+    """The PostgreSQL count above is asyncpg's own log of the connection: BEGIN is in it."""
+    store = await pg_backend.open(pool_size=1)
+    seen: list[str] = []
+    async with store._pool.acquire() as conn:
+        conn.add_query_logger(lambda record: seen.append(record.query))
+    await store.create_tenant("t")
+    await asyncio.sleep(0)
+    assert seen[0].rstrip(";").upper() == "BEGIN" and len(seen) >= 3
+    assert isinstance(conn, asyncpg.pool.PoolConnectionProxy)
+
+
+async def test_a_failed_units_queued_writes_never_reach_another_unit(backend: Backend) -> None:
+    """Writes are queued until the unit ends: a unit that fails after queueing some leaves
+    nothing behind, even on SQLite where the next unit of the batch runs on the same Tx."""
+    store = await backend.open(commit_window=0.05)
+    tenant = await store.create_tenant("t")
+    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+    counted = Counted(store, tenant.id, module.id, [])
+    parsed = ParseResult.model_validate(event("notify_start"))
+    context = ActContext(tenant_id=tenant.id, module_id=module.id, region="RU",
+                         execution_id=None, now=datetime.now(UTC))
+
+    async def fails(tx: Tx) -> None:
+        await act(tx, context, parsed)  # a call and its history, queued
+        raise RuntimeError("the script's result could not be used")
+
+    results = await asyncio.gather(store.write(fails), counted.unit(event("notify_end")),
+                                   return_exceptions=True)
+    assert isinstance(results[0], RuntimeError)
+    [call] = await store.list_calls(tenant.id)  # only the second unit's
+    assert call.state.value == "ended"
+    assert [e.kind for e in await store.list_call_events(tenant.id, call.id)] == ["notify_end"]
+
+
+@pytest.mark.parametrize("key", ["mod_1\x1fid\x1fcall-1", "mod_1\x1fid\x1fзвонок №7",
+                                 "mod_1\x1fid\x1fnul\x00here", "mod_1\x1fid\x1f'; DROP"])
+async def test_the_first_lock_written_as_hex_is_the_same_lock_postgres(
+    pg_backend: Any, key: str,
+) -> None:
+    """BEGIN travels with a unit's first locks, their keys written as hex digits; a later
+    lock on the same key is a parameter. Both must be one lock, or two nodes would not
+    exclude each other."""
+    from runtime.store.locks import LOCK_CALL
+    from runtime.store.postgres_port import PgPort
+
+    store = await pg_backend.open()
+    other = await asyncpg.connect(pg_backend.url)
+    try:
+        async with store._pool.acquire() as conn:
+            port = PgPort(conn, unit=True)
+            await port.lock(LOCK_CALL, [key])  # the first statement: BEGIN and the hex form
+            assert port.begun
+            taken = await other.fetchval(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))", LOCK_CALL,
+                key.replace("\x00", "\ufffd"))  # the parameter form (PgPort's NUL rule)
+            assert taken is False
+            await port.end(commit=False)
+        assert await other.fetchval(
+            "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", LOCK_CALL,
+            key.replace("\x00", "\ufffd")) is True  # released with the transaction
+    finally:
+        await other.close()
