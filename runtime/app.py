@@ -47,6 +47,7 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
     store: Store = await open_store(config.resolved_storage_url,
                                     commit_window=config.commit_window_ms / 1000)
     app[STORE] = store
+    app[METRICS].watch_storage(store.health)
     app[MODULES] = ModuleCache(store)
     cluster = await start_cluster(store, app[HUB], app[MODULES])  # PostgreSQL: several nodes
     yield

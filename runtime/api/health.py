@@ -7,19 +7,22 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from runtime.openapi import Answer, documented
 from runtime.openapi.models import Health, dump
-from runtime.typedefs import METRICS, POOL
+from runtime.typedefs import METRICS, POOL, STORE
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/healthz")
 @documented("Liveness", auth="none", response=Health, uses_store=False,
-            other={503: Answer("Degraded: no live sandbox worker.", Health)})
+            other={503: Answer("Degraded: no live sandbox worker, or the store refuses writes "
+                                "(`storage.cause` says why).", Health)})
 async def healthz(request: web.Request) -> web.Response:
     pool = request.app[POOL]
-    healthy = pool.live_workers > 0
+    storage = request.app[STORE].health
+    healthy = pool.live_workers > 0 and storage.available
     return web.json_response(
-        dump(Health, {"status": "ok" if healthy else "degraded", "workers": pool.live_workers}),
+        dump(Health, {"status": "ok" if healthy else "degraded", "workers": pool.live_workers,
+                      "storage": storage.to_json()}),
         status=200 if healthy else 503,
     )
 

@@ -7,6 +7,7 @@ from aiohttp import web
 from runtime.errors import ApiError, not_found
 from runtime.intake import read_body, refuse_loops, request_data
 from runtime.ratelimit import Refused
+from runtime.store.errors import StorageUnavailable
 from runtime.typedefs import CONFIG, LIMITER, METRICS, MODULES, RUNNER
 
 routes = web.RouteTableDef()
@@ -47,6 +48,10 @@ async def webhook(request: web.Request) -> web.Response:
     except Refused as refusal:
         app[METRICS].webhooks.labels("rate_limited").inc()
         raise too_many(refusal) from None
+    except StorageUnavailable:
+        # Not acknowledged: the middleware answers 503 + Retry-After, so the provider retries.
+        app[METRICS].webhooks.labels("storage_unavailable").inc()
+        raise
     response = web.Response(status=reply.status, body=reply.body, headers=reply.headers)
     # Acknowledge first (the effects are committed), then notify.
     try:

@@ -341,9 +341,18 @@ class OriginateOut(Out):
 # --- service ----------------------------------------------------------------------------------
 
 
+class StorageHealthOut(Out):
+    status: Literal["ok", "unavailable"] = Field(
+        description="unavailable: writes are refused (webhooks answered 503 with Retry-After)")
+    cause: str | None = Field(description="why, while unavailable (e.g. disk full)")
+    since: datetime = Field(description="when the store entered this state")
+
+
 class Health(Out):
     status: Literal["ok", "degraded"]
     workers: int = Field(description="live sandbox worker processes")
+    storage: StorageHealthOut | None = Field(
+        default=None, description="whether the store takes writes (absent: not known yet)")
 
 
 # --- query strings ----------------------------------------------------------------------------

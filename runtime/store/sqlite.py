@@ -106,7 +106,7 @@ class SqliteStore(QueryReads):
     # --- units of work --------------------------------------------------------------------
 
     async def write(self, unit: Callable[[Tx], Awaitable[T]]) -> T:
-        return await self._writer.submit(unit, dry=False)
+        return await self.health.watch(self._writer.submit(unit, dry=False))
 
     async def dry_run(self, unit: Callable[[Tx], Awaitable[T]]) -> T:
         return await self._writer.submit(unit, dry=True)
