@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
 from runtime.app import create_app
-from runtime.config import OPERATOR_TOKEN_FILE, ConfigError, ensure_operator_token, load_config
+from runtime.config import (
+    OPERATOR_TOKEN_FILE,
+    Config,
+    ConfigError,
+    ensure_operator_token,
+    load_config,
+)
 from runtime.logs import setup_logging
+
+log = logging.getLogger("runtime.server")
 
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -42,6 +51,16 @@ async def settle_garbage_collector(app: web.Application) -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
+# Beyond the longest a script may run: time to commit its effects and answer.
+SHUTDOWN_MARGIN_SECONDS = 5.0
+
+
+def shutdown_grace(config: Config) -> float:
+    """Seconds SIGTERM waits for requests in flight before cutting them off."""
+    sandbox = config.sandbox
+    return max(sandbox.webhook_wall_seconds, sandbox.other_wall_seconds) + SHUTDOWN_MARGIN_SECONDS
+
+
 def serve(config_path: Path | None, *, host: str | None = None, port: int | None = None) -> int:
     try:
         config = load_config(config_path)
@@ -63,6 +82,13 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
         pass
     app = create_app(config, token)
     app.on_startup.append(settle_garbage_collector)
+    grace = shutdown_grace(config)
+
+    async def say_stopping(_app: web.Application) -> None:
+        log.info("stopping: new connections refused; finishing requests in flight "
+                 "(up to %.0f s), then committing and exiting", grace)
+
+    app.on_shutdown.insert(0, say_stopping)
 
     def announce(_running_message: str) -> None:
         # run_app calls this once the listening socket is open, so the URL printed works.
@@ -76,6 +102,9 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
         where = "from the configuration"
     else:
         where = f"kept in {(config.data_dir / OPERATOR_TOKEN_FILE).resolve()}"
+    # SIGTERM: run_app closes the listener, then on_shutdown, then waits up to the grace for
+    # requests in flight, then the cleanup contexts (runtime/app.py) drain and close.
     web.run_app(app, host=config.listen.host, port=config.listen.port, print=announce,
-                access_log=None)
+                access_log=None, shutdown_timeout=grace)
+    log.info("stopped")
     return 0
