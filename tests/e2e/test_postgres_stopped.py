@@ -1,0 +1,88 @@
+"""PostgreSQL stopped under load: the real service answers webhooks 503 with Retry-After and the
+cause while it is down, /healthz says degraded, the log says so once; when the server is back
+the service recovers by itself, and every webhook it acknowledged is stored.
+
+The server stopped is one the test starts for itself (private_postgres.py), never the
+machine's shared one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+
+from tests.e2e.private_postgres import private_postgres
+from tests.e2e.service_process import ServiceProcess, seed_tenant
+
+
+async def test_postgres_stopped_under_load_answers_503_and_recovers(tmp_path: Path) -> None:
+    with private_postgres() as postgres:
+        service = ServiceProcess(tmp_path, storage_url=postgres.url + "?schema=voip")
+        service.start()
+        try:
+            await service.wait_ready()
+            async with aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=60)) as session:
+                tenant = await seed_tenant(session, service.base)
+                outcomes: dict[str, int] = {}
+                refusals: list[tuple[dict[str, str], str]] = []
+                flowing = True
+
+                async def load(worker: int) -> None:
+                    n = 0
+                    while flowing:
+                        call_id = f"w{worker}-{n}"
+                        n += 1
+                        status, headers, text = await tenant.send(session, call_id)
+                        outcomes[call_id] = status
+                        if status == 503:
+                            refusals.append((headers, text))
+                            await asyncio.sleep(0.02)  # a provider would wait Retry-After
+
+                async def until(condition: str, check: Callable[[], bool]) -> None:
+                    loop = asyncio.get_running_loop()
+                    deadline = loop.time() + 90
+                    while not check():
+                        assert loop.time() < deadline, f"timed out waiting for {condition}"
+                        await asyncio.sleep(0.05)
+
+                loaders = [asyncio.ensure_future(load(w)) for w in range(4)]
+                await until("acknowledged webhooks", lambda: len(tenant.acknowledged) >= 50)
+
+                await asyncio.to_thread(postgres.stop)
+                await until("503s", lambda: len(refusals) >= 10)
+                async with session.get(service.base + "/healthz") as response:
+                    health = await response.json()
+                    assert response.status == 503, health
+                    assert health["storage"]["status"] == "unavailable"
+                    assert "PostgreSQL" in health["storage"]["cause"] \
+                        or "unreachable" in health["storage"]["cause"], health
+
+                await asyncio.to_thread(postgres.start)
+                before_restart = len(tenant.acknowledged)
+                await until("webhooks acknowledged again",
+                            lambda: len(tenant.acknowledged) >= before_restart + 20)
+                flowing = False
+                await asyncio.gather(*loaders)
+                async with session.get(service.base + "/healthz") as response:
+                    assert response.status == 200, await response.text()
+
+                assert set(outcomes.values()) <= {200, 503}, \
+                    {s for s in outcomes.values() if s not in (200, 503)}
+                for headers, text in refusals:
+                    assert int(headers["Retry-After"]) > 0
+                    body = json.loads(text)
+                    assert body["error"] == "storage_unavailable", body
+                stored = await tenant.stored_calls(session)
+                missing = tenant.acknowledged - stored
+                assert not missing, f"{len(missing)} acknowledged webhooks lost"
+        finally:
+            service.stop()
+        log = service.log()
+        assert len(re.findall(r"ERROR runtime\.storage: storage unavailable", log)) == 1, log
+        assert len(re.findall(r"runtime\.storage: storage recovered", log)) == 1, log
+        assert "unhandled error" not in log, log
