@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 
 from tests.e2e.private_postgres import private_postgres
 from tests.e2e.service_process import ServiceProcess, seed_tenant
@@ -86,3 +87,51 @@ async def test_postgres_stopped_under_load_answers_503_and_recovers(tmp_path: Pa
         assert len(re.findall(r"ERROR runtime\.storage: storage unavailable", log)) == 1, log
         assert len(re.findall(r"runtime\.storage: storage recovered", log)) == 1, log
         assert "unhandled error" not in log, log
+
+
+async def test_postgres_read_only_answers_503_naming_it_then_recovers(tmp_path: Path) -> None:
+    with private_postgres() as postgres:
+        service = ServiceProcess(tmp_path, storage_url=postgres.url + "?schema=voip")
+        service.start()
+        admin = None
+        try:
+            await service.wait_ready()
+            admin = await asyncpg.connect(postgres.url)
+            async with aiohttp.ClientSession() as session:
+                tenant = await seed_tenant(session, service.base)
+                assert (await tenant.send(session, "before"))[0] == 200
+
+                async def set_read_only(on: bool) -> None:
+                    assert admin is not None
+                    await admin.execute("ALTER SYSTEM SET default_transaction_read_only = "
+                                        + ("on" if on else "off"))
+                    await admin.execute("SELECT pg_reload_conf()")
+
+                await set_read_only(True)
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 60
+                n = 0
+                while True:  # each session rereads the configuration at its next command
+                    status, headers, text = await tenant.send(session, f"ro-{n}")
+                    n += 1
+                    if status == 503:
+                        break
+                    assert status == 200 and loop.time() < deadline, text
+                    await asyncio.sleep(0.1)
+                assert json.loads(text) == {
+                    "error": "storage_unavailable",
+                    "message": "storage unavailable: PostgreSQL is read-only; nothing was "
+                               "stored, retry later"}
+                assert int(headers["Retry-After"]) > 0
+                await set_read_only(False)
+                deadline = loop.time() + 60
+                while (await tenant.send(session, "after"))[0] != 200:
+                    assert loop.time() < deadline
+                    await asyncio.sleep(0.1)
+                assert tenant.acknowledged <= await tenant.stored_calls(session)
+        finally:
+            if admin is not None:
+                await admin.close()
+            service.stop()
+        assert len(re.findall(r"storage unavailable: PostgreSQL is read-only",
+                              service.log())) == 1, service.log()
