@@ -31,7 +31,7 @@ from runtime.metrics import Metrics
 from runtime.ratelimit import TenantLimiter
 from runtime.store import Store, StoreError
 from runtime.store.base import Tx
-from runtime.store.errors import StorageUnavailable
+from runtime.store.errors import StorageUnavailable, storage_unavailable
 from runtime.store.models import (
     JSON,
     Execution,
@@ -319,9 +319,11 @@ class Runner:
         context = self.act_context(module, report, session)
         try:
             report.effects = await self.store.dry_run(lambda tx: act(tx, context, result))
-        except StorageUnavailable:
-            raise  # nothing can be recorded now; the caller answers 503 (retry later)
         except StoreError as error:
+            # A dry run is no write (store.health is not told), but a refusing store is still
+            # the service's problem, not the script's: 503, as for a webhook.
+            if (unavailable := storage_unavailable(error)) is not None:
+                raise unavailable from error
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
             return report, None

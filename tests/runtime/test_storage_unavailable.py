@@ -14,7 +14,7 @@ import pytest
 
 from runtime.store.errors import StorageUnavailable, StoreError, storage_unavailable
 from runtime.store.health import StorageHealth
-from runtime.store.postgres_codec import map_error
+from runtime.store.postgres import PostgresStore, map_error  # the backend's own seam
 from tests.e2e.crash_support import free_port
 from tests.pg import postgres_url
 
@@ -68,11 +68,9 @@ def test_a_store_error_raised_from_a_refusal_is_one_too(tmp_path: Path) -> None:
 
 
 async def test_postgres_refused_connection_is_unavailable() -> None:
-    try:
-        await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
-                              timeout=10)
-    except OSError as error:
-        found = storage_unavailable(mapped(error))
+    with pytest.raises(StoreError) as refused:
+        await PostgresStore.open(f"postgresql://postgres@127.0.0.1:{free_port()}/postgres")
+    found = storage_unavailable(refused.value)
     assert found is not None and found.cause == "database unreachable"
 
 
