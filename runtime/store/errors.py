@@ -93,8 +93,12 @@ def _driver_cause(error: BaseException) -> str | None:
             if sqlstate.startswith(prefix):
                 return cause
         return None
-    if type(error).__module__.startswith("asyncpg") and "closed" in str(error):
-        return "PostgreSQL connection lost"  # asyncpg's InterfaceError("connection is closed")
+    # The client side of a connection the server dropped mid-operation: "connection is
+    # closed" (InterfaceError), "cannot switch to state ...; another operation is in
+    # progress" (InternalClientError). Other InterfaceErrors are our bugs: not these.
+    if type(error).__module__.startswith("asyncpg") and (
+            type(error).__name__ == "InternalClientError" or "closed" in str(error)):
+        return "PostgreSQL connection lost"
     if isinstance(error, OSError):  # connection refused or reset, host unreachable, timeout
         return "database unreachable"
     return None

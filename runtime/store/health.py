@@ -4,9 +4,11 @@
 
 A write that fails because the storage refuses (`errors.storage_unavailable`: disk full, I/O
 error, PostgreSQL unreachable, read-only) turns the state to "unavailable" with its cause and
-is raised as `StorageUnavailable`; the next write that commits turns it back to "ok". There is
-no prober: the writes themselves are the probe, so the service recovers as soon as the store
-does, and a write that merely ran (a dry run, a refused domain rule) proves nothing either way.
+is raised as `StorageUnavailable`; the next write that commits (at least SETTLE_SECONDS after
+the last refusal) turns it back to "ok". There is no prober: the writes themselves are the
+probe, so the service recovers as soon as the store does (nothing is refused on the strength
+of the state alone), and a write that merely ran (a dry run, a refused domain rule) proves
+nothing either way.
 
 The log says so once per change of state, not once per request: a full disk under load would
 otherwise write a line (or a traceback) per webhook. `/healthz` and the metrics read `state`,
@@ -32,12 +34,17 @@ T = TypeVar("T")
 # enough not to hammer a store being repaired, short enough that a PostgreSQL restart costs
 # a provider one retry.
 RETRY_AFTER_SECONDS = 30
+# A write that commits within this long of a refusal does not end an outage: while a database
+# goes down, writes on connections it has not cut yet still commit among the refused ones,
+# and "recovered" / "unavailable" would alternate in the log.
+SETTLE_SECONDS = 1.0
 
 State = Literal["ok", "unavailable"]
 
 
 class StorageHealth:
-    def __init__(self) -> None:
+    def __init__(self, settle_seconds: float = SETTLE_SECONDS) -> None:
+        self.settle_seconds = settle_seconds
         self.state: State = "ok"
         self.cause: str | None = None
         self.since: datetime = utc_now()
@@ -45,6 +52,7 @@ class StorageHealth:
         self.outages = 0  # times the state turned to "unavailable"
         self._refused_in_outage = 0
         self._started = time.monotonic()
+        self._last_refusal = 0.0
 
     @property
     def available(self) -> bool:
@@ -62,13 +70,14 @@ class StorageHealth:
             if unavailable is error:
                 raise
             raise unavailable from error
-        if self.state != "ok":
+        if self.state != "ok" and time.monotonic() - self._last_refusal >= self.settle_seconds:
             self.recovered()
         return value
 
     def refused(self, cause: str) -> None:
         self.refused_writes += 1
         self._refused_in_outage += 1
+        self._last_refusal = time.monotonic()
         if self.state == "unavailable":
             self.cause = cause  # the latest reason, without another log line
             return

@@ -4,6 +4,7 @@ changes of state, each logged once."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import uuid
@@ -93,7 +94,7 @@ async def test_postgres_read_only_is_unavailable_and_unique_violation_is_not() -
 
 
 async def test_health_logs_each_change_of_state_once(caplog: pytest.LogCaptureFixture) -> None:
-    health = StorageHealth()
+    health = StorageHealth(settle_seconds=0.3)
     caplog.set_level(logging.INFO, "runtime.storage")
 
     async def refused() -> None:
@@ -107,13 +108,19 @@ async def test_health_logs_each_change_of_state_once(caplog: pytest.LogCaptureFi
             await health.watch(refused())
     assert (health.state, health.cause, health.refused_writes) == (
         "unavailable", "cannot open the database file", 5)
+    # A commit among refusals (a connection the database has not cut yet) ends nothing.
+    assert await health.watch(committed()) == "done"
+    assert not health.available
+    with pytest.raises(StorageUnavailable):
+        await health.watch(refused())
+    await asyncio.sleep(0.4)
     assert await health.watch(committed()) == "done"
     assert await health.watch(committed()) == "done"
     assert health.available and health.cause is None and health.outages == 1
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2, messages
     assert messages[0].startswith("storage unavailable: cannot open the database file")
-    assert messages[1].startswith("storage recovered") and "5 writes were refused" in messages[1]
+    assert messages[1].startswith("storage recovered") and "6 writes were refused" in messages[1]
 
 
 async def test_health_lets_other_errors_through_unchanged() -> None:
