@@ -50,7 +50,7 @@ def check_database(path: Path) -> Checked:
     """Refuse anything but a sound database of ours at a schema version this release knows."""
     known = len(load_migrations())
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as error:
         raise BackupError(f"{path}: cannot open: {error}") from None
     try:

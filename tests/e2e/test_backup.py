@@ -108,3 +108,11 @@ async def test_restore_refuses_what_is_not_a_database_of_ours(tmp_path: Path) ->
     code, output = await cli("restore", str(foreign), "--config", str(service.config_file))
     assert code == 1 and "not a voip-runtime database" in output, output
     assert not service.data_dir.exists()
+
+
+async def test_backup_of_a_postgresql_deployment_points_to_pg_dump(tmp_path: Path) -> None:
+    service = ServiceProcess(tmp_path, storage_url="postgresql://voip@db.invalid/voip")
+    for command in ("backup", "restore"):
+        code, output = await cli(command, str(tmp_path / "x.db"), "--config",
+                                 str(service.config_file))
+        assert code == 1 and "pg_dump" in output, output
