@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import signal
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from aiohttp import web
@@ -18,6 +21,7 @@ from runtime.config import (
     ensure_operator_token,
     load_config,
 )
+from runtime.deadlines import Deadlines, listen
 from runtime.logs import setup_logging
 
 log = logging.getLogger("runtime.server")
@@ -61,6 +65,44 @@ def shutdown_grace(config: Config) -> float:
     return max(sandbox.webhook_wall_seconds, sandbox.other_wall_seconds) + SHUTDOWN_MARGIN_SECONDS
 
 
+@asynccontextmanager
+async def listening(app: web.Application, config: Config, *, host: str | None = None,
+                    port: int | None = None) -> AsyncIterator[int]:
+    """The app served on its port, with every connection under the header and body deadlines
+    (`runtime/deadlines.py`); yields the port (useful when 0 asked for any free one).
+
+    Not `web.run_app`: its sites hand aiohttp's protocol straight to the event loop, and the
+    deadlines need to watch each connection's pace from outside it."""
+    # Stopping: the listener closes, then the runner's cleanup runs on_shutdown (live sockets
+    # closed, runtime/app.py), waits up to the grace for requests in flight, and then the
+    # cleanup contexts drain and close (the store last, committing what is queued).
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_grace(config))
+    await runner.setup()
+    server: asyncio.Server | None = None
+    try:
+        assert runner.server is not None
+        deadlines = Deadlines(header_seconds=config.http.header_timeout_seconds,
+                              body_seconds=config.http.body_timeout_seconds)
+        server = await listen(runner.server, host or config.listen.host,
+                              config.listen.port if port is None else port, deadlines)
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        if server is not None:
+            server.close()  # stop accepting; the runner then ends the open connections
+        await runner.cleanup()
+
+
+async def run_until_stopped(app: web.Application, config: Config,
+                            announce: Callable[[], None]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with listening(app, config):
+        announce()
+        await stop.wait()
+
+
 def serve(config_path: Path | None, *, host: str | None = None, port: int | None = None) -> int:
     try:
         config = load_config(config_path)
@@ -82,16 +124,15 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
         pass
     app = create_app(config, token)
     app.on_startup.append(settle_garbage_collector)
-    grace = shutdown_grace(config)
 
     async def say_stopping(_app: web.Application) -> None:
         log.info("stopping: new connections refused; finishing requests in flight "
-                 "(up to %.0f s), then committing and exiting", grace)
+                 "(up to %.0f s), then committing and exiting", shutdown_grace(config))
 
     app.on_shutdown.insert(0, say_stopping)
 
-    def announce(_running_message: str) -> None:
-        # run_app calls this once the listening socket is open, so the URL printed works.
+    def announce() -> None:
+        # Called once the listening socket is open, so the URL printed works.
         print(GETTING_STARTED.format(
             base=config.base_url, token=token,
             generated=" (generated now)" if generated else "",
@@ -102,9 +143,7 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
         where = "from the configuration"
     else:
         where = f"kept in {(config.data_dir / OPERATOR_TOKEN_FILE).resolve()}"
-    # SIGTERM: run_app closes the listener, then on_shutdown, then waits up to the grace for
-    # requests in flight, then the cleanup contexts (runtime/app.py) drain and close.
-    web.run_app(app, host=config.listen.host, port=config.listen.port, print=announce,
-                access_log=None, shutdown_timeout=grace)
+    with suppress(KeyboardInterrupt):
+        asyncio.run(run_until_stopped(app, config, announce))
     log.info("stopped")
     return 0

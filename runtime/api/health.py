@@ -14,17 +14,18 @@ routes = web.RouteTableDef()
 
 @routes.get("/healthz")
 @documented("Liveness", auth="none", response=Health, uses_store=False,
-            other={503: Answer("Degraded: no live sandbox worker, or the store refuses writes "
-                                "(`storage.cause` says why).", Health)})
+            other={503: Answer("Degraded: the sandbox cannot serve calls as it should "
+                               "(`problems` says why), or the store refuses writes "
+                               "(`storage.cause` says why).", Health)})
 async def healthz(request: web.Request) -> web.Response:
-    pool = request.app[POOL]
+    health = request.app[POOL].health()
     storage = request.app[STORE].health
-    healthy = pool.live_workers > 0 and storage.available
-    return web.json_response(
-        dump(Health, {"status": "ok" if healthy else "degraded", "workers": pool.live_workers,
-                      "storage": storage.to_json()}),
-        status=200 if healthy else 503,
-    )
+    healthy = health.healthy and storage.available
+    body: dict[str, object] = {"status": "ok" if healthy else "degraded",
+                               "workers": health.workers, "storage": storage.to_json()}
+    if health.problems:
+        body["problems"] = list(health.problems)
+    return web.json_response(dump(Health, body), status=200 if healthy else 503)
 
 
 @routes.get("/metrics")
