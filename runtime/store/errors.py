@@ -82,7 +82,7 @@ def _driver_cause(error: BaseException) -> str | None:
     """The cause, when `error` itself is a driver error meaning "unavailable".
 
     Duck-typed on the drivers' attributes (`sqlite_errorcode`, asyncpg's `sqlstate`) so this
-    module imports neither driver: asyncpg is installed only where PostgreSQL is used.
+    module imports neither driver (the store imports asyncpg only for PostgreSQL, open.py).
     """
     code = getattr(error, "sqlite_errorcode", None)
     if isinstance(code, int):
