@@ -15,7 +15,7 @@ from runtime.deadlines import track_requests
 from runtime.edge import handler_args, valid_header_text
 from runtime.errors import json_errors
 from runtime.fetcher import own_host_ports
-from runtime.hub import Hub
+from runtime.hub import EndReason, Hub
 from runtime.metrics import Metrics
 from runtime.modules_cache import ModuleCache
 from runtime.openapi import install as install_openapi
@@ -49,6 +49,7 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
     store: Store = await open_store(config.resolved_storage_url,
                                     commit_window=config.commit_window_ms / 1000)
     app[STORE] = store
+    app[METRICS].watch_storage(store.health)
     app[MODULES] = ModuleCache(store)
     cluster = await start_cluster(store, app[HUB], app[MODULES])  # PostgreSQL: several nodes
     yield
@@ -88,6 +89,16 @@ async def runner_context(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def close_live_sockets(app: web.Application) -> None:
+    """At shutdown (the listener is closed already): live sockets would hold the shutdown for
+    its whole grace period, then be cut without a close frame. Close them with 1001 now;
+    webhooks and API requests in flight finish meanwhile, before the cleanup contexts close
+    the runner, the pool and, last, the store (which commits what is queued)."""
+    closing = app[HUB].end_all_local(EndReason.SHUTTING_DOWN)
+    if closing:
+        log.info("shutting down: closing %d live socket(s)", closing)
+
+
 def create_app(config: Config, operator_token: str) -> web.Application:
     app = web.Application(
         middlewares=[track_requests, valid_header_text, json_errors],
@@ -105,6 +116,7 @@ def create_app(config: Config, operator_token: str) -> web.Application:
         limits.webhooks_per_second, limits.webhook_burst, limits.concurrent_executions
     )
     app.cleanup_ctx.extend([store_context, pool_context, runner_context])
+    app.on_shutdown.append(close_live_sockets)
     for router in ROUTERS:
         app.add_routes(router)
     install_openapi(app)

@@ -68,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="upload a changed script without activating it")
     deploy.add_argument("--update-secrets", action="store_true",
                         help="send secret settings even when their masked form is unchanged")
+    for name, what in (("backup", "copy the SQLite database, consistently, while the "
+                                  "service runs, into a new file (0600)"),
+                       ("restore", "put a backup into an empty data directory")):
+        command = commands.add_parser(name, help=what, description=what + ". PostgreSQL: "
+                                      "pg_dump/pg_restore (README, Operations). Exit 0: done; "
+                                      "1: refused or failed; 2: usage.")
+        command.add_argument("file", type=Path)
+        command.add_argument("--config", type=Path,
+                             help="the service's YAML configuration (its data_dir)")
     return parser
 
 
@@ -204,6 +213,29 @@ def command_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_backup_or_restore(args: argparse.Namespace) -> int:
+    from runtime import backup
+    from runtime.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    try:
+        if args.command == "backup":
+            checked = backup.backup(config, args.file)
+            print(f"backed up {backup.sqlite_path(config)} to {args.file} (schema version "
+                  f"{checked.schema_version}, {checked.size} bytes)")
+        else:
+            checked = backup.restore(config, args.file)
+            print(f"restored {args.file} into {backup.sqlite_path(config)} (schema version "
+                  f"{checked.schema_version}; the service migrates it when it starts)")
+    except backup.BackupError as error:
+        print(f"voip-runtime {args.command}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def command_serve(args: argparse.Namespace) -> int:
     from runtime.data_at_rest import SERVICE_UMASK, make_process_undumpable
     from runtime.server import serve
@@ -223,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     handlers = {"run": command_run, "check": command_check, "serve": command_serve,
-                "deploy": command_deploy}
+                "deploy": command_deploy, "backup": command_backup_or_restore,
+                "restore": command_backup_or_restore}
     try:
         return handlers[args.command](args)
     except UsageError as error:

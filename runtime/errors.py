@@ -8,7 +8,15 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from runtime.store.errors import Conflict, NotFound, StoreClosed
+from runtime.store.errors import (
+    Conflict,
+    NotFound,
+    StorageUnavailable,
+    StoreClosed,
+    storage_unavailable,
+)
+from runtime.store.health import RETRY_AFTER_SECONDS
+from runtime.typedefs import METRICS
 
 log = logging.getLogger("runtime.http")
 
@@ -63,6 +71,19 @@ HTTP_ERROR_CODES = {
 }
 
 
+def storage_refused(request: web.Request, error: StorageUnavailable) -> web.Response:
+    """503 for a request the storage could not take: retry later, nothing was acknowledged.
+
+    Counted, never logged here: the store's health logs the change of state once."""
+    surface = "webhook" if request.path.startswith("/hooks/") else "api"
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.storage_refusals.labels(surface).inc()
+    return ApiError(503, "storage_unavailable",
+                    f"storage unavailable: {error.cause}; nothing was stored, retry later",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)}).response()
+
+
 def static_route_methods(request: web.Request) -> str | None:
     """The methods of the static route for exactly this path, if there is one.
 
@@ -89,6 +110,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return ApiError(404, "not_found", str(error)).response()
     except Conflict as error:
         return ApiError(409, "conflict", str(error)).response()
+    except StorageUnavailable as error:
+        return storage_refused(request, error)
     except StoreClosed:
         return ApiError(503, "unavailable", "the service is shutting down; retry",
                         headers={"Retry-After": "5"}).response()
@@ -107,7 +130,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         )
     except json.JSONDecodeError as error:
         return ApiError(400, "bad_json", f"the body is not valid JSON: {error}").response()
-    except Exception:
+    except Exception as error:
+        # A read (or a write outside store.write) meeting the same refusing storage.
+        unavailable = storage_unavailable(error)
+        if unavailable is not None:
+            return storage_refused(request, unavailable)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response(
             {"error": "internal", "message": "internal server error"}, status=500

@@ -53,6 +53,9 @@ class EndReason(enum.Enum):
     TOKEN_REVOKED = (4401, "credential revoked: user token")
     KEY_REVOKED = (4401, "credential revoked: API key")
     USER_DELETED = (4403, "user deleted")
+    # Not a credential's end: this node stops (SIGTERM). 1001 "going away": reconnect, to
+    # another node or to this one restarted. Never relayed to other nodes.
+    SHUTTING_DOWN = (1001, "server shutting down")
 
     @property
     def close_code(self) -> int:
@@ -164,6 +167,13 @@ class Hub:
             except Exception:
                 # The other nodes' sockets still close at their next re-check.
                 log.exception("relaying an ended credential to other nodes failed")
+
+    def end_all_local(self, reason: EndReason) -> int:
+        """End every subscription on this node (it is shutting down); how many there were."""
+        subscriptions = [s for group in self._subscribers.values() for s in group]
+        for subscription in subscriptions:
+            subscription.end(reason)
+        return len(subscriptions)
 
     def recheck_all(self) -> None:
         """Every socket re-reads its credential now (ended-credential events may have been

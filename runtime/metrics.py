@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from runtime.store.health import StorageHealth
 from sandbox import SandboxPool
 
 EXECUTION_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)
@@ -39,6 +40,27 @@ class PoolCollector(Collector):
         yield hits
 
 
+class StorageCollector(Collector):
+    """The store's health at scrape time: whether it takes writes, and how many it refused."""
+
+    def __init__(self, health: StorageHealth) -> None:
+        self.health = health
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        health = self.health
+        yield GaugeMetricFamily(
+            "voip_storage_available",
+            "1 while the store takes writes, 0 while it refuses them (disk full, I/O error, "
+            "database unreachable or read-only)", value=1 if health.available else 0,
+        )
+        yield CounterMetricFamily(
+            "voip_storage_refused_writes", "Writes the storage refused", value=health.refused_writes
+        )
+        yield CounterMetricFamily(
+            "voip_storage_outages", "Times the store turned unavailable", value=health.outages
+        )
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -49,6 +71,14 @@ class Metrics:
             "voip_execution_seconds", "Script execution time, by function", ["function"],
             buckets=EXECUTION_BUCKETS, registry=self.registry,
         )
+
+        self.storage_refusals = Counter(
+            "voip_storage_refusals", "Requests answered 503 because the storage refused, by "
+            "surface (webhook, api)", ["surface"], registry=self.registry,
+        )
+
+    def watch_storage(self, health: StorageHealth) -> None:
+        self.registry.register(StorageCollector(health))
 
     def watch_pool(self, pool: SandboxPool) -> None:
         self.registry.register(PoolCollector(pool))

@@ -31,6 +31,7 @@ from runtime.metrics import Metrics
 from runtime.ratelimit import TenantLimiter
 from runtime.store import Store, StoreError
 from runtime.store.base import Tx
+from runtime.store.errors import StorageUnavailable, storage_unavailable
 from runtime.store.models import (
     JSON,
     Execution,
@@ -275,6 +276,8 @@ class Runner:
 
         try:
             report.effects = await self.store.write(unit)
+        except StorageUnavailable:
+            raise  # nothing can be recorded now; the caller answers 503 (retry later)
         except StoreError as error:
             # e.g. the module's storage filled up between the call and the commit.
             report.status = ExecutionOutcome.ERROR
@@ -317,6 +320,10 @@ class Runner:
         try:
             report.effects = await self.store.dry_run(lambda tx: act(tx, context, result))
         except StoreError as error:
+            # A dry run is no write (store.health is not told), but a refusing store is still
+            # the service's problem, not the script's: 503, as for a webhook.
+            if (unavailable := storage_unavailable(error)) is not None:
+                raise unavailable from error
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
             return report, None
@@ -343,6 +350,8 @@ class Runner:
 
         try:
             await self.store.write(unit)
+        except StorageUnavailable:
+            raise  # nothing can be recorded now; the caller answers 503 (retry later)
         except StoreError as error:
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +23,8 @@ from runtime.config import (
 )
 from runtime.deadlines import Deadlines, listen
 from runtime.logs import setup_logging
+
+log = logging.getLogger("runtime.server")
 
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -52,7 +55,14 @@ async def settle_garbage_collector(app: web.Application) -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
-SHUTDOWN_TIMEOUT_SECONDS = 60.0
+# Beyond the longest a script may run: time to commit its effects and answer.
+SHUTDOWN_MARGIN_SECONDS = 5.0
+
+
+def shutdown_grace(config: Config) -> float:
+    """Seconds SIGTERM waits for requests in flight before cutting them off."""
+    sandbox = config.sandbox
+    return max(sandbox.webhook_wall_seconds, sandbox.other_wall_seconds) + SHUTDOWN_MARGIN_SECONDS
 
 
 @asynccontextmanager
@@ -63,7 +73,10 @@ async def listening(app: web.Application, config: Config, *, host: str | None = 
 
     Not `web.run_app`: its sites hand aiohttp's protocol straight to the event loop, and the
     deadlines need to watch each connection's pace from outside it."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS)
+    # Stopping: the listener closes, then the runner's cleanup runs on_shutdown (live sockets
+    # closed, runtime/app.py), waits up to the grace for requests in flight, and then the
+    # cleanup contexts drain and close (the store last, committing what is queued).
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_grace(config))
     await runner.setup()
     server: asyncio.Server | None = None
     try:
@@ -112,6 +125,12 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
     app = create_app(config, token)
     app.on_startup.append(settle_garbage_collector)
 
+    async def say_stopping(_app: web.Application) -> None:
+        log.info("stopping: new connections refused; finishing requests in flight "
+                 "(up to %.0f s), then committing and exiting", shutdown_grace(config))
+
+    app.on_shutdown.insert(0, say_stopping)
+
     def announce() -> None:
         # Called once the listening socket is open, so the URL printed works.
         print(GETTING_STARTED.format(
@@ -126,4 +145,5 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
         where = f"kept in {(config.data_dir / OPERATOR_TOKEN_FILE).resolve()}"
     with suppress(KeyboardInterrupt):
         asyncio.run(run_until_stopped(app, config, announce))
+    log.info("stopped")
     return 0

@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from runtime.openapi import Answer, documented
 from runtime.openapi.models import Health, dump
-from runtime.typedefs import METRICS, POOL
+from runtime.typedefs import METRICS, POOL, STORE
 
 routes = web.RouteTableDef()
 
@@ -15,14 +15,17 @@ routes = web.RouteTableDef()
 @routes.get("/healthz")
 @documented("Liveness", auth="none", response=Health, uses_store=False,
             other={503: Answer("Degraded: the sandbox cannot serve calls as it should "
-                               "(`problems` says why).", Health)})
+                               "(`problems` says why), or the store refuses writes "
+                               "(`storage.cause` says why).", Health)})
 async def healthz(request: web.Request) -> web.Response:
     health = request.app[POOL].health()
-    body: dict[str, object] = {"status": "ok" if health.healthy else "degraded",
-                               "workers": health.workers}
+    storage = request.app[STORE].health
+    healthy = health.healthy and storage.available
+    body: dict[str, object] = {"status": "ok" if healthy else "degraded",
+                               "workers": health.workers, "storage": storage.to_json()}
     if health.problems:
         body["problems"] = list(health.problems)
-    return web.json_response(dump(Health, body), status=200 if health.healthy else 503)
+    return web.json_response(dump(Health, body), status=200 if healthy else 503)
 
 
 @routes.get("/metrics")

@@ -9,6 +9,7 @@ from runtime.errors import ApiError, not_found
 from runtime.intake import refuse_loops, request_data
 from runtime.ratelimit import Refused
 from runtime.runner import REPLY_SECURITY_HEADERS
+from runtime.store.errors import StorageUnavailable
 from runtime.typedefs import CONFIG, LIMITER, METRICS, MODULES, RUNNER
 
 routes = web.RouteTableDef()
@@ -50,6 +51,10 @@ async def webhook(request: web.Request) -> web.Response:
     except Refused as refusal:
         app[METRICS].webhooks.labels("rate_limited").inc()
         raise too_many(refusal) from None
+    except StorageUnavailable:
+        # Not acknowledged: the middleware answers 503 + Retry-After, so the provider retries.
+        app[METRICS].webhooks.labels("storage_unavailable").inc()
+        raise
     response = web.Response(status=reply.status, body=reply.body, headers=reply.headers)
     # The service's own, whatever built the reply: they replace any spelling of them (§5.1).
     response.headers.update(REPLY_SECURITY_HEADERS)

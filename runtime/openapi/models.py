@@ -341,6 +341,13 @@ class OriginateOut(Out):
 # --- service ----------------------------------------------------------------------------------
 
 
+class StorageHealthOut(Out):
+    status: Literal["ok", "unavailable"] = Field(
+        description="unavailable: writes are refused (webhooks answered 503 with Retry-After)")
+    cause: str | None = Field(description="why, while unavailable (e.g. disk full)")
+    since: datetime = Field(description="when the store entered this state")
+
+
 class Health(Out):
     status: Literal["ok", "degraded"]
     workers: int = Field(description="live sandbox worker processes")
@@ -349,6 +356,8 @@ class Health(Out):
         description="what keeps the sandbox from serving as it should (a worker being killed "
                     "after overrunning its deadline, the worker template restarting, ...); "
                     "absent when healthy")
+    storage: StorageHealthOut | None = Field(
+        default=None, description="whether the store takes writes (absent: not known yet)")
 
 
 # --- query strings ----------------------------------------------------------------------------

@@ -38,10 +38,12 @@ Lists take `limit` and `offset` and return newest first unless said otherwise.
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from runtime.store.health import StorageHealth
 from runtime.store.models import (
     JSON,
     ActivityEntry,
@@ -266,9 +268,16 @@ class Store(abc.ABC):
 
     # --- units of work --------------------------------------------------------------------
 
+    @functools.cached_property
+    def health(self) -> StorageHealth:
+        """Whether writes go through now; each backend's `write` runs under `health.watch`."""
+        return StorageHealth()
+
     @abc.abstractmethod
     async def write(self, unit: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run the unit in a transaction; return its value once durably committed."""
+        """Run the unit in a transaction; return its value once durably committed.
+
+        StorageUnavailable when the database cannot take the write now (nothing committed)."""
 
     @abc.abstractmethod
     async def dry_run(self, unit: Callable[[Tx], Awaitable[T]]) -> T:

@@ -6,10 +6,15 @@
     │                          version to roll back to) -> 409
     ├── StorageLimitExceeded   a module's key-value storage is full -> the script's StorageError
     ├── StoreClosed            the store is closing; the request cannot be served -> 503
+    ├── StorageUnavailable     the database cannot take a write now (disk full, I/O error,
+    │                          PostgreSQL unreachable or read-only) -> 503 with Retry-After
     └── NestedWrite            `store.write` called from inside a unit of work (would deadlock)
 
 Backends map their own driver errors (sqlite3.IntegrityError, asyncpg's) to these at the seam,
 so nothing above the store ever sees a driver exception for a domain condition.
+`storage_unavailable(error)` recognises the driver errors that mean "the storage refuses"
+(by SQLite result code and PostgreSQL SQLSTATE, also under a StoreError raised from one);
+the backends' `write` raises those as StorageUnavailable and records them in `store.health`.
 """
 
 from __future__ import annotations
@@ -37,3 +42,79 @@ class StoreClosed(StoreError):
 
 class NestedWrite(StoreError):
     pass
+
+
+class StorageUnavailable(StoreError):
+    """The database cannot take a write now (disk full, I/O error, PostgreSQL unreachable,
+    shutting down or read-only). Nothing of the refused write was committed; the same request
+    can be retried once the store recovers (-> 503 with Retry-After)."""
+
+    def __init__(self, cause: str, detail: str) -> None:
+        super().__init__(f"{cause} ({detail})" if detail else cause)
+        self.cause = cause
+
+
+# SQLite primary result codes (the low byte of an extended code) that mean the file or the
+# disk under it refuses, rather than a rule of ours was broken.
+_SQLITE_CAUSES = {
+    5: "the database is locked by another process",   # SQLITE_BUSY, after the busy timeout
+    8: "the database is read-only",                   # SQLITE_READONLY
+    10: "disk I/O error",                             # SQLITE_IOERR
+    11: "the database file is corrupt",               # SQLITE_CORRUPT
+    13: "disk full",                                  # SQLITE_FULL
+    14: "cannot open the database file",              # SQLITE_CANTOPEN
+    15: "database locking protocol error",            # SQLITE_PROTOCOL
+    26: "the database file is not a database",        # SQLITE_NOTADB
+}
+
+# PostgreSQL SQLSTATE classes and codes that mean the server cannot take the write now.
+_POSTGRES_CAUSES = (
+    ("08", "PostgreSQL connection lost"),
+    ("57P", "PostgreSQL is shutting down or starting"),
+    ("53100", "PostgreSQL disk full"),
+    ("53", "PostgreSQL is out of resources"),
+    ("58", "PostgreSQL system error"),
+    ("25006", "PostgreSQL is read-only"),
+)
+
+
+def _driver_cause(error: BaseException) -> str | None:
+    """The cause, when `error` itself is a driver error meaning "unavailable".
+
+    Duck-typed on the drivers' attributes (`sqlite_errorcode`, asyncpg's `sqlstate`) so this
+    module imports neither driver (the store imports asyncpg only for PostgreSQL, open.py).
+    """
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return _SQLITE_CAUSES.get(code & 0xFF)
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        for prefix, cause in _POSTGRES_CAUSES:
+            if sqlstate.startswith(prefix):
+                return cause
+        return None
+    # The client side of a connection the server dropped mid-operation: "connection is
+    # closed" (InterfaceError), "cannot switch to state ...; another operation is in
+    # progress" (InternalClientError). Other InterfaceErrors are our bugs: not these.
+    if type(error).__module__.startswith("asyncpg") and (
+            type(error).__name__ == "InternalClientError" or "closed" in str(error)):
+        return "PostgreSQL connection lost"
+    if isinstance(error, OSError):  # connection refused or reset, host unreachable, timeout
+        return "database unreachable"
+    return None
+
+
+def storage_unavailable(error: BaseException) -> StorageUnavailable | None:
+    """`error` as a StorageUnavailable when it (or an error it was raised from) means the
+    database cannot take a write now; None for anything else (a bug, a broken rule)."""
+    seen: BaseException | None = error
+    for _ in range(6):  # the store's own error, then the driver's under it
+        if seen is None:
+            break
+        if isinstance(seen, StorageUnavailable):
+            return seen
+        cause = _driver_cause(seen)
+        if cause is not None:
+            return StorageUnavailable(cause, f"{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    return None

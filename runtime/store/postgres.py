@@ -204,7 +204,7 @@ class PostgresStore(QueryReads):
     # --- units of work --------------------------------------------------------------------
 
     async def write(self, unit: Callable[[Tx], Awaitable[T]]) -> T:
-        return await self._submit(unit, dry=False)
+        return await self.health.watch(self._submit(unit, dry=False))
 
     async def dry_run(self, unit: Callable[[Tx], Awaitable[T]]) -> T:
         return await self._submit(unit, dry=True)

@@ -60,6 +60,23 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     return conn
 
 
+def backup_database(path: Path, target: Path) -> None:
+    """Copy the database at `path` into the empty file `target`, consistently, while the
+    service may be writing it: SQLite's online backup API reads one snapshot (a read
+    transaction in WAL mode never blocks the writer, nor is it blocked). The copy is one
+    self-contained file (rollback journal, not WAL)."""
+    source = _connect(path, read_only=True)
+    try:
+        copy = sqlite3.connect(target, isolation_level=None)
+        try:
+            source.backup(copy)  # all pages in one step: one snapshot
+            copy.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            copy.close()
+    finally:
+        source.close()
+
+
 class SqliteStore(QueryReads):
     def __init__(self, path: Path, writer_conn: sqlite3.Connection, *, commit_window: float,
                  max_batch: int, readers: int, clock: Callable[[], datetime],
@@ -113,7 +130,7 @@ class SqliteStore(QueryReads):
     # --- units of work --------------------------------------------------------------------
 
     async def write(self, unit: Callable[[Tx], Awaitable[T]]) -> T:
-        return await self._writer.submit(unit, dry=False)
+        return await self.health.watch(self._writer.submit(unit, dry=False))
 
     async def dry_run(self, unit: Callable[[Tx], Awaitable[T]]) -> T:
         return await self._writer.submit(unit, dry=True)

@@ -22,6 +22,7 @@ the commit thread, for up to the busy timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import sqlite3
 import time
@@ -128,7 +129,8 @@ class GroupCommitWriter:
                     await self._run_batch(jobs)
                 except Exception as exc:  # a bug or a broken connection: never hang callers
                     if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
+                        with contextlib.suppress(sqlite3.Error):  # the task must live on
+                            self._conn.execute("ROLLBACK")
                     for job in jobs:
                         _fail(job, exc)
 
@@ -180,6 +182,7 @@ class GroupCommitWriter:
                     # before is lost; fail those, retry the rest in a fresh transaction.
                     _fail(job, exc)
                     lost = StoreError(f"batch aborted by another unit's error: {exc!r}")
+                    lost.__cause__ = exc  # so a full disk reads as such (errors.py)
                     for earlier, _ in done:
                         _fail(earlier, lost)
                     if self._conn.in_transaction:

@@ -121,8 +121,10 @@ async def test_healthz_degraded(service: Service) -> None:
     assert app is not None
     await app[POOL].close()
     body = await expect(doc, await service.client.get("/healthz"), 503)
+    storage = body.pop("storage")
     assert body == {"status": "degraded", "workers": 0,
                     "problems": ["the sandbox pool is closed"]}
+    assert storage["status"] == "ok"  # the store is fine: only the pool is gone
 
 
 async def test_503_while_shutting_down(service: Service) -> None:

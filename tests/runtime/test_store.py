@@ -26,6 +26,7 @@ from runtime.store import (
     StoreError,
     Tx,
 )
+from runtime.store.errors import StorageUnavailable
 from runtime.store.migrate import Migration, apply_migrations, load_migrations
 from runtime.store.models import (
     EXECUTION_LOG_CAP,
@@ -772,8 +773,9 @@ async def test_a_write_lock_held_past_the_busy_timeout_fails_the_batch_sqlite(
     other = sqlite3.connect(tmp_path / "runtime.db", isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
+        with pytest.raises(StorageUnavailable, match="locked"):  # -> 503, retry later
             await asyncio.wait_for(store.create_tenant("refused"), 5)
+        assert not store.health.available
         other.execute("ROLLBACK")
         # Nothing of the refused batch was stored, and the writer goes on.
         tenant = await store.create_tenant("accepted")
