@@ -11,11 +11,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from runtime.fetcher import FetchSession
-from runtime.store import Store
-from runtime.store.models import JSON, StorageLimits, utc_now
+from runtime.store.models import JSON, StorageItem, StorageLimits, StorageUsage, utc_now
 
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
 
@@ -39,9 +38,19 @@ def refused(message: str) -> dict[str, Any]:
     return {"ok": False, "error": message}
 
 
+class StorageReader(Protocol):
+    """What a session reads of a module's committed storage: the service's `Store`, or the
+    command line's file (`runtime.local_host.FileStorage`), so both get the same checks."""
+
+    async def storage_get(self, module_id: str, key: str, now: datetime) -> StorageItem | None:
+        ...
+
+    async def storage_usage(self, module_id: str) -> StorageUsage: ...
+
+
 @dataclass
 class CapabilitySession:
-    store: Store
+    store: StorageReader
     module_id: str
     limits: StorageLimits
     # Built on the first fetch() only: most calls never fetch, and a policy is not free.

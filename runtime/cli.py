@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from runtime.config import Config, ConfigError, load_config
 from runtime.local_host import LocalHost
 from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
 from sandbox.call import PARSE_FUNCTION, SCRIPT_FUNCTIONS
@@ -18,6 +21,9 @@ from sandbox.call import PARSE_FUNCTION, SCRIPT_FUNCTIONS
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# Whoever read our output stopped (`voip-runtime run ... | head`): end quietly with EPIPE's
+# number, as Python's own command-line tools do (`python -m json.tool`).
+EXIT_PIPE_CLOSED = errno.EPIPE
 
 
 class UsageError(Exception):
@@ -48,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a host fetch() may call (default: the allowlist in module.yaml)")
     run.add_argument("--allow-network", action="append", default=[], metavar="CIDR",
                      help="a private address range fetch() may reach, e.g. 127.0.0.0/8")
+    run.add_argument("--config", type=Path,
+                     help="a service's YAML configuration: its sandbox, fetch and storage "
+                          "limits apply here too (default: the service's defaults)")
 
     check = commands.add_parser("check", help="compile and contract-check a script")
     check.add_argument("script", type=Path)
@@ -134,9 +143,17 @@ def load_args(raw: str | None, function: str) -> tuple[Any, ...]:
     return tuple(args)
 
 
+def load_service_config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
 def report(outcome: Outcome, function: str | None) -> tuple[dict[str, Any], int]:
     """The printed JSON and exit code: the script's outcome, then the contract's validation."""
     from runtime.contract import ResultInvalid, validate_result
+    from runtime.runner import invalid_result_error
 
     data = outcome.to_json()
     if not outcome.ok or function is None:
@@ -145,19 +162,20 @@ def report(outcome: Outcome, function: str | None) -> tuple[dict[str, Any], int]
         data["result"] = validate_result(function, outcome.result).to_json()
     except ResultInvalid as invalid:
         data["ok"] = False
-        data["error"] = invalid.to_json()
+        data["error"] = invalid_result_error(invalid)
         return data, EXIT_FAILED
     return data, EXIT_OK
 
 
-async def run_in_pool(call: Call, host: LocalHost | None = None) -> Outcome:
-    async with SandboxPool(size=1, limits=Limits()) as pool:
-        return await pool.run(call, handler=host.handle if host else None)
+async def run_in_pool(call: Call, limits: Limits, host: LocalHost | None = None) -> Outcome:
+    async with SandboxPool(size=1, limits=limits) as pool:
+        return await pool.run(call, limits=limits, handler=host.handle if host else None)
 
 
 def command_run(args: argparse.Namespace) -> int:
     source = read_source(args.script)
     function: str = args.function
+    config = load_service_config(args.config)
     call = Call(
         source=source,
         function=function,
@@ -166,11 +184,12 @@ def command_run(args: argparse.Namespace) -> int:
         settings=load_settings(args.script, args.settings),
     )
     try:
-        host = LocalHost.create(load_allowlist(args.script, args.allow), args.allow_network,
-                                args.storage)
+        host = LocalHost.create(config, function,
+                                allowlist=load_allowlist(args.script, args.allow),
+                                allow_networks=args.allow_network, storage_file=args.storage)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    outcome = asyncio.run(run_in_pool(call, host))
+    outcome = asyncio.run(run_in_pool(call, config.sandbox.limits_for(function), host))
     data, code = report(outcome, function)
     data["storage"] = host.storage_changes()
     data["fetches"] = host.fetch_log
@@ -182,7 +201,7 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_check(args: argparse.Namespace) -> int:
     source = read_source(args.script)
-    outcome = asyncio.run(run_in_pool(Call(source=source, function=None)))
+    outcome = asyncio.run(run_in_pool(Call(source=source, function=None), Limits()))
     data, code = report(outcome, None)
     print(json.dumps(data, ensure_ascii=False, indent=2))
     return code
@@ -217,10 +236,26 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"run": command_run, "check": command_check, "serve": command_serve,
                 "deploy": command_deploy}
     try:
-        return handlers[args.command](args)
+        code = handlers[args.command](args)
+        sys.stdout.flush()  # here, where a closed pipe can still be handled, not at exit
+        return code
     except UsageError as error:
         print(f"voip-runtime: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        return pipe_closed()
+
+
+def pipe_closed() -> int:
+    """The reader of our output went away: no traceback, and nothing more to write.
+
+    Python flushes stdout again at exit, which would fail the same way; pointing the
+    descriptor at /dev/null makes that flush harmless (the recipe of Python's `signal` docs).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_PIPE_CLOSED
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sandbox import Limits
+from runtime.store.models import StorageLimits
+from sandbox import PARSE_FUNCTION, Limits
 
 OPERATOR_TOKEN_ENV = "VOIP_RUNTIME_OPERATOR_TOKEN"
 STORAGE_URL_ENV = "VOIP_RUNTIME_STORAGE_URL"
@@ -62,6 +63,10 @@ class SandboxConfig(Strict):
     def other_limits(self) -> Limits:
         return self.limits(self.other_wall_seconds)
 
+    def limits_for(self, function: str) -> Limits:
+        """A webhook's parse function gets the webhook wall clock; the others their own."""
+        return self.webhook_limits if function == PARSE_FUNCTION else self.other_limits
+
 
 class TenantLimitsConfig(Strict):
     webhooks_per_second: float = Field(default=500.0, gt=0)
@@ -87,6 +92,11 @@ class FetchConfig(Strict):
 class StorageLimitsConfig(Strict):
     max_keys_per_module: int = Field(default=100_000, ge=1)
     max_bytes_per_module: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+    @property
+    def limits(self) -> StorageLimits:
+        return StorageLimits(max_keys=self.max_keys_per_module,
+                             max_bytes=self.max_bytes_per_module)
 
 
 class Config(Strict):
