@@ -58,6 +58,8 @@ class CapabilitySession:
     writes: dict[str, StorageWrite] = field(default_factory=dict)
     fetcher: FetchSession | None = None
     _usage: tuple[int, int] | None = None
+    # key -> its committed size (None: absent), looked up only when a quota is near.
+    _committed: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def fetch_log(self) -> list[dict[str, Any]]:
@@ -125,19 +127,43 @@ class CapabilitySession:
         return {"ok": True}
 
     async def _check_quota(self, key: str, size: int) -> str | None:
-        """Refuse at call time what would fail at commit (the store enforces it again)."""
+        """Refuse at call time what would fail at commit (the store enforces it again).
+
+        The module's usage once this call's writes are applied, each counted as the store
+        counts it (key + compact JSON, in UTF-8 bytes), a write replacing what it overwrites:
+        a module at its quota can still change a key it holds, or delete one and add another.
+        """
         if self._usage is None:
             usage = await self.store.storage_usage(self.module_id)
             self._usage = (usage.keys, usage.bytes)
         keys, used = self._usage
-        new_keys = sum(1 for w in self.writes.values() if w.op == "set") + (
-            0 if key in self.writes else 1
-        )
-        pending_bytes = sum(
-            len(json.dumps(w.value).encode()) for w in self.writes.values() if w.op == "set"
-        )
+        after = {k: stored_size(w) for k, w in self.writes.items()}
+        after[key] = len(key.encode("utf-8")) + size
+        new_keys = sum(1 for s in after.values() if s is not None)
+        new_bytes = sum(s for s in after.values() if s is not None)
+        if keys + new_keys > self.limits.max_keys or used + new_bytes > self.limits.max_bytes:
+            # Over on the quick count, which ignores what the writes replace: look the
+            # replaced keys up (only now, so a call well within its quota reads nothing).
+            for touched in after:
+                replaced = await self._committed_size(touched)
+                if replaced is not None:
+                    keys, used = keys - 1, used - replaced
         if keys + new_keys > self.limits.max_keys:
             return f"this module's storage is full ({self.limits.max_keys} keys)"
-        if used + pending_bytes + size + len(key) > self.limits.max_bytes:
+        if used + new_bytes > self.limits.max_bytes:
             return f"this module's storage is full ({self.limits.max_bytes} bytes)"
         return None
+
+    async def _committed_size(self, key: str) -> int | None:
+        if key not in self._committed:
+            item = await self.store.storage_get(self.module_id, key, utc_now())
+            self._committed[key] = item.size if item is not None else None
+        return self._committed[key]
+
+
+def stored_size(write: StorageWrite) -> int | None:
+    """What a pending write will take in the store; None for a delete."""
+    if write.op == "delete":
+        return None
+    encoded = json.dumps(write.value, separators=(",", ":"), ensure_ascii=False)
+    return len(write.key.encode("utf-8")) + len(encoded.encode("utf-8"))

@@ -142,30 +142,36 @@ def write_config(tmp_path: Path, text: str) -> Path:
 def test_storage_key_quota_of_the_service_configuration_holds_locally(tmp_path: Path) -> None:
     script = write_script(tmp_path,
         "def VoipParseWebhookRequest(request):\n"
-        "    for key in request.json():\n"
+        "    for key, value in request.json():\n"
         "        try:\n"
-        "            storage.set(key, 1)\n"
+        "            if value is None:\n"
+        "                storage.delete(key)\n"
+        "            else:\n"
+        "                storage.set(key, value)\n"
         "        except StorageError as error:\n"
         "            log('refused', key + ':', error)\n")  # fmt: skip
     config = write_config(tmp_path, "storage_limits:\n  max_keys_per_module: 2\n")
     state = tmp_path / "state.json"
 
-    def run(keys: list[str]) -> dict[str, object]:
+    def run(writes: list[tuple[str, int | None]]) -> dict[str, object]:
         request = tmp_path / "request.json"
-        request.write_text(json.dumps({"method": "POST", "body": json.dumps(keys)}))
+        request.write_text(json.dumps({"method": "POST", "body": json.dumps(writes)}))
         code, data, _ = cli("run", str(script), "--request", str(request), "--config",
                             str(config), "--storage", str(state))
         assert code == 0 and data is not None
         return data
 
-    data = run(["a", "b", "c"])
+    data = run([("a", 1), ("b", 1), ("c", 1)])
     assert data["logs"] == "refused c: this module's storage is full (2 keys)\n"
     assert [w["key"] for w in data["storage"]] == ["a", "b"]  # type: ignore[union-attr, index]
     assert json.loads(state.read_text()) == {"a": 1, "b": 1}
-    # The keys saved by the first run count against the quota of the next.
-    data = run(["d"])
+    # The keys saved by the first run count against the quota of the next...
+    data = run([("d", 1)])
     assert data["logs"] == "refused d: this module's storage is full (2 keys)\n"
-    assert json.loads(state.read_text()) == {"a": 1, "b": 1}
+    # ...but a full module may still change a key it holds, or delete one and add another.
+    data = run([("a", 2), ("b", None), ("c", 3)])
+    assert data["logs"] == ""
+    assert json.loads(state.read_text()) == {"a": 2, "c": 3}
 
 
 def test_storage_byte_quota_fails_the_call_with_the_services_error(tmp_path: Path) -> None:
