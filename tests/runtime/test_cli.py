@@ -163,7 +163,8 @@ def test_storage_key_quota_of_the_service_configuration_holds_locally(tmp_path: 
 
     data = run([("a", 1), ("b", 1), ("c", 1)])
     assert data["logs"] == "refused c: this module's storage is full (2 keys)\n"
-    assert [w["key"] for w in data["storage"]] == ["a", "b"]  # type: ignore[union-attr, index]
+    writes = data["storage"]
+    assert isinstance(writes, list) and [w["key"] for w in writes] == ["a", "b"]
     assert json.loads(state.read_text()) == {"a": 1, "b": 1}
     # The keys saved by the first run count against the quota of the next...
     data = run([("d", 1)])
