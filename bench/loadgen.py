@@ -1,12 +1,13 @@
 """A small HTTP/1.1 keep-alive load generator, meant to run in its own process.
 
-    python bench/loadgen.py URL --concurrency 32 --seconds 5 [--rate 2000] [--kind start]
+    python bench/loadgen.py URL [URL ...] --concurrency 32 --seconds 5 [--rate 2000] [--kind start]
 
-Each request posts a JSON webhook with a unique call id. Closed loop by default (each
-connection sends its next request when the last is answered); with --rate, an open loop at
-that many requests per second across all connections. Prints one JSON line with the counts,
-throughput and latency percentiles. Written on raw asyncio streams because a full HTTP client
-costs more CPU per request than the server being measured.
+Each request posts a JSON webhook with a unique call id. Several URLs (of one server) are
+taken in turn, request by request, so their tenants' webhooks arrive interleaved. Closed loop
+by default (each connection sends its next request when the last is answered); with --rate, an
+open loop at that many requests per second across all connections. Prints one JSON line
+with the counts, throughput and latency percentiles. Written on raw asyncio streams because a
+full HTTP client costs more CPU per request than the server being measured.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, body: bytes) -> int:
+    async def request(self, body: bytes, path: str | None = None) -> int:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         head = (
-            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"POST {path or self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode()
         self.writer.write(head + body)
@@ -69,11 +70,16 @@ class Connection:
         self.reader = self.writer = None
 
 
-async def run(url: str, concurrency: int, seconds: float, rate: float | None, kind: str,
-              prefix: str) -> dict[str, object]:
+def path_of(url: str) -> str:
     parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+async def run(urls: list[str], concurrency: int, seconds: float, rate: float | None, kind: str,
+              prefix: str) -> dict[str, object]:
+    parts = urlsplit(urls[0])
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    paths = [path_of(url) for url in urls]
     counter = itertools.count()
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -83,7 +89,7 @@ async def run(url: str, concurrency: int, seconds: float, rate: float | None, ki
 
     async def client(index: int) -> None:
         nonlocal errors
-        connection = Connection(host, port, path)
+        connection = Connection(host, port, paths[0])
         next_at = time.perf_counter() + (interval * index / concurrency if rate else 0)
         while True:
             if rate:
@@ -93,10 +99,11 @@ async def run(url: str, concurrency: int, seconds: float, rate: float | None, ki
                 next_at += interval
             if time.perf_counter() >= deadline:
                 break
-            body = body_for(kind, next(counter), prefix)
+            n = next(counter)
+            body = body_for(kind, n, prefix)
             started = time.perf_counter()
             try:
-                status = await connection.request(body)
+                status = await connection.request(body, paths[n % len(paths)])
             except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
                 errors += 1
                 connection.close()
@@ -126,7 +133,7 @@ async def run(url: str, concurrency: int, seconds: float, rate: float | None, ki
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("url")
+    parser.add_argument("urls", nargs="+", metavar="URL")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=None)
@@ -139,7 +146,7 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    result = asyncio.run(run(args.url, args.concurrency, args.seconds, args.rate, args.kind,
+    result = asyncio.run(run(args.urls, args.concurrency, args.seconds, args.rate, args.kind,
                              args.prefix))
     print(json.dumps(result))
 

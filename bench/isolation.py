@@ -1,0 +1,247 @@
+"""What tenant isolation costs and what it holds: many tenants interleaved against the bare
+baseline, a neighbour that hits every limit, and the memory a tenant's idle worker takes.
+
+    .venv/bin/python bench/isolation.py [--seconds 5] [--workers 2] [--tenants 50]
+
+Starts, in one run, the bare baseline (bench/baseline_server.py) and the real service
+(`voip-runtime serve`, SQLite). Prints figures and ratios; asserts nothing about timing.
+
+- throughput: one tenant, then `--tenants` tenants whose webhooks arrive interleaved request by
+  request (every request may need another tenant's worker), against the baseline;
+- hostile neighbour: tenant B's p99 alone, then while tenant A's calls take turns at the CPU
+  limit, real memory exhaustion, a garbage-cycle bomb, an oversized result and deep recursion;
+- idle workers: the proportional memory (PSS, shared pages split among their sharers) of each
+  tenant's idle worker, and how many such workers fit in 1 GiB beside the service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.webhooks import (  # noqa: E402
+    PYTHON,
+    SEED,
+    finish,
+    free_port,
+    load,
+    load_async,
+    module_hook,
+    process,
+    row,
+    service_args,
+    wait_ready,
+)
+
+CONCURRENCY = 64
+NEIGHBOUR_CONCURRENCY = 8
+GIB = 1024 * 1024 * 1024
+
+# Tenant A: each call picks a way to hit a limit from its call id (the load generator numbers
+# them), so every kind keeps coming while B is measured.
+HOSTILE = '''
+class Node:
+    def __init__(self):
+        self.other = self
+
+
+def burn_cpu():
+    n = 0
+    while True:
+        n += 1
+
+
+def exhaust_memory():
+    hoard = []
+    while True:
+        hoard.append("x" * 1_000_000 + str(len(hoard)))
+
+
+def garbage_cycles():
+    for _ in range(200_000):
+        Node()
+
+
+def oversized_result():
+    return {"response": {"status": 200, "body": "x" * 2_000_000}}
+
+
+def recurse(depth):
+    return recurse(depth + 1)
+
+
+def VoipParseWebhookRequest(request):
+    n = int(request.json()["callId"].rsplit("-", 1)[1])
+    kind = n % 5
+    if kind == 0:
+        burn_cpu()
+    elif kind == 1:
+        exhaust_memory()
+    elif kind == 2:
+        garbage_cycles()
+    elif kind == 3:
+        return oversized_result()
+    recurse(0)
+'''
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (workers are the fork server's children, not the service's)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        parents.setdefault(parent, []).append(int(entry))
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        children = parents.get(frontier.pop(), [])
+        found += children
+        frontier += children
+    return found
+
+
+def pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+async def tenant_hooks(base: str, count: int, source: str, prefix: str) -> list[str]:
+    return [await module_hook(base, f"{prefix}-{index}", source) for index in range(count)]
+
+
+async def one_webhook_each(hooks: list[str]) -> None:
+    async with aiohttp.ClientSession() as session:
+        for index, hook in enumerate(hooks):
+            body = {"type": "start", "callId": f"warm-{index}", "srcPhone": "+79161234567",
+                    "dstPhone": "101"}
+            async with session.post(hook, json=body) as response:
+                await response.read()
+
+
+def throughput(args: argparse.Namespace, work: Path) -> None:
+    base_port, port = free_port(), free_port()
+    with process([PYTHON, str(ROOT / "bench" / "baseline_server.py"), "--port", str(base_port),
+                  "--data", str(work / "baseline")]):
+        asyncio.run(wait_ready(f"http://127.0.0.1:{base_port}/"))
+        url = f"http://127.0.0.1:{base_port}/hooks/baseline"
+        load(url, 8, 1.0)
+        baseline = load(url, CONCURRENCY, args.seconds)
+    with process(service_args(work / "service", port, args.workers)):
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_ready(base + "/healthz"))
+        single = asyncio.run(module_hook(base, "single", SEED))
+        load(single, 8, 1.0)
+        one = load(single, CONCURRENCY, args.seconds)
+        many_hooks = asyncio.run(tenant_hooks(base, args.tenants, SEED, "many"))
+        load_urls(many_hooks, 8, 1.0)
+        many = load_urls(many_hooks, CONCURRENCY, args.seconds)
+    print(f"throughput (seed module, concurrency {CONCURRENCY}, {args.workers} workers):")
+    print(row("  baseline (no sandbox)", baseline))
+    print(row("  service, one tenant", one))
+    print(f"  {'':32} service/baseline: {one['per_second'] / max(baseline['per_second'], 1):.2f}")
+    print(row(f"  service, {args.tenants} tenants interleaved", many))
+    print(f"  {'':32} service/baseline: {many['per_second'] / max(baseline['per_second'], 1):.2f}")
+    print()
+
+
+def load_urls(urls: list[str], concurrency: int, seconds: float) -> dict[str, Any]:
+    """bench/loadgen.py taking the URLs in turn, request by request."""
+    completed = subprocess.run(
+        [PYTHON, str(ROOT / "bench" / "loadgen.py"), *urls, "--concurrency", str(concurrency),
+         "--seconds", str(seconds)], capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def hostile_neighbour(args: argparse.Namespace, work: Path) -> None:
+    port = free_port()
+    with process(service_args(work / "hostile", port, args.workers)):
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_ready(base + "/healthz"))
+        quiet = asyncio.run(module_hook(base, "tenant-b", SEED))
+        hostile = asyncio.run(module_hook(base, "tenant-a", HOSTILE))
+        load(quiet, NEIGHBOUR_CONCURRENCY, 1.0)
+        solo = load(quiet, NEIGHBOUR_CONCURRENCY, args.seconds)
+        attack = load_async(hostile, NEIGHBOUR_CONCURRENCY, args.seconds + 1)
+        time.sleep(0.5)
+        shared = load(quiet, NEIGHBOUR_CONCURRENCY, args.seconds)
+        attacked = finish(attack)
+    print("hostile neighbour (A: CPU limit, memory exhaustion, garbage cycles, oversized "
+          "result, recursion, in turn; B: seed module):")
+    print(row(f"  B alone, concurrency {NEIGHBOUR_CONCURRENCY}", solo))
+    print(row("  B while A attacks", shared))
+    print(f"  {'':32} B keeps {shared['per_second'] / max(solo['per_second'], 1):.2f} of its solo "
+          f"throughput; p99 x{shared['p99_ms'] / max(solo['p99_ms'], 1e-9):.2f}")
+    print(f"  {'':32} A: {attacked['statuses']} in {attacked['seconds']:.1f} s")
+    print()
+
+
+def idle_workers(args: argparse.Namespace, work: Path) -> None:
+    port = free_port()
+    with process(service_args(work / "idle", port, args.workers)) as server:
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_ready(base + "/healthz"))
+        before = {pid: pss_kib(pid) for pid in descendants(server.pid)}
+        service_pss = pss_kib(server.pid) + sum(before.values())
+        hooks = asyncio.run(tenant_hooks(base, args.idle_tenants, SEED, "idle"))
+        asyncio.run(one_webhook_each(hooks))
+        time.sleep(1.0)
+        after = {pid: pss_kib(pid) for pid in descendants(server.pid)}
+    new = {pid: kib for pid, kib in after.items() if pid not in before}
+    print(f"idle tenant workers ({args.idle_tenants} tenants, one webhook each):")
+    print(f"  service and its processes before: {service_pss / 1024:.1f} MiB PSS")
+    if not new:
+        print("  no new worker processes (workers are not per tenant, or were reclaimed)")
+        return
+    per_worker = sum(new.values()) / len(new)
+    print(f"  {len(new)} new processes, {per_worker / 1024:.2f} MiB PSS each on average "
+          f"(max {max(new.values()) / 1024:.2f} MiB)")
+    room = GIB / 1024 - service_pss
+    print(f"  in 1 GiB beside the service: about {int(room / per_worker)} idle tenant workers")
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tenants", type=int, default=50)
+    parser.add_argument("--idle-tenants", type=int, default=20)
+    parser.add_argument("--only", choices=("throughput", "hostile", "idle"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="voip-bench-isolation-") as tmp:
+        work = Path(tmp)
+        if args.only in (None, "throughput"):
+            throughput(args, work)
+        if args.only in (None, "hostile"):
+            hostile_neighbour(args, work)
+        if args.only in (None, "idle"):
+            idle_workers(args, work)
+
+
+if __name__ == "__main__":
+    main()
