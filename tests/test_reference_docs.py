@@ -233,3 +233,48 @@ def test_the_api_reference_points_to_the_live_protocol() -> None:
     live = (DOCS / "live.md").read_text(encoding="utf-8")
     for message in ('"hello"', '"caught_up"', '"notification"', "?after=", "missed"):
         assert message in live
+
+
+def test_limits_show_the_real_defaults() -> None:
+    from runtime.store.models import DEFAULT_STORAGE_LIMITS
+    from sandbox import DEFAULT_LIMITS
+
+    config, kib, mib = Config(), 1024, 1024 * 1024
+    sandbox, fetch, storage, tenant = (config.sandbox, config.fetch, config.storage_limits,
+                                       config.tenant_limits)
+    limits = section("## 8.")
+    for fragment in (
+        f"{sandbox.webhook_wall_seconds:g} s for `VoipParseWebhookRequest`",
+        f"{sandbox.other_wall_seconds:g} s for the others",
+        f"| CPU time | {sandbox.cpu_seconds:g} s ",
+        f"| memory | {sandbox.memory_mb} MiB ",
+        f"| output (`print`, `log`) | {sandbox.output_kib} KiB ",
+        f"| result | {sandbox.result_kib} KiB as JSON (`sandbox.result_kib`), "
+        f"{DEFAULT_LIMITS.result_depth} levels deep",
+        f"| `fetch()` calls | {sandbox.fetches_per_call} per function call",
+        f"{fetch.timeout_seconds:g} s (`fetch.timeout_seconds`), "
+        f"{fetch.max_response_kib // kib} MiB decoded",
+        f"{fetch.max_redirects} redirects",
+        f"keys of {DEFAULT_STORAGE_LIMITS.max_key_chars} characters, values of "
+        f"{DEFAULT_STORAGE_LIMITS.max_value_bytes // kib} KiB",
+        f"{storage.max_keys_per_module:,} keys (`storage_limits.max_keys_per_module`)",
+        f"{storage.max_bytes_per_module // mib} MiB (`storage_limits.max_bytes_per_module`)",
+        f"| script | {DEFAULT_LIMITS.source_bytes // kib} KiB of source",
+        f"| webhook body | {config.max_webhook_body_kib // kib} MiB ",
+        f"{tenant.webhooks_per_second:g} webhooks/s, bursts of {tenant.webhook_burst}",
+        f"{tenant.concurrent_executions} executions at once",
+    ):
+        assert fragment in limits, f"reference §8 should say: {fragment}"
+
+
+def test_result_limits_are_the_validators() -> None:
+    from runtime import contract
+
+    assert f"{contract.STATUS_MIN}–{contract.STATUS_MAX}" in section("### 4.4")
+    assert f"at most {contract.BODY_MAX_BYTES // (1024 * 1024)} MiB" in section("### 4.4")
+    event = section("### 4.2")
+    assert f"str, 1–{contract.PHONE_MAX_CHARS} characters" in event
+    assert f"at most {contract.CALL_ID_MAX_BYTES} bytes" in event
+    assert f"at most {contract.PHONE_EXT_MAX_BYTES} bytes" in event
+    assert f"at most {contract.CALL_DATA_MAX_BYTES // 1024} KiB" in section("### 4.3")
+    assert f"at most {contract.CALL_LINK_MAX_CHARS} characters" in section("### 4.5")
