@@ -110,3 +110,35 @@ async def test_storage_quotas_and_fetch_count_are_the_same_locally(
         ["a: this module's storage is full (1300 bytes)", "0: " + HOST, "1: " + HOST, too_many],
     ]
 
+
+
+@pytest.mark.parametrize(("source", "error_type"), [
+    ("def VoipParseWebhookRequest(request):\n    return {'callrecord': {}}\n", "InvalidResult"),
+    ("def VoipParseWebhookRequest(request):\n    return {'event': {1, 2}}\n", "InvalidResult"),
+    ("def VoipParseWebhookRequest(request):\n    storage.set('k', 'x' * 2000)\n",
+     "StorageError"),
+    ("def VoipParseWebhookRequest(request):\n    return request.json()['missing']\n",
+     "ValueError"),
+])
+async def test_a_failed_call_reports_the_same_error(
+        limited_service: Service, tmp_path: Path, source: str, error_type: str) -> None:
+    _, api = await limited_service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "parity"}, status=201)
+    await upload(api, module["id"], source)
+    path = module["webhook_url"].split("://", 1)[1].split("/", 1)[1]
+    response = await limited_service.client.post("/" + path, data="")
+    assert response.status == 500
+    execution_id = (await response.json())["execution_id"]
+    execution = await api.ok("GET", f"/api/v1/executions/{execution_id}")
+
+    script, config = tmp_path / "script.py", tmp_path / "config.yaml"
+    script.write_text(source)
+    config.write_text(CONFIG_YAML)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "runtime", "run", str(script), "--config", str(config),
+        stdout=asyncio.subprocess.PIPE, cwd=ROOT)
+    stdout, _ = await asyncio.wait_for(child.communicate(), 120)
+    assert child.returncode == 1
+    local = json.loads(stdout)["error"]
+    assert local["type"] == execution["error"]["type"] == error_type
+    assert local == execution["error"]
