@@ -228,6 +228,15 @@ def command_serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = run_command(argv)
+        sys.stdout.flush()  # here, where a closed pipe can still be handled, not at exit
+        return code
+    except BrokenPipeError:
+        return pipe_closed()
+
+
+def run_command(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -236,24 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"run": command_run, "check": command_check, "serve": command_serve,
                 "deploy": command_deploy}
     try:
-        code = handlers[args.command](args)
-        sys.stdout.flush()  # here, where a closed pipe can still be handled, not at exit
-        return code
+        return handlers[args.command](args)
     except UsageError as error:
         print(f"voip-runtime: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:
-        return pipe_closed()
 
 
 def pipe_closed() -> int:
     """The reader of our output went away: no traceback, and nothing more to write.
 
-    Python flushes stdout again at exit, which would fail the same way; pointing the
-    descriptor at /dev/null makes that flush harmless (the recipe of Python's `signal` docs).
+    Python flushes stdout and stderr again at exit, which would fail the same way; pointing
+    their descriptors at /dev/null makes that harmless (the recipe of Python's `signal` docs).
     """
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    for stream in (sys.stdout, sys.stderr):
+        os.dup2(devnull, stream.fileno())
     os.close(devnull)
     return EXIT_PIPE_CLOSED
 
