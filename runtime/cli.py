@@ -183,6 +183,7 @@ def command_run(args: argparse.Namespace) -> int:
         request=load_request(args.request) if function == PARSE_FUNCTION else None,
         settings=load_settings(args.script, args.settings),
     )
+    check_webhook_body(call.request, config)
     try:
         host = LocalHost.create(config, function,
                                 allowlist=load_allowlist(args.script, args.allow),
@@ -197,6 +198,18 @@ def command_run(args: argparse.Namespace) -> int:
         host.commit()
     print(json.dumps(data, ensure_ascii=False, indent=2))
     return code
+
+
+def check_webhook_body(request: RequestData | None, config: Config) -> None:
+    """A body the service would answer 413 to, without running the script, is refused here."""
+    if request is None or request.body is None:
+        return
+    size = len(request.body.encode("utf-8", "surrogatepass"))
+    limit = config.max_webhook_body_kib * 1024
+    if size > limit:
+        raise UsageError(f"the request body is {size} bytes; the service answers a webhook "
+                         f"body over {limit} bytes (max_webhook_body_kib) with 413 and does "
+                         "not run the script")
 
 
 def command_check(args: argparse.Namespace) -> int:

@@ -235,6 +235,21 @@ def test_fetches_per_call_of_the_service_configuration_hold_locally(tmp_path: Pa
     assert [f.get("status") for f in fetches] == [200, 200, None]
 
 
+def test_a_body_the_service_refuses_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "max_webhook_body_kib: 1\n")
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"method": "POST", "body": "x" * 1025}))
+    code, _, stderr = cli("run", str(SEED / "script.py"), "--config", str(config),
+                          "--request", str(request))
+    assert code == 2
+    assert "the request body is 1025 bytes" in stderr and "413" in stderr
+    request.write_text(json.dumps({"method": "POST", "body": "x" * 1024}))
+    code, data, _ = cli("run", str(SEED / "script.py"), "--config", str(config),
+                        "--request", str(request))
+    assert code == 0 and data is not None  # the seed module answers 400 to a body not JSON
+    assert data["result"]["response"]["status"] == 400  # type: ignore[index]
+
+
 def test_a_bad_configuration_is_a_usage_error(tmp_path: Path) -> None:
     config = write_config(tmp_path, "storage_limits:\n  max_keys_per_module: 0\n")
     code, _, stderr = cli("run", str(SEED / "script.py"), "--config", str(config))
