@@ -151,19 +151,24 @@ def load_service_config(path: Path | None) -> Config:
 
 
 def report(outcome: Outcome, function: str | None) -> tuple[dict[str, Any], int]:
-    """The printed JSON and exit code: the script's outcome, then the contract's validation."""
-    from runtime.contract import ResultInvalid, validate_result
-    from runtime.runner import invalid_result_error
+    """The printed JSON and exit code: the script's outcome, then the contract's validation,
+    and for a webhook the reply its caller would get (as a dry run on the service shows it)."""
+    from runtime.api.runs import reply_json
+    from runtime.contract import ParseResult, ResultInvalid, validate_result
+    from runtime.runner import invalid_result_error, reply_for
 
     data = outcome.to_json()
     if not outcome.ok or function is None:
         return data, EXIT_OK if outcome.ok else EXIT_FAILED
     try:
-        data["result"] = validate_result(function, outcome.result).to_json()
+        result = validate_result(function, outcome.result)
     except ResultInvalid as invalid:
         data["ok"] = False
         data["error"] = invalid_result_error(invalid)
         return data, EXIT_FAILED
+    data["result"] = result.to_json()
+    if isinstance(result, ParseResult):
+        data["reply"] = reply_json(reply_for(result))
     return data, EXIT_OK
 
 

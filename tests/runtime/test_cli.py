@@ -32,6 +32,9 @@ def test_run_the_seed_start_example() -> None:
         "event": "notify_start", "direction": "in", "disposition": "unknown",
         "srcPhone": "+79161234567", "dstPhone": "101", "callId": "c-1001"}}
     assert set(data) >= {"ok", "result", "error", "limit", "logs", "duration_ms"}
+    # Without a response, the provider gets 200, an empty body and the service's own headers.
+    assert data["reply"] == {"status": 200, "body": "", "headers": {
+        "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}}
 
 
 def test_run_other_functions_with_settings_from_module_yaml() -> None:
