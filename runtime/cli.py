@@ -1,4 +1,9 @@
-"""The `voip-runtime` command: serve, and run or check a script locally through the real pool."""
+"""The `voip-runtime` command: serve; deploy a module folder; run or check a script locally.
+
+`run` is the service without a server: the real sandbox pool, the contract's validation, the
+service's storage and fetch() checks (`runtime.local_host`) and its limits, from a service's
+configuration file (`--config`) or the defaults, and the same error types as its execution log.
+"""
 
 from __future__ import annotations
 
