@@ -58,6 +58,11 @@ class CapabilitySession:
     writes: dict[str, StorageWrite] = field(default_factory=dict)
     fetcher: FetchSession | None = None
     _usage: tuple[int, int] | None = None
+    # This call's writes as the store will count them (key -> bytes, None for a delete), and
+    # the totals of its sets, kept as it goes so a check costs the same on the thousandth set.
+    _sizes: dict[str, int | None] = field(default_factory=dict)
+    _set_keys: int = 0
+    _set_bytes: int = 0
     # key -> its committed size (None: absent), looked up only when a quota is near.
     _committed: dict[str, int | None] = field(default_factory=dict)
 
@@ -83,6 +88,7 @@ class CapabilitySession:
             return await self._set(key, request.get("value"), request.get("ttl"))
         if op == "storage.delete":
             self.writes[key] = StorageWrite("delete", key)
+            self._count(key, None)
             return {"ok": True}
         return refused(f"unknown capability {op!r}")
 
@@ -120,31 +126,41 @@ class CapabilitySession:
             ):
                 return refused("ttl must be a positive number of seconds")
             expires_at = utc_now() + timedelta(seconds=float(ttl))
-        problem = await self._check_quota(key, size)
+        stored = len(key.encode("utf-8")) + size  # what the store counts: key + compact JSON
+        problem = await self._check_quota(key, stored)
         if problem:
             return refused(problem)
         self.writes[key] = StorageWrite("set", key, json.loads(encoded), expires_at)
+        self._count(key, stored)
         return {"ok": True}
 
-    async def _check_quota(self, key: str, size: int) -> str | None:
+    def _count(self, key: str, stored: int | None) -> None:
+        """Keep the totals of this call's sets as a write to `key` replaces the previous one."""
+        previous = self._sizes.get(key)
+        if previous is not None:
+            self._set_keys, self._set_bytes = self._set_keys - 1, self._set_bytes - previous
+        self._sizes[key] = stored
+        if stored is not None:
+            self._set_keys, self._set_bytes = self._set_keys + 1, self._set_bytes + stored
+
+    async def _check_quota(self, key: str, stored: int) -> str | None:
         """Refuse at call time what would fail at commit (the store enforces it again).
 
         The module's usage once this call's writes are applied, each counted as the store
-        counts it (key + compact JSON, in UTF-8 bytes), a write replacing what it overwrites:
-        a module at its quota can still change a key it holds, or delete one and add another.
+        counts it, a write replacing what it overwrites: a module at its quota can still change
+        a key it holds, or delete one and add another.
         """
         if self._usage is None:
             usage = await self.store.storage_usage(self.module_id)
             self._usage = (usage.keys, usage.bytes)
         keys, used = self._usage
-        after = {k: stored_size(w) for k, w in self.writes.items()}
-        after[key] = len(key.encode("utf-8")) + size
-        new_keys = sum(1 for s in after.values() if s is not None)
-        new_bytes = sum(s for s in after.values() if s is not None)
+        previous = self._sizes.get(key)
+        new_keys = self._set_keys + 1 - (previous is not None)
+        new_bytes = self._set_bytes + stored - (previous or 0)
         if keys + new_keys > self.limits.max_keys or used + new_bytes > self.limits.max_bytes:
             # Over on the quick count, which ignores what the writes replace: look the
             # replaced keys up (only now, so a call well within its quota reads nothing).
-            for touched in after:
+            for touched in {*self._sizes, key}:
                 replaced = await self._committed_size(touched)
                 if replaced is not None:
                     keys, used = keys - 1, used - replaced
@@ -159,11 +175,3 @@ class CapabilitySession:
             item = await self.store.storage_get(self.module_id, key, utc_now())
             self._committed[key] = item.size if item is not None else None
         return self._committed[key]
-
-
-def stored_size(write: StorageWrite) -> int | None:
-    """What a pending write will take in the store; None for a delete."""
-    if write.op == "delete":
-        return None
-    encoded = json.dumps(write.value, separators=(",", ":"), ensure_ascii=False)
-    return len(write.key.encode("utf-8")) + len(encoded.encode("utf-8"))
