@@ -278,3 +278,10 @@ def test_result_limits_are_the_validators() -> None:
     assert f"at most {contract.PHONE_EXT_MAX_BYTES} bytes" in event
     assert f"at most {contract.CALL_DATA_MAX_BYTES // 1024} KiB" in section("### 4.3")
     assert f"at most {contract.CALL_LINK_MAX_CHARS} characters" in section("### 4.5")
+
+
+@pytest.mark.parametrize("path", DOC_FILES, ids=lambda p: p.name)
+def test_sample_files_the_docs_name_exist(path: Path) -> None:
+    named = set(re.findall(r"\bscripts/[\w.-]+(?:/[\w.-]+)*", path.read_text(encoding="utf-8")))
+    missing = sorted(name for name in named if not (ROOT / name.rstrip(".")).exists())
+    assert not missing, f"{path.name} names {missing}, which do not exist"
