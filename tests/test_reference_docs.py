@@ -285,3 +285,35 @@ def test_sample_files_the_docs_name_exist(path: Path) -> None:
     named = set(re.findall(r"\bscripts/[\w.-]+(?:/[\w.-]+)*", path.read_text(encoding="utf-8")))
     missing = sorted(name for name in named if not (ROOT / name.rstrip(".")).exists())
     assert not missing, f"{path.name} names {missing}, which do not exist"
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    """(file, command) for each `voip-runtime run` or `check` in the docs' shell examples."""
+    commands = []
+    for path in DOC_FILES:
+        for block in re.findall(r"```sh\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S):
+            joined = re.sub(r"\\\n\s*", "", block)
+            for line in joined.splitlines():
+                line = line.split("  #", 1)[0].strip()
+                if re.match(r"\.venv/bin/voip-runtime (run|check) ", line):
+                    commands.append((path.name, line))
+    return commands
+
+
+@pytest.mark.parametrize(("doc", "command"), documented_commands())
+def test_documented_commands_run(doc: str, command: str, tmp_path: Path) -> None:
+    import shlex
+    import subprocess
+    import sys
+
+    argv = shlex.split(command)
+    argv = [sys.executable, "-m", "runtime",
+            *(str(ROOT / arg) if arg.startswith("scripts/") else arg for arg in argv[1:])]
+    # In a scratch directory: `--storage state.json` must not write into the repository.
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          check=False)
+    assert done.returncode == 0, f"{doc}: {command}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+
+
+def test_the_documented_commands_are_found() -> None:
+    assert len(documented_commands()) >= 8
