@@ -1,5 +1,8 @@
 """Who is asking: the operator, a tenant (API key) or a user (user token).
 
+A live socket keeps what its credential checked out as (`UserAuth`) and asks
+`user_token_ended` again later: a credential ends for open sockets too (runtime/hub.py).
+
 Credentials travel as `Authorization: Bearer <secret>`. Browsers cannot set headers on a
 WebSocket or an <audio> source, so a user token may also come as `?token=`.
 """
@@ -13,6 +16,8 @@ from aiohttp import web
 
 from runtime import ids
 from runtime.errors import unauthorized
+from runtime.hub import Credential, EndReason
+from runtime.store import Store
 from runtime.store.models import User
 from runtime.typedefs import OPERATOR_TOKEN, STORE
 
@@ -51,18 +56,60 @@ async def require_tenant(request: web.Request) -> TenantAuth:
     return TenantAuth(tenant_id=key.tenant_id, key_id=key.id)
 
 
-async def require_user(request: web.Request) -> User:
+@dataclass(frozen=True, slots=True)
+class UserAuth:
+    """A user token that checked out: its user, its id, and the digest it is looked up by
+    (kept to look it up again while a live socket stays open)."""
+
+    user: User
+    token_id: str
+    token_hash: str
+
+    @property
+    def tenant_id(self) -> str:
+        return self.user.tenant_id
+
+    @property
+    def credentials(self) -> frozenset[Credential]:
+        """What a socket opened with this token stands on: the token, and the user."""
+        return frozenset({Credential("user", self.user.id),
+                          Credential("user_token", self.token_id)})
+
+
+async def find_user_auth(store: Store, token_hash: str) -> UserAuth | None:
+    found = await store.find_user_token(token_hash)
+    if found is None:
+        return None
+    token, user = found
+    return UserAuth(user=user, token_id=token.id, token_hash=token_hash)
+
+
+async def user_token_ended(store: Store, auth: UserAuth) -> EndReason | None:
+    """Why a user token that once checked out no longer does; None while it still does."""
+    found = await store.find_user_token(auth.token_hash)
+    if found is not None and found[0].id == auth.token_id and found[1].id == auth.user.id:
+        return None
+    if await store.get_user(auth.user.tenant_id, auth.user.id) is None:
+        return EndReason.USER_DELETED
+    return EndReason.TOKEN_REVOKED
+
+
+async def require_user_auth(request: web.Request) -> UserAuth:
     secret = bearer(request, allow_query=True)
     if secret is None:
         raise unauthorized("this needs a user token")
-    user = await request.app[STORE].find_user_by_token(ids.hash_secret(secret))
-    if user is None:
+    auth = await find_user_auth(request.app[STORE], ids.hash_secret(secret))
+    if auth is None:
         raise unauthorized("unknown or revoked user token")
-    return user
+    return auth
 
 
-async def require_tenant_or_user(request: web.Request) -> str:
-    """The tenant id of either a tenant key or a user token (for reads both may do)."""
+async def require_user(request: web.Request) -> User:
+    return (await require_user_auth(request)).user
+
+
+async def require_tenant_or_user_auth(request: web.Request) -> TenantAuth | UserAuth:
+    """A tenant key or a user token (for what both may do, each within its own rules)."""
     secret = bearer(request, allow_query=True)
     if secret is None:
         raise unauthorized()
@@ -70,8 +117,9 @@ async def require_tenant_or_user(request: web.Request) -> str:
     digest = ids.hash_secret(secret)
     key = await store.find_api_key(digest)
     if key is not None:
-        return key.tenant_id
-    user = await store.find_user_by_token(digest)
+        return TenantAuth(tenant_id=key.tenant_id, key_id=key.id)
+    user = await find_user_auth(store, digest)
     if user is not None:
-        return user.tenant_id
+        return user
     raise unauthorized("unknown or revoked credentials")
+

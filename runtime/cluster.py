@@ -11,14 +11,19 @@ Each node holds one dedicated connection that LISTENs on two channels of its dep
   loads the stored notification. A node ignores payloads carrying its own id (it delivered
   them already). Sends are queued and go out in batches, one statement per batch, so a webhook
   never waits for them.
+- **notify** also carries ended credentials (a revoked token or key, a deleted user, a
+  signed-out console session): `{"n": node id, "e": {"k": kind, "i": id, "r": reason}}`.
+  `Hub.end` closes this node's sockets, then calls `Hub.relay_ended` (`Cluster.relay_ended`);
+  the other nodes call `Hub.end_local`, closing theirs.
 - **modules**: module changes. A trigger on modules, script_versions and bindings
   (migrations_pg/0001_init.sql) NOTIFYs the module id when a change commits, whichever node or
   tool wrote it; every node then calls `ModuleCache.invalidate(module_id)`.
 
 The listening connection is watched: when it drops (or stops answering a ping), the node
 reconnects with backoff and then clears its whole module cache, since invalidations sent while
-it was away are lost. Notifications sent meanwhile are not lost for good: they are stored, and
-a client reconnecting with `?after=` catches up.
+it was away are lost, and has every live socket re-read its credential (`Hub.recheck_all`),
+since ended credentials sent meanwhile are lost too. Notifications sent meanwhile are not lost
+for good: they are stored, and a client reconnecting with `?after=` catches up.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from typing import Any
 
 import asyncpg
 
-from runtime.hub import Hub
+from runtime.hub import CREDENTIAL_KINDS, Credential, CredentialEnded, EndReason, Hub
 from runtime.modules_cache import ModuleCache
 from runtime.store import Store
 from runtime.store.models import to_json
@@ -79,11 +84,14 @@ class Cluster:
         self._spawn(self._watch(), "cluster-watch")
         self._spawn(self._send(), "cluster-send")
         self.hub.relay = self.relay
+        self.hub.relay_ended = self.relay_ended
 
     async def close(self) -> None:
         self._closing = True
         if self.hub.relay == self.relay:
             self.hub.relay = None
+        if self.hub.relay_ended == self.relay_ended:
+            self.hub.relay_ended = None
         await self._flush()
         for task in list(self._tasks):
             task.cancel()
@@ -147,6 +155,8 @@ class Cluster:
             self.reconnects += 1
             # Invalidations sent while we were away are lost: forget every cached module.
             self.modules.clear()
+            # So are ended credentials: every open socket looks its credential up again.
+            self.hub.recheck_all()
             log.info("the cluster listener is back")
 
     def _on_module(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
@@ -155,12 +165,16 @@ class Cluster:
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         try:
             data = json.loads(str(payload))
-            node, user_id = data["n"], data["u"]
+            node = data["n"]
+            if node == self.node_id:
+                return  # ours: delivered on this node when it was published
+            if "e" in data:
+                self.hub.end_local(parse_ended(data["e"]))
+                return
+            user_id = data["u"]
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed cluster notification: %.200r", payload)
             return
-        if node == self.node_id:
-            return  # ours: delivered on this node when it was published
         if "m" in data:
             self.hub.deliver_local(user_id, data["m"])
         elif "ref" in data:
@@ -188,6 +202,11 @@ class Cluster:
             payload = json.dumps({"n": self.node_id, "u": user_id, "ref": message["id"]})
         self._outbox.put_nowait(payload)
 
+    async def relay_ended(self, ended: CredentialEnded) -> None:
+        """`Hub.relay_ended`: queue the ended credential for the other nodes."""
+        self._outbox.put_nowait(json.dumps({"n": self.node_id, "e": {
+            "k": ended.credential.kind, "i": ended.credential.id, "r": ended.reason.name}}))
+
     async def _send(self) -> None:
         while True:
             batch = [await self._outbox.get()]
@@ -207,6 +226,17 @@ class Cluster:
         if batch:
             with contextlib.suppress(Exception):
                 await self.store.notify(self.notify_channel, batch)
+
+
+def parse_ended(data: object) -> CredentialEnded:
+    """An ended credential from another node's payload; ValueError when it is not one."""
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    kind, credential_id, reason = data.get("k"), data.get("i"), data.get("r")
+    if kind not in CREDENTIAL_KINDS or not isinstance(credential_id, str) \
+            or not isinstance(reason, str) or reason not in EndReason.__members__:
+        raise ValueError(f"not an ended credential: {data!r:.200}")
+    return CredentialEnded(Credential(kind, credential_id), EndReason[reason])
 
 
 async def start_cluster(store: Store, hub: Hub, modules: ModuleCache) -> Cluster | None:

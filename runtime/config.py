@@ -108,6 +108,9 @@ class Config(Strict):
     # 0: a batch is whatever queued while the previous commit ran (no added wait).
     commit_window_ms: float = Field(default=0.0, ge=0, le=100)
     max_webhook_body_kib: int = Field(default=1024, ge=1, le=64 * 1024)
+    # An open live WebSocket re-reads its credential this often. Revocations, deletions and
+    # sign-outs close sockets at once on every node; this catches one whose event was lost.
+    live_recheck_seconds: float = Field(default=60.0, gt=0, le=3600)
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     sandbox: SandboxConfig = SandboxConfig()

@@ -2,6 +2,9 @@
 
 An <audio> element cannot send headers, so a user token may come as `?token=`. The answer is a
 redirect to the URL the script returned, or JSON `{"url"}` for API clients that ask for it.
+
+A tenant key plays any call of its tenant; a user token only the calls of that user
+(runtime/call_access.py), any other answers 404 as an unknown id would.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from aiohttp import web
 
 from runtime.api.common import found
 from runtime.api.runs import run_other
-from runtime.auth import require_tenant_or_user
+from runtime.auth import UserAuth, require_tenant_or_user_auth
+from runtime.call_access import user_may_see_call
 from runtime.contract import CallLink
 from runtime.errors import bad_request, not_found
 from runtime.openapi import Answer, documented
@@ -36,14 +40,18 @@ def wants_json(request: web.Request) -> bool:
     response=RecordingLink, errors=[404, 409, 429, 501, 502],
     other={302: Answer("A redirect to the recording (unless JSON was asked for).",
                        headers={"Location": "the recording's URL"})},
-    error_notes={404: "the call, or it has no recording.",
+    error_notes={404: "the call (for a user token: a call that did not ring, was not "
+                      "answered and did not end at that user), or it has no recording.",
                  409: "`no_active_script`: the module has no active version."},
 )
 async def recording(request: web.Request) -> web.Response:
-    tenant_id = await require_tenant_or_user(request)
+    auth = await require_tenant_or_user_auth(request)
+    tenant_id = auth.tenant_id
     as_json = wants_json(request)
     store = request.app[STORE]
     call = found(await store.get_call(tenant_id, request.match_info["call_id"]), "call")
+    if isinstance(auth, UserAuth) and not await user_may_see_call(store, auth.user.id, call):
+        raise not_found("call")
     if not call.has_record:
         raise not_found("recording of this call")
     module = found(await store.get_module(tenant_id, call.module_id), "module")

@@ -9,6 +9,7 @@ from pydantic import StringConstraints
 
 from runtime.api.common import Body, found, page, read_body, reply
 from runtime.auth import require_operator, require_tenant
+from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.openapi import documented
 from runtime.openapi.models import (
     ApiKeyList,
@@ -20,7 +21,7 @@ from runtime.openapi.models import (
     not_blank,
 )
 from runtime.store.models import ApiKey, Tenant
-from runtime.typedefs import STORE
+from runtime.typedefs import HUB, STORE
 
 routes = web.RouteTableDef()
 
@@ -82,11 +83,16 @@ async def list_keys(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/v1/keys/{key_id}")
-@documented("Revoke an API key", auth="tenant", status=204, errors=[404])
+@documented("Revoke an API key", auth="tenant", status=204, errors=[404],
+            description="The key stops working at once, for the API and for console sessions "
+                        "opened with it, on every node.")
 async def revoke_key(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     revoked = await request.app[STORE].revoke_api_key(
         auth.tenant_id, request.match_info["key_id"]
     )
     found(revoked or None, "API key")
+    key_id = request.match_info["key_id"]
+    await request.app[HUB].end(CredentialEnded(Credential("api_key", key_id),
+                                               EndReason.KEY_REVOKED))
     return web.Response(status=204)

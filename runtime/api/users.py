@@ -1,4 +1,10 @@
-"""Users of a tenant (the operators calls are shown to) and their tokens."""
+"""Users of a tenant (the operators calls are shown to) and their tokens.
+
+Revoking a token or deleting a user ends it everywhere at once: the API refuses it, and its
+live sockets and console sessions close on every node (runtime/hub.py). A deleted user's
+tokens and member bindings go with it; the calls and notifications that named the user stay,
+naming nobody (their `user_id` is gone), so history and the activity stream are unchanged.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,19 @@ from pydantic import StringConstraints
 
 from runtime.api.common import Body, found, page, read_body, reply
 from runtime.auth import require_tenant
+from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.openapi import documented
-from runtime.openapi.models import NewUserTokenOut, PageQuery, UserList, dump, not_blank
-from runtime.store.models import User
-from runtime.typedefs import STORE
+from runtime.openapi.models import (
+    NewUserTokenOut,
+    PageQuery,
+    UserList,
+    UserTokenList,
+    UserTokenOut,
+    dump,
+    not_blank,
+)
+from runtime.store.models import User, UserToken
+from runtime.typedefs import HUB, STORE
 
 routes = web.RouteTableDef()
 
@@ -65,3 +80,48 @@ async def create_token(request: web.Request) -> web.Response:
         "id": token.id, "user_id": token.user_id, "prefix": token.prefix,
         "created_at": token.created_at, "token": secret,
     }), status=201)
+
+
+def token_json(token: UserToken) -> dict[str, object]:
+    return dump(UserTokenOut, {"id": token.id, "user_id": token.user_id, "prefix": token.prefix,
+                               "created_at": token.created_at, "revoked_at": token.revoked_at})
+
+
+@routes.get("/api/v1/users/{user_id}/tokens")
+@documented("List a user's tokens", auth="tenant", response=UserTokenList, errors=[404],
+            description="Newest first, revoked ones too; never the secrets.")
+async def list_user_tokens(request: web.Request) -> web.Response:
+    auth = await require_tenant(request)
+    tokens = found(await request.app[STORE].list_user_tokens(
+        auth.tenant_id, request.match_info["user_id"]), "user")
+    return reply({"tokens": [token_json(t) for t in tokens]})
+
+
+@routes.delete("/api/v1/users/{user_id}/tokens/{token_id}")
+@documented("Revoke a user token", auth="tenant", status=204, errors=[404],
+            error_notes={404: "the user, or this token of theirs, or it was revoked already."},
+            description="The token stops working at once; live sockets and console sessions "
+                        "opened with it close on every node (close code 4401).")
+async def revoke_user_token(request: web.Request) -> web.Response:
+    auth = await require_tenant(request)
+    token_id = request.match_info["token_id"]
+    revoked = await request.app[STORE].revoke_user_token(
+        auth.tenant_id, request.match_info["user_id"], token_id)
+    found(revoked or None, "user token")
+    await request.app[HUB].end(CredentialEnded(Credential("user_token", token_id),
+                                               EndReason.TOKEN_REVOKED))
+    return web.Response(status=204)
+
+
+@routes.delete("/api/v1/users/{user_id}")
+@documented("Delete a user", auth="tenant", status=204, errors=[404],
+            description="Its tokens and member bindings go with it; its live sockets and "
+                        "console sessions close on every node (close code 4403). The calls "
+                        "and notifications that named the user stay, naming nobody.")
+async def delete_user(request: web.Request) -> web.Response:
+    auth = await require_tenant(request)
+    user_id = request.match_info["user_id"]
+    found(await request.app[STORE].delete_user(auth.tenant_id, user_id) or None, "user")
+    await request.app[HUB].end(CredentialEnded(Credential("user", user_id),
+                                               EndReason.USER_DELETED))
+    return web.Response(status=204)

@@ -19,10 +19,10 @@ from runtime.console import (
     executions_views,
     modules_views,
     operator_views,
+    session,
     versions_views,
 )
 from runtime.console.filters import FILTERS
-from runtime.console.session import SIGNED_OUT
 from runtime.console.static_files import serve_static
 from runtime.console.web import JINJA, PREFIX, security_headers
 
@@ -48,7 +48,7 @@ def setup_console(app: web.Application) -> None:
         default_helpers=False,
     )
     env.filters.update(FILTERS)
-    app[SIGNED_OUT] = {}
+    session.install(app)
     for router in ROUTERS:
         app.add_routes(router)
     app.router.add_get(PREFIX + "/static/{path:.+}", serve_static)

@@ -92,5 +92,5 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
         form = await request.post()
         check_csrf(request, session, form)
     response = web.HTTPSeeOther(f"{PREFIX}/sign-in")
-    end_session(request, response)
+    await end_session(request, response)
     raise response

@@ -15,11 +15,12 @@ from aiohttp import web
 
 from runtime.acting import contact_phones
 from runtime.api.common import found
-from runtime.api.live import serve_live
+from runtime.api.live import LiveAccess, serve_live
 from runtime.api.modules import check_region
 from runtime.api.runs import run_other
+from runtime.call_access import user_may_see_call
 from runtime.console.modules_views import operator_number, text
-from runtime.console.session import Session
+from runtime.console.session import Session, session_ended
 from runtime.console.web import (
     PREFIX,
     form_of,
@@ -115,7 +116,10 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
         raise ApiError(403, "forbidden", "cross-origin WebSocket refused")
     user = session.user
     assert user is not None
-    return await serve_live(request, user)
+    app = request.app
+    return await serve_live(request, LiveAccess(
+        user=user, credentials=session.credentials, check=lambda: session_ended(app, session),
+        expires_at=session.expires_at))
 
 
 # --- calls ------------------------------------------------------------------------------------
@@ -167,8 +171,20 @@ async def visible_contact(request: web.Request, session: Session, contact_id: st
 async def contact_page(request: web.Request) -> web.StreamResponse:
     session = await require_session(request)
     contact = await visible_contact(request, session, request.match_info["contact_id"])
-    entries = await request.app[STORE].list_activity(session.tenant_id, contact.id, 100, 0)
+    store = request.app[STORE]
+    entries = await store.list_activity(session.tenant_id, contact.id, 100, 0)
+    playable: set[str] | None = None  # a builder plays every recording
+    if session.kind == "operator":
+        # The contact's stream holds other operators' calls too: no player where playing
+        # would be refused (runtime/call_access.py).
+        playable = set()
+        for entry in entries:
+            if isinstance(entry.data, dict) and entry.data.get("has_record"):
+                call = await store.get_call(session.tenant_id, entry.call_id)
+                if call is not None and await user_may_see_call(store, session.user_id, call):
+                    playable.add(entry.call_id)
     return render(request, "contact.html", {"contact": contact, "entries": entries,
+                                            "playable": playable,
                                             "created": request.query.get("created")})
 
 
@@ -202,10 +218,13 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
 @routes.get(PREFIX + "/calls/{call_id}/recording")
 async def recording(request: web.Request) -> web.StreamResponse:
     """The <audio> element's source: VoipGetCallLink resolves a fresh link, then a redirect
-    (as /api/v1/calls/{id}/recording does for a user token)."""
+    (as /api/v1/calls/{id}/recording does, by the same rule: an operator plays their own
+    calls only, runtime/call_access.py)."""
     session = await require_session(request)
     store = request.app[STORE]
     call = found(await store.get_call(session.tenant_id, request.match_info["call_id"]), "call")
+    if session.kind == "operator" and not await user_may_see_call(store, session.user_id, call):
+        raise not_found("call")
     if not call.has_record:
         raise not_found("recording of this call")
     module = found(await store.get_module(session.tenant_id, call.module_id), "module")

@@ -7,8 +7,10 @@ Every request looks the digest up again, so a revoked key or token ends its sess
 and a session can never do more than the credential it was opened with.
 
 The signing key is derived from the operator token: every node of a deployment shares it, and
-changing the operator token signs everybody out. Signing out also remembers the session id on
-this node until the session would have expired.
+changing the operator token signs everybody out. Signing out ends the session through the hub
+(runtime/hub.py): its live sockets close on every node, and every node remembers the session
+id until the session would have expired, so the old cookie is nobody anywhere. A node started
+after the sign-out does not know of it (the ids are kept in memory, not in the database).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from typing import Any, Literal
 from aiohttp import web
 
 from runtime import ids
-from runtime.auth import TenantAuth
+from runtime.auth import TenantAuth, UserAuth, find_user_auth, user_token_ended
+from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.store.models import User
-from runtime.typedefs import OPERATOR_TOKEN, STORE
+from runtime.typedefs import HUB, OPERATOR_TOKEN, STORE
 
 COOKIE = "vr_console"
 PRE_COOKIE = "vr_console_pre"  # binds the sign-in form's CSRF token before there is a session
@@ -85,8 +88,9 @@ class Session:
     sid: str
     tenant_id: str
     csrf: str
+    expires_at: int  # epoch seconds
     key_id: str | None = None  # builder
-    user: User | None = None  # operator
+    user_auth: UserAuth | None = None  # operator
 
     @property
     def auth(self) -> TenantAuth:
@@ -94,16 +98,46 @@ class Session:
         return TenantAuth(tenant_id=self.tenant_id, key_id=self.key_id)
 
     @property
+    def user(self) -> User | None:
+        return None if self.user_auth is None else self.user_auth.user
+
+    @property
     def user_id(self) -> str:
-        assert self.user is not None
-        return self.user.id
+        assert self.user_auth is not None
+        return self.user_auth.user.id
+
+    @property
+    def credentials(self) -> frozenset[Credential]:
+        """What the live socket of an operator session stands on: the session, its user
+        token and its user."""
+        assert self.user_auth is not None, "only an operator session has a live socket"
+        return self.user_auth.credentials | {Credential("session", self.sid)}
 
 
 SESSION_KEY: Any = web.RequestKey("console_session", object) if hasattr(web, "RequestKey") \
     else "console_session"
 
-# Signed-out session ids on this node -> when they would have expired anyway.
+# Signed-out session ids -> when they would have expired anyway: those signed out on this node,
+# and (through the hub) on every other node while this one ran.
 SIGNED_OUT: web.AppKey[dict[str, float]] = web.AppKey("console_signed_out", dict)
+
+
+def install(app: web.Application) -> None:
+    """Remember signed-out sessions, this node's and (through the hub) every other node's."""
+    signed_out: dict[str, float] = {}
+    app[SIGNED_OUT] = signed_out
+
+    def remember(ended: CredentialEnded) -> None:
+        if ended.credential.kind != "session":
+            return
+        now = time.time()
+        for sid, until in list(signed_out.items()):
+            if until < now:
+                del signed_out[sid]
+        # The session would have expired by then at the latest.
+        signed_out[ended.credential.id] = now + LIFETIME_SECONDS
+
+    app[HUB].on_ended.append(remember)
 
 
 def is_secure(request: web.Request) -> bool:
@@ -137,16 +171,13 @@ def start_session(request: web.Request, response: web.StreamResponse, kind: Kind
     response.del_cookie(PRE_COOKIE, path=COOKIE_PATH)
 
 
-def end_session(request: web.Request, response: web.StreamResponse) -> None:
+async def end_session(request: web.Request, response: web.StreamResponse) -> None:
+    """Sign out: the cookie goes, and the session ends on every node with its sockets."""
     data = unsign(request.app, request.cookies.get(COOKIE, ""))
-    if data is not None and isinstance(data.get("sid"), str):
-        signed_out = request.app[SIGNED_OUT]
-        now = time.time()
-        for sid, until in list(signed_out.items()):
-            if until < now:
-                del signed_out[sid]
-        signed_out[str(data["sid"])] = float(data.get("exp", now + LIFETIME_SECONDS))  # type: ignore[arg-type]
     response.del_cookie(COOKIE, path=COOKIE_PATH)
+    if data is not None and isinstance(data.get("sid"), str):
+        await request.app[HUB].end(CredentialEnded(Credential("session", str(data["sid"])),
+                                                   EndReason.SIGNED_OUT))
 
 
 async def current_session(request: web.Request) -> Session | None:
@@ -174,13 +205,24 @@ async def _load_session(request: web.Request) -> Session | None:
         key = await store.find_api_key(digest)
         if key is None:
             return None
-        return Session("builder", sid, key.tenant_id, csrf, key_id=key.id)
+        return Session("builder", sid, key.tenant_id, csrf, expires, key_id=key.id)
     if kind == "operator":
-        user = await store.find_user_by_token(digest)
-        if user is None:
+        user_auth = await find_user_auth(store, digest)
+        if user_auth is None:
             return None
-        return Session("operator", sid, user.tenant_id, csrf, user=user)
+        return Session("operator", sid, user_auth.tenant_id, csrf, expires, user_auth=user_auth)
     return None
+
+
+async def session_ended(app: web.Application, session: Session) -> EndReason | None:
+    """Why an operator session that once checked out no longer does; None while it still
+    does (its live socket asks now and then)."""
+    if session.sid in app[SIGNED_OUT]:
+        return EndReason.SIGNED_OUT
+    if session.expires_at <= time.time():
+        return EndReason.SESSION_EXPIRED
+    assert session.user_auth is not None, "only an operator session has a live socket"
+    return await user_token_ended(app[STORE], session.user_auth)
 
 
 def pre_session_token(request: web.Request) -> tuple[str, str | None]:

@@ -121,7 +121,8 @@ EXCLUDED: tuple[Exclusion, ...] = (
     Exclusion("GET", r"/api/v1/live",
               "a WebSocket (user token); OpenAPI 3.1 cannot describe its messages: "
               "hello, notification (as GET /api/v1/notifications items, with `missed`), "
-              "caught_up; docs/live.md describes them"),
+              "caught_up; closed with 4401/4403 when its credential ends; docs/live.md "
+              "describes them"),
     Exclusion("HEAD", r".*",
               "aiohttp answers HEAD for every GET route: the GET without its body"),
     Exclusion("*", r"/console(/.*)?",

@@ -118,6 +118,18 @@ class UserList(Out):
     users: list[User]
 
 
+class UserTokenOut(Out):
+    id: str
+    user_id: str
+    prefix: str = Field(description="the token's visible start, to tell tokens apart")
+    created_at: Timestamp
+    revoked_at: Timestamp | None
+
+
+class UserTokenList(Out):
+    tokens: list[UserTokenOut]
+
+
 class NewUserTokenOut(Out):
     id: str
     user_id: str

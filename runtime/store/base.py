@@ -214,6 +214,16 @@ class Tx(Protocol):
         self, tenant_id: str, user_id: str
     ) -> tuple[UserToken, str] | None: ...
 
+    async def revoke_user_token(self, tenant_id: str, user_id: str, token_id: str) -> bool:
+        """False when the token is not this user's, the user not the tenant's, or the token
+        was revoked already."""
+        ...
+
+    async def delete_user(self, tenant_id: str, user_id: str) -> bool:
+        """Delete the user with its tokens and bindings. Its notifications and the calls'
+        record of whom they rang stay, naming no user (user_id NULL). False: no such user."""
+        ...
+
     async def set_bindings(
         self, tenant_id: str, module_id: str, bindings: Mapping[str, str | None], *,
         replace: bool = False,
@@ -275,6 +285,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def find_user_by_token(self, token_hash: str) -> User | None:
         """The user owning the unrevoked user token with this sha256."""
+
+    @abc.abstractmethod
+    async def find_user_token(self, token_hash: str) -> tuple[UserToken, User] | None:
+        """The unrevoked user token with this sha256, and its user."""
+
+    @abc.abstractmethod
+    async def list_user_tokens(self, tenant_id: str, user_id: str) -> list[UserToken] | None:
+        """The user's tokens, revoked ones too, newest first; None: no such user."""
 
     # --- reads: modules and versions --------------------------------------------------------
 
@@ -352,6 +370,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
         """The call's history, oldest first (empty for another tenant's call)."""
+
+    @abc.abstractmethod
+    async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
+        """Whether the call rang, was answered or ended at this user (they were notified)."""
 
     @abc.abstractmethod
     async def list_activity(
@@ -441,6 +463,12 @@ class Store(abc.ABC):
         self, tenant_id: str, user_id: str
     ) -> tuple[UserToken, str] | None:
         return await self.write(lambda tx: tx.create_user_token(tenant_id, user_id))
+
+    async def revoke_user_token(self, tenant_id: str, user_id: str, token_id: str) -> bool:
+        return await self.write(lambda tx: tx.revoke_user_token(tenant_id, user_id, token_id))
+
+    async def delete_user(self, tenant_id: str, user_id: str) -> bool:
+        return await self.write(lambda tx: tx.delete_user(tenant_id, user_id))
 
     async def set_bindings(
         self, tenant_id: str, module_id: str, bindings: Mapping[str, str | None], *,

@@ -46,6 +46,7 @@ from runtime.store.models import (
     StorageItem,
     Tenant,
     User,
+    UserToken,
     truncate_ms,
 )
 from runtime.store.sqlite_codec import dumps
@@ -189,6 +190,11 @@ def version(row: Row) -> ScriptVersion:
 def user(row: Row) -> User:
     return User(id=row["id"], tenant_id=row["tenant_id"], name=row["name"], email=row["email"],
                 created_at=row["created_at"])
+
+
+def user_token(row: Row) -> UserToken:
+    return UserToken(id=row["id"], user_id=row["user_id"], prefix=row["prefix"],
+                     created_at=row["created_at"], revoked_at=row["revoked_at"])
 
 
 def binding(row: Row) -> Binding:

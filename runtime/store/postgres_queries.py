@@ -27,6 +27,7 @@ from runtime.store.models import (
     StorageUsage,
     Tenant,
     User,
+    UserToken,
 )
 from runtime.store.postgres_codec import Db
 
@@ -60,6 +61,27 @@ async def find_user_by_token(db: Db, token_hash: str) -> User | None:
         SELECT users.* FROM user_tokens JOIN users ON users.id = user_tokens.user_id
         WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL""", token_hash)
     return None if row is None else codec.user(row)
+
+
+async def find_user_token(db: Db, token_hash: str) -> tuple[UserToken, User] | None:
+    row = await db.one("""
+        SELECT user_tokens.*, users.tenant_id, users.name, users.email,
+               users.created_at AS user_created_at
+        FROM user_tokens JOIN users ON users.id = user_tokens.user_id
+        WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL""", token_hash)
+    if row is None:
+        return None
+    return codec.user_token(row), User(
+        id=row["user_id"], tenant_id=row["tenant_id"], name=row["name"], email=row["email"],
+        created_at=row["user_created_at"])
+
+
+async def list_user_tokens(db: Db, tenant_id: str, user_id: str) -> list[UserToken] | None:
+    if await get_user(db, tenant_id, user_id) is None:
+        return None
+    rows = await db.all("SELECT * FROM user_tokens WHERE user_id = $1 ORDER BY id DESC",
+                        user_id)
+    return [codec.user_token(r) for r in rows]
 
 
 # --- modules and versions ---------------------------------------------------------------------
@@ -263,6 +285,14 @@ async def list_call_events(db: Db, tenant_id: str, call_id: str) -> list[CallEve
                            WHERE e.call_id = $1 AND c.tenant_id = $2
                            ORDER BY e.received_at, e.id""", call_id, tenant_id)
     return [codec.call_event(r) for r in rows]
+
+
+async def user_was_notified(db: Db, tenant_id: str, user_id: str, call_id: str) -> bool:
+    row = await db.one("""
+        SELECT 1 FROM call_notified n JOIN calls c ON c.id = n.call_id
+        WHERE n.call_id = $1 AND n.user_id = $2 AND c.tenant_id = $3 LIMIT 1""",
+                       call_id, user_id, tenant_id)
+    return row is not None
 
 
 async def list_call_notified(db: Db, call_id: str) -> list[CallNotified]:

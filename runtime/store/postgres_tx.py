@@ -561,6 +561,21 @@ class PgTx:
                            ts(token.created_at))
         return token, secret
 
+    async def revoke_user_token(self, tenant_id: str, user_id: str, token_id: str) -> bool:
+        status = await self._db.run(
+            "UPDATE user_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 "
+            "AND revoked_at IS NULL AND user_id IN (SELECT id FROM users WHERE tenant_id = $4)",
+            ts(self._clock()), token_id, user_id, tenant_id)
+        return affected(status) > 0
+
+    async def delete_user(self, tenant_id: str, user_id: str) -> bool:
+        # Tokens and bindings go by ON DELETE CASCADE (the bindings trigger tells every node's
+        # module cache); notifications and call_notified keep their rows with user_id NULL
+        # (ON DELETE SET NULL, migrations_pg/0002).
+        status = await self._db.run("DELETE FROM users WHERE id = $1 AND tenant_id = $2",
+                                    user_id, tenant_id)
+        return affected(status) > 0
+
     async def set_bindings(self, tenant_id: str, module_id: str,
                            bindings: Mapping[str, str | None], *, replace: bool = False
                            ) -> list[Binding] | None:

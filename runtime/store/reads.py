@@ -31,6 +31,7 @@ from runtime.store.models import (
     StorageUsage,
     Tenant,
     User,
+    UserToken,
 )
 
 
@@ -59,6 +60,16 @@ class QueryReads(Store):
 
     async def find_user_by_token(self, token_hash: str) -> User | None:
         read: User | None = await self._read(self._q.find_user_by_token, token_hash)
+        return read
+
+    async def find_user_token(self, token_hash: str) -> tuple[UserToken, User] | None:
+        read: tuple[UserToken, User] | None = await self._read(self._q.find_user_token,
+                                                                token_hash)
+        return read
+
+    async def list_user_tokens(self, tenant_id: str, user_id: str) -> list[UserToken] | None:
+        read: list[UserToken] | None = await self._read(self._q.list_user_tokens, tenant_id,
+                                                        user_id)
         return read
 
     async def list_modules(
@@ -153,6 +164,10 @@ class QueryReads(Store):
 
     async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
         read: list[CallEventRecord] = await self._read(self._q.list_call_events, tenant_id, call_id)
+        return read
+
+    async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
+        read: bool = await self._read(self._q.user_was_notified, tenant_id, user_id, call_id)
         return read
 
     async def list_activity(

@@ -30,6 +30,8 @@ from runtime.store.models import (
     StorageUsage,
     Tenant,
     User,
+    UserToken,
+    from_iso,
     to_iso,
 )
 
@@ -74,6 +76,28 @@ def find_user_by_token(conn: sqlite3.Connection, token_hash: str) -> User | None
         SELECT users.* FROM user_tokens JOIN users ON users.id = user_tokens.user_id
         WHERE user_tokens.token_hash = ? AND user_tokens.revoked_at IS NULL""", [token_hash])
     return None if row is None else codec.user(row)
+
+
+def find_user_token(conn: sqlite3.Connection, token_hash: str
+                    ) -> tuple[UserToken, User] | None:
+    row = _one(conn, """
+        SELECT user_tokens.*, users.tenant_id, users.name, users.email,
+               users.created_at AS user_created_at
+        FROM user_tokens JOIN users ON users.id = user_tokens.user_id
+        WHERE user_tokens.token_hash = ? AND user_tokens.revoked_at IS NULL""", [token_hash])
+    if row is None:
+        return None
+    return codec.user_token(row), User(
+        id=row["user_id"], tenant_id=row["tenant_id"], name=row["name"], email=row["email"],
+        created_at=from_iso(row["user_created_at"]))
+
+
+def list_user_tokens(conn: sqlite3.Connection, tenant_id: str, user_id: str
+                     ) -> list[UserToken] | None:
+    if get_user(conn, tenant_id, user_id) is None:
+        return None
+    rows = _all(conn, "SELECT * FROM user_tokens WHERE user_id = ? ORDER BY id DESC", [user_id])
+    return [codec.user_token(r) for r in rows]
 
 
 # --- modules and versions ---------------------------------------------------------------------
@@ -272,6 +296,15 @@ def list_call_events(conn: sqlite3.Connection, tenant_id: str, call_id: str
     if get_call(conn, tenant_id, call_id) is None:
         return []
     return list_call_history(conn, call_id)
+
+
+def user_was_notified(conn: sqlite3.Connection, tenant_id: str, user_id: str, call_id: str
+                      ) -> bool:
+    row = _one(conn, """
+        SELECT 1 FROM call_notified n JOIN calls c ON c.id = n.call_id
+        WHERE n.call_id = ? AND n.user_id = ? AND c.tenant_id = ? LIMIT 1""",
+               [call_id, user_id, tenant_id])
+    return row is not None
 
 
 def list_call_notified(conn: sqlite3.Connection, call_id: str) -> list[CallNotified]:

@@ -421,6 +421,19 @@ class SqliteTx:
                  to_iso(token.created_at)])
         return token, secret
 
+    async def revoke_user_token(self, tenant_id: str, user_id: str, token_id: str) -> bool:
+        cur = self._x("UPDATE user_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? "
+                      "AND revoked_at IS NULL "
+                      "AND user_id IN (SELECT id FROM users WHERE tenant_id = ?)",
+                      [to_iso(self._clock()), token_id, user_id, tenant_id])
+        return cur.rowcount > 0
+
+    async def delete_user(self, tenant_id: str, user_id: str) -> bool:
+        # Tokens and bindings go by ON DELETE CASCADE; notifications and call_notified keep
+        # their rows with user_id NULL (ON DELETE SET NULL, migration 0002).
+        cur = self._x("DELETE FROM users WHERE id = ? AND tenant_id = ?", [user_id, tenant_id])
+        return cur.rowcount > 0
+
     async def set_bindings(self, tenant_id: str, module_id: str,
                            bindings: Mapping[str, str | None], *, replace: bool = False
                            ) -> list[Binding] | None:

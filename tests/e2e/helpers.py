@@ -3,6 +3,7 @@ the sample provider modules with its operators, and fake providers served on loo
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from aiohttp import ClientResponse, web
+from aiohttp import ClientResponse, ClientWebSocketResponse, WSMsgType, web
 from aiohttp.test_utils import TestServer
 
 from tests.e2e.conftest import SEED_SCRIPT, Api, Service
@@ -68,6 +69,20 @@ async def seed_setup(service: Service, name: str = "acme", script: str = SEED_SC
         tenant_id=tenant_id, api=api, module=module, user=user, user_token=token["token"],
         hook_path=urlsplit(module["webhook_url"]).path, service=service,
     )
+
+
+async def closed_with(socket: ClientWebSocketResponse, seconds: float = 10.0
+                      ) -> tuple[int | None, str]:
+    """The close code and reason the server closes a live socket with (other messages before
+    it are skipped); fails when it stays open for `seconds` (generous: the machine is busy)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        message = await socket.receive(timeout=max(0.01, deadline - loop.time()))
+        if message.type is WSMsgType.CLOSE:  # the server's close frame
+            return int(message.data), str(message.extra or "")
+        if message.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
+            return socket.close_code, str(message.extra or "")
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import SEED_SCRIPT, Api, Service
 
-M, V, U, C, CALL, E = "mod_x", "ver_x", "usr_x", "con_x", "call_x", "exe_x"
+M, V, U, C, CALL, E, T = "mod_x", "ver_x", "usr_x", "con_x", "call_x", "exe_x", "utk_x"
 
 # Every tenant endpoint, with a body good enough to get past validation.
 TENANT_ENDPOINTS: list[tuple[str, str, Any]] = [
@@ -36,6 +36,9 @@ TENANT_ENDPOINTS: list[tuple[str, str, Any]] = [
     ("GET", "/api/v1/users", None),
     ("GET", f"/api/v1/users/{U}", None),
     ("POST", f"/api/v1/users/{U}/tokens", None),
+    ("GET", f"/api/v1/users/{U}/tokens", None),
+    ("DELETE", f"/api/v1/users/{U}/tokens/{T}", None),
+    ("DELETE", f"/api/v1/users/{U}", None),
     ("GET", f"/api/v1/modules/{M}/bindings", None),
     ("PUT", f"/api/v1/modules/{M}/bindings", {"bindings": {"101": U}}),
     ("PATCH", f"/api/v1/modules/{M}/bindings", {"bindings": {"101": None}}),
@@ -124,8 +127,10 @@ async def test_tenants_never_see_each_other(service: Service) -> None:
     await one_of_everything(service, b)  # B has records of its own, with the same names
     m, u = mine["module"]["id"], mine["user"]["id"]
     own_module = (await b.ok("GET", "/api/v1/modules"))["modules"][0]["id"]
+    own_user = (await b.ok("GET", "/api/v1/users"))["users"][0]["id"]
     ids = {M: m, V: mine["v2"]["id"], U: u, C: mine["contact"]["id"],
-           CALL: mine["call"]["id"], E: mine["execution"]["id"], "key_x": mine["key"]["id"]}
+           CALL: mine["call"]["id"], E: mine["execution"]["id"], "key_x": mine["key"]["id"],
+           T: mine["token"]["id"]}
 
     def theirs(path: str) -> str:
         for marker, real in ids.items():  # M, V, U... in TENANT_ENDPOINTS name A's records
@@ -146,6 +151,8 @@ async def test_tenants_never_see_each_other(service: Service) -> None:
          {"source": SEED_SCRIPT, "base_version_id": mine["v1"]["id"], "activate": True}),
         ("PUT", f"/api/v1/modules/{own_module}/bindings", {"bindings": {"101": u}}),
         ("PATCH", f"/api/v1/modules/{own_module}/bindings", {"bindings": {"102": u}}),
+        # A's token under B's own user.
+        ("DELETE", f"/api/v1/users/{own_user}/tokens/{mine['token']['id']}", None),
     ]
     assert len(foreign) >= 25
     for method, path, body in foreign:
@@ -159,6 +166,9 @@ async def test_tenants_never_see_each_other(service: Service) -> None:
     assert (await a.ok("GET", f"/api/v1/modules/{m}/bindings"))["bindings"][0]["user_id"] == u
     assert (await a.ok("GET", "/api/v1/keys"))["keys"][0]["revoked_at"] is None
     await service.api(mine["token"]["token"]).ok("GET", "/api/v1/notifications")
+    assert await a.ok("GET", f"/api/v1/users/{u}") == mine["user"]
+    [token] = (await a.ok("GET", f"/api/v1/users/{u}/tokens"))["tokens"]
+    assert token["id"] == mine["token"]["id"] and token["revoked_at"] is None
     response = await service.client.post(urlsplit(mine["module"]["webhook_url"]).path,
                                          json={"type": "bogus"})
     assert response.status == 400

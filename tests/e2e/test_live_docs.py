@@ -1,4 +1,5 @@
-"""The Python client docs/live.md shows, run as written against a real service."""
+"""The Python client docs/live.md shows, run as written against a real service: it
+follows an operator's notifications, and stops when its token is revoked."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ async def eventually(condition: Any, what: str) -> None:
     raise AssertionError(f"waited 10 s for {what}")
 
 
-async def test_the_documented_client_receives_an_operators_notifications(
+async def test_the_documented_client_follows_notifications_until_its_token_ends(
         service: Service) -> None:
     seed = await seed_setup(service)
     printed: list[str] = []
@@ -47,6 +48,13 @@ async def test_the_documented_client_receives_an_operators_notifications(
         await seed.hook_ok(answer())
         await eventually(lambda: len(printed) >= 2, "the answered notification")
         assert printed == [f"ringing in {CLIENT}", f"answered in {CLIENT}"]
+        # Revoking the token closes the socket with 4401, and the client stops for good.
+        tokens = await seed.api.ok("GET", f"/api/v1/users/{seed.user['id']}/tokens")
+        for token in tokens["tokens"]:
+            await seed.api.ok("DELETE", f"/api/v1/users/{seed.user['id']}/tokens/{token['id']}",
+                              status=204)
+        await asyncio.wait_for(follower, 10)
+        assert printed[-1] == "closed: 4401"
     finally:
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)

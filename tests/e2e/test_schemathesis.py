@@ -63,6 +63,9 @@ async def prepare(service: Service, name: str) -> Tenant:
     doomed_module = await api.ok("POST", "/api/v1/modules", {"name": "doomed"}, status=201)
     spare_key = await service.operator.ok(
         "POST", f"/api/v1/tenants/{setup.tenant_id}/keys", status=201)
+    # A token of the run's user that may be revoked, and a user that may be deleted.
+    spare_token = await api.ok("POST", f"/api/v1/users/{setup.user['id']}/tokens", status=201)
+    doomed_user = await api.ok("POST", "/api/v1/users", {"name": "doomed"}, status=201)
     module = await api.ok("GET", f"/api/v1/modules/{setup.module['id']}")
     return Tenant(setup, {
         "VR_TENANT_ID": setup.tenant_id,
@@ -76,6 +79,8 @@ async def prepare(service: Service, name: str) -> Tenant:
         "VR_EDIT_VERSION_ID": edit_version["id"],
         "VR_DOOMED_MODULE_ID": doomed_module["id"],
         "VR_SPARE_KEY_ID": spare_key["id"],
+        "VR_SPARE_TOKEN_ID": spare_token["id"],
+        "VR_DOOMED_USER_ID": doomed_user["id"],
     })
 
 

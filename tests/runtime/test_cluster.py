@@ -8,6 +8,7 @@ writer, and the listener's reconnect.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ import asyncpg
 import pytest
 
 from runtime.cluster import MAX_PAYLOAD_BYTES, Cluster, listener_name
-from runtime.hub import Hub, Subscription
+from runtime.hub import Credential, CredentialEnded, EndReason, Hub, Subscription
 from runtime.modules_cache import ModuleCache
 from runtime.store.models import NewModule
 from runtime.store.postgres import PostgresStore
@@ -83,6 +84,31 @@ async def test_a_message_too_large_for_notify_that_is_not_stored_is_not_relayed(
     await a.hub.publish("usr_1", {"type": "other", "blob": "x" * MAX_PAYLOAD_BYTES})
     await a.hub.publish("usr_1", {"type": "other", "n": 2})
     assert (await received(on_b))["n"] == 2  # the large one was dropped, the next one came
+
+
+async def test_an_ended_credential_reaches_the_other_node_and_junk_is_ignored(
+    two: tuple[Node, Node],
+) -> None:
+    a, b = two
+    key = Credential("api_key", "key_1")
+    on_b = b.hub.subscribe("usr_1", {key, Credential("user", "usr_1")})
+    untouched = b.hub.subscribe("usr_2", {Credential("api_key", "key_2")})
+    heard: list[CredentialEnded] = []
+    b.hub.on_ended.append(heard.append)
+    # Payloads no node would send: ignored, with a warning, and the listener carries on.
+    junk = [{"n": "elsewhere", "e": bad} for bad in (
+        "x", {"k": "api_key", "i": "key_1", "r": "NOT_A_REASON"},
+        {"k": "tenant", "i": "key_1", "r": "KEY_REVOKED"}, {"k": "api_key", "i": 7})]
+    await a.store.notify(a.cluster.notify_channel, [json.dumps(j) for j in junk])
+    ended = CredentialEnded(key, EndReason.KEY_REVOKED)
+    await a.hub.end(ended)
+
+    async def b_ended() -> bool:
+        return on_b.ended is EndReason.KEY_REVOKED
+
+    await eventually(b_ended, 5.0)
+    assert on_b.attention.is_set() and heard == [ended]
+    assert untouched.ended is None and not untouched.attention.is_set()
 
 
 async def test_any_committed_module_change_invalidates_every_node(

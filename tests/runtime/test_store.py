@@ -31,6 +31,7 @@ from runtime.store.models import (
     EXECUTION_LOG_CAP,
     Call,
     CallFilter,
+    CallNotified,
     CallState,
     ContactPhone,
     Execution,
@@ -51,6 +52,8 @@ from runtime.store.postgres_migrate import apply_migrations as pg_apply_migratio
 from tests.runtime.conftest import Backend, PostgresBackend, SqliteBackend
 
 T0 = datetime(2025, 3, 4, 10, 15, 2, 123000, tzinfo=UTC)
+# Both backends have the same migrations, by number and name.
+SCHEMA_VERSIONS = [(1, "init"), (2, "deleted_users_leave_history")]
 
 
 @pytest.fixture
@@ -85,15 +88,16 @@ async def test_open_uses_wal_full_sync_and_records_schema_version_sqlite(
     conn = sqlite3.connect(sqlite_store.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     rows = conn.execute("SELECT version, name FROM schema_version").fetchall()
-    assert rows == [(1, "init")]
+    assert rows == SCHEMA_VERSIONS
     conn.close()
 
 
 async def test_open_records_schema_version_postgres(pg_backend: PostgresBackend) -> None:
     store = await pg_backend.open()
     assert isinstance(store, PostgresStore) and store.schema == pg_backend.schema
-    assert await pg_backend.query("SELECT version, name FROM schema_version") == [(1, "init")]
-    assert [m.version for m in load_migrations(PG_MIGRATIONS)] == [1]
+    assert await pg_backend.query(
+        "SELECT version, name FROM schema_version ORDER BY version") == SCHEMA_VERSIONS
+    assert [(m.version, m.name) for m in load_migrations(PG_MIGRATIONS)] == SCHEMA_VERSIONS
 
 
 async def test_migrations_are_idempotent_on_restart(backend: Backend) -> None:
@@ -102,7 +106,7 @@ async def test_migrations_are_idempotent_on_restart(backend: Backend) -> None:
     await first.close()
     again = await backend.open()
     assert await again.get_tenant(tenant.id) == tenant
-    assert await backend.count("schema_version") == 1
+    assert await backend.count("schema_version") == len(SCHEMA_VERSIONS)
     if isinstance(backend, SqliteBackend):
         conn = sqlite3.connect(backend.path)
         assert apply_migrations(conn) == []
@@ -121,7 +125,8 @@ async def test_nodes_starting_at_once_migrate_once_postgres(
 ) -> None:
     # A fresh schema: every node finds nothing and wants to create everything.
     stores = await asyncio.gather(*(pg_backend.open() for _ in range(4)))
-    assert await pg_backend.query("SELECT version FROM schema_version") == [(1,)]
+    assert await pg_backend.query("SELECT version FROM schema_version ORDER BY 1") == [
+        (version,) for version, _ in SCHEMA_VERSIONS]
     tenant = await stores[0].create_tenant("acme")
     assert await stores[3].get_tenant(tenant.id) == tenant
 
@@ -354,6 +359,147 @@ async def test_users_tokens_and_bindings(
     with pytest.raises(NotFound):  # another tenant's user
         await store.set_bindings(acme.id, module.id, {"300": stranger.id})
     assert await store.list_bindings(acme.id, module.id) == bound  # nothing half-done
+
+
+async def test_user_tokens_are_listed_revoked_and_scoped(
+    store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    alice = await store.create_user(acme.id, "alice")
+    bob = await store.create_user(acme.id, "bob")
+    first = await store.create_user_token(acme.id, alice.id)
+    second = await store.create_user_token(acme.id, alice.id)
+    assert first is not None and second is not None
+    (token, secret), (newer, _) = first, second
+    assert await store.find_user_token(ids.hash_secret(secret)) == (token, alice)
+    assert await store.find_user_token(ids.hash_secret("vut_nope")) is None
+    listed = await store.list_user_tokens(acme.id, alice.id)
+    assert listed == [newer, token]  # newest first
+    assert all(t.revoked_at is None for t in listed)
+    assert await store.list_user_tokens(acme.id, bob.id) == []
+    assert await store.list_user_tokens(globex.id, alice.id) is None
+    assert await store.list_user_tokens(acme.id, "usr_unknown") is None
+
+    assert not await store.revoke_user_token(globex.id, alice.id, token.id)  # another tenant
+    assert not await store.revoke_user_token(acme.id, bob.id, token.id)  # not bob's
+    assert await store.find_user_token(ids.hash_secret(secret)) == (token, alice)
+    assert await store.revoke_user_token(acme.id, alice.id, token.id)
+    assert not await store.revoke_user_token(acme.id, alice.id, token.id)  # already
+    assert await store.find_user_token(ids.hash_secret(secret)) is None
+    assert await store.find_user_by_token(ids.hash_secret(secret)) is None
+    listed = await store.list_user_tokens(acme.id, alice.id)
+    assert listed is not None and [t.id for t in listed] == [newer.id, token.id]
+    assert listed[0].revoked_at is None and listed[1].revoked_at is not None
+
+
+async def test_deleting_a_user_keeps_the_history_naming_nobody(
+    backend: Backend, store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    alice = await store.create_user(acme.id, "alice")
+    bob = await store.create_user(acme.id, "bob")
+    issued = await store.create_user_token(acme.id, alice.id)
+    assert issued is not None
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    await store.set_bindings(acme.id, module.id, {"101": alice.id, "102": bob.id})
+    call = make_call(acme.id, module.id)
+    notification = Notification(ids.new_id(ids.NOTIFICATION), acme.id, alice.id, call.id,
+                                NotificationKind.RINGING, {"n": 1}, T0)
+
+    async def ring(tx: Tx) -> None:
+        await tx.insert_call(call)
+        await tx.insert_notification(notification)
+        await tx.insert_call_notified(CallNotified(call.id, "101", alice.id,
+                                                   NotificationKind.RINGING, T0))
+
+    await store.write(ring)
+    assert await store.user_was_notified(acme.id, alice.id, call.id)
+    assert not await store.user_was_notified(acme.id, bob.id, call.id)
+    assert not await store.user_was_notified(globex.id, alice.id, call.id)
+
+    assert not await store.delete_user(globex.id, alice.id)  # another tenant's: as unknown
+    assert await store.get_user(acme.id, alice.id) == alice
+    assert await store.delete_user(acme.id, alice.id)
+    assert not await store.delete_user(acme.id, alice.id)
+    assert await store.get_user(acme.id, alice.id) is None
+    assert await store.find_user_token(ids.hash_secret(issued[1])) is None
+    assert await store.list_user_tokens(acme.id, alice.id) is None
+    bindings = await store.list_bindings(acme.id, module.id)
+    assert bindings is not None and [(b.member_id, b.user_id) for b in bindings] == [
+        ("102", bob.id)]
+    assert not await store.user_was_notified(acme.id, alice.id, call.id)
+    # The call, its notification and its record of the phone that rang stay, naming nobody.
+    assert await store.get_call(acme.id, call.id) is not None
+    assert [r[3] for r in await backend.rows("notifications")] == [None]
+    assert [(r.phone, r.user_id) for r in await store.write(
+        lambda tx: tx.list_call_notified(call.id))] == [("101", None)]
+    assert await backend.count("user_tokens") == 0
+    # The name is free again.
+    assert (await store.create_user(acme.id, "alice")).id != alice.id
+
+
+# Rows of every table migration 0002 rebuilds, written at schema version 1 (literals that both
+# dialects read as their column types).
+VERSION_1_ROWS = [
+    "INSERT INTO tenants (id, name, created_at) "
+    "VALUES ('ten_1', 'acme', '2025-01-01T00:00:00.000Z')",
+    *(f"INSERT INTO users (id, tenant_id, name, created_at) "
+      f"VALUES ('{u}', 'ten_1', '{u}', '2025-01-01T00:00:00.000Z')" for u in ("usr_a", "usr_b")),
+    "INSERT INTO modules (id, tenant_id, name, region, webhook_token, created_at, updated_at) "
+    "VALUES ('mod_1', 'ten_1', 'm', 'RU', 'whk_1', '2025-01-01T00:00:00.000Z', "
+    "'2025-01-01T00:00:00.000Z')",
+    "INSERT INTO calls (id, tenant_id, module_id, direction, state, disposition, src_phone, "
+    "dst_phone, created_at, updated_at) VALUES ('call_1', 'ten_1', 'mod_1', 'in', 'ringing', "
+    "'unknown', '+79161234567', '101', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')",
+    *(f"INSERT INTO notifications (id, tenant_id, user_id, call_id, kind, payload, created_at) "
+      f"VALUES ('{n}', 'ten_1', '{u}', 'call_1', '{k}', '{{}}', '2025-01-01T00:00:0{i}.000Z')"
+      for i, (n, u, k) in enumerate([("ntf_1", "usr_a", "ringing"),
+                                     ("ntf_2", "usr_b", "ringing"),
+                                     ("ntf_3", "usr_a", "answered")])),
+    *(f"INSERT INTO call_notified (call_id, phone, user_id, kind, created_at) "
+      f"VALUES ('call_1', '{phone}', {user}, 'ringing', '2025-01-01T00:00:00.000Z')"
+      for phone, user in [("101", "'usr_a'"), ("102", "NULL"), ("103", "'usr_b'")]),
+]
+
+
+async def test_migration_2_keeps_every_row_in_order(backend: Backend) -> None:
+    if isinstance(backend, SqliteBackend):
+        conn = sqlite3.connect(backend.path, isolation_level=None)
+        apply_migrations(conn, load_migrations()[:1])
+        for sql in VERSION_1_ROWS:
+            conn.execute(sql)
+        conn.close()
+    else:
+        assert isinstance(backend, PostgresBackend)
+        pg_conn = await asyncpg.connect(backend.url,
+                                        server_settings={"search_path": backend.schema})
+        try:
+            await pg_apply_migrations(pg_conn, backend.schema,
+                                      load_migrations(PG_MIGRATIONS)[:1])
+            for sql in VERSION_1_ROWS:
+                await pg_conn.execute(sql)
+        finally:
+            await pg_conn.close()
+    store = await backend.open()  # applies 0002 to these rows
+
+    assert [n.id for n in await store.list_notifications("ten_1", "usr_a")] == ["ntf_1",
+                                                                                 "ntf_3"]
+    assert [n.id for n in await store.list_notifications(
+        "ten_1", "usr_a", after_id="ntf_1")] == ["ntf_3"]
+    rows = await store.write(lambda tx: tx.list_call_notified("call_1"))
+    assert [(r.phone, r.user_id) for r in rows] == [("101", "usr_a"), ("102", None),
+                                                    ("103", "usr_b")]
+    assert await store.delete_user("ten_1", "usr_a")
+    rows = await store.write(lambda tx: tx.list_call_notified("call_1"))
+    assert [(r.phone, r.user_id) for r in rows] == [("101", None), ("102", None),
+                                                    ("103", "usr_b")]
+    assert sorted((r[1], r[3]) for r in await backend.rows("notifications")) == [
+        ("ntf_1", None), ("ntf_2", "usr_b"), ("ntf_3", None)]
+    # New notifications still come after the old ones.
+    later = Notification("ntf_4", "ten_1", "usr_b", "call_1", NotificationKind.ENDED, {}, T0)
+    await store.write(lambda tx: tx.insert_notification(later))
+    assert [n.id for n in await store.list_notifications("ten_1", "usr_b")] == ["ntf_2",
+                                                                                "ntf_4"]
 
 
 # --- contacts ---------------------------------------------------------------------------------

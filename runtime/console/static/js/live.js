@@ -117,7 +117,13 @@ function connect() {
     if (message.id) lastId = message.id;
     apply(message);
   });
-  socket.addEventListener("close", () => {
+  socket.addEventListener("close", (event) => {
+    // 4401/4403: the session or its credential ended (signed out, revoked, user deleted).
+    // Reconnecting cannot help; say so and stop.
+    if (event.code === 4401 || event.code === 4403) {
+      setStatus("offline", `Disconnected: ${event.reason || "the session ended"}. Sign in again to see live calls.`);
+      return;
+    }
     attempts += 1;
     const delay = Math.min(10000, 500 * 2 ** Math.min(attempts, 5));
     setStatus("offline", `Disconnected; reconnecting in ${Math.round(delay / 1000)} s…`);

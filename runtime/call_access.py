@@ -1,0 +1,27 @@
+"""Which of its tenant's calls a user (an operator) may see and play, in one place.
+
+A tenant key sees every call of its tenant. A user sees the calls that rang, were answered or
+ended at them: those they were notified of (`call_notified` names them, kept with the call),
+and those at an extension bound to them now (a provider that reports a call only at its end
+notifies nobody, and an operator still plays their own calls). The console's call list shows
+the recent ones of these; recording playback, in the console and in the API, allows exactly
+these, and answers 404 for any other call, as for an unknown id.
+"""
+
+from __future__ import annotations
+
+from runtime.store import Store
+from runtime.store.models import Call
+
+
+def operator_extension(call: Call) -> str:
+    """The operator's side of the call: srcPhone for an outgoing call, dstPhone otherwise."""
+    return call.src_phone if call.direction == "out" else call.dst_phone
+
+
+async def user_may_see_call(store: Store, user_id: str, call: Call) -> bool:
+    if await store.user_was_notified(call.tenant_id, user_id, call.id):
+        return True
+    bindings = await store.list_bindings(call.tenant_id, call.module_id) or []
+    extension = operator_extension(call)
+    return any(b.member_id == extension and b.user_id == user_id for b in bindings)
