@@ -11,9 +11,11 @@ from typing import Any, Literal
 
 JSONValue = Any  # str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]
 
-LimitName = Literal["wall", "cpu", "memory", "output", "result", "source", "recursion"]
+# "restarts": the tenant's calls cost too many worker starts lately (sandbox.scheduler).
+LimitName = Literal["wall", "cpu", "memory", "output", "result", "source", "recursion",
+                    "restarts"]
 LIMIT_NAMES: frozenset[str] = frozenset(
-    {"wall", "cpu", "memory", "output", "result", "source", "recursion"}
+    {"wall", "cpu", "memory", "output", "result", "source", "recursion", "restarts"}
 )
 
 
