@@ -179,7 +179,8 @@ def report(outcome: Outcome, function: str | None) -> tuple[dict[str, Any], int]
 
 
 async def run_in_pool(call: Call, limits: Limits, host: LocalHost | None = None) -> Outcome:
-    async with SandboxPool(size=1, limits=limits) as pool:
+    # One call: one worker, forked when the call comes, and no spares waiting for others.
+    async with SandboxPool(size=1, limits=limits, max_workers=1, spare_workers=0) as pool:
         return await pool.run(call, limits=limits, handler=host.handle if host else None)
 
 
