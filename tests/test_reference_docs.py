@@ -235,6 +235,14 @@ def test_the_api_reference_points_to_the_live_protocol() -> None:
         assert message in live
 
 
+def test_every_limit_name_is_in_the_execution_log_table() -> None:
+    from sandbox.outcome import LIMIT_NAMES
+
+    rows = {row[0]: row[1] for row in table_rows(section("## 7."))}
+    named = set(re.findall(r"`([a-z]+)`", rows["`limit`"]))
+    assert named >= LIMIT_NAMES, f"limits not in reference §7: {sorted(LIMIT_NAMES - named)}"
+
+
 def test_limits_show_the_real_defaults() -> None:
     from runtime.store.models import DEFAULT_STORAGE_LIMITS
     from sandbox import DEFAULT_LIMITS
@@ -263,6 +271,8 @@ def test_limits_show_the_real_defaults() -> None:
         f"| webhook body | {config.max_webhook_body_kib // kib} MiB ",
         f"{tenant.webhooks_per_second:g} webhooks/s, bursts of {tenant.webhook_burst}",
         f"{tenant.concurrent_executions} executions at once",
+        f"`sandbox.restart_burst` ({sandbox.restart_burst}), then "
+        f"`sandbox.restarts_per_minute` ({sandbox.restarts_per_minute:g})",
     ):
         assert fragment in limits, f"reference §8 should say: {fragment}"
 
