@@ -11,11 +11,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from runtime.fetcher import FetchSession
-from runtime.store import Store
-from runtime.store.models import JSON, StorageLimits, utc_now
+from runtime.store.models import JSON, StorageItem, StorageLimits, StorageUsage, utc_now
 
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
 
@@ -39,9 +38,19 @@ def refused(message: str) -> dict[str, Any]:
     return {"ok": False, "error": message}
 
 
+class StorageReader(Protocol):
+    """What a session reads of a module's committed storage: the service's `Store`, or the
+    command line's file (`runtime.local_host.FileStorage`), so both get the same checks."""
+
+    async def storage_get(self, module_id: str, key: str, now: datetime) -> StorageItem | None:
+        ...
+
+    async def storage_usage(self, module_id: str) -> StorageUsage: ...
+
+
 @dataclass
 class CapabilitySession:
-    store: Store
+    store: StorageReader
     module_id: str
     limits: StorageLimits
     # Built on the first fetch() only: most calls never fetch, and a policy is not free.
@@ -49,6 +58,13 @@ class CapabilitySession:
     writes: dict[str, StorageWrite] = field(default_factory=dict)
     fetcher: FetchSession | None = None
     _usage: tuple[int, int] | None = None
+    # This call's writes as the store will count them (key -> bytes, None for a delete), and
+    # the totals of its sets, kept as it goes so a check costs the same on the thousandth set.
+    _sizes: dict[str, int | None] = field(default_factory=dict)
+    _set_keys: int = 0
+    _set_bytes: int = 0
+    # key -> its committed size (None: absent), looked up only when a quota is near.
+    _committed: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def fetch_log(self) -> list[dict[str, Any]]:
@@ -72,6 +88,7 @@ class CapabilitySession:
             return await self._set(key, request.get("value"), request.get("ttl"))
         if op == "storage.delete":
             self.writes[key] = StorageWrite("delete", key)
+            self._count(key, None)
             return {"ok": True}
         return refused(f"unknown capability {op!r}")
 
@@ -109,26 +126,52 @@ class CapabilitySession:
             ):
                 return refused("ttl must be a positive number of seconds")
             expires_at = utc_now() + timedelta(seconds=float(ttl))
-        problem = await self._check_quota(key, size)
+        stored = len(key.encode("utf-8")) + size  # what the store counts: key + compact JSON
+        problem = await self._check_quota(key, stored)
         if problem:
             return refused(problem)
         self.writes[key] = StorageWrite("set", key, json.loads(encoded), expires_at)
+        self._count(key, stored)
         return {"ok": True}
 
-    async def _check_quota(self, key: str, size: int) -> str | None:
-        """Refuse at call time what would fail at commit (the store enforces it again)."""
+    def _count(self, key: str, stored: int | None) -> None:
+        """Keep the totals of this call's sets as a write to `key` replaces the previous one."""
+        previous = self._sizes.get(key)
+        if previous is not None:
+            self._set_keys, self._set_bytes = self._set_keys - 1, self._set_bytes - previous
+        self._sizes[key] = stored
+        if stored is not None:
+            self._set_keys, self._set_bytes = self._set_keys + 1, self._set_bytes + stored
+
+    async def _check_quota(self, key: str, stored: int) -> str | None:
+        """Refuse at call time what would fail at commit (the store enforces it again).
+
+        The module's usage once this call's writes are applied, each counted as the store
+        counts it, a write replacing what it overwrites: a module at its quota can still change
+        a key it holds, or delete one and add another.
+        """
         if self._usage is None:
             usage = await self.store.storage_usage(self.module_id)
             self._usage = (usage.keys, usage.bytes)
         keys, used = self._usage
-        new_keys = sum(1 for w in self.writes.values() if w.op == "set") + (
-            0 if key in self.writes else 1
-        )
-        pending_bytes = sum(
-            len(json.dumps(w.value).encode()) for w in self.writes.values() if w.op == "set"
-        )
+        previous = self._sizes.get(key)
+        new_keys = self._set_keys + 1 - (previous is not None)
+        new_bytes = self._set_bytes + stored - (previous or 0)
+        if keys + new_keys > self.limits.max_keys or used + new_bytes > self.limits.max_bytes:
+            # Over on the quick count, which ignores what the writes replace: look the
+            # replaced keys up (only now, so a call well within its quota reads nothing).
+            for touched in {*self._sizes, key}:
+                replaced = await self._committed_size(touched)
+                if replaced is not None:
+                    keys, used = keys - 1, used - replaced
         if keys + new_keys > self.limits.max_keys:
             return f"this module's storage is full ({self.limits.max_keys} keys)"
-        if used + pending_bytes + size + len(key) > self.limits.max_bytes:
+        if used + new_bytes > self.limits.max_bytes:
             return f"this module's storage is full ({self.limits.max_bytes} bytes)"
         return None
+
+    async def _committed_size(self, key: str) -> int | None:
+        if key not in self._committed:
+            item = await self.store.storage_get(self.module_id, key, utc_now())
+            self._committed[key] = item.size if item is not None else None
+        return self._committed[key]

@@ -1,9 +1,15 @@
-"""The `voip-runtime` command: serve, and run or check a script locally through the real pool."""
+"""The `voip-runtime` command: serve; deploy a module folder; run or check a script locally.
+
+`run` is the service without a server: the real sandbox pool, the contract's validation, the
+service's storage and fetch() checks (`runtime.local_host`) and its limits, from a service's
+configuration file (`--config`) or the defaults, and the same error types as its execution log.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import os
 import sys
@@ -12,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from runtime.config import Config, ConfigError, load_config
 from runtime.intake import composed_request
 from runtime.local_host import LocalHost
 from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
@@ -20,6 +27,9 @@ from sandbox.call import PARSE_FUNCTION, SCRIPT_FUNCTIONS
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# Whoever read our output stopped (`voip-runtime run ... | head`): end quietly with EPIPE's
+# number, as Python's own command-line tools do (`python -m json.tool`).
+EXIT_PIPE_CLOSED = errno.EPIPE
 
 
 class UsageError(Exception):
@@ -50,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a host fetch() may call (default: the allowlist in module.yaml)")
     run.add_argument("--allow-network", action="append", default=[], metavar="CIDR",
                      help="a private address range fetch() may reach, e.g. 127.0.0.0/8")
+    run.add_argument("--config", type=Path,
+                     help="a service's YAML configuration: its sandbox, fetch and storage "
+                          "limits apply here too (default: the service's defaults)")
 
     check = commands.add_parser("check", help="compile and contract-check a script")
     check.add_argument("script", type=Path)
@@ -145,30 +158,45 @@ def load_args(raw: str | None, function: str) -> tuple[Any, ...]:
     return tuple(args)
 
 
+def load_service_config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
 def report(outcome: Outcome, function: str | None) -> tuple[dict[str, Any], int]:
-    """The printed JSON and exit code: the script's outcome, then the contract's validation."""
-    from runtime.contract import ResultInvalid, validate_result
+    """The printed JSON and exit code: the script's outcome, then the contract's validation,
+    and for a webhook the reply its caller would get (as a dry run on the service shows it)."""
+    from runtime.api.runs import reply_json
+    from runtime.contract import ParseResult, ResultInvalid, validate_result
+    from runtime.runner import invalid_result_error, reply_for
 
     data = outcome.to_json()
     if not outcome.ok or function is None:
         return data, EXIT_OK if outcome.ok else EXIT_FAILED
     try:
-        data["result"] = validate_result(function, outcome.result).to_json()
+        result = validate_result(function, outcome.result)
     except ResultInvalid as invalid:
         data["ok"] = False
-        data["error"] = invalid.to_json()
+        data["error"] = invalid_result_error(invalid)
         return data, EXIT_FAILED
+    data["result"] = result.to_json()
+    if isinstance(result, ParseResult):
+        data["reply"] = reply_json(reply_for(result))
     return data, EXIT_OK
 
 
-async def run_in_pool(call: Call, host: LocalHost | None = None) -> Outcome:
-    async with SandboxPool(size=1, limits=Limits()) as pool:
-        return await pool.run(call, handler=host.handle if host else None)
+async def run_in_pool(call: Call, limits: Limits, host: LocalHost | None = None) -> Outcome:
+    # One call: one worker, forked when the call comes, and no spares waiting for others.
+    async with SandboxPool(size=1, limits=limits, max_workers=1, spare_workers=0) as pool:
+        return await pool.run(call, limits=limits, handler=host.handle if host else None)
 
 
 def command_run(args: argparse.Namespace) -> int:
     source = read_source(args.script)
     function: str = args.function
+    config = load_service_config(args.config)
     call = Call(
         source=source,
         function=function,
@@ -176,12 +204,14 @@ def command_run(args: argparse.Namespace) -> int:
         request=load_request(args.request) if function == PARSE_FUNCTION else None,
         settings=load_settings(args.script, args.settings),
     )
+    check_webhook_body(call.request, config)
     try:
-        host = LocalHost.create(load_allowlist(args.script, args.allow), args.allow_network,
-                                args.storage)
+        host = LocalHost.create(config, function,
+                                allowlist=load_allowlist(args.script, args.allow),
+                                allow_networks=args.allow_network, storage_file=args.storage)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    outcome = asyncio.run(run_in_pool(call, host))
+    outcome = asyncio.run(run_in_pool(call, config.sandbox.limits_for(function), host))
     data, code = report(outcome, function)
     data["storage"] = host.storage_changes()
     data["fetches"] = host.fetch_log
@@ -191,9 +221,21 @@ def command_run(args: argparse.Namespace) -> int:
     return code
 
 
+def check_webhook_body(request: RequestData | None, config: Config) -> None:
+    """A body the service would answer 413 to, without running the script, is refused here."""
+    if request is None or request.body is None:
+        return
+    size = len(request.body.encode("utf-8", "surrogatepass"))
+    limit = config.max_webhook_body_kib * 1024
+    if size > limit:
+        raise UsageError(f"the request body is {size} bytes; the service answers a webhook "
+                         f"body over {limit} bytes (max_webhook_body_kib) with 413 and does "
+                         "not run the script")
+
+
 def command_check(args: argparse.Namespace) -> int:
     source = read_source(args.script)
-    outcome = asyncio.run(run_in_pool(Call(source=source, function=None)))
+    outcome = asyncio.run(run_in_pool(Call(source=source, function=None), Limits()))
     data, code = report(outcome, None)
     print(json.dumps(data, ensure_ascii=False, indent=2))
     return code
@@ -249,6 +291,15 @@ def command_serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = run_command(argv)
+        sys.stdout.flush()  # here, where a closed pipe can still be handled, not at exit
+        return code
+    except BrokenPipeError:
+        return pipe_closed()
+
+
+def run_command(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -262,6 +313,19 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"voip-runtime: {error}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def pipe_closed() -> int:
+    """The reader of our output went away: no traceback, and nothing more to write.
+
+    Python flushes stdout and stderr again at exit, which would fail the same way; pointing
+    their descriptors at /dev/null makes that harmless (the recipe of Python's `signal` docs).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    return EXIT_PIPE_CLOSED
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from runtime.data_at_rest import (
     secure_data_directory,
     wipe_environment_variable,
 )
-from sandbox import Limits
+from runtime.store.models import StorageLimits
+from sandbox import PARSE_FUNCTION, Limits
 
 OPERATOR_TOKEN_ENV = "VOIP_RUNTIME_OPERATOR_TOKEN"
 STORAGE_URL_ENV = "VOIP_RUNTIME_STORAGE_URL"
@@ -88,6 +89,10 @@ class SandboxConfig(Strict):
     def other_limits(self) -> Limits:
         return self.limits(self.other_wall_seconds)
 
+    def limits_for(self, function: str) -> Limits:
+        """A webhook's parse function gets the webhook wall clock; the others their own."""
+        return self.webhook_limits if function == PARSE_FUNCTION else self.other_limits
+
 
 class TenantLimitsConfig(Strict):
     webhooks_per_second: float = Field(default=500.0, gt=0)
@@ -129,6 +134,11 @@ class HttpConfig(Strict):
 class StorageLimitsConfig(Strict):
     max_keys_per_module: int = Field(default=100_000, ge=1)
     max_bytes_per_module: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+    @property
+    def limits(self) -> StorageLimits:
+        return StorageLimits(max_keys=self.max_keys_per_module,
+                             max_bytes=self.max_bytes_per_module)
 
 
 class Config(Strict):

@@ -38,7 +38,6 @@ from runtime.store.models import (
     ExecutionOutcome,
     Module,
     ScriptVersion,
-    StorageLimits,
     to_json,
     utc_now,
 )
@@ -108,6 +107,13 @@ def status_of(outcome: Outcome) -> ExecutionOutcome:
     return ExecutionOutcome.LIMIT if outcome.limit else ExecutionOutcome.ERROR
 
 
+def invalid_result_error(invalid: ResultInvalid) -> dict[str, JSON]:
+    """The execution's `error` for a result the contract refused: one `type` wherever a
+    script runs (the service, its dry runs, `voip-runtime run`), as the worker's own
+    InvalidResult for a result it could not convert."""
+    return {"type": "InvalidResult", **invalid.to_json()}
+
+
 def reply_for(result: ParseResult | None) -> Reply:
     response = result.response if result is not None else None
     if response is None:
@@ -145,10 +151,7 @@ class Runner:
         self.metrics = metrics
         self.limiter = limiter
         self.refused_hosts = tuple(refused_hosts)
-        self.storage_limits = StorageLimits(
-            max_keys=config.storage_limits.max_keys_per_module,
-            max_bytes=config.storage_limits.max_bytes_per_module,
-        )
+        self.storage_limits = config.storage_limits.limits
 
     # -- building blocks ------------------------------------------------------------------------
     def fetch_policy(self, module: Module, *, dry_run: bool, limits: Limits) -> FetchPolicy:
@@ -167,8 +170,7 @@ class Runner:
         )
 
     def limits_for(self, function: str) -> Limits:
-        sandbox = self.config.sandbox
-        return sandbox.webhook_limits if function == PARSE_FUNCTION else sandbox.other_limits
+        return self.config.sandbox.limits_for(function)
 
     async def execute(
         self,
@@ -211,7 +213,7 @@ class Runner:
         except ResultInvalid as invalid:
             report.invalid = invalid
             report.status = ExecutionOutcome.INVALID
-            report.error = {"type": "InvalidResult", **invalid.to_json()}
+            report.error = invalid_result_error(invalid)
         return report, session
 
     def execution_row(

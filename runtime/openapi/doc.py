@@ -120,8 +120,9 @@ EXCLUDED: tuple[Exclusion, ...] = (
               "the telephony provider and answered by the tenant's script (contract §1, §5)"),
     Exclusion("GET", r"/api/v1/live",
               "a WebSocket (user token); OpenAPI 3.1 cannot describe its messages: "
-              "hello, notification (as GET /api/v1/notifications items, with `missed`); "
-              "closed with 4401/4403 when its credential ends (README)"),
+              "hello, notification (as GET /api/v1/notifications items, with `missed`), "
+              "caught_up; closed with 4401/4403 when its credential ends; docs/live.md "
+              "describes them"),
     Exclusion("HEAD", r".*",
               "aiohttp answers HEAD for every GET route: the GET without its body"),
     Exclusion("*", r"/console(/.*)?",

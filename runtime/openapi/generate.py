@@ -275,8 +275,11 @@ ISO-8601 in UTC with milliseconds (`2025-03-04T10:15:02.123Z`). Lists take `limi
 and `offset` and answer newest first unless said otherwise.
 
 Credentials travel as `Authorization: Bearer <secret>`: the operator token, a tenant API key
-or a user token (see the security schemes). The webhook URLs (`/hooks/{token}/...`) and the
-live WebSocket (`/api/v1/live`) are described in the scripting contract, not here.
+or a user token (see the security schemes). Two routes are not JSON operations and are
+described in the product's `docs/` instead: the webhook URLs (`/hooks/{token}/...`), answered
+by the tenant's script (`docs/reference.md`), and the live WebSocket (`/api/v1/live`, a user
+token): its messages `hello`, `notification` and `caught_up`, catching up with `?after=` and
+reconnecting are in `docs/live.md`.
 """
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import http.server
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +32,9 @@ def test_run_the_seed_start_example() -> None:
         "event": "notify_start", "direction": "in", "disposition": "unknown",
         "srcPhone": "+79161234567", "dstPhone": "101", "callId": "c-1001"}}
     assert set(data) >= {"ok", "result", "error", "limit", "logs", "duration_ms"}
+    # Without a response, the provider gets 200, an empty body and the service's own headers.
+    assert data["reply"] == {"status": 200, "body": "", "headers": {
+        "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}}
 
 
 def test_run_other_functions_with_settings_from_module_yaml() -> None:
@@ -49,7 +55,12 @@ def test_invalid_result_exits_1_and_names_the_key(tmp_path: Path) -> None:
     code, data, _ = cli("run", str(script))
     assert code == 1
     assert data is not None and data["ok"] is False
-    assert "callrecord" in json.dumps(data["error"])
+    error = data["error"]
+    assert isinstance(error, dict)
+    # The service's execution log gives the same type for the same result.
+    assert error["type"] == "InvalidResult"
+    assert error["problems"][0]["key"] == "callrecord"
+    assert "callrecord" in error["message"]
 
 
 def test_script_error_exits_1_with_its_line(tmp_path: Path) -> None:
@@ -110,6 +121,158 @@ def test_storage_persists_between_runs_and_fetch_is_brokered(tmp_path: Path) -> 
         assert code == 0
         assert data is not None
         assert json.loads(data["result"]["response"]["body"]) == {"count": expected}
-        assert data["storage"] == [{"op": "set", "key": "count", "value": expected}]
+        assert data["storage"] == [
+            {"op": "set", "key": "count", "value": expected, "expires_at": None}]
         assert "host not allowed" in str(data["logs"])
     assert json.loads(state.read_text()) == {"count": 2}
+
+
+# --- as the service does it --------------------------------------------------------------------
+
+
+def write_script(tmp_path: Path, source: str) -> Path:
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    return script
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    return config
+
+
+def test_storage_key_quota_of_the_service_configuration_holds_locally(tmp_path: Path) -> None:
+    script = write_script(tmp_path,
+        "def VoipParseWebhookRequest(request):\n"
+        "    for key, value in request.json():\n"
+        "        try:\n"
+        "            if value is None:\n"
+        "                storage.delete(key)\n"
+        "            else:\n"
+        "                storage.set(key, value)\n"
+        "        except StorageError as error:\n"
+        "            log('refused', key + ':', error)\n")  # fmt: skip
+    config = write_config(tmp_path, "storage_limits:\n  max_keys_per_module: 2\n")
+    state = tmp_path / "state.json"
+
+    def run(writes: list[tuple[str, int | None]]) -> dict[str, object]:
+        request = tmp_path / "request.json"
+        request.write_text(json.dumps({"method": "POST", "body": json.dumps(writes)}))
+        code, data, _ = cli("run", str(script), "--request", str(request), "--config",
+                            str(config), "--storage", str(state))
+        assert code == 0 and data is not None
+        return data
+
+    data = run([("a", 1), ("b", 1), ("c", 1)])
+    assert data["logs"] == "refused c: this module's storage is full (2 keys)\n"
+    writes = data["storage"]
+    assert isinstance(writes, list) and [w["key"] for w in writes] == ["a", "b"]
+    assert json.loads(state.read_text()) == {"a": 1, "b": 1}
+    # The keys saved by the first run count against the quota of the next...
+    data = run([("d", 1)])
+    assert data["logs"] == "refused d: this module's storage is full (2 keys)\n"
+    # ...but a full module may still change a key it holds, or delete one and add another.
+    data = run([("a", 2), ("b", None), ("c", 3)])
+    assert data["logs"] == ""
+    assert json.loads(state.read_text()) == {"a": 2, "c": 3}
+
+
+def test_storage_byte_quota_fails_the_call_with_the_services_error(tmp_path: Path) -> None:
+    script = write_script(tmp_path,
+        "def VoipParseWebhookRequest(request):\n"
+        "    storage.set('first', 'x' * 600)\n"
+        "    storage.set('second', 'x' * 600)\n")  # fmt: skip
+    config = write_config(tmp_path, "storage_limits:\n  max_bytes_per_module: 1024\n")
+    state = tmp_path / "state.json"
+    code, data, _ = cli("run", str(script), "--config", str(config), "--storage", str(state))
+    assert code == 1 and data is not None and data["ok"] is False
+    error = data["error"]
+    assert isinstance(error, dict)
+    assert error["type"] == "StorageError" and error["line"] == 3
+    assert "this module's storage is full (1024 bytes)" in error["message"]
+    assert not state.exists()  # a failed call keeps none of its writes, as on the service
+    # Without the configuration, the service's default quota (64 MiB) applies.
+    code, data, _ = cli("run", str(script), "--storage", str(state))
+    assert code == 0
+    assert set(json.loads(state.read_text())) == {"first", "second"}
+
+
+class CountingHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"pong": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_fetches_per_call_of_the_service_configuration_hold_locally(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CountingHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/ping"
+        script = write_script(tmp_path,
+            "def VoipParseWebhookRequest(request):\n"
+            "    for attempt in range(3):\n"
+            "        try:\n"
+            f"            log(attempt, fetch({url!r}).json())\n"
+            "        except FetchError as error:\n"
+            "            log(attempt, error)\n")  # fmt: skip
+        config = write_config(tmp_path, "sandbox:\n  fetches_per_call: 2\n")
+        code, data, _ = cli("run", str(script), "--config", str(config), "--allow", "127.0.0.1",
+                            "--allow-network", "127.0.0.0/8")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0 and data is not None
+    assert data["logs"] == ("0 {'pong': True}\n1 {'pong': True}\n"
+                            "2 too many requests: at most 2 fetch() calls per call\n")
+    fetches = data["fetches"]
+    assert isinstance(fetches, list)
+    assert [f.get("status") for f in fetches] == [200, 200, None]
+
+
+def test_a_body_the_service_refuses_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "max_webhook_body_kib: 1\n")
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"method": "POST", "body": "x" * 1025}))
+    code, _, stderr = cli("run", str(SEED / "script.py"), "--config", str(config),
+                          "--request", str(request))
+    assert code == 2
+    assert "the request body is 1025 bytes" in stderr and "413" in stderr
+    request.write_text(json.dumps({"method": "POST", "body": "x" * 1024}))
+    code, data, _ = cli("run", str(SEED / "script.py"), "--config", str(config),
+                        "--request", str(request))
+    assert code == 0 and data is not None  # the seed module answers 400 to a body not JSON
+    assert data["result"]["response"]["status"] == 400  # type: ignore[index]
+
+
+def test_a_bad_configuration_is_a_usage_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "storage_limits:\n  max_keys_per_module: 0\n")
+    code, _, stderr = cli("run", str(SEED / "script.py"), "--config", str(config))
+    assert code == 2 and "max_keys_per_module" in stderr
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    # Enough output to fill any pipe buffer: the reader goes away after its first line.
+    script = write_script(tmp_path,
+        "def VoipParseWebhookRequest(request):\n"
+        "    for n in range(4000):\n"
+        "        log('line', n, 'x' * 40)\n")  # fmt: skip
+    config = write_config(tmp_path, "sandbox:\n  output_kib: 1024\n")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "runtime", "run", str(script), "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert child.stdout is not None and child.stderr is not None
+    assert child.stdout.readline().strip() == b"{"
+    child.stdout.close()  # as `| head -1` does
+    stderr = child.stderr.read()
+    code = child.wait(timeout=120)
+    assert stderr == b""  # no BrokenPipeError traceback, no "Exception ignored" at exit
+    assert code == errno.EPIPE  # what `python -m json.tool` answers in the same place
