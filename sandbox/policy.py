@@ -1,10 +1,11 @@
 """The compile policy: RestrictedPython's transformer, narrowed and widened to contract §3.
 
 Narrowed: only a class's `__init__` may start with "_", no `exec`/`eval`/`compile`, no
-`match`, no variable annotations, only curated imports, `printed` is not special, private keyword
+`match`, only curated imports, `printed` is not special, private keyword
 names are refused. Widened: augmented assignment to items and attributes (`counts[k] += 1`,
 `self.total += x`) is rewritten through `_write_`, `_getitem_`/`_getattr_` and `_inplacevar_`;
 `super().__init__` and `Base.__init__` reach `_getattr_`, which decides whose `__init__` it is.
+Annotations are checked like any expression and then removed: they never run (see below).
 Also: `a ** b` becomes `_pow_(a, b)`, and bare `except:` becomes `except _catchable_:`
 (Exception), so a script can never catch BaseException-family exceptions the host raises.
 
@@ -52,6 +53,18 @@ def _call(func: str, *args: ast.expr) -> ast.Call:
     return ast.Call(func=_name(func), args=list(args), keywords=[])
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    """`TYPE_CHECKING` or `typing.TYPE_CHECKING`, as written."""
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return (
+        isinstance(test, ast.Attribute)
+        and test.attr == "TYPE_CHECKING"
+        and isinstance(test.value, ast.Name)
+        and test.value.id == "typing"
+    )
+
+
 class ScriptPolicy(RestrictingNodeTransformer):
     """The tenant script policy. Default deny stays: an unknown node is refused."""
 
@@ -59,6 +72,8 @@ class ScriptPolicy(RestrictingNodeTransformer):
         super().__init__(*args, **kwargs)
         # True while directly in a class body: only there may a `def` be named __init__.
         self._class_body: list[bool] = [False]
+        # The `from __future__` statements that come first in the module (visit_Module).
+        self._future_allowed: set[int] = set()
 
     @contextmanager
     def _scope(self, class_body: bool) -> Iterator[None]:
@@ -127,6 +142,7 @@ class ScriptPolicy(RestrictingNodeTransformer):
         if not (node.name == "__init__" and self._class_body[-1]):
             self.check_name(node, node.name)
         self.check_function_argument_names(node)
+        self._drop_return_annotation(node)
         with self.print_info.new_print_scope(), self._scope(class_body=False):
             node = self.node_contents_visit(node)
             self.inject_print_collector(node)
@@ -174,11 +190,84 @@ class ScriptPolicy(RestrictingNodeTransformer):
     def visit_Nonlocal(self, node: ast.Nonlocal) -> _Visit:
         self.error(node, '"nonlocal" is not allowed: keep the state in a dict or an object.')
 
+    # -- annotations ----------------------------------------------------------------------------
+    # An annotation is checked like any expression (so `x: __import__("os")` is refused at
+    # upload) and then removed from the compiled code: annotations never run. A script cannot
+    # read `__annotations__` (a "_" name), so nothing a script sees depends on them, and an
+    # expression that never runs cannot be a way around a guard at def time.
+
+    def _checked_annotation(self, annotation: ast.expr | None) -> None:
+        if annotation is not None:
+            self.visit(annotation)
+
     def visit_AnnAssign(self, node: ast.AnnAssign) -> _Visit:
-        self.error(
-            node,
-            'Variable annotations such as "x: int = 1" are not allowed: write "x = 1".',
+        """`x: int = v` is `x = v`; a bare `x: int` does nothing."""
+        self._checked_annotation(node.annotation)
+        if node.value is None:
+            # Keep a statement: `x: int` may be the only line of a class body.
+            replacement: ast.stmt = ast.Pass()
+            copy_locations(replacement, node)
+            if not isinstance(node.target, ast.Name):
+                self.visit(node.target)  # `self._x: int` is refused like any `_` attribute
+            return replacement
+        assign = ast.Assign(targets=[node.target], value=node.value)
+        copy_locations(assign, node)
+        return self.visit(assign)
+
+    def visit_arg(self, node: ast.arg) -> _Visit:
+        self._checked_annotation(node.annotation)
+        node.annotation = None
+        return node
+
+    def _drop_return_annotation(self, node: ast.FunctionDef) -> None:
+        self._checked_annotation(node.returns)
+        node.returns = None
+
+    # -- `from __future__ import annotations` and `if TYPE_CHECKING:` -----------------------------
+
+    def visit_Module(self, node: ast.Module) -> _Visit:
+        # Future imports are legal only first in the file (after a docstring).
+        self._future_allowed.clear()
+        body = node.body
+        start = (
+            1
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+            else 0
         )
+        for statement in body[start:]:
+            if not (isinstance(statement, ast.ImportFrom) and statement.module == "__future__"):
+                break
+            self._future_allowed.add(id(statement))
+        return super().visit_Module(node)
+
+    def _future_import(self, node: ast.ImportFrom) -> _Visit:
+        """`from __future__ import annotations` is accepted and dropped (annotations never run)."""
+        if id(node) not in self._future_allowed:
+            self.error(node, "from __future__ imports must come first in the script.")
+            return node
+        for alias in node.names:
+            if alias.name != "annotations" or alias.asname is not None:
+                self.error(
+                    node,
+                    f'"from __future__ import {alias.name}" is not allowed: only '
+                    '"from __future__ import annotations" is.',
+                )
+                return node
+        return None
+
+    def visit_If(self, node: ast.If) -> _Visit:
+        """`if TYPE_CHECKING:` is for type checkers only: its block is never compiled.
+
+        It is where a typed script imports the published stubs (docs/modules.md); a script that
+        rebinds TYPE_CHECKING cannot run the block, which is not in the compiled code at all.
+        """
+        if _is_type_checking(node.test):
+            if not node.orelse:
+                replacement: ast.stmt = ast.Pass()
+                copy_locations(replacement, node)
+                return replacement
+            return [self.visit(statement) for statement in node.orelse]
+        return self.node_contents_visit(node)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> _Visit:
         bare = node.type is None
@@ -266,6 +355,8 @@ class ScriptPolicy(RestrictingNodeTransformer):
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> _Visit:
         module = node.module or ""
+        if module == "__future__" and not node.level:
+            return self._future_import(node)
         if node.level:
             self.error(node, "Relative imports are not allowed.")
         elif module not in VIEWS:

@@ -385,6 +385,60 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
         Raises("TypeError", "digestmod must be a hash name such as 'sha256'", 5),
     ),
     "async_function": ("async def f():\n    pass", Refused(2, '"async def f" is not supported')),
+    # -- annotations are checked like any expression, then never run
+    "annotation_imports": (
+        "x: __import__('os') = 1",
+        Refused(2, '"__import__" is an invalid variable name'),
+    ),
+    "bare_annotation_dunder": (
+        "x: ().__class__.__subclasses__()",
+        Refused(2, '"__class__" is an invalid attribute name'),
+    ),
+    "parameter_annotation_dunder": (
+        "def f(a: request.__dict__):\n    pass",
+        Refused(2, '"__dict__" is an invalid attribute name'),
+    ),
+    "return_annotation_guard_name": (
+        "def f() -> _getattr_:\n    pass",
+        Refused(2, '"_getattr_" is an invalid variable name'),
+    ),
+    "annotation_frame_walk": (
+        "def g():\n    yield 1\nx: g().gi_frame = 1",
+        Refused(4, '"gi_frame" is a restricted name'),
+    ),
+    "annotated_private_attribute": (
+        "class A:\n    def __init__(self):\n        self._x: int = 1",
+        Refused(4, '"_x" is an invalid attribute name'),
+    ),
+    "bare_annotated_private_attribute": (
+        "class A:\n    def __init__(self):\n        self._x: int",
+        Refused(4, '"_x" is an invalid attribute name'),
+    ),
+    "annotated_private_class_attribute": (
+        "class A:\n    _x: int = 1",
+        Refused(3, '"_x" is an invalid variable name'),
+    ),
+    "annotated_store_into_injected": (
+        "request.method: str = 'x'",
+        Raises("TypeError", WRITE, 2),
+    ),
+    "future_import_other_than_annotations": (
+        "from __future__ import annotations, generator_stop",
+        Refused(2, "from __future__ imports must come first"),
+    ),
+    "type_checking_else_branch_checked": (
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    pass\n"
+        "else:\n    x = ().__class__",
+        Refused(6, '"__class__" is an invalid attribute name'),
+    ),
+    "not_type_checking_is_an_ordinary_if": (
+        "from typing import TYPE_CHECKING\nif not TYPE_CHECKING:\n    import os",
+        Refused(4, 'Module "os" is not available'),
+    ),
+    "typing_view_has_only_type_checking": (
+        "from typing import cast",
+        Refused(2, 'Cannot import "cast" from "typing"'),
+    ),
 }
 
 

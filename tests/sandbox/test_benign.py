@@ -774,3 +774,53 @@ def test_seed_script_parses_its_examples() -> None:
     bad = run(source, request=RequestData(body='{"type": "nope"}'))
     assert bad["result"]["response"]["status"] == 400
     assert bad["logs"].startswith("refused:")
+
+
+def test_typed_script_runs() -> None:
+    source = """from __future__ import annotations
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voip_runtime_script import *
+
+class Counter:
+    total: int
+    label: str = "calls"
+
+    def __init__(self, start: int = 0) -> None:
+        self.total: int = start
+
+def helper(a: int, *rest: str, scale: "float" = 1.0, **extra: dict[str, int]) -> list[int]:
+    seen: int
+    doubled: int = a * 2
+    return [doubled, len(rest)]
+
+def VoipParseWebhookRequest(request: FetchRequest) -> VoipWebhookParseResult:
+    data: dict = request.json()
+    counter: Counter = Counter(data["n"])
+    counter.total += 1
+    return {"response": HttpResponse().content(
+        {"h": helper(1, "x"), "label": Counter.label, "total": counter.total})}
+"""
+    outcome = run(source, request=RequestData(body='{"n": 4}'))
+    assert outcome["ok"], outcome
+    assert json.loads(outcome["result"]["response"]["body"]) == {
+        "h": [2, 1], "label": "calls", "total": 5,
+    }  # fmt: skip
+
+
+def test_annotations_never_run() -> None:
+    # Annotations are removed after the policy checked them: none of these calls happen.
+    host = DictHost()
+    body = """
+    def f(a: log("param")) -> log("return"):
+        return a
+    x: fetch("https://example.com/ann") = f(1)
+    y: storage.set("k", 1)
+    return {"x": x}
+    """
+    outcome = run(script(body), host=host)
+    assert outcome["ok"], outcome
+    assert outcome["result"] == {"x": 1}
+    assert outcome["logs"] == ""
+    assert host.requests == []
