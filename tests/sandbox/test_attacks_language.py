@@ -435,6 +435,27 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
         "from typing import TYPE_CHECKING\nif not TYPE_CHECKING:\n    import os",
         Refused(4, 'Module "os" is not available'),
     ),
+    # -- the injected type names are closed objects
+    "result_type_internals": (
+        "k = VoipMember._keys",
+        Refused(2, '"_keys" is an invalid attribute name'),
+    ),
+    "result_type_subclass": (
+        "class M(VoipMember):\n    pass",
+        Raises("TypeError", "a script's class cannot subclass 'ResultType'", 2),
+    ),
+    "result_type_changed": (
+        "VoipCallRecord.keys = None",
+        Raises("TypeError", WRITE, 2),
+    ),
+    "result_type_private_key": (
+        "return VoipMember(**{'_id': '1'})",
+        Raises("TypeError", 'keyword argument "_id" starts with "_"', 2),
+    ),
+    "fetch_request_type_builds_nothing": (
+        "return FetchRequest(request)",
+        Raises("TypeError", "FetchRequest is made by the runtime, not by a script", 2),
+    ),
     "typing_view_has_only_type_checking": (
         "from typing import cast",
         Refused(2, 'Cannot import "cast" from "typing"'),

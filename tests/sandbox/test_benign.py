@@ -824,3 +824,55 @@ def test_annotations_never_run() -> None:
     assert outcome["result"] == {"x": 1}
     assert outcome["logs"] == ""
     assert host.requests == []
+
+
+def test_result_types_build_plain_dicts_as_the_platform_writes_them() -> None:
+    result = result_of(
+        """
+        record = VoipCallRecord(
+            srcPhone="+79161234567", dstPhone="101", direction=VoipCallDirection.In,
+            disposition=VoipCallDisposition.Answered, duration=42, call={"id": "r-1"},
+        )
+        assert isinstance(record, dict)
+        record["callId"] = "c-1"
+        return VoipWebhookParseResult(callRecord=record, response=HttpResponse().status(202))
+        """
+    )
+    assert result["callRecord"] == {
+        "srcPhone": "+79161234567", "dstPhone": "101", "direction": "in",
+        "disposition": "answered", "duration": 42, "call": {"id": "r-1"}, "callId": "c-1",
+    }  # fmt: skip
+    assert result["response"]["status"] == 202
+    members = run(
+        script("return {}", top="def VoipGetMembers():\n    return [VoipMember(id='101')]"),
+        "VoipGetMembers",
+    )
+    assert members["ok"] and members["result"] == [{"id": "101"}]
+    test = run(
+        script(
+            "return {}",
+            top="def VoipTestConnection():\n"
+            "    return VoipTestConnectionResult(success=False, failReason='no key')",
+        ),
+        "VoipTestConnection",
+    )
+    assert test["ok"] and test["result"] == {"success": False, "failReason": "no key"}
+
+
+@pytest.mark.parametrize(
+    ("expression", "fragment"),
+    [
+        ("VoipCallRecord(srcphone='1')", "VoipCallRecord() got an unknown key 'srcphone'; "
+         "did you mean 'srcPhone'?"),
+        ("VoipMember('101')", "VoipMember() takes keyword arguments only, such as VoipMember(id="),
+        ("VoipWebhookRequest(event=VoipWebhookEvent.NotifyStart, call={})",
+         "VoipWebhookRequest() got an unknown key 'call'"),
+    ],
+)
+def test_result_types_refuse_unknown_keys_and_positional_arguments(
+    expression: str, fragment: str
+) -> None:
+    outcome = run(script(f"return {expression}"))
+    assert outcome["error"]["type"] == "TypeError"
+    assert fragment in outcome["error"]["message"]
+    assert outcome["error"]["line"] == 2

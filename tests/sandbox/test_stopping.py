@@ -77,6 +77,11 @@ def injected_calls(host: DictHost, output: api.OutputLog) -> dict[str, Callable[
         "fetch": lambda: injected["fetch"]("https://example.com/"),
         "str.format": lambda: safe_format("{0}", 1),
         "str.format_map": lambda: safe_format_map("{a}", {"a": 1}),
+        **{
+            f"{name}()": (lambda name=name: injected[name](id="1"))
+            for name in ("VoipWebhookParseResult", "VoipWebhookRequest", "VoipCallRecord",
+                         "VoipTestConnectionResult", "VoipMember")
+        },
     }
 
 
