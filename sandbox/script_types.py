@@ -110,9 +110,9 @@ def type_doc(value: ResultType | TypeName) -> str:
     return value._doc
 
 
-_DIRECTION = Key("direction", "VoipCallDirection | str", True, "the call's direction")
+_DIRECTION = Key("direction", "VoipCallDirectionValue", True, "the call's direction")
 _DISPOSITION = Key(
-    "disposition", "VoipCallDisposition | str", True, "outcome so far; Unknown while ringing"
+    "disposition", "VoipCallDispositionValue", True, "outcome so far; Unknown while ringing"
 )
 _SRC = Key(
     "srcPhone",
@@ -134,7 +134,7 @@ VOIP_WEBHOOK_REQUEST: Final = ResultType(
     "VoipWebhookRequest",
     "A telephony event: the parse result's `event`.",
     (
-        Key("event", "VoipWebhookEvent | str", True, "what happened"),
+        Key("event", "VoipWebhookEventValue", True, "what happened"),
         _DIRECTION,
         _DISPOSITION,
         _SRC,
@@ -151,7 +151,7 @@ VOIP_CALL_RECORD: Final = ResultType(
     (
         Key(
             "call",
-            "JSONValue",
+            "Any",
             False,
             "what VoipGetCallLink needs to find the recording (JSON, at most 16 KiB)",
         ),
