@@ -42,6 +42,7 @@ ALLOWED_BASES: Final[frozenset[type]] = frozenset(
         api.StorageError,
         VIEWS["json"].JSONDecodeError,
         VIEWS["re"].error,
+        object,
         dict,
         list,
         set,
@@ -201,28 +202,75 @@ def _checked_class_init(cls: type) -> Callable[..., None]:
     return __init__
 
 
+def attribute_refusal(obj: object, name: str) -> str | None:
+    """Why reading `obj.name` is refused, or None when the read may go ahead."""
+    if name.startswith("_") and name != "_":
+        if name == "__init__" and _init_allowed(obj):
+            return None
+        return f'"{name}" is an invalid attribute name because it starts with "_"'
+    if name in RESTRICTED_ATTRIBUTES:
+        return f'"{name}" is a restricted attribute'
+    if name in READ_RULE_NAMES:
+        for rule in READ_RULES:
+            if name in rule.refused and rule.applies(obj):
+                return f'"{name}" is not available on {rule.what} in the sandbox'
+    return None
+
+
 def guarded_getattr(obj: object, name: str) -> Any:
     """`_getattr_`: every `obj.name` read of a script."""
     if stopping.STOPPED is not None:
         raise stopping.refusal()
     if type(name) is not str:
         raise TypeError("attribute name must be a str")
-    if name.startswith("_") and name != "_":
-        if name == "__init__" and _init_allowed(obj):
-            if isinstance(obj, type):
-                return _checked_class_init(obj)
-            return getattr(obj, "__init__")  # noqa: B009
-        raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
-    if name in RESTRICTED_ATTRIBUTES:
-        raise AttributeError(f'"{name}" is a restricted attribute')
-    if name in READ_RULE_NAMES:
-        for rule in READ_RULES:
-            if name in rule.refused and rule.applies(obj):
-                raise AttributeError(f'"{name}" is not available on {rule.what} in the sandbox')
+    refusal = attribute_refusal(obj, name)
+    if refusal is not None:
+        raise AttributeError(refusal)
+    if name == "__init__":
+        if isinstance(obj, type):
+            return _checked_class_init(obj)
+        return getattr(obj, "__init__")  # noqa: B009
     if isinstance(obj, ModuleView):
         # A view's only attributes are its members (modules.py).
         return view_member(obj, name)
     return _safe_value(getattr(obj, name))
+
+
+_NO_DEFAULT: Final = object()
+
+
+def getattr_builtin(obj: object, name: str, default: Any = _NO_DEFAULT, /) -> Any:
+    """The `getattr` builtin: `_getattr_`'s rules. A refused name is refused even with a default
+    (a default is for a missing attribute, never a way to probe what the sandbox hides)."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
+    if type(name) is not str:
+        raise TypeError("getattr(): attribute name must be a str")
+    refusal = attribute_refusal(obj, name)
+    if refusal is not None:
+        raise AttributeError(refusal)
+    if default is _NO_DEFAULT:
+        return guarded_getattr(obj, name)
+    try:
+        return guarded_getattr(obj, name)
+    except AttributeError:
+        return default
+
+
+def hasattr_builtin(obj: object, name: str, /) -> bool:
+    """The `hasattr` builtin: False for a missing attribute; a refused name is an error."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
+    if type(name) is not str:
+        raise TypeError("hasattr(): attribute name must be a str")
+    refusal = attribute_refusal(obj, name)
+    if refusal is not None:
+        raise AttributeError(refusal)
+    try:
+        guarded_getattr(obj, name)
+    except AttributeError:
+        return False
+    return True
 
 
 # -- writing -------------------------------------------------------------------------------------

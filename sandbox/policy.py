@@ -1,7 +1,7 @@
 """The compile policy: RestrictedPython's transformer, narrowed and widened to contract §3.
 
 Narrowed: only a class's `__init__` may start with "_", no `exec`/`eval`/`compile`, no
-`match`, only curated imports, `printed` is not special, private keyword
+`match` class patterns, only curated imports, `printed` is not special, private keyword
 names are refused. Widened: augmented assignment to items and attributes (`counts[k] += 1`,
 `self.total += x`) is rewritten through `_write_`, `_getitem_`/`_getattr_` and `_inplacevar_`;
 `super().__init__` and `Base.__init__` reach `_getattr_`, which decides whose `__init__` it is.
@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any, Final, cast
 
 from RestrictedPython.transformer import (
+    INSPECT_ATTRIBUTES,
     IOPERATOR_TO_STR,
     RestrictingNodeTransformer,
     copy_locations,
@@ -39,6 +40,10 @@ REFUSED_NAMES: Final[dict[str, str]] = {
 EXTRA_REFUSED_ATTRIBUTES: Final = frozenset(
     {"func_globals", "func_code", "func_closure", "gi_running", "gi_suspended"}
 )
+
+# Names `_getattr_` refuses on some objects only (guards.READ_RULES): a value pattern's dotted
+# name is read natively, so they are refused there outright.
+VALUE_PATTERN_REFUSED: Final = frozenset({"mro", "obj"})
 
 ALLOWED_MODULES_TEXT: Final = ", ".join(sorted(VIEWS))
 
@@ -181,14 +186,88 @@ class ScriptPolicy(RestrictingNodeTransformer):
 
     # -- statements -----------------------------------------------------------------------------
 
-    def visit_Match(self, node: ast.AST) -> _Visit:
-        self.error(node, 'The "match" statement is not allowed: use if/elif.')
+    # -- match (contract §3): every pattern but class patterns ---------------------------------
+    # CPython matches patterns natively, not through the guards: a value pattern's dotted name
+    # is read with LOAD_ATTR, a mapping pattern calls the subject's `get`, a sequence pattern
+    # its `len` and items. So the names written are checked here, at upload, by the rules
+    # `_getattr_` applies (a value pattern only compares; nothing it reads reaches the script);
+    # the subject of a mapping or sequence pattern must be a real mapping or sequence, and the
+    # injected ones (headers, query, settings) only hand out their values, as `[k]` does. Class
+    # patterns read attributes named by `__match_args__` outside the guards: refused.
+
+    def visit_Match(self, node: ast.Match) -> _Visit:
+        return self.node_contents_visit(node)
+
+    def visit_match_case(self, node: ast.match_case) -> _Visit:
+        return self.node_contents_visit(node)
+
+    def visit_MatchValue(self, node: ast.MatchValue) -> _Visit:
+        if isinstance(node.value, ast.Attribute):
+            self._check_value_pattern(node, node.value)
+            return node  # left as written: a pattern's value must stay a dotted name
+        return self.node_contents_visit(node)
+
+    def _check_value_pattern(self, node: ast.AST, value: ast.expr) -> None:
+        while isinstance(value, ast.Attribute):
+            attr = value.attr
+            if attr.startswith("_"):
+                self.error(
+                    node, f'"{attr}" is an invalid attribute name because it starts with "_".'
+                )
+            elif attr in INSPECT_ATTRIBUTES or attr in EXTRA_REFUSED_ATTRIBUTES:
+                self.error(node, f'"{attr}" is a restricted name.')
+            elif attr in VALUE_PATTERN_REFUSED:
+                self.error(node, f'"{attr}" cannot be read in a pattern.')
+            value = value.value
+        if isinstance(value, ast.Name):
+            self.visit_Name(value)
+
+    def visit_MatchSingleton(self, node: ast.MatchSingleton) -> _Visit:
+        return node
+
+    def visit_MatchSequence(self, node: ast.MatchSequence) -> _Visit:
+        return self.node_contents_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> _Visit:
+        if node.name is not None:
+            self.check_name(node, node.name)
+        return node
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> _Visit:
+        if node.rest is not None:
+            self.check_name(node, node.rest)
+        for key in node.keys:
+            if isinstance(key, ast.Attribute):
+                self._check_value_pattern(node, key)
+            else:
+                self.visit(key)
+        for pattern in node.patterns:
+            self.visit(pattern)
+        return node
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> _Visit:
+        if node.name is not None:
+            self.check_name(node, node.name)
+        return self.node_contents_visit(node)
+
+    def visit_MatchOr(self, node: ast.MatchOr) -> _Visit:
+        return self.node_contents_visit(node)
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> _Visit:
+        self.error(
+            node,
+            "Class patterns such as \"case Point(x=0)\" are not allowed: they read attributes "
+            "outside the sandbox's checks. Use a mapping pattern (case {\"type\": \"start\"}) or "
+            "a guard (case x if isinstance(x, Point)).",
+        )
 
     def visit_TryStar(self, node: ast.AST) -> _Visit:
         self.error(node, '"except*" is not allowed: use "except".')
 
     def visit_Nonlocal(self, node: ast.Nonlocal) -> _Visit:
-        self.error(node, '"nonlocal" is not allowed: keep the state in a dict or an object.')
+        for name in node.names:
+            self.check_name(node, name)
+        return node
 
     # -- annotations ----------------------------------------------------------------------------
     # An annotation is checked like any expression (so `x: __import__("os")` is refused at

@@ -876,3 +876,152 @@ def test_result_types_refuse_unknown_keys_and_positional_arguments(
     assert outcome["error"]["type"] == "TypeError"
     assert fragment in outcome["error"]["message"]
     assert outcome["error"]["line"] == 2
+
+
+# -- the rest of contract §3's language ------------------------------------------------------
+
+
+def test_getattr_and_hasattr_like_attribute_access() -> None:
+    result = result_of(
+        """
+        class A:
+            x = 1
+        a = A()
+        return [getattr(a, "x"), getattr(a, "y", 2), hasattr(a, "x"), hasattr(a, "y"),
+                getattr(request, "method"), hasattr(settings, "get"), getattr("{0}", "format")(3)]
+        """
+    )
+    assert result == [1, 2, True, False, "POST", True, "3"]
+    missing = run(script("return getattr(request, 'nope')"))
+    assert missing["error"]["type"] == "AttributeError"
+    assert missing["error"]["line"] == 2
+
+
+def test_classes_with_object_property_staticmethod_classmethod_super_decorators() -> None:
+    result = result_of(
+        """
+        def traced(func):
+            def wrapper(*args, **kwargs):
+                calls.append("call")
+                return func(*args, **kwargs)
+            return wrapper
+        calls = []
+
+        class Base(object):
+            def __init__(self, n):
+                self.n = n
+            def describe(self):
+                return "base " + str(self.n)
+
+        class Child(Base):
+            unit = "s"
+            def __init__(self, n):
+                super().__init__(n * 2)
+            @property
+            def seconds(self):
+                return self.n
+            @seconds.setter
+            def seconds(self, value):
+                self.n = value
+            @staticmethod
+            def parse(text):
+                return int(text)
+            @classmethod
+            def make(cls, text):
+                return cls(cls.parse(text))
+            @traced
+            def describe(self):
+                return "child, " + super().describe() + " / " + super(Child, self).describe()
+
+        class CallFailed(RuntimeError):
+            def __init__(self, message, code):
+                super().__init__(message)
+                self.code = code
+
+        c = Child.make("21")
+        before = c.seconds
+        c.seconds = 5
+        try:
+            raise CallFailed("busy", 486)
+        except CallFailed as error:
+            failure = [str(error), error.code]
+        return [before, c.seconds, c.describe(), calls, isinstance(c, object), failure,
+                isinstance(object(), object)]
+        """
+    )
+    assert result == [42, 5, "child, base 5 / base 5", ["call"], True, ["busy", 486], True]
+
+
+def test_nonlocal_counter() -> None:
+    result = result_of(
+        """
+        def counter():
+            count = 0
+            def bump(step=1):
+                nonlocal count
+                count += step
+                return count
+            return bump
+        bump = counter()
+        bump()
+        return bump(2)
+        """
+    )
+    assert result == 3
+
+
+def test_match_every_allowed_pattern() -> None:
+    result = result_of(
+        """
+        def kind(value):
+            match value:
+                case VoipWebhookEvent.NotifyStart:
+                    return "value"
+                case "notify_end" | "notify_out_end" as final:
+                    return "or-as " + final
+                case None | True:
+                    return "singleton"
+                case 0 | 1.5 | -2:
+                    return "literal"
+                case {"type": "record", "ids": [first, *others], **rest}:
+                    return ["mapping", first, others, rest]
+                case [x, y, *_]:
+                    return ["sequence", x, y]
+                case other:
+                    return ["capture", other]
+        return [kind(VoipWebhookEvent.NotifyStart), kind("notify_out_end"), kind(None),
+                kind(-2), kind({"type": "record", "ids": [1, 2, 3], "x": 4}), kind((7, 8, 9)),
+                kind("text")]
+        """
+    )
+    assert result == [
+        "value", "or-as notify_out_end", "singleton", "literal",
+        ["mapping", 1, [2, 3], {"x": 4}], ["sequence", 7, 8], ["capture", "text"],
+    ]  # fmt: skip
+
+
+def test_match_mapping_patterns_on_headers_query_and_settings() -> None:
+    body = """
+    found = []
+    match request.headers:
+        case {"x-event": name}:
+            found.append(name)
+    match request.query:
+        case {"zd_echo": echo}:
+            found.append(echo)
+    match settings:
+        case {"apiKey": key, "region": "RU"}:
+            found.append(key)
+    match request.json():
+        case {"event": "NOTIFY_START", "caller": caller}:
+            found.append(caller)
+    return found
+    """
+    request = RequestData(
+        method="POST",
+        url="https://example.com/hooks/t?zd_echo=abc",
+        headers=(("X-Event", "start"),),
+        body='{"event": "NOTIFY_START", "caller": "+7916"}',
+    )
+    result = result_of(body, request=request, settings={"apiKey": "k", "region": "RU"})
+    assert result == ["start", "abc", "k", "+7916"]

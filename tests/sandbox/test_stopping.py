@@ -11,7 +11,13 @@ import pytest
 
 from sandbox import api, stopping
 from sandbox.executor import LimitExceeded
-from sandbox.guards import make_guards, safe_format, safe_format_map
+from sandbox.guards import (
+    getattr_builtin,
+    hasattr_builtin,
+    make_guards,
+    safe_format,
+    safe_format_map,
+)
 from tests.sandbox.lang_support import DictHost
 
 MESSAGE = "CPU time limit of 1 s exceeded"
@@ -45,6 +51,8 @@ def guard_calls(output: api.OutputLog) -> dict[str, Callable[[], Any]]:
         "__metaclass__": lambda: guards["__metaclass__"]("C", (), {}),
         "_pow_": lambda: guards["_pow_"](2, 3),
         "__import__": lambda: __import__("sandbox.guards").guards.safe_import("json"),
+        "getattr": lambda: getattr_builtin("text", "upper", None),
+        "hasattr": lambda: hasattr_builtin("text", "upper"),
     }
 
 
