@@ -124,3 +124,11 @@ def test_a_wrong_result_fails_mypy_strict(stubs_dir: Path, tmp_path: Path) -> No
     assert 'expression has type "str", TypedDict item "duration" has type "int | float"' in errors
     assert 'Extra key "dstphone" for TypedDict "VoipWebhookRequest"' in errors, errors
     assert 'Extra key "respons" for TypedDict "VoipWebhookParseResult"' in errors, errors
+
+
+def test_stubs_into_a_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                            ) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["stubs", str(blocker)]) == 2
+    assert "cannot write the stubs into" in capsys.readouterr().err
