@@ -24,7 +24,7 @@ from typing import Any, Final
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from sandbox import api, stopping
+from sandbox import api, script_types, stopping
 from sandbox.builtins_table import EXCEPTION_CLASSES
 from sandbox.modules import VIEWS, ModuleView, view_has, view_member, view_name
 
@@ -292,6 +292,8 @@ def describe(obj: object) -> str:
         return f"class {obj.__name__!r}"
     if isinstance(obj, api.ReadOnlyMapping):
         return f"read-only {obj._label.lower()}"
+    if isinstance(obj, script_types.ResultType | script_types.TypeName):
+        return f"type {script_types.type_name(obj)!r}"
     if isinstance(obj, types.FunctionType | types.BuiltinFunctionType | types.MethodType):
         return f"function {obj.__name__!r}"
     return f"a {type(obj).__name__!r} object"

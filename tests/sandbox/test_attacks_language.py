@@ -444,7 +444,7 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
     ),
     "result_type_changed": (
         "VoipCallRecord.keys = None",
-        Raises("TypeError", WRITE, 2),
+        Raises("TypeError", "cannot change type 'VoipCallRecord': " + WRITE, 2),
     ),
     "result_type_private_key": (
         "return VoipMember(**{'_id': '1'})",
@@ -627,6 +627,11 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
         "        return getattr(self, '__class__')\nmatch D(a=1):\n    case {'a': v}:\n"
         "        return v",
         Raises("AttributeError", '"__class__" is an invalid attribute name', 5),
+    ),
+    "match_mapping_on_the_request_object_matches_nothing": (
+        "match request:\n    case {'method': m}:\n        return m\n    case _:\n"
+        "        raise ValueError('no match')",
+        Raises("ValueError", "no match", 6),
     ),
     "typing_view_has_only_type_checking": (
         "from typing import cast",

@@ -1025,3 +1025,14 @@ def test_match_mapping_patterns_on_headers_query_and_settings() -> None:
     )
     result = result_of(body, request=request, settings={"apiKey": "k", "region": "RU"})
     assert result == ["start", "abc", "k", "+7916"]
+
+
+def test_match_rest_of_settings_is_a_plain_copy() -> None:
+    body = """
+    match settings:
+        case {"apiKey": key, **others}:
+            others["region"] = "changed"
+    return [key, others, settings["region"]]
+    """
+    result = result_of(body, settings={"apiKey": "k", "region": "RU"})
+    assert result == ["k", {"region": "changed"}, "RU"]
