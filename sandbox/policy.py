@@ -444,10 +444,15 @@ class ScriptPolicy(RestrictingNodeTransformer):
             view = VIEWS[module]
             for alias in node.names:
                 if alias.name != "*" and not view_has(view, alias.name):
+                    hint = (
+                        ' Annotations never run: import it under "if TYPE_CHECKING:".'
+                        if module == "typing"
+                        else ""
+                    )
                     self.error(
                         node,
                         f'Cannot import "{alias.name}" from "{module}": '
-                        "it is not available in the sandbox.",
+                        f"it is not available in the sandbox.{hint}",
                     )
         return super().visit_ImportFrom(node)
 

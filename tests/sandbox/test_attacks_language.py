@@ -635,7 +635,8 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
     ),
     "typing_view_has_only_type_checking": (
         "from typing import cast",
-        Refused(2, 'Cannot import "cast" from "typing"'),
+        Refused(2, 'Cannot import "cast" from "typing": it is not available in the sandbox. '
+                'Annotations never run: import it under "if TYPE_CHECKING:".'),
     ),
 }
 
