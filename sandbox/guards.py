@@ -362,6 +362,27 @@ def guarded_apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return func(*args, **kwargs)
 
 
+def guarded_match_rest(subject: Any, keys: tuple[Any, ...]) -> dict[Any, Any]:
+    """`_match_rest_`: what `**rest` binds in a mapping pattern (policy.py rewrites it here).
+
+    A plain dict of the subject's other items, as CPython builds it, except that the keys of a
+    case-insensitive mapping (`request.headers`) are left out whatever their case.
+    """
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
+    if isinstance(subject, api.CaseInsensitiveMapping):
+        lowered = {key.lower() for key in keys if isinstance(key, str)}
+        return {
+            name: value
+            for name, value in subject.items()
+            if not (isinstance(name, str) and name.lower() in lowered)
+        }
+    rest = dict(subject)
+    for key in keys:
+        del rest[key]
+    return rest
+
+
 # -- arithmetic ----------------------------------------------------------------------------------
 
 # `**` on ints is the one cheap way to ask for minutes of CPU in one expression
@@ -464,6 +485,7 @@ def make_guards(output: api.OutputLog) -> dict[str, Any]:
         "_iter_unpack_sequence_": guarded_iter_unpack,
         "__metaclass__": tenant_metaclass,
         "_pow_": guarded_pow,
+        "_match_rest_": guarded_match_rest,
         # bare `except:` is compiled to `except _catchable_:` (policy.py)
         "_catchable_": Exception,
     }

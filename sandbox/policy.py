@@ -199,7 +199,60 @@ class ScriptPolicy(RestrictingNodeTransformer):
         return self.node_contents_visit(node)
 
     def visit_match_case(self, node: ast.match_case) -> _Visit:
-        return self.node_contents_visit(node)
+        node = self.node_contents_visit(node)
+        self._rest_through_guard(node)
+        return node
+
+    def _rest_through_guard(self, case: ast.match_case) -> None:
+        """`case {"k": v, **rest}:` binds `rest` through `_match_rest_`, not CPython's copy.
+
+        CPython copies the subject and deletes each key as the pattern wrote it, so `**rest` on
+        the case-insensitive `request.headers` would fail for a key written in another case.
+        Rewritten: `case {"k": v} as _tmpN if (rest := _match_rest_(_tmpN, ("k",))) is not None
+        and <guard>:`. Only for constant keys outside OR patterns (alternatives must bind the
+        same names); the rest are left to CPython.
+        """
+        rests: list[tuple[str, str, list[ast.expr]]] = []
+        policy = self
+
+        class Rewrite(ast.NodeTransformer):
+            def visit_MatchOr(self, node: ast.MatchOr) -> ast.AST:
+                return node
+
+            def visit_MatchMapping(self, node: ast.MatchMapping) -> ast.AST:
+                self.generic_visit(node)
+                if node.rest is None or not all(isinstance(k, ast.Constant) for k in node.keys):
+                    return node
+                tmp = policy.gen_tmp_name()
+                rests.append((node.rest, tmp, node.keys))
+                plain = ast.MatchMapping(keys=node.keys, patterns=node.patterns, rest=None)
+                wrapped = ast.MatchAs(pattern=plain, name=tmp)
+                copy_locations(plain, node)
+                copy_locations(wrapped, node)
+                return wrapped
+
+        case.pattern = Rewrite().visit(case.pattern)
+        if not rests:
+            return
+        tests: list[ast.expr] = []
+        for rest, tmp, keys in rests:
+            keys_tuple = ast.Tuple(
+                elts=[ast.Constant(k.value) for k in keys if isinstance(k, ast.Constant)],
+                ctx=ast.Load(),
+            )
+            bind = ast.NamedExpr(
+                target=_name(rest, ast.Store()),
+                value=_call("_match_rest_", _name(tmp), keys_tuple),
+            )
+            bound = ast.Compare(left=bind, ops=[ast.IsNot()], comparators=[ast.Constant(None)])
+            tests.append(bound)
+        if case.guard is not None:
+            tests.append(case.guard)
+        guard = tests[0] if len(tests) == 1 else ast.BoolOp(op=ast.And(), values=tests)
+        for new in ast.walk(guard):
+            if isinstance(new, ast.expr) and not hasattr(new, "lineno"):
+                copy_locations(new, case.pattern)
+        case.guard = guard
 
     def visit_MatchValue(self, node: ast.MatchValue) -> _Visit:
         if isinstance(node.value, ast.Attribute):
@@ -260,6 +313,7 @@ class ScriptPolicy(RestrictingNodeTransformer):
             "outside the sandbox's checks. Use a mapping pattern (case {\"type\": \"start\"}) or "
             "a guard (case x if isinstance(x, Point)).",
         )
+        return node
 
     def visit_TryStar(self, node: ast.AST) -> _Visit:
         self.error(node, '"except*" is not allowed: use "except".')

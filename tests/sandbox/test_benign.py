@@ -1036,3 +1036,26 @@ def test_match_rest_of_settings_is_a_plain_copy() -> None:
     """
     result = result_of(body, settings={"apiKey": "k", "region": "RU"})
     assert result == ["k", {"region": "changed"}, "RU"]
+
+
+def test_match_rest_of_headers_ignores_case_like_their_lookup() -> None:
+    body = """
+    found = []
+    match request.headers:
+        case {"x-kind": kind, **others}:
+            found.append([kind, others])
+    match request.headers:
+        case {"X-KIND": "k", **others} if len(others) == 1:
+            found.append(others)
+    match [{"a": 1, "b": {"c": 3, "d": 4}}]:
+        case [{"a": a, "b": {"c": c, **inner}, **outer}]:
+            found.append([a, c, inner, outer])
+    match {"a": 1, "b": 2}:
+        case {"a": 1, **r} | {"zz": 1, **r}:
+            found.append(r)
+    return found
+    """
+    request = RequestData(headers=(("X-Kind", "k"), ("Accept", "*/*")))
+    assert result_of(body, request=request) == [
+        ["k", {"Accept": "*/*"}], {"Accept": "*/*"}, [1, 3, {"d": 4}, {}], {"b": 2},
+    ]  # fmt: skip

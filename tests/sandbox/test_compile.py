@@ -273,6 +273,9 @@ def test_every_guard_name_is_wired_into_compiled_code() -> None:
             json.dumps(*args)
         except:
             pass
+        match d:
+            case {"n": 1, **rest}:
+                pass
         return [x for x in d]
         """
     )

@@ -50,6 +50,7 @@ def guard_calls(output: api.OutputLog) -> dict[str, Callable[[], Any]]:
             guards["_iter_unpack_sequence_"]([(1, 2)], SPEC, iter)),
         "__metaclass__": lambda: guards["__metaclass__"]("C", (), {}),
         "_pow_": lambda: guards["_pow_"](2, 3),
+        "_match_rest_": lambda: guards["_match_rest_"]({"a": 1, "b": 2}, ("a",)),
         "__import__": lambda: __import__("sandbox.guards").guards.safe_import("json"),
         "getattr": lambda: getattr_builtin("text", "upper", None),
         "hasattr": lambda: hasattr_builtin("text", "upper"),
