@@ -11,6 +11,8 @@ from runtime.api import ROUTERS
 from runtime.cluster import start_cluster
 from runtime.config import Config
 from runtime.console import setup_console
+from runtime.deadlines import track_requests
+from runtime.edge import handler_args, valid_header_text
 from runtime.errors import json_errors
 from runtime.fetcher import own_host_ports
 from runtime.hub import Hub
@@ -57,10 +59,18 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
 
 async def pool_context(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
+    sandbox = config.sandbox
     pool = SandboxPool(
-        size=config.sandbox.workers,
-        limits=config.sandbox.webhook_limits,
-        inflight_per_worker=config.sandbox.inflight_per_worker,
+        size=sandbox.workers,
+        limits=sandbox.webhook_limits,
+        inflight_per_worker=sandbox.inflight_per_worker,
+        max_workers=sandbox.tenant_workers,
+        spare_workers=sandbox.spare_workers,
+        workers_per_group=sandbox.workers_per_tenant,
+        idle_seconds=sandbox.idle_worker_seconds,
+        restart_burst=sandbox.restart_burst,
+        restarts_per_minute=sandbox.restarts_per_minute,
+        worker_uids=sandbox.worker_uids,
     )
     await pool.start()
     app[POOL] = pool
@@ -80,8 +90,11 @@ async def runner_context(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(config: Config, operator_token: str) -> web.Application:
     app = web.Application(
-        middlewares=[json_errors],
-        client_max_size=max(config.max_webhook_body_kib * 1024, 2 * 1024 * 1024),
+        middlewares=[track_requests, valid_header_text, json_errors],
+        # Bodies are read by runtime/bodies.py with their own limits; this only bounds any
+        # aiohttp reader that might still be reached.
+        client_max_size=max(config.max_webhook_body_kib, config.http.max_api_body_kib) * 1024,
+        handler_args=handler_args(config.http),
     )
     app[CONFIG] = config
     app[OPERATOR_TOKEN] = operator_token

@@ -31,11 +31,13 @@ class TenantAuth:
 def bearer(request: web.Request, *, allow_query: bool = False) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
-    if scheme.lower() == "bearer" and secret.strip():
+    # Every credential we issue is ASCII; anything else is none (and must not reach
+    # hmac.compare_digest, which refuses non-ASCII text with a TypeError).
+    if scheme.lower() == "bearer" and secret.strip() and secret.isascii():
         return secret.strip()
     if allow_query:
         token = request.query.get("token")
-        if token:
+        if token and token.isascii():
             return token
     return None
 

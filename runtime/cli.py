@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from runtime.intake import composed_request
 from runtime.local_host import LocalHost
 from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
 from sandbox.call import PARSE_FUNCTION, SCRIPT_FUNCTIONS
@@ -132,7 +133,7 @@ def load_request(path: Path | None) -> RequestData:
     if path is None:
         return RequestData(method="POST", body=None)
     try:
-        return RequestData.from_json(load_mapping(path))
+        return composed_request(load_mapping(path))
     except (TypeError, ValueError) as error:
         raise UsageError(f"{path}: {error}") from None
 

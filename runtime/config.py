@@ -34,7 +34,23 @@ class ListenConfig(Strict):
 
 
 class SandboxConfig(Strict):
+    # Calls running at once (the fairness rules share these out between tenants).
     workers: int = Field(default=4, ge=1, le=256)
+    # Worker processes kept for tenants, busy or idle: a worker serves one tenant for its
+    # life; beyond this many the least recently used idle one is reclaimed. `spare_workers`
+    # more wait unassigned, forked from the template, so a tenant's first call never waits.
+    tenant_workers: int = Field(default=64, ge=1, le=4096)
+    spare_workers: int = Field(default=2, ge=0, le=64)
+    workers_per_tenant: int = Field(default=2, ge=1, le=64)
+    # A tenant's worker idle this long is reclaimed (its memory goes back).
+    idle_worker_seconds: float = Field(default=60.0, gt=0, le=86400)
+    # Worker starts a tenant's calls may cause (crashes, kills, memory limits): a burst, then
+    # this many a minute; beyond it that tenant's calls fail fast with a "restarts" limit.
+    restart_burst: int = Field(default=10, ge=1, le=10_000)
+    restarts_per_minute: float = Field(default=30.0, gt=0, le=60_000)
+    # As root, each worker runs as its own uid from [first, first + count).
+    worker_uid_first: int = Field(default=200_000, ge=1000, le=2**31 - 70_000)
+    worker_uid_count: int = Field(default=65_536, ge=1, le=65_536)
     inflight_per_worker: int = Field(default=4, ge=1, le=16)
     webhook_wall_seconds: float = Field(default=2.0, gt=0, le=60)
     other_wall_seconds: float = Field(default=10.0, gt=0, le=300)
@@ -53,6 +69,10 @@ class SandboxConfig(Strict):
             result_bytes=self.result_kib * 1024,
             fetches_per_call=self.fetches_per_call,
         )
+
+    @property
+    def worker_uids(self) -> range:
+        return range(self.worker_uid_first, self.worker_uid_first + self.worker_uid_count)
 
     @property
     def webhook_limits(self) -> Limits:
@@ -84,6 +104,22 @@ class FetchConfig(Strict):
         return value
 
 
+class HttpConfig(Strict):
+    """The HTTP edge: how long a client may take, and how much it may send outside webhooks.
+
+    aiohttp has no deadline of its own for a request's headers or body; `runtime/deadlines.py`
+    enforces these on every connection (a slow client is cut off, never waited for)."""
+
+    # From the first byte of a request to the end of its headers.
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # From the end of the headers to the last byte of the body (all of it, however it arrives).
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # An idle keep-alive connection (no request started) is closed after this.
+    keepalive_timeout_seconds: float = Field(default=75.0, gt=0, le=3600)
+    # Bodies of the JSON API and the console's forms (webhooks have max_webhook_body_kib).
+    max_api_body_kib: int = Field(default=2048, ge=64, le=64 * 1024)
+
+
 class StorageLimitsConfig(Strict):
     max_keys_per_module: int = Field(default=100_000, ge=1)
     max_bytes_per_module: int = Field(default=64 * 1024 * 1024, ge=1024)
@@ -107,6 +143,7 @@ class Config(Strict):
     tenant_limits: TenantLimitsConfig = TenantLimitsConfig()
     fetch: FetchConfig = FetchConfig()
     storage_limits: StorageLimitsConfig = StorageLimitsConfig()
+    http: HttpConfig = HttpConfig()
 
     @property
     def resolved_storage_url(self) -> str:

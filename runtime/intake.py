@@ -1,30 +1,25 @@
-"""Turning an HTTP request into the plain data a script sees (never an aiohttp object)."""
+"""Turning an HTTP request into the plain data a script sees (never an aiohttp object).
+
+Every way a request reaches a script comes through here: a webhook (`request_data`), and a
+request composed as JSON for a dry run, a replay or `voip-runtime run --request`
+(`composed_request`). Either way its text is valid Unicode (contract §3): header values, the
+URL, the query and the body are UTF-8, with undecodable bytes as U+FFFD.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
 from runtime.errors import ApiError
+from runtime.text import valid_text
 from sandbox import RequestData
 
 # Every request a script makes through fetch() carries this header; the webhook intake refuses
 # it, so a script cannot call its own (or another module's) webhook in a loop.
 HOP_HEADER = "X-Voip-Runtime-Hop"
-
-
-async def read_body(request: web.Request, max_bytes: int) -> bytes:
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise body_too_large(max_bytes)
-    body = await request.content.read(max_bytes + 1)
-    if len(body) > max_bytes:
-        raise body_too_large(max_bytes)
-    return body
-
-
-def body_too_large(max_bytes: int) -> ApiError:
-    return ApiError(
-        413, "payload_too_large", f"the request body is larger than {max_bytes} bytes"
-    )
 
 
 def refuse_loops(request: web.Request) -> None:
@@ -34,13 +29,29 @@ def refuse_loops(request: web.Request) -> None:
         )
 
 
+def valid_request(data: RequestData) -> RequestData:
+    """`data` with every text field valid Unicode."""
+    headers = tuple((valid_text(name), valid_text(value)) for name, value in data.headers)
+    return RequestData(
+        method=valid_text(data.method),
+        url=valid_text(data.url),
+        headers=headers,
+        body=None if data.body is None else valid_text(data.body),
+    )
+
+
 def request_data(request: web.Request, body: bytes, public_base: str | None) -> RequestData:
     """The FetchRequest's fields: the full URL as called, headers in order, body as text."""
     url = f"{public_base}{request.rel_url}" if public_base else str(request.url)
-    text = body.decode("utf-8", errors="replace") if body else None
-    return RequestData(
+    return valid_request(RequestData(
         method=request.method,
         url=url,
-        headers=tuple((name, value) for name, value in request.headers.items()),
-        body=text,
-    )
+        headers=tuple(request.headers.items()),
+        body=body.decode("utf-8", errors="replace") if body else None,
+    ))
+
+
+def composed_request(data: Mapping[str, Any]) -> RequestData:
+    """A request given as JSON `{"method", "url", "headers", "body"}` (whose strings may carry
+    lone-surrogate escapes such as `"\\udcff"`), as a webhook would have delivered it."""
+    return valid_request(RequestData.from_json(data))

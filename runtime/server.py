@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from aiohttp import web
 
 from runtime.app import create_app
-from runtime.config import OPERATOR_TOKEN_FILE, ConfigError, ensure_operator_token, load_config
+from runtime.config import (
+    OPERATOR_TOKEN_FILE,
+    Config,
+    ConfigError,
+    ensure_operator_token,
+    load_config,
+)
+from runtime.deadlines import Deadlines, listen
 from runtime.logs import setup_logging
 
 GC_YOUNG_THRESHOLD = 20_000
@@ -42,6 +52,44 @@ async def settle_garbage_collector(app: web.Application) -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
+SHUTDOWN_TIMEOUT_SECONDS = 60.0
+
+
+@asynccontextmanager
+async def listening(app: web.Application, config: Config, *, host: str | None = None,
+                    port: int | None = None) -> AsyncIterator[int]:
+    """The app served on its port, with every connection under the header and body deadlines
+    (`runtime/deadlines.py`); yields the port (useful when 0 asked for any free one).
+
+    Not `web.run_app`: its sites hand aiohttp's protocol straight to the event loop, and the
+    deadlines need to watch each connection's pace from outside it."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS)
+    await runner.setup()
+    server: asyncio.Server | None = None
+    try:
+        assert runner.server is not None
+        deadlines = Deadlines(header_seconds=config.http.header_timeout_seconds,
+                              body_seconds=config.http.body_timeout_seconds)
+        server = await listen(runner.server, host or config.listen.host,
+                              config.listen.port if port is None else port, deadlines)
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        if server is not None:
+            server.close()  # stop accepting; the runner then ends the open connections
+        await runner.cleanup()
+
+
+async def run_until_stopped(app: web.Application, config: Config,
+                            announce: Callable[[], None]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with listening(app, config):
+        announce()
+        await stop.wait()
+
+
 def serve(config_path: Path | None, *, host: str | None = None, port: int | None = None) -> int:
     try:
         config = load_config(config_path)
@@ -64,8 +112,8 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
     app = create_app(config, token)
     app.on_startup.append(settle_garbage_collector)
 
-    def announce(_running_message: str) -> None:
-        # run_app calls this once the listening socket is open, so the URL printed works.
+    def announce() -> None:
+        # Called once the listening socket is open, so the URL printed works.
         print(GETTING_STARTED.format(
             base=config.base_url, token=token,
             generated=" (generated now)" if generated else "",
@@ -76,6 +124,6 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
         where = "from the configuration"
     else:
         where = f"kept in {(config.data_dir / OPERATOR_TOKEN_FILE).resolve()}"
-    web.run_app(app, host=config.listen.host, port=config.listen.port, print=announce,
-                access_log=None)
+    with suppress(KeyboardInterrupt):
+        asyncio.run(run_until_stopped(app, config, announce))
     return 0

@@ -15,7 +15,9 @@ import os
 import platform
 import resource
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 # --- Linux constants (uapi headers) -------------------------------------------------------
 CLONE_NEWNET = 0x40000000
@@ -202,3 +204,38 @@ def harden(memory_bytes: int, keep_fds: set[int]) -> HardeningReport:
         except OSError as error:
             report.inactive.append(f"seccomp: {error}")
     return report
+
+
+# --- the fork server's interface (sandbox/forkserver.py calls these in the template) --------
+
+
+@dataclass(frozen=True)
+class IsolationSpec:
+    """What one worker is to be: plain data, built by the pool from its configuration."""
+
+    uid: int | None  # the worker's own uid when the template runs as root, else None
+    gid: int | None
+    memory_bytes: int  # the tenant's memory allowance (address space / cgroup)
+    keep_fds: frozenset[int]  # the worker's pipe ends, already at their final numbers
+    readable_paths: tuple[str, ...]  # the Python installation + the package dir (read-only)
+
+
+def prepare_template() -> list[str]:
+    """Once, in the template, before any spawn; returns notes for the log."""
+    return []
+
+
+def spawn_isolated(spec: IsolationSpec,
+                   child_main: Callable[[HardeningReport], NoReturn]) -> int:
+    """Fork a worker: in the child, harden it and run `child_main` (never returns there).
+
+    Returns the child's pid in the template; raises OSError when the fork fails. (The minimal
+    version: the per-worker uid and the readable paths are left to the full OS wall.)
+    """
+    pid = os.fork()
+    if pid == 0:
+        try:
+            child_main(harden(spec.memory_bytes, keep_fds=set(spec.keep_fds)))
+        finally:
+            os._exit(70)
+    return pid

@@ -12,11 +12,11 @@ from typing import Any, Literal
 JSONValue = Any  # str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]
 
 # "garbage": the call's garbage kept re-creating itself when collected at the end of the call.
-LimitName = Literal[
-    "wall", "cpu", "memory", "output", "result", "source", "recursion", "garbage"
-]
+# "restarts": the tenant's calls cost too many worker starts lately (sandbox.scheduler).
+LimitName = Literal["wall", "cpu", "memory", "output", "result", "source", "recursion",
+                    "garbage", "restarts"]
 LIMIT_NAMES: frozenset[str] = frozenset(
-    {"wall", "cpu", "memory", "output", "result", "source", "recursion", "garbage"}
+    {"wall", "cpu", "memory", "output", "result", "source", "recursion", "garbage", "restarts"}
 )
 
 

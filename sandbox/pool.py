@@ -1,13 +1,32 @@
-"""The parent's side of the process wall: a pool of pre-started, hardened workers.
+"""The parent's side of the process wall: tenant-bound workers forked from a template.
 
-Calls wait in per-tenant queues and are handed out fairly (sandbox/scheduler.py): to an idle
-worker, or into the pipe of a worker running only the same tenant's quick calls, up to
-`inflight_per_worker` (the next call waits in the pipe, saving a wake-up per call). The pool
-enforces the wall clock itself: when the call at the head of a worker overruns, the worker is
-killed and replaced, and calls queued behind it go back to the pool. A worker that reports a
-memory limit exits by itself and is replaced the same way; a CPU limit only unwinds the script.
-A worker running a heavy tenant's call is paused while other tenants' calls are being served
-(sandbox/yielding.py); the time it spends paused does not count against that call's wall clock.
+One group (the service passes the tenant; script checks come as `check:<tenant>`) is one
+isolation domain: a worker serves a single group for its whole life, so one tenant's code, its
+garbage, its caches and whatever a breach leaves in memory never meet another tenant's call.
+A check is its tenant's own code too, but it compiles an upload not yet trusted, whose cost must
+not pause or mark heavy that tenant's live webhooks: it gets a worker of its own, reclaimed as
+soon as the check is done (`check`).
+Workers are forked from a template process that imported and warmed everything and never runs
+tenant code (sandbox/forkserver.py), so a fresh worker is ready in about a millisecond; a few
+warm *spares* wait unassigned so a new tenant does not even wait for that, and idle tenant
+workers are reclaimed, least recently used first, beyond the budget (`max_workers` tenant
+workers in all, `workers_per_group` per group, `idle_seconds`). `size` is how many calls run at
+once, as before.
+
+A call is encoded completely before it is queued (sandbox.protocol.EncodedCall): one that cannot
+be sent fails alone with `BadCall`. Calls wait in per-group queues served fairly
+(sandbox/scheduler.py): on an idle worker of their group, a spare bound to it, or in the pipe of
+the group's worker running only quick calls, up to `inflight_per_worker`. Every wait has a
+deadline: the template's start and each spawn (sandbox.forkserver), a worker's start, a call's
+time in the queue, its wall clock (the worker is killed and replaced, calls queued behind it go
+back to the queue; a capability request ends with it), and close. `health()` names whatever
+keeps the pool from serving as it should. The CPU limit is checked from outside too
+(/proc/<pid>/stat) and a worker past it by a margin is killed. A heavy group's running call is
+paused while other groups' calls are served (sandbox/yielding.py); time spent paused does not
+count against its wall clock.
+
+Worker starts that a group causes (crashes, kills, memory limits) are charged to that group's
+`RestartBudget`: a crash loop slows its author only.
 
 `fetch()` and `storage` requests arrive on the same pipe and are answered by the
 `CapabilityHandler` the caller supplies with each call.
@@ -19,47 +38,63 @@ import asyncio
 import contextlib
 import functools
 import itertools
-import json
 import logging
 import os
 import signal
 import sys
+import sysconfig
 import time
-from collections import Counter, OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import Any
 
+from sandbox import forkserver
 from sandbox.call import Call
+from sandbox.forkserver import ForkServer, SpawnError
 from sandbox.limits import DEFAULT_LIMITS, Limits
 from sandbox.outcome import LimitName, Outcome, ScriptError
 from sandbox.protocol import (
-    MAX_MESSAGE_BYTES,
-    SOURCE_CACHE_SIZE,
+    EncodedCall,
     ProtocolError,
+    UnsendableCall,
     decode,
-    encode,
+    encode_strict,
     outcome_from_json,
     source_facts,
 )
-from sandbox.scheduler import FairQueue, GroupLoad, heavy_group_workers
-from sandbox.worker import bootstrap_source
+from sandbox.scheduler import FairQueue, GroupLoad, RestartBudget, group_worker_cap
+from sandbox.workers import CapabilityHandler, PendingCall, Worker, WorkerReader, connect
 from sandbox.yielding import YieldGate
 
 log = logging.getLogger("sandbox.pool")
 
-CapabilityHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+__all__ = ["CapabilityHandler", "PoolClosed", "PoolHealth", "SandboxPool"]
 
-WORKER_START_TIMEOUT = 20.0
+# A forked worker must say "ready" within this long (generous: the machine may be loaded).
+WORKER_READY_SECONDS = 10.0
+# How long close() waits for the processes to go.
+CLOSE_SECONDS = 3.0
 SLOW_CALL_SECONDS = 0.05
+# How often a long call's CPU time is read from outside, and the margin past its limit at
+# which the worker is killed (the worker's own timer should have stopped it well before).
+CPU_CHECK_SECONDS = 0.25
+CPU_MARGIN_SECONDS = 0.5
+CPU_MARGIN_FRACTION = 0.5
+# After a worker's pipe closes, how long to wait for the template's report of its exit status.
+EXIT_STATUS_GRACE_SECONDS = 0.25
+IDLE_SWEEP_SECONDS = 1.0
+# A call that found no worker for this long fails (the template down for good, say) rather
+# than wait forever; in normal overload, callers gave up long before.
+QUEUE_SECONDS = 60.0
+# A spawn request unanswered this long makes /healthz say the template is not answering.
+TEMPLATE_SLOW_SECONDS = 2.0
+TEMPLATE_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 CAN_RENICE = os.geteuid() == 0
-STDERR_KEEP_BYTES = 8192
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @functools.lru_cache(maxsize=64)
-def limits_json(limits: Limits) -> dict[str, Any]:
-    return limits.to_json()
+def limits_bytes(limits: Limits) -> bytes:
+    return encode_strict(limits.to_json())
 
 
 class PoolClosed(Exception):
@@ -81,66 +116,17 @@ def failure(
     )
 
 
-@dataclass
-class PendingCall:
-    id: int
-    group: str
-    call: dict[str, Any]  # the call's JSON without its source
-    source: str
-    source_sha256: str
-    limits: Limits
-    handler: CapabilityHandler
-    future: asyncio.Future[Outcome]
-    started_at: float = 0.0
-    # Time the worker spent paused for lighter calls (sandbox.yielding) while this call ran:
-    # it does not count against the wall-clock limit.
-    paused_seconds: float = 0.0
-    deadline: asyncio.TimerHandle | None = None
-    slow: asyncio.TimerHandle | None = None
+def readable_paths() -> tuple[str, ...]:
+    """What a worker may read: the Python installation and this package (for the OS wall).
 
-    def cancel_timers(self) -> None:
-        for timer in (self.deadline, self.slow):
-            if timer is not None:
-                timer.cancel()
-
-
-@dataclass(eq=False)  # identity: workers are keys of the yield gate
-class Worker:
-    transport: asyncio.SubprocessTransport | None = None
-    stdin: asyncio.WriteTransport | None = None
-    started: asyncio.Future[None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    exited: asyncio.Future[None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    inflight: deque[PendingCall] = field(default_factory=deque)
-    ready: bool = False
-    dead: bool = False
-    # Reported a limit after which it exits by itself: take no more calls, and whatever is
-    # still queued in its pipe never started.
-    retiring: bool = False
-    stderr_tail: bytearray = field(default_factory=bytearray)
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    idle_priority: bool = False
-    # Stopped by the yield gate since then, in the middle of this call.
-    paused_at: float | None = None
-    paused_call: PendingCall | None = None
-    # Sources this worker holds, mirroring its own LRU: a known script is sent by hash alone.
-    sources: OrderedDict[str, None] = field(default_factory=OrderedDict)
-
-    def write(self, data: bytes) -> None:
-        if self.stdin is not None and not self.stdin.is_closing():
-            self.stdin.write(data)
-
-    def mark_source(self, sha256: str) -> bool:
-        """Record that the worker will hold this source; True when it already did."""
-        known = sha256 in self.sources
-        self.sources[sha256] = None
-        self.sources.move_to_end(sha256)
-        while len(self.sources) > SOURCE_CACHE_SIZE:
-            self.sources.popitem(last=False)
-        return known
+    The package's own directory, not its parent: a checkout's parent may hold the data
+    directory (`./data` by default), which no worker may read.
+    """
+    paths = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.abspath(__file__))}
+    for name in ("stdlib", "platstdlib", "purelib", "platlib"):
+        with contextlib.suppress(KeyError):
+            paths.add(sysconfig.get_paths()[name])
+    return tuple(sorted(paths))
 
 
 @dataclass
@@ -148,8 +134,34 @@ class PoolStats:
     calls: int = 0
     workers_started: int = 0
     workers_replaced: int = 0
+    workers_reclaimed: int = 0
+    template_starts: int = 0
+    bad_calls: int = 0
+    deadline_kills: int = 0
+    cpu_kills: int = 0
     limit_hits: Counter[str] = field(default_factory=Counter)
+    # Worker starts each group caused (crashes, kills, memory limits).
+    starts_charged: Counter[str] = field(default_factory=Counter)
     hardening: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PoolHealth:
+    healthy: bool
+    workers: int
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One worker process as the pool sees it (for health, metrics and tests)."""
+
+    id: int
+    pid: int
+    group: str | None
+    calls: int
+    busy: bool
+    ready: bool
 
 
 class SandboxPool:
@@ -159,20 +171,68 @@ class SandboxPool:
         limits: Limits = DEFAULT_LIMITS,
         inflight_per_worker: int = 4,
         python: str = sys.executable,
+        *,
+        max_workers: int = 32,
+        spare_workers: int = 2,
+        workers_per_group: int = 2,
+        idle_seconds: float = 60.0,
+        restart_burst: int = 10,
+        restarts_per_minute: float = 30.0,
+        worker_uids: range | None = None,
+        worker_ready_seconds: float = WORKER_READY_SECONDS,
+        queue_seconds: float = QUEUE_SECONDS,
+        worker_entry: str = forkserver.DEFAULT_ENTRY,
     ) -> None:
-        if size < 1 or inflight_per_worker < 1:
+        """`size`: workers running calls at once (the fairness rules share these out);
+        `max_workers`: tenant-bound worker processes kept, busy or idle (beyond it, the least
+        recently used idle one is reclaimed); `spare_workers` more wait unassigned.
+
+        `worker_uids`: when the service runs as root, each worker gets its own uid from this
+        range. `worker_entry` is for tests only (a worker that misbehaves on purpose); the
+        service never sets it.
+        """
+        if (size < 1 or inflight_per_worker < 1 or workers_per_group < 1 or spare_workers < 0
+                or max_workers < 1):
             raise ValueError("a pool needs at least one worker and one call per worker")
         self.size = size
+        self.max_workers = max_workers
         self.limits = limits
         self.inflight_per_worker = inflight_per_worker
         self.python = python
+        self.spare_workers = spare_workers
+        self.workers_per_group = workers_per_group
+        self.idle_seconds = idle_seconds
+        self.restart_burst = restart_burst
+        self.restarts_per_second = restarts_per_minute / 60.0
+        self.worker_uids = worker_uids if os.geteuid() == 0 else None
+        self.worker_entry = worker_entry
+        self.worker_ready_seconds = worker_ready_seconds
+        self.queue_seconds = queue_seconds
         self.stats = PoolStats()
-        self._workers: list[Worker] = []
+        self._readable_paths = readable_paths()
+        self._workers: list[Worker] = []  # every process not yet gone, in or out of service
+        self._spares: list[Worker] = []  # ready and unassigned
+        self._busy: set[Worker] = set()  # in service with calls in flight
+        self._bound = 0  # workers assigned to a group and still in service
+        self._by_group: dict[str, list[Worker]] = {}
+        self._by_pid: dict[int, Worker] = {}
+        self._starting = 0  # spawns asked for, and workers forked but not ready yet
+        self._uids_used: set[int] = set()
+        self._budgets: dict[str, RestartBudget] = {}
         self._waiting: FairQueue[PendingCall] = FairQueue()
         self._loads: dict[str, GroupLoad] = {}
         self._ids = itertools.count(1)
+        self._worker_ids = itertools.count(1)
         self._closed = False
+        self._started = False
+        self._restarting = False
+        self._dispatching = False
+        self._redispatch = False
+        self._template: ForkServer | None = None
+        self._template_failures = 0
+        self._spawn_error: str | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
         self._gate: YieldGate[Worker] = YieldGate(
             self._pause_worker, self._resume_worker, clock=time.perf_counter,
             call_later=lambda delay, callback: asyncio.get_running_loop().call_later(
@@ -181,7 +241,16 @@ class SandboxPool:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        await asyncio.gather(*(self._spawn() for _ in range(self.size)))
+        """Start the template and the first spares; returns once a worker is ready."""
+        await self._start_template()
+        self._started = True
+        self._replenish()
+        self._sweeper = asyncio.get_running_loop().call_later(IDLE_SWEEP_SECONDS, self._sweep)
+        deadline = time.monotonic() + self.worker_ready_seconds * 2
+        while not self._spares and self.spare_workers:
+            if self._spawn_error or time.monotonic() > deadline:
+                raise SpawnError(self._spawn_error or "no sandbox worker became ready")
+            await asyncio.sleep(0.005)
 
     async def __aenter__(self) -> SandboxPool:
         await self.start()
@@ -191,30 +260,124 @@ class SandboxPool:
         await self.close()
 
     async def close(self) -> None:
+        """Fail what waits, kill every worker and the template; bounded by CLOSE_SECONDS."""
+        if self._closed:
+            return
         self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         self._gate.close()
-        for worker in list(self._workers):
-            self._kill(worker)
+        closed = PoolClosed("the sandbox pool was closed")
         for pending in self._waiting.drain():
             if not pending.future.done():
-                pending.future.set_exception(PoolClosed("the sandbox pool was closed"))
+                pending.future.set_exception(closed)
         workers = list(self._workers)
         for worker in workers:
-            if worker.transport is not None:
-                worker.transport.close()
+            for pending in worker.inflight:
+                pending.end()
+                if not pending.future.done():
+                    pending.future.set_exception(closed)
+            worker.inflight.clear()
+            self._take_out(worker, "the pool is closing", charge=False)
         if workers:
-            # Reap the processes before the loop goes away.
-            await asyncio.wait([asyncio.shield(w.exited) for w in workers], timeout=5)
+            await asyncio.wait([asyncio.shield(w.exited) for w in workers],
+                               timeout=CLOSE_SECONDS)
+        for worker in workers:
+            self._forget(worker)
+        if self._template is not None:
+            await self._template.close(timeout=CLOSE_SECONDS)
         for task in list(self._background):
             task.cancel()
 
     @property
     def live_workers(self) -> int:
-        return sum(1 for worker in self._workers if worker.ready and not worker.dead)
+        """Worker processes ready for calls: assigned to a group or spare."""
+        return sum(1 for worker in self._workers if worker.usable)
 
     @property
     def queued(self) -> int:
         return len(self._waiting)
+
+    @property
+    def template_pid(self) -> int | None:
+        template = self._template
+        return template.pid if template is not None and not template.down else None
+
+    def workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo(w.id, w.pid, w.group, w.calls, bool(w.inflight), w.ready)
+                for w in self._workers if not w.dead]
+
+    def health(self) -> PoolHealth:
+        """Healthy when new calls can be served; each problem named (never a tenant)."""
+        problems: list[str] = []
+        if self._closed:
+            problems.append("the sandbox pool is closed")
+        else:
+            template = self._template
+            if template is None or not template.ready:
+                problems.append("the worker template is not running; it is being restarted")
+            elif template.waiting_seconds() > TEMPLATE_SLOW_SECONDS:
+                problems.append(f"the worker template has not answered a spawn for "
+                                f"{template.waiting_seconds():.0f} s")
+            if not self._spares and self._spawn_error:
+                problems.append(f"workers cannot be started: {self._spawn_error}")
+            for worker in self._workers:
+                if worker.dead and not worker.gone and worker.dead_reason:
+                    problems.append(
+                        f"worker {worker.id} (pid {worker.pid}) {worker.dead_reason}; it is "
+                        f"being killed and replaced")
+            # (With no spares configured, no worker at all is normal while nothing waits.)
+            if (not any(w.usable for w in self._workers) and not self._starting
+                    and (self.spare_workers or self._waiting)):
+                problems.append("no sandbox worker is ready")
+        return PoolHealth(not problems, self.live_workers, tuple(problems))
+
+    # -- the template ---------------------------------------------------------------------------
+    async def _start_template(self) -> None:
+        template = ForkServer(self.python, self.worker_entry, self._on_exit_report,
+                              self._on_template_down)
+        self._template = template
+        self.stats.template_starts += 1
+        await template.start()
+        self._template_failures = 0
+        if template.notes:
+            log.info("sandbox template prepared: %s", "; ".join(template.notes))
+
+    def _on_template_down(self, template: ForkServer) -> None:
+        if self._closed or template is not self._template or not self._started:
+            return
+        self._spawn_error = "the worker template stopped"
+        if not self._restarting:
+            self._restarting = True
+            self._track(self._restart_template())
+
+    async def _restart_template(self) -> None:
+        """Start a new template after the last one died, backing off while it keeps failing.
+
+        Workers already forked keep serving: the pool holds their pipes and pidfds."""
+        try:
+            await self._restart_template_until_up()
+        finally:
+            self._restarting = False
+
+    async def _restart_template_until_up(self) -> None:
+        while not self._closed:
+            delay = TEMPLATE_BACKOFF_SECONDS[
+                min(self._template_failures, len(TEMPLATE_BACKOFF_SECONDS) - 1)]
+            self._template_failures += 1
+            await asyncio.sleep(delay)
+            if self._closed:
+                return
+            try:
+                await self._start_template()
+            except (SpawnError, OSError) as error:
+                log.error("cannot restart the sandbox worker template: %s", error)
+                continue
+            log.warning("sandbox worker template restarted")
+            self._spawn_error = None
+            self._replenish()
+            self._dispatch()
+            return
 
     # -- running calls --------------------------------------------------------------------------
     async def run(
@@ -225,10 +388,10 @@ class SandboxPool:
         handler: CapabilityHandler | None = None,
         group: str = "",
     ) -> Outcome:
-        """Run one call in a worker; always returns an Outcome (never raises for tenant code).
+        """Run one call in a worker of `group`; always returns an Outcome for tenant code.
 
-        `group` names whose call this is (the service passes the tenant): groups are served
-        fairly (see sandbox.scheduler).
+        `group` names whose call this is (the service passes the tenant): a group's calls only
+        ever run in that group's workers, and groups are served fairly (sandbox.scheduler).
         """
         if self._closed:
             raise PoolClosed("the sandbox pool is closed")
@@ -239,12 +402,17 @@ class SandboxPool:
             return failure("CompileError",
                            f"the script is {size} bytes; the limit is {limits.source_bytes}",
                            limit="source")
-        call_id = next(self._ids)
         body = call.to_json()
         del body["source"]
+        body["source_sha256"] = sha256
+        try:
+            encoded = EncodedCall.of(body, call.source, limits_bytes(limits))
+        except UnsendableCall as error:
+            self.stats.bad_calls += 1
+            return failure("BadCall", f"the call cannot be sent to a sandbox worker: {error}")
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        pending = PendingCall(call_id, group, body, call.source, sha256,
-                              limits, handler or no_capabilities, future)
+        pending = PendingCall(next(self._ids), group, encoded, sha256, limits,
+                              handler or no_capabilities, future, queued_at=time.monotonic())
         self.stats.calls += 1
         # Known from its first call on, so a newcomer cannot take every worker at once.
         self._loads.setdefault(group, GroupLoad())
@@ -256,61 +424,154 @@ class SandboxPool:
         load = self._loads.setdefault(group, GroupLoad())
         if not load.heavy:
             self._gate.light_activity()
-        load.observe(outcome.duration_ms, outcome.limit in ("cpu", "wall", "memory"))
+        load.observe(outcome.duration_ms, outcome.limit in ("cpu", "wall", "memory", "garbage"))
         if not load.heavy and load.average_ms < 1.0 and len(self._loads) > 10_000:
             del self._loads[group]  # forget idle light groups rather than grow forever
         return outcome
 
     async def check(self, source: str, *, limits: Limits | None = None, group: str = ""
                     ) -> Outcome:
-        """Compile and contract-check a script in a worker (the compiler meets hostile input)."""
-        return await self.run(Call(source=source, function=None), limits=limits, group=group)
+        """Compile and contract-check a script in a worker (the compiler meets hostile input).
+
+        Checks are rare (an upload, a deploy): the group's idle workers are reclaimed at once
+        after it rather than kept for calls that will not come.
+        """
+        outcome = await self.run(Call(source=source, function=None), limits=limits,
+                                 group=group)
+        for worker in list(self._by_group.get(group, ())):
+            if worker.usable and not worker.inflight:
+                self.stats.workers_reclaimed += 1
+                self._take_out(worker, "", charge=False, reclaim=True)
+        return outcome
 
     def _dispatch(self) -> None:
+        if self._closed:
+            return
+        if self._dispatching:
+            # Called again from inside (a reclaim, a worker taken out): the outer pass
+            # goes round once more instead of nesting.
+            self._redispatch = True
+            return
+        self._dispatching = True
+        try:
+            self._redispatch = True
+            while self._redispatch:
+                self._redispatch = False
+                self._dispatch_once()
+        finally:
+            self._dispatching = False
+        self._replenish()
+
+    def _dispatch_once(self) -> None:
+        now = time.monotonic()
         while self._waiting:
             for group in self._waiting.groups():
-                worker = self._worker_for(group)
+                if self._throttled(group, now):
+                    self._refuse_waiting(group, now)
+                    continue
+                worker = self._worker_for(group, now)
                 if worker is not None:
                     break
             else:
-                return
+                break
             pending = self._waiting.pop(group)
             if pending.future.done():
                 continue
-            worker.inflight.append(pending)
-            self._set_priority(worker, group)
-            worker.write(self._message(worker, pending))
-            if not self._heavy(group):
-                self._gate.light_activity()
-            if len(worker.inflight) == 1:
-                self._arm_deadline(worker, pending)
+            self._start_on(worker, pending)
 
-    def _worker_for(self, group: str) -> Worker | None:
-        """An idle worker, or one running only this group's calls with room in its pipe.
+    def _start_on(self, worker: Worker, pending: PendingCall) -> None:
+        worker.inflight.append(pending)
+        self._busy.add(worker)
+        worker.calls += 1
+        worker.last_used = time.monotonic()
+        self._set_priority(worker, pending.group)
+        if not worker.write(pending.encoded.message(
+                pending.id, not worker.mark_source(pending.source_sha256))):
+            # Its pipe is gone (the worker is going away): this call never reached it.
+            worker.inflight.pop()
+            self._waiting.push_front(pending.group, pending)
+            self._take_out(worker, "lost its pipe", charge=False)
+            return
+        if not self._heavy(pending.group):
+            self._gate.light_activity()
+        if len(worker.inflight) == 1:
+            self._arm_deadline(worker, pending)
 
-        No group holds every worker (one is always left for the others), and a heavy group
-        only a few.
+    def _group_cap(self, group: str) -> int:
+        return group_worker_cap(self.size, self.workers_per_group, heavy=self._heavy(group),
+                                alone=len(self._loads) <= 1)
+
+    def _worker_for(self, group: str, now: float) -> Worker | None:
+        """An idle worker of this group; else a spare bound to it (within the group's and the
+        pool's budget); else, for groups known to be quick, the pipe of its least busy worker.
         """
-        usable = [w for w in self._workers if w.ready and not w.dead and not w.retiring]
-        heavy = self._heavy(group)
-        held = sum(1 for w in usable if any(p.group == group for p in w.inflight))
-        if heavy:
-            cap = heavy_group_workers(self.size)
-        elif len(self._loads) > 1:
-            cap = max(1, self.size - 1)
-        else:
-            cap = self.size  # the only group seen: nobody to leave a worker for
-        idle = [] if held >= cap else [w for w in usable if not w.inflight]
-        if idle:
-            return idle[0]
+        own = [w for w in self._by_group.get(group, ()) if w.usable]
+        busy = sum(1 for w in own if w.inflight)
+        cap = self._group_cap(group)
+        if busy < cap and len(self._busy) < self.size:
+            for worker in own:
+                if not worker.inflight:
+                    return worker
+            if len(own) < cap and self._budget(group).available(now):
+                spare = self._bind_spare(group)
+                if spare is not None:
+                    return spare
         if not self._loads.get(group, GroupLoad()).may_pipeline:
             return None  # only calls known to be quick wait in a busy worker's pipe
-        own = [
-            w for w in usable
-            if w.inflight and len(w.inflight) < self.inflight_per_worker
-            and all(p.group == group for p in w.inflight)
-        ]
-        return min(own, key=lambda w: len(w.inflight)) if own else None
+        room = [w for w in own if w.inflight and len(w.inflight) < self.inflight_per_worker]
+        return min(room, key=lambda w: len(w.inflight)) if room else None
+
+    def _bind_spare(self, group: str) -> Worker | None:
+        """Assign a spare to `group` for good, reclaiming another group's idle worker when the
+        pool holds `max_workers` tenant workers already."""
+        if not self._spares:
+            return None
+        if self._bound >= self.max_workers and not self._reclaim_one(exclude=group):
+            return None
+        worker = self._spares.pop()
+        worker.group = group
+        self._bound += 1
+        self._by_group.setdefault(group, []).append(worker)
+        return worker
+
+    def _reclaim_one(self, exclude: str) -> bool:
+        """Kill the least recently used idle worker of another group; False if none is idle."""
+        idle = [w for g, workers in self._by_group.items() if g != exclude
+                for w in workers if w.usable and not w.inflight]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda w: w.last_used)
+        self.stats.workers_reclaimed += 1
+        self._take_out(victim, "", charge=False, reclaim=True)
+        return True
+
+    def _budget(self, group: str) -> RestartBudget:
+        budget = self._budgets.get(group)
+        if budget is None:
+            budget = self._budgets[group] = RestartBudget(self.restart_burst,
+                                                          self.restarts_per_second)
+        return budget
+
+    def _throttled(self, group: str, now: float) -> bool:
+        """The group spent its restart budget and has no worker left to wait for."""
+        budget = self._budgets.get(group)
+        if budget is None or budget.available(now):
+            return False
+        return not any(not w.dead for w in self._by_group.get(group, ()))
+
+    def _refuse_waiting(self, group: str, now: float) -> None:
+        wait = self._budget(group).seconds_until_available(now)
+        while True:
+            try:
+                pending = self._waiting.pop(group)
+            except KeyError:
+                return
+            if not pending.future.done():
+                pending.future.set_result(failure(
+                    "LimitExceeded",
+                    "this tenant's scripts made their sandbox workers restart too often "
+                    f"(crashes, kills, memory limits); new calls run again in {wait:.1f} s",
+                    limit="restarts"))
 
     def _heavy(self, group: str) -> bool:
         load = self._loads.get(group)
@@ -323,21 +584,14 @@ class SandboxPool:
 
         Only with the privilege to restore the normal policy afterwards (root); else skipped.
         """
-        if not CAN_RENICE or worker.transport is None:
+        if not CAN_RENICE or worker.gone:
             return
         idle = self._heavy(group)
         if worker.idle_priority != idle:
             policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
             with contextlib.suppress(OSError):
-                os.sched_setscheduler(worker.transport.get_pid(), policy, os.sched_param(0))
+                os.sched_setscheduler(worker.pid, policy, os.sched_param(0))
                 worker.idle_priority = idle
-
-    def _message(self, worker: Worker, pending: PendingCall) -> bytes:
-        call = dict(pending.call, source_sha256=pending.source_sha256)
-        if not worker.mark_source(pending.source_sha256):
-            call["source"] = pending.source
-        return encode({"type": "call", "id": pending.id, "call": call,
-                       "limits": limits_json(pending.limits)})
 
     def _arm_deadline(self, worker: Worker, pending: PendingCall) -> None:
         loop = asyncio.get_running_loop()
@@ -351,19 +605,48 @@ class SandboxPool:
 
     def _on_slow(self, worker: Worker, pending: PendingCall) -> None:
         """A call still running after SLOW_CALL_SECONDS: its group counts as heavy from now
-        on (no need to wait for it to finish), and it yields the CPU to everyone else."""
+        on (no need to wait for it to finish), it yields the CPU to everyone else, and its CPU
+        time is watched from outside from here on."""
+        pending.slow = None
         if not worker.inflight or worker.inflight[0] is not pending or pending.future.done():
             return
         self._loads.setdefault(pending.group, GroupLoad()).heavy = True
         self._set_priority(worker, pending.group)
         self._gate.heavy_started(worker)
+        # Read now, the call has used at most SLOW_CALL_SECONDS of CPU before: the outside
+        # check errs by that much in the call's favour, far inside its margin.
+        pending.cpu_baseline = worker.cpu_seconds()
+        pending.cpu_check = asyncio.get_running_loop().call_later(
+            CPU_CHECK_SECONDS, self._check_cpu, worker, pending)
+
+    def _check_cpu(self, worker: Worker, pending: PendingCall) -> None:
+        """The outer belt of the CPU limit: the worker's own timer should have fired long
+        before; a worker past the limit by the margin is killed."""
+        pending.cpu_check = None
+        if (worker.dead or not worker.inflight or worker.inflight[0] is not pending
+                or pending.future.done()):
+            return
+        now_cpu = worker.cpu_seconds()
+        if now_cpu is not None and pending.cpu_baseline is not None:
+            limit = pending.limits.cpu_seconds
+            margin = max(CPU_MARGIN_SECONDS, CPU_MARGIN_FRACTION * limit)
+            if now_cpu - pending.cpu_baseline > limit + margin:
+                self.stats.cpu_kills += 1
+                elapsed = (time.perf_counter() - pending.started_at - pending.paused_seconds)
+                pending.future.set_result(failure(
+                    "LimitExceeded",
+                    f"CPU time limit of {limit:g} s exceeded (stopped from outside)",
+                    limit="cpu", duration_ms=elapsed * 1000))
+                self._take_out(worker, "ran past its CPU limit", charge=True)
+                return
+        pending.cpu_check = asyncio.get_running_loop().call_later(
+            CPU_CHECK_SECONDS, self._check_cpu, worker, pending)
 
     def _pause_worker(self, worker: Worker) -> None:
         """Stop a heavy call's worker (the yield gate decided); its wall clock stops too."""
-        if worker.dead or worker.transport is None:
+        if worker.dead:
             return
-        with contextlib.suppress(ProcessLookupError):
-            worker.transport.send_signal(signal.SIGSTOP)
+        worker.send_signal(signal.SIGSTOP)
         worker.paused_at = time.perf_counter()
         head = worker.inflight[0] if worker.inflight else None
         worker.paused_call = head
@@ -374,10 +657,9 @@ class SandboxPool:
     def _resume_worker(self, worker: Worker) -> None:
         paused_at, head = worker.paused_at, worker.paused_call
         worker.paused_at = worker.paused_call = None
-        if worker.dead or worker.transport is None or paused_at is None:
+        if worker.dead or paused_at is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            worker.transport.send_signal(signal.SIGCONT)
+        worker.send_signal(signal.SIGCONT)
         if (head is None or not worker.inflight or worker.inflight[0] is not head
                 or head.future.done()):
             return
@@ -388,6 +670,7 @@ class SandboxPool:
             max(0.0, remaining), self._on_deadline, worker, head)
 
     def _on_deadline(self, worker: Worker, pending: PendingCall) -> None:
+        pending.deadline = None
         if not worker.inflight or worker.inflight[0] is not pending or pending.future.done():
             return
         elapsed = (time.perf_counter() - pending.started_at - pending.paused_seconds) * 1000
@@ -397,67 +680,23 @@ class SandboxPool:
             limit="wall",
             duration_ms=elapsed,
         ))
-        self._kill(worker)
-
-    def _resend_head(self, worker: Worker) -> None:
-        """The worker lacked a source we thought it had (the two LRUs should never disagree).
-
-        Its pipe may already hold more calls that depend on the same belief, so every call on
-        it goes back to the queue (none had started) and the worker is replaced.
-        """
-        for pending in worker.inflight:
-            pending.cancel_timers()
-        for pending in reversed(worker.inflight):
-            self._waiting.push_front(pending.group, pending)
-        worker.inflight.clear()
-        log.warning("sandbox worker lost a cached script; replacing it")
-        self._kill(worker)
-        self._dispatch()
+        self.stats.deadline_kills += 1
+        self._take_out(worker, "held a call past its wall-clock deadline", charge=True)
 
     def _complete_head(self, worker: Worker, outcome: Outcome) -> None:
         pending = worker.inflight.popleft()
-        pending.cancel_timers()
+        pending.end()
+        if not worker.inflight:
+            self._busy.discard(worker)
         self._gate.heavy_finished(worker)
+        worker.last_used = time.monotonic()
         if not pending.future.done():
             pending.future.set_result(outcome)
         if worker.inflight and not worker.retiring:
             self._arm_deadline(worker, worker.inflight[0])
         self._dispatch()
 
-    # -- workers ------------------------------------------------------------------------------
-    async def _spawn(self) -> None:
-        loop = asyncio.get_running_loop()
-        worker = Worker()
-        transport, _ = await loop.subprocess_exec(
-            lambda: WorkerProtocol(self, worker),
-            self.python, "-I", "-c", bootstrap_source(PACKAGE_PARENT),
-            json.dumps(self.limits.to_json()),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={},
-            close_fds=True,
-            start_new_session=True,
-        )
-        worker.transport = transport
-        if CAN_RENICE and self._workers:
-            # A replacement starts on CPU time nobody else wants: starting Python costs a few
-            # hundred milliseconds of CPU, which must not come out of the tenants being served.
-            # It gets the normal policy back once ready.
-            with contextlib.suppress(OSError):
-                os.sched_setscheduler(transport.get_pid(), os.SCHED_IDLE, os.sched_param(0))
-                worker.idle_priority = True
-        # uvloop's pipe transports implement WriteTransport without subclassing it.
-        worker.stdin = cast(asyncio.WriteTransport, transport.get_pipe_transport(0))
-        self._workers.append(worker)
-        self.stats.workers_started += 1
-        try:
-            await asyncio.wait_for(asyncio.shield(worker.started), WORKER_START_TIMEOUT)
-        except TimeoutError:
-            log.error("sandbox worker did not start in %s s; stderr: %s", WORKER_START_TIMEOUT,
-                      worker.stderr_tail.decode(errors="replace")[-2000:])
-            self._kill(worker)
-
+    # -- messages from workers ------------------------------------------------------------------
     def _on_line(self, worker: Worker, line: bytes) -> None:
         """One message from a worker, handled as it arrives (no task hop per message)."""
         try:
@@ -475,14 +714,19 @@ class SandboxPool:
                 )
                 if outcome.retire:  # the worker exits by itself after this outcome
                     worker.retiring = True
+                    self._charge(worker)
                 self._complete_head(worker, outcome)
             elif kind == "capability":
                 request = message.get("request")
                 if not isinstance(request, dict):
                     raise ProtocolError("a capability request must be an object")
-                self._track(worker, self._answer(worker, worker.inflight[0], request))
+                if worker.inflight[0].asking:
+                    # A worker waits for each answer before it asks again: a second request
+                    # meanwhile is a flood, not a script.
+                    raise ProtocolError("a capability request before the last was answered")
+                self._answer(worker, worker.inflight[0], request)
             elif kind == "source_missing":
-                self._resend_head(worker)
+                self._resend_all(worker)
             else:
                 raise ProtocolError(f"unexpected message {kind!r}")
         except ProtocolError as error:
@@ -511,13 +755,13 @@ class SandboxPool:
             log.info("sandbox workers hardened: active=%s inactive=%s",
                      hardening.get("active"), hardening.get("inactive"))
         worker.ready = True
-        if worker.idle_priority and CAN_RENICE and worker.transport is not None:
-            with contextlib.suppress(OSError):
-                os.sched_setscheduler(worker.transport.get_pid(), os.SCHED_OTHER,
-                                      os.sched_param(0))
-                worker.idle_priority = False
-        if not worker.started.done():
-            worker.started.set_result(None)
+        worker.last_used = time.monotonic()
+        if worker.ready_timer is not None:
+            worker.ready_timer.cancel()
+            worker.ready_timer = None
+        self._spawn_error = None
+        self._starting -= 1
+        self._spares.append(worker)
         self._dispatch()
 
     def _protocol_violation(self, worker: Worker, reason: str) -> None:
@@ -526,94 +770,263 @@ class SandboxPool:
             worker.inflight[0].future.set_result(failure(
                 "WorkerProtocolError", f"the worker sent an invalid message: {reason}"
             ))
-        self._kill(worker)
+        self._take_out(worker, "broke the protocol", charge=worker.group is not None)
 
-    def _track(self, worker: Worker, coroutine: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
-        worker.tasks.add(task)
-        task.add_done_callback(worker.tasks.discard)
+    def _answer(self, worker: Worker, pending: PendingCall, request: dict[str, Any]) -> None:
+        pending.asking = True
+        task = asyncio.ensure_future(self._answer_one(worker, pending, request))
+        pending.tasks.add(task)
+        task.add_done_callback(pending.tasks.discard)
 
-    async def _answer(self, worker: Worker, pending: PendingCall, request: dict[str, Any]) -> None:
+    async def _answer_one(self, worker: Worker, pending: PendingCall, request: dict[str, Any]
+                          ) -> None:
+        """Answer a capability request; the call's wall clock bounds it (the call's end
+        cancels it)."""
         try:
             reply = await pending.handler(request)
+        except asyncio.CancelledError:
+            raise
         except Exception as error:  # a host-side bug must not hang the tenant's call
             log.exception("capability handler failed")
             reply = {"ok": False, "error": f"the host could not complete the request ({error})"}
+        pending.asking = False
         if worker.dead or not worker.inflight or worker.inflight[0] is not pending:
             return
-        worker.write(encode({"type": "capability_reply", "id": pending.id, "reply": reply}))
+        try:
+            data = encode_strict({"type": "capability_reply", "id": pending.id, "reply": reply})
+        except UnsendableCall as error:
+            data = encode_strict({"type": "capability_reply", "id": pending.id, "reply": {
+                "ok": False, "error": f"the host's answer could not be sent: {error}"}})
+        worker.write(data + b"\n")
 
-    def _kill(self, worker: Worker) -> None:
+    def _resend_all(self, worker: Worker) -> None:
+        """The worker lacked a source we thought it had (the two LRUs should never disagree).
+
+        Its pipe may already hold more calls that depend on the same belief, so every call on
+        it goes back to the queue (none had started) and the worker is replaced.
+        """
+        log.warning("sandbox worker lost a cached script; replacing it")
+        self._take_out(worker, "", charge=False, requeue_all=True)
+
+    # -- worker processes -----------------------------------------------------------------------
+    def _replenish(self) -> None:
+        """Keep `spare_workers` spares ready or starting, and one more per group waiting for a
+        worker it may have, within `max_workers` + `spare_workers` processes."""
+        if self._closed or self._template is None or not self._template.ready:
+            return
+        wanted = self.spare_workers
+        if self._waiting:
+            now = time.monotonic()
+            hungry = 0
+            for group in self._waiting.groups():
+                own = [w for w in self._by_group.get(group, ()) if not w.dead]
+                if (len(own) < self._group_cap(group) and not any(
+                        w.usable and not w.inflight for w in own)
+                        and self._budget(group).available(now)):
+                    hungry += 1
+            wanted = max(wanted, hungry)
+        limit = self.max_workers + self.spare_workers
+        have = len(self._spares) + self._starting
+        while have < wanted and self._bound + have < limit:
+            have += 1
+            self._starting += 1
+            self._track(self._spawn())
+
+    def _track(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _allocate_uid(self) -> int | None:
+        if self.worker_uids is None:
+            return None
+        for uid in self.worker_uids:
+            if uid not in self._uids_used:
+                self._uids_used.add(uid)
+                return uid
+        raise SpawnError("every uid of the workers' range is in use")
+
+    async def _spawn(self) -> None:
+        """Fork one spare from the template and wait (with a deadline) for its hello."""
+        template = self._template
+        uid: int | None = None
+        try:
+            if template is None:
+                raise SpawnError("no worker template")
+            uid = self._allocate_uid()
+            spawned = await template.spawn({
+                "uid": uid, "gid": uid, "memory_bytes": self.limits.memory_bytes,
+                "readable_paths": list(self._readable_paths),
+            })
+        except (SpawnError, OSError) as error:  # OSError: e.g. out of descriptors for pipes
+            self._starting -= 1
+            if uid is not None:
+                self._uids_used.discard(uid)
+            if self._closed:
+                return
+            self._spawn_error = str(error)
+            log.error("cannot start a sandbox worker: %s", error)
+            if template is not None and not template.down and "did not answer" in str(error):
+                template.kill()  # unresponsive: the supervisor starts a new one
+            return
+        self.stats.workers_started += 1
+        worker = Worker(id=next(self._worker_ids), pid=spawned.pid, pidfd=spawned.pidfd,
+                        uid=uid)
+        self._workers.append(worker)
+        self._by_pid[worker.pid] = worker
+        loop = asyncio.get_running_loop()
+        if worker.pidfd is not None:
+            loop.add_reader(worker.pidfd, self._on_pidfd, worker)
+        reader = WorkerReader(worker, self._on_line, self._protocol_violation, self._on_eof)
+        try:
+            await connect(worker, spawned, reader)
+        except OSError as error:
+            log.error("cannot attach a sandbox worker's pipes: %s", error)
+            self._take_out(worker, "", charge=False)
+            return
+        worker.ready_timer = loop.call_later(self.worker_ready_seconds,
+                                             self._on_ready_timeout, worker)
+        if self._closed:
+            self._take_out(worker, "", charge=False)
+
+    def _on_ready_timeout(self, worker: Worker) -> None:
+        worker.ready_timer = None
+        if not worker.ready and not worker.dead:
+            self._spawn_error = f"a worker did not start in {self.worker_ready_seconds:g} s"
+            log.error("sandbox worker %s did not say ready in %s s", worker.pid,
+                      self.worker_ready_seconds)
+            self._take_out(worker, "did not start in time", charge=False)
+
+    def _charge(self, worker: Worker) -> None:
+        if worker.group is not None:
+            self._budget(worker.group).charge(time.monotonic())
+            self.stats.starts_charged[worker.group] += 1
+
+    def _take_out(self, worker: Worker, reason: str, *, charge: bool,
+                  requeue_all: bool = False, reclaim: bool = False) -> None:
+        """Out of service at once: the call it ran already has its outcome (or fails here),
+        calls queued behind it go back to the queue, and the process is killed."""
         if worker.dead:
             return
         worker.dead = True
+        worker.dead_reason = reason
+        worker.dead_at = time.monotonic()
+        if not worker.ready:
+            self._starting -= 1
         self._gate.heavy_finished(worker)
-        if worker.transport is not None:
-            with contextlib.suppress(ProcessLookupError):
-                worker.transport.send_signal(signal.SIGKILL)
+        if worker.ready_timer is not None:
+            worker.ready_timer.cancel()
+            worker.ready_timer = None
+        if worker in self._spares:
+            self._spares.remove(worker)
+        self._busy.discard(worker)
+        if worker.group is not None:
+            self._bound -= 1
+        if charge:
+            self._charge(worker)
+        if worker.group is not None and not self._closed and not reclaim:
+            self.stats.workers_replaced += 1
+        inflight = list(worker.inflight)
+        worker.inflight.clear()
+        for pending in inflight:
+            pending.end()
+        if inflight and not requeue_all and not worker.retiring:
+            head = inflight.pop(0)
+            if not head.future.done():
+                status = "" if worker.exit_status is None else \
+                    f" (exit status {worker.exit_status})"
+                head.future.set_result(failure(
+                    "WorkerCrashed", f"the sandbox worker stopped unexpectedly{status}",
+                    duration_ms=(time.perf_counter() - head.started_at) * 1000))
+        for pending in reversed(inflight):
+            if not pending.future.done():
+                self._waiting.push_front(pending.group, pending)
+        if not worker.gone and not worker.send_signal(signal.SIGKILL) and worker.pidfd is None \
+                and self._template is not None:
+            self._template.kill_worker(worker.pid)
+        if worker.gone:
+            self._forget(worker)
+        self._dispatch()
 
-    def _on_worker_exit(self, worker: Worker) -> None:
-        """The process has exited and its pipes are closed."""
-        worker.dead = True
-        self._gate.heavy_finished(worker)
-        if not worker.exited.done():
-            worker.exited.set_result(None)
-        if not worker.started.done():
-            worker.started.set_result(None)
-        returncode = worker.transport.get_returncode() if worker.transport else None
+    def _on_eof(self, worker: Worker) -> None:
+        """Its pipe closed: the worker exited (or closed it, which is as bad). Wait a moment
+        for the template's report of the exit status, for the message."""
+        worker.eof = True
+        if worker.dead:
+            return
+        if worker.exit_status is not None or worker.retiring:
+            self._crashed(worker)
+            return
+        asyncio.get_running_loop().call_later(EXIT_STATUS_GRACE_SECONDS, self._crashed, worker)
+
+    def _crashed(self, worker: Worker) -> None:
+        if not worker.dead:
+            self._take_out(worker, "", charge=not worker.retiring and worker.group is not None)
+
+    def _on_pidfd(self, worker: Worker) -> None:
+        """The process is gone (a pidfd turns readable when it exits)."""
+        if worker.pidfd is not None:
+            asyncio.get_running_loop().remove_reader(worker.pidfd)
+        self._gone(worker)
+
+    def _on_exit_report(self, pid: int, status: int) -> None:
+        worker = self._by_pid.get(pid)
+        if worker is None:
+            return
+        worker.exit_status = status
+        if worker.eof and not worker.dead:
+            self._crashed(worker)
+        if worker.pidfd is None:
+            self._gone(worker)
+
+    def _gone(self, worker: Worker) -> None:
+        worker.gone = True
+        if worker.dead:
+            self._forget(worker)
+        elif worker.eof:
+            self._crashed(worker)
+        # else: the pipe's EOF follows and reports the crash.
+
+    def _forget(self, worker: Worker) -> None:
+        """The process is gone and out of service: release everything it held."""
         if worker in self._workers:
             self._workers.remove(worker)
-        if worker.inflight and not worker.retiring:
-            head = worker.inflight.popleft()
-            head.cancel_timers()
-            if not head.future.done():
-                head.future.set_result(failure(
-                    "WorkerCrashed",
-                    f"the sandbox worker stopped unexpectedly (exit status {returncode})",
-                    duration_ms=(time.perf_counter() - head.started_at) * 1000,
-                ))
-        # Calls queued behind it never started: give them to another worker.
-        for pending in worker.inflight:
-            pending.cancel_timers()
-        for pending in reversed(worker.inflight):
-            self._waiting.push_front(pending.group, pending)
-        worker.inflight.clear()
-        if worker.transport is not None:
-            worker.transport.close()
+        if self._by_pid.get(worker.pid) is worker:
+            del self._by_pid[worker.pid]
+        if worker.group is not None:
+            workers = self._by_group.get(worker.group)
+            if workers is not None and worker in workers:
+                workers.remove(worker)
+                if not workers:
+                    del self._by_group[worker.group]
+        if worker.uid is not None:
+            self._uids_used.discard(worker.uid)
+        worker.close_descriptors()
+        if not worker.exited.done():
+            worker.exited.set_result(None)
         if not self._closed:
             self._dispatch()
-            self.stats.workers_replaced += 1
-            task = asyncio.ensure_future(self._spawn())
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
 
-
-class WorkerProtocol(asyncio.SubprocessProtocol):
-    """Bytes from one worker process: protocol lines on stdout, diagnostics on stderr."""
-
-    def __init__(self, pool: SandboxPool, worker: Worker) -> None:
-        self.pool = pool
-        self.worker = worker
-        self.buffer = bytearray()
-
-    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
-        chunk = data.encode() if isinstance(data, str) else data
-        worker = self.worker
-        if fd == 2:
-            worker.stderr_tail += chunk
-            del worker.stderr_tail[:-STDERR_KEEP_BYTES]
+    def _sweep(self) -> None:
+        """Reclaim tenant workers idle longer than `idle_seconds`; forget restart budgets that
+        are full again for groups with no worker."""
+        if self._closed:
             return
-        self.buffer += chunk
-        while not worker.dead:
-            end = self.buffer.find(b"\n")
-            if end < 0:
-                break
-            line = bytes(self.buffer[:end])
-            del self.buffer[: end + 1]
-            self.pool._on_line(worker, line)
-        if len(self.buffer) > MAX_MESSAGE_BYTES:
-            self.buffer.clear()
-            self.pool._protocol_violation(worker, "a message larger than the protocol allows")
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.pool._on_worker_exit(self.worker)
+        now = time.monotonic()
+        expired = now - self.queue_seconds
+        for pending in self._waiting.take_where(lambda p: p.queued_at < expired):
+            if not pending.future.done():
+                pending.future.set_result(failure(
+                    "SandboxUnavailable",
+                    f"no sandbox worker could take the call within {self.queue_seconds:g} s"))
+        for group, budget in list(self._budgets.items()):
+            if group not in self._by_group and budget.available(now) \
+                    and budget.tokens >= budget.burst:
+                del self._budgets[group]
+        cutoff = now - self.idle_seconds
+        for workers in list(self._by_group.values()):
+            for worker in list(workers):
+                if worker.usable and not worker.inflight and worker.last_used < cutoff:
+                    self.stats.workers_reclaimed += 1
+                    self._take_out(worker, "", charge=False, reclaim=True)
+        self._sweeper = asyncio.get_running_loop().call_later(IDLE_SWEEP_SECONDS, self._sweep)

@@ -7,6 +7,9 @@ Parent → worker: {"type": "call", "id", "call", "limits"}; {"type": "capabilit
 "reply"}. Worker → parent: {"type": "ready", "hardening"}; {"type": "capability", "id",
 "request"}; {"type": "outcome", "id", "outcome"}. An outcome with `"retire": true` is the
 worker's last: it exits after sending it, and the pool replaces it.
+
+A call is encoded completely (`EncodedCall`) before it is queued for any worker, so an input
+that cannot be encoded fails that call alone and never leaves a worker waiting.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import select
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, ScriptError
@@ -47,6 +51,55 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 def encode(message: dict[str, Any]) -> bytes:
     return _ENCODER.encode(message).encode() + b"\n"
+
+
+class UnsendableCall(Exception):
+    """A call that cannot be encoded for a worker (e.g. a lone surrogate in a header)."""
+
+
+def encode_strict(value: Any) -> bytes:
+    """JSON as strict UTF-8; raises UnsendableCall for anything that is not."""
+    try:
+        return _ENCODER.encode(value).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise UnsendableCall(
+            f"text that is not valid Unicode (an unpaired surrogate at position {error.start})"
+        ) from None
+    except (TypeError, ValueError, RecursionError) as error:
+        raise UnsendableCall(f"a value that is not JSON ({str(error)[:200]})") from None
+
+
+@functools.lru_cache(maxsize=256)
+def encoded_source(source: str) -> bytes:
+    """A script's text as a JSON string, remembered for the scripts in use."""
+    return encode_strict(source)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedCall:
+    """A call encoded completely before it goes near a worker: nothing can fail later.
+
+    `message(id, with_source)` splices the parts; the source travels only to a worker that
+    does not hold it yet.
+    """
+
+    call: bytes  # the call object without its source, source_sha256 included
+    source: bytes
+    limits: bytes
+
+    @classmethod
+    def of(cls, call: dict[str, Any], source: str, limits: bytes) -> EncodedCall:
+        encoded = cls(encode_strict(call), encoded_source(source), limits)
+        size = len(encoded.call) + len(encoded.source) + len(encoded.limits) + 64
+        if size > MAX_MESSAGE_BYTES:
+            raise UnsendableCall(f"the call is {size} bytes as JSON; the protocol allows "
+                                 f"{MAX_MESSAGE_BYTES}")
+        return encoded
+
+    def message(self, call_id: int, with_source: bool) -> bytes:
+        call = self.call[:-1] + b',"source":' + self.source + b"}" if with_source else self.call
+        return b"".join((b'{"type":"call","id":', str(call_id).encode(), b',"limits":',
+                         self.limits, b',"call":', call, b"}\n"))
 
 
 def decode(line: bytes) -> dict[str, Any]:

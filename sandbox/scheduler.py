@@ -10,13 +10,16 @@ Three rules keep one tenant from hurting another:
   exponentially weighted average of the worker-reported durations, with hysteresis.
 - A heavy group's running call steps aside (its worker is paused) while lighter calls are
   being served: see sandbox/yielding.py.
+- Workers are bound to one group for life (sandbox/pool.py): a group holds at most a few of
+  them (`group_worker_cap`), and a group whose calls keep costing worker starts (crashes,
+  kills, memory limits) is slowed on its own `RestartBudget`, never its neighbours'.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -84,6 +87,20 @@ class FairQueue(Generic[T]):
             del self._queues[group]
         return item
 
+    def take_where(self, predicate: Callable[[T], bool]) -> list[T]:
+        """Remove and return every waiting item that matches (e.g. waited too long)."""
+        taken: list[T] = []
+        for group in list(self._queues):
+            queue = self._queues[group]
+            kept = deque(item for item in queue if not predicate(item))
+            taken.extend(item for item in queue if predicate(item))
+            self._size -= len(queue) - len(kept)
+            if kept:
+                self._queues[group] = kept
+            else:
+                del self._queues[group]
+        return taken
+
     def drain(self) -> list[T]:
         items = [item for queue in self._queues.values() for item in queue]
         self._queues.clear()
@@ -95,3 +112,52 @@ def heavy_group_workers(pool_size: int) -> int:
     """How many workers a heavy group may hold at once: a quarter, at least one, and never
     all of them when there are two or more."""
     return max(1, min(pool_size // 4, pool_size - 1))
+
+
+def group_worker_cap(max_workers: int, per_group: int, *, heavy: bool, alone: bool) -> int:
+    """How many workers one group may keep busy at once.
+
+    A heavy group gets what `heavy_group_workers` allows; any group leaves at least one worker
+    for the others unless it is the only group seen.
+    """
+    if heavy:
+        return min(per_group, heavy_group_workers(max_workers))
+    return max(1, min(per_group, max_workers if alone else max_workers - 1))
+
+
+@dataclass
+class RestartBudget:
+    """A token bucket of worker starts a group may cause (crashes, kills, memory limits).
+
+    Starts that nobody caused (a first worker, an idle one reclaimed) are not charged. When the
+    bucket is empty the group gets no new worker until it refills: its calls fail fast with a
+    limit error while it has no live worker, so a crash loop costs its author, not the others.
+    """
+
+    burst: float
+    per_second: float
+    tokens: float = field(default=-1.0)
+    updated: float = 0.0
+    charged: int = 0
+
+    def _refill(self, now: float) -> None:
+        if self.tokens < 0:
+            self.tokens, self.updated = self.burst, now
+            return
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.per_second)
+        self.updated = now
+
+    def charge(self, now: float) -> None:
+        self._refill(now)
+        self.tokens = max(0.0, self.tokens - 1.0)
+        self.charged += 1
+
+    def available(self, now: float) -> bool:
+        self._refill(now)
+        return self.tokens >= 1.0
+
+    def seconds_until_available(self, now: float) -> float:
+        self._refill(now)
+        if self.tokens >= 1.0 or self.per_second <= 0:
+            return 0.0
+        return (1.0 - self.tokens) / self.per_second

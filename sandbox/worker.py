@@ -1,8 +1,9 @@
-"""A worker process: hardened once, then runs one call at a time for the pool.
+"""A worker process: forked from the template, hardened once, then runs one tenant's calls
+one at a time for the pool (the pool never gives it another tenant's call).
 
-Started by the pool as `python -I -c <bootstrap> <limits-json>` with an empty environment. Its
-stdin carries the pool's messages; the real stdout is replaced by /dev/null so nothing but the
-protocol reaches the channel (which is a duplicate of the original stdout).
+Forked by the template (sandbox/forkserver.py) through `harden.spawn_isolated`, which calls
+`child_main` in the hardened child. Its pipe ends are descriptors 3 (the pool's messages) and 4
+(its own); 0, 1 and 2 are /dev/null, so nothing but the protocol reaches the channel.
 
 The CPU limit is a profiling timer (ITIMER_PROF: this process's CPU time, fine-grained) armed
 per call: it fires at the limit and then every `CPU_REFIRE_SECONDS` until the call ends. The
@@ -19,7 +20,6 @@ MemoryError came with its address space nearly full, or its garbage would not se
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -31,13 +31,17 @@ from typing import Any, NoReturn
 from sandbox import stopping
 from sandbox.call import Call
 from sandbox.compiler import SCRIPT_FILENAME
-from sandbox.harden import harden
+from sandbox.forkserver import WORKER_IN_FD, WORKER_OUT_FD
+from sandbox.harden import HardeningReport
 from sandbox.limits import Limits
 from sandbox.outcome import JSONValue
-from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel
+from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel, ProtocolError
 
-# How long a worker polls for its next call before sleeping (see LineChannel.receive).
+# How long a worker polls for its next call before sleeping (see LineChannel.receive). Only
+# while its calls come that often: a worker serves one tenant, and most tenants are not busy
+# enough for polling to pay; each poll that ends in sleep is CPU taken from the others.
 IDLE_SPIN_SECONDS = 0.0005
+SPIN_WHEN_CALLS_WITHIN = 0.002
 
 # After the CPU limit fires, the timer fires again every this many seconds of CPU time.
 CPU_REFIRE_SECONDS = 0.01
@@ -128,24 +132,39 @@ class WorkerBridge:
                 return {"ok": False, "error": "the host sent an invalid reply"}
 
 
-def main() -> None:
-    limits = Limits.from_json(json.loads(sys.argv[1]))
-    channel_fd = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
+def child_main(report: HardeningReport) -> NoReturn:
+    """The worker's life, in a process the template forked and `spawn_isolated` hardened.
 
-    # Import everything tenant code can reach before the filesystem and imports go away.
+    Its pipe ends are at WORKER_IN_FD (calls) and WORKER_OUT_FD (messages); 0, 1 and 2 are
+    /dev/null (inherited from the template). Never returns: the process ends here.
+    """
+    try:
+        serve(report)
+    finally:
+        os._exit(0)
+
+
+def serve(report: HardeningReport) -> None:
+    # Everything tenant code can reach was imported by the template before the fork.
     import sandbox.executor as executor
 
-    report = harden(limits.memory_bytes, keep_fds={channel_fd})
-    channel = LineChannel(read_fd=0, write_fd=channel_fd)
+    channel = LineChannel(read_fd=WORKER_IN_FD, write_fd=WORKER_OUT_FD)
     state = WorkerState(channel)
     channel.send({"type": "ready", "pid": os.getpid(), "hardening": report.to_json()})
 
+    spin = IDLE_SPIN_SECONDS
     while True:
-        message = (state.queued_calls.popleft() if state.queued_calls
-                   else channel.receive(spin_seconds=IDLE_SPIN_SECONDS))
+        message: dict[str, Any] | None
+        try:
+            if state.queued_calls:
+                message = state.queued_calls.popleft()
+            else:
+                waiting_since = time.perf_counter()
+                message = channel.receive(spin_seconds=spin)
+                waited = time.perf_counter() - waiting_since
+                spin = IDLE_SPIN_SECONDS if waited < SPIN_WHEN_CALLS_WITHIN else 0.0
+        except ProtocolError:
+            return  # the pool sent something unreadable: it will see this worker exit
         if message is None:
             return
         if message["type"] != "call":
@@ -156,7 +175,7 @@ def main() -> None:
         outcome = run_one(state, message, executor)
         channel.send({"type": "outcome", "id": message["id"], "outcome": outcome})
         if outcome.get("retire"):
-            os._exit(0)
+            return
 
 
 def cpu_limit(state: WorkerState) -> BaseException:
@@ -267,15 +286,3 @@ def execute_with_cpu_timer(state: WorkerState, executor: Any, call: Call, limits
         signal.setitimer(signal.ITIMER_PROF, 0)
         state.current_id = None
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF})
-
-
-def bootstrap_source(package_parent: str) -> str:
-    """The `-c` program the pool starts: find this package without relying on the cwd."""
-    return (
-        "import sys; sys.path.insert(0, " + repr(package_parent) + "); "
-        "from sandbox.worker import main; main()"
-    )
-
-
-if __name__ == "__main__":
-    main()

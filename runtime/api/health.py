@@ -14,14 +14,15 @@ routes = web.RouteTableDef()
 
 @routes.get("/healthz")
 @documented("Liveness", auth="none", response=Health, uses_store=False,
-            other={503: Answer("Degraded: no live sandbox worker.", Health)})
+            other={503: Answer("Degraded: the sandbox cannot serve calls as it should "
+                               "(`problems` says why).", Health)})
 async def healthz(request: web.Request) -> web.Response:
-    pool = request.app[POOL]
-    healthy = pool.live_workers > 0
-    return web.json_response(
-        dump(Health, {"status": "ok" if healthy else "degraded", "workers": pool.live_workers}),
-        status=200 if healthy else 503,
-    )
+    health = request.app[POOL].health()
+    body: dict[str, object] = {"status": "ok" if health.healthy else "degraded",
+                               "workers": health.workers}
+    if health.problems:
+        body["problems"] = list(health.problems)
+    return web.json_response(dump(Health, body), status=200 if health.healthy else 503)
 
 
 @routes.get("/metrics")

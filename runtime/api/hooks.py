@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from runtime.bodies import read_body
 from runtime.errors import ApiError, not_found
-from runtime.intake import read_body, refuse_loops, request_data
+from runtime.intake import refuse_loops, request_data
 from runtime.ratelimit import Refused
 from runtime.typedefs import CONFIG, LIMITER, METRICS, MODULES, RUNNER
 
@@ -18,7 +19,8 @@ def too_many(refusal: Refused) -> ApiError:
 
 
 @routes.route("*", "/hooks/{token}")
-@routes.route("*", "/hooks/{token}/{rest:.*}")
+# [\s\S], not ".": a path may carry a percent-encoded newline, and "." stops at it.
+@routes.route("*", r"/hooks/{token}/{rest:[\s\S]*}")
 async def webhook(request: web.Request) -> web.Response:
     app = request.app
     config = app[CONFIG]

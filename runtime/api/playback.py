@@ -15,10 +15,10 @@ from runtime.api.common import found
 from runtime.api.runs import run_other
 from runtime.auth import UserAuth, require_tenant_or_user_auth
 from runtime.call_access import user_may_see_call
-from runtime.contract import CallLink
 from runtime.errors import bad_request, not_found
 from runtime.openapi import Answer, documented
 from runtime.openapi.models import RecordingLink, RecordingQuery, dump
+from runtime.recording_links import recording_url
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -56,9 +56,8 @@ async def recording(request: web.Request) -> web.Response:
         raise not_found("recording of this call")
     module = found(await store.get_module(tenant_id, call.module_id), "module")
     report = await run_other(request, module, "VoipGetCallLink", (call.record_call,))
-    link = report.validated
-    assert isinstance(link, CallLink)
+    url = recording_url(report)
     if as_json:
         return web.json_response(
-            dump(RecordingLink, {"url": link.url, "execution_id": report.execution_id}))
-    raise web.HTTPFound(location=link.url, headers={"Cache-Control": "no-store"})
+            dump(RecordingLink, {"url": url, "execution_id": report.execution_id}))
+    raise web.HTTPFound(location=url, headers={"Cache-Control": "no-store"})

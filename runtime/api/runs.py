@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from runtime.api.common import Body, found, read_body
 from runtime.auth import TenantAuth, bearer, require_tenant
 from runtime.contract import MemberList, TestConnectionResult
 from runtime.errors import ApiError, unauthorized
 from runtime.ids import hash_secret
+from runtime.intake import composed_request
 from runtime.openapi import documented
 from runtime.openapi.models import (
     DryRunReport,
@@ -25,6 +26,7 @@ from runtime.openapi.models import (
 from runtime.ratelimit import Refused
 from runtime.runner import Reply, RunReport
 from runtime.store.models import Execution, Module, ScriptVersion
+from runtime.text import valid_strings
 from runtime.typedefs import CONFIG, RUNNER, STORE
 from sandbox import RequestData
 
@@ -34,10 +36,20 @@ MAX_SOURCE_BYTES = 64 * 1024
 
 
 class RequestBody(Body):
+    """A request composed for a dry run: its text is made valid as a webhook's would be
+    (lone surrogates such as `"\\udcff"` become U+FFFD, contract §3)."""
+
     method: str = Field(default="POST", min_length=1, max_length=16)
     url: str | None = Field(default=None, max_length=8192)
     headers: dict[str, str] | list[tuple[str, str]] = Field(default_factory=dict)
     body: str | None = None
+
+    lenient_text_fields = frozenset({"method", "url", "headers", "body"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def valid_unicode(cls, data: Any) -> Any:
+        return valid_strings(data)
 
 
 class DryRunBody(Body):
@@ -149,7 +161,7 @@ async def dry_run(request: web.Request) -> web.Response:
         data = await stored_request(request, auth, body.execution_id, module)
     else:
         given = body.request or RequestBody()
-        data = RequestData.from_json({
+        data = composed_request({
             "method": given.method, "url": given.url or webhook_url(request, module),
             "headers": given.headers, "body": given.body,
         })
@@ -165,7 +177,7 @@ async def stored_request(request: web.Request, auth: TenantAuth, execution_id: s
         raise ApiError(400, "bad_request", "that execution belongs to another module")
     if not isinstance(execution.request, dict) or "method" not in execution.request:
         raise ApiError(409, "not_replayable", "that execution did not store a webhook request")
-    return RequestData.from_json(execution.request)
+    return composed_request(execution.request)
 
 
 def what_happened(execution: Execution) -> dict[str, Any]:

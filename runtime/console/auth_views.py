@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from runtime.bodies import read_form
 from runtime.console.session import (
     CSRF_FIELD,
     credential_session,
@@ -62,7 +63,7 @@ async def sign_in_form(request: web.Request) -> web.StreamResponse:
 @routes.post(PREFIX + "/sign-in")
 @page
 async def sign_in(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     token = form.get(CSRF_FIELD)
     if not isinstance(token, str) or not pre_session_ok(request, token):
         return sign_in_page(request, status=403,
@@ -89,7 +90,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 async def sign_out(request: web.Request) -> web.StreamResponse:
     session = await current_session(request)
     if session is not None:
-        form = await request.post()
+        form = await read_form(request)
         check_csrf(request, session, form)
     response = web.HTTPSeeOther(f"{PREFIX}/sign-in")
     await end_session(request, response)

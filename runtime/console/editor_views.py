@@ -21,10 +21,10 @@ from runtime.console.replays import replay_execution
 from runtime.console.session import Session
 from runtime.console.web import PREFIX, check_csrf, page, render, require_builder, store_errors
 from runtime.errors import ApiError, not_found
+from runtime.intake import composed_request
 from runtime.store.base import Tx
 from runtime.store.models import ExecutionFilter, ScriptVersion
 from runtime.typedefs import STORE
-from sandbox import RequestData
 from sandbox.call import PARSE_FUNCTION
 
 routes = web.RouteTableDef()
@@ -154,7 +154,7 @@ async def dry_run(request: web.Request) -> web.StreamResponse:
         return web.json_response(
             await replay_execution(request, session, module, execution, source, version_id))
     given = body.request or RequestBody()
-    data = RequestData.from_json({
+    data = composed_request({
         "method": given.method.upper(), "url": given.url or webhook_url(request, module),
         "headers": given.headers, "body": given.body,
     })

@@ -32,8 +32,8 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
-from runtime.contract import CallLink
 from runtime.errors import ApiError, not_found
+from runtime.recording_links import recording_url
 from runtime.store.models import Call, CallFilter, CallState, Contact, utc_now
 from runtime.typedefs import STORE
 
@@ -229,6 +229,4 @@ async def recording(request: web.Request) -> web.StreamResponse:
         raise not_found("recording of this call")
     module = found(await store.get_module(session.tenant_id, call.module_id), "module")
     report = await run_other(request, module, "VoipGetCallLink", (call.record_call,))
-    link = report.validated
-    assert isinstance(link, CallLink)
-    raise web.HTTPFound(location=link.url, headers={"Cache-Control": "no-store"})
+    raise web.HTTPFound(location=recording_url(report), headers={"Cache-Control": "no-store"})

@@ -39,8 +39,11 @@ def load(relative: str) -> StaticFile | None:
     cached = _cache.get(relative)
     if cached is not None:
         return cached
-    path = (STATIC_DIR / relative).resolve()
-    if STATIC_DIR not in path.parents or not path.is_file():
+    try:
+        path = (STATIC_DIR / relative).resolve()
+        if STATIC_DIR not in path.parents or not path.is_file():
+            return None
+    except (OSError, ValueError):  # a NUL byte, a name too long: no such file either
         return None
     content_type = TYPES.get(path.suffix)
     if content_type is None:

@@ -20,6 +20,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from runtime.bodies import read_form
 from runtime.console.session import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -153,7 +154,7 @@ def check_csrf(request: web.Request, session: Session, form: Mapping[str, Any] |
 
 async def form_of(request: web.Request, session: Session) -> MultiDictProxy[Any]:
     """A posted form, CSRF-checked."""
-    form = await request.post()
+    form = await read_form(request)
     check_csrf(request, session, form)
     return form
 

@@ -9,7 +9,7 @@ metadata off each route's handler; a route whose handler carries none, and that 
 the `EXCLUDED` routes below, is reported as undocumented (and fails a test).
 
 Errors every operation of a kind can answer are added by the generator, so they are never
-forgotten: 401 for any credential, 400/413/422 for a JSON body, 400 for a query string,
+forgotten: 401 for any credential, 400/408/413/415/422 for a JSON body, 400 for a query string,
 503 while the service shuts down. `errors=` names the others (404, 409, 429, ...).
 """
 

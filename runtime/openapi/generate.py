@@ -62,13 +62,19 @@ SECURITY: dict[Auth, list[dict[str, list[str]]]] = {
 }
 
 ERRORS: dict[int, str] = {
-    400: "Bad request: the body is not JSON (`bad_json`) or is missing, or a query parameter "
-         "is malformed (`bad_request`).",
+    400: "Bad request: the body is not JSON (`bad_json`) or is missing, is not what its "
+         "`Content-Encoding` says (`bad_encoding`), or a query parameter is malformed "
+         "(`bad_request`).",
     401: "Missing, unknown or revoked credential (`unauthorized`).",
     403: "The credential may not do this (`forbidden`).",
     404: "No such resource (`not_found`); another tenant's ids answer exactly the same.",
     409: "The request conflicts with the current state (`conflict` and the codes below).",
-    413: "The body is larger than the service accepts (`payload_too_large`).",
+    408: "The body did not arrive within the configured time (`request_timeout`); the "
+         "connection is closed.",
+    413: "The body is larger than the service accepts (`payload_too_large`; a compressed "
+         "body counts decoded).",
+    415: "The body's `Content-Encoding` is not one the service decodes "
+         "(`unsupported_encoding`; `gzip` and `deflate` are).",
     422: "The body is JSON but not valid (`invalid`, with every wrong field in `details`).",
     429: "A per-tenant limit refused the call (`rate_limited`); retry after `Retry-After`.",
     501: "The module's script does not define the function (`not_supported`).",
@@ -229,7 +235,7 @@ def error_statuses(doc: Doc) -> set[int]:
     if doc.auth != "none":
         statuses.add(401)
     if doc.body is not None:
-        statuses.update((400, 413, 422))
+        statuses.update((400, 408, 413, 415, 422))
     if doc.query is not None:
         statuses.add(400)
     if doc.uses_store:

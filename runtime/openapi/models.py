@@ -344,6 +344,11 @@ class OriginateOut(Out):
 class Health(Out):
     status: Literal["ok", "degraded"]
     workers: int = Field(description="live sandbox worker processes")
+    problems: list[str] = Field(
+        default_factory=list,
+        description="what keeps the sandbox from serving as it should (a worker being killed "
+                    "after overrunning its deadline, the worker template restarting, ...); "
+                    "absent when healthy")
 
 
 # --- query strings ----------------------------------------------------------------------------

@@ -121,7 +121,8 @@ async def test_healthz_degraded(service: Service) -> None:
     assert app is not None
     await app[POOL].close()
     body = await expect(doc, await service.client.get("/healthz"), 503)
-    assert body == {"status": "degraded", "workers": 0}
+    assert body == {"status": "degraded", "workers": 0,
+                    "problems": ["the sandbox pool is closed"]}
 
 
 async def test_503_while_shutting_down(service: Service) -> None:

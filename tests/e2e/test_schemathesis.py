@@ -134,6 +134,10 @@ ANY_OPERATION: dict[str, str] = {
     "503": "the store is closed while the service shuts down: test_503_while_shutting_down",
     "413": "a body over the size limit (2 MiB): Schemathesis never sends one; "
            "test_413_body_too_large",
+    "408": "a body slower than its deadline: tests/e2e/test_http_edge.py::"
+           "test_408_and_415_conform",
+    "415": "a Content-Encoding the service does not decode: tests/e2e/test_http_edge.py::"
+           "test_408_and_415_conform",
     "429": "the tenant's concurrent-execution limit needs parallel slow runs: "
            "test_run_statuses_conform (and tests/e2e/test_service.py for webhooks)",
     "501": "the script lacks the function (the run's script has all of them): "

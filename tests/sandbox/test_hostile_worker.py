@@ -1,57 +1,16 @@
-"""The parent trusts nothing a worker sends: a compromised worker (simulated by a fake worker
-program) that speaks garbage, lies about ids or floods the pipe is killed, and the call fails
-cleanly instead of hanging or crashing the pool."""
+"""The parent trusts nothing a worker sends: a compromised worker (simulated by a fake worker,
+forked and hardened by the template exactly as the real one; tests/sandbox/fake_workers.py)
+that speaks garbage, lies about ids or floods the pipe is killed, and the call fails cleanly
+instead of hanging or crashing the pool."""
 
 from __future__ import annotations
 
-import stat
-import sys
-import textwrap
-from pathlib import Path
+import asyncio
 
 import pytest
 
 from sandbox import Call, Limits, RequestData, SandboxPool
-
-FAKE_WORKER = textwrap.dedent(
-    """
-    import json, os, sys
-    MODE = {mode!r}
-    out = os.fdopen(1, "wb", buffering=0)
-
-    def send(message):
-        out.write(json.dumps(message).encode() + b"\\n")
-
-    send({{"type": "ready", "hardening": {{"active": [], "inactive": []}}}})
-    call_id = json.loads(sys.stdin.buffer.readline())["id"]
-    if MODE == "garbage":
-        out.write(b"this is not json\\n")
-    elif MODE == "wrong_id":
-        send({{"type": "outcome", "id": call_id + 99, "outcome": {{"ok": True}}}})
-    elif MODE == "bad_outcome":
-        send({{"type": "outcome", "id": call_id, "outcome": {{"ok": "yes", "limit": "none"}}}})
-    elif MODE == "bad_retire":
-        send({{"type": "outcome", "id": call_id, "outcome": {{"ok": True, "retire": "no"}}}})
-    elif MODE == "pickle":
-        outcome = {{"ok": True, "result": {{"py/reduce": "os.system"}}, "duration_ms": "x"}}
-        send({{"type": "outcome", "id": call_id, "outcome": outcome}})
-    elif MODE == "flood":
-        for _ in range(200):
-            out.write(b"x" * 65536)
-    elif MODE == "exit":
-        os._exit(3)
-    sys.stdin.buffer.read()
-    """
-)
-
-
-def fake_python(tmp_path: Path, mode: str) -> str:
-    program = tmp_path / f"fake_worker_{mode}.py"
-    program.write_text(FAKE_WORKER.format(mode=mode))
-    launcher = tmp_path / f"fake_python_{mode}"
-    launcher.write_text(f"#!/bin/sh\nexec {sys.executable} {program}\n")
-    launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
-    return str(launcher)
+from sandbox.forkserver import SpawnError
 
 
 @pytest.mark.parametrize(
@@ -63,20 +22,60 @@ def fake_python(tmp_path: Path, mode: str) -> str:
         ("bad_retire", "WorkerProtocolError"),
         ("pickle", "WorkerProtocolError"),
         ("flood", "WorkerProtocolError"),
+        ("floods_requests", "WorkerProtocolError"),
         ("exit", "WorkerCrashed"),
+        ("closes_its_pipe", "WorkerCrashed"),
     ],
 )
-async def test_a_misbehaving_worker_fails_the_call_cleanly(
-    tmp_path: Path, mode: str, error_type: str
-) -> None:
-    pool = SandboxPool(size=1, limits=Limits(wall_seconds=5), python=fake_python(tmp_path, mode))
+async def test_a_misbehaving_worker_fails_the_call_cleanly(mode: str, error_type: str) -> None:
+    pool = SandboxPool(size=1, limits=Limits(wall_seconds=5),
+                       worker_entry=f"tests.sandbox.fake_workers:{mode}")
     await pool.start()
     try:
+        spares = [w.pid for w in pool.workers()]
         outcome = await pool.run(Call(source="def VoipParseWebhookRequest(r):\n    return {}\n",
                                       function="VoipParseWebhookRequest",
                                       request=RequestData()))
         assert not outcome.ok
         assert outcome.error is not None and outcome.error.type == error_type
         assert outcome.result is None
+        # The worker is gone for good (its process too), and a fresh one replaces it.
+        assert pool.stats.workers_replaced == 1
+        for _ in range(500):
+            if any(process_is_gone(pid) for pid in spares) and pool.health().healthy:
+                break
+            await asyncio.sleep(0.01)
+        assert sum(1 for pid in spares if process_is_gone(pid)) == 1
+        # Degraded only while the killed worker was going away.
+        assert pool.health().healthy, pool.health()
     finally:
         await pool.close()
+
+
+def process_is_gone(pid: int) -> bool:
+    """Exited (a zombie not yet reaped by the template counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):  # gone between the open and the read
+        return True
+
+
+async def test_a_worker_that_never_says_ready_fails_start_on_its_deadline() -> None:
+    pool = SandboxPool(size=1, spare_workers=1, worker_ready_seconds=1.0,
+                       worker_entry="tests.sandbox.fake_workers:silent")
+    try:
+        with pytest.raises(SpawnError, match="did not start in 1 s"):
+            await asyncio.wait_for(pool.start(), 30)
+        health = pool.health()
+        assert not health.healthy
+        assert any("cannot be started" in problem for problem in health.problems), health
+        for _ in range(1000):  # the replacement it keeps trying
+            silent = [w.pid for w in pool.workers()]
+            if silent:
+                break
+            await asyncio.sleep(0.01)
+        assert silent
+    finally:
+        await asyncio.wait_for(pool.close(), 30)
+    assert all(process_is_gone(pid) for pid in silent)

@@ -74,9 +74,11 @@ async def test_cpu_loop_stops_at_cpu_limit(pool: SandboxPool) -> None:
     assert outcome.error is not None and "CPU time limit of 0.5 s" in outcome.error.message
     assert outcome.logs == "before the loop\n"
     await assert_benign_works(pool)
-    # The limit unwinds the script, not the worker: no replacement needed.
+    # The limit unwinds the script, not the worker: no replacement needed, and the benign
+    # call ran in the very same worker.
     assert pool.stats.workers_replaced == 0
-    assert pool.live_workers == 2
+    [worker] = [w for w in pool.workers() if w.group == ""]
+    assert worker.calls == 2
 
 
 async def test_cpu_limit_during_a_capability_exchange_keeps_the_protocol_intact(
@@ -247,7 +249,8 @@ async def test_a_stuck_tenant_does_not_stop_the_others(pool: SandboxPool) -> Non
     started = time.perf_counter()
     outcomes = await asyncio.gather(*(pool.run(benign_call(n)) for n in range(20)))
     assert all(o.ok for o in outcomes)
-    assert time.perf_counter() - started < 0.5 + FAST_LIMITS.cpu_seconds
+    # Far sooner than the hog's wall clock (20 s), with room for a loaded machine.
+    assert time.perf_counter() - started < 5 + FAST_LIMITS.cpu_seconds
     assert (await hog).limit == "cpu"
 
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 import asyncio
 
 from sandbox import Call, Limits, RequestData, SandboxPool
-from sandbox.scheduler import FairQueue, GroupLoad, heavy_group_workers
+from sandbox.scheduler import (
+    FairQueue,
+    GroupLoad,
+    RestartBudget,
+    group_worker_cap,
+    heavy_group_workers,
+)
 
 BURNER = "def VoipParseWebhookRequest(request):\n    while True:\n        pass\n"
 QUICK = "def VoipParseWebhookRequest(request):\n    return {}\n"
@@ -80,3 +86,36 @@ def test_only_groups_known_to_be_quick_are_pipelined() -> None:
     for _ in range(5):
         load.observe(30.0, hit_limit=False)
     assert not load.may_pipeline
+
+
+def test_a_restart_budget_allows_a_burst_then_its_rate() -> None:
+    budget = RestartBudget(burst=3, per_second=0.5)
+    now = 100.0
+    for _ in range(3):
+        assert budget.available(now)
+        budget.charge(now)
+    assert not budget.available(now)
+    assert budget.seconds_until_available(now) == 2.0
+    assert not budget.available(now + 1.9)
+    assert budget.available(now + 2.0)
+    assert budget.charged == 3
+
+
+def test_group_caps_leave_workers_for_others() -> None:
+    assert group_worker_cap(4, 2, heavy=False, alone=False) == 2
+    assert group_worker_cap(2, 2, heavy=False, alone=False) == 1
+    assert group_worker_cap(2, 2, heavy=False, alone=True) == 2
+    assert group_worker_cap(16, 8, heavy=True, alone=False) == 4
+    assert group_worker_cap(1, 2, heavy=False, alone=False) == 1
+
+
+def test_waiting_items_can_be_taken_out_by_a_rule() -> None:
+    queue: FairQueue[int] = FairQueue()
+    for n in range(6):
+        queue.push("a" if n % 2 else "b", n)
+    assert sorted(queue.take_where(lambda n: n < 3)) == [0, 1, 2]
+    assert len(queue) == 3
+    served = []
+    while queue:
+        served.append(queue.pop(next(queue.groups())))
+    assert sorted(served) == [3, 4, 5]

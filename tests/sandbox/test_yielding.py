@@ -105,10 +105,9 @@ async def test_the_pool_stops_a_burner_while_light_calls_run_and_charges_it_no_w
     async with SandboxPool(size=2, limits=limits) as pool:
         burner = asyncio.ensure_future(pool.run(call(BURNER), group="noisy"))
         await asyncio.sleep(0.1)  # past the slow-call mark: the group is heavy now
-        heavy = next(w for w in pool._workers if w.inflight
-                     and w.inflight[0].group == "noisy")
-        assert heavy.transport is not None
-        pid = heavy.transport.get_pid()
+        [heavy] = [w for w in pool.workers() if w.group == "noisy"]
+        assert heavy.busy
+        pid = heavy.pid
         states = []
         began = time.perf_counter()
         while time.perf_counter() - began < 1.5:

@@ -1,0 +1,178 @@
+"""Deadlines for slow clients: a request's headers, and then its body, each within a set time.
+
+aiohttp has no such deadline: a client that sends a header line every few seconds, or declares
+`Content-Length: 100000` and sends a byte every ten, holds its connection (and the handler
+reading its body) for as long as it likes, and a few hundred of them hold the service.
+
+Each accepted connection is wrapped in a `WatchedConnection`, an asyncio protocol that passes
+everything through to aiohttp's own and only watches the pace:
+
+- the first byte of a request starts the **header clock**; the request reaching the app
+  (`track_requests`, the outermost middleware) stops it. Past `header_timeout` the connection
+  is closed without an answer: there is no request yet to answer.
+- the request reaching the app starts the **body clock**. The body reader
+  (`runtime/bodies.py`) answers 408 at the deadline; this clock, a moment later, closes the
+  connection if the body has still not arrived, wherever no handler reads it.
+
+A connection with no request in progress and no byte sent is aiohttp's keep-alive timeout's.
+`listen()` is how the service opens its port; the app itself works under any aiohttp runner
+(the test client's included), only without these clocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from aiohttp import web
+
+from runtime.errors import Handler
+
+log = logging.getLogger("runtime.http.deadlines")
+
+# When the request reached the app, on the loop's clock (a typed key where aiohttp has them).
+REQUEST_STARTED: Any = (web.RequestKey("runtime_request_started", float)
+                        if hasattr(web, "RequestKey") else "runtime_request_started")
+# The body reader answers 408 at the deadline; the connection is closed this much later if
+# nothing answered (a handler that does not read the body, or one that was busy elsewhere).
+BODY_GRACE_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    header_seconds: float
+    body_seconds: float
+
+
+def request_deadline(request: web.BaseRequest, body_seconds: float) -> float:
+    """When the body must have arrived, on the loop's clock: `body_seconds` after the request
+    reached the app (or now, for a request that did not come through `track_requests`)."""
+    loop = asyncio.get_running_loop()
+    started = request.get(REQUEST_STARTED)
+    return (started if isinstance(started, float) else loop.time()) + body_seconds
+
+
+class WatchedConnection(asyncio.Protocol):
+    """aiohttp's protocol for one connection, with the header and body clocks around it."""
+
+    def __init__(self, inner: asyncio.Protocol, deadlines: Deadlines) -> None:
+        self._inner = inner
+        self._deadlines = deadlines
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._in_request = False
+        self._body_of: web.BaseRequest | None = None
+        self._header_clock: asyncio.TimerHandle | None = None
+        self._body_clock: asyncio.TimerHandle | None = None
+
+    # --- asyncio.Protocol: everything goes to aiohttp's protocol ---------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self._transport = cast(asyncio.Transport, transport)
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+        # Bytes outside a request start the header clock, unless they are the rest of the
+        # last request's body (answered before it was read): that is on the body's clock.
+        if (data and not self._in_request and self._header_clock is None
+                and (self._body_of is None or self._body_of.content.is_eof())):
+            self._header_clock = self._loop.call_later(
+                self._deadlines.header_seconds, self._headers_too_slow)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_clocks()
+        self._body_of = None
+        self._inner.connection_lost(exc)
+
+    # --- the request's way through the app (from `track_requests`) -------------------------
+
+    def request_began(self, request: web.BaseRequest) -> None:
+        self._in_request = True
+        self._stop_clocks()
+        self._body_of = request
+        self._body_clock = self._loop.call_later(
+            self._deadlines.body_seconds + BODY_GRACE_SECONDS, self._body_too_slow)
+
+    def request_ended(self) -> None:
+        self._in_request = False
+        body_of = self._body_of
+        if body_of is not None and body_of.content.is_eof() and self._body_clock is not None:
+            self._body_clock.cancel()
+            self._body_clock = None
+        # An unread rest of the body keeps its clock: aiohttp reads and drops it before the
+        # next request, and that must not take longer than the body was allowed.
+
+    # --- the clocks -------------------------------------------------------------------------
+
+    def _stop_clocks(self) -> None:
+        for clock in (self._header_clock, self._body_clock):
+            if clock is not None:
+                clock.cancel()
+        self._header_clock = self._body_clock = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_clock = None
+        if not self._in_request:
+            self._cut(f"its request headers took longer than {self._deadlines.header_seconds:g} s")
+
+    def _body_too_slow(self) -> None:
+        self._body_clock = None
+        body_of = self._body_of
+        if body_of is not None and not body_of.content.is_eof():
+            self._cut(f"its request body took longer than {self._deadlines.body_seconds:g} s")
+
+    def _cut(self, why: str) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        log.info("closed the connection from %s: %s",
+                 transport.get_extra_info("peername"), why)
+        if transport.get_write_buffer_size():
+            # A client this slow may not be reading either: close() would wait for it to take
+            # what is buffered, so the connection is dropped instead.
+            transport.abort()
+        else:
+            transport.close()  # what was answered (a 408) is sent before the end
+
+
+def watched_connection(request: web.BaseRequest) -> WatchedConnection | None:
+    transport = request.transport
+    protocol = transport.get_protocol() if transport is not None else None
+    return protocol if isinstance(protocol, WatchedConnection) else None
+
+
+@web.middleware
+async def track_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The outermost middleware: the headers are in (stop the header clock, start the body's)."""
+    request[REQUEST_STARTED] = asyncio.get_running_loop().time()
+    connection = watched_connection(request)
+    if connection is None:
+        return await handler(request)
+    connection.request_began(request)
+    try:
+        return await handler(request)
+    finally:
+        connection.request_ended()
+
+
+async def listen(server: Callable[[], asyncio.Protocol], host: str, port: int,
+                 deadlines: Deadlines, *, backlog: int = 128) -> asyncio.Server:
+    """Open the listening socket; every connection is aiohttp's (`runner.server`), watched."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: WatchedConnection(server(), deadlines), host, port,
+        reuse_address=True, backlog=backlog)

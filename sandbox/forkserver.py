@@ -1,0 +1,491 @@
+"""The template process (fork server) and the pool's line to it.
+
+Starting Python for every worker costs hundreds of milliseconds; forking a process that has
+already imported and warmed everything costs about one. The template is that process: started
+once by the pool, it imports the sandbox, warms what a first call would (platform code only: it
+never runs tenant code), runs `harden.prepare_template()`, then waits for spawn requests. For
+each, it forks through `harden.spawn_isolated()`, whose final child hardens itself and becomes
+the worker (`entry`, normally `sandbox.worker:child_main`).
+
+The pool creates each worker's two pipes itself and passes the worker's ends with SCM_RIGHTS, so
+the template never holds a worker's pipe once the fork is done (the pool sees EOF when a worker
+dies). The template answers with the worker's pid and a pidfd (SCM_RIGHTS again): the pool kills
+and watches the worker through it, with no pid-reuse race. As the workers' parent, the template
+reaps them and reports each exit status.
+
+Control messages are JSON datagrams on a SOCK_SEQPACKET socketpair:
+    pool → template: {"type": "spawn", "id", "spec": {...}} + [worker read end, worker write end]
+                     {"type": "kill", "pid"} (only where pidfds are missing)
+    template → pool: {"type": "ready", "pid", "notes"}
+                     {"type": "spawned", "id", "pid"} + [pidfd]
+                     {"type": "spawn_failed", "id", "error"}
+                     {"type": "exited", "pid", "status"}
+The template trusts the pool; the pool reads the template's messages strictly anyway.
+
+Test-only: the worker entry is fixed when the template starts (a command-line argument the pool
+passes from its constructor), so a template started by the service can only ever spawn the real
+worker; tests start their own pool/template with another entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import importlib
+import itertools
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+log = logging.getLogger("sandbox.forkserver")
+
+# The worker's pipe ends, at these numbers in the worker: calls in, messages out.
+WORKER_IN_FD = 3
+WORKER_OUT_FD = 4
+# The template keeps its own descriptors at or above this, so 3 and 4 stay free for the above.
+TEMPLATE_LOW_FD = 10
+DEFAULT_ENTRY = "sandbox.worker:child_main"
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAX_CONTROL_MESSAGE = 64 * 1024
+
+# Deadlines (generous: the machine may be loaded). Every wait on the template has one.
+TEMPLATE_START_SECONDS = 30.0
+SPAWN_REPLY_SECONDS = 10.0
+STDERR_KEEP_BYTES = 8192
+
+
+class SpawnError(Exception):
+    """The template could not start a worker (or did not answer in time)."""
+
+
+# --- the template process ------------------------------------------------------------------
+
+
+def _resolve(entry: str) -> Callable[..., NoReturn]:
+    module_name, _, function = entry.partition(":")
+    module = importlib.import_module(module_name)
+    target: Callable[..., NoReturn] = getattr(module, function)
+    return target
+
+
+def _warm() -> None:
+    """Do once, in the template, what every worker's first call would otherwise pay for.
+
+    Platform code only: a fixed script of ours is compiled and run with no host, so the
+    compiler, the guards and the executor's lazy imports are ready in every fork.
+    """
+    from sandbox.call import Call, RequestData
+    from sandbox.executor import execute
+    from sandbox.limits import Limits
+
+    class NoHost:
+        def request(self, payload: dict[str, Any]) -> dict[str, Any]:
+            return {"ok": False, "error": "no host in the template"}
+
+    warmup = (
+        "import json\n"
+        "def VoipParseWebhookRequest(request):\n"
+        "    data = request.json()\n"
+        "    return {'response': {'status': 200, 'headers': {}, 'body': str(data)}}\n"
+    )
+    call = Call(source=warmup, function="VoipParseWebhookRequest",
+                request=RequestData(body='{"warm": true}'))
+    execute(call, Limits(), NoHost())
+
+
+def _exit_status(wait_status: int) -> int:
+    """Exit code, or minus the signal that killed it."""
+    if os.WIFSIGNALED(wait_status):
+        return -os.WTERMSIG(wait_status)
+    return os.waitstatus_to_exitcode(wait_status)
+
+
+def _move_high(fd: int) -> int:
+    """The same descriptor at TEMPLATE_LOW_FD or above (close-on-exec); the old one closed."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, TEMPLATE_LOW_FD)
+    os.close(fd)
+    return high
+
+
+def gc_ready() -> None:
+    """Collect now and freeze what survives: the forks then share those pages instead of
+    copying them the first time their collector walks the template's objects."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+def template_main() -> NoReturn:
+    """The template's program: `python -I -c <bootstrap> <control fd> <entry>`."""
+    from sandbox import harden
+
+    passed = int(sys.argv[1])
+    entry = sys.argv[2]
+    control_fd = _move_high(passed)
+    devnull = _move_high(os.open(os.devnull, os.O_RDWR))
+    # Reserve the workers' descriptor numbers so nothing else of ours lands there.
+    for fd in (0, 1, WORKER_IN_FD, WORKER_OUT_FD):
+        os.dup2(devnull, fd)
+
+    child_main = _resolve(entry)
+    import sandbox.executor  # noqa: F401  (everything tenant code can reach, imported once)
+
+    _warm()
+    notes = harden.prepare_template()
+    control = socket.socket(fileno=control_fd)
+
+    wake_read, wake_write = (_move_high(fd) for fd in os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC))
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.set_wakeup_fd(wake_write)
+
+    def in_child() -> None:
+        # A worker is nobody's template: it must not answer SIGCHLD or wake our loop.
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    os.register_at_fork(after_in_child=in_child)
+
+    def send(message: dict[str, Any], fds: list[int] | None = None) -> None:
+        data = json.dumps(message).encode()
+        if fds:
+            socket.send_fds(control, [data], fds)
+        else:
+            control.send(data)
+
+    live: set[int] = set()
+
+    def reap() -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            live.discard(pid)
+            send({"type": "exited", "pid": pid, "status": _exit_status(status)})
+
+    def spawn(message: dict[str, Any], fds: list[int]) -> None:
+        request_id = message.get("id")
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            send({"type": "spawn_failed", "id": request_id, "error": "two pipe ends expected"})
+            return
+        os.dup2(fds[0], WORKER_IN_FD)
+        os.dup2(fds[1], WORKER_OUT_FD)
+        for fd in fds:
+            os.close(fd)
+        raw = message.get("spec") or {}
+        spec = harden.IsolationSpec(
+            uid=raw.get("uid"), gid=raw.get("gid"), memory_bytes=int(raw["memory_bytes"]),
+            keep_fds=frozenset({WORKER_IN_FD, WORKER_OUT_FD}),
+            readable_paths=tuple(raw.get("readable_paths") or ()),
+        )
+        try:
+            pid = harden.spawn_isolated(spec, child_main)
+        except OSError as error:
+            send({"type": "spawn_failed", "id": request_id, "error": str(error)})
+            return
+        finally:
+            # The template must not hold a worker's pipe: its EOF is how the pool sees it die.
+            os.dup2(devnull, WORKER_IN_FD)
+            os.dup2(devnull, WORKER_OUT_FD)
+        live.add(pid)
+        pidfd: int | None = None
+        with contextlib.suppress(OSError):
+            pidfd = os.pidfd_open(pid)
+        try:
+            send({"type": "spawned", "id": request_id, "pid": pid},
+                 [pidfd] if pidfd is not None else None)
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    gc_ready()
+    send({"type": "ready", "pid": os.getpid(), "notes": notes})
+    os.dup2(devnull, 2)  # from here on, diagnostics travel as messages; workers inherit null
+    poller = select.poll()
+    poller.register(control.fileno(), select.POLLIN)
+    poller.register(wake_read, select.POLLIN)
+    while True:
+        for fd, _events in poller.poll():
+            if fd == wake_read:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(wake_read, 256):
+                        pass
+                reap()
+                continue
+            try:
+                data, fds, _flags, _address = socket.recv_fds(control, MAX_CONTROL_MESSAGE, 4)
+            except InterruptedError:
+                continue
+            if not data:
+                # The pool is gone (closed, or died). Its workers would see their pipes close,
+                # but only once they next read: one stuck in C code would live on unsupervised.
+                for pid in live:  # unreaped children: these pids cannot have been reused
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                os._exit(0)
+            message = json.loads(data)
+            if message.get("type") == "spawn":
+                spawn(message, fds)
+            elif message.get("type") == "kill" and message.get("pid") in live:
+                # Still our unreaped child: its pid cannot have been reused.
+                os.kill(int(message["pid"]), signal.SIGKILL)
+            else:
+                for fd in fds:
+                    os.close(fd)
+        reap()
+
+
+def bootstrap_source(package_parent: str) -> str:
+    return (
+        "import sys; sys.path.insert(0, " + repr(package_parent) + "); "
+        "from sandbox.forkserver import template_main; template_main()"
+    )
+
+
+# --- the pool's side -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpawnedWorker:
+    """A worker just forked: its pid, a pidfd when the kernel has them, the pool's pipe ends."""
+
+    pid: int
+    pidfd: int | None
+    read_fd: int  # the worker's messages
+    write_fd: int  # calls to the worker
+
+
+ExitListener = Callable[[int, int], None]
+
+
+class ForkServer:
+    """The pool's handle on one template process; restart it with a new instance."""
+
+    def __init__(self, python: str, entry: str, on_exit: ExitListener,
+                 on_down: Callable[[ForkServer], None]) -> None:
+        self.python = python
+        self.entry = entry
+        self.on_exit = on_exit
+        self.on_down = on_down
+        self.ready = False
+        self.down = False
+        self.closing = False
+        self.pid: int | None = None
+        self.notes: list[str] = []
+        self.stderr_tail = bytearray()
+        self._process: asyncio.subprocess.Process | None = None
+        self._control: socket.socket | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._replies: dict[int, asyncio.Future[SpawnedWorker]] = {}
+        self._pipes: dict[int, tuple[int, int]] = {}
+        self._asked: dict[int, float] = {}  # spawn requests not answered yet: when asked
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.last_answer = time.monotonic()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._ready = loop.create_future()
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                self.python, "-I", "-c", bootstrap_source(PACKAGE_PARENT),
+                str(theirs.fileno()), self.entry,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE, pass_fds=(theirs.fileno(),), env={},
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        self.pid = self._process.pid
+        ours.setblocking(False)
+        self._control = ours
+        loop.add_reader(ours.fileno(), self._on_readable)
+        self._track(self._watch_process(self._process))
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), TEMPLATE_START_SECONDS)
+        except TimeoutError:
+            self.kill()
+            raise SpawnError(
+                f"the worker template did not start in {TEMPLATE_START_SECONDS:g} s; stderr: "
+                + self.stderr_tail.decode(errors="replace")[-2000:]) from None
+
+    def _track(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _watch_process(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
+        while chunk := await process.stderr.read(4096):
+            self.stderr_tail += chunk
+            del self.stderr_tail[:-STDERR_KEEP_BYTES]
+        await process.wait()
+        self._went_down(f"the worker template exited (status {process.returncode})")
+
+    def _went_down(self, reason: str, expected: bool = False) -> None:
+        if self.down:
+            return
+        self.down = True
+        self.ready = False
+        if self._control is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._control.fileno())
+            self._control.close()
+        for future in self._replies.values():
+            if not future.done():
+                future.set_exception(SpawnError(reason))
+        self._replies.clear()
+        for read_fd, write_fd in self._pipes.values():
+            _close_quietly(read_fd, write_fd)
+        self._pipes.clear()
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(SpawnError(
+                reason + "; stderr: " + self.stderr_tail.decode(errors="replace")[-2000:]))
+            self._ready.exception()  # consumed: start() reports it
+        log.log(logging.INFO if expected or self.closing else logging.WARNING, "%s", reason)
+        self.on_down(self)
+
+    def _on_readable(self) -> None:
+        control = self._control
+        if control is None or self.down:
+            return
+        while True:
+            try:
+                data, fds, _flags, _address = socket.recv_fds(control, MAX_CONTROL_MESSAGE, 2)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                self._went_down(f"the worker template's socket failed: {error}")
+                return
+            for fd in fds:  # SCM_RIGHTS hands them over inheritable
+                os.set_inheritable(fd, False)
+            if not data:
+                _close_quietly(*fds)
+                self._went_down("the worker template closed its socket")
+                return
+            self.last_answer = time.monotonic()
+            try:
+                self._on_message(json.loads(data), fds)
+            except (ValueError, KeyError, TypeError) as error:
+                _close_quietly(*fds)
+                log.error("the worker template sent an invalid message: %s", error)
+
+    def _on_message(self, message: dict[str, Any], fds: list[int]) -> None:
+        kind = message["type"]
+        if kind == "ready":
+            self.ready = True
+            self.notes = [str(note) for note in message.get("notes") or []]
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
+            return
+        if kind == "exited":
+            _close_quietly(*fds)
+            self.on_exit(int(message["pid"]), int(message["status"]))
+            return
+        request_id = int(message["id"])
+        future = self._replies.pop(request_id, None)
+        pipes = self._pipes.pop(request_id, None)
+        if kind == "spawned" and future is not None and not future.done() and pipes:
+            pidfd = fds[0] if fds else None
+            _close_quietly(*fds[1:])
+            future.set_result(SpawnedWorker(int(message["pid"]), pidfd, *pipes))
+            return
+        _close_quietly(*fds)
+        if pipes:
+            _close_quietly(*pipes)
+        if kind == "spawned":
+            # Nobody waits for it any more (the spawn timed out): the worker has no pipes the
+            # pool reads, and exits on its own when it finds its input closed.
+            return
+        if future is not None and not future.done():
+            future.set_exception(SpawnError(str(message.get("error"))))
+
+    async def spawn(self, spec: dict[str, Any]) -> SpawnedWorker:
+        """Fork one worker; raises SpawnError when the template fails or does not answer."""
+        if not self.ready or self._control is None:
+            raise SpawnError("the worker template is not running")
+        to_worker_read, to_worker_write = os.pipe2(os.O_CLOEXEC)
+        from_worker_read, from_worker_write = os.pipe2(os.O_CLOEXEC)
+        request_id = next(self._ids)
+        data = json.dumps({"type": "spawn", "id": request_id, "spec": spec}).encode()
+        try:
+            socket.send_fds(self._control, [data], [to_worker_read, from_worker_write])
+        except OSError as error:
+            _close_quietly(to_worker_read, to_worker_write, from_worker_read, from_worker_write)
+            raise SpawnError(f"cannot reach the worker template: {error}") from None
+        finally:
+            _close_quietly(to_worker_read, from_worker_write)
+        future: asyncio.Future[SpawnedWorker] = asyncio.get_running_loop().create_future()
+        self._replies[request_id] = future
+        self._pipes[request_id] = (from_worker_read, to_worker_write)
+        self._asked[request_id] = time.monotonic()
+        try:
+            return await asyncio.wait_for(future, SPAWN_REPLY_SECONDS)
+        except TimeoutError:
+            self._replies.pop(request_id, None)
+            pipes = self._pipes.pop(request_id, None)
+            if pipes:
+                _close_quietly(*pipes)
+            raise SpawnError(
+                f"the worker template did not answer a spawn in {SPAWN_REPLY_SECONDS:g} s"
+            ) from None
+        finally:
+            self._asked.pop(request_id, None)
+
+    def waiting_seconds(self) -> float:
+        """How long the oldest unanswered spawn request has waited (0 when none)."""
+        if not self._asked:
+            return 0.0
+        return time.monotonic() - min(self._asked.values())
+
+    def kill_worker(self, pid: int) -> None:
+        """Where the pool holds no pidfd: the template, the worker's parent, kills it."""
+        if self._control is None or self.down:
+            return
+        with contextlib.suppress(OSError):
+            self._control.send(json.dumps({"type": "kill", "pid": pid}).encode())
+
+    def kill(self) -> None:
+        if self._process is not None and self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+
+    async def close(self, timeout: float = 5.0) -> None:
+        self.closing = True
+        self.on_down = lambda server: None
+        self.kill()
+        if self._process is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._process.wait(), timeout)
+        self._went_down_quietly()
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _went_down_quietly(self) -> None:
+        if not self.down:
+            self.on_down = lambda server: None
+            self._went_down("the worker template was closed", expected=True)
+
+
+def _close_quietly(*fds: int | None) -> None:
+    for fd in fds:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)

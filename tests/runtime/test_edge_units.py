@@ -1,0 +1,135 @@
+"""The HTTP edge's small parts on their own: valid text, body decoding, the deadline settings,
+and `voip-runtime run --request` with a request that carries lone surrogates."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from runtime.bodies import ZlibDecoder
+from runtime.config import ConfigError, load_config
+from runtime.errors import ApiError
+from runtime.text import first_invalid_text, valid_strings, valid_text
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("plain", "plain"),
+    ("", ""),
+    ("Ёжик", "Ёжик"),
+    ("a\udcffb", "a\ufffdb"),  # a raw 0xFF, as aiohttp's surrogateescape hands it over
+    ("\udcc3\udca9", "é"),  # two escaped bytes that are UTF-8 together
+    ("\udce2\udc82", "\ufffd"),  # a cut 3-byte sequence: one U+FFFD, as bytes.decode gives
+    ("\ud800x\udfff", "\ufffdx\ufffd"),  # surrogates that stand for no byte
+    ("\udc41", "\ufffd"),  # U+DC41 is not an escaped byte (those are U+DC80-U+DCFF)
+    ("\ud83d\ude00", "\ufffd\ufffd"),  # a surrogate pair in a str is two lone surrogates
+    ("😀\x00\n", "😀\x00\n"),
+])
+def test_valid_text(given: str, expected: str) -> None:
+    assert valid_text(given) == expected
+    valid_text(given).encode("utf-8")
+
+
+def test_valid_text_returns_valid_text_itself() -> None:
+    text = "already valid " * 10
+    assert valid_text(text) is text
+
+
+def test_every_escaped_byte_decodes_as_the_bytes_would() -> None:
+    every = bytes(range(256))
+    escaped = every.decode("utf-8", "surrogateescape")
+    assert valid_text(escaped) == every.decode("utf-8", "replace")
+
+
+def test_valid_strings_and_first_invalid_text() -> None:
+    value = {"a\udcff": ["x", {"k": "\ud800"}], "n": 5}
+    assert valid_strings(value) == {"a\ufffd": ["x", {"k": "\ufffd"}], "n": 5}
+    assert first_invalid_text(value, "body") == "body.[key]"
+    assert first_invalid_text({"a": ["x", {"k": "\ud800"}]}, "body") == "body.a.1.k"
+    assert first_invalid_text({"a": ["x"]}, "body") is None
+    deep: object = "\udcff"
+    for _ in range(5000):  # deeper than Python's recursion limit
+        deep = [deep]
+    assert first_invalid_text(deep, "b") is not None
+
+
+def decode(coding: str, data: bytes, room: int = 1 << 20, pieces: int = 1) -> bytes:
+    decoder = ZlibDecoder(coding)
+    out = b""
+    step = max(1, len(data) // pieces)
+    for start in range(0, len(data), step):
+        out += decoder.feed(data[start:start + step], room - len(out))
+    decoder.finish()
+    return out
+
+
+@pytest.mark.parametrize("pieces", [1, 3, 1000])
+def test_gzip_and_deflate_decode_in_any_pieces(pieces: int) -> None:
+    body = b"hello webhook " * 500
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    assert decode("gzip", gzip.compress(body), pieces=pieces) == body
+    assert decode("gzip", gzip.compress(body[:7]) + gzip.compress(body[7:]),
+                  pieces=pieces) == body
+    assert decode("deflate", zlib.compress(body), pieces=pieces) == body
+    assert decode("deflate", raw.compress(body) + raw.flush(), pieces=pieces) == body
+
+
+def test_decoding_stops_one_byte_past_the_room() -> None:
+    decoder = ZlibDecoder("gzip")
+    out = decoder.feed(gzip.compress(b"0" * 10_000_000), 1000)
+    assert len(out) == 1001
+
+
+@pytest.mark.parametrize("coding,data", [
+    ("gzip", b"not gzip"),
+    ("gzip", gzip.compress(b"x" * 100)[:-4]),
+    ("gzip", gzip.compress(b"x") + b"junk"),
+    ("deflate", zlib.compress(b"x" * 100)[:-3]),
+    ("deflate", zlib.compress(b"x") + b"\x1f\x8b"),  # only gzip may have another member
+])
+def test_a_body_that_is_not_what_its_coding_says_is_refused(coding: str, data: bytes) -> None:
+    with pytest.raises(ApiError) as error:
+        decode(coding, data)
+    assert error.value.status == 400 and error.value.code == "bad_encoding"
+
+
+def test_http_deadlines_are_validated(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("http:\n  header_timeout_seconds: 5\n  body_timeout_seconds: 12.5\n"
+                      "  keepalive_timeout_seconds: 30\n  max_api_body_kib: 512\n")
+    http = load_config(config).http
+    assert (http.header_timeout_seconds, http.body_timeout_seconds) == (5, 12.5)
+    assert (http.keepalive_timeout_seconds, http.max_api_body_kib) == (30, 512)
+    for bad in ("header_timeout_seconds: 0", "body_timeout_seconds: -1",
+                "max_api_body_kib: 1", "header_timeout: 3"):
+        config.write_text(f"http:\n  {bad}\n")
+        with pytest.raises(ConfigError) as error:
+            load_config(config)
+        assert "http." + bad.split(":")[0] in str(error.value)
+
+
+def test_run_with_a_request_carrying_lone_surrogates(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(
+        "def VoipParseWebhookRequest(request):\n"
+        "    return {'response': HttpResponse().content({'h': request.headers.get('X-T'),\n"
+        "            'q': request.query.get('q'), 'url': request.url, 'body': request.body})}\n")
+    request = tmp_path / "request.json"
+    # json.dumps writes lone surrogates as \udcXX escapes, which json.loads gives back
+    request.write_text(json.dumps({"method": "POST", "url": "http://h/x/\udcff?q=a\udcc3\udca9",
+                                   "headers": {"X-T": "a\udcffb\ud800"},
+                                   "body": "\udcc3\udca9t\udcff"}))
+    completed = subprocess.run(
+        [sys.executable, "-m", "runtime", "run", str(script), "--request", str(request)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    assert completed.returncode == 0, completed.stderr
+    seen = json.loads(json.loads(completed.stdout)["result"]["response"]["body"])
+    assert seen == {"h": "a\ufffdb\ufffd", "q": "aé", "url": "http://h/x/\ufffd?q=aé",
+                    "body": "ét\ufffd"}

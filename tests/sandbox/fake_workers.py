@@ -1,0 +1,110 @@
+"""Workers that misbehave on purpose, for tests/sandbox/test_hostile_worker.py.
+
+Each is a `child_main` the template runs in place of the real worker (a pool built with
+`worker_entry="tests.sandbox.fake_workers:<mode>"`), forked and hardened exactly as the real one:
+it stands for a worker whose language wall was breached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import NoReturn
+
+from sandbox.forkserver import WORKER_IN_FD, WORKER_OUT_FD
+from sandbox.harden import HardeningReport
+
+
+def _send(message: dict[str, object]) -> None:
+    os.write(WORKER_OUT_FD, json.dumps(message).encode() + b"\n")
+
+
+def _first_call_id(report: HardeningReport) -> int:
+    _send({"type": "ready", "hardening": report.to_json()})
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(WORKER_IN_FD, 1)
+        if not chunk:
+            os._exit(0)
+        line += chunk
+    call_id: int = json.loads(line)["id"]
+    return call_id
+
+
+def _linger() -> NoReturn:
+    while os.read(WORKER_IN_FD, 65536):
+        pass
+    os._exit(0)
+
+
+def garbage(report: HardeningReport) -> NoReturn:
+    _first_call_id(report)
+    os.write(WORKER_OUT_FD, b"this is not json\n")
+    _linger()
+
+
+def wrong_id(report: HardeningReport) -> NoReturn:
+    call_id = _first_call_id(report)
+    _send({"type": "outcome", "id": call_id + 99, "outcome": {"ok": True}})
+    _linger()
+
+
+def bad_outcome(report: HardeningReport) -> NoReturn:
+    call_id = _first_call_id(report)
+    _send({"type": "outcome", "id": call_id, "outcome": {"ok": "yes", "limit": "none"}})
+    _linger()
+
+
+def bad_retire(report: HardeningReport) -> NoReturn:
+    call_id = _first_call_id(report)
+    _send({"type": "outcome", "id": call_id, "outcome": {"ok": True, "retire": "no"}})
+    _linger()
+
+
+def pickle(report: HardeningReport) -> NoReturn:
+    call_id = _first_call_id(report)
+    outcome = {"ok": True, "result": {"py/reduce": "os.system"}, "duration_ms": "x"}
+    _send({"type": "outcome", "id": call_id, "outcome": outcome})
+    _linger()
+
+
+def flood(report: HardeningReport) -> NoReturn:
+    _first_call_id(report)
+    for _ in range(200):
+        os.write(WORKER_OUT_FD, b"x" * 65536)
+    _linger()
+
+
+def exit(report: HardeningReport) -> NoReturn:
+    _first_call_id(report)
+    os._exit(3)
+
+
+def silent(report: HardeningReport) -> NoReturn:
+    """Never says ready: the pool's start deadline must fire."""
+    _linger()
+
+
+def closes_its_pipe(report: HardeningReport) -> NoReturn:
+    """Closes its pipe to the pool mid-call but lives on: the pool must kill it."""
+    _first_call_id(report)
+    os.close(WORKER_OUT_FD)
+    _linger()
+
+
+def burns_cpu(report: HardeningReport) -> NoReturn:
+    """Takes a call and computes forever, deaf to its CPU timer (a breached worker would):
+    only the pool's check from outside can stop it."""
+    _first_call_id(report)
+    n = 0
+    while True:
+        n += 1
+
+
+def floods_requests(report: HardeningReport) -> NoReturn:
+    """Asks the host for a capability over and over without waiting for the answers."""
+    call_id = _first_call_id(report)
+    for n in range(10_000):
+        _send({"type": "capability", "id": call_id,
+               "request": {"op": "storage.get", "key": f"k{n}"}})
+    _linger()
