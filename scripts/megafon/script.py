@@ -133,7 +133,8 @@ def live_event(data: dict[str, str]) -> VoipWebhookParseResult:
             name = VoipWebhookEvent.NotifyInternal
             disposition = VoipCallDisposition.Unknown
         return {"event": event(name, direction, disposition, data, who)}
-    holder = (recall("call:" + call_id) or {}).get("holder")
+    memo: dict[str, Any] = recall("call:" + call_id) or {}
+    holder = memo.get("holder")
     if kind == "COMPLETED":
         if holder and holder != who:
             log(who, "left call", call_id, "; it goes on with", holder)
@@ -228,7 +229,7 @@ def seconds(value: str | None) -> int:
     return number if number > 0 else 0
 
 
-def VoipGetCallLink(call_data: Any) -> str:
+def VoipGetCallLink(call_data: dict[str, Any] | None) -> str:
     link = call_data.get("link") if isinstance(call_data, dict) else None
     if not link or not isinstance(link, str):
         raise ValueError("this call record has no recording link")

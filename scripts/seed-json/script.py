@@ -99,7 +99,7 @@ def VoipTestConnection() -> VoipTestConnectionResult:
 def VoipGetMembers() -> list[VoipMember]:
     members: list[VoipMember] = []
     for entry in str(settings.get("members", "")).split(","):
-        member_id, sep, name = entry.partition(":")
+        member_id, name = entry.partition(":")[::2]
         if not member_id.strip():
             continue
         member: VoipMember = {"id": member_id.strip()}
@@ -116,7 +116,8 @@ def read_payload(request: FetchRequest) -> dict[str, Any]:
         data = None
     if not isinstance(data, dict):
         raise BadPayload('the body must be a JSON object such as {"type": "start", ...}')
-    return data
+    payload: dict[str, Any] = data
+    return payload
 
 
 def call_event(kind: str, data: dict[str, Any]) -> VoipWebhookRequest:

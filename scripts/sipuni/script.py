@@ -168,7 +168,7 @@ def whole(value: str | None) -> int:
         return 0
 
 
-def VoipGetCallLink(call_data: Any) -> str:
+def VoipGetCallLink(call_data: dict[str, Any] | None) -> str:
     link = call_data.get("link") if isinstance(call_data, dict) else None
     if not link or not isinstance(link, str):
         raise ValueError("this call record has no recording link")
@@ -191,9 +191,10 @@ def VoipGenerateCall(src_phone: str, dst_phone: str) -> None:
     response = fetch(base + "/api/callback/call_number", method="POST", body=body,
                      headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=5)
     try:
-        answer = response.json()
+        parsed = response.json()
     except ValueError:
-        answer = None
+        parsed = None
+    answer: dict[str, Any] | None = parsed if isinstance(parsed, dict) else None
     if not response.ok or not isinstance(answer, dict) or answer.get("success") is not True:
         message = answer.get("message") if isinstance(answer, dict) else response.text()[:200]
         raise RuntimeError("Sipuni refused the callback (HTTP " + str(response.status) + "): "

@@ -279,9 +279,10 @@ def api_get(method: str, params: dict[str, str]) -> dict[str, Any]:
     response = fetch(base + method + "?" + query_string,
                      headers={"Authorization": key + ":" + signature}, timeout=API_TIMEOUT)
     try:
-        body = response.json()
+        parsed = response.json()
     except ValueError:
-        body = None
+        parsed = None
+    body: dict[str, Any] | None = parsed if isinstance(parsed, dict) else None
     if not isinstance(body, dict) or not response.ok or body.get("status") != "success":
         message = body.get("message") if isinstance(body, dict) else None
         raise ZadarmaError("Zadarma's API answered " + method + " with HTTP "
@@ -314,7 +315,8 @@ def VoipTestConnection() -> VoipTestConnectionResult:
 
 def VoipGetMembers() -> list[VoipMember]:
     body = api_get("/v1/pbx/internal/", {})
-    return [{"id": str(number)} for number in body.get("numbers") or []]
+    numbers: list[Any] = body.get("numbers") or []
+    return [{"id": str(number)} for number in numbers]
 
 
 def VoipGenerateCall(src_phone: str, dst_phone: str) -> None:
