@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -222,7 +223,13 @@ def command_deploy(args: argparse.Namespace) -> int:
 
 
 def command_serve(args: argparse.Namespace) -> int:
+    from runtime.data_at_rest import SERVICE_UMASK, make_process_undumpable
     from runtime.server import serve
+
+    # Before anything is read or created: files private to the service's user, and no
+    # same-uid process (a worker of a non-root service) reads this one's memory or environment.
+    os.umask(SERVICE_UMASK)
+    make_process_undumpable()
 
     return serve(args.config, host=args.host, port=args.port)
 

@@ -17,11 +17,17 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from runtime.data_at_rest import (
+    database_files,
+    secure_data_directory,
+    wipe_environment_variable,
+)
 from sandbox import Limits
 
 OPERATOR_TOKEN_ENV = "VOIP_RUNTIME_OPERATOR_TOKEN"
 STORAGE_URL_ENV = "VOIP_RUNTIME_STORAGE_URL"
 OPERATOR_TOKEN_FILE = "operator-token"
+DATABASE_FILE = "voip-runtime.db"
 
 
 class Strict(BaseModel):
@@ -147,7 +153,7 @@ class Config(Strict):
 
     @property
     def resolved_storage_url(self) -> str:
-        return self.storage_url or f"sqlite://{(self.data_dir / 'voip-runtime.db').resolve()}"
+        return self.storage_url or f"sqlite://{(self.data_dir / DATABASE_FILE).resolve()}"
 
     @property
     def base_url(self) -> str:
@@ -171,8 +177,10 @@ def load_config(path: Path | None) -> Config:
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the configuration must be a mapping")
         data = loaded
-    if os.environ.get(OPERATOR_TOKEN_ENV):
-        data["operator_token"] = os.environ[OPERATOR_TOKEN_ENV]
+    # Read once, then gone from the environment (and from /proc/<pid>/environ).
+    operator_token = wipe_environment_variable(OPERATOR_TOKEN_ENV)
+    if operator_token:
+        data["operator_token"] = operator_token
     if os.environ.get(STORAGE_URL_ENV):
         data["storage_url"] = os.environ[STORAGE_URL_ENV]
     try:
@@ -185,11 +193,18 @@ def load_config(path: Path | None) -> Config:
 
 
 def ensure_operator_token(config: Config) -> tuple[str, bool]:
-    """The operator token, and whether it was generated just now (to print it once)."""
+    """The operator token, and whether it was generated just now (to print it once).
+
+    Also makes the data directory private (0700, its database and token files 0600), fixing
+    an older install's modes with one log line."""
+    token_file = config.data_dir / OPERATOR_TOKEN_FILE
+    if config.storage_url is None or not config.operator_token or config.data_dir.exists():
+        secure_data_directory(
+            config.data_dir,
+            [token_file, *database_files(config.data_dir / DATABASE_FILE)],
+        )
     if config.operator_token:
         return config.operator_token, False
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    token_file = config.data_dir / OPERATOR_TOKEN_FILE
     if token_file.exists():
         return token_file.read_text(encoding="ascii").strip(), False
     token = "op_" + secrets.token_urlsafe(32)

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar, TypeVar
 
+from runtime.data_at_rest import create_private_file, restrict_database_files
 from runtime.store import sqlite_queries as q
 from runtime.store.base import Tx
 from runtime.store.errors import StoreClosed
@@ -88,7 +89,11 @@ class SqliteStore(QueryReads):
         busy_timeout: seconds a batch waits for another process's write lock on the file.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Private from the first start: only the service's user reads tenants' secrets or
+        # locks the files (SQLite gives -wal and -shm the database file's mode).
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        create_private_file(path)
+        restrict_database_files(path)
 
         def prepare() -> sqlite3.Connection:
             conn = _connect(path, read_only=False)

@@ -428,16 +428,25 @@ def test_the_pool_works_the_same_under_uvloop() -> None:
         runner.run(scenario())
 
 
+# A token of the probing process, made on its first probe and kept for its life.
+PROCESS_TOKEN = (
+    "import os, sys\n"
+    "keep = sys.modules.setdefault('_process_token', type(sys)('_process_token'))\n"
+    "keep.value = getattr(keep, 'value', None) or os.urandom(8).hex()\n"
+    "result = keep.value\n"
+)
+
+
 async def test_every_call_reports_its_process_and_no_process_serves_two_tenants() -> None:
     # The probe worker (test-only, unrestricted Python, forked and spawned as the real one)
-    # answers each call with its own pid: per call, not per snapshot.
+    # answers each call with a token of its own process: per call, not per snapshot. (Not its
+    # pid: each worker is PID 1 of its own PID namespace.)
     async with SandboxPool(size=4, limits=LIMITS, worker_entry=PROBE_ENTRY) as pool:
-        served: dict[str, set[int]] = {"A": set(), "B": set(), "C": set()}
+        served: dict[str, set[str]] = {"A": set(), "B": set(), "C": set()}
         for _ in range(3):
             groups = [group for _ in range(15) for group in served]
             outcomes = await asyncio.gather(
-                *(pool.run(probe("import os\nresult = os.getpid()"), group=group)
-                  for group in groups))
+                *(pool.run(probe(PROCESS_TOKEN), group=group) for group in groups))
             for group, outcome in zip(groups, outcomes, strict=True):
                 assert outcome.ok, outcome
                 served[group].add(outcome.result)

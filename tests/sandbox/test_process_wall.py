@@ -1,0 +1,307 @@
+"""The process wall with the language wall assumed breached: a worker spawned exactly as the
+pool spawns it (same `spawn_isolated`, same spec) runs unrestricted Python probes against a
+real running service, its data directory and a sibling worker; every probe must be refused.
+
+Run twice: with the service and template as root (each worker its own uid) and as a normal
+user (the worker in a user namespace, with the service's uid). A control run of the same probes
+in a plain fork shows they succeed when nothing stops them, so the test can fail.
+
+The normal user's Python is a virtualenv of the system's Python 3.11 (root's own interpreter
+may be out of other users' reach, as pyenv's under /root is) whose `.pth` file points at this
+checkout's virtualenv: the same packages, an interpreter that user can run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.config import DATABASE_FILE, OPERATOR_TOKEN_FILE
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" \
+    / "site-packages"
+SYSTEM_PYTHON = "/usr/bin/python3.11"
+SERVICE_UID = 4242
+TOKEN = "op_wall_" + "s3cr3t" * 6
+OLD_TOKEN = "op_old_install_" + "x" * 20
+START_SECONDS = 60
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not sys.platform.startswith("linux"),
+    reason="the test plays root and a normal user; it needs root on Linux",
+)
+
+
+@dataclass
+class Scenario:
+    name: str
+    uid: int | None  # None: root
+    python: str
+    service: subprocess.Popen[bytes]
+    data_dir: Path
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / DATABASE_FILE
+
+    def targets(self) -> dict[str, Any]:
+        return {"service_pid": self.service.pid, "data_dir": str(self.data_dir),
+                "token_file": str(self.data_dir / OPERATOR_TOKEN_FILE),
+                "database": str(self.database)}
+
+
+def python_command(python: str, code: str) -> list[str]:
+    return [python, "-I", "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); {code}"]
+
+
+def as_user(uid: int | None) -> dict[str, Any]:
+    return {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def old_install(data_dir: Path, uid: int | None) -> None:
+    """A data directory as earlier versions left it: 0755 with a 0644 token file."""
+    data_dir.mkdir(mode=0o755)
+    token_file = data_dir / OPERATOR_TOKEN_FILE
+    token_file.write_text(OLD_TOKEN + "\n", encoding="ascii")
+    os.chmod(data_dir, 0o755)
+    os.chmod(token_file, 0o644)
+    if uid is not None:
+        os.chown(data_dir, uid, uid)
+        os.chown(token_file, uid, uid)
+
+
+def start_service(name: str, uid: int | None, python: str) -> Iterator[Scenario]:
+    base = Path(tempfile.mkdtemp(prefix=f"wall-{name}-", dir="/tmp"))
+    if uid is not None:
+        os.chown(base, uid, uid)
+    data_dir = base / "data"
+    old_install(data_dir, uid)
+    config = base / "config.yaml"
+    config.write_text(f"data_dir: {data_dir}\nsandbox:\n  workers: 1\nlog_format: text\n",
+                      encoding="utf-8")
+    command = python_command(python, "from runtime.cli import main; sys.exit(main())")
+    command += ["serve", "--config", str(config), "--port", str(free_port())]
+    service = subprocess.Popen(
+        command, env={"VOIP_RUNTIME_OPERATOR_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=base, **as_user(uid),
+    )
+    scenario = Scenario(name, uid, python, service, data_dir)
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        shm = Path(str(scenario.database) + "-shm")
+        while not shm.exists():
+            assert service.poll() is None, service.stderr.read().decode() if service.stderr \
+                else "the service exited"
+            assert time.monotonic() < deadline, "the service did not open its database"
+            time.sleep(0.1)
+        yield scenario
+    finally:
+        service.terminate()
+        try:
+            service.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            service.kill()
+            service.wait()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def root_service() -> Iterator[Scenario]:
+    yield from start_service("root", None, sys.executable)
+
+
+@pytest.fixture(scope="module")
+def user_python() -> Iterator[str]:
+    """A Python the service user can run, with this checkout's packages."""
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if not os.path.exists(SYSTEM_PYTHON) or not SYSTEM_PYTHON.endswith(version):
+        pytest.skip(f"{SYSTEM_PYTHON} (Python {version}) is needed to run as a normal user")
+    base = Path(tempfile.mkdtemp(prefix="wall-python-", dir="/tmp"))
+    os.chown(base, SERVICE_UID, SERVICE_UID)
+    venv = base / "venv"
+    subprocess.run([SYSTEM_PYTHON, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120, **as_user(SERVICE_UID))
+    site = venv / "lib" / f"python{version}" / "site-packages"
+    (site / "voip-runtime-checkout.pth").write_text(f"{VENV_SITE}\n{ROOT}\n", encoding="utf-8")
+    python = str(venv / "bin" / "python")
+    try:
+        reachable = subprocess.run([python, "-I", "-c", "import runtime.cli, sandbox.harden"],
+                                   capture_output=True, timeout=120, check=False,
+                                   **as_user(SERVICE_UID))
+        if reachable.returncode != 0:  # e.g. a checkout under a directory only root enters
+            pytest.skip(f"uid {SERVICE_UID} cannot import this checkout ({ROOT}): "
+                        f"{reachable.stderr.decode()[-300:]}")
+        yield python
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def user_service(user_python: str) -> Iterator[Scenario]:
+    yield from start_service("user", SERVICE_UID, user_python)
+
+
+# The pool's test-only probe worker (tests/sandbox/probe_worker.py) comes with the fork-server
+# pool; where it is present the hardened probes run through the real pool and its template.
+REAL_POOL = importlib.util.find_spec("tests.sandbox.probe_worker") is not None
+
+
+def run_template(scenario: Scenario, mode: str) -> dict[str, Any]:
+    """"hardened": the worker as the pool starts it: through the real pool with the probe
+    worker (tests/sandbox/wall_pool_driver.py), or, before the pool has a probe entry, from a
+    template of ours calling the same `spawn_isolated` with the pool's spec
+    (tests/sandbox/wall_template.py). "control": the same probes in a plain fork."""
+    if mode == "hardened" and REAL_POOL:
+        code = "from tests.sandbox.wall_pool_driver import main; main()"
+        arguments = [json.dumps(scenario.targets())]
+    else:
+        code = "from tests.sandbox.wall_template import main; main()"
+        arguments = [json.dumps(scenario.targets()), mode]
+    completed = subprocess.run(
+        [*python_command(scenario.python, code), *arguments], capture_output=True,
+        timeout=180, check=False, cwd="/", env={"PATH": "/usr/bin:/bin"},
+        **as_user(scenario.uid),
+    )
+    assert completed.returncode == 0, completed.stderr.decode()
+    result: dict[str, Any] = json.loads(completed.stdout)
+    assert "probes" in result, completed.stderr.decode()
+    return result
+
+
+@pytest.fixture(scope="module")
+def root_wall(root_service: Scenario) -> dict[str, Any]:
+    return run_template(root_service, "hardened")
+
+
+@pytest.fixture(scope="module")
+def user_wall(user_service: Scenario) -> dict[str, Any]:
+    return run_template(user_service, "hardened")
+
+
+def assert_all_refused(result: dict[str, Any]) -> None:
+    probes = result["probes"]
+    assert len(probes) > 50
+    not_refused = {name: outcome for name, outcome in probes.items()
+                   if not outcome.startswith("refused")}
+    assert not_refused == {}
+    assert result["sibling_alive_after"] is True
+
+
+def test_root_every_probe_refused(root_wall: dict[str, Any]) -> None:
+    assert_all_refused(root_wall)
+
+
+def test_normal_user_every_probe_refused(user_wall: dict[str, Any]) -> None:
+    assert_all_refused(user_wall)
+
+
+@pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
+def test_no_capability_left(wall: str, request: pytest.FixtureRequest) -> None:
+    """Not even inside the worker's own namespaces (a user namespace grants them all)."""
+    assert request.getfixturevalue(wall)["sibling_capabilities"] == 0
+
+
+def test_control_same_probes_succeed_without_the_wall(root_service: Scenario) -> None:
+    result = run_template(root_service, "control")
+    assert result["probes"] == {name: "allowed" for name in result["probes"]}
+    assert len(result["probes"]) >= 20
+
+
+@pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
+def test_ordinary_python_still_runs(wall: str, request: pytest.FixtureRequest) -> None:
+    result = request.getfixturevalue(wall)
+    assert result["ordinary"] == {
+        "json": {"a": [1, 2.5, None]}, "re": "74951234567",
+        "strptime": "2026-12-06T10:00:00", "decimal": "0.3", "sha256": "2d711642",
+        "urlencode": "a=b+c", "random": 16, "allocate 64 MiB": 64 * 1024 * 1024,
+    }
+    outcome = result["benign_outcome"]
+    assert outcome["ok"] is True, outcome
+    assert outcome["result"]["response"]["body"] == "ok 7"
+
+
+def test_root_report_names_every_layer(root_wall: dict[str, Any]) -> None:
+    active = root_wall["report"]["active"]
+    joined = "\n".join(active)
+    assert any(line.startswith("namespaces: mount, IPC, PID, network, UTS") for line in active)
+    assert "minimal root" in joined
+    uid = root_wall["uid"]
+    assert 200_000 <= uid < 200_000 + 65_536 and uid != root_wall["sibling_uid"]
+    assert f"identity: own uid {uid}, gid {uid}" in active
+    assert "landlock ABI" in joined
+    assert "seccomp allowlist" in joined
+    assert "no_new_privs" in active
+    # cgroup v2 is active or says why not (this machine delegates no controllers).
+    report = root_wall["report"]
+    assert any(line.startswith("cgroup") for line in report["active"] + report["inactive"])
+
+
+def test_normal_user_report_uses_a_user_namespace(user_wall: dict[str, Any]) -> None:
+    active = user_wall["report"]["active"]
+    assert any(line.startswith("namespaces: user, mount, IPC, PID, network, UTS")
+               for line in active)
+    assert user_wall["uid"] == SERVICE_UID
+    assert any(line.startswith("identity: the service's uid in its own user namespace")
+               for line in active)
+
+
+@pytest.mark.parametrize("fixture", ["root_service", "user_service"])
+def test_data_at_rest_private_and_old_install_fixed(fixture: str,
+                                                    request: pytest.FixtureRequest) -> None:
+    scenario: Scenario = request.getfixturevalue(fixture)
+    assert stat.S_IMODE(scenario.data_dir.stat().st_mode) == 0o700
+    for name in (DATABASE_FILE, DATABASE_FILE + "-wal", DATABASE_FILE + "-shm",
+                 OPERATOR_TOKEN_FILE):
+        path = scenario.data_dir / name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+
+
+@pytest.mark.parametrize("fixture", ["root_service", "user_service"])
+def test_operator_token_not_in_the_service_environment(fixture: str,
+                                                       request: pytest.FixtureRequest) -> None:
+    scenario: Scenario = request.getfixturevalue(fixture)
+    environ = Path(f"/proc/{scenario.service.pid}/environ").read_bytes()  # root may read it
+    assert TOKEN.encode() not in environ
+    assert b"PATH=/usr/bin:/bin" in environ
+
+
+def test_same_uid_process_cannot_read_the_service(user_service: Scenario) -> None:
+    """A process of the service's own uid (what a worker of a non-root service is, were every
+    namespace gone) cannot read its environment or memory: the service is not dumpable."""
+    pid = user_service.service.pid
+    code = (
+        "import json\n"
+        "out = {}\n"
+        f"for name in ('environ', 'mem'):\n"
+        "    try:\n"
+        f"        open('/proc/{pid}/' + name, 'rb').read(1)\n"
+        "        out[name] = 'allowed'\n"
+        "    except OSError as error:\n"
+        "        out[name] = type(error).__name__\n"
+        "print(json.dumps(out))\n"
+    )
+    completed = subprocess.run([user_service.python, "-I", "-c", code], capture_output=True,
+                               timeout=60, check=True, **as_user(SERVICE_UID))
+    assert json.loads(completed.stdout) == {"environ": "PermissionError",
+                                            "mem": "PermissionError"}
