@@ -90,7 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("file", type=Path)
         command.add_argument("--config", type=Path,
                              help="the service's YAML configuration (its data_dir)")
+    stubs = commands.add_parser(
+        "stubs", help="write the typed stub package of what a script can use",
+        description="Write the voip_runtime_script stub package (PEP 561) into DIR, for mypy "
+                    "(MYPYPATH=DIR mypy --strict script.py), pyright (extraPaths) and editors. "
+                    "A script imports it under 'if TYPE_CHECKING:'; see docs/modules.md.")
+    stubs.add_argument("dir", type=Path)
     return parser
+
+
+def command_stubs(args: argparse.Namespace) -> int:
+    from sandbox.stubs import write_stubs
+
+    try:
+        written = write_stubs(args.dir)
+    except OSError as error:
+        raise UsageError(f"cannot write the stubs into {args.dir}: {error}") from None
+    for path in written:
+        print(path)
+    return 0
 
 
 def read_source(path: Path) -> str:
@@ -307,7 +325,7 @@ def run_command(argv: list[str] | None) -> int:
         return int(exit_.code or 0)
     handlers = {"run": command_run, "check": command_check, "serve": command_serve,
                 "deploy": command_deploy, "backup": command_backup_or_restore,
-                "restore": command_backup_or_restore}
+                "restore": command_backup_or_restore, "stubs": command_stubs}
     try:
         return handlers[args.command](args)
     except UsageError as error:

@@ -20,7 +20,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, NoReturn
 
-from sandbox import stopping
+from sandbox import script_types, stopping
 from sandbox.call import HostBridge, RequestData
 from sandbox.convert import ResultError, Special, Target, TooLarge, to_plain_json
 
@@ -591,4 +591,5 @@ def make_injected(
         "log": make_log(output),
         "FetchError": FetchError,
         "StorageError": StorageError,
+        **script_types.TYPE_NAMES,
     }

@@ -29,6 +29,10 @@ EXCEPTION_NAMES: Final = (
     "ZeroDivisionError",
 )  # fmt: skip
 
+# Plain types the contract adds for classes (§3). `super` is among them: what a super object
+# exposes is decided by `_getattr_` like any other object's attributes.
+_CLASS_NAMES: Final = ("object", "property", "staticmethod", "classmethod", "super")
+
 CONTRACT_BUILTINS: Final[Mapping[str, Any]] = MappingProxyType(
     {
         "None": None,
@@ -36,6 +40,7 @@ CONTRACT_BUILTINS: Final[Mapping[str, Any]] = MappingProxyType(
         "False": False,
         **{name: getattr(builtins, name) for name in _PLAIN_NAMES},
         **{name: getattr(builtins, name) for name in EXCEPTION_NAMES},
+        **{name: getattr(builtins, name) for name in _CLASS_NAMES},
     }
 )
 
@@ -45,18 +50,23 @@ EXCEPTION_CLASSES: Final[frozenset[type[BaseException]]] = frozenset(
 
 
 def fresh_builtins(
-    *, guarded_pow: Callable[..., Any], safe_import: Callable[..., Any]
+    *,
+    guarded_pow: Callable[..., Any],
+    safe_import: Callable[..., Any],
+    guarded_getattr: Callable[..., Any],
+    guarded_hasattr: Callable[..., Any],
 ) -> dict[str, Any]:
     """A new builtins dict for one call.
 
-    Beyond the contract's names it holds three the compiled code needs and a script can never
-    name (the policy refuses names starting with "_"): `__build_class__` (class statements),
-    `__import__` (our curated import), and `super`, which zero-argument `super().__init__(...)`
-    looks up by name; what a `super` object exposes is decided by `_getattr_`.
+    `pow`, `getattr` and `hasattr` are the guarded ones (guards.py). Beyond the contract's names
+    it holds two the compiled code needs and a script can never name (the policy refuses names
+    starting with "_"): `__build_class__` (class statements) and `__import__` (our curated
+    import).
     """
     table = dict(CONTRACT_BUILTINS)
     table["pow"] = guarded_pow
-    table["super"] = super
+    table["getattr"] = guarded_getattr
+    table["hasattr"] = guarded_hasattr
     table["__build_class__"] = builtins.__build_class__
     table["__import__"] = safe_import
     return table

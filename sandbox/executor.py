@@ -28,7 +28,13 @@ from sandbox.builtins_table import fresh_builtins
 from sandbox.call import Call, HostBridge, RequestData
 from sandbox.compiler import SCRIPT_FILENAME, CompiledScript, compile_script, is_source_limit
 from sandbox.convert import ResultError, to_json_safe
-from sandbox.guards import guarded_pow, make_guards, safe_import
+from sandbox.guards import (
+    getattr_builtin,
+    guarded_pow,
+    hasattr_builtin,
+    make_guards,
+    safe_import,
+)
 from sandbox.limits import Limits
 from sandbox.outcome import CompileProblem, LimitName, Outcome, ScriptError
 from sandbox.stopping import LimitExceeded
@@ -157,7 +163,12 @@ def _recursion_limit() -> Iterator[None]:
 
 def _namespace(call: Call, host: HostBridge, output: api.OutputLog) -> dict[str, Any]:
     namespace: dict[str, Any] = {
-        "__builtins__": fresh_builtins(guarded_pow=guarded_pow, safe_import=safe_import),
+        "__builtins__": fresh_builtins(
+            guarded_pow=guarded_pow,
+            safe_import=safe_import,
+            guarded_getattr=getattr_builtin,
+            guarded_hasattr=hasattr_builtin,
+        ),
         "__name__": MODULE_NAME,
     }
     namespace.update(make_guards(output))

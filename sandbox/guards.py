@@ -24,7 +24,7 @@ from typing import Any, Final
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from sandbox import api, stopping
+from sandbox import api, script_types, stopping
 from sandbox.builtins_table import EXCEPTION_CLASSES
 from sandbox.modules import VIEWS, ModuleView, view_has, view_member, view_name
 
@@ -42,6 +42,7 @@ ALLOWED_BASES: Final[frozenset[type]] = frozenset(
         api.StorageError,
         VIEWS["json"].JSONDecodeError,
         VIEWS["re"].error,
+        object,
         dict,
         list,
         set,
@@ -201,28 +202,75 @@ def _checked_class_init(cls: type) -> Callable[..., None]:
     return __init__
 
 
+def attribute_refusal(obj: object, name: str) -> str | None:
+    """Why reading `obj.name` is refused, or None when the read may go ahead."""
+    if name.startswith("_") and name != "_":
+        if name == "__init__" and _init_allowed(obj):
+            return None
+        return f'"{name}" is an invalid attribute name because it starts with "_"'
+    if name in RESTRICTED_ATTRIBUTES:
+        return f'"{name}" is a restricted attribute'
+    if name in READ_RULE_NAMES:
+        for rule in READ_RULES:
+            if name in rule.refused and rule.applies(obj):
+                return f'"{name}" is not available on {rule.what} in the sandbox'
+    return None
+
+
 def guarded_getattr(obj: object, name: str) -> Any:
     """`_getattr_`: every `obj.name` read of a script."""
     if stopping.STOPPED is not None:
         raise stopping.refusal()
     if type(name) is not str:
         raise TypeError("attribute name must be a str")
-    if name.startswith("_") and name != "_":
-        if name == "__init__" and _init_allowed(obj):
-            if isinstance(obj, type):
-                return _checked_class_init(obj)
-            return getattr(obj, "__init__")  # noqa: B009
-        raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
-    if name in RESTRICTED_ATTRIBUTES:
-        raise AttributeError(f'"{name}" is a restricted attribute')
-    if name in READ_RULE_NAMES:
-        for rule in READ_RULES:
-            if name in rule.refused and rule.applies(obj):
-                raise AttributeError(f'"{name}" is not available on {rule.what} in the sandbox')
+    refusal = attribute_refusal(obj, name)
+    if refusal is not None:
+        raise AttributeError(refusal)
+    if name == "__init__":
+        if isinstance(obj, type):
+            return _checked_class_init(obj)
+        return getattr(obj, "__init__")  # noqa: B009
     if isinstance(obj, ModuleView):
         # A view's only attributes are its members (modules.py).
         return view_member(obj, name)
     return _safe_value(getattr(obj, name))
+
+
+_NO_DEFAULT: Final = object()
+
+
+def getattr_builtin(obj: object, name: str, default: Any = _NO_DEFAULT, /) -> Any:
+    """The `getattr` builtin: `_getattr_`'s rules. A refused name is refused even with a default
+    (a default is for a missing attribute, never a way to probe what the sandbox hides)."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
+    if type(name) is not str:
+        raise TypeError("getattr(): attribute name must be a str")
+    refusal = attribute_refusal(obj, name)
+    if refusal is not None:
+        raise AttributeError(refusal)
+    if default is _NO_DEFAULT:
+        return guarded_getattr(obj, name)
+    try:
+        return guarded_getattr(obj, name)
+    except AttributeError:
+        return default
+
+
+def hasattr_builtin(obj: object, name: str, /) -> bool:
+    """The `hasattr` builtin: False for a missing attribute; a refused name is an error."""
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
+    if type(name) is not str:
+        raise TypeError("hasattr(): attribute name must be a str")
+    refusal = attribute_refusal(obj, name)
+    if refusal is not None:
+        raise AttributeError(refusal)
+    try:
+        guarded_getattr(obj, name)
+    except AttributeError:
+        return False
+    return True
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -244,6 +292,8 @@ def describe(obj: object) -> str:
         return f"class {obj.__name__!r}"
     if isinstance(obj, api.ReadOnlyMapping):
         return f"read-only {obj._label.lower()}"
+    if isinstance(obj, script_types.ResultType | script_types.TypeName):
+        return f"type {script_types.type_name(obj)!r}"
     if isinstance(obj, types.FunctionType | types.BuiltinFunctionType | types.MethodType):
         return f"function {obj.__name__!r}"
     return f"a {type(obj).__name__!r} object"
@@ -310,6 +360,27 @@ def guarded_apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if name.startswith("_"):
             raise TypeError(f'keyword argument "{name}" starts with "_"')
     return func(*args, **kwargs)
+
+
+def guarded_match_rest(subject: Any, keys: tuple[Any, ...]) -> dict[Any, Any]:
+    """`_match_rest_`: what `**rest` binds in a mapping pattern (policy.py rewrites it here).
+
+    A plain dict of the subject's other items, as CPython builds it, except that the keys of a
+    case-insensitive mapping (`request.headers`) are left out whatever their case.
+    """
+    if stopping.STOPPED is not None:
+        raise stopping.refusal()
+    if isinstance(subject, api.CaseInsensitiveMapping):
+        lowered = {key.lower() for key in keys if isinstance(key, str)}
+        return {
+            name: value
+            for name, value in subject.items()
+            if not (isinstance(name, str) and name.lower() in lowered)
+        }
+    rest = dict(subject)
+    for key in keys:
+        del rest[key]
+    return rest
 
 
 # -- arithmetic ----------------------------------------------------------------------------------
@@ -414,6 +485,7 @@ def make_guards(output: api.OutputLog) -> dict[str, Any]:
         "_iter_unpack_sequence_": guarded_iter_unpack,
         "__metaclass__": tenant_metaclass,
         "_pow_": guarded_pow,
+        "_match_rest_": guarded_match_rest,
         # bare `except:` is compiled to `except _catchable_:` (policy.py)
         "_catchable_": Exception,
     }

@@ -207,6 +207,9 @@ VIEWS: Final[Mapping[str, ModuleView]] = MappingProxyType(
             "uuid",
             _pick_exact(uuid, UUID_NAMES),
         ),
+        # Only for `if TYPE_CHECKING:` (typed scripts import the published stubs there; the
+        # policy drops such blocks from the compiled code, so the value is never what decides).
+        "typing": ModuleView("typing", {"TYPE_CHECKING": False}),
     }
 )
 

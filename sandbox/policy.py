@@ -1,10 +1,11 @@
 """The compile policy: RestrictedPython's transformer, narrowed and widened to contract §3.
 
 Narrowed: only a class's `__init__` may start with "_", no `exec`/`eval`/`compile`, no
-`match`, no variable annotations, only curated imports, `printed` is not special, private keyword
+`match` class patterns, only curated imports, `printed` is not special, private keyword
 names are refused. Widened: augmented assignment to items and attributes (`counts[k] += 1`,
 `self.total += x`) is rewritten through `_write_`, `_getitem_`/`_getattr_` and `_inplacevar_`;
 `super().__init__` and `Base.__init__` reach `_getattr_`, which decides whose `__init__` it is.
+Annotations are checked like any expression and then removed: they never run (see below).
 Also: `a ** b` becomes `_pow_(a, b)`, and bare `except:` becomes `except _catchable_:`
 (Exception), so a script can never catch BaseException-family exceptions the host raises.
 
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any, Final, cast
 
 from RestrictedPython.transformer import (
+    INSPECT_ATTRIBUTES,
     IOPERATOR_TO_STR,
     RestrictingNodeTransformer,
     copy_locations,
@@ -39,6 +41,10 @@ EXTRA_REFUSED_ATTRIBUTES: Final = frozenset(
     {"func_globals", "func_code", "func_closure", "gi_running", "gi_suspended"}
 )
 
+# Names `_getattr_` refuses on some objects only (guards.READ_RULES): a value pattern's dotted
+# name is read natively, so they are refused there outright.
+VALUE_PATTERN_REFUSED: Final = frozenset({"mro", "obj"})
+
 ALLOWED_MODULES_TEXT: Final = ", ".join(sorted(VIEWS))
 
 _Visit = Any  # what a visit_ method returns: a node, a list of nodes or None
@@ -52,6 +58,18 @@ def _call(func: str, *args: ast.expr) -> ast.Call:
     return ast.Call(func=_name(func), args=list(args), keywords=[])
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    """`TYPE_CHECKING` or `typing.TYPE_CHECKING`, as written."""
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return (
+        isinstance(test, ast.Attribute)
+        and test.attr == "TYPE_CHECKING"
+        and isinstance(test.value, ast.Name)
+        and test.value.id == "typing"
+    )
+
+
 class ScriptPolicy(RestrictingNodeTransformer):
     """The tenant script policy. Default deny stays: an unknown node is refused."""
 
@@ -59,6 +77,8 @@ class ScriptPolicy(RestrictingNodeTransformer):
         super().__init__(*args, **kwargs)
         # True while directly in a class body: only there may a `def` be named __init__.
         self._class_body: list[bool] = [False]
+        # The `from __future__` statements that come first in the module (visit_Module).
+        self._future_allowed: set[int] = set()
 
     @contextmanager
     def _scope(self, class_body: bool) -> Iterator[None]:
@@ -127,6 +147,7 @@ class ScriptPolicy(RestrictingNodeTransformer):
         if not (node.name == "__init__" and self._class_body[-1]):
             self.check_name(node, node.name)
         self.check_function_argument_names(node)
+        self._drop_return_annotation(node)
         with self.print_info.new_print_scope(), self._scope(class_body=False):
             node = self.node_contents_visit(node)
             self.inject_print_collector(node)
@@ -165,20 +186,221 @@ class ScriptPolicy(RestrictingNodeTransformer):
 
     # -- statements -----------------------------------------------------------------------------
 
-    def visit_Match(self, node: ast.AST) -> _Visit:
-        self.error(node, 'The "match" statement is not allowed: use if/elif.')
+    # -- match (contract §3): every pattern but class patterns ---------------------------------
+    # CPython matches patterns natively, not through the guards: a value pattern's dotted name
+    # is read with LOAD_ATTR, a mapping pattern calls the subject's `get`, a sequence pattern
+    # its `len` and items. So the names written are checked here, at upload, by the rules
+    # `_getattr_` applies (a value pattern only compares; nothing it reads reaches the script);
+    # the subject of a mapping or sequence pattern must be a real mapping or sequence, and the
+    # injected ones (headers, query, settings) only hand out their values, as `[k]` does. Class
+    # patterns read attributes named by `__match_args__` outside the guards: refused.
+
+    def visit_Match(self, node: ast.Match) -> _Visit:
+        return self.node_contents_visit(node)
+
+    def visit_match_case(self, node: ast.match_case) -> _Visit:
+        node = self.node_contents_visit(node)
+        self._rest_through_guard(node)
+        return node
+
+    def _rest_through_guard(self, case: ast.match_case) -> None:
+        """`case {"k": v, **rest}:` binds `rest` through `_match_rest_`, not CPython's copy.
+
+        CPython copies the subject and deletes each key as the pattern wrote it, so `**rest` on
+        the case-insensitive `request.headers` would fail for a key written in another case.
+        Rewritten: `case {"k": v} as _tmpN if (rest := _match_rest_(_tmpN, ("k",))) is not None
+        and <guard>:`. Only for constant keys outside OR patterns (alternatives must bind the
+        same names); the rest are left to CPython.
+        """
+        rests: list[tuple[str, str, list[ast.expr]]] = []
+        policy = self
+
+        class Rewrite(ast.NodeTransformer):
+            def visit_MatchOr(self, node: ast.MatchOr) -> ast.AST:
+                return node
+
+            def visit_MatchMapping(self, node: ast.MatchMapping) -> ast.AST:
+                self.generic_visit(node)
+                if node.rest is None or not all(isinstance(k, ast.Constant) for k in node.keys):
+                    return node
+                tmp = policy.gen_tmp_name()
+                rests.append((node.rest, tmp, node.keys))
+                plain = ast.MatchMapping(keys=node.keys, patterns=node.patterns, rest=None)
+                wrapped = ast.MatchAs(pattern=plain, name=tmp)
+                copy_locations(plain, node)
+                copy_locations(wrapped, node)
+                return wrapped
+
+        case.pattern = Rewrite().visit(case.pattern)
+        if not rests:
+            return
+        tests: list[ast.expr] = []
+        for rest, tmp, keys in rests:
+            keys_tuple = ast.Tuple(
+                elts=[ast.Constant(k.value) for k in keys if isinstance(k, ast.Constant)],
+                ctx=ast.Load(),
+            )
+            bind = ast.NamedExpr(
+                target=_name(rest, ast.Store()),
+                value=_call("_match_rest_", _name(tmp), keys_tuple),
+            )
+            bound = ast.Compare(left=bind, ops=[ast.IsNot()], comparators=[ast.Constant(None)])
+            tests.append(bound)
+        if case.guard is not None:
+            tests.append(case.guard)
+        guard = tests[0] if len(tests) == 1 else ast.BoolOp(op=ast.And(), values=tests)
+        for new in ast.walk(guard):
+            if isinstance(new, ast.expr) and not hasattr(new, "lineno"):
+                copy_locations(new, case.pattern)
+        case.guard = guard
+
+    def visit_MatchValue(self, node: ast.MatchValue) -> _Visit:
+        if isinstance(node.value, ast.Attribute):
+            self._check_value_pattern(node, node.value)
+            return node  # left as written: a pattern's value must stay a dotted name
+        return self.node_contents_visit(node)
+
+    def _check_value_pattern(self, node: ast.AST, value: ast.expr) -> None:
+        while isinstance(value, ast.Attribute):
+            attr = value.attr
+            if attr.startswith("_"):
+                self.error(
+                    node, f'"{attr}" is an invalid attribute name because it starts with "_".'
+                )
+            elif attr in INSPECT_ATTRIBUTES or attr in EXTRA_REFUSED_ATTRIBUTES:
+                self.error(node, f'"{attr}" is a restricted name.')
+            elif attr in VALUE_PATTERN_REFUSED:
+                self.error(node, f'"{attr}" cannot be read in a pattern.')
+            value = value.value
+        if isinstance(value, ast.Name):
+            self.visit_Name(value)
+
+    def visit_MatchSingleton(self, node: ast.MatchSingleton) -> _Visit:
+        return node
+
+    def visit_MatchSequence(self, node: ast.MatchSequence) -> _Visit:
+        return self.node_contents_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> _Visit:
+        if node.name is not None:
+            self.check_name(node, node.name)
+        return node
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> _Visit:
+        if node.rest is not None:
+            self.check_name(node, node.rest)
+        for key in node.keys:
+            if isinstance(key, ast.Attribute):
+                self._check_value_pattern(node, key)
+            else:
+                self.visit(key)
+        for pattern in node.patterns:
+            self.visit(pattern)
+        return node
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> _Visit:
+        if node.name is not None:
+            self.check_name(node, node.name)
+        return self.node_contents_visit(node)
+
+    def visit_MatchOr(self, node: ast.MatchOr) -> _Visit:
+        return self.node_contents_visit(node)
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> _Visit:
+        self.error(
+            node,
+            "Class patterns such as \"case Point(x=0)\" are not allowed: they read attributes "
+            "outside the sandbox's checks. Use a mapping pattern (case {\"type\": \"start\"}) or "
+            "a guard (case x if isinstance(x, Point)).",
+        )
+        return node
 
     def visit_TryStar(self, node: ast.AST) -> _Visit:
         self.error(node, '"except*" is not allowed: use "except".')
 
     def visit_Nonlocal(self, node: ast.Nonlocal) -> _Visit:
-        self.error(node, '"nonlocal" is not allowed: keep the state in a dict or an object.')
+        for name in node.names:
+            self.check_name(node, name)
+        return node
+
+    # -- annotations ----------------------------------------------------------------------------
+    # An annotation is checked like any expression (so `x: __import__("os")` is refused at
+    # upload) and then removed from the compiled code: annotations never run. A script cannot
+    # read `__annotations__` (a "_" name), so nothing a script sees depends on them, and an
+    # expression that never runs cannot be a way around a guard at def time.
+
+    def _checked_annotation(self, annotation: ast.expr | None) -> None:
+        if annotation is not None:
+            self.visit(annotation)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> _Visit:
-        self.error(
-            node,
-            'Variable annotations such as "x: int = 1" are not allowed: write "x = 1".',
+        """`x: int = v` is `x = v`; a bare `x: int` does nothing."""
+        self._checked_annotation(node.annotation)
+        if node.value is None:
+            # Keep a statement: `x: int` may be the only line of a class body.
+            replacement: ast.stmt = ast.Pass()
+            copy_locations(replacement, node)
+            if not isinstance(node.target, ast.Name):
+                self.visit(node.target)  # `self._x: int` is refused like any `_` attribute
+            return replacement
+        assign = ast.Assign(targets=[node.target], value=node.value)
+        copy_locations(assign, node)
+        return self.visit(assign)
+
+    def visit_arg(self, node: ast.arg) -> _Visit:
+        self._checked_annotation(node.annotation)
+        node.annotation = None
+        return node
+
+    def _drop_return_annotation(self, node: ast.FunctionDef) -> None:
+        self._checked_annotation(node.returns)
+        node.returns = None
+
+    # -- `from __future__ import annotations` and `if TYPE_CHECKING:` -----------------------------
+
+    def visit_Module(self, node: ast.Module) -> _Visit:
+        # Future imports are legal only first in the file (after a docstring).
+        self._future_allowed.clear()
+        body = node.body
+        start = (
+            1
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+            else 0
         )
+        for statement in body[start:]:
+            if not (isinstance(statement, ast.ImportFrom) and statement.module == "__future__"):
+                break
+            self._future_allowed.add(id(statement))
+        return super().visit_Module(node)
+
+    def _future_import(self, node: ast.ImportFrom) -> _Visit:
+        """`from __future__ import annotations` is accepted and dropped (annotations never run)."""
+        if id(node) not in self._future_allowed:
+            self.error(node, "from __future__ imports must come first in the script.")
+            return node
+        for alias in node.names:
+            if alias.name != "annotations" or alias.asname is not None:
+                self.error(
+                    node,
+                    f'"from __future__ import {alias.name}" is not allowed: only '
+                    '"from __future__ import annotations" is.',
+                )
+                return node
+        return None
+
+    def visit_If(self, node: ast.If) -> _Visit:
+        """`if TYPE_CHECKING:` is for type checkers only: its block is never compiled.
+
+        It is where a typed script imports the published stubs (docs/modules.md); a script that
+        rebinds TYPE_CHECKING cannot run the block, which is not in the compiled code at all.
+        """
+        if _is_type_checking(node.test):
+            if not node.orelse:
+                replacement: ast.stmt = ast.Pass()
+                copy_locations(replacement, node)
+                return replacement
+            return [self.visit(statement) for statement in node.orelse]
+        return self.node_contents_visit(node)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> _Visit:
         bare = node.type is None
@@ -266,6 +488,8 @@ class ScriptPolicy(RestrictingNodeTransformer):
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> _Visit:
         module = node.module or ""
+        if module == "__future__" and not node.level:
+            return self._future_import(node)
         if node.level:
             self.error(node, "Relative imports are not allowed.")
         elif module not in VIEWS:
@@ -274,10 +498,15 @@ class ScriptPolicy(RestrictingNodeTransformer):
             view = VIEWS[module]
             for alias in node.names:
                 if alias.name != "*" and not view_has(view, alias.name):
+                    hint = (
+                        ' Annotations never run: import it under "if TYPE_CHECKING:".'
+                        if module == "typing"
+                        else ""
+                    )
                     self.error(
                         node,
                         f'Cannot import "{alias.name}" from "{module}": '
-                        "it is not available in the sandbox.",
+                        f"it is not available in the sandbox.{hint}",
                     )
         return super().visit_ImportFrom(node)
 

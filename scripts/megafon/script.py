@@ -61,7 +61,16 @@ Settings: crmToken (secret, required), memberField ("user" or "ext", default "us
 defaultResponsible (optional PBX login).
 """
 
+from __future__ import annotations
+
 import hmac
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # For type checkers and editors only (`voip-runtime stubs DIR`); the sandbox injects these.
+    from typing import Any
+
+    from voip_runtime_script import *
 
 HISTORY_STATUSES = {
     "success": VoipCallDisposition.Answered,
@@ -77,7 +86,7 @@ CALL_SECONDS = 24 * 3600
 RESPONSIBLE_SECONDS = 180 * 24 * 3600
 
 
-def VoipParseWebhookRequest(request):
+def VoipParseWebhookRequest(request: FetchRequest) -> VoipWebhookParseResult:
     data = request.form()
     if not token_ok(data.get("crm_token", "")):
         log("refused cmd", repr(data.get("cmd")), ": crm_token does not match the module setting",
@@ -95,7 +104,7 @@ def VoipParseWebhookRequest(request):
     return {}
 
 
-def token_ok(given):
+def token_ok(given: str) -> bool:
     expected = str(settings.get("crmToken", ""))
     # Bytes, not str: compare_digest refuses non-ASCII text, and a forged token may hold any.
     return bool(expected) and hmac.compare_digest(given.encode("utf-8"),
@@ -105,7 +114,7 @@ def token_ok(given):
 # --- cmd=event --------------------------------------------------------------------------------
 
 
-def live_event(data):
+def live_event(data: dict[str, str]) -> VoipWebhookParseResult:
     kind = data.get("type", "")
     call_id = data.get("callid", "")
     who = member(data)
@@ -124,7 +133,8 @@ def live_event(data):
             name = VoipWebhookEvent.NotifyInternal
             disposition = VoipCallDisposition.Unknown
         return {"event": event(name, direction, disposition, data, who)}
-    holder = (recall("call:" + call_id) or {}).get("holder")
+    memo: dict[str, Any] = recall("call:" + call_id) or {}
+    holder = memo.get("holder")
     if kind == "COMPLETED":
         if holder and holder != who:
             log(who, "left call", call_id, "; it goes on with", holder)
@@ -139,34 +149,42 @@ def live_event(data):
     return {}
 
 
-def member(data):
+def member(data: dict[str, str]) -> str:
     field = str(settings.get("memberField") or "user")
     other = "ext" if field == "user" else "user"
     return (data.get(field) or data.get(other) or data.get("diversion") or data.get("telnum")
             or "unknown")
 
 
-def client(data):
+def client(data: dict[str, str]) -> str:
     return data.get("phone") or "anonymous"
 
 
-def direction_of(value):
+def direction_of(value: str | None) -> VoipCallDirection:
     return VoipCallDirection.Out if value == "out" else VoipCallDirection.In
 
 
-def event(name, direction, disposition, data, who):
+def event(
+    name: VoipWebhookEvent,
+    direction: VoipCallDirection,
+    disposition: VoipCallDisposition,
+    data: dict[str, str],
+    who: str,
+) -> VoipWebhookRequest:
     if direction == VoipCallDirection.Out:
         src, dst = who, client(data)
     else:
         src, dst = client(data), who
-    result = {"event": name, "direction": direction, "disposition": disposition,
-              "srcPhone": src, "dstPhone": dst}
+    result = VoipWebhookRequest(event=name, direction=direction, disposition=disposition,
+                                srcPhone=src, dstPhone=dst)
     if data.get("callid"):
         result["callId"] = data["callid"]
     return result
 
 
-def end_event(direction, disposition, data, who):
+def end_event(
+    direction: VoipCallDirection, disposition: VoipCallDisposition, data: dict[str, str], who: str
+) -> VoipWebhookRequest:
     name = VoipWebhookEvent.NotifyOutEnd
     if direction == VoipCallDirection.In:
         name = VoipWebhookEvent.NotifyEnd
@@ -176,19 +194,25 @@ def end_event(direction, disposition, data, who):
 # --- cmd=history ------------------------------------------------------------------------------
 
 
-def history(data):
+def history(data: dict[str, str]) -> VoipWebhookParseResult:
     direction = direction_of(data.get("type"))
     disposition = HISTORY_STATUSES.get(data.get("status", "").lower(),
                                        VoipCallDisposition.Unknown)
     who = member(data)
     ended = end_event(direction, disposition, data, who)
-    record = dict(ended)
-    record.pop("event")
-    record["duration"] = 0
+    link = data.get("link", "")
+    record = VoipCallRecord(
+        direction=ended["direction"],
+        disposition=ended["disposition"],
+        srcPhone=ended["srcPhone"],
+        dstPhone=ended["dstPhone"],
+        duration=0,
+        call={"link": link} if link.startswith(("https://", "http://")) else None,
+    )
+    if "callId" in ended:
+        record["callId"] = ended["callId"]
     if disposition == VoipCallDisposition.Answered:
         record["duration"] = seconds(data.get("duration"))
-    link = data.get("link", "")
-    record["call"] = {"link": link} if link.startswith(("https://", "http://")) else None
     if data.get("callid"):
         forget("call:" + data["callid"])
     digits = phone_key(data.get("phone", ""))
@@ -197,7 +221,7 @@ def history(data):
     return {"event": ended, "callRecord": record}
 
 
-def seconds(value):
+def seconds(value: str | None) -> int:
     try:
         number = int(float(str(value or "0")))
     except ValueError:
@@ -205,9 +229,9 @@ def seconds(value):
     return number if number > 0 else 0
 
 
-def VoipGetCallLink(call_data):
+def VoipGetCallLink(call_data: dict[str, Any] | None) -> str:
     link = call_data.get("link") if isinstance(call_data, dict) else None
-    if not link:
+    if not link or not isinstance(link, str):
         raise ValueError("this call record has no recording link")
     return link
 
@@ -215,7 +239,7 @@ def VoipGetCallLink(call_data):
 # --- cmd=contact ------------------------------------------------------------------------------
 
 
-def contact_reply(phone):
+def contact_reply(phone: str) -> dict[str, str]:
     reply = {"contact_name": ""}
     digits = phone_key(phone)
     responsible = recall("responsible:" + digits) if digits else None
@@ -225,7 +249,7 @@ def contact_reply(phone):
     return reply
 
 
-def phone_key(phone):
+def phone_key(phone: str) -> str:
     """Digits of a number, with 89161234567 read as 79161234567 (Russia), so spellings meet."""
     digits = "".join(ch for ch in str(phone) if ch.isdigit())
     if len(digits) == 11 and digits.startswith("8"):
@@ -236,7 +260,7 @@ def phone_key(phone):
 # --- storage, never fatal ---------------------------------------------------------------------
 
 
-def remember(key, value, ttl):
+def remember(key: str, value: Any, ttl: float) -> None:
     # A refused memo must not cost the call its event: log it and go on.
     try:
         storage.set(key, value, ttl=ttl)
@@ -244,7 +268,7 @@ def remember(key, value, ttl):
         log("could not remember", key, ":", error)
 
 
-def recall(key):
+def recall(key: str) -> Any:
     try:
         return storage.get(key)
     except StorageError as error:
@@ -252,7 +276,7 @@ def recall(key):
         return None
 
 
-def forget(key):
+def forget(key: str) -> None:
     try:
         storage.delete(key)
     except StorageError as error:

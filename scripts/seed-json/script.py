@@ -35,7 +35,19 @@ Settings: apiKey (only checked by "test connection"), recordBaseUrl, members
 ("101:Anna Petrova,102:Ivan" - what "load members" offers for the bindings table).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    # For type checkers and editors only (`voip-runtime stubs DIR`); the sandbox injects these.
+    from enum import StrEnum
+    from typing import Any, TypeVar
+
+    from voip_runtime_script import *
+
+    E = TypeVar("E", bound=StrEnum)
 
 EVENT_TYPES = {
     "start": VoipWebhookEvent.NotifyStart,
@@ -54,7 +66,7 @@ class BadPayload(ValueError):
     """The webhook's JSON is not what this module understands: the sender gets a 400."""
 
 
-def VoipParseWebhookRequest(request):
+def VoipParseWebhookRequest(request: FetchRequest) -> VoipWebhookParseResult:
     try:
         data = read_payload(request)
         kind = data.get("type")
@@ -70,7 +82,7 @@ def VoipParseWebhookRequest(request):
         return {"response": HttpResponse().status(400).content(str(error))}
 
 
-def VoipGetCallLink(call_data):
+def VoipGetCallLink(call_data: dict[str, Any]) -> str:
     # call_data is the "call" value this module saved with the call record.
     base = settings.get("recordBaseUrl")
     if not base:
@@ -78,36 +90,37 @@ def VoipGetCallLink(call_data):
     return str(base).rstrip("/") + "/" + quote(str(call_data["recordId"]), safe="")
 
 
-def VoipTestConnection():
+def VoipTestConnection() -> VoipTestConnectionResult:
     if settings.get("apiKey"):
         return {"success": True}
     return {"success": False, "failReason": "the module setting apiKey is empty"}
 
 
-def VoipGetMembers():
-    members = []
+def VoipGetMembers() -> list[VoipMember]:
+    members: list[VoipMember] = []
     for entry in str(settings.get("members", "")).split(","):
-        member_id, sep, name = entry.partition(":")
+        member_id, name = entry.partition(":")[::2]
         if not member_id.strip():
             continue
-        member = {"id": member_id.strip()}
+        member: VoipMember = {"id": member_id.strip()}
         if name.strip():
             member["name"] = name.strip()
         members.append(member)
     return members
 
 
-def read_payload(request):
+def read_payload(request: FetchRequest) -> dict[str, Any]:
     try:
         data = request.json()
     except ValueError:
         data = None
     if not isinstance(data, dict):
         raise BadPayload('the body must be a JSON object such as {"type": "start", ...}')
-    return data
+    payload: dict[str, Any] = data
+    return payload
 
 
-def call_event(kind, data):
+def call_event(kind: str, data: dict[str, Any]) -> VoipWebhookRequest:
     if kind in OUTGOING_TYPES:
         direction = VoipCallDirection.Out
     else:
@@ -119,48 +132,54 @@ def call_event(kind, data):
     else:
         # Ringing: the outcome is not known yet.
         disposition = VoipCallDisposition.Unknown
-    event = {"event": EVENT_TYPES[kind], "direction": direction, "disposition": disposition}
-    event.update(call_parties(data))
-    return event
+    return VoipWebhookRequest(
+        event=EVENT_TYPES[kind],
+        direction=direction,
+        disposition=disposition,
+        srcPhone=required_text(data, "srcPhone"),
+        dstPhone=required_text(data, "dstPhone"),
+        callId=optional_text(data, "callId"),
+        srcPhoneExt=optional_text(data, "srcPhoneExt"),
+        dstPhoneExt=optional_text(data, "dstPhoneExt"),
+    )
 
 
-def call_record(data):
+def call_record(data: dict[str, Any]) -> VoipCallRecord:
     duration = data.get("duration")
     if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0:
         raise BadPayload("duration must be a number of seconds, 0 or more")
-    record_id = text(data, "recordId", False)
-    record = {
+    record_id = optional_text(data, "recordId")
+    return VoipCallRecord(
         # What VoipGetCallLink gets back later; None: no recording, no player.
-        "call": {"recordId": record_id} if record_id else None,
-        "direction": enum_value(VoipCallDirection, data, "direction", "in"),
-        "disposition": enum_value(VoipCallDisposition, data, "disposition", None),
-        "duration": duration,
-    }
-    record.update(call_parties(data))
-    return record
+        call={"recordId": record_id} if record_id else None,
+        direction=enum_value(VoipCallDirection, data, "direction", "in"),
+        disposition=enum_value(VoipCallDisposition, data, "disposition", None),
+        duration=duration,
+        srcPhone=required_text(data, "srcPhone"),
+        dstPhone=required_text(data, "dstPhone"),
+        callId=optional_text(data, "callId"),
+        srcPhoneExt=optional_text(data, "srcPhoneExt"),
+        dstPhoneExt=optional_text(data, "dstPhoneExt"),
+    )
 
 
-def call_parties(data):
-    parties = {"srcPhone": text(data, "srcPhone", True), "dstPhone": text(data, "dstPhone", True)}
-    for key in ("callId", "srcPhoneExt", "dstPhoneExt"):
-        value = text(data, key, False)
-        if value:
-            parties[key] = value
-    return parties
+def required_text(data: dict[str, Any], key: str) -> str:
+    value = optional_text(data, key)
+    if value is None:
+        raise BadPayload("missing " + key)
+    return value
 
 
-def text(data, key, required):
+def optional_text(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is None:
-        if required:
-            raise BadPayload("missing " + key)
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise BadPayload(key + " must be a string")
     return str(value)
 
 
-def enum_value(enum, data, key, default):
+def enum_value(enum: type[E], data: dict[str, Any], key: str, default: str | None) -> E:
     value = data.get(key, default)
     if value is None:
         raise BadPayload("missing " + key)

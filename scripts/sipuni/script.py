@@ -44,8 +44,17 @@ sipuniSecret (secret; the integration key), needed for click-to-call only; the a
 then hold sipuni.com.
 """
 
+from __future__ import annotations
+
 import hashlib
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
+
+if TYPE_CHECKING:
+    # For type checkers and editors only (`voip-runtime stubs DIR`); the sandbox injects these.
+    from typing import Any
+
+    from voip_runtime_script import *
 
 DEFAULT_API = "https://sipuni.com"
 INTERNAL = "2"
@@ -62,8 +71,8 @@ STATUSES = {
 }
 
 
-def VoipParseWebhookRequest(request):
-    result = {}
+def VoipParseWebhookRequest(request: FetchRequest) -> VoipWebhookParseResult:
+    result: VoipWebhookParseResult = {}
     try:
         data = dict(request.query)
         if request.method == "POST":
@@ -77,7 +86,7 @@ def VoipParseWebhookRequest(request):
     return result
 
 
-def parse_event(data):
+def parse_event(data: dict[str, str]) -> VoipWebhookParseResult:
     kind = data.get("event", "")
     if kind not in ("1", "2", "3", "4"):
         log("ignored a Sipuni request with event", repr(kind))
@@ -87,33 +96,51 @@ def parse_event(data):
         return {}
     direction = direction_of(data.get("src_type"), data.get("dst_type"))
     outgoing = direction == VoipCallDirection.Out
-    parties = {
-        "direction": direction,
-        "srcPhone": number(data.get("src_num")),
-        "dstPhone": number(data.get("dst_num")),
-    }
-    if data.get("call_id"):
-        # The contract's limits (callId 128, phones 64 characters): cut rather than be refused,
-        # because a refused result would make the service answer Sipuni with an error.
-        parties["callId"] = data["call_id"][:128]
+    src, dst = number(data.get("src_num")), number(data.get("dst_num"))
+    # The contract's limits (callId 128, phones 64 characters): cut rather than be refused,
+    # because a refused result would make the service answer Sipuni with an error.
+    call_id = data["call_id"][:128] if data.get("call_id") else None
     if kind == "1":
         name = VoipWebhookEvent.NotifyOutStart if outgoing else VoipWebhookEvent.NotifyStart
-        return {"event": with_parties(name, VoipCallDisposition.Unknown, parties)}
+        return {"event": event(name, direction, VoipCallDisposition.Unknown, src, dst, call_id)}
     if kind == "3":
-        return {"event": with_parties(VoipWebhookEvent.NotifyAnswer,
-                                      VoipCallDisposition.Answered, parties)}
+        answer = event(VoipWebhookEvent.NotifyAnswer, direction, VoipCallDisposition.Answered,
+                       src, dst, call_id)
+        return {"event": answer}
     disposition = STATUSES.get(data.get("status", "").upper(), VoipCallDisposition.Unknown)
     name = VoipWebhookEvent.NotifyOutEnd if outgoing else VoipWebhookEvent.NotifyEnd
-    record = dict(parties)
-    record["disposition"] = disposition
-    record["duration"] = talk_seconds(data) if disposition == VoipCallDisposition.Answered else 0
     link = data.get("call_record_link", "")
     recorded = link.startswith(("https://", "http://")) and len(link) <= MAX_LINK
-    record["call"] = {"link": link} if recorded else None
-    return {"event": with_parties(name, disposition, parties), "callRecord": record}
+    record = VoipCallRecord(
+        direction=direction,
+        srcPhone=src,
+        dstPhone=dst,
+        disposition=disposition,
+        duration=talk_seconds(data) if disposition == VoipCallDisposition.Answered else 0,
+        call={"link": link} if recorded else None,
+    )
+    if call_id:
+        record["callId"] = call_id
+    return {"event": event(name, direction, disposition, src, dst, call_id), "callRecord": record}
 
 
-def direction_of(src_type, dst_type):
+def event(
+    name: VoipWebhookEvent,
+    direction: VoipCallDirection,
+    disposition: VoipCallDisposition,
+    src: str,
+    dst: str,
+    call_id: str | None,
+) -> VoipWebhookRequest:
+    result = VoipWebhookRequest(
+        event=name, disposition=disposition, direction=direction, srcPhone=src, dstPhone=dst
+    )
+    if call_id:
+        result["callId"] = call_id
+    return result
+
+
+def direction_of(src_type: str | None, dst_type: str | None) -> VoipCallDirection:
     if src_type == INTERNAL and dst_type == INTERNAL:
         return VoipCallDirection.Internal
     if src_type == INTERNAL:
@@ -121,18 +148,12 @@ def direction_of(src_type, dst_type):
     return VoipCallDirection.In
 
 
-def number(value):
+def number(value: str | None) -> str:
     text = str(value or "").strip()
     return text[:64] if text else "anonymous"
 
 
-def with_parties(name, disposition, parties):
-    result = {"event": name, "disposition": disposition}
-    result.update(parties)
-    return result
-
-
-def talk_seconds(data):
+def talk_seconds(data: dict[str, str]) -> int:
     ended = whole(data.get("timestamp"))
     answered = whole(data.get("call_answer_timestamp"))
     if not ended or not answered or ended < answered:
@@ -140,21 +161,21 @@ def talk_seconds(data):
     return ended - answered
 
 
-def whole(value):
+def whole(value: str | None) -> int:
     try:
         return int(float(str(value or "0")))
     except ValueError:
         return 0
 
 
-def VoipGetCallLink(call_data):
+def VoipGetCallLink(call_data: dict[str, Any] | None) -> str:
     link = call_data.get("link") if isinstance(call_data, dict) else None
-    if not link:
+    if not link or not isinstance(link, str):
         raise ValueError("this call record has no recording link")
     return link
 
 
-def VoipGenerateCall(src_phone, dst_phone):
+def VoipGenerateCall(src_phone: str, dst_phone: str) -> None:
     user = str(settings.get("sipuniUser", ""))
     secret = str(settings.get("sipuniSecret", ""))
     if not user or not secret:
@@ -170,9 +191,10 @@ def VoipGenerateCall(src_phone, dst_phone):
     response = fetch(base + "/api/callback/call_number", method="POST", body=body,
                      headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=5)
     try:
-        answer = response.json()
+        parsed = response.json()
     except ValueError:
-        answer = None
+        parsed = None
+    answer: dict[str, Any] | None = parsed if isinstance(parsed, dict) else None
     if not response.ok or not isinstance(answer, dict) or answer.get("success") is not True:
         message = answer.get("message") if isinstance(answer, dict) else response.text()[:200]
         raise RuntimeError("Sipuni refused the callback (HTTP " + str(response.status) + "): "

@@ -60,10 +60,19 @@ apiBaseUrl (default https://api.zadarma.com). The module's fetch allowlist must 
 host. Bind the PBX extensions (100, 101, ...) to users; "load members" lists them.
 """
 
+from __future__ import annotations
+
 import base64
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
+
+if TYPE_CHECKING:
+    # For type checkers and editors only (`voip-runtime stubs DIR`); the sandbox injects these.
+    from typing import Any
+
+    from voip_runtime_script import *
 
 DEFAULT_API = "https://api.zadarma.com"
 
@@ -103,7 +112,7 @@ class ZadarmaError(Exception):
 # --- webhooks ---------------------------------------------------------------------------------
 
 
-def VoipParseWebhookRequest(request):
+def VoipParseWebhookRequest(request: FetchRequest) -> VoipWebhookParseResult:
     echo = request.query.get("zd_echo")
     if echo is not None:
         # Zadarma's check of the URL: the value back, exactly.
@@ -149,7 +158,7 @@ def VoipParseWebhookRequest(request):
     return recording_ready(data)
 
 
-def signature_ok(given, data, kind):
+def signature_ok(given: str, data: dict[str, str], kind: str) -> bool:
     secret = str(settings.get("apiSecret", ""))
     if not secret or not given:
         return False
@@ -159,35 +168,48 @@ def signature_ok(given, data, kind):
                                given.strip().encode("utf-8"))
 
 
-def hex_signature(secret, text):
+def hex_signature(secret: str, text: str) -> str:
     """Zadarma's signature: base64 of the HEX digest (not of the raw digest)."""
     digest = hmac.new(secret.encode("utf-8"), text.encode("utf-8"), "sha1").hexdigest()
     return base64.b64encode(digest.encode("ascii")).decode("ascii")
 
 
-def phone(value, fallback):
+def phone(value: str | None, fallback: str) -> str:
     text = str(value or "").strip()
     # Zadarma sends "0" or nothing for a hidden caller id.
     return text if text and text != "0" else fallback
 
 
-def event(kind, direction, disposition, src, dst, call_id):
-    result = {"event": kind, "direction": direction, "disposition": disposition,
-              "srcPhone": src, "dstPhone": dst}
+def event(
+    kind: VoipWebhookEvent,
+    direction: VoipCallDirection,
+    disposition: VoipCallDisposition,
+    src: str,
+    dst: str,
+    call_id: str,
+) -> VoipWebhookRequest:
+    result = VoipWebhookRequest(event=kind, direction=direction, disposition=disposition,
+                                srcPhone=src, dstPhone=dst)
     if call_id:
         result["callId"] = call_id
     return result
 
 
-def call_ended(data, kind, direction, src, dst):
+def call_ended(
+    data: dict[str, str],
+    kind: VoipWebhookEvent,
+    direction: VoipCallDirection,
+    src: str,
+    dst: str,
+) -> VoipWebhookParseResult:
     call_id = data.get("pbx_call_id", "")
     disposition = DISPOSITIONS.get(data.get("disposition", "").strip().lower(),
                                    VoipCallDisposition.Unknown)
     duration = 0
     if disposition == VoipCallDisposition.Answered:
         duration = seconds(data.get("duration"))
-    record = {"direction": direction.value, "disposition": disposition.value,
-              "srcPhone": src, "dstPhone": dst, "duration": duration}
+    record = VoipCallRecord(direction=direction.value, disposition=disposition.value,
+                            srcPhone=src, dstPhone=dst, duration=duration)
     if call_id:
         record["callId"] = call_id
         remember("end:" + call_id, record)
@@ -196,18 +218,18 @@ def call_ended(data, kind, direction, src, dst):
         ids = {"call_id": data["call_id_with_rec"], "pbx_call_id": call_id}
     elif call_id:
         ids = recall("rec:" + call_id)  # a NOTIFY_RECORD that came first
-    saved = dict(record)
+    saved = record.copy()
     saved["call"] = ids
     return {"event": event(kind, direction, disposition, src, dst, call_id), "callRecord": saved}
 
 
-def recording_ready(data):
+def recording_ready(data: dict[str, str]) -> VoipWebhookParseResult:
     call_id = data.get("pbx_call_id", "")
     ids = {"call_id": data.get("call_id_with_rec", ""), "pbx_call_id": call_id}
     if not call_id or not ids["call_id"]:
         log("NOTIFY_RECORD without pbx_call_id or call_id_with_rec: nothing to do")
         return {}
-    record = recall("end:" + call_id)
+    record: VoipCallRecord | None = recall("end:" + call_id)
     if record is None:
         log("NOTIFY_RECORD before the end of call", call_id, ": kept for its end notification")
         remember("rec:" + call_id, ids)
@@ -216,7 +238,7 @@ def recording_ready(data):
     return {"callRecord": record}
 
 
-def remember(key, value):
+def remember(key: str, value: Any) -> None:
     # Losing the memo must not lose the call's end: log it and go on.
     try:
         storage.set(key, value, ttl=REMEMBER_SECONDS)
@@ -224,7 +246,7 @@ def remember(key, value):
         log("could not remember", key, ":", error)
 
 
-def recall(key):
+def recall(key: str) -> Any:
     try:
         return storage.get(key)
     except StorageError as error:
@@ -232,7 +254,7 @@ def recall(key):
         return None
 
 
-def seconds(value):
+def seconds(value: str | None) -> int:
     try:
         number = int(float(str(value or "0")))
     except ValueError:
@@ -243,7 +265,7 @@ def seconds(value):
 # --- Zadarma's API ----------------------------------------------------------------------------
 
 
-def api_get(method, params):
+def api_get(method: str, params: dict[str, str]) -> dict[str, Any]:
     key = str(settings.get("apiKey", ""))
     secret = str(settings.get("apiSecret", ""))
     if not key or not secret:
@@ -257,9 +279,10 @@ def api_get(method, params):
     response = fetch(base + method + "?" + query_string,
                      headers={"Authorization": key + ":" + signature}, timeout=API_TIMEOUT)
     try:
-        body = response.json()
+        parsed = response.json()
     except ValueError:
-        body = None
+        parsed = None
+    body: dict[str, Any] | None = parsed if isinstance(parsed, dict) else None
     if not isinstance(body, dict) or not response.ok or body.get("status") != "success":
         message = body.get("message") if isinstance(body, dict) else None
         raise ZadarmaError("Zadarma's API answered " + method + " with HTTP "
@@ -267,7 +290,7 @@ def api_get(method, params):
     return body
 
 
-def VoipGetCallLink(call_data):
+def VoipGetCallLink(call_data: dict[str, str]) -> str:
     if call_data.get("call_id"):
         params = {"call_id": call_data["call_id"]}
     else:
@@ -276,12 +299,12 @@ def VoipGetCallLink(call_data):
     link = body.get("link")
     if not link and body.get("links"):
         link = body["links"][0]
-    if not link:
+    if not link or not isinstance(link, str):
         raise ZadarmaError("Zadarma returned no recording link for " + repr(params))
     return link
 
 
-def VoipTestConnection():
+def VoipTestConnection() -> VoipTestConnectionResult:
     try:
         body = api_get("/v1/info/balance/", {})
     except (FetchError, ZadarmaError) as error:
@@ -290,11 +313,12 @@ def VoipTestConnection():
     return {"success": True}
 
 
-def VoipGetMembers():
+def VoipGetMembers() -> list[VoipMember]:
     body = api_get("/v1/pbx/internal/", {})
-    return [{"id": str(number)} for number in body.get("numbers") or []]
+    numbers: list[Any] = body.get("numbers") or []
+    return [{"id": str(number)} for number in numbers]
 
 
-def VoipGenerateCall(src_phone, dst_phone):
+def VoipGenerateCall(src_phone: str, dst_phone: str) -> None:
     body = api_get("/v1/request/callback/", {"from": src_phone, "to": dst_phone})
     log("callback requested:", body.get("from"), "->", body.get("to"))

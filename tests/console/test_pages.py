@@ -237,7 +237,7 @@ async def test_dry_runs_of_draft_version_and_stored_request(console: tuple[Servi
     replay = await browser.post_json(f"/console/modules/{module}/dry-run", {
         "source": (await seed.api.ok("GET", f"/api/v1/modules/{module}/versions/"
                                      f"{execution['version_id']}"))["source"].replace(
-            '"srcPhone": text(data, "srcPhone", True)', '"srcPhone": "+70000000000"'),
+            'srcPhone=required_text(data, "srcPhone")', 'srcPhone="+70000000000"'),
         "execution_id": execution["id"]})
     body = await replay.json()
     comparison = body["comparison"]

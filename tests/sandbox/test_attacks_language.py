@@ -145,7 +145,6 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
         Refused(2, 'The keyword argument "metaclass" is not allowed.'),
     ),
     # -- computed attribute names and introspection builtins
-    "getattr_absent": ("return getattr(request, 'method')", Raises("NameError", "'getattr'", 2)),
     "setattr_absent": ("setattr(request, 'x', 1)", Raises("NameError", "'setattr'", 2)),
     "vars_absent": ("return vars(request)", Raises("NameError", "'vars'", 2)),
     "dir_absent": ("return dir()", Raises("NameError", "'dir'", 2)),
@@ -153,7 +152,6 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
     "locals_absent": ("return locals()", Raises("NameError", "'locals'", 2)),
     "open_absent": ("return open('/etc/passwd')", Raises("NameError", "'open'", 2)),
     "type_absent": ("return type(1)", Raises("NameError", "name 'type' is not defined", 2)),
-    "object_absent": ("return object()", Raises("NameError", "'object' is not defined", 2)),
     "exec_refused": ("exec('import os')", Refused(2, '"exec" is not allowed')),
     "eval_refused": ("return eval('1')", Refused(2, '"eval" is not allowed')),
     "breakpoint": ("breakpoint()", Refused(2, '"breakpoint" is a reserved name.')),
@@ -385,6 +383,261 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
         Raises("TypeError", "digestmod must be a hash name such as 'sha256'", 5),
     ),
     "async_function": ("async def f():\n    pass", Refused(2, '"async def f" is not supported')),
+    # -- annotations are checked like any expression, then never run
+    "annotation_imports": (
+        "x: __import__('os') = 1",
+        Refused(2, '"__import__" is an invalid variable name'),
+    ),
+    "bare_annotation_dunder": (
+        "x: ().__class__.__subclasses__()",
+        Refused(2, '"__class__" is an invalid attribute name'),
+    ),
+    "parameter_annotation_dunder": (
+        "def f(a: request.__dict__):\n    pass",
+        Refused(2, '"__dict__" is an invalid attribute name'),
+    ),
+    "return_annotation_guard_name": (
+        "def f() -> _getattr_:\n    pass",
+        Refused(2, '"_getattr_" is an invalid variable name'),
+    ),
+    "annotation_frame_walk": (
+        "def g():\n    yield 1\nx: g().gi_frame = 1",
+        Refused(4, '"gi_frame" is a restricted name'),
+    ),
+    "annotated_private_attribute": (
+        "class A:\n    def __init__(self):\n        self._x: int = 1",
+        Refused(4, '"_x" is an invalid attribute name'),
+    ),
+    "bare_annotated_private_attribute": (
+        "class A:\n    def __init__(self):\n        self._x: int",
+        Refused(4, '"_x" is an invalid attribute name'),
+    ),
+    "annotated_private_class_attribute": (
+        "class A:\n    _x: int = 1",
+        Refused(3, '"_x" is an invalid variable name'),
+    ),
+    "annotated_store_into_injected": (
+        "request.method: str = 'x'",
+        Raises("TypeError", WRITE, 2),
+    ),
+    "future_import_other_than_annotations": (
+        "from __future__ import annotations, generator_stop",
+        Refused(2, "from __future__ imports must come first"),
+    ),
+    "type_checking_else_branch_checked": (
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    pass\n"
+        "else:\n    x = ().__class__",
+        Refused(6, '"__class__" is an invalid attribute name'),
+    ),
+    "not_type_checking_is_an_ordinary_if": (
+        "from typing import TYPE_CHECKING\nif not TYPE_CHECKING:\n    import os",
+        Refused(4, 'Module "os" is not available'),
+    ),
+    # -- the injected type names are closed objects
+    "result_type_internals": (
+        "k = VoipMember._keys",
+        Refused(2, '"_keys" is an invalid attribute name'),
+    ),
+    "result_type_subclass": (
+        "class M(VoipMember):\n    pass",
+        Raises("TypeError", "a script's class cannot subclass 'ResultType'", 2),
+    ),
+    "result_type_changed": (
+        "VoipCallRecord.keys = None",
+        Raises("TypeError", "cannot change type 'VoipCallRecord': " + WRITE, 2),
+    ),
+    "result_type_private_key": (
+        "return VoipMember(**{'_id': '1'})",
+        Raises("TypeError", 'keyword argument "_id" starts with "_"', 2),
+    ),
+    "fetch_request_type_builds_nothing": (
+        "return FetchRequest(request)",
+        Raises("TypeError", "FetchRequest is made by the runtime, not by a script", 2),
+    ),
+    # -- getattr / hasattr: the same guard as attribute access, a default never hides a refusal
+    "getattr_private": (
+        "return getattr(request, '_data')",
+        Raises("AttributeError", '"_data" is an invalid attribute name because it starts', 2),
+    ),
+    "getattr_dunder_with_default": (
+        "return getattr((), '__class__', None)",
+        Raises("AttributeError", '"__class__" is an invalid attribute name', 2),
+    ),
+    "getattr_built_name": (
+        "n = '_' + '_cla' + 'ss__'\nreturn getattr(settings, n)",
+        Raises("AttributeError", '"__class__" is an invalid attribute name', 3),
+    ),
+    "getattr_frame_of_generator": (
+        "def g():\n    yield 1\nreturn getattr(g(), 'gi_frame', None)",
+        Raises("AttributeError", '"gi_frame" is a restricted attribute', 4),
+    ),
+    "getattr_mro_of_class": (
+        "return getattr(int, 'mro', None)",
+        Raises("AttributeError", '"mro" is not available on a class in the sandbox', 2),
+    ),
+    "getattr_exception_obj": (
+        "try:\n    request.nope\nexcept AttributeError as e:\n    return getattr(e, 'obj')",
+        Raises("AttributeError", '"obj" is not available on an exception', 5),
+    ),
+    "getattr_view_of_real_module": (
+        "import json\nreturn getattr(json, 'codecs')",
+        Raises("AttributeError", "module 'json' has no attribute 'codecs'", 3),
+    ),
+    "getattr_str_format_is_the_safe_one": (
+        "f = getattr('{0.__class__}', 'format')\nreturn f(1)",
+        Raises("ValueError", "format field {0.__class__} " + FMT_ATTR, 3),
+    ),
+    "getattr_non_str_name": (
+        "return getattr(request, 1)",
+        Raises("TypeError", "getattr(): attribute name must be a str", 2),
+    ),
+    "hasattr_private": (
+        "return hasattr(storage, '_host')",
+        Raises("AttributeError", '"_host" is an invalid attribute name', 2),
+    ),
+    "hasattr_dunder_of_injected": (
+        "return hasattr(fetch, '__globals__')",
+        Raises("AttributeError", '"__globals__" is an invalid attribute name', 2),
+    ),
+    # -- object, property, staticmethod, classmethod, super
+    "object_subclasses": (
+        "return object.__subclasses__()",
+        Refused(2, '"__subclasses__" is an invalid attribute name'),
+    ),
+    "object_subclasses_via_getattr": (
+        "return getattr(object, '__subclasses__')()",
+        Raises("AttributeError", '"__subclasses__" is an invalid attribute name', 2),
+    ),
+    "object_setattr_on_injected": (
+        "s = getattr(object, '__setattr__')",
+        Raises("AttributeError", '"__setattr__" is an invalid attribute name', 2),
+    ),
+    "super_walks_to_object_dunders": (
+        "class A:\n    def f(self):\n        return getattr(super(), '__reduce_ex__')\n"
+        "return A().f()",
+        Raises("AttributeError", '"__reduce_ex__" is an invalid attribute name', 4),
+    ),
+    "super_of_host_object_init": (
+        "class A(dict):\n    pass\ns = super(dict, request)",
+        Raises("TypeError", "super(type, obj): obj must be an instance or subtype of type", 4),
+    ),
+    "super_thisclass": (
+        "class A:\n    pass\nreturn getattr(super(A, A()), '__thisclass__')",
+        Raises("AttributeError", '"__thisclass__" is an invalid attribute name', 4),
+    ),
+    "super_self_class": (
+        "class A:\n    def f(self):\n        return super().__self_class__\nreturn A().f()",
+        Refused(4, '"__self_class__" is an invalid attribute name'),
+    ),
+    "super_init_of_host_class": (
+        "class A(ValueError):\n    def f(self):\n        return super(ValueError, request).__init__"
+        "\nreturn A().f()",
+        Raises("TypeError", "super(type, obj): obj must be an instance or subtype of type", 4),
+    ),
+    "property_fget_reaches_only_the_function": (
+        "p = property(log)\nreturn getattr(p.fget, '__globals__')",
+        Raises("AttributeError", '"__globals__" is an invalid attribute name', 3),
+    ),
+    "property_of_host_function_on_script_class": (
+        "class A:\n    x = property(log)\nreturn getattr(A(), 'x').__self__",
+        Refused(4, '"__self__" is an invalid attribute name'),
+    ),
+    "classmethod_func": (
+        "def f(cls):\n    return cls\nreturn getattr(classmethod(f), '__func__')",
+        Raises("AttributeError", '"__func__" is an invalid attribute name', 4),
+    ),
+    "classmethod_gets_the_class_not_its_internals": (
+        "class A:\n    @classmethod\n    def m(cls):\n        return getattr(cls, '__bases__')"
+        "\nreturn A.m()",
+        Raises("AttributeError", '"__bases__" is an invalid attribute name', 5),
+    ),
+    "staticmethod_wrapping_a_host_function": (
+        "class A:\n    s = staticmethod(fetch)\nreturn A.s('http://127.0.0.1/')",
+        Raises("FetchError", "host not on the allowlist", 4),
+    ),
+    "decorator_is_a_host_function_call": (
+        "@storage.set\ndef k():\n    pass",
+        Raises("TypeError", "Storage.set() missing 1 required positional argument", 2),
+    ),
+    "class_decorator_cannot_change_an_injected_object": (
+        "def deco(cls):\n    request.method = 'x'\n    return cls\n@deco\nclass A:\n    pass",
+        Raises("TypeError", WRITE, 3),
+    ),
+    "nonlocal_guard_name": (
+        "def f():\n    def g():\n        nonlocal _getattr_\n    return g",
+        Refused(4, '"_getattr_" is an invalid variable name'),
+    ),
+    # -- match: class patterns refused; names and attributes checked as anywhere else
+    "match_class_pattern": (
+        "match request:\n    case FetchRequest(method='GET'):\n        pass",
+        Refused(3, "Class patterns such as"),
+    ),
+    "match_class_pattern_nested": (
+        "match [request]:\n    case [object(x=1)]:\n        pass",
+        Refused(3, "Use a mapping pattern"),
+    ),
+    "match_capture_guard_name": (
+        "match 1:\n    case _getattr_:\n        pass",
+        Refused(3, '"_getattr_" is an invalid variable name'),
+    ),
+    "match_as_private_name": (
+        "match 1:\n    case 1 as _x:\n        pass",
+        Refused(3, '"_x" is an invalid variable name'),
+    ),
+    "match_star_private_name": (
+        "match [1]:\n    case [*_write_]:\n        pass",
+        Refused(3, '"_write_" is an invalid variable name'),
+    ),
+    "match_rest_private_name": (
+        "match {}:\n    case {**__builtins__}:\n        pass",
+        Refused(3, '"__builtins__" is an invalid variable name'),
+    ),
+    "match_value_dunder": (
+        "match 1:\n    case request.__class__:\n        pass",
+        Refused(3, '"__class__" is an invalid attribute name'),
+    ),
+    "match_value_restricted": (
+        "def g():\n    yield 1\nx = g()\nmatch 1:\n    case x.gi_frame:\n        pass",
+        Refused(6, '"gi_frame" is a restricted name'),
+    ),
+    "match_value_mro": (
+        "match 1:\n    case int.mro:\n        pass",
+        Refused(3, '"mro" cannot be read in a pattern'),
+    ),
+    "match_mapping_key_dunder": (
+        "match {}:\n    case {request.__dict__: 1}:\n        pass",
+        Refused(3, '"__dict__" is an invalid attribute name'),
+    ),
+    "match_guard_is_checked": (
+        "match 1:\n    case x if x.__class__:\n        pass",
+        Refused(3, '"__class__" is an invalid attribute name'),
+    ),
+    "match_mapping_on_storage_matches_nothing": (
+        "match storage:\n    case {'k': v}:\n        return v\n    case _:\n"
+        "        raise ValueError('no match')",
+        Raises("ValueError", "no match", 6),
+    ),
+    "match_sequence_on_module_view_matches_nothing": (
+        "import json\nmatch json:\n    case [*items]:\n        return items\n    case _:\n"
+        "        raise ValueError('no match')",
+        Raises("ValueError", "no match", 7),
+    ),
+    "match_mapping_on_own_dict_subclass_runs_only_its_own_get": (
+        "class D(dict):\n    def get(self, key, default=None):\n        log('get', key)\n"
+        "        return getattr(self, '__class__')\nmatch D(a=1):\n    case {'a': v}:\n"
+        "        return v",
+        Raises("AttributeError", '"__class__" is an invalid attribute name', 5),
+    ),
+    "match_mapping_on_the_request_object_matches_nothing": (
+        "match request:\n    case {'method': m}:\n        return m\n    case _:\n"
+        "        raise ValueError('no match')",
+        Raises("ValueError", "no match", 6),
+    ),
+    "typing_view_has_only_type_checking": (
+        "from typing import cast",
+        Refused(2, 'Cannot import "cast" from "typing": it is not available in the sandbox. '
+                'Annotations never run: import it under "if TYPE_CHECKING:".'),
+    ),
 }
 
 

@@ -798,3 +798,288 @@ def test_seed_script_parses_its_examples() -> None:
     bad = run(source, request=RequestData(body='{"type": "nope"}'))
     assert bad["result"]["response"]["status"] == 400
     assert bad["logs"].startswith("refused:")
+
+
+def test_typed_script_runs() -> None:
+    source = """from __future__ import annotations
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voip_runtime_script import *
+
+class Counter:
+    total: int
+    label: str = "calls"
+
+    def __init__(self, start: int = 0) -> None:
+        self.total: int = start
+
+def helper(a: int, *rest: str, scale: "float" = 1.0, **extra: dict[str, int]) -> list[int]:
+    seen: int
+    doubled: int = a * 2
+    return [doubled, len(rest)]
+
+def VoipParseWebhookRequest(request: FetchRequest) -> VoipWebhookParseResult:
+    data: dict = request.json()
+    counter: Counter = Counter(data["n"])
+    counter.total += 1
+    return {"response": HttpResponse().content(
+        {"h": helper(1, "x"), "label": Counter.label, "total": counter.total})}
+"""
+    outcome = run(source, request=RequestData(body='{"n": 4}'))
+    assert outcome["ok"], outcome
+    assert json.loads(outcome["result"]["response"]["body"]) == {
+        "h": [2, 1], "label": "calls", "total": 5,
+    }  # fmt: skip
+
+
+def test_annotations_never_run() -> None:
+    # Annotations are removed after the policy checked them: none of these calls happen.
+    host = DictHost()
+    body = """
+    def f(a: log("param")) -> log("return"):
+        return a
+    x: fetch("https://example.com/ann") = f(1)
+    y: storage.set("k", 1)
+    return {"x": x}
+    """
+    outcome = run(script(body), host=host)
+    assert outcome["ok"], outcome
+    assert outcome["result"] == {"x": 1}
+    assert outcome["logs"] == ""
+    assert host.requests == []
+
+
+def test_result_types_build_plain_dicts_as_the_platform_writes_them() -> None:
+    result = result_of(
+        """
+        record = VoipCallRecord(
+            srcPhone="+79161234567", dstPhone="101", direction=VoipCallDirection.In,
+            disposition=VoipCallDisposition.Answered, duration=42, call={"id": "r-1"},
+        )
+        assert isinstance(record, dict)
+        record["callId"] = "c-1"
+        return VoipWebhookParseResult(callRecord=record, response=HttpResponse().status(202))
+        """
+    )
+    assert result["callRecord"] == {
+        "srcPhone": "+79161234567", "dstPhone": "101", "direction": "in",
+        "disposition": "answered", "duration": 42, "call": {"id": "r-1"}, "callId": "c-1",
+    }  # fmt: skip
+    assert result["response"]["status"] == 202
+    members = run(
+        script("return {}", top="def VoipGetMembers():\n    return [VoipMember(id='101')]"),
+        "VoipGetMembers",
+    )
+    assert members["ok"] and members["result"] == [{"id": "101"}]
+    test = run(
+        script(
+            "return {}",
+            top="def VoipTestConnection():\n"
+            "    return VoipTestConnectionResult(success=False, failReason='no key')",
+        ),
+        "VoipTestConnection",
+    )
+    assert test["ok"] and test["result"] == {"success": False, "failReason": "no key"}
+
+
+@pytest.mark.parametrize(
+    ("expression", "fragment"),
+    [
+        ("VoipCallRecord(srcphone='1')", "VoipCallRecord() got an unknown key 'srcphone'; "
+         "did you mean 'srcPhone'?"),
+        ("VoipMember('101')", "VoipMember() takes keyword arguments only, such as VoipMember(id="),
+        ("VoipWebhookRequest(event=VoipWebhookEvent.NotifyStart, call={})",
+         "VoipWebhookRequest() got an unknown key 'call'"),
+    ],
+)
+def test_result_types_refuse_unknown_keys_and_positional_arguments(
+    expression: str, fragment: str
+) -> None:
+    outcome = run(script(f"return {expression}"))
+    assert outcome["error"]["type"] == "TypeError"
+    assert fragment in outcome["error"]["message"]
+    assert outcome["error"]["line"] == 2
+
+
+# -- the rest of contract §3's language ------------------------------------------------------
+
+
+def test_getattr_and_hasattr_like_attribute_access() -> None:
+    result = result_of(
+        """
+        class A:
+            x = 1
+        a = A()
+        return [getattr(a, "x"), getattr(a, "y", 2), hasattr(a, "x"), hasattr(a, "y"),
+                getattr(request, "method"), hasattr(settings, "get"), getattr("{0}", "format")(3)]
+        """
+    )
+    assert result == [1, 2, True, False, "POST", True, "3"]
+    missing = run(script("return getattr(request, 'nope')"))
+    assert missing["error"]["type"] == "AttributeError"
+    assert missing["error"]["line"] == 2
+
+
+def test_classes_with_object_property_staticmethod_classmethod_super_decorators() -> None:
+    result = result_of(
+        """
+        def traced(func):
+            def wrapper(*args, **kwargs):
+                calls.append("call")
+                return func(*args, **kwargs)
+            return wrapper
+        calls = []
+
+        class Base(object):
+            def __init__(self, n):
+                self.n = n
+            def describe(self):
+                return "base " + str(self.n)
+
+        class Child(Base):
+            unit = "s"
+            def __init__(self, n):
+                super().__init__(n * 2)
+            @property
+            def seconds(self):
+                return self.n
+            @seconds.setter
+            def seconds(self, value):
+                self.n = value
+            @staticmethod
+            def parse(text):
+                return int(text)
+            @classmethod
+            def make(cls, text):
+                return cls(cls.parse(text))
+            @traced
+            def describe(self):
+                return "child, " + super().describe() + " / " + super(Child, self).describe()
+
+        class CallFailed(RuntimeError):
+            def __init__(self, message, code):
+                super().__init__(message)
+                self.code = code
+
+        c = Child.make("21")
+        before = c.seconds
+        c.seconds = 5
+        try:
+            raise CallFailed("busy", 486)
+        except CallFailed as error:
+            failure = [str(error), error.code]
+        return [before, c.seconds, c.describe(), calls, isinstance(c, object), failure,
+                isinstance(object(), object)]
+        """
+    )
+    assert result == [42, 5, "child, base 5 / base 5", ["call"], True, ["busy", 486], True]
+
+
+def test_nonlocal_counter() -> None:
+    result = result_of(
+        """
+        def counter():
+            count = 0
+            def bump(step=1):
+                nonlocal count
+                count += step
+                return count
+            return bump
+        bump = counter()
+        bump()
+        return bump(2)
+        """
+    )
+    assert result == 3
+
+
+def test_match_every_allowed_pattern() -> None:
+    result = result_of(
+        """
+        def kind(value):
+            match value:
+                case VoipWebhookEvent.NotifyStart:
+                    return "value"
+                case "notify_end" | "notify_out_end" as final:
+                    return "or-as " + final
+                case None | True:
+                    return "singleton"
+                case 0 | 1.5 | -2:
+                    return "literal"
+                case {"type": "record", "ids": [first, *others], **rest}:
+                    return ["mapping", first, others, rest]
+                case [x, y, *_]:
+                    return ["sequence", x, y]
+                case other:
+                    return ["capture", other]
+        return [kind(VoipWebhookEvent.NotifyStart), kind("notify_out_end"), kind(None),
+                kind(-2), kind({"type": "record", "ids": [1, 2, 3], "x": 4}), kind((7, 8, 9)),
+                kind("text")]
+        """
+    )
+    assert result == [
+        "value", "or-as notify_out_end", "singleton", "literal",
+        ["mapping", 1, [2, 3], {"x": 4}], ["sequence", 7, 8], ["capture", "text"],
+    ]  # fmt: skip
+
+
+def test_match_mapping_patterns_on_headers_query_and_settings() -> None:
+    body = """
+    found = []
+    match request.headers:
+        case {"x-event": name}:
+            found.append(name)
+    match request.query:
+        case {"zd_echo": echo}:
+            found.append(echo)
+    match settings:
+        case {"apiKey": key, "region": "RU"}:
+            found.append(key)
+    match request.json():
+        case {"event": "NOTIFY_START", "caller": caller}:
+            found.append(caller)
+    return found
+    """
+    request = RequestData(
+        method="POST",
+        url="https://example.com/hooks/t?zd_echo=abc",
+        headers=(("X-Event", "start"),),
+        body='{"event": "NOTIFY_START", "caller": "+7916"}',
+    )
+    result = result_of(body, request=request, settings={"apiKey": "k", "region": "RU"})
+    assert result == ["start", "abc", "k", "+7916"]
+
+
+def test_match_rest_of_settings_is_a_plain_copy() -> None:
+    body = """
+    match settings:
+        case {"apiKey": key, **others}:
+            others["region"] = "changed"
+    return [key, others, settings["region"]]
+    """
+    result = result_of(body, settings={"apiKey": "k", "region": "RU"})
+    assert result == ["k", {"region": "changed"}, "RU"]
+
+
+def test_match_rest_of_headers_ignores_case_like_their_lookup() -> None:
+    body = """
+    found = []
+    match request.headers:
+        case {"x-kind": kind, **others}:
+            found.append([kind, others])
+    match request.headers:
+        case {"X-KIND": "k", **others} if len(others) == 1:
+            found.append(others)
+    match [{"a": 1, "b": {"c": 3, "d": 4}}]:
+        case [{"a": a, "b": {"c": c, **inner}, **outer}]:
+            found.append([a, c, inner, outer])
+    match {"a": 1, "b": 2}:
+        case {"a": 1, **r} | {"zz": 1, **r}:
+            found.append(r)
+    return found
+    """
+    request = RequestData(headers=(("X-Kind", "k"), ("Accept", "*/*")))
+    assert result_of(body, request=request) == [
+        ["k", {"Accept": "*/*"}], {"Accept": "*/*"}, [1, 3, {"d": 4}, {}], {"b": 2},
+    ]  # fmt: skip

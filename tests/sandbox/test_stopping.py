@@ -11,7 +11,13 @@ import pytest
 
 from sandbox import api, stopping
 from sandbox.executor import LimitExceeded
-from sandbox.guards import make_guards, safe_format, safe_format_map
+from sandbox.guards import (
+    getattr_builtin,
+    hasattr_builtin,
+    make_guards,
+    safe_format,
+    safe_format_map,
+)
 from tests.sandbox.lang_support import DictHost
 
 MESSAGE = "CPU time limit of 1 s exceeded"
@@ -44,7 +50,10 @@ def guard_calls(output: api.OutputLog) -> dict[str, Callable[[], Any]]:
             guards["_iter_unpack_sequence_"]([(1, 2)], SPEC, iter)),
         "__metaclass__": lambda: guards["__metaclass__"]("C", (), {}),
         "_pow_": lambda: guards["_pow_"](2, 3),
+        "_match_rest_": lambda: guards["_match_rest_"]({"a": 1, "b": 2}, ("a",)),
         "__import__": lambda: __import__("sandbox.guards").guards.safe_import("json"),
+        "getattr": lambda: getattr_builtin("text", "upper", None),
+        "hasattr": lambda: hasattr_builtin("text", "upper"),
     }
 
 
@@ -77,6 +86,11 @@ def injected_calls(host: DictHost, output: api.OutputLog) -> dict[str, Callable[
         "fetch": lambda: injected["fetch"]("https://example.com/"),
         "str.format": lambda: safe_format("{0}", 1),
         "str.format_map": lambda: safe_format_map("{a}", {"a": 1}),
+        **{
+            f"{name}()": (lambda name=name: injected[name](id="1"))
+            for name in ("VoipWebhookParseResult", "VoipWebhookRequest", "VoipCallRecord",
+                         "VoipTestConnectionResult", "VoipMember")
+        },
     }
 
 

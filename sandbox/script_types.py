@@ -1,0 +1,221 @@
+"""The injected type names of contract §3, defined once for the sandbox and the published stubs.
+
+`FetchRequest` and `HttpResponse` are the request's and the builder's types; the other five
+(`VoipWebhookParseResult`, `VoipWebhookRequest`, `VoipCallRecord`, `VoipTestConnectionResult`,
+`VoipMember`) are like `TypedDict`s: called with keyword arguments, they return a plain dict
+with those keys, so a script can write the platform's
+`VoipWebhookParseResult(callRecord=VoipCallRecord(srcPhone=..., ...))`.
+
+The sandbox injects exactly what `RESULT_TYPES` and `TYPE_NAMES` define here, and
+sandbox/stubs.py writes the `.pyi` from the same rows: a key added here is in both at once.
+The keys are the documented camelCase ones (the result validation also accepts snake_case, but
+a constructor spells each key one way, as a `TypedDict` does).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, NoReturn
+
+from sandbox import stopping
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One key of a result type: its name, its type as the stub writes it, required or not."""
+
+    name: str
+    stub_type: str
+    required: bool
+    doc: str
+
+
+class ResultType:
+    """A `TypedDict`-like constructor a script calls: keyword arguments in, a plain dict out."""
+
+    __slots__ = ("_doc", "_keys", "_name")
+    _name: str
+    _keys: Mapping[str, Key]
+    _doc: str
+
+    def __init__(self, name: str, doc: str, keys: tuple[Key, ...]) -> None:
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_doc", doc)
+        object.__setattr__(self, "_keys", MappingProxyType({key.name: key for key in keys}))
+
+    def __call__(self, *args: Any, **values: Any) -> dict[str, Any]:
+        if stopping.STOPPED is not None:
+            raise stopping.refusal()
+        if args:
+            raise TypeError(
+                f"{self._name}() takes keyword arguments only, such as "
+                f"{self._name}({next(iter(self._keys))}=...)"
+            )
+        for name in values:
+            if name not in self._keys:
+                close = difflib.get_close_matches(name, list(self._keys), n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                known = ", ".join(self._keys)
+                raise TypeError(
+                    f"{self._name}() got an unknown key {name!r}{hint} (its keys: {known})"
+                )
+        return dict(values)
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise TypeError(f"{self._name} is read-only")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise TypeError(f"{self._name} is read-only")
+
+    def __repr__(self) -> str:
+        return f"<result type {self._name}>"
+
+
+class TypeName:
+    """A type a script names in annotations but never builds: the runtime makes its objects."""
+
+    __slots__ = ("_doc", "_name")
+    _name: str
+    _doc: str
+
+    def __init__(self, name: str, doc: str) -> None:
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_doc", doc)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError(f"{self._name} is made by the runtime, not by a script")
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise TypeError(f"{self._name} is read-only")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise TypeError(f"{self._name} is read-only")
+
+    def __repr__(self) -> str:
+        return f"<type {self._name}>"
+
+
+def key_names(result_type: ResultType) -> tuple[Key, ...]:
+    return tuple(result_type._keys.values())
+
+
+def type_name(value: ResultType | TypeName) -> str:
+    return value._name
+
+
+def type_doc(value: ResultType | TypeName) -> str:
+    return value._doc
+
+
+_DIRECTION = Key("direction", "VoipCallDirectionValue", True, "the call's direction")
+_DISPOSITION = Key(
+    "disposition", "VoipCallDispositionValue", True, "outcome so far; Unknown while ringing"
+)
+_SRC = Key(
+    "srcPhone",
+    "str",
+    True,
+    "incoming: the client's number; outgoing and internal: the operator's internal number",
+)
+_DST = Key(
+    "dstPhone",
+    "str",
+    True,
+    "incoming and internal: the operator's internal number; outgoing: the client's number",
+)
+_CALL_ID = Key("callId", "str | None", False, "the provider's call id (at most 128 characters)")
+_SRC_EXT = Key("srcPhoneExt", "str | None", False, "extension of the client's number, incoming")
+_DST_EXT = Key("dstPhoneExt", "str | None", False, "extension of the client's number, outgoing")
+
+VOIP_WEBHOOK_REQUEST: Final = ResultType(
+    "VoipWebhookRequest",
+    "A telephony event: the parse result's `event`.",
+    (
+        Key("event", "VoipWebhookEventValue", True, "what happened"),
+        _DIRECTION,
+        _DISPOSITION,
+        _SRC,
+        _DST,
+        _CALL_ID,
+        _SRC_EXT,
+        _DST_EXT,
+    ),
+)
+
+VOIP_CALL_RECORD: Final = ResultType(
+    "VoipCallRecord",
+    "A finished call and its recording: the parse result's `callRecord`.",
+    (
+        Key(
+            "call",
+            "Any",
+            False,
+            "what VoipGetCallLink needs to find the recording (JSON, at most 16 KiB)",
+        ),
+        _DIRECTION,
+        _DISPOSITION,
+        _SRC,
+        _DST,
+        Key("duration", "int | float", True, "seconds of conversation; 0 when not answered"),
+        _CALL_ID,
+        _SRC_EXT,
+        _DST_EXT,
+    ),
+)
+
+VOIP_WEBHOOK_PARSE_RESULT: Final = ResultType(
+    "VoipWebhookParseResult",
+    "What VoipParseWebhookRequest returns; every key is optional.",
+    (
+        Key("event", "VoipWebhookRequest | None", False, "a telephony event"),
+        Key("callRecord", "VoipCallRecord | None", False, "a finished call and its recording"),
+        Key(
+            "response",
+            "HttpResponse | HttpReply | None",
+            False,
+            "the reply sent to the webhook's caller",
+        ),
+    ),
+)
+
+VOIP_TEST_CONNECTION_RESULT: Final = ResultType(
+    "VoipTestConnectionResult",
+    "What VoipTestConnection returns.",
+    (
+        Key("success", "bool", True, "whether the provider answered as expected"),
+        Key("failReason", "str | None", False, "why not, shown to the tenant"),
+    ),
+)
+
+VOIP_MEMBER: Final = ResultType(
+    "VoipMember",
+    "One telephony account, as VoipGetMembers lists it.",
+    (
+        Key("id", "str", True, "the account's id (extension / internal number)"),
+        Key("name", "str | None", False, "a name to show"),
+    ),
+)
+
+RESULT_TYPES: Final[tuple[ResultType, ...]] = (
+    VOIP_WEBHOOK_PARSE_RESULT,
+    VOIP_WEBHOOK_REQUEST,
+    VOIP_CALL_RECORD,
+    VOIP_TEST_CONNECTION_RESULT,
+    VOIP_MEMBER,
+)
+
+FETCH_REQUEST_TYPE: Final = TypeName(
+    "FetchRequest", "The webhook's HTTP request, read-only: the parse function's argument."
+)
+
+# The injected type names, by the name a script uses. (`HttpResponse` is injected by api.py:
+# it is the builder's factory, and names the builder's type in annotations.)
+TYPE_NAMES: Final[Mapping[str, ResultType | TypeName]] = MappingProxyType(
+    {
+        "FetchRequest": FETCH_REQUEST_TYPE,
+        **{type_name(result_type): result_type for result_type in RESULT_TYPES},
+    }
+)
