@@ -22,8 +22,8 @@ from typing import Any
 from runtime.capabilities import CapabilitySession, StorageWrite
 from runtime.config import Config
 from runtime.fetcher import FetchPolicy, FetchSession
+from runtime.store.dialect import dumps as compact_json
 from runtime.store.models import JSON, StorageItem, StorageUsage
-from runtime.store.sqlite_codec import dumps as compact_json
 
 # The session scopes storage by module id; the command line has one module.
 LOCAL_MODULE_ID = "local"
