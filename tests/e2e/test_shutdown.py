@@ -21,8 +21,10 @@ from tests.e2e.service_process import ServiceProcess, call_json, seed_tenant
 
 HELD = 2  # webhooks held in their fetch(), each holding one of the 4 sandbox workers
 
-HOLDING_SCRIPT = SEED_SCRIPT.replace("def VoipParseWebhookRequest(request):",
-                                     "def seed_parse(request):") + """
+SEED_ENTRY = ("def VoipParseWebhookRequest(request: FetchRequest) -> "
+              "VoipWebhookParseResult:")
+assert SEED_ENTRY in SEED_SCRIPT, "the seed's entry point changed: rename it here too"
+HOLDING_SCRIPT = SEED_SCRIPT.replace(SEED_ENTRY, "def seed_parse(request):") + """
 
 def VoipParseWebhookRequest(request):
     fetch(settings["holdUrl"])
