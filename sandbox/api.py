@@ -254,10 +254,10 @@ class ResponseBuilder(_Frozen):
             body = str.__str__(value)
             self._default_type("text/plain; charset=utf-8")
         elif isinstance(value, dict | list):
-            try:
-                body = json.dumps(value, ensure_ascii=False, allow_nan=False)
-            except (TypeError, ValueError) as error:
-                raise TypeError(f"content() needs JSON data: {error}") from None
+            # A plain copy first (the exact-types rule): the host's json never calls a script's
+            # own dict or list subclass (its items(), __iter__ ...).
+            plain, _ = _plain_json(value, REPLY_CONTENT, REPLY_CONTENT_MAX_BYTES, ValueError)
+            body = json.dumps(plain, ensure_ascii=False, allow_nan=False)
             self._default_type("application/json")
         else:
             raise TypeError(f"content() takes a str, dict or list, not {type(value).__name__}")
@@ -380,6 +380,12 @@ STORAGE_VALUE: Final = Target(
     "the storage value", "value",
     "store dicts, lists, strings, numbers, booleans or None", None,
 )
+REPLY_CONTENT: Final = Target(
+    "the content() value", "content",
+    "give content() a str, or dicts, lists, strings, numbers, booleans or None", None,
+)
+# The reply's body limit (contract §4); the result's validation checks it again.
+REPLY_CONTENT_MAX_BYTES: Final = 1024 * 1024
 FETCH_BODY: Final = Target(
     "the fetch() body", "body",
     "send a str, or dicts, lists, strings, numbers, booleans or None", None,

@@ -446,6 +446,8 @@ HOSTILE_OBJECTS = """
             lambda: fetch("https://example.com/", method="POST", body=h),
             lambda: fetch("https://example.com/", headers=h),
             lambda: fetch(Sneaky("https://example.com/"), method=Sneaky("get")),
+            lambda: HttpResponse().content(h),
+            lambda: HttpResponse().content({"list": [h]}),
         ]
         errors = []
         for attempt in attempts:
@@ -486,6 +488,9 @@ async def test_host_code_never_calls_a_scripts_methods(pool: SandboxPool) -> Non
     assert errors[3].startswith("TypeError: ") and "the fetch() body" in errors[3]
     assert errors[4] == "TypeError: fetch() headers must be a dict, not Hostile"
     assert errors[5] == "FetchError: not on the allowlist"
+    # The reply builder's JSON content is copied the same way before the host's json sees it.
+    assert errors[6].startswith("TypeError: ") and "the content() value" in errors[6]
+    assert "(at content['list'][0])" in errors[7]
     # Only the plain copies reached the host.
     assert [(r["op"], r.get("key"), r.get("method"), r.get("url")) for r in seen] == [
         ("storage.set", "key", None, None),
