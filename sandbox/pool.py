@@ -82,6 +82,9 @@ CPU_MARGIN_SECONDS = 0.5
 CPU_MARGIN_FRACTION = 0.5
 # After a worker's pipe closes, how long to wait for the template's report of its exit status.
 EXIT_STATUS_GRACE_SECONDS = 0.25
+# A worker that said it retires (outcome.retire) and is still there this long after is killed:
+# a breached worker must not keep a place in the pool by never leaving.
+RETIRE_GRACE_SECONDS = 1.0
 IDLE_SWEEP_SECONDS = 1.0
 # A call that found no worker for this long fails (the template down for good, say) rather
 # than wait forever; in normal overload, callers gave up long before.
@@ -715,6 +718,8 @@ class SandboxPool:
                 if outcome.retire:  # the worker exits by itself after this outcome
                     worker.retiring = True
                     self._charge(worker)
+                    asyncio.get_running_loop().call_later(
+                        RETIRE_GRACE_SECONDS, self._retire_overdue, worker)
                 self._complete_head(worker, outcome)
             elif kind == "capability":
                 request = message.get("request")
@@ -958,6 +963,12 @@ class SandboxPool:
             self._crashed(worker)
             return
         asyncio.get_running_loop().call_later(EXIT_STATUS_GRACE_SECONDS, self._crashed, worker)
+
+    def _retire_overdue(self, worker: Worker) -> None:
+        if not worker.dead:
+            log.warning("sandbox worker %s said it retires but did not exit; killing it",
+                        worker.pid)
+            self._take_out(worker, "retired but did not exit", charge=False)
 
     def _crashed(self, worker: Worker) -> None:
         if not worker.dead:

@@ -61,6 +61,13 @@ def bad_retire(report: HardeningReport) -> NoReturn:
     _linger()
 
 
+def retires_and_stays(report: HardeningReport) -> NoReturn:
+    """Says it retires after its call, then never leaves."""
+    call_id = _first_call_id(report)
+    _send({"type": "outcome", "id": call_id, "outcome": {"ok": True, "retire": True}})
+    _linger()
+
+
 def pickle(report: HardeningReport) -> NoReturn:
     call_id = _first_call_id(report)
     outcome = {"ok": True, "result": {"py/reduce": "os.system"}, "duration_ms": "x"}

@@ -52,6 +52,27 @@ async def test_a_misbehaving_worker_fails_the_call_cleanly(mode: str, error_type
         await pool.close()
 
 
+async def test_a_worker_that_says_it_retires_but_stays_is_killed() -> None:
+    pool = SandboxPool(size=1, limits=Limits(wall_seconds=5),
+                       worker_entry="tests.sandbox.fake_workers:retires_and_stays")
+    await pool.start()
+    try:
+        spares = [w.pid for w in pool.workers()]
+        outcome = await pool.run(Call(source="def VoipParseWebhookRequest(r):\n    return {}\n",
+                                      function="VoipParseWebhookRequest",
+                                      request=RequestData()))
+        assert outcome.ok and outcome.retire
+        for _ in range(1000):
+            if any(process_is_gone(pid) for pid in spares):
+                break
+            await asyncio.sleep(0.01)
+        # Killed by the pool after its grace, not left holding a place in the pool.
+        assert sum(1 for pid in spares if process_is_gone(pid)) == 1
+        assert pool.stats.workers_replaced == 1
+    finally:
+        await pool.close()
+
+
 def process_is_gone(pid: int) -> bool:
     """Exited (a zombie not yet reaped by the template counts as gone)."""
     try:
