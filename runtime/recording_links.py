@@ -1,10 +1,11 @@
 """A recording link from VoipGetCallLink, checked with the URL parser that will use it.
 
-The contract's check (`runtime/contract.py`) reads the link with `urllib.parse`; the redirect
-that plays it is built by aiohttp, which reads it with yarl. The two disagree on some links:
-`https://evil.example\\@127.0.0.1/` passes `urlsplit` and makes yarl raise, which answered 500
-on both recording routes. So the link is read once more here, by yarl, before it is used, and
-refused unless yarl takes it as an absolute http(s) URL with a host.
+The redirect that plays a link is built by aiohttp, which reads it with yarl, and yarl and
+`urllib.parse` disagree on some links (`https://evil.example\\@127.0.0.1/` passes `urlsplit`
+and makes yarl raise: it answered 500 on both recording routes). The contract's check
+(`runtime/contract.check_call_link`) reads the link with both, so such a link is an invalid
+result in the execution log; this second look, by yarl at the moment of use, keeps a 500 away
+should the two checks ever drift apart.
 """
 
 from __future__ import annotations

@@ -587,7 +587,8 @@ async def test_a_recording_link_aiohttp_cannot_use_is_502_not_500(
             body = await response.json()
             assert response.status == 502, body
             assert body["error"] == "script_failed"
-            assert "cannot be used" in body["message"]
+            # Refused by the result's validation, so the execution log says why too.
+            assert "is not a URL a browser can be sent to" in body["message"]
             assert body["details"]["execution_id"]
 
     from tests.console.conftest import Browser  # the console's own sign-in, as a browser does

@@ -1006,6 +1006,8 @@ def test_call_link_is_kept_exactly_as_given(url: str) -> None:
         ("https://x.example/a b", "must not contain spaces"),
         ("https://x.example/запись", "percent-encode them with urllib.parse.quote()"),
         ("https://x.example:99999/", "is not a valid URL"),
+        # urlsplit takes it, aiohttp's yarl (which builds the redirect) does not.
+        ("https://evil.example\\@127.0.0.1/x", "is not a URL a browser can be sent to"),
         ("https://x.example/" + "a" * 2031, "is too long: at most 2048 characters (got 2049)"),
         (5, "must be a string (got int 5)"),
         ({"url": "https://x.example"}, "must be a string (got dict)"),
