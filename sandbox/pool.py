@@ -511,12 +511,12 @@ class SandboxPool:
         own = [w for w in self._by_group.get(group, ()) if w.usable]
         busy = sum(1 for w in own if w.inflight)
         cap = self._group_cap(group)
-        if busy < cap and len(self._busy) < self.size:
+        if busy < cap and len(self._busy) < self._busy_limit(group):
             for worker in own:
                 if not worker.inflight:
                     return worker
             if len(own) < cap and self._budget(group).available(now):
-                spare = self._bind_spare(group)
+                spare = self._bind_spare(group, first=not own)
                 if spare is not None:
                     return spare
         if not self._loads.get(group, GroupLoad()).may_pipeline:
@@ -524,12 +524,26 @@ class SandboxPool:
         room = [w for w in own if w.inflight and len(w.inflight) < self.inflight_per_worker]
         return min(room, key=lambda w: len(w.inflight)) if room else None
 
-    def _bind_spare(self, group: str) -> Worker | None:
-        """Assign a spare to `group` for good, reclaiming another group's idle worker when the
-        pool holds `max_workers` tenant workers already."""
+    def _busy_limit(self, group: str) -> int:
+        """How many workers may run calls at once when this group's call would be one more.
+
+        `size` for heavy groups. Quick groups' calls may also start on their own idle workers
+        up to `size * inflight_per_worker` at once: with one tenant per worker, interleaved
+        tenants cannot share a worker's pipe, and holding them to `size` calls in flight leaves
+        the cores idle between round trips (the same number of calls the pipes of `size`
+        shared workers used to hold)."""
+        if self._loads.get(group, GroupLoad()).may_pipeline:
+            return self.size * self.inflight_per_worker
+        return self.size
+
+    def _bind_spare(self, group: str, *, first: bool) -> Worker | None:
+        """Assign a spare to `group` for good. When the pool holds `max_workers` tenant workers
+        already, another group's idle worker is reclaimed only for a group's `first` worker: a
+        second worker for a busy group never evicts a neighbour's only one (with more tenants
+        than workers, that would trade workers back and forth at every call)."""
         if not self._spares:
             return None
-        if self._bound >= self.max_workers and not self._reclaim_one(exclude=group):
+        if self._bound >= self.max_workers and not (first and self._reclaim_one(exclude=group)):
             return None
         worker = self._spares.pop()
         worker.group = group
@@ -538,12 +552,14 @@ class SandboxPool:
         return worker
 
     def _reclaim_one(self, exclude: str) -> bool:
-        """Kill the least recently used idle worker of another group; False if none is idle."""
+        """Kill the least recently used idle worker of another group, a group's extra workers
+        before anyone's only one; False if none is idle."""
         idle = [w for g, workers in self._by_group.items() if g != exclude
                 for w in workers if w.usable and not w.inflight]
         if not idle:
             return False
-        victim = min(idle, key=lambda w: w.last_used)
+        victim = min(idle, key=lambda w: (len(self._by_group.get(w.group or "", ())) <= 1,
+                                          w.last_used))
         self.stats.workers_reclaimed += 1
         self._take_out(victim, "", charge=False, reclaim=True)
         return True

@@ -206,6 +206,66 @@ async def test_at_its_worker_budget_the_pool_reclaims_the_least_recently_used_id
         assert pool.stats.workers_reclaimed == 1
 
 
+HOLDS_IN_FETCH = (
+    "def VoipParseWebhookRequest(request):\n"
+    "    try:\n"
+    "        fetch('https://provider.example/slow')\n"
+    "    except FetchError:\n"
+    "        pass\n"
+    "    return {}\n"
+)
+
+
+class Holder:
+    """A capability handler that keeps every fetch() waiting until released, counting them."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.waiting += 1
+        await self.release.wait()
+        return {"ok": False, "error": "not on the allowlist"}
+
+
+async def test_a_busy_tenants_second_worker_never_evicts_a_neighbours_only_one() -> None:
+    # Two tenant workers at most: A and B hold one each. A's second call, while its first
+    # runs, waits for A's worker; it must not take B's (B would take it back at its next call,
+    # and so on at every call: with more tenants than workers the pool would do nothing else).
+    async with SandboxPool(size=4, max_workers=2, limits=LIMITS, workers_per_group=2) as pool:
+        assert (await pool.run(call(QUICK), group="A")).ok
+        assert (await pool.run(call(QUICK), group="B")).ok
+        b_pids = pids_of(pool, "B")
+        holder = Holder()
+        first = asyncio.ensure_future(pool.run(call(HOLDS_IN_FETCH), handler=holder, group="A"))
+        await settle(lambda: holder.waiting == 1)
+        second = asyncio.ensure_future(pool.run(call(QUICK), group="A"))
+        await asyncio.sleep(0.3)
+        assert pids_of(pool, "B") == b_pids
+        assert pool.stats.workers_reclaimed == 0
+        holder.release.set()
+        assert (await first).ok and (await second).ok
+        assert pids_of(pool, "B") == b_pids
+
+
+async def test_quick_tenants_interleaved_run_more_calls_at_once_than_size() -> None:
+    # One call per worker pipe, one tenant per worker: holding interleaved quick tenants to
+    # `size` calls at once would leave the cores idle between round trips.
+    async with SandboxPool(size=1, inflight_per_worker=4, limits=LIMITS) as pool:
+        groups = ["A", "B", "C"]
+        for _ in range(4):  # known quick from here on
+            for group in groups:
+                assert (await pool.run(call(QUICK), group=group)).ok
+        holder = Holder()
+        held = [asyncio.ensure_future(pool.run(call(HOLDS_IN_FETCH), handler=holder, group=g))
+                for g in groups]
+        await settle(lambda: holder.waiting == len(groups))
+        holder.release.set()
+        assert all(outcome.ok for outcome in await asyncio.gather(*held))
+        assert len({pid for g in groups for pid in pids_of(pool, g)}) == len(groups)
+
+
 # -- no input wedges the pool -------------------------------------------------------------------
 
 
