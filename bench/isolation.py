@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench.webhooks import (  # noqa: E402
     PYTHON,
     SEED,
+    children_of,
     finish,
     free_port,
     load,
@@ -95,27 +95,6 @@ def VoipParseWebhookRequest(request):
         return oversized_result()
     recurse(0)
 '''
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (workers are the fork server's children, not the service's)."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-        parents.setdefault(parent, []).append(int(entry))
-    found: list[int] = []
-    frontier = [pid]
-    while frontier:
-        children = parents.get(frontier.pop(), [])
-        found += children
-        frontier += children
-    return found
 
 
 def pss_kib(pid: int) -> int:
@@ -205,12 +184,12 @@ def idle_workers(args: argparse.Namespace, work: Path) -> None:
     with process(service_args(work / "idle", port, args.workers)) as server:
         base = f"http://127.0.0.1:{port}"
         asyncio.run(wait_ready(base + "/healthz"))
-        before = {pid: pss_kib(pid) for pid in descendants(server.pid)}
+        before = {pid: pss_kib(pid) for pid in children_of(server.pid)}
         service_pss = pss_kib(server.pid) + sum(before.values())
         hooks = asyncio.run(tenant_hooks(base, args.idle_tenants, SEED, "idle"))
         asyncio.run(one_webhook_each(hooks))
         time.sleep(1.0)
-        after = {pid: pss_kib(pid) for pid in descendants(server.pid)}
+        after = {pid: pss_kib(pid) for pid in children_of(server.pid)}
     new = {pid: kib for pid, kib in after.items() if pid not in before}
     print(f"idle tenant workers ({args.idle_tenants} tenants, one webhook each):")
     print(f"  service and its processes before: {service_pss / 1024:.1f} MiB PSS")

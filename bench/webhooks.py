@@ -85,16 +85,23 @@ def cpu_seconds(pid: int, tid: int | None = None) -> float:
 
 
 def children_of(pid: int) -> list[int]:
-    found = []
+    """Every process below `pid`: the sandbox's workers are its fork server's children."""
+    parents: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as stat:
-                if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry))
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
+        parents.setdefault(parent, []).append(int(entry))
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        children = parents.get(frontier.pop(), [])
+        found += children
+        frontier += children
     return found
 
 
