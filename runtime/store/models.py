@@ -209,6 +209,10 @@ class Call:
     updated_at: datetime
     answered_at: datetime | None = None
     ended_at: datetime | None = None
+    # Who answered: the operator number (NotifyAnswer's operator side, or an `Answered`
+    # call record's when no answer event came) and the user bound to it at that moment.
+    answered_phone: str | None = None
+    answered_user_id: str | None = None  # None: nobody bound, or the user was deleted
 
 
 @dataclass(frozen=True, slots=True)
