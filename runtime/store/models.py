@@ -372,6 +372,7 @@ class CallFilter:
     # Matches the client's number as given or normalised, or either raw number; callers
     # normalise first (they know the region) and pass the E.164 form.
     phone: str | None = None
+    answered_user_id: str | None = None  # the calls this user answered
 
 
 @dataclass(frozen=True, slots=True)
