@@ -8,6 +8,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from tests.e2e.conftest import SEED_SCRIPT, Api, Service
+from tests.e2e.helpers import RECORD_BASE, record, seed_setup
 
 CLIENT = "+79161234567"
 
@@ -181,3 +182,26 @@ async def test_an_answered_record_without_an_answer_event_says_who_answered(
     assert (listed["c-1"]["answered_phone"], listed["c-1"]["answered_user_id"]) == (
         "101", anna["id"])
     assert (listed["c-2"]["answered_phone"], listed["c-2"]["answered_user_id"]) == (None, None)
+
+
+async def test_the_user_who_answered_plays_the_call_after_the_binding_moves(
+    service: Service,
+) -> None:
+    """A call known only from its Answered record notified nobody; once 101 is bound to
+    someone else, its recording still plays for the user who answered it (call_access.py)."""
+    seed = await seed_setup(service)
+    await seed.hook_ok(record("c-1", record_id="r-1"))
+    [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+    assert call["answered_user_id"] == seed.user["id"]
+    ivan = await seed.api.ok("POST", "/api/v1/users", {"name": "ivan"}, status=201)
+    ivan_token = (await seed.api.ok("POST", f"/api/v1/users/{ivan['id']}/tokens",
+                                    status=201))["token"]
+    await seed.api.ok("PUT", f"/api/v1/modules/{seed.module['id']}/bindings",
+                      {"bindings": {"101": ivan["id"]}})
+    path = f"/api/v1/calls/{call['id']}/recording"
+    played = await service.client.get(f"{path}?token={seed.user_token}", allow_redirects=False)
+    assert played.status == 302
+    assert played.headers["Location"] == f"{RECORD_BASE}/r-1"
+    # Ivan plays it too, by the extension bound to him now (unchanged rule).
+    ivan_played = await service.client.get(f"{path}?token={ivan_token}", allow_redirects=False)
+    assert ivan_played.status == 302
