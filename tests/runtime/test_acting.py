@@ -819,3 +819,20 @@ async def test_deleting_the_user_who_answered_keeps_the_number(world: World) -> 
     assert await world.store.delete_user(world.tenant.id, world.alice.id)
     call = await world.store.get_call(world.tenant.id, answered.call.id)
     assert call is not None and (call.answered_phone, call.answered_user_id) == ("101", None)
+
+
+async def test_an_answer_reported_after_the_end_is_late_but_says_who_answered(
+    world: World,
+) -> None:
+    await world.run(event("NotifyStart", dst="102"))
+    await world.run(event("NotifyEnd", dst="102", disposition="answered"))
+    late = await world.run(event("NotifyAnswer", dst="102", disposition="answered"))
+    assert late.call is not None and late.call.late and late.pushes == ()
+    call = await world.store.get_call(world.tenant.id, late.call.id)
+    assert call is not None and call.state is CallState.ENDED
+    assert (call.answered_phone, call.answered_user_id) == ("102", world.bob.id)
+    # A second late answer from another phone changes nothing: the first one said it.
+    await world.run(event("NotifyAnswer", dst="103", disposition="answered"))
+    call = await world.store.get_call(world.tenant.id, late.call.id)
+    assert call is not None and (call.answered_phone, call.answered_user_id) == (
+        "102", world.bob.id)
