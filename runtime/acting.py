@@ -27,8 +27,14 @@ Choices that are ours (the contract is silent), kept here:
 - A history row is stored for every event and record, with its effect ('applied', 'repeat',
   'late'); records use the kind 'call_record'.
 - A repeat takes precedence over late: a retried NotifyStart after the answer is a repeat.
-- A NotifyInternal for an answered call is a transfer, not a late event: the operator at its
-  dstPhone is notified (ringing) and the call stays answered.
+- Transfers (contract §5): a NotifyStart or NotifyInternal for an answered call, at an
+  operator number not yet notified for the call, is applied, not late: that phone's user is
+  notified (ringing) and the call stays answered. At a phone already notified it is a repeat
+  or late as any other event. A later NotifyAnswer from the new phone is applied (other
+  numbers, so no repeat) and makes it the answering phone.
+- Who answered: the call keeps the operator number of the latest applied NotifyAnswer and the
+  user bound to it then (`answered_phone`, `answered_user_id`). A NotifyAnswer arriving after
+  the end, or an `Answered` call record, fills them only when no answer event set them.
 - Notifications: a user is never sent the same kind (ringing / answered / ended) twice for
   one call, so NotifyStart then NotifyInternal at the same phone pops up once.
   NotifyEnd goes to the users notified of this call, nobody else (a call first seen at its end
@@ -335,6 +341,8 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
     contact, call = scene.contact, scene.call
     if call is None:
         call = _new_call(ctx, event, target, client_raw, client_normalized, contact)
+        if event.event is WebhookEvent.NotifyAnswer:
+            call = _answered_by(call, operator, scene.bound_user_id)
         await tx.insert_call(call)
         effect = EventEffect.APPLIED
         change = CallChange(call.id, True, None, call.state, repeat=False, late=False)
@@ -343,16 +351,22 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
         numbers = _numbers(event)
         if any(h.kind == event.event.value and h.numbers == numbers for h in scene.history):
             effect = EventEffect.REPEAT
-        elif target.rank < call.state.rank and not _rings_elsewhere(event, call):
-            effect = EventEffect.LATE
-        elif target.rank < call.state.rank:
-            # A transfer: the answered call now rings at another operator's phone. That
-            # operator is told (contract §5: NotifyInternal notifies the user bound to its
-            # dstPhone); the call itself stays answered.
+        elif target.rank < call.state.rank and _is_transfer(event, call, scene):
+            # The answered call now rings at another operator's phone: that operator is told
+            # it rings for them; the call itself stays answered.
             effect = EventEffect.APPLIED
+        elif target.rank < call.state.rank:
+            effect = EventEffect.LATE
+            if event.event is WebhookEvent.NotifyAnswer and call.answered_phone is None:
+                # The answer reported after the end: the state stays, who answered is known.
+                call = replace(_answered_by(call, operator, scene.bound_user_id),
+                               updated_at=ctx.now)
+                await tx.update_call(call)
         else:
             effect = EventEffect.APPLIED
             call = _advance(ctx, call, event, target, contact)
+            if event.event is WebhookEvent.NotifyAnswer:
+                call = _answered_by(call, operator, scene.bound_user_id)
             await tx.update_call(call)
         change = CallChange(call.id, False, before, call.state,
                             repeat=effect is EventEffect.REPEAT, late=effect is EventEffect.LATE)
@@ -363,9 +377,21 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
                                  STATE_NOTIFICATION[target])
 
 
-def _rings_elsewhere(event: CallEvent, call: Call) -> bool:
-    """NotifyInternal for a call that is answered but not over: it rings at another phone."""
-    return event.event is WebhookEvent.NotifyInternal and call.state is CallState.ANSWERED
+def _is_transfer(event: CallEvent, call: Call, scene: CallScene) -> bool:
+    """A NotifyStart or NotifyInternal for a call that is answered but not over, at an
+    operator number not yet notified for it: the call rings at another phone."""
+    if call.state is not CallState.ANSWERED or event.event not in (
+            WebhookEvent.NotifyStart, WebhookEvent.NotifyInternal):
+        return False
+    phone = operator_phone(event.direction, event.src_phone, event.dst_phone)
+    # The answering phone counts as notified even when nobody is bound to it (no row then).
+    return phone != call.answered_phone and not any(row.phone == phone
+                                                    for row in scene.notified)
+
+
+def _answered_by(call: Call, phone: str | None, user_id: str | None) -> Call:
+    """The call answered at the operator number `phone` by the user bound to it now."""
+    return replace(call, answered_phone=phone, answered_user_id=user_id)
 
 
 def _advance(ctx: ActContext, call: Call, event: CallEvent, target: CallState,
@@ -454,8 +480,13 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
     missed = (record.direction is CallDirection.In
               and record.disposition is not CallDisposition.Answered)
     data = _activity_data(record, client_raw, client_normalized, missed)
+    answered = record.disposition is CallDisposition.Answered
+    # For an answered call the operator's binding too: who answered, if no event said.
+    operator = (operator_phone(record.direction, record.src_phone, record.dst_phone)
+                if answered else None)
     scene = await tx.call_scene(_lookup(ctx, record, after_end=True,
-                                        client_normalized=client_normalized, operator=None))
+                                        client_normalized=client_normalized,
+                                        operator=operator))
     call, entry = scene.call, scene.activity
 
     if call is not None and entry is not None and entry.data == data:
@@ -481,6 +512,8 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
     if call is None:
         call = replace(_new_call(ctx, record, CallState.ENDED, client_raw, client_normalized,
                                  contact), **recorded)
+        if answered:
+            call = _answered_by(call, operator, scene.bound_user_id)
         await tx.insert_call(call)
         change = CallChange(call.id, True, None, call.state, repeat=False, late=False)
     else:
@@ -488,6 +521,8 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
         call = replace(call, **recorded, ended_at=call.ended_at or ctx.now,
                        provider_call_id=call.provider_call_id or record.call_id,
                        contact_id=call.contact_id or contact_id)
+        if answered and call.answered_phone is None:
+            call = _answered_by(call, operator, scene.bound_user_id)
         await tx.update_call(call)
         change = CallChange(call.id, False, before, call.state, repeat=False, late=False)
 

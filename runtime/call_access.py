@@ -1,11 +1,13 @@
 """Which of its tenant's calls a user (an operator) may see and play, in one place.
 
 A tenant key sees every call of its tenant. A user sees the calls that rang, were answered or
-ended at them: those they were notified of (`call_notified` names them, kept with the call),
-and those at an extension bound to them now (a provider that reports a call only at its end
-notifies nobody, and an operator still plays their own calls). The console's call list shows
-the recent ones of these; recording playback, in the console and in the API, allows exactly
-these, and answers 404 for any other call, as for an unknown id.
+ended at them: those they answered (`Call.answered_user_id`, also for a call known only from
+its `Answered` record, or one transferred to them), those they were notified of
+(`call_notified` names them, kept with the call), and those at an extension bound to them now
+(a provider that reports a call only at its end notifies nobody, and an operator still plays
+their own calls). The console's call list shows the recent ones of these; recording playback,
+in the console and in the API, allows exactly these, and answers 404 for any other call, as
+for an unknown id.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ def operator_extension(call: Call) -> str:
 
 
 async def user_may_see_call(store: Store, user_id: str, call: Call) -> bool:
+    if call.answered_user_id == user_id:
+        return True
     if await store.user_was_notified(call.tenant_id, user_id, call.id):
         return True
     bindings = await store.list_bindings(call.tenant_id, call.module_id) or []

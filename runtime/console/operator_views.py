@@ -8,6 +8,7 @@ narrow on purpose).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -61,10 +62,13 @@ async def notified_calls(request: web.Request, session: Session, *,
 
 async def operator_calls(request: web.Request, session: Session, *, phone: str | None = None,
                          state: CallState | None = None, limit: int = 200) -> list[Call]:
-    """The calls an operator may see, newest first: those at a number bound to them (in each
-    module), and those they were notified of lately (a group ringing several phones)."""
+    """The calls an operator may see, newest first: those they answered (a transfer to them
+    included), those at a number bound to them (in each module), and those they were notified
+    of lately (a group ringing several phones); as runtime/call_access.py allows."""
     store = request.app[STORE]
-    found_calls: dict[str, Call] = {}
+    found_calls: dict[str, Call] = {
+        call.id: call for call in await store.list_calls(session.tenant_id, CallFilter(
+            phone=phone, state=state, answered_user_id=session.user_id), limit, 0)}
     for module in await store.list_modules(session.tenant_id, 500, 0):
         bindings = await store.list_bindings(session.tenant_id, module.id) or []
         mine = {b.member_id for b in bindings if b.user_id == session.user_id}
@@ -87,6 +91,25 @@ async def operator_calls(request: web.Request, session: Session, *, phone: str |
             continue
         found_calls[stored.id] = stored
     return sorted(found_calls.values(), key=lambda c: c.created_at, reverse=True)[:limit]
+
+
+async def answered_by(request: web.Request, tenant_id: str, calls: Iterable[Call]
+                      ) -> dict[str, str]:
+    """Call id -> who answered it, as the pages say it: the user's name and the number, or
+    the number alone when nobody was bound to it (or the user is deleted)."""
+    store = request.app[STORE]
+    names: dict[str, str | None] = {}
+    said: dict[str, str] = {}
+    for call in calls:
+        if call.answered_phone is None:
+            continue
+        user_id = call.answered_user_id
+        if user_id is not None and user_id not in names:
+            user = await store.get_user(tenant_id, user_id)
+            names[user_id] = user.name if user is not None else None
+        name = names.get(user_id) if user_id is not None else None
+        said[call.id] = f"{name} ({call.answered_phone})" if name else call.answered_phone
+    return said
 
 
 @routes.get(PREFIX + "/live")
@@ -148,8 +171,9 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
             if contact is not None:
                 contacts[contact.id] = contact
     modules = {m.id: m for m in await store.list_modules(session.tenant_id, 500, 0)}
-    return render(request, "calls.html", {"calls": calls, "contacts": contacts,
-                                          "modules": modules, "state": state or ""})
+    return render(request, "calls.html", {
+        "calls": calls, "contacts": contacts, "modules": modules, "state": state or "",
+        "answered_by": await answered_by(request, session.tenant_id, calls)})
 
 
 # --- contacts ---------------------------------------------------------------------------------
@@ -173,19 +197,18 @@ async def contact_page(request: web.Request) -> web.StreamResponse:
     contact = await visible_contact(request, session, request.match_info["contact_id"])
     store = request.app[STORE]
     entries = await store.list_activity(session.tenant_id, contact.id, 100, 0)
+    calls = [call for entry in entries
+             if (call := await store.get_call(session.tenant_id, entry.call_id)) is not None]
     playable: set[str] | None = None  # a builder plays every recording
     if session.kind == "operator":
         # The contact's stream holds other operators' calls too: no player where playing
         # would be refused (runtime/call_access.py).
-        playable = set()
-        for entry in entries:
-            if isinstance(entry.data, dict) and entry.data.get("has_record"):
-                call = await store.get_call(session.tenant_id, entry.call_id)
-                if call is not None and await user_may_see_call(store, session.user_id, call):
-                    playable.add(entry.call_id)
-    return render(request, "contact.html", {"contact": contact, "entries": entries,
-                                            "playable": playable,
-                                            "created": request.query.get("created")})
+        playable = {call.id for call in calls if call.has_record
+                    and await user_may_see_call(store, session.user_id, call)}
+    return render(request, "contact.html", {
+        "contact": contact, "entries": entries, "playable": playable,
+        "answered_by": await answered_by(request, session.tenant_id, calls),
+        "created": request.query.get("created")})
 
 
 @routes.post(PREFIX + "/contacts")

@@ -209,6 +209,10 @@ class Call:
     updated_at: datetime
     answered_at: datetime | None = None
     ended_at: datetime | None = None
+    # Who answered: the operator number (NotifyAnswer's operator side, or an `Answered`
+    # call record's when no answer event came) and the user bound to it at that moment.
+    answered_phone: str | None = None
+    answered_user_id: str | None = None  # None: nobody bound, or the user was deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +372,7 @@ class CallFilter:
     # Matches the client's number as given or normalised, or either raw number; callers
     # normalise first (they know the region) and pass the E.164 form.
     phone: str | None = None
+    answered_user_id: str | None = None  # the calls this user answered
 
 
 @dataclass(frozen=True, slots=True)

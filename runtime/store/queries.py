@@ -54,6 +54,7 @@ def call_conditions(filters: CallFilter) -> list[Condition]:
         ("created_at >= {0}", filters.since),
         ("(client_phone_normalized = {0} OR client_phone = {0} OR src_phone = {0} "
          "OR dst_phone = {0})", filters.phone),
+        ("answered_user_id = {0}", filters.answered_user_id),
     ])
 
 

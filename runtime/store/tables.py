@@ -205,7 +205,8 @@ CALLS = Table("calls", Call, _cols(
     "client_phone_normalized", "contact_id", Col("duration", Kind.FLOAT),
     Col("record_call", Kind.JSON_NULL), Col("has_record", Kind.BOOL),
     Col("created_at", Kind.TIME), Col("answered_at", Kind.TIME_NULL),
-    Col("ended_at", Kind.TIME_NULL), Col("updated_at", Kind.TIME)))
+    Col("ended_at", Kind.TIME_NULL), Col("updated_at", Kind.TIME), "answered_phone",
+    "answered_user_id"))
 # Never change after the insert.
 CALL_FIXED = ("tenant_id", "module_id", "created_at")
 

@@ -403,6 +403,30 @@ async def test_contacts_calls_and_recording(console: tuple[Service, str],
     assert (await browser.get(f"/console/contacts/{other['id']}")).status == 404
 
 
+async def test_an_operator_keeps_the_calls_they_answered(console: tuple[Service, str],
+                                                         browser: Browser) -> None:
+    """A call known only from its Answered record names who answered; after 101 is bound to
+    someone else, the operator still lists and plays the call they answered."""
+    service, _ = console
+    seed = await seed_setup(service)
+    contact = await seed.api.ok("POST", "/api/v1/contacts",
+                                {"name": "Ivan", "phones": [CLIENT]}, status=201)
+    await seed.hook_ok(record("c-9"))
+    anna = await seed.api.ok("POST", "/api/v1/users", {"name": "anna"}, status=201)
+    await seed.api.ok("PUT", f"/api/v1/modules/{seed.module['id']}/bindings",
+                      {"bindings": {"101": anna["id"]}})
+    await seed.hook_ok(record("c-10", src="+79165550000"))  # answered at 101 by anna now
+    await browser.sign_in(seed.user_token)
+    calls = await browser.page("/console/calls")
+    assert calls.count("<tr>") == 2  # header + the call this operator answered
+    assert "answered by operator (101)" in calls and "+79165550000" not in calls
+    call_id = re.search(r'/console/calls/([^/]+)/recording', calls).group(1)  # type: ignore[union-attr]
+    link = await browser.get(f"/console/calls/{call_id}/recording", allow_redirects=False)
+    assert link.status == 302
+    contact_page = await browser.page(f"/console/contacts/{contact['id']}")
+    assert "answered by operator (101)" in contact_page
+
+
 async def test_builder_sees_all_calls(console: tuple[Service, str], browser: Browser) -> None:
     seed = await builder(console, browser)
     await seed.hook_ok(start("c-1"))

@@ -8,6 +8,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from tests.e2e.conftest import SEED_SCRIPT, Api, Service
+from tests.e2e.helpers import RECORD_BASE, record, seed_setup
 
 CLIENT = "+79161234567"
 
@@ -131,3 +132,76 @@ async def test_bound_operator_is_notified(service: Service) -> None:
     await hook(service, module, type="start", callId="c-2", srcPhone=CLIENT, dstPhone="102")
     notes = await service.api(token["token"]).ok("GET", "/api/v1/notifications")
     assert [n["kind"] for n in notes["notifications"]] == ["ringing"]
+
+
+async def test_a_transfer_and_who_answered(service: Service) -> None:
+    """Contract §5: answered at 101, then the provider starts the call at 102 (a transfer):
+    Boris is told it rings for him, the call stays answered; his answer makes him who
+    answered, which the API shows in the list and the call."""
+    _, api = await service.new_tenant()
+    module = await seed_module(api)
+    anna = await api.ok("POST", "/api/v1/users", {"name": "Anna"}, status=201)
+    boris = await api.ok("POST", "/api/v1/users", {"name": "Boris"}, status=201)
+    boris_token = await api.ok("POST", f"/api/v1/users/{boris['id']}/tokens", status=201)
+    await api.ok("PUT", f"/api/v1/modules/{module['id']}/bindings",
+                 {"bindings": {"101": anna["id"], "102": boris["id"]}})
+    await hook(service, module, type="start", callId="c-1", srcPhone=CLIENT, dstPhone="101")
+    await hook(service, module, type="answer", callId="c-1", srcPhone=CLIENT, dstPhone="101")
+    [call] = await calls(api)
+    assert (call["answered_phone"], call["answered_user_id"]) == ("101", anna["id"])
+
+    await hook(service, module, type="start", callId="c-1", srcPhone=CLIENT, dstPhone="102")
+    detail = await api.ok("GET", f"/api/v1/calls/{call['id']}")
+    assert detail["state"] == "answered"
+    assert detail["events"][-1]["kind"] == "notify_start"
+    assert detail["events"][-1]["effect"] == "applied"
+    notes = await service.api(boris_token["token"]).ok("GET", "/api/v1/notifications")
+    assert [n["kind"] for n in notes["notifications"]] == ["ringing"]
+
+    await hook(service, module, type="answer", callId="c-1", srcPhone=CLIENT, dstPhone="102")
+    [call] = await calls(api)
+    assert call["state"] == "answered"
+    assert (call["answered_phone"], call["answered_user_id"]) == ("102", boris["id"])
+    detail = await api.ok("GET", f"/api/v1/calls/{call['id']}")
+    assert (detail["answered_phone"], detail["answered_user_id"]) == ("102", boris["id"])
+
+
+async def test_an_answered_record_without_an_answer_event_says_who_answered(
+    service: Service,
+) -> None:
+    _, api = await service.new_tenant()
+    module = await seed_module(api)
+    anna = await api.ok("POST", "/api/v1/users", {"name": "Anna"}, status=201)
+    await api.ok("PUT", f"/api/v1/modules/{module['id']}/bindings",
+                 {"bindings": {"101": anna["id"]}})
+    await hook(service, module, type="record", callId="c-1", disposition="answered",
+               srcPhone=CLIENT, dstPhone="101", duration=30)
+    await hook(service, module, type="record", callId="c-2", disposition="no_answer",
+               srcPhone=CLIENT, dstPhone="101", duration=0)
+    listed = {c["provider_call_id"]: c for c in await calls(api)}
+    assert (listed["c-1"]["answered_phone"], listed["c-1"]["answered_user_id"]) == (
+        "101", anna["id"])
+    assert (listed["c-2"]["answered_phone"], listed["c-2"]["answered_user_id"]) == (None, None)
+
+
+async def test_the_user_who_answered_plays_the_call_after_the_binding_moves(
+    service: Service,
+) -> None:
+    """A call known only from its Answered record notified nobody; once 101 is bound to
+    someone else, its recording still plays for the user who answered it (call_access.py)."""
+    seed = await seed_setup(service)
+    await seed.hook_ok(record("c-1", record_id="r-1"))
+    [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+    assert call["answered_user_id"] == seed.user["id"]
+    ivan = await seed.api.ok("POST", "/api/v1/users", {"name": "ivan"}, status=201)
+    ivan_token = (await seed.api.ok("POST", f"/api/v1/users/{ivan['id']}/tokens",
+                                    status=201))["token"]
+    await seed.api.ok("PUT", f"/api/v1/modules/{seed.module['id']}/bindings",
+                      {"bindings": {"101": ivan["id"]}})
+    path = f"/api/v1/calls/{call['id']}/recording"
+    played = await service.client.get(f"{path}?token={seed.user_token}", allow_redirects=False)
+    assert played.status == 302
+    assert played.headers["Location"] == f"{RECORD_BASE}/r-1"
+    # Ivan plays it too, by the extension bound to him now (unchanged rule).
+    ivan_played = await service.client.get(f"{path}?token={ivan_token}", allow_redirects=False)
+    assert ivan_played.status == 302

@@ -700,3 +700,139 @@ async def test_two_group_calls_ending_at_once_notify_everyone_without_a_deadlock
         sorted([(world.alice.id, "ended"), (world.bob.id, "ended")])] * 2
     assert asyncio.get_running_loop().time() - started < 0.9  # no deadlock_timeout (1 s)
     assert getattr(world.store, "retries", 0) == getattr(other, "retries", 0) == 0
+
+
+# --- transfers and who answered (contract §5) ----------------------------------------------
+
+
+async def test_notify_start_at_another_phone_after_the_answer_is_a_transfer(
+    world: World,
+) -> None:
+    """A provider that reports the transferred leg as a new NotifyStart: the phone was not
+    notified for this call, so its user is told it rings for them; the call stays answered."""
+    await world.run(event("NotifyStart"))
+    answered = await world.run(event("NotifyAnswer", disposition="answered"))
+    assert answered.call is not None
+    call = await world.store.get_call(world.tenant.id, answered.call.id)
+    assert call is not None
+    assert (call.answered_phone, call.answered_user_id) == ("101", world.alice.id)
+
+    transfer = await world.run(event("NotifyStart", dst="102"))
+    assert transfer.call is not None
+    assert not transfer.call.late and not transfer.call.repeat
+    assert (transfer.call.state_before, transfer.call.state_after) == (CallState.ANSWERED,) * 2
+    assert told(transfer) == [(world.bob.id, "ringing")]
+    events = await world.store.list_call_events(world.tenant.id, answered.call.id)
+    assert [(e.kind, e.effect) for e in events][-1] == ("notify_start", EventEffect.APPLIED)
+    call = await world.store.get_call(world.tenant.id, answered.call.id)
+    assert call is not None and call.state is CallState.ANSWERED
+    # Until the new phone answers, the one that answered is still who answered.
+    assert (call.answered_phone, call.answered_user_id) == ("101", world.alice.id)
+
+    # The same phone again: a repeat; the first phone again (not a repeat: another kind),
+    # late, since it was notified.
+    again = await world.run(event("NotifyStart", dst="102"))
+    assert again.call is not None and again.call.repeat and again.pushes == ()
+    back = await world.run(event("NotifyInternal", dst="101"))
+    assert back.call is not None and back.call.late and back.pushes == ()
+
+    # The new phone answers: it is now the answering phone, and its user who answered.
+    taken = await world.run(event("NotifyAnswer", dst="102", disposition="answered"))
+    assert taken.call is not None and not taken.call.late and not taken.call.repeat
+    assert told(taken) == [(world.bob.id, "answered")]
+    call = await world.store.get_call(world.tenant.id, answered.call.id)
+    assert call is not None and call.state is CallState.ANSWERED
+    assert (call.answered_phone, call.answered_user_id) == ("102", world.bob.id)
+    events = await world.store.list_call_events(world.tenant.id, answered.call.id)
+    assert [e.effect for e in events] == [
+        EventEffect.APPLIED, EventEffect.APPLIED, EventEffect.APPLIED, EventEffect.REPEAT,
+        EventEffect.LATE, EventEffect.APPLIED]
+
+
+async def test_notify_start_at_an_already_notified_phone_after_the_answer_is_not_a_transfer(
+    world: World,
+) -> None:
+    """The call rang at 101 and 102 (a group); 101 answered. A NotifyStart at 102 afterwards is
+    not a transfer: 102 was notified already, so it is late and nobody is told again."""
+    await world.run(event("NotifyStart"))
+    await world.run(event("NotifyInternal", dst="102"))
+    await world.run(event("NotifyAnswer", disposition="answered"))
+    before = await world.snapshot()
+    late = await world.run(event("NotifyStart", dst="102"))
+    assert late.call is not None and late.call.late and not late.call.repeat
+    assert late.call.state_after is CallState.ANSWERED
+    assert late.pushes == ()
+    assert await world.snapshot() == before
+
+
+async def test_the_answering_phone_without_a_binding_counts_as_notified(world: World) -> None:
+    """A call first seen answered at an unbound phone leaves no notified row; a NotifyStart at
+    that same phone afterwards is still late, not a transfer to it."""
+    answered = await world.run(event("NotifyAnswer", dst="150", disposition="answered"))
+    assert answered.call is not None
+    call = await world.store.get_call(world.tenant.id, answered.call.id)
+    assert call is not None and (call.answered_phone, call.answered_user_id) == ("150", None)
+    late = await world.run(event("NotifyStart", dst="150"))
+    assert late.call is not None and late.call.late
+
+
+async def test_an_answered_call_record_without_an_answer_event_says_who_answered(
+    world: World,
+) -> None:
+    await world.run(event("NotifyStart", dst="103"))
+    done = await world.run(record(dst="103", disposition="answered"))
+    assert done.record is not None
+    call = await world.store.get_call(world.tenant.id, done.record.id)
+    assert call is not None
+    assert (call.answered_phone, call.answered_user_id) == ("103", world.carol.id)
+    # A call known only from its record, outgoing: the operator is srcPhone.
+    out = await world.run(record(direction="out", src="102", dst=CLIENT, call_id="c2"))
+    assert out.record is not None and out.record.created
+    call = await world.store.get_call(world.tenant.id, out.record.id)
+    assert call is not None
+    assert (call.answered_phone, call.answered_user_id) == ("102", world.bob.id)
+
+
+async def test_a_call_record_never_overrides_the_answer_event(world: World) -> None:
+    await world.run(event("NotifyStart"))
+    await world.run(event("NotifyAnswer", dst="102", disposition="answered"))
+    done = await world.run(record(dst="101", disposition="answered"))
+    assert done.record is not None
+    call = await world.store.get_call(world.tenant.id, done.record.id)
+    assert call is not None
+    assert (call.answered_phone, call.answered_user_id) == ("102", world.bob.id)
+
+
+async def test_an_unanswered_call_has_nobody_who_answered(world: World) -> None:
+    await world.run(event("NotifyStart"))
+    await world.run(event("NotifyEnd", disposition="no_answer"))
+    done = await world.run(record(disposition="no_answer"))
+    assert done.record is not None
+    call = await world.store.get_call(world.tenant.id, done.record.id)
+    assert call is not None and (call.answered_phone, call.answered_user_id) == (None, None)
+
+
+async def test_deleting_the_user_who_answered_keeps_the_number(world: World) -> None:
+    await world.run(event("NotifyStart"))
+    answered = await world.run(event("NotifyAnswer", disposition="answered"))
+    assert answered.call is not None
+    assert await world.store.delete_user(world.tenant.id, world.alice.id)
+    call = await world.store.get_call(world.tenant.id, answered.call.id)
+    assert call is not None and (call.answered_phone, call.answered_user_id) == ("101", None)
+
+
+async def test_an_answer_reported_after_the_end_is_late_but_says_who_answered(
+    world: World,
+) -> None:
+    await world.run(event("NotifyStart", dst="102"))
+    await world.run(event("NotifyEnd", dst="102", disposition="answered"))
+    late = await world.run(event("NotifyAnswer", dst="102", disposition="answered"))
+    assert late.call is not None and late.call.late and late.pushes == ()
+    call = await world.store.get_call(world.tenant.id, late.call.id)
+    assert call is not None and call.state is CallState.ENDED
+    assert (call.answered_phone, call.answered_user_id) == ("102", world.bob.id)
+    # A second late answer from another phone changes nothing: the first one said it.
+    await world.run(event("NotifyAnswer", dst="103", disposition="answered"))
+    call = await world.store.get_call(world.tenant.id, late.call.id)
+    assert call is not None and (call.answered_phone, call.answered_user_id) == (
+        "102", world.bob.id)
