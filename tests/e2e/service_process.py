@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,3 +162,26 @@ async def seed_tenant(session: aiohttp.ClientSession, base: str, name: str = "op
     contact = await call_json(session, "POST", api + "/contacts", key,
                               {"name": "Ivan", "phones": ["+79160000001"]}, 201)
     return SeedTenant(base, tenant["id"], key, module, contact)
+
+
+@asynccontextmanager
+async def flowing_webhooks(tenant: SeedTenant, session: aiohttp.ClientSession, senders: int,
+                           at_least: int) -> AsyncIterator[None]:
+    """Webhooks from `senders` loops, each sending its next as soon as the last is answered,
+    from before the block (once `at_least` were acknowledged) until it ends."""
+    flowing = True
+
+    async def send(sender: int) -> None:
+        n = 0
+        while flowing:
+            await tenant.send(session, f"w{sender}-{n}")
+            n += 1
+
+    loops = [asyncio.ensure_future(send(sender)) for sender in range(senders)]
+    try:
+        while len(tenant.acknowledged) < at_least:
+            await asyncio.sleep(0.05)
+        yield
+    finally:
+        flowing = False
+        await asyncio.gather(*loops)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.e2e.service_process import ServiceProcess, call_json, seed_tenant
+from tests.e2e.service_process import ServiceProcess, call_json, flowing_webhooks, seed_tenant
 
 
 async def cli(*args: str) -> tuple[int, str]:
@@ -32,23 +32,11 @@ async def test_backup_under_load_restores_everything_acknowledged_before_it(
         await original.wait_ready()
         async with aiohttp.ClientSession() as session:
             tenant = await seed_tenant(session, original.base)
-            flowing = True
-
-            async def load(worker: int) -> None:
-                n = 0
-                while flowing:
-                    await tenant.send(session, f"w{worker}-{n}")
-                    n += 1
-
-            loaders = [asyncio.ensure_future(load(w)) for w in range(4)]
-            while len(tenant.acknowledged) < 100:
-                await asyncio.sleep(0.05)
-            before = set(tenant.acknowledged)
-            code, output = await cli("backup", str(backup_file), "--config",
-                                     str(original.config_file))
-            during = len(tenant.acknowledged) - len(before)
-            flowing = False
-            await asyncio.gather(*loaders)
+            async with flowing_webhooks(tenant, session, 4, 100):
+                before = set(tenant.acknowledged)
+                code, output = await cli("backup", str(backup_file), "--config",
+                                         str(original.config_file))
+                during = len(tenant.acknowledged) - len(before)
             assert code == 0, output
             assert during > 0, "webhooks were not flowing while the backup ran"
             assert backup_file.stat().st_mode & 0o777 == 0o600

@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 
 from runtime.store.postgres_migrate import quote_ident
-from tests.e2e.service_process import ServiceProcess, call_json, seed_tenant
+from tests.e2e.service_process import ServiceProcess, call_json, flowing_webhooks, seed_tenant
 from tests.pg import drop_schema, new_schema_name, postgres_url
 
 
@@ -51,24 +51,12 @@ async def test_pg_dump_restored_into_a_new_schema_serves_what_was_acknowledged(
         await original.wait_ready()
         async with aiohttp.ClientSession() as session:
             tenant = await seed_tenant(session, original.base)
-            flowing = True
-
-            async def load(worker: int) -> None:
-                n = 0
-                while flowing:
-                    await tenant.send(session, f"w{worker}-{n}")
-                    n += 1
-
-            loaders = [asyncio.ensure_future(load(w)) for w in range(3)]
-            while len(tenant.acknowledged) < 60:
-                await asyncio.sleep(0.05)
-            before = set(tenant.acknowledged)
-            # As the README says: the schema alone, custom format, no owners.
-            await run("pg_dump", "--format=custom", f"--schema={schema}", "--no-owner",
-                      f"--file={dump}", urlunsplit(urlsplit(url)._replace(query="")))
-            during = len(tenant.acknowledged) - len(before)
-            flowing = False
-            await asyncio.gather(*loaders)
+            async with flowing_webhooks(tenant, session, 3, 60):
+                before = set(tenant.acknowledged)
+                # As the README says: the schema alone, custom format, no owners.
+                await run("pg_dump", "--format=custom", f"--schema={schema}", "--no-owner",
+                          f"--file={dump}", urlunsplit(urlsplit(url)._replace(query="")))
+                during = len(tenant.acknowledged) - len(before)
             assert during > 0, "webhooks were not flowing while pg_dump ran"
         original.stop()
 
