@@ -836,6 +836,7 @@ class SandboxPool:
         if self._closed or self._template is None or not self._template.ready:
             return
         wanted = self.spare_workers
+        workerless = None  # a waiting group with no worker at all
         if self._waiting:
             now = time.monotonic()
             hungry = 0
@@ -845,9 +846,17 @@ class SandboxPool:
                         w.usable and not w.inflight for w in own)
                         and self._budget(group).available(now)):
                     hungry += 1
+                    if not own and workerless is None:
+                        workerless = group
             wanted = max(wanted, hungry)
         limit = self.max_workers + self.spare_workers
         have = len(self._spares) + self._starting
+        if (workerless is not None and have == 0 and self._bound >= limit
+                and self._reclaim_one(exclude=workerless)):
+            # At the budget with no spare coming: a group without any worker gets the least
+            # recently used idle one's place now, not when the idle sweep comes round. (The
+            # reclaim dispatches and replenishes again, with room for the spawn.)
+            return
         while have < wanted and self._bound + have < limit:
             have += 1
             self._starting += 1

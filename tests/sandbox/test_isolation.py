@@ -229,6 +229,21 @@ class Holder:
         return {"ok": False, "error": "not on the allowlist"}
 
 
+async def test_at_its_budget_without_spares_a_new_tenant_takes_an_idle_workers_place_at_once(
+) -> None:
+    # No spare to bind and no room to fork one: B's first call must not wait for the idle
+    # sweep (a minute here) to free A's place.
+    async with SandboxPool(size=2, max_workers=1, spare_workers=0, idle_seconds=60,
+                           limits=LIMITS) as pool:
+        assert (await pool.run(call(QUICK), group="A")).ok
+        [a_pid] = pids_of(pool, "A")
+        outcome = await asyncio.wait_for(pool.run(call(QUICK), group="B"), 20)
+        assert outcome.ok, outcome
+        assert not pids_of(pool, "A") and pids_of(pool, "B")
+        await settle(lambda: process_gone(a_pid))
+        assert pool.stats.workers_reclaimed == 1
+
+
 async def test_a_busy_tenants_second_worker_never_evicts_a_neighbours_only_one() -> None:
     # Two tenant workers at most: A and B hold one each. A's second call, while its first
     # runs, waits for A's worker; it must not take B's (B would take it back at its next call,
