@@ -20,6 +20,7 @@ from runtime.metrics import Metrics
 from runtime.modules_cache import ModuleCache
 from runtime.openapi import install as install_openapi
 from runtime.ratelimit import TenantLimiter
+from runtime.retention import Pruner
 from runtime.runner import Runner
 from runtime.store import Store
 from runtime.store.open import open_store
@@ -89,6 +90,14 @@ async def runner_context(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def retention_context(app: web.Application) -> AsyncIterator[None]:
+    """The pruner runs while the app does; it stops (after its batch) before the store closes."""
+    pruner = Pruner(app[STORE], app[CONFIG].retention, pruned=app[METRICS].retention_pruned)
+    pruner.start()
+    yield
+    await pruner.close()
+
+
 async def close_live_sockets(app: web.Application) -> None:
     """At shutdown (the listener is closed already): live sockets would hold the shutdown for
     its whole grace period, then be cut without a close frame. Close them with 1001 now;
@@ -115,7 +124,7 @@ def create_app(config: Config, operator_token: str) -> web.Application:
     app[LIMITER] = TenantLimiter(
         limits.webhooks_per_second, limits.webhook_burst, limits.concurrent_executions
     )
-    app.cleanup_ctx.extend([store_context, pool_context, runner_context])
+    app.cleanup_ctx.extend([store_context, pool_context, runner_context, retention_context])
     app.on_shutdown.append(close_live_sockets)
     for router in ROUTERS:
         app.add_routes(router)

@@ -141,6 +141,26 @@ class StorageLimitsConfig(Strict):
                              max_bytes=self.max_bytes_per_module)
 
 
+class RetentionConfig(Strict):
+    """How long history is kept (runtime/retention.py prunes it continuously, in batches).
+
+    Calls, contacts and activity are the tenant's records and are never pruned; usage per
+    day is rolled up from executions before they go, and kept `usage_days`."""
+
+    executions_days: int = Field(default=30, ge=1, le=3650)
+    # The newest this many executions of each module stay whatever their age; None: no cap.
+    executions_per_module: int | None = Field(default=100_000, ge=100)
+    notifications_days: int = Field(default=30, ge=1, le=3650)
+    call_events_days: int = Field(default=90, ge=1, le=3650)
+    usage_days: int = Field(default=400, ge=1, le=3650)
+    # Rows one statement deletes or rolls up: it holds the SQLite writer, shared with
+    # webhooks, for about a millisecond per 100 rows.
+    batch_rows: int = Field(default=500, ge=10, le=10_000)
+    # A pause after every batch (the webhooks' turn), and between passes with nothing to do.
+    batch_pause_ms: float = Field(default=20.0, ge=0, le=10_000)
+    interval_seconds: float = Field(default=30.0, gt=0, le=86_400)
+
+
 class Config(Strict):
     listen: ListenConfig = ListenConfig()
     public_url: str | None = None
@@ -160,6 +180,7 @@ class Config(Strict):
     fetch: FetchConfig = FetchConfig()
     storage_limits: StorageLimitsConfig = StorageLimitsConfig()
     http: HttpConfig = HttpConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     @property
     def resolved_storage_url(self) -> str:

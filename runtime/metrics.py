@@ -76,6 +76,11 @@ class Metrics:
             "voip_storage_refusals", "Requests answered 503 because the storage refused, by "
             "surface (webhook, api)", ["surface"], registry=self.registry,
         )
+        self.retention_pruned = Counter(
+            "voip_retention_pruned_rows", "History rows deleted by retention, by kind "
+            "(executions, notifications, call_events, usage_slots)", ["kind"],
+            registry=self.registry,
+        )
 
     def watch_storage(self, health: StorageHealth) -> None:
         self.registry.register(StorageCollector(health))

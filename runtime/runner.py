@@ -232,6 +232,7 @@ class Runner:
             outcome=report.status,
             created_at=utc_now(),
             duration_ms=report.outcome.duration_ms,
+            cpu_ms=report.outcome.cpu_ms,
             error=report.error,
             limit=report.outcome.limit,
             logs=report.outcome.logs,

@@ -61,6 +61,8 @@ class Outcome:
     logs: str = ""
     logs_truncated: bool = False
     duration_ms: float = 0.0
+    # CPU time the worker spent on the call (0 when the call never reached a worker's report).
+    cpu_ms: float = 0.0
     # The worker that ran the call takes no more work: it exits after reporting this outcome
     # (its memory grew to a limit, its garbage would not settle, a limit could not unwind it).
     retire: bool = False
@@ -74,5 +76,6 @@ class Outcome:
             "logs": self.logs,
             "logs_truncated": self.logs_truncated,
             "duration_ms": round(self.duration_ms, 3),
+            "cpu_ms": round(self.cpu_ms, 3),
             "retire": self.retire,
         }

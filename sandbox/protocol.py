@@ -163,6 +163,9 @@ def outcome_from_json(data: Any) -> Outcome:
     duration = data.get("duration_ms", 0.0)
     if isinstance(duration, bool) or not isinstance(duration, int | float):
         raise ProtocolError("duration_ms must be a number")
+    cpu = data.get("cpu_ms", 0.0)
+    if isinstance(cpu, bool) or not isinstance(cpu, int | float) or not 0 <= cpu < 1e9:
+        raise ProtocolError("cpu_ms must be a number of milliseconds")
     logs = data.get("logs", "")
     retire = data.get("retire", False)
     if not isinstance(retire, bool):
@@ -176,6 +179,7 @@ def outcome_from_json(data: Any) -> Outcome:
         logs=_text(logs, 1024 * 1024),
         logs_truncated=bool(data.get("logs_truncated", False)),
         duration_ms=float(duration),
+        cpu_ms=float(cpu),
         retire=retire,
     )
 

@@ -233,6 +233,7 @@ def _ignore_unraisable(unraisable: Any) -> None:
 
 def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[str, Any]:
     started = time.perf_counter()
+    cpu_started = time.process_time()
     try:
         call = Call.from_json(message["call"])
         limits = Limits.from_json(message["limits"])
@@ -264,6 +265,9 @@ def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[
     finally:
         state.current_id = None
         stopping.resume()
+    # The worker runs one call at a time: its CPU time across the call is the call's (the
+    # tenant's usage page sums it; a script cannot make it smaller than what the limit saw).
+    outcome["cpu_ms"] = (time.process_time() - cpu_started) * 1000
     return outcome
 
 

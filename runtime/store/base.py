@@ -72,6 +72,7 @@ from runtime.store.models import (
     User,
     UserToken,
 )
+from runtime.store.retention import ModuleHealth, Usage
 
 T = TypeVar("T")
 
@@ -176,6 +177,31 @@ class Tx(Protocol):
     async def insert_execution(self, execution: Execution) -> None:
         """Store an execution-log row; logs and request are capped here."""
         ...
+
+    # --- retention (runtime/retention.py; one bounded batch per call) ---------------------
+
+    async def retention_turn(self) -> bool:
+        """Whether this unit may do retention work now; call first (PostgreSQL: one node)."""
+        ...
+
+    async def retention_module_ids(self) -> list[str]:
+        """Every module's id, of every tenant."""
+        ...
+
+    async def roll_up_usage(self, module_id: str, until: datetime, limit: int) -> int:
+        """Count up to `limit` of the module's executions before `until` into usage slots."""
+        ...
+
+    async def prune_executions(self, module_id: str, before: datetime, keep: int | None,
+                               limit: int) -> int:
+        """Delete up to `limit` rolled-up executions older than `before` or beyond `keep`."""
+        ...
+
+    async def prune_usage(self, module_id: str, before: datetime, limit: int) -> int: ...
+
+    async def prune_notifications(self, before: datetime, limit: int) -> int: ...
+
+    async def prune_call_events(self, before: datetime, limit: int) -> int: ...
 
     # --- management (API) -----------------------------------------------------------------
 
@@ -435,6 +461,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def storage_usage(self, module_id: str) -> StorageUsage: ...
+
+    # --- reads: usage and health (store/retention.py) ---------------------------------------
+
+    @abc.abstractmethod
+    async def module_health(self, tenant_id: str, now: datetime) -> dict[str, ModuleHealth]:
+        """Per module of the tenant: webhooks and failures in the last hour and day, and the
+        last failure."""
+
+    @abc.abstractmethod
+    async def usage(self, tenant_id: str, now: datetime, days: int) -> Usage:
+        """The tenant's executions, failures, CPU and fetches per UTC day, newest first."""
 
     # --- write shortcuts: one unit each ----------------------------------------------------
 

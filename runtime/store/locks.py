@@ -39,6 +39,8 @@ reads a fresh snapshot (READ COMMITTED), so it sees everything the previous hold
   an odd script make one (an event and a record of different calls in one result, or a call
   found by its numbers whose callId must be locked after the scene took its users),
   PostgreSQL detects the deadlock and the store runs the unit again.
+- **Retention lock**, `(retention)`, tried without waiting by each batch of the pruner and
+  the usage roll-up (store/retention.py): one node does that work at a time.
 - **Management writes** read the module `FOR UPDATE` (the dialect's `{for_update}`).
 - **Backstops**: unique indexes on (module, provider call id) and on activity.call_id; a
   violation of those means a race the locks should have prevented, and the store retries the
@@ -62,6 +64,7 @@ LOCK_CONTACT = 0x566F0002
 LOCK_MIGRATIONS = 0x566F0003
 LOCK_CALL = 0x566F0004
 LOCK_NOTIFY = 0x566F0005
+LOCK_RETENTION = 0x566F0006
 # Separates the parts of a lock key. Keys are hashed (hashtext) into the lock's second number:
 # two keys that collide, or a callId holding the separator, only share a lock, which may cost
 # a wait (or, twice over, a deadlock the store retries), never correctness.
@@ -125,6 +128,10 @@ class Locks:
 
     async def module(self, module_id: str) -> None:
         return None
+
+    async def retention(self) -> bool:
+        """Whether this unit may do a batch of retention work (SQLite: one node, always)."""
+        return True
 
 
 class AdvisoryLocks(Locks):
@@ -219,3 +226,9 @@ class AdvisoryLocks(Locks):
 
     async def module(self, module_id: str) -> None:
         await self._lock(LOCK_MODULE, module_id)
+
+    async def retention(self) -> bool:
+        # Without waiting: the node that does not get it skips this batch (one prunes).
+        taken = await self._port.value("SELECT pg_try_advisory_xact_lock($1, 0)",
+                                       [LOCK_RETENTION])
+        return bool(taken)

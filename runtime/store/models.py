@@ -302,6 +302,7 @@ class Execution:
     result: JSON = None
     effects: JSON = None
     dry_run: bool = False
+    cpu_ms: float = 0.0  # the worker's CPU time on the call (usage page)
 
 
 # Caps applied when an execution is stored (the sandbox caps output too; this bounds the row).

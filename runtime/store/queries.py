@@ -36,6 +36,7 @@ from runtime.store.models import (
     UserToken,
 )
 from runtime.store.port import Port
+from runtime.store.retention import UsageReads
 
 R = TypeVar("R")
 
@@ -129,7 +130,7 @@ def scene_args(lookup: CallLookup, d: Dialect) -> list[Any]:
             lookup.tenant_id, lookup.client_phone, lookup.operator_phone]
 
 
-class Reads:
+class Reads(UsageReads):
     """Read queries over a port (see the module doc)."""
 
     def __init__(self, port: Port) -> None:

@@ -31,6 +31,7 @@ from runtime.store.models import (
     UserToken,
 )
 from runtime.store.queries import Reads
+from runtime.store.retention import ModuleHealth, Usage
 
 Query = Callable[..., Coroutine[Any, Any, Any]]
 
@@ -218,4 +219,12 @@ class QueryReads(Store):
 
     async def storage_usage(self, module_id: str) -> StorageUsage:
         read: StorageUsage = await self._read(Reads.storage_usage, module_id)
+        return read
+
+    async def module_health(self, tenant_id: str, now: datetime) -> dict[str, ModuleHealth]:
+        read: dict[str, ModuleHealth] = await self._read(Reads.module_health, tenant_id, now)
+        return read
+
+    async def usage(self, tenant_id: str, now: datetime, days: int) -> Usage:
+        read: Usage = await self._read(Reads.usage, tenant_id, now, days)
         return read

@@ -231,7 +231,8 @@ EXECUTIONS = Table("executions", Execution, _cols(
     Col("error", Kind.JSON_NULL), Col("limit_name", attr="limit"), "logs",
     Col("logs_truncated", Kind.BOOL), Col("duration_ms", Kind.FLOAT),
     Col("request", Kind.JSON_NULL), Col("result", Kind.JSON_NULL),
-    Col("effects", Kind.JSON_NULL), Col("dry_run", Kind.BOOL), Col("created_at", Kind.TIME)))
+    Col("effects", Kind.JSON_NULL), Col("dry_run", Kind.BOOL), Col("created_at", Kind.TIME),
+    Col("cpu_ms", Kind.FLOAT)))
 
 STORAGE = Table("storage", StorageItem, _cols(
     "module_id", Col("key", Kind.KEY), Col("value", Kind.JSON), "size",

@@ -53,6 +53,7 @@ from runtime.store.models import (
 )
 from runtime.store.port import Args, Port
 from runtime.store.queries import FIND_ENDED_CALL, FIND_OPEN_CALL, Reads
+from runtime.store.retention import RetentionTx
 from runtime.store.writes import ACTIVITY_FIXED, Batch, PendingWrites
 
 T = TypeVar("T")
@@ -154,7 +155,7 @@ async def run_unit(tx: SqlTx, unit: Callable[[SqlTx], Awaitable[T]]) -> T:
     return value
 
 
-class SqlTx(Reads):
+class SqlTx(RetentionTx, Reads):
     """One write transaction's view of the database (see `base.Tx` for the contract).
 
     Acting's inserts and updates are queued (writes.py) and sent as one statement before the

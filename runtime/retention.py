@@ -1,0 +1,172 @@
+"""The pruner: a background task that bounds the history the service keeps.
+
+Each pass, module by module, rolls the module's new executions up into usage slots (so usage
+per day outlives the log), then deletes its executions older than `retention.executions_days`
+or beyond its newest `executions_per_module`, and its usage slots older than `usage_days`;
+then the notifications and call history events past their own ages. Calls, contacts and
+activity are never touched.
+
+Every step is one unit of at most `batch_rows` rows (runtime/store/retention.py picks them
+through an index), followed by a pause of `batch_pause_ms`: on SQLite the writer is shared
+with webhooks, and a batch holds it for a few milliseconds at most. A pass repeats a step
+while its batches come back full, then moves on; passes follow each other every
+`interval_seconds`. On PostgreSQL each batch tries the retention lock first (without
+waiting): while another node holds it, this node skips the pass, so nodes do not both prune.
+
+`close()` stops after the batch in progress (nothing is left half done: each batch is one
+transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from prometheus_client import Counter
+
+from runtime.config import RetentionConfig
+from runtime.store import Store, Tx
+from runtime.store.models import utc_now
+from runtime.store.retention import ROLLUP_MARGIN
+
+log = logging.getLogger("runtime.retention")
+
+# The metric's label for each kind of row.
+EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE_SLOTS = (
+    "executions", "notifications", "call_events", "usage_slots")
+
+
+class NotOurTurn(Exception):
+    """Another node holds the retention lock: this pass is theirs."""
+
+
+@dataclass(slots=True)
+class PassReport:
+    """What one pass did: rows deleted by kind, executions rolled up, batches run."""
+
+    deleted: dict[str, int] = field(default_factory=dict)
+    rolled_up: int = 0
+    batches: int = 0
+    skipped: bool = False  # another node's turn
+
+    def count(self, kind: str, rows: int) -> None:
+        if rows:
+            self.deleted[kind] = self.deleted.get(kind, 0) + rows
+
+
+class Pruner:
+    def __init__(self, store: Store, config: RetentionConfig, *,
+                 pruned: Counter | None = None,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.store = store
+        self.config = config
+        self.pruned = pruned
+        self.clock = clock
+        self.passes = 0
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="retention")
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                report = await self.run_pass()
+                if report.deleted:
+                    log.info("retention pass: deleted %s; rolled up %d execution(s) in %d "
+                             "batch(es)", ", ".join(f"{n} {kind}" for kind, n in
+                                                    sorted(report.deleted.items())),
+                             report.rolled_up, report.batches)
+            except Exception:
+                # The storage refusing writes (disk full, database away) ends the pass; the
+                # next one tries again.
+                log.exception("retention pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.config.interval_seconds)
+
+    async def run_pass(self) -> PassReport:
+        """One pass over everything (tests call it directly); stops early on `close()`."""
+        report = PassReport()
+        try:
+            await self._pass(report)
+        except NotOurTurn:
+            report.skipped = True
+        self.passes += 1
+        return report
+
+    async def _batch(self, report: PassReport,
+                     step: Callable[[Tx], Awaitable[int]]) -> int:
+        async def unit(tx: Tx) -> int:
+            if not await tx.retention_turn():
+                raise NotOurTurn
+            return await step(tx)
+
+        done = await self.store.write(unit)
+        report.batches += 1
+        if self.config.batch_pause_ms:
+            await asyncio.sleep(self.config.batch_pause_ms / 1000)
+        return done
+
+    async def _drain(self, report: PassReport, kind: str | None,
+                     step: Callable[[Tx], Awaitable[int]]) -> int:
+        """Run `step` in batches while they come back full (and we are not stopping)."""
+        total = 0
+        limit = self.config.batch_rows
+        while not self._stop.is_set():
+            done = await self._batch(report, step)
+            total += done
+            if kind is not None and done:
+                report.count(kind, done)
+                if self.pruned is not None:
+                    self.pruned.labels(kind).inc(done)
+            if done < limit:
+                break
+        return total
+
+    async def _pass(self, report: PassReport) -> None:
+        c = self.config
+        limit = c.batch_rows
+        now = self.clock()
+        ids: list[str] = []
+
+        async def list_ids(tx: Tx) -> int:
+            ids.extend(await tx.retention_module_ids())
+            return len(ids)
+
+        await self._batch(report, list_ids)
+        until = now - ROLLUP_MARGIN
+        executions_before = now - timedelta(days=c.executions_days)
+        usage_before = now - timedelta(days=c.usage_days)
+        for module_id in ids:
+            if self._stop.is_set():
+                return
+
+            async def roll_up(tx: Tx, m: str = module_id) -> int:
+                return await tx.roll_up_usage(m, until, limit)
+
+            async def executions(tx: Tx, m: str = module_id) -> int:
+                return await tx.prune_executions(m, executions_before,
+                                                 c.executions_per_module, limit)
+
+            async def usage(tx: Tx, m: str = module_id) -> int:
+                return await tx.prune_usage(m, usage_before, limit)
+
+            # Rolled up first: only rolled-up executions may go.
+            report.rolled_up += await self._drain(report, None, roll_up)
+            await self._drain(report, EXECUTIONS, executions)
+            await self._drain(report, USAGE_SLOTS, usage)
+        await self._drain(report, NOTIFICATIONS, lambda tx: tx.prune_notifications(
+            now - timedelta(days=c.notifications_days), limit))
+        await self._drain(report, CALL_EVENTS, lambda tx: tx.prune_call_events(
+            now - timedelta(days=c.call_events_days), limit))

@@ -1,0 +1,248 @@
+"""Retention and usage, on both backends (tests/runtime/conftest.py): the pruner deletes old
+executions (by age and by count), notifications and call history in bounded batches, never
+calls, contacts or activity; usage per day and the modules' health survive the pruning, and
+each tenant sees only its own."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from runtime import ids
+from runtime.config import RetentionConfig
+from runtime.retention import Pruner
+from runtime.store import Store, Tx
+from runtime.store.models import (
+    ActivityEntry,
+    CallEventRecord,
+    ContactPhone,
+    EventEffect,
+    Execution,
+    ExecutionOutcome,
+    Module,
+    NewModule,
+    Notification,
+    NotificationKind,
+    StorageLimits,
+    Tenant,
+)
+from runtime.store.retention import Figures
+from tests.runtime.conftest import Backend
+from tests.runtime.test_store import make_call
+
+NOW = datetime(2026, 12, 6, 12, 5, 0, tzinfo=UTC)
+WEBHOOK = "VoipParseWebhookRequest"
+
+
+def config(**changes: object) -> RetentionConfig:
+    return RetentionConfig.model_validate({"batch_pause_ms": 0, **changes})
+
+
+def execution(module: Module, at: datetime, *, outcome: ExecutionOutcome = ExecutionOutcome.OK,
+              function: str = WEBHOOK, cpu_ms: float = 2.0, fetches: int = 0,
+              dry_run: bool = False) -> Execution:
+    failed = outcome != ExecutionOutcome.OK
+    return Execution(
+        ids.new_id(ids.EXECUTION), module.tenant_id, module.id, None, function, outcome, at,
+        duration_ms=3.0, cpu_ms=cpu_ms, dry_run=dry_run,
+        error={"type": "ValueError", "message": f"bad at {at:%H:%M}", "line": 4}
+        if failed else None,
+        effects={"fetches": [{"url": "https://x.example/", "status": 200}] * fetches}
+        if fetches else None)
+
+
+async def record(store: Store, executions: list[Execution]) -> None:
+    async def unit(tx: Tx) -> None:
+        for e in executions:
+            await tx.insert_execution(e)
+
+    await store.write(unit)
+
+
+async def tenant_with_module(store: Store, name: str) -> tuple[Tenant, Module]:
+    tenant = await store.create_tenant(name)
+    return tenant, await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+
+
+async def test_age_pruning_deletes_history_and_keeps_the_tenants_records(
+    store: Store, backend: Backend
+) -> None:
+    tenant, module = await tenant_with_module(store, "acme")
+    alice = await store.create_user(tenant.id, "alice")
+    contact = await store.create_contact(tenant.id, "Bob", [ContactPhone("+79161234567",
+                                                                          "+79161234567")])
+    old, recent = NOW - timedelta(days=100), NOW - timedelta(days=1)
+    calls = [make_call(tenant.id, module.id, created_at=at, updated_at=at, contact_id=contact.id,
+                       provider_call_id=f"p{i}") for i, at in enumerate((old, recent))]
+
+    def event(call_id: str, at: datetime) -> CallEventRecord:
+        return CallEventRecord(ids.new_id(ids.CALL_EVENT), call_id, "NotifyStart", "in",
+                               "79161234567", None, "101", None, {"n": 1},
+                               EventEffect.APPLIED, at)
+
+    async def history(tx: Tx) -> None:
+        for call in calls:
+            at = call.created_at
+            await tx.insert_call(call)
+            await tx.insert_call_event(event(call.id, at))
+            await tx.insert_notification(Notification(
+                ids.new_id(ids.NOTIFICATION), tenant.id, alice.id, call.id,
+                NotificationKind.RINGING, {"call": call.id}, at))
+            await tx.insert_activity(ActivityEntry(ids.new_id(ids.ACTIVITY), tenant.id,
+                                                   contact.id, call.id, {"c": 1}, at, at))
+
+    await store.write(history)
+    await record(store, [execution(module, old), execution(module, NOW - timedelta(days=31)),
+                         execution(module, recent)])
+    kept = {t: await backend.count(t) for t in ("calls", "contacts", "contact_phones",
+                                                 "activity", "call_notified")}
+
+    report = await Pruner(store, config(), clock=lambda: NOW).run_pass()
+
+    assert report.deleted == {"executions": 2, "notifications": 1, "call_events": 1}
+    assert [e.created_at for e in await store.list_executions(tenant.id)] == [recent]
+    assert [n.call_id for n in await store.list_notifications(tenant.id, alice.id)] \
+        == [calls[1].id]
+    assert await store.list_call_events(tenant.id, calls[0].id) == []
+    assert len(await store.list_call_events(tenant.id, calls[1].id)) == 1
+    assert {t: await backend.count(t) for t in kept} == kept
+    # A second pass finds nothing more to do.
+    assert (await Pruner(store, config(), clock=lambda: NOW).run_pass()).deleted == {}
+
+
+async def test_count_pruning_keeps_each_modules_newest(store: Store) -> None:
+    tenant, busy = await tenant_with_module(store, "acme")
+    quiet = await store.create_module(tenant.id, NewModule(name="quiet", region="RU"))
+    start = NOW - timedelta(hours=5)
+    busy_rows = [execution(busy, start + timedelta(seconds=i)) for i in range(250)]
+    await record(store, busy_rows + [execution(quiet, start + timedelta(seconds=i))
+                                     for i in range(50)])
+
+    report = await Pruner(store, config(executions_per_module=100, batch_rows=40),
+                          clock=lambda: NOW).run_pass()
+
+    assert report.deleted == {"executions": 150}
+    left = await store.list_executions(tenant.id, limit=1000)
+    assert sorted(e.id for e in left if e.module_id == busy.id) \
+        == sorted(e.id for e in busy_rows[150:])
+    assert sum(e.module_id == quiet.id for e in left) == 50
+
+
+async def test_a_batch_is_bounded_and_a_pass_runs_several(store: Store, backend: Backend) -> None:
+    _tenant, module = await tenant_with_module(store, "acme")
+    await record(store, [execution(module, NOW - timedelta(days=40, seconds=i))
+                         for i in range(95)])
+    pruner = Pruner(store, config(batch_rows=20), clock=lambda: NOW)
+    # Rolled up first (only counted executions may go), in batches of at most 20 rows.
+    rolled = await store.write(lambda tx: tx.roll_up_usage(module.id, NOW, 20))
+    assert rolled == 20
+
+    async def prune(tx: Tx) -> int:
+        return await tx.prune_executions(module.id, NOW - timedelta(days=30), None, 20)
+
+    assert await store.write(prune) == 20  # 20 rolled up, 20 may go: no more
+    assert await store.write(prune) == 0
+    assert await backend.count("executions") == 75
+
+    report = await pruner.run_pass()
+    assert report.deleted == {"executions": 75}
+    assert report.rolled_up == 75
+    # 4 roll-up batches (20, 20, 20, 15), 4 deleting (the same), and one each for the module
+    # list, the usage slots, notifications and call events.
+    assert report.batches >= 1 + 4 + 4 + 1 + 1 + 1
+
+
+async def test_usage_per_day_survives_pruning_and_is_the_tenants_own(store: Store) -> None:
+    acme, module = await tenant_with_module(store, "acme")
+    globex, theirs = await tenant_with_module(store, "globex")
+    yesterday = NOW - timedelta(days=1)
+    await record(store, [
+        execution(module, yesterday, cpu_ms=10.0, fetches=2),
+        execution(module, yesterday + timedelta(minutes=1), outcome=ExecutionOutcome.ERROR,
+                  cpu_ms=5.0),
+        execution(module, yesterday + timedelta(minutes=2), function="VoipTestConnection",
+                  cpu_ms=1.5, fetches=1),
+        execution(module, NOW - timedelta(seconds=20), cpu_ms=4.0),  # not rolled up yet
+        execution(theirs, yesterday, cpu_ms=99.0, fetches=9),
+    ])
+    await store.write(lambda tx: tx.storage_set(
+        module.id, "k", {"v": "x" * 100}, expires_at=None, now=NOW,
+        limits=StorageLimits(max_keys=10, max_bytes=10_000)))
+
+    before = await store.usage(acme.id, NOW, 3)
+    # Everything older than a day goes: only the usage slots keep yesterday.
+    await Pruner(store, config(executions_days=1), clock=lambda: NOW + timedelta(hours=2)
+                 ).run_pass()
+    assert [e.created_at for e in await store.list_executions(acme.id)] \
+        == [NOW - timedelta(seconds=20)]
+    after = await store.usage(acme.id, NOW, 3)
+
+    assert before == after
+    assert [u.day for u in after.days] == [NOW.date(), yesterday.date(),
+                                           (NOW - timedelta(days=2)).date()]
+    assert after.days[1].figures == Figures(executions=3, failures=1, webhooks=2,
+                                            webhook_failures=1, cpu_ms=16.5, fetches=3)
+    assert after.days[0].figures == Figures(executions=1, webhooks=1, cpu_ms=4.0)
+    assert after.days[2].figures == Figures()
+    assert after.storage_keys == 1 and after.storage_bytes > 100
+    theirs_usage = await store.usage(globex.id, NOW, 3)
+    assert theirs_usage.days[1].figures.cpu_ms == 99.0
+    assert theirs_usage.storage_bytes == 0
+
+
+async def test_module_health_counts_webhooks_failures_and_the_last_error(store: Store) -> None:
+    acme, module = await tenant_with_module(store, "acme")
+    _globex, theirs = await tenant_with_module(store, "globex")
+    quiet = await store.create_module(acme.id, NewModule(name="quiet", region="RU"))
+    last_failure = execution(module, NOW - timedelta(minutes=30), outcome=ExecutionOutcome.ERROR)
+    await record(store, [
+        execution(module, NOW - timedelta(minutes=5)),
+        last_failure,
+        execution(module, NOW - timedelta(hours=3), outcome=ExecutionOutcome.LIMIT),
+        execution(module, NOW - timedelta(hours=2)),
+        execution(module, NOW - timedelta(hours=30), outcome=ExecutionOutcome.ERROR),
+        execution(module, NOW - timedelta(minutes=1), dry_run=True),  # not a webhook
+        execution(module, NOW - timedelta(minutes=1), function="VoipTestConnection"),
+        execution(theirs, NOW - timedelta(minutes=5), outcome=ExecutionOutcome.ERROR),
+    ])
+
+    async def check() -> None:
+        health = await store.module_health(acme.id, NOW)
+        assert set(health) == {module.id, quiet.id}
+        h = health[module.id]
+        assert (h.last_hour.webhooks, h.last_hour.webhook_failures) == (2, 1)
+        assert (h.last_day.webhooks, h.last_day.webhook_failures) == (4, 2)
+        assert h.last_error is not None
+        assert h.last_error.execution_id == last_failure.id
+        assert h.last_error.error["message"] == "bad at 11:35"
+        assert health[quiet.id].last_day == Figures() and health[quiet.id].last_error is None
+
+    await check()  # from the log alone
+    # Rolled up, and the one 30 h old pruned: the same figures, from the usage slots.
+    await Pruner(store, config(executions_days=1), clock=lambda: NOW).run_pass()
+    await check()
+
+
+async def test_two_nodes_never_prune_at_once_postgres(backend: Backend) -> None:
+    if backend.name != "postgres":
+        pytest.skip("SQLite is one node")
+    node_a, node_b = await backend.open(), await backend.open()
+    _tenant, module = await tenant_with_module(node_a, "acme")
+    await record(node_a, [execution(module, NOW - timedelta(days=40))])
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(tx: Tx) -> None:
+        assert await tx.retention_turn()
+        holding.set()
+        await release.wait()
+
+    held = asyncio.create_task(node_a.write(hold))
+    await holding.wait()
+    report = await Pruner(node_b, config(), clock=lambda: NOW).run_pass()
+    assert report.skipped and report.deleted == {}
+    release.set()
+    await held
+    report = await Pruner(node_b, config(), clock=lambda: NOW).run_pass()
+    assert not report.skipped and report.deleted == {"executions": 1}
