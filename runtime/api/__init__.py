@@ -16,6 +16,7 @@ from runtime.api import (
     playback,
     runs,
     tenants,
+    usage,
     users,
     versions,
 )
@@ -34,4 +35,5 @@ ROUTERS: list[web.RouteTableDef] = [
     contacts.routes,
     calls.routes,
     executions.routes,
+    usage.routes,
 ]

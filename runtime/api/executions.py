@@ -6,13 +6,14 @@ from aiohttp import web
 
 from runtime.api.calls import query_choice, query_module, query_time
 from runtime.api.common import found, page, reply
+from runtime.api.usage import retention_json
 from runtime.auth import require_tenant
 from runtime.contract import RESULT_MODELS
 from runtime.errors import bad_request
 from runtime.openapi import documented
 from runtime.openapi.models import ExecutionList, ExecutionQuery, ExecutionSummary, dump
 from runtime.store.models import JSON, Execution, ExecutionFilter, ExecutionOutcome
-from runtime.typedefs import STORE
+from runtime.typedefs import CONFIG, STORE
 
 routes = web.RouteTableDef()
 
@@ -59,7 +60,8 @@ async def list_executions(request: web.Request) -> web.Response:
     executions = await request.app[STORE].list_executions(
         auth.tenant_id, filters, limit, offset
     )
-    return reply({"executions": [summary(e) for e in executions]})
+    return reply({"executions": [summary(e) for e in executions],
+                  "retention": retention_json(request.app[CONFIG].retention)})
 
 
 @routes.get("/api/v1/executions/{execution_id}")

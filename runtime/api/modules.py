@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
 from runtime.api.common import Body, found, page, read_body, reply
+from runtime.api.usage import health_json
 from runtime.auth import TenantAuth, require_tenant
 from runtime.errors import ApiError
 from runtime.fetcher import normalize_host
@@ -27,7 +28,8 @@ from runtime.openapi.models import (
     dump,
     not_blank,
 )
-from runtime.store.models import JSON, Module, ModulePatch, NewModule, SettingValue
+from runtime.store.models import JSON, Module, ModulePatch, NewModule, SettingValue, utc_now
+from runtime.store.retention import ModuleHealth
 from runtime.typedefs import CONFIG, MODULES, STORE
 
 routes = web.RouteTableDef()
@@ -166,7 +168,8 @@ def webhook_url(request: web.Request, module: Module) -> str:
     return f"{request.app[CONFIG].base_url}/hooks/{module.webhook_token}"
 
 
-async def module_json(request: web.Request, module: Module) -> dict[str, JSON]:
+async def module_json(request: web.Request, module: Module,
+                      health: ModuleHealth | None = None) -> dict[str, JSON]:
     active = None
     if module.active_version_id is not None:
         version = await request.app[STORE].get_version(
@@ -186,6 +189,7 @@ async def module_json(request: web.Request, module: Module) -> dict[str, JSON]:
         "active_version": active,
         "created_at": module.created_at,
         "updated_at": module.updated_at,
+        **({} if health is None else {"health": health_json(health)}),
     })
 
 
@@ -226,14 +230,18 @@ async def list_modules(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     limit, offset = page(request)
     modules = await request.app[STORE].list_modules(auth.tenant_id, limit, offset)
-    return reply({"modules": [await module_json(request, m) for m in modules]})
+    health = await request.app[STORE].module_health(auth.tenant_id, utc_now())
+    return reply({"modules": [await module_json(request, m, health.get(m.id))
+                              for m in modules]})
 
 
 @routes.get("/api/v1/modules/{module_id}")
 @documented("Read a module", auth="tenant", response=ModuleOut, errors=[404])
 async def get_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    return reply(await module_json(request, await owned_module(request, auth)))
+    module = await owned_module(request, auth)
+    health = await request.app[STORE].module_health(auth.tenant_id, utc_now())
+    return reply(await module_json(request, module, health.get(module.id)))
 
 
 def kept_secrets(module: Module, settings: Mapping[str, SettingValue]

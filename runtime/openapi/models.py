@@ -13,7 +13,7 @@ runtime/api (`page`, `query_time`, ...), whose messages the tests pin.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_type_hints
 
 import phonenumbers
@@ -146,6 +146,28 @@ class ActiveVersionRef(Out):
     number: int
 
 
+class WindowFigures(Out):
+    webhooks: int = Field(description="webhooks run (VoipParseWebhookRequest, not dry runs)")
+    failures: int = Field(description="of those, the ones that did not end `ok`")
+
+
+class LastErrorOut(Out):
+    execution_id: str = Field(description="the failed execution (gone once the execution log's "
+                                          "retention period has passed)")
+    created_at: Timestamp
+    type: str | None
+    message: str | None
+
+
+class ModuleHealthOut(Out):
+    """Counted in ten-minute slots: "the last hour" starts at the slot holding one hour ago."""
+
+    last_hour: WindowFigures
+    last_day: WindowFigures
+    last_error: LastErrorOut | None = Field(description="the module's latest failed execution "
+                                                        "(any function)")
+
+
 class ModuleOut(Out):
     id: str
     name: str
@@ -159,6 +181,8 @@ class ModuleOut(Out):
     active_version: ActiveVersionRef | None
     created_at: Timestamp
     updated_at: Timestamp
+    health: ModuleHealthOut | None = Field(default=None, description=(
+        "webhooks and failures lately; in the list and when one module is read"))
 
 
 class ModuleList(Out):
@@ -261,8 +285,42 @@ class ExecutionSummary(Out):
     dry_run: bool
 
 
+class RetentionOut(Out):
+    """How long the service keeps history (`retention:` in its configuration). Calls,
+    contacts and activity are kept until deleted."""
+
+    executions_days: int = Field(description="executions older than this are deleted")
+    executions_per_module: int | None = Field(description=(
+        "each module keeps at most about this many executions, the newest (null: no cap)"))
+    notifications_days: int
+    call_events_days: int = Field(description="a call's history events (the call stays)")
+    usage_days: int = Field(description="usage per day (GET /api/v1/usage) goes back this far")
+
+
 class ExecutionList(Out):
     executions: list[ExecutionSummary]
+    retention: RetentionOut
+
+
+class UsageDayOut(Out):
+    day: date = Field(description="a UTC day")
+    executions: int = Field(description="runs of any function, dry runs included")
+    failures: int
+    webhooks: int
+    webhook_failures: int
+    cpu_seconds: float = Field(description="CPU time the sandbox spent on the runs")
+    fetches: int = Field(description="fetch() calls the runs made")
+
+
+class StorageOut(Out):
+    bytes: int = Field(description="module storage in use now, all modules")
+    keys: int
+
+
+class UsageOut(Out):
+    days: list[UsageDayOut] = Field(description="newest first, every day of the span")
+    storage: StorageOut
+    retention: RetentionOut
 
 
 class ReplyOut(Out):
@@ -403,6 +461,10 @@ class ExecutionQuery(PageQuery):
     version_id: str | None = None
     since: Since | None = None
     until: Since | None = Field(default=None, description="created before this time")
+
+
+class UsageQuery(Query):
+    days: int = Field(default=30, ge=1, le=366, description="how many days, today's included")
 
 
 class NotificationQuery(PageQuery):
