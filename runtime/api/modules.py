@@ -170,6 +170,10 @@ def webhook_url(request: web.Request, module: Module) -> str:
 
 async def module_json(request: web.Request, module: Module,
                       health: ModuleHealth | None = None) -> dict[str, JSON]:
+    """The module's JSON; `health` when the caller has it (a list reads all at once)."""
+    if health is None:
+        found_health = await request.app[STORE].module_health(module.tenant_id, utc_now())
+        health = found_health.get(module.id, ModuleHealth(module.id))
     active = None
     if module.active_version_id is not None:
         version = await request.app[STORE].get_version(
@@ -189,7 +193,7 @@ async def module_json(request: web.Request, module: Module,
         "active_version": active,
         "created_at": module.created_at,
         "updated_at": module.updated_at,
-        **({} if health is None else {"health": health_json(health)}),
+        "health": health_json(health),
     })
 
 
@@ -231,7 +235,7 @@ async def list_modules(request: web.Request) -> web.Response:
     limit, offset = page(request)
     modules = await request.app[STORE].list_modules(auth.tenant_id, limit, offset)
     health = await request.app[STORE].module_health(auth.tenant_id, utc_now())
-    return reply({"modules": [await module_json(request, m, health.get(m.id))
+    return reply({"modules": [await module_json(request, m, health.get(m.id, ModuleHealth(m.id)))
                               for m in modules]})
 
 
@@ -239,9 +243,7 @@ async def list_modules(request: web.Request) -> web.Response:
 @documented("Read a module", auth="tenant", response=ModuleOut, errors=[404])
 async def get_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    module = await owned_module(request, auth)
-    health = await request.app[STORE].module_health(auth.tenant_id, utc_now())
-    return reply(await module_json(request, module, health.get(module.id)))
+    return reply(await module_json(request, await owned_module(request, auth)))
 
 
 def kept_secrets(module: Module, settings: Mapping[str, SettingValue]

@@ -181,8 +181,7 @@ class ModuleOut(Out):
     active_version: ActiveVersionRef | None
     created_at: Timestamp
     updated_at: Timestamp
-    health: ModuleHealthOut | None = Field(default=None, description=(
-        "webhooks and failures lately; in the list and when one module is read"))
+    health: ModuleHealthOut = Field(description="webhooks and failures lately, the last error")
 
 
 class ModuleList(Out):

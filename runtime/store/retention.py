@@ -151,7 +151,12 @@ class RetentionTx:
                   "AND created_at < $3 ORDER BY created_at, id")
         rows = await self._port.all(select + " LIMIT $4",
                                     [module_id, d.time_in(cursor), d.time_in(until), limit + 1])
-        new_cursor, more = until, len(rows) > limit
+        more = len(rows) > limit
+        if not rows:
+            return 0
+        # Just past the last row counted (not `until`): a row stamped earlier but committed
+        # late (within the margin's bounds) is still ahead of the cursor.
+        new_cursor = d.time_out(rows[-1]["created_at"]) + timedelta(milliseconds=1)
         if more:
             # Up to the next row's moment, so rows of one millisecond never straddle two
             # batches; when the whole batch is of that moment, that moment whole.
