@@ -20,6 +20,7 @@ from runtime.console import (
     modules_views,
     operator_views,
     session,
+    usage_views,
     versions_views,
 )
 from runtime.console.filters import FILTERS
@@ -33,6 +34,7 @@ ROUTERS = [
     versions_views.routes,
     executions_views.routes,
     operator_views.routes,
+    usage_views.routes,
 ]
 
 

@@ -17,7 +17,7 @@ from runtime.console.replays import replay_execution
 from runtime.console.web import PREFIX, form_of, page, render, require_builder
 from runtime.errors import ApiError, bad_request, not_found
 from runtime.store.models import ExecutionFilter, ExecutionOutcome
-from runtime.typedefs import STORE
+from runtime.typedefs import CONFIG, STORE
 
 routes = web.RouteTableDef()
 
@@ -78,6 +78,7 @@ async def log_page(request: web.Request) -> web.StreamResponse:
         "filters": {k: query.get(k, "") for k in
                     ("outcome", "function", "version_id", "since", "until")},
         "offset": offset, "page": PAGE,
+        "retention": request.app[CONFIG].retention,
     })
 
 

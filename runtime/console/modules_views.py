@@ -31,8 +31,9 @@ from runtime.console.web import (
 )
 from runtime.contract import CallDirection, MemberList, TestConnectionResult
 from runtime.errors import ApiError, not_found
-from runtime.store.models import CallFilter, Module, NewModule
-from runtime.typedefs import STORE
+from runtime.store.models import CallFilter, Module, NewModule, utc_now
+from runtime.store.retention import ModuleHealth
+from runtime.typedefs import CONFIG, STORE
 
 routes = web.RouteTableDef()
 
@@ -71,13 +72,16 @@ async def render_modules(request: web.Request, session: Session, *,
                          ) -> web.Response:
     store = request.app[STORE]
     modules = await store.list_modules(session.tenant_id, 500, 0)
+    health = await store.module_health(session.tenant_id, utc_now())
     rows = []
     for module in modules:
         active = (await store.get_version(session.tenant_id, module.id, module.active_version_id)
                   if module.active_version_id else None)
-        rows.append({"module": module, "active": active})
+        rows.append({"module": module, "active": active,
+                     "health": health.get(module.id, ModuleHealth(module.id))})
     return render(request, "modules.html", {
         "rows": rows, "errors": errors or [], "values": values or {"region": "RU"},
+        "retention": request.app[CONFIG].retention,
     }, status=422 if errors else 200)
 
 
@@ -159,6 +163,7 @@ async def render_module(request: web.Request, session: Session, module: Module, 
         "unbound": await unbound_extensions(request, session, module, bound),
         "errors": {},
         "notice": request.query.get("saved"),
+        "retention": request.app[CONFIG].retention,
         **extra,
     }
     return render(request, "module.html", context, status=status)
