@@ -155,7 +155,7 @@ class RetentionConfig(Strict):
     usage_days: int = Field(default=400, ge=1, le=3650)
     # Rows one statement deletes or rolls up: it holds the SQLite writer, shared with
     # webhooks, for about a millisecond per 100 rows.
-    batch_rows: int = Field(default=500, ge=10, le=10_000)
+    batch_rows: int = Field(default=200, ge=10, le=10_000)
     # A pause after every batch (the webhooks' turn), and between passes with nothing to do.
     batch_pause_ms: float = Field(default=20.0, ge=0, le=10_000)
     interval_seconds: float = Field(default=30.0, gt=0, le=86_400)
