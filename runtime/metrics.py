@@ -78,7 +78,7 @@ class Metrics:
         )
         self.retention_pruned = Counter(
             "voip_retention_pruned_rows", "History rows deleted by retention, by kind "
-            "(executions, notifications, call_events, usage_slots)", ["kind"],
+            "(executions, notifications, call_events, usage)", ["kind"],
             registry=self.registry,
         )
 

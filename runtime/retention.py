@@ -2,8 +2,9 @@
 
 Each pass, module by module, rolls the module's new executions up into usage slots (so usage
 per day outlives the log), then deletes its executions older than `retention.executions_days`
-or beyond its newest `executions_per_module`, and its usage slots older than `usage_days`;
-then the notifications and call history events past their own ages. Calls, contacts and
+or beyond its newest `executions_per_module`; then it notes the modules' storage in use for
+the day (every ten minutes), deletes usage older than `usage_days`, and the notifications and
+call history events past their own ages. Calls, contacts and
 activity are never touched.
 
 Every step is one unit of at most `batch_rows` rows (runtime/store/retention.py picks them
@@ -24,7 +25,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter
 
@@ -35,9 +36,13 @@ from runtime.store.retention import ROLLUP_MARGIN
 
 log = logging.getLogger("runtime.retention")
 
+# How often the modules' storage in use is noted for the usage page (the day's last note is
+# the day's figure): one statement over every module with storage.
+SNAPSHOT_EVERY = timedelta(minutes=10)
+
 # The metric's label for each kind of row.
-EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE_SLOTS = (
-    "executions", "notifications", "call_events", "usage_slots")
+EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE = (
+    "executions", "notifications", "call_events", "usage")
 
 
 class NotOurTurn(Exception):
@@ -67,6 +72,7 @@ class Pruner:
         self.pruned = pruned
         self.clock = clock
         self.passes = 0
+        self._snapshot_at: datetime | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -159,13 +165,25 @@ class Pruner:
                 return await tx.prune_executions(m, executions_before,
                                                  c.executions_per_module, limit)
 
-            async def usage(tx: Tx, m: str = module_id) -> int:
-                return await tx.prune_usage(m, usage_before, limit)
-
             # Rolled up first: only rolled-up executions may go.
             report.rolled_up += await self._drain(report, None, roll_up)
             await self._drain(report, EXECUTIONS, executions)
-            await self._drain(report, USAGE_SLOTS, usage)
+        if self._stop.is_set():
+            return
+        if self._snapshot_at is None or now - self._snapshot_at >= SNAPSHOT_EVERY:
+            day = now.astimezone(UTC).date()
+
+            async def snapshot(tx: Tx) -> int:
+                await tx.snapshot_storage(day)
+                return 0
+
+            await self._batch(report, snapshot)
+            self._snapshot_at = now
+
+        async def usage(tx: Tx) -> int:
+            return await tx.prune_usage(usage_before, limit)
+
+        await self._drain(report, USAGE, usage)
         await self._drain(report, NOTIFICATIONS, lambda tx: tx.prune_notifications(
             now - timedelta(days=c.notifications_days), limit))
         await self._drain(report, CALL_EVENTS, lambda tx: tx.prune_call_events(

@@ -81,6 +81,7 @@ async def get_usage(request: web.Request) -> web.Response:
             "day": u.day, "executions": u.figures.executions, "failures": u.figures.failures,
             "webhooks": u.figures.webhooks, "webhook_failures": u.figures.webhook_failures,
             "cpu_seconds": round(u.figures.cpu_ms / 1000, 3), "fetches": u.figures.fetches,
+            "storage_bytes": u.storage_bytes,
         } for u in usage.days],
         "storage": {"bytes": usage.storage_bytes, "keys": usage.storage_keys},
         "retention": retention_json(request.app[CONFIG].retention),

@@ -26,6 +26,7 @@ def bar_step(value: float, most: float) -> int:
 def usage_rows(usage: Usage) -> list[dict[str, object]]:
     most = max((u.figures.executions for u in usage.days), default=0)
     return [{"day": u.day, "figures": u.figures, "cpu_seconds": u.figures.cpu_ms / 1000,
+             "storage_bytes": u.storage_bytes,
              "bar": bar_step(u.figures.executions, most)} for u in usage.days]
 
 

@@ -309,6 +309,9 @@ class UsageDayOut(Out):
     webhook_failures: int
     cpu_seconds: float = Field(description="CPU time the sandbox spent on the runs")
     fetches: int = Field(description="fetch() calls the runs made")
+    storage_bytes: int | None = Field(description=(
+        "module storage in use that day, all modules (the last figure noted that day; today: "
+        "now); null before the service first noted it"))
 
 
 class StorageOut(Out):

@@ -40,7 +40,7 @@ from __future__ import annotations
 import abc
 import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol, TypeVar
 
 from runtime.store.health import StorageHealth
@@ -197,7 +197,13 @@ class Tx(Protocol):
         """Delete up to `limit` rolled-up executions older than `before` or beyond `keep`."""
         ...
 
-    async def prune_usage(self, module_id: str, before: datetime, limit: int) -> int: ...
+    async def prune_usage(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` usage slots and storage snapshots older than `before`."""
+        ...
+
+    async def snapshot_storage(self, day: date) -> int:
+        """Keep every module's storage in use now as its figure for `day`."""
+        ...
 
     async def prune_notifications(self, before: datetime, limit: int) -> int: ...
 

@@ -50,6 +50,15 @@ def _fetch_count(effects: Any) -> int:
     return 0
 
 
+def _day_in(d: Dialect, day: date) -> Any:
+    # A DATE on PostgreSQL; ISO text on SQLite, where days compare as text.
+    return day.isoformat() if d.name == "sqlite" else day
+
+
+def _day_out(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
 def _fetches_sql(d: Dialect) -> str:
     # The JSON column's array length, in each database's words (NULL effects count 0).
     if d.name == "sqlite":
@@ -96,6 +105,8 @@ class ModuleHealth:
 class UsageDay:
     day: date
     figures: Figures = field(default_factory=Figures)
+    # Module storage in use that day (today: now); None before the first snapshot.
+    storage_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,11 +239,28 @@ class RetentionTx:
             "WHERE module_id = $1 AND created_at < $2 ORDER BY created_at LIMIT $3)",
             [module_id, d.time_in(cutoff), limit])
 
-    async def prune_usage(self, module_id: str, before: datetime, limit: int) -> int:
+    async def prune_usage(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` usage slots and `limit` storage snapshots older than `before`;
+        returns how many rows in all."""
+        slots = await self._port.run(
+            "DELETE FROM usage_slots WHERE (module_id, slot) IN (SELECT module_id, slot FROM "
+            "usage_slots WHERE slot < $1 ORDER BY slot LIMIT $2)",
+            [self._d.time_in(before), limit])
+        days = await self._port.run(
+            "DELETE FROM usage_storage WHERE (module_id, day) IN (SELECT module_id, day FROM "
+            "usage_storage WHERE day < $1 ORDER BY day LIMIT $2)",
+            [_day_in(self._d, before.astimezone(UTC).date()), limit])
+        return slots + days
+
+    async def snapshot_storage(self, day: date) -> int:
+        """Keep each module's storage in use now as its figure for `day` (the last snapshot
+        of a day is that day's); returns how many modules."""
         return await self._port.run(
-            "DELETE FROM usage_slots WHERE module_id = $1 AND slot IN (SELECT slot FROM "
-            "usage_slots WHERE module_id = $1 AND slot < $2 ORDER BY slot LIMIT $3)",
-            [module_id, self._d.time_in(before), limit])
+            "INSERT INTO usage_storage (module_id, day, tenant_id, bytes, keys) "
+            "SELECT u.module_id, $1, m.tenant_id, u.bytes, u.keys FROM storage_usage u "
+            "JOIN modules m ON m.id = u.module_id WHERE true "
+            "ON CONFLICT (module_id, day) DO UPDATE SET bytes = excluded.bytes, "
+            "keys = excluded.keys", [_day_in(self._d, day)])
 
     async def prune_notifications(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` of the oldest notifications older than `before`. Only the
@@ -341,9 +369,16 @@ class UsageReads:
             entry = by_day.get(date.fromisoformat(r["k"]))
             if entry is not None:
                 entry.figures.add(_figures(r))
+        for r in await self._port.all(
+                "SELECT day, SUM(bytes) AS bytes FROM usage_storage WHERE tenant_id = $1 "
+                "AND day >= $2 GROUP BY day", [tenant_id, _day_in(d, first)]):
+            entry = by_day.get(_day_out(r["day"]))
+            if entry is not None:
+                entry.storage_bytes = int(r["bytes"])
         storage = await self._port.one(
             "SELECT COALESCE(SUM(u.bytes), 0) AS bytes, COALESCE(SUM(u.keys), 0) AS keys "
             "FROM storage_usage u JOIN modules m ON m.id = u.module_id WHERE m.tenant_id = $1",
             [tenant_id])
+        by_day[today].storage_bytes = int(storage["bytes"])
         return Usage(days=sorted(by_day.values(), key=lambda u: u.day, reverse=True),
                      storage_bytes=int(storage["bytes"]), storage_keys=int(storage["keys"]))

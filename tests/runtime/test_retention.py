@@ -246,3 +246,57 @@ async def test_two_nodes_never_prune_at_once_postgres(backend: Backend) -> None:
     await held
     report = await Pruner(node_b, config(), clock=lambda: NOW).run_pass()
     assert not report.skipped and report.deleted == {"executions": 1}
+
+
+async def test_storage_is_noted_per_day_and_usage_outlives_its_module(store: Store) -> None:
+    acme, module = await tenant_with_module(store, "acme")
+    yesterday = NOW - timedelta(days=1)
+    limits = StorageLimits(max_keys=10, max_bytes=10_000)
+    await store.write(lambda tx: tx.storage_set(module.id, "a", "x" * 50, expires_at=None,
+                                                now=yesterday, limits=limits))
+    await Pruner(store, config(), clock=lambda: yesterday).run_pass()  # notes yesterday's
+    await store.write(lambda tx: tx.storage_set(module.id, "b", "y" * 500, expires_at=None,
+                                                now=NOW, limits=limits))
+    await record(store, [execution(module, yesterday, cpu_ms=7.0)])
+    await Pruner(store, config(), clock=lambda: NOW).run_pass()
+
+    usage = await store.usage(acme.id, NOW, 3)
+    assert usage.days[0].storage_bytes == usage.storage_bytes > 550  # today: now
+    assert 50 < (usage.days[1].storage_bytes or 0) < 100  # yesterday: as noted then
+    assert usage.days[2].storage_bytes is None  # never noted
+
+    assert await store.delete_module(acme.id, module.id)
+    after = await store.usage(acme.id, NOW, 3)
+    assert after.days[1].figures.executions == 1 and after.days[1].figures.cpu_ms == 7.0
+    assert 50 < (after.days[1].storage_bytes or 0) < 100
+    assert after.storage_bytes == 0
+
+
+async def test_usage_older_than_its_period_goes(store: Store, backend: Backend) -> None:
+    acme, module = await tenant_with_module(store, "acme")
+    await record(store, [execution(module, NOW - timedelta(days=d)) for d in (2, 20)])
+    report = await Pruner(store, config(usage_days=10, executions_days=1),
+                          clock=lambda: NOW).run_pass()
+    assert report.deleted == {"executions": 2, "usage": 1}
+    usage = await store.usage(acme.id, NOW, 30)
+    assert [u.day for u in usage.days if u.figures.executions] == [(NOW - timedelta(days=2)
+                                                                    ).date()]
+    assert await backend.count("usage_slots") == 1
+
+
+async def test_close_stops_a_running_pruner_between_batches(store: Store,
+                                                            backend: Backend) -> None:
+    _tenant, module = await tenant_with_module(store, "acme")
+    await record(store, [execution(module, NOW - timedelta(days=40, seconds=i))
+                         for i in range(300)])
+    pruner = Pruner(store, config(batch_rows=10, batch_pause_ms=5, interval_seconds=60),
+                    clock=lambda: NOW)
+    pruner.start()
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(pruner.close(), timeout=5)
+    # 300 rows in batches of 10 with 5 ms pauses take 60 batches: it stopped part way.
+    assert await backend.count("executions") > 0
+    assert pruner.passes == 1  # the pass in progress ended; no other began
+    # Whatever was deleted had been counted first: usage still sees all 300.
+    usage = await store.usage(module.tenant_id, NOW, 41)
+    assert sum(u.figures.executions for u in usage.days) == 300
