@@ -61,6 +61,13 @@ def bad_retire(report: HardeningReport) -> NoReturn:
     _linger()
 
 
+def bad_cpu(report: HardeningReport) -> NoReturn:
+    """Claims a negative CPU time (the usage page sums what workers report)."""
+    call_id = _first_call_id(report)
+    _send({"type": "outcome", "id": call_id, "outcome": {"ok": True, "cpu_ms": -5}})
+    _linger()
+
+
 def retires_and_stays(report: HardeningReport) -> NoReturn:
     """Says it retires after its call, then never leaves."""
     call_id = _first_call_id(report)

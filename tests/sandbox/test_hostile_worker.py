@@ -20,6 +20,7 @@ from sandbox.forkserver import SpawnError
         ("wrong_id", "WorkerProtocolError"),
         ("bad_outcome", "WorkerProtocolError"),
         ("bad_retire", "WorkerProtocolError"),
+        ("bad_cpu", "WorkerProtocolError"),
         ("pickle", "WorkerProtocolError"),
         ("flood", "WorkerProtocolError"),
         ("floods_requests", "WorkerProtocolError"),
