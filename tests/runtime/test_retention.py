@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from runtime import ids
-from runtime.config import RetentionConfig
+from runtime.config import ConfigError, RetentionConfig, load_config
 from runtime.retention import Pruner
 from runtime.store import Store, Tx
 from runtime.store.models import (
@@ -300,3 +301,19 @@ async def test_close_stops_a_running_pruner_between_batches(store: Store,
     # Whatever was deleted had been counted first: usage still sees all 300.
     usage = await store.usage(module.tenant_id, NOW, 41)
     assert sum(u.figures.executions for u in usage.days) == 300
+
+
+def test_retention_settings_are_validated(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("retention:\n  executions_days: 7\n  executions_per_module: null\n"
+                      "  call_events_days: 365\n")
+    retention = load_config(config).retention
+    assert (retention.executions_days, retention.executions_per_module,
+            retention.call_events_days, retention.notifications_days) == (7, None, 365, 30)
+    assert load_config(None).retention.executions_days == 30  # the default
+    for bad in ("executions_days: 0", "executions_per_module: 5", "batch_rows: 100000",
+                "usage_days: forever", "keep_forever: true"):
+        config.write_text(f"retention:\n  {bad}\n")
+        with pytest.raises(ConfigError) as error:
+            load_config(config)
+        assert "retention." + bad.split(":")[0] in str(error.value)
