@@ -1,7 +1,7 @@
 """Retention: bytes stored per webhook, and webhook latency while the pruner deletes.
 
     .venv/bin/python bench/retention.py [--seconds 20] [--rate 200] [--preload 100000]
-                                        [--postgres URL]
+                                        [--postgres URL]   # bytes on PostgreSQL
 
 1. Bytes per webhook. The real service (`voip-runtime serve`) with the seed-json module takes
    webhooks at a fixed rate (bench/loadgen.py, its own process; each webhook a new call with
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import shutil
 import sqlite3
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.webhooks import (  # noqa: E402
     SEED,
+    drop_schema,
     free_port,
     load,
     module_hook,
@@ -207,13 +209,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--preload", type=int, default=100_000,
                         help="old executions the pruner deletes during the second run")
-    parser.add_argument("--postgres", default=None, help="measure bytes on PostgreSQL (a URL "
-                        "with ?schema=..., a schema of its own; created if missing)")
+    parser.add_argument("--postgres", default=None, help="measure bytes on PostgreSQL (a "
+                        "database URL; the bench uses a schema of its own and drops it)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="voip-bench-retention-") as tmp:
-        work = Path(tmp)
-        seeded, hook = bytes_per_webhook(args, work)
-        p99_with_pruning(args, work, seeded, hook)
+    schema = f"bench_retention_{os.getpid()}"
+    database = args.postgres
+    if database:
+        args.postgres = f"{database}{'&' if '?' in database else '?'}schema={schema}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="voip-bench-retention-") as tmp:
+            work = Path(tmp)
+            seeded, hook = bytes_per_webhook(args, work)
+            p99_with_pruning(args, work, seeded, hook)
+    finally:
+        if database:
+            drop_schema(database, schema)
 
 
 if __name__ == "__main__":
