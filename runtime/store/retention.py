@@ -207,9 +207,10 @@ class RetentionTx:
                 [(module_id, d.time_in(slot), tenant_id, f.executions, f.failures, f.webhooks,
                   f.webhook_failures, f.cpu_ms, f.fetches) for slot, f in slots.items()])
         await self._port.run(
-            "INSERT INTO usage_cursor (module_id, rolled_to) VALUES ($1, $2) "
-            "ON CONFLICT (module_id) DO UPDATE SET rolled_to = excluded.rolled_to",
-            [module_id, d.time_in(new_cursor)])
+            "INSERT INTO usage_cursor (module_id, rolled_to, kept) VALUES ($1, $2, $3) "
+            "ON CONFLICT (module_id) DO UPDATE SET rolled_to = excluded.rolled_to, "
+            "kept = usage_cursor.kept + excluded.kept",
+            [module_id, d.time_in(new_cursor), len(rows)])
         if last_error is not None:
             await self._port.run(
                 "UPDATE usage_cursor SET last_error_id = $2, last_error_at = $3, "
@@ -222,22 +223,31 @@ class RetentionTx:
         """Delete up to `limit` of the module's oldest executions that are older than `before`
         or beyond its newest `keep`, among those already rolled up; returns how many."""
         d = self._d
-        rolled = await self._port.value(
-            "SELECT rolled_to FROM usage_cursor WHERE module_id = $1", [module_id])
-        if rolled is None:
+        cursor = await self._port.one(
+            "SELECT rolled_to, kept FROM usage_cursor WHERE module_id = $1", [module_id])
+        if cursor is None:
             return 0
-        cutoff = min(before, d.time_out(rolled))
-        if keep is not None:
+        rolled = d.time_out(cursor["rolled_to"])
+        cutoff = min(before, rolled)
+        # `kept` counts the rolled-up rows still here (an upper bound: rows deleted by other
+        # means are not subtracted), so the cap's walk down the index is skipped for modules
+        # below it, which are most.
+        if keep is not None and cursor["kept"] > keep:
             boundary = await self._port.value(  # the keep-th newest
                 "SELECT created_at FROM executions WHERE module_id = $1 "
                 "ORDER BY created_at DESC LIMIT 1 OFFSET $2", [module_id, keep - 1])
             if boundary is not None:
                 # Ties with the keep-th newest stay: a cap is "about this many".
-                cutoff = min(max(before, d.time_out(boundary)), d.time_out(rolled))
-        return await self._port.run(
+                cutoff = min(max(before, d.time_out(boundary)), rolled)
+        deleted = await self._port.run(
             "DELETE FROM executions WHERE id IN (SELECT id FROM executions "
             "WHERE module_id = $1 AND created_at < $2 ORDER BY created_at LIMIT $3)",
             [module_id, d.time_in(cutoff), limit])
+        if deleted:
+            await self._port.run(
+                "UPDATE usage_cursor SET kept = CASE WHEN kept > $2 THEN kept - $2 ELSE 0 END "
+                "WHERE module_id = $1", [module_id, deleted])
+        return deleted
 
     async def prune_usage(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` usage slots and `limit` storage snapshots older than `before`;

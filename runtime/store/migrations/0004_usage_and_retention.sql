@@ -39,6 +39,7 @@ CREATE INDEX usage_storage_tenant ON usage_storage(tenant_id, day);
 CREATE TABLE usage_cursor (
     module_id          TEXT PRIMARY KEY REFERENCES modules(id) ON DELETE CASCADE,
     rolled_to          TEXT NOT NULL,
+    kept               INTEGER NOT NULL DEFAULT 0,  -- rolled-up executions not pruned yet
     last_error_id      TEXT,
     last_error_at      TEXT,
     last_error         TEXT                        -- JSON: the execution's error

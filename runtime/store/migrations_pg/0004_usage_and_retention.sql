@@ -31,6 +31,7 @@ CREATE INDEX usage_storage_tenant ON usage_storage(tenant_id, day);
 CREATE TABLE usage_cursor (
     module_id          TEXT COLLATE "C" PRIMARY KEY REFERENCES modules(id) ON DELETE CASCADE,
     rolled_to          TIMESTAMPTZ NOT NULL,
+    kept               BIGINT NOT NULL DEFAULT 0,  -- rolled-up executions not pruned yet
     last_error_id      TEXT COLLATE "C",
     last_error_at      TIMESTAMPTZ,
     last_error         JSON
