@@ -101,6 +101,9 @@ async def test_sample_module_deploys_and_answers_its_webhook(service: Service,
     assert code == 0, output
     assert "up to date, nothing changed" in output
     again = await find_module(api, spec["name"])
+    # The module itself is unchanged; only its live health counted the webhook.
+    assert again.pop("health")["last_day"]["webhooks"] == module.pop("health")["last_day"][
+        "webhooks"] + 1
     assert again == module
 
 
