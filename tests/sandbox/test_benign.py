@@ -776,10 +776,12 @@ def test_other_contract_functions_receive_plain_json_args() -> None:
 def test_outcome_shape() -> None:
     outcome = run(script("return {'a': 1}"))
     assert set(outcome) == {
-        "ok", "result", "error", "limit", "logs", "logs_truncated", "duration_ms", "retire",
+        "ok", "result", "error", "limit", "logs", "logs_truncated", "duration_ms", "cpu_ms",
+        "retire",
     }  # fmt: skip
     assert outcome["retire"] is False
     assert isinstance(outcome["duration_ms"], float)
+    assert isinstance(outcome["cpu_ms"], float)
     json.dumps(outcome)
 
 
