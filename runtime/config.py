@@ -156,8 +156,10 @@ class RetentionConfig(Strict):
     # Rows one statement deletes or rolls up: it holds the SQLite writer, shared with
     # webhooks, for about a millisecond per 100 rows.
     batch_rows: int = Field(default=200, ge=10, le=10_000)
-    # A pause after every batch (the webhooks' turn), and between passes with nothing to do.
-    batch_pause_ms: float = Field(default=20.0, ge=0, le=10_000)
+    # A pause after every batch that changed something: the webhooks' turn, and a bound on
+    # how fast deletions fill the SQLite WAL (whose checkpoints hold the writer): a backlog
+    # goes at up to about batch_rows / pause rows a second (2,000 by default).
+    batch_pause_ms: float = Field(default=100.0, ge=0, le=10_000)
     interval_seconds: float = Field(default=30.0, gt=0, le=86_400)
 
 

@@ -8,8 +8,9 @@ call history events past their own ages. Calls, contacts and
 activity are never touched.
 
 Every step is one unit of at most `batch_rows` rows (runtime/store/retention.py picks them
-through an index), followed by a pause of `batch_pause_ms`: on SQLite the writer is shared
-with webhooks, and a batch holds it for a few milliseconds at most. A pass repeats a step
+through an index), followed, when it changed something, by a pause of `batch_pause_ms`: on
+SQLite the writer is shared with webhooks, and a batch holds it for a few milliseconds; the
+pause also bounds how fast deletions fill the WAL, whose checkpoints hold the writer longer. A pass repeats a step
 while its batches come back full, then moves on; passes follow each other every
 `interval_seconds`. On PostgreSQL each batch tries the retention lock first (without
 waiting): while another node holds it, this node skips the pass, so nodes do not both prune.
@@ -120,8 +121,8 @@ class Pruner:
 
         done = await self.store.write(unit)
         report.batches += 1
-        if self.config.batch_pause_ms:
-            await asyncio.sleep(self.config.batch_pause_ms / 1000)
+        # A batch that found nothing to do costs the writer next to nothing: no pause.
+        await asyncio.sleep(self.config.batch_pause_ms / 1000 if done else 0)
         return done
 
     async def _drain(self, report: PassReport, kind: str | None,
