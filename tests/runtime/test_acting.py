@@ -356,8 +356,8 @@ async def test_the_ended_notification_of_an_answered_call_carries_its_duration(
                           **record(duration=74)})
     [pushed] = fx.pushes
     assert isinstance(pushed.payload, dict)
-    assert pushed.payload["call"]["duration"] == 74.0  # type: ignore[index,call-overload]
-    assert pushed.payload["contact"]["id"] == ivan.id  # type: ignore[index,call-overload]
+    assert pushed.payload["call"]["duration"] == 74.0
+    assert pushed.payload["contact"]["id"] == ivan.id
     assert fx.contact_created is None
 
 
