@@ -25,7 +25,7 @@ from runtime.openapi.models import (
 )
 from runtime.ratelimit import Refused
 from runtime.runner import Reply, RunReport
-from runtime.store.models import Execution, Module, ScriptVersion
+from runtime.store.models import Execution, Module, ScriptVersion, User
 from runtime.text import valid_strings
 from runtime.typedefs import CONFIG, RUNNER, STORE
 from sandbox import RequestData
@@ -291,15 +291,24 @@ async def originate(request: web.Request) -> web.Response:
         user, tenant_id = found_user, found_user.tenant_id
         if body.user_id not in (None, user.id):
             raise ApiError(403, "forbidden", "a user token can only call as its own user")
-    module = found(await store.get_module(tenant_id, body.module_id), "module")
-    bindings = await store.list_bindings(tenant_id, module.id) or []
+    report, extension = await call_as(request, user, body.module_id, body.number)
+    return web.json_response(
+        dump(OriginateOut,
+             {"execution_id": report.execution_id, "from": extension, "to": body.number}),
+        status=202,
+    )
+
+
+async def call_as(request: web.Request, user: User, module_id: str, number: str
+                  ) -> tuple[RunReport, str]:
+    """Run the module's VoipGenerateCall(<the user's bound extension>, <number>): the report
+    and the extension it called from (the API's originate and the console's "call back")."""
+    store = request.app[STORE]
+    module = found(await store.get_module(user.tenant_id, module_id), "module")
+    bindings = await store.list_bindings(user.tenant_id, module.id) or []
     extensions = sorted(b.member_id for b in bindings if b.user_id == user.id)
     if not extensions:
         raise ApiError(409, "no_extension",
                        f"user {user.name!r} has no extension bound in module {module.name!r}")
-    report = await run_other(request, module, "VoipGenerateCall", (extensions[0], body.number))
-    return web.json_response(
-        dump(OriginateOut,
-             {"execution_id": report.execution_id, "from": extensions[0], "to": body.number}),
-        status=202,
-    )
+    report = await run_other(request, module, "VoipGenerateCall", (extensions[0], number))
+    return report, extensions[0]

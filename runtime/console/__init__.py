@@ -17,6 +17,7 @@ from runtime.console import (
     auth_views,
     editor_views,
     executions_views,
+    live_views,
     modules_views,
     operator_views,
     session,
@@ -33,6 +34,7 @@ ROUTERS = [
     versions_views.routes,
     executions_views.routes,
     operator_views.routes,
+    live_views.routes,
 ]
 
 

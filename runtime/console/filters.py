@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from runtime.console import words
 from runtime.store.models import to_iso
 
 
@@ -16,6 +17,11 @@ def when(value: Any) -> str:
     if not isinstance(value, str) or not value:
         return ""
     return value.replace("T", " ")[:19] + " UTC"
+
+
+def iso(value: Any) -> str:
+    """A time as ISO-8601 for a `datetime` attribute or a script (the store's own format)."""
+    return to_iso(value) if isinstance(value, datetime) else ""
 
 
 def pretty_json(value: Any) -> str:
@@ -36,5 +42,7 @@ def duration(value: Any) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
-FILTERS = {"when": when, "pretty_json": pretty_json, "compact_json": compact_json,
-           "duration": duration}
+FILTERS = {"when": when, "iso": iso, "pretty_json": pretty_json, "compact_json": compact_json,
+           "duration": duration,
+           # disposition_words, direction_words, state_words, call_status, status_words
+           **words.FILTERS}

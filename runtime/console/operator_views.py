@@ -20,6 +20,7 @@ from runtime.api.live import LiveAccess, serve_live
 from runtime.api.modules import check_region
 from runtime.api.runs import run_other
 from runtime.call_access import user_may_see_call
+from runtime.console.live_cards import CardReader, split
 from runtime.console.modules_views import operator_number, text
 from runtime.console.session import Session, session_ended
 from runtime.console.web import (
@@ -41,6 +42,7 @@ from runtime.typedefs import STORE
 routes = web.RouteTableDef()
 
 LIVE_WINDOW = timedelta(hours=12)
+ENDED_SHOWN = 20
 NOTIFIED_WINDOW = timedelta(days=7)
 NOTIFICATIONS_SCAN = 500
 
@@ -116,16 +118,18 @@ async def answered_by(request: web.Request, tenant_id: str, calls: Iterable[Call
 @page
 async def live_page(request: web.Request) -> web.StreamResponse:
     session = await require_operator(request)
-    calls = await notified_calls(request, session, window=LIVE_WINDOW)
-    items = await request.app[STORE].list_notifications(
+    store = request.app[STORE]
+    items = await store.list_notifications(
         session.tenant_id, session.user_id, since=utc_now() - LIVE_WINDOW,
         limit=NOTIFICATIONS_SCAN)
     last_id = items[-1].id if items else ""
-    active = [c for c in calls if c["kind"] != "ended"]
-    ended = [c for c in calls if c["kind"] == "ended"][:20]
-    modules = await request.app[STORE].list_modules(session.tenant_id, 500, 0)
-    return render(request, "live.html", {"active": active, "ended": ended, "last_id": last_id,
-                                         "regions": {m.id: m.region for m in modules}})
+    latest = {item.call_id: item.created_at for item in items}  # oldest first: latest wins
+    calls = [call for call_id in sorted(latest, key=latest.__getitem__, reverse=True)
+             if (call := await store.get_call(session.tenant_id, call_id)) is not None]
+    cards = await CardReader(store, session.tenant_id, session.user_id).cards(calls)
+    active, ended = split(cards)
+    return render(request, "live.html", {"active": active, "ended": ended[:ENDED_SHOWN],
+                                         "last_id": last_id})
 
 
 @routes.get(PREFIX + "/live/socket")
@@ -233,6 +237,13 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
             request, session, phone=phones[0].normalized, limit=1):
         raise ApiError(403, "forbidden", "an operator can add a contact only for the "
                                          "number of one of their calls")
+    existing = await request.app[STORE].find_contacts_by_phone(session.tenant_id,
+                                                                 phones[0].normalized)
+    if existing:
+        # A second contact for the number would split the client's history between them.
+        raise ApiError(409, "contact_exists",
+                       f"{existing[0].name!r} already has the number {phones[0].normalized}",
+                       details={"contact_id": existing[0].id})
     with store_errors():
         contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")
