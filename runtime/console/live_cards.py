@@ -107,7 +107,8 @@ class CardReader:
         return LiveCard(
             call=call, status=call_status(call), contact=contact,
             last_calls=await self._last_calls(call, contact),
-            extension=call.answered_phone or operator_extension(call), answered_by=await self._answered_by(call),
+            extension=call.answered_phone or operator_extension(call),
+            answered_by=await self._answered_by(call),
             handled=(Handled(mark.handled_at, await self._name(mark.user_id))
                      if mark is not None else None),
             can_call_back=(call.client_phone is not None
