@@ -36,7 +36,14 @@ from runtime.console.web import (
 )
 from runtime.errors import ApiError, not_found
 from runtime.recording_links import recording_url
-from runtime.store.models import Call, CallFilter, CallState, Contact, utc_now
+from runtime.store.models import (
+    Call,
+    CallFilter,
+    CallState,
+    Contact,
+    NotificationKind,
+    utc_now,
+)
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -123,9 +130,14 @@ async def live_page(request: web.Request) -> web.StreamResponse:
         session.tenant_id, session.user_id, since=utc_now() - LIVE_WINDOW,
         limit=NOTIFICATIONS_SCAN)
     last_id = items[-1].id if items else ""
-    latest = {item.call_id: item.created_at for item in items}  # oldest first: latest wins
-    calls = [call for call_id in sorted(latest, key=latest.__getitem__, reverse=True)
-             if (call := await store.get_call(session.tenant_id, call_id)) is not None]
+    latest = {item.call_id: item for item in items}  # oldest first: the latest wins
+    newest_first = sorted(latest.values(), key=lambda item: item.created_at, reverse=True)
+    # Every call not ended yet, and the last ENDED_SHOWN ended ones: only those are read.
+    open_ids = [n.call_id for n in newest_first if n.kind is not NotificationKind.ENDED]
+    ended_ids = [n.call_id for n in newest_first if n.kind is NotificationKind.ENDED]
+    shown = set(open_ids) | set(ended_ids[:ENDED_SHOWN])
+    calls = [call for item in newest_first if item.call_id in shown
+             and (call := await store.get_call(session.tenant_id, item.call_id)) is not None]
     cards = await CardReader(store, session.tenant_id, session.user_id).cards(calls)
     active, ended = split(cards)
     return render(request, "live.html", {"active": active, "ended": ended[:ENDED_SHOWN],
