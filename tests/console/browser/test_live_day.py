@@ -129,6 +129,7 @@ async def test_an_operators_day(tab: Tab, chromium: PwBrowser, console: tuple[Se
     await expect(contact_card.locator(".last-calls li")).to_have_count(1)
     await expect(contact_card.locator(".last-calls")).to_contain_text("Missed")
     await expect(ringing.get_by_role("button", name="Create contact")).to_have_count(0)
+    await expect(page).to_have_title(re.compile(r"^\(1 ringing\) Live calls"))
     await page.wait_for_function("window.consoleLiveAlerts.length === 1")
     assert await page.evaluate("window.consoleLiveAlerts[0].kind") == "sound"
     await tab.shot("live-day-ringing")
@@ -152,6 +153,7 @@ async def test_an_operators_day(tab: Tab, chromium: PwBrowser, console: tuple[Se
     await expect(answered.locator('[data-field="disposition"]')).to_have_text("Answered")
     await expect(page.locator("#active-calls li.call-card")).to_have_count(0)
     await expect(page.locator("#no-active")).to_be_visible()
+    await expect(page).to_have_title(re.compile(r"^Live calls"))
     await expect(answered).not_to_have_class(re.compile("needs-attention"))
 
     # --- a missed call: both phones ring; the end and its record come in one webhook ----------

@@ -38,9 +38,20 @@ function findCard(callId) {
   return null;
 }
 
+const problem = document.getElementById("live-problem");
+const baseTitle = document.title;
+
+function showProblem(text) {
+  problem.textContent = text;
+  problem.hidden = false;
+}
+
 function showEmptyStates() {
   noActive.hidden = activeList.children.length > 0;
   noEnded.hidden = endedList.children.length > 0;
+  // A tab kept open all day says in its title how many calls ring now.
+  const ringing = activeList.querySelectorAll('li.call-card[data-status="ringing"]').length;
+  document.title = ringing ? `(${ringing} ringing) ${baseTitle}` : baseTitle;
 }
 
 const asked = new Map(); // call id -> the number of the latest request for its card
@@ -50,7 +61,8 @@ async function fetchCard(callId) {
   const response = await fetch(`/console/live/cards/${encodeURIComponent(callId)}`, {
     credentials: "same-origin", headers: { Accept: "text/html" },
   });
-  if (!response.ok) throw new Error(`the card of call ${callId}: HTTP ${response.status}`);
+  if (response.status === 404) return null; // deleted meanwhile, or no longer this operator's
+  if (!response.ok) throw new Error(`could not show call ${callId} (HTTP ${response.status}); reload the page`);
   const template = document.createElement("template");
   template.innerHTML = (await response.text()).trim(); // server-rendered, autoescaped
   const card = template.content.querySelector("li.call-card");
@@ -75,11 +87,16 @@ async function refreshCard(callId) {
   try {
     card = await fetchCard(callId);
   } catch (error) {
-    if (asked.get(callId) === mine) setStatus(statusLine.dataset.state, `${statusLine.textContent} (${error.message}; reload the page)`);
+    if (asked.get(callId) === mine) showProblem(error.message);
     return;
   }
   if (asked.get(callId) !== mine) return; // a newer request for this call is on its way
   const existing = findCard(callId);
+  if (card === null) {
+    if (existing) existing.remove();
+    showEmptyStates();
+    return;
+  }
   if (existing && Number(existing.dataset.rank) > Number(card.dataset.rank)) return; // never backwards
   const list = Number(card.dataset.rank) >= 2 ? endedList : activeList;
   let refocus = null;
