@@ -239,6 +239,24 @@ for (const radio of document.querySelectorAll('input[name="alert"]')) {
 }
 showChoice(alertChoice());
 
+// Browsers let a page play sound only once someone has clicked or typed on it: the first
+// touch after a load unlocks the beep (a sound chosen earlier says so until then).
+function unlockSound() {
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!Context) return;
+  audio = audio || new Context();
+  audio.resume().then(() => {
+    if (alertHelp.dataset.waiting) { alertHelp.textContent = "Kept in this browser only."; delete alertHelp.dataset.waiting; }
+  }).catch(() => {});
+}
+if (alertChoice() === "sound") {
+  alertHelp.textContent = "Kept in this browser only. Click anywhere on the page once so the browser lets it play the sound.";
+  alertHelp.dataset.waiting = "1";
+  document.getElementById("alert-settings").open = true;
+}
+document.addEventListener("pointerdown", unlockSound, { once: true });
+document.addEventListener("keydown", unlockSound, { once: true });
+
 function alertIncoming(call, contact) {
   const choice = alertChoice();
   const who = contact ? contact.name : (call.client_phone || call.src_phone || "");
