@@ -241,3 +241,33 @@ async def test_the_live_page_at_phone_width(chromium: PwBrowser, console: tuple[
     assert problems == []
     assert phone.errors == []
     await page.context.close()
+
+
+async def test_a_mark_made_while_disconnected_shows_after_the_reconnect(
+        chromium: PwBrowser, console: tuple[Service, str], zd: Tenant) -> None:
+    _, base = console
+    await zd.notify_ok(incoming("NOTIFY_START", "in_1", CALLER))
+    await zd.notify_ok(incoming("NOTIFY_INTERNAL", "in_1", CALLER, internal="101"))
+    await zd.notify_ok(incoming("NOTIFY_INTERNAL", "in_1", CALLER, internal="102"))
+    await zd.notify_ok(end("in_1", CALLER, disposition="no answer", duration="0", internal=""))
+    mine = await signed_in_tab(chromium, base, zd.tokens["operator"])
+    page = mine.page
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    missed = card(page, "ended-calls", CALLER)
+    await expect(missed).to_have_class(re.compile("needs-attention"))
+
+    await page.evaluate("window.consoleLiveSocket.close()")
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "offline")
+    anna = await signed_in_tab(chromium, base, zd.tokens["anna"])
+    await card(anna.page, "ended-calls", CALLER).get_by_role(
+        "button", name="Mark handled").click()
+    await expect(card(anna.page, "ended-calls", CALLER).locator('[data-field="handled"]')
+                 ).to_contain_text("by anna")
+
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "live",
+                                                                 timeout=15_000)
+    await expect(missed.locator('[data-field="handled"]')).to_contain_text("by anna")
+    await expect(missed).not_to_have_class(re.compile("needs-attention"))
+    assert mine.errors == [] and anna.errors == []
+    await page.context.close()
+    await anna.page.context.close()
