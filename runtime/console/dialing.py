@@ -86,8 +86,9 @@ async def originate(request: web.Request) -> web.StreamResponse:
             raise ApiError(403, "forbidden", "an operator can only call from their own "
                                              "extension")
     else:
-        found_user = (await store.get_user(session.tenant_id, body.user_id)
-                      if body.user_id else None)
+        if body.user_id is None:
+            raise ApiError(422, "invalid", "line: choose whose extension rings first")
+        found_user = await store.get_user(session.tenant_id, body.user_id)
         if found_user is None:
             raise not_found("user")
         user = found_user

@@ -248,6 +248,9 @@ async def test_click_to_call_from_calls_and_contact(console: tuple[Service, str]
     no_number = await browser.post_form("/console/calls/originate",
                                         {"line": line, "number": ""})
     assert no_number.status == 422 and "number" in await no_number.text()
+    nobody = await browser.post_form("/console/calls/originate",
+                                     {"line": module, "number": CLIENT})
+    assert nobody.status == 422 and "whose extension" in await nobody.text()
 
     # An operator calls from their own extension, and only from it.
     await browser.post_form("/console/sign-out", {})
@@ -260,6 +263,12 @@ async def test_click_to_call_from_calls_and_contact(console: tuple[Service, str]
     as_other = await browser.post_form("/console/calls/originate",
                                        {"line": f"{module}/{anna['id']}", "number": CLIENT})
     assert as_other.status == 403
+    # The contact of their call offers only their own line too.
+    contact_page = await browser.page(f"/console/contacts/{contact['id']}")
+    assert f'name="line" value="{line}"' in contact_page and anna["id"] not in contact_page
+    executions = (await seed.api.ok(
+        "GET", f"/api/v1/executions?module_id={module}"))["executions"]
+    assert [e["function"] for e in executions].count("VoipGenerateCall") == 2
 
 
 # --- refusals -------------------------------------------------------------------------------
