@@ -6,7 +6,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from runtime.console import words
 from runtime.store.models import to_iso
 
 
@@ -43,6 +42,4 @@ def duration(value: Any) -> str:
 
 
 FILTERS = {"when": when, "iso": iso, "pretty_json": pretty_json, "compact_json": compact_json,
-           "duration": duration,
-           # disposition_words, direction_words, state_words, call_status, status_words
-           **words.FILTERS}
+           "duration": duration}

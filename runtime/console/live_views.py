@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from runtime.api.common import found
-from runtime.api.runs import call_as
+from runtime.api.runs import place_call
 from runtime.call_access import user_may_see_call
 from runtime.console.live_cards import CardReader
 from runtime.console.session import Session
@@ -118,6 +118,5 @@ async def call_back(request: web.Request) -> web.StreamResponse:
     assert user is not None
     if call.client_phone is None:
         raise ApiError(409, "no_client", "an internal call has no client to call back")
-    report, extension = await call_as(request, user, call.module_id, call.client_phone)
-    return done(request, {"execution_id": report.execution_id, "from": extension,
-                          "to": call.client_phone})
+    return done(request, await place_call(request, session.tenant_id, user, call.module_id,
+                                          call.client_phone))

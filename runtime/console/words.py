@@ -1,9 +1,12 @@
-"""Human words for a call's stored values, in one place for every console page.
+"""Human words for the contract's call enums, for pages people read.
 
-The store keeps the contract's values (`no_answer`, `in`, `answered`); pages say them as an
-operator would ("No answer", "Incoming", "Talking"). Each is a Jinja filter (FILTERS, added to
-the console's environment with the others in filters.py), and the live page's script gets the
-same tables (`WORDS`) so a card drawn in the browser says what the server's would.
+The store and the API keep the contract's values (`no_answer`, `in`); pages say what they mean.
+A value this release does not know (a newer script's, or a row from elsewhere) is shown as it
+is, never hidden: the words are a courtesy, the value is the truth.
+
+Filters (WORD_FILTERS): `disposition`, `direction`, `state_words` (a stored call state),
+`call_status` and `status_words` (a call's moment as the live page says it: ringing, talking,
+missed, answered, ...).
 """
 
 from __future__ import annotations
@@ -11,31 +14,54 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from runtime.contract import CallDirection, CallDisposition
+from sandbox.api import VoipCallDirection, VoipCallDisposition
 
-DISPOSITIONS: dict[str, str] = {
-    CallDisposition.Answered.value: "Answered",
-    CallDisposition.Busy.value: "Busy",
-    CallDisposition.Cancel.value: "Cancelled",
-    CallDisposition.NoAnswer.value: "No answer",
-    CallDisposition.Failed.value: "Failed",
-    CallDisposition.NoMoney.value: "Out of funds",
-    CallDisposition.UnallocatedNumber.value: "Number does not exist",
-    CallDisposition.NoLimit.value: "Limit reached",
-    CallDisposition.NoDayLimit.value: "Daily limit reached",
-    CallDisposition.LineLimit.value: "Too many lines busy",
-    CallDisposition.NoMoneyNoLimit.value: "Out of funds and limit",
-    CallDisposition.Unknown.value: "Unknown",
+DISPOSITION_WORDS: dict[str, str] = {
+    VoipCallDisposition.Answered: "answered",
+    VoipCallDisposition.Busy: "busy",
+    VoipCallDisposition.Cancel: "cancelled by the caller",
+    VoipCallDisposition.NoAnswer: "no answer",
+    VoipCallDisposition.Failed: "failed",
+    VoipCallDisposition.NoMoney: "not enough money on the account",
+    VoipCallDisposition.UnallocatedNumber: "number does not exist",
+    VoipCallDisposition.NoLimit: "over the limit",
+    VoipCallDisposition.NoDayLimit: "over the daily limit",
+    VoipCallDisposition.LineLimit: "all lines busy",
+    VoipCallDisposition.NoMoneyNoLimit: "no money and over the limit",
+    VoipCallDisposition.Unknown: "not known yet",
 }
 
-DIRECTIONS: dict[str, str] = {
-    CallDirection.In.value: "Incoming",
-    CallDirection.Out.value: "Outgoing",
-    CallDirection.Internal.value: "Internal",
+DIRECTION_WORDS: dict[str, str] = {
+    VoipCallDirection.In: "incoming",
+    VoipCallDirection.Out: "outgoing",
+    VoipCallDirection.Internal: "internal",
 }
 
-# What the live page calls a call's moment (see `call_status`).
-STATUSES: dict[str, str] = {
+
+def _value(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value.value if hasattr(value, "value") else value)
+
+
+def disposition_words(value: Any) -> str:
+    """`no_answer` -> "no answer"; an unknown value as it is; None -> ""."""
+    text = _value(value)
+    return DISPOSITION_WORDS.get(text, text)
+
+
+def direction_words(value: Any) -> str:
+    """`in` -> "incoming"; an unknown value as it is; None -> ""."""
+    text = _value(value)
+    return DIRECTION_WORDS.get(text, text)
+
+
+# The stored call states, for the calls page's filter and column ("answered" means on the
+# phone right now: the call is not over yet).
+STATE_WORDS: dict[str, str] = {"ringing": "ringing", "answered": "talking", "ended": "ended"}
+
+# A call's moment as the live page's badge says it (see `call_status`).
+STATUS_WORDS: dict[str, str] = {
     "ringing": "Ringing",
     "talking": "Talking",
     "missed": "Missed",
@@ -44,33 +70,11 @@ STATUSES: dict[str, str] = {
     "ended": "Ended",
 }
 
-# The stored call states, for the calls page's filter and column.
-STATES: dict[str, str] = {"ringing": "Ringing", "answered": "Talking", "ended": "Ended"}
-
-WORDS: dict[str, dict[str, str]] = {"dispositions": DISPOSITIONS, "directions": DIRECTIONS,
-                                    "statuses": STATUSES}
-
-
-def _said(table: Mapping[str, str], value: Any) -> str:
-    """The table's words for a value; a value the table does not know, as it is (a newer
-    contract's value reads better raw than blank)."""
-    text = getattr(value, "value", value)
-    if text is None:
-        return ""
-    text = str(text)
-    return table.get(text, text.replace("_", " ").capitalize())
-
-
-def disposition_words(value: Any) -> str:
-    return _said(DISPOSITIONS, value)
-
-
-def direction_words(value: Any) -> str:
-    return _said(DIRECTIONS, value)
-
 
 def state_words(value: Any) -> str:
-    return _said(STATES, value)
+    """`answered` -> "talking"; an unknown value as it is; None -> ""."""
+    text = _value(value)
+    return STATE_WORDS.get(text, text)
 
 
 def _field(call: Any, name: str) -> Any:
@@ -84,27 +88,26 @@ def call_status(call: Any) -> str:
     """The call's moment as an operator sees it: ringing, talking (answered, not over), and
     once over: answered; missed (an incoming call nobody answered); not_answered (an
     outgoing one); ended (an internal one nobody answered)."""
-    state = getattr(_field(call, "state"), "value", _field(call, "state"))
+    state = _value(_field(call, "state"))
     if state == "ringing":
         return "ringing"
     if state == "answered":
         return "talking"
-    answered = (_field(call, "disposition") == CallDisposition.Answered.value
-                or _field(call, "answered_at") is not None)
-    if answered:
+    if (_field(call, "disposition") == VoipCallDisposition.Answered
+            or _field(call, "answered_at") is not None):
         return "answered"
     direction = _field(call, "direction")
-    if direction == CallDirection.In.value:
+    if direction == VoipCallDirection.In:
         return "missed"
-    return "not_answered" if direction == CallDirection.Out.value else "ended"
+    return "not_answered" if direction == VoipCallDirection.Out else "ended"
 
 
 def status_words(value: Any) -> str:
     """A call's moment in words, from the call (or its JSON) or from `call_status`'s key."""
-    return STATUSES[value if isinstance(value, str) and value in STATUSES
-                    else call_status(value)]
+    key = value if isinstance(value, str) and value in STATUS_WORDS else call_status(value)
+    return STATUS_WORDS[key]
 
 
-FILTERS = {"disposition_words": disposition_words, "direction_words": direction_words,
-           "state_words": state_words, "call_status": call_status,
-           "status_words": status_words}
+WORD_FILTERS = {"disposition": disposition_words, "direction": direction_words,
+                "state_words": state_words, "call_status": call_status,
+                "status_words": status_words}

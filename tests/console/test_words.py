@@ -1,35 +1,19 @@
-"""The console's words for stored call values (runtime/console/words.py)."""
+"""The live page's words for a call's moment and the calls page's for its state
+(runtime/console/words.py; dispositions and directions: tests/runtime/test_console_words.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from runtime.console.words import (
-    DISPOSITIONS,
-    call_status,
-    direction_words,
-    disposition_words,
-    state_words,
-    status_words,
-)
-from runtime.contract import CallDisposition
+from runtime.console.words import call_status, state_words, status_words
 from runtime.store.models import CallState
 
 T = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 
 
-def test_every_contract_disposition_has_words() -> None:
-    assert set(DISPOSITIONS) == {d.value for d in CallDisposition}
-    assert disposition_words("no_answer") == "No answer"
-    assert disposition_words(CallDisposition.Cancel) == "Cancelled"
-    assert disposition_words("some_new_value") == "Some new value"  # a newer contract's
-    assert disposition_words(None) == ""
-
-
-def test_directions_and_states() -> None:
-    assert [direction_words(d) for d in ("in", "out", "internal")] == [
-        "Incoming", "Outgoing", "Internal"]
-    assert [state_words(s) for s in CallState] == ["Ringing", "Talking", "Ended"]
+def test_states() -> None:
+    assert [state_words(s) for s in CallState] == ["ringing", "talking", "ended"]
+    assert state_words("on_hold") == "on_hold" and state_words(None) == ""
 
 
 def test_a_calls_moment_as_an_operator_says_it() -> None:

@@ -127,7 +127,7 @@ async def test_an_operators_day(tab: Tab, chromium: PwBrowser, console: tuple[Se
     await expect(contact_card.get_by_role("link", name="Ivan Client")).to_have_attribute(
         "href", f"/console/contacts/{ivan['id']}")
     await expect(contact_card.locator(".last-calls li")).to_have_count(1)
-    await expect(contact_card.locator(".last-calls")).to_contain_text("Missed")
+    await expect(contact_card.locator(".last-calls")).to_contain_text("incoming · missed")
     await expect(ringing.get_by_role("button", name="Create contact")).to_have_count(0)
     await expect(page).to_have_title(re.compile(r"^\(1 ringing\) Live calls"))
     await page.wait_for_function("window.consoleLiveAlerts.length === 1")
