@@ -4,17 +4,21 @@ operator chose), is answered and ends; a missed call rings two operators and end
 record in the same webhook, so the contact it creates is on both cards at once and nobody is
 offered "Create contact"; one operator marks it handled and the colleague's page shows who did
 without a reload; then a call back through VoipGenerateCall. Then the page at phone width, and
-axe on every state of the page. Screenshots go to test-artifacts/console/ (live-day-*; the
-README's runtime/console/screenshots/live*.png are copies of live-day.png and
-live-day-phone.png).
+axe on every state of the page. Screenshots go to test-artifacts/console/ (live-day-*); those
+kept beside this file (screenshots/live-day-*.png) are refreshed with CONSOLE_SCREENSHOTS=update,
+and the README's runtime/console/screenshots/live.png and live-phone.png are copies of
+live-day.png and live-day-phone.png.
 
 Any error in a page's console fails the test (the `tab` fixture collects them).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +26,7 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser as PwBrowser
 from playwright.async_api import Page, expect
 
-from tests.console.browser.conftest import Tab
+from tests.console.browser.conftest import ARTIFACTS, Tab
 from tests.e2e.conftest import Service
 from tests.e2e.helpers import provider_tenant, serving
 from tests.e2e.test_provider_zadarma import (
@@ -38,6 +42,14 @@ from tests.e2e.test_provider_zadarma import (
 BLOCKING = {"serious", "critical"}
 CLIENT = "79161234567"
 CALLER = "79035550011"  # unknown: the missed call makes a contact for this number
+KEPT = Path(__file__).parent / "screenshots"
+
+
+def keep_screenshots() -> None:
+    """CONSOLE_SCREENSHOTS=update: the screenshots kept beside the tests, from this run."""
+    if os.environ.get("CONSOLE_SCREENSHOTS") == "update":
+        for shot in KEPT.glob("live-day*.png"):
+            shutil.copyfile(ARTIFACTS / shot.name, shot)
 
 
 @pytest.fixture
@@ -211,6 +223,7 @@ async def test_an_operators_day(tab: Tab, chromium: PwBrowser, console: tuple[Se
     assert tab.errors == [] and errors == []
     assert anna.errors == []
     await anna.page.context.close()
+    keep_screenshots()
 
 
 async def test_the_live_page_at_phone_width(chromium: PwBrowser, console: tuple[Service, str],
@@ -241,6 +254,7 @@ async def test_the_live_page_at_phone_width(chromium: PwBrowser, console: tuple[
     assert problems == []
     assert phone.errors == []
     await page.context.close()
+    keep_screenshots()
 
 
 async def test_a_mark_made_while_disconnected_shows_after_the_reconnect(
