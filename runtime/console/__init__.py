@@ -15,6 +15,7 @@ from aiohttp import web
 
 from runtime.console import (
     auth_views,
+    completion,
     editor_views,
     executions_views,
     modules_views,
@@ -30,6 +31,7 @@ ROUTERS = [
     auth_views.routes,
     modules_views.routes,
     editor_views.routes,
+    completion.routes,
     versions_views.routes,
     executions_views.routes,
     operator_views.routes,

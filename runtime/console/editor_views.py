@@ -15,6 +15,7 @@ from runtime.api.common import Body, found, read_body
 from runtime.api.modules import changed
 from runtime.api.runs import RequestBody, dry_run_report, source_for, webhook_url
 from runtime.api.versions import NewVersionBody, add_version_unit, checked, version_json
+from runtime.console.completion import completion_url
 from runtime.console.masking import masked_request
 from runtime.console.modules_views import owned
 from runtime.console.replays import replay_execution
@@ -87,6 +88,7 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
         "source": version.source if version else STARTER,
         "executions": executions,
         "webhook_url": webhook_url(request, module),
+        "completion_url": completion_url(),
         "picked_execution": request.query.get("execution", ""),
         "version_numbers": {v.id: v.number for v in versions},
         "users": {u.id: u.name for u in await store.list_users(session.tenant_id, 500, 0)},

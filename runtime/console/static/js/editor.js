@@ -6,8 +6,10 @@ import {
   historyKeymap, indentWithTab, syntaxHighlighting, defaultHighlightStyle, indentOnInput,
   bracketMatching, foldGutter, foldKeymap, search, searchKeymap, highlightSelectionMatches,
   closeBrackets, closeBracketsKeymap, lintGutter, setDiagnostics, lintKeymap, python,
+  completionKeymap,
 } from "../vendor/codemirror.js";
 import { postJSON, getJSON, el, pretty } from "./api.js";
+import { scriptCompletion, preloadCompletion } from "./completion.js";
 
 const cfg = document.getElementById("editor-config").dataset;
 const moduleId = cfg.moduleId;
@@ -36,10 +38,10 @@ const view = new EditorView({
       drawSelection(), dropCursor(), EditorState.allowMultipleSelections.of(true), indentOnInput(),
       syntaxHighlighting(defaultHighlightStyle, { fallback: true }), bracketMatching(),
       closeBrackets(), rectangularSelection(), highlightActiveLine(), highlightSelectionMatches(),
-      search({ top: true }), lintGutter(), python(),
+      search({ top: true }), lintGutter(), python(), scriptCompletion(cfg.completionUrl),
       keymap.of([
         { key: "Mod-Enter", run: () => { check(); return true; } },
-        ...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap,
+        ...closeBracketsKeymap, ...completionKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap,
         ...foldKeymap, ...lintKeymap, indentWithTab,
       ]),
       EditorView.cspNonce.of(nonce),
@@ -50,6 +52,7 @@ const view = new EditorView({
 });
 textarea.hidden = true;
 host.dataset.ready = "true";
+preloadCompletion(cfg.completionUrl);
 window.consoleEditor = view; // for tests and the browser's console
 
 function source() { return view.state.doc.toString(); }
