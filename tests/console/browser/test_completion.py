@@ -50,6 +50,7 @@ PARSE = "def VoipParseWebhookRequest(req):\n    "
 async def test_completion_offers_the_contract(tab: Tab, console: tuple[Service, str]) -> None:
     service, _ = console
     seed = await seed_setup(service)
+    await tab.report_csp_violations()
     await tab.sign_in(seed.api.secret or "")
     await tab.goto(f"/console/modules/{seed.module['id']}/editor")
     page = tab.page

@@ -150,6 +150,7 @@ async function save(activate, overwrite = false) {
     say(`Saved version ${data.number}${data.active ? " (now active)" : ""}.`, "ok");
     document.getElementById("editing-what").textContent =
       `Saved as version ${data.number}${data.active ? " (active)" : ""}.`;
+    addVersion(data);
     return;
   }
   if (status === 409 && activate && !overwrite) {
@@ -170,6 +171,22 @@ async function save(activate, overwrite = false) {
     return;
   }
   say(`Not saved: ${(data && data.message) || status}`, "error");
+}
+
+// Both version menus (open, run) follow a save: the new version on top, "(active)" moved to it
+// when it was activated, so neither shows the old state until a reload.
+const versionMenus = [document.getElementById("open-version"), document.getElementById("run-version-id")];
+function addVersion(version) {
+  for (const menu of versionMenus) {
+    if (version.active) {
+      for (const item of menu.options) item.textContent = item.textContent.replace(/ \(active\)$/, "");
+    }
+    const item = el("option", { value: version.id }, `v${version.number}${version.active ? " (active)" : ""}`);
+    menu.prepend(item);
+    if (menu.id === "open-version" || version.active) menu.value = version.id;
+  }
+  document.getElementById("open-version-form").hidden = false;
+  document.getElementById("run-version").disabled = false;
 }
 
 document.getElementById("btn-check").addEventListener("click", check);
