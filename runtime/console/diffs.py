@@ -63,9 +63,9 @@ def side_by_side(left: str, right: str, *, context: int | None = CONTEXT) -> Dif
     a, b = left.splitlines(), right.splitlines()
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     if context is None:
-        rows = [row for tag, i1, i2, j1, j2 in matcher.get_opcodes()
-                for row in _lines(tag, a, b, i1, i2, j1, j2)]
-        return Diff(rows, sum(1 for r in rows if r.kind != "equal"))
+        every = [row for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+                 for row in _lines(tag, a, b, i1, i2, j1, j2)]
+        return Diff(every, sum(1 for r in every if r.kind != "equal"))
     if a == b:
         return Diff(_fold(0, 0, len(a)), 0)
     rows: list[Row] = []

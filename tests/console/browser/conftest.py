@@ -113,8 +113,8 @@ class Tab:
 # error, which `tab.errors` collects (Chromium logs most violations itself; this catches all).
 REPORT_CSP_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", (event) => {
-    console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`
-        + ` at ${event.sourceFile || "?"}:${event.lineNumber}: ${event.sample || ""}`);
+    console.error(`CSP violation: ${event.violatedDirective} blocked `
+        + `${event.blockedURI || "inline"} at ${event.sourceFile || "?"}:${event.lineNumber}: ${event.sample || ""}`);
 });
 """
 
