@@ -114,7 +114,8 @@ class Tab:
 REPORT_CSP_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", (event) => {
     console.error(`CSP violation: ${event.violatedDirective} blocked `
-        + `${event.blockedURI || "inline"} at ${event.sourceFile || "?"}:${event.lineNumber}: ${event.sample || ""}`);
+        + `${event.blockedURI || "inline"} at ${event.sourceFile || "?"}:${event.lineNumber}: `
+        + (event.sample || ""));
 });
 """
 
