@@ -133,3 +133,23 @@ async def test_editor_and_versions(tab: Tab, console: tuple[Service, str]) -> No
 
     assert problems == []
     assert tab.errors == []
+
+
+async def test_a_csp_violation_on_the_editor_is_an_error(tab: Tab,
+                                                         console: tuple[Service, str]) -> None:
+    """The control for the checks above: an inline style on the editor page is refused by the
+    policy, and the violation reaches `tab.errors`."""
+    service, _ = console
+    seed = await seed_setup(service)
+    await tab.report_csp_violations()
+    await tab.sign_in(seed.api.secret or "")
+    await tab.goto(f"/console/modules/{seed.module['id']}/editor")
+    await expect(tab.page.locator("#editor[data-ready='true']")).to_be_attached()
+    assert tab.errors == []
+    await tab.page.evaluate(
+        "document.getElementById('editor-status').setAttribute('style', 'color: red')")
+    for _ in range(50):
+        if any("CSP violation: style-src" in e for e in tab.errors):
+            break
+        await tab.page.wait_for_timeout(100)
+    assert any("CSP violation: style-src" in e for e in tab.errors), tab.errors
