@@ -95,9 +95,14 @@ def first_line(doc: str | None) -> str:
 
 def type_head(annotation: ast.expr | None) -> str | None:
     """The type a value of this annotation has, as a key of `types` (`Mapping[str, str]` ->
-    `Mapping`); None when nothing is known (`Any`, unions)."""
+    `Mapping`, `str | None` -> `str`); None when nothing is known (`Any`, other unions)."""
     if annotation is None:
         return None
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        # `X | None`: completing X's members is what a builder wants after a None check.
+        parts = [p for p in (annotation.left, annotation.right)
+                 if not (isinstance(p, ast.Constant) and p.value is None)]
+        return type_head(parts[0]) if len(parts) == 1 else None
     node = annotation.value if isinstance(annotation, ast.Subscript) else annotation
     if isinstance(node, ast.Name):
         return None if node.id in ("Any", "None", "object") else node.id

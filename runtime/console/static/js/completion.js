@@ -244,10 +244,18 @@ function scriptSource(url) {
   };
 }
 
-// The editor's completion extension: ours first, then the script's own names (lang-python).
+// The script's own names (lang-python), except in an import, where only modules make sense
+// (it would offer the half-typed module name itself, as a name the import binds).
+function localNames(context) {
+  const line = context.state.doc.lineAt(context.pos);
+  if (/^\s*(import|from)\s/.test(line.text.slice(0, context.pos - line.from))) return null;
+  return localCompletionSource(context);
+}
+
+// The editor's completion extension: ours first, then the script's own names.
 export function scriptCompletion(url) {
   return autocompletion({
-    override: [scriptSource(url), localCompletionSource],
+    override: [scriptSource(url), localNames],
     activateOnTyping: true,
     icons: true,
   });
