@@ -3,7 +3,8 @@
 The offered names come from the server's definitions (runtime/console/completion.py); here the
 popup is checked where a builder meets it: injected names with their docs, members after a dot
 (the request, an enum, the reply builder's chain, a fetch response, storage), modules after
-`import`/`from`, their members, a result type's keys, and the script's own names.
+`import`/`from`, their members, a result type's keys, and the script's own names. The popup's
+screenshot is kept in screenshots/editor-completion.png (CONSOLE_SCREENSHOTS=update).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from playwright.async_api import expect
 
 from tests.console.browser.conftest import Tab
 from tests.console.browser.test_accessibility import BLOCKING
+from tests.console.browser.test_editor_versions import keep_screenshots
 from tests.e2e.conftest import Service
 from tests.e2e.helpers import seed_setup
 
@@ -130,3 +132,4 @@ async def test_completion_offers_the_contract(tab: Tab, console: tuple[Service, 
     await page.wait_for_timeout(300)
     await expect(page.locator(POPUP)).to_have_count(0)
     assert tab.errors == []
+    keep_screenshots(("editor-completion",))

@@ -1,15 +1,20 @@
 """The editor and versions pages in real Chromium (issue #19 point 5): the test panel starts from
 the module's last webhook (masked), both version menus follow saves, the diff shows the changed
 lines with folded context, rollback is offered only when there is a version to go back to, and
-no page logs a console error or a Content-Security-Policy violation. Screenshots and the axe
-check of each page are kept with the tests (test-artifacts/console/)."""
+no page logs a console error or a Content-Security-Policy violation. axe checks each page;
+screenshots go to test-artifacts/console/, and with CONSOLE_SCREENSHOTS=update also over the
+ones kept beside this file (screenshots/)."""
 
 from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
 
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
 
-from tests.console.browser.conftest import Tab
+from tests.console.browser.conftest import ARTIFACTS, Tab
 from tests.console.browser.test_accessibility import BLOCKING
 from tests.console.browser.test_builder_journey import type_script
 from tests.console.scripts import CHANGED_SCRIPT, FORM_BODY, FORM_SCRIPT
@@ -17,6 +22,16 @@ from tests.e2e.conftest import Service
 from tests.e2e.helpers import seed_setup
 
 SIGNATURE = "s3cr3t-signature-value"
+KEPT = Path(__file__).parent / "screenshots"
+SHOTS = ("editor-start-from-webhook", "editor-menus-after-save", "versions-rollback-offered",
+         "diff-folded", "versions-no-rollback", "editor-completion")
+
+
+def keep_screenshots(names: tuple[str, ...]) -> None:
+    """CONSOLE_SCREENSHOTS=update: the kept screenshots become this run's."""
+    if os.environ.get("CONSOLE_SCREENSHOTS") == "update":
+        for name in names:
+            shutil.copyfile(ARTIFACTS / f"{name}.png", KEPT / f"{name}.png")
 
 
 async def axe(page: Page, name: str) -> list[str]:
@@ -133,6 +148,7 @@ async def test_editor_and_versions(tab: Tab, console: tuple[Service, str]) -> No
 
     assert problems == []
     assert tab.errors == []
+    keep_screenshots(SHOTS[:-1])
 
 
 async def test_a_csp_violation_on_the_editor_is_an_error(tab: Tab,
