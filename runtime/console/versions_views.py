@@ -54,18 +54,29 @@ async def render_versions(request: web.Request, session: Session, module: Module
     return render(request, "versions.html", {
         "module": module, "rows": rows, "error": error,
         "notice": request.query.get("done"),
-        "rollback_to": rollback_target(versions, module.active_version_id),
+        "rollback_to": await rollback_target(store, session.tenant_id, module, versions),
     }, status=status)
 
 
-def rollback_target(versions: list[ScriptVersion], active_id: str | None) -> ScriptVersion | None:
+async def rollback_target(store: Store, tenant_id: str, module: Module,
+                          listed: list[ScriptVersion]) -> ScriptVersion | None:
     """The version a rollback would activate (the store's rule: the one numbered just below
     the active one), or None when there is none, so the page offers no rollback it would
-    refuse."""
-    active = next((v for v in versions if v.id == active_id), None)
+    refuse. Usually both are among the listed (newest) versions; an older active one is
+    looked up."""
+    if module.active_version_id is None:
+        return None
+    active = next((v for v in listed if v.id == module.active_version_id), None) or \
+        await store.get_version(tenant_id, module.id, module.active_version_id)
     if active is None:
         return None
-    return next((v for v in versions if v.number == active.number - 1), None)
+    wanted = active.number - 1
+    previous = next((v for v in listed if v.number == wanted), None)
+    if previous is None and listed and wanted >= 1:
+        # Numbers go 1, 2, 3...: newest first, the one numbered `wanted` sits at this offset.
+        page = await store.list_versions(tenant_id, module.id, 1, listed[0].number - wanted)
+        previous = page[0] if page and page[0].number == wanted else None
+    return previous
 
 
 @routes.get(PREFIX + "/modules/{module_id}/versions")

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from html import unescape
 
+from runtime.store.base import Tx
+from runtime.store.models import ScriptVersion
+from runtime.typedefs import STORE
 from tests.console.conftest import Browser
 from tests.e2e.conftest import Service
 from tests.e2e.helpers import SEED_SCRIPT, seed_setup, start, upload
@@ -70,3 +73,32 @@ async def test_the_test_panel_starts_from_the_last_webhook(console: tuple[Servic
     executions = (await seed.api.ok("GET", f"/api/v1/executions?module_id={module}"))
     newest = executions["executions"][0]["id"]
     assert f'<option value="{newest}" selected>' in html
+
+
+async def test_rollback_is_offered_for_an_active_version_older_than_the_list(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """The page lists the newest 100 versions; an older active one still offers its rollback."""
+    service, _ = console
+    seed = await seed_setup(service)  # version 1
+    module = seed.module["id"]
+    store = service.client.app[STORE]
+
+    async def many(tx: Tx) -> list[ScriptVersion]:
+        made = []
+        for n in range(2, 104):
+            version = await tx.add_version(seed.tenant_id, module, f"{SEED_SCRIPT}\n# {n}\n",
+                                           activate=False)
+            assert version is not None
+            made.append(version)
+        return made
+
+    versions = await store.write(many)
+    await store.activate_version(seed.tenant_id, module, versions[0].id)  # version 2
+    await browser.sign_in(seed.api.secret or "")
+    html = await browser.page(f"/console/modules/{module}/versions")
+    assert ">v2<" not in html and ">v1<" not in html  # beyond the listed 100
+    assert f"{ROLLBACK} (v1)" in html
+    back = await browser.post_form(f"/console/modules/{module}/rollback", {})
+    assert back.status == 303
+    html = await browser.page(f"/console/modules/{module}/versions")
+    assert ROLLBACK not in html
