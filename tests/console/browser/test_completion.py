@@ -127,6 +127,10 @@ async def test_completion_offers_the_contract(tab: Tab, console: tuple[Service, 
     labels = await offered(tab, "def helper_for_parsing():\n    pass\n" + PARSE, "helper_",
                            "helper_for_parsing")
     assert "helper_for_parsing" in labels
+    await page.evaluate(SET_DOC, "def fet")
+    await page.keyboard.type("c", delay=20)
+    await page.wait_for_timeout(300)
+    await expect(page.locator(POPUP)).to_have_count(0)  # a new name: nothing to complete
     await page.evaluate(SET_DOC, PARSE + "x = 'fet")
     await page.keyboard.type("c", delay=20)
     await page.wait_for_timeout(300)

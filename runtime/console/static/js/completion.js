@@ -11,6 +11,7 @@ import { getJSON } from "./api.js";
 
 const IDENT = /^[\w]*$/;
 const SKIP = new Set(["String", "FormatString", "Comment"]);
+const NEW_NAME = /\b(def|class)\s+\w*$/; // a name being defined: nothing to complete
 const MAX_CHAIN = 12; // segments of a.b().c chains followed, and assignments re-followed
 
 let loaded = null;
@@ -233,6 +234,7 @@ function scriptSource(url) {
       return { from: word.from, validFor: IDENT, options: entries.map(option) };
     }
     if (/^\d/.test(word.text) || (word.text === "" && !context.explicit)) return null;
+    if (NEW_NAME.test(head)) return null;
 
     const options = [...info.globals, ...info.builtins, ...info.keywords].map(option);
     const callee = openCall(text, word.from);
@@ -248,7 +250,8 @@ function scriptSource(url) {
 // (it would offer the half-typed module name itself, as a name the import binds).
 function localNames(context) {
   const line = context.state.doc.lineAt(context.pos);
-  if (/^\s*(import|from)\s/.test(line.text.slice(0, context.pos - line.from))) return null;
+  const head = line.text.slice(0, context.pos - line.from);
+  if (/^\s*(import|from)\s/.test(head) || NEW_NAME.test(head)) return null;
   return localCompletionSource(context);
 }
 
