@@ -15,6 +15,7 @@ from aiohttp import web
 
 from runtime.console import (
     auth_views,
+    completion,
     dialing,
     editor_views,
     executions_views,
@@ -35,6 +36,7 @@ ROUTERS = [
     auth_views.routes,
     modules_views.routes,
     editor_views.routes,
+    completion.routes,
     versions_views.routes,
     executions_views.routes,
     operator_views.routes,
