@@ -10,9 +10,9 @@ activity are never touched.
 Every step is one unit of at most `batch_rows` rows (runtime/store/retention.py picks them
 through an index), followed, when it changed something, by a pause of `batch_pause_ms`: on
 SQLite the writer is shared with webhooks, and a batch holds it for a few milliseconds; the
-pause also bounds how fast deletions fill the WAL, whose checkpoints hold the writer longer. A pass repeats a step
-while its batches come back full, then moves on; passes follow each other every
-`interval_seconds`. On PostgreSQL each batch tries the retention lock first (without
+pause also bounds how fast deletions fill the WAL, whose checkpoints hold the writer longer.
+A pass repeats a step while its batches come back full, then moves on; passes follow each
+other every `interval_seconds`. On PostgreSQL each batch tries the retention lock first (without
 waiting): while another node holds it, this node skips the pass, so nodes do not both prune.
 
 `close()` stops after the batch in progress (nothing is left half done: each batch is one

@@ -1,20 +1,26 @@
 """Health and usage at a glance, in Chromium: the modules list shows webhooks and failures in
 the last hour and day and the last error (linked to its execution); the usage page lists the
 days with their figures and says how long history is kept. axe on both; screenshots kept under
-test-artifacts/console/ (usage.png, modules-health.png)."""
+test-artifacts/console/ (usage.png, modules-health.png); with CONSOLE_SCREENSHOTS=update they
+replace the ones kept beside this file (screenshots/), which the README shows."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from playwright.async_api import expect
 
 from runtime.store.models import utc_now
-from tests.console.browser.conftest import Tab
+from tests.console.browser.conftest import ARTIFACTS, Tab
 from tests.console.browser.test_accessibility import audit
 from tests.e2e.conftest import Service
 from tests.e2e.helpers import seed_setup, start, upload
 from tests.e2e.test_api_executions import FAILING
+
+KEPT = Path(__file__).parent / "screenshots"
 
 
 async def test_modules_list_health_and_the_usage_page(tab: Tab,
@@ -79,3 +85,6 @@ async def test_modules_list_health_and_the_usage_page(tab: Tab,
     print("\n".join(problems))
     assert problems == []
     assert tab.errors == [] or all("400" in e for e in tab.errors)
+    if os.environ.get("CONSOLE_SCREENSHOTS") == "update":
+        for name in ("usage", "modules-health"):
+            shutil.copyfile(ARTIFACTS / f"{name}.png", KEPT / f"{name}.png")
