@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -19,6 +20,8 @@ from runtime.store.health import RETRY_AFTER_SECONDS
 from runtime.typedefs import METRICS
 
 log = logging.getLogger("runtime.http")
+
+T = TypeVar("T")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -49,6 +52,13 @@ class ApiError(Exception):
 
 def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
+
+
+def found(value: T | None, what: str) -> T:
+    """The value, or a 404 when it is None (another tenant's ids look exactly like unknown)."""
+    if value is None:
+        raise not_found(what)
+    return value
 
 
 def bad_request(message: str, details: object = None) -> ApiError:

@@ -9,16 +9,6 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from runtime.api.modules import (
-    ModulePatchBody,
-    NewModuleBody,
-    changed,
-    mask,
-    module_patch,
-    unique,
-    webhook_url,
-)
-from runtime.api.runs import run_other
 from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
@@ -31,8 +21,18 @@ from runtime.console.web import (
 )
 from runtime.contract import CallDirection, MemberList, TestConnectionResult
 from runtime.errors import ApiError, not_found
+from runtime.operations.functions import run_function
+from runtime.operations.module_fields import (
+    ModulePatchBody,
+    NewModuleBody,
+    mask,
+    module_patch,
+    unique,
+)
+from runtime.operations.modules import module_changed, tenant_module, webhook_url
+from runtime.operations.services import services
 from runtime.store.models import CallFilter, Module, NewModule
-from runtime.typedefs import STORE
+from runtime.typedefs import CONFIG, STORE
 
 routes = web.RouteTableDef()
 
@@ -44,11 +44,8 @@ def problems_of(error: ValidationError) -> list[str]:
 
 
 async def owned(request: web.Request, session: Session) -> Module:
-    module = await request.app[STORE].get_module(session.tenant_id,
-                                                 request.match_info["module_id"])
-    if module is None:
-        raise not_found("module")
-    return module
+    return await tenant_module(services(request), session.tenant_id,
+                               request.match_info["module_id"])
 
 
 def text(form: Mapping[str, Any], name: str) -> str:
@@ -151,7 +148,7 @@ async def render_module(request: web.Request, session: Session, module: Module, 
     context = {
         "module": module,
         "active": active,
-        "webhook_url": webhook_url(request, module),
+        "webhook_url": webhook_url(request.app[CONFIG], module),
         "settings": settings,
         "bindings": [{"member_id": b.member_id, "user_id": b.user_id,
                       "user_name": names.get(b.user_id)} for b in bindings],
@@ -243,7 +240,7 @@ async def apply_patch(request: web.Request, session: Session, module: Module,
                                    errors={section: [error.message]})
     if updated is None:
         raise not_found("module")
-    changed(request, module.id)
+    module_changed(services(request), module.id)
     raise see_other(f"{PREFIX}/modules/{module.id}?saved={section}#{section}")
 
 
@@ -302,7 +299,7 @@ async def save_bindings(request: web.Request) -> web.StreamResponse:
                                    errors={"bindings": [error.message]})
     if result is None:
         raise not_found("module")
-    changed(request, module.id)
+    module_changed(services(request), module.id)
     raise see_other(f"{PREFIX}/modules/{module.id}?saved=bindings#bindings")
 
 
@@ -319,7 +316,8 @@ async def load_members(request: web.Request) -> web.StreamResponse:
     members: list[dict[str, Any]] | None = None
     failure = None
     try:
-        report = await run_other(request, module, "VoipGetMembers", ())
+        with store_errors():
+            report = await run_function(services(request), module, "VoipGetMembers", ())
         result = report.validated
         assert isinstance(result, MemberList)
         bindings = await request.app[STORE].list_bindings(session.tenant_id, module.id) or []
@@ -342,7 +340,8 @@ async def test_connection(request: web.Request) -> web.StreamResponse:
     module = await owned(request, session)
     await form_of(request, session)
     try:
-        report = await run_other(request, module, "VoipTestConnection", ())
+        with store_errors():
+            report = await run_function(services(request), module, "VoipTestConnection", ())
         result = report.validated
         assert isinstance(result, TestConnectionResult)
         data = result.to_json()

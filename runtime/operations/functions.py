@@ -1,0 +1,45 @@
+"""Running one of a module's other functions (test connection, members, click-to-call, a
+recording's link) with its active version; each run leaves an execution-log entry."""
+
+from __future__ import annotations
+
+from runtime.errors import ApiError
+from runtime.operations.services import Services
+from runtime.operations.sources import active_version
+from runtime.ratelimit import Refused
+from runtime.runner import RunReport
+from runtime.store.models import JSON, Module
+
+
+def too_many(refusal: Refused) -> ApiError:
+    return ApiError(429, "rate_limited", str(refusal),
+                    headers={"Retry-After": str(refusal.retry_after)})
+
+
+def script_failed(report: RunReport) -> ApiError:
+    """501 `not_supported` when the script lacks the function, else 502 `script_failed` with
+    the execution to read."""
+    error = report.error if isinstance(report.error, dict) else {}
+    if error.get("type") == "FunctionMissing":
+        return ApiError(501, "not_supported", str(error.get("message")),
+                        details={"execution_id": report.execution_id})
+    return ApiError(
+        502, "script_failed",
+        f"the module's {report.function} failed: {error.get('message', 'see the execution log')}",
+        details={"execution_id": report.execution_id, "error": report.error,
+                 "limit": report.outcome.limit},
+    )
+
+
+async def run_function(services: Services, module: Module, function: str,
+                       args: tuple[JSON, ...]) -> RunReport:
+    """The function's report when it succeeded with a valid result; otherwise an `ApiError`
+    (409 without an active script, 501, 502), or `Refused` over the tenant's limits."""
+    version = await active_version(services, module)
+    try:
+        report = await services.runner.call_function(module, version, function, args)
+    except Refused as refusal:
+        raise too_many(refusal) from None
+    if not report.ok:
+        raise script_failed(report)
+    return report
