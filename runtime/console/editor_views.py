@@ -131,8 +131,6 @@ async def dry_run(request: web.Request) -> web.StreamResponse:
     session = await json_session(request)
     module = await owned(request, session)
     body = await read_body(request, DryRunBody)
-    if body.request is not None:
-        body.request.method = body.request.method.upper()
     result = await dry_runs.dry_run(services(request), module, body)
     if result.replayed is not None:
         return web.json_response(replay_view(result))

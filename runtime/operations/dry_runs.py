@@ -2,38 +2,44 @@
 webhook's request (a replay), with a draft, a version or the active script; nothing is stored
 (contract §5, "dry run").
 
-An execution of another module of the tenant is a 400 `bad_request` naming that (the execution
-exists, the request is wrong), an unknown one or another tenant's a 404.
+Where the API and the console used to differ, one behaviour holds for both:
+- the composed request's method is upper-cased (`post` is run as `POST`), as every HTTP
+  request line carries it, so a script comparing `request.method == "POST"` behaves as it
+  will for real webhooks;
+- an execution of another module of the tenant is a 400 `bad_request` naming that (the
+  execution exists, the request is wrong), an unknown one or another tenant's a 404.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from runtime.errors import ApiError, bad_request
 from runtime.intake import composed_request
 from runtime.json_body import Body
 from runtime.openapi.models import DryRunReport, dump
 from runtime.operations.executions import tenant_execution
-from runtime.operations.functions import too_many
 from runtime.operations.modules import webhook_url
 from runtime.operations.services import Services
 from runtime.operations.sources import Script, script_for
-from runtime.ratelimit import Refused
 from runtime.runner import Reply
 from runtime.store.models import Execution, Module
 from runtime.text import valid_strings
 from sandbox import RequestData
+
+ID_LENGTH = 64
 
 
 class RequestBody(Body):
     """A request composed for a dry run: its text is made valid as a webhook's would be
     (lone surrogates such as `"\\udcff"` become U+FFFD, contract §3)."""
 
-    method: str = Field(default="POST", min_length=1, max_length=16)
+    method: Annotated[str, AfterValidator(str.upper)] = Field(
+        default="POST", min_length=1, max_length=16,
+        description="the HTTP method, upper-cased as a request line carries it")
     url: str | None = Field(default=None, max_length=8192)
     headers: dict[str, str] | list[tuple[str, str]] = Field(default_factory=dict)
     body: str | None = None
@@ -49,13 +55,13 @@ class RequestBody(Body):
 class DryRunBody(Body):
     request: RequestBody | None = None
     source: str | None = None
-    version_id: str | None = None
-    execution_id: str | None = None
+    version_id: str | None = Field(default=None, max_length=ID_LENGTH)
+    execution_id: str | None = Field(default=None, max_length=ID_LENGTH)
 
 
 class ReplayBody(Body):
     source: str | None = None
-    version_id: str | None = None
+    version_id: str | None = Field(default=None, max_length=ID_LENGTH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +109,7 @@ def of_module(module: Module, execution: Execution) -> Execution:
 async def run_report(services: Services, module: Module, script: Script,
                      data: RequestData) -> dict[str, Any]:
     """Run the script on `data` as a dry run (`Refused` over the tenant's limits)."""
-    try:
-        report, reply = await services.runner.dry_run(module, script.source, data)
-    except Refused as refusal:
-        raise too_many(refusal) from None
+    report, reply = await services.runner.dry_run(module, script.source, data)
     body = report.to_json()
     body.pop("execution_id")
     body["version_id"] = script.version_id

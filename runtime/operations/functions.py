@@ -6,14 +6,8 @@ from __future__ import annotations
 from runtime.errors import ApiError
 from runtime.operations.services import Services
 from runtime.operations.sources import active_version
-from runtime.ratelimit import Refused
 from runtime.runner import RunReport
 from runtime.store.models import JSON, Module
-
-
-def too_many(refusal: Refused) -> ApiError:
-    return ApiError(429, "rate_limited", str(refusal),
-                    headers={"Retry-After": str(refusal.retry_after)})
 
 
 def script_failed(report: RunReport) -> ApiError:
@@ -36,10 +30,7 @@ async def run_function(services: Services, module: Module, function: str,
     """The function's report when it succeeded with a valid result; otherwise an `ApiError`
     (409 without an active script, 501, 502), or `Refused` over the tenant's limits."""
     version = await active_version(services, module)
-    try:
-        report = await services.runner.call_function(module, version, function, args)
-    except Refused as refusal:
-        raise too_many(refusal) from None
+    report = await services.runner.call_function(module, version, function, args)
     if not report.ok:
         raise script_failed(report)
     return report

@@ -254,7 +254,7 @@ class Tx(Protocol):
     async def create_contacts(
         self, tenant_id: str, contacts: Sequence[tuple[str, Sequence[ContactPhone]]]
     ) -> list[Contact]:
-        """Create contacts from (name, phones); callers normalise phones (acting.phone_of)."""
+        """Create contacts from (name, phones); callers normalise phones (acting.contact_phones)."""
         ...
 
 
