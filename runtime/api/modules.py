@@ -12,18 +12,16 @@ from runtime.api.common import found, page, read_body, reply
 from runtime.auth import TenantAuth, require_tenant
 from runtime.openapi import documented
 from runtime.openapi.models import ModuleList, ModuleOut, PageQuery, dump
+from runtime.operations import modules as module_ops
 from runtime.operations.module_fields import (
     ModulePatchBody,
     NewModuleBody,
-    check_secrets,
     masked_settings,
-    module_patch,
-    unique,
 )
 from runtime.operations.modules import module_changed, tenant_module
 from runtime.operations.modules import webhook_url as module_webhook_url
 from runtime.operations.services import services
-from runtime.store.models import JSON, Module, NewModule
+from runtime.store.models import JSON, Module
 from runtime.typedefs import CONFIG, STORE
 
 routes = web.RouteTableDef()
@@ -79,11 +77,7 @@ def changed(request: web.Request, module_id: str) -> None:
 async def create_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     body = await read_body(request, NewModuleBody)
-    secrets = unique(body.secrets)
-    check_secrets(secrets, body.settings)
-    new = NewModule(name=body.name, region=body.region, description=body.description,
-                    settings=body.settings, secrets=secrets, allowlist=unique(body.allowlist))
-    module = await request.app[STORE].create_module(auth.tenant_id, new)
+    module = await module_ops.create_module(services(request), auth.tenant_id, body)
     return reply(await module_json(request, module), status=201)
 
 
@@ -109,11 +103,8 @@ async def get_module(request: web.Request) -> web.Response:
 async def update_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await owned_module(request, auth)
-    patch = module_patch(module, await read_body(request, ModulePatchBody))
-    updated = found(
-        await request.app[STORE].update_module(auth.tenant_id, module.id, patch), "module"
-    )
-    changed(request, module.id)
+    body = await read_body(request, ModulePatchBody)
+    updated = await module_ops.update_module(services(request), module, body)
     return reply(await module_json(request, updated))
 
 

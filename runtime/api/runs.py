@@ -8,8 +8,7 @@ from aiohttp import web
 from pydantic import Field
 
 from runtime.api.common import Body, found, read_body
-from runtime.auth import TenantAuth, bearer, require_tenant
-from runtime.contract import MemberList, TestConnectionResult
+from runtime.auth import bearer, require_tenant
 from runtime.errors import ApiError, unauthorized
 from runtime.ids import hash_secret
 from runtime.openapi import documented
@@ -21,7 +20,7 @@ from runtime.openapi.models import (
     TestConnectionOut,
     dump,
 )
-from runtime.operations import dry_runs
+from runtime.operations import dry_runs, functions
 from runtime.operations.dry_runs import (
     DryRunBody,
     ReplayBody,
@@ -33,7 +32,6 @@ from runtime.operations.functions import run_function
 from runtime.operations.modules import tenant_module
 from runtime.operations.services import services
 from runtime.operations.sources import script_for
-from runtime.store.models import Module
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -45,10 +43,6 @@ class OriginateBody(Body):
     user_id: str | None = None
 
 
-async def module_of(request: web.Request, auth: TenantAuth, module_id: str) -> Module:
-    return await tenant_module(services(request), auth.tenant_id, module_id)
-
-
 @routes.post("/api/v1/modules/{module_id}/dry-run")
 @documented("Dry-run the webhook function", auth="tenant", body=DryRunBody,
             response=DryRunReport, errors=[404, 409, 429], error_notes={
@@ -58,7 +52,8 @@ async def module_of(request: web.Request, auth: TenantAuth, module_id: str) -> M
                 422: "or `invalid_script`: the source is larger than 64 KiB."})
 async def dry_run(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    module = await module_of(request, auth, request.match_info["module_id"])
+    module = await tenant_module(services(request), auth.tenant_id,
+                                 request.match_info["module_id"])
     body = await read_body(request, DryRunBody)
     result = await dry_runs.dry_run(services(request), module, body)
     return web.json_response(result.report)
@@ -74,7 +69,7 @@ async def replay(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     ops = services(request)
     execution = await tenant_execution(ops, auth.tenant_id, request.match_info["execution_id"])
-    module = await module_of(request, auth, execution.module_id)
+    module = await tenant_module(ops, auth.tenant_id, execution.module_id)
     body = await read_body(request, ReplayBody) if request.can_read_body else ReplayBody()
     script = await script_for(ops, module, body.source, body.version_id)
     report = (await replay_execution(ops, module, execution, script)).report
@@ -92,12 +87,11 @@ async def replay(request: web.Request) -> web.Response:
             error_notes={409: "`no_active_script`."})
 async def test_connection(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    module = await module_of(request, auth, request.match_info["module_id"])
-    report = await run_function(services(request), module, "VoipTestConnection", ())
-    result = report.validated
-    assert isinstance(result, TestConnectionResult)
-    return web.json_response(
-        dump(TestConnectionOut, {**result.to_json(), "execution_id": report.execution_id}))
+    module = await tenant_module(services(request), auth.tenant_id,
+                                 request.match_info["module_id"])
+    connection = await functions.connection_test(services(request), module)
+    return web.json_response(dump(TestConnectionOut, {
+        **connection.result, "execution_id": connection.execution_id}))
 
 
 @routes.post("/api/v1/modules/{module_id}/load-members")
@@ -105,15 +99,11 @@ async def test_connection(request: web.Request) -> web.Response:
             errors=[404, 409, 429, 501, 502], error_notes={409: "`no_active_script`."})
 async def load_members(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    module = await module_of(request, auth, request.match_info["module_id"])
-    report = await run_function(services(request), module, "VoipGetMembers", ())
-    result = report.validated
-    assert isinstance(result, MemberList)
-    bindings = await request.app[STORE].list_bindings(auth.tenant_id, module.id) or []
-    bound = {b.member_id: b.user_id for b in bindings}
-    members = [{**m, "user_id": bound.get(str(m["id"]))} for m in result.to_json()]
-    return web.json_response(
-        dump(MembersOut, {"members": members, "execution_id": report.execution_id}))
+    module = await tenant_module(services(request), auth.tenant_id,
+                                 request.match_info["module_id"])
+    loaded = await functions.load_members(services(request), module)
+    return web.json_response(dump(MembersOut, {
+        "members": loaded.members, "execution_id": loaded.execution_id}))
 
 
 @routes.post("/api/v1/calls/originate")

@@ -19,19 +19,19 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
-from runtime.contract import CallDirection, MemberList, TestConnectionResult
+from runtime.contract import CallDirection
 from runtime.errors import ApiError, not_found
-from runtime.operations.functions import run_function
+from runtime.operations import functions
+from runtime.operations import modules as module_ops
 from runtime.operations.module_fields import (
     ModulePatchBody,
     NewModuleBody,
     mask,
-    module_patch,
     unique,
 )
 from runtime.operations.modules import module_changed, tenant_module, webhook_url
 from runtime.operations.services import services
-from runtime.store.models import CallFilter, Module, NewModule
+from runtime.store.models import CallFilter, Module
 from runtime.typedefs import CONFIG, STORE
 
 routes = web.RouteTableDef()
@@ -92,8 +92,7 @@ async def create_module(request: web.Request) -> web.StreamResponse:
         return await render_modules(request, session, errors=problems_of(error), values=values)
     try:
         with store_errors():
-            module = await request.app[STORE].create_module(session.tenant_id, NewModule(
-                name=body.name, region=body.region, description=body.description))
+            module = await module_ops.create_module(services(request), session.tenant_id, body)
     except ApiError as error:
         return await render_modules(request, session, errors=[error.message], values=values)
     raise see_other(f"{PREFIX}/modules/{module.id}")
@@ -229,18 +228,16 @@ async def apply_patch(request: web.Request, session: Session, module: Module,
                       data: dict[str, Any], section: str) -> web.StreamResponse:
     try:
         body = ModulePatchBody.model_validate(data)
-        patch = module_patch(module, body)
         with store_errors():
-            updated = await request.app[STORE].update_module(session.tenant_id, module.id, patch)
+            await module_ops.update_module(services(request), module, body)
     except ValidationError as error:
         return await render_module(request, session, module, status=422,
                                    errors={section: problems_of(error)})
     except ApiError as error:
+        if error.status == 404:
+            raise
         return await render_module(request, session, module, status=error.status,
                                    errors={section: [error.message]})
-    if updated is None:
-        raise not_found("module")
-    module_changed(services(request), module.id)
     raise see_other(f"{PREFIX}/modules/{module.id}?saved={section}#{section}")
 
 
@@ -317,13 +314,9 @@ async def load_members(request: web.Request) -> web.StreamResponse:
     failure = None
     try:
         with store_errors():
-            report = await run_function(services(request), module, "VoipGetMembers", ())
-        result = report.validated
-        assert isinstance(result, MemberList)
-        bindings = await request.app[STORE].list_bindings(session.tenant_id, module.id) or []
-        bound = {b.member_id: b.user_id for b in bindings}
-        members = [{"id": str(m["id"]), "name": m.get("name"), "user_id": bound.get(str(m["id"]))}
-                   for m in result.to_json()]
+            loaded = await functions.load_members(services(request), module)
+        members = [{"id": str(m["id"]), "name": m.get("name"), "user_id": m["user_id"]}
+                   for m in loaded.members]
     except ApiError as error:
         failure = error.message
     context: dict[str, Any] = {"members": members, "members_error": failure}
@@ -341,13 +334,11 @@ async def test_connection(request: web.Request) -> web.StreamResponse:
     await form_of(request, session)
     try:
         with store_errors():
-            report = await run_function(services(request), module, "VoipTestConnection", ())
-        result = report.validated
-        assert isinstance(result, TestConnectionResult)
-        data = result.to_json()
+            connection = await functions.connection_test(services(request), module)
+        data = connection.result
         reason = data.get("failReason") or data.get("fail_reason")
         outcome = {"success": bool(data.get("success")), "reason": reason,
-                   "execution_id": report.execution_id}
+                   "execution_id": connection.execution_id}
     except ApiError as error:
         outcome = {"success": False, "reason": error.message, "execution_id": None}
     if is_htmx(request):

@@ -3,6 +3,10 @@ recording's link) with its active version; each run leaves an execution-log entr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.contract import MemberList, TestConnectionResult
 from runtime.errors import ApiError
 from runtime.operations.services import Services
 from runtime.operations.sources import active_version
@@ -34,3 +38,36 @@ async def run_function(services: Services, module: Module, function: str,
     if not report.ok:
         raise script_failed(report)
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """VoipTestConnection's validated result (`success`, `failReason`) and its execution."""
+
+    result: dict[str, Any]
+    execution_id: str
+
+
+async def connection_test(services: Services, module: Module) -> Connection:
+    report = await run_function(services, module, "VoipTestConnection", ())
+    result = report.validated
+    assert isinstance(result, TestConnectionResult)
+    return Connection(result.to_json(), report.execution_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    """VoipGetMembers' members, each with the user bound to it now (`user_id`, or None)."""
+
+    members: list[dict[str, Any]]
+    execution_id: str
+
+
+async def load_members(services: Services, module: Module) -> Members:
+    report = await run_function(services, module, "VoipGetMembers", ())
+    result = report.validated
+    assert isinstance(result, MemberList)
+    bindings = await services.store.list_bindings(module.tenant_id, module.id) or []
+    bound = {b.member_id: b.user_id for b in bindings}
+    members = [{**m, "user_id": bound.get(str(m["id"]))} for m in result.to_json()]
+    return Members(members, report.execution_id)

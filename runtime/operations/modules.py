@@ -1,12 +1,20 @@
-"""A tenant's module: finding it (another tenant's is as unknown as a missing one), its webhook
-URL, and forgetting the webhook path's cached copy after a change."""
+"""A tenant's module: finding it (another tenant's is as unknown as a missing one), creating
+and changing it, its webhook URL, and forgetting the webhook path's cached copy after a
+change."""
 
 from __future__ import annotations
 
 from runtime.config import Config
 from runtime.errors import found
+from runtime.operations.module_fields import (
+    ModulePatchBody,
+    NewModuleBody,
+    check_secrets,
+    module_patch,
+    unique,
+)
 from runtime.operations.services import Services
-from runtime.store.models import Module
+from runtime.store.models import Module, NewModule
 
 
 async def tenant_module(services: Services, tenant_id: str, module_id: str) -> Module:
@@ -23,3 +31,22 @@ def module_changed(services: Services, module_id: str) -> None:
 def webhook_url(config: Config, module: Module) -> str:
     """The address the module's provider calls."""
     return f"{config.base_url}/hooks/{module.webhook_token}"
+
+
+async def create_module(services: Services, tenant_id: str, body: NewModuleBody) -> Module:
+    """A new module (409 `conflict` when the tenant has one of that name)."""
+    secrets = unique(body.secrets)
+    check_secrets(secrets, body.settings)
+    new = NewModule(name=body.name, region=body.region, description=body.description,
+                    settings=body.settings, secrets=secrets, allowlist=unique(body.allowlist))
+    return await services.store.create_module(tenant_id, new)
+
+
+async def update_module(services: Services, module: Module, body: ModulePatchBody) -> Module:
+    """The module changed as `body` says (a secret sent back masked keeps its value); 422 for
+    a secret that is not a setting, 409 for a name taken, 404 when it is gone."""
+    patch = module_patch(module, body)
+    updated = found(await services.store.update_module(module.tenant_id, module.id, patch),
+                    "module")
+    module_changed(services, module.id)
+    return updated

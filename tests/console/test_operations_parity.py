@@ -6,6 +6,7 @@ with it, and the two answers are compared."""
 from __future__ import annotations
 
 import json
+from html import unescape
 from typing import Any
 
 from aiohttp import ClientResponse
@@ -197,3 +198,21 @@ async def test_the_replay_selection_refuses_as_the_dry_run_does(
     unknown = await browser.post_form(f"/console/modules/{second}/replay",
                                       [("against", version["id"]), ("execution_id", strangers)])
     assert unknown.status == 404
+
+
+async def test_test_connection_and_members_say_the_same(console: tuple[Service, str],
+                                                        browser: Browser) -> None:
+    both, _, _, _ = await setup(console, browser)
+    module = both.seed.module["id"]
+    api_members = await both.seed.api.ok("POST", f"/api/v1/modules/{module}/load-members")
+    page = await browser.post_form(f"/console/modules/{module}/load-members", {})
+    html = unescape(await page.text())
+    assert page.status == 200
+    for member in api_members["members"]:
+        assert str(member["id"]) in html and member["name"] in html
+    empty = await both.seed.api.ok("POST", "/api/v1/modules", {"name": "empty"}, status=201)
+    refused = await both.seed.api.post(f"/api/v1/modules/{empty['id']}/test-connection")
+    assert refused.status == 409
+    message = (await refused.json())["message"]
+    page = await browser.post_form(f"/console/modules/{empty['id']}/test-connection", {})
+    assert message in unescape(await page.text())
