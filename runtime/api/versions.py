@@ -13,14 +13,16 @@ from runtime.openapi import documented
 from runtime.openapi.models import CheckOut, ModuleOut, PageQuery, VersionList, VersionOut, dump
 from runtime.operations import versions as version_ops
 from runtime.operations.services import services
-from runtime.operations.versions import NewVersion, check_script, save_version, version_json
+from runtime.operations.versions import (
+    NewVersion,
+    SourceBody,
+    check_script,
+    save_version,
+    version_json,
+)
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
-
-class SourceBody(Body):
-    source: str
-
 
 class NewVersionBody(Body):
     source: str

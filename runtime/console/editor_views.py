@@ -24,6 +24,7 @@ from runtime.operations.modules import webhook_url
 from runtime.operations.services import services
 from runtime.operations.versions import (
     NewVersion,
+    SourceBody,
     active_version_details,
     check_script,
     version_json,
@@ -49,10 +50,6 @@ class SaveBody(Body):
     activate: bool = False
     base_version_id: str | None = Field(default=None, max_length=64)
     overwrite: bool = False  # the builder confirmed activating over someone else's change
-
-
-class SourceBody(Body):
-    source: str
 
 
 async def json_session(request: web.Request) -> Session:

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from runtime.errors import ApiError, found
+from runtime.json_body import Body
 from runtime.openapi.models import VersionOut, dump
 from runtime.operations.modules import module_changed
 from runtime.operations.services import Services
@@ -24,6 +25,10 @@ from sandbox import DEFAULT_LIMITS
 from sandbox.outcome import CompileProblem, Outcome
 
 MAX_SOURCE_BYTES = DEFAULT_LIMITS.source_bytes
+
+
+class SourceBody(Body):
+    source: str
 
 
 class ScriptRefused(ApiError):
