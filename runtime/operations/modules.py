@@ -23,8 +23,9 @@ async def tenant_module(services: Services, tenant_id: str, module_id: str) -> M
 
 
 def module_changed(services: Services, module_id: str) -> None:
-    """Forget the webhook path's cached copy of the module after any change to it or its
-    versions (runtime/modules_cache.py; other nodes hear of it through the cluster)."""
+    """Forget this node's cached copy of the module (the webhook path's, runtime/modules_cache.py)
+    after any change to it, its versions or its bindings; with PostgreSQL the other nodes hear
+    of the change from the database (runtime/cluster.py)."""
     services.modules.invalidate(module_id)
 
 
