@@ -5,9 +5,8 @@ operations themselves are runtime/operations (shared with the console)."""
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import Field
 
-from runtime.api.common import Body, found, read_body
+from runtime.api.common import found, read_body
 from runtime.auth import bearer, require_tenant
 from runtime.errors import ApiError, unauthorized
 from runtime.ids import hash_secret
@@ -28,19 +27,13 @@ from runtime.operations.dry_runs import (
     what_happened,
 )
 from runtime.operations.executions import tenant_execution
-from runtime.operations.functions import run_function
+from runtime.operations.functions import OriginateBody
 from runtime.operations.modules import tenant_module
 from runtime.operations.services import services
 from runtime.operations.sources import script_for
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
-
-
-class OriginateBody(Body):
-    module_id: str
-    number: str = Field(min_length=1, max_length=64)
-    user_id: str | None = None
 
 
 @routes.post("/api/v1/modules/{module_id}/dry-run")
@@ -137,16 +130,8 @@ async def originate(request: web.Request) -> web.Response:
         user, tenant_id = found_user, found_user.tenant_id
         if body.user_id not in (None, user.id):
             raise ApiError(403, "forbidden", "a user token can only call as its own user")
-    module = found(await store.get_module(tenant_id, body.module_id), "module")
-    bindings = await store.list_bindings(tenant_id, module.id) or []
-    extensions = sorted(b.member_id for b in bindings if b.user_id == user.id)
-    if not extensions:
-        raise ApiError(409, "no_extension",
-                       f"user {user.name!r} has no extension bound in module {module.name!r}")
-    report = await run_function(services(request), module, "VoipGenerateCall",
-                                (extensions[0], body.number))
     return web.json_response(
-        dump(OriginateOut,
-             {"execution_id": report.execution_id, "from": extensions[0], "to": body.number}),
+        dump(OriginateOut, await functions.place_call(services(request), tenant_id, user,
+                                                      body.module_id, body.number)),
         status=202,
     )

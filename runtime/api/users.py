@@ -8,14 +8,10 @@ naming nobody (their `user_id` is gone), so history and the activity stream are 
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from aiohttp import web
-from pydantic import StringConstraints
 
-from runtime.api.common import Body, found, page, read_body, reply
+from runtime.api.common import found, page, read_body, reply
 from runtime.auth import require_tenant
-from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.openapi import documented
 from runtime.openapi.models import (
     NewUserTokenOut,
@@ -24,22 +20,13 @@ from runtime.openapi.models import (
     UserTokenList,
     UserTokenOut,
     dump,
-    not_blank,
 )
+from runtime.operations.services import services
+from runtime.operations.users import NewUserBody, remove_user, revoke_token
 from runtime.store.models import User, UserToken
-from runtime.typedefs import HUB, STORE
+from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
-
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
-                                         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-
-
-class NewUserBody(Body):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-                    not_blank()]
-    email: Email | None = None
-
 
 @routes.post("/api/v1/users")
 @documented("Create a user", auth="tenant", body=NewUserBody, response=User, status=201,
@@ -104,12 +91,8 @@ async def list_user_tokens(request: web.Request) -> web.Response:
                         "opened with it close on every node (close code 4401).")
 async def revoke_user_token(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    token_id = request.match_info["token_id"]
-    revoked = await request.app[STORE].revoke_user_token(
-        auth.tenant_id, request.match_info["user_id"], token_id)
-    found(revoked or None, "user token")
-    await request.app[HUB].end(CredentialEnded(Credential("user_token", token_id),
-                                               EndReason.TOKEN_REVOKED))
+    found(await revoke_token(services(request), auth.tenant_id, request.match_info["user_id"],
+                             request.match_info["token_id"]) or None, "user token")
     return web.Response(status=204)
 
 
@@ -120,8 +103,6 @@ async def revoke_user_token(request: web.Request) -> web.Response:
                         "and notifications that named the user stay, naming nobody.")
 async def delete_user(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    user_id = request.match_info["user_id"]
-    found(await request.app[STORE].delete_user(auth.tenant_id, user_id) or None, "user")
-    await request.app[HUB].end(CredentialEnded(Credential("user", user_id),
-                                               EndReason.USER_DELETED))
+    found(await remove_user(services(request), auth.tenant_id, request.match_info["user_id"])
+          or None, "user")
     return web.Response(status=204)

@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
+
 from runtime.contract import MemberList, TestConnectionResult
-from runtime.errors import ApiError
+from runtime.errors import ApiError, found
+from runtime.json_body import Body
 from runtime.operations.services import Services
 from runtime.operations.sources import active_version
 from runtime.runner import RunReport
-from runtime.store.models import JSON, Module
+from runtime.store.models import JSON, Module, User
 
 
 def script_failed(report: RunReport) -> ApiError:
@@ -71,3 +74,27 @@ async def load_members(services: Services, module: Module) -> Members:
     bound = {b.member_id: b.user_id for b in bindings}
     members = [{**m, "user_id": bound.get(str(m["id"]))} for m in result.to_json()]
     return Members(members, report.execution_id)
+
+
+class OriginateBody(Body):
+    module_id: str
+    number: str = Field(min_length=1, max_length=64)
+    user_id: str | None = None
+
+
+async def place_call(services: Services, tenant_id: str, user: User, module_id: str,
+                     number: str) -> dict[str, Any]:
+    """Click-to-call as `user`: VoipGenerateCall(<their extension in the module>, number).
+
+    The user's first bound extension (by member id) is the one that rings first. The API and
+    the console's call buttons both come here. Returns {execution_id, from, to}.
+    """
+    store = services.store
+    module = found(await store.get_module(tenant_id, module_id), "module")
+    bindings = await store.list_bindings(tenant_id, module.id) or []
+    extensions = sorted(b.member_id for b in bindings if b.user_id == user.id)
+    if not extensions:
+        raise ApiError(409, "no_extension",
+                       f"user {user.name!r} has no extension bound in module {module.name!r}")
+    report = await run_function(services, module, "VoipGenerateCall", (extensions[0], number))
+    return {"execution_id": report.execution_id, "from": extensions[0], "to": number}

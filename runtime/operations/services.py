@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from runtime.config import Config
+from runtime.hub import Hub
 from runtime.modules_cache import ModuleCache
 from runtime.runner import Runner
 from runtime.store import Store
-from runtime.typedefs import CONFIG, MODULES, POOL, RUNNER, STORE
+from runtime.typedefs import CONFIG, HUB, MODULES, POOL, RUNNER, STORE
 from sandbox import SandboxPool
 
 
@@ -21,11 +22,12 @@ class Services:
     pool: SandboxPool
     runner: Runner
     modules: ModuleCache
+    hub: Hub
 
     @classmethod
     def of(cls, app: web.Application) -> Services:
         return cls(config=app[CONFIG], store=app[STORE], pool=app[POOL], runner=app[RUNNER],
-                   modules=app[MODULES])
+                   modules=app[MODULES], hub=app[HUB])
 
 
 def services(request: web.Request) -> Services:
