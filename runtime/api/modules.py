@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from runtime.api.common import found, page, read_body, reply
+from runtime.api.common import page, read_body, reply
 from runtime.auth import TenantAuth, require_tenant
 from runtime.openapi import documented
 from runtime.openapi.models import ModuleList, ModuleOut, PageQuery, dump
@@ -112,10 +112,8 @@ async def update_module(request: web.Request) -> web.Response:
 @documented("Delete a module", auth="tenant", status=204, errors=[404])
 async def delete_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    module_id = request.match_info["module_id"]
-    deleted = await request.app[STORE].delete_module(auth.tenant_id, module_id)
-    found(deleted or None, "module")
-    changed(request, module_id)
+    await module_ops.delete_module(services(request), auth.tenant_id,
+                                   request.match_info["module_id"])
     return web.Response(status=204)
 
 
@@ -124,10 +122,7 @@ async def delete_module(request: web.Request) -> web.Response:
             errors=[404])
 async def rotate_webhook_token(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    module_id = request.match_info["module_id"]
-    module = found(
-        await request.app[STORE].rotate_webhook_token(auth.tenant_id, module_id), "module"
-    )
-    changed(request, module_id)
+    module = await module_ops.new_webhook_token(services(request), auth.tenant_id,
+                                                request.match_info["module_id"])
     return reply(await module_json(request, module))
 

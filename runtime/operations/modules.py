@@ -51,3 +51,18 @@ async def update_module(services: Services, module: Module, body: ModulePatchBod
                     "module")
     module_changed(services, module.id)
     return updated
+
+
+async def new_webhook_token(services: Services, tenant_id: str, module_id: str) -> Module:
+    """A new webhook URL for the module: the old one answers 404 from now on, on every node.
+    404 for an unknown module."""
+    module = found(await services.store.rotate_webhook_token(tenant_id, module_id), "module")
+    module_changed(services, module_id)
+    return module
+
+
+async def delete_module(services: Services, tenant_id: str, module_id: str) -> None:
+    """Delete the module with its versions, bindings, storage, calls and execution log.
+    404 for an unknown module (or one deleted meanwhile)."""
+    found(await services.store.delete_module(tenant_id, module_id) or None, "module")
+    module_changed(services, module_id)
