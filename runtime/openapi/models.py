@@ -207,6 +207,15 @@ class BulkCreated(Out):
     contacts: list[Contact]
 
 
+class TenantDeleted(Out):
+    tenant_id: str
+    dry_run: bool = Field(description="true: nothing was deleted, these are the counts a "
+                                      "deletion would remove")
+    counts: dict[str, int] = Field(description=(
+        "rows per kind: modules, versions, storage_keys, bindings, calls, call_events, "
+        "contacts, activity, notifications, executions, users, user_tokens, api_keys"))
+
+
 class ActivityList(Out):
     activity: list[ActivityEntry]
 
@@ -386,6 +395,11 @@ class CallQuery(PageQuery):
     phone: str | None = Field(default=None, pattern=r"\S", description=(
         "the client's or either number, any spelling (read in `region`)"))
     region: Region = "RU"
+
+
+class TenantDeleteQuery(Query):
+    dry_run: bool = Field(default=False, description=(
+        "true: only count what would be deleted"))
 
 
 class ContactQuery(PageQuery):

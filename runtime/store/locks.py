@@ -123,6 +123,12 @@ class Locks:
     async def creating_contact(self, contact: Contact) -> None:
         return None
 
+    async def contact_numbers(self, tenant_id: str, numbers: Iterable[str]) -> None:
+        """Numbers a management write is about to give a contact: held to COMMIT, so no
+        other unit (an API write, or acting creating a contact for a missed call) gives one of
+        them to another contact meanwhile."""
+        return None
+
     async def module(self, module_id: str) -> None:
         return None
 
@@ -216,6 +222,11 @@ class AdvisoryLocks(Locks):
                 if await self._port.value("SELECT 1 FROM contact_phones WHERE tenant_id = $1 "
                                           "AND normalized = $2 LIMIT 1", number):
                     raise RetryUnit(f"a contact with {phone.normalized} appeared meanwhile")
+
+    async def contact_numbers(self, tenant_id: str, numbers: Iterable[str]) -> None:
+        # The same keys as `creating_contact`, in one order (sorted: no deadlock between two
+        # writes taking several).
+        await self._lock_all(LOCK_CONTACT, sorted({SEP.join((tenant_id, n)) for n in numbers}))
 
     async def module(self, module_id: str) -> None:
         await self._lock(LOCK_MODULE, module_id)
