@@ -10,6 +10,7 @@ from typing import Any
 from runtime.typedefs import POOL
 from tests.e2e.conftest import Api, Service
 from tests.e2e.helpers import CLIENT, SeedSetup, closed_with, end, record, seed_setup, start
+from tests.e2e.test_openapi import assert_conforms
 from tests.e2e.test_live_credentials import open_live
 
 TENANT_DELETED = (4403, "tenant deleted")
@@ -185,3 +186,34 @@ async def test_deleting_a_contact_keeps_its_calls(service: Service) -> None:
     assert kept["id"] == call["id"] and kept["contact_id"] is None
     # The number is free for a new contact.
     await api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": [CLIENT]}, status=201)
+
+
+async def test_409_and_200_conform(service: Service) -> None:
+    """The answers of these routes, checked against the served document (the Schemathesis run
+    cannot give a contact another contact's number)."""
+    doc = await service.operator.ok("GET", "/api/v1/openapi.json")
+    tenant_id, api = await service.new_tenant()
+    olga = await api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": [CLIENT]},
+                        status=201)
+    petr = await api.ok("POST", "/api/v1/contacts",
+                        {"name": "Petr", "phones": ["+79031112233"]}, status=201)
+    for response in (
+        await api.post("/api/v1/contacts", {"name": "O", "phones": [CLIENT]}),
+        await api.post("/api/v1/contacts/bulk", {"contacts": [{"name": "O",
+                                                               "phones": [CLIENT]}]}),
+        await api.patch(f"/api/v1/contacts/{petr['id']}", {"phones": [CLIENT]}),
+    ):
+        assert response.status == 409
+        body = await assert_conforms(doc, response)
+        assert body is not None and body["details"]["contact_id"] == olga["id"]
+    merged = await api.post(f"/api/v1/contacts/{olga['id']}/merge",
+                            {"contact_id": petr["id"]})
+    assert merged.status == 200
+    await assert_conforms(doc, merged)
+    gone = await api.delete(f"/api/v1/contacts/{olga['id']}")
+    assert gone.status == 204
+    await assert_conforms(doc, gone)
+    for query in ("?dry_run=true", ""):
+        response = await service.operator.delete(f"/api/v1/tenants/{tenant_id}{query}")
+        assert response.status == 200
+        await assert_conforms(doc, response)
