@@ -15,6 +15,7 @@ from aiohttp import web
 
 from runtime.console import (
     auth_views,
+    contacts_views,
     editor_views,
     executions_views,
     modules_views,
@@ -33,6 +34,7 @@ ROUTERS = [
     versions_views.routes,
     executions_views.routes,
     operator_views.routes,
+    contacts_views.routes,
 ]
 
 

@@ -35,6 +35,7 @@ from runtime.console.web import (
 )
 from runtime.errors import ApiError, not_found
 from runtime.recording_links import recording_url
+from runtime.store.errors import PhoneTaken
 from runtime.store.models import Call, CallFilter, CallState, Contact, utc_now
 from runtime.typedefs import STORE
 
@@ -43,6 +44,7 @@ routes = web.RouteTableDef()
 LIVE_WINDOW = timedelta(hours=12)
 NOTIFIED_WINDOW = timedelta(days=7)
 NOTIFICATIONS_SCAN = 500
+MERGE_CHOICES = 500  # the newest contacts, offered to merge into the one shown
 
 
 async def notified_calls(request: web.Request, session: Session, *,
@@ -195,6 +197,15 @@ async def visible_contact(request: web.Request, session: Session, contact_id: st
 async def contact_page(request: web.Request) -> web.StreamResponse:
     session = await require_session(request)
     contact = await visible_contact(request, session, request.match_info["contact_id"])
+    return render(request, "contact.html", {
+        **await contact_context(request, session, contact),
+        "created": request.query.get("created"), "done": request.query.get("done")})
+
+
+async def contact_context(request: web.Request, session: Session, contact: Contact
+                          ) -> dict[str, Any]:
+    """What the contact page shows: its activity, and for a builder what editing needs
+    (contacts_views.py)."""
     store = request.app[STORE]
     entries = await store.list_activity(session.tenant_id, contact.id, 100, 0)
     calls = [call for entry in entries
@@ -205,10 +216,13 @@ async def contact_page(request: web.Request) -> web.StreamResponse:
         # would be refused (runtime/call_access.py).
         playable = {call.id for call in calls if call.has_record
                     and await user_may_see_call(store, session.user_id, call)}
-    return render(request, "contact.html", {
-        "contact": contact, "entries": entries, "playable": playable,
-        "answered_by": await answered_by(request, session.tenant_id, calls),
-        "created": request.query.get("created")})
+    others = []
+    if session.kind == "builder":  # the contacts another may be merged from
+        others = [c for c in await store.list_contacts(session.tenant_id, MERGE_CHOICES, 0)
+                  if c.id != contact.id]
+    return {"contact": contact, "entries": entries, "playable": playable, "others": others,
+            "answered_by": await answered_by(request, session.tenant_id, calls),
+            "errors": {}}
 
 
 @routes.post(PREFIX + "/contacts")
@@ -234,7 +248,14 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
         raise ApiError(403, "forbidden", "an operator can add a contact only for the "
                                          "number of one of their calls")
     with store_errors():
-        contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
+        try:
+            contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
+        except PhoneTaken as taken:  # one number, one contact: point at the one there is
+            refusal = ApiError(409, "phone_taken", f"{phone} already has a contact; no "
+                                                   "second one was made.")
+            return render(request, "error.html", {"error": refusal, "link": {
+                "href": f"{PREFIX}/contacts/{taken.contact_id}", "text": "Open that contact"}},
+                status=409)
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")
 
 
