@@ -35,11 +35,13 @@ MAX_PHONES = 20
 
 
 async def refused(request: web.Request, contact: Contact, form: str, message: str, *,
-                  link: str | None = None, status: int = 422) -> web.Response:
-    """The contact page again, `message` beside the form named `form`."""
+                  link: str | None = None, status: int = 422,
+                  typed: dict[str, str] | None = None) -> web.Response:
+    """The contact page again, `message` beside the form named `form`, which keeps what was
+    typed into it (`typed`)."""
     session = await require_builder(request)
     context = await contact_context(request, session, contact)
-    context["errors"] = {form: message, f"{form}_link": link}
+    context["errors"] = {form: message, f"{form}_link": link, "typed": typed or {}}
     return render(request, "contact.html", context, status=status)
 
 
@@ -51,31 +53,34 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
     contact: Contact = found(await store.get_contact(
         session.tenant_id, request.match_info["contact_id"]), "contact")
     form = await form_of(request, session)
-    name = text(form, "name").strip()
-    raws = [line.strip() for line in text(form, "phones").splitlines() if line.strip()]
+    typed = {k: text(form, k) for k in ("name", "phones", "region")}
+    name = typed["name"].strip()
+    raws = [line.strip() for line in typed["phones"].splitlines() if line.strip()]
+
+    async def refuse(message: str, *, link: str | None = None, status: int = 422
+                     ) -> web.Response:
+        return await refused(request, contact, "edit", message, typed=typed, link=link,
+                             status=status)
+
     if not name or len(name) > MAX_NAME:
-        return await refused(request, contact, "edit",
-                             f"A contact needs a name (at most {MAX_NAME} characters).")
+        return await refuse(f"A contact needs a name (at most {MAX_NAME} characters).")
     if len(raws) > MAX_PHONES or any(len(raw) > 64 for raw in raws):
-        return await refused(request, contact, "edit", f"At most {MAX_PHONES} numbers, "
-                                                       "each at most 64 characters.")
+        return await refuse(f"At most {MAX_PHONES} numbers, each at most 64 characters.")
     try:
-        region = check_region(text(form, "region").strip().upper() or "RU")
+        region = check_region(typed["region"].strip().upper() or "RU")
     except ValueError as error:
-        return await refused(request, contact, "edit", f"Region: {error}")
+        return await refuse(f"Region: {error}")
     phones = contact_phones(raws, region)
     bad = [p.raw for p in phones if p.normalized is None]
     if bad:
-        return await refused(request, contact, "edit", f"{bad[0]!r} is not a phone number "
-                                                       f"(read in region {region}).")
+        return await refuse(f"{bad[0]!r} is not a phone number (read in region {region}).")
     with store_errors():
         try:
             updated = await store.update_contact(session.tenant_id, contact.id, name, phones)
         except PhoneTaken as taken:
-            return await refused(request, contact, "edit",
-                                 f"{taken.phone} belongs to another contact; nothing was "
-                                 "changed. Merge that contact into this one to join them.",
-                                 link=f"{PREFIX}/contacts/{taken.contact_id}", status=409)
+            return await refuse(f"{taken.phone} belongs to another contact; nothing was "
+                                "changed. Merge that contact into this one to join them.",
+                                link=f"{PREFIX}/contacts/{taken.contact_id}", status=409)
     found(updated, "contact")
     raise see_other(f"{PREFIX}/contacts/{contact.id}?done=edited")
 

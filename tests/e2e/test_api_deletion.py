@@ -10,8 +10,8 @@ from typing import Any
 from runtime.typedefs import POOL
 from tests.e2e.conftest import Api, Service
 from tests.e2e.helpers import CLIENT, SeedSetup, closed_with, end, record, seed_setup, start
-from tests.e2e.test_openapi import assert_conforms
 from tests.e2e.test_live_credentials import open_live
+from tests.e2e.test_openapi import assert_conforms
 
 TENANT_DELETED = (4403, "tenant deleted")
 

@@ -60,7 +60,7 @@ async def test_a_number_belongs_to_one_contact(
     with pytest.raises(PhoneTaken) as refused:
         await store.create_contacts(acme.id, [("Petr", [PETR]), ("Olga 2", [OLGA])])
     assert (refused.value.contact_id, refused.value.index) == (olga.id, 1)
-    with pytest.raises(Conflict, match="contacts.0 and contacts.1"):
+    with pytest.raises(Conflict, match=r"contacts\.0 and contacts\.1"):
         await store.create_contacts(acme.id, [("Petr", [PETR]), ("Petr 2", [PETR])])
     assert [c.id for c in await store.list_contacts(acme.id)] == [olga.id]  # all or nothing
     # Text that is not a number is not a number anybody owns; another tenant has its own.
