@@ -42,7 +42,7 @@ class TenantRemoval:
 
     async def counts(self, tenant_id: str) -> dict[str, int] | None:
         """What a deletion would remove, per kind; None: no such tenant. Changes nothing."""
-        return await self.store.dry_run(lambda tx: tx.tenant_counts(tenant_id))
+        return await self.store.tenant_counts(tenant_id)
 
     async def delete(self, tenant_id: str) -> dict[str, int] | None:
         """Delete the tenant and everything it owns; the counts (as in `counts`); None: no

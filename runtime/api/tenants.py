@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from aiohttp import web
@@ -91,7 +92,11 @@ async def delete_tenant(request: web.Request) -> web.Response:
     tenant_id = request.match_info["tenant_id"]
     removal = TenantRemoval(request.app[STORE], request.app[HUB], request.app[MODULES],
                             request.app.get(POOL))
-    counts = await (removal.counts(tenant_id) if dry_run else removal.delete(tenant_id))
+    if dry_run:
+        counts = await removal.counts(tenant_id)
+    else:
+        # Shielded: a client that stops waiting (a long deletion) does not cut it short.
+        counts = await asyncio.shield(removal.delete(tenant_id))
     found(counts, "tenant")
     return reply(dump(TenantDeleted, {"tenant_id": tenant_id, "dry_run": dry_run,
                                       "counts": counts}))

@@ -447,6 +447,11 @@ class Store(abc.ABC):
     async def get_activity_for_call(self, tenant_id: str, call_id: str) -> ActivityEntry | None:
         ...
 
+    @abc.abstractmethod
+    async def tenant_counts(self, tenant_id: str) -> dict[str, int] | None:
+        """What deleting the tenant would remove, per kind (editing.TENANT_KINDS); None: no
+        such tenant."""
+
     # --- reads: executions, notifications, storage -----------------------------------------
 
     @abc.abstractmethod

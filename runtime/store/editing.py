@@ -70,6 +70,15 @@ _BATCHES = (
 _MAX_MARKS = 400  # numbers compared in one statement
 
 
+async def tenant_counts(reads: Reads, tenant_id: str) -> dict[str, int] | None:
+    """What the tenant owns, per kind (TENANT_KINDS); None: no such tenant. A read: the
+    Store runs it on a reader (reads.py), so counting millions of rows holds no writer."""
+    if await reads.get_tenant(tenant_id) is None:
+        return None
+    row = await reads._port.one(_COUNTS_SQL, [tenant_id])
+    return {kind: int(row[kind]) for kind in TENANT_KINDS}
+
+
 class ClosedTenant:
     """What the first step of a deletion found: the counts, and the credentials it ended."""
 
@@ -198,11 +207,7 @@ class Editing(Reads):
     # --- deleting a tenant --------------------------------------------------------------------
 
     async def tenant_counts(self, tenant_id: str) -> dict[str, int] | None:
-        """What the tenant owns, per kind (TENANT_KINDS); None: no such tenant."""
-        if await self.get_tenant(tenant_id) is None:
-            return None
-        row = await self._port.one(_COUNTS_SQL, [tenant_id])
-        return {kind: int(row[kind]) for kind in TENANT_KINDS}
+        return await tenant_counts(self, tenant_id)
 
     async def close_tenant(self, tenant_id: str) -> ClosedTenant | None:
         """The deletion's first step: end every credential of the tenant (keys and user
