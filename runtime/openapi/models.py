@@ -82,7 +82,8 @@ class Error(BaseModel):
     message: str = Field(examples=["module not found"])
     details: JSON = Field(default=None, description=(
         "more about the error when there is more: for `invalid`, every field that is wrong "
-        "(`[{field, message}]`); for script failures, the execution id"))
+        "(`[{field, message}]`); for script failures, the execution id; for `phone_taken`, "
+        "the contact that has the number (`{contact_id, phone}`)"))
     problems: list[Problem] | None = Field(default=None, description=(
         "`invalid_script` only: every compile or contract problem, each with its line"))
 

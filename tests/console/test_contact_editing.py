@@ -99,3 +99,26 @@ async def test_operators_cannot_edit_and_get_a_link_to_the_existing_contact(
     assert f'<a href="/console/contacts/{existing["id"]}">Open that contact</a>' in html
     assert len((await seed.api.ok("GET", "/api/v1/contacts"))["contacts"]) == 1
     assert service is not None
+
+
+async def test_another_tenants_contacts_are_not_found(console: tuple[Service, str],
+                                                      browser: Browser) -> None:
+    service, _ = console
+    seed = await builder(console, browser)
+    mine = await seed.api.ok("POST", "/api/v1/contacts", {"name": "Mine", "phones": [CLIENT]},
+                             status=201)
+    _, other_api = await service.new_tenant("globex")
+    theirs = await other_api.ok("POST", "/api/v1/contacts",
+                                {"name": "Theirs", "phones": [CLIENT]}, status=201)
+    await browser.page(f"/console/contacts/{mine['id']}")  # the CSRF token of this session
+    for path, form in (("edit", {"name": "X", "phones": "+79031112233"}),
+                       ("merge", {"other": mine["id"]}), ("delete", {})):
+        response = await browser.post_form(f"/console/contacts/{theirs['id']}/{path}", form)
+        assert response.status == 404, path
+    assert (await browser.get(f"/console/contacts/{theirs['id']}/delete")).status == 404
+    # Theirs merged into mine: as unknown, and nothing moves.
+    response = await browser.post_form(f"/console/contacts/{mine['id']}/merge",
+                                       {"other": theirs["id"]})
+    assert response.status == 404
+    assert await other_api.ok("GET", f"/api/v1/contacts/{theirs['id']}") == theirs
+    assert await seed.api.ok("GET", f"/api/v1/contacts/{mine['id']}") == mine
