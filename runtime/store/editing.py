@@ -143,6 +143,15 @@ class Editing(Reads):
                 if number in taken:
                     raise PhoneTaken(number, taken[number], index if indexed else None)
 
+    async def _lock_contacts(self, tenant_id: str, *contact_ids: str) -> None:
+        """PostgreSQL: hold the contacts' rows (in id order: no deadlock between two merges)
+        so that none is edited, merged or deleted meanwhile; later reads see them as
+        committed. SQLite: nothing (one writer)."""
+        marks = ", ".join(f"${i + 2}" for i in range(len(contact_ids)))
+        await self._port.all(f"SELECT id FROM contacts WHERE tenant_id = $1 AND id IN "
+                             f"({marks}) ORDER BY id{{for_update}}",
+                             [tenant_id, *contact_ids])
+
     async def _write_phones(self, contact: Contact) -> None:
         await self._port.run("DELETE FROM contact_phones WHERE contact_id = $1", [contact.id])
         if contact.phones:
@@ -154,6 +163,7 @@ class Editing(Reads):
 
         A number it already had is kept even if another (older) contact shares it: the rule
         refuses new duplicates, it does not make old data uneditable."""
+        await self._lock_contacts(tenant_id, contact_id)
         contact = await self.get_contact(tenant_id, contact_id)
         if contact is None:
             return None
@@ -175,6 +185,7 @@ class Editing(Reads):
                              ) -> Contact | None:
         """Move `other` into `into`: its numbers joined (a number both have is kept once),
         its activity and calls re-pointed, then `other` deleted. None: either is unknown."""
+        await self._lock_contacts(tenant_id, into_id, other_id)
         into = await self.get_contact(tenant_id, into_id)
         other = await self.get_contact(tenant_id, other_id)
         if into is None or other is None:
