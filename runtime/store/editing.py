@@ -121,27 +121,26 @@ class Editing(Reads):
         return owners
 
     async def claim_numbers(self, tenant_id: str,
-                            contacts: Sequence[tuple[Sequence[ContactPhone], Sequence[str]]],
-                            *, indexed: bool = False) -> None:
-        """Refuse (PhoneTaken) a number that another contact has, or that two of the new
-        `contacts` (phones, ids of contacts these numbers may stay with) would share. Locks
-        the numbers first on PostgreSQL."""
-        wanted = [p.normalized for phones, _ in contacts for p in phones if p.normalized]
-        if not wanted:
+                            contacts: Sequence[Sequence[ContactPhone]], *,
+                            keep: Sequence[str] = (), indexed: bool = False) -> None:
+        """Refuse (PhoneTaken) a number of the new `contacts` (each a list of phones) that a
+        contact other than those in `keep` has, or (Conflict) that two of them would share;
+        `indexed`: the error names the item. Locks the numbers first on PostgreSQL. One
+        lookup for all of them, however many contacts."""
+        owner_index: dict[str, int] = {}
+        for index, phones in enumerate(contacts):
+            for number in sorted({p.normalized for p in phones if p.normalized}):
+                if number in owner_index:
+                    raise Conflict(f"contacts.{owner_index[number]} and contacts.{index} "
+                                   f"both have {number}; a number belongs to one contact")
+                owner_index[number] = index
+        if not owner_index:
             return
-        await self._locks.contact_numbers(tenant_id, wanted)
-        seen: dict[str, int] = {}
-        for index, (phones, keep) in enumerate(contacts):
-            numbers = sorted({p.normalized for p in phones if p.normalized})
-            for number in numbers:
-                if number in seen:
-                    raise Conflict(f"contacts.{seen[number]} and contacts.{index} both have "
-                                   f"{number}; a number belongs to one contact")
-                seen[number] = index
-            taken = await self.phone_owners(tenant_id, numbers, keep)
-            for number in numbers:
-                if number in taken:
-                    raise PhoneTaken(number, taken[number], index if indexed else None)
+        await self._locks.contact_numbers(tenant_id, owner_index)
+        taken = await self.phone_owners(tenant_id, list(owner_index), keep)
+        for number, index in sorted(owner_index.items(), key=lambda item: item[1]):
+            if number in taken:
+                raise PhoneTaken(number, taken[number], index if indexed else None)
 
     async def _lock_contacts(self, tenant_id: str, *contact_ids: str) -> None:
         """PostgreSQL: hold the contacts' rows (in id order: no deadlock between two merges)
@@ -170,7 +169,7 @@ class Editing(Reads):
         if phones is not None:
             had = {p.normalized for p in contact.phones if p.normalized}
             added = [p for p in phones if p.normalized and p.normalized not in had]
-            await self.claim_numbers(tenant_id, [(added, [contact_id])])
+            await self.claim_numbers(tenant_id, [added], keep=[contact_id])
         updated = Contact(contact.id, tenant_id, contact.name if name is None else name,
                           contact.phones if phones is None else tuple(phones),
                           contact.created_at)

@@ -559,7 +559,7 @@ class SqlTx(Editing):
                               ) -> list[Contact]:
         await self._require_tenant(tenant_id)
         # One number, one contact (editing.py): refused, naming the contact that has it.
-        await self.claim_numbers(tenant_id, [(phones, ()) for _, phones in contacts],
+        await self.claim_numbers(tenant_id, [phones for _, phones in contacts],
                                  indexed=len(contacts) > 1)
         now = self._clock()
         created = []
