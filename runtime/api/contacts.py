@@ -72,7 +72,7 @@ class ContactPatch(Body):
     region: Region = "RU"
 
     @model_validator(mode="after")
-    def something(self) -> ContactPatch:
+    def changes_something(self) -> ContactPatch:
         if self.name is None and self.phones is None:
             raise ValueError("give name, phones or both")
         return self
