@@ -1,4 +1,4 @@
-"""The contact page's changes (module builders, as through the API with their tenant key):
+"""The contact page's changes (the tenant admin, as through the API with the tenant key):
 edit the name and numbers, merge another contact into this one, delete it after a
 confirmation. Operators only read contacts (and create one for a caller: operator_views.py).
 
@@ -109,12 +109,29 @@ async def merge_contact(request: web.Request) -> web.StreamResponse:
 @page
 async def confirm_delete(request: web.Request) -> web.StreamResponse:
     session = await require_builder(request)
-    store = request.app[STORE]
-    contact: Contact = found(await store.get_contact(
+    contact: Contact = found(await request.app[STORE].get_contact(
         session.tenant_id, request.match_info["contact_id"]), "contact")
-    calls = len(await store.list_activity(session.tenant_id, contact.id, 500, 0))
-    return render(request, "contact_delete.html", {"contact": contact, "calls": calls,
-                                                   "deleted": False})
+    return await render_confirm_delete(request, contact)
+
+
+async def render_confirm_delete(request: web.Request, contact: Contact, *,
+                                error: str | None = None) -> web.Response:
+    """The console's one confirmation page (confirm_delete.html, as for users and modules):
+    the name typed again."""
+    session = await require_builder(request)
+    calls = len(await request.app[STORE].list_activity(session.tenant_id, contact.id, 500, 0))
+    numbers = ", ".join(p.raw for p in contact.phones) or "none"
+    return render(request, "confirm_delete.html", {
+        "what": "contact", "name": contact.name,
+        "action": f"{PREFIX}/contacts/{contact.id}/delete",
+        "back": f"{PREFIX}/contacts/{contact.id}",
+        "consequences": [
+            f"the contact and its numbers ({numbers}) go; a new contact may have them;",
+            f"its calls ({calls}) and their activity stay in the call list, linked to no "
+            "contact (merging, not deleting, keeps them together).",
+        ],
+        "error": error,
+    }, status=422 if error else 200)
 
 
 @routes.post(PREFIX + "/contacts/{contact_id}/delete")
@@ -124,7 +141,10 @@ async def delete_contact(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     contact: Contact = found(await store.get_contact(
         session.tenant_id, request.match_info["contact_id"]), "contact")
-    await form_of(request, session)
+    form = await form_of(request, session)
+    if text(form, "confirm_name").strip() != contact.name:
+        return await render_confirm_delete(
+            request, contact, error="Type the contact's name exactly as shown to delete it.")
     with store_errors():
         found(await store.delete_contact(session.tenant_id, contact.id) or None, "contact")
-    return render(request, "contact_delete.html", {"contact": contact, "deleted": True})
+    return render(request, "contact_deleted.html", {"contact": contact})

@@ -67,9 +67,15 @@ async def test_builder_merges_and_deletes(console: tuple[Service, str],
                                     {"other": home["id"]})
     assert again.status == 404
 
-    confirm = await browser.page(f"/console/contacts/{olga['id']}/delete")
-    assert "Delete Olga?" in confirm and "Its 1 call and its activity stay" in confirm
-    deleted = await browser.post_form(f"/console/contacts/{olga['id']}/delete", {})
+    confirm = unescape(await browser.page(f"/console/contacts/{olga['id']}/delete"))
+    assert "Delete contact Olga?" in confirm
+    assert "its calls (1) and their activity stay in the call list" in confirm
+    mistyped = await browser.post_form(f"/console/contacts/{olga['id']}/delete",
+                                       {"confirm_name": "olga"})
+    assert mistyped.status == 422 and "exactly as shown" in await mistyped.text()
+    await seed.api.ok("GET", f"/api/v1/contacts/{olga['id']}")  # still there
+    deleted = await browser.post_form(f"/console/contacts/{olga['id']}/delete",
+                                      {"confirm_name": "Olga"})
     assert deleted.status == 200 and "Contact deleted" in await deleted.text()
     await seed.api.ok("GET", f"/api/v1/contacts/{olga['id']}", status=404)
     [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
@@ -88,7 +94,7 @@ async def test_operators_cannot_edit_and_get_a_link_to_the_existing_contact(
     page = await browser.page(f"/console/contacts/{existing['id']}")
     assert "Edit, merge or delete" not in page
     for path, form in (("edit", {"name": "X", "phones": CLIENT}), ("merge", {"other": "x"}),
-                       ("delete", {})):
+                       ("delete", {"confirm_name": "Olga"})):
         response = await browser.post_form(f"/console/contacts/{existing['id']}/{path}", form)
         assert response.status == 403, path
     assert (await browser.get(f"/console/contacts/{existing['id']}/delete")).status == 403
@@ -112,7 +118,7 @@ async def test_another_tenants_contacts_are_not_found(console: tuple[Service, st
                                 {"name": "Theirs", "phones": [CLIENT]}, status=201)
     await browser.page(f"/console/contacts/{mine['id']}")  # the CSRF token of this session
     for path, form in (("edit", {"name": "X", "phones": "+79031112233"}),
-                       ("merge", {"other": mine["id"]}), ("delete", {})):
+                       ("merge", {"other": mine["id"]}), ("delete", {"confirm_name": "Theirs"})):
         response = await browser.post_form(f"/console/contacts/{theirs['id']}/{path}", form)
         assert response.status == 404, path
     assert (await browser.get(f"/console/contacts/{theirs['id']}/delete")).status == 404
