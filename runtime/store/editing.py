@@ -9,7 +9,10 @@ Contacts
     call, locks.py), so two writes at once cannot both give a number out. Numbers without a
     normalized form (not a phone) are not compared. Contacts made before this rule may still
     share a number; editing one of them refuses to keep the shared number only when it is
-    newly added, so old data can be tidied up by merging.
+    newly added, so old data can be tidied up by merging. Editing and merging lock the
+    contacts' rows first (PostgreSQL). Known gap: on PostgreSQL a webhook unit that read a
+    contact just before a merge deleted it fails its write on the foreign key (it is not
+    retried like a deadlock; `postgres._retryable` would be the place).
 
 Tenants
     A tenant may own millions of executions and calls: deleting them in one transaction would
