@@ -15,10 +15,12 @@ from aiohttp import web
 
 from runtime.console import (
     auth_views,
+    completion,
     contacts_views,
     dialing,
     editor_views,
     executions_views,
+    live_views,
     module_admin_views,
     modules_views,
     operator_views,
@@ -35,12 +37,14 @@ ROUTERS = [
     auth_views.routes,
     modules_views.routes,
     editor_views.routes,
+    completion.routes,
     versions_views.routes,
     executions_views.routes,
     operator_views.routes,
     users_views.routes,
     module_admin_views.routes,
     dialing.routes,
+    live_views.routes,
     contacts_views.routes,
 ]
 

@@ -21,6 +21,7 @@ from runtime.api.modules import check_region
 from runtime.api.runs import run_other
 from runtime.call_access import user_may_see_call
 from runtime.console.dialing import dial_lines
+from runtime.console.live_cards import CardReader, split
 from runtime.console.modules_views import operator_number, text
 from runtime.console.session import Session, session_ended
 from runtime.console.web import (
@@ -37,12 +38,20 @@ from runtime.console.web import (
 from runtime.errors import ApiError, not_found
 from runtime.recording_links import recording_url
 from runtime.store.errors import PhoneTaken
-from runtime.store.models import Call, CallFilter, CallState, Contact, utc_now
+from runtime.store.models import (
+    Call,
+    CallFilter,
+    CallState,
+    Contact,
+    NotificationKind,
+    utc_now,
+)
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
 
 LIVE_WINDOW = timedelta(hours=12)
+ENDED_SHOWN = 20
 NOTIFIED_WINDOW = timedelta(days=7)
 NOTIFICATIONS_SCAN = 500
 MERGE_CHOICES = 500  # the newest contacts, offered to merge into the one shown
@@ -119,16 +128,23 @@ async def answered_by(request: web.Request, tenant_id: str, calls: Iterable[Call
 @page
 async def live_page(request: web.Request) -> web.StreamResponse:
     session = await require_operator(request)
-    calls = await notified_calls(request, session, window=LIVE_WINDOW)
-    items = await request.app[STORE].list_notifications(
+    store = request.app[STORE]
+    items = await store.list_notifications(
         session.tenant_id, session.user_id, since=utc_now() - LIVE_WINDOW,
         limit=NOTIFICATIONS_SCAN)
     last_id = items[-1].id if items else ""
-    active = [c for c in calls if c["kind"] != "ended"]
-    ended = [c for c in calls if c["kind"] == "ended"][:20]
-    modules = await request.app[STORE].list_modules(session.tenant_id, 500, 0)
-    return render(request, "live.html", {"active": active, "ended": ended, "last_id": last_id,
-                                         "regions": {m.id: m.region for m in modules}})
+    latest = {item.call_id: item for item in items}  # oldest first: the latest wins
+    newest_first = sorted(latest.values(), key=lambda item: item.created_at, reverse=True)
+    # Every call not ended yet, and the last ENDED_SHOWN ended ones: only those are read.
+    open_ids = [n.call_id for n in newest_first if n.kind is not NotificationKind.ENDED]
+    ended_ids = [n.call_id for n in newest_first if n.kind is NotificationKind.ENDED]
+    shown = set(open_ids) | set(ended_ids[:ENDED_SHOWN])
+    calls = [call for item in newest_first if item.call_id in shown
+             and (call := await store.get_call(session.tenant_id, item.call_id)) is not None]
+    cards = await CardReader(store, session.tenant_id, session.user_id).cards(calls)
+    active, ended = split(cards)
+    return render(request, "live.html", {"active": active, "ended": ended[:ENDED_SHOWN],
+                                         "last_id": last_id})
 
 
 @routes.get(PREFIX + "/live/socket")
@@ -249,15 +265,20 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
             request, session, phone=phones[0].normalized, limit=1):
         raise ApiError(403, "forbidden", "an operator can add a contact only for the "
                                          "number of one of their calls")
+    existing = await request.app[STORE].find_contacts_by_phone(session.tenant_id,
+                                                                 phones[0].normalized)
+    if existing:
+        # A second contact for the number would split the client's history between them.
+        raise ApiError(409, "contact_exists",
+                       f"{existing[0].name!r} already has the number {phones[0].normalized}",
+                       details={"contact_id": existing[0].id})
     with store_errors():
         try:
             contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
-        except PhoneTaken as taken:  # one number, one contact: point at the one there is
-            refusal = ApiError(409, "phone_taken", f"{phone} already has a contact; no "
-                                                   "second one was made.")
-            return render(request, "error.html", {"error": refusal, "link": {
-                "href": f"{PREFIX}/contacts/{taken.contact_id}", "text": "Open that contact"}},
-                status=409)
+        except PhoneTaken as taken:  # made meanwhile (the look above raced it): the same answer
+            raise ApiError(409, "contact_exists",
+                           f"another contact already has the number {taken.phone}",
+                           details={"contact_id": taken.contact_id}) from None
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")
 
 

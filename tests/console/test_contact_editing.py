@@ -101,8 +101,8 @@ async def test_operators_cannot_edit_and_get_a_link_to_the_existing_contact(
     refused = await browser.post_form("/console/contacts", {"name": "Again", "phone": CLIENT})
     assert refused.status == 409
     html = unescape(await refused.text())
-    assert "already has a contact; no second one was made" in html
-    assert f'<a href="/console/contacts/{existing["id"]}">Open that contact</a>' in html
+    assert "already has the number +79161234567" in html
+    assert f'<a href="/console/contacts/{existing["id"]}">Open the existing contact</a>' in html
     assert len((await seed.api.ok("GET", "/api/v1/contacts"))["contacts"]) == 1
     assert service is not None
 
