@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import dataclasses
 import os
 import resource
@@ -130,7 +129,10 @@ _template: _Template | None = None
 
 
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    """The C library, through the interpreter's own symbols (it links libc). Not
+    `ctypes.util.find_library`: that imports subprocess, shutil and the compressors into the
+    template, and each page of theirs is copied into every worker's page tables."""
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def default_readable_paths() -> tuple[str, ...]:

@@ -31,11 +31,11 @@ from typing import Any, NoReturn
 from sandbox import stopping
 from sandbox.call import Call
 from sandbox.compiler import SCRIPT_FILENAME
-from sandbox.forkserver import WORKER_IN_FD, WORKER_OUT_FD
 from sandbox.harden import HardeningReport
 from sandbox.limits import Limits
 from sandbox.outcome import JSONValue
 from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel, ProtocolError
+from sandbox.template import WORKER_IN_FD, WORKER_OUT_FD
 
 # How long a worker polls for its next call before sleeping (see LineChannel.receive). Only
 # while its calls come that often: a worker serves one tenant, and most tenants are not busy
