@@ -194,7 +194,7 @@ def prepare_template() -> list[str]:
     program: seccomp.SeccompProgram | None = None
     seccomp_error: str | None = None
     try:
-        program = seccomp.build_program(libc)
+        program = seccomp.build_program_in_helper(libc)
         notes.append(f"seccomp allowlist compiled by libseccomp ({len(program.bpf) // 8} "
                      "instructions)")
     except (ImportError, RuntimeError, OSError) as error:
