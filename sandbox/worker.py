@@ -153,7 +153,10 @@ def serve(report: HardeningReport) -> None:
     install_cpu_timer_handler(state)
     channel.send({"type": "ready", "pid": os.getpid(), "hardening": report.to_json()})
 
-    spin = IDLE_SPIN_SECONDS
+    # A new worker does not poll for its first call: most are spares that wait far longer,
+    # and on a 2-core machine the poll takes a core from the template and the pool just when
+    # they finish the spawn. It polls once its calls come within SPIN_WHEN_CALLS_WITHIN.
+    spin = 0.0
     while True:
         message: dict[str, Any] | None
         try:
