@@ -30,6 +30,9 @@ TEMPLATE_LOW_FD = 10
 DEFAULT_ENTRY = "sandbox.worker:child_main"
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_CONTROL_MESSAGE = 64 * 1024
+# After a spawn, the template forks the next standby worker-to-be once it has been idle this
+# long (milliseconds): the worker it just spawned is hardening itself on the other core.
+STANDBY_AFTER_MS = 5
 
 
 def _resolve(entry: str) -> Callable[..., NoReturn]:
@@ -139,32 +142,54 @@ def template_main() -> NoReturn:
             live.discard(pid)
             send({"type": "exited", "pid": pid, "status": _exit_status(status)})
 
+    # A worker-to-be forked ahead of the next request (harden.Standby; as root only), and the
+    # readable paths of the last spec, for which the next one is forked once the template has
+    # been idle for STANDBY_AFTER_MS (not at once: the worker just spawned needs the CPU).
+    standby: harden.Standby | None = None
+    standby_due: tuple[str, ...] | None = None
+
     def spawn(message: dict[str, Any], fds: list[int]) -> None:
+        nonlocal standby, standby_due
         request_id = message.get("id")
         if len(fds) != 2:
             for fd in fds:
                 os.close(fd)
             send({"type": "spawn_failed", "id": request_id, "error": "two pipe ends expected"})
             return
-        os.dup2(fds[0], WORKER_IN_FD)
-        os.dup2(fds[1], WORKER_OUT_FD)
-        for fd in fds:
-            os.close(fd)
         raw = message.get("spec") or {}
         spec = harden.IsolationSpec(
             uid=raw.get("uid"), gid=raw.get("gid"), memory_bytes=int(raw["memory_bytes"]),
             keep_fds=frozenset({WORKER_IN_FD, WORKER_OUT_FD}),
             readable_paths=tuple(raw.get("readable_paths") or ()),
         )
+        pid: int | None = None
+        if standby is not None:
+            waiting, standby = standby, None
+            if waiting.readable_paths == spec.readable_paths:
+                try:
+                    waiting.hand_over(spec, fds)
+                    pid = waiting.pid
+                except OSError:  # it died meanwhile: fork as usual
+                    waiting.discard()
+            else:
+                waiting.discard()
         try:
-            pid = harden.spawn_isolated(spec, child_main)
-        except OSError as error:
-            send({"type": "spawn_failed", "id": request_id, "error": str(error)})
-            return
+            if pid is None:
+                os.dup2(fds[0], WORKER_IN_FD)
+                os.dup2(fds[1], WORKER_OUT_FD)
+                try:
+                    pid = harden.spawn_isolated(spec, child_main)
+                except OSError as error:
+                    send({"type": "spawn_failed", "id": request_id, "error": str(error)})
+                    return
+                finally:
+                    # The template must not hold a worker's pipe: its EOF is how the pool
+                    # sees it die.
+                    os.dup2(devnull, WORKER_IN_FD)
+                    os.dup2(devnull, WORKER_OUT_FD)
         finally:
-            # The template must not hold a worker's pipe: its EOF is how the pool sees it die.
-            os.dup2(devnull, WORKER_IN_FD)
-            os.dup2(devnull, WORKER_OUT_FD)
+            for fd in fds:
+                os.close(fd)
         live.add(pid)
         pidfd: int | None = None
         with contextlib.suppress(OSError):
@@ -175,6 +200,16 @@ def template_main() -> NoReturn:
         finally:
             if pidfd is not None:
                 os.close(pidfd)
+        standby_due = spec.readable_paths
+
+    def prepare_standby(paths: tuple[str, ...]) -> None:
+        nonlocal standby
+        try:
+            standby = harden.fork_standby(paths, child_main)
+        except OSError:
+            standby = None  # spawns fork as before; nothing is lost but the head start
+        if standby is not None:
+            live.add(standby.pid)
 
     gc_ready()
     send({"type": "ready", "pid": os.getpid(), "notes": notes})
@@ -183,7 +218,12 @@ def template_main() -> NoReturn:
     poller.register(control.fileno(), select.POLLIN)
     poller.register(wake_read, select.POLLIN)
     while True:
-        for fd, _events in poller.poll():
+        ready = poller.poll(STANDBY_AFTER_MS if standby_due is not None else None)
+        if not ready and standby_due is not None:
+            paths, standby_due = standby_due, None
+            prepare_standby(paths)
+            continue
+        for fd, _events in ready:
             if fd == wake_read:
                 with contextlib.suppress(BlockingIOError):
                     while os.read(wake_read, 256):

@@ -9,12 +9,15 @@ filter libseccomp compiles.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -88,3 +91,70 @@ def test_a_helper_that_cannot_compile_says_why(monkeypatch: pytest.MonkeyPatch) 
 def test_a_program_is_whole_instructions() -> None:
     with pytest.raises(ValueError):
         seccomp.SeccompProgram(bpf=b"\0" * 12, allowed=1)
+
+
+# -- the standby worker-to-be (as root) ---------------------------------------------------------
+
+def children_of(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+        return {int(child) for child in children.read().split()}
+
+
+async def spawn_ready(server: Any, spec: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Spawn through the template; the worker's pid and its 'ready' message."""
+    spawned = await server.spawn(spec)
+    with os.fdopen(spawned.read_fd, "rb", buffering=0) as messages:
+        ready = json.loads(await asyncio.to_thread(messages.readline))
+    os.close(spawned.write_fd)  # the worker sees EOF and exits
+    if spawned.pidfd is not None:
+        os.close(spawned.pidfd)
+    assert ready["type"] == "ready"
+    return spawned.pid, ready
+
+
+async def wait_for(condition: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("not within 5 s")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="standbys are forked only by a root template")
+async def test_a_spawn_takes_the_standby_forked_ahead_and_it_hardens_like_any_worker() -> None:
+    from sandbox.forkserver import DEFAULT_ENTRY, ForkServer
+    from sandbox.limits import Limits
+    from sandbox.pool import readable_paths
+
+    server = ForkServer(sys.executable, DEFAULT_ENTRY, lambda pid, status: None,
+                        lambda server: None)
+    await server.start()
+    assert server.pid is not None
+    template_pid = server.pid
+    paths = list(readable_paths())
+    spec = {"uid": 200_001, "gid": 200_001, "memory_bytes": Limits().memory_bytes,
+            "readable_paths": paths}
+    try:
+        first, first_ready = await spawn_ready(server, spec)  # forked on request
+        await wait_for(lambda: bool(children_of(template_pid) - {first}))
+        [standby] = children_of(template_pid) - {first}
+        second, second_ready = await spawn_ready(server, {**spec, "uid": 200_002,
+                                                          "gid": 200_002})
+        assert second == standby  # the process forked before the request became the worker
+        # Every layer, exactly as for the worker forked on request (its own uid aside).
+        def layers(ready: dict[str, Any]) -> dict[str, list[str]]:
+            report = ready["hardening"]
+            return {kind: [line for line in report[kind] if not line.startswith("identity")]
+                    for kind in ("active", "inactive")}
+        assert layers(second_ready) == layers(first_ready)
+        assert "identity: own uid 200002, gid 200002" in second_ready["hardening"]["active"]
+        assert any(line.startswith("seccomp allowlist") or line.startswith("landlock")
+                   for line in second_ready["hardening"]["active"])
+        # A standby made for other readable paths is discarded (it exits), not used.
+        await wait_for(lambda: bool(children_of(template_pid) - {first, second}))
+        [next_standby] = children_of(template_pid) - {first, second}
+        third, _ = await spawn_ready(server, {**spec, "readable_paths": paths[:1]})
+        assert third != next_standby
+        await wait_for(lambda: next_standby not in children_of(template_pid))
+    finally:
+        await server.close()
