@@ -15,6 +15,8 @@ Two ways in:
   namespace of its own. As root that takes one fork; as a normal user a first child enters the
   user namespace and forks the worker (the template is a subreaper, so it stays the worker's
   parent).
+- `fork_standby(paths, child_main)` then `Standby.hand_over(spec, fds)`: as root, the template
+  forks the next worker ahead of its request; given its spec, it runs the same `_harden_child`.
 - `harden(memory_bytes, keep_fds)`: an already-started process hardens itself in place (every
   layer but the PID namespace, which only a new child can enter).
 """
