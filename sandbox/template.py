@@ -5,7 +5,9 @@ so that the template imports nothing it does not need: not asyncio, not the pool
 template holds costs each fork a page-table entry to copy, and a forked worker pays a
 copy-on-write fault for each of those pages it writes to (Python writes reference counts on
 every object it touches). The template imports the sandbox's executor and what tenant code can
-reach, warms it, and then only waits for spawn requests.
+reach, warms it, and then only waits for spawn requests. As root, once idle for
+STANDBY_AFTER_MS after a spawn, it forks the next worker-to-be ahead of its request
+(`harden.fork_standby`), so that request does not wait for the fork.
 """
 
 from __future__ import annotations
