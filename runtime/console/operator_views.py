@@ -20,6 +20,7 @@ from runtime.api.live import LiveAccess, serve_live
 from runtime.api.modules import check_region
 from runtime.api.runs import run_other
 from runtime.call_access import user_may_see_call
+from runtime.console.dialing import dial_lines
 from runtime.console.modules_views import operator_number, text
 from runtime.console.session import Session, session_ended
 from runtime.console.web import (
@@ -173,7 +174,8 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
     modules = {m.id: m for m in await store.list_modules(session.tenant_id, 500, 0)}
     return render(request, "calls.html", {
         "calls": calls, "contacts": contacts, "modules": modules, "state": state or "",
-        "answered_by": await answered_by(request, session.tenant_id, calls)})
+        "answered_by": await answered_by(request, session.tenant_id, calls),
+        **await dial_lines(request, session)})
 
 
 # --- contacts ---------------------------------------------------------------------------------
@@ -208,7 +210,7 @@ async def contact_page(request: web.Request) -> web.StreamResponse:
     return render(request, "contact.html", {
         "contact": contact, "entries": entries, "playable": playable,
         "answered_by": await answered_by(request, session.tenant_id, calls),
-        "created": request.query.get("created")})
+        "created": request.query.get("created"), **await dial_lines(request, session)})
 
 
 @routes.post(PREFIX + "/contacts")
