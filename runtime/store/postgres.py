@@ -247,16 +247,22 @@ class PostgresStore(QueryReads):
     async def _once(self, unit: Callable[[Tx], Awaitable[T]], dry: bool) -> T:
         try:
             async with self._pool.acquire() as conn:
-                # BEGIN goes with the unit's first statement (PgPort), COMMIT after its last.
+                # BEGIN goes with the unit's first statement (PgPort), COMMIT with the
+                # writes it queued last (PgPort.commit).
                 port = PgPort(conn, unit=True)
+                tx = SqlTx(port, AdvisoryLocks(port), self._clock)
                 try:
-                    value = await run_unit(SqlTx(port, AdvisoryLocks(port), self._clock), unit)
+                    if dry:
+                        value = await run_unit(tx, unit)
+                        await port.end(commit=False)
+                    else:
+                        value = await unit(tx)
+                        await port.commit(tx.take_pending())
                 except BaseException:
                     # A broken connection cannot roll back; the pool discards it on release.
                     with contextlib.suppress(*DRIVER_ERRORS, StoreError):
                         await port.end(commit=False)
                     raise
-                await port.end(commit=not dry)
                 return value
         except DRIVER_ERRORS as error:
             # Acquiring, or a unit's own direct use of the driver.

@@ -21,7 +21,7 @@ from asyncpg.pool import PoolConnectionProxy
 from runtime.store.dialect import POSTGRES
 from runtime.store.errors import Conflict, NotFound, StoreError
 from runtime.store.port import Args
-from runtime.store.writes import Batch, pg_unit_writes
+from runtime.store.writes import Batch, NotLiteral, pg_unit_script, pg_unit_writes
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 Target = Connection | asyncpg.Pool
@@ -74,7 +74,8 @@ def _hex_lock(space: int, key: str) -> str | None:
 class PgPort:
     """A port on the pool (reads), or on one unit's connection (`unit=True`), where the
     transaction begins with the unit's first statement: when that statement takes locks
-    (`lock`), BEGIN travels with it in one round trip."""
+    (`lock`), BEGIN travels with it in one round trip; the unit's last writes travel with its
+    COMMIT (`commit`)."""
 
     __slots__ = ("begun", "dialect", "target", "unit")
 
@@ -99,6 +100,39 @@ class PgPort:
                 await self._begin(f" SELECT {', '.join(str(lock) for lock in locks)};")
                 return
         await self.run(_LOCKS, [space, list(keys)])
+
+    async def commit(self, batch: Batch) -> None:
+        """Send the unit's last queued writes and commit, in one round trip.
+
+        - Nothing sent yet (a unit whose only statement is this batch): the batch alone, one
+          statement that is its own transaction (committed when it returns).
+        - In a transaction: the batch with its values written in (`pg_unit_script`) and
+          COMMIT, one message of the simple query protocol. Should the batch fail, the
+          server skips the COMMIT and the transaction stays open, failed, for the caller's
+          rollback. A value that has no literal form (none of the acting writes' today) costs
+          the two round trips it did before: the batch with parameters, then COMMIT.
+        """
+        if not batch:
+            await self.end(commit=True)
+            return
+        if not self.begun:
+            sql, args = pg_unit_writes(batch)
+            try:
+                await self.target.execute(POSTGRES.render(sql), *map(_storable, args))
+            except DRIVER_ERRORS as error:
+                raise map_error(error) from error
+            return
+        try:
+            script = pg_unit_script(batch)
+        except NotLiteral:
+            await self.write_batch(batch)
+            await self.end(commit=True)
+            return
+        try:
+            await self.target.execute(f"{script}; COMMIT")
+        except DRIVER_ERRORS as error:
+            raise map_error(error) from error
+        self.begun = False
 
     async def end(self, *, commit: bool) -> None:
         """COMMIT (or ROLLBACK) the unit's transaction, if it began."""

@@ -29,8 +29,8 @@ from tests.runtime.conftest import Backend
 
 SQLITE_MOST = 4  # statements for an event or a call record, in the common case
 SQLITE_MOST_TWO_PARTS = 2 * SQLITE_MOST  # for an event and a call record in one result
-PG_MOST = 4  # round trips for one, BEGIN and COMMIT included
-PG_MOST_TWO_PARTS = 6  # for an event and a call record in one result
+PG_MOST = 3  # round trips for one, BEGIN and COMMIT included
+PG_MOST_TWO_PARTS = 5  # for an event and a call record in one result
 WRITER_OWN = ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK")
 
 
@@ -122,12 +122,103 @@ async def test_an_event_or_a_call_record_costs_a_few_statements(
             most = SQLITE_MOST_TWO_PARTS if case == "end and record" else SQLITE_MOST
             assert len(sent) <= most, (case, sent)
     else:
-        # BEGIN with the call's locks, its scene (locking whom it may notify), the writes,
-        # COMMIT: four round trips, where it was about fourteen. Two parts: the second part's
-        # locks, then its scene, the first part's writes going out before it.
+        # BEGIN with the call's locks, its scene (locking whom it may notify), the writes
+        # with COMMIT: three round trips, where it was about fourteen. Two parts: the second
+        # part's locks, then its scene, the first part's writes going out before it.
         for case, sent in costs.items():
             most = PG_MOST_TWO_PARTS if case == "end and record" else PG_MOST
             assert len(sent) <= most, (case, sent)
+            assert sent[-1].rstrip().endswith("; COMMIT"), (case, sent)  # writes and COMMIT
+
+
+async def test_a_unit_writing_only_its_execution_row_is_one_statement(
+    backend: Backend, counted: Counted,
+) -> None:
+    """A webhook whose script returned nothing to act on: the execution row alone, one
+    statement on SQLite, one round trip on PostgreSQL (a statement that is its own
+    transaction, no BEGIN or COMMIT)."""
+    effects, sent = await counted.unit({})
+    assert effects.call is None and effects.record is None
+    assert len(sent) == 1 and "INSERT INTO executions" in sent[0], sent
+    [stored] = await counted.store.list_executions(counted.tenant_id)
+    assert stored.outcome is ExecutionOutcome.OK
+
+
+HOSTILE = ["it's", "\\'; DROP TABLE calls; --", "\\", "E'\\x27'", "$$ $x$", "''''",
+           "тест №7 🎉", "a\x00b", "\\\\'\\", "\x1f\n\r\t", "%s %(x)s ?1 $1"]
+
+
+async def test_hostile_text_in_the_writes_sent_with_commit_comes_back_as_written(
+    backend: Backend, counted: Counted,
+) -> None:
+    """The writes that go with COMMIT carry their values written into the statement
+    (PostgreSQL): text a script made up to end a literal is stored as the text it is."""
+    for n, text in enumerate(HOSTILE):
+        fx, sent = await counted.unit(event("notify_start", callId=f"c{n}{text}",
+                                            srcPhone=text, dstPhone=f"{text}!"))
+        assert fx.call is not None
+        call = await counted.store.get_call(counted.tenant_id, fx.call.id)
+        stored = text.replace("\x00", "\ufffd") if backend.name == "postgres" else text
+        assert call is not None and call.src_phone == stored
+        assert call.dst_phone == f"{stored}!" and call.provider_call_id == f"c{n}{stored}"
+        if backend.name == "postgres":
+            assert sent[-1].rstrip().endswith("; COMMIT")
+    assert len(await counted.store.list_calls(counted.tenant_id)) == len(HOSTILE)
+
+
+async def test_pg_literals_read_back_as_the_values_they_write(pg_backend: Any) -> None:
+    """Every kind of value the acting writes hold, through `pg_literal` and back."""
+    from runtime.store.writes import NotLiteral, pg_literal
+
+    conn = await asyncpg.connect(pg_backend.url)
+    try:
+        for text in [*HOSTILE, "", "\\" * 7, "'" * 9, "".join(map(chr, range(1, 300)))]:
+            got = await conn.fetchval(f"SELECT {pg_literal(text)}::text")
+            assert got == text.replace("\x00", "\ufffd"), text
+        await conn.execute("SET standard_conforming_strings = off")  # E'' does not care
+        assert await conn.fetchval(f"SELECT {pg_literal(HOSTILE[1])}::text") == HOSTILE[1]
+        moment = datetime(2026, 12, 6, 18, 25, 42, 123000, tzinfo=UTC)
+        assert await conn.fetchval(f"SELECT {pg_literal(moment)}::timestamptz") == moment
+        assert await conn.fetchval(f"SELECT {pg_literal(74.5)}::float8") == 74.5
+        assert await conn.fetchval(f"SELECT {pg_literal(7)}::int") == 7
+        assert await conn.fetchval(f"SELECT {pg_literal(True)}::bool") is True
+        assert await conn.fetchval(f"SELECT {pg_literal(None)}::text") is None
+        for other in (b"x", datetime(2026, 1, 1), [1]):
+            with pytest.raises(NotLiteral):
+                pg_literal(other)
+    finally:
+        await conn.close()
+
+
+async def test_writes_failing_with_commit_roll_the_whole_unit_back_postgres(
+    pg_backend: Any,
+) -> None:
+    """The unit's last writes fail on the server (here: a module that is gone): COMMIT is
+    not run, the unit's transaction is rolled back whole, and the connection serves the next
+    unit."""
+    from runtime.store.errors import NotFound
+
+    store = await pg_backend.open(pool_size=1)
+    tenant = await store.create_tenant("t")
+    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+    counted = Counted(store, tenant.id, module.id, [])
+    parsed = ParseResult.model_validate(event("notify_start"))
+    context = ActContext(tenant_id=tenant.id, module_id=module.id, region="RU",
+                         execution_id=None, now=datetime.now(UTC))
+
+    async def orphan_row(tx: Tx) -> None:
+        await act(tx, context, parsed)  # locks, the scene, then a call queued
+        await tx.insert_execution(Execution(
+            ids.new_id(ids.EXECUTION), tenant.id, "mod_gone", None,
+            "VoipParseWebhookRequest", ExecutionOutcome.OK, datetime.now(UTC)))
+
+    with pytest.raises(NotFound):
+        await store.write(orphan_row)
+    assert await store.list_calls(tenant.id) == []
+    assert await store.list_executions(tenant.id) == []
+    fx, _ = await counted.unit(event("notify_start"))  # the same connection, usable
+    assert fx.call is not None and fx.call.created
+    assert len(await store.list_calls(tenant.id)) == 1
 
 
 async def test_a_batch_with_nul_in_its_text_still_goes_out_whole_sqlite(tmp_path: Any) -> None:
