@@ -12,22 +12,28 @@ of the SQLite writer (units in savepoints of one transaction per batch, on one c
 machine running the server too. Spread over 16 modules with an operator each: pool of 10
 about 1120 units/s, pool of 4 about 1080, batches on one connection about 460 (SQLite's
 group commit about 2700). All on one module and operator: pools about 780, batches 490.
-(Those figures are from a unit of about fourteen round trips; a webhook's unit is now four:
-BEGIN with the call's locks, its scene, its writes, COMMIT.
-tests/runtime/test_unit_statements.py holds it there.) A unit's statements are round trips;
-one connection runs them one after another, a pool runs several units' at once. The pool
-also wins where it matters for several nodes: a batch would hold the locks (locks.py) of all
-its units until its commit, so another node's unit for any of those calls would wait for the
-whole batch, two nodes' batches could deadlock (losing a whole batch), and one unit waiting
-on a lock would stall every write of its node. With a pool, a lock wait holds up one unit,
-and a deadlock one unit.
+(Those figures are from a unit of about fourteen round trips; a webhook's unit is now two:
+its scene, then BEGIN, the call's locks, the scene checked again, its writes and COMMIT in one
+message (pg_replay.py). tests/runtime/test_unit_statements.py holds it there.) A unit's
+statements are round trips; one connection runs them one after another, a pool runs several
+units' at once. The pool also wins where it matters for several nodes: a batch would hold
+the locks (locks.py) of all its units until its commit, so another node's unit for any of
+those calls would wait for the whole batch, two nodes' batches could deadlock (losing a whole
+batch), and one unit waiting on a lock would stall every write of its node. With a pool, a
+lock wait holds up one unit, and a deadlock one unit.
 
 - `write(unit)` returns after COMMIT (with `synchronous_commit` at least `on`/`local`; a
   server set to `off` is set back to `on` for our sessions, since a webhook is answered only
   after its effects are durable).
-- A unit that meets a deadlock, a serialization failure, one of the schema's backstop unique
-  indexes, or `RetryUnit` (a stale read, locks.py) is rolled back and run again, up to
-  MAX_ATTEMPTS times: units only await `tx` methods (base.py), so running one again is safe.
+- A unit's first attempt is deferred (pg_replay.py): it reads with no transaction open and
+  no lock held, and its locks, its reads checked again under them, its writes and COMMIT go
+  in one message at its end. Its locks are held only while that message runs, never while
+  Python decides.
+- A unit that meets a deadlock, a serialization failure (a deferred unit's reads that changed
+  before its COMMIT among them), one of the schema's backstop unique indexes, or `RetryUnit`
+  (a stale read, locks.py) is rolled back and run again, up to MAX_ATTEMPTS times, holding
+  its locks from its first statement: units only await `tx` methods (base.py), so running
+  one again is safe.
 - `dry_run(unit)` runs the unit in a transaction and rolls it back.
 - The caller being cancelled does not cancel a started unit: it runs to its end, as with
   SQLite, so a connection is never abandoned mid-statement. `close()` waits for those.
@@ -59,6 +65,7 @@ from runtime.store.errors import NestedWrite, StoreClosed, StoreError
 from runtime.store.locks import AdvisoryLocks, RetryUnit
 from runtime.store.migrate import Migration
 from runtime.store.models import Notification, StoreStats, utc_now
+from runtime.store.pg_replay import SAME_FUNCTION
 from runtime.store.postgres_migrate import apply_migrations, quote_ident
 from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error
 from runtime.store.queries import Reads
@@ -148,6 +155,8 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     # Durability: COMMIT must mean "on disk" (a webhook is answered only after it).
     await conn.execute("SELECT set_config('synchronous_commit', 'on', false) "
                        "WHERE current_setting('synchronous_commit') = 'off'")
+    # What checks a deferred unit's reads at its COMMIT (pg_replay.py).
+    await conn.execute(SAME_FUNCTION)
 
 
 async def _keep_session(conn: object) -> None:
@@ -229,7 +238,9 @@ class PostgresStore(QueryReads):
         _IN_UNIT.set(True)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                value = await self._once(unit, dry)
+                # The first attempt defers its locks to its COMMIT (pg_replay.py); one that
+                # lost a race runs again holding them from its first statement.
+                value = await self._once(unit, dry, defer=attempt == 1 and not dry)
             except Exception as error:
                 if attempt < MAX_ATTEMPTS and _retryable(error):
                     self._counters.retries += 1
@@ -244,12 +255,12 @@ class PostgresStore(QueryReads):
             return value
         raise AssertionError("unreachable")
 
-    async def _once(self, unit: Callable[[Tx], Awaitable[T]], dry: bool) -> T:
+    async def _once(self, unit: Callable[[Tx], Awaitable[T]], dry: bool, *, defer: bool) -> T:
         try:
             async with self._pool.acquire() as conn:
                 # BEGIN goes with the unit's first statement (PgPort), COMMIT with the
                 # writes it queued last (PgPort.commit).
-                port = PgPort(conn, unit=True)
+                port = PgPort(conn, unit=True, defer=defer)
                 tx = SqlTx(port, AdvisoryLocks(port), self._clock)
                 try:
                     if dry:

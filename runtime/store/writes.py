@@ -16,7 +16,9 @@ one read (the call's scene) and those.
   rows only takes that table's plain statement. So a unit's writes are at most three
   statements, as cheap for SQLite as plain INSERTs (BENCHMARKS.md, "The store written once").
 - PostgreSQL (`pg_unit_writes`): one statement of data-modifying CTEs, one per table (and one
-  per updated row), the values as parameters.
+  per updated row), the values as parameters; or, for the batch that goes in one message
+  with COMMIT (postgres_port `PgPort.commit`), the same statement with its values written in
+  as literals (`pg_unit_script`, `pg_literal`).
 
 Rows are kept per table in the order given; an update of a row queued for insert becomes that
 insert (a statement cannot both insert a row and update it), a second update replaces the
@@ -279,9 +281,10 @@ def pg_literal(value: Any) -> str:
     if value is None:
         return "NULL"
     if kind is str:
-        if "\x00" in value:
-            value = value.replace("\x00", "\ufffd")
-        return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+        text: str = value
+        if "\x00" in text:
+            text = text.replace("\x00", "\ufffd")
+        return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
     if kind is bool:
         return "'true'" if value else "'false'"
     if kind is int or kind is float:
