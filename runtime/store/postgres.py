@@ -155,8 +155,25 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     # Durability: COMMIT must mean "on disk" (a webhook is answered only after it).
     await conn.execute("SELECT set_config('synchronous_commit', 'on', false) "
                        "WHERE current_setting('synchronous_commit') = 'off'")
+
+
+async def _init_deferring_connection(conn: asyncpg.Connection) -> None:
+    await _init_connection(conn)
     # What checks a deferred unit's reads at its COMMIT (pg_replay.py).
     await conn.execute(SAME_FUNCTION)
+
+
+async def _can_defer(conn: asyncpg.Connection) -> bool:
+    """Whether units may defer their locks: that needs the temporary function checking their
+    reads, and a database where our role may not create temporary objects (TEMP privilege
+    revoked) has none: its units hold their locks from their first statement."""
+    try:
+        await conn.execute(SAME_FUNCTION)
+    except asyncpg.InsufficientPrivilegeError as error:
+        log.warning("units hold their locks from their first statement, one more round trip "
+                    "each: no temporary function for deferring them (%s)", error)
+        return False
+    return True
 
 
 async def _keep_session(conn: object) -> None:
@@ -171,7 +188,7 @@ async def _keep_session(conn: object) -> None:
 
 class PostgresStore(QueryReads):
     def __init__(self, target: PgTarget, schema: str, pool: asyncpg.Pool, *,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], defer: bool = True) -> None:
         self.target = target
         self.schema = schema  # the schema the tables live in (current_schema() if not given)
         self._pool = pool
@@ -181,6 +198,7 @@ class PostgresStore(QueryReads):
         self._closed = False
         self._running: set[asyncio.Task[Any]] = set()
         self._counters = _Counters()
+        self._defer = defer  # units' first attempts defer their locks (pg_replay.py)
 
     @classmethod
     async def open(cls, url: str, *, schema: str | None = None, pool_size: int | None = None,
@@ -201,14 +219,16 @@ class PostgresStore(QueryReads):
         try:
             resolved = target.schema or await conn.fetchval("SELECT current_schema()") or "public"
             await apply_migrations(conn, resolved, migrations)
+            defer = await _can_defer(conn)
         finally:
             await conn.close()
         pool = await asyncpg.create_pool(
-            target.dsn, min_size=1, max_size=pool_size, init=_init_connection,
+            target.dsn, min_size=1, max_size=pool_size,
+            init=_init_deferring_connection if defer else _init_connection,
             reset=_keep_session, server_settings=target.settings(),
         )
         assert pool is not None
-        return cls(target, resolved, pool, clock=clock)
+        return cls(target, resolved, pool, clock=clock, defer=defer)
 
     # --- units of work --------------------------------------------------------------------
 
@@ -240,7 +260,8 @@ class PostgresStore(QueryReads):
             try:
                 # The first attempt defers its locks to its COMMIT (pg_replay.py); one that
                 # lost a race runs again holding them from its first statement.
-                value = await self._once(unit, dry, defer=attempt == 1 and not dry)
+                value = await self._once(unit, dry,
+                                         defer=self._defer and attempt == 1 and not dry)
             except Exception as error:
                 if attempt < MAX_ATTEMPTS and _retryable(error):
                     self._counters.retries += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -341,3 +342,42 @@ async def test_a_unit_whose_reads_changed_before_its_commit_runs_again_postgres(
         assert stored is not None and stored.disposition == "busy+seen"
     finally:
         await other.close()
+
+
+async def test_without_the_temp_privilege_units_hold_their_locks_from_the_start_postgres(
+    pg_backend: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Checking a deferred unit's reads needs a temporary function; a role that may not
+    create temporary objects gets units holding their locks from their first statement
+    (one round trip more each), saying so once, and they act the same."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    name = f"voip_notemp_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_backend.url)
+    await admin.execute(f'CREATE ROLE "{name}" LOGIN')
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.execute(f'REVOKE TEMPORARY ON DATABASE "{name}" FROM PUBLIC')
+    await admin.execute(f'GRANT CONNECT, CREATE ON DATABASE "{name}" TO "{name}"')
+    parts = urlsplit(pg_backend.url)
+    url = urlunsplit(parts._replace(netloc=f"{name}@{parts.hostname}:{parts.port or 5432}",
+                                    path=f"/{name}"))
+    try:
+        store = await PostgresStore.open(url, schema="voip", pool_size=1)
+        try:
+            assert "no temporary function" in caplog.text
+            tenant = await store.create_tenant("t")
+            module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+            seen: list[str] = []
+            async with store._pool.acquire() as conn:
+                conn.add_query_logger(lambda record: seen.append(record.query))
+            counted = Counted(store, tenant.id, module.id, seen)
+            fx, sent = await counted.unit(event("notify_start"))
+            assert fx.call is not None and fx.call.created
+            assert sent[0].startswith("BEGIN; SELECT pg_advisory_xact_lock")  # locks first
+            assert len(sent) == PG_MOST + 1 and sent[-1].rstrip().endswith("; COMMIT")
+        finally:
+            await store.close()
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.execute(f'DROP ROLE "{name}"')
+        await admin.close()
