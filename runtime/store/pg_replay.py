@@ -68,7 +68,8 @@ def is_read(sql: str) -> bool:
 
 def fingerprinted(sql: str) -> str:
     """The read with each row's fingerprint as one more column, last."""
-    return f"SELECT q.*, md5(q::text) AS {FINGERPRINT} FROM ({sql}) AS q"
+    # The newline: a read ending in a -- comment must not swallow the parenthesis.
+    return f"SELECT q.*, md5(q::text) AS {FINGERPRINT} FROM ({sql}\n) AS q"
 
 
 def _read_literal(value: Any) -> str:
@@ -131,7 +132,7 @@ class Replay:
                     for k in item.keys))
             else:
                 parts.append(f"SELECT pg_temp.voip_unit_same(ARRAY(SELECT md5(q::text) FROM "
-                             f"({with_literals(item.sql, item.args)}) AS q), "
+                             f"({with_literals(item.sql, item.args)}\n) AS q), "
                              f"{_prints_literal(item.prints)})")
         return "; ".join(parts)
 
@@ -145,7 +146,7 @@ class Replay:
             else:
                 mark = len(item.args) + 1
                 out.append((f"SELECT pg_temp.voip_unit_same(ARRAY(SELECT md5(q::text) FROM "
-                            f"({item.sql}) AS q), ${mark}::text[])", [*item.args, item.prints]))
+                            f"({item.sql}\n) AS q), ${mark}::text[])", [*item.args, item.prints]))
         return out
 
 

@@ -381,3 +381,60 @@ async def test_without_the_temp_privilege_units_hold_their_locks_from_the_start_
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.execute(f'DROP ROLE "{name}"')
         await admin.close()
+
+
+@pytest.mark.parametrize(("sql", "read"), [
+    ("SELECT * FROM calls WHERE id = $1", True),
+    ("WITH chosen AS MATERIALIZED (SELECT 1) SELECT updated_at FROM chosen", True),
+    ("  select count(*) from call_notified", True),
+    ("SELECT * FROM modules WHERE id = $1 FOR UPDATE", False),  # the start of a write
+    ("DELETE FROM storage WHERE module_id = $1 RETURNING size", False),
+    ("WITH w0 AS (INSERT INTO calls (id) VALUES ($1)) SELECT 1", False),
+    ("WITHOUT_TABLE", False),
+])
+def test_only_plain_reads_are_deferred(sql: str, read: bool) -> None:
+    from runtime.store.pg_replay import is_read
+
+    assert is_read(sql) is read
+
+
+async def test_reads_with_no_literal_form_are_checked_one_statement_each_postgres(
+    pg_backend: Any,
+) -> None:
+    """A deferred read whose parameters cannot be written in (an array) is still taken
+    again under the unit's locks, with parameters, before its first write: unchanged, the
+    unit goes on holding the locks; changed, it fails as a serialization failure (retried)."""
+    from runtime.store.errors import StoreError
+    from runtime.store.locks import LOCK_CALL
+    from runtime.store.postgres_port import PgPort
+
+    store = await pg_backend.open(pool_size=1)
+    other = await asyncpg.connect(pg_backend.url,
+                                  server_settings={"search_path": pg_backend.schema})
+    read = "SELECT k FROM replay_probe WHERE k = ANY($1::text[]) ORDER BY k"
+    try:
+        await other.execute("CREATE TABLE replay_probe (k text); "
+                            "INSERT INTO replay_probe VALUES ('a')")
+        async with store._pool.acquire() as conn:
+            port = PgPort(conn, unit=True, defer=True)
+            await port.lock(LOCK_CALL, ["probe"])
+            assert [r["k"] for r in await port.all(read, [["a", "b"]])] == ["a"]
+            assert not port.begun  # no transaction, no lock yet
+            assert await other.fetchval("SELECT pg_try_advisory_xact_lock($1, hashtext($2))",
+                                        LOCK_CALL, "probe")
+            await port.run("INSERT INTO replay_probe VALUES ('c')")  # BEGIN, lock, check
+            assert port.begun and not await other.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", LOCK_CALL, "probe")
+            await port.end(commit=True)
+
+            port = PgPort(conn, unit=True, defer=True)
+            assert [r["k"] for r in await port.all(read, [["a", "b"]])] == ["a"]
+            await other.execute("INSERT INTO replay_probe VALUES ('b')")  # the read changes
+            with pytest.raises(StoreError) as failed:
+                await port.run("INSERT INTO replay_probe VALUES ('d')")
+            assert isinstance(failed.value.__cause__, asyncpg.SerializationError)
+            await port.end(commit=False)
+        assert sorted(await other.fetch("SELECT k FROM replay_probe")) == [
+            ("a",), ("b",), ("c",)]
+    finally:
+        await other.close()
