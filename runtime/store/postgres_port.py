@@ -162,31 +162,23 @@ class PgPort:
           rollback. A value that has no literal form (none of the acting writes' today) costs
           the two round trips it did before: the batch with parameters, then COMMIT.
         """
-        if self.deferring:
-            if not batch:
-                self.deferring = False  # read only: nothing to lock, check or commit
-                return
-            if not self.replay.items:
-                self.deferring = False
-                sql, args = pg_unit_writes(batch)
-                try:
-                    await self.target.execute(POSTGRES.render(sql), *map(_storable, args))
-                except DRIVER_ERRORS as error:
-                    raise map_error(error) from error
-                return
+        if self.deferring and batch and self.replay.items:
             try:
                 script = f"{self.replay.script()}; {pg_unit_script(batch)}"
             except NotLiteral:
-                await self._start()
+                await self._start()  # one statement each, then as in a transaction
             else:
                 self.deferring = False
                 await self._finish(f"BEGIN; {script}")
                 return
+        self.deferring = False  # read only (nothing to lock, check or commit), or no reads
         if not batch:
             await self.end(commit=True)
             return
         if not self.begun:
-            await self._start()
+            sql, args = pg_unit_writes(batch)
+            await self._execute(POSTGRES.render(sql), args)
+            return
         try:
             script = pg_unit_script(batch)
         except NotLiteral:
