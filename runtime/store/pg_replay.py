@@ -106,6 +106,26 @@ class _Check:
     prints: list[str]
 
 
+def check_sql(sql: str) -> str:
+    """The check of a read with parameters: the read's own, then its fingerprints."""
+    marks = max((int(m) for m in _MARK.findall(sql)), default=0)
+    return (f"SELECT pg_temp.voip_unit_same(ARRAY(SELECT md5(q::text) FROM ({sql}\n) AS q), "
+            f"${marks + 1}::text[])")
+
+
+# Reads whose check each connection prepares (`prepare_checks`): planning the call's scene
+# costs the server several times what running it does, once per unit if sent as text.
+_PREPARED: dict[str, str] = {}
+
+
+def prepare_checks(reads: Sequence[str]) -> str:
+    """The PREPARE statements of the checks of these (rendered) reads, for a connection to
+    run once: a message then checks each with EXECUTE and its values written in."""
+    for sql in reads:
+        _PREPARED.setdefault(sql, f"voip_unit_check_{len(_PREPARED)}")
+    return "; ".join(f"PREPARE {_PREPARED[sql]} AS {check_sql(sql)}" for sql in reads)
+
+
 def _prints_literal(prints: list[str]) -> str:
     # md5 digests are hex digits: nothing to escape.
     return "ARRAY[" + ", ".join(f"'{p}'" for p in prints) + "]::text[]"
@@ -130,6 +150,10 @@ class Replay:
                 parts.append("SELECT " + ", ".join(
                     f"pg_advisory_xact_lock({int(item.space)}, hashtext({pg_literal(k)}))"
                     for k in item.keys))
+            elif (name := _PREPARED.get(item.sql)) is not None:
+                values = [_read_literal(v) for v in item.args]
+                parts.append(f"EXECUTE {name}({', '.join(values)}, "
+                             f"{_prints_literal(item.prints)})")
             else:
                 parts.append(f"SELECT pg_temp.voip_unit_same(ARRAY(SELECT md5(q::text) FROM "
                              f"({with_literals(item.sql, item.args)}\n) AS q), "
@@ -144,9 +168,7 @@ class Replay:
             if isinstance(item, _Lock):
                 out.append((lock_sql, [item.space, item.keys]))
             else:
-                mark = len(item.args) + 1
-                out.append((f"SELECT pg_temp.voip_unit_same(ARRAY(SELECT md5(q::text) FROM "
-                            f"({item.sql}\n) AS q), ${mark}::text[])", [*item.args, item.prints]))
+                out.append((check_sql(item.sql), [*item.args, item.prints]))
         return out
 
 

@@ -61,14 +61,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from runtime.store.base import Tx
+from runtime.store.dialect import POSTGRES
 from runtime.store.errors import NestedWrite, StoreClosed, StoreError
-from runtime.store.locks import AdvisoryLocks, RetryUnit
+from runtime.store.locks import NOTIFY_SCENE_COLUMN, AdvisoryLocks, RetryUnit
 from runtime.store.migrate import Migration
 from runtime.store.models import Notification, StoreStats, utc_now
-from runtime.store.pg_replay import SAME_FUNCTION
+from runtime.store.pg_replay import SAME_FUNCTION, prepare_checks
 from runtime.store.postgres_migrate import apply_migrations, quote_ident
 from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error
-from runtime.store.queries import Reads
+from runtime.store.queries import Reads, scene_sql
 from runtime.store.reads import Query, QueryReads
 from runtime.store.tx import SqlTx, run_unit
 
@@ -157,19 +158,26 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                        "WHERE current_setting('synchronous_commit') = 'off'")
 
 
+# The reads whose checks every connection prepares: the call's scene, with and without the
+# locking of whom it may notify (locks.py), as PgPort sends them.
+HOT_READS = [POSTGRES.render(scene_sql(POSTGRES, column))
+             for column in (None, NOTIFY_SCENE_COLUMN)]
+
+
 async def _init_deferring_connection(conn: asyncpg.Connection) -> None:
     await _init_connection(conn)
-    # What checks a deferred unit's reads at its COMMIT (pg_replay.py).
-    await conn.execute(SAME_FUNCTION)
+    # What checks a deferred unit's reads at its COMMIT (pg_replay.py), the scene's prepared.
+    await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS)}")
 
 
 async def _can_defer(conn: asyncpg.Connection) -> bool:
     """Whether units may defer their locks: that needs the temporary function checking their
-    reads, and a database where our role may not create temporary objects (TEMP privilege
-    revoked) has none: its units hold their locks from their first statement."""
+    reads (and the prepared checks), and a database where our role may not create temporary
+    objects (TEMP privilege revoked) has none: its units hold their locks from their first
+    statement. Tried on `conn` as each pool connection will do it."""
     try:
-        await conn.execute(SAME_FUNCTION)
-    except asyncpg.InsufficientPrivilegeError as error:
+        await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS)}")
+    except asyncpg.PostgresError as error:
         log.warning("units hold their locks from their first statement, one more round trip "
                     "each: no temporary function for deferring them (%s)", error)
         return False

@@ -133,6 +133,8 @@ async def test_an_event_or_a_call_record_costs_a_few_statements(
             most = PG_MOST_TWO_PARTS if case == "end and record" else PG_MOST
             assert len(sent) <= most, (case, [s[:100] for s in sent])
             assert sent[-1].rstrip().endswith("; COMMIT"), (case, sent)  # writes and COMMIT
+            if case != "end and record":  # (there the first part's writes began it)
+                assert "EXECUTE voip_unit_check_" in sent[-1]  # the scene's check, prepared
 
 
 async def test_a_unit_writing_only_its_execution_row_is_one_statement(
