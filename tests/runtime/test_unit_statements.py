@@ -126,9 +126,9 @@ async def test_an_event_or_a_call_record_costs_a_few_statements(
     else:
         # The scene; then BEGIN, the call's locks, the scene checked again (locking whom it
         # may notify), the writes and COMMIT: two round trips, where it was about fourteen.
-        # Two parts: the first part's scene, then BEGIN with its locks and checks and its
-        # writes (they go out before the second part reads), the second part's scene, its
-        # checks with the writes and COMMIT.
+        # Two parts: the first part's scene; BEGIN, both parts' locks, the first scene's
+        # check and the first part's writes (they go out before the second part reads);
+        # the second part's scene, in the transaction; its writes and COMMIT.
         for case, sent in costs.items():
             most = PG_MOST_TWO_PARTS if case == "end and record" else PG_MOST
             assert len(sent) <= most, (case, [s[:100] for s in sent])
