@@ -22,7 +22,9 @@ goes on as a transaction holding them.
 
 Where every value has a literal form (writes.pg_literal) the message is the simple query
 protocol's, one round trip; else the same steps go one statement each, with parameters
-(`statements`).
+(`statements`). The call scene's check is prepared on each connection (`prepare_checks`) and
+run with EXECUTE: sent as text it was planned for every unit, which cost the server more than
+running it.
 """
 
 from __future__ import annotations
