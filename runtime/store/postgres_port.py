@@ -81,7 +81,9 @@ class PgPort:
     `defer=True` (a unit's first attempt, postgres.py): no transaction while the unit reads;
     its locks and reads are taken and checked again with its writes and COMMIT, in one round
     trip (pg_replay.py). Its first other statement ends that: BEGIN, the locks and checks so
-    far, then that statement, and the unit goes on as a transaction.
+    far, then that statement, and the unit goes on as a transaction. A deferred read's rows
+    carry one more column, last: their fingerprints (`pg_replay.FINGERPRINT`); read rows by
+    column name.
     """
 
     __slots__ = ("begun", "deferring", "dialect", "replay", "target", "unit")
