@@ -10,9 +10,12 @@ export {
 } from "@codemirror/commands";
 export {
   syntaxHighlighting, defaultHighlightStyle, indentOnInput, bracketMatching, foldGutter,
-  foldKeymap,
+  foldKeymap, syntaxTree,
 } from "@codemirror/language";
 export { search, searchKeymap, highlightSelectionMatches, openSearchPanel } from "@codemirror/search";
-export { closeBrackets, closeBracketsKeymap } from "@codemirror/autocomplete";
+export {
+  closeBrackets, closeBracketsKeymap, autocompletion, completionKeymap, startCompletion,
+  completionStatus, currentCompletions,
+} from "@codemirror/autocomplete";
 export { lintGutter, setDiagnostics, lintKeymap, forceLinting } from "@codemirror/lint";
-export { python } from "@codemirror/lang-python";
+export { python, localCompletionSource } from "@codemirror/lang-python";

@@ -38,7 +38,9 @@ Choices that are ours (the contract is silent), kept here:
 - Notifications: a user is never sent the same kind (ringing / answered / ended) twice for
   one call, so NotifyStart then NotifyInternal at the same phone pops up once.
   NotifyEnd goes to the users notified of this call, nobody else (a call first seen at its end
-  notifies no one); NotifyOutEnd to the user bound to srcPhone.
+  notifies no one); NotifyOutEnd to the user bound to srcPhone. A notification's payload shows
+  the call and the client's contact as the whole result left them (the callRecord beside the
+  event included: its duration, and the contact a missed call created).
 - The operator's number comes from the direction (dstPhone for In/Internal, srcPhone for Out),
   whatever the event kind; the client's number likewise (srcPhone for In, dstPhone for Out,
   none for Internal: an internal call has no client contact).
@@ -258,16 +260,26 @@ def _numbers(part: CallEvent | CallRecord) -> Numbers:
 
 
 async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
-    """Apply a validated parse result: event, then call record, then storage writes."""
+    """Apply a validated parse result: event, then call record, then storage writes.
+
+    The event's notifications are written last, from the call and the contact as the whole
+    unit left them: a missed call's NotifyEnd and its callRecord often come in one result
+    (Zadarma's do), and the contact the record creates must be in the "ended" notification,
+    or a client offers to create a second contact for that number. No read is added for it:
+    the record's step hands back the call and contact it wrote.
+    """
     ctx = replace(ctx, now=truncate_ms(ctx.now))
     call_change: CallChange | None = None
-    pushes: list[Notification] = []
+    pending: PendingNotifications | None = None
     if result.event is not None:
-        call_change, pushes = await _apply_event(tx, ctx, result.event)
+        call_change, pending = await _apply_event(tx, ctx, result.event)
     record_change = activity = contact_created = None
     if result.call_record is not None:
-        record_change, activity, contact_created = await _apply_record(
+        record_change, activity, contact_created, recorded = await _apply_record(
             tx, ctx, result.call_record)
+        if pending is not None:
+            pending = pending.after_record(recorded)
+    pushes = await _send(tx, ctx, pending) if pending is not None else []
     await _apply_storage(tx, ctx)
     return Effects(call=call_change, record=record_change, activity=activity,
                    contact_created=contact_created, pushes=tuple(pushes),
@@ -329,7 +341,7 @@ def _new_call(ctx: ActContext, part: CallEvent | CallRecord, state: CallState,
 
 
 async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
-                       ) -> tuple[CallChange, list[Notification]]:
+                       ) -> tuple[CallChange, PendingNotifications | None]:
     target = EVENT_STATE[event.event]
     client_raw, client_normalized = _client(ctx, event)
     # NotifyEnd tells those already notified; every other event the operator's user.
@@ -372,9 +384,9 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
                             repeat=effect is EventEffect.REPEAT, late=effect is EventEffect.LATE)
     await tx.insert_call_event(_history_row(ctx, call, event.event.value, event, effect))
     if effect is not EventEffect.APPLIED:
-        return change, []
-    return change, await _notify(tx, ctx, event, call, scene, contact,
-                                 STATE_NOTIFICATION[target])
+        return change, None
+    return change, await _recipients(tx, ctx, event, call, scene, contact,
+                                     STATE_NOTIFICATION[target])
 
 
 def _is_transfer(event: CallEvent, call: Call, scene: CallScene) -> bool:
@@ -414,43 +426,78 @@ def _advance(ctx: ActContext, call: Call, event: CallEvent, target: CallState,
     )
 
 
-async def _notify(tx: Tx, ctx: ActContext, event: CallEvent, call: Call, scene: CallScene,
-                  contact: Contact | None, kind: NotificationKind) -> list[Notification]:
+@dataclass(frozen=True, slots=True)
+class PendingNotifications:
+    """An applied event's notifications, decided but not yet written: who is told what, and
+    the call and contact their payload shows (updated when the unit's call record changed
+    them)."""
+
+    event: CallEvent
+    kind: NotificationKind
+    call: Call
+    contact: Contact | None
+    recipients: tuple[tuple[str, str], ...]  # (user id, the phone it was reached by)
+
+    def after_record(self, recorded: Recorded) -> PendingNotifications:
+        """The payload as the unit's call record left it, when the record was of this call."""
+        if recorded.call.id != self.call.id:
+            return self
+        return replace(self, call=recorded.call, contact=recorded.contact or self.contact)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a call record's step wrote: the call, and the client's contact (found or
+    created; None for an internal call or a number no contact has)."""
+
+    call: Call
+    contact: Contact | None
+
+
+async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, call: Call, scene: CallScene,
+                      contact: Contact | None, kind: NotificationKind
+                      ) -> PendingNotifications | None:
+    """Who is to be told of an applied event (each user each kind once per call)."""
     already = scene.notified  # empty for a call created now (the scene found none)
-    recipients: list[tuple[str, str]] = []  # (user id, phone it was reached by)
+    candidates: list[tuple[str, str]] = []  # (user id, phone it was reached by)
     if event.event is WebhookEvent.NotifyEnd:
         seen: set[str] = set()
         for row in already:
             if row.user_id is not None and row.user_id not in seen:
                 seen.add(row.user_id)
-                recipients.append((row.user_id, row.phone))
+                candidates.append((row.user_id, row.phone))
     else:
         phone = operator_phone(event.direction, event.src_phone, event.dst_phone)
         user_id = scene.bound_user_id
         if user_id is not None:
-            recipients.append((user_id, phone))
+            candidates.append((user_id, phone))
         elif kind is NotificationKind.RINGING and not any(r.phone == phone for r in already):
             # Remember that the phone rang although nobody is bound to it.
             await tx.insert_call_notified(CallNotified(call.id, phone, None, kind, ctx.now))
-    if not recipients:
-        return []
     sent = {(r.user_id, r.kind) for r in already}
-    call_json = to_json(call)
-    contact_json = to_json(contact)
+    recipients = tuple((u, p) for u, p in candidates if (u, kind) not in sent)
+    if not recipients:
+        return None
+    return PendingNotifications(event, kind, call, contact, recipients)
+
+
+async def _send(tx: Tx, ctx: ActContext, pending: PendingNotifications) -> list[Notification]:
+    """Write the notifications (sent live after the commit) and who was told."""
+    call_json = to_json(pending.call)
+    contact_json = to_json(pending.contact)
     notifications = []
-    for user_id, phone in recipients:
-        if (user_id, kind) in sent:
-            continue
+    for user_id, phone in pending.recipients:
         notification_id = ids.new_id(ids.NOTIFICATION)
         payload = {
-            "id": notification_id, "kind": kind.value, "event": event.event.value,
-            "module_id": ctx.module_id, "call": call_json, "contact": contact_json,
-            "created_at": to_json(ctx.now),
+            "id": notification_id, "kind": pending.kind.value,
+            "event": pending.event.event.value, "module_id": ctx.module_id,
+            "call": call_json, "contact": contact_json, "created_at": to_json(ctx.now),
         }
-        notification = Notification(notification_id, ctx.tenant_id, user_id, call.id, kind,
-                                    payload, ctx.now)
+        notification = Notification(notification_id, ctx.tenant_id, user_id, pending.call.id,
+                                    pending.kind, payload, ctx.now)
         await tx.insert_notification(notification)
-        await tx.insert_call_notified(CallNotified(call.id, phone, user_id, kind, ctx.now))
+        await tx.insert_call_notified(CallNotified(pending.call.id, phone, user_id,
+                                                   pending.kind, ctx.now))
         notifications.append(notification)
     return notifications
 
@@ -473,7 +520,7 @@ def _activity_data(record: CallRecord, client_raw: str | None, client_normalized
 
 
 async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
-                        ) -> tuple[CallChange, ActivityChange, ContactCreated | None]:
+                        ) -> tuple[CallChange, ActivityChange, ContactCreated | None, Recorded]:
     client_raw = client_phone(record.direction, record.src_phone, record.dst_phone)
     client_normalized = (normalize_phone(client_raw, ctx.region)
                          if client_raw is not None else None)
@@ -493,7 +540,8 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
         await tx.insert_call_event(
             _history_row(ctx, call, CALL_RECORD_KIND, record, EventEffect.REPEAT))
         return (CallChange(call.id, False, call.state, call.state, repeat=True, late=False),
-                ActivityChange(entry.id, "unchanged", entry.contact_id, call.id), None)
+                ActivityChange(entry.id, "unchanged", entry.contact_id, call.id), None,
+                Recorded(call, scene.contact))
 
     contact = scene.contact
     created: ContactCreated | None = None
@@ -538,7 +586,8 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
         action = "updated"
     await tx.insert_call_event(
         _history_row(ctx, call, CALL_RECORD_KIND, record, EventEffect.APPLIED))
-    return change, ActivityChange(entry.id, action, entry.contact_id, call.id), created
+    return (change, ActivityChange(entry.id, action, entry.contact_id, call.id), created,
+            Recorded(call, contact))
 
 
 # --- storage (§5.5) ---------------------------------------------------------------------------

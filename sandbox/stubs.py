@@ -166,9 +166,10 @@ def _result_stub(result_type: script_types.ResultType) -> str:
     return "\n".join(lines)
 
 
-def exported_names() -> list[str]:
-    """`__all__`: the injected names, then the types a script names in annotations."""
-    injected = [
+def injected_names() -> list[str]:
+    """The names injected into every script, as the stub declares them (the console's editor
+    completes exactly these too, runtime/console/completion.py)."""
+    return sorted({
         *(kind.__name__ for kind in api.CONTRACT_ENUMS),
         *script_types.TYPE_NAMES,
         "HttpResponse",
@@ -178,7 +179,12 @@ def exported_names() -> list[str]:
         "log",
         "FetchError",
         "StorageError",
-    ]
+    })
+
+
+def exported_names() -> list[str]:
+    """`__all__`: the injected names, then the types a script names in annotations."""
+    injected = injected_names()
     types = [
         *(f"{kind.__name__}Value" for kind in api.CONTRACT_ENUMS),
         "FetchResponse",

@@ -25,7 +25,7 @@ from runtime.openapi.models import (
 )
 from runtime.ratelimit import Refused
 from runtime.runner import Reply, RunReport
-from runtime.store.models import Execution, Module, ScriptVersion
+from runtime.store.models import Execution, Module, ScriptVersion, User
 from runtime.text import valid_strings
 from runtime.typedefs import CONFIG, RUNNER, STORE
 from sandbox import RequestData
@@ -260,6 +260,24 @@ async def load_members(request: web.Request) -> web.Response:
         dump(MembersOut, {"members": members, "execution_id": report.execution_id}))
 
 
+async def place_call(request: web.Request, tenant_id: str, user: User, module_id: str,
+                     number: str) -> dict[str, Any]:
+    """Click-to-call as `user`: VoipGenerateCall(<their extension in the module>, number).
+
+    The user's first bound extension (by member id) is the one that rings first. The API and
+    the console's call buttons both come here. Returns {execution_id, from, to}.
+    """
+    store = request.app[STORE]
+    module = found(await store.get_module(tenant_id, module_id), "module")
+    bindings = await store.list_bindings(tenant_id, module.id) or []
+    extensions = sorted(b.member_id for b in bindings if b.user_id == user.id)
+    if not extensions:
+        raise ApiError(409, "no_extension",
+                       f"user {user.name!r} has no extension bound in module {module.name!r}")
+    report = await run_other(request, module, "VoipGenerateCall", (extensions[0], number))
+    return {"execution_id": report.execution_id, "from": extensions[0], "to": number}
+
+
 @routes.post("/api/v1/calls/originate")
 @documented("Start an outgoing call (click-to-call)", auth="tenant_or_user_header",
             body=OriginateBody, response=OriginateOut, status=202,
@@ -291,15 +309,8 @@ async def originate(request: web.Request) -> web.Response:
         user, tenant_id = found_user, found_user.tenant_id
         if body.user_id not in (None, user.id):
             raise ApiError(403, "forbidden", "a user token can only call as its own user")
-    module = found(await store.get_module(tenant_id, body.module_id), "module")
-    bindings = await store.list_bindings(tenant_id, module.id) or []
-    extensions = sorted(b.member_id for b in bindings if b.user_id == user.id)
-    if not extensions:
-        raise ApiError(409, "no_extension",
-                       f"user {user.name!r} has no extension bound in module {module.name!r}")
-    report = await run_other(request, module, "VoipGenerateCall", (extensions[0], body.number))
     return web.json_response(
-        dump(OriginateOut,
-             {"execution_id": report.execution_id, "from": extensions[0], "to": body.number}),
+        dump(OriginateOut, await place_call(request, tenant_id, user, body.module_id,
+                                            body.number)),
         status=202,
     )

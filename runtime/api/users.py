@@ -41,6 +41,26 @@ class NewUserBody(Body):
     email: Email | None = None
 
 
+async def revoke_token(app: web.Application, tenant_id: str, user_id: str, token_id: str
+                       ) -> bool:
+    """Revoke one of a user's tokens and end what it opened on every node (the API and the
+    console both come here). False: no such token of this user, or revoked already."""
+    if not await app[STORE].revoke_user_token(tenant_id, user_id, token_id):
+        return False
+    await app[HUB].end(CredentialEnded(Credential("user_token", token_id),
+                                       EndReason.TOKEN_REVOKED))
+    return True
+
+
+async def remove_user(app: web.Application, tenant_id: str, user_id: str) -> bool:
+    """Delete a user with its tokens and bindings and end its sockets and sessions on every
+    node. False: no such user of this tenant."""
+    if not await app[STORE].delete_user(tenant_id, user_id):
+        return False
+    await app[HUB].end(CredentialEnded(Credential("user", user_id), EndReason.USER_DELETED))
+    return True
+
+
 @routes.post("/api/v1/users")
 @documented("Create a user", auth="tenant", body=NewUserBody, response=User, status=201,
             errors=[409], error_notes={409: "a user of that name exists."})
@@ -104,12 +124,8 @@ async def list_user_tokens(request: web.Request) -> web.Response:
                         "opened with it close on every node (close code 4401).")
 async def revoke_user_token(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    token_id = request.match_info["token_id"]
-    revoked = await request.app[STORE].revoke_user_token(
-        auth.tenant_id, request.match_info["user_id"], token_id)
-    found(revoked or None, "user token")
-    await request.app[HUB].end(CredentialEnded(Credential("user_token", token_id),
-                                               EndReason.TOKEN_REVOKED))
+    found(await revoke_token(request.app, auth.tenant_id, request.match_info["user_id"],
+                             request.match_info["token_id"]) or None, "user token")
     return web.Response(status=204)
 
 
@@ -120,8 +136,6 @@ async def revoke_user_token(request: web.Request) -> web.Response:
                         "and notifications that named the user stay, naming nobody.")
 async def delete_user(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    user_id = request.match_info["user_id"]
-    found(await request.app[STORE].delete_user(auth.tenant_id, user_id) or None, "user")
-    await request.app[HUB].end(CredentialEnded(Credential("user", user_id),
-                                               EndReason.USER_DELETED))
+    found(await remove_user(request.app, auth.tenant_id, request.match_info["user_id"])
+          or None, "user")
     return web.Response(status=204)

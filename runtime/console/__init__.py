@@ -15,24 +15,35 @@ from aiohttp import web
 
 from runtime.console import (
     auth_views,
+    completion,
+    dialing,
     editor_views,
     executions_views,
+    live_views,
+    module_admin_views,
     modules_views,
     operator_views,
     session,
+    users_views,
     versions_views,
 )
 from runtime.console.filters import FILTERS
 from runtime.console.static_files import serve_static
 from runtime.console.web import JINJA, PREFIX, security_headers
+from runtime.console.words import WORD_FILTERS
 
 ROUTERS = [
     auth_views.routes,
     modules_views.routes,
     editor_views.routes,
+    completion.routes,
     versions_views.routes,
     executions_views.routes,
     operator_views.routes,
+    users_views.routes,
+    module_admin_views.routes,
+    dialing.routes,
+    live_views.routes,
 ]
 
 
@@ -48,6 +59,7 @@ def setup_console(app: web.Application) -> None:
         default_helpers=False,
     )
     env.filters.update(FILTERS)
+    env.filters.update(WORD_FILTERS)
     session.install(app)
     for router in ROUTERS:
         app.add_routes(router)

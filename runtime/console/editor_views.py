@@ -15,10 +15,12 @@ from runtime.api.common import Body, found, read_body
 from runtime.api.modules import changed
 from runtime.api.runs import RequestBody, dry_run_report, source_for, webhook_url
 from runtime.api.versions import NewVersionBody, add_version_unit, checked, version_json
+from runtime.console.completion import completion_url
 from runtime.console.masking import masked_request
 from runtime.console.modules_views import owned
 from runtime.console.replays import replay_execution
 from runtime.console.session import Session
+from runtime.console.test_panel import methods_for, starting_request
 from runtime.console.web import PREFIX, check_csrf, page, render, require_builder, store_errors
 from runtime.errors import ApiError, not_found
 from runtime.intake import composed_request
@@ -80,14 +82,20 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
                                           module.active_version_id)
     executions = await store.list_executions(
         session.tenant_id, ExecutionFilter(module_id=module.id, function=PARSE_FUNCTION), 30, 0)
+    start = starting_request(executions)
     return render(request, "editor.html", {
+        "start": start,
+        "methods": methods_for(start),
         "module": module,
         "version": version,
         "versions": versions,
         "source": version.source if version else STARTER,
         "executions": executions,
         "webhook_url": webhook_url(request, module),
+        "completion_url": completion_url(),
         "picked_execution": request.query.get("execution", ""),
+        "default_execution": request.query.get("execution") or (start.execution_id if start
+                                                                 else ""),
         "version_numbers": {v.id: v.number for v in versions},
         "users": {u.id: u.name for u in await store.list_users(session.tenant_id, 500, 0)},
     })

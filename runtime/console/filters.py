@@ -18,6 +18,11 @@ def when(value: Any) -> str:
     return value.replace("T", " ")[:19] + " UTC"
 
 
+def iso(value: Any) -> str:
+    """A time as ISO-8601 for a `datetime` attribute or a script (the store's own format)."""
+    return to_iso(value) if isinstance(value, datetime) else ""
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2)
 
@@ -36,5 +41,5 @@ def duration(value: Any) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
-FILTERS = {"when": when, "pretty_json": pretty_json, "compact_json": compact_json,
+FILTERS = {"when": when, "iso": iso, "pretty_json": pretty_json, "compact_json": compact_json,
            "duration": duration}

@@ -63,12 +63,12 @@ def text(form: Mapping[str, Any], name: str) -> str:
 @page
 async def modules_page(request: web.Request) -> web.StreamResponse:
     session = await require_builder(request)
-    return await render_modules(request, session)
+    return await render_modules(request, session, deleted="deleted" in request.query)
 
 
 async def render_modules(request: web.Request, session: Session, *,
-                         errors: list[str] | None = None, values: Mapping[str, str] | None = None
-                         ) -> web.Response:
+                         errors: list[str] | None = None, values: Mapping[str, str] | None = None,
+                         deleted: bool = False) -> web.Response:
     store = request.app[STORE]
     modules = await store.list_modules(session.tenant_id, 500, 0)
     rows = []
@@ -78,6 +78,7 @@ async def render_modules(request: web.Request, session: Session, *,
         rows.append({"module": module, "active": active})
     return render(request, "modules.html", {
         "rows": rows, "errors": errors or [], "values": values or {"region": "RU"},
+        "deleted": deleted,
     }, status=422 if errors else 200)
 
 

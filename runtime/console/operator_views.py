@@ -20,6 +20,8 @@ from runtime.api.live import LiveAccess, serve_live
 from runtime.api.modules import check_region
 from runtime.api.runs import run_other
 from runtime.call_access import user_may_see_call
+from runtime.console.dialing import dial_lines
+from runtime.console.live_cards import CardReader, split
 from runtime.console.modules_views import operator_number, text
 from runtime.console.session import Session, session_ended
 from runtime.console.web import (
@@ -35,12 +37,20 @@ from runtime.console.web import (
 )
 from runtime.errors import ApiError, not_found
 from runtime.recording_links import recording_url
-from runtime.store.models import Call, CallFilter, CallState, Contact, utc_now
+from runtime.store.models import (
+    Call,
+    CallFilter,
+    CallState,
+    Contact,
+    NotificationKind,
+    utc_now,
+)
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
 
 LIVE_WINDOW = timedelta(hours=12)
+ENDED_SHOWN = 20
 NOTIFIED_WINDOW = timedelta(days=7)
 NOTIFICATIONS_SCAN = 500
 
@@ -116,16 +126,23 @@ async def answered_by(request: web.Request, tenant_id: str, calls: Iterable[Call
 @page
 async def live_page(request: web.Request) -> web.StreamResponse:
     session = await require_operator(request)
-    calls = await notified_calls(request, session, window=LIVE_WINDOW)
-    items = await request.app[STORE].list_notifications(
+    store = request.app[STORE]
+    items = await store.list_notifications(
         session.tenant_id, session.user_id, since=utc_now() - LIVE_WINDOW,
         limit=NOTIFICATIONS_SCAN)
     last_id = items[-1].id if items else ""
-    active = [c for c in calls if c["kind"] != "ended"]
-    ended = [c for c in calls if c["kind"] == "ended"][:20]
-    modules = await request.app[STORE].list_modules(session.tenant_id, 500, 0)
-    return render(request, "live.html", {"active": active, "ended": ended, "last_id": last_id,
-                                         "regions": {m.id: m.region for m in modules}})
+    latest = {item.call_id: item for item in items}  # oldest first: the latest wins
+    newest_first = sorted(latest.values(), key=lambda item: item.created_at, reverse=True)
+    # Every call not ended yet, and the last ENDED_SHOWN ended ones: only those are read.
+    open_ids = [n.call_id for n in newest_first if n.kind is not NotificationKind.ENDED]
+    ended_ids = [n.call_id for n in newest_first if n.kind is NotificationKind.ENDED]
+    shown = set(open_ids) | set(ended_ids[:ENDED_SHOWN])
+    calls = [call for item in newest_first if item.call_id in shown
+             and (call := await store.get_call(session.tenant_id, item.call_id)) is not None]
+    cards = await CardReader(store, session.tenant_id, session.user_id).cards(calls)
+    active, ended = split(cards)
+    return render(request, "live.html", {"active": active, "ended": ended[:ENDED_SHOWN],
+                                         "last_id": last_id})
 
 
 @routes.get(PREFIX + "/live/socket")
@@ -173,7 +190,8 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
     modules = {m.id: m for m in await store.list_modules(session.tenant_id, 500, 0)}
     return render(request, "calls.html", {
         "calls": calls, "contacts": contacts, "modules": modules, "state": state or "",
-        "answered_by": await answered_by(request, session.tenant_id, calls)})
+        "answered_by": await answered_by(request, session.tenant_id, calls),
+        **await dial_lines(request, session)})
 
 
 # --- contacts ---------------------------------------------------------------------------------
@@ -208,7 +226,7 @@ async def contact_page(request: web.Request) -> web.StreamResponse:
     return render(request, "contact.html", {
         "contact": contact, "entries": entries, "playable": playable,
         "answered_by": await answered_by(request, session.tenant_id, calls),
-        "created": request.query.get("created")})
+        "created": request.query.get("created"), **await dial_lines(request, session)})
 
 
 @routes.post(PREFIX + "/contacts")
@@ -233,6 +251,13 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
             request, session, phone=phones[0].normalized, limit=1):
         raise ApiError(403, "forbidden", "an operator can add a contact only for the "
                                          "number of one of their calls")
+    existing = await request.app[STORE].find_contacts_by_phone(session.tenant_id,
+                                                                 phones[0].normalized)
+    if existing:
+        # A second contact for the number would split the client's history between them.
+        raise ApiError(409, "contact_exists",
+                       f"{existing[0].name!r} already has the number {phones[0].normalized}",
+                       details={"contact_id": existing[0].id})
     with store_errors():
         contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")

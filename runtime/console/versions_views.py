@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from runtime.api.common import found
 from runtime.api.modules import changed
+from runtime.console.diffs import CONTEXT, side_by_side
 from runtime.console.modules_views import owned
 from runtime.console.session import Session
 from runtime.console.web import (
@@ -23,7 +22,7 @@ from runtime.console.web import (
 )
 from runtime.errors import ApiError
 from runtime.store.base import Store
-from runtime.store.models import ExecutionFilter, ExecutionOutcome, Module
+from runtime.store.models import ExecutionFilter, ExecutionOutcome, Module, ScriptVersion
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -55,7 +54,29 @@ async def render_versions(request: web.Request, session: Session, module: Module
     return render(request, "versions.html", {
         "module": module, "rows": rows, "error": error,
         "notice": request.query.get("done"),
+        "rollback_to": await rollback_target(store, session.tenant_id, module, versions),
     }, status=status)
+
+
+async def rollback_target(store: Store, tenant_id: str, module: Module,
+                          listed: list[ScriptVersion]) -> ScriptVersion | None:
+    """The version a rollback would activate (the store's rule: the one numbered just below
+    the active one), or None when there is none, so the page offers no rollback it would
+    refuse. Usually both are among the listed (newest) versions; an older active one is
+    looked up."""
+    if module.active_version_id is None:
+        return None
+    active = next((v for v in listed if v.id == module.active_version_id), None) or \
+        await store.get_version(tenant_id, module.id, module.active_version_id)
+    if active is None:
+        return None
+    wanted = active.number - 1
+    previous = next((v for v in listed if v.number == wanted), None)
+    if previous is None and listed and wanted >= 1:
+        # Numbers go 1, 2, 3...: newest first, the one numbered `wanted` sits at this offset.
+        page = await store.list_versions(tenant_id, module.id, 1, listed[0].number - wanted)
+        previous = page[0] if page and page[0].number == wanted else None
+    return previous
 
 
 @routes.get(PREFIX + "/modules/{module_id}/versions")
@@ -102,27 +123,6 @@ async def rollback(request: web.Request) -> web.StreamResponse:
         "module", "rolled-back")
 
 
-def side_by_side(left: str, right: str) -> list[dict[str, Any]]:
-    """Rows of a two-column diff: {"kind", "left_no", "left", "right_no", "right"}."""
-    a, b = left.splitlines(), right.splitlines()
-    rows: list[dict[str, Any]] = []
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            for offset in range(i2 - i1):
-                rows.append({"kind": "equal", "left_no": i1 + offset + 1, "left": a[i1 + offset],
-                             "right_no": j1 + offset + 1, "right": b[j1 + offset]})
-            continue
-        for offset in range(max(i2 - i1, j2 - j1)):
-            li, rj = i1 + offset, j1 + offset
-            rows.append({
-                "kind": tag,
-                "left_no": li + 1 if li < i2 else None, "left": a[li] if li < i2 else None,
-                "right_no": rj + 1 if rj < j2 else None, "right": b[rj] if rj < j2 else None,
-            })
-    return rows
-
-
 @routes.get(PREFIX + "/modules/{module_id}/diff")
 @page
 async def diff_page(request: web.Request) -> web.StreamResponse:
@@ -132,7 +132,8 @@ async def diff_page(request: web.Request) -> web.StreamResponse:
     a_id, b_id = request.query.get("a", ""), request.query.get("b", "")
     left = found(await store.get_version(session.tenant_id, module.id, a_id), "version a")
     right = found(await store.get_version(session.tenant_id, module.id, b_id), "version b")
-    rows = side_by_side(left.source, right.source)
-    changes = sum(1 for r in rows if r["kind"] != "equal")
+    full = request.query.get("full") == "1"
+    diff = side_by_side(left.source, right.source, context=None if full else CONTEXT)
     return render(request, "diff.html", {"module": module, "left": left, "right": right,
-                                         "rows": rows, "changes": changes})
+                                         "rows": diff.rows, "changes": diff.changed,
+                                         "full": full, "context": CONTEXT})

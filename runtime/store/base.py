@@ -52,6 +52,7 @@ from runtime.store.models import (
     Call,
     CallEventRecord,
     CallFilter,
+    CallHandled,
     CallLookup,
     CallNotified,
     CallScene,
@@ -257,6 +258,12 @@ class Tx(Protocol):
         """Create contacts from (name, phones); callers normalise phones (acting.phone_of)."""
         ...
 
+    async def mark_call_handled(self, tenant_id: str, call_id: str, user_id: str
+                                ) -> CallHandled | None:
+        """Mark the call handled by the user, now; a call marked already keeps its first mark
+        (returned as it is). None: no such call in the tenant."""
+        ...
+
 
 class Store(abc.ABC):
     """The storage layer: group-committed units of work, reads for the API, and shortcuts.
@@ -397,6 +404,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
         """Whether the call rang, was answered or ended at this user (they were notified)."""
+
+    @abc.abstractmethod
+    async def handled_calls(self, tenant_id: str, call_ids: Sequence[str]
+                            ) -> dict[str, CallHandled]:
+        """Which of these calls were marked handled (call id -> the mark)."""
 
     @abc.abstractmethod
     async def list_activity(

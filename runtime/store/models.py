@@ -239,6 +239,17 @@ class CallEventRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CallHandled:
+    """A call an operator marked handled (a missed call someone took care of): by whom, when.
+    `user_id` None: that user was deleted since."""
+
+    call_id: str
+    tenant_id: str
+    user_id: str | None
+    handled_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CallNotified:
     """A phone rang / a user was told about a call. `user_id` None: the phone has no binding."""
 

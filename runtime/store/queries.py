@@ -20,6 +20,7 @@ from runtime.store.models import (
     Call,
     CallEventRecord,
     CallFilter,
+    CallHandled,
     CallLookup,
     CallNotified,
     CallScene,
@@ -339,6 +340,15 @@ class Reads:
             WHERE n.call_id = $1 AND n.user_id = $2 AND c.tenant_id = $3 LIMIT 1""",
                                    [call_id, user_id, tenant_id])
         return row is not None
+
+    async def handled_calls(self, tenant_id: str, call_ids: Sequence[str]
+                            ) -> dict[str, CallHandled]:
+        if not call_ids:
+            return {}
+        marks = ", ".join(f"${i}" for i in range(2, len(call_ids) + 2))
+        rows = await self._all(t.CALL_HANDLED, "SELECT * FROM call_handled WHERE tenant_id = $1 "
+                               f"AND call_id IN ({marks})", [tenant_id, *call_ids])
+        return {row.call_id: row for row in rows}
 
     async def list_call_notified(self, call_id: str) -> list[CallNotified]:
         return await self._all(t.CALL_NOTIFIED, "SELECT * FROM call_notified WHERE call_id = $1 "

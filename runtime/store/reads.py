@@ -6,7 +6,7 @@ PostgreSQL: on the pool).
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from runtime.store.models import (
     Call,
     CallEventRecord,
     CallFilter,
+    CallHandled,
     Contact,
     Execution,
     ExecutionFilter,
@@ -166,6 +167,12 @@ class QueryReads(Store):
 
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
         read: bool = await self._read(Reads.user_was_notified, tenant_id, user_id, call_id)
+        return read
+
+    async def handled_calls(self, tenant_id: str, call_ids: Sequence[str]
+                            ) -> dict[str, CallHandled]:
+        read: dict[str, CallHandled] = await self._read(Reads.handled_calls, tenant_id,
+                                                        tuple(call_ids))
         return read
 
     async def list_activity(

@@ -21,6 +21,7 @@ from runtime.store.models import (
     Binding,
     Call,
     CallEventRecord,
+    CallHandled,
     CallNotified,
     CallState,
     Contact,
@@ -217,6 +218,9 @@ CALL_EVENTS = Table("call_events", CallEventRecord, _cols(
 
 CALL_NOTIFIED = Table("call_notified", CallNotified, _cols(
     "call_id", "phone", "user_id", Col("kind", NotificationKind), Col("created_at", Kind.TIME)))
+
+CALL_HANDLED = Table("call_handled", CallHandled, _cols(
+    "call_id", "tenant_id", "user_id", Col("handled_at", Kind.TIME)))
 
 ACTIVITY = Table("activity", ActivityEntry, _cols(
     "id", "tenant_id", "contact_id", "call_id", Col("data", Kind.JSON),

@@ -34,6 +34,7 @@ from runtime.store.models import (
     Binding,
     Call,
     CallEventRecord,
+    CallHandled,
     CallLookup,
     CallNotified,
     CallScene,
@@ -569,3 +570,17 @@ class SqlTx(Reads):
             await self.insert_contact(contact)
             created.append(contact)
         return created
+
+    async def mark_call_handled(self, tenant_id: str, call_id: str, user_id: str
+                                ) -> CallHandled | None:
+        if await self._port.one("SELECT 1 FROM calls WHERE id = $1 AND tenant_id = $2",
+                                [call_id, tenant_id]) is None:
+            return None
+        mark = CallHandled(call_id, tenant_id, user_id, self._clock())
+        # A second mark leaves the first: it says who took care of the call.
+        await self._port.run(
+            "INSERT INTO call_handled (call_id, tenant_id, user_id, handled_at) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (call_id) DO NOTHING",
+            t.CALL_HANDLED.values(mark, self._d))
+        return await self._one(t.CALL_HANDLED, "SELECT * FROM call_handled WHERE call_id = $1",
+                               [call_id])

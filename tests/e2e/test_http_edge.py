@@ -846,6 +846,7 @@ CONSOLE_PAGES = [
     "/console/modules/{module}?saved={g}", "/console/contacts/{g}?created={g}",
     "/console/modules/{g}", "/console/executions/{g}", "/console/static/{g}?v={g}",
     "/console/modules/{module}/versions?done={g}", "/console/calls/{g}/recording",
+    "/console/modules/{module}/diff?a={g}&b={g}&full={g}", "/console/completion.json?v={g}",
 ]
 
 

@@ -256,6 +256,13 @@ async def test_missed_call_creates_a_contact_and_ends_the_popups(zd: Tenant) -> 
     assert [c["name"] for c in found] == [caller]
     assert call["contact_id"] == found[0]["id"]
     assert call["activity"]["data"]["missed"] is True
+    # The "ended" notification carries the contact the same webhook created (issue #19):
+    # a live page must not offer to create a second one for this number.
+    response = await zd.service.client.get(
+        f"/api/v1/notifications?token={zd.tokens['operator']}")
+    ended = (await response.json())["notifications"][-1]["payload"]
+    assert ended["contact"]["id"] == found[0]["id"]
+    assert ended["call"]["contact_id"] == found[0]["id"]
 
 
 async def test_outgoing_call(zd: Tenant) -> None:

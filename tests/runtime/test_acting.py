@@ -311,6 +311,56 @@ async def test_missed_call_from_an_unknown_number_creates_a_contact(world: World
     assert call is not None and call.contact_id == contact.id and not call.has_record
 
 
+def zadarma_missed_end() -> dict[str, Any]:
+    """What scripts/zadarma returns for its sample examples/missed-end.json: the NotifyEnd of
+    a call nobody answered and its callRecord, in one result."""
+    numbers = {"direction": "in", "disposition": "no_answer", "srcPhone": "79035550011",
+               "dstPhone": COMPANY}
+    return {"event": {"event": WebhookEvent.NotifyEnd, **numbers, "callId": "in_77c1"},
+            "callRecord": {**numbers, "duration": 0, "callId": "in_77c1", "call": None}}
+
+
+async def test_the_ended_notification_of_a_missed_call_carries_the_contact_it_created(
+    world: World,
+) -> None:
+    await world.store.set_bindings(world.tenant.id, world.module.id, {COMPANY: world.alice.id})
+    await world.run(event("NotifyStart", src="79035550011", dst=COMPANY, call_id="in_77c1"))
+    fx = await world.run(zadarma_missed_end())
+    assert fx.contact_created is not None and fx.contact_created.phone == "+79035550011"
+    [pushed] = fx.pushes
+    assert (pushed.user_id, pushed.kind) == (world.alice.id, NotificationKind.ENDED)
+    [_, stored] = await world.store.list_notifications(world.tenant.id, world.alice.id)
+    for notification in (pushed, stored):
+        payload = notification.payload
+        assert isinstance(payload, dict)
+        contact, call = payload["contact"], payload["call"]
+        assert isinstance(contact, dict) and isinstance(call, dict)
+        # The contact the unit created, not null: a client must not offer to create another.
+        assert contact["id"] == fx.contact_created.id
+        assert contact["phones"] == [{"raw": "79035550011", "normalized": "+79035550011"}]
+        # The call as the record left it: its contact, its duration, ended, missed.
+        assert call["contact_id"] == fx.contact_created.id
+        assert (call["state"], call["disposition"], call["duration"]) == (
+            "ended", "no_answer", 0.0)
+    assert len(await world.store.find_contacts_by_phone(world.tenant.id, "+79035550011")) == 1
+
+
+async def test_the_ended_notification_of_an_answered_call_carries_its_duration(
+    world: World,
+) -> None:
+    ivan = await world.store.create_contact(world.tenant.id, "Ivan",
+                                            contact_phones([CLIENT], "RU"))
+    await world.run(event("NotifyStart"))
+    await world.run(event("NotifyAnswer", disposition="answered"))
+    fx = await world.run({**event("NotifyEnd", disposition="answered"),
+                          **record(duration=74)})
+    [pushed] = fx.pushes
+    assert isinstance(pushed.payload, dict)
+    assert pushed.payload["call"]["duration"] == 74.0
+    assert pushed.payload["contact"]["id"] == ivan.id
+    assert fx.contact_created is None
+
+
 async def test_answered_call_from_an_unknown_number_creates_no_contact(world: World) -> None:
     fx = await world.run(record(disposition="answered"))
     assert fx.contact_created is None

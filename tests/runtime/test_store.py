@@ -54,7 +54,8 @@ from tests.runtime.conftest import Backend, PostgresBackend, SqliteBackend
 
 T0 = datetime(2025, 3, 4, 10, 15, 2, 123000, tzinfo=UTC)
 # Both backends have the same migrations, by number and name.
-SCHEMA_VERSIONS = [(1, "init"), (2, "deleted_users_leave_history"), (3, "who_answered")]
+SCHEMA_VERSIONS = [(1, "init"), (2, "deleted_users_leave_history"), (3, "who_answered"),
+                   (4, "reserved_for_retention"), (5, "call_handled")]
 
 
 @pytest.fixture
@@ -912,3 +913,35 @@ async def test_text_with_nul_is_stored_and_keys_round_trip_exactly(store: Store)
     assert stored is not None and stored.request == {"body": "\x00"}
     assert stored.logs in ("a\x00b", "a\ufffdb")
     assert await store.get_module(tenant.id, "mod_\x00") is None  # an id from a URL path
+
+
+async def test_a_call_marked_handled_keeps_its_first_mark_and_its_tenant(
+    store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    alice = await store.create_user(acme.id, "alice")
+    bob = await store.create_user(acme.id, "bob")
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    call = make_call(acme.id, module.id, state=CallState.ENDED, disposition="no_answer")
+    other = make_call(acme.id, module.id, provider_call_id="p2")
+
+    async def ring(tx: Tx) -> None:
+        await tx.insert_call(call)
+        await tx.insert_call(other)
+
+    await store.write(ring)
+    assert await store.handled_calls(acme.id, [call.id, other.id]) == {}
+    # Another tenant's call is as unknown: nothing marked.
+    assert await store.write(
+        lambda tx: tx.mark_call_handled(globex.id, call.id, alice.id)) is None
+    assert await store.write(lambda tx: tx.mark_call_handled(acme.id, "call_nope", alice.id)) \
+        is None
+    mark = await store.write(lambda tx: tx.mark_call_handled(acme.id, call.id, alice.id))
+    assert mark is not None and (mark.call_id, mark.user_id) == (call.id, alice.id)
+    again = await store.write(lambda tx: tx.mark_call_handled(acme.id, call.id, bob.id))
+    assert again == mark  # the first mark says who took care of it
+    assert await store.handled_calls(acme.id, [call.id, other.id]) == {call.id: mark}
+    assert await store.handled_calls(globex.id, [call.id]) == {}
+    assert await store.delete_user(acme.id, alice.id)
+    kept = await store.handled_calls(acme.id, [call.id])
+    assert kept[call.id].user_id is None and kept[call.id].handled_at == mark.handled_at

@@ -98,11 +98,26 @@ class Tab:
         await self.page.screenshot(path=str(path), full_page=True)
         return path
 
+    async def report_csp_violations(self) -> None:
+        """From the next page on, every CSP violation is also a console error (in `errors`)."""
+        await self.page.context.add_init_script(REPORT_CSP_VIOLATIONS)
+
     async def sign_in(self, credential: str) -> None:
         await self.goto("/console/sign-in")
         await self.page.get_by_label("API key or user token").fill(credential)
         await self.page.get_by_role("button", name="Sign in").click()
         await self.page.wait_for_load_state()
+
+
+# With `Tab.report_csp_violations`, every Content-Security-Policy violation becomes a console
+# error, which `tab.errors` collects (Chromium logs most violations itself; this catches all).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+    console.error(`CSP violation: ${event.violatedDirective} blocked `
+        + `${event.blockedURI || "inline"} at ${event.sourceFile || "?"}:${event.lineNumber}: `
+        + (event.sample || ""));
+});
+"""
 
 
 @pytest.fixture

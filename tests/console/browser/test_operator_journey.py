@@ -32,16 +32,16 @@ async def test_operator_journey(tab: Tab, console: tuple[Service, str]) -> None:
         await seed.hook_ok(start("c-1"))
         card = page.locator(f"#active-calls {CARD}")
         await expect(card).to_have_count(1)
-        await expect(card.locator('[data-field="state"]')).to_have_text("ringing")
+        await expect(card.locator('[data-field="state"]')).to_have_text("Ringing")
         await expect(card).to_contain_text(CLIENT)
         await tab.shot("live-ringing")
 
         await seed.hook_ok(answer("c-1"))
-        await expect(card.locator('[data-field="state"]')).to_have_text("answered")
+        await expect(card.locator('[data-field="state"]')).to_have_text("Talking")
 
         await seed.hook_ok(end("c-1"))
         ended = page.locator(f"#ended-calls {CARD}")
-        await expect(ended.first.locator('[data-field="state"]')).to_have_text("ended")
+        await expect(ended.first.locator('[data-field="state"]')).to_have_text("Answered")
         await expect(page.locator(f"#active-calls {CARD}")).to_have_count(0)
         assert await page.evaluate("window.__loaded") == "same page"  # never reloaded
 

@@ -6,8 +6,10 @@ import {
   historyKeymap, indentWithTab, syntaxHighlighting, defaultHighlightStyle, indentOnInput,
   bracketMatching, foldGutter, foldKeymap, search, searchKeymap, highlightSelectionMatches,
   closeBrackets, closeBracketsKeymap, lintGutter, setDiagnostics, lintKeymap, python,
+  completionKeymap,
 } from "../vendor/codemirror.js";
 import { postJSON, getJSON, el, pretty } from "./api.js";
+import { scriptCompletion, preloadCompletion } from "./completion.js";
 
 const cfg = document.getElementById("editor-config").dataset;
 const moduleId = cfg.moduleId;
@@ -36,10 +38,10 @@ const view = new EditorView({
       drawSelection(), dropCursor(), EditorState.allowMultipleSelections.of(true), indentOnInput(),
       syntaxHighlighting(defaultHighlightStyle, { fallback: true }), bracketMatching(),
       closeBrackets(), rectangularSelection(), highlightActiveLine(), highlightSelectionMatches(),
-      search({ top: true }), lintGutter(), python(),
+      search({ top: true }), lintGutter(), python(), scriptCompletion(cfg.completionUrl),
       keymap.of([
         { key: "Mod-Enter", run: () => { check(); return true; } },
-        ...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap,
+        ...closeBracketsKeymap, ...completionKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap,
         ...foldKeymap, ...lintKeymap, indentWithTab,
       ]),
       EditorView.cspNonce.of(nonce),
@@ -50,6 +52,7 @@ const view = new EditorView({
 });
 textarea.hidden = true;
 host.dataset.ready = "true";
+preloadCompletion(cfg.completionUrl);
 window.consoleEditor = view; // for tests and the browser's console
 
 function source() { return view.state.doc.toString(); }
@@ -147,6 +150,7 @@ async function save(activate, overwrite = false) {
     say(`Saved version ${data.number}${data.active ? " (now active)" : ""}.`, "ok");
     document.getElementById("editing-what").textContent =
       `Saved as version ${data.number}${data.active ? " (active)" : ""}.`;
+    addVersion(data);
     return;
   }
   if (status === 409 && activate && !overwrite) {
@@ -167,6 +171,22 @@ async function save(activate, overwrite = false) {
     return;
   }
   say(`Not saved: ${(data && data.message) || status}`, "error");
+}
+
+// Both version menus (open, run) follow a save: the new version on top, "(active)" moved to it
+// when it was activated, so neither shows the old state until a reload.
+const versionMenus = [document.getElementById("open-version"), document.getElementById("run-version-id")];
+function addVersion(version) {
+  for (const menu of versionMenus) {
+    if (version.active) {
+      for (const item of menu.options) item.textContent = item.textContent.replace(/ \(active\)$/, "");
+    }
+    const item = el("option", { value: version.id }, `v${version.number}${version.active ? " (active)" : ""}`);
+    menu.prepend(item);
+    if (menu.id === "open-version" || version.active) menu.value = version.id;
+  }
+  document.getElementById("open-version-form").hidden = false;
+  document.getElementById("run-version").disabled = false;
 }
 
 document.getElementById("btn-check").addEventListener("click", check);

@@ -1,20 +1,24 @@
 // The live call page: the user's notifications over the console's WebSocket, without reloads.
+// Every card is drawn by the server (/console/live/cards/<call id>): on a notification, or a
+// colleague marking a missed call handled, the page asks for that call's card again, so the
+// page always shows the call, its contact and who handled it as they are now.
 // After a reconnect the server first sends what was missed (after the last id seen here).
 import { el, csrf } from "./api.js";
 
 const config = document.getElementById("live-config").dataset;
-const regions = JSON.parse(config.regions || "{}");
 const statusLine = document.getElementById("live-status");
 const activeList = document.getElementById("active-calls");
 const endedList = document.getElementById("ended-calls");
 const noActive = document.getElementById("no-active");
+const noEnded = document.getElementById("no-ended");
 const missedSection = document.getElementById("missed-section");
 const missedList = document.getElementById("missed");
 let lastId = config.lastId || "";
 let attempts = 0;
 let everConnected = false;
 
-const DIRECTIONS = { in: "incoming", out: "outgoing", internal: "internal" };
+const DIRECTIONS = { in: "Incoming", out: "Outgoing", internal: "Internal" };
+const KINDS = { ringing: "rang", answered: "answered", ended: "ended" };
 
 function setStatus(state, text) {
   statusLine.dataset.state = state;
@@ -25,36 +29,7 @@ function when(iso) {
   return iso ? iso.replace("T", " ").slice(0, 19) + " UTC" : "";
 }
 
-function clientPart(call, contact) {
-  const part = el("span", { class: "client", "data-field": "client" });
-  if (contact) {
-    part.append(el("a", { href: `/console/contacts/${encodeURIComponent(contact.id)}` }, contact.name), " ",
-      el("span", { class: "muted" }, call.client_phone || ""));
-  } else if (call.client_phone) {
-    part.append(el("span", { class: "number" }, call.client_phone));
-    if (call.client_phone_normalized) {
-      const id = `nc-${call.id}`;
-      part.append(el("form", { method: "post", action: "/console/contacts", class: "inline new-contact" },
-        el("input", { type: "hidden", name: "csrf_token", value: csrf }),
-        el("input", { type: "hidden", name: "phone", value: call.client_phone }),
-        el("input", { type: "hidden", name: "region", value: regions[call.module_id] || "RU" }),
-        el("label", { for: id, class: "visually-hidden" }, `Name for a new contact with ${call.client_phone}`),
-        el("input", { id, name: "name", placeholder: "Name", required: true, maxlength: "200" }),
-        el("button", { type: "submit" }, "Create contact")));
-    }
-  } else {
-    part.append(el("span", { class: "muted" }, `internal call: ${call.src_phone || ""} → ${call.dst_phone || ""}`));
-  }
-  return part;
-}
-
-function card(kind, call, contact) {
-  return el("li", { class: `call-card state-${kind}`, "data-call-id": call.id },
-    el("span", { class: "badge state", "data-field": "state" }, kind), " ",
-    el("span", { class: "direction", "data-field": "direction" }, DIRECTIONS[call.direction] || call.direction || ""), " ",
-    clientPart(call, contact), " ",
-    el("time", { "data-field": "time", datetime: call.updated_at || "" }, when(call.updated_at)));
-}
+// --- cards ------------------------------------------------------------------------------------
 
 function findCard(callId) {
   for (const item of document.querySelectorAll("li.call-card")) {
@@ -63,40 +38,253 @@ function findCard(callId) {
   return null;
 }
 
-const RANK = { ringing: 0, answered: 1, ended: 2 };
+const problem = document.getElementById("live-problem");
+const baseTitle = document.title;
 
-function apply(message) {
+function showProblem(text) {
+  problem.textContent = text;
+  problem.hidden = false;
+}
+
+function showEmptyStates() {
+  noActive.hidden = activeList.children.length > 0;
+  noEnded.hidden = endedList.children.length > 0;
+  // A tab kept open all day says in its title how many calls ring now.
+  const ringing = activeList.querySelectorAll('li.call-card[data-status="ringing"]').length;
+  document.title = ringing ? `(${ringing} ringing) ${baseTitle}` : baseTitle;
+}
+
+const asked = new Map(); // call id -> the number of the latest request for its card
+let requests = 0;
+
+async function fetchCard(callId) {
+  const response = await fetch(`/console/live/cards/${encodeURIComponent(callId)}`, {
+    credentials: "same-origin", headers: { Accept: "text/html" },
+  });
+  if (response.status === 404) return null; // deleted meanwhile, or no longer this operator's
+  if (!response.ok) throw new Error(`could not show call ${callId} (HTTP ${response.status}); reload the page`);
+  const template = document.createElement("template");
+  template.innerHTML = (await response.text()).trim(); // server-rendered, autoescaped
+  const card = template.content.querySelector("li.call-card");
+  if (!card) throw new Error(`the card of call ${callId}: no card in the answer`);
+  return card;
+}
+
+// Keep what the operator was typing (a new contact's name) across a redraw of the card.
+function carryInput(from, to) {
+  const focused = document.activeElement;
+  if (!focused || !from.contains(focused) || !focused.id) return;
+  const twin = to.querySelector(`#${CSS.escape(focused.id)}`);
+  if (!twin) return;
+  if ("value" in focused) twin.value = focused.value;
+  return twin;
+}
+
+async function refreshCard(callId) {
+  const mine = ++requests;
+  asked.set(callId, mine);
+  let card;
+  try {
+    card = await fetchCard(callId);
+  } catch (error) {
+    if (asked.get(callId) === mine) showProblem(error.message);
+    return;
+  }
+  if (asked.get(callId) !== mine) return; // a newer request for this call is on its way
+  const existing = findCard(callId);
+  if (card === null) {
+    if (existing) existing.remove();
+    showEmptyStates();
+    return;
+  }
+  if (existing && Number(existing.dataset.rank) > Number(card.dataset.rank)) return; // never backwards
+  const list = Number(card.dataset.rank) >= 2 ? endedList : activeList;
+  let refocus = null;
+  if (existing) {
+    refocus = carryInput(existing, card);
+    if (existing.parentElement === list) existing.replaceWith(card);
+    else { existing.remove(); list.prepend(card); }
+  } else {
+    list.prepend(card);
+  }
+  if (refocus) refocus.focus();
+  tick();
+  showEmptyStates();
+}
+
+// --- ticking durations ------------------------------------------------------------------------
+
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const minutes = Math.floor(s / 60);
+  const rest = String(s % 60).padStart(2, "0");
+  return minutes >= 60 ? `${Math.floor(minutes / 60)}:${String(minutes % 60).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
+}
+
+function tick() {
+  const now = Date.now();
+  for (const node of document.querySelectorAll("[data-since]")) {
+    const since = Date.parse(node.dataset.since);
+    if (!Number.isNaN(since)) node.textContent = clock((now - since) / 1000);
+  }
+}
+
+setInterval(tick, 1000);
+tick();
+
+// --- actions: call back, mark handled ---------------------------------------------------------
+
+document.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.classList.contains("js-action")) return;
+  event.preventDefault();
+  const card = form.closest("li.call-card");
+  const result = card ? card.querySelector('[data-field="result"]') : null;
+  const button = form.querySelector("button");
+  if (button) button.disabled = true;
+  const say = (text, failed) => {
+    if (!result) return;
+    result.textContent = text;
+    result.classList.toggle("error", Boolean(failed));
+  };
+  say(form.dataset.action === "call-back" ? "Calling…" : "Saving…", false);
+  let response;
+  let data = null;
+  try {
+    response = await fetch(form.action, {
+      method: "POST", credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRF-Token": csrf },
+      body: new URLSearchParams(new FormData(form)),
+    });
+    try { data = await response.json(); } catch { data = null; }
+  } catch {
+    response = null;
+  }
+  if (button) button.disabled = false;
+  if (!response || !response.ok) {
+    say((data && data.message) || "The service did not answer; try again.", true);
+    return;
+  }
+  if (form.dataset.action === "call-back") {
+    say(`Calling ${data.to}: your phone (${data.from}) rings first.`, false);
+  } else if (card) {
+    await refreshCard(card.dataset.callId);
+  }
+});
+
+// --- alerts for an incoming call: the operator's choice, kept in this browser ---------------
+
+const ALERT_KEY = "voip-runtime.live.alert";
+const alertSummary = document.getElementById("alert-summary");
+const alertHelp = document.getElementById("alert-help");
+const ALERT_WORDS = { none: "no alert", sound: "a sound", notification: "a browser notification" };
+let audio = null;
+window.consoleLiveAlerts = []; // for tests: the alerts this page gave
+
+function alertChoice() {
+  const stored = localStorage.getItem(ALERT_KEY);
+  return stored in ALERT_WORDS ? stored : "none";
+}
+
+function showChoice(choice) {
+  for (const radio of document.querySelectorAll('input[name="alert"]')) radio.checked = radio.value === choice;
+  alertSummary.textContent = ALERT_WORDS[choice];
+}
+
+// A short two-tone beep, generated: no sound file to fetch.
+function beep() {
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!Context) return false;
+  audio = audio || new Context();
+  if (audio.state === "suspended") audio.resume().catch(() => {});
+  const start = audio.currentTime + 0.02;
+  [880, 660].forEach((frequency, index) => {
+    const oscillator = audio.createOscillator();
+    const gain = audio.createGain();
+    oscillator.type = "sine";
+    oscillator.frequency.value = frequency;
+    const at = start + index * 0.22;
+    gain.gain.setValueAtTime(0.0001, at);
+    gain.gain.exponentialRampToValueAtTime(0.25, at + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.2);
+    oscillator.connect(gain).connect(audio.destination);
+    oscillator.start(at);
+    oscillator.stop(at + 0.21);
+  });
+  return true;
+}
+
+async function choose(choice) {
+  alertHelp.classList.remove("error");
+  alertHelp.textContent = "Kept in this browser only.";
+  if (choice === "notification") {
+    if (!("Notification" in window)) {
+      alertHelp.textContent = "This browser cannot show notifications.";
+      alertHelp.classList.add("error");
+      choice = alertChoice();
+    } else if (Notification.permission !== "granted" && await Notification.requestPermission() !== "granted") {
+      alertHelp.textContent = "The browser refused notifications for this site; allow them in its site settings, or choose a sound.";
+      alertHelp.classList.add("error");
+      choice = alertChoice();
+    }
+  } else if (choice === "sound") {
+    beep(); // a preview, and the click lets the page play sound later
+  }
+  localStorage.setItem(ALERT_KEY, choice);
+  showChoice(choice);
+}
+
+for (const radio of document.querySelectorAll('input[name="alert"]')) {
+  radio.addEventListener("change", () => { if (radio.checked) choose(radio.value); });
+}
+showChoice(alertChoice());
+
+// Browsers let a page play sound only once someone has clicked or typed on it: the first
+// touch after a load unlocks the beep (a sound chosen earlier says so until then).
+function unlockSound() {
+  const Context = window.AudioContext || window.webkitAudioContext;
+  if (!Context) return;
+  audio = audio || new Context();
+  audio.resume().then(() => {
+    if (alertHelp.dataset.waiting) { alertHelp.textContent = "Kept in this browser only."; delete alertHelp.dataset.waiting; }
+  }).catch(() => {});
+}
+if (alertChoice() === "sound") {
+  alertHelp.textContent = "Kept in this browser only. Click anywhere on the page once so the browser lets it play the sound.";
+  alertHelp.dataset.waiting = "1";
+  document.getElementById("alert-settings").open = true;
+}
+document.addEventListener("pointerdown", unlockSound, { once: true });
+document.addEventListener("keydown", unlockSound, { once: true });
+
+function alertIncoming(call, contact) {
+  const choice = alertChoice();
+  const who = contact ? contact.name : (call.client_phone || call.src_phone || "");
+  if (choice === "sound") {
+    if (beep()) window.consoleLiveAlerts.push({ kind: "sound", callId: call.id });
+  } else if (choice === "notification" && "Notification" in window && Notification.permission === "granted") {
+    const shown = new Notification(`Incoming call: ${who}`, { body: `${DIRECTIONS[call.direction] || ""} call at ${call.dst_phone || ""}`, tag: call.id });
+    shown.addEventListener("click", () => { window.focus(); shown.close(); });
+    window.consoleLiveAlerts.push({ kind: "notification", callId: call.id, title: `Incoming call: ${who}` });
+  }
+}
+
+// --- the socket -------------------------------------------------------------------------------
+
+function noteMissed(message, call, contact) {
+  missedSection.hidden = false;
+  const who = contact ? contact.name : (call.client_phone || call.src_phone || "");
+  missedList.append(el("li", {}, el("time", { datetime: message.created_at || "" }, when(message.created_at)),
+    ` ${DIRECTIONS[call.direction] || ""} call ${KINDS[message.kind] || message.kind}: ${who}`));
+}
+
+function onNotification(message) {
   const payload = message.payload || {};
   const call = payload.call;
   if (!call || !call.id) return;
-  const kind = message.kind;
-  const existing = findCard(call.id);
-  if (existing) {
-    const shown = existing.querySelector('[data-field="state"]').textContent;
-    if ((RANK[shown] ?? -1) > (RANK[kind] ?? -1)) return; // never move a call backwards
-    const typing = existing.contains(document.activeElement);
-    const replacement = card(kind, call, payload.contact);
-    if (typing && kind !== "ended") {
-      existing.querySelector('[data-field="state"]').textContent = kind;
-      existing.className = `call-card state-${kind}`;
-    } else if (kind === "ended") {
-      existing.remove();
-      endedList.prepend(replacement);
-    } else {
-      existing.replaceWith(replacement);
-    }
-  } else if (kind === "ended") {
-    endedList.prepend(card(kind, call, payload.contact));
-  } else {
-    activeList.prepend(card(kind, call, payload.contact));
-  }
-  noActive.hidden = activeList.children.length > 0;
-  if (message.missed) {
-    missedSection.hidden = false;
-    const who = payload.contact ? payload.contact.name : (call.client_phone || call.src_phone || "");
-    missedList.append(el("li", {}, el("time", { datetime: message.created_at || "" }, when(message.created_at)),
-      ` ${kind}: ${DIRECTIONS[call.direction] || ""} call ${who}`));
-  }
+  if (message.missed) noteMissed(message, call, payload.contact);
+  else if (message.kind === "ringing" && call.direction !== "out") alertIncoming(call, payload.contact);
+  refreshCard(call.id);
 }
 
 function connect() {
@@ -109,13 +297,18 @@ function connect() {
     try { message = JSON.parse(event.data); } catch { return; }
     if (message.type === "caught_up") {
       attempts = 0;
+      // Back after a disconnect: marks made meanwhile come on no socket; draw those cards again.
+      if (everConnected) {
+        for (const card of document.querySelectorAll("li.call-card.needs-attention")) refreshCard(card.dataset.callId);
+      }
       everConnected = true;
       setStatus("live", "Live: calls appear here as they ring.");
-      return;
+    } else if (message.type === "notification") {
+      if (message.id) lastId = message.id;
+      onNotification(message);
+    } else if (message.type === "call_handled" && findCard(message.call_id)) {
+      refreshCard(message.call_id);
     }
-    if (message.type !== "notification") return;
-    if (message.id) lastId = message.id;
-    apply(message);
   });
   socket.addEventListener("close", (event) => {
     // 4401/4403: the session or its credential ended (signed out, revoked, user deleted).
@@ -132,4 +325,5 @@ function connect() {
   window.consoleLiveSocket = socket; // for tests: close it to see the catch-up
 }
 
+showEmptyStates();
 connect();

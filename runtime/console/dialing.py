@@ -1,0 +1,100 @@
+"""Click-to-call from the console: the "Call" buttons beside a call's or a contact's number.
+
+`dial_lines` says which lines a page may offer: an operator calls from their own extension in
+a module; a tenant admin chooses whose extension rings (any user bound in the module). The
+button's form posts here, and `place_call` (runtime/api/runs.py) runs the module's
+VoipGenerateCall exactly as POST /api/v1/calls/originate does. Pages offer the button through
+the `click_to_call` macro (templates/_click_to_call.html), given `dial` from `dial_lines`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from runtime.api.runs import OriginateBody, place_call
+from runtime.console.modules_views import problems_of, text
+from runtime.console.session import Session
+from runtime.console.web import PREFIX, form_of, page, render, require_session
+from runtime.errors import ApiError, not_found
+from runtime.typedefs import STORE
+
+routes = web.RouteTableDef()
+
+SEPARATOR = "/"  # ids never hold one
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One way to place a call: this module, ringing this user's extension first."""
+
+    module_id: str
+    module_name: str
+    user_id: str
+    user_name: str
+    extension: str
+
+    @property
+    def value(self) -> str:
+        return f"{self.module_id}{SEPARATOR}{self.user_id}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.module_name}: {self.user_name} ({self.extension})"
+
+
+async def dial_lines(request: web.Request, session: Session) -> dict[str, Any]:
+    """Template context for `click_to_call`: {"dial": {module id: [Line, ...]}}."""
+    store = request.app[STORE]
+    names = {u.id: u.name for u in await store.list_users(session.tenant_id, 500, 0)}
+    lines: dict[str, list[Line]] = {}
+    for module in await store.list_modules(session.tenant_id, 500, 0):
+        first: dict[str, str] = {}  # user id -> their first extension (the one that rings)
+        for binding in sorted(await store.list_bindings(session.tenant_id, module.id) or [],
+                              key=lambda b: b.member_id):
+            if session.kind == "operator" and binding.user_id != session.user_id:
+                continue
+            first.setdefault(binding.user_id, binding.member_id)
+        lines[module.id] = [Line(module.id, module.name, user_id, names.get(user_id, user_id),
+                                 extension) for user_id, extension in first.items()]
+    return {"dial": lines}
+
+
+@routes.post(PREFIX + "/calls/originate")
+@page
+async def originate(request: web.Request) -> web.StreamResponse:
+    """Start a call; the answer is a page saying what happened (the form works without
+    scripts). An operator calls as themselves only, as a user token does through the API."""
+    session = await require_session(request)
+    form = await form_of(request, session)
+    module_id, _, user_id = text(form, "line").partition(SEPARATOR)
+    if not module_id:
+        raise ApiError(422, "invalid", "line: choose the line to call from")
+    try:  # the API's own body: the same limits on the number
+        body = OriginateBody.model_validate({"module_id": module_id, "user_id": user_id or None,
+                                             "number": text(form, "number").strip()})
+    except ValidationError as error:
+        raise ApiError(422, "invalid", "; ".join(problems_of(error))) from None
+    store = request.app[STORE]
+    if session.kind == "operator":
+        user = session.user
+        assert user is not None
+        if body.user_id not in (None, user.id):
+            raise ApiError(403, "forbidden", "an operator can only call from their own "
+                                             "extension")
+    else:
+        if body.user_id is None:
+            raise ApiError(422, "invalid", "line: choose whose extension rings first")
+        found_user = await store.get_user(session.tenant_id, body.user_id)
+        if found_user is None:
+            raise not_found("user")
+        user = found_user
+    placed = await place_call(request, session.tenant_id, user, body.module_id, body.number)
+    module = await store.get_module(session.tenant_id, body.module_id)
+    return render(request, "call_placed.html", {
+        "placed": placed, "user": user, "module": module,
+        "back": text(form, "back") if text(form, "back").startswith(PREFIX + "/") else None,
+    }, status=202)

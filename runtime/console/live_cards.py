@@ -1,0 +1,171 @@
+"""The live page's call cards: what one card shows, read from the store as it is now.
+
+A card is drawn on the server (templates/_call_card.html), both when the page loads and when a
+notification or a colleague's "handled" arrives (the page then asks for that one card again),
+so the page and its script never disagree about what a call looks like. It shows the call's
+moment in words (runtime/console/words.py), its direction, duration, the operator's extension
+and who answered, the client's contact with their last calls, whether a missed call was
+handled and by whom, and the actions the operator may take: call back, mark handled, create a
+contact (only when no contact has the number: a second one would split the client's history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from runtime.call_access import operator_extension
+from runtime.console.words import call_status
+from runtime.store import Store
+from runtime.store.models import Call, CallFilter, CallHandled, Contact
+
+# The client's earlier calls a card lists.
+LAST_CALLS = 3
+# How a card ranks among the states a call goes through, so a late answer never moves a card
+# back (the page keeps the higher).
+RANKS = {"ringing": 0, "talking": 1}
+ENDED_RANK = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    at: datetime
+    by: str | None  # the user's name; None: deleted since
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCard:
+    call: Call
+    status: str  # words.call_status: ringing, talking, missed, answered, ...
+    contact: Contact | None
+    last_calls: tuple[Call, ...]  # the client's other calls, newest first
+    extension: str  # the phone that answered; until then the operator's side of the call
+    answered_by: str | None  # "name (number)", or the number when nobody was bound
+    handled: Handled | None
+    can_call_back: bool  # a client number, and this user has an extension in the module
+    region: str  # the module's phone region, for a new contact's number
+
+    @property
+    def live(self) -> bool:
+        """Still ringing or in progress: the card belongs to the top list."""
+        return self.status in RANKS
+
+    @property
+    def rank(self) -> int:
+        return RANKS.get(self.status, ENDED_RANK)
+
+    @property
+    def missed(self) -> bool:
+        return self.status == "missed"
+
+    @property
+    def seconds(self) -> float | None:
+        """The conversation's length once over: the record's duration, else from the events;
+        none for a call nobody answered (a missed call's "0 s" would say nothing)."""
+        call = self.call
+        if self.status != "answered":
+            return None
+        if call.duration is not None:
+            return call.duration
+        if call.answered_at is not None and call.ended_at is not None:
+            return max(0.0, (call.ended_at - call.answered_at).total_seconds())
+        return None
+
+    @property
+    def ticking_since(self) -> datetime | None:
+        """When the clock shown on a live card started: the answer, or the first ring."""
+        if self.status == "talking":
+            return self.call.answered_at or self.call.updated_at
+        if self.status == "ringing":
+            return self.call.created_at
+        return None
+
+
+class CardReader:
+    """Builds cards for one operator, reading what several cards share once (users' names,
+    bindings, modules)."""
+
+    def __init__(self, store: Store, tenant_id: str, user_id: str) -> None:
+        self.store = store
+        self.tenant_id = tenant_id
+        self.user_id = user_id
+        self._names: dict[str, str | None] = {}
+        self._extensions: dict[str, bool] = {}
+        self._regions: dict[str, str] = {}
+
+    async def cards(self, calls: Sequence[Call]) -> list[LiveCard]:
+        handled = await self.store.handled_calls(self.tenant_id, [c.id for c in calls])
+        return [await self._card(call, handled.get(call.id)) for call in calls]
+
+    async def card(self, call: Call) -> LiveCard:
+        [card] = await self.cards([call])
+        return card
+
+    async def _card(self, call: Call, mark: CallHandled | None) -> LiveCard:
+        contact = await self._contact(call)
+        return LiveCard(
+            call=call, status=call_status(call), contact=contact,
+            last_calls=await self._last_calls(call, contact),
+            extension=call.answered_phone or operator_extension(call),
+            answered_by=await self._answered_by(call),
+            handled=(Handled(mark.handled_at, await self._name(mark.user_id))
+                     if mark is not None else None),
+            can_call_back=(call.client_phone is not None
+                           and await self._has_extension(call.module_id)),
+            region=await self._region(call.module_id))
+
+    async def _contact(self, call: Call) -> Contact | None:
+        """The call's contact; failing that, one that has the client's number now (made
+        after the call, from another call or by a colleague)."""
+        if call.contact_id is not None:
+            contact = await self.store.get_contact(self.tenant_id, call.contact_id)
+            if contact is not None:
+                return contact
+        if call.client_phone_normalized is None:
+            return None
+        found = await self.store.find_contacts_by_phone(self.tenant_id,
+                                                        call.client_phone_normalized)
+        return found[0] if found else None
+
+    async def _last_calls(self, call: Call, contact: Contact | None) -> tuple[Call, ...]:
+        if contact is None or call.client_phone_normalized is None:
+            return ()
+        rows = await self.store.list_calls(
+            self.tenant_id, CallFilter(phone=call.client_phone_normalized), LAST_CALLS + 1, 0)
+        return tuple([c for c in rows if c.id != call.id][:LAST_CALLS])
+
+    async def _name(self, user_id: str | None) -> str | None:
+        if user_id is None:
+            return None
+        if user_id not in self._names:
+            user = await self.store.get_user(self.tenant_id, user_id)
+            self._names[user_id] = user.name if user is not None else None
+        return self._names[user_id]
+
+    async def _answered_by(self, call: Call) -> str | None:
+        if call.answered_phone is None:
+            return None
+        name = await self._name(call.answered_user_id)
+        return f"{name} ({call.answered_phone})" if name else call.answered_phone
+
+    async def _has_extension(self, module_id: str) -> bool:
+        if module_id not in self._extensions:
+            bindings = await self.store.list_bindings(self.tenant_id, module_id) or []
+            self._extensions[module_id] = any(b.user_id == self.user_id for b in bindings)
+        return self._extensions[module_id]
+
+    async def _region(self, module_id: str) -> str:
+        if module_id not in self._regions:
+            module = await self.store.get_module(self.tenant_id, module_id)
+            self._regions[module_id] = module.region if module is not None else "RU"
+        return self._regions[module_id]
+
+
+def split(cards: Iterable[LiveCard]) -> tuple[list[LiveCard], list[LiveCard]]:
+    """(ringing and in progress, ended), each in the given order."""
+    live: list[LiveCard] = []
+    ended: list[LiveCard] = []
+    for card in cards:
+        (live if card.live else ended).append(card)
+    return live, ended

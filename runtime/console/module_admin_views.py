@@ -1,0 +1,94 @@
+"""The tenant admin's module actions: bind an extension typed by hand, give the module a new
+webhook URL, delete the module after a confirmation.
+
+The same store calls as the API (runtime/api/modules.py, runtime/api/bindings.py), and the
+webhook path forgets its cached copy of the module after each, as there. Builder sessions
+only; another tenant's module ids answer 404.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from runtime.api.modules import changed
+from runtime.console.binding_forms import bind_by_hand
+from runtime.console.modules_views import owned, render_module, text
+from runtime.console.web import PREFIX, form_of, page, render, require_builder, see_other
+from runtime.errors import ApiError, not_found
+from runtime.store.models import Module
+from runtime.typedefs import STORE
+
+routes = web.RouteTableDef()
+
+
+@routes.post(PREFIX + "/modules/{module_id}/bind")
+@page
+async def bind_extension(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    module = await owned(request, session)
+    form = await form_of(request, session)
+    values = {"member_id": text(form, "member_id"), "user_id": text(form, "user_id")}
+    problems = await bind_by_hand(request, session, module, values["member_id"],
+                                  values["user_id"])
+    if problems:
+        return await render_module(request, session, module, status=422,
+                                   errors={"bind": problems}, bind_values=values)
+    raise see_other(f"{PREFIX}/modules/{module.id}?saved=bindings#bindings")
+
+
+@routes.post(PREFIX + "/modules/{module_id}/webhook-url")
+@page
+async def new_webhook_url(request: web.Request) -> web.StreamResponse:
+    """A new webhook token: the old URL answers 404 from now on, on every node (the token
+    cache forgets the module when the change commits)."""
+    session = await require_builder(request)
+    module = await owned(request, session)
+    form = await form_of(request, session)
+    if form.get("confirm") != "1":
+        return await render_module(request, session, module, status=422, errors={
+            "webhook": ["Tick the box to confirm: the old URL stops working at once, so "
+                        "your provider must be given the new one."]})
+    rotated = await request.app[STORE].rotate_webhook_token(session.tenant_id, module.id)
+    if rotated is None:
+        raise not_found("module")
+    changed(request, module.id)
+    raise see_other(f"{PREFIX}/modules/{module.id}?saved=webhook#webhook")
+
+
+def confirm_context(module: Module, error: str | None = None) -> dict[str, object]:
+    return {
+        "what": "module", "name": module.name,
+        "action": f"{PREFIX}/modules/{module.id}/delete",
+        "back": f"{PREFIX}/modules/{module.id}",
+        "consequences": [
+            "its webhook URL stops working at once: the provider's webhooks answer 404;",
+            "its script versions, settings and secrets, member bindings and storage go;",
+            "its calls go with it: their events, the contacts' activity entries and the "
+            "operators' notifications of them, and its execution log;",
+            "users and contacts stay.",
+        ],
+        "error": error,
+    }
+
+
+@routes.get(PREFIX + "/modules/{module_id}/delete")
+@page
+async def confirm_delete(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    module = await owned(request, session)
+    return render(request, "confirm_delete.html", confirm_context(module))
+
+
+@routes.post(PREFIX + "/modules/{module_id}/delete")
+@page
+async def delete_module(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    module = await owned(request, session)
+    form = await form_of(request, session)
+    if text(form, "confirm_name").strip() != module.name:
+        return render(request, "confirm_delete.html", confirm_context(
+            module, "Type the module's name exactly as shown to delete it."), status=422)
+    if not await request.app[STORE].delete_module(session.tenant_id, module.id):
+        raise ApiError(404, "not_found", "module not found (deleted meanwhile?)")
+    changed(request, module.id)
+    raise see_other(f"{PREFIX}/modules?deleted=1")

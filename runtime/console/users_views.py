@@ -1,0 +1,224 @@
+"""The tenant admin's user pages (a tenant API key's session): users, their tokens, their
+extensions.
+
+Every action is the API's own (runtime/api/users.py, runtime/api/bindings.py): the same
+pydantic bodies, the same store calls, and revoking or deleting ends sockets and sessions on
+every node as the API does. Operators (user token sessions) get a 403 page; another tenant's
+user ids answer 404, as unknown ones do. A new token's secret is rendered into the answer to
+the POST that made it and never stored or shown again (the page is `no-store`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from runtime.api.common import found
+from runtime.api.users import NewUserBody, remove_user, revoke_token
+from runtime.console.binding_forms import bind_by_hand
+from runtime.console.modules_views import problems_of, text
+from runtime.console.session import Session
+from runtime.console.web import (
+    PREFIX,
+    form_of,
+    page,
+    render,
+    require_builder,
+    see_other,
+    store_errors,
+)
+from runtime.errors import ApiError, not_found
+from runtime.store.models import User
+from runtime.typedefs import STORE
+
+routes = web.RouteTableDef()
+
+MAX_USERS_SHOWN = 500
+
+
+async def owned_user(request: web.Request, session: Session) -> User:
+    user: User = found(await request.app[STORE].get_user(
+        session.tenant_id, request.match_info["user_id"]), "user")
+    return user
+
+
+async def extensions_by_user(request: web.Request, session: Session
+                             ) -> dict[str, list[dict[str, str]]]:
+    """User id -> the extensions bound to them, each with its module."""
+    store = request.app[STORE]
+    found_by_user: dict[str, list[dict[str, str]]] = {}
+    for module in await store.list_modules(session.tenant_id, 500, 0):
+        for binding in await store.list_bindings(session.tenant_id, module.id) or []:
+            found_by_user.setdefault(binding.user_id, []).append(
+                {"module_id": module.id, "module": module.name, "member_id": binding.member_id})
+    return found_by_user
+
+
+# --- the list --------------------------------------------------------------------------------
+
+
+@routes.get(PREFIX + "/users")
+@page
+async def users_page(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    return await render_users(request, session, deleted="deleted" in request.query)
+
+
+async def render_users(request: web.Request, session: Session, *,
+                       errors: list[str] | None = None,
+                       values: Mapping[str, str] | None = None,
+                       deleted: bool = False, status: int = 200) -> web.Response:
+    store = request.app[STORE]
+    users = await store.list_users(session.tenant_id, MAX_USERS_SHOWN, 0)
+    extensions = await extensions_by_user(request, session)
+    rows = []
+    for user in users:
+        tokens = await store.list_user_tokens(session.tenant_id, user.id) or []
+        rows.append({"user": user, "extensions": extensions.get(user.id, []),
+                     "active_tokens": sum(1 for t in tokens if t.revoked_at is None)})
+    return render(request, "users.html", {
+        "rows": rows, "errors": errors or [], "values": values or {}, "deleted": deleted,
+    }, status=status)
+
+
+@routes.post(PREFIX + "/users")
+@page
+async def create_user(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    form = await form_of(request, session)
+    values = {"name": text(form, "name"), "email": text(form, "email")}
+    try:
+        body = NewUserBody.model_validate(
+            {"name": values["name"], "email": values["email"].strip() or None})
+    except ValidationError as error:
+        return await render_users(request, session, errors=problems_of(error), values=values,
+                                  status=422)
+    try:
+        with store_errors():
+            user = await request.app[STORE].create_user(session.tenant_id, body.name,
+                                                        body.email)
+    except ApiError as error:
+        return await render_users(request, session, errors=[error.message], values=values,
+                                  status=error.status)
+    raise see_other(f"{PREFIX}/users/{user.id}?done=created")
+
+
+# --- one user --------------------------------------------------------------------------------
+
+NOTICES = {
+    "created": "User created. Give them a token to sign in with, and bind their extension.",
+    "revoked": "Token revoked: it stopped working at once, and what was open with it closed.",
+    "bound": "Extension bound.",
+}
+
+
+async def render_user(request: web.Request, session: Session, user: User, *,
+                      status: int = 200, **extra: Any) -> web.Response:
+    store = request.app[STORE]
+    tokens = await store.list_user_tokens(session.tenant_id, user.id) or []
+    extensions = (await extensions_by_user(request, session)).get(user.id, [])
+    modules = await store.list_modules(session.tenant_id, 500, 0)
+    context: dict[str, Any] = {
+        "user": user, "tokens": tokens, "extensions": extensions, "modules": modules,
+        "notice": NOTICES.get(request.query.get("done", "")), "new_token": None,
+        "errors": {}, "values": {},
+        **extra,
+    }
+    return render(request, "user.html", context, status=status)
+
+
+@routes.get(PREFIX + "/users/{user_id}")
+@page
+async def user_page(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    return await render_user(request, session, await owned_user(request, session))
+
+
+@routes.post(PREFIX + "/users/{user_id}/tokens")
+@page
+async def create_token(request: web.Request) -> web.StreamResponse:
+    """A new token, shown in this answer once: no redirect, so the secret is in no URL and
+    no history entry, and a reload does not show it again (the browser asks to re-post)."""
+    session = await require_builder(request)
+    user = await owned_user(request, session)
+    await form_of(request, session)
+    created = found(await request.app[STORE].create_user_token(session.tenant_id, user.id),
+                    "user")
+    token, secret = created
+    return await render_user(request, session, user, status=201,
+                             new_token={"id": token.id, "prefix": token.prefix,
+                                        "secret": secret})
+
+
+@routes.post(PREFIX + "/users/{user_id}/tokens/{token_id}/revoke")
+@page
+async def revoke(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    user = await owned_user(request, session)
+    await form_of(request, session)
+    if not await revoke_token(request.app, session.tenant_id, user.id,
+                              request.match_info["token_id"]):
+        raise not_found("user token (or it was revoked already)")
+    raise see_other(f"{PREFIX}/users/{user.id}?done=revoked")
+
+
+@routes.post(PREFIX + "/users/{user_id}/bindings")
+@page
+async def bind_extension(request: web.Request) -> web.StreamResponse:
+    """Bind an extension typed by hand, in a module chosen from the list, to this user."""
+    session = await require_builder(request)
+    user = await owned_user(request, session)
+    form = await form_of(request, session)
+    values = {"module_id": text(form, "module_id"), "member_id": text(form, "member_id")}
+    module = await request.app[STORE].get_module(session.tenant_id, values["module_id"])
+    if module is None:
+        return await render_user(request, session, user, status=422, values=values,
+                                 errors={"bind": ["module: choose one of the tenant's modules"]})
+    problems = await bind_by_hand(request, session, module, values["member_id"], user.id)
+    if problems:
+        return await render_user(request, session, user, status=422, values=values,
+                                 errors={"bind": problems})
+    raise see_other(f"{PREFIX}/users/{user.id}?done=bound")
+
+
+# --- deleting a user, after a confirmation ----------------------------------------------------
+
+
+@routes.get(PREFIX + "/users/{user_id}/delete")
+@page
+async def confirm_delete(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    return await render_confirm_delete(request, await owned_user(request, session))
+
+
+async def render_confirm_delete(request: web.Request, user: User, *, error: str | None = None
+                                ) -> web.Response:
+    return render(request, "confirm_delete.html", {
+        "what": "user", "name": user.name,
+        "action": f"{PREFIX}/users/{user.id}/delete", "back": f"{PREFIX}/users/{user.id}",
+        "consequences": [
+            "their tokens stop working at once; their live pages and console sessions close;",
+            "their extension bindings go: those extensions' calls reach nobody until bound "
+            "again;",
+            "the calls and the activity that named them stay, naming nobody; the name is free "
+            "again.",
+        ],
+        "error": error,
+    }, status=422 if error else 200)
+
+
+@routes.post(PREFIX + "/users/{user_id}/delete")
+@page
+async def delete_user(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    user = await owned_user(request, session)
+    form = await form_of(request, session)
+    if text(form, "confirm_name").strip() != user.name:
+        return await render_confirm_delete(
+            request, user, error="Type the user's name exactly as shown to delete them.")
+    if not await remove_user(request.app, session.tenant_id, user.id):
+        raise not_found("user")
+    raise see_other(f"{PREFIX}/users?deleted=1")

@@ -1,0 +1,163 @@
+"""The live page's server side, as a browser without scripts (and the page's script) uses it:
+a call's card, "mark handled" (told to the colleagues the call rang for), "call back", no
+second contact for a number, and the words the calls page uses for stored values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, CookieJar
+
+from tests.console.conftest import Browser
+from tests.e2e.conftest import Service
+from tests.e2e.helpers import CLIENT, SeedSetup, answer, end, seed_setup, start
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture
+async def colleague(console: tuple[Service, str]) -> AsyncIterator[Browser]:
+    _, base = console
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        yield Browser(session, base)
+
+
+async def with_anna(seed: SeedSetup) -> str:
+    """A second operator bound to 102; their user token."""
+    anna = await seed.api.ok("POST", "/api/v1/users", {"name": "anna"}, status=201)
+    token = await seed.api.ok("POST", f"/api/v1/users/{anna['id']}/tokens", status=201)
+    await seed.api.ok("PATCH", f"/api/v1/modules/{seed.module['id']}/bindings",
+                      {"bindings": {"102": anna["id"]}})
+    return str(token["token"])
+
+
+async def missed_at_both(seed: SeedSetup, call_id: str = "c-9") -> str:
+    """A call that rings 101 and 102 and ends unanswered; its id."""
+    await seed.hook_ok(start(call_id))
+    await seed.hook_ok({"type": "internal", "callId": call_id, "srcPhone": CLIENT,
+                        "dstPhone": "102"})
+    await seed.hook_ok(end(call_id, disposition="no_answer"))
+    calls = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+    return str(next(c["id"] for c in calls if c["provider_call_id"] == call_id))
+
+
+async def post_action(browser: Browser, path: str, *, json: bool = True,
+                      csrf: bool = True) -> Any:
+    return await browser.post_form(path, {}, csrf=csrf,
+                                   headers={**(JSON if json else {}), "Origin": browser.base})
+
+
+async def test_a_card_is_drawn_for_the_operators_own_calls_only(
+        console: tuple[Service, str], browser: Browser) -> None:
+    service, _ = console
+    seed = await seed_setup(service)
+    await with_anna(seed)
+    await seed.hook_ok(start("c-1"))
+    await seed.hook_ok(start("c-2", dst="102"))  # rings anna only
+    calls = {c["provider_call_id"]: c["id"]
+             for c in (await seed.api.ok("GET", "/api/v1/calls"))["calls"]}
+    await browser.sign_in(seed.user_token)
+    card = await browser.page(f"/console/live/cards/{calls['c-1']}")
+    assert card.lstrip().startswith("<li") and 'data-status="ringing"' in card
+    assert ">Ringing<" in card and ">Incoming<" in card and "Create contact" in card
+    assert "<html" not in card
+    assert (await browser.get(f"/console/live/cards/{calls['c-2']}")).status == 404
+    assert (await browser.get("/console/live/cards/call_unknown")).status == 404
+
+
+async def test_marking_a_missed_call_handled_tells_the_colleagues_it_rang_for(
+        console: tuple[Service, str], browser: Browser, colleague: Browser) -> None:
+    service, base = console
+    seed = await seed_setup(service)
+    anna_token = await with_anna(seed)
+    await seed.hook_ok(start("c-1"))
+    await seed.hook_ok(answer("c-1"))
+    missed = await missed_at_both(seed)
+    answered = next(c["id"] for c in (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+                    if c["provider_call_id"] == "c-1")
+    await browser.sign_in(seed.user_token)
+    await colleague.sign_in(anna_token)
+    page = await browser.page("/console/live")
+    assert page.count("Mark handled") == 1 and "needs-attention" in page
+
+    refused = await post_action(browser, f"/console/calls/{answered}/handled")
+    assert refused.status == 409 and (await refused.json())["error"] == "not_missed"
+    no_csrf = await post_action(browser, f"/console/calls/{missed}/handled", csrf=False)
+    assert no_csrf.status == 403
+
+    async with colleague.session.ws_connect(base + "/console/live/socket",
+                                            headers={"Origin": base}) as socket:
+        assert (await socket.receive_json())["type"] == "hello"
+        assert (await socket.receive_json())["type"] == "caught_up"
+        marked = await post_action(browser, f"/console/calls/{missed}/handled")
+        assert marked.status == 200, await marked.text()
+        body = await marked.json()
+        assert body["call_id"] == missed and body["user_id"] == seed.user["id"]
+        told = await socket.receive_json(timeout=5)
+        assert told == {"type": "call_handled", "call_id": missed,
+                        "user_id": seed.user["id"], "handled_at": body["handled_at"]}
+    # Marked again (a colleague at the same moment): the first mark stays.
+    again = await post_action(colleague, f"/console/calls/{missed}/handled")
+    assert (await again.json())["user_id"] == seed.user["id"]
+
+    theirs = await colleague.page(f"/console/live/cards/{missed}")
+    assert "by operator" in theirs and "Mark handled" not in theirs
+    assert "needs-attention" not in theirs
+    # Without the page's script the form answers with the live page again.
+    plain = await post_action(browser, f"/console/calls/{missed}/handled", json=False)
+    assert plain.status == 303 and plain.headers["Location"] == f"/console/live#call-{missed}"
+
+
+async def test_call_back_runs_the_modules_generate_call_or_says_why_not(
+        console: tuple[Service, str], browser: Browser) -> None:
+    service, _ = console
+    seed = await seed_setup(service)  # the seed module has no VoipGenerateCall
+    missed = await missed_at_both(seed)
+    await browser.sign_in(seed.user_token)
+    assert "Call back " + CLIENT in await browser.page("/console/live")
+    refused = await post_action(browser, f"/console/calls/{missed}/call-back")
+    assert refused.status == 501
+    assert (await refused.json())["error"] == "not_supported"
+    page = await post_action(browser, f"/console/calls/{missed}/call-back", json=False)
+    assert page.status == 501 and "VoipGenerateCall" in await page.text()
+
+
+async def test_no_second_contact_for_a_number(console: tuple[Service, str],
+                                              browser: Browser) -> None:
+    service, _ = console
+    seed = await seed_setup(service)
+    await seed.hook_ok(start("c-1"))
+    await seed.hook_ok(end("c-1", disposition="answered"))
+    await browser.sign_in(seed.user_token)
+    assert "Create contact" in await browser.page("/console/live")
+    made = await browser.post_form("/console/contacts", {"name": "Ivan", "phone": CLIENT,
+                                                         "region": "RU"})
+    assert made.status == 303
+    contact_id = made.headers["Location"].split("/")[-1].split("?")[0]
+    page = await browser.page("/console/live")
+    assert "Create contact" not in page and f"/console/contacts/{contact_id}" in page
+    # A page opened before the contact existed still has the form: the second is refused.
+    twice = await browser.post_form("/console/contacts", {"name": "Ivan again",
+                                                          "phone": "8 916 123-45-67",
+                                                          "region": "RU"})
+    html = await twice.text()
+    assert twice.status == 409, html
+    assert f'href="/console/contacts/{contact_id}"' in html and "Ivan" in html
+    contacts = (await seed.api.ok("GET", "/api/v1/contacts"))["contacts"]
+    assert [c["name"] for c in contacts] == ["Ivan"]
+
+
+async def test_the_calls_page_says_values_in_words(console: tuple[Service, str],
+                                                   browser: Browser) -> None:
+    service, _ = console
+    seed = await seed_setup(service)
+    await missed_at_both(seed)
+    await browser.sign_in(seed.user_token)
+    html = await browser.page("/console/calls")
+    cells = re.findall(r"<td>([^<]*)</td>", html)
+    assert "no answer" in cells and "incoming" in cells
+    assert "no_answer" not in cells and "in" not in cells
+    assert '<option value="answered">talking</option>' in html
