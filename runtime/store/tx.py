@@ -176,6 +176,11 @@ class SqlTx(Editing):
     def discard(self) -> None:
         self._pending.clear()
 
+    def take_pending(self) -> Batch:
+        """What the unit queued and has not sent, for the caller to send with its COMMIT
+        (PostgreSQL: `PgPort.commit`); the queue is empty afterwards."""
+        return self._pending.take()
+
     # --- the webhook's reads, in one statement ----------------------------------------------
 
     async def call_scene(self, lookup: CallLookup) -> CallScene:
