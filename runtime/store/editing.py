@@ -10,9 +10,9 @@ Contacts
     normalized form (not a phone) are not compared. Contacts made before this rule may still
     share a number; editing one of them refuses to keep the shared number only when it is
     newly added, so old data can be tidied up by merging. Editing and merging lock the
-    contacts' rows first (PostgreSQL). Known gap: on PostgreSQL a webhook unit that read a
-    contact just before a merge deleted it fails its write on the foreign key (it is not
-    retried like a deadlock; `postgres._retryable` would be the place).
+    contacts' rows first (PostgreSQL). On PostgreSQL a webhook unit that read a contact just
+    before a merge deleted it fails its write on the foreign key; it is run again like a
+    deadlock (`postgres.CONTACT_REFERENCES`) and then reads the merged contact.
 
 Tenants
     A tenant may own millions of executions and calls: deleting them in one transaction would

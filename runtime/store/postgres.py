@@ -88,6 +88,9 @@ SESSION_SETTINGS = {
 }
 # Backstop unique indexes (0001_init.sql): violating one means the unit raced; run it again.
 RACE_CONSTRAINTS = frozenset({"calls_provider_id", "activity_one_per_call"})
+# A unit that read a contact which a merge or a delete then removed writes a call or activity
+# row pointing at it: its foreign key fails. Run again, it reads the contact as it now is.
+CONTACT_REFERENCES = frozenset({"calls_contact_id_fkey", "activity_contact_id_fkey"})
 
 # Set while a unit runs: a nested store.write would hold a second connection and could
 # deadlock against the first; refused as on SQLite.
@@ -141,6 +144,8 @@ def _retryable(error: BaseException) -> bool:
     cause = error.__cause__
     if isinstance(cause, asyncpg.DeadlockDetectedError | asyncpg.SerializationError):
         return True
+    if isinstance(cause, asyncpg.ForeignKeyViolationError):
+        return cause.constraint_name in CONTACT_REFERENCES
     return (isinstance(cause, asyncpg.UniqueViolationError)
             and cause.constraint_name in RACE_CONSTRAINTS)
 

@@ -289,3 +289,33 @@ async def test_deleting_a_tenant_removes_what_it_counted_and_nothing_else(
     assert await modules.by_token(gone["module"].webhook_token) is None
     assert socket.ended is EndReason.TENANT_DELETED
     assert key_session.ended is EndReason.TENANT_DELETED
+
+
+async def test_a_unit_that_wrote_a_merged_away_contact_is_run_again(
+    pg_backend: Any,
+) -> None:
+    """A webhook unit that read a contact which a merge then deleted fails its write on a
+    contact foreign key; PostgreSQL's store runs such a unit again (as after a deadlock) rather
+    than failing the webhook. The rule names the constraints: they must exist as named."""
+    import asyncpg
+
+    from runtime.store import postgres
+
+    await pg_backend.open()
+    named = {row[0] for row in await pg_backend.query(
+        "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
+        " WHERE n.nspname = $1 AND c.contype = 'f'", pg_backend.schema)}
+    assert named >= postgres.CONTACT_REFERENCES
+
+    def failed_on(constraint: str, kind: type[asyncpg.PostgresError]) -> Exception:
+        cause = kind(f"violates {constraint}")
+        cause.constraint_name = constraint  # type: ignore[attr-defined]
+        error = Exception("unit failed")
+        error.__cause__ = cause
+        return error
+
+    for constraint in postgres.CONTACT_REFERENCES:
+        assert postgres._retryable(failed_on(constraint, asyncpg.ForeignKeyViolationError))
+    # Any other broken reference is a bug, not a race: it fails at once.
+    assert not postgres._retryable(failed_on("calls_module_id_fkey",
+                                             asyncpg.ForeignKeyViolationError))
