@@ -18,7 +18,7 @@ from runtime.operations.module_fields import (
     NewModuleBody,
     masked_settings,
 )
-from runtime.operations.modules import module_changed, tenant_module
+from runtime.operations.modules import tenant_module
 from runtime.operations.modules import webhook_url as module_webhook_url
 from runtime.operations.services import services
 from runtime.store.models import JSON, Module
@@ -61,11 +61,6 @@ async def owned_module(request: web.Request, auth: TenantAuth) -> Module:
     """The module named by the route's `module_id`, or a 404 (also for another tenant's)."""
     return await tenant_module(services(request), auth.tenant_id,
                                request.match_info["module_id"])
-
-
-def changed(request: web.Request, module_id: str) -> None:
-    """Forget the webhook path's cached copy of the module after any change to it."""
-    module_changed(services(request), module_id)
 
 
 # --- handlers -------------------------------------------------------------------------------
