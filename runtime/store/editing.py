@@ -68,6 +68,11 @@ _BATCHES = (
     "DELETE FROM contacts WHERE id IN (SELECT id FROM contacts WHERE tenant_id = $1 LIMIT $2)",
     "DELETE FROM storage WHERE (module_id, key) IN (SELECT s.module_id, s.key FROM storage s "
     "JOIN modules m ON m.id = s.module_id WHERE m.tenant_id = $1 LIMIT $2)",
+    # Usage (store/retention.py): a row per module per ten minutes, kept for a year or so.
+    "DELETE FROM usage_slots WHERE (module_id, slot) IN (SELECT module_id, slot FROM "
+    "usage_slots WHERE tenant_id = $1 LIMIT $2)",
+    "DELETE FROM usage_storage WHERE (module_id, day) IN (SELECT module_id, day FROM "
+    "usage_storage WHERE tenant_id = $1 LIMIT $2)",
 )
 
 _MAX_MARKS = 400  # numbers compared in one statement

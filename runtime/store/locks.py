@@ -245,7 +245,9 @@ class AdvisoryLocks(Locks):
         await self._lock(LOCK_MODULE, module_id)
 
     async def retention(self) -> bool:
-        # Without waiting: the node that does not get it skips this batch (one prunes).
-        taken = await self._port.value("SELECT pg_try_advisory_xact_lock($1, 0)",
+        # Without waiting: the node that does not get it skips this batch (one prunes). Not
+        # a SELECT, so a deferring unit (postgres_port.py) begins its transaction for it: a
+        # transaction-level lock taken outside one would end at once.
+        taken = await self._port.value("VALUES (pg_try_advisory_xact_lock($1, 0))",
                                        [LOCK_RETENTION])
         return bool(taken)

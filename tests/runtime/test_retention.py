@@ -240,11 +240,13 @@ async def test_two_nodes_never_prune_at_once_postgres(backend: Backend) -> None:
         await release.wait()
 
     held = asyncio.create_task(node_a.write(hold))
-    await holding.wait()
-    report = await Pruner(node_b, config(), clock=lambda: NOW).run_pass()
+    try:
+        await holding.wait()
+        report = await Pruner(node_b, config(), clock=lambda: NOW).run_pass()
+    finally:
+        release.set()  # a failing check must not leave node A's unit waiting forever
+        await held
     assert report.skipped and report.deleted == {}
-    release.set()
-    await held
     report = await Pruner(node_b, config(), clock=lambda: NOW).run_pass()
     assert not report.skipped and report.deleted == {"executions": 1}
 
