@@ -8,9 +8,9 @@ from aiohttp import web
 from runtime.api.common import reply
 from runtime.auth import require_tenant
 from runtime.config import RetentionConfig
-from runtime.errors import bad_request
 from runtime.openapi import documented
 from runtime.openapi.models import ModuleHealthOut, RetentionOut, UsageOut, UsageQuery, dump
+from runtime.operations.usage import query_days
 from runtime.store.models import JSON, utc_now
 from runtime.store.retention import ModuleHealth
 from runtime.typedefs import CONFIG, STORE
@@ -41,23 +41,6 @@ def health_json(health: ModuleHealth) -> dict[str, JSON]:
             "type": error.get("type"), "message": error.get("message"),
         },
     })
-
-
-def query_days(request: web.Request) -> int:
-    """`?days=` within UsageQuery's bounds; anything else is a 400 saying what is allowed."""
-    field = UsageQuery.model_fields["days"]
-    low, high = 1, 366
-    text = request.query.get("days")
-    if text is None:
-        return int(field.default)
-    try:
-        days = int(text)
-    except ValueError:
-        raise bad_request(f"days: a whole number of days ({low}..{high}), not {text[:40]!r}"
-                          ) from None
-    if not low <= days <= high:
-        raise bad_request(f"days: must be {low}..{high}")
-    return days
 
 
 @routes.get("/api/v1/retention")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from runtime.api.usage import query_days
 from runtime.console.web import PREFIX, page, render, require_builder
+from runtime.operations.usage import query_days
 from runtime.store.models import utc_now
 from runtime.store.retention import Usage
 from runtime.typedefs import CONFIG, STORE
