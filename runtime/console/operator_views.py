@@ -106,19 +106,15 @@ async def operator_calls(request: web.Request, session: Session, *, phone: str |
 async def answered_by(request: web.Request, tenant_id: str, calls: Iterable[Call]
                       ) -> dict[str, str]:
     """Call id -> who answered it, as the pages say it: the user's name and the number, or
-    the number alone when nobody was bound to it (or the user is deleted)."""
-    store = request.app[STORE]
-    names: dict[str, str | None] = {}
+    the number alone when nobody was bound to it (or the user is deleted). One read for all
+    the users named, however many calls."""
+    answered = [(call, phone) for call in calls if (phone := call.answered_phone) is not None]
+    users = await request.app[STORE].get_users(
+        tenant_id, [call.answered_user_id for call, _ in answered if call.answered_user_id])
     said: dict[str, str] = {}
-    for call in calls:
-        if call.answered_phone is None:
-            continue
-        user_id = call.answered_user_id
-        if user_id is not None and user_id not in names:
-            user = await store.get_user(tenant_id, user_id)
-            names[user_id] = user.name if user is not None else None
-        name = names.get(user_id) if user_id is not None else None
-        said[call.id] = f"{name} ({call.answered_phone})" if name else call.answered_phone
+    for call, phone in answered:
+        user = users.get(call.answered_user_id) if call.answered_user_id else None
+        said[call.id] = f"{user.name} ({phone})" if user is not None else phone
     return said
 
 
@@ -215,8 +211,9 @@ async def contact_page(request: web.Request) -> web.StreamResponse:
     contact = await visible_contact(request, session, request.match_info["contact_id"])
     store = request.app[STORE]
     entries = await store.list_activity(session.tenant_id, contact.id, 100, 0)
-    calls = [call for entry in entries
-             if (call := await store.get_call(session.tenant_id, entry.call_id)) is not None]
+    # One read for the calls of all the entries (up to 100), not one per entry.
+    by_id = await store.get_calls(session.tenant_id, [entry.call_id for entry in entries])
+    calls = [by_id[entry.call_id] for entry in entries if entry.call_id in by_id]
     playable: set[str] | None = None  # a builder plays every recording
     if session.kind == "operator":
         # The contact's stream holds other operators' calls too: no player where playing

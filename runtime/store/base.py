@@ -368,6 +368,10 @@ class Store(abc.ABC):
     async def get_user(self, tenant_id: str, user_id: str) -> User | None: ...
 
     @abc.abstractmethod
+    async def get_users(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, User]:
+        """The tenant's users of these ids, by id, in one read (unknown ids are left out)."""
+
+    @abc.abstractmethod
     async def get_user_by_name(self, tenant_id: str, name: str) -> User | None: ...
 
     @abc.abstractmethod
@@ -396,6 +400,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def get_call(self, tenant_id: str, call_id: str) -> Call | None: ...
+
+    @abc.abstractmethod
+    async def get_calls(self, tenant_id: str, call_ids: Sequence[str]) -> dict[str, Call]:
+        """The tenant's calls of these ids, by id, in one read (unknown ids are left out):
+        for pages listing many calls, which would otherwise read them one by one."""
 
     @abc.abstractmethod
     async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:

@@ -70,6 +70,11 @@ def execution_conditions(filters: ExecutionFilter) -> list[Condition]:
     ])
 
 
+def id_marks(first: int, ids: Sequence[str]) -> str:
+    """`$first, $first+1, ...`: one placeholder per id, for an `IN (...)` list."""
+    return ", ".join(f"${i}" for i in range(first, first + len(ids)))
+
+
 def where_clause(d: Dialect, tenant_id: str, conditions: list[Condition]
                  ) -> tuple[str, list[object]]:
     """(`tenant_id = $1 AND ...`, the parameters in order), times converted for `d`."""
@@ -238,6 +243,14 @@ class Reads:
         return await self._one(t.USERS, "SELECT * FROM users WHERE id = $1 AND tenant_id = $2",
                                [user_id, tenant_id])
 
+    async def get_users(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, User]:
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        users = await self._all(t.USERS, "SELECT * FROM users WHERE tenant_id = $1 "
+                                f"AND id IN ({id_marks(2, ids)})", [tenant_id, *ids])
+        return {user.id: user for user in users}
+
     async def get_user_by_name(self, tenant_id: str, name: str) -> User | None:
         return await self._one(t.USERS, "SELECT * FROM users WHERE tenant_id = $1 AND name = $2",
                                [tenant_id, name])
@@ -290,6 +303,14 @@ class Reads:
         return await self._one(t.CALLS, "SELECT * FROM calls WHERE id = $1 AND tenant_id = $2",
                                [call_id, tenant_id])
 
+    async def get_calls(self, tenant_id: str, call_ids: Sequence[str]) -> dict[str, Call]:
+        ids = sorted(set(call_ids))
+        if not ids:
+            return {}
+        calls = await self._all(t.CALLS, "SELECT * FROM calls WHERE tenant_id = $1 "
+                                f"AND id IN ({id_marks(2, ids)})", [tenant_id, *ids])
+        return {call.id: call for call in calls}
+
     async def list_calls(self, tenant_id: str, filters: CallFilter, limit: int, offset: int
                          ) -> list[Call]:
         where, params = where_clause(self._d, tenant_id, call_conditions(filters))
@@ -336,9 +357,9 @@ class Reads:
                             ) -> dict[str, CallHandled]:
         if not call_ids:
             return {}
-        marks = ", ".join(f"${i}" for i in range(2, len(call_ids) + 2))
         rows = await self._all(t.CALL_HANDLED, "SELECT * FROM call_handled WHERE tenant_id = $1 "
-                               f"AND call_id IN ({marks})", [tenant_id, *call_ids])
+                               f"AND call_id IN ({id_marks(2, call_ids)})",
+                               [tenant_id, *call_ids])
         return {row.call_id: row for row in rows}
 
     async def list_call_notified(self, call_id: str) -> list[CallNotified]:

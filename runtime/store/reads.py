@@ -121,6 +121,10 @@ class QueryReads(Store):
         read: User | None = await self._read(Reads.get_user, tenant_id, user_id)
         return read
 
+    async def get_users(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, User]:
+        read: dict[str, User] = await self._read(Reads.get_users, tenant_id, user_ids)
+        return read
+
     async def get_user_by_name(self, tenant_id: str, name: str) -> User | None:
         read: User | None = await self._read(Reads.get_user_by_name, tenant_id, name)
         return read
@@ -159,6 +163,10 @@ class QueryReads(Store):
 
     async def get_call(self, tenant_id: str, call_id: str) -> Call | None:
         read: Call | None = await self._read(Reads.get_call, tenant_id, call_id)
+        return read
+
+    async def get_calls(self, tenant_id: str, call_ids: Sequence[str]) -> dict[str, Call]:
+        read: dict[str, Call] = await self._read(Reads.get_calls, tenant_id, call_ids)
         return read
 
     async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:

@@ -945,3 +945,27 @@ async def test_a_call_marked_handled_keeps_its_first_mark_and_its_tenant(
     assert await store.delete_user(acme.id, alice.id)
     kept = await store.handled_calls(acme.id, [call.id])
     assert kept[call.id].user_id is None and kept[call.id].handled_at == mark.handled_at
+
+
+async def test_calls_and_users_are_read_by_ids_at_once_within_the_tenant(
+    store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    alice = await store.create_user(acme.id, "alice")
+    stranger = await store.create_user(globex.id, "stranger")
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    calls = [make_call(acme.id, module.id, provider_call_id=f"p{n}") for n in range(3)]
+
+    async def ring(tx: Tx) -> None:
+        for call in calls:
+            await tx.insert_call(call)
+
+    await store.write(ring)
+    asked = [calls[2].id, calls[0].id, calls[0].id, "call_nope"]
+    found = await store.get_calls(acme.id, asked)
+    assert found == {calls[0].id: calls[0], calls[2].id: calls[2]}
+    assert await store.get_calls(globex.id, asked) == {}  # another tenant's calls are unknown
+    assert await store.get_calls(acme.id, []) == {}
+    users = await store.get_users(acme.id, [alice.id, stranger.id, "usr_nope", alice.id])
+    assert users == {alice.id: alice}
+    assert await store.get_users(acme.id, []) == {}
