@@ -74,7 +74,7 @@ class Metrics:
 
         self.storage_refusals = Counter(
             "voip_storage_refusals", "Requests answered 503 because the storage refused, by "
-            "surface (webhook, api)", ["surface"], registry=self.registry,
+            "surface (webhook, api, console)", ["surface"], registry=self.registry,
         )
 
     def watch_storage(self, health: StorageHealth) -> None:

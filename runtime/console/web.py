@@ -172,7 +172,9 @@ def page(handler: Handler) -> Handler:
         except ApiError as error:
             if error.status == 401:
                 raise sign_in_redirect(request) from None
-            return render(request, "error.html", {"error": error}, status=error.status)
+            response = render(request, "error.html", {"error": error}, status=error.status)
+            response.headers.update(error.headers)  # Retry-After, Allow, ...
+            return response
 
     return wrapper
 
@@ -191,4 +193,5 @@ def store_errors() -> Iterator[None]:
     except Conflict as error:
         raise ApiError(409, "conflict", str(error)) from None
     except StoreClosed:
-        raise ApiError(503, "unavailable", "the service is shutting down; retry") from None
+        raise ApiError(503, "unavailable", "the service is shutting down; retry",
+                       headers={"Retry-After": "5"}) from None
