@@ -287,6 +287,11 @@ class Store(abc.ABC):
         StorageUnavailable when the database cannot take the write now (nothing committed)."""
 
     @abc.abstractmethod
+    async def probe(self) -> None:
+        """A cheap round trip to the database (`health.refresh` runs it on an idle node);
+        raises what the database raises when it cannot answer, StoreClosed after close."""
+
+    @abc.abstractmethod
     async def dry_run(self, unit: Callable[[Tx], Awaitable[T]]) -> T:
         """Run the unit in a transaction and roll it back; return its value."""
 

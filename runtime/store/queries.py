@@ -155,6 +155,11 @@ class Reads:
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         return await self._one(t.TENANTS, "SELECT * FROM tenants WHERE id = $1", [tenant_id])
 
+    async def ping(self) -> None:
+        """A round trip to the database, for the health probe: it raises what the database
+        raises."""
+        await self._port.value("SELECT 1", [])
+
     async def list_tenants(self, limit: int, offset: int) -> list[Tenant]:
         return await self._all(t.TENANTS, "SELECT * FROM tenants ORDER BY id LIMIT $1 OFFSET $2",
                                [limit, offset])

@@ -41,6 +41,9 @@ class QueryReads(Store):
     async def _read(self, query: Query, *args: Any) -> Any:
         """Run `query(reads, *args)`: `query` is a method of `Reads`, unbound."""
 
+    async def probe(self) -> None:
+        await self._read(Reads.ping)
+
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         read: Tenant | None = await self._read(Reads.get_tenant, tenant_id)
         return read
