@@ -1,14 +1,14 @@
 """The one place a console request's unexpected errors become an answer a person can act on.
 
-`@page` turns the errors handlers raise on purpose (ApiError: not found, forbidden, invalid)
-into error pages. What nobody raises on purpose arrives here, for every console entry point
+`@page` turns the errors raised on purpose (ApiError, and the domain errors of
+runtime/errors.py `domain_error`: not found, conflict, rate limited, shutting down) into error
+pages. What nobody raises on purpose arrives here, for every console entry point
 (pages, form posts, fragments, the live socket's handshake), whether or not it is a `@page`:
 
 - the storage refusing (disk full, I/O error, PostgreSQL down or read-only; a read meets it as
   much as a write): a 503 page "the database is unavailable, try again" with Retry-After,
   counted in `voip_storage_refusals{surface="console"}` and never logged per request (the
   store's health logs the change of state once);
-- the store closed (the node is shutting down): a 503 page too;
 - anything else is a bug: logged with its traceback once, and a plain 500 page.
 
 A request that asked for JSON (the console's scripts send `Accept: application/json`) gets
@@ -22,14 +22,11 @@ import logging
 from aiohttp import web
 
 from runtime.console.web import PREFIX, Handler, render, wants_json
-from runtime.errors import ApiError, storage_refusal_counted
-from runtime.store.errors import StoreClosed, storage_unavailable
+from runtime.errors import ApiError, domain_error, storage_refusal_counted
+from runtime.store.errors import storage_unavailable
 from runtime.store.health import RETRY_AFTER_SECONDS
 
 log = logging.getLogger("runtime.console")
-
-# While the node shuts down another node (or this one restarted) answers soon.
-CLOSED_RETRY_SECONDS = 5
 
 
 def is_console(request: web.Request) -> bool:
@@ -51,13 +48,13 @@ async def console_errors(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     try:
         return await handler(request)
-    except (web.HTTPException, ApiError):
-        raise  # redirects and deliberate errors: answered as their raiser meant
-    except StoreClosed:
-        return error_page(request, ApiError(
-            503, "unavailable", "The service is restarting. Try again in a few seconds.",
-            headers={"Retry-After": str(CLOSED_RETRY_SECONDS)}))
+    except web.HTTPException:
+        raise  # redirects, and aiohttp's own answers
     except Exception as error:
+        if domain_error(error) is not None:
+            # Deliberate errors (not found, conflict, rate limited, shutting down): `@page`
+            # shows them as pages, json_errors answers them elsewhere, as before.
+            raise
         unavailable = storage_unavailable(error)
         if unavailable is None:
             log.exception("unhandled error on %s %s", request.method, request.path)
