@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from runtime.acting import contact_phones
-from runtime.call_access import user_may_see_call
+from runtime.call_access import calls_user_may_see, user_may_see_call
 from runtime.console.dialing import dial_lines
 from runtime.console.live_cards import CardReader, split
 from runtime.console.modules_views import operator_number, text
@@ -229,8 +229,9 @@ async def contact_context(request: web.Request, session: Session, contact: Conta
     if session.kind == "operator":
         # The contact's stream holds other operators' calls too: no player where playing
         # would be refused (runtime/call_access.py).
-        playable = {call.id for call in calls if call.has_record
-                    and await user_may_see_call(store, session.user_id, call)}
+        playable = await calls_user_may_see(
+            store, session.tenant_id, session.user_id,
+            [call for call in calls if call.has_record])
     others = []
     if session.kind == "builder":  # the contacts another may be merged from
         others = [c for c in await store.list_contacts(session.tenant_id, MERGE_CHOICES, 0)

@@ -456,6 +456,11 @@ class Store(abc.ABC):
         """The call's history, oldest first (empty for another tenant's call)."""
 
     @abc.abstractmethod
+    async def notified_of(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                          ) -> set[str]:
+        """Which of these calls of the tenant the user was notified of, in one read."""
+
+    @abc.abstractmethod
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
         """Whether the call rang, was answered or ended at this user (they were notified)."""
 

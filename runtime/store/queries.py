@@ -367,6 +367,17 @@ class Reads:
                                    [call_id, user_id, tenant_id])
         return row is not None
 
+    async def notified_of(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                          ) -> set[str]:
+        ids = sorted(set(call_ids))
+        if not ids:
+            return set()
+        rows = await self._port.all(f"""
+            SELECT DISTINCT n.call_id FROM call_notified n JOIN calls c ON c.id = n.call_id
+            WHERE n.user_id = $1 AND c.tenant_id = $2 AND n.call_id IN ({id_marks(3, ids)})""",
+                                    [user_id, tenant_id, *ids])
+        return {str(row["call_id"]) for row in rows}
+
     async def handled_calls(self, tenant_id: str, call_ids: Sequence[str]
                             ) -> dict[str, CallHandled]:
         if not call_ids:

@@ -181,6 +181,11 @@ class QueryReads(Store):
         read: list[CallEventRecord] = await self._read(Reads.list_call_events, tenant_id, call_id)
         return read
 
+    async def notified_of(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                          ) -> set[str]:
+        read: set[str] = await self._read(Reads.notified_of, tenant_id, user_id, call_ids)
+        return read
+
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
         read: bool = await self._read(Reads.user_was_notified, tenant_id, user_id, call_id)
         return read

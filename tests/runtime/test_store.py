@@ -975,3 +975,27 @@ async def test_calls_and_users_are_read_by_ids_at_once_within_the_tenant(
     users = await store.get_users(acme.id, [alice.id, stranger.id, "usr_nope", alice.id])
     assert users == {alice.id: alice}
     assert await store.get_users(acme.id, []) == {}
+
+
+async def test_which_calls_a_user_was_notified_of_is_one_read_within_the_tenant(
+    store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    alice = await store.create_user(acme.id, "alice")
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    calls = [make_call(acme.id, module.id, provider_call_id=f"p{n}") for n in range(3)]
+
+    async def ring(tx: Tx) -> None:
+        for call in calls:
+            await tx.insert_call(call)
+        await tx.insert_call_notified(CallNotified(calls[0].id, "101", alice.id,
+                                                   NotificationKind.RINGING, T0))
+
+    await store.write(ring)
+    asked = [call.id for call in calls] + ["call_nope"]
+    assert await store.notified_of(acme.id, alice.id, asked) == {calls[0].id}
+    assert await store.notified_of(globex.id, alice.id, asked) == set()
+    assert await store.notified_of(acme.id, alice.id, []) == set()
+    for call in calls:
+        assert (call.id in await store.notified_of(acme.id, alice.id, [call.id])) \
+            == await store.user_was_notified(acme.id, alice.id, call.id)
