@@ -7,9 +7,13 @@ from __future__ import annotations
 import re
 from html import unescape
 
+import pytest
+
+from runtime.console import operator_views
 from tests.console.conftest import Browser
 from tests.console.test_admin_pages import signed_in_builder, token_on
 from tests.e2e.conftest import Service
+from tests.e2e.helpers import end, seed_setup, start
 
 NEWEST = re.compile(r'name="newest_token" value="([^"]*)"')
 
@@ -42,3 +46,31 @@ async def test_reloading_the_new_token_page_makes_no_second_token(
     assert second.status == 201 and token_on(await second.text()) != secret
     tokens = (await seed.api.ok("GET", f"/api/v1/users/{anna['id']}/tokens"))["tokens"]
     assert len(tokens) == 2
+
+
+async def test_a_busy_operators_live_page_shows_the_newest_calls(
+        console: tuple[Service, str], browser: Browser,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page reads a bounded number of the day's notifications: the newest ones, not the
+    morning's (else a call ringing now is missing, and the socket replays the whole day)."""
+    monkeypatch.setattr(operator_views, "NOTIFICATIONS_SCAN", 6)
+    service, _ = console
+    seed = await seed_setup(service)
+    for n in range(5):  # ten notifications: more than the page reads
+        await seed.hook_ok(start(f"old-{n}"))
+        await seed.hook_ok(end(f"old-{n}", disposition="no_answer"))
+    await seed.hook_ok(start("now"))
+    calls = {c["provider_call_id"]: c["id"]
+             for c in (await seed.api.ok("GET", "/api/v1/calls?limit=100"))["calls"]}
+    listed = await service.client.get("/api/v1/notifications?limit=100",
+                                      headers={"Authorization": f"Bearer {seed.user_token}"})
+    newest = await listed.json()
+    assert len(newest["notifications"]) == 11
+    await browser.sign_in(seed.user_token)
+
+    page = await browser.page("/console/live")
+    assert f'id="call-{calls["now"]}"' in page  # ringing now: on the page
+    assert f'id="call-{calls["old-0"]}"' not in page  # the oldest: beyond what is read
+    # The socket resumes after the newest notification, not after the sixth of the day.
+    last_id = re.search(r'data-last-id="([^"]*)"', page).group(1)  # type: ignore[union-attr]
+    assert last_id == newest["notifications"][-1]["id"]
