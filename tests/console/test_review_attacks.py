@@ -10,6 +10,7 @@ from html import unescape
 import pytest
 
 from runtime.console import operator_views
+from runtime.console.filters import duration
 from tests.console.conftest import Browser
 from tests.console.test_admin_pages import signed_in_builder, token_on
 from tests.e2e.conftest import Service
@@ -74,3 +75,12 @@ async def test_a_busy_operators_live_page_shows_the_newest_calls(
     # The socket resumes after the newest notification, not after the sixth of the day.
     last_id = re.search(r'data-last-id="([^"]*)"', page).group(1)  # type: ignore[union-attr]
     assert last_id == newest["notifications"][-1]["id"]
+
+
+def test_durations_read_as_people_say_them() -> None:
+    # A live card's length is measured between two events, to the microsecond.
+    assert duration(42.456789) == "42.5 s"
+    assert duration(0.008) == "0 s"
+    assert duration(30) == "30 s" and duration(12.5) == "12.5 s"
+    assert duration(59.97) == "1 min 00 s" and duration(187) == "3 min 07 s"
+    assert duration(float("nan")) == "" and duration(None) == ""
