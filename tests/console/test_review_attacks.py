@@ -8,6 +8,7 @@ import re
 from html import unescape
 
 import pytest
+from aiohttp import ClientSession, CookieJar
 
 from runtime.console import operator_views
 from runtime.console.filters import duration
@@ -84,3 +85,50 @@ def test_durations_read_as_people_say_them() -> None:
     assert duration(30) == "30 s" and duration(12.5) == "12.5 s"
     assert duration(59.97) == "1 min 00 s" and duration(187) == "3 min 07 s"
     assert duration(float("nan")) == "" and duration(None) == ""
+
+
+async def test_the_live_actions_refuse_what_is_not_the_operators(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """A call of another tenant or of a colleague only: 404, as an unknown id, whatever the
+    action; a tenant admin's session, a forged origin, a GET: refused; nothing is marked."""
+    service, _ = console
+    seed = await seed_setup(service)
+    other = await seed_setup(service, name="other")
+    await other.hook_ok(start("o-1"))
+    await other.hook_ok(end("o-1", disposition="no_answer"))
+    await seed.hook_ok(start("c-2", dst="102"))  # rings 102: bound to nobody
+    await seed.hook_ok(end("c-2", dst="102", disposition="no_answer"))
+    await seed.hook_ok(start("c-1"))
+    await seed.hook_ok(end("c-1", disposition="no_answer"))
+    theirs = (await other.api.ok("GET", "/api/v1/calls"))["calls"][0]["id"]
+    mine = {c["provider_call_id"]: c["id"]
+            for c in (await seed.api.ok("GET", "/api/v1/calls"))["calls"]}
+    await browser.sign_in(seed.user_token)
+    json_post = {"Accept": "application/json", "Origin": browser.base}
+
+    for call in (theirs, mine["c-2"], "call_" + "x" * 3000, "%00"):
+        assert (await browser.get(f"/console/live/cards/{call}")).status == 404, call
+        for action in ("handled", "call-back"):
+            response = await browser.post_form(f"/console/calls/{call}/{action}", {},
+                                               headers=json_post)
+            assert response.status == 404, (call, action)
+            assert (await response.json())["error"] == "not_found"
+
+    own = mine["c-1"]
+    forged = await browser.post_form(f"/console/calls/{own}/handled", {},
+                                     headers={**json_post, "Origin": "https://evil.test"})
+    assert forged.status == 403
+    assert (await browser.get(f"/console/calls/{own}/handled")).status == 405
+    card = await browser.page(f"/console/live/cards/{own}")
+    assert "needs-attention" in card and 'data-field="handled"' not in card
+
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        admin = Browser(session, browser.base)
+        await admin.sign_in(seed.api.secret or "")
+        for action in ("handled", "call-back"):
+            response = await admin.post_form(f"/console/calls/{own}/{action}", {},
+                                             headers={"Origin": admin.base})
+            assert response.status == 403, action
+            assert "needs a user token" in await response.text()
+        assert (await admin.get(f"/console/live/cards/{own}")).status == 403
+    assert 'data-field="handled"' not in await browser.page(f"/console/live/cards/{own}")
