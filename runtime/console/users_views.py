@@ -159,9 +159,9 @@ async def create_token(request: web.Request) -> web.StreamResponse:
     newest = tokens[0].id if tokens else ""  # the store lists them newest first
     if text(form, NEWEST_FIELD) != newest:
         return await render_user(request, session, user, status=409, errors={"tokens": [
-            "No token was made: this form was sent before (a reload or a second click), "
-            "and the token it made was shown once only. If that token was not saved, revoke "
-            "it below and create another."]})
+            "No token was made: this form was sent before (a reload or a second click), or "
+            "a token was made elsewhere since the page was drawn. A new token is shown once "
+            "only: if one below was not saved, revoke it and create another."]})
     created = found(await store.create_user_token(session.tenant_id, user.id), "user")
     token, secret = created
     return await render_user(request, session, user, status=201,
