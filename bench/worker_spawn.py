@@ -3,9 +3,11 @@ new tenant's first call through the pool with and without warm spares.
 
     .venv/bin/python bench/worker_spawn.py [--spawns 300] [--tenants 100]
 
-Prints p50/p99 (and the old way's cost for comparison: starting `python -I` and importing the
-sandbox, what every worker cost before the template). Figures only: nothing here asserts a
-timing. Idle memory per worker (private, unshared with the template) is printed too.
+Prints p50/p99 for spawns back to back and 20 ms apart (then, as root, a worker-to-be forked
+ahead of the request is ready: see sandbox/template.py), and the old way's cost for comparison
+(starting `python -I` and importing the sandbox, what every worker cost before the template).
+Figures only: nothing here asserts a timing. Idle memory per worker (private, unshared with
+the template) is printed too.
 """
 
 from __future__ import annotations
@@ -49,8 +51,13 @@ def private_kib(pid: int) -> int:
     return total
 
 
-async def fork_to_ready(count: int) -> tuple[list[float], list[float], list[int]]:
-    """Spawn request → the worker's "ready" line, one at a time, through the template."""
+async def fork_to_ready(count: int, gap: float = 0.0
+                        ) -> tuple[list[float], list[float], list[int]]:
+    """Spawn request → the worker's "ready" line, one at a time, through the template.
+
+    `gap`: seconds between a worker's "ready" and the next request. Back to back (0), every
+    request forks on arrival; with a gap longer than the template's STANDBY_AFTER_MS (as
+    root), the template has forked the next worker-to-be ahead of it (sandbox/template.py)."""
     exits: list[int] = []
     template = ForkServer(sys.executable, DEFAULT_ENTRY, lambda pid, status: exits.append(pid),
                           lambda server: None)
@@ -77,6 +84,8 @@ async def fork_to_ready(count: int) -> tuple[list[float], list[float], list[int]
             os.close(spawned.write_fd)  # the worker sees EOF and exits
             if spawned.pidfd is not None:
                 os.close(spawned.pidfd)
+            if gap:
+                await asyncio.sleep(gap)
     finally:
         await template.close()
     return samples, forked, memory
@@ -119,6 +128,8 @@ async def main() -> None:
     samples, forked, memory = await fork_to_ready(args.spawns)
     print(line("spawn request to the template's answer (forked)", forked))
     print(line("spawn request to the worker's ready (hardened)", samples))
+    spaced, _, _ = await fork_to_ready(args.spawns, gap=0.02)
+    print(line("the same, requests 20 ms apart (standby ready)", spaced))
     if memory:
         print(f"{'idle worker, memory of its own (Private_*)':48s} "
               f"{sum(memory) / len(memory) / 1024:8.2f} MiB")

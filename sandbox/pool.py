@@ -447,6 +447,24 @@ class SandboxPool:
                 self._take_out(worker, "", charge=False, reclaim=True)
         return outcome
 
+    def drop_group(self, group: str) -> int:
+        """The group is gone for good (its tenant was deleted): fail its queued and running
+        calls and kill its workers now, rather than keep them until the idle sweep. Returns
+        how many workers were dropped."""
+        gone = failure("GroupDropped", "the tenant was deleted")
+        for pending in self._waiting.take_where(lambda p: p.group == group):
+            if not pending.future.done():
+                pending.future.set_result(gone)
+        workers = [w for w in self._by_group.get(group, ()) if not w.dead]
+        for worker in workers:
+            for pending in worker.inflight:
+                if not pending.future.done():
+                    pending.future.set_result(gone)
+            self._take_out(worker, "its tenant was deleted", charge=False, reclaim=True)
+        self._budgets.pop(group, None)
+        self._loads.pop(group, None)
+        return len(workers)
+
     def _dispatch(self) -> None:
         if self._closed:
             return
@@ -467,14 +485,23 @@ class SandboxPool:
 
     def _dispatch_once(self) -> None:
         now = time.monotonic()
+        # A group that cannot start a call now cannot later in the same pass: starting calls
+        # only takes busy slots, spares and idle workers away from the others (a worker taken
+        # out, which may free room, makes `_dispatch` run another pass). So each group is
+        # examined once per pass, not once per call started: with many tenants waiting, the
+        # rescans were a third of the event loop's CPU per call.
+        stuck: set[str] = set()
         while self._waiting:
             for group in self._waiting.groups():
+                if group in stuck:
+                    continue
                 if self._throttled(group, now):
                     self._refuse_waiting(group, now)
                     continue
                 worker = self._worker_for(group, now)
                 if worker is not None:
                     break
+                stuck.add(group)
             else:
                 break
             pending = self._waiting.pop(group)
@@ -507,22 +534,44 @@ class SandboxPool:
     def _worker_for(self, group: str, now: float) -> Worker | None:
         """An idle worker of this group; else a spare bound to it (within the group's and the
         pool's budget); else, for groups known to be quick, the pipe of its least busy worker.
+
+        Called for every waiting group at every dispatch pass (with many tenants waiting, most
+        of them cannot start anything), so it walks the group's workers once and builds no
+        lists.
         """
-        own = [w for w in self._by_group.get(group, ()) if w.usable]
-        busy = sum(1 for w in own if w.inflight)
-        cap = self._group_cap(group)
-        if busy < cap and len(self._busy) < self._busy_limit(group):
-            for worker in own:
-                if not worker.inflight:
-                    return worker
-            if len(own) < cap and self._budget(group).available(now):
-                spare = self._bind_spare(group, first=not own)
-                if spare is not None:
-                    return spare
-        if not self._loads.get(group, GroupLoad()).may_pipeline:
+        load = self._loads.get(group)
+        pipelines = load is not None and load.may_pipeline
+        room_for_more = len(self._busy) < self._busy_limit(group)
+        if not room_for_more and not pipelines:
+            return None
+        idle: Worker | None = None
+        least_busy: Worker | None = None  # a busy worker with room in its pipe, least loaded
+        usable = busy = 0
+        for worker in self._by_group.get(group, ()):
+            if not worker.usable:
+                continue
+            usable += 1
+            queued = len(worker.inflight)
+            if not queued:
+                if idle is None:
+                    idle = worker
+                continue
+            busy += 1
+            if queued < self.inflight_per_worker and (
+                    least_busy is None or queued < len(least_busy.inflight)):
+                least_busy = worker
+        if room_for_more:
+            cap = self._group_cap(group)
+            if busy < cap:
+                if idle is not None:
+                    return idle
+                if usable < cap and self._budget(group).available(now):
+                    spare = self._bind_spare(group, first=not usable)
+                    if spare is not None:
+                        return spare
+        if not pipelines:
             return None  # only calls known to be quick wait in a busy worker's pipe
-        room = [w for w in own if w.inflight and len(w.inflight) < self.inflight_per_worker]
-        return min(room, key=lambda w: len(w.inflight)) if room else None
+        return least_busy
 
     def _busy_limit(self, group: str) -> int:
         """How many workers may run calls at once when this group's call would be one more.
@@ -532,7 +581,8 @@ class SandboxPool:
         tenants cannot share a worker's pipe, and holding them to `size` calls in flight leaves
         the cores idle between round trips (the same number of calls the pipes of `size`
         shared workers used to hold)."""
-        if self._loads.get(group, GroupLoad()).may_pipeline:
+        load = self._loads.get(group)
+        if load is not None and load.may_pipeline:
             return self.size * self.inflight_per_worker
         return self.size
 

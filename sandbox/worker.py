@@ -31,11 +31,11 @@ from typing import Any, NoReturn
 from sandbox import stopping
 from sandbox.call import Call
 from sandbox.compiler import SCRIPT_FILENAME
-from sandbox.forkserver import WORKER_IN_FD, WORKER_OUT_FD
 from sandbox.harden import HardeningReport
 from sandbox.limits import Limits
 from sandbox.outcome import JSONValue
 from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel, ProtocolError
+from sandbox.template import WORKER_IN_FD, WORKER_OUT_FD
 
 # How long a worker polls for its next call before sleeping (see LineChannel.receive). Only
 # while its calls come that often: a worker serves one tenant, and most tenants are not busy
@@ -150,9 +150,13 @@ def serve(report: HardeningReport) -> None:
 
     channel = LineChannel(read_fd=WORKER_IN_FD, write_fd=WORKER_OUT_FD)
     state = WorkerState(channel)
+    install_cpu_timer_handler(state)
     channel.send({"type": "ready", "pid": os.getpid(), "hardening": report.to_json()})
 
-    spin = IDLE_SPIN_SECONDS
+    # A new worker does not poll for its first call: most are spares that wait far longer,
+    # and on a 2-core machine the poll takes a core from the template and the pool just when
+    # they finish the spawn. It polls once its calls come within SPIN_WHEN_CALLS_WITHIN.
+    spin = 0.0
     while True:
         message: dict[str, Any] | None
         try:
@@ -271,18 +275,22 @@ def execute_with_cpu_timer(state: WorkerState, executor: Any, call: Call, limits
                            bridge: WorkerBridge) -> dict[str, Any]:
     """Run the call under its CPU timer (ITIMER_PROF counts this process's CPU time): first at
     the limit, then every CPU_REFIRE_SECONDS until the call is over (garbage collection and
-    all)."""
+    all). The SIGPROF handler is installed once per worker (`install_cpu_timer_handler`)."""
     stopping.resume()
     state.cpu_fired_at = None
     sys.unraisablehook = _ignore_unraisable
-    signal.signal(signal.SIGPROF, lambda signum, frame: on_cpu_timer(state, frame))
     signal.setitimer(signal.ITIMER_PROF, limits.cpu_seconds, CPU_REFIRE_SECONDS)
     try:
         outcome: dict[str, Any] = executor.execute(call, limits, bridge)
         return outcome
     finally:
-        # Disarm with the signal blocked, so it cannot land between the two steps.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
-        signal.setitimer(signal.ITIMER_PROF, 0)
+        # The call is over for the handler first, then the timer stops: a SIGPROF that lands
+        # in between, or whose Python-level handler runs a few bytecodes later, finds no call
+        # and does nothing (no signal mask needed, which cost two system calls per call).
         state.current_id = None
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF})
+        signal.setitimer(signal.ITIMER_PROF, 0)
+
+
+def install_cpu_timer_handler(state: WorkerState) -> None:
+    """SIGPROF -> on_cpu_timer for this worker's life (it ignores a signal between calls)."""
+    signal.signal(signal.SIGPROF, lambda signum, frame: on_cpu_timer(state, frame))

@@ -6,7 +6,8 @@ skipped, so nothing falls between the two.
 
 A socket lives no longer than its credential: a revoked token, a deleted user or a signed-out
 console session closes it on every node with close code 4401 (the credential ended: sign in or
-get a new token) or 4403 (the user was deleted) and a reason naming which (runtime/hub.py).
+get a new token) or 4403 (the user, or its whole tenant, was deleted) and a reason naming which
+(runtime/hub.py).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from runtime.console.web import (
 )
 from runtime.errors import ApiError, not_found
 from runtime.recording_links import recording_url
+from runtime.store.errors import PhoneTaken
 from runtime.store.models import (
     Call,
     CallFilter,
@@ -53,6 +54,7 @@ LIVE_WINDOW = timedelta(hours=12)
 ENDED_SHOWN = 20
 NOTIFIED_WINDOW = timedelta(days=7)
 NOTIFICATIONS_SCAN = 500
+MERGE_CHOICES = 500  # the newest contacts, offered to merge into the one shown
 
 
 async def notified_calls(request: web.Request, session: Session, *,
@@ -214,6 +216,15 @@ async def visible_contact(request: web.Request, session: Session, contact_id: st
 async def contact_page(request: web.Request) -> web.StreamResponse:
     session = await require_session(request)
     contact = await visible_contact(request, session, request.match_info["contact_id"])
+    return render(request, "contact.html", {
+        **await contact_context(request, session, contact),
+        "created": request.query.get("created"), "done": request.query.get("done")})
+
+
+async def contact_context(request: web.Request, session: Session, contact: Contact
+                          ) -> dict[str, Any]:
+    """What the contact page shows: its activity, and for a builder what editing needs
+    (contacts_views.py)."""
     store = request.app[STORE]
     entries = await store.list_activity(session.tenant_id, contact.id, 100, 0)
     calls = [call for entry in entries
@@ -224,10 +235,13 @@ async def contact_page(request: web.Request) -> web.StreamResponse:
         # would be refused (runtime/call_access.py).
         playable = {call.id for call in calls if call.has_record
                     and await user_may_see_call(store, session.user_id, call)}
-    return render(request, "contact.html", {
-        "contact": contact, "entries": entries, "playable": playable,
-        "answered_by": await answered_by(request, session.tenant_id, calls),
-        "created": request.query.get("created"), **await dial_lines(request, session)})
+    others = []
+    if session.kind == "builder":  # the contacts another may be merged from
+        others = [c for c in await store.list_contacts(session.tenant_id, MERGE_CHOICES, 0)
+                  if c.id != contact.id]
+    return {"contact": contact, "entries": entries, "playable": playable, "others": others,
+            "answered_by": await answered_by(request, session.tenant_id, calls),
+            "errors": {}, **await dial_lines(request, session)}
 
 
 @routes.post(PREFIX + "/contacts")
@@ -260,7 +274,12 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
                        f"{existing[0].name!r} already has the number {phones[0].normalized}",
                        details={"contact_id": existing[0].id})
     with store_errors():
-        contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
+        try:
+            contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
+        except PhoneTaken as taken:  # made meanwhile (the look above raced it): the same answer
+            raise ApiError(409, "contact_exists",
+                           f"another contact already has the number {taken.phone}",
+                           details={"contact_id": taken.contact_id}) from None
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")
 
 

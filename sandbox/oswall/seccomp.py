@@ -11,16 +11,25 @@ SIGPROF comes from the kernel).
 
 The filter is compiled by libseccomp (through `pyseccomp`) once, in the template, and exported
 as raw BPF: the library knows each architecture's numbering and refuses the x32 ABI and foreign
-architectures; a worker then installs those bytes with one `prctl`, which costs microseconds.
+architectures. The template also builds the `struct sock_fprog` pointing at those bytes, so a
+worker installs the filter with one `prctl` and no Python work of its own (each object a forked
+child touches costs it a copy-on-write page fault).
+
+libseccomp lays the rules out as a binary tree (`SCMP_FLTATR_CTL_OPTIMIZE` 2), not a linear
+chain: the same rules, but a system call meets about log2(n) comparisons instead of up to n.
+That matters most at install time: the kernel runs the filter once per system call number to
+find the ones it may allow without running it again (its action cache), and that emulation cost
+the worker 89 µs of CPU with the chain against 42 µs with the tree (measured on a loaded
+machine, the `prctl` alone, 100 forks each).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PR_GET_SECCOMP = 21
 PR_SET_SECCOMP = 22
@@ -67,12 +76,31 @@ NOTABLY_DENIED: tuple[str, ...] = (
 )
 
 
+# libseccomp's SCMP_FLTATR_CTL_OPTIMIZE value for a binary tree of system call numbers.
+OPTIMIZE_BINARY_TREE = 2
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
 @dataclass(frozen=True)
 class SeccompProgram:
-    """A compiled filter: raw `struct sock_filter` instructions for this architecture."""
+    """A compiled filter: raw `struct sock_filter` instructions for this architecture, and the
+    `struct sock_fprog` the kernel takes, built once (the buffer is kept alive here)."""
 
     bpf: bytes
     allowed: int  # how many system calls are allowed (some with argument checks)
+    buffer: ctypes.Array[ctypes.c_char] = field(init=False, repr=False, compare=False)
+    fprog: _SockFprog = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.bpf or len(self.bpf) % 8:
+            raise ValueError("a seccomp program is whole 8-byte instructions")
+        buffer = ctypes.create_string_buffer(self.bpf, len(self.bpf))
+        object.__setattr__(self, "buffer", buffer)
+        object.__setattr__(self, "fprog",
+                           _SockFprog(len(self.bpf) // 8, ctypes.addressof(buffer)))
 
     def describe(self) -> str:
         return (f"seccomp allowlist: {self.allowed} system calls, others EPERM "
@@ -85,11 +113,55 @@ def build_program(libc: ctypes.CDLL) -> SeccompProgram:
     the kernel has no seccomp filters or libseccomp (or its binding) is missing or refuses."""
     if libc.prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0:
         raise OSError(ctypes.get_errno(), "this kernel has no seccomp")
+    return SeccompProgram(bpf=_compile(), allowed=len(PLAIN_SYSCALLS) + 5)
+
+
+def build_program_in_helper(libc: ctypes.CDLL) -> SeccompProgram:
+    """`build_program`, with libseccomp run in a short-lived child process: the template gets
+    the bytes and never imports pyseccomp, which imports ctypes.util, subprocess and with it
+    `threading`, whose after-fork hook costs every forked worker about 125 copy-on-write
+    faults (~0.3 ms of CPU). Call it only where no other thread runs (the template)."""
+    if libc.prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0:
+        raise OSError(ctypes.get_errno(), "this kernel has no seccomp")
+    read_end, write_end = os.pipe()
+    helper = os.fork()
+    if helper == 0:
+        status = 1
+        try:
+            os.close(read_end)
+            try:
+                answer = b"+" + _compile()
+            except Exception as error:  # reported to the template, which logs it
+                answer = b"-" + f"{type(error).__name__}: {error}".encode(errors="replace")
+            with os.fdopen(write_end, "wb") as out:
+                out.write(answer)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as answers:
+            answer = answers.read()
+    finally:
+        os.waitpid(helper, 0)
+    if answer[:1] != b"+":
+        raise RuntimeError("compiling the seccomp filter failed: "
+                           + (answer[1:].decode(errors="replace") or "no answer"))
+    return SeccompProgram(bpf=answer[1:], allowed=len(PLAIN_SYSCALLS) + 5)
+
+
+def _compile() -> bytes:
+    """The allowlist as raw BPF for this architecture (libseccomp through pyseccomp)."""
+    import tempfile
+
     import pyseccomp as seccomp
 
     fltr = seccomp.SyscallFilter(defaction=seccomp.ERRNO(errno.EPERM))
     # Foreign architectures (and x32 numbers on x86_64) never reach a rule: kill outright.
     fltr.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.KILL_PROCESS)
+    # libseccomp before 2.5 has no such attribute: the same rules as a chain, slower to load.
+    with contextlib.suppress(RuntimeError, OSError, ValueError):
+        fltr.set_attr(seccomp.Attr.CTL_OPTIMIZE, OPTIMIZE_BINARY_TREE)
     allow = seccomp.ALLOW
     for name in PLAIN_SYSCALLS:
         fltr.add_rule(allow, name)
@@ -105,19 +177,11 @@ def build_program(libc: ctypes.CDLL) -> SeccompProgram:
     with tempfile.TemporaryFile() as exported:
         fltr.export_bpf(exported)
         exported.seek(0)
-        bpf = exported.read()
-    allowed = len(PLAIN_SYSCALLS) + 5
-    return SeccompProgram(bpf=bpf, allowed=allowed)
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+        return exported.read()
 
 
 def install(program: SeccompProgram, libc: ctypes.CDLL) -> None:
     """Load the filter into this process (needs no_new_privs or CAP_SYS_ADMIN)."""
-    buffer = ctypes.create_string_buffer(program.bpf, len(program.bpf))
-    fprog = _SockFprog(len(program.bpf) // 8, ctypes.addressof(buffer))
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(program.fprog), 0, 0) != 0:
         error = ctypes.get_errno()
         raise OSError(error, f"prctl(PR_SET_SECCOMP): {os.strerror(error)}")

@@ -253,6 +253,32 @@ async def test_cpu_limit_cannot_be_swallowed(pool: SandboxPool, name: str) -> No
         await assert_benign_works(pool)
 
 
+BURNER = """
+    def VoipParseWebhookRequest(request):
+        n = 0
+        while True:
+            n += 1
+    """
+
+
+async def test_the_cpu_limit_holds_on_every_call_of_a_worker_and_never_reaches_the_next() -> None:
+    # One worker for the tenant, so every call below runs in the same process: the CPU timer's
+    # handler is installed once per worker, and a call that ended at its limit must leave
+    # nothing (a late SIGPROF) that stops the quick call after it.
+    async with SandboxPool(size=1, max_workers=1, workers_per_group=1, spare_workers=0,
+                           limits=CPU_LIMITS) as pool:
+        pids = set()
+        for _ in range(4):
+            outcome = await pool.run(parse_call(BURNER), group="tenant")
+            assert outcome.limit == "cpu", outcome
+            for _ in range(5):
+                quick = await pool.run(parse_call(BENIGN, '{"n": 7}'), group="tenant")
+                assert quick.ok and quick.result == {"n": 7}, quick
+            pids.update(worker.pid for worker in pool.workers() if worker.group == "tenant")
+        assert len(pids) == 1  # the worker unwound each time and stayed
+        assert pool.stats.workers_replaced == 0
+
+
 async def test_a_stopped_script_gets_no_more_capabilities(pool: SandboxPool) -> None:
     seen: list[str] = []
 

@@ -1,0 +1,160 @@
+"""The worker template stays small, and what it prepares once is what the workers need.
+
+Every page the template holds is a page-table entry each fork copies, and each module that
+registers an after-fork hook runs it in every worker before the worker does anything
+(`threading`'s costs a worker about 125 copy-on-write faults). These tests keep such imports
+out of the template, and check that the seccomp filter it gets from its helper process is the
+filter libseccomp compiles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from sandbox.oswall import seccomp
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# What the template imports and prepares before its first fork (sandbox/template.py).
+TEMPLATE_IMPORTS = (
+    "import sys, json; sys.path.insert(0, {root!r})\n"
+    "from sandbox import template, harden\n"
+    "template._resolve(template.DEFAULT_ENTRY)\n"
+    "import sandbox.executor\n"
+    "template._warm()\n"
+    "notes = harden.prepare_template()\n"
+    "print(json.dumps({{'modules': sorted(sys.modules), 'notes': notes}}))\n"
+)
+
+# Never in the template: the pool's event loop and what it brings, and modules whose import
+# registers an after-fork hook or starts nothing a worker needs.
+KEPT_OUT = ("asyncio", "threading", "subprocess", "ssl", "pyseccomp", "ctypes.util",
+            "concurrent.futures", "sandbox.pool", "sandbox.forkserver")
+
+
+@pytest.fixture(scope="module")
+def template_state() -> dict[str, list[str]]:
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", TEMPLATE_IMPORTS.format(root=ROOT)],
+        capture_output=True, text=True, timeout=120, env={}, check=True)
+    state: dict[str, list[str]] = json.loads(completed.stdout.splitlines()[-1])
+    return state
+
+
+@pytest.mark.parametrize("module", KEPT_OUT)
+def test_the_template_does_not_import(template_state: dict[str, list[str]],
+                                      module: str) -> None:
+    assert module not in template_state["modules"]
+
+
+def test_the_template_still_compiles_the_seccomp_filter(
+        template_state: dict[str, list[str]]) -> None:
+    if not any(note.startswith("seccomp allowlist compiled") for note in template_state["notes"]):
+        pytest.skip(f"no seccomp on this host: {template_state['notes']}")
+    assert "sandbox.executor" in template_state["modules"]
+
+
+def test_the_helper_compiles_the_same_filter_as_libseccomp_here() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        here = seccomp.build_program(libc)
+    except (ImportError, RuntimeError, OSError) as error:
+        pytest.skip(f"no seccomp on this host: {error}")
+    helped = seccomp.build_program_in_helper(libc)
+    assert helped.bpf == here.bpf
+    assert helped.allowed == here.allowed
+    assert helped.fprog.len == len(here.bpf) // 8
+
+
+def test_a_helper_that_cannot_compile_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> bytes:
+        raise ImportError("libseccomp.so.2: cannot open shared object file")
+
+    monkeypatch.setattr(seccomp, "_compile", broken)  # the forked helper inherits it
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(seccomp.PR_GET_SECCOMP, 0, 0, 0, 0) < 0:
+        pytest.skip("no seccomp in this kernel")
+    with pytest.raises(RuntimeError, match=re.escape("ImportError: libseccomp.so.2: cannot")):
+        seccomp.build_program_in_helper(libc)
+
+
+def test_a_program_is_whole_instructions() -> None:
+    with pytest.raises(ValueError):
+        seccomp.SeccompProgram(bpf=b"\0" * 12, allowed=1)
+
+
+# -- the standby worker-to-be (as root) ---------------------------------------------------------
+
+def children_of(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+        return {int(child) for child in children.read().split()}
+
+
+async def spawn_ready(server: Any, spec: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Spawn through the template; the worker's pid and its 'ready' message."""
+    spawned = await server.spawn(spec)
+    with os.fdopen(spawned.read_fd, "rb", buffering=0) as messages:
+        ready = json.loads(await asyncio.to_thread(messages.readline))
+    os.close(spawned.write_fd)  # the worker sees EOF and exits
+    if spawned.pidfd is not None:
+        os.close(spawned.pidfd)
+    assert ready["type"] == "ready"
+    return spawned.pid, ready
+
+
+async def wait_for(condition: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("not within 5 s")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="standbys are forked only by a root template")
+async def test_a_spawn_takes_the_standby_forked_ahead_and_it_hardens_like_any_worker() -> None:
+    from sandbox.forkserver import DEFAULT_ENTRY, ForkServer
+    from sandbox.limits import Limits
+    from sandbox.pool import readable_paths
+
+    server = ForkServer(sys.executable, DEFAULT_ENTRY, lambda pid, status: None,
+                        lambda server: None)
+    await server.start()
+    assert server.pid is not None
+    template_pid = server.pid
+    paths = list(readable_paths())
+    spec = {"uid": 200_001, "gid": 200_001, "memory_bytes": Limits().memory_bytes,
+            "readable_paths": paths}
+    try:
+        first, first_ready = await spawn_ready(server, spec)  # forked on request
+        await wait_for(lambda: bool(children_of(template_pid) - {first}))
+        [standby] = children_of(template_pid) - {first}
+        second, second_ready = await spawn_ready(server, {**spec, "uid": 200_002,
+                                                          "gid": 200_002})
+        assert second == standby  # the process forked before the request became the worker
+        # Every layer, exactly as for the worker forked on request (its own uid aside).
+        def layers(ready: dict[str, Any]) -> dict[str, list[str]]:
+            report = ready["hardening"]
+            return {kind: [line for line in report[kind] if not line.startswith("identity")]
+                    for kind in ("active", "inactive")}
+        assert layers(second_ready) == layers(first_ready)
+        assert "identity: own uid 200002, gid 200002" in second_ready["hardening"]["active"]
+        assert any(line.startswith("seccomp allowlist") or line.startswith("landlock")
+                   for line in second_ready["hardening"]["active"])
+        # A standby made for other readable paths is discarded (it exits), not used.
+        await wait_for(lambda: bool(children_of(template_pid) - {first, second}))
+        [next_standby] = children_of(template_pid) - {first, second}
+        third, _ = await spawn_ready(server, {**spec, "readable_paths": paths[:1]})
+        assert third != next_standby
+        await wait_for(lambda: next_standby not in children_of(template_pid))
+    finally:
+        await server.close()
