@@ -22,7 +22,6 @@ from pydantic import Field, StringConstraints, model_validator
 
 from runtime.acting import contact_phones
 from runtime.api.common import Body, found, page, read_body, reply
-from runtime.api.modules import Region, check_region
 from runtime.auth import require_tenant
 from runtime.errors import ApiError, bad_request, unprocessable
 from runtime.openapi import documented
@@ -34,6 +33,7 @@ from runtime.openapi.models import (
     PageQuery,
     not_blank,
 )
+from runtime.operations.module_fields import Region, check_region
 from runtime.phones import normalize_phone
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import Contact, ContactPhone

@@ -11,8 +11,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from runtime.acting import contact_phones
-from runtime.api.common import found
-from runtime.api.modules import check_region
 from runtime.console.modules_views import text
 from runtime.console.operator_views import contact_context
 from runtime.console.web import (
@@ -24,6 +22,8 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
+from runtime.errors import found
+from runtime.operations.module_fields import check_region
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import Contact
 from runtime.typedefs import STORE

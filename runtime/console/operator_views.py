@@ -15,10 +15,6 @@ from typing import Any
 from aiohttp import web
 
 from runtime.acting import contact_phones
-from runtime.api.common import found
-from runtime.api.live import LiveAccess, serve_live
-from runtime.api.modules import check_region
-from runtime.api.runs import run_other
 from runtime.call_access import user_may_see_call
 from runtime.console.dialing import dial_lines
 from runtime.console.live_cards import CardReader, split
@@ -35,7 +31,11 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
-from runtime.errors import ApiError, not_found
+from runtime.errors import ApiError, found, not_found
+from runtime.live_socket import LiveAccess, serve_live
+from runtime.operations.functions import run_function
+from runtime.operations.module_fields import check_region
+from runtime.operations.services import services
 from runtime.recording_links import recording_url
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import (
@@ -296,5 +296,6 @@ async def recording(request: web.Request) -> web.StreamResponse:
     if not call.has_record:
         raise not_found("recording of this call")
     module = found(await store.get_module(session.tenant_id, call.module_id), "module")
-    report = await run_other(request, module, "VoipGetCallLink", (call.record_call,))
+    report = await run_function(services(request), module, "VoipGetCallLink",
+                                (call.record_call,))
     raise web.HTTPFound(location=recording_url(report), headers={"Cache-Control": "no-store"})

@@ -256,7 +256,7 @@ class Tx(Protocol):
     async def create_contacts(
         self, tenant_id: str, contacts: Sequence[tuple[str, Sequence[ContactPhone]]]
     ) -> list[Contact]:
-        """Create contacts from (name, phones); callers normalise phones (acting.phone_of).
+        """Create contacts from (name, phones); callers normalise phones (acting.contact_phones).
         PhoneTaken when another contact has one of the numbers; Conflict when two of the new
         ones would share one."""
         ...

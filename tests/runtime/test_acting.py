@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from runtime.acting import ActContext, Effects, StorageWrite, act, contact_phones
+from runtime.acting import ActContext, Effects, act, contact_phones
+from runtime.capabilities import StorageWrite
 from runtime.contract import ParseResult, WebhookEvent
 from runtime.store import StorageLimitExceeded, Store
 from runtime.store.models import (
