@@ -62,7 +62,7 @@ async def notified_calls(request: web.Request, session: Session, *,
     """The user's calls from their notifications, newest first: the latest payload of each."""
     since = utc_now() - window if window else None
     items = await request.app[STORE].list_notifications(
-        session.tenant_id, session.user_id, since=since, limit=NOTIFICATIONS_SCAN)
+        session.tenant_id, session.user_id, since=since, limit=NOTIFICATIONS_SCAN, newest=True)
     latest: dict[str, dict[str, Any]] = {}
     for item in items:  # oldest first: later ones replace earlier ones
         payload = item.payload if isinstance(item.payload, dict) else {}
@@ -125,9 +125,10 @@ async def answered_by(request: web.Request, tenant_id: str, calls: Iterable[Call
 async def live_page(request: web.Request) -> web.StreamResponse:
     session = await require_operator(request)
     store = request.app[STORE]
+    # The newest of the window: a busy day's first ones would leave out what rings now.
     items = await store.list_notifications(
         session.tenant_id, session.user_id, since=utc_now() - LIVE_WINDOW,
-        limit=NOTIFICATIONS_SCAN)
+        limit=NOTIFICATIONS_SCAN, newest=True)
     last_id = items[-1].id if items else ""
     latest = {item.call_id: item for item in items}  # oldest first: the latest wins
     newest_first = sorted(latest.values(), key=lambda item: item.created_at, reverse=True)

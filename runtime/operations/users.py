@@ -3,9 +3,10 @@ everywhere at once (the API and the console's admin pages both come here)."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import StringConstraints, field_validator
 
 from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.json_body import Body
@@ -20,6 +21,15 @@ class NewUserBody(Body):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
                     not_blank()]
     email: Email | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, name: str) -> str:
+        # A name is read on pages and typed back to confirm a deletion: a NUL, a line break or
+        # a bidirectional override in it could not be typed, or would misdraw what follows.
+        if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):
+            raise ValueError("must not contain control or formatting characters")
+        return name
 
 
 async def revoke_token(services: Services, tenant_id: str, user_id: str, token_id: str

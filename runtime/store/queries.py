@@ -449,7 +449,8 @@ class Reads:
                                [*params, limit, offset])
 
     async def list_notifications(self, tenant_id: str, user_id: str, after_id: str | None,
-                                 since: datetime | None, limit: int) -> list[Notification]:
+                                 since: datetime | None, limit: int, newest: bool = False
+                                 ) -> list[Notification]:
         # An unknown after_id is ignored: its subquery yields no seq, so the bound is 0.
         where = ["tenant_id = $1", "user_id = $2", "seq > COALESCE((SELECT seq FROM "
                  "notifications WHERE id = $3 AND user_id = $2), 0)"]
@@ -458,9 +459,11 @@ class Reads:
             params.append(self._d.time_in(since))
             where.append(f"created_at >= ${len(params)}")
         params.append(limit)
-        return await self._all(t.NOTIFICATIONS, f"SELECT * FROM notifications WHERE "
-                               f"{' AND '.join(where)} ORDER BY seq LIMIT ${len(params)}",
-                               params)
+        sql = (f"SELECT * FROM notifications WHERE {' AND '.join(where)} "
+               f"ORDER BY seq {'DESC' if newest else ''} LIMIT ${len(params)}")
+        if newest:  # the newest `limit`, handed back oldest first like the others
+            sql = f"SELECT * FROM ({sql}) AS newest ORDER BY seq"
+        return await self._all(t.NOTIFICATIONS, sql, params)
 
     async def get_notification(self, user_id: str, notification_id: str) -> Notification | None:
         return await self._one(t.NOTIFICATIONS, "SELECT * FROM notifications WHERE id = $1 "

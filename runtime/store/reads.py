@@ -234,9 +234,10 @@ class QueryReads(Store):
         after_id: str | None = None,
         since: datetime | None = None,
         limit: int = DEFAULT_LIMIT,
+        newest: bool = False,
     ) -> list[Notification]:
         read: list[Notification] = await self._read(
-            Reads.list_notifications, tenant_id, user_id, after_id, since, limit
+            Reads.list_notifications, tenant_id, user_id, after_id, since, limit, newest
         )
         return read
 

@@ -598,6 +598,10 @@ async def test_notifications_catch_up_after_an_id_or_time(
     assert await store.list_notifications(
         acme.id, alice.id, since=T0 + timedelta(seconds=2)) == sent[2:]
     assert await store.list_notifications(acme.id, alice.id, limit=1) == sent[:1]
+    # The newest ones (a live page on a busy day), still oldest first.
+    assert await store.list_notifications(acme.id, alice.id, limit=2, newest=True) == sent[1:]
+    assert await store.list_notifications(acme.id, alice.id, after_id=sent[0].id,
+                                          limit=5, newest=True) == sent[1:]
     assert await store.list_notifications(globex.id, alice.id) == []
 
 
