@@ -10,9 +10,9 @@ slow fetch. In the e2e test the second held webhook arrived more than 50 ms afte
 (load), waited for a worker while the first waited for the test, and the first died at its
 30 s wall clock.
 
-Marked xfail(strict) rather than fixed: sandbox/ is being reworked elsewhere (poolperf); the
-test passes, and must then lose its mark, once a call waiting on a capability no longer holds
-its group's only allowed worker.
+Fixed: time a call spends waiting on the host no longer counts towards "slow" or its group's
+average (`PendingCall.own_seconds`), and no call is queued in the pipe of a worker whose call
+waits on the host.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import textwrap
 from typing import Any
-
-import pytest
 
 from sandbox import Call, Limits, RequestData, SandboxPool
 
@@ -41,10 +39,6 @@ def holding_call(name: str) -> Call:
                 request=RequestData(method="POST", body=f'{{"name": "{name}"}}'))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sandbox pool: a call blocked in a capability past SLOW_CALL_SECONDS makes its group "
-    "heavy, capped at one busy worker of four; the group's next call waits behind it "
-    "(head-of-line) though three workers are idle"))
 async def test_a_call_waiting_on_the_host_does_not_hold_up_its_group() -> None:
     release = asyncio.Event()
     arrived: dict[str, asyncio.Event] = {"first": asyncio.Event(), "second": asyncio.Event()}
