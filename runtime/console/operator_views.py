@@ -91,11 +91,12 @@ async def operator_calls(request: web.Request, session: Session, *, phone: str |
         for call in rows:
             if operator_number(call.direction, call.src_phone, call.dst_phone) in mine:
                 found_calls[call.id] = call
-    for item in await notified_calls(request, session, window=NOTIFIED_WINDOW):
-        call_id = (item["call"] or {}).get("id")
-        if not call_id or call_id in found_calls:
-            continue
-        stored = await store.get_call(session.tenant_id, call_id)
+    notified_ids = [call_id for item in await notified_calls(request, session,
+                                                             window=NOTIFIED_WINDOW)
+                    if (call_id := (item["call"] or {}).get("id")) and call_id not in found_calls]
+    notified = await store.get_calls(session.tenant_id, notified_ids)  # one read for all
+    for call_id in notified_ids:
+        stored = notified.get(call_id)
         if stored is None or (state is not None and stored.state is not state):
             continue
         if phone is not None and phone not in (stored.client_phone_normalized,
@@ -136,8 +137,9 @@ async def live_page(request: web.Request) -> web.StreamResponse:
     open_ids = [n.call_id for n in newest_first if n.kind is not NotificationKind.ENDED]
     ended_ids = [n.call_id for n in newest_first if n.kind is NotificationKind.ENDED]
     shown = set(open_ids) | set(ended_ids[:ENDED_SHOWN])
-    calls = [call for item in newest_first if item.call_id in shown
-             and (call := await store.get_call(session.tenant_id, item.call_id)) is not None]
+    by_id = await store.get_calls(session.tenant_id, [item.call_id for item in newest_first
+                                                      if item.call_id in shown])
+    calls = [by_id[item.call_id] for item in newest_first if item.call_id in by_id]
     cards = await CardReader(store, session.tenant_id, session.user_id).cards(calls)
     active, ended = split(cards)
     return render(request, "live.html", {"active": active, "ended": ended[:ENDED_SHOWN],
@@ -180,12 +182,8 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
     else:
         calls = await operator_calls(request, session,
                                      state=CallState(state) if state else None)
-    contacts: dict[str, Contact] = {}
-    for call in calls:
-        if call.contact_id and call.contact_id not in contacts:
-            contact = await store.get_contact(session.tenant_id, call.contact_id)
-            if contact is not None:
-                contacts[contact.id] = contact
+    contacts = await store.get_contacts(  # one read for all, not one per call
+        session.tenant_id, [call.contact_id for call in calls if call.contact_id])
     modules = {m.id: m for m in await store.list_modules(session.tenant_id, 500, 0)}
     return render(request, "calls.html", {
         "calls": calls, "contacts": contacts, "modules": modules, "state": state or "",

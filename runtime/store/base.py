@@ -429,9 +429,20 @@ class Store(abc.ABC):
     async def get_contact(self, tenant_id: str, contact_id: str) -> Contact | None: ...
 
     @abc.abstractmethod
+    async def get_contacts(self, tenant_id: str, contact_ids: Sequence[str]
+                           ) -> dict[str, Contact]:
+        """The tenant's contacts of these ids, by id, in one read (unknown ids are left out)."""
+
+    @abc.abstractmethod
     async def list_contacts(
         self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
     ) -> list[Contact]: ...
+
+    @abc.abstractmethod
+    async def first_contacts_by_phones(self, tenant_id: str, numbers: Sequence[str]
+                                       ) -> dict[str, Contact]:
+        """E.164 number -> the oldest contact having it (as `find_contacts_by_phone(...)[0]`),
+        for all these numbers in one read (numbers nobody has are left out)."""
 
     @abc.abstractmethod
     async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:
@@ -450,6 +461,12 @@ class Store(abc.ABC):
     async def get_calls(self, tenant_id: str, call_ids: Sequence[str]) -> dict[str, Call]:
         """The tenant's calls of these ids, by id, in one read (unknown ids are left out):
         for pages listing many calls, which would otherwise read them one by one."""
+
+    @abc.abstractmethod
+    async def recent_calls_by_phones(self, tenant_id: str, numbers: Sequence[str], limit: int
+                                     ) -> dict[str, list[Call]]:
+        """Number -> its newest `limit` calls (as `list_calls(CallFilter(phone=number), limit)`
+        reads them, newest first), for all these numbers in one read."""
 
     @abc.abstractmethod
     async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:

@@ -295,6 +295,35 @@ class Reads:
                                      [contact_id, tenant_id])
         return found[0] if found else None
 
+    async def get_contacts(self, tenant_id: str, contact_ids: Sequence[str]
+                           ) -> dict[str, Contact]:
+        ids = sorted(set(contact_ids))
+        if not ids:
+            return {}
+        found = await self._contacts(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
+                                     f"AND c.id IN ({id_marks(2, ids)})", [tenant_id, *ids])
+        return {contact.id: contact for contact in found}
+
+    async def first_contacts_by_phones(self, tenant_id: str, numbers: Sequence[str]
+                                       ) -> dict[str, Contact]:
+        wanted = sorted(set(numbers))
+        if not wanted:
+            return {}
+        # The oldest contact of each number (ids grow with time, as find_contacts_by_phone's
+        # ORDER BY c.id relies on), then those contacts with all their numbers.
+        rows = await self._port.all(f"""
+            SELECT normalized, min(contact_id) AS contact_id FROM contact_phones
+            WHERE tenant_id = $1 AND normalized IN ({id_marks(2, wanted)})
+            GROUP BY normalized""", [tenant_id, *wanted])
+        firsts = {str(row["normalized"]): str(row["contact_id"]) for row in rows}
+        if not firsts:
+            return {}
+        ids = sorted(set(firsts.values()))
+        contacts = {contact.id: contact for contact in await self._contacts(
+            f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 AND c.id IN ({id_marks(2, ids)})",
+            [tenant_id, *ids])}
+        return {number: contacts[cid] for number, cid in firsts.items() if cid in contacts}
+
     async def list_contacts(self, tenant_id: str, limit: int, offset: int) -> list[Contact]:
         return await self._contacts(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
                                     "ORDER BY c.id DESC LIMIT $2 OFFSET $3",
@@ -332,6 +361,29 @@ class Reads:
         return await self._all(t.CALLS, f"SELECT * FROM calls WHERE {where} ORDER BY "
                                f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
                                [*params, limit, offset])
+
+    async def recent_calls_by_phones(self, tenant_id: str, numbers: Sequence[str], limit: int
+                                     ) -> dict[str, list[Call]]:
+        wanted = sorted(set(numbers))
+        if not wanted or limit <= 0:
+            return {n: [] for n in wanted}
+        # One bounded subquery per number, as list_calls(phone=...) runs it (same indexes, same
+        # order), joined in one statement: a page of cards costs one read, not one per card.
+        parts = []
+        for i in range(len(wanted)):
+            mark = f"${i + 3}"
+            parts.append(f"""SELECT * FROM (SELECT {mark} AS for_phone, calls.* FROM calls
+                WHERE tenant_id = $1 AND (client_phone_normalized = {mark}
+                OR client_phone = {mark} OR src_phone = {mark} OR dst_phone = {mark})
+                ORDER BY created_at DESC, id DESC LIMIT $2) AS p{i}""")
+        rows = await self._port.all(" UNION ALL ".join(parts), [tenant_id, limit, *wanted])
+        found: dict[str, list[Call]] = {n: [] for n in wanted}
+        d = self._d
+        for row in rows:
+            found[str(row["for_phone"])].append(t.CALLS.decode(row, d))
+        for calls in found.values():  # UNION ALL keeps no order between its parts' rows
+            calls.sort(key=lambda c: (c.created_at, c.id), reverse=True)
+        return found
 
     async def find_call_by_provider_id(self, module_id: str, provider_call_id: str
                                        ) -> Call | None:

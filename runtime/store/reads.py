@@ -145,6 +145,17 @@ class QueryReads(Store):
         read: Contact | None = await self._read(Reads.get_contact, tenant_id, contact_id)
         return read
 
+    async def get_contacts(self, tenant_id: str, contact_ids: Sequence[str]
+                           ) -> dict[str, Contact]:
+        read: dict[str, Contact] = await self._read(Reads.get_contacts, tenant_id, contact_ids)
+        return read
+
+    async def first_contacts_by_phones(self, tenant_id: str, numbers: Sequence[str]
+                                       ) -> dict[str, Contact]:
+        read: dict[str, Contact] = await self._read(Reads.first_contacts_by_phones, tenant_id,
+                                                    numbers)
+        return read
+
     async def list_contacts(
         self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
     ) -> list[Contact]:
@@ -175,6 +186,12 @@ class QueryReads(Store):
 
     async def get_calls(self, tenant_id: str, call_ids: Sequence[str]) -> dict[str, Call]:
         read: dict[str, Call] = await self._read(Reads.get_calls, tenant_id, call_ids)
+        return read
+
+    async def recent_calls_by_phones(self, tenant_id: str, numbers: Sequence[str], limit: int
+                                     ) -> dict[str, list[Call]]:
+        read: dict[str, list[Call]] = await self._read(Reads.recent_calls_by_phones, tenant_id,
+                                                       numbers, limit)
         return read
 
     async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
