@@ -1003,3 +1003,57 @@ async def test_which_calls_a_user_was_notified_of_is_one_read_within_the_tenant(
     for call in calls:
         assert (call.id in await store.notified_of(acme.id, alice.id, [call.id])) \
             == await store.user_was_notified(acme.id, alice.id, call.id)
+
+
+async def test_contacts_are_read_by_ids_and_by_numbers_at_once_within_the_tenant(
+    store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    ivan = await store.create_contact(acme.id, "Ivan", [
+        ContactPhone("+7 916 123-45-67", "+79161234567"), ContactPhone("ext 5", None)])
+    petr = await store.create_contact(acme.id, "Petr", [
+        ContactPhone("8 903 123 45 67", "+79031234567")])
+    theirs = await store.create_contact(globex.id, "Olga", [
+        ContactPhone("8 905 000 00 00", "+79050000000")])
+
+    asked = [petr.id, ivan.id, ivan.id, theirs.id, "cnt_nope"]
+    assert await store.get_contacts(acme.id, asked) == {ivan.id: ivan, petr.id: petr}
+    assert await store.get_contacts(globex.id, asked) == {theirs.id: theirs}
+    assert await store.get_contacts(acme.id, []) == {}
+
+    numbers = ["+79161234567", "+79031234567", "+79050000000", "+70000000000"]
+    first = await store.first_contacts_by_phones(acme.id, numbers)
+    assert first == {"+79161234567": ivan, "+79031234567": petr}
+    assert await store.first_contacts_by_phones(acme.id, []) == {}
+    for number in numbers:  # the same contact as the one-number read names first
+        one = await store.find_contacts_by_phone(acme.id, number)
+        assert first.get(number) == (one[0] if one else None)
+
+
+async def test_recent_calls_of_several_numbers_are_one_read_newest_first(
+    store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    other = await store.create_module(globex.id, NewModule(name="m", region="RU"))
+    ivan, petr = "+79161234567", "+79031234567"
+    calls = [make_call(acme.id, module.id, provider_call_id=f"i{n}",
+                       created_at=T0 + timedelta(minutes=n)) for n in range(5)]
+    calls += [make_call(acme.id, module.id, provider_call_id=f"p{n}", src_phone="79031234567",
+                        client_phone="79031234567", client_phone_normalized=petr,
+                        created_at=T0 + timedelta(minutes=n)) for n in range(2)]
+    calls.append(make_call(globex.id, other.id, provider_call_id="g"))
+
+    async def ring(tx: Tx) -> None:
+        for call in calls:
+            await tx.insert_call(call)
+
+    await store.write(ring)
+    found = await store.recent_calls_by_phones(acme.id, [petr, ivan, ivan, "+70000000000"], 3)
+    assert set(found) == {ivan, petr, "+70000000000"}
+    for number in (ivan, petr, "+70000000000"):  # what list_calls(phone=...) reads, one by one
+        assert found[number] == await store.list_calls(acme.id, CallFilter(phone=number), 3, 0)
+    assert [c.provider_call_id for c in found[ivan]] == ["i4", "i3", "i2"]
+    assert [c.provider_call_id for c in found[petr]] == ["p1", "p0"]
+    assert (await store.recent_calls_by_phones(globex.id, [ivan], 3))[ivan] == [calls[-1]]
+    assert await store.recent_calls_by_phones(acme.id, [], 3) == {}
