@@ -102,9 +102,11 @@ class CardReader:
         # The client's last calls, for the cards that show a contact.
         phones = [phone for call in calls if contacts.get(call.id) is not None
                   and (phone := call.client_phone_normalized) is not None]
-        recent = await store.recent_calls_by_phones(tenant_id, phones, LAST_CALLS + 1)
+        recent = (await store.recent_calls_by_phones(tenant_id, phones, LAST_CALLS + 1)
+                  if phones else {})
         named = [c.answered_user_id for c in calls] + [m.user_id for m in handled.values()]
-        users = await store.get_users(tenant_id, [u for u in named if u is not None])
+        user_ids = [u for u in named if u is not None]
+        users = await store.get_users(tenant_id, user_ids) if user_ids else {}
         names = {user_id: user.name for user_id, user in users.items()}
         cards = []
         for call in calls:
@@ -132,13 +134,15 @@ class CardReader:
     async def _contacts(self, calls: Sequence[Call]) -> dict[str, Contact]:
         """Call id -> its contact; failing that, the one that has the client's number now
         (made after the call, from another call or by a colleague). Two reads for all."""
-        by_id = await self.store.get_contacts(
-            self.tenant_id, [c.contact_id for c in calls if c.contact_id is not None])
+        # (No read for an empty list: a card refreshed alone costs only what it needs.)
+        ids = [c.contact_id for c in calls if c.contact_id is not None]
+        by_id = await self.store.get_contacts(self.tenant_id, ids) if ids else {}
         found = {call.id: by_id[call.contact_id] for call in calls
                  if call.contact_id is not None and call.contact_id in by_id}
-        by_phone = await self.store.first_contacts_by_phones(self.tenant_id, [
-            phone for call in calls
-            if call.id not in found and (phone := call.client_phone_normalized) is not None])
+        phones = [phone for call in calls
+                  if call.id not in found and (phone := call.client_phone_normalized) is not None]
+        by_phone = (await self.store.first_contacts_by_phones(self.tenant_id, phones)
+                    if phones else {})
         for call in calls:
             phone = call.client_phone_normalized
             if call.id not in found and phone is not None and phone in by_phone:

@@ -94,7 +94,8 @@ async def operator_calls(request: web.Request, session: Session, *, phone: str |
     notified_ids = [call_id for item in await notified_calls(request, session,
                                                              window=NOTIFIED_WINDOW)
                     if (call_id := (item["call"] or {}).get("id")) and call_id not in found_calls]
-    notified = await store.get_calls(session.tenant_id, notified_ids)  # one read for all
+    notified = (await store.get_calls(session.tenant_id, notified_ids)  # one read for all
+                if notified_ids else {})
     for call_id in notified_ids:
         stored = notified.get(call_id)
         if stored is None or (state is not None and stored.state is not state):
