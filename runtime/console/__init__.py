@@ -17,6 +17,7 @@ from runtime.console import (
     auth_views,
     completion,
     contacts_views,
+    dial_once,
     dialing,
     editor_views,
     executions_views,
@@ -64,6 +65,7 @@ def setup_console(app: web.Application) -> None:
     env.filters.update(FILTERS)
     env.filters.update(WORD_FILTERS)
     session.install(app)
+    dial_once.install(app)
     # Innermost: it sees a console handler's unexpected errors before json_errors does.
     app.middlewares.append(console_errors)
     for router in ROUTERS:

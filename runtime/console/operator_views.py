@@ -16,6 +16,7 @@ from aiohttp import web
 
 from runtime.acting import contact_phones
 from runtime.call_access import calls_user_may_see, user_may_see_call
+from runtime.console.dial_once import issue
 from runtime.console.dialing import dial_lines
 from runtime.console.live_cards import CardReader, split
 from runtime.console.modules_views import operator_number, text
@@ -144,7 +145,8 @@ async def live_page(request: web.Request) -> web.StreamResponse:
     cards = await CardReader(store, session.tenant_id, session.user_id).cards(calls)
     active, ended = split(cards)
     return render(request, "live.html", {"active": active, "ended": ended[:ENDED_SHOWN],
-                                         "last_id": last_id})
+                                         "last_id": last_id,
+                                         "dial_nonce": issue(request.app, session)})
 
 
 @routes.get(PREFIX + "/live/socket")
