@@ -113,7 +113,7 @@ def content_coding(request: web.Request) -> str | None:
 class BodyAccumulator:
     """A body's chunks as they come: the limit on the wire bytes and on the decoded ones."""
 
-    __slots__ = ("max_bytes", "decoder", "parts", "wire", "size")
+    __slots__ = ("decoder", "max_bytes", "parts", "size", "wire")
 
     def __init__(self, max_bytes: int, decoder: ZlibDecoder | None) -> None:
         self.max_bytes = max_bytes
