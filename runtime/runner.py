@@ -194,9 +194,7 @@ class Runner:
                                           group=module.tenant_id)
         finally:
             self.limiter.end_execution(module.tenant_id)
-            self.metrics.execution_seconds.labels(function).observe(
-                time.perf_counter() - started
-            )
+            self.metrics.observe_execution(function, time.perf_counter() - started)
         report = RunReport(
             execution_id=ids.new_id(ids.EXECUTION),
             function=function,
@@ -264,7 +262,7 @@ class Runner:
         execution = self.execution_row(module, version, report, request)
         if not report.ok:
             await self.store.record_execution(execution)
-            self.metrics.webhooks.labels(report.status.value).inc()
+            self.metrics.count_webhook(report.status.value)
             return failure_reply(report.execution_id), report
         result = report.validated
         assert isinstance(result, ParseResult)
@@ -287,9 +285,9 @@ class Runner:
             await self.store.record_execution(replace(
                 execution, outcome=report.status, error=report.error,
             ))
-            self.metrics.webhooks.labels("error").inc()
+            self.metrics.count_webhook("error")
             return failure_reply(report.execution_id), report
-        self.metrics.webhooks.labels("ok").inc()
+        self.metrics.count_webhook("ok")
         return reply_for(result), report
 
     @staticmethod
