@@ -8,7 +8,8 @@ Each accepted connection is wrapped in a `WatchedConnection`, an asyncio protoco
 everything through to aiohttp's own and only watches the pace:
 
 - the first byte of a request starts the **header clock**; the request reaching the app
-  (`track_requests`, the outermost middleware) stops it. Past `header_timeout` the connection
+  (`request_began`, from the outermost middleware,
+  `runtime/edge.edge`) stops it. Past `header_timeout` the connection
   is closed without an answer: there is no request yet to answer.
 - the request reaching the app starts the **body clock**. The body reader
   (`runtime/bodies.py`) answers 408 at the deadline; this clock, a moment later, closes the
@@ -29,8 +30,6 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from runtime.errors import Handler
-
 log = logging.getLogger("runtime.http.deadlines")
 
 # When the request reached the app, on the loop's clock (a typed key where aiohttp has them).
@@ -49,7 +48,7 @@ class Deadlines:
 
 def request_deadline(request: web.BaseRequest, body_seconds: float) -> float:
     """When the body must have arrived, on the loop's clock: `body_seconds` after the request
-    reached the app (or now, for a request that did not come through `track_requests`)."""
+    reached the app (or now, for a request that did not come through `request_began`)."""
     loop = asyncio.get_running_loop()
     started = request.get(REQUEST_STARTED)
     return (started if isinstance(started, float) else loop.time()) + body_seconds
@@ -98,7 +97,7 @@ class WatchedConnection(asyncio.Protocol):
         self._body_of = None
         self._inner.connection_lost(exc)
 
-    # --- the request's way through the app (from `track_requests`) -------------------------
+    # --- the request's way through the app (from `runtime/edge.edge`) ----------------------
 
     def request_began(self, request: web.BaseRequest) -> None:
         self._in_request = True
@@ -155,18 +154,14 @@ def watched_connection(request: web.BaseRequest) -> WatchedConnection | None:
     return protocol if isinstance(protocol, WatchedConnection) else None
 
 
-@web.middleware
-async def track_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The outermost middleware: the headers are in (stop the header clock, start the body's)."""
+def request_began(request: web.BaseRequest) -> WatchedConnection | None:
+    """The request reached the app (`runtime/edge.py`'s middleware, the outermost): stop the
+    header clock, start the body's. The caller tells the connection `request_ended()`."""
     request[REQUEST_STARTED] = asyncio.get_running_loop().time()
     connection = watched_connection(request)
-    if connection is None:
-        return await handler(request)
-    connection.request_began(request)
-    try:
-        return await handler(request)
-    finally:
-        connection.request_ended()
+    if connection is not None:
+        connection.request_began(request)
+    return connection
 
 
 async def listen(server: Callable[[], asyncio.Protocol], host: str, port: int,
