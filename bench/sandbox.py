@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sandbox import Call, Limits, RequestData, SandboxPool  # noqa: E402
-from sandbox.api import FetchRequest, OutputLog, make_injected  # noqa: E402
+from sandbox.injected import FetchRequest, OutputLog, make_injected  # noqa: E402
 
 SEED = (ROOT / "scripts" / "seed-json" / "script.py").read_text(encoding="utf-8")
 SETTINGS = {"apiKey": "demo", "recordBaseUrl": "https://records.example.com/rec"}

@@ -2,7 +2,7 @@
 
     effects = await store.write(lambda tx: act(tx, ctx, result))      # for real
     effects = await store.dry_run(lambda tx: act(tx, ctx, result))    # "what would happen"
-    for n in effects.pushes: hub.push(n)                               # after the commit
+    await runner.publish(effects)       # after the commit: hub.publish(n.user_id, ...) each
 
 `act` is written once, over the backend-neutral `Tx` protocol; it only reads and writes
 through `tx`, so everything it does commits (or rolls back) as one unit with the caller's
@@ -117,8 +117,9 @@ STATE_NOTIFICATION: dict[CallState, NotificationKind] = {
 class StorageWriteLike(Protocol):
     """A script's storage.set / storage.delete, to commit with the webhook's other effects.
 
-    Any object of this shape will do (the capability session collects its own while the
-    script runs); `expires_at` is absolute, computed when the script called `set`.
+    Any object of this shape will do: the capability session collects its own while the
+    script runs (runtime.capabilities.StorageWrite); `expires_at` is absolute, computed when
+    the script called `set`.
     """
 
     @property
@@ -132,16 +133,6 @@ class StorageWriteLike(Protocol):
 
     @property
     def expires_at(self) -> datetime | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StorageWrite:
-    """The plain `StorageWriteLike`."""
-
-    op: StorageOp
-    key: str
-    value: JSON = None
-    expires_at: datetime | None = None  # None = no expiry
 
 
 @dataclass(frozen=True, slots=True)

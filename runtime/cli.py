@@ -186,8 +186,8 @@ def load_service_config(path: Path | None) -> Config:
 def report(outcome: Outcome, function: str | None) -> tuple[dict[str, Any], int]:
     """The printed JSON and exit code: the script's outcome, then the contract's validation,
     and for a webhook the reply its caller would get (as a dry run on the service shows it)."""
-    from runtime.api.runs import reply_json
     from runtime.contract import ParseResult, ResultInvalid, validate_result
+    from runtime.operations.dry_runs import reply_json
     from runtime.runner import invalid_result_error, reply_for
 
     data = outcome.to_json()

@@ -42,7 +42,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from yarl import URL
 
 from runtime.reply_policy import ALLOWED_HEADERS, content_type_refusal, header_refusal
-from sandbox.api import VoipCallDirection, VoipCallDisposition, VoipWebhookEvent
+from sandbox.injected import VoipCallDirection, VoipCallDisposition, VoipWebhookEvent
 
 __all__ = [
     "ALLOWED_HEADERS",

@@ -34,8 +34,8 @@ import aiohttp
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from runtime.api.modules import mask
 from runtime.fetcher import normalize_host
+from runtime.operations.module_fields import mask
 
 KEY_ENV = "VOIP_RUNTIME_API_KEY"
 MODULE_FILE = "module.yaml"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 from aiohttp import web
 
+from runtime.ratelimit import Refused
 from runtime.store.errors import (
     Conflict,
     NotFound,
@@ -17,8 +19,11 @@ from runtime.store.errors import (
 )
 from runtime.store.health import RETRY_AFTER_SECONDS
 from runtime.typedefs import METRICS
+from sandbox import PoolClosed
 
 log = logging.getLogger("runtime.http")
+
+T = TypeVar("T")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -51,6 +56,13 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
 
 
+def found(value: T | None, what: str) -> T:
+    """The value, or a 404 when it is None (another tenant's ids look exactly like unknown)."""
+    if value is None:
+        raise not_found(what)
+    return value
+
+
 def bad_request(message: str, details: object = None) -> ApiError:
     return ApiError(400, "bad_request", message, details=details)
 
@@ -61,6 +73,29 @@ def unprocessable(message: str, details: object = None) -> ApiError:
 
 def unauthorized(message: str = "missing or invalid credentials") -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def domain_error(error: BaseException) -> ApiError | None:
+    """What the service answers for a domain error raised below the handlers (None: not one).
+
+    The JSON middleware answers these, and the console's pages show the same status and words,
+    so no handler converts them itself."""
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, NotFound):
+        return ApiError(404, "not_found", str(error))
+    if isinstance(error, Conflict):
+        return ApiError(409, "conflict", str(error))
+    if isinstance(error, Refused):  # the tenant's rate or concurrency limit
+        return ApiError(429, "rate_limited", str(error),
+                        headers={"Retry-After": str(error.retry_after)})
+    if isinstance(error, StoreClosed):
+        return ApiError(503, "unavailable", "the service is shutting down; retry",
+                        headers={"Retry-After": "5"})
+    if isinstance(error, PoolClosed):  # shutting down: the sandbox workers are gone
+        return ApiError(503, "unavailable", "the service is shutting down; retry",
+                        headers={"Retry-After": "5"})
+    return None
 
 
 # aiohttp's own HTTP exceptions (unknown route, wrong method, body too large) get our shape too.
@@ -104,17 +139,12 @@ def static_route_methods(request: web.Request) -> str | None:
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as error:
-        return error.response()
-    except NotFound as error:
-        return ApiError(404, "not_found", str(error)).response()
-    except Conflict as error:
-        return ApiError(409, "conflict", str(error)).response()
+    except (ApiError, NotFound, Conflict, Refused, StoreClosed, PoolClosed) as error:
+        answer = domain_error(error)
+        assert answer is not None
+        return answer.response()
     except StorageUnavailable as error:
         return storage_refused(request, error)
-    except StoreClosed:
-        return ApiError(503, "unavailable", "the service is shutting down; retry",
-                        headers={"Retry-After": "5"}).response()
     except web.HTTPException as error:
         if error.status < 400:
             raise

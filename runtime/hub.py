@@ -53,6 +53,7 @@ class EndReason(enum.Enum):
     TOKEN_REVOKED = (4401, "credential revoked: user token")
     KEY_REVOKED = (4401, "credential revoked: API key")
     USER_DELETED = (4403, "user deleted")
+    TENANT_DELETED = (4403, "tenant deleted")
     # Not a credential's end: this node stops (SIGTERM). 1001 "going away": reconnect, to
     # another node or to this one restarted. Never relayed to other nodes.
     SHUTTING_DOWN = (1001, "server shutting down")

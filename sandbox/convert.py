@@ -2,7 +2,7 @@
 rule.
 
 Used for a script's return value (`to_json_safe`) and for whatever it gives `storage` and
-`fetch()` (`to_plain_json`, called by sandbox/api.py), so host code never holds, serialises or
+`fetch()` (`to_plain_json`, called by sandbox/injected.py), so host code never holds, serialises or
 calls into a script's object: a script's subclass of dict or str could carry behaviour (its own
 `items()`, `keys()`, `encode()`) into the host, so it is refused, as is everything but dict (str
 keys), list, tuple (becomes a list), str, int, float (finite), bool and None. Our own objects

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
-from sandbox import api, leftovers, stopping
+from sandbox import injected, leftovers, stopping
 from sandbox.builtins_table import fresh_builtins
 from sandbox.call import Call, HostBridge, RequestData
 from sandbox.compiler import SCRIPT_FILENAME, CompiledScript, compile_script, is_source_limit
@@ -52,7 +52,7 @@ GARBAGE_MESSAGE: Final = (
 )
 
 # The running call's output, for a worker that must report a call it cannot unwind.
-_current_output: api.OutputLog | None = None
+_current_output: injected.OutputLog | None = None
 
 
 _repr = reprlib.Repr()
@@ -161,7 +161,7 @@ def _recursion_limit() -> Iterator[None]:
         sys.setrecursionlimit(old)
 
 
-def _namespace(call: Call, host: HostBridge, output: api.OutputLog) -> dict[str, Any]:
+def _namespace(call: Call, host: HostBridge, output: injected.OutputLog) -> dict[str, Any]:
     namespace: dict[str, Any] = {
         "__builtins__": fresh_builtins(
             guarded_pow=guarded_pow,
@@ -172,7 +172,7 @@ def _namespace(call: Call, host: HostBridge, output: api.OutputLog) -> dict[str,
         "__name__": MODULE_NAME,
     }
     namespace.update(make_guards(output))
-    namespace.update(api.make_injected(host=host, settings=call.settings, output=output))
+    namespace.update(injected.make_injected(host=host, settings=call.settings, output=output))
     return namespace
 
 
@@ -196,11 +196,11 @@ def _arguments(call: Call) -> list[Any]:
     # Deep copies of plain JSON: the script may change them freely.
     args: list[Any] = json.loads(json.dumps(list(call.args)))
     if call.request is not None:
-        args.insert(0, api.FetchRequest(call.request))
+        args.insert(0, injected.FetchRequest(call.request))
     return args
 
 
-def _run(call: Call, limits: Limits, host: HostBridge, output: api.OutputLog) -> Outcome:
+def _run(call: Call, limits: Limits, host: HostBridge, output: injected.OutputLog) -> Outcome:
     compiled = compile_script(call.source, limits)
     if not isinstance(compiled, CompiledScript):
         return Outcome(
@@ -226,7 +226,7 @@ def _run(call: Call, limits: Limits, host: HostBridge, output: api.OutputLog) ->
                 return Outcome(ok=True)
             try:
                 return Outcome(
-                    ok=True, result=to_json_safe(result, limits, api.RESULT_CONVERSIONS)
+                    ok=True, result=to_json_safe(result, limits, injected.RESULT_CONVERSIONS)
                 )
             except ResultError as refused:
                 return Outcome(
@@ -253,7 +253,7 @@ def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
     global _current_output
     leftovers.begin_call()
     started = time.perf_counter()
-    output = _current_output = api.OutputLog(limits.output_bytes)
+    output = _current_output = injected.OutputLog(limits.output_bytes)
     try:
         outcome = _run(call, limits, host, output)
     except BaseException as exc:

@@ -24,7 +24,7 @@ from typing import Any, Final
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from sandbox import api, script_types, stopping
+from sandbox import injected, script_types, stopping
 from sandbox.builtins_table import EXCEPTION_CLASSES
 from sandbox.modules import VIEWS, ModuleView, view_has, view_member, view_name
 
@@ -38,8 +38,8 @@ _TENANT_CLASSES: Final[weakref.WeakSet[type]] = weakref.WeakSet()
 ALLOWED_BASES: Final[frozenset[type]] = frozenset(
     {
         *EXCEPTION_CLASSES,
-        api.FetchError,
-        api.StorageError,
+        injected.FetchError,
+        injected.StorageError,
         VIEWS["json"].JSONDecodeError,
         VIEWS["re"].error,
         object,
@@ -290,7 +290,7 @@ def describe(obj: object) -> str:
         return f"module {view_name(obj)!r}"
     if isinstance(obj, type):
         return f"class {obj.__name__!r}"
-    if isinstance(obj, api.ReadOnlyMapping):
+    if isinstance(obj, injected.ReadOnlyMapping):
         return f"read-only {obj._label.lower()}"
     if isinstance(obj, script_types.ResultType | script_types.TypeName):
         return f"type {script_types.type_name(obj)!r}"
@@ -314,7 +314,7 @@ def guarded_write(obj: object) -> object:
 # Classes whose subscription means something to a script: enum lookup by name, generic aliases
 # in annotations (`list[str]`).
 _SUBSCRIPTABLE_CLASSES: Final[frozenset[type]] = frozenset(
-    {*api.CONTRACT_ENUMS, dict, list, tuple, set, frozenset, type}
+    {*injected.CONTRACT_ENUMS, dict, list, tuple, set, frozenset, type}
 )
 
 
@@ -331,7 +331,7 @@ def guarded_getiter(obj: Any) -> Iterator[Any]:
     """`_getiter_`: every `for`, comprehension and unpacking. Refuses capability objects."""
     if stopping.STOPPED is not None:
         raise stopping.refusal()
-    if isinstance(obj, ModuleView | api.Storage | api.FetchResponse):
+    if isinstance(obj, ModuleView | injected.Storage | injected.FetchResponse):
         raise TypeError(f"{describe(obj)} is not iterable")
     return iter(obj)
 
@@ -370,7 +370,7 @@ def guarded_match_rest(subject: Any, keys: tuple[Any, ...]) -> dict[Any, Any]:
     """
     if stopping.STOPPED is not None:
         raise stopping.refusal()
-    if isinstance(subject, api.CaseInsensitiveMapping):
+    if isinstance(subject, injected.CaseInsensitiveMapping):
         lowered = {key.lower() for key in keys if isinstance(key, str)}
         return {
             name: value
@@ -465,13 +465,13 @@ def safe_import(
 # -- the guard dict ------------------------------------------------------------------------------
 
 
-def make_guards(output: api.OutputLog) -> dict[str, Any]:
+def make_guards(output: injected.OutputLog) -> dict[str, Any]:
     """The guard names of one call. `_print_` writes to this call's log."""
 
-    def print_factory(_getattr: Any = None) -> api.PrintCollector:
+    def print_factory(_getattr: Any = None) -> injected.PrintCollector:
         if stopping.STOPPED is not None:
             raise stopping.refusal()
-        return api.PrintCollector(output)
+        return injected.PrintCollector(output)
 
     return {
         "_getattr_": guarded_getattr,

@@ -447,6 +447,24 @@ class SandboxPool:
                 self._take_out(worker, "", charge=False, reclaim=True)
         return outcome
 
+    def drop_group(self, group: str) -> int:
+        """The group is gone for good (its tenant was deleted): fail its queued and running
+        calls and kill its workers now, rather than keep them until the idle sweep. Returns
+        how many workers were dropped."""
+        gone = failure("GroupDropped", "the tenant was deleted")
+        for pending in self._waiting.take_where(lambda p: p.group == group):
+            if not pending.future.done():
+                pending.future.set_result(gone)
+        workers = [w for w in self._by_group.get(group, ()) if not w.dead]
+        for worker in workers:
+            for pending in worker.inflight:
+                if not pending.future.done():
+                    pending.future.set_result(gone)
+            self._take_out(worker, "its tenant was deleted", charge=False, reclaim=True)
+        self._budgets.pop(group, None)
+        self._loads.pop(group, None)
+        return len(workers)
+
     def _dispatch(self) -> None:
         if self._closed:
             return

@@ -211,7 +211,7 @@ FETCH_REQUEST_TYPE: Final = TypeName(
     "FetchRequest", "The webhook's HTTP request, read-only: the parse function's argument."
 )
 
-# The injected type names, by the name a script uses. (`HttpResponse` is injected by api.py:
+# The injected type names, by the name a script uses. (`HttpResponse` is injected by injected.py:
 # it is the builder's factory, and names the builder's type in annotations.)
 TYPE_NAMES: Final[Mapping[str, ResultType | TypeName]] = MappingProxyType(
     {

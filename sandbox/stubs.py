@@ -11,11 +11,11 @@ and is checked with `MYPYPATH=DIR mypy --strict script.py` (pyright: `extraPaths
 without import are the one thing a portable type checker cannot be told about otherwise.
 
 What is generated, and from what, so it cannot drift from what the sandbox injects:
-- the enums, member by member, from `api.CONTRACT_ENUMS`;
+- the enums, member by member, from `injected.CONTRACT_ENUMS`;
 - the result types (`TypedDict`s, required keys marked) from `script_types.RESULT_TYPES`;
 - the injected objects' classes from `INJECTED_MEMBERS` below, whose member names a test
   compares with the runtime classes' public names; and `__all__` is compared with
-  `api.make_injected`'s names.
+  `injected.make_injected`'s names.
 Standard modules are not stubbed: a type checker reads the standard library's own stubs, and
 the sandbox refuses at upload any member outside the curated views (docs/modules.md).
 """
@@ -26,7 +26,7 @@ import enum
 from pathlib import Path
 from typing import Final
 
-from sandbox import api, script_types
+from sandbox import injected, script_types
 
 PACKAGE: Final = "voip_runtime_script"
 
@@ -34,7 +34,7 @@ PACKAGE: Final = "voip_runtime_script"
 # names (tests/sandbox/test_stubs.py holds them equal).
 INJECTED_MEMBERS: Final[dict[str, tuple[type, dict[str, str]]]] = {
     "FetchRequest": (
-        api.FetchRequest,
+        injected.FetchRequest,
         {
             "method": "    @property\n    def method(self) -> str: ...",
             "url": "    @property\n    def url(self) -> str:\n"
@@ -53,7 +53,7 @@ INJECTED_MEMBERS: Final[dict[str, tuple[type, dict[str, str]]]] = {
         },
     ),
     "HttpResponse": (
-        api.ResponseBuilder,
+        injected.ResponseBuilder,
         {
             "status": "    def status(self, code: int) -> HttpResponse: ...",
             "content": "    def content(self, value: str | dict[str, Any] | list[Any] | None)"
@@ -64,7 +64,7 @@ INJECTED_MEMBERS: Final[dict[str, tuple[type, dict[str, str]]]] = {
         },
     ),
     "FetchResponse": (
-        api.FetchResponse,
+        injected.FetchResponse,
         {
             "status": "    @property\n    def status(self) -> int: ...",
             "ok": "    @property\n    def ok(self) -> bool: ...",
@@ -76,7 +76,7 @@ INJECTED_MEMBERS: Final[dict[str, tuple[type, dict[str, str]]]] = {
         },
     ),
     "Storage": (
-        api.Storage,
+        injected.Storage,
         {
             "get": "    def get(self, key: str, default: Any = None) -> Any:\n"
             '        """A copy of the stored JSON value, or default."""',
@@ -170,7 +170,7 @@ def injected_names() -> list[str]:
     """The names injected into every script, as the stub declares them (the console's editor
     completes exactly these too, runtime/console/completion.py)."""
     return sorted({
-        *(kind.__name__ for kind in api.CONTRACT_ENUMS),
+        *(kind.__name__ for kind in injected.CONTRACT_ENUMS),
         *script_types.TYPE_NAMES,
         "HttpResponse",
         "settings",
@@ -184,14 +184,14 @@ def injected_names() -> list[str]:
 
 def exported_names() -> list[str]:
     """`__all__`: the injected names, then the types a script names in annotations."""
-    injected = injected_names()
+    names = injected_names()
     types = [
-        *(f"{kind.__name__}Value" for kind in api.CONTRACT_ENUMS),
+        *(f"{kind.__name__}Value" for kind in injected.CONTRACT_ENUMS),
         "FetchResponse",
         "Storage",
         "HttpReply",
     ]
-    return sorted(set(injected)) + types
+    return sorted(set(names)) + types
 
 
 def stub_text() -> str:
@@ -202,7 +202,7 @@ def stub_text() -> str:
         "Storage": "The type of `storage`.",
     }
     parts = [_HEAD.rstrip("\n"), "", f"__all__ = {exported_names()!r}", ""]
-    parts += [_enum_stub(kind) + "\n" for kind in api.CONTRACT_ENUMS]
+    parts += [_enum_stub(kind) + "\n" for kind in injected.CONTRACT_ENUMS]
     for name, (_runtime, members) in INJECTED_MEMBERS.items():
         parts.append(_class_stub(name, docs[name], members) + "\n")
     parts.append(_FUNCTIONS)

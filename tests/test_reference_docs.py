@@ -21,7 +21,7 @@ from pydantic.alias_generators import to_camel
 from runtime.config import Config
 from runtime.contract import CallEvent, CallRecord, ContractModel, ParseResult
 from runtime.openapi.generate import INFO_DESCRIPTION
-from sandbox import api
+from sandbox import injected
 from sandbox.call import SCRIPT_FUNCTIONS, Call, RequestData
 from sandbox.executor import _arguments, _namespace
 from sandbox.modules import VIEWS
@@ -41,7 +41,7 @@ class NoHost:
 
 def script_namespace() -> dict[str, Any]:
     call = Call(source="", function=None, settings={"apiKey": "k"})
-    return _namespace(call, NoHost(), api.OutputLog(1024))
+    return _namespace(call, NoHost(), injected.OutputLog(1024))
 
 
 NAMESPACE = script_namespace()

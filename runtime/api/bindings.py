@@ -5,20 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from runtime.api.common import Body, found, read_body, reply
-from runtime.api.modules import changed, owned_module
+from runtime.api.modules import owned_module
 from runtime.auth import require_tenant
 from runtime.openapi import documented
 from runtime.openapi.models import BindingList, dump
+from runtime.operations import bindings as binding_ops
+from runtime.operations.bindings import MemberId, UserId
+from runtime.operations.services import services
 from runtime.store.models import JSON, Binding
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
 
-MemberId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"\S")]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class BindingsBody(Body):
@@ -50,9 +51,8 @@ async def set_bindings(request: web.Request, *, replace: bool) -> web.Response:
     auth = await require_tenant(request)
     module = await owned_module(request, auth)
     body = await read_body(request, BindingsBody)
-    bindings = found(await request.app[STORE].set_bindings(
-        auth.tenant_id, module.id, body.bindings, replace=replace), "module")
-    changed(request, module.id)
+    bindings = found(await binding_ops.set_bindings(services(request), module, body.bindings,
+                                                    replace=replace), "module")
     return reply(await bindings_json(request, auth.tenant_id, bindings))
 
 

@@ -1,108 +1,23 @@
-"""What every API handler shares: reading bodies with pydantic, pagination, JSON replies."""
+"""What every API handler shares: pagination and JSON replies.
+
+Reading bodies (`Body`, `read_body`) lives in runtime/json_body.py and `found` in
+runtime/errors.py, shared with the console; they are re-exported here so handlers keep one
+import line.
+"""
 
 from __future__ import annotations
 
-import json
-import math
-from typing import Any, ClassVar, TypeVar, get_args
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
 
-from runtime.bodies import api_body_limit
-from runtime.bodies import read_body as read_whole_body
-from runtime.errors import ApiError, bad_request, not_found
+from runtime.errors import bad_request, found
+from runtime.json_body import Body, read_body, read_json
 from runtime.store.models import to_json
-from runtime.text import first_invalid_text, is_valid_text
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+__all__ = ["MAX_PAGE", "Body", "found", "page", "read_body", "read_json", "reply"]
 
 MAX_PAGE = 500
-
-
-class Body(BaseModel):
-    """Base of API request bodies: unknown fields are refused by name, and so is text that is
-    not valid Unicode (JSON can spell a lone surrogate, `"\\udcff"`; it would fail later
-    wherever it is encoded: the store, the sandbox's pipe, a log line)."""
-
-    model_config = ConfigDict(extra="forbid")
-    # Fields whose text is made valid instead (a request composed for a dry run is run as a
-    # webhook carrying such bytes would be: with U+FFFD, contract §3).
-    lenient_text_fields: ClassVar[frozenset[str]] = frozenset()
-
-
-def nested_body(annotation: Any) -> type[Body] | None:
-    """The `Body` a field's type is (or includes, as in `X | None`), if any."""
-    if isinstance(annotation, type) and issubclass(annotation, Body):
-        return annotation
-    for arg in get_args(annotation):
-        if (found := nested_body(arg)) is not None:
-            return found
-    return None
-
-
-def invalid_text_in(model: type[Body], data: Any, prefix: str = "") -> str | None:
-    """Where `data` holds text that is not valid Unicode (a dotted field path), outside the
-    fields `model` makes valid itself; None when there is none."""
-    if not isinstance(data, dict):
-        return first_invalid_text(data, prefix.rstrip(".") or "(body)")
-    for key, value in data.items():
-        where = f"{prefix}{key}"
-        if isinstance(key, str) and not is_valid_text(key):
-            return f"{prefix}[key]"
-        if key in model.lenient_text_fields:
-            continue
-        field = model.model_fields.get(key)
-        inner = nested_body(field.annotation) if field is not None else None
-        found = (invalid_text_in(inner, value, where + ".") if inner is not None
-                 else first_invalid_text(value, where))
-        if found is not None:
-            return found
-    return None
-
-
-def not_json_number(text: str) -> float:
-    """NaN and Infinity: Python's json reads them, JSON has no such numbers (and PostgreSQL's
-    jsonb, or any client reading our answer back, refuses them)."""
-    raise ValueError(f"{text} is not a JSON number")
-
-
-def finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):  # 1e999
-        raise ValueError(f"{text} is too large for a number")
-    return value
-
-
-async def read_json(request: web.Request) -> Any:
-    raw = await read_whole_body(request, api_body_limit(request))
-    if not raw:
-        raise bad_request("a JSON body is required")
-    try:
-        return json.loads(raw, parse_constant=not_json_number, parse_float=finite_float)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ApiError(400, "bad_json", f"the body is not valid JSON: {error}") from None
-    except RecursionError:
-        raise ApiError(400, "bad_json", "the body is not valid JSON: nested too deeply") from None
-
-
-async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
-    data = await read_json(request)
-    if issubclass(model, Body) and (where := invalid_text_in(model, data)) is not None:
-        message = "text must be valid Unicode (it holds a lone surrogate such as \\udcff)"
-        raise ApiError(422, "invalid", f"{where}: {message}",
-                       details=[{"field": where, "message": message}])
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
-            for e in error.errors()
-        ]
-        first = problems[0]
-        raise ApiError(
-            422, "invalid", f"{first['field']}: {first['message']}", details=problems
-        ) from None
 
 
 def page(request: web.Request, default: int = 100) -> tuple[int, int]:
@@ -119,10 +34,3 @@ def page(request: web.Request, default: int = 100) -> tuple[int, int]:
 
 def reply(data: Any, status: int = 200) -> web.Response:
     return web.json_response(to_json(data), status=status)
-
-
-def found(value: ModelT | Any, what: str) -> Any:
-    """The value, or a 404 when it is None (another tenant's ids look exactly like unknown)."""
-    if value is None:
-        raise not_found(what)
-    return value

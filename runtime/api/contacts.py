@@ -3,21 +3,27 @@
 Phones are kept as given and in E.164 (`+79161234567`), read in the request's region, so
 `+7 916 123-45-67`, `79161234567` and `89161234567` (region RU) are one number. A phone that
 is not a number in that region is refused: a contact no call could ever match helps nobody.
+
+A number belongs to one contact: creating or editing a contact with a number another contact
+has is a 409 `phone_taken` whose `details` name that contact (`contact_id`), so a client can
+offer it instead; two contacts made before that rule are joined with merge. Deleting a contact
+keeps its calls and activity, linked to no contact (what happened stays in the call list).
+Editing is a tenant key's (the builder's); operators' user tokens only read calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from runtime.acting import contact_phones
 from runtime.api.common import Body, found, page, read_body, reply
-from runtime.api.modules import Region, check_region
 from runtime.auth import require_tenant
-from runtime.errors import ApiError, bad_request
+from runtime.errors import ApiError, bad_request, unprocessable
 from runtime.openapi import documented
 from runtime.openapi.models import (
     ActivityList,
@@ -27,7 +33,9 @@ from runtime.openapi.models import (
     PageQuery,
     not_blank,
 )
+from runtime.operations.module_fields import Region, check_region
 from runtime.phones import normalize_phone
+from runtime.store.errors import PhoneTaken
 from runtime.store.models import Contact, ContactPhone
 from runtime.typedefs import STORE
 
@@ -56,6 +64,42 @@ class BulkBody(Body):
     region: Region = "RU"
 
 
+class ContactPatch(Body):
+    """What changes; a field left out stays as it is. `phones` replaces the list."""
+
+    name: Name | None = None
+    phones: Phones | None = None
+    region: Region = "RU"
+
+    @model_validator(mode="after")
+    def changes_something(self) -> ContactPatch:
+        if self.name is None and self.phones is None:
+            raise ValueError("give name, phones or both")
+        return self
+
+
+class MergeBody(Body):
+    contact_id: Annotated[str, Field(min_length=1, max_length=100, description=(
+        "the other contact: merged into this one, then deleted"))]
+
+
+PHONE_TAKEN_NOTE = ("`phone_taken`: a number belongs to another contact, whose id is "
+                    "`details.contact_id` (`details.phone`: the number; `details.index`: the "
+                    "item, in a bulk create).")
+
+
+@contextmanager
+def phone_conflicts() -> Iterator[None]:
+    """PhoneTaken as the API's 409, naming the contact that has the number."""
+    try:
+        yield
+    except PhoneTaken as taken:
+        details: dict[str, object] = {"contact_id": taken.contact_id, "phone": taken.phone}
+        if taken.index is not None:
+            details["index"] = taken.index
+        raise ApiError(409, "phone_taken", str(taken), details=details) from None
+
+
 def phones_of(raws: Sequence[str], region: str, field: str) -> tuple[ContactPhone, ...]:
     phones = contact_phones(raws, region)
     bad = [(i, p.raw) for i, p in enumerate(phones) if p.normalized is None]
@@ -78,25 +122,28 @@ def query_region(request: web.Request) -> str:
 
 @routes.post("/api/v1/contacts")
 @documented("Create a contact", auth="tenant", body=NewContactBody, response=Contact,
-            status=201)
+            status=201, errors=[409], error_notes={409: PHONE_TAKEN_NOTE})
 async def create_contact(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     body = await read_body(request, NewContactBody)
     phones = phones_of(body.phones, body.region, "phones")
-    contact = await request.app[STORE].create_contact(auth.tenant_id, body.name, phones)
+    with phone_conflicts():
+        contact = await request.app[STORE].create_contact(auth.tenant_id, body.name, phones)
     return reply(contact, status=201)
 
 
 @routes.post("/api/v1/contacts/bulk")
 @documented("Create many contacts", auth="tenant", body=BulkBody, response=BulkCreated,
-            status=201)
+            status=201, errors=[409],
+            error_notes={409: PHONE_TAKEN_NOTE + " `conflict`: two items share a number."})
 async def create_contacts(request: web.Request) -> web.Response:
     """All or nothing: one bad item refuses the batch, naming the item's index."""
     auth = await require_tenant(request)
     body = await read_body(request, BulkBody)
     items = [(item.name, phones_of(item.phones, body.region, f"contacts.{i}.phones"))
              for i, item in enumerate(body.contacts)]
-    contacts = await request.app[STORE].create_contacts(auth.tenant_id, items)
+    with phone_conflicts():
+        contacts = await request.app[STORE].create_contacts(auth.tenant_id, items)
     return reply({"created": len(contacts), "contacts": contacts}, status=201)
 
 
@@ -140,3 +187,52 @@ async def contact_activity(request: web.Request) -> web.Response:
     limit, offset = page(request)
     entries = await store.list_activity(auth.tenant_id, contact.id, limit, offset)
     return reply({"activity": entries})
+
+
+@routes.patch("/api/v1/contacts/{contact_id}")
+@documented("Edit a contact", auth="tenant", body=ContactPatch, response=Contact,
+            errors=[404, 409], error_notes={409: PHONE_TAKEN_NOTE},
+            description="A new name, and/or phones that replace the contact's (read in "
+                        "`region`). A number the contact already had may stay even if an "
+                        "older contact shares it; a number it did not have is refused when "
+                        "another contact has it.")
+async def update_contact(request: web.Request) -> web.Response:
+    auth = await require_tenant(request)
+    body = await read_body(request, ContactPatch)
+    phones = None if body.phones is None else phones_of(body.phones, body.region, "phones")
+    with phone_conflicts():
+        contact = await request.app[STORE].update_contact(
+            auth.tenant_id, request.match_info["contact_id"], body.name, phones)
+    return reply(found(contact, "contact"))
+
+
+@routes.post("/api/v1/contacts/{contact_id}/merge")
+@documented("Merge another contact into this one", auth="tenant", body=MergeBody,
+            response=Contact, errors=[404],
+            error_notes={404: "this contact or the other one (`contact_id`)."},
+            description="The other contact's numbers are added to this one's (a number both "
+                        "have, once), its activity and calls move to this one, and it is "
+                        "deleted, all in one transaction. This contact keeps its name.")
+async def merge_contact(request: web.Request) -> web.Response:
+    auth = await require_tenant(request)
+    body = await read_body(request, MergeBody)
+    into_id = request.match_info["contact_id"]
+    if body.contact_id == into_id:
+        raise unprocessable("contact_id: a contact cannot be merged into itself",
+                            details=[{"field": "contact_id",
+                                      "message": "a contact cannot be merged into itself"}])
+    merged = await request.app[STORE].merge_contacts(auth.tenant_id, into_id, body.contact_id)
+    return reply(found(merged, "contact"))
+
+
+@routes.delete("/api/v1/contacts/{contact_id}")
+@documented("Delete a contact", auth="tenant", status=204, errors=[404],
+            description="The contact and its numbers go. Its calls and activity stay, linked "
+                        "to no contact: they still show in the call list, and a new contact "
+                        "for the number does not take them over (merge does).")
+async def delete_contact(request: web.Request) -> web.Response:
+    auth = await require_tenant(request)
+    deleted = await request.app[STORE].delete_contact(
+        auth.tenant_id, request.match_info["contact_id"])
+    found(deleted or None, "contact")
+    return web.Response(status=204)

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from runtime.api.calls import query_choice, query_module, query_time
-from runtime.api.common import found, page, reply
+from runtime.api.calls import query_module
+from runtime.api.common import page, reply
 from runtime.auth import require_tenant
-from runtime.contract import RESULT_MODELS
 from runtime.errors import bad_request
 from runtime.openapi import documented
 from runtime.openapi.models import ExecutionList, ExecutionQuery, ExecutionSummary, dump
+from runtime.operations.executions import FUNCTIONS, tenant_execution
+from runtime.operations.services import services
+from runtime.query_params import query_choice, query_time
 from runtime.store.models import JSON, Execution, ExecutionFilter, ExecutionOutcome
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
-
-FUNCTIONS = tuple(RESULT_MODELS)
 
 
 def summary(execution: Execution) -> dict[str, JSON]:
@@ -66,7 +66,5 @@ async def list_executions(request: web.Request) -> web.Response:
 @documented("Read an execution in full", auth="tenant", response=Execution, errors=[404])
 async def get_execution(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    execution = await request.app[STORE].get_execution(
-        auth.tenant_id, request.match_info["execution_id"]
-    )
-    return reply(found(execution, "execution"))
+    return reply(await tenant_execution(services(request), auth.tenant_id,
+                                        request.match_info["execution_id"]))

@@ -15,11 +15,6 @@ from runtime.typedefs import CONFIG, LIMITER, METRICS, MODULES, RUNNER
 routes = web.RouteTableDef()
 
 
-def too_many(refusal: Refused) -> ApiError:
-    return ApiError(429, "rate_limited", str(refusal),
-                    headers={"Retry-After": str(refusal.retry_after)})
-
-
 @routes.route("*", "/hooks/{token}")
 # [\s\S], not ".": a path may carry a percent-encoded newline, and "." stops at it.
 @routes.route("*", r"/hooks/{token}/{rest:[\s\S]*}")
@@ -34,9 +29,9 @@ async def webhook(request: web.Request) -> web.Response:
     module, version = active.module, active.version
     try:
         app[LIMITER].admit_webhook(module.tenant_id)
-    except Refused as refusal:
+    except Refused:
         app[METRICS].webhooks.labels("rate_limited").inc()
-        raise too_many(refusal) from None
+        raise  # the middleware answers 429 with Retry-After
     if version is None:
         app[METRICS].webhooks.labels("no_script").inc()
         raise ApiError(503, "no_active_script",
@@ -48,9 +43,9 @@ async def webhook(request: web.Request) -> web.Response:
     runner = app[RUNNER]
     try:
         reply, report = await runner.webhook(module, version, data)
-    except Refused as refusal:
+    except Refused:
         app[METRICS].webhooks.labels("rate_limited").inc()
-        raise too_many(refusal) from None
+        raise  # the middleware answers 429 with Retry-After
     except StorageUnavailable:
         # Not acknowledged: the middleware answers 503 + Retry-After, so the provider retries.
         app[METRICS].webhooks.labels("storage_unavailable").inc()

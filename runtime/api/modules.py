@@ -1,169 +1,37 @@
 """Modules of a tenant: create, read, change, delete, rotate the webhook token (contract §1).
 
-Also what the other management routers share about modules: finding one the tenant owns, its
-JSON (secret settings masked).
+Also what the other management routers share about modules: the one the route names, its JSON
+(secret settings masked). The fields and bodies are runtime/operations/module_fields.py.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from typing import Annotated, Any
-
-import phonenumbers
 from aiohttp import web
-from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
-from runtime.api.common import Body, found, page, read_body, reply
+from runtime.api.common import page, read_body, reply
 from runtime.auth import TenantAuth, require_tenant
-from runtime.errors import ApiError
-from runtime.fetcher import normalize_host
 from runtime.openapi import documented
-from runtime.openapi.models import (
-    REGION_SCHEMA,
-    ModuleList,
-    ModuleOut,
-    PageQuery,
-    dump,
-    not_blank,
+from runtime.openapi.models import ModuleList, ModuleOut, PageQuery, dump
+from runtime.operations import modules as module_ops
+from runtime.operations.module_fields import (
+    ModulePatchBody,
+    NewModuleBody,
+    masked_settings,
 )
-from runtime.store.models import JSON, Module, ModulePatch, NewModule, SettingValue
-from runtime.typedefs import CONFIG, MODULES, STORE
+from runtime.operations.modules import tenant_module
+from runtime.operations.modules import webhook_url as module_webhook_url
+from runtime.operations.services import services
+from runtime.store.models import JSON, Module
+from runtime.typedefs import CONFIG, STORE
 
 routes = web.RouteTableDef()
-
-MAX_SETTINGS = 200
-MAX_SETTING_NAME = 100
-MAX_SETTING_TEXT = 8 * 1024
-MAX_ALLOWLIST = 100
-MASK = "••••"
-
-
-# --- field types shared by request bodies ------------------------------------------------------
-
-
-def check_region(value: str) -> str:
-    region = value.strip().upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(f"{value!r} is not an ISO 3166 region code phone numbers are known for "
-                         "(such as RU, DE, US)")
-    return region
-
-
-def check_settings(value: dict[str, Any]) -> dict[str, SettingValue]:
-    if len(value) > MAX_SETTINGS:
-        raise ValueError(f"at most {MAX_SETTINGS} settings")
-    for name, item in value.items():
-        if not name.strip() or len(name) > MAX_SETTING_NAME:
-            raise ValueError(f"setting names are 1..{MAX_SETTING_NAME} characters: {name!r}")
-        if isinstance(item, dict | list) or item is None:
-            raise ValueError(f"setting {name!r} must be a string, number or boolean "
-                             f"(settings are a flat object), not {type(item).__name__}")
-        if isinstance(item, float) and not math.isfinite(item):
-            raise ValueError(f"setting {name!r} must be a finite number")
-        if isinstance(item, str) and len(item) > MAX_SETTING_TEXT:
-            raise ValueError(f"setting {name!r} is longer than {MAX_SETTING_TEXT} characters")
-    return value
-
-
-SETTINGS_SCHEMA = WithJsonSchema({
-    "type": "object",
-    "maxProperties": MAX_SETTINGS,
-    "propertyNames": {"minLength": 1, "maxLength": MAX_SETTING_NAME, "pattern": r"\S"},
-    "additionalProperties": {"anyOf": [
-        {"type": "string", "maxLength": MAX_SETTING_TEXT}, {"type": "number"}, {"type": "boolean"},
-    ]},
-    "description": "a flat object: strings, numbers and booleans",
-})
-
-
-def check_host(entry: str) -> str:
-    """An allowlist entry: a bare host name (IDNA ok) or `*.domain`; stored in ASCII form."""
-    if "://" in entry:
-        raise ValueError(f"{entry!r}: give the host name only, without a scheme")
-    if "/" in entry or "?" in entry or "#" in entry:
-        raise ValueError(f"{entry!r}: give the host name only, without a path")
-    if entry != entry.lower():
-        raise ValueError(f"{entry!r}: host names are written in lowercase ({entry.lower()!r})")
-    host = normalize_host(entry)
-    name = host.removeprefix("*.")
-    if len(name) > 253 or any(len(label) > 63 for label in name.split(".")):
-        raise ValueError(f"{entry[:80]!r}: not a host name (a name is at most 253 characters, "
-                         "each part between dots at most 63)")
-    if host.startswith("*.") and "." not in host[2:]:
-        raise ValueError(f"{entry!r}: a wildcard must stand below a domain, "
-                         "such as *.example.com")
-    return host
-
-
-HOST_SCHEMA = WithJsonSchema({
-    "type": "string",
-    "pattern": r"^(\*\.(?=[a-z0-9-]+\.))?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
-               r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
-    "maxLength": 253,
-    "description": "a host name in lowercase (`api.example.com`), or `*.` and a domain below "
-                   "which any host is allowed (`*.example.com`); an IDNA name or an IP "
-                   "literal is accepted too",
-    "examples": ["api.example.com"],
-})
-
-
-def unique(values: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(values))
-
-
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-                 not_blank()]
-Description = Annotated[str, StringConstraints(max_length=2000)]
-Region = Annotated[str, AfterValidator(check_region), REGION_SCHEMA]
-Settings = Annotated[dict[str, Any], AfterValidator(check_settings), SETTINGS_SCHEMA]
-Host = Annotated[str, AfterValidator(check_host), HOST_SCHEMA]
-Allowlist = Annotated[list[Host], Field(max_length=MAX_ALLOWLIST)]
-SecretNames = Annotated[list[str], Field(max_length=MAX_SETTINGS)]
-
-
-class NewModuleBody(Body):
-    name: Name
-    description: Description = ""
-    region: Region = "RU"
-    settings: Settings = Field(default_factory=dict)
-    secrets: SecretNames = Field(default_factory=list)
-    allowlist: Allowlist = Field(default_factory=list)
-
-
-class ModulePatchBody(Body):
-    name: Name | None = None
-    description: Description | None = None
-    region: Region | None = None
-    settings: Settings | None = None
-    secrets: SecretNames | None = None
-    allowlist: Allowlist | None = None
-
-
-def check_secrets(secrets: tuple[str, ...], settings: Mapping[str, SettingValue]) -> None:
-    missing = [name for name in secrets if name not in settings]
-    if missing:
-        raise ApiError(422, "invalid", f"secrets: {missing[0]!r} is not one of the settings",
-                       details=[{"field": "secrets", "message": f"not a setting: {name!r}"}
-                                for name in missing])
 
 
 # --- module JSON ------------------------------------------------------------------------------
 
 
-def mask(value: SettingValue) -> str:
-    text = str(value)
-    return MASK + text[-2:] if len(text) > 8 else MASK + "••"
-
-
-def masked_settings(module: Module) -> dict[str, SettingValue]:
-    secret = set(module.secrets)
-    return {name: mask(value) if name in secret else value
-            for name, value in module.settings.items()}
-
-
 def webhook_url(request: web.Request, module: Module) -> str:
-    return f"{request.app[CONFIG].base_url}/hooks/{module.webhook_token}"
+    return module_webhook_url(request.app[CONFIG], module)
 
 
 async def module_json(request: web.Request, module: Module) -> dict[str, JSON]:
@@ -191,16 +59,8 @@ async def module_json(request: web.Request, module: Module) -> dict[str, JSON]:
 
 async def owned_module(request: web.Request, auth: TenantAuth) -> Module:
     """The module named by the route's `module_id`, or a 404 (also for another tenant's)."""
-    module: Module = found(
-        await request.app[STORE].get_module(auth.tenant_id, request.match_info["module_id"]),
-        "module",
-    )
-    return module
-
-
-def changed(request: web.Request, module_id: str) -> None:
-    """Forget the webhook path's cached copy of the module after any change to it."""
-    request.app[MODULES].invalidate(module_id)
+    return await tenant_module(services(request), auth.tenant_id,
+                               request.match_info["module_id"])
 
 
 # --- handlers -------------------------------------------------------------------------------
@@ -212,11 +72,7 @@ def changed(request: web.Request, module_id: str) -> None:
 async def create_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     body = await read_body(request, NewModuleBody)
-    secrets = unique(body.secrets)
-    check_secrets(secrets, body.settings)
-    new = NewModule(name=body.name, region=body.region, description=body.description,
-                    settings=body.settings, secrets=secrets, allowlist=unique(body.allowlist))
-    module = await request.app[STORE].create_module(auth.tenant_id, new)
+    module = await module_ops.create_module(services(request), auth.tenant_id, body)
     return reply(await module_json(request, module), status=201)
 
 
@@ -236,40 +92,14 @@ async def get_module(request: web.Request) -> web.Response:
     return reply(await module_json(request, await owned_module(request, auth)))
 
 
-def kept_secrets(module: Module, settings: Mapping[str, SettingValue]
-                 ) -> dict[str, SettingValue]:
-    """New settings where a secret sent back masked (as GET showed it) keeps its stored value."""
-    stored = module.settings
-    return {
-        name: stored[name]
-        if name in module.secrets and name in stored and value == mask(stored[name])
-        else value
-        for name, value in settings.items()
-    }
-
-
-def module_patch(module: Module, body: ModulePatchBody) -> ModulePatch:
-    settings = None if body.settings is None else kept_secrets(module, body.settings)
-    secrets = None if body.secrets is None else unique(body.secrets)
-    check_secrets(secrets if secrets is not None else module.secrets,
-                  settings if settings is not None else module.settings)
-    return ModulePatch(
-        name=body.name, description=body.description, region=body.region, settings=settings,
-        secrets=secrets, allowlist=None if body.allowlist is None else unique(body.allowlist),
-    )
-
-
 @routes.patch("/api/v1/modules/{module_id}")
 @documented("Change a module", auth="tenant", body=ModulePatchBody, response=ModuleOut,
             errors=[404, 409], error_notes={409: "a module of that name exists."})
 async def update_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await owned_module(request, auth)
-    patch = module_patch(module, await read_body(request, ModulePatchBody))
-    updated = found(
-        await request.app[STORE].update_module(auth.tenant_id, module.id, patch), "module"
-    )
-    changed(request, module.id)
+    body = await read_body(request, ModulePatchBody)
+    updated = await module_ops.update_module(services(request), module, body)
     return reply(await module_json(request, updated))
 
 
@@ -277,10 +107,8 @@ async def update_module(request: web.Request) -> web.Response:
 @documented("Delete a module", auth="tenant", status=204, errors=[404])
 async def delete_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    module_id = request.match_info["module_id"]
-    deleted = await request.app[STORE].delete_module(auth.tenant_id, module_id)
-    found(deleted or None, "module")
-    changed(request, module_id)
+    await module_ops.delete_module(services(request), auth.tenant_id,
+                                   request.match_info["module_id"])
     return web.Response(status=204)
 
 
@@ -289,10 +117,7 @@ async def delete_module(request: web.Request) -> web.Response:
             errors=[404])
 async def rotate_webhook_token(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    module_id = request.match_info["module_id"]
-    module = found(
-        await request.app[STORE].rotate_webhook_token(auth.tenant_id, module_id), "module"
-    )
-    changed(request, module_id)
+    module = await module_ops.new_webhook_token(services(request), auth.tenant_id,
+                                                request.match_info["module_id"])
     return reply(await module_json(request, module))
 

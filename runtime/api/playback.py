@@ -12,12 +12,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from runtime.api.common import found
-from runtime.api.runs import run_other
 from runtime.auth import UserAuth, require_tenant_or_user_auth
 from runtime.call_access import user_may_see_call
 from runtime.errors import bad_request, not_found
 from runtime.openapi import Answer, documented
 from runtime.openapi.models import RecordingLink, RecordingQuery, dump
+from runtime.operations.functions import run_function
+from runtime.operations.services import services
 from runtime.recording_links import recording_url
 from runtime.typedefs import STORE
 
@@ -55,7 +56,7 @@ async def recording(request: web.Request) -> web.Response:
     if not call.has_record:
         raise not_found("recording of this call")
     module = found(await store.get_module(tenant_id, call.module_id), "module")
-    report = await run_other(request, module, "VoipGetCallLink", (call.record_call,))
+    report = await run_function(services(request), module, "VoipGetCallLink", (call.record_call,))
     url = recording_url(report)
     if as_json:
         return web.json_response(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from aiohttp import web
@@ -9,6 +10,7 @@ from pydantic import StringConstraints
 
 from runtime.api.common import Body, found, page, read_body, reply
 from runtime.auth import require_operator, require_tenant
+from runtime.errors import bad_request
 from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.openapi import documented
 from runtime.openapi.models import (
@@ -16,12 +18,15 @@ from runtime.openapi.models import (
     ApiKeyOut,
     NewApiKeyOut,
     PageQuery,
+    TenantDeleted,
+    TenantDeleteQuery,
     TenantList,
     dump,
     not_blank,
 )
 from runtime.store.models import ApiKey, Tenant
-from runtime.typedefs import HUB, STORE
+from runtime.tenant_removal import TenantRemoval
+from runtime.typedefs import HUB, MODULES, POOL, STORE
 
 routes = web.RouteTableDef()
 
@@ -60,6 +65,41 @@ async def get_tenant(request: web.Request) -> web.Response:
     require_operator(request)
     tenant = await request.app[STORE].get_tenant(request.match_info["tenant_id"])
     return reply(found(tenant, "tenant"))
+
+
+def dry_run_flag(request: web.Request) -> bool:
+    raw = request.query.get("dry_run", "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise bad_request(f"dry_run: {raw!r} is not true or false")
+    return raw in ("true", "1")
+
+
+@routes.delete("/api/v1/tenants/{tenant_id}")
+@documented("Delete a tenant with everything it owns", auth="operator",
+            query=TenantDeleteQuery, response=TenantDeleted, errors=[404],
+            description="Modules, versions, storage, bindings, calls and their history, "
+                        "contacts, activity, notifications, executions, users, user tokens "
+                        "and API keys. `?dry_run=true` answers the counts and deletes nothing. "
+                        "Otherwise the tenant is closed first (its keys and tokens stop "
+                        "working, its webhook URLs answer 404, its live sockets and console "
+                        "sessions close with 4403 `tenant deleted`), then its rows are "
+                        "deleted in batches; the counts are those found when it closed. "
+                        "A deletion cut short (the service stopped) is finished by repeating "
+                        "the request.")
+async def delete_tenant(request: web.Request) -> web.Response:
+    require_operator(request)
+    dry_run = dry_run_flag(request)
+    tenant_id = request.match_info["tenant_id"]
+    removal = TenantRemoval(request.app[STORE], request.app[HUB], request.app[MODULES],
+                            request.app.get(POOL))
+    if dry_run:
+        counts = await removal.counts(tenant_id)
+    else:
+        # Shielded: a client that stops waiting (a long deletion) does not cut it short.
+        counts = await asyncio.shield(removal.delete(tenant_id))
+    found(counts, "tenant")
+    return reply(dump(TenantDeleted, {"tenant_id": tenant_id, "dry_run": dry_run,
+                                      "counts": counts}))
 
 
 @routes.post("/api/v1/tenants/{tenant_id}/keys")

@@ -8,14 +8,10 @@ naming nobody (their `user_id` is gone), so history and the activity stream are 
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from aiohttp import web
-from pydantic import StringConstraints
 
-from runtime.api.common import Body, found, page, read_body, reply
+from runtime.api.common import found, page, read_body, reply
 from runtime.auth import require_tenant
-from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.openapi import documented
 from runtime.openapi.models import (
     NewUserTokenOut,
@@ -24,42 +20,13 @@ from runtime.openapi.models import (
     UserTokenList,
     UserTokenOut,
     dump,
-    not_blank,
 )
+from runtime.operations.services import services
+from runtime.operations.users import NewUserBody, remove_user, revoke_token
 from runtime.store.models import User, UserToken
-from runtime.typedefs import HUB, STORE
+from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
-
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
-                                         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-
-
-class NewUserBody(Body):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-                    not_blank()]
-    email: Email | None = None
-
-
-async def revoke_token(app: web.Application, tenant_id: str, user_id: str, token_id: str
-                       ) -> bool:
-    """Revoke one of a user's tokens and end what it opened on every node (the API and the
-    console both come here). False: no such token of this user, or revoked already."""
-    if not await app[STORE].revoke_user_token(tenant_id, user_id, token_id):
-        return False
-    await app[HUB].end(CredentialEnded(Credential("user_token", token_id),
-                                       EndReason.TOKEN_REVOKED))
-    return True
-
-
-async def remove_user(app: web.Application, tenant_id: str, user_id: str) -> bool:
-    """Delete a user with its tokens and bindings and end its sockets and sessions on every
-    node. False: no such user of this tenant."""
-    if not await app[STORE].delete_user(tenant_id, user_id):
-        return False
-    await app[HUB].end(CredentialEnded(Credential("user", user_id), EndReason.USER_DELETED))
-    return True
-
 
 @routes.post("/api/v1/users")
 @documented("Create a user", auth="tenant", body=NewUserBody, response=User, status=201,
@@ -124,7 +91,7 @@ async def list_user_tokens(request: web.Request) -> web.Response:
                         "opened with it close on every node (close code 4401).")
 async def revoke_user_token(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    found(await revoke_token(request.app, auth.tenant_id, request.match_info["user_id"],
+    found(await revoke_token(services(request), auth.tenant_id, request.match_info["user_id"],
                              request.match_info["token_id"]) or None, "user token")
     return web.Response(status=204)
 
@@ -136,6 +103,6 @@ async def revoke_user_token(request: web.Request) -> web.Response:
                         "and notifications that named the user stay, naming nobody.")
 async def delete_user(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    found(await remove_user(request.app, auth.tenant_id, request.match_info["user_id"])
+    found(await remove_user(services(request), auth.tenant_id, request.match_info["user_id"])
           or None, "user")
     return web.Response(status=204)

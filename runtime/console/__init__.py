@@ -16,6 +16,7 @@ from aiohttp import web
 from runtime.console import (
     auth_views,
     completion,
+    contacts_views,
     dialing,
     editor_views,
     executions_views,
@@ -44,6 +45,7 @@ ROUTERS = [
     module_admin_views.routes,
     dialing.routes,
     live_views.routes,
+    contacts_views.routes,
 ]
 
 

@@ -1,7 +1,7 @@
 """Binding an extension typed by hand: for a module whose script has no VoipGetMembers, or an
 extension that has not rung yet. Used by the module page and the user page alike.
 
-The value is checked as the API checks it (runtime/api/bindings.py: 1..64 characters, not
+The value is checked as the API checks it (runtime/operations/bindings.py: 1..64 characters, not
 only spaces), after trimming the spaces a form picks up; the store does the binding and the
 webhook path forgets its cached copy of the module, as after PATCH /bindings.
 """
@@ -11,13 +11,12 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
-from runtime.api.bindings import MemberId
-from runtime.api.modules import changed
 from runtime.console.session import Session
 from runtime.console.web import store_errors
 from runtime.errors import ApiError
+from runtime.operations.bindings import MemberId, set_bindings
+from runtime.operations.services import services
 from runtime.store.models import Module
-from runtime.typedefs import STORE
 
 MEMBER_ID: TypeAdapter[str] = TypeAdapter(MemberId)
 
@@ -34,11 +33,10 @@ async def bind_by_hand(request: web.Request, session: Session, module: Module, m
         return ["user: choose the user to bind the extension to"]
     try:
         with store_errors():
-            result = await request.app[STORE].set_bindings(
-                session.tenant_id, module.id, {member: user_id}, replace=False)
+            result = await set_bindings(services(request), module, {member: user_id},
+                                        replace=False)
     except ApiError as error:
         return [f"user: {error.message}" if error.status == 404 else error.message]
     if result is None:
         return ["module: it was deleted meanwhile"]
-    changed(request, module.id)
     return []

@@ -2,7 +2,7 @@
 
 `dial_lines` says which lines a page may offer: an operator calls from their own extension in
 a module; a tenant admin chooses whose extension rings (any user bound in the module). The
-button's form posts here, and `place_call` (runtime/api/runs.py) runs the module's
+button's form posts here, and `place_call` (runtime/operations/functions.py) runs the module's
 VoipGenerateCall exactly as POST /api/v1/calls/originate does. Pages offer the button through
 the `click_to_call` macro (templates/_click_to_call.html), given `dial` from `dial_lines`.
 """
@@ -15,11 +15,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from runtime.api.runs import OriginateBody, place_call
 from runtime.console.modules_views import problems_of, text
 from runtime.console.session import Session
 from runtime.console.web import PREFIX, form_of, page, render, require_session
 from runtime.errors import ApiError, not_found
+from runtime.operations.functions import OriginateBody, place_call
+from runtime.operations.services import services
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -92,7 +93,8 @@ async def originate(request: web.Request) -> web.StreamResponse:
         if found_user is None:
             raise not_found("user")
         user = found_user
-    placed = await place_call(request, session.tenant_id, user, body.module_id, body.number)
+    placed = await place_call(services(request), session.tenant_id, user, body.module_id,
+                              body.number)
     module = await store.get_module(session.tenant_id, body.module_id)
     return render(request, "call_placed.html", {
         "placed": placed, "user": user, "module": module,

@@ -6,27 +6,33 @@ JSON (a refused script is the API's 422 `invalid_script` with every problem and 
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from pydantic import Field
 
-from runtime.api.common import Body, found, read_body
-from runtime.api.modules import changed
-from runtime.api.runs import RequestBody, dry_run_report, source_for, webhook_url
-from runtime.api.versions import NewVersionBody, add_version_unit, checked, version_json
 from runtime.console.completion import completion_url
 from runtime.console.masking import masked_request
 from runtime.console.modules_views import owned
-from runtime.console.replays import replay_execution
+from runtime.console.replays import replay_view
 from runtime.console.session import Session
 from runtime.console.test_panel import methods_for, starting_request
 from runtime.console.web import PREFIX, check_csrf, page, render, require_builder, store_errors
-from runtime.errors import ApiError, not_found
-from runtime.intake import composed_request
-from runtime.store.base import Tx
+from runtime.errors import ApiError, found
+from runtime.json_body import Body, read_body
+from runtime.operations import dry_runs
+from runtime.operations import versions as version_ops
+from runtime.operations.dry_runs import DryRunBody
+from runtime.operations.executions import tenant_execution
+from runtime.operations.modules import webhook_url
+from runtime.operations.services import services
+from runtime.operations.versions import (
+    NewVersion,
+    SourceBody,
+    active_version_details,
+    check_script,
+    version_json,
+)
 from runtime.store.models import ExecutionFilter, ScriptVersion
-from runtime.typedefs import STORE
+from runtime.typedefs import CONFIG, STORE
 from sandbox.call import PARSE_FUNCTION
 
 routes = web.RouteTableDef()
@@ -46,17 +52,6 @@ class SaveBody(Body):
     activate: bool = False
     base_version_id: str | None = Field(default=None, max_length=64)
     overwrite: bool = False  # the builder confirmed activating over someone else's change
-
-
-class DryRunBody(Body):
-    request: RequestBody | None = None
-    execution_id: str | None = Field(default=None, max_length=64)
-    source: str | None = None
-    version_id: str | None = Field(default=None, max_length=64)
-
-
-class SourceBody(Body):
-    source: str
 
 
 async def json_session(request: web.Request) -> Session:
@@ -91,7 +86,7 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
         "versions": versions,
         "source": version.source if version else STARTER,
         "executions": executions,
-        "webhook_url": webhook_url(request, module),
+        "webhook_url": webhook_url(request.app[CONFIG], module),
         "completion_url": completion_url(),
         "picked_execution": request.query.get("execution", ""),
         "default_execution": request.query.get("execution") or (start.execution_id if start
@@ -106,7 +101,7 @@ async def check(request: web.Request) -> web.StreamResponse:
     session = await json_session(request)
     await owned(request, session)
     body = await read_body(request, SourceBody)
-    await checked(request, session.tenant_id, body.source)
+    await check_script(services(request), session.tenant_id, body.source)
     return web.json_response({"ok": True})
 
 
@@ -117,65 +112,42 @@ async def save_version(request: web.Request) -> web.StreamResponse:
     session = await json_session(request)
     module = await owned(request, session)
     body = await read_body(request, SaveBody)
-    store = request.app[STORE]
-    if body.base_version_id is not None:
-        found(await store.get_version(session.tenant_id, module.id, body.base_version_id),
-              f"version {body.base_version_id}")
-    await checked(request, session.tenant_id, body.source)
+    ops = services(request)
     if body.activate and not body.overwrite and module.active_version_id != body.base_version_id:
-        active = (await store.get_version(session.tenant_id, module.id, module.active_version_id)
-                  if module.active_version_id else None)
+        # The editor always knows the version it opened: activating over any other asks first.
+        if body.base_version_id is not None:
+            found(await ops.store.get_version(session.tenant_id, module.id,
+                                              body.base_version_id),
+                  f"version {body.base_version_id}")
+        await check_script(ops, session.tenant_id, body.source)
         raise ApiError(409, "conflict",
                        "the active version changed since this draft was opened",
-                       details={"active_version": None if active is None else {
-                           "id": active.id, "number": active.number,
-                           "created_at": active.created_at.isoformat(),
-                           "created_by_key_id": active.created_by_key_id}})
-    plain = NewVersionBody(source=body.source, activate=body.activate,
-                           base_version_id=None if body.overwrite else body.base_version_id)
-
-    async def overwrite_unit(tx: Tx) -> tuple[ScriptVersion | None, str | None]:
-        version = await tx.add_version(
-            session.tenant_id, module.id, body.source, created_by_key_id=session.key_id,
-            base_version_id=body.base_version_id, activate=True)
-        return version, version.id if version else None
-
-    unit = overwrite_unit if body.overwrite and body.activate else \
-        add_version_unit(session.auth, module.id, plain)
+                       details={"active_version": await active_version_details(ops, module)})
     with store_errors():
-        version, active_id = await store.write(unit)
-    changed(request, module.id)
-    return web.json_response(version_json(found(version, "module"), active_id), status=201)
+        saved = await version_ops.save_version(ops, module, session.key_id, NewVersion(
+            source=body.source, activate=body.activate, base_version_id=body.base_version_id,
+            overwrite=body.overwrite))
+    return web.json_response(version_json(saved.version, saved.active_id), status=201)
 
 
 @routes.post(PREFIX + "/modules/{module_id}/dry-run")
 async def dry_run(request: web.Request) -> web.StreamResponse:
+    """The API's dry run; a replay (`execution_id`) also shows the original run beside it."""
     session = await json_session(request)
     module = await owned(request, session)
     body = await read_body(request, DryRunBody)
-    source, version_id = await source_for(request, module, body.source, body.version_id)
-    if body.execution_id is not None:
-        execution = found(await request.app[STORE].get_execution(
-            session.tenant_id, body.execution_id), "execution")
-        if execution.module_id != module.id:
-            raise not_found("execution")
-        return web.json_response(
-            await replay_execution(request, session, module, execution, source, version_id))
-    given = body.request or RequestBody()
-    data = composed_request({
-        "method": given.method.upper(), "url": given.url or webhook_url(request, module),
-        "headers": given.headers, "body": given.body,
-    })
-    report: dict[str, Any] = await dry_run_report(request, module, source, version_id, data)
-    return web.json_response(report)
+    result = await dry_runs.dry_run(services(request), module, body)
+    if result.replayed is not None:
+        return web.json_response(replay_view(result))
+    return web.json_response(result.report)
 
 
 @routes.get(PREFIX + "/executions/{execution_id}/request")
 async def execution_request(request: web.Request) -> web.StreamResponse:
     """A stored execution's request, masked, for the test panel to show."""
     session = await require_builder(request)
-    execution = found(await request.app[STORE].get_execution(
-        session.tenant_id, request.match_info["execution_id"]), "execution")
+    execution = await tenant_execution(services(request), session.tenant_id,
+                                       request.match_info["execution_id"])
     return web.json_response({
         "id": execution.id, "module_id": execution.module_id,
         "outcome": execution.outcome.value, "created_at": execution.created_at.isoformat(),

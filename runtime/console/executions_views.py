@@ -8,14 +8,16 @@ from typing import Any
 
 from aiohttp import web
 
-from runtime.api.calls import query_time
-from runtime.api.common import found
-from runtime.api.executions import FUNCTIONS
 from runtime.console.masking import masked_request
 from runtime.console.modules_views import owned, text
-from runtime.console.replays import replay_execution
-from runtime.console.web import PREFIX, form_of, page, render, require_builder
-from runtime.errors import ApiError, bad_request, not_found
+from runtime.console.replays import replay_for_console
+from runtime.console.web import PREFIX, form_of, page, render, require_builder, store_errors
+from runtime.errors import ApiError, bad_request, found
+from runtime.operations.dry_runs import of_module
+from runtime.operations.executions import FUNCTIONS, tenant_execution
+from runtime.operations.services import services
+from runtime.operations.sources import Script
+from runtime.query_params import query_time
 from runtime.store.models import ExecutionFilter, ExecutionOutcome
 from runtime.typedefs import STORE
 
@@ -86,8 +88,8 @@ async def log_page(request: web.Request) -> web.StreamResponse:
 async def execution_page(request: web.Request) -> web.StreamResponse:
     session = await require_builder(request)
     store = request.app[STORE]
-    execution = found(await store.get_execution(
-        session.tenant_id, request.match_info["execution_id"]), "execution")
+    execution = await tenant_execution(services(request), session.tenant_id,
+                                       request.match_info["execution_id"])
     module = found(await store.get_module(session.tenant_id, execution.module_id), "module")
     version = (await store.get_version(session.tenant_id, module.id, execution.version_id)
                if execution.version_id else None)
@@ -114,27 +116,28 @@ async def replay_selection(request: web.Request) -> web.StreamResponse:
     against = text(form, "against")
     store = request.app[STORE]
     if against == "draft":
-        source: str | None = text(form, "source")
-        version_id = None
+        source = text(form, "source")
         if not source:
             raise ApiError(422, "invalid", "there is no draft to replay against: open the "
                                            "editor, change the script, and come back")
+        script = Script(source, None)
         label = "the editor's draft"
     else:
         version = found(await store.get_version(session.tenant_id, module.id, against),
                         "version")
-        source, version_id = version.source, version.id
+        script = Script(version.source, version.id)
         label = f"version {version.number}"
     if not ids:
         raise ApiError(422, "invalid", "select at least one execution to replay")
     rows: list[dict[str, Any]] = []
     for execution_id in ids:
-        execution = await store.get_execution(session.tenant_id, execution_id)
-        if execution is None or execution.module_id != module.id:
-            raise not_found(f"execution {execution_id}")
+        execution = of_module(module, found(
+            await store.get_execution(session.tenant_id, execution_id),
+            f"execution {execution_id}"))
         try:
-            report = await replay_execution(request, session, module, execution, source,
-                                            version_id)
+            with store_errors():
+                report = await replay_for_console(services(request), module, execution,
+                                                  script)
         except ApiError as error:
             rows.append({"execution": execution, "skipped": error.message})
             continue

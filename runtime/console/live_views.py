@@ -17,8 +17,6 @@ from typing import Any
 
 from aiohttp import web
 
-from runtime.api.common import found
-from runtime.api.runs import place_call
 from runtime.call_access import user_may_see_call
 from runtime.console.live_cards import CardReader
 from runtime.console.session import Session
@@ -33,7 +31,9 @@ from runtime.console.web import (
     wants_json,
 )
 from runtime.console.words import call_status
-from runtime.errors import ApiError, not_found
+from runtime.errors import ApiError, found, not_found
+from runtime.operations.functions import place_call
+from runtime.operations.services import services
 from runtime.store import Tx
 from runtime.store.models import Call, CallHandled, to_json
 from runtime.typedefs import HUB, STORE
@@ -118,5 +118,5 @@ async def call_back(request: web.Request) -> web.StreamResponse:
     assert user is not None
     if call.client_phone is None:
         raise ApiError(409, "no_client", "an internal call has no client to call back")
-    return done(request, await place_call(request, session.tenant_id, user, call.module_id,
-                                          call.client_phone))
+    return done(request, await place_call(services(request), session.tenant_id, user,
+                                          call.module_id, call.client_phone))

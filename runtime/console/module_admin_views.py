@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from runtime.api.modules import changed
 from runtime.console.binding_forms import bind_by_hand
 from runtime.console.modules_views import owned, render_module, text
 from runtime.console.web import PREFIX, form_of, page, render, require_builder, see_other
-from runtime.errors import ApiError, not_found
+from runtime.operations import modules as module_ops
+from runtime.operations.services import services
 from runtime.store.models import Module
-from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
 
@@ -48,10 +47,7 @@ async def new_webhook_url(request: web.Request) -> web.StreamResponse:
         return await render_module(request, session, module, status=422, errors={
             "webhook": ["Tick the box to confirm: the old URL stops working at once, so "
                         "your provider must be given the new one."]})
-    rotated = await request.app[STORE].rotate_webhook_token(session.tenant_id, module.id)
-    if rotated is None:
-        raise not_found("module")
-    changed(request, module.id)
+    await module_ops.new_webhook_token(services(request), session.tenant_id, module.id)
     raise see_other(f"{PREFIX}/modules/{module.id}?saved=webhook#webhook")
 
 
@@ -88,7 +84,5 @@ async def delete_module(request: web.Request) -> web.StreamResponse:
     if text(form, "confirm_name").strip() != module.name:
         return render(request, "confirm_delete.html", confirm_context(
             module, "Type the module's name exactly as shown to delete it."), status=422)
-    if not await request.app[STORE].delete_module(session.tenant_id, module.id):
-        raise ApiError(404, "not_found", "module not found (deleted meanwhile?)")
-    changed(request, module.id)
+    await module_ops.delete_module(services(request), session.tenant_id, module.id)
     raise see_other(f"{PREFIX}/modules?deleted=1")

@@ -9,16 +9,6 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from runtime.api.modules import (
-    ModulePatchBody,
-    NewModuleBody,
-    changed,
-    mask,
-    module_patch,
-    unique,
-    webhook_url,
-)
-from runtime.api.runs import run_other
 from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
@@ -29,10 +19,20 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
-from runtime.contract import CallDirection, MemberList, TestConnectionResult
+from runtime.contract import CallDirection
 from runtime.errors import ApiError, not_found
-from runtime.store.models import CallFilter, Module, NewModule
-from runtime.typedefs import STORE
+from runtime.operations import functions
+from runtime.operations import modules as module_ops
+from runtime.operations.module_fields import (
+    ModulePatchBody,
+    NewModuleBody,
+    mask,
+    unique,
+)
+from runtime.operations.modules import module_changed, tenant_module, webhook_url
+from runtime.operations.services import services
+from runtime.store.models import CallFilter, Module
+from runtime.typedefs import CONFIG, STORE
 
 routes = web.RouteTableDef()
 
@@ -44,11 +44,8 @@ def problems_of(error: ValidationError) -> list[str]:
 
 
 async def owned(request: web.Request, session: Session) -> Module:
-    module = await request.app[STORE].get_module(session.tenant_id,
-                                                 request.match_info["module_id"])
-    if module is None:
-        raise not_found("module")
-    return module
+    return await tenant_module(services(request), session.tenant_id,
+                               request.match_info["module_id"])
 
 
 def text(form: Mapping[str, Any], name: str) -> str:
@@ -96,8 +93,7 @@ async def create_module(request: web.Request) -> web.StreamResponse:
         return await render_modules(request, session, errors=problems_of(error), values=values)
     try:
         with store_errors():
-            module = await request.app[STORE].create_module(session.tenant_id, NewModule(
-                name=body.name, region=body.region, description=body.description))
+            module = await module_ops.create_module(services(request), session.tenant_id, body)
     except ApiError as error:
         return await render_modules(request, session, errors=[error.message], values=values)
     raise see_other(f"{PREFIX}/modules/{module.id}")
@@ -152,7 +148,7 @@ async def render_module(request: web.Request, session: Session, module: Module, 
     context = {
         "module": module,
         "active": active,
-        "webhook_url": webhook_url(request, module),
+        "webhook_url": webhook_url(request.app[CONFIG], module),
         "settings": settings,
         "bindings": [{"member_id": b.member_id, "user_id": b.user_id,
                       "user_name": names.get(b.user_id)} for b in bindings],
@@ -233,18 +229,16 @@ async def apply_patch(request: web.Request, session: Session, module: Module,
                       data: dict[str, Any], section: str) -> web.StreamResponse:
     try:
         body = ModulePatchBody.model_validate(data)
-        patch = module_patch(module, body)
         with store_errors():
-            updated = await request.app[STORE].update_module(session.tenant_id, module.id, patch)
+            await module_ops.update_module(services(request), module, body)
     except ValidationError as error:
         return await render_module(request, session, module, status=422,
                                    errors={section: problems_of(error)})
     except ApiError as error:
+        if error.status == 404:
+            raise
         return await render_module(request, session, module, status=error.status,
                                    errors={section: [error.message]})
-    if updated is None:
-        raise not_found("module")
-    changed(request, module.id)
     raise see_other(f"{PREFIX}/modules/{module.id}?saved={section}#{section}")
 
 
@@ -303,7 +297,7 @@ async def save_bindings(request: web.Request) -> web.StreamResponse:
                                    errors={"bindings": [error.message]})
     if result is None:
         raise not_found("module")
-    changed(request, module.id)
+    module_changed(services(request), module.id)
     raise see_other(f"{PREFIX}/modules/{module.id}?saved=bindings#bindings")
 
 
@@ -320,13 +314,10 @@ async def load_members(request: web.Request) -> web.StreamResponse:
     members: list[dict[str, Any]] | None = None
     failure = None
     try:
-        report = await run_other(request, module, "VoipGetMembers", ())
-        result = report.validated
-        assert isinstance(result, MemberList)
-        bindings = await request.app[STORE].list_bindings(session.tenant_id, module.id) or []
-        bound = {b.member_id: b.user_id for b in bindings}
-        members = [{"id": str(m["id"]), "name": m.get("name"), "user_id": bound.get(str(m["id"]))}
-                   for m in result.to_json()]
+        with store_errors():
+            loaded = await functions.load_members(services(request), module)
+        members = [{"id": str(m["id"]), "name": m.get("name"), "user_id": m["user_id"]}
+                   for m in loaded.members]
     except ApiError as error:
         failure = error.message
     context: dict[str, Any] = {"members": members, "members_error": failure}
@@ -343,13 +334,12 @@ async def test_connection(request: web.Request) -> web.StreamResponse:
     module = await owned(request, session)
     await form_of(request, session)
     try:
-        report = await run_other(request, module, "VoipTestConnection", ())
-        result = report.validated
-        assert isinstance(result, TestConnectionResult)
-        data = result.to_json()
+        with store_errors():
+            connection = await functions.connection_test(services(request), module)
+        data = connection.result
         reason = data.get("failReason") or data.get("fail_reason")
         outcome = {"success": bool(data.get("success")), "reason": reason,
-                   "execution_id": report.execution_id}
+                   "execution_id": connection.execution_id}
     except ApiError as error:
         outcome = {"success": False, "reason": error.message, "execution_id": None}
     if is_htmx(request):

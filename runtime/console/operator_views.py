@@ -15,10 +15,6 @@ from typing import Any
 from aiohttp import web
 
 from runtime.acting import contact_phones
-from runtime.api.common import found
-from runtime.api.live import LiveAccess, serve_live
-from runtime.api.modules import check_region
-from runtime.api.runs import run_other
 from runtime.call_access import user_may_see_call
 from runtime.console.dialing import dial_lines
 from runtime.console.live_cards import CardReader, split
@@ -35,8 +31,13 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
-from runtime.errors import ApiError, not_found
+from runtime.errors import ApiError, found, not_found
+from runtime.live_socket import LiveAccess, serve_live
+from runtime.operations.functions import run_function
+from runtime.operations.module_fields import check_region
+from runtime.operations.services import services
 from runtime.recording_links import recording_url
+from runtime.store.errors import PhoneTaken
 from runtime.store.models import (
     Call,
     CallFilter,
@@ -53,6 +54,7 @@ LIVE_WINDOW = timedelta(hours=12)
 ENDED_SHOWN = 20
 NOTIFIED_WINDOW = timedelta(days=7)
 NOTIFICATIONS_SCAN = 500
+MERGE_CHOICES = 500  # the newest contacts, offered to merge into the one shown
 
 
 async def notified_calls(request: web.Request, session: Session, *,
@@ -213,6 +215,15 @@ async def visible_contact(request: web.Request, session: Session, contact_id: st
 async def contact_page(request: web.Request) -> web.StreamResponse:
     session = await require_session(request)
     contact = await visible_contact(request, session, request.match_info["contact_id"])
+    return render(request, "contact.html", {
+        **await contact_context(request, session, contact),
+        "created": request.query.get("created"), "done": request.query.get("done")})
+
+
+async def contact_context(request: web.Request, session: Session, contact: Contact
+                          ) -> dict[str, Any]:
+    """What the contact page shows: its activity, and for a builder what editing needs
+    (contacts_views.py)."""
     store = request.app[STORE]
     entries = await store.list_activity(session.tenant_id, contact.id, 100, 0)
     calls = [call for entry in entries
@@ -223,10 +234,13 @@ async def contact_page(request: web.Request) -> web.StreamResponse:
         # would be refused (runtime/call_access.py).
         playable = {call.id for call in calls if call.has_record
                     and await user_may_see_call(store, session.user_id, call)}
-    return render(request, "contact.html", {
-        "contact": contact, "entries": entries, "playable": playable,
-        "answered_by": await answered_by(request, session.tenant_id, calls),
-        "created": request.query.get("created"), **await dial_lines(request, session)})
+    others = []
+    if session.kind == "builder":  # the contacts another may be merged from
+        others = [c for c in await store.list_contacts(session.tenant_id, MERGE_CHOICES, 0)
+                  if c.id != contact.id]
+    return {"contact": contact, "entries": entries, "playable": playable, "others": others,
+            "answered_by": await answered_by(request, session.tenant_id, calls),
+            "errors": {}, **await dial_lines(request, session)}
 
 
 @routes.post(PREFIX + "/contacts")
@@ -259,7 +273,12 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
                        f"{existing[0].name!r} already has the number {phones[0].normalized}",
                        details={"contact_id": existing[0].id})
     with store_errors():
-        contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
+        try:
+            contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
+        except PhoneTaken as taken:  # made meanwhile (the look above raced it): the same answer
+            raise ApiError(409, "contact_exists",
+                           f"another contact already has the number {taken.phone}",
+                           details={"contact_id": taken.contact_id}) from None
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")
 
 
@@ -276,5 +295,6 @@ async def recording(request: web.Request) -> web.StreamResponse:
     if not call.has_record:
         raise not_found("recording of this call")
     module = found(await store.get_module(session.tenant_id, call.module_id), "module")
-    report = await run_other(request, module, "VoipGetCallLink", (call.record_call,))
+    report = await run_function(services(request), module, "VoipGetCallLink",
+                                (call.record_call,))
     raise web.HTTPFound(location=recording_url(report), headers={"Cache-Control": "no-store"})

@@ -1,16 +1,15 @@
-"""Dry runs and replays for the console: the API's own building blocks, plus a comparison of
-a draft's run with what really happened."""
+"""Replays for the console: the shared operation (runtime/operations/dry_runs.py), shown with
+the request masked and a comparison of the draft's run with what really happened."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from aiohttp import web
-
-from runtime.api.runs import dry_run_report, stored_request, what_happened
 from runtime.console.masking import masked_request
-from runtime.console.session import Session
+from runtime.operations.dry_runs import DryRun, replay_execution, what_happened
+from runtime.operations.services import Services
+from runtime.operations.sources import Script
 from runtime.store.models import Execution, ExecutionOutcome, Module
 
 FAILED = {ExecutionOutcome.ERROR.value, ExecutionOutcome.INVALID.value,
@@ -67,14 +66,21 @@ def compare(original: Execution, report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def replay_execution(request: web.Request, session: Session, module: Module,
-                           execution: Execution, source: str, version_id: str | None
-                           ) -> dict[str, Any]:
-    """A dry run of a stored webhook request with `source`, beside what really happened."""
-    data = await stored_request(request, session.auth, execution.id, module)
-    report = await dry_run_report(request, module, source, version_id, data)
+def replay_view(replay: DryRun) -> dict[str, Any]:
+    """A replay's report as the console shows it: the request masked, the original run (with
+    its time) and the comparison beside the dry run."""
+    execution = replay.replayed
+    assert execution is not None
+    report = dict(replay.report)
     report["request"] = masked_request(report.get("request"))
     report["original"] = {**what_happened(execution),
                           "created_at": execution.created_at.isoformat()}
     report["comparison"] = compare(execution, report)
     return report
+
+
+async def replay_for_console(services: Services, module: Module, execution: Execution,
+                             script: Script) -> dict[str, Any]:
+    """A dry run of a stored webhook request of `module` with `script`, as the console shows
+    it."""
+    return replay_view(await replay_execution(services, module, execution, script))

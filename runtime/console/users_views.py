@@ -16,8 +16,6 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from runtime.api.common import found
-from runtime.api.users import NewUserBody, remove_user, revoke_token
 from runtime.console.binding_forms import bind_by_hand
 from runtime.console.modules_views import problems_of, text
 from runtime.console.session import Session
@@ -30,7 +28,9 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
-from runtime.errors import ApiError, not_found
+from runtime.errors import ApiError, found, not_found
+from runtime.operations.services import services
+from runtime.operations.users import NewUserBody, remove_user, revoke_token
 from runtime.store.models import User
 from runtime.typedefs import STORE
 
@@ -159,7 +159,7 @@ async def revoke(request: web.Request) -> web.StreamResponse:
     session = await require_builder(request)
     user = await owned_user(request, session)
     await form_of(request, session)
-    if not await revoke_token(request.app, session.tenant_id, user.id,
+    if not await revoke_token(services(request), session.tenant_id, user.id,
                               request.match_info["token_id"]):
         raise not_found("user token (or it was revoked already)")
     raise see_other(f"{PREFIX}/users/{user.id}?done=revoked")
@@ -219,6 +219,6 @@ async def delete_user(request: web.Request) -> web.StreamResponse:
     if text(form, "confirm_name").strip() != user.name:
         return await render_confirm_delete(
             request, user, error="Type the user's name exactly as shown to delete them.")
-    if not await remove_user(request.app, session.tenant_id, user.id):
+    if not await remove_user(services(request), session.tenant_id, user.id):
         raise not_found("user")
     raise see_other(f"{PREFIX}/users?deleted=1")

@@ -6,8 +6,6 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from runtime.api.common import found
-from runtime.api.modules import changed
 from runtime.console.diffs import CONTEXT, side_by_side
 from runtime.console.modules_views import owned
 from runtime.console.session import Session
@@ -20,7 +18,9 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
-from runtime.errors import ApiError
+from runtime.errors import ApiError, found
+from runtime.operations import versions as version_ops
+from runtime.operations.services import Services, services
 from runtime.store.base import Store
 from runtime.store.models import ExecutionFilter, ExecutionOutcome, Module, ScriptVersion
 from runtime.typedefs import STORE
@@ -87,8 +87,7 @@ async def versions_page(request: web.Request) -> web.StreamResponse:
 
 
 async def change_active(
-    request: web.Request, change: Callable[[Store, str, str], Awaitable[object | None]],
-    missing: str, done: str,
+    request: web.Request, change: Callable[[Services, Module], Awaitable[Module]], done: str,
 ) -> web.StreamResponse:
     """Activate or roll back from the versions page: the page again with the store's refusal,
     or back to it saying what was done."""
@@ -97,11 +96,10 @@ async def change_active(
     await form_of(request, session)
     try:
         with store_errors():
-            found(await change(request.app[STORE], session.tenant_id, module.id), missing)
+            await change(services(request), module)
     except ApiError as error:
         return await render_versions(request, session, module, error=error.message,
                                      status=error.status)
-    changed(request, module.id)
     raise see_other(f"{PREFIX}/modules/{module.id}/versions?done={done}")
 
 
@@ -110,17 +108,14 @@ async def change_active(
 async def activate(request: web.Request) -> web.StreamResponse:
     version_id = request.match_info["version_id"]
     return await change_active(
-        request, lambda store, tenant_id, module_id: store.activate_version(
-            tenant_id, module_id, version_id),
-        "version", "activated")
+        request, lambda ops, module: version_ops.activate_version(ops, module, version_id),
+        "activated")
 
 
 @routes.post(PREFIX + "/modules/{module_id}/rollback")
 @page
 async def rollback(request: web.Request) -> web.StreamResponse:
-    return await change_active(
-        request, lambda store, tenant_id, module_id: store.rollback_version(tenant_id, module_id),
-        "module", "rolled-back")
+    return await change_active(request, version_ops.rollback_version, "rolled-back")
 
 
 @routes.get(PREFIX + "/modules/{module_id}/diff")

@@ -31,8 +31,7 @@ from runtime.console.session import (
     current_session,
 )
 from runtime.console.static_files import static_url
-from runtime.errors import ApiError
-from runtime.store.errors import Conflict, NotFound, StoreClosed
+from runtime.errors import ApiError, domain_error
 
 PREFIX = "/console"
 JINJA: web.AppKey[Any] = web.AppKey("console_jinja2")
@@ -163,16 +162,22 @@ async def form_of(request: web.Request, session: Session) -> MultiDictProxy[Any]
 
 
 def page(handler: Handler) -> Handler:
-    """HTML pages: API errors become an error page instead of JSON."""
+    """HTML pages: API and domain errors (runtime/errors.py) become an error page instead of
+    JSON, with the status the API would answer."""
 
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except ApiError as error:
+        except Exception as raised:
+            error = domain_error(raised)
+            if error is None:
+                raise
             if error.status == 401:
                 raise sign_in_redirect(request) from None
-            return render(request, "error.html", {"error": error}, status=error.status)
+            response = render(request, "error.html", {"error": error}, status=error.status)
+            response.headers.update(error.headers)  # Retry-After of a 429 or a 503
+            return response
 
     return wrapper
 
@@ -183,12 +188,12 @@ def see_other(location: str) -> web.HTTPSeeOther:
 
 @contextmanager
 def store_errors() -> Iterator[None]:
-    """The store's domain errors as ApiErrors, so pages can show them as pages."""
+    """Domain errors (the store's, rate limits, a closed pool) as the ApiErrors the API would
+    answer, so a view can show their words in its own page."""
     try:
         yield
-    except NotFound as error:
-        raise ApiError(404, "not_found", str(error)) from None
-    except Conflict as error:
-        raise ApiError(409, "conflict", str(error)) from None
-    except StoreClosed:
-        raise ApiError(503, "unavailable", "the service is shutting down; retry") from None
+    except Exception as raised:
+        error = domain_error(raised)
+        if error is None or error is raised:
+            raise
+        raise error from None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox.api import VoipCallDirection, VoipCallDisposition
+from sandbox.injected import VoipCallDirection, VoipCallDisposition
 
 DISPOSITION_WORDS: dict[str, str] = {
     VoipCallDisposition.Answered: "answered",

@@ -82,7 +82,8 @@ class Error(BaseModel):
     message: str = Field(examples=["module not found"])
     details: JSON = Field(default=None, description=(
         "more about the error when there is more: for `invalid`, every field that is wrong "
-        "(`[{field, message}]`); for script failures, the execution id"))
+        "(`[{field, message}]`); for script failures, the execution id; for `phone_taken`, "
+        "the contact that has the number (`{contact_id, phone}`)"))
     problems: list[Problem] | None = Field(default=None, description=(
         "`invalid_script` only: every compile or contract problem, each with its line"))
 
@@ -205,6 +206,15 @@ class ContactList(Out):
 class BulkCreated(Out):
     created: int
     contacts: list[Contact]
+
+
+class TenantDeleted(Out):
+    tenant_id: str
+    dry_run: bool = Field(description="true: nothing was deleted, these are the counts a "
+                                      "deletion would remove")
+    counts: dict[str, int] = Field(description=(
+        "rows per kind: modules, versions, storage_keys, bindings, calls, call_events, "
+        "contacts, activity, notifications, executions, users, user_tokens, api_keys"))
 
 
 class ActivityList(Out):
@@ -386,6 +396,11 @@ class CallQuery(PageQuery):
     phone: str | None = Field(default=None, pattern=r"\S", description=(
         "the client's or either number, any spelling (read in `region`)"))
     region: Region = "RU"
+
+
+class TenantDeleteQuery(Query):
+    dry_run: bool = Field(default=False, description=(
+        "true: only count what would be deleted"))
 
 
 class ContactQuery(PageQuery):

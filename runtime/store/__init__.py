@@ -12,13 +12,16 @@ implementation serves both databases:
     queries.py       every read, once (`Reads`), and the webhook's one-statement `call_scene`
     tx.py            every Tx operation, once (`SqlTx`), over a port and a locking hook
     writes.py        a unit's acting writes, queued and sent together (PostgreSQL: one
-                     statement; SQLite: one per group of tables, through narrow TEMP views)
+                     statement, sent with COMMIT; SQLite: one per group of tables, through
+                     narrow TEMP views)
+    pg_replay.py     PostgreSQL: a unit's reads and locks taken again, checked, with its COMMIT
     dialect.py       what differs: parameter marks, times, JSON, booleans, keys, a few words
     port.py          run / many / one / all / value over SQLite (synchronous); postgres_port.py
                      the same over asyncpg
     locks.py         the locking hook: nothing on SQLite, advisory locks on PostgreSQL
     sqlite.py        SqliteStore: the group-commit writer (sqlite_writer.py), reader threads
-    postgres.py      PostgresStore: a pool, a transaction per unit, retries
+    postgres.py      PostgresStore: a pool, a transaction per unit (deferred to its
+                     COMMIT on a first attempt), retries
     reads.py         the Store's reads, forwarding to `Reads`
     migrate.py, postgres_migrate.py, migrations/, migrations_pg/: each backend's schema history
 

@@ -43,6 +43,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from runtime.store.editing import ClosedTenant
 from runtime.store.health import StorageHealth
 from runtime.store.models import (
     JSON,
@@ -255,7 +256,46 @@ class Tx(Protocol):
     async def create_contacts(
         self, tenant_id: str, contacts: Sequence[tuple[str, Sequence[ContactPhone]]]
     ) -> list[Contact]:
-        """Create contacts from (name, phones); callers normalise phones (acting.phone_of)."""
+        """Create contacts from (name, phones); callers normalise phones (acting.contact_phones).
+        PhoneTaken when another contact has one of the numbers; Conflict when two of the new
+        ones would share one."""
+        ...
+
+    # --- editing and deleting (editing.py) ------------------------------------------------
+
+    async def update_contact(
+        self, tenant_id: str, contact_id: str, name: str | None,
+        phones: Sequence[ContactPhone] | None,
+    ) -> Contact | None:
+        """New name and/or phones (None: unchanged); PhoneTaken for a number newly given
+        that another contact has; None: no such contact."""
+        ...
+
+    async def merge_contacts(self, tenant_id: str, into_id: str, other_id: str
+                             ) -> Contact | None:
+        """`other` into `into`: numbers joined, activity and calls re-pointed, `other`
+        deleted. None: either is not the tenant's."""
+        ...
+
+    async def delete_contact(self, tenant_id: str, contact_id: str) -> bool:
+        """Its calls and activity stay, linked to no contact."""
+        ...
+
+    async def tenant_counts(self, tenant_id: str) -> dict[str, int] | None:
+        """What the tenant owns per kind (editing.TENANT_KINDS); None: no such tenant."""
+        ...
+
+    async def close_tenant(self, tenant_id: str) -> ClosedTenant | None:
+        """First step of deleting a tenant: its credentials end, its webhook tokens change;
+        the counts. None: no such tenant."""
+        ...
+
+    async def delete_tenant_batch(self, tenant_id: str, limit: int) -> int:
+        """At most `limit` rows of the tenant's big tables; 0 when none are left."""
+        ...
+
+    async def finish_tenant(self, tenant_id: str) -> bool:
+        """The tenant row and all that is left of it."""
         ...
 
     async def mark_call_handled(self, tenant_id: str, call_id: str, user_id: str
@@ -419,6 +459,11 @@ class Store(abc.ABC):
     async def get_activity_for_call(self, tenant_id: str, call_id: str) -> ActivityEntry | None:
         ...
 
+    @abc.abstractmethod
+    async def tenant_counts(self, tenant_id: str) -> dict[str, int] | None:
+        """What deleting the tenant would remove, per kind (editing.TENANT_KINDS); None: no
+        such tenant."""
+
     # --- reads: executions, notifications, storage -----------------------------------------
 
     @abc.abstractmethod
@@ -531,3 +576,18 @@ class Store(abc.ABC):
     async def purge_expired_storage(self, now: datetime) -> int:
         return await self.write(lambda tx: tx.purge_expired_storage(now))
 
+    # --- editing and deleting: one unit each -----------------------------------------------
+
+    async def update_contact(
+        self, tenant_id: str, contact_id: str, name: str | None,
+        phones: Sequence[ContactPhone] | None,
+    ) -> Contact | None:
+        return await self.write(
+            lambda tx: tx.update_contact(tenant_id, contact_id, name, phones))
+
+    async def merge_contacts(self, tenant_id: str, into_id: str, other_id: str
+                             ) -> Contact | None:
+        return await self.write(lambda tx: tx.merge_contacts(tenant_id, into_id, other_id))
+
+    async def delete_contact(self, tenant_id: str, contact_id: str) -> bool:
+        return await self.write(lambda tx: tx.delete_contact(tenant_id, contact_id))

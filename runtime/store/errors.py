@@ -118,3 +118,15 @@ def storage_unavailable(error: BaseException) -> StorageUnavailable | None:
             return StorageUnavailable(cause, f"{type(seen).__name__}: {seen}")
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+class PhoneTaken(Conflict):
+    """A phone number given for a contact already belongs to another contact of the tenant
+    (one number, one contact: a call's history must not split between two)."""
+
+    def __init__(self, phone: str, contact_id: str, index: int | None = None) -> None:
+        where = "" if index is None else f" (contacts.{index})"
+        super().__init__(f"{phone} already belongs to contact {contact_id}{where}")
+        self.phone = phone
+        self.contact_id = contact_id
+        self.index = index

@@ -3,6 +3,9 @@ serialises every unit); `AdvisoryLocks` is PostgreSQL's, where units run at once
 connections and several nodes.
 
 `tx.py` calls the hook at the points where a concurrent unit could have made its read stale.
+(A unit's first attempt defers its locks: they are noted here and taken, in the same order,
+with its COMMIT, its reads checked again under them: pg_replay.py. What follows describes a
+unit holding them as it goes, which a deferred unit is equivalent to when its checks pass.)
 On PostgreSQL all locks are transaction-level advisory locks (`pg_advisory_xact_lock`,
 released at COMMIT or ROLLBACK); once a lock is held, every later statement of the transaction
 reads a fresh snapshot (READ COMMITTED), so it sees everything the previous holder committed.
@@ -70,6 +73,17 @@ SEP = "\x1f"
 Numbers = tuple[str, str, str, str | None, str, str | None]  # module, direction, src, ext, ...
 
 
+# Whom an event may notify (the operator's user; those notified of the call, whom a NotifyEnd
+# tells), locked in the scene's own statement (`scene_column`), in one order for every unit
+# (byte order, as Python's sorted() in `notifying`).
+NOTIFY_SCENE_COLUMN = """(SELECT count(pg_advisory_xact_lock($12, hashtext(u))) FROM (
+            SELECT u FROM (SELECT user_id AS u FROM bindings WHERE module_id = $1
+                           AND member_id = $11
+                           UNION SELECT user_id FROM call_notified
+                           WHERE call_id = (SELECT id FROM chosen) AND user_id IS NOT NULL) us
+            ORDER BY u COLLATE "C") ordered)"""
+
+
 class RetryUnit(StoreError):
     """The unit read something that changed before it could act on it: run it again."""
 
@@ -123,6 +137,12 @@ class Locks:
     async def creating_contact(self, contact: Contact) -> None:
         return None
 
+    async def contact_numbers(self, tenant_id: str, numbers: Iterable[str]) -> None:
+        """Numbers a management write is about to give a contact: held to COMMIT, so no
+        other unit (an API write, or acting creating a contact for a missed call) gives one of
+        them to another contact meanwhile."""
+        return None
+
     async def module(self, module_id: str) -> None:
         return None
 
@@ -160,15 +180,7 @@ class AdvisoryLocks(Locks):
     def scene_column(self, lookup: CallLookup) -> tuple[str | None, list[object]]:
         if not lookup.notify:
             return None, []
-        # Whom an event may notify (the operator's user; those notified of the call, whom a
-        # NotifyEnd tells), locked in the scene's own statement, in one order for every unit
-        # (byte order, as Python's sorted() in `notifying`).
-        return """(SELECT count(pg_advisory_xact_lock($12, hashtext(u))) FROM (
-            SELECT u FROM (SELECT user_id AS u FROM bindings WHERE module_id = $1
-                           AND member_id = $11
-                           UNION SELECT user_id FROM call_notified
-                           WHERE call_id = (SELECT id FROM chosen) AND user_id IS NOT NULL) us
-            ORDER BY u COLLATE "C") ordered)""", [LOCK_NOTIFY]
+        return NOTIFY_SCENE_COLUMN, [LOCK_NOTIFY]
 
     def scene_read(self, lookup: CallLookup, users: Iterable[str | None]) -> None:
         present = [u for u in users if u is not None]
@@ -216,6 +228,11 @@ class AdvisoryLocks(Locks):
                 if await self._port.value("SELECT 1 FROM contact_phones WHERE tenant_id = $1 "
                                           "AND normalized = $2 LIMIT 1", number):
                     raise RetryUnit(f"a contact with {phone.normalized} appeared meanwhile")
+
+    async def contact_numbers(self, tenant_id: str, numbers: Iterable[str]) -> None:
+        # The same keys as `creating_contact`, in one order (sorted: no deadlock between two
+        # writes taking several).
+        await self._lock_all(LOCK_CONTACT, sorted({SEP.join((tenant_id, n)) for n in numbers}))
 
     async def module(self, module_id: str) -> None:
         await self._lock(LOCK_MODULE, module_id)

@@ -12,22 +12,28 @@ of the SQLite writer (units in savepoints of one transaction per batch, on one c
 machine running the server too. Spread over 16 modules with an operator each: pool of 10
 about 1120 units/s, pool of 4 about 1080, batches on one connection about 460 (SQLite's
 group commit about 2700). All on one module and operator: pools about 780, batches 490.
-(Those figures are from a unit of about fourteen round trips; a webhook's unit is now four:
-BEGIN with the call's locks, its scene, its writes, COMMIT.
-tests/runtime/test_unit_statements.py holds it there.) A unit's statements are round trips;
-one connection runs them one after another, a pool runs several units' at once. The pool
-also wins where it matters for several nodes: a batch would hold the locks (locks.py) of all
-its units until its commit, so another node's unit for any of those calls would wait for the
-whole batch, two nodes' batches could deadlock (losing a whole batch), and one unit waiting
-on a lock would stall every write of its node. With a pool, a lock wait holds up one unit,
-and a deadlock one unit.
+(Those figures are from a unit of about fourteen round trips; a webhook's unit is now two:
+its scene, then BEGIN, the call's locks, the scene checked again, its writes and COMMIT in one
+message (pg_replay.py). tests/runtime/test_unit_statements.py holds it there.) A unit's
+statements are round trips; one connection runs them one after another, a pool runs several
+units' at once. The pool also wins where it matters for several nodes: a batch would hold
+the locks (locks.py) of all its units until its commit, so another node's unit for any of
+those calls would wait for the whole batch, two nodes' batches could deadlock (losing a whole
+batch), and one unit waiting on a lock would stall every write of its node. With a pool, a
+lock wait holds up one unit, and a deadlock one unit.
 
 - `write(unit)` returns after COMMIT (with `synchronous_commit` at least `on`/`local`; a
   server set to `off` is set back to `on` for our sessions, since a webhook is answered only
   after its effects are durable).
-- A unit that meets a deadlock, a serialization failure, one of the schema's backstop unique
-  indexes, or `RetryUnit` (a stale read, locks.py) is rolled back and run again, up to
-  MAX_ATTEMPTS times: units only await `tx` methods (base.py), so running one again is safe.
+- A unit's first attempt is deferred (pg_replay.py): it reads with no transaction open and
+  no lock held, and its locks, its reads checked again under them, its writes and COMMIT go
+  in one message at its end. Its locks are held only while that message runs, never while
+  Python decides.
+- A unit that meets a deadlock, a serialization failure (a deferred unit's reads that changed
+  before its COMMIT among them), one of the schema's backstop unique indexes, or `RetryUnit`
+  (a stale read, locks.py) is rolled back and run again, up to MAX_ATTEMPTS times, holding
+  its locks from its first statement: units only await `tx` methods (base.py), so running
+  one again is safe.
 - `dry_run(unit)` runs the unit in a transaction and rolls it back.
 - The caller being cancelled does not cancel a started unit: it runs to its end, as with
   SQLite, so a connection is never abandoned mid-statement. `close()` waits for those.
@@ -55,13 +61,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from runtime.store.base import Tx
+from runtime.store.dialect import POSTGRES
 from runtime.store.errors import NestedWrite, StoreClosed, StoreError
-from runtime.store.locks import AdvisoryLocks, RetryUnit
+from runtime.store.locks import NOTIFY_SCENE_COLUMN, AdvisoryLocks, RetryUnit
 from runtime.store.migrate import Migration
 from runtime.store.models import Notification, StoreStats, utc_now
+from runtime.store.pg_replay import SAME_FUNCTION, prepare_checks
 from runtime.store.postgres_migrate import apply_migrations, quote_ident
 from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error
-from runtime.store.queries import Reads
+from runtime.store.queries import Reads, scene_sql
 from runtime.store.reads import Query, QueryReads
 from runtime.store.tx import SqlTx, run_unit
 
@@ -80,6 +88,9 @@ SESSION_SETTINGS = {
 }
 # Backstop unique indexes (0001_init.sql): violating one means the unit raced; run it again.
 RACE_CONSTRAINTS = frozenset({"calls_provider_id", "activity_one_per_call"})
+# A unit that read a contact which a merge or a delete then removed writes a call or activity
+# row pointing at it: its foreign key fails. Run again, it reads the contact as it now is.
+CONTACT_REFERENCES = frozenset({"calls_contact_id_fkey", "activity_contact_id_fkey"})
 
 # Set while a unit runs: a nested store.write would hold a second connection and could
 # deadlock against the first; refused as on SQLite.
@@ -133,6 +144,8 @@ def _retryable(error: BaseException) -> bool:
     cause = error.__cause__
     if isinstance(cause, asyncpg.DeadlockDetectedError | asyncpg.SerializationError):
         return True
+    if isinstance(cause, asyncpg.ForeignKeyViolationError):
+        return cause.constraint_name in CONTACT_REFERENCES
     return (isinstance(cause, asyncpg.UniqueViolationError)
             and cause.constraint_name in RACE_CONSTRAINTS)
 
@@ -150,6 +163,32 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                        "WHERE current_setting('synchronous_commit') = 'off'")
 
 
+# The reads whose checks every connection prepares: the call's scene, with and without the
+# locking of whom it may notify (locks.py), as PgPort sends them.
+HOT_READS = [POSTGRES.render(scene_sql(POSTGRES, column))
+             for column in (None, NOTIFY_SCENE_COLUMN)]
+
+
+async def _init_deferring_connection(conn: asyncpg.Connection) -> None:
+    await _init_connection(conn)
+    # What checks a deferred unit's reads at its COMMIT (pg_replay.py), the scene's prepared.
+    await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS)}")
+
+
+async def _can_defer(conn: asyncpg.Connection) -> bool:
+    """Whether units may defer their locks: that needs the temporary function checking their
+    reads (and the prepared checks), and a database where our role may not create temporary
+    objects (TEMP privilege revoked) has none: its units hold their locks from their first
+    statement. Tried on `conn` as each pool connection will do it."""
+    try:
+        await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS)}")
+    except asyncpg.PostgresError as error:
+        log.warning("units hold their locks from their first statement, one more round trip "
+                    "each: no temporary function for deferring them (%s)", error)
+        return False
+    return True
+
+
 async def _keep_session(conn: object) -> None:
     """Pool reset on release: nothing beyond asyncpg's own rollback of an open transaction.
 
@@ -162,7 +201,7 @@ async def _keep_session(conn: object) -> None:
 
 class PostgresStore(QueryReads):
     def __init__(self, target: PgTarget, schema: str, pool: asyncpg.Pool, *,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], defer: bool = True) -> None:
         self.target = target
         self.schema = schema  # the schema the tables live in (current_schema() if not given)
         self._pool = pool
@@ -172,6 +211,7 @@ class PostgresStore(QueryReads):
         self._closed = False
         self._running: set[asyncio.Task[Any]] = set()
         self._counters = _Counters()
+        self._defer = defer  # units' first attempts defer their locks (pg_replay.py)
 
     @classmethod
     async def open(cls, url: str, *, schema: str | None = None, pool_size: int | None = None,
@@ -192,14 +232,16 @@ class PostgresStore(QueryReads):
         try:
             resolved = target.schema or await conn.fetchval("SELECT current_schema()") or "public"
             await apply_migrations(conn, resolved, migrations)
+            defer = await _can_defer(conn)
         finally:
             await conn.close()
         pool = await asyncpg.create_pool(
-            target.dsn, min_size=1, max_size=pool_size, init=_init_connection,
+            target.dsn, min_size=1, max_size=pool_size,
+            init=_init_deferring_connection if defer else _init_connection,
             reset=_keep_session, server_settings=target.settings(),
         )
         assert pool is not None
-        return cls(target, resolved, pool, clock=clock)
+        return cls(target, resolved, pool, clock=clock, defer=defer)
 
     # --- units of work --------------------------------------------------------------------
 
@@ -229,7 +271,10 @@ class PostgresStore(QueryReads):
         _IN_UNIT.set(True)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                value = await self._once(unit, dry)
+                # The first attempt defers its locks to its COMMIT (pg_replay.py); one that
+                # lost a race runs again holding them from its first statement.
+                value = await self._once(unit, dry,
+                                         defer=self._defer and attempt == 1 and not dry)
             except Exception as error:
                 if attempt < MAX_ATTEMPTS and _retryable(error):
                     self._counters.retries += 1
@@ -244,19 +289,25 @@ class PostgresStore(QueryReads):
             return value
         raise AssertionError("unreachable")
 
-    async def _once(self, unit: Callable[[Tx], Awaitable[T]], dry: bool) -> T:
+    async def _once(self, unit: Callable[[Tx], Awaitable[T]], dry: bool, *, defer: bool) -> T:
         try:
             async with self._pool.acquire() as conn:
-                # BEGIN goes with the unit's first statement (PgPort), COMMIT after its last.
-                port = PgPort(conn, unit=True)
+                # BEGIN goes with the unit's first statement (PgPort), COMMIT with the
+                # writes it queued last (PgPort.commit).
+                port = PgPort(conn, unit=True, defer=defer)
+                tx = SqlTx(port, AdvisoryLocks(port), self._clock)
                 try:
-                    value = await run_unit(SqlTx(port, AdvisoryLocks(port), self._clock), unit)
+                    if dry:
+                        value = await run_unit(tx, unit)
+                        await port.end(commit=False)
+                    else:
+                        value = await unit(tx)
+                        await port.commit(tx.take_pending())
                 except BaseException:
                     # A broken connection cannot roll back; the pool discards it on release.
                     with contextlib.suppress(*DRIVER_ERRORS, StoreError):
                         await port.end(commit=False)
                     raise
-                await port.end(commit=not dry)
                 return value
         except DRIVER_ERRORS as error:
             # Acquiring, or a unit's own direct use of the driver.

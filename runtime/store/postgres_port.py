@@ -20,8 +20,9 @@ from asyncpg.pool import PoolConnectionProxy
 
 from runtime.store.dialect import POSTGRES
 from runtime.store.errors import Conflict, NotFound, StoreError
+from runtime.store.pg_replay import Replay, fingerprinted, is_read
 from runtime.store.port import Args
-from runtime.store.writes import Batch, pg_unit_writes
+from runtime.store.writes import Batch, NotLiteral, pg_unit_script, pg_unit_writes
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 Target = Connection | asyncpg.Pool
@@ -74,15 +75,26 @@ def _hex_lock(space: int, key: str) -> str | None:
 class PgPort:
     """A port on the pool (reads), or on one unit's connection (`unit=True`), where the
     transaction begins with the unit's first statement: when that statement takes locks
-    (`lock`), BEGIN travels with it in one round trip."""
+    (`lock`), BEGIN travels with it in one round trip; the unit's last writes travel with its
+    COMMIT (`commit`).
 
-    __slots__ = ("begun", "dialect", "target", "unit")
+    `defer=True` (a unit's first attempt, postgres.py): no transaction while the unit reads;
+    its locks and reads are taken and checked again with its writes and COMMIT, in one round
+    trip (pg_replay.py). Its first other statement ends that: BEGIN, the locks and checks so
+    far, then that statement, and the unit goes on as a transaction. A deferred read's rows
+    carry one more column, last: their fingerprints (`pg_replay.FINGERPRINT`); read rows by
+    column name.
+    """
 
-    def __init__(self, target: Target, *, unit: bool = False) -> None:
+    __slots__ = ("begun", "deferring", "dialect", "replay", "target", "unit")
+
+    def __init__(self, target: Target, *, unit: bool = False, defer: bool = False) -> None:
         self.target = target
         self.dialect = POSTGRES
         self.unit = unit
         self.begun = False
+        self.deferring = unit and defer
+        self.replay = Replay()
 
     async def _begin(self, then: str = "") -> None:
         self.begun = True
@@ -91,8 +103,39 @@ class PgPort:
         except DRIVER_ERRORS as error:
             raise map_error(error) from error
 
+    async def _start(self, then: str = "") -> None:
+        """Begin the unit's transaction (and run `then`, statements with their values written
+        in): after BEGIN, the locks and checks of what a deferred unit read so far."""
+        if not self.deferring:
+            await self._begin(f" {then};" if then else "")
+            return
+        self.deferring = False
+        if not self.replay.items:
+            await self._begin(f" {then};" if then else "")
+            return
+        try:
+            script = self.replay.script()
+        except NotLiteral:
+            await self._begin()
+            for sql, args in self.replay.statements(_LOCKS):
+                await self._execute(sql, args)
+            if then:
+                await self._execute(then, ())
+            return
+        await self._begin(f" {script}; {then};" if then else f" {script};")
+
+    async def _execute(self, sql: str, args: Args) -> None:
+        """A statement as given (not rendered: it may hold values written in)."""
+        try:
+            await self.target.execute(sql, *map(_storable, args))
+        except DRIVER_ERRORS as error:
+            raise map_error(error) from error
+
     async def lock(self, space: int, keys: Sequence[str]) -> None:
         """Transaction-level advisory locks on `keys` (hashtext), taken in the order given."""
+        if self.deferring:
+            self.replay.lock(space, keys)
+            return
         if self.unit and not self.begun:
             locks = [_hex_lock(space, k) for k in keys]
             if all(lock is not None for lock in locks):
@@ -100,8 +143,63 @@ class PgPort:
                 return
         await self.run(_LOCKS, [space, list(keys)])
 
+    async def _deferred_read(self, sql: str, args: Args) -> list[Any]:
+        storable = [_storable(a) for a in args]
+        try:
+            rows = await self.target.fetch(fingerprinted(sql), *storable)
+        except DRIVER_ERRORS as error:
+            raise map_error(error) from error
+        self.replay.read(sql, storable, rows)
+        return rows
+
+    async def commit(self, batch: Batch) -> None:
+        """Send the unit's last queued writes and commit, in one round trip.
+
+        - Deferred (nothing sent but reads): BEGIN, the locks and checks (pg_replay.py), the
+          batch and COMMIT, one message; with no reads, the batch alone, one statement that
+          is its own transaction (committed when it returns); with no batch, nothing.
+        - In a transaction: the batch with its values written in (`pg_unit_script`) and
+          COMMIT, one message of the simple query protocol. Should the batch fail, the
+          server skips the COMMIT and the transaction stays open, failed, for the caller's
+          rollback. A value that has no literal form (none of the acting writes' today) costs
+          the two round trips it did before: the batch with parameters, then COMMIT.
+        """
+        if self.deferring and batch and self.replay.items:
+            try:
+                script = f"{self.replay.script()}; {pg_unit_script(batch)}"
+            except NotLiteral:
+                await self._start()  # one statement each, then as in a transaction
+            else:
+                self.deferring = False
+                await self._finish(f"BEGIN; {script}")
+                return
+        self.deferring = False  # read only (nothing to lock, check or commit), or no reads
+        if not batch:
+            await self.end(commit=True)
+            return
+        if not self.begun:
+            sql, args = pg_unit_writes(batch)
+            await self._execute(POSTGRES.render(sql), args)
+            return
+        try:
+            script = pg_unit_script(batch)
+        except NotLiteral:
+            await self.write_batch(batch)
+            await self.end(commit=True)
+            return
+        await self._finish(script)
+
+    async def _finish(self, script: str) -> None:
+        self.begun = True  # until COMMIT has run: a failure leaves a transaction to roll back
+        try:
+            await self.target.execute(f"{script}; COMMIT")
+        except DRIVER_ERRORS as error:
+            raise map_error(error) from error
+        self.begun = False
+
     async def end(self, *, commit: bool) -> None:
         """COMMIT (or ROLLBACK) the unit's transaction, if it began."""
+        self.deferring = False
         if self.begun:
             self.begun = False
             try:
@@ -111,7 +209,7 @@ class PgPort:
 
     async def run(self, sql: str, args: Args = ()) -> int:
         if self.unit and not self.begun:
-            await self._begin()
+            await self._start()
         try:
             status = await self.target.execute(POSTGRES.render(sql), *map(_storable, args))
         except DRIVER_ERRORS as error:
@@ -120,7 +218,7 @@ class PgPort:
 
     async def many(self, sql: str, rows: Sequence[Args]) -> None:
         if self.unit and not self.begun:
-            await self._begin()
+            await self._start()
         try:
             await self.target.executemany(POSTGRES.render(sql),
                                           [tuple(map(_storable, r)) for r in rows])
@@ -128,26 +226,37 @@ class PgPort:
             raise map_error(error) from error
 
     async def one(self, sql: str, args: Args = ()) -> Any:
+        rendered = POSTGRES.render(sql)
+        if self.deferring and is_read(rendered):
+            rows = await self._deferred_read(rendered, args)
+            return rows[0] if rows else None
         if self.unit and not self.begun:
-            await self._begin()
+            await self._start()
         try:
-            return await self.target.fetchrow(POSTGRES.render(sql), *map(_storable, args))
+            return await self.target.fetchrow(rendered, *map(_storable, args))
         except DRIVER_ERRORS as error:
             raise map_error(error) from error
 
     async def all(self, sql: str, args: Args = ()) -> list[Any]:
+        rendered = POSTGRES.render(sql)
+        if self.deferring and is_read(rendered):
+            return await self._deferred_read(rendered, args)
         if self.unit and not self.begun:
-            await self._begin()
+            await self._start()
         try:
-            return await self.target.fetch(POSTGRES.render(sql), *map(_storable, args))
+            return await self.target.fetch(rendered, *map(_storable, args))
         except DRIVER_ERRORS as error:
             raise map_error(error) from error
 
     async def value(self, sql: str, args: Args = ()) -> Any:
+        rendered = POSTGRES.render(sql)
+        if self.deferring and is_read(rendered):
+            rows = await self._deferred_read(rendered, args)
+            return rows[0][0] if rows else None
         if self.unit and not self.begun:
-            await self._begin()
+            await self._start()
         try:
-            return await self.target.fetchval(POSTGRES.render(sql), *map(_storable, args))
+            return await self.target.fetchval(rendered, *map(_storable, args))
         except DRIVER_ERRORS as error:
             raise map_error(error) from error
 
@@ -163,5 +272,13 @@ class PgPort:
         await self.run("RELEASE SAVEPOINT unique_check")
 
     async def write_batch(self, batch: Batch) -> None:
+        if self.deferring:  # BEGIN, the locks and checks, and the batch: one message
+            try:
+                script = pg_unit_script(batch)
+            except NotLiteral:
+                pass
+            else:
+                await self._start(script)
+                return
         sql, args = pg_unit_writes(batch)
         await self.run(sql, args)

@@ -125,6 +125,15 @@ def _scene_sql(d: Dialect, extra_column: str | None) -> str:
 _SCENES: dict[tuple[str, str | None], str] = {}
 
 
+def scene_sql(d: Dialect, extra_column: str | None = None) -> str:
+    """The call scene's statement for the dialect (with the locking hook's column), built
+    once. (PostgreSQL prepares its check on each connection: pg_replay.py.)"""
+    sql = _SCENES.get((d.name, extra_column))
+    if sql is None:
+        sql = _SCENES[d.name, extra_column] = _scene_sql(d, extra_column)
+    return sql
+
+
 def scene_args(lookup: CallLookup, d: Dialect) -> list[Any]:
     return [*lookup.numbers, lookup.provider_call_id, d.time_or_none_in(lookup.ended_since),
             lookup.tenant_id, lookup.client_phone, lookup.operator_phone]
@@ -348,10 +357,8 @@ class Reads:
     async def read_call_scene(self, lookup: CallLookup, extra_column: str | None = None,
                               extra_args: Sequence[Any] = ()) -> CallScene:
         d = self._d
-        sql = _SCENES.get((d.name, extra_column))
-        if sql is None:
-            sql = _SCENES[d.name, extra_column] = _scene_sql(d, extra_column)
-        row = await self._port.one(sql, [*scene_args(lookup, d), *extra_args])
+        row = await self._port.one(scene_sql(d, extra_column),
+                                   [*scene_args(lookup, d), *extra_args])
 
         def obj(name: str) -> Any:
             value = row[name]

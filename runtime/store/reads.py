@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any
 
+from runtime.store import editing
 from runtime.store.base import DEFAULT_LIMIT, Store
 from runtime.store.models import (
     ActivityEntry,
@@ -40,6 +41,10 @@ class QueryReads(Store):
     @abc.abstractmethod
     async def _read(self, query: Query, *args: Any) -> Any:
         """Run `query(reads, *args)`: `query` is a method of `Reads`, unbound."""
+
+    async def tenant_counts(self, tenant_id: str) -> dict[str, int] | None:
+        read: dict[str, int] | None = await self._read(editing.tenant_counts, tenant_id)
+        return read
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         read: Tenant | None = await self._read(Reads.get_tenant, tenant_id)

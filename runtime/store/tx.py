@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from runtime import ids
 from runtime.store import tables as t
 from runtime.store.dialect import dumps
+from runtime.store.editing import Editing
 from runtime.store.errors import Conflict, NotFound, StorageLimitExceeded
 from runtime.store.locks import Locks
 from runtime.store.models import (
@@ -53,7 +54,7 @@ from runtime.store.models import (
     UserToken,
 )
 from runtime.store.port import Args, Port
-from runtime.store.queries import FIND_ENDED_CALL, FIND_OPEN_CALL, Reads
+from runtime.store.queries import FIND_ENDED_CALL, FIND_OPEN_CALL
 from runtime.store.writes import ACTIVITY_FIXED, Batch, PendingWrites
 
 T = TypeVar("T")
@@ -155,7 +156,7 @@ async def run_unit(tx: SqlTx, unit: Callable[[SqlTx], Awaitable[T]]) -> T:
     return value
 
 
-class SqlTx(Reads):
+class SqlTx(Editing):
     """One write transaction's view of the database (see `base.Tx` for the contract).
 
     Acting's inserts and updates are queued (writes.py) and sent as one statement before the
@@ -174,6 +175,11 @@ class SqlTx(Reads):
 
     def discard(self) -> None:
         self._pending.clear()
+
+    def take_pending(self) -> Batch:
+        """What the unit queued and has not sent, for the caller to send with its COMMIT
+        (PostgreSQL: `PgPort.commit`); the queue is empty afterwards."""
+        return self._pending.take()
 
     # --- the webhook's reads, in one statement ----------------------------------------------
 
@@ -558,6 +564,9 @@ class SqlTx(Reads):
                               contacts: Sequence[tuple[str, Sequence[ContactPhone]]]
                               ) -> list[Contact]:
         await self._require_tenant(tenant_id)
+        # One number, one contact (editing.py): refused, naming the contact that has it.
+        await self.claim_numbers(tenant_id, [phones for _, phones in contacts],
+                                 indexed=len(contacts) > 1)
         now = self._clock()
         created = []
         for name, phones in contacts:

@@ -16,7 +16,9 @@ one read (the call's scene) and those.
   rows only takes that table's plain statement. So a unit's writes are at most three
   statements, as cheap for SQLite as plain INSERTs (BENCHMARKS.md, "The store written once").
 - PostgreSQL (`pg_unit_writes`): one statement of data-modifying CTEs, one per table (and one
-  per updated row), the values as parameters.
+  per updated row), the values as parameters; or, for the batch that goes in one message
+  with COMMIT (postgres_port `PgPort.commit`), the same statement with its values written in
+  as literals (`pg_unit_script`, `pg_literal`).
 
 Rows are kept per table in the order given; an update of a row queued for insert becomes that
 insert (a statement cannot both insert a row and update it), a second update replaces the
@@ -25,8 +27,9 @@ first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from runtime.store import tables as t
@@ -231,16 +234,9 @@ SQLITE_PLAIN = {s.name: _plain_sql(s) for s in SLOTS}
 # --- PostgreSQL: one statement of data-modifying CTEs -------------------------------------------
 
 
-def pg_unit_writes(batch: Batch) -> tuple[str, list[Any]]:
-    """(the statement, its parameters) writing the whole batch."""
-    args: list[Any] = []
+def _pg_statement(batch: Batch, marks: Callable[[Sequence[Any]], list[str]]) -> str:
+    """The batch as one statement, each value written by `marks` (a parameter or a literal)."""
     parts: list[str] = []
-
-    def marks(values: Sequence[Any]) -> list[str]:
-        start = len(args)
-        args.extend(values)
-        return [f"${start + i + 1}" for i in range(len(values))]
-
     for s, rows in batch:
         if s.update:
             for values in rows:
@@ -250,6 +246,60 @@ def pg_unit_writes(batch: Batch) -> tuple[str, list[Any]]:
         else:
             parts.append(s.insert_sql([f"({', '.join(marks(values))})" for values in rows]))
     if len(parts) == 1:
-        return parts[0], args
+        return parts[0]
     ctes = ", ".join(f"w{i} AS ({p})" for i, p in enumerate(parts))
-    return f"WITH {ctes} SELECT 1", args
+    return f"WITH {ctes} SELECT 1"
+
+
+def pg_unit_writes(batch: Batch) -> tuple[str, list[Any]]:
+    """(the statement, its parameters) writing the whole batch."""
+    args: list[Any] = []
+
+    def marks(values: Sequence[Any]) -> list[str]:
+        start = len(args)
+        args.extend(values)
+        return [f"${start + i + 1}" for i in range(len(values))]
+
+    return _pg_statement(batch, marks), args
+
+
+class NotLiteral(TypeError):
+    """A value `pg_literal` does not write (the caller sends it as a parameter instead)."""
+
+
+def pg_literal(value: Any) -> str:
+    """A value as PostgreSQL literal text that means exactly that value whatever it holds.
+
+    Text goes in an escape string (E'...'), where a backslash and a quote are the only
+    characters with a meaning; both are doubled, so a value cannot end the literal, whatever
+    `standard_conforming_strings` says. NUL, which a statement's text cannot hold, is U+FFFD
+    as in every parameter (postgres_port). Other values are written as their input text, an
+    untyped literal the column's type reads (an INSERT's or UPDATE's target column gives it
+    its type). Anything else (a naive time, bytes, ...) raises NotLiteral.
+    """
+    kind = type(value)
+    if value is None:
+        return "NULL"
+    if kind is str:
+        text: str = value
+        if "\x00" in text:
+            text = text.replace("\x00", "\ufffd")
+        return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+    if kind is bool:
+        return "'true'" if value else "'false'"
+    if kind is int or kind is float:
+        return f"'{value!r}'"  # float: 'inf' and 'nan' are float8's input too
+    if kind is datetime and value.tzinfo is not None:
+        return f"'{value.isoformat()}'"
+    raise NotLiteral(f"no literal for a {kind.__name__}")
+
+
+def pg_unit_script(batch: Batch) -> str:
+    """The batch as one statement with its values written in (`pg_literal`), to go in one
+    message with other statements (the simple query protocol takes no parameters).
+    Raises NotLiteral when a value cannot be written so."""
+
+    def marks(values: Sequence[Any]) -> list[str]:
+        return [pg_literal(v) for v in values]
+
+    return _pg_statement(batch, marks)

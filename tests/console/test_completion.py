@@ -12,7 +12,7 @@ from runtime.console.completion import (
     completion_json,
     completion_url,
 )
-from sandbox import api, builtins_table, modules
+from sandbox import builtins_table, injected, modules
 from sandbox.stubs import INJECTED_MEMBERS
 from tests.console.conftest import Browser
 from tests.e2e.conftest import Service
@@ -25,9 +25,10 @@ def labels(entries: Sequence[Entry]) -> set[str]:
 
 
 def test_every_injected_name_has_an_entry_with_a_doc() -> None:
-    injected = set(api.make_injected(host=DictHost(), settings={}, output=api.OutputLog(10)))
+    names = set(injected.make_injected(host=DictHost(), settings={},
+                                       output=injected.OutputLog(10)))
     data = completion_data()
-    assert labels(data.globals) == injected
+    assert labels(data.globals) == names
     undocumented = [e.label for e in data.globals if not e.info]
     assert undocumented == []
 
@@ -50,7 +51,7 @@ def test_injected_objects_list_their_members_with_signatures() -> None:
 
 def test_enums_and_result_types() -> None:
     data = completion_data()
-    for kind in api.CONTRACT_ENUMS:
+    for kind in injected.CONTRACT_ENUMS:
         assert [e.label for e in data.types[kind.__name__]] == [m.name for m in kind]
     start = next(e for e in data.types["VoipWebhookEvent"] if e.label == "NotifyStart")
     assert start.detail == " = 'notify_start'"

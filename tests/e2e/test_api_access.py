@@ -48,6 +48,9 @@ TENANT_ENDPOINTS: list[tuple[str, str, Any]] = [
     ("GET", "/api/v1/contacts?phone=89161234567", None),
     ("GET", f"/api/v1/contacts/{C}", None),
     ("GET", f"/api/v1/contacts/{C}/activity", None),
+    ("PATCH", f"/api/v1/contacts/{C}", {"name": "x", "phones": ["+79031112233"]}),
+    ("POST", f"/api/v1/contacts/{C}/merge", {"contact_id": "con_y"}),
+    ("DELETE", f"/api/v1/contacts/{C}", None),
     ("GET", "/api/v1/calls", None),
     ("GET", f"/api/v1/calls/{CALL}", None),
     ("GET", "/api/v1/executions", None),
@@ -59,6 +62,8 @@ OPERATOR_ENDPOINTS: list[tuple[str, str, Any]] = [
     ("GET", "/api/v1/tenants", None),
     ("GET", "/api/v1/tenants/ten_x", None),
     ("POST", "/api/v1/tenants/ten_x/keys", None),
+    ("DELETE", "/api/v1/tenants/ten_x", None),
+    ("DELETE", "/api/v1/tenants/ten_x?dry_run=true", None),
 ]
 
 
@@ -128,6 +133,7 @@ async def test_tenants_never_see_each_other(service: Service) -> None:
     m, u = mine["module"]["id"], mine["user"]["id"]
     own_module = (await b.ok("GET", "/api/v1/modules"))["modules"][0]["id"]
     own_user = (await b.ok("GET", "/api/v1/users"))["users"][0]["id"]
+    own_contact_id = (await b.ok("GET", "/api/v1/contacts"))["contacts"][0]["id"]
     ids = {M: m, V: mine["v2"]["id"], U: u, C: mine["contact"]["id"],
            CALL: mine["call"]["id"], E: mine["execution"]["id"], "key_x": mine["key"]["id"],
            T: mine["token"]["id"]}
@@ -153,6 +159,9 @@ async def test_tenants_never_see_each_other(service: Service) -> None:
         ("PATCH", f"/api/v1/modules/{own_module}/bindings", {"bindings": {"102": u}}),
         # A's token under B's own user.
         ("DELETE", f"/api/v1/users/{own_user}/tokens/{mine['token']['id']}", None),
+        # A's contact merged into B's own.
+        ("POST", f"/api/v1/contacts/{own_contact_id}/merge",
+         {"contact_id": mine["contact"]["id"]}),
     ]
     assert len(foreign) >= 25
     for method, path, body in foreign:
@@ -167,6 +176,7 @@ async def test_tenants_never_see_each_other(service: Service) -> None:
     assert (await a.ok("GET", "/api/v1/keys"))["keys"][0]["revoked_at"] is None
     await service.api(mine["token"]["token"]).ok("GET", "/api/v1/notifications")
     assert await a.ok("GET", f"/api/v1/users/{u}") == mine["user"]
+    assert await a.ok("GET", f"/api/v1/contacts/{mine['contact']['id']}") == mine["contact"]
     [token] = (await a.ok("GET", f"/api/v1/users/{u}/tokens"))["tokens"]
     assert token["id"] == mine["token"]["id"] and token["revoked_at"] is None
     response = await service.client.post(urlsplit(mine["module"]["webhook_url"]).path,

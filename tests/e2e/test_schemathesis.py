@@ -67,7 +67,16 @@ async def prepare(service: Service, name: str) -> Tenant:
     spare_token = await api.ok("POST", f"/api/v1/users/{setup.user['id']}/tokens", status=201)
     doomed_user = await api.ok("POST", "/api/v1/users", {"name": "doomed"}, status=201)
     module = await api.ok("GET", f"/api/v1/modules/{setup.module['id']}")
+    doomed_tenant = await service.operator.ok("POST", "/api/v1/tenants",
+                                              {"name": f"doomed-{name}"}, status=201)
+    doomed_contact = await api.ok("POST", "/api/v1/contacts",
+                                  {"name": "doomed", "phones": ["+7 916 000-00-01"]}, status=201)
+    merged_contact = await api.ok("POST", "/api/v1/contacts",
+                                  {"name": "merged", "phones": ["+7 916 000-00-02"]}, status=201)
     return Tenant(setup, {
+        "VR_DOOMED_TENANT_ID": doomed_tenant["id"],
+        "VR_DOOMED_CONTACT_ID": doomed_contact["id"],
+        "VR_MERGED_CONTACT_ID": merged_contact["id"],
         "VR_TENANT_ID": setup.tenant_id,
         "VR_MODULE_ID": module["id"],
         "VR_VERSION_ID": module["active_version"]["id"],
@@ -159,6 +168,12 @@ UNREACHED: dict[tuple[str, str, str], str] = {
     ("POST", "/api/v1/executions/{execution_id}/replay", "409"): "test_run_statuses_conform",
     ("POST", "/api/v1/modules/{module_id}/versions", "409"):
         "needs a stale `base_version_id`: test_version_conflict_conforms",
+    ("POST", "/api/v1/contacts", "409"):
+        "a number another contact has: tests/e2e/test_api_deletion.py::test_409_and_200_conform",
+    ("POST", "/api/v1/contacts/bulk", "409"):
+        "a number another contact has: tests/e2e/test_api_deletion.py::test_409_and_200_conform",
+    ("PATCH", "/api/v1/contacts/{contact_id}", "409"):
+        "a number another contact has: tests/e2e/test_api_deletion.py::test_409_and_200_conform",
     ("POST", "/api/v1/calls/originate", "403"):
         "a user token naming another user (the run calls with the tenant key): "
         "test_run_statuses_conform",

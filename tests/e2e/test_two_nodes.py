@@ -290,3 +290,26 @@ async def test_a_revocation_missed_while_the_listener_was_away_closes_sockets_wh
     finally:
         await admin.close()
     assert await closed_with(socket_b, 15) == (4401, "credential revoked: user token")
+
+
+async def test_a_tenant_deleted_on_one_node_is_gone_on_the_other(
+    nodes: tuple[Service, Service, str, str],
+) -> None:
+    """Its sockets on the other node close, and the other node's cached module of it stops
+    serving its webhook URL (the modules trigger), while another tenant's goes on."""
+    a, b, _, _ = nodes
+    doomed = await seed_setup(a, "doomed")
+    kept = await seed_setup(a, "kept")
+    doomed_b, kept_b = on(doomed, b), on(kept, b)
+    await doomed_b.hook_ok(start())  # B caches the module
+    socket_b = await live(b, doomed)
+    deleted = await a.operator.ok("DELETE", f"/api/v1/tenants/{doomed.tenant_id}")
+    assert deleted["counts"]["calls"] == 1
+    assert await closed_with(socket_b) == (4403, "tenant deleted")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 2.0
+    while (await doomed_b.post_hook(start("c-2"))).status != 404:
+        assert loop.time() < deadline, "node B still serves the deleted tenant's webhook"
+        await asyncio.sleep(0.02)
+    await doomed_b.api.ok("GET", "/api/v1/modules", status=401)
+    await kept_b.hook_ok(start())

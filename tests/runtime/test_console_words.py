@@ -6,7 +6,7 @@ from __future__ import annotations
 import jinja2
 
 from runtime.console.words import WORD_FILTERS, direction_words, disposition_words
-from sandbox.api import VoipCallDirection, VoipCallDisposition
+from sandbox.injected import VoipCallDirection, VoipCallDisposition
 
 
 def test_every_contract_value_has_its_own_words() -> None:

@@ -33,7 +33,10 @@ async def test_an_ended_credential_ends_exactly_the_subscriptions_standing_on_it
     assert ivans.ended is None
     assert (EndReason.USER_DELETED.close_code, EndReason.USER_DELETED.text) == (
         4403, "user deleted")
-    credential_ends = set(EndReason) - {EndReason.USER_DELETED, EndReason.SHUTTING_DOWN}
+    assert (EndReason.TENANT_DELETED.close_code, EndReason.TENANT_DELETED.text) == (
+        4403, "tenant deleted")
+    credential_ends = set(EndReason) - {EndReason.USER_DELETED, EndReason.TENANT_DELETED,
+                                        EndReason.SHUTTING_DOWN}
     assert {r.close_code for r in credential_ends} == {4401}
     assert EndReason.SHUTTING_DOWN.close_code == 1001  # going away: the client reconnects
 

@@ -34,6 +34,7 @@ from runtime.store.models import (
     CallFilter,
     CallNotified,
     CallState,
+    Contact,
     ContactPhone,
     Execution,
     ExecutionFilter,
@@ -516,8 +517,13 @@ async def test_contacts_create_search_get_scoped(
                           ContactPhone("ext 5", None)])
     many = await store.create_contacts(acme.id, [
         ("Petr", [ContactPhone("8 903 123 45 67", "+79031234567")]),
-        ("Twin", [ContactPhone("79161234567", "+79161234567")]),
     ])
+    # Two contacts of one number: the store refuses that now (test_store_editing.py), but
+    # data from before the rule may hold them, and reads show both.
+    twin = Contact(ids.new_id(ids.CONTACT), acme.id, "Twin",
+                   (ContactPhone("79161234567", "+79161234567"),), T0)
+    await store.write(lambda tx: tx.insert_contact(twin))
+    many.append(twin)
     assert ivan.phones[1] == ContactPhone("ext 5", None)
     assert await store.get_contact(acme.id, ivan.id) == ivan
     assert await store.get_contact(globex.id, ivan.id) is None

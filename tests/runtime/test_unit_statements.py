@@ -4,13 +4,15 @@ The unit is the runner's (runtime/runner.py `webhook`): act on the parse result 
 execution row, in one `store.write`. SQLite: the statements its writer connection ran for the
 unit, without the writer's own BEGIN / SAVEPOINT / RELEASE / COMMIT (a statement whose trigger
 writes several tables counts once). PostgreSQL: every round trip on the unit's connection,
-BEGIN and COMMIT included (asyncpg's query logger; BEGIN travels with the first locks).
+BEGIN and COMMIT included (asyncpg's query logger; a message of several statements, such as
+BEGIN with the locks, the checks, the writes and COMMIT, is one round trip and counts once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -29,8 +31,8 @@ from tests.runtime.conftest import Backend
 
 SQLITE_MOST = 4  # statements for an event or a call record, in the common case
 SQLITE_MOST_TWO_PARTS = 2 * SQLITE_MOST  # for an event and a call record in one result
-PG_MOST = 4  # round trips for one, BEGIN and COMMIT included
-PG_MOST_TWO_PARTS = 6  # for an event and a call record in one result
+PG_MOST = 2  # round trips for one: the scene, then BEGIN ... COMMIT in one message
+PG_MOST_TWO_PARTS = 4  # for an event and a call record in one result
 WRITER_OWN = ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK")
 
 
@@ -122,12 +124,107 @@ async def test_an_event_or_a_call_record_costs_a_few_statements(
             most = SQLITE_MOST_TWO_PARTS if case == "end and record" else SQLITE_MOST
             assert len(sent) <= most, (case, sent)
     else:
-        # BEGIN with the call's locks, its scene (locking whom it may notify), the writes,
-        # COMMIT: four round trips, where it was about fourteen. Two parts: the second part's
-        # locks, then its scene, the first part's writes going out before it.
+        # The scene; then BEGIN, the call's locks, the scene checked again (locking whom it
+        # may notify), the writes and COMMIT: two round trips, where it was about fourteen.
+        # Two parts: the first part's scene; BEGIN, both parts' locks, the first scene's
+        # check and the first part's writes (they go out before the second part reads);
+        # the second part's scene, in the transaction; its writes and COMMIT.
         for case, sent in costs.items():
             most = PG_MOST_TWO_PARTS if case == "end and record" else PG_MOST
-            assert len(sent) <= most, (case, sent)
+            assert len(sent) <= most, (case, [s[:100] for s in sent])
+            assert sent[-1].rstrip().endswith("; COMMIT"), (case, sent)  # writes and COMMIT
+            if case != "end and record":  # (there the first part's writes began it)
+                assert "EXECUTE voip_unit_check_" in sent[-1]  # the scene's check, prepared
+
+
+async def test_a_unit_writing_only_its_execution_row_is_one_statement(
+    backend: Backend, counted: Counted,
+) -> None:
+    """A webhook whose script returned nothing to act on: the execution row alone, one
+    statement on SQLite, one round trip on PostgreSQL (a statement that is its own
+    transaction, no BEGIN or COMMIT)."""
+    effects, sent = await counted.unit({})
+    assert effects.call is None and effects.record is None
+    assert len(sent) == 1 and "INSERT INTO executions" in sent[0], sent
+    [stored] = await counted.store.list_executions(counted.tenant_id)
+    assert stored.outcome is ExecutionOutcome.OK
+
+
+HOSTILE = ["it's", "\\'; DROP TABLE calls; --", "\\", "E'\\x27'", "$$ $x$", "''''",
+           "тест №7 🎉", "a\x00b", "\\\\'\\", "\x1f\n\r\t", "%s %(x)s ?1 $1"]
+
+
+async def test_hostile_text_in_the_writes_sent_with_commit_comes_back_as_written(
+    backend: Backend, counted: Counted,
+) -> None:
+    """The writes that go with COMMIT carry their values written into the statement
+    (PostgreSQL): text a script made up to end a literal is stored as the text it is."""
+    for n, text in enumerate(HOSTILE):
+        fx, sent = await counted.unit(event("notify_start", callId=f"c{n}{text}",
+                                            srcPhone=text, dstPhone=f"{text}!"))
+        assert fx.call is not None
+        call = await counted.store.get_call(counted.tenant_id, fx.call.id)
+        stored = text.replace("\x00", "\ufffd") if backend.name == "postgres" else text
+        assert call is not None and call.src_phone == stored
+        assert call.dst_phone == f"{stored}!" and call.provider_call_id == f"c{n}{stored}"
+        if backend.name == "postgres":
+            assert sent[-1].rstrip().endswith("; COMMIT")
+    assert len(await counted.store.list_calls(counted.tenant_id)) == len(HOSTILE)
+
+
+async def test_pg_literals_read_back_as_the_values_they_write(pg_backend: Any) -> None:
+    """Every kind of value the acting writes hold, through `pg_literal` and back."""
+    from runtime.store.writes import NotLiteral, pg_literal
+
+    conn = await asyncpg.connect(pg_backend.url)
+    try:
+        for text in [*HOSTILE, "", "\\" * 7, "'" * 9, "".join(map(chr, range(1, 300)))]:
+            got = await conn.fetchval(f"SELECT {pg_literal(text)}::text")
+            assert got == text.replace("\x00", "\ufffd"), text
+        await conn.execute("SET standard_conforming_strings = off")  # E'' does not care
+        assert await conn.fetchval(f"SELECT {pg_literal(HOSTILE[1])}::text") == HOSTILE[1]
+        moment = datetime(2026, 12, 6, 18, 25, 42, 123000, tzinfo=UTC)
+        assert await conn.fetchval(f"SELECT {pg_literal(moment)}::timestamptz") == moment
+        assert await conn.fetchval(f"SELECT {pg_literal(74.5)}::float8") == 74.5
+        assert await conn.fetchval(f"SELECT {pg_literal(7)}::int") == 7
+        assert await conn.fetchval(f"SELECT {pg_literal(True)}::bool") is True
+        assert await conn.fetchval(f"SELECT {pg_literal(None)}::text") is None
+        for other in (b"x", datetime(2026, 1, 1), [1]):
+            with pytest.raises(NotLiteral):
+                pg_literal(other)
+    finally:
+        await conn.close()
+
+
+async def test_writes_failing_with_commit_roll_the_whole_unit_back_postgres(
+    pg_backend: Any,
+) -> None:
+    """The unit's last writes fail on the server (here: a module that is gone): COMMIT is
+    not run, the unit's transaction is rolled back whole, and the connection serves the next
+    unit."""
+    from runtime.store.errors import NotFound
+
+    store = await pg_backend.open(pool_size=1)
+    tenant = await store.create_tenant("t")
+    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+    counted = Counted(store, tenant.id, module.id, [])
+    parsed = ParseResult.model_validate(event("notify_start"))
+    context = ActContext(tenant_id=tenant.id, module_id=module.id, region="RU",
+                         execution_id=None, now=datetime.now(UTC))
+
+    async def orphan_row(tx: Tx) -> None:
+        await act(tx, context, parsed)  # locks, the scene, then a call queued
+        await tx.insert_execution(Execution(
+            ids.new_id(ids.EXECUTION), tenant.id, "mod_gone", None,
+            "VoipParseWebhookRequest", ExecutionOutcome.OK, datetime.now(UTC)))
+
+    with pytest.raises(NotFound):
+        await store.write(orphan_row)
+    assert await store.list_calls(tenant.id) == []
+    assert await store.list_executions(tenant.id) == []
+    fx, _ = await counted.unit(event("notify_start"))  # the same connection, usable
+    assert fx.call is not None and fx.call.created
+    assert len(await store.list_calls(tenant.id)) == 1
 
 
 async def test_a_batch_with_nul_in_its_text_still_goes_out_whole_sqlite(tmp_path: Any) -> None:
@@ -210,5 +307,136 @@ async def test_the_first_lock_written_as_hex_is_the_same_lock_postgres(
         assert await other.fetchval(
             "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", LOCK_CALL,
             key.replace("\x00", "\ufffd")) is True  # released with the transaction
+    finally:
+        await other.close()
+
+
+async def test_a_unit_whose_reads_changed_before_its_commit_runs_again_postgres(
+    pg_backend: Any,
+) -> None:
+    """A unit's first attempt reads without its locks and checks its reads again, under them,
+    with its COMMIT: a call changed in between makes it run again (holding its locks from
+    the start that time), deciding on what is there now; its first writes never land."""
+    store = await pg_backend.open(pool_size=2)
+    tenant = await store.create_tenant("t")
+    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+    counted = Counted(store, tenant.id, module.id, [])
+    start, _ = await counted.unit(event("notify_start"))
+    assert start.call is not None
+    other = await asyncpg.connect(pg_backend.url,
+                                  server_settings={"search_path": pg_backend.schema})
+    seen: list[str] = []
+
+    async def unit(tx: Tx) -> str:
+        call = await tx.find_call_by_provider_id(module.id, "c1")
+        assert call is not None
+        seen.append(call.disposition)
+        if len(seen) == 1:  # another node changes the call meanwhile
+            await other.execute("UPDATE calls SET disposition = 'busy' WHERE id = $1", call.id)
+        await tx.update_call(replace(call, disposition=f"{call.disposition}+seen"))
+        return call.disposition
+
+    try:
+        retries = store.retries
+        assert await store.write(unit) == "busy"
+        assert seen == ["unknown", "busy"] and store.retries == retries + 1
+        stored = await store.get_call(tenant.id, start.call.id)
+        assert stored is not None and stored.disposition == "busy+seen"
+    finally:
+        await other.close()
+
+
+async def test_without_the_temp_privilege_units_hold_their_locks_from_the_start_postgres(
+    pg_backend: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Checking a deferred unit's reads needs a temporary function; a role that may not
+    create temporary objects gets units holding their locks from their first statement
+    (one round trip more each), saying so once, and they act the same."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    name = f"voip_notemp_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_backend.url)
+    await admin.execute(f'CREATE ROLE "{name}" LOGIN')
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.execute(f'REVOKE TEMPORARY ON DATABASE "{name}" FROM PUBLIC')
+    await admin.execute(f'GRANT CONNECT, CREATE ON DATABASE "{name}" TO "{name}"')
+    parts = urlsplit(pg_backend.url)
+    url = urlunsplit(parts._replace(netloc=f"{name}@{parts.hostname}:{parts.port or 5432}",
+                                    path=f"/{name}"))
+    try:
+        store = await PostgresStore.open(url, schema="voip", pool_size=1)
+        try:
+            assert "no temporary function" in caplog.text
+            tenant = await store.create_tenant("t")
+            module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+            seen: list[str] = []
+            async with store._pool.acquire() as conn:
+                conn.add_query_logger(lambda record: seen.append(record.query))
+            counted = Counted(store, tenant.id, module.id, seen)
+            fx, sent = await counted.unit(event("notify_start"))
+            assert fx.call is not None and fx.call.created
+            assert sent[0].startswith("BEGIN; SELECT pg_advisory_xact_lock")  # locks first
+            assert len(sent) == PG_MOST + 1 and sent[-1].rstrip().endswith("; COMMIT")
+        finally:
+            await store.close()
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.execute(f'DROP ROLE "{name}"')
+        await admin.close()
+
+
+@pytest.mark.parametrize(("sql", "read"), [
+    ("SELECT * FROM calls WHERE id = $1", True),
+    ("WITH chosen AS MATERIALIZED (SELECT 1) SELECT updated_at FROM chosen", True),
+    ("  select count(*) from call_notified", True),
+    ("SELECT * FROM modules WHERE id = $1 FOR UPDATE", False),  # the start of a write
+    ("DELETE FROM storage WHERE module_id = $1 RETURNING size", False),
+    ("WITH w0 AS (INSERT INTO calls (id) VALUES ($1)) SELECT 1", False),
+    ("WITHOUT_TABLE", False),
+])
+def test_only_plain_reads_are_deferred(sql: str, read: bool) -> None:
+    from runtime.store.pg_replay import is_read
+
+    assert is_read(sql) is read
+
+
+async def test_reads_with_no_literal_form_are_checked_one_statement_each_postgres(
+    pg_backend: Any,
+) -> None:
+    """A deferred read whose parameters cannot be written in (an array) is still taken
+    again under the unit's locks, with parameters, before its first write: unchanged, the
+    unit goes on holding the locks; changed, it fails as a serialization failure (retried)."""
+    from runtime.store.errors import StoreError
+    from runtime.store.locks import LOCK_CALL
+    from runtime.store.postgres_port import PgPort
+
+    store = await pg_backend.open(pool_size=1)
+    other = await asyncpg.connect(pg_backend.url,
+                                  server_settings={"search_path": pg_backend.schema})
+    read = "SELECT k FROM replay_probe WHERE k = ANY($1::text[]) ORDER BY k"
+    try:
+        await other.execute("CREATE TABLE replay_probe (k text); "
+                            "INSERT INTO replay_probe VALUES ('a')")
+        async with store._pool.acquire() as conn:
+            port = PgPort(conn, unit=True, defer=True)
+            await port.lock(LOCK_CALL, ["probe"])
+            assert [r["k"] for r in await port.all(read, [["a", "b"]])] == ["a"]
+            assert not port.begun  # no transaction, no lock yet
+            assert await other.fetchval("SELECT pg_try_advisory_xact_lock($1, hashtext($2))",
+                                        LOCK_CALL, "probe")
+            await port.run("INSERT INTO replay_probe VALUES ('c')")  # BEGIN, lock, check
+            assert port.begun and not await other.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", LOCK_CALL, "probe")
+            await port.end(commit=True)
+
+            port = PgPort(conn, unit=True, defer=True)
+            assert [r["k"] for r in await port.all(read, [["a", "b"]])] == ["a"]
+            await other.execute("INSERT INTO replay_probe VALUES ('b')")  # the read changes
+            with pytest.raises(StoreError) as failed:
+                await port.run("INSERT INTO replay_probe VALUES ('d')")
+            assert isinstance(failed.value.__cause__, asyncpg.SerializationError)
+            await port.end(commit=False)
+        assert sorted(await other.fetch("SELECT k FROM replay_probe")) == [
+            ("a",), ("b",), ("c",)]
     finally:
         await other.close()

@@ -253,9 +253,9 @@ def _names(code: CodeType) -> set[str]:
 
 def test_every_guard_name_is_wired_into_compiled_code() -> None:
     """Fails if a guard exists that the policy never makes compiled code call."""
-    from sandbox.api import OutputLog
     from sandbox.compiler import CompiledScript, compile_script
     from sandbox.guards import make_guards
+    from sandbox.injected import OutputLog
 
     source = script(
         """

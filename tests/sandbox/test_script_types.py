@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 
 from runtime import contract
-from sandbox import api
+from sandbox import injected
 from sandbox.call import RequestData
 from sandbox.script_types import (
     RESULT_TYPES,
@@ -35,11 +35,11 @@ def test_keys_and_required_flags_match_the_validation(result_type: ResultType) -
 
 
 def test_every_type_name_is_injected() -> None:
-    injected = api.make_injected(host=DictHost(), settings={}, output=api.OutputLog(100))
+    names = injected.make_injected(host=DictHost(), settings={}, output=injected.OutputLog(100))
     for name, value in TYPE_NAMES.items():
-        assert injected[name] is value
+        assert names[name] is value
     assert set(MODELS) | {"FetchRequest"} == set(TYPE_NAMES)
 
 
 def test_request_type_is_named_like_the_request() -> None:
-    assert type(api.FetchRequest(RequestData())).__name__ == "FetchRequest"
+    assert type(injected.FetchRequest(RequestData())).__name__ == "FetchRequest"

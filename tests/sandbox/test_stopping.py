@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import api, stopping
+from sandbox import injected, stopping
 from sandbox.executor import LimitExceeded
 from sandbox.guards import (
     getattr_builtin,
@@ -35,7 +35,7 @@ def stopped() -> Iterator[None]:
 SPEC = {"childs": (), "min_len": 2}  # how the compiled code describes `a, b = ...`
 
 
-def guard_calls(output: api.OutputLog) -> dict[str, Callable[[], Any]]:
+def guard_calls(output: injected.OutputLog) -> dict[str, Callable[[], Any]]:
     guards = make_guards(output)
     return {
         "_getattr_": lambda: guards["_getattr_"]("text", "upper"),
@@ -58,45 +58,46 @@ def guard_calls(output: api.OutputLog) -> dict[str, Callable[[], Any]]:
 
 
 def test_every_guard_has_a_refusal_test() -> None:
-    names = {name for name, value in make_guards(api.OutputLog(100)).items() if callable(value)}
+    guards = make_guards(injected.OutputLog(100))
+    names = {name for name, value in guards.items() if callable(value)}
     names.discard("_catchable_")  # the class bare `except:` catches, not a call
-    assert names <= set(guard_calls(api.OutputLog(100)))
+    assert names <= set(guard_calls(injected.OutputLog(100)))
 
 
-@pytest.mark.parametrize("name", sorted(guard_calls(api.OutputLog(100))))
+@pytest.mark.parametrize("name", sorted(guard_calls(injected.OutputLog(100))))
 def test_a_stopped_call_is_refused_by_every_guard(stopped: None, name: str) -> None:
     with pytest.raises(LimitExceeded, match=MESSAGE) as raised:
-        guard_calls(api.OutputLog(100))[name]()
+        guard_calls(injected.OutputLog(100))[name]()
     assert raised.value.limit == "cpu"
 
 
-@pytest.mark.parametrize("name", sorted(guard_calls(api.OutputLog(100))))
+@pytest.mark.parametrize("name", sorted(guard_calls(injected.OutputLog(100))))
 def test_every_guard_works_while_the_call_runs(name: str) -> None:
-    guard_calls(api.OutputLog(100))[name]()
+    guard_calls(injected.OutputLog(100))[name]()
 
 
-def injected_calls(host: DictHost, output: api.OutputLog) -> dict[str, Callable[[], Any]]:
-    injected = api.make_injected(host=host, settings={}, output=output)
+def injected_calls(host: DictHost, output: injected.OutputLog) -> dict[str, Callable[[], Any]]:
+    names = injected.make_injected(host=host, settings={}, output=output)
     return {
-        "log": lambda: injected["log"]("x"),
-        "print": lambda: api.PrintCollector(output)._call_print("x"),
-        "storage.get": lambda: injected["storage"].get("k"),
-        "storage.set": lambda: injected["storage"].set("k", 1),
-        "storage.delete": lambda: injected["storage"].delete("k"),
-        "fetch": lambda: injected["fetch"]("https://example.com/"),
+        "log": lambda: names["log"]("x"),
+        "print": lambda: injected.PrintCollector(output)._call_print("x"),
+        "storage.get": lambda: names["storage"].get("k"),
+        "storage.set": lambda: names["storage"].set("k", 1),
+        "storage.delete": lambda: names["storage"].delete("k"),
+        "fetch": lambda: names["fetch"]("https://example.com/"),
         "str.format": lambda: safe_format("{0}", 1),
         "str.format_map": lambda: safe_format_map("{a}", {"a": 1}),
         **{
-            f"{name}()": (lambda name=name: injected[name](id="1"))
+            f"{name}()": (lambda name=name: names[name](id="1"))
             for name in ("VoipWebhookParseResult", "VoipWebhookRequest", "VoipCallRecord",
                          "VoipTestConnectionResult", "VoipMember")
         },
     }
 
 
-@pytest.mark.parametrize("name", sorted(injected_calls(DictHost(), api.OutputLog(100))))
+@pytest.mark.parametrize("name", sorted(injected_calls(DictHost(), injected.OutputLog(100))))
 def test_a_stopped_call_is_refused_by_every_injected_function(stopped: None, name: str) -> None:
-    host, output = DictHost(), api.OutputLog(100)
+    host, output = DictHost(), injected.OutputLog(100)
     with pytest.raises(LimitExceeded, match=MESSAGE):
         injected_calls(host, output)[name]()
     assert host.requests == []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runtime.cli import main
-from sandbox import api
+from sandbox import injected
 from sandbox.stubs import INJECTED_MEMBERS, PACKAGE, exported_names, stub_text
 from tests.sandbox.lang_support import DictHost
 
@@ -36,11 +36,12 @@ def defined_names(tree: ast.Module) -> set[str]:
 
 
 def test_stub_names_are_the_injected_names() -> None:
-    injected = set(api.make_injected(host=DictHost(), settings={}, output=api.OutputLog(10)))
+    names = set(injected.make_injected(host=DictHost(), settings={},
+                                       output=injected.OutputLog(10)))
     exported = set(exported_names())
-    assert injected <= exported
+    assert names <= exported
     # Beyond the injected names, only types a script names in annotations.
-    assert exported - injected == {
+    assert exported - names == {
         "VoipCallDirectionValue", "VoipCallDispositionValue", "VoipWebhookEventValue",
         "FetchResponse", "Storage", "HttpReply",
     }  # fmt: skip
@@ -60,7 +61,7 @@ def test_stub_classes_have_the_runtime_classes_public_members(name: str) -> None
 
 def test_enum_members_are_in_the_stub() -> None:
     text = stub_text()
-    for kind in api.CONTRACT_ENUMS:
+    for kind in injected.CONTRACT_ENUMS:
         for member in kind:
             assert f"    {member.name} = {member.value!r}\n" in text
 

@@ -1,0 +1,150 @@
+"""The contact page's changes (the tenant admin, as through the API with the tenant key):
+edit the name and numbers, merge another contact into this one, delete it after a
+confirmation. Operators only read contacts (and create one for a caller: operator_views.py).
+
+A refusal shows the contact page again with the reason beside the form (and, for a number
+another contact has, a link to that contact); nothing is changed then.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from runtime.acting import contact_phones
+from runtime.console.modules_views import text
+from runtime.console.operator_views import contact_context
+from runtime.console.web import (
+    PREFIX,
+    form_of,
+    page,
+    render,
+    require_builder,
+    see_other,
+    store_errors,
+)
+from runtime.errors import found
+from runtime.operations.module_fields import check_region
+from runtime.store.errors import PhoneTaken
+from runtime.store.models import Contact
+from runtime.typedefs import STORE
+
+routes = web.RouteTableDef()
+
+MAX_NAME = 200
+MAX_PHONES = 20
+
+
+async def refused(request: web.Request, contact: Contact, form: str, message: str, *,
+                  link: str | None = None, status: int = 422,
+                  typed: dict[str, str] | None = None) -> web.Response:
+    """The contact page again, `message` beside the form named `form`, which keeps what was
+    typed into it (`typed`)."""
+    session = await require_builder(request)
+    context = await contact_context(request, session, contact)
+    context["errors"] = {form: message, f"{form}_link": link, "typed": typed or {}}
+    return render(request, "contact.html", context, status=status)
+
+
+@routes.post(PREFIX + "/contacts/{contact_id}/edit")
+@page
+async def edit_contact(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    store = request.app[STORE]
+    contact: Contact = found(await store.get_contact(
+        session.tenant_id, request.match_info["contact_id"]), "contact")
+    form = await form_of(request, session)
+    typed = {k: text(form, k) for k in ("name", "phones", "region")}
+    name = typed["name"].strip()
+    raws = [line.strip() for line in typed["phones"].splitlines() if line.strip()]
+
+    async def refuse(message: str, *, link: str | None = None, status: int = 422
+                     ) -> web.Response:
+        return await refused(request, contact, "edit", message, typed=typed, link=link,
+                             status=status)
+
+    if not name or len(name) > MAX_NAME:
+        return await refuse(f"A contact needs a name (at most {MAX_NAME} characters).")
+    if len(raws) > MAX_PHONES or any(len(raw) > 64 for raw in raws):
+        return await refuse(f"At most {MAX_PHONES} numbers, each at most 64 characters.")
+    try:
+        region = check_region(typed["region"].strip().upper() or "RU")
+    except ValueError as error:
+        return await refuse(f"Region: {error}")
+    phones = contact_phones(raws, region)
+    bad = [p.raw for p in phones if p.normalized is None]
+    if bad:
+        return await refuse(f"{bad[0]!r} is not a phone number (read in region {region}).")
+    with store_errors():
+        try:
+            updated = await store.update_contact(session.tenant_id, contact.id, name, phones)
+        except PhoneTaken as taken:
+            return await refuse(f"{taken.phone} belongs to another contact; nothing was "
+                                "changed. Merge that contact into this one to join them.",
+                                link=f"{PREFIX}/contacts/{taken.contact_id}", status=409)
+    found(updated, "contact")
+    raise see_other(f"{PREFIX}/contacts/{contact.id}?done=edited")
+
+
+@routes.post(PREFIX + "/contacts/{contact_id}/merge")
+@page
+async def merge_contact(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    store = request.app[STORE]
+    contact: Contact = found(await store.get_contact(
+        session.tenant_id, request.match_info["contact_id"]), "contact")
+    form = await form_of(request, session)
+    other_id = text(form, "other").strip()
+    if not other_id or other_id == contact.id:
+        return await refused(request, contact, "merge", "Choose another contact to merge.")
+    with store_errors():
+        merged = await store.merge_contacts(session.tenant_id, contact.id, other_id)
+    if merged is None:
+        return await refused(request, contact, "merge", "That contact does not exist (any "
+                                                        "more); nothing was changed.",
+                             status=404)
+    raise see_other(f"{PREFIX}/contacts/{contact.id}?done=merged")
+
+
+@routes.get(PREFIX + "/contacts/{contact_id}/delete")
+@page
+async def confirm_delete(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    contact: Contact = found(await request.app[STORE].get_contact(
+        session.tenant_id, request.match_info["contact_id"]), "contact")
+    return await render_confirm_delete(request, contact)
+
+
+async def render_confirm_delete(request: web.Request, contact: Contact, *,
+                                error: str | None = None) -> web.Response:
+    """The console's one confirmation page (confirm_delete.html, as for users and modules):
+    the name typed again."""
+    session = await require_builder(request)
+    calls = len(await request.app[STORE].list_activity(session.tenant_id, contact.id, 500, 0))
+    numbers = ", ".join(p.raw for p in contact.phones) or "none"
+    return render(request, "confirm_delete.html", {
+        "what": "contact", "name": contact.name,
+        "action": f"{PREFIX}/contacts/{contact.id}/delete",
+        "back": f"{PREFIX}/contacts/{contact.id}",
+        "consequences": [
+            f"the contact and its numbers ({numbers}) go; a new contact may have them;",
+            f"its calls ({calls}) and their activity stay in the call list, linked to no "
+            "contact (merging, not deleting, keeps them together).",
+        ],
+        "error": error,
+    }, status=422 if error else 200)
+
+
+@routes.post(PREFIX + "/contacts/{contact_id}/delete")
+@page
+async def delete_contact(request: web.Request) -> web.StreamResponse:
+    session = await require_builder(request)
+    store = request.app[STORE]
+    contact: Contact = found(await store.get_contact(
+        session.tenant_id, request.match_info["contact_id"]), "contact")
+    form = await form_of(request, session)
+    if text(form, "confirm_name").strip() != contact.name:
+        return await render_confirm_delete(
+            request, contact, error="Type the contact's name exactly as shown to delete it.")
+    with store_errors():
+        found(await store.delete_contact(session.tenant_id, contact.id) or None, "contact")
+    return render(request, "contact_deleted.html", {"contact": contact})

@@ -1,0 +1,137 @@
+"""A user's live notifications over a WebSocket, for `/api/v1/live` and the console's live page
+alike (each authenticates its own way and hands over a `LiveAccess`).
+
+On connect with `?after=<notification id>` the socket first sends what the user missed, then
+live messages. The subscription starts before the catch-up query, and ids already sent are
+skipped, so nothing falls between the two.
+
+A socket lives no longer than its credential: a revoked token, a deleted user or a signed-out
+console session closes it on every node with close code 4401 (the credential ended: sign in or
+get a new token) or 4403 (the user, or its whole tenant, was deleted) and a reason naming which
+(runtime/hub.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from runtime.hub import Credential, EndReason, Subscription
+from runtime.store.models import User, to_json
+from runtime.typedefs import CONFIG, HUB, STORE
+
+CATCH_UP_LIMIT = 200
+HEARTBEAT_SECONDS = 25.0
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAccess:
+    """What a live socket stands on: the hub closes it when one of `credentials` ends, and it
+    asks `check` (None: still good) every `live_recheck_seconds`, when the hub asks, and once
+    just after subscribing. `expires_at` (epoch seconds) ends it at that moment."""
+
+    user: User
+    credentials: frozenset[Credential]
+    check: Callable[[], Awaitable[EndReason | None]]
+    expires_at: float | None = None
+
+
+async def serve_live(request: web.Request, access: LiveAccess) -> web.WebSocketResponse:
+    """A user's notifications over a WebSocket: "hello", what was missed after `?after=`,
+    "caught_up", then live messages (also the console's live page, with its own session),
+    until the client leaves or the credential ends (close code 4401/4403, runtime/hub.py)."""
+    user = access.user
+    socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
+    await socket.prepare(request)
+    subscription = request.app[HUB].subscribe(user.id, access.credentials)
+    try:
+        # A credential that ended between the handler's check and the subscription had its
+        # event find nothing to close: look once more, now that events reach this socket.
+        reason = await access.check()
+        if reason is not None:
+            await close_ended(socket, reason)
+            return socket
+        await socket.send_json({"type": "hello", "user_id": user.id, "name": user.name})
+        sent: set[str] = set()
+        after = request.query.get("after")
+        if after:
+            missed = await request.app[STORE].list_notifications(
+                user.tenant_id, user.id, after_id=after, limit=CATCH_UP_LIMIT
+            )
+            for notification in missed:
+                sent.add(notification.id)
+                await socket.send_json({"type": "notification", "missed": True,
+                                        **to_json(notification)})
+        await socket.send_json({"type": "caught_up"})
+        await relay_until_done(request, socket, subscription, access, sent)
+    finally:
+        subscription.close()
+        await socket.close()
+    return socket
+
+
+async def relay_until_done(request: web.Request, socket: web.WebSocketResponse,
+                           subscription: Subscription, access: LiveAccess,
+                           sent: set[str]) -> None:
+    """Send live messages until the client leaves, it falls too far behind, or the
+    credential ends."""
+    recheck_every = request.app[CONFIG].live_recheck_seconds
+    reader = asyncio.ensure_future(drain_client(socket))
+    getter: asyncio.Future[dict[str, Any]] | None = None
+    try:
+        while not socket.closed:
+            if getter is None:
+                getter = asyncio.ensure_future(subscription.queue.get())
+            attention = asyncio.ensure_future(subscription.attention.wait())
+            timeout = recheck_every
+            if access.expires_at is not None:
+                timeout = max(0.0, min(timeout, access.expires_at - time.time()))
+            waiting: set[asyncio.Future[Any]] = {getter, reader, attention}
+            done, _ = await asyncio.wait(waiting, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            attention.cancel()
+            if reader in done:
+                break
+            if subscription.ended is not None:
+                await close_ended(socket, subscription.ended)
+                break
+            if not done or subscription.recheck_requested:
+                subscription.recheck_requested = False
+                subscription.attention.clear()
+                reason = await access.check()
+                if reason is not None:
+                    await close_ended(socket, reason)
+                    break
+            if getter not in done:
+                continue
+            message = getter.result()
+            getter = None
+            if message.get("id") in sent:
+                continue
+            await socket.send_json(message)
+            if subscription.overflowed:
+                await socket.close(message=b"too slow; reconnect with ?after=")
+                break
+    finally:
+        for task in (getter, reader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+async def close_ended(socket: web.WebSocketResponse, reason: EndReason) -> None:
+    await socket.close(code=reason.close_code, message=reason.text.encode())
+
+
+async def drain_client(socket: web.WebSocketResponse) -> None:
+    """Read (and ignore) what the client sends, so close frames and pings are handled."""
+    async for message in socket:
+        if message.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+            break

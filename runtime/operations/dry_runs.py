@@ -1,0 +1,140 @@
+"""Dry runs: a module's VoipParseWebhookRequest run on a composed request or on a stored
+webhook's request (a replay), with a draft, a version or the active script; nothing is stored
+(contract §5, "dry run").
+
+Where the API and the console used to differ, one behaviour holds for both:
+- the composed request's method is upper-cased (`post` is run as `POST`), as every HTTP
+  request line carries it, so a script comparing `request.method == "POST"` behaves as it
+  will for real webhooks;
+- an execution of another module of the tenant is a 400 `bad_request` naming that (the
+  execution exists, the request is wrong), an unknown one or another tenant's a 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, model_validator
+
+from runtime.errors import ApiError, bad_request
+from runtime.intake import composed_request
+from runtime.json_body import Body
+from runtime.openapi.models import DryRunReport, dump
+from runtime.operations.executions import tenant_execution
+from runtime.operations.modules import webhook_url
+from runtime.operations.services import Services
+from runtime.operations.sources import Script, script_for
+from runtime.runner import Reply
+from runtime.store.models import Execution, Module
+from runtime.text import valid_strings
+from sandbox import RequestData
+
+ID_LENGTH = 64
+
+
+class RequestBody(Body):
+    """A request composed for a dry run: its text is made valid as a webhook's would be
+    (lone surrogates such as `"\\udcff"` become U+FFFD, contract §3)."""
+
+    method: Annotated[str, AfterValidator(str.upper)] = Field(
+        default="POST", min_length=1, max_length=16,
+        description="the HTTP method, upper-cased as a request line carries it")
+    url: str | None = Field(default=None, max_length=8192)
+    headers: dict[str, str] | list[tuple[str, str]] = Field(default_factory=dict)
+    body: str | None = None
+
+    lenient_text_fields = frozenset({"method", "url", "headers", "body"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def valid_unicode(cls, data: Any) -> Any:
+        return valid_strings(data)
+
+
+class DryRunBody(Body):
+    request: RequestBody | None = None
+    source: str | None = None
+    version_id: str | None = Field(default=None, max_length=ID_LENGTH)
+    execution_id: str | None = Field(default=None, max_length=ID_LENGTH)
+
+
+class ReplayBody(Body):
+    source: str | None = None
+    version_id: str | None = Field(default=None, max_length=ID_LENGTH)
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """A dry run's report (the API's `DryRunReport` JSON) and, for a replay, the stored
+    execution whose request it ran again."""
+
+    report: dict[str, Any]
+    replayed: Execution | None = None
+
+
+def reply_json(reply: Reply | None) -> dict[str, Any] | None:
+    if reply is None:
+        return None
+    return {"status": reply.status, "headers": reply.headers,
+            "body": reply.body.decode("utf-8", errors="replace")}
+
+
+def stored_request(execution: Execution) -> RequestData:
+    """The webhook request an execution stored, or a 409 `not_replayable`."""
+    if not isinstance(execution.request, dict) or "method" not in execution.request:
+        raise ApiError(409, "not_replayable", "that execution did not store a webhook request")
+    return composed_request(execution.request)
+
+
+def what_happened(execution: Execution) -> dict[str, Any]:
+    """A stored execution as a replay shows it beside the dry run."""
+    return {
+        "execution_id": execution.id,
+        "version_id": execution.version_id,
+        "outcome": execution.outcome.value,
+        "result": execution.result,
+        "effects": execution.effects,
+        "error": execution.error,
+    }
+
+
+def of_module(module: Module, execution: Execution) -> Execution:
+    """The execution, when it is one of `module`'s; a 400 otherwise."""
+    if execution.module_id != module.id:
+        raise bad_request("that execution belongs to another module")
+    return execution
+
+
+async def run_report(services: Services, module: Module, script: Script,
+                     data: RequestData) -> dict[str, Any]:
+    """Run the script on `data` as a dry run (`Refused` over the tenant's limits)."""
+    report, reply = await services.runner.dry_run(module, script.source, data)
+    body = report.to_json()
+    body.pop("execution_id")
+    body["version_id"] = script.version_id
+    body["reply"] = reply_json(reply)
+    body["request"] = data.to_json()
+    return dump(DryRunReport, body)
+
+
+async def replay_execution(services: Services, module: Module, execution: Execution,
+                           script: Script) -> DryRun:
+    """A stored webhook request of `module` run again with `script`."""
+    data = stored_request(of_module(module, execution))
+    return DryRun(await run_report(services, module, script, data), execution)
+
+
+async def dry_run(services: Services, module: Module, body: DryRunBody) -> DryRun:
+    """A composed request, or the stored request of `body.execution_id`, run with the script
+    `body` names (a draft, a version, else the active one)."""
+    script = await script_for(services, module, body.source, body.version_id)
+    if body.execution_id is not None:
+        execution = await tenant_execution(services, module.tenant_id, body.execution_id)
+        return await replay_execution(services, module, execution, script)
+    given = body.request or RequestBody()
+    data = composed_request({
+        "method": given.method, "url": given.url or webhook_url(services.config, module),
+        "headers": given.headers, "body": given.body,
+    })
+    return DryRun(await run_report(services, module, script, data))

@@ -1,0 +1,178 @@
+"""Script versions: checking a script in the sandbox, saving one (optionally activating it),
+activating another, rolling back. Every change forgets the webhook path's cached module.
+
+A script is compiled and contract-checked in a worker process before anything is stored (the
+compiler meets hostile input there, not here); a refused script leaves no version behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from runtime.errors import ApiError, found
+from runtime.json_body import Body
+from runtime.openapi.models import VersionOut, dump
+from runtime.operations.modules import module_changed
+from runtime.operations.services import Services
+from runtime.store.base import Tx
+from runtime.store.errors import Conflict
+from runtime.store.models import JSON, Module, ScriptVersion
+from sandbox import DEFAULT_LIMITS
+from sandbox.outcome import CompileProblem, Outcome
+
+MAX_SOURCE_BYTES = DEFAULT_LIMITS.source_bytes
+
+
+class SourceBody(Body):
+    source: str
+
+
+class ScriptRefused(ApiError):
+    """422 `invalid_script` with every problem found, each with its line."""
+
+    def __init__(self, message: str, problems: list[CompileProblem]) -> None:
+        super().__init__(422, "invalid_script", message)
+        self.problems = problems
+
+    def response(self) -> web.Response:
+        return web.json_response(
+            {"error": self.code, "message": self.message,
+             "problems": [p.to_json() for p in self.problems]},
+            status=self.status,
+        )
+
+
+def refusal(outcome: Outcome) -> ScriptRefused:
+    error = outcome.error
+    if error is None:
+        message = f"the script could not be checked (limit: {outcome.limit or 'unknown'})"
+        return ScriptRefused(message, [CompileProblem(None, message)])
+    problems = list(error.problems) or [CompileProblem(error.line, error.message)]
+    return ScriptRefused(error.message, problems)
+
+
+async def check_script(services: Services, tenant_id: str, source: str) -> None:
+    """Raise 422 unless the source compiles and meets the contract (nothing is stored).
+
+    Each tenant's checks are a scheduling group of their own: one tenant's slow checks make
+    only its own checks yield to other work (sandbox.scheduler), not everyone's uploads.
+    """
+    size = len(source.encode("utf-8"))
+    if size > MAX_SOURCE_BYTES:
+        message = f"the script is {size} bytes; the limit is {MAX_SOURCE_BYTES} (64 KiB)"
+        raise ScriptRefused(message, [CompileProblem(None, message)])
+    outcome = await services.pool.check(source, group=f"check:{tenant_id}")
+    if not outcome.ok:
+        raise refusal(outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """A version to save. With `activate` and a `base_version_id`, saving refuses (409) when
+    the base is no longer the active version, unless `overwrite` says the person saw that."""
+
+    source: str
+    activate: bool = False
+    base_version_id: str | None = None
+    overwrite: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    version: ScriptVersion
+    active_id: str | None  # the module's active version after the save
+
+
+def version_json(version: ScriptVersion, active_id: str | None, *, source: bool = False
+                 ) -> dict[str, JSON]:
+    data: dict[str, JSON] = {
+        "id": version.id,
+        "module_id": version.module_id,
+        "number": version.number,
+        "sha256": version.sha256,
+        "created_at": version.created_at,
+        "created_by_key_id": version.created_by_key_id,
+        "base_version_id": version.base_version_id,
+        "active": version.id == active_id,
+    }
+    if source:
+        data["source"] = version.source
+    return dump(VersionOut, data)
+
+
+Added = tuple[ScriptVersion | None, str | None]  # the version, and the module's active id after
+
+
+def add_version_unit(tenant_id: str, key_id: str | None, module_id: str, new: NewVersion
+                     ) -> Callable[[Tx], Awaitable[Added]]:
+    """Store the version unless it would overwrite an activation the client did not see."""
+
+    async def unit(tx: Tx) -> Added:
+        module = await tx.get_module(tenant_id, module_id)
+        if module is None:
+            return None, None
+        base = new.base_version_id
+        if (new.activate and not new.overwrite and base is not None
+                and module.active_version_id != base):
+            raise Conflict(
+                f"version {base} is no longer the active version of the module; someone "
+                "else changed it: load the active version, merge, and upload again"
+            )
+        version = await tx.add_version(
+            tenant_id, module_id, new.source, created_by_key_id=key_id,
+            base_version_id=base, activate=new.activate,
+        )
+        active_id = version.id if new.activate and version else module.active_version_id
+        return version, active_id
+
+    return unit
+
+
+async def save_version(services: Services, module: Module, key_id: str | None,
+                       new: NewVersion) -> Saved:
+    """Check the script, then store it as the module's next version (activated if asked).
+
+    404 for an unknown base version or module, 422 `invalid_script` for a refused script, 409
+    `conflict` when activating over a change the client did not see (see `NewVersion`)."""
+    store = services.store
+    tenant_id = module.tenant_id
+    if new.base_version_id is not None:
+        found(await store.get_version(tenant_id, module.id, new.base_version_id),
+              f"version {new.base_version_id}")
+    await check_script(services, tenant_id, new.source)
+    version, active_id = await store.write(add_version_unit(tenant_id, key_id, module.id, new))
+    module_changed(services, module.id)
+    return Saved(found(version, "module"), active_id)
+
+
+async def active_version_details(services: Services, module: Module) -> dict[str, Any] | None:
+    """The module's active version as a conflict names it (who changed what, and when)."""
+    if module.active_version_id is None:
+        return None
+    active = await services.store.get_version(module.tenant_id, module.id,
+                                              module.active_version_id)
+    if active is None:
+        return None
+    return {"id": active.id, "number": active.number,
+            "created_at": active.created_at.isoformat(),
+            "created_by_key_id": active.created_by_key_id}
+
+
+async def activate_version(services: Services, module: Module, version_id: str) -> Module:
+    """Make a version of the module the active one (404 for an unknown version)."""
+    updated = found(await services.store.activate_version(module.tenant_id, module.id,
+                                                          version_id), "version")
+    module_changed(services, module.id)
+    return updated
+
+
+async def rollback_version(services: Services, module: Module) -> Module:
+    """Activate the version before the active one (409 without one to go back to)."""
+    updated = found(await services.store.rollback_version(module.tenant_id, module.id),
+                    "module")
+    module_changed(services, module.id)
+    return updated

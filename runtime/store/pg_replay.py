@@ -1,0 +1,178 @@
+"""A unit's reads and locks on PostgreSQL, kept to be taken again with its COMMIT: `Replay`.
+
+A unit's first attempt runs deferred (postgres_port `PgPort(defer=True)`): it opens no
+transaction and takes no lock while it decides. Each read runs at once on its own (READ
+COMMITTED, as every statement of a transaction would), returning with its rows their
+fingerprints (`fingerprinted`: an md5 of each row's text); each lock is only noted. At the end,
+one message does it all:
+
+    BEGIN; <the locks, in the order the unit asked for them>;
+    <each read again, under the locks taken before it, checked against its fingerprints>;
+    <the unit's writes>; COMMIT
+
+The locks are the ones the unit would have held (locks.py), taken in the same order and held to
+COMMIT; a read checked under them sees everything their previous holders committed. If every
+read finds what the unit saw, the unit decided on what it would have read holding the locks
+from the start, and its writes go in. If one does not, `pg_temp.voip_unit_same` raises a
+serialization failure (40001): the store rolls back and runs the unit again, as after a
+deadlock, holding its locks from its first statement that time (so it cannot lose to the same
+race twice). A unit that writes outside the queued acting writes (storage, management) takes
+its transaction, its locks and its checks at its first such write (`script` before it), and
+goes on as a transaction holding them.
+
+Where every value has a literal form (writes.pg_literal) the message is the simple query
+protocol's, one round trip; else the same steps go one statement each, with parameters
+(`statements`). The call scene's check is prepared on each connection (`prepare_checks`) and
+run with EXECUTE: sent as text it was planned for every unit, which cost the server more than
+running it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from runtime.store.writes import NotLiteral, pg_literal
+
+FINGERPRINT = "voip_unit_fp"
+
+# Created on each of the store's connections (postgres.py `_init_connection`): a temporary
+# function, so no migration and nothing in the tenant's schema. Called schema-qualified.
+SAME_FUNCTION = """CREATE OR REPLACE FUNCTION pg_temp.voip_unit_same(now text[], seen text[])
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF now IS DISTINCT FROM seen THEN
+        RAISE EXCEPTION 'what the unit read changed before it could commit'
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+END
+$fn$"""
+
+_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
+_READS: dict[str, bool] = {}
+_MARK = re.compile(r"\$(\d+)")
+
+
+def is_read(sql: str) -> bool:
+    """A statement that only reads (and may be run again later with the same answer): a
+    SELECT with no data-modifying part. FOR UPDATE counts as writing (it is the start of a
+    write), as does anything unsure."""
+    known = _READS.get(sql)
+    if known is None:
+        head = sql.lstrip()[:7].upper()
+        known = _READS[sql] = (head.startswith(("SELECT", "WITH ", "WITH\n"))
+                               and _WRITES.search(sql) is None)
+    return known
+
+
+def fingerprinted(sql: str) -> str:
+    """The read with each row's fingerprint as one more column, last."""
+    # The newline: a read ending in a -- comment must not swallow the parenthesis.
+    return f"SELECT q.*, md5(q::text) AS {FINGERPRINT} FROM ({sql}\n) AS q"
+
+
+def _read_literal(value: Any) -> str:
+    """A read's parameter written in, typed as the parameter would have been inferred."""
+    kind = type(value)
+    if kind is int:
+        return str(value)  # an integer constant: int4 (or int8), as a parameter is typed
+    if kind is bool:
+        return "TRUE" if value else "FALSE"
+    if kind is float:
+        return pg_literal(value) + "::float8"
+    if kind is datetime:
+        return pg_literal(value) + "::timestamptz"
+    if kind is bytes:
+        return f"E'\\\\x{value.hex()}'::bytea"  # E'\\x..': whatever standard_conforming_strings
+    return pg_literal(value)  # text (an untyped literal: the context types it), NULL
+
+
+def with_literals(sql: str, args: Sequence[Any]) -> str:
+    """The statement with its `$n` parameters written in; NotLiteral if one cannot be."""
+    return _MARK.sub(lambda m: _read_literal(args[int(m[1]) - 1]), sql)
+
+
+@dataclass(slots=True)
+class _Lock:
+    space: int
+    keys: list[str]
+
+
+@dataclass(slots=True)
+class _Check:
+    sql: str  # rendered, $n parameters
+    args: list[Any]
+    prints: list[str]
+
+
+def check_sql(sql: str) -> str:
+    """The check of a read with parameters: the read's own, then its fingerprints."""
+    marks = max((int(m) for m in _MARK.findall(sql)), default=0)
+    return (f"SELECT pg_temp.voip_unit_same(ARRAY(SELECT md5(q::text) FROM ({sql}\n) AS q), "
+            f"${marks + 1}::text[])")
+
+
+# Reads whose check each connection prepares (`prepare_checks`): planning the call's scene
+# costs the server several times what running it does, once per unit if sent as text.
+_PREPARED: dict[str, str] = {}
+
+
+def prepare_checks(reads: Sequence[str]) -> str:
+    """The PREPARE statements of the checks of these (rendered) reads, for a connection to
+    run once: a message then checks each with EXECUTE and its values written in."""
+    for sql in reads:
+        _PREPARED.setdefault(sql, f"voip_unit_check_{len(_PREPARED)}")
+    return "; ".join(f"PREPARE {_PREPARED[sql]} AS {check_sql(sql)}" for sql in reads)
+
+
+def _prints_literal(prints: list[str]) -> str:
+    # md5 digests are hex digits: nothing to escape.
+    return "ARRAY[" + ", ".join(f"'{p}'" for p in prints) + "]::text[]"
+
+
+@dataclass(slots=True)
+class Replay:
+    items: list[_Lock | _Check] = field(default_factory=list)
+
+    def lock(self, space: int, keys: Sequence[str]) -> None:
+        self.items.append(_Lock(space, list(keys)))
+
+    def read(self, sql: str, args: Sequence[Any], rows: Sequence[Any]) -> None:
+        self.items.append(_Check(sql, list(args), [r[FINGERPRINT] for r in rows]))
+
+    def script(self) -> str:
+        """The locks and checks as statements with their values written in, `;`-separated.
+        Raises NotLiteral when a value cannot be written so."""
+        parts = []
+        for item in self.items:
+            if isinstance(item, _Lock):
+                parts.append("SELECT " + ", ".join(
+                    f"pg_advisory_xact_lock({int(item.space)}, hashtext({pg_literal(k)}))"
+                    for k in item.keys))
+            elif (name := _PREPARED.get(item.sql)) is not None:
+                values = [_read_literal(v) for v in item.args]
+                parts.append(f"EXECUTE {name}({', '.join(values)}, "
+                             f"{_prints_literal(item.prints)})")
+            else:
+                parts.append(f"SELECT pg_temp.voip_unit_same(ARRAY(SELECT md5(q::text) FROM "
+                             f"({with_literals(item.sql, item.args)}\n) AS q), "
+                             f"{_prints_literal(item.prints)})")
+        return "; ".join(parts)
+
+    def statements(self, lock_sql: str) -> list[tuple[str, list[Any]]]:
+        """The same, one statement each with parameters (`lock_sql`: the port's statement
+        taking locks on `($1, $2::text[])` in order)."""
+        out: list[tuple[str, list[Any]]] = []
+        for item in self.items:
+            if isinstance(item, _Lock):
+                out.append((lock_sql, [item.space, item.keys]))
+            else:
+                out.append((check_sql(item.sql), [*item.args, item.prints]))
+        return out
+
+
+__all__ = ["FINGERPRINT", "SAME_FUNCTION", "NotLiteral", "Replay", "fingerprinted", "is_read",
+           "with_literals"]
