@@ -11,9 +11,7 @@ from runtime.api import ROUTERS
 from runtime.cluster import start_cluster
 from runtime.config import Config
 from runtime.console import setup_console
-from runtime.deadlines import track_requests
-from runtime.edge import handler_args, valid_header_text
-from runtime.errors import json_errors
+from runtime.edge import edge, handler_args
 from runtime.fetcher import own_host_ports
 from runtime.hub import EndReason, Hub
 from runtime.metrics import Metrics
@@ -110,7 +108,7 @@ async def close_live_sockets(app: web.Application) -> None:
 
 def create_app(config: Config, operator_token: str) -> web.Application:
     app = web.Application(
-        middlewares=[track_requests, valid_header_text, json_errors],
+        middlewares=[edge],  # deadlines, header text, JSON errors: runtime/edge.py
         # Bodies are read by runtime/bodies.py with their own limits; this only bounds any
         # aiohttp reader that might still be reached.
         client_max_size=max(config.max_webhook_body_kib, config.http.max_api_body_kib) * 1024,

@@ -8,7 +8,8 @@ Each accepted connection is wrapped in a `WatchedConnection`, an asyncio protoco
 everything through to aiohttp's own and only watches the pace:
 
 - the first byte of a request starts the **header clock**; the request reaching the app
-  (`track_requests`, the outermost middleware) stops it. Past `header_timeout` the connection
+  (`request_began`, from the outermost middleware,
+  `runtime/edge.edge`) stops it. Past `header_timeout` the connection
   is closed without an answer: there is no request yet to answer.
 - the request reaching the app starts the **body clock**. The body reader
   (`runtime/bodies.py`) answers 408 at the deadline; this clock, a moment later, closes the
@@ -29,8 +30,6 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from runtime.errors import Handler
-
 log = logging.getLogger("runtime.http.deadlines")
 
 # When the request reached the app, on the loop's clock (a typed key where aiohttp has them).
@@ -39,6 +38,7 @@ REQUEST_STARTED: Any = (web.RequestKey("runtime_request_started", float)
 # The body reader answers 408 at the deadline; the connection is closed this much later if
 # nothing answered (a handler that does not read the body, or one that was busy elsewhere).
 BODY_GRACE_SECONDS = 1.0
+TIMER_TOLERANCE_SECONDS = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +49,21 @@ class Deadlines:
 
 def request_deadline(request: web.BaseRequest, body_seconds: float) -> float:
     """When the body must have arrived, on the loop's clock: `body_seconds` after the request
-    reached the app (or now, for a request that did not come through `track_requests`)."""
+    reached the app (or now, for a request that did not come through `request_began`)."""
     loop = asyncio.get_running_loop()
     started = request.get(REQUEST_STARTED)
     return (started if isinstance(started, float) else loop.time()) + body_seconds
 
 
 class WatchedConnection(asyncio.Protocol):
-    """aiohttp's protocol for one connection, with the header and body clocks around it."""
+    """aiohttp's protocol for one connection, with the header and body clocks around it.
+
+    The clocks are deadlines (loop times) under one timer per connection. A request moves them
+    twice (the header clock starts, then stops as the body's starts) and stops the last: with
+    a timer per clock that was two timers made and two cancelled for every request. Here a
+    clock that stops only forgets its deadline, and the timer, when it fires, acts on a
+    deadline that has passed and re-arms itself for the next one still set. It is re-made only
+    when a new deadline comes before the one it waits for."""
 
     def __init__(self, inner: asyncio.Protocol, deadlines: Deadlines) -> None:
         self._inner = inner
@@ -65,8 +72,10 @@ class WatchedConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._in_request = False
         self._body_of: web.BaseRequest | None = None
-        self._header_clock: asyncio.TimerHandle | None = None
-        self._body_clock: asyncio.TimerHandle | None = None
+        self._header_deadline: float | None = None
+        self._body_deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     # --- asyncio.Protocol: everything goes to aiohttp's protocol ---------------------------
 
@@ -79,10 +88,10 @@ class WatchedConnection(asyncio.Protocol):
         self._inner.data_received(data)
         # Bytes outside a request start the header clock, unless they are the rest of the
         # last request's body (answered before it was read): that is on the body's clock.
-        if (data and not self._in_request and self._header_clock is None
+        if (data and not self._in_request and self._header_deadline is None
                 and (self._body_of is None or self._body_of.content.is_eof())):
-            self._header_clock = self._loop.call_later(
-                self._deadlines.header_seconds, self._headers_too_slow)
+            self._header_deadline = self._loop.time() + self._deadlines.header_seconds
+            self._arm(self._header_deadline)
 
     def eof_received(self) -> bool | None:
         return self._inner.eof_received()
@@ -94,43 +103,62 @@ class WatchedConnection(asyncio.Protocol):
         self._inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_clocks()
+        self._header_deadline = self._body_deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._body_of = None
         self._inner.connection_lost(exc)
 
-    # --- the request's way through the app (from `track_requests`) -------------------------
+    # --- the request's way through the app (from `runtime/edge.edge`) ----------------------
 
     def request_began(self, request: web.BaseRequest) -> None:
         self._in_request = True
-        self._stop_clocks()
+        self._header_deadline = None
         self._body_of = request
-        self._body_clock = self._loop.call_later(
-            self._deadlines.body_seconds + BODY_GRACE_SECONDS, self._body_too_slow)
+        self._body_deadline = (self._loop.time() + self._deadlines.body_seconds
+                               + BODY_GRACE_SECONDS)
+        self._arm(self._body_deadline)
 
     def request_ended(self) -> None:
         self._in_request = False
         body_of = self._body_of
-        if body_of is not None and body_of.content.is_eof() and self._body_clock is not None:
-            self._body_clock.cancel()
-            self._body_clock = None
+        if body_of is not None and body_of.content.is_eof():
+            self._body_deadline = None
         # An unread rest of the body keeps its clock: aiohttp reads and drops it before the
         # next request, and that must not take longer than the body was allowed.
 
     # --- the clocks -------------------------------------------------------------------------
 
-    def _stop_clocks(self) -> None:
-        for clock in (self._header_clock, self._body_clock):
-            if clock is not None:
-                clock.cancel()
-        self._header_clock = self._body_clock = None
+    def _arm(self, deadline: float) -> None:
+        """The timer fires at `deadline` or before it (then it re-arms itself)."""
+        if self._timer is not None:
+            if self._timer_at <= deadline:
+                return
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        # A timer may fire a hair early (uvloop counts whole milliseconds): what is due within
+        # one is due now, rather than a re-arm for less than the loop can wait.
+        now = self._loop.time() + TIMER_TOLERANCE_SECONDS
+        if self._header_deadline is not None and self._header_deadline <= now:
+            self._header_deadline = None
+            self._headers_too_slow()
+        if self._body_deadline is not None and self._body_deadline <= now:
+            self._body_deadline = None
+            self._body_too_slow()
+        pending = [d for d in (self._header_deadline, self._body_deadline) if d is not None]
+        if pending:
+            self._arm(min(pending))
 
     def _headers_too_slow(self) -> None:
-        self._header_clock = None
         if not self._in_request:
             self._cut(f"its request headers took longer than {self._deadlines.header_seconds:g} s")
 
     def _body_too_slow(self) -> None:
-        self._body_clock = None
         body_of = self._body_of
         if body_of is not None and not body_of.content.is_eof():
             self._cut(f"its request body took longer than {self._deadlines.body_seconds:g} s")
@@ -155,18 +183,14 @@ def watched_connection(request: web.BaseRequest) -> WatchedConnection | None:
     return protocol if isinstance(protocol, WatchedConnection) else None
 
 
-@web.middleware
-async def track_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The outermost middleware: the headers are in (stop the header clock, start the body's)."""
+def request_began(request: web.BaseRequest) -> WatchedConnection | None:
+    """The request reached the app (`runtime/edge.py`'s middleware, the outermost): stop the
+    header clock, start the body's. The caller tells the connection `request_ended()`."""
     request[REQUEST_STARTED] = asyncio.get_running_loop().time()
     connection = watched_connection(request)
-    if connection is None:
-        return await handler(request)
-    connection.request_began(request)
-    try:
-        return await handler(request)
-    finally:
-        connection.request_ended()
+    if connection is not None:
+        connection.request_began(request)
+    return connection
 
 
 async def listen(server: Callable[[], asyncio.Protocol], host: str, port: int,

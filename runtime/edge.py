@@ -3,9 +3,11 @@
 - `auto_decompress` off: request bodies are decoded by `runtime/bodies.py`, which checks them
   to the end and counts the decoded bytes against the limit.
 - `keepalive_timeout` from the configuration (aiohttp's own default is an hour).
-- `valid_header_text`, a middleware: header values are valid Unicode from here on (aiohttp
-  hands a raw 0xFF over as the lone surrogate U+DCFF, which fails wherever it is encoded: a
-  cookie's signature check, a credential's hash), and the Host header makes a URL.
+- `edge`, the app's one middleware (one coroutine layer per request, not three): the request's
+  deadlines (`runtime/deadlines.py`), then `checked_headers`: header values are valid Unicode
+  from here on (aiohttp hands a raw 0xFF over as the lone surrogate U+DCFF, which fails
+  wherever it is encoded: a cookie's signature check, a credential's hash), and the Host header
+  makes a URL; then errors as JSON (`runtime/errors.json_errors`).
 - a logger that reports a malformed request (a bad request line, an oversized or invalid
   header) as one warning line instead of an error with a traceback: it is the client's
   mistake, answered 400 by aiohttp before the app sees it, and anyone on the internet can
@@ -22,7 +24,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from runtime.config import HttpConfig
-from runtime.errors import ApiError, Handler
+from runtime.deadlines import request_began
+from runtime.errors import ApiError, Handler, json_errors
 from runtime.text import valid_text
 
 log = logging.getLogger("runtime.http.edge")
@@ -49,8 +52,7 @@ def handler_args(config: HttpConfig) -> Mapping[str, Any]:
     }
 
 
-@web.middleware
-async def valid_header_text(request: web.Request, handler: Handler) -> web.StreamResponse:
+def checked_headers(request: web.Request) -> web.Request | web.Response:
     """Header values as valid Unicode (contract §3), before any handler reads them: bytes that
     are not UTF-8 become U+FFFD. An ASCII request (nearly every one) passes untouched. And a
     Host header that makes no URL (`x:99999`, a name IDNA refuses) is a 400 here, not a
@@ -63,4 +65,20 @@ async def valid_header_text(request: web.Request, handler: Handler) -> web.Strea
         request.url  # noqa: B018 - built once (aiohttp keeps it); building it checks the Host
     except ValueError:  # UnicodeError (IDNA) is one
         return ApiError(400, "bad_request", "the Host header does not name a host").response()
-    return await handler(request)
+    return request
+
+
+@web.middleware
+async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request's way in, in this order: the deadlines' clocks, the headers' text, errors
+    as JSON. One middleware rather than three: each is a coroutine and a wrapper more on every
+    request."""
+    connection = request_began(request)
+    try:
+        checked = checked_headers(request)
+        if isinstance(checked, web.Response):
+            return checked
+        return await json_errors(checked, handler)
+    finally:
+        if connection is not None:
+            connection.request_ended()

@@ -106,14 +106,21 @@ HTTP_ERROR_CODES = {
 }
 
 
+def storage_refusal_counted(request: web.Request) -> None:
+    """Count a request answered 503 because the storage refused, by the surface it came to."""
+    path = request.path
+    surface = ("webhook" if path.startswith("/hooks/")
+               else "console" if path == "/console" or path.startswith("/console/") else "api")
+    metrics = request.app.get(METRICS)
+    if metrics is not None:
+        metrics.storage_refusals.labels(surface).inc()
+
+
 def storage_refused(request: web.Request, error: StorageUnavailable) -> web.Response:
     """503 for a request the storage could not take: retry later, nothing was acknowledged.
 
     Counted, never logged here: the store's health logs the change of state once."""
-    surface = "webhook" if request.path.startswith("/hooks/") else "api"
-    metrics = request.app.get(METRICS)
-    if metrics is not None:
-        metrics.storage_refusals.labels(surface).inc()
+    storage_refusal_counted(request)
     return ApiError(503, "storage_unavailable",
                     f"storage unavailable: {error.cause}; nothing was stored, retry later",
                     headers={"Retry-After": str(RETRY_AFTER_SECONDS)}).response()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import threading
 import time
@@ -55,6 +56,23 @@ VISIBLE_CHARS = 8
 _last_lock = threading.Lock()
 _last_value = 0
 
+# The ids' random bits come from the OS in blocks (409 ids' worth per getrandom() call, not
+# one call each: three ids per webhook made it a visible share of the event loop's time).
+# Ids are no credential (see above), so holding the next bits in memory gives nothing away.
+_RANDOM_BYTES = 10  # 80 bits
+_RANDOM_BLOCK = _RANDOM_BYTES * 409
+_random = b""
+_random_at = 0
+
+
+def _forget_random() -> None:
+    """A forked child draws its own bits: a copy of the parent's block would repeat its ids."""
+    global _random, _random_at
+    _random, _random_at = b"", 0
+
+
+os.register_at_fork(after_in_child=_forget_random)
+
 
 def new_id(prefix: str) -> str:
     """A new record id such as `call_01j9x...`: time-ordered prefix, 80 random bits.
@@ -63,9 +81,14 @@ def new_id(prefix: str) -> str:
     millisecond as the previous one is that one plus one, so creation order is id order and
     listings ordered by id are stable. Across processes, ids order by millisecond only.
     """
-    global _last_value
+    global _last_value, _random, _random_at
     with _last_lock:
-        value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+        at = _random_at
+        if at + _RANDOM_BYTES > len(_random):
+            _random, at = os.urandom(_RANDOM_BLOCK), 0
+        _random_at = at + _RANDOM_BYTES
+        random_bits = int.from_bytes(_random[at:at + _RANDOM_BYTES])
+        value = (time.time_ns() // 1_000_000) << 80 | random_bits
         if value >> 80 == _last_value >> 80 and value <= _last_value:
             value = _last_value + 1
         _last_value = value

@@ -43,12 +43,18 @@ def valid_request(data: RequestData) -> RequestData:
 def request_data(request: web.Request, body: bytes, public_base: str | None) -> RequestData:
     """The FetchRequest's fields: the full URL as called, headers in order, body as text."""
     url = f"{public_base}{request.rel_url}" if public_base else str(request.url)
-    return valid_request(RequestData(
-        method=request.method,
-        url=url,
-        headers=tuple(request.headers.items()),
+    headers = tuple(request.headers.items())
+    # ASCII (nearly every request) is valid as it is; valid_text on each name and value would
+    # give back the same objects.
+    if not all(name.isascii() and value.isascii() for name, value in headers):
+        headers = tuple((valid_text(name), valid_text(value)) for name, value in headers)
+    return RequestData(
+        method=valid_text(request.method),
+        url=valid_text(url),
+        headers=headers,
+        # Decoding with "replace" leaves no lone surrogate: the text is valid as it comes.
         body=body.decode("utf-8", errors="replace") if body else None,
-    ))
+    )
 
 
 def composed_request(data: Mapping[str, Any]) -> RequestData:

@@ -21,6 +21,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class OneLineRetries(logging.Filter):
+    """A driver's reconnect retries as one line naming the error, without its traceback.
+
+    asyncpg's pool logs "Failed to restore the pool connection floor; retrying" with a full
+    traceback at every attempt (1 s apart, then up to 60 s) while PostgreSQL is down: an
+    expected outage, which the store's health already reports once. The retries stay visible,
+    one line each."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None:
+            record.msg = f"{record.getMessage()} ({type(error).__name__}: {error})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def setup_logging(fmt: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
@@ -31,3 +49,6 @@ def setup_logging(fmt: str, level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    retries = logging.getLogger("asyncpg.pool")
+    if not any(isinstance(f, OneLineRetries) for f in retries.filters):
+        retries.addFilter(OneLineRetries())

@@ -74,13 +74,31 @@ class Metrics:
 
         self.storage_refusals = Counter(
             "voip_storage_refusals", "Requests answered 503 because the storage refused, by "
-            "surface (webhook, api)", ["surface"], registry=self.registry,
+            "surface (webhook, api, console)", ["surface"], registry=self.registry,
         )
         self.retention_pruned = Counter(
             "voip_retention_pruned_rows", "History rows deleted by retention, by kind "
             "(executions, notifications, call_events, usage)", ["kind"],
             registry=self.registry,
         )
+        # Labelled children by label value: `labels()` takes a lock and builds a key on every
+        # call, and these are counted on every webhook. The sets of values are small and fixed.
+        self._webhook_outcomes: dict[str, Counter] = {}
+        self._execution_functions: dict[str, Histogram] = {}
+
+    def count_webhook(self, outcome: str) -> None:
+        """One webhook more with this outcome (`voip_webhooks{outcome=...}`)."""
+        child = self._webhook_outcomes.get(outcome)
+        if child is None:
+            child = self._webhook_outcomes[outcome] = self.webhooks.labels(outcome)
+        child.inc()
+
+    def observe_execution(self, function: str, seconds: float) -> None:
+        """One execution of `function` that took `seconds` (`voip_execution_seconds`)."""
+        child = self._execution_functions.get(function)
+        if child is None:
+            child = self._execution_functions[function] = self.execution_seconds.labels(function)
+        child.observe(seconds)
 
     def watch_storage(self, health: StorageHealth) -> None:
         self.registry.register(StorageCollector(health))

@@ -51,6 +51,8 @@ REPLY_SECURITY_HEADERS = {
     "Content-Security-Policy": "sandbox",
     "X-Content-Type-Options": "nosniff",
 }
+# Their names as compared: a script's spelling of one of them is dropped from its reply.
+_SECURITY_HEADER_NAMES = frozenset(name.lower() for name in REPLY_SECURITY_HEADERS)
 
 
 @dataclass
@@ -120,7 +122,7 @@ def reply_for(result: ParseResult | None) -> Reply:
         return Reply(200, dict(REPLY_SECURITY_HEADERS), b"")
     headers = {
         name: value for name, value in (response.headers or {}).items()
-        if name.lower() not in {h.lower() for h in REPLY_SECURITY_HEADERS}
+        if name.lower() not in _SECURITY_HEADER_NAMES
     }
     headers.update(REPLY_SECURITY_HEADERS)
     return Reply(response.status, headers, (response.body or "").encode("utf-8"))
@@ -152,6 +154,9 @@ class Runner:
         self.limiter = limiter
         self.refused_hosts = tuple(refused_hosts)
         self.storage_limits = config.storage_limits.limits
+        # Built once (the configuration is frozen), not for every call.
+        self._webhook_limits = config.sandbox.webhook_limits
+        self._other_limits = config.sandbox.other_limits
 
     # -- building blocks ------------------------------------------------------------------------
     def fetch_policy(self, module: Module, *, dry_run: bool, limits: Limits) -> FetchPolicy:
@@ -170,7 +175,8 @@ class Runner:
         )
 
     def limits_for(self, function: str) -> Limits:
-        return self.config.sandbox.limits_for(function)
+        """As `SandboxConfig.limits_for`, from the limits built once."""
+        return self._webhook_limits if function == PARSE_FUNCTION else self._other_limits
 
     async def execute(
         self,
@@ -194,9 +200,7 @@ class Runner:
                                           group=module.tenant_id)
         finally:
             self.limiter.end_execution(module.tenant_id)
-            self.metrics.execution_seconds.labels(function).observe(
-                time.perf_counter() - started
-            )
+            self.metrics.observe_execution(function, time.perf_counter() - started)
         report = RunReport(
             execution_id=ids.new_id(ids.EXECUTION),
             function=function,
@@ -265,7 +269,7 @@ class Runner:
         execution = self.execution_row(module, version, report, request)
         if not report.ok:
             await self.store.record_execution(execution)
-            self.metrics.webhooks.labels(report.status.value).inc()
+            self.metrics.count_webhook(report.status.value)
             return failure_reply(report.execution_id), report
         result = report.validated
         assert isinstance(result, ParseResult)
@@ -288,9 +292,9 @@ class Runner:
             await self.store.record_execution(replace(
                 execution, outcome=report.status, error=report.error,
             ))
-            self.metrics.webhooks.labels("error").inc()
+            self.metrics.count_webhook("error")
             return failure_reply(report.execution_id), report
-        self.metrics.webhooks.labels("ok").inc()
+        self.metrics.count_webhook("ok")
         return reply_for(result), report
 
     @staticmethod

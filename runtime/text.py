@@ -6,7 +6,7 @@ arrives as the lone surrogate U+DCFF; and JSON may spell any lone surrogate as a
 (`"\\udcff"`, `"\\ud800"`). A lone surrogate cannot be encoded as UTF-8: it would fail later,
 far from here, in the sandbox's pipe, the store or a log line. So every edge where outside text
 enters passes it through `valid_text` once: header values of every request
-(`runtime/edge.valid_header_text`), what a webhook's script sees (`runtime/intake.py`), and a
+(`runtime/edge.checked_headers`), what a webhook's script sees (`runtime/intake.py`), and a
 request composed as JSON for a dry run, a replay or `voip-runtime run --request`. The JSON
 API's other fields refuse such text instead (`runtime/api/common.read_body`, a 422 naming the
 field): a name or a script is not to be changed behind its author's back.

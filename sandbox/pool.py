@@ -427,7 +427,9 @@ class SandboxPool:
         load = self._loads.setdefault(group, GroupLoad())
         if not load.heavy:
             self._gate.light_activity()
-        load.observe(outcome.duration_ms, outcome.limit in ("cpu", "wall", "memory", "garbage"))
+        # What the call itself took: time it waited on the host is no sign of a heavy script.
+        own_ms = max(0.0, outcome.duration_ms - pending.host_seconds * 1000)
+        load.observe(own_ms, outcome.limit in ("cpu", "wall", "memory", "garbage"))
         if not load.heavy and load.average_ms < 1.0 and len(self._loads) > 10_000:
             del self._loads[group]  # forget idle light groups rather than grow forever
         return outcome
@@ -557,7 +559,8 @@ class SandboxPool:
                     idle = worker
                 continue
             busy += 1
-            if queued < self.inflight_per_worker and (
+            # Never queue behind a call that waits on the host: it may wait for seconds.
+            if queued < self.inflight_per_worker and not worker.inflight[0].asking and (
                     least_busy is None or queued < len(least_busy.inflight)):
                 least_busy = worker
         if room_for_more:
@@ -678,6 +681,14 @@ class SandboxPool:
         time is watched from outside from here on."""
         pending.slow = None
         if not worker.inflight or worker.inflight[0] is not pending or pending.future.done():
+            return
+        own = pending.own_seconds(time.perf_counter())
+        if own < SLOW_CALL_SECONDS:
+            # Most of the time went waiting on the host (a slow provider's API behind fetch()):
+            # that uses no CPU and must not cap the tenant's workers. Look again once the
+            # call could have run for SLOW_CALL_SECONDS of its own.
+            pending.slow = asyncio.get_running_loop().call_later(
+                SLOW_CALL_SECONDS - own, self._on_slow, worker, pending)
             return
         self._loads.setdefault(pending.group, GroupLoad()).heavy = True
         self._set_priority(worker, pending.group)
@@ -845,6 +856,7 @@ class SandboxPool:
 
     def _answer(self, worker: Worker, pending: PendingCall, request: dict[str, Any]) -> None:
         pending.asking = True
+        pending.asked_at = time.perf_counter()
         task = asyncio.ensure_future(self._answer_one(worker, pending, request))
         pending.tasks.add(task)
         task.add_done_callback(pending.tasks.discard)
@@ -861,6 +873,7 @@ class SandboxPool:
             log.exception("capability handler failed")
             reply = {"ok": False, "error": f"the host could not complete the request ({error})"}
         pending.asking = False
+        pending.host_seconds += time.perf_counter() - pending.asked_at
         if worker.dead or not worker.inflight or worker.inflight[0] is not pending:
             return
         try:

@@ -53,6 +53,15 @@ class PendingCall:
     # Capability requests being answered for this call: cancelled when the call ends.
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     asking: bool = False  # a capability request is being answered
+    # Time spent waiting for the host's answers (a fetch() to a slow provider, say): the call
+    # used no CPU then, so it neither makes its group heavy nor counts in its average.
+    asked_at: float = 0.0
+    host_seconds: float = 0.0
+
+    def own_seconds(self, now: float) -> float:
+        """Seconds this call has run on its worker: not paused, not waiting on the host."""
+        waiting = now - self.asked_at if self.asking else 0.0
+        return now - self.started_at - self.paused_seconds - self.host_seconds - waiting
 
     def cancel_timers(self) -> None:
         for timer in (self.deadline, self.slow, self.cpu_check):

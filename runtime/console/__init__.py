@@ -17,6 +17,7 @@ from runtime.console import (
     auth_views,
     completion,
     contacts_views,
+    dial_once,
     dialing,
     editor_views,
     executions_views,
@@ -29,6 +30,7 @@ from runtime.console import (
     users_views,
     versions_views,
 )
+from runtime.console.errors import console_errors
 from runtime.console.filters import FILTERS
 from runtime.console.static_files import serve_static
 from runtime.console.web import JINJA, PREFIX, security_headers
@@ -65,6 +67,9 @@ def setup_console(app: web.Application) -> None:
     env.filters.update(FILTERS)
     env.filters.update(WORD_FILTERS)
     session.install(app)
+    dial_once.install(app)
+    # Innermost: it sees a console handler's unexpected errors before json_errors does.
+    app.middlewares.append(console_errors)
     for router in ROUTERS:
         app.add_routes(router)
     app.router.add_get(PREFIX + "/static/{path:.+}", serve_static)

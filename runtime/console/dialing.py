@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from runtime.console.dial_once import DIAL_ONCE, NONCE_FIELD, issue
 from runtime.console.modules_views import problems_of, text
 from runtime.console.session import Session
 from runtime.console.web import PREFIX, form_of, page, render, require_session
@@ -48,7 +49,8 @@ class Line:
 
 
 async def dial_lines(request: web.Request, session: Session) -> dict[str, Any]:
-    """Template context for `click_to_call`: {"dial": {module id: [Line, ...]}}."""
+    """Template context for `click_to_call`: {"dial": {module id: [Line, ...]}, "dial_nonce":
+    the page's call forms' one-time nonce (runtime/console/dial_once.py)}."""
     store = request.app[STORE]
     names = {u.id: u.name for u in await store.list_users(session.tenant_id, 500, 0)}
     lines: dict[str, list[Line]] = {}
@@ -61,14 +63,15 @@ async def dial_lines(request: web.Request, session: Session) -> dict[str, Any]:
             first.setdefault(binding.user_id, binding.member_id)
         lines[module.id] = [Line(module.id, module.name, user_id, names.get(user_id, user_id),
                                  extension) for user_id, extension in first.items()]
-    return {"dial": lines}
+    return {"dial": lines, "dial_nonce": issue(request.app, session)}
 
 
 @routes.post(PREFIX + "/calls/originate")
 @page
 async def originate(request: web.Request) -> web.StreamResponse:
     """Start a call; the answer is a page saying what happened (the form works without
-    scripts). An operator calls as themselves only, as a user token does through the API."""
+    scripts). An operator calls as themselves only, as a user token does through the API.
+    The form's nonce makes a reload of that page show it again rather than ring again."""
     session = await require_session(request)
     form = await form_of(request, session)
     module_id, _, user_id = text(form, "line").partition(SEPARATOR)
@@ -93,10 +96,13 @@ async def originate(request: web.Request) -> web.StreamResponse:
         if found_user is None:
             raise not_found("user")
         user = found_user
-    placed = await place_call(services(request), session.tenant_id, user, body.module_id,
-                              body.number)
+    placing_user = user
+    placed = await request.app[DIAL_ONCE].place(
+        request.app, session, text(form, NONCE_FIELD), f"{body.module_id}/{user.id}/{body.number}",
+        lambda: place_call(services(request), session.tenant_id, placing_user, body.module_id,
+                           body.number))
     module = await store.get_module(session.tenant_id, body.module_id)
     return render(request, "call_placed.html", {
-        "placed": placed, "user": user, "module": module,
+        "placed": placed.answer, "repeat": placed.repeat, "user": user, "module": module,
         "back": text(form, "back") if text(form, "back").startswith(PREFIX + "/") else None,
     }, status=202)

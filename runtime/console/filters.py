@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -32,12 +33,16 @@ def compact_json(value: Any) -> str:
 
 
 def duration(value: Any) -> str:
+    """Seconds as people read them: "42.5 s", "3 min 07 s". A length measured between two
+    events has microseconds ("42.456789"): a tenth is all a page needs."""
     if value is None:
         return ""
     seconds = float(value)
-    if seconds < 60:
-        return f"{seconds:g} s"
-    minutes, rest = divmod(int(seconds), 60)
+    if not math.isfinite(seconds):  # a row from elsewhere: no length is better than a 500
+        return ""
+    if round(seconds, 1) < 60:
+        return f"{round(seconds, 1):g} s"
+    minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest:02d} s"
 
 

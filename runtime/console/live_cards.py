@@ -18,7 +18,7 @@ from datetime import datetime
 from runtime.call_access import operator_extension
 from runtime.console.words import call_status
 from runtime.store import Store
-from runtime.store.models import Call, CallFilter, CallHandled, Contact
+from runtime.store.models import Call, Contact
 
 # The client's earlier calls a card lists.
 LAST_CALLS = 3
@@ -83,71 +83,71 @@ class LiveCard:
 
 
 class CardReader:
-    """Builds cards for one operator, reading what several cards share once (users' names,
-    bindings, modules)."""
+    """Builds cards for one operator. A page of cards costs a fixed number of reads however
+    many calls it shows: the contacts, the clients' last calls, the handled marks and the
+    users named are each read for all the cards at once; bindings and modules once per
+    module."""
 
     def __init__(self, store: Store, tenant_id: str, user_id: str) -> None:
         self.store = store
         self.tenant_id = tenant_id
         self.user_id = user_id
-        self._names: dict[str, str | None] = {}
         self._extensions: dict[str, bool] = {}
         self._regions: dict[str, str] = {}
 
     async def cards(self, calls: Sequence[Call]) -> list[LiveCard]:
-        handled = await self.store.handled_calls(self.tenant_id, [c.id for c in calls])
-        return [await self._card(call, handled.get(call.id)) for call in calls]
+        store, tenant_id = self.store, self.tenant_id
+        handled = await store.handled_calls(tenant_id, [c.id for c in calls])
+        contacts = await self._contacts(calls)
+        # The client's last calls, for the cards that show a contact.
+        phones = [phone for call in calls if contacts.get(call.id) is not None
+                  and (phone := call.client_phone_normalized) is not None]
+        recent = (await store.recent_calls_by_phones(tenant_id, phones, LAST_CALLS + 1)
+                  if phones else {})
+        named = [c.answered_user_id for c in calls] + [m.user_id for m in handled.values()]
+        user_ids = [u for u in named if u is not None]
+        users = await store.get_users(tenant_id, user_ids) if user_ids else {}
+        names = {user_id: user.name for user_id, user in users.items()}
+        cards = []
+        for call in calls:
+            contact = contacts.get(call.id)
+            mark = handled.get(call.id)
+            last = (recent.get(call.client_phone_normalized, [])
+                    if contact is not None and call.client_phone_normalized is not None
+                    else [])
+            cards.append(LiveCard(
+                call=call, status=call_status(call), contact=contact,
+                last_calls=tuple([c for c in last if c.id != call.id][:LAST_CALLS]),
+                extension=call.answered_phone or operator_extension(call),
+                answered_by=_answered_by(call, names),
+                handled=(Handled(mark.handled_at, names.get(mark.user_id or ""))
+                         if mark is not None else None),
+                can_call_back=(call.client_phone is not None
+                               and await self._has_extension(call.module_id)),
+                region=await self._region(call.module_id)))
+        return cards
 
     async def card(self, call: Call) -> LiveCard:
         [card] = await self.cards([call])
         return card
 
-    async def _card(self, call: Call, mark: CallHandled | None) -> LiveCard:
-        contact = await self._contact(call)
-        return LiveCard(
-            call=call, status=call_status(call), contact=contact,
-            last_calls=await self._last_calls(call, contact),
-            extension=call.answered_phone or operator_extension(call),
-            answered_by=await self._answered_by(call),
-            handled=(Handled(mark.handled_at, await self._name(mark.user_id))
-                     if mark is not None else None),
-            can_call_back=(call.client_phone is not None
-                           and await self._has_extension(call.module_id)),
-            region=await self._region(call.module_id))
-
-    async def _contact(self, call: Call) -> Contact | None:
-        """The call's contact; failing that, one that has the client's number now (made
-        after the call, from another call or by a colleague)."""
-        if call.contact_id is not None:
-            contact = await self.store.get_contact(self.tenant_id, call.contact_id)
-            if contact is not None:
-                return contact
-        if call.client_phone_normalized is None:
-            return None
-        found = await self.store.find_contacts_by_phone(self.tenant_id,
-                                                        call.client_phone_normalized)
-        return found[0] if found else None
-
-    async def _last_calls(self, call: Call, contact: Contact | None) -> tuple[Call, ...]:
-        if contact is None or call.client_phone_normalized is None:
-            return ()
-        rows = await self.store.list_calls(
-            self.tenant_id, CallFilter(phone=call.client_phone_normalized), LAST_CALLS + 1, 0)
-        return tuple([c for c in rows if c.id != call.id][:LAST_CALLS])
-
-    async def _name(self, user_id: str | None) -> str | None:
-        if user_id is None:
-            return None
-        if user_id not in self._names:
-            user = await self.store.get_user(self.tenant_id, user_id)
-            self._names[user_id] = user.name if user is not None else None
-        return self._names[user_id]
-
-    async def _answered_by(self, call: Call) -> str | None:
-        if call.answered_phone is None:
-            return None
-        name = await self._name(call.answered_user_id)
-        return f"{name} ({call.answered_phone})" if name else call.answered_phone
+    async def _contacts(self, calls: Sequence[Call]) -> dict[str, Contact]:
+        """Call id -> its contact; failing that, the one that has the client's number now
+        (made after the call, from another call or by a colleague). Two reads for all."""
+        # (No read for an empty list: a card refreshed alone costs only what it needs.)
+        ids = [c.contact_id for c in calls if c.contact_id is not None]
+        by_id = await self.store.get_contacts(self.tenant_id, ids) if ids else {}
+        found = {call.id: by_id[call.contact_id] for call in calls
+                 if call.contact_id is not None and call.contact_id in by_id}
+        phones = [phone for call in calls
+                  if call.id not in found and (phone := call.client_phone_normalized) is not None]
+        by_phone = (await self.store.first_contacts_by_phones(self.tenant_id, phones)
+                    if phones else {})
+        for call in calls:
+            phone = call.client_phone_normalized
+            if call.id not in found and phone is not None and phone in by_phone:
+                found[call.id] = by_phone[phone]
+        return found
 
     async def _has_extension(self, module_id: str) -> bool:
         if module_id not in self._extensions:
@@ -160,6 +160,14 @@ class CardReader:
             module = await self.store.get_module(self.tenant_id, module_id)
             self._regions[module_id] = module.region if module is not None else "RU"
         return self._regions[module_id]
+
+
+def _answered_by(call: Call, names: dict[str, str]) -> str | None:
+    """"name (number)", or the number when nobody was bound (or the user is deleted)."""
+    if call.answered_phone is None:
+        return None
+    name = names.get(call.answered_user_id) if call.answered_user_id else None
+    return f"{name} ({call.answered_phone})" if name else call.answered_phone
 
 
 def split(cards: Iterable[LiveCard]) -> tuple[list[LiveCard], list[LiveCard]]:

@@ -18,7 +18,9 @@ from typing import Any
 from aiohttp import web
 
 from runtime.call_access import user_may_see_call
+from runtime.console.dial_once import DIAL_ONCE, NONCE_FIELD, issue
 from runtime.console.live_cards import CardReader
+from runtime.console.modules_views import text
 from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
@@ -77,7 +79,8 @@ async def live_card(request: web.Request) -> web.StreamResponse:
     session = await require_operator(request)
     call = await visible_call(request, session)
     card = await CardReader(request.app[STORE], session.tenant_id, session.user_id).card(call)
-    return render(request, "_call_card.html", {"card": card})
+    return render(request, "_call_card.html", {"card": card,
+                                               "dial_nonce": issue(request.app, session)})
 
 
 @routes.post(PREFIX + "/calls/{call_id}/handled")
@@ -110,13 +113,20 @@ async def mark_handled(request: web.Request) -> web.StreamResponse:
 @routes.post(PREFIX + "/calls/{call_id}/call-back")
 @action
 async def call_back(request: web.Request) -> web.StreamResponse:
-    """Call the client back: the module's VoipGenerateCall from this operator's extension."""
+    """Call the client back: the module's VoipGenerateCall from this operator's extension.
+    The same form posted again (its nonce, runtime/console/dial_once.py) answers as the first
+    time without ringing; the JSON answer carries a fresh nonce for the card's next call."""
     session = await require_operator(request)
-    await form_of(request, session)
+    form = await form_of(request, session)
     call = await visible_call(request, session)
     user = session.user
     assert user is not None
     if call.client_phone is None:
         raise ApiError(409, "no_client", "an internal call has no client to call back")
-    return done(request, await place_call(services(request), session.tenant_id, user,
-                                          call.module_id, call.client_phone))
+    client_phone = call.client_phone
+    placed = await request.app[DIAL_ONCE].place(
+        request.app, session, text(form, NONCE_FIELD), f"call-back/{call.id}",
+        lambda: place_call(services(request), session.tenant_id, user, call.module_id,
+                           client_phone))
+    return done(request, {**placed.answer, "repeat": placed.repeat,
+                          "next_nonce": issue(request.app, session)})

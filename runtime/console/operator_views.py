@@ -15,7 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from runtime.acting import contact_phones
-from runtime.call_access import user_may_see_call
+from runtime.call_access import calls_user_may_see, user_may_see_call
+from runtime.console.dial_once import issue
 from runtime.console.dialing import dial_lines
 from runtime.console.live_cards import CardReader, split
 from runtime.console.modules_views import operator_number, text
@@ -62,7 +63,7 @@ async def notified_calls(request: web.Request, session: Session, *,
     """The user's calls from their notifications, newest first: the latest payload of each."""
     since = utc_now() - window if window else None
     items = await request.app[STORE].list_notifications(
-        session.tenant_id, session.user_id, since=since, limit=NOTIFICATIONS_SCAN)
+        session.tenant_id, session.user_id, since=since, limit=NOTIFICATIONS_SCAN, newest=True)
     latest: dict[str, dict[str, Any]] = {}
     for item in items:  # oldest first: later ones replace earlier ones
         payload = item.payload if isinstance(item.payload, dict) else {}
@@ -91,11 +92,13 @@ async def operator_calls(request: web.Request, session: Session, *, phone: str |
         for call in rows:
             if operator_number(call.direction, call.src_phone, call.dst_phone) in mine:
                 found_calls[call.id] = call
-    for item in await notified_calls(request, session, window=NOTIFIED_WINDOW):
-        call_id = (item["call"] or {}).get("id")
-        if not call_id or call_id in found_calls:
-            continue
-        stored = await store.get_call(session.tenant_id, call_id)
+    notified_ids = [call_id for item in await notified_calls(request, session,
+                                                             window=NOTIFIED_WINDOW)
+                    if (call_id := (item["call"] or {}).get("id")) and call_id not in found_calls]
+    notified = (await store.get_calls(session.tenant_id, notified_ids)  # one read for all
+                if notified_ids else {})
+    for call_id in notified_ids:
+        stored = notified.get(call_id)
         if stored is None or (state is not None and stored.state is not state):
             continue
         if phone is not None and phone not in (stored.client_phone_normalized,
@@ -108,19 +111,15 @@ async def operator_calls(request: web.Request, session: Session, *, phone: str |
 async def answered_by(request: web.Request, tenant_id: str, calls: Iterable[Call]
                       ) -> dict[str, str]:
     """Call id -> who answered it, as the pages say it: the user's name and the number, or
-    the number alone when nobody was bound to it (or the user is deleted)."""
-    store = request.app[STORE]
-    names: dict[str, str | None] = {}
+    the number alone when nobody was bound to it (or the user is deleted). One read for all
+    the users named, however many calls."""
+    answered = [(call, phone) for call in calls if (phone := call.answered_phone) is not None]
+    users = await request.app[STORE].get_users(
+        tenant_id, [call.answered_user_id for call, _ in answered if call.answered_user_id])
     said: dict[str, str] = {}
-    for call in calls:
-        if call.answered_phone is None:
-            continue
-        user_id = call.answered_user_id
-        if user_id is not None and user_id not in names:
-            user = await store.get_user(tenant_id, user_id)
-            names[user_id] = user.name if user is not None else None
-        name = names.get(user_id) if user_id is not None else None
-        said[call.id] = f"{name} ({call.answered_phone})" if name else call.answered_phone
+    for call, phone in answered:
+        user = users.get(call.answered_user_id) if call.answered_user_id else None
+        said[call.id] = f"{user.name} ({phone})" if user is not None else phone
     return said
 
 
@@ -129,9 +128,10 @@ async def answered_by(request: web.Request, tenant_id: str, calls: Iterable[Call
 async def live_page(request: web.Request) -> web.StreamResponse:
     session = await require_operator(request)
     store = request.app[STORE]
+    # The newest of the window: a busy day's first ones would leave out what rings now.
     items = await store.list_notifications(
         session.tenant_id, session.user_id, since=utc_now() - LIVE_WINDOW,
-        limit=NOTIFICATIONS_SCAN)
+        limit=NOTIFICATIONS_SCAN, newest=True)
     last_id = items[-1].id if items else ""
     latest = {item.call_id: item for item in items}  # oldest first: the latest wins
     newest_first = sorted(latest.values(), key=lambda item: item.created_at, reverse=True)
@@ -139,12 +139,14 @@ async def live_page(request: web.Request) -> web.StreamResponse:
     open_ids = [n.call_id for n in newest_first if n.kind is not NotificationKind.ENDED]
     ended_ids = [n.call_id for n in newest_first if n.kind is NotificationKind.ENDED]
     shown = set(open_ids) | set(ended_ids[:ENDED_SHOWN])
-    calls = [call for item in newest_first if item.call_id in shown
-             and (call := await store.get_call(session.tenant_id, item.call_id)) is not None]
+    by_id = await store.get_calls(session.tenant_id, [item.call_id for item in newest_first
+                                                      if item.call_id in shown])
+    calls = [by_id[item.call_id] for item in newest_first if item.call_id in by_id]
     cards = await CardReader(store, session.tenant_id, session.user_id).cards(calls)
     active, ended = split(cards)
     return render(request, "live.html", {"active": active, "ended": ended[:ENDED_SHOWN],
-                                         "last_id": last_id})
+                                         "last_id": last_id,
+                                         "dial_nonce": issue(request.app, session)})
 
 
 @routes.get(PREFIX + "/live/socket")
@@ -183,12 +185,8 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
     else:
         calls = await operator_calls(request, session,
                                      state=CallState(state) if state else None)
-    contacts: dict[str, Contact] = {}
-    for call in calls:
-        if call.contact_id and call.contact_id not in contacts:
-            contact = await store.get_contact(session.tenant_id, call.contact_id)
-            if contact is not None:
-                contacts[contact.id] = contact
+    contacts = await store.get_contacts(  # one read for all, not one per call
+        session.tenant_id, [call.contact_id for call in calls if call.contact_id])
     modules = {m.id: m for m in await store.list_modules(session.tenant_id, 500, 0)}
     return render(request, "calls.html", {
         "calls": calls, "contacts": contacts, "modules": modules, "state": state or "",
@@ -226,14 +224,16 @@ async def contact_context(request: web.Request, session: Session, contact: Conta
     (contacts_views.py)."""
     store = request.app[STORE]
     entries = await store.list_activity(session.tenant_id, contact.id, 100, 0)
-    calls = [call for entry in entries
-             if (call := await store.get_call(session.tenant_id, entry.call_id)) is not None]
+    # One read for the calls of all the entries (up to 100), not one per entry.
+    by_id = await store.get_calls(session.tenant_id, [entry.call_id for entry in entries])
+    calls = [by_id[entry.call_id] for entry in entries if entry.call_id in by_id]
     playable: set[str] | None = None  # a builder plays every recording
     if session.kind == "operator":
         # The contact's stream holds other operators' calls too: no player where playing
         # would be refused (runtime/call_access.py).
-        playable = {call.id for call in calls if call.has_record
-                    and await user_may_see_call(store, session.user_id, call)}
+        playable = await calls_user_may_see(
+            store, session.tenant_id, session.user_id,
+            [call for call in calls if call.has_record])
     others = []
     if session.kind == "builder":  # the contacts another may be merged from
         others = [c for c in await store.list_contacts(session.tenant_id, MERGE_CHOICES, 0)

@@ -5,7 +5,8 @@ Every action is the API's own (runtime/api/users.py, runtime/api/bindings.py): t
 pydantic bodies, the same store calls, and revoking or deleting ends sockets and sessions on
 every node as the API does. Operators (user token sessions) get a 403 page; another tenant's
 user ids answer 404, as unknown ones do. A new token's secret is rendered into the answer to
-the POST that made it and never stored or shown again (the page is `no-store`).
+the POST that made it and never stored or shown again (the page is `no-store`); the same
+form sent again (a reload) makes no second token.
 """
 
 from __future__ import annotations
@@ -137,16 +138,31 @@ async def user_page(request: web.Request) -> web.StreamResponse:
     return await render_user(request, session, await owned_user(request, session))
 
 
+# The token form's guard against being sent twice: the newest token the page listed.
+NEWEST_FIELD = "newest_token"
+
+
 @routes.post(PREFIX + "/users/{user_id}/tokens")
 @page
 async def create_token(request: web.Request) -> web.StreamResponse:
     """A new token, shown in this answer once: no redirect, so the secret is in no URL and
-    no history entry, and a reload does not show it again (the browser asks to re-post)."""
+    no history entry.
+
+    Reloading that answer re-posts the same form; the form names the newest token its page
+    listed, so a second post of it (a reload, a double click) makes no second token and says
+    why instead: an unseen, unsaved credential would otherwise stay active unnoticed."""
     session = await require_builder(request)
     user = await owned_user(request, session)
-    await form_of(request, session)
-    created = found(await request.app[STORE].create_user_token(session.tenant_id, user.id),
-                    "user")
+    form = await form_of(request, session)
+    store = request.app[STORE]
+    tokens = await store.list_user_tokens(session.tenant_id, user.id) or []
+    newest = tokens[0].id if tokens else ""  # the store lists them newest first
+    if text(form, NEWEST_FIELD) != newest:
+        return await render_user(request, session, user, status=409, errors={"tokens": [
+            "No token was made: this form was sent before (a reload or a second click), or "
+            "a token was made elsewhere since the page was drawn. A new token is shown once "
+            "only: if one below was not saved, revoke it and create another."]})
+    created = found(await store.create_user_token(session.tenant_id, user.id), "user")
     token, secret = created
     return await render_user(request, session, user, status=201,
                              new_token={"id": token.id, "prefix": token.prefix,

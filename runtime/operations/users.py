@@ -3,23 +3,41 @@ everywhere at once (the API and the console's admin pages both come here)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import StringConstraints, field_validator
 
 from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.json_body import Body
-from runtime.openapi.models import not_blank
+from runtime.openapi.models import schema_extra
 from runtime.operations.services import Services
 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
                                          pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
+# Characters a name shown on pages (and typed back to confirm a deletion) must not hold:
+# controls (NUL, line breaks, ...) and invisible formatting (zero widths, bidirectional
+# overrides) that could not be typed or would misdraw what follows.
+_UNSHOWABLE = (r"\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
+               r"\u2060-\u2064\u2066-\u206f\ufeff")
+# Not blank, and nothing unshowable: one pattern, checked here and published in the API's
+# schema (so clients and the API's fuzz test know the rule).
+SHOWN_NAME = rf"^[^{_UNSHOWABLE}]*[^\s{_UNSHOWABLE}][^{_UNSHOWABLE}]*$"
+
+
 class NewUserBody(Body):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-                    not_blank()]
+                    schema_extra(pattern=SHOWN_NAME)]
     email: Email | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _showable(cls, name: str) -> str:
+        if re.fullmatch(SHOWN_NAME, name) is None:
+            raise ValueError("must not be blank or hold control or formatting characters")
+        return name
 
 
 async def revoke_token(services: Services, tenant_id: str, user_id: str, token_id: str

@@ -359,6 +359,11 @@ class Store(abc.ABC):
         StorageUnavailable when the database cannot take the write now (nothing committed)."""
 
     @abc.abstractmethod
+    async def probe(self) -> None:
+        """A cheap round trip to the database (`health.refresh` runs it on an idle node);
+        raises what the database raises when it cannot answer, StoreClosed after close."""
+
+    @abc.abstractmethod
     async def dry_run(self, unit: Callable[[Tx], Awaitable[T]]) -> T:
         """Run the unit in a transaction and roll it back; return its value."""
 
@@ -440,6 +445,10 @@ class Store(abc.ABC):
     async def get_user(self, tenant_id: str, user_id: str) -> User | None: ...
 
     @abc.abstractmethod
+    async def get_users(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, User]:
+        """The tenant's users of these ids, by id, in one read (unknown ids are left out)."""
+
+    @abc.abstractmethod
     async def get_user_by_name(self, tenant_id: str, name: str) -> User | None: ...
 
     @abc.abstractmethod
@@ -452,9 +461,20 @@ class Store(abc.ABC):
     async def get_contact(self, tenant_id: str, contact_id: str) -> Contact | None: ...
 
     @abc.abstractmethod
+    async def get_contacts(self, tenant_id: str, contact_ids: Sequence[str]
+                           ) -> dict[str, Contact]:
+        """The tenant's contacts of these ids, by id, in one read (unknown ids are left out)."""
+
+    @abc.abstractmethod
     async def list_contacts(
         self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
     ) -> list[Contact]: ...
+
+    @abc.abstractmethod
+    async def first_contacts_by_phones(self, tenant_id: str, numbers: Sequence[str]
+                                       ) -> dict[str, Contact]:
+        """E.164 number -> the oldest contact having it (as `find_contacts_by_phone(...)[0]`),
+        for all these numbers in one read (numbers nobody has are left out)."""
 
     @abc.abstractmethod
     async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:
@@ -470,8 +490,24 @@ class Store(abc.ABC):
     async def get_call(self, tenant_id: str, call_id: str) -> Call | None: ...
 
     @abc.abstractmethod
+    async def get_calls(self, tenant_id: str, call_ids: Sequence[str]) -> dict[str, Call]:
+        """The tenant's calls of these ids, by id, in one read (unknown ids are left out):
+        for pages listing many calls, which would otherwise read them one by one."""
+
+    @abc.abstractmethod
+    async def recent_calls_by_phones(self, tenant_id: str, numbers: Sequence[str], limit: int
+                                     ) -> dict[str, list[Call]]:
+        """Number -> its newest `limit` calls (as `list_calls(CallFilter(phone=number), limit)`
+        reads them, newest first), for all these numbers in one read."""
+
+    @abc.abstractmethod
     async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
         """The call's history, oldest first (empty for another tenant's call)."""
+
+    @abc.abstractmethod
+    async def notified_of(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                          ) -> set[str]:
+        """Which of these calls of the tenant the user was notified of, in one read."""
 
     @abc.abstractmethod
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
@@ -510,12 +546,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_notifications(
         self, tenant_id: str, user_id: str, *, after_id: str | None = None,
-        since: datetime | None = None, limit: int = DEFAULT_LIMIT,
+        since: datetime | None = None, limit: int = DEFAULT_LIMIT, newest: bool = False,
     ) -> list[Notification]:
         """A user's notifications, OLDEST first, after a given one and/or at/after a time.
 
         For a reconnecting client: pass the id of the last notification it saw. An unknown
-        `after_id` is ignored (the client then gets what `since` selects).
+        `after_id` is ignored (the client then gets what `since` selects). `newest`: when more
+        than `limit` match, the newest `limit` of them (still oldest first) instead of the
+        oldest, for a page showing what is going on now.
         """
 
     @abc.abstractmethod

@@ -71,6 +71,11 @@ def execution_conditions(filters: ExecutionFilter) -> list[Condition]:
     ])
 
 
+def id_marks(first: int, ids: Sequence[str]) -> str:
+    """`$first, $first+1, ...`: one placeholder per id, for an `IN (...)` list."""
+    return ", ".join(f"${i}" for i in range(first, first + len(ids)))
+
+
 def where_clause(d: Dialect, tenant_id: str, conditions: list[Condition]
                  ) -> tuple[str, list[object]]:
     """(`tenant_id = $1 AND ...`, the parameters in order), times converted for `d`."""
@@ -160,6 +165,11 @@ class Reads(UsageReads):
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         return await self._one(t.TENANTS, "SELECT * FROM tenants WHERE id = $1", [tenant_id])
 
+    async def ping(self) -> None:
+        """A round trip to the database, for the health probe: it raises what the database
+        raises."""
+        await self._port.value("SELECT 1", [])
+
     async def list_tenants(self, limit: int, offset: int) -> list[Tenant]:
         return await self._all(t.TENANTS, "SELECT * FROM tenants ORDER BY id LIMIT $1 OFFSET $2",
                                [limit, offset])
@@ -248,6 +258,14 @@ class Reads(UsageReads):
         return await self._one(t.USERS, "SELECT * FROM users WHERE id = $1 AND tenant_id = $2",
                                [user_id, tenant_id])
 
+    async def get_users(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, User]:
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        users = await self._all(t.USERS, "SELECT * FROM users WHERE tenant_id = $1 "
+                                f"AND id IN ({id_marks(2, ids)})", [tenant_id, *ids])
+        return {user.id: user for user in users}
+
     async def get_user_by_name(self, tenant_id: str, name: str) -> User | None:
         return await self._one(t.USERS, "SELECT * FROM users WHERE tenant_id = $1 AND name = $2",
                                [tenant_id, name])
@@ -278,6 +296,35 @@ class Reads(UsageReads):
                                      [contact_id, tenant_id])
         return found[0] if found else None
 
+    async def get_contacts(self, tenant_id: str, contact_ids: Sequence[str]
+                           ) -> dict[str, Contact]:
+        ids = sorted(set(contact_ids))
+        if not ids:
+            return {}
+        found = await self._contacts(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
+                                     f"AND c.id IN ({id_marks(2, ids)})", [tenant_id, *ids])
+        return {contact.id: contact for contact in found}
+
+    async def first_contacts_by_phones(self, tenant_id: str, numbers: Sequence[str]
+                                       ) -> dict[str, Contact]:
+        wanted = sorted(set(numbers))
+        if not wanted:
+            return {}
+        # The oldest contact of each number (ids grow with time, as find_contacts_by_phone's
+        # ORDER BY c.id relies on), then those contacts with all their numbers.
+        rows = await self._port.all(f"""
+            SELECT normalized, min(contact_id) AS contact_id FROM contact_phones
+            WHERE tenant_id = $1 AND normalized IN ({id_marks(2, wanted)})
+            GROUP BY normalized""", [tenant_id, *wanted])
+        firsts = {str(row["normalized"]): str(row["contact_id"]) for row in rows}
+        if not firsts:
+            return {}
+        ids = sorted(set(firsts.values()))
+        contacts = {contact.id: contact for contact in await self._contacts(
+            f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 AND c.id IN ({id_marks(2, ids)})",
+            [tenant_id, *ids])}
+        return {number: contacts[cid] for number, cid in firsts.items() if cid in contacts}
+
     async def list_contacts(self, tenant_id: str, limit: int, offset: int) -> list[Contact]:
         return await self._contacts(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
                                     "ORDER BY c.id DESC LIMIT $2 OFFSET $3",
@@ -300,6 +347,14 @@ class Reads(UsageReads):
         return await self._one(t.CALLS, "SELECT * FROM calls WHERE id = $1 AND tenant_id = $2",
                                [call_id, tenant_id])
 
+    async def get_calls(self, tenant_id: str, call_ids: Sequence[str]) -> dict[str, Call]:
+        ids = sorted(set(call_ids))
+        if not ids:
+            return {}
+        calls = await self._all(t.CALLS, "SELECT * FROM calls WHERE tenant_id = $1 "
+                                f"AND id IN ({id_marks(2, ids)})", [tenant_id, *ids])
+        return {call.id: call for call in calls}
+
     async def list_calls(self, tenant_id: str, filters: CallFilter, limit: int, offset: int
                          ) -> list[Call]:
         where, params = where_clause(self._d, tenant_id, call_conditions(filters))
@@ -307,6 +362,29 @@ class Reads(UsageReads):
         return await self._all(t.CALLS, f"SELECT * FROM calls WHERE {where} ORDER BY "
                                f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
                                [*params, limit, offset])
+
+    async def recent_calls_by_phones(self, tenant_id: str, numbers: Sequence[str], limit: int
+                                     ) -> dict[str, list[Call]]:
+        wanted = sorted(set(numbers))
+        if not wanted or limit <= 0:
+            return {n: [] for n in wanted}
+        # One bounded subquery per number, as list_calls(phone=...) runs it (same indexes, same
+        # order), joined in one statement: a page of cards costs one read, not one per card.
+        parts = []
+        for i in range(len(wanted)):
+            mark = f"${i + 3}"
+            parts.append(f"""SELECT * FROM (SELECT {mark} AS for_phone, calls.* FROM calls
+                WHERE tenant_id = $1 AND (client_phone_normalized = {mark}
+                OR client_phone = {mark} OR src_phone = {mark} OR dst_phone = {mark})
+                ORDER BY created_at DESC, id DESC LIMIT $2) AS p{i}""")
+        rows = await self._port.all(" UNION ALL ".join(parts), [tenant_id, limit, *wanted])
+        found: dict[str, list[Call]] = {n: [] for n in wanted}
+        d = self._d
+        for row in rows:
+            found[str(row["for_phone"])].append(t.CALLS.decode(row, d))
+        for calls in found.values():  # UNION ALL keeps no order between its parts' rows
+            calls.sort(key=lambda c: (c.created_at, c.id), reverse=True)
+        return found
 
     async def find_call_by_provider_id(self, module_id: str, provider_call_id: str
                                        ) -> Call | None:
@@ -342,13 +420,24 @@ class Reads(UsageReads):
                                    [call_id, user_id, tenant_id])
         return row is not None
 
+    async def notified_of(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                          ) -> set[str]:
+        ids = sorted(set(call_ids))
+        if not ids:
+            return set()
+        rows = await self._port.all(f"""
+            SELECT DISTINCT n.call_id FROM call_notified n JOIN calls c ON c.id = n.call_id
+            WHERE n.user_id = $1 AND c.tenant_id = $2 AND n.call_id IN ({id_marks(3, ids)})""",
+                                    [user_id, tenant_id, *ids])
+        return {str(row["call_id"]) for row in rows}
+
     async def handled_calls(self, tenant_id: str, call_ids: Sequence[str]
                             ) -> dict[str, CallHandled]:
         if not call_ids:
             return {}
-        marks = ", ".join(f"${i}" for i in range(2, len(call_ids) + 2))
         rows = await self._all(t.CALL_HANDLED, "SELECT * FROM call_handled WHERE tenant_id = $1 "
-                               f"AND call_id IN ({marks})", [tenant_id, *call_ids])
+                               f"AND call_id IN ({id_marks(2, call_ids)})",
+                               [tenant_id, *call_ids])
         return {row.call_id: row for row in rows}
 
     async def list_call_notified(self, call_id: str) -> list[CallNotified]:
@@ -413,7 +502,8 @@ class Reads(UsageReads):
                                [*params, limit, offset])
 
     async def list_notifications(self, tenant_id: str, user_id: str, after_id: str | None,
-                                 since: datetime | None, limit: int) -> list[Notification]:
+                                 since: datetime | None, limit: int, newest: bool = False
+                                 ) -> list[Notification]:
         # An unknown after_id is ignored: its subquery yields no seq, so the bound is 0.
         where = ["tenant_id = $1", "user_id = $2", "seq > COALESCE((SELECT seq FROM "
                  "notifications WHERE id = $3 AND user_id = $2), 0)"]
@@ -422,9 +512,11 @@ class Reads(UsageReads):
             params.append(self._d.time_in(since))
             where.append(f"created_at >= ${len(params)}")
         params.append(limit)
-        return await self._all(t.NOTIFICATIONS, f"SELECT * FROM notifications WHERE "
-                               f"{' AND '.join(where)} ORDER BY seq LIMIT ${len(params)}",
-                               params)
+        sql = (f"SELECT * FROM notifications WHERE {' AND '.join(where)} "
+               f"ORDER BY seq {'DESC' if newest else ''} LIMIT ${len(params)}")
+        if newest:  # the newest `limit`, handed back oldest first like the others
+            sql = f"SELECT * FROM ({sql}) AS newest ORDER BY seq"
+        return await self._all(t.NOTIFICATIONS, sql, params)
 
     async def get_notification(self, user_id: str, notification_id: str) -> Notification | None:
         return await self._one(t.NOTIFICATIONS, "SELECT * FROM notifications WHERE id = $1 "

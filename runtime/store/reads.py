@@ -43,6 +43,9 @@ class QueryReads(Store):
     async def _read(self, query: Query, *args: Any) -> Any:
         """Run `query(reads, *args)`: `query` is a method of `Reads`, unbound."""
 
+    async def probe(self) -> None:
+        await self._read(Reads.ping)
+
     async def tenant_counts(self, tenant_id: str) -> dict[str, int] | None:
         read: dict[str, int] | None = await self._read(editing.tenant_counts, tenant_id)
         return read
@@ -127,6 +130,10 @@ class QueryReads(Store):
         read: User | None = await self._read(Reads.get_user, tenant_id, user_id)
         return read
 
+    async def get_users(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, User]:
+        read: dict[str, User] = await self._read(Reads.get_users, tenant_id, user_ids)
+        return read
+
     async def get_user_by_name(self, tenant_id: str, name: str) -> User | None:
         read: User | None = await self._read(Reads.get_user_by_name, tenant_id, name)
         return read
@@ -137,6 +144,17 @@ class QueryReads(Store):
 
     async def get_contact(self, tenant_id: str, contact_id: str) -> Contact | None:
         read: Contact | None = await self._read(Reads.get_contact, tenant_id, contact_id)
+        return read
+
+    async def get_contacts(self, tenant_id: str, contact_ids: Sequence[str]
+                           ) -> dict[str, Contact]:
+        read: dict[str, Contact] = await self._read(Reads.get_contacts, tenant_id, contact_ids)
+        return read
+
+    async def first_contacts_by_phones(self, tenant_id: str, numbers: Sequence[str]
+                                       ) -> dict[str, Contact]:
+        read: dict[str, Contact] = await self._read(Reads.first_contacts_by_phones, tenant_id,
+                                                    numbers)
         return read
 
     async def list_contacts(
@@ -167,8 +185,23 @@ class QueryReads(Store):
         read: Call | None = await self._read(Reads.get_call, tenant_id, call_id)
         return read
 
+    async def get_calls(self, tenant_id: str, call_ids: Sequence[str]) -> dict[str, Call]:
+        read: dict[str, Call] = await self._read(Reads.get_calls, tenant_id, call_ids)
+        return read
+
+    async def recent_calls_by_phones(self, tenant_id: str, numbers: Sequence[str], limit: int
+                                     ) -> dict[str, list[Call]]:
+        read: dict[str, list[Call]] = await self._read(Reads.recent_calls_by_phones, tenant_id,
+                                                       numbers, limit)
+        return read
+
     async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
         read: list[CallEventRecord] = await self._read(Reads.list_call_events, tenant_id, call_id)
+        return read
+
+    async def notified_of(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                          ) -> set[str]:
+        read: set[str] = await self._read(Reads.notified_of, tenant_id, user_id, call_ids)
         return read
 
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
@@ -219,9 +252,10 @@ class QueryReads(Store):
         after_id: str | None = None,
         since: datetime | None = None,
         limit: int = DEFAULT_LIMIT,
+        newest: bool = False,
     ) -> list[Notification]:
         read: list[Notification] = await self._read(
-            Reads.list_notifications, tenant_id, user_id, after_id, since, limit
+            Reads.list_notifications, tenant_id, user_id, after_id, since, limit, newest
         )
         return read
 

@@ -16,6 +16,7 @@ every read started after it.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 
 from runtime.data_at_rest import create_private_file, restrict_database_files
 from runtime.store.base import Tx
-from runtime.store.errors import StoreClosed
+from runtime.store.errors import StorageUnavailable, StoreClosed
 from runtime.store.locks import Locks
 from runtime.store.migrate import apply_migrations
 from runtime.store.models import StoreStats, utc_now
@@ -58,6 +59,18 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
         # on power loss), since a webhook is answered only after its effects are durable.
         conn.execute("PRAGMA synchronous = FULL")
     return conn
+
+
+def filesystem_takes_writes(directory: Path) -> None:
+    """StorageUnavailable when the filesystem holding `directory` is read-only or full."""
+    fs = os.statvfs(directory)
+    if fs.f_flag & os.ST_RDONLY:
+        raise StorageUnavailable("the database is read-only",
+                                 f"the filesystem of {directory} is mounted read-only")
+    # root may write into the blocks reserved for it; anyone else only into the available ones.
+    free = fs.f_bfree if os.geteuid() == 0 else fs.f_bavail
+    if free == 0:
+        raise StorageUnavailable("disk full", f"no free space on the filesystem of {directory}")
 
 
 def backup_database(path: Path, target: Path) -> None:
@@ -151,6 +164,13 @@ class SqliteStore(QueryReads):
             self._writer_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self._writer_conn.close()
+
+    async def probe(self) -> None:
+        """The filesystem under the database still takes writes (not remounted read-only,
+        not full), and a reader gets an answer: on an idle node nothing else would say so
+        before the next webhook's write fails."""
+        await asyncio.to_thread(filesystem_takes_writes, self.path.parent)
+        await super().probe()
 
     # --- reads ----------------------------------------------------------------------------
 

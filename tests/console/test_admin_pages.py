@@ -32,6 +32,13 @@ def token_on(html: str) -> str:
     return unescape(found.group(1))
 
 
+def dial_nonce_on(html: str) -> str:
+    """The one-time nonce of the page's call forms (runtime/console/dial_once.py)."""
+    found = re.search(r'name="dial_nonce" value="([^"]+)"', html)
+    assert found, "no call form on the page"
+    return unescape(found.group(1))
+
+
 async def user_id_named(seed: SeedSetup, name: str) -> str:
     users = (await seed.api.ok("GET", "/api/v1/users"))["users"]
     return str(next(u["id"] for u in users if u["name"] == name))
@@ -227,8 +234,9 @@ async def test_click_to_call_from_calls_and_contact(console: tuple[Service, str]
     assert "incoming" in calls and "no answer" in calls  # words, not the contract's values
     line = f"{module}/{seed.user['id']}"
     assert f'name="line" value="{line}"' in calls and f"Call {CLIENT}" in calls
+    nonce = dial_nonce_on(calls)
     placed = await browser.post_form("/console/calls/originate", {
-        "line": line, "number": CLIENT, "back": "/console/calls"})
+        "line": line, "number": CLIENT, "back": "/console/calls", "dial_nonce": nonce})
     text = await placed.text()
     assert placed.status == 202, text
     assert "ring extension <strong>101</strong>" in text and 'href="/console/calls"' in text
@@ -243,7 +251,8 @@ async def test_click_to_call_from_calls_and_contact(console: tuple[Service, str]
     # A user with no extension in the module cannot be called from.
     anna = await seed.api.ok("POST", "/api/v1/users", {"name": "Anna"}, status=201)
     refused = await browser.post_form("/console/calls/originate",
-                                      {"line": f"{module}/{anna['id']}", "number": CLIENT})
+                                      {"line": f"{module}/{anna['id']}", "number": CLIENT,
+                                       "dial_nonce": nonce})
     assert refused.status == 409 and "no extension" in await refused.text()
     no_number = await browser.post_form("/console/calls/originate",
                                         {"line": line, "number": ""})
@@ -258,7 +267,8 @@ async def test_click_to_call_from_calls_and_contact(console: tuple[Service, str]
     calls = await browser.page("/console/calls")
     assert f'name="line" value="{line}"' in calls
     as_self = await browser.post_form("/console/calls/originate",
-                                      {"line": line, "number": CLIENT})
+                                      {"line": line, "number": CLIENT,
+                                       "dial_nonce": dial_nonce_on(calls)})
     assert as_self.status == 202
     as_other = await browser.post_form("/console/calls/originate",
                                        {"line": f"{module}/{anna['id']}", "number": CLIENT})

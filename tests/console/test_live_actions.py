@@ -12,6 +12,7 @@ import pytest
 from aiohttp import ClientSession, CookieJar
 
 from tests.console.conftest import Browser
+from tests.console.test_admin_pages import dial_nonce_on
 from tests.e2e.conftest import Service
 from tests.e2e.helpers import CLIENT, SeedSetup, answer, end, seed_setup, start
 
@@ -45,8 +46,8 @@ async def missed_at_both(seed: SeedSetup, call_id: str = "c-9") -> str:
 
 
 async def post_action(browser: Browser, path: str, *, json: bool = True,
-                      csrf: bool = True) -> Any:
-    return await browser.post_form(path, {}, csrf=csrf,
+                      csrf: bool = True, data: dict[str, str] | None = None) -> Any:
+    return await browser.post_form(path, data or {}, csrf=csrf,
                                    headers={**(JSON if json else {}), "Origin": browser.base})
 
 
@@ -117,11 +118,14 @@ async def test_call_back_runs_the_modules_generate_call_or_says_why_not(
     seed = await seed_setup(service)  # the seed module has no VoipGenerateCall
     missed = await missed_at_both(seed)
     await browser.sign_in(seed.user_token)
-    assert "Call back " + CLIENT in await browser.page("/console/live")
-    refused = await post_action(browser, f"/console/calls/{missed}/call-back")
+    live = await browser.page("/console/live")
+    assert "Call back " + CLIENT in live
+    nonce = {"dial_nonce": dial_nonce_on(live)}
+    refused = await post_action(browser, f"/console/calls/{missed}/call-back", data=nonce)
     assert refused.status == 501
     assert (await refused.json())["error"] == "not_supported"
-    page = await post_action(browser, f"/console/calls/{missed}/call-back", json=False)
+    page = await post_action(browser, f"/console/calls/{missed}/call-back", json=False,
+                             data=nonce)
     assert page.status == 501 and "VoipGenerateCall" in await page.text()
 
 

@@ -25,7 +25,9 @@ async def test_user_body_is_validated(service: Service) -> None:
     _, api = await service.new_tenant()
     for bad, named in (({}, "name"), ({"name": " "}, "name"),
                        ({"name": "a", "email": "not-an-email"}, "email"),
-                       ({"name": "a", "role": "admin"}, "role")):
+                       ({"name": "a", "role": "admin"}, "role"),
+                       ({"name": "An\x00na"}, "name"), ({"name": "An\nna"}, "name"),
+                       ({"name": "Anna\u202e"}, "name")):
         body = await api.ok("POST", "/api/v1/users", bad, status=422)
         assert body["message"].startswith(named), body
     await api.ok("POST", "/api/v1/users", {"name": "Anna"}, status=201)

@@ -144,3 +144,47 @@ async def test_postgres_read_only_answers_503_naming_it_then_recovers(tmp_path: 
             service.stop()
         assert len(re.findall(r"storage unavailable: PostgreSQL is read-only",
                               service.log())) == 1, service.log()
+
+
+async def test_an_idle_node_notices_postgres_stopped_and_back(tmp_path: Path) -> None:
+    """No webhook, no write: /healthz itself asks the database (every few seconds), so a
+    node nobody calls does not say ok while its database is gone; it recovers by itself."""
+    with private_postgres() as postgres:
+        service = ServiceProcess(tmp_path, storage_url=postgres.url + "?schema=voip")
+        service.start()
+        try:
+            await service.wait_ready()
+            loop = asyncio.get_running_loop()
+
+            async def health_until(status: int) -> dict[str, object]:
+                deadline = loop.time() + 60
+                async with aiohttp.ClientSession(
+                        timeout=aiohttp.ClientTimeout(total=30)) as session:
+                    while True:
+                        started = loop.time()
+                        async with session.get(service.base + "/healthz") as response:
+                            body: dict[str, object] = await response.json()
+                            # A probe is bounded: a health checker's timeout is not reached.
+                            assert loop.time() - started < 10, body
+                            if response.status == status:
+                                return body
+                        assert loop.time() < deadline, f"never {status}: {body}"
+                        await asyncio.sleep(0.5)
+
+            await health_until(200)
+            await asyncio.to_thread(postgres.stop)
+            body = await health_until(503)
+            storage = body["storage"]
+            assert isinstance(storage, dict) and storage["status"] == "unavailable", body
+            assert "PostgreSQL" in str(storage["cause"]) \
+                or "unreachable" in str(storage["cause"]), body
+            await asyncio.to_thread(postgres.start)
+            body = await health_until(200)
+            assert body["storage"] == {"status": "ok", "cause": None,
+                                       "since": body["storage"]["since"]}  # type: ignore[index]
+        finally:
+            service.stop()
+        log = service.log()
+        assert len(re.findall(r"ERROR runtime\.storage: storage unavailable", log)) == 1, log
+        assert len(re.findall(r"runtime\.storage: storage recovered", log)) == 1, log
+        assert "Traceback" not in log, log

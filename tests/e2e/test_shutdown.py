@@ -3,7 +3,13 @@ flight, commits and exits 0; every webhook it answered 2xx is stored.
 
 Webhooks are held in flight deterministically: their script fetch()es a URL on a server the
 test runs, which answers only when the test says so (after SIGTERM). Meanwhile other webhooks
-keep arriving as fast as they are answered."""
+keep arriving as fast as they are answered.
+
+Each held webhook belongs to a tenant of its own: a call waiting in fetch() for more than 50 ms
+makes its tenant "heavy", and a heavy tenant gets one busy worker (sandbox/scheduler.py), so a
+second held webhook of the same tenant would start only if it arrived within those 50 ms, and
+otherwise wait behind the first until its wall clock (a 500 on a loaded machine; see
+tests/sandbox/test_pool_held_capability.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from tests.e2e.conftest import SEED_SCRIPT
 from tests.e2e.helpers import serving
 from tests.e2e.service_process import ServiceProcess, call_json, seed_tenant
 
-HELD = 2  # webhooks held in their fetch(), each holding a worker of the tenant
+HELD = 2  # webhooks held in their fetch(), each holding a worker of a tenant of its own
 
 # The seed module, its parse function renamed (whatever its signature) and wrapped in one that
 # first waits on the test's server.
@@ -58,15 +64,16 @@ async def test_sigterm_answers_what_is_in_flight_and_loses_nothing(tmp_path: Pat
         try:
             await service.wait_ready()
             tenant = await seed_tenant(session, service.base)
-            holding_module = await call_json(session, "POST", tenant.api + "/modules",
-                                             tenant.key, {
-                                                 "name": "holding", "region": "RU",
-                                                 "allowlist": ["127.0.0.1"],
-                                                 "settings": {"holdUrl": provider_base + "/hold"},
-                                             }, 201)
-            await call_json(session, "POST",
-                            f"{tenant.api}/modules/{holding_module['id']}/versions",
-                            tenant.key, {"source": HOLDING_SCRIPT, "activate": True}, 201)
+            holding_urls = []
+            for n in range(HELD):
+                holder = await seed_tenant(session, service.base, f"holder-{n}")
+                module = await call_json(session, "POST", holder.api + "/modules", holder.key, {
+                    "name": "holding", "region": "RU", "allowlist": ["127.0.0.1"],
+                    "settings": {"holdUrl": provider_base + "/hold"},
+                }, 201)
+                await call_json(session, "POST", f"{holder.api}/modules/{module['id']}/versions",
+                                holder.key, {"source": HOLDING_SCRIPT, "activate": True}, 201)
+                holding_urls.append(module["webhook_url"])
 
             outcomes: dict[str, int | str] = {}
             flowing = True
@@ -86,7 +93,7 @@ async def test_sigterm_answers_what_is_in_flight_and_loses_nothing(tmp_path: Pat
             async def held(n: int) -> tuple[int, str]:
                 body = {"type": "start", "callId": f"held-{n}", "srcPhone": "+79161230000",
                         "dstPhone": "101"}
-                async with session.post(holding_module["webhook_url"],
+                async with session.post(holding_urls[n],
                                         data=json.dumps(body)) as response:
                     return response.status, await response.text()
 

@@ -3,17 +3,21 @@ and `voip-runtime run --request` with a request that carries lone surrogates."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import subprocess
 import sys
 import zlib
 from pathlib import Path
+from typing import cast
 
 import pytest
+from aiohttp import web
 
 from runtime.bodies import ZlibDecoder
 from runtime.config import ConfigError, load_config
+from runtime.deadlines import BODY_GRACE_SECONDS, Deadlines, WatchedConnection
 from runtime.errors import ApiError
 from runtime.text import first_invalid_text, valid_strings, valid_text
 
@@ -133,3 +137,87 @@ def test_run_with_a_request_carrying_lone_surrogates(tmp_path: Path) -> None:
     seen = json.loads(json.loads(completed.stdout)["result"]["response"]["body"])
     assert seen == {"h": "a\ufffdb\ufffd", "q": "aé", "url": "http://h/x/\ufffd?q=aé",
                     "body": "ét\ufffd"}
+
+
+class _Transport:
+    """What WatchedConnection asks of a transport, and whether it was closed."""
+
+    def __init__(self) -> None:
+        self.closed_at: float | None = None
+
+    def is_closing(self) -> bool:
+        return self.closed_at is not None
+
+    def get_extra_info(self, name: str) -> object:
+        return ("127.0.0.1", 1)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.closed_at = asyncio.get_running_loop().time()
+
+    def abort(self) -> None:
+        self.close()
+
+
+class _Content:
+    def __init__(self, eof: bool) -> None:
+        self.eof = eof
+
+    def is_eof(self) -> bool:
+        return self.eof
+
+
+class _Request:
+    def __init__(self, eof: bool) -> None:
+        self.content = _Content(eof)
+
+
+def watched(header_seconds: float, body_seconds: float) -> tuple[WatchedConnection, _Transport]:
+    connection = WatchedConnection(asyncio.Protocol(), Deadlines(header_seconds, body_seconds))
+    transport = _Transport()
+    connection.connection_made(cast(asyncio.Transport, transport))
+    return connection, transport
+
+
+async def test_a_restarted_header_clock_cuts_at_its_own_deadline_not_the_first() -> None:
+    # One timer serves the clocks: the first request's header deadline passes while the next
+    # request's headers are still within theirs, and only those decide.
+    loop = asyncio.get_running_loop()
+    connection, transport = watched(header_seconds=0.3, body_seconds=5)
+    started = loop.time()
+    connection.data_received(b"GET / HTTP/1.1\r\n")
+    connection.request_began(cast(web.BaseRequest, _Request(eof=True)))
+    connection.request_ended()
+    await asyncio.sleep(0.15)
+    restarted = loop.time()
+    connection.data_received(b"GET /next HTTP/1.1\r\n")  # and no more: too slow
+    await asyncio.sleep(0.25)  # past the first deadline, within the second
+    assert transport.closed_at is None
+    await asyncio.sleep(0.4)
+    assert transport.closed_at is not None
+    assert transport.closed_at - restarted >= 0.3 - 0.002
+    assert transport.closed_at - started > 0.3 + 0.1
+    connection.connection_lost(None)
+
+
+async def test_a_body_clock_sooner_than_the_header_clock_is_kept() -> None:
+    # The timer waits for the header deadline; a body deadline before it re-makes the timer.
+    connection, transport = watched(header_seconds=5, body_seconds=0.1)
+    connection.data_received(b"POST / HTTP/1.1\r\n")
+    connection.request_began(cast(web.BaseRequest, _Request(eof=False)))
+    connection.request_ended()  # answered before the body came: its clock keeps running
+    await asyncio.sleep(0.1 + BODY_GRACE_SECONDS + 0.5)
+    assert transport.closed_at is not None
+    connection.connection_lost(None)
+
+
+async def test_stopped_clocks_cut_nothing() -> None:
+    connection, transport = watched(header_seconds=0.1, body_seconds=0.05)
+    connection.data_received(b"GET / HTTP/1.1\r\n")
+    connection.request_began(cast(web.BaseRequest, _Request(eof=True)))
+    connection.request_ended()
+    await asyncio.sleep(0.1 + BODY_GRACE_SECONDS + 0.3)
+    assert transport.closed_at is None
+    connection.connection_lost(None)

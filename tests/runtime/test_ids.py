@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import time
 
@@ -38,3 +39,31 @@ def test_the_call_columns_name_every_call_field() -> None:
     # field of Call without its column would never be stored.
     assert sorted(c.field for c in tables.CALLS.columns) == sorted(
         f.name for f in dataclasses.fields(Call))
+
+
+def random_part(text: str) -> int:
+    return decode(text.split("_", 1)[1]) & ((1 << 80) - 1)
+
+
+def test_random_bits_do_not_repeat_across_the_blocks_drawn_from_the_os() -> None:
+    # The random bits are drawn from the OS a block at a time; ids made across several blocks
+    # still carry 80 bits each that no other id has.
+    made = [ids.new_id(ids.CALL) for _ in range(3 * ids._RANDOM_BLOCK // ids._RANDOM_BYTES)]
+    assert len({random_part(text) for text in made}) == len(made)
+
+
+def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
+    ids.new_id(ids.CALL)  # the parent holds a block of random bits now
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then out without any cleanup of the parent's
+        os.close(reader)
+        os.write(writer, " ".join(ids.new_id(ids.CALL) for _ in range(5)).encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        child = pipe.read().split()
+    os.waitpid(pid, 0)
+    parent = [ids.new_id(ids.CALL) for _ in range(5)]
+    assert len(child) == 5
+    assert not {random_part(text) for text in child} & {random_part(text) for text in parent}

@@ -598,6 +598,10 @@ async def test_notifications_catch_up_after_an_id_or_time(
     assert await store.list_notifications(
         acme.id, alice.id, since=T0 + timedelta(seconds=2)) == sent[2:]
     assert await store.list_notifications(acme.id, alice.id, limit=1) == sent[:1]
+    # The newest ones (a live page on a busy day), still oldest first.
+    assert await store.list_notifications(acme.id, alice.id, limit=2, newest=True) == sent[1:]
+    assert await store.list_notifications(acme.id, alice.id, after_id=sent[0].id,
+                                          limit=5, newest=True) == sent[1:]
     assert await store.list_notifications(globex.id, alice.id) == []
 
 
@@ -951,3 +955,105 @@ async def test_a_call_marked_handled_keeps_its_first_mark_and_its_tenant(
     assert await store.delete_user(acme.id, alice.id)
     kept = await store.handled_calls(acme.id, [call.id])
     assert kept[call.id].user_id is None and kept[call.id].handled_at == mark.handled_at
+
+
+async def test_calls_and_users_are_read_by_ids_at_once_within_the_tenant(
+    store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    alice = await store.create_user(acme.id, "alice")
+    stranger = await store.create_user(globex.id, "stranger")
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    calls = [make_call(acme.id, module.id, provider_call_id=f"p{n}") for n in range(3)]
+
+    async def ring(tx: Tx) -> None:
+        for call in calls:
+            await tx.insert_call(call)
+
+    await store.write(ring)
+    asked = [calls[2].id, calls[0].id, calls[0].id, "call_nope"]
+    found = await store.get_calls(acme.id, asked)
+    assert found == {calls[0].id: calls[0], calls[2].id: calls[2]}
+    assert await store.get_calls(globex.id, asked) == {}  # another tenant's calls are unknown
+    assert await store.get_calls(acme.id, []) == {}
+    users = await store.get_users(acme.id, [alice.id, stranger.id, "usr_nope", alice.id])
+    assert users == {alice.id: alice}
+    assert await store.get_users(acme.id, []) == {}
+
+
+async def test_which_calls_a_user_was_notified_of_is_one_read_within_the_tenant(
+    store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    alice = await store.create_user(acme.id, "alice")
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    calls = [make_call(acme.id, module.id, provider_call_id=f"p{n}") for n in range(3)]
+
+    async def ring(tx: Tx) -> None:
+        for call in calls:
+            await tx.insert_call(call)
+        await tx.insert_call_notified(CallNotified(calls[0].id, "101", alice.id,
+                                                   NotificationKind.RINGING, T0))
+
+    await store.write(ring)
+    asked = [call.id for call in calls] + ["call_nope"]
+    assert await store.notified_of(acme.id, alice.id, asked) == {calls[0].id}
+    assert await store.notified_of(globex.id, alice.id, asked) == set()
+    assert await store.notified_of(acme.id, alice.id, []) == set()
+    for call in calls:
+        assert (call.id in await store.notified_of(acme.id, alice.id, [call.id])) \
+            == await store.user_was_notified(acme.id, alice.id, call.id)
+
+
+async def test_contacts_are_read_by_ids_and_by_numbers_at_once_within_the_tenant(
+    store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    ivan = await store.create_contact(acme.id, "Ivan", [
+        ContactPhone("+7 916 123-45-67", "+79161234567"), ContactPhone("ext 5", None)])
+    petr = await store.create_contact(acme.id, "Petr", [
+        ContactPhone("8 903 123 45 67", "+79031234567")])
+    theirs = await store.create_contact(globex.id, "Olga", [
+        ContactPhone("8 905 000 00 00", "+79050000000")])
+
+    asked = [petr.id, ivan.id, ivan.id, theirs.id, "cnt_nope"]
+    assert await store.get_contacts(acme.id, asked) == {ivan.id: ivan, petr.id: petr}
+    assert await store.get_contacts(globex.id, asked) == {theirs.id: theirs}
+    assert await store.get_contacts(acme.id, []) == {}
+
+    numbers = ["+79161234567", "+79031234567", "+79050000000", "+70000000000"]
+    first = await store.first_contacts_by_phones(acme.id, numbers)
+    assert first == {"+79161234567": ivan, "+79031234567": petr}
+    assert await store.first_contacts_by_phones(acme.id, []) == {}
+    for number in numbers:  # the same contact as the one-number read names first
+        one = await store.find_contacts_by_phone(acme.id, number)
+        assert first.get(number) == (one[0] if one else None)
+
+
+async def test_recent_calls_of_several_numbers_are_one_read_newest_first(
+    store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = two_tenants
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    other = await store.create_module(globex.id, NewModule(name="m", region="RU"))
+    ivan, petr = "+79161234567", "+79031234567"
+    calls = [make_call(acme.id, module.id, provider_call_id=f"i{n}",
+                       created_at=T0 + timedelta(minutes=n)) for n in range(5)]
+    calls += [make_call(acme.id, module.id, provider_call_id=f"p{n}", src_phone="79031234567",
+                        client_phone="79031234567", client_phone_normalized=petr,
+                        created_at=T0 + timedelta(minutes=n)) for n in range(2)]
+    calls.append(make_call(globex.id, other.id, provider_call_id="g"))
+
+    async def ring(tx: Tx) -> None:
+        for call in calls:
+            await tx.insert_call(call)
+
+    await store.write(ring)
+    found = await store.recent_calls_by_phones(acme.id, [petr, ivan, ivan, "+70000000000"], 3)
+    assert set(found) == {ivan, petr, "+70000000000"}
+    for number in (ivan, petr, "+70000000000"):  # what list_calls(phone=...) reads, one by one
+        assert found[number] == await store.list_calls(acme.id, CallFilter(phone=number), 3, 0)
+    assert [c.provider_call_id for c in found[ivan]] == ["i4", "i3", "i2"]
+    assert [c.provider_call_id for c in found[petr]] == ["p1", "p0"]
+    assert (await store.recent_calls_by_phones(globex.id, [ivan], 3))[ivan] == [calls[-1]]
+    assert await store.recent_calls_by_phones(acme.id, [], 3) == {}

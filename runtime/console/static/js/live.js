@@ -166,6 +166,8 @@ document.addEventListener("submit", async (event) => {
     return;
   }
   if (form.dataset.action === "call-back") {
+    // A fresh nonce: a second click calls again; the same request sent twice rings once.
+    if (data.next_nonce && form.elements.dial_nonce) form.elements.dial_nonce.value = data.next_nonce;
     say(`Calling ${data.to}: your phone (${data.from}) rings first.`, false);
   } else if (card) {
     await refreshCard(card.dataset.callId);

@@ -1,0 +1,69 @@
+"""The one place a console request's unexpected errors become an answer a person can act on.
+
+`@page` turns the errors raised on purpose (ApiError, and the domain errors of
+runtime/errors.py `domain_error`: not found, conflict, rate limited, shutting down) into error
+pages. What nobody raises on purpose arrives here, for every console entry point
+(pages, form posts, fragments, the live socket's handshake), whether or not it is a `@page`:
+
+- the storage refusing (disk full, I/O error, PostgreSQL down or read-only; a read meets it as
+  much as a write): a 503 page "the database is unavailable, try again" with Retry-After,
+  counted in `voip_storage_refusals{surface="console"}` and never logged per request (the
+  store's health logs the change of state once);
+- anything else is a bug: logged with its traceback once, and a plain 500 page.
+
+A request that asked for JSON (the console's scripts send `Accept: application/json`) gets
+the API's JSON errors instead (runtime/errors.py `json_errors`, the next middleware out).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from runtime.console.web import PREFIX, Handler, render, wants_json
+from runtime.errors import ApiError, domain_error, storage_refusal_counted
+from runtime.store.errors import storage_unavailable
+from runtime.store.health import RETRY_AFTER_SECONDS
+
+log = logging.getLogger("runtime.console")
+
+
+def is_console(request: web.Request) -> bool:
+    return request.path == PREFIX or request.path.startswith(PREFIX + "/")
+
+
+def error_page(request: web.Request, error: ApiError) -> web.Response:
+    # A page that failed can be loaded again; a form post is better sent again from its page.
+    retry_url = request.path_qs if error.status == 503 and request.method == "GET" else None
+    response = render(request, "error.html", {"error": error, "retry_url": retry_url},
+                      status=error.status)
+    response.headers.update(error.headers)
+    return response
+
+
+@web.middleware
+async def console_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not is_console(request) or wants_json(request):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise  # redirects, and aiohttp's own answers
+    except Exception as error:
+        if domain_error(error) is not None:
+            # Deliberate errors (not found, conflict, rate limited, shutting down): `@page`
+            # shows them as pages, json_errors answers them elsewhere, as before.
+            raise
+        unavailable = storage_unavailable(error)
+        if unavailable is None:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_page(request, ApiError(
+                500, "internal", "Something went wrong on our side; it has been logged. "
+                                 "Try again, or go back to the console."))
+        storage_refusal_counted(request)
+        return error_page(request, ApiError(
+            503, "storage_unavailable",
+            f"The database is unavailable right now ({unavailable.cause}), so this could "
+            f"not be done. Try again in a little while (about {RETRY_AFTER_SECONDS} seconds).",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
