@@ -36,12 +36,25 @@ def utc_now() -> datetime:
     return truncate_ms(datetime.now(UTC))
 
 
+# The last time written and its text. A unit writes the same moment (its `now`) into each
+# row it stores, five times for a call's first event; one (moment, text) tuple, replaced
+# whole, so threads formatting other times at once only miss, never read a torn pair.
+_last_iso: tuple[datetime, str] = (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00.000Z")
+
+
 def to_iso(moment: datetime) -> str:
     """`2025-03-04T10:15:02.123Z`: fixed width, so text order is time order."""
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
+    global _last_iso
+    last = _last_iso
+    # Aware times compare as instants (naive ones never equal an aware one): an equal
+    # moment has the same UTC text.
+    if moment == last[0]:
+        return last[1]
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     # isoformat is C and gives "...02.123+00:00"; strftime is several times slower.
-    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+    text = utc.isoformat(timespec="milliseconds")[:-6] + "Z"
+    _last_iso = (moment, text)
+    return text
 
 
 def from_iso(text: str) -> datetime:

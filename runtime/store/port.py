@@ -34,6 +34,14 @@ from runtime.store.writes import Batch, sqlite_statements
 T = TypeVar("T")
 Args = Sequence[Any]
 
+# The sqlite3 module binds None through its adapter protocol (only exact int, float, str and
+# bytearray skip it), and with no adapter registered for None that lookup raises and formats
+# an AttributeError inside the module for every NULL parameter: a webhook's unit binds a
+# dozen or more (absent extensions, times, ids), 2,000 instructions each. An adapter found
+# in the registry is called instead; `{}.get` is a C function answering None for None, so a
+# NULL is still bound as NULL. (Process-wide, as adapters are; it changes no value bound.)
+sqlite3.register_adapter(type(None), {}.get)
+
 
 class Port(Protocol):
     dialect: Dialect
