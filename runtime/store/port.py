@@ -40,7 +40,8 @@ Args = Sequence[Any]
 # dozen or more (absent extensions, times, ids), 2,000 instructions each. An adapter found
 # in the registry is called instead; `{}.get` is a C function answering None for None, so a
 # NULL is still bound as NULL. (Process-wide, as adapters are; it changes no value bound.)
-sqlite3.register_adapter(type(None), {}.get)
+_NONE_IS_NULL: dict[None, None] = {}
+sqlite3.register_adapter(type(None), _NONE_IS_NULL.get)
 
 
 class Port(Protocol):
