@@ -27,6 +27,7 @@ from runtime.store.models import (
     StorageLimits,
     Tenant,
     User,
+    to_json,
 )
 from tests.runtime.conftest import Backend
 
@@ -550,6 +551,20 @@ async def test_effects_json_shape(world: World) -> None:
     assert data["notifications"] == [{"user_id": world.alice.id, "kind": "ringing",
                                       "call_id": fx.call.id}]  # type: ignore[union-attr]
     assert fx.pushes[0].kind is NotificationKind.RINGING
+
+
+async def test_effects_json_is_every_part_as_the_records_show_it(world: World) -> None:
+    # Effects.to_json writes its parts out by hand (it is stored with every webhook); it says
+    # what models.to_json says of the same records, for a unit with every part in it.
+    await world.run(event("NotifyStart"))
+    fx = await world.run({**event("NotifyEnd", disposition="no_answer"),
+                          **record(disposition="no_answer", duration=0)})
+    assert fx.call is not None and fx.record is not None and fx.contact_created is not None
+    data = fx.to_json()
+    for part in ("call", "record", "activity", "contact_created"):
+        assert data[part] == to_json(getattr(fx, part)), part
+    assert data["call"]["state_before"] == "ringing"
+    assert data["record"]["state_after"] == "ended"
 
 
 async def test_an_empty_result_does_nothing(world: World) -> None:
