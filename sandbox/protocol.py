@@ -103,8 +103,11 @@ class EncodedCall:
 
 
 def decode(line: bytes) -> dict[str, Any]:
+    """A message as strict UTF-8 JSON. Decoded here rather than by json.loads, which guesses
+    the encoding of bytes (UTF-16 and -32 too) in Python code and lets UTF-8-encoded lone
+    surrogates through: a message is UTF-8 (`encode`), and anything else is a violation."""
     try:
-        message = json.loads(line)
+        message = json.loads(line.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise ProtocolError(f"not JSON: {error}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
