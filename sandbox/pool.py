@@ -418,13 +418,13 @@ class SandboxPool:
                               handler or no_capabilities, future, queued_at=time.monotonic())
         self.stats.calls += 1
         # Known from its first call on, so a newcomer cannot take every worker at once.
-        self._loads.setdefault(group, GroupLoad())
+        self._load(group)
         self._waiting.push(group, pending)
         self._dispatch()
         outcome = await future
         if outcome.limit is not None:
             self.stats.limit_hits[outcome.limit] += 1
-        load = self._loads.setdefault(group, GroupLoad())
+        load = self._load(group)
         if not load.heavy:
             self._gate.light_activity()
         # What the call itself took: time it waited on the host is no sign of a heavy script.
@@ -645,6 +645,14 @@ class SandboxPool:
                     f"(crashes, kills, memory limits); new calls run again in {wait:.1f} s",
                     limit="restarts"))
 
+    def _load(self, group: str) -> GroupLoad:
+        """The group's load, made on first use (not a GroupLoad made and dropped per call, as
+        `setdefault` would)."""
+        load = self._loads.get(group)
+        if load is None:
+            load = self._loads[group] = GroupLoad()
+        return load
+
     def _heavy(self, group: str) -> bool:
         load = self._loads.get(group)
         return load is not None and load.heavy
@@ -708,7 +716,7 @@ class SandboxPool:
             pending.slow = asyncio.get_running_loop().call_later(
                 SLOW_CALL_SECONDS - own, self._on_slow, worker, pending)
             return
-        self._loads.setdefault(pending.group, GroupLoad()).heavy = True
+        self._load(pending.group).heavy = True
         self._set_priority(worker, pending.group)
         self._gate.heavy_started(worker)
         # Read now, the call has used at most SLOW_CALL_SECONDS of CPU before: the outside
