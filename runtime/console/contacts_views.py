@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from runtime.acting import contact_phones
 from runtime.console.modules_views import text
 from runtime.console.operator_views import contact_context
 from runtime.console.web import (
@@ -22,16 +21,13 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
-from runtime.errors import found
-from runtime.operations.module_fields import check_region
+from runtime.errors import ApiError, found
+from runtime.operations.contacts import contact_edit
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import Contact
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
-
-MAX_NAME = 200
-MAX_PHONES = 20
 
 
 async def refused(request: web.Request, contact: Contact, form: str, message: str, *,
@@ -54,26 +50,20 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
         session.tenant_id, request.match_info["contact_id"]), "contact")
     form = await form_of(request, session)
     typed = {k: text(form, k) for k in ("name", "phones", "region")}
-    name = typed["name"].strip()
-    raws = [line.strip() for line in typed["phones"].splitlines() if line.strip()]
 
     async def refuse(message: str, *, link: str | None = None, status: int = 422
                      ) -> web.Response:
         return await refused(request, contact, "edit", message, typed=typed, link=link,
                              status=status)
 
-    if not name or len(name) > MAX_NAME:
-        return await refuse(f"A contact needs a name (at most {MAX_NAME} characters).")
-    if len(raws) > MAX_PHONES or any(len(raw) > 64 for raw in raws):
-        return await refuse(f"At most {MAX_PHONES} numbers, each at most 64 characters.")
+    # The API's own rules (runtime/operations/contacts.py): a number a line.
     try:
-        region = check_region(typed["region"].strip().upper() or "RU")
-    except ValueError as error:
-        return await refuse(f"Region: {error}")
-    phones = contact_phones(raws, region)
-    bad = [p.raw for p in phones if p.normalized is None]
-    if bad:
-        return await refuse(f"{bad[0]!r} is not a phone number (read in region {region}).")
+        name, phones = contact_edit({
+            "name": typed["name"],
+            "phones": [line for line in typed["phones"].splitlines() if line.strip()],
+            "region": typed["region"].strip() or "RU"})
+    except ApiError as error:
+        return await refuse(error.message, status=error.status)
     with store_errors():
         try:
             updated = await store.update_contact(session.tenant_id, contact.id, name, phones)
