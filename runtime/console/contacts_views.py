@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from runtime.console.deletion import Deletion, confirmation, refusal
 from runtime.console.modules_views import text
 from runtime.console.operator_views import contact_context
+from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
     form_of,
@@ -101,27 +103,18 @@ async def confirm_delete(request: web.Request) -> web.StreamResponse:
     session = await require_builder(request)
     contact: Contact = found(await request.app[STORE].get_contact(
         session.tenant_id, request.match_info["contact_id"]), "contact")
-    return await render_confirm_delete(request, contact)
+    return confirmation(request, await deletion_of(request, session, contact))
 
 
-async def render_confirm_delete(request: web.Request, contact: Contact, *,
-                                error: str | None = None) -> web.Response:
-    """The console's one confirmation page (confirm_delete.html, as for users and modules):
-    the name typed again."""
-    session = await require_builder(request)
+async def deletion_of(request: web.Request, session: Session, contact: Contact) -> Deletion:
     calls = len(await request.app[STORE].list_activity(session.tenant_id, contact.id, 500, 0))
     numbers = ", ".join(p.raw for p in contact.phones) or "none"
-    return render(request, "confirm_delete.html", {
-        "what": "contact", "name": contact.name,
-        "action": f"{PREFIX}/contacts/{contact.id}/delete",
-        "back": f"{PREFIX}/contacts/{contact.id}",
-        "consequences": [
-            f"the contact and its numbers ({numbers}) go; a new contact may have them;",
-            f"its calls ({calls}) and their activity stay in the call list, linked to no "
-            "contact (merging, not deleting, keeps them together).",
-        ],
-        "error": error,
-    }, status=422 if error else 200)
+    return Deletion("contact", contact.name, f"{PREFIX}/contacts/{contact.id}/delete",
+                    f"{PREFIX}/contacts/{contact.id}", [
+        f"the contact and its numbers ({numbers}) go; a new contact may have them;",
+        f"its calls ({calls}) and their activity stay in the call list, linked to no "
+        "contact (merging, not deleting, keeps them together).",
+    ])
 
 
 @routes.post(PREFIX + "/contacts/{contact_id}/delete")
@@ -131,10 +124,9 @@ async def delete_contact(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     contact: Contact = found(await store.get_contact(
         session.tenant_id, request.match_info["contact_id"]), "contact")
-    form = await form_of(request, session)
-    if text(form, "confirm_name").strip() != contact.name:
-        return await render_confirm_delete(
-            request, contact, error="Type the contact's name exactly as shown to delete it.")
+    deletion = await deletion_of(request, session, contact)
+    if (refused := await refusal(request, session, deletion)) is not None:
+        return refused
     with store_errors():
         found(await store.delete_contact(session.tenant_id, contact.id) or None, "contact")
     return render(request, "contact_deleted.html", {"contact": contact})
