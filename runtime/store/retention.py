@@ -292,6 +292,14 @@ class RetentionTx:
             "FROM call_events ORDER BY id LIMIT $2) oldest WHERE received_at < $1)",
             [self._d.time_in(before), limit])
 
+    async def prune_dial_once(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` of the oldest claimed call forms posted before `before`
+        (through their index by age)."""
+        return await self._port.run(
+            "DELETE FROM dial_once WHERE form_key IN (SELECT form_key FROM dial_once "
+            "WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+            [self._d.time_in(before), limit])
+
 
 class UsageReads:
     """The reads of usage and health, mixed into `Reads` (tenant-scoped)."""
