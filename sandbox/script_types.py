@@ -73,6 +73,16 @@ class ResultType:
     def __repr__(self) -> str:
         return f"<result type {self._name}>"
 
+    # isinstance()/issubclass() against one would otherwise fail with Python's "arg 2 must be a
+    # type", which names nothing; as for a TypedDict, the answer is what to check instead.
+    def __instancecheck__(self, instance: Any) -> NoReturn:
+        raise TypeError(f"isinstance() cannot check against {self._name}: it builds plain "
+                        "dicts (check isinstance(x, dict))")
+
+    def __subclasscheck__(self, subclass: Any) -> NoReturn:
+        raise TypeError(f"issubclass() cannot check against {self._name}: it builds plain "
+                        "dicts")
+
 
 class TypeName:
     """A type a script names in annotations but never builds: the runtime makes its objects."""
@@ -96,6 +106,14 @@ class TypeName:
 
     def __repr__(self) -> str:
         return f"<type {self._name}>"
+
+    def __instancecheck__(self, instance: Any) -> NoReturn:
+        raise TypeError(f"isinstance() cannot check against {self._name}: it names a type "
+                        "for annotations only")
+
+    def __subclasscheck__(self, subclass: Any) -> NoReturn:
+        raise TypeError(f"issubclass() cannot check against {self._name}: it names a type "
+                        "for annotations only")
 
 
 def key_names(result_type: ResultType) -> tuple[Key, ...]:
