@@ -302,3 +302,18 @@ def test_checking_against_an_injected_type_name_says_what_to_do(check: str,
     outcome = run(script(f"return {check}"))
     assert outcome["error"]["type"] == "TypeError"
     assert outcome["error"]["message"] == f"line 2: {message}"
+
+
+@pytest.mark.parametrize(("code", "message"), [
+    ("import time\ntime.sleep(1)", "module 'time' has no attribute 'sleep' (the sandbox's "
+     "'time' offers only gmtime, monotonic, perf_counter, strftime, time, time_ns)"),
+    ("import hmac\nreturn hmac.HMAC", "module 'hmac' has no attribute 'HMAC' (the sandbox's "
+     "'hmac' offers only compare_digest, digest, new)"),
+    ("import re\nreturn re.Scanner", "module 're' has no attribute 'Scanner' (the sandbox "
+     "offers part of it: see the module reference, §3.11)"),
+])
+def test_a_module_member_the_sandbox_leaves_out_is_named_with_what_it_offers(
+        code: str, message: str) -> None:
+    outcome = run(script(code))
+    assert outcome["error"]["type"] == "AttributeError"
+    assert outcome["error"]["message"] == f"line 3: {message}"
