@@ -2,7 +2,8 @@
 
 The policy (policy.py) rewrites every attribute read into `_getattr_`, every store target into
 `_write_(obj)`, every subscript into `_getitem_`, every loop into `_getiter_`, etc. Those names
-live here. `make_guards` hands each call a fresh dict of them.
+live here. `make_guards` hands each call a fresh dict of them (`SHARED_GUARDS` and the call's
+own `_print_`).
 
 What a type may expose is a table (READ_RULES, WRITABLE): reading is allowed unless a row
 refuses the name; writing is refused unless a row allows the object.
@@ -19,6 +20,7 @@ import types
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
@@ -465,22 +467,16 @@ def safe_import(
 # -- the guard dict ------------------------------------------------------------------------------
 
 
-def make_guards(output: injected.OutputLog) -> dict[str, Any]:
-    """The guard names of one call. `_print_` writes to this call's log."""
-
-    def print_factory(_getattr: Any = None) -> injected.PrintCollector:
-        if stopping.STOPPED is not None:
-            raise stopping.refusal()
-        return injected.PrintCollector(output)
-
-    return {
+# The guard names every call shares: module-level functions and a class, none of which a script
+# can change (`_write_` refuses them all). Each call's namespace gets them in a dict of its own.
+SHARED_GUARDS: Final[Mapping[str, Any]] = MappingProxyType(
+    {
         "_getattr_": guarded_getattr,
         "_getitem_": guarded_getitem,
         "_getiter_": guarded_getiter,
         "_write_": guarded_write,
         "_inplacevar_": guarded_inplacevar,
         "_apply_": guarded_apply,
-        "_print_": print_factory,
         "_unpack_sequence_": guarded_unpack,
         "_iter_unpack_sequence_": guarded_iter_unpack,
         "__metaclass__": tenant_metaclass,
@@ -489,3 +485,22 @@ def make_guards(output: injected.OutputLog) -> dict[str, Any]:
         # bare `except:` is compiled to `except _catchable_:` (policy.py)
         "_catchable_": Exception,
     }
+)
+
+
+def print_guard(output: injected.OutputLog) -> Callable[..., injected.PrintCollector]:
+    """`_print_`, the one guard that is the call's own: it writes to this call's log."""
+
+    def print_factory(_getattr: Any = None) -> injected.PrintCollector:
+        if stopping.STOPPED is not None:
+            raise stopping.refusal()
+        return injected.PrintCollector(output)
+
+    return print_factory
+
+
+def make_guards(output: injected.OutputLog) -> dict[str, Any]:
+    """The guard names of one call, in a new dict. `_print_` writes to this call's log."""
+    guards = dict(SHARED_GUARDS)
+    guards["_print_"] = print_guard(output)
+    return guards
