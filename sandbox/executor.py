@@ -276,17 +276,11 @@ def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
             retire=_memory_retires(exc, limits),
         )
     try:
-        outcome = _after_call(outcome)
-        return Outcome(
-            ok=outcome.ok,
-            result=outcome.result,
-            error=outcome.error,
-            limit=outcome.limit,
-            logs=output.text(),
-            logs_truncated=output.truncated,
-            duration_ms=(time.perf_counter() - started) * 1000,
-            retire=outcome.retire,
-        ).to_json()
+        data = _after_call(outcome).to_json()
+        data["logs"] = output.text()
+        data["logs_truncated"] = output.truncated
+        data["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        return data
     except BaseException:
         return {
             "ok": False,

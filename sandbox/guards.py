@@ -137,11 +137,15 @@ def _bind_format(template: str, name: str) -> Callable[..., str]:
     return format_map
 
 
+_STR_FORMAT: Final = str.format
+_STR_FORMAT_MAP: Final = str.format_map
+
+
 def _safe_value(value: Any) -> Any:
     """Swap the real str.format / format_map, however reached (instance, class, super())."""
-    if value is str.format:
+    if value is _STR_FORMAT:
         return safe_format
-    if value is str.format_map:
+    if value is _STR_FORMAT_MAP:
         return safe_format_map
     if (
         type(value) is types.BuiltinMethodType
@@ -219,19 +223,25 @@ def attribute_refusal(obj: object, name: str) -> str | None:
     return None
 
 
+# Names `attribute_refusal` may refuse beyond those starting with "_": a script's ordinary
+# reads (`data.get`) skip the rule tables.
+_NAMES_TO_CHECK: Final[frozenset[str]] = RESTRICTED_ATTRIBUTES | READ_RULE_NAMES
+
+
 def guarded_getattr(obj: object, name: str) -> Any:
     """`_getattr_`: every `obj.name` read of a script."""
     if stopping.STOPPED is not None:
         raise stopping.refusal()
     if type(name) is not str:
         raise TypeError("attribute name must be a str")
-    refusal = attribute_refusal(obj, name)
-    if refusal is not None:
-        raise AttributeError(refusal)
-    if name == "__init__":
-        if isinstance(obj, type):
-            return _checked_class_init(obj)
-        return getattr(obj, "__init__")  # noqa: B009
+    if name.startswith("_") or name in _NAMES_TO_CHECK:
+        refusal = attribute_refusal(obj, name)
+        if refusal is not None:
+            raise AttributeError(refusal)
+        if name == "__init__":
+            if isinstance(obj, type):
+                return _checked_class_init(obj)
+            return getattr(obj, "__init__")  # noqa: B009
     if isinstance(obj, ModuleView):
         # A view's only attributes are its members (modules.py).
         return view_member(obj, name)

@@ -50,6 +50,9 @@ CPU_REFIRE_SECONDS = 0.01
 CPU_GRACE_SECONDS = 0.2
 
 
+_NOTHING_SENT: Any = object()
+
+
 class WorkerState:
     def __init__(self, channel: LineChannel) -> None:
         self.channel = channel
@@ -63,6 +66,16 @@ class WorkerState:
         self.in_host_code = False
         # Scripts by sha256, least recently used first (the pool mirrors this LRU).
         self.sources: OrderedDict[str, str] = OrderedDict()
+        # The last call's limits as sent and as parsed: the pool sends the same ones call after
+        # call, and a Limits is immutable.
+        self.limits_sent: Any = _NOTHING_SENT
+        self.limits = Limits()
+
+    def parse_limits(self, sent: Any) -> Limits:
+        if sent != self.limits_sent:
+            self.limits = Limits.from_json(sent)
+            self.limits_sent = sent
+        return self.limits
 
     def resolve_source(self, call: dict[str, Any]) -> bool:
         """Put the script's text into `call`; False when it came by hash and is not here."""
@@ -240,7 +253,7 @@ def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[
     cpu_started = time.process_time()
     try:
         call = Call.from_json(message["call"])
-        limits = Limits.from_json(message["limits"])
+        limits = state.parse_limits(message["limits"])
     except (KeyError, TypeError, ValueError) as error:
         return {
             "ok": False, "result": None, "limit": None, "logs": "", "logs_truncated": False,
