@@ -158,8 +158,17 @@ class _Converter:
                         f"{self.target.noun}'s dict keys must be strings, not "
                         f"{_type_name(key)!r}{self.where()}"
                     )
-                self.text(key)
-                self.used += 2  # the colon and the comma
+                if key.isascii():  # the common case inline: quotes, colon and comma
+                    self.used += len(key) + 4
+                else:
+                    self.text(key)
+                    self.used += 2
+                if type(item) is str and item.isascii():  # likewise for a plain text value
+                    self.used += len(item) + 2
+                    if self.used > self.max_bytes:
+                        raise self.too_large()
+                    out[key] = item
+                    continue
                 if self.used > self.max_bytes:
                     raise self.too_large()
                 path.append(key)
