@@ -37,11 +37,11 @@ from sandbox.outcome import JSONValue
 from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel, ProtocolError
 from sandbox.template import WORKER_IN_FD, WORKER_OUT_FD
 
-# How long a worker polls for its next call before sleeping (see LineChannel.receive). Only
-# while its calls come that often: a worker serves one tenant, and most tenants are not busy
-# enough for polling to pay; each poll that ends in sleep is CPU taken from the others.
-IDLE_SPIN_SECONDS = 0.0005
-SPIN_WHEN_CALLS_WITHIN = 0.002
+# A worker waits for its next call in a blocking read, never polling for it: on a 2-core
+# machine a polling worker takes the CPU the service's own process needs (measured with
+# bench/sandbox.py, interleaved runs: polling 0.5 ms after each call cost the workers 90 to
+# 350 µs more CPU per call and gave no more calls per second, also when it yielded the core
+# between polls).
 
 # After the CPU limit fires, the timer fires again every this many seconds of CPU time.
 CPU_REFIRE_SECONDS = 0.01
@@ -166,20 +166,10 @@ def serve(report: HardeningReport) -> None:
     install_cpu_timer_handler(state)
     channel.send({"type": "ready", "pid": os.getpid(), "hardening": report.to_json()})
 
-    # A new worker does not poll for its first call: most are spares that wait far longer,
-    # and on a 2-core machine the poll takes a core from the template and the pool just when
-    # they finish the spawn. It polls once its calls come within SPIN_WHEN_CALLS_WITHIN.
-    spin = 0.0
     while True:
         message: dict[str, Any] | None
         try:
-            if state.queued_calls:
-                message = state.queued_calls.popleft()
-            else:
-                waiting_since = time.perf_counter()
-                message = channel.receive(spin_seconds=spin)
-                waited = time.perf_counter() - waiting_since
-                spin = IDLE_SPIN_SECONDS if waited < SPIN_WHEN_CALLS_WITHIN else 0.0
+            message = state.queued_calls.popleft() if state.queued_calls else channel.receive()
         except ProtocolError:
             return  # the pool sent something unreadable: it will see this worker exit
         if message is None:
