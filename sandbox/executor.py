@@ -1,7 +1,8 @@
 """Run one call of a tenant script and describe what happened as a JSON-safe outcome dict.
 
 `execute` is the language wall's boundary: it never raises. Each call gets a fresh namespace
-(fresh builtins, guards and injected objects), runs the module's top level, then the function.
+(a fresh builtins dict, its own injected objects, and the guards and injected classes every call
+shares, which no script can change), runs the module's top level, then the function.
 Everything a script raises is caught here, BaseException included, and reported with the line
 in the tenant's script; host frames and paths never appear in what the tenant sees.
 
