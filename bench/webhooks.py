@@ -183,10 +183,10 @@ def nodes_cpu(pids: list[int]) -> dict[str, float]:
 
 def print_cpu(name: str, parts: dict[str, float]) -> None:
     total = sum(parts.values())
-    print(f"    {name:<9}" + ", ".join(
+    print(f"    {name:<11}" + ", ".join(
         f"{part} {seconds * 1e6:.0f} us" for part, seconds in parts.items()
         if seconds or part != "sandbox workers"))
-    print(f"    {'':9}total {total * 1e6:.0f} us: at most "
+    print(f"    {'':11}total {total * 1e6:.0f} us: at most "
           f"{(os.cpu_count() or 1) / total:.0f}/s on {os.cpu_count()} cores, at most "
           f"{1 / parts['event loop thread']:.0f}/s on one event loop")
 
