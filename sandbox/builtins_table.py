@@ -70,3 +70,20 @@ def fresh_builtins(
     table["__build_class__"] = builtins.__build_class__
     table["__import__"] = safe_import
     return table
+
+
+def missing_builtin_note(exc: BaseException) -> str:
+    """For Python's own NameError naming a builtin the contract leaves out (`type`, `setattr`,
+    `open`, ...): a sentence saying the sandbox does not offer it. "name 'type' is not
+    defined" alone reads like a typo to a builder who knows Python; "" for any other error.
+
+    Only the interpreter's own NameError is read (exactly that class and its wording), never an
+    attribute of a script's own exception class."""
+    if type(exc) is not NameError:
+        return ""
+    name = exc.name
+    if (type(name) is not str or name in CONTRACT_BUILTINS or not hasattr(builtins, name)
+            or exc.args != (f"name {name!r} is not defined",)):
+        return ""
+    return (f" ({name!r} is a Python builtin the sandbox does not offer: a script has only "
+            "the builtins the module reference lists, §3.9)")

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any, Final
 
 from sandbox import injected, leftovers, stopping
-from sandbox.builtins_table import fresh_builtins
+from sandbox.builtins_table import fresh_builtins, missing_builtin_note
 from sandbox.call import Call, HostBridge, RequestData
 from sandbox.compiler import SCRIPT_FILENAME, CompiledScript, compile_script, is_source_limit
 from sandbox.convert import ResultError, to_json_safe
@@ -112,7 +112,7 @@ def tenant_frames(exc: BaseException) -> list[tuple[int, str]]:
 def script_error(exc: BaseException) -> ScriptError:
     frames = tenant_frames(exc)
     line = frames[-1][0] if frames else None
-    message = exception_message(exc)
+    message = exception_message(exc) + missing_builtin_note(exc)
     shown = frames[-TRACEBACK_MAX_FRAMES:]
     lines = [f"line {lineno}, in {_sanitize(name, 100)}" for lineno, name in shown]
     if len(frames) > len(shown):

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from runtime import ids
 from runtime.store import tables as t
-from runtime.store.dialect import dumps
+from runtime.store.dialect import dumps, loads
 from runtime.store.editing import Editing
 from runtime.store.errors import Conflict, NotFound, StorageLimitExceeded
 from runtime.store.locks import Locks
@@ -41,6 +41,7 @@ from runtime.store.models import (
     CallScene,
     Contact,
     ContactPhone,
+    DialClaim,
     Execution,
     Module,
     ModulePatch,
@@ -590,3 +591,25 @@ class SqlTx(RetentionTx, Editing):
             t.CALL_HANDLED.values(mark, self._d))
         return await self._one(t.CALL_HANDLED,
                                pure("SELECT * FROM call_handled WHERE call_id = $1"), [call_id])
+
+    async def claim_dial(self, tenant_id: str, form_key: str) -> DialClaim:
+        # Two posts at once on two nodes: PostgreSQL makes the second INSERT wait for the
+        # first's commit, then do nothing; the second then reads the first's row.
+        if await self._port.run(
+                "INSERT INTO dial_once (form_key, tenant_id, created_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT (form_key) DO NOTHING",
+                [form_key, tenant_id, self._d.time_in(self._clock())]):
+            return DialClaim(claimed=True)
+        row = await self._port.one("SELECT answer FROM dial_once WHERE form_key = $1",
+                                   [form_key])
+        if row is None:  # gone between the two statements (its placing failed): ours now
+            return await self.claim_dial(tenant_id, form_key)
+        return DialClaim(claimed=False,
+                         answer=None if row["answer"] is None else loads(row["answer"]))
+
+    async def settle_dial(self, form_key: str, answer: JSON) -> None:
+        if answer is None:
+            await self._port.run("DELETE FROM dial_once WHERE form_key = $1", [form_key])
+        else:
+            await self._port.run("UPDATE dial_once SET answer = $2 WHERE form_key = $1",
+                                 [form_key, dumps(answer)])
