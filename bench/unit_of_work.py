@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -59,17 +60,30 @@ async def open_store(tmp: str, postgres: str | None, concurrency: int) -> Store:
                                     pool_size=min(concurrency, 10))
 
 
-async def backends(store: Store, sent: list[str]) -> list[int]:
+async def backends(store: Store, probe: Callable[[], Awaitable[None]]) -> tuple[
+        list[int], list[str]]:
     """The server processes behind every connection of a PostgresStore's pool (all opened),
-    each connection logging its statements into `sent`."""
+    and the statements `probe` sent (logged on every connection while it ran: a logger
+    costs the client CPU, so none stays for the measured units)."""
     if not isinstance(store, PostgresStore):
-        return []
+        return [], []
+    sent: list[str] = []
+
+    def log(record: Any) -> None:
+        sent.append(record.query)
+
     conns = [await store._pool.acquire() for _ in range(store._pool.get_max_size())]
     pids = [await c.fetchval("SELECT pg_backend_pid()") for c in conns]
     for c in conns:
-        c.add_query_logger(lambda record: sent.append(record.query))
+        c.add_query_logger(log)
         await store._pool.release(c)
-    return pids
+    await probe()
+    await asyncio.sleep(0)  # the query logger reports with call_soon
+    conns = [await store._pool.acquire() for _ in range(store._pool.get_max_size())]
+    for c in conns:
+        c.remove_query_logger(log)
+        await store._pool.release(c)
+    return pids, sent
 
 
 async def close(store: Store) -> None:
@@ -110,11 +124,7 @@ async def measure(work: Unit, units: int, concurrency: int, postgres: str | None
                 await work(store, tenant.id, module.id, body)
 
         await asyncio.gather(*(client(100) for _ in range(concurrency)))  # warm up
-        sent: list[str] = []
-        pids = await backends(store, sent)
-        await client(1)
-        await asyncio.sleep(0)  # the query logger reports with call_soon
-        unit_sent = list(sent)
+        pids, unit_sent = await backends(store, lambda: client(1))
         per_client = units // concurrency
         server = backend_cpu(pids)
         cpu, wall = time.process_time(), time.perf_counter()
