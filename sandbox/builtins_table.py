@@ -1,8 +1,9 @@
 """The builtins a script sees: exactly the contract's list (§3), written out as a table.
 
 RestrictedPython's `safe_builtins` is not used: it carries `BaseException` and friends and lacks
-`dict`, `list`, `min`... Every call gets a fresh copy of this table (`fresh_builtins`), so nothing
-a script does to its builtins namespace can reach the next call.
+`dict`, `list`, `min`... Every call gets a copy of its own of this table (the executor builds it
+once with `fresh_builtins` and copies it for each call), so nothing a script does to its builtins
+namespace can reach the next call.
 """
 
 from __future__ import annotations
