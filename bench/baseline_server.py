@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from runtime import ids
 from runtime.acting import ActContext, act
 from runtime.contract import ParseResult, validate_result
-from runtime.store import SqliteStore
+from runtime.store import SqliteStore, Store
 from runtime.store.base import Tx
 from runtime.store.models import Execution, ExecutionOutcome, NewModule, utc_now
 
@@ -42,7 +42,7 @@ def seed_result(data: dict[str, object]) -> dict[str, object]:
     }}
 
 
-async def handle(store: SqliteStore, tenant_id: str, module_id: str, body: bytes) -> None:
+async def handle(store: Store, tenant_id: str, module_id: str, body: bytes) -> None:
     """Everything the baseline does with a webhook's body: parse, validate, act and log, in
     one durable unit (bench/unit_of_work.py measures this alone)."""
     data = json.loads(body)

@@ -23,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.webhooks import children_of, cpu_seconds  # noqa: E402
 from sandbox import Call, Limits, RequestData, SandboxPool  # noqa: E402
 from sandbox.injected import FetchRequest, OutputLog, make_injected  # noqa: E402
 
@@ -90,11 +91,25 @@ async def through_pool(pool: SandboxPool, concurrency: int, seconds: float) -> d
                 failures += 1
 
     began = time.perf_counter()
+    cpu_before = own_cpu(), workers_cpu()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     elapsed = time.perf_counter() - began
     result = summary(latencies, elapsed)
     result["failures"] = failures
+    calls = max(len(latencies), 1)
+    result["pool_cpu_us"] = (own_cpu() - cpu_before[0]) / calls * 1e6
+    result["workers_cpu_us"] = (workers_cpu() - cpu_before[1]) / calls * 1e6
     return result
+
+
+def own_cpu() -> float:
+    """This process's CPU time: the pool's side of every call (and the benchmark's loop)."""
+    return time.process_time()
+
+
+def workers_cpu() -> float:
+    """CPU time of every process below this one (the template and its workers), from /proc."""
+    return sum(cpu_seconds(pid) for pid in children_of(os.getpid()))
 
 
 async def main() -> None:
@@ -124,6 +139,8 @@ async def main() -> None:
                 f"   throughput ratio {figures['calls_per_s'] / baseline['calls_per_s']:.2f}"
                 f"   failures {int(figures['failures'])}"
             )
+            print(f"{'':17}CPU per call: pool {figures['pool_cpu_us']:6.0f} µs, "
+                  f"workers {figures['workers_cpu_us']:6.0f} µs")
 
 
 if __name__ == "__main__":

@@ -118,6 +118,79 @@ def cpu_snapshot(pid: int) -> dict[str, float]:
     }
 
 
+def _socket_ports(pid: int) -> set[int]:
+    """The local TCP ports of the sockets a process (or one of its children) holds open."""
+    inodes: set[str] = set()
+    for each in [pid, *children_of(pid)]:
+        try:
+            fds = os.listdir(f"/proc/{each}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{each}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def postgres_cpu(service_pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far of the PostgreSQL server's processes (those named `postgres` in
+    /proc): the backends serving these service processes' connections (found by their
+    client port in the backend's title, "user db 127.0.0.1(port) state"), and the rest (the
+    postmaster, WAL writer, checkpointer..., and other clients' backends: anything else
+    using the same server during the window counts there)."""
+    ports = set().union(*(_socket_ports(pid) for pid in service_pids))
+    ours = rest = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if stat.read().split(" ", 2)[1] != "(postgres)":
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                title = cmdline.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        seconds = cpu_seconds(int(entry))
+        client = title.rsplit("(", 1)[-1].split(")", 1)[0]
+        if client.isdigit() and int(client) in ports:
+            ours += seconds
+        else:
+            rest += seconds
+    return {"postgres: our backends": ours, "postgres: other processes": rest}
+
+
+def nodes_cpu(pids: list[int]) -> dict[str, float]:
+    """`cpu_snapshot` summed over service nodes, with the PostgreSQL server's parts."""
+    total: dict[str, float] = {}
+    for pid in pids:
+        for part, seconds in cpu_snapshot(pid).items():
+            if part == "load generator":
+                seconds = seconds if pid == pids[0] else 0.0  # this process's children, once
+            total[part] = total.get(part, 0.0) + seconds
+    return total | postgres_cpu(pids)
+
+
+def print_cpu(name: str, parts: dict[str, float]) -> None:
+    total = sum(parts.values())
+    print(f"    {name:<11}" + ", ".join(
+        f"{part} {seconds * 1e6:.0f} us" for part, seconds in parts.items()
+        if seconds or part != "sandbox workers"))
+    print(f"    {'':11}total {total * 1e6:.0f} us: at most "
+          f"{(os.cpu_count() or 1) / total:.0f}/s on {os.cpu_count()} cores, at most "
+          f"{1 / parts['event loop thread']:.0f}/s on one event loop")
+
+
 def cpu_per_webhook(before: dict[str, float], after: dict[str, float], figures: dict[str, Any]
                     ) -> dict[str, float]:
     return {part: (after[part] - before[part]) / max(figures["ok"], 1) for part in before}
@@ -276,13 +349,7 @@ def throughput(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         # a server at 1 / its share; all parts together cap it at cores / total.
         print(f"  CPU per webhook at concurrency {levels[-1]}:")
         for name, parts in (("baseline", baseline_cpu), ("service", service_cpu)):
-            total = sum(parts.values())
-            print(f"    {name:<9}" + ", ".join(
-                f"{part} {seconds * 1e6:.0f} us" for part, seconds in parts.items()
-                if seconds or part != "sandbox workers"))
-            print(f"    {'':9}total {total * 1e6:.0f} us: at most "
-                  f"{(os.cpu_count() or 1) / total:.0f}/s on {os.cpu_count()} cores, at most "
-                  f"{1 / parts['event loop thread']:.0f}/s on one event loop")
+            print_cpu(name, parts)
         # The same load generator against a handler that does nothing: the most any webhook
         # handler on this machine could reach, whatever it did.
         print(row(f"  ceiling: empty handler, conc. {levels[-1]}", empty))
@@ -296,7 +363,7 @@ def throughput(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         print(f"memory (service + workers, RSS): idle {idle_rss / 1024:.0f} MiB, "
               f"under load {loaded_rss / 1024:.0f} MiB")
         print()
-        return service[levels[-1]]
+        return service[levels[-1]] | {"cpu": service_cpu}
 
 
 def noisy_neighbour(args: argparse.Namespace, work: Path) -> None:
@@ -414,23 +481,28 @@ def postgres(args: argparse.Namespace, work: Path, sqlite_service: dict[str, Any
     level = max(int(c) for c in args.concurrency.split(","))
     print(f"PostgreSQL ({args.postgres.split('@')[-1]}), concurrency {level} in all:")
     totals: dict[int, dict[str, Any]] = {}
+    cpu: dict[int, dict[str, float]] = {}
     for nodes in (1, 2):
         schema = f"bench_{os.getpid()}_{nodes}"
         separator = "&" if "?" in args.postgres else "?"
         url = f"{args.postgres}{separator}schema={schema}"
         ports = [free_port() for _ in range(nodes)]
         with contextlib.ExitStack() as stack:
+            stack_children = []
             for index, port in enumerate(ports):
-                stack.enter_context(process(service_args(
-                    work / f"pg{nodes}-{index}", port, args.workers, url)))
+                stack_children.append(stack.enter_context(process(service_args(
+                    work / f"pg{nodes}-{index}", port, args.workers, url))))
                 # One node at a time: the first applies the schema's migrations.
                 asyncio.run(wait_ready(f"http://127.0.0.1:{port}/healthz"))
             hook = asyncio.run(module_hook(f"http://127.0.0.1:{ports[0]}", f"pg{nodes}", SEED))
             path = hook.split(str(ports[0]), 1)[1]
             urls = [f"http://127.0.0.1:{port}{path}" for port in ports]
             load(urls[-1], 8, 1.0)
+            pids = [child.pid for child in stack_children]
+            before = nodes_cpu(pids)
             children = [load_async(u, max(1, level // nodes), args.seconds) for u in urls]
             results = [finish(child) for child in children]
+            after = nodes_cpu(pids)
         total = {
             "per_second": sum(r["per_second"] for r in results),
             "requests": sum(r["requests"] for r in results),
@@ -440,12 +512,24 @@ def postgres(args: argparse.Namespace, work: Path, sqlite_service: dict[str, Any
             "p99_ms": max(r["p99_ms"] for r in results),
         }
         print(row(f"  service, {nodes} node{'s' if nodes > 1 else ''}", total))
+        cpu[nodes] = cpu_per_webhook(before, after, total)
         totals[nodes] = total
         drop_schema(args.postgres, schema)
     print(f"  PostgreSQL one node / SQLite service: "
           f"{totals[1]['per_second'] / max(sqlite_service['per_second'], 1):.2f}; "
           f"two nodes / one node: "
           f"{totals[2]['per_second'] / max(totals[1]['per_second'], 1):.2f}")
+    # Whether 0.8x SQLite can be reached on these cores at all: the whole PostgreSQL webhook
+    # (service and server processes) must cost at most 1/0.8 of the SQLite service's CPU.
+    print(f"  CPU per webhook at concurrency {level} (summed over nodes):")
+    print_cpu("SQLite", sqlite_service["cpu"])
+    for nodes, parts in cpu.items():
+        print_cpu(f"PG {nodes} node{'s' if nodes > 1 else ''}", parts)
+    sqlite_total = sum(sqlite_service["cpu"].values())
+    pg_total = sum(cpu[1].values())
+    print(f"    PostgreSQL one node costs {pg_total / max(sqlite_total, 1e-9):.2f}x the SQLite "
+          f"service's CPU per webhook: CPU-bound, it reaches at most "
+          f"{sqlite_total / max(pg_total, 1e-9):.2f}x its throughput (0.8 needs <= 1.25x)")
     print()
 
 

@@ -486,6 +486,18 @@ NONE_RESULT_HINT: Mapping[str, str] = {
 }
 
 
+# What a parse function returning its reply itself is told (`return HttpResponse()...` rather
+# than `return {"response": HttpResponse()...}`): the builder comes out as the reply's keys,
+# none of which a parse result has, and "status: is not a known key" would not say why.
+REPLY_KEYS = frozenset({"status", "headers", "body"})
+BARE_REPLY_HINT = ('is a reply (what HttpResponse() builds), not a parse result: return it as '
+                   '{"response": HttpResponse()...}')
+
+
+def is_bare_reply(value: JSONValue) -> bool:
+    return isinstance(value, dict) and "status" in value and set(value) <= REPLY_KEYS
+
+
 # ---------------------------------------------------------------------------------------------
 # The error a caller handles.
 
@@ -558,6 +570,8 @@ def validate_result(function_name: str, value: JSONValue) -> ValidatedResult:
         raise ResultInvalid(
             function_name, [Problem(key="", message=NONE_RESULT_HINT[function_name])]
         )
+    if model is ParseResult and is_bare_reply(value):
+        raise ResultInvalid(function_name, [Problem(key="", message=BARE_REPLY_HINT)])
     try:
         result = model.model_validate(value)
     except ValidationError as exc:

@@ -7,7 +7,9 @@
   deadlines (`runtime/deadlines.py`), then `checked_headers`: header values are valid Unicode
   from here on (aiohttp hands a raw 0xFF over as the lone surrogate U+DCFF, which fails
   wherever it is encoded: a cookie's signature check, a credential's hash), and the Host header
-  makes a URL; then errors as JSON (`runtime/errors.json_errors`).
+  makes a URL; then errors as JSON (`runtime/errors.json_errors`); then, for the paths under
+  a prefix that registered one (`scope_middleware`: the console's error pages), that part's
+  own middleware. A webhook or an API request does not pass through the console's.
 - a logger that reports a malformed request (a bad request line, an oversized or invalid
   header) as one warning line instead of an error with a traceback: it is the client's
   mistake, answered 400 by aiohttp before the app sees it, and anyone on the internet can
@@ -16,9 +18,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -29,6 +32,17 @@ from runtime.errors import ApiError, Handler, json_errors
 from runtime.text import valid_text
 
 log = logging.getLogger("runtime.http.edge")
+
+
+class Middleware(Protocol):
+    """An aiohttp middleware, as it is called (the handler by keyword, as aiohttp does)."""
+
+    def __call__(self, request: web.Request, *, handler: Handler
+                 ) -> Awaitable[web.StreamResponse]: ...
+
+
+# (prefix, middleware): run inside json_errors for the prefix itself and the paths below it.
+SCOPED_MIDDLEWARES = web.AppKey("edge_scoped_middlewares", list[tuple[str, Middleware]])
 
 
 class ClientErrorLogger(logging.LoggerAdapter[logging.Logger]):
@@ -68,17 +82,33 @@ def checked_headers(request: web.Request) -> web.Request | web.Response:
     return request
 
 
+def scope_middleware(app: web.Application, prefix: str, middleware: Middleware) -> None:
+    """Run `middleware` for `prefix` and the paths below it only, inside the JSON errors (as
+    the innermost app middleware would run, but without a coroutine layer more for every
+    other request)."""
+    app.setdefault(SCOPED_MIDDLEWARES, []).append((prefix, middleware))
+
+
+def scoped(request: web.Request, handler: Handler) -> Handler:
+    """`handler`, wrapped in the scoped middlewares whose prefix covers the request's path."""
+    for prefix, middleware in request.app.get(SCOPED_MIDDLEWARES, ()):
+        path = request.path
+        if path == prefix or path.startswith(prefix + "/"):
+            handler = functools.partial(middleware, handler=handler)
+    return handler
+
+
 @web.middleware
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every request's way in, in this order: the deadlines' clocks, the headers' text, errors
-    as JSON. One middleware rather than three: each is a coroutine and a wrapper more on every
-    request."""
+    as JSON, then a scoped middleware if the path has one. One middleware rather than four:
+    each is a coroutine and a wrapper more on every request."""
     connection = request_began(request)
     try:
         checked = checked_headers(request)
         if isinstance(checked, web.Response):
             return checked
-        return await json_errors(checked, handler)
+        return await json_errors(checked, scoped(checked, handler))
     finally:
         if connection is not None:
             connection.request_ended()

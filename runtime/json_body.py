@@ -86,7 +86,12 @@ async def read_json(request: web.Request) -> Any:
 
 
 async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
-    data = await read_json(request)
+    return validated(model, await read_json(request))
+
+
+def validated(model: type[ModelT], data: Any) -> ModelT:
+    """`data` (a JSON body, or a console form's fields) as `model`; a 422 `invalid` naming
+    the first field refused (`details`: every one)."""
     if issubclass(model, Body) and (where := invalid_text_in(model, data)) is not None:
         message = "text must be valid Unicode (it holds a lone surrogate such as \\udcff)"
         raise ApiError(422, "invalid", f"{where}: {message}",

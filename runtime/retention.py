@@ -3,9 +3,9 @@
 Each pass, module by module, rolls the module's new executions up into usage slots (so usage
 per day outlives the log), then deletes its executions older than `retention.executions_days`
 or beyond its newest `executions_per_module`; then it notes the modules' storage in use for
-the day (every ten minutes), deletes usage older than `usage_days`, and the notifications and
-call history events past their own ages. Calls, contacts and
-activity are never touched.
+the day (every ten minutes), deletes usage older than `usage_days`, the notifications and
+call history events past their own ages, and the click-to-call forms posted longer ago than a
+console session lives (DIAL_FORMS_KEPT). Calls, contacts and activity are never touched.
 
 Every step is one unit of at most `batch_rows` rows (runtime/store/retention.py picks them
 through an index), followed, when it changed something, by a pause of `batch_pause_ms`: on
@@ -41,9 +41,14 @@ log = logging.getLogger("runtime.retention")
 # the day's figure): one statement over every module with storage.
 SNAPSHOT_EVERY = timedelta(minutes=10)
 
+# Click-to-call's once-only rule keeps each posted call form (runtime/console/dial_once.py)
+# while it could be posted again: as long as a console session lives (console/session.py's
+# LIFETIME_SECONDS; a test holds the two equal), since its nonce is good for that session only.
+DIAL_FORMS_KEPT = timedelta(hours=12)
+
 # The metric's label for each kind of row.
-EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE = (
-    "executions", "notifications", "call_events", "usage")
+EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE, DIAL_FORMS = (
+    "executions", "notifications", "call_events", "usage", "dial_forms")
 
 
 class NotOurTurn(Exception):
@@ -189,3 +194,5 @@ class Pruner:
             now - timedelta(days=c.notifications_days), limit))
         await self._drain(report, CALL_EVENTS, lambda tx: tx.prune_call_events(
             now - timedelta(days=c.call_events_days), limit))
+        await self._drain(report, DIAL_FORMS, lambda tx: tx.prune_dial_once(
+            now - DIAL_FORMS_KEPT, limit))

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from runtime import ids
@@ -222,11 +223,16 @@ class Runner:
 
     def execution_row(
         self, module: Module, version: ScriptVersion | None, report: RunReport,
-        request: RequestData | None, args: tuple[JSON, ...] = (),
+        request: RequestData | None, args: tuple[JSON, ...] = (), *,
+        created_at: datetime | None = None, effects: JSON = None,
     ) -> Execution:
+        """The execution log's row for `report` as it stands. `effects`: what acting did (a
+        webhook's); without it, the fetches the call made, if any."""
         request_json: JSON = request.to_json() if request is not None else None
         if request_json is None and args:
             request_json = {"args": list(args)}
+        if effects is None and report.fetches:
+            effects = {"fetches": report.fetches}
         return Execution(
             id=report.execution_id,
             tenant_id=module.tenant_id,
@@ -234,7 +240,7 @@ class Runner:
             version_id=version.id if version else None,
             function=report.function,
             outcome=report.status,
-            created_at=utc_now(),
+            created_at=created_at or utc_now(),
             duration_ms=report.outcome.duration_ms,
             cpu_ms=report.outcome.cpu_ms,
             error=report.error,
@@ -244,17 +250,17 @@ class Runner:
             request=request_json,
             result=report.validated.to_json() if report.validated is not None
             else report.outcome.result,
-            effects={"fetches": report.fetches} if report.fetches else None,
+            effects=effects,
         )
 
-    def act_context(self, module: Module, report: RunReport, session: CapabilitySession
-                    ) -> ActContext:
+    def act_context(self, module: Module, report: RunReport, session: CapabilitySession,
+                    now: datetime | None = None) -> ActContext:
         return ActContext(
             tenant_id=module.tenant_id,
             module_id=module.id,
             region=module.region,
             execution_id=report.execution_id,
-            now=utc_now(),
+            now=now or utc_now(),
             storage_writes=session.storage_writes,
             storage_limits=self.storage_limits,
         )
@@ -266,19 +272,24 @@ class Runner:
         """Run the parse function for a webhook and act on its result, durably."""
         report, session = await self.execute(module, version.source, PARSE_FUNCTION,
                                              request=request)
-        execution = self.execution_row(module, version, report, request)
         if not report.ok:
-            await self.store.record_execution(execution)
+            await self.store.record_execution(
+                self.execution_row(module, version, report, request))
             self.metrics.count_webhook(report.status.value)
             return failure_reply(report.execution_id), report
         result = report.validated
         assert isinstance(result, ParseResult)
-        context = self.act_context(module, report, session)
+        # One moment for the row and the acting, as before the unit was queued.
+        now = utc_now()
+        context = self.act_context(module, report, session, now)
 
         async def unit(tx: Tx) -> Effects:
             effects = await act(tx, context, result)
-            await tx.insert_execution(replace(execution, effects=self._effects_json(
-                effects, report)))
+            # The row is built here, once, with its effects (not built before and copied
+            # with them: dataclasses.replace was a visible share of the unit).
+            await tx.insert_execution(self.execution_row(
+                module, version, report, request, created_at=now,
+                effects=self._effects_json(effects, report)))
             return effects
 
         try:
@@ -289,9 +300,8 @@ class Runner:
             # e.g. the module's storage filled up between the call and the commit.
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
-            await self.store.record_execution(replace(
-                execution, outcome=report.status, error=report.error,
-            ))
+            await self.store.record_execution(self.execution_row(
+                module, version, report, request, created_at=now))
             self.metrics.count_webhook("error")
             return failure_reply(report.execution_id), report
         self.metrics.count_webhook("ok")

@@ -1,8 +1,9 @@
 """The builtins a script sees: exactly the contract's list (§3), written out as a table.
 
 RestrictedPython's `safe_builtins` is not used: it carries `BaseException` and friends and lacks
-`dict`, `list`, `min`... Every call gets a fresh copy of this table (`fresh_builtins`), so nothing
-a script does to its builtins namespace can reach the next call.
+`dict`, `list`, `min`... Every call gets a copy of its own of this table (the executor builds it
+once with `fresh_builtins` and copies it for each call), so nothing a script does to its builtins
+namespace can reach the next call.
 """
 
 from __future__ import annotations
@@ -70,3 +71,20 @@ def fresh_builtins(
     table["__build_class__"] = builtins.__build_class__
     table["__import__"] = safe_import
     return table
+
+
+def missing_builtin_note(exc: BaseException) -> str:
+    """For Python's own NameError naming a builtin the contract leaves out (`type`, `setattr`,
+    `open`, ...): a sentence saying the sandbox does not offer it. "name 'type' is not
+    defined" alone reads like a typo to a builder who knows Python; "" for any other error.
+
+    Only the interpreter's own NameError is read (exactly that class and its wording), never an
+    attribute of a script's own exception class."""
+    if type(exc) is not NameError:
+        return ""
+    name = exc.name
+    if (type(name) is not str or name in CONTRACT_BUILTINS or not hasattr(builtins, name)
+            or exc.args != (f"name {name!r} is not defined",)):
+        return ""
+    return (f" ({name!r} is a Python builtin the sandbox does not offer: a script has only "
+            "the builtins the module reference lists, §3.9)")

@@ -55,111 +55,137 @@ RESULT: Final = Target(
 )
 
 
-# Where a value sits in the converted value, as segments; formatted only when an error needs it
-# (a formatted path per value would cost more than the conversion itself).
-Path = tuple[str | int, ...]
-
-
 class _Converter:
+    """One conversion. `path` is where the value being converted sits (a segment per container
+    level, so its length is the nesting depth); it is formatted only when an error needs it."""
+
     def __init__(self, target: Target, max_bytes: int, max_depth: int, special: Special) -> None:
         self.target = target
         self.max_bytes = max_bytes
         self.max_depth = max_depth
         self.special = special
         self.used = 0
+        self.path: list[str | int] = []
         self.active: set[int] = set()  # ids of the containers on the current path (cycles)
 
-    def where(self, path: Path) -> str:
-        if not path:
+    def where(self) -> str:
+        if not self.path:
             return ""
         text = self.target.root + "".join(
             f"[{segment}]" if isinstance(segment, int) else f"[{segment[:40]!r}]"
-            for segment in path
+            for segment in self.path
         )
         return f" (at {text})"
 
-    def count(self, size: int) -> None:
-        self.used += size
-        if self.used > self.max_bytes:
-            raise TooLarge(
-                f"{self.target.noun} is larger than {self.max_bytes} bytes as JSON",
-                limit=self.target.limit,
-            )
-
-    def text(self, value: str, path: Path) -> str:
-        try:
-            size = len(value.encode("utf-8"))
-        except UnicodeEncodeError:
-            raise ResultError(
-                f"{self.target.noun} holds a string that is not valid Unicode{self.where(path)}"
-            ) from None
-        self.count(size + 2)
-        return value
-
-    def convert(self, value: Any, path: Path, depth: int) -> Any:
-        kind = type(value)
-        if value is None or kind is bool:
-            self.count(5)
-            return value
-        if kind is str:
-            return self.text(value, path)
-        if kind is int:
-            if value.bit_length() > MAX_INT_BITS:
-                raise ResultError(
-                    f"{self.target.noun} holds an integer too large for JSON{self.where(path)}"
-                )
-            self.count(len(str(value)))
-            return value
-        if kind is float:
-            if not math.isfinite(value):
-                raise ResultError(
-                    f"{self.target.noun} holds {value!r}, which JSON cannot carry{self.where(path)}"
-                )
-            self.count(len(repr(value)))
-            return value
-        if kind is dict or kind is list or kind is tuple:
-            return self.container(value, path, depth)
-        conversion = self.special.get(kind)
-        if conversion is not None:
-            return self.convert(conversion(value), path, depth)
-        raise ResultError(
-            f"{self.target.noun} cannot hold a value of type {_type_name(value)!r}"
-            f"{self.where(path)}; {self.target.hint}"
+    def too_large(self) -> TooLarge:
+        return TooLarge(
+            f"{self.target.noun} is larger than {self.max_bytes} bytes as JSON",
+            limit=self.target.limit,
         )
 
-    def container(self, value: Any, path: Path, depth: int) -> Any:
-        if depth >= self.max_depth:
+    def text(self, value: str) -> str:
+        if value.isascii():  # a flag of the str object: its UTF-8 size is its length
+            size = len(value)
+        else:
+            try:
+                size = len(value.encode("utf-8"))
+            except UnicodeEncodeError:
+                raise ResultError(
+                    f"{self.target.noun} holds a string that is not valid Unicode{self.where()}"
+                ) from None
+        self.used += size + 2
+        if self.used > self.max_bytes:
+            raise self.too_large()
+        return value
+
+    def convert(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self.text(value)
+        if value is None or kind is bool:
+            size = 5
+        elif kind is int:
+            if value.bit_length() > MAX_INT_BITS:
+                raise ResultError(
+                    f"{self.target.noun} holds an integer too large for JSON{self.where()}"
+                )
+            size = len(str(value))
+        elif kind is float:
+            if not math.isfinite(value):
+                raise ResultError(
+                    f"{self.target.noun} holds {value!r}, which JSON cannot carry{self.where()}"
+                )
+            size = len(repr(value))
+        elif kind is dict or kind is list or kind is tuple:
+            return self.container(value)
+        else:
+            conversion = self.special.get(kind)
+            if conversion is not None:
+                return self.convert(conversion(value))
+            raise ResultError(
+                f"{self.target.noun} cannot hold a value of type {_type_name(value)!r}"
+                f"{self.where()}; {self.target.hint}"
+            )
+        self.used += size
+        if self.used > self.max_bytes:
+            raise self.too_large()
+        return value
+
+    def container(self, value: Any) -> Any:
+        path = self.path
+        if len(path) >= self.max_depth:
             raise TooLarge(
                 f"{self.target.noun} is nested deeper than {self.max_depth} levels",
                 limit=self.target.limit,
             )
         marker = id(value)
         if marker in self.active:
-            raise ResultError(f"{self.target.noun} refers to itself{self.where(path)}")
+            raise ResultError(f"{self.target.noun} refers to itself{self.where()}")
         self.active.add(marker)
-        try:
-            self.count(2)
-            if type(value) is dict:
-                out: dict[str, Any] = {}
-                for key, item in list(dict.items(value)):
-                    if type(key) is not str and type(key) in self.special:
-                        key = self.special[type(key)](key)
-                    if type(key) is not str:
-                        raise ResultError(
-                            f"{self.target.noun}'s dict keys must be strings, not "
-                            f"{_type_name(key)!r}{self.where(path)}"
-                        )
-                    self.text(key, path)
-                    self.count(2)
-                    out[key] = self.convert(item, (*path, key), depth + 1)
-                return out
-            items = []
-            for index, item in enumerate(list(value)):
-                self.count(1)
-                items.append(self.convert(item, (*path, index), depth + 1))
-            return items
-        finally:
+        self.used += 2
+        if self.used > self.max_bytes:
+            raise self.too_large()
+        # A failed conversion is abandoned whole, so the path and the marks are only undone on
+        # the way back from a success.
+        if type(value) is dict:
+            out: dict[str, Any] = {}
+            special = self.special
+            for key, item in list(dict.items(value)):
+                if type(key) is not str and type(key) in special:
+                    key = special[type(key)](key)
+                if type(key) is not str:
+                    raise ResultError(
+                        f"{self.target.noun}'s dict keys must be strings, not "
+                        f"{_type_name(key)!r}{self.where()}"
+                    )
+                if key.isascii():  # the common case inline: quotes, colon and comma
+                    self.used += len(key) + 4
+                else:
+                    self.text(key)
+                    self.used += 2
+                if type(item) is str and item.isascii():  # likewise for a plain text value
+                    self.used += len(item) + 2
+                    if self.used > self.max_bytes:
+                        raise self.too_large()
+                    out[key] = item
+                    continue
+                if self.used > self.max_bytes:
+                    raise self.too_large()
+                path.append(key)
+                out[key] = self.convert(item)
+                path.pop()
             self.active.discard(marker)
+            return out
+        items = []
+        for index, item in enumerate(list(value)):
+            self.used += 1
+            if self.used > self.max_bytes:
+                raise self.too_large()
+            path.append(index)
+            items.append(self.convert(item))
+            path.pop()
+        self.active.discard(marker)
+        return items
 
 
 def _type_name(value: Any) -> str:
@@ -169,9 +195,7 @@ def _type_name(value: Any) -> str:
 
 def to_json_safe(value: Any, limits: Limits, special: Special) -> Any:
     """A script's result as plain JSON data, under the result limits; ResultError says why not."""
-    return _Converter(RESULT, limits.result_bytes, limits.result_depth, special).convert(
-        value, (), 0
-    )
+    return _Converter(RESULT, limits.result_bytes, limits.result_depth, special).convert(value)
 
 
 def to_plain_json(
@@ -179,4 +203,4 @@ def to_plain_json(
 ) -> Any:
     """`value` as a plain copy for the host (storage values, fetch bodies); ResultError says why
     not. `max_bytes` bounds the work: the caller measures the exact JSON size of the copy."""
-    return _Converter(target, max_bytes, max_depth, special).convert(value, (), 0)
+    return _Converter(target, max_bytes, max_depth, special).convert(value)

@@ -1,7 +1,8 @@
 """Run one call of a tenant script and describe what happened as a JSON-safe outcome dict.
 
 `execute` is the language wall's boundary: it never raises. Each call gets a fresh namespace
-(fresh builtins, guards and injected objects), runs the module's top level, then the function.
+(a fresh builtins dict, its own injected objects, and the guards and injected classes every call
+shares, which no script can change), runs the module's top level, then the function.
 Everything a script raises is caught here, BaseException included, and reported with the line
 in the tenant's script; host frames and paths never appear in what the tenant sees.
 
@@ -19,20 +20,20 @@ import reprlib
 import sys
 import time
 import types
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, Final
 
 from sandbox import injected, leftovers, stopping
-from sandbox.builtins_table import fresh_builtins
+from sandbox.builtins_table import fresh_builtins, missing_builtin_note
 from sandbox.call import Call, HostBridge, RequestData
 from sandbox.compiler import SCRIPT_FILENAME, CompiledScript, compile_script, is_source_limit
 from sandbox.convert import ResultError, to_json_safe
 from sandbox.guards import (
+    SHARED_GUARDS,
     getattr_builtin,
     guarded_pow,
     hasattr_builtin,
-    make_guards,
+    print_guard,
     safe_import,
 )
 from sandbox.limits import Limits
@@ -112,7 +113,7 @@ def tenant_frames(exc: BaseException) -> list[tuple[int, str]]:
 def script_error(exc: BaseException) -> ScriptError:
     frames = tenant_frames(exc)
     line = frames[-1][0] if frames else None
-    message = exception_message(exc)
+    message = exception_message(exc) + missing_builtin_note(exc)
     shown = frames[-TRACEBACK_MAX_FRAMES:]
     lines = [f"line {lineno}, in {_sanitize(name, 100)}" for lineno, name in shown]
     if len(frames) > len(shown):
@@ -146,33 +147,37 @@ def _compile_error(problems: list[CompileProblem]) -> ScriptError:
     )
 
 
-@contextmanager
-def _recursion_limit() -> Iterator[None]:
+def _stack_depth() -> int:
     depth = 0
-    frame = sys._getframe()
+    frame = sys._getframe(1)
     while frame is not None:
         depth += 1
         frame = frame.f_back  # type: ignore[assignment]
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(depth + RECURSION_HEADROOM)
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
+    return depth
+
+
+# What every call's namespace starts from: its name, the guards and injected names every call
+# shares (objects no script can change, see guards.SHARED_GUARDS and injected.SHARED_INJECTED).
+# Never handed out itself: each call gets a copy, then its own builtins and its own objects.
+_SHARED_NAMES: Final[dict[str, Any]] = {
+    "__name__": MODULE_NAME,
+    **SHARED_GUARDS,
+    **injected.SHARED_INJECTED,
+}
+# The builtins table; each call gets a copy (a dict's copy is one C call).
+_BUILTINS: Final[dict[str, Any]] = fresh_builtins(
+    guarded_pow=guarded_pow,
+    safe_import=safe_import,
+    guarded_getattr=getattr_builtin,
+    guarded_hasattr=hasattr_builtin,
+)
 
 
 def _namespace(call: Call, host: HostBridge, output: injected.OutputLog) -> dict[str, Any]:
-    namespace: dict[str, Any] = {
-        "__builtins__": fresh_builtins(
-            guarded_pow=guarded_pow,
-            safe_import=safe_import,
-            guarded_getattr=getattr_builtin,
-            guarded_hasattr=hasattr_builtin,
-        ),
-        "__name__": MODULE_NAME,
-    }
-    namespace.update(make_guards(output))
-    namespace.update(injected.make_injected(host=host, settings=call.settings, output=output))
+    namespace = _SHARED_NAMES.copy()
+    namespace["__builtins__"] = _BUILTINS.copy()
+    namespace["_print_"] = print_guard(output)
+    namespace.update(injected.call_injected(host=host, settings=call.settings, output=output))
     return namespace
 
 
@@ -194,7 +199,7 @@ class _FunctionMissing(Exception):
 
 def _arguments(call: Call) -> list[Any]:
     # Deep copies of plain JSON: the script may change them freely.
-    args: list[Any] = json.loads(json.dumps(list(call.args)))
+    args: list[Any] = json.loads(json.dumps(list(call.args))) if call.args else []
     if call.request is not None:
         args.insert(0, injected.FetchRequest(call.request))
     return args
@@ -208,35 +213,43 @@ def _run(call: Call, limits: Limits, host: HostBridge, output: injected.OutputLo
             error=_compile_error(compiled),
             limit="source" if is_source_limit(compiled) else None,
         )
-    namespace = _namespace(call, host, output)
+    old_recursion_limit = sys.getrecursionlimit()
     try:
-        with _recursion_limit():
-            exec(compiled.code, namespace)
-            if call.function is None:
-                return Outcome(ok=True)
-            try:
-                function = _entry_point(namespace, call.function)
-            except _FunctionMissing as missing:
-                return Outcome(
-                    ok=False, error=ScriptError(type="FunctionMissing", message=str(missing))
-                )
-            result = function(*_arguments(call))
-            del namespace
-            if call.function in RESULT_IGNORED:
-                return Outcome(ok=True)
-            try:
-                return Outcome(
-                    ok=True, result=to_json_safe(result, limits, injected.RESULT_CONVERSIONS)
-                )
-            except ResultError as refused:
-                return Outcome(
-                    ok=False,
-                    error=ScriptError(type="InvalidResult", message=_sanitize(str(refused))),
-                    limit=refused.limit,
-                )
+        # + 1: _run_script's own frame, below the script's first.
+        sys.setrecursionlimit(_stack_depth() + 1 + RECURSION_HEADROOM)
+        try:
+            # The namespace is held by _run_script's frame alone, which lets it go once the
+            # function has returned.
+            return _run_script(call, limits, compiled, _namespace(call, host, output))
+        finally:
+            sys.setrecursionlimit(old_recursion_limit)
     except BaseException as exc:
         retire = _memory_retires(exc, limits)  # first: the frames still hold the allocations
         return Outcome(ok=False, error=script_error(exc), limit=_limit_of(exc), retire=retire)
+
+
+def _run_script(call: Call, limits: Limits, compiled: CompiledScript,
+                namespace: dict[str, Any]) -> Outcome:
+    """The module's top level, then the function; the script's exceptions propagate."""
+    exec(compiled.code, namespace)
+    if call.function is None:
+        return Outcome(ok=True)
+    try:
+        function = _entry_point(namespace, call.function)
+    except _FunctionMissing as missing:
+        return Outcome(ok=False, error=ScriptError(type="FunctionMissing", message=str(missing)))
+    result = function(*_arguments(call))
+    del namespace, function
+    if call.function in RESULT_IGNORED:
+        return Outcome(ok=True)
+    try:
+        return Outcome(ok=True, result=to_json_safe(result, limits, injected.RESULT_CONVERSIONS))
+    except ResultError as refused:
+        return Outcome(
+            ok=False,
+            error=ScriptError(type="InvalidResult", message=_sanitize(str(refused))),
+            limit=refused.limit,
+        )
 
 
 def _memory_retires(exc: BaseException, limits: Limits) -> bool:
@@ -264,17 +277,11 @@ def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
             retire=_memory_retires(exc, limits),
         )
     try:
-        outcome = _after_call(outcome)
-        return Outcome(
-            ok=outcome.ok,
-            result=outcome.result,
-            error=outcome.error,
-            limit=outcome.limit,
-            logs=output.text(),
-            logs_truncated=output.truncated,
-            duration_ms=(time.perf_counter() - started) * 1000,
-            retire=outcome.retire,
-        ).to_json()
+        data = _after_call(outcome).to_json()
+        data["logs"] = output.text()
+        data["logs_truncated"] = output.truncated
+        data["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        return data
     except BaseException:
         return {
             "ok": False,

@@ -2,7 +2,8 @@
 
 The policy (policy.py) rewrites every attribute read into `_getattr_`, every store target into
 `_write_(obj)`, every subscript into `_getitem_`, every loop into `_getiter_`, etc. Those names
-live here. `make_guards` hands each call a fresh dict of them.
+live here. `make_guards` hands each call a fresh dict of them (`SHARED_GUARDS` and the call's
+own `_print_`).
 
 What a type may expose is a table (READ_RULES, WRITABLE): reading is allowed unless a row
 refuses the name; writing is refused unless a row allows the object.
@@ -19,6 +20,7 @@ import types
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
@@ -135,11 +137,15 @@ def _bind_format(template: str, name: str) -> Callable[..., str]:
     return format_map
 
 
+_STR_FORMAT: Final = str.format
+_STR_FORMAT_MAP: Final = str.format_map
+
+
 def _safe_value(value: Any) -> Any:
     """Swap the real str.format / format_map, however reached (instance, class, super())."""
-    if value is str.format:
+    if value is _STR_FORMAT:
         return safe_format
-    if value is str.format_map:
+    if value is _STR_FORMAT_MAP:
         return safe_format_map
     if (
         type(value) is types.BuiltinMethodType
@@ -217,19 +223,25 @@ def attribute_refusal(obj: object, name: str) -> str | None:
     return None
 
 
+# Names `attribute_refusal` may refuse beyond those starting with "_": a script's ordinary
+# reads (`data.get`) skip the rule tables.
+_NAMES_TO_CHECK: Final[frozenset[str]] = RESTRICTED_ATTRIBUTES | READ_RULE_NAMES
+
+
 def guarded_getattr(obj: object, name: str) -> Any:
     """`_getattr_`: every `obj.name` read of a script."""
     if stopping.STOPPED is not None:
         raise stopping.refusal()
     if type(name) is not str:
         raise TypeError("attribute name must be a str")
-    refusal = attribute_refusal(obj, name)
-    if refusal is not None:
-        raise AttributeError(refusal)
-    if name == "__init__":
-        if isinstance(obj, type):
-            return _checked_class_init(obj)
-        return getattr(obj, "__init__")  # noqa: B009
+    if name.startswith("_") or name in _NAMES_TO_CHECK:
+        refusal = attribute_refusal(obj, name)
+        if refusal is not None:
+            raise AttributeError(refusal)
+        if name == "__init__":
+            if isinstance(obj, type):
+                return _checked_class_init(obj)
+            return getattr(obj, "__init__")  # noqa: B009
     if isinstance(obj, ModuleView):
         # A view's only attributes are its members (modules.py).
         return view_member(obj, name)
@@ -465,22 +477,16 @@ def safe_import(
 # -- the guard dict ------------------------------------------------------------------------------
 
 
-def make_guards(output: injected.OutputLog) -> dict[str, Any]:
-    """The guard names of one call. `_print_` writes to this call's log."""
-
-    def print_factory(_getattr: Any = None) -> injected.PrintCollector:
-        if stopping.STOPPED is not None:
-            raise stopping.refusal()
-        return injected.PrintCollector(output)
-
-    return {
+# The guard names every call shares: module-level functions and a class, none of which a script
+# can change (`_write_` refuses them all). Each call's namespace gets them in a dict of its own.
+SHARED_GUARDS: Final[Mapping[str, Any]] = MappingProxyType(
+    {
         "_getattr_": guarded_getattr,
         "_getitem_": guarded_getitem,
         "_getiter_": guarded_getiter,
         "_write_": guarded_write,
         "_inplacevar_": guarded_inplacevar,
         "_apply_": guarded_apply,
-        "_print_": print_factory,
         "_unpack_sequence_": guarded_unpack,
         "_iter_unpack_sequence_": guarded_iter_unpack,
         "__metaclass__": tenant_metaclass,
@@ -489,3 +495,22 @@ def make_guards(output: injected.OutputLog) -> dict[str, Any]:
         # bare `except:` is compiled to `except _catchable_:` (policy.py)
         "_catchable_": Exception,
     }
+)
+
+
+def print_guard(output: injected.OutputLog) -> Callable[..., injected.PrintCollector]:
+    """`_print_`, the one guard that is the call's own: it writes to this call's log."""
+
+    def print_factory(_getattr: Any = None) -> injected.PrintCollector:
+        if stopping.STOPPED is not None:
+            raise stopping.refusal()
+        return injected.PrintCollector(output)
+
+    return print_factory
+
+
+def make_guards(output: injected.OutputLog) -> dict[str, Any]:
+    """The guard names of one call, in a new dict. `_print_` writes to this call's log."""
+    guards = dict(SHARED_GUARDS)
+    guards["_print_"] = print_guard(output)
+    return guards

@@ -2,7 +2,8 @@
 
 None of them holds a path to the host: read-only plain data, a response builder, and small
 capability objects whose only way out is `HostBridge.request` with plain JSON. Each call gets
-fresh instances (`make_injected`), so nothing a script keeps can reach the next call.
+fresh instances (`make_injected`), so nothing a script keeps can reach the next call; what every
+call shares (`SHARED_INJECTED`: classes, enums, a factory function) cannot be changed by a script.
 
 Whatever a script hands to `storage` and `fetch()` is first copied by the exact-types rule
 (sandbox/convert.py), so host code never serialises, holds or calls a script's object (a dict
@@ -18,6 +19,7 @@ import json
 import math
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, Final, NoReturn
 
 from sandbox import script_types, stopping
@@ -91,7 +93,11 @@ class _Frozen:
 
     def _init(self, **values: Any) -> None:
         for name, value in values.items():
-            object.__setattr__(self, name, value)
+            _set(self, name, value)
+
+
+# How our own code sets a _Frozen object's attributes (once, in __init__, or a lazy part).
+_set: Final = object.__setattr__
 
 
 class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
@@ -102,7 +108,8 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
     _label: str
 
     def __init__(self, data: Mapping[str, Any], label: str) -> None:
-        self._init(_data=dict(data), _label=label)
+        _set(self, "_data", dict(data))
+        _set(self, "_label", label)
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -164,23 +171,27 @@ def _parse_json_text(text: str | None, what: str) -> Any:
 
 
 class FetchRequest(_Frozen):
-    """The webhook's HTTP request, read-only (contract §3 `request`)."""
+    """The webhook's HTTP request, read-only (contract §3 `request`).
 
-    __slots__ = ("_body", "_headers", "_method", "_query", "_url")
+    `headers` and `query` are built the first time the script reads them (most scripts read
+    only the body) and then stay the same objects for the call.
+    """
+
+    __slots__ = ("_body", "_header_pairs", "_headers", "_method", "_query", "_url")
     _method: str
     _url: str
-    _headers: CaseInsensitiveMapping
+    _header_pairs: tuple[tuple[str, str], ...]
+    _headers: CaseInsensitiveMapping | None
     _body: str | None
-    _query: ReadOnlyMapping
+    _query: ReadOnlyMapping | None
 
     def __init__(self, data: RequestData) -> None:
-        self._init(
-            _method=data.method,
-            _url=data.url,
-            _headers=CaseInsensitiveMapping(data.headers),
-            _body=data.body,
-            _query=ReadOnlyMapping(parse_pairs(urllib.parse.urlsplit(data.url).query), "Query"),
-        )
+        _set(self, "_method", data.method)
+        _set(self, "_url", data.url)
+        _set(self, "_header_pairs", data.headers)
+        _set(self, "_headers", None)
+        _set(self, "_body", data.body)
+        _set(self, "_query", None)
 
     @property
     def method(self) -> str:
@@ -192,7 +203,11 @@ class FetchRequest(_Frozen):
 
     @property
     def headers(self) -> CaseInsensitiveMapping:
-        return self._headers
+        headers = self._headers
+        if headers is None:
+            headers = CaseInsensitiveMapping(self._header_pairs)
+            _set(self, "_headers", headers)
+        return headers
 
     @property
     def body(self) -> str | None:
@@ -200,7 +215,11 @@ class FetchRequest(_Frozen):
 
     @property
     def query(self) -> ReadOnlyMapping:
-        return self._query
+        query = self._query
+        if query is None:
+            query = ReadOnlyMapping(parse_pairs(urllib.parse.urlsplit(self._url).query), "Query")
+            _set(self, "_query", query)
+        return query
 
     def json(self) -> Any:
         """The parsed body, a new object each call; ValueError when empty or not JSON."""
@@ -553,7 +572,7 @@ class Storage(_Frozen):
     _host: HostBridge
 
     def __init__(self, host: HostBridge) -> None:
-        self._init(_host=host)
+        _set(self, "_host", host)
 
     def _ask(self, payload: dict[str, Any]) -> dict[str, Any]:
         stopping.refuse_if_stopped()
@@ -582,20 +601,38 @@ class Storage(_Frozen):
         return "<storage>"
 
 
-def make_injected(
-    *, host: HostBridge, settings: Mapping[str, Any], output: OutputLog
-) -> dict[str, Any]:
-    """The injected names of one call, all fresh."""
-    return {
+# The injected names every call shares: a factory function, exception classes, the contract's
+# enums and the result type constructors, none of which a script can change (`_write_` refuses
+# them; the enums and type constructors refuse attribute writes themselves).
+SHARED_INJECTED: Final[Mapping[str, Any]] = MappingProxyType(
+    {
         "HttpResponse": HttpResponse,
         "VoipCallDirection": VoipCallDirection,
         "VoipCallDisposition": VoipCallDisposition,
         "VoipWebhookEvent": VoipWebhookEvent,
-        "settings": ReadOnlyMapping(settings, "Settings"),
-        "fetch": make_fetch(host),
-        "storage": Storage(host),
-        "log": make_log(output),
         "FetchError": FetchError,
         "StorageError": StorageError,
         **script_types.TYPE_NAMES,
     }
+)
+
+
+def call_injected(
+    *, host: HostBridge, settings: Mapping[str, Any], output: OutputLog
+) -> dict[str, Any]:
+    """The injected names that are the call's own: new objects bound to its host and log."""
+    return {
+        "settings": ReadOnlyMapping(settings, "Settings"),
+        "fetch": make_fetch(host),
+        "storage": Storage(host),
+        "log": make_log(output),
+    }
+
+
+def make_injected(
+    *, host: HostBridge, settings: Mapping[str, Any], output: OutputLog
+) -> dict[str, Any]:
+    """The injected names of one call, in a new dict (the shared ones and the call's own)."""
+    names = dict(SHARED_INJECTED)
+    names.update(call_injected(host=host, settings=settings, output=output))
+    return names

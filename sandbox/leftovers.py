@@ -67,9 +67,10 @@ def collect_garbage() -> bool:
 
 def forget_caches() -> None:
     """Drop what a call may have left in the standard library's module-level caches."""
-    if _compile_repl is not None and _compile_repl.cache_info().currsize:
+    if _compile_repl is not None:
         # Keys hold the template as the script passed it (a str subclass keeps its class, its
-        # methods and so the call's namespace alive).
+        # methods and so the call's namespace alive). Clearing an empty cache costs less than
+        # asking whether it is (cache_info() builds a named tuple).
         _compile_repl.cache_clear()
     if _strptime_formats:
         for key in [key for key in _strptime_formats if type(key) is not str]:

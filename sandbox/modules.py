@@ -73,12 +73,22 @@ def view_has(view: ModuleView, name: str) -> bool:
     return name in view._view_members
 
 
+# A view with at most this many members names them all when a script asks for another.
+LISTED_MEMBERS = 16
+
+
 def view_member(view: ModuleView, name: str) -> Any:
-    """The member `name`, or the AttributeError Python would give for a module."""
+    """The member `name`, or the AttributeError Python would give for a module, saying that
+    the sandbox offers only part of it (`time.sleep` exists in Python, not here)."""
     try:
         return view._view_members[name]
     except KeyError:
-        raise AttributeError(f"module {view._view_name!r} has no attribute {name!r}") from None
+        members = sorted(view._view_members)
+        offered = (f"the sandbox's {view._view_name!r} offers only {', '.join(members)}"
+                   if len(members) <= LISTED_MEMBERS else
+                   "the sandbox offers part of it: see the module reference, §3.11")
+        raise AttributeError(
+            f"module {view._view_name!r} has no attribute {name!r} ({offered})") from None
 
 
 def _pick(module: ModuleType, names: Iterable[str]) -> dict[str, Any]:

@@ -418,13 +418,13 @@ class SandboxPool:
                               handler or no_capabilities, future, queued_at=time.monotonic())
         self.stats.calls += 1
         # Known from its first call on, so a newcomer cannot take every worker at once.
-        self._loads.setdefault(group, GroupLoad())
+        self._load(group)
         self._waiting.push(group, pending)
         self._dispatch()
         outcome = await future
         if outcome.limit is not None:
             self.stats.limit_hits[outcome.limit] += 1
-        load = self._loads.setdefault(group, GroupLoad())
+        load = self._load(group)
         if not load.heavy:
             self._gate.light_activity()
         # What the call itself took: time it waited on the host is no sign of a heavy script.
@@ -645,6 +645,14 @@ class SandboxPool:
                     f"(crashes, kills, memory limits); new calls run again in {wait:.1f} s",
                     limit="restarts"))
 
+    def _load(self, group: str) -> GroupLoad:
+        """The group's load, made on first use (not a GroupLoad made and dropped per call, as
+        `setdefault` would)."""
+        load = self._loads.get(group)
+        if load is None:
+            load = self._loads[group] = GroupLoad()
+        return load
+
     def _heavy(self, group: str) -> bool:
         load = self._loads.get(group)
         return load is not None and load.heavy
@@ -666,14 +674,31 @@ class SandboxPool:
                 worker.idle_priority = idle
 
     def _arm_deadline(self, worker: Worker, pending: PendingCall) -> None:
+        """Start the call's clocks: one timer per call, at SLOW_CALL_SECONDS. Nearly every call
+        ends before it, so the wall-clock deadline is armed only then (`_on_slow`), for what is
+        left of the limit: a timer made and cancelled for every call cost the event loop more
+        than the rest of the call's bookkeeping. A limit shorter than that gets its own timer
+        at once."""
         loop = asyncio.get_running_loop()
         pending.started_at = time.perf_counter()
-        pending.deadline = loop.call_later(
-            pending.limits.wall_seconds, self._on_deadline, worker, pending
-        )
+        if pending.limits.wall_seconds <= SLOW_CALL_SECONDS:
+            pending.deadline = loop.call_later(
+                pending.limits.wall_seconds, self._on_deadline, worker, pending
+            )
         pending.slow = loop.call_later(SLOW_CALL_SECONDS, self._on_slow, worker, pending)
         if self._heavy(pending.group):
             self._gate.heavy_started(worker)
+
+    def _arm_wall_clock(self, worker: Worker, pending: PendingCall) -> None:
+        """The wall-clock deadline for what is left of the limit (time paused excluded).
+
+        Not while the worker is paused: resuming it arms the deadline (`_resume_worker`)."""
+        if pending.deadline is not None or worker.paused_at is not None:
+            return
+        remaining = pending.limits.wall_seconds - (
+            time.perf_counter() - pending.started_at - pending.paused_seconds)
+        pending.deadline = asyncio.get_running_loop().call_later(
+            max(0.0, remaining), self._on_deadline, worker, pending)
 
     def _on_slow(self, worker: Worker, pending: PendingCall) -> None:
         """A call still running after SLOW_CALL_SECONDS: its group counts as heavy from now
@@ -682,6 +707,7 @@ class SandboxPool:
         pending.slow = None
         if not worker.inflight or worker.inflight[0] is not pending or pending.future.done():
             return
+        self._arm_wall_clock(worker, pending)
         own = pending.own_seconds(time.perf_counter())
         if own < SLOW_CALL_SECONDS:
             # Most of the time went waiting on the host (a slow provider's API behind fetch()):
@@ -690,7 +716,7 @@ class SandboxPool:
             pending.slow = asyncio.get_running_loop().call_later(
                 SLOW_CALL_SECONDS - own, self._on_slow, worker, pending)
             return
-        self._loads.setdefault(pending.group, GroupLoad()).heavy = True
+        self._load(pending.group).heavy = True
         self._set_priority(worker, pending.group)
         self._gate.heavy_started(worker)
         # Read now, the call has used at most SLOW_CALL_SECONDS of CPU before: the outside
@@ -740,14 +766,16 @@ class SandboxPool:
         if worker.dead or paused_at is None:
             return
         worker.send_signal(signal.SIGCONT)
-        if (head is None or not worker.inflight or worker.inflight[0] is not head
-                or head.future.done()):
+        if not worker.inflight:
             return
-        now = time.perf_counter()
-        head.paused_seconds += now - paused_at
-        remaining = head.limits.wall_seconds - (now - head.started_at - head.paused_seconds)
-        head.deadline = asyncio.get_running_loop().call_later(
-            max(0.0, remaining), self._on_deadline, worker, head)
+        running = worker.inflight[0]
+        if running is head:
+            head.paused_seconds += time.perf_counter() - paused_at
+        # The call running now (the paused one, or the next one if the paused one ended
+        # meanwhile) gets its deadline back, or its first one if its slow check came while
+        # the worker was paused.
+        if not running.future.done():
+            self._arm_wall_clock(worker, running)
 
     def _on_deadline(self, worker: Worker, pending: PendingCall) -> None:
         pending.deadline = None

@@ -18,8 +18,6 @@ import functools
 import hashlib
 import json
 import os
-import select
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -103,8 +101,11 @@ class EncodedCall:
 
 
 def decode(line: bytes) -> dict[str, Any]:
+    """A message as strict UTF-8 JSON. Decoded here rather than by json.loads, which guesses
+    the encoding of bytes (UTF-16 and -32 too) in Python code and lets UTF-8-encoded lone
+    surrogates through: a message is UTF-8 (`encode`), and anything else is a violation."""
     try:
-        message = json.loads(line)
+        message = json.loads(line.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise ProtocolError(f"not JSON: {error}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -204,15 +205,9 @@ class LineChannel:
         finally:
             self.sending = False
 
-    def receive(self, spin_seconds: float = 0.0) -> dict[str, Any] | None:
-        """The next message, or None when the parent closed the pipe.
-
-        `spin_seconds`: poll without sleeping for that long first. Waking a sleeping process
-        on another core costs tens of microseconds on a virtual machine; a worker that has just
-        answered usually gets its next call within that time.
-        """
-        if spin_seconds and not self._lines:
-            self._spin(spin_seconds)
+    def receive(self) -> dict[str, Any] | None:
+        """The next message (waiting for it in a blocking read), or None when the parent closed
+        the pipe."""
         while not self._lines:
             chunk = os.read(self.read_fd, 1 << 16)
             if not chunk:
@@ -224,11 +219,3 @@ class LineChannel:
             self._lines.extend(bytes(line) for line in complete)
             self._buffer = bytearray(rest)
         return decode(self._lines.popleft())
-
-    def _spin(self, seconds: float) -> None:
-        deadline = time.perf_counter() + seconds
-        poller = select.poll()
-        poller.register(self.read_fd, select.POLLIN)
-        while time.perf_counter() < deadline:
-            if poller.poll(0):
-                return

@@ -64,7 +64,10 @@ class FairQueue(Generic[T]):
         return self._size
 
     def push(self, group: str, item: T) -> None:
-        self._queues.setdefault(group, deque()).append(item)
+        queue = self._queues.get(group)  # not setdefault: a deque made for every push
+        if queue is None:
+            queue = self._queues[group] = deque()
+        queue.append(item)
         self._size += 1
 
     def push_front(self, group: str, item: T) -> None:

@@ -33,6 +33,13 @@ class Key:
     doc: str
 
 
+def not_a_class(check: str, name: str, why: str) -> NoReturn:
+    """isinstance()/issubclass() against an injected type name would otherwise fail with
+    Python's "arg 2 must be a type", which names nothing; as for a TypedDict, the error says
+    what to do instead."""
+    raise TypeError(f"{check}() cannot check against {name}: {why}")
+
+
 class ResultType:
     """A `TypedDict`-like constructor a script calls: keyword arguments in, a plain dict out."""
 
@@ -73,6 +80,12 @@ class ResultType:
     def __repr__(self) -> str:
         return f"<result type {self._name}>"
 
+    def __instancecheck__(self, instance: Any) -> NoReturn:
+        not_a_class("isinstance", self._name, "it builds plain dicts (check isinstance(x, dict))")
+
+    def __subclasscheck__(self, subclass: Any) -> NoReturn:
+        not_a_class("issubclass", self._name, "it builds plain dicts")
+
 
 class TypeName:
     """A type a script names in annotations but never builds: the runtime makes its objects."""
@@ -96,6 +109,12 @@ class TypeName:
 
     def __repr__(self) -> str:
         return f"<type {self._name}>"
+
+    def __instancecheck__(self, instance: Any) -> NoReturn:
+        not_a_class("isinstance", self._name, "it names a type for annotations only")
+
+    def __subclasscheck__(self, subclass: Any) -> NoReturn:
+        not_a_class("issubclass", self._name, "it names a type for annotations only")
 
 
 def key_names(result_type: ResultType) -> tuple[Key, ...]:

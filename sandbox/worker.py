@@ -37,17 +37,20 @@ from sandbox.outcome import JSONValue
 from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel, ProtocolError
 from sandbox.template import WORKER_IN_FD, WORKER_OUT_FD
 
-# How long a worker polls for its next call before sleeping (see LineChannel.receive). Only
-# while its calls come that often: a worker serves one tenant, and most tenants are not busy
-# enough for polling to pay; each poll that ends in sleep is CPU taken from the others.
-IDLE_SPIN_SECONDS = 0.0005
-SPIN_WHEN_CALLS_WITHIN = 0.002
+# A worker waits for its next call in a blocking read, never polling for it: on a 2-core
+# machine a polling worker takes the CPU the service's own process needs (measured with
+# bench/sandbox.py, interleaved runs: polling 0.5 ms after each call cost the workers 90 to
+# 350 µs more CPU per call and gave no more calls per second, also when it yielded the core
+# between polls).
 
 # After the CPU limit fires, the timer fires again every this many seconds of CPU time.
 CPU_REFIRE_SECONDS = 0.01
 # CPU time a call may still use after its limit fired (a script swallowing the exception)
 # before the worker reports the limit itself and exits.
 CPU_GRACE_SECONDS = 0.2
+
+
+_NOTHING_SENT: Any = object()
 
 
 class WorkerState:
@@ -63,6 +66,16 @@ class WorkerState:
         self.in_host_code = False
         # Scripts by sha256, least recently used first (the pool mirrors this LRU).
         self.sources: OrderedDict[str, str] = OrderedDict()
+        # The last call's limits as sent and as parsed: the pool sends the same ones call after
+        # call, and a Limits is immutable.
+        self.limits_sent: Any = _NOTHING_SENT
+        self.limits = Limits()
+
+    def parse_limits(self, sent: Any) -> Limits:
+        if sent != self.limits_sent:
+            self.limits = Limits.from_json(sent)
+            self.limits_sent = sent
+        return self.limits
 
     def resolve_source(self, call: dict[str, Any]) -> bool:
         """Put the script's text into `call`; False when it came by hash and is not here."""
@@ -153,20 +166,10 @@ def serve(report: HardeningReport) -> None:
     install_cpu_timer_handler(state)
     channel.send({"type": "ready", "pid": os.getpid(), "hardening": report.to_json()})
 
-    # A new worker does not poll for its first call: most are spares that wait far longer,
-    # and on a 2-core machine the poll takes a core from the template and the pool just when
-    # they finish the spawn. It polls once its calls come within SPIN_WHEN_CALLS_WITHIN.
-    spin = 0.0
     while True:
         message: dict[str, Any] | None
         try:
-            if state.queued_calls:
-                message = state.queued_calls.popleft()
-            else:
-                waiting_since = time.perf_counter()
-                message = channel.receive(spin_seconds=spin)
-                waited = time.perf_counter() - waiting_since
-                spin = IDLE_SPIN_SECONDS if waited < SPIN_WHEN_CALLS_WITHIN else 0.0
+            message = state.queued_calls.popleft() if state.queued_calls else channel.receive()
         except ProtocolError:
             return  # the pool sent something unreadable: it will see this worker exit
         if message is None:
@@ -240,7 +243,7 @@ def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[
     cpu_started = time.process_time()
     try:
         call = Call.from_json(message["call"])
-        limits = Limits.from_json(message["limits"])
+        limits = state.parse_limits(message["limits"])
     except (KeyError, TypeError, ValueError) as error:
         return {
             "ok": False, "result": None, "limit": None, "logs": "", "logs_truncated": False,

@@ -189,17 +189,28 @@ class WorkerReader(asyncio.Protocol):
         self.buffer = bytearray()
 
     def data_received(self, data: bytes) -> None:
+        """Each complete line to `on_line`, until the worker is taken out; the incomplete
+        rest waits for more. A chunk that starts a line (nearly every one: a worker writes a
+        whole message at once) is cut where it lies, not copied through the buffer first."""
         worker = self.worker
-        self.buffer += data
+        buffer = self.buffer
+        chunk: bytes | bytearray = data
+        if buffer:
+            buffer += data
+            chunk = buffer
+        start = 0
         while not worker.dead:
-            end = self.buffer.find(b"\n")
+            end = chunk.find(b"\n", start)
             if end < 0:
                 break
-            line = bytes(self.buffer[:end])
-            del self.buffer[: end + 1]
-            self.on_line(worker, line)
-        if len(self.buffer) > MAX_MESSAGE_BYTES:
-            self.buffer.clear()
+            self.on_line(worker, bytes(chunk[start:end]))
+            start = end + 1
+        if chunk is buffer:
+            del buffer[:start]
+        elif start < len(data):
+            buffer += data[start:]
+        if len(buffer) > MAX_MESSAGE_BYTES:
+            buffer.clear()
             self.on_violation(worker, "a message larger than the protocol allows")
 
     def eof_received(self) -> bool:

@@ -13,15 +13,14 @@ Editing is a tenant key's (the builder's); operators' user tokens only read call
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field
 
-from runtime.acting import contact_phones
-from runtime.api.common import Body, found, page, read_body, reply
+from runtime.api.common import Body, found, page, read_body, read_json, reply
 from runtime.auth import require_tenant
 from runtime.errors import ApiError, bad_request, unprocessable
 from runtime.openapi import documented
@@ -31,51 +30,22 @@ from runtime.openapi.models import (
     ContactList,
     ContactQuery,
     PageQuery,
-    not_blank,
 )
-from runtime.operations.module_fields import Region, check_region
+from runtime.operations.contacts import (
+    BulkBody,
+    ContactPatch,
+    NewContactBody,
+    contact_edit,
+    new_contact,
+    phones_of,
+)
+from runtime.operations.module_fields import check_region
 from runtime.phones import normalize_phone
 from runtime.store.errors import PhoneTaken
-from runtime.store.models import Contact, ContactPhone
+from runtime.store.models import Contact
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
-
-MAX_BULK = 1000
-
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-                 not_blank()]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
-                  not_blank()]
-Phones = Annotated[list[Phone], Field(max_length=20)]
-
-
-class ContactItem(Body):
-    name: Name
-    phones: Phones
-
-
-class NewContactBody(ContactItem):
-    region: Region = "RU"
-
-
-class BulkBody(Body):
-    contacts: Annotated[list[ContactItem], Field(min_length=1, max_length=MAX_BULK)]
-    region: Region = "RU"
-
-
-class ContactPatch(Body):
-    """What changes; a field left out stays as it is. `phones` replaces the list."""
-
-    name: Name | None = None
-    phones: Phones | None = None
-    region: Region = "RU"
-
-    @model_validator(mode="after")
-    def changes_something(self) -> ContactPatch:
-        if self.name is None and self.phones is None:
-            raise ValueError("give name, phones or both")
-        return self
 
 
 class MergeBody(Body):
@@ -100,19 +70,6 @@ def phone_conflicts() -> Iterator[None]:
         raise ApiError(409, "phone_taken", str(taken), details=details) from None
 
 
-def phones_of(raws: Sequence[str], region: str, field: str) -> tuple[ContactPhone, ...]:
-    phones = contact_phones(raws, region)
-    bad = [(i, p.raw) for i, p in enumerate(phones) if p.normalized is None]
-    if bad:
-        problems = [{"field": f"{field}.{i}",
-                     "message": f"{raw!r} is not a phone number (read in region {region})"}
-                    for i, raw in bad]
-        first = problems[0]
-        raise ApiError(422, "invalid", f"{first['field']}: {first['message']}",
-                       details=problems)
-    return phones
-
-
 def query_region(request: web.Request) -> str:
     try:
         return check_region(request.query.get("region", "RU"))
@@ -125,10 +82,9 @@ def query_region(request: web.Request) -> str:
             status=201, errors=[409], error_notes={409: PHONE_TAKEN_NOTE})
 async def create_contact(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    body = await read_body(request, NewContactBody)
-    phones = phones_of(body.phones, body.region, "phones")
+    name, phones = new_contact(await read_json(request))
     with phone_conflicts():
-        contact = await request.app[STORE].create_contact(auth.tenant_id, body.name, phones)
+        contact = await request.app[STORE].create_contact(auth.tenant_id, name, phones)
     return reply(contact, status=201)
 
 
@@ -198,11 +154,10 @@ async def contact_activity(request: web.Request) -> web.Response:
                         "another contact has it.")
 async def update_contact(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    body = await read_body(request, ContactPatch)
-    phones = None if body.phones is None else phones_of(body.phones, body.region, "phones")
+    name, phones = contact_edit(await read_json(request))
     with phone_conflicts():
         contact = await request.app[STORE].update_contact(
-            auth.tenant_id, request.match_info["contact_id"], body.name, phones)
+            auth.tenant_id, request.match_info["contact_id"], name, phones)
     return reply(found(contact, "contact"))
 
 

@@ -35,6 +35,7 @@ from runtime.console.filters import FILTERS
 from runtime.console.static_files import serve_static
 from runtime.console.web import JINJA, PREFIX, security_headers
 from runtime.console.words import WORD_FILTERS
+from runtime.edge import scope_middleware
 
 ROUTERS = [
     auth_views.routes,
@@ -68,8 +69,9 @@ def setup_console(app: web.Application) -> None:
     env.filters.update(WORD_FILTERS)
     session.install(app)
     dial_once.install(app)
-    # Innermost: it sees a console handler's unexpected errors before json_errors does.
-    app.middlewares.append(console_errors)
+    # Inside json_errors, for the console's paths only: it sees a console handler's
+    # unexpected errors before json_errors does.
+    scope_middleware(app, PREFIX, console_errors)
     for router in ROUTERS:
         app.add_routes(router)
     app.router.add_get(PREFIX + "/static/{path:.+}", serve_static)

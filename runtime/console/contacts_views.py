@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from runtime.acting import contact_phones
+from runtime.console.deletion import Deletion, confirmation, refusal
 from runtime.console.modules_views import text
 from runtime.console.operator_views import contact_context
+from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
     form_of,
@@ -22,16 +23,13 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
-from runtime.errors import found
-from runtime.operations.module_fields import check_region
+from runtime.errors import ApiError, found
+from runtime.operations.contacts import contact_edit
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import Contact
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
-
-MAX_NAME = 200
-MAX_PHONES = 20
 
 
 async def refused(request: web.Request, contact: Contact, form: str, message: str, *,
@@ -54,26 +52,20 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
         session.tenant_id, request.match_info["contact_id"]), "contact")
     form = await form_of(request, session)
     typed = {k: text(form, k) for k in ("name", "phones", "region")}
-    name = typed["name"].strip()
-    raws = [line.strip() for line in typed["phones"].splitlines() if line.strip()]
 
     async def refuse(message: str, *, link: str | None = None, status: int = 422
                      ) -> web.Response:
         return await refused(request, contact, "edit", message, typed=typed, link=link,
                              status=status)
 
-    if not name or len(name) > MAX_NAME:
-        return await refuse(f"A contact needs a name (at most {MAX_NAME} characters).")
-    if len(raws) > MAX_PHONES or any(len(raw) > 64 for raw in raws):
-        return await refuse(f"At most {MAX_PHONES} numbers, each at most 64 characters.")
+    # The API's own rules (runtime/operations/contacts.py): a number a line.
     try:
-        region = check_region(typed["region"].strip().upper() or "RU")
-    except ValueError as error:
-        return await refuse(f"Region: {error}")
-    phones = contact_phones(raws, region)
-    bad = [p.raw for p in phones if p.normalized is None]
-    if bad:
-        return await refuse(f"{bad[0]!r} is not a phone number (read in region {region}).")
+        name, phones = contact_edit({
+            "name": typed["name"],
+            "phones": [line for line in typed["phones"].splitlines() if line.strip()],
+            "region": typed["region"].strip() or "RU"})
+    except ApiError as error:
+        return await refuse(error.message, status=error.status)
     with store_errors():
         try:
             updated = await store.update_contact(session.tenant_id, contact.id, name, phones)
@@ -111,27 +103,18 @@ async def confirm_delete(request: web.Request) -> web.StreamResponse:
     session = await require_builder(request)
     contact: Contact = found(await request.app[STORE].get_contact(
         session.tenant_id, request.match_info["contact_id"]), "contact")
-    return await render_confirm_delete(request, contact)
+    return confirmation(request, await deletion_of(request, session, contact))
 
 
-async def render_confirm_delete(request: web.Request, contact: Contact, *,
-                                error: str | None = None) -> web.Response:
-    """The console's one confirmation page (confirm_delete.html, as for users and modules):
-    the name typed again."""
-    session = await require_builder(request)
+async def deletion_of(request: web.Request, session: Session, contact: Contact) -> Deletion:
     calls = len(await request.app[STORE].list_activity(session.tenant_id, contact.id, 500, 0))
     numbers = ", ".join(p.raw for p in contact.phones) or "none"
-    return render(request, "confirm_delete.html", {
-        "what": "contact", "name": contact.name,
-        "action": f"{PREFIX}/contacts/{contact.id}/delete",
-        "back": f"{PREFIX}/contacts/{contact.id}",
-        "consequences": [
-            f"the contact and its numbers ({numbers}) go; a new contact may have them;",
-            f"its calls ({calls}) and their activity stay in the call list, linked to no "
-            "contact (merging, not deleting, keeps them together).",
-        ],
-        "error": error,
-    }, status=422 if error else 200)
+    return Deletion("contact", contact.name, f"{PREFIX}/contacts/{contact.id}/delete",
+                    f"{PREFIX}/contacts/{contact.id}", [
+        f"the contact and its numbers ({numbers}) go; a new contact may have them;",
+        f"its calls ({calls}) and their activity stay in the call list, linked to no "
+        "contact (merging, not deleting, keeps them together).",
+    ])
 
 
 @routes.post(PREFIX + "/contacts/{contact_id}/delete")
@@ -141,10 +124,9 @@ async def delete_contact(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     contact: Contact = found(await store.get_contact(
         session.tenant_id, request.match_info["contact_id"]), "contact")
-    form = await form_of(request, session)
-    if text(form, "confirm_name").strip() != contact.name:
-        return await render_confirm_delete(
-            request, contact, error="Type the contact's name exactly as shown to delete it.")
+    deletion = await deletion_of(request, session, contact)
+    if (refused := await refusal(request, session, deletion)) is not None:
+        return refused
     with store_errors():
         found(await store.delete_contact(session.tenant_id, contact.id) or None, "contact")
     return render(request, "contact_deleted.html", {"contact": contact})

@@ -11,8 +11,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from runtime.console.binding_forms import bind_by_hand
+from runtime.console.deletion import Deletion, confirmation, refusal
 from runtime.console.modules_views import owned, render_module, text
-from runtime.console.web import PREFIX, form_of, page, render, require_builder, see_other
+from runtime.console.web import PREFIX, form_of, page, require_builder, see_other
 from runtime.operations import modules as module_ops
 from runtime.operations.services import services
 from runtime.store.models import Module
@@ -51,28 +52,22 @@ async def new_webhook_url(request: web.Request) -> web.StreamResponse:
     raise see_other(f"{PREFIX}/modules/{module.id}?saved=webhook#webhook")
 
 
-def confirm_context(module: Module, error: str | None = None) -> dict[str, object]:
-    return {
-        "what": "module", "name": module.name,
-        "action": f"{PREFIX}/modules/{module.id}/delete",
-        "back": f"{PREFIX}/modules/{module.id}",
-        "consequences": [
-            "its webhook URL stops working at once: the provider's webhooks answer 404;",
-            "its script versions, settings and secrets, member bindings and storage go;",
-            "its calls go with it: their events, the contacts' activity entries and the "
-            "operators' notifications of them, and its execution log;",
-            "users and contacts stay.",
-        ],
-        "error": error,
-    }
+def deletion_of(module: Module) -> Deletion:
+    return Deletion("module", module.name, f"{PREFIX}/modules/{module.id}/delete",
+                    f"{PREFIX}/modules/{module.id}", [
+        "its webhook URL stops working at once: the provider's webhooks answer 404;",
+        "its script versions, settings and secrets, member bindings and storage go;",
+        "its calls go with it: their events, the contacts' activity entries and the "
+        "operators' notifications of them, and its execution log;",
+        "users and contacts stay.",
+    ])
 
 
 @routes.get(PREFIX + "/modules/{module_id}/delete")
 @page
 async def confirm_delete(request: web.Request) -> web.StreamResponse:
     session = await require_builder(request)
-    module = await owned(request, session)
-    return render(request, "confirm_delete.html", confirm_context(module))
+    return confirmation(request, deletion_of(await owned(request, session)))
 
 
 @routes.post(PREFIX + "/modules/{module_id}/delete")
@@ -80,9 +75,7 @@ async def confirm_delete(request: web.Request) -> web.StreamResponse:
 async def delete_module(request: web.Request) -> web.StreamResponse:
     session = await require_builder(request)
     module = await owned(request, session)
-    form = await form_of(request, session)
-    if text(form, "confirm_name").strip() != module.name:
-        return render(request, "confirm_delete.html", confirm_context(
-            module, "Type the module's name exactly as shown to delete it."), status=422)
+    if (refused := await refusal(request, session, deletion_of(module))) is not None:
+        return refused
     await module_ops.delete_module(services(request), session.tenant_id, module.id)
     raise see_other(f"{PREFIX}/modules?deleted=1")

@@ -14,7 +14,6 @@ from typing import Any
 
 from aiohttp import web
 
-from runtime.acting import contact_phones
 from runtime.call_access import calls_user_may_see, user_may_see_call
 from runtime.console.dial_once import issue
 from runtime.console.dialing import dial_lines
@@ -34,8 +33,8 @@ from runtime.console.web import (
 )
 from runtime.errors import ApiError, found, not_found
 from runtime.live_socket import LiveAccess, serve_live
+from runtime.operations.contacts import new_contact
 from runtime.operations.functions import run_function
-from runtime.operations.module_fields import check_region
 from runtime.operations.services import services
 from runtime.recording_links import recording_url
 from runtime.store.errors import PhoneTaken
@@ -249,28 +248,20 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
     """A contact for a caller's number (from the live page or the calls list)."""
     session = await require_session(request)
     form = await form_of(request, session)
-    name = text(form, "name").strip()
-    phone = text(form, "phone").strip()
-    region = text(form, "region").strip() or "RU"
-    if not name or len(name) > 200:
-        raise ApiError(422, "invalid", "a contact needs a name (at most 200 characters)")
-    try:
-        region = check_region(region)
-    except ValueError as error:
-        raise ApiError(422, "invalid", str(error)) from None
-    phones = contact_phones([phone], region)
-    if not phone or phones[0].normalized is None:
-        raise ApiError(422, "invalid", f"{phone!r} is not a phone number (region {region})")
+    # The API's own rules (runtime/operations/contacts.py), for the one number of the form.
+    name, phones = new_contact({"name": text(form, "name"), "phones": [text(form, "phone")],
+                                "region": text(form, "region").strip() or "RU"})
+    number = phones[0].normalized
+    assert number is not None  # new_contact refuses a phone that is not a number
     if session.kind == "operator" and not await operator_calls(
-            request, session, phone=phones[0].normalized, limit=1):
+            request, session, phone=number, limit=1):
         raise ApiError(403, "forbidden", "an operator can add a contact only for the "
                                          "number of one of their calls")
-    existing = await request.app[STORE].find_contacts_by_phone(session.tenant_id,
-                                                                 phones[0].normalized)
+    existing = await request.app[STORE].find_contacts_by_phone(session.tenant_id, number)
     if existing:
         # A second contact for the number would split the client's history between them.
         raise ApiError(409, "contact_exists",
-                       f"{existing[0].name!r} already has the number {phones[0].normalized}",
+                       f"{existing[0].name!r} already has the number {number}",
                        details={"contact_id": existing[0].id})
     with store_errors():
         try:

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from runtime.console.binding_forms import bind_by_hand
+from runtime.console.deletion import Deletion, confirmation, refusal
 from runtime.console.modules_views import problems_of, text
 from runtime.console.session import Session
 from runtime.console.web import (
@@ -207,23 +208,17 @@ async def bind_extension(request: web.Request) -> web.StreamResponse:
 @page
 async def confirm_delete(request: web.Request) -> web.StreamResponse:
     session = await require_builder(request)
-    return await render_confirm_delete(request, await owned_user(request, session))
+    return confirmation(request, deletion_of(await owned_user(request, session)))
 
 
-async def render_confirm_delete(request: web.Request, user: User, *, error: str | None = None
-                                ) -> web.Response:
-    return render(request, "confirm_delete.html", {
-        "what": "user", "name": user.name,
-        "action": f"{PREFIX}/users/{user.id}/delete", "back": f"{PREFIX}/users/{user.id}",
-        "consequences": [
-            "their tokens stop working at once; their live pages and console sessions close;",
-            "their extension bindings go: those extensions' calls reach nobody until bound "
-            "again;",
-            "the calls and the activity that named them stay, naming nobody; the name is free "
-            "again.",
-        ],
-        "error": error,
-    }, status=422 if error else 200)
+def deletion_of(user: User) -> Deletion:
+    return Deletion("user", user.name, f"{PREFIX}/users/{user.id}/delete",
+                    f"{PREFIX}/users/{user.id}", [
+        "their tokens stop working at once; their live pages and console sessions close;",
+        "their extension bindings go: those extensions' calls reach nobody until bound again;",
+        "the calls and the activity that named them stay, naming nobody; the name is free "
+        "again.",
+    ], pronoun="them")
 
 
 @routes.post(PREFIX + "/users/{user_id}/delete")
@@ -231,10 +226,8 @@ async def render_confirm_delete(request: web.Request, user: User, *, error: str 
 async def delete_user(request: web.Request) -> web.StreamResponse:
     session = await require_builder(request)
     user = await owned_user(request, session)
-    form = await form_of(request, session)
-    if text(form, "confirm_name").strip() != user.name:
-        return await render_confirm_delete(
-            request, user, error="Type the user's name exactly as shown to delete them.")
+    if (refused := await refusal(request, session, deletion_of(user))) is not None:
+        return refused
     if not await remove_user(services(request), session.tenant_id, user.id):
         raise not_found("user")
     raise see_other(f"{PREFIX}/users?deleted=1")

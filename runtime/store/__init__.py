@@ -15,6 +15,8 @@ implementation serves both databases:
                      statement, sent with COMMIT; SQLite: one per group of tables, through
                      narrow TEMP views)
     pg_replay.py     PostgreSQL: a unit's reads and locks taken again, checked, with its COMMIT
+    pure.py          `pure(sql)`: a read declared, where written, free to run before a unit's
+                     transaction (PostgreSQL's deferred first attempt); all else runs in it
     dialect.py       what differs: parameter marks, times, JSON, booleans, keys, a few words
     port.py          run / many / one / all / value over SQLite (synchronous); postgres_port.py
                      the same over asyncpg

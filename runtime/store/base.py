@@ -59,6 +59,7 @@ from runtime.store.models import (
     CallScene,
     Contact,
     ContactPhone,
+    DialClaim,
     Execution,
     ExecutionFilter,
     Module,
@@ -211,6 +212,10 @@ class Tx(Protocol):
 
     async def prune_call_events(self, before: datetime, limit: int) -> int: ...
 
+    async def prune_dial_once(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` claimed call forms posted before `before`."""
+        ...
+
     # --- management (API) -----------------------------------------------------------------
 
     async def get_module(self, tenant_id: str, module_id: str) -> Module | None: ...
@@ -334,6 +339,18 @@ class Tx(Protocol):
                                 ) -> CallHandled | None:
         """Mark the call handled by the user, now; a call marked already keeps its first mark
         (returned as it is). None: no such call in the tenant."""
+        ...
+
+    # --- click-to-call's once-only rule (runtime/console/dial_once.py) ----------------------
+
+    async def claim_dial(self, tenant_id: str, form_key: str) -> DialClaim:
+        """Claim a posted call form, now: the first claim of a key places the call; a later
+        one gets the first's answer (None while it is being placed)."""
+        ...
+
+    async def settle_dial(self, form_key: str, answer: JSON) -> None:
+        """Keep the answer of a claimed form; None: placing failed, the claim goes (so posting
+        the form again dials)."""
         ...
 
 

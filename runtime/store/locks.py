@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING
 
 from runtime.store.errors import StoreError
 from runtime.store.models import Call, CallLookup, Contact
+from runtime.store.pure import pure
 
 if TYPE_CHECKING:
     from runtime.store.postgres_port import PgPort
@@ -232,8 +233,8 @@ class AdvisoryLocks(Locks):
             number = (contact.tenant_id, phone.normalized or "")
             if phone.normalized is not None and number in self._absent_numbers:
                 await self._lock(LOCK_CONTACT, SEP.join(number))
-                if await self._port.value("SELECT 1 FROM contact_phones WHERE tenant_id = $1 "
-                                          "AND normalized = $2 LIMIT 1", number):
+                if await self._port.value(pure("SELECT 1 FROM contact_phones WHERE tenant_id = $1 "
+                                          "AND normalized = $2 LIMIT 1"), number):
                     raise RetryUnit(f"a contact with {phone.normalized} appeared meanwhile")
 
     async def contact_numbers(self, tenant_id: str, numbers: Iterable[str]) -> None:
@@ -246,8 +247,8 @@ class AdvisoryLocks(Locks):
 
     async def retention(self) -> bool:
         # Without waiting: the node that does not get it skips this batch (one prunes). Not
-        # a SELECT, so a deferring unit (postgres_port.py) begins its transaction for it: a
-        # transaction-level lock taken outside one would end at once.
-        taken = await self._port.value("VALUES (pg_try_advisory_xact_lock($1, 0))",
+        # declared pure (pure.py refuses it), so a deferring unit (postgres_port.py) begins
+        # its transaction for it: a transaction-level lock taken outside one would end at once.
+        taken = await self._port.value("SELECT pg_try_advisory_xact_lock($1, 0)",
                                        [LOCK_RETENTION])
         return bool(taken)

@@ -252,6 +252,16 @@ class CallEventRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DialClaim:
+    """What claiming a posted call form found (runtime/console/dial_once.py): `claimed`, this
+    post is the first and places the call; else `answer` is the first post's (None: it is
+    still being placed)."""
+
+    claimed: bool
+    answer: JSON = None
+
+
+@dataclass(frozen=True, slots=True)
 class CallHandled:
     """A call an operator marked handled (a missed call someone took care of): by whom, when.
     `user_id` None: that user was deleted since."""

@@ -1,7 +1,8 @@
 """A unit's reads and locks on PostgreSQL, kept to be taken again with its COMMIT: `Replay`.
 
 A unit's first attempt runs deferred (postgres_port `PgPort(defer=True)`): it opens no
-transaction and takes no lock while it decides. Each read runs at once on its own (READ
+transaction and takes no lock while it decides. Each read declared pure where it is written
+(pure.py; nothing is inferred from its text) runs at once on its own (READ
 COMMITTED, as every statement of a transaction would), returning with its rows their
 fingerprints (`fingerprinted`: an md5 of each row's text); each lock is only noted. At the end,
 one message does it all:
@@ -51,21 +52,7 @@ BEGIN
 END
 $fn$"""
 
-_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
-_READS: dict[str, bool] = {}
 _MARK = re.compile(r"\$(\d+)")
-
-
-def is_read(sql: str) -> bool:
-    """A statement that only reads (and may be run again later with the same answer): a
-    SELECT with no data-modifying part. FOR UPDATE counts as writing (it is the start of a
-    write), as does anything unsure."""
-    known = _READS.get(sql)
-    if known is None:
-        head = sql.lstrip()[:7].upper()
-        known = _READS[sql] = (head.startswith(("SELECT", "WITH ", "WITH\n"))
-                               and _WRITES.search(sql) is None)
-    return known
 
 
 def fingerprinted(sql: str) -> str:
@@ -174,5 +161,5 @@ class Replay:
         return out
 
 
-__all__ = ["FINGERPRINT", "SAME_FUNCTION", "NotLiteral", "Replay", "fingerprinted", "is_read",
+__all__ = ["FINGERPRINT", "SAME_FUNCTION", "NotLiteral", "Replay", "fingerprinted",
            "with_literals"]

@@ -20,8 +20,9 @@ from asyncpg.pool import PoolConnectionProxy
 
 from runtime.store.dialect import POSTGRES
 from runtime.store.errors import Conflict, NotFound, StoreError
-from runtime.store.pg_replay import Replay, fingerprinted, is_read
+from runtime.store.pg_replay import Replay, fingerprinted
 from runtime.store.port import Args
+from runtime.store.pure import is_pure
 from runtime.store.writes import Batch, NotLiteral, pg_unit_script, pg_unit_writes
 
 Connection = asyncpg.Connection | PoolConnectionProxy
@@ -78,9 +79,10 @@ class PgPort:
     (`lock`), BEGIN travels with it in one round trip; the unit's last writes travel with its
     COMMIT (`commit`).
 
-    `defer=True` (a unit's first attempt, postgres.py): no transaction while the unit reads;
-    its locks and reads are taken and checked again with its writes and COMMIT, in one round
-    trip (pg_replay.py). Its first other statement ends that: BEGIN, the locks and checks so
+    `defer=True` (a unit's first attempt, postgres.py): no transaction while the unit reads
+    statements declared pure (pure.py); its locks and those reads are taken and checked again
+    with its writes and COMMIT, in one round trip (pg_replay.py). Its first other statement
+    (a SELECT not declared pure among them) ends that: BEGIN, the locks and checks so
     far, then that statement, and the unit goes on as a transaction. A deferred read's rows
     carry one more column, last: their fingerprints (`pg_replay.FINGERPRINT`); read rows by
     column name.
@@ -227,7 +229,7 @@ class PgPort:
 
     async def one(self, sql: str, args: Args = ()) -> Any:
         rendered = POSTGRES.render(sql)
-        if self.deferring and is_read(rendered):
+        if self.deferring and is_pure(sql):
             rows = await self._deferred_read(rendered, args)
             return rows[0] if rows else None
         if self.unit and not self.begun:
@@ -239,7 +241,7 @@ class PgPort:
 
     async def all(self, sql: str, args: Args = ()) -> list[Any]:
         rendered = POSTGRES.render(sql)
-        if self.deferring and is_read(rendered):
+        if self.deferring and is_pure(sql):
             return await self._deferred_read(rendered, args)
         if self.unit and not self.begun:
             await self._start()
@@ -250,7 +252,7 @@ class PgPort:
 
     async def value(self, sql: str, args: Args = ()) -> Any:
         rendered = POSTGRES.render(sql)
-        if self.deferring and is_read(rendered):
+        if self.deferring and is_pure(sql):
             rows = await self._deferred_read(rendered, args)
             return rows[0][0] if rows else None
         if self.unit and not self.begun:

@@ -37,6 +37,7 @@ from runtime.store.models import (
     UserToken,
 )
 from runtime.store.port import Port
+from runtime.store.pure import PureRead, pure
 from runtime.store.retention import UsageReads
 
 R = TypeVar("R")
@@ -87,16 +88,17 @@ def where_clause(d: Dialect, tenant_id: str, conditions: list[Condition]
     return " AND ".join(parts), params
 
 
-# Statements used by more than one operation.
+# Statements used by more than one operation. Every read below is declared pure (pure.py):
+# a unit's first attempt on PostgreSQL may run it before its transaction begins.
 CONTACTS_SELECT = "SELECT c.*, {phones} AS phones FROM contacts c"
 NUMBERS = """module_id = $1 AND direction = $2 AND src_phone = $3 AND src_phone_ext {same} $4
     AND dst_phone = $5 AND dst_phone_ext {same} $6"""
-FIND_CALL_BY_PROVIDER_ID = """SELECT * FROM calls WHERE module_id = $1 AND provider_call_id = $2
-    ORDER BY created_at DESC, id DESC LIMIT 1"""
-FIND_OPEN_CALL = f"""SELECT * FROM calls WHERE {NUMBERS} AND state <> 'ended'
-    ORDER BY created_at DESC, id DESC LIMIT 1"""
-FIND_ENDED_CALL = f"""SELECT * FROM calls WHERE {NUMBERS} AND state = 'ended'
-    AND ended_at >= $7 ORDER BY ended_at DESC, id DESC LIMIT 1"""
+FIND_CALL_BY_PROVIDER_ID = pure("""SELECT * FROM calls WHERE module_id = $1
+    AND provider_call_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1""")
+FIND_OPEN_CALL = pure(f"""SELECT * FROM calls WHERE {NUMBERS} AND state <> 'ended'
+    ORDER BY created_at DESC, id DESC LIMIT 1""")
+FIND_ENDED_CALL = pure(f"""SELECT * FROM calls WHERE {NUMBERS} AND state = 'ended'
+    AND ended_at >= $7 ORDER BY ended_at DESC, id DESC LIMIT 1""")
 
 
 def _scene_sql(d: Dialect, extra_column: str | None) -> str:
@@ -128,15 +130,16 @@ def _scene_sql(d: Dialect, extra_column: str | None) -> str:
         {"" if extra_column is None else f", {extra_column} AS hook"}"""
 
 
-_SCENES: dict[tuple[str, str | None], str] = {}
+_SCENES: dict[tuple[str, str | None], PureRead] = {}
 
 
-def scene_sql(d: Dialect, extra_column: str | None = None) -> str:
+def scene_sql(d: Dialect, extra_column: str | None = None) -> PureRead:
     """The call scene's statement for the dialect (with the locking hook's column), built
-    once. (PostgreSQL prepares its check on each connection: pg_replay.py.)"""
+    once. (PostgreSQL prepares its check on each connection: pg_replay.py.) Declared pure:
+    the hook's column only takes transaction-level locks (pure.py)."""
     sql = _SCENES.get((d.name, extra_column))
     if sql is None:
-        sql = _SCENES[d.name, extra_column] = _scene_sql(d, extra_column)
+        sql = _SCENES[d.name, extra_column] = pure(_scene_sql(d, extra_column))
     return sql
 
 
@@ -163,31 +166,32 @@ class Reads(UsageReads):
     # --- tenants and credentials ----------------------------------------------------------------
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        return await self._one(t.TENANTS, "SELECT * FROM tenants WHERE id = $1", [tenant_id])
+        return await self._one(t.TENANTS, pure("SELECT * FROM tenants WHERE id = $1"), [tenant_id])
 
     async def ping(self) -> None:
         """A round trip to the database, for the health probe: it raises what the database
         raises."""
-        await self._port.value("SELECT 1", [])
+        await self._port.value(pure("SELECT 1"), [])
 
     async def list_tenants(self, limit: int, offset: int) -> list[Tenant]:
-        return await self._all(t.TENANTS, "SELECT * FROM tenants ORDER BY id LIMIT $1 OFFSET $2",
+        return await self._all(t.TENANTS,
+                               pure("SELECT * FROM tenants ORDER BY id LIMIT $1 OFFSET $2"),
                                [limit, offset])
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
-        return await self._one(t.API_KEYS, "SELECT * FROM api_keys WHERE key_hash = $1 "
-                               "AND revoked_at IS NULL", [key_hash])
+        return await self._one(t.API_KEYS, pure("SELECT * FROM api_keys WHERE key_hash = $1 "
+                               "AND revoked_at IS NULL"), [key_hash])
 
     async def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
-        return await self._all(t.API_KEYS, "SELECT * FROM api_keys WHERE tenant_id = $1 "
-                               "ORDER BY id DESC", [tenant_id])
+        return await self._all(t.API_KEYS, pure("SELECT * FROM api_keys WHERE tenant_id = $1 "
+                               "ORDER BY id DESC"), [tenant_id])
 
     async def find_user_token(self, token_hash: str) -> tuple[UserToken, User] | None:
-        row = await self._port.one("""
+        row = await self._port.one(pure("""
             SELECT user_tokens.*, users.tenant_id, users.name, users.email,
                    users.created_at AS user_created_at
             FROM user_tokens JOIN users ON users.id = user_tokens.user_id
-            WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL""",
+            WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL"""),
                                    [token_hash])
         if row is None:
             return None
@@ -198,90 +202,94 @@ class Reads(UsageReads):
     async def list_user_tokens(self, tenant_id: str, user_id: str) -> list[UserToken] | None:
         if await self.get_user(tenant_id, user_id) is None:
             return None
-        return await self._all(t.USER_TOKENS, "SELECT * FROM user_tokens WHERE user_id = $1 "
-                               "ORDER BY id DESC", [user_id])
+        return await self._all(t.USER_TOKENS, pure("SELECT * FROM user_tokens WHERE user_id = $1 "
+                               "ORDER BY id DESC"), [user_id])
 
     async def find_user_by_token(self, token_hash: str) -> User | None:
-        return await self._one(t.USERS, """
+        return await self._one(t.USERS, pure("""
             SELECT users.* FROM user_tokens JOIN users ON users.id = user_tokens.user_id
-            WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL""",
+            WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL"""),
                                [token_hash])
 
     # --- modules and versions -------------------------------------------------------------------
 
     async def list_modules(self, tenant_id: str, limit: int, offset: int) -> list[Module]:
-        return await self._all(t.MODULES, "SELECT * FROM modules WHERE tenant_id = $1 "
-                               "ORDER BY name LIMIT $2 OFFSET $3", [tenant_id, limit, offset])
+        return await self._all(t.MODULES, pure("SELECT * FROM modules WHERE tenant_id = $1 "
+                               "ORDER BY name LIMIT $2 OFFSET $3"), [tenant_id, limit, offset])
 
     async def get_module(self, tenant_id: str, module_id: str) -> Module | None:
-        return await self._one(t.MODULES, "SELECT * FROM modules WHERE id = $1 "
-                               "AND tenant_id = $2", [module_id, tenant_id])
+        return await self._one(t.MODULES, pure("SELECT * FROM modules WHERE id = $1 "
+                               "AND tenant_id = $2"), [module_id, tenant_id])
 
     async def get_module_by_name(self, tenant_id: str, name: str) -> Module | None:
-        return await self._one(t.MODULES, "SELECT * FROM modules WHERE tenant_id = $1 "
-                               "AND name = $2", [tenant_id, name])
+        return await self._one(t.MODULES, pure("SELECT * FROM modules WHERE tenant_id = $1 "
+                               "AND name = $2"), [tenant_id, name])
 
     async def get_module_by_webhook_token(self, token: str) -> Module | None:
-        return await self._one(t.MODULES, "SELECT * FROM modules WHERE webhook_token = $1",
+        return await self._one(t.MODULES, pure("SELECT * FROM modules WHERE webhook_token = $1"),
                                [token])
 
     async def list_versions(self, tenant_id: str, module_id: str, limit: int, offset: int
                             ) -> list[ScriptVersion]:
-        return await self._all(t.VERSIONS, """
+        return await self._all(t.VERSIONS, pure("""
             SELECT v.* FROM script_versions v JOIN modules m ON m.id = v.module_id
             WHERE v.module_id = $1 AND m.tenant_id = $2
-            ORDER BY v.number DESC LIMIT $3 OFFSET $4""", [module_id, tenant_id, limit, offset])
+            ORDER BY v.number DESC LIMIT $3 OFFSET $4"""), [module_id, tenant_id, limit, offset])
 
     async def get_version(self, tenant_id: str, module_id: str, version_id: str
                           ) -> ScriptVersion | None:
-        return await self._one(t.VERSIONS, """
+        return await self._one(t.VERSIONS, pure("""
             SELECT v.* FROM script_versions v JOIN modules m ON m.id = v.module_id
-            WHERE v.id = $1 AND v.module_id = $2 AND m.tenant_id = $3""",
+            WHERE v.id = $1 AND v.module_id = $2 AND m.tenant_id = $3"""),
                                [version_id, module_id, tenant_id])
 
     async def get_active_version(self, tenant_id: str, module_id: str) -> ScriptVersion | None:
-        return await self._one(t.VERSIONS, """
+        return await self._one(t.VERSIONS, pure("""
             SELECT v.* FROM modules m JOIN script_versions v ON v.id = m.active_version_id
-            WHERE m.id = $1 AND m.tenant_id = $2""", [module_id, tenant_id])
+            WHERE m.id = $1 AND m.tenant_id = $2"""), [module_id, tenant_id])
 
     async def version_by_number(self, module_id: str, number: int) -> ScriptVersion | None:
-        return await self._one(t.VERSIONS, "SELECT * FROM script_versions WHERE module_id = $1 "
-                               "AND number = $2", [module_id, number])
+        return await self._one(t.VERSIONS,
+                               pure("SELECT * FROM script_versions WHERE module_id = $1 "
+                               "AND number = $2"), [module_id, number])
 
     # --- users and bindings ---------------------------------------------------------------------
 
     async def list_users(self, tenant_id: str, limit: int, offset: int) -> list[User]:
-        return await self._all(t.USERS, "SELECT * FROM users WHERE tenant_id = $1 ORDER BY name "
-                               "LIMIT $2 OFFSET $3", [tenant_id, limit, offset])
+        return await self._all(t.USERS,
+                               pure("SELECT * FROM users WHERE tenant_id = $1 ORDER BY name "
+                               "LIMIT $2 OFFSET $3"), [tenant_id, limit, offset])
 
     async def get_user(self, tenant_id: str, user_id: str) -> User | None:
-        return await self._one(t.USERS, "SELECT * FROM users WHERE id = $1 AND tenant_id = $2",
+        return await self._one(t.USERS,
+                               pure("SELECT * FROM users WHERE id = $1 AND tenant_id = $2"),
                                [user_id, tenant_id])
 
     async def get_users(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, User]:
         ids = sorted(set(user_ids))
         if not ids:
             return {}
-        users = await self._all(t.USERS, "SELECT * FROM users WHERE tenant_id = $1 "
-                                f"AND id IN ({id_marks(2, ids)})", [tenant_id, *ids])
+        users = await self._all(t.USERS, pure("SELECT * FROM users WHERE tenant_id = $1 "
+                                f"AND id IN ({id_marks(2, ids)})"), [tenant_id, *ids])
         return {user.id: user for user in users}
 
     async def get_user_by_name(self, tenant_id: str, name: str) -> User | None:
-        return await self._one(t.USERS, "SELECT * FROM users WHERE tenant_id = $1 AND name = $2",
+        return await self._one(t.USERS,
+                               pure("SELECT * FROM users WHERE tenant_id = $1 AND name = $2"),
                                [tenant_id, name])
 
     async def list_bindings(self, tenant_id: str, module_id: str) -> list[Binding] | None:
         # No row: no such module (for this tenant); one row of NULLs: a module without any.
-        rows = await self._port.all("""
+        rows = await self._port.all(pure("""
             SELECT b.* FROM modules m LEFT JOIN bindings b ON b.module_id = m.id
-            WHERE m.id = $1 AND m.tenant_id = $2 ORDER BY b.member_id""", [module_id, tenant_id])
+            WHERE m.id = $1 AND m.tenant_id = $2 ORDER BY b.member_id"""), [module_id, tenant_id])
         if not rows:
             return None
         return [t.BINDINGS.decode(r, self._d) for r in rows if r["member_id"] is not None]
 
     async def find_bound_user(self, module_id: str, member_id: str) -> str | None:
         user_id: str | None = await self._port.value(
-            "SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $2",
+            pure("SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $2"),
             [module_id, member_id])
         return user_id
 
@@ -292,7 +300,8 @@ class Reads(UsageReads):
         return [t.decode_contact(r, d) for r in await self._port.all(sql, args)]
 
     async def get_contact(self, tenant_id: str, contact_id: str) -> Contact | None:
-        found = await self._contacts(f"{CONTACTS_SELECT} WHERE c.id = $1 AND c.tenant_id = $2",
+        found = await self._contacts(
+            pure(f"{CONTACTS_SELECT} WHERE c.id = $1 AND c.tenant_id = $2"),
                                      [contact_id, tenant_id])
         return found[0] if found else None
 
@@ -301,8 +310,8 @@ class Reads(UsageReads):
         ids = sorted(set(contact_ids))
         if not ids:
             return {}
-        found = await self._contacts(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
-                                     f"AND c.id IN ({id_marks(2, ids)})", [tenant_id, *ids])
+        found = await self._contacts(pure(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
+                                     f"AND c.id IN ({id_marks(2, ids)})"), [tenant_id, *ids])
         return {contact.id: contact for contact in found}
 
     async def first_contacts_by_phones(self, tenant_id: str, numbers: Sequence[str]
@@ -312,55 +321,56 @@ class Reads(UsageReads):
             return {}
         # The oldest contact of each number (ids grow with time, as find_contacts_by_phone's
         # ORDER BY c.id relies on), then those contacts with all their numbers.
-        rows = await self._port.all(f"""
+        rows = await self._port.all(pure(f"""
             SELECT normalized, min(contact_id) AS contact_id FROM contact_phones
             WHERE tenant_id = $1 AND normalized IN ({id_marks(2, wanted)})
-            GROUP BY normalized""", [tenant_id, *wanted])
+            GROUP BY normalized"""), [tenant_id, *wanted])
         firsts = {str(row["normalized"]): str(row["contact_id"]) for row in rows}
         if not firsts:
             return {}
         ids = sorted(set(firsts.values()))
         contacts = {contact.id: contact for contact in await self._contacts(
-            f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 AND c.id IN ({id_marks(2, ids)})",
+            pure(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 AND c.id IN ({id_marks(2, ids)})"),
             [tenant_id, *ids])}
         return {number: contacts[cid] for number, cid in firsts.items() if cid in contacts}
 
     async def list_contacts(self, tenant_id: str, limit: int, offset: int) -> list[Contact]:
-        return await self._contacts(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
-                                    "ORDER BY c.id DESC LIMIT $2 OFFSET $3",
+        return await self._contacts(pure(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
+                                    "ORDER BY c.id DESC LIMIT $2 OFFSET $3"),
                                     [tenant_id, limit, offset])
 
     async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:
-        return await self._contacts(f"""{CONTACTS_SELECT} WHERE c.id IN (
+        return await self._contacts(pure(f"""{CONTACTS_SELECT} WHERE c.id IN (
             SELECT contact_id FROM contact_phones WHERE tenant_id = $1 AND normalized = $2)
-            ORDER BY c.id""", [tenant_id, normalized])
+            ORDER BY c.id"""), [tenant_id, normalized])
 
     async def first_contact_by_phone(self, tenant_id: str, normalized: str) -> Contact | None:
-        found = await self._contacts(f"""{CONTACTS_SELECT} WHERE c.id = (
+        found = await self._contacts(pure(f"""{CONTACTS_SELECT} WHERE c.id = (
             SELECT min(contact_id) FROM contact_phones WHERE tenant_id = $1
-            AND normalized = $2)""", [tenant_id, normalized])
+            AND normalized = $2)"""), [tenant_id, normalized])
         return found[0] if found else None
 
     # --- calls ----------------------------------------------------------------------------------
 
     async def get_call(self, tenant_id: str, call_id: str) -> Call | None:
-        return await self._one(t.CALLS, "SELECT * FROM calls WHERE id = $1 AND tenant_id = $2",
+        return await self._one(t.CALLS,
+                               pure("SELECT * FROM calls WHERE id = $1 AND tenant_id = $2"),
                                [call_id, tenant_id])
 
     async def get_calls(self, tenant_id: str, call_ids: Sequence[str]) -> dict[str, Call]:
         ids = sorted(set(call_ids))
         if not ids:
             return {}
-        calls = await self._all(t.CALLS, "SELECT * FROM calls WHERE tenant_id = $1 "
-                                f"AND id IN ({id_marks(2, ids)})", [tenant_id, *ids])
+        calls = await self._all(t.CALLS, pure("SELECT * FROM calls WHERE tenant_id = $1 "
+                                f"AND id IN ({id_marks(2, ids)})"), [tenant_id, *ids])
         return {call.id: call for call in calls}
 
     async def list_calls(self, tenant_id: str, filters: CallFilter, limit: int, offset: int
                          ) -> list[Call]:
         where, params = where_clause(self._d, tenant_id, call_conditions(filters))
         n = len(params)
-        return await self._all(t.CALLS, f"SELECT * FROM calls WHERE {where} ORDER BY "
-                               f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+        return await self._all(t.CALLS, pure(f"SELECT * FROM calls WHERE {where} ORDER BY "
+                               f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}"),
                                [*params, limit, offset])
 
     async def recent_calls_by_phones(self, tenant_id: str, numbers: Sequence[str], limit: int
@@ -377,7 +387,8 @@ class Reads(UsageReads):
                 WHERE tenant_id = $1 AND (client_phone_normalized = {mark}
                 OR client_phone = {mark} OR src_phone = {mark} OR dst_phone = {mark})
                 ORDER BY created_at DESC, id DESC LIMIT $2) AS p{i}""")
-        rows = await self._port.all(" UNION ALL ".join(parts), [tenant_id, limit, *wanted])
+        rows = await self._port.all(pure(" UNION ALL ".join(parts)),
+                                    [tenant_id, limit, *wanted])
         found: dict[str, list[Call]] = {n: [] for n in wanted}
         d = self._d
         for row in rows:
@@ -404,19 +415,19 @@ class Reads(UsageReads):
             self._d.time_in(ended_since)])
 
     async def list_call_history(self, call_id: str) -> list[CallEventRecord]:
-        return await self._all(t.CALL_EVENTS, "SELECT * FROM call_events WHERE call_id = $1 "
-                               "ORDER BY received_at, id", [call_id])
+        return await self._all(t.CALL_EVENTS, pure("SELECT * FROM call_events WHERE call_id = $1 "
+                               "ORDER BY received_at, id"), [call_id])
 
     async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
-        return await self._all(t.CALL_EVENTS, """
+        return await self._all(t.CALL_EVENTS, pure("""
             SELECT e.* FROM call_events e JOIN calls c ON c.id = e.call_id
-            WHERE e.call_id = $1 AND c.tenant_id = $2 ORDER BY e.received_at, e.id""",
+            WHERE e.call_id = $1 AND c.tenant_id = $2 ORDER BY e.received_at, e.id"""),
                                [call_id, tenant_id])
 
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
-        row = await self._port.one("""
+        row = await self._port.one(pure("""
             SELECT 1 FROM call_notified n JOIN calls c ON c.id = n.call_id
-            WHERE n.call_id = $1 AND n.user_id = $2 AND c.tenant_id = $3 LIMIT 1""",
+            WHERE n.call_id = $1 AND n.user_id = $2 AND c.tenant_id = $3 LIMIT 1"""),
                                    [call_id, user_id, tenant_id])
         return row is not None
 
@@ -425,9 +436,9 @@ class Reads(UsageReads):
         ids = sorted(set(call_ids))
         if not ids:
             return set()
-        rows = await self._port.all(f"""
+        rows = await self._port.all(pure(f"""
             SELECT DISTINCT n.call_id FROM call_notified n JOIN calls c ON c.id = n.call_id
-            WHERE n.user_id = $1 AND c.tenant_id = $2 AND n.call_id IN ({id_marks(3, ids)})""",
+            WHERE n.user_id = $1 AND c.tenant_id = $2 AND n.call_id IN ({id_marks(3, ids)})"""),
                                     [user_id, tenant_id, *ids])
         return {str(row["call_id"]) for row in rows}
 
@@ -435,14 +446,16 @@ class Reads(UsageReads):
                             ) -> dict[str, CallHandled]:
         if not call_ids:
             return {}
-        rows = await self._all(t.CALL_HANDLED, "SELECT * FROM call_handled WHERE tenant_id = $1 "
-                               f"AND call_id IN ({id_marks(2, call_ids)})",
+        rows = await self._all(t.CALL_HANDLED,
+                               pure("SELECT * FROM call_handled WHERE tenant_id = $1 "
+                               f"AND call_id IN ({id_marks(2, call_ids)})"),
                                [tenant_id, *call_ids])
         return {row.call_id: row for row in rows}
 
     async def list_call_notified(self, call_id: str) -> list[CallNotified]:
-        return await self._all(t.CALL_NOTIFIED, "SELECT * FROM call_notified WHERE call_id = $1 "
-                               "ORDER BY {insert_order}", [call_id])
+        return await self._all(t.CALL_NOTIFIED,
+                               pure("SELECT * FROM call_notified WHERE call_id = $1 "
+                               "ORDER BY {insert_order}"), [call_id])
 
     async def read_call_scene(self, lookup: CallLookup, extra_column: str | None = None,
                               extra_args: Sequence[Any] = ()) -> CallScene:
@@ -472,33 +485,34 @@ class Reads(UsageReads):
     # --- activity -------------------------------------------------------------------------------
 
     async def get_activity_by_call(self, call_id: str) -> ActivityEntry | None:
-        return await self._one(t.ACTIVITY, "SELECT * FROM activity WHERE call_id = $1",
+        return await self._one(t.ACTIVITY, pure("SELECT * FROM activity WHERE call_id = $1"),
                                [call_id])
 
     async def get_activity_for_call(self, tenant_id: str, call_id: str
                                     ) -> ActivityEntry | None:
-        return await self._one(t.ACTIVITY, "SELECT * FROM activity WHERE call_id = $1 "
-                               "AND tenant_id = $2", [call_id, tenant_id])
+        return await self._one(t.ACTIVITY, pure("SELECT * FROM activity WHERE call_id = $1 "
+                               "AND tenant_id = $2"), [call_id, tenant_id])
 
     async def list_activity(self, tenant_id: str, contact_id: str, limit: int, offset: int
                             ) -> list[ActivityEntry]:
-        return await self._all(t.ACTIVITY, """
+        return await self._all(t.ACTIVITY, pure("""
             SELECT * FROM activity WHERE tenant_id = $1 AND contact_id = $2
-            ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4""",
+            ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"""),
                                [tenant_id, contact_id, limit, offset])
 
     # --- executions and notifications -----------------------------------------------------------
 
     async def get_execution(self, tenant_id: str, execution_id: str) -> Execution | None:
-        return await self._one(t.EXECUTIONS, "SELECT * FROM executions WHERE id = $1 "
-                               "AND tenant_id = $2", [execution_id, tenant_id])
+        return await self._one(t.EXECUTIONS, pure("SELECT * FROM executions WHERE id = $1 "
+                               "AND tenant_id = $2"), [execution_id, tenant_id])
 
     async def list_executions(self, tenant_id: str, filters: ExecutionFilter, limit: int,
                               offset: int) -> list[Execution]:
         where, params = where_clause(self._d, tenant_id, execution_conditions(filters))
         n = len(params)
-        return await self._all(t.EXECUTIONS, f"SELECT * FROM executions WHERE {where} ORDER BY "
-                               f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+        return await self._all(t.EXECUTIONS,
+                               pure(f"SELECT * FROM executions WHERE {where} ORDER BY "
+                               f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}"),
                                [*params, limit, offset])
 
     async def list_notifications(self, tenant_id: str, user_id: str, after_id: str | None,
@@ -516,21 +530,22 @@ class Reads(UsageReads):
                f"ORDER BY seq {'DESC' if newest else ''} LIMIT ${len(params)}")
         if newest:  # the newest `limit`, handed back oldest first like the others
             sql = f"SELECT * FROM ({sql}) AS newest ORDER BY seq"
-        return await self._all(t.NOTIFICATIONS, sql, params)
+        return await self._all(t.NOTIFICATIONS, pure(sql), params)
 
     async def get_notification(self, user_id: str, notification_id: str) -> Notification | None:
-        return await self._one(t.NOTIFICATIONS, "SELECT * FROM notifications WHERE id = $1 "
-                               "AND user_id = $2", [notification_id, user_id])
+        return await self._one(t.NOTIFICATIONS, pure("SELECT * FROM notifications WHERE id = $1 "
+                               "AND user_id = $2"), [notification_id, user_id])
 
     # --- storage --------------------------------------------------------------------------------
 
     async def storage_get(self, module_id: str, key: str, now: datetime) -> StorageItem | None:
-        return await self._one(t.STORAGE, """
+        return await self._one(t.STORAGE, pure("""
             SELECT * FROM storage WHERE module_id = $1 AND key = $2
-            AND (expires_at IS NULL OR expires_at > $3)""",
+            AND (expires_at IS NULL OR expires_at > $3)"""),
                                [module_id, self._d.key_in(key), self._d.time_in(now)])
 
     async def storage_usage(self, module_id: str) -> StorageUsage:
-        row = await self._port.one("SELECT keys, bytes FROM storage_usage WHERE module_id = $1",
+        row = await self._port.one(
+            pure("SELECT keys, bytes FROM storage_usage WHERE module_id = $1"),
                                    [module_id])
         return StorageUsage(0, 0) if row is None else StorageUsage(row["keys"], row["bytes"])

@@ -91,6 +91,9 @@ class LastError:
     execution_id: str
     at: datetime
     error: JSON
+    # Whether the execution is still in the log: retention may have pruned it since, and
+    # the error's message, kept with the usage, outlives it (no link to a page that is gone).
+    kept: bool = True
 
 
 @dataclass(slots=True)
@@ -289,6 +292,14 @@ class RetentionTx:
             "FROM call_events ORDER BY id LIMIT $2) oldest WHERE received_at < $1)",
             [self._d.time_in(before), limit])
 
+    async def prune_dial_once(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` of the oldest claimed call forms posted before `before`
+        (through their index by age)."""
+        return await self._port.run(
+            "DELETE FROM dial_once WHERE form_key IN (SELECT form_key FROM dial_once "
+            "WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+            [self._d.time_in(before), limit])
+
 
 class UsageReads:
     """The reads of usage and health, mixed into `Reads` (tenant-scoped)."""
@@ -319,14 +330,17 @@ class UsageReads:
         hour, day = slot_of(now - timedelta(hours=1)), slot_of(now - timedelta(days=1))
         health: dict[str, ModuleHealth] = {}
         for r in await self._port.all(
-                "SELECT m.id, c.last_error_id, c.last_error_at, c.last_error FROM modules m "
-                "LEFT JOIN usage_cursor c ON c.module_id = m.id WHERE m.tenant_id = $1",
+                "SELECT m.id, c.last_error_id, c.last_error_at, c.last_error, "
+                "x.id AS kept FROM modules m "
+                "LEFT JOIN usage_cursor c ON c.module_id = m.id "
+                "LEFT JOIN executions x ON x.id = c.last_error_id WHERE m.tenant_id = $1",
                 [tenant_id]):
             entry = health[r["id"]] = ModuleHealth(r["id"])
             if r["last_error_id"] is not None:
                 error = r["last_error"]
                 entry.last_error = LastError(r["last_error_id"], d.time_out(r["last_error_at"]),
-                                         loads(error) if isinstance(error, str) else error)
+                                         loads(error) if isinstance(error, str) else error,
+                                         kept=r["kept"] is not None)
         for r in await self._port.all(
                 "SELECT module_id, slot, webhooks, webhook_failures FROM usage_slots "
                 "WHERE tenant_id = $1 AND slot >= $2", [tenant_id, d.time_in(day)]):

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from runtime import ids
 from runtime.store import tables as t
-from runtime.store.dialect import dumps
+from runtime.store.dialect import dumps, loads
 from runtime.store.editing import Editing
 from runtime.store.errors import Conflict, NotFound, StorageLimitExceeded
 from runtime.store.locks import Locks
@@ -41,6 +41,7 @@ from runtime.store.models import (
     CallScene,
     Contact,
     ContactPhone,
+    DialClaim,
     Execution,
     Module,
     ModulePatch,
@@ -54,6 +55,7 @@ from runtime.store.models import (
     UserToken,
 )
 from runtime.store.port import Args, Port
+from runtime.store.pure import pure
 from runtime.store.queries import FIND_ENDED_CALL, FIND_OPEN_CALL
 from runtime.store.retention import RetentionTx
 from runtime.store.writes import ACTIVITY_FIXED, Batch, PendingWrites
@@ -319,10 +321,10 @@ class SqlTx(RetentionTx, Editing):
         return item
 
     async def _usage_after_set(self, module_id: str, key: str, size: int) -> tuple[int, int]:
-        row = await self._port.one("""SELECT
+        row = await self._port.one(pure("""SELECT
             COALESCE((SELECT keys FROM storage_usage WHERE module_id = $1), 0) AS keys,
             COALESCE((SELECT bytes FROM storage_usage WHERE module_id = $1), 0) AS bytes,
-            (SELECT size FROM storage WHERE module_id = $1 AND key = $2) AS old""",
+            (SELECT size FROM storage WHERE module_id = $1 AND key = $2) AS old"""),
                                    [module_id, self._d.key_in(key)])
         if row["old"] is None:
             return row["keys"] + 1, row["bytes"] + size
@@ -578,7 +580,7 @@ class SqlTx(RetentionTx, Editing):
 
     async def mark_call_handled(self, tenant_id: str, call_id: str, user_id: str
                                 ) -> CallHandled | None:
-        if await self._port.one("SELECT 1 FROM calls WHERE id = $1 AND tenant_id = $2",
+        if await self._port.one(pure("SELECT 1 FROM calls WHERE id = $1 AND tenant_id = $2"),
                                 [call_id, tenant_id]) is None:
             return None
         mark = CallHandled(call_id, tenant_id, user_id, self._clock())
@@ -587,5 +589,27 @@ class SqlTx(RetentionTx, Editing):
             "INSERT INTO call_handled (call_id, tenant_id, user_id, handled_at) "
             "VALUES ($1, $2, $3, $4) ON CONFLICT (call_id) DO NOTHING",
             t.CALL_HANDLED.values(mark, self._d))
-        return await self._one(t.CALL_HANDLED, "SELECT * FROM call_handled WHERE call_id = $1",
-                               [call_id])
+        return await self._one(t.CALL_HANDLED,
+                               pure("SELECT * FROM call_handled WHERE call_id = $1"), [call_id])
+
+    async def claim_dial(self, tenant_id: str, form_key: str) -> DialClaim:
+        # Two posts at once on two nodes: PostgreSQL makes the second INSERT wait for the
+        # first's commit, then do nothing; the second then reads the first's row.
+        if await self._port.run(
+                "INSERT INTO dial_once (form_key, tenant_id, created_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT (form_key) DO NOTHING",
+                [form_key, tenant_id, self._d.time_in(self._clock())]):
+            return DialClaim(claimed=True)
+        row = await self._port.one("SELECT answer FROM dial_once WHERE form_key = $1",
+                                   [form_key])
+        if row is None:  # gone between the two statements (its placing failed): ours now
+            return await self.claim_dial(tenant_id, form_key)
+        return DialClaim(claimed=False,
+                         answer=None if row["answer"] is None else loads(row["answer"]))
+
+    async def settle_dial(self, form_key: str, answer: JSON) -> None:
+        if answer is None:
+            await self._port.run("DELETE FROM dial_once WHERE form_key = $1", [form_key])
+        else:
+            await self._port.run("UPDATE dial_once SET answer = $2 WHERE form_key = $1",
+                                 [form_key, dumps(answer)])

@@ -4,7 +4,9 @@ tests/console/browser/test_contact_editing.py."""
 
 from __future__ import annotations
 
+import re
 from html import unescape
+from typing import Any
 
 from tests.console.conftest import Browser
 from tests.console.test_pages import builder
@@ -128,3 +130,35 @@ async def test_another_tenants_contacts_are_not_found(console: tuple[Service, st
     assert response.status == 404
     assert await other_api.ok("GET", f"/api/v1/contacts/{theirs['id']}") == theirs
     assert await seed.api.ok("GET", f"/api/v1/contacts/{mine['id']}") == mine
+
+
+EDIT_ERROR = re.compile(r'<p class="error" role="alert" id="edit-error">(.*?)</p>', re.S)
+
+
+async def test_the_edit_form_refuses_what_the_api_refuses_with_the_same_words(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """One rule for a contact's fields (runtime/operations/contacts.py): each edit the API's
+    PATCH refuses, the console's form refuses with the same status and message."""
+    seed = await builder(console, browser)
+    olga = await seed.api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": [CLIENT]},
+                             status=201)
+    cases: list[tuple[dict[str, Any], dict[str, str]]] = [
+        ({"name": " ", "phones": [CLIENT]}, {"name": " ", "phones": CLIENT}),
+        ({"name": "N" * 201, "phones": [CLIENT]}, {"name": "N" * 201, "phones": CLIENT}),
+        ({"name": "X", "phones": [CLIENT, "hello"]},
+         {"name": "X", "phones": f"{CLIENT}\nhello"}),
+        ({"name": "X", "phones": ["9" * 65]}, {"name": "X", "phones": "9" * 65}),
+        ({"name": "X", "phones": [CLIENT] * 21},
+         {"name": "X", "phones": "\n".join([CLIENT] * 21)}),
+        ({"name": "X", "phones": [CLIENT], "region": "XX"},
+         {"name": "X", "phones": CLIENT, "region": "XX"}),
+    ]
+    for body, form in cases:
+        api = await seed.api.ok("PATCH", f"/api/v1/contacts/{olga['id']}", body, status=422)
+        shown = await browser.post_form(f"/console/contacts/{olga['id']}/edit", form)
+        html = await shown.text()
+        said = EDIT_ERROR.search(html)
+        assert said is not None, html
+        assert (shown.status, unescape(said.group(1)).strip()) == (422, api["message"]), form
+    contact = await seed.api.ok("GET", f"/api/v1/contacts/{olga['id']}")
+    assert contact["name"] == "Olga"

@@ -6,12 +6,19 @@ nonce is refused; the live card's "Call back" likewise."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+from aiohttp import ClientSession, CookieJar
+from aiohttp.test_utils import TestClient, TestServer
+
+from runtime.app import create_app
+from runtime.config import Config
 from tests.console.conftest import Browser
 from tests.console.test_admin_pages import CALLING_SCRIPT, dial_nonce_on, signed_in_builder
 from tests.console.test_live_actions import colleague, missed_at_both  # noqa: F401 (fixture)
-from tests.e2e.conftest import Service
+from tests.e2e.conftest import OPERATOR_TOKEN, Api, Service, service_config
 from tests.e2e.helpers import CLIENT, SeedSetup, seed_setup, upload
+from tests.e2e.test_two_nodes import nodes, on  # noqa: F401 (fixture)
 
 JSON = {"Accept": "application/json"}
 
@@ -108,3 +115,79 @@ async def test_call_back_posted_twice_rings_once_and_its_next_nonce_calls_again(
     second = await browser.post_form(path, next_form, headers=headers)
     assert (await second.json())["repeat"] is False
     assert await generated(seed) == 2
+
+
+async def start_node(config: Config) -> Service:
+    client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN), host="127.0.0.1"))
+    await client.start_server()
+    return Service(client, config, Api(client, OPERATOR_TOKEN))
+
+
+def base_of(node: Service) -> str:
+    return str(node.client.make_url("")).rstrip("/")
+
+
+async def test_a_call_form_posted_again_after_a_restart_does_not_ring_again(
+        tmp_path: Path) -> None:
+    """What the first post answered is in the store: the node started anew (same database,
+    same session cookie) answers the repeat with it."""
+    config = service_config(tmp_path)
+    first_node = await start_node(config)
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        try:
+            seed = await seed_setup(first_node)
+            await upload(seed.api, seed.module["id"], CALLING_SCRIPT)
+            browser = Browser(session, base_of(first_node))
+            await browser.sign_in(seed.api.secret or "")
+            form = {"line": f"{seed.module['id']}/{seed.user['id']}", "number": CLIENT,
+                    "dial_nonce": dial_nonce_on(await contact_page(seed, browser))}
+            first = await browser.post_form("/console/calls/originate", form)
+            assert first.status == 202 and "already placed" not in await first.text()
+        finally:
+            await first_node.client.close()
+
+        restarted = await start_node(config)
+        try:
+            browser = Browser(session, base_of(restarted), csrf=browser.csrf)
+            again = await browser.post_form("/console/calls/originate", form)
+            text = await again.text()
+            assert again.status == 202 and "already placed" in text, text
+            assert "ring extension <strong>101</strong>" in text
+            assert await generated(on(seed, restarted)) == 1
+        finally:
+            await restarted.client.close()
+
+
+async def test_a_call_form_posted_to_two_nodes_rings_once(
+        nodes: tuple[Service, Service, str, str]) -> None:  # noqa: F811
+    """Two nodes on one PostgreSQL database: the repeat (a reload the balancer sent to the
+    other node) and two posts at once (a double click spread over both) ring once each."""
+    a, b, _, _ = nodes
+    seed = await seed_setup(a)
+    await upload(seed.api, seed.module["id"], CALLING_SCRIPT)
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        at_a = Browser(session, base_of(a))
+        await at_a.sign_in(seed.api.secret or "")
+        line = f"{seed.module['id']}/{seed.user['id']}"
+        form = {"line": line, "number": CLIENT,
+                "dial_nonce": dial_nonce_on(await contact_page(seed, at_a))}
+        at_b = Browser(session, base_of(b), csrf=at_a.csrf)  # the same session, on node B
+
+        first = await at_a.post_form("/console/calls/originate", form)
+        assert first.status == 202 and "already placed" not in await first.text()
+        again = await at_b.post_form("/console/calls/originate", form)
+        assert again.status == 202 and "already placed" in await again.text()
+        assert await generated(seed) == 1
+
+        fresh = {**form, "dial_nonce": dial_nonce_on(await at_a.page(
+            f"/console/contacts/{(await some_contact(seed))['id']}"))}
+        both = await asyncio.gather(at_a.post_form("/console/calls/originate", fresh),
+                                    at_b.post_form("/console/calls/originate", fresh))
+        assert [r.status for r in both] == [202, 202]
+        assert sorted(["already placed" in await r.text() for r in both]) == [False, True]
+        assert await generated(seed) == 2
+
+
+async def some_contact(seed: SeedSetup) -> dict[str, str]:
+    contacts: list[dict[str, str]] = (await seed.api.ok("GET", "/api/v1/contacts"))["contacts"]
+    return contacts[0]

@@ -213,6 +213,19 @@ def test_an_unknown_key_is_named(value: Any, key: str, fragment: str) -> None:
     assert_problem(value, key, fragment)
 
 
+@pytest.mark.parametrize("value", [
+    {"status": 200, "headers": {"Content-Type": "text/plain"}, "body": "ok"},  # a builder
+    {"status": 403},
+])
+def test_a_reply_returned_without_its_response_key_says_how_to_return_it(value: Any) -> None:
+    assert only_problem(PARSE, value) == {
+        "key": "", "message": 'is a reply (what HttpResponse() builds), not a parse result: '
+                              'return it as {"response": HttpResponse()...}'}
+    # Beside a parse result's own key, the reply's keys are only unknown.
+    assert [p["key"] for p in problems_of(PARSE, {**value, "event": event()})] == [
+        k for k in value]
+
+
 def test_a_typo_does_not_pass_silently_even_beside_valid_keys() -> None:
     problems = problems_of(PARSE, {"event": event(), "callrecord": record()})
     assert [p["key"] for p in problems] == ["callrecord"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import re
 import time
+from typing import Any
 
 from runtime import ids
 from runtime.store import tables
@@ -32,6 +34,23 @@ def test_ids_carry_their_creation_millisecond_and_sort_in_creation_order() -> No
     for text in (made[0], made[-1]):
         millis = decode(text.split("_", 1)[1]) >> 80
         assert before <= millis <= after
+
+
+def test_an_id_spells_its_time_and_random_bits_exactly(monkeypatch: Any) -> None:
+    # Every one of the 26 digits, against a plain base32 of the 128 bits (RFC 4648 pads the
+    # last digit with zero bits as the ids do), with the bits chosen here.
+    random_bits = bytes(range(0xF6, 0x100))  # 10 bytes, every bit position exercised
+    millis = 0xFEDC_BA98_7654  # 48 bits
+    monkeypatch.setattr(ids, "_random", random_bits * 2)
+    monkeypatch.setattr(ids, "_random_at", 0)
+    monkeypatch.setattr(ids, "_last_value", 0)
+    monkeypatch.setattr(ids.time, "time_ns", lambda: millis * 1_000_000 + 999_999)
+    value = millis << 80 | int.from_bytes(random_bits)
+    plain = base64.b32encode(value.to_bytes(16)).decode().rstrip("=")
+    crockford = plain.translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
+                                              ids._CROCKFORD))
+    assert ids.new_id(ids.CALL) == f"call_{crockford}"
+    assert decode(crockford) == value
 
 
 def test_the_call_columns_name_every_call_field() -> None:

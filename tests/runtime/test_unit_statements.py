@@ -385,19 +385,115 @@ async def test_without_the_temp_privilege_units_hold_their_locks_from_the_start_
         await admin.close()
 
 
-@pytest.mark.parametrize(("sql", "read"), [
-    ("SELECT * FROM calls WHERE id = $1", True),
-    ("WITH chosen AS MATERIALIZED (SELECT 1) SELECT updated_at FROM chosen", True),
-    ("  select count(*) from call_notified", True),
-    ("SELECT * FROM modules WHERE id = $1 FOR UPDATE", False),  # the start of a write
-    ("DELETE FROM storage WHERE module_id = $1 RETURNING size", False),
-    ("WITH w0 AS (INSERT INTO calls (id) VALUES ($1)) SELECT 1", False),
-    ("WITHOUT_TABLE", False),
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM calls WHERE id = $1",
+    "WITH chosen AS MATERIALIZED (SELECT 1) SELECT updated_at FROM chosen",
+    "  select count(*) from call_notified",
+    "VALUES (1)",
 ])
-def test_only_plain_reads_are_deferred(sql: str, read: bool) -> None:
-    from runtime.store.pg_replay import is_read
+def test_plain_reads_can_be_declared_pure(sql: str) -> None:
+    from runtime.store.pure import is_pure, pure
 
-    assert is_read(sql) is read
+    assert is_pure(pure(sql)) and pure(sql) == sql
+    assert not is_pure(sql)  # the same text, not declared: not pure
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM modules WHERE id = $1 FOR UPDATE",  # the start of a write
+    "SELECT * FROM modules WHERE id = $1{for_update}",
+    "SELECT id FROM contacts FOR SHARE",
+    "DELETE FROM storage WHERE module_id = $1 RETURNING size",
+    "WITH w0 AS (INSERT INTO calls (id) VALUES ($1)) SELECT 1",
+    "SELECT pg_try_advisory_xact_lock($1, 0)",  # a lock that must outlive the statement
+    "VALUES (pg_try_advisory_xact_lock($1, 0))",
+    "SELECT pg_advisory_lock($1)",
+    "SELECT nextval('s')",
+    "SELECT set_config('x', 'y', false)",
+    "SELECT pg_notify('c', 'p')",
+    "WITHOUT_TABLE",
+])
+def test_what_plainly_is_not_a_read_cannot_be_declared_pure(sql: str) -> None:
+    from runtime.store.pure import pure
+
+    with pytest.raises(ValueError):
+        pure(sql)
+
+
+def test_the_scenes_lock_taking_column_is_declared_pure() -> None:
+    """The one effect a pure read may have: transaction-level locks (pure.py), which the
+    check at COMMIT takes again in the transaction."""
+    from runtime.store.dialect import POSTGRES
+    from runtime.store.locks import NOTIFY_SCENE_COLUMN
+    from runtime.store.pure import is_pure
+    from runtime.store.queries import scene_sql
+
+    assert is_pure(scene_sql(POSTGRES, NOTIFY_SCENE_COLUMN)) and is_pure(scene_sql(POSTGRES))
+
+
+async def test_a_select_not_declared_pure_runs_in_the_units_transaction_postgres(
+    pg_backend: Any,
+) -> None:
+    """A unit's deferred first attempt runs only declared reads before its transaction: a
+    SELECT with an effect (here a lock that must be held to COMMIT) that is not declared
+    begins the transaction, with the locks noted before it, and runs in it."""
+    from runtime.store.locks import LOCK_CALL, LOCK_RETENTION
+    from runtime.store.postgres_port import PgPort
+    from runtime.store.pure import pure
+
+    store = await pg_backend.open(pool_size=1)
+    other = await asyncpg.connect(pg_backend.url)
+
+    async def free(space: int, key: str) -> bool:
+        taken = await other.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))",
+                                     space, key)
+        if taken:
+            await other.execute("SELECT pg_advisory_unlock($1, hashtext($2))", space, key)
+        return bool(taken)
+
+    try:
+        async with store._pool.acquire() as conn:
+            port = PgPort(conn, unit=True, defer=True)
+            await port.lock(LOCK_CALL, ["probe"])
+            assert await port.value(pure("SELECT 1")) == 1
+            assert not port.begun and await free(LOCK_CALL, "probe")  # deferred: nothing held
+            assert await port.value("SELECT pg_try_advisory_xact_lock($1, hashtext($2))",
+                                    [LOCK_RETENTION, "probe"]) is True
+            assert port.begun  # it began the transaction ...
+            assert not await free(LOCK_RETENTION, "probe")  # ... and its lock is still held
+            assert not await free(LOCK_CALL, "probe")  # with the lock noted before it
+            await port.end(commit=True)
+        assert await free(LOCK_RETENTION, "probe") and await free(LOCK_CALL, "probe")
+    finally:
+        await other.close()
+
+
+async def test_only_declared_reads_run_before_a_units_transaction_postgres(
+    pg_backend: Any,
+) -> None:
+    """What a webhook's units send before BEGIN (their deferred first attempt) is only reads
+    declared pure, each with its fingerprints; every other statement comes after BEGIN."""
+    from runtime.store.dialect import POSTGRES
+    from runtime.store.pg_replay import fingerprinted
+    from runtime.store.pure import declared
+
+    store = await pg_backend.open(pool_size=1)
+    tenant = await store.create_tenant("t")
+    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+    alice = await store.create_user(tenant.id, "alice")
+    await store.set_bindings(tenant.id, module.id, {"101": alice.id})
+    seen: list[str] = []
+    async with store._pool.acquire() as conn:
+        conn.add_query_logger(lambda record: seen.append(record.query))
+    counted = Counted(store, tenant.id, module.id, seen)
+    for result in (event("notify_start"), event("notify_answer"), RECORD,
+                   {**event("notify_end"), **RECORD}, event("notify_start", callId="c2")):
+        _, sent = await counted.unit(result)
+        allowed = {fingerprinted(POSTGRES.render(sql)) for sql in declared()}
+        before = [s for s in sent[:next(i for i, s in enumerate(sent)
+                                        if s.startswith("BEGIN"))]]
+        assert before, sent  # the scene, at least, was read before the transaction
+        for statement in before:
+            assert statement in allowed, statement[:200]
 
 
 async def test_reads_with_no_literal_form_are_checked_one_statement_each_postgres(
@@ -413,7 +509,9 @@ async def test_reads_with_no_literal_form_are_checked_one_statement_each_postgre
     store = await pg_backend.open(pool_size=1)
     other = await asyncpg.connect(pg_backend.url,
                                   server_settings={"search_path": pg_backend.schema})
-    read = "SELECT k FROM replay_probe WHERE k = ANY($1::text[]) ORDER BY k"
+    from runtime.store.pure import pure
+
+    read = pure("SELECT k FROM replay_probe WHERE k = ANY($1::text[]) ORDER BY k")
     try:
         await other.execute("CREATE TABLE replay_probe (k text); "
                             "INSERT INTO replay_probe VALUES ('a')")

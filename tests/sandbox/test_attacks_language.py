@@ -803,6 +803,95 @@ def test_two_tenants_one_after_the_other() -> None:
     assert b == {**b, "ok": True, "result": [0, {"other": 1}], "logs": ""}
 
 
+# Every name a call's namespace shares with the next one (the guards' and the injected classes,
+# enums, type constructors and factory), plus the builtins: call 1 tries to change each of them,
+# rebinds them in its own globals, and call 2 must find all of them as they were.
+SHARED_NAMES = (
+    "HttpResponse", "VoipCallDirection", "VoipCallDisposition", "VoipWebhookEvent",
+    "FetchError", "StorageError", "FetchRequest", "VoipWebhookParseResult", "VoipWebhookRequest",
+    "VoipCallRecord", "VoipTestConnectionResult", "VoipMember", "len", "dict", "getattr", "pow",
+)
+TAMPERING = script(
+    """
+    if request.json()["call"] == 1:
+        refused = []
+        for target in TARGETS:
+            try:
+                target.tampered = "set in call 1"
+            except (TypeError, AttributeError):
+                refused.append(1)
+            try:
+                target["tampered"] = "set in call 1"
+            except (TypeError, AttributeError, KeyError):
+                refused.append(1)
+        count = len(refused)
+        rebind()
+        return [count, HttpResponse, len]
+    return [
+        [hasattr(target, "tampered") for target in TARGETS],
+        HttpResponse().status(201),
+        VoipCallDirection("in"),
+        len("abc"),
+        pow(2, 3),
+        VoipWebhookRequest(srcPhone="1"),
+    ]
+    """,
+    top=f"""
+    TARGETS = [{", ".join(SHARED_NAMES)}]
+
+    def rebind():
+        global {", ".join(SHARED_NAMES)}
+        {" = ".join(SHARED_NAMES)} = "rebound in call 1"
+    """,
+)
+
+
+def test_what_calls_share_no_script_can_change() -> None:
+    first = run(TAMPERING, request=RequestData(body='{"call": 1}'))
+    second = run(TAMPERING, request=RequestData(body='{"call": 2}'))
+    assert first["result"] == [2 * len(SHARED_NAMES), "rebound in call 1", "rebound in call 1"]
+    assert second["ok"], second
+    assert second["result"] == [
+        [False] * len(SHARED_NAMES),
+        {"status": 201, "headers": {}, "body": ""},
+        "in",
+        3,
+        8,
+        {"srcPhone": "1"},
+    ]
+
+
+def test_request_headers_and_query_are_read_only_and_the_same_objects_each_read() -> None:
+    source = script(
+        """
+        first = request.headers
+        query = request.query
+        refused = 0
+        for target in (request, first, query):
+            try:
+                target.extra = 1
+            except (TypeError, AttributeError):
+                refused += 1
+        try:
+            first["X-New"] = "1"
+        except TypeError:
+            refused += 1
+        return [first is request.headers, query is request.query, refused,
+                request.headers["x-tenant"], request.headers.get("X-TENANT"),
+                dict(request.query), list(request.headers), request.body]
+        """
+    )
+    request = RequestData(
+        method="POST", url="http://localhost/hooks/h?a=1&b=two+words&a=3",
+        headers=(("X-Tenant", "t1"), ("Content-Type", "text/plain")), body="hello",
+    )
+    outcome = run(source, request=request)
+    assert outcome["result"] == [
+        True, True, 4, "t1", "t1", {"a": "3", "b": "two words"}, ["X-Tenant", "Content-Type"],
+        "hello",
+    ]
+
+
 def test_injected_objects_are_fresh_each_call() -> None:
     source = script("r = HttpResponse()\nr.status(201)\nreturn [HttpResponse(), r]")
     first = run(source)

@@ -543,3 +543,24 @@ async def test_storage_values_from_enums_and_tuples_still_work(pool: SandboxPool
     assert outcome.ok, outcome
     assert stored == {"v": {"dir": "in", "pair": [1, 2.5], "none": None, "text": "б", "ok": True}}
     assert type(stored["v"]["dir"]) is str
+
+
+async def test_each_call_runs_under_its_own_limits_in_the_same_worker() -> None:
+    # The worker keeps the last limits it parsed while they stay the same: a call with other
+    # limits, and the next with the first ones again, must each get their own.
+    printer = parse_call("""
+        def VoipParseWebhookRequest(request):
+            print("0123456789" * 3)
+            return {}
+        """)
+    async with SandboxPool(size=1, limits=CPU_LIMITS, spare_workers=0) as pool:
+        truncated = []
+        for output_bytes in (8, 8, 1000, 8, 1000):
+            outcome = await pool.run(printer, limits=CPU_LIMITS.replace(output_bytes=output_bytes),
+                                     group="one")
+            assert outcome.ok, outcome
+            truncated.append((outcome.logs, outcome.logs_truncated))
+        workers = [info for info in pool.workers() if info.group == "one"]
+    short, full = ("01234567", True), ("0123456789" * 3 + "\n", False)
+    assert truncated == [short, short, full, short, full]
+    assert len(workers) == 1 and workers[0].calls == 5

@@ -1,0 +1,150 @@
+"""Where a PostgreSQL webhook unit's server CPU goes, statement by statement.
+
+    .venv/bin/python bench/pg_unit_parts.py postgresql://postgres@127.0.0.1/postgres \
+        [--repeat 1500] [--rounds 3]
+
+Runs the baseline's webhook units (bench/baseline_server.py `handle`: a new call each) on a
+PostgresStore in a fresh schema (dropped after), records one unit's two round trips as sent
+(asyncpg's query logger), removes what that unit stored (so its statements find what they
+found then: no call yet), and runs each part again and again on one connection of its own,
+reading the server process's CPU (/proc/<pid>/stat) before and after:
+
+- the scene, read with its fingerprints (the unit's first round trip);
+- BEGIN, the call's locks, ROLLBACK;
+- BEGIN, the scene checked again (EXECUTE of the prepared check), ROLLBACK;
+- BEGIN, the unit's writes as sent, ROLLBACK (rolled back: they can run again);
+- BEGIN; ROLLBACK alone (what the wrappers cost).
+
+CPU µs per run, the lowest and the median of `--rounds` (the parts in turn each round, so
+a busy machine weighs on them alike). One connection and no concurrency: contention between
+units (locks, shared buffers, the WAL) and the COMMIT's flush come on top under load, which
+`bench/unit_of_work.py --postgres` measures whole. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import re
+import statistics
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.baseline_server import handle
+from runtime.store.models import NewModule
+from runtime.store.pg_replay import FINGERPRINT
+from runtime.store.postgres import PostgresStore
+
+CHECK = re.compile(r"EXECUTE voip_unit_check_\d+\(")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def split_message(message: str) -> tuple[str, str, str]:
+    """(the locks, the check, the writes) of a unit's BEGIN ... COMMIT message."""
+    body = message.removeprefix("BEGIN; ").removesuffix("; COMMIT")
+    locks, rest = body.split("; ", 1)
+    found = CHECK.search(rest)
+    if not locks.startswith("SELECT pg_advisory_xact_lock") or found is None:
+        raise SystemExit(f"not the message this bench knows: {message[:200]!r}")
+    end = rest.index("]::text[]); ", found.start()) + len("]::text[])")
+    return locks, rest[:end], rest[end + 2:]
+
+
+async def one_unit(url: str, units: int) -> tuple[str, list[Any], str, str, str]:
+    """(the store's schema, the scene read and its arguments, the final message, and the
+    ids of what that unit stored) after `units` webhook units."""
+    store = await PostgresStore.open(url, schema=f"bench_parts_{uuid.uuid4().hex[:12]}",
+                                     pool_size=1)
+    tenant = await store.create_tenant("bench")
+    module = await store.create_module(tenant.id, NewModule(name="seed", region="RU"))
+    counter = itertools.count()
+
+    async def webhook() -> None:
+        n = next(counter)
+        body = json.dumps({"type": "start", "callId": f"p-{n}",
+                           "srcPhone": f"+7916{n % 10_000_000:07d}", "dstPhone": "101"})
+        await handle(store, tenant.id, module.id, body.encode())
+
+    for _ in range(units):
+        await webhook()
+    sent: list[asyncpg.connection.LoggedQuery] = []
+    async with store._pool.acquire() as conn:
+        conn.add_query_logger(sent.append)
+    await webhook()
+    await asyncio.sleep(0)  # the logger reports with call_soon
+    read, message = sent[0], sent[-1].query
+    call_id = re.search(r"INSERT INTO calls \(.*?\) VALUES \(E'([^']+)'", message)
+    execution_id = re.search(r"INSERT INTO executions \(.*?\) VALUES \(E'([^']+)'", message)
+    assert call_id is not None and execution_id is not None, message[:300]
+    schema = store.schema
+    await store.close()
+    return schema, [read.query, list(read.args)], message, call_id[1], execution_id[1]
+
+
+async def measure(url: str, repeat: int, rounds: int) -> None:
+    schema, (read_sql, read_args), message, call_id, execution_id = await one_unit(url, 500)
+    conn = await asyncpg.connect(url, server_settings={"search_path": schema})
+    try:
+        # What the unit stored goes: its statements find again what they found then.
+        await conn.execute("DELETE FROM executions WHERE id = $1", execution_id)
+        await conn.execute("DELETE FROM calls WHERE id = $1", call_id)
+        from runtime.store.postgres import _init_deferring_connection
+
+        await _init_deferring_connection(conn)  # the check's function and statement
+        locks, check, writes = split_message(message)
+        rows = await conn.fetch(read_sql, *read_args)
+        assert rows and FINGERPRINT in rows[0]
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        parts: dict[str, Callable[[], Awaitable[Any]]] = {
+            "scene read, fingerprinted": lambda: conn.fetch(read_sql, *read_args),
+            "BEGIN; locks; ROLLBACK": lambda: conn.execute(f"BEGIN; {locks}; ROLLBACK"),
+            "BEGIN; check; ROLLBACK": lambda: conn.execute(f"BEGIN; {check}; ROLLBACK"),
+            "BEGIN; writes; ROLLBACK": lambda: conn.execute(f"BEGIN; {writes}; ROLLBACK"),
+            "BEGIN; ROLLBACK": lambda: conn.execute("BEGIN; ROLLBACK"),
+        }
+        seen: dict[str, list[float]] = {name: [] for name in parts}
+        for _ in range(rounds):
+            for name, part in parts.items():
+                for _ in range(50):
+                    await part()
+                before = cpu_seconds(pid)
+                for _ in range(repeat):
+                    await part()
+                seen[name].append((cpu_seconds(pid) - before) / repeat * 1e6)
+        print(f"server CPU per run (µs), one connection, {repeat} runs x {rounds} rounds:")
+        for name, figures in seen.items():
+            print(f"  {name:<28} lowest {min(figures):6.0f}   median "
+                  f"{statistics.median(figures):6.0f}")
+        print(f"  (the message: {len(message)} characters; the writes "
+              f"{writes.count('INSERT INTO')} INSERTs)")
+    finally:
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("--repeat", type=int, default=1500)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    asyncio.run(measure(args.url, args.repeat, args.rounds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""What a contact may hold, for the API and the console alike: the bodies that create and
+edit one, and its phones read in a region. Both refuse the same values with the same words
+and codes (a 422 `invalid` naming the field), so a builder sees one rule wherever they type.
+
+A phone that is not a number in its region is refused: a contact no call could ever match
+helps nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, model_validator
+
+from runtime.acting import contact_phones
+from runtime.errors import ApiError
+from runtime.json_body import Body, validated
+from runtime.openapi.models import not_blank
+from runtime.operations.module_fields import Region
+from runtime.store.models import ContactPhone
+
+MAX_BULK = 1000
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                 not_blank()]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+                  not_blank()]
+Phones = Annotated[list[Phone], Field(max_length=20)]
+
+
+class ContactItem(Body):
+    name: Name
+    phones: Phones
+
+
+class NewContactBody(ContactItem):
+    region: Region = "RU"
+
+
+class BulkBody(Body):
+    contacts: Annotated[list[ContactItem], Field(min_length=1, max_length=MAX_BULK)]
+    region: Region = "RU"
+
+
+class ContactPatch(Body):
+    """What changes; a field left out stays as it is. `phones` replaces the list."""
+
+    name: Name | None = None
+    phones: Phones | None = None
+    region: Region = "RU"
+
+    @model_validator(mode="after")
+    def changes_something(self) -> ContactPatch:
+        if self.name is None and self.phones is None:
+            raise ValueError("give name, phones or both")
+        return self
+
+
+def phones_of(raws: Sequence[str], region: str, field: str) -> tuple[ContactPhone, ...]:
+    """The phones read in `region`; a 422 naming each one that is not a number
+    (`field.index`)."""
+    phones = contact_phones(raws, region)
+    bad = [(i, p.raw) for i, p in enumerate(phones) if p.normalized is None]
+    if bad:
+        problems = [{"field": f"{field}.{i}",
+                     "message": f"{raw!r} is not a phone number (read in region {region})"}
+                    for i, raw in bad]
+        first = problems[0]
+        raise ApiError(422, "invalid", f"{first['field']}: {first['message']}",
+                       details=problems)
+    return phones
+
+
+def new_contact(data: Any) -> tuple[str, tuple[ContactPhone, ...]]:
+    """A new contact's name and phones from a body (the API's JSON, a console form)."""
+    body = validated(NewContactBody, data)
+    return body.name, phones_of(body.phones, body.region, "phones")
+
+
+def contact_edit(data: Any) -> tuple[str | None, tuple[ContactPhone, ...] | None]:
+    """An edit's new name and phones (None: unchanged) from a body."""
+    body = validated(ContactPatch, data)
+    phones = None if body.phones is None else phones_of(body.phones, body.region, "phones")
+    return body.name, phones

@@ -1,0 +1,78 @@
+"""Builder-written modules (tests/sandbox/test_benign_builders.py) through the service: uploaded
+as versions and tried with the dry-run API, so they run in the real forked sandbox and their
+results through the contract's validation; and the refusals that say what was refused, as a
+builder sees them there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.conftest import Api, Service
+from tests.sandbox.test_benign_builders import (
+    END,
+    HISTORY,
+    MEGAFON,
+    SECRET,
+    ZADARMA,
+    zadarma_request,
+)
+
+
+async def dry_run(api: Api, module_id: str, request: dict[str, Any],
+                  source: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"request": request}
+    if source is not None:
+        body["source"] = source
+    result: dict[str, Any] = await api.ok("POST", f"/api/v1/modules/{module_id}/dry-run", body)
+    return result
+
+
+async def module(api: Api, name: str, source: str, settings: dict[str, Any]) -> str:
+    created = await api.ok("POST", "/api/v1/modules", {"name": name, "settings": settings},
+                           status=201)
+    await api.ok("POST", f"/api/v1/modules/{created['id']}/versions",
+                 {"source": source, "activate": True}, status=201)
+    module_id: str = created["id"]
+    return module_id
+
+
+async def test_builder_modules_dry_run_in_the_real_sandbox(service: Service) -> None:
+    _, api = await service.new_tenant()
+    zadarma = await module(api, "zadarma", ZADARMA, {"apiSecret": SECRET, "apiKey": "k"})
+    signed = zadarma_request(END)
+    ran = await dry_run(api, zadarma, {"method": "POST", "headers": dict(signed.headers),
+                                       "body": signed.body})
+    assert ran["ok"], ran["error"]
+    assert ran["result"]["callRecord"]["disposition"] == "no_money_no_limit"
+    assert ran["logs"] == "call #1\n  NOTIFY_END at 2025-03-04T10:15:02+03:00 (SHA1, 1)\n"
+    assert ran["effects"]["record"]["created"] is True
+    assert [w["key"] for w in ran["storage"]] == ["history"]
+
+    megafon = await module(api, "megafon", MEGAFON, {"crmToken": "TOKEN"})
+    ran = await dry_run(api, megafon, {"method": "POST", "body": HISTORY, "headers": {
+        "Content-Type": "application/x-www-form-urlencoded"}})
+    assert ran["ok"], ran["error"]
+    # The script's snake_case keys, validated, are the documented camelCase ones.
+    assert ran["result"]["callRecord"]["srcPhone"] == "79031234567"
+    assert ran["reply"]["status"] == 200 and ran["reply"]["body"] == '{"ok": true}'
+
+
+async def test_what_the_sandbox_refuses_is_named_in_the_dry_run(service: Service) -> None:
+    _, api = await service.new_tenant()
+    module_id = await module(api, "m", "def VoipParseWebhookRequest(request):\n    return {}\n",
+                             {})
+    cases = {
+        "return type(request)": ("NameError", "line 2: name 'type' is not defined ('type' is "
+                                 "a Python builtin the sandbox does not offer"),
+        "import time\n    time.sleep(1)": ("AttributeError", "line 3: module 'time' has no "
+                                           "attribute 'sleep' (the sandbox's 'time' offers "
+                                           "only "),
+        "return HttpResponse().content('x')": (
+            "InvalidResult", 'VoipParseWebhookRequest returned an invalid result: is a reply '
+                             '(what HttpResponse() builds), not a parse result'),
+    }
+    for body, (kind, message) in cases.items():
+        source = f"def VoipParseWebhookRequest(request):\n    {body}\n"
+        ran = await dry_run(api, module_id, {"method": "POST"}, source=source)
+        assert ran["ok"] is False
+        assert ran["error"]["type"] == kind and ran["error"]["message"].startswith(message), ran

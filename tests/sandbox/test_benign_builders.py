@@ -1,0 +1,319 @@
+"""Whole scripts written the way a low-code module builder writes them (contract §3), run
+through the real executor: a Zadarma module with a signature class, a counting decorator, a
+`match` over the form, dates, storage and a recording link fetched; a MegaFon module with
+lookup tables, a helper returning a tuple, snake_case keys and a reply for every command.
+Everything §3 promises works together; where the sandbox refuses something ordinary Python
+has, the error says what and why.
+
+(The language surface name by name: test_benign.py; the hostile side: test_attacks_language.py.)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import textwrap
+from typing import Any
+
+import pytest
+
+from sandbox.call import RequestData
+from tests.sandbox.lang_support import DictHost, run, script
+
+SECRET = "api-secret"
+
+ZADARMA = textwrap.dedent('''
+    from __future__ import annotations
+
+    import base64
+    import hashlib
+    import hmac
+    import re
+    from datetime import datetime, timedelta, timezone
+    from urllib.parse import urlencode
+
+    MSK = timezone(timedelta(hours=3))
+    DISPOSITIONS: dict[str, VoipCallDisposition] = {
+        "answered": VoipCallDisposition.Answered,
+        "busy": VoipCallDisposition.Busy,
+        "no answer": VoipCallDisposition.NoAnswer,
+        "no money, no limit": VoipCallDisposition.NoMoneyNoLimit,
+    }
+    SIGNED = {
+        "NOTIFY_START": ("caller_id", "called_did", "call_start"),
+        "NOTIFY_END": ("caller_id", "called_did", "call_start"),
+    }
+
+
+    class SignatureError(ValueError):
+        pass
+
+
+    def counted(fn):
+        calls = 0
+
+        def wrapper(*args, **kwargs):
+            nonlocal calls
+            calls += 1
+            print(f"call #{calls}")
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+
+    class Signer:
+        algorithm: str = "sha1"
+
+        def __init__(self, secret: str) -> None:
+            self.secret = secret.encode("utf-8")
+            self.checked = 0
+
+        def sign(self, text: str) -> str:
+            digest = hmac.new(self.secret, text.encode(), hashlib.sha1).hexdigest()
+            return base64.b64encode(digest.encode()).decode()
+
+        def check(self, form: dict[str, str], given: str | None) -> None:
+            self.checked += 1
+            fields = SIGNED.get(form.get("event", ""))
+            if fields is None:
+                return
+            expected = self.sign("".join(form.get(f, "") for f in fields))
+            if not given or not hmac.compare_digest(expected, given):
+                raise SignatureError(f"bad signature for {form.get('event')!r}")
+
+        @property
+        def name(self) -> str:
+            return self.algorithm.upper()
+
+        @staticmethod
+        def digits(phone: str) -> str:
+            return re.sub(r"\\D", "", phone)
+
+        @classmethod
+        def from_settings(cls, s) -> Signer:
+            return cls(s.get("apiSecret", ""))
+
+
+    def started(text: str) -> datetime:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=MSK)
+
+
+    @counted
+    def VoipParseWebhookRequest(request: FetchRequest) -> VoipWebhookParseResult:
+        if request.method == "GET":
+            echo = request.query.get("zd_echo")
+            return {"response": HttpResponse().content(echo)} if echo is not None else {}
+        form = request.form()
+        signer = Signer.from_settings(settings)
+        try:
+            signer.check(form, request.headers.get("signature"))
+        except SignatureError as error:
+            return {"response": HttpResponse().status(401).content({"error": str(error)})}
+        at = started(form["call_start"])
+        print(f"{form['event']:>12} at {at.isoformat()} ({signer.name}, {signer.checked})")
+        history = storage.get("history", [])
+        history.append(form["event"])
+        storage.set("history", history[-10:], ttl=3600)
+        match form:
+            case {"event": "NOTIFY_START", "caller_id": caller, "called_did": did}:
+                return VoipWebhookParseResult(event=VoipWebhookRequest(
+                    event=VoipWebhookEvent.NotifyStart, direction=VoipCallDirection.In,
+                    disposition=VoipCallDisposition.Unknown, srcPhone=Signer.digits(caller),
+                    dstPhone=did, callId=form.get("pbx_call_id")))
+            case {"event": "NOTIFY_END", "caller_id": caller}:
+                disposition = DISPOSITIONS.get(form.get("disposition", ""),
+                                               VoipCallDisposition.Unknown)
+                rec = ({"id": form["call_id_with_rec"], "at": int(at.timestamp())}
+                       if form.get("is_recorded") == "1" else None)
+                return VoipWebhookParseResult(callRecord=VoipCallRecord(
+                    call=rec, direction=VoipCallDirection.In, disposition=disposition,
+                    srcPhone=caller, dstPhone=form.get("internal") or form["called_did"],
+                    duration=int(form.get("duration") or 0), callId=form.get("pbx_call_id")))
+            case _:
+                return {"response": HttpResponse().header("X-Ignored", form["event"])}
+
+
+    def VoipGetCallLink(call: dict) -> str:
+        query = urlencode({"call_id": call["id"]})
+        data = fetch(f"https://api.zadarma.com/v1/pbx/record/request/?{query}",
+                     headers={"Authorization": settings["apiKey"]}).json()
+        return data["link"]
+''')
+
+END = {"event": "NOTIFY_END", "call_start": "2025-03-04 10:15:02", "pbx_call_id": "in_5f2a",
+       "caller_id": "79161234567", "called_did": "74951112233", "internal": "101",
+       "duration": "74", "disposition": "no money, no limit", "is_recorded": "1",
+       "call_id_with_rec": "1709540102.55"}
+
+
+def zadarma_request(form: dict[str, str], *, secret: str = SECRET) -> RequestData:
+    signed = form["caller_id"] + form["called_did"] + form["call_start"]
+    digest = hmac.new(secret.encode(), signed.encode(), hashlib.sha1).hexdigest()
+    body = "&".join(f"{k}={v}".replace(" ", "+") for k, v in form.items())
+    return RequestData(headers=(("Content-Type", "application/x-www-form-urlencoded"),
+                                ("Signature", base64.b64encode(digest.encode()).decode())),
+                       body=body)
+
+
+def test_a_zadarma_module_written_by_a_builder_parses_a_signed_end() -> None:
+    host = DictHost()
+    outcome = run(ZADARMA, request=zadarma_request(END), host=host,
+                  settings={"apiSecret": SECRET, "apiKey": "key"})
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"] == {"callRecord": {
+        "call": {"id": "1709540102.55", "at": 1741072502}, "direction": "in",
+        "disposition": "no_money_no_limit", "srcPhone": "79161234567", "dstPhone": "101",
+        "duration": 74, "callId": "in_5f2a"}}
+    assert outcome["logs"] == "call #1\n  NOTIFY_END at 2025-03-04T10:15:02+03:00 (SHA1, 1)\n"
+    assert host.data == {"history": ["NOTIFY_END"]}
+
+
+def test_the_zadarma_module_refuses_a_forged_signature_and_echoes_the_check() -> None:
+    forged = run(ZADARMA, request=zadarma_request(END, secret="guess"),
+                 settings={"apiSecret": SECRET})
+    assert forged["ok"] and forged["result"]["response"]["status"] == 401
+    assert json.loads(forged["result"]["response"]["body"]) == {
+        "error": "bad signature for 'NOTIFY_END'"}
+    echo = run(ZADARMA, request=RequestData(method="GET", url="https://h.example/?zd_echo=a1"))
+    assert echo["ok"] and echo["result"]["response"]["body"] == "a1"
+
+
+def test_the_zadarma_module_fetches_its_recording_link() -> None:
+    url = "https://api.zadarma.com/v1/pbx/record/request/?call_id=1709540102.55"
+    host = DictHost({url: {"status": 200, "headers": [["Content-Type", "application/json"]],
+                           "body": json.dumps({"status": "success",
+                                               "link": "https://rec.example/a.mp3"})}})
+    outcome = run(ZADARMA, "VoipGetCallLink", args=({"id": "1709540102.55"},), host=host,
+                  settings={"apiKey": "key"})
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"] == "https://rec.example/a.mp3"
+    assert host.requests[0]["headers"] == {"Authorization": "key"}
+
+
+MEGAFON = textwrap.dedent('''
+    """MegaFon cloud PBX."""
+    from datetime import datetime, timezone
+
+    STATUS = {"Success": VoipCallDisposition.Answered, "missed": VoipCallDisposition.NoAnswer,
+              "Busy": VoipCallDisposition.Busy}
+
+
+    def reply(status: int = 200, **body) -> HttpResponse:
+        return HttpResponse().status(status).content(body or {"ok": True})
+
+
+    def numbers(form: dict) -> tuple[str, str, VoipCallDirection]:
+        out = form.get("direction", form.get("type")) == "out"
+        client, operator = form.get("phone", ""), form.get("user", "")
+        if out:
+            return operator, client, VoipCallDirection.Out
+        return client, operator, VoipCallDirection.In
+
+
+    def VoipParseWebhookRequest(request):
+        form = request.form()
+        if form.get("crm_token") != settings.get("crmToken"):
+            return {"response": reply(403, error="bad crm_token")}
+        print("cmd", form.get("cmd"), {k: v for k, v in form.items() if k != "crm_token"})
+        src, dst, direction = numbers(form)
+        match form.get("cmd"):
+            case "contact":
+                known = storage.get(f"contact:{form.get('phone')}") or {}
+                return {"response": HttpResponse().content(
+                    {"contact_name": known.get("name", ""), "responsible": known.get("user", "")})}
+            case "rating":
+                return None
+            case "history":
+                start = datetime.strptime(form["start"], "%Y%m%dT%H%M%SZ")
+                storage.set(f"contact:{form['phone']}", {"user": form.get("user")})
+                return {"call_record": {
+                    "call": {"link": form["link"], "start": start.replace(
+                        tzinfo=timezone.utc).isoformat()} if form.get("link") else None,
+                    "direction": direction,
+                    "disposition": STATUS.get(form.get("status", ""), "unknown"),
+                    "src_phone": src, "dst_phone": dst,
+                    "duration": int(form.get("duration", "0")), "call_id": form.get("callid"),
+                }, "response": reply()}
+            case other:
+                return {"response": reply(400, error=f"unknown cmd {other!r}")}
+''')
+
+HISTORY = ("cmd=history&type=in&user=ivanov&ext=201&phone=79031234567&diversion=74951112233"
+           "&start=20250304T101502Z&duration=93&callid=8844120031"
+           "&link=https%3A%2F%2Fpbx.example%2Frec%2F8844120031.mp3&status=Success"
+           "&crm_token=TOKEN")
+
+
+@pytest.mark.parametrize(("body", "status", "result"), [
+    (HISTORY, 200, {"call_record": {  # as the script wrote it; validation reads snake_case
+        "call": {"link": "https://pbx.example/rec/8844120031.mp3",
+                 "start": "2025-03-04T10:15:02+00:00"},
+        "direction": "in", "disposition": "answered", "src_phone": "79031234567",
+        "dst_phone": "ivanov", "duration": 93, "call_id": "8844120031"}}),
+    ("cmd=contact&phone=79031234567&crm_token=TOKEN", 200, {}),
+    ("cmd=rating&crm_token=TOKEN", None, None),
+    ("cmd=event&crm_token=WRONG", 403, {}),
+    ("cmd=nope&crm_token=TOKEN", 400, {}),
+])
+def test_a_megafon_module_written_by_a_builder_answers_every_command(
+        body: str, status: int | None, result: dict[str, Any] | None) -> None:
+    outcome = run(MEGAFON, request=RequestData(body=body), settings={"crmToken": "TOKEN"})
+    assert outcome["ok"], outcome["error"]
+    got = outcome["result"]
+    if status is None:
+        assert got is None
+        return
+    assert got.pop("response")["status"] == status
+    assert got == result
+
+
+# -- what the sandbox leaves out of Python says so --------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["type", "setattr", "vars", "id", "bytearray", "open"])
+def test_a_python_builtin_the_sandbox_does_not_offer_is_named_as_such(name: str) -> None:
+    outcome = run(script(f"return {name}"))
+    assert outcome["error"]["type"] == "NameError"
+    assert outcome["error"]["message"] == (
+        f"line 2: name '{name}' is not defined ({name!r} is a Python builtin the sandbox does "
+        "not offer: a script has only the builtins the module reference lists, §3.9)")
+
+
+def test_a_name_the_script_misspelt_is_only_not_defined() -> None:
+    assert run(script("return lenn('a')"))["error"]["message"] == (
+        "line 2: name 'lenn' is not defined")
+    # A script's own NameError is its own message, whatever it names.
+    assert run(script("raise NameError('mine', name='type')"))["error"]["message"] == (
+        "line 2: mine")
+
+
+@pytest.mark.parametrize(("check", "message"), [
+    ("isinstance(request, FetchRequest)",
+     "isinstance() cannot check against FetchRequest: it names a type for annotations only"),
+    ("isinstance({}, VoipCallRecord)", "isinstance() cannot check against VoipCallRecord: it "
+                                       "builds plain dicts (check isinstance(x, dict))"),
+    ("issubclass(dict, VoipMember)",
+     "issubclass() cannot check against VoipMember: it builds plain dicts"),
+])
+def test_checking_against_an_injected_type_name_says_what_to_do(check: str,
+                                                                 message: str) -> None:
+    outcome = run(script(f"return {check}"))
+    assert outcome["error"]["type"] == "TypeError"
+    assert outcome["error"]["message"] == f"line 2: {message}"
+
+
+@pytest.mark.parametrize(("code", "message"), [
+    ("import time\ntime.sleep(1)", "module 'time' has no attribute 'sleep' (the sandbox's "
+     "'time' offers only gmtime, monotonic, perf_counter, strftime, time, time_ns)"),
+    ("import hmac\nreturn hmac.HMAC", "module 'hmac' has no attribute 'HMAC' (the sandbox's "
+     "'hmac' offers only compare_digest, digest, new)"),
+    ("import re\nreturn re.Scanner", "module 're' has no attribute 'Scanner' (the sandbox "
+     "offers part of it: see the module reference, §3.11)"),
+])
+def test_a_module_member_the_sandbox_leaves_out_is_named_with_what_it_offers(
+        code: str, message: str) -> None:
+    outcome = run(script(code))
+    assert outcome["error"]["type"] == "AttributeError"
+    assert outcome["error"]["message"] == f"line 3: {message}"

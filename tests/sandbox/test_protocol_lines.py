@@ -1,0 +1,74 @@
+"""The parent's reading of a worker's pipe: lines cut where they lie, messages strict UTF-8 JSON."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode
+from sandbox.workers import Worker, WorkerReader
+
+
+def test_a_message_is_strict_utf8_json() -> None:
+    assert decode('{"type":"outcome","text":"привет"}'.encode()) == {
+        "type": "outcome", "text": "привет"}
+    for line in (
+        b'{"type":"outcome","text":"\xff"}',  # not UTF-8
+        b'{"type":"outcome","text":"\xed\xa0\x80"}',  # a lone surrogate, UTF-8-encoded
+        '{"type":"outcome"}'.encode("utf-16"),  # JSON, but not the protocol's encoding
+        b'["type"]',
+    ):
+        with pytest.raises(ProtocolError):
+            decode(line)
+
+
+class Lines:
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.violations: list[str] = []
+
+
+async def reader_for(take_out_after: int | None = None) -> tuple[WorkerReader, Lines, Worker]:
+    seen = Lines()
+    worker = Worker(id=1, pid=0, pidfd=None)
+
+    def on_line(w: Worker, line: bytes) -> None:
+        seen.lines.append(line)
+        if take_out_after is not None and len(seen.lines) >= take_out_after:
+            w.dead = True
+
+    return (WorkerReader(worker, on_line, lambda w, why: seen.violations.append(why),
+                         lambda w: None), seen, worker)
+
+
+async def test_lines_are_delivered_whole_however_the_pipe_cuts_them() -> None:
+    reader, seen, _ = await reader_for()
+    reader.data_received(b'{"a":1}\n{"b":2}\n{"c"')
+    assert seen.lines == [b'{"a":1}', b'{"b":2}']
+    reader.data_received(b":3")
+    assert seen.lines == [b'{"a":1}', b'{"b":2}']
+    reader.data_received(b'}\n{"d":4}\n')
+    assert seen.lines == [b'{"a":1}', b'{"b":2}', b'{"c":3}', b'{"d":4}']
+    assert not reader.buffer
+    reader.data_received(b"\n")
+    assert seen.lines[-1] == b""
+    assert isinstance(seen.lines[0], bytes) and isinstance(seen.lines[2], bytes)
+
+
+async def test_no_line_is_handled_after_the_worker_is_taken_out() -> None:
+    reader, seen, _ = await reader_for(take_out_after=1)
+    reader.data_received(b"one\ntwo\nthree\n")
+    assert seen.lines == [b"one"]
+    reader.data_received(b"four\n")
+    assert seen.lines == [b"one"]
+
+
+async def test_an_endless_line_is_a_violation() -> None:
+    reader, seen, _ = await reader_for()
+    reader.data_received(b"x" * (MAX_MESSAGE_BYTES // 2))
+    assert not seen.violations
+    reader.data_received(b"x" * (MAX_MESSAGE_BYTES // 2 + 1))
+    assert seen.violations and not reader.buffer and not seen.lines
+    # ...whether or not it started in the buffer.
+    reader.data_received(b"ok\n" + b"y" * (MAX_MESSAGE_BYTES + 1))
+    assert seen.lines == [b"ok"] and len(seen.violations) == 2
+
