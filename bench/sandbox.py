@@ -23,18 +23,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.seed_call import SEED, SETTINGS, start_request  # noqa: E402
 from bench.webhooks import children_of, cpu_seconds  # noqa: E402
-from sandbox import Call, Limits, RequestData, SandboxPool  # noqa: E402
+from sandbox import Call, Limits, SandboxPool  # noqa: E402
 from sandbox.injected import FetchRequest, OutputLog, make_injected  # noqa: E402
 
-SEED = (ROOT / "scripts" / "seed-json" / "script.py").read_text(encoding="utf-8")
-SETTINGS = {"apiKey": "demo", "recordBaseUrl": "https://records.example.com/rec"}
-REQUEST = RequestData(
-    method="POST",
-    url="http://localhost/hooks/bench",
-    headers=(("Content-Type", "application/json"),),
-    body=json.dumps({"type": "start", "callId": "c-1", "srcPhone": "+79161234567",
-                     "dstPhone": "101"}),
+REQUEST = start_request(
+    "http://localhost/hooks/bench",
+    (("Content-Type", "application/json"),),
 )
 
 

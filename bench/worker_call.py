@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,17 +27,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sandbox import Call, Limits, RequestData  # noqa: E402
+from bench.seed_call import SEED, SETTINGS, start_request  # noqa: E402
+from sandbox import Call, Limits  # noqa: E402
 from sandbox.protocol import EncodedCall, decode, encode, encode_strict, source_facts  # noqa: E402
 
-SEED = (ROOT / "scripts" / "seed-json" / "script.py").read_text(encoding="utf-8")
-SETTINGS = {"apiKey": "demo", "recordBaseUrl": "https://records.example.com/rec"}
-REQUEST = RequestData(
-    method="POST",
-    url="http://localhost/hooks/bench?token=abc",
-    headers=(("Content-Type", "application/json"), ("User-Agent", "pbx/1.0")),
-    body=json.dumps({"type": "start", "callId": "c-1", "srcPhone": "+79161234567",
-                     "dstPhone": "101"}),
+REQUEST = start_request(
+    "http://localhost/hooks/bench?token=abc",
+    (("Content-Type", "application/json"), ("User-Agent", "pbx/1.0")),
 )
 
 
