@@ -34,6 +34,8 @@ from bench.webhooks import (  # noqa: E402
     PYTHON,
     SEED,
     children_of,
+    cpu_per_webhook,
+    cpu_snapshot,
     finish,
     free_port,
     load,
@@ -124,26 +126,46 @@ async def one_webhook_each(hooks: list[str]) -> None:
 def throughput(args: argparse.Namespace, work: Path) -> None:
     base_port, port = free_port(), free_port()
     with process([PYTHON, str(ROOT / "bench" / "baseline_server.py"), "--port", str(base_port),
-                  "--data", str(work / "baseline")]):
+                  "--data", str(work / "baseline")]) as baseline_server:
         asyncio.run(wait_ready(f"http://127.0.0.1:{base_port}/"))
         url = f"http://127.0.0.1:{base_port}/hooks/baseline"
         load(url, 8, 1.0)
+        before = cpu_snapshot(baseline_server.pid)
         baseline = load(url, CONCURRENCY, args.seconds)
-    with process(service_args(work / "service", port, args.workers)):
+        baseline_cpu = cpu_per_webhook(before, cpu_snapshot(baseline_server.pid), baseline)
+    with process(service_args(work / "service", port, args.workers)) as server:
         base = f"http://127.0.0.1:{port}"
         asyncio.run(wait_ready(base + "/healthz"))
         single = asyncio.run(module_hook(base, "single", SEED))
         load(single, 8, 1.0)
+        before = cpu_snapshot(server.pid)
         one = load(single, CONCURRENCY, args.seconds)
+        one_cpu = cpu_per_webhook(before, cpu_snapshot(server.pid), one)
         many_hooks = asyncio.run(tenant_hooks(base, args.tenants, SEED, "many"))
         load_urls(many_hooks, 8, 1.0)
+        before = cpu_snapshot(server.pid)
         many = load_urls(many_hooks, CONCURRENCY, args.seconds)
+        many_cpu = cpu_per_webhook(before, cpu_snapshot(server.pid), many)
     print(f"throughput (seed module, concurrency {CONCURRENCY}, {args.workers} workers):")
     print(row("  baseline (no sandbox)", baseline))
     print(row("  service, one tenant", one))
     print(f"  {'':32} service/baseline: {one['per_second'] / max(baseline['per_second'], 1):.2f}")
     print(row(f"  service, {args.tenants} tenants interleaved", many))
     print(f"  {'':32} service/baseline: {many['per_second'] / max(baseline['per_second'], 1):.2f}")
+    # Where each side's CPU goes per webhook, and what that allows: with both cores busy
+    # (load generator, event loop, sandbox workers), the totals bound the ratio; where the
+    # workers had cores of their own, the event loops would.
+    print("  CPU per webhook (us):")
+    for name, parts in (("baseline", baseline_cpu), ("one tenant", one_cpu),
+                        (f"{args.tenants} tenants", many_cpu)):
+        print(f"    {name:<11}" + ", ".join(f"{part} {seconds * 1e6:.0f}"
+                                          for part, seconds in parts.items()))
+        if parts is not baseline_cpu:
+            by_totals = sum(baseline_cpu.values()) / max(sum(parts.values()), 1e-9)
+            by_loops = (baseline_cpu["event loop thread"]
+                        / max(parts["event loop thread"], 1e-9))
+            print(f"    {'':11}service/baseline bound: {by_totals:.2f} by CPU totals, "
+                  f"{by_loops:.2f} by event loops")
     print()
 
 
