@@ -55,15 +55,27 @@ $fn$"""
 _MARK = re.compile(r"\$(\d+)")
 
 
+# Per read text, made once: the same string object each time, whose hash is kept, so the
+# driver's statement cache finds it without hashing kilobytes of text every unit. As many
+# entries as texts declared pure (pure.py keeps each too).
+_FINGERPRINTED: dict[str, str] = {}
+
+
 def fingerprinted(sql: str) -> str:
     """The read with each row's fingerprint as one more column, last."""
-    # The newline: a read ending in a -- comment must not swallow the parenthesis.
-    return f"SELECT q.*, md5(q::text) AS {FINGERPRINT} FROM ({sql}\n) AS q"
+    done = _FINGERPRINTED.get(sql)
+    if done is None:
+        # The newline: a read ending in a -- comment must not swallow the parenthesis.
+        done = _FINGERPRINTED[sql] = (f"SELECT q.*, md5(q::text) AS {FINGERPRINT} "
+                                      f"FROM ({sql}\n) AS q")
+    return done
 
 
 def _read_literal(value: Any) -> str:
     """A read's parameter written in, typed as the parameter would have been inferred."""
     kind = type(value)
+    if kind is str or value is None:  # most of them: first
+        return pg_literal(value)  # text (an untyped literal: the context types it), NULL
     if kind is int:
         return str(value)  # an integer constant: int4 (or int8), as a parameter is typed
     if kind is bool:

@@ -196,6 +196,27 @@ async def test_pg_literals_read_back_as_the_values_they_write(pg_backend: Any) -
         await conn.close()
 
 
+def test_the_writes_with_commit_write_each_value_as_pg_literal_does() -> None:
+    """`pg_unit_script` writes a row's values itself (the common kinds inline, a UTC time
+    once per message): the text is what `pg_literal` gives each value, times of the same
+    instant with other offsets included."""
+    from datetime import timedelta, timezone
+
+    from runtime.store.writes import PG_PREPARED, SLOTS, pg_literal, pg_unit_script
+
+    moment = datetime(2026, 12, 6, 18, 25, 42, 123000, tzinfo=UTC)
+    later = moment + timedelta(milliseconds=1)
+    same_elsewhere = moment.astimezone(timezone(timedelta(hours=3)))
+    values = [*HOSTILE, None, True, False, 7, 74.5, float("inf"), moment, later, moment,
+              same_elsewhere, later, ""]
+    slot = SLOTS[0]
+    script = pg_unit_script([(slot, [values, values[::-1]])], prepared=True)
+    expected = [f"EXECUTE {PG_PREPARED[slot.name]}({', '.join(pg_literal(v) for v in row)})"
+                for row in (values, values[::-1])]
+    assert script == "; ".join(expected)
+    assert "+03:00" in script  # the time with its own offset is not taken for the UTC one
+
+
 async def test_writes_failing_with_commit_roll_the_whole_unit_back_postgres(
     pg_backend: Any,
 ) -> None:
