@@ -74,8 +74,10 @@ def fingerprinted(sql: str) -> str:
 def _read_literal(value: Any) -> str:
     """A read's parameter written in, typed as the parameter would have been inferred."""
     kind = type(value)
-    if kind is str or value is None:  # most of them: first
-        return pg_literal(value)  # text (an untyped literal: the context types it), NULL
+    if kind is str:  # most of them: first, pg_literal's plain text inline
+        if "'" in value or "\\" in value or "\x00" in value:
+            return pg_literal(value)
+        return f"E'{value}'"  # an untyped literal: the context types it
     if kind is int:
         return str(value)  # an integer constant: int4 (or int8), as a parameter is typed
     if kind is bool:
@@ -86,7 +88,7 @@ def _read_literal(value: Any) -> str:
         return pg_literal(value) + "::timestamptz"
     if kind is bytes:
         return f"E'\\\\x{value.hex()}'::bytea"  # E'\\x..': whatever standard_conforming_strings
-    return pg_literal(value)  # text (an untyped literal: the context types it), NULL
+    return pg_literal(value)  # NULL
 
 
 def with_literals(sql: str, args: Sequence[Any]) -> str:
