@@ -78,6 +78,8 @@ def _read_literal(value: Any) -> str:
         if "'" in value or "\\" in value or "\x00" in value:
             return pg_literal(value)
         return f"E'{value}'"  # an untyped literal: the context types it
+    if value is None:
+        return "NULL"
     if kind is int:
         return str(value)  # an integer constant: int4 (or int8), as a parameter is typed
     if kind is bool:
@@ -88,7 +90,7 @@ def _read_literal(value: Any) -> str:
         return pg_literal(value) + "::timestamptz"
     if kind is bytes:
         return f"E'\\\\x{value.hex()}'::bytea"  # E'\\x..': whatever standard_conforming_strings
-    return pg_literal(value)  # NULL
+    return pg_literal(value)  # raises NotLiteral
 
 
 def with_literals(sql: str, args: Sequence[Any]) -> str:
@@ -157,9 +159,10 @@ class Replay:
         parts = []
         for item in self.items:
             if isinstance(item, _Lock):
-                parts.append("SELECT " + ", ".join(
-                    f"pg_advisory_xact_lock({int(item.space)}, hashtext({pg_literal(k)}))"
-                    for k in item.keys))
+                space = int(item.space)
+                parts.append("SELECT " + ", ".join([
+                    f"pg_advisory_xact_lock({space}, hashtext({pg_literal(k)}))"
+                    for k in item.keys]))
             elif (name := _PREPARED.get(item.sql)) is not None:
                 values = [_read_literal(v) for v in item.args]
                 parts.append(f"EXECUTE {name}({', '.join(values)}, "
