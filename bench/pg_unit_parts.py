@@ -12,7 +12,7 @@ reading the server process's CPU (/proc/<pid>/stat) before and after:
 - the scene, read with its fingerprints (the unit's first round trip);
 - BEGIN, the call's locks, ROLLBACK;
 - BEGIN, the scene checked again (EXECUTE of the prepared check), ROLLBACK;
-- BEGIN, the unit's writes as sent, ROLLBACK (rolled back: they can run again);
+- BEGIN, the unit's writes as sent (an EXECUTE a row), ROLLBACK (they can run again);
 - BEGIN; ROLLBACK alone (what the wrappers cost).
 
 CPU µs per run, the lowest and the median of `--rounds` (the parts in turn each round, so
@@ -88,8 +88,8 @@ async def one_unit(url: str, units: int) -> tuple[str, list[Any], str, str, str]
     await webhook()
     await asyncio.sleep(0)  # the logger reports with call_soon
     read, message = sent[0], sent[-1].query
-    call_id = re.search(r"INSERT INTO calls \(.*?\) VALUES \(E'([^']+)'", message)
-    execution_id = re.search(r"INSERT INTO executions \(.*?\) VALUES \(E'([^']+)'", message)
+    call_id = re.search(r"EXECUTE voip_write_calls_new\(E'([^']+)'", message)
+    execution_id = re.search(r"EXECUTE voip_write_executions\(E'([^']+)'", message)
     assert call_id is not None and execution_id is not None, message[:300]
     schema = store.schema
     await store.close()
@@ -131,7 +131,7 @@ async def measure(url: str, repeat: int, rounds: int) -> None:
             print(f"  {name:<28} lowest {min(figures):6.0f}   median "
                   f"{statistics.median(figures):6.0f}")
         print(f"  (the message: {len(message)} characters; the writes "
-              f"{writes.count('INSERT INTO')} INSERTs)")
+              f"{writes.count('EXECUTE voip_write_')} rows)")
     finally:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()

@@ -536,8 +536,11 @@ def postgres(args: argparse.Namespace, work: Path, sqlite_service: dict[str, Any
 def drop_schema(url: str, schema: str) -> None:
     import asyncpg
 
+    from runtime.store.postgres import PgTarget
+
     async def drop() -> None:
-        connection = await asyncpg.connect(url)
+        # The URL's own ?schema= and ?pool_size= are the store's, not asyncpg's.
+        connection = await asyncpg.connect(PgTarget.parse(url).dsn)
         try:
             await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:

@@ -358,8 +358,20 @@ class ContractModel(BaseModel):
         return {k: v for k, v in data.items() if not (v is None and k in optional)}
 
     def to_json(self) -> dict[str, JSONValue]:
-        """The documented camelCase JSON, absent keys left out (for storing and showing)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The documented camelCase JSON, absent keys left out (for storing and showing).
+
+        The same dict on every call (the model is frozen): read it, do not change it. A
+        webhook's event is dumped for the call history and again inside its result for the
+        execution log: the second is this dict again, not a second pass through pydantic."""
+        return self._json
+
+    @functools.cached_property
+    def _json(self) -> dict[str, JSONValue]:
+        # (pydantic leaves functools' descriptors alone: this is no field, and the value kept
+        # in the instance's __dict__ takes no part in equality, hashing or dumps.)
+        data: dict[str, JSONValue] = self.__pydantic_serializer__.to_python(
+            self, mode="json", by_alias=True, exclude_none=True)
+        return data
 
 
 @functools.cache
@@ -415,6 +427,19 @@ class ParseResult(ContractModel):
     event: CallEvent | None = None
     call_record: CallRecord | None = None
     response: HttpReply | None = None
+
+    @functools.cached_property
+    def _json(self) -> dict[str, JSONValue]:
+        # Made of its parts' own dumps (what `model_dump` gives, the parts' dicts shared):
+        # acting dumped the event or record already, for the call history.
+        data: dict[str, JSONValue] = {}
+        if self.event is not None:
+            data["event"] = self.event.to_json()
+        if self.call_record is not None:
+            data["callRecord"] = self.call_record.to_json()
+        if self.response is not None:
+            data["response"] = self.response.to_json()
+        return data
 
 
 class TestConnectionResult(ContractModel):

@@ -72,7 +72,8 @@ def checked_headers(request: web.Request) -> web.Request | web.Response:
     Host header that makes no URL (`x:99999`, a name IDNA refuses) is a 400 here, not a
     ValueError wherever `request.url` is first read."""
     headers = request.headers
-    if not all(value.isascii() for value in headers.values()):
+    # One C-level pass over the values joined, not a generator step per header.
+    if not "".join(headers.values()).isascii():
         request = request.clone(headers=[(name, valid_text(value))
                                          for name, value in headers.items()])
     try:

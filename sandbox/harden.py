@@ -550,7 +550,10 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
     if isinstance(ruleset, landlock.LandlockRuleset):
         keep.add(ruleset.fd)
     close_inherited_descriptors(keep)
-    os.environ.clear()
+    # The template's environment is empty already (the pool starts it with none): clear()
+    # on an empty mapping still raised and caught a KeyError in every fork.
+    if os.environ:
+        os.environ.clear()
     report.active.append("descriptors closed, empty environment")
 
     if root_ready:

@@ -419,8 +419,9 @@ class SandboxPool:
         self.stats.calls += 1
         # Known from its first call on, so a newcomer cannot take every worker at once.
         self._load(group)
-        self._waiting.push(group, pending)
-        self._dispatch()
+        if not self._start_now(pending):
+            self._waiting.push(group, pending)
+            self._dispatch()
         outcome = await future
         if outcome.limit is not None:
             self.stats.limit_hits[outcome.limit] += 1
@@ -466,6 +467,33 @@ class SandboxPool:
         self._budgets.pop(group, None)
         self._loads.pop(group, None)
         return len(workers)
+
+    def _start_now(self, pending: PendingCall) -> bool:
+        """Start a new call at once when no other call waits (nearly always): what a dispatch
+        pass would do with it, without the queue's round (a deque made and emptied, the groups
+        listed, a second pass to find the queue empty) and without a replenish when the
+        spares are all there. False, and nothing started, when it must wait its turn."""
+        if self._waiting or self._dispatching or self._closed:
+            return False
+        group = pending.group
+        now = time.monotonic()
+        if self._throttled(group, now):
+            return False  # the queue's pass refuses it with the reason
+        spares = len(self._spares)
+        # As inside a pass: a worker taken out meanwhile (a reclaim for a spare) asks for
+        # another pass instead of nesting one.
+        self._dispatching = True
+        try:
+            worker = self._worker_for(group, now)
+            if worker is not None:
+                self._start_on(worker, pending)
+        finally:
+            self._dispatching = False
+        if self._redispatch or self._waiting:
+            self._dispatch()  # (it replenishes too)
+        elif len(self._spares) < spares or len(self._spares) + self._starting < self.spare_workers:
+            self._replenish()
+        return worker is not None
 
     def _dispatch(self) -> None:
         if self._closed:
@@ -802,7 +830,10 @@ class SandboxPool:
             pending.future.set_result(outcome)
         if worker.inflight and not worker.retiring:
             self._arm_deadline(worker, worker.inflight[0])
-        self._dispatch()
+        if self._waiting:
+            # (With none waiting, a pass would find nothing to start; the spares are topped
+            # up as calls start, `_start_now`.)
+            self._dispatch()
 
     # -- messages from workers ------------------------------------------------------------------
     def _on_line(self, worker: Worker, line: bytes) -> None:

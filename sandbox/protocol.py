@@ -18,7 +18,9 @@ import functools
 import hashlib
 import json
 import os
+import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +47,24 @@ class ProtocolError(Exception):
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# What `_ENCODER.encode` runs underneath (3.11: iterencode's one-shot branch), called without
+# its two Python frames: the pool encodes a message for every call.
+_make_encoder: Callable[..., Any] | None = getattr(json.encoder, "c_make_encoder", None)
+
+
+def _dumps(value: Any) -> str:
+    """`_ENCODER.encode(value)`, through the C encoder directly when there is one."""
+    if _make_encoder is None or type(value) is str:
+        return _ENCODER.encode(value)
+    # A fresh marker dict per call, as JSONEncoder.encode uses: an encode that fails leaves
+    # its entries behind in the dict it used.
+    encoder = _make_encoder({}, _ENCODER.default, json.encoder.encode_basestring, None, ":",
+                            ",", False, False, True)
+    return "".join(encoder(value, 0))
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    return _ENCODER.encode(message).encode() + b"\n"
+    return _dumps(message).encode() + b"\n"
 
 
 class UnsendableCall(Exception):
@@ -58,7 +74,7 @@ class UnsendableCall(Exception):
 def encode_strict(value: Any) -> bytes:
     """JSON as strict UTF-8; raises UnsendableCall for anything that is not."""
     try:
-        return _ENCODER.encode(value).encode("utf-8")
+        return _dumps(value).encode("utf-8")
     except UnicodeEncodeError as error:
         raise UnsendableCall(
             f"text that is not valid Unicode (an unpaired surrogate at position {error.start})"
@@ -100,12 +116,34 @@ class EncodedCall:
                          self.limits, b',"call":', call, b"}\n"))
 
 
+# The stdlib decoder's own scanner, and the whitespace json.loads skips around the value
+# (json.decoder.WHITESPACE, which always matches, if only the empty string).
+_scan_once: Callable[[str, int], tuple[Any, int]] = (
+    json.JSONDecoder().scan_once)  # type: ignore[attr-defined]
+_whitespace = re.compile(r"[ \t\n\r]*", re.VERBOSE | re.MULTILINE | re.DOTALL).match
+
+
+def _loads(text: str) -> Any:
+    """`json.loads(text)` without its three Python frames (a message per call, and more):
+    the same scanner, the same whitespace around the value, the same errors (ValueError)."""
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    try:
+        value, end = _scan_once(text, _whitespace(text, 0).end())  # type: ignore[union-attr]
+    except StopIteration as stop:
+        raise json.JSONDecodeError("Expecting value", text, stop.value) from None
+    end = _whitespace(text, end).end()  # type: ignore[union-attr]
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
+
+
 def decode(line: bytes) -> dict[str, Any]:
     """A message as strict UTF-8 JSON. Decoded here rather than by json.loads, which guesses
     the encoding of bytes (UTF-16 and -32 too) in Python code and lets UTF-8-encoded lone
     surrogates through: a message is UTF-8 (`encode`), and anything else is a violation."""
     try:
-        message = json.loads(line.decode("utf-8"))
+        message = _loads(line.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise ProtocolError(f"not JSON: {error}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):

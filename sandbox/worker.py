@@ -32,7 +32,7 @@ from sandbox import stopping
 from sandbox.call import Call
 from sandbox.compiler import SCRIPT_FILENAME
 from sandbox.harden import HardeningReport
-from sandbox.limits import Limits
+from sandbox.limits import DEFAULT_LIMITS, Limits
 from sandbox.outcome import JSONValue
 from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel, ProtocolError
 from sandbox.template import WORKER_IN_FD, WORKER_OUT_FD
@@ -69,7 +69,9 @@ class WorkerState:
         # The last call's limits as sent and as parsed: the pool sends the same ones call after
         # call, and a Limits is immutable.
         self.limits_sent: Any = _NOTHING_SENT
-        self.limits = Limits()
+        # The template's (immutable): one made here would be allocated in the fork, between
+        # its start and its "ready".
+        self.limits = DEFAULT_LIMITS
 
     def parse_limits(self, sent: Any) -> Limits:
         if sent != self.limits_sent:

@@ -72,6 +72,7 @@ from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error
 from runtime.store.queries import Reads, scene_sql
 from runtime.store.reads import Query, QueryReads
 from runtime.store.tx import SqlTx, run_unit
+from runtime.store.writes import pg_prepare_writes
 
 log = logging.getLogger("runtime.store.postgres")
 
@@ -169,10 +170,17 @@ HOT_READS = [POSTGRES.render(scene_sql(POSTGRES, column))
              for column in (None, NOTIFY_SCENE_COLUMN)]
 
 
+async def _init_preparing_connection(conn: asyncpg.Connection) -> None:
+    await _init_connection(conn)
+    # The writes that go with COMMIT, as EXECUTEs (writes.py).
+    await conn.execute(pg_prepare_writes())
+
+
 async def _init_deferring_connection(conn: asyncpg.Connection) -> None:
     await _init_connection(conn)
-    # What checks a deferred unit's reads at its COMMIT (pg_replay.py), the scene's prepared.
-    await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS)}")
+    # What checks a deferred unit's reads at its COMMIT (pg_replay.py), the scene's prepared;
+    # the writes that go with COMMIT, as EXECUTEs (writes.py).
+    await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS)}; {pg_prepare_writes()}")
 
 
 async def _can_defer(conn: asyncpg.Connection) -> bool:
@@ -189,6 +197,16 @@ async def _can_defer(conn: asyncpg.Connection) -> bool:
     return True
 
 
+async def _can_prepare_writes(conn: asyncpg.Connection) -> bool:
+    """Whether the writes that go with COMMIT can be prepared: not where the tables are not
+    the store's (a test's own migrations). Those connections send them as text."""
+    try:
+        await conn.execute(pg_prepare_writes())
+    except asyncpg.PostgresError:
+        return False
+    return True
+
+
 async def _keep_session(conn: object) -> None:
     """Pool reset on release: nothing beyond asyncpg's own rollback of an open transaction.
 
@@ -201,7 +219,8 @@ async def _keep_session(conn: object) -> None:
 
 class PostgresStore(QueryReads):
     def __init__(self, target: PgTarget, schema: str, pool: asyncpg.Pool, *,
-                 clock: Callable[[], datetime], defer: bool = True) -> None:
+                 clock: Callable[[], datetime], defer: bool = True,
+                 prepared: bool = True) -> None:
         self.target = target
         self.schema = schema  # the schema the tables live in (current_schema() if not given)
         self._pool = pool
@@ -212,6 +231,7 @@ class PostgresStore(QueryReads):
         self._running: set[asyncio.Task[Any]] = set()
         self._counters = _Counters()
         self._defer = defer  # units' first attempts defer their locks (pg_replay.py)
+        self._prepared = prepared  # connections prepared the writes (writes.py)
 
     @classmethod
     async def open(cls, url: str, *, schema: str | None = None, pool_size: int | None = None,
@@ -232,16 +252,18 @@ class PostgresStore(QueryReads):
         try:
             resolved = target.schema or await conn.fetchval("SELECT current_schema()") or "public"
             await apply_migrations(conn, resolved, migrations)
-            defer = await _can_defer(conn)
+            prepared = await _can_prepare_writes(conn)
+            defer = prepared and await _can_defer(conn)  # (its init prepares the writes too)
         finally:
             await conn.close()
+        init = (_init_deferring_connection if defer
+                else _init_preparing_connection if prepared else _init_connection)
         pool = await asyncpg.create_pool(
-            target.dsn, min_size=1, max_size=pool_size,
-            init=_init_deferring_connection if defer else _init_connection,
+            target.dsn, min_size=1, max_size=pool_size, init=init,
             reset=_keep_session, server_settings=target.settings(),
         )
         assert pool is not None
-        return cls(target, resolved, pool, clock=clock, defer=defer)
+        return cls(target, resolved, pool, clock=clock, defer=defer, prepared=prepared)
 
     # --- units of work --------------------------------------------------------------------
 
@@ -294,7 +316,7 @@ class PostgresStore(QueryReads):
             async with self._pool.acquire() as conn:
                 # BEGIN goes with the unit's first statement (PgPort), COMMIT with the
                 # writes it queued last (PgPort.commit).
-                port = PgPort(conn, unit=True, defer=defer)
+                port = PgPort(conn, unit=True, defer=defer, prepared=self._prepared)
                 tx = SqlTx(port, AdvisoryLocks(port), self._clock)
                 try:
                     if dry:

@@ -88,15 +88,19 @@ class PgPort:
     column name.
     """
 
-    __slots__ = ("begun", "deferring", "dialect", "replay", "target", "unit")
+    __slots__ = ("begun", "deferring", "dialect", "prepared", "replay", "target", "unit")
 
-    def __init__(self, target: Target, *, unit: bool = False, defer: bool = False) -> None:
+    def __init__(self, target: Target, *, unit: bool = False, defer: bool = False,
+                 prepared: bool = False) -> None:
         self.target = target
         self.dialect = POSTGRES
         self.unit = unit
         self.begun = False
         self.deferring = unit and defer
         self.replay = Replay()
+        # The connection has prepared the writes that go with COMMIT (writes.py
+        # `pg_prepare_writes`, postgres.py): they go as EXECUTEs of those.
+        self.prepared = prepared
 
     async def _begin(self, then: str = "") -> None:
         self.begun = True
@@ -168,7 +172,7 @@ class PgPort:
         """
         if self.deferring and batch and self.replay.items:
             try:
-                script = f"{self.replay.script()}; {pg_unit_script(batch)}"
+                script = f"{self.replay.script()}; {pg_unit_script(batch, prepared=self.prepared)}"
             except NotLiteral:
                 await self._start()  # one statement each, then as in a transaction
             else:
@@ -184,7 +188,7 @@ class PgPort:
             await self._execute(POSTGRES.render(sql), args)
             return
         try:
-            script = pg_unit_script(batch)
+            script = pg_unit_script(batch, prepared=self.prepared)
         except NotLiteral:
             await self.write_batch(batch)
             await self.end(commit=True)
@@ -276,7 +280,7 @@ class PgPort:
     async def write_batch(self, batch: Batch) -> None:
         if self.deferring:  # BEGIN, the locks and checks, and the batch: one message
             try:
-                script = pg_unit_script(batch)
+                script = pg_unit_script(batch, prepared=self.prepared)
             except NotLiteral:
                 pass
             else:

@@ -17,7 +17,8 @@ one read (the call's scene) and those.
   statements, as cheap for SQLite as plain INSERTs (BENCHMARKS.md, "The store written once").
 - PostgreSQL (`pg_unit_writes`): one statement of data-modifying CTEs, one per table (and one
   per updated row), the values as parameters; or, for the batch that goes in one message
-  with COMMIT (postgres_port `PgPort.commit`), the same statement with its values written in
+  with COMMIT (postgres_port `PgPort.commit`), one `EXECUTE` a row of the slot's statement,
+  prepared on each of the store's connections (`pg_prepare_writes`), its values written in
   as literals (`pg_unit_script`, `pg_literal`).
 
 Rows are kept per table in the order given; an update of a row queued for insert becomes that
@@ -281,8 +282,9 @@ def pg_literal(value: Any) -> str:
     characters with a meaning; both are doubled, so a value cannot end the literal, whatever
     `standard_conforming_strings` says. NUL, which a statement's text cannot hold, is U+FFFD
     as in every parameter (postgres_port). Other values are written as their input text, an
-    untyped literal the column's type reads (an INSERT's or UPDATE's target column gives it
-    its type). Anything else (a naive time, bytes, ...) raises NotLiteral.
+    untyped literal the column's type reads (an INSERT's or UPDATE's target column, or the
+    prepared statement's parameter going in it, gives it its type). Anything else (a naive
+    time, bytes, ...) raises NotLiteral.
     """
     kind = type(value)
     if value is None:
@@ -301,10 +303,37 @@ def pg_literal(value: Any) -> str:
     raise NotLiteral(f"no literal for a {kind.__name__}")
 
 
-def pg_unit_script(batch: Batch) -> str:
-    """The batch as one statement with its values written in (`pg_literal`), to go in one
-    message with other statements (the simple query protocol takes no parameters).
-    Raises NotLiteral when a value cannot be written so."""
+# Each slot's one-row statement, prepared on each of the store's connections (postgres.py
+# `_init_connection`): sent as text, the batch's statement was parsed, analysed and planned
+# for every unit, which cost the server more than inserting its rows.
+PG_PREPARED = {s.name: f"voip_write_{s.name}" for s in SLOTS}
+
+
+def _pg_one_row_sql(s: Slot) -> str:
+    marks = [f"${i + 1}" for i in range(len(s.columns))]
+    if s.update:
+        sets = ", ".join(f"{c} = {m}" for c, m in zip(s.columns[1:], marks[1:], strict=True))
+        return f"UPDATE {s.table} SET {sets} WHERE {s.columns[0]} = $1"
+    return s.insert_sql([f"({', '.join(marks)})"])
+
+
+def pg_prepare_writes() -> str:
+    """The PREPARE statements of every slot's one-row statement (its parameters typed by the
+    columns they go in, as a literal in the statement was), for a connection to run once."""
+    return "; ".join(f"PREPARE {PG_PREPARED[s.name]} AS {_pg_one_row_sql(s)}" for s in SLOTS)
+
+
+def pg_unit_script(batch: Batch, *, prepared: bool) -> str:
+    """The batch with its values written in (`pg_literal`), to go in one message with other
+    statements (the simple query protocol takes no parameters). `prepared` (the connection
+    has run `pg_prepare_writes`): an EXECUTE of its slot's statement a row, in SLOTS order,
+    the order the foreign keys need (each statement's are checked at its end); else one
+    statement of data-modifying CTEs, as `pg_unit_writes`. Raises NotLiteral when a value
+    cannot be written so."""
+    if prepared:
+        return "; ".join(
+            f"EXECUTE {PG_PREPARED[s.name]}({', '.join([pg_literal(v) for v in values])})"
+            for s, rows in batch for values in rows)
 
     def marks(values: Sequence[Any]) -> list[str]:
         return [pg_literal(v) for v in values]

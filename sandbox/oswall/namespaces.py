@@ -64,7 +64,9 @@ def _check(result: int, what: str) -> None:
 
 
 def unshare(libc: ctypes.CDLL, flags: int) -> None:
-    _check(libc.unshare(flags), f"unshare({describe(flags)})")
+    # The message only on failure: this runs in every fork, between its start and "ready".
+    if libc.unshare(flags) != 0:
+        _check(-1, f"unshare({describe(flags)})")
 
 
 def enter_namespaces(libc: ctypes.CDLL, wanted: int) -> tuple[int, str | None]:
@@ -185,7 +187,8 @@ class SharedNamespaces:
         if self.user_fd is not None:
             joins.insert(0, (self.user_fd, CLONE_NEWUSER))
         for fd, kind in joins:
-            _check(libc.setns(fd, kind), f"setns({NAMESPACE_NAMES[kind]})")
+            if libc.setns(fd, kind) != 0:  # (the message only on failure, as `unshare`)
+                _check(-1, f"setns({NAMESPACE_NAMES[kind]})")
 
 
 SHARED_FLAGS = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS

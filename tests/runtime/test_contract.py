@@ -192,6 +192,32 @@ def test_to_json_gives_the_documented_camel_case_keys_back() -> None:
     assert validate_result(PARSE, dumped).to_json() == dumped
 
 
+@pytest.mark.parametrize("given", [
+    {},
+    {"event": event(callId="c-1", srcPhoneExt=None)},
+    {"callRecord": record(call=None, callId=None), "response": reply(status=204)},
+    {"event": event(), "call_record": record(call={"a": None}),
+     "response": reply(status=201, headers={"X-Id": "7"}, body="ok")},
+])
+def test_a_parse_results_dump_is_pydantics_made_of_its_parts_dumps(given: dict[str, Any]
+                                                                     ) -> None:
+    """The result's dump reuses its parts' (the event is dumped for the call history first),
+    and is what pydantic's own dump of the whole result gives; asked again, nothing is dumped
+    again."""
+    result = validate_result(PARSE, given)
+    parts = {"event": result.event, "callRecord": result.call_record,
+             "response": result.response}
+    part_dumps = {key: part.to_json() for key, part in parts.items() if part is not None}
+    dumped = result.to_json()
+    assert dumped == result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert list(dumped) == [key for key in parts if key in part_dumps]
+    assert all(dumped[key] is part_dumps[key] for key in part_dumps)
+    assert result.to_json() is dumped
+    # Kept beside the fields, it changes no equality (with a result never dumped).
+    assert result == validate_result(PARSE, given)
+    assert result.event is None or result.event == validate_result(PARSE, given).event
+
+
 def test_to_json_leaves_out_absent_optional_keys() -> None:
     dumped = validate_result(PARSE, {"callRecord": record(call=None, callId=None)}).to_json()
     assert "call" not in dumped["callRecord"]

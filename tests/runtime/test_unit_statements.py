@@ -227,6 +227,40 @@ async def test_writes_failing_with_commit_roll_the_whole_unit_back_postgres(
     assert len(await store.list_calls(tenant.id)) == 1
 
 
+async def test_the_writes_with_commit_execute_the_connections_prepared_statements_postgres(
+    pg_backend: Any,
+) -> None:
+    """The writes that go with COMMIT are EXECUTEs of each slot's statement, prepared on the
+    connection (writes.pg_prepare_writes). Inserts and updates land so, as they do from the
+    statement of data-modifying CTEs still sent where a connection prepared nothing."""
+    store = await pg_backend.open(pool_size=1)
+    tenant = await store.create_tenant("t")
+    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+    seen: list[str] = []
+    async with store._pool.acquire() as conn:
+        conn.add_query_logger(lambda record: seen.append(record.query))
+    counted = Counted(store, tenant.id, module.id, seen)
+
+    start, sent = await counted.unit(event("notify_start"))
+    assert start.call is not None and start.call.created
+    assert "EXECUTE voip_write_calls_new(" in sent[-1] and "INSERT INTO" not in sent[-1]
+    answer, sent = await counted.unit(event("notify_answer"))
+    assert answer.call is not None and answer.call.id == start.call.id
+    assert "EXECUTE voip_write_calls_changed(" in sent[-1]
+
+    store._prepared = False  # as where the tables are not the store's: the CTE statement
+    other, sent = await counted.unit(event("notify_start", callId="c2", srcPhone="111"))
+    assert other.call is not None and other.call.created
+    assert "WITH w0 AS (INSERT INTO calls" in sent[-1] and "EXECUTE voip_write" not in sent[-1]
+
+    calls = {c.id: c for c in await store.list_calls(tenant.id)}
+    assert calls[start.call.id].state.value == "answered"
+    assert calls[other.call.id].state.value == "ringing"
+    events = await store.list_call_events(tenant.id, start.call.id)
+    assert [e.kind for e in events] == ["notify_start", "notify_answer"]
+    assert len(await store.list_executions(tenant.id)) == 3
+
+
 async def test_a_batch_with_nul_in_its_text_still_goes_out_whole_sqlite(tmp_path: Any) -> None:
     """Text holding NUL (a hostile script's) goes through the one write statement whole."""
     store = await SqliteStore.open(tmp_path / "runtime.db", commit_window=0)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
-from sandbox.protocol import MAX_MESSAGE_BYTES, ProtocolError, decode
+from sandbox.protocol import (
+    MAX_MESSAGE_BYTES,
+    ProtocolError,
+    UnsendableCall,
+    decode,
+    encode_strict,
+)
 from sandbox.workers import Worker, WorkerReader
 
 
@@ -19,6 +28,39 @@ def test_a_message_is_strict_utf8_json() -> None:
     ):
         with pytest.raises(ProtocolError):
             decode(line)
+
+
+@pytest.mark.parametrize("text", [
+    ' {"type":"x","n":[1,2.5,null,true]}\t\r ', '{"type":"x"}', '{"type":"x"} {}',
+    '{"type":"x"} x', "\ufeff{\"type\":\"x\"}", '{"type":"x"', "", "   ",
+    '{"type":"x","v":-Infinity}', '{"type":"x","v":1e400}',
+])
+def test_a_message_parses_as_json_loads_would(text: str) -> None:
+    """Scanned without json.loads's frames, a message still parses (or fails) as with it."""
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        with pytest.raises(ProtocolError):
+            decode(text.encode())
+        return
+    assert decode(text.encode()) == expected
+
+
+@pytest.mark.parametrize("value", [
+    {"type": "call", "text": "é \u2028 \" \\ \x00", "list": [1, 2.5, None, True, {}]},
+    {"type": "call", "n": float("inf")},
+])
+def test_a_message_encodes_as_the_library_encoder_would(value: dict[str, Any]) -> None:
+    assert encode_strict(value) == json.dumps(value, ensure_ascii=False,
+                                              separators=(",", ":")).encode()
+
+
+def test_what_is_not_json_or_not_unicode_is_unsendable() -> None:
+    circular: dict[str, Any] = {}
+    circular["self"] = circular
+    for value in ({"text": "\udcff"}, {"thing": object()}, circular):
+        with pytest.raises(UnsendableCall):
+            encode_strict(value)
 
 
 class Lines:
