@@ -152,7 +152,7 @@ def _country(code: int) -> CountryCode | None:
     regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
     if regions is None:
         return None
-        # The metadata the parse reads a number of this code with (its main region's).
+    # The metadata the parse reads a number of this code with (its main region's).
     main = PhoneMetadata.metadata_for_region_or_calling_code(
         code, phonenumbers.region_code_for_country_code(code))
     prefix = main.national_prefix_for_parsing if main is not None else None
