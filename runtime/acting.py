@@ -231,10 +231,11 @@ def _change_json(change: CallChange | None) -> dict[str, JSON] | None:
 
 @functools.lru_cache(maxsize=4096)
 def normalize_phone(raw: str, region: str) -> str | None:
-    """runtime.phones.normalize_phone, cached: parsing is most of an event's CPU (220,000
-    instructions, more than a whole execution-row unit), and the same numbers come back
-    again and again (a call's events, regular clients, retries). Parsing is pure, so a
-    cached answer is the answer. Bounded: the numbers are the tenants' (hostile) input, up
+    """runtime.phones.normalize_phone, cached: a `+digits` number costs about 25,000
+    instructions (runtime/phones_fast.py), any other text the library's parse, ten times
+    that, more than a whole execution-row unit; and the same numbers come back again and
+    again (a call's events, regular clients, retries). Parsing is pure, so a cached answer
+    is the answer. Bounded: the numbers are the tenants' (hostile) input, up
     to 64 characters each; 4,096 entries are about a megabyte, and hold every number of
     the calls in progress on a busy node, whose events follow each other within minutes."""
     return _normalize_phone(raw, region)

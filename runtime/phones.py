@@ -3,6 +3,8 @@
 `normalize_phone` gives E.164 (`+79161234567`), or None when the text is not a phone number:
 a hidden caller id, `anonymous`, an internal extension such as `101`, anything invalid.
 `+7 916 123-45-67`, `79161234567` and `89161234567` read in region RU are one number.
+Readings of the common shape `+digits` get the library's answer from runtime/phones_fast.py,
+without the library's generic parse.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import re
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
+
+from runtime import phones_fast
 
 # What people and providers put between digits; removing it tells "digits only" apart from
 # text such as `anonymous` or `sip:101@pbx`.
@@ -26,9 +30,26 @@ def normalize_phone(raw: str, region: str) -> str | None:
         return None
     region = region.strip().upper()
     for candidate in candidates(text, region):
-        number = parse(candidate, region)
-        if number is not None and phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+        e164 = read(candidate, region)
+        if e164 is not None:
+            return e164
+    return None
+
+
+def read(candidate: str, region: str) -> str | None:
+    """One reading: E.164 if `candidate` parses in `region` as a valid number, else None.
+    `+` and digits the fast path answers, as the library would (runtime/phones_fast.py)."""
+    fast = phones_fast.e164(candidate)
+    if fast is not phones_fast.Fallback.ASK_LIBRARY:
+        return fast
+    return read_with_library(candidate, region)
+
+
+def read_with_library(candidate: str, region: str) -> str | None:
+    """The same reading, all by the library: any text."""
+    number = parse(candidate, region)
+    if number is not None and phonenumbers.is_valid_number(number):
+        return phonenumbers.format_number(number, PhoneNumberFormat.E164)
     return None
 
 

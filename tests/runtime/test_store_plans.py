@@ -2,17 +2,28 @@
 
 A frequent caller's calls pile up for months (calls are never pruned): the read that looks for
 an open call with the same numbers must visit open calls only, not every call the two numbers
-ever had. Checked on SQLite's plan for the statement the store really sends.
+ever had. And a webhook's unit builds no temporary b-tree (migration 0008): the lookups choosing
+the call read their order (the latest first) from the index, and the rows it writes are checked
+without one. Checked on SQLite's plan for the statement the store really sends.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from runtime.store import SqliteStore
 from runtime.store.dialect import SQLITE
-from runtime.store.queries import FIND_OPEN_CALL, scene_sql
+from runtime.store.queries import (
+    FIND_CALL_BY_PROVIDER_ID,
+    FIND_ENDED_CALL,
+    FIND_OPEN_CALL,
+    scene_sql,
+)
+from runtime.store.writes import SQLITE_PLAIN
 
 
 def plan(database: Path, sql: str, params: int) -> list[str]:
@@ -44,3 +55,67 @@ async def test_open_calls_index_holds_open_calls_only(tmp_path: Path) -> None:
         (sql,) = connection.execute(
             "SELECT sql FROM sqlite_master WHERE name = 'calls_open_numbers'").fetchone()
     assert "WHERE state <> 'ended'" in sql
+
+
+async def test_call_lookups_take_the_latest_from_the_index(tmp_path: Path) -> None:
+    database = tmp_path / "order.db"
+    store = await SqliteStore.open(database)
+    await store.close()
+
+    for sql in (FIND_CALL_BY_PROVIDER_ID, FIND_OPEN_CALL, FIND_ENDED_CALL):
+        steps = plan(database, str(sql), sql.count("$"))
+        assert not any("TEMP B-TREE" in step for step in steps), (sql, steps)
+    scene = plan(database, str(scene_sql(SQLITE)), 11)
+    # The one sort left is the chosen call's history (its few rows, in received order).
+    assert sum("TEMP B-TREE" in step for step in scene) == 1, scene
+
+
+def ephemeral_tables(database: Path, sql: str) -> int:
+    numbered = [int(n) for n in re.findall(r"\?(\d+)", sql)]
+    params = max(numbered) if numbered else sql.count("?")
+    with sqlite3.connect(database) as connection:
+        return sum(row[1] == "OpenEphemeral"
+                   for row in connection.execute("EXPLAIN " + sql, [None] * params))
+
+
+async def test_written_rows_are_checked_without_temporary_btrees(tmp_path: Path) -> None:
+    database = tmp_path / "writes.db"
+    store = await SqliteStore.open(database)
+    await store.close()
+    for slot in ("calls_new", "calls_changed", "call_events", "call_notified", "notifications",
+                 "executions", "activity_new", "contacts", "contact_phones"):
+        assert ephemeral_tables(database, SQLITE_PLAIN[slot]) == 0, slot
+
+
+# The CHECKs 0008 rewrote, and the values each accepts.
+CHECKED = [
+    ("calls", "state", ["ringing", "answered", "ended"]),
+    ("call_events", "effect", ["applied", "repeat", "late"]),
+    ("call_notified", "kind", ["ringing", "answered", "ended"]),
+    ("notifications", "kind", ["ringing", "answered", "ended"]),
+    ("executions", "outcome", ["ok", "error", "invalid", "limit", "rejected"]),
+]
+
+
+async def test_rewritten_checks_accept_and_refuse_what_they_did(tmp_path: Path) -> None:
+    database = tmp_path / "checks.db"
+    store = await SqliteStore.open(database)
+    await store.close()
+    with sqlite3.connect(database, isolation_level=None) as connection:
+        connection.execute("BEGIN")
+        for table, column, allowed in CHECKED:
+            # All but an INTEGER PRIMARY KEY (its rowid, given by SQLite).
+            columns = [(row[1], row[2]) for row in connection.execute(
+                f"PRAGMA table_info({table})") if not (row[5] and row[2] == "INTEGER")]
+            names = [name for name, _ in columns]
+            for value in [*allowed, "bogus", "Ringing", "ok "]:
+                row = [value if name == column else 0 if kind in ("INTEGER", "REAL") else
+                       f"{table}-{value}-{name}" for name, kind in columns]
+                insert = (f"INSERT INTO {table} ({', '.join(names)}) "
+                          f"VALUES ({', '.join('?' for _ in names)})")
+                if value in allowed:
+                    connection.execute(insert, row)
+                else:
+                    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+                        connection.execute(insert, row)
+        connection.execute("ROLLBACK")
