@@ -67,6 +67,17 @@ class Counted:
         return effects, list(self.seen)
 
 
+async def logged_units(store: PostgresStore) -> Counted:
+    """A tenant and module in `store` (a one-connection pool), and units counted by the
+    statements its connection sends."""
+    tenant = await store.create_tenant("t")
+    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+    seen: list[str] = []
+    async with store._pool.acquire() as conn:
+        conn.add_query_logger(lambda record: seen.append(record.query))
+    return Counted(store, tenant.id, module.id, seen)
+
+
 @pytest.fixture
 async def counted(backend: Backend) -> AsyncIterator[Counted]:
     seen: list[str] = []
@@ -255,12 +266,7 @@ async def test_the_writes_with_commit_execute_the_connections_prepared_statement
     connection (writes.pg_prepare_writes). Inserts and updates land so, as they do from the
     statement of data-modifying CTEs still sent where a connection prepared nothing."""
     store = await pg_backend.open(pool_size=1)
-    tenant = await store.create_tenant("t")
-    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
-    seen: list[str] = []
-    async with store._pool.acquire() as conn:
-        conn.add_query_logger(lambda record: seen.append(record.query))
-    counted = Counted(store, tenant.id, module.id, seen)
+    counted = await logged_units(store)
 
     start, sent = await counted.unit(event("notify_start"))
     assert start.call is not None and start.call.created
@@ -274,12 +280,12 @@ async def test_the_writes_with_commit_execute_the_connections_prepared_statement
     assert other.call is not None and other.call.created
     assert "WITH w0 AS (INSERT INTO calls" in sent[-1] and "EXECUTE voip_write" not in sent[-1]
 
-    calls = {c.id: c for c in await store.list_calls(tenant.id)}
+    calls = {c.id: c for c in await store.list_calls(counted.tenant_id)}
     assert calls[start.call.id].state.value == "answered"
     assert calls[other.call.id].state.value == "ringing"
-    events = await store.list_call_events(tenant.id, start.call.id)
+    events = await store.list_call_events(counted.tenant_id, start.call.id)
     assert [e.kind for e in events] == ["notify_start", "notify_answer"]
-    assert len(await store.list_executions(tenant.id)) == 3
+    assert len(await store.list_executions(counted.tenant_id)) == 3
 
 
 async def test_a_batch_with_nul_in_its_text_still_goes_out_whole_sqlite(tmp_path: Any) -> None:
@@ -422,12 +428,7 @@ async def test_without_the_temp_privilege_units_hold_their_locks_from_the_start_
         store = await PostgresStore.open(url, schema="voip", pool_size=1)
         try:
             assert "no temporary function" in caplog.text
-            tenant = await store.create_tenant("t")
-            module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
-            seen: list[str] = []
-            async with store._pool.acquire() as conn:
-                conn.add_query_logger(lambda record: seen.append(record.query))
-            counted = Counted(store, tenant.id, module.id, seen)
+            counted = await logged_units(store)
             fx, sent = await counted.unit(event("notify_start"))
             assert fx.call is not None and fx.call.created
             assert sent[0].startswith("BEGIN; SELECT pg_advisory_xact_lock")  # locks first
