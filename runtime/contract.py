@@ -173,15 +173,17 @@ def non_empty(text: str) -> str:
 def enum_reader(enum: type[StrEnum]) -> Callable[[Any], Any]:
     """Accept a member or its value string; anything else gets the list of what is allowed."""
     script_name = SCRIPT_ENUM_NAMES[enum]
+    # What `enum(value)` finds, without its two calls in Python code (the metaclass's
+    # __call__ and __new__): three enums are read on every webhook.
+    members: dict[str, StrEnum] = {m.value: m for m in enum}
 
     def read(value: Any) -> Any:
         if isinstance(value, enum):
             return value
         if isinstance(value, str):
-            try:
-                return enum(value)
-            except ValueError:
-                pass
+            member = members.get(value)
+            if member is not None:
+                return member
         allowed = ", ".join(f"{m.name} ('{m.value}')" for m in enum)
         message = f"must be a {script_name}: {allowed} (got {shown(value)})"
         if isinstance(value, str):
@@ -363,12 +365,16 @@ class ContractModel(BaseModel):
         The same dict on every call (the model is frozen): read it, do not change it. A
         webhook's event is dumped for the call history and again inside its result for the
         execution log: the second is this dict again, not a second pass through pydantic."""
-        return self._json
+        # Kept in the instance's __dict__ as functools.cached_property did, whose first read
+        # took a lock in Python 3.11 (two a webhook). The entry is no field: it takes no part
+        # in pydantic's equality, hashing or dumps. A second thread racing to fill it would
+        # build an equal dict; these models are read on the event loop.
+        data = self.__dict__.get("_json")
+        if data is None:
+            data = self.__dict__["_json"] = self._dump_json()
+        return data
 
-    @functools.cached_property
-    def _json(self) -> dict[str, JSONValue]:
-        # (pydantic leaves functools' descriptors alone: this is no field, and the value kept
-        # in the instance's __dict__ takes no part in equality, hashing or dumps.)
+    def _dump_json(self) -> dict[str, JSONValue]:
         data: dict[str, JSONValue] = self.__pydantic_serializer__.to_python(
             self, mode="json", by_alias=True, exclude_none=True)
         return data
@@ -428,8 +434,7 @@ class ParseResult(ContractModel):
     call_record: CallRecord | None = None
     response: HttpReply | None = None
 
-    @functools.cached_property
-    def _json(self) -> dict[str, JSONValue]:
+    def _dump_json(self) -> dict[str, JSONValue]:
         # Made of its parts' own dumps (what `model_dump` gives, the parts' dicts shared):
         # acting dumped the event or record already, for the call history.
         data: dict[str, JSONValue] = {}

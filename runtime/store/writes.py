@@ -190,7 +190,11 @@ class SqliteView:
             return None
         count = max(len(rows) for _, rows in part)
         if count == 1:
-            return [[value for _, rows in part for value in rows[0]]]
+            # extend per slot, not a comprehension per value: a call's row is some 40 values.
+            one: list[Any] = []
+            for _, rows in part:
+                one.extend(rows[0])
+            return [one]
         out: list[Sequence[Any]] = []
         for i in range(count):
             row: list[Any] = []
