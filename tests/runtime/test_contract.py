@@ -218,6 +218,27 @@ def test_a_parse_results_dump_is_pydantics_made_of_its_parts_dumps(given: dict[s
     assert result.event is None or result.event == validate_result(PARSE, given).event
 
 
+def test_a_kept_dump_changes_no_hash_or_dump_of_the_model() -> None:
+    """to_json keeps its dict in the instance beside the fields: hashing and pydantic's own
+    dump see the fields only, as for a model never dumped."""
+    dumped, fresh = validate_result(PARSE, {"event": event()}), validate_result(
+        PARSE, {"event": event()})
+    assert dumped.event is not None and fresh.event is not None
+    dumped.to_json()
+    assert hash(dumped.event) == hash(fresh.event)
+    assert dumped.model_dump() == fresh.model_dump()
+
+
+@pytest.mark.parametrize("member", [*CallDirection, *CallDisposition, *WebhookEvent])
+def test_an_enums_value_text_reads_as_its_member(member: Any) -> None:
+    """The value's plain text, or the member itself, gives the very member."""
+    name = {CallDirection: "direction", CallDisposition: "disposition",
+            WebhookEvent: "event"}[type(member)]
+    for given in (str(member.value), member):
+        result = validate_result(PARSE, {"event": event(**{name: given})})
+        assert result.event is not None and getattr(result.event, name) is member
+
+
 def test_to_json_leaves_out_absent_optional_keys() -> None:
     dumped = validate_result(PARSE, {"callRecord": record(call=None, callId=None)}).to_json()
     assert "call" not in dumped["callRecord"]
