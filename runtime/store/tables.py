@@ -94,6 +94,10 @@ def _encoded(get: str, kind: Kind | type[enum.Enum], encoder: str, index: int) -
         return get
     if kind is Kind.JSON_NULL:
         return f"(None if (j{index} := {get}) is None else dumps(j{index}))"
+    if kind is Kind.TIME_NULL:
+        return f"(None if (j{index} := {get}) is None else time_in(j{index}))"
+    if kind is Kind.FLOAT:
+        return f"(None if (j{index} := {get}) is None else float(j{index}))"
     return f"{encoder}({get})"
 
 
@@ -156,7 +160,7 @@ class Table(Generic[R]):
         key = (d.name, from_json, tuple(fixed))
         codec = self._codecs.get(key)
         if codec is None:
-            env: dict[str, Any] = {"R": self.record, "dumps": dumps}
+            env: dict[str, Any] = {"R": self.record, "dumps": dumps, "time_in": d.time_in}
             values, fields = [], []
             for index, c in enumerate(self.columns):
                 encode = _encoder(c.kind, d)
