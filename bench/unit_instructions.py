@@ -47,6 +47,9 @@ async def run(kind: str, units: int) -> None:
 
         await asyncio.gather(*(client(WARM_UP // CONCURRENCY) for _ in range(CONCURRENCY)))
         await asyncio.gather(*(client(units // CONCURRENCY) for _ in range(CONCURRENCY)))
+        # Batches vary from run to run with the threads' timing, and each costs a COMMIT:
+        # shown so that two counts can be told apart from that noise.
+        print(store.stats(), file=sys.stderr)
         await store.close()
 
 
