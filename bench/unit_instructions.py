@@ -1,12 +1,13 @@
 """Run N units of one kind after a warm-up, for counting instructions per unit under callgrind.
 
-    valgrind --tool=callgrind --callgrind-out-file=/tmp/a.cg \
-        .venv/bin/python bench/unit_instructions.py webhook 800
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/tmp/a.cg \
+        .venv/bin/python bench/unit_instructions.py webhook 640
 
 Instructions per unit = (total at N units - total at M units) / (N - M): the difference cancels
 start-up, imports, the warm-up and the store's opening, and counts every thread (the group
 commit's COMMIT runs in its own thread, which a --toggle-collect around the loop would miss).
-Same units as bench/unit_of_work.py: 32 clients at a time on SQLite, every caller new.
+Same units as bench/unit_of_work.py: 32 clients at a time on SQLite, every caller new. A fixed
+PYTHONHASHSEED keeps repeated counts within a few thousand instructions per unit.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ async def run(kind: str, units: int) -> None:
 
         await asyncio.gather(*(client(WARM_UP // CONCURRENCY) for _ in range(CONCURRENCY)))
         await asyncio.gather(*(client(units // CONCURRENCY) for _ in range(CONCURRENCY)))
-        # Batches vary from run to run with the threads' timing, and each costs a COMMIT:
-        # shown so that two counts can be told apart from that noise.
+        # Batches can vary with the threads' timing, and each costs a COMMIT: shown so that
+        # counts made with different batching are not compared as if alike.
         print(store.stats(), file=sys.stderr)
         await store.close()
 
