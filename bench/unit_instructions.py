@@ -13,8 +13,6 @@ PYTHONHASHSEED keeps repeated counts within a few thousand instructions per unit
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.baseline_server import handle
-from bench.unit_of_work import every_caller_new, execution_row_only
+from bench.unit_of_work import clients, execution_row_only
 from runtime.store import SqliteStore
 from runtime.store.models import NewModule
 
@@ -36,16 +34,7 @@ async def run(kind: str, units: int) -> None:
         store = await SqliteStore.open(Path(tmp) / "unit.db", commit_window=0)
         tenant = await store.create_tenant("bench")
         module = await store.create_module(tenant.id, NewModule(name="seed", region="RU"))
-        counter = itertools.count()
-
-        async def client(count: int) -> None:
-            for _ in range(count):
-                n = next(counter)
-                src, dst = every_caller_new(n)
-                body = json.dumps({"type": "start", "callId": f"u-{n}", "srcPhone": src,
-                                   "dstPhone": dst}).encode()
-                await work(store, tenant.id, module.id, body)
-
+        client = clients(work, store, tenant.id, module.id)
         await asyncio.gather(*(client(WARM_UP // CONCURRENCY) for _ in range(CONCURRENCY)))
         await asyncio.gather(*(client(units // CONCURRENCY) for _ in range(CONCURRENCY)))
         # Batches can vary with the threads' timing, and each costs a COMMIT: shown so that

@@ -123,6 +123,23 @@ async def execution_row_only(store: Store, tenant_id: str, module_id: str, body:
     await store.write(unit)
 
 
+def clients(work: Unit, store: Store, tenant_id: str, module_id: str,
+            numbers: Numbers = every_caller_new) -> Callable[[int], Awaitable[None]]:
+    """A client: `client(count)` runs `count` units in turn, each a NotifyStart of a new call,
+    numbered across every client made by the same call to this."""
+    counter = itertools.count()
+
+    async def client(count: int) -> None:
+        for _ in range(count):
+            n = next(counter)
+            src, dst = numbers(n)
+            body = json.dumps({"type": "start", "callId": f"u-{n}", "srcPhone": src,
+                               "dstPhone": dst}).encode()
+            await work(store, tenant_id, module_id, body)
+
+    return client
+
+
 async def measure(work: Unit, units: int, concurrency: int, postgres: str | None,
                   numbers: Numbers = every_caller_new) -> tuple[float, float, float, list[str]]:
     """CPU µs per unit (this process, the server's backends), units/s, one unit's statements."""
@@ -130,16 +147,7 @@ async def measure(work: Unit, units: int, concurrency: int, postgres: str | None
         store = await open_store(tmp, postgres, concurrency)
         tenant = await store.create_tenant("bench")
         module = await store.create_module(tenant.id, NewModule(name="seed", region="RU"))
-        counter = itertools.count()
-
-        async def client(count: int) -> None:
-            for _ in range(count):
-                n = next(counter)
-                src, dst = numbers(n)
-                body = json.dumps({"type": "start", "callId": f"u-{n}", "srcPhone": src,
-                                   "dstPhone": dst}).encode()
-                await work(store, tenant.id, module.id, body)
-
+        client = clients(work, store, tenant.id, module.id, numbers)
         await asyncio.gather(*(client(100) for _ in range(concurrency)))  # warm up
         pids, unit_sent = await backends(store, lambda: client(1))
         per_client = units // concurrency
