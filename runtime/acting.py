@@ -222,7 +222,7 @@ def _change_json(change: CallChange | None) -> dict[str, JSON] | None:
     before = change.state_before
     return {"id": change.id, "created": change.created,
             "state_before": None if before is None else before.value,
-            "state_after": change.state_after._value_, "repeat": change.repeat,
+            "state_after": change.state_after.value, "repeat": change.repeat,
             "late": change.late}
 
 
@@ -270,10 +270,6 @@ def _numbers(part: CallEvent | CallRecord) -> Numbers:
 
 # --- acting -----------------------------------------------------------------------------------
 
-# Where an event's enums become the strings stored on every webhook, `member._value_` (the
-# same string as `.value`, a plain attribute) is read: in Python 3.11 `.value` is a property
-# whose getter runs two Python frames.
-
 
 async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
     """Apply a validated parse result: event, then call record, then storage writes.
@@ -314,7 +310,7 @@ def _lookup(ctx: ActContext, part: CallEvent | CallRecord, *, after_end: bool,
     client's contact and the operator's user."""
     return CallLookup(
         tenant_id=ctx.tenant_id, module_id=ctx.module_id, provider_call_id=part.call_id,
-        direction=part.direction._value_, src_phone=part.src_phone,
+        direction=part.direction.value, src_phone=part.src_phone,
         src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
         dst_phone_ext=part.dst_phone_ext,
         ended_since=ctx.now - RECENT_END if after_end else None,
@@ -331,7 +327,7 @@ def _history_row(ctx: ActContext, call: Call, kind: str, part: CallEvent | CallR
                  effect: EventEffect) -> CallEventRecord:
     return CallEventRecord(
         id=ids.new_id(ids.CALL_EVENT), call_id=call.id, kind=kind,
-        direction=part.direction._value_, src_phone=part.src_phone,
+        direction=part.direction.value, src_phone=part.src_phone,
         src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
         dst_phone_ext=part.dst_phone_ext, payload=part.to_json(), effect=effect,
         received_at=ctx.now, execution_id=ctx.execution_id,
@@ -343,8 +339,8 @@ def _new_call(ctx: ActContext, part: CallEvent | CallRecord, state: CallState,
               contact: Contact | None) -> Call:
     return Call(
         id=ids.new_id(ids.CALL), tenant_id=ctx.tenant_id, module_id=ctx.module_id,
-        provider_call_id=part.call_id, direction=part.direction._value_, state=state,
-        disposition=part.disposition._value_, src_phone=part.src_phone,
+        provider_call_id=part.call_id, direction=part.direction.value, state=state,
+        disposition=part.disposition.value, src_phone=part.src_phone,
         src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
         dst_phone_ext=part.dst_phone_ext, client_phone=client_raw,
         client_phone_normalized=client_normalized,
@@ -400,7 +396,7 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
             await tx.update_call(call)
         change = CallChange(call.id, False, before, call.state,
                             repeat=effect is EventEffect.REPEAT, late=effect is EventEffect.LATE)
-    await tx.insert_call_event(_history_row(ctx, call, event.event._value_, event, effect))
+    await tx.insert_call_event(_history_row(ctx, call, event.event.value, event, effect))
     if effect is not EventEffect.APPLIED:
         return change, None
     return change, await _recipients(tx, ctx, event, call, scene, contact,

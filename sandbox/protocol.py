@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.jsontext import dumper
 from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, ScriptError
 
 # Largest single message either side accepts; results, logs and errors are capped far below.
@@ -47,20 +48,8 @@ class ProtocolError(Exception):
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-# What `_ENCODER.encode` runs underneath (3.11: iterencode's one-shot branch), called without
-# its two Python frames: the pool encodes a message for every call.
-_make_encoder: Callable[..., Any] | None = getattr(json.encoder, "c_make_encoder", None)
-
-
-def _dumps(value: Any) -> str:
-    """`_ENCODER.encode(value)`, through the C encoder directly when there is one."""
-    if _make_encoder is None or type(value) is str:
-        return _ENCODER.encode(value)
-    # A fresh marker dict per call, as JSONEncoder.encode uses: an encode that fails leaves
-    # its entries behind in the dict it used.
-    encoder = _make_encoder({}, _ENCODER.default, json.encoder.encode_basestring, None, ":",
-                            ",", False, False, True)
-    return "".join(encoder(value, 0))
+# The pool encodes a message for every call: without the encoder's Python frames.
+_dumps = dumper(_ENCODER)
 
 
 def encode(message: dict[str, Any]) -> bytes:

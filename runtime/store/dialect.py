@@ -26,26 +26,13 @@ from datetime import datetime
 from typing import Any
 
 from runtime.store.models import JSON, from_iso, to_iso, truncate_ms
+from sandbox.jsontext import dumper
 
 # One encoder for every write: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-# What `_ENCODER.encode` runs underneath, called without its two Python frames (a webhook's
-# unit encodes four JSON columns; those frames were a third of each encode's time).
-_make_encoder: Callable[..., Any] | None = getattr(json.encoder, "c_make_encoder", None)
-
-
-def dumps(value: JSON) -> str:
-    """Compact JSON text, non-ASCII kept (storage sizes are counted in UTF-8 bytes of this)."""
-    if _make_encoder is None:  # no C accelerator: the library's own path
-        return _ENCODER.encode(value)
-    if type(value) is str:
-        return json.encoder.encode_basestring(value)
-    # The same C encoder, arguments and output as `JSONEncoder.encode` (3.11: iterencode's
-    # one-shot branch), with a fresh marker dict per call as there: an encode that fails
-    # (NaN, a type JSON lacks) leaves its entries behind in the dict it used.
-    encode = _make_encoder({}, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",",
-                           False, False, False)
-    return "".join(encode(value, 0))
+# dumps(value): compact JSON text, non-ASCII kept (storage sizes are counted in UTF-8 bytes
+# of this). A webhook's unit encodes four JSON columns: without the encoder's Python frames.
+dumps: Callable[[JSON], str] = dumper(_ENCODER)
 
 
 def loads(text: str | bytes) -> JSON:
