@@ -210,3 +210,33 @@ async def test_a_standby_that_died_before_its_request_is_not_handed_over(
     second, second_ready = await spawn_ready(root_template, worker_spec(200_012))
     assert second != standby
     assert "identity: own uid 200012, gid 200012" in second_ready["hardening"]["active"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="each worker its own uid needs a root service")
+async def test_the_pool_announces_its_next_worker_so_the_template_has_it_ready() -> None:
+    from sandbox import Call, Limits, RequestData, SandboxPool
+
+    source = ("def VoipParseWebhookRequest(request):\n"
+              "    return {'response': {'status': 200, 'body': 'ok'}}\n")
+    uids = range(300_000, 300_050)
+    async with SandboxPool(size=2, max_workers=8, limits=Limits(), spare_workers=1,
+                           worker_uids=uids) as pool:
+        template = pool._template
+        assert template is not None and template.pid is not None
+        for tenant in ("a", "b", "c"):
+            # The standby the template made for the pool's next spawn: already hardened, with
+            # the uid the pool reserved for that spawn.
+            def standby_ready() -> bool:
+                extra = children_of(template.pid) - set(pool._by_pid)
+                return len(extra) == 1 and status_of(next(iter(extra))).get("Seccomp") == "2"
+
+            await wait_for(standby_ready)
+            [standby] = children_of(template.pid) - set(pool._by_pid)
+            assert status_of(standby)["Uid"].split() == [str(pool._next_uid)] * 4
+            # This tenant takes the spare; the spare's replacement is the standby itself.
+            outcome = await pool.run(Call(source=source, function="VoipParseWebhookRequest",
+                                          request=RequestData()), group=tenant)
+            assert outcome.ok, outcome
+            await wait_for(lambda: standby in pool._by_pid)  # noqa: B023 (awaited at once)
+            assert pool.stats.workers_started >= 2
+        assert len({worker.uid for worker in pool._workers}) == len(pool._workers)
