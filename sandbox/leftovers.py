@@ -48,8 +48,11 @@ RETIRE_BELOW_HEADROOM: Final = 0.25
 _compile_repl: Any = getattr(re, "_compile_repl", None)  # lru_cache of sub() templates (3.11)
 _codec_cache: dict[str, Any] = getattr(encodings, "_cache", {})
 _strptime_formats: dict[Any, Any] = getattr(_strptime, "_regex_cache", {})
-# Codec names known at start-up; only entries a call added are considered.
-_codecs_at_start = len(_codec_cache)
+# How many codec names the cache held after the last clean-up (at first, at import): entries
+# are only ever added, so a call that added none leaves it at that size and needs no scan. (The
+# count taken at import alone would be stale for good: the template looks up more codecs after
+# importing this module, and every call would then scan them all.)
+_codecs_known = len(_codec_cache)
 
 
 def begin_call() -> None:
@@ -67,6 +70,7 @@ def collect_garbage() -> bool:
 
 def forget_caches() -> None:
     """Drop what a call may have left in the standard library's module-level caches."""
+    global _codecs_known
     if _compile_repl is not None:
         # Keys hold the template as the script passed it (a str subclass keeps its class, its
         # methods and so the call's namespace alive). Clearing an empty cache costs less than
@@ -75,10 +79,11 @@ def forget_caches() -> None:
     if _strptime_formats:
         for key in [key for key in _strptime_formats if type(key) is not str]:
             del _strptime_formats[key]
-    if len(_codec_cache) > _codecs_at_start:
+    if len(_codec_cache) > _codecs_known:
         # encodings remembers every unknown codec name as None: unbounded across calls.
         for name in [name for name, entry in _codec_cache.items() if entry is None]:
             del _codec_cache[name]
+        _codecs_known = len(_codec_cache)
 
 
 def memory_nearly_full(memory_bytes: int) -> bool:

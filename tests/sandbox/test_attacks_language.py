@@ -963,3 +963,23 @@ def test_nothing_of_a_call_stays_alive_in_the_standard_librarys_caches() -> None
     assert survivors == []
     assert not any(name.startswith("no-such-codec") for name in encodings._cache)
     assert_benign_call_works()
+
+
+def test_unknown_codec_names_are_dropped_call_after_call() -> None:
+    # The clean-up scans the codec cache only when it grew since the last clean-up: each call's
+    # unknown names still go, also after a call that added a real codec.
+    import encodings
+
+    for name in ("no-such-codec-a", "cp1252", "no-such-codec-b", "utf_16_be", "no-such-codec-c"):
+        source = script(
+            f"""
+            try:
+                return len("x".encode({name!r}))
+            except LookupError:
+                return 0
+            """
+        )
+        outcome = run(source)
+        assert outcome["ok"], outcome
+        assert not any(key.startswith("no-such-codec") for key in encodings._cache), name
+    assert encodings._cache.get("cp1252") is not None
