@@ -983,3 +983,20 @@ def test_unknown_codec_names_are_dropped_call_after_call() -> None:
         assert outcome["ok"], outcome
         assert not any(key.startswith("no-such-codec") for key in encodings._cache), name
     assert encodings._cache.get("cp1252") is not None
+
+
+@pytest.mark.parametrize(
+    "name", ["_", "_x", "__class__", "_\uffff", "^", "^_", "`", "`_", "a_", "", "\u00ff", "mro"]
+)
+def test_attribute_names_are_judged_as_by_startswith(name: str) -> None:
+    # `_getattr_` tests the prefix by ordering ("_" <= name < "`"); a name is refused for its
+    # underscore exactly when it starts with "_" and is not "_" itself.
+    from sandbox.guards import guarded_getattr
+
+    class Plain:
+        pass
+
+    with pytest.raises(AttributeError) as raised:
+        guarded_getattr(Plain(), name)
+    refused = "starts with" in str(raised.value)
+    assert refused == (name.startswith("_") and name != "_"), str(raised.value)
