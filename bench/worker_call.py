@@ -30,7 +30,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.seed_call import SEED, SETTINGS, start_request  # noqa: E402
 from sandbox import Call, Limits  # noqa: E402
-from sandbox.protocol import EncodedCall, decode, encode, encode_strict, source_facts  # noqa: E402
+from sandbox.protocol import (  # noqa: E402
+    CallLines,
+    EncodedCall,
+    decode,
+    encode,
+    encode_strict,
+    source_facts,
+)
 
 REQUEST = start_request(
     "http://localhost/hooks/bench?token=abc",
@@ -82,13 +89,14 @@ def main() -> None:
     if not worker.run_one(state, first, executor)["ok"]:
         raise SystemExit("the first call failed")
     line = encoded_message(2, with_source=False)
+    lines = CallLines()  # the worker's channel reads each line with one of these
 
     for _ in range(args.rounds):
         started = time.process_time()
         for _ in range(args.calls):
             if args.warm_only:
                 continue
-            message = decode(line)
+            message = lines.decode(line)
             if not state.resolve_source(message["call"]):
                 raise SystemExit("the source was not resolved")
             outcome = worker.run_one(state, message, executor)

@@ -74,7 +74,8 @@ class WorkerState:
         self.limits = DEFAULT_LIMITS
 
     def parse_limits(self, sent: Any) -> Limits:
-        if sent != self.limits_sent:
+        # The channel hands over the same object while the limits' text is unchanged.
+        if sent is not self.limits_sent and sent != self.limits_sent:
             self.limits = Limits.from_json(sent)
             self.limits_sent = sent
         return self.limits

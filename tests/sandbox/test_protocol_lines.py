@@ -9,6 +9,8 @@ import pytest
 
 from sandbox.protocol import (
     MAX_MESSAGE_BYTES,
+    CallLines,
+    EncodedCall,
     ProtocolError,
     UnsendableCall,
     decode,
@@ -44,6 +46,67 @@ def test_a_message_parses_as_json_loads_would(text: str) -> None:
             decode(text.encode())
         return
     assert decode(text.encode()) == expected
+
+
+def _call_line(call_id: int, limits: str, call: str = '{"function":"f","args":[]}',
+               tail: str = "}") -> bytes:
+    return ('{"type":"call","id":' + str(call_id) + ',"limits":' + limits + ',"call":' + call
+            + tail).encode()
+
+
+LIMITS = '{"cpu_seconds":1.0,"output_bytes":65536}'
+
+
+def test_the_workers_reading_of_calls_is_decode() -> None:
+    """The worker's reader parses a call's limits only when their text changed, and otherwise
+    reads every line exactly as `decode` does (or refuses it as decode does)."""
+    lines = CallLines()
+    cases = [
+        _call_line(1, LIMITS),
+        _call_line(2, LIMITS),  # the same limits text: the limits parsed for call 1
+        _call_line(3, LIMITS, tail="} \t\r\n"),
+        _call_line(4, '{"cpu_seconds":2.0,"output_bytes":65536}'),  # changed limits
+        _call_line(5, LIMITS),
+        _call_line(6, '{"cpu_seconds":1.0,"output_bytes":65536}  '),  # not the layout
+        _call_line(7, LIMITS, tail="}x"),
+        _call_line(8, LIMITS, tail="},{}"),
+        _call_line(9, LIMITS, tail=""),
+        _call_line(10, LIMITS + "1"),
+        _call_line(11, LIMITS, call='{"function":"f",}'),
+        _call_line(12, LIMITS, call=""),
+        _call_line(13, "1"),
+        _call_line(14, "12"),
+        _call_line(15, "1"),
+        _call_line(16, "null"),
+        _call_line(17, "null"),
+        _call_line(-1, LIMITS),
+        _call_line(18, LIMITS).replace(b'"id":18', b'"id":"x"'),
+        _call_line(19, LIMITS).replace(b'"id":19', b'"id": 19'),
+        _call_line(20, LIMITS).replace(b'"id":20', b'"id":020'),
+        _call_line(21, LIMITS).replace(b'"id":21', b'"id":'),
+        b'{"type":"call","id":22,"limits":' + LIMITS.encode() + b',"call":{},"call":{"a":1}}',
+        b'{"type":"call","id":23}',
+        b'{"type":"call","id":24,"limits":' + LIMITS.encode() + b'}',
+        b'{"type":"capability_reply","id":1,"reply":{"ok":true}}',
+        b'{"type":"call","id":25,"limits":' + LIMITS.encode() + b',"call":{"t":"\xff"}}',
+        b'{"type":"call","id":26,"limits":' + LIMITS.encode() + b',"call":{"t":"\xed\xa0\x80"}}',
+        b'{"type":"call","id":27,"limits":' + LIMITS.encode() + b',"call":{"t":"\\ud800"}}',
+        EncodedCall.of({"function": "f", "args": [1, "\u2028"], "source_sha256": "ab"}, "x = 1",
+                       encode_strict({"cpu_seconds": 0.5})).message(28, with_source=True),
+        EncodedCall.of({"function": "f", "args": [], "source_sha256": "ab"}, "x = 1",
+                       encode_strict({"cpu_seconds": 0.5})).message(29, with_source=False),
+    ]
+    for line in cases:
+        try:
+            expected = decode(line)
+        except ProtocolError:
+            with pytest.raises(ProtocolError):
+                lines.decode(line)
+            continue
+        assert lines.decode(line) == expected, line
+    first, second = lines.decode(_call_line(30, LIMITS)), lines.decode(_call_line(31, LIMITS))
+    assert second["limits"] is first["limits"]
+    assert second["call"] is not first["call"]
 
 
 @pytest.mark.parametrize("value", [
