@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 from collections import deque
@@ -54,6 +55,45 @@ _dumps = dumper(_ENCODER)
 
 def encode(message: dict[str, Any]) -> bytes:
     return _dumps(message).encode() + b"\n"
+
+
+# An outcome's keys in the order the executor builds them (Outcome.to_json), and the text
+# between its values.
+_OUTCOME_KEYS = ("ok", "result", "error", "limit", "logs", "logs_truncated", "duration_ms",
+                 "cpu_ms", "retire")
+_encode_text: Callable[[str], str] = json.encoder.encode_basestring
+_finite = math.isfinite
+_float_text = float.__repr__
+
+
+def encode_outcome(call_id: int, outcome: dict[str, Any]) -> bytes:
+    """`encode({"type": "outcome", "id": call_id, "outcome": outcome})`, the same bytes, with
+    the fixed text written out: the encoder is called for the result and the error only.
+
+    A worker sends one outcome per call, and encoding the outcome's own keys and flags was as
+    much work as encoding a typical result. An outcome of another shape or with values of other
+    types goes through `encode`.
+    """
+    if type(call_id) is int and tuple(outcome) == _OUTCOME_KEYS:
+        ok, result, error, limit, logs, truncated, duration, cpu, retire = outcome.values()
+        if (type(ok) is bool and type(truncated) is bool and type(retire) is bool
+                and type(logs) is str and (limit is None or type(limit) is str)
+                and type(duration) is float and type(cpu) is float
+                and _finite(duration) and _finite(cpu)):
+            return "".join((
+                '{"type":"outcome","id":', int.__repr__(call_id),
+                ',"outcome":{"ok":', "true" if ok else "false",
+                ',"result":', _dumps(result),
+                ',"error":', "null" if error is None else _dumps(error),
+                ',"limit":', "null" if limit is None else _encode_text(limit),
+                ',"logs":', _encode_text(logs),
+                ',"logs_truncated":', "true" if truncated else "false",
+                ',"duration_ms":', _float_text(duration),
+                ',"cpu_ms":', _float_text(cpu),
+                ',"retire":', "true" if retire else "false",
+                "}}\n",
+            )).encode()
+    return encode({"type": "outcome", "id": call_id, "outcome": outcome})
 
 
 class UnsendableCall(Exception):
@@ -293,7 +333,10 @@ class LineChannel:
         self.sending = False
 
     def send(self, message: dict[str, Any]) -> None:
-        data = memoryview(encode(message))
+        self._write(encode(message))
+
+    def _write(self, line: bytes) -> None:
+        data = memoryview(line)
         self.sending = True
         try:
             while data:
@@ -301,6 +344,9 @@ class LineChannel:
                 data = data[written:]
         finally:
             self.sending = False
+
+    def send_outcome(self, call_id: int, outcome: dict[str, Any]) -> None:
+        self._write(encode_outcome(call_id, outcome))
 
     def receive(self) -> dict[str, Any] | None:
         """The next message (waiting for it in a blocking read), or None when the parent closed

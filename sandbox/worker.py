@@ -183,7 +183,7 @@ def serve(report: HardeningReport) -> None:
             channel.send({"type": "source_missing", "id": message.get("id")})
             continue
         outcome = run_one(state, message, executor)
-        channel.send({"type": "outcome", "id": message["id"], "outcome": outcome})
+        channel.send_outcome(message["id"], outcome)
         if outcome.get("retire"):
             return
 

@@ -14,6 +14,8 @@ from sandbox.protocol import (
     ProtocolError,
     UnsendableCall,
     decode,
+    encode,
+    encode_outcome,
     encode_strict,
 )
 from sandbox.workers import Worker, WorkerReader
@@ -107,6 +109,42 @@ def test_the_workers_reading_of_calls_is_decode() -> None:
     first, second = lines.decode(_call_line(30, LIMITS)), lines.decode(_call_line(31, LIMITS))
     assert second["limits"] is first["limits"]
     assert second["call"] is not first["call"]
+
+
+def _outcome(**changes: Any) -> dict[str, Any]:
+    outcome: dict[str, Any] = {
+        "ok": True, "result": {"event": {"srcPhone": "+7916", "n": [1, 2.5, None]}},
+        "error": None, "limit": None, "logs": "line \u2028 é \"q\"\n", "logs_truncated": False,
+        "duration_ms": 21.262, "cpu_ms": 10.127, "retire": False,
+    }
+    outcome.update(changes)
+    return outcome
+
+
+@pytest.mark.parametrize("outcome", [
+    _outcome(),
+    _outcome(result=None, ok=False, limit="cpu", retire=True, logs_truncated=True,
+             error={"type": "LimitExceeded", "message": "é", "line": 3, "traceback": ["a"]}),
+    _outcome(result="text"), _outcome(result=[]), _outcome(result=7), _outcome(logs=""),
+    _outcome(duration_ms=0.0, cpu_ms=1e-05), _outcome(cpu_ms=123456789.125),
+    _outcome(cpu_ms=3), _outcome(duration_ms=float("nan")), _outcome(cpu_ms=float("inf")),
+    _outcome(ok=1), _outcome(retire=None), _outcome(limit=7), _outcome(logs=None),
+    {"ok": False, "result": None, "limit": None, "logs": "", "logs_truncated": False,
+     "error": {"type": "BadCall", "message": "x", "line": None}, "duration_ms": 0.0,
+     "retire": False, "cpu_ms": 0.5},
+    {**_outcome(), "extra": 1}, {},
+])
+def test_an_outcome_encodes_as_encode_would(outcome: dict[str, Any]) -> None:
+    for call_id in (0, 7, 12345678901234567890, -1):
+        expected = encode({"type": "outcome", "id": call_id, "outcome": outcome})
+        assert encode_outcome(call_id, outcome) == expected
+
+
+def test_an_outcome_that_is_not_unicode_is_refused_as_encode_refuses_it() -> None:
+    with pytest.raises(UnicodeEncodeError):
+        encode_outcome(1, _outcome(logs="\udcff"))
+    with pytest.raises(UnicodeEncodeError):
+        encode({"type": "outcome", "id": 1, "outcome": _outcome(logs="\udcff")})
 
 
 @pytest.mark.parametrize("value", [
