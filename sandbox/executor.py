@@ -37,7 +37,7 @@ from sandbox.guards import (
     safe_import,
 )
 from sandbox.limits import Limits
-from sandbox.outcome import CompileProblem, LimitName, Outcome, ScriptError
+from sandbox.outcome import CompileProblem, LimitName, ScriptError
 from sandbox.stopping import LimitExceeded
 
 MESSAGE_MAX_CHARS: Final = 2000
@@ -197,6 +197,21 @@ class _FunctionMissing(Exception):
     pass
 
 
+class _Ended:
+    """How a call ended, before its outcome dict is built: an Outcome's fields that the
+    executor decides (a frozen dataclass of nine fields cost more to build than the dict)."""
+
+    __slots__ = ("error", "limit", "ok", "result", "retire")
+
+    def __init__(self, ok: bool, result: Any = None, error: ScriptError | None = None,
+                 limit: LimitName | None = None, retire: bool = False) -> None:
+        self.ok = ok
+        self.result = result
+        self.error = error
+        self.limit = limit
+        self.retire = retire
+
+
 def _arguments(call: Call) -> list[Any]:
     # Deep copies of plain JSON: the script may change them freely.
     args: list[Any] = json.loads(json.dumps(list(call.args))) if call.args else []
@@ -205,10 +220,10 @@ def _arguments(call: Call) -> list[Any]:
     return args
 
 
-def _run(call: Call, limits: Limits, host: HostBridge, output: injected.OutputLog) -> Outcome:
+def _run(call: Call, limits: Limits, host: HostBridge, output: injected.OutputLog) -> _Ended:
     compiled = compile_script(call.source, limits)
     if not isinstance(compiled, CompiledScript):
-        return Outcome(
+        return _Ended(
             ok=False,
             error=_compile_error(compiled),
             limit="source" if is_source_limit(compiled) else None,
@@ -225,27 +240,27 @@ def _run(call: Call, limits: Limits, host: HostBridge, output: injected.OutputLo
             sys.setrecursionlimit(old_recursion_limit)
     except BaseException as exc:
         retire = _memory_retires(exc, limits)  # first: the frames still hold the allocations
-        return Outcome(ok=False, error=script_error(exc), limit=_limit_of(exc), retire=retire)
+        return _Ended(ok=False, error=script_error(exc), limit=_limit_of(exc), retire=retire)
 
 
 def _run_script(call: Call, limits: Limits, compiled: CompiledScript,
-                namespace: dict[str, Any]) -> Outcome:
+                namespace: dict[str, Any]) -> _Ended:
     """The module's top level, then the function; the script's exceptions propagate."""
     exec(compiled.code, namespace)
     if call.function is None:
-        return Outcome(ok=True)
+        return _Ended(ok=True)
     try:
         function = _entry_point(namespace, call.function)
     except _FunctionMissing as missing:
-        return Outcome(ok=False, error=ScriptError(type="FunctionMissing", message=str(missing)))
+        return _Ended(ok=False, error=ScriptError(type="FunctionMissing", message=str(missing)))
     result = function(*_arguments(call))
     del namespace, function
     if call.function in RESULT_IGNORED:
-        return Outcome(ok=True)
+        return _Ended(ok=True)
     try:
-        return Outcome(ok=True, result=to_json_safe(result, limits, injected.RESULT_CONVERSIONS))
+        return _Ended(ok=True, result=to_json_safe(result, limits, injected.RESULT_CONVERSIONS))
     except ResultError as refused:
-        return Outcome(
+        return _Ended(
             ok=False,
             error=ScriptError(type="InvalidResult", message=_sanitize(str(refused))),
             limit=refused.limit,
@@ -265,23 +280,33 @@ def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
     """
     global _current_output
     leftovers.begin_call()
-    started = time.perf_counter()
+    started = time.perf_counter_ns()
     output = _current_output = injected.OutputLog(limits.output_bytes)
     try:
         outcome = _run(call, limits, host, output)
     except BaseException as exc:
-        outcome = Outcome(
+        outcome = _Ended(
             ok=False,
             error=ScriptError(type=_type_name(exc), message=exception_message(exc)),
             limit=_limit_of(exc),
             retire=_memory_retires(exc, limits),
         )
     try:
-        data = _after_call(outcome).to_json()
-        data["logs"] = output.text()
-        data["logs_truncated"] = output.truncated
-        data["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        return data
+        ended = _after_call(outcome)
+        error = ended.error
+        # Outcome.to_json()'s keys in its order; the worker fills in cpu_ms.
+        return {
+            "ok": ended.ok,
+            "result": ended.result,
+            "error": None if error is None else error.to_json(),
+            "limit": ended.limit,
+            "logs": output.text(),
+            "logs_truncated": output.truncated,
+            # Milliseconds to the microsecond (as round(..., 3) gives them), in integer steps.
+            "duration_ms": (time.perf_counter_ns() - started + 500) // 1000 / 1000,
+            "cpu_ms": 0.0,
+            "retire": ended.retire,
+        }
     except BaseException:
         return {
             "ok": False,
@@ -301,7 +326,7 @@ def execute(call: Call, limits: Limits, host: HostBridge) -> dict[str, Any]:
         _current_output = None
 
 
-def _after_call(outcome: Outcome) -> Outcome:
+def _after_call(outcome: _Ended) -> _Ended:
     """The call's garbage collected and its cache entries dropped; a stop overrides the outcome.
 
     The script's frames are gone by now, so its garbage is unreachable; its finalisers run in
@@ -312,11 +337,11 @@ def _after_call(outcome: Outcome) -> Outcome:
     stop = stopping.STOPPED
     if not settled:
         limit: LimitName = stop.limit if stop is not None else "garbage"
-        return Outcome(ok=False, error=ScriptError(type="LimitExceeded", message=GARBAGE_MESSAGE),
+        return _Ended(ok=False, error=ScriptError(type="LimitExceeded", message=GARBAGE_MESSAGE),
                        limit=limit, retire=True)
     if stop is not None and outcome.limit != stop.limit:
         # The script swallowed the limit (a finally, a finalised generator) and went on.
-        return Outcome(ok=False, error=ScriptError(type="LimitExceeded", message=stop.message),
+        return _Ended(ok=False, error=ScriptError(type="LimitExceeded", message=stop.message),
                        limit=stop.limit)
     return outcome
 
