@@ -25,6 +25,7 @@ from typing import Any, Final, NoReturn
 from sandbox import script_types, stopping
 from sandbox.call import HostBridge, RequestData
 from sandbox.convert import ResultError, Special, Target, TooLarge, to_plain_json
+from sandbox.jsontext import loads
 
 STORAGE_KEY_MAX_CHARS: Final = 200
 STORAGE_VALUE_MAX_BYTES: Final = 64 * 1024
@@ -165,7 +166,7 @@ def _parse_json_text(text: str | None, what: str) -> Any:
     if text is None or not text.strip():
         raise ValueError(f"{what} is empty, not JSON")
     try:
-        return json.loads(text)
+        return loads(text)  # json.loads for a str, without its Python frames
     except ValueError as error:
         raise ValueError(f"{what} is not JSON: {error}") from None
 

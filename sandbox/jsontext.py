@@ -1,14 +1,17 @@
-"""Compact JSON text through the standard library's C encoder, without its Python frames.
+"""Compact JSON text through the standard library's C encoder, and JSON text read through its C
+scanner, without their Python frames.
 
 `JSONEncoder.encode` reaches the C encoder (`c_make_encoder`) through two Python frames
 (`encode`, then `iterencode`'s one-shot branch); on the paths that encode for every call or
 every row (worker messages, the store's JSON columns) those frames were a third of each
-encode. `dumper(encoder)` gives a function producing exactly `encoder.encode(value)`.
+encode. `dumper(encoder)` gives a function producing exactly `encoder.encode(value)`; `loads`
+is `json.loads` for a str (the worker's messages, and a script's `request.json()`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -35,3 +38,25 @@ def dumper(encoder: json.JSONEncoder) -> Callable[[Any], str]:
                             False, skipkeys, allow_nan)(value, 0))
 
     return dumps
+
+
+# The stdlib decoder's own scanner (json.loads's configuration), and the whitespace json.loads
+# skips around the value (json.decoder.WHITESPACE, which always matches, if only the empty string).
+scan_once: Callable[[str, int], tuple[Any, int]] = (
+    json.JSONDecoder().scan_once)  # type: ignore[attr-defined]
+whitespace = re.compile(r"[ \t\n\r]*", re.VERBOSE | re.MULTILINE | re.DOTALL).match
+
+
+def loads(text: str) -> Any:
+    """`json.loads(text)` for a str without its three Python frames: the same scanner, the same
+    whitespace around the value, the same errors (json.JSONDecodeError, a ValueError)."""
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    try:
+        value, end = scan_once(text, whitespace(text, 0).end())  # type: ignore[union-attr]
+    except StopIteration as stop:
+        raise json.JSONDecodeError("Expecting value", text, stop.value) from None
+    end = whitespace(text, end).end()  # type: ignore[union-attr]
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value

@@ -19,13 +19,15 @@ import hashlib
 import json
 import math
 import os
-import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sandbox.jsontext import dumper
+from sandbox.jsontext import loads as _loads
+from sandbox.jsontext import scan_once as _scan_once
+from sandbox.jsontext import whitespace as _whitespace
 from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, ScriptError
 
 # Largest single message either side accepts; results, logs and errors are capped far below.
@@ -143,28 +145,6 @@ class EncodedCall:
         call = self.call[:-1] + b',"source":' + self.source + b"}" if with_source else self.call
         return b"".join((b'{"type":"call","id":', str(call_id).encode(), b',"limits":',
                          self.limits, b',"call":', call, b"}\n"))
-
-
-# The stdlib decoder's own scanner, and the whitespace json.loads skips around the value
-# (json.decoder.WHITESPACE, which always matches, if only the empty string).
-_scan_once: Callable[[str, int], tuple[Any, int]] = (
-    json.JSONDecoder().scan_once)  # type: ignore[attr-defined]
-_whitespace = re.compile(r"[ \t\n\r]*", re.VERBOSE | re.MULTILINE | re.DOTALL).match
-
-
-def _loads(text: str) -> Any:
-    """`json.loads(text)` without its three Python frames (a message per call, and more):
-    the same scanner, the same whitespace around the value, the same errors (ValueError)."""
-    if text.startswith("\ufeff"):
-        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-    try:
-        value, end = _scan_once(text, _whitespace(text, 0).end())  # type: ignore[union-attr]
-    except StopIteration as stop:
-        raise json.JSONDecodeError("Expecting value", text, stop.value) from None
-    end = _whitespace(text, end).end()  # type: ignore[union-attr]
-    if end != len(text):
-        raise json.JSONDecodeError("Extra data", text, end)
-    return value
 
 
 def decode(line: bytes) -> dict[str, Any]:

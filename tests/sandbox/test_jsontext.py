@@ -48,3 +48,21 @@ def test_the_same_refusals_and_nothing_left_behind() -> None:
         dumps(circular)
     # Where NaN is allowed, it is written as the encoder writes it.
     assert dumper(ENCODERS[1])([math.nan, math.inf]) == "[NaN,Infinity]"
+
+
+@pytest.mark.parametrize("text", [
+    ' {"a":[1,2.5,null,true]}\t\r ', '"x"', "1", '{"a":1} {}', '{"a":1} x', "\ufeff{}",
+    '{"a":1', "", "   ", "-Infinity", "1e400", '["\\ud800"]', "[" * 50 + "]" * 50,
+])
+def test_loads_is_json_loads(text: str) -> None:
+    """What a script's request.json() and the worker's messages are read with."""
+    from sandbox.jsontext import loads
+
+    try:
+        expected = json.loads(text)
+    except ValueError as error:
+        with pytest.raises(type(error)) as raised:
+            loads(text)
+        assert str(raised.value) == str(error)
+        return
+    assert loads(text) == expected or (expected != expected and loads(text) != loads(text))
