@@ -47,16 +47,19 @@ class RequestData:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RequestData:
         raw_headers = data.get("headers") or ()
-        if isinstance(raw_headers, Mapping):
+        # A list (as to_json writes them) first: it is no Mapping, and asking costs an ABC check.
+        if type(raw_headers) is not list and isinstance(raw_headers, Mapping):
             pairs = tuple((str(k), str(v)) for k, v in raw_headers.items())
         else:
             pairs = tuple((str(k), str(v)) for k, v in raw_headers)
         body = data.get("body")
+        # Positional (the fields' order): a frozen dataclass's __init__ sets each field through
+        # object.__setattr__ either way, and keyword arguments cost more on top.
         return cls(
-            method=str(data.get("method") or "POST").upper(),
-            url=str(data.get("url") or DEFAULT_REQUEST_URL),
-            headers=pairs,
-            body=None if body is None else str(body),
+            str(data.get("method") or "POST").upper(),
+            str(data.get("url") or DEFAULT_REQUEST_URL),
+            pairs,
+            None if body is None else str(body),
         )
 
 
@@ -82,12 +85,12 @@ class Call:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Call:
         request = data.get("request")
-        return cls(
-            source=str(data["source"]),
-            function=data.get("function"),
-            args=tuple(data.get("args") or ()),
-            request=RequestData.from_json(request) if request is not None else None,
-            settings=dict(data.get("settings") or {}),
+        return cls(  # positional, in the fields' order (see RequestData.from_json)
+            str(data["source"]),
+            data.get("function"),
+            tuple(data.get("args") or ()),
+            RequestData.from_json(request) if request is not None else None,
+            dict(data.get("settings") or {}),
         )
 
 

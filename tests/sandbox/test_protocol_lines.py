@@ -215,3 +215,16 @@ async def test_an_endless_line_is_a_violation() -> None:
     reader.data_received(b"ok\n" + b"y" * (MAX_MESSAGE_BYTES + 1))
     assert seen.lines == [b"ok"] and len(seen.violations) == 2
 
+
+
+def test_a_call_crosses_the_pipe_unchanged() -> None:
+    """Call.from_json builds its dataclasses positionally: every field lands in its own place."""
+    from sandbox.call import Call, RequestData
+
+    request = RequestData(method="PUT", url="http://h/x?q=1", headers=(("A", "1"), ("b", "2")),
+                          body="{}")
+    call = Call(source="x = 1", function="VoipGetCallLink", args=({"k": [1]},),
+                request=request, settings={"apiKey": "s", "n": 2})
+    assert Call.from_json(json.loads(json.dumps(call.to_json()))) == call
+    assert RequestData.from_json({"headers": {"A": 1}, "method": "get"}) == RequestData(
+        method="GET", headers=(("A", "1"),))
