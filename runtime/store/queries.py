@@ -103,31 +103,36 @@ FIND_ENDED_CALL = pure(f"""SELECT * FROM calls WHERE {NUMBERS} AND state = 'ende
 
 def _scene_sql(d: Dialect, extra_column: str | None) -> str:
     """One statement reading a `CallScene` (see `CallLookup` for the choice of the call);
-    `extra_column` is the locking hook's (locks.py), which may use the chosen call."""
+    `extra_column` is the locking hook's (locks.py), which may use the chosen call
+    (`chosen.id`).
+
+    The call is chosen once, in a one-row subquery of the FROM clause that the other columns
+    read: its OFFSET keeps it from being merged into them (SQLite and PostgreSQL alike), so its
+    lookups run once. (A MATERIALIZED CTE did the same at the price of a temporary table
+    opened, filled and scanned for every webhook.)"""
     def rows(table: t.Table[Any], alias: str, where: str, order: str) -> str:
         return (f"(SELECT {{agg}}({{as_json}}(o)) FROM (SELECT {table.json_object(alias, d)} "
                 f"AS o FROM {table.name} {alias} WHERE {where} ORDER BY {order}) s)")
 
-    chosen = "(SELECT id FROM chosen)"
-    return f"""WITH chosen AS MATERIALIZED (SELECT COALESCE(
+    return f"""SELECT
+        (SELECT {t.CALLS.json_object('c', d)} FROM calls c WHERE c.id = chosen.id) AS call,
+        {rows(t.CALL_EVENTS, 'e', 'e.call_id = chosen.id', 'e.received_at, e.id')} AS history,
+        {rows(t.CALL_NOTIFIED, 'n', 'n.call_id = chosen.id', 'n.{insert_order}')} AS notified,
+        (SELECT {t.ACTIVITY.json_object('a', d)} FROM activity a WHERE a.call_id = chosen.id)
+            AS activity,
+        (SELECT {t.contact_json_object('ct', d)} FROM contacts ct WHERE ct.id = (
+            SELECT min(contact_id) FROM contact_phones WHERE tenant_id = $9
+            AND normalized = $10)) AS contact,
+        (SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $11) AS bound_user
+        {"" if extra_column is None else f", {extra_column} AS hook"}
+    FROM (SELECT COALESCE(
         (SELECT id FROM calls WHERE module_id = $1 AND provider_call_id = $7
          ORDER BY created_at DESC, id DESC LIMIT 1),
         (SELECT id FROM (SELECT id, provider_call_id FROM calls WHERE {NUMBERS}
          AND state <> 'ended' ORDER BY created_at DESC, id DESC LIMIT 1) o
          WHERE $7 IS NULL OR o.provider_call_id IS NULL),
         (SELECT id FROM calls WHERE {NUMBERS} AND state = 'ended' AND ended_at >= $8
-         AND $7 IS NULL ORDER BY ended_at DESC, id DESC LIMIT 1)) AS id)
-    SELECT
-        (SELECT {t.CALLS.json_object('c', d)} FROM calls c WHERE c.id = {chosen}) AS call,
-        {rows(t.CALL_EVENTS, 'e', f'e.call_id = {chosen}', 'e.received_at, e.id')} AS history,
-        {rows(t.CALL_NOTIFIED, 'n', f'n.call_id = {chosen}', 'n.{insert_order}')} AS notified,
-        (SELECT {t.ACTIVITY.json_object('a', d)} FROM activity a WHERE a.call_id = {chosen})
-            AS activity,
-        (SELECT {t.contact_json_object('ct', d)} FROM contacts ct WHERE ct.id = (
-            SELECT min(contact_id) FROM contact_phones WHERE tenant_id = $9
-            AND normalized = $10)) AS contact,
-        (SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $11) AS bound_user
-        {"" if extra_column is None else f", {extra_column} AS hook"}"""
+         AND $7 IS NULL ORDER BY ended_at DESC, id DESC LIMIT 1)) AS id LIMIT 1 OFFSET 0) chosen"""
 
 
 _SCENES: dict[tuple[str, str | None], PureRead] = {}
