@@ -186,17 +186,19 @@ class SqliteView:
     def rows(part: Batch) -> list[Sequence[Any]] | None:
         """The rows for `insert(part)` (the i-th row of every slot in the i-th, NULLs where a
         slot has fewer), or None when they cannot be lined up (see _MANY_ROWS)."""
+        # The common case first, a row per slot: extend per slot, not a comprehension per
+        # value (a call's row is some 40 values).
+        one: list[Any] = []
+        for _, rows in part:
+            if len(rows) != 1:
+                break
+            one.extend(rows[0])
+        else:
+            return [one]
         if any(len(rows) > 1 and s.name not in _MANY_ROWS for s, rows in part):
             return None
-        count = max(len(rows) for _, rows in part)
-        if count == 1:
-            # extend per slot, not a comprehension per value: a call's row is some 40 values.
-            one: list[Any] = []
-            for _, rows in part:
-                one.extend(rows[0])
-            return [one]
         out: list[Sequence[Any]] = []
-        for i in range(count):
+        for i in range(max(len(rows) for _, rows in part)):
             row: list[Any] = []
             for s, rows in part:
                 row.extend(rows[i] if i < len(rows) else [None] * len(s.columns))
@@ -215,22 +217,36 @@ def sqlite_unit_writes_sql() -> list[str]:
 def sqlite_statements(batch: Batch) -> list[tuple[str, list[Sequence[Any]]]]:
     """The batch as SQLite statements, in order: one per group (through its view when the
     group has rows of several tables, else the plain statement of its one table), each with
-    its rows for executemany."""
-    parts: dict[str, Batch] = {}
-    for s, rows in batch:
-        parts.setdefault(_GROUP_OF[s.name], []).append((s, rows))
+    its rows for executemany. (A batch is in SLOTS order, where each group's slots are
+    next to each other: one pass gathers a group's.)"""
     out: list[tuple[str, list[Sequence[Any]]]] = []
-    for group, _ in SQLITE_GROUPS:
-        part = parts.get(group)
-        if not part:
+    group = ""
+    part: Batch = []
+    for item in batch:
+        slot_group = _GROUP_OF[item[0].name]
+        if slot_group == group:
+            part.append(item)
             continue
-        view = SQLITE_VIEWS[group]
-        lined_up = view.rows(part) if len(part) > 1 else None
-        if lined_up is None:
-            out.extend((SQLITE_PLAIN[s.name], rows) for s, rows in part)
-        else:
-            out.append((view.insert(part), lined_up))
+        if part:
+            _group_statements(out, group, part)
+        group, part = slot_group, [item]
+    if part:
+        _group_statements(out, group, part)
     return out
+
+
+def _group_statements(out: list[tuple[str, list[Sequence[Any]]]], group: str, part: Batch
+                      ) -> None:
+    if len(part) == 1:
+        slot, rows = part[0]
+        out.append((SQLITE_PLAIN[slot.name], rows))
+        return
+    view = SQLITE_VIEWS[group]
+    lined_up = view.rows(part)
+    if lined_up is None:
+        out.extend((SQLITE_PLAIN[s.name], rows) for s, rows in part)
+    else:
+        out.append((view.insert(part), lined_up))
 
 
 def _plain_sql(s: Slot) -> str:
