@@ -88,6 +88,7 @@ from runtime.store.models import (
     NotificationKind,
     StorageLimits,
     StorageOp,
+    fast_init,
     to_json,
     truncate_ms,
 )
@@ -135,6 +136,7 @@ class StorageWriteLike(Protocol):
     def expires_at(self) -> datetime | None: ...
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ActContext:
     tenant_id: str
@@ -149,6 +151,7 @@ class ActContext:
 # --- outputs ----------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CallChange:
     id: str
@@ -159,6 +162,7 @@ class CallChange:
     late: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ActivityChange:
     id: str
@@ -167,6 +171,7 @@ class ActivityChange:
     call_id: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ContactCreated:
     id: str
@@ -174,6 +179,7 @@ class ContactCreated:
     phone: str  # E.164
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Effects:
     """What a result did (or, in a dry run, would do).
@@ -440,6 +446,7 @@ def _advance(ctx: ActContext, call: Call, event: CallEvent, target: CallState,
     )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PendingNotifications:
     """An applied event's notifications, decided but not yet written: who is told what, and
@@ -459,6 +466,7 @@ class PendingNotifications:
         return replace(self, call=recorded.call, contact=recorded.contact or self.contact)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """What a call record's step wrote: the call, and the client's contact (found or
