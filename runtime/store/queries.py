@@ -148,6 +148,12 @@ def scene_sql(d: Dialect, extra_column: str | None = None) -> PureRead:
     return sql
 
 
+def _json(value: Any) -> Any:
+    """A JSON value of the scene's row, as its text (as both drivers hand it over), or
+    already parsed."""
+    return loads(value) if isinstance(value, str) else value
+
+
 def scene_args(lookup: CallLookup, d: Dialect) -> list[Any]:
     return [*lookup.numbers, lookup.provider_call_id, d.time_or_none_in(lookup.ended_since),
             lookup.tenant_id, lookup.client_phone, lookup.operator_phone]
@@ -467,24 +473,20 @@ class Reads(UsageReads):
         d = self._d
         row = await self._port.one(scene_sql(d, extra_column),
                                    [*scene_args(lookup, d), *extra_args])
-
-        def obj(name: str) -> Any:
-            value = row[name]
-            if value == "[]":  # SQLite's aggregate of no rows
-                return None
-            return loads(value) if isinstance(value, str) else value
-
-        call, activity, contact = obj("call"), obj("activity"), obj("contact")
+        # By position, in the statement's order: call, history, notified, activity, contact,
+        # bound_user. A call not found (a new call: most webhooks) leaves them NULL, or an
+        # empty array for SQLite's aggregates, and decodes nothing.
+        call, history, notified, activity, contact = row[0], row[1], row[2], row[3], row[4]
         return CallScene(
-            call=None if call is None else t.CALLS.decode(call, d, from_json=True),
-            history=tuple(t.CALL_EVENTS.decode(r, d, from_json=True)
-                          for r in obj("history") or ()),
-            notified=tuple(t.CALL_NOTIFIED.decode(r, d, from_json=True)
-                           for r in obj("notified") or ()),
-            activity=None if activity is None else t.ACTIVITY.decode(activity, d,
-                                                                     from_json=True),
-            contact=None if contact is None else t.decode_contact(contact, d, from_json=True),
-            bound_user_id=row["bound_user"],
+            None if call is None else t.CALLS.decode(_json(call), d, from_json=True),
+            () if history is None or history == "[]" else tuple(
+                t.CALL_EVENTS.decode(r, d, from_json=True) for r in _json(history)),
+            () if notified is None or notified == "[]" else tuple(
+                t.CALL_NOTIFIED.decode(r, d, from_json=True) for r in _json(notified)),
+            None if activity is None else t.ACTIVITY.decode(_json(activity), d,
+                                                            from_json=True),
+            None if contact is None else t.decode_contact(_json(contact), d, from_json=True),
+            row[5],
         )
 
     # --- activity -------------------------------------------------------------------------------
