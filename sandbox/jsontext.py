@@ -15,9 +15,14 @@ from typing import Any
 _make_encoder: Callable[..., Any] | None = getattr(json.encoder, "c_make_encoder", None)
 
 
-def dumper(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+def dumper(encoder: json.JSONEncoder, *, acyclic: bool = False) -> Callable[[Any], str]:
     """`encoder.encode`, through the C encoder directly when there is one. Only for an
-    encoder without indent, key sorting or float subclass tricks (compact text)."""
+    encoder without indent, key sorting or float subclass tricks (compact text).
+
+    `acyclic`: for values that cannot hold a cycle (parsed JSON, and dicts and lists built
+    from it by the caller's own code): one C encoder, made once, without the dict of markers
+    that detects a cycle (making the encoder and its markers was a fifth of encoding a
+    small value). A cycle would then end in RecursionError, not encode's ValueError."""
     if _make_encoder is None or encoder.indent is not None or encoder.sort_keys:
         return encoder.encode
     make = _make_encoder
@@ -25,6 +30,19 @@ def dumper(encoder: json.JSONEncoder) -> Callable[[Any], str]:
                else json.encoder.encode_basestring)
     key_separator, item_separator = encoder.key_separator, encoder.item_separator
     default, skipkeys, allow_nan = encoder.default, encoder.skipkeys, encoder.allow_nan
+
+    if acyclic:
+        # Holds no state between calls without markers: any number of callers may share it.
+        shared = make(None, default, strings, None, key_separator, item_separator, False,
+                      skipkeys, allow_nan)
+        join = "".join
+
+        def dumps_acyclic(value: Any) -> str:
+            if type(value) is str:
+                return strings(value)  # (as `encode` does for a lone string)
+            return join(shared(value, 0))
+
+        return dumps_acyclic
 
     def dumps(value: Any) -> str:
         if type(value) is str:
