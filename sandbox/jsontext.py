@@ -15,6 +15,17 @@ from typing import Any
 _make_encoder: Callable[..., Any] | None = getattr(json.encoder, "c_make_encoder", None)
 
 
+class JSONObject(dict[str, Any]):
+    """A JSON object (a dict with str keys) that keeps its compact text once an `acyclic`
+    dumper wrote it, for the one who made it and will not change it afterwards (a contract
+    model's dump, shared by every reader). A dumper meeting it again hands back the text;
+    one meeting it inside another JSONObject puts the text in place (a webhook's event is
+    stored in the call's history, then again inside the result in the execution log: it is
+    encoded once). Any other dumper reads it as the dict it is."""
+
+    text: str | None = None
+
+
 def dumper(encoder: json.JSONEncoder, *, acyclic: bool = False) -> Callable[[Any], str]:
     """`encoder.encode`, through the C encoder directly when there is one. Only for an
     encoder without indent, key sorting or float subclass tricks (compact text).
@@ -38,9 +49,26 @@ def dumper(encoder: json.JSONEncoder, *, acyclic: bool = False) -> Callable[[Any
         join = "".join
 
         def dumps_acyclic(value: Any) -> str:
-            if type(value) is str:
+            kind = type(value)
+            if kind is str:
                 return strings(value)  # (as `encode` does for a lone string)
+            if kind is JSONObject:
+                text = value.text
+                if text is None:
+                    text = value.text = object_text(value)
+                return text
             return join(shared(value, 0))
+
+        def object_text(value: JSONObject) -> str:
+            for item in value.values():
+                if type(item) is JSONObject:
+                    break
+            else:
+                return join(shared(value, 0))
+            # What the encoder writes for a dict, its JSONObject values' texts in place.
+            return "{" + item_separator.join([
+                strings(key) + key_separator + dumps_acyclic(item)
+                for key, item in value.items()]) + "}"
 
         return dumps_acyclic
 

@@ -54,3 +54,19 @@ def test_the_same_refusals_and_nothing_left_behind(acyclic: bool) -> None:
             dumps(circular)
     # Where NaN is allowed, it is written as the encoder writes it.
     assert dumper(ENCODERS[1])([math.nan, math.inf]) == "[NaN,Infinity]"
+
+
+def test_json_objects_keep_their_text_and_nest_it() -> None:
+    from sandbox.jsontext import JSONObject
+
+    encoder = ENCODERS[0]
+    dumps = dumper(encoder, acyclic=True)
+    inner = JSONObject({"a": "кириллица \"q\"", "b": [1, 2.5, None], "c": {"d": True}})
+    outer = JSONObject({"event": inner, "n": 1, "more": JSONObject()})
+    text = dumps(outer)
+    assert text == encoder.encode(outer)  # the same text as the encoder's
+    assert inner.text == encoder.encode(inner) and outer.text == text
+    assert dumps(outer) is text  # kept: not encoded again
+    assert dumps([outer]) == encoder.encode([outer])  # inside a plain value: a dict as any
+    # A dumper without `acyclic` reads it as the dict it is.
+    assert dumper(ENCODERS[2])(outer) == ENCODERS[2].encode(dict(outer))
