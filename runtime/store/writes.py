@@ -9,8 +9,8 @@ one read (the call's scene) and those.
 
 - SQLite (`SQLITE_GROUPS`): SQLite has no statement writing several tables, so the writer
   connection holds a few narrow TEMP views, one per group of tables written together (a
-  call and its history; a notification and the record of whom it reached; a call record's
-  activity and the execution row; a contact and its phones), each with an INSTEAD OF INSERT
+  call, its history and the record of whom it rang; a call record's activity and the
+  execution row; a contact and its phones), each with an INSTEAD OF INSERT
   trigger per table. One INSERT into a group's view (a row per row of its busiest table)
   writes the group, the values bound as parameters like any other; a group with one table's
   rows only takes that table's plain statement. So a unit's writes are at most three
@@ -118,13 +118,15 @@ class PendingWrites:
 
 # Slots written together through one view, each group one statement. A view is narrow on
 # purpose: SQLite's work per row grows with the view's width and its triggers (one view over
-# every slot cost twice the plain INSERTs; these cost what they do). In the order the foreign
-# keys need: contacts before the calls naming them, calls before their history, notifications
-# and activity.
+# every slot cost twice the plain INSERTs; these cost what they do). The record of whom a call
+# rang goes with the call (a new call's ringing phone: one statement for the three tables,
+# fewer instructions than a statement of its own); notifications, a group of one, take their
+# plain statement. In the order the foreign keys need: contacts before the calls naming them,
+# calls before their history, whom they rang, notifications and activity.
 SQLITE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("contact", ("contacts", "contact_phones")),
-    ("call", ("calls_new", "calls_changed", "call_events")),
-    ("notify", ("call_notified", "notifications")),
+    ("call", ("calls_new", "calls_changed", "call_events", "call_notified")),
+    ("notify", ("notifications",)),
     ("record", ("activity_new", "activity_changed", "executions")),
 )
 _GROUP_OF = {slot: group for group, slots in SQLITE_GROUPS for slot in slots}
@@ -206,7 +208,9 @@ class SqliteView:
         return out
 
 
-SQLITE_VIEWS = {group: SqliteView.of(group, slots) for group, slots in SQLITE_GROUPS}
+# A group of one slot always takes its plain statement: no view.
+SQLITE_VIEWS = {group: SqliteView.of(group, slots) for group, slots in SQLITE_GROUPS
+                if len(slots) > 1}
 
 
 def sqlite_unit_writes_sql() -> list[str]:
