@@ -92,6 +92,7 @@ from runtime.store.models import (
     to_json,
     truncate_ms,
 )
+from sandbox.jsontext import JSONObject
 
 # How long after its end a call still takes an end event or a record that has no callId.
 RECENT_END = timedelta(hours=1)
@@ -205,21 +206,54 @@ class Effects:
     def to_json(self) -> dict[str, JSON]:
         # Written out, not through models.to_json's walk over the fields: this is stored with
         # every webhook's execution row. test_acting checks it against the walk.
-        return {
-            "call": _change_json(self.call),
-            "record": _change_json(self.record),
-            "activity": None if self.activity is None else {
+        data = JSONObject(
+            call=_change_json(self.call),
+            record=_change_json(self.record),
+            activity=None if self.activity is None else {
                 "id": self.activity.id, "action": self.activity.action,
                 "contact_id": self.activity.contact_id, "call_id": self.activity.call_id},
-            "contact_created": None if self.contact_created is None else {
+            contact_created=None if self.contact_created is None else {
                 "id": self.contact_created.id, "name": self.contact_created.name,
                 "phone": self.contact_created.phone},
-            "notifications": [
+            notifications=[
                 {"user_id": n.user_id, "kind": n.kind.value, "call_id": n.call_id}
                 for n in self.pushes
             ],
-            "storage": [{"op": w.op, "key": w.key} for w in self.storage],
-        }
+            storage=[{"op": w.op, "key": w.key} for w in self.storage],
+        )
+        if (self.record is None and self.activity is None and self.contact_created is None
+                and not self.storage):
+            # An event's effects (most webhooks'): their text written here, as the store's
+            # encoder writes it (test_acting compares), cheaper than its walk over the dict.
+            data.text = _event_effects_text(self.call, self.pushes)
+        return data
+
+
+def _string(value: str | None) -> str:
+    return "null" if value is None else _encode_string(value)
+
+
+def _change_text(change: CallChange | None) -> str:
+    if change is None:
+        return "null"
+    before = change.state_before
+    return (f'{{"id":{_string(change.id)},"created":{_BOOL[change.created]},"state_before":'
+            f'{"null" if before is None else _string(before.value)},"state_after":'
+            f'{_string(change.state_after.value)},"repeat":{_BOOL[change.repeat]},'
+            f'"late":{_BOOL[change.late]}}}')
+
+
+def _event_effects_text(change: CallChange | None, pushes: Sequence[Notification]) -> str:
+    notifications = ",".join([
+        f'{{"user_id":{_string(n.user_id)},"kind":{_string(n.kind.value)},'
+        f'"call_id":{_string(n.call_id)}}}' for n in pushes])
+    return (f'{{"call":{_change_text(change)},"record":null,"activity":null,'
+            f'"contact_created":null,"notifications":[{notifications}],"storage":[]}}')
+
+
+_BOOL = {True: "true", False: "false"}
+# A str's JSON text as the store's encoder writes it (non-ASCII kept).
+_encode_string = json.encoder.encode_basestring
 
 
 def _change_json(change: CallChange | None) -> dict[str, JSON] | None:
