@@ -229,24 +229,21 @@ class Effects:
         return data
 
 
-def _string(value: str | None) -> str:
-    return "null" if value is None else _encode_string(value)
-
-
 def _change_text(change: CallChange | None) -> str:
     if change is None:
         return "null"
     before = change.state_before
-    return (f'{{"id":{_string(change.id)},"created":{_BOOL[change.created]},"state_before":'
-            f'{"null" if before is None else _string(before.value)},"state_after":'
-            f'{_string(change.state_after.value)},"repeat":{_BOOL[change.repeat]},'
-            f'"late":{_BOOL[change.late]}}}')
+    return (f'{{"id":{_encode_string(change.id)},"created":{_BOOL[change.created]},'
+            f'"state_before":{"null" if before is None else _encode_string(before.value)},'
+            f'"state_after":{_encode_string(change.state_after.value)},'
+            f'"repeat":{_BOOL[change.repeat]},"late":{_BOOL[change.late]}}}')
 
 
 def _event_effects_text(change: CallChange | None, pushes: Sequence[Notification]) -> str:
+    # A notification's user, call and kind are never None (Notification's fields).
     notifications = ",".join([
-        f'{{"user_id":{_string(n.user_id)},"kind":{_string(n.kind.value)},'
-        f'"call_id":{_string(n.call_id)}}}' for n in pushes])
+        f'{{"user_id":{_encode_string(n.user_id)},"kind":{_encode_string(n.kind.value)},'
+        f'"call_id":{_encode_string(n.call_id)}}}' for n in pushes]) if pushes else ""
     return (f'{{"call":{_change_text(change)},"record":null,"activity":null,'
             f'"contact_created":null,"notifications":[{notifications}],"storage":[]}}')
 
