@@ -53,6 +53,9 @@ class ProtocolError(Exception):
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 # The pool encodes a message for every call: without the encoder's Python frames.
 _dumps = dumper(_ENCODER)
+# For an outcome's result and error: plain data the executor built (the result is the
+# converter's copy, which refuses cycles), so without the cycle markers.
+_dumps_built = dumper(_ENCODER, acyclic=True)
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -74,7 +77,8 @@ def encode_outcome(call_id: int, outcome: dict[str, Any]) -> bytes:
 
     A worker sends one outcome per call, and encoding the outcome's own keys and flags was as
     much work as encoding a typical result. An outcome of another shape or with values of other
-    types goes through `encode`.
+    types goes through `encode`. Only for outcomes the executor built: their result and error
+    are encoded without cycle markers (the result converter refuses cycles).
     """
     if type(call_id) is int and tuple(outcome) == _OUTCOME_KEYS:
         ok, result, error, limit, logs, truncated, duration, cpu, retire = outcome.values()
@@ -85,8 +89,8 @@ def encode_outcome(call_id: int, outcome: dict[str, Any]) -> bytes:
             return "".join((
                 '{"type":"outcome","id":', int.__repr__(call_id),
                 ',"outcome":{"ok":', "true" if ok else "false",
-                ',"result":', _dumps(result),
-                ',"error":', "null" if error is None else _dumps(error),
+                ',"result":', _dumps_built(result),
+                ',"error":', "null" if error is None else _dumps_built(error),
                 ',"limit":', "null" if limit is None else _encode_text(limit),
                 ',"logs":', _encode_text(logs),
                 ',"logs_truncated":', "true" if truncated else "false",
