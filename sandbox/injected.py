@@ -178,60 +178,57 @@ class FetchRequest(_Frozen):
     only the body) and then stay the same objects for the call.
     """
 
-    __slots__ = ("_body", "_header_pairs", "_headers", "_method", "_query", "_url")
-    _method: str
-    _url: str
-    _header_pairs: tuple[tuple[str, str], ...]
+    __slots__ = ("_data", "_headers", "_query")
+    # The request as the host gave it: a frozen RequestData of plain str and tuples, which no
+    # script can reach (its name starts with "_"). Held whole: one field to set, not four.
+    _data: RequestData
     _headers: CaseInsensitiveMapping | None
-    _body: str | None
     _query: ReadOnlyMapping | None
 
     def __init__(self, data: RequestData) -> None:
-        _set(self, "_method", data.method)
-        _set(self, "_url", data.url)
-        _set(self, "_header_pairs", data.headers)
+        _set(self, "_data", data)
         _set(self, "_headers", None)
-        _set(self, "_body", data.body)
         _set(self, "_query", None)
 
     @property
     def method(self) -> str:
-        return self._method
+        return self._data.method
 
     @property
     def url(self) -> str:
-        return self._url
+        return self._data.url
 
     @property
     def headers(self) -> CaseInsensitiveMapping:
         headers = self._headers
         if headers is None:
-            headers = CaseInsensitiveMapping(self._header_pairs)
+            headers = CaseInsensitiveMapping(self._data.headers)
             _set(self, "_headers", headers)
         return headers
 
     @property
     def body(self) -> str | None:
-        return self._body
+        return self._data.body
 
     @property
     def query(self) -> ReadOnlyMapping:
         query = self._query
         if query is None:
-            query = ReadOnlyMapping(parse_pairs(urllib.parse.urlsplit(self._url).query), "Query")
+            split = urllib.parse.urlsplit(self._data.url)
+            query = ReadOnlyMapping(parse_pairs(split.query), "Query")
             _set(self, "_query", query)
         return query
 
     def json(self) -> Any:
         """The parsed body, a new object each call; ValueError when empty or not JSON."""
-        return _parse_json_text(self._body, "the request body")
+        return _parse_json_text(self._data.body, "the request body")
 
     def form(self) -> dict[str, str]:
         """The urlencoded body as a new plain dict; never raises."""
-        return parse_pairs(self._body or "")
+        return parse_pairs(self._data.body or "")
 
     def __repr__(self) -> str:
-        return f"FetchRequest(method={self._method!r}, url={self._url!r})"
+        return f"FetchRequest(method={self._data.method!r}, url={self._data.url!r})"
 
 
 def _header_text(value: Any, what: str) -> str:
