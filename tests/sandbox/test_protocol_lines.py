@@ -228,3 +228,16 @@ def test_a_call_crosses_the_pipe_unchanged() -> None:
     assert Call.from_json(json.loads(json.dumps(call.to_json()))) == call
     assert RequestData.from_json({"headers": {"A": 1}, "method": "get"}) == RequestData(
         method="GET", headers=(("A", "1"),))
+
+
+def test_from_json_sets_every_field() -> None:
+    """from_json sets the fields one by one (not through __init__): a field added to Call or
+    RequestData must be set there too."""
+    import dataclasses
+
+    from sandbox.call import Call
+
+    built = Call.from_json({"source": "", "request": {}})
+    for value in (built, built.request):
+        for item in dataclasses.fields(value):  # type: ignore[arg-type]
+            assert hasattr(value, item.name), f"from_json leaves {item.name} unset"
