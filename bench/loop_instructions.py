@@ -12,10 +12,14 @@ store's commit thread included) is counted. Posts the same webhooks bench/loadge
 
     warm-up, dump; N webhooks, dump; 2N webhooks, dump
 
-Instructions per webhook = (the 2N part - the N part) / N: the difference cancels what each
-part pays once (the dump itself, timers while idle). Prints both servers' figures and the
-ratio; asserts nothing. `--keep DIR` keeps the callgrind files, for callgrind_annotate
-(`--inclusive=yes DIR/service.out.<pid>.3` is the 2N part).
+Instructions per webhook = the two parts' sum / 3N. What each part pays once (the dump, timers
+while idle) is a few thousand instructions per webhook at most; the difference of the parts
+/ N, which cancels it, is printed too, but it carries twice the parts' noise: the store's
+group commits batch with the threads' timing, and a part may hold a WAL checkpoint or an old
+generation's collection that the other does not. Compare figures from runs made alike (two
+at once, or one at a time). Prints both servers' figures and the ratio; asserts nothing.
+`--keep DIR` keeps the callgrind files, for callgrind_annotate (`--inclusive=yes
+DIR/service.out.<pid>.3` is the 2N part).
 """
 
 from __future__ import annotations
@@ -135,10 +139,10 @@ def measure(name: str, server: list[str], port: int, setup_hook: str | None, rea
         dump(child.pid)
         single = part_total(out, child.pid, 2)
         double = part_total(out, child.pid, 3)
-    per_webhook = (double - single) // webhooks
-    print(f"{name:<9} {per_webhook:>12,} instructions per webhook   "
-          f"(parts: {single:,} for {webhooks}, {double:,} for {2 * webhooks}; pid {child.pid})",
-          flush=True)
+    per_webhook = (single + double) // (3 * webhooks)
+    print(f"{name:<9} {per_webhook:>12,} instructions per webhook   (difference of the parts: "
+          f"{(double - single) // webhooks:,}; parts: {single:,} for {webhooks}, {double:,} for "
+          f"{2 * webhooks}; pid {child.pid})", flush=True)
     return per_webhook
 
 

@@ -417,11 +417,8 @@ class SandboxPool:
             return failure("CompileError",
                            f"the script is {size} bytes; the limit is {limits.source_bytes}",
                            limit="source")
-        body = call.to_json()
-        del body["source"]
-        body["source_sha256"] = sha256
         try:
-            encoded = EncodedCall.of(body, call.source, limits_bytes(limits))
+            encoded = EncodedCall.of(call.wire_json(sha256), call.source, limits_bytes(limits))
         except UnsendableCall as error:
             self.stats.bad_calls += 1
             return failure("BadCall", f"the call cannot be sent to a sandbox worker: {error}")

@@ -6,7 +6,8 @@ as untrusted bytes and parses it strictly into plain types (`outcome_from_json`)
 Parent → worker: {"type": "call", "id", "call", "limits"}; {"type": "capability_reply", "id",
 "reply"}. Worker → parent: {"type": "ready", "hardening"}; {"type": "capability", "id",
 "request"}; {"type": "outcome", "id", "outcome"}. An outcome with `"retire": true` is the
-worker's last: it exits after sending it, and the pool replaces it.
+worker's last: it exits after sending it, and the pool replaces it. An outcome's fields at
+their defaults (`OUTCOME_DEFAULTS`) are left out.
 
 A call is encoded completely (`EncodedCall`) before it is queued for any worker, so an input
 that cannot be encoded fails that call alone and never leaves a worker waiting.
@@ -176,6 +177,25 @@ def _error_from_json(data: Any) -> ScriptError | None:
             for p in problems[:200]
         ),
     )
+
+
+# An outcome's fields that `outcome_from_json` reads as these when they are absent: the worker
+# leaves them out at these values (`compact_outcome`), so the parent parses fewer keys for
+# nearly every call (a successful one has no error, no limit, often no logs).
+OUTCOME_DEFAULTS: dict[str, Any] = {
+    "error": None, "limit": None, "logs": "", "logs_truncated": False, "retire": False,
+}
+
+
+def compact_outcome(outcome: dict[str, Any]) -> dict[str, Any]:
+    """The outcome as sent: without the fields at their defaults (the same value of the same
+    type: a 0 is not a False), which the parent reads back as they were."""
+    defaults = OUTCOME_DEFAULTS
+    return {
+        key: value for key, value in outcome.items()
+        if key not in defaults or type(value) is not type(defaults[key])
+        or value != defaults[key]
+    }
 
 
 def outcome_from_json(data: Any) -> Outcome:

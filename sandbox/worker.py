@@ -34,7 +34,7 @@ from sandbox.compiler import SCRIPT_FILENAME
 from sandbox.harden import HardeningReport
 from sandbox.limits import DEFAULT_LIMITS, Limits
 from sandbox.outcome import JSONValue
-from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel, ProtocolError
+from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel, ProtocolError, compact_outcome
 from sandbox.template import WORKER_IN_FD, WORKER_OUT_FD
 
 # A worker waits for its next call in a blocking read, never polling for it: on a 2-core
@@ -182,7 +182,8 @@ def serve(report: HardeningReport) -> None:
             channel.send({"type": "source_missing", "id": message.get("id")})
             continue
         outcome = run_one(state, message, executor)
-        channel.send({"type": "outcome", "id": message["id"], "outcome": outcome})
+        channel.send({"type": "outcome", "id": message["id"],
+                      "outcome": compact_outcome(outcome)})
         if outcome.get("retire"):
             return
 

@@ -9,10 +9,14 @@ import pytest
 
 from sandbox.protocol import (
     MAX_MESSAGE_BYTES,
+    OUTCOME_DEFAULTS,
     ProtocolError,
     UnsendableCall,
+    compact_outcome,
     decode,
+    encode,
     encode_strict,
+    outcome_from_json,
 )
 from sandbox.workers import Worker, WorkerReader
 
@@ -114,3 +118,46 @@ async def test_an_endless_line_is_a_violation() -> None:
     reader.data_received(b"ok\n" + b"y" * (MAX_MESSAGE_BYTES + 1))
     assert seen.lines == [b"ok"] and len(seen.violations) == 2
 
+
+
+@pytest.mark.parametrize("outcome", [
+    {"ok": True, "result": {"a": 1}, "error": None, "limit": None, "logs": "",
+     "logs_truncated": False, "duration_ms": 1.5, "cpu_ms": 0.25, "retire": False},
+    {"ok": True, "result": None, "error": None, "limit": None, "logs": "x\n",
+     "logs_truncated": True, "duration_ms": 0.0, "cpu_ms": 0.0, "retire": True},
+    {"ok": False, "result": None, "limit": "cpu", "logs": "", "logs_truncated": False,
+     "error": {"type": "LimitExceeded", "message": "m", "line": 3}, "duration_ms": 2.0,
+     "cpu_ms": 1.0, "retire": False},
+])
+def test_a_compact_outcome_reads_back_as_the_whole(outcome: dict[str, Any]) -> None:
+    compact = compact_outcome(outcome)
+    assert outcome_from_json(compact) == outcome_from_json(outcome)
+    assert outcome_from_json(decode(encode({"type": "o", "outcome": compact}))["outcome"]) \
+        == outcome_from_json(outcome)
+    # Only fields at their defaults are left out: everything else is sent as it was.
+    assert {k: v for k, v in outcome.items() if k not in compact} == {
+        k: v for k, v in OUTCOME_DEFAULTS.items() if outcome.get(k, v) == v and k in outcome}
+
+
+def test_a_compact_outcome_keeps_a_value_of_another_type() -> None:
+    """The defaults are left out only as themselves: a malformed value (a 0 for a False, a
+    "" for a None) still reaches the parent's checks."""
+    outcome = {"ok": True, "retire": 0, "logs_truncated": 0, "error": "", "limit": False}
+    assert compact_outcome(outcome) == outcome
+    with pytest.raises(ProtocolError):
+        outcome_from_json(compact_outcome(outcome))
+
+
+def test_a_calls_wire_json_encodes_as_its_json_without_the_source() -> None:
+    from sandbox import Call, RequestData
+
+    request = RequestData(method="POST", url="http://h/hooks/t?x=1",
+                          headers=(("Host", "h"), ("X-A", "ё\u2028")), body='{"a": "\\"q"}')
+    for call in (Call(source="def f(): pass", function="VoipParseWebhookRequest",
+                      request=request, settings={"k": "v", "n": 1.5}),
+                 Call(source="x = 1", function="VoipGetCallLink", args=({"a": [1, 2]},)),
+                 Call(source="x = 1", function=None)):
+        whole = call.to_json()
+        del whole["source"]
+        whole["source_sha256"] = "0" * 64
+        assert encode_strict(call.wire_json("0" * 64)) == encode_strict(whole)
