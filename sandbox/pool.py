@@ -418,7 +418,7 @@ class SandboxPool:
                            f"the script is {size} bytes; the limit is {limits.source_bytes}",
                            limit="source")
         try:
-            encoded = EncodedCall.of(call.wire_json(sha256), call.source, limits_bytes(limits))
+            encoded = EncodedCall.of_call(call, sha256, limits_bytes(limits))
         except UnsendableCall as error:
             self.stats.bad_calls += 1
             return failure("BadCall", f"the call cannot be sent to a sandbox worker: {error}")

@@ -23,10 +23,13 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.jsontext import dumper
 from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, ScriptError
+
+if TYPE_CHECKING:
+    from sandbox.call import Call
 
 # Largest single message either side accepts; results, logs and errors are capped far below.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -73,6 +76,65 @@ def encode_strict(value: Any) -> bytes:
         raise UnsendableCall(f"a value that is not JSON ({str(error)[:200]})") from None
 
 
+_string: Callable[[str], str] = json.encoder.encode_basestring
+# Texts up to this long are kept as JSON strings when they recur (`_json_string`).
+RECURRING_TEXT_CHARS = 256
+
+
+@functools.lru_cache(maxsize=4096)
+def _recurring_string(text: str) -> str:
+    return _string(text)
+
+
+def _json_string(text: str) -> str:
+    """`text` as the encoder writes it, kept for short texts: most of a webhook call's recur
+    from call to call (the function's name, the module's webhook URL, the provider's header
+    names and values, the script's hash), and the library escapes at tens of instructions a
+    character, every time. At most 4096 of them, each short: about a megabyte at worst."""
+    return _recurring_string(text) if len(text) <= RECURRING_TEXT_CHARS else _string(text)
+
+
+def encode_call(call: Call, source_sha256: str) -> bytes:
+    """`encode_strict(call.wire_json(source_sha256))`: the same bytes, or the same
+    UnsendableCall. A webhook's call (a request, no arguments, text where text belongs) is
+    written from its parts, its recurring texts kept (`_json_string`); any other call goes
+    through the encoder."""
+    request = call.request
+    function = call.function
+    if request is None or call.args or type(function) is not str:
+        return encode_strict(call.wire_json(source_sha256))
+    method, url, body = request.method, request.url, request.body
+    if type(method) is not str or type(url) is not str or type(source_sha256) is not str or (
+            body is not None and type(body) is not str):
+        return encode_strict(call.wire_json(source_sha256))
+    settings = call.settings
+    if settings:
+        try:
+            settings_text = _dumps(dict(settings))
+        except (TypeError, ValueError, RecursionError):
+            return encode_strict(call.wire_json(source_sha256))  # (raises as it would)
+    else:
+        settings_text = "{}"
+    text = _json_string
+    parts = ['{"function":', text(function), ',"args":[],"request":{"method":', text(method),
+             ',"url":', text(url), ',"headers":[']
+    separator = "["
+    for pair in request.headers:
+        if type(pair) is not tuple or len(pair) != 2 or type(pair[0]) is not str or \
+                type(pair[1]) is not str:
+            return encode_strict(call.wire_json(source_sha256))
+        parts += (separator, text(pair[0]), ",", text(pair[1]), "]")
+        separator = ",["
+    parts += ('],"body":', "null" if body is None else _string(body), '},"settings":',
+              settings_text, ',"source_sha256":', text(source_sha256), "}")
+    try:
+        return "".join(parts).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise UnsendableCall(
+            f"text that is not valid Unicode (an unpaired surrogate at position {error.start})"
+        ) from None
+
+
 @functools.lru_cache(maxsize=256)
 def encoded_source(source: str) -> bytes:
     """A script's text as a JSON string, remembered for the scripts in use."""
@@ -93,7 +155,16 @@ class EncodedCall:
 
     @classmethod
     def of(cls, call: dict[str, Any], source: str, limits: bytes) -> EncodedCall:
-        encoded = cls(encode_strict(call), encoded_source(source), limits)
+        return cls.of_encoded(encode_strict(call), source, limits)
+
+    @classmethod
+    def of_call(cls, call: Call, source_sha256: str, limits: bytes) -> EncodedCall:
+        """`of(call.wire_json(source_sha256), call.source, limits)`, encoded by `encode_call`."""
+        return cls.of_encoded(encode_call(call, source_sha256), call.source, limits)
+
+    @classmethod
+    def of_encoded(cls, call: bytes, source: str, limits: bytes) -> EncodedCall:
+        encoded = cls(call, encoded_source(source), limits)
         size = len(encoded.call) + len(encoded.source) + len(encoded.limits) + 64
         if size > MAX_MESSAGE_BYTES:
             raise UnsendableCall(f"the call is {size} bytes as JSON; the protocol allows "

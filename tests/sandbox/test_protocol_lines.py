@@ -161,3 +161,44 @@ def test_a_calls_wire_json_encodes_as_its_json_without_the_source() -> None:
         del whole["source"]
         whole["source_sha256"] = "0" * 64
         assert encode_strict(call.wire_json("0" * 64)) == encode_strict(whole)
+
+
+def _calls() -> list[Any]:
+    from sandbox import Call, RequestData
+
+    long_text = "x\"\\\n\u2028é" * 100
+    requests = [
+        RequestData(method="POST", url="http://h/hooks/t?x=1",
+                    headers=(("Host", "h"), ("X-A", "ё\u2028\"\\\x00")), body='{"a": "\\"q"}'),
+        RequestData(method="GET", url="http://h/hooks/t/" + long_text, headers=(), body=None),
+        RequestData(method="PUT", url="http://h/", headers=(("X-Long", long_text),),
+                    body=long_text),
+        RequestData(method="POST", url="http://h/", headers=(("Bad", "a\udcffb"),), body="{}"),
+        RequestData(method="POST", url="http://h/", headers=(("A", "b"),), body="\ud800"),
+    ]
+    calls: list[Any] = []
+    for request in requests:
+        for settings in ({}, {"k": "v", "n": 1.5, "t": True}, {"bad": float("nan")}):
+            calls.append(Call(source="def f(r): pass", function="VoipParseWebhookRequest",
+                              request=request, settings=settings))
+    calls.append(Call(source="x = 1", function="VoipGetCallLink", args=({"a": [1, 2]},)))
+    calls.append(Call(source="x = 1", function=None))
+    calls.append(Call(source="x = 1", function="VoipParseWebhookRequest",
+                      settings={"o": object()}))
+    return calls
+
+
+@pytest.mark.parametrize("call", _calls())
+def test_encode_call_gives_the_encoders_bytes_or_its_error(call: Any) -> None:
+    from sandbox.protocol import encode_call
+
+    for _ in range(2):  # the second time from the kept texts
+        try:
+            expected: bytes | str = encode_strict(call.wire_json("ab" * 32))
+        except UnsendableCall as error:
+            expected = str(error)
+        try:
+            got: bytes | str = encode_call(call, "ab" * 32)
+        except UnsendableCall as error:
+            got = str(error)
+        assert got == expected
