@@ -82,7 +82,7 @@ async def fork_to_ready(count: int, gap: float = 0.0
     try:
         for n in range(count):
             began = time.perf_counter()
-            spawned = await template.spawn(spec)
+            spawned = await template.spawn(spec, standby=spec)
             forked.append(time.perf_counter() - began)
             # Blocking on purpose: nothing else runs meanwhile, and a thread hop would be
             # measured too. Read in chunks, as the pool does: an unbuffered readline() reads

@@ -7,17 +7,21 @@ never runs tenant code), runs `harden.prepare_template()`, then waits for spawn 
 each, it forks through `harden.spawn_isolated()`, whose final child hardens itself and becomes
 the worker (`entry`, normally `sandbox.worker:child_main`).
 
-The pool creates each worker's two pipes itself and passes the worker's ends with SCM_RIGHTS, so
-the template never holds a worker's pipe once the fork is done (the pool sees EOF when a worker
-dies). The template answers with the worker's pid and a pidfd (SCM_RIGHTS again): the pool kills
-and watches the worker through it, with no pid-reuse race. As the workers' parent, the template
-reaps them and reports each exit status.
+The template makes each worker's two pipes and answers with the pool's ends (SCM_RIGHTS), the
+worker's pid and a pidfd: the pool kills and watches the worker through it, with no pid-reuse
+race. Once it has answered, the template holds none of the worker's pipes (the pool sees EOF
+when a worker dies). Each request also names the spec of the spawn after it (`standby`: the
+pool reserves the next worker's uid in advance), so the template can fork and harden that
+worker before it is asked for (sandbox/template.py); its "ready" is then waiting in its pipe
+when the answer arrives. As the workers' parent, the template reaps them and reports each
+exit status.
 
 Control messages are JSON datagrams on a SOCK_SEQPACKET socketpair:
-    pool → template: {"type": "spawn", "id", "spec": {...}} + [worker read end, worker write end]
+    pool → template: {"type": "spawn", "id", "spec": {...}, "standby": {...} or null}
                      {"type": "kill", "pid"} (only where pidfds are missing)
     template → pool: {"type": "ready", "pid", "notes"}
-                     {"type": "spawned", "id", "pid"} + [pidfd]
+                     {"type": "spawned", "id", "pid", "pidfd": bool}
+                         + [messages read end, calls write end] (+ [pidfd])
                      {"type": "spawn_failed", "id", "error"}
                      {"type": "exited", "pid", "status"}
 The template trusts the pool; the pool reads the template's messages strictly anyway.
@@ -103,7 +107,6 @@ class ForkServer:
         self._control: socket.socket | None = None
         self._ready: asyncio.Future[None] | None = None
         self._replies: dict[int, asyncio.Future[SpawnedWorker]] = {}
-        self._pipes: dict[int, tuple[int, int]] = {}
         self._asked: dict[int, float] = {}  # spawn requests not answered yet: when asked
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -162,9 +165,6 @@ class ForkServer:
             if not future.done():
                 future.set_exception(SpawnError(reason))
         self._replies.clear()
-        for read_fd, write_fd in self._pipes.values():
-            _close_quietly(read_fd, write_fd)
-        self._pipes.clear()
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(SpawnError(
                 reason + "; stderr: " + self.stderr_tail.decode(errors="replace")[-2000:]))
@@ -178,7 +178,7 @@ class ForkServer:
             return
         while True:
             try:
-                data, fds, _flags, _address = socket.recv_fds(control, MAX_CONTROL_MESSAGE, 2)
+                data, fds, _flags, _address = socket.recv_fds(control, MAX_CONTROL_MESSAGE, 3)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
@@ -211,48 +211,50 @@ class ForkServer:
             return
         request_id = int(message["id"])
         future = self._replies.pop(request_id, None)
-        pipes = self._pipes.pop(request_id, None)
-        if kind == "spawned" and future is not None and not future.done() and pipes:
-            pidfd = fds[0] if fds else None
-            _close_quietly(*fds[1:])
-            future.set_result(SpawnedWorker(int(message["pid"]), pidfd, *pipes))
+        if kind == "spawned":
+            expected = 3 if message.get("pidfd") is True else 2
+            if len(fds) != expected:
+                _close_quietly(*fds)
+                error = f"the template answered a spawn with {len(fds)} descriptors, not {expected}"
+                log.error("%s", error)
+                if future is not None and not future.done():
+                    future.set_exception(SpawnError(error))
+                return
+            messages_fd, calls_fd = fds[0], fds[1]
+            pidfd = fds[2] if expected == 3 else None
+            if future is None or future.done():
+                # Nobody waits for it any more (the spawn timed out): with its pipes closed
+                # here the worker finds its input closed and exits.
+                _close_quietly(*fds)
+                return
+            future.set_result(SpawnedWorker(int(message["pid"]), pidfd, messages_fd, calls_fd))
             return
         _close_quietly(*fds)
-        if pipes:
-            _close_quietly(*pipes)
-        if kind == "spawned":
-            # Nobody waits for it any more (the spawn timed out): the worker has no pipes the
-            # pool reads, and exits on its own when it finds its input closed.
-            return
         if future is not None and not future.done():
             future.set_exception(SpawnError(str(message.get("error"))))
 
-    async def spawn(self, spec: dict[str, Any]) -> SpawnedWorker:
-        """Fork one worker; raises SpawnError when the template fails or does not answer."""
+    async def spawn(self, spec: dict[str, Any],
+                    standby: dict[str, Any] | None = None) -> SpawnedWorker:
+        """Fork one worker; raises SpawnError when the template fails or does not answer.
+
+        `standby`: the spec the next spawn will carry, so the template can have that worker
+        forked and hardened before it is asked for (None: no head start)."""
         if not self.ready or self._control is None:
             raise SpawnError("the worker template is not running")
-        to_worker_read, to_worker_write = os.pipe2(os.O_CLOEXEC)
-        from_worker_read, from_worker_write = os.pipe2(os.O_CLOEXEC)
         request_id = next(self._ids)
-        data = json.dumps({"type": "spawn", "id": request_id, "spec": spec}).encode()
+        data = json.dumps({"type": "spawn", "id": request_id, "spec": spec,
+                           "standby": standby}).encode()
         try:
-            socket.send_fds(self._control, [data], [to_worker_read, from_worker_write])
+            self._control.send(data)
         except OSError as error:
-            _close_quietly(to_worker_read, to_worker_write, from_worker_read, from_worker_write)
             raise SpawnError(f"cannot reach the worker template: {error}") from None
-        finally:
-            _close_quietly(to_worker_read, from_worker_write)
         future: asyncio.Future[SpawnedWorker] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future
-        self._pipes[request_id] = (from_worker_read, to_worker_write)
         self._asked[request_id] = time.monotonic()
         try:
             return await asyncio.wait_for(future, SPAWN_REPLY_SECONDS)
         except TimeoutError:
             self._replies.pop(request_id, None)
-            pipes = self._pipes.pop(request_id, None)
-            if pipes:
-                _close_quietly(*pipes)
             raise SpawnError(
                 f"the worker template did not answer a spawn in {SPAWN_REPLY_SECONDS:g} s"
             ) from None

@@ -15,8 +15,6 @@ Two ways in:
   namespace of its own. As root that takes one fork; as a normal user a first child enters the
   user namespace and forks the worker (the template is a subreaper, so it stays the worker's
   parent).
-- `fork_standby(paths, child_main)` then `Standby.hand_over(spec, fds)`: as root, the template
-  forks the next worker ahead of its request; given its spec, it runs the same `_harden_child`.
 - `harden(memory_bytes, keep_fds)`: an already-started process hardens itself in place (every
   layer but the PID namespace, which only a new child can enter).
 """
@@ -26,10 +24,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import json
 import os
 import resource
-import socket
 import struct
 import sys
 import traceback
@@ -278,102 +274,6 @@ def _spawn_with_pid_namespace_from_template(
             template.pid_namespace_fd = None
             raise OSError(ctypes.get_errno(), "setns back to the template's PID namespace")
     return pid
-
-
-@dataclass
-class Standby:
-    """A worker-to-be forked ahead of the spawn request that will use it (as root only).
-
-    It is PID 1 of its own PID namespace and has done CPython's after-fork work, and nothing
-    else: no layer is applied, it holds no tenant anything and runs only the template's code,
-    blocked on its socket until `hand_over` sends it a spec and its pipe ends. Then it hardens
-    itself exactly as a directly forked worker does (`_harden_child`, every layer in the same
-    order) and becomes the worker. The fork and the after-fork work (about 0.8 ms of CPU on a
-    2-core guest) are thus paid between requests instead of inside one. If the template goes
-    away, or discards it, the standby reads EOF and exits.
-    """
-
-    pid: int
-    channel: socket.socket  # the template's end
-    readable_paths: tuple[str, ...]  # as the pool sent them (the spec it can take)
-
-    def hand_over(self, spec: IsolationSpec, fds: list[int]) -> None:
-        """Give it its spec and its pipe ends (`fds`, to land at sorted(spec.keep_fds)).
-        Raises OSError when it is gone; the caller then spawns as usual."""
-        message = json.dumps({
-            "uid": spec.uid, "gid": spec.gid, "memory_bytes": spec.memory_bytes,
-            "readable_paths": list(spec.readable_paths), "fds": sorted(spec.keep_fds),
-        }).encode()
-        socket.send_fds(self.channel, [message], fds)
-        self.channel.close()
-
-    def discard(self) -> None:
-        """It will not be used: closing its socket makes it exit."""
-        self.channel.close()
-
-
-def fork_standby(readable_paths: tuple[str, ...],
-                 child_main: Callable[[HardeningReport], NoReturn]) -> Standby | None:
-    """Fork a standby for specs with these readable paths; None where workers are not forked
-    directly by the template (a normal user's go through a first child in a user namespace)."""
-    template = _prepared()
-    if template.pid_namespace_fd is None:
-        return None
-    paths = template.code_only(readable_paths)
-    ruleset = template.landlock_for(paths)
-    template.shared_namespaces_for(paths)  # built here once, not per child
-    template.spawned += 1  # the standby's copy names its cgroup uniquely
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    libc = template.libc
-    try:
-        namespaces.unshare(libc, namespaces.CLONE_NEWPID)
-        try:
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    ours.close()
-                    _standby_main(template, theirs, ruleset, child_main)
-                except BaseException:  # the worker fails closed; say why on its stderr
-                    with contextlib.suppress(BaseException):
-                        traceback.print_exc()
-                finally:
-                    os._exit(HARDENING_FAILED)
-        finally:  # in the template (the child never gets here)
-            if libc.setns(template.pid_namespace_fd, namespaces.CLONE_NEWPID) != 0:
-                template.pid_namespace_fd = None
-                raise OSError(ctypes.get_errno(), "setns back to the template's PID namespace")
-    except BaseException:
-        ours.close()
-        raise
-    finally:
-        theirs.close()
-    return Standby(pid=pid, channel=ours, readable_paths=readable_paths)
-
-
-def _standby_main(template: _Template, channel: socket.socket,
-                  ruleset: landlock.LandlockRuleset | str,
-                  child_main: Callable[[HardeningReport], NoReturn]) -> None:
-    """In the standby: wait for the spec and the pipe ends, then harden and serve."""
-    data, fds, _flags, _address = socket.recv_fds(channel, 64 * 1024, 4)
-    channel.close()
-    raw = json.loads(data) if data else None
-    if not isinstance(raw, dict):
-        os._exit(0)  # discarded, or the template is gone: never a worker
-    targets = raw.get("fds")
-    if not isinstance(targets, list) or len(targets) != len(fds) or not fds:
-        os._exit(0)
-    for fd, target in zip(fds, targets, strict=True):
-        os.dup2(fd, int(target))
-    for fd in fds:
-        if fd not in targets:
-            os.close(fd)
-    spec = IsolationSpec(
-        uid=raw.get("uid"), gid=raw.get("gid"), memory_bytes=int(raw["memory_bytes"]),
-        keep_fds=frozenset(int(target) for target in targets),
-        readable_paths=template.code_only(tuple(raw.get("readable_paths") or ())),
-    )
-    _harden_child(template, spec, ruleset, child_main,
-                  entered_by_template=namespaces.CLONE_NEWPID)
 
 
 def _spawn_through_intermediate(

@@ -233,6 +233,8 @@ class SandboxPool:
         self._by_pid: dict[int, Worker] = {}
         self._starting = 0  # spawns asked for, and workers forked but not ready yet
         self._uids_used: set[int] = set()
+        # Reserved for the next spawn, whose worker the template forks ahead (forkserver.py).
+        self._next_uid: int | None = None
         self._budgets: dict[str, RestartBudget] = {}
         self._waiting: FairQueue[PendingCall] = FairQueue()
         self._loads: dict[str, GroupLoad] = {}
@@ -998,6 +1000,10 @@ class SandboxPool:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _spawn_spec(self, uid: int | None) -> dict[str, Any]:
+        return {"uid": uid, "gid": uid, "memory_bytes": self.limits.memory_bytes,
+                "readable_paths": list(self._readable_paths)}
+
     def _allocate_uid(self) -> int | None:
         if self.worker_uids is None:
             return None
@@ -1014,15 +1020,24 @@ class SandboxPool:
         try:
             if template is None:
                 raise SpawnError("no worker template")
-            uid = self._allocate_uid()
-            spawned = await template.spawn({
-                "uid": uid, "gid": uid, "memory_bytes": self.limits.memory_bytes,
-                "readable_paths": list(self._readable_paths),
-            })
-        except (SpawnError, OSError) as error:  # OSError: e.g. out of descriptors for pipes
+            uid, self._next_uid = self._next_uid, None
+            if uid is None:
+                uid = self._allocate_uid()
+            if self.worker_uids is not None:
+                # The next spawn's uid, reserved now: the template forks that worker ahead.
+                with contextlib.suppress(SpawnError):  # the range is full: no head start
+                    self._next_uid = self._allocate_uid()
+            spawned = await template.spawn(
+                self._spawn_spec(uid),
+                None if self.worker_uids is not None and self._next_uid is None
+                else self._spawn_spec(self._next_uid))
+        except (SpawnError, OSError) as error:  # OSError: e.g. out of descriptors
             self._starting -= 1
             if uid is not None:
-                self._uids_used.discard(uid)
+                # Kept for the next spawn: the template may hold a worker made for it.
+                if self._next_uid is not None:
+                    self._uids_used.discard(self._next_uid)
+                self._next_uid = uid
             if self._closed:
                 return
             self._spawn_error = str(error)

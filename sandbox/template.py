@@ -5,13 +5,20 @@ so that the template imports nothing it does not need: not asyncio, not the pool
 template holds costs each fork a page-table entry to copy, and a forked worker pays a
 copy-on-write fault for each of those pages it writes to (Python writes reference counts on
 every object it touches). The template imports the sandbox's executor and what tenant code can
-reach, warms it, and then only waits for spawn requests. As root, once idle for
-STANDBY_AFTER_MS after a spawn, it forks the next worker-to-be ahead of its request
-(`harden.fork_standby`), so that request does not wait for the fork.
+reach, warms it, and then only waits for spawn requests.
+
+The template makes each worker's two pipes itself and hands the pool its ends with the answer.
+That lets it make the next worker before it is asked for: once idle for STANDBY_AFTER_MS after
+a spawn, it forks a standby for the spec the pool said the next spawn will carry (its own uid
+included), and the standby hardens itself completely and writes its "ready" into its pipe
+while nobody waits. The next request with that spec is answered with the standby's pipe ends
+at once: its "ready" is already there. A standby holds no tenant anything (it is a worker that
+has not had a call), and until it is handed over only the template holds its pipes.
 """
 
 from __future__ import annotations
 
+import array
 import contextlib
 import fcntl
 import importlib
@@ -22,7 +29,11 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from sandbox.harden import IsolationSpec
 
 # The worker's pipe ends, at these numbers in the worker: calls in, messages out.
 WORKER_IN_FD = 3
@@ -32,9 +43,26 @@ TEMPLATE_LOW_FD = 10
 DEFAULT_ENTRY = "sandbox.worker:child_main"
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_CONTROL_MESSAGE = 64 * 1024
-# After a spawn, the template forks the next standby worker-to-be once it has been idle this
-# long (milliseconds): the worker it just spawned is hardening itself on the other core.
+# After a spawn, the template forks the next standby worker once it has been idle this long
+# (milliseconds): a worker forked on request may still be hardening itself on the other core,
+# and the one handed over is taking its first call.
 STANDBY_AFTER_MS = 5
+
+
+@dataclass(frozen=True)
+class MadeWorker:
+    """A worker the template forked, and the pool's ends of its pipes, which the template holds
+    until it hands them over (a standby) or closes them (a discarded standby exits on EOF)."""
+
+    spec: IsolationSpec
+    pid: int
+    messages_fd: int  # the pool reads the worker's messages here
+    calls_fd: int  # the pool writes calls here
+
+    def close(self) -> None:
+        for fd in (self.messages_fd, self.calls_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _resolve(entry: str) -> Callable[..., NoReturn]:
@@ -131,9 +159,17 @@ def template_main() -> NoReturn:
         else:
             control.send(data)
 
-    live: set[int] = set()
+    # The next worker, forked ahead of its request (see the module doc), and the spec the
+    # pool said the next spawn will carry: forked once the template has been idle for
+    # STANDBY_AFTER_MS.
+    standby: MadeWorker | None = None
+    standby_due: harden.IsolationSpec | None = None
+
+    live: set[int] = set()  # every child not reaped yet, standbys included
+    handed: set[int] = set()  # the pool's workers: their exits are reported
 
     def reap() -> None:
+        nonlocal standby
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -142,76 +178,121 @@ def template_main() -> NoReturn:
             if pid == 0:
                 return
             live.discard(pid)
-            send({"type": "exited", "pid": pid, "status": _exit_status(status)})
+            if standby is not None and standby.pid == pid:
+                standby.close()  # it failed to harden, or was killed: never handed over
+                standby = None
+            if pid in handed:
+                handed.discard(pid)
+                send({"type": "exited", "pid": pid, "status": _exit_status(status)})
 
-    # A worker-to-be forked ahead of the next request (harden.Standby; as root only), and the
-    # readable paths of the last spec, for which the next one is forked once the template has
-    # been idle for STANDBY_AFTER_MS (not at once: the worker just spawned needs the CPU).
-    standby: harden.Standby | None = None
-    standby_due: tuple[str, ...] | None = None
-
-    def spawn(message: dict[str, Any], fds: list[int]) -> None:
-        nonlocal standby, standby_due
-        request_id = message.get("id")
-        if len(fds) != 2:
-            for fd in fds:
-                os.close(fd)
-            send({"type": "spawn_failed", "id": request_id, "error": "two pipe ends expected"})
-            return
-        raw = message.get("spec") or {}
-        spec = harden.IsolationSpec(
+    def isolation_spec(raw: Any) -> harden.IsolationSpec:
+        if not isinstance(raw, dict):
+            raise ValueError("a spawn needs a spec")
+        return harden.IsolationSpec(
             uid=raw.get("uid"), gid=raw.get("gid"), memory_bytes=int(raw["memory_bytes"]),
             keep_fds=frozenset({WORKER_IN_FD, WORKER_OUT_FD}),
             readable_paths=tuple(raw.get("readable_paths") or ()),
         )
-        pid: int | None = None
+
+    def make_worker(spec: harden.IsolationSpec) -> MadeWorker:
+        """Fork a worker (hardened by itself before it reads its first call) with new pipes;
+        the template keeps the pool's ends. Raises OSError when it cannot."""
+        calls_read, calls_write = os.pipe2(os.O_CLOEXEC)
+        messages_read, messages_write = os.pipe2(os.O_CLOEXEC)
+        try:
+            os.dup2(calls_read, WORKER_IN_FD)  # dup2: inheritable, for the fork only
+            os.dup2(messages_write, WORKER_OUT_FD)
+            try:
+                pid = harden.spawn_isolated(spec, child_main)
+            finally:
+                # The template must not hold a worker's ends of its pipes: the pool sees a
+                # worker die by its EOF.
+                os.dup2(devnull, WORKER_IN_FD)
+                os.dup2(devnull, WORKER_OUT_FD)
+        except BaseException:
+            for fd in (messages_read, calls_write):
+                os.close(fd)
+            raise
+        finally:
+            os.close(calls_read)
+            os.close(messages_write)
+        live.add(pid)
+        return MadeWorker(spec=spec, pid=pid, messages_fd=messages_read, calls_fd=calls_write)
+
+    def still_running(made: MadeWorker) -> bool:
+        try:
+            pid, _status = os.waitpid(made.pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
+        live.discard(made.pid)  # reaped here: it exited before it was handed over
+        return False
+
+    def spawn(message: dict[str, Any], fds: list[int]) -> None:
+        nonlocal standby, standby_due
+        for fd in fds:  # the template makes the pipes; nothing is expected here
+            os.close(fd)
+        request_id = message.get("id")
+        try:
+            spec = isolation_spec(message.get("spec"))
+            following = message.get("standby")
+            standby_due = isolation_spec(following) if following is not None else None
+        except (KeyError, TypeError, ValueError) as error:
+            send({"type": "spawn_failed", "id": request_id, "error": f"bad spec: {error}"})
+            return
+        made: MadeWorker | None = None
         if standby is not None:
             waiting, standby = standby, None
-            if waiting.readable_paths == spec.readable_paths:
-                try:
-                    waiting.hand_over(spec, fds)
-                    pid = waiting.pid
-                except OSError:  # it died meanwhile: fork as usual
-                    waiting.discard()
+            if waiting.spec == spec and still_running(waiting):
+                made = waiting
             else:
-                waiting.discard()
-        try:
-            if pid is None:
-                os.dup2(fds[0], WORKER_IN_FD)
-                os.dup2(fds[1], WORKER_OUT_FD)
-                try:
-                    pid = harden.spawn_isolated(spec, child_main)
-                except OSError as error:
-                    send({"type": "spawn_failed", "id": request_id, "error": str(error)})
-                    return
-                finally:
-                    # The template must not hold a worker's pipe: its EOF is how the pool
-                    # sees it die.
-                    os.dup2(devnull, WORKER_IN_FD)
-                    os.dup2(devnull, WORKER_OUT_FD)
-        finally:
-            for fd in fds:
-                os.close(fd)
-        live.add(pid)
+                waiting.close()  # its EOF makes it exit; reaped (unreported) when it does
+        if made is None:
+            try:
+                made = make_worker(spec)
+            except OSError as error:
+                send({"type": "spawn_failed", "id": request_id, "error": str(error)})
+                return
+        handed.add(made.pid)
         pidfd: int | None = None
         with contextlib.suppress(OSError):
-            pidfd = os.pidfd_open(pid)
+            pidfd = os.pidfd_open(made.pid)
         try:
-            send({"type": "spawned", "id": request_id, "pid": pid},
-                 [pidfd] if pidfd is not None else None)
+            passed = [made.messages_fd, made.calls_fd] + ([pidfd] if pidfd is not None else [])
+            send({"type": "spawned", "id": request_id, "pid": made.pid,
+                  "pidfd": pidfd is not None}, passed)
         finally:
+            made.close()  # the pool has its own copies now
             if pidfd is not None:
                 os.close(pidfd)
-        standby_due = spec.readable_paths
 
-    def prepare_standby(paths: tuple[str, ...]) -> None:
+    def prepare_standby(spec: harden.IsolationSpec) -> None:
         nonlocal standby
         try:
-            standby = harden.fork_standby(paths, child_main)
+            standby = make_worker(spec)
         except OSError:
-            standby = None  # spawns fork as before; nothing is lost but the head start
-        if standby is not None:
-            live.add(standby.pid)
+            standby = None  # the next spawn forks on request; nothing is lost but the head start
+            return
+        rehearse(standby)
+
+    def rehearse(made: MadeWorker) -> None:
+        """Walk the answer's path once, sending nothing, right after a fork.
+
+        A fork marks every page of the template copy-on-write; the first write to each (Python
+        writes reference counts on every object it touches) then costs the template a page
+        copy, about a hundred of them on the way from a request to its answer. Taken here,
+        while idle, they are not paid inside the next request."""
+        raw = {"uid": made.spec.uid, "gid": made.spec.gid,
+               "memory_bytes": made.spec.memory_bytes,
+               "readable_paths": list(made.spec.readable_paths)}
+        message = json.loads(json.dumps({"type": "spawn", "id": 0, "spec": raw,
+                                         "standby": raw}).encode())
+        if isolation_spec(message.get("spec")) == made.spec and still_running(made):
+            with contextlib.suppress(OSError):
+                os.close(os.pidfd_open(made.pid))
+        json.dumps({"type": "spawned", "id": 0, "pid": made.pid, "pidfd": True}).encode()
+        array.array("i", [made.messages_fd, made.calls_fd])  # what send_fds packs
 
     gc_ready()
     send({"type": "ready", "pid": os.getpid(), "notes": notes})
@@ -222,8 +303,8 @@ def template_main() -> NoReturn:
     while True:
         ready = poller.poll(STANDBY_AFTER_MS if standby_due is not None else None)
         if not ready and standby_due is not None:
-            paths, standby_due = standby_due, None
-            prepare_standby(paths)
+            due, standby_due = standby_due, None
+            prepare_standby(due)
             continue
         for fd, _events in ready:
             if fd == wake_read:

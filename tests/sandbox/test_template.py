@@ -14,6 +14,7 @@ import ctypes
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -93,16 +94,22 @@ def test_a_program_is_whole_instructions() -> None:
         seccomp.SeccompProgram(bpf=b"\0" * 12, allowed=1)
 
 
-# -- the standby worker-to-be (as root) ---------------------------------------------------------
+# -- the standby: the next worker, forked and hardened before it is asked for ------------------
 
 def children_of(pid: int) -> set[int]:
     with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
         return {int(child) for child in children.read().split()}
 
 
-async def spawn_ready(server: Any, spec: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def status_of(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
+
+
+async def spawn_ready(server: Any, spec: dict[str, Any], standby: dict[str, Any] | None = None
+                      ) -> tuple[int, dict[str, Any]]:
     """Spawn through the template; the worker's pid and its 'ready' message."""
-    spawned = await server.spawn(spec)
+    spawned = await server.spawn(spec, standby)
     with os.fdopen(spawned.read_fd, "rb", buffering=0) as messages:
         ready = json.loads(await asyncio.to_thread(messages.readline))
     os.close(spawned.write_fd)  # the worker sees EOF and exits
@@ -120,41 +127,116 @@ async def wait_for(condition: Callable[[], bool]) -> None:
     raise AssertionError("not within 5 s")
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="standbys are forked only by a root template")
-async def test_a_spawn_takes_the_standby_forked_ahead_and_it_hardens_like_any_worker() -> None:
+def layers(ready: dict[str, Any]) -> dict[str, list[str]]:
+    """The hardening report, its identity line aside (each worker has its own uid)."""
+    report = ready["hardening"]
+    return {kind: [line for line in report[kind] if not line.startswith("identity")]
+            for kind in ("active", "inactive")}
+
+
+@pytest.fixture
+async def root_template() -> Any:
     from sandbox.forkserver import DEFAULT_ENTRY, ForkServer
-    from sandbox.limits import Limits
-    from sandbox.pool import readable_paths
 
     server = ForkServer(sys.executable, DEFAULT_ENTRY, lambda pid, status: None,
                         lambda server: None)
     await server.start()
-    assert server.pid is not None
-    template_pid = server.pid
-    paths = list(readable_paths())
-    spec = {"uid": 200_001, "gid": 200_001, "memory_bytes": Limits().memory_bytes,
-            "readable_paths": paths}
     try:
-        first, first_ready = await spawn_ready(server, spec)  # forked on request
-        await wait_for(lambda: bool(children_of(template_pid) - {first}))
-        [standby] = children_of(template_pid) - {first}
-        second, second_ready = await spawn_ready(server, {**spec, "uid": 200_002,
-                                                          "gid": 200_002})
-        assert second == standby  # the process forked before the request became the worker
-        # Every layer, exactly as for the worker forked on request (its own uid aside).
-        def layers(ready: dict[str, Any]) -> dict[str, list[str]]:
-            report = ready["hardening"]
-            return {kind: [line for line in report[kind] if not line.startswith("identity")]
-                    for kind in ("active", "inactive")}
-        assert layers(second_ready) == layers(first_ready)
-        assert "identity: own uid 200002, gid 200002" in second_ready["hardening"]["active"]
-        assert any(line.startswith("seccomp allowlist") or line.startswith("landlock")
-                   for line in second_ready["hardening"]["active"])
-        # A standby made for other readable paths is discarded (it exits), not used.
-        await wait_for(lambda: bool(children_of(template_pid) - {first, second}))
-        [next_standby] = children_of(template_pid) - {first, second}
-        third, _ = await spawn_ready(server, {**spec, "readable_paths": paths[:1]})
-        assert third != next_standby
-        await wait_for(lambda: next_standby not in children_of(template_pid))
+        yield server
     finally:
         await server.close()
+
+
+def worker_spec(uid: int, paths: list[str] | None = None) -> dict[str, Any]:
+    from sandbox.limits import Limits
+    from sandbox.pool import readable_paths
+
+    return {"uid": uid, "gid": uid, "memory_bytes": Limits().memory_bytes,
+            "readable_paths": paths if paths is not None else list(readable_paths())}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="each worker its own uid needs a root template")
+async def test_the_next_worker_is_hardened_before_it_is_asked_for_and_then_handed_over(
+        root_template: Any) -> None:
+    template_pid = root_template.pid
+    first, first_ready = await spawn_ready(root_template, worker_spec(200_001),
+                                           standby=worker_spec(200_002))
+    await wait_for(lambda: bool(children_of(template_pid) - {first}))
+    [standby] = children_of(template_pid) - {first}
+    # Before any request names it, the standby is a hardened worker: its own uid, no new
+    # privileges, a seccomp filter, not dumpable (its /proc files are root's).
+    await wait_for(lambda: status_of(standby).get("Seccomp") == "2")
+    status = status_of(standby)
+    assert status["Uid"].split() == ["200002"] * 4
+    assert status["Gid"].split() == ["200002"] * 4
+    assert status["NoNewPrivs"] == "1"
+    assert os.stat(f"/proc/{standby}/status").st_uid == 0
+
+    second, second_ready = await spawn_ready(root_template, worker_spec(200_002),
+                                             standby=worker_spec(200_003))
+    assert second == standby  # the process forked before the request became the worker
+    assert layers(second_ready) == layers(first_ready)  # every layer, as forked on request
+    assert "identity: own uid 200002, gid 200002" in second_ready["hardening"]["active"]
+    assert any(line.startswith("seccomp allowlist") or line.startswith("landlock")
+               for line in second_ready["hardening"]["active"])
+
+    # A request that is not the one announced (another uid here) never gets the standby:
+    # it is discarded (it exits) and the request's worker is forked for it.
+    await wait_for(lambda: bool(children_of(template_pid) - {first, second}))
+    [next_standby] = children_of(template_pid) - {first, second}
+    third, third_ready = await spawn_ready(root_template, worker_spec(200_009))
+    assert third != next_standby
+    assert "identity: own uid 200009, gid 200009" in third_ready["hardening"]["active"]
+    await wait_for(lambda: next_standby not in children_of(template_pid))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the test kills a root template's standby")
+async def test_a_standby_that_died_before_its_request_is_not_handed_over(
+        root_template: Any) -> None:
+    template_pid = root_template.pid
+    first, _ = await spawn_ready(root_template, worker_spec(200_011),
+                                 standby=worker_spec(200_012))
+    await wait_for(lambda: bool(children_of(template_pid) - {first}))
+    [standby] = children_of(template_pid) - {first}
+    os.kill(standby, signal.SIGKILL)
+
+    def dead() -> bool:
+        try:
+            return status_of(standby)["State"].startswith("Z")  # not reaped yet
+        except FileNotFoundError:
+            return True  # reaped by the template
+
+    await wait_for(dead)
+    second, second_ready = await spawn_ready(root_template, worker_spec(200_012))
+    assert second != standby
+    assert "identity: own uid 200012, gid 200012" in second_ready["hardening"]["active"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="each worker its own uid needs a root service")
+async def test_the_pool_announces_its_next_worker_so_the_template_has_it_ready() -> None:
+    from sandbox import Call, Limits, RequestData, SandboxPool
+
+    source = ("def VoipParseWebhookRequest(request):\n"
+              "    return {'response': {'status': 200, 'body': 'ok'}}\n")
+    uids = range(300_000, 300_050)
+    async with SandboxPool(size=2, max_workers=8, limits=Limits(), spare_workers=1,
+                           worker_uids=uids) as pool:
+        template = pool._template
+        assert template is not None and template.pid is not None
+        for tenant in ("a", "b", "c"):
+            # The standby the template made for the pool's next spawn: already hardened, with
+            # the uid the pool reserved for that spawn.
+            def standby_ready() -> bool:
+                extra = children_of(template.pid) - set(pool._by_pid)
+                return len(extra) == 1 and status_of(next(iter(extra))).get("Seccomp") == "2"
+
+            await wait_for(standby_ready)
+            [standby] = children_of(template.pid) - set(pool._by_pid)
+            assert status_of(standby)["Uid"].split() == [str(pool._next_uid)] * 4
+            # This tenant takes the spare; the spare's replacement is the standby itself.
+            outcome = await pool.run(Call(source=source, function="VoipParseWebhookRequest",
+                                          request=RequestData()), group=tenant)
+            assert outcome.ok, outcome
+            await wait_for(lambda: standby in pool._by_pid)  # noqa: B023 (awaited at once)
+            assert pool.stats.workers_started >= 2
+        assert len({worker.uid for worker in pool._workers}) == len(pool._workers)
