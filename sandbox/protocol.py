@@ -290,16 +290,20 @@ def outcome_from_json(data: Any) -> Outcome:
     if not isinstance(retire, bool):
         raise ProtocolError("outcome.retire must be a boolean")
     limit_name: LimitName | None = limit
+    error = data.get("error")
+    # Positional, in the fields' order (ok, result, error, limit, logs, logs_truncated,
+    # duration_ms, cpu_ms, retire): one outcome per call. No error and no logs (nearly every
+    # call) skip their readers.
     return Outcome(
-        ok=ok,
-        result=data.get("result"),
-        error=_error_from_json(data.get("error")),
-        limit=limit_name,
-        logs=_text(logs, 1024 * 1024),
-        logs_truncated=bool(data.get("logs_truncated", False)),
-        duration_ms=float(duration),
-        cpu_ms=float(cpu),
-        retire=retire,
+        ok,
+        data.get("result"),
+        None if error is None else _error_from_json(error),
+        limit_name,
+        "" if logs == "" and type(logs) is str else _text(logs, 1024 * 1024),
+        bool(data.get("logs_truncated", False)),
+        float(duration),
+        float(cpu),
+        retire,
     )
 
 

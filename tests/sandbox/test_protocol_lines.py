@@ -202,3 +202,21 @@ def test_encode_call_gives_the_encoders_bytes_or_its_error(call: Any) -> None:
         except UnsendableCall as error:
             got = str(error)
         assert got == expected
+
+
+def test_outcome_fields_in_the_order_outcome_from_json_passes_them() -> None:
+    from dataclasses import fields
+
+    from sandbox.outcome import Outcome
+
+    assert [f.name for f in fields(Outcome)] == [
+        "ok", "result", "error", "limit", "logs", "logs_truncated", "duration_ms", "cpu_ms",
+        "retire",
+    ]
+    outcome = outcome_from_json({"ok": False, "result": [1], "limit": "cpu", "logs": "l",
+                                 "logs_truncated": True, "duration_ms": 2, "cpu_ms": 1,
+                                 "retire": True, "error": {"type": "T", "message": "m"}})
+    assert (outcome.ok, outcome.result, outcome.limit, outcome.logs, outcome.logs_truncated,
+            outcome.duration_ms, outcome.cpu_ms, outcome.retire) == (
+        False, [1], "cpu", "l", True, 2.0, 1.0, True)
+    assert outcome.error is not None and (outcome.error.type, outcome.error.message) == ("T", "m")
