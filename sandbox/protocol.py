@@ -78,7 +78,7 @@ def encode_strict(value: Any) -> bytes:
 
 _string: Callable[[str], str] = json.encoder.encode_basestring
 # Texts up to this long are kept as JSON strings when they recur (`_json_string`).
-RECURRING_TEXT_CHARS = 256
+RECURRING_TEXT_CHARS = 128
 
 
 @functools.lru_cache(maxsize=4096)
@@ -86,11 +86,18 @@ def _recurring_string(text: str) -> str:
     return _string(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _recurring_pair(name: str, value: str) -> str:
+    """A header as the encoder writes it (`[name,value]`), kept as `_json_string` keeps."""
+    return f"[{_string(name)},{_string(value)}]"
+
+
 def _json_string(text: str) -> str:
     """`text` as the encoder writes it, kept for short texts: most of a webhook call's recur
     from call to call (the function's name, the module's webhook URL, the provider's header
     names and values, the script's hash), and the library escapes at tens of instructions a
-    character, every time. At most 4096 of them, each short: about a megabyte at worst."""
+    character, every time. At most 4096 of them (and 4096 headers), each of at most 128
+    characters (6 each when escaped): a few megabytes at worst, whatever callers send."""
     return _recurring_string(text) if len(text) <= RECURRING_TEXT_CHARS else _string(text)
 
 
@@ -115,18 +122,29 @@ def encode_call(call: Call, source_sha256: str) -> bytes:
             return encode_strict(call.wire_json(source_sha256))  # (raises as it would)
     else:
         settings_text = "{}"
-    text = _json_string
-    parts = ['{"function":', text(function), ',"args":[],"request":{"method":', text(method),
-             ',"url":', text(url), ',"headers":[']
-    separator = "["
+    pairs: list[str] = []
     for pair in request.headers:
-        if type(pair) is not tuple or len(pair) != 2 or type(pair[0]) is not str or \
-                type(pair[1]) is not str:
+        if type(pair) is not tuple or len(pair) != 2:
             return encode_strict(call.wire_json(source_sha256))
-        parts += (separator, text(pair[0]), ",", text(pair[1]), "]")
-        separator = ",["
-    parts += ('],"body":', "null" if body is None else _string(body), '},"settings":',
-              settings_text, ',"source_sha256":', text(source_sha256), "}")
+        name, value = pair
+        if type(name) is not str:
+            # aiohttp's header names are multidict's `istr`, a subclass: the same text as
+            # a plain str (which the table of kept texts is keyed by, compared as written).
+            if not isinstance(name, str):
+                return encode_strict(call.wire_json(source_sha256))
+            name = str.__str__(name)
+        if type(value) is not str:
+            if not isinstance(value, str):
+                return encode_strict(call.wire_json(source_sha256))
+            value = str.__str__(value)
+        pairs.append(_recurring_pair(name, value)
+                     if len(name) + len(value) <= RECURRING_TEXT_CHARS
+                     else f"[{_string(name)},{_string(value)}]")
+    text = _json_string
+    parts = ('{"function":', text(function), ',"args":[],"request":{"method":', text(method),
+             ',"url":', text(url), ',"headers":[', ",".join(pairs), '],"body":',
+             "null" if body is None else _string(body), '},"settings":', settings_text,
+             ',"source_sha256":', text(source_sha256), "}")
     try:
         return "".join(parts).encode("utf-8")
     except UnicodeEncodeError as error:

@@ -62,5 +62,7 @@ async def webhook(request: web.Request) -> web.Response:
     except ConnectionError:
         pass  # the caller left; what it caused is committed and its operators are still told
     finally:
-        await runner.publish(report.effects)
+        effects = report.effects
+        if effects is not None and effects.pushes:  # (most webhooks notify nobody)
+            await runner.publish(effects)
     return response

@@ -220,3 +220,27 @@ def test_outcome_fields_in_the_order_outcome_from_json_passes_them() -> None:
             outcome.duration_ms, outcome.cpu_ms, outcome.retire) == (
         False, [1], "cpu", "l", True, 2.0, 1.0, True)
     assert outcome.error is not None and (outcome.error.type, outcome.error.message) == ("T", "m")
+
+
+def test_encode_call_writes_a_webhooks_call_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp's headers (names as multidict's `istr`, a str subclass) take the written path,
+    not the encoder's, and come out as the encoder writes them."""
+    from multidict import CIMultiDict
+
+    import sandbox.protocol as protocol
+    from sandbox import Call, RequestData
+
+    raw = CIMultiDict([("Host", "h:1"), ("content-TYPE", "application/json"), ("X-É", "ё")])
+    request = RequestData(method="POST", url="http://h:1/hooks/t", headers=tuple(raw.items()),
+                          body='{"a": 1}')
+    assert any(type(name) is not str for name, _ in request.headers)
+    call = Call(source="x = 1", function="VoipParseWebhookRequest", request=request,
+                settings={"k": "v"})
+    expected = encode_strict(call.wire_json("ab" * 32))
+
+    def no_encoder(value: Any) -> bytes:
+        raise AssertionError("the encoder's path was taken")
+
+    monkeypatch.setattr(protocol, "encode_strict", no_encoder)
+    for _ in range(2):
+        assert protocol.encode_call(call, "ab" * 32) == expected
