@@ -13,11 +13,11 @@ store's commit thread included) is counted. Posts the same webhooks bench/loadge
     warm-up, dump; N webhooks, dump; 2N webhooks, dump
 
 Instructions per webhook = the two parts' sum / 3N. What each part pays once (the dump, timers
-while idle) is a few thousand instructions per webhook at most; the difference of the parts
-/ N, which cancels it, is printed too, but it carries twice the parts' noise: the store's
-group commits batch with the threads' timing, and a part may hold a WAL checkpoint or an old
-generation's collection that the other does not. Compare figures from runs made alike (two
-at once, or one at a time). Prints both servers' figures and the ratio; asserts nothing.
+while idle) is spread over its N or 2N webhooks; the difference of the parts / N, which
+cancels it, is printed too, but it varies more from run to run (the store's group commits
+batch as the threads' timing falls, so each part's work is not quite proportional to its
+webhooks). Compare figures from runs made alike (two at once, or one at a time). Prints
+both servers' figures and the ratio; asserts nothing.
 `--keep DIR` keeps the callgrind files, for callgrind_annotate (`--inclusive=yes
 DIR/service.out.<pid>.3` is the 2N part).
 """

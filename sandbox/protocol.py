@@ -95,7 +95,7 @@ def _recurring_pair(name: str, value: str) -> str:
 def _json_string(text: str) -> str:
     """`text` as the encoder writes it, kept for short texts: most of a webhook call's recur
     from call to call (the function's name, the module's webhook URL, the provider's header
-    names and values, the script's hash), and the library escapes at tens of instructions a
+    names and values, the script's hash), and the library escapes them character by
     character, every time. At most 4096 of them (and 4096 headers), each of at most 128
     characters (6 each when escaped): a few megabytes at worst, whatever callers send."""
     return _recurring_string(text) if len(text) <= RECURRING_TEXT_CHARS else _string(text)
