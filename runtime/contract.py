@@ -43,6 +43,7 @@ from yarl import URL
 
 from runtime.reply_policy import ALLOWED_HEADERS, content_type_refusal, header_refusal
 from sandbox.injected import VoipCallDirection, VoipCallDisposition, VoipWebhookEvent
+from sandbox.jsontext import JSONObject
 
 __all__ = [
     "ALLOWED_HEADERS",
@@ -375,9 +376,9 @@ class ContractModel(BaseModel):
         return data
 
     def _dump_json(self) -> dict[str, JSONValue]:
-        data: dict[str, JSONValue] = self.__pydantic_serializer__.to_python(
-            self, mode="json", by_alias=True, exclude_none=True)
-        return data
+        # A JSONObject: the store encodes it once however many columns hold it.
+        return JSONObject(self.__pydantic_serializer__.to_python(
+            self, mode="json", by_alias=True, exclude_none=True))
 
 
 @functools.cache
@@ -436,8 +437,9 @@ class ParseResult(ContractModel):
 
     def _dump_json(self) -> dict[str, JSONValue]:
         # Made of its parts' own dumps (what `model_dump` gives, the parts' dicts shared):
-        # acting dumped the event or record already, for the call history.
-        data: dict[str, JSONValue] = {}
+        # acting dumped the event or record already, for the call history, and the store
+        # writes their texts again in this one's (sandbox/jsontext.py JSONObject).
+        data = JSONObject()
         if self.event is not None:
             data["event"] = self.event.to_json()
         if self.call_record is not None:

@@ -15,9 +15,25 @@ from typing import Any
 _make_encoder: Callable[..., Any] | None = getattr(json.encoder, "c_make_encoder", None)
 
 
-def dumper(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+class JSONObject(dict[str, Any]):
+    """A JSON object (a dict with str keys) that keeps its compact text once an `acyclic`
+    dumper wrote it, for the one who made it and will not change it afterwards (a contract
+    model's dump, shared by every reader). A dumper meeting it again hands back the text;
+    one meeting it inside another JSONObject puts the text in place (a webhook's event is
+    stored in the call's history, then again inside the result in the execution log: it is
+    encoded once). Any other dumper reads it as the dict it is."""
+
+    text: str | None = None
+
+
+def dumper(encoder: json.JSONEncoder, *, acyclic: bool = False) -> Callable[[Any], str]:
     """`encoder.encode`, through the C encoder directly when there is one. Only for an
-    encoder without indent, key sorting or float subclass tricks (compact text)."""
+    encoder without indent, key sorting or float subclass tricks (compact text).
+
+    `acyclic`: for values that cannot hold a cycle (parsed JSON, and dicts and lists built
+    from it by the caller's own code): one C encoder, made once, without the dict of markers
+    that detects a cycle (making the encoder and its markers was a fifth of encoding a
+    small value). A cycle would then end in RecursionError, not encode's ValueError."""
     if _make_encoder is None or encoder.indent is not None or encoder.sort_keys:
         return encoder.encode
     make = _make_encoder
@@ -25,6 +41,36 @@ def dumper(encoder: json.JSONEncoder) -> Callable[[Any], str]:
                else json.encoder.encode_basestring)
     key_separator, item_separator = encoder.key_separator, encoder.item_separator
     default, skipkeys, allow_nan = encoder.default, encoder.skipkeys, encoder.allow_nan
+
+    if acyclic:
+        # Holds no state between calls without markers: any number of callers may share it.
+        shared = make(None, default, strings, None, key_separator, item_separator, False,
+                      skipkeys, allow_nan)
+        join = "".join
+
+        def dumps_acyclic(value: Any) -> str:
+            kind = type(value)
+            if kind is str:
+                return strings(value)  # (as `encode` does for a lone string)
+            if kind is JSONObject:
+                text = value.text
+                if text is None:
+                    text = value.text = object_text(value)
+                return text
+            return join(shared(value, 0))
+
+        def object_text(value: JSONObject) -> str:
+            for item in value.values():
+                if type(item) is JSONObject:
+                    break
+            else:
+                return join(shared(value, 0))
+            # What the encoder writes for a dict, its JSONObject values' texts in place.
+            return "{" + item_separator.join([
+                strings(key) + key_separator + dumps_acyclic(item)
+                for key, item in value.items()]) + "}"
+
+        return dumps_acyclic
 
     def dumps(value: Any) -> str:
         if type(value) is str:

@@ -31,8 +31,10 @@ from sandbox.jsontext import dumper
 # One encoder for every write: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 # dumps(value): compact JSON text, non-ASCII kept (storage sizes are counted in UTF-8 bytes
-# of this). A webhook's unit encodes four JSON columns: without the encoder's Python frames.
-dumps: Callable[[JSON], str] = dumper(_ENCODER)
+# of this). A webhook's unit encodes four JSON columns: without the encoder's Python frames,
+# and with one encoder made once (`acyclic`: what the store keeps is JSON that came in as
+# text, or records' dumps made of it, never a structure referring to itself).
+dumps: Callable[[JSON], str] = dumper(_ENCODER, acyclic=True)
 
 
 def loads(text: str | bytes) -> JSON:

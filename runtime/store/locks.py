@@ -84,7 +84,7 @@ NOTIFY_SCENE_COLUMN = """(SELECT count(pg_advisory_xact_lock($12, hashtext(u))) 
             SELECT u FROM (SELECT user_id AS u FROM bindings WHERE module_id = $1
                            AND member_id = $11
                            UNION SELECT user_id FROM call_notified
-                           WHERE call_id = (SELECT id FROM chosen) AND user_id IS NOT NULL) us
+                           WHERE call_id = chosen.id AND user_id IS NOT NULL) us
             ORDER BY u COLLATE "C") ordered)"""
 
 

@@ -103,31 +103,36 @@ FIND_ENDED_CALL = pure(f"""SELECT * FROM calls WHERE {NUMBERS} AND state = 'ende
 
 def _scene_sql(d: Dialect, extra_column: str | None) -> str:
     """One statement reading a `CallScene` (see `CallLookup` for the choice of the call);
-    `extra_column` is the locking hook's (locks.py), which may use the chosen call."""
+    `extra_column` is the locking hook's (locks.py), which may use the chosen call
+    (`chosen.id`).
+
+    The call is chosen once, in a one-row subquery of the FROM clause that the other columns
+    read: its OFFSET keeps it from being merged into them (SQLite and PostgreSQL alike), so its
+    lookups run once. (A MATERIALIZED CTE did the same at the price of a temporary table
+    opened, filled and scanned for every webhook.)"""
     def rows(table: t.Table[Any], alias: str, where: str, order: str) -> str:
         return (f"(SELECT {{agg}}({{as_json}}(o)) FROM (SELECT {table.json_object(alias, d)} "
                 f"AS o FROM {table.name} {alias} WHERE {where} ORDER BY {order}) s)")
 
-    chosen = "(SELECT id FROM chosen)"
-    return f"""WITH chosen AS MATERIALIZED (SELECT COALESCE(
+    return f"""SELECT
+        (SELECT {t.CALLS.json_object('c', d)} FROM calls c WHERE c.id = chosen.id) AS call,
+        {rows(t.CALL_EVENTS, 'e', 'e.call_id = chosen.id', 'e.received_at, e.id')} AS history,
+        {rows(t.CALL_NOTIFIED, 'n', 'n.call_id = chosen.id', 'n.{insert_order}')} AS notified,
+        (SELECT {t.ACTIVITY.json_object('a', d)} FROM activity a WHERE a.call_id = chosen.id)
+            AS activity,
+        (SELECT {t.contact_json_object('ct', d)} FROM contacts ct WHERE ct.id = (
+            SELECT min(contact_id) FROM contact_phones WHERE tenant_id = $9
+            AND normalized = $10)) AS contact,
+        (SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $11) AS bound_user
+        {"" if extra_column is None else f", {extra_column} AS hook"}
+    FROM (SELECT COALESCE(
         (SELECT id FROM calls WHERE module_id = $1 AND provider_call_id = $7
          ORDER BY created_at DESC, id DESC LIMIT 1),
         (SELECT id FROM (SELECT id, provider_call_id FROM calls WHERE {NUMBERS}
          AND state <> 'ended' ORDER BY created_at DESC, id DESC LIMIT 1) o
          WHERE $7 IS NULL OR o.provider_call_id IS NULL),
         (SELECT id FROM calls WHERE {NUMBERS} AND state = 'ended' AND ended_at >= $8
-         AND $7 IS NULL ORDER BY ended_at DESC, id DESC LIMIT 1)) AS id)
-    SELECT
-        (SELECT {t.CALLS.json_object('c', d)} FROM calls c WHERE c.id = {chosen}) AS call,
-        {rows(t.CALL_EVENTS, 'e', f'e.call_id = {chosen}', 'e.received_at, e.id')} AS history,
-        {rows(t.CALL_NOTIFIED, 'n', f'n.call_id = {chosen}', 'n.{insert_order}')} AS notified,
-        (SELECT {t.ACTIVITY.json_object('a', d)} FROM activity a WHERE a.call_id = {chosen})
-            AS activity,
-        (SELECT {t.contact_json_object('ct', d)} FROM contacts ct WHERE ct.id = (
-            SELECT min(contact_id) FROM contact_phones WHERE tenant_id = $9
-            AND normalized = $10)) AS contact,
-        (SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $11) AS bound_user
-        {"" if extra_column is None else f", {extra_column} AS hook"}"""
+         AND $7 IS NULL ORDER BY ended_at DESC, id DESC LIMIT 1)) AS id LIMIT 1 OFFSET 0) chosen"""
 
 
 _SCENES: dict[tuple[str, str | None], PureRead] = {}
@@ -141,6 +146,12 @@ def scene_sql(d: Dialect, extra_column: str | None = None) -> PureRead:
     if sql is None:
         sql = _SCENES[d.name, extra_column] = pure(_scene_sql(d, extra_column))
     return sql
+
+
+def _json(value: Any) -> Any:
+    """A JSON value of the scene's row, as its text (as both drivers hand it over), or
+    already parsed."""
+    return loads(value) if isinstance(value, str) else value
 
 
 def scene_args(lookup: CallLookup, d: Dialect) -> list[Any]:
@@ -462,24 +473,20 @@ class Reads(UsageReads):
         d = self._d
         row = await self._port.one(scene_sql(d, extra_column),
                                    [*scene_args(lookup, d), *extra_args])
-
-        def obj(name: str) -> Any:
-            value = row[name]
-            if value == "[]":  # SQLite's aggregate of no rows
-                return None
-            return loads(value) if isinstance(value, str) else value
-
-        call, activity, contact = obj("call"), obj("activity"), obj("contact")
+        # By position, in the statement's order: call, history, notified, activity, contact,
+        # bound_user. A call not found (a new call: most webhooks) leaves them NULL, or an
+        # empty array for SQLite's aggregates, and decodes nothing.
+        call, history, notified, activity, contact = row[0], row[1], row[2], row[3], row[4]
         return CallScene(
-            call=None if call is None else t.CALLS.decode(call, d, from_json=True),
-            history=tuple(t.CALL_EVENTS.decode(r, d, from_json=True)
-                          for r in obj("history") or ()),
-            notified=tuple(t.CALL_NOTIFIED.decode(r, d, from_json=True)
-                           for r in obj("notified") or ()),
-            activity=None if activity is None else t.ACTIVITY.decode(activity, d,
-                                                                     from_json=True),
-            contact=None if contact is None else t.decode_contact(contact, d, from_json=True),
-            bound_user_id=row["bound_user"],
+            None if call is None else t.CALLS.decode(_json(call), d, from_json=True),
+            () if history is None or history == "[]" else tuple(
+                t.CALL_EVENTS.decode(r, d, from_json=True) for r in _json(history)),
+            () if notified is None or notified == "[]" else tuple(
+                t.CALL_NOTIFIED.decode(r, d, from_json=True) for r in _json(notified)),
+            None if activity is None else t.ACTIVITY.decode(_json(activity), d,
+                                                            from_json=True),
+            None if contact is None else t.decode_contact(_json(contact), d, from_json=True),
+            row[5],
         )
 
     # --- activity -------------------------------------------------------------------------------

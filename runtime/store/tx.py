@@ -99,7 +99,7 @@ _EXPIRED = "expires_at IS NOT NULL AND expires_at <= $2"
 
 class _FlushFirst:
     """A port that sends the unit's queued writes before any other statement (which may
-    read them)."""
+    read them). (`pending.count`, not the queue's truth value: no Python call a statement.)"""
 
     __slots__ = ("_inner", "dialect", "pending")
 
@@ -109,36 +109,36 @@ class _FlushFirst:
         self.pending = pending
 
     async def flush(self) -> None:
-        if self.pending:
+        if self.pending.count:
             await self._inner.write_batch(self.pending.take())
 
     async def run(self, sql: str, args: Args = ()) -> int:
-        if self.pending:
+        if self.pending.count:
             await self.flush()
         return await self._inner.run(sql, args)
 
     async def many(self, sql: str, rows: Sequence[Args]) -> None:
-        if self.pending:
+        if self.pending.count:
             await self.flush()
         await self._inner.many(sql, rows)
 
     async def one(self, sql: str, args: Args = ()) -> Any:
-        if self.pending:
+        if self.pending.count:
             await self.flush()
         return await self._inner.one(sql, args)
 
     async def all(self, sql: str, args: Args = ()) -> list[Any]:
-        if self.pending:
+        if self.pending.count:
             await self.flush()
         return await self._inner.all(sql, args)
 
     async def value(self, sql: str, args: Args = ()) -> Any:
-        if self.pending:
+        if self.pending.count:
             await self.flush()
         return await self._inner.value(sql, args)
 
     async def run_unique(self, sql: str, args: Args, message: str) -> None:
-        if self.pending:
+        if self.pending.count:
             await self.flush()
         await self._inner.run_unique(sql, args, message)
 

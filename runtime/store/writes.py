@@ -9,8 +9,8 @@ one read (the call's scene) and those.
 
 - SQLite (`SQLITE_GROUPS`): SQLite has no statement writing several tables, so the writer
   connection holds a few narrow TEMP views, one per group of tables written together (a
-  call and its history; a notification and the record of whom it reached; a call record's
-  activity and the execution row; a contact and its phones), each with an INSTEAD OF INSERT
+  call, its history and the record of whom it rang; a call record's activity and the
+  execution row; a contact and its phones), each with an INSTEAD OF INSERT
   trigger per table. One INSERT into a group's view (a row per row of its busiest table)
   writes the group, the values bound as parameters like any other; a group with one table's
   rows only takes that table's plain statement. So a unit's writes are at most three
@@ -118,13 +118,15 @@ class PendingWrites:
 
 # Slots written together through one view, each group one statement. A view is narrow on
 # purpose: SQLite's work per row grows with the view's width and its triggers (one view over
-# every slot cost twice the plain INSERTs; these cost what they do). In the order the foreign
-# keys need: contacts before the calls naming them, calls before their history, notifications
-# and activity.
+# every slot cost twice the plain INSERTs; these cost what they do). The record of whom a call
+# rang goes with the call (a new call's ringing phone: one statement for the three tables,
+# fewer instructions than a statement of its own); notifications, a group of one, take their
+# plain statement. In the order the foreign keys need: contacts before the calls naming them,
+# calls before their history, whom they rang, notifications and activity.
 SQLITE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("contact", ("contacts", "contact_phones")),
-    ("call", ("calls_new", "calls_changed", "call_events")),
-    ("notify", ("call_notified", "notifications")),
+    ("call", ("calls_new", "calls_changed", "call_events", "call_notified")),
+    ("notify", ("notifications",)),
     ("record", ("activity_new", "activity_changed", "executions")),
 )
 _GROUP_OF = {slot: group for group, slots in SQLITE_GROUPS for slot in slots}
@@ -186,17 +188,19 @@ class SqliteView:
     def rows(part: Batch) -> list[Sequence[Any]] | None:
         """The rows for `insert(part)` (the i-th row of every slot in the i-th, NULLs where a
         slot has fewer), or None when they cannot be lined up (see _MANY_ROWS)."""
+        # The common case first, a row per slot: extend per slot, not a comprehension per
+        # value (a call's row is some 40 values).
+        one: list[Any] = []
+        for _, rows in part:
+            if len(rows) != 1:
+                break
+            one.extend(rows[0])
+        else:
+            return [one]
         if any(len(rows) > 1 and s.name not in _MANY_ROWS for s, rows in part):
             return None
-        count = max(len(rows) for _, rows in part)
-        if count == 1:
-            # extend per slot, not a comprehension per value: a call's row is some 40 values.
-            one: list[Any] = []
-            for _, rows in part:
-                one.extend(rows[0])
-            return [one]
         out: list[Sequence[Any]] = []
-        for i in range(count):
+        for i in range(max(len(rows) for _, rows in part)):
             row: list[Any] = []
             for s, rows in part:
                 row.extend(rows[i] if i < len(rows) else [None] * len(s.columns))
@@ -204,7 +208,9 @@ class SqliteView:
         return out
 
 
-SQLITE_VIEWS = {group: SqliteView.of(group, slots) for group, slots in SQLITE_GROUPS}
+# A group of one slot always takes its plain statement: no view.
+SQLITE_VIEWS = {group: SqliteView.of(group, slots) for group, slots in SQLITE_GROUPS
+                if len(slots) > 1}
 
 
 def sqlite_unit_writes_sql() -> list[str]:
@@ -215,22 +221,36 @@ def sqlite_unit_writes_sql() -> list[str]:
 def sqlite_statements(batch: Batch) -> list[tuple[str, list[Sequence[Any]]]]:
     """The batch as SQLite statements, in order: one per group (through its view when the
     group has rows of several tables, else the plain statement of its one table), each with
-    its rows for executemany."""
-    parts: dict[str, Batch] = {}
-    for s, rows in batch:
-        parts.setdefault(_GROUP_OF[s.name], []).append((s, rows))
+    its rows for executemany. (A batch is in SLOTS order, where each group's slots are
+    next to each other: one pass gathers a group's.)"""
     out: list[tuple[str, list[Sequence[Any]]]] = []
-    for group, _ in SQLITE_GROUPS:
-        part = parts.get(group)
-        if not part:
+    group = ""
+    part: Batch = []
+    for item in batch:
+        slot_group = _GROUP_OF[item[0].name]
+        if slot_group == group:
+            part.append(item)
             continue
-        view = SQLITE_VIEWS[group]
-        lined_up = view.rows(part) if len(part) > 1 else None
-        if lined_up is None:
-            out.extend((SQLITE_PLAIN[s.name], rows) for s, rows in part)
-        else:
-            out.append((view.insert(part), lined_up))
+        if part:
+            _group_statements(out, group, part)
+        group, part = slot_group, [item]
+    if part:
+        _group_statements(out, group, part)
     return out
+
+
+def _group_statements(out: list[tuple[str, list[Sequence[Any]]]], group: str, part: Batch
+                      ) -> None:
+    if len(part) == 1:
+        slot, rows = part[0]
+        out.append((SQLITE_PLAIN[slot.name], rows))
+        return
+    view = SQLITE_VIEWS[group]
+    lined_up = view.rows(part)
+    if lined_up is None:
+        out.extend((SQLITE_PLAIN[s.name], rows) for s, rows in part)
+    else:
+        out.append((view.insert(part), lined_up))
 
 
 def _plain_sql(s: Slot) -> str:

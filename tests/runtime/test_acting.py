@@ -7,6 +7,7 @@ database, as several nodes would be, applying events of the same call at once.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -565,6 +566,28 @@ async def test_effects_json_is_every_part_as_the_records_show_it(world: World) -
         assert data[part] == to_json(getattr(fx, part)), part
     assert data["call"]["state_before"] == "ringing"
     assert data["record"]["state_after"] == "ended"
+
+
+async def test_an_events_effects_text_is_the_encoders(world: World) -> None:
+    # Effects.to_json writes the text of an event's effects itself (sandbox/jsontext.py
+    # JSONObject): the store's encoder writes the same for the same dict.
+    from runtime.store.dialect import dumps
+    from sandbox.jsontext import JSONObject
+
+    shown = []
+    for result in (event("NotifyStart"), event("NotifyStart"), event("NotifyStart", dst="109"),
+                   event("NotifyAnswer"), event("NotifyEnd", disposition="answered")):
+        data = (await world.run(result)).to_json()
+        assert isinstance(data, JSONObject) and data.text is not None
+        assert data.text == json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        assert dumps(data) == data.text
+        shown.append(data)
+    assert shown[0]["notifications"] and shown[1]["call"]["repeat"]  # (told, and a repeat)
+    # Other effects are encoded by the store as any dict.
+    both = (await world.run({**event("NotifyEnd", disposition="no_answer"),
+                             **record(disposition="no_answer", duration=0)})).to_json()
+    assert getattr(both, "text", None) is None
+    assert dumps(both) == json.dumps(both, separators=(",", ":"), ensure_ascii=False)
 
 
 async def test_an_empty_result_does_nothing(world: World) -> None:

@@ -57,7 +57,8 @@ T0 = datetime(2025, 3, 4, 10, 15, 2, 123000, tzinfo=UTC)
 # Both backends have the same migrations, by number and name.
 SCHEMA_VERSIONS = [(1, "init"), (2, "deleted_users_leave_history"), (3, "who_answered"),
                    (4, "usage_and_retention"), (5, "call_handled"), (6, "dial_once"),
-                   (7, "call_indexes"), (8, "no_temp_btrees")]
+                   (7, "call_indexes"), (8, "no_temp_btrees"),
+                   (9, "partial_user_indexes")]
 
 
 @pytest.fixture

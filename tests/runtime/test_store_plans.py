@@ -119,3 +119,22 @@ async def test_rewritten_checks_accept_and_refuse_what_they_did(tmp_path: Path) 
                     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
                         connection.execute(insert, row)
         connection.execute("ROLLBACK")
+
+
+async def test_user_indexes_hold_rows_naming_a_user_and_serve_reads_by_user(
+        tmp_path: Path) -> None:
+    # Migration 0009: no index entry for a call nobody answered yet, or a phone that rang with
+    # nobody bound; a read (or ON DELETE SET NULL) by user still goes through the index.
+    database = tmp_path / "users.db"
+    store = await SqliteStore.open(database)
+    await store.close()
+    with sqlite3.connect(database) as connection:
+        for name, column in (("calls_answered_user", "answered_user_id"),
+                             ("call_notified_user", "user_id")):
+            (sql,) = connection.execute("SELECT sql FROM sqlite_master WHERE name = ?",
+                                        [name]).fetchone()
+            assert f"WHERE {column} IS NOT NULL" in sql
+    for table, column, index in (("calls", "answered_user_id", "calls_answered_user"),
+                                 ("call_notified", "user_id", "call_notified_user")):
+        steps = plan(database, f"UPDATE {table} SET {column} = NULL WHERE {column} = $1", 1)
+        assert any(index in step for step in steps), steps

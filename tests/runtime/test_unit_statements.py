@@ -594,3 +594,12 @@ async def test_reads_with_no_literal_form_are_checked_one_statement_each_postgre
             ("a",), ("b",), ("c",)]
     finally:
         await other.close()
+
+
+def test_sqlite_groups_are_contiguous_in_slot_order() -> None:
+    # sqlite_statements gathers a group's slots in one pass over a batch (in SLOTS order).
+    from runtime.store.writes import _GROUP_OF, SLOTS, SQLITE_GROUPS
+
+    order = [_GROUP_OF[s.name] for s in SLOTS]
+    runs = [g for i, g in enumerate(order) if i == 0 or order[i - 1] != g]
+    assert runs == [group for group, _ in SQLITE_GROUPS]

@@ -24,16 +24,18 @@ VALUES: list[Any] = [
 ]
 
 
+@pytest.mark.parametrize("acyclic", [False, True])
 @pytest.mark.parametrize("encoder", ENCODERS)
-def test_the_same_text_as_the_encoder(encoder: json.JSONEncoder) -> None:
-    dumps = dumper(encoder)
+def test_the_same_text_as_the_encoder(encoder: json.JSONEncoder, acyclic: bool) -> None:
+    dumps = dumper(encoder, acyclic=acyclic)
     for value in VALUES:
         assert dumps(value) == encoder.encode(value), value
 
 
-def test_the_same_refusals_and_nothing_left_behind() -> None:
+@pytest.mark.parametrize("acyclic", [False, True])
+def test_the_same_refusals_and_nothing_left_behind(acyclic: bool) -> None:
     encoder = ENCODERS[0]
-    dumps = dumper(encoder)
+    dumps = dumper(encoder, acyclic=acyclic)
     shared = [1, 2]
     for bad in ({"x": math.nan}, [shared, object()], {"k": {1, 2}}):
         with pytest.raises((ValueError, TypeError)):
@@ -44,7 +46,27 @@ def test_the_same_refusals_and_nothing_left_behind() -> None:
     assert dumps([shared, shared]) == "[[1,2],[1,2]]"
     circular: list[Any] = []
     circular.append(circular)
-    with pytest.raises(ValueError, match="Circular"):
-        dumps(circular)
+    if acyclic:  # no markers (for values that cannot hold a cycle): a cycle still fails
+        with pytest.raises(RecursionError):
+            dumps(circular)
+    else:
+        with pytest.raises(ValueError, match="Circular"):
+            dumps(circular)
     # Where NaN is allowed, it is written as the encoder writes it.
     assert dumper(ENCODERS[1])([math.nan, math.inf]) == "[NaN,Infinity]"
+
+
+def test_json_objects_keep_their_text_and_nest_it() -> None:
+    from sandbox.jsontext import JSONObject
+
+    encoder = ENCODERS[0]
+    dumps = dumper(encoder, acyclic=True)
+    inner = JSONObject({"a": "кириллица \"q\"", "b": [1, 2.5, None], "c": {"d": True}})
+    outer = JSONObject({"event": inner, "n": 1, "more": JSONObject()})
+    text = dumps(outer)
+    assert text == encoder.encode(outer)  # the same text as the encoder's
+    assert inner.text == encoder.encode(inner) and outer.text == text
+    assert dumps(outer) is text  # kept: not encoded again
+    assert dumps([outer]) == encoder.encode([outer])  # inside a plain value: a dict as any
+    # A dumper without `acyclic` reads it as the dict it is.
+    assert dumper(ENCODERS[2])(outer) == ENCODERS[2].encode(dict(outer))
