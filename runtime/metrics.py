@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client import metrics as prometheus_metrics
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
-from prometheus_client.utils import floatToGoString
 
 from runtime.store.health import StorageHealth
 from sandbox import SandboxPool
@@ -66,99 +61,15 @@ class StorageCollector(Collector):
         )
 
 
-def _created_series() -> bool:
-    """Whether `_created` series are shown (prometheus_client's own switch,
-    PROMETHEUS_DISABLE_CREATED_SERIES), as its own counters and histograms decide."""
-    return bool(getattr(prometheus_metrics, "_use_created", True))
-
-
-class LoopCounter(Collector):
-    """A counter with one label, as prometheus_client's `Counter` shows it (`_total`, and
-    `_created` per label value), counted in plain Python: on the event loop's thread, where
-    every webhook counts it, the library's child took a lock and checked its arguments.
-    Only ever counted and read on the event loop's thread."""
-
-    def __init__(self, name: str, documentation: str, label: str,
-                 registry: CollectorRegistry) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.label = label
-        self._counts: dict[str, float] = {}
-        self._created: dict[str, float] = {}
-        registry.register(self)
-
-    def inc(self, value: str) -> None:
-        counts = self._counts
-        if value in counts:
-            counts[value] += 1.0
-        else:
-            counts[value] = 1.0
-            self._created[value] = time.time()
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
-        created = _created_series()
-        for value, count in list(self._counts.items()):
-            family.add_metric([value], count,
-                              created=self._created[value] if created else None)
-        yield family
-
-
-class LoopHistogram(Collector):
-    """A histogram with one label, as prometheus_client's `Histogram` shows it (cumulative
-    `_bucket`s with `le`, `_count`, `_sum`, `_created`), kept in plain Python for the same
-    reason as `LoopCounter`: per label value, each bucket's own count, then the sum."""
-
-    def __init__(self, name: str, documentation: str, label: str, buckets: Sequence[float],
-                 registry: CollectorRegistry) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.label = label
-        bounds = [float(bound) for bound in buckets]
-        if bounds[-1] != float("inf"):
-            bounds.append(float("inf"))
-        self._bounds = tuple(bounds)
-        self._le = tuple(floatToGoString(bound) for bound in bounds)  # type: ignore[no-untyped-call]
-        self._series: dict[str, list[float]] = {}
-        self._created: dict[str, float] = {}
-        registry.register(self)
-
-    def observe(self, value: str, amount: float) -> None:
-        series = self._series.get(value)
-        if series is None:
-            series = self._series[value] = [0.0] * (len(self._bounds) + 1)
-            self._created[value] = time.time()
-        # The first bucket whose bound is at least the amount (`amount <= bound`), as the
-        # library counts it.
-        series[bisect_left(self._bounds, amount)] += 1.0
-        series[-1] += amount
-
-    def collect(self) -> Iterator[HistogramMetricFamily]:
-        family = HistogramMetricFamily(self.name, self.documentation, labels=[self.label])
-        created = _created_series()
-        for value, series in list(self._series.items()):
-            cumulative = 0.0
-            buckets = []
-            for le, count in zip(self._le, series[:-1], strict=True):  # (the last: the sum)
-                cumulative += count
-                buckets.append((le, cumulative))
-            family.add_metric([value], buckets, sum_value=series[-1])
-            if created:
-                family.samples.append(Sample(f"{self.name}_created", {self.label: value},
-                                             self._created[value]))
-        yield family
-
-
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        # Counted for every webhook: plain Python, not the library's locked children.
-        self.webhooks = LoopCounter(
-            "voip_webhooks", "Webhooks received, by outcome", "outcome", self.registry
+        self.webhooks = Counter(
+            "voip_webhooks", "Webhooks received, by outcome", ["outcome"], registry=self.registry
         )
-        self.execution_seconds = LoopHistogram(
-            "voip_execution_seconds", "Script execution time, by function", "function",
-            EXECUTION_BUCKETS, self.registry,
+        self.execution_seconds = Histogram(
+            "voip_execution_seconds", "Script execution time, by function", ["function"],
+            buckets=EXECUTION_BUCKETS, registry=self.registry,
         )
 
         self.storage_refusals = Counter(
@@ -170,14 +81,24 @@ class Metrics:
             "(executions, notifications, call_events, usage, dial_forms)", ["kind"],
             registry=self.registry,
         )
+        # Labelled children by label value: `labels()` takes a lock and builds a key on every
+        # call, and these are counted on every webhook. The sets of values are small and fixed.
+        self._webhook_outcomes: dict[str, Counter] = {}
+        self._execution_functions: dict[str, Histogram] = {}
 
     def count_webhook(self, outcome: str) -> None:
         """One webhook more with this outcome (`voip_webhooks{outcome=...}`)."""
-        self.webhooks.inc(outcome)
+        child = self._webhook_outcomes.get(outcome)
+        if child is None:
+            child = self._webhook_outcomes[outcome] = self.webhooks.labels(outcome)
+        child.inc()
 
     def observe_execution(self, function: str, seconds: float) -> None:
         """One execution of `function` that took `seconds` (`voip_execution_seconds`)."""
-        self.execution_seconds.observe(function, seconds)
+        child = self._execution_functions.get(function)
+        if child is None:
+            child = self._execution_functions[function] = self.execution_seconds.labels(function)
+        child.observe(seconds)
 
     def watch_storage(self, health: StorageHealth) -> None:
         self.registry.register(StorageCollector(health))

@@ -26,16 +26,16 @@ async def webhook(request: web.Request) -> web.Response:
     refuse_loops(request)
     active = await app[MODULES].by_token(request.match_info["token"])
     if active is None:
-        app[METRICS].count_webhook("unknown_module")
+        app[METRICS].webhooks.labels("unknown_module").inc()
         raise not_found("webhook")
     module, version = active.module, active.version
     try:
         app[LIMITER].admit_webhook(module.tenant_id)
     except Refused:
-        app[METRICS].count_webhook("rate_limited")
+        app[METRICS].webhooks.labels("rate_limited").inc()
         raise  # the middleware answers 429 with Retry-After
     if version is None:
-        app[METRICS].count_webhook("no_script")
+        app[METRICS].webhooks.labels("no_script").inc()
         raise ApiError(503, "no_active_script",
                        "this module has no active script version yet",
                        headers={"Retry-After": "60"})
@@ -46,11 +46,11 @@ async def webhook(request: web.Request) -> web.Response:
     try:
         reply, report = await runner.webhook(module, version, data)
     except Refused:
-        app[METRICS].count_webhook("rate_limited")
+        app[METRICS].webhooks.labels("rate_limited").inc()
         raise  # the middleware answers 429 with Retry-After
     except StorageUnavailable:
         # Not acknowledged: the middleware answers 503 + Retry-After, so the provider retries.
-        app[METRICS].count_webhook("storage_unavailable")
+        app[METRICS].webhooks.labels("storage_unavailable").inc()
         raise
     response = web.Response(status=reply.status, body=reply.body, headers=reply.headers)
     # The service's own, whatever built the reply: they replace any spelling of them (§5.1).
