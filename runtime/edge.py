@@ -66,18 +66,45 @@ def handler_args(config: HttpConfig) -> Mapping[str, Any]:
     }
 
 
+# The request's full URL as text (`str(request.url)`), kept by what makes it: building a
+# yarl URL from the Host header and joining the request target to it was the costliest step
+# of a request's way in, and a provider calls the same webhook URL time after time. Anyone
+# may send any Host and target, so the table is emptied when full.
+URL_TEXT: Any = (web.RequestKey("runtime_url_text", str)
+                 if hasattr(web, "RequestKey") else "runtime_url_text")
+MAX_URL_TEXTS = 4096
+_url_texts: dict[tuple[str, str, str, str], str] = {}
+
+
+def url_text(request: web.BaseRequest) -> str:
+    """`str(request.url)`; ValueError for a Host header that makes no URL, as that raises.
+
+    The URL is a function of the scheme, the Host header (or the socket's address), and the
+    request line's method and target (aiohttp's `rel_url` is parsed from these two alone):
+    the same four give the same text, so it is built once for them."""
+    key = (request.scheme, request.host, request.method, request.raw_path)
+    text = _url_texts.get(key)
+    if text is None:
+        text = str(request.url)
+        if len(_url_texts) >= MAX_URL_TEXTS:
+            _url_texts.clear()
+        _url_texts[key] = text
+    return text
+
+
 def checked_headers(request: web.Request) -> web.Request | web.Response:
     """Header values as valid Unicode (contract §3), before any handler reads them: bytes that
     are not UTF-8 become U+FFFD. An ASCII request (nearly every one) passes untouched. And a
     Host header that makes no URL (`x:99999`, a name IDNA refuses) is a 400 here, not a
-    ValueError wherever `request.url` is first read."""
+    ValueError wherever `request.url` is first read. The URL's text is kept in the request
+    (`URL_TEXT`) for the webhook intake."""
     headers = request.headers
     # One C-level pass over the values joined, not a generator step per header.
     if not "".join(headers.values()).isascii():
         request = request.clone(headers=[(name, valid_text(value))
                                          for name, value in headers.items()])
     try:
-        request.url  # noqa: B018 - built once (aiohttp keeps it); building it checks the Host
+        request[URL_TEXT] = url_text(request)
     except ValueError:  # UnicodeError (IDNA) is one
         return ApiError(400, "bad_request", "the Host header does not name a host").response()
     return request

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from runtime.edge import URL_TEXT, url_text
 from runtime.errors import ApiError
 from runtime.text import valid_text
 from sandbox import RequestData
@@ -42,7 +43,9 @@ def valid_request(data: RequestData) -> RequestData:
 
 def request_data(request: web.Request, body: bytes, public_base: str | None) -> RequestData:
     """The FetchRequest's fields: the full URL as called, headers in order, body as text."""
-    url = f"{public_base}{request.rel_url}" if public_base else str(request.url)
+    # The edge made the URL's text already (`runtime/edge.checked_headers`).
+    url = f"{public_base}{request.rel_url}" if public_base else (
+        request.get(URL_TEXT) or url_text(request))
     raw = request.headers
     headers = tuple(raw.items())
     # ASCII (nearly every request) is valid as it is; valid_text on each name and value would

@@ -81,6 +81,22 @@ class Call:
             "settings": dict(self.settings),
         }
 
+    def wire_json(self, source_sha256: str) -> dict[str, Any]:
+        """What the pool sends a worker: `to_json` with the source named by its hash (the text
+        travels apart, and only to a worker that lacks it). It encodes to the same JSON text
+        as `to_json` would (tuples are arrays as lists are), without copying into lists."""
+        request = self.request
+        return {
+            "function": self.function,
+            "args": self.args,
+            "request": None if request is None else {
+                "method": request.method, "url": request.url, "headers": request.headers,
+                "body": request.body,
+            },
+            "settings": dict(self.settings),
+            "source_sha256": source_sha256,
+        }
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Call:
         request = data.get("request")

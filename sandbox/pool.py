@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import itertools
 import logging
 import os
@@ -95,9 +94,22 @@ TEMPLATE_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 CAN_RENICE = os.geteuid() == 0
 
 
-@functools.lru_cache(maxsize=64)
+# Limits as sent, by the object's identity: the service passes the same two objects (built
+# once from its configuration) with every call, and an lru_cache keyed by the limits hashed
+# and compared all their fields in Python each time. Each entry holds its Limits, so no other
+# object can take its id while the entry is there.
+_limits_bytes: dict[int, tuple[Limits, bytes]] = {}
+
+
 def limits_bytes(limits: Limits) -> bytes:
-    return encode_strict(limits.to_json())
+    entry = _limits_bytes.get(id(limits))
+    if entry is not None and entry[0] is limits:
+        return entry[1]
+    encoded = encode_strict(limits.to_json())
+    if len(_limits_bytes) >= 64:
+        _limits_bytes.clear()
+    _limits_bytes[id(limits)] = (limits, encoded)
+    return encoded
 
 
 class PoolClosed(Exception):
@@ -407,11 +419,8 @@ class SandboxPool:
             return failure("CompileError",
                            f"the script is {size} bytes; the limit is {limits.source_bytes}",
                            limit="source")
-        body = call.to_json()
-        del body["source"]
-        body["source_sha256"] = sha256
         try:
-            encoded = EncodedCall.of(body, call.source, limits_bytes(limits))
+            encoded = EncodedCall.of_call(call, sha256, limits_bytes(limits))
         except UnsendableCall as error:
             self.stats.bad_calls += 1
             return failure("BadCall", f"the call cannot be sent to a sandbox worker: {error}")

@@ -6,7 +6,8 @@ as untrusted bytes and parses it strictly into plain types (`outcome_from_json`)
 Parent → worker: {"type": "call", "id", "call", "limits"}; {"type": "capability_reply", "id",
 "reply"}. Worker → parent: {"type": "ready", "hardening"}; {"type": "capability", "id",
 "request"}; {"type": "outcome", "id", "outcome"}. An outcome with `"retire": true` is the
-worker's last: it exits after sending it, and the pool replaces it.
+worker's last: it exits after sending it, and the pool replaces it. An outcome's fields at
+their defaults (`OUTCOME_DEFAULTS`) are left out.
 
 A call is encoded completely (`EncodedCall`) before it is queued for any worker, so an input
 that cannot be encoded fails that call alone and never leaves a worker waiting.
@@ -22,13 +23,16 @@ import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.jsontext import dumper
 from sandbox.jsontext import loads as _loads
 from sandbox.jsontext import scan_once as _scan_once
 from sandbox.jsontext import whitespace as _whitespace
 from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, ScriptError
+
+if TYPE_CHECKING:
+    from sandbox.call import Call
 
 # Largest single message either side accepts; results, logs and errors are capped far below.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -72,8 +76,9 @@ _float_text = float.__repr__
 
 
 def encode_outcome(call_id: int, outcome: dict[str, Any]) -> bytes:
-    """`encode({"type": "outcome", "id": call_id, "outcome": outcome})`, the same bytes, with
-    the fixed text written out: the encoder is called for the result and the error only.
+    """`encode({"type": "outcome", "id": call_id, "outcome": compact_outcome(outcome)})`, the
+    same bytes, with the fixed text written out: the encoder is called for the result and the
+    error only.
 
     A worker sends one outcome per call, and encoding the outcome's own keys and flags was as
     much work as encoding a typical result. An outcome of another shape or with values of other
@@ -86,20 +91,21 @@ def encode_outcome(call_id: int, outcome: dict[str, Any]) -> bytes:
                 and type(logs) is str and (limit is None or type(limit) is str)
                 and type(duration) is float and type(cpu) is float
                 and _finite(duration) and _finite(cpu)):
+            # The fields at their defaults (OUTCOME_DEFAULTS) left out, as compact_outcome does.
             return "".join((
                 '{"type":"outcome","id":', int.__repr__(call_id),
                 ',"outcome":{"ok":', "true" if ok else "false",
                 ',"result":', _dumps_built(result),
-                ',"error":', "null" if error is None else _dumps_built(error),
-                ',"limit":', "null" if limit is None else _encode_text(limit),
-                ',"logs":', _encode_text(logs),
-                ',"logs_truncated":', "true" if truncated else "false",
+                "" if error is None else ',"error":' + _dumps_built(error),
+                "" if limit is None else ',"limit":' + _encode_text(limit),
+                ',"logs":' + _encode_text(logs) if logs else "",
+                ',"logs_truncated":true' if truncated else "",
                 ',"duration_ms":', _float_text(duration),
                 ',"cpu_ms":', _float_text(cpu),
-                ',"retire":', "true" if retire else "false",
+                ',"retire":true' if retire else "",
                 "}}\n",
             )).encode()
-    return encode({"type": "outcome", "id": call_id, "outcome": outcome})
+    return encode({"type": "outcome", "id": call_id, "outcome": compact_outcome(outcome)})
 
 
 class UnsendableCall(Exception):
@@ -116,6 +122,83 @@ def encode_strict(value: Any) -> bytes:
         ) from None
     except (TypeError, ValueError, RecursionError) as error:
         raise UnsendableCall(f"a value that is not JSON ({str(error)[:200]})") from None
+
+
+_string: Callable[[str], str] = json.encoder.encode_basestring
+# Texts up to this long are kept as JSON strings when they recur (`_json_string`).
+RECURRING_TEXT_CHARS = 128
+
+
+@functools.lru_cache(maxsize=4096)
+def _recurring_string(text: str) -> str:
+    return _string(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _recurring_pair(name: str, value: str) -> str:
+    """A header as the encoder writes it (`[name,value]`), kept as `_json_string` keeps."""
+    return f"[{_string(name)},{_string(value)}]"
+
+
+def _json_string(text: str) -> str:
+    """`text` as the encoder writes it, kept for short texts: most of a webhook call's recur
+    from call to call (the function's name, the module's webhook URL, the provider's header
+    names and values, the script's hash), and the library escapes them character by
+    character, every time. At most 4096 of them (and 4096 headers), each of at most 128
+    characters (6 each when escaped): a few megabytes at worst, whatever callers send."""
+    return _recurring_string(text) if len(text) <= RECURRING_TEXT_CHARS else _string(text)
+
+
+def encode_call(call: Call, source_sha256: str) -> bytes:
+    """`encode_strict(call.wire_json(source_sha256))`: the same bytes, or the same
+    UnsendableCall. A webhook's call (a request, no arguments, text where text belongs) is
+    written from its parts, its recurring texts kept (`_json_string`); any other call goes
+    through the encoder."""
+    request = call.request
+    function = call.function
+    if request is None or call.args or type(function) is not str:
+        return encode_strict(call.wire_json(source_sha256))
+    method, url, body = request.method, request.url, request.body
+    if type(method) is not str or type(url) is not str or type(source_sha256) is not str or (
+            body is not None and type(body) is not str):
+        return encode_strict(call.wire_json(source_sha256))
+    settings = call.settings
+    if settings:
+        try:
+            settings_text = _dumps(dict(settings))
+        except (TypeError, ValueError, RecursionError):
+            return encode_strict(call.wire_json(source_sha256))  # (raises as it would)
+    else:
+        settings_text = "{}"
+    pairs: list[str] = []
+    for pair in request.headers:
+        if type(pair) is not tuple or len(pair) != 2:
+            return encode_strict(call.wire_json(source_sha256))
+        name, value = pair
+        if type(name) is not str:
+            # aiohttp's header names are multidict's `istr`, a subclass: the same text as
+            # a plain str (which the table of kept texts is keyed by, compared as written).
+            if not isinstance(name, str):
+                return encode_strict(call.wire_json(source_sha256))
+            name = str.__str__(name)
+        if type(value) is not str:
+            if not isinstance(value, str):
+                return encode_strict(call.wire_json(source_sha256))
+            value = str.__str__(value)
+        pairs.append(_recurring_pair(name, value)
+                     if len(name) + len(value) <= RECURRING_TEXT_CHARS
+                     else f"[{_string(name)},{_string(value)}]")
+    text = _json_string
+    parts = ('{"function":', text(function), ',"args":[],"request":{"method":', text(method),
+             ',"url":', text(url), ',"headers":[', ",".join(pairs), '],"body":',
+             "null" if body is None else _string(body), '},"settings":', settings_text,
+             ',"source_sha256":', text(source_sha256), "}")
+    try:
+        return "".join(parts).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise UnsendableCall(
+            f"text that is not valid Unicode (an unpaired surrogate at position {error.start})"
+        ) from None
 
 
 @functools.lru_cache(maxsize=256)
@@ -138,7 +221,16 @@ class EncodedCall:
 
     @classmethod
     def of(cls, call: dict[str, Any], source: str, limits: bytes) -> EncodedCall:
-        encoded = cls(encode_strict(call), encoded_source(source), limits)
+        return cls.of_encoded(encode_strict(call), source, limits)
+
+    @classmethod
+    def of_call(cls, call: Call, source_sha256: str, limits: bytes) -> EncodedCall:
+        """`of(call.wire_json(source_sha256), call.source, limits)`, encoded by `encode_call`."""
+        return cls.of_encoded(encode_call(call, source_sha256), call.source, limits)
+
+    @classmethod
+    def of_encoded(cls, call: bytes, source: str, limits: bytes) -> EncodedCall:
+        encoded = cls(call, encoded_source(source), limits)
         size = len(encoded.call) + len(encoded.source) + len(encoded.limits) + 64
         if size > MAX_MESSAGE_BYTES:
             raise UnsendableCall(f"the call is {size} bytes as JSON; the protocol allows "
@@ -271,6 +363,25 @@ def _error_from_json(data: Any) -> ScriptError | None:
     )
 
 
+# An outcome's fields that `outcome_from_json` reads as these when they are absent: the worker
+# leaves them out at these values (`compact_outcome`), so the parent parses fewer keys for
+# nearly every call (a successful one has no error, no limit, often no logs).
+OUTCOME_DEFAULTS: dict[str, Any] = {
+    "error": None, "limit": None, "logs": "", "logs_truncated": False, "retire": False,
+}
+
+
+def compact_outcome(outcome: dict[str, Any]) -> dict[str, Any]:
+    """The outcome as sent: without the fields at their defaults (the same value of the same
+    type: a 0 is not a False), which the parent reads back as they were."""
+    defaults = OUTCOME_DEFAULTS
+    return {
+        key: value for key, value in outcome.items()
+        if key not in defaults or type(value) is not type(defaults[key])
+        or value != defaults[key]
+    }
+
+
 def outcome_from_json(data: Any) -> Outcome:
     """Parse a worker's outcome; anything malformed raises ProtocolError."""
     if not isinstance(data, dict):
@@ -292,16 +403,20 @@ def outcome_from_json(data: Any) -> Outcome:
     if not isinstance(retire, bool):
         raise ProtocolError("outcome.retire must be a boolean")
     limit_name: LimitName | None = limit
+    error = data.get("error")
+    # Positional, in the fields' order (ok, result, error, limit, logs, logs_truncated,
+    # duration_ms, cpu_ms, retire): one outcome per call. No error and no logs (nearly every
+    # call) skip their readers.
     return Outcome(
-        ok=ok,
-        result=data.get("result"),
-        error=_error_from_json(data.get("error")),
-        limit=limit_name,
-        logs=_text(logs, 1024 * 1024),
-        logs_truncated=bool(data.get("logs_truncated", False)),
-        duration_ms=float(duration),
-        cpu_ms=float(cpu),
-        retire=retire,
+        ok,
+        data.get("result"),
+        None if error is None else _error_from_json(error),
+        limit_name,
+        "" if logs == "" and type(logs) is str else _text(logs, 1024 * 1024),
+        bool(data.get("logs_truncated", False)),
+        float(duration),
+        float(cpu),
+        retire,
     )
 
 

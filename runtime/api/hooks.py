@@ -15,9 +15,11 @@ from runtime.typedefs import CONFIG, LIMITER, METRICS, MODULES, RUNNER
 routes = web.RouteTableDef()
 
 
-@routes.route("*", "/hooks/{token}")
 # [\s\S], not ".": a path may carry a percent-encoded newline, and "." stops at it.
 @routes.route("*", r"/hooks/{token}/{rest:[\s\S]*}")
+# Nearest the function, so registered first: the router tries the plain webhook URL (nearly
+# every request) before the one with a path below it. (The two match disjoint paths.)
+@routes.route("*", "/hooks/{token}")
 async def webhook(request: web.Request) -> web.Response:
     app = request.app
     config = app[CONFIG]
@@ -60,5 +62,7 @@ async def webhook(request: web.Request) -> web.Response:
     except ConnectionError:
         pass  # the caller left; what it caused is committed and its operators are still told
     finally:
-        await runner.publish(report.effects)
+        effects = report.effects
+        if effects is not None and effects.pushes:  # (most webhooks notify nobody)
+            await runner.publish(effects)
     return response

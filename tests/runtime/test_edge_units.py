@@ -221,3 +221,46 @@ async def test_stopped_clocks_cut_nothing() -> None:
     await asyncio.sleep(0.1 + BODY_GRACE_SECONDS + 0.3)
     assert transport.closed_at is None
     connection.connection_lost(None)
+
+
+@pytest.mark.parametrize("host,target", [
+    ("example.com", "/hooks/abc"),
+    ("Example.COM:80", "/hooks/abc?x=1&y=%20z"),
+    ("example.com:8443", "/hooks/abc/../other/./x?q"),
+    ("xn--e1afmkfd.xn--p1ai", "/hooks/%D1%82%D0%B5%D1%81%D1%82"),
+    ("пример.рф", "/hooks/abc#frag"),
+    ("[::1]:8080", "/hooks/a%2Fb"),
+    ("127.0.0.1", "//hooks//abc"),
+])
+def test_url_text_is_the_requests_url(host: str, target: str) -> None:
+    """The edge keeps a URL's text by scheme, Host, method and target: the text it gives (the
+    first time, and from the table after) is `str(request.url)` of the very request."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from runtime.edge import url_text
+
+    for _ in range(2):
+        request = make_mocked_request("POST", target, headers={"Host": host})
+        assert url_text(request) == str(request.url)
+
+
+def test_url_text_refuses_a_host_that_makes_no_url_every_time() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from runtime.edge import url_text
+
+    for _ in range(2):
+        request = make_mocked_request("POST", "/hooks/abc", headers={"Host": "x:99999"})
+        with pytest.raises(ValueError):
+            url_text(request)
+
+
+def test_url_texts_are_bounded() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from runtime import edge
+
+    for n in range(edge.MAX_URL_TEXTS + 10):
+        request = make_mocked_request("GET", f"/hooks/abc?n={n}", headers={"Host": "a.example"})
+        assert edge.url_text(request) == f"http://a.example/hooks/abc?n={n}"
+    assert len(edge._url_texts) <= edge.MAX_URL_TEXTS

@@ -9,14 +9,17 @@ import pytest
 
 from sandbox.protocol import (
     MAX_MESSAGE_BYTES,
+    OUTCOME_DEFAULTS,
     CallLines,
     EncodedCall,
     ProtocolError,
     UnsendableCall,
+    compact_outcome,
     decode,
     encode,
     encode_outcome,
     encode_strict,
+    outcome_from_json,
 )
 from sandbox.workers import Worker, WorkerReader
 
@@ -136,7 +139,7 @@ def _outcome(**changes: Any) -> dict[str, Any]:
 ])
 def test_an_outcome_encodes_as_encode_would(outcome: dict[str, Any]) -> None:
     for call_id in (0, 7, 12345678901234567890, -1):
-        expected = encode({"type": "outcome", "id": call_id, "outcome": outcome})
+        expected = encode({"type": "outcome", "id": call_id, "outcome": compact_outcome(outcome)})
         assert encode_outcome(call_id, outcome) == expected
 
 
@@ -241,3 +244,129 @@ def test_from_json_sets_every_field() -> None:
     for value in (built, built.request):
         for item in dataclasses.fields(value):  # type: ignore[arg-type]
             assert hasattr(value, item.name), f"from_json leaves {item.name} unset"
+
+
+@pytest.mark.parametrize("outcome", [
+    {"ok": True, "result": {"a": 1}, "error": None, "limit": None, "logs": "",
+     "logs_truncated": False, "duration_ms": 1.5, "cpu_ms": 0.25, "retire": False},
+    {"ok": True, "result": None, "error": None, "limit": None, "logs": "x\n",
+     "logs_truncated": True, "duration_ms": 0.0, "cpu_ms": 0.0, "retire": True},
+    {"ok": False, "result": None, "limit": "cpu", "logs": "", "logs_truncated": False,
+     "error": {"type": "LimitExceeded", "message": "m", "line": 3}, "duration_ms": 2.0,
+     "cpu_ms": 1.0, "retire": False},
+])
+def test_a_compact_outcome_reads_back_as_the_whole(outcome: dict[str, Any]) -> None:
+    compact = compact_outcome(outcome)
+    assert outcome_from_json(compact) == outcome_from_json(outcome)
+    assert outcome_from_json(decode(encode({"type": "o", "outcome": compact}))["outcome"]) \
+        == outcome_from_json(outcome)
+    # Only fields at their defaults are left out: everything else is sent as it was.
+    assert {k: v for k, v in outcome.items() if k not in compact} == {
+        k: v for k, v in OUTCOME_DEFAULTS.items() if outcome.get(k, v) == v and k in outcome}
+
+
+def test_a_compact_outcome_keeps_a_value_of_another_type() -> None:
+    """The defaults are left out only as themselves: a malformed value (a 0 for a False, a
+    "" for a None) still reaches the parent's checks."""
+    outcome = {"ok": True, "retire": 0, "logs_truncated": 0, "error": "", "limit": False}
+    assert compact_outcome(outcome) == outcome
+    with pytest.raises(ProtocolError):
+        outcome_from_json(compact_outcome(outcome))
+
+
+def test_a_calls_wire_json_encodes_as_its_json_without_the_source() -> None:
+    from sandbox import Call, RequestData
+
+    request = RequestData(method="POST", url="http://h/hooks/t?x=1",
+                          headers=(("Host", "h"), ("X-A", "ё\u2028")), body='{"a": "\\"q"}')
+    for call in (Call(source="def f(): pass", function="VoipParseWebhookRequest",
+                      request=request, settings={"k": "v", "n": 1.5}),
+                 Call(source="x = 1", function="VoipGetCallLink", args=({"a": [1, 2]},)),
+                 Call(source="x = 1", function=None)):
+        whole = call.to_json()
+        del whole["source"]
+        whole["source_sha256"] = "0" * 64
+        assert encode_strict(call.wire_json("0" * 64)) == encode_strict(whole)
+
+
+def _calls() -> list[Any]:
+    from sandbox import Call, RequestData
+
+    long_text = "x\"\\\n\u2028é" * 100
+    requests = [
+        RequestData(method="POST", url="http://h/hooks/t?x=1",
+                    headers=(("Host", "h"), ("X-A", "ё\u2028\"\\\x00")), body='{"a": "\\"q"}'),
+        RequestData(method="GET", url="http://h/hooks/t/" + long_text, headers=(), body=None),
+        RequestData(method="PUT", url="http://h/", headers=(("X-Long", long_text),),
+                    body=long_text),
+        RequestData(method="POST", url="http://h/", headers=(("Bad", "a\udcffb"),), body="{}"),
+        RequestData(method="POST", url="http://h/", headers=(("A", "b"),), body="\ud800"),
+    ]
+    calls: list[Any] = []
+    for request in requests:
+        for settings in ({}, {"k": "v", "n": 1.5, "t": True}, {"bad": float("nan")}):
+            calls.append(Call(source="def f(r): pass", function="VoipParseWebhookRequest",
+                              request=request, settings=settings))
+    calls.append(Call(source="x = 1", function="VoipGetCallLink", args=({"a": [1, 2]},)))
+    calls.append(Call(source="x = 1", function=None))
+    calls.append(Call(source="x = 1", function="VoipParseWebhookRequest",
+                      settings={"o": object()}))
+    return calls
+
+
+@pytest.mark.parametrize("call", _calls())
+def test_encode_call_gives_the_encoders_bytes_or_its_error(call: Any) -> None:
+    from sandbox.protocol import encode_call
+
+    for _ in range(2):  # the second time from the kept texts
+        try:
+            expected: bytes | str = encode_strict(call.wire_json("ab" * 32))
+        except UnsendableCall as error:
+            expected = str(error)
+        try:
+            got: bytes | str = encode_call(call, "ab" * 32)
+        except UnsendableCall as error:
+            got = str(error)
+        assert got == expected
+
+
+def test_outcome_fields_in_the_order_outcome_from_json_passes_them() -> None:
+    from dataclasses import fields
+
+    from sandbox.outcome import Outcome
+
+    assert [f.name for f in fields(Outcome)] == [
+        "ok", "result", "error", "limit", "logs", "logs_truncated", "duration_ms", "cpu_ms",
+        "retire",
+    ]
+    outcome = outcome_from_json({"ok": False, "result": [1], "limit": "cpu", "logs": "l",
+                                 "logs_truncated": True, "duration_ms": 2, "cpu_ms": 1,
+                                 "retire": True, "error": {"type": "T", "message": "m"}})
+    assert (outcome.ok, outcome.result, outcome.limit, outcome.logs, outcome.logs_truncated,
+            outcome.duration_ms, outcome.cpu_ms, outcome.retire) == (
+        False, [1], "cpu", "l", True, 2.0, 1.0, True)
+    assert outcome.error is not None and (outcome.error.type, outcome.error.message) == ("T", "m")
+
+
+def test_encode_call_writes_a_webhooks_call_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp's headers (names as multidict's `istr`, a str subclass) take the written path,
+    not the encoder's, and come out as the encoder writes them."""
+    from multidict import CIMultiDict
+
+    import sandbox.protocol as protocol
+    from sandbox import Call, RequestData
+
+    raw = CIMultiDict([("Host", "h:1"), ("content-TYPE", "application/json"), ("X-É", "ё")])
+    request = RequestData(method="POST", url="http://h:1/hooks/t", headers=tuple(raw.items()),
+                          body='{"a": 1}')
+    assert any(type(name) is not str for name, _ in request.headers)
+    call = Call(source="x = 1", function="VoipParseWebhookRequest", request=request,
+                settings={"k": "v"})
+    expected = encode_strict(call.wire_json("ab" * 32))
+
+    def no_encoder(value: Any) -> bytes:
+        raise AssertionError("the encoder's path was taken")
+
+    monkeypatch.setattr(protocol, "encode_strict", no_encoder)
+    for _ in range(2):
+        assert protocol.encode_call(call, "ab" * 32) == expected
