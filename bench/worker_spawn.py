@@ -3,9 +3,10 @@ new tenant's first call through the pool with and without warm spares.
 
     .venv/bin/python bench/worker_spawn.py [--spawns 300] [--tenants 100]
 
-Prints p50/p99 for spawns back to back and 20 ms apart (then, as root, a worker-to-be forked
-ahead of the request is ready: see sandbox/template.py), and the old way's cost for comparison
-(starting `python -I` and importing the sandbox, what every worker cost before the template).
+Prints p50/p99 for spawns back to back and 20 ms apart (then the standby, the next worker
+forked and hardened ahead of its request, is ready: see sandbox/template.py), and the old way's
+cost for comparison (starting `python -I` and importing the sandbox, what every worker cost
+before the template).
 Figures only: nothing here asserts a timing. Idle memory per worker (private, unshared with
 the template) is printed too.
 """
@@ -68,8 +69,8 @@ async def fork_to_ready(count: int, gap: float = 0.0
     """Spawn request → the worker's "ready" line, one at a time, through the template.
 
     `gap`: seconds between a worker's "ready" and the next request. Back to back (0), every
-    request forks on arrival; with a gap longer than the template's STANDBY_AFTER_MS (as
-    root), the template has forked the next worker-to-be ahead of it (sandbox/template.py)."""
+    request forks on arrival; with a gap longer than the template's STANDBY_AFTER_MS, the
+    template has forked and hardened the next worker ahead of it (sandbox/template.py)."""
     exits: list[int] = []
     template = ForkServer(sys.executable, DEFAULT_ENTRY, lambda pid, status: exits.append(pid),
                           lambda server: None)
