@@ -40,7 +40,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.loadgen import Connection, body_for, path_of  # noqa: E402
-from bench.webhooks import PYTHON, SEED, free_port, module_hook, service_args  # noqa: E402
+from bench.webhooks import (  # noqa: E402
+    PYTHON,
+    SEED,
+    free_port,
+    module_hook,
+    service_args,
+    stop,
+)
 
 CONCURRENCY = 8
 # Everything is some 50 times slower under callgrind: imports, the store's opening, the API
@@ -58,13 +65,7 @@ def under_callgrind(args: list[str], out: Path, log: Path) -> Iterator[subproces
     try:
         yield child
     finally:
-        if child.poll() is None:
-            child.terminate()
-            try:
-                child.wait(120)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        stop(child, grace=120)  # callgrind writes its last dump on the way out
 
 
 async def wait_ready(host: str, port: int, path: str, child: subprocess.Popen[bytes]) -> None:
