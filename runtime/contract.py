@@ -244,9 +244,14 @@ def check_header_name(name: str) -> str:
     return name
 
 
+# Control characters other than TAB, and DEL: HTTP forbids them in a field value (RFC 9110
+# §5.5), and the server would refuse to write the reply after the webhook's effects were stored.
+HEADER_VALUE_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def check_header_value(value: str) -> str:
-    if any(ch in value for ch in "\r\n\0"):
-        raise problem("must not contain line breaks or NUL characters")
+    if HEADER_VALUE_CONTROL.search(value):
+        raise problem("must not contain line breaks or control characters (TAB is allowed)")
     return value
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -235,9 +236,16 @@ def _header_text(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise TypeError(f"a header {what} must be a string, not {type(value).__name__}")
     text = str.__str__(value) if isinstance(value, str) else str(value)
-    if any(ch in text for ch in "\r\n\0"):
-        raise ValueError(f"a header {what} may not contain line breaks")
+    if _HEADER_CONTROL.search(text):
+        raise ValueError(
+            f"a header {what} may not contain line breaks or control characters (TAB is allowed)")
     return text
+
+
+# What HTTP forbids in a field value (RFC 9110 §5.5): control characters other than TAB, and
+# DEL. The server refuses to write such a header, and only after the webhook's effects are
+# stored, so the script is told when it sets one.
+_HEADER_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class ResponseBuilder(_Frozen):

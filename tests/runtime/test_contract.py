@@ -636,6 +636,8 @@ def test_other_headers_make_the_result_invalid(name: str) -> None:
         ({"": "v"}, "response.headers.''", "is not a valid header name"),
         ({"Retry-After": 30}, "response.headers.Retry-After", "convert it with str()"),
         ({"X-A": "a\r\nSet-Cookie: x"}, "response.headers.X-A", "must not contain line breaks"),
+        ({"X-A": "a\x7f"}, "response.headers.X-A", "or control characters (TAB is allowed)"),
+        ({"X-A": "\x1b[0m"}, "response.headers.X-A", "or control characters (TAB is allowed)"),
         (["X-A", "1"], "response.headers", "must be a dict (got list)"),
     ],
 )
@@ -792,8 +794,8 @@ def test_content_types_a_browser_will_not_run(name: str, value: str) -> None:
         ("application/json;;", "must be one media type"),
         ("text/plain; charset", "must be one media type"),
         ('text/plain; charset="utf-8', "must be one media type"),
-        ("application/json\x0b", "must be one media type"),
-        ("application/json\x0c", "must be one media type"),
+        ("application/json\x0b", "must not contain line breaks or control characters"),
+        ("application/json\x0c", "must not contain line breaks or control characters"),
         ("text/javascript\u00a0", "must be one media type"),
         ("text/javascr\u0456pt", "must be one media type"),  # a Cyrillic i
         ("application / json", "must be one media type"),
