@@ -567,7 +567,8 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
 def _storage_key(key: Any) -> str:
     plain = _plain_text(key, "a storage key")
     if not plain or len(plain) > STORAGE_KEY_MAX_CHARS:
-        raise ValueError(f"a storage key must have 1 to {STORAGE_KEY_MAX_CHARS} characters")
+        # A storage limit (contract §3: "beyond a limit `set` raises StorageError").
+        raise StorageError(f"a storage key must have 1 to {STORAGE_KEY_MAX_CHARS} characters")
     return plain
 
 
@@ -596,7 +597,7 @@ class Storage(_Frozen):
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         plain_key = _storage_key(key)
-        plain, _ = _plain_json(value, STORAGE_VALUE, STORAGE_VALUE_MAX_BYTES, ValueError)
+        plain, _ = _plain_json(value, STORAGE_VALUE, STORAGE_VALUE_MAX_BYTES, StorageError)
         self._ask({"op": "storage.set", "key": plain_key, "value": plain,
                    "ttl": _positive_seconds(ttl, "ttl")})
 
