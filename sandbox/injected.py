@@ -236,6 +236,7 @@ def _header_text(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise TypeError(f"a header {what} must be a string, not {type(value).__name__}")
     text = str.__str__(value) if isinstance(value, str) else str(value)
+    _valid_unicode(text, f"a header {what}")
     if _HEADER_CONTROL.search(text):
         raise ValueError(
             f"a header {what} may not contain line breaks or control characters (TAB is allowed)")
@@ -444,7 +445,19 @@ def _plain_text(value: Any, what: str) -> str:
     """A str argument as an exact str (a script's str subclass never reaches host code)."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string, not {type(value).__name__}")
-    return str.__str__(value)
+    return _valid_unicode(str.__str__(value), what)
+
+
+def _valid_unicode(text: str, what: str) -> str:
+    """`text`, which goes to the host as UTF-8: a lone surrogate is refused here, naming what
+    held it, rather than failing as the host's message is encoded."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"{what} is not valid Unicode (a lone surrogate at position "
+                             f"{error.start})") from None
+    return text
 
 
 def _plain_headers(headers: Any) -> dict[str, str]:
@@ -540,7 +553,7 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
         text_body: str | None = None
         json_body: Any = None
         if isinstance(body, str):
-            text_body = str.__str__(body)
+            text_body = _valid_unicode(str.__str__(body), "fetch() body")
         elif isinstance(body, dict | list):
             json_body, _ = _plain_json(body, FETCH_BODY, FETCH_BODY_MAX_BYTES, ValueError)
         elif body is not None:

@@ -105,3 +105,36 @@ async def test_a_storage_limit_raises_storage_error_the_script_can_catch(
         "the storage value is 70002 bytes as JSON; the limit is 65536",
     ], "ok": "fits"}
     assert [write["key"] for write in ran["storage"]] == ["ok"]
+
+
+LONE_SURROGATES = """
+def VoipParseWebhookRequest(request):
+    text = b"caf\\xff".decode("utf-8", "surrogateescape")  # what a careless decode leaves
+    refused = []
+    for attempt in (lambda: storage.set(text, 1), lambda: storage.get(text),
+                    lambda: fetch("https://api.example.com/" + text),
+                    lambda: fetch("https://api.example.com/", method="POST", body=text),
+                    lambda: fetch("https://api.example.com/", headers={"X-A": text})):
+        try:
+            attempt()
+        except ValueError as error:
+            refused.append(str(error))
+    return {"response": HttpResponse().content(refused)}
+"""
+
+
+async def test_a_lone_surrogate_given_to_storage_or_fetch_is_named(service: Service) -> None:
+    # The script hears which argument is not valid Unicode, not a UnicodeEncodeError about a
+    # position in the host's own message.
+    _, api = await service.new_tenant()
+    module_id = await module(api, "m", LONE_SURROGATES, {})
+    ran = await dry_run(api, module_id, {"method": "POST"})
+    assert ran["ok"], ran["error"]
+    assert json.loads(ran["reply"]["body"]) == [
+        "a storage key is not valid Unicode (a lone surrogate at position 3)",
+        "a storage key is not valid Unicode (a lone surrogate at position 3)",
+        "fetch() url is not valid Unicode (a lone surrogate at position 27)",
+        "fetch() body is not valid Unicode (a lone surrogate at position 3)",
+        "a header value is not valid Unicode (a lone surrogate at position 3)",
+    ]
+    assert ran["fetches"] == []
