@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("script", type=Path)
     run.add_argument("--function", default=PARSE_FUNCTION, choices=sorted(SCRIPT_FUNCTIONS))
     run.add_argument("--request", type=Path, help='JSON file {"method","url","headers","body"}')
-    run.add_argument("--settings", type=Path, help="settings as a JSON or YAML object")
+    run.add_argument("--settings", type=Path, metavar="FILE",
+                     help="JSON or YAML file holding the settings object (default: the "
+                          "settings in module.yaml)")
     run.add_argument("--args", help="JSON list of the function's arguments (not the request)")
     run.add_argument("--storage", type=Path,
                      help="JSON file the script's storage is read from and saved to")
