@@ -114,8 +114,10 @@ def command_stubs(args: argparse.Namespace) -> int:
 
 
 def read_source(path: Path) -> str:
+    """A script file's text. A UTF-8 byte order mark (editors on Windows write one) is the
+    encoding's marker, as Python reads a file, not a character of the script."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"cannot read {path}: {error}") from None
 
