@@ -164,6 +164,10 @@ def parse_pairs(text: str) -> dict[str, str]:
 
 
 def _parse_json_text(text: str | None, what: str) -> Any:
+    # A body's UTF-8 byte order mark (some senders write one) is the encoding's marker, not
+    # JSON: json.loads skips it in bytes, as RFC 8259 allows; the body reaches us as text.
+    if text is not None and text.startswith("\ufeff"):
+        text = text[1:]
     if text is None or not text.strip():
         raise ValueError(f"{what} is empty, not JSON")
     try:

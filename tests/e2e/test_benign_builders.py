@@ -138,3 +138,17 @@ async def test_a_lone_surrogate_given_to_storage_or_fetch_is_named(service: Serv
         "a header value is not valid Unicode (a lone surrogate at position 3)",
     ]
     assert ran["fetches"] == []
+
+
+async def test_a_json_body_sent_with_a_byte_order_mark_is_read(service: Service) -> None:
+    # Some senders start a UTF-8 body with a BOM; json.loads skips it in bytes (RFC 8259
+    # allows a parser to), and request.json() reads the same body the same way.
+    _, api = await service.new_tenant()
+    module_id = await module(api, "m", (
+        "def VoipParseWebhookRequest(request):\n"
+        "    return {'response': HttpResponse().content(request.json())}\n"), {})
+    ran = await dry_run(api, module_id, {"method": "POST", "body": "\ufeff{\"a\": \"ж\"}"})
+    assert ran["ok"], ran["error"]
+    assert json.loads(ran["reply"]["body"]) == {"a": "ж"}
+    ran = await dry_run(api, module_id, {"method": "POST", "body": "\ufeff"})
+    assert ran["error"]["message"] == "line 2: the request body is empty, not JSON"
