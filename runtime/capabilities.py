@@ -124,7 +124,8 @@ class CapabilitySession:
             if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not (
                 0 < ttl <= MAX_TTL_SECONDS
             ):
-                return refused("ttl must be a positive number of seconds")
+                return refused(f"ttl must be a positive number of seconds, at most "
+                               f"{MAX_TTL_SECONDS} (ten years)")
             expires_at = utc_now() + timedelta(seconds=float(ttl))
         stored = len(key.encode("utf-8")) + size  # what the store counts: key + compact JSON
         problem = await self._check_quota(key, stored)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import enum
 import json
-import math
 import re
+import sys
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -481,11 +481,14 @@ def _positive_seconds(value: Any, what: str) -> float | None:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or not math.isfinite(value)
+        or not -_FLOAT_MAX < value < _FLOAT_MAX  # an int beyond a float's range too
         or value <= 0
     ):
         raise ValueError(f"{what} must be a positive number of seconds or None")
     return float(value)
+
+
+_FLOAT_MAX: Final = sys.float_info.max
 
 
 class FetchResponse(_Frozen):

@@ -152,3 +152,28 @@ async def test_a_json_body_sent_with_a_byte_order_mark_is_read(service: Service)
     assert json.loads(ran["reply"]["body"]) == {"a": "ж"}
     ran = await dry_run(api, module_id, {"method": "POST", "body": "\ufeff"})
     assert ran["error"]["message"] == "line 2: the request body is empty, not JSON"
+
+
+TTLS = """
+def VoipParseWebhookRequest(request):
+    refused = []
+    for ttl in (10**400, 10 * 365 * 86400 + 1, float("inf")):
+        try:
+            storage.set("k", 1, ttl=ttl)
+        except (ValueError, StorageError) as error:
+            refused.append(str(error))
+    storage.set("k", 1, ttl=10 * 365 * 86400)
+    return {"response": HttpResponse().content(refused)}
+"""
+
+
+async def test_a_ttl_out_of_range_is_refused_saying_what_fits(service: Service) -> None:
+    _, api = await service.new_tenant()
+    module_id = await module(api, "m", TTLS, {})
+    ran = await dry_run(api, module_id, {"method": "POST"})
+    assert ran["ok"], ran["error"]
+    assert json.loads(ran["reply"]["body"]) == [
+        "ttl must be a positive number of seconds or None",  # not an OverflowError
+        "ttl must be a positive number of seconds, at most 315360000 (ten years)",
+        "ttl must be a positive number of seconds or None",
+    ]
