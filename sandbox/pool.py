@@ -532,12 +532,21 @@ class SandboxPool:
         # examined once per pass, not once per call started: with many tenants waiting, the
         # rescans were a third of the event loop's CPU per call.
         stuck: set[str] = set()
+        # With every worker slot taken (`_busy_limit` at its highest, common when many tenants
+        # wait), a group can only start a call in the pipe of a worker of its own that is busy
+        # already (`_worker_for`): the others are known stuck without asking. A worker with
+        # calls in flight is in `_busy`, so these are the groups of `_busy`'s workers.
+        busy_groups = {worker.group for worker in self._busy}
         while self._waiting:
+            full = len(self._busy) >= self.size * self.inflight_per_worker
             for group in self._waiting.groups():
                 if group in stuck:
                     continue
                 if self._throttled(group, now):
                     self._refuse_waiting(group, now)
+                    continue
+                if full and group not in busy_groups:
+                    stuck.add(group)
                     continue
                 worker = self._worker_for(group, now)
                 if worker is not None:
@@ -549,6 +558,7 @@ class SandboxPool:
             if pending.future.done():
                 continue
             self._start_on(worker, pending)
+            busy_groups.add(group)
 
     def _start_on(self, worker: Worker, pending: PendingCall) -> None:
         worker.inflight.append(pending)
@@ -625,7 +635,7 @@ class SandboxPool:
         shared workers used to hold)."""
         load = self._loads.get(group)
         if load is not None and load.may_pipeline:
-            return self.size * self.inflight_per_worker
+            return self.size * self.inflight_per_worker  # (`_dispatch_once` relies on this top)
         return self.size
 
     def _bind_spare(self, group: str, *, first: bool) -> Worker | None:
@@ -973,14 +983,23 @@ class SandboxPool:
         if self._waiting:
             now = time.monotonic()
             hungry = 0
+            # Run after every dispatch pass, for every waiting group: with many tenants waiting
+            # (each with its worker, idle or at its cap, nearly always), most are ruled out by
+            # one walk over their workers, before the cap and the budget are asked.
             for group in self._waiting.groups():
-                own = [w for w in self._by_group.get(group, ()) if not w.dead]
-                if (len(own) < self._group_cap(group) and not any(
-                        w.usable and not w.inflight for w in own)
-                        and self._budget(group).available(now)):
-                    hungry += 1
-                    if not own and workerless is None:
-                        workerless = group
+                own = 0
+                idle = False
+                for worker in self._by_group.get(group, ()):
+                    if not worker.dead:
+                        own += 1
+                        idle = idle or (not worker.inflight and worker.usable)
+                # (A group's cap is never above `workers_per_group`.)
+                if (idle or own >= self.workers_per_group or own >= self._group_cap(group)
+                        or not self._budget(group).available(now)):
+                    continue
+                hungry += 1
+                if not own and workerless is None:
+                    workerless = group
             wanted = max(wanted, hungry)
         limit = self.max_workers + self.spare_workers
         have = len(self._spares) + self._starting
