@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import types
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -34,7 +35,7 @@ class Pipe:
         self.written.append(data)
 
 
-class Pool:
+class StandIns:
     """A pool (never started) holding stand-in workers, one per group, all known quick."""
 
     def __init__(self, groups: list[str], *, size: int, inflight_per_worker: int) -> None:
@@ -60,9 +61,9 @@ class Pool:
         self.spawns += 1
 
     def pending(self, group: str) -> PendingCall:
-        source = Call(source=QUICK, function="VoipParseWebhookRequest", request=RequestData())
+        call = Call(source=QUICK, function="VoipParseWebhookRequest", request=RequestData())
         sha256, _ = source_facts(QUICK)
-        encoded = EncodedCall.of_call(source, sha256, limits_bytes(LIMITS))
+        encoded = EncodedCall.of_call(call, sha256, limits_bytes(LIMITS))
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         return PendingCall(next(self.ids), group, encoded, sha256, LIMITS, no_capabilities,
                            future)
@@ -79,15 +80,19 @@ class Pool:
         return pending
 
     def in_pipe(self, group: str) -> int:
-        return len(self.workers[group].inflight)
+        """Calls sent to the group's worker and not ended (each was written to its pipe)."""
+        worker = self.workers[group]
+        assert isinstance(worker.stdin, Pipe)
+        assert len(worker.stdin.written) >= len(worker.inflight)
+        return len(worker.inflight)
 
 
 @pytest.fixture
-async def stand_ins() -> Any:
-    made: list[Pool] = []
+async def stand_ins() -> AsyncIterator[Callable[..., StandIns]]:
+    made: list[StandIns] = []
 
-    def make(groups: list[str], *, size: int = 1, inflight_per_worker: int = 2) -> Pool:
-        made.append(Pool(groups, size=size, inflight_per_worker=inflight_per_worker))
+    def make(groups: list[str], *, size: int = 1, inflight_per_worker: int = 2) -> StandIns:
+        made.append(StandIns(groups, size=size, inflight_per_worker=inflight_per_worker))
         return made[-1]
 
     yield make
