@@ -439,8 +439,14 @@ class SandboxPool:
         load = self._load(group)
         if not load.heavy:
             self._gate.light_activity()
-        # What the call itself took: time it waited on the host is no sign of a heavy script.
-        own_ms = max(0.0, outcome.duration_ms - pending.host_seconds * 1000)
+        # What the call itself cost: its CPU time, as its worker measured it. Wall-clock time
+        # would count the time it waited on the host, or for a core on a loaded machine, or
+        # paused by the yield gate, as weight of its own: a fresh worker's first call on a busy
+        # machine then marked a light tenant heavy (held to one worker, its calls paused).
+        # (A call ended from outside reports no CPU time: then its wall-clock time less what
+        # it waited on the host.)
+        own_ms = outcome.cpu_ms if outcome.cpu_ms > 0 else max(
+            0.0, outcome.duration_ms - pending.host_seconds * 1000)
         load.observe(own_ms, outcome.limit in ("cpu", "wall", "memory", "garbage"))
         if not load.heavy and load.average_ms < 1.0 and len(self._loads) > 10_000:
             del self._loads[group]  # forget idle light groups rather than grow forever
@@ -580,7 +586,18 @@ class SandboxPool:
 
     def _group_cap(self, group: str) -> int:
         return group_worker_cap(self.size, self.workers_per_group, heavy=self._heavy(group),
-                                alone=len(self._loads) <= 1)
+                                alone=self._alone(group))
+
+    def _alone(self, group: str) -> bool:
+        """No other group has a live worker or a waiting call: the group may use every
+        worker slot. Groups seen once and gone since (a module's check at its upload, a
+        tenant whose idle workers were reclaimed) do not hold a slot back for good: that
+        kept a service's only tenant on one worker after its first upload. (Both walks stop
+        at the first other group.)"""
+        for other in self._by_group:
+            if other != group:
+                return False
+        return not self._waiting.has_other(group)
 
     def _worker_for(self, group: str, now: float) -> Worker | None:
         """An idle worker of this group; else a spare bound to it (within the group's and the

@@ -171,3 +171,52 @@ async def test_only_waiting_tenants_without_a_worker_to_use_make_the_pool_start_
     assert len(pool.pool._waiting) == 3
     await asyncio.sleep(0)  # (spawns run as tasks)
     assert pool.spawns == 1
+
+
+async def test_a_lone_tenant_uses_every_slot_once_its_modules_check_is_over(
+    stand_ins: Any,
+) -> None:
+    # An upload's check ran as `check:t` and its worker is gone: t is the only tenant with a
+    # worker or a waiting call, so its second call gets a second worker started rather than
+    # waiting behind its first (a check used to hold a slot back from t for good).
+    pool = stand_ins(["t"], size=2, inflight_per_worker=1)
+    pool.pool._loads["check:t"] = GroupLoad(average_ms=4.0, observed=1)
+    pool.running("t")
+    pool.waiting("t")
+    pool.pool._dispatch()
+    await asyncio.sleep(0)  # (spawns run as tasks)
+    assert pool.spawns == 1
+
+
+async def test_a_tenant_leaves_a_slot_while_another_tenant_has_a_worker(
+    stand_ins: Any,
+) -> None:
+    # u's worker is idle, but live: t may hold one of the two slots, and its second call
+    # waits for its first rather than take the slot u's next call would need.
+    pool = stand_ins(["t", "u"], size=2, inflight_per_worker=1)
+    pool.running("t")
+    waiting = pool.waiting("t")
+    pool.pool._dispatch()
+    await asyncio.sleep(0)
+    assert pool.spawns == 0 and not waiting.future.done()
+    assert len(pool.pool._waiting) == 1
+
+
+@pytest.mark.parametrize(("duration_ms", "cpu_ms", "heavy"), [
+    (400.0, 2.0, False),  # waited for a core (or was paused): not the script's weight
+    (400.0, 390.0, True),  # computed for 390 ms: heavy
+])
+async def test_a_tenant_is_weighed_by_its_calls_cpu_time_not_their_wall_clock_time(
+    stand_ins: Any, duration_ms: float, cpu_ms: float, heavy: bool,
+) -> None:
+    pool = stand_ins(["t"], size=2, inflight_per_worker=1)
+    pool.pool._loads["t"] = GroupLoad()  # a new tenant: its first call weighs in fully
+    call = Call(source=QUICK, function="VoipParseWebhookRequest", request=RequestData())
+    for _ in range(3):  # three such calls in a row
+        task = asyncio.ensure_future(pool.pool.run(call, limits=LIMITS, group="t"))
+        await asyncio.sleep(0)
+        assert pool.in_pipe("t") == 1
+        pool.pool._complete_head(pool.workers["t"], Outcome(
+            ok=True, duration_ms=duration_ms, cpu_ms=cpu_ms))
+        await task
+    assert pool.pool._heavy("t") is heavy
