@@ -125,6 +125,19 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"{self._label}({self._data!r})"
 
+    def __getattr__(self, name: str) -> NoReturn:
+        # Reached only when no attribute has the name: the platform's scripts read settings
+        # as attributes (`Namespace.params.data.apiKey`), so say how to read one here.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        noun = _MAPPING_NOUNS.get(object.__getattribute__(self, "_label"), "this mapping")
+        raise AttributeError(f"{noun} has no attribute {name!r}: read a value as "
+                             f"{noun}[{name!r}] or {noun}.get({name!r})")
+
+
+# How a script names each of our mappings, for messages.
+_MAPPING_NOUNS: Final = {"Settings": "settings", "Query": "request.query", "Headers": "headers"}
+
 
 class CaseInsensitiveMapping(ReadOnlyMapping):
     """Headers: lookup ignores case; iteration gives the names as they were sent."""
