@@ -240,3 +240,13 @@ async def test_a_reply_body_of_one_mib_is_sent_and_one_byte_more_is_refused(
     over = await setup.post_hook({"unit": unit, "count": mib // size + 1})
     error = await logged_error(setup, over)
     assert "body" in error["message"] and "1048576" in error["message"], error
+
+
+@pytest.mark.parametrize("status", [204, 205, 304])
+async def test_a_status_that_carries_no_content_is_sent_without_the_body(
+    seed: SeedSetup, status: int,
+) -> None:
+    response = await ask(seed, "dict", [("Content-Type", "text/plain")], "ignored", status)
+    assert response.status == status
+    assert await response.read() == b""
+    assert response.headers.get("Content-Length") in (None, "0")
