@@ -23,6 +23,7 @@ from runtime.config import (
 )
 from runtime.deadlines import Deadlines, listen
 from runtime.logs import setup_logging
+from runtime.store.errors import DatabaseRefused
 
 log = logging.getLogger("runtime.server")
 
@@ -143,7 +144,13 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
         where = "from the configuration"
     else:
         where = f"kept in {(config.data_dir / OPERATOR_TOKEN_FILE).resolve()}"
-    with suppress(KeyboardInterrupt):
-        asyncio.run(run_until_stopped(app, config, announce))
+    try:
+        with suppress(KeyboardInterrupt):
+            asyncio.run(run_until_stopped(app, config, announce))
+    except DatabaseRefused as error:
+        # An operator's mistake or a damaged file, not a bug: one line that says which file
+        # and what to do, and a failing exit status for the supervisor, no traceback.
+        print(f"voip-runtime: {error}", file=sys.stderr)
+        return 1
     log.info("stopped")
     return 0

@@ -8,7 +8,9 @@
     ├── StoreClosed            the store is closing; the request cannot be served -> 503
     ├── StorageUnavailable     the database cannot take a write now (disk full, I/O error,
     │                          PostgreSQL unreachable or read-only) -> 503 with Retry-After
-    └── NestedWrite            `store.write` called from inside a unit of work (would deadlock)
+    ├── NestedWrite            `store.write` called from inside a unit of work (would deadlock)
+    └── DatabaseRefused        at start: the file is corrupt, not a database, another
+                               program's or a newer release's -> the service does not start
 
 Backends map their own driver errors (sqlite3.IntegrityError, asyncpg's) to these at the seam,
 so nothing above the store ever sees a driver exception for a domain condition.
@@ -42,6 +44,12 @@ class StoreClosed(StoreError):
 
 class NestedWrite(StoreError):
     pass
+
+
+class DatabaseRefused(StoreError):
+    """At start: the database file is not one this release may open and write (corrupt, not
+    SQLite, another program's, or made by a newer release). Nothing in it was changed; the
+    service does not start (`voip-runtime serve` prints the message and exits 1)."""
 
 
 class StorageUnavailable(StoreError):

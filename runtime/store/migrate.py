@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.store.errors import DatabaseRefused
 from runtime.store.models import to_iso, utc_now
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -66,3 +67,39 @@ def apply_migrations(conn: sqlite3.Connection,
             raise
         applied.append(migration.version)
     return applied
+
+
+def refuse_unknown_database(path: Path, migrations: list[Migration] | None = None) -> None:
+    """DatabaseRefused unless the file at `path` is new (empty) or a database of ours at a
+    schema version this release knows. It reads only (a read-only connection), so a file the
+    service must not touch is left exactly as it was: migrating another program's database,
+    or one a newer release wrote, would mix our tables into it or corrupt it for its owner."""
+    known = len(load_migrations() if migrations is None else migrations)
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        raise DatabaseRefused(f"cannot open the database {path}: {error}") from None
+    try:
+        tables = {row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not row[0].startswith("sqlite_")}
+        version = (int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                       .fetchone()[0]) if "schema_version" in tables else 0)
+    except sqlite3.DatabaseError as error:  # "file is not a database", "... malformed"
+        raise DatabaseRefused(f"{path} is not a usable SQLite database ({error}); the service "
+                              "did not change it: restore a backup (voip-runtime restore) or "
+                              "move the file away to start with an empty database") from None
+    finally:
+        conn.close()
+    # A new database: no table, or only schema_version from a start that stopped before the
+    # first migration committed (that CREATE TABLE commits on its own).
+    fresh = tables <= {"schema_version"} and version == 0
+    if not fresh and not {"schema_version", "tenants"} <= tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise DatabaseRefused(f"{path} is not a voip-runtime database (it holds the tables "
+                              f"{shown}); the service did not change it: point data_dir or "
+                              "storage_url at the service's own database")
+    if version > known:
+        raise DatabaseRefused(f"{path} has schema version {version}, newer than this release "
+                              f"knows (1..{known}); the service did not change it: run the "
+                              "release that wrote it")

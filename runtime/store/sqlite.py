@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 
 from runtime.data_at_rest import create_private_file, restrict_database_files
 from runtime.store.base import Tx
-from runtime.store.errors import StorageUnavailable, StoreClosed
+from runtime.store.errors import DatabaseRefused, StorageUnavailable, StoreClosed
 from runtime.store.locks import Locks
-from runtime.store.migrate import apply_migrations
+from runtime.store.migrate import apply_migrations, refuse_unknown_database
 from runtime.store.models import StoreStats, utc_now
 from runtime.store.port import SqlitePort, run_sync
 from runtime.store.queries import Reads
@@ -126,11 +126,18 @@ class SqliteStore(QueryReads):
         restrict_database_files(path)
 
         def prepare() -> sqlite3.Connection:
-            conn = _connect(path, read_only=False)
+            refuse_unknown_database(path)
+            try:
+                conn = _connect(path, read_only=False)
+            except sqlite3.Error as error:
+                raise DatabaseRefused(f"cannot open the database {path}: {error}") from error
             try:
                 apply_migrations(conn)
                 for statement in sqlite_unit_writes_sql():  # the views units write through
                     conn.execute(statement)
+            except sqlite3.Error as error:  # a corrupt page, a full disk: say which, and stop
+                conn.close()
+                raise DatabaseRefused(f"cannot prepare the database {path}: {error}") from error
             except BaseException:
                 conn.close()
                 raise
