@@ -40,6 +40,7 @@ import asyncpg
 from runtime.hub import CREDENTIAL_KINDS, Credential, CredentialEnded, EndReason, Hub
 from runtime.modules_cache import ModuleCache
 from runtime.store import Store
+from runtime.store.errors import storage_unavailable
 from runtime.store.models import to_json
 from runtime.store.postgres import PostgresStore
 
@@ -48,6 +49,8 @@ log = logging.getLogger("runtime.cluster")
 # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more.
 MAX_PAYLOAD_BYTES = 7999
 MAX_BATCH = 200
+RELAY_ATTEMPTS = 4  # a batch's NOTIFY, when the database connection was lost
+RELAY_PAUSE = 0.1  # seconds before the 2nd attempt; twice that before the 3rd, ...
 LISTENER_NAME = "voip-runtime-listener"
 
 
@@ -212,11 +215,29 @@ class Cluster:
             batch = [await self._outbox.get()]
             while len(batch) < MAX_BATCH and not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
+            await self._send_batch(batch)
+
+    async def _send_batch(self, batch: list[str]) -> None:
+        """NOTIFY one batch; a connection the server dropped (a restart, a failover, a killed
+        session) is retried a few times, since the pool's next connection usually works at
+        once: without it, a database blip would silently lose live calls on other nodes."""
+        for attempt in range(1, RELAY_ATTEMPTS + 1):
             try:
                 await self.store.notify(self.notify_channel, batch)
-            except Exception:
-                # Stored anyway: the other nodes' clients catch up on reconnect.
-                log.exception("relaying %d notification(s) to other nodes failed", len(batch))
+                return
+            except Exception as error:
+                unavailable = storage_unavailable(error)
+                if unavailable is None:
+                    # Stored anyway: the other nodes' clients catch up on reconnect.
+                    log.exception("relaying %d notification(s) to other nodes failed",
+                                  len(batch))
+                    return
+                if attempt == RELAY_ATTEMPTS:
+                    # Expected while the database is away: one line, no traceback.
+                    log.warning("relaying %d notification(s) to other nodes failed: %s",
+                                len(batch), unavailable)
+                    return
+            await asyncio.sleep(RELAY_PAUSE * attempt)
 
     async def _flush(self) -> None:
         """Send what is queued (at close)."""
