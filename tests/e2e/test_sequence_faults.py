@@ -1,0 +1,179 @@
+"""Whole call sequences under faults, against the real service as a separate process: SIGKILL
+in the middle (SQLite; PostgreSQL with one node and with two), PostgreSQL's sessions killed,
+SIGTERM. The provider retries each webhook until it is acknowledged and sometimes once more
+after; afterwards every call is stored once, in its final state, with each step applied once
+(call_sequences.check_sequences)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from tests import pg
+from tests.e2e.call_sequences import SequenceLoad, check_sequences, known_contacts, plan_call
+from tests.e2e.private_postgres import private_postgres
+from tests.e2e.service_process import SeedTenant, ServiceProcess, seed_tenant
+
+CALLS = 80
+
+
+def plans(prefix: str, count: int = CALLS) -> list[Any]:
+    return [plan_call(n, prefix, answered=n % 3 != 0) for n in range(count)]
+
+
+async def until(what: str, check: Callable[[], bool], seconds: float = 90) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not check():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def sigkill(service: ServiceProcess) -> None:
+    assert service.process is not None
+    service.process.send_signal(signal.SIGKILL)
+    service.process.wait()
+
+
+async def run_with_fault(services: list[ServiceProcess], fault: Callable[[SequenceLoad],
+                         Awaitable[None]], *, prefix: str = "c") -> None:
+    """Sequences through every node's webhook URL; `fault` runs once a third of the steps were
+    acknowledged; the load goes on (retrying) until every call's steps were acknowledged."""
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        tenant: SeedTenant = await seed_tenant(session, services[0].base)
+        call_plans = plans(prefix)
+        await known_contacts(session, tenant.api, tenant.key, call_plans)
+        hooks = [tenant.hook.replace(services[0].base, s.base) for s in services]
+        load = SequenceLoad(hooks, call_plans)
+        total = sum(len(p.steps) for p in call_plans)
+        runner = asyncio.ensure_future(load.run(session))
+        try:
+            await until("a third of the steps", lambda: load.acks >= total // 3 or runner.done())
+            assert not runner.done(), "the load ended before the fault"
+            await fault(load)
+            await asyncio.wait_for(runner, 240)
+        finally:
+            runner.cancel()
+        await check_sequences(session, services[-1].base + "/api/v1", tenant.key, call_plans)
+        # Nothing answered with an error the provider could not retry on.
+        assert set(load.refused) <= {503}, (load.refused, load.refusal_bodies[:3])
+
+
+async def test_sigkill_in_the_middle_of_call_sequences_sqlite(tmp_path: Path) -> None:
+    service = ServiceProcess(tmp_path)
+    service.start()
+    try:
+        await service.wait_ready()
+
+        async def crash(load: SequenceLoad) -> None:
+            sigkill(service)
+            await asyncio.sleep(0.3)
+            service.start()
+
+        await run_with_fault([service], crash)
+    finally:
+        service.stop()
+    assert "Traceback" not in service.log(), service.log()
+
+
+async def with_postgres_nodes(tmp_path: Path, count: int,
+                              body: Callable[[list[ServiceProcess], str], Awaitable[None]],
+                              url: str | None = None) -> None:
+    """`count` nodes on one fresh schema of the shared server (or of `url`)."""
+    url = url or await pg.postgres_url()
+    schema = pg.new_schema_name()
+    nodes = []
+    for n in range(count):
+        (tmp_path / f"node{n}").mkdir()
+        nodes.append(ServiceProcess(tmp_path / f"node{n}",
+                                    storage_url=f"{url}?schema={schema}"))
+    try:
+        for node in nodes:  # one at a time: the first migrates the schema
+            node.start()
+            await node.wait_ready()
+        await body(nodes, url)
+    finally:
+        for node in nodes:
+            node.stop()
+        await pg.drop_schema(url, schema)
+    for node in nodes:
+        assert "Traceback" not in node.log(), node.log()
+
+
+async def test_sigkill_in_the_middle_of_call_sequences_postgres(tmp_path: Path) -> None:
+    async def body(nodes: list[ServiceProcess], url: str) -> None:
+        async def crash(load: SequenceLoad) -> None:
+            sigkill(nodes[0])
+            await asyncio.sleep(0.3)
+            nodes[0].start()
+
+        await run_with_fault(nodes, crash)
+
+    await with_postgres_nodes(tmp_path, 1, body)
+
+
+async def test_sigkill_of_one_of_two_nodes_in_the_middle_of_call_sequences(
+        tmp_path: Path) -> None:
+    async def body(nodes: list[ServiceProcess], url: str) -> None:
+        async def crash(load: SequenceLoad) -> None:
+            sigkill(nodes[0])
+            before = load.acks
+            # The other node goes on serving the calls meanwhile.
+            await until("the other node's acknowledgements", lambda: load.acks >= before + 20)
+            nodes[0].start()
+
+        await run_with_fault(nodes, crash)
+
+    await with_postgres_nodes(tmp_path, 2, body)
+
+
+async def test_postgres_sessions_killed_in_the_middle_of_call_sequences(
+        tmp_path: Path) -> None:
+    """The service's sessions killed five times (a server of the test's own: killing sessions
+    on the shared one would hit other tests); nothing acknowledged is lost, the refusals are
+    503s, and the log has no traceback."""
+    async def body(nodes: list[ServiceProcess], url: str) -> None:
+        async def terminate(load: SequenceLoad) -> None:
+            admin = await asyncpg.connect(url)
+            try:
+                for _ in range(5):
+                    before = load.acks
+                    await admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE pid <> pg_backend_pid() AND application_name LIKE 'voip-runtime%'")
+                    await until("acknowledgements after the kill",
+                                lambda before=before: load.acks >= before + 5)
+            finally:
+                await admin.close()
+
+        await run_with_fault(nodes, terminate)
+
+    with private_postgres() as postgres:
+        await with_postgres_nodes(tmp_path, 2, body, postgres.url)
+
+
+async def test_sigterm_in_the_middle_of_call_sequences_then_restart(tmp_path: Path) -> None:
+    """A graceful stop under load: what is in flight finishes or is refused (503, or the
+    connection refused once the socket closed), the process exits 0, and after the restart
+    the sequences complete with nothing lost or doubled."""
+    service = ServiceProcess(tmp_path)
+    service.start()
+    try:
+        await service.wait_ready()
+
+        async def stop_and_start(load: SequenceLoad) -> None:
+            service.terminate()
+            assert await asyncio.to_thread(service.wait, 60) == 0, service.log()
+            service.start()
+
+        await run_with_fault([service], stop_and_start)
+    finally:
+        service.stop()
+    assert "Traceback" not in service.log(), service.log()
