@@ -19,6 +19,7 @@ from tests import pg
 from tests.e2e.call_sequences import SequenceLoad, check_sequences, known_contacts, plan_call
 from tests.e2e.private_postgres import private_postgres
 from tests.e2e.service_process import SeedTenant, ServiceProcess, seed_tenant
+from tests.e2e.test_storage_full import fill, small_disk  # noqa: F401 (a fixture)
 
 CALLS = 80
 
@@ -174,6 +175,30 @@ async def test_sigterm_in_the_middle_of_call_sequences_then_restart(tmp_path: Pa
             service.start()
 
         await run_with_fault([service], stop_and_start)
+    finally:
+        service.stop()
+    assert "Traceback" not in service.log(), service.log()
+
+
+async def test_sqlite_disk_full_in_the_middle_of_call_sequences(
+        small_disk: Path, tmp_path: Path) -> None:  # noqa: F811 (the fixture)
+    """The data directory's filesystem fills up under load: 503s while it lasts (the provider
+    retries), recovery without a restart when space is back, and every call stored once.
+    (Remounting it read-only is refused while the database is open for writing, EBUSY, so a
+    read-only data directory is only met at start.)"""
+    service = ServiceProcess(tmp_path, data_dir=small_disk / "data")
+    service.start()
+    try:
+        await service.wait_ready()
+
+        async def disk_full(load: SequenceLoad) -> None:
+            filler = fill(small_disk)
+            try:
+                await until("503s", lambda: load.refused[503] >= 20)
+            finally:
+                filler.unlink()
+
+        await run_with_fault([service], disk_full)
     finally:
         service.stop()
     assert "Traceback" not in service.log(), service.log()
