@@ -7,6 +7,7 @@ after; afterwards every call is stored once, in its final state, with each step 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -63,8 +64,12 @@ async def run_with_fault(services: list[ServiceProcess], fault: Callable[[Sequen
         finally:
             runner.cancel()
         await check_sequences(session, services[-1].base + "/api/v1", tenant.key, call_plans)
-        # Nothing answered with an error the provider could not retry on.
+        # Nothing answered with an error the provider could not retry on; each refusal says
+        # when to retry and why.
         assert set(load.refused) <= {503}, (load.refused, load.refusal_bodies[:3])
+        for _, headers, text in load.refusal_bodies:
+            assert int(headers["Retry-After"]) > 0, (headers, text)
+            assert json.loads(text)["error"] in ("storage_unavailable", "shutting_down"), text
 
 
 async def test_sigkill_in_the_middle_of_call_sequences_sqlite(tmp_path: Path) -> None:
@@ -202,3 +207,21 @@ async def test_sqlite_disk_full_in_the_middle_of_call_sequences(
     finally:
         service.stop()
     assert "Traceback" not in service.log(), service.log()
+
+
+async def test_postgres_stopped_in_the_middle_of_call_sequences_on_two_nodes(
+        tmp_path: Path) -> None:
+    """The database stops under load and comes back: both nodes answer 503 with Retry-After
+    meanwhile, recover without a restart, and every call is stored once."""
+    with private_postgres() as postgres:
+        async def body(nodes: list[ServiceProcess], url: str) -> None:
+            async def stop_and_start(load: SequenceLoad) -> None:
+                await asyncio.to_thread(postgres.stop)
+                try:
+                    await until("503s", lambda: load.refused[503] >= 20)
+                finally:
+                    await asyncio.to_thread(postgres.start)
+
+            await run_with_fault(nodes, stop_and_start)
+
+        await with_postgres_nodes(tmp_path, 2, body, postgres.url)
