@@ -62,7 +62,7 @@ import asyncpg
 
 from runtime.store.base import Tx
 from runtime.store.dialect import POSTGRES
-from runtime.store.errors import NestedWrite, StoreClosed, StoreError
+from runtime.store.errors import DatabaseRefused, NestedWrite, StoreClosed, StoreError
 from runtime.store.locks import NOTIFY_SCENE_COLUMN, AdvisoryLocks, RetryUnit
 from runtime.store.migrate import Migration
 from runtime.store.models import Notification, StoreStats, utc_now
@@ -134,6 +134,17 @@ class PgTarget:
         if self.schema is not None:
             settings["search_path"] = quote_ident(self.schema)
         return settings
+
+    @property
+    def where(self) -> str:
+        """host:port/database for messages: never the user's password."""
+        parts = urlsplit(self.dsn)
+        try:
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:
+            port = ""
+        schema = f" (schema {self.schema})" if self.schema else ""
+        return f"{parts.hostname or 'localhost'}{port}{parts.path or '/'}{schema}"
 
     async def connect(self, application_name: str | None = None) -> asyncpg.Connection:
         return await asyncpg.connect(self.dsn, server_settings=self.settings(application_name))
@@ -245,15 +256,21 @@ class PostgresStore(QueryReads):
         """
         target = PgTarget.parse(url, schema)
         pool_size = pool_size or target.pool_size or DEFAULT_POOL_SIZE
+        # At start a failure is the operator's to fix (server down, wrong URL, a schema that
+        # is not ours): DatabaseRefused, which `serve` prints as one line and exits 1.
         try:
             conn = await target.connect()
         except DRIVER_ERRORS as error:
-            raise map_error(error) from error
+            raise DatabaseRefused(f"cannot connect to PostgreSQL at {target.where}: "
+                                  f"{map_error(error)}") from error
         try:
             resolved = target.schema or await conn.fetchval("SELECT current_schema()") or "public"
             await apply_migrations(conn, resolved, migrations)
             prepared = await _can_prepare_writes(conn)
             defer = prepared and await _can_defer(conn)  # (its init prepares the writes too)
+        except DRIVER_ERRORS as error:
+            raise DatabaseRefused(f"cannot prepare the PostgreSQL database at {target.where}: "
+                                  f"{map_error(error)}") from error
         finally:
             await conn.close()
         init = (_init_deferring_connection if defer

@@ -4,18 +4,24 @@ line naming the file and what to do (no traceback), and the file is left as it w
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from runtime.config import DATABASE_FILE
 from runtime.store.errors import DatabaseRefused
 from runtime.store.migrate import apply_migrations, load_migrations
+from runtime.store.postgres import PostgresStore
+from runtime.store.postgres_migrate import MIGRATIONS_DIR as PG_MIGRATIONS
 from runtime.store.sqlite import SqliteStore
+from tests import pg
+from tests.e2e.crash_support import free_port
 from tests.e2e.service_process import ServiceProcess
 
 
@@ -115,3 +121,57 @@ async def test_a_start_that_stopped_before_the_first_migration_starts_again(
         assert await store.list_tenants() == []
     finally:
         await store.close()
+
+
+async def test_serve_says_in_one_line_that_postgresql_cannot_be_reached(tmp_path: Path) -> None:
+    """Not the URL as written: it may carry a password."""
+    url = f"postgresql://voip:secret-password@127.0.0.1:{free_port()}/voip?schema=voip"
+    service = ServiceProcess(tmp_path, storage_url=url)
+    service.start()
+    try:
+        assert service.wait(60) == 1, service.log()
+    finally:
+        service.stop()
+    log = service.log()
+    assert "voip-runtime: cannot connect to PostgreSQL at 127.0.0.1:" in log, log
+    assert "/voip (schema voip): database unavailable: ConnectionRefusedError" in log, log
+    assert "secret-password" not in log and "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("case", ["foreign", "newer"])
+async def test_serve_refuses_a_postgresql_schema_that_is_not_its_own(
+        tmp_path: Path, case: str) -> None:
+    url = await pg.postgres_url()
+    schema = pg.new_schema_name()
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        if case == "foreign":
+            await admin.execute(f'CREATE TABLE "{schema}".invoices (id int, total numeric)')
+            message = (f"the PostgreSQL schema {schema} is not voip-runtime's (it holds the "
+                       "tables invoices)")
+        else:
+            store = await PostgresStore.open(url, schema=schema)
+            await store.close()
+            known = len(load_migrations(PG_MIGRATIONS))
+            await admin.execute(f'INSERT INTO "{schema}".schema_version (version, name) '
+                                "VALUES ($1, 'from_the_future')", known + 1)
+            message = (f"the PostgreSQL schema {schema} has schema version {known + 1}, newer "
+                       f"than this release knows (1..{known})")
+        before = await admin.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1 "
+                                   "ORDER BY 1", schema)
+        service = ServiceProcess(tmp_path, storage_url=f"{url}?schema={schema}")
+        service.start()
+        try:
+            assert await asyncio.to_thread(service.wait, 60) == 1, service.log()
+        finally:
+            service.stop()
+        log = service.log()
+        assert f"voip-runtime: {message}" in log, log
+        assert "Traceback" not in log, log
+        after = await admin.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1 "
+                                  "ORDER BY 1", schema)
+        assert after == before
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
