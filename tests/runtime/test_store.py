@@ -26,7 +26,7 @@ from runtime.store import (
     StoreError,
     Tx,
 )
-from runtime.store.errors import StorageUnavailable
+from runtime.store.errors import DatabaseRefused, StorageUnavailable
 from runtime.store.migrate import Migration, apply_migrations, load_migrations
 from runtime.store.models import (
     EXECUTION_LOG_CAP,
@@ -139,9 +139,10 @@ async def test_nodes_starting_at_once_migrate_once_postgres(
 async def test_failed_migration_leaves_no_trace_postgres(pg_backend: PostgresBackend) -> None:
     good = Migration(1, "one", "CREATE TABLE a (x INTEGER);")
     bad = Migration(2, "two", "CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);")
-    with pytest.raises(asyncpg.UndefinedTableError):
+    with pytest.raises(DatabaseRefused, match='relation "nowhere" does not exist') as caught:
         await PostgresStore.open(pg_backend.url, schema=pg_backend.schema,
                                  migrations=[good, bad])
+    assert isinstance(caught.value.__cause__, asyncpg.UndefinedTableError)
     assert await pg_backend.tables() == []  # all in one transaction: not even `a` or the log
     fixed = replace(bad, sql="CREATE TABLE b (x INTEGER);")
     store = await pg_backend.open(migrations=[good, fixed])
