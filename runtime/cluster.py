@@ -151,8 +151,9 @@ class Cluster:
                     break
                 except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
                         TimeoutError) as error:
+                    # (A timeout's text is empty: its name says it.)
                     log.warning("cluster listener: cannot reconnect (%s); retrying in %.1fs",
-                                error, backoff)
+                                error or type(error).__name__, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
             self.reconnects += 1

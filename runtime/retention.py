@@ -32,6 +32,7 @@ from prometheus_client import Counter
 
 from runtime.config import RetentionConfig
 from runtime.store import Store, Tx
+from runtime.store.errors import StorageUnavailable
 from runtime.store.models import utc_now
 from runtime.store.retention import ROLLUP_MARGIN
 
@@ -100,9 +101,11 @@ class Pruner:
                              "batch(es)", ", ".join(f"{n} {kind}" for kind, n in
                                                     sorted(report.deleted.items())),
                              report.rolled_up, report.batches)
-            except Exception:
+            except StorageUnavailable as error:
                 # The storage refusing writes (disk full, database away) ends the pass; the
-                # next one tries again.
+                # next one tries again. Expected, and the storage's own log says it: one line.
+                log.warning("retention pass stopped: %s; the next pass tries again", error)
+            except Exception:
                 log.exception("retention pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.config.interval_seconds)

@@ -80,6 +80,14 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 8
 DEFAULT_POOL_SIZE = 10
+# A server that does not answer (a dropped network, a hung host) is not refused: without a
+# bound, a new connection waits asyncpg's 60 s and a unit waiting for a pool connection held by
+# a hung one waits until TCP gives up, while the provider's webhook times out unanswered.
+# Bounded, the unit fails as "database unreachable" and the webhook is answered 503 with
+# Retry-After. Connecting takes milliseconds; a unit waits for a free connection only while
+# the pool is saturated, which for this long means the database is as good as down.
+CONNECT_TIMEOUT_SECONDS = 5.0
+ACQUIRE_TIMEOUT_SECONDS = 10.0
 # Our sessions never sit idle inside a transaction (units only await tx methods); a node that
 # hangs while holding locks is cut off, and a lock wait ends in an error rather than never.
 SESSION_SETTINGS = {
@@ -147,7 +155,8 @@ class PgTarget:
         return f"{parts.hostname or 'localhost'}{port}{parts.path or '/'}{schema}"
 
     async def connect(self, application_name: str | None = None) -> asyncpg.Connection:
-        return await asyncpg.connect(self.dsn, server_settings=self.settings(application_name))
+        return await asyncpg.connect(self.dsn, server_settings=self.settings(application_name),
+                                     timeout=CONNECT_TIMEOUT_SECONDS)
 
 
 def _retryable(error: BaseException) -> bool:
@@ -278,6 +287,7 @@ class PostgresStore(QueryReads):
         pool = await asyncpg.create_pool(
             target.dsn, min_size=1, max_size=pool_size, init=init,
             reset=_keep_session, server_settings=target.settings(),
+            timeout=CONNECT_TIMEOUT_SECONDS,
         )
         assert pool is not None
         return cls(target, resolved, pool, clock=clock, defer=defer, prepared=prepared)
@@ -330,7 +340,8 @@ class PostgresStore(QueryReads):
 
     async def _once(self, unit: Callable[[Tx], Awaitable[T]], dry: bool, *, defer: bool) -> T:
         try:
-            async with self._pool.acquire() as conn:
+            # TimeoutError (an OSError): "database unreachable" (errors.storage_unavailable).
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn:
                 # BEGIN goes with the unit's first statement (PgPort), COMMIT with the
                 # writes it queued last (PgPort.commit).
                 port = PgPort(conn, unit=True, defer=defer, prepared=self._prepared)

@@ -15,6 +15,7 @@ from runtime import ids
 from runtime.config import ConfigError, RetentionConfig, load_config
 from runtime.retention import Pruner
 from runtime.store import Store, Tx
+from runtime.store.errors import StorageUnavailable
 from runtime.store.models import (
     ActivityEntry,
     CallEventRecord,
@@ -319,3 +320,26 @@ def test_retention_settings_are_validated(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as error:
             load_config(config)
         assert "retention." + bad.split(":")[0] in str(error.value)
+
+
+async def test_a_pass_the_storage_refuses_is_one_warning_and_the_next_pass_runs(
+        store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The database away (or the disk full) for a while: each pass says so in one line, not a
+    traceback per pass for months of an unattended service; passes go on."""
+    passes = 0
+
+    async def refused() -> None:
+        nonlocal passes
+        passes += 1
+        raise StorageUnavailable("database unreachable", "TimeoutError: ")
+
+    pruner = Pruner(store, config(interval_seconds=0.01), clock=lambda: NOW)
+    monkeypatch.setattr(pruner, "run_pass", refused)
+    pruner.start()
+    while passes < 2:
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(pruner.close(), timeout=5)
+    assert "retention pass stopped: database unreachable (TimeoutError: ); the next pass " \
+           "tries again" in caplog.text, caplog.text
+    assert "Traceback" not in caplog.text, caplog.text
