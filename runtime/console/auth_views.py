@@ -87,6 +87,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post(PREFIX + "/sign-out")
+@page  # a refused form (its page outlived its session) is a page saying so, not JSON
 async def sign_out(request: web.Request) -> web.StreamResponse:
     session = await current_session(request)
     if session is not None:
