@@ -132,6 +132,12 @@ async function check() {
     say("Check passed: no problems found.", "ok");
     return true;
   }
+  if (status !== 422) {
+    // Not the script's problem (the session ended, the service is away): the script's problems
+    // as last shown stay, and the line says why nothing was checked.
+    say(`Check did not run: ${(data && data.message) || `HTTP ${status}`}`, "error");
+    return false;
+  }
   const problems = problemsOf(data);
   showProblems(problems);
   say(`Check found ${problems.length} problem${problems.length === 1 ? "" : "s"}.`, "error");
@@ -170,7 +176,7 @@ async function save(activate, overwrite = false) {
     say(`Not saved: ${problems.length} problem${problems.length === 1 ? "" : "s"}.`, "error");
     return;
   }
-  say(`Not saved: ${(data && data.message) || status}`, "error");
+  say(`Not saved: ${(data && data.message) || `HTTP ${status}`}`, "error");
 }
 
 // Both version menus (open, run) follow a save: the new version on top, "(active)" moved to it
@@ -265,7 +271,8 @@ async function run() {
   resultBox.replaceChildren(el("p", {}, "Running…"));
   const { status, data } = await postJSON(`/console/modules/${moduleId}/dry-run`, body);
   if (status !== 200) {
-    resultBox.replaceChildren(el("p", { class: "error", role: "alert" }, `Dry run refused: ${(data && data.message) || status}`));
+    const why = (data && data.message) || `HTTP ${status}`;
+    resultBox.replaceChildren(el("p", { class: "error", role: "alert" }, status === 0 ? `Dry run did not run: ${why}` : `Dry run refused: ${why}`));
     return;
   }
   renderReport(data, runDraft);
