@@ -24,7 +24,7 @@ import logging
 
 from aiohttp import web
 
-from runtime.console.web import PREFIX, Handler, render, wants_json
+from runtime.console.web import PREFIX, Handler, error_answer, wants_json
 from runtime.errors import (
     HTTP_ERROR_CODES,
     ApiError,
@@ -44,10 +44,7 @@ def is_console(request: web.Request) -> bool:
 def error_page(request: web.Request, error: ApiError) -> web.Response:
     # A page that failed can be loaded again; a form post is better sent again from its page.
     retry_url = request.path_qs if error.status == 503 and request.method == "GET" else None
-    response = render(request, "error.html", {"error": error, "retry_url": retry_url},
-                      status=error.status)
-    response.headers.update(error.headers)
-    return response
+    return error_answer(request, error, retry_url=retry_url)
 
 
 HTTP_ERROR_WORDS = {

@@ -13,6 +13,7 @@ from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
     form_of,
+    is_htmx,
     page,
     render,
     require_builder,
@@ -339,10 +340,6 @@ async def save_bindings(request: web.Request) -> web.StreamResponse:
         raise not_found("module")
     module_changed(services(request), module.id)
     raise see_other(f"{PREFIX}/modules/{module.id}?saved=bindings#bindings")
-
-
-def is_htmx(request: web.Request) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 @routes.post(PREFIX + "/modules/{module_id}/load-members")

@@ -103,6 +103,31 @@ def sign_in_redirect(request: web.Request) -> web.HTTPFound:
     return web.HTTPFound(f"{PREFIX}/sign-in?next={quote(target, safe='')}")
 
 
+def is_htmx(request: web.Request) -> bool:
+    """A request htmx sent for a part of a page (a button's answer swapped into a box)."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def htmx_sign_in(request: web.Request) -> web.Response:
+    """The session ended under a page's htmx button: the whole page goes to the sign-in form
+    (HX-Redirect), to come back to that page after. A redirect htmx would follow by itself
+    and put the sign-in page inside the button's box."""
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    target = current.path + (f"?{current.query}" if current.query else "") \
+        if current.path.startswith(PREFIX + "/") else PREFIX + "/"
+    return web.Response(status=401, headers={
+        "HX-Redirect": f"{PREFIX}/sign-in?next={quote(target, safe='')}"})
+
+
+def error_answer(request: web.Request, error: ApiError, **context: Any) -> web.Response:
+    """An error as a page, or for an htmx button as the few words its box shows (a whole
+    page there would nest a second header and menu inside the first)."""
+    template = "_error.html" if is_htmx(request) else "error.html"
+    response = render(request, template, {"error": error, **context}, status=error.status)
+    response.headers.update(error.headers)  # Retry-After of a 429 or a 503
+    return response
+
+
 async def require_session(request: web.Request) -> Session:
     session = await current_session(request)
     if session is None:
@@ -174,10 +199,10 @@ def page(handler: Handler) -> Handler:
             if error is None:
                 raise
             if error.status == 401:
+                if is_htmx(request):
+                    return htmx_sign_in(request)
                 raise sign_in_redirect(request) from None
-            response = render(request, "error.html", {"error": error}, status=error.status)
-            response.headers.update(error.headers)  # Retry-After of a 429 or a 503
-            return response
+            return error_answer(request, error)
 
     return wrapper
 

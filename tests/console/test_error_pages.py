@@ -54,3 +54,33 @@ async def test_signing_out_from_a_page_older_than_the_session_is_a_page(
     assert response.status == 403
     assert response.content_type == "text/html", text[:300]
     assert "reload the page and try again" in text
+
+
+async def test_an_htmx_button_after_the_session_ended_sends_the_page_to_sign_in(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """Not a redirect (htmx would follow it and show the sign-in page inside the button's
+    box): HX-Redirect, back to the page the button is on."""
+    seed = await signed_in_builder(console, browser)
+    module_page = f"/console/modules/{seed.module['id']}"
+    await browser.page(module_page)
+    browser.session.cookie_jar.clear()
+    response = await browser.post_form(
+        module_page + "/test-connection", {},
+        headers={"HX-Request": "true", "HX-Current-URL": browser.base + module_page})
+    assert response.status == 401
+    assert response.headers["HX-Redirect"] == \
+        "/console/sign-in?next=%2Fconsole%2Fmodules%2F" + seed.module["id"]
+
+
+async def test_an_htmx_buttons_error_is_a_few_words_not_a_page(
+        console: tuple[Service, str], browser: Browser) -> None:
+    seed = await signed_in_builder(console, browser)
+    module_page = f"/console/modules/{seed.module['id']}"
+    await browser.page(module_page)
+    await seed.api.ok("DELETE", f"/api/v1/modules/{seed.module['id']}", status=204)
+    response = await browser.post_form(module_page + "/load-members", {},
+                                       headers={"HX-Request": "true"})
+    text = await response.text()
+    assert response.status == 404
+    assert text.strip().startswith('<p class="error" role="alert"')
+    assert "module not found" in text and "<header" not in text
