@@ -170,9 +170,30 @@ async def activate_version(services: Services, module: Module, version_id: str) 
     return updated
 
 
-async def rollback_version(services: Services, module: Module) -> Module:
-    """Activate the version before the active one (409 without one to go back to)."""
-    updated = found(await services.store.rollback_version(module.tenant_id, module.id),
-                    "module")
+async def rollback_version(services: Services, module: Module, *,
+                           from_version_id: str | None = None) -> Module:
+    """Activate the version before the active one (409 without one to go back to).
+
+    `from_version_id`: the active version the client saw; another one active now (a second
+    click, someone else's change) is a 409 and nothing changes. Checked in the write's own
+    transaction, so two rollbacks sent at once from one page step back once."""
+    tenant_id = module.tenant_id
+
+    async def unit(tx: Tx) -> Module | None:
+        if from_version_id is not None:
+            current = await tx.get_module(tenant_id, module.id)
+            if current is None:
+                return None
+            if current.active_version_id != from_version_id:
+                active = (await tx.get_version(tenant_id, module.id,
+                                               current.active_version_id)
+                          if current.active_version_id else None)
+                now = f"version {active.number} is" if active else "no version is"
+                raise Conflict(f"nothing was rolled back: the active version changed since "
+                               f"this page was drawn (a second click, or someone else); {now} "
+                               "active now")
+        return await tx.rollback_version(tenant_id, module.id)
+
+    updated = found(await services.store.write(unit), "module")
     module_changed(services, module.id)
     return updated
