@@ -67,18 +67,32 @@ function changed() {
   draftTimer = setTimeout(() => {
     const text = source();
     if (text === savedText) localStorage.removeItem(draftKey);
-    else localStorage.setItem(draftKey, JSON.stringify({ source: text, base: base.id, at: new Date().toISOString() }));
+    else localStorage.setItem(draftKey, JSON.stringify({ source: text, base: base.id, baseNumber: base.number, at: new Date().toISOString() }));
   }, 250);
 }
 
+// A draft is offered whatever version it was written on: one written on another version (a
+// colleague activated a new one since, or this builder in another tab) is said to be, and once
+// restored the editor counts it as written on that version, so activating it asks first rather
+// than silently undo the changes made since. (Offering only drafts of the opened version lost
+// the others: never shown, and overwritten at the next keystroke.)
 function offerDraft() {
   let draft = null;
   try { draft = JSON.parse(localStorage.getItem(draftKey) || "null"); } catch { draft = null; }
-  if (!draft || draft.source === savedText || draft.base !== base.id) return;
+  if (!draft || typeof draft.source !== "string" || draft.source === savedText) return;
   const notice = document.getElementById("draft-notice");
+  const elsewhere = (draft.base || null) !== base.id;
+  if (elsewhere) {
+    const from = draft.baseNumber ? `version ${draft.baseNumber}` : draft.base ? "an earlier version" : "no version";
+    const opened = base.number ? `version ${base.number}` : "no version";
+    document.getElementById("draft-base").textContent =
+      ` It was written on ${from}, not on ${opened} opened here: activating it will ask first.`;
+  }
   notice.hidden = false;
   document.getElementById("btn-restore").addEventListener("click", () => {
-    setSource(draft.source); notice.hidden = true; say("Draft restored.");
+    setSource(draft.source); notice.hidden = true;
+    if (elsewhere) { base.id = draft.base || null; base.number = draft.baseNumber || null; }
+    say("Draft restored.");
   });
   document.getElementById("btn-discard").addEventListener("click", () => {
     localStorage.removeItem(draftKey); notice.hidden = true; say("Draft discarded.");
