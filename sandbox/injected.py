@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -231,12 +232,19 @@ class FetchRequest(_Frozen):
         return f"FetchRequest(method={self._data.method!r}, url={self._data.url!r})"
 
 
+# RFC 9110 §5.5: no control character but tab in a header. Line breaks would split it, and
+# HTTP libraries (the service's server for a reply, its client for a fetch) refuse to write
+# any of the others: refused here, where the script can see why.
+_HEADER_CONTROL: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _header_text(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise TypeError(f"a header {what} must be a string, not {type(value).__name__}")
     text = str.__str__(value) if isinstance(value, str) else str(value)
-    if any(ch in text for ch in "\r\n\0"):
-        raise ValueError(f"a header {what} may not contain line breaks")
+    if _HEADER_CONTROL.search(text):
+        raise ValueError(f"a header {what} may not contain line breaks or other control "
+                         "characters (tab is allowed)")
     return text
 
 
@@ -355,7 +363,8 @@ def _print_text(objects: tuple[Any, ...], sep: Any, end: Any) -> str:
     end = "\n" if end is None else end
     if not isinstance(sep, str) or not isinstance(end, str):
         raise TypeError("sep and end must be strings")
-    return sep.join(str(obj) for obj in objects) + end
+    # str's own join and concatenation: `sep` may be a script's str subclass with its own join.
+    return str.join(sep, [str(obj) for obj in objects]) + end
 
 
 class PrintCollector:
