@@ -18,6 +18,7 @@ import functools
 import json
 import math
 import re
+import sys
 import types
 from collections.abc import Callable, Mapping
 from enum import StrEnum
@@ -200,10 +201,17 @@ def enum_reader(enum: type[StrEnum]) -> Callable[[Any], Any]:
     return read
 
 
+# The largest whole number a float holds (a duration is stored and shown as one).
+MAX_WHOLE_DURATION = int(sys.float_info.max)
+
+
 def read_duration(value: Any) -> int | float:
     # int or float, never bool (bool is an int in Python), never a string.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise problem(f"must be a number (got {shown(value)}){conversion_hint(value, 'number')}")
+    if isinstance(value, int) and abs(value) > MAX_WHOLE_DURATION:
+        # math.isfinite() would raise OverflowError: the int has no float to be checked as.
+        raise problem("is too large for a number of seconds")
     if not math.isfinite(value):
         raise problem(f"must be a finite number (got {value!r})")
     if value < 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -188,6 +189,29 @@ async def test_invalid_result_names_the_key_and_stores_nothing(seed: SeedSetup) 
     assert execution["outcome"] == "invalid"
     assert "callrecord" in execution["error"]["message"]
     assert await calls(seed) == []
+
+
+async def test_a_duration_no_float_holds_is_an_invalid_result_not_a_server_error(
+    seed: SeedSetup, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A script's int may have 1,200 digits; validating it as a number of seconds must not
+    # overflow inside the service (that was an unhandled error and the generic 500).
+    source = (
+        "def VoipParseWebhookRequest(request):\n"
+        "    return {'callRecord': {'call': {'id': 'r'}, 'direction': 'in',\n"
+        "        'disposition': 'answered', 'srcPhone': '+79161234567', 'dstPhone': '101',\n"
+        "        'duration': 10 ** 400}}\n"
+    )
+    await upload(seed.api, seed.module["id"], source)
+    response = await seed.post_hook(start())
+    assert response.status == 500
+    answer = await response.json()
+    assert answer["error"] == "script_failed"
+    execution = await seed.api.ok("GET", f"/api/v1/executions/{answer['execution_id']}")
+    assert execution["outcome"] == "invalid"
+    assert "callRecord.duration: is too large" in execution["error"]["message"]
+    assert await calls(seed) == []
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_storage_is_committed_only_with_a_successful_webhook(seed: SeedSetup) -> None:

@@ -446,6 +446,10 @@ def test_duration_is_a_number_kept_as_given(duration: float) -> None:
         (-0.5, "must be 0 or more (got -0.5)"),
         (float("nan"), "must be a finite number"),
         (float("inf"), "must be a finite number"),
+        # A whole number past what a float holds (a script's int may have 1,200 digits): a
+        # problem like any other, never an OverflowError from the validator.
+        (10**400, "is too large for a number of seconds"),
+        (-(10**400), "is too large for a number of seconds"),
         ([74], "must be a number (got list)"),
     ],
 )
