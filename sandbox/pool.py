@@ -58,6 +58,7 @@ from sandbox.protocol import (
     UnsendableCall,
     decode,
     encode_strict,
+    nested_deeper_than,
     outcome_from_json,
     source_facts,
 )
@@ -859,9 +860,7 @@ class SandboxPool:
                 raise ProtocolError(f"a {kind!r} message for a call that is not running")
             if kind == "outcome":
                 outcome = self._within_limits(
-                    outcome_from_json(message.get("outcome")), worker.inflight[0].limits,
-                    len(line),
-                )
+                    outcome_from_json(message.get("outcome")), worker.inflight[0].limits, line)
                 if outcome.retire:  # the worker exits by itself after this outcome
                     worker.retiring = True
                     self._charge(worker)
@@ -885,13 +884,22 @@ class SandboxPool:
             self._protocol_violation(worker, str(error))
 
     @staticmethod
-    def _within_limits(outcome: Outcome, limits: Limits, size: int) -> Outcome:
+    def _within_limits(outcome: Outcome, limits: Limits, line: bytes) -> Outcome:
         """The worker enforces output and result limits; check them again from outside."""
         # JSON may escape a character into up to 6 bytes; anything beyond that bound is a
         # result the worker should have refused.
-        if size > (limits.result_bytes + limits.output_bytes) * 6 + 65536:
+        if len(line) > (limits.result_bytes + limits.output_bytes) * 6 + 65536:
             return failure("InvalidResult",
                            f"the result is larger than {limits.result_bytes} bytes as JSON",
+                           limit="result", duration_ms=outcome.duration_ms)
+        result = outcome.result
+        # Walked only when the line has more opening brackets than levels allowed (a level
+        # needs one), so nearly never.
+        if ((type(result) is dict or type(result) is list)
+                and line.count(b"[") + line.count(b"{") > limits.result_depth
+                and nested_deeper_than(result, limits.result_depth)):
+            return failure("InvalidResult",
+                           f"the result is nested deeper than {limits.result_depth} levels",
                            limit="result", duration_ms=outcome.duration_ms)
         if len(outcome.logs) > limits.output_bytes:
             return replace(outcome, logs=outcome.logs[: limits.output_bytes],

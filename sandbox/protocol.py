@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 MAX_ERROR_TEXT = 4000
 MAX_TRACEBACK_LINES = 50
+# How deeply a worker's message may nest: an outcome's envelope and a result of up to the call's
+# `result_depth` (32 by default), or a capability request around a storage value or fetch()
+# body of up to 64 levels. Deeper, the pool's parser would recurse until it fails, and the
+# service's own code after it (validation, the host's json) could fail the same way.
+MAX_MESSAGE_DEPTH = 100
 # Scripts a worker keeps by hash, so a known script crosses the pipe as its hash alone. The
 # pool mirrors this LRU per worker; when they disagree the worker says "source_missing".
 SOURCE_CACHE_SIZE = 512
@@ -251,7 +256,36 @@ def decode(line: bytes) -> dict[str, Any]:
         text = line.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ProtocolError(f"not JSON: {error}") from None
-    return _decoded(text)
+    # Nesting needs an opening bracket per level: a message with few of them (nearly every
+    # one) cannot be too deep, and is not walked.
+    suspect = text.count("[") + text.count("{") > MAX_MESSAGE_DEPTH
+    try:
+        message = _decoded(text)
+    except RecursionError:
+        raise ProtocolError("a message nested deeper than the protocol allows") from None
+    if suspect and nested_deeper_than(message, MAX_MESSAGE_DEPTH):
+        raise ProtocolError(f"a message nested deeper than {MAX_MESSAGE_DEPTH} levels")
+    return message
+
+
+def nested_deeper_than(value: Any, levels: int) -> bool:
+    """Whether decoded JSON nests lists and objects more than `levels` deep (without
+    recursion: a breached worker chooses the depth)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            children = item.values()
+        elif kind is list:
+            children = item
+        else:
+            continue
+        if depth > levels:
+            return True
+        stack.extend((child, depth + 1) for child in children
+                     if type(child) is dict or type(child) is list)
+    return False
 
 
 def _decoded(text: str) -> dict[str, Any]:

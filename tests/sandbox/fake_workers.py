@@ -122,3 +122,40 @@ def floods_requests(report: HardeningReport) -> NoReturn:
         _send({"type": "capability", "id": call_id,
                "request": {"op": "storage.get", "key": f"k{n}"}})
     _linger()
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def deep_outcome(report: HardeningReport) -> NoReturn:
+    """An outcome whose result is nested far deeper than a JSON parser's recursion allows."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "outcome", "id": %d, "outcome": {"ok": true, '
+             b'"result": %s}}\n' % (call_id, _nested(100_000)))
+    _linger()
+
+
+def deep_request(report: HardeningReport) -> NoReturn:
+    """A capability request nested far deeper than a JSON parser's recursion allows."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "capability", "id": %d, "request": {"op": '
+             b'"storage.set", "key": "k", "value": %s}}\n' % (call_id, _nested(100_000)))
+    _linger()
+
+
+def nested_request(report: HardeningReport) -> NoReturn:
+    """A capability request nested deeper than any script can make one (storage and fetch()
+    refuse values deeper than 64 levels), though not so deep that parsing it fails."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "capability", "id": %d, "request": {"op": '
+             b'"storage.set", "key": "k", "value": %s}}\n' % (call_id, _nested(500)))
+    _linger()
+
+
+def deep_result(report: HardeningReport) -> NoReturn:
+    """A result nested deeper than the call's result_depth (the real worker refuses it)."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "outcome", "id": %d, "outcome": {"ok": true, '
+             b'"result": {"a": %s}}}\n' % (call_id, _nested(40)))
+    _linger()

@@ -24,6 +24,12 @@ from sandbox.forkserver import SpawnError
         ("pickle", "WorkerProtocolError"),
         ("flood", "WorkerProtocolError"),
         ("floods_requests", "WorkerProtocolError"),
+        # Nested past what the pool's JSON parser can follow, or past anything a script can
+        # send: refused as a violation, not an error escaping the pool's reader (the call then
+        # hung until its wall clock).
+        ("deep_outcome", "WorkerProtocolError"),
+        ("deep_request", "WorkerProtocolError"),
+        ("nested_request", "WorkerProtocolError"),
         ("exit", "WorkerCrashed"),
         ("closes_its_pipe", "WorkerCrashed"),
     ],
@@ -101,3 +107,18 @@ async def test_a_worker_that_never_says_ready_fails_start_on_its_deadline() -> N
     finally:
         await asyncio.wait_for(pool.close(), 30)
     assert all(process_is_gone(pid) for pid in silent)
+
+
+async def test_a_result_nested_deeper_than_its_limit_is_refused_from_outside() -> None:
+    # The worker refuses a result deeper than `result_depth`; a breached one is checked again
+    # by the pool, as it checks the result's size.
+    async with SandboxPool(size=1, limits=Limits(wall_seconds=5, result_depth=32),
+                           worker_entry="tests.sandbox.fake_workers:deep_result") as pool:
+        outcome = await pool.run(Call(source="def VoipParseWebhookRequest(r):\n    return {}\n",
+                                      function="VoipParseWebhookRequest",
+                                      request=RequestData()))
+    assert not outcome.ok
+    assert outcome.error is not None and outcome.error.type == "InvalidResult"
+    assert outcome.limit == "result"
+    assert outcome.result is None
+    assert "nested deeper than 32 levels" in outcome.error.message
