@@ -53,14 +53,15 @@ from sandbox.forkserver import ForkServer, SpawnError
 from sandbox.limits import DEFAULT_LIMITS, Limits
 from sandbox.outcome import LimitName, Outcome, ScriptError
 from sandbox.protocol import (
+    MAX_REQUEST_DEPTH,
     EncodedCall,
     ProtocolError,
     UnsendableCall,
     decode,
     encode_strict,
-    nested_deeper_than,
     outcome_from_json,
     source_facts,
+    too_deep,
 )
 from sandbox.scheduler import FairQueue, GroupLoad, RestartBudget, group_worker_cap
 from sandbox.workers import CapabilityHandler, PendingCall, Worker, WorkerReader, connect
@@ -871,6 +872,9 @@ class SandboxPool:
                 request = message.get("request")
                 if not isinstance(request, dict):
                     raise ProtocolError("a capability request must be an object")
+                if too_deep(line, request, MAX_REQUEST_DEPTH):
+                    raise ProtocolError(
+                        f"a capability request nested deeper than {MAX_REQUEST_DEPTH} levels")
                 if worker.inflight[0].asking:
                     # A worker waits for each answer before it asks again: a second request
                     # meanwhile is a flood, not a script.
@@ -893,11 +897,8 @@ class SandboxPool:
                            f"the result is larger than {limits.result_bytes} bytes as JSON",
                            limit="result", duration_ms=outcome.duration_ms)
         result = outcome.result
-        # Walked only when the line has more opening brackets than levels allowed (a level
-        # needs one), so nearly never.
-        if ((type(result) is dict or type(result) is list)
-                and line.count(b"[") + line.count(b"{") > limits.result_depth
-                and nested_deeper_than(result, limits.result_depth)):
+        if (type(result) is dict or type(result) is list) and too_deep(
+                line, result, limits.result_depth):
             return failure("InvalidResult",
                            f"the result is nested deeper than {limits.result_depth} levels",
                            limit="result", duration_ms=outcome.duration_ms)

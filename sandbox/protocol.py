@@ -38,11 +38,10 @@ if TYPE_CHECKING:
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 MAX_ERROR_TEXT = 4000
 MAX_TRACEBACK_LINES = 50
-# How deeply a worker's message may nest: an outcome's envelope and a result of up to the call's
-# `result_depth` (32 by default), or a capability request around a storage value or fetch()
-# body of up to 64 levels. Deeper, the pool's parser would recurse until it fails, and the
-# service's own code after it (validation, the host's json) could fail the same way.
-MAX_MESSAGE_DEPTH = 100
+# How deeply a capability request may nest: around a storage value or fetch() body of up to 64
+# levels. (An outcome's result is held to the call's `result_depth`.) Deeper, the service's own
+# code handling it (the host's json, validation) could recurse until it fails.
+MAX_REQUEST_DEPTH = 100
 # Scripts a worker keeps by hash, so a known script crosses the pipe as its hash alone. The
 # pool mirrors this LRU per worker; when they disagree the worker says "source_missing".
 SOURCE_CACHE_SIZE = 512
@@ -256,35 +255,37 @@ def decode(line: bytes) -> dict[str, Any]:
         text = line.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ProtocolError(f"not JSON: {error}") from None
-    # Nesting needs an opening bracket per level: a message with few of them (nearly every
-    # one) cannot be too deep, and is not walked.
-    suspect = text.count("[") + text.count("{") > MAX_MESSAGE_DEPTH
     try:
-        message = _decoded(text)
-    except RecursionError:
+        return _decoded(text)
+    except RecursionError:  # deeper than the parser follows: the depth checks come after
         raise ProtocolError("a message nested deeper than the protocol allows") from None
-    if suspect and nested_deeper_than(message, MAX_MESSAGE_DEPTH):
-        raise ProtocolError(f"a message nested deeper than {MAX_MESSAGE_DEPTH} levels")
-    return message
+
+
+def too_deep(line: bytes, value: Any, levels: int) -> bool:
+    """Whether `value`, decoded from `line`, nests lists and objects more than `levels` deep.
+
+    A level needs an opening bracket: a line with no more of them than `levels` (nearly every
+    one) is not walked. (Counting them in C costs less than walking a typical result.)"""
+    return (line.count(b"[") + line.count(b"{") > levels
+            and nested_deeper_than(value, levels))
 
 
 def nested_deeper_than(value: Any, levels: int) -> bool:
-    """Whether decoded JSON nests lists and objects more than `levels` deep (without
-    recursion: a breached worker chooses the depth)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            children = item.values()
-        elif kind is list:
-            children = item
-        else:
-            continue
-        if depth > levels:
+    """Whether decoded JSON nests lists and objects more than `levels` deep. Recursive, but
+    never deeper than `levels` (a limit of ours), whatever the value."""
+    kind = type(value)
+    if kind is dict:
+        children: Any = value.values()
+    elif kind is list:
+        children = value
+    else:
+        return False
+    if levels <= 0:
+        return True
+    for child in children:
+        kind = type(child)
+        if (kind is dict or kind is list) and nested_deeper_than(child, levels - 1):
             return True
-        stack.extend((child, depth + 1) for child in children
-                     if type(child) is dict or type(child) is list)
     return False
 
 
