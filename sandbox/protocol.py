@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sandbox.jsontext import dumper
-from sandbox.jsontext import loads as _loads
-from sandbox.jsontext import scan_once as _scan_once
+from sandbox.jsontext import loads_strict as _loads
+from sandbox.jsontext import strict_scan_once as _scan_once
 from sandbox.jsontext import whitespace as _whitespace
 from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, ScriptError
 

@@ -159,3 +159,13 @@ def deep_result(report: HardeningReport) -> NoReturn:
     os.write(WORKER_OUT_FD, b'{"type": "outcome", "id": %d, "outcome": {"ok": true, '
              b'"result": {"a": %s}}}\n' % (call_id, _nested(40)))
     _linger()
+
+
+def not_a_number(report: HardeningReport) -> NoReturn:
+    """NaN and Infinity: Python's JSON parser takes them, JSON (and the service's store, which
+    refuses them when it writes) does not; no real worker sends them."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "outcome", "id": %d, "outcome": {"ok": true, '
+             b'"result": {"response": {"status": 200, "body": "x"}, "junk": [NaN, '
+             b'-Infinity]}}}\n' % call_id)
+    _linger()

@@ -30,6 +30,7 @@ from sandbox.forkserver import SpawnError
         ("deep_outcome", "WorkerProtocolError"),
         ("deep_request", "WorkerProtocolError"),
         ("nested_request", "WorkerProtocolError"),
+        ("not_a_number", "WorkerProtocolError"),
         ("exit", "WorkerCrashed"),
         ("closes_its_pipe", "WorkerCrashed"),
     ],
