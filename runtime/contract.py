@@ -22,7 +22,17 @@ import sys
 import types
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypedDict, Union, get_args, get_origin, overload
+from typing import (
+    Annotated,
+    Any,
+    Final,
+    Literal,
+    TypedDict,
+    Union,
+    get_args,
+    get_origin,
+    overload,
+)
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -201,21 +211,22 @@ def enum_reader(enum: type[StrEnum]) -> Callable[[Any], Any]:
     return read
 
 
-# The largest whole number a float holds (a duration is stored and shown as one).
-MAX_WHOLE_DURATION = int(sys.float_info.max)
+FLOAT_MAX: Final = sys.float_info.max
 
 
 def read_duration(value: Any) -> int | float:
     # int or float, never bool (bool is an int in Python), never a string.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise problem(f"must be a number (got {shown(value)}){conversion_hint(value, 'number')}")
-    if isinstance(value, int) and abs(value) > MAX_WHOLE_DURATION:
-        # math.isfinite() would raise OverflowError: the int has no float to be checked as.
-        raise problem("is too large for a number of seconds")
+    if type(value) is int and not -FLOAT_MAX < value < FLOAT_MAX:
+        # Stored as a float: an int beyond a float's range would raise OverflowError there.
+        raise problem(f"must be a finite number (got an integer of {len(str(abs(value)))} digits)")
     if not math.isfinite(value):
         raise problem(f"must be a finite number (got {value!r})")
     if value < 0:
         raise problem(f"must be 0 or more (got {value!r})")
+    if value == 0:
+        return type(value)(0)  # -0.0 is 0 (PostgreSQL would keep and show the sign)
     return value
 
 
@@ -252,16 +263,14 @@ def check_header_name(name: str) -> str:
     return name
 
 
-# RFC 9110 §5.5: a field value holds no control character but tab. Line breaks would split the
-# header; the HTTP server refuses to write any of the others, so a reply holding one would fail
-# on its way out instead of being the script's invalid result.
-HEADER_VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Control characters other than TAB, and DEL: HTTP forbids them in a field value (RFC 9110
+# §5.5), and the server would refuse to write the reply after the webhook's effects were stored.
+HEADER_VALUE_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def check_header_value(value: str) -> str:
     if HEADER_VALUE_CONTROL.search(value):
-        raise problem("must not contain line breaks or other control characters (tab is "
-                      "allowed)")
+        raise problem("must not contain line breaks or control characters (TAB is allowed)")
     return value
 
 

@@ -232,20 +232,21 @@ class FetchRequest(_Frozen):
         return f"FetchRequest(method={self._data.method!r}, url={self._data.url!r})"
 
 
-# RFC 9110 §5.5: no control character but tab in a header. Line breaks would split it, and
-# HTTP libraries (the service's server for a reply, its client for a fetch) refuse to write
-# any of the others: refused here, where the script can see why.
-_HEADER_CONTROL: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
 def _header_text(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise TypeError(f"a header {what} must be a string, not {type(value).__name__}")
     text = str.__str__(value) if isinstance(value, str) else str(value)
+    _valid_unicode(text, f"a header {what}")
     if _HEADER_CONTROL.search(text):
-        raise ValueError(f"a header {what} may not contain line breaks or other control "
-                         "characters (tab is allowed)")
+        raise ValueError(
+            f"a header {what} may not contain line breaks or control characters (TAB is allowed)")
     return text
+
+
+# What HTTP forbids in a field value (RFC 9110 §5.5): control characters other than TAB, and
+# DEL. The server refuses to write such a header, and only after the webhook's effects are
+# stored, so the script is told when it sets one.
+_HEADER_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class ResponseBuilder(_Frozen):
@@ -445,7 +446,19 @@ def _plain_text(value: Any, what: str) -> str:
     """A str argument as an exact str (a script's str subclass never reaches host code)."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string, not {type(value).__name__}")
-    return str.__str__(value)
+    return _valid_unicode(str.__str__(value), what)
+
+
+def _valid_unicode(text: str, what: str) -> str:
+    """`text`, which goes to the host as UTF-8: a lone surrogate is refused here, naming what
+    held it, rather than failing as the host's message is encoded."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"{what} is not valid Unicode (a lone surrogate at position "
+                             f"{error.start})") from None
+    return text
 
 
 def _plain_headers(headers: Any) -> dict[str, str]:
@@ -541,7 +554,7 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
         text_body: str | None = None
         json_body: Any = None
         if isinstance(body, str):
-            text_body = str.__str__(body)
+            text_body = _valid_unicode(str.__str__(body), "fetch() body")
         elif isinstance(body, dict | list):
             json_body, _ = _plain_json(body, FETCH_BODY, FETCH_BODY_MAX_BYTES, ValueError)
         elif body is not None:
@@ -568,7 +581,8 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
 def _storage_key(key: Any) -> str:
     plain = _plain_text(key, "a storage key")
     if not plain or len(plain) > STORAGE_KEY_MAX_CHARS:
-        raise ValueError(f"a storage key must have 1 to {STORAGE_KEY_MAX_CHARS} characters")
+        # A storage limit (contract §3: "beyond a limit `set` raises StorageError").
+        raise StorageError(f"a storage key must have 1 to {STORAGE_KEY_MAX_CHARS} characters")
     return plain
 
 
@@ -597,7 +611,7 @@ class Storage(_Frozen):
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         plain_key = _storage_key(key)
-        plain, _ = _plain_json(value, STORAGE_VALUE, STORAGE_VALUE_MAX_BYTES, ValueError)
+        plain, _ = _plain_json(value, STORAGE_VALUE, STORAGE_VALUE_MAX_BYTES, StorageError)
         self._ask({"op": "storage.set", "key": plain_key, "value": plain,
                    "ttl": _positive_seconds(ttl, "ttl")})
 

@@ -526,8 +526,8 @@ def test_storage_validates_before_asking_host() -> None:
                 storage.set(key, value)
             except TypeError:
                 out.append("TypeError")
-            except ValueError:
-                out.append("ValueError")
+            except StorageError:  # a limit (contract §3)
+                out.append("StorageError")
         try:
             storage.get(5)
         except TypeError:
@@ -535,7 +535,7 @@ def test_storage_validates_before_asking_host() -> None:
         return out
     """
     assert result_of(body, host=host) == [
-        "ValueError", "ValueError", "TypeError", "ValueError", "TypeError",
+        "StorageError", "StorageError", "TypeError", "StorageError", "TypeError",
     ]  # fmt: skip
     assert host.requests == []
 
