@@ -503,6 +503,37 @@ def test_the_pool_works_the_same_under_uvloop() -> None:
         runner.run(scenario())
 
 
+def inheritable_descriptors(pid: int) -> dict[int, str]:
+    """A process's descriptors that a program it executes would keep (no close-on-exec)."""
+    found = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        with open(f"/proc/{pid}/fdinfo/{name}") as info:
+            flags = int(info.read().split("flags:")[1].split()[0], 8)
+        if not flags & os.O_CLOEXEC:
+            found[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+    return found
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_template_keeps_no_descriptor_it_was_not_given(loop: str) -> None:
+    """uvloop's subprocess plumbing leaves copies of the service's side at higher numbers in
+    the program it starts (a socket to the service's stderr reader, the write end of one of
+    the loop's own pipes): the template holds none of them, so no worker ever starts with
+    one. Only 0-4, which the workers' descriptors are built on, are not close-on-exec."""
+    factory = pytest.importorskip("uvloop").new_event_loop if loop == "uvloop" else None
+
+    async def scenario() -> dict[int, str]:
+        async with SandboxPool(size=1, limits=LIMITS) as pool:
+            template = pool.template_pid
+            assert template is not None
+            assert (await pool.run(call(QUICK), group="A")).ok
+            return inheritable_descriptors(template)
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        found = runner.run(scenario())
+    assert found == {fd: "/dev/null" for fd in range(5)}
+
+
 # A token of the probing process, made on its first probe and kept for its life.
 PROCESS_TOKEN = (
     "import os, sys\n"
