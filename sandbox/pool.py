@@ -93,6 +93,10 @@ QUEUE_SECONDS = 60.0
 # A spawn request unanswered this long makes /healthz say the template is not answering.
 TEMPLATE_SLOW_SECONDS = 2.0
 TEMPLATE_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
+# After a worker failed to start (it exited before it was ready, or the template could not fork
+# it), new starts pause this long, longer each time in a row: a start that fails every time is
+# retried, never looped.
+START_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 CAN_RENICE = os.geteuid() == 0
 
 
@@ -250,6 +254,9 @@ class SandboxPool:
         self._template: ForkServer | None = None
         self._template_failures = 0
         self._spawn_error: str | None = None
+        self._start_failures = 0  # worker starts failed in a row
+        self._starts_paused_until = 0.0
+        self._start_retry: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.TimerHandle | None = None
         self._gate: YieldGate[Worker] = YieldGate(
@@ -285,6 +292,8 @@ class SandboxPool:
         self._closed = True
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._start_retry is not None:
+            self._start_retry.cancel()
         self._gate.close()
         closed = PoolClosed("the sandbox pool was closed")
         for pending in self._waiting.drain():
@@ -948,6 +957,7 @@ class SandboxPool:
             worker.ready_timer.cancel()
             worker.ready_timer = None
         self._spawn_error = None
+        self._start_failures = 0
         self._starting -= 1
         self._spares.append(worker)
         self._dispatch()
@@ -1004,6 +1014,8 @@ class SandboxPool:
         worker it may have, within `max_workers` + `spare_workers` processes."""
         if self._closed or self._template is None or not self._template.ready:
             return
+        if self._starts_paused_until > time.monotonic():
+            return  # after failed starts (`_start_failed`); a timer replenishes again
         wanted = self.spare_workers
         workerless = None  # a waiting group with no worker at all
         if self._waiting:
@@ -1085,8 +1097,7 @@ class SandboxPool:
                 self._next_uid = uid
             if self._closed:
                 return
-            self._spawn_error = str(error)
-            log.error("cannot start a sandbox worker: %s", error)
+            self._start_failed(f"cannot start a sandbox worker: {error}")
             if template is not None and not template.down and "did not answer" in str(error):
                 template.kill()  # unresponsive: the supervisor starts a new one
             return
@@ -1113,10 +1124,28 @@ class SandboxPool:
     def _on_ready_timeout(self, worker: Worker) -> None:
         worker.ready_timer = None
         if not worker.ready and not worker.dead:
-            self._spawn_error = f"a worker did not start in {self.worker_ready_seconds:g} s"
-            log.error("sandbox worker %s did not say ready in %s s", worker.pid,
-                      self.worker_ready_seconds)
+            self._start_failed(f"a worker did not start in {self.worker_ready_seconds:g} s "
+                               f"(pid {worker.pid})")
             self._take_out(worker, "did not start in time", charge=False)
+
+    def _start_failed(self, reason: str) -> None:
+        """A worker could not be started: say why (`start()` fails with it, `health()` names
+        it while no spare is ready) and pause new starts, longer each time in a row."""
+        self._spawn_error = reason
+        delay = START_BACKOFF_SECONDS[min(self._start_failures, len(START_BACKOFF_SECONDS) - 1)]
+        self._start_failures += 1
+        log.error("%s; new workers are started again in %g s", reason, delay)
+        self._starts_paused_until = time.monotonic() + delay
+        if self._start_retry is None and not self._closed:
+            self._start_retry = asyncio.get_running_loop().call_later(delay, self._retry_starts)
+
+    def _retry_starts(self) -> None:
+        self._start_retry = None
+        if self._starts_paused_until > time.monotonic():  # paused again meanwhile
+            self._start_retry = asyncio.get_running_loop().call_later(
+                self._starts_paused_until - time.monotonic(), self._retry_starts)
+            return
+        self._dispatch()  # (which replenishes)
 
     def _charge(self, worker: Worker) -> None:
         if worker.group is not None:
@@ -1187,8 +1216,12 @@ class SandboxPool:
             self._take_out(worker, "retired but did not exit", charge=False)
 
     def _crashed(self, worker: Worker) -> None:
-        if not worker.dead:
-            self._take_out(worker, "", charge=not worker.retiring and worker.group is not None)
+        if worker.dead:
+            return
+        if not worker.ready:
+            status = "" if worker.exit_status is None else f" (exit status {worker.exit_status})"
+            self._start_failed(f"a new sandbox worker exited before it was ready{status}")
+        self._take_out(worker, "", charge=not worker.retiring and worker.group is not None)
 
     def _on_pidfd(self, worker: Worker) -> None:
         """The process is gone (a pidfd turns readable when it exits)."""
@@ -1210,9 +1243,10 @@ class SandboxPool:
         worker.gone = True
         if worker.dead:
             self._forget(worker)
-        elif worker.eof:
+        elif worker.eof and (worker.exit_status is not None or worker.retiring):
             self._crashed(worker)
-        # else: the pipe's EOF follows and reports the crash.
+        # else: the pipe's EOF follows, or came and waits a moment for the template's report
+        # of the exit status (`_on_eof`), and reports the crash.
 
     def _forget(self, worker: Worker) -> None:
         """The process is gone and out of service: release everything it held."""

@@ -169,3 +169,9 @@ def not_a_number(report: HardeningReport) -> NoReturn:
              b'"result": {"response": {"status": 200, "body": "x"}, "junk": [NaN, '
              b'-Infinity]}}}\n' % call_id)
     _linger()
+
+
+def dies_at_start(report: HardeningReport) -> NoReturn:
+    """Exits before it says ready, as a worker whose start fails every time would (a layer
+    that cannot be applied, a resource the host ran out of)."""
+    os._exit(7)

@@ -123,3 +123,23 @@ async def test_a_result_nested_deeper_than_its_limit_is_refused_from_outside() -
     assert outcome.limit == "result"
     assert outcome.result is None
     assert "nested deeper than 32 levels" in outcome.error.message
+
+
+async def test_workers_that_die_before_ready_are_reported_and_restarted_with_backoff() -> None:
+    # Every worker exits before saying ready: the pool must say so (start fails at once, and
+    # health names why) and retry with growing pauses, not fork hundreds of workers a second
+    # while /healthz reports a healthy pool with no worker.
+    pool = SandboxPool(size=1, spare_workers=2, worker_ready_seconds=10.0,
+                       worker_entry="tests.sandbox.fake_workers:dies_at_start")
+    try:
+        with pytest.raises(SpawnError, match="exited before it was ready"):
+            await asyncio.wait_for(pool.start(), 8)
+        started = pool.stats.workers_started
+        await asyncio.sleep(1.0)
+        health = pool.health()
+        assert not health.healthy
+        assert any("exited before it was ready (exit status 7)" in problem
+                   for problem in health.problems), health
+        assert pool.stats.workers_started - started <= 10
+    finally:
+        await asyncio.wait_for(pool.close(), 30)
