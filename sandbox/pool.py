@@ -958,6 +958,7 @@ class SandboxPool:
             worker.ready_timer = None
         self._spawn_error = None
         self._start_failures = 0
+        self._starts_paused_until = 0.0  # a start worked: no reason to hold back the next
         self._starting -= 1
         self._spares.append(worker)
         self._dispatch()
