@@ -226,6 +226,18 @@ class SandboxPool:
         self.restart_burst = restart_burst
         self.restarts_per_second = restarts_per_minute / 60.0
         self.worker_uids = worker_uids if os.geteuid() == 0 else None
+        if self.worker_uids is not None:
+            # Every worker process holds a uid of the range, spares too, and one is reserved
+            # for the next spawn: with fewer uids than that, tenants beyond them would wait
+            # for a uid while idle workers kept theirs (reclaiming starts at `max_workers`).
+            room = len(self.worker_uids) - spare_workers - 1
+            if room < 1:
+                raise ValueError(f"{len(self.worker_uids)} worker uids cannot hold a worker, "
+                                 f"{spare_workers} spares and the next spawn's")
+            if room < max_workers:
+                log.warning("sandbox: %d worker uids hold %d tenant workers, not %d",
+                            len(self.worker_uids), room, max_workers)
+                self.max_workers = room
         self.worker_entry = worker_entry
         self.worker_ready_seconds = worker_ready_seconds
         self.queue_seconds = queue_seconds

@@ -608,3 +608,17 @@ async def test_a_tenant_exhausting_its_workers_memory_in_a_loop_pays_for_it_alon
             assert all(o.ok for o in b_outcomes), b_outcomes
         assert a_limits == ["memory", "memory", "restarts", "restarts"]
         assert pool.stats.starts_charged == {"A": 2}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers get uids of their own only as root")
+async def test_a_uid_range_smaller_than_the_worker_budget_bounds_the_workers() -> None:
+    # Each worker process holds a uid of the range (the next spawn's is reserved ahead): with
+    # fewer uids than workers allowed, tenants beyond the range waited for a uid that never
+    # came free (idle workers are reclaimed only at the budget) and failed after the queue
+    # deadline. The range now bounds the budget, so the least recently used is reclaimed.
+    async with SandboxPool(size=2, limits=LIMITS, worker_uids=range(63000, 63006),
+                           spare_workers=2, max_workers=32, queue_seconds=20) as pool:
+        for group in [f"t{n}" for n in range(10)]:
+            outcome = await pool.run(call(QUICK), group=group)
+            assert outcome.ok, outcome
+        assert len(pool.workers()) <= 6
