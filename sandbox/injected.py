@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import enum
 import json
-import math
 import re
+import sys
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -125,6 +125,19 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"{self._label}({self._data!r})"
 
+    def __getattr__(self, name: str) -> NoReturn:
+        # Reached only when no attribute has the name: the platform's scripts read settings
+        # as attributes (`Namespace.params.data.apiKey`), so say how to read one here.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        noun = _MAPPING_NOUNS.get(object.__getattribute__(self, "_label"), "this mapping")
+        raise AttributeError(f"{noun} has no attribute {name!r}: read a value as "
+                             f"{noun}[{name!r}] or {noun}.get({name!r})")
+
+
+# How a script names each of our mappings, for messages.
+_MAPPING_NOUNS: Final = {"Settings": "settings", "Query": "request.query", "Headers": "headers"}
+
 
 class CaseInsensitiveMapping(ReadOnlyMapping):
     """Headers: lookup ignores case; iteration gives the names as they were sent."""
@@ -164,6 +177,10 @@ def parse_pairs(text: str) -> dict[str, str]:
 
 
 def _parse_json_text(text: str | None, what: str) -> Any:
+    # A body's UTF-8 byte order mark (some senders write one) is the encoding's marker, not
+    # JSON: json.loads skips it in bytes, as RFC 8259 allows; the body reaches us as text.
+    if text is not None and text.startswith("\ufeff"):
+        text = text[1:]
     if text is None or not text.strip():
         raise ValueError(f"{what} is empty, not JSON")
     try:
@@ -478,11 +495,14 @@ def _positive_seconds(value: Any, what: str) -> float | None:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or not math.isfinite(value)
+        or not -_FLOAT_MAX < value < _FLOAT_MAX  # an int beyond a float's range too
         or value <= 0
     ):
         raise ValueError(f"{what} must be a positive number of seconds or None")
     return float(value)
+
+
+_FLOAT_MAX: Final = sys.float_info.max
 
 
 class FetchResponse(_Frozen):

@@ -6,6 +6,7 @@ builder sees them there."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from tests.e2e.conftest import Api, Service
@@ -138,3 +139,56 @@ async def test_a_lone_surrogate_given_to_storage_or_fetch_is_named(service: Serv
         "a header value is not valid Unicode (a lone surrogate at position 3)",
     ]
     assert ran["fetches"] == []
+
+
+async def test_a_json_body_sent_with_a_byte_order_mark_is_read(service: Service) -> None:
+    # Some senders start a UTF-8 body with a BOM; json.loads skips it in bytes (RFC 8259
+    # allows a parser to), and request.json() reads the same body the same way.
+    _, api = await service.new_tenant()
+    module_id = await module(api, "m", (
+        "def VoipParseWebhookRequest(request):\n"
+        "    return {'response': HttpResponse().content(request.json())}\n"), {})
+    ran = await dry_run(api, module_id, {"method": "POST", "body": "\ufeff{\"a\": \"ж\"}"})
+    assert ran["ok"], ran["error"]
+    assert json.loads(ran["reply"]["body"]) == {"a": "ж"}
+    ran = await dry_run(api, module_id, {"method": "POST", "body": "\ufeff"})
+    assert ran["error"]["message"] == "line 2: the request body is empty, not JSON"
+
+
+TTLS = """
+def VoipParseWebhookRequest(request):
+    refused = []
+    for ttl in (10**400, 10 * 365 * 86400 + 1, float("inf")):
+        try:
+            storage.set("k", 1, ttl=ttl)
+        except (ValueError, StorageError) as error:
+            refused.append(str(error))
+    storage.set("k", 1, ttl=10 * 365 * 86400)
+    return {"response": HttpResponse().content(refused)}
+"""
+
+
+async def test_a_ttl_out_of_range_is_refused_saying_what_fits(service: Service) -> None:
+    _, api = await service.new_tenant()
+    module_id = await module(api, "m", TTLS, {})
+    ran = await dry_run(api, module_id, {"method": "POST"})
+    assert ran["ok"], ran["error"]
+    assert json.loads(ran["reply"]["body"]) == [
+        "ttl must be a positive number of seconds or None",  # not an OverflowError
+        "ttl must be a positive number of seconds, at most 315360000 (ten years)",
+        "ttl must be a positive number of seconds or None",
+    ]
+
+
+async def test_a_dry_runs_storage_write_with_a_ttl_tells_its_expiry_as_every_time_is_told(
+        service: Service) -> None:
+    _, api = await service.new_tenant()
+    module_id = await module(api, "m", (
+        "def VoipParseWebhookRequest(request):\n"
+        "    storage.set('k', 1, ttl=60)\n"
+        "    return {}\n"), {})
+    ran = await dry_run(api, module_id, {"method": "POST"})
+    assert ran["ok"], ran["error"]
+    [write] = ran["storage"]
+    # `2025-03-04T10:15:02.123Z`, as the API's other times (not Python's `+00:00` form).
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", write["expires_at"]), write

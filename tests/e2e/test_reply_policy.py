@@ -214,3 +214,39 @@ async def test_a_header_value_with_a_tab_or_non_ascii_text_is_sent(seed: SeedSet
         assert response.status == 200, await response.text()
         assert sent(response, "X-Note") == ["a\tb"]
         assert sent(response, "X-Name") == ["Пётр"]
+
+
+SIZED_REPLY = """
+def VoipParseWebhookRequest(request):
+    ask = request.json()
+    return {"response": HttpResponse().content(ask["unit"] * ask["count"])}
+"""
+
+
+@pytest.mark.parametrize("unit", ["x", 'a"\\\n', "й"])
+async def test_a_reply_body_of_one_mib_is_sent_and_one_byte_more_is_refused(
+    service: Service, unit: str,
+) -> None:
+    # Contract §4: a body of at most 1 MiB, counted in UTF-8 bytes; quotes, backslashes and
+    # newlines (escaped in the result's JSON) and two-byte letters count as what they are.
+    setup = await seed_setup(service)
+    await upload(setup.api, setup.module["id"], SIZED_REPLY)
+    size = len(unit.encode("utf-8"))
+    mib = 1024 * 1024
+    response = await setup.post_hook({"unit": unit, "count": mib // size})
+    assert response.status == 200, (await response.text())[:300]
+    body = await response.read()
+    assert len(body) == mib // size * size and body.decode("utf-8") == unit * (mib // size)
+    over = await setup.post_hook({"unit": unit, "count": mib // size + 1})
+    error = await logged_error(setup, over)
+    assert "body" in error["message"] and "1048576" in error["message"], error
+
+
+@pytest.mark.parametrize("status", [204, 205, 304])
+async def test_a_status_that_carries_no_content_is_sent_without_the_body(
+    seed: SeedSetup, status: int,
+) -> None:
+    response = await ask(seed, "dict", [("Content-Type", "text/plain")], "ignored", status)
+    assert response.status == status
+    assert await response.read() == b""
+    assert response.headers.get("Content-Length") in (None, "0")
