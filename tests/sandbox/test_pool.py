@@ -197,7 +197,8 @@ async def test_print_flood_is_truncated_not_fatal(pool: SandboxPool) -> None:
 
 
 async def test_huge_result_hits_result_limit(pool: SandboxPool) -> None:
-    source = script('return {"response": {"status": 200, "body": "x" * (300 * 1024)}}\n')
+    size = FAST_LIMITS.result_bytes + 1024
+    source = script(f'return {{"response": {{"status": 200, "body": "x" * {size}}}}}\n')
     outcome = await pool.run(parse_call(source))
     assert not outcome.ok
     assert outcome.limit == "result"
