@@ -1110,8 +1110,13 @@ class SandboxPool:
                 self._next_uid = uid
             if self._closed:
                 return
+            if template is None or template.down:
+                # The template went away: its restart has a backoff of its own.
+                self._spawn_error = str(error)
+                log.error("cannot start a sandbox worker: %s", error)
+                return
             self._start_failed(f"cannot start a sandbox worker: {error}")
-            if template is not None and not template.down and "did not answer" in str(error):
+            if "did not answer" in str(error):
                 template.kill()  # unresponsive: the supervisor starts a new one
             return
         self.stats.workers_started += 1
