@@ -170,6 +170,10 @@ async def activate_version(services: Services, module: Module, version_id: str) 
     return updated
 
 
+class ActiveMovedOn(Exception):
+    """A rollback's transaction found another active version than the client saw."""
+
+
 async def rollback_version(services: Services, module: Module, *,
                            from_version_id: str | None = None) -> Module:
     """Activate the version before the active one (409 without one to go back to).
@@ -185,15 +189,16 @@ async def rollback_version(services: Services, module: Module, *,
             if current is None:
                 return None
             if current.active_version_id != from_version_id:
-                active = (await tx.get_version(tenant_id, module.id,
-                                               current.active_version_id)
-                          if current.active_version_id else None)
-                now = f"version {active.number} is" if active else "no version is"
-                raise Conflict(f"nothing was rolled back: the active version changed since "
-                               f"this page was drawn (a second click, or someone else); {now} "
-                               "active now")
+                raise ActiveMovedOn
         return await tx.rollback_version(tenant_id, module.id)
 
-    updated = found(await services.store.write(unit), "module")
+    try:
+        updated = found(await services.store.write(unit), "module")
+    except ActiveMovedOn:
+        active = await services.store.get_active_version(tenant_id, module.id)
+        now = f"version {active.number} is" if active else "no version is"
+        raise Conflict("nothing was rolled back: the active version changed since this page "
+                       f"was drawn (a second click, or someone else); {now} active now"
+                       ) from None
     module_changed(services, module.id)
     return updated
