@@ -206,6 +206,13 @@ def read_settings(form: Mapping[str, Any], module: Module
             settings[name] = value if stored_name != name else mask(value)
             secrets.append(name)
             continue
+        if not secret and raw == "" and stored_name in module.secrets:
+            # Untick "Secret" with the value left blank: the value is never shown, so it cannot
+            # be kept as a plain setting; storing "" instead would lose it without a word.
+            problems.append(f"{name}: a secret's value is never shown, so it cannot become a "
+                            "plain setting as it is: type the value to keep it as a plain "
+                            "setting, or tick Secret again to keep it secret")
+            continue
         try:
             settings[name] = typed(raw, kind)
         except ValueError as error:

@@ -89,3 +89,30 @@ async def test_a_refused_settings_table_keeps_what_was_typed(
     assert module["settings"]["retries"] == 3 and "members" not in module["settings"]
     assert module["settings"]["recordBaseUrl"] == "https://records.example.com/v2"
     assert sorted(module["secrets"]) == ["apiKey", "crmToken"]
+
+
+async def test_unticking_secret_with_a_blank_value_does_not_wipe_it(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """A blank secret means "keep it"; unticked, it was stored as "" without a word. Now the
+    form says what to do, and the secret stays as it was."""
+    seed = await signed_in_builder(console, browser)
+    path = f"/console/modules/{seed.module['id']}"
+    await browser.page(path)
+    form = {
+        "rows": "3",
+        "s0-original": "apiKey", "s0-name": "apiKey", "s0-type": "text", "s0-value": "",
+        "s1-original": "recordBaseUrl", "s1-name": "recordBaseUrl", "s1-type": "text",
+        "s1-value": "https://records.example.com/rec",
+        "s2-original": "members", "s2-name": "members", "s2-type": "text",
+        "s2-value": "101:Operator,102:Anna Petrova",
+    }
+    refused = await browser.post_form(path + "/settings", form)
+    assert refused.status == 422
+    assert "apiKey: a secret&#39;s value is never shown" in await refused.text()
+    module = await seed.api.ok("GET", f"/api/v1/modules/{seed.module['id']}")
+    assert module["secrets"] == ["apiKey"]
+    # Typing the value makes it a plain setting, as asked.
+    saved = await browser.post_form(path + "/settings", {**form, "s0-value": "shown-now"})
+    assert saved.status == 303
+    module = await seed.api.ok("GET", f"/api/v1/modules/{seed.module['id']}")
+    assert module["secrets"] == [] and module["settings"]["apiKey"] == "shown-now"
