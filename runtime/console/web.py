@@ -99,8 +99,22 @@ def render(request: web.Request, template: str, context: Mapping[str, Any] | Non
 
 
 def sign_in_redirect(request: web.Request) -> web.HTTPFound:
-    target = request.path_qs if request.method == "GET" else PREFIX + "/"
-    return web.HTTPFound(f"{PREFIX}/sign-in?next={quote(target, safe='')}")
+    """To the sign-in form, and back after it: to the page asked for, or for a form sent
+    without a session (it ended meanwhile) to the page the form was on, with the sign-in form
+    saying that nothing was saved."""
+    if request.method == "GET":
+        return web.HTTPFound(f"{PREFIX}/sign-in?next={quote(request.path_qs, safe='')}")
+    return web.HTTPFound(f"{PREFIX}/sign-in?unsent=1&next="
+                         f"{quote(referring_page(request) or PREFIX + '/', safe='')}")
+
+
+def referring_page(request: web.Request) -> str | None:
+    """The console page a form was sent from (its Referer, on this very service), if any."""
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.netloc != request.headers.get("Host", "") or \
+            not referer.path.startswith(PREFIX + "/"):
+        return None
+    return referer.path + (f"?{referer.query}" if referer.query else "")
 
 
 def is_htmx(request: web.Request) -> bool:

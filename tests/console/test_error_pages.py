@@ -3,6 +3,9 @@ a way back, never the API's raw JSON (a browser shows that as a wall of text).""
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
 from tests.console.conftest import Browser
 from tests.console.test_admin_pages import signed_in_builder
 from tests.e2e.conftest import Service
@@ -84,3 +87,30 @@ async def test_an_htmx_buttons_error_is_a_few_words_not_a_page(
     assert response.status == 404
     assert text.strip().startswith('<p class="error" role="alert"')
     assert "module not found" in text and "<header" not in text
+
+
+async def test_a_form_sent_after_the_session_ended_says_nothing_was_saved(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """The session ended while the page was open (it expired, or was signed out elsewhere):
+    its Save lands on the sign-in form, which says nothing was saved, and signing in goes
+    back to the page of the form (it went to the modules list, saying nothing)."""
+    seed = await signed_in_builder(console, browser)
+    module_page = f"/console/modules/{seed.module['id']}"
+    await browser.page(module_page)
+    browser.session.cookie_jar.clear()
+    sent = await browser.post_form(module_page + "/general", {"name": "renamed"},
+                                   headers={"Referer": browser.base + module_page})
+    assert sent.status == 302
+    location = sent.headers["Location"]
+    form = await browser.page(location)
+    assert "nothing was saved" in form
+    assert f'name="next" value="{module_page}"' in form
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token is not None
+    back = await browser.session.post(
+        browser.base + "/console/sign-in", allow_redirects=False,
+        data={"credential": seed.api.secret, "csrf_token": unescape(token.group(1)),
+              "next": module_page})
+    assert back.status == 303 and back.headers["Location"] == module_page
+    assert (await seed.api.ok("GET", f"/api/v1/modules/{seed.module['id']}"))["name"] == \
+        "seed-json"
