@@ -216,7 +216,7 @@ class Effects:
                 "id": self.contact_created.id, "name": self.contact_created.name,
                 "phone": self.contact_created.phone},
             notifications=[
-                {"user_id": n.user_id, "kind": n.kind.value, "call_id": n.call_id}
+                {"user_id": n.user_id, "kind": n.kind._value_, "call_id": n.call_id}
                 for n in self.pushes
             ],
             storage=[{"op": w.op, "key": w.key} for w in self.storage],
@@ -234,21 +234,24 @@ def _change_text(change: CallChange | None) -> str:
         return "null"
     before = change.state_before
     return (f'{{"id":{_encode_string(change.id)},"created":{_BOOL[change.created]},'
-            f'"state_before":{"null" if before is None else _encode_string(before.value)},'
-            f'"state_after":{_encode_string(change.state_after.value)},'
+            f'"state_before":{"null" if before is None else _encode_string(before._value_)},'
+            f'"state_after":{_encode_string(change.state_after._value_)},'
             f'"repeat":{_BOOL[change.repeat]},"late":{_BOOL[change.late]}}}')
 
 
 def _event_effects_text(change: CallChange | None, pushes: Sequence[Notification]) -> str:
     # A notification's user, call and kind are never None (Notification's fields).
     notifications = ",".join([
-        f'{{"user_id":{_encode_string(n.user_id)},"kind":{_encode_string(n.kind.value)},'
+        f'{{"user_id":{_encode_string(n.user_id)},"kind":{_encode_string(n.kind._value_)},'
         f'"call_id":{_encode_string(n.call_id)}}}' for n in pushes]) if pushes else ""
     return (f'{{"call":{_change_text(change)},"record":null,"activity":null,'
             f'"contact_created":null,"notifications":[{notifications}],"storage":[]}}')
 
 
 _BOOL = {True: "true", False: "false"}
+# Enum members' values are read as `_value_` throughout this module: the member's own
+# attribute, the same string as `.value`, which in Python 3.11 is a property whose getter runs
+# in Python (about 1,400 instructions a read, several reads a webhook; tables.py does the same).
 # A str's JSON text as the store's encoder writes it (non-ASCII kept).
 _encode_string = json.encoder.encode_basestring
 
@@ -258,8 +261,8 @@ def _change_json(change: CallChange | None) -> dict[str, JSON] | None:
         return None
     before = change.state_before
     return {"id": change.id, "created": change.created,
-            "state_before": None if before is None else before.value,
-            "state_after": change.state_after.value, "repeat": change.repeat,
+            "state_before": None if before is None else before._value_,
+            "state_after": change.state_after._value_, "repeat": change.repeat,
             "late": change.late}
 
 
@@ -301,7 +304,7 @@ Numbers = tuple[str, str, str | None, str, str | None]
 
 
 def _numbers(part: CallEvent | CallRecord) -> Numbers:
-    return (part.direction.value, part.src_phone, part.src_phone_ext, part.dst_phone,
+    return (part.direction._value_, part.src_phone, part.src_phone_ext, part.dst_phone,
             part.dst_phone_ext)
 
 
@@ -347,7 +350,7 @@ def _lookup(ctx: ActContext, part: CallEvent | CallRecord, *, after_end: bool,
     client's contact and the operator's user."""
     return CallLookup(
         tenant_id=ctx.tenant_id, module_id=ctx.module_id, provider_call_id=part.call_id,
-        direction=part.direction.value, src_phone=part.src_phone,
+        direction=part.direction._value_, src_phone=part.src_phone,
         src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
         dst_phone_ext=part.dst_phone_ext,
         ended_since=ctx.now - RECENT_END if after_end else None,
@@ -364,7 +367,7 @@ def _history_row(ctx: ActContext, call: Call, kind: str, part: CallEvent | CallR
                  effect: EventEffect) -> CallEventRecord:
     return CallEventRecord(
         id=ids.new_id(ids.CALL_EVENT), call_id=call.id, kind=kind,
-        direction=part.direction.value, src_phone=part.src_phone,
+        direction=part.direction._value_, src_phone=part.src_phone,
         src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
         dst_phone_ext=part.dst_phone_ext, payload=part.to_json(), effect=effect,
         received_at=ctx.now, execution_id=ctx.execution_id,
@@ -376,8 +379,8 @@ def _new_call(ctx: ActContext, part: CallEvent | CallRecord, state: CallState,
               contact: Contact | None) -> Call:
     return Call(
         id=ids.new_id(ids.CALL), tenant_id=ctx.tenant_id, module_id=ctx.module_id,
-        provider_call_id=part.call_id, direction=part.direction.value, state=state,
-        disposition=part.disposition.value, src_phone=part.src_phone,
+        provider_call_id=part.call_id, direction=part.direction._value_, state=state,
+        disposition=part.disposition._value_, src_phone=part.src_phone,
         src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
         dst_phone_ext=part.dst_phone_ext, client_phone=client_raw,
         client_phone_normalized=client_normalized,
@@ -412,7 +415,7 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
     else:
         before = call.state
         numbers = _numbers(event)
-        if any(h.kind == event.event.value and h.numbers == numbers for h in scene.history):
+        if any(h.kind == event.event._value_ and h.numbers == numbers for h in scene.history):
             effect = EventEffect.REPEAT
         elif target.rank < call.state.rank and _is_transfer(event, call, scene):
             # The answered call now rings at another operator's phone: that operator is told
@@ -433,7 +436,7 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
             await tx.update_call(call)
         change = CallChange(call.id, False, before, call.state,
                             repeat=effect is EventEffect.REPEAT, late=effect is EventEffect.LATE)
-    await tx.insert_call_event(_history_row(ctx, call, event.event.value, event, effect))
+    await tx.insert_call_event(_history_row(ctx, call, event.event._value_, event, effect))
     if effect is not EventEffect.APPLIED:
         return change, None
     return change, await _recipients(tx, ctx, event, call, scene, contact,
@@ -462,7 +465,7 @@ def _advance(ctx: ActContext, call: Call, event: CallEvent, target: CallState,
     """The call after an applied event: state only forward, known facts never erased."""
     state = target if target.rank > call.state.rank else call.state
     disposition = (call.disposition if event.disposition is CallDisposition.Unknown
-                   else event.disposition.value)
+                   else event.disposition._value_)
     answered_at = call.answered_at
     if answered_at is None and target is CallState.ANSWERED:
         answered_at = ctx.now
@@ -542,8 +545,8 @@ async def _send(tx: Tx, ctx: ActContext, pending: PendingNotifications) -> list[
     for user_id, phone in pending.recipients:
         notification_id = ids.new_id(ids.NOTIFICATION)
         payload = {
-            "id": notification_id, "kind": pending.kind.value,
-            "event": pending.event.event.value, "module_id": ctx.module_id,
+            "id": notification_id, "kind": pending.kind._value_,
+            "event": pending.event.event._value_, "module_id": ctx.module_id,
             "call": call_json, "contact": contact_json, "created_at": to_json(ctx.now),
         }
         notification = Notification(notification_id, ctx.tenant_id, user_id, pending.call.id,
@@ -561,7 +564,7 @@ async def _send(tx: Tx, ctx: ActContext, pending: PendingNotifications) -> list[
 def _activity_data(record: CallRecord, client_raw: str | None, client_normalized: str | None,
                    missed: bool) -> JSON:
     data = {
-        "direction": record.direction.value, "disposition": record.disposition.value,
+        "direction": record.direction._value_, "disposition": record.disposition._value_,
         "duration": record.duration, "missed": missed,
         "src_phone": record.src_phone, "src_phone_ext": record.src_phone_ext,
         "dst_phone": record.dst_phone, "dst_phone_ext": record.dst_phone_ext,
@@ -606,7 +609,7 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
     contact_id = contact.id if contact is not None else None
 
     recorded = {
-        "state": CallState.ENDED, "disposition": record.disposition.value,
+        "state": CallState.ENDED, "disposition": record.disposition._value_,
         "duration": float(record.duration), "record_call": record.call,
         "has_record": record.call is not None, "updated_at": ctx.now,
     }
