@@ -417,6 +417,12 @@ def test_an_empty_call_id_is_refused() -> None:
     assert_problem({"event": event(callId="")}, "event.callId", "must not be empty")
 
 
+def test_a_call_id_is_at_most_128_bytes_of_utf8() -> None:
+    assert validate_result("VoipParseWebhookRequest", {"event": event(callId="я" * 64)})
+    assert_problem({"event": event(callId="я" * 65)}, "event.callId",
+                   "is too long: at most 128 bytes in UTF-8 (got 130)")
+
+
 # --- callRecord -------------------------------------------------------------------------------
 
 
