@@ -224,11 +224,12 @@ class Effects:
             contact_created=None if self.contact_created is None else {
                 "id": self.contact_created.id, "name": self.contact_created.name,
                 "phone": self.contact_created.phone},
+            # (A comprehension is a function call in 3.11: none for an empty tuple.)
             notifications=[
                 {"user_id": n.user_id, "kind": n.kind._value_, "call_id": n.call_id}
                 for n in self.pushes
-            ],
-            storage=[{"op": w.op, "key": w.key} for w in self.storage],
+            ] if self.pushes else [],
+            storage=[{"op": w.op, "key": w.key} for w in self.storage] if self.storage else [],
         )
         if (self.record is None and self.activity is None and self.contact_created is None
                 and not self.storage):
@@ -536,9 +537,12 @@ async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, call: Call, sce
         user_id = scene.bound_user_id
         if user_id is not None:
             candidates.append((user_id, phone))
-        elif kind is _RINGING_KIND and not any(r.phone == phone for r in already):
+        elif kind is _RINGING_KIND and not (already and any(r.phone == phone
+                                                            for r in already)):
             # Remember that the phone rang although nobody is bound to it.
             await tx.insert_call_notified(CallNotified(call.id, phone, None, kind, ctx.now))
+    if not candidates:  # (nobody to tell: most new calls, at a phone nobody is bound to)
+        return None
     sent = {(r.user_id, r.kind) for r in already}
     recipients = tuple((u, p) for u, p in candidates if (u, kind) not in sent)
     if not recipients:
