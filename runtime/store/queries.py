@@ -164,8 +164,12 @@ def _json(value: Any) -> Any:
 
 
 def scene_args(lookup: CallLookup, d: Dialect) -> list[Any]:
-    return [*lookup.numbers, lookup.provider_call_id, d.time_or_none_in(lookup.ended_since),
-            lookup.tenant_id, lookup.client_phone, lookup.operator_phone]
+    # lookup.numbers written out (its property builds a tuple to be unpacked): every webhook.
+    ended_since = lookup.ended_since
+    return [lookup.module_id, lookup.direction, lookup.src_phone, lookup.src_phone_ext,
+            lookup.dst_phone, lookup.dst_phone_ext, lookup.provider_call_id,
+            None if ended_since is None else d.time_in(ended_since), lookup.tenant_id,
+            lookup.client_phone, lookup.operator_phone]
 
 
 class Reads(UsageReads):
@@ -480,8 +484,10 @@ class Reads(UsageReads):
     async def read_call_scene(self, lookup: CallLookup, extra_column: str | None = None,
                               extra_args: Sequence[Any] = ()) -> CallScene:
         d = self._d
-        row = await self._port.one(scene_sql(d, extra_column),
-                                   [*scene_args(lookup, d), *extra_args])
+        args = scene_args(lookup, d)
+        if extra_args:
+            args.extend(extra_args)
+        row = await self._port.one(scene_sql(d, extra_column), args)
         # By position, in the statement's order: call, history, notified, activity, contact,
         # bound_user. A call not found (a new call: most webhooks) leaves them NULL, or an
         # empty array for SQLite's aggregates, and decodes nothing.
