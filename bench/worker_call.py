@@ -14,6 +14,11 @@ that does not depend on the load, count instructions:
 (`--warm-only` runs only the template's warm-up, the script's first call (which compiles it)
 and the same number of bare loop iterations, so the difference between the two totals is the
 calls' own.)
+
+`--evict MIB` writes one byte in every cache line of a MIB-MiB buffer before each call (outside
+the call's measured time): the call then finds what it touches gone from the caches, as a worker
+does when many tenants' workers take turns on the cores between two of its calls. The same
+instructions then take longer: compare the CPU per call with and without it, in one sitting.
 """
 
 from __future__ import annotations
@@ -76,7 +81,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warm-only", action="store_true")
+    parser.add_argument("--evict", type=int, default=0, metavar="MIB")
     args = parser.parse_args()
+    evicting = bytearray(args.evict << 20)
+    touches = b"\1" * (len(evicting) // 64)
 
     import sandbox.executor as executor
     from sandbox import template, worker
@@ -96,10 +104,13 @@ def main() -> None:
     lines = CallLines()  # the worker's channel reads each line with one of these
 
     for _ in range(args.rounds):
-        started = time.process_time()
+        spent = 0.0
         for _ in range(args.calls):
+            if evicting:
+                evicting[::64] = touches
             if args.warm_only:
                 continue
+            started = time.process_time()
             message = lines.decode(line)
             if not state.resolve_source(message["call"]):
                 raise SystemExit("the source was not resolved")
@@ -107,7 +118,7 @@ def main() -> None:
             if not outcome["ok"]:
                 raise SystemExit(f"the call failed: {outcome}")
             channel.send_outcome(message["id"], outcome)
-        spent = time.process_time() - started
+            spent += time.process_time() - started
         print(f"{args.calls} calls: {spent / args.calls * 1e6:7.1f} µs CPU per call"
               f"   gc tracked after: {len(gc.get_objects())}")
 

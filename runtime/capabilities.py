@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from runtime.fetcher import FetchSession
-from runtime.store.models import JSON, StorageItem, StorageLimits, StorageUsage, utc_now
+from runtime.store.models import JSON, StorageItem, StorageLimits, StorageUsage, to_iso, utc_now
 
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
 
@@ -30,7 +30,7 @@ class StorageWrite:
         data: dict[str, Any] = {"op": self.op, "key": self.key}
         if self.op == "set":
             data["value"] = self.value
-            data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
+            data["expires_at"] = to_iso(self.expires_at) if self.expires_at else None
         return data
 
 
@@ -124,7 +124,8 @@ class CapabilitySession:
             if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not (
                 0 < ttl <= MAX_TTL_SECONDS
             ):
-                return refused("ttl must be a positive number of seconds")
+                return refused(f"ttl must be a positive number of seconds, at most "
+                               f"{MAX_TTL_SECONDS} (ten years)")
             expires_at = utc_now() + timedelta(seconds=float(ttl))
         stored = len(key.encode("utf-8")) + size  # what the store counts: key + compact JSON
         problem = await self._check_quota(key, stored)

@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("script", type=Path)
     run.add_argument("--function", default=PARSE_FUNCTION, choices=sorted(SCRIPT_FUNCTIONS))
     run.add_argument("--request", type=Path, help='JSON file {"method","url","headers","body"}')
-    run.add_argument("--settings", type=Path, help="settings as a JSON or YAML object")
+    run.add_argument("--settings", type=Path, metavar="FILE",
+                     help="JSON or YAML file holding the settings object (default: the "
+                          "settings in module.yaml)")
     run.add_argument("--args", help="JSON list of the function's arguments (not the request)")
     run.add_argument("--storage", type=Path,
                      help="JSON file the script's storage is read from and saved to")
@@ -112,8 +114,10 @@ def command_stubs(args: argparse.Namespace) -> int:
 
 
 def read_source(path: Path) -> str:
+    """A script file's text. A UTF-8 byte order mark (editors on Windows write one) is the
+    encoding's marker, as Python reads a file, not a character of the script."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"cannot read {path}: {error}") from None
 

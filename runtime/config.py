@@ -64,7 +64,7 @@ class SandboxConfig(Strict):
     cpu_seconds: float = Field(default=1.0, gt=0, le=60)
     memory_mb: int = Field(default=256, ge=32, le=8192)
     output_kib: int = Field(default=64, ge=1, le=4096)
-    result_kib: int = Field(default=256, ge=1, le=16384)
+    result_kib: int = Field(default=2048, ge=1, le=16384)
     fetches_per_call: int = Field(default=10, ge=0, le=100)
 
     def limits(self, wall_seconds: float) -> Limits:

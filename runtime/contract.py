@@ -18,10 +18,21 @@ import functools
 import json
 import math
 import re
+import sys
 import types
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypedDict, Union, get_args, get_origin, overload
+from typing import (
+    Annotated,
+    Any,
+    Final,
+    Literal,
+    TypedDict,
+    Union,
+    get_args,
+    get_origin,
+    overload,
+)
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -209,14 +220,22 @@ def enum_reader(enum: type[StrEnum]) -> Callable[[Any], Any]:
     return read
 
 
+FLOAT_MAX: Final = sys.float_info.max
+
+
 def read_duration(value: Any) -> int | float:
     # int or float, never bool (bool is an int in Python), never a string.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise problem(f"must be a number (got {shown(value)}){conversion_hint(value, 'number')}")
+    if type(value) is int and not -FLOAT_MAX < value < FLOAT_MAX:
+        # Stored as a float: an int beyond a float's range would raise OverflowError there.
+        raise problem(f"must be a finite number (got an integer of {len(str(abs(value)))} digits)")
     if not math.isfinite(value):
         raise problem(f"must be a finite number (got {value!r})")
     if value < 0:
         raise problem(f"must be 0 or more (got {value!r})")
+    if value == 0:
+        return type(value)(0)  # -0.0 is 0 (PostgreSQL would keep and show the sign)
     return value
 
 
@@ -253,9 +272,14 @@ def check_header_name(name: str) -> str:
     return name
 
 
+# Control characters other than TAB, and DEL: HTTP forbids them in a field value (RFC 9110
+# §5.5), and the server would refuse to write the reply after the webhook's effects were stored.
+HEADER_VALUE_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def check_header_value(value: str) -> str:
-    if any(ch in value for ch in "\r\n\0"):
-        raise problem("must not contain line breaks or NUL characters")
+    if HEADER_VALUE_CONTROL.search(value):
+        raise problem("must not contain line breaks or control characters (TAB is allowed)")
     return value
 
 

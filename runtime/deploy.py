@@ -87,7 +87,7 @@ def read_folder(path: Path) -> Folder:
                               f"{MODULE_FILE} and {SCRIPT_FILE}")
     try:
         data = yaml.safe_load(module_file.read_text(encoding="utf-8"))
-        source = script_file.read_text(encoding="utf-8")
+        source = script_file.read_text(encoding="utf-8-sig")  # a BOM is no part of the script
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise FolderError(f"cannot read {path}: {error}") from None
     if not isinstance(data, dict):

@@ -107,7 +107,19 @@ class Reply:
 def status_of(outcome: Outcome) -> ExecutionOutcome:
     if outcome.ok:
         return ExecutionOutcome.OK
-    return ExecutionOutcome.LIMIT if outcome.limit else ExecutionOutcome.ERROR
+    if outcome.limit:
+        return ExecutionOutcome.LIMIT
+    return ExecutionOutcome.INVALID if refused_by_worker(outcome) else ExecutionOutcome.ERROR
+
+
+def refused_by_worker(outcome: Outcome) -> bool:
+    """The worker could not hand the result over (a NaN, a set, a script's own dict subclass,
+    a cycle): the script returned an invalid result, as the contract's validation reports one,
+    and did not raise. The worker's InvalidResult has no line, where an exception a script
+    raises (even one of a class it named InvalidResult) has its line."""
+    error = outcome.error
+    return (error is not None and error.type == "InvalidResult" and error.line is None
+            and not error.traceback)
 
 
 def invalid_result_error(invalid: ResultInvalid) -> dict[str, JSON]:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import enum
 import json
-import math
+import re
+import sys
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -124,6 +125,19 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"{self._label}({self._data!r})"
 
+    def __getattr__(self, name: str) -> NoReturn:
+        # Reached only when no attribute has the name: the platform's scripts read settings
+        # as attributes (`Namespace.params.data.apiKey`), so say how to read one here.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        noun = _MAPPING_NOUNS.get(object.__getattribute__(self, "_label"), "this mapping")
+        raise AttributeError(f"{noun} has no attribute {name!r}: read a value as "
+                             f"{noun}[{name!r}] or {noun}.get({name!r})")
+
+
+# How a script names each of our mappings, for messages.
+_MAPPING_NOUNS: Final = {"Settings": "settings", "Query": "request.query", "Headers": "headers"}
+
 
 class CaseInsensitiveMapping(ReadOnlyMapping):
     """Headers: lookup ignores case; iteration gives the names as they were sent."""
@@ -163,6 +177,10 @@ def parse_pairs(text: str) -> dict[str, str]:
 
 
 def _parse_json_text(text: str | None, what: str) -> Any:
+    # A body's UTF-8 byte order mark (some senders write one) is the encoding's marker, not
+    # JSON: json.loads skips it in bytes, as RFC 8259 allows; the body reaches us as text.
+    if text is not None and text.startswith("\ufeff"):
+        text = text[1:]
     if text is None or not text.strip():
         raise ValueError(f"{what} is empty, not JSON")
     try:
@@ -235,9 +253,17 @@ def _header_text(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise TypeError(f"a header {what} must be a string, not {type(value).__name__}")
     text = str.__str__(value) if isinstance(value, str) else str(value)
-    if any(ch in text for ch in "\r\n\0"):
-        raise ValueError(f"a header {what} may not contain line breaks")
+    _valid_unicode(text, f"a header {what}")
+    if _HEADER_CONTROL.search(text):
+        raise ValueError(
+            f"a header {what} may not contain line breaks or control characters (TAB is allowed)")
     return text
+
+
+# What HTTP forbids in a field value (RFC 9110 §5.5): control characters other than TAB, and
+# DEL. The server refuses to write such a header, and only after the webhook's effects are
+# stored, so the script is told when it sets one.
+_HEADER_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class ResponseBuilder(_Frozen):
@@ -436,7 +462,19 @@ def _plain_text(value: Any, what: str) -> str:
     """A str argument as an exact str (a script's str subclass never reaches host code)."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string, not {type(value).__name__}")
-    return str.__str__(value)
+    return _valid_unicode(str.__str__(value), what)
+
+
+def _valid_unicode(text: str, what: str) -> str:
+    """`text`, which goes to the host as UTF-8: a lone surrogate is refused here, naming what
+    held it, rather than failing as the host's message is encoded."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"{what} is not valid Unicode (a lone surrogate at position "
+                             f"{error.start})") from None
+    return text
 
 
 def _plain_headers(headers: Any) -> dict[str, str]:
@@ -456,11 +494,14 @@ def _positive_seconds(value: Any, what: str) -> float | None:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or not math.isfinite(value)
+        or not -_FLOAT_MAX < value < _FLOAT_MAX  # an int beyond a float's range too
         or value <= 0
     ):
         raise ValueError(f"{what} must be a positive number of seconds or None")
     return float(value)
+
+
+_FLOAT_MAX: Final = sys.float_info.max
 
 
 class FetchResponse(_Frozen):
@@ -532,7 +573,7 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
         text_body: str | None = None
         json_body: Any = None
         if isinstance(body, str):
-            text_body = str.__str__(body)
+            text_body = _valid_unicode(str.__str__(body), "fetch() body")
         elif isinstance(body, dict | list):
             json_body, _ = _plain_json(body, FETCH_BODY, FETCH_BODY_MAX_BYTES, ValueError)
         elif body is not None:
@@ -559,7 +600,8 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
 def _storage_key(key: Any) -> str:
     plain = _plain_text(key, "a storage key")
     if not plain or len(plain) > STORAGE_KEY_MAX_CHARS:
-        raise ValueError(f"a storage key must have 1 to {STORAGE_KEY_MAX_CHARS} characters")
+        # A storage limit (contract §3: "beyond a limit `set` raises StorageError").
+        raise StorageError(f"a storage key must have 1 to {STORAGE_KEY_MAX_CHARS} characters")
     return plain
 
 
@@ -588,7 +630,7 @@ class Storage(_Frozen):
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         plain_key = _storage_key(key)
-        plain, _ = _plain_json(value, STORAGE_VALUE, STORAGE_VALUE_MAX_BYTES, ValueError)
+        plain, _ = _plain_json(value, STORAGE_VALUE, STORAGE_VALUE_MAX_BYTES, StorageError)
         self._ask({"op": "storage.set", "key": plain_key, "value": plain,
                    "ttl": _positive_seconds(ttl, "ttl")})
 

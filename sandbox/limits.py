@@ -19,7 +19,9 @@ class Limits:
     cpu_seconds: float = 1.0
     memory_bytes: int = 256 * MIB
     output_bytes: int = 64 * KIB
-    result_bytes: int = 256 * KIB
+    # Room for a webhook reply body of 1 MiB (contract §4: counted, as here, in UTF-8 bytes)
+    # and the rest of the result.
+    result_bytes: int = 2 * MIB
     result_depth: int = 32
     source_bytes: int = 64 * KIB
     # fetch() requests one call may make; the host enforces it, the worker only reports it.

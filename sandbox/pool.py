@@ -439,8 +439,14 @@ class SandboxPool:
         load = self._load(group)
         if not load.heavy:
             self._gate.light_activity()
-        # What the call itself took: time it waited on the host is no sign of a heavy script.
-        own_ms = max(0.0, outcome.duration_ms - pending.host_seconds * 1000)
+        # What the call itself cost: its CPU time, as its worker measured it. Wall-clock time
+        # would count the time it waited on the host, or for a core on a loaded machine, or
+        # paused by the yield gate, as weight of its own: a fresh worker's first call on a busy
+        # machine then marked a light tenant heavy (held to one worker, its calls paused).
+        # (A call ended from outside reports no CPU time: then its wall-clock time less what
+        # it waited on the host.)
+        own_ms = outcome.cpu_ms if outcome.cpu_ms > 0 else max(
+            0.0, outcome.duration_ms - pending.host_seconds * 1000)
         load.observe(own_ms, outcome.limit in ("cpu", "wall", "memory", "garbage"))
         if not load.heavy and load.average_ms < 1.0 and len(self._loads) > 10_000:
             del self._loads[group]  # forget idle light groups rather than grow forever
@@ -532,12 +538,21 @@ class SandboxPool:
         # examined once per pass, not once per call started: with many tenants waiting, the
         # rescans were a third of the event loop's CPU per call.
         stuck: set[str] = set()
+        # With every worker slot taken (`_busy_limit` at its highest, common when many tenants
+        # wait), a group can only start a call in the pipe of a worker of its own that is busy
+        # already (`_worker_for`): the others are known stuck without asking. A worker with
+        # calls in flight is in `_busy`, so these are the groups of `_busy`'s workers.
+        busy_groups = {worker.group for worker in self._busy}
         while self._waiting:
+            full = len(self._busy) >= self.size * self.inflight_per_worker
             for group in self._waiting.groups():
                 if group in stuck:
                     continue
                 if self._throttled(group, now):
                     self._refuse_waiting(group, now)
+                    continue
+                if full and group not in busy_groups:
+                    stuck.add(group)
                     continue
                 worker = self._worker_for(group, now)
                 if worker is not None:
@@ -549,6 +564,7 @@ class SandboxPool:
             if pending.future.done():
                 continue
             self._start_on(worker, pending)
+            busy_groups.add(group)
 
     def _start_on(self, worker: Worker, pending: PendingCall) -> None:
         worker.inflight.append(pending)
@@ -570,7 +586,18 @@ class SandboxPool:
 
     def _group_cap(self, group: str) -> int:
         return group_worker_cap(self.size, self.workers_per_group, heavy=self._heavy(group),
-                                alone=len(self._loads) <= 1)
+                                alone=self._alone(group))
+
+    def _alone(self, group: str) -> bool:
+        """No other group has a live worker or a waiting call: the group may use every
+        worker slot. Groups seen once and gone since (a module's check at its upload, a
+        tenant whose idle workers were reclaimed) do not hold a slot back for good: that
+        kept a service's only tenant on one worker after its first upload. (Both walks stop
+        at the first other group.)"""
+        for other in self._by_group:
+            if other != group:
+                return False
+        return not self._waiting.has_other(group)
 
     def _worker_for(self, group: str, now: float) -> Worker | None:
         """An idle worker of this group; else a spare bound to it (within the group's and the
@@ -625,7 +652,7 @@ class SandboxPool:
         shared workers used to hold)."""
         load = self._loads.get(group)
         if load is not None and load.may_pipeline:
-            return self.size * self.inflight_per_worker
+            return self.size * self.inflight_per_worker  # (`_dispatch_once` relies on this top)
         return self.size
 
     def _bind_spare(self, group: str, *, first: bool) -> Worker | None:
@@ -973,14 +1000,23 @@ class SandboxPool:
         if self._waiting:
             now = time.monotonic()
             hungry = 0
+            # Run after every dispatch pass, for every waiting group: with many tenants waiting
+            # (each with its worker, idle or at its cap, nearly always), most are ruled out by
+            # one walk over their workers, before the cap and the budget are asked.
             for group in self._waiting.groups():
-                own = [w for w in self._by_group.get(group, ()) if not w.dead]
-                if (len(own) < self._group_cap(group) and not any(
-                        w.usable and not w.inflight for w in own)
-                        and self._budget(group).available(now)):
-                    hungry += 1
-                    if not own and workerless is None:
-                        workerless = group
+                own = 0
+                idle = False
+                for worker in self._by_group.get(group, ()):
+                    if not worker.dead:
+                        own += 1
+                        idle = idle or (not worker.inflight and worker.usable)
+                # (A group's cap is never above `workers_per_group`.)
+                if (idle or own >= self.workers_per_group or own >= self._group_cap(group)
+                        or not self._budget(group).available(now)):
+                    continue
+                hungry += 1
+                if not own and workerless is None:
+                    workerless = group
             wanted = max(wanted, hungry)
         limit = self.max_workers + self.spare_workers
         have = len(self._spares) + self._starting

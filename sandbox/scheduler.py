@@ -70,6 +70,10 @@ class FairQueue(Generic[T]):
         queue.append(item)
         self._size += 1
 
+    def has_other(self, group: str) -> bool:
+        """Whether a group other than `group` has waiting items."""
+        return any(other != group for other in self._queues)
+
     def push_front(self, group: str, item: T) -> None:
         """Back to the head of its group's queue (a call that never started)."""
         self._queues.setdefault(group, deque()).appendleft(item)
@@ -121,7 +125,7 @@ def group_worker_cap(max_workers: int, per_group: int, *, heavy: bool, alone: bo
     """How many workers one group may keep busy at once.
 
     A heavy group gets what `heavy_group_workers` allows; any group leaves at least one worker
-    for the others unless it is the only group seen.
+    for the others unless no other group is active (a live worker or a waiting call).
     """
     if heavy:
         return min(per_group, heavy_group_workers(max_workers))

@@ -257,7 +257,7 @@ def test_limits_show_the_real_defaults() -> None:
         f"| CPU time | {sandbox.cpu_seconds:g} s ",
         f"| memory | {sandbox.memory_mb} MiB ",
         f"| output (`print`, `log`) | {sandbox.output_kib} KiB ",
-        f"| result | {sandbox.result_kib} KiB as JSON (`sandbox.result_kib`), "
+        f"| result | {sandbox.result_kib // kib} MiB as JSON (`sandbox.result_kib`), "
         f"{DEFAULT_LIMITS.result_depth} levels deep",
         f"| `fetch()` calls | {sandbox.fetches_per_call} per function call",
         f"{fetch.timeout_seconds:g} s (`fetch.timeout_seconds`), "

@@ -52,7 +52,10 @@ async def webhook(request: web.Request) -> web.Response:
         # Not acknowledged: the middleware answers 503 + Retry-After, so the provider retries.
         app[METRICS].webhooks.labels("storage_unavailable").inc()
         raise
-    response = web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+    # 205 Reset Content must not carry content (RFC 9110 §15.3.6); aiohttp drops it itself
+    # for 204 and 304 only.
+    body = b"" if reply.status == 205 else reply.body
+    response = web.Response(status=reply.status, body=body, headers=reply.headers)
     # The service's own, whatever built the reply: they replace any spelling of them (§5.1).
     response.headers.update(REPLY_SECURITY_HEADERS)
     # Acknowledge first (the effects are committed), then notify.

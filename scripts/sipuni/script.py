@@ -97,9 +97,10 @@ def parse_event(data: dict[str, str]) -> VoipWebhookParseResult:
     direction = direction_of(data.get("src_type"), data.get("dst_type"))
     outgoing = direction == VoipCallDirection.Out
     src, dst = number(data.get("src_num")), number(data.get("dst_num"))
-    # The contract's limits (callId 128, phones 64 characters): cut rather than be refused,
-    # because a refused result would make the service answer Sipuni with an error.
-    call_id = data["call_id"][:128] if data.get("call_id") else None
+    # The contract's limits (callId 128 bytes in UTF-8, phones 64 characters): cut rather
+    # than be refused, because a refused result would make the service answer Sipuni with
+    # an error.
+    call_id = cut_utf8(data["call_id"], 128) if data.get("call_id") else None
     if kind == "1":
         name = VoipWebhookEvent.NotifyOutStart if outgoing else VoipWebhookEvent.NotifyStart
         return {"event": event(name, direction, VoipCallDisposition.Unknown, src, dst, call_id)}
@@ -151,6 +152,11 @@ def direction_of(src_type: str | None, dst_type: str | None) -> VoipCallDirectio
 def number(value: str | None) -> str:
     text = str(value or "").strip()
     return text[:64] if text else "anonymous"
+
+
+def cut_utf8(text: str, size: int) -> str:
+    """At most `size` bytes of `text` in UTF-8, never half a character."""
+    return text.encode("utf-8")[:size].decode("utf-8", "ignore")
 
 
 def talk_seconds(data: dict[str, str]) -> int:

@@ -217,3 +217,23 @@ async def test_usage_errors_exit_2(service: Service, tmp_path: Path) -> None:
 async def test_a_wrong_key_is_refused(service: Service, tmp_path: Path) -> None:
     code, output = await deploy(service, copy_folder(tmp_path), "vrk_not_a_key")
     assert code == 1 and "401" in output
+
+
+async def test_a_folder_saved_with_utf8_boms_deploys(service: Service, tmp_path: Path) -> None:
+    # Windows editors write a byte order mark; it is the encoding's marker, not script text.
+    _, api = await service.new_tenant()
+    folder = copy_folder(tmp_path)
+    for name in ("script.py", "module.yaml"):
+        path = folder / name
+        path.write_bytes(path.read_text(encoding="utf-8").encode("utf-8-sig"))
+    code, output = await deploy(service, folder, api.secret)
+    assert code == 0, output
+    module = await find_module(api, "seed-json")
+    version = await api.ok("GET", f"/api/v1/modules/{module['id']}/versions/"
+                                  f"{module['active_version']['id']}")
+    assert version["source"] == (ROOT / "scripts" / "seed-json" / "script.py").read_text(
+        encoding="utf-8")
+    # Up to date: the same script again is no new version.
+    code, output = await deploy(service, folder, api.secret)
+    assert code == 0, output
+    assert (await find_module(api, "seed-json"))["active_version"]["number"] == 1

@@ -180,6 +180,8 @@ async def test_every_request_is_acknowledged_with_success(sp: Tenant) -> None:
         ({"event": "1"}, "POST"),  # no numbers, no call id
         ({**incoming("2", call_id="c" * 300, src="7" * 90), "status": "ANSWER",
           "call_answer_timestamp": "soon"}, "GET"),
+        # The contract counts a call id's 128 in UTF-8 bytes: 100 Cyrillic letters are 200.
+        (incoming("1", call_id="ж" * 100), "POST"),
     ]
     for fields, method in odd:
         await sp.send_ok(fields, method)
@@ -187,9 +189,9 @@ async def test_every_request_is_acknowledged_with_success(sp: Tenant) -> None:
     assert response.status == 200 and await response.json() == {"success": True}
     calls = await sp.calls()
     assert sorted((c["src_phone"], len(c["provider_call_id"] or "")) for c in calls) == [
-        ("7" * 64, 128), ("anonymous", 0)]
+        ("7" * 64, 128), (CLIENT, 64), ("anonymous", 0)]
     runs = (await sp.api.ok("GET", "/api/v1/executions"))["executions"]
-    assert len(runs) == 5 and {r["outcome"] for r in runs} == {"ok"}
+    assert len(runs) == 6 and {r["outcome"] for r in runs} == {"ok"}
 
 
 async def test_every_status_is_mapped(sp: Tenant) -> None:

@@ -184,3 +184,69 @@ async def test_a_dry_run_reports_the_same_refusal(seed: SeedSetup) -> None:
     assert run["outcome"] == "invalid"
     assert run["error"]["problems"][0]["key"] == "response.headers.X-Accel-Redirect"
     assert run["reply"] is None  # no reply would be sent as the script wrote it
+
+
+@pytest.mark.parametrize("value", ["a\x7fb", "a\x01b", "\x1b[31m", "a\x0bb", "a\x1fb"])
+async def test_a_header_value_with_a_control_character_is_refused_precisely(
+    seed: SeedSetup, value: str
+) -> None:
+    # HTTP field values may not hold control characters other than TAB (RFC 9110 §5.5); the
+    # server would refuse to write them after the webhook's effects were stored, answering a
+    # bare "internal" 500. The script is told instead: by the builder as it sets the header,
+    # and by the result's validation for a reply given as a dict.
+    for form in ("content_first", "headers_first"):
+        response = await ask(seed, form, [("X-Id", value)], "x")
+        assert response.status == 500
+        answer = await response.json()
+        assert answer["error"] == "script_failed", answer
+        execution = await seed.api.ok("GET", f"/api/v1/executions/{answer['execution_id']}")
+        assert execution["error"]["type"] == "ValueError"
+        assert "control characters" in execution["error"]["message"]
+    error = await logged_error(seed, await ask(seed, "dict", [("X-Id", value)], "x"))
+    [problem] = error["problems"]
+    assert problem["key"] == "response.headers.X-Id"
+    assert "control characters" in problem["message"]
+
+
+async def test_a_header_value_with_a_tab_or_non_ascii_text_is_sent(seed: SeedSetup) -> None:
+    for form in FORMS:
+        response = await ask(seed, form, [("X-Note", "a\tb"), ("X-Name", "Пётр")], "x")
+        assert response.status == 200, await response.text()
+        assert sent(response, "X-Note") == ["a\tb"]
+        assert sent(response, "X-Name") == ["Пётр"]
+
+
+SIZED_REPLY = """
+def VoipParseWebhookRequest(request):
+    ask = request.json()
+    return {"response": HttpResponse().content(ask["unit"] * ask["count"])}
+"""
+
+
+@pytest.mark.parametrize("unit", ["x", 'a"\\\n', "й"])
+async def test_a_reply_body_of_one_mib_is_sent_and_one_byte_more_is_refused(
+    service: Service, unit: str,
+) -> None:
+    # Contract §4: a body of at most 1 MiB, counted in UTF-8 bytes; quotes, backslashes and
+    # newlines (escaped in the result's JSON) and two-byte letters count as what they are.
+    setup = await seed_setup(service)
+    await upload(setup.api, setup.module["id"], SIZED_REPLY)
+    size = len(unit.encode("utf-8"))
+    mib = 1024 * 1024
+    response = await setup.post_hook({"unit": unit, "count": mib // size})
+    assert response.status == 200, (await response.text())[:300]
+    body = await response.read()
+    assert len(body) == mib // size * size and body.decode("utf-8") == unit * (mib // size)
+    over = await setup.post_hook({"unit": unit, "count": mib // size + 1})
+    error = await logged_error(setup, over)
+    assert "body" in error["message"] and "1048576" in error["message"], error
+
+
+@pytest.mark.parametrize("status", [204, 205, 304])
+async def test_a_status_that_carries_no_content_is_sent_without_the_body(
+    seed: SeedSetup, status: int,
+) -> None:
+    response = await ask(seed, "dict", [("Content-Type", "text/plain")], "ignored", status)
+    assert response.status == status
+    assert await response.read() == b""
+    assert response.headers.get("Content-Length") in (None, "0")

@@ -190,6 +190,50 @@ async def test_invalid_result_names_the_key_and_stores_nothing(seed: SeedSetup) 
     assert await calls(seed) == []
 
 
+@pytest.mark.parametrize(("duration", "fragment"), [
+    ("10**400", "callRecord.duration: must be a finite number (got an integer of 401 digits)"),
+    # Refused by the worker, which cannot hand NaN over: an invalid result all the same
+    # (the execution log's outcome `invalid`, not `error`: the script raised nothing).
+    ("float('nan')", "the result holds nan, which JSON cannot carry"),
+    ("{1, 2}", "the result cannot hold a value of type 'set'"),
+])
+async def test_a_duration_no_number_can_store_is_an_invalid_result(
+        seed: SeedSetup, duration: str, fragment: str) -> None:
+    # Values at the edge of what a number can be: refused with the key and why, as the
+    # contract's other invalid results are, never a bare internal error.
+    source = (
+        "def VoipParseWebhookRequest(request):\n"
+        "    return {'callRecord': {'direction': 'in', 'disposition': 'answered',\n"
+        f"        'srcPhone': '79161234567', 'dstPhone': '101', 'duration': {duration}}}}}\n"
+    )
+    await upload(seed.api, seed.module["id"], source)
+    response = await seed.post_hook(start())
+    assert response.status == 500
+    answer = await response.json()
+    assert answer["error"] == "script_failed"
+    execution = await seed.api.ok("GET", f"/api/v1/executions/{answer['execution_id']}")
+    assert execution["outcome"] == "invalid"
+    assert fragment in execution["error"]["message"]
+    assert await calls(seed) == []
+
+
+async def test_an_exception_a_script_names_invalid_result_is_an_error(seed: SeedSetup) -> None:
+    # Only what the script returned is an invalid result; what it raised is an error, whatever
+    # its class is called.
+    source = (
+        "class InvalidResult(Exception):\n"
+        "    pass\n"
+        "def VoipParseWebhookRequest(request):\n"
+        "    raise InvalidResult('mine')\n"
+    )
+    await upload(seed.api, seed.module["id"], source)
+    response = await seed.post_hook(start())
+    execution_id = (await response.json())["execution_id"]
+    execution = await seed.api.ok("GET", f"/api/v1/executions/{execution_id}")
+    assert execution["outcome"] == "error"
+    assert execution["error"]["message"] == "line 4: mine"
+
+
 async def test_storage_is_committed_only_with_a_successful_webhook(seed: SeedSetup) -> None:
     source = (
         "def VoipParseWebhookRequest(request):\n"
@@ -274,6 +318,17 @@ async def test_test_connection_members_and_click_to_call(seed: SeedSetup) -> Non
         headers={"Authorization": f"Bearer {seed.user_token}"})
     assert response.status == 501
     assert "VoipGenerateCall" in (await response.json())["message"]
+
+
+async def test_a_member_listed_twice_is_loaded_once_as_first_listed(seed: SeedSetup) -> None:
+    module_id = seed.module["id"]
+    await seed.api.ok("PATCH", f"/api/v1/modules/{module_id}", {"settings": {
+        "apiKey": "demo-api-key-123456", "recordBaseUrl": "https://records.example",
+        "members": "101:Operator,102:Anna Petrova,101:Operator (queue),102:Anna"}})
+    members = await seed.api.ok("POST", f"/api/v1/modules/{module_id}/load-members")
+    assert [(m["id"], m["name"]) for m in members["members"]] == [
+        ("101", "Operator"), ("102", "Anna Petrova")]
+    assert members["members"][0]["user_id"] == seed.user["id"]
 
 
 async def test_live_socket_catches_up_after_reconnect(seed: SeedSetup) -> None:

@@ -276,3 +276,16 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     code = child.wait(timeout=120)
     assert stderr == b""  # no BrokenPipeError traceback, no "Exception ignored" at exit
     assert code == errno.EPIPE  # what `python -m json.tool` answers in the same place
+
+
+def test_a_script_saved_with_a_utf8_bom_runs_as_python_runs_it(tmp_path: Path) -> None:
+    # Editors on Windows save UTF-8 with a byte order mark; Python reads it as the encoding's
+    # marker, not as a character of the first line (which would be a syntax error).
+    script = tmp_path / "script.py"
+    script.write_bytes("def VoipParseWebhookRequest(request):\n"
+                       "    return {'response': HttpResponse().content('é')}\n".encode("utf-8-sig"))
+    code, data, _ = cli("check", str(script))
+    assert code == 0, data
+    code, data, _ = cli("run", str(script))
+    assert code == 0, data
+    assert data is not None and data["reply"]["body"] == "é"  # type: ignore[index]

@@ -330,8 +330,8 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
         Raises("InvalidResult", "the result is nested deeper than 32 levels", None, "result"),
     ),
     "return_too_large": (
-        "return 'x' * 300000",
-        Raises("InvalidResult", "the result is larger than 262144 bytes as JSON", None, "result"),
+        "return 'x' * 2200000",
+        Raises("InvalidResult", "the result is larger than 2097152 bytes as JSON", None, "result"),
     ),
     "return_huge_int": (
         "return 7 ** 5000",

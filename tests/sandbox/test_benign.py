@@ -131,6 +131,29 @@ def test_missing_attribute_raises_attribute_error() -> None:
     )
 
 
+def test_a_setting_read_as_an_attribute_says_how_to_read_it() -> None:
+    # The platform's scripts read `Namespace.params.data.apiKey`; here settings is a mapping.
+    body = """
+        out = []
+        for attempt in (lambda: settings.apiKey, lambda: request.query.event,
+                        lambda: request.headers.signature):
+            try:
+                attempt()
+            except AttributeError as error:
+                out.append(str(error))
+        return out + [hasattr(settings, "apiKey"), getattr(settings, "apiKey", "none")]
+    """
+    assert result_of(body, settings={"apiKey": "k"}) == [
+        "settings has no attribute 'apiKey': read a value as settings['apiKey'] or "
+        "settings.get('apiKey')",
+        "request.query has no attribute 'event': read a value as request.query['event'] or "
+        "request.query.get('event')",
+        "headers has no attribute 'signature': read a value as headers['signature'] or "
+        "headers.get('signature')",
+        False, "none",
+    ]
+
+
 # -- modules -------------------------------------------------------------------------------------
 
 
@@ -526,8 +549,8 @@ def test_storage_validates_before_asking_host() -> None:
                 storage.set(key, value)
             except TypeError:
                 out.append("TypeError")
-            except ValueError:
-                out.append("ValueError")
+            except StorageError:  # a limit (contract §3)
+                out.append("StorageError")
         try:
             storage.get(5)
         except TypeError:
@@ -535,7 +558,7 @@ def test_storage_validates_before_asking_host() -> None:
         return out
     """
     assert result_of(body, host=host) == [
-        "ValueError", "ValueError", "TypeError", "ValueError", "TypeError",
+        "StorageError", "StorageError", "TypeError", "StorageError", "TypeError",
     ]  # fmt: skip
     assert host.requests == []
 
