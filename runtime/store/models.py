@@ -104,8 +104,8 @@ def truncate_ms(moment: datetime) -> datetime:
 def utc_now() -> datetime:
     """Now, in UTC, cut to milliseconds: `truncate_ms(datetime.now(UTC))`.
 
-    Made from the clock's whole milliseconds, not by `replace`, whose keyword parsing cost
-    three times the rest (every webhook takes the time twice). The float `ms / 1000` is off
+    Made from the clock's whole milliseconds, not cut by `replace`, whose keyword parsing
+    was most of the work (every webhook takes the time twice). The float `ms / 1000` is off
     by less than half a microsecond for any time before the year 2242 (half its last bit),
     and `fromtimestamp` rounds to the nearest microsecond: the milliseconds exactly
     (tests/runtime/test_store.py checks it over that range)."""

@@ -145,8 +145,7 @@ class SqliteView:
     One view per combination of a group's slots that a statement may carry, not one per group:
     an INSTEAD OF trigger's WHEN is evaluated inside the trigger's own program, so a trigger
     whose slot a statement leaves NULL still runs, its frame allocated, zeroed and freed (a
-    call's view with the updated call's trigger beside the new call's cost a new call's unit
-    about 9,500 instructions more than the view of the three slots it writes). Each view's
+    call's one view ran the updated call's trigger for every new call too). Each view's
     INSERT names all of its columns, and a trigger whose slot is NULL in a row (a slot with
     fewer rows than another, see `rows`) still does nothing."""
 
