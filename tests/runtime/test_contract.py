@@ -690,6 +690,23 @@ def test_header_names_and_values(headers: Any, key: str, fragment: str) -> None:
     assert_problem({"response": reply(headers=headers)}, key, fragment)
 
 
+# RFC 9110's control characters: everything below a space but tab, and DEL. The HTTP server
+# refuses to write any of them in a header, so such a reply must be the script's invalid
+# result, not a reply that fails on its way out.
+CONTROL_CHARACTERS = [chr(c) for c in (*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F)]
+
+
+@pytest.mark.parametrize("character", CONTROL_CHARACTERS, ids=lambda c: f"{ord(c):#04x}")
+def test_a_control_character_in_a_header_value_makes_the_result_invalid(character: str) -> None:
+    assert_problem({"response": reply(headers={"X-A": f"a{character}b"})},
+                   "response.headers.X-A", "must not contain line breaks or control characters")
+
+
+def test_tabs_and_any_other_text_in_a_header_value_are_accepted() -> None:
+    value = "a\tb " + "".join(chr(c) for c in range(0x20, 0x7F)) + "\u00e9\u2028\u0085\U0001F600"
+    validate_result(PARSE, {"response": reply(headers={"X-A": value})})  # raises if refused
+
+
 # The X- names a proxy in front of the service, or a browser, acts on (contract §4). Written out
 # here rather than read from runtime.reply_policy, so a name dropped from the list fails.
 PROXY_AND_BROWSER_HEADERS = [
