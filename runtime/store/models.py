@@ -28,38 +28,23 @@ T = TypeVar("T")
 
 
 def fast_init(cls: type[T]) -> type[T]:
-    """A frozen, slotted dataclass's `__init__` that sets its slots with plain assignments.
+    """A frozen, slotted dataclass's `__init__`, setting each slot through its descriptor.
 
         @fast_init
         @dataclass(frozen=True, slots=True)
         class Call: ...
 
     The dataclass's own `__init__` of a frozen class sets every field with
-    `object.__setattr__(self, name, value)`, which looks the name up in the class each time,
-    and a slot's descriptor called from Python (`__set__`) costs a call with its argument
-    tuple per field; a webhook makes a dozen records, one of them of 23 fields. Here the new
-    object is, for the time of its `__init__` only, an instance of a twin class with the very
-    same slots and no frozen `__setattr__`, so that each field is a plain slot assignment, the
-    cheapest store Python has; its class is set back before `__init__` returns. (CPython lets
-    an object change its class between two classes of the same layout: same base, same
-    slots; checked here once, on a probe, or the descriptors are used.) The object is nobody
-    else's while its `__init__` runs. A subclass's instance is set through the descriptors
-    (its layout is its own). Same signature and defaults; the class stays frozen (its
-    `__setattr__` still refuses), `replace()` and equality work as before. Only for fields
-    that are plain `__init__` parameters (no kw_only, init=False or __post_init__: refused
-    here)."""
+    `object.__setattr__(self, name, value)`, which looks the name up in the class each time;
+    the descriptor's `__set__`, taken once here, writes the slot straight away (about a
+    third of the cost of making a record, and a webhook makes a dozen records, one of them
+    of 23 fields). Same signature and defaults; the class stays frozen (its `__setattr__` still
+    refuses), `replace()` and equality work as before. Only for fields that are plain
+    `__init__` parameters (no kw_only, init=False or __post_init__: refused here)."""
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"fast_init: {cls.__name__} has __post_init__")
-    twin: type | None = type(f"_{cls.__name__}Slots", (), {
-        "__slots__": cls.__dict__.get("__slots__", ()), "__module__": cls.__module__})
-    try:
-        probe = object.__new__(cls)
-        object.__setattr__(probe, "__class__", twin)
-    except TypeError:  # not the same layout (a base with slots of its own, a __dict__, ...)
-        twin = None
-    env: dict[str, Any] = {"_NOTHING": dataclasses.MISSING, "_cls": cls, "_twin": twin,
-                           "_set_class": object.__setattr__}
-    params, defaults, through_descriptors, assigned = ["self"], [], [], []
+    env: dict[str, Any] = {"_NOTHING": dataclasses.MISSING}
+    params, body = ["self"], []
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if not f.init or f.kw_only is True:
             raise TypeError(f"fast_init: {cls.__name__}.{f.name} is not a plain parameter")
@@ -70,18 +55,10 @@ def fast_init(cls: type[T]) -> type[T]:
         elif f.default_factory is not dataclasses.MISSING:
             env[f"_factory_{f.name}"] = f.default_factory
             params.append(f"{f.name}=_NOTHING")
-            defaults.append(f"    if {f.name} is _NOTHING:\n        {f.name} = _factory_{f.name}()")
+            body.append(f"    if {f.name} is _NOTHING:\n        {f.name} = _factory_{f.name}()")
         else:
             params.append(f.name)
-        through_descriptors.append(f"        _set_{f.name}(self, {f.name})")
-        assigned.append(f"    self.{f.name} = {f.name}")
-    if twin is None:
-        body = [*defaults, *(line[4:] for line in through_descriptors)]
-    else:
-        body = [*defaults,
-                "    if type(self) is not _cls:", *through_descriptors, "        return",
-                "    _set_class(self, '__class__', _twin)", *assigned,
-                "    self.__class__ = _cls"]
+        body.append(f"    _set_{f.name}(self, {f.name})")
     # The source is made of the class's own field names only, never of data.
     source = f"def __init__({', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
     exec(compile(source, f"<{cls.__name__}.__init__>", "exec"), env)
