@@ -64,6 +64,7 @@ from sandbox.protocol import (
     too_deep,
 )
 from sandbox.scheduler import FairQueue, GroupLoad, RestartBudget, group_worker_cap
+from sandbox.uid_claim import UidClaim, UidClaimError, claim_uids
 from sandbox.workers import CapabilityHandler, PendingCall, Worker, WorkerReader, connect
 from sandbox.yielding import YieldGate
 
@@ -251,6 +252,7 @@ class SandboxPool:
         self._by_pid: dict[int, Worker] = {}
         self._starting = 0  # spawns asked for, and workers forked but not ready yet
         self._uids_used: set[int] = set()
+        self._uid_claim: UidClaim | None = None
         # Reserved for the next spawn, whose worker the template forks ahead (forkserver.py).
         self._next_uid: int | None = None
         self._budgets: dict[str, RestartBudget] = {}
@@ -280,6 +282,13 @@ class SandboxPool:
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the template and the first spares; returns once a worker is ready."""
+        if self.worker_uids is not None and self._uid_claim is None:
+            # Claimed host-wide, so another service on this host gives its workers others.
+            try:
+                self._uid_claim = claim_uids(self.worker_uids)
+            except UidClaimError as error:
+                raise SpawnError(str(error)) from error
+            self.worker_uids = self._uid_claim.uids
         await self._start_template()
         self._started = True
         self._replenish()
@@ -326,6 +335,8 @@ class SandboxPool:
             self._forget(worker)
         if self._template is not None:
             await self._template.close(timeout=CLOSE_SECONDS)
+        if self._uid_claim is not None:
+            self._uid_claim.release()
         for task in list(self._background):
             task.cancel()
 

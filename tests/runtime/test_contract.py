@@ -240,6 +240,30 @@ def test_an_enums_value_text_reads_as_its_member(member: Any) -> None:
         assert result.event is not None and getattr(result.event, name) is member
 
 
+def test_an_events_json_is_the_serializers_dump() -> None:
+    # CallEvent writes its JSON out by hand: the serializer's dump, key order included (the
+    # stored text is what the history and the execution log show), for every member of each
+    # enum and each optional key present or not.
+    import itertools
+    import json
+
+    from runtime.contract import CallEvent, ContractModel
+
+    optional = {"callId": "c-1", "srcPhoneExt": "12", "dstPhoneExt": "\u044f"}
+    members = itertools.product(WebhookEvent, CallDirection, CallDisposition)
+    for (kind, direction, disposition), present in itertools.product(
+            members, itertools.product([False, True], repeat=len(optional))):
+        given = {"event": kind.value, "direction": direction.value,
+                 "disposition": disposition.value, "srcPhone": "+7916", "dstPhone": "101",
+                 **{key: value for (key, value), on in zip(optional.items(), present,
+                                                           strict=True) if on}}
+        model = CallEvent.model_validate(given)
+        dumped = model.to_json()
+        expected = ContractModel._dump_json(model)
+        assert json.dumps(dumped) == json.dumps(expected), given
+        assert all(type(value) is str for value in dumped.values())
+
+
 def test_to_json_leaves_out_absent_optional_keys() -> None:
     dumped = validate_result(PARSE, {"callRecord": record(call=None, callId=None)}).to_json()
     assert "call" not in dumped["callRecord"]
@@ -416,6 +440,12 @@ def test_optional_strings_must_be_strings(key: str) -> None:
 
 def test_an_empty_call_id_is_refused() -> None:
     assert_problem({"event": event(callId="")}, "event.callId", "must not be empty")
+
+
+def test_a_call_id_is_at_most_128_bytes_of_utf8() -> None:
+    assert validate_result("VoipParseWebhookRequest", {"event": event(callId="я" * 64)})
+    assert_problem({"event": event(callId="я" * 65)}, "event.callId",
+                   "is too long: at most 128 bytes in UTF-8 (got 130)")
 
 
 # --- callRecord -------------------------------------------------------------------------------
