@@ -106,6 +106,15 @@ EVENT_STATE: dict[WebhookEvent, CallState] = {
     WebhookEvent.NotifyOutEnd: CallState.ENDED,
 }
 
+# The members every event's path compares with, as module globals: a member read off its
+# class (`CallState.ENDED`) goes through the enum metaclass's generic attribute lookup in
+# Python 3.11, a dozen times a webhook; a global is one dictionary read.
+_IN, _OUT = CallDirection.In, CallDirection.Out
+_ANSWERED, _ENDED = CallState.ANSWERED, CallState.ENDED
+_NOTIFY_ANSWER, _NOTIFY_END = WebhookEvent.NotifyAnswer, WebhookEvent.NotifyEnd
+_APPLIED, _REPEAT, _LATE = EventEffect.APPLIED, EventEffect.REPEAT, EventEffect.LATE
+_RINGING_KIND = NotificationKind.RINGING
+
 STATE_NOTIFICATION: dict[CallState, NotificationKind] = {
     CallState.RINGING: NotificationKind.RINGING,
     CallState.ANSWERED: NotificationKind.ANSWERED,
@@ -215,11 +224,12 @@ class Effects:
             contact_created=None if self.contact_created is None else {
                 "id": self.contact_created.id, "name": self.contact_created.name,
                 "phone": self.contact_created.phone},
+            # (A comprehension is a function call in 3.11: none for an empty tuple.)
             notifications=[
-                {"user_id": n.user_id, "kind": n.kind.value, "call_id": n.call_id}
+                {"user_id": n.user_id, "kind": n.kind._value_, "call_id": n.call_id}
                 for n in self.pushes
-            ],
-            storage=[{"op": w.op, "key": w.key} for w in self.storage],
+            ] if self.pushes else [],
+            storage=[{"op": w.op, "key": w.key} for w in self.storage] if self.storage else [],
         )
         if (self.record is None and self.activity is None and self.contact_created is None
                 and not self.storage):
@@ -234,21 +244,24 @@ def _change_text(change: CallChange | None) -> str:
         return "null"
     before = change.state_before
     return (f'{{"id":{_encode_string(change.id)},"created":{_BOOL[change.created]},'
-            f'"state_before":{"null" if before is None else _encode_string(before.value)},'
-            f'"state_after":{_encode_string(change.state_after.value)},'
+            f'"state_before":{"null" if before is None else _encode_string(before._value_)},'
+            f'"state_after":{_encode_string(change.state_after._value_)},'
             f'"repeat":{_BOOL[change.repeat]},"late":{_BOOL[change.late]}}}')
 
 
 def _event_effects_text(change: CallChange | None, pushes: Sequence[Notification]) -> str:
     # A notification's user, call and kind are never None (Notification's fields).
     notifications = ",".join([
-        f'{{"user_id":{_encode_string(n.user_id)},"kind":{_encode_string(n.kind.value)},'
+        f'{{"user_id":{_encode_string(n.user_id)},"kind":{_encode_string(n.kind._value_)},'
         f'"call_id":{_encode_string(n.call_id)}}}' for n in pushes]) if pushes else ""
     return (f'{{"call":{_change_text(change)},"record":null,"activity":null,'
             f'"contact_created":null,"notifications":[{notifications}],"storage":[]}}')
 
 
 _BOOL = {True: "true", False: "false"}
+# Enum members' values are read as `_value_` throughout this module: the member's own
+# attribute, the same string as `.value`, which in Python 3.11 is a property whose getter runs
+# in Python (several reads a webhook; tables.py does the same).
 # A str's JSON text as the store's encoder writes it (non-ASCII kept).
 _encode_string = json.encoder.encode_basestring
 
@@ -258,8 +271,8 @@ def _change_json(change: CallChange | None) -> dict[str, JSON] | None:
         return None
     before = change.state_before
     return {"id": change.id, "created": change.created,
-            "state_before": None if before is None else before.value,
-            "state_after": change.state_after.value, "repeat": change.repeat,
+            "state_before": None if before is None else before._value_,
+            "state_after": change.state_after._value_, "repeat": change.repeat,
             "late": change.late}
 
 
@@ -280,14 +293,14 @@ def normalize_phone(raw: str, region: str) -> str | None:
 
 def operator_phone(direction: CallDirection, src_phone: str, dst_phone: str) -> str:
     """The operator's internal number: dstPhone for In and Internal, srcPhone for Out."""
-    return src_phone if direction is CallDirection.Out else dst_phone
+    return src_phone if direction is _OUT else dst_phone
 
 
 def client_phone(direction: CallDirection, src_phone: str, dst_phone: str) -> str | None:
     """The client's number: srcPhone for In, dstPhone for Out, none for Internal."""
-    if direction is CallDirection.In:
+    if direction is _IN:
         return src_phone
-    if direction is CallDirection.Out:
+    if direction is _OUT:
         return dst_phone
     return None
 
@@ -301,7 +314,7 @@ Numbers = tuple[str, str, str | None, str, str | None]
 
 
 def _numbers(part: CallEvent | CallRecord) -> Numbers:
-    return (part.direction.value, part.src_phone, part.src_phone_ext, part.dst_phone,
+    return (part.direction._value_, part.src_phone, part.src_phone_ext, part.dst_phone,
             part.dst_phone_ext)
 
 
@@ -347,7 +360,7 @@ def _lookup(ctx: ActContext, part: CallEvent | CallRecord, *, after_end: bool,
     client's contact and the operator's user."""
     return CallLookup(
         tenant_id=ctx.tenant_id, module_id=ctx.module_id, provider_call_id=part.call_id,
-        direction=part.direction.value, src_phone=part.src_phone,
+        direction=part.direction._value_, src_phone=part.src_phone,
         src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
         dst_phone_ext=part.dst_phone_ext,
         ended_since=ctx.now - RECENT_END if after_end else None,
@@ -364,7 +377,7 @@ def _history_row(ctx: ActContext, call: Call, kind: str, part: CallEvent | CallR
                  effect: EventEffect) -> CallEventRecord:
     return CallEventRecord(
         id=ids.new_id(ids.CALL_EVENT), call_id=call.id, kind=kind,
-        direction=part.direction.value, src_phone=part.src_phone,
+        direction=part.direction._value_, src_phone=part.src_phone,
         src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
         dst_phone_ext=part.dst_phone_ext, payload=part.to_json(), effect=effect,
         received_at=ctx.now, execution_id=ctx.execution_id,
@@ -376,15 +389,15 @@ def _new_call(ctx: ActContext, part: CallEvent | CallRecord, state: CallState,
               contact: Contact | None) -> Call:
     return Call(
         id=ids.new_id(ids.CALL), tenant_id=ctx.tenant_id, module_id=ctx.module_id,
-        provider_call_id=part.call_id, direction=part.direction.value, state=state,
-        disposition=part.disposition.value, src_phone=part.src_phone,
+        provider_call_id=part.call_id, direction=part.direction._value_, state=state,
+        disposition=part.disposition._value_, src_phone=part.src_phone,
         src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
         dst_phone_ext=part.dst_phone_ext, client_phone=client_raw,
         client_phone_normalized=client_normalized,
         contact_id=contact.id if contact is not None else None, duration=None,
         record_call=None, has_record=False, created_at=ctx.now, updated_at=ctx.now,
-        answered_at=ctx.now if state is CallState.ANSWERED else None,
-        ended_at=ctx.now if state is CallState.ENDED else None,
+        answered_at=ctx.now if state is _ANSWERED else None,
+        ended_at=ctx.now if state is _ENDED else None,
     )
 
 
@@ -396,45 +409,45 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
     target = EVENT_STATE[event.event]
     client_raw, client_normalized = _client(ctx, event)
     # NotifyEnd tells those already notified; every other event the operator's user.
-    operator = (None if event.event is WebhookEvent.NotifyEnd
+    operator = (None if event.event is _NOTIFY_END
                 else operator_phone(event.direction, event.src_phone, event.dst_phone))
-    scene = await tx.call_scene(_lookup(ctx, event, after_end=target is CallState.ENDED,
+    scene = await tx.call_scene(_lookup(ctx, event, after_end=target is _ENDED,
                                         client_normalized=client_normalized,
                                         operator=operator, notify=True))
     contact, call = scene.contact, scene.call
     if call is None:
         call = _new_call(ctx, event, target, client_raw, client_normalized, contact)
-        if event.event is WebhookEvent.NotifyAnswer:
+        if event.event is _NOTIFY_ANSWER:
             call = _answered_by(call, operator, scene.bound_user_id)
         await tx.insert_call(call)
-        effect = EventEffect.APPLIED
+        effect = _APPLIED
         change = CallChange(call.id, True, None, call.state, repeat=False, late=False)
     else:
         before = call.state
         numbers = _numbers(event)
-        if any(h.kind == event.event.value and h.numbers == numbers for h in scene.history):
-            effect = EventEffect.REPEAT
+        if any(h.kind == event.event._value_ and h.numbers == numbers for h in scene.history):
+            effect = _REPEAT
         elif target.rank < call.state.rank and _is_transfer(event, call, scene):
             # The answered call now rings at another operator's phone: that operator is told
             # it rings for them; the call itself stays answered.
-            effect = EventEffect.APPLIED
+            effect = _APPLIED
         elif target.rank < call.state.rank:
-            effect = EventEffect.LATE
-            if event.event is WebhookEvent.NotifyAnswer and call.answered_phone is None:
+            effect = _LATE
+            if event.event is _NOTIFY_ANSWER and call.answered_phone is None:
                 # The answer reported after the end: the state stays, who answered is known.
                 call = replace(_answered_by(call, operator, scene.bound_user_id),
                                updated_at=ctx.now)
                 await tx.update_call(call)
         else:
-            effect = EventEffect.APPLIED
+            effect = _APPLIED
             call = _advance(ctx, call, event, target, contact)
-            if event.event is WebhookEvent.NotifyAnswer:
+            if event.event is _NOTIFY_ANSWER:
                 call = _answered_by(call, operator, scene.bound_user_id)
             await tx.update_call(call)
         change = CallChange(call.id, False, before, call.state,
-                            repeat=effect is EventEffect.REPEAT, late=effect is EventEffect.LATE)
-    await tx.insert_call_event(_history_row(ctx, call, event.event.value, event, effect))
-    if effect is not EventEffect.APPLIED:
+                            repeat=effect is _REPEAT, late=effect is _LATE)
+    await tx.insert_call_event(_history_row(ctx, call, event.event._value_, event, effect))
+    if effect is not _APPLIED:
         return change, None
     return change, await _recipients(tx, ctx, event, call, scene, contact,
                                      STATE_NOTIFICATION[target])
@@ -462,7 +475,7 @@ def _advance(ctx: ActContext, call: Call, event: CallEvent, target: CallState,
     """The call after an applied event: state only forward, known facts never erased."""
     state = target if target.rank > call.state.rank else call.state
     disposition = (call.disposition if event.disposition is CallDisposition.Unknown
-                   else event.disposition.value)
+                   else event.disposition._value_)
     answered_at = call.answered_at
     if answered_at is None and target is CallState.ANSWERED:
         answered_at = ctx.now
@@ -513,7 +526,7 @@ async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, call: Call, sce
     """Who is to be told of an applied event (each user each kind once per call)."""
     already = scene.notified  # empty for a call created now (the scene found none)
     candidates: list[tuple[str, str]] = []  # (user id, phone it was reached by)
-    if event.event is WebhookEvent.NotifyEnd:
+    if event.event is _NOTIFY_END:
         seen: set[str] = set()
         for row in already:
             if row.user_id is not None and row.user_id not in seen:
@@ -524,9 +537,12 @@ async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, call: Call, sce
         user_id = scene.bound_user_id
         if user_id is not None:
             candidates.append((user_id, phone))
-        elif kind is NotificationKind.RINGING and not any(r.phone == phone for r in already):
+        elif kind is _RINGING_KIND and not (already and any(r.phone == phone
+                                                            for r in already)):
             # Remember that the phone rang although nobody is bound to it.
             await tx.insert_call_notified(CallNotified(call.id, phone, None, kind, ctx.now))
+    if not candidates:  # (nobody to tell: most new calls, at a phone nobody is bound to)
+        return None
     sent = {(r.user_id, r.kind) for r in already}
     recipients = tuple((u, p) for u, p in candidates if (u, kind) not in sent)
     if not recipients:
@@ -542,8 +558,8 @@ async def _send(tx: Tx, ctx: ActContext, pending: PendingNotifications) -> list[
     for user_id, phone in pending.recipients:
         notification_id = ids.new_id(ids.NOTIFICATION)
         payload = {
-            "id": notification_id, "kind": pending.kind.value,
-            "event": pending.event.event.value, "module_id": ctx.module_id,
+            "id": notification_id, "kind": pending.kind._value_,
+            "event": pending.event.event._value_, "module_id": ctx.module_id,
             "call": call_json, "contact": contact_json, "created_at": to_json(ctx.now),
         }
         notification = Notification(notification_id, ctx.tenant_id, user_id, pending.call.id,
@@ -561,7 +577,7 @@ async def _send(tx: Tx, ctx: ActContext, pending: PendingNotifications) -> list[
 def _activity_data(record: CallRecord, client_raw: str | None, client_normalized: str | None,
                    missed: bool) -> JSON:
     data = {
-        "direction": record.direction.value, "disposition": record.disposition.value,
+        "direction": record.direction._value_, "disposition": record.disposition._value_,
         "duration": record.duration, "missed": missed,
         "src_phone": record.src_phone, "src_phone_ext": record.src_phone_ext,
         "dst_phone": record.dst_phone, "dst_phone_ext": record.dst_phone_ext,
@@ -606,7 +622,7 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
     contact_id = contact.id if contact is not None else None
 
     recorded = {
-        "state": CallState.ENDED, "disposition": record.disposition.value,
+        "state": CallState.ENDED, "disposition": record.disposition._value_,
         "duration": float(record.duration), "record_call": record.call,
         "has_record": record.call is not None, "updated_at": ctx.now,
     }

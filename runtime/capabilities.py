@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from runtime.fetcher import FetchSession
-from runtime.store.models import JSON, StorageItem, StorageLimits, StorageUsage, utc_now
+from runtime.store.models import JSON, StorageItem, StorageLimits, StorageUsage, to_iso, utc_now
 
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
 
@@ -30,7 +30,7 @@ class StorageWrite:
         data: dict[str, Any] = {"op": self.op, "key": self.key}
         if self.op == "set":
             data["value"] = self.value
-            data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
+            data["expires_at"] = to_iso(self.expires_at) if self.expires_at else None
         return data
 
 

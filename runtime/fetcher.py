@@ -38,6 +38,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from runtime.contract import HEADER_VALUE_CONTROL
 from runtime.intake import HOP_HEADER
 
 if TYPE_CHECKING:
@@ -645,8 +646,9 @@ def _script_headers(raw: Any) -> dict[str, str]:
             raise _Refused("bad request: header names and values must be strings")
         if not _TOKEN.fullmatch(name):
             raise _Refused(f"bad request: {name[:64]!r} is not a valid header name")
-        if any(c in value for c in "\r\n\0"):
-            raise _Refused(f"bad request: the value of {name} contains a line break")
+        if HEADER_VALUE_CONTROL.search(value):
+            raise _Refused(f"bad request: the value of {name} contains a line break or "
+                           "another control character")
         if name.lower() in FORBIDDEN_HEADERS:
             raise _Refused(f"header not allowed: {name} is set by the host, not by a script")
         headers[name] = value

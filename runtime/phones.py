@@ -62,6 +62,8 @@ def candidates(text: str, region: str) -> list[str]:
     first. Digits that are valid only with a `+` (a foreign caller, `375291234567` in RU) are
     tried last, after the national reading.
     """
+    if "+" in text:  # never digits only, whatever the formatting: read as written
+        return [text]
     digits = FORMATTING.sub("", text)
     if not digits.isdigit():
         return [text]  # has a `+`, letters or other text: the library reads it as written

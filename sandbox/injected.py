@@ -381,7 +381,8 @@ def _print_text(objects: tuple[Any, ...], sep: Any, end: Any) -> str:
     end = "\n" if end is None else end
     if not isinstance(sep, str) or not isinstance(end, str):
         raise TypeError("sep and end must be strings")
-    return sep.join(str(obj) for obj in objects) + end
+    # str's own join and concatenation: `sep` may be a script's str subclass with its own join.
+    return str.join(sep, [str(obj) for obj in objects]) + end
 
 
 class PrintCollector:

@@ -93,16 +93,44 @@ scan_once: Callable[[str, int], tuple[Any, int]] = (
 whitespace = re.compile(r"[ \t\n\r]*", re.VERBOSE | re.MULTILINE | re.DOTALL).match
 
 
-def loads(text: str) -> Any:
-    """`json.loads(text)` for a str without its three Python frames: the same scanner, the same
-    whitespace around the value, the same errors (json.JSONDecodeError, a ValueError)."""
-    if text.startswith("\ufeff"):
-        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-    try:
-        value, end = scan_once(text, whitespace(text, 0).end())  # type: ignore[union-attr]
-    except StopIteration as stop:
-        raise json.JSONDecodeError("Expecting value", text, stop.value) from None
-    end = whitespace(text, end).end()  # type: ignore[union-attr]
-    if end != len(text):
-        raise json.JSONDecodeError("Extra data", text, end)
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # inf - inf is nan; a finite number minus itself is 0
+        raise ValueError(f"{text[:40]} is too large for a float")
     return value
+
+
+# The same scanner refusing NaN, Infinity and -Infinity, which json.loads takes, and numbers
+# too large for a float (1e400, which it reads as infinity): no JSON writer of ours (nor the
+# store, which refuses them when it writes) ever produces them.
+strict_scan_once: Callable[[str, int], tuple[Any, int]] = (
+    json.JSONDecoder(parse_constant=_not_json,  # type: ignore[attr-defined]
+                     parse_float=_finite).scan_once)
+
+
+def _loader(scan: Callable[[str, int], tuple[Any, int]]) -> Callable[[str], Any]:
+    def loads(text: str) -> Any:
+        if text.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        try:
+            value, end = scan(text, whitespace(text, 0).end())  # type: ignore[union-attr]
+        except StopIteration as stop:
+            raise json.JSONDecodeError("Expecting value", text, stop.value) from None
+        end = whitespace(text, end).end()  # type: ignore[union-attr]
+        if end != len(text):
+            raise json.JSONDecodeError("Extra data", text, end)
+        return value
+
+    return loads
+
+
+# `json.loads(text)` for a str without its three Python frames: the same scanner, the same
+# whitespace around the value, the same errors (json.JSONDecodeError, a ValueError).
+loads = _loader(scan_once)
+# The same, refusing NaN and the infinities (a ValueError): for the pipe between the pool and
+# its workers, whose other side may have been breached.
+loads_strict = _loader(strict_scan_once)

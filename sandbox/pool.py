@@ -53,6 +53,7 @@ from sandbox.forkserver import ForkServer, SpawnError
 from sandbox.limits import DEFAULT_LIMITS, Limits
 from sandbox.outcome import LimitName, Outcome, ScriptError
 from sandbox.protocol import (
+    MAX_REQUEST_DEPTH,
     EncodedCall,
     ProtocolError,
     UnsendableCall,
@@ -60,8 +61,10 @@ from sandbox.protocol import (
     encode_strict,
     outcome_from_json,
     source_facts,
+    too_deep,
 )
 from sandbox.scheduler import FairQueue, GroupLoad, RestartBudget, group_worker_cap
+from sandbox.uid_claim import UidClaim, UidClaimError, claim_uids
 from sandbox.workers import CapabilityHandler, PendingCall, Worker, WorkerReader, connect
 from sandbox.yielding import YieldGate
 
@@ -91,6 +94,10 @@ QUEUE_SECONDS = 60.0
 # A spawn request unanswered this long makes /healthz say the template is not answering.
 TEMPLATE_SLOW_SECONDS = 2.0
 TEMPLATE_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
+# After a worker failed to start (it exited before it was ready, or the template could not fork
+# it), new starts pause this long, longer each time in a row: a start that fails every time is
+# retried, never looped.
+START_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 CAN_RENICE = os.geteuid() == 0
 
 
@@ -220,6 +227,18 @@ class SandboxPool:
         self.restart_burst = restart_burst
         self.restarts_per_second = restarts_per_minute / 60.0
         self.worker_uids = worker_uids if os.geteuid() == 0 else None
+        if self.worker_uids is not None:
+            # Every worker process holds a uid of the range, spares too, and one is reserved
+            # for the next spawn: with fewer uids than that, tenants beyond them would wait
+            # for a uid while idle workers kept theirs (reclaiming starts at `max_workers`).
+            room = len(self.worker_uids) - spare_workers - 1
+            if room < 1:
+                raise ValueError(f"{len(self.worker_uids)} worker uids cannot hold a worker, "
+                                 f"{spare_workers} spares and the next spawn's")
+            if room < max_workers:
+                log.warning("sandbox: %d worker uids hold %d tenant workers, not %d",
+                            len(self.worker_uids), room, max_workers)
+                self.max_workers = room
         self.worker_entry = worker_entry
         self.worker_ready_seconds = worker_ready_seconds
         self.queue_seconds = queue_seconds
@@ -233,6 +252,7 @@ class SandboxPool:
         self._by_pid: dict[int, Worker] = {}
         self._starting = 0  # spawns asked for, and workers forked but not ready yet
         self._uids_used: set[int] = set()
+        self._uid_claim: UidClaim | None = None
         # Reserved for the next spawn, whose worker the template forks ahead (forkserver.py).
         self._next_uid: int | None = None
         self._budgets: dict[str, RestartBudget] = {}
@@ -248,6 +268,9 @@ class SandboxPool:
         self._template: ForkServer | None = None
         self._template_failures = 0
         self._spawn_error: str | None = None
+        self._start_failures = 0  # worker starts failed in a row
+        self._starts_paused_until = 0.0
+        self._start_retry: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.TimerHandle | None = None
         self._gate: YieldGate[Worker] = YieldGate(
@@ -259,6 +282,13 @@ class SandboxPool:
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the template and the first spares; returns once a worker is ready."""
+        if self.worker_uids is not None and self._uid_claim is None:
+            # Claimed host-wide, so another service on this host gives its workers others.
+            try:
+                self._uid_claim = claim_uids(self.worker_uids)
+            except UidClaimError as error:
+                raise SpawnError(str(error)) from error
+            self.worker_uids = self._uid_claim.uids
         await self._start_template()
         self._started = True
         self._replenish()
@@ -283,6 +313,8 @@ class SandboxPool:
         self._closed = True
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._start_retry is not None:
+            self._start_retry.cancel()
         self._gate.close()
         closed = PoolClosed("the sandbox pool was closed")
         for pending in self._waiting.drain():
@@ -303,6 +335,8 @@ class SandboxPool:
             self._forget(worker)
         if self._template is not None:
             await self._template.close(timeout=CLOSE_SECONDS)
+        if self._uid_claim is not None:
+            self._uid_claim.release()
         for task in list(self._background):
             task.cancel()
 
@@ -886,9 +920,7 @@ class SandboxPool:
                 raise ProtocolError(f"a {kind!r} message for a call that is not running")
             if kind == "outcome":
                 outcome = self._within_limits(
-                    outcome_from_json(message.get("outcome")), worker.inflight[0].limits,
-                    len(line),
-                )
+                    outcome_from_json(message.get("outcome")), worker.inflight[0].limits, line)
                 if outcome.retire:  # the worker exits by itself after this outcome
                     worker.retiring = True
                     self._charge(worker)
@@ -899,6 +931,9 @@ class SandboxPool:
                 request = message.get("request")
                 if not isinstance(request, dict):
                     raise ProtocolError("a capability request must be an object")
+                if too_deep(line, request, MAX_REQUEST_DEPTH):
+                    raise ProtocolError(
+                        f"a capability request nested deeper than {MAX_REQUEST_DEPTH} levels")
                 if worker.inflight[0].asking:
                     # A worker waits for each answer before it asks again: a second request
                     # meanwhile is a flood, not a script.
@@ -912,13 +947,19 @@ class SandboxPool:
             self._protocol_violation(worker, str(error))
 
     @staticmethod
-    def _within_limits(outcome: Outcome, limits: Limits, size: int) -> Outcome:
+    def _within_limits(outcome: Outcome, limits: Limits, line: bytes) -> Outcome:
         """The worker enforces output and result limits; check them again from outside."""
         # JSON may escape a character into up to 6 bytes; anything beyond that bound is a
         # result the worker should have refused.
-        if size > (limits.result_bytes + limits.output_bytes) * 6 + 65536:
+        if len(line) > (limits.result_bytes + limits.output_bytes) * 6 + 65536:
             return failure("InvalidResult",
                            f"the result is larger than {limits.result_bytes} bytes as JSON",
+                           limit="result", duration_ms=outcome.duration_ms)
+        result = outcome.result
+        if (type(result) is dict or type(result) is list) and too_deep(
+                line, result, limits.result_depth):
+            return failure("InvalidResult",
+                           f"the result is nested deeper than {limits.result_depth} levels",
                            limit="result", duration_ms=outcome.duration_ms)
         if len(outcome.logs) > limits.output_bytes:
             return replace(outcome, logs=outcome.logs[: limits.output_bytes],
@@ -939,6 +980,8 @@ class SandboxPool:
             worker.ready_timer.cancel()
             worker.ready_timer = None
         self._spawn_error = None
+        self._start_failures = 0
+        self._starts_paused_until = 0.0  # a start worked: no reason to hold back the next
         self._starting -= 1
         self._spares.append(worker)
         self._dispatch()
@@ -995,6 +1038,8 @@ class SandboxPool:
         worker it may have, within `max_workers` + `spare_workers` processes."""
         if self._closed or self._template is None or not self._template.ready:
             return
+        if self._starts_paused_until > time.monotonic():
+            return  # after failed starts (`_start_failed`); a timer replenishes again
         wanted = self.spare_workers
         workerless = None  # a waiting group with no worker at all
         if self._waiting:
@@ -1076,9 +1121,13 @@ class SandboxPool:
                 self._next_uid = uid
             if self._closed:
                 return
-            self._spawn_error = str(error)
-            log.error("cannot start a sandbox worker: %s", error)
-            if template is not None and not template.down and "did not answer" in str(error):
+            if template is None or template.down:
+                # The template went away: its restart has a backoff of its own.
+                self._spawn_error = str(error)
+                log.error("cannot start a sandbox worker: %s", error)
+                return
+            self._start_failed(f"cannot start a sandbox worker: {error}")
+            if "did not answer" in str(error):
                 template.kill()  # unresponsive: the supervisor starts a new one
             return
         self.stats.workers_started += 1
@@ -1104,10 +1153,28 @@ class SandboxPool:
     def _on_ready_timeout(self, worker: Worker) -> None:
         worker.ready_timer = None
         if not worker.ready and not worker.dead:
-            self._spawn_error = f"a worker did not start in {self.worker_ready_seconds:g} s"
-            log.error("sandbox worker %s did not say ready in %s s", worker.pid,
-                      self.worker_ready_seconds)
+            self._start_failed(f"a worker did not start in {self.worker_ready_seconds:g} s "
+                               f"(pid {worker.pid})")
             self._take_out(worker, "did not start in time", charge=False)
+
+    def _start_failed(self, reason: str) -> None:
+        """A worker could not be started: say why (`start()` fails with it, `health()` names
+        it while no spare is ready) and pause new starts, longer each time in a row."""
+        self._spawn_error = reason
+        delay = START_BACKOFF_SECONDS[min(self._start_failures, len(START_BACKOFF_SECONDS) - 1)]
+        self._start_failures += 1
+        log.error("%s; new workers are started again in %g s", reason, delay)
+        self._starts_paused_until = time.monotonic() + delay
+        if self._start_retry is None and not self._closed:
+            self._start_retry = asyncio.get_running_loop().call_later(delay, self._retry_starts)
+
+    def _retry_starts(self) -> None:
+        self._start_retry = None
+        if self._starts_paused_until > time.monotonic():  # paused again meanwhile
+            self._start_retry = asyncio.get_running_loop().call_later(
+                self._starts_paused_until - time.monotonic(), self._retry_starts)
+            return
+        self._dispatch()  # (which replenishes)
 
     def _charge(self, worker: Worker) -> None:
         if worker.group is not None:
@@ -1178,8 +1245,12 @@ class SandboxPool:
             self._take_out(worker, "retired but did not exit", charge=False)
 
     def _crashed(self, worker: Worker) -> None:
-        if not worker.dead:
-            self._take_out(worker, "", charge=not worker.retiring and worker.group is not None)
+        if worker.dead:
+            return
+        if not worker.ready:
+            status = "" if worker.exit_status is None else f" (exit status {worker.exit_status})"
+            self._start_failed(f"a new sandbox worker exited before it was ready{status}")
+        self._take_out(worker, "", charge=not worker.retiring and worker.group is not None)
 
     def _on_pidfd(self, worker: Worker) -> None:
         """The process is gone (a pidfd turns readable when it exits)."""
@@ -1201,9 +1272,10 @@ class SandboxPool:
         worker.gone = True
         if worker.dead:
             self._forget(worker)
-        elif worker.eof:
+        elif worker.eof and (worker.exit_status is not None or worker.retiring):
             self._crashed(worker)
-        # else: the pipe's EOF follows and reports the crash.
+        # else: the pipe's EOF follows, or came and waits a moment for the template's report
+        # of the exit status (`_on_eof`), and reports the crash.
 
     def _forget(self, worker: Worker) -> None:
         """The process is gone and out of service: release everything it held."""

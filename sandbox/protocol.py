@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sandbox.jsontext import dumper
-from sandbox.jsontext import loads as _loads
-from sandbox.jsontext import scan_once as _scan_once
+from sandbox.jsontext import loads_strict as _loads
+from sandbox.jsontext import strict_scan_once as _scan_once
 from sandbox.jsontext import whitespace as _whitespace
 from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, ScriptError
 
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 MAX_ERROR_TEXT = 4000
 MAX_TRACEBACK_LINES = 50
+# How deeply a capability request may nest: around a storage value or fetch() body of up to 64
+# levels. (An outcome's result is held to the call's `result_depth`.) Deeper, the service's own
+# code handling it (the host's json, validation) could recurse until it fails.
+MAX_REQUEST_DEPTH = 100
 # Scripts a worker keeps by hash, so a known script crosses the pipe as its hash alone. The
 # pool mirrors this LRU per worker; when they disagree the worker says "source_missing".
 SOURCE_CACHE_SIZE = 512
@@ -251,7 +255,38 @@ def decode(line: bytes) -> dict[str, Any]:
         text = line.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ProtocolError(f"not JSON: {error}") from None
-    return _decoded(text)
+    try:
+        return _decoded(text)
+    except RecursionError:  # deeper than the parser follows: the depth checks come after
+        raise ProtocolError("a message nested deeper than the protocol allows") from None
+
+
+def too_deep(line: bytes, value: Any, levels: int) -> bool:
+    """Whether `value`, decoded from `line`, nests lists and objects more than `levels` deep.
+
+    A level needs an opening bracket: a line with no more of them than `levels` (nearly every
+    one) is not walked. (Counting them in C costs less than walking a typical result.)"""
+    return (line.count(b"[") + line.count(b"{") > levels
+            and nested_deeper_than(value, levels))
+
+
+def nested_deeper_than(value: Any, levels: int) -> bool:
+    """Whether decoded JSON nests lists and objects more than `levels` deep. Recursive, but
+    never deeper than `levels` (a limit of ours), whatever the value."""
+    kind = type(value)
+    if kind is dict:
+        children: Any = value.values()
+    elif kind is list:
+        children = value
+    else:
+        return False
+    if levels <= 0:
+        return True
+    for child in children:
+        kind = type(child)
+        if (kind is dict or kind is list) and nested_deeper_than(child, levels - 1):
+            return True
+    return False
 
 
 def _decoded(text: str) -> dict[str, Any]:

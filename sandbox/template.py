@@ -111,6 +111,17 @@ def _move_high(fd: int) -> int:
     return high
 
 
+def _close_inherited(control_fd: int) -> None:
+    """Close every descriptor but stdin, stdout, stderr and the control socket.
+
+    The template holds nothing it was not given, so no worker it forks starts with it: the
+    pool's event loop may leave more in the program it starts (uvloop's subprocess plumbing
+    leaves copies of the stdio pipes at higher numbers, and the write end of a pipe of its
+    own)."""
+    os.closerange(3, control_fd)
+    os.closerange(control_fd + 1, os.sysconf("SC_OPEN_MAX"))
+
+
 def gc_ready() -> None:
     """Collect now and freeze what survives: the forks then share those pages instead of
     copying them the first time their collector walks the template's objects."""
@@ -126,6 +137,7 @@ def template_main() -> NoReturn:
 
     passed = int(sys.argv[1])
     entry = sys.argv[2]
+    _close_inherited(passed)
     control_fd = _move_high(passed)
     devnull = _move_high(os.open(os.devnull, os.O_RDWR))
     # Reserve the workers' descriptor numbers so nothing else of ours lands there.

@@ -48,6 +48,7 @@ def sign_in_page(request: web.Request, *, error: str | None = None, status: int 
     token, new_cookie = pre_session_token(request)
     response = render(request, "sign_in.html", {
         "form_token": token, "error": error, "next": request.query.get("next", ""),
+        "unsent": "unsent" in request.query,
     }, status=status)
     if new_cookie:
         set_pre_cookie(request, response, new_cookie)
@@ -87,6 +88,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post(PREFIX + "/sign-out")
+@page  # a refused form (its page outlived its session) is a page saying so, not JSON
 async def sign_out(request: web.Request) -> web.StreamResponse:
     session = await current_session(request)
     if session is not None:

@@ -13,6 +13,7 @@ from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
     form_of,
+    is_htmx,
     page,
     render,
     require_builder,
@@ -135,7 +136,10 @@ async def unbound_extensions(request: web.Request, session: Session, module: Mod
 
 
 async def render_module(request: web.Request, session: Session, module: Module, *,
-                        status: int = 200, **extra: Any) -> web.Response:
+                        status: int = 200, typed_settings: list[dict[str, Any]] | None = None,
+                        **extra: Any) -> web.Response:
+    """The module page; after a refused save, `typed_settings` (or `general_values` in
+    `extra`) show the form as it was sent, so nothing typed has to be typed again."""
     store = request.app[STORE]
     bindings = await store.list_bindings(session.tenant_id, module.id) or []
     users = await store.list_users(session.tenant_id, 500, 0)
@@ -144,7 +148,9 @@ async def render_module(request: web.Request, session: Session, module: Module, 
     active = (await store.get_version(session.tenant_id, module.id, module.active_version_id)
               if module.active_version_id else None)
     settings = [
-        {"name": name, "secret": name in module.secrets, "type": setting_type(value),
+        {"name": name, "original": name, "secret": name in module.secrets,
+         "stored_secret": name in module.secrets, "type": setting_type(value),
+         "removed": False,
          "value": "" if name in module.secrets else
          ("true" if value is True else "false" if value is False else str(value))}
         for name, value in module.settings.items()
@@ -163,6 +169,8 @@ async def render_module(request: web.Request, session: Session, module: Module, 
         "retention": request.app[CONFIG].retention,
         **extra,
     }
+    if typed_settings is not None:
+        context["settings"] = typed_settings
     return render(request, "module.html", context, status=status)
 
 
@@ -179,11 +187,7 @@ def read_settings(form: Mapping[str, Any], module: Module
     settings: dict[str, Any] = {}
     secrets: list[str] = []
     problems: list[str] = []
-    try:
-        count = min(int(text(form, "rows") or 0), 300)
-    except ValueError:
-        count = 0
-    for i in range(count):
+    for i in range(setting_rows(form)):
         name = text(form, f"s{i}-name").strip()
         original = text(form, f"s{i}-original")
         if form.get(f"s{i}-remove") or not name:
@@ -202,6 +206,13 @@ def read_settings(form: Mapping[str, Any], module: Module
             settings[name] = value if stored_name != name else mask(value)
             secrets.append(name)
             continue
+        if not secret and raw == "" and stored_name in module.secrets:
+            # Untick "Secret" with the value left blank: the value is never shown, so it cannot
+            # be kept as a plain setting; storing "" instead would lose it without a word.
+            problems.append(f"{name}: a secret's value is never shown, so it cannot become a "
+                            "plain setting as it is: type the value to keep it as a plain "
+                            "setting, or tick Secret again to keep it secret")
+            continue
         try:
             settings[name] = typed(raw, kind)
         except ValueError as error:
@@ -210,6 +221,33 @@ def read_settings(form: Mapping[str, Any], module: Module
         if secret:
             secrets.append(name)
     return settings, secrets, problems
+
+
+def rows_as_sent(form: Mapping[str, Any], module: Module) -> list[dict[str, Any]]:
+    """The settings table's rows as the refused form sent them (the settings template's
+    shape). A secret typed into this very form is shown back, masked as it was typed; a stored
+    one never is (left blank, it is kept)."""
+    rows: list[dict[str, Any]] = []
+    for i in range(setting_rows(form)):
+        name = text(form, f"s{i}-name").strip()
+        original = text(form, f"s{i}-original")
+        raw = text(form, f"s{i}-value")
+        if not (name or original or raw):
+            continue  # the empty "new setting" row: the page adds one again
+        kind = text(form, f"s{i}-type")
+        rows.append({"name": name, "original": original,
+                     "secret": bool(form.get(f"s{i}-secret")),
+                     "stored_secret": original in module.secrets,
+                     "type": kind if kind in ("text", "number", "boolean") else "text",
+                     "removed": bool(form.get(f"s{i}-remove")), "value": raw})
+    return rows
+
+
+def setting_rows(form: Mapping[str, Any]) -> int:
+    try:
+        return min(int(text(form, "rows") or 0), 300)
+    except ValueError:
+        return 0
 
 
 def typed(raw: str, kind: str) -> Any:
@@ -231,19 +269,21 @@ def typed(raw: str, kind: str) -> Any:
 
 
 async def apply_patch(request: web.Request, session: Session, module: Module,
-                      data: dict[str, Any], section: str) -> web.StreamResponse:
+                      data: dict[str, Any], section: str, **as_sent: Any) -> web.StreamResponse:
+    """Save a section of the module page; refused, the page again with the problems and the
+    section's form as it was sent (`as_sent`: render_module's keywords)."""
     try:
         body = ModulePatchBody.model_validate(data)
         with store_errors():
             await module_ops.update_module(services(request), module, body)
     except ValidationError as error:
         return await render_module(request, session, module, status=422,
-                                   errors={section: problems_of(error)})
+                                   errors={section: problems_of(error)}, **as_sent)
     except ApiError as error:
         if error.status == 404:
             raise
         return await render_module(request, session, module, status=error.status,
-                                   errors={section: [error.message]})
+                                   errors={section: [error.message]}, **as_sent)
     raise see_other(f"{PREFIX}/modules/{module.id}?saved={section}#{section}")
 
 
@@ -254,11 +294,13 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
     module = await owned(request, session)
     form = await form_of(request, session)
     settings, secrets, problems = read_settings(form, module)
+    as_sent = rows_as_sent(form, module)
     if problems:
         return await render_module(request, session, module, status=422,
-                                   errors={"settings": problems})
+                                   errors={"settings": problems}, typed_settings=as_sent)
     return await apply_patch(request, session, module,
-                             {"settings": settings, "secrets": secrets}, "settings")
+                             {"settings": settings, "secrets": secrets}, "settings",
+                             typed_settings=as_sent)
 
 
 @routes.post(PREFIX + "/modules/{module_id}/general")
@@ -267,11 +309,12 @@ async def save_general(request: web.Request) -> web.StreamResponse:
     session = await require_builder(request)
     module = await owned(request, session)
     form = await form_of(request, session)
-    hosts = [line.strip() for line in text(form, "allowlist").splitlines() if line.strip()]
+    values = {k: text(form, k) for k in ("name", "description", "region", "allowlist")}
+    hosts = [line.strip() for line in values["allowlist"].splitlines() if line.strip()]
     return await apply_patch(request, session, module, {
-        "name": text(form, "name"), "description": text(form, "description"),
-        "region": text(form, "region"), "allowlist": list(unique(hosts)),
-    }, "general")
+        "name": values["name"], "description": values["description"],
+        "region": values["region"], "allowlist": list(unique(hosts)),
+    }, "general", general_values=values)
 
 
 # --- bindings, members, test connection -------------------------------------------------------
@@ -304,10 +347,6 @@ async def save_bindings(request: web.Request) -> web.StreamResponse:
         raise not_found("module")
     module_changed(services(request), module.id)
     raise see_other(f"{PREFIX}/modules/{module.id}?saved=bindings#bindings")
-
-
-def is_htmx(request: web.Request) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 @routes.post(PREFIX + "/modules/{module_id}/load-members")

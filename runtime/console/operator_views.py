@@ -55,6 +55,11 @@ ENDED_SHOWN = 20
 NOTIFIED_WINDOW = timedelta(days=7)
 NOTIFICATIONS_SCAN = 500
 MERGE_CHOICES = 500  # the newest contacts, offered to merge into the one shown
+# The calls list, a page at a time: older pages are linked (the API pages the same way).
+CALLS_PAGE = 200
+# An operator's page reads the newest offset + page calls of each of their lists and merges
+# them; this bounds that read.
+MAX_CALLS_OFFSET = 10_000
 
 
 async def notified_calls(request: web.Request, session: Session, *,
@@ -168,6 +173,14 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
 # --- calls ------------------------------------------------------------------------------------
 
 
+def page_offset(request: web.Request) -> int:
+    """?offset=: how many of the newest calls the page skips (0..MAX_CALLS_OFFSET)."""
+    try:
+        return min(max(0, int(request.query.get("offset", "0"))), MAX_CALLS_OFFSET)
+    except ValueError:
+        return 0
+
+
 @routes.get(PREFIX + "/calls")
 @page
 async def calls_page(request: web.Request) -> web.StreamResponse:
@@ -176,19 +189,25 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
     state = request.query.get("state") or None
     if state is not None and state not in {s.value for s in CallState}:
         raise ApiError(400, "bad_request", f"state: {state!r} is not a call state")
+    offset = page_offset(request)
     calls: list[Call] = []
+    # One more than a page: whether there are older calls to link to.
     if session.kind == "builder":
         calls = await store.list_calls(session.tenant_id,
                                        CallFilter(state=CallState(state) if state else None),
-                                       200, 0)
+                                       CALLS_PAGE + 1, offset)
     else:
-        calls = await operator_calls(request, session,
-                                     state=CallState(state) if state else None)
+        calls = (await operator_calls(request, session,
+                                      state=CallState(state) if state else None,
+                                      limit=offset + CALLS_PAGE + 1))[offset:]
+    older = len(calls) > CALLS_PAGE
+    calls = calls[:CALLS_PAGE]
     contacts = await store.get_contacts(  # one read for all, not one per call
         session.tenant_id, [call.contact_id for call in calls if call.contact_id])
     modules = {m.id: m for m in await store.list_modules(session.tenant_id, 500, 0)}
     return render(request, "calls.html", {
         "calls": calls, "contacts": contacts, "modules": modules, "state": state or "",
+        "offset": offset, "page": CALLS_PAGE, "older": older,
         "answered_by": await answered_by(request, session.tenant_id, calls),
         **await dial_lines(request, session)})
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 
 from runtime.console.diffs import CONTEXT, side_by_side
-from runtime.console.modules_views import owned
+from runtime.console.modules_views import owned, text
 from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
@@ -28,6 +29,7 @@ from runtime.typedefs import STORE
 routes = web.RouteTableDef()
 
 COUNT_CAP = 500
+FROM_FIELD = "from_version_id"  # the rollback form's: the active version the page showed
 
 
 async def failed_count(request: web.Request, session: Session, module: Module,
@@ -86,17 +88,19 @@ async def versions_page(request: web.Request) -> web.StreamResponse:
     return await render_versions(request, session, await owned(request, session))
 
 
-async def change_active(
-    request: web.Request, change: Callable[[Services, Module], Awaitable[Module]], done: str,
-) -> web.StreamResponse:
-    """Activate or roll back from the versions page: the page again with the store's refusal,
-    or back to it saying what was done."""
+Change = Callable[[Services, Module, Mapping[str, Any]], Awaitable[Module]]
+
+
+async def change_active(request: web.Request, change: Change, done: str
+                        ) -> web.StreamResponse:
+    """Activate or roll back from the versions page (`change` gets the posted form): the page
+    again with the store's refusal, or back to it saying what was done."""
     session = await require_builder(request)
     module = await owned(request, session)
-    await form_of(request, session)
+    form = await form_of(request, session)
     try:
         with store_errors():
-            await change(services(request), module)
+            await change(services(request), module, form)
     except ApiError as error:
         return await render_versions(request, session, module, error=error.message,
                                      status=error.status)
@@ -108,14 +112,26 @@ async def change_active(
 async def activate(request: web.Request) -> web.StreamResponse:
     version_id = request.match_info["version_id"]
     return await change_active(
-        request, lambda ops, module: version_ops.activate_version(ops, module, version_id),
+        request, lambda ops, module, _: version_ops.activate_version(ops, module, version_id),
         "activated")
+
+
+def shown(form: Mapping[str, Any]) -> str | None:
+    """The active version the rollback form's page showed ("" for none); None from a form
+    without the field (a page drawn before it had one): then no check, as before."""
+    return text(form, FROM_FIELD) if FROM_FIELD in form else None
 
 
 @routes.post(PREFIX + "/modules/{module_id}/rollback")
 @page
 async def rollback(request: web.Request) -> web.StreamResponse:
-    return await change_active(request, version_ops.rollback_version, "rolled-back")
+    """Roll back from the active version the page showed (its form says which): the button
+    names the version it goes to, and a second click or someone else's change meanwhile
+    must not step back a version further than that."""
+    return await change_active(
+        request, lambda ops, module, form: version_ops.rollback_version(
+            ops, module, from_version_id=shown(form)),
+        "rolled-back")
 
 
 @routes.get(PREFIX + "/modules/{module_id}/diff")

@@ -99,8 +99,47 @@ def render(request: web.Request, template: str, context: Mapping[str, Any] | Non
 
 
 def sign_in_redirect(request: web.Request) -> web.HTTPFound:
-    target = request.path_qs if request.method == "GET" else PREFIX + "/"
-    return web.HTTPFound(f"{PREFIX}/sign-in?next={quote(target, safe='')}")
+    """To the sign-in form, and back after it: to the page asked for, or for a form sent
+    without a session (it ended meanwhile) to the page the form was on, with the sign-in form
+    saying that nothing was saved."""
+    if request.method == "GET":
+        return web.HTTPFound(f"{PREFIX}/sign-in?next={quote(request.path_qs, safe='')}")
+    return web.HTTPFound(f"{PREFIX}/sign-in?unsent=1&next="
+                         f"{quote(referring_page(request) or PREFIX + '/', safe='')}")
+
+
+def referring_page(request: web.Request) -> str | None:
+    """The console page a form was sent from (its Referer, on this very service), if any."""
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.netloc != request.headers.get("Host", "") or \
+            not referer.path.startswith(PREFIX + "/"):
+        return None
+    return referer.path + (f"?{referer.query}" if referer.query else "")
+
+
+def is_htmx(request: web.Request) -> bool:
+    """A request htmx sent for a part of a page (a button's answer swapped into a box)."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def htmx_sign_in(request: web.Request) -> web.Response:
+    """The session ended under a page's htmx button: the whole page goes to the sign-in form
+    (HX-Redirect), to come back to that page after. A redirect htmx would follow by itself
+    and put the sign-in page inside the button's box."""
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    target = current.path + (f"?{current.query}" if current.query else "") \
+        if current.path.startswith(PREFIX + "/") else PREFIX + "/"
+    return web.Response(status=401, headers={
+        "HX-Redirect": f"{PREFIX}/sign-in?next={quote(target, safe='')}"})
+
+
+def error_answer(request: web.Request, error: ApiError, **context: Any) -> web.Response:
+    """An error as a page, or for an htmx button as the few words its box shows (a whole
+    page there would nest a second header and menu inside the first)."""
+    template = "_error.html" if is_htmx(request) else "error.html"
+    response = render(request, template, {"error": error, **context}, status=error.status)
+    response.headers.update(error.headers)  # Retry-After of a 429 or a 503
+    return response
 
 
 async def require_session(request: web.Request) -> Session:
@@ -174,10 +213,10 @@ def page(handler: Handler) -> Handler:
             if error is None:
                 raise
             if error.status == 401:
+                if is_htmx(request):
+                    return htmx_sign_in(request)
                 raise sign_in_redirect(request) from None
-            response = render(request, "error.html", {"error": error}, status=error.status)
-            response.headers.update(error.headers)  # Retry-After of a 429 or a 503
-            return response
+            return error_answer(request, error)
 
     return wrapper
 

@@ -72,7 +72,15 @@ async def load_members(services: Services, module: Module) -> Members:
     assert isinstance(result, MemberList)
     bindings = await services.store.list_bindings(module.tenant_id, module.id) or []
     bound = {b.member_id: b.user_id for b in bindings}
-    members = [{**m, "user_id": bound.get(str(m["id"]))} for m in result.to_json()]
+    # Each member once, as first listed: a provider's list may name an account twice (an
+    # extension in two groups), and the bindings table binds an id, not a row.
+    members: list[dict[str, Any]] = []
+    listed: set[str] = set()
+    for member in result.to_json():
+        member_id = str(member["id"])
+        if member_id not in listed:
+            listed.add(member_id)
+            members.append({**member, "user_id": bound.get(member_id)})
     return Members(members, report.execution_id)
 
 

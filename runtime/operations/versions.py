@@ -170,9 +170,35 @@ async def activate_version(services: Services, module: Module, version_id: str) 
     return updated
 
 
-async def rollback_version(services: Services, module: Module) -> Module:
-    """Activate the version before the active one (409 without one to go back to)."""
-    updated = found(await services.store.rollback_version(module.tenant_id, module.id),
-                    "module")
+class ActiveMovedOn(Exception):
+    """A rollback's transaction found another active version than the client saw."""
+
+
+async def rollback_version(services: Services, module: Module, *,
+                           from_version_id: str | None = None) -> Module:
+    """Activate the version before the active one (409 without one to go back to).
+
+    `from_version_id`: the active version the client saw; another one active now (a second
+    click, someone else's change) is a 409 and nothing changes. Checked in the write's own
+    transaction, so two rollbacks sent at once from one page step back once."""
+    tenant_id = module.tenant_id
+
+    async def unit(tx: Tx) -> Module | None:
+        if from_version_id is not None:
+            current = await tx.get_module(tenant_id, module.id)
+            if current is None:
+                return None
+            if current.active_version_id != from_version_id:
+                raise ActiveMovedOn
+        return await tx.rollback_version(tenant_id, module.id)
+
+    try:
+        updated = found(await services.store.write(unit), "module")
+    except ActiveMovedOn:
+        active = await services.store.get_active_version(tenant_id, module.id)
+        now = f"version {active.number} is" if active else "no version is"
+        raise Conflict("nothing was rolled back: the active version changed since this page "
+                       f"was drawn (a second click, or someone else); {now} active now"
+                       ) from None
     module_changed(services, module.id)
     return updated

@@ -109,17 +109,26 @@ def _scene_sql(d: Dialect, extra_column: str | None) -> str:
     The call is chosen once, in a one-row subquery of the FROM clause that the other columns
     read: its OFFSET keeps it from being merged into them (SQLite and PostgreSQL alike), so its
     lookups run once. (A MATERIALIZED CTE did the same at the price of a temporary table
-    opened, filled and scanned for every webhook.)"""
+    opened, filled and scanned for every webhook.) What hangs on the call is read only when a
+    call was chosen (CASE): for a new call, most webhooks' first, the four subqueries would
+    open their cursors and seek NULL for nothing."""
     def rows(table: t.Table[Any], alias: str, where: str, order: str) -> str:
         return (f"(SELECT {{agg}}({{as_json}}(o)) FROM (SELECT {table.json_object(alias, d)} "
                 f"AS o FROM {table.name} {alias} WHERE {where} ORDER BY {order}) s)")
 
     return f"""SELECT
-        (SELECT {t.CALLS.json_object('c', d)} FROM calls c WHERE c.id = chosen.id) AS call,
-        {rows(t.CALL_EVENTS, 'e', 'e.call_id = chosen.id', 'e.received_at, e.id')} AS history,
-        {rows(t.CALL_NOTIFIED, 'n', 'n.call_id = chosen.id', 'n.{insert_order}')} AS notified,
-        (SELECT {t.ACTIVITY.json_object('a', d)} FROM activity a WHERE a.call_id = chosen.id)
-            AS activity,
+        CASE WHEN chosen.id IS NOT NULL THEN
+            (SELECT {t.CALLS.json_object('c', d)} FROM calls c WHERE c.id = chosen.id) END
+            AS call,
+        CASE WHEN chosen.id IS NOT NULL THEN
+            {rows(t.CALL_EVENTS, 'e', 'e.call_id = chosen.id', 'e.received_at, e.id')} END
+            AS history,
+        CASE WHEN chosen.id IS NOT NULL THEN
+            {rows(t.CALL_NOTIFIED, 'n', 'n.call_id = chosen.id', 'n.{insert_order}')} END
+            AS notified,
+        CASE WHEN chosen.id IS NOT NULL THEN
+            (SELECT {t.ACTIVITY.json_object('a', d)} FROM activity a WHERE a.call_id = chosen.id)
+            END AS activity,
         (SELECT {t.contact_json_object('ct', d)} FROM contacts ct WHERE ct.id = (
             SELECT min(contact_id) FROM contact_phones WHERE tenant_id = $9
             AND normalized = $10)) AS contact,
@@ -155,8 +164,12 @@ def _json(value: Any) -> Any:
 
 
 def scene_args(lookup: CallLookup, d: Dialect) -> list[Any]:
-    return [*lookup.numbers, lookup.provider_call_id, d.time_or_none_in(lookup.ended_since),
-            lookup.tenant_id, lookup.client_phone, lookup.operator_phone]
+    # lookup.numbers written out (its property builds a tuple to be unpacked): every webhook.
+    ended_since = lookup.ended_since
+    return [lookup.module_id, lookup.direction, lookup.src_phone, lookup.src_phone_ext,
+            lookup.dst_phone, lookup.dst_phone_ext, lookup.provider_call_id,
+            None if ended_since is None else d.time_in(ended_since), lookup.tenant_id,
+            lookup.client_phone, lookup.operator_phone]
 
 
 class Reads(UsageReads):
@@ -471,8 +484,10 @@ class Reads(UsageReads):
     async def read_call_scene(self, lookup: CallLookup, extra_column: str | None = None,
                               extra_args: Sequence[Any] = ()) -> CallScene:
         d = self._d
-        row = await self._port.one(scene_sql(d, extra_column),
-                                   [*scene_args(lookup, d), *extra_args])
+        args = scene_args(lookup, d)
+        if extra_args:
+            args.extend(extra_args)
+        row = await self._port.one(scene_sql(d, extra_column), args)
         # By position, in the statement's order: call, history, notified, activity, contact,
         # bound_user. A call not found (a new call: most webhooks) leaves them NULL, or an
         # empty array for SQLite's aggregates, and decodes nothing.

@@ -8,13 +8,14 @@ PostgreSQL, at most three on SQLite. A unit acting on one event or one call reco
 one read (the call's scene) and those.
 
 - SQLite (`SQLITE_GROUPS`): SQLite has no statement writing several tables, so the writer
-  connection holds a few narrow TEMP views, one per group of tables written together (a
-  call, its history and the record of whom it rang; a call record's activity and the
-  execution row; a contact and its phones), each with an INSTEAD OF INSERT
-  trigger per table. One INSERT into a group's view (a row per row of its busiest table)
-  writes the group, the values bound as parameters like any other; a group with one table's
-  rows only takes that table's plain statement. So a unit's writes are at most three
-  statements, as cheap for SQLite as plain INSERTs (BENCHMARKS.md, "The store written once").
+  connection holds narrow TEMP views over the groups of tables written together (a call,
+  its history and the record of whom it rang; a call record's activity and the execution
+  row; a contact and its phones): one view per combination of a group's slots that a
+  statement carries, with an INSTEAD OF INSERT trigger per slot. One INSERT into the view
+  (a row per row of its busiest table) writes the group, the values bound as parameters
+  like any other; a group with one table's rows only takes that table's plain statement.
+  So a unit's writes are at most three statements (BENCHMARKS.md, "The store written
+  once").
 - PostgreSQL (`pg_unit_writes`): one statement of data-modifying CTEs, one per table (and one
   per updated row), the values as parameters; or, for the batch that goes in one message
   with COMMIT (postgres_port `PgPort.commit`), one `EXECUTE` a row of the slot's statement,
@@ -28,8 +29,9 @@ first.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,23 +139,31 @@ _MANY_ROWS = frozenset({"call_events", "call_notified", "notifications", "contac
 
 @dataclass(frozen=True)
 class SqliteView:
+    """A TEMP view carrying exactly `slots` (two or more of one group's), with a trigger per
+    slot.
+
+    One view per combination of a group's slots that a statement may carry, not one per group:
+    an INSTEAD OF trigger's WHEN is evaluated inside the trigger's own program, so a trigger
+    whose slot a statement leaves NULL still runs, its frame allocated, zeroed and freed (a
+    call's one view ran the updated call's trigger for every new call too). Each view's
+    INSERT names all of its columns, and a trigger whose slot is NULL in a row (a slot with
+    fewer rows than another, see `rows`) still does nothing."""
+
     name: str
     slots: tuple[Slot, ...]
     columns: tuple[str, ...]  # slot__column
-    # The INSERT naming only the columns of the slots a statement carries (the others are
-    # NULL, so their triggers do not run), per tuple of slot names, made on first use: NULL
-    # parameters are what the sqlite3 module binds slowest (each goes through its adapter
-    # lookup), and a call's view has twenty columns of updates a new call never sends.
-    _inserts: dict[tuple[str, ...], str] = field(default_factory=dict, repr=False)
+    insert_sql: str
 
     @classmethod
-    def of(cls, group: str, slot_names: Sequence[str]) -> SqliteView:
+    def of(cls, slot_names: Sequence[str]) -> SqliteView:
         slots = tuple(s for s in SLOTS if s.name in slot_names)
         columns = tuple(f"{s.name}__{c}" for s in slots for c in s.columns)
-        return cls(f"unit_writes_{group}", slots, columns)
+        name = "unit_writes__" + "__".join(s.name for s in slots)
+        return cls(name, slots, columns, f"INSERT INTO {name} ({', '.join(columns)}) "
+                                         f"VALUES ({', '.join('?' for _ in columns)})")
 
     def create_sql(self) -> list[str]:
-        """The view, and a trigger per slot that runs only when the row carries that slot
+        """The view, and a trigger per slot that writes only when the row carries that slot
         (its first column, a key, is not NULL)."""
         statements = [f"CREATE TEMP VIEW IF NOT EXISTS {self.name} AS SELECT "
                       + ", ".join(f"NULL AS {c}" for c in self.columns)]
@@ -174,20 +184,11 @@ class SqliteView:
         # last slot first, they run in SLOTS order (the order the foreign keys need).
         return [*statements, *reversed(triggers)]
 
-    def insert(self, part: Batch) -> str:
-        """The INSERT into the view for the slots of `part` (in SLOTS order, as batches are)."""
-        names = tuple(s.name for s, _ in part)
-        sql = self._inserts.get(names)
-        if sql is None:
-            columns = [f"{s.name}__{c}" for s, _ in part for c in s.columns]
-            sql = self._inserts[names] = (f"INSERT INTO {self.name} ({', '.join(columns)}) "
-                                          f"VALUES ({', '.join('?' for _ in columns)})")
-        return sql
-
     @staticmethod
     def rows(part: Batch) -> list[Sequence[Any]] | None:
-        """The rows for `insert(part)` (the i-th row of every slot in the i-th, NULLs where a
-        slot has fewer), or None when they cannot be lined up (see _MANY_ROWS)."""
+        """The rows for the view of `part`'s slots (the i-th row of every slot in the i-th,
+        NULLs where a slot has fewer), or None when they cannot be lined up (see
+        _MANY_ROWS)."""
         # The common case first, a row per slot: extend per slot, not a comprehension per
         # value (a call's row is some 40 values).
         one: list[Any] = []
@@ -208,9 +209,16 @@ class SqliteView:
         return out
 
 
-# A group of one slot always takes its plain statement: no view.
-SQLITE_VIEWS = {group: SqliteView.of(group, slots) for group, slots in SQLITE_GROUPS
-                if len(slots) > 1}
+def _combinations(slots: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every choice of two or more of `slots`, each in the order given."""
+    return [combo for size in range(2, len(slots) + 1)
+            for combo in itertools.combinations(slots, size)]
+
+
+# A view for every combination of two or more slots of a group, keyed by their names in SLOTS
+# order (a batch's order); a group's slots alone take their plain statement: no view.
+SQLITE_VIEWS = {combo: SqliteView.of(combo) for _, slots in SQLITE_GROUPS
+                for combo in _combinations(slots)}
 
 
 def sqlite_unit_writes_sql() -> list[str]:
@@ -232,25 +240,23 @@ def sqlite_statements(batch: Batch) -> list[tuple[str, list[Sequence[Any]]]]:
             part.append(item)
             continue
         if part:
-            _group_statements(out, group, part)
+            _group_statements(out, part)
         group, part = slot_group, [item]
     if part:
-        _group_statements(out, group, part)
+        _group_statements(out, part)
     return out
 
 
-def _group_statements(out: list[tuple[str, list[Sequence[Any]]]], group: str, part: Batch
-                      ) -> None:
+def _group_statements(out: list[tuple[str, list[Sequence[Any]]]], part: Batch) -> None:
     if len(part) == 1:
         slot, rows = part[0]
         out.append((SQLITE_PLAIN[slot.name], rows))
         return
-    view = SQLITE_VIEWS[group]
-    lined_up = view.rows(part)
+    lined_up = SqliteView.rows(part)
     if lined_up is None:
         out.extend((SQLITE_PLAIN[s.name], rows) for s, rows in part)
     else:
-        out.append((view.insert(part), lined_up))
+        out.append((SQLITE_VIEWS[tuple([s.name for s, _ in part])].insert_sql, lined_up))
 
 
 def _plain_sql(s: Slot) -> str:

@@ -46,3 +46,27 @@ async def test_deleting_asks_for_the_name_and_a_mistyped_one_deletes_nothing(
     done = await browser.post_form(path, {"confirm_name": f"  {name} "})
     assert done.status in (200, 303)
     await seed.api.ok("GET", api_path, status=404)
+
+
+@pytest.mark.parametrize("kind", ["module", "contact"])
+async def test_a_name_with_a_line_break_can_be_typed_as_the_page_shows_it(
+        console: tuple[Service, str], browser: Browser, kind: str) -> None:
+    """The API takes a module or contact name with a line break, a tab or a zero-width
+    space; the page shows it on one line, and a text field cannot hold a line break. What
+    the person reads is what they can type, and that confirms; another name still does not."""
+    seed = await signed_in_builder(console, browser)
+    name = "Front\ndesk\t\u200bPBX Jose\u0301"  # decomposed é, as some systems write it
+    if kind == "module":
+        item = await seed.api.ok("POST", "/api/v1/modules", {"name": name}, status=201)
+    else:
+        item = await seed.api.ok("POST", "/api/v1/contacts",
+                                 {"name": name, "phones": [CLIENT]}, status=201)
+    assert item["name"] == name
+    path = f"/console/{kind}s/{item['id']}/delete"
+    await browser.page(path)
+    refused = await browser.post_form(path, {"confirm_name": "Front desk PBX"})
+    assert refused.status == 422
+    deleted = await browser.post_form(path, {"confirm_name": "Front desk PBX José"})
+    # A module's deletion redirects to the list; a contact's answers a page saying so.
+    assert deleted.status == (303 if kind == "module" else 200), (await deleted.text())[:300]
+    await seed.api.ok("GET", f"/api/v1/{kind}s/{item['id']}", status=404)

@@ -3,6 +3,8 @@ would do it, the folded diff, and the test panel filled from the last webhook.""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from html import unescape
 
 from runtime.store.base import Tx
@@ -102,3 +104,38 @@ async def test_rollback_is_offered_for_an_active_version_older_than_the_list(
     assert back.status == 303
     html = await browser.page(f"/console/modules/{module}/versions")
     assert ROLLBACK not in html
+
+
+async def test_a_second_click_on_roll_back_does_not_go_back_further(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """The button says which version it goes to; the same form sent again (a double click,
+    or after someone else rolled back) changes nothing and says what is active now."""
+    service, _ = console
+    seed = await seed_setup(service)
+    module = seed.module["id"]
+    for n in (2, 3):
+        await upload(seed.api, module, SEED_SCRIPT + f"\n# v{n}\n")
+    await browser.sign_in(seed.api.secret or "")
+    html = await browser.page(f"/console/modules/{module}/versions")
+    assert "Roll back to the previous version (v2)" in html
+    shown = re.search(r'name="from_version_id" value="([^"]+)"', html)
+    assert shown is not None
+    form = {"from_version_id": shown.group(1)}
+
+    first = await browser.post_form(f"/console/modules/{module}/rollback", form)
+    assert first.status == 303
+    second = await browser.post_form(f"/console/modules/{module}/rollback", form)
+    text = unescape(await second.text())
+    assert second.status == 409
+    assert "nothing was rolled back" in text and "version 2 is active now" in text
+    active = (await seed.api.ok("GET", f"/api/v1/modules/{module}"))["active_version"]
+    assert active["number"] == 2  # as the button said, not 1
+
+    # Two clicks sent at once: the check is in the rollback's own transaction.
+    v3 = (await seed.api.ok("GET", f"/api/v1/modules/{module}/versions"))["versions"][0]
+    await seed.api.ok("POST", f"/api/v1/modules/{module}/versions/{v3['id']}/activate")
+    both = await asyncio.gather(*(browser.post_form(f"/console/modules/{module}/rollback", form)
+                                  for _ in range(2)))
+    assert sorted(r.status for r in both) == [303, 409]
+    active = (await seed.api.ok("GET", f"/api/v1/modules/{module}"))["active_version"]
+    assert active["number"] == 2

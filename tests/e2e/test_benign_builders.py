@@ -6,6 +6,7 @@ builder sees them there."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from tests.e2e.conftest import Api, Service
@@ -177,3 +178,17 @@ async def test_a_ttl_out_of_range_is_refused_saying_what_fits(service: Service) 
         "ttl must be a positive number of seconds, at most 315360000 (ten years)",
         "ttl must be a positive number of seconds or None",
     ]
+
+
+async def test_a_dry_runs_storage_write_with_a_ttl_tells_its_expiry_as_every_time_is_told(
+        service: Service) -> None:
+    _, api = await service.new_tenant()
+    module_id = await module(api, "m", (
+        "def VoipParseWebhookRequest(request):\n"
+        "    storage.set('k', 1, ttl=60)\n"
+        "    return {}\n"), {})
+    ran = await dry_run(api, module_id, {"method": "POST"})
+    assert ran["ok"], ran["error"]
+    [write] = ran["storage"]
+    # `2025-03-04T10:15:02.123Z`, as the API's other times (not Python's `+00:00` form).
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", write["expires_at"]), write

@@ -320,6 +320,17 @@ async def test_test_connection_members_and_click_to_call(seed: SeedSetup) -> Non
     assert "VoipGenerateCall" in (await response.json())["message"]
 
 
+async def test_a_member_listed_twice_is_loaded_once_as_first_listed(seed: SeedSetup) -> None:
+    module_id = seed.module["id"]
+    await seed.api.ok("PATCH", f"/api/v1/modules/{module_id}", {"settings": {
+        "apiKey": "demo-api-key-123456", "recordBaseUrl": "https://records.example",
+        "members": "101:Operator,102:Anna Petrova,101:Operator (queue),102:Anna"}})
+    members = await seed.api.ok("POST", f"/api/v1/modules/{module_id}/load-members")
+    assert [(m["id"], m["name"]) for m in members["members"]] == [
+        ("101", "Operator"), ("102", "Anna Petrova")]
+    assert members["members"][0]["user_id"] == seed.user["id"]
+
+
 async def test_live_socket_catches_up_after_reconnect(seed: SeedSetup) -> None:
     socket = await seed.service.client.ws_connect(f"/api/v1/live?token={seed.user_token}")
     await socket.receive_json()

@@ -240,6 +240,30 @@ def test_an_enums_value_text_reads_as_its_member(member: Any) -> None:
         assert result.event is not None and getattr(result.event, name) is member
 
 
+def test_an_events_json_is_the_serializers_dump() -> None:
+    # CallEvent writes its JSON out by hand: the serializer's dump, key order included (the
+    # stored text is what the history and the execution log show), for every member of each
+    # enum and each optional key present or not.
+    import itertools
+    import json
+
+    from runtime.contract import CallEvent, ContractModel
+
+    optional = {"callId": "c-1", "srcPhoneExt": "12", "dstPhoneExt": "\u044f"}
+    members = itertools.product(WebhookEvent, CallDirection, CallDisposition)
+    for (kind, direction, disposition), present in itertools.product(
+            members, itertools.product([False, True], repeat=len(optional))):
+        given = {"event": kind.value, "direction": direction.value,
+                 "disposition": disposition.value, "srcPhone": "+7916", "dstPhone": "101",
+                 **{key: value for (key, value), on in zip(optional.items(), present,
+                                                           strict=True) if on}}
+        model = CallEvent.model_validate(given)
+        dumped = model.to_json()
+        expected = ContractModel._dump_json(model)
+        assert json.dumps(dumped) == json.dumps(expected), given
+        assert all(type(value) is str for value in dumped.values())
+
+
 def test_to_json_leaves_out_absent_optional_keys() -> None:
     dumped = validate_result(PARSE, {"callRecord": record(call=None, callId=None)}).to_json()
     assert "call" not in dumped["callRecord"]
@@ -416,6 +440,12 @@ def test_optional_strings_must_be_strings(key: str) -> None:
 
 def test_an_empty_call_id_is_refused() -> None:
     assert_problem({"event": event(callId="")}, "event.callId", "must not be empty")
+
+
+def test_a_call_id_is_at_most_128_bytes_of_utf8() -> None:
+    assert validate_result("VoipParseWebhookRequest", {"event": event(callId="я" * 64)})
+    assert_problem({"event": event(callId="я" * 65)}, "event.callId",
+                   "is too long: at most 128 bytes in UTF-8 (got 130)")
 
 
 # --- callRecord -------------------------------------------------------------------------------
@@ -658,6 +688,23 @@ def test_other_headers_make_the_result_invalid(name: str) -> None:
 )
 def test_header_names_and_values(headers: Any, key: str, fragment: str) -> None:
     assert_problem({"response": reply(headers=headers)}, key, fragment)
+
+
+# RFC 9110's control characters: everything below a space but tab, and DEL. The HTTP server
+# refuses to write any of them in a header, so such a reply must be the script's invalid
+# result, not a reply that fails on its way out.
+CONTROL_CHARACTERS = [chr(c) for c in (*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F)]
+
+
+@pytest.mark.parametrize("character", CONTROL_CHARACTERS, ids=lambda c: f"{ord(c):#04x}")
+def test_a_control_character_in_a_header_value_makes_the_result_invalid(character: str) -> None:
+    assert_problem({"response": reply(headers={"X-A": f"a{character}b"})},
+                   "response.headers.X-A", "must not contain line breaks or control characters")
+
+
+def test_tabs_and_any_other_text_in_a_header_value_are_accepted() -> None:
+    value = "a\tb " + "".join(chr(c) for c in range(0x20, 0x7F)) + "\u00e9\u2028\u0085\U0001F600"
+    validate_result(PARSE, {"response": reply(headers={"X-A": value})})  # raises if refused
 
 
 # The X- names a proxy in front of the service, or a browser, acts on (contract §4). Written out

@@ -894,6 +894,26 @@ async def test_a_cancelled_caller_does_not_cancel_a_started_unit(store: Store) -
     assert store.stats().units >= 1
 
 
+def test_utc_now_is_the_clocks_millisecond_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    # utc_now builds the time from the clock's whole milliseconds through a float: it must be
+    # that millisecond exactly, with no microseconds, for any time the service may see.
+    import random
+    import time
+
+    from runtime.store import models
+
+    start = datetime(1970, 1, 1, tzinfo=UTC)
+    last = (datetime(2242, 1, 1, tzinfo=UTC) - start) // timedelta(milliseconds=1)
+    chosen = random.Random(16)
+    for ms in [0, 1, 999, 1_733_550_000_123, 1_733_550_000_999, last - 1,
+               *(chosen.randrange(last) for _ in range(20_000))]:
+        monkeypatch.setattr(time, "time_ns", lambda ms=ms: ms * 1_000_000 + 999_999)
+        now = models.utc_now()
+        assert now == start + timedelta(milliseconds=ms), ms
+        assert now.tzinfo is UTC and now.microsecond % 1000 == 0
+        assert now == truncate_ms(now)
+
+
 async def test_times_round_trip_in_milliseconds(backend: Backend, store: Store) -> None:
     tenant = await store.create_tenant("t")
     assert tenant.created_at == truncate_ms(tenant.created_at)

@@ -122,3 +122,56 @@ def floods_requests(report: HardeningReport) -> NoReturn:
         _send({"type": "capability", "id": call_id,
                "request": {"op": "storage.get", "key": f"k{n}"}})
     _linger()
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def deep_outcome(report: HardeningReport) -> NoReturn:
+    """An outcome whose result is nested far deeper than a JSON parser's recursion allows."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "outcome", "id": %d, "outcome": {"ok": true, '
+             b'"result": %s}}\n' % (call_id, _nested(100_000)))
+    _linger()
+
+
+def deep_request(report: HardeningReport) -> NoReturn:
+    """A capability request nested far deeper than a JSON parser's recursion allows."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "capability", "id": %d, "request": {"op": '
+             b'"storage.set", "key": "k", "value": %s}}\n' % (call_id, _nested(100_000)))
+    _linger()
+
+
+def nested_request(report: HardeningReport) -> NoReturn:
+    """A capability request nested deeper than any script can make one (storage and fetch()
+    refuse values deeper than 64 levels), though not so deep that parsing it fails."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "capability", "id": %d, "request": {"op": '
+             b'"storage.set", "key": "k", "value": %s}}\n' % (call_id, _nested(500)))
+    _linger()
+
+
+def deep_result(report: HardeningReport) -> NoReturn:
+    """A result nested deeper than the call's result_depth (the real worker refuses it)."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "outcome", "id": %d, "outcome": {"ok": true, '
+             b'"result": {"a": %s}}}\n' % (call_id, _nested(40)))
+    _linger()
+
+
+def not_a_number(report: HardeningReport) -> NoReturn:
+    """NaN and Infinity: Python's JSON parser takes them, JSON (and the service's store, which
+    refuses them when it writes) does not; no real worker sends them."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "outcome", "id": %d, "outcome": {"ok": true, '
+             b'"result": {"response": {"status": 200, "body": "x"}, "junk": [NaN, '
+             b'-Infinity]}}}\n' % call_id)
+    _linger()
+
+
+def dies_at_start(report: HardeningReport) -> NoReturn:
+    """Exits before it says ready, as a worker whose start fails every time would (a layer
+    that cannot be applied, a resource the host ran out of)."""
+    os._exit(7)

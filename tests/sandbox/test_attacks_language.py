@@ -20,6 +20,7 @@ from tests.sandbox.lang_support import (
     DictHost,
     assert_benign_call_works,
     problems_of,
+    result_of,
     run,
     script,
 )
@@ -1000,3 +1001,48 @@ def test_attribute_names_are_judged_as_by_startswith(name: str) -> None:
         guarded_getattr(Plain(), name)
     refused = "starts with" in str(raised.value)
     assert refused == (name.startswith("_") and name != "_"), str(raised.value)
+
+
+def test_fetch_headers_with_a_control_character_are_refused_before_they_leave() -> None:
+    # The host's HTTP client refuses to write any control character but tab in a header: the
+    # script hears why from fetch() itself, and nothing is asked of the host.
+    host = DictHost({"https://example.com/": {"status": 200, "headers": [], "body": "ok"}})
+    result = result_of(
+        """
+        found = []
+        for control in ("\\x01", "\\x0b", "\\x1b", "\\x7f", "\\r", "\\x00"):
+            try:
+                fetch("https://example.com/", headers={"X-A": "a" + control + "b"})
+                found.append("sent")
+            except ValueError as error:
+                found.append(str(error))
+        found.append(fetch("https://example.com/", headers={"X-A": "a\\tb \\u00e9"}).text())
+        return found
+        """,
+        host=host,
+    )
+    refused = "a header value may not contain line breaks or control characters (TAB is allowed)"
+    assert result == [refused] * 6 + ["ok"]
+    assert [r["headers"] for r in host.requests] == [{"X-A": "a\tb \u00e9"}]
+
+
+def test_log_and_print_never_call_a_scripts_own_str_methods() -> None:
+    # `sep` and `end` may be a script's str subclass: the log joins with str's own methods,
+    # not the subclass's `join`, so no script code runs inside log() or print().
+    outcome = run(script(
+        """
+        joins = []
+
+        class Sep(str):
+            def join(self, parts):
+                joins.append("join")
+                return "forged"
+
+        log("a", "b", sep=Sep("-"), end=Sep("!\\n"))
+        print("c", "d", sep=Sep("+"))
+        return joins
+        """
+    ))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"] == []
+    assert outcome["logs"] == "a-b!\nc+d\n"

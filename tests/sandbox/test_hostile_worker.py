@@ -24,6 +24,13 @@ from sandbox.forkserver import SpawnError
         ("pickle", "WorkerProtocolError"),
         ("flood", "WorkerProtocolError"),
         ("floods_requests", "WorkerProtocolError"),
+        # Nested past what the pool's JSON parser can follow, or past anything a script can
+        # send: refused as a violation, not an error escaping the pool's reader (the call then
+        # hung until its wall clock).
+        ("deep_outcome", "WorkerProtocolError"),
+        ("deep_request", "WorkerProtocolError"),
+        ("nested_request", "WorkerProtocolError"),
+        ("not_a_number", "WorkerProtocolError"),
         ("exit", "WorkerCrashed"),
         ("closes_its_pipe", "WorkerCrashed"),
     ],
@@ -101,3 +108,38 @@ async def test_a_worker_that_never_says_ready_fails_start_on_its_deadline() -> N
     finally:
         await asyncio.wait_for(pool.close(), 30)
     assert all(process_is_gone(pid) for pid in silent)
+
+
+async def test_a_result_nested_deeper_than_its_limit_is_refused_from_outside() -> None:
+    # The worker refuses a result deeper than `result_depth`; a breached one is checked again
+    # by the pool, as it checks the result's size.
+    async with SandboxPool(size=1, limits=Limits(wall_seconds=5, result_depth=32),
+                           worker_entry="tests.sandbox.fake_workers:deep_result") as pool:
+        outcome = await pool.run(Call(source="def VoipParseWebhookRequest(r):\n    return {}\n",
+                                      function="VoipParseWebhookRequest",
+                                      request=RequestData()))
+    assert not outcome.ok
+    assert outcome.error is not None and outcome.error.type == "InvalidResult"
+    assert outcome.limit == "result"
+    assert outcome.result is None
+    assert "nested deeper than 32 levels" in outcome.error.message
+
+
+async def test_workers_that_die_before_ready_are_reported_and_restarted_with_backoff() -> None:
+    # Every worker exits before saying ready: the pool must say so (start fails at once, and
+    # health names why) and retry with growing pauses, not fork hundreds of workers a second
+    # while /healthz reports a healthy pool with no worker.
+    pool = SandboxPool(size=1, spare_workers=2, worker_ready_seconds=10.0,
+                       worker_entry="tests.sandbox.fake_workers:dies_at_start")
+    try:
+        with pytest.raises(SpawnError, match="exited before it was ready"):
+            await asyncio.wait_for(pool.start(), 8)
+        started = pool.stats.workers_started
+        await asyncio.sleep(1.0)
+        health = pool.health()
+        assert not health.healthy
+        assert any("exited before it was ready (exit status 7)" in problem
+                   for problem in health.problems), health
+        assert pool.stats.workers_started - started <= 10
+    finally:
+        await asyncio.wait_for(pool.close(), 30)

@@ -503,6 +503,39 @@ def test_the_pool_works_the_same_under_uvloop() -> None:
         runner.run(scenario())
 
 
+def inheritable_descriptors(pid: int) -> dict[int, str]:
+    """A process's descriptors that a program it executes would keep (no close-on-exec)."""
+    found = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        with open(f"/proc/{pid}/fdinfo/{name}") as info:
+            flags = int(info.read().split("flags:")[1].split()[0], 8)
+        if not flags & os.O_CLOEXEC:
+            found[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+    return found
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_template_keeps_no_descriptor_it_was_not_given(loop: str) -> None:
+    """uvloop's subprocess plumbing leaves copies of the service's side at higher numbers in
+    the program it starts (a socket to the service's stderr reader, the write end of one of
+    the loop's own pipes): the template holds none of them, so no worker ever starts with
+    one. Only 0-4, which the workers' descriptors are built on, are not close-on-exec."""
+    factory = pytest.importorskip("uvloop").new_event_loop if loop == "uvloop" else None
+
+    async def scenario() -> dict[int, str]:
+        async with SandboxPool(size=1, limits=LIMITS) as pool:
+            template = pool.template_pid
+            assert template is not None
+            assert (await pool.run(call(QUICK), group="A")).ok
+            return inheritable_descriptors(template)
+
+    with asyncio.Runner(loop_factory=factory) as runner:
+        found = runner.run(scenario())
+    # (3 and 4 hold a worker's pipes while the template forks one, /dev/null otherwise.)
+    assert sorted(found) == [0, 1, 2, 3, 4], found
+    assert [found[fd] for fd in (0, 1, 2)] == ["/dev/null"] * 3
+
+
 # A token of the probing process, made on its first probe and kept for its life.
 PROCESS_TOKEN = (
     "import os, sys\n"
@@ -575,3 +608,17 @@ async def test_a_tenant_exhausting_its_workers_memory_in_a_loop_pays_for_it_alon
             assert all(o.ok for o in b_outcomes), b_outcomes
         assert a_limits == ["memory", "memory", "restarts", "restarts"]
         assert pool.stats.starts_charged == {"A": 2}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers get uids of their own only as root")
+async def test_a_uid_range_smaller_than_the_worker_budget_bounds_the_workers() -> None:
+    # Each worker process holds a uid of the range (the next spawn's is reserved ahead): with
+    # fewer uids than workers allowed, tenants beyond the range waited for a uid that never
+    # came free (idle workers are reclaimed only at the budget) and failed after the queue
+    # deadline. The range now bounds the budget, so the least recently used is reclaimed.
+    async with SandboxPool(size=2, limits=LIMITS, worker_uids=range(63000, 63006),
+                           spare_workers=2, max_workers=32, queue_seconds=20) as pool:
+        for group in [f"t{n}" for n in range(10)]:
+            outcome = await pool.run(call(QUICK), group=group)
+            assert outcome.ok, outcome
+        assert len(pool.workers()) <= 6

@@ -197,11 +197,50 @@ async def test_print_flood_is_truncated_not_fatal(pool: SandboxPool) -> None:
 
 
 async def test_huge_result_hits_result_limit(pool: SandboxPool) -> None:
-    source = script('return {"response": {"status": 200, "body": "x" * (300 * 1024)}}\n')
+    size = FAST_LIMITS.result_bytes + 1024
+    source = script(f'return {{"response": {{"status": 200, "body": "x" * {size}}}}}\n')
     outcome = await pool.run(parse_call(source))
     assert not outcome.ok
     assert outcome.limit == "result"
     await assert_benign_works(pool)
+
+
+async def test_a_result_nested_to_its_depth_limit_crosses_the_pipe(pool: SandboxPool) -> None:
+    # The pool checks a result's nesting again from outside: up to `result_depth` levels (a
+    # storage value may nest 64) it is the script's own, and arrives whole.
+    depth = FAST_LIMITS.result_depth
+    source = script(f"""
+        value = "bottom"
+        for _ in range({depth}):
+            value = [value]
+        stored = 1
+        for _ in range(63):  # 64 levels with the dict: what storage takes
+            stored = [stored]
+        storage.set("deep", {{"v": stored}})
+        return value
+        """)
+    stored: list[Any] = []
+
+    async def host(request: dict[str, Any]) -> dict[str, Any]:
+        stored.append(request["value"])
+        return {"ok": True}
+
+    outcome = await pool.run(parse_call(source), handler=host)
+    assert outcome.ok, outcome
+    result = outcome.result
+    for _ in range(depth):
+        assert isinstance(result, list) and len(result) == 1
+        result = result[0]
+    assert result == "bottom"
+    assert len(stored) == 1
+    deeper = await pool.run(parse_call(script(f"""
+        value = "bottom"
+        for _ in range({depth + 1}):
+            value = [value]
+        return value
+        """)))
+    assert deeper.limit == "result"
+    assert deeper.error is not None and "nested deeper than" in deeper.error.message
 
 
 async def test_slow_capability_counts_against_the_wall_clock(pool: SandboxPool) -> None:

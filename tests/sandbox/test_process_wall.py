@@ -247,7 +247,9 @@ def test_root_report_names_every_layer(root_wall: dict[str, Any]) -> None:
     assert any(line.startswith("namespaces: mount, IPC, PID, network, UTS") for line in active)
     assert "minimal root" in joined
     uid = root_wall["uid"]
-    assert 200_000 <= uid < 200_000 + 65_536 and uid != root_wall["sibling_uid"]
+    start, stop = root_wall["worker_uids"]
+    assert stop - start == 65_536 and (start - 200_000) % 65_536 == 0  # the default, or moved
+    assert start <= uid < stop and uid != root_wall["sibling_uid"]
     assert f"identity: own uid {uid}, gid {uid}" in active
     assert "landlock ABI" in joined
     assert "seccomp allowlist" in joined

@@ -57,11 +57,15 @@ async def drive(targets: dict[str, Any]) -> dict[str, Any]:
         outcome = await pool.run(probe(source, full_targets, BENIGN), group="attacker")
         sibling_alive = any(w.pid == sibling_pid for w in pool.workers())
         again = await pool.run(probe("import os\nresult = os.getuid()"), group="sibling")
+        # The range the pool claimed: the configured one, or the next free one when another
+        # service on this host holds it (sandbox/uid_claim.py).
+        uids = pool.worker_uids
     if not outcome.ok:
         return {"error": outcome.to_json()}
     result: dict[str, Any] = dict(outcome.result)
     result.update(sibling_alive_after=sibling_alive and again.ok, sibling_uid=sibling.result,
-                  sibling_capabilities=sibling_capabilities, driver_uid=os.getuid())
+                  sibling_capabilities=sibling_capabilities, driver_uid=os.getuid(),
+                  worker_uids=None if uids is None else [uids.start, uids.stop])
     return result
 
 

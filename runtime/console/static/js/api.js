@@ -3,23 +3,30 @@
 const csrfMeta = document.querySelector('meta[name="csrf-token"]');
 export const csrf = csrfMeta ? csrfMeta.content : "";
 
-export async function postJSON(url, body) {
-  const response = await fetch(url, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf },
-    body: JSON.stringify(body),
-  });
+// No answer at all (the network is down, the service restarting) is status 0 with words to
+// show: a caller always gets an answer to say, never a rejected promise that leaves its page
+// saying "Saving…" for ever.
+export const UNREACHABLE = "the service could not be reached; check the connection and try again";
+
+async function answerOf(request) {
+  let response;
+  try { response = await request; } catch { return { status: 0, ok: false, data: { message: UNREACHABLE } }; }
   let data = null;
   try { data = await response.json(); } catch { data = null; }
   return { status: response.status, ok: response.ok, data };
 }
 
-export async function getJSON(url) {
-  const response = await fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } });
-  let data = null;
-  try { data = await response.json(); } catch { data = null; }
-  return { status: response.status, ok: response.ok, data };
+export function postJSON(url, body) {
+  return answerOf(fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify(body),
+  }));
+}
+
+export function getJSON(url) {
+  return answerOf(fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } }));
 }
 
 // DOM building with text only: tenant data never becomes markup.

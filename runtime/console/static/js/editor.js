@@ -67,18 +67,32 @@ function changed() {
   draftTimer = setTimeout(() => {
     const text = source();
     if (text === savedText) localStorage.removeItem(draftKey);
-    else localStorage.setItem(draftKey, JSON.stringify({ source: text, base: base.id, at: new Date().toISOString() }));
+    else localStorage.setItem(draftKey, JSON.stringify({ source: text, base: base.id, baseNumber: base.number, at: new Date().toISOString() }));
   }, 250);
 }
 
+// A draft is offered whatever version it was written on: one written on another version (a
+// colleague activated a new one since, or this builder in another tab) is said to be, and once
+// restored the editor counts it as written on that version, so activating it asks first rather
+// than silently undo the changes made since. (Offering only drafts of the opened version lost
+// the others: never shown, and overwritten at the next keystroke.)
 function offerDraft() {
   let draft = null;
   try { draft = JSON.parse(localStorage.getItem(draftKey) || "null"); } catch { draft = null; }
-  if (!draft || draft.source === savedText || draft.base !== base.id) return;
+  if (!draft || typeof draft.source !== "string" || draft.source === savedText) return;
   const notice = document.getElementById("draft-notice");
+  const elsewhere = (draft.base || null) !== base.id;
+  if (elsewhere) {
+    const from = draft.baseNumber ? `version ${draft.baseNumber}` : draft.base ? "an earlier version" : "no version";
+    const opened = base.number ? `version ${base.number}` : "no version";
+    document.getElementById("draft-base").textContent =
+      ` It was written on ${from}, not on ${opened} opened here: activating it will ask first.`;
+  }
   notice.hidden = false;
   document.getElementById("btn-restore").addEventListener("click", () => {
-    setSource(draft.source); notice.hidden = true; say("Draft restored.");
+    setSource(draft.source); notice.hidden = true;
+    if (elsewhere) { base.id = draft.base || null; base.number = draft.baseNumber || null; }
+    say("Draft restored.");
   });
   document.getElementById("btn-discard").addEventListener("click", () => {
     localStorage.removeItem(draftKey); notice.hidden = true; say("Draft discarded.");
@@ -132,6 +146,12 @@ async function check() {
     say("Check passed: no problems found.", "ok");
     return true;
   }
+  if (status !== 422) {
+    // Not the script's problem (the session ended, the service is away): the script's problems
+    // as last shown stay, and the line says why nothing was checked.
+    say(`Check did not run: ${(data && data.message) || `HTTP ${status}`}`, "error");
+    return false;
+  }
   const problems = problemsOf(data);
   showProblems(problems);
   say(`Check found ${problems.length} problem${problems.length === 1 ? "" : "s"}.`, "error");
@@ -170,7 +190,7 @@ async function save(activate, overwrite = false) {
     say(`Not saved: ${problems.length} problem${problems.length === 1 ? "" : "s"}.`, "error");
     return;
   }
-  say(`Not saved: ${(data && data.message) || status}`, "error");
+  say(`Not saved: ${(data && data.message) || `HTTP ${status}`}`, "error");
 }
 
 // Both version menus (open, run) follow a save: the new version on top, "(active)" moved to it
@@ -265,7 +285,8 @@ async function run() {
   resultBox.replaceChildren(el("p", {}, "Running…"));
   const { status, data } = await postJSON(`/console/modules/${moduleId}/dry-run`, body);
   if (status !== 200) {
-    resultBox.replaceChildren(el("p", { class: "error", role: "alert" }, `Dry run refused: ${(data && data.message) || status}`));
+    const why = (data && data.message) || `HTTP ${status}`;
+    resultBox.replaceChildren(el("p", { class: "error", role: "alert" }, status === 0 ? `Dry run did not run: ${why}` : `Dry run refused: ${why}`));
     return;
   }
   renderReport(data, runDraft);

@@ -1,0 +1,65 @@
+"""The editor when the service does not do what was asked for a reason that is not the
+script's: the session ended, or no answer came at all (the network, a restart). The page says
+so; it never files "sign in again" as a problem of the script, nor says "Saving…" for ever."""
+
+from __future__ import annotations
+
+from playwright.async_api import Route, expect
+
+from tests.console.browser.conftest import Tab
+from tests.console.browser.test_builder_journey import type_script
+from tests.console.scripts import BROKEN_SCRIPT
+from tests.e2e.conftest import Service
+from tests.e2e.helpers import seed_setup
+
+UNREACHABLE = "the service could not be reached"
+
+
+async def test_an_ended_session_is_not_a_problem_of_the_script(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    await tab.sign_in(seed.api.secret or "")
+    await tab.goto(f"/console/modules/{seed.module['id']}/editor")
+    await expect(page.locator(".cm-editor")).to_be_visible()
+    await type_script(tab, BROKEN_SCRIPT)
+    await page.get_by_role("button", name="Check", exact=True).click()
+    await expect(page.locator("#problems li")).to_have_count(2)
+
+    await page.context.clear_cookies()  # the session is gone (expired, signed out elsewhere)
+    await page.get_by_role("button", name="Check", exact=True).click()
+    status = page.locator("#editor-status")
+    await expect(status).to_have_text("Check did not run: sign in to the console again")
+    await expect(page.locator("#problems li")).to_have_count(2)  # the script's, as before
+    await expect(page.locator("#problems")).not_to_contain_text("sign in")
+    tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
+    assert tab.errors == []
+
+
+async def test_no_answer_is_said_and_leaves_nothing_waiting(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    await tab.sign_in(seed.api.secret or "")
+    await tab.goto(f"/console/modules/{seed.module['id']}/editor")
+    await expect(page.locator(".cm-editor")).to_be_visible()
+
+    async def no_answer(route: Route) -> None:
+        await route.abort("connectionrefused")
+
+    for path in ("check", "versions", "dry-run"):
+        await page.route(f"**/console/modules/*/{path}", no_answer)
+    status = page.locator("#editor-status")
+    await page.get_by_role("button", name="Check", exact=True).click()
+    await expect(status).to_have_text(f"Check did not run: {UNREACHABLE}; check the "
+                                      "connection and try again")
+    await page.locator("#btn-save").click()
+    await expect(status).to_contain_text(f"Not saved: {UNREACHABLE}")
+    await page.locator("#btn-activate").click()
+    await expect(status).to_contain_text(f"Not saved: {UNREACHABLE}")
+    await page.locator("#btn-run").click()
+    await expect(page.locator("#run-result")).to_contain_text(f"Dry run did not run: {UNREACHABLE}")
+    # The refused requests are the browser's own console lines; nothing was left uncaught.
+    assert [e for e in tab.errors if "net::ERR_" not in e] == []

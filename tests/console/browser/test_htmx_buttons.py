@@ -1,0 +1,56 @@
+"""The module page's htmx buttons (Load members, Test connection) when the answer is not the
+usual one: the session ended (the page goes to the sign-in form, and back), or the module is
+gone (the box says so). They did nothing at all on an error, and put a whole sign-in page,
+header and menu, inside the box when the session had ended."""
+
+from __future__ import annotations
+
+from playwright.async_api import expect
+
+from tests.console.browser.conftest import Tab
+from tests.e2e.conftest import Service
+from tests.e2e.helpers import seed_setup
+
+
+async def test_an_ended_session_goes_to_sign_in_and_back(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    module_page = f"/console/modules/{seed.module['id']}"
+    await tab.sign_in(seed.api.secret or "")
+    await tab.goto(module_page)
+    await page.get_by_role("button", name="Test connection").click()
+    await expect(page.locator("#test-result")).to_contain_text("Connection works")
+
+    await page.context.clear_cookies()  # the session ended (expired, signed out elsewhere)
+    await page.get_by_role("button", name="Test connection").click()
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.url.startswith(tab.base + "/console/sign-in?next=")
+    await expect(page.locator("header.top")).to_have_count(1)
+    await page.get_by_label("API key or user token").fill(seed.api.secret or "")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Module seed-json")).to_be_visible()
+    assert page.url == tab.base + module_page
+    tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
+    assert tab.errors == []
+
+
+async def test_an_error_is_said_in_the_buttons_box(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    await tab.sign_in(seed.api.secret or "")
+    await tab.goto(f"/console/modules/{seed.module['id']}")
+    await seed.api.ok("DELETE", f"/api/v1/modules/{seed.module['id']}", status=204)
+
+    await page.get_by_role("button", name="Load members").click()
+    box = page.locator("#members-result")
+    await expect(box.get_by_role("alert")).to_have_text("module not found")
+    await expect(box.locator("header, h1")).to_have_count(0)  # a few words, not a page
+    await page.get_by_role("button", name="Test connection").click()
+    await expect(page.locator("#test-result").get_by_role("alert")).to_have_text(
+        "module not found")
+    tab.errors[:] = [e for e in tab.errors if "status of 404" not in e]
+    assert tab.errors == []

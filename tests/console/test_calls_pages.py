@@ -1,0 +1,60 @@
+"""The calls list a page at a time: a tenant's calls beyond the newest page are reachable
+(they were not: the page showed the newest 200 and said nothing of the rest), as builder and as
+operator, and the pages hold what the API lists."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from runtime.console import operator_views
+from tests.console.conftest import Browser
+from tests.e2e.conftest import Service
+from tests.e2e.helpers import seed_setup, start
+
+OLDER = re.compile(r'<a href="\?([^"]*)">Older calls</a>')
+NEWER = re.compile(r'<a href="\?([^"]*)">Newer calls</a>')
+
+
+def client(n: int) -> str:
+    return f"+7916555{n:04d}"
+
+
+def clients_on(html: str) -> list[str]:
+    """The client of each row of the table, top to bottom."""
+    rows = re.findall(r"<tr>(.*?)</tr>", html, re.S)
+    return [found.group(0) for row in rows if (found := re.search(r"\+7916555\d{4}", row))]
+
+
+@pytest.mark.parametrize("who", ["builder", "operator"])
+async def test_older_calls_are_a_link_away(console: tuple[Service, str], browser: Browser,
+                                           monkeypatch: pytest.MonkeyPatch, who: str) -> None:
+    monkeypatch.setattr(operator_views, "CALLS_PAGE", 3)
+    service, _ = console
+    seed = await seed_setup(service)
+    for n in range(7):
+        await seed.hook_ok(start(f"c-{n}", src=client(n)))
+    listed = (await seed.api.ok("GET", "/api/v1/calls?limit=100"))["calls"]
+    newest_first = [call["client_phone"] for call in listed]
+    assert len(newest_first) == 7
+    await browser.sign_in(seed.api.secret if who == "builder" else seed.user_token)
+
+    seen: list[str] = []
+    html = await browser.page("/console/calls")
+    assert not NEWER.search(html)
+    while True:
+        on_page = clients_on(html)
+        assert 0 < len(on_page) <= 3
+        seen += on_page
+        older = OLDER.search(html)
+        if older is None:
+            break
+        html = await browser.page("/console/calls?" + older.group(1).replace("&amp;", "&"))
+        assert NEWER.search(html)
+    assert seen == newest_first
+
+    # A filter is kept from page to page.
+    html = await browser.page("/console/calls?state=ringing")
+    older = OLDER.search(html)
+    assert older and "state=ringing" in older.group(1)
