@@ -95,7 +95,9 @@ class Cluster:
             self.hub.relay = None
         if self.hub.relay_ended == self.relay_ended:
             self.hub.relay_ended = None
-        await self._flush()
+        # Bounded: a hung database must not hold a stopping node (the store's close is too).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._flush(), timeout=2)
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -153,7 +155,7 @@ class Cluster:
                         TimeoutError) as error:
                     # (A timeout's text is empty: its name says it.)
                     log.warning("cluster listener: cannot reconnect (%s); retrying in %.1fs",
-                                error or type(error).__name__, backoff)
+                                str(error) or type(error).__name__, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
             self.reconnects += 1

@@ -88,6 +88,7 @@ DEFAULT_POOL_SIZE = 10
 # the pool is saturated, which for this long means the database is as good as down.
 CONNECT_TIMEOUT_SECONDS = 5.0
 ACQUIRE_TIMEOUT_SECONDS = 10.0
+CLOSE_WAIT_SECONDS = 5.0  # at close: for running units, then for the pool's connections
 # Our sessions never sit idle inside a transaction (units only await tx methods); a node that
 # hangs while holding locks is cut off, and a lock wait ends in an error rather than never.
 SESSION_SETTINGS = {
@@ -375,12 +376,24 @@ class PostgresStore(QueryReads):
         return self._counters.retries
 
     async def close(self) -> None:
+        """Let running units end, then close the pool; both bounded, since a server that
+        hangs (a dropped network) would otherwise hold a stopping service until TCP gives up.
+        An abandoned unit's transaction never committed, or its caller never heard so: its
+        webhook got no 2xx, and the provider's retry is a repeat at worst."""
         if self._closed:
             return
         self._closed = True
         if self._running:
-            await asyncio.gather(*list(self._running), return_exceptions=True)
-        await self._pool.close()
+            _, stuck = await asyncio.wait(list(self._running), timeout=CLOSE_WAIT_SECONDS)
+            if stuck:
+                log.warning("closing: %d unit(s) still waiting for PostgreSQL after %g s "
+                            "were abandoned", len(stuck), CLOSE_WAIT_SECONDS)
+                for task in stuck:
+                    task.cancel()
+        try:
+            await asyncio.wait_for(self._pool.close(), CLOSE_WAIT_SECONDS)
+        except TimeoutError:
+            self._pool.terminate()
 
     # --- for the cluster (runtime/cluster.py) -----------------------------------------------
 

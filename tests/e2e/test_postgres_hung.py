@@ -81,3 +81,36 @@ async def test_a_hung_postgresql_is_answered_503_while_it_hangs(tmp_path: Path) 
             signal_all(pids, signal.SIGCONT)
             service.stop()
         assert "Traceback" not in service.log(), service.log()
+
+
+async def test_sigterm_while_postgresql_hangs_still_stops_the_service(tmp_path: Path) -> None:
+    """A stopping node waits for its units and the pool's connections a bounded time: a hung
+    database must not keep it running (until TCP gives up, many minutes) after SIGTERM."""
+    with private_postgres() as postgres:
+        service = ServiceProcess(tmp_path, storage_url=postgres.url + "?schema=voip",
+                                 sandbox={"workers": 2, "other_wall_seconds": 2})
+        service.start()
+        pids: list[int] = []
+        try:
+            await service.wait_ready()
+            async with aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=180)) as session:
+                tenant = await seed_tenant(session, service.base)
+                assert (await tenant.send(session, "before"))[0] == 200
+                pids = server_processes(postgres)
+                signal_all(pids, signal.SIGSTOP)
+                in_flight = [asyncio.ensure_future(tenant.send(session, f"hung-{n}"))
+                             for n in range(3)]
+                await asyncio.sleep(0.5)
+                service.terminate()
+                # Stopped while the server still hangs (the old code waited for it forever).
+                assert await asyncio.to_thread(service.wait, 90) == 0, service.log()
+                for answer in await asyncio.gather(*in_flight, return_exceptions=True):
+                    # 503 (the storage refused) or the connection closed: never a 2xx.
+                    assert isinstance(answer, aiohttp.ClientError) or answer[0] == 503, answer
+        finally:
+            signal_all(pids, signal.SIGCONT)
+            service.stop()
+        log = service.log()
+        assert "Traceback" not in log, log
+        assert "still waiting for PostgreSQL after 5 s were abandoned" in log, log
