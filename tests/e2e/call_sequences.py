@@ -133,7 +133,7 @@ async def check_sequences(session: aiohttp.ClientSession, api: str, key: str,
     """Every planned call, all of whose steps were acknowledged, is stored once, in its final
     state, with each step applied exactly once; its activity entry (a missed call's new contact,
     or the known contact of an answered one) exists once; the list agrees with the call pages;
-    every stored event names an execution that exists and succeeded."""
+    every stored event names its own execution, which exists and succeeded."""
     calls = await _pages(session, api + "/calls", key, "calls")
     by_provider: dict[str, list[dict[str, Any]]] = {}
     for call in calls:
@@ -181,7 +181,11 @@ async def check_sequences(session: aiohttp.ClientSession, api: str, key: str,
             mine = [a for a in entries["activity"] if a["call_id"] == summary["id"]]
             if len(mine) != 1 or mine[0] != activity:
                 problems.append(f"{plan.call_id}: contact activity {mine} vs {activity}")
-        execution_ids.update(e["execution_id"] for e in events)
+        for event in events:
+            # One webhook run, one execution, one history row: never two rows of one run.
+            if event["execution_id"] in execution_ids:
+                problems.append(f"{plan.call_id}: {event['execution_id']} twice")
+            execution_ids.add(event["execution_id"])
     for execution_id in sorted(execution_ids):
         execution = await call_json(session, "GET", f"{api}/executions/{execution_id}", key)
         if execution["outcome"] != "ok":
