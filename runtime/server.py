@@ -23,6 +23,7 @@ from runtime.config import (
 )
 from runtime.deadlines import Deadlines, listen
 from runtime.logs import setup_logging
+from runtime.one_service import claim_database, sqlite_database
 from runtime.store.errors import DatabaseRefused
 
 log = logging.getLogger("runtime.server")
@@ -117,6 +118,13 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
         return 2
     setup_logging(config.log_format, config.log_level)
     token, generated = ensure_operator_token(config)
+    database = sqlite_database(config.resolved_storage_url)
+    try:
+        # Held until the process ends: one service per SQLite file (one_service.py).
+        claim = claim_database(database) if database is not None else None
+    except DatabaseRefused as error:
+        print(f"voip-runtime: {error}", file=sys.stderr)
+        return 1
     try:
         import uvloop
 
@@ -152,5 +160,8 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
         # and what to do, and a failing exit status for the supervisor, no traceback.
         print(f"voip-runtime: {error}", file=sys.stderr)
         return 1
+    finally:
+        if claim is not None:
+            claim.release()
     log.info("stopped")
     return 0

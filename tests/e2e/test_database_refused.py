@@ -96,7 +96,9 @@ async def test_serve_refuses_a_database_it_must_not_use_and_leaves_it_alone(
     assert "the service did not change it" in log, log
     assert "Traceback" not in log, log
     assert hashlib.sha256(database.read_bytes()).hexdigest() == before
-    assert sorted(p.name for p in data.iterdir()) == [DATABASE_FILE]
+    # Nothing else but the claim that one service serves this file (runtime/one_service.py).
+    assert sorted(p.name for p in data.iterdir()) == [DATABASE_FILE,
+                                                      f"{DATABASE_FILE}-service.lock"]
 
 
 async def test_the_store_refuses_a_foreign_database_without_touching_it(tmp_path: Path) -> None:
@@ -175,3 +177,34 @@ async def test_serve_refuses_a_postgresql_schema_that_is_not_its_own(
     finally:
         await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
+
+
+async def test_a_second_service_on_the_same_sqlite_database_refuses_to_start(
+        tmp_path: Path) -> None:
+    # Each would keep its own module cache and live notifications: a version activated
+    # through one would not be seen by the other. The first goes on serving.
+    data = tmp_path / "data"
+    first = ServiceProcess(tmp_path, data_dir=data)
+    second = ServiceProcess(tmp_path, data_dir=data)
+    first.start()
+    try:
+        await first.wait_ready()
+        second.start()
+        try:
+            assert second.wait(60) == 1, second.log()
+        finally:
+            second.stop()
+        log = second.log()
+        assert (f"voip-runtime: {(data / DATABASE_FILE).resolve()}: another voip-runtime "
+                f"service is running on this database (pid {first.process.pid})") in log, log
+        assert "Traceback" not in log, log
+        await first.wait_ready(5)  # still serving
+    finally:
+        first.stop()
+    # Its claim ends with it: the second starts now.
+    again = ServiceProcess(tmp_path, data_dir=data)
+    again.start()
+    try:
+        await again.wait_ready()
+    finally:
+        again.stop()
