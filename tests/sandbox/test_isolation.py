@@ -507,10 +507,13 @@ def inheritable_descriptors(pid: int) -> dict[int, str]:
     """A process's descriptors that a program it executes would keep (no close-on-exec)."""
     found = {}
     for name in os.listdir(f"/proc/{pid}/fd"):
-        with open(f"/proc/{pid}/fdinfo/{name}") as info:
-            flags = int(info.read().split("flags:")[1].split()[0], 8)
-        if not flags & os.O_CLOEXEC:
-            found[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+        try:
+            with open(f"/proc/{pid}/fdinfo/{name}") as info:
+                flags = int(info.read().split("flags:")[1].split()[0], 8)
+            if not flags & os.O_CLOEXEC:
+                found[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+        except FileNotFoundError:
+            continue  # closed meanwhile (the template forking its next standby)
     return found
 
 
@@ -531,8 +534,9 @@ def test_the_template_keeps_no_descriptor_it_was_not_given(loop: str) -> None:
 
     with asyncio.Runner(loop_factory=factory) as runner:
         found = runner.run(scenario())
-    # (3 and 4 hold a worker's pipes while the template forks one, /dev/null otherwise.)
-    assert sorted(found) == [0, 1, 2, 3, 4], found
+    # (3 and 4 hold a worker's pipes while the template forks one, /dev/null otherwise; they
+    # may be between the two when looked at.)
+    assert {0, 1, 2} <= set(found) <= {0, 1, 2, 3, 4}, found
     assert [found[fd] for fd in (0, 1, 2)] == ["/dev/null"] * 3
 
 
