@@ -341,8 +341,13 @@ class PostgresStore(QueryReads):
 
     async def _once(self, unit: Callable[[Tx], Awaitable[T]], dry: bool, *, defer: bool) -> T:
         try:
+            # The wait for a connection is bounded by a timer on this task, not by
+            # acquire(timeout=...), which runs every acquire in a task of its own
+            # (asyncio.wait_for): a cost on every unit for a wait that nearly never happens.
             # TimeoutError (an OSError): "database unreachable" (errors.storage_unavailable).
-            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn:
+            async with asyncio.timeout(ACQUIRE_TIMEOUT_SECONDS):
+                conn = await self._pool.acquire()
+            try:
                 # BEGIN goes with the unit's first statement (PgPort), COMMIT with the
                 # writes it queued last (PgPort.commit).
                 port = PgPort(conn, unit=True, defer=defer, prepared=self._prepared)
@@ -360,6 +365,8 @@ class PostgresStore(QueryReads):
                         await port.end(commit=False)
                     raise
                 return value
+            finally:
+                await self._pool.release(conn)
         except DRIVER_ERRORS as error:
             # Acquiring, or a unit's own direct use of the driver.
             raise map_error(error) from error

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -1080,3 +1081,33 @@ async def test_recent_calls_of_several_numbers_are_one_read_newest_first(
     assert [c.provider_call_id for c in found[petr]] == ["p1", "p0"]
     assert (await store.recent_calls_by_phones(globex.id, [ivan], 3))[ivan] == [calls[-1]]
     assert await store.recent_calls_by_phones(acme.id, [], 3) == {}
+
+
+async def test_a_unit_waits_a_bounded_time_for_a_pool_connection_postgres(
+    pg_backend: PostgresBackend, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every connection taken (here the pool's only one, held by a unit that waits): the next
+    # unit is refused as storage unavailable once the bound is over, not left waiting; the
+    # held one then finishes, and units go on.
+    from runtime.store import postgres
+
+    monkeypatch.setattr(postgres, "ACQUIRE_TIMEOUT_SECONDS", 0.3)
+    store = await pg_backend.open(pool_size=1)
+    release = asyncio.Event()
+
+    async def holding(tx: Any) -> str:
+        await release.wait()
+        return (await tx.create_tenant("held")).id
+
+    held = asyncio.ensure_future(store.write(holding))
+    await asyncio.sleep(0.1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(StorageUnavailable, match="database unreachable"):
+        # (The test's own bound: without the store's, this waited for the held unit.)
+        await asyncio.wait_for(store.write(lambda tx: tx.create_tenant("waiting")), 10)
+    assert loop.time() - started < 5
+    release.set()
+    held_id = await held
+    assert (await store.get_tenant(held_id)) is not None
+    assert (await store.write(lambda tx: tx.create_tenant("after"))).name == "after"
