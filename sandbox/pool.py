@@ -84,6 +84,9 @@ CPU_MARGIN_SECONDS = 0.5
 CPU_MARGIN_FRACTION = 0.5
 # After a worker's pipe closes, how long to wait for the template's report of its exit status.
 EXIT_STATUS_GRACE_SECONDS = 0.25
+# An exit report for a pid the pool does not know yet (its spawn reply is still being taken in)
+# is kept this long.
+EARLY_EXIT_KEEP_SECONDS = 5.0
 # A worker that said it retires (outcome.retire) and is still there this long after is killed:
 # a breached worker must not keep a place in the pool by never leaving.
 RETIRE_GRACE_SECONDS = 1.0
@@ -98,6 +101,7 @@ TEMPLATE_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 # it), new starts pause this long, longer each time in a row: a start that fails every time is
 # retried, never looped.
 START_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
+_EXITED_BEFORE_READY = "a new sandbox worker exited before it was ready"
 CAN_RENICE = os.geteuid() == 0
 
 
@@ -269,6 +273,10 @@ class SandboxPool:
         self._template_failures = 0
         self._spawn_error: str | None = None
         self._start_failures = 0  # worker starts failed in a row
+        # the last worker that exited before ready with its status not yet reported
+        self._unready_exit_pid: int | None = None
+        # exit reports for pids not (or no longer) known: status and when it came
+        self._early_exits: dict[int, tuple[int, float]] = {}
         self._starts_paused_until = 0.0
         self._start_retry: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -1135,6 +1143,9 @@ class SandboxPool:
                         uid=uid)
         self._workers.append(worker)
         self._by_pid[worker.pid] = worker
+        early = self._early_exits.pop(worker.pid, None)
+        if early is not None and time.monotonic() - early[1] < EARLY_EXIT_KEEP_SECONDS:
+            worker.exit_status = early[0]
         loop = asyncio.get_running_loop()
         if worker.pidfd is not None:
             loop.add_reader(worker.pidfd, self._on_pidfd, worker)
@@ -1249,7 +1260,8 @@ class SandboxPool:
             return
         if not worker.ready:
             status = "" if worker.exit_status is None else f" (exit status {worker.exit_status})"
-            self._start_failed(f"a new sandbox worker exited before it was ready{status}")
+            self._unready_exit_pid = worker.pid if worker.exit_status is None else None
+            self._start_failed(f"{_EXITED_BEFORE_READY}{status}")
         self._take_out(worker, "", charge=not worker.retiring and worker.group is not None)
 
     def _on_pidfd(self, worker: Worker) -> None:
@@ -1259,8 +1271,18 @@ class SandboxPool:
         self._gone(worker)
 
     def _on_exit_report(self, pid: int, status: int) -> None:
+        if pid == self._unready_exit_pid and self._spawn_error == _EXITED_BEFORE_READY:
+            # The report came after the grace (a busy host), perhaps after the process was
+            # forgotten: the reason `health()` gives still gets its status.
+            self._spawn_error = f"{_EXITED_BEFORE_READY} (exit status {status})"
         worker = self._by_pid.get(pid)
         if worker is None:
+            # Before the spawn's reply was taken in (the worker died at once), or after the
+            # process was forgotten: kept a moment for `_spawn`, which looks here.
+            now = time.monotonic()
+            self._early_exits = {known: (was, at) for known, (was, at) in self._early_exits.items()
+                                 if now - at < EARLY_EXIT_KEEP_SECONDS}
+            self._early_exits[pid] = (status, now)
             return
         worker.exit_status = status
         if worker.eof and not worker.dead:

@@ -10,6 +10,7 @@ import asyncio
 import pytest
 
 from sandbox import Call, Limits, RequestData, SandboxPool
+from sandbox import pool as pool_module
 from sandbox.forkserver import SpawnError
 
 
@@ -125,10 +126,14 @@ async def test_a_result_nested_deeper_than_its_limit_is_refused_from_outside() -
     assert "nested deeper than 32 levels" in outcome.error.message
 
 
-async def test_workers_that_die_before_ready_are_reported_and_restarted_with_backoff() -> None:
+@pytest.mark.parametrize("grace", [pool_module.EXIT_STATUS_GRACE_SECONDS, 0.0])
+async def test_workers_that_die_before_ready_are_reported_and_restarted_with_backoff(
+        grace: float, monkeypatch: pytest.MonkeyPatch) -> None:
     # Every worker exits before saying ready: the pool must say so (start fails at once, and
     # health names why) and retry with growing pauses, not fork hundreds of workers a second
-    # while /healthz reports a healthy pool with no worker.
+    # while /healthz reports a healthy pool with no worker. With no grace for the template's
+    # exit report (as on a busy host, where it comes late), the reason still gets the status.
+    monkeypatch.setattr(pool_module, "EXIT_STATUS_GRACE_SECONDS", grace)
     pool = SandboxPool(size=1, spare_workers=2, worker_ready_seconds=10.0,
                        worker_entry="tests.sandbox.fake_workers:dies_at_start")
     try:
