@@ -125,6 +125,14 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
         "return VoipCallDirection.In.format_map({}) + '{0.x}'.format(VoipCallDirection.In)",
         Raises("ValueError", "format field {0.x} " + FMT_ATTR, 2),
     ),
+    "format_on_enum_class": (
+        "f = VoipCallDirection.format\nreturn f('{0.__class__}', 1)",
+        Raises("ValueError", "format field {0.__class__} " + FMT_ATTR, 3),
+    ),
+    "enum_class_private_name": (
+        "return getattr(VoipCallDirection, '_member_map_')",
+        Raises("AttributeError", '"_member_map_" is an invalid attribute name', 2),
+    ),
     "format_builtin_spec": (
         "return format(1, '{0.__class__}')",
         Raises("ValueError", "Invalid format specifier", 2),
@@ -1001,6 +1009,31 @@ def test_attribute_names_are_judged_as_by_startswith(name: str) -> None:
         guarded_getattr(Plain(), name)
     refused = "starts with" in str(raised.value)
     assert refused == (name.startswith("_") and name != "_"), str(raised.value)
+
+
+def test_plain_reads_give_what_python_gives_and_never_a_format_method() -> None:
+    # `_getattr_`'s shortcut for exact builtin values and the contract's enum members hands out
+    # exactly what `getattr` does, and covers no name the general path would refuse or swap.
+    from sandbox.guards import _CONTRACT_MEMBERS, _PLAIN_READS, guarded_getattr, safe_format
+    from sandbox.injected import CONTRACT_ENUMS
+
+    samples = {dict: {"a": 1}, list: [1], str: "{0}", tuple: (1,), set: {1}, frozenset: frozenset(),
+               int: 7, float: 1.5, bool: True, bytes: b"x"}
+    assert set(_PLAIN_READS) == set(samples)
+    for kind, names in _PLAIN_READS.items():
+        assert not names & {"format", "format_map", "mro", "obj"}, kind
+        assert all(not name.startswith("_") for name in names), kind
+        for name in names:
+            assert guarded_getattr(samples[kind], name) == getattr(samples[kind], name)
+    assert guarded_getattr("{0}", "format")("x") == "x"
+    assert guarded_getattr(str, "format") is safe_format
+    assert set(_CONTRACT_MEMBERS) == set(CONTRACT_ENUMS)
+    for enum_class in CONTRACT_ENUMS:
+        for member in enum_class:
+            assert guarded_getattr(enum_class, member.name) is member
+        assert guarded_getattr(enum_class, "format") is safe_format
+        with pytest.raises(AttributeError):
+            guarded_getattr(enum_class, "NoSuchMember")
 
 
 def test_fetch_headers_with_a_control_character_are_refused_before_they_leave() -> None:
