@@ -240,9 +240,10 @@ def _plain_reads(sample: object) -> frozenset[str]:
 # the object read: `guarded_getattr` gives these the answer its general path would give, without
 # walking it. Subclasses (a script's own) are not here: they take the general path.
 # (Plain dicts, no script reaches them: a mapping proxy's `get` costs a method call more.)
+_PLAIN_SAMPLES: Final[tuple[object, ...]] = (
+    {}, [], "", (), set(), frozenset(), 0, 0.0, True, b"")
 _PLAIN_READS: Final[dict[type, frozenset[str]]] = {
-    type(sample): _plain_reads(sample)
-    for sample in ({}, [], "", (), set(), frozenset(), 0, 0.0, True, b"")
+    type(sample): _plain_reads(sample) for sample in _PLAIN_SAMPLES
 }
 
 
