@@ -214,7 +214,9 @@ class _Ended:
 
 def _arguments(call: Call) -> list[Any]:
     # Deep copies of plain JSON: the script may change them freely.
-    args: list[Any] = json.loads(json.dumps(list(call.args))) if call.args else []
+    if not call.args:
+        return [] if call.request is None else [injected.FetchRequest(call.request)]
+    args: list[Any] = json.loads(json.dumps(list(call.args)))
     if call.request is not None:
         args.insert(0, injected.FetchRequest(call.request))
     return args

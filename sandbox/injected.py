@@ -102,6 +102,13 @@ class _Frozen:
 _set: Final = object.__setattr__
 
 
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """`_set` for one slot of `cls`, made once: the slot's own setter, without the attribute
+    lookup `object.__setattr__` makes each time (for the objects made on every call)."""
+    setter: Callable[[Any, Any], None] = cls.__dict__[name].__set__
+    return setter
+
+
 class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
     """A mapping a script can read (`[k]`, get, in, keys, items, len, dict(m)) but not change."""
 
@@ -110,8 +117,8 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
     _label: str
 
     def __init__(self, data: Mapping[str, Any], label: str) -> None:
-        _set(self, "_data", dict(data))
-        _set(self, "_label", label)
+        _set_mapping_data(self, dict(data))
+        _set_mapping_label(self, label)
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -134,6 +141,9 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
         raise AttributeError(f"{noun} has no attribute {name!r}: read a value as "
                              f"{noun}[{name!r}] or {noun}.get({name!r})")
 
+
+_set_mapping_data = _slot_setter(ReadOnlyMapping, "_data")
+_set_mapping_label = _slot_setter(ReadOnlyMapping, "_label")
 
 # How a script names each of our mappings, for messages.
 _MAPPING_NOUNS: Final = {"Settings": "settings", "Query": "request.query", "Headers": "headers"}
@@ -204,9 +214,9 @@ class FetchRequest(_Frozen):
     _query: ReadOnlyMapping | None
 
     def __init__(self, data: RequestData) -> None:
-        _set(self, "_data", data)
-        _set(self, "_headers", None)
-        _set(self, "_query", None)
+        _set_request_data(self, data)
+        _set_request_headers(self, None)
+        _set_request_query(self, None)
 
     @property
     def method(self) -> str:
@@ -247,6 +257,10 @@ class FetchRequest(_Frozen):
 
     def __repr__(self) -> str:
         return f"FetchRequest(method={self._data.method!r}, url={self._data.url!r})"
+
+
+_set_request_data, _set_request_headers, _set_request_query = (
+    _slot_setter(FetchRequest, name) for name in ("_data", "_headers", "_query"))
 
 
 def _header_text(value: Any, what: str) -> str:
@@ -613,7 +627,7 @@ class Storage(_Frozen):
     _host: HostBridge
 
     def __init__(self, host: HostBridge) -> None:
-        _set(self, "_host", host)
+        _set_storage_host(self, host)
 
     def _ask(self, payload: dict[str, Any]) -> dict[str, Any]:
         stopping.refuse_if_stopped()
@@ -640,6 +654,9 @@ class Storage(_Frozen):
 
     def __repr__(self) -> str:
         return "<storage>"
+
+
+_set_storage_host = _slot_setter(Storage, "_host")
 
 
 # The injected names every call shares: a factory function, exception classes, the contract's
