@@ -43,13 +43,30 @@ class StorageError(Exception):
     """A storage operation the host refused (a limit, a bad key or value)."""
 
 
-class VoipCallDirection(enum.StrEnum):
+class _ContractEnumType(enum.EnumType):
+    """The contract's enums' own metaclass. `VoipCallDisposition("busy")` (a provider's value
+    turned into a member, as scripts do on every webhook) finds an exact str among the
+    members' values at once; any other call goes the enum machinery's own way, with its
+    errors. (Also what tells the guards a class is one of these enums: no other class has it.)
+    """
+
+    def __call__(cls, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if type(value) is str and not args and not kwargs:
+            by_value = _MEMBERS_BY_VALUE.get(cls)
+            if by_value is not None:
+                member = by_value.get(value)
+                if member is not None:
+                    return member
+        return super().__call__(value, *args, **kwargs)
+
+
+class VoipCallDirection(enum.StrEnum, metaclass=_ContractEnumType):
     In = "in"
     Out = "out"
     Internal = "internal"
 
 
-class VoipCallDisposition(enum.StrEnum):
+class VoipCallDisposition(enum.StrEnum, metaclass=_ContractEnumType):
     Answered = "answered"
     Busy = "busy"
     Cancel = "cancel"
@@ -64,7 +81,7 @@ class VoipCallDisposition(enum.StrEnum):
     Unknown = "unknown"
 
 
-class VoipWebhookEvent(enum.StrEnum):
+class VoipWebhookEvent(enum.StrEnum, metaclass=_ContractEnumType):
     NotifyStart = "notify_start"
     NotifyInternal = "notify_internal"
     NotifyAnswer = "notify_answer"
@@ -78,6 +95,11 @@ CONTRACT_ENUMS: Final[tuple[type[enum.StrEnum], ...]] = (
     VoipCallDisposition,
     VoipWebhookEvent,
 )
+# Each contract enum's members by their value, for `_ContractEnumType.__call__` (a plain dict:
+# reading the class's own map goes through the enum metaclass's slow attribute lookup).
+_MEMBERS_BY_VALUE: Final[dict[type, dict[str, enum.Enum]]] = {
+    kind: {member.value: member for member in kind} for kind in CONTRACT_ENUMS
+}
 # The contract's enum members cross to the host as their plain string values.
 ENUM_CONVERSIONS: Final[Special] = {kind: str.__str__ for kind in CONTRACT_ENUMS}
 
