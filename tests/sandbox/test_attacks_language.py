@@ -915,6 +915,8 @@ def test_injected_objects_are_fresh_each_call() -> None:
         ("os", (), "module 'os' is not available in the sandbox"),
         ("urllib.request", (), "module 'urllib.request' is not available in the sandbox"),
         ("json", ("codecs",), "cannot import name 'codecs' from 'json'"),
+        ("json", ("loads", "codecs"), "cannot import name 'codecs' from 'json'"),
+        ("urllib.parse", ("quote", "__dict__"), "cannot import name '__dict__' from"),
     ],
 )
 def test_run_time_import_refusal_names_the_module(
@@ -925,6 +927,24 @@ def test_run_time_import_refusal_names_the_module(
 
     with pytest.raises(ImportError, match=message):
         safe_import(name, None, None, fromlist, 0)
+
+
+def test_a_module_views_members_are_its_only_public_attributes() -> None:
+    # The members are the view's own attributes (how `from re import match` finds them), read
+    # as the values they are; anything else is the view's refusal, and nothing changes them.
+    from sandbox.modules import VIEWS, view_members
+
+    for name, view in VIEWS.items():
+        public = {attribute for attribute in dir(view) if not attribute.startswith("_")}
+        assert public == set(view_members(view)), name
+        for member, value in view_members(view).items():
+            assert getattr(view, member) is value, (name, member)
+        with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+            view.nope  # noqa: B018
+        with pytest.raises(TypeError, match="read-only"):
+            view.nope = 1
+    assert result_of("from urllib.parse import quote\nreturn quote('a b')") == "a%20b"
+    assert result_of("import urllib.parse\nreturn urllib.parse.quote('a b')") == "a%20b"
 
 
 def test_nothing_of_a_call_stays_alive_in_the_standard_librarys_caches() -> None:
