@@ -929,6 +929,29 @@ def test_run_time_import_refusal_names_the_module(
         safe_import(name, None, None, fromlist, 0)
 
 
+def test_a_scripts_classes_are_its_own_during_the_call_and_forgotten_after_it() -> None:
+    # The record of the script's classes (what `_write_` lets it change) holds each class for
+    # as long as it lives: the call's classes are gone from it when the call is over.
+    from sandbox.guards import _TENANT_CLASSES, is_tenant_class
+
+    result = result_of(
+        """
+        class Base:
+            pass
+        class Child(Base):
+            def __init__(self):
+                self.n = 1
+        child = Child()
+        child.n += 1
+        Base.shared = 3
+        return [child.n, Child.shared]
+        """
+    )
+    assert result == [2, 3]
+    assert len(_TENANT_CLASSES) == 0
+    assert not is_tenant_class(dict) and not is_tenant_class(ValueError)
+
+
 def test_a_module_views_members_are_its_only_public_attributes() -> None:
     # The members are the view's own attributes (how `from re import match` finds them), read
     # as the values they are; anything else is the view's refusal, and nothing changes them.
