@@ -177,7 +177,7 @@ def _namespace(call: Call, host: HostBridge, output: injected.OutputLog) -> dict
     namespace = _SHARED_NAMES.copy()
     namespace["__builtins__"] = _BUILTINS.copy()
     namespace["_print_"] = print_guard(output)
-    namespace.update(injected.call_injected(host=host, settings=call.settings, output=output))
+    injected.add_call_injected(namespace, host, call.settings, output)
     return namespace
 
 

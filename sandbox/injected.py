@@ -701,12 +701,19 @@ def call_injected(
     *, host: HostBridge, settings: Mapping[str, Any], output: OutputLog
 ) -> dict[str, Any]:
     """The injected names that are the call's own: new objects bound to its host and log."""
-    return {
-        "settings": ReadOnlyMapping(settings, "Settings"),
-        "fetch": make_fetch(host),
-        "storage": Storage(host),
-        "log": make_log(output),
-    }
+    names: dict[str, Any] = {}
+    add_call_injected(names, host, settings, output)
+    return names
+
+
+def add_call_injected(
+    names: dict[str, Any], host: HostBridge, settings: Mapping[str, Any], output: OutputLog
+) -> None:
+    """`call_injected`'s names, put into `names` (the executor's namespace, as it is built)."""
+    names["settings"] = ReadOnlyMapping(settings, "Settings")
+    names["fetch"] = make_fetch(host)
+    names["storage"] = Storage(host)
+    names["log"] = make_log(output)
 
 
 def make_injected(
