@@ -58,6 +58,7 @@ from sandbox.protocol import (
     ProtocolError,
     UnsendableCall,
     decode,
+    encode_capability_reply,
     encode_strict,
     outcome_from_json,
     source_facts,
@@ -1024,12 +1025,7 @@ class SandboxPool:
         pending.host_seconds += time.perf_counter() - pending.asked_at
         if worker.dead or not worker.inflight or worker.inflight[0] is not pending:
             return
-        try:
-            data = encode_strict({"type": "capability_reply", "id": pending.id, "reply": reply})
-        except UnsendableCall as error:
-            data = encode_strict({"type": "capability_reply", "id": pending.id, "reply": {
-                "ok": False, "error": f"the host's answer could not be sent: {error}"}})
-        worker.write(data + b"\n")
+        worker.write(encode_capability_reply(pending.id, reply))
 
     def _resend_all(self, worker: Worker) -> None:
         """The worker lacked a source we thought it had (the two LRUs should never disagree).

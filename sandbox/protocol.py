@@ -128,6 +128,30 @@ def encode_strict(value: Any) -> bytes:
         raise UnsendableCall(f"a value that is not JSON ({str(error)[:200]})") from None
 
 
+def encode_capability_reply(call_id: int, reply: dict[str, Any]) -> bytes:
+    """A capability reply as the line a worker reads (newline included).
+
+    A reply the worker could not take becomes `{"ok": false, "error": why}`, which the script
+    sees as its FetchError or StorageError: one that is not JSON, or one longer than a worker
+    accepts (MAX_MESSAGE_BYTES). A fetch() body within its byte limit can grow past that as
+    JSON text (undecodable bytes become U+FFFD, three bytes each; a control character becomes
+    six), and a line the worker refuses would reach the script as the channel's own error,
+    leaving the channel unreadable.
+    """
+    message = {"type": "capability_reply", "id": call_id, "reply": reply}
+    try:
+        data = encode_strict(message)
+    except UnsendableCall as error:
+        why = f"the host's answer could not be sent: {error}"
+    else:
+        if len(data) <= MAX_MESSAGE_BYTES:
+            return data + b"\n"
+        why = (f"too large: the host's answer is {len(data)} bytes as JSON text, more than the "
+               f"{MAX_MESSAGE_BYTES} a script can receive")
+    message["reply"] = {"ok": False, "error": why}
+    return encode_strict(message) + b"\n"
+
+
 _string: Callable[[str], str] = json.encoder.encode_basestring
 # Texts up to this long are kept as JSON strings when they recur (`_json_string`).
 RECURRING_TEXT_CHARS = 128
@@ -490,9 +514,11 @@ class LineChannel:
             if not chunk:
                 return None
             self._buffer += chunk
-            if len(self._buffer) > MAX_MESSAGE_BYTES:
-                raise ProtocolError("message too large")
             *complete, rest = self._buffer.split(b"\n")
+            # The unfinished message is what is bounded: one read may hold the end of a message
+            # of the largest size the parent sends and the start of the next.
+            if len(rest) > MAX_MESSAGE_BYTES:
+                raise ProtocolError("message too large")
             self._lines.extend(bytes(line) for line in complete)
             self._buffer = bytearray(rest)
         return self._calls.decode(self._lines.popleft())
