@@ -159,7 +159,8 @@ class CaseInsensitiveMapping(ReadOnlyMapping):
     def __getitem__(self, key: str) -> Any:
         if not isinstance(key, str):
             raise KeyError(key)
-        return self._data[key.lower()]
+        # str's own lower(): the key may be a script's str subclass with a `lower` of its own.
+        return self._data[str.lower(key)]
 
     def __iter__(self) -> Iterator[str]:
         return iter(tuple(self._names.values()))

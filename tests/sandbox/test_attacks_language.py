@@ -1046,3 +1046,25 @@ def test_log_and_print_never_call_a_scripts_own_str_methods() -> None:
     assert outcome["ok"], outcome["error"]
     assert outcome["result"] == []
     assert outcome["logs"] == "a-b!\nc+d\n"
+
+
+def test_header_lookup_never_calls_a_scripts_own_str_methods() -> None:
+    # A key given to the case-insensitive headers may be a script's str subclass: the lookup
+    # lower-cases it with str's own method, so no script code runs inside the host's mapping
+    # (and the key's own `lower` cannot choose which header is read).
+    outcome = run(script(
+        """
+        calls = []
+
+        class Key(str):
+            def lower(self):
+                calls.append("lower")
+                return "x-secret"
+
+        key = Key("Content-Type")
+        return [request.headers[key], request.headers.get(key), key in request.headers,
+                calls]
+        """
+    ), request=RequestData(headers=(("Content-Type", "text/plain"), ("X-Secret", "s"))))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"] == ["text/plain", "text/plain", True, []]
