@@ -23,9 +23,12 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import encodings
+import encodings.aliases
 import ipaddress
 import json
 import logging
+import pkgutil
 import re
 import socket
 import ssl
@@ -68,6 +71,32 @@ CREDENTIAL_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authori
 NOT_CHARSETS: Final = frozenset(
     {"idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined"}
 )
+
+
+def _charset_key(name: str) -> str:
+    """A charset name as the codec registry compares it (case, spaces and punctuation aside)."""
+    return encodings.normalize_encoding(name.lower())
+
+
+# Every charset name the codec registry can resolve: the `encodings` package's aliases and its
+# modules. A name beyond these is never looked up: the registry remembers each unknown name it
+# is asked for (`encodings._cache`) for the life of the process, and a response's charset is
+# whatever the fetched server says (a new name in every response, each up to a header's 8 KiB).
+KNOWN_CHARSETS: Final = frozenset(
+    _charset_key(name)
+    for name in (
+        *encodings.aliases.aliases,
+        *encodings.aliases.aliases.values(),
+        *(module.name for module in pkgutil.iter_modules(encodings.__path__)),
+    )
+)
+
+
+def _known_charset(name: str) -> bool:
+    key = _charset_key(name)
+    return key in KNOWN_CHARSETS or key.replace(".", "_") in KNOWN_CHARSETS
+
+
 MAX_URL_CHARS: Final = 8192
 READ_CHUNK: Final = 64 * 1024
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -666,7 +695,7 @@ def _origin(url: URL) -> tuple[str, str | None, int | None]:
 
 def _decode(body: bytes, charset: str | None) -> str:
     """Text from the charset the response declares, else UTF-8; bad bytes replaced."""
-    if charset:
+    if charset and _known_charset(charset):
         try:
             if codecs.lookup(charset).name not in NOT_CHARSETS:
                 return body.decode(charset, errors="replace")
