@@ -5,8 +5,7 @@ Built on difflib's grouped opcodes (the hunks of a unified diff), so a one-line 
 script shows as that line and its neighbours, not as the whole file.
 
 The lines are matched within a budget of work (`BoundedMatcher`): difflib's matcher is cubic in
-the lines of a script made of repeated lines (a thousand lines alternating between two texts
-took it seconds, a 64 KiB script of them days), and this page runs in the service's event loop.
+the lines of a script made of repeated lines, and this page runs in the service's event loop.
 """
 
 from __future__ import annotations
@@ -46,8 +45,8 @@ class Diff:
         return self.changed == 0
 
 
-# Steps of work a diff may take (a step: one inner-loop step of difflib's matcher, about 30 ns,
-# or one line counted or compared here). A budget of steps, not of time: the same two versions
+# Steps of work a diff may take (a step: one inner-loop step of difflib's matcher, or one line
+# counted or compared here). A budget of steps, not of time: the same two versions
 # always give the same rows.
 WORK_BUDGET: Final = 4_000_000
 
