@@ -465,3 +465,30 @@ async def test_json_errors_of_console_endpoints_are_json(console: tuple[Service,
                                        {"source": "x", "version_id": "y"})
     assert response.status == 400
     assert json.loads(await response.text())["error"] == "bad_request"
+
+
+async def test_a_webhook_body_nested_deeply_is_shown_as_sent(console: tuple[Service, str],
+                                                             browser: Browser) -> None:
+    # Anyone who has the webhook URL can send a body like this (it is 2 KB): masking it for the
+    # console recursed until Python stopped it, and the execution's page, its request in the
+    # test panel and the module's editor (filled from the last webhook) answered 500.
+    seed = await builder(console, browser)
+    module = seed.module["id"]
+    body = "[" * 1000 + "]" * 1000
+    await seed.post_hook(body)
+    html = await browser.page(f"/console/modules/{module}/executions")
+    [execution_id] = re.findall(r'name="execution_id" value="([^"]+)"', html)
+    detail = await browser.page(f"/console/executions/{execution_id}")
+    assert body in detail
+    request = await browser.get(f"/console/executions/{execution_id}/request")
+    assert request.status == 200, await request.text()
+    assert (await request.json())["request"]["body"] == body
+    await browser.page(f"/console/modules/{module}/editor")
+    # One that may hold a credential is not shown at all: it cannot be masked.
+    secret = "[" * 1000 + '{"token": "provider-secret-4"}' + "]" * 1000
+    await seed.post_hook(secret)
+    html = await browser.page(f"/console/modules/{module}/executions")
+    newest = re.findall(r'name="execution_id" value="([^"]+)"', html)[0]
+    detail = await browser.page(f"/console/executions/{newest}")
+    assert "provider-secret-4" not in detail
+    assert "nested too deeply to mask its credentials: not shown" in detail
