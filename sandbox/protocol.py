@@ -112,6 +112,37 @@ def encode_outcome(call_id: int, outcome: dict[str, Any]) -> bytes:
     return encode({"type": "outcome", "id": call_id, "outcome": compact_outcome(outcome)})
 
 
+def encode_outcome_to_send(call_id: int, outcome: dict[str, Any]) -> bytes:
+    """`encode_outcome`, made to fit the pool's MAX_MESSAGE_BYTES (`_fitted`) when it would not.
+
+    The result converter counts a string's UTF-8 bytes, not its JSON text: a control character
+    is six bytes there, so a result within its limit (and logs within theirs) can still make a
+    line the pool refuses, which reported a protocol error and replaced the worker.
+    """
+    line = encode_outcome(call_id, outcome)
+    if len(line) <= MAX_MESSAGE_BYTES:
+        return line
+    return encode_outcome(call_id, _fitted(outcome))
+
+
+def _fitted(outcome: dict[str, Any]) -> dict[str, Any]:
+    """An outcome too long to send, fitted: a result over half the message is refused as too
+    large (an InvalidResult, the result limit), and logs over a quarter of it are cut."""
+    fitted = dict(outcome)
+    result = outcome.get("result")
+    result_size = len(_dumps_built(result)) if result is not None else 0
+    if result_size > MAX_MESSAGE_BYTES // 2:
+        fitted.update(ok=False, result=None, limit="result", error={
+            "type": "InvalidResult", "line": None,
+            "message": f"the result is {result_size} bytes as JSON text (its strings escaped), "
+                       f"more than the {MAX_MESSAGE_BYTES // 2} a worker can send"})
+    logs = fitted.get("logs")
+    room = MAX_MESSAGE_BYTES // 4 // 6  # characters: each is at most six bytes as JSON text
+    if isinstance(logs, str) and len(logs) > room:
+        fitted["logs"], fitted["logs_truncated"] = logs[:room], True
+    return fitted
+
+
 class UnsendableCall(Exception):
     """A call that cannot be encoded for a worker (e.g. a lone surrogate in a header)."""
 
@@ -504,7 +535,7 @@ class LineChannel:
             self.sending = False
 
     def send_outcome(self, call_id: int, outcome: dict[str, Any]) -> None:
-        self._write(encode_outcome(call_id, outcome))
+        self._write(encode_outcome_to_send(call_id, outcome))
 
     def receive(self) -> dict[str, Any] | None:
         """The next message (waiting for it in a blocking read), or None when the parent closed
