@@ -524,6 +524,10 @@ class LineChannel:
     def send(self, message: dict[str, Any]) -> None:
         self._write(encode(message))
 
+    def send_line(self, line: bytes) -> None:
+        """A message already encoded (`encode`), newline included."""
+        self._write(line)
+
     def _write(self, line: bytes) -> None:
         data = memoryview(line)
         self.sending = True

@@ -64,3 +64,44 @@ async def test_a_binary_body_within_the_limit_reaches_the_script_or_is_a_fetch_e
 
 def _hook_path(module: dict[str, Any]) -> str:
     return "/" + module["webhook_url"].split("://", 1)[1].split("/", 1)[1]
+
+
+REQUEST_BOMB_SCRIPT = '''
+def VoipParseWebhookRequest(request):
+    kind = request.query.get("kind")
+    try:
+        if kind == "body":
+            fetch(settings["url"], method="POST", body="x" * 9000000)
+        elif kind == "url":
+            fetch(settings["url"] + "?" + "x" * 9000000)
+        elif kind == "headers":
+            fetch(settings["url"], headers={"X-" + str(i): "v" * 1000 for i in range(9000)})
+        else:
+            return {"response": HttpResponse().content(fetch(settings["url"]).text())}
+    except FetchError as error:
+        return {"response": HttpResponse().content(str(error))}
+    return {}
+'''
+
+
+async def test_a_fetch_request_larger_than_the_host_reads_is_a_fetch_error(
+        service: Service) -> None:
+    # A 9 MB body, URL or header set made a capability message the pool reads as a broken
+    # worker: the call failed with WorkerProtocolError (nothing the script could catch) and the
+    # tenant's worker was replaced.
+    async def page(_request: web.Request) -> web.Response:
+        return web.Response(text="fine")
+
+    app = web.Application()
+    app.router.add_route("*", "/page", page)
+    async with serving(app) as base:
+        api, module = await _module(service, base + "/page")
+        await upload(api, module["id"], REQUEST_BOMB_SCRIPT)
+        for kind in ("body", "url", "headers"):
+            response = await service.client.post(_hook_path(module) + f"?kind={kind}", data="")
+            assert response.status == 200, await response.text()
+            text = await response.text()
+            assert text.startswith("the request is 9"), (kind, text)
+            assert text.endswith("bytes as JSON text, more than the 8388608 the host reads")
+        response = await service.client.post(_hook_path(module) + "?kind=none", data="")
+        assert await response.text() == "fine"
