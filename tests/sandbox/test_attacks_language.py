@@ -1068,3 +1068,25 @@ def test_header_lookup_never_calls_a_scripts_own_str_methods() -> None:
     ), request=RequestData(headers=(("Content-Type", "text/plain"), ("X-Secret", "s"))))
     assert outcome["ok"], outcome["error"]
     assert outcome["result"] == ["text/plain", "text/plain", True, []]
+
+
+def test_private_keyword_names_are_judged_without_the_scripts_own_str_methods() -> None:
+    # `**{name: value}` may carry a script's str subclass as a name: `_apply_` asked the name's
+    # own startswith(), which said no, and a "_" keyword reached the function called.
+    outcome = run(script(
+        """
+        calls = []
+
+        class Name(str):
+            def startswith(self, *args):
+                calls.append("startswith")
+                return False
+
+        try:
+            VoipMember(**{Name("_id"): "1"})
+        except TypeError as error:
+            return [str(error), calls]
+        """
+    ))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"] == ['keyword argument "_id" starts with "_"', []]
