@@ -662,8 +662,11 @@ def validate_result(function_name: str, value: JSONValue) -> ValidatedResult:
         result = model.model_validate(value)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        problems = [describe_error(error, model, value) for error in errors]
-        raise ResultInvalid(function_name, problems) from None
+        # Only the problems the report shows are put into words (each may look for a spelling
+        # the script meant): a 2 MiB result holds some 100,000 unknown keys, and describing
+        # them all held the service's event loop for seconds.
+        problems = [describe_error(error, model, value) for error in errors[:MAX_PROBLEMS]]
+        raise ResultInvalid(function_name, problems, problem_count=len(errors)) from None
     # The union made once (below), not on every call by `|`.
     assert isinstance(result, ValidatedResult)
     return result
