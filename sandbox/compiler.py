@@ -183,6 +183,8 @@ def contract_problems(tree: ast.Module) -> list[CompileProblem]:
                         "its parameters must accept exactly that",
                     )
                 )
+            if isinstance(node, ast.FunctionDef):
+                problems.extend(_generator_problem(node))
             continue
         close = difflib.get_close_matches(node.name.lower(), list(lowered), n=1, cutoff=0.85)
         if close:
@@ -194,6 +196,40 @@ def contract_problems(tree: ast.Module) -> list[CompileProblem]:
                 )
             )
     return problems
+
+
+def _generator_problem(node: ast.FunctionDef) -> list[CompileProblem]:
+    """A contract function with `yield` in it is a generator function: calling it runs none of
+    its body and hands back a generator, which no result can hold, and which the platform
+    drops unrun from VoipGenerateCall (a click-to-call that rings no one, saying nothing).
+    A decorated one is left alone: its decorator may consume the generator (`list(fn())`)."""
+    found = None if node.decorator_list else _first_yield(node)
+    if found is None:
+        return []
+    return [
+        CompileProblem(
+            found.lineno,
+            f"{node.name} is a generator function because of this yield, so the platform "
+            "would get a generator and none of its body would run; return the result instead",
+        )
+    ]
+
+
+def _first_yield(function: ast.FunctionDef) -> ast.Yield | ast.YieldFrom | None:
+    """The first `yield` of the function's own body (nested functions, lambdas and classes
+    are scopes of their own). Walked with a stack, not recursion: the tree may be deep."""
+    stack: list[ast.AST] = list(reversed(function.body))
+    first: ast.Yield | ast.YieldFrom | None = None
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Yield | ast.YieldFrom):
+            if first is None or (node.lineno, node.col_offset) < (first.lineno, first.col_offset):
+                first = node
+            continue
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return first
 
 
 def _async_def(tree: ast.Module, name: str) -> bool:
