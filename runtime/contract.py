@@ -62,6 +62,7 @@ __all__ = [
     "CALL_DATA_MAX_BYTES",
     "CALL_ID_MAX_BYTES",
     "CALL_LINK_MAX_CHARS",
+    "HEADERS_MAX_BYTES",
     "MAX_PROBLEMS",
     "PHONE_EXT_MAX_BYTES",
     "PHONE_MAX_CHARS",
@@ -113,6 +114,11 @@ CALL_DATA_MAX_BYTES = 16 * 1024
 BODY_MAX_BYTES = 1024 * 1024
 STATUS_MIN, STATUS_MAX = 200, 599
 CALL_LINK_MAX_CHARS = 2048  # ours
+# Ours: a reply's headers as the script set them, together, each counted as sent ("Name:
+# value\r\n", UTF-8). HTTP clients and proxies cap a response's header block (aiohttp 8 KiB a
+# line, nginx's proxy buffer one 4 KiB page for all of it) and drop a reply beyond: the
+# provider would retry a webhook whose effects were stored. Refused here, it is a named error.
+HEADERS_MAX_BYTES = 4096
 MAX_PROBLEMS = 20  # ours: a result with thousands of bad keys gets a readable report
 
 # ---------------------------------------------------------------------------------------------
@@ -286,7 +292,9 @@ def check_header_value(value: str) -> str:
 def check_reply_headers(headers: dict[str, str]) -> dict[str, str]:
     """What needs the header's name and value together, or all the headers at once."""
     seen: dict[str, str] = {}
+    size = 0
     for name, value in headers.items():
+        size += len(name.encode("utf-8")) + len(value.encode("utf-8")) + 4  # ": ", CRLF
         lowered = name.lower()
         if lowered in seen:
             # A dict may hold `Content-Type` and `content-type`: both would be sent, and a
@@ -297,6 +305,9 @@ def check_reply_headers(headers: dict[str, str]) -> dict[str, str]:
             refusal = content_type_refusal(value)
             if refusal is not None:
                 raise problem(refusal, key=name)
+    if size > HEADERS_MAX_BYTES:
+        raise problem(f"are too large: at most {HEADERS_MAX_BYTES} bytes together as sent "
+                      f"(got {size}); an HTTP client or a proxy may refuse a reply with more")
     return headers
 
 

@@ -50,3 +50,43 @@ async def test_a_contract_function_that_yields_is_refused_at_upload(service: Ser
                  {"source": LISTED_MEMBERS, "activate": True}, status=201)
     members = await api.ok("POST", f"/api/v1/modules/{module['id']}/load-members")
     assert [m["id"] for m in members["members"]] == ["101", "102"]
+
+
+BIG_HEADER = '''def VoipParseWebhookRequest(request):
+    data = request.json()
+    return {
+        "event": {"event": VoipWebhookEvent.NotifyStart, "direction": "in",
+                  "disposition": "unknown", "srcPhone": "+79161234567", "dstPhone": "101",
+                  "callId": data["id"]},
+        "response": HttpResponse().header("X-Trace", "t" * data["size"]).content({"ok": True}),
+    }
+'''
+
+
+async def test_a_reply_header_block_no_client_would_read_is_an_invalid_result(
+        service: Service) -> None:
+    # A 20 KB header went out after the call was stored; the provider's client (aiohttp here:
+    # 8 KiB a line; a proxy's 4 KiB buffer) could not read the reply, and would retry.
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    await api.ok("POST", f"/api/v1/modules/{module['id']}/versions",
+                 {"source": BIG_HEADER, "activate": True}, status=201)
+    hook = "/hooks/" + module["webhook_url"].rsplit("/hooks/", 1)[1]
+    response = await service.client.post(hook, json={"id": "c-1", "size": 20000})
+    assert response.status == 500
+    failed = await response.json()
+    execution = await api.ok("GET", f"/api/v1/executions/{failed['execution_id']}")
+    assert execution["error"]["type"] == "InvalidResult"
+    assert execution["error"]["message"] == (
+        "VoipParseWebhookRequest returned an invalid result: response.headers: are too large: "
+        "at most 4096 bytes together as sent (got 20043); an HTTP client or a proxy may "
+        "refuse a reply with more")
+    assert (await api.ok("GET", "/api/v1/calls"))["calls"] == []
+
+    # Up to the limit, as sent: X-Trace's and the Content-Type .content() set.
+    fits = 4096 - len("X-Trace: \r\nContent-Type: application/json\r\n")
+    response = await service.client.post(hook, json={"id": "c-2", "size": fits})
+    assert response.status == 200
+    assert response.headers["X-Trace"] == "t" * fits
+    assert [c["provider_call_id"] for c in (await api.ok("GET", "/api/v1/calls"))["calls"]] == [
+        "c-2"]
