@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+from tests.e2e.builders_support import MODULES
 from tests.e2e.conftest import Service
+from tests.e2e.test_deploy import deploy
 
 GENERATOR_CALL = '''def VoipParseWebhookRequest(request):
     return {}
@@ -90,3 +95,20 @@ async def test_a_reply_header_block_no_client_would_read_is_an_invalid_result(
     assert response.headers["X-Trace"] == "t" * fits
     assert [c["provider_call_id"] for c in (await api.ok("GET", "/api/v1/calls"))["calls"]] == [
         "c-2"]
+
+
+async def test_a_nested_setting_in_module_yaml_is_named_as_the_api_names_it(
+        service: Service, tmp_path: Path) -> None:
+    # The folder's check said "settings.apiBase.str: Input should be a valid string;
+    # settings.apiBase.int: ...", a line for each type pydantic tried.
+    _, api = await service.new_tenant()
+    folder = tmp_path / "zadarma"
+    shutil.copytree(MODULES / "zadarma", folder)
+    (folder / "module.yaml").write_text("name: zadarma\nsettings:\n  apiBase:\n"
+                                        "    url: https://api.zadarma.com\n", encoding="utf-8")
+    code, output = await deploy(service, folder, api.secret)
+    assert code == 2
+    assert output.strip() == (
+        f"voip-runtime: {folder / 'module.yaml'}: settings: Value error, setting 'apiBase' "
+        "must be a string, number or boolean (settings are a flat object), not dict")
+    assert (await api.ok("GET", "/api/v1/modules"))["modules"] == []
