@@ -14,8 +14,9 @@ import difflib
 import hashlib
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from types import CodeType
+from types import CodeType, MappingProxyType
 from typing import Final
 
 from sandbox.call import REQUIRED_FUNCTIONS, SCRIPT_FUNCTIONS
@@ -34,8 +35,8 @@ _LINE_RECORD = re.compile(r"^Line (\d+|None): (.*)$", re.DOTALL)
 class CompiledScript:
     code: CodeType
     sha256: str
-    # Top-level plain `def`s of the script, by name.
-    functions: frozenset[str]
+    # Top-level plain `def`s of the script: name -> the line of its (last) `def`.
+    functions: Mapping[str, int]
 
 
 CompileResult = CompiledScript | list[CompileProblem]
@@ -114,7 +115,9 @@ def _compile_uncached(source: str, key: str) -> CompileResult:
         return [CompileProblem(None, _TOO_DEEP)]
     except (ValueError, TypeError) as error:
         return [CompileProblem(None, f"the script cannot be compiled: {error}")]
-    return CompiledScript(code=code, sha256=key, functions=frozenset(_top_level_defs(tree)))
+    defs = _top_level_defs(tree)
+    functions = MappingProxyType({name: node.lineno for name, node in defs.items()})
+    return CompiledScript(code=code, sha256=key, functions=functions)
 
 
 def _sorted(problems: list[CompileProblem]) -> list[CompileProblem]:

@@ -112,3 +112,49 @@ async def test_a_nested_setting_in_module_yaml_is_named_as_the_api_names_it(
         f"voip-runtime: {folder / 'module.yaml'}: settings: Value error, setting 'apiBase' "
         "must be a string, number or boolean (settings are a flat object), not dict")
     assert (await api.ok("GET", "/api/v1/modules"))["modules"] == []
+
+
+REGISTRY = '''HANDLERS = {}
+
+
+def handler(function):
+    HANDLERS["parse"] = function
+
+
+@handler
+def VoipParseWebhookRequest(request):
+    return {}
+'''
+
+
+async def test_a_contract_function_its_decorator_dropped_is_named_at_its_def(
+        service: Service) -> None:
+    # A registry decorator that returns nothing leaves the name None: the execution log said
+    # "the script does not define VoipParseWebhookRequest()" of a script that does.
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    await api.ok("POST", f"/api/v1/modules/{module['id']}/versions",
+                 {"source": REGISTRY, "activate": True}, status=201)
+    hook = "/hooks/" + module["webhook_url"].rsplit("/hooks/", 1)[1]
+    response = await service.client.post(hook, data="{}")
+    assert response.status == 500
+    failed = await response.json()
+    execution = await api.ok("GET", f"/api/v1/executions/{failed['execution_id']}")
+    assert execution["error"] == {
+        "type": "TypeError", "line": 9,
+        "message": "line 9: VoipParseWebhookRequest is None once the script's top level has "
+                   "run, not the function defined here: a decorator must return the function "
+                   "it wraps, and nothing may assign to the name"}
+
+    # An optional function so replaced fails as a script does (502), not as one left out (501).
+    source = REGISTRY.replace("    return {}\n", "    return {}\n\n\n@handler\n"
+                              "def VoipTestConnection():\n    return {'success': True}\n")
+    await api.ok("POST", f"/api/v1/modules/{module['id']}/versions",
+                 {"source": source, "activate": True}, status=201)
+    response = await api.post(f"/api/v1/modules/{module['id']}/test-connection")
+    body = await response.json()
+    assert response.status == 502, body
+    assert body["message"].endswith(
+        "line 14: VoipTestConnection is None once the script's top level has run, not the "
+        "function defined here: a decorator must return the function it wraps, and nothing "
+        "may assign to the name")
