@@ -35,3 +35,44 @@ async def test_every_builder_module_is_accepted_by_the_service(service: Service)
         source = (MODULES / name / "script.py").read_text(encoding="utf-8")
         await api.ok("POST", f"/api/v1/modules/{module['id']}/versions",
                      {"source": source, "activate": True}, status=201)
+
+
+STUB_NAMES = '''from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voip_runtime_script import *
+
+
+def reply(text: str) -> HttpReply:
+    return HttpReply(status=200, headers={"Content-Type": "text/plain"}, body=text)
+
+
+def answer(response: FetchResponse | None, store: Storage) -> str:
+    return "stored" if store.get("k") else "none"
+
+
+def VoipParseWebhookRequest(request: FetchRequest) -> VoipWebhookParseResult:
+    return {"response": reply(answer(None, storage))}
+'''
+
+
+async def test_a_module_using_the_stubs_type_names_runs_as_it_type_checks(
+        stubs_dir: Path, tmp_path: Path, service: Service) -> None:
+    # HttpReply, FetchResponse and Storage are in the stub (the first a TypedDict a module may
+    # call, as it calls VoipCallRecord): mypy passed this module and the sandbox said
+    # "NameError: name 'HttpReply' is not defined".
+    script = tmp_path / "stub_names.py"
+    script.write_text(STUB_NAMES, encoding="utf-8")
+    checked = mypy_strict(stubs_dir, [script])
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    await api.ok("POST", f"/api/v1/modules/{module['id']}/versions",
+                 {"source": STUB_NAMES, "activate": True}, status=201)
+    response = await service.client.post(
+        "/hooks/" + module["webhook_url"].rsplit("/hooks/", 1)[1], data="{}")
+    assert response.status == 200, await response.text()
+    assert await response.text() == "none"
+    assert response.headers["Content-Type"] == "text/plain"
