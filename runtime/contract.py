@@ -595,6 +595,33 @@ def is_bare_reply(value: JSONValue) -> bool:
     return isinstance(value, dict) and "status" in value and set(value) <= REPLY_KEYS
 
 
+# Likewise an event or a call record returned itself (`return VoipWebhookRequest(...)`, a name
+# easily taken for the parse result's own): "event: must be a dict (got str 'notify_start')
+# (and 4 more problems)" would not say why. `direction` is no key of a parse result.
+def _spellings(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(n for name in model.model_fields for n in (name, to_camel(name)))
+
+
+_EVENT_SPELLINGS = _spellings(CallEvent)
+_RECORD_SPELLINGS = _spellings(CallRecord)
+BARE_EVENT_HINT = ('is an event (what VoipWebhookRequest builds), not a parse result: return it '
+                   'as {"event": VoipWebhookRequest(...)}')
+BARE_RECORD_HINT = ('is a call record (what VoipCallRecord builds), not a parse result: return '
+                    'it as {"callRecord": VoipCallRecord(...)}')
+
+
+def bare_part_hint(value: JSONValue) -> str | None:
+    """The hint for an event or a call record returned without its key, else None."""
+    if not isinstance(value, dict) or "direction" not in value:
+        return None
+    keys = set(value)
+    if keys <= _EVENT_SPELLINGS and not isinstance(value.get("event"), dict):
+        return BARE_EVENT_HINT
+    if keys <= _RECORD_SPELLINGS:
+        return BARE_RECORD_HINT
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # The error a caller handles.
 
@@ -669,6 +696,8 @@ def validate_result(function_name: str, value: JSONValue) -> ValidatedResult:
         )
     if model is ParseResult and is_bare_reply(value):
         raise ResultInvalid(function_name, [Problem(key="", message=BARE_REPLY_HINT)])
+    if model is ParseResult and (hint := bare_part_hint(value)) is not None:
+        raise ResultInvalid(function_name, [Problem(key="", message=hint)])
     try:
         result = model.model_validate(value)
     except ValidationError as exc:

@@ -158,3 +158,21 @@ async def test_a_contract_function_its_decorator_dropped_is_named_at_its_def(
         "line 14: VoipTestConnection is None once the script's top level has run, not the "
         "function defined here: a decorator must return the function it wraps, and nothing "
         "may assign to the name")
+
+
+BARE_EVENT = '''def VoipParseWebhookRequest(request):
+    return VoipWebhookRequest(event=VoipWebhookEvent.NotifyStart, direction="in",
+                              disposition="unknown", srcPhone="+79161234567", dstPhone="101")
+'''
+
+
+async def test_an_event_returned_itself_is_told_how_to_return_it(service: Service) -> None:
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    ran = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run",
+                       {"request": {"method": "POST"}, "source": BARE_EVENT})
+    assert ran["ok"] is False
+    assert ran["error"]["message"] == (
+        "VoipParseWebhookRequest returned an invalid result: is an event (what "
+        "VoipWebhookRequest builds), not a parse result: return it as "
+        '{"event": VoipWebhookRequest(...)}')
