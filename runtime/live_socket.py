@@ -84,6 +84,7 @@ async def relay_until_done(request: web.Request, socket: web.WebSocketResponse,
     recheck_every = request.app[CONFIG].live_recheck_seconds
     reader = asyncio.ensure_future(drain_client(socket))
     getter: asyncio.Future[dict[str, Any]] | None = None
+    attention: asyncio.Future[Any] | None = None
     try:
         while not socket.closed:
             if getter is None:
@@ -119,7 +120,10 @@ async def relay_until_done(request: web.Request, socket: web.WebSocketResponse,
                 await socket.close(message=b"too slow; reconnect with ?after=")
                 break
     finally:
-        for task in (getter, reader):
+        # `attention` too: aiohttp cancels this handler when the client leaves (in the middle
+        # of the wait), and a task left waiting on the event stayed pending until the garbage
+        # collector destroyed it, logging an error for every socket that ever closed.
+        for task in (getter, reader, attention):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
