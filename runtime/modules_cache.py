@@ -19,7 +19,7 @@ class ActiveModule:
 
 
 # The active scripts' text the cache may hold (characters). A count alone let a tenant with
-# many modules of large scripts (64 KiB each, no limit on modules) hold about 640 MB of the
+# many modules of large scripts (64 KiB each, no limit on modules) hold up to 650 MB of the
 # service's memory through the 10,000 entries, one webhook per module.
 MAX_SOURCE_CHARS = 64 * 1024 * 1024
 
