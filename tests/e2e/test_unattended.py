@@ -10,9 +10,9 @@ import logging
 
 import pytest
 
-from runtime.typedefs import HUB
+from runtime.typedefs import HUB, POOL
 from tests.e2e.conftest import Service
-from tests.e2e.helpers import seed_setup
+from tests.e2e.helpers import seed_setup, start
 
 
 def event_waits() -> set[asyncio.Task[object]]:
@@ -39,3 +39,16 @@ async def test_live_sockets_that_closed_leave_no_task_and_log_nothing(
         gc.collect()
         await asyncio.sleep(0)
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+
+
+async def test_a_deleted_tenant_leaves_nothing_of_its_own_in_the_sandbox_pool(
+        service: Service) -> None:
+    seed = await seed_setup(service)  # its upload ran a check, in its checks' own group
+    await seed.hook_ok(start())
+    pool = service.client.app[POOL]
+    groups = {seed.tenant_id, f"check:{seed.tenant_id}"}
+    assert groups <= set(pool._loads)
+
+    await service.operator.ok("DELETE", f"/api/v1/tenants/{seed.tenant_id}")
+    assert groups.isdisjoint(pool._loads) and groups.isdisjoint(pool._budgets)
+    assert groups.isdisjoint(w.group for w in pool._workers if not w.dead)
