@@ -120,9 +120,10 @@ async def relay_until_done(request: web.Request, socket: web.WebSocketResponse,
                 await socket.close(message=b"too slow; reconnect with ?after=")
                 break
     finally:
-        # `attention` too: aiohttp cancels this handler when the client leaves (in the middle
-        # of the wait), and a task left waiting on the event stayed pending until the garbage
-        # collector destroyed it, logging an error for every socket that ever closed.
+        # `attention` too: a handler cancelled in the middle of the wait (at shutdown, or
+        # when the client leaves under aiohttp's handler_cancellation, as its test server
+        # runs) left a task waiting on the event, pending until the garbage collector
+        # destroyed it, with an error in the log for every such socket.
         for task in (getter, reader, attention):
             if task is not None:
                 task.cancel()
