@@ -144,7 +144,10 @@ def no_errors_logged(caplog: pytest.LogCaptureFixture, *, warnings: int = 1) -> 
     """Bad input leaves no error in the log and at most `warnings` warning lines."""
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]
-    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    # (A service's start may warn that another service on this host holds the default worker
+    # uids, as when tests run beside other services: that is about the host, not the input.)
+    warned = [r for r in caplog.records
+              if r.levelno == logging.WARNING and r.name != "sandbox.uid_claim"]
     assert len(warned) <= warnings, [r.getMessage() for r in warned]
     assert all("Traceback" not in r.getMessage() and r.exc_info is None for r in warned)
 
