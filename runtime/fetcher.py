@@ -404,6 +404,20 @@ class _PinnedResolver(AbstractResolver):
         return None
 
 
+# Of a call's wall-clock limit, what a fetch() leaves the script after its own timeout: time
+# to answer the webhook, or go on without the response, rather than end at the limit.
+CALL_TIME_RESERVE_SECONDS = 0.25
+
+
+def _call_time_left(request: Mapping[str, Any]) -> float | None:
+    """How long this request may take within its call's wall clock (the pool says what is
+    left of it, `wall_seconds_left`), keeping CALL_TIME_RESERVE_SECONDS; None when unknown."""
+    left = request.get("wall_seconds_left")
+    if isinstance(left, bool) or not isinstance(left, int | float):
+        return None
+    return float(left) - CALL_TIME_RESERVE_SECONDS
+
+
 class FetchSession:
     """The fetch() requests of one script execution, under one policy.
 
@@ -436,19 +450,29 @@ class FetchSession:
 
         not_sent = False
         timeout = self.policy.timeout_seconds
+        within = f"{timeout:g} s"
         try:
             prepared = self._prepare(request)
             method, timeout = prepared.method, prepared.timeout
+            within = f"{timeout:g} s"
+            left = _call_time_left(request)
+            if left is not None and left < timeout:
+                # What the call's wall clock leaves, less a moment for the script to act on
+                # the FetchError (reply, or go on without the answer).
+                timeout = left
+                within = f"{max(timeout, 0):.2f} s, what the call's wall-clock limit left"
             self._check_url(prepared.url)  # a dry run reports what the real run would refuse
             if self.policy.dry_run and method not in DRY_RUN_METHODS:
                 not_sent = True
                 raise _Refused(f"not sent in a dry run: {method} {url_text}")
+            if timeout <= 0:
+                raise TimeoutError
             async with asyncio.timeout(timeout):
                 reply = await self._exchange(prepared)
         except _Refused as refusal:
             error = str(refusal)
         except TimeoutError:  # before OSError: it is one
-            error = f"timeout: no complete response within {timeout:g} s"
+            error = f"timeout: no complete response within {within}"
         except (aiohttp.ClientError, OSError) as failure:
             error = f"connection failed: {_describe(failure)}"
         except Exception:

@@ -1014,6 +1014,10 @@ class SandboxPool:
                           ) -> None:
         """Answer a capability request; the call's wall clock bounds it (the call's end
         cancels it)."""
+        # The host is told how long it may take, over whatever the worker sent: a request
+        # bounded only by its own timeout (fetch's 5 s) outlived a 2-s webhook, which then
+        # ended as a wall-clock limit at no line, not as the FetchError the script catches.
+        request["wall_seconds_left"] = pending.wall_seconds_left(time.perf_counter())
         try:
             reply = await pending.handler(request)
         except asyncio.CancelledError:

@@ -286,6 +286,23 @@ def test_an_unknown_key_is_named(value: Any, key: str, fragment: str) -> None:
     assert_problem(value, key, fragment)
 
 
+def test_an_event_or_record_returned_without_its_key_says_how_to_return_it() -> None:
+    # `return VoipWebhookRequest(...)`: it said "event: must be a dict (got str
+    # 'notify_start') (and 4 more problems)".
+    assert only_problem(PARSE, event()) == {
+        "key": "", "message": 'is an event (what VoipWebhookRequest builds), not a parse '
+                              'result: return it as {"event": VoipWebhookRequest(...)}'}
+    snake = {"direction": "in", "disposition": "answered", "src_phone": "1", "dst_phone": "2",
+             "duration": 3, "call": {"id": "r"}}
+    for value in (record(), snake):
+        assert only_problem(PARSE, value) == {
+            "key": "", "message": 'is a call record (what VoipCallRecord builds), not a parse '
+                                  'result: return it as {"callRecord": VoipCallRecord(...)}'}
+    # Beside a parse result's own key, they are only unknown keys.
+    assert [p["key"] for p in problems_of(PARSE, {**record(), "callRecord": record()})] == [
+        k for k in record()]
+
+
 @pytest.mark.parametrize("value", [
     {"status": 200, "headers": {"Content-Type": "text/plain"}, "body": "ok"},  # a builder
     {"status": 403},

@@ -628,6 +628,23 @@ async def test_slow_drip_is_stopped_by_the_whole_exchange_timeout(server: Server
     assert long["error"] == "timeout: no complete response within 1 s"
 
 
+async def test_a_request_ends_within_what_its_call_has_left(server: Server) -> None:
+    # The pool says what is left of the call's wall clock; the exchange keeps a moment of it
+    # for the script to act on the FetchError, and one with no time left is not sent.
+    session = FetchSession(policy(timeout_seconds=5.0))
+    reply = await fetch(session, f"{server.base}/drip", timeout=5, wall_seconds_left=0.55)
+    assert reply == {"ok": False, "error": "timeout: no complete response within 0.30 s, "
+                                           "what the call's wall-clock limit left"}
+    sent = len(server.seen.requests)
+    reply = await fetch(session, f"{server.base}/text", wall_seconds_left=0.2)
+    assert reply == {"ok": False, "error": "timeout: no complete response within 0.00 s, "
+                                           "what the call's wall-clock limit left"}
+    assert len(server.seen.requests) == sent
+    # Time enough: the policy's own timeout, as before.
+    short = await fetch(session, f"{server.base}/drip", timeout=0.3, wall_seconds_left=30)
+    assert short["error"] == "timeout: no complete response within 0.3 s"
+
+
 async def test_too_many_requests(server: Server) -> None:
     session = FetchSession(policy(max_requests=2))
     assert (await fetch(session, f"{server.base}/text"))["ok"] is True
