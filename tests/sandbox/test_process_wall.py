@@ -201,7 +201,7 @@ def user_wall(user_service: Scenario) -> dict[str, Any]:
 
 def assert_all_refused(result: dict[str, Any]) -> None:
     probes = result["probes"]
-    assert len(probes) > 50
+    assert len(probes) > 190
     not_refused = {name: outcome for name, outcome in probes.items()
                    if not outcome.startswith("refused")}
     assert not_refused == {}
@@ -214,6 +214,23 @@ def test_root_every_probe_refused(root_wall: dict[str, Any]) -> None:
 
 def test_normal_user_every_probe_refused(user_wall: dict[str, Any]) -> None:
     assert_all_refused(user_wall)
+
+
+@pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
+def test_32_bit_and_x32_system_call_entries_kill_the_worker(
+        wall: str, request: pytest.FixtureRequest) -> None:
+    """Machine code the worker maps and runs: the native `syscall` reaches the filter's
+    allowlist (getpid: PID 1 of its own namespace), `int 0x80` and the x32 numbering are
+    another architecture to the filter and kill the worker (SIGSYS) before the call runs."""
+    result = request.getfixturevalue(wall)
+    entries = result["system_call_entries"]
+    assert entries["native syscall"]["ok"] is True
+    assert entries["native syscall"]["result"] == 1
+    for name in ("int 0x80", "x32 syscall"):
+        assert entries[name]["ok"] is False, name
+        assert entries[name]["error"]["type"] == "WorkerCrashed", name
+        assert "exit status -31" in entries[name]["error"]["message"], name
+    assert result["sibling_alive_after"] is True
 
 
 @pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
