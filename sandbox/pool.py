@@ -39,6 +39,7 @@ import contextlib
 import itertools
 import logging
 import os
+import secrets
 import signal
 import sys
 import sysconfig
@@ -104,6 +105,8 @@ TEMPLATE_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 START_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 _EXITED_BEFORE_READY = "a new sandbox worker exited before it was ready"
 CAN_RENICE = os.geteuid() == 0
+# Random draws for a worker's uid before looking for a free one in order (a range nearly full).
+UID_DRAWS = 8
 
 
 # Limits as sent, by the object's identity: the service passes the same two objects (built
@@ -1094,13 +1097,23 @@ class SandboxPool:
                 "readable_paths": list(self._readable_paths)}
 
     def _allocate_uid(self) -> int | None:
-        if self.worker_uids is None:
+        """A free uid of the range, drawn at random. A breached worker reads its own uid:
+        handed out lowest first, it counted the workers held for other tenants."""
+        uids = self.worker_uids
+        if uids is None:
             return None
-        for uid in self.worker_uids:
+        for _ in range(UID_DRAWS):
+            uid = uids[secrets.randbelow(len(uids))]
             if uid not in self._uids_used:
-                self._uids_used.add(uid)
-                return uid
-        raise SpawnError("every uid of the workers' range is in use")
+                break
+        else:  # a range nearly full: the first free one after a random place
+            first = secrets.randbelow(len(uids))
+            in_order = (uids[(first + step) % len(uids)] for step in range(len(uids)))
+            uid = next((free for free in in_order if free not in self._uids_used), None)
+            if uid is None:
+                raise SpawnError("every uid of the workers' range is in use")
+        self._uids_used.add(uid)
+        return uid
 
     async def _spawn(self) -> None:
         """Fork one spare from the template and wait (with a deadline) for its hello."""
