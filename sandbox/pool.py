@@ -1109,9 +1109,10 @@ class SandboxPool:
         else:  # a range nearly full: the first free one after a random place
             first = secrets.randbelow(len(uids))
             in_order = (uids[(first + step) % len(uids)] for step in range(len(uids)))
-            uid = next((free for free in in_order if free not in self._uids_used), None)
-            if uid is None:
+            found = next((free for free in in_order if free not in self._uids_used), None)
+            if found is None:
                 raise SpawnError("every uid of the workers' range is in use")
+            uid = found
         self._uids_used.add(uid)
         return uid
 
