@@ -51,6 +51,7 @@ from typing import Any
 from sandbox import forkserver
 from sandbox.call import Call
 from sandbox.forkserver import ForkServer, SpawnError
+from sandbox.harden import default_readable_paths
 from sandbox.limits import DEFAULT_LIMITS, Limits
 from sandbox.outcome import LimitName, Outcome, ScriptError
 from sandbox.protocol import (
@@ -147,12 +148,14 @@ def failure(
 
 
 def readable_paths() -> tuple[str, ...]:
-    """What a worker may read: the Python installation and this package (for the OS wall).
+    """What a worker may read: the directories this Python imports from (its standard
+    library, the packages) and this package (for the OS wall).
 
     The package's own directory, not its parent: a checkout's parent may hold the data
-    directory (`./data` by default), which no worker may read.
+    directory (`./data` by default), which no worker may read. Nor the installation's
+    prefixes: a system Python's is `/usr`, with every program and `/usr/local/etc` in it.
     """
-    paths = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.abspath(__file__))}
+    paths = set(default_readable_paths())
     for name in ("stdlib", "platstdlib", "purelib", "platlib"):
         with contextlib.suppress(KeyError):
             paths.add(sysconfig.get_paths()[name])

@@ -20,6 +20,7 @@ import re
 import resource
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -397,6 +398,13 @@ def probes(targets: Targets) -> dict[str, Callable[[], object]]:
         "list /dev": lambda: [name for name in os.listdir("/dev")
                               if name not in ("null", "urandom")] or _read("/dev/none"),
         "read /etc/passwd": lambda: _read("/etc/passwd"),
+        # The installation's prefix is no code directory: a system Python's is /usr, with
+        # /usr/local/etc and every program beneath it.
+        "list the Python prefix's bin": lambda: os.listdir(os.path.join(sys.prefix, "bin")),
+        "list the base Python prefix's bin": lambda: os.listdir(
+            os.path.join(sys.base_prefix, "bin")),
+        "list the base Python prefix's share": lambda: os.listdir(
+            os.path.join(sys.base_prefix, "share")),
         "list /home": lambda: os.listdir("/home"),
         "list /tmp": lambda: os.listdir("/tmp"),
         "list the service's working directory": lambda: os.listdir(
