@@ -69,9 +69,12 @@ class HardeningReport:
 
     active: list[str] = field(default_factory=list)
     inactive: list[str] = field(default_factory=list)
+    # What a breached worker can reach because layers that cover for each other are all
+    # missing (the service logs each as a warning; the inactive list alone does not say it).
+    exposed: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, list[str]]:
-        return {"active": self.active, "inactive": self.inactive}
+        return {"active": self.active, "inactive": self.inactive, "exposed": self.exposed}
 
 
 @dataclass
@@ -456,6 +459,7 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
         os.environ.clear()
     report.active.append("descriptors closed, empty environment")
 
+    sealed_root = root_ready
     if root_ready:
         report.active.append("minimal root: Python installation read-only, /dev/null, "
                              "/dev/urandom; no /proc, no data directory")
@@ -465,6 +469,7 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
             if mountpoint is None:
                 raise OSError("no directory to mount the minimal root on")
             namespaces.enter_minimal_root(libc, mountpoint, spec.readable_paths)
+            sealed_root = True
             report.active.append("minimal root: Python installation read-only, /dev/null, "
                                  "/dev/urandom; no /proc, no data directory")
         except OSError as error:
@@ -484,7 +489,7 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
         f"no core dumps, {MAX_OPEN_FILES} descriptors"
     )
 
-    _drop_identity(libc, spec, entered, report)
+    own_uid = _drop_identity(libc, spec, entered, report)
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     report.active.append("rlimit: no new processes")
 
@@ -494,9 +499,11 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
     else:
         report.inactive.append(f"no_new_privs: {os.strerror(ctypes.get_errno())}")
 
+    landlocked = False
     if isinstance(ruleset, landlock.LandlockRuleset):
         try:
             landlock.enforce(libc, ruleset)
+            landlocked = True
             report.active.append(ruleset.description)
             report.inactive.extend(f"landlock: {missing}" for missing in ruleset.missing)
         except OSError as error:
@@ -511,10 +518,28 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
         # layer every host has, so this one fails closed.
         seccomp.install(template.seccomp_program, libc)
         report.active.append(template.seccomp_program.describe())
+    if not sealed_root and not landlocked:
+        report.exposed.extend(_exposed_without_file_layers(own_uid, entered))
+
+
+def _exposed_without_file_layers(own_uid: bool, entered: int) -> list[str]:
+    """What the host's files show a worker that has neither the minimal root nor Landlock
+    (e.g. a normal user's service where user namespaces are disabled, on a kernel before
+    Landlock): only file permissions stand between it and them."""
+    why = "no minimal root, no Landlock"
+    exposed = [f"workers can read every file on the host that any user may read ({why})"]
+    if not own_uid:
+        exposed.append("workers can read every file the service can, its data directory, "
+                       f"database and operator token among them ({why}, the service's uid)")
+    if not entered & namespaces.CLONE_NEWPID:
+        exposed.append("workers see the host's processes in /proc, other tenants' workers "
+                       f"among them ({why}, no PID namespace)")
+    return exposed
 
 
 def _drop_identity(libc: ctypes.CDLL, spec: IsolationSpec, entered: int,
-                   report: HardeningReport) -> None:
+                   report: HardeningReport) -> bool:
+    """The worker's identity; True when it is a uid of its own (not the service's)."""
     if os.geteuid() == 0 and not entered & namespaces.CLONE_NEWUSER:
         uid = spec.uid if spec.uid is not None else NOBODY_UID
         gid = spec.gid if spec.gid is not None else (spec.uid or NOBODY_GID)
@@ -525,7 +550,7 @@ def _drop_identity(libc: ctypes.CDLL, spec: IsolationSpec, entered: int,
             report.active.append("identity: nobody (no uid range configured)")
         else:
             report.active.append(f"identity: own uid {uid}, gid {gid}")
-        return
+        return True
     if entered & namespaces.CLONE_NEWUSER:
         # The user namespace gave full capabilities inside it; none are needed from here on.
         _drop_capabilities(libc)
@@ -533,6 +558,7 @@ def _drop_identity(libc: ctypes.CDLL, spec: IsolationSpec, entered: int,
                              "no capabilities")
     else:
         report.inactive.append("identity: the service's uid (no root, no user namespace)")
+    return False
 
 
 class _CapHeader(ctypes.Structure):

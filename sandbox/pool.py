@@ -989,6 +989,9 @@ class SandboxPool:
             self.stats.hardening = hardening
             log.info("sandbox workers hardened: active=%s inactive=%s",
                      hardening.get("active"), hardening.get("inactive"))
+            exposed = hardening.get("exposed")
+            for line in exposed if isinstance(exposed, list) else ():
+                log.warning("sandbox workers are exposed: %s", line)
         worker.ready = True
         worker.last_used = time.monotonic()
         if worker.ready_timer is not None:

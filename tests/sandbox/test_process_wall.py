@@ -239,6 +239,49 @@ def test_no_capability_left(wall: str, request: pytest.FixtureRequest) -> None:
     assert request.getfixturevalue(wall)["sibling_capabilities"] == 0
 
 
+def run_degraded(uid: int | None, python: str) -> dict[str, Any]:
+    code = "from tests.sandbox.wall_degraded_driver import main; main()"
+    completed = subprocess.run(python_command(python, code), capture_output=True, timeout=180,
+                               check=False, cwd="/", env={"PATH": "/usr/bin:/bin"},
+                               **as_user(uid))
+    assert completed.returncode == 0, completed.stderr.decode()
+    result: dict[str, Any] = json.loads(completed.stdout)
+    assert result["outcome"]["ok"] is True, result
+    return result
+
+
+def test_a_normal_user_without_namespaces_or_landlock_is_warned_workers_read_its_files(
+        user_python: str) -> None:
+    """With neither a minimal root nor Landlock, a normal user's workers run as its uid with
+    nothing between them and its data directory. The inactive layers were listed at INFO; the
+    operator is now told, as a warning, what that leaves open."""
+    result = run_degraded(SERVICE_UID, user_python)
+    inactive = "\n".join(result["outcome"]["result"]["inactive"])
+    assert "minimal root: no mount namespace" in inactive
+    assert "landlock" in inactive
+    warnings = [line for line in result["warnings"]
+                if line.startswith("sandbox workers are exposed: ")]
+    assert any("data directory, database and operator token" in line for line in warnings)
+    assert any("other tenants' workers" in line for line in warnings)
+
+
+def test_root_without_namespaces_or_landlock_is_warned_workers_see_the_host() -> None:
+    """As root each worker keeps its own uid, so the service's files stay closed to it; what
+    any user may read, and /proc's list of every process, are open and said so."""
+    result = run_degraded(None, sys.executable)
+    warnings = [line for line in result["warnings"]
+                if line.startswith("sandbox workers are exposed: ")]
+    assert any("any user may read" in line for line in warnings)
+    assert any("other tenants' workers" in line for line in warnings)
+    assert not any("operator token" in line for line in warnings)
+
+
+@pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
+def test_a_fully_hardened_worker_reports_nothing_exposed(
+        wall: str, request: pytest.FixtureRequest) -> None:
+    assert request.getfixturevalue(wall)["report"]["exposed"] == []
+
+
 def test_control_same_probes_succeed_without_the_wall(root_service: Scenario) -> None:
     result = run_template(root_service, "control")
     assert result["probes"] == {name: "allowed" for name in result["probes"]}
