@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from runtime import ids
 from runtime.acting import ActContext, Effects, act
@@ -32,7 +32,7 @@ from runtime.metrics import Metrics
 from runtime.ratelimit import TenantLimiter
 from runtime.store import Store, StoreError
 from runtime.store.base import Tx
-from runtime.store.errors import StorageUnavailable, storage_unavailable
+from runtime.store.errors import NotFound, StorageUnavailable, storage_unavailable
 from runtime.store.models import (
     JSON,
     Execution,
@@ -44,6 +44,8 @@ from runtime.store.models import (
 )
 from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
 from sandbox.call import PARSE_FUNCTION
+
+T = TypeVar("T")
 
 log = logging.getLogger("runtime.runner")
 
@@ -93,6 +95,15 @@ class RunReport:
             "storage": self.storage_writes,
             "fetches": self.fetches,
         }
+
+
+class ModuleGone(NotFound):
+    """The module was deleted (alone or with its tenant) while its script ran: nothing the
+    run caused can be stored, not even its execution row (the module's log went with it)."""
+
+    def __init__(self, module: Module) -> None:
+        super().__init__(f"module {module.id} was deleted while its script ran; "
+                         "nothing was stored")
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,8 +296,8 @@ class Runner:
         report, session = await self.execute(module, version.source, PARSE_FUNCTION,
                                              request=request)
         if not report.ok:
-            await self.store.record_execution(
-                self.execution_row(module, version, report, request))
+            await self._recorded(module, self.store.record_execution(
+                self.execution_row(module, version, report, request)))
             self.metrics.count_webhook(report.status.value)
             return failure_reply(report.execution_id), report
         result = report.validated
@@ -305,15 +316,15 @@ class Runner:
             return effects
 
         try:
-            report.effects = await self.store.write(unit)
-        except StorageUnavailable:
-            raise  # nothing can be recorded now; the caller answers 503 (retry later)
+            report.effects = await self._recorded(module, self.store.write(unit))
+        except (StorageUnavailable, ModuleGone):
+            raise  # nothing can be recorded now; the caller answers 503 (retry later) or 404
         except StoreError as error:
             # e.g. the module's storage filled up between the call and the commit.
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
-            await self.store.record_execution(self.execution_row(
-                module, version, report, request, created_at=now))
+            await self._recorded(module, self.store.record_execution(self.execution_row(
+                module, version, report, request, created_at=now)))
             self.metrics.count_webhook("error")
             return failure_reply(report.execution_id), report
         self.metrics.count_webhook("ok")
@@ -369,7 +380,7 @@ class Runner:
         execution = self.execution_row(module, version, report, None, args)
         writes = session.storage_writes if report.ok else []
         if not writes:
-            await self.store.record_execution(execution)
+            await self._recorded(module, self.store.record_execution(execution))
             return report
         context = self.act_context(module, report, session)
 
@@ -378,12 +389,23 @@ class Runner:
             await tx.insert_execution(execution)
 
         try:
-            await self.store.write(unit)
-        except StorageUnavailable:
-            raise  # nothing can be recorded now; the caller answers 503 (retry later)
+            await self._recorded(module, self.store.write(unit))
+        except (StorageUnavailable, ModuleGone):
+            raise  # nothing can be recorded now; the caller answers 503 (retry later) or 404
         except StoreError as error:
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
-            await self.store.record_execution(replace(execution, outcome=report.status,
-                                                      error=report.error))
+            await self._recorded(module, self.store.record_execution(
+                replace(execution, outcome=report.status, error=report.error)))
         return report
+
+    async def _recorded(self, module: Module, write: Awaitable[T]) -> T:
+        """`write`'s value; ModuleGone when it failed because the module was deleted while its
+        script ran (its rows' foreign keys fail). Asked only after a failure, so a webhook's
+        unit reads nothing more on its way."""
+        try:
+            return await write
+        except NotFound:
+            if await self.store.get_module(module.tenant_id, module.id) is None:
+                raise ModuleGone(module) from None
+            raise

@@ -26,6 +26,7 @@ from pydantic import (
     create_model,
 )
 
+from runtime.query_params import MAX_OFFSET
 from runtime.store.models import (
     JSON,
     ActivityEntry,
@@ -445,7 +446,7 @@ Region = Annotated[str, Field(description="region to read phone numbers in",
 
 class PageQuery(Query):
     limit: int = Field(default=100, ge=1, le=500, description="page size")
-    offset: int = Field(default=0, ge=0, description="items to skip")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="items to skip")
 
 
 class CallQuery(PageQuery):

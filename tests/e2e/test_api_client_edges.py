@@ -1,0 +1,185 @@
+"""The API as an outside client meets it: edges of pagination, and writes that race a deletion.
+
+Each test here was a 500 (an unhandled error) before its fix; the answers are the documented
+JSON errors, and nothing is stored that should not be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from runtime.app import create_app
+from tests import pg
+from tests.e2e.conftest import OPERATOR_TOKEN, Api, Service, service_config
+from tests.e2e.helpers import serving, upload
+
+SQL_INTEGER_MAX = 2**63 - 1
+
+
+async def list_operations(api: Api) -> list[str]:
+    """Every documented GET whose query takes `offset`, with its path ids left in."""
+    doc = await api.ok("GET", "/api/v1/openapi.json")
+    return [path for path, operations in doc["paths"].items()
+            if any(p["name"] == "offset" for p in operations.get("get", {}).get("parameters", []))]
+
+
+async def test_an_offset_past_the_largest_sql_integer_is_a_400_on_every_list(
+        service: Service, caplog: pytest.LogCaptureFixture) -> None:
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    user = await api.ok("POST", "/api/v1/users", {"name": "u"}, status=201)
+    token = await api.ok("POST", f"/api/v1/users/{user['id']}/tokens", status=201)
+    contact = await api.ok("POST", "/api/v1/contacts", {"name": "c", "phones": ["+79161234567"]},
+                           status=201)
+    ids = {"{module_id}": module["id"], "{user_id}": user["id"], "{contact_id}": contact["id"]}
+    paths = await list_operations(api)
+    assert "/api/v1/calls" in paths and "/api/v1/tenants" in paths
+    for template in paths:
+        path = template
+        for name, value in ids.items():
+            path = path.replace(name, value)
+        caller = (service.operator if path.startswith("/api/v1/tenants")
+                  else service.api(token["token"]) if path == "/api/v1/notifications" else api)
+        for offset in (SQL_INTEGER_MAX + 1, 10**30):
+            response = await caller.get(f"{path}?offset={offset}")
+            body = await response.json()
+            assert response.status == 400, (path, response.status, body)
+            assert body["error"] == "bad_request" and "offset" in body["message"], body
+        # The largest one is an empty page, not an error.
+        await caller.ok("GET", f"{path}?offset={SQL_INTEGER_MAX}")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_the_published_offset_says_its_maximum(service: Service) -> None:
+    doc = await service.operator.ok("GET", "/api/v1/openapi.json")
+    offset = next(p for p in doc["paths"]["/api/v1/calls"]["get"]["parameters"]
+                  if p["name"] == "offset")
+    assert offset["schema"]["maximum"] == SQL_INTEGER_MAX
+
+
+# A script that waits, inside a fetch() the test answers, until the test has deleted its module.
+HOLDING_SCRIPT = '''
+def VoipParseWebhookRequest(request):
+    fetch(settings["hold"])
+    storage.set("seen", 1)
+    if request.query.get("fail"):
+        raise ValueError("failed after the hold")
+    return {"callRecord": {
+        "direction": VoipCallDirection.In,
+        "disposition": VoipCallDisposition.NoAnswer,
+        "srcPhone": "+79161234567", "dstPhone": "101", "callId": "c-1", "duration": 0,
+    }}
+
+
+def VoipTestConnection():
+    fetch(settings["hold"])
+    return {"success": True}
+'''
+
+
+class Hold:
+    """The fake server the script's fetch() waits on."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.entered.set()
+        await self.release.wait()
+        return web.Response(text="ok")
+
+
+@pytest.fixture
+async def hold() -> AsyncIterator[tuple[Hold, str]]:
+    holding = Hold()
+    app = web.Application()
+    app.router.add_get("/hold", holding.handle)
+    async with serving(app) as base:
+        yield holding, base
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def on_both(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Service]:
+    """A service on SQLite, then one on a fresh PostgreSQL schema."""
+    url = schema = None
+    overrides: dict[str, Any] = {}
+    if request.param == "postgresql":
+        url, schema = await pg.postgres_url(), pg.new_schema_name()
+        parts = urlsplit(url)
+        overrides["storage_url"] = urlunsplit(parts._replace(
+            query=urlencode([*parse_qsl(parts.query), ("schema", schema)])))
+    config = service_config(tmp_path, **overrides)
+    client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield Service(client, config, Api(client, OPERATOR_TOKEN))
+    finally:
+        with contextlib.suppress(Exception):
+            await client.close()
+        if url and schema:
+            await pg.drop_schema(url, schema)
+
+
+async def holding_module(api: Api, base: str) -> dict[str, Any]:
+    module: dict[str, Any] = await api.ok("POST", "/api/v1/modules", {
+        "name": "holding", "settings": {"hold": f"{base}/hold"}, "allowlist": ["127.0.0.1"],
+    }, status=201)
+    await upload(api, module["id"], HOLDING_SCRIPT)
+    return module
+
+
+async def deleted_while_held(api: Api, module: dict[str, Any], holding: Hold,
+                             running: asyncio.Task[Any]) -> None:
+    await asyncio.wait_for(holding.entered.wait(), 30)
+    await api.ok("DELETE", f"/api/v1/modules/{module['id']}", status=204)
+    holding.release.set()
+
+
+async def nothing_stored(api: Api) -> None:
+    assert (await api.ok("GET", "/api/v1/calls"))["calls"] == []
+    assert (await api.ok("GET", "/api/v1/contacts"))["contacts"] == []
+    assert (await api.ok("GET", "/api/v1/executions"))["executions"] == []
+
+
+@pytest.mark.parametrize("query", ["", "?fail=1"], ids=["result", "script-error"])
+async def test_a_webhook_whose_module_is_deleted_while_it_runs_is_404_and_stores_nothing(
+        on_both: Service, hold: tuple[Hold, str], query: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    service, (holding, base) = on_both, hold
+    _, api = await service.new_tenant()
+    module = await holding_module(api, base)
+    hook = module["webhook_url"].split("://", 1)[1].partition("/")[2]
+    running = asyncio.create_task(service.client.post(f"/{hook}{query}", data="{}"))
+    await deleted_while_held(api, module, holding, running)
+    response = await asyncio.wait_for(running, 30)
+    body = await response.json()
+    assert response.status == 404, body
+    assert body == {"error": "not_found", "message": "webhook not found"}
+    await nothing_stored(api)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_function_whose_module_is_deleted_while_it_runs_is_404(
+        on_both: Service, hold: tuple[Hold, str], caplog: pytest.LogCaptureFixture) -> None:
+    service, (holding, base) = on_both, hold
+    _, api = await service.new_tenant()
+    module = await holding_module(api, base)
+    running = asyncio.create_task(api.post(f"/api/v1/modules/{module['id']}/test-connection"))
+    await deleted_while_held(api, module, holding, running)
+    response = await asyncio.wait_for(running, 30)
+    body = await response.json()
+    assert response.status == 404, body
+    assert body["error"] == "not_found" and module["id"] in body["message"], body
+    await nothing_stored(api)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
