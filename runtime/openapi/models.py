@@ -416,7 +416,7 @@ class StorageHealthOut(Out):
     status: Literal["ok", "unavailable"] = Field(
         description="unavailable: writes are refused (webhooks answered 503 with Retry-After)")
     cause: str | None = Field(description="why, while unavailable (e.g. disk full)")
-    since: datetime = Field(description="when the store entered this state")
+    since: Timestamp = Field(description="when the store entered this state")
 
 
 class Health(Out):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,9 @@ async def test_a_function_whose_module_is_deleted_while_it_runs_is_404(
     assert body["error"] == "not_found" and module["id"] in body["message"], body
     await nothing_stored(api)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_healthz_says_since_when_as_every_other_time_is_written(service: Service) -> None:
+    # The document's rule: "Times are ISO-8601 in UTC with milliseconds (2025-03-04T10:15:02.123Z)".
+    body = await service.operator.ok("GET", "/healthz")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["storage"]["since"]), body
