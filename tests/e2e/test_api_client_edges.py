@@ -190,3 +190,18 @@ async def test_healthz_says_since_when_as_every_other_time_is_written(service: S
     # The document's rule: "Times are ISO-8601 in UTC with milliseconds (2025-03-04T10:15:02.123Z)".
     body = await service.operator.ok("GET", "/healthz")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["storage"]["since"]), body
+
+
+async def test_notifications_read_since_as_every_other_list_does(service: Service) -> None:
+    _, api = await service.new_tenant()
+    user = await api.ok("POST", "/api/v1/users", {"name": "u"}, status=201)
+    token = await api.ok("POST", f"/api/v1/users/{user['id']}/tokens", status=201)
+    operator = service.api(token["token"])
+    # An unencoded "+" arrives as a space: "+03:00" is meant, as /api/v1/calls reads it.
+    for path in ("/api/v1/calls", "/api/v1/notifications"):
+        caller = operator if "notifications" in path else api
+        await caller.ok("GET", f"{path}?since=2026-12-07T11:06:00 03:00")
+        response = await caller.get(f"{path}?since=yesterday")
+        body = await response.json()
+        assert response.status == 400 and body["message"] == (
+            "since: 'yesterday' is not an ISO-8601 time such as 2025-03-04T10:15:00Z"), body
