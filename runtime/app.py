@@ -12,6 +12,7 @@ from runtime.cluster import start_cluster
 from runtime.config import Config
 from runtime.console import setup_console
 from runtime.edge import edge, handler_args
+from runtime.errors import static_routes
 from runtime.fetcher import own_host_ports
 from runtime.hub import EndReason, Hub
 from runtime.metrics import Metrics
@@ -31,6 +32,7 @@ from runtime.typedefs import (
     OPERATOR_TOKEN,
     POOL,
     RUNNER,
+    STATIC_ROUTES,
     STORE,
 )
 from sandbox import SandboxPool
@@ -128,4 +130,5 @@ def create_app(config: Config, operator_token: str) -> web.Application:
         app.add_routes(router)
     install_openapi(app)
     setup_console(app)
+    app[STATIC_ROUTES] = static_routes(app.router)
     return app

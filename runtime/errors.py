@@ -18,7 +18,7 @@ from runtime.store.errors import (
     storage_unavailable,
 )
 from runtime.store.health import RETRY_AFTER_SECONDS
-from runtime.typedefs import METRICS
+from runtime.typedefs import METRICS, STATIC_ROUTES
 from sandbox import PoolClosed
 
 log = logging.getLogger("runtime.http")
@@ -126,25 +126,47 @@ def storage_refused(request: web.Request, error: StorageUnavailable) -> web.Resp
                     headers={"Retry-After": str(RETRY_AFTER_SECONDS)}).response()
 
 
+def static_routes(router: web.UrlDispatcher) -> dict[str, frozenset[str]]:
+    """The methods of each route without path parameters, by path (create_app keeps them once
+    its routes are all added, as STATIC_ROUTES)."""
+    methods: dict[str, set[str]] = {}
+    for resource in router.resources():
+        if isinstance(resource, web.PlainResource):
+            methods.setdefault(resource.canonical, set()).update(r.method for r in resource)
+    return {path: frozenset(m) for path, m in methods.items()}
+
+
+def _static_routes(request: web.Request) -> Mapping[str, frozenset[str]]:
+    table = request.app.get(STATIC_ROUTES)
+    return table if table is not None else static_routes(request.app.router)
+
+
 def static_route_methods(request: web.Request) -> str | None:
     """The methods of the static route for exactly this path, if there is one.
 
     aiohttp's 405 lists the methods of every route the path matches: `/api/v1/calls/originate`
-    (POST) would also advertise GET because `/api/v1/calls/{call_id}` matches it too, though a
-    GET there only answers 404 for a call named "originate".
+    (POST) would also advertise GET because `/api/v1/calls/{call_id}` matches it too.
     """
-    methods = {
-        route.method
-        for resource in request.app.router.resources()
-        if isinstance(resource, web.PlainResource) and resource.canonical == request.path
-        for route in resource
-    }
-    return ",".join(sorted(methods)) or None
+    methods = _static_routes(request).get(request.path)
+    return ",".join(sorted(methods)) if methods else None
+
+
+def shadowed_static_route(request: web.Request) -> bool:
+    """Whether a route with a path parameter took a request whose path is a static route's,
+    by a method that one does not take: `GET /api/v1/calls/originate` is a wrong method on
+    the documented POST, not a call named "originate" (405 with Allow, not 404)."""
+    resource = request.match_info.route.resource
+    if resource is None or isinstance(resource, web.PlainResource):
+        return False
+    methods = _static_routes(request).get(request.path)
+    return methods is not None and request.method not in methods
 
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if shadowed_static_route(request):
+            raise web.HTTPMethodNotAllowed(request.method, ())
         return await handler(request)
     except (ApiError, NotFound, Conflict, Refused, StoreClosed, PoolClosed) as error:
         answer = domain_error(error)

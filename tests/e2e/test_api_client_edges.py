@@ -205,3 +205,25 @@ async def test_notifications_read_since_as_every_other_list_does(service: Servic
         body = await response.json()
         assert response.status == 400 and body["message"] == (
             "since: 'yesterday' is not an ISO-8601 time such as 2025-03-04T10:15:00Z"), body
+
+
+async def test_a_wrong_method_on_every_documented_path_is_405_with_its_allow(
+        service: Service) -> None:
+    """Including the paths a parameterised sibling also matches: GET /api/v1/calls/originate
+    is a wrong method on the documented POST, not a call named "originate"."""
+    _, api = await service.new_tenant()
+    doc = await api.ok("GET", "/api/v1/openapi.json")
+    static = {path: {m.upper() for m in operations if m != "parameters"}
+              for path, operations in doc["paths"].items() if "{" not in path}
+    assert {"/api/v1/calls/originate", "/api/v1/contacts/bulk"} <= set(static)
+    wrong: list[tuple[str, str, int, str | None]] = []
+    for path, methods in static.items():
+        allowed = methods | ({"HEAD"} if "GET" in methods else set())
+        for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - methods:
+            response = await api.request(method, path)
+            body = await response.json()
+            allow = response.headers.get("Allow")
+            if (response.status != 405 or body["error"] != "method_not_allowed"
+                    or set((allow or "").split(",")) != allowed):
+                wrong.append((method, path, response.status, allow))
+    assert not wrong, wrong
