@@ -227,3 +227,16 @@ async def test_a_wrong_method_on_every_documented_path_is_405_with_its_allow(
                     or set((allow or "").split(",")) != allowed):
                 wrong.append((method, path, response.status, allow))
     assert not wrong, wrong
+
+
+async def test_a_merge_says_which_contact_is_unknown(service: Service) -> None:
+    _, api = await service.new_tenant()
+    olga = await api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": ["+79161234567"]},
+                        status=201)
+    other = await api.ok("POST", f"/api/v1/contacts/{olga['id']}/merge",
+                         {"contact_id": "con_unknown"}, status=404)
+    assert other == {"error": "not_found", "message": "contact con_unknown (contact_id) not found"}
+    this = await api.ok("POST", "/api/v1/contacts/con_unknown/merge", {"contact_id": olga["id"]},
+                        status=404)
+    assert this == {"error": "not_found", "message": "contact not found"}
+    assert (await api.ok("GET", f"/api/v1/contacts/{olga['id']}"))["name"] == "Olga"
