@@ -10,12 +10,16 @@ import asyncio
 import contextlib
 import logging
 import re
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
+import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -23,6 +27,7 @@ from runtime.app import create_app
 from tests import pg
 from tests.e2e.conftest import OPERATOR_TOKEN, Api, Service, service_config
 from tests.e2e.helpers import serving, upload
+from tests.e2e.service_process import service_config as process_config
 
 SQL_INTEGER_MAX = 2**63 - 1
 
@@ -240,3 +245,20 @@ async def test_a_merge_says_which_contact_is_unknown(service: Service) -> None:
                         status=404)
     assert this == {"error": "not_found", "message": "contact not found"}
     assert (await api.ok("GET", f"/api/v1/contacts/{olga['id']}"))["name"] == "Olga"
+
+
+def test_serve_on_an_address_in_use_says_so_in_one_line_and_exits_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump(process_config(tmp_path / "data", port)))
+        done = subprocess.run(
+            [sys.executable, "-m", "runtime", "serve", "--config", str(config)],
+            capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"voip-runtime: cannot listen on 127.0.0.1:{port}: Address already in use (choose "
+        "another with --host/--port or listen: in the configuration)"), done.stderr
