@@ -262,3 +262,31 @@ def test_serve_on_an_address_in_use_says_so_in_one_line_and_exits_1(tmp_path: Pa
     assert done.stderr.splitlines()[-1] == (
         f"voip-runtime: cannot listen on 127.0.0.1:{port}: Address already in use (choose "
         "another with --host/--port or listen: in the configuration)"), done.stderr
+
+
+async def test_a_credential_of_the_wrong_kind_is_told_so_not_that_it_is_revoked(
+        service: Service) -> None:
+    _, api = await service.new_tenant()
+    user = await api.ok("POST", "/api/v1/users", {"name": "u"}, status=201)
+    token = (await api.ok("POST", f"/api/v1/users/{user['id']}/tokens", status=201))["token"]
+    asked = [
+        (token, "GET", "/api/v1/modules", "this needs a tenant API key, not a user token"),
+        (service.operator.secret, "GET", "/api/v1/modules",
+         "this needs a tenant API key, not the operator token"),
+        (api.secret, "GET", "/api/v1/notifications",
+         "this needs a user token, not a tenant API key"),
+        (token, "GET", "/api/v1/tenants", "this needs the operator token, not a user token"),
+        (service.operator.secret, "GET", "/api/v1/calls/call_x/recording",
+         "this needs a tenant API key or a user token, not the operator token"),
+        # Of the right kind but unknown: as before.
+        ("vrk_not_a_key", "GET", "/api/v1/modules", "unknown or revoked API key"),
+        ("vut_not_a_token", "GET", "/api/v1/notifications", "unknown or revoked user token"),
+        ("vut_not_a_token", "GET", "/api/v1/calls/call_x/recording",
+         "unknown or revoked credentials"),
+        ("something", "GET", "/api/v1/modules", "unknown or revoked API key"),
+    ]
+    for secret, method, path, message in asked:
+        response = await service.api(secret).request(method, path)
+        body = await response.json()
+        assert response.status == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+        assert body == {"error": "unauthorized", "message": message}, (path, body)
