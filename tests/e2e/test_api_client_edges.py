@@ -290,3 +290,21 @@ async def test_a_credential_of_the_wrong_kind_is_told_so_not_that_it_is_revoked(
         body = await response.json()
         assert response.status == 401 and response.headers["WWW-Authenticate"] == "Bearer"
         assert body == {"error": "unauthorized", "message": message}, (path, body)
+
+
+async def test_a_webhook_whose_tenant_is_deleted_while_it_runs_is_404(
+        on_both: Service, hold: tuple[Hold, str], caplog: pytest.LogCaptureFixture) -> None:
+    service, (holding, base) = on_both, hold
+    tenant_id, api = await service.new_tenant()
+    module = await holding_module(api, base)
+    hook = module["webhook_url"].split("://", 1)[1].partition("/")[2]
+    running = asyncio.create_task(service.client.post(f"/{hook}", data="{}"))
+    await asyncio.wait_for(holding.entered.wait(), 30)
+    await service.operator.ok("DELETE", f"/api/v1/tenants/{tenant_id}")
+    holding.release.set()
+    response = await asyncio.wait_for(running, 30)
+    body = await response.json()
+    assert response.status == 404, body
+    assert body == {"error": "not_found", "message": "webhook not found"}
+    await service.operator.ok("GET", f"/api/v1/tenants/{tenant_id}", status=404)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
