@@ -308,3 +308,19 @@ async def test_a_webhook_whose_tenant_is_deleted_while_it_runs_is_404(
     assert body == {"error": "not_found", "message": "webhook not found"}
     await service.operator.ok("GET", f"/api/v1/tenants/{tenant_id}", status=404)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_dry_run_of_a_body_a_webhook_could_not_have_is_422_not_run(
+        service: Service) -> None:
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    await upload(api, module["id"], "def VoipParseWebhookRequest(request):\n    return None\n")
+    limit = service.config.max_webhook_body_kib * 1024
+    body = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run",
+                        {"request": {"body": "a" * (limit + 1)}}, status=422)
+    assert body["error"] == "invalid" and body["details"][0]["field"] == "request.body", body
+    assert "413" in body["message"], body
+    # At the limit it runs, as the webhook would.
+    report = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run",
+                          {"request": {"body": "a" * limit}})
+    assert report["ok"] is True
