@@ -324,3 +324,24 @@ async def test_a_dry_run_of_a_body_a_webhook_could_not_have_is_422_not_run(
     report = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run",
                           {"request": {"body": "a" * limit}})
     assert report["ok"] is True
+
+
+async def test_lists_answer_in_the_order_their_summary_says(service: Service) -> None:
+    """The document's rule: lists "answer newest first unless said otherwise"."""
+    doc = await service.operator.ok("GET", "/api/v1/openapi.json")
+    summary = {path: doc["paths"][path]["get"]["summary"] for path in
+               ("/api/v1/tenants", "/api/v1/modules", "/api/v1/users", "/api/v1/contacts")}
+    first_id, api = await service.new_tenant("first")
+    second_id, _ = await service.new_tenant("second")
+    for name in ("zeta", "alpha"):
+        await api.ok("POST", "/api/v1/modules", {"name": name}, status=201)
+        await api.ok("POST", "/api/v1/users", {"name": name}, status=201)
+    for name, phone in (("zeta", "+79160000001"), ("alpha", "+79160000002")):
+        await api.ok("POST", "/api/v1/contacts", {"name": name, "phones": [phone]}, status=201)
+    tenants = [t["id"] for t in (await service.operator.ok("GET", "/api/v1/tenants"))["tenants"]]
+    assert "(oldest first)" in summary["/api/v1/tenants"] and tenants == [first_id, second_id]
+    for path, key in (("/api/v1/modules", "modules"), ("/api/v1/users", "users")):
+        names = [item["name"] for item in (await api.ok("GET", path))[key]]
+        assert "(by name)" in summary[path] and names == ["alpha", "zeta"], (path, names)
+    contacts = [c["name"] for c in (await api.ok("GET", "/api/v1/contacts"))["contacts"]]
+    assert "(" not in summary["/api/v1/contacts"] and contacts == ["alpha", "zeta"]  # newest
