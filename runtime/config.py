@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -200,7 +201,9 @@ class ConfigError(Exception):
     """The configuration file is missing, unreadable or invalid; the message says where."""
 
 
-def load_config(path: Path | None) -> Config:
+def load_config(path: Path | None, *, listen: Mapping[str, object] | None = None) -> Config:
+    """The configuration from `path` (defaults without one); `listen` overrides its keys of
+    `listen:` (the command line's --host and --port), validated with the rest."""
     data: dict[str, object] = {}
     if path is not None:
         try:
@@ -216,6 +219,9 @@ def load_config(path: Path | None) -> Config:
         data["operator_token"] = operator_token
     if os.environ.get(STORAGE_URL_ENV):
         data["storage_url"] = os.environ[STORAGE_URL_ENV]
+    if listen:
+        given = data.get("listen")
+        data["listen"] = {**(given if isinstance(given, dict) else {}), **listen}
     try:
         return Config.model_validate(data)
     except ValidationError as error:

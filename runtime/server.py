@@ -121,12 +121,8 @@ async def run_until_stopped(app: web.Application, config: Config,
 
 def serve(config_path: Path | None, *, host: str | None = None, port: int | None = None) -> int:
     try:
-        config = load_config(config_path)
-        if host is not None or port is not None:
-            listen = config.listen.model_copy(update={
-                k: v for k, v in (("host", host), ("port", port)) if v is not None
-            })
-            config = config.model_copy(update={"listen": listen})
+        config = load_config(config_path, listen={
+            k: v for k, v in (("host", host), ("port", port)) if v is not None})
     except ConfigError as error:
         print(f"voip-runtime: {error}", file=sys.stderr)
         return 2

@@ -345,3 +345,17 @@ async def test_lists_answer_in_the_order_their_summary_says(service: Service) ->
         assert "(by name)" in summary[path] and names == ["alpha", "zeta"], (path, names)
     contacts = [c["name"] for c in (await api.ok("GET", "/api/v1/contacts"))["contacts"]]
     assert "(" not in summary["/api/v1/contacts"] and contacts == ["alpha", "zeta"]  # newest
+
+
+@pytest.mark.parametrize("port", ["99999", "-5"])
+def test_serve_with_a_port_out_of_range_is_a_configuration_error(tmp_path: Path,
+                                                                 port: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "data")}))
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime", "serve", "--config", str(config), "--port", port],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("voip-runtime: invalid configuration: listen.port: "), (
+        done.stderr)
