@@ -359,3 +359,18 @@ def test_serve_with_a_port_out_of_range_is_a_configuration_error(tmp_path: Path,
     assert "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith("voip-runtime: invalid configuration: listen.port: "), (
         done.stderr)
+
+
+async def test_the_console_execution_log_past_the_largest_offset_is_a_page(
+        service: Service) -> None:
+    from aiohttp import ClientSession, CookieJar
+
+    from tests.console.conftest import Browser
+
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        browser = Browser(session, str(service.client.make_url("")).rstrip("/"))
+        await browser.sign_in(str(api.secret))
+        for offset in (SQL_INTEGER_MAX, SQL_INTEGER_MAX + 1, 10**30):
+            await browser.page(f"/console/modules/{module['id']}/executions?offset={offset}")
