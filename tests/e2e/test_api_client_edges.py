@@ -374,3 +374,15 @@ async def test_the_console_execution_log_past_the_largest_offset_is_a_page(
         await browser.sign_in(str(api.secret))
         for offset in (SQL_INTEGER_MAX, SQL_INTEGER_MAX + 1, 10**30):
             await browser.page(f"/console/modules/{module['id']}/executions?offset={offset}")
+
+
+async def test_a_refused_field_is_explained_in_the_services_own_words(service: Service) -> None:
+    _, api = await service.new_tenant()
+    body = await api.ok("POST", "/api/v1/modules",
+                        {"name": "m", "allowlist": ["http://x.example/path"]}, status=422)
+    wanted = "'http://x.example/path': give the host name only, without a scheme"
+    assert body["message"] == f"allowlist.0: {wanted}", body
+    assert body["details"] == [{"field": "allowlist.0", "message": wanted}], body
+    # pydantic's own messages stay as they are.
+    body = await api.ok("POST", "/api/v1/modules", {"name": ""}, status=422)
+    assert body["message"] == "name: String should have at least 1 character", body
