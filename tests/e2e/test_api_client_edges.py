@@ -386,3 +386,17 @@ async def test_a_refused_field_is_explained_in_the_services_own_words(service: S
     # pydantic's own messages stay as they are.
     body = await api.ok("POST", "/api/v1/modules", {"name": ""}, status=422)
     assert body["message"] == "name: String should have at least 1 character", body
+
+
+async def test_the_live_address_without_an_upgrade_says_it_is_a_websocket(
+        service: Service) -> None:
+    _, api = await service.new_tenant()
+    user = await api.ok("POST", "/api/v1/users", {"name": "u"}, status=201)
+    token = (await api.ok("POST", f"/api/v1/users/{user['id']}/tokens", status=201))["token"]
+    response = await service.api(token).get("/api/v1/live")
+    body = await response.json()
+    assert response.status == 426 and response.headers["Upgrade"] == "websocket", body
+    assert body["error"] == "upgrade_required" and "docs/live.md" in body["message"], body
+    # The credential is still checked first.
+    response = await service.api(None).get("/api/v1/live")
+    assert response.status == 401
