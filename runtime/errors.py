@@ -184,6 +184,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         headers = {k: v for k, v in error.headers.items() if k.lower() in ("allow",)}
         if error.status == 405:
             headers["Allow"] = static_route_methods(request) or headers.get("Allow", "")
+            message = (f"{request.method} is not allowed on {request.path}; it takes "
+                       f"{', '.join(headers['Allow'].split(','))}")
         return web.json_response(
             {"error": code, "message": message}, status=error.status, headers=headers
         )

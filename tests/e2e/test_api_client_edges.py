@@ -229,7 +229,9 @@ async def test_a_wrong_method_on_every_documented_path_is_405_with_its_allow(
             body = await response.json()
             allow = response.headers.get("Allow")
             if (response.status != 405 or body["error"] != "method_not_allowed"
-                    or set((allow or "").split(",")) != allowed):
+                    or set((allow or "").split(",")) != allowed
+                    or body["message"] != f"{method} is not allowed on {path}; it takes "
+                                          f"{', '.join(sorted(allowed))}"):
                 wrong.append((method, path, response.status, allow))
     assert not wrong, wrong
 
