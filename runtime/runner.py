@@ -316,10 +316,11 @@ class Runner:
             return effects
 
         try:
-            report.effects = await self._recorded(module, self.store.write(unit))
-        except (StorageUnavailable, ModuleGone):
-            raise  # nothing can be recorded now; the caller answers 503 (retry later) or 404
+            report.effects = await self.store.write(unit)
+        except StorageUnavailable:
+            raise  # nothing can be recorded now; the caller answers 503 (retry later)
         except StoreError as error:
+            await self._unless_gone(module, error)
             # e.g. the module's storage filled up between the call and the commit.
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
@@ -389,23 +390,30 @@ class Runner:
             await tx.insert_execution(execution)
 
         try:
-            await self._recorded(module, self.store.write(unit))
-        except (StorageUnavailable, ModuleGone):
-            raise  # nothing can be recorded now; the caller answers 503 (retry later) or 404
+            await self.store.write(unit)
+        except StorageUnavailable:
+            raise  # nothing can be recorded now; the caller answers 503 (retry later)
         except StoreError as error:
+            await self._unless_gone(module, error)
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
             await self._recorded(module, self.store.record_execution(
                 replace(execution, outcome=report.status, error=report.error)))
         return report
 
+    async def _unless_gone(self, module: Module, error: StoreError) -> None:
+        """ModuleGone when `error` came of the module being deleted while its script ran (its
+        rows' foreign keys fail). Asked only after a failure: a webhook's unit reads nothing
+        more on its way."""
+        if (isinstance(error, NotFound)
+                and await self.store.get_module(module.tenant_id, module.id) is None):
+            raise ModuleGone(module) from None
+
     async def _recorded(self, module: Module, write: Awaitable[T]) -> T:
-        """`write`'s value; ModuleGone when it failed because the module was deleted while its
-        script ran (its rows' foreign keys fail). Asked only after a failure, so a webhook's
-        unit reads nothing more on its way."""
+        """`write`'s value (a failed script's execution row: not the way of most webhooks);
+        ModuleGone as in `_unless_gone`."""
         try:
             return await write
-        except NotFound:
-            if await self.store.get_module(module.tenant_id, module.id) is None:
-                raise ModuleGone(module) from None
+        except NotFound as error:
+            await self._unless_gone(module, error)
             raise
