@@ -151,22 +151,32 @@ def static_route_methods(request: web.Request) -> str | None:
     return ",".join(sorted(methods)) if methods else None
 
 
-def shadowed_static_route(request: web.Request) -> bool:
-    """Whether a route with a path parameter took a request whose path is a static route's,
-    by a method that one does not take: `GET /api/v1/calls/originate` is a wrong method on
-    the documented POST, not a call named "originate" (405 with Allow, not 404)."""
-    resource = request.match_info.route.resource
-    if resource is None or isinstance(resource, web.PlainResource):
-        return False
-    methods = _static_routes(request).get(request.path)
-    return methods is not None and request.method not in methods
+def shadowed_static_routes(router: web.UrlDispatcher) -> dict[str, frozenset[str]]:
+    """The static routes a route with a path parameter also matches, with their methods:
+    `/api/v1/calls/originate` (POST) is matched by `/api/v1/calls/{call_id}` (GET) too."""
+    patterns = [r.get_info()["pattern"] for r in router.resources()
+                if isinstance(r, web.DynamicResource)]
+    return {path: methods for path, methods in static_routes(router).items()
+            if any(pattern.fullmatch(path) for pattern in patterns)}
+
+
+def only_static_methods(path: str, methods: frozenset[str]) -> Callable[..., Awaitable[
+        web.StreamResponse]]:
+    """A scoped middleware for a shadowed static `path`: another method there is 405 (a wrong
+    method on the documented operation), not what the route with the parameter would answer
+    (GET /api/v1/calls/originate: 404 "call not found")."""
+
+    async def middleware(request: web.Request, *, handler: Handler) -> web.StreamResponse:
+        if request.path == path and request.method not in methods:
+            raise web.HTTPMethodNotAllowed(request.method, methods)
+        return await handler(request)
+
+    return middleware
 
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        if shadowed_static_route(request):
-            raise web.HTTPMethodNotAllowed(request.method, ())
         return await handler(request)
     except (ApiError, NotFound, Conflict, Refused, StoreClosed, PoolClosed) as error:
         answer = domain_error(error)
