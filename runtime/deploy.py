@@ -130,7 +130,13 @@ class Api:
             raise DeployError(f"{method} {self.url}{path}: {error}") from None
         if response.status not in expect:
             message = data.get("message") if isinstance(data, dict) else text[:200]
-            raise DeployError(f"{method} {path}: {response.status} {message}")
+            if response.status == 404 and not (isinstance(data, dict)
+                                               and data.get("error") == "not_found"
+                                               and data.get("message") != "no such resource"):
+                # Not one of our records missing: the address itself is not the API's.
+                message = (f"{message} (is --url {self.url} the service's own address, "
+                           "such as http://127.0.0.1:8080?)")
+            raise DeployError(f"{method} {self.url}{path}: {response.status} {message}")
         return response.status, data
 
     async def all(self, path: str, key: str) -> list[dict[str, Any]]:
