@@ -365,6 +365,7 @@ class Runner:
             # the service's problem, not the script's: 503, as for a webhook.
             if (unavailable := storage_unavailable(error)) is not None:
                 raise unavailable from error
+            await self._unless_gone(module, error)
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
             return report, None

@@ -402,3 +402,16 @@ async def test_the_live_address_without_an_upgrade_says_it_is_a_websocket(
     # The credential is still checked first.
     response = await service.api(None).get("/api/v1/live")
     assert response.status == 401
+
+
+async def test_a_dry_run_whose_module_is_deleted_while_it_runs_is_404(
+        on_both: Service, hold: tuple[Hold, str]) -> None:
+    service, (holding, base) = on_both, hold
+    _, api = await service.new_tenant()
+    module = await holding_module(api, base)
+    running = asyncio.create_task(api.post(f"/api/v1/modules/{module['id']}/dry-run", {}))
+    await deleted_while_held(api, module, holding, running)
+    response = await asyncio.wait_for(running, 30)
+    body = await response.json()
+    assert response.status == 404, body
+    assert body["error"] == "not_found" and module["id"] in body["message"], body
