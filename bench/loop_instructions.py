@@ -1,7 +1,8 @@
 """Instructions per webhook in the service's main process against the bare baseline's, under
 callgrind: what one tenant's webhook costs the event loop that bounds the service's throughput.
 
-    .venv/bin/python bench/loop_instructions.py [--warm-up 200] [--webhooks 400] [--tenants 1] [--keep DIR]
+    .venv/bin/python bench/loop_instructions.py [--warm-up 200] [--webhooks 400] [--tenants 1]
+        [--keep DIR]
 
 Starts the real service (`voip-runtime serve`, SQLite, bench/webhooks.py's configuration, the
 seed module for one tenant) and then the baseline (bench/baseline_server.py), each under

@@ -14,8 +14,9 @@ import difflib
 import hashlib
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from types import CodeType
+from types import CodeType, MappingProxyType
 from typing import Final
 
 from sandbox.call import REQUIRED_FUNCTIONS, SCRIPT_FUNCTIONS
@@ -34,8 +35,8 @@ _LINE_RECORD = re.compile(r"^Line (\d+|None): (.*)$", re.DOTALL)
 class CompiledScript:
     code: CodeType
     sha256: str
-    # Top-level plain `def`s of the script, by name.
-    functions: frozenset[str]
+    # Top-level plain `def`s of the script: name -> the line of its (last) `def`.
+    functions: Mapping[str, int]
 
 
 CompileResult = CompiledScript | list[CompileProblem]
@@ -114,7 +115,9 @@ def _compile_uncached(source: str, key: str) -> CompileResult:
         return [CompileProblem(None, _TOO_DEEP)]
     except (ValueError, TypeError) as error:
         return [CompileProblem(None, f"the script cannot be compiled: {error}")]
-    return CompiledScript(code=code, sha256=key, functions=frozenset(_top_level_defs(tree)))
+    defs = _top_level_defs(tree)
+    functions = MappingProxyType({name: node.lineno for name, node in defs.items()})
+    return CompiledScript(code=code, sha256=key, functions=functions)
 
 
 def _sorted(problems: list[CompileProblem]) -> list[CompileProblem]:
@@ -183,6 +186,8 @@ def contract_problems(tree: ast.Module) -> list[CompileProblem]:
                         "its parameters must accept exactly that",
                     )
                 )
+            if isinstance(node, ast.FunctionDef):
+                problems.extend(_generator_problem(node))
             continue
         close = difflib.get_close_matches(node.name.lower(), list(lowered), n=1, cutoff=0.85)
         if close:
@@ -194,6 +199,40 @@ def contract_problems(tree: ast.Module) -> list[CompileProblem]:
                 )
             )
     return problems
+
+
+def _generator_problem(node: ast.FunctionDef) -> list[CompileProblem]:
+    """A contract function with `yield` in it is a generator function: calling it runs none of
+    its body and hands back a generator, which no result can hold, and which the platform
+    drops unrun from VoipGenerateCall (a click-to-call that rings no one, saying nothing).
+    A decorated one is left alone: its decorator may consume the generator (`list(fn())`)."""
+    found = None if node.decorator_list else _first_yield(node)
+    if found is None:
+        return []
+    return [
+        CompileProblem(
+            found.lineno,
+            f"{node.name} is a generator function because of this yield, so the platform "
+            "would get a generator and none of its body would run; return the result instead",
+        )
+    ]
+
+
+def _first_yield(function: ast.FunctionDef) -> ast.Yield | ast.YieldFrom | None:
+    """The first `yield` of the function's own body (nested functions, lambdas and classes
+    are scopes of their own). Walked with a stack, not recursion: the tree may be deep."""
+    stack: list[ast.AST] = list(reversed(function.body))
+    first: ast.Yield | ast.YieldFrom | None = None
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Yield | ast.YieldFrom):
+            if first is None or (node.lineno, node.col_offset) < (first.lineno, first.col_offset):
+                first = node
+            continue
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return first
 
 
 def _async_def(tree: ast.Module, name: str) -> bool:

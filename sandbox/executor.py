@@ -197,6 +197,11 @@ class _FunctionMissing(Exception):
     pass
 
 
+def _shown_type(value: Any) -> str:
+    """None, or "a value of type '<name>'" (never the value's repr: a tenant's code)."""
+    return "None" if value is None else f"a value of type {type(value).__name__!r}"
+
+
 class _Ended:
     """How a call ended, before its outcome dict is built: an Outcome's fields that the
     executor decides (a frozen dataclass of nine fields cost more to build than the dict)."""
@@ -252,6 +257,16 @@ def _run_script(call: Call, limits: Limits, compiled: CompiledScript,
     try:
         function = _entry_point(namespace, call.function)
     except _FunctionMissing as missing:
+        line = compiled.functions.get(call.function)
+        if line is not None:
+            # Defined with def, then replaced as the top level ran: a decorator that returns
+            # nothing (a registry's `def register(fn): HANDLERS[...] = fn`), or an assignment.
+            # "Does not define" would be wrong; the script failed, at its def.
+            found = namespace.get(call.function)
+            return _Ended(ok=False, error=ScriptError(type="TypeError", line=line, message=(
+                f"line {line}: {call.function} is {_shown_type(found)} once the script's top "
+                f"level has run, not the function defined here: a decorator must return the "
+                f"function it wraps, and nothing may assign to the name")))
         return _Ended(ok=False, error=ScriptError(type="FunctionMissing", message=str(missing)))
     result = function(*_arguments(call))
     del namespace, function

@@ -380,8 +380,9 @@ def guarded_apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if stopping.STOPPED is not None:
         raise stopping.refusal()
     for name in kwargs:
-        if name.startswith("_"):
-            raise TypeError(f'keyword argument "{name}" starts with "_"')
+        # str's own startswith: a name may be a script's str subclass with one of its own.
+        if str.startswith(name, "_"):
+            raise TypeError(f'keyword argument "{str.__str__(name)}" starts with "_"')
     return func(*args, **kwargs)
 
 

@@ -159,7 +159,8 @@ class CaseInsensitiveMapping(ReadOnlyMapping):
     def __getitem__(self, key: str) -> Any:
         if not isinstance(key, str):
             raise KeyError(key)
-        return self._data[key.lower()]
+        # str's own lower(): the key may be a script's str subclass with a `lower` of its own.
+        return self._data[str.lower(key)]
 
     def __iter__(self) -> Iterator[str]:
         return iter(tuple(self._names.values()))
@@ -187,6 +188,10 @@ def _parse_json_text(text: str | None, what: str) -> Any:
         return loads(text)  # json.loads for a str, without its Python frames
     except ValueError as error:
         raise ValueError(f"{what} is not JSON: {error}") from None
+    except RecursionError:
+        # Valid JSON nested deeper than the call's stack allows: still a ValueError, as the
+        # contract says, so the script's `except ValueError` answers such a sender too.
+        raise ValueError(f"{what} is JSON nested too deeply to read") from None
 
 
 class FetchRequest(_Frozen):

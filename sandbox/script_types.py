@@ -218,23 +218,43 @@ VOIP_MEMBER: Final = ResultType(
     ),
 )
 
+# The parse result's `response` as a dict (contract §4), for a script that does not use the
+# builder. Not one of the contract's five, but the published stub names it, so it is here too:
+# a stub name the sandbox lacked passed `mypy --strict` and failed as a NameError.
+HTTP_REPLY: Final = ResultType(
+    "HttpReply",
+    "A reply as a dict, instead of the HttpResponse builder.",
+    (
+        Key("status", "int", True, "the HTTP status, 200 to 599"),
+        Key("headers", "dict[str, str]", False, "Content-Type, Cache-Control, Retry-After, X-..."),
+        Key("body", "str", False, "the body as text (at most 1 MiB)"),
+    ),
+)
+
 RESULT_TYPES: Final[tuple[ResultType, ...]] = (
     VOIP_WEBHOOK_PARSE_RESULT,
     VOIP_WEBHOOK_REQUEST,
     VOIP_CALL_RECORD,
     VOIP_TEST_CONNECTION_RESULT,
     VOIP_MEMBER,
+    HTTP_REPLY,
 )
 
 FETCH_REQUEST_TYPE: Final = TypeName(
     "FetchRequest", "The webhook's HTTP request, read-only: the parse function's argument."
 )
+# The types of what fetch() returns and of `storage`, which the stub declares as classes:
+# named here too, so a script the stub type-checks never meets a NameError for them.
+FETCH_RESPONSE_TYPE: Final = TypeName("FetchResponse", "What fetch() returns.")
+STORAGE_TYPE: Final = TypeName("Storage", "The type of `storage`.")
 
 # The injected type names, by the name a script uses. (`HttpResponse` is injected by injected.py:
 # it is the builder's factory, and names the builder's type in annotations.)
 TYPE_NAMES: Final[Mapping[str, ResultType | TypeName]] = MappingProxyType(
     {
         "FetchRequest": FETCH_REQUEST_TYPE,
+        "FetchResponse": FETCH_RESPONSE_TYPE,
+        "Storage": STORAGE_TYPE,
         **{type_name(result_type): result_type for result_type in RESULT_TYPES},
     }
 )

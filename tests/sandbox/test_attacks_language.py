@@ -1046,3 +1046,47 @@ def test_log_and_print_never_call_a_scripts_own_str_methods() -> None:
     assert outcome["ok"], outcome["error"]
     assert outcome["result"] == []
     assert outcome["logs"] == "a-b!\nc+d\n"
+
+
+def test_header_lookup_never_calls_a_scripts_own_str_methods() -> None:
+    # A key given to the case-insensitive headers may be a script's str subclass: the lookup
+    # lower-cases it with str's own method, so no script code runs inside the host's mapping
+    # (and the key's own `lower` cannot choose which header is read).
+    outcome = run(script(
+        """
+        calls = []
+
+        class Key(str):
+            def lower(self):
+                calls.append("lower")
+                return "x-secret"
+
+        key = Key("Content-Type")
+        return [request.headers[key], request.headers.get(key), key in request.headers,
+                calls]
+        """
+    ), request=RequestData(headers=(("Content-Type", "text/plain"), ("X-Secret", "s"))))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"] == ["text/plain", "text/plain", True, []]
+
+
+def test_private_keyword_names_are_judged_without_the_scripts_own_str_methods() -> None:
+    # `**{name: value}` may carry a script's str subclass as a name: `_apply_` asked the name's
+    # own startswith(), which said no, and a "_" keyword reached the function called.
+    outcome = run(script(
+        """
+        calls = []
+
+        class Name(str):
+            def startswith(self, *args):
+                calls.append("startswith")
+                return False
+
+        try:
+            VoipMember(**{Name("_id"): "1"})
+        except TypeError as error:
+            return [str(error), calls]
+        """
+    ))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"] == ['keyword argument "_id" starts with "_"', []]
