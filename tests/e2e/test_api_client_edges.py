@@ -415,3 +415,19 @@ async def test_a_dry_run_whose_module_is_deleted_while_it_runs_is_404(
     body = await response.json()
     assert response.status == 404, body
     assert body["error"] == "not_found" and module["id"] in body["message"], body
+
+
+async def test_a_bulk_create_of_one_names_the_item_whose_number_is_taken(
+        service: Service) -> None:
+    """The document: `details.index`: the item, in a bulk create."""
+    _, api = await service.new_tenant()
+    olga = await api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": ["+79161234567"]},
+                        status=201)
+    body = await api.ok("POST", "/api/v1/contacts/bulk",
+                        {"contacts": [{"name": "Other", "phones": ["89161234567"]}]}, status=409)
+    assert body["error"] == "phone_taken" and body["details"] == {
+        "contact_id": olga["id"], "phone": "+79161234567", "index": 0}, body
+    # A single create has no items to name.
+    body = await api.ok("POST", "/api/v1/contacts",
+                        {"name": "Other", "phones": ["89161234567"]}, status=409)
+    assert "index" not in body["details"], body
