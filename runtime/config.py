@@ -38,7 +38,9 @@ class Strict(BaseModel):
 
 class ListenConfig(Strict):
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
+    # Not 0 (any free port): the service's own URLs (webhook URLs, the printed addresses) are
+    # built from this port before the socket is open.
+    port: int = Field(default=8080, ge=1, le=65535)
 
 
 class SandboxConfig(Strict):

@@ -349,7 +349,8 @@ async def test_lists_answer_in_the_order_their_summary_says(service: Service) ->
     assert "(" not in summary["/api/v1/contacts"] and contacts == ["alpha", "zeta"]  # newest
 
 
-@pytest.mark.parametrize("port", ["99999", "-5"])
+# 0 would be any free port, but the service's URLs are built from the port it is given.
+@pytest.mark.parametrize("port", ["99999", "-5", "0"])
 def test_serve_with_a_port_out_of_range_is_a_configuration_error(tmp_path: Path,
                                                                  port: str) -> None:
     config = tmp_path / "config.yaml"
