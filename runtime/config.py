@@ -24,6 +24,7 @@ from runtime.data_at_rest import (
     wipe_environment_variable,
 )
 from runtime.store.models import StorageLimits
+from runtime.store.storage_url import check_storage_url
 from sandbox import PARSE_FUNCTION, Limits
 
 OPERATOR_TOKEN_ENV = "VOIP_RUNTIME_OPERATOR_TOKEN"
@@ -187,6 +188,15 @@ class Config(Strict):
     http: HttpConfig = HttpConfig()
     retention: RetentionConfig = RetentionConfig()
 
+    @field_validator("storage_url")
+    @classmethod
+    def openable_storage_url(cls, url: str | None) -> str | None:
+        # A wrong scheme or ?pool_size= is the configuration's error, said at start (it was a
+        # traceback from opening the store).
+        if url is not None:
+            check_storage_url(url)
+        return url
+
     @property
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"sqlite://{(self.data_dir / DATABASE_FILE).resolve()}"
@@ -227,8 +237,10 @@ def load_config(path: Path | None, *, listen: Mapping[str, object] | None = None
     try:
         return Config.model_validate(data)
     except ValidationError as error:
+        from runtime.json_body import problem
+
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+            f"{'.'.join(str(p) for p in e['loc'])}: {problem(e)}" for e in error.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import socket
 import subprocess
@@ -432,3 +433,23 @@ async def test_a_bulk_create_of_one_names_the_item_whose_number_is_taken(
     body = await api.ok("POST", "/api/v1/contacts",
                         {"name": "Other", "phones": ["89161234567"]}, status=409)
     assert "index" not in body["details"], body
+
+
+@pytest.mark.parametrize("url, says", [
+    ("postgresql://voip:secret@db.invalid/voip?pool_size=abc", "pool_size"),
+    ("postgresql://voip:secret@db.invalid/voip?pool_size=0", "1..1000"),
+    ("mysql://voip@db.invalid/voip", "unsupported storage URL scheme 'mysql'"),
+])
+def test_a_storage_url_that_cannot_be_opened_as_written_is_a_configuration_error(
+        tmp_path: Path, url: str, says: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "data")}))
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime", "serve", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "VOIP_RUNTIME_STORAGE_URL": url})
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "secret" not in done.stderr, done.stderr
+    assert done.stderr.startswith("voip-runtime: invalid configuration: storage_url: "), (
+        done.stderr)
+    assert says in done.stderr, done.stderr
