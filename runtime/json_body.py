@@ -92,7 +92,9 @@ async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
 
 def problem(error: ErrorDetails) -> str:
     """What a refused field needs, in our validators' own words (pydantic prefixes a
-    ValueError's message with "Value error, ")."""
+    ValueError's message with "Value error, "), and never the name of one of our classes."""
+    if error["type"] == "model_type":  # pydantic names our class: "... instance of NewUserBody"
+        return "must be a JSON object"
     raised = (error.get("ctx") or {}).get("error")
     return str(raised) if error["type"] == "value_error" and raised is not None else error["msg"]
 

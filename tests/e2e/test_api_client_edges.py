@@ -387,6 +387,12 @@ async def test_a_refused_field_is_explained_in_the_services_own_words(service: S
     wanted = "'http://x.example/path': give the host name only, without a scheme"
     assert body["message"] == f"allowlist.0: {wanted}", body
     assert body["details"] == [{"field": "allowlist.0", "message": wanted}], body
+    # A body that is JSON but no object: no class of ours named.
+    for body_text in ("[]", "null", "3"):
+        response = await api.post("/api/v1/users", data=body_text,
+                                  headers={"Content-Type": "application/json"})
+        refused = await response.json()
+        assert response.status == 422 and refused["message"] == "(body): must be a JSON object"
     # pydantic's own messages stay as they are.
     body = await api.ok("POST", "/api/v1/modules", {"name": ""}, status=422)
     assert body["message"] == "name: String should have at least 1 character", body
