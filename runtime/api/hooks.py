@@ -57,8 +57,9 @@ async def webhook(request: web.Request) -> web.Response:
         app[METRICS].webhooks.labels("unknown_module").inc()
         raise not_found("webhook") from None
     if not report.ok and await app[MODULES].by_token(request.match_info["token"]) is None:
-        # It failed because its URL ended meanwhile (its tenant deleted: the workers stopped,
-        # the execution goes with the tenant): not a failure the provider should retry.
+        # Its URL ended while it ran (its tenant deleted: the workers stopped and the
+        # execution goes with the tenant; or a new webhook URL): a provider retrying this
+        # failure would only meet the 404 the URL answers from now on.
         raise not_found("webhook")
     # 205 Reset Content must not carry content (RFC 9110 §15.3.6); aiohttp drops it itself
     # for 204 and 304 only.
