@@ -177,7 +177,7 @@ def _namespace(call: Call, host: HostBridge, output: injected.OutputLog) -> dict
     namespace = _SHARED_NAMES.copy()
     namespace["__builtins__"] = _BUILTINS.copy()
     namespace["_print_"] = print_guard(output)
-    namespace.update(injected.call_injected(host=host, settings=call.settings, output=output))
+    injected.add_call_injected(namespace, host, call.settings, output)
     return namespace
 
 
@@ -219,7 +219,9 @@ class _Ended:
 
 def _arguments(call: Call) -> list[Any]:
     # Deep copies of plain JSON: the script may change them freely.
-    args: list[Any] = json.loads(json.dumps(list(call.args))) if call.args else []
+    if not call.args:
+        return [] if call.request is None else [injected.FetchRequest(call.request)]
+    args: list[Any] = json.loads(json.dumps(list(call.args)))
     if call.request is not None:
         args.insert(0, injected.FetchRequest(call.request))
     return args

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.jsontext import dumper
 from sandbox.jsontext import loads_strict as _loads
+from sandbox.jsontext import only_whitespace_from as _only_whitespace_from
 from sandbox.jsontext import strict_scan_once as _scan_once
-from sandbox.jsontext import whitespace as _whitespace
 from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, ScriptError
 
 if TYPE_CHECKING:
@@ -407,8 +407,7 @@ class CallLines:
         if not text.startswith(_CALL_KEY, end):
             return None
         call, close = _scan_once(text, end + len(_CALL_KEY))
-        after = _whitespace(text, close + 1).end()  # type: ignore[union-attr]
-        if not text.startswith("}", close) or after != len(text):
+        if not text.startswith("}", close) or not _only_whitespace_from(text, close + 1):
             return None
         if limits is not self._limits:
             self._limits_text, self._limits = text[start:end], limits

@@ -43,15 +43,17 @@ def not_a_class(check: str, name: str, why: str) -> NoReturn:
 class ResultType:
     """A `TypedDict`-like constructor a script calls: keyword arguments in, a plain dict out."""
 
-    __slots__ = ("_doc", "_keys", "_name")
+    __slots__ = ("_doc", "_key_names", "_keys", "_name")
     _name: str
     _keys: Mapping[str, Key]
+    _key_names: frozenset[str]
     _doc: str
 
     def __init__(self, name: str, doc: str, keys: tuple[Key, ...]) -> None:
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_doc", doc)
         object.__setattr__(self, "_keys", MappingProxyType({key.name: key for key in keys}))
+        object.__setattr__(self, "_key_names", frozenset(key.name for key in keys))
 
     def __call__(self, *args: Any, **values: Any) -> dict[str, Any]:
         if stopping.STOPPED is not None:
@@ -61,6 +63,9 @@ class ResultType:
                 f"{self._name}() takes keyword arguments only, such as "
                 f"{self._name}({next(iter(self._keys))}=...)"
             )
+        if self._key_names.issuperset(values):  # every key known: one C call
+            # The keyword arguments' dict is the call's own, new for it: the plain dict itself.
+            return values
         for name in values:
             if name not in self._keys:
                 close = difflib.get_close_matches(name, list(self._keys), n=1, cutoff=0.6)
