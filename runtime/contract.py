@@ -45,6 +45,7 @@ from pydantic import (
     Field,
     PlainValidator,
     RootModel,
+    Strict,
     ValidationError,
     model_validator,
 )
@@ -191,33 +192,21 @@ def check_call_id(text: str) -> str:
     return _call_id_size(non_empty(text))
 
 
-def enum_reader(enum: type[StrEnum]) -> Callable[[Any], Any]:
-    """Accept a member or its value string; anything else gets the list of what is allowed."""
+def enum_message(enum: type[StrEnum], value: Any) -> str:
+    """What a script is told when `value` is none of `enum`'s members or values: the list of
+    what is allowed, and the member it probably meant."""
     script_name = SCRIPT_ENUM_NAMES[enum]
-    # What `enum(value)` finds, without its two calls in Python code (the metaclass's
-    # __call__ and __new__): three enums are read on every webhook.
-    members: dict[str, StrEnum] = {m.value: m for m in enum}
-
-    def read(value: Any) -> Any:
-        if isinstance(value, enum):
-            return value
-        if isinstance(value, str):
-            member = members.get(value)
-            if member is not None:
-                return member
-        allowed = ", ".join(f"{m.name} ('{m.value}')" for m in enum)
-        message = f"must be a {script_name}: {allowed} (got {shown(value)})"
-        if isinstance(value, str):
-            # Providers write "no answer" or "NoAnswer"; point at the member they meant.
-            spelled = {m.value: m for m in enum} | {m.name.lower(): m for m in enum}
-            key = re.sub(r"[\s,-]+", "_", value.strip().lower())
-            close = difflib.get_close_matches(key, list(spelled), n=1, cutoff=0.75)
-            if close:
-                member = spelled[close[0]]
-                message += f"; did you mean {script_name}.{member.name}?"
-        raise problem(message)
-
-    return read
+    allowed = ", ".join(f"{m.name} ('{m.value}')" for m in enum)
+    message = f"must be a {script_name}: {allowed} (got {shown(value)})"
+    if isinstance(value, str):
+        # Providers write "no answer" or "NoAnswer"; point at the member they meant.
+        spelled = {m.value: m for m in enum} | {m.name.lower(): m for m in enum}
+        key = re.sub(r"[\s,-]+", "_", value.strip().lower())
+        close = difflib.get_close_matches(key, list(spelled), n=1, cutoff=0.75)
+        if close:
+            member = spelled[close[0]]
+            message += f"; did you mean {script_name}.{member.name}?"
+    return message
 
 
 FLOAT_MAX: Final = sys.float_info.max
@@ -352,9 +341,13 @@ Phone = Annotated[str, Field(min_length=1, max_length=PHONE_MAX_CHARS)]
 # An empty call id would join unrelated calls (events are matched by it), so it is refused.
 CallId = Annotated[str, AfterValidator(check_call_id)]
 PhoneExt = Annotated[str, AfterValidator(max_bytes(PHONE_EXT_MAX_BYTES))]
-Direction = Annotated[CallDirection, BeforeValidator(enum_reader(CallDirection))]
-Disposition = Annotated[CallDisposition, BeforeValidator(enum_reader(CallDisposition))]
-Event = Annotated[WebhookEvent, BeforeValidator(enum_reader(WebhookEvent))]
+# A member, or the string of its value, read by pydantic itself: lax for these fields alone,
+# as strict takes only a member; no call into Python for each (three every webhook). (Lax
+# would also read bytes as text; a result is JSON from the worker, which holds none.) When
+# neither matches, describe_error writes what is allowed (enum_message).
+Direction = Annotated[CallDirection, Strict(False)]
+Disposition = Annotated[CallDisposition, Strict(False)]
+Event = Annotated[WebhookEvent, Strict(False)]
 Duration = Annotated[int | float, PlainValidator(read_duration)]
 CallData = Annotated[JSONValue, AfterValidator(check_call_data)]
 Status = Annotated[int, AfterValidator(check_status)]
@@ -696,6 +689,8 @@ def describe_error(error: ErrorDetails, model: type[BaseModel], value: JSONValue
         message = str(ctx["message"])
     elif kind == "missing":
         message = "is required"
+    elif kind == "enum" and (enum := annotation_at(model, loc)) in SCRIPT_ENUM_NAMES:
+        message = enum_message(enum, given)
     elif kind == "extra_forbidden":
         message = unknown_key_message(model, value, loc)
     elif kind == "string_type":
@@ -771,6 +766,14 @@ def value_at(value: JSONValue, loc: tuple[int | str, ...]) -> JSONValue:
 
 def known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     """The documented keys of the object at `loc` inside `model`'s JSON, for suggestions."""
+    current = annotation_at(model, loc)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [to_camel(name) for name in current.model_fields]
+    return []
+
+
+def annotation_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> Any:
+    """The type of the value at `loc` inside `model`'s JSON (unwrapped), or None."""
     current: Any = model
     for part in loc:
         current = unwrap(current)
@@ -782,11 +785,8 @@ def known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
                 None,
             )
         else:
-            return []
-    current = unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [to_camel(name) for name in current.model_fields]
-    return []
+            return None
+    return unwrap(current)
 
 
 def unwrap(annotation: Any) -> Any:
