@@ -1,7 +1,8 @@
 """Instructions per webhook in the service's main process against the bare baseline's, under
 callgrind: what one tenant's webhook costs the event loop that bounds the service's throughput.
 
-    .venv/bin/python bench/loop_instructions.py [--warm-up 200] [--webhooks 400] [--keep DIR]
+    .venv/bin/python bench/loop_instructions.py [--warm-up 200] [--webhooks 400] [--tenants 1]
+        [--keep DIR]
 
 Starts the real service (`voip-runtime serve`, SQLite, bench/webhooks.py's configuration, the
 seed module for one tenant) and then the baseline (bench/baseline_server.py), each under
@@ -85,18 +86,20 @@ async def wait_ready(host: str, port: int, path: str, child: subprocess.Popen[by
     raise RuntimeError(f"{host}:{port} did not come up")
 
 
-async def post(url: str, count: int, prefix: str) -> None:
-    """`count` webhooks at CONCURRENCY, each over keep-alive connections; every one must be
-    acknowledged (a refused one would count instructions for a different path)."""
+async def post(urls: list[str], count: int, prefix: str) -> None:
+    """`count` webhooks at CONCURRENCY, each over keep-alive connections, to the URLs in turn
+    (interleaved tenants); every one must be acknowledged (a refused one would count
+    instructions for a different path)."""
+    url = urls[0]
     host, port = "127.0.0.1", int(url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-    path = path_of(url)
+    paths = [path_of(each) for each in urls]
     numbers = itertools.count()
     refused: list[int] = []
 
     async def client() -> None:
-        connection = Connection(host, port, path)
+        connection = Connection(host, port, paths[0])
         while (n := next(numbers)) < count:
-            status = await connection.request(body_for("start", n, prefix))
+            status = await connection.request(body_for("start", n, prefix), paths[n % len(paths)])
             if not 200 <= status < 300:
                 refused.append(status)
         connection.close()
@@ -122,21 +125,22 @@ def part_total(out: Path, pid: int, part: int) -> int:
 
 
 def measure(name: str, server: list[str], port: int, setup_hook: str | None, ready_path: str,
-            work: Path, warm_up: int, webhooks: int) -> int:
+            work: Path, warm_up: int, webhooks: int, tenants: int = 1) -> int:
     """Instructions per webhook of one server's main process; `setup_hook` is the baseline's
-    webhook path, None for the service (a tenant with the seed module is made through its API)."""
+    webhook path, None for the service (`tenants` tenants, each with the seed module, are made
+    through its API, and the webhooks go to each in turn)."""
     out = work / f"{name}.out"
     with under_callgrind(server, Path(f"{out}.%p"), work / f"{name}.log") as child:
         asyncio.run(wait_ready("127.0.0.1", port, ready_path, child))
         base = f"http://127.0.0.1:{port}"
-        url = asyncio.run(module_hook(base, "loop", SEED)) if setup_hook is None else \
-            base + setup_hook
+        urls = [asyncio.run(module_hook(base, f"loop-{n}", SEED)) for n in range(tenants)] \
+            if setup_hook is None else [base + setup_hook]
         prefix = f"{name}-{os.getpid()}"
-        asyncio.run(post(url, warm_up, prefix + "-w"))
+        asyncio.run(post(urls, warm_up, prefix + "-w"))
         dump(child.pid)
-        asyncio.run(post(url, webhooks, prefix + "-a"))
+        asyncio.run(post(urls, webhooks, prefix + "-a"))
         dump(child.pid)
-        asyncio.run(post(url, 2 * webhooks, prefix + "-b"))
+        asyncio.run(post(urls, 2 * webhooks, prefix + "-b"))
         dump(child.pid)
         single = part_total(out, child.pid, 2)
         double = part_total(out, child.pid, 3)
@@ -152,6 +156,8 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=200)
     parser.add_argument("--webhooks", type=int, default=400)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tenants", type=int, default=1,
+                        help="tenants the service's webhooks go to in turn (each its own worker)")
     parser.add_argument("--only", choices=("service", "baseline"))
     parser.add_argument("--keep", type=Path, help="keep the callgrind files in this directory")
     args = parser.parse_args()
@@ -165,7 +171,7 @@ def main() -> None:
             port = free_port()
             service = service_args(work / "service-data", port, args.workers)
             figures["service"] = measure("service", service, port, None, "/healthz", work,
-                                         args.warm_up, args.webhooks)
+                                         args.warm_up, args.webhooks, args.tenants)
         if args.only in (None, "baseline"):
             port = free_port()
             baseline = [PYTHON, str(ROOT / "bench" / "baseline_server.py"), "--port", str(port),

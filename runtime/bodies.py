@@ -183,15 +183,16 @@ def api_body_limit(request: web.Request) -> int:
     return request.app[CONFIG].http.max_api_body_kib * 1024
 
 
-async def read_form(request: web.Request) -> MultiDictProxy[str]:
-    """An `application/x-www-form-urlencoded` body (the console's forms), read by `read_body`;
-    text that is not UTF-8 becomes U+FFFD."""
+async def read_form(request: web.Request, max_bytes: int | None = None
+                    ) -> MultiDictProxy[str]:
+    """An `application/x-www-form-urlencoded` body (the console's forms), read by `read_body`
+    within `max_bytes` (the API's limit when None); text that is not UTF-8 becomes U+FFFD."""
     # aiohttp reports a missing Content-Type as application/octet-stream.
     if request.can_read_body and request.content_type not in (FORM_TYPE,
                                                               "application/octet-stream"):
         raise ApiError(415, "unsupported_media_type",
                        f"a form must be sent as {FORM_TYPE} (got {request.content_type})")
-    body = await read_body(request, api_body_limit(request))
+    body = await read_body(request, api_body_limit(request) if max_bytes is None else max_bytes)
     text = body.decode("utf-8", errors="replace")
     pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace")
     return MultiDictProxy(MultiDict(pairs))

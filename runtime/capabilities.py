@@ -65,6 +65,12 @@ class CapabilitySession:
     _set_bytes: int = 0
     # key -> its committed size (None: absent), looked up only when a quota is near.
     _committed: dict[str, int | None] = field(default_factory=dict)
+    # Of the keys this call wrote (`_sizes`), the committed ones they replace, summed as they
+    # are looked up, and those not looked up yet: an over-quota check looks each key up once
+    # and then costs the same however many keys the call touched.
+    _replaced_keys: int = 0
+    _replaced_bytes: int = 0
+    _not_looked_up: set[str] = field(default_factory=set)
 
     @property
     def fetch_log(self) -> list[dict[str, Any]]:
@@ -140,6 +146,11 @@ class CapabilitySession:
         previous = self._sizes.get(key)
         if previous is not None:
             self._set_keys, self._set_bytes = self._set_keys - 1, self._set_bytes - previous
+        if key not in self._sizes:  # a key new to this call: what it replaces, if known
+            if key in self._committed:
+                self._replace(self._committed[key])
+            else:
+                self._not_looked_up.add(key)
         self._sizes[key] = stored
         if stored is not None:
             self._set_keys, self._set_bytes = self._set_keys + 1, self._set_bytes + stored
@@ -161,8 +172,13 @@ class CapabilitySession:
         if keys + new_keys > self.limits.max_keys or used + new_bytes > self.limits.max_bytes:
             # Over on the quick count, which ignores what the writes replace: look the
             # replaced keys up (only now, so a call well within its quota reads nothing).
-            for touched in {*self._sizes, key}:
-                replaced = await self._committed_size(touched)
+            while self._not_looked_up:
+                touched = next(iter(self._not_looked_up))
+                self._replace(await self._committed_size(touched))
+                self._not_looked_up.discard(touched)
+            keys, used = keys - self._replaced_keys, used - self._replaced_bytes
+            if key not in self._sizes:
+                replaced = await self._committed_size(key)
                 if replaced is not None:
                     keys, used = keys - 1, used - replaced
         if keys + new_keys > self.limits.max_keys:
@@ -170,6 +186,11 @@ class CapabilitySession:
         if used + new_bytes > self.limits.max_bytes:
             return f"this module's storage is full ({self.limits.max_bytes} bytes)"
         return None
+
+    def _replace(self, committed: int | None) -> None:
+        if committed is not None:
+            self._replaced_keys, self._replaced_bytes = (self._replaced_keys + 1,
+                                                         self._replaced_bytes + committed)
 
     async def _committed_size(self, key: str) -> int | None:
         if key not in self._committed:

@@ -63,6 +63,7 @@ __all__ = [
     "CALL_DATA_MAX_BYTES",
     "CALL_ID_MAX_BYTES",
     "CALL_LINK_MAX_CHARS",
+    "HEADERS_MAX_BYTES",
     "MAX_PROBLEMS",
     "PHONE_EXT_MAX_BYTES",
     "PHONE_MAX_CHARS",
@@ -114,6 +115,11 @@ CALL_DATA_MAX_BYTES = 16 * 1024
 BODY_MAX_BYTES = 1024 * 1024
 STATUS_MIN, STATUS_MAX = 200, 599
 CALL_LINK_MAX_CHARS = 2048  # ours
+# Ours: a reply's headers as the script set them, together, each counted as sent ("Name:
+# value\r\n", UTF-8). HTTP clients and proxies cap a response's header block (aiohttp 8 KiB a
+# line, nginx's proxy buffer one 4 KiB page for all of it) and drop a reply beyond: the
+# provider would retry a webhook whose effects were stored. Refused here, it is a named error.
+HEADERS_MAX_BYTES = 4096
 MAX_PROBLEMS = 20  # ours: a result with thousands of bad keys gets a readable report
 
 # ---------------------------------------------------------------------------------------------
@@ -275,7 +281,9 @@ def check_header_value(value: str) -> str:
 def check_reply_headers(headers: dict[str, str]) -> dict[str, str]:
     """What needs the header's name and value together, or all the headers at once."""
     seen: dict[str, str] = {}
+    size = 0
     for name, value in headers.items():
+        size += len(name.encode("utf-8")) + len(value.encode("utf-8")) + 4  # ": ", CRLF
         lowered = name.lower()
         if lowered in seen:
             # A dict may hold `Content-Type` and `content-type`: both would be sent, and a
@@ -286,6 +294,9 @@ def check_reply_headers(headers: dict[str, str]) -> dict[str, str]:
             refusal = content_type_refusal(value)
             if refusal is not None:
                 raise problem(refusal, key=name)
+    if size > HEADERS_MAX_BYTES:
+        raise problem(f"are too large: at most {HEADERS_MAX_BYTES} bytes together as sent "
+                      f"(got {size}); an HTTP client or a proxy may refuse a reply with more")
     return headers
 
 
@@ -586,6 +597,33 @@ def is_bare_reply(value: JSONValue) -> bool:
     return isinstance(value, dict) and "status" in value and set(value) <= REPLY_KEYS
 
 
+# Likewise an event or a call record returned itself (`return VoipWebhookRequest(...)`, a name
+# easily taken for the parse result's own): "event: must be a dict (got str 'notify_start')
+# (and 4 more problems)" would not say why. `direction` is no key of a parse result.
+def _spellings(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(n for name in model.model_fields for n in (name, to_camel(name)))
+
+
+_EVENT_SPELLINGS = _spellings(CallEvent)
+_RECORD_SPELLINGS = _spellings(CallRecord)
+BARE_EVENT_HINT = ('is an event (what VoipWebhookRequest builds), not a parse result: return it '
+                   'as {"event": VoipWebhookRequest(...)}')
+BARE_RECORD_HINT = ('is a call record (what VoipCallRecord builds), not a parse result: return '
+                    'it as {"callRecord": VoipCallRecord(...)}')
+
+
+def bare_part_hint(value: JSONValue) -> str | None:
+    """The hint for an event or a call record returned without its key, else None."""
+    if not isinstance(value, dict) or "direction" not in value:
+        return None
+    keys = set(value)
+    if keys <= _EVENT_SPELLINGS and not isinstance(value.get("event"), dict):
+        return BARE_EVENT_HINT
+    if keys <= _RECORD_SPELLINGS:
+        return BARE_RECORD_HINT
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # The error a caller handles.
 
@@ -660,14 +698,19 @@ def validate_result(function_name: str, value: JSONValue) -> ValidatedResult:
         )
     if model is ParseResult and is_bare_reply(value):
         raise ResultInvalid(function_name, [Problem(key="", message=BARE_REPLY_HINT)])
+    if model is ParseResult and (hint := bare_part_hint(value)) is not None:
+        raise ResultInvalid(function_name, [Problem(key="", message=hint)])
     try:
         # The model's validator itself: `model_validate` is a Python frame around it passing
         # six keyword arguments, all defaults here (every webhook's result comes this way).
         result = model.__pydantic_validator__.validate_python(value)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        problems = [describe_error(error, model, value) for error in errors]
-        raise ResultInvalid(function_name, problems) from None
+        # Only the problems the report shows are put into words (each may look for a spelling
+        # the script meant): a 2 MiB result holds some 100,000 unknown keys, and describing
+        # them all held the service's event loop for seconds.
+        problems = [describe_error(error, model, value) for error in errors[:MAX_PROBLEMS]]
+        raise ResultInvalid(function_name, problems, problem_count=len(errors)) from None
     # The union made once (below), not on every call by `|`.
     assert isinstance(result, ValidatedResult)
     return result

@@ -25,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from aiohttp import web
+
+from runtime.logs import Throttled
 
 log = logging.getLogger("runtime.http.deadlines")
 
@@ -41,10 +43,17 @@ BODY_GRACE_SECONDS = 1.0
 TIMER_TOLERANCE_SECONDS = 0.001
 
 
+def _cut_lines() -> Throttled:
+    return Throttled(log, "slow connections closed")
+
+
 @dataclass(frozen=True, slots=True)
 class Deadlines:
     header_seconds: float
     body_seconds: float
+    # A line per connection cut would come as fast as a client opens connections: a few a
+    # minute, then a count.
+    cut_lines: Throttled = field(default_factory=_cut_lines, compare=False, repr=False)
 
 
 def request_deadline(request: web.BaseRequest, body_seconds: float) -> float:
@@ -167,8 +176,8 @@ class WatchedConnection(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        log.info("closed the connection from %s: %s",
-                 transport.get_extra_info("peername"), why)
+        self._deadlines.cut_lines.log(logging.INFO, "closed the connection from %s: %s",
+                                      transport.get_extra_info("peername"), why)
         if transport.get_write_buffer_size():
             # A client this slow may not be reading either: close() would wait for it to take
             # what is buffered, so the connection is dropped instead.

@@ -35,7 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from runtime.fetcher import normalize_host
-from runtime.operations.module_fields import mask
+from runtime.operations.module_fields import Settings, mask
 
 KEY_ENV = "VOIP_RUNTIME_API_KEY"
 MODULE_FILE = "module.yaml"
@@ -62,7 +62,8 @@ class ModuleFile(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     description: str = ""
     region: str = "RU"
-    settings: dict[str, SettingValue] = Field(default_factory=dict)
+    # The API's own check: one plain sentence for a nested value, not one line per type tried.
+    settings: Settings = Field(default_factory=dict)
     secrets: list[str] = Field(default_factory=list)
     allowlist: list[str] = Field(default_factory=list)
     bindings: dict[str, str] | None = None  # member id -> user name; None: leave as they are

@@ -13,7 +13,7 @@
 - a logger that reports a malformed request (a bad request line, an oversized or invalid
   header) as one warning line instead of an error with a traceback: it is the client's
   mistake, answered 400 by aiohttp before the app sees it, and anyone on the internet can
-  send one.
+  send one (so: ten lines a minute at most, then a count, `runtime/logs.Throttled`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from runtime.config import HttpConfig
 from runtime.deadlines import request_began
 from runtime.errors import ApiError, Handler, json_errors
+from runtime.logs import Throttled
 from runtime.text import valid_text
 
 log = logging.getLogger("runtime.http.edge")
@@ -46,14 +47,20 @@ SCOPED_MIDDLEWARES = web.AppKey("edge_scoped_middlewares", list[tuple[str, Middl
 
 
 class ClientErrorLogger(logging.LoggerAdapter[logging.Logger]):
-    """aiohttp's server logger, with a client's malformed request as one warning line."""
+    """aiohttp's server logger, with a client's malformed request as one warning line (a few
+    a minute, then a count: anyone can send them as fast as they like)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__(logger)
+        self.malformed = Throttled(logger, "malformed requests answered 400")
 
     def exception(self, msg: object, *args: object, exc_info: Any = True,
                   **kwargs: Any) -> None:
         error = exc_info if isinstance(exc_info, BaseException) else None
         if isinstance(error, HttpProcessingError):
             first_line = (error.message or type(error).__name__).strip().splitlines()[0]
-            self.logger.warning(f"{msg}: %s %s", *args, error.code, first_line[:200])
+            self.malformed.log(logging.WARNING, f"{msg}: %s %s", *args, error.code,
+                               first_line[:200])
             return
         self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
 

@@ -23,9 +23,12 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import encodings
+import encodings.aliases
 import ipaddress
 import json
 import logging
+import pkgutil
 import re
 import socket
 import ssl
@@ -68,6 +71,32 @@ CREDENTIAL_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authori
 NOT_CHARSETS: Final = frozenset(
     {"idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined"}
 )
+
+
+def _charset_key(name: str) -> str:
+    """A charset name as the codec registry compares it (case, spaces and punctuation aside)."""
+    return encodings.normalize_encoding(name.lower())
+
+
+# Every charset name the codec registry can resolve: the `encodings` package's aliases and its
+# modules. A name beyond these is never looked up: the registry remembers each unknown name it
+# is asked for (`encodings._cache`) for the life of the process, and a response's charset is
+# whatever the fetched server says (a new name in every response, each up to a header's 8 KiB).
+KNOWN_CHARSETS: Final = frozenset(
+    _charset_key(name)
+    for name in (
+        *encodings.aliases.aliases,
+        *encodings.aliases.aliases.values(),
+        *(module.name for module in pkgutil.iter_modules(encodings.__path__)),
+    )
+)
+
+
+def _known_charset(name: str) -> bool:
+    key = _charset_key(name)
+    return key in KNOWN_CHARSETS or key.replace(".", "_") in KNOWN_CHARSETS
+
+
 MAX_URL_CHARS: Final = 8192
 READ_CHUNK: Final = 64 * 1024
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -375,6 +404,20 @@ class _PinnedResolver(AbstractResolver):
         return None
 
 
+# Of a call's wall-clock limit, what a fetch() leaves the script after its own timeout: time
+# to answer the webhook, or go on without the response, rather than end at the limit.
+CALL_TIME_RESERVE_SECONDS = 0.25
+
+
+def _call_time_left(request: Mapping[str, Any]) -> float | None:
+    """How long this request may take within its call's wall clock (the pool says what is
+    left of it, `wall_seconds_left`), keeping CALL_TIME_RESERVE_SECONDS; None when unknown."""
+    left = request.get("wall_seconds_left")
+    if isinstance(left, bool) or not isinstance(left, int | float):
+        return None
+    return float(left) - CALL_TIME_RESERVE_SECONDS
+
+
 class FetchSession:
     """The fetch() requests of one script execution, under one policy.
 
@@ -407,19 +450,29 @@ class FetchSession:
 
         not_sent = False
         timeout = self.policy.timeout_seconds
+        within = f"{timeout:g} s"
         try:
             prepared = self._prepare(request)
             method, timeout = prepared.method, prepared.timeout
+            within = f"{timeout:g} s"
+            left = _call_time_left(request)
+            if left is not None and left < timeout:
+                # What the call's wall clock leaves, less a moment for the script to act on
+                # the FetchError (reply, or go on without the answer).
+                timeout = left
+                within = f"{max(timeout, 0):.2f} s, what the call's wall-clock limit left"
             self._check_url(prepared.url)  # a dry run reports what the real run would refuse
             if self.policy.dry_run and method not in DRY_RUN_METHODS:
                 not_sent = True
                 raise _Refused(f"not sent in a dry run: {method} {url_text}")
+            if timeout <= 0:
+                raise TimeoutError
             async with asyncio.timeout(timeout):
                 reply = await self._exchange(prepared)
         except _Refused as refusal:
             error = str(refusal)
         except TimeoutError:  # before OSError: it is one
-            error = f"timeout: no complete response within {timeout:g} s"
+            error = f"timeout: no complete response within {within}"
         except (aiohttp.ClientError, OSError) as failure:
             error = f"connection failed: {_describe(failure)}"
         except Exception:
@@ -666,7 +719,7 @@ def _origin(url: URL) -> tuple[str, str | None, int | None]:
 
 def _decode(body: bytes, charset: str | None) -> str:
     """Text from the charset the response declares, else UTF-8; bad bytes replaced."""
-    if charset:
+    if charset and _known_charset(charset):
         try:
             if codecs.lookup(charset).name not in NOT_CHARSETS:
                 return body.decode(charset, errors="replace")

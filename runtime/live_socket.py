@@ -84,6 +84,7 @@ async def relay_until_done(request: web.Request, socket: web.WebSocketResponse,
     recheck_every = request.app[CONFIG].live_recheck_seconds
     reader = asyncio.ensure_future(drain_client(socket))
     getter: asyncio.Future[dict[str, Any]] | None = None
+    attention: asyncio.Future[Any] | None = None
     try:
         while not socket.closed:
             if getter is None:
@@ -119,7 +120,11 @@ async def relay_until_done(request: web.Request, socket: web.WebSocketResponse,
                 await socket.close(message=b"too slow; reconnect with ?after=")
                 break
     finally:
-        for task in (getter, reader):
+        # `attention` too: a handler cancelled in the middle of the wait (at shutdown, or
+        # when the client leaves under aiohttp's handler_cancellation, as its test server
+        # runs) left a task waiting on the event, pending until the garbage collector
+        # destroyed it, with an error in the log for every such socket.
+        for task in (getter, reader, attention):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 
@@ -52,3 +55,52 @@ def setup_logging(fmt: str, level: str) -> None:
     retries = logging.getLogger("asyncpg.pool")
     if not any(isinstance(f, OneLineRetries) for f in retries.filters):
         retries.addFilter(OneLineRetries())
+
+
+class Throttled:
+    """A log line that any client can cause (a malformed request, a slow one): at most `burst`
+    of them every `period` seconds; the rest are counted, and the count is said in one line
+    when the period ends. The log of a service left running must not grow at the rate that
+    someone on the internet sends requests."""
+
+    def __init__(self, logger: logging.Logger, what: str, *, burst: int = 10,
+                 period: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger = logger
+        self.what = what  # "slow connections closed", in the line that counts them
+        self.burst = burst
+        self.period = period
+        self.clock = clock
+        self._ends = float("-inf")
+        self._logged = 0
+        self._held = 0
+        self._level = logging.INFO
+        self._timer: asyncio.TimerHandle | None = None
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        now = self.clock()
+        if now >= self._ends:
+            self.flush()
+            self._ends, self._logged = now + self.period, 0
+        if self._logged < self.burst:
+            self._logged += 1
+            self.logger.log(level, msg, *args)
+            return
+        self._held += 1
+        self._level = max(self._level, level)
+        if self._timer is None:
+            # Said when the period ends, also when nothing else happens by then.
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._timer = loop.call_later(max(0.0, self._ends - now), self.flush)
+
+    def flush(self) -> None:
+        """Say how many lines were held back, if any."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._held:
+            self.logger.log(self._level, "%d more %s in the last %g s, not logged one by one",
+                            self._held, self.what, self.period)
+            self._held, self._level = 0, logging.INFO

@@ -78,7 +78,7 @@ class Metrics:
         )
         self.retention_pruned = Counter(
             "voip_retention_pruned_rows", "History rows deleted by retention, by kind "
-            "(executions, notifications, call_events, usage, dial_forms)", ["kind"],
+            "(executions, notifications, call_events, usage, dial_forms, storage)", ["kind"],
             registry=self.registry,
         )
         # Labelled children by label value: `labels()` takes a lock and builds a key on every

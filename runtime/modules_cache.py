@@ -18,12 +18,26 @@ class ActiveModule:
     version: ScriptVersion | None
 
 
+# The active scripts' text the cache may hold (characters). A count alone let a tenant with
+# many modules of large scripts (64 KiB each, no limit on modules) hold up to 650 MB of the
+# service's memory through the 10,000 entries, one webhook per module.
+MAX_SOURCE_CHARS = 64 * 1024 * 1024
+
+
+def _weight(entry: ActiveModule) -> int:
+    return len(entry.version.source) if entry.version is not None else 0
+
+
 class ModuleCache:
-    def __init__(self, store: Store, max_entries: int = 10_000) -> None:
+    def __init__(self, store: Store, max_entries: int = 10_000,
+                 max_source_chars: int = MAX_SOURCE_CHARS) -> None:
         self.store = store
         self.max_entries = max_entries
+        self.max_source_chars = max_source_chars
+        # In the order cached: the oldest entries go first when a bound is reached.
         self._by_token: dict[str, ActiveModule] = {}
         self._token_of: dict[str, str] = {}
+        self._source_chars = 0
         # Bumped by every invalidation: a lookup that overlapped one does not cache what it
         # read, which may predate the change (another node's change arrives at any moment).
         self._generation = 0
@@ -40,20 +54,34 @@ class ModuleCache:
         entry = ActiveModule(module, version)
         if generation != self._generation:
             return entry
-        if len(self._by_token) >= self.max_entries:
-            self._by_token.clear()
-            self._token_of.clear()
+        weight = _weight(entry)
+        while self._by_token and (len(self._by_token) >= self.max_entries or
+                                  self._source_chars + weight > self.max_source_chars):
+            self._drop(next(iter(self._by_token)))
+        self._drop(self._token_of.get(module.id))  # its entry under an earlier token
         self._by_token[token] = entry
         self._token_of[module.id] = token
+        self._source_chars += weight
         return entry
+
+    def _drop(self, token: str | None) -> None:
+        entry = self._by_token.pop(token, None) if token is not None else None
+        if entry is not None:
+            self._source_chars -= _weight(entry)
+            if self._token_of.get(entry.module.id) == token:
+                del self._token_of[entry.module.id]
 
     def invalidate(self, module_id: str) -> None:
         self._generation += 1
-        token = self._token_of.pop(module_id, None)
-        if token is not None:
-            self._by_token.pop(token, None)
+        self._drop(self._token_of.get(module_id))
 
     def clear(self) -> None:
         self._generation += 1
         self._by_token.clear()
         self._token_of.clear()
+        self._source_chars = 0
+
+    @property
+    def source_chars(self) -> int:
+        """The characters of script text held now."""
+        return self._source_chars

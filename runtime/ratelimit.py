@@ -32,6 +32,10 @@ class TokenBucket:
             return 0.0
         return (1 - self.tokens) / self.rate
 
+    def full(self, now: float) -> bool:
+        """Refilled to its burst by `now`: no different from a new bucket."""
+        return self.tokens + (now - self.updated) * self.rate >= self.burst
+
 
 class Refused(Exception):
     """A tenant went over a limit; `retry_after` is whole seconds for the Retry-After header."""
@@ -41,6 +45,10 @@ class Refused(Exception):
         self.retry_after = max(1, math.ceil(retry_after))
 
 
+# Rate buckets kept before full ones are forgotten (then twice what remains).
+FORGET_FULL_BUCKETS_AT = 1024
+
+
 class TenantLimiter:
     def __init__(self, rate: float, burst: int, concurrent: int) -> None:
         self.rate = rate
@@ -48,14 +56,31 @@ class TenantLimiter:
         self.concurrent = concurrent
         self._buckets: dict[str, TokenBucket] = {}
         self._running: dict[str, int] = {}
+        self._forget_at = FORGET_FULL_BUCKETS_AT
 
     def admit_webhook(self, tenant_id: str) -> None:
         bucket = self._buckets.get(tenant_id)
         if bucket is None:
+            if len(self._buckets) >= self._forget_at:
+                self._forget_full_buckets()
             bucket = self._buckets[tenant_id] = TokenBucket(self.rate, float(self.burst))
         wait = bucket.take()
         if wait:
             raise Refused(f"webhook rate limit of {self.rate:g}/s exceeded", wait)
+
+    def _forget_full_buckets(self) -> None:
+        """Every tenant that ever sent a webhook kept a bucket, deleted tenants' too; a full
+        one is a new one, so those go. Run when the table has doubled since the last time, so
+        it costs each admission O(1) on average and the table stays within twice the tenants
+        whose buckets are still refilling."""
+        now = time.monotonic()
+        self._buckets = {tenant: bucket for tenant, bucket in self._buckets.items()
+                         if not bucket.full(now)}
+        self._forget_at = max(FORGET_FULL_BUCKETS_AT, 2 * len(self._buckets))
+
+    def tenants_tracked(self) -> int:
+        """Tenants this node holds a rate bucket or a running count for."""
+        return len(self._buckets.keys() | self._running.keys())
 
     def begin_execution(self, tenant_id: str) -> None:
         running = self._running.get(tenant_id, 0)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from runtime.hub import Credential, CredentialEnded, EndReason, Hub
 from runtime.modules_cache import ModuleCache
+from runtime.operations.versions import check_group
 from runtime.store import Store
 from sandbox.pool import SandboxPool
 
@@ -54,6 +55,8 @@ class TenantRemoval:
             self.modules.invalidate(module_id)
         if self.pool is not None:
             self.pool.drop_group(tenant_id)
+            # Its checks' group too: the pool kept what it learnt of it (its load) for good.
+            self.pool.drop_group(check_group(tenant_id))
         ended = [Credential("user", u) for u in closed.user_ids] + [
             Credential("api_key", k) for k in closed.key_ids]
         for credential in ended:

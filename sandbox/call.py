@@ -51,7 +51,7 @@ class RequestData:
         if type(raw_headers) is not list and isinstance(raw_headers, Mapping):
             pairs = tuple((str(k), str(v)) for k, v in raw_headers.items())
         else:
-            pairs = tuple((str(k), str(v)) for k, v in raw_headers)
+            pairs = tuple([(str(k), str(v)) for k, v in raw_headers])  # (no generator frame)
         body = data.get("body")
         # Every field set here, through its slot (see _slot_setter), not through __init__.
         request = object.__new__(cls)

@@ -177,7 +177,7 @@ def _namespace(call: Call, host: HostBridge, output: injected.OutputLog) -> dict
     namespace = _SHARED_NAMES.copy()
     namespace["__builtins__"] = _BUILTINS.copy()
     namespace["_print_"] = print_guard(output)
-    namespace.update(injected.call_injected(host=host, settings=call.settings, output=output))
+    injected.add_call_injected(namespace, host, call.settings, output)
     return namespace
 
 
@@ -197,6 +197,11 @@ class _FunctionMissing(Exception):
     pass
 
 
+def _shown_type(value: Any) -> str:
+    """None, or "a value of type '<name>'" (never the value's repr: a tenant's code)."""
+    return "None" if value is None else f"a value of type {type(value).__name__!r}"
+
+
 class _Ended:
     """How a call ended, before its outcome dict is built: an Outcome's fields that the
     executor decides (a frozen dataclass of nine fields cost more to build than the dict)."""
@@ -214,7 +219,9 @@ class _Ended:
 
 def _arguments(call: Call) -> list[Any]:
     # Deep copies of plain JSON: the script may change them freely.
-    args: list[Any] = json.loads(json.dumps(list(call.args))) if call.args else []
+    if not call.args:
+        return [] if call.request is None else [injected.FetchRequest(call.request)]
+    args: list[Any] = json.loads(json.dumps(list(call.args)))
     if call.request is not None:
         args.insert(0, injected.FetchRequest(call.request))
     return args
@@ -252,6 +259,16 @@ def _run_script(call: Call, limits: Limits, compiled: CompiledScript,
     try:
         function = _entry_point(namespace, call.function)
     except _FunctionMissing as missing:
+        line = compiled.functions.get(call.function)
+        if line is not None:
+            # Defined with def, then replaced as the top level ran: a decorator that returns
+            # nothing (a registry's `def register(fn): HANDLERS[...] = fn`), or an assignment.
+            # "Does not define" would be wrong; the script failed, at its def.
+            found = namespace.get(call.function)
+            return _Ended(ok=False, error=ScriptError(type="TypeError", line=line, message=(
+                f"line {line}: {call.function} is {_shown_type(found)} once the script's top "
+                f"level has run, not the function defined here: a decorator must return the "
+                f"function it wraps, and nothing may assign to the name")))
         return _Ended(ok=False, error=ScriptError(type="FunctionMissing", message=str(missing)))
     result = function(*_arguments(call))
     del namespace, function

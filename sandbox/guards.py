@@ -15,6 +15,7 @@ swallowed its CPU limit cannot take one more step that reaches a guard.
 from __future__ import annotations
 
 import _string  # type: ignore[import-not-found]  # the C helpers behind str.format
+import enum
 import operator
 import types
 import weakref
@@ -28,7 +29,14 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from sandbox import injected, script_types, stopping
 from sandbox.builtins_table import EXCEPTION_CLASSES
-from sandbox.modules import VIEWS, ModuleView, view_has, view_member, view_name
+from sandbox.modules import (
+    VIEWS,
+    ModuleView,
+    view_has,
+    view_member,
+    view_members,
+    view_name,
+)
 
 # -- tenant classes ------------------------------------------------------------------------------
 
@@ -216,6 +224,54 @@ def attribute_refusal(obj: object, name: str) -> str | None:
 _NAMES_TO_CHECK: Final[frozenset[str]] = RESTRICTED_ATTRIBUTES | READ_RULE_NAMES
 
 
+def _plain_reads(sample: object) -> frozenset[str]:
+    """The names `guarded_getattr` would hand out unchanged on an object of `sample`'s exact
+    type, worked out here once: every public name but those the rule tables and the format
+    swap look at. For an exact builtin type every such attribute is a method (or a number,
+    such as `int.real`) of an immutable type, the same for every instance; what the format
+    swap would look for is checked here, on the sample."""
+    names = set()
+    for name in dir(type(sample)):
+        if name.startswith("_") or name in _NAMES_TO_CHECK or name in FORMAT_METHODS:
+            continue
+        value = getattr(sample, name)
+        if value is _STR_FORMAT or value is _STR_FORMAT_MAP or (
+                type(value) is _BUILTIN_METHOD and isinstance(value.__self__, str)
+                and value.__name__ in FORMAT_METHODS):
+            raise RuntimeError(f"{type(sample).__name__}.{name} is str.format under a name")
+        names.add(name)
+    return frozenset(names)
+
+
+# A script's commonest reads (`data.get`, `text.strip`, `items.append`), by the exact type of
+# the object read: `guarded_getattr` gives these the answer its general path would give, without
+# walking it. Subclasses (a script's own) are not here: they take the general path.
+# (Plain dicts, no script reaches them: a mapping proxy's `get` costs a method call more.)
+_PLAIN_SAMPLES: Final[tuple[object, ...]] = (
+    {}, [], "", (), set(), frozenset(), 0, 0.0, True, b"")
+_PLAIN_READS: Final[dict[type, frozenset[str]]] = {
+    type(sample): _plain_reads(sample) for sample in _PLAIN_SAMPLES
+}
+
+
+def _contract_members(kind: type[enum.Enum]) -> dict[str, enum.Enum]:
+    members = dict(kind.__members__)
+    for name, member in members.items():
+        # What the general path would read: a public name, the class's own attribute.
+        if name.startswith("_") or name in _NAMES_TO_CHECK or kind.__dict__[name] is not member:
+            raise RuntimeError(f"{kind.__name__}.{name} is not read as a plain member")
+    return members
+
+
+# The contract's enum members by class (`VoipCallDirection.In`), read without the enum
+# metaclass's attribute lookup (its Python-level `__getattr__` makes every read of a class
+# attribute a slow one). No script can change these classes (`_write_` refuses them).
+_ENUM_TYPE: Final = type(injected.VoipCallDirection)
+_CONTRACT_MEMBERS: Final[dict[object, dict[str, enum.Enum]]] = {
+    kind: _contract_members(kind) for kind in injected.CONTRACT_ENUMS
+}
+
+
 def guarded_getattr(obj: object, name: str) -> Any:
     """`_getattr_`: every `obj.name` read of a script.
 
@@ -234,6 +290,17 @@ def guarded_getattr(obj: object, name: str) -> Any:
         raise stopping.refusal()
     if type(name) is not str:
         raise TypeError("attribute name must be a str")
+    kind = type(obj)
+    plain = _PLAIN_READS.get(kind)
+    if plain is not None:
+        if name in plain:
+            return getattr(obj, name)
+    elif kind is _ENUM_TYPE:
+        members = _CONTRACT_MEMBERS.get(obj)  # (a class: hashed by identity)
+        if members is not None:
+            member = members.get(name)
+            if member is not None:
+                return member
     if "_" <= name < "`" or name in _NAMES_TO_CHECK:
         refusal = attribute_refusal(obj, name)
         if refusal is not None:
@@ -380,8 +447,9 @@ def guarded_apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if stopping.STOPPED is not None:
         raise stopping.refusal()
     for name in kwargs:
-        if name.startswith("_"):
-            raise TypeError(f'keyword argument "{name}" starts with "_"')
+        # str's own startswith: a name may be a script's str subclass with one of its own.
+        if str.startswith(name, "_"):
+            raise TypeError(f'keyword argument "{str.__str__(name)}" starts with "_"')
     return func(*args, **kwargs)
 
 
@@ -460,6 +528,12 @@ def guarded_inplacevar(op: str, target: Any, value: Any) -> Any:
 # -- imports -------------------------------------------------------------------------------------
 
 
+# Each view's member names, by the name it is imported as.
+_VIEW_NAMES: Final[dict[str, frozenset[str]]] = {
+    name: frozenset(view_members(view)) for name, view in VIEWS.items()
+}
+
+
 def safe_import(
     name: str,
     globals: Mapping[str, Any] | None = None,
@@ -476,9 +550,10 @@ def safe_import(
     if view is None:
         raise ImportError(f"module {name!r} is not available in the sandbox", name=name)
     names = tuple(fromlist or ())
-    for member in names:
-        if not view_has(view, member):
-            raise ImportError(f"cannot import name {member!r} from {name!r}", name=name)
+    if names and not _VIEW_NAMES[name].issuperset(names):  # (one C call for the usual case)
+        for member in names:
+            if not view_has(view, member):
+                raise ImportError(f"cannot import name {member!r} from {name!r}", name=name)
     if not names and "." in name:
         # `import urllib.parse` binds the top-level package view.
         return VIEWS[name.split(".", 1)[0]]

@@ -43,13 +43,30 @@ class StorageError(Exception):
     """A storage operation the host refused (a limit, a bad key or value)."""
 
 
-class VoipCallDirection(enum.StrEnum):
+class _ContractEnumType(enum.EnumType):
+    """The contract's enums' own metaclass. `VoipCallDisposition("busy")` (a provider's value
+    turned into a member, as scripts do on every webhook) finds an exact str among the
+    members' values at once; any other call goes the enum machinery's own way, with its
+    errors. (Also what tells the guards a class is one of these enums: no other class has it.)
+    """
+
+    def __call__(cls, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if type(value) is str and not args and not kwargs:
+            by_value = _MEMBERS_BY_VALUE.get(cls)
+            if by_value is not None:
+                member = by_value.get(value)
+                if member is not None:
+                    return member
+        return super().__call__(value, *args, **kwargs)
+
+
+class VoipCallDirection(enum.StrEnum, metaclass=_ContractEnumType):
     In = "in"
     Out = "out"
     Internal = "internal"
 
 
-class VoipCallDisposition(enum.StrEnum):
+class VoipCallDisposition(enum.StrEnum, metaclass=_ContractEnumType):
     Answered = "answered"
     Busy = "busy"
     Cancel = "cancel"
@@ -64,7 +81,7 @@ class VoipCallDisposition(enum.StrEnum):
     Unknown = "unknown"
 
 
-class VoipWebhookEvent(enum.StrEnum):
+class VoipWebhookEvent(enum.StrEnum, metaclass=_ContractEnumType):
     NotifyStart = "notify_start"
     NotifyInternal = "notify_internal"
     NotifyAnswer = "notify_answer"
@@ -78,6 +95,11 @@ CONTRACT_ENUMS: Final[tuple[type[enum.StrEnum], ...]] = (
     VoipCallDisposition,
     VoipWebhookEvent,
 )
+# Each contract enum's members by their value, for `_ContractEnumType.__call__` (a plain dict:
+# reading the class's own map goes through the enum metaclass's slow attribute lookup).
+_MEMBERS_BY_VALUE: Final[dict[type, dict[str, enum.Enum]]] = {
+    kind: {member.value: member for member in kind} for kind in CONTRACT_ENUMS
+}
 # The contract's enum members cross to the host as their plain string values.
 ENUM_CONVERSIONS: Final[Special] = {kind: str.__str__ for kind in CONTRACT_ENUMS}
 
@@ -102,6 +124,13 @@ class _Frozen:
 _set: Final = object.__setattr__
 
 
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """`_set` for one slot of `cls`, made once: the slot's own setter, without the attribute
+    lookup `object.__setattr__` makes each time (for the objects made on every call)."""
+    setter: Callable[[Any, Any], None] = cls.__dict__[name].__set__
+    return setter
+
+
 class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
     """A mapping a script can read (`[k]`, get, in, keys, items, len, dict(m)) but not change."""
 
@@ -110,8 +139,8 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
     _label: str
 
     def __init__(self, data: Mapping[str, Any], label: str) -> None:
-        _set(self, "_data", dict(data))
-        _set(self, "_label", label)
+        _set_mapping_data(self, dict(data))
+        _set_mapping_label(self, label)
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -134,6 +163,9 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
         raise AttributeError(f"{noun} has no attribute {name!r}: read a value as "
                              f"{noun}[{name!r}] or {noun}.get({name!r})")
 
+
+_set_mapping_data = _slot_setter(ReadOnlyMapping, "_data")
+_set_mapping_label = _slot_setter(ReadOnlyMapping, "_label")
 
 # How a script names each of our mappings, for messages.
 _MAPPING_NOUNS: Final = {"Settings": "settings", "Query": "request.query", "Headers": "headers"}
@@ -159,7 +191,8 @@ class CaseInsensitiveMapping(ReadOnlyMapping):
     def __getitem__(self, key: str) -> Any:
         if not isinstance(key, str):
             raise KeyError(key)
-        return self._data[key.lower()]
+        # str's own lower(): the key may be a script's str subclass with a `lower` of its own.
+        return self._data[str.lower(key)]
 
     def __iter__(self) -> Iterator[str]:
         return iter(tuple(self._names.values()))
@@ -187,6 +220,10 @@ def _parse_json_text(text: str | None, what: str) -> Any:
         return loads(text)  # json.loads for a str, without its Python frames
     except ValueError as error:
         raise ValueError(f"{what} is not JSON: {error}") from None
+    except RecursionError:
+        # Valid JSON nested deeper than the call's stack allows: still a ValueError, as the
+        # contract says, so the script's `except ValueError` answers such a sender too.
+        raise ValueError(f"{what} is JSON nested too deeply to read") from None
 
 
 class FetchRequest(_Frozen):
@@ -204,9 +241,9 @@ class FetchRequest(_Frozen):
     _query: ReadOnlyMapping | None
 
     def __init__(self, data: RequestData) -> None:
-        _set(self, "_data", data)
-        _set(self, "_headers", None)
-        _set(self, "_query", None)
+        _set_request_data(self, data)
+        _set_request_headers(self, None)
+        _set_request_query(self, None)
 
     @property
     def method(self) -> str:
@@ -247,6 +284,10 @@ class FetchRequest(_Frozen):
 
     def __repr__(self) -> str:
         return f"FetchRequest(method={self._data.method!r}, url={self._data.url!r})"
+
+
+_set_request_data, _set_request_headers, _set_request_query = (
+    _slot_setter(FetchRequest, name) for name in ("_data", "_headers", "_query"))
 
 
 def _header_text(value: Any, what: str) -> str:
@@ -613,7 +654,7 @@ class Storage(_Frozen):
     _host: HostBridge
 
     def __init__(self, host: HostBridge) -> None:
-        _set(self, "_host", host)
+        _set_storage_host(self, host)
 
     def _ask(self, payload: dict[str, Any]) -> dict[str, Any]:
         stopping.refuse_if_stopped()
@@ -642,6 +683,9 @@ class Storage(_Frozen):
         return "<storage>"
 
 
+_set_storage_host = _slot_setter(Storage, "_host")
+
+
 # The injected names every call shares: a factory function, exception classes, the contract's
 # enums and the result type constructors, none of which a script can change (`_write_` refuses
 # them; the enums and type constructors refuse attribute writes themselves).
@@ -662,12 +706,19 @@ def call_injected(
     *, host: HostBridge, settings: Mapping[str, Any], output: OutputLog
 ) -> dict[str, Any]:
     """The injected names that are the call's own: new objects bound to its host and log."""
-    return {
-        "settings": ReadOnlyMapping(settings, "Settings"),
-        "fetch": make_fetch(host),
-        "storage": Storage(host),
-        "log": make_log(output),
-    }
+    names: dict[str, Any] = {}
+    add_call_injected(names, host, settings, output)
+    return names
+
+
+def add_call_injected(
+    names: dict[str, Any], host: HostBridge, settings: Mapping[str, Any], output: OutputLog
+) -> None:
+    """`call_injected`'s names, put into `names` (the executor's namespace, as it is built)."""
+    names["settings"] = ReadOnlyMapping(settings, "Settings")
+    names["fetch"] = make_fetch(host)
+    names["storage"] = Storage(host)
+    names["log"] = make_log(output)
 
 
 def make_injected(

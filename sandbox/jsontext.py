@@ -91,6 +91,23 @@ def dumper(encoder: json.JSONEncoder, *, acyclic: bool = False) -> Callable[[Any
 scan_once: Callable[[str, int], tuple[Any, int]] = (
     json.JSONDecoder().scan_once)  # type: ignore[attr-defined]
 whitespace = re.compile(r"[ \t\n\r]*", re.VERBOSE | re.MULTILINE | re.DOTALL).match
+# JSON's whitespace, as `whitespace` matches it.
+WHITESPACE_CHARS = " \t\n\r"
+
+
+def value_start(text: str) -> int:
+    """Where the value in `text` starts: after the whitespace `json.loads` skips. (Nearly
+    every text starts with its value: the pattern only runs when the first character is
+    whitespace, which saves its match object.)"""
+    if text[:1] in WHITESPACE_CHARS:  # ("" too: the pattern then finds 0)
+        return whitespace(text, 0).end()  # type: ignore[union-attr]
+    return 0
+
+
+def only_whitespace_from(text: str, position: int) -> bool:
+    """Whether nothing but JSON whitespace follows `position` (stripping the usual empty or
+    one-character tail costs less than matching it)."""
+    return not text[position:].strip(WHITESPACE_CHARS)
 
 
 def _not_json(name: str) -> Any:
@@ -117,12 +134,12 @@ def _loader(scan: Callable[[str, int], tuple[Any, int]]) -> Callable[[str], Any]
         if text.startswith("\ufeff"):
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
         try:
-            value, end = scan(text, whitespace(text, 0).end())  # type: ignore[union-attr]
+            value, end = scan(text, value_start(text))
         except StopIteration as stop:
             raise json.JSONDecodeError("Expecting value", text, stop.value) from None
-        end = whitespace(text, end).end()  # type: ignore[union-attr]
-        if end != len(text):
-            raise json.JSONDecodeError("Extra data", text, end)
+        if end != len(text) and not only_whitespace_from(text, end):
+            raise json.JSONDecodeError(
+                "Extra data", text, whitespace(text, end).end())  # type: ignore[union-attr]
         return value
 
     return loads

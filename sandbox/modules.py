@@ -37,18 +37,29 @@ from sandbox import stopping
 
 
 class ModuleView:
-    """A module as a script sees it: named, read-only, only the public names we list."""
+    """A module as a script sees it: named, read-only, only the public names we list.
 
-    __slots__ = ("_view_members", "_view_name")
+    The members are also the instance's own attributes (its `__dict__`, which no script can
+    name), so the interpreter's `from re import match` finds them by a plain attribute lookup,
+    as values (an instance's own attributes are never bound as methods). `_getattr_` reads
+    them from `_view_members` (`view_member`).
+    """
+
+    __slots__ = ("__dict__", "_view_members", "_view_name")
     _view_name: str
     _view_members: Mapping[str, Any]
 
     def __init__(self, name: str, members: Mapping[str, Any]) -> None:
         object.__setattr__(self, "_view_name", name)
         object.__setattr__(self, "_view_members", MappingProxyType(dict(members)))
+        for member in members:
+            if member.startswith("_"):  # never the class's own names, nor a slot's
+                raise ValueError(f"a module view's member must be public, not {member!r}")
+        object.__getattribute__(self, "__dict__").update(members)
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached when normal lookup fails, i.e. for every listed public name.
+        # Only reached when normal lookup fails: for a name the view does not have, which
+        # `view_member` refuses with its message.
         return view_member(self, name)
 
     def __setattr__(self, name: str, value: Any) -> NoReturn:
@@ -71,6 +82,10 @@ def view_name(view: ModuleView) -> str:
 
 def view_has(view: ModuleView, name: str) -> bool:
     return name in view._view_members
+
+
+def view_members(view: ModuleView) -> Mapping[str, Any]:
+    return view._view_members
 
 
 # A view with at most this many members names them all when a script asks for another.

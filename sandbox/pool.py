@@ -58,6 +58,7 @@ from sandbox.protocol import (
     ProtocolError,
     UnsendableCall,
     decode,
+    encode_capability_reply,
     encode_strict,
     outcome_from_json,
     source_facts,
@@ -1013,6 +1014,10 @@ class SandboxPool:
                           ) -> None:
         """Answer a capability request; the call's wall clock bounds it (the call's end
         cancels it)."""
+        # The host is told how long it may take, over whatever the worker sent: a request
+        # bounded only by its own timeout (fetch's 5 s) outlived a 2-s webhook, which then
+        # ended as a wall-clock limit at no line, not as the FetchError the script catches.
+        request["wall_seconds_left"] = pending.wall_seconds_left(time.perf_counter())
         try:
             reply = await pending.handler(request)
         except asyncio.CancelledError:
@@ -1024,12 +1029,7 @@ class SandboxPool:
         pending.host_seconds += time.perf_counter() - pending.asked_at
         if worker.dead or not worker.inflight or worker.inflight[0] is not pending:
             return
-        try:
-            data = encode_strict({"type": "capability_reply", "id": pending.id, "reply": reply})
-        except UnsendableCall as error:
-            data = encode_strict({"type": "capability_reply", "id": pending.id, "reply": {
-                "ok": False, "error": f"the host's answer could not be sent: {error}"}})
-        worker.write(data + b"\n")
+        worker.write(encode_capability_reply(pending.id, reply))
 
     def _resend_all(self, worker: Worker) -> None:
         """The worker lacked a source we thought it had (the two LRUs should never disagree).

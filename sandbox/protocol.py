@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.jsontext import dumper
 from sandbox.jsontext import loads_strict as _loads
+from sandbox.jsontext import only_whitespace_from as _only_whitespace_from
 from sandbox.jsontext import strict_scan_once as _scan_once
-from sandbox.jsontext import whitespace as _whitespace
 from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, ScriptError
 
 if TYPE_CHECKING:
@@ -112,6 +112,37 @@ def encode_outcome(call_id: int, outcome: dict[str, Any]) -> bytes:
     return encode({"type": "outcome", "id": call_id, "outcome": compact_outcome(outcome)})
 
 
+def encode_outcome_to_send(call_id: int, outcome: dict[str, Any]) -> bytes:
+    """`encode_outcome`, made to fit the pool's MAX_MESSAGE_BYTES (`_fitted`) when it would not.
+
+    The result converter counts a string's UTF-8 bytes, not its JSON text: a control character
+    is six bytes there, so a result within its limit (and logs within theirs) can still make a
+    line the pool refuses, which reported a protocol error and replaced the worker.
+    """
+    line = encode_outcome(call_id, outcome)
+    if len(line) <= MAX_MESSAGE_BYTES:
+        return line
+    return encode_outcome(call_id, _fitted(outcome))
+
+
+def _fitted(outcome: dict[str, Any]) -> dict[str, Any]:
+    """An outcome too long to send, fitted: a result over half the message is refused as too
+    large (an InvalidResult, the result limit), and logs over a quarter of it are cut."""
+    fitted = dict(outcome)
+    result = outcome.get("result")
+    result_size = len(_dumps_built(result)) if result is not None else 0
+    if result_size > MAX_MESSAGE_BYTES // 2:
+        fitted.update(ok=False, result=None, limit="result", error={
+            "type": "InvalidResult", "line": None,
+            "message": f"the result is {result_size} bytes as JSON text (its strings escaped), "
+                       f"more than the {MAX_MESSAGE_BYTES // 2} a worker can send"})
+    logs = fitted.get("logs")
+    room = MAX_MESSAGE_BYTES // 4 // 6  # characters: each is at most six bytes as JSON text
+    if isinstance(logs, str) and len(logs) > room:
+        fitted["logs"], fitted["logs_truncated"] = logs[:room], True
+    return fitted
+
+
 class UnsendableCall(Exception):
     """A call that cannot be encoded for a worker (e.g. a lone surrogate in a header)."""
 
@@ -126,6 +157,30 @@ def encode_strict(value: Any) -> bytes:
         ) from None
     except (TypeError, ValueError, RecursionError) as error:
         raise UnsendableCall(f"a value that is not JSON ({str(error)[:200]})") from None
+
+
+def encode_capability_reply(call_id: int, reply: dict[str, Any]) -> bytes:
+    """A capability reply as the line a worker reads (newline included).
+
+    A reply the worker could not take becomes `{"ok": false, "error": why}`, which the script
+    sees as its FetchError or StorageError: one that is not JSON, or one longer than a worker
+    accepts (MAX_MESSAGE_BYTES). A fetch() body within its byte limit can grow past that as
+    JSON text (undecodable bytes become U+FFFD, three bytes each; a control character becomes
+    six), and a line the worker refuses would reach the script as the channel's own error,
+    leaving the channel unreadable.
+    """
+    message = {"type": "capability_reply", "id": call_id, "reply": reply}
+    try:
+        data = encode_strict(message)
+    except UnsendableCall as error:
+        why = f"the host's answer could not be sent: {error}"
+    else:
+        if len(data) <= MAX_MESSAGE_BYTES:
+            return data + b"\n"
+        why = (f"too large: the host's answer is {len(data)} bytes as JSON text, more than the "
+               f"{MAX_MESSAGE_BYTES} a script can receive")
+    message["reply"] = {"ok": False, "error": why}
+    return encode_strict(message) + b"\n"
 
 
 _string: Callable[[str], str] = json.encoder.encode_basestring
@@ -352,8 +407,7 @@ class CallLines:
         if not text.startswith(_CALL_KEY, end):
             return None
         call, close = _scan_once(text, end + len(_CALL_KEY))
-        after = _whitespace(text, close + 1).end()  # type: ignore[union-attr]
-        if not text.startswith("}", close) or after != len(text):
+        if not text.startswith("}", close) or not _only_whitespace_from(text, close + 1):
             return None
         if limits is not self._limits:
             self._limits_text, self._limits = text[start:end], limits
@@ -469,6 +523,10 @@ class LineChannel:
     def send(self, message: dict[str, Any]) -> None:
         self._write(encode(message))
 
+    def send_line(self, line: bytes) -> None:
+        """A message already encoded (`encode`), newline included."""
+        self._write(line)
+
     def _write(self, line: bytes) -> None:
         data = memoryview(line)
         self.sending = True
@@ -480,7 +538,7 @@ class LineChannel:
             self.sending = False
 
     def send_outcome(self, call_id: int, outcome: dict[str, Any]) -> None:
-        self._write(encode_outcome(call_id, outcome))
+        self._write(encode_outcome_to_send(call_id, outcome))
 
     def receive(self) -> dict[str, Any] | None:
         """The next message (waiting for it in a blocking read), or None when the parent closed
@@ -490,9 +548,11 @@ class LineChannel:
             if not chunk:
                 return None
             self._buffer += chunk
-            if len(self._buffer) > MAX_MESSAGE_BYTES:
-                raise ProtocolError("message too large")
             *complete, rest = self._buffer.split(b"\n")
+            # The unfinished message is what is bounded: one read may hold the end of a message
+            # of the largest size the parent sends and the start of the next.
+            if len(rest) > MAX_MESSAGE_BYTES:
+                raise ProtocolError("message too large")
             self._lines.extend(bytes(line) for line in complete)
             self._buffer = bytearray(rest)
         return self._calls.decode(self._lines.popleft())

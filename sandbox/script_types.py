@@ -43,15 +43,17 @@ def not_a_class(check: str, name: str, why: str) -> NoReturn:
 class ResultType:
     """A `TypedDict`-like constructor a script calls: keyword arguments in, a plain dict out."""
 
-    __slots__ = ("_doc", "_keys", "_name")
+    __slots__ = ("_doc", "_key_names", "_keys", "_name")
     _name: str
     _keys: Mapping[str, Key]
+    _key_names: frozenset[str]
     _doc: str
 
     def __init__(self, name: str, doc: str, keys: tuple[Key, ...]) -> None:
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_doc", doc)
         object.__setattr__(self, "_keys", MappingProxyType({key.name: key for key in keys}))
+        object.__setattr__(self, "_key_names", frozenset(key.name for key in keys))
 
     def __call__(self, *args: Any, **values: Any) -> dict[str, Any]:
         if stopping.STOPPED is not None:
@@ -61,6 +63,9 @@ class ResultType:
                 f"{self._name}() takes keyword arguments only, such as "
                 f"{self._name}({next(iter(self._keys))}=...)"
             )
+        if self._key_names.issuperset(values):  # every key known: one C call
+            # The keyword arguments' dict is the call's own, new for it: the plain dict itself.
+            return values
         for name in values:
             if name not in self._keys:
                 close = difflib.get_close_matches(name, list(self._keys), n=1, cutoff=0.6)
@@ -218,23 +223,43 @@ VOIP_MEMBER: Final = ResultType(
     ),
 )
 
+# The parse result's `response` as a dict (contract §4), for a script that does not use the
+# builder. Not one of the contract's five, but the published stub names it, so it is here too:
+# a stub name the sandbox lacked passed `mypy --strict` and failed as a NameError.
+HTTP_REPLY: Final = ResultType(
+    "HttpReply",
+    "A reply as a dict, instead of the HttpResponse builder.",
+    (
+        Key("status", "int", True, "the HTTP status, 200 to 599"),
+        Key("headers", "dict[str, str]", False, "Content-Type, Cache-Control, Retry-After, X-..."),
+        Key("body", "str", False, "the body as text (at most 1 MiB)"),
+    ),
+)
+
 RESULT_TYPES: Final[tuple[ResultType, ...]] = (
     VOIP_WEBHOOK_PARSE_RESULT,
     VOIP_WEBHOOK_REQUEST,
     VOIP_CALL_RECORD,
     VOIP_TEST_CONNECTION_RESULT,
     VOIP_MEMBER,
+    HTTP_REPLY,
 )
 
 FETCH_REQUEST_TYPE: Final = TypeName(
     "FetchRequest", "The webhook's HTTP request, read-only: the parse function's argument."
 )
+# The types of what fetch() returns and of `storage`, which the stub declares as classes:
+# named here too, so a script the stub type-checks never meets a NameError for them.
+FETCH_RESPONSE_TYPE: Final = TypeName("FetchResponse", "What fetch() returns.")
+STORAGE_TYPE: Final = TypeName("Storage", "The type of `storage`.")
 
 # The injected type names, by the name a script uses. (`HttpResponse` is injected by injected.py:
 # it is the builder's factory, and names the builder's type in annotations.)
 TYPE_NAMES: Final[Mapping[str, ResultType | TypeName]] = MappingProxyType(
     {
         "FetchRequest": FETCH_REQUEST_TYPE,
+        "FetchResponse": FETCH_RESPONSE_TYPE,
+        "Storage": STORAGE_TYPE,
         **{type_name(result_type): result_type for result_type in RESULT_TYPES},
     }
 )

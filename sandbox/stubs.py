@@ -126,12 +126,6 @@ def log(*objects: object, sep: str = " ", end: str = "\\n") -> None:
 class FetchError(Exception): ...
 class StorageError(Exception): ...
 
-class HttpReply(TypedDict, total=False):
-    """A reply as a dict, instead of the HttpResponse builder."""
-
-    status: Required[int]
-    headers: dict[str, str]
-    body: str
 '''
 
 
@@ -185,12 +179,7 @@ def injected_names() -> list[str]:
 def exported_names() -> list[str]:
     """`__all__`: the injected names, then the types a script names in annotations."""
     names = injected_names()
-    types = [
-        *(f"{kind.__name__}Value" for kind in injected.CONTRACT_ENUMS),
-        "FetchResponse",
-        "Storage",
-        "HttpReply",
-    ]
+    types = [f"{kind.__name__}Value" for kind in injected.CONTRACT_ENUMS]
     return sorted(set(names)) + types
 
 
@@ -198,8 +187,8 @@ def stub_text() -> str:
     docs = {
         "FetchRequest": script_types.type_doc(script_types.FETCH_REQUEST_TYPE),
         "HttpResponse": "The reply builder: HttpResponse().status(400).content('...').",
-        "FetchResponse": "What fetch() returns.",
-        "Storage": "The type of `storage`.",
+        "FetchResponse": script_types.type_doc(script_types.FETCH_RESPONSE_TYPE),
+        "Storage": script_types.type_doc(script_types.STORAGE_TYPE),
     }
     parts = [_HEAD.rstrip("\n"), "", f"__all__ = {exported_names()!r}", ""]
     parts += [_enum_stub(kind) + "\n" for kind in injected.CONTRACT_ENUMS]

@@ -34,7 +34,13 @@ from sandbox.compiler import SCRIPT_FILENAME
 from sandbox.harden import HardeningReport
 from sandbox.limits import DEFAULT_LIMITS, Limits
 from sandbox.outcome import JSONValue
-from sandbox.protocol import SOURCE_CACHE_SIZE, LineChannel, ProtocolError
+from sandbox.protocol import (
+    MAX_MESSAGE_BYTES,
+    SOURCE_CACHE_SIZE,
+    LineChannel,
+    ProtocolError,
+    encode,
+)
 from sandbox.template import WORKER_IN_FD, WORKER_OUT_FD
 
 # A worker waits for its next call in a blocking read, never polling for it: on a 2-core
@@ -132,7 +138,14 @@ class WorkerBridge:
         return reply
 
     def _exchange(self, payload: dict[str, JSONValue]) -> dict[str, JSONValue]:
-        self.state.channel.send({"type": "capability", "id": self.call_id, "request": payload})
+        line = encode({"type": "capability", "id": self.call_id, "request": payload})
+        if len(line) > MAX_MESSAGE_BYTES:
+            # The pool would take the line for a broken worker and replace it, failing the call
+            # with a protocol error: refused here instead, as the host would refuse it (the
+            # script gets its FetchError or StorageError).
+            return {"ok": False, "error": f"the request is {len(line)} bytes as JSON text, more "
+                                          f"than the {MAX_MESSAGE_BYTES} the host reads"}
+        self.state.channel.send_line(line)
         while True:
             message = self.state.channel.receive()
             if message is None:

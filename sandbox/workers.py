@@ -58,6 +58,10 @@ class PendingCall:
     asked_at: float = 0.0
     host_seconds: float = 0.0
 
+    def wall_seconds_left(self, now: float) -> float:
+        """What is left of the call's wall-clock limit (time paused excluded)."""
+        return self.limits.wall_seconds - (now - self.started_at - self.paused_seconds)
+
     def own_seconds(self, now: float) -> float:
         """Seconds this call has run on its worker: not paused, not waiting on the host."""
         waiting = now - self.asked_at if self.asking else 0.0

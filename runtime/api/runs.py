@@ -113,21 +113,24 @@ async def originate(request: web.Request) -> web.Response:
     A user token calls as that user; a tenant key must name the user.
     """
     store = request.app[STORE]
-    body = await read_body(request, OriginateBody)
+    # The credential first, as every other route does: the body is read and checked only for
+    # someone who may call (it may be up to the API's body limit of crafted JSON).
     secret = bearer(request)
     if secret is None:
         raise unauthorized()
     key = await store.find_api_key(hash_secret(secret))
+    token_user = None if key is not None else await store.find_user_by_token(hash_secret(secret))
+    if key is None and token_user is None:
+        raise unauthorized("unknown or revoked credentials")
+    body = await read_body(request, OriginateBody)
     if key is not None:
         tenant_id = key.tenant_id
         if body.user_id is None:
             raise ApiError(422, "invalid", "user_id: required when calling with a tenant key")
         user = found(await store.get_user(tenant_id, body.user_id), "user")
     else:
-        found_user = await store.find_user_by_token(hash_secret(secret))
-        if found_user is None:
-            raise unauthorized("unknown or revoked credentials")
-        user, tenant_id = found_user, found_user.tenant_id
+        assert token_user is not None
+        user, tenant_id = token_user, token_user.tenant_id
         if body.user_id not in (None, user.id):
             raise ApiError(403, "forbidden", "a user token can only call as its own user")
     return web.json_response(

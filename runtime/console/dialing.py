@@ -27,6 +27,11 @@ from runtime.typedefs import STORE
 routes = web.RouteTableDef()
 
 SEPARATOR = "/"  # ids never hold one
+# Lines one "Call" menu offers. The menu is repeated on every row of a page (the calls list
+# shows 200), and a tenant may bind any number of users in a module: with thousands bound,
+# the calls page was millions of menu entries, built in the service's event loop. Past this
+# many, a menu offers the first (by extension); any line can still call through the API.
+MENU_LINES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +67,11 @@ async def dial_lines(request: web.Request, session: Session) -> dict[str, Any]:
                 continue
             first.setdefault(binding.user_id, binding.member_id)
         lines[module.id] = [Line(module.id, module.name, user_id, names.get(user_id, user_id),
-                                 extension) for user_id, extension in first.items()]
-    return {"dial": lines, "dial_nonce": issue(request.app, session)}
+                                 extension)
+                            for user_id, extension in list(first.items())[:MENU_LINES]]
+    # A number of no module (a contact's) is called from any module's lines: one menu for all.
+    any_module = [line for module_lines in lines.values() for line in module_lines][:MENU_LINES]
+    return {"dial": lines, "dial_any": any_module, "dial_nonce": issue(request.app, session)}
 
 
 @routes.post(PREFIX + "/calls/originate")

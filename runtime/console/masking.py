@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "••••••"
+TOO_DEEP = "(a JSON body nested too deeply to mask its credentials: not shown)"
 SENSITIVE = re.compile(
     r"(auth|sign|token|secret|passw|pwd|key|cookie|session|hmac|credential|hash|nonce|sig\b|"
     r"^sig|x-api|bearer|jwt)",
@@ -66,6 +67,10 @@ def mask_body(body: str | None, content_type: str) -> str | None:
             return json.dumps(mask_json(json.loads(body)), ensure_ascii=False, indent=2)
         except ValueError:
             return body
+        except RecursionError:
+            # Nested deeper than Python's JSON can walk (a 2 KB body can be): shown as sent when
+            # no name in it could be a credential's, else not at all.
+            return TOO_DEEP if SENSITIVE.search(body) else body
     return body
 
 

@@ -3,7 +3,7 @@ member bindings ("load members"), the extensions nobody is bound to, and "test c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -39,6 +39,16 @@ from runtime.typedefs import CONFIG, STORE
 routes = web.RouteTableDef()
 
 SEEN_CALLS = 500
+# Option elements the user menus of one table may hold in all. Each row of the bindings, loaded
+# members and unbound extensions tables carries a menu of every user (up to 500): a module with
+# 50,000 bindings (or a VoipGetMembers naming 100,000 members) made a page of gigabytes, built
+# in the service's event loop. Rows past the budget are shown without a menu, to bind by hand.
+USER_MENU_OPTIONS = 100_000
+
+
+def menu_rows(users: Sequence[object]) -> int:
+    """How many rows of a table get a user menu: every user and "not bound" in each."""
+    return USER_MENU_OPTIONS // (len(users) + 1)
 
 
 def problems_of(error: ValidationError) -> list[str]:
@@ -163,6 +173,8 @@ async def render_module(request: web.Request, session: Session, module: Module, 
         "bindings": [{"member_id": b.member_id, "user_id": b.user_id,
                       "user_name": names.get(b.user_id)} for b in bindings],
         "users": users,
+        "menu_rows": menu_rows(users),
+        "user_names": names,
         "unbound": await unbound_extensions(request, session, module, bound),
         "errors": {},
         "notice": request.query.get("saved"),
@@ -367,7 +379,9 @@ async def load_members(request: web.Request) -> web.StreamResponse:
     context: dict[str, Any] = {"members": members, "members_error": failure}
     if is_htmx(request):
         users = await request.app[STORE].list_users(session.tenant_id, 500, 0)
-        return render(request, "_members.html", {"module": module, "users": users, **context})
+        return render(request, "_members.html", {
+            "module": module, "users": users, "menu_rows": menu_rows(users),
+            "user_names": {u.id: u.name for u in users}, **context})
     return await render_module(request, session, module, **context)
 
 

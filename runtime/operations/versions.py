@@ -55,6 +55,11 @@ def refusal(outcome: Outcome) -> ScriptRefused:
     return ScriptRefused(error.message, problems)
 
 
+def check_group(tenant_id: str) -> str:
+    """The sandbox scheduling group of a tenant's script checks (dropped with the tenant)."""
+    return f"check:{tenant_id}"
+
+
 async def check_script(services: Services, tenant_id: str, source: str) -> None:
     """Raise 422 unless the source compiles and meets the contract (nothing is stored).
 
@@ -65,7 +70,7 @@ async def check_script(services: Services, tenant_id: str, source: str) -> None:
     if size > MAX_SOURCE_BYTES:
         message = f"the script is {size} bytes; the limit is {MAX_SOURCE_BYTES} (64 KiB)"
         raise ScriptRefused(message, [CompileProblem(None, message)])
-    outcome = await services.pool.check(source, group=f"check:{tenant_id}")
+    outcome = await services.pool.check(source, group=check_group(tenant_id))
     if not outcome.ok:
         raise refusal(outcome)
 

@@ -216,6 +216,10 @@ class Tx(Protocol):
         """Delete up to `limit` claimed call forms posted before `before`."""
         ...
 
+    async def prune_expired_storage(self, now: datetime, limit: int) -> int:
+        """Delete up to `limit` storage keys expired by `now`, of any modules."""
+        ...
+
     # --- management (API) -----------------------------------------------------------------
 
     async def get_module(self, tenant_id: str, module_id: str) -> Module | None: ...

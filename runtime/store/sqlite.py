@@ -42,6 +42,7 @@ from runtime.store.writes import sqlite_unit_writes_sql
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 
 def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
@@ -58,6 +59,12 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
         # FULL: a commit is on disk when COMMIT returns (WAL's NORMAL may lose the last ones
         # on power loss), since a webhook is answered only after its effects are durable.
         conn.execute("PRAGMA synchronous = FULL")
+        # The WAL file keeps the size of the largest transaction it ever held (a tenant's
+        # deletion batch, a retention batch of large executions: hundreds of MB) until the
+        # service stops; with a limit, a checkpoint that empties it cuts it back to this.
+        # Above what checkpoints let it reach in normal running (about 4 MiB), so not cut
+        # back and grown again all the time.
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
     return conn
 
 

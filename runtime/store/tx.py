@@ -15,6 +15,7 @@ Conflict (`port.run_unique`), a missing tenant or reference a NotFound.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -356,6 +357,26 @@ class SqlTx(RetentionTx, Editing):
             await self._locks.module(mid)
             gone = await self._port.all(f"DELETE FROM storage WHERE module_id = $1 AND "
                                         f"{_EXPIRED} RETURNING size", [mid, moment])
+            if gone:
+                await self._forget_sizes(mid, [r["size"] for r in gone])
+                purged += len(gone)
+        return purged
+
+    async def prune_expired_storage(self, now: datetime, limit: int) -> int:
+        """Delete up to `limit` of the longest expired keys, whatever their module (the
+        retention pass's step; `purge_expired_storage` is a module's own, when full)."""
+        moment = self._d.time_in(now)
+        picked = await self._port.all(  # through the expiry index: `limit` rows read at most
+            "SELECT module_id FROM storage WHERE expires_at IS NOT NULL AND expires_at <= $1 "
+            "ORDER BY expires_at LIMIT $2", [moment, limit])
+        counts = Counter(r["module_id"] for r in picked)
+        purged = 0
+        for mid in sorted(counts):  # one module lock at a time, in id order: no deadlock
+            await self._locks.module(mid)
+            gone = await self._port.all(
+                "DELETE FROM storage WHERE module_id = $1 AND key IN (SELECT key FROM storage "
+                f"WHERE module_id = $1 AND {_EXPIRED} ORDER BY expires_at LIMIT $3) "
+                "RETURNING size", [mid, moment, counts[mid]])
             if gone:
                 await self._forget_sizes(mid, [r["size"] for r in gone])
                 purged += len(gone)

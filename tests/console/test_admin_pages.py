@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from html import unescape
 
+from runtime.console.dialing import MENU_LINES
 from tests.console.conftest import Browser
 from tests.e2e.conftest import SEED_SCRIPT, Service
 from tests.e2e.helpers import CLIENT, SeedSetup, end, seed_setup, start, upload
@@ -362,3 +363,26 @@ async def test_another_tenants_ids_answer_404(console: tuple[Service, str],
     assert await works(other, other.user_token) == 200
     await other.hook_ok(start("c-1"))
     assert (await other.api.ok("GET", f"/api/v1/users/{user}/tokens"))["tokens"] == tokens
+
+
+async def test_a_call_menu_offers_a_bounded_number_of_lines(console: tuple[Service, str],
+                                                            browser: Browser) -> None:
+    # An admin's "Call" menu offers every user bound in the module, on every row of the calls
+    # page: a tenant that bound thousands of users made that page millions of menu entries.
+    seed = await signed_in_builder(console, browser)
+    module = seed.module["id"]
+    users = [await seed.api.ok("POST", "/api/v1/users", {"name": f"user {i}"}, status=201)
+             for i in range(MENU_LINES + 20)]
+    await seed.api.ok("PATCH", f"/api/v1/modules/{module}/bindings",
+                      {"bindings": {str(5000 + i): u["id"] for i, u in enumerate(users)}})
+    contact = await seed.api.ok("POST", "/api/v1/contacts",
+                                {"name": "Ivan", "phones": [CLIENT]}, status=201)
+    await seed.hook_ok(start("c-1"))
+    for page in ("/console/calls", f"/console/contacts/{contact['id']}"):
+        html = await browser.page(page)
+        menu = html.split('name="line">', 1)[1].split("</select>", 1)[0]
+        assert menu.count("<option") == MENU_LINES, page
+        # The first by extension: the operator's 101, then 5000, 5001, ...
+        assert f'value="{module}/{seed.user["id"]}"' in menu
+        assert f'value="{module}/{users[MENU_LINES - 2]["id"]}"' in menu
+        assert f'value="{module}/{users[MENU_LINES - 1]["id"]}"' not in menu

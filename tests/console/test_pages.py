@@ -9,6 +9,7 @@ from html import unescape
 
 import aiohttp
 
+from runtime.console.modules_views import USER_MENU_OPTIONS
 from tests.console.conftest import Browser
 from tests.console.scripts import (
     BROKEN_LINES,
@@ -156,6 +157,44 @@ async def test_members_bindings_and_unbound_extensions(console: tuple[Service, s
     assert unbind.status == 303
     bindings = await seed.api.ok("GET", f"/api/v1/modules/{module}/bindings")
     assert [b["member_id"] for b in bindings["bindings"]] == ["101"]
+
+
+MANY_MEMBERS = """
+def VoipParseWebhookRequest(request):
+    return None
+
+def VoipGetMembers():
+    return [{"id": str(2000 + n), "name": "Member " + str(n)} for n in range(3000)]
+"""
+
+
+async def test_user_menus_are_bounded_however_many_members_and_users(
+        console: tuple[Service, str], browser: Browser) -> None:
+    # Every row of the bindings and loaded-members tables carries a menu of every user: with
+    # 500 users and 50,000 bindings (or a VoipGetMembers naming 100,000 members) the module page
+    # was gigabytes, built in the service's event loop. Rows past USER_MENU_OPTIONS show no menu.
+    seed = await builder(console, browser)
+    module = seed.module["id"]
+    users = [seed.user] + [
+        await seed.api.ok("POST", "/api/v1/users", {"name": f"user {i}"}, status=201)
+        for i in range(99)]
+    bound = {str(1000 + i): users[i % 100]["id"] for i in range(2000)}
+    await seed.api.ok("PUT", f"/api/v1/modules/{module}/bindings", {"bindings": bound})
+    rows = USER_MENU_OPTIONS // 101
+    html = await browser.page(f"/console/modules/{module}")
+    assert html.count("<option") <= USER_MENU_OPTIONS + 200  # and bind-by-hand's, the settings'
+    assert f'name="rows" value="{rows}"' in html
+    assert f"The first {rows} rows can be changed here" in html
+    assert "<tr><td>2999</td><td>user 98</td></tr>" in html  # shown, without a menu
+
+    await upload(seed.api, module, MANY_MEMBERS)
+    fragment = await browser.post_form(f"/console/modules/{module}/load-members", {},
+                                       headers={"HX-Request": "true"})
+    text = await fragment.text()
+    assert fragment.status == 200, text
+    assert text.count("<option") <= USER_MENU_OPTIONS
+    assert "Members the provider reports (3000)" in text
+    assert "<tr><td>4999</td><td>Member 2999</td><td></td></tr>" in text
 
 
 async def test_test_connection_shows_the_reason(console: tuple[Service, str],
@@ -465,3 +504,30 @@ async def test_json_errors_of_console_endpoints_are_json(console: tuple[Service,
                                        {"source": "x", "version_id": "y"})
     assert response.status == 400
     assert json.loads(await response.text())["error"] == "bad_request"
+
+
+async def test_a_webhook_body_nested_deeply_is_shown_as_sent(console: tuple[Service, str],
+                                                             browser: Browser) -> None:
+    # Anyone who has the webhook URL can send a body like this (it is 2 KB): masking it for the
+    # console recursed until Python stopped it, and the execution's page, its request in the
+    # test panel and the module's editor (filled from the last webhook) answered 500.
+    seed = await builder(console, browser)
+    module = seed.module["id"]
+    body = "[" * 1000 + "]" * 1000
+    await seed.post_hook(body)
+    html = await browser.page(f"/console/modules/{module}/executions")
+    [execution_id] = re.findall(r'name="execution_id" value="([^"]+)"', html)
+    detail = await browser.page(f"/console/executions/{execution_id}")
+    assert body in detail
+    request = await browser.get(f"/console/executions/{execution_id}/request")
+    assert request.status == 200, await request.text()
+    assert (await request.json())["request"]["body"] == body
+    await browser.page(f"/console/modules/{module}/editor")
+    # One that may hold a credential is not shown at all: it cannot be masked.
+    secret = "[" * 1000 + '{"token": "provider-secret-4"}' + "]" * 1000
+    await seed.post_hook(secret)
+    html = await browser.page(f"/console/modules/{module}/executions")
+    newest = re.findall(r'name="execution_id" value="([^"]+)"', html)[0]
+    detail = await browser.page(f"/console/executions/{newest}")
+    assert "provider-secret-4" not in detail
+    assert "nested too deeply to mask its credentials: not shown" in detail

@@ -6,6 +6,7 @@ message, because that is what a tenant reads in the execution log.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from typing import Any, Final
@@ -318,6 +319,23 @@ def test_to_json_leaves_out_absent_optional_keys() -> None:
 )
 def test_an_unknown_key_is_named(value: Any, key: str, fragment: str) -> None:
     assert_problem(value, key, fragment)
+
+
+def test_an_event_or_record_returned_without_its_key_says_how_to_return_it() -> None:
+    # `return VoipWebhookRequest(...)`: it said "event: must be a dict (got str
+    # 'notify_start') (and 4 more problems)".
+    assert only_problem(PARSE, event()) == {
+        "key": "", "message": 'is an event (what VoipWebhookRequest builds), not a parse '
+                              'result: return it as {"event": VoipWebhookRequest(...)}'}
+    snake = {"direction": "in", "disposition": "answered", "src_phone": "1", "dst_phone": "2",
+             "duration": 3, "call": {"id": "r"}}
+    for value in (record(), snake):
+        assert only_problem(PARSE, value) == {
+            "key": "", "message": 'is a call record (what VoipCallRecord builds), not a parse '
+                                  'result: return it as {"callRecord": VoipCallRecord(...)}'}
+    # Beside a parse result's own key, they are only unknown keys.
+    assert [p["key"] for p in problems_of(PARSE, {**record(), "callRecord": record()})] == [
+        k for k in record()]
 
 
 @pytest.mark.parametrize("value", [
@@ -1002,6 +1020,28 @@ def test_many_problems_are_capped_but_counted() -> None:
     assert len(caught.value.problems) == MAX_PROBLEMS
     assert caught.value.problem_count == 100
     assert caught.value.message.endswith("(and 99 more problems)")
+
+
+def test_only_the_problems_shown_are_put_into_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Describing an unknown key looks for the spelling the script meant. A 2 MiB result holds
+    # some 100,000 unknown keys: all were described (seconds of the service's event loop, for
+    # every such webhook) and all but MAX_PROBLEMS thrown away.
+    looked_up: list[str] = []
+    real = difflib.get_close_matches
+
+    def counted(word: str, *args: Any, **kwargs: Any) -> list[str]:
+        looked_up.append(word)
+        return real(word, *args, **kwargs)
+
+    monkeypatch.setattr(difflib, "get_close_matches", counted)
+    event = {"event": "notify_start", "direction": "in", "disposition": "unknown",
+             "srcPhone": "1", "dstPhone": "2", **{f"x{i}": i for i in range(5000)}}
+    with pytest.raises(ResultInvalid) as caught:
+        validate_result(PARSE, {"event": event})
+    assert caught.value.problem_count == 5000
+    assert [p["key"] for p in caught.value.problems] == [f"event.x{i}" for i in range(20)]
+    assert caught.value.message.endswith("(and 4999 more problems)")
+    assert len(looked_up) == MAX_PROBLEMS
 
 
 def test_a_tenants_odd_key_keeps_the_summary_on_one_line() -> None:

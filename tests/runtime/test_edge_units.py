@@ -8,9 +8,10 @@ import gzip
 import json
 import subprocess
 import sys
+import tracemalloc
 import zlib
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
@@ -62,6 +63,25 @@ def test_valid_strings_and_first_invalid_text() -> None:
     for _ in range(5000):  # deeper than Python's recursion limit
         deep = [deep]
     assert first_invalid_text(deep, "b") is not None
+    copied: Any = valid_strings(deep)
+    for _ in range(5000):
+        copied = copied[0]
+    assert copied == "\ufffd"
+
+
+def test_first_invalid_text_costs_memory_by_depth_not_by_items() -> None:
+    # 300 levels, then 100,000 items: a path of some 600 characters was made for every item.
+    wide: Any = [0] * 100_000 + ["\udcff"]
+    for _ in range(300):
+        wide = [wide]
+    tracemalloc.start()
+    try:
+        where = first_invalid_text(wide, "body")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert where == "body" + ".0" * 300 + ".100000"
+    assert peak < 1024 * 1024  # it was over 60 MiB
 
 
 def decode(coding: str, data: bytes, room: int = 1 << 20, pieces: int = 1) -> bytes:

@@ -8,6 +8,7 @@ not the allowlist, is what refuses.
 from __future__ import annotations
 
 import asyncio
+import encodings
 import functools
 import gzip
 import ipaddress
@@ -17,6 +18,7 @@ import ssl
 import subprocess
 import time
 import tracemalloc
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -80,7 +82,7 @@ def make_app(seen: Seen) -> web.Application:
 
     async def charset(request: web.Request) -> web.StreamResponse:
         name = request.query["name"]
-        raw = "привет".encode(name) if name != "punycode" else b"plain"
+        raw = "привет".encode(name) if name in ("windows-1251", "koi8-r") else b"plain"
         return web.Response(body=raw, headers={"Content-Type": f"text/plain; charset={name}"})
 
     async def bad_utf8(request: web.Request) -> web.StreamResponse:
@@ -379,6 +381,16 @@ async def test_body_decoded_by_declared_charset(server: Server, name: str, expec
     assert reply["body"] == expected
 
 
+async def test_a_charset_name_python_does_not_know_is_never_remembered(server: Server) -> None:
+    # The codec registry remembers every unknown name it is asked for, for the life of the
+    # process: a fetched server naming a new charset in each response grew the service's memory.
+    token = uuid.uuid4().hex
+    reply = await fetch(FetchSession(policy()), f"{server.base}/charset?name=x-{token}")
+    assert reply["body"] == "plain"  # read as UTF-8, as for a response that names no charset
+    remembered = getattr(encodings, "_cache", {})
+    assert not [key for key in remembered if token in key]
+
+
 async def test_undecodable_bytes_are_replaced(server: Server) -> None:
     reply = await fetch(FetchSession(policy()), f"{server.base}/bad-utf8")
     assert reply["body"] == "ok\ufffd"
@@ -614,6 +626,23 @@ async def test_slow_drip_is_stopped_by_the_whole_exchange_timeout(server: Server
     assert time.monotonic() - started < 0.8
     long = await fetch(session, f"{server.base}/drip", timeout=60)
     assert long["error"] == "timeout: no complete response within 1 s"
+
+
+async def test_a_request_ends_within_what_its_call_has_left(server: Server) -> None:
+    # The pool says what is left of the call's wall clock; the exchange keeps a moment of it
+    # for the script to act on the FetchError, and one with no time left is not sent.
+    session = FetchSession(policy(timeout_seconds=5.0))
+    reply = await fetch(session, f"{server.base}/drip", timeout=5, wall_seconds_left=0.55)
+    assert reply == {"ok": False, "error": "timeout: no complete response within 0.30 s, "
+                                           "what the call's wall-clock limit left"}
+    sent = len(server.seen.requests)
+    reply = await fetch(session, f"{server.base}/text", wall_seconds_left=0.2)
+    assert reply == {"ok": False, "error": "timeout: no complete response within 0.00 s, "
+                                           "what the call's wall-clock limit left"}
+    assert len(server.seen.requests) == sent
+    # Time enough: the policy's own timeout, as before.
+    short = await fetch(session, f"{server.base}/drip", timeout=0.3, wall_seconds_left=30)
+    assert short["error"] == "timeout: no complete response within 0.3 s"
 
 
 async def test_too_many_requests(server: Server) -> None:

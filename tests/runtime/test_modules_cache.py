@@ -47,3 +47,25 @@ async def test_a_lookup_overlapping_an_invalidation_is_not_cached(store: Store) 
     entry = await cache.by_token(module.webhook_token)  # the next one reads again
     assert entry is not None and entry.version == v2
     assert await cache.by_token(module.webhook_token) is entry  # and caches it
+
+
+async def test_the_cache_holds_a_bounded_amount_of_script_text(store: Store) -> None:
+    # Many modules with large scripts, one webhook each: the oldest entries make room (a
+    # count alone let 10,000 scripts of 64 KiB stay in the service's memory).
+    tenant = await store.create_tenant("acme")
+    cache = ModuleCache(store, max_source_chars=10_000)
+    tokens = {}
+    for n in range(8):
+        module = await store.create_module(tenant.id, NewModule(name=f"m{n}", region="RU"))
+        await store.add_version(tenant.id, module.id, f"# {n}\n" + "x = 1\n" * 500)
+        tokens[module.id] = module.webhook_token
+        entry = await cache.by_token(module.webhook_token)
+        assert entry is not None and entry.version is not None
+        assert entry.version.source.startswith(f"# {n}\n")
+        assert cache.source_chars <= 10_000
+    first, *_ = tokens
+    again = await cache.by_token(tokens[first])  # read again, and right
+    assert again is not None and again.module.id == first
+    assert cache.source_chars <= 10_000
+    cache.invalidate(first)
+    assert cache.source_chars <= 10_000 - 3000

@@ -343,3 +343,32 @@ async def test_a_pass_the_storage_refuses_is_one_warning_and_the_next_pass_runs(
     assert "retention pass stopped: database unreachable (TimeoutError: ); the next pass " \
            "tries again" in caplog.text, caplog.text
     assert "Traceback" not in caplog.text, caplog.text
+
+
+async def test_expired_storage_is_purged_in_batches_and_leaves_the_usage_figures(
+        store: Store, backend: Backend) -> None:
+    """`ttl` keys go once expired, whether or not the module ever reaches its quota (they
+    stayed, counted as storage in use, until a write found the module full)."""
+    acme, module = await tenant_with_module(store, "acme")
+    limits = StorageLimits(max_keys=1000, max_bytes=1_000_000)
+    earlier = NOW - timedelta(hours=2)
+
+    async def fill(tx: Tx) -> None:
+        for i in range(250):
+            await tx.storage_set(module.id, f"call:{i}", {"n": i}, now=earlier, limits=limits,
+                                 expires_at=earlier + timedelta(minutes=5))
+        await tx.storage_set(module.id, "later", 1, expires_at=NOW + timedelta(hours=1),
+                             now=earlier, limits=limits)
+        await tx.storage_set(module.id, "kept", 2, expires_at=None, now=earlier, limits=limits)
+
+    await store.write(fill)
+    assert (await store.usage(acme.id, NOW, 1)).storage_keys == 252
+
+    report = await Pruner(store, config(batch_rows=100), clock=lambda: NOW).run_pass()
+    assert report.deleted == {"storage": 250}
+    usage = await store.usage(acme.id, NOW, 1)
+    assert (usage.storage_keys, usage.storage_bytes) == (
+        2, len("later") + 1 + len("kept") + 1)
+    assert await backend.count("storage") == 2
+    assert (await store.storage_get(module.id, "later", NOW)) is not None
+    assert (await Pruner(store, config(), clock=lambda: NOW).run_pass()).deleted == {}

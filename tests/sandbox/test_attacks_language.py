@@ -125,6 +125,14 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
         "return VoipCallDirection.In.format_map({}) + '{0.x}'.format(VoipCallDirection.In)",
         Raises("ValueError", "format field {0.x} " + FMT_ATTR, 2),
     ),
+    "format_on_enum_class": (
+        "f = VoipCallDirection.format\nreturn f('{0.__class__}', 1)",
+        Raises("ValueError", "format field {0.__class__} " + FMT_ATTR, 3),
+    ),
+    "enum_class_private_name": (
+        "return getattr(VoipCallDirection, '_member_map_')",
+        Raises("AttributeError", '"_member_map_" is an invalid attribute name', 2),
+    ),
     "format_builtin_spec": (
         "return format(1, '{0.__class__}')",
         Raises("ValueError", "Invalid format specifier", 2),
@@ -907,6 +915,8 @@ def test_injected_objects_are_fresh_each_call() -> None:
         ("os", (), "module 'os' is not available in the sandbox"),
         ("urllib.request", (), "module 'urllib.request' is not available in the sandbox"),
         ("json", ("codecs",), "cannot import name 'codecs' from 'json'"),
+        ("json", ("loads", "codecs"), "cannot import name 'codecs' from 'json'"),
+        ("urllib.parse", ("quote", "__dict__"), "cannot import name '__dict__' from"),
     ],
 )
 def test_run_time_import_refusal_names_the_module(
@@ -917,6 +927,47 @@ def test_run_time_import_refusal_names_the_module(
 
     with pytest.raises(ImportError, match=message):
         safe_import(name, None, None, fromlist, 0)
+
+
+def test_a_scripts_classes_are_its_own_during_the_call_and_forgotten_after_it() -> None:
+    # The record of the script's classes (what `_write_` lets it change) holds each class for
+    # as long as it lives: the call's classes are gone from it when the call is over.
+    from sandbox.guards import _TENANT_CLASSES, is_tenant_class
+
+    result = result_of(
+        """
+        class Base:
+            pass
+        class Child(Base):
+            def __init__(self):
+                self.n = 1
+        child = Child()
+        child.n += 1
+        Base.shared = 3
+        return [child.n, Child.shared]
+        """
+    )
+    assert result == [2, 3]
+    assert len(_TENANT_CLASSES) == 0
+    assert not is_tenant_class(dict) and not is_tenant_class(ValueError)
+
+
+def test_a_module_views_members_are_its_only_public_attributes() -> None:
+    # The members are the view's own attributes (how `from re import match` finds them), read
+    # as the values they are; anything else is the view's refusal, and nothing changes them.
+    from sandbox.modules import VIEWS, view_members
+
+    for name, view in VIEWS.items():
+        public = {attribute for attribute in dir(view) if not attribute.startswith("_")}
+        assert public == set(view_members(view)), name
+        for member, value in view_members(view).items():
+            assert getattr(view, member) is value, (name, member)
+        with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+            view.nope  # noqa: B018
+        with pytest.raises(TypeError, match="read-only"):
+            view.nope = 1
+    assert result_of("from urllib.parse import quote\nreturn quote('a b')") == "a%20b"
+    assert result_of("import urllib.parse\nreturn urllib.parse.quote('a b')") == "a%20b"
 
 
 def test_nothing_of_a_call_stays_alive_in_the_standard_librarys_caches() -> None:
@@ -1003,6 +1054,31 @@ def test_attribute_names_are_judged_as_by_startswith(name: str) -> None:
     assert refused == (name.startswith("_") and name != "_"), str(raised.value)
 
 
+def test_plain_reads_give_what_python_gives_and_never_a_format_method() -> None:
+    # `_getattr_`'s shortcut for exact builtin values and the contract's enum members hands out
+    # exactly what `getattr` does, and covers no name the general path would refuse or swap.
+    from sandbox.guards import _CONTRACT_MEMBERS, _PLAIN_READS, guarded_getattr, safe_format
+    from sandbox.injected import CONTRACT_ENUMS
+
+    samples = {dict: {"a": 1}, list: [1], str: "{0}", tuple: (1,), set: {1}, frozenset: frozenset(),
+               int: 7, float: 1.5, bool: True, bytes: b"x"}
+    assert set(_PLAIN_READS) == set(samples)
+    for kind, names in _PLAIN_READS.items():
+        assert not names & {"format", "format_map", "mro", "obj"}, kind
+        assert all(not name.startswith("_") for name in names), kind
+        for name in names:
+            assert guarded_getattr(samples[kind], name) == getattr(samples[kind], name)
+    assert guarded_getattr("{0}", "format")("x") == "x"
+    assert guarded_getattr(str, "format") is safe_format
+    assert set(_CONTRACT_MEMBERS) == set(CONTRACT_ENUMS)
+    for enum_class in CONTRACT_ENUMS:
+        for member in enum_class:
+            assert guarded_getattr(enum_class, member.name) is member
+        assert guarded_getattr(enum_class, "format") is safe_format
+        with pytest.raises(AttributeError):
+            guarded_getattr(enum_class, "NoSuchMember")
+
+
 def test_fetch_headers_with_a_control_character_are_refused_before_they_leave() -> None:
     # The host's HTTP client refuses to write any control character but tab in a header: the
     # script hears why from fetch() itself, and nothing is asked of the host.
@@ -1046,3 +1122,47 @@ def test_log_and_print_never_call_a_scripts_own_str_methods() -> None:
     assert outcome["ok"], outcome["error"]
     assert outcome["result"] == []
     assert outcome["logs"] == "a-b!\nc+d\n"
+
+
+def test_header_lookup_never_calls_a_scripts_own_str_methods() -> None:
+    # A key given to the case-insensitive headers may be a script's str subclass: the lookup
+    # lower-cases it with str's own method, so no script code runs inside the host's mapping
+    # (and the key's own `lower` cannot choose which header is read).
+    outcome = run(script(
+        """
+        calls = []
+
+        class Key(str):
+            def lower(self):
+                calls.append("lower")
+                return "x-secret"
+
+        key = Key("Content-Type")
+        return [request.headers[key], request.headers.get(key), key in request.headers,
+                calls]
+        """
+    ), request=RequestData(headers=(("Content-Type", "text/plain"), ("X-Secret", "s"))))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"] == ["text/plain", "text/plain", True, []]
+
+
+def test_private_keyword_names_are_judged_without_the_scripts_own_str_methods() -> None:
+    # `**{name: value}` may carry a script's str subclass as a name: `_apply_` asked the name's
+    # own startswith(), which said no, and a "_" keyword reached the function called.
+    outcome = run(script(
+        """
+        calls = []
+
+        class Name(str):
+            def startswith(self, *args):
+                calls.append("startswith")
+                return False
+
+        try:
+            VoipMember(**{Name("_id"): "1"})
+        except TypeError as error:
+            return [str(error), calls]
+        """
+    ))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"] == ['keyword argument "_id" starts with "_"', []]

@@ -367,6 +367,19 @@ def test_request_form_and_json_errors() -> None:
     assert result_of(body, request=empty) == [{}, "the request body is empty, n"]
 
 
+def test_json_nested_deeper_than_the_stack_is_a_value_error() -> None:
+    # Any sender can post it (2 KB): json() raised RecursionError, past the script's documented
+    # `except ValueError`, and the webhook failed as if the script had recursed.
+    body = """
+        try:
+            request.json()
+        except ValueError as error:
+            return str(error)
+    """
+    deep = RequestData(body="[" * 1000 + "]" * 1000)
+    assert result_of(body, request=deep) == "the request body is JSON nested too deeply to read"
+
+
 # -- response builder ----------------------------------------------------------------------------
 
 

@@ -325,3 +325,35 @@ def test_type_checking_block_is_not_compiled() -> None:
     assert outcome["ok"], outcome
     assert outcome["result"] == {"m": "else ran", "flag": False}
     assert outcome["logs"] == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ("if request.method == 'GET':\n        yield {}\n    return {}", 3),
+        ("x = [1]\n    yield from x", 3),
+        ("return (yield)", 2),
+    ],
+)
+def test_a_contract_function_that_yields_is_refused_naming_the_yield(body: str, line: int
+                                                                     ) -> None:
+    # Its call would run none of its body: a generator, not a result.
+    assert only_problem(f"def {PARSE}(request):\n    {body}\n") == (
+        line, f"{PARSE} is a generator function because of this yield, so the platform would "
+              "get a generator and none of its body would run; return the result instead")
+
+
+def test_yields_in_helpers_nested_in_a_contract_function_are_theirs() -> None:
+    source = script(
+        """
+        def numbers():
+            yield 1
+        class Box:
+            def items(self):
+                yield 2
+        return [*numbers(), *Box().items()]
+        """
+    )
+    outcome = run(source)
+    assert outcome["ok"], outcome
+    assert outcome["result"] == [1, 2]

@@ -75,6 +75,7 @@ def test_json_objects_keep_their_text_and_nest_it() -> None:
 @pytest.mark.parametrize("text", [
     ' {"a":[1,2.5,null,true]}\t\r ', '"x"', "1", '{"a":1} {}', '{"a":1} x', "\ufeff{}",
     '{"a":1', "", "   ", "-Infinity", "1e400", '["\\ud800"]', "[" * 50 + "]" * 50,
+    "\n[1]\n", "{} \n x", "\u00a0{}", "{}\u00a0", "{}\n", "\t", "1 \t\n\r",
 ])
 def test_loads_is_json_loads(text: str) -> None:
     """What a script's request.json() and the worker's messages are read with."""

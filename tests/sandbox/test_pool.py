@@ -284,6 +284,22 @@ async def test_capability_requests_reach_the_handler(pool: SandboxPool) -> None:
     assert [r["op"] for r in seen] == ["storage.set", "storage.get"]
 
 
+async def test_the_handler_learns_what_is_left_of_the_calls_wall_clock(pool: SandboxPool
+                                                                      ) -> None:
+    # Set by the pool over whatever the worker sent: a host request (a slow fetch) can then
+    # end in time for the script to hear why, instead of at the wall-clock limit.
+    seen: list[float] = []
+
+    async def host(request: dict[str, Any]) -> dict[str, Any]:
+        seen.append(request["wall_seconds_left"])
+        return {"ok": True, "found": False, "value": None}
+
+    source = script('storage.get("a")\nstorage.get("b")\nreturn {}\n')
+    outcome = await pool.run(parse_call(source), handler=host, limits=Limits(wall_seconds=20))
+    assert outcome.ok, outcome
+    assert len(seen) == 2 and 0 < seen[1] <= seen[0] < 20
+
+
 async def test_refused_capability_is_catchable(pool: SandboxPool) -> None:
     source = script(
         """

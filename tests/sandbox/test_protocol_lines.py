@@ -18,6 +18,7 @@ from sandbox.protocol import (
     decode,
     encode,
     encode_outcome,
+    encode_outcome_to_send,
     encode_strict,
     outcome_from_json,
 )
@@ -157,6 +158,26 @@ def test_an_outcome_encodes_as_encode_would(outcome: dict[str, Any]) -> None:
     for call_id in (0, 7, 12345678901234567890, -1):
         expected = encode({"type": "outcome", "id": call_id, "outcome": compact_outcome(outcome)})
         assert encode_outcome(call_id, outcome) == expected
+
+
+def test_an_outcome_too_long_as_json_text_is_fitted_to_the_message_limit() -> None:
+    # Control characters are six bytes each as JSON text: limits counted in UTF-8 bytes let a
+    # result (or, with a large output limit, logs) make a line longer than the pool reads.
+    small = _outcome(result={"a": 1})
+    assert encode_outcome_to_send(3, small) == encode_outcome(3, small)
+    huge_result = _outcome(result={"body": "\x01" * (MAX_MESSAGE_BYTES // 6 + 1)}, logs="kept")
+    huge_logs = _outcome(result={"a": 1}, logs="\x02" * (MAX_MESSAGE_BYTES // 6 + 1))
+    for outcome in (huge_result, huge_logs):
+        line = encode_outcome_to_send(3, outcome)
+        assert len(line) <= MAX_MESSAGE_BYTES
+        sent = outcome_from_json(json.loads(line)["outcome"])
+        if outcome is huge_result:
+            assert (sent.ok, sent.result, sent.limit, sent.logs) == (False, None, "result", "kept")
+            assert sent.error is not None and sent.error.type == "InvalidResult"
+            assert sent.error.message.startswith("the result is 8388623 bytes as JSON text")
+        else:
+            assert (sent.ok, sent.result, sent.logs_truncated) == (True, {"a": 1}, True)
+            assert sent.logs == "\x02" * (MAX_MESSAGE_BYTES // 4 // 6)
 
 
 def test_an_outcome_that_is_not_unicode_is_refused_as_encode_refuses_it() -> None:

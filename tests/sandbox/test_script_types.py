@@ -24,6 +24,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "VoipCallRecord": contract.CallRecord,
     "VoipTestConnectionResult": contract.TestConnectionResult,
     "VoipMember": contract.Member,
+    "HttpReply": contract.HttpReply,
 }
 
 
@@ -38,7 +39,7 @@ def test_every_type_name_is_injected() -> None:
     names = injected.make_injected(host=DictHost(), settings={}, output=injected.OutputLog(100))
     for name, value in TYPE_NAMES.items():
         assert names[name] is value
-    assert set(MODELS) | {"FetchRequest"} == set(TYPE_NAMES)
+    assert set(MODELS) | {"FetchRequest", "FetchResponse", "Storage"} == set(TYPE_NAMES)
 
 
 def test_request_type_is_named_like_the_request() -> None:

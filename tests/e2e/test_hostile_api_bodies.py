@@ -1,0 +1,31 @@
+"""Hostile JSON bodies on the API: nested as deeply as the parser allows, or sent before any
+credential. Each is answered with its precise status, never a 500, never work for a stranger."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import Service
+from tests.e2e.helpers import seed_setup
+
+
+async def test_a_dry_run_request_nested_deeply_is_a_422(service: Service) -> None:
+    seed = await seed_setup(service)
+    deep = "[" * 700 + "]" * 700  # within the parser's depth, beyond what recursion had left
+    response = await seed.api.request(
+        "POST", f"/api/v1/modules/{seed.module['id']}/dry-run",
+        data='{"request": {"headers": ' + deep + '}}',
+        headers={"Content-Type": "application/json"})
+    assert response.status == 422, await response.text()
+    body = await response.json()
+    assert body["error"] == "invalid"
+    assert body["message"].startswith("request.headers")
+
+
+async def test_originate_asks_for_a_credential_before_reading_the_body(service: Service) -> None:
+    # Without one, the body was parsed and validated first: a stranger got its 422 (and could
+    # make the service walk up to the API's body limit of crafted JSON).
+    for headers in ({}, {"Authorization": "Bearer vrk_not_a_key"}):
+        response = await service.client.post(
+            "/api/v1/calls/originate", data='{"bogus": 1}',
+            headers={"Content-Type": "application/json", **headers})
+        assert response.status == 401, await response.text()
+        assert (await response.json())["error"] == "unauthorized"
