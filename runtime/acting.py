@@ -346,9 +346,9 @@ async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
     pushes = await _send(tx, ctx, pending) if pending is not None else []
     if ctx.storage_writes:  # (most scripts write none: no coroutine made for nothing)
         await _apply_storage(tx, ctx)
-    # Positional, in the fields' order (see _lookup).
-    return Effects(call_change, record_change, activity, contact_created, tuple(pushes),
-                   tuple(ctx.storage_writes))
+    return Effects(call=call_change, record=record_change, activity=activity,
+                   contact_created=contact_created, pushes=tuple(pushes),
+                   storage=tuple(ctx.storage_writes))
 
 
 def _lookup(ctx: ActContext, part: CallEvent | CallRecord, *, after_end: bool,
@@ -359,13 +359,13 @@ def _lookup(ctx: ActContext, part: CallEvent | CallRecord, *, after_end: bool,
     come without one, never one with another callId; without a callId, the latest open call
     with these numbers, or for an end or a record one that ended within RECENT_END), the
     client's contact and the operator's user."""
-    # Positional, in the fields' order, as every record a webhook makes (here and below): a
-    # class called with keyword arguments gathers them into a dict that its __init__ then
-    # unpacks again (Python 3.11), about 450 instructions a keyword.
     return CallLookup(
-        ctx.tenant_id, ctx.module_id, part.call_id, part.direction._value_, part.src_phone,
-        part.src_phone_ext, part.dst_phone, part.dst_phone_ext,
-        ctx.now - RECENT_END if after_end else None, client_normalized, operator, notify)
+        tenant_id=ctx.tenant_id, module_id=ctx.module_id, provider_call_id=part.call_id,
+        direction=part.direction._value_, src_phone=part.src_phone,
+        src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
+        dst_phone_ext=part.dst_phone_ext,
+        ended_since=ctx.now - RECENT_END if after_end else None,
+        client_phone=client_normalized, operator_phone=operator, notify=notify)
 
 
 def _client(ctx: ActContext, part: CallEvent | CallRecord) -> tuple[str | None, str | None]:
@@ -377,23 +377,28 @@ def _client(ctx: ActContext, part: CallEvent | CallRecord) -> tuple[str | None, 
 def _history_row(ctx: ActContext, call: Call, kind: str, part: CallEvent | CallRecord,
                  effect: EventEffect) -> CallEventRecord:
     return CallEventRecord(
-        ids.new_id(ids.CALL_EVENT), call.id, kind, part.direction._value_, part.src_phone,
-        part.src_phone_ext, part.dst_phone, part.dst_phone_ext, part.to_json(), effect,
-        ctx.now, ctx.execution_id)
+        id=ids.new_id(ids.CALL_EVENT), call_id=call.id, kind=kind,
+        direction=part.direction._value_, src_phone=part.src_phone,
+        src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
+        dst_phone_ext=part.dst_phone_ext, payload=part.to_json(), effect=effect,
+        received_at=ctx.now, execution_id=ctx.execution_id,
+    )
 
 
 def _new_call(ctx: ActContext, part: CallEvent | CallRecord, state: CallState,
               client_raw: str | None, client_normalized: str | None,
               contact: Contact | None) -> Call:
     return Call(
-        ids.new_id(ids.CALL), ctx.tenant_id, ctx.module_id, part.call_id,
-        part.direction._value_, state, part.disposition._value_,
-        part.src_phone, part.src_phone_ext, part.dst_phone, part.dst_phone_ext,
-        client_raw, client_normalized, contact.id if contact is not None else None,
-        None, None, False,  # duration, record_call, has_record: a call record's
-        ctx.now, ctx.now,  # created_at, updated_at
-        ctx.now if state is _ANSWERED else None,  # answered_at
-        ctx.now if state is _ENDED else None,  # ended_at
+        id=ids.new_id(ids.CALL), tenant_id=ctx.tenant_id, module_id=ctx.module_id,
+        provider_call_id=part.call_id, direction=part.direction._value_, state=state,
+        disposition=part.disposition._value_, src_phone=part.src_phone,
+        src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
+        dst_phone_ext=part.dst_phone_ext, client_phone=client_raw,
+        client_phone_normalized=client_normalized,
+        contact_id=contact.id if contact is not None else None, duration=None,
+        record_call=None, has_record=False, created_at=ctx.now, updated_at=ctx.now,
+        answered_at=ctx.now if state is _ANSWERED else None,
+        ended_at=ctx.now if state is _ENDED else None,
     )
 
 
