@@ -236,23 +236,44 @@ def _prepared() -> _Template:
     return _template
 
 
+# In a forked worker: True once it hardened itself and runs child_main (so a failure from then
+# on is the worker's own, not a layer's).
+_hardened = False
+
+
+def _fail_closed(error: BaseException, on_failure: Callable[[str], None] | None) -> None:
+    """In a worker that stops before (or while) running child_main: say why on its stderr and,
+    if no layer could be applied as required, to `on_failure` (the one channel its spawner
+    reads; a template's stderr goes nowhere)."""
+    with contextlib.suppress(BaseException):
+        traceback.print_exc()
+    if on_failure is not None and not _hardened:
+        with contextlib.suppress(BaseException):
+            on_failure(f"{type(error).__name__}: {error}")
+
+
 def spawn_isolated(spec: IsolationSpec,
-                   child_main: Callable[[HardeningReport], NoReturn]) -> int:
+                   child_main: Callable[[HardeningReport], NoReturn],
+                   on_failure: Callable[[str], None] | None = None) -> int:
     """Fork a worker with every layer applied, running `child_main(report)` (which never
-    returns). Returns its pid as this process sees it; raises OSError if the spawn failed."""
+    returns). Returns its pid as this process sees it; raises OSError if the spawn failed.
+    A worker that cannot harden itself as required exits (HARDENING_FAILED) without running
+    child_main, after passing the reason to `on_failure`."""
     template = _prepared()
     template.spawned += 1
     spec = dataclasses.replace(spec, readable_paths=template.code_only(spec.readable_paths))
     ruleset = template.landlock_for(spec.readable_paths)
     template.shared_namespaces_for(spec.readable_paths)  # built here once, not per child
     if template.pid_namespace_fd is not None:
-        return _spawn_with_pid_namespace_from_template(template, spec, ruleset, child_main)
-    return _spawn_through_intermediate(template, spec, ruleset, child_main)
+        return _spawn_with_pid_namespace_from_template(template, spec, ruleset, child_main,
+                                                       on_failure)
+    return _spawn_through_intermediate(template, spec, ruleset, child_main, on_failure)
 
 
 def _spawn_with_pid_namespace_from_template(
     template: _Template, spec: IsolationSpec, ruleset: landlock.LandlockRuleset | str,
     child_main: Callable[[HardeningReport], NoReturn],
+    on_failure: Callable[[str], None] | None,
 ) -> int:
     """As root: one fork. The template points its next child at a new PID namespace
     (unshare), forks, and points itself back at its own (setns), so the child is PID 1 of
@@ -266,9 +287,8 @@ def _spawn_with_pid_namespace_from_template(
             try:
                 _harden_child(template, spec, ruleset, child_main,
                               entered_by_template=namespaces.CLONE_NEWPID)
-            except BaseException:  # the worker fails closed; say why on its stderr
-                with contextlib.suppress(BaseException):
-                    traceback.print_exc()
+            except BaseException as error:  # the worker fails closed
+                _fail_closed(error, on_failure)
             finally:
                 os._exit(HARDENING_FAILED)
     finally:  # in the template (the child never gets here)
@@ -282,6 +302,7 @@ def _spawn_with_pid_namespace_from_template(
 def _spawn_through_intermediate(
     template: _Template, spec: IsolationSpec, ruleset: landlock.LandlockRuleset | str,
     child_main: Callable[[HardeningReport], NoReturn],
+    on_failure: Callable[[str], None] | None,
 ) -> int:
     """As a normal user: a first child enters a user namespace (and the others inside it),
     then forks the worker, PID 1 of the new PID namespace, and exits."""
@@ -292,9 +313,8 @@ def _spawn_through_intermediate(
         try:
             os.close(read_end)
             _become_worker(template, spec, ruleset, write_end, child_main)
-        except BaseException:  # the worker fails closed; say why on its stderr
-            with contextlib.suppress(BaseException):
-                traceback.print_exc()
+        except BaseException as error:  # the worker (or the first child) fails closed
+            _fail_closed(error, on_failure)
         finally:
             os._exit(HARDENING_FAILED)
     os.close(write_end)
@@ -366,6 +386,12 @@ def _harden_child(template: _Template, spec: IsolationSpec,
         entered = _enter_namespaces(template.libc, report, with_pid=False,
                                     entered_by_template=entered_by_template)
         _apply_in_worker(template, spec, ruleset, entered, report)
+    _run(child_main, report)
+
+
+def _run(child_main: Callable[[HardeningReport], NoReturn], report: HardeningReport) -> NoReturn:
+    global _hardened
+    _hardened = True
     child_main(report)
 
 
@@ -401,7 +427,7 @@ def _become_worker(template: _Template, spec: IsolationSpec,
         os.write(announce_fd, struct.pack("<q?", os.getpid(), False))
     os.close(announce_fd)
     _apply_in_worker(template, spec, ruleset, entered, report, root_ready=root_ready)
-    child_main(report)
+    _run(child_main, report)
 
 
 def _enter_namespaces(libc: ctypes.CDLL, report: HardeningReport, *, with_pid: bool,
@@ -543,9 +569,13 @@ def _drop_identity(libc: ctypes.CDLL, spec: IsolationSpec, entered: int,
     if os.geteuid() == 0 and not entered & namespaces.CLONE_NEWUSER:
         uid = spec.uid if spec.uid is not None else NOBODY_UID
         gid = spec.gid if spec.gid is not None else (spec.uid or NOBODY_GID)
-        os.setgroups([])
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)  # from root to non-root: every capability is dropped
+        try:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)  # from root to non-root: every capability is dropped
+        except OSError as error:  # e.g. a container that took CAP_SETUID from root
+            raise OSError(error.errno,
+                          f"identity: cannot become uid {uid}: {error.strerror}") from None
         if spec.uid is None:
             report.active.append("identity: nobody (no uid range configured)")
         else:

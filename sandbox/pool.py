@@ -982,6 +982,13 @@ class SandboxPool:
         return outcome
 
     def _on_ready(self, worker: Worker, message: dict[str, Any]) -> None:
+        if message.get("type") == "unhardened":
+            # A layer the worker must have could not be applied on this host (it exits
+            # without running tenant code): the reason, not only its exit status.
+            self._start_failed("a new sandbox worker could not harden itself and ran no "
+                               f"tenant code: {str(message.get('error'))[:500]}")
+            self._take_out(worker, "could not harden itself", charge=False)
+            return
         if message.get("type") != "ready":
             raise ProtocolError("the worker's first message must be 'ready'")
         hardening = message.get("hardening")

@@ -276,6 +276,24 @@ def test_root_without_namespaces_or_landlock_is_warned_workers_see_the_host() ->
     assert not any("operator token" in line for line in warnings)
 
 
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux's setpriv")
+def test_root_that_may_not_change_uid_says_which_layer_its_workers_could_not_apply() -> None:
+    """Root without CAP_SETUID (a container or unit that dropped it): a worker cannot take its
+    own uid, so it fails closed before any tenant code. The log said only "exited before it
+    was ready (exit status 70)": the worker's traceback went to a stderr that goes nowhere."""
+    code = "from tests.sandbox.wall_degraded_driver import start_only; start_only()"
+    completed = subprocess.run(
+        ["setpriv", "--bounding-set=-setuid,-setgid", "--inh-caps=-all",
+         *python_command(sys.executable, code)],
+        capture_output=True, timeout=180, check=False, cwd="/", env={"PATH": "/usr/bin:/bin"})
+    assert completed.returncode == 0, completed.stderr.decode()
+    result = json.loads(completed.stdout)
+    assert result["error"] is not None
+    assert "could not harden itself and ran no tenant code" in result["error"]
+    assert "identity: cannot become uid" in result["error"]
+    assert any("identity: cannot become uid" in line for line in result["logged"])
+
+
 @pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
 def test_a_fully_hardened_worker_reports_nothing_exposed(
         wall: str, request: pytest.FixtureRequest) -> None:

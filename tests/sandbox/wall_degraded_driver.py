@@ -5,7 +5,9 @@ Run as a separate process, as root or as a normal user:
     python -c "from tests.sandbox.wall_degraded_driver import main; main()"
 
 It starts the pool with the test-only probe worker, runs one call, and prints as JSON the
-hardening report and every warning the pool logged.
+hardening report and every warning the pool logged. `start_only()` (no host filter; the test
+runs it where a layer the worker must have is missing, e.g. root without CAP_SETUID) prints
+how the start ended and what the pool logged.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pyseccomp
 
 from runtime.config import SandboxConfig
 from sandbox import Limits, SandboxPool
+from sandbox.forkserver import SpawnError
 from tests.sandbox.probe_worker import PROBE_ENTRY, probe
 
 PR_SET_NO_NEW_PRIVS = 38
@@ -58,6 +61,23 @@ async def drive() -> dict[str, Any]:
                            worker_uids=SandboxConfig().worker_uids) as pool:
         outcome = await pool.run(probe("result = hardening"), group="tenant")
     return {"outcome": outcome.to_json(), "warnings": collected.lines}
+
+
+async def start() -> dict[str, Any]:
+    collected = Collected()
+    logging.getLogger("sandbox").addHandler(collected)
+    try:
+        async with SandboxPool(size=1, limits=Limits(), worker_entry=PROBE_ENTRY,
+                               python=sys.executable,
+                               worker_uids=SandboxConfig().worker_uids):
+            error = None
+    except SpawnError as failed:
+        error = str(failed)
+    return {"error": error, "logged": collected.lines}
+
+
+def start_only() -> None:
+    print(json.dumps(asyncio.run(start())))
 
 
 def main() -> None:
