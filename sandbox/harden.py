@@ -539,6 +539,8 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
 
     if template.seccomp_program is None:
         report.inactive.append(template.seccomp_error or "seccomp: no filter")
+        report.exposed.append("workers may make any system call the other layers allow (no "
+                              "seccomp filter): sockets, exec, ptrace and IPC among them")
     else:
         # A worker whose filter did not load must not run tenant code: the allowlist is the
         # layer every host has, so this one fails closed.

@@ -2,7 +2,9 @@
 refuses `unshare`, `setns` and `clone` with a namespace flag) and no Landlock (an older kernel).
 Run as a separate process, as root or as a normal user:
 
-    python -c "from tests.sandbox.wall_degraded_driver import main; main()"
+    python -c "from tests.sandbox.wall_degraded_driver import main; main()" [seccomp]
+
+("seccomp": the host also says it has no seccomp, as a kernel without it would.)
 
 It starts the pool with the test-only probe worker, runs one call, and prints as JSON the
 hardening report and every warning the pool logged. `start_only()` (no host filter; the test
@@ -27,16 +29,19 @@ from sandbox import Limits, SandboxPool
 from sandbox.forkserver import SpawnError
 from tests.sandbox.probe_worker import PROBE_ENTRY, probe
 
+PR_GET_SECCOMP = 21
 PR_SET_NO_NEW_PRIVS = 38
 NAMESPACE_FLAGS = (0x00020000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
 
 
-def refuse_namespaces_and_landlock() -> None:
+def refuse_namespaces_and_landlock(*, seccomp: bool = False) -> None:
     """This process and everything it starts: those calls fail with EPERM, the rest runs."""
     refused = pyseccomp.ERRNO(errno.EPERM)
     host = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
     for name in ("unshare", "setns", "landlock_create_ruleset"):
         host.add_rule(refused, name)
+    if seccomp:
+        host.add_rule(refused, "prctl", pyseccomp.Arg(0, pyseccomp.EQ, PR_GET_SECCOMP))
     for flag in NAMESPACE_FLAGS:
         host.add_rule(refused, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
@@ -81,7 +86,7 @@ def start_only() -> None:
 
 
 def main() -> None:
-    refuse_namespaces_and_landlock()
+    refuse_namespaces_and_landlock(seccomp="seccomp" in sys.argv[1:])
     print(json.dumps(asyncio.run(drive())))
 
 
