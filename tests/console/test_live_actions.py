@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from html import unescape
 from typing import Any
 
 import pytest
@@ -67,6 +68,57 @@ async def test_a_card_is_drawn_for_the_operators_own_calls_only(
     assert "<html" not in card
     assert (await browser.get(f"/console/live/cards/{calls['c-2']}")).status == 404
     assert (await browser.get("/console/live/cards/call_unknown")).status == 404
+
+
+def facts_of(card: str) -> dict[str, str]:
+    """A card's state badge and its data-field facts, as the operator reads them."""
+    fields = re.findall(r'data-field="([a-z-]+)"[^>]*>([^<]*)<', card)
+    return {name: unescape(value).strip() for name, value in fields if value.strip()}
+
+
+async def test_a_call_transferred_to_an_operator_rings_on_their_card(
+        console: tuple[Service, str], browser: Browser, colleague: Browser) -> None:
+    """The answered call transferred to anna (contract §5) rings at her phone: her card says
+    Ringing at her extension, from whom, until she answers (it said Talking at 101, answered by
+    the colleague, and her page's title counted no ringing call). A colleague who was only
+    rung before the answer (a group) sees it Talking."""
+    service, _ = console
+    seed = await seed_setup(service)
+    anna = await with_anna(seed)
+    await seed.hook_ok(start("c-1"))
+    await seed.hook_ok(answer("c-1"))
+    await seed.hook_ok({"type": "internal", "callId": "c-1", "srcPhone": CLIENT,
+                        "dstPhone": "102"})  # the transfer
+    [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+    await colleague.sign_in(anna)
+    await browser.sign_in(seed.user_token)
+    card = f"/console/live/cards/{call['id']}"
+    hers = await colleague.page(card)
+    facts = facts_of(hers)
+    assert (facts.get("state"), facts.get("extension"), facts.get("transferred-from")) == (
+        "Ringing", "102", "operator (101)")
+    assert "answered-by" not in facts
+    assert 'data-status="ringing"' in hers  # the page's title counts it
+    assert 'data-status="ringing"' in await colleague.page("/console/live")
+    mine = facts_of(await browser.page(card))
+    assert (mine["state"], mine["extension"], mine["answered-by"]) == (
+        "Talking", "101", "operator (101)")
+
+    await seed.hook_ok(answer("c-1", dst="102"))  # anna takes it
+    for who in (colleague, browser):
+        facts = facts_of(await who.page(card))
+        assert (facts["state"], facts["extension"], facts["answered-by"]) == (
+            "Talking", "102", "anna (102)")
+
+    # Rung with the colleague before the answer (a group), not transferred: Talking.
+    await seed.hook_ok(start("c-2"))
+    await seed.hook_ok({"type": "internal", "callId": "c-2", "srcPhone": CLIENT,
+                        "dstPhone": "102"})
+    await seed.hook_ok(answer("c-2"))
+    calls = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+    second = next(c["id"] for c in calls if c["provider_call_id"] == "c-2")
+    facts = facts_of(await colleague.page(f"/console/live/cards/{second}"))
+    assert (facts["state"], facts["answered-by"]) == ("Talking", "operator (101)")
 
 
 async def test_marking_a_missed_call_handled_tells_the_colleagues_it_rang_for(
