@@ -35,6 +35,7 @@ from runtime.store.base import Tx
 from runtime.store.errors import StorageUnavailable, storage_unavailable
 from runtime.store.models import (
     JSON,
+    CallState,
     Execution,
     ExecutionOutcome,
     Module,
@@ -152,6 +153,16 @@ def failure_reply(execution_id: str) -> Reply:
         {"Content-Type": "application/json", **REPLY_SECURITY_HEADERS},
         json.dumps(body).encode(),
     )
+
+
+def answered_now(effects: Effects) -> str | None:
+    """The id of the call this result moved to answered (its ringing is over), if any."""
+    change = effects.call
+    if change is None or change.repeat or change.late \
+            or change.state_after is not CallState.ANSWERED \
+            or change.state_before is CallState.ANSWERED:
+        return None
+    return change.id
 
 
 class Runner:
@@ -326,14 +337,28 @@ class Runner:
             data["fetches"] = report.fetches
         return data
 
-    async def publish(self, effects: Effects | None) -> None:
-        """Live notifications, after the commit."""
+    async def publish(self, effects: Effects | None, tenant_id: str) -> None:
+        """Live notifications, after the commit; and when a call was just answered, a
+        `{"type": "call_changed", "call_id"}` to the other users it rang for."""
         if effects is None:
             return
+        told: set[str] = set()
         for notification in effects.pushes:
+            told.add(notification.user_id)
             await self.hub.publish(notification.user_id, {
                 "type": "notification", **to_json(notification),
             })
+        call_id = answered_now(effects)
+        if call_id is None:
+            return
+        # The contract notifies the phone that answered only; the colleagues it rang for (a
+        # group) are told nothing, and their live pages showed it ringing until it ended.
+        try:
+            rang = await self.store.users_notified(tenant_id, call_id)
+        except StoreError:
+            return  # (their pages draw the call again at its end)
+        for user_id in sorted(rang - told):
+            await self.hub.publish(user_id, {"type": "call_changed", "call_id": call_id})
 
     async def dry_run(
         self, module: Module, source: str, request: RequestData

@@ -467,6 +467,13 @@ class Reads(UsageReads):
                                     [user_id, tenant_id, *ids])
         return {str(row["call_id"]) for row in rows}
 
+    async def users_notified(self, tenant_id: str, call_id: str) -> set[str]:
+        rows = await self._port.all(pure("""
+            SELECT DISTINCT n.user_id FROM call_notified n JOIN calls c ON c.id = n.call_id
+            WHERE n.call_id = $1 AND c.tenant_id = $2 AND n.user_id IS NOT NULL"""),
+                                    [call_id, tenant_id])
+        return {str(row["user_id"]) for row in rows}
+
     async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
                        ) -> dict[str, CallNotified]:
         ids = sorted(set(call_ids))

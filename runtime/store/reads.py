@@ -205,6 +205,10 @@ class QueryReads(Store):
         read: set[str] = await self._read(Reads.notified_of, tenant_id, user_id, call_ids)
         return read
 
+    async def users_notified(self, tenant_id: str, call_id: str) -> set[str]:
+        read: set[str] = await self._read(Reads.users_notified, tenant_id, call_id)
+        return read
+
     async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
                        ) -> dict[str, CallNotified]:
         read: dict[str, CallNotified] = await self._read(Reads.rang_for, tenant_id, user_id,

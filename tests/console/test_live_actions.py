@@ -14,6 +14,7 @@ from aiohttp import ClientSession, CookieJar
 
 from tests.console.conftest import Browser
 from tests.console.test_admin_pages import dial_nonce_on
+from tests.console.test_live_sessions import live_socket, next_notification
 from tests.e2e.conftest import Service
 from tests.e2e.helpers import CLIENT, SeedSetup, answer, end, seed_setup, start
 
@@ -119,6 +120,37 @@ async def test_a_call_transferred_to_an_operator_rings_on_their_card(
     second = next(c["id"] for c in calls if c["provider_call_id"] == "c-2")
     facts = facts_of(await colleague.page(f"/console/live/cards/{second}"))
     assert (facts["state"], facts["answered-by"]) == ("Talking", "operator (101)")
+
+
+async def test_a_colleague_answering_redraws_the_call_on_the_pages_it_rang_on(
+        console: tuple[Service, str], browser: Browser, colleague: Browser) -> None:
+    """A call rings 101 and 102 (a group); 101 answers. The contract tells the answerer only,
+    so anna's page kept the card Ringing (and its title "(1 ringing)") until the call ended:
+    now her socket says the call changed and her page draws it again (Talking, answered by
+    the colleague). A repeated answer changes nothing and says nothing."""
+    service, _ = console
+    seed = await seed_setup(service)
+    anna = await with_anna(seed)
+    await colleague.sign_in(anna)
+    await browser.sign_in(seed.user_token)
+    async with live_socket(colleague) as hers, live_socket(browser) as mine:
+        await seed.hook_ok(start("c-1"))
+        await seed.hook_ok({"type": "internal", "callId": "c-1", "srcPhone": CLIENT,
+                            "dstPhone": "102"})
+        assert (await next_notification(hers))["kind"] == "ringing"
+        assert (await next_notification(mine))["kind"] == "ringing"
+        await seed.hook_ok(answer("c-1"))
+        changed = await hers.receive_json(timeout=10)
+        [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+        assert changed == {"type": "call_changed", "call_id": call["id"]}
+        assert (await mine.receive_json(timeout=10))["kind"] == "answered"  # theirs only
+        facts = facts_of(await colleague.page(f"/console/live/cards/{call['id']}"))
+        assert (facts["state"], facts["answered-by"]) == ("Talking", "operator (101)")
+
+        await seed.hook_ok(answer("c-1"))  # a repeat: nothing to say
+        await seed.hook_ok(end("c-1"))
+        assert (await hers.receive_json(timeout=10))["kind"] == "ended"
+        assert (await mine.receive_json(timeout=10))["kind"] == "ended"
 
 
 async def test_marking_a_missed_call_handled_tells_the_colleagues_it_rang_for(

@@ -1029,7 +1029,7 @@ async def test_which_calls_a_user_was_notified_of_is_one_read_within_the_tenant(
             == await store.user_was_notified(acme.id, alice.id, call.id)
 
 
-async def test_when_calls_rang_for_a_user_is_one_read_within_the_tenant(
+async def test_who_a_call_rang_for_and_when_are_read_within_the_tenant(
     store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     """rang_for: the first ring at the user of each call (the live page's transfers)."""
@@ -1055,6 +1055,10 @@ async def test_when_calls_rang_for_a_user_is_one_read_within_the_tenant(
     assert await store.rang_for(acme.id, alice.id, asked) == {calls[0].id: rows[1]}
     assert await store.rang_for(globex.id, alice.id, asked) == {}
     assert await store.rang_for(acme.id, alice.id, []) == {}
+    # users_notified: who the call reached (not a phone nobody is bound to), in its tenant.
+    assert await store.users_notified(acme.id, calls[0].id) == {alice.id}
+    assert await store.users_notified(acme.id, calls[2].id) == set()
+    assert await store.users_notified(globex.id, calls[0].id) == set()
 
 
 async def test_contacts_are_read_by_ids_and_by_numbers_at_once_within_the_tenant(

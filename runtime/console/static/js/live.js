@@ -308,7 +308,8 @@ function connect() {
     } else if (message.type === "notification") {
       if (message.id) lastId = message.id;
       onNotification(message);
-    } else if (message.type === "call_handled" && findCard(message.call_id)) {
+    } else if ((message.type === "call_handled" || message.type === "call_changed") && findCard(message.call_id)) {
+      // A colleague marked it handled, or answered it (a call that rang here too): draw it again.
       refreshCard(message.call_id);
     }
   });
