@@ -1,7 +1,8 @@
 """What an operator's live page shows, without a reload, of a call that rings for them but is
 answered by a colleague, in real Chromium: rung with a colleague (a group) and answered there,
 their card turns from Ringing to Talking, answered by the colleague (it stayed Ringing, with
-"(1 ringing)" in the title, until the call ended); transferred to them after a colleague
+"(1 ringing)" in the title, until the call ended), also when the answer came while the page
+was disconnected; transferred to them after a colleague
 answered, their card rings at their extension, from whom (it said Talking at the colleague's),
 until they answer.
 
@@ -46,6 +47,19 @@ async def test_a_call_answered_by_a_colleague_or_transferred_to_me(
     await expect(group.locator('[data-field="answered-by"]')).to_have_text("operator (101)")
     await expect(page).to_have_title(re.compile(r"^Live calls"))
     await seed.hook_ok(end("g-1"))
+    await expect(page.locator("#active-calls li.call-card")).to_have_count(0)
+
+    # --- the same while anna's page is disconnected: after the reconnect it says Talking ----
+    await seed.hook_ok(start("g-2"))
+    await seed.hook_ok(internal("g-2", CLIENT, "102"))
+    await expect(group.locator('[data-field="state"]')).to_have_text("Ringing")
+    await page.evaluate("window.consoleLiveSocket.close()")
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "offline")
+    await seed.hook_ok(answer("g-2"))
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "live",
+                                                                 timeout=15_000)
+    await expect(group.locator('[data-field="state"]')).to_have_text("Talking")
+    await seed.hook_ok(end("g-2"))
     await expect(page.locator("#active-calls li.call-card")).to_have_count(0)
 
     # --- answered at 101, then transferred to anna at 102 -----------------------------------

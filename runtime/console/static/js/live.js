@@ -299,9 +299,10 @@ function connect() {
     try { message = JSON.parse(event.data); } catch { return; }
     if (message.type === "caught_up") {
       attempts = 0;
-      // Back after a disconnect: marks made meanwhile come on no socket; draw those cards again.
+      // Back after a disconnect: marks made meanwhile, and answers at a colleague's phone, come
+      // on no socket (they are no notifications); draw those cards, and every live one, again.
       if (everConnected) {
-        for (const card of document.querySelectorAll("li.call-card.needs-attention")) refreshCard(card.dataset.callId);
+        for (const card of document.querySelectorAll("li.call-card.needs-attention, #active-calls li.call-card")) refreshCard(card.dataset.callId);
       }
       everConnected = true;
       setStatus("live", "Live: calls appear here as they ring.");
