@@ -39,6 +39,7 @@ from runtime.store.models import (
     Execution,
     ExecutionOutcome,
     Module,
+    NotificationKind,
     ScriptVersion,
     to_json,
     utc_now,
@@ -156,13 +157,19 @@ def failure_reply(execution_id: str) -> Reply:
 
 
 def answered_now(effects: Effects) -> str | None:
-    """The id of the call this result moved to answered (its ringing is over), if any."""
+    """The id of the call this result answered, if any: moved it to answered (its ringing is
+    over), or had it answered at another phone (a transfer taken: an `answered`
+    notification of a call that already was)."""
     change = effects.call
-    if change is None or change.repeat or change.late \
-            or change.state_after is not CallState.ANSWERED \
-            or change.state_before is CallState.ANSWERED:
-        return None
-    return change.id
+    if change is not None and not (change.repeat or change.late) \
+            and change.state_after is CallState.ANSWERED:
+        if change.state_before is not CallState.ANSWERED:
+            return change.id
+        for notification in effects.pushes:
+            if notification.kind is NotificationKind.ANSWERED \
+                    and notification.call_id == change.id:
+                return change.id
+    return None
 
 
 class Runner:
@@ -352,7 +359,8 @@ class Runner:
         if call_id is None:
             return
         # The contract notifies the phone that answered only; the colleagues it rang for (a
-        # group) are told nothing, and their live pages showed it ringing until it ended.
+        # group, or the one who transferred it) are told nothing, and their live pages showed
+        # it ringing, or them talking, until it ended.
         try:
             rang = await self.store.users_notified(tenant_id, call_id)
         except StoreError:

@@ -81,8 +81,9 @@ async def test_a_call_transferred_to_an_operator_rings_on_their_card(
         console: tuple[Service, str], browser: Browser, colleague: Browser) -> None:
     """The answered call transferred to anna (contract §5) rings at her phone: her card says
     Ringing at her extension, from whom, until she answers (it said Talking at 101, answered by
-    the colleague, and her page's title counted no ringing call). A colleague who was only
-    rung before the answer (a group) sees it Talking."""
+    the colleague, and her page's title counted no ringing call). When she answers, the
+    colleague's page is told to draw it again (it said they were talking until the end). A
+    colleague who was only rung before the answer (a group) sees it Talking."""
     service, _ = console
     seed = await seed_setup(service)
     anna = await with_anna(seed)
@@ -105,7 +106,10 @@ async def test_a_call_transferred_to_an_operator_rings_on_their_card(
     assert (mine["state"], mine["extension"], mine["answered-by"]) == (
         "Talking", "101", "operator (101)")
 
-    await seed.hook_ok(answer("c-1", dst="102"))  # anna takes it
+    async with live_socket(browser) as mine:
+        await seed.hook_ok(answer("c-1", dst="102"))  # anna takes it: 101 is told to redraw
+        assert await mine.receive_json(timeout=10) == {"type": "call_changed",
+                                                       "call_id": call["id"]}
     for who in (colleague, browser):
         facts = facts_of(await who.page(card))
         assert (facts["state"], facts["extension"], facts["answered-by"]) == (
