@@ -44,7 +44,7 @@ class LiveCard:
     extension: str  # the phone that answered; until then the operator's side of the call
     answered_by: str | None  # "name (number)", or the number when nobody was bound
     handled: Handled | None
-    can_call_back: bool  # a client number, and this user has an extension in the module
+    can_call_back: bool  # a client's phone number, and this user has an extension in the module
     region: str  # the module's phone region, for a new contact's number
     # The answered call was transferred to this user and rings at their phone (since then):
     # for them it is ringing, whoever is talking (contract §5, transfers).
@@ -130,7 +130,7 @@ class CardReader:
                 answered_by=_answered_by(call, names),
                 handled=(Handled(mark.handled_at, names.get(mark.user_id or ""))
                          if mark is not None else None),
-                can_call_back=(call.client_phone is not None
+                can_call_back=(callable_back(call)
                                and await self._has_extension(call.module_id)),
                 region=await self._region(call.module_id), transfer=transfer))
         return cards
@@ -180,6 +180,12 @@ class CardReader:
             module = await self.store.get_module(self.tenant_id, module_id)
             self._regions[module_id] = module.region if module is not None else "RU"
         return self._regions[module_id]
+
+
+def callable_back(call: Call) -> bool:
+    """The call has a client number to call: not an internal call, nor a hidden caller id
+    ("anonymous", which is no phone number: the provider would be asked to dial that)."""
+    return call.client_phone is not None and call.client_phone_normalized is not None
 
 
 def _answered_by(call: Call, names: dict[str, str]) -> str | None:

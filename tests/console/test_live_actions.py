@@ -217,6 +217,31 @@ async def test_call_back_runs_the_modules_generate_call_or_says_why_not(
     assert page.status == 501 and "VoipGenerateCall" in await page.text()
 
 
+async def test_a_hidden_caller_is_offered_no_call(console: tuple[Service, str],
+                                                  browser: Browser) -> None:
+    """A call from a hidden number ("anonymous", as providers send it) has no number to call:
+    neither its live card nor the calls list offers "Call back" / "Call" (they offered to
+    call "anonymous", which the module would have asked the provider to dial), and the form
+    posted anyway is refused, saying why, without running the module."""
+    service, _ = console
+    seed = await seed_setup(service)
+    await seed.hook_ok(start("a-1", src="anonymous"))
+    await seed.hook_ok(end("a-1", src="anonymous", disposition="no_answer"))
+    [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+    await browser.sign_in(seed.user_token)
+    live = await browser.page("/console/live")
+    assert ">Missed<" in live and "anonymous" in live
+    assert "Call back" not in live and "/call-back" not in live
+    calls = await browser.page("/console/calls")
+    assert "anonymous" in calls and "/console/calls/originate" not in calls
+    before = (await seed.api.ok("GET", "/api/v1/executions"))["executions"]
+    refused = await post_action(browser, f"/console/calls/{call['id']}/call-back")
+    assert refused.status == 409
+    body = await refused.json()
+    assert body["error"] == "no_client" and "anonymous" in body["message"]
+    assert (await seed.api.ok("GET", "/api/v1/executions"))["executions"] == before
+
+
 async def test_no_second_contact_for_a_number(console: tuple[Service, str],
                                               browser: Browser) -> None:
     service, _ = console
