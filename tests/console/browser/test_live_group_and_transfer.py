@@ -78,3 +78,27 @@ async def test_a_call_answered_by_a_colleague_or_transferred_to_me(
     await expect(moved.locator('[data-field="answered-by"]')).to_have_text("anna (102)")
     await expect(page).to_have_title(re.compile(r"^Live calls"))
     assert tab.errors == []
+
+
+async def test_marking_handled_from_the_keyboard_keeps_the_place(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    """Keyboard only: "Mark handled" pressed with Enter redraws the card without its button;
+    the focus stays on that card (it fell to the page's start: the next Tab began again at
+    "Skip to content")."""
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    await tab.sign_in(seed.user_token)
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    await seed.hook_ok(start("m-1"))
+    await seed.hook_ok(end("m-1", disposition="no_answer"))
+    missed = page.locator("#ended-calls li.call-card", has_text=CLIENT)
+    await expect(missed.locator('[data-field="state"]')).to_have_text("Missed")
+    button = missed.get_by_role("button", name="Mark handled")
+    await button.focus()
+    await page.keyboard.press("Enter")
+    await expect(missed.locator('[data-field="handled"]')).to_contain_text("by operator")
+    assert await page.evaluate(
+        "document.activeElement.closest('li.call-card')?.dataset.callId ?? null"
+    ) == await missed.get_attribute("data-call-id")
+    assert tab.errors == []
