@@ -533,6 +533,17 @@ class Store(abc.ABC):
         """Which of these calls of the tenant the user was notified of, in one read."""
 
     @abc.abstractmethod
+    async def users_notified(self, tenant_id: str, call_id: str) -> set[str]:
+        """The users the tenant's call rang, was answered or ended at (empty for another
+        tenant's call)."""
+
+    @abc.abstractmethod
+    async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                       ) -> dict[str, CallNotified]:
+        """Which of these calls of the tenant rang for the user: call id -> the first time it
+        did (when, and at which of their phones), in one read."""
+
+    @abc.abstractmethod
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
         """Whether the call rang, was answered or ended at this user (they were notified)."""
 
