@@ -190,6 +190,12 @@ def prepare_template() -> list[str]:
     global _template
     libc = _libc()
     notes: list[str] = []
+    # Not dumpable, as the service: it holds the pool's ends of a standby's pipes, which a
+    # process of the same uid could otherwise open through /proc/<template>/fd (a worker of a
+    # normal user's service where no minimal root and no Landlock hide /proc), then read the
+    # calls and outcomes of whichever tenant that worker goes to. Its children inherit this.
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        notes.append(f"not dumpable: {os.strerror(ctypes.get_errno())}")
     # A normal user's workers are grandchildren (forked by a short-lived first child inside
     # the user namespace): as a subreaper the template stays their parent and reaps them.
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:

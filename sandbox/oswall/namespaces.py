@@ -41,6 +41,7 @@ MS_PRIVATE = 1 << 18
 MS_RELATIME = 1 << 21
 MS_STRICTATIME = 1 << 24
 MNT_DETACH = 2
+PR_SET_DUMPABLE = 4
 SYS_PIVOT_ROOT = 155
 
 # statvfs flags (f_flag) -> the mount flags a read-only remount must keep: inside a user
@@ -91,13 +92,22 @@ def enter_namespaces(libc: ctypes.CDLL, wanted: int) -> tuple[int, str | None]:
 
 def map_own_ids(uid: int, gid: int) -> None:
     """In a fresh user namespace: map this process's own uid/gid to themselves, nothing more
-    (an unprivileged process may map only its own ids, and only after denying setgroups)."""
+    (an unprivileged process may map only its own ids, and only after denying setgroups).
+    Makes the process dumpable: a non-dumpable one's /proc/self files belong to root, so it
+    could not write its own maps (a worker is made non-dumpable again as it hardens)."""
+    set_dumpable(True)
     with open("/proc/self/setgroups", "w", encoding="ascii") as setgroups:
         setgroups.write("deny")
     with open("/proc/self/uid_map", "w", encoding="ascii") as uid_map:
         uid_map.write(f"{uid} {uid} 1")
     with open("/proc/self/gid_map", "w", encoding="ascii") as gid_map:
         gid_map.write(f"{gid} {gid} 1")
+
+
+def set_dumpable(dumpable: bool) -> None:
+    """prctl(PR_SET_DUMPABLE) through the interpreter's own libc symbols."""
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, int(dumpable), 0, 0, 0) != 0:
+        _check(-1, "prctl(PR_SET_DUMPABLE)")
 
 
 def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int,
@@ -209,6 +219,9 @@ def build_shared_namespaces(libc: ctypes.CDLL, mountpoint: str,
         try:
             os.close(ready_read)
             os.close(release_write)
+            # The template opens this helper's /proc/<pid>/ns links, which a non-dumpable
+            # process (the template's children inherit that) would refuse it as a normal user.
+            set_dumpable(True)
             unshare(libc, SHARED_FLAGS | (CLONE_NEWUSER if with_user else 0))
             if with_user:
                 map_own_ids(uid, gid)

@@ -264,6 +264,9 @@ def test_a_normal_user_without_namespaces_or_landlock_is_warned_workers_read_its
                 if line.startswith("sandbox workers are exposed: ")]
     assert any("data directory, database and operator token" in line for line in warnings)
     assert any("other tenants' workers" in line for line in warnings)
+    # The template is not dumpable: its descriptors (a standby's pipes, which the next tenant's
+    # calls and outcomes travel) were open to its workers through /proc/<template>/fd.
+    assert result["template_descriptors"] == "refused: PermissionError"
 
 
 def test_root_without_namespaces_or_landlock_is_warned_workers_see_the_host() -> None:
@@ -276,6 +279,7 @@ def test_root_without_namespaces_or_landlock_is_warned_workers_see_the_host() ->
     assert any("other tenants' workers" in line for line in warnings)
     assert not any("operator token" in line for line in warnings)
     assert not any("seccomp" in line for line in warnings)
+    assert result["template_descriptors"] == "refused: PermissionError"
 
 
 def test_workers_without_a_seccomp_filter_are_warned_of() -> None:
