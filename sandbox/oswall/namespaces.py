@@ -219,11 +219,10 @@ def build_shared_namespaces(libc: ctypes.CDLL, mountpoint: str,
         try:
             os.close(ready_read)
             os.close(release_write)
-            # The template opens this helper's /proc/<pid>/ns links, which a non-dumpable
-            # process (the template's children inherit that) would refuse it as a normal user.
-            set_dumpable(True)
             unshare(libc, SHARED_FLAGS | (CLONE_NEWUSER if with_user else 0))
             if with_user:
+                # Also makes it dumpable, as it must be for a normal user's template to open
+                # its /proc/<pid>/ns links (the template's children inherit "not dumpable").
                 map_own_ids(uid, gid)
             enter_minimal_root(libc, mountpoint, readable_paths)
             set_hostname(libc, hostname)
