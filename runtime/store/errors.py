@@ -83,6 +83,11 @@ _POSTGRES_CAUSES = (
     ("53", "PostgreSQL is out of resources"),
     ("58", "PostgreSQL system error"),
     ("25006", "PostgreSQL is read-only"),
+    # Another session held a row this write needs past our lock_timeout, or someone cancelled
+    # the statement (pg_cancel_backend, an operator's statement_timeout). The database is
+    # refusing this write, not the script's result: retried later, the write goes through.
+    ("55P03", "PostgreSQL lock wait timed out (another session holds a row this write needs)"),
+    ("57014", "PostgreSQL cancelled the statement"),
 )
 
 
