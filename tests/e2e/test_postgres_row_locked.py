@@ -2,8 +2,8 @@
 migration) while the provider's webhook for that call arrives: the webhook waits for the row
 and, when the wait ends without it (our lock_timeout, or the statement cancelled), it is the
 database refusing the write, not the tenant's script failing. The provider is answered 503 with
-Retry-After and the cause, the module's execution log blames nothing on the script, and the
-retry after the row is free is applied once.
+Retry-After and the cause, the module's execution log blames nothing on the script, the node
+stays healthy (one held row is no outage), and the retry after the row is free is applied once.
 
 On a PostgreSQL server of the test's own (private_postgres.py): the shared one is never locked."""
 
@@ -71,6 +71,11 @@ async def refused_then_retried(session: aiohttp.ClientSession, tenant: SeedTenan
     body = json.loads(text)
     assert body["error"] == "storage_unavailable", body
     assert cause in body["message"], body
+    # One held row is no outage: the node stays healthy for every other write.
+    async with session.get(tenant.base + "/healthz") as response:
+        health = await response.json()
+        assert response.status == 200, health
+        assert health["storage"]["status"] == "ok", health
     # Nothing blamed on the script: the log holds the two webhooks that went through only.
     executions = await call_json(session, "GET", f"{tenant.api}/executions?limit=50",
                                  tenant.key)
@@ -116,4 +121,6 @@ async def test_a_webhook_for_a_call_whose_row_another_session_holds(tmp_path: Pa
                     ("notify_start", "applied"), ("notify_answer", "applied")]
         finally:
             service.stop()
-        assert "Traceback" not in service.log(), service.log()
+        log = service.log()
+        assert "Traceback" not in log, log
+        assert "storage unavailable" not in log, log
