@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from runtime import ids
 from runtime.acting import ActContext, Effects, act
@@ -32,18 +32,22 @@ from runtime.metrics import Metrics
 from runtime.ratelimit import TenantLimiter
 from runtime.store import Store, StoreError
 from runtime.store.base import Tx
-from runtime.store.errors import StorageUnavailable, storage_unavailable
+from runtime.store.errors import NotFound, StorageUnavailable, storage_unavailable
 from runtime.store.models import (
     JSON,
+    CallState,
     Execution,
     ExecutionOutcome,
     Module,
+    NotificationKind,
     ScriptVersion,
     to_json,
     utc_now,
 )
 from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
 from sandbox.call import PARSE_FUNCTION
+
+T = TypeVar("T")
 
 log = logging.getLogger("runtime.runner")
 
@@ -93,6 +97,15 @@ class RunReport:
             "storage": self.storage_writes,
             "fetches": self.fetches,
         }
+
+
+class ModuleGone(NotFound):
+    """The module was deleted (alone or with its tenant) while its script ran: nothing the
+    run caused can be stored, not even its execution row (the module's log went with it)."""
+
+    def __init__(self, module: Module) -> None:
+        super().__init__(f"module {module.id} was deleted while its script ran; "
+                         "nothing was stored")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +165,22 @@ def failure_reply(execution_id: str) -> Reply:
         {"Content-Type": "application/json", **REPLY_SECURITY_HEADERS},
         json.dumps(body).encode(),
     )
+
+
+def answered_now(effects: Effects) -> str | None:
+    """The id of the call this result answered, if any: moved it to answered (its ringing is
+    over), or had it answered at another phone (a transfer taken: an `answered`
+    notification of a call that already was)."""
+    change = effects.call
+    if change is not None and not (change.repeat or change.late) \
+            and change.state_after is CallState.ANSWERED:
+        if change.state_before is not CallState.ANSWERED:
+            return change.id
+        for notification in effects.pushes:
+            if notification.kind is NotificationKind.ANSWERED \
+                    and notification.call_id == change.id:
+                return change.id
+    return None
 
 
 class Runner:
@@ -285,8 +314,8 @@ class Runner:
         report, session = await self.execute(module, version.source, PARSE_FUNCTION,
                                              request=request)
         if not report.ok:
-            await self.store.record_execution(
-                self.execution_row(module, version, report, request))
+            await self._recorded(module, self.store.record_execution(
+                self.execution_row(module, version, report, request)))
             self.metrics.count_webhook(report.status.value)
             return failure_reply(report.execution_id), report
         result = report.validated
@@ -309,11 +338,12 @@ class Runner:
         except StorageUnavailable:
             raise  # nothing can be recorded now; the caller answers 503 (retry later)
         except StoreError as error:
+            await self._unless_gone(module, error)
             # e.g. the module's storage filled up between the call and the commit.
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
-            await self.store.record_execution(self.execution_row(
-                module, version, report, request, created_at=now))
+            await self._recorded(module, self.store.record_execution(self.execution_row(
+                module, version, report, request, created_at=now)))
             self.metrics.count_webhook("error")
             return failure_reply(report.execution_id), report
         self.metrics.count_webhook("ok")
@@ -326,14 +356,29 @@ class Runner:
             data["fetches"] = report.fetches
         return data
 
-    async def publish(self, effects: Effects | None) -> None:
-        """Live notifications, after the commit."""
+    async def publish(self, effects: Effects | None, tenant_id: str) -> None:
+        """Live notifications, after the commit; and when a call was just answered, a
+        `{"type": "call_changed", "call_id"}` to the other users it rang for."""
         if effects is None:
             return
+        told: set[str] = set()
         for notification in effects.pushes:
+            told.add(notification.user_id)
             await self.hub.publish(notification.user_id, {
                 "type": "notification", **to_json(notification),
             })
+        call_id = answered_now(effects)
+        if call_id is None:
+            return
+        # The contract notifies the phone that answered only; the colleagues it rang for (a
+        # group, or the one who transferred it) are told nothing, and their live pages showed
+        # it ringing, or them talking, until it ended.
+        try:
+            rang = await self.store.users_notified(tenant_id, call_id)
+        except StoreError:
+            return  # (their pages draw the call again at its end)
+        for user_id in sorted(rang - told):
+            await self.hub.publish(user_id, {"type": "call_changed", "call_id": call_id})
 
     async def dry_run(
         self, module: Module, source: str, request: RequestData
@@ -353,6 +398,7 @@ class Runner:
             # the service's problem, not the script's: 503, as for a webhook.
             if (unavailable := storage_unavailable(error)) is not None:
                 raise unavailable from error
+            await self._unless_gone(module, error)
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
             return report, None
@@ -369,7 +415,7 @@ class Runner:
         execution = self.execution_row(module, version, report, None, args)
         writes = session.storage_writes if report.ok else []
         if not writes:
-            await self.store.record_execution(execution)
+            await self._recorded(module, self.store.record_execution(execution))
             return report
         context = self.act_context(module, report, session)
 
@@ -382,8 +428,26 @@ class Runner:
         except StorageUnavailable:
             raise  # nothing can be recorded now; the caller answers 503 (retry later)
         except StoreError as error:
+            await self._unless_gone(module, error)
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
-            await self.store.record_execution(replace(execution, outcome=report.status,
-                                                      error=report.error))
+            await self._recorded(module, self.store.record_execution(
+                replace(execution, outcome=report.status, error=report.error)))
         return report
+
+    async def _unless_gone(self, module: Module, error: StoreError) -> None:
+        """ModuleGone when `error` came of the module being deleted while its script ran (its
+        rows' foreign keys fail). Asked only after a failure: a webhook's unit reads nothing
+        more on its way."""
+        if (isinstance(error, NotFound)
+                and await self.store.get_module(module.tenant_id, module.id) is None):
+            raise ModuleGone(module) from None
+
+    async def _recorded(self, module: Module, write: Awaitable[T]) -> T:
+        """`write`'s value (a failed script's execution row: not the way of most webhooks);
+        ModuleGone as in `_unless_gone`."""
+        try:
+            return await write
+        except NotFound as error:
+            await self._unless_gone(module, error)
+            raise

@@ -295,11 +295,13 @@ class Tx(Protocol):
         ...
 
     async def create_contacts(
-        self, tenant_id: str, contacts: Sequence[tuple[str, Sequence[ContactPhone]]]
+        self, tenant_id: str, contacts: Sequence[tuple[str, Sequence[ContactPhone]]], *,
+        indexed: bool = True,
     ) -> list[Contact]:
         """Create contacts from (name, phones); callers normalise phones (acting.contact_phones).
-        PhoneTaken when another contact has one of the numbers; Conflict when two of the new
-        ones would share one."""
+        PhoneTaken when another contact has one of the numbers (naming the item when
+        `indexed`: a bulk create, even of one); Conflict when two of the new ones would share
+        one."""
         ...
 
     # --- editing and deleting (editing.py) ------------------------------------------------
@@ -531,6 +533,17 @@ class Store(abc.ABC):
         """Which of these calls of the tenant the user was notified of, in one read."""
 
     @abc.abstractmethod
+    async def users_notified(self, tenant_id: str, call_id: str) -> set[str]:
+        """The users the tenant's call rang, was answered or ended at (empty for another
+        tenant's call)."""
+
+    @abc.abstractmethod
+    async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                       ) -> dict[str, CallNotified]:
+        """Which of these calls of the tenant rang for the user: call id -> the first time it
+        did (when, and at which of their phones), in one read."""
+
+    @abc.abstractmethod
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
         """Whether the call rang, was answered or ended at this user (they were notified)."""
 
@@ -666,7 +679,8 @@ class Store(abc.ABC):
     async def create_contact(
         self, tenant_id: str, name: str, phones: Sequence[ContactPhone] = ()
     ) -> Contact:
-        [contact] = await self.create_contacts(tenant_id, [(name, phones)])
+        [contact] = await self.write(
+            lambda tx: tx.create_contacts(tenant_id, [(name, phones)], indexed=False))
         return contact
 
     async def create_contacts(

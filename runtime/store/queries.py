@@ -29,6 +29,7 @@ from runtime.store.models import (
     ExecutionFilter,
     Module,
     Notification,
+    NotificationKind,
     ScriptVersion,
     StorageItem,
     StorageUsage,
@@ -465,6 +466,29 @@ class Reads(UsageReads):
             WHERE n.user_id = $1 AND c.tenant_id = $2 AND n.call_id IN ({id_marks(3, ids)})"""),
                                     [user_id, tenant_id, *ids])
         return {str(row["call_id"]) for row in rows}
+
+    async def users_notified(self, tenant_id: str, call_id: str) -> set[str]:
+        rows = await self._port.all(pure("""
+            SELECT DISTINCT n.user_id FROM call_notified n JOIN calls c ON c.id = n.call_id
+            WHERE n.call_id = $1 AND c.tenant_id = $2 AND n.user_id IS NOT NULL"""),
+                                    [call_id, tenant_id])
+        return {str(row["user_id"]) for row in rows}
+
+    async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                       ) -> dict[str, CallNotified]:
+        ids = sorted(set(call_ids))
+        if not ids:
+            return {}
+        rows = await self._all(t.CALL_NOTIFIED, pure(f"""
+            SELECT n.* FROM call_notified n JOIN calls c ON c.id = n.call_id
+            WHERE n.user_id = $1 AND c.tenant_id = $2 AND n.kind = $3
+            AND n.call_id IN ({id_marks(4, ids)})"""),
+                               [user_id, tenant_id, NotificationKind.RINGING.value, *ids])
+        rang: dict[str, CallNotified] = {}
+        for row in rows:
+            if row.call_id not in rang or row.created_at < rang[row.call_id].created_at:
+                rang[row.call_id] = row
+        return rang
 
     async def handled_calls(self, tenant_id: str, call_ids: Sequence[str]
                             ) -> dict[str, CallHandled]:

@@ -20,6 +20,7 @@ from runtime.store.models import (
     CallEventRecord,
     CallFilter,
     CallHandled,
+    CallNotified,
     Contact,
     Execution,
     ExecutionFilter,
@@ -202,6 +203,16 @@ class QueryReads(Store):
     async def notified_of(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
                           ) -> set[str]:
         read: set[str] = await self._read(Reads.notified_of, tenant_id, user_id, call_ids)
+        return read
+
+    async def users_notified(self, tenant_id: str, call_id: str) -> set[str]:
+        read: set[str] = await self._read(Reads.users_notified, tenant_id, call_id)
+        return read
+
+    async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                       ) -> dict[str, CallNotified]:
+        read: dict[str, CallNotified] = await self._read(Reads.rang_for, tenant_id, user_id,
+                                                         tuple(call_ids))
         return read
 
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
