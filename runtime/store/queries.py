@@ -562,12 +562,16 @@ class Reads(UsageReads):
                                [*params, limit, offset])
 
     async def list_notifications(self, tenant_id: str, user_id: str, after_id: str | None,
-                                 since: datetime | None, limit: int, newest: bool = False
-                                 ) -> list[Notification]:
+                                 since: datetime | None, limit: int, newest: bool = False,
+                                 upto_id: str | None = None) -> list[Notification]:
         # An unknown after_id is ignored: its subquery yields no seq, so the bound is 0.
         where = ["tenant_id = $1", "user_id = $2", "seq > COALESCE((SELECT seq FROM "
                  "notifications WHERE id = $3 AND user_id = $2), 0)"]
         params: list[object] = [tenant_id, user_id, after_id]
+        if upto_id is not None:  # an unknown one bounds nothing in: no rows
+            params.append(upto_id)
+            where.append(f"seq <= (SELECT seq FROM notifications WHERE id = ${len(params)} "
+                         "AND user_id = $2)")
         if since is not None:
             params.append(self._d.time_in(since))
             where.append(f"created_at >= ${len(params)}")

@@ -264,9 +264,11 @@ class QueryReads(Store):
         since: datetime | None = None,
         limit: int = DEFAULT_LIMIT,
         newest: bool = False,
+        upto_id: str | None = None,
     ) -> list[Notification]:
         read: list[Notification] = await self._read(
-            Reads.list_notifications, tenant_id, user_id, after_id, since, limit, newest
+            Reads.list_notifications, tenant_id, user_id, after_id, since, limit, newest,
+            upto_id,
         )
         return read
 
