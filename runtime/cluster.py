@@ -132,7 +132,7 @@ class Cluster:
             return False
         try:
             await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=self.check_interval)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+        except Exception:  # whatever the driver raises (see _watch): a connection to replace
             return False
         return True
 
@@ -151,9 +151,11 @@ class Cluster:
                 try:
                     await self._listen()
                     break
-                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
-                        TimeoutError) as error:
-                    # (A timeout's text is empty: its name says it.)
+                except Exception as error:
+                    # Whatever the driver raises (asyncpg's own InternalClientError, not an
+                    # InterfaceError, when a session is killed during its LISTEN): this task
+                    # must not end, or the node silently stops hearing the others. (A
+                    # timeout's text is empty: its name says it.)
                     log.warning("cluster listener: cannot reconnect (%s); retrying in %.1fs",
                                 str(error) or type(error).__name__, backoff)
                     await asyncio.sleep(backoff)

@@ -269,3 +269,33 @@ async def test_a_relay_that_keeps_failing_for_the_database_says_so_in_one_line(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_driver_error_of_any_kind_while_reconnecting_does_not_end_the_listener(
+    two: tuple[Node, Node], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A session killed during its LISTEN made asyncpg raise its InternalClientError ("cannot
+    # switch to state 12; another operation (2) is in progress"), which is no InterfaceError:
+    # the watch task ended, and the node never heard the others again.
+    a, b = two
+    real_listen = Cluster._listen
+    failures = [InternalClientError("cannot switch to state 12; another operation (2) is in "
+                                    "progress")]
+
+    async def listen_once_broken(self: Cluster) -> None:
+        if self is b.cluster and failures:
+            raise failures.pop()
+        await real_listen(self)
+
+    monkeypatch.setattr(Cluster, "_listen", listen_once_broken)
+    assert b.cluster._conn is not None
+    b.cluster._lost.set()  # as its connection's termination listener does
+
+    async def back() -> bool:
+        return b.cluster.reconnects == 1 and b.cluster._conn is not None
+
+    await eventually(back)
+    assert not failures
+    on_b = b.hub.subscribe("usr_1")
+    await a.hub.publish("usr_1", {"type": "notification", "id": "ntf_after_error"})
+    assert (await received(on_b))["id"] == "ntf_after_error"
