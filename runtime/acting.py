@@ -344,7 +344,8 @@ async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
         if pending is not None:
             pending = pending.after_record(recorded)
     pushes = await _send(tx, ctx, pending) if pending is not None else []
-    await _apply_storage(tx, ctx)
+    if ctx.storage_writes:  # (most scripts write none: no coroutine made for nothing)
+        await _apply_storage(tx, ctx)
     return Effects(call=call_change, record=record_change, activity=activity,
                    contact_created=contact_created, pushes=tuple(pushes),
                    storage=tuple(ctx.storage_writes))

@@ -11,7 +11,8 @@ from runtime.api import ROUTERS
 from runtime.cluster import start_cluster
 from runtime.config import Config
 from runtime.console import setup_console
-from runtime.edge import edge, handler_args
+from runtime.edge import edge, handler_args, scope_middleware
+from runtime.errors import only_static_methods, shadowed_static_routes, static_routes
 from runtime.fetcher import own_host_ports
 from runtime.hub import EndReason, Hub
 from runtime.metrics import Metrics
@@ -31,6 +32,7 @@ from runtime.typedefs import (
     OPERATOR_TOKEN,
     POOL,
     RUNNER,
+    STATIC_ROUTES,
     STORE,
 )
 from sandbox import SandboxPool
@@ -128,4 +130,7 @@ def create_app(config: Config, operator_token: str) -> web.Application:
         app.add_routes(router)
     install_openapi(app)
     setup_console(app)
+    app[STATIC_ROUTES] = static_routes(app.router)
+    for path, methods in shadowed_static_routes(app.router).items():
+        scope_middleware(app, path, only_static_methods(path, methods))
     return app

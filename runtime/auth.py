@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from runtime import ids
-from runtime.errors import unauthorized
+from runtime.errors import ApiError, unauthorized
 from runtime.hub import Credential, EndReason
 from runtime.store import Store
 from runtime.store.models import User
@@ -42,10 +42,32 @@ def bearer(request: web.Request, *, allow_query: bool = False) -> str | None:
     return None
 
 
+def _kind(request: web.Request, secret: str) -> str | None:
+    """Which kind of credential a refused secret is, when it says so by its prefix (or is the
+    operator token), so the refusal says "wrong kind" rather than "unknown or revoked"."""
+    if secret.startswith(ids.API_KEY_PREFIX):
+        return "a tenant API key"
+    if secret.startswith(ids.USER_TOKEN_PREFIX):
+        return "a user token"
+    if hmac.compare_digest(secret, request.app[OPERATOR_TOKEN]):
+        return "the operator token"
+    return None
+
+
+def _refused(request: web.Request, secret: str, needed: str, unknown: str) -> ApiError:
+    kind = _kind(request, secret)
+    if kind is None or kind in needed:  # one of the kinds asked for, and not found
+        return unauthorized(unknown)
+    return unauthorized(f"this needs {needed}, not {kind}")
+
+
 def require_operator(request: web.Request) -> None:
     secret = bearer(request)
-    if secret is None or not hmac.compare_digest(secret, request.app[OPERATOR_TOKEN]):
+    if secret is None:
         raise unauthorized("this needs the operator token")
+    if not hmac.compare_digest(secret, request.app[OPERATOR_TOKEN]):
+        kind = _kind(request, secret)
+        raise unauthorized("this needs the operator token" + (f", not {kind}" if kind else ""))
 
 
 async def require_tenant(request: web.Request) -> TenantAuth:
@@ -54,7 +76,7 @@ async def require_tenant(request: web.Request) -> TenantAuth:
         raise unauthorized("this needs a tenant API key")
     key = await request.app[STORE].find_api_key(ids.hash_secret(secret))
     if key is None:
-        raise unauthorized("unknown or revoked API key")
+        raise _refused(request, secret, "a tenant API key", "unknown or revoked API key")
     return TenantAuth(tenant_id=key.tenant_id, key_id=key.id)
 
 
@@ -102,7 +124,7 @@ async def require_user_auth(request: web.Request) -> UserAuth:
         raise unauthorized("this needs a user token")
     auth = await find_user_auth(request.app[STORE], ids.hash_secret(secret))
     if auth is None:
-        raise unauthorized("unknown or revoked user token")
+        raise _refused(request, secret, "a user token", "unknown or revoked user token")
     return auth
 
 
@@ -123,5 +145,6 @@ async def require_tenant_or_user_auth(request: web.Request) -> TenantAuth | User
     user = await find_user_auth(store, digest)
     if user is not None:
         return user
-    raise unauthorized("unknown or revoked credentials")
+    raise _refused(request, secret, "a tenant API key or a user token",
+                   "unknown or revoked credentials")
 

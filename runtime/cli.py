@@ -157,10 +157,20 @@ def load_allowlist(script: Path, given: list[str]) -> list[str]:
 
 
 def load_request(path: Path | None) -> RequestData:
+    """The --request file, checked as the API's dry run checks a composed request (a method
+    that is not text, a header value that is a number: a usage error naming the field)."""
+    from runtime.errors import ApiError
+    from runtime.json_body import validated
+    from runtime.operations.dry_runs import RequestBody
+
     if path is None:
         return RequestData(method="POST", body=None)
+    data = load_mapping(path)
     try:
-        return composed_request(load_mapping(path))
+        validated(RequestBody, data)
+        return composed_request(data)
+    except ApiError as error:
+        raise UsageError(f"{path}: {error.message}") from None
     except (TypeError, ValueError) as error:
         raise UsageError(f"{path}: {error}") from None
 

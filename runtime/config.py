@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +24,7 @@ from runtime.data_at_rest import (
     wipe_environment_variable,
 )
 from runtime.store.models import StorageLimits
+from runtime.store.storage_url import check_storage_url
 from sandbox import PARSE_FUNCTION, Limits
 
 OPERATOR_TOKEN_ENV = "VOIP_RUNTIME_OPERATOR_TOKEN"
@@ -37,7 +39,9 @@ class Strict(BaseModel):
 
 class ListenConfig(Strict):
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
+    # Not 0 (any free port): the service's own URLs (webhook URLs, the printed addresses) are
+    # built from this port before the socket is open.
+    port: int = Field(default=8080, ge=1, le=65535)
 
 
 class SandboxConfig(Strict):
@@ -184,6 +188,15 @@ class Config(Strict):
     http: HttpConfig = HttpConfig()
     retention: RetentionConfig = RetentionConfig()
 
+    @field_validator("storage_url")
+    @classmethod
+    def openable_storage_url(cls, url: str | None) -> str | None:
+        # A wrong scheme or ?pool_size= is the configuration's error, said at start (it was a
+        # traceback from opening the store).
+        if url is not None:
+            check_storage_url(url)
+        return url
+
     @property
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"sqlite://{(self.data_dir / DATABASE_FILE).resolve()}"
@@ -200,7 +213,9 @@ class ConfigError(Exception):
     """The configuration file is missing, unreadable or invalid; the message says where."""
 
 
-def load_config(path: Path | None) -> Config:
+def load_config(path: Path | None, *, listen: Mapping[str, object] | None = None) -> Config:
+    """The configuration from `path` (defaults without one); `listen` overrides its keys of
+    `listen:` (the command line's --host and --port), validated with the rest."""
     data: dict[str, object] = {}
     if path is not None:
         try:
@@ -216,11 +231,16 @@ def load_config(path: Path | None) -> Config:
         data["operator_token"] = operator_token
     if os.environ.get(STORAGE_URL_ENV):
         data["storage_url"] = os.environ[STORAGE_URL_ENV]
+    if listen:
+        given = data.get("listen")
+        data["listen"] = {**(given if isinstance(given, dict) else {}), **listen}
     try:
         return Config.model_validate(data)
     except ValidationError as error:
+        from runtime.json_body import problem
+
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+            f"{'.'.join(str(p) for p in e['loc'])}: {problem(e)}" for e in error.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
 

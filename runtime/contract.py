@@ -45,6 +45,7 @@ from pydantic import (
     Field,
     PlainValidator,
     RootModel,
+    Strict,
     ValidationError,
     model_validator,
 )
@@ -197,33 +198,21 @@ def check_call_id(text: str) -> str:
     return _call_id_size(non_empty(text))
 
 
-def enum_reader(enum: type[StrEnum]) -> Callable[[Any], Any]:
-    """Accept a member or its value string; anything else gets the list of what is allowed."""
+def enum_message(enum: type[StrEnum], value: Any) -> str:
+    """What a script is told when `value` is none of `enum`'s members or values: the list of
+    what is allowed, and the member it probably meant."""
     script_name = SCRIPT_ENUM_NAMES[enum]
-    # What `enum(value)` finds, without its two calls in Python code (the metaclass's
-    # __call__ and __new__): three enums are read on every webhook.
-    members: dict[str, StrEnum] = {m.value: m for m in enum}
-
-    def read(value: Any) -> Any:
-        if isinstance(value, enum):
-            return value
-        if isinstance(value, str):
-            member = members.get(value)
-            if member is not None:
-                return member
-        allowed = ", ".join(f"{m.name} ('{m.value}')" for m in enum)
-        message = f"must be a {script_name}: {allowed} (got {shown(value)})"
-        if isinstance(value, str):
-            # Providers write "no answer" or "NoAnswer"; point at the member they meant.
-            spelled = {m.value: m for m in enum} | {m.name.lower(): m for m in enum}
-            key = re.sub(r"[\s,-]+", "_", value.strip().lower())
-            close = difflib.get_close_matches(key, list(spelled), n=1, cutoff=0.75)
-            if close:
-                member = spelled[close[0]]
-                message += f"; did you mean {script_name}.{member.name}?"
-        raise problem(message)
-
-    return read
+    allowed = ", ".join(f"{m.name} ('{m.value}')" for m in enum)
+    message = f"must be a {script_name}: {allowed} (got {shown(value)})"
+    if isinstance(value, str):
+        # Providers write "no answer" or "NoAnswer"; point at the member they meant.
+        spelled = {m.value: m for m in enum} | {m.name.lower(): m for m in enum}
+        key = re.sub(r"[\s,-]+", "_", value.strip().lower())
+        close = difflib.get_close_matches(key, list(spelled), n=1, cutoff=0.75)
+        if close:
+            member = spelled[close[0]]
+            message += f"; did you mean {script_name}.{member.name}?"
+    return message
 
 
 FLOAT_MAX: Final = sys.float_info.max
@@ -363,9 +352,13 @@ Phone = Annotated[str, Field(min_length=1, max_length=PHONE_MAX_CHARS)]
 # An empty call id would join unrelated calls (events are matched by it), so it is refused.
 CallId = Annotated[str, AfterValidator(check_call_id)]
 PhoneExt = Annotated[str, AfterValidator(max_bytes(PHONE_EXT_MAX_BYTES))]
-Direction = Annotated[CallDirection, BeforeValidator(enum_reader(CallDirection))]
-Disposition = Annotated[CallDisposition, BeforeValidator(enum_reader(CallDisposition))]
-Event = Annotated[WebhookEvent, BeforeValidator(enum_reader(WebhookEvent))]
+# A member, or the string of its value, read by pydantic itself: lax for these fields alone,
+# as strict takes only a member; no call into Python for each (three every webhook). (Lax
+# would also read bytes as text; a result is JSON from the worker, which holds none.) When
+# neither matches, describe_error writes what is allowed (enum_message).
+Direction = Annotated[CallDirection, Strict(False)]
+Disposition = Annotated[CallDisposition, Strict(False)]
+Event = Annotated[WebhookEvent, Strict(False)]
 Duration = Annotated[int | float, PlainValidator(read_duration)]
 CallData = Annotated[JSONValue, AfterValidator(check_call_data)]
 Status = Annotated[int, AfterValidator(check_status)]
@@ -394,20 +387,6 @@ class ContractModel(BaseModel):
             serialization_alias=to_camel,
         ),
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def none_is_absent(cls, data: Any) -> Any:
-        """An optional key whose value is None counts as absent (contract §4)."""
-        if not isinstance(data, dict):
-            return data
-        optional = optional_spellings(cls)
-        for key, value in data.items():
-            if value is None and key in optional:
-                return {k: v for k, v in data.items() if not (v is None and k in optional)}
-        # Nothing to leave out (most results): the dict itself, not a copy (pydantic does
-        # not change its input).
-        return data
 
     def to_json(self) -> dict[str, JSONValue]:
         """The documented camelCase JSON, absent keys left out (for storing and showing).
@@ -485,7 +464,30 @@ class CallRecord(ContractModel):
     dst_phone_ext: PhoneExt | None = None
 
 
-class HttpReply(ContractModel):
+class NoneIsAbsent(ContractModel):
+    """A contract model with an optional key that does not take None (its default is another
+    value): such a key given None is left out before validation, so it reads as absent
+    (contract §4). Every other model's optional keys take None and default to None, which is
+    the same without the validator, a call from pydantic into Python for every result (a
+    webhook's result and its event: test_contract checks that each model is one or the
+    other)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def none_is_absent(cls, data: Any) -> Any:
+        """An optional key whose value is None counts as absent (contract §4)."""
+        if not isinstance(data, dict):
+            return data
+        optional = optional_spellings(cls)
+        for key, value in data.items():
+            if value is None and key in optional:
+                return {k: v for k, v in data.items() if not (v is None and k in optional)}
+        # Nothing to leave out (most results): the dict itself, not a copy (pydantic does
+        # not change its input).
+        return data
+
+
+class HttpReply(NoneIsAbsent):
     """`response`: the HttpResponse builder as the sandbox hands it over, or a script's dict."""
 
     status: Status
@@ -699,7 +701,9 @@ def validate_result(function_name: str, value: JSONValue) -> ValidatedResult:
     if model is ParseResult and (hint := bare_part_hint(value)) is not None:
         raise ResultInvalid(function_name, [Problem(key="", message=hint)])
     try:
-        result = model.model_validate(value)
+        # The model's validator itself: `model_validate` is a Python frame around it passing
+        # six keyword arguments, all defaults here (every webhook's result comes this way).
+        result = model.__pydantic_validator__.validate_python(value)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         # Only the problems the report shows are put into words (each may look for a spelling
@@ -728,6 +732,8 @@ def describe_error(error: ErrorDetails, model: type[BaseModel], value: JSONValue
         message = str(ctx["message"])
     elif kind == "missing":
         message = "is required"
+    elif kind == "enum" and (enum := annotation_at(model, loc)) in SCRIPT_ENUM_NAMES:
+        message = enum_message(enum, given)
     elif kind == "extra_forbidden":
         message = unknown_key_message(model, value, loc)
     elif kind == "string_type":
@@ -803,6 +809,14 @@ def value_at(value: JSONValue, loc: tuple[int | str, ...]) -> JSONValue:
 
 def known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     """The documented keys of the object at `loc` inside `model`'s JSON, for suggestions."""
+    current = annotation_at(model, loc)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [to_camel(name) for name in current.model_fields]
+    return []
+
+
+def annotation_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> Any:
+    """The type of the value at `loc` inside `model`'s JSON (unwrapped), or None."""
     current: Any = model
     for part in loc:
         current = unwrap(current)
@@ -814,11 +828,8 @@ def known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
                 None,
             )
         else:
-            return []
-    current = unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [to_camel(name) for name in current.model_fields]
-    return []
+            return None
+    return unwrap(current)
 
 
 def unwrap(annotation: Any) -> Any:

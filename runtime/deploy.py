@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import yaml
@@ -88,9 +89,12 @@ def read_folder(path: Path) -> Folder:
                               f"{MODULE_FILE} and {SCRIPT_FILE}")
     try:
         data = yaml.safe_load(module_file.read_text(encoding="utf-8"))
-        source = script_file.read_text(encoding="utf-8-sig")  # a BOM is no part of the script
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise FolderError(f"cannot read {path}: {error}") from None
+        raise FolderError(f"cannot read {module_file}: {error}") from None
+    try:
+        source = script_file.read_text(encoding="utf-8-sig")  # a BOM is no part of the script
+    except (OSError, UnicodeDecodeError) as error:
+        raise FolderError(f"cannot read {script_file}: {error}") from None
     if not isinstance(data, dict):
         raise FolderError(f"{module_file} must hold a mapping (name, settings, ...)")
     # YAML reads `bindings: {101: operator}` with an int key; member ids are strings.
@@ -127,7 +131,13 @@ class Api:
             raise DeployError(f"{method} {self.url}{path}: {error}") from None
         if response.status not in expect:
             message = data.get("message") if isinstance(data, dict) else text[:200]
-            raise DeployError(f"{method} {path}: {response.status} {message}")
+            if response.status == 404 and not (isinstance(data, dict)
+                                               and data.get("error") == "not_found"
+                                               and data.get("message") != "no such resource"):
+                # Not one of our records missing: the address itself is not the API's.
+                message = (f"{message} (is --url {self.url} the service's own address, "
+                           "such as http://127.0.0.1:8080?)")
+            raise DeployError(f"{method} {self.url}{path}: {response.status} {message}")
         return response.status, data
 
     async def all(self, path: str, key: str) -> list[dict[str, Any]]:
@@ -348,9 +358,24 @@ def key_from(given: str | None) -> str:
     return key
 
 
+def service_url(given: str) -> str:
+    """--url as the service's base address: an http(s) URL naming a host (else aiohttp's
+    complaint about a request URL, or a connection error, read as a refusal, exit 1)."""
+    parts = urlsplit(given.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FolderError(f"--url {given!r} is not the service's address: give an http or "
+                          "https URL such as http://127.0.0.1:8080")
+    try:
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError as error:
+        raise FolderError(f"--url {given!r}: {error}") from None
+    return given.strip()
+
+
 def run(folder_path: Path, *, url: str, key: str | None, dry_run: bool = False,
         activate: bool = True, update_secrets: bool = False,
         say: Callable[[str], None] = print) -> Plan:
+    base = service_url(url)
     folder = read_folder(folder_path)
-    return asyncio.run(deploy(folder, url=url, key=key_from(key), dry_run=dry_run,
+    return asyncio.run(deploy(folder, url=base, key=key_from(key), dry_run=dry_run,
                               activate=activate, update_secrets=update_secrets, say=say))

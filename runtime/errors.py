@@ -18,7 +18,7 @@ from runtime.store.errors import (
     storage_unavailable,
 )
 from runtime.store.health import RETRY_AFTER_SECONDS
-from runtime.typedefs import METRICS
+from runtime.typedefs import METRICS, STATIC_ROUTES
 from sandbox import PoolClosed
 
 log = logging.getLogger("runtime.http")
@@ -126,20 +126,52 @@ def storage_refused(request: web.Request, error: StorageUnavailable) -> web.Resp
                     headers={"Retry-After": str(RETRY_AFTER_SECONDS)}).response()
 
 
+def static_routes(router: web.UrlDispatcher) -> dict[str, frozenset[str]]:
+    """The methods of each route without path parameters, by path (create_app keeps them once
+    its routes are all added, as STATIC_ROUTES)."""
+    methods: dict[str, set[str]] = {}
+    for resource in router.resources():
+        if isinstance(resource, web.PlainResource):
+            methods.setdefault(resource.canonical, set()).update(r.method for r in resource)
+    return {path: frozenset(m) for path, m in methods.items()}
+
+
+def _static_routes(request: web.Request) -> Mapping[str, frozenset[str]]:
+    table = request.app.get(STATIC_ROUTES)
+    return table if table is not None else static_routes(request.app.router)
+
+
 def static_route_methods(request: web.Request) -> str | None:
     """The methods of the static route for exactly this path, if there is one.
 
     aiohttp's 405 lists the methods of every route the path matches: `/api/v1/calls/originate`
-    (POST) would also advertise GET because `/api/v1/calls/{call_id}` matches it too, though a
-    GET there only answers 404 for a call named "originate".
+    (POST) would also advertise GET because `/api/v1/calls/{call_id}` matches it too.
     """
-    methods = {
-        route.method
-        for resource in request.app.router.resources()
-        if isinstance(resource, web.PlainResource) and resource.canonical == request.path
-        for route in resource
-    }
-    return ",".join(sorted(methods)) or None
+    methods = _static_routes(request).get(request.path)
+    return ",".join(sorted(methods)) if methods else None
+
+
+def shadowed_static_routes(router: web.UrlDispatcher) -> dict[str, frozenset[str]]:
+    """The static routes a route with a path parameter also matches, with their methods:
+    `/api/v1/calls/originate` (POST) is matched by `/api/v1/calls/{call_id}` (GET) too."""
+    patterns = [r.get_info()["pattern"] for r in router.resources()
+                if isinstance(r, web.DynamicResource)]
+    return {path: methods for path, methods in static_routes(router).items()
+            if any(pattern.fullmatch(path) for pattern in patterns)}
+
+
+def only_static_methods(path: str, methods: frozenset[str]) -> Callable[..., Awaitable[
+        web.StreamResponse]]:
+    """A scoped middleware for a shadowed static `path`: another method there is 405 (a wrong
+    method on the documented operation), not what the route with the parameter would answer
+    (GET /api/v1/calls/originate: 404 "call not found")."""
+
+    async def middleware(request: web.Request, *, handler: Handler) -> web.StreamResponse:
+        if request.path == path and request.method not in methods:
+            raise web.HTTPMethodNotAllowed(request.method, methods)
+        return await handler(request)
+
+    return middleware
 
 
 @web.middleware
@@ -162,6 +194,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         headers = {k: v for k, v in error.headers.items() if k.lower() in ("allow",)}
         if error.status == 405:
             headers["Allow"] = static_route_methods(request) or headers.get("Allow", "")
+            message = (f"{request.method} is not allowed on {request.path}; it takes "
+                       f"{', '.join(headers['Allow'].split(','))}")
         return web.json_response(
             {"error": code, "message": message}, status=error.status, headers=headers
         )

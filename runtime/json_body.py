@@ -9,6 +9,7 @@ from typing import Any, ClassVar, TypeVar, get_args
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
 
 from runtime.bodies import api_body_limit
 from runtime.bodies import read_body as read_whole_body
@@ -89,6 +90,15 @@ async def read_body(request: web.Request, model: type[ModelT]) -> ModelT:
     return validated(model, await read_json(request))
 
 
+def problem(error: ErrorDetails) -> str:
+    """What a refused field needs, in our validators' own words (pydantic prefixes a
+    ValueError's message with "Value error, "), and never the name of one of our classes."""
+    if error["type"] == "model_type":  # pydantic names our class: "... instance of NewUserBody"
+        return "must be a JSON object"
+    raised = (error.get("ctx") or {}).get("error")
+    return str(raised) if error["type"] == "value_error" and raised is not None else error["msg"]
+
+
 def validated(model: type[ModelT], data: Any) -> ModelT:
     """`data` (a JSON body, or a console form's fields) as `model`; a 422 `invalid` naming
     the first field refused (`details`: every one)."""
@@ -100,7 +110,7 @@ def validated(model: type[ModelT], data: Any) -> ModelT:
         return model.model_validate(data)
     except ValidationError as error:
         problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
+            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": problem(e)}
             for e in error.errors()
         ]
         first = problems[0]

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from runtime.errors import ApiError
 from runtime.hub import Credential, EndReason, Subscription
 from runtime.store.models import User, to_json
 from runtime.typedefs import CONFIG, HUB, STORE
@@ -47,6 +48,11 @@ async def serve_live(request: web.Request, access: LiveAccess) -> web.WebSocketR
     "caught_up", then live messages (also the console's live page, with its own session),
     until the client leaves or the credential ends (close code 4401/4403, runtime/hub.py)."""
     user = access.user
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        # A plain GET (a browser tab, curl): say what the address is, not aiohttp's bare 400.
+        raise ApiError(426, "upgrade_required",
+                       "this address is a WebSocket: connect with Upgrade: websocket "
+                       "(docs/live.md)", headers={"Upgrade": "websocket"})
     socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
     await socket.prepare(request)
     subscription = request.app[HUB].subscribe(user.id, access.credentials)

@@ -14,6 +14,10 @@ from runtime.errors import bad_request
 
 E = TypeVar("E", bound=StrEnum)
 
+# The largest offset a list takes: SQL's integer (SQLite's and PostgreSQL's bigint). Past it the
+# database refuses the statement, which was a 500; no list is that long, so it is a 400.
+MAX_OFFSET = 2**63 - 1
+
 UNENCODED_PLUS = re.compile(r"(T\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$")
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from runtime import ids
 from runtime.acting import ActContext, Effects, act
@@ -32,7 +32,7 @@ from runtime.metrics import Metrics
 from runtime.ratelimit import TenantLimiter
 from runtime.store import Store, StoreError
 from runtime.store.base import Tx
-from runtime.store.errors import StorageUnavailable, storage_unavailable
+from runtime.store.errors import NotFound, StorageUnavailable, storage_unavailable
 from runtime.store.models import (
     JSON,
     Execution,
@@ -44,6 +44,8 @@ from runtime.store.models import (
 )
 from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
 from sandbox.call import PARSE_FUNCTION
+
+T = TypeVar("T")
 
 log = logging.getLogger("runtime.runner")
 
@@ -93,6 +95,15 @@ class RunReport:
             "storage": self.storage_writes,
             "fetches": self.fetches,
         }
+
+
+class ModuleGone(NotFound):
+    """The module was deleted (alone or with its tenant) while its script ran: nothing the
+    run caused can be stored, not even its execution row (the module's log went with it)."""
+
+    def __init__(self, module: Module) -> None:
+        super().__init__(f"module {module.id} was deleted while its script ran; "
+                         "nothing was stored")
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,8 +296,8 @@ class Runner:
         report, session = await self.execute(module, version.source, PARSE_FUNCTION,
                                              request=request)
         if not report.ok:
-            await self.store.record_execution(
-                self.execution_row(module, version, report, request))
+            await self._recorded(module, self.store.record_execution(
+                self.execution_row(module, version, report, request)))
             self.metrics.count_webhook(report.status.value)
             return failure_reply(report.execution_id), report
         result = report.validated
@@ -309,11 +320,12 @@ class Runner:
         except StorageUnavailable:
             raise  # nothing can be recorded now; the caller answers 503 (retry later)
         except StoreError as error:
+            await self._unless_gone(module, error)
             # e.g. the module's storage filled up between the call and the commit.
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
-            await self.store.record_execution(self.execution_row(
-                module, version, report, request, created_at=now))
+            await self._recorded(module, self.store.record_execution(self.execution_row(
+                module, version, report, request, created_at=now)))
             self.metrics.count_webhook("error")
             return failure_reply(report.execution_id), report
         self.metrics.count_webhook("ok")
@@ -353,6 +365,7 @@ class Runner:
             # the service's problem, not the script's: 503, as for a webhook.
             if (unavailable := storage_unavailable(error)) is not None:
                 raise unavailable from error
+            await self._unless_gone(module, error)
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
             return report, None
@@ -369,7 +382,7 @@ class Runner:
         execution = self.execution_row(module, version, report, None, args)
         writes = session.storage_writes if report.ok else []
         if not writes:
-            await self.store.record_execution(execution)
+            await self._recorded(module, self.store.record_execution(execution))
             return report
         context = self.act_context(module, report, session)
 
@@ -382,8 +395,26 @@ class Runner:
         except StorageUnavailable:
             raise  # nothing can be recorded now; the caller answers 503 (retry later)
         except StoreError as error:
+            await self._unless_gone(module, error)
             report.status = ExecutionOutcome.ERROR
             report.error = {"type": type(error).__name__, "message": str(error), "line": None}
-            await self.store.record_execution(replace(execution, outcome=report.status,
-                                                      error=report.error))
+            await self._recorded(module, self.store.record_execution(
+                replace(execution, outcome=report.status, error=report.error)))
         return report
+
+    async def _unless_gone(self, module: Module, error: StoreError) -> None:
+        """ModuleGone when `error` came of the module being deleted while its script ran (its
+        rows' foreign keys fail). Asked only after a failure: a webhook's unit reads nothing
+        more on its way."""
+        if (isinstance(error, NotFound)
+                and await self.store.get_module(module.tenant_id, module.id) is None):
+            raise ModuleGone(module) from None
+
+    async def _recorded(self, module: Module, write: Awaitable[T]) -> T:
+        """`write`'s value (a failed script's execution row: not the way of most webhooks);
+        ModuleGone as in `_unless_gone`."""
+        try:
+            return await write
+        except NotFound as error:
+            await self._unless_gone(module, error)
+            raise

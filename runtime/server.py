@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -48,6 +49,11 @@ Get started:
 """
 
 
+class CannotListen(Exception):
+    """The listening address cannot be opened (in use, not this host's, not permitted): the
+    service exits 1 saying which, as for a database it may not open."""
+
+
 async def settle_garbage_collector(app: web.Application) -> None:
     """Once everything is loaded: move it out of the collector's way (`gc.freeze`), and collect
     young objects less often. A full collection walking every long-lived object is what puts
@@ -85,8 +91,16 @@ async def listening(app: web.Application, config: Config, *, host: str | None = 
         assert runner.server is not None
         deadlines = Deadlines(header_seconds=config.http.header_timeout_seconds,
                               body_seconds=config.http.body_timeout_seconds)
-        server = await listen(runner.server, host or config.listen.host,
-                              config.listen.port if port is None else port, deadlines)
+        address = (host or config.listen.host, config.listen.port if port is None else port)
+        try:
+            server = await listen(runner.server, *address, deadlines)
+        except OSError as error:  # in use, not an address of this host, not permitted
+            # The system's words for its errno: uvloop's own message repeats the address.
+            reason = (os.strerror(error.errno) if error.errno and error.errno > 0
+                      else error.strerror or str(error))
+            raise CannotListen(f"cannot listen on {address[0]}:{address[1]}: {reason} "
+                               "(choose another with --host/--port or listen: in the "
+                               "configuration)") from None
         yield server.sockets[0].getsockname()[1]
     finally:
         if server is not None:
@@ -107,12 +121,8 @@ async def run_until_stopped(app: web.Application, config: Config,
 
 def serve(config_path: Path | None, *, host: str | None = None, port: int | None = None) -> int:
     try:
-        config = load_config(config_path)
-        if host is not None or port is not None:
-            listen = config.listen.model_copy(update={
-                k: v for k, v in (("host", host), ("port", port)) if v is not None
-            })
-            config = config.model_copy(update={"listen": listen})
+        config = load_config(config_path, listen={
+            k: v for k, v in (("host", host), ("port", port)) if v is not None})
     except ConfigError as error:
         print(f"voip-runtime: {error}", file=sys.stderr)
         return 2
@@ -155,9 +165,10 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
     try:
         with suppress(KeyboardInterrupt):
             asyncio.run(run_until_stopped(app, config, announce))
-    except DatabaseRefused as error:
+    except (DatabaseRefused, CannotListen) as error:
         # An operator's mistake or a damaged file, not a bug: one line that says which file
-        # and what to do, and a failing exit status for the supervisor, no traceback.
+        # (or address) and what to do, and a failing exit status for the supervisor, no
+        # traceback.
         print(f"voip-runtime: {error}", file=sys.stderr)
         return 1
     finally:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from runtime.config import Config
     from runtime.hub import Hub
     from runtime.metrics import Metrics
@@ -25,3 +27,5 @@ LIMITER: web.AppKey[TenantLimiter] = web.AppKey("limiter")
 MODULES: web.AppKey[ModuleCache] = web.AppKey("modules")
 RUNNER: web.AppKey[Runner] = web.AppKey("runner")
 OPERATOR_TOKEN: web.AppKey[str] = web.AppKey("operator_token")
+# The methods of each route without path parameters, by path (runtime/errors.py, for 405s).
+STATIC_ROUTES: web.AppKey[Mapping[str, frozenset[str]]] = web.AppKey("static_routes")

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from runtime.errors import bad_request, found
 from runtime.json_body import Body, read_body, read_json
+from runtime.query_params import MAX_OFFSET
 from runtime.store.models import to_json
 
 __all__ = ["MAX_PAGE", "Body", "found", "page", "read_body", "read_json", "reply"]
@@ -27,8 +28,8 @@ def page(request: web.Request, default: int = 100) -> tuple[int, int]:
         offset = int(request.query.get("offset", 0))
     except ValueError:
         raise bad_request("limit and offset must be whole numbers") from None
-    if not 1 <= limit <= MAX_PAGE or offset < 0:
-        raise bad_request(f"limit must be 1..{MAX_PAGE} and offset 0 or more")
+    if not 1 <= limit <= MAX_PAGE or not 0 <= offset <= MAX_OFFSET:
+        raise bad_request(f"limit must be 1..{MAX_PAGE} and offset 0..{MAX_OFFSET}")
     return limit, offset
 
 

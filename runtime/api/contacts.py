@@ -22,7 +22,7 @@ from pydantic import Field
 
 from runtime.api.common import Body, found, page, read_body, read_json, reply
 from runtime.auth import require_tenant
-from runtime.errors import ApiError, bad_request, unprocessable
+from runtime.errors import ApiError, bad_request, not_found, unprocessable
 from runtime.openapi import documented
 from runtime.openapi.models import (
     ActivityList,
@@ -176,7 +176,11 @@ async def merge_contact(request: web.Request) -> web.Response:
         raise unprocessable("contact_id: a contact cannot be merged into itself",
                             details=[{"field": "contact_id",
                                       "message": "a contact cannot be merged into itself"}])
-    merged = await request.app[STORE].merge_contacts(auth.tenant_id, into_id, body.contact_id)
+    store = request.app[STORE]
+    merged = await store.merge_contacts(auth.tenant_id, into_id, body.contact_id)
+    if merged is None and await store.get_contact(auth.tenant_id, into_id) is not None:
+        # Which one is unknown: the path's contact exists, so it is the other.
+        raise not_found(f"contact {body.contact_id} (contact_id)")
     return reply(found(merged, "contact"))
 
 

@@ -8,7 +8,7 @@ from runtime.bodies import read_body
 from runtime.errors import ApiError, not_found
 from runtime.intake import refuse_loops, request_data
 from runtime.ratelimit import Refused
-from runtime.runner import REPLY_SECURITY_HEADERS
+from runtime.runner import REPLY_SECURITY_HEADERS, ModuleGone
 from runtime.store.errors import StorageUnavailable
 from runtime.typedefs import CONFIG, LIMITER, METRICS, MODULES, RUNNER
 
@@ -52,6 +52,15 @@ async def webhook(request: web.Request) -> web.Response:
         # Not acknowledged: the middleware answers 503 + Retry-After, so the provider retries.
         app[METRICS].webhooks.labels("storage_unavailable").inc()
         raise
+    except ModuleGone:
+        # Deleted while its script ran: answered as its URL is from now on.
+        app[METRICS].webhooks.labels("unknown_module").inc()
+        raise not_found("webhook") from None
+    if not report.ok and await app[MODULES].by_token(request.match_info["token"]) is None:
+        # Its URL ended while it ran (its tenant deleted: the workers stopped and the
+        # execution goes with the tenant; or a new webhook URL): a provider retrying this
+        # failure would only meet the 404 the URL answers from now on.
+        raise not_found("webhook")
     # 205 Reset Content must not carry content (RFC 9110 §15.3.6); aiohttp drops it itself
     # for 204 and 304 only.
     body = b"" if reply.status == 205 else reply.body

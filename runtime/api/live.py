@@ -5,29 +5,18 @@ with the console's live page.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
 
 from runtime.api.common import page
 from runtime.auth import require_user, require_user_auth, user_token_ended
-from runtime.errors import bad_request
 from runtime.live_socket import LiveAccess, serve_live
 from runtime.openapi import documented
 from runtime.openapi.models import NotificationList, NotificationQuery
+from runtime.query_params import query_time
 from runtime.store.models import to_json
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
-
-
-def parse_since(raw: str | None) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise bad_request("since must be an ISO-8601 time") from None
 
 
 @routes.get("/api/v1/notifications")
@@ -38,7 +27,7 @@ async def list_notifications(request: web.Request) -> web.Response:
     limit, _ = page(request)
     items = await request.app[STORE].list_notifications(
         user.tenant_id, user.id, after_id=request.query.get("after"),
-        since=parse_since(request.query.get("since")), limit=limit,
+        since=query_time(request, "since"), limit=limit,
     )
     return web.json_response({"notifications": to_json(items)})
 

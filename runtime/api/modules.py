@@ -85,7 +85,7 @@ async def create_module(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/modules")
-@documented("List modules", auth="tenant", query=PageQuery, response=ModuleList)
+@documented("List modules (by name)", auth="tenant", query=PageQuery, response=ModuleList)
 async def list_modules(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     limit, offset = page(request)

@@ -42,7 +42,9 @@ routes = web.RouteTableDef()
                 400: "or both `source` and `version_id` given, or the execution belongs to "
                      "another module.",
                 409: "`no_active_script`, or `not_replayable`: the execution stored no request.",
-                422: "or `invalid_script`: the source is larger than 64 KiB."})
+                422: "or `invalid_script`: the source is larger than 64 KiB; or "
+                     "`request.body` is larger than a webhook's may be (the service would "
+                     "answer that webhook 413 without running the script)."})
 async def dry_run(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     module = await tenant_module(services(request), auth.tenant_id,

@@ -52,7 +52,8 @@ async def create_tenant(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/tenants")
-@documented("List tenants", auth="operator", query=PageQuery, response=TenantList)
+@documented("List tenants (oldest first)", auth="operator", query=PageQuery,
+            response=TenantList)
 async def list_tenants(request: web.Request) -> web.Response:
     require_operator(request)
     limit, offset = page(request)

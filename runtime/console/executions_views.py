@@ -17,7 +17,7 @@ from runtime.operations.dry_runs import of_module
 from runtime.operations.executions import FUNCTIONS, tenant_execution
 from runtime.operations.services import services
 from runtime.operations.sources import Script
-from runtime.query_params import query_time
+from runtime.query_params import MAX_OFFSET, query_time
 from runtime.store.models import ExecutionFilter, ExecutionOutcome
 from runtime.typedefs import CONFIG, STORE
 
@@ -67,7 +67,7 @@ async def log_page(request: web.Request) -> web.StreamResponse:
         until=query_time(request, "until") if query.get("until") else None,
     )
     try:
-        offset = max(0, int(query.get("offset", "0")))
+        offset = min(max(0, int(query.get("offset", "0"))), MAX_OFFSET)
     except ValueError:
         offset = 0
     executions = await store.list_executions(session.tenant_id, filters, PAGE, offset)

@@ -124,17 +124,23 @@ SIGNED_OUT: web.AppKey[dict[str, float]] = web.AppKey("console_signed_out", dict
 
 def install(app: web.Application) -> None:
     """Remember signed-out sessions, this node's and (through the hub) every other node's."""
-    signed_out: dict[str, float] = {}
-    app[SIGNED_OUT] = signed_out
+    app[SIGNED_OUT] = {}
 
     def remember(ended: CredentialEnded) -> None:
         if ended.credential.kind != "session":
             return
+        signed_out = app[SIGNED_OUT]
         now = time.time()
-        for sid, until in list(signed_out.items()):
-            if until < now:
-                del signed_out[sid]
-        # The session would have expired by then at the latest.
+        # Entries go in with the same lifetime, so in the order they expire: the expired ones
+        # are at the front, and only those are looked at (not every entry on every sign-out).
+        while signed_out:
+            oldest = next(iter(signed_out))
+            if signed_out[oldest] >= now:
+                break
+            del signed_out[oldest]
+        # The session would have expired by then at the latest. (Re-inserted, so it moves to
+        # the end, keeping the order.)
+        signed_out.pop(ended.credential.id, None)
         signed_out[ended.credential.id] = now + LIFETIME_SECONDS
 
     app[HUB].on_ended.append(remember)

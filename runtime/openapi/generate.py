@@ -65,7 +65,8 @@ ERRORS: dict[int, str] = {
     400: "Bad request: the body is not JSON (`bad_json`) or is missing, is not what its "
          "`Content-Encoding` says (`bad_encoding`), or a query parameter is malformed "
          "(`bad_request`).",
-    401: "Missing, unknown or revoked credential (`unauthorized`).",
+    401: ("Missing, unknown or revoked credential, or one of another kind than the operation "
+          "takes (`unauthorized`; the message says which)."),
     403: "The credential may not do this (`forbidden`).",
     404: "No such resource (`not_found`); another tenant's ids answer exactly the same.",
     409: "The request conflicts with the current state (`conflict` and the codes below).",

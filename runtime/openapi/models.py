@@ -26,6 +26,7 @@ from pydantic import (
     create_model,
 )
 
+from runtime.query_params import MAX_OFFSET
 from runtime.store.models import (
     JSON,
     ActivityEntry,
@@ -415,7 +416,7 @@ class StorageHealthOut(Out):
     status: Literal["ok", "unavailable"] = Field(
         description="unavailable: writes are refused (webhooks answered 503 with Retry-After)")
     cause: str | None = Field(description="why, while unavailable (e.g. disk full)")
-    since: datetime = Field(description="when the store entered this state")
+    since: Timestamp = Field(description="when the store entered this state")
 
 
 class Health(Out):
@@ -445,7 +446,7 @@ Region = Annotated[str, Field(description="region to read phone numbers in",
 
 class PageQuery(Query):
     limit: int = Field(default=100, ge=1, le=500, description="page size")
-    offset: int = Field(default=0, ge=0, description="items to skip")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="items to skip")
 
 
 class CallQuery(PageQuery):

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, model_validator
 
-from runtime.errors import ApiError, bad_request
+from runtime.errors import ApiError, bad_request, unprocessable
 from runtime.intake import composed_request
 from runtime.json_body import Body
 from runtime.openapi.models import DryRunReport, dump
@@ -133,6 +133,14 @@ async def dry_run(services: Services, module: Module, body: DryRunBody) -> DryRu
         execution = await tenant_execution(services, module.tenant_id, body.execution_id)
         return await replay_execution(services, module, execution, script)
     given = body.request or RequestBody()
+    if given.body is not None:
+        size, limit = len(given.body.encode()), services.config.max_webhook_body_kib * 1024
+        if size > limit:
+            # What would happen is a 413 before any script runs: say so, run nothing.
+            message = (f"the body is {size} bytes; the service answers a webhook body over "
+                       f"{limit} bytes (max_webhook_body_kib) with 413 and runs no script")
+            raise unprocessable(f"request.body: {message}",
+                                details=[{"field": "request.body", "message": message}])
     data = composed_request({
         "method": given.method, "url": given.url or webhook_url(services.config, module),
         "headers": given.headers, "body": given.body,

@@ -25,6 +25,8 @@ implementation serves both databases:
     postgres.py      PostgresStore: a pool, a transaction per unit (deferred to its
                      COMMIT on a first attempt), retries
     reads.py         the Store's reads, forwarding to `Reads`
+    storage_url.py   the storage URL read without a driver: its backend, our `?schema=` and
+                     `?pool_size=` (the configuration checks it at start); open.py opens it
     migrate.py, postgres_migrate.py, migrations/, migrations_pg/: each backend's schema history
 
 A new field of calls: the model (models.py), its column (tables.py), a migration per backend.

@@ -295,11 +295,13 @@ class Tx(Protocol):
         ...
 
     async def create_contacts(
-        self, tenant_id: str, contacts: Sequence[tuple[str, Sequence[ContactPhone]]]
+        self, tenant_id: str, contacts: Sequence[tuple[str, Sequence[ContactPhone]]], *,
+        indexed: bool = True,
     ) -> list[Contact]:
         """Create contacts from (name, phones); callers normalise phones (acting.contact_phones).
-        PhoneTaken when another contact has one of the numbers; Conflict when two of the new
-        ones would share one."""
+        PhoneTaken when another contact has one of the numbers (naming the item when
+        `indexed`: a bulk create, even of one); Conflict when two of the new ones would share
+        one."""
         ...
 
     # --- editing and deleting (editing.py) ------------------------------------------------
@@ -663,7 +665,8 @@ class Store(abc.ABC):
     async def create_contact(
         self, tenant_id: str, name: str, phones: Sequence[ContactPhone] = ()
     ) -> Contact:
-        [contact] = await self.create_contacts(tenant_id, [(name, phones)])
+        [contact] = await self.write(
+            lambda tx: tx.create_contacts(tenant_id, [(name, phones)], indexed=False))
         return contact
 
     async def create_contacts(

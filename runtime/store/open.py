@@ -6,12 +6,13 @@ from urllib.parse import unquote, urlsplit
 
 from runtime.store.base import Store
 from runtime.store.sqlite import SqliteStore
+from runtime.store.storage_url import (
+    POSTGRES_SCHEMES,
+    UnsupportedStorageUrl,
+    check_storage_url,
+)
 
-POSTGRES_SCHEMES = ("postgresql", "postgres")
-
-
-class UnsupportedStorageUrl(ValueError):
-    pass
+__all__ = ["POSTGRES_SCHEMES", "UnsupportedStorageUrl", "open_store"]
 
 
 async def open_store(url: str, *, commit_window: float = 0.002) -> Store:
@@ -28,7 +29,5 @@ async def open_store(url: str, *, commit_window: float = 0.002) -> Store:
         from runtime.store.postgres import PostgresStore
 
         return await PostgresStore.open(url)
-    raise UnsupportedStorageUrl(
-        f"unsupported storage URL scheme {parts.scheme!r}: use sqlite:///path/to/file.db "
-        "or postgresql://user@host/database"
-    )
+    check_storage_url(url)  # raises UnsupportedStorageUrl, saying which schemes there are
+    raise AssertionError(f"unreachable: {parts.scheme!r}")

@@ -18,7 +18,9 @@ reader thread can drive the same query code with `run_sync`. `PgPort` (postgres_
 awaits asyncpg.
 
 SQLite's driver errors pass through unchanged (an IntegrityError is a bug in the caller, and
-`run_unique` maps the one that is not); PgPort maps asyncpg's to the store's errors.
+`run_unique` maps the one that is not), except a foreign key that fails in a unit's acting
+writes: the module (or tenant) they belong to was deleted while its script ran, a NotFound as
+PgPort says it; PgPort maps asyncpg's to the store's errors.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any, Protocol, TypeVar
 
 from runtime.store.dialect import SQLITE, Dialect
-from runtime.store.errors import Conflict
+from runtime.store.errors import Conflict, NotFound
 from runtime.store.writes import Batch, sqlite_statements
 
 T = TypeVar("T")
@@ -96,11 +98,16 @@ class SqlitePort:
 
     async def write_batch(self, batch: Batch) -> None:
         # Through the writer connection's TEMP views (writes.sqlite_unit_writes_sql).
-        for sql, rows in sqlite_statements(batch):
-            if len(rows) == 1:
-                self._conn.execute(sql, rows[0])
-            else:
-                self._conn.executemany(sql, rows)
+        try:
+            for sql, rows in sqlite_statements(batch):
+                if len(rows) == 1:
+                    self._conn.execute(sql, rows[0])
+                else:
+                    self._conn.executemany(sql, rows)
+        except sqlite3.IntegrityError as error:
+            if "FOREIGN KEY" not in str(error):
+                raise
+            raise NotFound(f"refers to a record that does not exist: {error}") from error
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:

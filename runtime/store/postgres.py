@@ -56,7 +56,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -71,6 +71,7 @@ from runtime.store.postgres_migrate import apply_migrations, quote_ident
 from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error
 from runtime.store.queries import Reads, no_call_scene_sql, scene_sql
 from runtime.store.reads import Query, QueryReads
+from runtime.store.storage_url import POSTGRES_SCHEMES, pg_parameters
 from runtime.store.tx import SqlTx, run_unit
 from runtime.store.writes import pg_prepare_writes
 
@@ -119,21 +120,11 @@ class PgTarget:
     def parse(cls, url: str, schema: str | None = None) -> PgTarget:
         """`?schema=` and `?pool_size=` are ours; other parameters go to asyncpg."""
         parts = urlsplit(url)
-        if parts.scheme not in ("postgresql", "postgres"):
+        if parts.scheme not in POSTGRES_SCHEMES:
             raise ValueError(f"not a PostgreSQL URL: {parts.scheme!r}")
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        ours = {name: value for name, value in query if name in ("schema", "pool_size")}
+        given_schema, pool_size, rest = pg_parameters(url)
         if schema is None:
-            schema = ours.get("schema") or None
-        pool_size = None
-        if ours.get("pool_size"):
-            try:
-                pool_size = int(ours["pool_size"])
-            except ValueError:
-                raise ValueError("pool_size in the storage URL must be a number") from None
-            if not 1 <= pool_size <= 1000:
-                raise ValueError("pool_size in the storage URL must be 1..1000")
-        rest = [(n, v) for n, v in query if n not in ours]
+            schema = given_schema
         return cls(urlunsplit(parts._replace(query=urlencode(rest))), schema, pool_size)
 
     def settings(self, application_name: str | None = None) -> dict[str, str]:

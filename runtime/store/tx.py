@@ -585,12 +585,12 @@ class SqlTx(RetentionTx, Editing):
         return await self.list_bindings(tenant_id, module_id)
 
     async def create_contacts(self, tenant_id: str,
-                              contacts: Sequence[tuple[str, Sequence[ContactPhone]]]
-                              ) -> list[Contact]:
+                              contacts: Sequence[tuple[str, Sequence[ContactPhone]]], *,
+                              indexed: bool = True) -> list[Contact]:
         await self._require_tenant(tenant_id)
         # One number, one contact (editing.py): refused, naming the contact that has it.
         await self.claim_numbers(tenant_id, [phones for _, phones in contacts],
-                                 indexed=len(contacts) > 1)
+                                 indexed=indexed)
         now = self._clock()
         created = []
         for name, phones in contacts:

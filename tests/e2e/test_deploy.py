@@ -214,6 +214,45 @@ async def test_usage_errors_exit_2(service: Service, tmp_path: Path) -> None:
     assert code == 2 and "module.yaml" in output
 
 
+async def test_a_url_that_is_not_a_service_address_is_a_usage_error(
+        service: Service, tmp_path: Path) -> None:
+    _, api = await service.new_tenant()
+    folder = copy_folder(tmp_path)
+    for url in ("notaurl", "ftp://127.0.0.1:8080", "127.0.0.1:8080", "http://127.0.0.1:port"):
+        process = await asyncio.create_subprocess_exec(
+            str(VOIP_RUNTIME), "deploy", str(folder), "--url", url, "--key", str(api.secret),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        output = (await asyncio.wait_for(process.communicate(), 60))[0].decode()
+        assert process.returncode == 2, (url, output)
+        assert f"--url {url!r}" in output and "http" in output, output
+    assert (await api.ok("GET", "/api/v1/modules"))["modules"] == []
+
+
+async def test_an_unreadable_file_is_named_in_the_usage_error(
+        service: Service, tmp_path: Path) -> None:
+    _, api = await service.new_tenant()
+    folder = copy_folder(tmp_path)
+    (folder / "script.py").write_bytes(b"\xff\xfe not UTF-8")
+    code, output = await deploy(service, folder, api.secret)
+    assert code == 2 and f"cannot read {folder / 'script.py'}: " in output, output
+    (folder / "module.yaml").write_text("name: [unclosed\n", encoding="utf-8")
+    code, output = await deploy(service, folder, api.secret)
+    assert code == 2 and f"cannot read {folder / 'module.yaml'}: " in output, output
+
+
+async def test_a_url_beside_the_api_says_to_check_the_url(service: Service,
+                                                        tmp_path: Path) -> None:
+    _, api = await service.new_tenant()
+    base = str(service.client.make_url("")).rstrip("/")
+    process = await asyncio.create_subprocess_exec(
+        str(VOIP_RUNTIME), "deploy", str(copy_folder(tmp_path)), "--url", f"{base}/api/v1",
+        "--key", str(api.secret), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output = (await asyncio.wait_for(process.communicate(), 60))[0].decode()
+    assert process.returncode == 1, output
+    assert f"POST {base}/api/v1/api/v1/check: 404" in output, output
+    assert f"is --url {base}/api/v1 the service's own address" in output, output
+
+
 async def test_a_wrong_key_is_refused(service: Service, tmp_path: Path) -> None:
     code, output = await deploy(service, copy_folder(tmp_path), "vrk_not_a_key")
     assert code == 1 and "401" in output

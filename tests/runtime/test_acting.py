@@ -131,6 +131,40 @@ async def test_notify_start_creates_a_ringing_call_and_notifies_the_bound_user(
     assert await world.store.list_notifications(world.tenant.id, world.alice.id) == [n]
 
 
+async def test_a_new_call_and_its_history_keep_every_field_of_the_event(world: World) -> None:
+    # Every field of the call and of its history row, extensions included (acting builds
+    # both records positionally).
+    fx = await world.run(event("NotifyAnswer", dst="102", disposition="answered",
+                               srcPhoneExt="7", dstPhoneExt="55"))
+    assert fx.call is not None and fx.call.created
+    now = world.clock[0]
+    call = await world.store.get_call(world.tenant.id, fx.call.id)
+    assert call is not None
+    assert to_json(call) == {
+        "id": fx.call.id, "tenant_id": world.tenant.id, "module_id": world.module.id,
+        "provider_call_id": "c1", "direction": "in", "state": "answered",
+        "disposition": "answered", "src_phone": CLIENT, "src_phone_ext": "7",
+        "dst_phone": "102", "dst_phone_ext": "55", "client_phone": CLIENT,
+        "client_phone_normalized": CLIENT_E164, "contact_id": None, "duration": None,
+        "record_call": None, "has_record": False, "created_at": to_json(now),
+        "updated_at": to_json(now), "answered_at": to_json(now), "ended_at": None,
+        "answered_phone": "102", "answered_user_id": world.bob.id}
+    [row] = await world.store.list_call_events(world.tenant.id, call.id)
+    assert to_json(row) == {
+        "id": row.id, "call_id": call.id, "kind": "notify_answer", "direction": "in",
+        "src_phone": CLIENT, "src_phone_ext": "7", "dst_phone": "102", "dst_phone_ext": "55",
+        "payload": event("NotifyAnswer", dst="102", disposition="answered",
+                         srcPhoneExt="7", dstPhoneExt="55")["event"],
+        "effect": "applied", "received_at": to_json(now), "execution_id": "exe_test"}
+    # Found again by its numbers, extensions included, when an event has no callId.
+    fx = await world.run(event("NotifyEnd", dst="102", disposition="answered", call_id=None,
+                               srcPhoneExt="7", dstPhoneExt="55"))
+    assert fx.call is not None and not fx.call.created and fx.call.id == call.id
+    fx = await world.run(event("NotifyEnd", dst="102", disposition="answered", call_id=None,
+                               srcPhoneExt="55", dstPhoneExt="7"))
+    assert fx.call is not None and fx.call.created
+
+
 async def test_notify_start_at_an_unbound_number_notifies_nobody(world: World) -> None:
     fx = await world.run(event("NotifyStart", dst=COMPANY))
     assert fx.call is not None and fx.call.created and fx.pushes == ()

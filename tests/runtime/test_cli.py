@@ -289,3 +289,17 @@ def test_a_script_saved_with_a_utf8_bom_runs_as_python_runs_it(tmp_path: Path) -
     code, data, _ = cli("run", str(script))
     assert code == 0, data
     assert data is not None and data["reply"]["body"] == "é"  # type: ignore[index]
+
+
+
+def test_a_request_file_is_checked_as_the_api_checks_a_composed_request(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text("def VoipParseWebhookRequest(request):\n    return None\n")
+    for request_json, field in (('{"method": 5}', "method"),
+                                ('{"headers": {"X-Id": 1}}', "headers"),
+                                ('{"body": {"type": "start"}}', "body")):
+        request = tmp_path / "request.json"
+        request.write_text(request_json)
+        code, data, error = cli("run", str(script), "--request", str(request))
+        assert code == 2 and data is None, (request_json, error)
+        assert error.startswith(f"voip-runtime: {request}: {field}"), error

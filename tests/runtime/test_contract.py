@@ -12,6 +12,7 @@ import math
 from typing import Any, Final
 
 import pytest
+from pydantic import ConfigDict, TypeAdapter
 
 from runtime.contract import (
     BODY_MAX_BYTES,
@@ -23,8 +24,10 @@ from runtime.contract import (
     CallEvent,
     CallLink,
     CallRecord,
+    ContractModel,
     HttpReply,
     MemberList,
+    NoneIsAbsent,
     NoResult,
     ParseResult,
     Problem,
@@ -146,6 +149,38 @@ def test_empty_parse_result_means_nothing_to_do(value: Any) -> None:
 @pytest.mark.parametrize("value", [{"event": None}, {"callRecord": None, "response": None}])
 def test_none_valued_keys_count_as_absent(value: Any) -> None:
     assert validate_result(PARSE, value) == ParseResult()
+
+
+def test_none_valued_keys_of_an_event_and_a_record_count_as_absent() -> None:
+    given = validate_result(PARSE, {
+        "event": event(callId=None, srcPhoneExt=None, dst_phone_ext=None),
+        "callRecord": record(call=None, callId=None, src_phone_ext=None, dstPhoneExt=None)})
+    no_recording = record()
+    del no_recording["call"]
+    assert given == validate_result(PARSE, {"event": event(), "callRecord": no_recording})
+    assert given.to_json() == {"event": event(), "callRecord": no_recording}
+
+
+def _contract_models(model: type[ContractModel] = ContractModel) -> list[type[ContractModel]]:
+    found = []
+    for sub in model.__subclasses__():
+        found += [sub, *_contract_models(sub)]
+    return found
+
+
+@pytest.mark.parametrize("model", _contract_models(), ids=lambda m: m.__name__)
+def test_each_model_reads_an_optional_key_given_none_as_absent(
+        model: type[ContractModel]) -> None:
+    """Either the model leaves such keys out before validation (NoneIsAbsent), or each of its
+    optional fields takes None and defaults to it: both read `{"key": None}` as no key."""
+    if issubclass(model, NoneIsAbsent):
+        return
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            continue
+        assert field.default is None, name
+        takes = TypeAdapter(field.rebuild_annotation(), config=ConfigDict(strict=True))
+        assert takes.validate_python(None) is None, name
 
 
 def test_event_with_camel_case_keys() -> None:

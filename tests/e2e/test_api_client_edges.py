@@ -1,0 +1,461 @@
+"""The API as an outside client meets it: edges of pagination, and writes that race a deletion.
+
+Each test here was a 500 (an unhandled error) before its fix; the answers are the documented
+JSON errors, and nothing is stored that should not be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pytest
+import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from runtime.app import create_app
+from tests import pg
+from tests.e2e.conftest import OPERATOR_TOKEN, Api, Service, service_config
+from tests.e2e.helpers import serving, upload
+from tests.e2e.service_process import service_config as process_config
+
+SQL_INTEGER_MAX = 2**63 - 1
+
+
+async def list_operations(api: Api) -> list[str]:
+    """Every documented GET whose query takes `offset`, with its path ids left in."""
+    doc = await api.ok("GET", "/api/v1/openapi.json")
+    return [path for path, operations in doc["paths"].items()
+            if any(p["name"] == "offset" for p in operations.get("get", {}).get("parameters", []))]
+
+
+async def test_an_offset_past_the_largest_sql_integer_is_a_400_on_every_list(
+        service: Service, caplog: pytest.LogCaptureFixture) -> None:
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    user = await api.ok("POST", "/api/v1/users", {"name": "u"}, status=201)
+    token = await api.ok("POST", f"/api/v1/users/{user['id']}/tokens", status=201)
+    contact = await api.ok("POST", "/api/v1/contacts", {"name": "c", "phones": ["+79161234567"]},
+                           status=201)
+    ids = {"{module_id}": module["id"], "{user_id}": user["id"], "{contact_id}": contact["id"]}
+    paths = await list_operations(api)
+    assert "/api/v1/calls" in paths and "/api/v1/tenants" in paths
+    for template in paths:
+        path = template
+        for name, value in ids.items():
+            path = path.replace(name, value)
+        caller = (service.operator if path.startswith("/api/v1/tenants")
+                  else service.api(token["token"]) if path == "/api/v1/notifications" else api)
+        for offset in (SQL_INTEGER_MAX + 1, 10**30):
+            response = await caller.get(f"{path}?offset={offset}")
+            body = await response.json()
+            assert response.status == 400, (path, response.status, body)
+            assert body["error"] == "bad_request" and "offset" in body["message"], body
+        # The largest one is an empty page, not an error.
+        await caller.ok("GET", f"{path}?offset={SQL_INTEGER_MAX}")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_the_published_offset_says_its_maximum(service: Service) -> None:
+    doc = await service.operator.ok("GET", "/api/v1/openapi.json")
+    offset = next(p for p in doc["paths"]["/api/v1/calls"]["get"]["parameters"]
+                  if p["name"] == "offset")
+    assert offset["schema"]["maximum"] == SQL_INTEGER_MAX
+
+
+# A script that waits, inside a fetch() the test answers, until the test has deleted its module.
+HOLDING_SCRIPT = '''
+def VoipParseWebhookRequest(request):
+    fetch(settings["hold"])
+    storage.set("seen", 1)
+    if request.query.get("fail"):
+        raise ValueError("failed after the hold")
+    return {"callRecord": {
+        "direction": VoipCallDirection.In,
+        "disposition": VoipCallDisposition.NoAnswer,
+        "srcPhone": "+79161234567", "dstPhone": "101", "callId": "c-1", "duration": 0,
+    }}
+
+
+def VoipTestConnection():
+    fetch(settings["hold"])
+    return {"success": True}
+'''
+
+
+class Hold:
+    """The fake server the script's fetch() waits on."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.entered.set()
+        await self.release.wait()
+        return web.Response(text="ok")
+
+
+@pytest.fixture
+async def hold() -> AsyncIterator[tuple[Hold, str]]:
+    holding = Hold()
+    app = web.Application()
+    app.router.add_get("/hold", holding.handle)
+    async with serving(app) as base:
+        yield holding, base
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def on_both(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Service]:
+    """A service on SQLite, then one on a fresh PostgreSQL schema."""
+    url = schema = None
+    overrides: dict[str, Any] = {}
+    if request.param == "postgresql":
+        url, schema = await pg.postgres_url(), pg.new_schema_name()
+        parts = urlsplit(url)
+        overrides["storage_url"] = urlunsplit(parts._replace(
+            query=urlencode([*parse_qsl(parts.query), ("schema", schema)])))
+    config = service_config(tmp_path, **overrides)
+    client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield Service(client, config, Api(client, OPERATOR_TOKEN))
+    finally:
+        with contextlib.suppress(Exception):
+            await client.close()
+        if url and schema:
+            await pg.drop_schema(url, schema)
+
+
+async def holding_module(api: Api, base: str) -> dict[str, Any]:
+    module: dict[str, Any] = await api.ok("POST", "/api/v1/modules", {
+        "name": "holding", "settings": {"hold": f"{base}/hold"}, "allowlist": ["127.0.0.1"],
+    }, status=201)
+    await upload(api, module["id"], HOLDING_SCRIPT)
+    return module
+
+
+async def deleted_while_held(api: Api, module: dict[str, Any], holding: Hold,
+                             running: asyncio.Task[Any]) -> None:
+    await asyncio.wait_for(holding.entered.wait(), 30)
+    await api.ok("DELETE", f"/api/v1/modules/{module['id']}", status=204)
+    holding.release.set()
+
+
+async def nothing_stored(api: Api) -> None:
+    assert (await api.ok("GET", "/api/v1/calls"))["calls"] == []
+    assert (await api.ok("GET", "/api/v1/contacts"))["contacts"] == []
+    assert (await api.ok("GET", "/api/v1/executions"))["executions"] == []
+
+
+@pytest.mark.parametrize("query", ["", "?fail=1"], ids=["result", "script-error"])
+async def test_a_webhook_whose_module_is_deleted_while_it_runs_is_404_and_stores_nothing(
+        on_both: Service, hold: tuple[Hold, str], query: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    service, (holding, base) = on_both, hold
+    _, api = await service.new_tenant()
+    module = await holding_module(api, base)
+    hook = module["webhook_url"].split("://", 1)[1].partition("/")[2]
+    running = asyncio.create_task(service.client.post(f"/{hook}{query}", data="{}"))
+    await deleted_while_held(api, module, holding, running)
+    response = await asyncio.wait_for(running, 30)
+    body = await response.json()
+    assert response.status == 404, body
+    assert body == {"error": "not_found", "message": "webhook not found"}
+    await nothing_stored(api)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_function_whose_module_is_deleted_while_it_runs_is_404(
+        on_both: Service, hold: tuple[Hold, str], caplog: pytest.LogCaptureFixture) -> None:
+    service, (holding, base) = on_both, hold
+    _, api = await service.new_tenant()
+    module = await holding_module(api, base)
+    running = asyncio.create_task(api.post(f"/api/v1/modules/{module['id']}/test-connection"))
+    await deleted_while_held(api, module, holding, running)
+    response = await asyncio.wait_for(running, 30)
+    body = await response.json()
+    assert response.status == 404, body
+    assert body["error"] == "not_found" and module["id"] in body["message"], body
+    await nothing_stored(api)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_healthz_says_since_when_as_every_other_time_is_written(service: Service) -> None:
+    # The document's rule: "Times are ISO-8601 in UTC with milliseconds (2025-03-04T10:15:02.123Z)".
+    body = await service.operator.ok("GET", "/healthz")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["storage"]["since"]), body
+
+
+async def test_notifications_read_since_as_every_other_list_does(service: Service) -> None:
+    _, api = await service.new_tenant()
+    user = await api.ok("POST", "/api/v1/users", {"name": "u"}, status=201)
+    token = await api.ok("POST", f"/api/v1/users/{user['id']}/tokens", status=201)
+    operator = service.api(token["token"])
+    # An unencoded "+" arrives as a space: "+03:00" is meant, as /api/v1/calls reads it.
+    for path in ("/api/v1/calls", "/api/v1/notifications"):
+        caller = operator if "notifications" in path else api
+        await caller.ok("GET", f"{path}?since=2026-12-07T11:06:00 03:00")
+        response = await caller.get(f"{path}?since=yesterday")
+        body = await response.json()
+        assert response.status == 400 and body["message"] == (
+            "since: 'yesterday' is not an ISO-8601 time such as 2025-03-04T10:15:00Z"), body
+
+
+async def test_a_wrong_method_on_every_documented_path_is_405_with_its_allow(
+        service: Service) -> None:
+    """Including the paths a parameterised sibling also matches: GET /api/v1/calls/originate
+    is a wrong method on the documented POST, not a call named "originate"."""
+    _, api = await service.new_tenant()
+    doc = await api.ok("GET", "/api/v1/openapi.json")
+    static = {path: {m.upper() for m in operations if m != "parameters"}
+              for path, operations in doc["paths"].items() if "{" not in path}
+    assert {"/api/v1/calls/originate", "/api/v1/contacts/bulk"} <= set(static)
+    wrong: list[tuple[str, str, int, str | None]] = []
+    for path, methods in static.items():
+        allowed = methods | ({"HEAD"} if "GET" in methods else set())
+        for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - methods:
+            response = await api.request(method, path)
+            body = await response.json()
+            allow = response.headers.get("Allow")
+            if (response.status != 405 or body["error"] != "method_not_allowed"
+                    or set((allow or "").split(",")) != allowed
+                    or body["message"] != f"{method} is not allowed on {path}; it takes "
+                                          f"{', '.join(sorted(allowed))}"):
+                wrong.append((method, path, response.status, allow))
+    assert not wrong, wrong
+
+
+async def test_a_merge_says_which_contact_is_unknown(service: Service) -> None:
+    _, api = await service.new_tenant()
+    olga = await api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": ["+79161234567"]},
+                        status=201)
+    other = await api.ok("POST", f"/api/v1/contacts/{olga['id']}/merge",
+                         {"contact_id": "con_unknown"}, status=404)
+    assert other == {"error": "not_found", "message": "contact con_unknown (contact_id) not found"}
+    this = await api.ok("POST", "/api/v1/contacts/con_unknown/merge", {"contact_id": olga["id"]},
+                        status=404)
+    assert this == {"error": "not_found", "message": "contact not found"}
+    assert (await api.ok("GET", f"/api/v1/contacts/{olga['id']}"))["name"] == "Olga"
+
+
+def test_serve_on_an_address_in_use_says_so_in_one_line_and_exits_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump(process_config(tmp_path / "data", port)))
+        done = subprocess.run(
+            [sys.executable, "-m", "runtime", "serve", "--config", str(config)],
+            capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"voip-runtime: cannot listen on 127.0.0.1:{port}: Address already in use (choose "
+        "another with --host/--port or listen: in the configuration)"), done.stderr
+
+
+async def test_a_credential_of_the_wrong_kind_is_told_so_not_that_it_is_revoked(
+        service: Service) -> None:
+    _, api = await service.new_tenant()
+    user = await api.ok("POST", "/api/v1/users", {"name": "u"}, status=201)
+    token = (await api.ok("POST", f"/api/v1/users/{user['id']}/tokens", status=201))["token"]
+    asked = [
+        (token, "GET", "/api/v1/modules", "this needs a tenant API key, not a user token"),
+        (service.operator.secret, "GET", "/api/v1/modules",
+         "this needs a tenant API key, not the operator token"),
+        (api.secret, "GET", "/api/v1/notifications",
+         "this needs a user token, not a tenant API key"),
+        (token, "GET", "/api/v1/tenants", "this needs the operator token, not a user token"),
+        (service.operator.secret, "GET", "/api/v1/calls/call_x/recording",
+         "this needs a tenant API key or a user token, not the operator token"),
+        # Of the right kind but unknown: as before.
+        ("vrk_not_a_key", "GET", "/api/v1/modules", "unknown or revoked API key"),
+        ("vut_not_a_token", "GET", "/api/v1/notifications", "unknown or revoked user token"),
+        ("vut_not_a_token", "GET", "/api/v1/calls/call_x/recording",
+         "unknown or revoked credentials"),
+        ("something", "GET", "/api/v1/modules", "unknown or revoked API key"),
+    ]
+    for secret, method, path, message in asked:
+        response = await service.api(secret).request(method, path)
+        body = await response.json()
+        assert response.status == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+        assert body == {"error": "unauthorized", "message": message}, (path, body)
+
+
+async def test_a_webhook_whose_tenant_is_deleted_while_it_runs_is_404(
+        on_both: Service, hold: tuple[Hold, str], caplog: pytest.LogCaptureFixture) -> None:
+    service, (holding, base) = on_both, hold
+    tenant_id, api = await service.new_tenant()
+    module = await holding_module(api, base)
+    hook = module["webhook_url"].split("://", 1)[1].partition("/")[2]
+    running = asyncio.create_task(service.client.post(f"/{hook}", data="{}"))
+    await asyncio.wait_for(holding.entered.wait(), 30)
+    await service.operator.ok("DELETE", f"/api/v1/tenants/{tenant_id}")
+    holding.release.set()
+    response = await asyncio.wait_for(running, 30)
+    body = await response.json()
+    assert response.status == 404, body
+    assert body == {"error": "not_found", "message": "webhook not found"}
+    await service.operator.ok("GET", f"/api/v1/tenants/{tenant_id}", status=404)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_dry_run_of_a_body_a_webhook_could_not_have_is_422_not_run(
+        service: Service) -> None:
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    await upload(api, module["id"], "def VoipParseWebhookRequest(request):\n    return None\n")
+    limit = service.config.max_webhook_body_kib * 1024
+    body = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run",
+                        {"request": {"body": "a" * (limit + 1)}}, status=422)
+    assert body["error"] == "invalid" and body["details"][0]["field"] == "request.body", body
+    assert "413" in body["message"], body
+    # At the limit it runs, as the webhook would.
+    report = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run",
+                          {"request": {"body": "a" * limit}})
+    assert report["ok"] is True
+
+
+async def test_lists_answer_in_the_order_their_summary_says(service: Service) -> None:
+    """The document's rule: lists "answer newest first unless said otherwise"."""
+    doc = await service.operator.ok("GET", "/api/v1/openapi.json")
+    summary = {path: doc["paths"][path]["get"]["summary"] for path in
+               ("/api/v1/tenants", "/api/v1/modules", "/api/v1/users", "/api/v1/contacts")}
+    first_id, api = await service.new_tenant("first")
+    second_id, _ = await service.new_tenant("second")
+    for name in ("zeta", "alpha"):
+        await api.ok("POST", "/api/v1/modules", {"name": name}, status=201)
+        await api.ok("POST", "/api/v1/users", {"name": name}, status=201)
+    for name, phone in (("zeta", "+79160000001"), ("alpha", "+79160000002")):
+        await api.ok("POST", "/api/v1/contacts", {"name": name, "phones": [phone]}, status=201)
+    tenants = [t["id"] for t in (await service.operator.ok("GET", "/api/v1/tenants"))["tenants"]]
+    assert "(oldest first)" in summary["/api/v1/tenants"] and tenants == [first_id, second_id]
+    for path, key in (("/api/v1/modules", "modules"), ("/api/v1/users", "users")):
+        names = [item["name"] for item in (await api.ok("GET", path))[key]]
+        assert "(by name)" in summary[path] and names == ["alpha", "zeta"], (path, names)
+    contacts = [c["name"] for c in (await api.ok("GET", "/api/v1/contacts"))["contacts"]]
+    assert "(" not in summary["/api/v1/contacts"] and contacts == ["alpha", "zeta"]  # newest
+
+
+# 0 would be any free port, but the service's URLs are built from the port it is given.
+@pytest.mark.parametrize("port", ["99999", "-5", "0"])
+def test_serve_with_a_port_out_of_range_is_a_configuration_error(tmp_path: Path,
+                                                                 port: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "data")}))
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime", "serve", "--config", str(config), "--port", port],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("voip-runtime: invalid configuration: listen.port: "), (
+        done.stderr)
+
+
+async def test_the_console_execution_log_past_the_largest_offset_is_a_page(
+        service: Service) -> None:
+    from aiohttp import ClientSession, CookieJar
+
+    from tests.console.conftest import Browser
+
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        browser = Browser(session, str(service.client.make_url("")).rstrip("/"))
+        await browser.sign_in(str(api.secret))
+        for offset in (SQL_INTEGER_MAX, SQL_INTEGER_MAX + 1, 10**30):
+            await browser.page(f"/console/modules/{module['id']}/executions?offset={offset}")
+
+
+async def test_a_refused_field_is_explained_in_the_services_own_words(service: Service) -> None:
+    _, api = await service.new_tenant()
+    body = await api.ok("POST", "/api/v1/modules",
+                        {"name": "m", "allowlist": ["http://x.example/path"]}, status=422)
+    wanted = "'http://x.example/path': give the host name only, without a scheme"
+    assert body["message"] == f"allowlist.0: {wanted}", body
+    assert body["details"] == [{"field": "allowlist.0", "message": wanted}], body
+    # A body that is JSON but no object: no class of ours named.
+    for body_text in ("[]", "null", "3"):
+        response = await api.post("/api/v1/users", data=body_text,
+                                  headers={"Content-Type": "application/json"})
+        refused = await response.json()
+        assert response.status == 422 and refused["message"] == "(body): must be a JSON object"
+    # pydantic's own messages stay as they are.
+    body = await api.ok("POST", "/api/v1/modules", {"name": ""}, status=422)
+    assert body["message"] == "name: String should have at least 1 character", body
+
+
+async def test_the_live_address_without_an_upgrade_says_it_is_a_websocket(
+        service: Service) -> None:
+    _, api = await service.new_tenant()
+    user = await api.ok("POST", "/api/v1/users", {"name": "u"}, status=201)
+    token = (await api.ok("POST", f"/api/v1/users/{user['id']}/tokens", status=201))["token"]
+    response = await service.api(token).get("/api/v1/live")
+    body = await response.json()
+    assert response.status == 426 and response.headers["Upgrade"] == "websocket", body
+    assert body["error"] == "upgrade_required" and "docs/live.md" in body["message"], body
+    # The credential is still checked first.
+    response = await service.api(None).get("/api/v1/live")
+    assert response.status == 401
+
+
+async def test_a_dry_run_whose_module_is_deleted_while_it_runs_is_404(
+        on_both: Service, hold: tuple[Hold, str]) -> None:
+    service, (holding, base) = on_both, hold
+    _, api = await service.new_tenant()
+    module = await holding_module(api, base)
+    running = asyncio.create_task(api.post(f"/api/v1/modules/{module['id']}/dry-run", {}))
+    await deleted_while_held(api, module, holding, running)
+    response = await asyncio.wait_for(running, 30)
+    body = await response.json()
+    assert response.status == 404, body
+    assert body["error"] == "not_found" and module["id"] in body["message"], body
+
+
+async def test_a_bulk_create_of_one_names_the_item_whose_number_is_taken(
+        service: Service) -> None:
+    """The document: `details.index`: the item, in a bulk create."""
+    _, api = await service.new_tenant()
+    olga = await api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": ["+79161234567"]},
+                        status=201)
+    body = await api.ok("POST", "/api/v1/contacts/bulk",
+                        {"contacts": [{"name": "Other", "phones": ["89161234567"]}]}, status=409)
+    assert body["error"] == "phone_taken" and body["details"] == {
+        "contact_id": olga["id"], "phone": "+79161234567", "index": 0}, body
+    # A single create has no items to name.
+    body = await api.ok("POST", "/api/v1/contacts",
+                        {"name": "Other", "phones": ["89161234567"]}, status=409)
+    assert "index" not in body["details"], body
+
+
+@pytest.mark.parametrize("url, says", [
+    ("postgresql://voip:secret@db.invalid/voip?pool_size=abc", "pool_size"),
+    ("postgresql://voip:secret@db.invalid/voip?pool_size=0", "1..1000"),
+    ("mysql://voip@db.invalid/voip", "unsupported storage URL scheme 'mysql'"),
+])
+def test_a_storage_url_that_cannot_be_opened_as_written_is_a_configuration_error(
+        tmp_path: Path, url: str, says: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "data")}))
+    done = subprocess.run(
+        [sys.executable, "-m", "runtime", "serve", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "VOIP_RUNTIME_STORAGE_URL": url})
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "secret" not in done.stderr, done.stderr
+    assert done.stderr.startswith("voip-runtime: invalid configuration: storage_url: "), (
+        done.stderr)
+    assert says in done.stderr, done.stderr
