@@ -2,8 +2,14 @@
 alike (each authenticates its own way and hands over a `LiveAccess`).
 
 On connect with `?after=<notification id>` the socket first sends what the user missed, then
-live messages. The subscription starts before the catch-up query, and ids already sent are
-skipped, so nothing falls between the two.
+live messages. The subscription starts before the catch-up query, and what the catch-up sent
+is skipped, so nothing falls between the two.
+
+A user's notifications go out on the socket in the order they were stored (`InOrder`), which
+is what makes "the id of the last one received" a safe place to resume from: live ones can
+arrive out of that order (two webhooks answered in the other order, a relay from another node
+a moment late, or never, when that node died between its commit and the relay), so each live
+one first brings along those stored before it that this socket has not sent.
 
 A socket lives no longer than its credential: a revoked token, a deleted user or a signed-out
 console session closes it on every node with close code 4401 (the credential ended: sign in or
@@ -24,7 +30,9 @@ from aiohttp import WSMsgType, web
 
 from runtime.errors import ApiError
 from runtime.hub import Credential, EndReason, Subscription
-from runtime.store.models import User, to_json
+from runtime.store import Store
+from runtime.store.errors import StoreError, storage_unavailable
+from runtime.store.models import Notification, User, to_json
 from runtime.typedefs import CONFIG, HUB, STORE
 
 CATCH_UP_LIMIT = 200
@@ -55,6 +63,13 @@ async def serve_live(request: web.Request, access: LiveAccess) -> web.WebSocketR
                        "(docs/live.md)", headers={"Upgrade": "websocket"})
     socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
     await socket.prepare(request)
+    store = request.app[STORE]
+    after = request.query.get("after")
+    order = InOrder(store, user, after)
+    if not after:
+        # Nothing stored before the socket opened is sent: the newest of those, read before
+        # subscribing, is where this socket's order starts.
+        order.last = await order.newest()
     subscription = request.app[HUB].subscribe(user.id, access.credentials)
     try:
         # A credential that ended between the handler's check and the subscription had its
@@ -64,18 +79,21 @@ async def serve_live(request: web.Request, access: LiveAccess) -> web.WebSocketR
             await close_ended(socket, reason)
             return socket
         await socket.send_json({"type": "hello", "user_id": user.id, "name": user.name})
-        sent: set[str] = set()
-        after = request.query.get("after")
         if after:
-            missed = await request.app[STORE].list_notifications(
+            missed = await store.list_notifications(
                 user.tenant_id, user.id, after_id=after, limit=CATCH_UP_LIMIT
             )
             for notification in missed:
-                sent.add(notification.id)
                 await socket.send_json({"type": "notification", "missed": True,
                                         **to_json(notification)})
+            if len(missed) == CATCH_UP_LIMIT:
+                # Perhaps more: the client reads those with GET /api/v1/notifications (as
+                # documented); live ones start from the newest, not from the rest of them.
+                order.last = await order.newest()
+            elif missed:  # resume from the last one sent (else from the client's own)
+                order.last = missed[-1].id
         await socket.send_json({"type": "caught_up"})
-        await relay_until_done(request, socket, subscription, access, sent)
+        await relay_until_done(request, socket, subscription, access, order)
     finally:
         subscription.close()
         await socket.close()
@@ -84,7 +102,7 @@ async def serve_live(request: web.Request, access: LiveAccess) -> web.WebSocketR
 
 async def relay_until_done(request: web.Request, socket: web.WebSocketResponse,
                            subscription: Subscription, access: LiveAccess,
-                           sent: set[str]) -> None:
+                           order: InOrder) -> None:
     """Send live messages until the client leaves, it falls too far behind, or the
     credential ends."""
     recheck_every = request.app[CONFIG].live_recheck_seconds
@@ -119,9 +137,11 @@ async def relay_until_done(request: web.Request, socket: web.WebSocketResponse,
                 continue
             message = getter.result()
             getter = None
-            if message.get("id") in sent:
-                continue
-            await socket.send_json(message)
+            if message.get("type") == "notification":
+                for item in await order.through(message):
+                    await socket.send_json(item)
+            else:
+                await socket.send_json(message)
             if subscription.overflowed:
                 await socket.close(message=b"too slow; reconnect with ?after=")
                 break
@@ -135,6 +155,61 @@ async def relay_until_done(request: web.Request, socket: web.WebSocketResponse,
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+class InOrder:
+    """A socket's notifications in the order they were stored (their `seq`).
+
+    Stored order is commit order for one user (a unit holds the user's notification lock to
+    its commit, runtime/store/locks.py), so when a notification is published every earlier
+    one of the user is stored already and one read finds what this socket has not sent."""
+
+    def __init__(self, store: Store, user: User, last: str | None) -> None:
+        self.store = store
+        self.user = user
+        self.last = last  # the newest notification this socket sent (or started after)
+
+    async def newest(self, upto: str | None = None) -> str | None:
+        """The id of the user's newest notification (up to and including `upto`)."""
+        found = await self.store.list_notifications(
+            self.user.tenant_id, self.user.id, limit=1, newest=True, upto_id=upto)
+        return found[0].id if found else None
+
+    async def through(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """What to send for the live `message`: the notifications stored before it that were
+        not sent yet, then it; nothing when it was sent already."""
+        try:
+            return await self._through(message)
+        except Exception as error:
+            if not isinstance(error, StoreError) and storage_unavailable(error) is None:
+                raise
+            # The database went away after the commit (or the store is closing): the one
+            # that came is sent as it came; the earlier ones come with the next, or on a
+            # catch-up.
+            return [message]
+
+    async def _through(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        upto = message["id"]
+        rows: list[Notification] = []
+        while True:
+            more = await self.store.list_notifications(
+                self.user.tenant_id, self.user.id, after_id=self.last, upto_id=upto,
+                limit=CATCH_UP_LIMIT)
+            if not more:
+                break
+            rows.extend(more)
+            self.last = more[-1].id
+            if more[-1].id == upto or len(more) < CATCH_UP_LIMIT:
+                break
+        if not rows:
+            if await self.newest(upto) != upto:
+                return [message]  # not stored (any more): as it came, as it always was
+            return []  # at or before the last one sent: sent already
+        items: list[dict[str, Any]] = [
+            {"type": "notification", **to_json(n)} for n in rows if n.id != upto]
+        if rows[-1].id == upto:
+            items.append(message)
+        return items
 
 
 async def close_ended(socket: web.WebSocketResponse, reason: EndReason) -> None:

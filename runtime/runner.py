@@ -35,9 +35,11 @@ from runtime.store.base import Tx
 from runtime.store.errors import NotFound, StorageUnavailable, storage_unavailable
 from runtime.store.models import (
     JSON,
+    CallState,
     Execution,
     ExecutionOutcome,
     Module,
+    NotificationKind,
     ScriptVersion,
     to_json,
     utc_now,
@@ -163,6 +165,22 @@ def failure_reply(execution_id: str) -> Reply:
         {"Content-Type": "application/json", **REPLY_SECURITY_HEADERS},
         json.dumps(body).encode(),
     )
+
+
+def answered_now(effects: Effects) -> str | None:
+    """The id of the call this result answered, if any: moved it to answered (its ringing is
+    over), or had it answered at another phone (a transfer taken: an `answered`
+    notification of a call that already was)."""
+    change = effects.call
+    if change is not None and not (change.repeat or change.late) \
+            and change.state_after is CallState.ANSWERED:
+        if change.state_before is not CallState.ANSWERED:
+            return change.id
+        for notification in effects.pushes:
+            if notification.kind is NotificationKind.ANSWERED \
+                    and notification.call_id == change.id:
+                return change.id
+    return None
 
 
 class Runner:
@@ -338,14 +356,29 @@ class Runner:
             data["fetches"] = report.fetches
         return data
 
-    async def publish(self, effects: Effects | None) -> None:
-        """Live notifications, after the commit."""
+    async def publish(self, effects: Effects | None, tenant_id: str) -> None:
+        """Live notifications, after the commit; and when a call was just answered, a
+        `{"type": "call_changed", "call_id"}` to the other users it rang for."""
         if effects is None:
             return
+        told: set[str] = set()
         for notification in effects.pushes:
+            told.add(notification.user_id)
             await self.hub.publish(notification.user_id, {
                 "type": "notification", **to_json(notification),
             })
+        call_id = answered_now(effects)
+        if call_id is None:
+            return
+        # The contract notifies the phone that answered only; the colleagues it rang for (a
+        # group, or the one who transferred it) are told nothing, and their live pages showed
+        # it ringing, or them talking, until it ended.
+        try:
+            rang = await self.store.users_notified(tenant_id, call_id)
+        except StoreError:
+            return  # (their pages draw the call again at its end)
+        for user_id in sorted(rang - told):
+            await self.hub.publish(user_id, {"type": "call_changed", "call_id": call_id})
 
     async def dry_run(
         self, module: Module, source: str, request: RequestData

@@ -69,9 +69,12 @@ class HardeningReport:
 
     active: list[str] = field(default_factory=list)
     inactive: list[str] = field(default_factory=list)
+    # What a breached worker can reach because layers that cover for each other are all
+    # missing (the service logs each as a warning; the inactive list alone does not say it).
+    exposed: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, list[str]]:
-        return {"active": self.active, "inactive": self.inactive}
+        return {"active": self.active, "inactive": self.inactive, "exposed": self.exposed}
 
 
 @dataclass
@@ -187,6 +190,12 @@ def prepare_template() -> list[str]:
     global _template
     libc = _libc()
     notes: list[str] = []
+    # Not dumpable, as the service: it holds the pool's ends of a standby's pipes, which a
+    # process of the same uid could otherwise open through /proc/<template>/fd (a worker of a
+    # normal user's service where no minimal root and no Landlock hide /proc), then read the
+    # calls and outcomes of whichever tenant that worker goes to. Its children inherit this.
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        notes.append(f"not dumpable: {os.strerror(ctypes.get_errno())}")
     # A normal user's workers are grandchildren (forked by a short-lived first child inside
     # the user namespace): as a subreaper the template stays their parent and reaps them.
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
@@ -233,23 +242,44 @@ def _prepared() -> _Template:
     return _template
 
 
+# In a forked worker: True once it hardened itself and runs child_main (so a failure from then
+# on is the worker's own, not a layer's).
+_hardened = False
+
+
+def _fail_closed(error: BaseException, on_failure: Callable[[str], None] | None) -> None:
+    """In a worker that stops before (or while) running child_main: say why on its stderr and,
+    if no layer could be applied as required, to `on_failure` (the one channel its spawner
+    reads; a template's stderr goes nowhere)."""
+    with contextlib.suppress(BaseException):
+        traceback.print_exc()
+    if on_failure is not None and not _hardened:
+        with contextlib.suppress(BaseException):
+            on_failure(f"{type(error).__name__}: {error}")
+
+
 def spawn_isolated(spec: IsolationSpec,
-                   child_main: Callable[[HardeningReport], NoReturn]) -> int:
+                   child_main: Callable[[HardeningReport], NoReturn],
+                   on_failure: Callable[[str], None] | None = None) -> int:
     """Fork a worker with every layer applied, running `child_main(report)` (which never
-    returns). Returns its pid as this process sees it; raises OSError if the spawn failed."""
+    returns). Returns its pid as this process sees it; raises OSError if the spawn failed.
+    A worker that cannot harden itself as required exits (HARDENING_FAILED) without running
+    child_main, after passing the reason to `on_failure`."""
     template = _prepared()
     template.spawned += 1
     spec = dataclasses.replace(spec, readable_paths=template.code_only(spec.readable_paths))
     ruleset = template.landlock_for(spec.readable_paths)
     template.shared_namespaces_for(spec.readable_paths)  # built here once, not per child
     if template.pid_namespace_fd is not None:
-        return _spawn_with_pid_namespace_from_template(template, spec, ruleset, child_main)
-    return _spawn_through_intermediate(template, spec, ruleset, child_main)
+        return _spawn_with_pid_namespace_from_template(template, spec, ruleset, child_main,
+                                                       on_failure)
+    return _spawn_through_intermediate(template, spec, ruleset, child_main, on_failure)
 
 
 def _spawn_with_pid_namespace_from_template(
     template: _Template, spec: IsolationSpec, ruleset: landlock.LandlockRuleset | str,
     child_main: Callable[[HardeningReport], NoReturn],
+    on_failure: Callable[[str], None] | None,
 ) -> int:
     """As root: one fork. The template points its next child at a new PID namespace
     (unshare), forks, and points itself back at its own (setns), so the child is PID 1 of
@@ -263,9 +293,8 @@ def _spawn_with_pid_namespace_from_template(
             try:
                 _harden_child(template, spec, ruleset, child_main,
                               entered_by_template=namespaces.CLONE_NEWPID)
-            except BaseException:  # the worker fails closed; say why on its stderr
-                with contextlib.suppress(BaseException):
-                    traceback.print_exc()
+            except BaseException as error:  # the worker fails closed
+                _fail_closed(error, on_failure)
             finally:
                 os._exit(HARDENING_FAILED)
     finally:  # in the template (the child never gets here)
@@ -279,6 +308,7 @@ def _spawn_with_pid_namespace_from_template(
 def _spawn_through_intermediate(
     template: _Template, spec: IsolationSpec, ruleset: landlock.LandlockRuleset | str,
     child_main: Callable[[HardeningReport], NoReturn],
+    on_failure: Callable[[str], None] | None,
 ) -> int:
     """As a normal user: a first child enters a user namespace (and the others inside it),
     then forks the worker, PID 1 of the new PID namespace, and exits."""
@@ -289,9 +319,8 @@ def _spawn_through_intermediate(
         try:
             os.close(read_end)
             _become_worker(template, spec, ruleset, write_end, child_main)
-        except BaseException:  # the worker fails closed; say why on its stderr
-            with contextlib.suppress(BaseException):
-                traceback.print_exc()
+        except BaseException as error:  # the worker (or the first child) fails closed
+            _fail_closed(error, on_failure)
         finally:
             os._exit(HARDENING_FAILED)
     os.close(write_end)
@@ -363,6 +392,12 @@ def _harden_child(template: _Template, spec: IsolationSpec,
         entered = _enter_namespaces(template.libc, report, with_pid=False,
                                     entered_by_template=entered_by_template)
         _apply_in_worker(template, spec, ruleset, entered, report)
+    _run(child_main, report)
+
+
+def _run(child_main: Callable[[HardeningReport], NoReturn], report: HardeningReport) -> NoReturn:
+    global _hardened
+    _hardened = True
     child_main(report)
 
 
@@ -398,7 +433,7 @@ def _become_worker(template: _Template, spec: IsolationSpec,
         os.write(announce_fd, struct.pack("<q?", os.getpid(), False))
     os.close(announce_fd)
     _apply_in_worker(template, spec, ruleset, entered, report, root_ready=root_ready)
-    child_main(report)
+    _run(child_main, report)
 
 
 def _enter_namespaces(libc: ctypes.CDLL, report: HardeningReport, *, with_pid: bool,
@@ -456,6 +491,7 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
         os.environ.clear()
     report.active.append("descriptors closed, empty environment")
 
+    sealed_root = root_ready
     if root_ready:
         report.active.append("minimal root: Python installation read-only, /dev/null, "
                              "/dev/urandom; no /proc, no data directory")
@@ -465,6 +501,7 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
             if mountpoint is None:
                 raise OSError("no directory to mount the minimal root on")
             namespaces.enter_minimal_root(libc, mountpoint, spec.readable_paths)
+            sealed_root = True
             report.active.append("minimal root: Python installation read-only, /dev/null, "
                                  "/dev/urandom; no /proc, no data directory")
         except OSError as error:
@@ -484,7 +521,7 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
         f"no core dumps, {MAX_OPEN_FILES} descriptors"
     )
 
-    _drop_identity(libc, spec, entered, report)
+    own_uid = _drop_identity(libc, spec, entered, report)
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     report.active.append("rlimit: no new processes")
 
@@ -494,9 +531,11 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
     else:
         report.inactive.append(f"no_new_privs: {os.strerror(ctypes.get_errno())}")
 
+    landlocked = False
     if isinstance(ruleset, landlock.LandlockRuleset):
         try:
             landlock.enforce(libc, ruleset)
+            landlocked = True
             report.active.append(ruleset.description)
             report.inactive.extend(f"landlock: {missing}" for missing in ruleset.missing)
         except OSError as error:
@@ -506,26 +545,50 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
 
     if template.seccomp_program is None:
         report.inactive.append(template.seccomp_error or "seccomp: no filter")
+        report.exposed.append("workers may make any system call the other layers allow (no "
+                              "seccomp filter): sockets, exec, ptrace and IPC among them")
     else:
         # A worker whose filter did not load must not run tenant code: the allowlist is the
         # layer every host has, so this one fails closed.
         seccomp.install(template.seccomp_program, libc)
         report.active.append(template.seccomp_program.describe())
+    if not sealed_root and not landlocked:
+        report.exposed.extend(_exposed_without_file_layers(own_uid, entered))
+
+
+def _exposed_without_file_layers(own_uid: bool, entered: int) -> list[str]:
+    """What the host's files show a worker that has neither the minimal root nor Landlock
+    (e.g. a normal user's service where user namespaces are disabled, on a kernel before
+    Landlock): only file permissions stand between it and them."""
+    why = "no minimal root, no Landlock"
+    exposed = [f"workers can read every file on the host that any user may read ({why})"]
+    if not own_uid:
+        exposed.append("workers can read every file the service can, its data directory, "
+                       f"database and operator token among them ({why}, the service's uid)")
+    if not entered & namespaces.CLONE_NEWPID:
+        exposed.append("workers see the host's processes in /proc, other tenants' workers "
+                       f"among them ({why}, no PID namespace)")
+    return exposed
 
 
 def _drop_identity(libc: ctypes.CDLL, spec: IsolationSpec, entered: int,
-                   report: HardeningReport) -> None:
+                   report: HardeningReport) -> bool:
+    """The worker's identity; True when it is a uid of its own (not the service's)."""
     if os.geteuid() == 0 and not entered & namespaces.CLONE_NEWUSER:
         uid = spec.uid if spec.uid is not None else NOBODY_UID
         gid = spec.gid if spec.gid is not None else (spec.uid or NOBODY_GID)
-        os.setgroups([])
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)  # from root to non-root: every capability is dropped
+        try:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)  # from root to non-root: every capability is dropped
+        except OSError as error:  # e.g. a container that took CAP_SETUID from root
+            raise OSError(error.errno,
+                          f"identity: cannot become uid {uid}: {error.strerror}") from None
         if spec.uid is None:
             report.active.append("identity: nobody (no uid range configured)")
         else:
             report.active.append(f"identity: own uid {uid}, gid {gid}")
-        return
+        return True
     if entered & namespaces.CLONE_NEWUSER:
         # The user namespace gave full capabilities inside it; none are needed from here on.
         _drop_capabilities(libc)
@@ -533,6 +596,7 @@ def _drop_identity(libc: ctypes.CDLL, spec: IsolationSpec, entered: int,
                              "no capabilities")
     else:
         report.inactive.append("identity: the service's uid (no root, no user namespace)")
+    return False
 
 
 class _CapHeader(ctypes.Structure):

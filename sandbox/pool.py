@@ -39,6 +39,7 @@ import contextlib
 import itertools
 import logging
 import os
+import secrets
 import signal
 import sys
 import sysconfig
@@ -50,6 +51,7 @@ from typing import Any
 from sandbox import forkserver
 from sandbox.call import Call
 from sandbox.forkserver import ForkServer, SpawnError
+from sandbox.harden import default_readable_paths
 from sandbox.limits import DEFAULT_LIMITS, Limits
 from sandbox.outcome import LimitName, Outcome, ScriptError
 from sandbox.protocol import (
@@ -104,6 +106,8 @@ TEMPLATE_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 START_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 _EXITED_BEFORE_READY = "a new sandbox worker exited before it was ready"
 CAN_RENICE = os.geteuid() == 0
+# Random draws for a worker's uid before looking for a free one in order (a range nearly full).
+UID_DRAWS = 8
 
 
 # Limits as sent, by the object's identity: the service passes the same two objects (built
@@ -144,12 +148,14 @@ def failure(
 
 
 def readable_paths() -> tuple[str, ...]:
-    """What a worker may read: the Python installation and this package (for the OS wall).
+    """What a worker may read: the directories this Python imports from (its standard
+    library, the packages) and this package (for the OS wall).
 
     The package's own directory, not its parent: a checkout's parent may hold the data
-    directory (`./data` by default), which no worker may read.
+    directory (`./data` by default), which no worker may read. Nor the installation's
+    prefixes: a system Python's is `/usr`, with every program and `/usr/local/etc` in it.
     """
-    paths = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.abspath(__file__))}
+    paths = set(default_readable_paths())
     for name in ("stdlib", "platstdlib", "purelib", "platlib"):
         with contextlib.suppress(KeyError):
             paths.add(sysconfig.get_paths()[name])
@@ -976,6 +982,13 @@ class SandboxPool:
         return outcome
 
     def _on_ready(self, worker: Worker, message: dict[str, Any]) -> None:
+        if message.get("type") == "unhardened":
+            # A layer the worker must have could not be applied on this host (it exits
+            # without running tenant code): the reason, not only its exit status.
+            self._start_failed("a new sandbox worker could not harden itself and ran no "
+                               f"tenant code: {str(message.get('error'))[:500]}")
+            self._take_out(worker, "could not harden itself", charge=False)
+            return
         if message.get("type") != "ready":
             raise ProtocolError("the worker's first message must be 'ready'")
         hardening = message.get("hardening")
@@ -983,6 +996,9 @@ class SandboxPool:
             self.stats.hardening = hardening
             log.info("sandbox workers hardened: active=%s inactive=%s",
                      hardening.get("active"), hardening.get("inactive"))
+            exposed = hardening.get("exposed")
+            for line in exposed if isinstance(exposed, list) else ():
+                log.warning("sandbox workers are exposed: %s", line)
         worker.ready = True
         worker.last_used = time.monotonic()
         if worker.ready_timer is not None:
@@ -1094,13 +1110,24 @@ class SandboxPool:
                 "readable_paths": list(self._readable_paths)}
 
     def _allocate_uid(self) -> int | None:
-        if self.worker_uids is None:
+        """A free uid of the range, drawn at random. A breached worker reads its own uid:
+        handed out lowest first, it counted the workers held for other tenants."""
+        uids = self.worker_uids
+        if uids is None:
             return None
-        for uid in self.worker_uids:
+        for _ in range(UID_DRAWS):
+            uid = uids[secrets.randbelow(len(uids))]
             if uid not in self._uids_used:
-                self._uids_used.add(uid)
-                return uid
-        raise SpawnError("every uid of the workers' range is in use")
+                break
+        else:  # a range nearly full: the first free one after a random place
+            first = secrets.randbelow(len(uids))
+            in_order = (uids[(first + step) % len(uids)] for step in range(len(uids)))
+            found = next((free for free in in_order if free not in self._uids_used), None)
+            if found is None:
+                raise SpawnError("every uid of the workers' range is in use")
+            uid = found
+        self._uids_used.add(uid)
+        return uid
 
     async def _spawn(self) -> None:
         """Fork one spare from the template and wait (with a deadline) for its hello."""

@@ -4,7 +4,8 @@ Never pickle: a tenant object could carry `__reduce__`. The parent reads every w
 as untrusted bytes and parses it strictly into plain types (`outcome_from_json`).
 
 Parent → worker: {"type": "call", "id", "call", "limits"}; {"type": "capability_reply", "id",
-"reply"}. Worker → parent: {"type": "ready", "hardening"}; {"type": "capability", "id",
+"reply"}. Worker → parent: {"type": "ready", "hardening"} (or, from a worker that could not
+harden itself and exits, {"type": "unhardened", "error"}); {"type": "capability", "id",
 "request"}; {"type": "outcome", "id", "outcome"}. An outcome with `"retire": true` is the
 worker's last: it exits after sending it, and the pool replaces it. An outcome's fields at
 their defaults (`OUTCOME_DEFAULTS`) are left out.

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 # The worker's pipe ends, at these numbers in the worker: calls in, messages out.
 WORKER_IN_FD = 3
 WORKER_OUT_FD = 4
+# How much of a worker's reason for failing to harden itself reaches the pool's log.
+UNHARDENED_REASON_CHARS = 500
 # The template keeps its own descriptors at or above this, so 3 and 4 stay free for the above.
 TEMPLATE_LOW_FD = 10
 DEFAULT_ENTRY = "sandbox.worker:child_main"
@@ -206,6 +208,12 @@ def template_main() -> NoReturn:
             readable_paths=tuple(raw.get("readable_paths") or ()),
         )
 
+    def unhardened(reason: str) -> None:
+        """In a worker that could not harden itself as required: its one message to the pool,
+        in place of "ready", saying which layer failed (its stderr goes nowhere)."""
+        line = json.dumps({"type": "unhardened", "error": reason[:UNHARDENED_REASON_CHARS]})
+        os.write(WORKER_OUT_FD, line.encode() + b"\n")
+
     def make_worker(spec: harden.IsolationSpec) -> MadeWorker:
         """Fork a worker (hardened by itself before it reads its first call) with new pipes;
         the template keeps the pool's ends. Raises OSError when it cannot."""
@@ -215,7 +223,7 @@ def template_main() -> NoReturn:
             os.dup2(calls_read, WORKER_IN_FD)  # dup2: inheritable, for the fork only
             os.dup2(messages_write, WORKER_OUT_FD)
             try:
-                pid = harden.spawn_isolated(spec, child_main)
+                pid = harden.spawn_isolated(spec, child_main, unhardened)
             finally:
                 # The template must not hold a worker's ends of its pipes: the pool sees a
                 # worker die by its EOF.

@@ -4,7 +4,8 @@ A card is drawn on the server (templates/_call_card.html), both when the page lo
 notification or a colleague's "handled" arrives (the page then asks for that one card again),
 so the page and its script never disagree about what a call looks like. It shows the call's
 moment in words (runtime/console/words.py), its direction, duration, the operator's extension
-and who answered, the client's contact with their last calls, whether a missed call was
+and who answered (a call transferred to this operator rings on their card, saying from
+whom, until they answer), the client's contact with their last calls, whether a missed call was
 handled and by whom, and the actions the operator may take: call back, mark handled, create a
 contact (only when no contact has the number: a second one would split the client's history).
 """
@@ -18,7 +19,7 @@ from datetime import datetime
 from runtime.call_access import operator_extension
 from runtime.console.words import call_status
 from runtime.store import Store
-from runtime.store.models import Call, Contact
+from runtime.store.models import Call, CallNotified, Contact
 
 # The client's earlier calls a card lists.
 LAST_CALLS = 3
@@ -43,8 +44,11 @@ class LiveCard:
     extension: str  # the phone that answered; until then the operator's side of the call
     answered_by: str | None  # "name (number)", or the number when nobody was bound
     handled: Handled | None
-    can_call_back: bool  # a client number, and this user has an extension in the module
+    can_call_back: bool  # a client's phone number, and this user has an extension in the module
     region: str  # the module's phone region, for a new contact's number
+    # The answered call was transferred to this user and rings at their phone (since then):
+    # for them it is ringing, whoever is talking (contract §5, transfers).
+    transfer: CallNotified | None = None
 
     @property
     def live(self) -> bool:
@@ -78,7 +82,7 @@ class LiveCard:
         if self.status == "talking":
             return self.call.answered_at or self.call.updated_at
         if self.status == "ringing":
-            return self.call.created_at
+            return self.transfer.created_at if self.transfer else self.call.created_at
         return None
 
 
@@ -108,24 +112,40 @@ class CardReader:
         user_ids = [u for u in named if u is not None]
         users = await store.get_users(tenant_id, user_ids) if user_ids else {}
         names = {user_id: user.name for user_id, user in users.items()}
+        transfers = await self._transfers(calls)
         cards = []
         for call in calls:
             contact = contacts.get(call.id)
             mark = handled.get(call.id)
+            transfer = transfers.get(call.id)
             last = (recent.get(call.client_phone_normalized, [])
                     if contact is not None and call.client_phone_normalized is not None
                     else [])
             cards.append(LiveCard(
-                call=call, status=call_status(call), contact=contact,
+                call=call, status="ringing" if transfer else call_status(call),
+                contact=contact,
                 last_calls=tuple([c for c in last if c.id != call.id][:LAST_CALLS]),
-                extension=call.answered_phone or operator_extension(call),
+                extension=(transfer.phone if transfer
+                           else call.answered_phone or operator_extension(call)),
                 answered_by=_answered_by(call, names),
                 handled=(Handled(mark.handled_at, names.get(mark.user_id or ""))
                          if mark is not None else None),
-                can_call_back=(call.client_phone is not None
+                can_call_back=(callable_back(call)
                                and await self._has_extension(call.module_id)),
-                region=await self._region(call.module_id)))
+                region=await self._region(call.module_id), transfer=transfer))
         return cards
+
+    async def _transfers(self, calls: Sequence[Call]) -> dict[str, CallNotified]:
+        """Call id -> its ring at this user, for the calls in progress that someone else
+        answered and that rang for this user only after that: transferred to them, not
+        answered by them yet. One read, and none when no call is talking at another's."""
+        talking = [call for call in calls if call_status(call) == "talking"
+                   and call.answered_at is not None and call.answered_user_id != self.user_id]
+        if not talking:
+            return {}
+        rang = await self.store.rang_for(self.tenant_id, self.user_id, [c.id for c in talking])
+        return {call.id: ring for call in talking if (ring := rang.get(call.id)) is not None
+                and call.answered_at is not None and ring.created_at >= call.answered_at}
 
     async def card(self, call: Call) -> LiveCard:
         [card] = await self.cards([call])
@@ -160,6 +180,12 @@ class CardReader:
             module = await self.store.get_module(self.tenant_id, module_id)
             self._regions[module_id] = module.region if module is not None else "RU"
         return self._regions[module_id]
+
+
+def callable_back(call: Call) -> bool:
+    """The call has a client number to call: not an internal call, nor a hidden caller id
+    ("anonymous", which is no phone number: the provider would be asked to dial that)."""
+    return call.client_phone is not None and call.client_phone_normalized is not None
 
 
 def _answered_by(call: Call, names: dict[str, str]) -> str | None:

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from runtime.call_access import user_may_see_call
 from runtime.console.dial_once import DIAL_ONCE, NONCE_FIELD, issue
-from runtime.console.live_cards import CardReader
+from runtime.console.live_cards import CardReader, callable_back
 from runtime.console.modules_views import text
 from runtime.console.session import Session
 from runtime.console.web import (
@@ -123,6 +123,10 @@ async def call_back(request: web.Request) -> web.StreamResponse:
     assert user is not None
     if call.client_phone is None:
         raise ApiError(409, "no_client", "an internal call has no client to call back")
+    if not callable_back(call):
+        raise ApiError(409, "no_client", f"the caller's number is hidden "
+                                         f"({call.client_phone!r}): there is no number to "
+                                         "call back")
     client_phone = call.client_phone
     placed = await request.app[DIAL_ONCE].place(
         request.app, session, text(form, NONCE_FIELD), f"call-back/{call.id}",

@@ -533,6 +533,17 @@ class Store(abc.ABC):
         """Which of these calls of the tenant the user was notified of, in one read."""
 
     @abc.abstractmethod
+    async def users_notified(self, tenant_id: str, call_id: str) -> set[str]:
+        """The users the tenant's call rang, was answered or ended at (empty for another
+        tenant's call)."""
+
+    @abc.abstractmethod
+    async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                       ) -> dict[str, CallNotified]:
+        """Which of these calls of the tenant rang for the user: call id -> the first time it
+        did (when, and at which of their phones), in one read."""
+
+    @abc.abstractmethod
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
         """Whether the call rang, was answered or ended at this user (they were notified)."""
 
@@ -570,13 +581,16 @@ class Store(abc.ABC):
     async def list_notifications(
         self, tenant_id: str, user_id: str, *, after_id: str | None = None,
         since: datetime | None = None, limit: int = DEFAULT_LIMIT, newest: bool = False,
+        upto_id: str | None = None,
     ) -> list[Notification]:
         """A user's notifications, OLDEST first, after a given one and/or at/after a time.
 
         For a reconnecting client: pass the id of the last notification it saw. An unknown
         `after_id` is ignored (the client then gets what `since` selects). `newest`: when more
         than `limit` match, the newest `limit` of them (still oldest first) instead of the
-        oldest, for a page showing what is going on now.
+        oldest, for a page showing what is going on now. `upto_id`: only those up to and
+        including that one (none when it is unknown), for a live socket filling the gap before
+        a notification that arrived ahead of earlier ones (runtime/live_socket.py).
         """
 
     @abc.abstractmethod

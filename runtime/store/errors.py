@@ -57,9 +57,12 @@ class StorageUnavailable(StoreError):
     shutting down or read-only). Nothing of the refused write was committed; the same request
     can be retried once the store recovers (-> 503 with Retry-After)."""
 
-    def __init__(self, cause: str, detail: str) -> None:
+    def __init__(self, cause: str, detail: str, *, this_write_only: bool = False) -> None:
         super().__init__(f"{cause} ({detail})" if detail else cause)
         self.cause = cause
+        # True: only this write was refused (a lock wait that timed out); the database takes
+        # others, so the store's health does not turn "unavailable" for it.
+        self.this_write_only = this_write_only
 
 
 # SQLite primary result codes (the low byte of an extended code) that mean the file or the
@@ -84,31 +87,45 @@ _POSTGRES_CAUSES = (
     ("58", "PostgreSQL system error"),
     ("25006", "PostgreSQL is read-only"),
 )
+# SQLSTATEs that refuse one write, not the database: another session held a row this write
+# needs past our lock_timeout, or someone cancelled the statement (pg_cancel_backend, an
+# operator's statement_timeout). Not the script's doing either: the caller is answered 503 and
+# its retry goes through once the row is free, while the store stays "ok" for every other
+# write (health.py), so a health check does not take the node out for one held row.
+_POSTGRES_WRITE_CAUSES = (
+    ("55P03", "PostgreSQL lock wait timed out (another session holds a row this write needs)"),
+    ("57014", "PostgreSQL cancelled the statement"),
+)
 
 
-def _driver_cause(error: BaseException) -> str | None:
-    """The cause, when `error` itself is a driver error meaning "unavailable".
+def _driver_cause(error: BaseException) -> tuple[str, bool] | None:
+    """The cause, and whether it refuses this write only, when `error` itself is a driver
+    error meaning "unavailable".
 
     Duck-typed on the drivers' attributes (`sqlite_errorcode`, asyncpg's `sqlstate`) so this
     module imports neither driver (the store imports asyncpg only for PostgreSQL, open.py).
     """
     code = getattr(error, "sqlite_errorcode", None)
     if isinstance(code, int):
-        return _SQLITE_CAUSES.get(code & 0xFF)
+        cause = _SQLITE_CAUSES.get(code & 0xFF)
+        return None if cause is None else (cause, False)
     sqlstate = getattr(error, "sqlstate", None)
     if isinstance(sqlstate, str):
         for prefix, cause in _POSTGRES_CAUSES:
             if sqlstate.startswith(prefix):
-                return cause
+                return cause, False
+        for code_, cause in _POSTGRES_WRITE_CAUSES:
+            if sqlstate == code_:
+                return cause, True
         return None
     # The client side of a connection the server dropped mid-operation: "connection is
     # closed" (InterfaceError), "cannot switch to state ...; another operation is in
     # progress" (InternalClientError). Other InterfaceErrors are our bugs: not these.
     if type(error).__module__.startswith("asyncpg") and (
             type(error).__name__ == "InternalClientError" or "closed" in str(error)):
-        return "PostgreSQL connection lost"
+        return "PostgreSQL connection lost", False
     if isinstance(error, OSError):  # connection refused or reset, host unreachable, timeout
-        return "database unreachable"
+        return "database unreachable", False
     return None
 
 
@@ -121,9 +138,11 @@ def storage_unavailable(error: BaseException) -> StorageUnavailable | None:
             break
         if isinstance(seen, StorageUnavailable):
             return seen
-        cause = _driver_cause(seen)
-        if cause is not None:
-            return StorageUnavailable(cause, f"{type(seen).__name__}: {seen}")
+        found = _driver_cause(seen)
+        if found is not None:
+            cause, this_write_only = found
+            return StorageUnavailable(cause, f"{type(seen).__name__}: {seen}",
+                                      this_write_only=this_write_only)
         seen = seen.__cause__ or seen.__context__
     return None
 

@@ -5,11 +5,12 @@
 
 A write that fails because the storage refuses (`errors.storage_unavailable`: disk full, I/O
 error, PostgreSQL unreachable, read-only) turns the state to "unavailable" with its cause and
-is raised as `StorageUnavailable`; the next write that commits (at least SETTLE_SECONDS after
-the last refusal) turns it back to "ok". On a busy node the writes themselves are the probe,
-so the service recovers as soon as the store does (nothing is refused on the strength of the
-state alone), and a write that merely ran (a dry run, a refused domain rule) proves nothing
-either way.
+is raised as `StorageUnavailable` (a refusal of that one write only, such as a lock wait that
+timed out on a row another session holds, is raised too, and leaves the state as it is); the
+next write that commits (at least SETTLE_SECONDS after the last refusal) turns it back to
+"ok". On a busy node the writes themselves are the probe, so the service recovers as soon as
+the store does (nothing is refused on the strength of the state alone), and a write that
+merely ran (a dry run, a refused domain rule) proves nothing either way.
 
 An idle node has no writes to tell: there `refresh` asks the database itself (the backend's
 `probe`, a round trip with a PROBE_TIMEOUT_SECONDS deadline) when nothing has told the state
@@ -86,7 +87,8 @@ class StorageHealth:
             unavailable = storage_unavailable(error)
             if unavailable is None:
                 raise
-            self.refused(unavailable.cause)
+            if not unavailable.this_write_only:
+                self.refused(unavailable.cause)
             if unavailable is error:
                 raise
             raise unavailable from error

@@ -29,6 +29,7 @@ from runtime.store.models import (
     ExecutionFilter,
     Module,
     Notification,
+    NotificationKind,
     ScriptVersion,
     StorageItem,
     StorageUsage,
@@ -488,6 +489,29 @@ class Reads(UsageReads):
                                     [user_id, tenant_id, *ids])
         return {str(row["call_id"]) for row in rows}
 
+    async def users_notified(self, tenant_id: str, call_id: str) -> set[str]:
+        rows = await self._port.all(pure("""
+            SELECT DISTINCT n.user_id FROM call_notified n JOIN calls c ON c.id = n.call_id
+            WHERE n.call_id = $1 AND c.tenant_id = $2 AND n.user_id IS NOT NULL"""),
+                                    [call_id, tenant_id])
+        return {str(row["user_id"]) for row in rows}
+
+    async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                       ) -> dict[str, CallNotified]:
+        ids = sorted(set(call_ids))
+        if not ids:
+            return {}
+        rows = await self._all(t.CALL_NOTIFIED, pure(f"""
+            SELECT n.* FROM call_notified n JOIN calls c ON c.id = n.call_id
+            WHERE n.user_id = $1 AND c.tenant_id = $2 AND n.kind = $3
+            AND n.call_id IN ({id_marks(4, ids)})"""),
+                               [user_id, tenant_id, NotificationKind.RINGING.value, *ids])
+        rang: dict[str, CallNotified] = {}
+        for row in rows:
+            if row.call_id not in rang or row.created_at < rang[row.call_id].created_at:
+                rang[row.call_id] = row
+        return rang
+
     async def handled_calls(self, tenant_id: str, call_ids: Sequence[str]
                             ) -> dict[str, CallHandled]:
         if not call_ids:
@@ -560,12 +584,16 @@ class Reads(UsageReads):
                                [*params, limit, offset])
 
     async def list_notifications(self, tenant_id: str, user_id: str, after_id: str | None,
-                                 since: datetime | None, limit: int, newest: bool = False
-                                 ) -> list[Notification]:
+                                 since: datetime | None, limit: int, newest: bool = False,
+                                 upto_id: str | None = None) -> list[Notification]:
         # An unknown after_id is ignored: its subquery yields no seq, so the bound is 0.
         where = ["tenant_id = $1", "user_id = $2", "seq > COALESCE((SELECT seq FROM "
                  "notifications WHERE id = $3 AND user_id = $2), 0)"]
         params: list[object] = [tenant_id, user_id, after_id]
+        if upto_id is not None:  # an unknown one bounds nothing in: no rows
+            params.append(upto_id)
+            where.append(f"seq <= (SELECT seq FROM notifications WHERE id = ${len(params)} "
+                         "AND user_id = $2)")
         if since is not None:
             params.append(self._d.time_in(since))
             where.append(f"created_at >= ${len(params)}")

@@ -20,6 +20,7 @@ from runtime.store.models import (
     CallEventRecord,
     CallFilter,
     CallHandled,
+    CallNotified,
     Contact,
     Execution,
     ExecutionFilter,
@@ -204,6 +205,16 @@ class QueryReads(Store):
         read: set[str] = await self._read(Reads.notified_of, tenant_id, user_id, call_ids)
         return read
 
+    async def users_notified(self, tenant_id: str, call_id: str) -> set[str]:
+        read: set[str] = await self._read(Reads.users_notified, tenant_id, call_id)
+        return read
+
+    async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
+                       ) -> dict[str, CallNotified]:
+        read: dict[str, CallNotified] = await self._read(Reads.rang_for, tenant_id, user_id,
+                                                         tuple(call_ids))
+        return read
+
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
         read: bool = await self._read(Reads.user_was_notified, tenant_id, user_id, call_id)
         return read
@@ -253,9 +264,11 @@ class QueryReads(Store):
         since: datetime | None = None,
         limit: int = DEFAULT_LIMIT,
         newest: bool = False,
+        upto_id: str | None = None,
     ) -> list[Notification]:
         read: list[Notification] = await self._read(
-            Reads.list_notifications, tenant_id, user_id, after_id, since, limit, newest
+            Reads.list_notifications, tenant_id, user_id, after_id, since, limit, newest,
+            upto_id,
         )
         return read
 

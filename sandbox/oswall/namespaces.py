@@ -41,6 +41,7 @@ MS_PRIVATE = 1 << 18
 MS_RELATIME = 1 << 21
 MS_STRICTATIME = 1 << 24
 MNT_DETACH = 2
+PR_SET_DUMPABLE = 4
 SYS_PIVOT_ROOT = 155
 
 # statvfs flags (f_flag) -> the mount flags a read-only remount must keep: inside a user
@@ -91,13 +92,22 @@ def enter_namespaces(libc: ctypes.CDLL, wanted: int) -> tuple[int, str | None]:
 
 def map_own_ids(uid: int, gid: int) -> None:
     """In a fresh user namespace: map this process's own uid/gid to themselves, nothing more
-    (an unprivileged process may map only its own ids, and only after denying setgroups)."""
+    (an unprivileged process may map only its own ids, and only after denying setgroups).
+    Makes the process dumpable: a non-dumpable one's /proc/self files belong to root, so it
+    could not write its own maps (a worker is made non-dumpable again as it hardens)."""
+    set_dumpable(True)
     with open("/proc/self/setgroups", "w", encoding="ascii") as setgroups:
         setgroups.write("deny")
     with open("/proc/self/uid_map", "w", encoding="ascii") as uid_map:
         uid_map.write(f"{uid} {uid} 1")
     with open("/proc/self/gid_map", "w", encoding="ascii") as gid_map:
         gid_map.write(f"{gid} {gid} 1")
+
+
+def set_dumpable(dumpable: bool) -> None:
+    """prctl(PR_SET_DUMPABLE) through the interpreter's own libc symbols."""
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, int(dumpable), 0, 0, 0) != 0:
+        _check(-1, "prctl(PR_SET_DUMPABLE)")
 
 
 def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int,
@@ -211,6 +221,8 @@ def build_shared_namespaces(libc: ctypes.CDLL, mountpoint: str,
             os.close(release_write)
             unshare(libc, SHARED_FLAGS | (CLONE_NEWUSER if with_user else 0))
             if with_user:
+                # Also makes it dumpable, as it must be for a normal user's template to open
+                # its /proc/<pid>/ns links (the template's children inherit "not dumpable").
                 map_own_ids(uid, gid)
             enter_minimal_root(libc, mountpoint, readable_paths)
             set_hostname(libc, hostname)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from html import unescape
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from aiohttp import ClientSession, CookieJar
 
 from tests.console.conftest import Browser
 from tests.console.test_admin_pages import dial_nonce_on
+from tests.console.test_live_sessions import live_socket, next_notification
 from tests.e2e.conftest import Service
 from tests.e2e.helpers import CLIENT, SeedSetup, answer, end, seed_setup, start
 
@@ -67,6 +69,92 @@ async def test_a_card_is_drawn_for_the_operators_own_calls_only(
     assert "<html" not in card
     assert (await browser.get(f"/console/live/cards/{calls['c-2']}")).status == 404
     assert (await browser.get("/console/live/cards/call_unknown")).status == 404
+
+
+def facts_of(card: str) -> dict[str, str]:
+    """A card's state badge and its data-field facts, as the operator reads them."""
+    fields = re.findall(r'data-field="([a-z-]+)"[^>]*>([^<]*)<', card)
+    return {name: unescape(value).strip() for name, value in fields if value.strip()}
+
+
+async def test_a_call_transferred_to_an_operator_rings_on_their_card(
+        console: tuple[Service, str], browser: Browser, colleague: Browser) -> None:
+    """The answered call transferred to anna (contract §5) rings at her phone: her card says
+    Ringing at her extension, from whom, until she answers (it said Talking at 101, answered by
+    the colleague, and her page's title counted no ringing call). When she answers, the
+    colleague's page is told to draw it again (it said they were talking until the end). A
+    colleague who was only rung before the answer (a group) sees it Talking."""
+    service, _ = console
+    seed = await seed_setup(service)
+    anna = await with_anna(seed)
+    await seed.hook_ok(start("c-1"))
+    await seed.hook_ok(answer("c-1"))
+    await seed.hook_ok({"type": "internal", "callId": "c-1", "srcPhone": CLIENT,
+                        "dstPhone": "102"})  # the transfer
+    [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+    await colleague.sign_in(anna)
+    await browser.sign_in(seed.user_token)
+    card = f"/console/live/cards/{call['id']}"
+    hers = await colleague.page(card)
+    facts = facts_of(hers)
+    assert (facts.get("state"), facts.get("extension"), facts.get("transferred-from")) == (
+        "Ringing", "102", "operator (101)")
+    assert "answered-by" not in facts
+    assert 'data-status="ringing"' in hers  # the page's title counts it
+    assert 'data-status="ringing"' in await colleague.page("/console/live")
+    mine = facts_of(await browser.page(card))
+    assert (mine["state"], mine["extension"], mine["answered-by"]) == (
+        "Talking", "101", "operator (101)")
+
+    async with live_socket(browser) as mine:
+        await seed.hook_ok(answer("c-1", dst="102"))  # anna takes it: 101 is told to redraw
+        assert await mine.receive_json(timeout=10) == {"type": "call_changed",
+                                                       "call_id": call["id"]}
+    for who in (colleague, browser):
+        facts = facts_of(await who.page(card))
+        assert (facts["state"], facts["extension"], facts["answered-by"]) == (
+            "Talking", "102", "anna (102)")
+
+    # Rung with the colleague before the answer (a group), not transferred: Talking.
+    await seed.hook_ok(start("c-2"))
+    await seed.hook_ok({"type": "internal", "callId": "c-2", "srcPhone": CLIENT,
+                        "dstPhone": "102"})
+    await seed.hook_ok(answer("c-2"))
+    calls = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+    second = next(c["id"] for c in calls if c["provider_call_id"] == "c-2")
+    facts = facts_of(await colleague.page(f"/console/live/cards/{second}"))
+    assert (facts["state"], facts["answered-by"]) == ("Talking", "operator (101)")
+
+
+async def test_a_colleague_answering_redraws_the_call_on_the_pages_it_rang_on(
+        console: tuple[Service, str], browser: Browser, colleague: Browser) -> None:
+    """A call rings 101 and 102 (a group); 101 answers. The contract tells the answerer only,
+    so anna's page kept the card Ringing (and its title "(1 ringing)") until the call ended:
+    now her socket says the call changed and her page draws it again (Talking, answered by
+    the colleague). A repeated answer changes nothing and says nothing."""
+    service, _ = console
+    seed = await seed_setup(service)
+    anna = await with_anna(seed)
+    await colleague.sign_in(anna)
+    await browser.sign_in(seed.user_token)
+    async with live_socket(colleague) as hers, live_socket(browser) as mine:
+        await seed.hook_ok(start("c-1"))
+        await seed.hook_ok({"type": "internal", "callId": "c-1", "srcPhone": CLIENT,
+                            "dstPhone": "102"})
+        assert (await next_notification(hers))["kind"] == "ringing"
+        assert (await next_notification(mine))["kind"] == "ringing"
+        await seed.hook_ok(answer("c-1"))
+        changed = await hers.receive_json(timeout=10)
+        [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+        assert changed == {"type": "call_changed", "call_id": call["id"]}
+        assert (await mine.receive_json(timeout=10))["kind"] == "answered"  # theirs only
+        facts = facts_of(await colleague.page(f"/console/live/cards/{call['id']}"))
+        assert (facts["state"], facts["answered-by"]) == ("Talking", "operator (101)")
+
+        await seed.hook_ok(answer("c-1"))  # a repeat: nothing to say
+        await seed.hook_ok(end("c-1"))
+        assert (await hers.receive_json(timeout=10))["kind"] == "ended"
+        assert (await mine.receive_json(timeout=10))["kind"] == "ended"
 
 
 async def test_marking_a_missed_call_handled_tells_the_colleagues_it_rang_for(
@@ -127,6 +215,31 @@ async def test_call_back_runs_the_modules_generate_call_or_says_why_not(
     page = await post_action(browser, f"/console/calls/{missed}/call-back", json=False,
                              data=nonce)
     assert page.status == 501 and "VoipGenerateCall" in await page.text()
+
+
+async def test_a_hidden_caller_is_offered_no_call(console: tuple[Service, str],
+                                                  browser: Browser) -> None:
+    """A call from a hidden number ("anonymous", as providers send it) has no number to call:
+    neither its live card nor the calls list offers "Call back" / "Call" (they offered to
+    call "anonymous", which the module would have asked the provider to dial), and the form
+    posted anyway is refused, saying why, without running the module."""
+    service, _ = console
+    seed = await seed_setup(service)
+    await seed.hook_ok(start("a-1", src="anonymous"))
+    await seed.hook_ok(end("a-1", src="anonymous", disposition="no_answer"))
+    [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+    await browser.sign_in(seed.user_token)
+    live = await browser.page("/console/live")
+    assert ">Missed<" in live and "anonymous" in live
+    assert "Call back" not in live and "/call-back" not in live
+    calls = await browser.page("/console/calls")
+    assert "anonymous" in calls and "/console/calls/originate" not in calls
+    before = (await seed.api.ok("GET", "/api/v1/executions"))["executions"]
+    refused = await post_action(browser, f"/console/calls/{call['id']}/call-back")
+    assert refused.status == 409
+    body = await refused.json()
+    assert body["error"] == "no_client" and "anonymous" in body["message"]
+    assert (await seed.api.ok("GET", "/api/v1/executions"))["executions"] == before
 
 
 async def test_no_second_contact_for_a_number(console: tuple[Service, str],

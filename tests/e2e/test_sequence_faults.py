@@ -7,7 +7,9 @@ after; afterwards every call is stored once, in its final state, with each step 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,7 +21,7 @@ import asyncpg
 from tests import pg
 from tests.e2e.call_sequences import SequenceLoad, check_sequences, known_contacts, plan_call
 from tests.e2e.private_postgres import private_postgres
-from tests.e2e.service_process import SeedTenant, ServiceProcess, seed_tenant
+from tests.e2e.service_process import SeedTenant, ServiceProcess, call_json, seed_tenant
 from tests.e2e.test_storage_full import fill, small_disk  # noqa: F401 (a fixture)
 
 CALLS = 80
@@ -44,9 +46,12 @@ def sigkill(service: ServiceProcess) -> None:
 
 
 async def run_with_fault(services: list[ServiceProcess], fault: Callable[[SequenceLoad],
-                         Awaitable[None]], *, prefix: str = "c") -> None:
+                         Awaitable[None]], *, prefix: str = "c",
+                         crashed_workers: bool = False) -> None:
     """Sequences through every node's webhook URL; `fault` runs once a third of the steps were
-    acknowledged; the load goes on (retrying) until every call's steps were acknowledged."""
+    acknowledged; the load goes on (retrying) until every call's steps were acknowledged.
+    `crashed_workers`: the fault kills sandbox workers, so a call it cut short is answered
+    500 naming an execution whose error says the worker stopped."""
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         tenant: SeedTenant = await seed_tenant(session, services[0].base)
@@ -66,8 +71,15 @@ async def run_with_fault(services: list[ServiceProcess], fault: Callable[[Sequen
         await check_sequences(session, services[-1].base + "/api/v1", tenant.key, call_plans)
         # Nothing answered with an error the provider could not retry on; each refusal says
         # when to retry and why.
-        assert set(load.refused) <= {503}, (load.refused, load.refusal_bodies[:3])
-        for _, headers, text in load.refusal_bodies:
+        assert set(load.refused) <= ({500, 503} if crashed_workers else {503}), (
+            load.refused, load.refusal_bodies[:3])
+        for status, headers, text in load.refusal_bodies:
+            if status == 500:
+                execution = await call_json(
+                    session, "GET", f"{tenant.api}/executions/{json.loads(text)['execution_id']}",
+                    tenant.key)
+                assert execution["error"]["type"] == "WorkerCrashed", execution
+                continue
             assert int(headers["Retry-After"]) > 0, (headers, text)
             assert json.loads(text)["error"] in ("storage_unavailable", "shutting_down"), text
 
@@ -84,6 +96,51 @@ async def test_sigkill_in_the_middle_of_call_sequences_sqlite(tmp_path: Path) ->
             service.start()
 
         await run_with_fault([service], crash)
+    finally:
+        service.stop()
+    assert "Traceback" not in service.log(), service.log()
+
+
+def sandbox_processes(service: ServiceProcess) -> tuple[list[int], list[int]]:
+    """The service's worker templates (its children) and their workers (theirs)."""
+    assert service.process is not None
+
+    def children(pid: int) -> list[int]:
+        try:
+            return [int(c) for c in
+                    Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            return []
+
+    templates = children(service.process.pid)
+    return templates, [w for t in templates for w in children(t)]
+
+
+async def test_workers_and_template_sigkilled_from_outside_in_the_middle_of_call_sequences(
+        tmp_path: Path) -> None:
+    """Sandbox workers SIGKILLed from outside (an OOM killer, an operator) one after another
+    under load, then their template: a call a killed worker was running is answered 500 naming
+    an execution that says so (the provider retries), the calls queued behind it run on a new
+    worker, and every call is stored once."""
+    service = ServiceProcess(tmp_path)
+    service.start()
+    try:
+        await service.wait_ready()
+
+        async def kill_workers(load: SequenceLoad) -> None:
+            for _ in range(8):
+                before = load.acks
+                _, workers = sandbox_processes(service)
+                for pid in workers[:1]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                await until("acknowledgements after the kill",
+                            lambda before=before: load.acks >= before + 5)
+            templates, _ = sandbox_processes(service)
+            for pid in templates:
+                os.kill(pid, signal.SIGKILL)
+
+        await run_with_fault([service], kill_workers, crashed_workers=True)
     finally:
         service.stop()
     assert "Traceback" not in service.log(), service.log()

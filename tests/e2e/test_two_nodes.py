@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from runtime.app import create_app
 from runtime.cluster import listener_name
 from runtime.config import TenantLimitsConfig
+from runtime.typedefs import HUB
 from tests import pg
 from tests.console.conftest import Browser
 from tests.e2e.conftest import OPERATOR_TOKEN, Api, Service, service_config
@@ -131,6 +132,34 @@ async def test_a_notification_too_large_for_notify_is_loaded_by_the_other_node(
     assert ended["payload"]["call"]["record_call"] == {"recordId": big}
     await nothing_more(socket_a)
     await socket_a.close()
+
+
+async def test_a_notification_another_node_stored_but_never_relayed_still_comes_first(
+    nodes: tuple[Service, Service, str, str],
+) -> None:
+    """Node B stores a notification and dies before relaying it (here its relay is cut): the
+    socket on node A gets it before the next one A publishes, so every notification reaches
+    the socket, in the order they were stored, and the id of the last one received is a safe
+    place to resume from (`?after=`). It used to be lost for good: A's next one went out
+    alone, and a reconnect after it skipped the one before."""
+    a, b, _, _ = nodes
+    seed = await seed_setup(a)
+    socket_a = await live(a, seed)
+    b.client.app[HUB].relay = None  # B publishes on its own sockets only, as if it died
+    await on(seed, b).hook_ok(start("c-relay-lost"))
+    await seed.hook_ok(start("c-next"))  # to node A
+    first, second = await next_notification(socket_a), await next_notification(socket_a)
+    stored = await a.api(seed.user_token).ok("GET", "/api/v1/notifications")
+    assert [first["id"], second["id"]] == [n["id"] for n in stored["notifications"]]
+    assert [first["payload"]["call"]["provider_call_id"],
+            second["payload"]["call"]["provider_call_id"]] == ["c-relay-lost", "c-next"]
+    assert "missed" not in first and "missed" not in second
+    await nothing_more(socket_a)
+    await socket_a.close()
+    again = await a.client.ws_connect(
+        f"/api/v1/live?token={seed.user_token}&after={second['id']}")
+    assert [(await again.receive_json())["type"] for _ in range(2)] == ["hello", "caught_up"]
+    await again.close()
 
 
 async def serves_v2_within(node: SeedSetup, seconds: float) -> float:

@@ -132,3 +132,46 @@ async def test_health_lets_other_errors_through_unchanged() -> None:
     with pytest.raises(KeyError):
         await health.watch(bug())
     assert health.available and health.refused_writes == 0
+
+
+async def raising(error: Exception) -> None:
+    raise error
+
+
+async def test_postgres_lock_timeout_and_cancel_refuse_that_write_and_leave_health_ok() -> None:
+    """A lock wait past lock_timeout (55P03) and a cancelled statement (57014): the write is
+    refused as unavailable (503, not the script's failure), but the store is not down."""
+    url = await postgres_url()
+    holder = await asyncpg.connect(url)
+    waiter = await asyncpg.connect(url)
+    table = f"voip_lock_{uuid.uuid4().hex[:12]}"
+    try:
+        await holder.execute(f"CREATE TABLE {table} (x int PRIMARY KEY)")
+        await holder.execute(f"INSERT INTO {table} VALUES (1)")
+        async with holder.transaction():
+            await holder.execute(f"SELECT * FROM {table} FOR UPDATE")
+            await waiter.execute("SET lock_timeout = '50ms'")
+            with pytest.raises(asyncpg.LockNotAvailableError) as timed_out:
+                await waiter.execute(f"UPDATE {table} SET x = 2")
+            await waiter.execute("SET lock_timeout = 0")
+            update = asyncio.ensure_future(waiter.execute(f"UPDATE {table} SET x = 2"))
+            while not await holder.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 "
+                    "AND wait_event_type = 'Lock'", waiter.get_server_pid()):
+                await asyncio.sleep(0.01)
+            await holder.execute("SELECT pg_cancel_backend($1)", waiter.get_server_pid())
+            with pytest.raises(asyncpg.QueryCanceledError) as cancelled:
+                await update
+        for driver, cause in ((timed_out.value, "PostgreSQL lock wait timed out"),
+                              (cancelled.value, "PostgreSQL cancelled the statement")):
+            found = storage_unavailable(mapped(driver))
+            assert found is not None and found.cause.startswith(cause), found
+            assert found.this_write_only
+            health = StorageHealth()
+            with pytest.raises(StorageUnavailable):
+                await health.watch(raising(mapped(driver)))
+            assert health.available and health.refused_writes == 0
+    finally:
+        await holder.execute(f"DROP TABLE IF EXISTS {table}")
+        await holder.close()
+        await waiter.close()

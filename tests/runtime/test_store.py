@@ -1029,6 +1029,38 @@ async def test_which_calls_a_user_was_notified_of_is_one_read_within_the_tenant(
             == await store.user_was_notified(acme.id, alice.id, call.id)
 
 
+async def test_who_a_call_rang_for_and_when_are_read_within_the_tenant(
+    store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    """rang_for: the first ring at the user of each call (the live page's transfers)."""
+    acme, globex = two_tenants
+    alice = await store.create_user(acme.id, "alice")
+    module = await store.create_module(acme.id, NewModule(name="m", region="RU"))
+    calls = [make_call(acme.id, module.id, provider_call_id=f"p{n}") for n in range(3)]
+    later = T0 + timedelta(seconds=30)
+    rows = [CallNotified(calls[0].id, "102", alice.id, NotificationKind.RINGING, later),
+            CallNotified(calls[0].id, "101", alice.id, NotificationKind.RINGING, T0),
+            CallNotified(calls[0].id, "101", alice.id, NotificationKind.ENDED, later),
+            CallNotified(calls[1].id, "101", alice.id, NotificationKind.ANSWERED, T0),
+            CallNotified(calls[2].id, "103", None, NotificationKind.RINGING, T0)]
+
+    async def ring(tx: Tx) -> None:
+        for call in calls:
+            await tx.insert_call(call)
+        for row in rows:
+            await tx.insert_call_notified(row)
+
+    await store.write(ring)
+    asked = [call.id for call in calls] + ["call_nope"]
+    assert await store.rang_for(acme.id, alice.id, asked) == {calls[0].id: rows[1]}
+    assert await store.rang_for(globex.id, alice.id, asked) == {}
+    assert await store.rang_for(acme.id, alice.id, []) == {}
+    # users_notified: who the call reached (not a phone nobody is bound to), in its tenant.
+    assert await store.users_notified(acme.id, calls[0].id) == {alice.id}
+    assert await store.users_notified(acme.id, calls[2].id) == set()
+    assert await store.users_notified(globex.id, calls[0].id) == set()
+
+
 async def test_contacts_are_read_by_ids_and_by_numbers_at_once_within_the_tenant(
     store: Store, two_tenants: tuple[Tenant, Tenant]
 ) -> None:

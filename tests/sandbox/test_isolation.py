@@ -626,3 +626,21 @@ async def test_a_uid_range_smaller_than_the_worker_budget_bounds_the_workers() -
             outcome = await pool.run(call(QUICK), group=group)
             assert outcome.ok, outcome
         assert len(pool.workers()) <= 6
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers get uids of their own only as root")
+async def test_a_workers_uid_tells_it_nothing_of_other_tenants_workers() -> None:
+    """A breached worker reads its own uid. Handed out lowest free first, the uid counted the
+    workers the pool held for other tenants when it was spawned (start + 6 after five
+    neighbours' workers and a spare): a side channel on who else is using the service."""
+    async with SandboxPool(size=2, limits=LIMITS, worker_entry=PROBE_ENTRY,
+                           worker_uids=range(400_000, 400_000 + 65_536)) as pool:
+        for neighbour in ("a", "b", "c", "d", "e"):
+            assert (await pool.run(probe("result = 1"), group=neighbour)).ok
+        uids = [(await pool.run(probe("import os\nresult = os.getuid()"), group=tenant)).result
+                for tenant in ("x", "y")]
+        assert pool.worker_uids is not None
+        start = pool.worker_uids.start
+    assert all(start <= uid < start + 65_536 for uid in uids)
+    # Drawn at random from the range: both among its 16 lowest has a chance of 1 in 2**24.
+    assert not all(uid < start + 16 for uid in uids), uids

@@ -201,7 +201,7 @@ def user_wall(user_service: Scenario) -> dict[str, Any]:
 
 def assert_all_refused(result: dict[str, Any]) -> None:
     probes = result["probes"]
-    assert len(probes) > 50
+    assert len(probes) > 190
     not_refused = {name: outcome for name, outcome in probes.items()
                    if not outcome.startswith("refused")}
     assert not_refused == {}
@@ -217,9 +217,102 @@ def test_normal_user_every_probe_refused(user_wall: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
+def test_32_bit_and_x32_system_call_entries_kill_the_worker(
+        wall: str, request: pytest.FixtureRequest) -> None:
+    """Machine code the worker maps and runs: the native `syscall` reaches the filter's
+    allowlist (getpid: PID 1 of its own namespace), `int 0x80` and the x32 numbering are
+    another architecture to the filter and kill the worker (SIGSYS) before the call runs."""
+    result = request.getfixturevalue(wall)
+    entries = result["system_call_entries"]
+    assert entries["native syscall"]["ok"] is True
+    assert entries["native syscall"]["result"] == 1
+    for name in ("int 0x80", "x32 syscall"):
+        assert entries[name]["ok"] is False, name
+        assert entries[name]["error"]["type"] == "WorkerCrashed", name
+        assert "exit status -31" in entries[name]["error"]["message"], name
+    assert result["sibling_alive_after"] is True
+
+
+@pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
 def test_no_capability_left(wall: str, request: pytest.FixtureRequest) -> None:
     """Not even inside the worker's own namespaces (a user namespace grants them all)."""
     assert request.getfixturevalue(wall)["sibling_capabilities"] == 0
+
+
+def run_degraded(uid: int | None, python: str, *refused: str) -> dict[str, Any]:
+    code = "from tests.sandbox.wall_degraded_driver import main; main()"
+    completed = subprocess.run([*python_command(python, code), *refused], capture_output=True,
+                               timeout=180,
+                               check=False, cwd="/", env={"PATH": "/usr/bin:/bin"},
+                               **as_user(uid))
+    assert completed.returncode == 0, completed.stderr.decode()
+    result: dict[str, Any] = json.loads(completed.stdout)
+    assert result["outcome"]["ok"] is True, result
+    return result
+
+
+def test_a_normal_user_without_namespaces_or_landlock_is_warned_workers_read_its_files(
+        user_python: str) -> None:
+    """With neither a minimal root nor Landlock, a normal user's workers run as its uid with
+    nothing between them and its data directory. The inactive layers were listed at INFO; the
+    operator is now told, as a warning, what that leaves open."""
+    result = run_degraded(SERVICE_UID, user_python)
+    inactive = "\n".join(result["outcome"]["result"]["inactive"])
+    assert "minimal root: no mount namespace" in inactive
+    assert "landlock" in inactive
+    warnings = [line for line in result["warnings"]
+                if line.startswith("sandbox workers are exposed: ")]
+    assert any("data directory, database and operator token" in line for line in warnings)
+    assert any("other tenants' workers" in line for line in warnings)
+    # The template is not dumpable: its descriptors (a standby's pipes, which the next tenant's
+    # calls and outcomes travel) were open to its workers through /proc/<template>/fd.
+    assert result["template_descriptors"] == "refused: PermissionError"
+
+
+def test_root_without_namespaces_or_landlock_is_warned_workers_see_the_host() -> None:
+    """As root each worker keeps its own uid, so the service's files stay closed to it; what
+    any user may read, and /proc's list of every process, are open and said so."""
+    result = run_degraded(None, sys.executable)
+    warnings = [line for line in result["warnings"]
+                if line.startswith("sandbox workers are exposed: ")]
+    assert any("any user may read" in line for line in warnings)
+    assert any("other tenants' workers" in line for line in warnings)
+    assert not any("operator token" in line for line in warnings)
+    assert not any("seccomp" in line for line in warnings)
+    assert result["template_descriptors"] == "refused: PermissionError"
+
+
+def test_workers_without_a_seccomp_filter_are_warned_of() -> None:
+    """Without libseccomp or the kernel's seccomp the workers run unfiltered (the README's
+    promise: the log says so). It was one note among the template's at INFO."""
+    result = run_degraded(None, sys.executable, "seccomp")
+    warnings = [line for line in result["warnings"]
+                if line.startswith("sandbox workers are exposed: ")]
+    assert any("no seccomp filter" in line for line in warnings), warnings
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux's setpriv")
+def test_root_that_may_not_change_uid_says_which_layer_its_workers_could_not_apply() -> None:
+    """Root without CAP_SETUID (a container or unit that dropped it): a worker cannot take its
+    own uid, so it fails closed before any tenant code. The log said only "exited before it
+    was ready (exit status 70)": the worker's traceback went to a stderr that goes nowhere."""
+    code = "from tests.sandbox.wall_degraded_driver import start_only; start_only()"
+    completed = subprocess.run(
+        ["setpriv", "--bounding-set=-setuid,-setgid", "--inh-caps=-all",
+         *python_command(sys.executable, code)],
+        capture_output=True, timeout=180, check=False, cwd="/", env={"PATH": "/usr/bin:/bin"})
+    assert completed.returncode == 0, completed.stderr.decode()
+    result = json.loads(completed.stdout)
+    assert result["error"] is not None
+    assert "could not harden itself and ran no tenant code" in result["error"]
+    assert "identity: cannot become uid" in result["error"]
+    assert any("identity: cannot become uid" in line for line in result["logged"])
+
+
+@pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
+def test_a_fully_hardened_worker_reports_nothing_exposed(
+        wall: str, request: pytest.FixtureRequest) -> None:
+    assert request.getfixturevalue(wall)["report"]["exposed"] == []
 
 
 def test_control_same_probes_succeed_without_the_wall(root_service: Scenario) -> None:

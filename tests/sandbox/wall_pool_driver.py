@@ -43,6 +43,23 @@ result = {"probes": run_probes(Targets.from_json(args[0])), "ordinary": ordinary
 """
 
 
+# Machine code a breached worker can run (it may map executable memory): getpid through the
+# native `syscall` instruction, the 32-bit `int 0x80` entry and the x32 ABI's numbering. The
+# filter is written for x86_64; the other two entries must kill the worker, never reach a call.
+MACHINE_CODE = """
+import ctypes, mmap
+page = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+page.write(bytes(args[0]))
+address = ctypes.addressof(ctypes.c_char.from_buffer(page))
+result = ctypes.CFUNCTYPE(ctypes.c_long)(address)()
+"""
+GETPID = {
+    "native syscall": [0xB8, 39, 0, 0, 0, 0x0F, 0x05, 0xC3],  # mov eax, 39; syscall; ret
+    "int 0x80": [0xB8, 20, 0, 0, 0, 0xCD, 0x80, 0xC3],  # mov eax, 20 (i386); int 0x80; ret
+    "x32 syscall": [0xB8, 39, 0, 0, 0x40, 0x0F, 0x05, 0xC3],  # mov eax, 0x40000027; syscall
+}
+
+
 async def drive(targets: dict[str, Any]) -> dict[str, Any]:
     config = SandboxConfig()
     limits = Limits(wall_seconds=60, cpu_seconds=30, memory_bytes=256 * 2**20)
@@ -56,6 +73,8 @@ async def drive(targets: dict[str, Any]) -> dict[str, Any]:
         sibling_capabilities = effective_capabilities(sibling_pid)
         outcome = await pool.run(probe(source, full_targets, BENIGN), group="attacker")
         sibling_alive = any(w.pid == sibling_pid for w in pool.workers())
+        entries = {name: (await pool.run(probe(MACHINE_CODE, code), group=name)).to_json()
+                   for name, code in GETPID.items()}
         again = await pool.run(probe("import os\nresult = os.getuid()"), group="sibling")
         # The range the pool claimed: the configured one, or the next free one when another
         # service on this host holds it (sandbox/uid_claim.py).
@@ -65,6 +84,7 @@ async def drive(targets: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = dict(outcome.result)
     result.update(sibling_alive_after=sibling_alive and again.ok, sibling_uid=sibling.result,
                   sibling_capabilities=sibling_capabilities, driver_uid=os.getuid(),
+                  system_call_entries=entries,
                   worker_uids=None if uids is None else [uids.start, uids.stop])
     return result
 

@@ -1,7 +1,8 @@
 """Very long tenant text without a space (a module name, a description, a contact's or a user's
 name, a script's error message) wraps inside the window: no page grows wider than it (a long
 description made the modules list 27,000 pixels wide, a user's name the users list and the
-operator's live page several windows wide)."""
+operator's live page several windows wide); nor at a phone's width (the module page's settings
+and bindings tables, and the usage page's bars, made those pages wider than the phone)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ async def test_long_words_wrap_inside_the_window(tab: Tab, console: tuple[Servic
                f"/console/users/{user['id']}", f"/console/users/{user['id']}/delete",
                "/console/calls", f"/console/contacts/{contact['id']}",
                f"/console/contacts/{contact['id']}/delete"]
-    wide = await too_wide(page, tab.base, builder, 1400)
+    wide = await too_wide(page, tab.base, [*builder, "/console/usage"], 1400)
+    wide += await too_wide(page, tab.base, [*builder, "/console/usage"], 390)
 
     await page.context.clear_cookies()
     await tab.sign_in(seed.user_token)

@@ -70,14 +70,20 @@ async function fetchCard(callId) {
   return card;
 }
 
-// Keep what the operator was typing (a new contact's name) across a redraw of the card.
+// Keep what the operator was typing (a new contact's name) across a redraw of the card, and
+// the keyboard's place: focus in the old card stays in the new one, on the card's title when
+// the focused control is gone ("Mark handled", once pressed; the focus fell to the page's start).
 function carryInput(from, to) {
   const focused = document.activeElement;
-  if (!focused || !from.contains(focused) || !focused.id) return;
-  const twin = to.querySelector(`#${CSS.escape(focused.id)}`);
-  if (!twin) return;
-  if ("value" in focused) twin.value = focused.value;
-  return twin;
+  if (!focused || !from.contains(focused)) return;
+  const twin = focused.id ? to.querySelector(`#${CSS.escape(focused.id)}`) : null;
+  if (twin) {
+    if ("value" in focused) twin.value = focused.value;
+    return twin;
+  }
+  const title = to.querySelector(".call-title");
+  if (title) title.tabIndex = -1;
+  return title;
 }
 
 async function refreshCard(callId) {
@@ -141,6 +147,8 @@ document.addEventListener("submit", async (event) => {
   const card = form.closest("li.call-card");
   const result = card ? card.querySelector('[data-field="result"]') : null;
   const button = form.querySelector("button");
+  // (Disabling the pressed button takes the focus from it: it gets it back once answered.)
+  const hadFocus = Boolean(card && card.contains(document.activeElement));
   if (button) button.disabled = true;
   const say = (text, failed) => {
     if (!result) return;
@@ -160,7 +168,10 @@ document.addEventListener("submit", async (event) => {
   } catch {
     response = null;
   }
-  if (button) button.disabled = false;
+  if (button) {
+    button.disabled = false;
+    if (hadFocus && button.isConnected && !card.contains(document.activeElement)) button.focus();
+  }
   if (!response || !response.ok) {
     say((data && data.message) || "The service did not answer; try again.", true);
     return;
@@ -299,16 +310,18 @@ function connect() {
     try { message = JSON.parse(event.data); } catch { return; }
     if (message.type === "caught_up") {
       attempts = 0;
-      // Back after a disconnect: marks made meanwhile come on no socket; draw those cards again.
+      // Back after a disconnect: marks made meanwhile, and answers at a colleague's phone, come
+      // on no socket (they are no notifications); draw those cards, and every live one, again.
       if (everConnected) {
-        for (const card of document.querySelectorAll("li.call-card.needs-attention")) refreshCard(card.dataset.callId);
+        for (const card of document.querySelectorAll("li.call-card.needs-attention, #active-calls li.call-card")) refreshCard(card.dataset.callId);
       }
       everConnected = true;
       setStatus("live", "Live: calls appear here as they ring.");
     } else if (message.type === "notification") {
       if (message.id) lastId = message.id;
       onNotification(message);
-    } else if (message.type === "call_handled" && findCard(message.call_id)) {
+    } else if ((message.type === "call_handled" || message.type === "call_changed") && findCard(message.call_id)) {
+      // A colleague marked it handled, or answered it (a call that rang here too): draw it again.
       refreshCard(message.call_id);
     }
   });
