@@ -69,7 +69,7 @@ from runtime.store.models import Notification, StoreStats, utc_now
 from runtime.store.pg_replay import SAME_FUNCTION, prepare_checks
 from runtime.store.postgres_migrate import apply_migrations, quote_ident
 from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error
-from runtime.store.queries import Reads, scene_sql
+from runtime.store.queries import Reads, no_call_scene_sql, scene_sql
 from runtime.store.reads import Query, QueryReads
 from runtime.store.storage_url import POSTGRES_SCHEMES, pg_parameters
 from runtime.store.tx import SqlTx, run_unit
@@ -180,6 +180,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 # locking of whom it may notify (locks.py), as PgPort sends them.
 HOT_READS = [POSTGRES.render(scene_sql(POSTGRES, column))
              for column in (None, NOTIFY_SCENE_COLUMN)]
+# Each scene that found no call is checked without what hangs on a call (queries.py).
+LIGHTER_CHECKS = {POSTGRES.render(scene_sql(POSTGRES, column)):
+                  ("call", POSTGRES.render(no_call_scene_sql(POSTGRES, column)))
+                  for column in (None, NOTIFY_SCENE_COLUMN)}
 
 
 async def _init_preparing_connection(conn: asyncpg.Connection) -> None:
@@ -192,7 +196,8 @@ async def _init_deferring_connection(conn: asyncpg.Connection) -> None:
     await _init_connection(conn)
     # What checks a deferred unit's reads at its COMMIT (pg_replay.py), the scene's prepared;
     # the writes that go with COMMIT, as EXECUTEs (writes.py).
-    await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS)}; {pg_prepare_writes()}")
+    await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS, LIGHTER_CHECKS)}; "
+                       f"{pg_prepare_writes()}")
 
 
 async def _can_defer(conn: asyncpg.Connection) -> bool:
@@ -201,7 +206,7 @@ async def _can_defer(conn: asyncpg.Connection) -> bool:
     objects (TEMP privilege revoked) has none: its units hold their locks from their first
     statement. Tried on `conn` as each pool connection will do it."""
     try:
-        await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS)}")
+        await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS, LIGHTER_CHECKS)}")
     except asyncpg.PostgresError as error:
         log.warning("units hold their locks from their first statement, one more round trip "
                     "each: no temporary function for deferring them (%s)", error)

@@ -102,7 +102,7 @@ FIND_ENDED_CALL = pure(f"""SELECT * FROM calls WHERE {NUMBERS} AND state = 'ende
     AND ended_at >= $7 ORDER BY ended_at DESC, id DESC LIMIT 1""")
 
 
-def _scene_sql(d: Dialect, extra_column: str | None) -> str:
+def _scene_sql(d: Dialect, extra_column: str | None, *, no_call: bool = False) -> str:
     """One statement reading a `CallScene` (see `CallLookup` for the choice of the call);
     `extra_column` is the locking hook's (locks.py), which may use the chosen call
     (`chosen.id`).
@@ -112,12 +112,16 @@ def _scene_sql(d: Dialect, extra_column: str | None) -> str:
     lookups run once. (A MATERIALIZED CTE did the same at the price of a temporary table
     opened, filled and scanned for every webhook.) What hangs on the call is read only when a
     call was chosen (CASE): for a new call, most webhooks' first, the four subqueries would
-    open their cursors and seek NULL for nothing."""
+    open their cursors and seek NULL for nothing.
+
+    `no_call`: the same row where no call is chosen, with none of what hangs on a call in the
+    statement (`no_call_scene_sql`); a call chosen shows as a `call` column that is not NULL
+    (and not the call)."""
     def rows(table: t.Table[Any], alias: str, where: str, order: str) -> str:
         return (f"(SELECT {{agg}}({{as_json}}(o)) FROM (SELECT {table.json_object(alias, d)} "
                 f"AS o FROM {table.name} {alias} WHERE {where} ORDER BY {order}) s)")
 
-    return f"""SELECT
+    hanging = NO_CALL_COLUMNS if no_call else f"""
         CASE WHEN chosen.id IS NOT NULL THEN
             (SELECT {t.CALLS.json_object('c', d)} FROM calls c WHERE c.id = chosen.id) END
             AS call,
@@ -129,7 +133,8 @@ def _scene_sql(d: Dialect, extra_column: str | None) -> str:
             AS notified,
         CASE WHEN chosen.id IS NOT NULL THEN
             (SELECT {t.ACTIVITY.json_object('a', d)} FROM activity a WHERE a.call_id = chosen.id)
-            END AS activity,
+            END AS activity,"""
+    return f"""SELECT{hanging}
         (SELECT {t.contact_json_object('ct', d)} FROM contacts ct WHERE ct.id = (
             SELECT min(contact_id) FROM contact_phones WHERE tenant_id = $9
             AND normalized = $10)) AS contact,
@@ -145,6 +150,14 @@ def _scene_sql(d: Dialect, extra_column: str | None) -> str:
          AND $7 IS NULL ORDER BY ended_at DESC, id DESC LIMIT 1)) AS id LIMIT 1 OFFSET 0) chosen"""
 
 
+# What hangs on the call in a `no_call` scene: a literal standing for any call chosen, then
+# the NULLs that the scene's columns are when none is (a row's text is the same whatever type
+# its NULLs have).
+NO_CALL_COLUMNS = """
+        CASE WHEN chosen.id IS NOT NULL THEN 'null' END AS call,
+        NULL AS history, NULL AS notified, NULL AS activity,"""
+
+
 _SCENES: dict[tuple[str, str | None], PureRead] = {}
 
 
@@ -156,6 +169,15 @@ def scene_sql(d: Dialect, extra_column: str | None = None) -> PureRead:
     if sql is None:
         sql = _SCENES[d.name, extra_column] = pure(_scene_sql(d, extra_column))
     return sql
+
+
+def no_call_scene_sql(d: Dialect, extra_column: str | None = None) -> str:
+    """The scene's statement as it reads where no call is chosen: the same row (the same
+    parameters), without what hangs on a call, whose subqueries the server sets up for every
+    run of a statement even when no row reaches them. A call chosen makes its row differ
+    (its `call` column is the text 'null', where the scene's is NULL or the call's JSON).
+    PostgreSQL checks a deferred unit's scene that found no call with it (pg_replay.py)."""
+    return _scene_sql(d, extra_column, no_call=True)
 
 
 def _json(value: Any) -> Any:

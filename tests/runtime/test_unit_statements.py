@@ -11,6 +11,7 @@ BEGIN with the locks, the checks, the writes and COMMIT, is one round trip and c
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -603,3 +604,84 @@ def test_sqlite_groups_are_contiguous_in_slot_order() -> None:
     order = [_GROUP_OF[s.name] for s in SLOTS]
     runs = [g for i, g in enumerate(order) if i == 0 or order[i - 1] != g]
     assert runs == [group for group, _ in SQLITE_GROUPS]
+
+
+def _check_name(read: str) -> str:
+    from runtime.store.pg_replay import _PREPARED
+
+    return f"EXECUTE {_PREPARED[read]}("
+
+
+async def test_a_scene_that_found_no_call_is_checked_without_what_hangs_on_a_call_postgres(
+    pg_backend: Any,
+) -> None:
+    """A new call's unit checks its scene at COMMIT with the scene as read where no call is
+    chosen (no subqueries of the call, its history, whom it notified and its activity for the
+    server to set up); a unit that found the call checks the whole scene. Both find the
+    fingerprints they read."""
+    from runtime.store.postgres import LIGHTER_CHECKS
+
+    store = await pg_backend.open(pool_size=1)
+    counted = await logged_units(store)
+    full = {sql: _check_name(sql) for sql in LIGHTER_CHECKS}
+    light = {sql: _check_name(no_call) for sql, (_, no_call) in LIGHTER_CHECKS.items()}
+
+    start, sent = await counted.unit(event("notify_start"))
+    assert start.call is not None and start.call.created
+    assert any(name in sent[-1] for name in light.values()), sent[-1][:300]
+    assert not any(name in sent[-1] for name in full.values())
+    answer, sent = await counted.unit(event("notify_answer"))
+    assert answer.call is not None and answer.call.id == start.call.id
+    assert any(name in sent[-1] for name in full.values()), sent[-1][:300]
+    assert not any(name in sent[-1] for name in light.values())
+    assert store.retries == 0  # each check found what its unit read
+    stored = await store.get_call(counted.tenant_id, start.call.id)
+    assert stored is not None and stored.state.value == "answered"
+
+
+async def test_a_call_created_after_a_unit_found_none_makes_it_run_again_postgres(
+    pg_backend: Any,
+) -> None:
+    """Another node creates the call between a unit's scene (no call) and its COMMIT: the
+    lighter check sees a call chosen now, the unit runs again and finds that call, and the
+    provider's call stays one call holding both events."""
+    store = await pg_backend.open(pool_size=1)
+    other = await pg_backend.open(pool_size=1)
+    counted = await logged_units(store)
+    parsed = ParseResult.model_validate(event("notify_start"))
+    created: list[bool] = []
+
+    def context() -> ActContext:
+        return ActContext(tenant_id=counted.tenant_id, module_id=counted.module_id,
+                          region="RU", execution_id=ids.new_id(ids.EXECUTION),
+                          now=datetime.now(UTC))
+
+    async def elsewhere(tx: Tx) -> Effects:
+        return await act(tx, context(), parsed)
+
+    async def unit(tx: Tx) -> Effects:
+        effects = await act(tx, context(), parsed)
+        assert effects.call is not None
+        created.append(effects.call.created)
+        if len(created) == 1:
+            # The other node's unit, in a context of its own (not inside this unit's).
+            task = asyncio.get_running_loop().create_task(other.write(elsewhere),
+                                                          context=contextvars.Context())
+            await task
+        return effects
+
+    from runtime.store.postgres import LIGHTER_CHECKS
+
+    light = [_check_name(no_call) for _, no_call in LIGHTER_CHECKS.values()]
+    retries = store.retries
+    counted.seen.clear()
+    effects = await store.write(unit)
+    await asyncio.sleep(0)  # the query logger reports with call_soon
+    assert created == [True, False] and store.retries == retries + 1
+    # The first attempt's COMMIT message checked with the lighter check (and failed there).
+    assert any(name in sent for sent in counted.seen for name in light)
+    assert effects.call is not None and not effects.call.created
+    calls = await store.list_calls(counted.tenant_id)
+    assert [c.id for c in calls] == [effects.call.id]
+    events = await store.list_call_events(counted.tenant_id, effects.call.id)
+    assert [e.kind for e in events] == ["notify_start", "notify_start"]
