@@ -332,3 +332,78 @@ async def test_every_documented_id_of_another_tenant_is_not_found(service: Servi
                                        theirs[kind], made_up)
                 checked += 1
     assert checked >= 40
+
+
+async def test_ids_of_the_wrong_kind_are_not_found(service: Service) -> None:
+    """B's own call id where a contact id is expected (and every other mix-up): 404."""
+    _, b = await service.new_tenant("b")
+    mine = await full_house(service, b)
+    document = await (await service.client.get("/api/v1/openapi.json")).json()
+    checked = 0
+    for method, path, operation in tenant_operations(document):
+        for param in operation.get("parameters", []):
+            kind = kind_of(param["name"])
+            if kind is None or param["in"] != "path":
+                continue
+            for other in ID_KINDS:
+                if other == kind:
+                    continue
+                url = fill(path, dict(mine) | {kind: mine[other]})
+                body = example_body(operation, document)
+                if body is not None:
+                    body = {k: (mine[kind_of(k) or ""] if kind_of(k) else v)
+                            for k, v in body.items()}
+                made_up = NO_SUCH[kind] + "0" * 26
+                response = await b.request(method, url, json=body)
+                text = await response.text()
+                assert response.status == 404, f"{method} {url}: {response.status} {text}"
+                ghost = await b.request(method, fill(path, dict(mine) | {kind: made_up}),
+                                        json=body)
+                assert ghost.status == 404
+                assert json.loads(text.replace(mine[other], made_up)) == await ghost.json() \
+                    or json.loads(text) == await ghost.json(), (method, url)
+                checked += 1
+    assert checked >= 100
+    # Nothing of B's was touched by the mix-ups.
+    assert (await b.ok("GET", f"/api/v1/modules/{mine['module']}"))["id"] == mine["module"]
+    assert (await b.ok("GET", f"/api/v1/contacts/{mine['contact']}"))["id"] == mine["contact"]
+    [token] = (await b.ok("GET", f"/api/v1/users/{mine['user']}/tokens"))["tokens"]
+    assert token["revoked_at"] is None
+
+
+def credential_sets(document: dict[str, Any], operation: dict[str, Any]) -> set[str]:
+    return {name for entry in operation.get("security", []) for name in entry}
+
+
+async def test_dead_credentials_are_refused_everywhere(service: Service) -> None:
+    """A revoked key, a deleted user's token, a revoked token, and a user token on a route
+    for tenant keys only: 401 on every documented operation, and nothing changes."""
+    _, b = await service.new_tenant("b")
+    mine = await full_house(service, b)
+    spare = await b.ok("POST", "/api/v1/users", {"name": "Gone"}, status=201)
+    gone = await b.ok("POST", f"/api/v1/users/{spare['id']}/tokens", status=201)
+    revoked = await b.ok("POST", f"/api/v1/users/{mine['user']}/tokens", status=201)
+    await b.ok("DELETE", f"/api/v1/users/{mine['user']}/tokens/{revoked['id']}", status=204)
+    await b.ok("DELETE", f"/api/v1/users/{spare['id']}", status=204)
+    _, dead_key_api = await service.new_tenant("c")
+    [dead_key] = (await dead_key_api.ok("GET", "/api/v1/keys"))["keys"]
+    await dead_key_api.ok("DELETE", f"/api/v1/keys/{dead_key['id']}", status=204)
+    document = await (await service.client.get("/api/v1/openapi.json")).json()
+    dead = {"deleted user's token": gone["token"], "revoked token": revoked["token"],
+            "revoked key": dead_key_api.secret}
+    checked = 0
+    for method, path, operation in tenant_operations(document):
+        url = fill(path, mine)
+        body = example_body(operation, document)
+        if body is not None:
+            body = {k: (mine[kind_of(k) or ""] if kind_of(k) else v) for k, v in body.items()}
+        secrets = dict(dead)
+        if "userToken" not in credential_sets(document, operation):
+            secrets["live user token on a tenant-key route"] = mine["user_token"]
+        for what, secret in secrets.items():
+            response = await service.api(secret).request(method, url, json=body)
+            text = await response.text()
+            assert response.status == 401, f"{what}: {method} {url}: {response.status} {text}"
+            checked += 1
+    assert checked >= 100
+    assert (await b.ok("GET", f"/api/v1/modules/{mine['module']}"))["id"] == mine["module"]
