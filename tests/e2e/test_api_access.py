@@ -8,12 +8,18 @@ unchanged, and B's lists must never show them.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
-from tests.e2e.conftest import SEED_SCRIPT, Api, Service
+from runtime.app import create_app
+from tests import pg
+from tests.e2e.conftest import OPERATOR_TOKEN, SEED_SCRIPT, Api, Service, service_config
+from tests.e2e.test_two_nodes import with_schema
 
 M, V, U, C, CALL, E, T = "mod_x", "ver_x", "usr_x", "con_x", "call_x", "exe_x", "utk_x"
 
@@ -126,7 +132,8 @@ async def one_of_everything(service: Service, api: Api) -> dict[str, Any]:
             "contact": contact, "call": call, "execution": execution, "key": key}
 
 
-async def test_tenants_never_see_each_other(service: Service) -> None:
+async def test_tenants_never_see_each_other(either: Service) -> None:
+    service = either
     _, a = await service.new_tenant("a")
     _, b = await service.new_tenant("b")
     mine = await one_of_everything(service, a)
@@ -212,6 +219,25 @@ BODIES_WITHOUT_EXAMPLE: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def either(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Service]:
+    """The service on each storage backend: isolation is the store's queries' doing."""
+    url = schema = None
+    overrides: dict[str, Any] = {}
+    if request.param == "postgres":
+        url, schema = await pg.postgres_url(), pg.new_schema_name()
+        overrides["storage_url"] = with_schema(url, schema)
+    config = service_config(tmp_path, **overrides)
+    client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield Service(client, config, Api(client, OPERATOR_TOKEN))
+    finally:
+        await client.close()
+        if url is not None and schema is not None:
+            await pg.drop_schema(url, schema)
+
+
 def kind_of(name: str) -> str | None:
     for kind in ID_KINDS:
         if name == f"{kind}_id" or name.endswith(f"_{kind}_id"):
@@ -292,7 +318,8 @@ async def not_found_answer(api: Api, method: str, path: str, body: Any,
     assert (response.status, seen) == (ghost.status, await ghost.json()), (method, path, body)
 
 
-async def test_every_documented_id_of_another_tenant_is_not_found(service: Service) -> None:
+async def test_every_documented_id_of_another_tenant_is_not_found(either: Service) -> None:
+    service = either
     _, a = await service.new_tenant("a")
     _, b = await service.new_tenant("b")
     theirs = await full_house(service, a)
@@ -334,8 +361,9 @@ async def test_every_documented_id_of_another_tenant_is_not_found(service: Servi
     assert checked >= 40
 
 
-async def test_ids_of_the_wrong_kind_are_not_found(service: Service) -> None:
+async def test_ids_of_the_wrong_kind_are_not_found(either: Service) -> None:
     """B's own call id where a contact id is expected (and every other mix-up): 404."""
+    service = either
     _, b = await service.new_tenant("b")
     mine = await full_house(service, b)
     document = await (await service.client.get("/api/v1/openapi.json")).json()
@@ -375,9 +403,10 @@ def credential_sets(document: dict[str, Any], operation: dict[str, Any]) -> set[
     return {name for entry in operation.get("security", []) for name in entry}
 
 
-async def test_dead_credentials_are_refused_everywhere(service: Service) -> None:
+async def test_dead_credentials_are_refused_everywhere(either: Service) -> None:
     """A revoked key, a deleted user's token, a revoked token, and a user token on a route
     for tenant keys only: 401 on every documented operation, and nothing changes."""
+    service = either
     _, b = await service.new_tenant("b")
     mine = await full_house(service, b)
     spare = await b.ok("POST", "/api/v1/users", {"name": "Gone"}, status=201)
