@@ -284,7 +284,7 @@ def body_id_fields(operation: dict[str, Any], document: dict[str, Any]) -> list[
 
 def fill(path: str, ids: dict[str, str]) -> str:
     for kind, value in ids.items():
-        path = path.replace("{%s_id}" % kind, value)
+        path = path.replace(f"{{{kind}_id}}", value)
     return path
 
 
