@@ -158,3 +158,77 @@ async def test_another_tenants_ids_are_unknown_on_every_console_route(
     [token] = (await a.ok("GET", f"/api/v1/users/{theirs['user']}/tokens"))["tokens"]
     assert token["revoked_at"] is None
     assert len((await a.ok("GET", "/api/v1/executions"))["executions"]) == 1
+
+
+@pytest.mark.parametrize("ended", ["revoked key", "deleted user", "revoked token"])
+async def test_an_ended_credentials_session_is_refused_on_every_route(
+        console: tuple[Service, str], ended: str) -> None:
+    """The session of a key revoked, or of a user deleted or whose token was revoked, after
+    sign-in: every console route sends it to sign in (or refuses it), and changes nothing."""
+    service, base = console
+    mine = await everything(service, "b")
+    api = service.api(mine["secret"])
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        if ended == "revoked key":
+            spare = await service.operator.ok(
+                "POST", f"/api/v1/tenants/{await tenant_named(service, 'b')}/keys", status=201)
+            browser = await signed_in(base, spare["key"], session)
+            await api.ok("DELETE", f"/api/v1/keys/{spare['id']}", status=204)
+        else:
+            browser = await signed_in(base, mine["user_token"], session)
+            if ended == "deleted user":
+                await api.ok("DELETE", f"/api/v1/users/{mine['user']}", status=204)
+            else:
+                await api.ok("DELETE", f"/api/v1/users/{mine['user']}/tokens/{mine['token']}",
+                             status=204)
+        checked = 0
+        for method, path in console_routes(service):
+            if path.endswith("/sign-in") or path.endswith("/sign-out"):
+                continue
+            url = path
+            for param in PARAM.findall(path):
+                url = url.replace(f"{{{param}}}", mine[kind_of(param) or ""])
+            if method == "GET":
+                response = await browser.get(url, allow_redirects=False)
+            else:
+                response = await browser.post_form(url, {})
+            assert response.status in (302, 303, 401, 403), (
+                ended, method, url, response.status, (await response.text())[:300])
+            if response.status in (302, 303):
+                assert response.headers["Location"].startswith("/console/sign-in"), (
+                    ended, method, url, response.headers["Location"])
+            checked += 1
+        assert checked >= 40
+    await api.ok("GET", f"/api/v1/modules/{mine['module']}")
+    assert len((await api.ok("GET", "/api/v1/executions"))["executions"]) == 1
+
+
+async def tenant_named(service: Service, name: str) -> str:
+    tenants = (await service.operator.ok("GET", "/api/v1/tenants"))["tenants"]
+    return str(next(t["id"] for t in tenants if t["name"] == name))
+
+
+@pytest.mark.parametrize("role", ["builder", "operator"])
+async def test_no_console_page_of_b_shows_anything_of_a(console: tuple[Service, str],
+                                                      role: str) -> None:
+    """Both tenants with the same names and phone numbers: no page B's sessions can open, on
+    B's own ids, holds one of A's ids."""
+    service, base = console
+    theirs = await everything(service, "a")
+    mine = await everything(service, "b")
+    checked = 0
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        browser = await signed_in(base, mine["secret" if role == "builder" else "user_token"],
+                                  session)
+        for method, path in console_routes(service):
+            if method != "GET" or path.endswith("/socket"):
+                continue
+            url = path
+            for param in PARAM.findall(path):
+                url = url.replace(f"{{{param}}}", mine[kind_of(param) or ""])
+            response = await browser.get(url, allow_redirects=False)
+            text = await response.text()
+            for kind in ID_KINDS:
+                assert theirs[kind] not in text, (role, url, kind)
+            checked += 1
+    assert checked >= 20

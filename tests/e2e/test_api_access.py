@@ -436,3 +436,29 @@ async def test_dead_credentials_are_refused_everywhere(either: Service) -> None:
             checked += 1
     assert checked >= 100
     assert (await b.ok("GET", f"/api/v1/modules/{mine['module']}"))["id"] == mine["module"]
+
+
+async def test_no_read_of_b_shows_anything_of_a(either: Service) -> None:
+    """Both tenants with the same names and phone numbers: every documented read B may make
+    (with its key and its user's token, on its own ids) holds not one of A's ids."""
+    service = either
+    _, a = await service.new_tenant("a")
+    _, b = await service.new_tenant("b")
+    theirs = await full_house(service, a)
+    mine = await full_house(service, b)
+    document = await (await service.client.get("/api/v1/openapi.json")).json()
+    secrets = {"tenantKey": b.secret, "userToken": mine["user_token"]}
+    checked = 0
+    for method, path, operation in tenant_operations(document):
+        if method != "GET":
+            continue
+        for scheme in credential_sets(document, operation) & set(secrets):
+            response = await service.api(secrets[scheme]).request("GET", fill(path, mine))
+            # (the call here has no recording: its 404 must not name A's either)
+            assert response.status == 200 or path.endswith("/recording"), (
+                path, scheme, response.status)
+            text = await response.text()
+            for kind in ID_KINDS:
+                assert theirs[kind] not in text, (path, scheme, kind)
+            checked += 1
+    assert checked >= 15
