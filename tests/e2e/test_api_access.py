@@ -404,8 +404,9 @@ def credential_sets(document: dict[str, Any], operation: dict[str, Any]) -> set[
 
 
 async def test_dead_credentials_are_refused_everywhere(either: Service) -> None:
-    """A revoked key, a deleted user's token, a revoked token, and a user token on a route
-    for tenant keys only: 401 on every documented operation, and nothing changes."""
+    """A revoked key, a deleted user's token, a revoked token, a deleted tenant's key and
+    token, and a user token on a route for tenant keys only: 401 on every documented
+    operation, and nothing changes."""
     service = either
     _, b = await service.new_tenant("b")
     mine = await full_house(service, b)
@@ -417,9 +418,15 @@ async def test_dead_credentials_are_refused_everywhere(either: Service) -> None:
     _, dead_key_api = await service.new_tenant("c")
     [dead_key] = (await dead_key_api.ok("GET", "/api/v1/keys"))["keys"]
     await dead_key_api.ok("DELETE", f"/api/v1/keys/{dead_key['id']}", status=204)
+    gone_tenant, gone_api = await service.new_tenant("d")
+    gone_user = await gone_api.ok("POST", "/api/v1/users", {"name": "D"}, status=201)
+    gone_token = await gone_api.ok("POST", f"/api/v1/users/{gone_user['id']}/tokens",
+                                   status=201)
+    await service.operator.ok("DELETE", f"/api/v1/tenants/{gone_tenant}")
     document = await (await service.client.get("/api/v1/openapi.json")).json()
     dead = {"deleted user's token": gone["token"], "revoked token": revoked["token"],
-            "revoked key": dead_key_api.secret}
+            "revoked key": dead_key_api.secret, "deleted tenant's key": gone_api.secret,
+            "deleted tenant's user token": gone_token["token"]}
     checked = 0
     for method, path, operation in tenant_operations(document):
         url = fill(path, mine)
