@@ -358,6 +358,24 @@ async def test_every_documented_id_of_another_tenant_is_not_found(either: Servic
                 await not_found_answer(caller, method, fill(path, mine), body,
                                        theirs[kind], made_up)
                 checked += 1
+    # A user token in the query (for links a page opens, as a recording's): same answers.
+    for method, path, operation in tenant_operations(document):
+        if "userTokenQuery" not in credential_sets(document, operation):
+            continue
+        for param in operation.get("parameters", []):
+            kind = kind_of(param["name"])
+            if kind is None or param["in"] != "path":
+                continue
+            url = fill(path, dict(mine) | {kind: theirs[kind]})
+            made_up = NO_SUCH[kind] + "0" * 26
+            query = f"?token={mine['user_token']}"
+            seen = await service.client.request(method, url + query)
+            never = await service.client.request(method, url.replace(theirs[kind], made_up)
+                                                 + query)
+            assert seen.status == never.status == 404, (url, seen.status, never.status)
+            assert json.loads((await seen.text()).replace(theirs[kind], made_up)) == \
+                await never.json(), url
+            checked += 1
     assert checked >= 40
 
 
