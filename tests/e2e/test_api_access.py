@@ -409,6 +409,25 @@ async def test_ids_of_the_wrong_kind_are_not_found(either: Service) -> None:
                 assert json.loads(text.replace(mine[other], made_up)) == await ghost.json() \
                     or json.loads(text) == await ghost.json(), (method, url)
                 checked += 1
+        # And in each id field of the body (a call id as a merge's contact_id, ...).
+        for field in body_id_fields(operation, document):
+            kind = kind_of(field)
+            assert kind is not None
+            for other in ID_KINDS:
+                if other == kind:
+                    continue
+                base = {k: (mine[kind_of(k) or ""] if kind_of(k) else v)
+                        for k, v in (example_body(operation, document) or {}).items()}
+                made_up = NO_SUCH[kind] + "0" * 26
+                response = await b.request(method, fill(path, mine),
+                                           json=base | {field: mine[other]})
+                ghost = await b.request(method, fill(path, mine), json=base | {field: made_up})
+                text = await response.text()
+                assert response.status == ghost.status, (method, path, field, other, text)
+                assert ghost.status in (403, 404), (method, path, field, ghost.status)
+                assert json.loads(text.replace(mine[other], made_up)) == await ghost.json(), (
+                    method, path, field, other)
+                checked += 1
     assert checked >= 100
     # Nothing of B's was touched by the mix-ups.
     assert (await b.ok("GET", f"/api/v1/modules/{mine['module']}"))["id"] == mine["module"]
