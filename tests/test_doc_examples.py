@@ -98,3 +98,72 @@ def test_the_reply_example_keeps_the_type_the_script_chose(tmp_path: Path) -> No
     assert reply["headers"]["Content-Security-Policy"] == "sandbox"
     assert reply["headers"]["X-Content-Type-Options"] == "nosniff"
     assert json.loads(reply["body"]) == {"title": "busy"}
+
+
+def run_cli(tmp_path: Path, *argv: str) -> tuple[int, dict[str, object]]:
+    done = subprocess.run([sys.executable, "-m", "runtime", *argv], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path, check=False)
+    assert done.stdout, done.stderr[-2000:]
+    report: dict[str, object] = json.loads(done.stdout)
+    return done.returncode, report
+
+
+SCRIPTS = [(doc, code) for doc, code in python_examples()
+           if re.search(r"^def VoipParseWebhookRequest\(", code, flags=re.M)]
+
+
+def test_the_whole_script_examples_are_found() -> None:
+    assert {doc for doc, _ in SCRIPTS} >= {"modules.md", "reference.md"}
+
+
+@pytest.mark.parametrize(("doc", "code"), SCRIPTS, ids=[f"{doc}:{i}" for i, (doc, _)
+                                                        in enumerate(SCRIPTS)])
+def test_a_whole_script_example_passes_the_check(doc: str, code: str, tmp_path: Path) -> None:
+    (tmp_path / "script.py").write_text(code, encoding="utf-8")
+    status, report = run_cli(tmp_path, "check", "script.py")
+    assert (status, report["ok"]) == (0, True), f"{doc}: {report['error']}\n{code}"
+
+
+def test_the_typed_example_builds_the_record_it_shows(tmp_path: Path) -> None:
+    # reference §3.4: the result types called with keywords make the plain dicts a result is.
+    code = next(code for doc, code in SCRIPTS
+                if doc == "reference.md" and "VoipWebhookParseResult(" in code)
+    fields = re.findall(r'data\["(\w+)"\]', code)
+    assert "seconds" in fields
+    (tmp_path / "script.py").write_text(code, encoding="utf-8")
+    (tmp_path / "settings.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "request.json").write_text(json.dumps(
+        {"method": "POST", "url": "https://voip.example.com/hooks/TOKEN",
+         "headers": {"Content-Type": "application/json"},
+         "body": json.dumps({name: "74" for name in fields})}), encoding="utf-8")
+    status, report = run_cli(tmp_path, "run", "script.py", "--settings", "settings.json",
+                             "--request", "request.json")
+    assert (status, report["error"]) == (0, None), code
+    record = report["result"]["callRecord"]  # type: ignore[index]
+    assert record["duration"] == 74 and record["direction"] == "in"
+    assert record["disposition"] == "answered" and isinstance(record["srcPhone"], str)
+
+
+BUILDER_LINES = [line.split("#", 1)[0].strip() for doc, code in python_examples()
+                 for line in code.splitlines() if line.startswith("HttpResponse()")]
+
+
+@pytest.mark.parametrize("builder", BUILDER_LINES)
+def test_a_reply_builder_example_makes_a_valid_reply(builder: str, tmp_path: Path) -> None:
+    report = run_as_parse_function(f'return {{"response": {builder}}}', tmp_path)
+    assert report["ok"] is True, report["error"]
+    reply = report["reply"]
+    assert isinstance(reply, dict)
+    content_type = reply["headers"]["Content-Type"]
+    if '.header("Content-Type", ' in builder:  # the type the script chose stays
+        assert content_type == re.findall(r'"Content-Type", "([^"]+)"', builder)[0]
+    elif ".content(\"" in builder:
+        assert content_type == "text/plain; charset=utf-8"
+    else:
+        assert content_type == "application/json"
+    status = re.findall(r"\.status\((\d+)\)", builder)
+    assert reply["status"] == (int(status[0]) if status else 200)
+
+
+def test_the_reply_builder_examples_are_found() -> None:
+    assert len(BUILDER_LINES) >= 3
