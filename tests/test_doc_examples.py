@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.sandbox.test_stubs import mypy_strict, stubs_dir
+
+__all__ = ["stubs_dir"]  # the fixture, imported for pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -167,3 +171,23 @@ def test_a_reply_builder_example_makes_a_valid_reply(builder: str, tmp_path: Pat
 
 def test_the_reply_builder_examples_are_found() -> None:
     assert len(BUILDER_LINES) >= 3
+
+
+def test_the_typed_examples_pass_mypy_strict_with_the_stub(stubs_dir: Path,
+                                                           tmp_path: Path) -> None:
+    # The guide's header (`if TYPE_CHECKING:` imports) above each typed example's function, as
+    # a builder puts them together; the reference says they pass `mypy --strict`.
+    header_example = next(code for doc, code in SCRIPTS if doc == "modules.md"
+                          and "TYPE_CHECKING" in code)
+    header = header_example[:header_example.index("\ndef ") + 1]
+    files = []
+    for index, (_, code) in enumerate(SCRIPTS):
+        function = code[code.index("def "):] if "TYPE_CHECKING" in code else code
+        if function.rstrip().endswith("..."):
+            continue  # a placeholder body, not an example to check
+        path = tmp_path / f"example_{index}.py"
+        path.write_text(header + "\n" + function, encoding="utf-8")
+        files.append(path)
+    assert files
+    checked = mypy_strict(stubs_dir, files)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
