@@ -191,3 +191,26 @@ def test_the_typed_examples_pass_mypy_strict_with_the_stub(stubs_dir: Path,
     assert files
     checked = mypy_strict(stubs_dir, files)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_script_size_limit_is_the_documented_one_and_refused_with_problems(
+        tmp_path: Path) -> None:
+    # reference §8: "| script | 64 KiB of source | refused when checked and uploaded"; §10:
+    # `voip-runtime check` answers "JSON with `ok` and, when refused, `error.problems`".
+    reference = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    limit = int(re.findall(r"\| script \| (\d+) KiB of source", reference)[0]) * 1024
+    head = "def VoipParseWebhookRequest(request):\n    return None\n"
+    at_limit = head + "#" * (limit - len(head) - 1) + "\n"
+    assert len(at_limit.encode("utf-8")) == limit
+    (tmp_path / "script.py").write_text(at_limit, encoding="utf-8")
+    status, report = run_cli(tmp_path, "check", "script.py")
+    assert (status, report["ok"]) == (0, True), report["error"]
+
+    (tmp_path / "script.py").write_text(at_limit + "#", encoding="utf-8")
+    status, report = run_cli(tmp_path, "check", "script.py")
+    assert (status, report["ok"], report["limit"]) == (1, False, "source")
+    error = report["error"]
+    assert isinstance(error, dict) and error["type"] == "CompileError"
+    message = f"the script is {limit + 1} bytes; the limit is {limit} bytes"
+    assert error["message"] == message
+    assert error["problems"] == [{"line": None, "message": message}]
