@@ -50,6 +50,7 @@ from typing import Any
 
 from sandbox import forkserver
 from sandbox.call import Call
+from sandbox.compiler import source_too_large
 from sandbox.forkserver import ForkServer, SpawnError
 from sandbox.harden import default_readable_paths
 from sandbox.limits import DEFAULT_LIMITS, Limits
@@ -464,10 +465,12 @@ class SandboxPool:
         limits = limits or self.limits
         sha256, size = source_facts(call.source)
         if size > limits.source_bytes:
-            # The worker refuses it too; checked here so it never crosses the pipe.
-            return failure("CompileError",
-                           f"the script is {size} bytes; the limit is {limits.source_bytes}",
-                           limit="source")
+            # The worker refuses it too; checked here so it never crosses the pipe, with the
+            # worker's own refusal (its message and `problems`), so the caller cannot tell.
+            problem = source_too_large(size, limits)
+            error = ScriptError(type="CompileError", message=problem.message,
+                                problems=(problem,))
+            return Outcome(ok=False, error=error, limit="source")
         try:
             encoded = EncodedCall.of_call(call, sha256, limits_bytes(limits))
         except UnsendableCall as error:

@@ -58,3 +58,31 @@ async def test_the_documented_client_follows_notifications_until_its_token_ends(
     finally:
         follower.cancel()
         await asyncio.gather(follower, return_exceptions=True)
+
+
+def documented_number(pattern: str) -> int:
+    """A limit as docs/live.md states it, so the page and the service cannot drift apart."""
+    found = re.findall(pattern, LIVE_DOC.read_text(encoding="utf-8"))
+    assert len(found) >= 1, f"docs/live.md no longer says {pattern}"
+    assert len(set(found)) == 1, f"docs/live.md gives {pattern} as {found}"
+    return int(found[0])
+
+
+async def test_the_notification_page_limit_is_the_documented_one(service: Service) -> None:
+    seed = await seed_setup(service)
+    await seed.hook_ok(start())
+    most = documented_number(r"`limit` up to (\d+)")
+    auth = {"Authorization": f"Bearer {seed.user_token}"}
+    page = await service.client.get(f"/api/v1/notifications?limit={most}", headers=auth)
+    assert page.status == 200, await page.text()
+    assert [item["kind"] for item in (await page.json())["notifications"]] == ["ringing"]
+    over = await service.client.get(f"/api/v1/notifications?limit={most + 1}", headers=auth)
+    assert over.status == 400
+    assert (await over.json())["error"] == "bad_request"
+
+
+def test_the_catch_up_limit_is_the_documented_one() -> None:
+    from runtime.live_socket import CATCH_UP_LIMIT
+
+    assert documented_number(r"(\d+) missed notifications come on the socket") == CATCH_UP_LIMIT
+    assert documented_number(r"`\"missed\": true` \(at most (\d+)") == CATCH_UP_LIMIT
