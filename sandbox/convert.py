@@ -146,114 +146,75 @@ class _Converter:
         if self.used > self.max_bytes:
             raise self.too_large()
         # A failed conversion is abandoned whole, so the path and the marks are only undone on
-        # the way back from a success. The count is kept in a local (`used`) and handed back to
-        # `self.used` around each call that counts for itself (`text`, `convert`).
-        special = self.special
-        max_bytes = self.max_bytes
-        used = self.used
+        # the way back from a success.
         if type(value) is dict:
             out: dict[str, Any] = {}
+            special = self.special
             for key, item in list(dict.items(value)):
+                if type(key) is not str and type(key) in special:
+                    key = special[type(key)](key)
                 if type(key) is not str:
-                    conversion = special.get(type(key))
-                    if conversion is not None:
-                        key = conversion(key)
-                    if type(key) is not str:
-                        raise ResultError(
-                            f"{self.target.noun}'s dict keys must be strings, not "
-                            f"{_type_name(key)!r}{self.where()}"
-                        )
+                    raise ResultError(
+                        f"{self.target.noun}'s dict keys must be strings, not "
+                        f"{_type_name(key)!r}{self.where()}"
+                    )
                 if key.isascii():  # the common case inline: quotes, colon and comma
-                    used += len(key) + 4
+                    self.used += len(key) + 4
                 else:
-                    self.used = used
                     self.text(key)
-                    used = self.used + 2
+                    self.used += 2
                 # The common values inline, counted as `convert` counts them (a special value
                 # is converted first, as `convert` would): ASCII text, None, booleans and ints.
                 kind = type(item)
-                if kind is str:
-                    if item.isascii():
-                        used += len(item) + 2
-                        if used > max_bytes:
-                            raise self.too_large()
-                        out[key] = item
-                        continue
-                elif item is None or kind is bool:
-                    used += 5
-                    if used > max_bytes:
-                        raise self.too_large()
-                    out[key] = item
-                    continue
-                elif kind is int:
-                    if item.bit_length() <= MAX_INT_BITS:
-                        used += len(str(item))
-                        if used > max_bytes:
-                            raise self.too_large()
-                        out[key] = item
-                        continue
-                else:
+                if kind is not str:
                     conversion = special.get(kind)
                     if conversion is not None:
                         item = conversion(item)
-                        if type(item) is str and item.isascii():
-                            used += len(item) + 2
-                            if used > max_bytes:
-                                raise self.too_large()
-                            out[key] = item
-                            continue
-                if used > max_bytes:
+                        kind = type(item)
+                if kind is str and item.isascii():
+                    self.used += len(item) + 2
+                elif item is None or kind is bool:
+                    self.used += 5
+                elif kind is int and item.bit_length() <= MAX_INT_BITS:
+                    self.used += len(str(item))
+                else:
+                    if self.used > self.max_bytes:
+                        raise self.too_large()
+                    path.append(key)
+                    out[key] = self.convert(item)
+                    path.pop()
+                    continue
+                if self.used > self.max_bytes:
                     raise self.too_large()
-                self.used = used
-                path.append(key)
-                out[key] = self.convert(item)
-                path.pop()
-                used = self.used
-            self.used = used
+                out[key] = item
             self.active.discard(marker)
             return out
         items = []
+        special = self.special
         for index, item in enumerate(list(value)):
-            used += 1
+            self.used += 1
             kind = type(item)  # the common values inline, as for a dict's values
-            if kind is str:
-                if item.isascii():
-                    used += len(item) + 2
-                    if used > max_bytes:
-                        raise self.too_large()
-                    items.append(item)
-                    continue
-            elif item is None or kind is bool:
-                used += 5
-                if used > max_bytes:
-                    raise self.too_large()
-                items.append(item)
-                continue
-            elif kind is int:
-                if item.bit_length() <= MAX_INT_BITS:
-                    used += len(str(item))
-                    if used > max_bytes:
-                        raise self.too_large()
-                    items.append(item)
-                    continue
-            else:
+            if kind is not str:
                 conversion = special.get(kind)
                 if conversion is not None:
                     item = conversion(item)
-                    if type(item) is str and item.isascii():
-                        used += len(item) + 2
-                        if used > max_bytes:
-                            raise self.too_large()
-                        items.append(item)
-                        continue
-            if used > max_bytes:
+                    kind = type(item)
+            if kind is str and item.isascii():
+                self.used += len(item) + 2
+            elif item is None or kind is bool:
+                self.used += 5
+            elif kind is int and item.bit_length() <= MAX_INT_BITS:
+                self.used += len(str(item))
+            else:
+                if self.used > self.max_bytes:
+                    raise self.too_large()
+                path.append(index)
+                items.append(self.convert(item))
+                path.pop()
+                continue
+            if self.used > self.max_bytes:
                 raise self.too_large()
-            self.used = used
-            path.append(index)
-            items.append(self.convert(item))
-            path.pop()
-            used = self.used
-        self.used = used
+            items.append(item)
         self.active.discard(marker)
         return items
 
