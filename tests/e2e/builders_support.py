@@ -6,16 +6,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from runtime.app import create_app
 from runtime.config import TenantLimitsConfig
-from tests import pg
-from tests.e2e.conftest import OPERATOR_TOKEN, Api, Service, service_config
-from tests.e2e.test_two_nodes import with_schema
+from tests.e2e.conftest import Service, service_on_backend
 
 MODULES = Path(__file__).resolve().parent / "builder_modules"
 
@@ -28,18 +23,7 @@ def builder_script(name: str) -> str:
 async def backend_service(request: pytest.FixtureRequest, tmp_path: Path
                           ) -> AsyncIterator[Service]:
     """The service on SQLite, or on a fresh PostgreSQL schema."""
-    schema = url = None
-    overrides: dict[str, Any] = {"tenant_limits": TenantLimitsConfig(concurrent_executions=16)}
-    if request.param == "postgres":
-        url = await pg.postgres_url()
-        schema = pg.new_schema_name()
-        overrides["storage_url"] = with_schema(url, schema)
-    config = service_config(tmp_path, **overrides)
-    client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN), host="127.0.0.1"))
-    await client.start_server()
-    try:
-        yield Service(client, config, Api(client, OPERATOR_TOKEN))
-    finally:
-        await client.close()
-        if url is not None and schema is not None:
-            await pg.drop_schema(url, schema)
+    async with service_on_backend(
+            request.param, tmp_path,
+            tenant_limits=TenantLimitsConfig(concurrent_executions=16)) as service:
+        yield service

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from runtime.app import create_app
 from runtime.config import Config, FetchConfig, SandboxConfig, TenantLimitsConfig
+from tests import pg
 
 OPERATOR_TOKEN = "op_test_operator_token_0123456789"
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +89,29 @@ def service_config(tmp_path: Path, **overrides: Any) -> Config:
     }
     values.update(overrides)
     return Config(**values)
+
+
+@contextlib.asynccontextmanager
+async def service_on_backend(backend: str, tmp_path: Path,
+                             **overrides: Any) -> AsyncIterator[Service]:
+    """The service on SQLite ("sqlite") or on a fresh schema of the test PostgreSQL
+    ("postgres"), dropped afterwards: for fixtures parametrised over both backends."""
+    from tests.e2e.test_two_nodes import with_schema  # (which imports this module)
+
+    url = schema = None
+    if backend == "postgres":
+        url, schema = await pg.postgres_url(), pg.new_schema_name()
+        overrides["storage_url"] = with_schema(url, schema)
+    config = service_config(tmp_path, **overrides)
+    client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield Service(client, config, Api(client, OPERATOR_TOKEN))
+    finally:
+        with contextlib.suppress(Exception):
+            await client.close()
+        if url is not None and schema is not None:
+            await pg.drop_schema(url, schema)
 
 
 @pytest.fixture

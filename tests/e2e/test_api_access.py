@@ -14,12 +14,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from runtime.app import create_app
-from tests import pg
-from tests.e2e.conftest import OPERATOR_TOKEN, SEED_SCRIPT, Api, Service, service_config
-from tests.e2e.test_two_nodes import with_schema
+from tests.e2e.conftest import (
+    SEED_SCRIPT,
+    Api,
+    Service,
+    service_on_backend,
+)
 
 M, V, U, C, CALL, E, T = "mod_x", "ver_x", "usr_x", "con_x", "call_x", "exe_x", "utk_x"
 
@@ -222,20 +223,8 @@ BODIES_WITHOUT_EXAMPLE: dict[str, dict[str, Any]] = {
 @pytest.fixture(params=["sqlite", "postgres"])
 async def either(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Service]:
     """The service on each storage backend: isolation is the store's queries' doing."""
-    url = schema = None
-    overrides: dict[str, Any] = {}
-    if request.param == "postgres":
-        url, schema = await pg.postgres_url(), pg.new_schema_name()
-        overrides["storage_url"] = with_schema(url, schema)
-    config = service_config(tmp_path, **overrides)
-    client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN), host="127.0.0.1"))
-    await client.start_server()
-    try:
-        yield Service(client, config, Api(client, OPERATOR_TOKEN))
-    finally:
-        await client.close()
-        if url is not None and schema is not None:
-            await pg.drop_schema(url, schema)
+    async with service_on_backend(request.param, tmp_path) as service:
+        yield service
 
 
 def kind_of(name: str) -> str | None:

@@ -7,7 +7,6 @@ JSON errors, and nothing is stored that should not be.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -17,16 +16,12 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import yaml
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-from runtime.app import create_app
-from tests import pg
-from tests.e2e.conftest import OPERATOR_TOKEN, Api, Service, service_config
+from tests.e2e.conftest import Api, Service, service_on_backend
 from tests.e2e.helpers import serving, upload
 from tests.e2e.service_process import service_config as process_config
 
@@ -116,26 +111,11 @@ async def hold() -> AsyncIterator[tuple[Hold, str]]:
         yield holding, base
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgres"])
 async def on_both(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Service]:
     """A service on SQLite, then one on a fresh PostgreSQL schema."""
-    url = schema = None
-    overrides: dict[str, Any] = {}
-    if request.param == "postgresql":
-        url, schema = await pg.postgres_url(), pg.new_schema_name()
-        parts = urlsplit(url)
-        overrides["storage_url"] = urlunsplit(parts._replace(
-            query=urlencode([*parse_qsl(parts.query), ("schema", schema)])))
-    config = service_config(tmp_path, **overrides)
-    client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN), host="127.0.0.1"))
-    await client.start_server()
-    try:
-        yield Service(client, config, Api(client, OPERATOR_TOKEN))
-    finally:
-        with contextlib.suppress(Exception):
-            await client.close()
-        if url and schema:
-            await pg.drop_schema(url, schema)
+    async with service_on_backend(request.param, tmp_path) as service:
+        yield service
 
 
 async def holding_module(api: Api, base: str) -> dict[str, Any]:
