@@ -14,7 +14,7 @@ from pydantic_core import ErrorDetails
 from runtime.bodies import api_body_limit
 from runtime.bodies import read_body as read_whole_body
 from runtime.errors import ApiError, bad_request
-from runtime.text import first_invalid_text, is_valid_text
+from runtime.text import first_invalid_text, text_problem
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -23,7 +23,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 class Body(BaseModel):
     """Base of API request bodies: unknown fields are refused by name, and so is text that is
     not valid Unicode (JSON can spell a lone surrogate, `"\\udcff"`; it would fail later
-    wherever it is encoded: the store, the sandbox's pipe, a log line)."""
+    wherever it is encoded: the store, the sandbox's pipe, a log line) or holds NUL (which
+    PostgreSQL's text cannot keep: the store would hold other text than the API answered)."""
 
     model_config = ConfigDict(extra="forbid")
     # Fields whose text is made valid instead (a request composed for a dry run is run as a
@@ -41,15 +42,16 @@ def nested_body(annotation: Any) -> type[Body] | None:
     return None
 
 
-def invalid_text_in(model: type[Body], data: Any, prefix: str = "") -> str | None:
-    """Where `data` holds text that is not valid Unicode (a dotted field path), outside the
-    fields `model` makes valid itself; None when there is none."""
+def invalid_text_in(model: type[Body], data: Any, prefix: str = ""
+                    ) -> tuple[str, str] | None:
+    """Where `data` holds text the API refuses (a dotted field path) and why (`text_problem`),
+    outside the fields `model` makes valid itself; None when there is none."""
     if not isinstance(data, dict):
         return first_invalid_text(data, prefix.rstrip(".") or "(body)")
     for key, value in data.items():
         where = f"{prefix}{key}"
-        if isinstance(key, str) and not is_valid_text(key):
-            return f"{prefix}[key]"
+        if isinstance(key, str) and (problem := text_problem(key)) is not None:
+            return f"{prefix}[key]", problem
         if key in model.lenient_text_fields:
             continue
         field = model.model_fields.get(key)
@@ -102,8 +104,8 @@ def problem(error: ErrorDetails) -> str:
 def validated(model: type[ModelT], data: Any) -> ModelT:
     """`data` (a JSON body, or a console form's fields) as `model`; a 422 `invalid` naming
     the first field refused (`details`: every one)."""
-    if issubclass(model, Body) and (where := invalid_text_in(model, data)) is not None:
-        message = "text must be valid Unicode (it holds a lone surrogate such as \\udcff)"
+    if issubclass(model, Body) and (refused := invalid_text_in(model, data)) is not None:
+        where, message = refused
         raise ApiError(422, "invalid", f"{where}: {message}",
                        details=[{"field": where, "message": message}])
     try:

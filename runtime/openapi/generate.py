@@ -273,7 +273,10 @@ The JSON API of voip-runtime, a hosted runtime for telephony integration scripts
 Every error is JSON `{"error": code, "message": text}` (sometimes with `details`), with the
 status listed on each operation; a 500 is a bug, never an answer to a request. Times are
 ISO-8601 in UTC with milliseconds (`2025-03-04T10:15:02.123Z`). Lists take `limit` (1..500)
-and `offset` and answer newest first unless said otherwise.
+and `offset` and answer newest first unless said otherwise. Text in a JSON body holding a lone
+surrogate (`"\\udcff"`) or the NUL character (`"\\u0000"`) could not be stored as sent, so
+it is refused with a 422 naming the field (except in a request composed for a dry run, which is
+run as a webhook carrying such bytes would be).
 
 Credentials travel as `Authorization: Bearer <secret>`: the operator token, a tenant API key
 or a user token (see the security schemes). Two routes are not JSON operations and are

@@ -439,3 +439,44 @@ def test_a_storage_url_that_cannot_be_opened_as_written_is_a_configuration_error
     assert done.stderr.startswith("voip-runtime: invalid configuration: storage_url: "), (
         done.stderr)
     assert says in done.stderr, done.stderr
+
+
+async def test_text_holding_nul_is_refused_by_name_and_nothing_stored(on_both: Service) -> None:
+    """PostgreSQL's text cannot hold NUL: the store kept U+FFFD where the 201 had answered NUL
+    (SQLite kept the NUL), so a name read back was not the name sent, and differed by backend.
+    Every body refuses it, as it refuses a lone surrogate: a 422 naming the field."""
+    service = on_both
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    user = await api.ok("POST", "/api/v1/users", {"name": "u"}, status=201)
+    contact = await api.ok("POST", "/api/v1/contacts", {"name": "c", "phones": ["+79161234567"]},
+                           status=201)
+    refused = [
+        (service.operator, "POST", "/api/v1/tenants", {"name": "a\x00b"}, "name"),
+        (api, "POST", "/api/v1/modules", {"name": "a\x00b"}, "name"),
+        (api, "POST", "/api/v1/modules", {"name": "d", "description": "a\x00b"}, "description"),
+        (api, "POST", "/api/v1/modules", {"name": "s", "settings": {"k": "v\x00"}}, "settings.k"),
+        (api, "POST", "/api/v1/modules", {"name": "s", "settings": {"k\x00": 1}},
+         "settings.[key]"),
+        (api, "PATCH", f"/api/v1/modules/{module['id']}", {"name": "a\x00b"}, "name"),
+        (api, "POST", "/api/v1/users", {"name": "e", "email": "a\x00@b.c"}, "email"),
+        (api, "POST", "/api/v1/contacts", {"name": "a\x00b", "phones": ["+79161234568"]},
+         "name"),
+        (api, "PATCH", f"/api/v1/contacts/{contact['id']}", {"name": "a\x00b"}, "name"),
+        (api, "PUT", f"/api/v1/modules/{module['id']}/bindings",
+         {"bindings": {"10\x001": user["id"]}}, "bindings.[key]"),
+    ]
+    for caller, method, path, body, field in refused:
+        answer = await caller.ok(method, path, body, status=422)
+        assert answer["error"] == "invalid", (path, answer)
+        assert answer["message"] == f"{field}: text must not hold the NUL character (\\u0000)", (
+            path, answer)
+        assert answer["details"] == [{"field": field, "message": answer["message"].split(
+            ": ", 1)[1]}], answer
+    tenants = (await service.operator.ok("GET", "/api/v1/tenants"))["tenants"]
+    assert all("\x00" not in t["name"] and "\ufffd" not in t["name"] for t in tenants)
+    modules = (await api.ok("GET", "/api/v1/modules"))["modules"]
+    assert [(m["name"], m["description"], m["settings"]) for m in modules] == [("m", "", {})]
+    assert [u["email"] for u in (await api.ok("GET", "/api/v1/users"))["users"]] == [None]
+    assert [c["name"] for c in (await api.ok("GET", "/api/v1/contacts"))["contacts"]] == ["c"]
+    assert (await api.ok("GET", f"/api/v1/modules/{module['id']}/bindings"))["bindings"] == []
