@@ -36,6 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from runtime.fetcher import normalize_host
+from runtime.json_body import problem
 from runtime.operations.module_fields import Settings, mask
 
 KEY_ENV = "VOIP_RUNTIME_API_KEY"
@@ -104,7 +105,8 @@ def read_folder(path: Path) -> Folder:
         module = ModuleFile.model_validate(data)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in error.errors())
+            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {problem(e)}"
+            for e in error.errors())
         raise FolderError(f"{module_file}: {problems}") from None
     size = len(source.encode("utf-8"))
     if size > MAX_SCRIPT_BYTES:
