@@ -76,12 +76,22 @@ def finite_float(text: str) -> float:
     return value
 
 
+def whole_number(text: str) -> int:
+    # Python refuses to read an integer of more than 4300 digits (a quadratic conversion); its
+    # message tells a Python programmer to raise the limit, which a client cannot do.
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"a number of {len(text.lstrip('-'))} digits is too long") from None
+
+
 async def read_json(request: web.Request) -> Any:
     raw = await read_whole_body(request, api_body_limit(request))
     if not raw:
         raise bad_request("a JSON body is required")
     try:
-        return json.loads(raw, parse_constant=not_json_number, parse_float=finite_float)
+        return json.loads(raw, parse_constant=not_json_number, parse_float=finite_float,
+                          parse_int=whole_number)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, "bad_json", f"the body is not valid JSON: {error}") from None
     except RecursionError:
