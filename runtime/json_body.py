@@ -85,7 +85,21 @@ def whole_number(text: str) -> int:
         raise ValueError(f"a number of {len(text.lstrip('-'))} digits is too long") from None
 
 
+def is_json_type(content_type: str) -> bool:
+    """`application/json` or a JSON-based type (`application/merge-patch+json`)."""
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
 async def read_json(request: web.Request) -> Any:
+    # A body labelled as something else is refused, not guessed at: `curl -d` without a header
+    # labels it a form, and a client sending XML or text meant something else than this API.
+    # Without a Content-Type (aiohttp reports application/octet-stream then, as for an
+    # unlabelled stream of bytes) the body is read as JSON: it can be nothing else here.
+    if request.content_type != "application/octet-stream" and not is_json_type(
+            request.content_type):
+        raise ApiError(415, "unsupported_media_type",
+                       f"the body must be JSON, sent as application/json "
+                       f"(got {request.content_type})")
     raw = await read_whole_body(request, api_body_limit(request))
     if not raw:
         raise bad_request("a JSON body is required")

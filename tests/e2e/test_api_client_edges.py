@@ -7,6 +7,7 @@ JSON errors, and nothing is stored that should not be.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -480,3 +481,49 @@ async def test_text_holding_nul_is_refused_by_name_and_nothing_stored(on_both: S
     assert [u["email"] for u in (await api.ok("GET", "/api/v1/users"))["users"]] == [None]
     assert [c["name"] for c in (await api.ok("GET", "/api/v1/contacts"))["contacts"]] == ["c"]
     assert (await api.ok("GET", f"/api/v1/modules/{module['id']}/bindings"))["bindings"] == []
+
+
+async def test_a_body_labelled_as_another_type_than_json_is_a_415_on_every_operation(
+        service: Service) -> None:
+    """A body sent as text, as a form (`curl -d` without a header) or as XML was read as JSON
+    anyway and acted on; the document's 415 spoke only of encodings. Unlabelled or labelled as
+    JSON, the same body is taken."""
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    user = await api.ok("POST", "/api/v1/users", {"name": "u"}, status=201)
+    contact = await api.ok("POST", "/api/v1/contacts", {"name": "c", "phones": ["+79161234567"]},
+                           status=201)
+    await upload(api, module["id"], "def VoipParseWebhookRequest(request):\n    return None\n\n"
+                 "def VoipTestConnection():\n    return {'success': True}\n")
+    execution = await api.ok("POST", f"/api/v1/modules/{module['id']}/test-connection")
+    ids = {"{module_id}": module["id"], "{user_id}": user["id"],
+           "{contact_id}": contact["id"], "{execution_id}": execution["execution_id"]}
+    doc = await api.ok("GET", "/api/v1/openapi.json")
+    operations = [(method.upper(), path) for path, item in doc["paths"].items()
+                  for method, operation in item.items() if "requestBody" in operation]
+    assert ("POST", "/api/v1/tenants") in operations and len(operations) > 10
+    for method, template in operations:
+        path = template
+        for name, value in ids.items():
+            path = path.replace(name, value)
+        caller = service.operator if path == "/api/v1/tenants" else api
+        for content_type in ("text/plain", "application/x-www-form-urlencoded",
+                             "application/xml; charset=utf-8", "multipart/form-data; boundary=x"):
+            response = await caller.request(method, path, data=b'{"name": "sent as text"}',
+                                            headers={"Content-Type": content_type})
+            body = await response.json()
+            assert response.status == 415, (method, path, content_type, body)
+            assert body == {"error": "unsupported_media_type",
+                            "message": "the body must be JSON, sent as application/json (got "
+                                       f"{content_type.split(';')[0]})"}, body
+    assert [m["name"] for m in (await api.ok("GET", "/api/v1/modules"))["modules"]] == ["m"]
+    assert [u["name"] for u in (await api.ok("GET", "/api/v1/users"))["users"]] == ["u"]
+    for content_type in (None, "application/json; charset=utf-8",
+                         "application/merge-patch+json"):
+        name = f"named {content_type}"
+        response = await api.request(
+            "POST", "/api/v1/users", data=json.dumps({"name": name}).encode(),
+            headers={} if content_type is None else {"Content-Type": content_type},
+            skip_auto_headers=["Content-Type"])
+        assert response.status == 201, (content_type, await response.text())
+    assert len((await api.ok("GET", "/api/v1/users"))["users"]) == 4
