@@ -75,8 +75,9 @@ ERRORS: dict[int, str] = {
     413: "The body is larger than the service accepts (`payload_too_large`; a compressed "
          "body counts decoded).",
     415: "The body is labelled as another type than JSON (`unsupported_media_type`: its "
-         "`Content-Type` must be `application/json`, a `+json` type, or absent), or its `Content-Encoding` is "
-         "not one the service decodes (`unsupported_encoding`; `gzip` and `deflate` are).",
+         "`Content-Type` must be `application/json`, a `+json` type, or absent), or its "
+         "`Content-Encoding` is not one the service decodes (`unsupported_encoding`; `gzip` "
+         "and `deflate` are).",
     422: "The body is JSON but not valid (`invalid`, with every wrong field in `details`).",
     429: "A per-tenant limit refused the call (`rate_limited`); retry after `Retry-After`.",
     501: "The module's script does not define the function (`not_supported`).",
