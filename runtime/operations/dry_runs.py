@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from runtime.errors import ApiError, bad_request, unprocessable
 from runtime.intake import composed_request
@@ -33,6 +33,24 @@ from sandbox import RequestData
 ID_LENGTH = 64
 
 
+def header_pairs(value: Any) -> Any:
+    """A composed request's headers, checked as one field: an object of names to values or a
+    list of [name, value] pairs. (Left to the union of the two types, pydantic refused each
+    branch in turn, under field names such as `request.headers.dict[str,str]`.)"""
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list) and all(
+            isinstance(pair, list | tuple) and len(pair) == 2 for pair in value):
+        pairs = value
+    else:
+        raise ValueError("must be an object of header names to values, or a list of "
+                         "[name, value] pairs")
+    for name, text in pairs:
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise ValueError(f"a header's name and value must be strings: {name!r}: {text!r}")
+    return value
+
+
 class RequestBody(Body):
     """A request composed for a dry run: its text is made valid as a webhook's would be
     (lone surrogates such as `"\\udcff"` become U+FFFD, contract §3)."""
@@ -41,7 +59,8 @@ class RequestBody(Body):
         default="POST", min_length=1, max_length=16,
         description="the HTTP method, upper-cased as a request line carries it")
     url: str | None = Field(default=None, max_length=8192)
-    headers: dict[str, str] | list[tuple[str, str]] = Field(default_factory=dict)
+    headers: Annotated[dict[str, str] | list[tuple[str, str]], BeforeValidator(header_pairs)] = (
+        Field(default_factory=dict))
     body: str | None = None
 
     lenient_text_fields = frozenset({"method", "url", "headers", "body"})
