@@ -197,7 +197,7 @@ def load_service_config(path: Path | None) -> Config:
         raise UsageError(str(error)) from None
 
 
-def report(outcome: Outcome, function: str | None) -> tuple[dict[str, Any], int]:
+def report(outcome: Outcome, function: str) -> tuple[dict[str, Any], int]:
     """The printed JSON and exit code: the script's outcome, then the contract's validation,
     and for a webhook the reply its caller would get (as a dry run on the service shows it)."""
     from runtime.contract import ParseResult, ResultInvalid, validate_result
@@ -205,8 +205,10 @@ def report(outcome: Outcome, function: str | None) -> tuple[dict[str, Any], int]
     from runtime.runner import invalid_result_error, reply_for
 
     data = outcome.to_json()
-    if not outcome.ok or function is None:
-        return data, EXIT_OK if outcome.ok else EXIT_FAILED
+    # Whether the worker that ran the call goes on is the pool's business, not the reader's.
+    del data["retire"]
+    if not outcome.ok:
+        return data, EXIT_FAILED
     try:
         result = validate_result(function, outcome.result)
     except ResultInvalid as invalid:
@@ -268,9 +270,15 @@ def check_webhook_body(request: RequestData | None, config: Config) -> None:
 def command_check(args: argparse.Namespace) -> int:
     source = read_source(args.script)
     outcome = asyncio.run(run_in_pool(Call(source=source, function=None), Limits()))
-    data, code = report(outcome, None)
+    # What POST /api/v1/check says: `ok`, and the error with its problems when refused (a
+    # compile ran nothing: no result, logs or durations to show).
+    data: dict[str, Any] = {"ok": outcome.ok}
+    if outcome.error is not None:
+        data["error"] = outcome.error.to_json()
+    if outcome.limit is not None:
+        data["limit"] = outcome.limit
     print(json.dumps(data, ensure_ascii=False, indent=2))
-    return code
+    return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
 def command_deploy(args: argparse.Namespace) -> int:

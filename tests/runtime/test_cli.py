@@ -303,3 +303,23 @@ def test_a_request_file_is_checked_as_the_api_checks_a_composed_request(tmp_path
         code, data, error = cli("run", str(script), "--request", str(request))
         assert code == 2 and data is None, (request_json, error)
         assert error.startswith(f"voip-runtime: {request}: {field}"), error
+
+
+def test_check_prints_what_the_apis_check_says_and_run_no_worker_internals(
+        tmp_path: Path) -> None:
+    # check printed a whole call's outcome (result, logs, durations) for a compile that ran
+    # nothing, and both printed `retire`, whether the pool would end the worker.
+    code, data, _ = cli("check", str(SEED / "script.py"))
+    assert code == 0 and data == {"ok": True}
+    script = tmp_path / "script.py"
+    script.write_text("def VoipParseWebhookRequest(request):\n    return _x\n")
+    code, data, _ = cli("check", str(script))
+    problem = '"_x" is an invalid variable name because it starts with "_"'
+    assert code == 1 and data == {"ok": False, "error": {
+        "type": "CompileError", "message": f"line 2: {problem}", "line": 2,
+        "problems": [{"line": 2, "message": problem}]}}, data
+    code, data, _ = cli("run", str(SEED / "script.py"), "--request",
+                        str(SEED / "examples" / "start.json"))
+    assert code == 0 and data is not None
+    assert set(data) == {"ok", "result", "error", "limit", "logs", "logs_truncated",
+                         "duration_ms", "cpu_ms", "reply", "storage", "fetches"}, data
