@@ -39,8 +39,8 @@ routes = web.RouteTableDef()
 @routes.post("/api/v1/modules/{module_id}/dry-run")
 @documented("Dry-run the webhook function", auth="tenant", body=DryRunBody,
             response=DryRunReport, errors=[404, 409, 429], error_notes={
-                400: "or both `source` and `version_id` given, or the execution belongs to "
-                     "another module.",
+                400: "or both `source` and `version_id` given, or both `request` and "
+                     "`execution_id`, or the execution belongs to another module.",
                 409: "`no_active_script`, or `not_replayable`: the execution stored no request.",
                 422: "or `invalid_script`: the source is larger than 64 KiB; or "
                      "`request.body` is larger than a webhook's may be (the service would "

@@ -547,3 +547,25 @@ async def test_a_composed_requests_headers_are_refused_as_one_field(service: Ser
         report = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run",
                               {"request": {"headers": headers}})
         assert report["outcome"] == "ok", report
+
+
+async def test_a_dry_run_given_a_request_and_an_execution_is_a_400(service: Service) -> None:
+    # The stored request ran and the composed one was dropped without a word; the guide says
+    # `execution_id` comes instead of `request`, as `version_id` instead of `source`.
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    echo = ("def VoipParseWebhookRequest(request):\n"
+            "    return {'response': HttpResponse().content(request.body)}\n")
+    await upload(api, module["id"], echo)
+    hook = module["webhook_url"].split("/hooks/", 1)[1]
+    await service.client.post(f"/hooks/{hook}", data=b"stored")
+    executions = (await api.ok("GET", "/api/v1/executions"))["executions"]
+    path = f"/api/v1/modules/{module['id']}/dry-run"
+    body = await api.ok("POST", path, {"execution_id": executions[0]["id"],
+                                       "request": {"body": "composed"}}, status=400)
+    assert body == {"error": "bad_request",
+                    "message": "give either request or execution_id, not both"}, body
+    assert (await api.ok("POST", path, {"execution_id": executions[0]["id"]}))["reply"][
+        "body"] == "stored"
+    assert (await api.ok("POST", path, {"request": {"body": "composed"}}))["reply"][
+        "body"] == "composed"
