@@ -20,6 +20,7 @@ import logging
 import resource
 from typing import Final, Protocol
 
+from runtime.config import Config
 from runtime.logs import Throttled
 
 log = logging.getLogger("runtime.http.connections")
@@ -51,6 +52,12 @@ def connections_for(descriptor_limit: int, workers: int) -> int:
     and keeps up to `workers` sandbox workers."""
     reserve = RESERVED_FOR_SERVICE + RESERVED_PER_WORKER * (workers + 1)
     return max(descriptor_limit - reserve, MINIMUM_CONNECTIONS)
+
+
+def budget_for(config: Config) -> int:
+    """The budget of connections of this process under `config`."""
+    sandbox = config.sandbox
+    return connections_for(descriptor_limit(), sandbox.tenant_workers + sandbox.spare_workers)
 
 
 def descriptor_limit() -> int:

@@ -22,7 +22,7 @@ from runtime.config import (
     ensure_operator_token,
     load_config,
 )
-from runtime.connection_budget import ConnectionBudget, connections_for, descriptor_limit
+from runtime.connection_budget import ConnectionBudget, budget_for, descriptor_limit
 from runtime.deadlines import Deadlines, listen
 from runtime.logs import setup_logging
 from runtime.one_service import claim_database, sqlite_database
@@ -76,8 +76,7 @@ def shutdown_grace(config: Config) -> float:
 
 def connection_budget(config: Config) -> ConnectionBudget:
     """The client connections this process can hold beside what it needs for itself."""
-    sandbox = config.sandbox
-    limit = connections_for(descriptor_limit(), sandbox.tenant_workers + sandbox.spare_workers)
+    limit = budget_for(config)
     log.info("keeping at most %d client connections open (descriptor limit %d)",
              limit, descriptor_limit())
     return ConnectionBudget(limit)
