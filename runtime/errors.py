@@ -71,6 +71,12 @@ def unprocessable(message: str, details: object = None) -> ApiError:
     return ApiError(422, "invalid", message, details=details)
 
 
+def invalid_field(field: str, message: str) -> ApiError:
+    """A 422 `invalid` for one field, shaped as the body validation's are: the message names
+    the field, `details` lists it."""
+    return unprocessable(f"{field}: {message}", details=[{"field": field, "message": message}])
+
+
 def unauthorized(message: str = "missing or invalid credentials") -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 

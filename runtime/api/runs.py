@@ -8,7 +8,7 @@ from aiohttp import web
 
 from runtime.api.common import found, read_body
 from runtime.auth import bearer, require_tenant
-from runtime.errors import ApiError, unauthorized
+from runtime.errors import ApiError, invalid_field, unauthorized
 from runtime.ids import hash_secret
 from runtime.openapi import documented
 from runtime.openapi.models import (
@@ -128,7 +128,7 @@ async def originate(request: web.Request) -> web.Response:
     if key is not None:
         tenant_id = key.tenant_id
         if body.user_id is None:
-            raise ApiError(422, "invalid", "user_id: required when calling with a tenant key")
+            raise invalid_field("user_id", "required when calling with a tenant key")
         user = found(await store.get_user(tenant_id, body.user_id), "user")
     else:
         assert token_user is not None

@@ -136,9 +136,9 @@ class ModulePatchBody(Body):
 def check_secrets(secrets: tuple[str, ...], settings: Mapping[str, SettingValue]) -> None:
     missing = [name for name in secrets if name not in settings]
     if missing:
-        raise ApiError(422, "invalid", f"secrets: {missing[0]!r} is not one of the settings",
-                       details=[{"field": "secrets", "message": f"not a setting: {name!r}"}
-                                for name in missing])
+        problems = [{"field": "secrets", "message": f"{name!r} is not one of the settings"}
+                    for name in missing]
+        raise ApiError(422, "invalid", f"secrets: {problems[0]['message']}", details=problems)
 
 
 # --- masked secrets -----------------------------------------------------------------------------

@@ -569,3 +569,23 @@ async def test_a_dry_run_given_a_request_and_an_execution_is_a_400(service: Serv
         "body"] == "stored"
     assert (await api.ok("POST", path, {"request": {"body": "composed"}}))["reply"][
         "body"] == "composed"
+
+
+async def test_every_422_lists_its_field_in_details_in_the_messages_words(
+        service: Service) -> None:
+    # Click-to-call's missing user_id came without `details`; a secret that is not a setting
+    # said one thing in `message` ("is not one of the settings") and another in `details`.
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    body = await api.ok("POST", "/api/v1/calls/originate",
+                        {"module_id": module["id"], "number": "+79161234567"}, status=422)
+    assert body == {"error": "invalid",
+                    "message": "user_id: required when calling with a tenant key",
+                    "details": [{"field": "user_id",
+                                 "message": "required when calling with a tenant key"}]}, body
+    body = await api.ok("PATCH", f"/api/v1/modules/{module['id']}",
+                        {"settings": {"a": "1"}, "secrets": ["b", "c"]}, status=422)
+    assert body == {"error": "invalid", "message": "secrets: 'b' is not one of the settings",
+                    "details": [{"field": "secrets", "message": "'b' is not one of the settings"},
+                                {"field": "secrets",
+                                 "message": "'c' is not one of the settings"}]}, body
