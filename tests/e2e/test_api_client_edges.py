@@ -589,3 +589,25 @@ async def test_every_422_lists_its_field_in_details_in_the_messages_words(
                     "details": [{"field": "secrets", "message": "'b' is not one of the settings"},
                                 {"field": "secrets",
                                  "message": "'c' is not one of the settings"}]}, body
+
+
+async def test_a_bad_page_parameter_is_named_and_only_plain_digits_are_numbers(
+        service: Service) -> None:
+    # "limit and offset must be whole numbers" named neither; int() read "1_0" as 10,
+    # " 5" as 5 and "٣" as 3.
+    _, api = await service.new_tenant()
+    for query, said in (
+            ("limit=", "limit: a whole number (1..500), not ''"),
+            ("limit=1_0", "limit: a whole number (1..500), not '1_0'"),
+            ("limit=%205", "limit: a whole number (1..500), not ' 5'"),
+            ("limit=%D9%A3", "limit: a whole number (1..500), not '٣'"),
+            ("limit=0", "limit: must be 1..500"),
+            ("offset=x", f"offset: a whole number (0..{SQL_INTEGER_MAX}), not 'x'"),
+            ("offset=-1", f"offset: must be 0..{SQL_INTEGER_MAX}"),
+            ("offset=" + "9" * 5000, f"offset: must be 0..{SQL_INTEGER_MAX}"),
+            ("limit=2&offset=1.5", f"offset: a whole number (0..{SQL_INTEGER_MAX}), not '1.5'")):
+        body = await api.ok("GET", f"/api/v1/modules?{query}", status=400)
+        assert body == {"error": "bad_request", "message": said}, (query, body)
+    body = await api.ok("GET", "/api/v1/usage?days=1_0", status=400)
+    assert body["message"] == "days: a whole number of days (1..366), not '1_0'", body
+    await api.ok("GET", "/api/v1/modules?limit=%2B5&offset=0")
