@@ -134,14 +134,30 @@ def load_mapping(path: Path) -> dict[str, Any]:
 
 def load_settings(script: Path, settings_file: Path | None) -> dict[str, Any]:
     if settings_file is not None:
-        return load_mapping(settings_file)
+        return checked_settings(load_mapping(settings_file), settings_file)
     module_file = script.parent / "module.yaml"
     if module_file.exists():
         settings = load_mapping(module_file).get("settings") or {}
         if not isinstance(settings, dict):
             raise UsageError(f"{module_file}: settings must be a mapping")
-        return settings
+        return checked_settings(settings, module_file)
     return {}
+
+
+def checked_settings(settings: dict[Any, Any], where: Path) -> dict[str, Any]:
+    """Settings as the service takes them (a flat object of strings, numbers and booleans,
+    checked by the API's own rule), or a usage error in the API's words: a run with settings
+    the service would refuse tells nothing about the service."""
+    from runtime.operations.module_fields import check_settings
+
+    for name in settings:
+        if not isinstance(name, str):
+            raise UsageError(f"{where}: settings: setting names are text, not {name!r} "
+                             "(quote it in YAML)")
+    try:
+        return check_settings(settings)
+    except ValueError as error:
+        raise UsageError(f"{where}: settings: {error}") from None
 
 
 def load_allowlist(script: Path, given: list[str]) -> list[str]:

@@ -323,3 +323,22 @@ def test_check_prints_what_the_apis_check_says_and_run_no_worker_internals(
     assert code == 0 and data is not None
     assert set(data) == {"ok", "result", "error", "limit", "logs", "logs_truncated",
                          "duration_ms", "cpu_ms", "reply", "storage", "fetches"}, data
+
+
+def test_settings_the_service_would_refuse_are_a_usage_error(tmp_path: Path) -> None:
+    # A nested setting ran here although the service refuses it (422) and no script could
+    # ever see it there.
+    settings = tmp_path / "settings.yaml"
+    for text, said in (
+            ("db: {host: x}\n", "setting 'db' must be a string, number or boolean (settings are "
+                                "a flat object), not an object"),
+            ("hosts: [a, b]\n", "setting 'hosts' must be a string, number or boolean (settings "
+                                "are a flat object), not an array"),
+            ("101: x\n", "setting names are text, not 101 (quote it in YAML)")):
+        settings.write_text(text)
+        code, data, stderr = cli("run", str(SEED / "script.py"), "--settings", str(settings))
+        assert (code, data) == (2, None), data
+        assert stderr == f"voip-runtime: {settings}: settings: {said}\n", stderr
+    settings.write_text("apiKey: k\nport: 5060\ntls: true\n")
+    code, _, stderr = cli("run", str(SEED / "script.py"), "--settings", str(settings))
+    assert code == 0, stderr
