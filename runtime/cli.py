@@ -162,14 +162,25 @@ def checked_settings(settings: dict[Any, Any], where: Path) -> dict[str, Any]:
 
 def load_allowlist(script: Path, given: list[str]) -> list[str]:
     if given:
-        return given
+        return checked_hosts(given, "--allow")
     module_file = script.parent / "module.yaml"
     if module_file.exists():
         allowlist = load_mapping(module_file).get("allowlist") or []
         if not isinstance(allowlist, list):
             raise UsageError(f"{module_file}: allowlist must be a list of hosts")
-        return [str(host) for host in allowlist]
+        return checked_hosts([str(host) for host in allowlist], f"{module_file}: allowlist")
     return []
+
+
+def checked_hosts(hosts: list[str], where: str) -> list[str]:
+    """The allowlist as the service stores it, checked by the API's own rule (a host name in
+    lowercase, no scheme or path), or a usage error in the API's words."""
+    from runtime.operations.module_fields import check_host
+
+    try:
+        return [check_host(host) for host in hosts]
+    except ValueError as error:
+        raise UsageError(f"{where}: {error}") from None
 
 
 def load_request(path: Path | None) -> RequestData:

@@ -342,3 +342,25 @@ def test_settings_the_service_would_refuse_are_a_usage_error(tmp_path: Path) -> 
     settings.write_text("apiKey: k\nport: 5060\ntls: true\n")
     code, _, stderr = cli("run", str(SEED / "script.py"), "--settings", str(settings))
     assert code == 0, stderr
+
+
+def test_an_allowlist_the_service_would_refuse_is_a_usage_error_in_its_words(
+        tmp_path: Path) -> None:
+    # "not a host name: 'https://api.example.com/'" here, "give the host name only, without
+    # a scheme" from the API; and "API.example.com", which the API refuses, was taken here.
+    for host, said in (
+            ("https://api.example.com/", "'https://api.example.com/': give the host name only, "
+                                         "without a scheme"),
+            ("API.example.com", "'API.example.com': host names are written in lowercase "
+                                "('api.example.com')")):
+        code, data, stderr = cli("run", str(SEED / "script.py"), "--allow", host)
+        assert (code, data) == (2, None), data
+        assert stderr == f"voip-runtime: --allow: {said}\n", stderr
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "script.py").write_text((SEED / "script.py").read_text())
+    (folder / "module.yaml").write_text("name: m\nallowlist: [api.example.com/v1]\n")
+    code, _, stderr = cli("run", str(folder / "script.py"))
+    assert code == 2
+    assert stderr == (f"voip-runtime: {folder / 'module.yaml'}: allowlist: 'api.example.com/v1': "
+                      "give the host name only, without a path\n"), stderr
