@@ -1,6 +1,7 @@
 """An operator's journey in real Chromium: the live page follows a call through the webhook URL
 (ringing → answered → ended) without reloading, catches up after a reconnect, creates a contact
-for the caller, and the contact page plays the recording resolved by VoipGetCallLink."""
+for the caller, and the contact page plays the recording resolved by VoipGetCallLink. A
+recording that cannot play says why beside its player (it was a greyed-out player, no word)."""
 
 from __future__ import annotations
 
@@ -78,4 +79,21 @@ async def test_operator_journey(tab: Tab, console: tuple[Service, str]) -> None:
         await page.get_by_role("link", name="Calls", exact=True).click()
         await expect(page.locator("table.calls-table tbody tr")).to_have_count(2)
         await tab.shot("calls")
+
+        # A recording that cannot play: the module's VoipGetCallLink fails, then its link
+        # leads nowhere. Each time the player's line says so, in words.
+        shown = len(tab.errors)
+        for base, said in (("", "could not be loaded: the module's VoipGetCallLink failed"),
+                           (storage.base + "/gone", "gave nothing this browser can play")):
+            await seed.api.ok("PATCH", f"/api/v1/modules/{seed.module['id']}",
+                              {"settings": {"apiKey": "••••56", "recordBaseUrl": base,
+                                            "members": "101:Operator"}})
+            await page.reload()
+            await page.evaluate("document.querySelector('audio').play().catch(() => {})")
+            await expect(page.locator(".recording-problem")).to_contain_text(said)
+        await expect(page.locator(".recording-problem").get_by_role(
+            "link", name="Open the link")).to_have_attribute("target", "_blank")
+        # (The browser logs each failed load of the player's source.)
+        assert all("Failed to load resource" in e for e in tab.errors[shown:]), tab.errors
+        del tab.errors[shown:]
     assert tab.errors == []
