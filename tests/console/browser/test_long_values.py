@@ -27,7 +27,8 @@ BROKEN_WORDS = """() => {
   for (const cell of document.querySelectorAll("main th, main td")) {
     const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      for (const word of node.data.matchAll(/(?<![^\\s\\-\\/])[^\\s\\-\\/]{2,16}(?![^\\s\\-\\/])/g)) {
+      const words = /(?<![^\\s\\-\\/])[^\\s\\-\\/]{2,16}(?![^\\s\\-\\/])/g;
+      for (const word of node.data.matchAll(words)) {
         const range = document.createRange();
         range.setStart(node, word.index);
         range.setEnd(node, word.index + word[0].length);
