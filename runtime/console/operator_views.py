@@ -17,6 +17,7 @@ from aiohttp import web
 from runtime.call_access import calls_user_may_see, user_may_see_call
 from runtime.console.dial_once import issue
 from runtime.console.dialing import dial_lines
+from runtime.console.filters import name_and_number
 from runtime.console.live_cards import CardReader, split
 from runtime.console.modules_views import operator_number, text
 from runtime.console.session import Session, session_ended
@@ -123,7 +124,7 @@ async def answered_by(request: web.Request, tenant_id: str, calls: Iterable[Call
     said: dict[str, str] = {}
     for call, phone in answered:
         user = users.get(call.answered_user_id) if call.answered_user_id else None
-        said[call.id] = f"{user.name} ({phone})" if user is not None else phone
+        said[call.id] = name_and_number(user.name if user is not None else None, phone)
     return said
 
 

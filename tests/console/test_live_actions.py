@@ -73,6 +73,8 @@ async def test_a_card_is_drawn_for_the_operators_own_calls_only(
 
 def facts_of(card: str) -> dict[str, str]:
     """A card's state badge and its data-field facts, as the operator reads them."""
+    # (Tenant text in a line is isolated in <bdi>: the words read are those inside it too.)
+    card = re.sub(r"</?bdi>", "", card)
     fields = re.findall(r'data-field="([a-z-]+)"[^>]*>([^<]*)<', card)
     return {name: unescape(value).strip() for name, value in fields if value.strip()}
 
