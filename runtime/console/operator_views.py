@@ -58,6 +58,9 @@ NOTIFICATIONS_SCAN = 500
 MERGE_CHOICES = 500  # the newest contacts, offered to merge into the one shown
 # The calls list, a page at a time: older pages are linked (the API pages the same way).
 CALLS_PAGE = 200
+# A contact's activity, a page at a time: older pages are linked (a client's hundredth call and
+# those before it were left out, and nothing said so).
+ACTIVITY_PAGE = 100
 # An operator's page reads the newest offset + page calls of each of their lists and merges
 # them; this bounds that read.
 MAX_CALLS_OFFSET = 10_000
@@ -175,7 +178,8 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
 
 
 def page_offset(request: web.Request) -> int:
-    """?offset=: how many of the newest calls the page skips (0..MAX_CALLS_OFFSET)."""
+    """?offset=: how many of the newest calls (or activity entries) the page skips
+    (0..MAX_CALLS_OFFSET)."""
     try:
         return min(max(0, int(request.query.get("offset", "0"))), MAX_CALLS_OFFSET)
     except ValueError:
@@ -242,7 +246,11 @@ async def contact_context(request: web.Request, session: Session, contact: Conta
     """What the contact page shows: its activity, and for a builder what editing needs
     (contacts_views.py)."""
     store = request.app[STORE]
-    entries = await store.list_activity(session.tenant_id, contact.id, 100, 0)
+    offset = page_offset(request)
+    # One more than a page: whether there are older entries to link to.
+    entries = await store.list_activity(session.tenant_id, contact.id, ACTIVITY_PAGE + 1, offset)
+    older = len(entries) > ACTIVITY_PAGE
+    entries = entries[:ACTIVITY_PAGE]
     # One read for the calls of all the entries (up to 100), not one per entry.
     by_id = await store.get_calls(session.tenant_id, [entry.call_id for entry in entries])
     calls = [by_id[entry.call_id] for entry in entries if entry.call_id in by_id]
@@ -258,6 +266,7 @@ async def contact_context(request: web.Request, session: Session, contact: Conta
         others = [c for c in await store.list_contacts(session.tenant_id, MERGE_CHOICES, 0)
                   if c.id != contact.id]
     return {"contact": contact, "entries": entries, "playable": playable, "others": others,
+            "offset": offset, "page": ACTIVITY_PAGE, "older": older,
             "answered_by": await answered_by(request, session.tenant_id, calls),
             "errors": {}, **await dial_lines(request, session)}
 
