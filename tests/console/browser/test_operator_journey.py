@@ -1,5 +1,6 @@
 """An operator's journey in real Chromium: the live page follows a call through the webhook URL
-(ringing → answered → ended) without reloading, catches up after a reconnect, creates a contact
+(ringing → answered → ended) without reloading, catches up after a reconnect (and says at once
+when the network is gone, reconnecting as soon as it is back), creates a contact
 for the caller, and the contact page plays the recording resolved by VoipGetCallLink. A
 recording that cannot play says why beside its player (it was a greyed-out player, no word)."""
 
@@ -56,6 +57,17 @@ async def test_operator_journey(tab: Tab, console: tuple[Service, str]) -> None:
         await expect(page.locator(f"#active-calls {CARD}")).to_have_count(1)
         await tab.shot("live")
 
+        # The network goes (wifi lost): the page says so at once, not "Live" while no call can
+        # reach it; back online it reconnects at once and brings what rang meanwhile.
+        await page.context.set_offline(True)
+        await expect(status).to_have_attribute("data-state", "offline")
+        await expect(status).to_contain_text("no network connection")
+        await seed.hook_ok(start("c-3", src="+79165554433"))
+        await page.context.set_offline(False)
+        await expect(status).to_have_attribute("data-state", "live", timeout=4_000)
+        await expect(page.locator("#missed")).to_contain_text("+79165554433")
+        await expect(page.locator(f"#active-calls {CARD}")).to_have_count(2)
+
         # The first caller has no contact: create one from the ended call's card.
         first = page.locator(f"#ended-calls {CARD}").first
         await first.get_by_label(f"Name for a new contact with {CLIENT}").fill("Ivan Petrov")
@@ -77,7 +89,7 @@ async def test_operator_journey(tab: Tab, console: tuple[Service, str]) -> None:
         assert [e["outcome"] for e in links["executions"]] == ["ok"]
 
         await page.get_by_role("link", name="Calls", exact=True).click()
-        await expect(page.locator("table.calls-table tbody tr")).to_have_count(2)
+        await expect(page.locator("table.calls-table tbody tr")).to_have_count(3)
         await tab.shot("calls")
 
         # A recording that cannot play: the module's VoipGetCallLink fails, then its link

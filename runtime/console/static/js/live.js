@@ -300,10 +300,14 @@ function onNotification(message) {
   refreshCard(call.id);
 }
 
+let socket = null;
+let retry = null; // the timer of the next reconnect
+
 function connect() {
+  retry = null;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const query = lastId ? `?after=${encodeURIComponent(lastId)}` : "";
-  const socket = new WebSocket(`${scheme}://${location.host}/console/live/socket${query}`);
+  socket = new WebSocket(`${scheme}://${location.host}/console/live/socket${query}`);
   setStatus("connecting", everConnected ? "Reconnecting…" : "Connecting…");
   socket.addEventListener("message", (event) => {
     let message;
@@ -326,19 +330,42 @@ function connect() {
     }
   });
   socket.addEventListener("close", (event) => {
+    if (event.target !== socket) return; // an old socket, closed after its successor opened
+    socket = null;
     // 4401/4403: the session or its credential ended (signed out, revoked, user deleted).
     // Reconnecting cannot help; say so and stop.
     if (event.code === 4401 || event.code === 4403) {
       setStatus("offline", `Disconnected: ${event.reason || "the session ended"}. Sign in again to see live calls.`);
       return;
     }
+    if (!navigator.onLine) { sayOffline(); return; } // back at the "online" event
     attempts += 1;
     const delay = Math.min(10000, 500 * 2 ** Math.min(attempts, 5));
     setStatus("offline", `Disconnected; reconnecting in ${Math.round(delay / 1000)} s…`);
-    setTimeout(connect, delay);
+    retry = setTimeout(connect, delay);
   });
   window.consoleLiveSocket = socket; // for tests: close it to see the catch-up
 }
+
+// The network gone (wifi lost, a laptop asleep): a socket whose connection died without a
+// word stays open in the browser for minutes, and the page said "Live" while no call could
+// reach it. The browser's offline event ends it at once and says so; its online event
+// reconnects at once (the catch-up then brings what rang meanwhile).
+function sayOffline() {
+  setStatus("offline", "Offline: this computer has no network connection. Calls that ring now are shown once it is back.");
+}
+
+window.addEventListener("offline", () => {
+  if (retry) { clearTimeout(retry); retry = null; }
+  if (socket) socket.close(); // its close event says so
+  else sayOffline();
+});
+
+window.addEventListener("online", () => {
+  if (retry) clearTimeout(retry);
+  attempts = 0;
+  if (!socket) connect();
+});
 
 showEmptyStates();
 connect();
