@@ -32,6 +32,7 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
+from runtime.console.words import call_status
 from runtime.errors import ApiError, found, not_found
 from runtime.live_socket import LiveAccess, serve_live
 from runtime.operations.contacts import new_contact
@@ -44,6 +45,7 @@ from runtime.store.models import (
     CallFilter,
     CallState,
     Contact,
+    Notification,
     NotificationKind,
     utc_now,
 )
@@ -143,18 +145,32 @@ async def live_page(request: web.Request) -> web.StreamResponse:
     last_id = items[-1].id if items else ""
     latest = {item.call_id: item for item in items}  # oldest first: the latest wins
     newest_first = sorted(latest.values(), key=lambda item: item.created_at, reverse=True)
-    # Every call not ended yet, and the last ENDED_SHOWN ended ones: only those are read.
+    # Every call not ended yet, the last ENDED_SHOWN ended ones, and the older ended calls
+    # whose end said missed: only those are read. A missed call stays on the page until
+    # someone marks it handled, as the page says, however many calls ended after it (it went
+    # at the next load once ENDED_SHOWN others had ended, handled or not).
     open_ids = [n.call_id for n in newest_first if n.kind is not NotificationKind.ENDED]
-    ended_ids = [n.call_id for n in newest_first if n.kind is NotificationKind.ENDED]
-    shown = set(open_ids) | set(ended_ids[:ENDED_SHOWN])
+    ended = [n for n in newest_first if n.kind is NotificationKind.ENDED]
+    older_missed = [n.call_id for n in ended[ENDED_SHOWN:] if ended_missed(n)]
+    shown = set(open_ids) | {n.call_id for n in ended[:ENDED_SHOWN]} | set(older_missed)
     by_id = await store.get_calls(session.tenant_id, [item.call_id for item in newest_first
                                                       if item.call_id in shown])
     calls = [by_id[item.call_id] for item in newest_first if item.call_id in by_id]
     cards = await CardReader(store, session.tenant_id, session.user_id).cards(calls)
-    active, ended = split(cards)
-    return render(request, "live.html", {"active": active, "ended": ended[:ENDED_SHOWN],
+    active, ended_cards = split(cards)
+    shown_ended = ended_cards[:ENDED_SHOWN] + [card for card in ended_cards[ENDED_SHOWN:]
+                                               if card.missed and not card.handled]
+    return render(request, "live.html", {"active": active, "ended": shown_ended,
                                          "last_id": last_id,
                                          "dial_nonce": issue(request.app, session)})
+
+
+def ended_missed(notification: Notification) -> bool:
+    """The call was missed as its end notification tells it (a later record may still say
+    otherwise: the card read from the call decides)."""
+    payload = notification.payload
+    call = payload.get("call") if isinstance(payload, dict) else None
+    return isinstance(call, dict) and call_status(call) == "missed"
 
 
 @routes.get(PREFIX + "/live/socket")
