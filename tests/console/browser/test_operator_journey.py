@@ -41,13 +41,20 @@ async def test_operator_journey(tab: Tab, console: tuple[Service, str]) -> None:
         await seed.hook_ok(answer("c-1"))
         await expect(card.locator('[data-field="state"]')).to_have_text("Talking")
 
+        # The end's card cannot be fetched (the connection blinks): the page says so in words.
+        cards = "**/console/live/cards/**"
+        await page.route(cards, lambda route: route.abort())
+        shown = len(tab.errors)
         await seed.hook_ok(end("c-1"))
-        ended = page.locator(f"#ended-calls {CARD}")
-        await expect(ended.first.locator('[data-field="state"]')).to_have_text("Answered")
-        await expect(page.locator(f"#active-calls {CARD}")).to_have_count(0)
-        assert await page.evaluate("window.__loaded") == "same page"  # never reloaded
+        problem = page.locator("#live-problem")
+        await expect(problem).to_contain_text("could not show call")
+        await expect(problem).to_contain_text("the service could not be reached")
+        await page.unroute(cards)
+        assert all("Failed to load resource" in e for e in tab.errors[shown:]), tab.errors
+        del tab.errors[shown:]
 
-        # Disconnected, a call rings; after the reconnect the page shows what was missed.
+        # Disconnected, a call rings; after the reconnect the page shows what was missed, and
+        # draws the cards again: the ended call's too, and its problem line goes.
         await page.evaluate("window.consoleLiveSocket.close()")
         await expect(status).to_have_attribute("data-state", "offline")
         await seed.hook_ok(start("c-2", src="+79169998877"))
@@ -55,6 +62,10 @@ async def test_operator_journey(tab: Tab, console: tuple[Service, str]) -> None:
         await expect(page.locator("#missed-section")).to_be_visible()
         await expect(page.locator("#missed")).to_contain_text("+79169998877")
         await expect(page.locator(f"#active-calls {CARD}")).to_have_count(1)
+        ended = page.locator(f"#ended-calls {CARD}")
+        await expect(ended.first.locator('[data-field="state"]')).to_have_text("Answered")
+        await expect(problem).to_be_hidden()
+        assert await page.evaluate("window.__loaded") == "same page"  # never reloaded
         await tab.shot("live")
 
         # The network goes (wifi lost): the page says so at once, not "Live" while no call can

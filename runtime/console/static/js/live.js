@@ -41,9 +41,21 @@ function findCard(callId) {
 const problem = document.getElementById("live-problem");
 const baseTitle = document.title;
 
-function showProblem(text) {
+let problemCall = null; // the call whose card could not be drawn, while the line says so
+
+function showProblem(callId, text) {
+  problemCall = callId;
   problem.textContent = text;
   problem.hidden = false;
+}
+
+// Its card drawn after all (the next notification, the catch-up after a reconnect): the line
+// goes (it stayed until a reload, saying the card could not be shown).
+function clearProblem(callId) {
+  if (problemCall !== callId) return;
+  problemCall = null;
+  problem.textContent = "";
+  problem.hidden = true;
 }
 
 function showEmptyStates() {
@@ -58,9 +70,14 @@ const asked = new Map(); // call id -> the number of the latest request for its 
 let requests = 0;
 
 async function fetchCard(callId) {
-  const response = await fetch(`/console/live/cards/${encodeURIComponent(callId)}`, {
-    credentials: "same-origin", headers: { Accept: "text/html" },
-  });
+  let response;
+  try {
+    response = await fetch(`/console/live/cards/${encodeURIComponent(callId)}`, {
+      credentials: "same-origin", headers: { Accept: "text/html" },
+    });
+  } catch {
+    throw new Error(`could not show call ${callId}: the service could not be reached; it is shown once the connection is back`);
+  }
   if (response.status === 404) return null; // deleted meanwhile, or no longer this operator's
   if (!response.ok) throw new Error(`could not show call ${callId} (HTTP ${response.status}); reload the page`);
   const template = document.createElement("template");
@@ -93,10 +110,11 @@ async function refreshCard(callId) {
   try {
     card = await fetchCard(callId);
   } catch (error) {
-    if (asked.get(callId) === mine) showProblem(error.message);
+    if (asked.get(callId) === mine) showProblem(callId, error.message);
     return;
   }
   if (asked.get(callId) !== mine) return; // a newer request for this call is on its way
+  clearProblem(callId);
   const existing = findCard(callId);
   if (card === null) {
     if (existing) existing.remove();
