@@ -353,7 +353,10 @@ function connect() {
     // 4401/4403: the session or its credential ended (signed out, revoked, user deleted).
     // Reconnecting cannot help; say so and stop.
     if (event.code === 4401 || event.code === 4403) {
-      setStatus("offline", `Disconnected: ${event.reason || "the session ended"}. Sign in again to see live calls.`);
+      // With the way back at hand (a keyboard user had to find the sign-in page): it returns
+      // to this page once signed in.
+      setStatus("offline", `Disconnected: ${event.reason || "the session ended"}. `);
+      statusLine.append(el("a", { href: `/console/sign-in?next=${encodeURIComponent(location.pathname)}` }, "Sign in again"), " to see live calls.");
       return;
     }
     if (!navigator.onLine) { sayOffline(); return; } // back at the "online" event
