@@ -113,7 +113,8 @@ async def test_operator_journey(tab: Tab, console: tuple[Service, str]) -> None:
                                             "members": "101:Operator"}})
             await page.reload()
             await page.evaluate("document.querySelector('audio').play().catch(() => {})")
-            await expect(page.locator(".recording-problem")).to_contain_text(said)
+            await expect(page.locator(".recording-problem").get_by_role("alert")).to_contain_text(
+                said)
         await expect(page.locator(".recording-problem").get_by_role(
             "link", name="Open the link")).to_have_attribute("target", "_blank")
         # (The browser logs each failed load of the player's source.)

@@ -32,8 +32,11 @@ document.addEventListener("error", async (event) => {
   note.dataset.asked = "1";
   const source = player.getAttribute("src");
   const why = await whyNot(source);
-  note.replaceChildren(why.text);
+  // An alert inserted now is read out (the player's user pressed play); an empty live region
+  // on each of a page's players would be noise.
+  const said = el("span", { role: "alert" }, why.text);
   if (why.link) {
-    note.append(" ", el("a", { href: source, target: "_blank", rel: "noopener" }, "Open the link"));
+    said.append(" ", el("a", { href: source, target: "_blank", rel: "noopener" }, "Open the link"));
   }
+  note.replaceChildren(said);
 }, true); // a media element's error does not bubble: caught on its way down
