@@ -186,10 +186,19 @@ LIGHTER_CHECKS = {POSTGRES.render(scene_sql(POSTGRES, column)):
                   for column in (None, NOTIFY_SCENE_COLUMN)}
 
 
+# The store's own types (migrations_pg/0010): domains over text. The driver learns a type it
+# does not know by asking the server (two queries) the first time a statement's parameter has
+# it (a row's columns come as the domain's text); learnt as a connection opens, by a statement
+# with a parameter of each (kept in the driver's statement cache), never in the middle of a unit.
+STORE_TYPES = ("voip_call_state", "voip_event_effect", "voip_outcome")
+_LEARN_TYPES = "SELECT " + ", ".join(f"${n}::{name}" for n, name in enumerate(STORE_TYPES, 1))
+
+
 async def _init_preparing_connection(conn: asyncpg.Connection) -> None:
     await _init_connection(conn)
     # The writes that go with COMMIT, as EXECUTEs (writes.py).
     await conn.execute(pg_prepare_writes())
+    await conn.fetchrow(_LEARN_TYPES, *[None] * len(STORE_TYPES))
 
 
 async def _init_deferring_connection(conn: asyncpg.Connection) -> None:
@@ -198,6 +207,7 @@ async def _init_deferring_connection(conn: asyncpg.Connection) -> None:
     # the writes that go with COMMIT, as EXECUTEs (writes.py).
     await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS, LIGHTER_CHECKS)}; "
                        f"{pg_prepare_writes()}")
+    await conn.fetchrow(_LEARN_TYPES, *[None] * len(STORE_TYPES))
 
 
 async def _can_defer(conn: asyncpg.Connection) -> bool:
