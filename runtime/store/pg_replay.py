@@ -25,7 +25,7 @@ Where every value has a literal form (writes.pg_literal) the message is the simp
 protocol's, one round trip; else the same steps go one statement each, with parameters
 (`statements`). The call scene's check is prepared on each connection (`prepare_checks`) and
 run with EXECUTE: sent as text it was planned for every unit, which cost the server more than
-running it.
+running it. The locks likewise (`prepare_locks`).
 """
 
 from __future__ import annotations
