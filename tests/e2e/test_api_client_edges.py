@@ -611,3 +611,23 @@ async def test_a_bad_page_parameter_is_named_and_only_plain_digits_are_numbers(
     body = await api.ok("GET", "/api/v1/usage?days=1_0", status=400)
     assert body["message"] == "days: a whole number of days (1..366), not '1_0'", body
     await api.ok("GET", "/api/v1/modules?limit=%2B5&offset=0")
+
+
+async def test_a_route_with_a_trailing_slash_is_a_404_saying_which_path_was_meant(
+        service: Service) -> None:
+    # "no such resource" alone, though the client had only added a slash.
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    for method, path, meant in (("GET", "/api/v1/modules/", "/api/v1/modules"),
+                                ("POST", "/api/v1/modules/", "/api/v1/modules"),
+                                ("GET", f"/api/v1/modules/{module['id']}//",
+                                 f"/api/v1/modules/{module['id']}"),
+                                ("GET", "/healthz/", "/healthz")):
+        body = await api.ok(method, path, {"name": "n"} if method == "POST" else None,
+                            status=404)
+        assert body == {"error": "not_found", "message": "no such resource; the path has no "
+                                                        f"trailing slash: {meant}"}, body
+    for path in ("/api/v1/nothing/", "/api/v1/", "/api/"):
+        body = await api.ok("GET", path, status=404)
+        assert body == {"error": "not_found", "message": "no such resource"}, (path, body)
+    assert [m["name"] for m in (await api.ok("GET", "/api/v1/modules"))["modules"]] == ["m"]
