@@ -899,14 +899,17 @@ class SandboxPool:
         worker.send_signal(signal.SIGCONT)
         if not worker.inflight:
             return
-        running = worker.inflight[0]
-        if running is head:
-            head.paused_seconds += time.perf_counter() - paused_at
-        # The call running now (the paused one, or the next one if the paused one ended
-        # meanwhile) gets its deadline back, or its first one if its slow check came while
-        # the worker was paused.
-        if not running.future.done():
-            self._arm_wall_clock(worker, running)
+        if worker.inflight[0] is not head:
+            # The paused call ended meanwhile (its outcome was on its way when the worker
+            # stopped): the call behind it has not started, and its clocks start when it
+            # does (`_complete_head`). Armed here, its deadline was already past (measured
+            # from no start at all): it failed at once as a wall-clock limit.
+            return
+        head.paused_seconds += time.perf_counter() - paused_at
+        # The paused call gets its deadline back, or its first one if its slow check came
+        # while the worker was paused.
+        if not head.future.done():
+            self._arm_wall_clock(worker, head)
 
     def _on_deadline(self, worker: Worker, pending: PendingCall) -> None:
         pending.deadline = None
