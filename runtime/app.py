@@ -24,6 +24,7 @@ from runtime.runner import Runner
 from runtime.store import Store
 from runtime.store.open import open_store
 from runtime.typedefs import (
+    CLUSTER,
     CONFIG,
     HUB,
     LIMITER,
@@ -53,6 +54,7 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
     app[METRICS].watch_storage(store.health)
     app[MODULES] = ModuleCache(store)
     cluster = await start_cluster(store, app[HUB], app[MODULES])  # PostgreSQL: several nodes
+    app[CLUSTER] = cluster
     yield
     if cluster is not None:
         await cluster.close()
