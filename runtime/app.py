@@ -58,6 +58,8 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
     app[MODULES] = ModuleCache(store)
     cluster = await start_cluster(store, app[HUB], app[MODULES])  # PostgreSQL: several nodes
     app[CLUSTER] = cluster
+    if cluster is not None:
+        app[METRICS].watch_cluster(lambda: cluster.away_since is None)
     yield
     if cluster is not None:
         await cluster.close()

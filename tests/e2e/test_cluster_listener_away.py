@@ -83,6 +83,10 @@ async def test_a_node_that_cannot_hear_the_others_serves_no_stale_module(
                 async with session.get(b.base + "/healthz") as response:
                     health = await response.json()
                 assert any("other nodes" in p for p in health.get("problems", [])), health
+                async with session.get(b.base + "/metrics") as response:
+                    assert "voip_cluster_listening 0.0" in await response.text()
+                async with session.get(a.base + "/metrics") as response:
+                    assert "voip_cluster_listening 1.0" in await response.text()
         finally:
             for conn in fillers:
                 conn.terminate()
