@@ -624,6 +624,28 @@ def bare_part_hint(value: JSONValue) -> str | None:
     return None
 
 
+# A trailing comma after the returned value (`return {"event": ...},`) makes a one-item tuple,
+# which reaches the validation as a list: "must be a dict (got list)" names a type the script
+# never wrote. Said only when the one item would itself be a valid result.
+EXPECTED_KIND: Mapping[type[BaseModel], str] = {
+    ParseResult: "a dict", CallLink: "a string", TestConnectionResult: "a dict",
+    MemberList: "a list",
+}
+
+
+def trailing_comma_hint(model: type[BaseModel], value: JSONValue) -> str | None:
+    """The hint for a valid result wrapped in a one-item tuple (or list), else None."""
+    if not isinstance(value, list) or len(value) != 1:
+        return None
+    try:
+        model.__pydantic_validator__.validate_python(value[0])
+    except ValidationError:
+        return None
+    return (f"must be {EXPECTED_KIND[model]}, not a tuple or list holding one: a trailing "
+            "comma after the returned value (`return x,`) makes a tuple; return the value "
+            "itself")
+
+
 # ---------------------------------------------------------------------------------------------
 # The error a caller handles.
 
@@ -705,6 +727,8 @@ def validate_result(function_name: str, value: JSONValue) -> ValidatedResult:
         # six keyword arguments, all defaults here (every webhook's result comes this way).
         result = model.__pydantic_validator__.validate_python(value)
     except ValidationError as exc:
+        if (hint := trailing_comma_hint(model, value)) is not None:
+            raise ResultInvalid(function_name, [Problem(key="", message=hint)]) from None
         errors = exc.errors(include_url=False)
         # Only the problems the report shows are put into words (each may look for a spelling
         # the script meant): a 2 MiB result holds some 100,000 unknown keys, and describing

@@ -1225,3 +1225,29 @@ def test_generate_call_result_is_ignored(value: Any) -> None:
     result = validate_result("VoipGenerateCall", value)
     assert result == NoResult()
     assert result.to_json() is None
+
+
+# --- a trailing comma after return -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("function", "value", "kind"), [
+    (PARSE, [{"event": event()}], "a dict"),  # return VoipWebhookParseResult(event=...),
+    (PARSE, [{}], "a dict"),
+    (TEST, [{"success": True}], "a dict"),
+    (LINK, ["https://records.example/1.mp3"], "a string"),
+    (MEMBERS, [[{"id": "101"}]], "a list"),
+])
+def test_a_result_behind_a_trailing_comma_is_named_a_tuple(function: str, value: Any,
+                                                            kind: str) -> None:
+    """`return {...},` returns a one-item tuple, which the worker hands over as a list: the
+    message said "must be a dict (got list)", a type the script never wrote."""
+    assert only_problem(function, value) == {
+        "key": "", "message": f"must be {kind}, not a tuple or list holding one: a trailing "
+                              "comma after the returned value (`return x,`) makes a tuple; "
+                              "return the value itself"}
+
+
+def test_a_list_that_holds_no_valid_result_is_told_as_before() -> None:
+    assert only_problem(PARSE, [{"evnt": event()}]) == {
+        "key": "", "message": "must be a dict (got list)"}
+    assert only_problem(PARSE, [{}, {}]) == {"key": "", "message": "must be a dict (got list)"}
