@@ -102,6 +102,10 @@ class TenantLimitsConfig(Strict):
     webhooks_per_second: float = Field(default=500.0, gt=0)
     webhook_burst: int = Field(default=1000, ge=1)
     concurrent_executions: int = Field(default=6, ge=1)
+    # Executions beyond those that wait for a slot (a provider's burst) rather than being
+    # refused with 429; each waits at most queue_wait_seconds (runtime/ratelimit.py).
+    queued_executions: int = Field(default=100, ge=0)
+    queue_wait_seconds: float = Field(default=5.0, gt=0, le=60)
 
 
 class FetchConfig(Strict):
