@@ -98,17 +98,22 @@ class TenantLimiter:
         """Tenants this node holds a rate bucket or a running count for."""
         return len(self._buckets.keys() | self._running.keys())
 
-    async def begin_execution(self, tenant_id: str) -> None:
-        """Take one of the tenant's execution slots, waiting for one when all are taken;
-        `Refused` when too many wait already or the wait outlasts `queue_wait_seconds`."""
+    def begin_execution(self, tenant_id: str) -> bool:
+        """Take one of the tenant's execution slots if one is free and nobody waits for one
+        (a plain call: nearly every execution finds one); False when it must `wait_turn`."""
         running = self._running.get(tenant_id, 0)
-        waiting = self._waiting.get(tenant_id)
-        if running < self.concurrent and not waiting:
-            self._running[tenant_id] = running + 1
-            return
-        if waiting is None:
-            waiting = self._waiting[tenant_id] = deque()
+        if running >= self.concurrent or self._waiting.get(tenant_id):
+            return False
+        self._running[tenant_id] = running + 1
+        return True
+
+    async def wait_turn(self, tenant_id: str) -> None:
+        """Wait until a slot is handed over (oldest waiter first); `Refused` when too many
+        wait already or the wait outlasts `queue_wait_seconds`."""
+        waiting = self._waiting.setdefault(tenant_id, deque())
         if len(waiting) >= self.queued:
+            if not waiting:
+                del self._waiting[tenant_id]
             raise self._refusal()
         turn = asyncio.get_running_loop().create_future()
         waiting.append(turn)
