@@ -316,14 +316,28 @@ def check_body(body: str) -> str:
     return body
 
 
+def unencoded_link_hint(url: str) -> str:
+    """What to do about a link with spaces, control or non-ASCII characters. quote() of the
+    whole link breaks its `://` and cannot write a host: an international domain name has an
+    ASCII form of its own (IDNA)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    if not host.isascii():
+        return ("must not contain non-ASCII characters; write the host in its ASCII form "
+                "(host.encode(\"idna\").decode() gives xn--...) and percent-encode the path with "
+                "urllib.parse.quote()")
+    return ("must not contain spaces, control or non-ASCII characters; percent-encode the path "
+            "and query with urllib.parse.quote() (not the whole link: it would encode its "
+            "\"://\")")
+
+
 def check_call_link(url: str) -> str:
     if len(url) > CALL_LINK_MAX_CHARS:
         raise problem(f"is too long: at most {CALL_LINK_MAX_CHARS} characters (got {len(url)})")
     if not url.isascii() or any(ch.isspace() or not ch.isprintable() for ch in url):
-        raise problem(
-            "must not contain spaces, control or non-ASCII characters; "
-            "percent-encode them with urllib.parse.quote()"
-        )
+        raise problem(unencoded_link_hint(url))
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - reading it validates the port

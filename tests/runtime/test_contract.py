@@ -1203,7 +1203,10 @@ def test_call_link_is_kept_exactly_as_given(url: str) -> None:
         ("https://", "must be an absolute URL with a host"),
         ("https:///path", "must be an absolute URL with a host"),
         ("https://x.example/a b", "must not contain spaces"),
-        ("https://x.example/запись", "percent-encode them with urllib.parse.quote()"),
+        ("https://x.example/запись", "percent-encode the path and query with "
+                                     "urllib.parse.quote() (not the whole link"),
+        # quote() was the advice for a host too, where it makes a link to nowhere.
+        ("https://пример.рф/r.mp3", 'write the host in its ASCII form (host.encode("idna")'),
         ("https://x.example:99999/", "is not a valid URL"),
         # urlsplit takes it, aiohttp's yarl (which builds the redirect) does not.
         ("https://evil.example\\@127.0.0.1/x", "is not a URL a browser can be sent to"),
