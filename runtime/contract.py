@@ -648,16 +648,27 @@ EXPECTED_KIND: Mapping[type[BaseModel], str] = {
 
 
 def trailing_comma_hint(model: type[BaseModel], value: JSONValue) -> str | None:
-    """The hint for a valid result wrapped in a one-item tuple (or list), else None."""
-    if not isinstance(value, list) or len(value) != 1:
+    """The hint for a valid result wrapped in a one-item tuple (or list), and for parse
+    results returned side by side (`return {"event": ...}, {"callRecord": ...}`), else None."""
+    if not isinstance(value, list) or not value or not all(
+            is_valid(model, item) for item in value):
         return None
+    if len(value) == 1:
+        return (f"must be {EXPECTED_KIND[model]}, not a tuple or list holding one: a trailing "
+                "comma after the returned value (`return x,`) makes a tuple; return the value "
+                "itself")
+    if model is ParseResult:
+        return ("must be one dict, not a tuple or list of parse results: return their keys "
+                'together, {"event": ..., "callRecord": ..., "response": ...}')
+    return None
+
+
+def is_valid(model: type[BaseModel], value: JSONValue) -> bool:
     try:
-        model.__pydantic_validator__.validate_python(value[0])
+        model.__pydantic_validator__.validate_python(value)
     except ValidationError:
-        return None
-    return (f"must be {EXPECTED_KIND[model]}, not a tuple or list holding one: a trailing "
-            "comma after the returned value (`return x,`) makes a tuple; return the value "
-            "itself")
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1250,7 +1250,18 @@ def test_a_result_behind_a_trailing_comma_is_named_a_tuple(function: str, value:
                               "return the value itself"}
 
 
+def test_parse_results_returned_side_by_side_are_told_to_be_one_dict() -> None:
+    """`return {"event": ...}, {"callRecord": ...}` said "must be a dict (got list)"."""
+    assert only_problem(PARSE, [{"event": event()}, {"callRecord": record()}]) == {
+        "key": "", "message": "must be one dict, not a tuple or list of parse results: return "
+                              'their keys together, {"event": ..., "callRecord": ..., '
+                              '"response": ...}'}
+
+
 def test_a_list_that_holds_no_valid_result_is_told_as_before() -> None:
     assert only_problem(PARSE, [{"evnt": event()}]) == {
         "key": "", "message": "must be a dict (got list)"}
-    assert only_problem(PARSE, [{}, {}]) == {"key": "", "message": "must be a dict (got list)"}
+    assert only_problem(PARSE, [{"event": event()}, 5]) == {
+        "key": "", "message": "must be a dict (got list)"}
+    assert only_problem(LINK, ["https://a.example/1", "https://a.example/2"]) == {
+        "key": "", "message": "must be a string (got list)"}
