@@ -30,6 +30,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from runtime.connection_budget import ConnectionBudget
 from runtime.logs import Throttled
 
 log = logging.getLogger("runtime.http.deadlines")
@@ -75,9 +76,11 @@ class WatchedConnection(asyncio.Protocol):
     deadline that has passed and re-arms itself for the next one still set. It is re-made only
     when a new deadline comes before the one it waits for."""
 
-    def __init__(self, inner: asyncio.Protocol, deadlines: Deadlines) -> None:
+    def __init__(self, inner: asyncio.Protocol, deadlines: Deadlines,
+                 budget: ConnectionBudget | None = None) -> None:
         self._inner = inner
         self._deadlines = deadlines
+        self._budget = budget
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._in_request = False
@@ -93,6 +96,8 @@ class WatchedConnection(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
         self._transport = cast(asyncio.Transport, transport)
         self._inner.connection_made(transport)
+        if self._budget is not None and not self._budget.admit(self):
+            self._transport.abort()
 
     def data_received(self, data: bytes) -> None:
         self._inner.data_received(data)
@@ -113,6 +118,8 @@ class WatchedConnection(asyncio.Protocol):
         self._inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._budget is not None:
+            self._budget.release(self)
         self._header_deadline = self._body_deadline = None
         if self._timer is not None:
             self._timer.cancel()
@@ -139,6 +146,16 @@ class WatchedConnection(asyncio.Protocol):
             self._body_deadline = None
         # An unread rest of the body keeps its clock: aiohttp reads and drops it before the
         # next request, and that must not take longer than the body was allowed.
+
+    # --- the connection budget (runtime/connection_budget.py) ---------------------------------
+
+    def in_request(self) -> bool:
+        return self._in_request
+
+    def shed(self) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
 
     # --- the clocks -------------------------------------------------------------------------
 
@@ -207,9 +224,11 @@ def request_began(request: web.BaseRequest) -> WatchedConnection | None:
 
 
 async def listen(server: Callable[[], asyncio.Protocol], host: str, port: int,
-                 deadlines: Deadlines, *, backlog: int = 128) -> asyncio.Server:
-    """Open the listening socket; every connection is aiohttp's (`runner.server`), watched."""
+                 deadlines: Deadlines, budget: ConnectionBudget, *, backlog: int = 128
+                 ) -> asyncio.Server:
+    """Open the listening socket; every connection is aiohttp's (`runner.server`), watched,
+    and counted against `budget`."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: WatchedConnection(server(), deadlines), host, port,
+        lambda: WatchedConnection(server(), deadlines, budget), host, port,
         reuse_address=True, backlog=backlog)
