@@ -112,6 +112,8 @@ EVENT_STATE: dict[WebhookEvent, CallState] = {
 _IN, _OUT = CallDirection.In, CallDirection.Out
 _ANSWERED, _ENDED = CallState.ANSWERED, CallState.ENDED
 _NOTIFY_ANSWER, _NOTIFY_END = WebhookEvent.NotifyAnswer, WebhookEvent.NotifyEnd
+# A history row's kind for an answer event (rows keep the event's value).
+_NOTIFY_ANSWER_KIND = WebhookEvent.NotifyAnswer._value_
 _APPLIED, _REPEAT, _LATE = EventEffect.APPLIED, EventEffect.REPEAT, EventEffect.LATE
 _RINGING_KIND = NotificationKind.RINGING
 
@@ -466,6 +468,12 @@ def _is_transfer(event: CallEvent, call: Call, scene: CallScene) -> bool:
                                                     for row in scene.notified)
 
 
+def _answer_reported(scene: CallScene) -> bool:
+    """Whether a NotifyAnswer came for the call (on time or late): then it says who answered,
+    whatever a record says later (contract §5.2, "Who answered")."""
+    return any(h.kind == _NOTIFY_ANSWER_KIND for h in scene.history)
+
+
 def _answered_by(call: Call, phone: str | None, user_id: str | None) -> Call:
     """The call answered at the operator number `phone` by the user bound to it now."""
     return replace(call, answered_phone=phone, answered_user_id=user_id)
@@ -641,6 +649,9 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
                        contact_id=call.contact_id or contact_id)
         if answered and call.answered_phone is None:
             call = _answered_by(call, operator, scene.bound_user_id)
+        elif not answered and call.answered_phone is not None and not _answer_reported(scene):
+            # Who answered was only an earlier record's word, which this one corrects.
+            call = _answered_by(call, None, None)
         await tx.update_call(call)
         change = CallChange(call.id, False, before, call.state, repeat=False, late=False)
 
