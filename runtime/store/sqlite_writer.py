@@ -217,7 +217,7 @@ class GroupCommitWriter:
                 self._conn.execute(f"RELEASE {savepoint}")
             done.append((job, value))
         try:
-            await asyncio.get_running_loop().run_in_executor(self._sync, self._commit)
+            await self._loop.run_in_executor(self._sync, self._commit)
         except (sqlite3.Error, StorageUnavailable) as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
