@@ -422,20 +422,20 @@ def _new_call(ctx: ActContext, call_id: str | None, numbers: Numbers, dispositio
 async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
                        ) -> tuple[CallChange, PendingNotifications | None]:
     # The event's fields read once (see _numbers).
-    kind, direction, numbers = event.event, event.direction, _numbers(event)
+    kind, direction, call_id, numbers = (event.event, event.direction, event.call_id,
+                                         _numbers(event))
     target = EVENT_STATE[kind]
     client_raw, client_normalized = _client(ctx, direction, numbers)
     phone = _operator(direction, numbers)
     # NotifyEnd tells those already notified; every other event the operator's user.
     operator = None if kind is _NOTIFY_END else phone
-    scene = await tx.call_scene(_lookup(ctx, event.call_id, numbers,
-                                        after_end=target is _ENDED,
+    scene = await tx.call_scene(_lookup(ctx, call_id, numbers, after_end=target is _ENDED,
                                         client_normalized=client_normalized,
                                         operator=operator, notify=True))
     contact, call = scene.contact, scene.call
     if call is None:
-        call = _new_call(ctx, event.call_id, numbers, event.disposition._value_, target,
-                         client_raw, client_normalized, contact)
+        call = _new_call(ctx, call_id, numbers, event.disposition._value_, target, client_raw,
+                         client_normalized, contact)
         if kind is _NOTIFY_ANSWER:
             call = _answered_by(call, operator, scene.bound_user_id)
         await tx.insert_call(call)
