@@ -511,13 +511,17 @@ class ParseResult(ContractModel):
         # Made of its parts' own dumps (what `model_dump` gives, the parts' dicts shared):
         # acting dumped the event or record already, for the call history, and the store
         # writes their texts again in this one's (sandbox/jsontext.py JSONObject).
+        # (Its fields from its __dict__: see CallEvent._dump_json.)
+        fields = self.__dict__
+        event, call_record, response = (fields["event"], fields["call_record"],
+                                        fields["response"])
         data = JSONObject()
-        if self.event is not None:
-            data["event"] = self.event.to_json()
-        if self.call_record is not None:
-            data["callRecord"] = self.call_record.to_json()
-        if self.response is not None:
-            data["response"] = self.response.to_json()
+        if event is not None:
+            data["event"] = event.to_json()
+        if call_record is not None:
+            data["callRecord"] = call_record.to_json()
+        if response is not None:
+            data["response"] = response.to_json()
         return data
 
 
