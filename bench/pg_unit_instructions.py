@@ -42,7 +42,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.pg_unit_parts import one_unit, split_message
-from runtime.store.pg_replay import SAME_FUNCTION, prepare_checks, with_literals
+from runtime.store.pg_replay import SAME_FUNCTION, prepare_checks, prepare_locks, with_literals
 from runtime.store.postgres import HOT_READS, LIGHTER_CHECKS
 from runtime.store.writes import pg_prepare_writes
 
@@ -125,7 +125,7 @@ async def recorded(url: str, settings: list[str]) -> tuple[str, str, str, list[s
     # The read with its values written in, as pg_replay writes a check's.
     values = with_literals(", ".join(f"${i + 1}" for i in range(len(read_args))), read_args)
     setup = [f'SET search_path = "{schema}"', *(f"SET {s}" for s in settings), SAME_FUNCTION,
-             prepare_checks(HOT_READS, LIGHTER_CHECKS), pg_prepare_writes(),
+             prepare_checks(HOT_READS, LIGHTER_CHECKS), prepare_locks(), pg_prepare_writes(),
              f"PREPARE voip_bench_read AS {read_sql}"]
     return schema, f"EXECUTE voip_bench_read({values})", message, setup
 

@@ -59,7 +59,8 @@ def split_message(message: str) -> tuple[str, str, str]:
     body = message.removeprefix("BEGIN; ").removesuffix("; COMMIT")
     locks, rest = body.split("; ", 1)
     found = CHECK.search(rest)
-    if not locks.startswith("SELECT pg_advisory_xact_lock") or found is None:
+    if not locks.startswith(("EXECUTE voip_unit_locks_", "SELECT pg_advisory_xact_lock")) \
+            or found is None:
         raise SystemExit(f"not the message this bench knows: {message[:200]!r}")
     end = rest.index("]::text[]); ", found.start()) + len("]::text[])")
     return locks, rest[:end], rest[end + 2:]

@@ -10,11 +10,13 @@ from aiohttp import web
 from runtime.api import ROUTERS
 from runtime.cluster import start_cluster
 from runtime.config import Config
+from runtime.connection_budget import budget_for
 from runtime.console import setup_console
 from runtime.edge import edge, handler_args, scope_middleware
 from runtime.errors import only_static_methods, shadowed_static_routes, static_routes
 from runtime.fetcher import own_host_ports
 from runtime.hub import EndReason, Hub
+from runtime.live_limits import LiveSocketLimits
 from runtime.metrics import Metrics
 from runtime.modules_cache import ModuleCache
 from runtime.openapi import install as install_openapi
@@ -27,6 +29,7 @@ from runtime.typedefs import (
     CONFIG,
     HUB,
     LIMITER,
+    LIVE_LIMITS,
     METRICS,
     MODULES,
     OPERATOR_TOKEN,
@@ -119,6 +122,7 @@ def create_app(config: Config, operator_token: str) -> web.Application:
     app[CONFIG] = config
     app[OPERATOR_TOKEN] = operator_token
     app[HUB] = Hub()
+    app[LIVE_LIMITS] = LiveSocketLimits(budget_for(config))
     app[METRICS] = Metrics()
     limits = config.tenant_limits
     app[LIMITER] = TenantLimiter(

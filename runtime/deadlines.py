@@ -30,6 +30,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from runtime.connection_budget import ConnectionBudget
 from runtime.logs import Throttled
 
 log = logging.getLogger("runtime.http.deadlines")
@@ -59,9 +60,10 @@ class Deadlines:
 def request_deadline(request: web.BaseRequest, body_seconds: float) -> float:
     """When the body must have arrived, on the loop's clock: `body_seconds` after the request
     reached the app (or now, for a request that did not come through `request_began`)."""
-    loop = asyncio.get_running_loop()
     started = request.get(REQUEST_STARTED)
-    return (started if isinstance(started, float) else loop.time()) + body_seconds
+    if not isinstance(started, float):
+        started = asyncio.get_running_loop().time()
+    return started + body_seconds
 
 
 class WatchedConnection(asyncio.Protocol):
@@ -74,9 +76,11 @@ class WatchedConnection(asyncio.Protocol):
     deadline that has passed and re-arms itself for the next one still set. It is re-made only
     when a new deadline comes before the one it waits for."""
 
-    def __init__(self, inner: asyncio.Protocol, deadlines: Deadlines) -> None:
+    def __init__(self, inner: asyncio.Protocol, deadlines: Deadlines,
+                 budget: ConnectionBudget | None = None) -> None:
         self._inner = inner
         self._deadlines = deadlines
+        self._budget = budget
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._in_request = False
@@ -92,6 +96,8 @@ class WatchedConnection(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
         self._transport = cast(asyncio.Transport, transport)
         self._inner.connection_made(transport)
+        if self._budget is not None and not self._budget.admit(self):
+            self._transport.abort()
 
     def data_received(self, data: bytes) -> None:
         self._inner.data_received(data)
@@ -112,6 +118,8 @@ class WatchedConnection(asyncio.Protocol):
         self._inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._budget is not None:
+            self._budget.release(self)
         self._header_deadline = self._body_deadline = None
         if self._timer is not None:
             self._timer.cancel()
@@ -121,13 +129,15 @@ class WatchedConnection(asyncio.Protocol):
 
     # --- the request's way through the app (from `runtime/edge.edge`) ----------------------
 
-    def request_began(self, request: web.BaseRequest) -> None:
+    def request_began(self, request: web.BaseRequest) -> float:
+        """Stop the header clock, start the body's; returns the loop's time now."""
+        now = self._loop.time()
         self._in_request = True
         self._header_deadline = None
         self._body_of = request
-        self._body_deadline = (self._loop.time() + self._deadlines.body_seconds
-                               + BODY_GRACE_SECONDS)
+        self._body_deadline = now + self._deadlines.body_seconds + BODY_GRACE_SECONDS
         self._arm(self._body_deadline)
+        return now
 
     def request_ended(self) -> None:
         self._in_request = False
@@ -136,6 +146,16 @@ class WatchedConnection(asyncio.Protocol):
             self._body_deadline = None
         # An unread rest of the body keeps its clock: aiohttp reads and drops it before the
         # next request, and that must not take longer than the body was allowed.
+
+    # --- the connection budget (runtime/connection_budget.py) ---------------------------------
+
+    def in_request(self) -> bool:
+        return self._in_request
+
+    def shed(self) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
 
     # --- the clocks -------------------------------------------------------------------------
 
@@ -195,17 +215,20 @@ def watched_connection(request: web.BaseRequest) -> WatchedConnection | None:
 def request_began(request: web.BaseRequest) -> WatchedConnection | None:
     """The request reached the app (`runtime/edge.py`'s middleware, the outermost): stop the
     header clock, start the body's. The caller tells the connection `request_ended()`."""
-    request[REQUEST_STARTED] = asyncio.get_running_loop().time()
+    # The connection's loop when there is one: `asyncio.get_running_loop()` makes a system
+    # call on Python 3.11 (getpid, to notice a fork), for every request.
     connection = watched_connection(request)
-    if connection is not None:
-        connection.request_began(request)
+    request[REQUEST_STARTED] = (asyncio.get_running_loop().time() if connection is None
+                                else connection.request_began(request))
     return connection
 
 
 async def listen(server: Callable[[], asyncio.Protocol], host: str, port: int,
-                 deadlines: Deadlines, *, backlog: int = 128) -> asyncio.Server:
-    """Open the listening socket; every connection is aiohttp's (`runner.server`), watched."""
+                 deadlines: Deadlines, budget: ConnectionBudget, *, backlog: int = 128
+                 ) -> asyncio.Server:
+    """Open the listening socket; every connection is aiohttp's (`runner.server`), watched,
+    and counted against `budget`."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: WatchedConnection(server(), deadlines), host, port,
+        lambda: WatchedConnection(server(), deadlines, budget), host, port,
         reuse_address=True, backlog=backlog)

@@ -14,7 +14,8 @@ reach, never on the URL's text:
   code that would connect, and classified by the address they mean;
 - redirects are followed here, one hop at a time, each hop checked like the first;
 - one deadline covers the whole exchange (DNS, connect, redirects, body), so a slow drip ends;
-- the body limit counts decoded bytes and stops reading there (gzip bombs);
+- the body limit counts decoded bytes; compressed bodies are inflated off the event loop and stop
+  one byte past it (gzip bombs, runtime/fetch_body.py);
 - every request carries the hop header the webhook intake refuses (no self-calling loops).
 """
 
@@ -42,6 +43,15 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from runtime.contract import HEADER_VALUE_CONTROL
+from runtime.fetch_body import (
+    ACCEPTED_CODINGS,
+    INLINE_BYTES,
+    BodyRefused,
+    inflate,
+    is_identity,
+    too_large,
+    wire_limit,
+)
 from runtime.intake import HOP_HEADER
 
 if TYPE_CHECKING:
@@ -526,6 +536,7 @@ class FetchSession:
                 raise _Refused(f"bad request: the JSON body cannot be sent: {error}") from None
             data = text.encode("utf-8")
             _default_header(headers, "Content-Type", "application/json")
+        _default_header(headers, "Accept-Encoding", ACCEPTED_CODINGS)
 
         timeout = self.policy.timeout_seconds
         asked = request.get("timeout")
@@ -584,7 +595,7 @@ class FetchSession:
                         "status": response.status,
                         "headers": [[name, value] for name, value in response.headers.items()],
                         "url": str(url),
-                        "body": _decode(body, response.charset),
+                        "body": body,
                     }
                 status = response.status
             # The redirect's own body is never read: the connection closes with the client.
@@ -669,23 +680,34 @@ class FetchSession:
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None),  # ours covers the whole exchange
             trust_env=False,  # never a proxy from the environment
-            auto_decompress=True,  # so the size limit counts decoded bytes
+            auto_decompress=False,  # inflated off the loop, within the limit (fetch_body.py)
         )
 
-    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
+    async def _read_body(self, response: aiohttp.ClientResponse) -> str:
+        """The body as text: the bytes on the wire read within what the limit allows, then
+        inflated and decoded, in a thread unless small and plain."""
         limit = self.policy.max_response_bytes
-        too_large = f"response too large: more than {limit} bytes"
+        coding = response.headers.get("Content-Encoding", "")
+        most = wire_limit(limit, coding)
         declared = response.content_length
-        if declared is not None and declared > limit and "Content-Encoding" not in response.headers:
-            raise _Refused(too_large)
-        body = bytearray()
-        # Chunks of decoded data: aiohttp inflates incrementally under flow control, so stopping
-        # here stops the inflation too (a 100 KiB gzip body may inflate to gigabytes).
+        if declared is not None and declared > most:
+            raise _Refused(too_large(limit))
+        raw = bytearray()
         while chunk := await response.content.read(READ_CHUNK):
-            body += chunk
-            if len(body) > limit:
-                raise _Refused(too_large)
-        return bytes(body)
+            raw += chunk
+            if len(raw) > most:
+                raise _Refused(too_large(limit))
+        charset = response.charset
+        try:
+            if is_identity(coding) and len(raw) <= INLINE_BYTES:
+                return _decode(bytes(raw), charset)
+            return await asyncio.to_thread(_inflate_and_decode, bytes(raw), coding, limit, charset)
+        except BodyRefused as refused:
+            raise _Refused(str(refused)) from None
+
+
+def _inflate_and_decode(raw: bytes, coding: str, limit: int, charset: str | None) -> str:
+    return _decode(inflate(raw, coding, limit), charset)
 
 
 def _script_headers(raw: Any) -> dict[str, str]:

@@ -33,9 +33,11 @@ from runtime.hub import Credential, EndReason, Subscription
 from runtime.store import Store
 from runtime.store.errors import StoreError, storage_unavailable
 from runtime.store.models import Notification, User, to_json
-from runtime.typedefs import CONFIG, HUB, STORE
+from runtime.typedefs import CONFIG, HUB, LIVE_LIMITS, STORE
 
 CATCH_UP_LIMIT = 200
+# A refused socket's Retry-After: sockets close when their people leave, not on a clock.
+LIVE_RETRY_AFTER_SECONDS = 10
 HEARTBEAT_SECONDS = 25.0
 
 
@@ -61,6 +63,21 @@ async def serve_live(request: web.Request, access: LiveAccess) -> web.WebSocketR
         raise ApiError(426, "upgrade_required",
                        "this address is a WebSocket: connect with Upgrade: websocket "
                        "(docs/live.md)", headers={"Upgrade": "websocket"})
+    limits = request.app[LIVE_LIMITS]
+    refusal = limits.refusal(user.tenant_id, user.id)
+    if refusal is not None:
+        raise ApiError(429, "too_many_sockets", f"{refusal}: close one first (docs/live.md)",
+                       headers={"Retry-After": str(LIVE_RETRY_AFTER_SECONDS)})
+    held = limits.take(user.tenant_id, user.id)
+    try:
+        return await serve_opened(request, access)
+    finally:
+        limits.give_back(held)
+
+
+async def serve_opened(request: web.Request, access: LiveAccess) -> web.WebSocketResponse:
+    """`serve_live` once the socket has its place under the limits (runtime/live_limits.py)."""
+    user = access.user
     socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
     await socket.prepare(request)
     store = request.app[STORE]

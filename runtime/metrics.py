@@ -78,7 +78,8 @@ class Metrics:
         )
         self.retention_pruned = Counter(
             "voip_retention_pruned_rows", "History rows deleted by retention, by kind "
-            "(executions, notifications, call_events, usage, dial_forms, storage)", ["kind"],
+            "(executions, notifications, call_events, usage, dial_forms, signed_out, storage)",
+            ["kind"],
             registry=self.registry,
         )
         # Labelled children by label value: `labels()` takes a lock and builds a key on every

@@ -5,7 +5,8 @@ per day outlives the log), then deletes its executions older than `retention.exe
 or beyond its newest `executions_per_module`; then it notes the modules' storage in use for
 the day (every ten minutes), deletes usage older than `usage_days`, the notifications and
 call history events past their own ages, and the click-to-call forms posted longer ago than a
-console session lives (DIAL_FORMS_KEPT), and module storage keys whose `ttl` has passed.
+console session lives (DIAL_FORMS_KEPT), the console sign-outs whose sessions would have
+expired by now, and module storage keys whose `ttl` has passed.
 Calls, contacts and activity are never touched.
 
 Every step is one unit of at most `batch_rows` rows (runtime/store/retention.py picks them
@@ -49,8 +50,9 @@ SNAPSHOT_EVERY = timedelta(minutes=10)
 DIAL_FORMS_KEPT = timedelta(hours=12)
 
 # The metric's label for each kind of row.
-EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE, DIAL_FORMS, STORAGE = (
-    "executions", "notifications", "call_events", "usage", "dial_forms", "storage")
+EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE, DIAL_FORMS, SIGNED_OUT, STORAGE = (
+    "executions", "notifications", "call_events", "usage", "dial_forms", "signed_out",
+    "storage")
 
 
 class NotOurTurn(Exception):
@@ -200,6 +202,8 @@ class Pruner:
             now - timedelta(days=c.call_events_days), limit))
         await self._drain(report, DIAL_FORMS, lambda tx: tx.prune_dial_once(
             now - DIAL_FORMS_KEPT, limit))
+        # Console sign-outs are kept until their sessions would have expired anyway.
+        await self._drain(report, SIGNED_OUT, lambda tx: tx.prune_signed_out(now, limit))
         # Expired module storage: `get` no longer sees it, but it counted as storage in use,
         # and stayed in the database, until a write found its module full.
         await self._drain(report, STORAGE, lambda tx: tx.prune_expired_storage(now, limit))

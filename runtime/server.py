@@ -22,6 +22,7 @@ from runtime.config import (
     ensure_operator_token,
     load_config,
 )
+from runtime.connection_budget import ConnectionBudget, budget_for, descriptor_limit
 from runtime.deadlines import Deadlines, listen
 from runtime.logs import setup_logging
 from runtime.one_service import claim_database, sqlite_database
@@ -67,6 +68,14 @@ def shutdown_grace(config: Config) -> float:
     return max(sandbox.webhook_wall_seconds, sandbox.other_wall_seconds) + SHUTDOWN_MARGIN_SECONDS
 
 
+def connection_budget(config: Config) -> ConnectionBudget:
+    """The client connections this process can hold beside what it needs for itself."""
+    limit = budget_for(config)
+    log.info("keeping at most %d client connections open (descriptor limit %d)",
+             limit, descriptor_limit())
+    return ConnectionBudget(limit)
+
+
 @asynccontextmanager
 async def listening(app: web.Application, config: Config, *, host: str | None = None,
                     port: int | None = None) -> AsyncIterator[int]:
@@ -87,7 +96,7 @@ async def listening(app: web.Application, config: Config, *, host: str | None = 
                               body_seconds=config.http.body_timeout_seconds)
         address = (host or config.listen.host, config.listen.port if port is None else port)
         try:
-            server = await listen(runner.server, *address, deadlines)
+            server = await listen(runner.server, *address, deadlines, connection_budget(config))
         except OSError as error:  # in use, not an address of this host, not permitted
             # The system's words for its errno: uvloop's own message repeats the address.
             reason = (os.strerror(error.errno) if error.errno and error.errno > 0

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from runtime.config import Config
     from runtime.hub import Hub
+    from runtime.live_limits import LiveSocketLimits
     from runtime.metrics import Metrics
     from runtime.modules_cache import ModuleCache
     from runtime.ratelimit import TenantLimiter
@@ -22,6 +23,7 @@ CONFIG: web.AppKey[Config] = web.AppKey("config")
 STORE: web.AppKey[Store] = web.AppKey("store")
 POOL: web.AppKey[SandboxPool] = web.AppKey("pool")
 HUB: web.AppKey[Hub] = web.AppKey("hub")
+LIVE_LIMITS: web.AppKey[LiveSocketLimits] = web.AppKey("live_limits")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 LIMITER: web.AppKey[TenantLimiter] = web.AppKey("limiter")
 MODULES: web.AppKey[ModuleCache] = web.AppKey("modules")

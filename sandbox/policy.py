@@ -23,10 +23,16 @@ from RestrictedPython.transformer import (
     INSPECT_ATTRIBUTES,
     IOPERATOR_TO_STR,
     RestrictingNodeTransformer,
-    copy_locations,
 )
 
+from sandbox import locations
+from sandbox.locations import copy_locations
 from sandbox.modules import VIEWS, view_has
+
+# RestrictedPython's own copy_locations walks every rewritten subtree again, so compiling a
+# nested expression cost the square of its depth (sandbox/locations.py); its transformer's
+# methods, which ScriptPolicy inherits, look the name up in their module.
+locations.install()
 
 # Names a script may not use at all (as a call, a value or a target).
 REFUSED_NAMES: Final[dict[str, str]] = {

@@ -274,6 +274,8 @@ class SandboxPool:
         self._worker_ids = itertools.count(1)
         self._closed = False
         self._started = False
+        # The loop the pool was started in (`_running_loop`).
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._restarting = False
         self._dispatching = False
         self._redispatch = False
@@ -305,6 +307,7 @@ class SandboxPool:
             except UidClaimError as error:
                 raise SpawnError(str(error)) from error
             self.worker_uids = self._uid_claim.uids
+        self._loop = asyncio.get_running_loop()
         await self._start_template()
         self._started = True
         self._replenish()
@@ -476,7 +479,7 @@ class SandboxPool:
         except UnsendableCall as error:
             self.stats.bad_calls += 1
             return failure("BadCall", f"the call cannot be sent to a sandbox worker: {error}")
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Outcome] = self._running_loop().create_future()
         pending = PendingCall(next(self._ids), group, encoded, sha256, limits,
                               handler or no_capabilities, future, queued_at=time.monotonic())
         self.stats.calls += 1
@@ -791,13 +794,19 @@ class SandboxPool:
                 os.sched_setscheduler(worker.pid, policy, os.sched_param(0))
                 worker.idle_priority = idle
 
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the pool runs in, as `start` found it: `asyncio.get_running_loop()` makes a
+        system call on Python 3.11 (getpid, to notice a fork), and a call asked for it twice."""
+        loop = self._loop
+        return loop if loop is not None else asyncio.get_running_loop()
+
     def _arm_deadline(self, worker: Worker, pending: PendingCall) -> None:
         """Start the call's clocks: one timer per call, at SLOW_CALL_SECONDS. Nearly every call
         ends before it, so the wall-clock deadline is armed only then (`_on_slow`), for what is
         left of the limit: a timer made and cancelled for every call cost the event loop more
         than the rest of the call's bookkeeping. A limit shorter than that gets its own timer
         at once."""
-        loop = asyncio.get_running_loop()
+        loop = self._running_loop()
         pending.started_at = time.perf_counter()
         if pending.limits.wall_seconds <= SLOW_CALL_SECONDS:
             pending.deadline = loop.call_later(

@@ -24,7 +24,7 @@ import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from sandbox.jsontext import dumper
 from sandbox.jsontext import loads_strict as _loads
@@ -169,8 +169,19 @@ def encode_capability_reply(call_id: int, reply: dict[str, Any]) -> bytes:
     JSON text (undecodable bytes become U+FFFD, three bytes each; a control character becomes
     six), and a line the worker refuses would reach the script as the channel's own error,
     leaving the channel unreadable.
+
+    Such a body is measured before it is written: writing 5 MB of control characters as
+    JSON text took the service's event loop about 60 ms, every tenant's requests waiting, and
+    a script can ask for ten such bodies per call (gzip makes each a few KB on the wire).
     """
     message = {"type": "capability_reply", "id": call_id, "reply": reply}
+    body = reply.get("body")
+    if isinstance(body, str) and len(body) > MAX_MESSAGE_BYTES // 6:
+        size = json_text_size(body)
+        if size is not None and size > MAX_MESSAGE_BYTES:
+            # The rest of the message as it would be written, the body's place included.
+            rest = len(encode_strict({**message, "reply": {**reply, "body": ""}})) - 2
+            return _too_large(message, rest + size)
     try:
         data = encode_strict(message)
     except UnsendableCall as error:
@@ -178,10 +189,35 @@ def encode_capability_reply(call_id: int, reply: dict[str, Any]) -> bytes:
     else:
         if len(data) <= MAX_MESSAGE_BYTES:
             return data + b"\n"
-        why = (f"too large: the host's answer is {len(data)} bytes as JSON text, more than the "
-               f"{MAX_MESSAGE_BYTES} a script can receive")
+        return _too_large(message, len(data))
     message["reply"] = {"ok": False, "error": why}
     return encode_strict(message) + b"\n"
+
+
+def _too_large(message: dict[str, Any], size: int) -> bytes:
+    why = (f"too large: the host's answer is {size} bytes as JSON text, more than the "
+           f"{MAX_MESSAGE_BYTES} a script can receive")
+    return encode_strict({**message, "reply": {"ok": False, "error": why}}) + b"\n"
+
+
+# Bytes the encoder writes as a backslash and one letter ("\n"), and the other control
+# characters, which it writes as six ("\u0001"). Every other character is its UTF-8.
+_TWO_BYTE_ESCAPES: Final = b'"\\\n\r\t\b\f'
+_SIX_BYTE_ESCAPES: Final = bytes(c for c in range(0x20) if c not in _TWO_BYTE_ESCAPES)
+
+
+def json_text_size(text: str) -> int | None:
+    """The bytes `text` takes as a JSON string of this protocol (quotes included), counted
+    without writing it; None for text that is not valid Unicode. Control characters are
+    single bytes in UTF-8 and never part of another character's bytes, so they are counted
+    in the UTF-8 (in C, a pass each)."""
+    try:
+        utf8 = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    two = len(utf8) - len(utf8.translate(None, _TWO_BYTE_ESCAPES))
+    six = len(utf8) - len(utf8.translate(None, _SIX_BYTE_ESCAPES))
+    return 2 + len(utf8) + two + 5 * six
 
 
 _string: Callable[[str], str] = json.encoder.encode_basestring

@@ -7,6 +7,8 @@ import math
 from datetime import datetime
 from typing import Any
 
+from markupsafe import Markup
+
 from runtime.store.models import to_iso
 
 
@@ -46,5 +48,19 @@ def duration(value: Any) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
+def isolate(value: Any) -> Markup:
+    """Tenant or caller text inside a line of other text, as a bidirectional run of its own
+    (<bdi>, escaped): a right-to-left name, or one holding a direction override (U+202E),
+    otherwise reorders what follows it on the line: the phone number beside a contact's name
+    read reversed ("20000006197+"), "(101)" after a user's name as ")101(" or before it."""
+    return Markup("<bdi>{}</bdi>").format("" if value is None else value)
+
+
+def name_and_number(name: str | None, number: str) -> Markup:
+    """Who answered, as the pages say it: "name (number)", the name isolated; the number alone
+    when nobody was bound to it."""
+    return Markup("{} ({})").format(isolate(name), number) if name else isolate(number)
+
+
 FILTERS = {"when": when, "iso": iso, "pretty_json": pretty_json, "compact_json": compact_json,
-           "duration": duration}
+           "duration": duration, "isolate": isolate}

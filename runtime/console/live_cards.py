@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from runtime.call_access import operator_extension
+from runtime.console.filters import name_and_number
 from runtime.console.words import call_status
 from runtime.store import Store
 from runtime.store.models import Call, CallNotified, Contact
@@ -193,7 +194,7 @@ def _answered_by(call: Call, names: dict[str, str]) -> str | None:
     if call.answered_phone is None:
         return None
     name = names.get(call.answered_user_id) if call.answered_user_id else None
-    return f"{name} ({call.answered_phone})" if name else call.answered_phone
+    return name_and_number(name, call.answered_phone)
 
 
 def split(cards: Iterable[LiveCard]) -> tuple[list[LiveCard], list[LiveCard]]:

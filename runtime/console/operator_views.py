@@ -17,6 +17,7 @@ from aiohttp import web
 from runtime.call_access import calls_user_may_see, user_may_see_call
 from runtime.console.dial_once import issue
 from runtime.console.dialing import dial_lines
+from runtime.console.filters import name_and_number
 from runtime.console.live_cards import CardReader, split
 from runtime.console.modules_views import operator_number, text
 from runtime.console.session import Session, session_ended
@@ -31,6 +32,7 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
+from runtime.console.words import call_status
 from runtime.errors import ApiError, found, not_found
 from runtime.live_socket import LiveAccess, serve_live
 from runtime.operations.contacts import new_contact
@@ -43,10 +45,11 @@ from runtime.store.models import (
     CallFilter,
     CallState,
     Contact,
+    Notification,
     NotificationKind,
     utc_now,
 )
-from runtime.typedefs import STORE
+from runtime.typedefs import HUB, STORE
 
 routes = web.RouteTableDef()
 
@@ -57,6 +60,9 @@ NOTIFICATIONS_SCAN = 500
 MERGE_CHOICES = 500  # the newest contacts, offered to merge into the one shown
 # The calls list, a page at a time: older pages are linked (the API pages the same way).
 CALLS_PAGE = 200
+# A contact's activity, a page at a time: older pages are linked (a client's hundredth call and
+# those before it were left out, and nothing said so).
+ACTIVITY_PAGE = 100
 # An operator's page reads the newest offset + page calls of each of their lists and merges
 # them; this bounds that read.
 MAX_CALLS_OFFSET = 10_000
@@ -123,7 +129,7 @@ async def answered_by(request: web.Request, tenant_id: str, calls: Iterable[Call
     said: dict[str, str] = {}
     for call, phone in answered:
         user = users.get(call.answered_user_id) if call.answered_user_id else None
-        said[call.id] = f"{user.name} ({phone})" if user is not None else phone
+        said[call.id] = name_and_number(user.name if user is not None else None, phone)
     return said
 
 
@@ -139,18 +145,32 @@ async def live_page(request: web.Request) -> web.StreamResponse:
     last_id = items[-1].id if items else ""
     latest = {item.call_id: item for item in items}  # oldest first: the latest wins
     newest_first = sorted(latest.values(), key=lambda item: item.created_at, reverse=True)
-    # Every call not ended yet, and the last ENDED_SHOWN ended ones: only those are read.
+    # Every call not ended yet, the last ENDED_SHOWN ended ones, and the older ended calls
+    # whose end said missed: only those are read. A missed call stays on the page until
+    # someone marks it handled, as the page says, however many calls ended after it (it went
+    # at the next load once ENDED_SHOWN others had ended, handled or not).
     open_ids = [n.call_id for n in newest_first if n.kind is not NotificationKind.ENDED]
-    ended_ids = [n.call_id for n in newest_first if n.kind is NotificationKind.ENDED]
-    shown = set(open_ids) | set(ended_ids[:ENDED_SHOWN])
+    ended = [n for n in newest_first if n.kind is NotificationKind.ENDED]
+    older_missed = [n.call_id for n in ended[ENDED_SHOWN:] if ended_missed(n)]
+    shown = set(open_ids) | {n.call_id for n in ended[:ENDED_SHOWN]} | set(older_missed)
     by_id = await store.get_calls(session.tenant_id, [item.call_id for item in newest_first
                                                       if item.call_id in shown])
     calls = [by_id[item.call_id] for item in newest_first if item.call_id in by_id]
     cards = await CardReader(store, session.tenant_id, session.user_id).cards(calls)
-    active, ended = split(cards)
-    return render(request, "live.html", {"active": active, "ended": ended[:ENDED_SHOWN],
+    active, ended_cards = split(cards)
+    shown_ended = ended_cards[:ENDED_SHOWN] + [card for card in ended_cards[ENDED_SHOWN:]
+                                               if card.missed and not card.handled]
+    return render(request, "live.html", {"active": active, "ended": shown_ended,
                                          "last_id": last_id,
                                          "dial_nonce": issue(request.app, session)})
+
+
+def ended_missed(notification: Notification) -> bool:
+    """The call was missed as its end notification tells it (a later record may still say
+    otherwise: the card read from the call decides)."""
+    payload = notification.payload
+    call = payload.get("call") if isinstance(payload, dict) else None
+    return isinstance(call, dict) and call_status(call) == "missed"
 
 
 @routes.get(PREFIX + "/live/socket")
@@ -174,7 +194,8 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
 
 
 def page_offset(request: web.Request) -> int:
-    """?offset=: how many of the newest calls the page skips (0..MAX_CALLS_OFFSET)."""
+    """?offset=: how many of the newest calls (or activity entries) the page skips
+    (0..MAX_CALLS_OFFSET)."""
     try:
         return min(max(0, int(request.query.get("offset", "0"))), MAX_CALLS_OFFSET)
     except ValueError:
@@ -241,7 +262,11 @@ async def contact_context(request: web.Request, session: Session, contact: Conta
     """What the contact page shows: its activity, and for a builder what editing needs
     (contacts_views.py)."""
     store = request.app[STORE]
-    entries = await store.list_activity(session.tenant_id, contact.id, 100, 0)
+    offset = page_offset(request)
+    # One more than a page: whether there are older entries to link to.
+    entries = await store.list_activity(session.tenant_id, contact.id, ACTIVITY_PAGE + 1, offset)
+    older = len(entries) > ACTIVITY_PAGE
+    entries = entries[:ACTIVITY_PAGE]
     # One read for the calls of all the entries (up to 100), not one per entry.
     by_id = await store.get_calls(session.tenant_id, [entry.call_id for entry in entries])
     calls = [by_id[entry.call_id] for entry in entries if entry.call_id in by_id]
@@ -257,6 +282,7 @@ async def contact_context(request: web.Request, session: Session, contact: Conta
         others = [c for c in await store.list_contacts(session.tenant_id, MERGE_CHOICES, 0)
                   if c.id != contact.id]
     return {"contact": contact, "entries": entries, "playable": playable, "others": others,
+            "offset": offset, "page": ACTIVITY_PAGE, "older": older,
             "answered_by": await answered_by(request, session.tenant_id, calls),
             "errors": {}, **await dial_lines(request, session)}
 
@@ -289,7 +315,25 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
             raise ApiError(409, "contact_exists",
                            f"another contact already has the number {taken.phone}",
                            details={"contact_id": taken.contact_id}) from None
+    await redraw_calls_of(request, session.tenant_id, number)
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")
+
+
+# How many of a number's newest calls a new contact redraws on the live pages they rang on.
+CALLS_REDRAWN = 20
+
+
+async def redraw_calls_of(request: web.Request, tenant_id: str, number: str) -> None:
+    """A contact was made for `number`: the live pages its recent calls rang on draw those
+    cards again ({type: call_changed}), showing the contact. A colleague's card still offered
+    "Create contact", whose form then ended on an error page saying the contact exists."""
+    store = request.app[STORE]
+    calls = (await store.recent_calls_by_phones(tenant_id, [number], CALLS_REDRAWN)
+             ).get(number, [])
+    for call in calls:
+        for user_id in sorted(await store.users_notified(tenant_id, call.id)):
+            await request.app[HUB].publish(user_id, {"type": "call_changed",
+                                                     "call_id": call.id})
 
 
 @routes.get(PREFIX + "/calls/{call_id}/recording")

@@ -9,8 +9,9 @@ and a session can never do more than the credential it was opened with.
 The signing key is derived from the operator token: every node of a deployment shares it, and
 changing the operator token signs everybody out. Signing out ends the session through the hub
 (runtime/hub.py): its live sockets close on every node, and every node remembers the session
-id until the session would have expired, so the old cookie is nobody anywhere. A node started
-after the sign-out does not know of it (the ids are kept in memory, not in the database).
+id until the session would have expired, so the old cookie is nobody anywhere. The sign-out
+is also kept in the store (table console_signed_out) until then, and a node reads those when
+it starts: after a restart, and on a node started later, the cookie stays nobody.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiohttp import web
@@ -29,7 +31,7 @@ from aiohttp import web
 from runtime import ids
 from runtime.auth import TenantAuth, UserAuth, find_user_auth, user_token_ended
 from runtime.hub import Credential, CredentialEnded, EndReason
-from runtime.store.models import User
+from runtime.store.models import User, utc_now
 from runtime.typedefs import HUB, OPERATOR_TOKEN, STORE
 
 COOKIE = "vr_console"
@@ -123,8 +125,16 @@ SIGNED_OUT: web.AppKey[dict[str, float]] = web.AppKey("console_signed_out", dict
 
 
 def install(app: web.Application) -> None:
-    """Remember signed-out sessions, this node's and (through the hub) every other node's."""
+    """Remember signed-out sessions: those kept in the store when this node starts, then
+    this node's and (through the hub) every other node's."""
     app[SIGNED_OUT] = {}
+
+    async def recall(app: web.Application) -> None:
+        # (After the store's cleanup context opened it: on_startup runs those first.)
+        kept = await app[STORE].signed_out_sessions(utc_now())
+        app[SIGNED_OUT].update((sid, expires.timestamp()) for sid, expires in kept)
+
+    app.on_startup.append(recall)
 
     def remember(ended: CredentialEnded) -> None:
         if ended.credential.kind != "session":
@@ -182,7 +192,14 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
     data = unsign(request.app, request.cookies.get(COOKIE, ""))
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     if data is not None and isinstance(data.get("sid"), str):
-        await request.app[HUB].end(CredentialEnded(Credential("session", str(data["sid"])),
+        sid = str(data["sid"])
+        # Kept in the store first: the sign-out outlives this process (a restart, a node
+        # started later), until the session would have expired anyway.
+        ends = data.get("exp")
+        expires = datetime.fromtimestamp(
+            ends if isinstance(ends, int) else time.time() + LIFETIME_SECONDS, UTC)
+        await request.app[STORE].write(lambda tx: tx.keep_signed_out(sid, expires))
+        await request.app[HUB].end(CredentialEnded(Credential("session", sid),
                                                    EndReason.SIGNED_OUT))
 
 

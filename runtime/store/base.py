@@ -216,6 +216,10 @@ class Tx(Protocol):
         """Delete up to `limit` claimed call forms posted before `before`."""
         ...
 
+    async def prune_signed_out(self, now: datetime, limit: int) -> int:
+        """Delete up to `limit` kept sign-outs of console sessions expired by `now`."""
+        ...
+
     async def prune_expired_storage(self, now: datetime, limit: int) -> int:
         """Delete up to `limit` storage keys expired by `now`, of any modules."""
         ...
@@ -359,6 +363,13 @@ class Tx(Protocol):
         the form again dials)."""
         ...
 
+    # --- console sessions signed out (runtime/console/session.py) ---------------------------
+
+    async def keep_signed_out(self, session_id: str, expires_at: datetime) -> None:
+        """Keep a console session's sign-out until `expires_at`, when it would have expired
+        anyway (a second sign-out of it changes nothing)."""
+        ...
+
 
 class Store(abc.ABC):
     """The storage layer: group-committed units of work, reads for the API, and shortcuts.
@@ -404,6 +415,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def list_tenants(self, limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[Tenant]: ...
+
+    @abc.abstractmethod
+    async def signed_out_sessions(self, now: datetime) -> list[tuple[str, datetime]]:
+        """(session id, when it would have expired) of the console sessions signed out that
+        have not expired by `now`, the soonest to expire first."""
 
     @abc.abstractmethod
     async def find_api_key(self, key_hash: str) -> ApiKey | None:

@@ -66,7 +66,7 @@ from runtime.store.errors import DatabaseRefused, NestedWrite, StoreClosed, Stor
 from runtime.store.locks import NOTIFY_SCENE_COLUMN, AdvisoryLocks, RetryUnit
 from runtime.store.migrate import Migration
 from runtime.store.models import Notification, StoreStats, utc_now
-from runtime.store.pg_replay import SAME_FUNCTION, prepare_checks
+from runtime.store.pg_replay import SAME_FUNCTION, prepare_checks, prepare_locks
 from runtime.store.postgres_migrate import apply_migrations, quote_ident
 from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error
 from runtime.store.queries import Reads, no_call_scene_sql, scene_sql
@@ -186,18 +186,28 @@ LIGHTER_CHECKS = {POSTGRES.render(scene_sql(POSTGRES, column)):
                   for column in (None, NOTIFY_SCENE_COLUMN)}
 
 
+# The store's own types (migrations_pg/0011): domains over text. The driver learns a type it
+# does not know by asking the server (two queries) the first time a statement's parameter has
+# it (a row's columns come as the domain's text); learnt as a connection opens, by a statement
+# with a parameter of each (kept in the driver's statement cache), never in the middle of a unit.
+STORE_TYPES = ("voip_call_state", "voip_event_effect", "voip_outcome")
+_LEARN_TYPES = "SELECT " + ", ".join(f"${n}::{name}" for n, name in enumerate(STORE_TYPES, 1))
+
+
 async def _init_preparing_connection(conn: asyncpg.Connection) -> None:
     await _init_connection(conn)
     # The writes that go with COMMIT, as EXECUTEs (writes.py).
     await conn.execute(pg_prepare_writes())
+    await conn.fetchrow(_LEARN_TYPES, *[None] * len(STORE_TYPES))
 
 
 async def _init_deferring_connection(conn: asyncpg.Connection) -> None:
     await _init_connection(conn)
-    # What checks a deferred unit's reads at its COMMIT (pg_replay.py), the scene's prepared;
-    # the writes that go with COMMIT, as EXECUTEs (writes.py).
+    # What checks a deferred unit's reads at its COMMIT (pg_replay.py), the scene's prepared,
+    # and takes its locks; the writes that go with COMMIT, as EXECUTEs (writes.py).
     await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS, LIGHTER_CHECKS)}; "
-                       f"{pg_prepare_writes()}")
+                       f"{prepare_locks()}; {pg_prepare_writes()}")
+    await conn.fetchrow(_LEARN_TYPES, *[None] * len(STORE_TYPES))
 
 
 async def _can_defer(conn: asyncpg.Connection) -> bool:
@@ -206,7 +216,8 @@ async def _can_defer(conn: asyncpg.Connection) -> bool:
     objects (TEMP privilege revoked) has none: its units hold their locks from their first
     statement. Tried on `conn` as each pool connection will do it."""
     try:
-        await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS, LIGHTER_CHECKS)}")
+        await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS, LIGHTER_CHECKS)}; "
+                           f"{prepare_locks()}")
     except asyncpg.PostgresError as error:
         log.warning("units hold their locks from their first statement, one more round trip "
                     "each: no temporary function for deferring them (%s)", error)

@@ -252,6 +252,13 @@ class Reads(UsageReads):
         return await self._all(t.USER_TOKENS, pure("SELECT * FROM user_tokens WHERE user_id = $1 "
                                "ORDER BY id DESC"), [user_id])
 
+    async def signed_out_sessions(self, now: datetime) -> list[tuple[str, datetime]]:
+        d = self._d
+        rows = await self._port.all(pure(
+            "SELECT session_id, expires_at FROM console_signed_out WHERE expires_at >= $1 "
+            "ORDER BY expires_at"), [d.time_in(now)])
+        return [(row["session_id"], d.time_out(row["expires_at"])) for row in rows]
+
     async def find_user_by_token(self, token_hash: str) -> User | None:
         return await self._one(t.USERS, pure("""
             SELECT users.* FROM user_tokens JOIN users ON users.id = user_tokens.user_id

@@ -301,6 +301,15 @@ class RetentionTx:
             [self._d.time_in(before), limit])
 
 
+    async def prune_signed_out(self, now: datetime, limit: int) -> int:
+        """Delete up to `limit` of the kept console sign-outs whose sessions expired by `now`
+        (through their index by expiry)."""
+        return await self._port.run(
+            "DELETE FROM console_signed_out WHERE session_id IN (SELECT session_id FROM "
+            "console_signed_out WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+            [self._d.time_in(now), limit])
+
+
 class UsageReads:
     """The reads of usage and health, mixed into `Reads` (tenant-scoped)."""
 

@@ -65,6 +65,14 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
         # Above what checkpoints let it reach in normal running (about 4 MiB), so not cut
         # back and grown again all the time.
         conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+        # Each unit of a group commit runs in a savepoint, whose journal (the pages it changed,
+        # as they were) SQLite spills to a temporary file past 64 KiB: a new call's unit
+        # passes that, so most batches made a file, unlinked it and wrote it page by page (two
+        # system calls a page, more than half of the writer's writes) on the event loop's
+        # thread. In memory, it holds one unit's pages at most: releasing a savepoint inside
+        # the batch's transaction empties it. (Only the writer: the readers' sorts of large
+        # lists keep their files.)
+        conn.execute("PRAGMA temp_store = MEMORY")
     return conn
 
 

@@ -77,14 +77,17 @@ class GroupCommitWriter:
         self._counters = _Counters()
         # One thread for BEGIN/COMMIT: they may wait on locks or fsync.
         self._sync = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="sqlite-writer")
+        # Kept: `asyncio.get_running_loop()` makes a system call on Python 3.11 (getpid, to
+        # notice a fork), and every write asked for it.
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="sqlite-writer")
 
     async def submit(self, unit: Callable[[Any], Awaitable[T]], *, dry: bool) -> T:
         if _IN_WRITER.get():
             raise NestedWrite("store.write/dry_run called inside a unit of work")
         if self._closed:
             raise StoreClosed("the store is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[T] = self._loop.create_future()
         self._queue.put_nowait(_Job(unit, dry, future))
         return await future
 
@@ -135,7 +138,7 @@ class GroupCommitWriter:
                         _fail(job, exc)
 
     async def _in_thread(self, sql: str) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._sync, self._conn.execute, sql)
+        await self._loop.run_in_executor(self._sync, self._conn.execute, sql)
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE: take the write lock now, on the loop when it is free (see above)."""
@@ -144,7 +147,7 @@ class GroupCommitWriter:
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise
-            await asyncio.get_running_loop().run_in_executor(self._sync, self._begin_waiting)
+            await self._loop.run_in_executor(self._sync, self._begin_waiting)
 
     def _begin_waiting(self) -> None:
         """In the commit thread: retry BEGIN IMMEDIATE until the other writer lets go, backing

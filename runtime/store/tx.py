@@ -628,6 +628,12 @@ class SqlTx(RetentionTx, Editing):
         return DialClaim(claimed=False,
                          answer=None if row["answer"] is None else loads(row["answer"]))
 
+    async def keep_signed_out(self, session_id: str, expires_at: datetime) -> None:
+        await self._port.run(
+            "INSERT INTO console_signed_out (session_id, expires_at) VALUES ($1, $2) "
+            "ON CONFLICT (session_id) DO NOTHING",
+            [session_id, self._d.time_in(expires_at)])
+
     async def settle_dial(self, form_key: str, answer: JSON) -> None:
         if answer is None:
             await self._port.run("DELETE FROM dial_once WHERE form_key = $1", [form_key])

@@ -41,7 +41,7 @@ async def test_contact_page_reads_its_calls_at_once(console: tuple[Service, str]
     html = await browser.page(f"/console/contacts/{contact['id']}")
 
     # Every call is on the page, each saying who answered it.
-    assert html.count("answered by operator (101)") == CALLS, html
+    assert html.count("answered by <bdi>operator</bdi> (101)") == CALLS, html
     assert reads["get_call"] == 0, reads
     assert reads["get_calls"] == 1, reads
     assert reads["get_user"] == 0 and reads["get_users"] <= 1, reads
@@ -78,8 +78,8 @@ async def test_an_operators_contact_page_decides_its_players_at_once(
 
     monkeypatch.setattr(store, "_read", counted)
     html = await browser.page(f"/console/contacts/{contact['id']}")
-    assert html.count("answered by operator (101)") == mine, html
-    assert html.count("answered by anna (101)") == 8, html
+    assert html.count("answered by <bdi>operator</bdi> (101)") == mine, html
+    assert html.count("answered by <bdi>anna</bdi> (101)") == 8, html
     assert html.count("<audio") == mine, html
     assert reads["user_was_notified"] == 0, reads
     assert reads["notified_of"] <= 1, reads

@@ -458,12 +458,12 @@ async def test_an_operator_keeps_the_calls_they_answered(console: tuple[Service,
     await browser.sign_in(seed.user_token)
     calls = await browser.page("/console/calls")
     assert calls.count("<tr>") == 2  # header + the call this operator answered
-    assert "answered by operator (101)" in calls and "+79165550000" not in calls
+    assert "answered by <bdi>operator</bdi> (101)" in calls and "+79165550000" not in calls
     call_id = re.search(r'/console/calls/([^/]+)/recording', calls).group(1)  # type: ignore[union-attr]
     link = await browser.get(f"/console/calls/{call_id}/recording", allow_redirects=False)
     assert link.status == 302
     contact_page = await browser.page(f"/console/contacts/{contact['id']}")
-    assert "answered by operator (101)" in contact_page
+    assert "answered by <bdi>operator</bdi> (101)" in contact_page
 
 
 async def test_builder_sees_all_calls(console: tuple[Service, str], browser: Browser) -> None:

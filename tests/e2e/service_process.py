@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -51,12 +52,18 @@ class ServiceProcess:
         self.log_file = workdir / f"service-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, *, descriptor_limit: int | None = None) -> None:
+        """Start it; `descriptor_limit` sets its RLIMIT_NOFILE (soft and hard)."""
+
+        def limit_descriptors() -> None:
+            if descriptor_limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (descriptor_limit, descriptor_limit))
+
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "runtime", "serve", "--config", str(self.config_file)],
                 stdout=subprocess.DEVNULL, stderr=log,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=limit_descriptors,
             )
 
     async def wait_ready(self, seconds: float = 60) -> None:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from runtime.bodies import ZlibDecoder
 from runtime.config import ConfigError, load_config
+from runtime.connection_budget import ConnectionBudget, connections_for
 from runtime.deadlines import BODY_GRACE_SECONDS, Deadlines, WatchedConnection
 from runtime.errors import ApiError
 from runtime.text import first_invalid_text, valid_strings, valid_text
@@ -284,3 +285,45 @@ def test_url_texts_are_bounded() -> None:
         request = make_mocked_request("GET", f"/hooks/abc?n={n}", headers={"Host": "a.example"})
         assert edge.url_text(request) == f"http://a.example/hooks/abc?n={n}"
     assert len(edge._url_texts) <= edge.MAX_URL_TEXTS
+
+
+class _Connection:
+    """A connection as the budget sees it: in a request or not; shed or not."""
+
+    def __init__(self, in_request: bool = False) -> None:
+        self.busy = in_request
+        self.was_shed = False
+
+    def in_request(self) -> bool:
+        return self.busy
+
+    def shed(self) -> None:
+        self.was_shed = True
+
+
+def test_the_connection_budget_makes_room_from_the_oldest_connection_without_a_request() -> None:
+    budget = ConnectionBudget(3)
+    serving, idle, sending_headers = _Connection(True), _Connection(), _Connection()
+    assert all(budget.admit(c) for c in (serving, idle, sending_headers))
+    newest = _Connection()
+    assert budget.admit(newest)
+    assert (serving.was_shed, idle.was_shed, sending_headers.was_shed) == (False, True, False)
+    assert len(budget) == 3
+    budget.release(idle)  # its connection_lost, after the shed: counted once
+    assert len(budget) == 3
+
+
+def test_the_connection_budget_refuses_a_connection_when_every_one_is_serving_a_request(
+) -> None:
+    budget = ConnectionBudget(2)
+    serving = [_Connection(True), _Connection(True)]
+    assert all(budget.admit(c) for c in serving)
+    assert not budget.admit(_Connection())
+    assert not any(c.was_shed for c in serving)
+    budget.release(serving[0])
+    assert budget.admit(_Connection())
+
+
+def test_the_connection_budget_leaves_descriptors_for_the_service_and_its_workers() -> None:
+    assert connections_for(1024, 66) == 1024 - 64 - 4 * 67
+    assert connections_for(100, 66) == 16  # never none at all

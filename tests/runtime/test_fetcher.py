@@ -19,6 +19,7 @@ import subprocess
 import time
 import tracemalloc
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -57,6 +58,14 @@ class Seen:
 def gzip_bomb() -> bytes:
     # 50 MiB of zeros compresses to ~50 KiB: the shape of a decompression bomb.
     return gzip.compress(b"\0" * (50 * MiB), compresslevel=9)
+
+
+CODED_TEXT = "Звонок принят: " + "запись разговора " * 200
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
 
 
 def make_app(seen: Seen) -> web.Application:
@@ -116,6 +125,22 @@ def make_app(seen: Seen) -> web.Application:
             headers={"Content-Encoding": "gzip", "Content-Type": "application/octet-stream"},
         )
 
+    async def coded(request: web.Request) -> web.StreamResponse:
+        # The body of a server that compresses as asked: `coding` names the wire form.
+        plain = CODED_TEXT.encode("utf-8")
+        coding = request.query["coding"]
+        body, header = {
+            "gzip": (gzip.compress(plain), "gzip"),
+            "gzip-members": (gzip.compress(plain[:7]) + gzip.compress(plain[7:]), "gzip"),
+            "zlib": (zlib.compress(plain), "deflate"),
+            "raw-deflate": (_raw_deflate(plain), "deflate"),
+            "br": (b"\x1b\x05\x00", "br"),
+            "truncated": (gzip.compress(plain)[:-12], "gzip"),
+            "garbage": (b"not gzip at all", "gzip"),
+        }[coding]
+        return web.Response(body=body, headers={
+            "Content-Encoding": header, "Content-Type": "text/plain; charset=utf-8"})
+
     async def drip(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
         await response.prepare(request)
@@ -136,6 +161,7 @@ def make_app(seen: Seen) -> web.Application:
     app.router.add_get("/loop/{n}", loop)
     app.router.add_get("/big", big)
     app.router.add_get("/bomb", bomb)
+    app.router.add_get("/coded", coded)
     app.router.add_get("/drip", drip)
     return app
 
@@ -610,6 +636,39 @@ async def test_gzip_bomb_is_stopped_at_the_limit_without_inflating_it(server: Se
     assert reply == {"ok": False, "error": f"response too large: more than {MiB} bytes"}
     assert time.monotonic() - started < 2.0
     assert peak < 16 * MiB  # far below the 50 MiB it inflates to
+
+
+@pytest.mark.parametrize("coding", ["gzip", "gzip-members", "zlib", "raw-deflate"])
+async def test_compressed_bodies_reach_the_script_as_their_text(
+    server: Server, coding: str
+) -> None:
+    session = FetchSession(policy())
+    reply = await fetch(session, f"{server.base}/coded?coding={coding}")
+    assert reply["ok"] is True and reply["body"] == CODED_TEXT
+
+
+@pytest.mark.parametrize(("coding", "error"), [
+    ("br", "unsupported content encoding: 'br' (gzip and deflate are read; ask for one of them "
+           "with an Accept-Encoding header)"),
+    ("truncated", "bad compressed body: it ends before its compressed data does"),
+    ("garbage", "bad compressed body: Error -3 while decompressing data: incorrect header check"),
+])
+async def test_a_body_that_cannot_be_inflated_is_a_fetch_error_saying_why(
+    server: Server, coding: str, error: str
+) -> None:
+    session = FetchSession(policy())
+    reply = await fetch(session, f"{server.base}/coded?coding={coding}")
+    assert reply == {"ok": False, "error": error}
+
+
+async def test_requests_accept_what_can_be_inflated_unless_the_script_says(
+    server: Server,
+) -> None:
+    session = FetchSession(policy())
+    await fetch(session, f"{server.base}/echo")
+    await fetch(session, f"{server.base}/echo", headers={"accept-encoding": "identity"})
+    sent = [request["headers"].get("Accept-Encoding") for request in server.seen.requests]
+    assert sent == ["gzip, deflate", "identity"]
 
 
 async def test_slow_drip_is_stopped_by_the_whole_exchange_timeout(server: Server) -> None:

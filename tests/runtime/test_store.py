@@ -59,7 +59,8 @@ T0 = datetime(2025, 3, 4, 10, 15, 2, 123000, tzinfo=UTC)
 SCHEMA_VERSIONS = [(1, "init"), (2, "deleted_users_leave_history"), (3, "who_answered"),
                    (4, "usage_and_retention"), (5, "call_handled"), (6, "dial_once"),
                    (7, "call_indexes"), (8, "no_temp_btrees"),
-                   (9, "partial_user_indexes")]
+                   (9, "partial_user_indexes"), (10, "console_signed_out"),
+                   (11, "lighter_unit_writes")]
 
 
 @pytest.fixture

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from types import CodeType
 
 import pytest
+import RestrictedPython.transformer
 
+from sandbox import SandboxPool, locations, policy
 from sandbox.limits import Limits
+from sandbox.policy import ScriptPolicy
 from tests.sandbox.lang_support import PARSE, problems_of, run, script
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 def only_problem(source: str) -> tuple[int | None, str]:
@@ -357,3 +364,64 @@ def test_yields_in_helpers_nested_in_a_contract_function_are_theirs() -> None:
     outcome = run(source)
     assert outcome["ok"], outcome
     assert outcome["result"] == [1, 2]
+
+
+# -- the cost of compiling nested expressions ----------------------------------------------------
+
+
+def _nested_chains(depth: int, lines: int) -> str:
+    """A script whose top level holds `lines` attribute chains `depth` levels deep."""
+    chain = "x = request" + ".a" * depth + "\n"
+    return script("return {}") + "if False:\n" + ("    " + chain) * lines
+
+
+async def test_a_script_of_deeply_nested_expressions_passes_its_check_within_the_cpu_limit(
+) -> None:
+    # 50 chains 190 levels deep (about 19 KB): each level's rewrite walked the whole chain
+    # below it again, about 5 s of CPU to compile, so the check ended at the CPU limit of 1 s
+    # and the script could never be uploaded. In time linear in its nodes it takes a tenth.
+    source = _nested_chains(190, 50)
+    async with SandboxPool(size=1, limits=Limits()) as pool:
+        outcome = await pool.check(source)
+    assert outcome.ok, (outcome.error, outcome.limit)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        _nested_chains(30, 3),
+        script("x = request.headers['a'][0][1:2]\ny = [i.a.b for i in x if i.c(*x, **x).d]\n"
+               "x.b.c += 1\nx[1][2] **= 2 ** x.y\nprint(x, y)\nreturn {'a': x.f(*y)}"),
+        script("class A(dict):\n    def __init__(self, v):\n        super().__init__(v=v)\n"
+               "        self.v = v\nmatch request.json():\n    case {'a': [x, *_]} if x.b:\n"
+               "        return A(x.c)\n    case _:\n        return None",
+               top="def helper(a: 'int' = 1, *b, **c) -> int:\n    return a ** 2"),
+        *(path.read_text() for path in sorted(SCRIPTS.glob("*/script.py"))),
+    ],
+    ids=lambda source: f"{len(source)}-bytes",
+)
+def test_every_rewritten_node_gets_the_location_restrictedpythons_own_walk_gave(
+    source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The linear `copy_locations` (sandbox/locations.py) places every node as RestrictedPython's
+    own, which walks each new subtree whole with `ast.fix_missing_locations`."""
+
+    def whole_walk(new_node: ast.AST, old_node: ast.AST) -> None:
+        for field in locations.LOCATION_FIELDS:
+            setattr(new_node, field, getattr(old_node, field))
+        ast.fix_missing_locations(new_node)
+
+    def rewritten() -> str:
+        tree = ast.parse(source)
+        ScriptPolicy([], [], {}).visit(tree)
+        return ast.dump(tree, include_attributes=True)
+
+    linear = rewritten()
+    monkeypatch.setattr(RestrictedPython.transformer, "copy_locations", whole_walk)
+    monkeypatch.setattr(policy, "copy_locations", whole_walk)
+    assert rewritten() == linear
+
+
+def test_restrictedpythons_transformer_uses_the_linear_copy_locations() -> None:
+    assert RestrictedPython.transformer.copy_locations is locations.copy_locations
+    assert policy.copy_locations is locations.copy_locations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -17,9 +18,11 @@ from sandbox.protocol import (
     compact_outcome,
     decode,
     encode,
+    encode_capability_reply,
     encode_outcome,
     encode_outcome_to_send,
     encode_strict,
+    json_text_size,
     outcome_from_json,
 )
 from sandbox.workers import Worker, WorkerReader
@@ -407,3 +410,46 @@ def test_encode_call_writes_a_webhooks_call_itself(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(protocol, "encode_strict", no_encoder)
     for _ in range(2):
         assert protocol.encode_call(call, "ab" * 32) == expected
+
+
+# -- a fetch() body too large for a worker is measured, not written ------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "", "plain", '"quoted" \\ back', "\n\r\t\b\f", "".join(map(chr, range(0x20))),
+    "й€😀\x7f\u2028\u2029", bytes(range(256)).decode("latin-1"),
+    (b"\xff\xfe" + bytes(range(256)) * 3).decode("utf-8", errors="replace"),
+])
+def test_the_json_size_of_a_text_is_what_the_encoder_writes(text: str) -> None:
+    assert json_text_size(text) == len(encode_strict(text))
+    assert json_text_size(text + "\udcff") is None
+
+
+def _fetch_reply(body: str) -> dict[str, Any]:
+    return {"ok": True, "status": 200, "headers": [["Content-Type", "text/plain"]],
+            "url": "https://example.com/", "body": body}
+
+
+def test_a_fetch_reply_too_large_as_json_text_is_refused_without_writing_it() -> None:
+    # 5 MB of NUL (what 5 KB of gzip inflate to): 30 MB as JSON text. Writing it out to find
+    # that held the service's event loop for ~60 ms and allocated twelve times the body.
+    body = "\x00" * (5 * 1000 * 1000)
+    written = len(encode_strict({"type": "capability_reply", "id": 7,
+                                 "reply": _fetch_reply(body)}))
+    tracemalloc.start()
+    try:
+        line = encode_capability_reply(7, _fetch_reply(body))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert json.loads(line) == {"type": "capability_reply", "id": 7, "reply": {
+        "ok": False, "error": f"too large: the host's answer is {written} bytes as JSON text, "
+                              f"more than the {MAX_MESSAGE_BYTES} a script can receive"}}
+    assert peak < 3 * len(body)
+
+
+def test_a_fetch_reply_within_the_limit_is_written_whole() -> None:
+    body = "\x01" * (MAX_MESSAGE_BYTES // 6 - 1000) + "й" * 1000
+    line = encode_capability_reply(7, _fetch_reply(body))
+    assert json.loads(line)["reply"] == _fetch_reply(body)
+    assert len(line) <= MAX_MESSAGE_BYTES + 1

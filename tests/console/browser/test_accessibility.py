@@ -3,6 +3,7 @@ or critical violations. A screenshot of each page is kept under test-artifacts/c
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from axe_playwright_python.async_playwright import Axe
@@ -51,6 +52,14 @@ async def test_builder_pages(tab: Tab, console: tuple[Service, str]) -> None:
                  if v.get("impact") in BLOCKING]
     await tab.shot("module-members")
     problems += await audit(tab, f"/console/modules/{module}/editor", "editor")
+    # Tab indents in the editor: a screen reader is told the way out (Esc, then Tab) with the
+    # editor itself (the hint was only a line of text below it), and the way out works.
+    editor = tab.page.locator(".cm-content")
+    await expect(editor).to_have_accessible_description(re.compile("Esc then Tab"))
+    await editor.click()
+    await tab.page.keyboard.press("Escape")
+    await tab.page.keyboard.press("Tab")
+    assert not await editor.evaluate("(node) => node.contains(document.activeElement)")
     await tab.page.get_by_role("button", name="Run dry run").click()
     await expect(tab.page.locator("#run-result [data-outcome]")).to_be_visible()
     results = await Axe().run(tab.page)

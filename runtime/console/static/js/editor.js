@@ -45,7 +45,8 @@ const view = new EditorView({
         ...foldKeymap, ...lintKeymap, indentWithTab,
       ]),
       EditorView.cspNonce.of(nonce),
-      EditorView.contentAttributes.of({ "aria-labelledby": "source-label", "aria-multiline": "true", tabindex: "0" }),
+      // Tab indents here: the way out (Esc, then Tab) is told with the editor, not only beside it.
+      EditorView.contentAttributes.of({ "aria-labelledby": "source-label", "aria-describedby": "editor-keys", "aria-multiline": "true", tabindex: "0" }),
       EditorView.updateListener.of((update) => { if (update.docChanged) changed(); }),
     ],
   }),

@@ -41,9 +41,21 @@ function findCard(callId) {
 const problem = document.getElementById("live-problem");
 const baseTitle = document.title;
 
-function showProblem(text) {
+let problemCall = null; // the call whose card could not be drawn, while the line says so
+
+function showProblem(callId, text) {
+  problemCall = callId;
   problem.textContent = text;
   problem.hidden = false;
+}
+
+// Its card drawn after all (the next notification, the catch-up after a reconnect): the line
+// goes (it stayed until a reload, saying the card could not be shown).
+function clearProblem(callId) {
+  if (problemCall !== callId) return;
+  problemCall = null;
+  problem.textContent = "";
+  problem.hidden = true;
 }
 
 function showEmptyStates() {
@@ -58,9 +70,14 @@ const asked = new Map(); // call id -> the number of the latest request for its 
 let requests = 0;
 
 async function fetchCard(callId) {
-  const response = await fetch(`/console/live/cards/${encodeURIComponent(callId)}`, {
-    credentials: "same-origin", headers: { Accept: "text/html" },
-  });
+  let response;
+  try {
+    response = await fetch(`/console/live/cards/${encodeURIComponent(callId)}`, {
+      credentials: "same-origin", headers: { Accept: "text/html" },
+    });
+  } catch {
+    throw new Error(`could not show call ${callId}: the service could not be reached; it is shown once the connection is back`);
+  }
   if (response.status === 404) return null; // deleted meanwhile, or no longer this operator's
   if (!response.ok) throw new Error(`could not show call ${callId} (HTTP ${response.status}); reload the page`);
   const template = document.createElement("template");
@@ -93,10 +110,11 @@ async function refreshCard(callId) {
   try {
     card = await fetchCard(callId);
   } catch (error) {
-    if (asked.get(callId) === mine) showProblem(error.message);
+    if (asked.get(callId) === mine) showProblem(callId, error.message);
     return;
   }
   if (asked.get(callId) !== mine) return; // a newer request for this call is on its way
+  clearProblem(callId);
   const existing = findCard(callId);
   if (card === null) {
     if (existing) existing.remove();
@@ -300,10 +318,14 @@ function onNotification(message) {
   refreshCard(call.id);
 }
 
+let socket = null;
+let retry = null; // the timer of the next reconnect
+
 function connect() {
+  retry = null;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const query = lastId ? `?after=${encodeURIComponent(lastId)}` : "";
-  const socket = new WebSocket(`${scheme}://${location.host}/console/live/socket${query}`);
+  socket = new WebSocket(`${scheme}://${location.host}/console/live/socket${query}`);
   setStatus("connecting", everConnected ? "Reconnecting…" : "Connecting…");
   socket.addEventListener("message", (event) => {
     let message;
@@ -326,19 +348,45 @@ function connect() {
     }
   });
   socket.addEventListener("close", (event) => {
+    if (event.target !== socket) return; // an old socket, closed after its successor opened
+    socket = null;
     // 4401/4403: the session or its credential ended (signed out, revoked, user deleted).
     // Reconnecting cannot help; say so and stop.
     if (event.code === 4401 || event.code === 4403) {
-      setStatus("offline", `Disconnected: ${event.reason || "the session ended"}. Sign in again to see live calls.`);
+      // With the way back at hand (a keyboard user had to find the sign-in page): it returns
+      // to this page once signed in.
+      setStatus("offline", `Disconnected: ${event.reason || "the session ended"}. `);
+      statusLine.append(el("a", { href: `/console/sign-in?next=${encodeURIComponent(location.pathname)}` }, "Sign in again"), " to see live calls.");
       return;
     }
+    if (!navigator.onLine) { sayOffline(); return; } // back at the "online" event
     attempts += 1;
     const delay = Math.min(10000, 500 * 2 ** Math.min(attempts, 5));
     setStatus("offline", `Disconnected; reconnecting in ${Math.round(delay / 1000)} s…`);
-    setTimeout(connect, delay);
+    retry = setTimeout(connect, delay);
   });
   window.consoleLiveSocket = socket; // for tests: close it to see the catch-up
 }
+
+// The network gone (wifi lost, a laptop asleep): a socket whose connection died without a
+// word stays open in the browser for minutes, and the page said "Live" while no call could
+// reach it. The browser's offline event ends it at once and says so; its online event
+// reconnects at once (the catch-up then brings what rang meanwhile).
+function sayOffline() {
+  setStatus("offline", "Offline: this computer has no network connection. Calls that ring now are shown once it is back.");
+}
+
+window.addEventListener("offline", () => {
+  if (retry) { clearTimeout(retry); retry = null; }
+  if (socket) socket.close(); // its close event says so
+  else sayOffline();
+});
+
+window.addEventListener("online", () => {
+  if (retry) clearTimeout(retry);
+  attempts = 0;
+  if (!socket) connect();
+});
 
 showEmptyStates();
 connect();
