@@ -360,11 +360,11 @@ async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
 def _lookup(ctx: ActContext, call_id: str | None, numbers: Numbers, *, after_end: bool,
             client_normalized: str | None, operator: str | None,
             notify: bool = False) -> CallLookup:
-    """What to read before acting on `part`: its call (callId first; failing that an open
-    call with the same numbers that has no callId of its own, since an earlier event may have
-    come without one, never one with another callId; without a callId, the latest open call
-    with these numbers, or for an end or a record one that ended within RECENT_END), the
-    client's contact and the operator's user."""
+    """What to read before acting on an event or a call record (its callId and numbers): its
+    call (callId first; failing that an open call with the same numbers that has no callId of
+    its own, since an earlier event may have come without one, never one with another callId;
+    without a callId, the latest open call with these numbers, or for an end or a record one
+    that ended within RECENT_END), the client's contact and the operator's user."""
     direction, src_phone, src_phone_ext, dst_phone, dst_phone_ext = numbers
     return CallLookup(
         tenant_id=ctx.tenant_id, module_id=ctx.module_id, provider_call_id=call_id,
