@@ -36,6 +36,13 @@ class UsageError(Exception):
     """A command-line mistake: exit 2 with the message."""
 
 
+def script_path(text: str) -> Path:
+    """A script, or a module folder (module.yaml + script.py, as `deploy` takes): its
+    script.py, whose module.yaml then gives the settings and allowlist."""
+    path = Path(text)
+    return path / "script.py" if path.is_dir() else path
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voip-runtime",
@@ -49,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (overrides the configuration)")
 
     run = commands.add_parser("run", help="run one function of a script in the sandbox")
-    run.add_argument("script", type=Path)
+    run.add_argument("script", type=script_path, help="script.py, or its module folder")
     run.add_argument("--function", default=PARSE_FUNCTION, choices=sorted(SCRIPT_FUNCTIONS))
     run.add_argument("--request", type=Path, help='JSON file {"method","url","headers","body"}')
     run.add_argument("--settings", type=Path, metavar="FILE",
@@ -67,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "limits apply here too (default: the service's defaults)")
 
     check = commands.add_parser("check", help="compile and contract-check a script")
-    check.add_argument("script", type=Path)
+    check.add_argument("script", type=script_path, help="script.py, or its module folder")
 
     deploy = commands.add_parser(
         "deploy", help="create or update a module on a service from its folder",

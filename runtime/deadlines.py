@@ -60,9 +60,10 @@ class Deadlines:
 def request_deadline(request: web.BaseRequest, body_seconds: float) -> float:
     """When the body must have arrived, on the loop's clock: `body_seconds` after the request
     reached the app (or now, for a request that did not come through `request_began`)."""
-    loop = asyncio.get_running_loop()
     started = request.get(REQUEST_STARTED)
-    return (started if isinstance(started, float) else loop.time()) + body_seconds
+    if not isinstance(started, float):
+        started = asyncio.get_running_loop().time()
+    return started + body_seconds
 
 
 class WatchedConnection(asyncio.Protocol):
@@ -128,13 +129,15 @@ class WatchedConnection(asyncio.Protocol):
 
     # --- the request's way through the app (from `runtime/edge.edge`) ----------------------
 
-    def request_began(self, request: web.BaseRequest) -> None:
+    def request_began(self, request: web.BaseRequest) -> float:
+        """Stop the header clock, start the body's; returns the loop's time now."""
+        now = self._loop.time()
         self._in_request = True
         self._header_deadline = None
         self._body_of = request
-        self._body_deadline = (self._loop.time() + self._deadlines.body_seconds
-                               + BODY_GRACE_SECONDS)
+        self._body_deadline = now + self._deadlines.body_seconds + BODY_GRACE_SECONDS
         self._arm(self._body_deadline)
+        return now
 
     def request_ended(self) -> None:
         self._in_request = False
@@ -212,10 +215,11 @@ def watched_connection(request: web.BaseRequest) -> WatchedConnection | None:
 def request_began(request: web.BaseRequest) -> WatchedConnection | None:
     """The request reached the app (`runtime/edge.py`'s middleware, the outermost): stop the
     header clock, start the body's. The caller tells the connection `request_ended()`."""
-    request[REQUEST_STARTED] = asyncio.get_running_loop().time()
+    # The connection's loop when there is one: `asyncio.get_running_loop()` makes a system
+    # call on Python 3.11 (getpid, to notice a fork), for every request.
     connection = watched_connection(request)
-    if connection is not None:
-        connection.request_began(request)
+    request[REQUEST_STARTED] = (asyncio.get_running_loop().time() if connection is None
+                                else connection.request_began(request))
     return connection
 
 

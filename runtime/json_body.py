@@ -3,6 +3,7 @@ size-limited, strict JSON (no NaN), valid Unicode, and every problem named by it
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from typing import Any, ClassVar, TypeVar, get_args
@@ -125,6 +126,26 @@ def problem(error: ErrorDetails) -> str:
     return str(raised) if error["type"] == "value_error" and raised is not None else error["msg"]
 
 
+def field_path(error: ErrorDetails) -> str:
+    """Where a problem is, as the client wrote it: pydantic puts the member type of a union it
+    tried into the path (`request.headers.dict[str,str].X`), which names no field of the body."""
+    return ".".join(str(p) for p in error["loc"]
+                    if not (isinstance(p, str) and "[" in p)) or "(body)"
+
+
+def describe(model: type[BaseModel], error: ErrorDetails) -> str:
+    """`problem`, with a field the body does not take named as such (pydantic says "Extra
+    inputs are not permitted") and, at the top level, the field meant and the fields taken."""
+    if error["type"] != "extra_forbidden":
+        return problem(error)
+    if len(error["loc"]) != 1:
+        return "is not a field here"
+    fields = [info.alias or name for name, info in model.model_fields.items()]
+    close = difflib.get_close_matches(str(error["loc"][0]), fields, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"is not a field of this request{hint} (its fields: {', '.join(fields)})"
+
+
 def validated(model: type[ModelT], data: Any) -> ModelT:
     """`data` (a JSON body, or a console form's fields) as `model`; a 422 `invalid` naming
     the first field refused (`details`: every one)."""
@@ -135,10 +156,11 @@ def validated(model: type[ModelT], data: Any) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": problem(e)}
-            for e in error.errors()
-        ]
+        problems: list[dict[str, str]] = []
+        for e in error.errors():
+            found = {"field": field_path(e), "message": describe(model, e)}
+            if found not in problems:  # (one union member's problem can read as another's)
+                problems.append(found)
         first = problems[0]
         raise ApiError(
             422, "invalid", f"{first['field']}: {first['message']}", details=problems

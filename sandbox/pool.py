@@ -259,6 +259,9 @@ class SandboxPool:
         self._workers: list[Worker] = []  # every process not yet gone, in or out of service
         self._spares: list[Worker] = []  # ready and unassigned
         self._busy: set[Worker] = set()  # in service with calls in flight
+        # Busy workers whose running call waits for the host (a fetch() to a slow provider):
+        # they use no core, so they take no room from calls that would (`_running`).
+        self._on_host: set[Worker] = set()
         self._bound = 0  # workers assigned to a group and still in service
         self._by_group: dict[str, list[Worker]] = {}
         self._by_pid: dict[int, Worker] = {}
@@ -274,6 +277,8 @@ class SandboxPool:
         self._worker_ids = itertools.count(1)
         self._closed = False
         self._started = False
+        # The loop the pool was started in (`_running_loop`).
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._restarting = False
         self._dispatching = False
         self._redispatch = False
@@ -305,6 +310,7 @@ class SandboxPool:
             except UidClaimError as error:
                 raise SpawnError(str(error)) from error
             self.worker_uids = self._uid_claim.uids
+        self._loop = asyncio.get_running_loop()
         await self._start_template()
         self._started = True
         self._replenish()
@@ -476,7 +482,7 @@ class SandboxPool:
         except UnsendableCall as error:
             self.stats.bad_calls += 1
             return failure("BadCall", f"the call cannot be sent to a sandbox worker: {error}")
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Outcome] = self._running_loop().create_future()
         pending = PendingCall(next(self._ids), group, encoded, sha256, limits,
                               handler or no_capabilities, future, queued_at=time.monotonic())
         self.stats.calls += 1
@@ -596,7 +602,7 @@ class SandboxPool:
         # calls in flight is in `_busy`, so these are the groups of `_busy`'s workers.
         busy_groups = {worker.group for worker in self._busy}
         while self._waiting:
-            full = len(self._busy) >= self.size * self.inflight_per_worker
+            full = self._running() >= self.size * self.inflight_per_worker
             for group in self._waiting.groups():
                 if group in stuck:
                     continue
@@ -661,7 +667,7 @@ class SandboxPool:
         """
         load = self._loads.get(group)
         pipelines = load is not None and load.may_pipeline
-        room_for_more = len(self._busy) < self._busy_limit(group)
+        room_for_more = self._running() < self._busy_limit(group)
         if not room_for_more and not pipelines:
             return None
         idle: Worker | None = None
@@ -693,6 +699,16 @@ class SandboxPool:
         if not pipelines:
             return None  # only calls known to be quick wait in a busy worker's pipe
         return least_busy
+
+    def _running(self) -> int:
+        """Busy workers that run their call now: not those waiting for the host's answer.
+
+        The limits on calls running at once share out cores. A call waiting on a slow fetch
+        target uses none, and counted, a few tenants' fetches to providers that answer in
+        seconds left no room for anyone else's calls, however idle the cores (a neighbour's
+        webhook waited the queue's 60 s and failed). Each group still holds at most its cap
+        of busy workers, waiting or not (`_worker_for`), so this bounds the waits too."""
+        return len(self._busy) - len(self._on_host)
 
     def _busy_limit(self, group: str) -> int:
         """How many workers may run calls at once when this group's call would be one more.
@@ -791,13 +807,19 @@ class SandboxPool:
                 os.sched_setscheduler(worker.pid, policy, os.sched_param(0))
                 worker.idle_priority = idle
 
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the pool runs in, as `start` found it: `asyncio.get_running_loop()` makes a
+        system call on Python 3.11 (getpid, to notice a fork), and a call asked for it twice."""
+        loop = self._loop
+        return loop if loop is not None else asyncio.get_running_loop()
+
     def _arm_deadline(self, worker: Worker, pending: PendingCall) -> None:
         """Start the call's clocks: one timer per call, at SLOW_CALL_SECONDS. Nearly every call
         ends before it, so the wall-clock deadline is armed only then (`_on_slow`), for what is
         left of the limit: a timer made and cancelled for every call cost the event loop more
         than the rest of the call's bookkeeping. A limit shorter than that gets its own timer
         at once."""
-        loop = asyncio.get_running_loop()
+        loop = self._running_loop()
         pending.started_at = time.perf_counter()
         if pending.limits.wall_seconds <= SLOW_CALL_SECONDS:
             pending.deadline = loop.call_later(
@@ -886,14 +908,17 @@ class SandboxPool:
         worker.send_signal(signal.SIGCONT)
         if not worker.inflight:
             return
-        running = worker.inflight[0]
-        if running is head:
-            head.paused_seconds += time.perf_counter() - paused_at
-        # The call running now (the paused one, or the next one if the paused one ended
-        # meanwhile) gets its deadline back, or its first one if its slow check came while
-        # the worker was paused.
-        if not running.future.done():
-            self._arm_wall_clock(worker, running)
+        if worker.inflight[0] is not head:
+            # The paused call ended meanwhile (its outcome was on its way when the worker
+            # stopped): the call behind it has not started, and its clocks start when it
+            # does (`_complete_head`). Armed here, its deadline was already past (measured
+            # from no start at all): it failed at once as a wall-clock limit.
+            return
+        head.paused_seconds += time.perf_counter() - paused_at
+        # The paused call gets its deadline back, or its first one if its slow check came
+        # while the worker was paused.
+        if not head.future.done():
+            self._arm_wall_clock(worker, head)
 
     def _on_deadline(self, worker: Worker, pending: PendingCall) -> None:
         pending.deadline = None
@@ -914,6 +939,7 @@ class SandboxPool:
         pending.end()
         if not worker.inflight:
             self._busy.discard(worker)
+        self._on_host.discard(worker)
         self._gate.heavy_finished(worker)
         worker.last_used = time.monotonic()
         if not pending.future.done():
@@ -1028,6 +1054,9 @@ class SandboxPool:
         task = asyncio.ensure_future(self._answer_one(worker, pending, request))
         pending.tasks.add(task)
         task.add_done_callback(pending.tasks.discard)
+        self._on_host.add(worker)
+        if self._waiting:
+            self._dispatch()  # its room is free while the host answers
 
     async def _answer_one(self, worker: Worker, pending: PendingCall, request: dict[str, Any]
                           ) -> None:
@@ -1048,6 +1077,7 @@ class SandboxPool:
         pending.host_seconds += time.perf_counter() - pending.asked_at
         if worker.dead or not worker.inflight or worker.inflight[0] is not pending:
             return
+        self._on_host.discard(worker)
         worker.write(encode_capability_reply(pending.id, reply))
 
     def _resend_all(self, worker: Worker) -> None:
@@ -1240,6 +1270,7 @@ class SandboxPool:
         if worker in self._spares:
             self._spares.remove(worker)
         self._busy.discard(worker)
+        self._on_host.discard(worker)
         if worker.group is not None:
             self._bound -= 1
         if charge:

@@ -31,8 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from runtime.store.errors import NestedWrite, StoreClosed, StoreError
+from runtime.store.errors import NestedWrite, StorageUnavailable, StoreClosed, StoreError
 from runtime.store.models import StoreStats
+from runtime.store.sqlite_file import DatabaseFile
 from runtime.store.tx import SqlTx, run_unit
 
 T = TypeVar("T")
@@ -63,8 +64,9 @@ _STOP = object()
 
 class GroupCommitWriter:
     def __init__(self, conn: sqlite3.Connection, tx: SqlTx, *, commit_window: float,
-                 max_batch: int, busy_timeout: float) -> None:
+                 max_batch: int, busy_timeout: float, file: DatabaseFile) -> None:
         self._conn = conn
+        self._file = file
         self._busy_timeout = busy_timeout
         # The writer waits for the lock itself (see _begin); SQLite's own busy handler would
         # sleep on the loop. Set back for whoever uses the connection after close().
@@ -77,14 +79,17 @@ class GroupCommitWriter:
         self._counters = _Counters()
         # One thread for BEGIN/COMMIT: they may wait on locks or fsync.
         self._sync = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="sqlite-writer")
+        # Kept: `asyncio.get_running_loop()` makes a system call on Python 3.11 (getpid, to
+        # notice a fork), and every write asked for it.
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="sqlite-writer")
 
     async def submit(self, unit: Callable[[Any], Awaitable[T]], *, dry: bool) -> T:
         if _IN_WRITER.get():
             raise NestedWrite("store.write/dry_run called inside a unit of work")
         if self._closed:
             raise StoreClosed("the store is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[T] = self._loop.create_future()
         self._queue.put_nowait(_Job(unit, dry, future))
         return await future
 
@@ -135,7 +140,13 @@ class GroupCommitWriter:
                         _fail(job, exc)
 
     async def _in_thread(self, sql: str) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._sync, self._conn.execute, sql)
+        await self._loop.run_in_executor(self._sync, self._conn.execute, sql)
+
+    def _commit(self) -> None:
+        """In the commit thread: COMMIT, then make sure it went into the database file.
+        After the commit, so a file removed while it ran is caught too."""
+        self._conn.execute("COMMIT")
+        self._file.check()
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE: take the write lock now, on the loop when it is free (see above)."""
@@ -144,7 +155,7 @@ class GroupCommitWriter:
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise
-            await asyncio.get_running_loop().run_in_executor(self._sync, self._begin_waiting)
+            await self._loop.run_in_executor(self._sync, self._begin_waiting)
 
     def _begin_waiting(self) -> None:
         """In the commit thread: retry BEGIN IMMEDIATE until the other writer lets go, backing
@@ -206,8 +217,8 @@ class GroupCommitWriter:
                 self._conn.execute(f"RELEASE {savepoint}")
             done.append((job, value))
         try:
-            await self._in_thread("COMMIT")
-        except sqlite3.Error as exc:
+            await self._loop.run_in_executor(self._sync, self._commit)
+        except (sqlite3.Error, StorageUnavailable) as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             for job, value in done:

@@ -48,6 +48,18 @@ def test_run_other_functions_with_settings_from_module_yaml() -> None:
         {"id": "101", "name": "Operator"}, {"id": "102", "name": "Anna Petrova"}]
 
 
+def test_check_and_run_take_a_module_folder_as_deploy_does() -> None:
+    """`voip-runtime check scripts/seed-json` said "cannot read ...: Is a directory"; deploy
+    takes the folder, so a builder types it for check and run too."""
+    code, data, stderr = cli("check", str(SEED))
+    assert (code, stderr) == (0, "")
+    assert data is not None and data["ok"] is True
+    code, data, _ = cli("run", str(SEED), "--function", "VoipGetMembers")
+    assert code == 0  # its settings from the folder's module.yaml, as for its script.py
+    assert data is not None and data["result"] == [
+        {"id": "101", "name": "Operator"}, {"id": "102", "name": "Anna Petrova"}]
+
+
 def test_invalid_result_exits_1_and_names_the_key(tmp_path: Path) -> None:
     script = tmp_path / "script.py"
     script.write_text("def VoipParseWebhookRequest(request):\n"
