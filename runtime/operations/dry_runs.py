@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
@@ -58,7 +59,11 @@ class RequestBody(Body):
     method: Annotated[str, AfterValidator(str.upper)] = Field(
         default="POST", min_length=1, max_length=16,
         description="the HTTP method, upper-cased as a request line carries it")
-    url: str | None = Field(default=None, max_length=8192)
+    url: str | None = Field(
+        default=None, max_length=8192,
+        description="the URL the provider called; without a scheme and host it is read below "
+                    "the module's webhook URL (`/events/summary`, `?kind=end`), which is also "
+                    "the default")
     headers: Annotated[dict[str, str] | list[tuple[str, str]], BeforeValidator(header_pairs)] = (
         Field(default_factory=dict))
     body: str | None = None
@@ -69,6 +74,20 @@ class RequestBody(Body):
     @classmethod
     def valid_unicode(cls, data: Any) -> Any:
         return valid_strings(data)
+
+
+def called_url(hook: str, given: str | None) -> str:
+    """The full URL a composed request stands for (contract §3: `request.url` is the full URL
+    that was called). A URL without a scheme and host is a path or query below the module's
+    webhook URL, where a provider's calls arrive (`/hooks/{token}` and below it)."""
+    if not given:
+        return hook
+    parts = urlsplit(given)
+    if parts.scheme and parts.netloc:
+        return given
+    if given.startswith(("?", "#")):
+        return hook + given
+    return f"{hook}/{given.lstrip('/')}"
 
 
 class DryRunBody(Body):
@@ -165,7 +184,7 @@ async def dry_run(services: Services, module: Module, body: DryRunBody) -> DryRu
             raise unprocessable(f"request.body: {message}",
                                 details=[{"field": "request.body", "message": message}])
     data = composed_request({
-        "method": given.method, "url": given.url or webhook_url(services.config, module),
+        "method": given.method, "url": called_url(webhook_url(services.config, module), given.url),
         "headers": given.headers, "body": given.body,
     })
     return DryRun(await run_report(services, module, script, data))

@@ -631,3 +631,29 @@ async def test_a_route_with_a_trailing_slash_is_a_404_saying_which_path_was_mean
         body = await api.ok("GET", path, status=404)
         assert body == {"error": "not_found", "message": "no such resource"}, (path, body)
     assert [m["name"] for m in (await api.ok("GET", "/api/v1/modules"))["modules"]] == ["m"]
+
+
+@pytest.mark.parametrize(("given", "below_the_hook"), [
+    (None, ""),
+    ("/events/summary?kind=end", "/events/summary?kind=end"),
+    ("events/summary", "/events/summary"),
+    ("?zd_echo=abc", "?zd_echo=abc"),
+])
+async def test_a_dry_runs_url_without_a_host_is_read_below_the_webhook_url(
+        service: Service, given: str | None, below_the_hook: str) -> None:
+    # Contract §3: `request.url` is the full URL that was called. A composed request's
+    # `/events/summary` reached the script as that text, and `urlsplit(request.url).netloc`
+    # or a signature over the full URL saw what no provider's call ever carries.
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    echo = ("def VoipParseWebhookRequest(request):\n"
+            "    return {'response': HttpResponse().content(request.url)}\n")
+    await upload(api, module["id"], echo)
+    request = {} if given is None else {"url": given}
+    report = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run",
+                          {"request": request})
+    assert report["reply"]["body"] == module["webhook_url"] + below_the_hook, report
+    absolute = "https://provider.example/callback?x=1"
+    report = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run",
+                          {"request": {"url": absolute}})
+    assert report["reply"]["body"] == absolute, report
