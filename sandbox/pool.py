@@ -908,17 +908,20 @@ class SandboxPool:
         worker.send_signal(signal.SIGCONT)
         if not worker.inflight:
             return
-        if worker.inflight[0] is not head:
-            # The paused call ended meanwhile (its outcome was on its way when the worker
-            # stopped): the call behind it has not started, and its clocks start when it
-            # does (`_complete_head`). Armed here, its deadline was already past (measured
-            # from no start at all): it failed at once as a wall-clock limit.
+        running = worker.inflight[0]
+        if running is head:
+            head.paused_seconds += time.perf_counter() - paused_at
+        elif not running.started_at:
+            # The paused call ended meanwhile and its end resumed the worker before the call
+            # behind it started: its clocks start with it (`_complete_head`). Armed here, its
+            # deadline was measured from no start at all and had passed: it failed at once
+            # as a wall-clock limit.
             return
-        head.paused_seconds += time.perf_counter() - paused_at
-        # The paused call gets its deadline back, or its first one if its slow check came
-        # while the worker was paused.
-        if not head.future.done():
-            self._arm_wall_clock(worker, head)
+        # The call running now (the paused one, or the next one if the paused one ended
+        # meanwhile and the next one started) gets its deadline back, or its first one if its
+        # slow check came while the worker was paused.
+        if not running.future.done():
+            self._arm_wall_clock(worker, running)
 
     def _on_deadline(self, worker: Worker, pending: PendingCall) -> None:
         pending.deadline = None

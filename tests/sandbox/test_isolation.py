@@ -446,7 +446,9 @@ async def test_a_call_no_worker_can_take_fails_after_its_queue_deadline() -> Non
         return {"ok": True}
 
     hangs = call("def VoipParseWebhookRequest(request):\n    storage.get('k')\n    return {}\n")
-    async with SandboxPool(size=1, limits=LIMITS, queue_seconds=0.5) as pool:
+    # One tenant-bound process at most, held by A's call: a call waiting on the host leaves
+    # room for others' calls to run, but B has no worker to run in.
+    async with SandboxPool(size=1, max_workers=1, limits=LIMITS, queue_seconds=0.5) as pool:
         holder = asyncio.ensure_future(pool.run(hangs, group="A", handler=never_answers))
         await settle(lambda: any(w.busy for w in pool.workers()))
         outcome = await asyncio.wait_for(pool.run(call(QUICK), group="B"), 30)
