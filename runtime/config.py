@@ -102,6 +102,15 @@ class TenantLimitsConfig(Strict):
     webhooks_per_second: float = Field(default=500.0, gt=0)
     webhook_burst: int = Field(default=1000, ge=1)
     concurrent_executions: int = Field(default=6, ge=1)
+    # What one tenant key may create (runtime/operations/caps.py): each module brings its own
+    # storage and execution log, each version up to 64 KiB of source, so without caps one key
+    # could fill the disk that every tenant shares. Far above what a real company uses.
+    max_modules: int = Field(default=200, ge=1)
+    max_versions_per_module: int = Field(default=5_000, ge=1)
+    max_bindings_per_module: int = Field(default=20_000, ge=1)
+    max_users: int = Field(default=10_000, ge=1)
+    # Live (unrevoked) tokens of one user.
+    max_tokens_per_user: int = Field(default=100, ge=1)
 
 
 class FetchConfig(Strict):

@@ -33,7 +33,9 @@ class NewVersionBody(Body):
 @routes.post("/api/v1/modules/{module_id}/versions")
 @documented("Upload a script version", auth="tenant", body=NewVersionBody,
             response=VersionOut, status=201, errors=[404, 409], error_notes={
-                409: "`base_version_id` is no longer the active version.",
+                409: "`base_version_id` is no longer the active version (`conflict`), or the "
+                     "module has tenant_limits.max_versions_per_module versions "
+                     "(`limit_reached`).",
                 422: "or `invalid_script`: the script does not compile or breaks the "
                      "contract; every problem is in `problems`, each with its line."})
 async def add_version(request: web.Request) -> web.Response:

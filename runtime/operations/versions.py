@@ -16,6 +16,7 @@ from aiohttp import web
 from runtime.errors import ApiError, found
 from runtime.json_body import Body
 from runtime.openapi.models import VersionOut, dump
+from runtime.operations import caps
 from runtime.operations.modules import module_changed
 from runtime.operations.services import Services
 from runtime.store.base import Tx
@@ -142,8 +143,10 @@ async def save_version(services: Services, module: Module, key_id: str | None,
     """Check the script, then store it as the module's next version (activated if asked).
 
     404 for an unknown base version or module, 422 `invalid_script` for a refused script, 409
-    `conflict` when activating over a change the client did not see (see `NewVersion`)."""
+    `conflict` when activating over a change the client did not see (see `NewVersion`), 409
+    `limit_reached` when the module has tenant_limits.max_versions_per_module."""
     store = services.store
+    await caps.require_room(services, caps.VERSIONS, module.id)
     tenant_id = module.tenant_id
     if new.base_version_id is not None:
         found(await store.get_version(tenant_id, module.id, new.base_version_id),
