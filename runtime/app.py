@@ -126,7 +126,8 @@ def create_app(config: Config, operator_token: str) -> web.Application:
     app[METRICS] = Metrics()
     limits = config.tenant_limits
     app[LIMITER] = TenantLimiter(
-        limits.webhooks_per_second, limits.webhook_burst, limits.concurrent_executions
+        limits.webhooks_per_second, limits.webhook_burst, limits.concurrent_executions,
+        run_rate=limits.runs_per_second, run_burst=limits.run_burst,
     )
     app.cleanup_ctx.extend([store_context, pool_context, runner_context, retention_context])
     app.on_shutdown.append(close_live_sockets)

@@ -102,6 +102,11 @@ class TenantLimitsConfig(Strict):
     webhooks_per_second: float = Field(default=500.0, gt=0)
     webhook_burst: int = Field(default=1000, ge=1)
     concurrent_executions: int = Field(default=6, ge=1)
+    # Script checks (an upload's too), dry runs and replays, and function runs a tenant starts
+    # from the API or the console: each costs a worker's CPU time, so they have a rate of
+    # their own (webhooks do not spend it).
+    runs_per_second: float = Field(default=20.0, gt=0)
+    run_burst: int = Field(default=100, ge=1)
     # What one tenant key may create (runtime/operations/caps.py): each module brings its own
     # storage and execution log, each version up to 64 KiB of source, so without caps one key
     # could fill the disk that every tenant shares. Far above what a real company uses.

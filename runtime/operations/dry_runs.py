@@ -108,7 +108,9 @@ def of_module(module: Module, execution: Execution) -> Execution:
 
 async def run_report(services: Services, module: Module, script: Script,
                      data: RequestData) -> dict[str, Any]:
-    """Run the script on `data` as a dry run (`Refused` over the tenant's limits)."""
+    """Run the script on `data` as a dry run (`Refused` over the tenant's limits: its run
+    rate, its executions at once)."""
+    services.runner.limiter.admit_run(module.tenant_id)
     report, reply = await services.runner.dry_run(module, script.source, data)
     body = report.to_json()
     body.pop("execution_id")

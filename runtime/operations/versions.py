@@ -65,12 +65,14 @@ async def check_script(services: Services, tenant_id: str, source: str) -> None:
     """Raise 422 unless the source compiles and meets the contract (nothing is stored).
 
     Each tenant's checks are a scheduling group of their own: one tenant's slow checks make
-    only its own checks yield to other work (sandbox.scheduler), not everyone's uploads.
+    only its own checks yield to other work (sandbox.scheduler), not everyone's uploads. Each
+    check starts a worker, so it spends the tenant's run rate (`Refused`, 429, past it).
     """
     size = len(source.encode("utf-8"))
     if size > MAX_SOURCE_BYTES:
         message = f"the script is {size} bytes; the limit is {MAX_SOURCE_BYTES} (64 KiB)"
         raise ScriptRefused(message, [CompileProblem(None, message)])
+    services.runner.limiter.admit_run(tenant_id)
     outcome = await services.pool.check(source, group=check_group(tenant_id))
     if not outcome.ok:
         raise refusal(outcome)
