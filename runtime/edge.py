@@ -65,9 +65,15 @@ class ClientErrorLogger(logging.LoggerAdapter[logging.Logger]):
         self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
 
 
+# Header lines a request may carry (aiohttp's default, said here so that a dry run's composed
+# request is held to the same: runtime/operations/dry_runs.py); a webhook with more is a 400.
+MAX_REQUEST_HEADERS = 128
+
+
 def handler_args(config: HttpConfig) -> Mapping[str, Any]:
     return {
         "auto_decompress": False,
+        "max_headers": MAX_REQUEST_HEADERS,
         "keepalive_timeout": config.keepalive_timeout_seconds,
         "logger": ClientErrorLogger(logging.getLogger("aiohttp.server")),
     }
