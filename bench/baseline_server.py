@@ -20,7 +20,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runtime import ids
+from runtime import collector, ids
 from runtime.acting import ActContext, act
 from runtime.contract import ParseResult, validate_result
 from runtime.store import SqliteStore, Store
@@ -84,6 +84,7 @@ async def setup(app: web.Application, data_dir: Path, commit_window: float) -> N
     module = await store.create_module(tenant.id, NewModule(name="seed", region="RU"))
     app[STORE] = store
     app[MODULE] = (tenant.id, module.id)
+    collector.settle()  # the garbage collector as the service settles it at startup
 
 
 def main() -> None:

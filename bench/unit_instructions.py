@@ -6,7 +6,8 @@
 Instructions per unit = (total at N units - total at M units) / (N - M): the difference cancels
 start-up, imports, the warm-up and the store's opening, and counts every thread (the group
 commit's COMMIT runs in its own thread, which a --toggle-collect around the loop would miss).
-Same units as bench/unit_of_work.py: 32 clients at a time on SQLite, every caller new. A fixed
+Same units as bench/unit_of_work.py: 32 clients at a time on SQLite, every caller new, the garbage
+collector settled as the service settles it (runtime/collector.py). A fixed
 PYTHONHASHSEED keeps repeated counts within a few thousand instructions per unit.
 """
 
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.baseline_server import handle
 from bench.unit_of_work import clients, execution_row_only
+from runtime import collector
 from runtime.store import SqliteStore
 from runtime.store.models import NewModule
 
@@ -35,6 +37,7 @@ async def run(kind: str, units: int) -> None:
         tenant = await store.create_tenant("bench")
         module = await store.create_module(tenant.id, NewModule(name="seed", region="RU"))
         client = clients(work, store, tenant.id, module.id)
+        collector.settle()  # as the service does at startup
         await asyncio.gather(*(client(WARM_UP // CONCURRENCY) for _ in range(CONCURRENCY)))
         await asyncio.gather(*(client(units // CONCURRENCY) for _ in range(CONCURRENCY)))
         # Batches can vary with the threads' timing, and each costs a COMMIT: shown so that

@@ -112,6 +112,8 @@ EVENT_STATE: dict[WebhookEvent, CallState] = {
 _IN, _OUT = CallDirection.In, CallDirection.Out
 _ANSWERED, _ENDED = CallState.ANSWERED, CallState.ENDED
 _NOTIFY_ANSWER, _NOTIFY_END = WebhookEvent.NotifyAnswer, WebhookEvent.NotifyEnd
+# A history row's kind for an answer event (rows keep the event's value).
+_NOTIFY_ANSWER_KIND = WebhookEvent.NotifyAnswer._value_
 _APPLIED, _REPEAT, _LATE = EventEffect.APPLIED, EventEffect.REPEAT, EventEffect.LATE
 _RINGING_KIND = NotificationKind.RINGING
 
@@ -310,10 +312,15 @@ def contact_phones(raws: Iterable[str], region: str) -> tuple[ContactPhone, ...]
     return tuple(ContactPhone(raw, normalize_phone(raw, region)) for raw in raws)
 
 
+# (direction, srcPhone, srcPhoneExt, dstPhone, dstPhoneExt): the direction as stored.
 Numbers = tuple[str, str, str | None, str, str | None]
 
 
 def _numbers(part: CallEvent | CallRecord) -> Numbers:
+    """The part's numbers, read once per event or record and handed to each step that needs
+    them: a read of a contract model's field goes through pydantic's `__getattr__` hook
+    (some 370 instructions, where a local costs next to nothing), and the steps below read
+    the numbers again and again (the lookup, the call, the history row, both phones)."""
     return (part.direction._value_, part.src_phone, part.src_phone_ext, part.dst_phone,
             part.dst_phone_ext)
 
@@ -335,12 +342,13 @@ async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
         ctx = replace(ctx, now=truncate_ms(ctx.now))
     call_change: CallChange | None = None
     pending: PendingNotifications | None = None
-    if result.event is not None:
-        call_change, pending = await _apply_event(tx, ctx, result.event)
+    event, call_record = result.event, result.call_record  # (model reads: once, see _numbers)
+    if event is not None:
+        call_change, pending = await _apply_event(tx, ctx, event)
     record_change = activity = contact_created = None
-    if result.call_record is not None:
+    if call_record is not None:
         record_change, activity, contact_created, recorded = await _apply_record(
-            tx, ctx, result.call_record)
+            tx, ctx, call_record)
         if pending is not None:
             pending = pending.after_record(recorded)
     pushes = await _send(tx, ctx, pending) if pending is not None else []
@@ -351,49 +359,57 @@ async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
                    storage=tuple(ctx.storage_writes))
 
 
-def _lookup(ctx: ActContext, part: CallEvent | CallRecord, *, after_end: bool,
+def _lookup(ctx: ActContext, call_id: str | None, numbers: Numbers, *, after_end: bool,
             client_normalized: str | None, operator: str | None,
             notify: bool = False) -> CallLookup:
-    """What to read before acting on `part`: its call (callId first; failing that an open
-    call with the same numbers that has no callId of its own, since an earlier event may have
-    come without one, never one with another callId; without a callId, the latest open call
-    with these numbers, or for an end or a record one that ended within RECENT_END), the
-    client's contact and the operator's user."""
+    """What to read before acting on an event or a call record (its callId and numbers): its
+    call (callId first; failing that an open call with the same numbers that has no callId of
+    its own, since an earlier event may have come without one, never one with another callId;
+    without a callId, the latest open call with these numbers, or for an end or a record one
+    that ended within RECENT_END), the client's contact and the operator's user."""
+    direction, src_phone, src_phone_ext, dst_phone, dst_phone_ext = numbers
     return CallLookup(
-        tenant_id=ctx.tenant_id, module_id=ctx.module_id, provider_call_id=part.call_id,
-        direction=part.direction._value_, src_phone=part.src_phone,
-        src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
-        dst_phone_ext=part.dst_phone_ext,
+        tenant_id=ctx.tenant_id, module_id=ctx.module_id, provider_call_id=call_id,
+        direction=direction, src_phone=src_phone, src_phone_ext=src_phone_ext,
+        dst_phone=dst_phone, dst_phone_ext=dst_phone_ext,
         ended_since=ctx.now - RECENT_END if after_end else None,
         client_phone=client_normalized, operator_phone=operator, notify=notify)
 
 
-def _client(ctx: ActContext, part: CallEvent | CallRecord) -> tuple[str | None, str | None]:
+def _client(ctx: ActContext, direction: CallDirection, numbers: Numbers
+            ) -> tuple[str | None, str | None]:
     """(client number as given, its E.164 form)."""
-    raw = client_phone(part.direction, part.src_phone, part.dst_phone)
+    _, src_phone, _, dst_phone, _ = numbers
+    raw = client_phone(direction, src_phone, dst_phone)
     return raw, normalize_phone(raw, ctx.region) if raw is not None else None
 
 
-def _history_row(ctx: ActContext, call: Call, kind: str, part: CallEvent | CallRecord,
+def _operator(direction: CallDirection, numbers: Numbers) -> str:
+    """The operator's number (operator_phone)."""
+    _, src_phone, _, dst_phone, _ = numbers
+    return operator_phone(direction, src_phone, dst_phone)
+
+
+def _history_row(ctx: ActContext, call: Call, kind: str, numbers: Numbers, payload: JSON,
                  effect: EventEffect) -> CallEventRecord:
+    direction, src_phone, src_phone_ext, dst_phone, dst_phone_ext = numbers
     return CallEventRecord(
-        id=ids.new_id(ids.CALL_EVENT), call_id=call.id, kind=kind,
-        direction=part.direction._value_, src_phone=part.src_phone,
-        src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
-        dst_phone_ext=part.dst_phone_ext, payload=part.to_json(), effect=effect,
-        received_at=ctx.now, execution_id=ctx.execution_id,
+        id=ids.new_id(ids.CALL_EVENT), call_id=call.id, kind=kind, direction=direction,
+        src_phone=src_phone, src_phone_ext=src_phone_ext, dst_phone=dst_phone,
+        dst_phone_ext=dst_phone_ext, payload=payload, effect=effect, received_at=ctx.now,
+        execution_id=ctx.execution_id,
     )
 
 
-def _new_call(ctx: ActContext, part: CallEvent | CallRecord, state: CallState,
-              client_raw: str | None, client_normalized: str | None,
+def _new_call(ctx: ActContext, call_id: str | None, numbers: Numbers, disposition: str,
+              state: CallState, client_raw: str | None, client_normalized: str | None,
               contact: Contact | None) -> Call:
+    direction, src_phone, src_phone_ext, dst_phone, dst_phone_ext = numbers
     return Call(
         id=ids.new_id(ids.CALL), tenant_id=ctx.tenant_id, module_id=ctx.module_id,
-        provider_call_id=part.call_id, direction=part.direction._value_, state=state,
-        disposition=part.disposition._value_, src_phone=part.src_phone,
-        src_phone_ext=part.src_phone_ext, dst_phone=part.dst_phone,
-        dst_phone_ext=part.dst_phone_ext, client_phone=client_raw,
+        provider_call_id=call_id, direction=direction, state=state, disposition=disposition,
+        src_phone=src_phone, src_phone_ext=src_phone_ext, dst_phone=dst_phone,
+        dst_phone_ext=dst_phone_ext, client_phone=client_raw,
         client_phone_normalized=client_normalized,
         contact_id=contact.id if contact is not None else None, duration=None,
         record_call=None, has_record=False, created_at=ctx.now, updated_at=ctx.now,
@@ -407,34 +423,37 @@ def _new_call(ctx: ActContext, part: CallEvent | CallRecord, state: CallState,
 
 async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
                        ) -> tuple[CallChange, PendingNotifications | None]:
-    target = EVENT_STATE[event.event]
-    client_raw, client_normalized = _client(ctx, event)
+    # The event's fields read once (see _numbers).
+    kind, direction, call_id, numbers = (event.event, event.direction, event.call_id,
+                                         _numbers(event))
+    target = EVENT_STATE[kind]
+    client_raw, client_normalized = _client(ctx, direction, numbers)
+    phone = _operator(direction, numbers)
     # NotifyEnd tells those already notified; every other event the operator's user.
-    operator = (None if event.event is _NOTIFY_END
-                else operator_phone(event.direction, event.src_phone, event.dst_phone))
-    scene = await tx.call_scene(_lookup(ctx, event, after_end=target is _ENDED,
+    operator = None if kind is _NOTIFY_END else phone
+    scene = await tx.call_scene(_lookup(ctx, call_id, numbers, after_end=target is _ENDED,
                                         client_normalized=client_normalized,
                                         operator=operator, notify=True))
     contact, call = scene.contact, scene.call
     if call is None:
-        call = _new_call(ctx, event, target, client_raw, client_normalized, contact)
-        if event.event is _NOTIFY_ANSWER:
+        call = _new_call(ctx, call_id, numbers, event.disposition._value_, target, client_raw,
+                         client_normalized, contact)
+        if kind is _NOTIFY_ANSWER:
             call = _answered_by(call, operator, scene.bound_user_id)
         await tx.insert_call(call)
         effect = _APPLIED
         change = CallChange(call.id, True, None, call.state, repeat=False, late=False)
     else:
         before = call.state
-        numbers = _numbers(event)
-        if any(h.kind == event.event._value_ and h.numbers == numbers for h in scene.history):
+        if any(h.kind == kind._value_ and h.numbers == numbers for h in scene.history):
             effect = _REPEAT
-        elif target.rank < call.state.rank and _is_transfer(event, call, scene):
+        elif target.rank < call.state.rank and _is_transfer(kind, phone, call, scene):
             # The answered call now rings at another operator's phone: that operator is told
             # it rings for them; the call itself stays answered.
             effect = _APPLIED
         elif target.rank < call.state.rank:
             effect = _LATE
-            if event.event is _NOTIFY_ANSWER and call.answered_phone is None:
+            if kind is _NOTIFY_ANSWER and call.answered_phone is None:
                 # The answer reported after the end: the state stays, who answered is known.
                 call = replace(_answered_by(call, operator, scene.bound_user_id),
                                updated_at=ctx.now)
@@ -442,28 +461,34 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
         else:
             effect = _APPLIED
             call = _advance(ctx, call, event, target, contact)
-            if event.event is _NOTIFY_ANSWER:
+            if kind is _NOTIFY_ANSWER:
                 call = _answered_by(call, operator, scene.bound_user_id)
             await tx.update_call(call)
         change = CallChange(call.id, False, before, call.state,
                             repeat=effect is _REPEAT, late=effect is _LATE)
-    await tx.insert_call_event(_history_row(ctx, call, event.event._value_, event, effect))
+    await tx.insert_call_event(_history_row(ctx, call, kind._value_, numbers, event.to_json(),
+                                            effect))
     if effect is not _APPLIED:
         return change, None
-    return change, await _recipients(tx, ctx, event, call, scene, contact,
+    return change, await _recipients(tx, ctx, event, phone, call, scene, contact,
                                      STATE_NOTIFICATION[target])
 
 
-def _is_transfer(event: CallEvent, call: Call, scene: CallScene) -> bool:
-    """A NotifyStart or NotifyInternal for a call that is answered but not over, at an
-    operator number not yet notified for it: the call rings at another phone."""
-    if call.state is not CallState.ANSWERED or event.event not in (
+def _is_transfer(kind: WebhookEvent, phone: str, call: Call, scene: CallScene) -> bool:
+    """A NotifyStart or NotifyInternal (`kind`) for a call that is answered but not over, at
+    an operator number (`phone`) not yet notified for it: the call rings at another phone."""
+    if call.state is not CallState.ANSWERED or kind not in (
             WebhookEvent.NotifyStart, WebhookEvent.NotifyInternal):
         return False
-    phone = operator_phone(event.direction, event.src_phone, event.dst_phone)
     # The answering phone counts as notified even when nobody is bound to it (no row then).
     return phone != call.answered_phone and not any(row.phone == phone
                                                     for row in scene.notified)
+
+
+def _answer_reported(scene: CallScene) -> bool:
+    """Whether a NotifyAnswer came for the call (on time or late): then it says who answered,
+    whatever a record says later (contract §5.2, "Who answered")."""
+    return any(h.kind == _NOTIFY_ANSWER_KIND for h in scene.history)
 
 
 def _answered_by(call: Call, phone: str | None, user_id: str | None) -> Call:
@@ -521,10 +546,11 @@ class Recorded:
     contact: Contact | None
 
 
-async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, call: Call, scene: CallScene,
-                      contact: Contact | None, kind: NotificationKind
+async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, phone: str, call: Call,
+                      scene: CallScene, contact: Contact | None, kind: NotificationKind
                       ) -> PendingNotifications | None:
-    """Who is to be told of an applied event (each user each kind once per call)."""
+    """Who is to be told of an applied event (each user each kind once per call); `phone` is
+    the operator's number (operator_phone)."""
     already = scene.notified  # empty for a call created now (the scene found none)
     candidates: list[tuple[str, str]] = []  # (user id, phone it was reached by)
     if event.event is _NOTIFY_END:
@@ -534,7 +560,6 @@ async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, call: Call, sce
                 seen.add(row.user_id)
                 candidates.append((row.user_id, row.phone))
     else:
-        phone = operator_phone(event.direction, event.src_phone, event.dst_phone)
         user_id = scene.bound_user_id
         if user_id is not None:
             candidates.append((user_id, phone))
@@ -591,24 +616,22 @@ def _activity_data(record: CallRecord, client_raw: str | None, client_normalized
 
 async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
                         ) -> tuple[CallChange, ActivityChange, ContactCreated | None, Recorded]:
-    client_raw = client_phone(record.direction, record.src_phone, record.dst_phone)
-    client_normalized = (normalize_phone(client_raw, ctx.region)
-                         if client_raw is not None else None)
-    missed = (record.direction is CallDirection.In
-              and record.disposition is not CallDisposition.Answered)
+    # The record's fields read once (see _numbers).
+    direction, disposition, numbers = record.direction, record.disposition, _numbers(record)
+    client_raw, client_normalized = _client(ctx, direction, numbers)
+    missed = direction is CallDirection.In and disposition is not CallDisposition.Answered
     data = _activity_data(record, client_raw, client_normalized, missed)
-    answered = record.disposition is CallDisposition.Answered
+    answered = disposition is CallDisposition.Answered
     # For an answered call the operator's binding too: who answered, if no event said.
-    operator = (operator_phone(record.direction, record.src_phone, record.dst_phone)
-                if answered else None)
-    scene = await tx.call_scene(_lookup(ctx, record, after_end=True,
+    operator = _operator(direction, numbers) if answered else None
+    scene = await tx.call_scene(_lookup(ctx, record.call_id, numbers, after_end=True,
                                         client_normalized=client_normalized,
                                         operator=operator))
     call, entry = scene.call, scene.activity
 
     if call is not None and entry is not None and entry.data == data:
-        await tx.insert_call_event(
-            _history_row(ctx, call, CALL_RECORD_KIND, record, EventEffect.REPEAT))
+        await tx.insert_call_event(_history_row(ctx, call, CALL_RECORD_KIND, numbers,
+                                                record.to_json(), EventEffect.REPEAT))
         return (CallChange(call.id, False, call.state, call.state, repeat=True, late=False),
                 ActivityChange(entry.id, "unchanged", entry.contact_id, call.id), None,
                 Recorded(call, scene.contact))
@@ -628,8 +651,9 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
         "has_record": record.call is not None, "updated_at": ctx.now,
     }
     if call is None:
-        call = replace(_new_call(ctx, record, CallState.ENDED, client_raw, client_normalized,
-                                 contact), **recorded)
+        call = replace(_new_call(ctx, record.call_id, numbers, disposition._value_,
+                                 CallState.ENDED, client_raw, client_normalized, contact),
+                       **recorded)
         if answered:
             call = _answered_by(call, operator, scene.bound_user_id)
         await tx.insert_call(call)
@@ -641,6 +665,9 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
                        contact_id=call.contact_id or contact_id)
         if answered and call.answered_phone is None:
             call = _answered_by(call, operator, scene.bound_user_id)
+        elif not answered and call.answered_phone is not None and not _answer_reported(scene):
+            # Who answered was only an earlier record's word, which this one corrects.
+            call = _answered_by(call, None, None)
         await tx.update_call(call)
         change = CallChange(call.id, False, before, call.state, repeat=False, late=False)
 
@@ -654,8 +681,8 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
                         updated_at=ctx.now)
         await tx.update_activity(entry)
         action = "updated"
-    await tx.insert_call_event(
-        _history_row(ctx, call, CALL_RECORD_KIND, record, EventEffect.APPLIED))
+    await tx.insert_call_event(_history_row(ctx, call, CALL_RECORD_KIND, numbers,
+                                            record.to_json(), EventEffect.APPLIED))
     return (change, ActivityChange(entry.id, action, entry.contact_id, call.id), created,
             Recorded(call, contact))
 

@@ -26,6 +26,7 @@ from runtime.runner import Runner
 from runtime.store import Store
 from runtime.store.open import open_store
 from runtime.typedefs import (
+    CLUSTER,
     CONFIG,
     HUB,
     LIMITER,
@@ -56,6 +57,9 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
     app[METRICS].watch_storage(store.health)
     app[MODULES] = ModuleCache(store)
     cluster = await start_cluster(store, app[HUB], app[MODULES])  # PostgreSQL: several nodes
+    app[CLUSTER] = cluster
+    if cluster is not None:
+        app[METRICS].watch_cluster(lambda: cluster.away_since is None)
     yield
     if cluster is not None:
         await cluster.close()
@@ -128,6 +132,7 @@ def create_app(config: Config, operator_token: str) -> web.Application:
     app[LIMITER] = TenantLimiter(
         limits.webhooks_per_second, limits.webhook_burst, limits.concurrent_executions,
         run_rate=limits.runs_per_second, run_burst=limits.run_burst,
+        queued=limits.queued_executions, queue_wait_seconds=limits.queue_wait_seconds,
     )
     app.cleanup_ctx.extend([store_context, pool_context, runner_context, retention_context])
     app.on_shutdown.append(close_live_sockets)

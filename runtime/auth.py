@@ -35,11 +35,14 @@ def bearer(request: web.Request, *, allow_query: bool = False) -> str | None:
     # hmac.compare_digest, which refuses non-ASCII text with a TypeError).
     if scheme.lower() == "bearer" and secret.strip() and secret.isascii():
         return secret.strip()
-    if allow_query:
-        token = request.query.get("token")
-        if token and token.isascii():
-            return token
-    return None
+    return query_token(request) if allow_query else None
+
+
+def query_token(request: web.Request) -> str | None:
+    """A user token as `?token=`, for what cannot send headers (an <audio> element, a
+    browser's WebSocket)."""
+    token = request.query.get("token")
+    return token if token and token.isascii() else None
 
 
 def _kind(request: web.Request, secret: str) -> str | None:
@@ -134,13 +137,19 @@ async def require_user(request: web.Request) -> User:
 
 async def require_tenant_or_user_auth(request: web.Request) -> TenantAuth | UserAuth:
     """A tenant key or a user token (for what both may do, each within its own rules)."""
-    secret = bearer(request, allow_query=True)
+    in_header = bearer(request)
+    secret = in_header or query_token(request)
     if secret is None:
         raise unauthorized()
     store = request.app[STORE]
     digest = ids.hash_secret(secret)
     key = await store.find_api_key(digest)
     if key is not None:
+        # `?token=` is for a user token; a tenant key in a URL would be written to every
+        # access log, proxy log and browser history it passes through.
+        if in_header is None:
+            raise unauthorized("a tenant API key goes in the Authorization header, never in "
+                               "the URL (?token= takes a user token)")
         return TenantAuth(tenant_id=key.tenant_id, key_id=key.id)
     user = await find_user_auth(store, digest)
     if user is not None:

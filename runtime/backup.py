@@ -106,6 +106,8 @@ def backup(config: Config, target: Path) -> Checked:
     if target.exists():
         raise BackupError(f"{target} exists: choose a new file name")
     target = target.absolute()
+    if not target.parent.is_dir():
+        raise BackupError(f"no directory {target.parent} to write {target.name} into")
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     try:
         _new_private_file(partial)

@@ -36,6 +36,13 @@ class UsageError(Exception):
     """A command-line mistake: exit 2 with the message."""
 
 
+def script_path(text: str) -> Path:
+    """A script, or a module folder (module.yaml + script.py, as `deploy` takes): its
+    script.py, whose module.yaml then gives the settings and allowlist."""
+    path = Path(text)
+    return path / "script.py" if path.is_dir() else path
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voip-runtime",
@@ -49,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (overrides the configuration)")
 
     run = commands.add_parser("run", help="run one function of a script in the sandbox")
-    run.add_argument("script", type=Path)
+    run.add_argument("script", type=script_path, help="script.py, or its module folder")
     run.add_argument("--function", default=PARSE_FUNCTION, choices=sorted(SCRIPT_FUNCTIONS))
     run.add_argument("--request", type=Path, help='JSON file {"method","url","headers","body"}')
     run.add_argument("--settings", type=Path, metavar="FILE",
@@ -67,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "limits apply here too (default: the service's defaults)")
 
     check = commands.add_parser("check", help="compile and contract-check a script")
-    check.add_argument("script", type=Path)
+    check.add_argument("script", type=script_path, help="script.py, or its module folder")
 
     deploy = commands.add_parser(
         "deploy", help="create or update a module on a service from its folder",
@@ -134,26 +141,53 @@ def load_mapping(path: Path) -> dict[str, Any]:
 
 def load_settings(script: Path, settings_file: Path | None) -> dict[str, Any]:
     if settings_file is not None:
-        return load_mapping(settings_file)
+        return checked_settings(load_mapping(settings_file), settings_file)
     module_file = script.parent / "module.yaml"
     if module_file.exists():
         settings = load_mapping(module_file).get("settings") or {}
         if not isinstance(settings, dict):
             raise UsageError(f"{module_file}: settings must be a mapping")
-        return settings
+        return checked_settings(settings, module_file)
     return {}
+
+
+def checked_settings(settings: dict[Any, Any], where: Path) -> dict[str, Any]:
+    """Settings as the service takes them (a flat object of strings, numbers and booleans,
+    checked by the API's own rule), or a usage error in the API's words: a run with settings
+    the service would refuse tells nothing about the service."""
+    from runtime.operations.module_fields import check_settings
+
+    for name in settings:
+        if not isinstance(name, str):
+            raise UsageError(f"{where}: settings: setting names are text, not {name!r} "
+                             "(quote it in YAML)")
+    try:
+        return check_settings(settings)
+    except ValueError as error:
+        raise UsageError(f"{where}: settings: {error}") from None
 
 
 def load_allowlist(script: Path, given: list[str]) -> list[str]:
     if given:
-        return given
+        return checked_hosts(given, "--allow")
     module_file = script.parent / "module.yaml"
     if module_file.exists():
         allowlist = load_mapping(module_file).get("allowlist") or []
         if not isinstance(allowlist, list):
             raise UsageError(f"{module_file}: allowlist must be a list of hosts")
-        return [str(host) for host in allowlist]
+        return checked_hosts([str(host) for host in allowlist], f"{module_file}: allowlist")
     return []
+
+
+def checked_hosts(hosts: list[str], where: str) -> list[str]:
+    """The allowlist as the service stores it, checked by the API's own rule (a host name in
+    lowercase, no scheme or path), or a usage error in the API's words."""
+    from runtime.operations.module_fields import check_host
+
+    try:
+        return [check_host(host) for host in hosts]
+    except ValueError as error:
+        raise UsageError(f"{where}: {error}") from None
 
 
 def load_request(path: Path | None) -> RequestData:
@@ -197,7 +231,7 @@ def load_service_config(path: Path | None) -> Config:
         raise UsageError(str(error)) from None
 
 
-def report(outcome: Outcome, function: str | None) -> tuple[dict[str, Any], int]:
+def report(outcome: Outcome, function: str) -> tuple[dict[str, Any], int]:
     """The printed JSON and exit code: the script's outcome, then the contract's validation,
     and for a webhook the reply its caller would get (as a dry run on the service shows it)."""
     from runtime.contract import ParseResult, ResultInvalid, validate_result
@@ -205,8 +239,10 @@ def report(outcome: Outcome, function: str | None) -> tuple[dict[str, Any], int]
     from runtime.runner import invalid_result_error, reply_for
 
     data = outcome.to_json()
-    if not outcome.ok or function is None:
-        return data, EXIT_OK if outcome.ok else EXIT_FAILED
+    # Whether the worker that ran the call goes on is the pool's business, not the reader's.
+    del data["retire"]
+    if not outcome.ok:
+        return data, EXIT_FAILED
     try:
         result = validate_result(function, outcome.result)
     except ResultInvalid as invalid:
@@ -268,9 +304,15 @@ def check_webhook_body(request: RequestData | None, config: Config) -> None:
 def command_check(args: argparse.Namespace) -> int:
     source = read_source(args.script)
     outcome = asyncio.run(run_in_pool(Call(source=source, function=None), Limits()))
-    data, code = report(outcome, None)
+    # What POST /api/v1/check says: `ok`, and the error with its problems when refused (a
+    # compile ran nothing: no result, logs or durations to show).
+    data: dict[str, Any] = {"ok": outcome.ok}
+    if outcome.error is not None:
+        data["error"] = outcome.error.to_json()
+    if outcome.limit is not None:
+        data["limit"] = outcome.limit
     print(json.dumps(data, ensure_ascii=False, indent=2))
-    return code
+    return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
 def command_deploy(args: argparse.Namespace) -> int:

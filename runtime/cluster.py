@@ -19,11 +19,14 @@ Each node holds one dedicated connection that LISTENs on two channels of its dep
   (migrations_pg/0001_init.sql) NOTIFYs the module id when a change commits, whichever node or
   tool wrote it; every node then calls `ModuleCache.invalidate(module_id)`.
 
-The listening connection is watched: when it drops (or stops answering a ping), the node
-reconnects with backoff and then clears its whole module cache, since invalidations sent while
-it was away are lost, and has every live socket re-read its credential (`Hub.recheck_all`),
-since ended credentials sent meanwhile are lost too. Notifications sent meanwhile are not lost
-for good: they are stored, and a client reconnecting with `?after=` catches up.
+The listening connection is watched: when it drops (or stops answering a ping), the node stops
+caching modules until it is back (`ModuleCache.read_through`: invalidations sent meanwhile are
+lost, and a listener that cannot come back, PostgreSQL refusing new sessions while the units'
+ones work, left the node serving modules changed elsewhere for as long as it lasted), says so
+in /healthz (`away_since`), reconnects with backoff and then has every live socket re-read its
+credential (`Hub.recheck_all`), since ended credentials sent meanwhile are lost too.
+Notifications sent meanwhile are not lost for good: they are stored, and a client reconnecting
+with `?after=` catches up.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import contextlib
 import json
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -41,7 +45,7 @@ from runtime.hub import CREDENTIAL_KINDS, Credential, CredentialEnded, EndReason
 from runtime.modules_cache import ModuleCache
 from runtime.store import Store
 from runtime.store.errors import storage_unavailable
-from runtime.store.models import to_json
+from runtime.store.models import to_json, utc_now
 from runtime.store.postgres import PostgresStore
 
 log = logging.getLogger("runtime.cluster")
@@ -72,6 +76,8 @@ class Cluster:
         self.check_interval = check_interval
         self.max_backoff = max_backoff
         self.reconnects = 0
+        # Since when the listener is away (None: listening): this node cannot hear the others.
+        self.away_since: datetime | None = None
         self._conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
@@ -143,6 +149,9 @@ class Cluster:
             if not self._lost.is_set() and await self._alive():
                 continue
             log.warning("the cluster listener lost its connection; reconnecting")
+            self.away_since = utc_now()
+            # Changes announced while it is away are lost: read every module from the database.
+            self.modules.read_through()
             if self._conn is not None:
                 self._conn.terminate()
                 self._conn = None
@@ -161,9 +170,10 @@ class Cluster:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
             self.reconnects += 1
-            # Invalidations sent while we were away are lost: forget every cached module.
-            self.modules.clear()
-            # So are ended credentials: every open socket looks its credential up again.
+            self.away_since = None
+            self.modules.cache_again()
+            # Ended credentials sent while it was away are lost too: every open socket looks
+            # its credential up again.
             self.hub.recheck_all()
             log.info("the cluster listener is back")
 

@@ -102,6 +102,12 @@ class TenantLimitsConfig(Strict):
     webhooks_per_second: float = Field(default=500.0, gt=0)
     webhook_burst: int = Field(default=1000, ge=1)
     concurrent_executions: int = Field(default=6, ge=1)
+    # Executions beyond those that wait for a slot (a provider's burst) rather than being
+    # refused with 429; each waits at most queue_wait_seconds (runtime/ratelimit.py). The
+    # wait is short: a burst of quick calls (a group ringing a dozen phones at once) drains in
+    # well under it, while a tenant whose calls are slow is still told 429 soon, not held.
+    queued_executions: int = Field(default=100, ge=0)
+    queue_wait_seconds: float = Field(default=1.0, gt=0, le=60)
     # Script checks (an upload's too), dry runs and replays, and function runs a tenant starts
     # from the API or the console: each costs a worker's CPU time, so they have a rate of
     # their own (webhooks do not spend it).

@@ -316,14 +316,28 @@ def check_body(body: str) -> str:
     return body
 
 
+def unencoded_link_hint(url: str) -> str:
+    """What to do about a link with spaces, control or non-ASCII characters. quote() of the
+    whole link breaks its `://` and cannot write a host: an international domain name has an
+    ASCII form of its own (IDNA)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    if not host.isascii():
+        return ("must not contain non-ASCII characters; write the host in its ASCII form "
+                "(host.encode(\"idna\").decode() gives xn--...) and percent-encode the path with "
+                "urllib.parse.quote()")
+    return ("must not contain spaces, control or non-ASCII characters; percent-encode the path "
+            "and query with urllib.parse.quote() (not the whole link: it would encode its "
+            "\"://\")")
+
+
 def check_call_link(url: str) -> str:
     if len(url) > CALL_LINK_MAX_CHARS:
         raise problem(f"is too long: at most {CALL_LINK_MAX_CHARS} characters (got {len(url)})")
     if not url.isascii() or any(ch.isspace() or not ch.isprintable() for ch in url):
-        raise problem(
-            "must not contain spaces, control or non-ASCII characters; "
-            "percent-encode them with urllib.parse.quote()"
-        )
+        raise problem(unencoded_link_hint(url))
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - reading it validates the port
@@ -436,16 +450,21 @@ class CallEvent(ContractModel):
         # Written out, not through the serializer (every webhook's event is dumped, for its
         # call's history; the serializer read each enum's value through 3.11's Python
         # property): the same keys in the same order (the fields'), absent ones left out.
-        # test_contract compares the two over every member and every optional key.
-        data = JSONObject(event=self.event._value_, direction=self.direction._value_,
-                          disposition=self.disposition._value_, srcPhone=self.src_phone,
-                          dstPhone=self.dst_phone)
-        if self.call_id is not None:
-            data["callId"] = self.call_id
-        if self.src_phone_ext is not None:
-            data["srcPhoneExt"] = self.src_phone_ext
-        if self.dst_phone_ext is not None:
-            data["dstPhoneExt"] = self.dst_phone_ext
+        # test_contract compares the two over every member and every optional key. The fields
+        # are read from the instance's __dict__, where pydantic keeps them: a read through the
+        # model's attributes goes through pydantic's __getattr__ hook, some 370 instructions.
+        fields = self.__dict__
+        data = JSONObject(event=fields["event"]._value_, direction=fields["direction"]._value_,
+                          disposition=fields["disposition"]._value_,
+                          srcPhone=fields["src_phone"], dstPhone=fields["dst_phone"])
+        call_id, src_ext, dst_ext = (fields["call_id"], fields["src_phone_ext"],
+                                     fields["dst_phone_ext"])
+        if call_id is not None:
+            data["callId"] = call_id
+        if src_ext is not None:
+            data["srcPhoneExt"] = src_ext
+        if dst_ext is not None:
+            data["dstPhoneExt"] = dst_ext
         return data
 
 
@@ -506,13 +525,17 @@ class ParseResult(ContractModel):
         # Made of its parts' own dumps (what `model_dump` gives, the parts' dicts shared):
         # acting dumped the event or record already, for the call history, and the store
         # writes their texts again in this one's (sandbox/jsontext.py JSONObject).
+        # (Its fields from its __dict__: see CallEvent._dump_json.)
+        fields = self.__dict__
+        event, call_record, response = (fields["event"], fields["call_record"],
+                                        fields["response"])
         data = JSONObject()
-        if self.event is not None:
-            data["event"] = self.event.to_json()
-        if self.call_record is not None:
-            data["callRecord"] = self.call_record.to_json()
-        if self.response is not None:
-            data["response"] = self.response.to_json()
+        if event is not None:
+            data["event"] = event.to_json()
+        if call_record is not None:
+            data["callRecord"] = call_record.to_json()
+        if response is not None:
+            data["response"] = response.to_json()
         return data
 
 
@@ -624,6 +647,39 @@ def bare_part_hint(value: JSONValue) -> str | None:
     return None
 
 
+# A trailing comma after the returned value (`return {"event": ...},`) makes a one-item tuple,
+# which reaches the validation as a list: "must be a dict (got list)" names a type the script
+# never wrote. Said only when the one item would itself be a valid result.
+EXPECTED_KIND: Mapping[type[BaseModel], str] = {
+    ParseResult: "a dict", CallLink: "a string", TestConnectionResult: "a dict",
+    MemberList: "a list",
+}
+
+
+def trailing_comma_hint(model: type[BaseModel], value: JSONValue) -> str | None:
+    """The hint for a valid result wrapped in a one-item tuple (or list), and for parse
+    results returned side by side (`return {"event": ...}, {"callRecord": ...}`), else None."""
+    if not isinstance(value, list) or not value or not all(
+            is_valid(model, item) for item in value):
+        return None
+    if len(value) == 1:
+        return (f"must be {EXPECTED_KIND[model]}, not a tuple or list holding one: a trailing "
+                "comma after the returned value (`return x,`) makes a tuple; return the value "
+                "itself")
+    if model is ParseResult:
+        return ("must be one dict, not a tuple or list of parse results: return their keys "
+                'together, {"event": ..., "callRecord": ..., "response": ...}')
+    return None
+
+
+def is_valid(model: type[BaseModel], value: JSONValue) -> bool:
+    try:
+        model.__pydantic_validator__.validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
 # ---------------------------------------------------------------------------------------------
 # The error a caller handles.
 
@@ -705,6 +761,8 @@ def validate_result(function_name: str, value: JSONValue) -> ValidatedResult:
         # six keyword arguments, all defaults here (every webhook's result comes this way).
         result = model.__pydantic_validator__.validate_python(value)
     except ValidationError as exc:
+        if (hint := trailing_comma_hint(model, value)) is not None:
+            raise ResultInvalid(function_name, [Problem(key="", message=hint)]) from None
         errors = exc.errors(include_url=False)
         # Only the problems the report shows are put into words (each may look for a spelling
         # the script meant): a 2 MiB result holds some 100,000 unknown keys, and describing

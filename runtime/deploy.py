@@ -22,6 +22,7 @@ sends the folder's secret values anyway (for a new value that masks the same).
 from __future__ import annotations
 
 import asyncio
+import difflib
 import hashlib
 import json
 import os
@@ -34,8 +35,10 @@ from urllib.parse import urlsplit
 import aiohttp
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic_core import ErrorDetails
 
 from runtime.fetcher import normalize_host
+from runtime.json_body import problem
 from runtime.operations.module_fields import Settings, mask
 
 KEY_ENV = "VOIP_RUNTIME_API_KEY"
@@ -68,6 +71,19 @@ class ModuleFile(BaseModel):
     secrets: list[str] = Field(default_factory=list)
     allowlist: list[str] = Field(default_factory=list)
     bindings: dict[str, str] | None = None  # member id -> user name; None: leave as they are
+
+
+def describe_problem(error: ErrorDetails) -> str:
+    """One problem of module.yaml in a builder's words. A misspelt key (`setings:`) would
+    otherwise read "Extra inputs are not permitted", which names neither the file's keys nor
+    the one meant."""
+    where = ".".join(str(p) for p in error["loc"]) or "(file)"
+    if error["type"] == "extra_forbidden" and len(error["loc"]) == 1:
+        keys = list(ModuleFile.model_fields)
+        close = difflib.get_close_matches(where, keys, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return f"{where}: is not a {MODULE_FILE} key{hint} (its keys: {', '.join(keys)})"
+    return f"{where}: {problem(error)}"  # the API's words, without pydantic's "Value error, "
 
 
 @dataclass(frozen=True)
@@ -103,8 +119,7 @@ def read_folder(path: Path) -> Folder:
     try:
         module = ModuleFile.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(describe_problem(e) for e in error.errors())
         raise FolderError(f"{module_file}: {problems}") from None
     size = len(source.encode("utf-8"))
     if size > MAX_SCRIPT_BYTES:

@@ -71,6 +71,12 @@ def unprocessable(message: str, details: object = None) -> ApiError:
     return ApiError(422, "invalid", message, details=details)
 
 
+def invalid_field(field: str, message: str) -> ApiError:
+    """A 422 `invalid` for one field, shaped as the body validation's are: the message names
+    the field, `details` lists it."""
+    return unprocessable(f"{field}: {message}", details=[{"field": field, "message": message}])
+
+
 def unauthorized(message: str = "missing or invalid credentials") -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
@@ -174,6 +180,19 @@ def only_static_methods(path: str, methods: frozenset[str]) -> Callable[..., Awa
     return middleware
 
 
+async def not_found_message(request: web.Request) -> str:
+    """An unknown path; when it is a route with a slash too many (`/api/v1/modules/`), it says
+    which path was meant (routes take no trailing slash, and a redirect would turn a POST's
+    body into a GET without one)."""
+    path = request.rel_url.path
+    if len(path) > 1 and path.endswith("/"):
+        meant = path.rstrip("/") or "/"
+        found = await request.app.router.resolve(request.clone(rel_url=meant))
+        if found.http_exception is None or found.http_exception.status == 405:
+            return f"no such resource; the path has no trailing slash: {meant}"
+    return "no such resource"
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -188,7 +207,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if error.status < 400:
             raise
         code = HTTP_ERROR_CODES.get(error.status, "http_error")
-        message = error.reason if error.status != 404 else "no such resource"
+        message = error.reason if error.status != 404 else await not_found_message(request)
         if error.status == 413:
             message = "request body too large"
         headers = {k: v for k, v in error.headers.items() if k.lower() in ("allow",)}

@@ -3,6 +3,7 @@ size-limited, strict JSON (no NaN), valid Unicode, and every problem named by it
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from typing import Any, ClassVar, TypeVar, get_args
@@ -14,7 +15,7 @@ from pydantic_core import ErrorDetails
 from runtime.bodies import api_body_limit
 from runtime.bodies import read_body as read_whole_body
 from runtime.errors import ApiError, bad_request
-from runtime.text import first_invalid_text, is_valid_text
+from runtime.text import first_invalid_text, text_problem
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -23,7 +24,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 class Body(BaseModel):
     """Base of API request bodies: unknown fields are refused by name, and so is text that is
     not valid Unicode (JSON can spell a lone surrogate, `"\\udcff"`; it would fail later
-    wherever it is encoded: the store, the sandbox's pipe, a log line)."""
+    wherever it is encoded: the store, the sandbox's pipe, a log line) or holds NUL (which
+    PostgreSQL's text cannot keep: the store would hold other text than the API answered)."""
 
     model_config = ConfigDict(extra="forbid")
     # Fields whose text is made valid instead (a request composed for a dry run is run as a
@@ -41,15 +43,16 @@ def nested_body(annotation: Any) -> type[Body] | None:
     return None
 
 
-def invalid_text_in(model: type[Body], data: Any, prefix: str = "") -> str | None:
-    """Where `data` holds text that is not valid Unicode (a dotted field path), outside the
-    fields `model` makes valid itself; None when there is none."""
+def invalid_text_in(model: type[Body], data: Any, prefix: str = ""
+                    ) -> tuple[str, str] | None:
+    """Where `data` holds text the API refuses (a dotted field path) and why (`text_problem`),
+    outside the fields `model` makes valid itself; None when there is none."""
     if not isinstance(data, dict):
         return first_invalid_text(data, prefix.rstrip(".") or "(body)")
     for key, value in data.items():
         where = f"{prefix}{key}"
-        if isinstance(key, str) and not is_valid_text(key):
-            return f"{prefix}[key]"
+        if isinstance(key, str) and (problem := text_problem(key)) is not None:
+            return f"{prefix}[key]", problem
         if key in model.lenient_text_fields:
             continue
         field = model.model_fields.get(key)
@@ -74,12 +77,36 @@ def finite_float(text: str) -> float:
     return value
 
 
+def whole_number(text: str) -> int:
+    # Python refuses to read an integer of more than 4300 digits (a quadratic conversion); its
+    # message tells a Python programmer to raise the limit, which a client cannot do.
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"a number of {len(text.lstrip('-'))} digits is too long") from None
+
+
+def is_json_type(content_type: str) -> bool:
+    """`application/json` or a JSON-based type (`application/merge-patch+json`)."""
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
 async def read_json(request: web.Request) -> Any:
+    # A body labelled as something else is refused, not guessed at: `curl -d` without a header
+    # labels it a form, and a client sending XML or text meant something else than this API.
+    # Without a Content-Type (aiohttp reports application/octet-stream then, as for an
+    # unlabelled stream of bytes) the body is read as JSON: it can be nothing else here.
+    if request.content_type != "application/octet-stream" and not is_json_type(
+            request.content_type):
+        raise ApiError(415, "unsupported_media_type",
+                       f"the body must be JSON, sent as application/json "
+                       f"(got {request.content_type})")
     raw = await read_whole_body(request, api_body_limit(request))
     if not raw:
         raise bad_request("a JSON body is required")
     try:
-        return json.loads(raw, parse_constant=not_json_number, parse_float=finite_float)
+        return json.loads(raw, parse_constant=not_json_number, parse_float=finite_float,
+                          parse_int=whole_number)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, "bad_json", f"the body is not valid JSON: {error}") from None
     except RecursionError:
@@ -99,20 +126,41 @@ def problem(error: ErrorDetails) -> str:
     return str(raised) if error["type"] == "value_error" and raised is not None else error["msg"]
 
 
+def field_path(error: ErrorDetails) -> str:
+    """Where a problem is, as the client wrote it: pydantic puts the member type of a union it
+    tried into the path (`request.headers.dict[str,str].X`), which names no field of the body."""
+    return ".".join(str(p) for p in error["loc"]
+                    if not (isinstance(p, str) and "[" in p)) or "(body)"
+
+
+def describe(model: type[BaseModel], error: ErrorDetails) -> str:
+    """`problem`, with a field the body does not take named as such (pydantic says "Extra
+    inputs are not permitted") and, at the top level, the field meant and the fields taken."""
+    if error["type"] != "extra_forbidden":
+        return problem(error)
+    if len(error["loc"]) != 1:
+        return "is not a field here"
+    fields = [info.alias or name for name, info in model.model_fields.items()]
+    close = difflib.get_close_matches(str(error["loc"][0]), fields, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"is not a field of this request{hint} (its fields: {', '.join(fields)})"
+
+
 def validated(model: type[ModelT], data: Any) -> ModelT:
     """`data` (a JSON body, or a console form's fields) as `model`; a 422 `invalid` naming
     the first field refused (`details`: every one)."""
-    if issubclass(model, Body) and (where := invalid_text_in(model, data)) is not None:
-        message = "text must be valid Unicode (it holds a lone surrogate such as \\udcff)"
+    if issubclass(model, Body) and (refused := invalid_text_in(model, data)) is not None:
+        where, message = refused
         raise ApiError(422, "invalid", f"{where}: {message}",
                        details=[{"field": where, "message": message}])
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": problem(e)}
-            for e in error.errors()
-        ]
+        problems: list[dict[str, str]] = []
+        for e in error.errors():
+            found = {"field": field_path(e), "message": describe(model, e)}
+            if found not in problems:  # (one union member's problem can read as another's)
+                problems.append(found)
         first = problems[0]
         raise ApiError(
             422, "invalid", f"{first['field']}: {first['message']}", details=problems

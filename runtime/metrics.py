@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -61,6 +61,21 @@ class StorageCollector(Collector):
         )
 
 
+class ClusterCollector(Collector):
+    """Whether this node hears the other nodes (PostgreSQL's LISTEN), at scrape time."""
+
+    def __init__(self, listening: Callable[[], bool]) -> None:
+        self.listening = listening
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "voip_cluster_listening",
+            "1 while this node hears the other nodes (its PostgreSQL listener is connected), "
+            "0 while it reconnects (it then reads modules from the database for every webhook)",
+            value=1 if self.listening() else 0,
+        )
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -103,6 +118,9 @@ class Metrics:
 
     def watch_storage(self, health: StorageHealth) -> None:
         self.registry.register(StorageCollector(health))
+
+    def watch_cluster(self, listening: Callable[[], bool]) -> None:
+        self.registry.register(ClusterCollector(listening))
 
     def watch_pool(self, pool: SandboxPool) -> None:
         self.registry.register(PoolCollector(pool))

@@ -1,7 +1,8 @@
 """Webhook token → module and its active script, held in memory (no DB read on the hot path).
 
 Every API change to a module or its versions calls `invalidate(module_id)` on this node. A
-multi-node backend also calls it when another node announces a change.
+multi-node backend also calls it when another node announces a change, and while it cannot
+hear those announcements it stops caching (`read_through`): every lookup reads the database.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class ModuleCache:
         # Bumped by every invalidation: a lookup that overlapped one does not cache what it
         # read, which may predate the change (another node's change arrives at any moment).
         self._generation = 0
+        self._caching = True
 
     async def by_token(self, token: str) -> ActiveModule | None:
         cached = self._by_token.get(token)
@@ -52,7 +54,7 @@ class ModuleCache:
             return None
         version = await self.store.get_active_version(module.tenant_id, module.id)
         entry = ActiveModule(module, version)
-        if generation != self._generation:
+        if generation != self._generation or not self._caching:
             return entry
         weight = _weight(entry)
         while self._by_token and (len(self._by_token) >= self.max_entries or
@@ -74,6 +76,17 @@ class ModuleCache:
     def invalidate(self, module_id: str) -> None:
         self._generation += 1
         self._drop(self._token_of.get(module_id))
+
+    def read_through(self) -> None:
+        """Until `cache_again`: cache nothing, forget what is cached (changes made elsewhere
+        may go unheard meanwhile, so nothing held here can be trusted)."""
+        self._caching = False
+        self.clear()
+
+    def cache_again(self) -> None:
+        """Changes are heard again: cache from now on (nothing read before is kept)."""
+        self.clear()
+        self._caching = True
 
     def clear(self) -> None:
         self._generation += 1

@@ -18,7 +18,28 @@ E = TypeVar("E", bound=StrEnum)
 # database refuses the statement, which was a 500; no list is that long, so it is a 400.
 MAX_OFFSET = 2**63 - 1
 
+# ASCII digits only: int() also reads "1_000", " 5 " and other scripts' digits ("٣").
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,30}")
+
 UNENCODED_PLUS = re.compile(r"(T\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$")
+
+
+def query_whole_number(request: web.Request, name: str, default: int, low: int, high: int,
+                       unit: str = "") -> int:
+    """`?name=`, a whole number within low..high (`default` when absent); else a 400 naming
+    the parameter and what it takes. `unit`: "days" reads "a whole number of days"."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    what = f"a whole number{' of ' + unit if unit else ''} ({low}..{high})"
+    if WHOLE_NUMBER.fullmatch(raw) is None:
+        if re.fullmatch(r"[+-]?[0-9]+", raw):  # too many digits to be in any range of ours
+            raise bad_request(f"{name}: must be {low}..{high}")
+        raise bad_request(f"{name}: {what}, not {raw[:40]!r}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise bad_request(f"{name}: must be {low}..{high}")
+    return value
 
 
 def query_time(request: web.Request, name: str) -> datetime | None:

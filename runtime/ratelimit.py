@@ -1,14 +1,24 @@
 """Per-tenant rate limits (webhooks; checks, dry runs and function runs) and the
 concurrent-execution limit (one tenant cannot fill the pool).
 
+A tenant runs at most `concurrent` executions at once; the next ones wait their turn (first come,
+first served), at most `queued` of them and each at most `queue_wait_seconds`, and only beyond
+that are refused. A provider sends a burst as a matter of course (a group call rings ten phones:
+ten NotifyInternal webhooks in the same millisecond), and refusing the seventh at once lost
+operators' notifications to providers that do not retry; waiting takes no worker, so the pool is
+protected all the same.
+
 Kept in each node's memory: with several nodes, each enforces the configured figures on the
 traffic it receives (see README, "Several nodes").
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 
@@ -86,14 +96,19 @@ class TenantLimiter:
     """A tenant's webhooks (`rate`, `burst`), its runs started from the API and the console
     (`run_rate`, `run_burst`: script checks, dry runs and replays, function runs: each costs
     the service a worker's CPU time, and nothing else limits them), and its executions at
-    once (`concurrent`)."""
+    once (`concurrent`, with `queued` more waiting at most `queue_wait_seconds`)."""
 
-    def __init__(self, rate: float, burst: int, concurrent: int, *,
-                 run_rate: float, run_burst: int) -> None:
+    def __init__(self, rate: float, burst: int, concurrent: int, *, run_rate: float,
+                 run_burst: int, queued: int = 0, queue_wait_seconds: float = 0.0) -> None:
         self.concurrent = concurrent
+        self.queued = queued
+        self.queue_wait_seconds = queue_wait_seconds
         self.webhooks = TenantBuckets(rate, burst)
         self.runs = TenantBuckets(run_rate, run_burst)
         self._running: dict[str, int] = {}
+        # Per tenant, the executions waiting for a slot, oldest first; a slot freed is handed
+        # to the first of them (its future's result), so `_running` never dips meanwhile.
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
 
     def admit_webhook(self, tenant_id: str) -> None:
         wait = self.webhooks.take(tenant_id)
@@ -113,17 +128,62 @@ class TenantLimiter:
         """Tenants this node holds a rate bucket or a running count for."""
         return len(self.webhooks.tenants() | self.runs.tenants() | self._running.keys())
 
-    def begin_execution(self, tenant_id: str) -> None:
+    def begin_execution(self, tenant_id: str) -> bool:
+        """Take one of the tenant's execution slots if one is free and nobody waits for one
+        (a plain call: nearly every execution finds one); False when it must `wait_turn`."""
         running = self._running.get(tenant_id, 0)
-        if running >= self.concurrent:
-            raise Refused(
-                f"too many executions at once for this tenant (limit {self.concurrent})", 1
-            )
+        if running >= self.concurrent or self._waiting.get(tenant_id):
+            return False
         self._running[tenant_id] = running + 1
+        return True
+
+    async def wait_turn(self, tenant_id: str) -> None:
+        """Wait until a slot is handed over (oldest waiter first); `Refused` when too many
+        wait already or the wait outlasts `queue_wait_seconds`."""
+        waiting = self._waiting.setdefault(tenant_id, deque())
+        if len(waiting) >= self.queued:
+            if not waiting:
+                del self._waiting[tenant_id]
+            raise self._refusal()
+        turn = asyncio.get_running_loop().create_future()
+        waiting.append(turn)
+        try:
+            await asyncio.wait_for(turn, self.queue_wait_seconds)
+        except (TimeoutError, asyncio.CancelledError) as stopped:
+            if turn.done() and not turn.cancelled():
+                self.end_execution(tenant_id)  # the slot came as the wait ended: give it on
+            else:
+                self._forget_waiter(tenant_id, turn)
+            if isinstance(stopped, TimeoutError):
+                raise self._refusal() from None
+            raise
 
     def end_execution(self, tenant_id: str) -> None:
+        waiting = self._waiting.get(tenant_id)
+        while waiting:
+            turn = waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)  # the slot passes to the oldest waiter
+                if not waiting:
+                    del self._waiting[tenant_id]
+                return
+        self._waiting.pop(tenant_id, None)
         running = self._running.get(tenant_id, 0) - 1
         if running <= 0:
             self._running.pop(tenant_id, None)
         else:
             self._running[tenant_id] = running
+
+    def _forget_waiter(self, tenant_id: str, turn: asyncio.Future[None]) -> None:
+        waiting = self._waiting.get(tenant_id)
+        if waiting is None:
+            return
+        with contextlib.suppress(ValueError):  # (handed its slot and gone already)
+            waiting.remove(turn)
+        if not waiting:
+            del self._waiting[tenant_id]
+
+    def _refusal(self) -> Refused:
+        return Refused(
+            f"too many executions at once for this tenant (limit {self.concurrent}, and "
+            f"{self.queued} waiting)", 1)

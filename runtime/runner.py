@@ -235,7 +235,8 @@ class Runner:
         session = self.session(module, dry_run=dry_run, limits=limits)
         call = Call(source=source, function=function, args=args, request=request,
                     settings=dict(module.settings))
-        self.limiter.begin_execution(module.tenant_id)
+        if not self.limiter.begin_execution(module.tenant_id):
+            await self.limiter.wait_turn(module.tenant_id)  # (a burst: all its slots taken)
         started = time.perf_counter()
         try:
             outcome = await self.pool.run(call, limits=limits, handler=session.handle,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from runtime import collector
 from runtime.app import create_app
 from runtime.config import (
     OPERATOR_TOKEN_FILE,
@@ -29,8 +29,6 @@ from runtime.one_service import claim_database, sqlite_database
 from runtime.store.errors import DatabaseRefused
 
 log = logging.getLogger("runtime.server")
-
-GC_YOUNG_THRESHOLD = 20_000
 
 GETTING_STARTED = """\
 voip-runtime is listening on {base}
@@ -56,12 +54,8 @@ class CannotListen(Exception):
 
 
 async def settle_garbage_collector(app: web.Application) -> None:
-    """Once everything is loaded: move it out of the collector's way (`gc.freeze`), and collect
-    young objects less often. A full collection walking every long-lived object is what puts
-    the tail into webhook latencies; what is frozen is never walked again."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+    """Once everything is loaded: the collector as the service runs it (runtime/collector.py)."""
+    collector.settle()
 
 
 # Beyond the longest a script may run: time to commit its effects and answer.

@@ -8,8 +8,10 @@ far from here, in the sandbox's pipe, the store or a log line. So every edge whe
 enters passes it through `valid_text` once: header values of every request
 (`runtime/edge.checked_headers`), what a webhook's script sees (`runtime/intake.py`), and a
 request composed as JSON for a dry run, a replay or `voip-runtime run --request`. The JSON
-API's other fields refuse such text instead (`runtime/api/common.read_body`, a 422 naming the
-field): a name or a script is not to be changed behind its author's back.
+API's other fields refuse such text instead (`runtime/json_body.validated`, a 422 naming the
+field): a name or a script is not to be changed behind its author's back. They refuse the NUL
+character too, for the same reason: SQLite keeps it, PostgreSQL's text cannot, so the store
+would keep something else there than what the API answered (`text_problem`).
 """
 
 from __future__ import annotations
@@ -77,18 +79,30 @@ def is_valid_text(text: str) -> bool:
     return True
 
 
+UNICODE_PROBLEM = "text must be valid Unicode (it holds a lone surrogate such as \\udcff)"
+NUL_PROBLEM = "text must not hold the NUL character (\\u0000)"
+
+
+def text_problem(text: str) -> str | None:
+    """Why an API body's text cannot be kept exactly as it was sent, or None when it can."""
+    if "\x00" in text:
+        return NUL_PROBLEM
+    return None if is_valid_text(text) else UNICODE_PROBLEM
+
+
 # Where a value sits: (where its container sits, its key or index), the root a path's text.
 # Spelled out only for the text found: a body nested 900 deep with a million items in it had a
 # path of some 2,000 characters made for every item, gigabytes before any answer.
 Place = tuple["Place | None", "str | int"]
 
 
-def first_invalid_text(value: Any, path: str) -> str | None:
-    """Where in a JSON value the first string (or key) that is not valid Unicode is, as a
-    dotted path from `path`; None when all are valid. Iterative, one iterator per level of
-    nesting, so deep or wide JSON costs memory by its depth only."""
+def first_invalid_text(value: Any, path: str) -> tuple[str, str] | None:
+    """Where in a JSON value the first string (or key) with a `text_problem` is, as a dotted
+    path from `path`, and that problem; None when there is none. Iterative, one iterator per
+    level of nesting, so deep or wide JSON costs memory by its depth only."""
     if isinstance(value, str):
-        return None if is_valid_text(value) else path
+        problem = text_problem(value)
+        return None if problem is None else (path, problem)
     if not isinstance(value, dict | list):
         return None
     root: Place = (None, path)
@@ -101,11 +115,11 @@ def first_invalid_text(value: Any, path: str) -> str | None:
             levels.pop()
             continue
         key, inner = entry
-        if in_dict and isinstance(key, str) and not is_valid_text(key):
-            return _spelled((place, "[key]"))
+        if in_dict and isinstance(key, str) and (problem := text_problem(key)) is not None:
+            return _spelled((place, "[key]")), problem
         if isinstance(inner, str):
-            if not is_valid_text(inner):
-                return _spelled((place, key))
+            if (problem := text_problem(inner)) is not None:
+                return _spelled((place, key)), problem
         elif isinstance(inner, dict | list):
             levels.append(((place, key), isinstance(inner, dict), _entries(inner)))
     return None

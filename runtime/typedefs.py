@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from runtime.cluster import Cluster
     from runtime.config import Config
     from runtime.hub import Hub
     from runtime.live_limits import LiveSocketLimits
@@ -27,6 +28,8 @@ LIVE_LIMITS: web.AppKey[LiveSocketLimits] = web.AppKey("live_limits")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 LIMITER: web.AppKey[TenantLimiter] = web.AppKey("limiter")
 MODULES: web.AppKey[ModuleCache] = web.AppKey("modules")
+# The node's link to the others (PostgreSQL); None on SQLite, a single node by nature.
+CLUSTER: web.AppKey[Cluster | None] = web.AppKey("cluster")
 RUNNER: web.AppKey[Runner] = web.AppKey("runner")
 OPERATOR_TOKEN: web.AppKey[str] = web.AppKey("operator_token")
 # The methods of each route without path parameters, by path (runtime/errors.py, for 405s).

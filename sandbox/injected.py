@@ -57,7 +57,23 @@ class _ContractEnumType(enum.EnumType):
                 member = by_value.get(value)
                 if member is not None:
                     return member
+                raise ValueError(_not_a_value(cls, value))  # type: ignore[arg-type]
         return super().__call__(value, *args, **kwargs)
+
+
+def _not_a_value(kind: type[enum.StrEnum], value: str) -> str:
+    """Python's "'no answer' is not a valid VoipCallDisposition", with the member meant when
+    the text spells one in another way (a provider's "no answer", "NO_ANSWER", the member's
+    name "NoAnswer"), as the result validation says it; else the values there are."""
+    def plain(text: str) -> str:
+        return "".join(ch for ch in text.lower() if ch.isalnum())
+
+    message = f"{value!r} is not a valid {kind.__name__}"
+    for member in kind:
+        if plain(value) in (plain(member.name), plain(member.value)):
+            return f"{message}; did you mean {kind.__name__}.{member.name} ({member.value!r})?"
+    values = ", ".join(repr(m.value) for m in kind)
+    return f"{message}; its values: {values}"
 
 
 class VoipCallDirection(enum.StrEnum, metaclass=_ContractEnumType):

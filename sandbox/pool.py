@@ -259,6 +259,9 @@ class SandboxPool:
         self._workers: list[Worker] = []  # every process not yet gone, in or out of service
         self._spares: list[Worker] = []  # ready and unassigned
         self._busy: set[Worker] = set()  # in service with calls in flight
+        # Busy workers whose running call waits for the host (a fetch() to a slow provider):
+        # they use no core, so they take no room from calls that would (`_running`).
+        self._on_host: set[Worker] = set()
         self._bound = 0  # workers assigned to a group and still in service
         self._by_group: dict[str, list[Worker]] = {}
         self._by_pid: dict[int, Worker] = {}
@@ -599,7 +602,7 @@ class SandboxPool:
         # calls in flight is in `_busy`, so these are the groups of `_busy`'s workers.
         busy_groups = {worker.group for worker in self._busy}
         while self._waiting:
-            full = len(self._busy) >= self.size * self.inflight_per_worker
+            full = self._running() >= self.size * self.inflight_per_worker
             for group in self._waiting.groups():
                 if group in stuck:
                     continue
@@ -664,7 +667,7 @@ class SandboxPool:
         """
         load = self._loads.get(group)
         pipelines = load is not None and load.may_pipeline
-        room_for_more = len(self._busy) < self._busy_limit(group)
+        room_for_more = self._running() < self._busy_limit(group)
         if not room_for_more and not pipelines:
             return None
         idle: Worker | None = None
@@ -696,6 +699,16 @@ class SandboxPool:
         if not pipelines:
             return None  # only calls known to be quick wait in a busy worker's pipe
         return least_busy
+
+    def _running(self) -> int:
+        """Busy workers that run their call now: not those waiting for the host's answer.
+
+        The limits on calls running at once share out cores. A call waiting on a slow fetch
+        target uses none, and counted, a few tenants' fetches to providers that answer in
+        seconds left no room for anyone else's calls, however idle the cores (a neighbour's
+        webhook waited the queue's 60 s and failed). Each group still holds at most its cap
+        of busy workers, waiting or not (`_worker_for`), so this bounds the waits too."""
+        return len(self._busy) - len(self._on_host)
 
     def _busy_limit(self, group: str) -> int:
         """How many workers may run calls at once when this group's call would be one more.
@@ -895,14 +908,17 @@ class SandboxPool:
         worker.send_signal(signal.SIGCONT)
         if not worker.inflight:
             return
-        running = worker.inflight[0]
-        if running is head:
-            head.paused_seconds += time.perf_counter() - paused_at
-        # The call running now (the paused one, or the next one if the paused one ended
-        # meanwhile) gets its deadline back, or its first one if its slow check came while
-        # the worker was paused.
-        if not running.future.done():
-            self._arm_wall_clock(worker, running)
+        if worker.inflight[0] is not head:
+            # The paused call ended meanwhile (its outcome was on its way when the worker
+            # stopped): the call behind it has not started, and its clocks start when it
+            # does (`_complete_head`). Armed here, its deadline was already past (measured
+            # from no start at all): it failed at once as a wall-clock limit.
+            return
+        head.paused_seconds += time.perf_counter() - paused_at
+        # The paused call gets its deadline back, or its first one if its slow check came
+        # while the worker was paused.
+        if not head.future.done():
+            self._arm_wall_clock(worker, head)
 
     def _on_deadline(self, worker: Worker, pending: PendingCall) -> None:
         pending.deadline = None
@@ -939,6 +955,7 @@ class SandboxPool:
         pending.end()
         if not worker.inflight:
             self._busy.discard(worker)
+        self._on_host.discard(worker)
         self._gate.heavy_finished(worker)
         worker.last_used = time.monotonic()
         if not pending.future.done():
@@ -1053,6 +1070,9 @@ class SandboxPool:
         task = asyncio.ensure_future(self._answer_one(worker, pending, request))
         pending.tasks.add(task)
         task.add_done_callback(pending.tasks.discard)
+        self._on_host.add(worker)
+        if self._waiting:
+            self._dispatch()  # its room is free while the host answers
 
     async def _answer_one(self, worker: Worker, pending: PendingCall, request: dict[str, Any]
                           ) -> None:
@@ -1073,6 +1093,7 @@ class SandboxPool:
         pending.host_seconds += time.perf_counter() - pending.asked_at
         if worker.dead or not worker.inflight or worker.inflight[0] is not pending:
             return
+        self._on_host.discard(worker)
         worker.write(encode_capability_reply(pending.id, reply))
 
     def _resend_all(self, worker: Worker) -> None:
@@ -1265,6 +1286,7 @@ class SandboxPool:
         if worker in self._spares:
             self._spares.remove(worker)
         self._busy.discard(worker)
+        self._on_host.discard(worker)
         if worker.group is not None:
             self._bound -= 1
         if charge:

@@ -8,8 +8,11 @@ with those keys, so a script can write the platform's
 
 The sandbox injects exactly what `RESULT_TYPES` and `TYPE_NAMES` define here, and
 sandbox/stubs.py writes the `.pyi` from the same rows: a key added here is in both at once.
-The keys are the documented camelCase ones (the result validation also accepts snake_case, but
-a constructor spells each key one way, as a `TypedDict` does).
+The keys are the documented camelCase ones; a constructor also takes each key's snake_case
+spelling (`VoipCallRecord(src_phone=...)`, `VoipTestConnectionResult(fail_reason=...)`), since
+the result validation accepts it (contract §2, §4) and refusing in the constructor what the
+result accepts would turn a Python developer's natural spelling into a TypeError. The dict keeps
+the key as the script spelled it; the published stub declares the camelCase keys only.
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ class Key:
     required: bool
     doc: str
 
+    @property
+    def snake_name(self) -> str:
+        """The snake_case spelling the result validation accepts too (`srcPhoneExt` ->
+        `src_phone_ext`)."""
+        return "".join(f"_{c.lower()}" if c.isupper() else c for c in self.name)
+
 
 def not_a_class(check: str, name: str, why: str) -> NoReturn:
     """isinstance()/issubclass() against an injected type name would otherwise fail with
@@ -53,7 +62,8 @@ class ResultType:
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_doc", doc)
         object.__setattr__(self, "_keys", MappingProxyType({key.name: key for key in keys}))
-        object.__setattr__(self, "_key_names", frozenset(key.name for key in keys))
+        object.__setattr__(self, "_key_names", frozenset(
+            spelling for key in keys for spelling in (key.name, key.snake_name)))
 
     def __call__(self, *args: Any, **values: Any) -> dict[str, Any]:
         if stopping.STOPPED is not None:
@@ -67,7 +77,7 @@ class ResultType:
             # The keyword arguments' dict is the call's own, new for it: the plain dict itself.
             return values
         for name in values:
-            if name not in self._keys:
+            if name not in self._key_names:
                 close = difflib.get_close_matches(name, list(self._keys), n=1, cutoff=0.6)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 known = ", ".join(self._keys)

@@ -271,6 +271,8 @@ def test_limits_show_the_real_defaults() -> None:
         f"| webhook body | {config.max_webhook_body_kib // kib} MiB ",
         f"{tenant.webhooks_per_second:g} webhooks/s, bursts of {tenant.webhook_burst}",
         f"{tenant.concurrent_executions} executions at once",
+        f"up to {tenant.queued_executions} more wait their turn, each at most "
+        f"{tenant.queue_wait_seconds:g} s",
         f"`sandbox.restart_burst` ({sandbox.restart_burst}), then "
         f"`sandbox.restarts_per_minute` ({sandbox.restarts_per_minute:g})",
     ):

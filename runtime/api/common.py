@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from runtime.errors import bad_request, found
+from runtime.errors import found
 from runtime.json_body import Body, read_body, read_json
-from runtime.query_params import MAX_OFFSET
+from runtime.query_params import MAX_OFFSET, query_whole_number
 from runtime.store.models import to_json
 
 __all__ = ["MAX_PAGE", "Body", "found", "page", "read_body", "read_json", "reply"]
@@ -22,15 +22,10 @@ MAX_PAGE = 500
 
 
 def page(request: web.Request, default: int = 100) -> tuple[int, int]:
-    """`?limit=&offset=` with bounds; a malformed value is a 400, not a silent default."""
-    try:
-        limit = int(request.query.get("limit", default))
-        offset = int(request.query.get("offset", 0))
-    except ValueError:
-        raise bad_request("limit and offset must be whole numbers") from None
-    if not 1 <= limit <= MAX_PAGE or not 0 <= offset <= MAX_OFFSET:
-        raise bad_request(f"limit must be 1..{MAX_PAGE} and offset 0..{MAX_OFFSET}")
-    return limit, offset
+    """`?limit=&offset=` with bounds; a malformed value is a 400 naming it, not a silent
+    default."""
+    return (query_whole_number(request, "limit", default, 1, MAX_PAGE),
+            query_whole_number(request, "offset", 0, 0, MAX_OFFSET))
 
 
 def reply(data: Any, status: int = 200) -> web.Response:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from runtime.api.common import found, read_body
 from runtime.auth import bearer, require_tenant
-from runtime.errors import ApiError, unauthorized
+from runtime.errors import ApiError, invalid_field, unauthorized
 from runtime.ids import hash_secret
 from runtime.openapi import documented
 from runtime.openapi.models import (
@@ -39,8 +39,8 @@ routes = web.RouteTableDef()
 @routes.post("/api/v1/modules/{module_id}/dry-run")
 @documented("Dry-run the webhook function", auth="tenant", body=DryRunBody,
             response=DryRunReport, errors=[404, 409, 429], error_notes={
-                400: "or both `source` and `version_id` given, or the execution belongs to "
-                     "another module.",
+                400: "or both `source` and `version_id` given, or both `request` and "
+                     "`execution_id`, or the execution belongs to another module.",
                 409: "`no_active_script`, or `not_replayable`: the execution stored no request.",
                 422: "or `invalid_script`: the source is larger than 64 KiB; or "
                      "`request.body` is larger than a webhook's may be (the service would "
@@ -128,7 +128,7 @@ async def originate(request: web.Request) -> web.Response:
     if key is not None:
         tenant_id = key.tenant_id
         if body.user_id is None:
-            raise ApiError(422, "invalid", "user_id: required when calling with a tenant key")
+            raise invalid_field("user_id", "required when calling with a tenant key")
         user = found(await store.get_user(tenant_id, body.user_id), "user")
     else:
         assert token_user is not None

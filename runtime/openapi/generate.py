@@ -75,8 +75,10 @@ ERRORS: dict[int, str] = {
          "connection is closed.",
     413: "The body is larger than the service accepts (`payload_too_large`; a compressed "
          "body counts decoded).",
-    415: "The body's `Content-Encoding` is not one the service decodes "
-         "(`unsupported_encoding`; `gzip` and `deflate` are).",
+    415: "The body is labelled as another type than JSON (`unsupported_media_type`: its "
+         "`Content-Type` must be `application/json`, a `+json` type, or absent), or its "
+         "`Content-Encoding` is not one the service decodes (`unsupported_encoding`; `gzip` "
+         "and `deflate` are).",
     422: "The body is JSON but not valid (`invalid`, with every wrong field in `details`).",
     429: "A per-tenant limit refused the call (`rate_limited`); retry after `Retry-After`.",
     501: "The module's script does not define the function (`not_supported`).",
@@ -274,7 +276,10 @@ The JSON API of voip-runtime, a hosted runtime for telephony integration scripts
 Every error is JSON `{"error": code, "message": text}` (sometimes with `details`), with the
 status listed on each operation; a 500 is a bug, never an answer to a request. Times are
 ISO-8601 in UTC with milliseconds (`2025-03-04T10:15:02.123Z`). Lists take `limit` (1..500)
-and `offset` and answer newest first unless said otherwise.
+and `offset` and answer newest first unless said otherwise. Text in a JSON body holding a lone
+surrogate (`"\\udcff"`) or the NUL character (`"\\u0000"`) could not be stored as sent, so
+it is refused with a 422 naming the field (except in a request composed for a dry run, which is
+run as a webhook carrying such bytes would be).
 
 Credentials travel as `Authorization: Bearer <secret>`: the operator token, a tenant API key
 or a user token (see the security schemes). Two routes are not JSON operations and are

@@ -14,7 +14,10 @@ from runtime.operations.modules import module_changed
 from runtime.operations.services import Services
 from runtime.store.models import Binding, Module
 
-MemberId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"\S")]
+# Stripped, as the console's "bind by hand" form strips what is typed: an id with a space
+# around it matches no number a script reports, so the binding would never ring anyone.
+MemberId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                                            pattern=r"\S")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 

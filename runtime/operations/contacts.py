@@ -61,13 +61,22 @@ def phones_of(raws: Sequence[str], region: str, field: str) -> tuple[ContactPhon
     """The phones read in `region`; a 422 naming each one that is not a number
     (`field.index`)."""
     phones = contact_phones(raws, region)
-    bad = [(i, p.raw) for i, p in enumerate(phones) if p.normalized is None]
-    if bad:
-        problems = [{"field": f"{field}.{i}",
-                     "message": f"{raw!r} is not a phone number (read in region {region})"}
-                    for i, raw in bad]
-        first = problems[0]
-        raise ApiError(422, "invalid", f"{first['field']}: {first['message']}",
+    problems = [{"field": f"{field}.{i}",
+                 "message": f"{p.raw!r} is not a phone number (read in region {region})"}
+                for i, p in enumerate(phones) if p.normalized is None]
+    # The same number twice (as written, or spelled two ways) would be listed twice on the
+    # contact's page, and every edit would have to remove it twice.
+    first_at: dict[str, int] = {}
+    for i, phone in enumerate(phones):
+        if phone.normalized is None:
+            continue
+        first = first_at.setdefault(phone.normalized, i)
+        if first != i:
+            problems.append({"field": f"{field}.{i}",
+                             "message": f"{phone.normalized} is {field}.{first} again: a "
+                                        "contact lists a number once"})
+    if problems:
+        raise ApiError(422, "invalid", f"{problems[0]['field']}: {problems[0]['message']}",
                        details=problems)
     return phones
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -39,18 +40,32 @@ def _too_many_headers(headers: object) -> bool:
     return isinstance(headers, dict | list) and len(headers) > MAX_REQUEST_HEADERS
 
 
-def _at_most_webhook_headers(headers: object) -> object:
-    """Refuse more headers than a real webhook may carry (the service answers that webhook 400
-    before any script runs): tens of thousands in a 2 MiB body cost the service a fifth of a
-    second to take in."""
-    if _too_many_headers(headers):
-        assert isinstance(headers, dict | list)
+def header_pairs(value: Any) -> Any:
+    """A composed request's headers, checked as one field: an object of names to values or a
+    list of [name, value] pairs. (Left to the union of the two types, pydantic refused each
+    branch in turn, under field names such as `request.headers.dict[str,str]`.)
+
+    No more than a real webhook may carry (the service answers that webhook 400 before any
+    script runs), counted first: tens of thousands in a 2 MiB body cost the service a fifth
+    of a second to take in."""
+    if _too_many_headers(value):
         raise PydanticCustomError(
             "too_many_headers",
             "{count} headers; a webhook carries at most {limit} (the service answers one with "
             "more 400 and runs no script)",
-            {"count": len(headers), "limit": MAX_REQUEST_HEADERS})
-    return headers
+            {"count": len(value), "limit": MAX_REQUEST_HEADERS})
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list) and all(
+            isinstance(pair, list | tuple) and len(pair) == 2 for pair in value):
+        pairs = value
+    else:
+        raise ValueError("must be an object of header names to values, or a list of "
+                         "[name, value] pairs")
+    for name, text in pairs:
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise ValueError(f"a header's name and value must be strings: {name!r}: {text!r}")
+    return value
 
 
 class RequestBody(Body):
@@ -60,12 +75,15 @@ class RequestBody(Body):
     method: Annotated[str, AfterValidator(str.upper)] = Field(
         default="POST", min_length=1, max_length=16,
         description="the HTTP method, upper-cased as a request line carries it")
-    url: str | None = Field(default=None, max_length=8192)
-    headers: Annotated[dict[str, str] | list[tuple[str, str]],
-                       BeforeValidator(_at_most_webhook_headers)] = Field(
-        default_factory=dict, json_schema_extra={"maxItems": MAX_REQUEST_HEADERS,
-                                              "maxProperties": MAX_REQUEST_HEADERS},
-        description=f"at most {MAX_REQUEST_HEADERS}, as a webhook may carry")
+    url: str | None = Field(
+        default=None, max_length=8192,
+        description="the URL the provider called; without a scheme and host it is read below "
+                    "the module's webhook URL (`/events/summary`, `?kind=end`), which is also "
+                    "the default")
+    headers: Annotated[dict[str, str] | list[tuple[str, str]], BeforeValidator(header_pairs)] = (
+        Field(default_factory=dict, json_schema_extra={"maxItems": MAX_REQUEST_HEADERS,
+                                                       "maxProperties": MAX_REQUEST_HEADERS},
+              description=f"at most {MAX_REQUEST_HEADERS}, as a webhook may carry"))
     body: str | None = None
 
     lenient_text_fields = frozenset({"method", "url", "headers", "body"})
@@ -76,6 +94,20 @@ class RequestBody(Body):
         if isinstance(data, dict) and _too_many_headers(data.get("headers")):
             return data  # refused by the field, without first cleaning up every header's text
         return valid_strings(data)
+
+
+def called_url(hook: str, given: str | None) -> str:
+    """The full URL a composed request stands for (contract §3: `request.url` is the full URL
+    that was called). A URL without a scheme and host is a path or query below the module's
+    webhook URL, where a provider's calls arrive (`/hooks/{token}` and below it)."""
+    if not given:
+        return hook
+    parts = urlsplit(given)
+    if parts.scheme and parts.netloc:
+        return given
+    if given.startswith(("?", "#")):
+        return hook + given
+    return f"{hook}/{given.lstrip('/')}"
 
 
 class DryRunBody(Body):
@@ -156,6 +188,10 @@ async def replay_execution(services: Services, module: Module, execution: Execut
 async def dry_run(services: Services, module: Module, body: DryRunBody) -> DryRun:
     """A composed request, or the stored request of `body.execution_id`, run with the script
     `body` names (a draft, a version, else the active one)."""
+    if body.execution_id is not None and body.request is not None:
+        # Which one was meant cannot be known; the stored request ran, the given one was
+        # dropped without a word.
+        raise bad_request("give either request or execution_id, not both")
     script = await script_for(services, module, body.source, body.version_id)
     if body.execution_id is not None:
         execution = await tenant_execution(services, module.tenant_id, body.execution_id)
@@ -170,7 +206,7 @@ async def dry_run(services: Services, module: Module, body: DryRunBody) -> DryRu
             raise unprocessable(f"request.body: {message}",
                                 details=[{"field": "request.body", "message": message}])
     data = composed_request({
-        "method": given.method, "url": given.url or webhook_url(services.config, module),
+        "method": given.method, "url": called_url(webhook_url(services.config, module), given.url),
         "headers": given.headers, "body": given.body,
     })
     return DryRun(await run_report(services, module, script, data))

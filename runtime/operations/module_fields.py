@@ -36,6 +36,13 @@ def check_region(value: str) -> str:
     return region
 
 
+def json_kind(value: dict[str, Any] | list[Any] | None) -> str:
+    """What a refused setting is, in JSON's words (the client sent JSON, not Python)."""
+    if isinstance(value, dict):
+        return "an object"
+    return "an array" if isinstance(value, list) else "null"
+
+
 def check_settings(value: dict[str, Any]) -> dict[str, SettingValue]:
     if len(value) > MAX_SETTINGS:
         raise ValueError(f"at most {MAX_SETTINGS} settings")
@@ -44,7 +51,7 @@ def check_settings(value: dict[str, Any]) -> dict[str, SettingValue]:
             raise ValueError(f"setting names are 1..{MAX_SETTING_NAME} characters: {name!r}")
         if isinstance(item, dict | list) or item is None:
             raise ValueError(f"setting {name!r} must be a string, number or boolean "
-                             f"(settings are a flat object), not {type(item).__name__}")
+                             f"(settings are a flat object), not {json_kind(item)}")
         if isinstance(item, float) and not math.isfinite(item):
             raise ValueError(f"setting {name!r} must be a finite number")
         if isinstance(item, str) and len(item) > MAX_SETTING_TEXT:
@@ -129,9 +136,9 @@ class ModulePatchBody(Body):
 def check_secrets(secrets: tuple[str, ...], settings: Mapping[str, SettingValue]) -> None:
     missing = [name for name in secrets if name not in settings]
     if missing:
-        raise ApiError(422, "invalid", f"secrets: {missing[0]!r} is not one of the settings",
-                       details=[{"field": "secrets", "message": f"not a setting: {name!r}"}
-                                for name in missing])
+        problems = [{"field": "secrets", "message": f"{name!r} is not one of the settings"}
+                    for name in missing]
+        raise ApiError(422, "invalid", f"secrets: {problems[0]['message']}", details=problems)
 
 
 # --- masked secrets -----------------------------------------------------------------------------

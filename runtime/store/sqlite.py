@@ -35,6 +35,7 @@ from runtime.store.models import StoreStats, utc_now
 from runtime.store.port import SqlitePort, run_sync
 from runtime.store.queries import Reads
 from runtime.store.reads import Query, QueryReads
+from runtime.store.sqlite_file import DatabaseFile
 from runtime.store.sqlite_writer import GroupCommitWriter
 from runtime.store.tx import SqlTx
 from runtime.store.writes import sqlite_unit_writes_sql
@@ -110,11 +111,12 @@ class SqliteStore(QueryReads):
                  max_batch: int, readers: int, clock: Callable[[], datetime],
                  busy_timeout: float) -> None:
         self.path = path
+        self._file = DatabaseFile(path)
         self._writer_conn = writer_conn
         self._writer = GroupCommitWriter(writer_conn,
                                          SqlTx(SqlitePort(writer_conn), Locks(), clock),
                                          commit_window=commit_window, max_batch=max_batch,
-                                         busy_timeout=busy_timeout)
+                                         busy_timeout=busy_timeout, file=self._file)
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
         self._read_lock = threading.Lock()
@@ -188,9 +190,10 @@ class SqliteStore(QueryReads):
             self._writer_conn.close()
 
     async def probe(self) -> None:
-        """The filesystem under the database still takes writes (not remounted read-only,
-        not full), and a reader gets an answer: on an idle node nothing else would say so
-        before the next webhook's write fails."""
+        """The database file is still in place, the filesystem under it still takes writes
+        (not remounted read-only, not full), and a reader gets an answer: on an idle node
+        nothing else would say so before the next webhook's write fails."""
+        await asyncio.to_thread(self._file.check)
         await asyncio.to_thread(filesystem_takes_writes, self.path.parent)
         await super().probe()
 

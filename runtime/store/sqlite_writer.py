@@ -31,8 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from runtime.store.errors import NestedWrite, StoreClosed, StoreError
+from runtime.store.errors import NestedWrite, StorageUnavailable, StoreClosed, StoreError
 from runtime.store.models import StoreStats
+from runtime.store.sqlite_file import DatabaseFile
 from runtime.store.tx import SqlTx, run_unit
 
 T = TypeVar("T")
@@ -63,8 +64,9 @@ _STOP = object()
 
 class GroupCommitWriter:
     def __init__(self, conn: sqlite3.Connection, tx: SqlTx, *, commit_window: float,
-                 max_batch: int, busy_timeout: float) -> None:
+                 max_batch: int, busy_timeout: float, file: DatabaseFile) -> None:
         self._conn = conn
+        self._file = file
         self._busy_timeout = busy_timeout
         # The writer waits for the lock itself (see _begin); SQLite's own busy handler would
         # sleep on the loop. Set back for whoever uses the connection after close().
@@ -140,6 +142,12 @@ class GroupCommitWriter:
     async def _in_thread(self, sql: str) -> None:
         await self._loop.run_in_executor(self._sync, self._conn.execute, sql)
 
+    def _commit(self) -> None:
+        """In the commit thread: COMMIT, then make sure it went into the database file.
+        After the commit, so a file removed while it ran is caught too."""
+        self._conn.execute("COMMIT")
+        self._file.check()
+
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE: take the write lock now, on the loop when it is free (see above)."""
         try:
@@ -209,8 +217,8 @@ class GroupCommitWriter:
                 self._conn.execute(f"RELEASE {savepoint}")
             done.append((job, value))
         try:
-            await self._in_thread("COMMIT")
-        except sqlite3.Error as exc:
+            await self._loop.run_in_executor(self._sync, self._commit)
+        except (sqlite3.Error, StorageUnavailable) as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             for job, value in done:

@@ -60,6 +60,16 @@ async def test_member_ids_are_validated(service: Service) -> None:
     assert len(ok["bindings"]) == 1
 
 
+async def test_a_member_id_is_stripped_as_the_console_strips_it(service: Service) -> None:
+    # " 101 " was bound as typed: no script reports such a number, so nobody was ever rung,
+    # while the console's form bound "101" for the same text.
+    _, api = await service.new_tenant()
+    path, anna, _ = await setup(api)
+    put = await api.ok("PUT", path, {"bindings": {" 101\t": anna["id"]}})
+    assert put == {"bindings": [{"member_id": "101", "user_id": anna["id"], "user_name": "Anna"}]}
+    assert await api.ok("PATCH", path, {"bindings": {" 101 ": None}}) == {"bindings": []}
+
+
 async def test_unknown_module_is_404(service: Service) -> None:
     _, api = await service.new_tenant()
     _, anna, _ = await setup(api)

@@ -74,6 +74,30 @@ async def test_invalid_phone_is_422_naming_it(service: Service) -> None:
     assert await contacts(api) == []
 
 
+async def test_a_number_given_twice_for_one_contact_is_422_naming_the_repeat(
+        service: Service) -> None:
+    # Both were stored: the contact listed +79161234567 twice, however it was spelled.
+    _, api = await service.new_tenant()
+    said = "+79161234567 is phones.0 again: a contact lists a number once"
+    for phones in (["+79161234567", "+79161234567"], ["+7 916 123-45-67", "89161234567"]):
+        body = await api.ok("POST", "/api/v1/contacts", {"name": "Ivan", "phones": phones},
+                            status=422)
+        assert body == {"error": "invalid", "message": f"phones.1: {said}",
+                        "details": [{"field": "phones.1", "message": said}]}, body
+    body = await api.ok("POST", "/api/v1/contacts/bulk", {"contacts": [
+        {"name": "Ivan", "phones": ["+79161234567", "+79161234567"]}]}, status=422)
+    assert body["message"] == ("contacts.0.phones.1: +79161234567 is contacts.0.phones.0 "
+                               "again: a contact lists a number once"), body
+    assert (await api.ok("GET", "/api/v1/contacts"))["contacts"] == []
+    contact = await api.ok("POST", "/api/v1/contacts",
+                           {"name": "Ivan", "phones": ["+79161234567"]}, status=201)
+    body = await api.ok("PATCH", f"/api/v1/contacts/{contact['id']}",
+                        {"phones": ["+79161234567", "8 916 123 45 67"]}, status=422)
+    assert body["message"] == f"phones.1: {said}", body
+    stored = await api.ok("GET", f"/api/v1/contacts/{contact['id']}")
+    assert [p["raw"] for p in stored["phones"]] == ["+79161234567"]
+
+
 async def test_bulk_creates_all(service: Service) -> None:
     _, api = await service.new_tenant()
     items = [{"name": f"Client {i}", "phones": [f"+7916000{i:04d}"]} for i in range(50)]

@@ -96,6 +96,20 @@ async def test_invalid_module_is_422_naming_the_problem(
     assert (await api.ok("GET", "/api/v1/modules"))["modules"] == []
 
 
+async def test_a_setting_that_is_not_flat_is_named_in_jsons_words(service: Service) -> None:
+    # The message said "not dict", "not list", "not NoneType": Python's names for what the
+    # client sent as JSON.
+    _, api = await service.new_tenant()
+    for value, kind in (({"host": "x"}, "an object"), (["a"], "an array"), (None, "null")):
+        body = await api.ok("POST", "/api/v1/modules", {"name": "crm", "settings": {"db": value}},
+                            status=422)
+        said = ("setting 'db' must be a string, number or boolean (settings are a flat object), "
+                f"not {kind}")
+        assert body["message"] == f"settings: {said}", body
+        assert body["details"] == [{"field": "settings", "message": said}], body
+    assert (await api.ok("GET", "/api/v1/modules"))["modules"] == []
+
+
 async def test_secrets_are_masked_everywhere(service: Service) -> None:
     _, api = await service.new_tenant()
     module = await new_module(api, settings={"apiKey": SECRET, "pin": "1234", "n": 42},

@@ -104,3 +104,15 @@ async def test_backup_of_a_postgresql_deployment_points_to_pg_dump(tmp_path: Pat
         code, output = await cli(command, str(tmp_path / "x.db"), "--config",
                                  str(service.config_file))
         assert code == 1 and "pg_dump" in output, output
+
+
+async def test_a_backup_into_a_missing_directory_names_that_directory(tmp_path: Path) -> None:
+    # It said "backup failed: [Errno 2] No such file or directory: '.../.a.db.partial-1234'",
+    # naming a file of its own the operator never asked for.
+    service = ServiceProcess(tmp_path, data_dir=tmp_path / "data")
+    service.data_dir.mkdir()
+    (service.data_dir / "voip-runtime.db").write_bytes(b"")
+    target = tmp_path / "missing" / "a.db"
+    code, output = await cli("backup", str(target), "--config", str(service.config_file))
+    assert (code, output) == (
+        1, f"voip-runtime backup: no directory {target.parent} to write a.db into\n")

@@ -100,7 +100,8 @@ async def test_a_reply_header_block_no_client_would_read_is_an_invalid_result(
 async def test_a_nested_setting_in_module_yaml_is_named_as_the_api_names_it(
         service: Service, tmp_path: Path) -> None:
     # The folder's check said "settings.apiBase.str: Input should be a valid string;
-    # settings.apiBase.int: ...", a line for each type pydantic tried.
+    # settings.apiBase.int: ...", a line for each type pydantic tried; then "settings: Value
+    # error, ... not dict": pydantic's prefix and Python's type name, not the API's words.
     _, api = await service.new_tenant()
     folder = tmp_path / "zadarma"
     shutil.copytree(MODULES / "zadarma", folder)
@@ -109,8 +110,8 @@ async def test_a_nested_setting_in_module_yaml_is_named_as_the_api_names_it(
     code, output = await deploy(service, folder, api.secret)
     assert code == 2
     assert output.strip() == (
-        f"voip-runtime: {folder / 'module.yaml'}: settings: Value error, setting 'apiBase' "
-        "must be a string, number or boolean (settings are a flat object), not dict")
+        f"voip-runtime: {folder / 'module.yaml'}: settings: setting 'apiBase' "
+        "must be a string, number or boolean (settings are a flat object), not an object")
     assert (await api.ok("GET", "/api/v1/modules"))["modules"] == []
 
 

@@ -29,3 +29,18 @@ async def test_originate_asks_for_a_credential_before_reading_the_body(service: 
             headers={"Content-Type": "application/json", **headers})
         assert response.status == 401, await response.text()
         assert (await response.json())["error"] == "unauthorized"
+
+
+async def test_a_number_too_long_to_read_is_a_400_in_the_clients_terms(service: Service) -> None:
+    # Python's own message reached the client: "Exceeds the limit (4300 digits) for integer
+    # string conversion ...; use sys.set_int_max_str_digits() to increase the limit".
+    _, api = await service.new_tenant()
+    for number in ("9" * 5000, "-" + "9" * 5000):
+        response = await api.request(
+            "POST", "/api/v1/modules", data='{"name": "m", "settings": {"n": ' + number + "}}",
+            headers={"Content-Type": "application/json"})
+        assert response.status == 400, await response.text()
+        assert await response.json() == {
+            "error": "bad_json",
+            "message": "the body is not valid JSON: a number of 5000 digits is too long"}
+    assert (await api.ok("GET", "/api/v1/modules"))["modules"] == []

@@ -99,7 +99,8 @@ async def test_413_body_too_large(service: Service) -> None:
 
 
 async def test_429_when_the_tenant_runs_too_much_at_once(tmp_path: Path) -> None:
-    config = service_config(tmp_path, tenant_limits=TenantLimitsConfig(concurrent_executions=1))
+    config = service_config(tmp_path, tenant_limits=TenantLimitsConfig(
+        concurrent_executions=1, queued_executions=0))
     client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN), host="127.0.0.1"))
     await client.start_server()
     try:

@@ -74,3 +74,19 @@ async def test_a_user_who_was_notified_keeps_playing_after_the_binding_moves(
     await seed.api.ok("PUT", f"/api/v1/modules/{seed.module['id']}/bindings",
                       {"bindings": {"101": ivan["id"]}})
     assert await play(seed, calls["c-1"], seed.user_token) == (302, f"{RECORD_BASE}/r-1")
+
+
+async def test_a_tenant_key_in_the_url_is_refused_and_runs_nothing(service: Service) -> None:
+    # `?token=` is documented for a user token (userTokenQuery); a tenant key there played
+    # the recording too, putting the tenant's admin credential in access logs and histories.
+    seed = await seed_setup(service)
+    calls = await recorded_calls(seed)
+    before = len((await seed.api.ok("GET", "/api/v1/executions"))["executions"])
+    status, body = await play(seed, calls["c-1"], seed.api.secret)
+    assert (status, body) == (401, {
+        "error": "unauthorized", "message": "a tenant API key goes in the Authorization header, "
+                                            "never in the URL (?token= takes a user token)"})
+    assert len((await seed.api.ok("GET", "/api/v1/executions"))["executions"]) == before
+    # In the header it plays; a user token in the URL still does.
+    assert await play(seed, calls["c-1"], None) == (302, f"{RECORD_BASE}/r-1")
+    assert await play(seed, calls["c-1"], seed.user_token) == (302, f"{RECORD_BASE}/r-1")

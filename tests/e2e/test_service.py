@@ -133,8 +133,24 @@ async def test_webhook_rate_limit_answers_429_with_retry_after(tmp_path: Path) -
         await service.client.close()
 
 
+async def test_a_providers_burst_waits_for_the_tenants_slots(service: Service) -> None:
+    """Twelve webhooks at once, as a provider sends them when a group call rings twelve
+    phones, under the default limits (6 executions at once): each is run and stored in its
+    turn. The seventh and later were answered 429 at once, and providers that do not retry
+    lost those operators' notifications."""
+    seed = await seed_setup(service)
+    responses = await asyncio.gather(*(seed.post_hook(start(f"burst-{n}"))
+                                       for n in range(12)))
+    assert [r.status for r in responses] == [200] * 12
+    calls = (await seed.api.ok("GET", "/api/v1/calls?limit=100"))["calls"]
+    assert sorted(c["provider_call_id"] for c in calls) == sorted(
+        f"burst-{n}" for n in range(12))
+
+
 async def test_concurrent_execution_limit_protects_the_pool(tmp_path: Path) -> None:
-    service = await limited_service(tmp_path, TenantLimitsConfig(concurrent_executions=1))
+    service = await limited_service(
+        tmp_path, TenantLimitsConfig(concurrent_executions=1, queued_executions=1,
+                                     queue_wait_seconds=0.1))
     try:
         slow = (
             "def VoipParseWebhookRequest(request):\n"

@@ -931,6 +931,27 @@ async def test_a_call_record_never_overrides_the_answer_event(world: World) -> N
     assert (call.answered_phone, call.answered_user_id) == ("102", world.bob.id)
 
 
+async def test_a_record_corrected_to_unanswered_takes_back_who_answered(world: World) -> None:
+    """Who answered came only from a record saying Answered (no answer event); the record
+    corrected to NoAnswer left the call 'no_answer' yet answered by 103, listed among that
+    operator's answered calls and playable with their token."""
+    await world.run(event("NotifyStart", dst="103"))
+    await world.run(record(dst="103", disposition="answered", duration=12))
+    corrected = await world.run(record(dst="103", disposition="no_answer", duration=0))
+    assert corrected.record is not None
+    call = await world.store.get_call(world.tenant.id, corrected.record.id)
+    assert call is not None and call.disposition == "no_answer"
+    assert (call.answered_phone, call.answered_user_id) == (None, None)
+    # An answer event's word stands: a later record does not take it back.
+    await world.run(event("NotifyStart", dst="102", call_id="c2"))
+    await world.run(event("NotifyAnswer", dst="102", disposition="answered", call_id="c2"))
+    kept = await world.run(record(dst="102", disposition="no_answer", call_id="c2"))
+    assert kept.record is not None
+    call = await world.store.get_call(world.tenant.id, kept.record.id)
+    assert call is not None and (call.answered_phone, call.answered_user_id) == (
+        "102", world.bob.id)
+
+
 async def test_an_unanswered_call_has_nobody_who_answered(world: World) -> None:
     await world.run(event("NotifyStart"))
     await world.run(event("NotifyEnd", disposition="no_answer"))

@@ -48,6 +48,18 @@ def test_run_other_functions_with_settings_from_module_yaml() -> None:
         {"id": "101", "name": "Operator"}, {"id": "102", "name": "Anna Petrova"}]
 
 
+def test_check_and_run_take_a_module_folder_as_deploy_does() -> None:
+    """`voip-runtime check scripts/seed-json` said "cannot read ...: Is a directory"; deploy
+    takes the folder, so a builder types it for check and run too."""
+    code, data, stderr = cli("check", str(SEED))
+    assert (code, stderr) == (0, "")
+    assert data is not None and data["ok"] is True
+    code, data, _ = cli("run", str(SEED), "--function", "VoipGetMembers")
+    assert code == 0  # its settings from the folder's module.yaml, as for its script.py
+    assert data is not None and data["result"] == [
+        {"id": "101", "name": "Operator"}, {"id": "102", "name": "Anna Petrova"}]
+
+
 def test_invalid_result_exits_1_and_names_the_key(tmp_path: Path) -> None:
     script = tmp_path / "script.py"
     script.write_text("def VoipParseWebhookRequest(request):\n"
@@ -303,3 +315,64 @@ def test_a_request_file_is_checked_as_the_api_checks_a_composed_request(tmp_path
         code, data, error = cli("run", str(script), "--request", str(request))
         assert code == 2 and data is None, (request_json, error)
         assert error.startswith(f"voip-runtime: {request}: {field}"), error
+
+
+def test_check_prints_what_the_apis_check_says_and_run_no_worker_internals(
+        tmp_path: Path) -> None:
+    # check printed a whole call's outcome (result, logs, durations) for a compile that ran
+    # nothing, and both printed `retire`, whether the pool would end the worker.
+    code, data, _ = cli("check", str(SEED / "script.py"))
+    assert code == 0 and data == {"ok": True}
+    script = tmp_path / "script.py"
+    script.write_text("def VoipParseWebhookRequest(request):\n    return _x\n")
+    code, data, _ = cli("check", str(script))
+    problem = '"_x" is an invalid variable name because it starts with "_"'
+    assert code == 1 and data == {"ok": False, "error": {
+        "type": "CompileError", "message": f"line 2: {problem}", "line": 2,
+        "problems": [{"line": 2, "message": problem}]}}, data
+    code, data, _ = cli("run", str(SEED / "script.py"), "--request",
+                        str(SEED / "examples" / "start.json"))
+    assert code == 0 and data is not None
+    assert set(data) == {"ok", "result", "error", "limit", "logs", "logs_truncated",
+                         "duration_ms", "cpu_ms", "reply", "storage", "fetches"}, data
+
+
+def test_settings_the_service_would_refuse_are_a_usage_error(tmp_path: Path) -> None:
+    # A nested setting ran here although the service refuses it (422) and no script could
+    # ever see it there.
+    settings = tmp_path / "settings.yaml"
+    for text, said in (
+            ("db: {host: x}\n", "setting 'db' must be a string, number or boolean (settings are "
+                                "a flat object), not an object"),
+            ("hosts: [a, b]\n", "setting 'hosts' must be a string, number or boolean (settings "
+                                "are a flat object), not an array"),
+            ("101: x\n", "setting names are text, not 101 (quote it in YAML)")):
+        settings.write_text(text)
+        code, data, stderr = cli("run", str(SEED / "script.py"), "--settings", str(settings))
+        assert (code, data) == (2, None), data
+        assert stderr == f"voip-runtime: {settings}: settings: {said}\n", stderr
+    settings.write_text("apiKey: k\nport: 5060\ntls: true\n")
+    code, _, stderr = cli("run", str(SEED / "script.py"), "--settings", str(settings))
+    assert code == 0, stderr
+
+
+def test_an_allowlist_the_service_would_refuse_is_a_usage_error_in_its_words(
+        tmp_path: Path) -> None:
+    # "not a host name: 'https://api.example.com/'" here, "give the host name only, without
+    # a scheme" from the API; and "API.example.com", which the API refuses, was taken here.
+    for host, said in (
+            ("https://api.example.com/", "'https://api.example.com/': give the host name only, "
+                                         "without a scheme"),
+            ("API.example.com", "'API.example.com': host names are written in lowercase "
+                                "('api.example.com')")):
+        code, data, stderr = cli("run", str(SEED / "script.py"), "--allow", host)
+        assert (code, data) == (2, None), data
+        assert stderr == f"voip-runtime: --allow: {said}\n", stderr
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "script.py").write_text((SEED / "script.py").read_text())
+    (folder / "module.yaml").write_text("name: m\nallowlist: [api.example.com/v1]\n")
+    code, _, stderr = cli("run", str(folder / "script.py"))
+    assert code == 2
+    assert stderr == (f"voip-runtime: {folder / 'module.yaml'}: allowlist: 'api.example.com/v1': "
+                      "give the host name only, without a path\n"), stderr

@@ -1203,7 +1203,10 @@ def test_call_link_is_kept_exactly_as_given(url: str) -> None:
         ("https://", "must be an absolute URL with a host"),
         ("https:///path", "must be an absolute URL with a host"),
         ("https://x.example/a b", "must not contain spaces"),
-        ("https://x.example/запись", "percent-encode them with urllib.parse.quote()"),
+        ("https://x.example/запись", "percent-encode the path and query with "
+                                     "urllib.parse.quote() (not the whole link"),
+        # quote() was the advice for a host too, where it makes a link to nowhere.
+        ("https://пример.рф/r.mp3", 'write the host in its ASCII form (host.encode("idna")'),
         ("https://x.example:99999/", "is not a valid URL"),
         # urlsplit takes it, aiohttp's yarl (which builds the redirect) does not.
         ("https://evil.example\\@127.0.0.1/x", "is not a URL a browser can be sent to"),
@@ -1225,3 +1228,40 @@ def test_generate_call_result_is_ignored(value: Any) -> None:
     result = validate_result("VoipGenerateCall", value)
     assert result == NoResult()
     assert result.to_json() is None
+
+
+# --- a trailing comma after return -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("function", "value", "kind"), [
+    (PARSE, [{"event": event()}], "a dict"),  # return VoipWebhookParseResult(event=...),
+    (PARSE, [{}], "a dict"),
+    (TEST, [{"success": True}], "a dict"),
+    (LINK, ["https://records.example/1.mp3"], "a string"),
+    (MEMBERS, [[{"id": "101"}]], "a list"),
+])
+def test_a_result_behind_a_trailing_comma_is_named_a_tuple(function: str, value: Any,
+                                                            kind: str) -> None:
+    """`return {...},` returns a one-item tuple, which the worker hands over as a list: the
+    message said "must be a dict (got list)", a type the script never wrote."""
+    assert only_problem(function, value) == {
+        "key": "", "message": f"must be {kind}, not a tuple or list holding one: a trailing "
+                              "comma after the returned value (`return x,`) makes a tuple; "
+                              "return the value itself"}
+
+
+def test_parse_results_returned_side_by_side_are_told_to_be_one_dict() -> None:
+    """`return {"event": ...}, {"callRecord": ...}` said "must be a dict (got list)"."""
+    assert only_problem(PARSE, [{"event": event()}, {"callRecord": record()}]) == {
+        "key": "", "message": "must be one dict, not a tuple or list of parse results: return "
+                              'their keys together, {"event": ..., "callRecord": ..., '
+                              '"response": ...}'}
+
+
+def test_a_list_that_holds_no_valid_result_is_told_as_before() -> None:
+    assert only_problem(PARSE, [{"evnt": event()}]) == {
+        "key": "", "message": "must be a dict (got list)"}
+    assert only_problem(PARSE, [{"event": event()}, 5]) == {
+        "key": "", "message": "must be a dict (got list)"}
+    assert only_problem(LINK, ["https://a.example/1", "https://a.example/2"]) == {
+        "key": "", "message": "must be a string (got list)"}

@@ -21,7 +21,7 @@ from runtime.config import ConfigError, load_config
 from runtime.connection_budget import ConnectionBudget, connections_for
 from runtime.deadlines import BODY_GRACE_SECONDS, Deadlines, WatchedConnection
 from runtime.errors import ApiError
-from runtime.text import first_invalid_text, valid_strings, valid_text
+from runtime.text import NUL_PROBLEM, UNICODE_PROBLEM, first_invalid_text, valid_strings, valid_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,8 +57,10 @@ def test_every_escaped_byte_decodes_as_the_bytes_would() -> None:
 def test_valid_strings_and_first_invalid_text() -> None:
     value = {"a\udcff": ["x", {"k": "\ud800"}], "n": 5}
     assert valid_strings(value) == {"a\ufffd": ["x", {"k": "\ufffd"}], "n": 5}
-    assert first_invalid_text(value, "body") == "body.[key]"
-    assert first_invalid_text({"a": ["x", {"k": "\ud800"}]}, "body") == "body.a.1.k"
+    assert first_invalid_text(value, "body") == ("body.[key]", UNICODE_PROBLEM)
+    assert first_invalid_text({"a": ["x", {"k": "\ud800"}]}, "body") == ("body.a.1.k",
+                                                                        UNICODE_PROBLEM)
+    assert first_invalid_text({"a": ["x", "y\x00"]}, "body") == ("body.a.1", NUL_PROBLEM)
     assert first_invalid_text({"a": ["x"]}, "body") is None
     deep: object = "\udcff"
     for _ in range(5000):  # deeper than Python's recursion limit
@@ -81,7 +83,7 @@ def test_first_invalid_text_costs_memory_by_depth_not_by_items() -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert where == "body" + ".0" * 300 + ".100000"
+    assert where == ("body" + ".0" * 300 + ".100000", UNICODE_PROBLEM)
     assert peak < 1024 * 1024  # it was over 60 MiB
 
 

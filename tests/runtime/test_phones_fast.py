@@ -9,6 +9,7 @@ compared with what phonenumbers.parse + is_valid_number + format_number give.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Iterator
 
@@ -106,6 +107,20 @@ def test_the_region_does_not_change_a_plus_number(region: str) -> None:
 )
 def test_what_the_fast_path_answers(text: str, expected: object) -> None:
     assert phones_fast.e164(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "+79161234567", "+", "", "79161234567", "++7916", "+7916x", "+7916 ", " +7916", "+7916\n",
+    "+٣٤٥٦٧٨٩٠١٢٣", "+¹²³⁴⁵⁶⁷⁸⁹⁰", "+７９１６１２３４５６７", "+0", "-7916", "+-7916",
+])
+def test_the_fast_path_reads_only_a_plus_and_ascii_digits(text: str) -> None:
+    # What the pattern r"\+[0-9]+" took, and nothing else: other scripts' digits, which
+    # str.isdigit takes too, go to the library.
+    fast = phones_fast.e164(text)
+    if re.fullmatch(r"\+[0-9]+", text) is None:
+        assert fast is Fallback.ASK_LIBRARY
+    assert phones_fast.is_plus_digits(text, text[1:]) is (
+        re.fullmatch(r"\+[0-9]+", text) is not None)
 
 
 def normalize_with_library(raw: str, region: str) -> str | None:

@@ -463,6 +463,33 @@ def test_enums_behave_as_strings() -> None:
     ]  # fmt: skip
 
 
+def test_a_providers_spelling_given_to_an_enum_says_the_member_meant() -> None:
+    """`VoipCallDisposition("no answer")` (Zadarma's own string) said only "'no answer' is not
+    a valid VoipCallDisposition", where the result validation names the member meant."""
+    body = """
+        said = []
+        for kind, text in [(VoipCallDisposition, "no answer"), (VoipCallDisposition, "NoAnswer"),
+                           (VoipCallDisposition, "no money, no limit"),
+                           (VoipWebhookEvent, "NOTIFY_START"), (VoipCallDirection, "incoming")]:
+            try:
+                kind(text)
+            except ValueError as error:
+                said.append(str(error))
+        return said
+    """
+    assert result_of(body) == [
+        "'no answer' is not a valid VoipCallDisposition; did you mean "
+        "VoipCallDisposition.NoAnswer ('no_answer')?",
+        "'NoAnswer' is not a valid VoipCallDisposition; did you mean "
+        "VoipCallDisposition.NoAnswer ('no_answer')?",
+        "'no money, no limit' is not a valid VoipCallDisposition; did you mean "
+        "VoipCallDisposition.NoMoneyNoLimit ('no_money_no_limit')?",
+        "'NOTIFY_START' is not a valid VoipWebhookEvent; did you mean "
+        "VoipWebhookEvent.NotifyStart ('notify_start')?",
+        "'incoming' is not a valid VoipCallDirection; its values: 'in', 'out', 'internal'",
+    ]
+
+
 def test_enum_values_are_the_contract_strings() -> None:
     body = """
         enums = (VoipCallDirection, VoipCallDisposition, VoipWebhookEvent)

@@ -220,3 +220,35 @@ async def test_a_tenant_is_weighed_by_its_calls_cpu_time_not_their_wall_clock_ti
             ok=True, duration_ms=duration_ms, cpu_ms=cpu_ms))
         await task
     assert pool.pool._heavy("t") is heavy
+
+
+async def test_a_call_behind_one_that_ends_while_its_worker_is_paused_keeps_its_wall_clock(
+        stand_ins: Callable[..., StandIns]) -> None:
+    """A heavy call's worker is paused for light calls just after it wrote its outcome (the
+    parent reads it a moment later), with the group's next call already in its pipe. Ending
+    the paused call resumed the worker, and resuming armed the wall-clock deadline of the
+    call now at the head before that call had started: its deadline was already past, so the
+    call failed at once as 'wall-clock limit of 20 s exceeded' after a fraction of a
+    millisecond (a webhook answered 500, seen with SIGTERM under load on two nodes), and its
+    worker was killed and charged to the tenant's restart budget."""
+    pools = stand_ins(["heavy"], size=1, inflight_per_worker=2)
+    pool, worker = pools.pool, pools.workers["heavy"]
+    first = pools.running("heavy")
+    second = pools.running("heavy")  # in the pipe behind the first
+    assert pools.in_pipe("heavy") == 2
+    pool._loads["heavy"].heavy = True
+    pool._gate.light_activity()  # another tenant's call
+    pool._gate.heavy_started(worker)
+    assert pool._gate.paused(worker)
+
+    # The light calls went quiet a moment ago; the gate's tick, which would continue the
+    # worker, has not run yet (the event loop is busy reading outcomes).
+    pool._gate._last_light -= 1.0
+    pool._complete_head(worker, Outcome(ok=True, result={}))  # the outcome written before
+
+    assert first.future.result().ok
+    await asyncio.sleep(0.05)
+    assert not second.future.done(), second.future.result()
+    assert not worker.dead
+    assert second.deadline is None or second.deadline.when() > asyncio.get_running_loop(
+    ).time() + 10

@@ -64,3 +64,52 @@ async def test_a_call_waiting_on_the_host_does_not_hold_up_its_group() -> None:
             release.set()
             outcomes = await asyncio.gather(first, *([second] if second else []))
         assert all(outcome.ok for outcome in outcomes), outcomes
+
+
+QUICK = textwrap.dedent(
+    """
+    def VoipParseWebhookRequest(request):
+        return {"response": {"status": 200, "headers": {}, "body": "quick"}}
+    """
+)
+
+
+async def test_calls_waiting_on_the_host_leave_room_for_other_tenants() -> None:
+    """Tenants whose scripts wait on slow fetch targets keep workers busy without using a
+    core. Those waits counted as calls running at once: with `size` such calls waiting, a
+    tenant whose calls were not yet known to be quick found no room, even on a worker of its
+    own, until one of them returned; with tenants that keep waiting (a provider that hangs,
+    each retry waiting again) its webhook failed after the queue's wait (500,
+    SandboxUnavailable) however free the cores were. Waiting on the host is no call running."""
+    release = asyncio.Event()
+    held: set[str] = set()
+
+    async def host(request: dict[str, Any]) -> dict[str, Any]:
+        held.add(request["key"])
+        await release.wait()
+        return {"ok": True, "found": False, "value": None}
+
+    quick = Call(source=QUICK, function="VoipParseWebhookRequest",
+                 request=RequestData(method="POST", body="{}"))
+    slow_tenants = [f"slow-{n}" for n in range(4)]  # as many as the calls running at once
+    async with SandboxPool(size=4, limits=LIMITS, queue_seconds=3) as pool:
+        holding = []
+        try:
+            for tenant in slow_tenants:
+                holding.append(asyncio.ensure_future(
+                    pool.run(holding_call(tenant), handler=host, group=tenant)))
+                for _ in range(500):
+                    if tenant in held:
+                        break
+                    await asyncio.sleep(0.01)
+                assert tenant in held, f"{tenant}'s call did not reach the host"
+            # A newcomer's first calls, while every slow call still waits on the host.
+            for _ in range(3):
+                outcome = await pool.run(quick, group="newcomer")
+                assert outcome.ok, outcome.error
+                assert outcome.result == {"response": {"status": 200, "headers": {},
+                                                       "body": "quick"}}
+        finally:
+            release.set()
+            outcomes = await asyncio.gather(*holding)
+        assert all(outcome.ok for outcome in outcomes), outcomes
