@@ -131,6 +131,7 @@ def create_app(config: Config, operator_token: str) -> web.Application:
     limits = config.tenant_limits
     app[LIMITER] = TenantLimiter(
         limits.webhooks_per_second, limits.webhook_burst, limits.concurrent_executions,
+        run_rate=limits.runs_per_second, run_burst=limits.run_burst,
         queued=limits.queued_executions, queue_wait_seconds=limits.queue_wait_seconds,
     )
     app.cleanup_ctx.extend([store_context, pool_context, runner_context, retention_context])

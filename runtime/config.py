@@ -108,6 +108,20 @@ class TenantLimitsConfig(Strict):
     # well under it, while a tenant whose calls are slow is still told 429 soon, not held.
     queued_executions: int = Field(default=100, ge=0)
     queue_wait_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Script checks (an upload's too), dry runs and replays, and function runs a tenant starts
+    # from the API or the console: each costs a worker's CPU time, so they have a rate of
+    # their own (webhooks do not spend it).
+    runs_per_second: float = Field(default=20.0, gt=0)
+    run_burst: int = Field(default=100, ge=1)
+    # What one tenant key may create (runtime/operations/caps.py): each module brings its own
+    # storage and execution log, each version up to 64 KiB of source, so without caps one key
+    # could fill the disk that every tenant shares. Far above what a real company uses.
+    max_modules: int = Field(default=200, ge=1)
+    max_versions_per_module: int = Field(default=5_000, ge=1)
+    max_bindings_per_module: int = Field(default=20_000, ge=1)
+    max_users: int = Field(default=10_000, ge=1)
+    # Live (unrevoked) tokens of one user.
+    max_tokens_per_user: int = Field(default=100, ge=1)
 
 
 class FetchConfig(Strict):

@@ -7,7 +7,8 @@
   deadlines (`runtime/deadlines.py`), then `checked_headers`: header values are valid Unicode
   from here on (aiohttp hands a raw 0xFF over as the lone surrogate U+DCFF, which fails
   wherever it is encoded: a cookie's signature check, a credential's hash), and the Host header
-  makes a URL; then errors as JSON (`runtime/errors.json_errors`); then, for the paths under
+  makes a URL, and a request outside webhooks carries at most one Authorization header; then
+  errors as JSON (`runtime/errors.json_errors`); then, for the paths under
   a prefix that registered one (`scope_middleware`: the console's error pages), that part's
   own middleware. A webhook or an API request does not pass through the console's.
 - a logger that reports a malformed request (a bad request line, an oversized or invalid
@@ -65,9 +66,15 @@ class ClientErrorLogger(logging.LoggerAdapter[logging.Logger]):
         self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
 
 
+# Header lines a request may carry (aiohttp's default, said here so that a dry run's composed
+# request is held to the same: runtime/operations/dry_runs.py); a webhook with more is a 400.
+MAX_REQUEST_HEADERS = 128
+
+
 def handler_args(config: HttpConfig) -> Mapping[str, Any]:
     return {
         "auto_decompress": False,
+        "max_headers": MAX_REQUEST_HEADERS,
         "keepalive_timeout": config.keepalive_timeout_seconds,
         "logger": ClientErrorLogger(logging.getLogger("aiohttp.server")),
     }
@@ -104,8 +111,14 @@ def checked_headers(request: web.Request) -> web.Request | web.Response:
     are not UTF-8 become U+FFFD. An ASCII request (nearly every one) passes untouched. And a
     Host header that makes no URL (`x:99999`, a name IDNA refuses) is a 400 here, not a
     ValueError wherever `request.url` is first read. The URL's text is kept in the request
-    (`URL_TEXT`) for the webhook intake."""
+    (`URL_TEXT`) for the webhook intake. Outside webhooks (whose headers are the script's to
+    read), more than one Authorization header is a 400: which credential the request meant is
+    not ours to guess (aiohttp's `headers.get` would quietly take the first)."""
     headers = request.headers
+    if len(headers.getall("Authorization", ())) > 1 and not request.path.startswith("/hooks/"):
+        return ApiError(400, "ambiguous_credentials",
+                        "the request carries more than one Authorization header; send one "
+                        "credential").response()
     # One C-level pass over the values joined, not a generator step per header.
     if not "".join(headers.values()).isascii():
         request = request.clone(headers=[(name, valid_text(value))

@@ -1,4 +1,5 @@
-"""Per-tenant webhook rate and concurrent-execution limits (one tenant cannot fill the pool).
+"""Per-tenant rate limits (webhooks; checks, dry runs and function runs) and the
+concurrent-execution limit (one tenant cannot fill the pool).
 
 A tenant runs at most `concurrent` executions at once; the next ones wait their turn (first come,
 first served), at most `queued` of them and each at most `queue_wait_seconds`, and only beyond
@@ -59,33 +60,26 @@ class Refused(Exception):
 FORGET_FULL_BUCKETS_AT = 1024
 
 
-class TenantLimiter:
-    def __init__(self, rate: float, burst: int, concurrent: int, *, queued: int = 0,
-                 queue_wait_seconds: float = 0.0) -> None:
+class TenantBuckets:
+    """One rate limit, a token bucket per tenant (created on its first request)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = burst
-        self.concurrent = concurrent
-        self.queued = queued
-        self.queue_wait_seconds = queue_wait_seconds
         self._buckets: dict[str, TokenBucket] = {}
-        self._running: dict[str, int] = {}
-        # Per tenant, the executions waiting for a slot, oldest first; a slot freed is handed
-        # to the first of them (its future's result), so `_running` never dips meanwhile.
-        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
         self._forget_at = FORGET_FULL_BUCKETS_AT
 
-    def admit_webhook(self, tenant_id: str) -> None:
+    def take(self, tenant_id: str) -> float:
+        """0 when the tenant may go on; otherwise the seconds until it may."""
         bucket = self._buckets.get(tenant_id)
         if bucket is None:
             if len(self._buckets) >= self._forget_at:
                 self._forget_full_buckets()
             bucket = self._buckets[tenant_id] = TokenBucket(self.rate, float(self.burst))
-        wait = bucket.take()
-        if wait:
-            raise Refused(f"webhook rate limit of {self.rate:g}/s exceeded", wait)
+        return bucket.take()
 
     def _forget_full_buckets(self) -> None:
-        """Every tenant that ever sent a webhook kept a bucket, deleted tenants' too; a full
+        """Every tenant that ever sent a request kept a bucket, deleted tenants' too; a full
         one is a new one, so those go. Run when the table has doubled since the last time, so
         it costs each admission O(1) on average and the table stays within twice the tenants
         whose buckets are still refilling."""
@@ -94,9 +88,45 @@ class TenantLimiter:
                          if not bucket.full(now)}
         self._forget_at = max(FORGET_FULL_BUCKETS_AT, 2 * len(self._buckets))
 
+    def tenants(self) -> set[str]:
+        return set(self._buckets)
+
+
+class TenantLimiter:
+    """A tenant's webhooks (`rate`, `burst`), its runs started from the API and the console
+    (`run_rate`, `run_burst`: script checks, dry runs and replays, function runs: each costs
+    the service a worker's CPU time, and nothing else limits them), and its executions at
+    once (`concurrent`, with `queued` more waiting at most `queue_wait_seconds`)."""
+
+    def __init__(self, rate: float, burst: int, concurrent: int, *, run_rate: float,
+                 run_burst: int, queued: int = 0, queue_wait_seconds: float = 0.0) -> None:
+        self.concurrent = concurrent
+        self.queued = queued
+        self.queue_wait_seconds = queue_wait_seconds
+        self.webhooks = TenantBuckets(rate, burst)
+        self.runs = TenantBuckets(run_rate, run_burst)
+        self._running: dict[str, int] = {}
+        # Per tenant, the executions waiting for a slot, oldest first; a slot freed is handed
+        # to the first of them (its future's result), so `_running` never dips meanwhile.
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+
+    def admit_webhook(self, tenant_id: str) -> None:
+        wait = self.webhooks.take(tenant_id)
+        if wait:
+            raise Refused(f"webhook rate limit of {self.webhooks.rate:g}/s exceeded", wait)
+
+    def admit_run(self, tenant_id: str) -> None:
+        """Admit a check, dry run or function run the tenant asked for (not a webhook's)."""
+        wait = self.runs.take(tenant_id)
+        if wait:
+            raise Refused(
+                f"rate limit of {self.runs.rate:g}/s (bursts of {self.runs.burst}) for script "
+                f"checks, dry runs and function runs exceeded (tenant_limits.runs_per_second, "
+                f"tenant_limits.run_burst)", wait)
+
     def tenants_tracked(self) -> int:
         """Tenants this node holds a rate bucket or a running count for."""
-        return len(self._buckets.keys() | self._running.keys())
+        return len(self.webhooks.tenants() | self.runs.tenants() | self._running.keys())
 
     def begin_execution(self, tenant_id: str) -> bool:
         """Take one of the tenant's execution slots if one is free and nobody waits for one

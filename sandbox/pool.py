@@ -928,14 +928,30 @@ class SandboxPool:
         if not worker.inflight or worker.inflight[0] is not pending or pending.future.done():
             return
         elapsed = (time.perf_counter() - pending.started_at - pending.paused_seconds) * 1000
-        pending.future.set_result(failure(
-            "LimitExceeded",
-            f"wall-clock limit of {pending.limits.wall_seconds:g} s exceeded",
-            limit="wall",
-            duration_ms=elapsed,
-        ))
+        if self._spent_its_cpu(worker, pending):
+            # Computing all along, in C code where the worker's own CPU timer cannot stop it
+            # (a regex backtracking, huge integer arithmetic): that is the CPU limit, which
+            # tells the builder to fix their code rather than suspect a slow provider.
+            outcome = failure("LimitExceeded",
+                              f"CPU time limit of {pending.limits.cpu_seconds:g} s exceeded",
+                              limit="cpu", duration_ms=elapsed)
+        else:
+            outcome = failure("LimitExceeded",
+                              f"wall-clock limit of {pending.limits.wall_seconds:g} s exceeded",
+                              limit="wall", duration_ms=elapsed)
+        pending.future.set_result(outcome)
         self.stats.deadline_kills += 1
         self._take_out(worker, "held a call past its wall-clock deadline", charge=True)
+
+    @staticmethod
+    def _spent_its_cpu(worker: Worker, pending: PendingCall) -> bool:
+        """The call used at least its CPU limit, as the worker's CPU time since the slow check
+        shows (`_on_slow` reads the baseline; a call never found slow has none). What it used
+        before that (at most SLOW_CALL_SECONDS) is not counted, in the call's favour."""
+        if pending.cpu_baseline is None:
+            return False
+        now_cpu = worker.cpu_seconds()
+        return now_cpu is not None and now_cpu - pending.cpu_baseline >= pending.limits.cpu_seconds
 
     def _complete_head(self, worker: Worker, outcome: Outcome) -> None:
         pending = worker.inflight.popleft()

@@ -20,6 +20,9 @@ from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
 
+BINDINGS_CAPPED = ("the bindings would grow past tenant_limits.max_bindings_per_module "
+                   "(`limit_reached`).")
+
 
 
 class BindingsBody(Body):
@@ -58,8 +61,9 @@ async def set_bindings(request: web.Request, *, replace: bool) -> web.Response:
 
 @routes.put("/api/v1/modules/{module_id}/bindings")
 @documented("Replace a module's member bindings", auth="tenant", body=BindingsBody,
-            response=BindingList, errors=[404],
-            error_notes={404: "the module, or a user id that is not the tenant's."})
+            response=BindingList, errors=[404, 409],
+            error_notes={404: "the module, or a user id that is not the tenant's.",
+                         409: BINDINGS_CAPPED})
 async def replace_bindings(request: web.Request) -> web.Response:
     """Exactly these bindings; every other member of the module is unbound."""
     return await set_bindings(request, replace=True)
@@ -67,8 +71,9 @@ async def replace_bindings(request: web.Request) -> web.Response:
 
 @routes.patch("/api/v1/modules/{module_id}/bindings")
 @documented("Change some of a module's member bindings", auth="tenant",
-            body=BindingsBody, response=BindingList, errors=[404],
-            error_notes={404: "the module, or a user id that is not the tenant's."})
+            body=BindingsBody, response=BindingList, errors=[404, 409],
+            error_notes={404: "the module, or a user id that is not the tenant's.",
+                         409: BINDINGS_CAPPED})
 async def merge_bindings(request: web.Request) -> web.Response:
     """These bindings changed (a null user unbinds the member); the others kept."""
     return await set_bindings(request, replace=False)

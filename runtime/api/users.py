@@ -21,6 +21,7 @@ from runtime.openapi.models import (
     UserTokenOut,
     dump,
 )
+from runtime.operations import users as user_ops
 from runtime.operations.services import services
 from runtime.operations.users import NewUserBody, remove_user, revoke_token
 from runtime.store.models import User, UserToken
@@ -30,11 +31,13 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/v1/users")
 @documented("Create a user", auth="tenant", body=NewUserBody, response=User, status=201,
-            errors=[409], error_notes={409: "a user of that name exists."})
+            errors=[409], error_notes={409: "a user of that name exists (`conflict`), or the "
+                                            "tenant has tenant_limits.max_users "
+                                            "(`limit_reached`)."})
 async def create_user(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     body = await read_body(request, NewUserBody)
-    user = await request.app[STORE].create_user(auth.tenant_id, body.name, body.email)
+    user = await user_ops.create_user(services(request), auth.tenant_id, body)
     return reply(user, status=201)
 
 
@@ -56,12 +59,13 @@ async def get_user(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/users/{user_id}/tokens")
 @documented("Create a user token", auth="tenant", response=NewUserTokenOut, status=201,
-            errors=[404])
+            errors=[404, 409], error_notes={409: "the user has tenant_limits.max_tokens_per_user "
+                                                 "live tokens (`limit_reached`)."})
 async def create_token(request: web.Request) -> web.Response:
     """A new user token; its secret is in this answer and nowhere else, ever."""
     auth = await require_tenant(request)
-    created = found(await request.app[STORE].create_user_token(
-        auth.tenant_id, request.match_info["user_id"]), "user")
+    created = found(await user_ops.create_token(
+        services(request), auth.tenant_id, request.match_info["user_id"]), "user")
     token, secret = created
     return reply(dump(NewUserTokenOut, {
         "id": token.id, "user_id": token.user_id, "prefix": token.prefix,

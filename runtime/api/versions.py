@@ -32,8 +32,10 @@ class NewVersionBody(Body):
 
 @routes.post("/api/v1/modules/{module_id}/versions")
 @documented("Upload a script version", auth="tenant", body=NewVersionBody,
-            response=VersionOut, status=201, errors=[404, 409], error_notes={
-                409: "`base_version_id` is no longer the active version.",
+            response=VersionOut, status=201, errors=[404, 409, 429], error_notes={
+                409: "`base_version_id` is no longer the active version (`conflict`), or the "
+                     "module has tenant_limits.max_versions_per_module versions "
+                     "(`limit_reached`).",
                 422: "or `invalid_script`: the script does not compile or breaks the "
                      "contract; every problem is in `problems`, each with its line."})
 async def add_version(request: web.Request) -> web.Response:
@@ -91,8 +93,10 @@ async def rollback(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/check")
 @documented("Check a script without storing it", auth="tenant", body=SourceBody,
-            response=CheckOut, error_notes={
-                422: "or `invalid_script`, with every problem and its line in `problems`."})
+            response=CheckOut, errors=[429], error_notes={
+                422: "or `invalid_script`, with every problem and its line in `problems`.",
+                429: "the tenant's rate of checks, dry runs and function runs "
+                     "(tenant_limits.runs_per_second, run_burst) is spent."})
 async def check(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     body = await read_body(request, SourceBody)

@@ -22,6 +22,7 @@ from runtime.console.web import (
 )
 from runtime.contract import CallDirection
 from runtime.errors import ApiError, not_found
+from runtime.operations import bindings as binding_ops
 from runtime.operations import functions
 from runtime.operations import modules as module_ops
 from runtime.operations.module_fields import (
@@ -30,7 +31,7 @@ from runtime.operations.module_fields import (
     mask,
     unique,
 )
-from runtime.operations.modules import module_changed, tenant_module, webhook_url
+from runtime.operations.modules import tenant_module, webhook_url
 from runtime.operations.services import services
 from runtime.store.models import CallFilter, Module, utc_now
 from runtime.store.retention import ModuleHealth
@@ -350,14 +351,13 @@ async def save_bindings(request: web.Request) -> web.StreamResponse:
             bindings[member] = text(form, f"m{i}-user") or None
     try:
         with store_errors():
-            result = await request.app[STORE].set_bindings(
-                session.tenant_id, module.id, bindings, replace=False)
+            result = await binding_ops.set_bindings(services(request), module, bindings,
+                                                    replace=False)
     except ApiError as error:
         return await render_module(request, session, module, status=error.status,
                                    errors={"bindings": [error.message]})
     if result is None:
         raise not_found("module")
-    module_changed(services(request), module.id)
     raise see_other(f"{PREFIX}/modules/{module.id}?saved=bindings#bindings")
 
 

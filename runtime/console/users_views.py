@@ -31,6 +31,7 @@ from runtime.console.web import (
     store_errors,
 )
 from runtime.errors import ApiError, found, not_found
+from runtime.operations import users as user_ops
 from runtime.operations.services import services
 from runtime.operations.users import NewUserBody, remove_user, revoke_token
 from runtime.store.models import User
@@ -100,8 +101,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
                                   status=422)
     try:
         with store_errors():
-            user = await request.app[STORE].create_user(session.tenant_id, body.name,
-                                                        body.email)
+            user = await user_ops.create_user(services(request), session.tenant_id, body)
     except ApiError as error:
         return await render_users(request, session, errors=[error.message], values=values,
                                   status=error.status)
@@ -163,7 +163,13 @@ async def create_token(request: web.Request) -> web.StreamResponse:
             "No token was made: this form was sent before (a reload or a second click), or "
             "a token was made elsewhere since the page was drawn. A new token is shown once "
             "only: if one below was not saved, revoke it and create another."]})
-    created = found(await store.create_user_token(session.tenant_id, user.id), "user")
+    try:
+        with store_errors():
+            created = found(await user_ops.create_token(services(request), session.tenant_id,
+                                                        user.id), "user")
+    except ApiError as error:
+        return await render_user(request, session, user, status=error.status,
+                                 errors={"tokens": [error.message]})
     token, secret = created
     return await render_user(request, session, user, status=201,
                              new_token={"id": token.id, "prefix": token.prefix,

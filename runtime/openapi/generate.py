@@ -64,7 +64,8 @@ SECURITY: dict[Auth, list[dict[str, list[str]]]] = {
 ERRORS: dict[int, str] = {
     400: "Bad request: the body is not JSON (`bad_json`) or is missing, is not what its "
          "`Content-Encoding` says (`bad_encoding`), or a query parameter is malformed "
-         "(`bad_request`).",
+         "(`bad_request`); or the request carries more than one `Authorization` header "
+         "(`ambiguous_credentials`).",
     401: ("Missing, unknown or revoked credential, or one of another kind than the operation "
           "takes (`unauthorized`; the message says which)."),
     403: "The credential may not do this (`forbidden`).",
@@ -236,7 +237,7 @@ def _responses(op: Operation, schemas: dict[tuple[Key, Mode], Any]) -> dict[str,
 def error_statuses(doc: Doc) -> set[int]:
     statuses = set(doc.errors)
     if doc.auth != "none":
-        statuses.add(401)
+        statuses.update((400, 401))  # 400: more than one Authorization header
     if doc.body is not None:
         statuses.update((400, 408, 413, 415, 422))
     if doc.query is not None:

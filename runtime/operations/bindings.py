@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
+from runtime.errors import found
+from runtime.operations import caps
 from runtime.operations.modules import module_changed
 from runtime.operations.services import Services
 from runtime.store.models import Binding, Module
@@ -22,9 +24,26 @@ UserId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 async def set_bindings(services: Services, module: Module, bindings: Mapping[str, str | None],
                        *, replace: bool) -> list[Binding] | None:
     """Bind (a user id) or unbind (None) each member; with `replace`, the others are unbound.
-    The module's bindings after, or None when the module is gone. 404 for an unknown user."""
+    The module's bindings after, or None when the module is gone. 404 for an unknown user;
+    409 `limit_reached` when they would grow past tenant_limits.max_bindings_per_module."""
+    await _require_room(services, module, bindings, replace=replace)
     result = await services.store.set_bindings(module.tenant_id, module.id, bindings,
                                                replace=replace)
     if result is not None:
         module_changed(services, module.id)
     return result
+
+
+async def _require_room(services: Services, module: Module,
+                        bindings: Mapping[str, str | None], *, replace: bool) -> None:
+    """Refuse a change that leaves the module more bindings than its cap and more than it has
+    (one that does not grow them passes, so a lowered cap never stops unbinding)."""
+    limit = caps.limit_of(services, caps.BINDINGS)
+    bound = {member for member, user in bindings.items() if user is not None}
+    if replace and len(bound) <= limit:
+        return  # a replacement leaves exactly these
+    existing = {b.member_id for b in found(
+        await services.store.list_bindings(module.tenant_id, module.id), "module")}
+    after = bound if replace else (existing - set(bindings)) | bound
+    if len(after) > limit and len(after) > len(existing):
+        raise caps.limit_reached(caps.BINDINGS, limit)

@@ -17,7 +17,9 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
+from runtime.edge import MAX_REQUEST_HEADERS
 from runtime.errors import ApiError, bad_request, unprocessable
 from runtime.intake import composed_request
 from runtime.json_body import Body
@@ -34,10 +36,24 @@ from sandbox import RequestData
 ID_LENGTH = 64
 
 
+def _too_many_headers(headers: object) -> bool:
+    return isinstance(headers, dict | list) and len(headers) > MAX_REQUEST_HEADERS
+
+
 def header_pairs(value: Any) -> Any:
     """A composed request's headers, checked as one field: an object of names to values or a
     list of [name, value] pairs. (Left to the union of the two types, pydantic refused each
-    branch in turn, under field names such as `request.headers.dict[str,str]`.)"""
+    branch in turn, under field names such as `request.headers.dict[str,str]`.)
+
+    No more than a real webhook may carry (the service answers that webhook 400 before any
+    script runs), counted first: tens of thousands in a 2 MiB body cost the service a fifth
+    of a second to take in."""
+    if _too_many_headers(value):
+        raise PydanticCustomError(
+            "too_many_headers",
+            "{count} headers; a webhook carries at most {limit} (the service answers one with "
+            "more 400 and runs no script)",
+            {"count": len(value), "limit": MAX_REQUEST_HEADERS})
     if isinstance(value, dict):
         pairs = list(value.items())
     elif isinstance(value, list) and all(
@@ -65,7 +81,9 @@ class RequestBody(Body):
                     "the module's webhook URL (`/events/summary`, `?kind=end`), which is also "
                     "the default")
     headers: Annotated[dict[str, str] | list[tuple[str, str]], BeforeValidator(header_pairs)] = (
-        Field(default_factory=dict))
+        Field(default_factory=dict, json_schema_extra={"maxItems": MAX_REQUEST_HEADERS,
+                                                       "maxProperties": MAX_REQUEST_HEADERS},
+              description=f"at most {MAX_REQUEST_HEADERS}, as a webhook may carry"))
     body: str | None = None
 
     lenient_text_fields = frozenset({"method", "url", "headers", "body"})
@@ -73,6 +91,8 @@ class RequestBody(Body):
     @model_validator(mode="before")
     @classmethod
     def valid_unicode(cls, data: Any) -> Any:
+        if isinstance(data, dict) and _too_many_headers(data.get("headers")):
+            return data  # refused by the field, without first cleaning up every header's text
         return valid_strings(data)
 
 
@@ -146,7 +166,9 @@ def of_module(module: Module, execution: Execution) -> Execution:
 
 async def run_report(services: Services, module: Module, script: Script,
                      data: RequestData) -> dict[str, Any]:
-    """Run the script on `data` as a dry run (`Refused` over the tenant's limits)."""
+    """Run the script on `data` as a dry run (`Refused` over the tenant's limits: its run
+    rate, its executions at once)."""
+    services.runner.limiter.admit_run(module.tenant_id)
     report, reply = await services.runner.dry_run(module, script.source, data)
     body = report.to_json()
     body.pop("execution_id")

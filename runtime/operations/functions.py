@@ -37,6 +37,7 @@ async def run_function(services: Services, module: Module, function: str,
     """The function's report when it succeeded with a valid result; otherwise an `ApiError`
     (409 without an active script, 501, 502), or `Refused` over the tenant's limits."""
     version = await active_version(services, module)
+    services.runner.limiter.admit_run(module.tenant_id)
     report = await services.runner.call_function(module, version, function, args)
     if not report.ok:
         raise script_failed(report)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from runtime.config import Config
 from runtime.errors import found
+from runtime.operations import caps
 from runtime.operations.module_fields import (
     ModulePatchBody,
     NewModuleBody,
@@ -35,7 +36,9 @@ def webhook_url(config: Config, module: Module) -> str:
 
 
 async def create_module(services: Services, tenant_id: str, body: NewModuleBody) -> Module:
-    """A new module (409 `conflict` when the tenant has one of that name)."""
+    """A new module (409 `conflict` when the tenant has one of that name, `limit_reached`
+    when it has tenant_limits.max_modules)."""
+    await caps.require_room(services, caps.MODULES, tenant_id)
     secrets = unique(body.secrets)
     check_secrets(secrets, body.settings)
     new = NewModule(name=body.name, region=body.region, description=body.description,

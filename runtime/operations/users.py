@@ -11,7 +11,9 @@ from pydantic import StringConstraints, field_validator
 from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.json_body import Body
 from runtime.openapi.models import schema_extra
+from runtime.operations import caps
 from runtime.operations.services import Services
+from runtime.store.models import User, UserToken
 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
                                          pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -38,6 +40,23 @@ class NewUserBody(Body):
         if re.fullmatch(SHOWN_NAME, name) is None:
             raise ValueError("must not be blank or hold control or formatting characters")
         return name
+
+
+async def create_user(services: Services, tenant_id: str, body: NewUserBody) -> User:
+    """A new user; 409 `conflict` for a name taken, `limit_reached` when the tenant has
+    tenant_limits.max_users."""
+    await caps.require_room(services, caps.USERS, tenant_id)
+    return await services.store.create_user(tenant_id, body.name, body.email)
+
+
+async def create_token(services: Services, tenant_id: str, user_id: str
+                       ) -> tuple[UserToken, str] | None:
+    """A new token of the user and its secret (None: no such user of this tenant); 409
+    `limit_reached` when the user has tenant_limits.max_tokens_per_user live tokens."""
+    if await services.store.get_user(tenant_id, user_id) is None:
+        return None
+    await caps.require_room(services, caps.LIVE_TOKENS, user_id)
+    return await services.store.create_user_token(tenant_id, user_id)
 
 
 async def revoke_token(services: Services, tenant_id: str, user_id: str, token_id: str

@@ -16,6 +16,7 @@ from aiohttp import web
 from runtime.errors import ApiError, found
 from runtime.json_body import Body
 from runtime.openapi.models import VersionOut, dump
+from runtime.operations import caps
 from runtime.operations.modules import module_changed
 from runtime.operations.services import Services
 from runtime.store.base import Tx
@@ -64,12 +65,14 @@ async def check_script(services: Services, tenant_id: str, source: str) -> None:
     """Raise 422 unless the source compiles and meets the contract (nothing is stored).
 
     Each tenant's checks are a scheduling group of their own: one tenant's slow checks make
-    only its own checks yield to other work (sandbox.scheduler), not everyone's uploads.
+    only its own checks yield to other work (sandbox.scheduler), not everyone's uploads. Each
+    check starts a worker, so it spends the tenant's run rate (`Refused`, 429, past it).
     """
     size = len(source.encode("utf-8"))
     if size > MAX_SOURCE_BYTES:
         message = f"the script is {size} bytes; the limit is {MAX_SOURCE_BYTES} (64 KiB)"
         raise ScriptRefused(message, [CompileProblem(None, message)])
+    services.runner.limiter.admit_run(tenant_id)
     outcome = await services.pool.check(source, group=check_group(tenant_id))
     if not outcome.ok:
         raise refusal(outcome)
@@ -142,8 +145,10 @@ async def save_version(services: Services, module: Module, key_id: str | None,
     """Check the script, then store it as the module's next version (activated if asked).
 
     404 for an unknown base version or module, 422 `invalid_script` for a refused script, 409
-    `conflict` when activating over a change the client did not see (see `NewVersion`)."""
+    `conflict` when activating over a change the client did not see (see `NewVersion`), 409
+    `limit_reached` when the module has tenant_limits.max_versions_per_module."""
     store = services.store
+    await caps.require_room(services, caps.VERSIONS, module.id)
     tenant_id = module.tenant_id
     if new.base_version_id is not None:
         found(await store.get_version(tenant_id, module.id, new.base_version_id),

@@ -75,6 +75,7 @@ from runtime.store.models import (
     User,
     UserToken,
 )
+from runtime.store.queries import OwnedKind
 from runtime.store.retention import ModuleHealth, Usage
 
 T = TypeVar("T")
@@ -435,6 +436,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def find_user_token(self, token_hash: str) -> tuple[UserToken, User] | None:
         """The unrevoked user token with this sha256, and its user."""
+
+    @abc.abstractmethod
+    async def count_owned(self, kind: OwnedKind, owner_id: str) -> int:
+        """How many of `kind` the owner has (queries.OWNED_COUNTS), for its cap."""
 
     @abc.abstractmethod
     async def list_user_tokens(self, tenant_id: str, user_id: str) -> list[UserToken] | None:

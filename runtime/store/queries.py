@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from runtime.store import tables as t
 from runtime.store.dialect import Dialect, loads
@@ -40,6 +40,18 @@ from runtime.store.models import (
 from runtime.store.port import Port
 from runtime.store.pure import PureRead, pure
 from runtime.store.retention import UsageReads
+
+# What a tenant key can create, counted per owner for its cap; the owner is the tenant (modules,
+# users), the module (versions, bindings) or the user (live tokens: revoked ones do not count).
+OwnedKind = Literal["modules", "users", "versions", "bindings", "live_user_tokens"]
+OWNED_COUNTS: dict[str, str] = {
+    "modules": "SELECT count(*) FROM modules WHERE tenant_id = $1",
+    "users": "SELECT count(*) FROM users WHERE tenant_id = $1",
+    "versions": "SELECT count(*) FROM script_versions WHERE module_id = $1",
+    "bindings": "SELECT count(*) FROM bindings WHERE module_id = $1",
+    "live_user_tokens": "SELECT count(*) FROM user_tokens WHERE user_id = $1 "
+                        "AND revoked_at IS NULL",
+}
 
 R = TypeVar("R")
 
@@ -245,6 +257,13 @@ class Reads(UsageReads):
         return t.USER_TOKENS.decode(row, self._d), User(
             id=row["user_id"], tenant_id=row["tenant_id"], name=row["name"],
             email=row["email"], created_at=self._d.time_out(row["user_created_at"]))
+
+    async def count_owned(self, kind: OwnedKind, owner_id: str) -> int:
+        """How many of `kind` the owner has (a tenant's modules or users, a module's versions
+        or bindings, a user's live tokens): what its cap (operations/caps.py) is checked
+        against."""
+        count = await self._port.value(pure(OWNED_COUNTS[kind]), [owner_id])
+        return int(count or 0)
 
     async def list_user_tokens(self, tenant_id: str, user_id: str) -> list[UserToken] | None:
         if await self.get_user(tenant_id, user_id) is None:

@@ -33,7 +33,7 @@ from runtime.store.models import (
     User,
     UserToken,
 )
-from runtime.store.queries import Reads
+from runtime.store.queries import OwnedKind, Reads
 from runtime.store.retention import ModuleHealth, Usage
 
 Query = Callable[..., Coroutine[Any, Any, Any]]
@@ -78,6 +78,10 @@ class QueryReads(Store):
     async def find_user_token(self, token_hash: str) -> tuple[UserToken, User] | None:
         read: tuple[UserToken, User] | None = await self._read(Reads.find_user_token,
                                                                 token_hash)
+        return read
+
+    async def count_owned(self, kind: OwnedKind, owner_id: str) -> int:
+        read: int = await self._read(Reads.count_owned, kind, owner_id)
         return read
 
     async def list_user_tokens(self, tenant_id: str, user_id: str) -> list[UserToken] | None:

@@ -14,6 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiohttp import WSServerHandshakeError
+from multidict import CIMultiDict
 
 from tests.e2e.conftest import (
     SEED_SCRIPT,
@@ -21,6 +23,7 @@ from tests.e2e.conftest import (
     Service,
     service_on_backend,
 )
+from tests.e2e.helpers import seed_setup, start
 
 M, V, U, C, CALL, E, T = "mod_x", "ver_x", "usr_x", "con_x", "call_x", "exe_x", "utk_x"
 
@@ -97,6 +100,33 @@ async def test_malformed_authorization_header_is_401(service: Service) -> None:
     for header in ("Basic abc", "Bearer", api.secret or ""):
         response = await service.client.get("/api/v1/modules", headers={"Authorization": header})
         assert response.status == 401, header
+
+
+async def test_two_authorization_headers_are_400_not_the_first_one(service: Service) -> None:
+    """Which credential a request with two meant is not for the service to guess: the API,
+    the live endpoints and the console answer 400; a webhook's headers stay the script's."""
+    seed = await seed_setup(service)
+    key, token = seed.api.secret or "", seed.user_token
+    two = [(f"Bearer {key}", "Bearer vrk_someone_else"), ("Bearer vrk_x", f"Bearer {key}")]
+    for first, second in two:
+        headers = CIMultiDict([("Authorization", first), ("Authorization", second)])
+        for path in ("/api/v1/modules", "/console/", "/console/modules"):
+            response = await service.client.get(path, headers=headers, allow_redirects=False)
+            assert response.status == 400, (path, await response.text())
+            body = await response.json()
+            assert body["error"] == "ambiguous_credentials", body
+            assert "Authorization" in body["message"]
+    users = CIMultiDict([("Authorization", f"Bearer {token}"),
+                         ("Authorization", f"Bearer {token}")])
+    notifications = await service.client.get("/api/v1/notifications", headers=users)
+    assert notifications.status == 400
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await service.client.ws_connect("/api/v1/live", headers=users)
+    assert refused.value.status == 400
+    hook = await service.client.post(seed.hook_path, data=json.dumps(start()), headers=CIMultiDict(
+        [("Content-Type", "application/json"), ("Authorization", "Basic a"),
+         ("Authorization", "Basic b")]))
+    assert hook.status == 200, await hook.text()
 
 
 @pytest.mark.parametrize("credential", ["none", "bogus", "tenant"])

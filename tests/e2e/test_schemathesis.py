@@ -140,6 +140,9 @@ def _matcher(template: str) -> Any:
 # Statuses the runs cannot produce, and where a test produces them against a real server and
 # checks them against the document (tests/e2e/test_openapi_statuses.py unless said otherwise).
 ANY_OPERATION: dict[str, str] = {
+    "400": "more than one Authorization header (an operation without a body or query has no "
+           "other 400): tests/e2e/test_api_access.py::"
+           "test_two_authorization_headers_are_400_not_the_first_one",
     "503": "the store is closed while the service shuts down: test_503_while_shutting_down",
     "413": "a body over the size limit (2 MiB): Schemathesis never sends one; "
            "test_413_body_too_large",
@@ -148,7 +151,8 @@ ANY_OPERATION: dict[str, str] = {
     "415": "a Content-Encoding the service does not decode: tests/e2e/test_http_edge.py::"
            "test_408_and_415_conform",
     "429": "the tenant's concurrent-execution limit needs parallel slow runs: "
-           "test_run_statuses_conform (and tests/e2e/test_service.py for webhooks)",
+           "test_run_statuses_conform (and tests/e2e/test_service.py for webhooks); its "
+           "run rate needs more checks and runs than a run makes: tests/e2e/test_run_rate.py",
     "501": "the script lacks the function (the run's script has all of them): "
            "test_run_statuses_conform",
     "502": "the script fails (the run's script does not): test_run_statuses_conform",
@@ -174,6 +178,12 @@ UNREACHED: dict[tuple[str, str, str], str] = {
         "a number another contact has: tests/e2e/test_api_deletion.py::test_409_and_200_conform",
     ("PATCH", "/api/v1/contacts/{contact_id}", "409"):
         "a number another contact has: tests/e2e/test_api_deletion.py::test_409_and_200_conform",
+    ("PUT", "/api/v1/modules/{module_id}/bindings", "409"):
+        "past tenant_limits.max_bindings_per_module: tests/e2e/test_tenant_caps.py",
+    ("PATCH", "/api/v1/modules/{module_id}/bindings", "409"):
+        "past tenant_limits.max_bindings_per_module: tests/e2e/test_tenant_caps.py",
+    ("POST", "/api/v1/users/{user_id}/tokens", "409"):
+        "past tenant_limits.max_tokens_per_user: tests/e2e/test_tenant_caps.py",
     ("POST", "/api/v1/calls/originate", "403"):
         "a user token naming another user (the run calls with the tenant key): "
         "test_run_statuses_conform",

@@ -11,7 +11,7 @@ from runtime.ratelimit import FORGET_FULL_BUCKETS_AT, Refused, TenantLimiter
 
 
 def test_a_tenant_over_its_burst_is_refused_and_others_are_not() -> None:
-    limiter = TenantLimiter(rate=0.001, burst=2, concurrent=1)
+    limiter = TenantLimiter(rate=0.001, burst=2, concurrent=1, run_rate=0.001, run_burst=2)
     limiter.admit_webhook("a")
     limiter.admit_webhook("a")
     with pytest.raises(Refused) as refused:
@@ -22,14 +22,14 @@ def test_a_tenant_over_its_burst_is_refused_and_others_are_not() -> None:
 
 def test_buckets_of_tenants_gone_quiet_are_forgotten() -> None:
     # Refilled at once: every bucket is full again by the next admission.
-    limiter = TenantLimiter(rate=1e12, burst=10, concurrent=1)
+    limiter = TenantLimiter(rate=1e12, burst=10, concurrent=1, run_rate=1e12, run_burst=10)
     for n in range(20 * FORGET_FULL_BUCKETS_AT):
         limiter.admit_webhook(f"tenant-{n}")
     assert limiter.tenants_tracked() <= 2 * FORGET_FULL_BUCKETS_AT
 
 
 def test_a_bucket_still_refilling_is_kept() -> None:
-    limiter = TenantLimiter(rate=0.001, burst=1, concurrent=1)
+    limiter = TenantLimiter(rate=0.001, burst=1, concurrent=1, run_rate=0.001, run_burst=1)
     limiter.admit_webhook("busy")
     for n in range(2 * FORGET_FULL_BUCKETS_AT):
         limiter.admit_webhook(f"tenant-{n}")
@@ -44,7 +44,8 @@ async def begin(limiter: TenantLimiter, tenant_id: str) -> None:
 
 
 async def test_executions_beyond_the_limit_wait_their_turn_in_order() -> None:
-    limiter = TenantLimiter(rate=1, burst=1, concurrent=2, queued=3, queue_wait_seconds=5)
+    limiter = TenantLimiter(rate=1, burst=1, concurrent=2, run_rate=1, run_burst=1,
+                            queued=3, queue_wait_seconds=5)
     await begin(limiter, "a")
     await begin(limiter, "a")
     order: list[int] = []
@@ -72,7 +73,8 @@ async def test_executions_beyond_the_limit_wait_their_turn_in_order() -> None:
 
 
 async def test_a_wait_that_outlasts_its_bound_is_refused_and_frees_its_place() -> None:
-    limiter = TenantLimiter(rate=1, burst=1, concurrent=1, queued=1, queue_wait_seconds=0.05)
+    limiter = TenantLimiter(rate=1, burst=1, concurrent=1, run_rate=1, run_burst=1,
+                            queued=1, queue_wait_seconds=0.05)
     await begin(limiter, "a")
     with pytest.raises(Refused) as refused:
         await begin(limiter, "a")
@@ -82,7 +84,8 @@ async def test_a_wait_that_outlasts_its_bound_is_refused_and_frees_its_place() -
 
 
 async def test_a_cancelled_waiter_hands_on_nothing_and_keeps_nothing() -> None:
-    limiter = TenantLimiter(rate=1, burst=1, concurrent=1, queued=2, queue_wait_seconds=5)
+    limiter = TenantLimiter(rate=1, burst=1, concurrent=1, run_rate=1, run_burst=1,
+                            queued=2, queue_wait_seconds=5)
     await begin(limiter, "a")
     gone = asyncio.create_task(begin(limiter, "a"))
     await asyncio.sleep(0.01)
@@ -96,7 +99,7 @@ async def test_a_cancelled_waiter_hands_on_nothing_and_keeps_nothing() -> None:
 
 
 async def test_without_a_queue_the_next_execution_is_refused_at_once() -> None:
-    limiter = TenantLimiter(rate=1, burst=1, concurrent=1)
+    limiter = TenantLimiter(rate=1, burst=1, concurrent=1, run_rate=1, run_burst=1)
     await begin(limiter, "a")
     with pytest.raises(Refused):
         await begin(limiter, "a")

@@ -365,3 +365,35 @@ async def test_oversized_source_is_refused_before_it_reaches_a_worker(pool: Sand
     assert outcome.limit == "source"
     assert outcome.error is not None and outcome.error.type == "CompileError"
     assert pool.stats.calls == 0
+
+
+async def test_a_call_computing_in_c_until_its_wall_clock_is_labelled_cpu(
+        pool: SandboxPool) -> None:
+    """A modular power of huge integers runs in C for seconds: the worker's CPU timer cannot
+    stop it, and the wall clock ends it first (here before the outside CPU check's margin:
+    that kill would come at 0.6 s of CPU). It computed all along, so the builder is told it
+    spent its CPU limit, not that something was slow to answer."""
+    limits = Limits(wall_seconds=0.55, cpu_seconds=0.1)
+    source = script("a = pow(3, 10 ** 7, (1 << 4_000_000) + 1)\nreturn {}\n")
+    outcome = await pool.run(parse_call(source), limits=limits)
+    assert outcome.limit == "cpu", outcome
+    assert outcome.error is not None and outcome.error.type == "LimitExceeded"
+    # pow() looks for signals now and then: the worker may report the limit itself just
+    # before the deadline, with its own words after these.
+    assert outcome.error.message.startswith("CPU time limit of 0.1 s exceeded"), outcome
+    await assert_benign_works(pool)
+
+
+async def test_a_call_waiting_until_its_wall_clock_is_labelled_wall(pool: SandboxPool) -> None:
+    """A call that used little CPU by its deadline (waiting on the host) keeps the wall-clock
+    label under the same limits."""
+    async def slow_host(request: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(10)
+        return {"ok": True, "found": False, "value": None}
+
+    limits = Limits(wall_seconds=0.55, cpu_seconds=0.1)
+    source = script('storage.get("k")\nreturn {}\n')
+    outcome = await pool.run(parse_call(source), handler=slow_host, limits=limits)
+    assert outcome.limit == "wall", outcome
+    assert outcome.error is not None
+    assert outcome.error.message == "wall-clock limit of 0.55 s exceeded"

@@ -9,6 +9,7 @@ resuming restarts it. These drive the pool's own bookkeeping with a worker that 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -94,3 +95,31 @@ async def test_the_next_call_started_while_its_worker_was_paused_gets_its_wall_c
     pool._resume_worker(w)
     outcome = await asyncio.wait_for(second.future, WALL * 10)
     assert outcome.limit == "wall"
+
+
+class ComputingWorker(Worker):
+    """A worker whose CPU time runs with the clock (a call computing all along, in C code
+    its own CPU timer cannot stop), or stands still (a call waiting) when `computing` is off."""
+
+    computing = True
+
+    def cpu_seconds(self) -> float | None:
+        return time.perf_counter() if self.computing else 1.0
+
+
+@pytest.mark.parametrize(("computing", "limit", "message"), [
+    (True, "cpu", "CPU time limit of 0.1 s exceeded"),
+    (False, "wall", f"wall-clock limit of {WALL:g} s exceeded"),
+])
+async def test_a_call_ended_by_its_wall_clock_is_labelled_by_the_cpu_it_spent(
+        computing: bool, limit: str, message: str) -> None:
+    pool = SandboxPool(size=1, limits=Limits(wall_seconds=WALL, cpu_seconds=0.1))
+    w = ComputingWorker(id=1, pid=0, pidfd=None, ready=True, gone=True)
+    w.computing = computing
+    w.stdin = Pipe()  # type: ignore[assignment]
+    head = call(1, pool.limits)
+    w.inflight.append(head)
+    pool._arm_deadline(w, head)
+    outcome: Outcome = await asyncio.wait_for(head.future, WALL * 10)
+    assert outcome.limit == limit
+    assert outcome.error is not None and outcome.error.message == message
