@@ -188,13 +188,16 @@ async def replay_execution(services: Services, module: Module, execution: Execut
 async def dry_run(services: Services, module: Module, body: DryRunBody) -> DryRun:
     """A composed request, or the stored request of `body.execution_id`, run with the script
     `body` names (a draft, a version, else the active one)."""
-    if body.execution_id is not None and body.request is not None:
+    # The execution is looked up first: another tenant's id is 404 whatever else the body
+    # holds, as for every id in every body.
+    execution = (None if body.execution_id is None
+                 else await tenant_execution(services, module.tenant_id, body.execution_id))
+    if execution is not None and body.request is not None:
         # Which one was meant cannot be known; the stored request ran, the given one was
         # dropped without a word.
         raise bad_request("give either request or execution_id, not both")
     script = await script_for(services, module, body.source, body.version_id)
-    if body.execution_id is not None:
-        execution = await tenant_execution(services, module.tenant_id, body.execution_id)
+    if execution is not None:
         return await replay_execution(services, module, execution, script)
     given = body.request or RequestBody()
     if given.body is not None:
