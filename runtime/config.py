@@ -111,8 +111,10 @@ class TenantLimitsConfig(Strict):
     # Script checks (an upload's too), dry runs and replays, and function runs a tenant starts
     # from the API or the console: each costs a worker's CPU time, so they have a rate of
     # their own (webhooks do not spend it).
-    runs_per_second: float = Field(default=20.0, gt=0)
-    run_burst: int = Field(default=100, ge=1)
+    # Generous: a builder's tools (or a CI job checking and dry-running a module's cases)
+    # must never meet it; it bounds what spamming checks costs everyone else.
+    runs_per_second: float = Field(default=50.0, gt=0)
+    run_burst: int = Field(default=500, ge=1)
     # What one tenant key may create (runtime/operations/caps.py): each module brings its own
     # storage and execution log, each version up to 64 KiB of source, so without caps one key
     # could fill the disk that every tenant shares. Far above what a real company uses.
