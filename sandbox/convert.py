@@ -163,60 +163,43 @@ class _Converter:
                 else:
                     self.text(key)
                     self.used += 2
-                # The common values inline, counted as `convert` counts them (a special value
-                # is converted first, as `convert` would): ASCII text, None, booleans and ints.
-                kind = type(item)
-                if kind is not str:
-                    conversion = special.get(kind)
-                    if conversion is not None:
-                        item = conversion(item)
-                        kind = type(item)
-                if kind is str and item.isascii():
-                    self.used += len(item) + 2
-                elif item is None or kind is bool:
-                    self.used += 5
-                elif kind is int and item.bit_length() <= MAX_INT_BITS:
-                    self.used += len(str(item))
-                else:
-                    if self.used > self.max_bytes:
-                        raise self.too_large()
-                    path.append(key)
-                    out[key] = self.convert(item)
-                    path.pop()
-                    continue
-                if self.used > self.max_bytes:
-                    raise self.too_large()
-                out[key] = item
+                out[key] = self.member(item, key)
             self.active.discard(marker)
             return out
         items = []
-        special = self.special
         for index, item in enumerate(list(value)):
-            self.used += 1
-            kind = type(item)  # the common values inline, as for a dict's values
-            if kind is not str:
-                conversion = special.get(kind)
-                if conversion is not None:
-                    item = conversion(item)
-                    kind = type(item)
-            if kind is str and item.isascii():
-                self.used += len(item) + 2
-            elif item is None or kind is bool:
-                self.used += 5
-            elif kind is int and item.bit_length() <= MAX_INT_BITS:
-                self.used += len(str(item))
-            else:
-                if self.used > self.max_bytes:
-                    raise self.too_large()
-                path.append(index)
-                items.append(self.convert(item))
-                path.pop()
-                continue
-            if self.used > self.max_bytes:
-                raise self.too_large()
-            items.append(item)
+            self.used += 1  # its comma
+            items.append(self.member(item, index))
         self.active.discard(marker)
         return items
+
+    def member(self, item: Any, step: str | int) -> Any:
+        """A dict's value or a list's item, at `step` under the container. The common values
+        are counted here as `convert` counts them (a special value converted first, as
+        `convert` would): ASCII text, None, booleans and ints; anything else is converted
+        with `step` on the path."""
+        kind = type(item)
+        if kind is not str:
+            conversion = self.special.get(kind)
+            if conversion is not None:
+                item = conversion(item)
+                kind = type(item)
+        if kind is str and item.isascii():
+            self.used += len(item) + 2
+        elif item is None or kind is bool:
+            self.used += 5
+        elif kind is int and item.bit_length() <= MAX_INT_BITS:
+            self.used += len(str(item))
+        else:
+            if self.used > self.max_bytes:
+                raise self.too_large()
+            self.path.append(step)
+            item = self.convert(item)
+            self.path.pop()
+            return item
+        if self.used > self.max_bytes:
+            raise self.too_large()
+        return item
 
 
 def _type_name(value: Any) -> str:
