@@ -6,6 +6,8 @@ one is stricter: a row cannot name a module of another tenant."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import asyncpg
@@ -16,6 +18,17 @@ from runtime.store.postgres_migrate import MIGRATIONS_DIR, apply_migrations, loa
 from tests.runtime.conftest import PostgresBackend
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+@asynccontextmanager
+async def connected(pg_backend: PostgresBackend) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection in the test's schema, beside the store's own."""
+    conn = await asyncpg.connect(pg_backend.url,
+                                 server_settings={"search_path": pg_backend.schema})
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 async def _tenant_with_module(conn: asyncpg.Connection, name: str) -> tuple[str, str]:
@@ -100,9 +113,7 @@ async def test_a_row_naming_a_module_of_another_tenant_is_refused(
     pg_backend: PostgresBackend,
 ) -> None:
     await pg_backend.open()
-    conn = await asyncpg.connect(pg_backend.url,
-                                 server_settings={"search_path": pg_backend.schema})
-    try:
+    async with connected(pg_backend) as conn:
         acme, acme_module = await _tenant_with_module(conn, "acme")
         globex, _ = await _tenant_with_module(conn, "globex")
         with pytest.raises(asyncpg.ForeignKeyViolationError):
@@ -111,17 +122,13 @@ async def test_a_row_naming_a_module_of_another_tenant_is_refused(
             await _insert_execution(conn, globex, acme_module)
         with pytest.raises(asyncpg.ForeignKeyViolationError):
             await _insert_call(conn, acme, ids.new_id("mod"))  # no such module at all
-    finally:
-        await conn.close()
 
 
 async def test_deleting_a_tenant_still_removes_its_calls_and_executions(
     pg_backend: PostgresBackend,
 ) -> None:
     await pg_backend.open()
-    conn = await asyncpg.connect(pg_backend.url,
-                                 server_settings={"search_path": pg_backend.schema})
-    try:
+    async with connected(pg_backend) as conn:
         acme, acme_module = await _tenant_with_module(conn, "acme")
         globex, globex_module = await _tenant_with_module(conn, "globex")
         for tenant_id, module_id in ((acme, acme_module), (globex, globex_module)):
@@ -130,5 +137,3 @@ async def test_deleting_a_tenant_still_removes_its_calls_and_executions(
         await conn.execute("DELETE FROM tenants WHERE id = $1", acme)
         for table in ("calls", "executions"):
             assert await conn.fetch(f"SELECT tenant_id FROM {table}") == [(globex,)]
-    finally:
-        await conn.close()
