@@ -318,6 +318,18 @@ async def full_house(service: Service, api: Api) -> dict[str, str]:
             "user_token": made["token"]["token"]}
 
 
+async def two_houses(service: Service) -> tuple[Api, dict[str, str], dict[str, str],
+                                                dict[str, Any]]:
+    """Tenants A and B, each with one of everything: B's key, A's ids, B's ids, and the
+    API's document."""
+    _, a = await service.new_tenant("a")
+    _, b = await service.new_tenant("b")
+    theirs = await full_house(service, a)
+    mine = await full_house(service, b)
+    document = await (await service.client.get("/api/v1/openapi.json")).json()
+    return b, theirs, mine, document
+
+
 async def not_found_answer(api: Api, method: str, path: str, body: Any,
                            foreign: str, made_up: str) -> None:
     """`path`/`body` naming A's record answers exactly as naming a record that never existed."""
@@ -339,11 +351,7 @@ async def not_found_answer(api: Api, method: str, path: str, body: Any,
 
 async def test_every_documented_id_of_another_tenant_is_not_found(either: Service) -> None:
     service = either
-    _, a = await service.new_tenant("a")
-    _, b = await service.new_tenant("b")
-    theirs = await full_house(service, a)
-    mine = await full_house(service, b)
-    document = await (await service.client.get("/api/v1/openapi.json")).json()
+    b, theirs, mine, document = await two_houses(service)
     b_user = service.api(mine["user_token"])
     # A route naming a record of a new kind must extend ID_KINDS (and full_house), or it would
     # go unchecked here.
@@ -510,11 +518,7 @@ async def test_no_read_of_b_shows_anything_of_a(either: Service) -> None:
     """Both tenants with the same names and phone numbers: every documented read B may make
     (with its key and its user's token, on its own ids) holds not one of A's ids."""
     service = either
-    _, a = await service.new_tenant("a")
-    _, b = await service.new_tenant("b")
-    theirs = await full_house(service, a)
-    mine = await full_house(service, b)
-    document = await (await service.client.get("/api/v1/openapi.json")).json()
+    b, theirs, mine, document = await two_houses(service)
     secrets = {"tenantKey": b.secret, "userToken": mine["user_token"]}
     checked = 0
     for method, path, operation in tenant_operations(document):
