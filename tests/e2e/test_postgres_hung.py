@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.e2e.private_postgres import PrivatePostgres, private_postgres
 from tests.e2e.service_process import ServiceProcess, seed_tenant
@@ -104,7 +105,11 @@ async def test_sigterm_while_postgresql_hangs_still_stops_the_service(tmp_path: 
                 await asyncio.sleep(0.5)
                 service.terminate()
                 # Stopped while the server still hangs (the old code waited for it forever).
-                assert await asyncio.to_thread(service.wait, 90) == 0, service.log()
+                try:
+                    code = await asyncio.to_thread(service.wait, 90)
+                except subprocess.TimeoutExpired:
+                    pytest.fail(f"still running 90 s after SIGTERM; its log:\n{service.log()}")
+                assert code == 0, service.log()
                 for answer in await asyncio.gather(*in_flight, return_exceptions=True):
                     # 503 (the storage refused) or the connection closed: never a 2xx.
                     assert isinstance(answer, aiohttp.ClientError) or answer[0] == 503, answer
