@@ -21,6 +21,7 @@ import yaml
 from runtime.config import Config, ConfigError, load_config
 from runtime.intake import composed_request
 from runtime.local_host import LocalHost
+from runtime.module_yaml import load_builder_yaml
 from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
 from sandbox.call import PARSE_FUNCTION, SCRIPT_FUNCTIONS
 
@@ -131,7 +132,7 @@ def read_source(path: Path) -> str:
 
 def load_mapping(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_builder_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise UsageError(f"cannot read {path}: {error}") from None
     if not isinstance(data, dict):

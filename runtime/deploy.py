@@ -39,6 +39,7 @@ from pydantic_core import ErrorDetails
 
 from runtime.fetcher import normalize_host
 from runtime.json_body import problem
+from runtime.module_yaml import load_builder_yaml
 from runtime.operations.module_fields import Settings, mask
 
 KEY_ENV = "VOIP_RUNTIME_API_KEY"
@@ -104,7 +105,7 @@ def read_folder(path: Path) -> Folder:
             raise FolderError(f"{required} not found: a module folder holds "
                               f"{MODULE_FILE} and {SCRIPT_FILE}")
     try:
-        data = yaml.safe_load(module_file.read_text(encoding="utf-8"))
+        data = load_builder_yaml(module_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise FolderError(f"cannot read {module_file}: {error}") from None
     try:
@@ -113,7 +114,7 @@ def read_folder(path: Path) -> Folder:
         raise FolderError(f"cannot read {script_file}: {error}") from None
     if not isinstance(data, dict):
         raise FolderError(f"{module_file} must hold a mapping (name, settings, ...)")
-    # YAML reads `bindings: {101: operator}` with an int key; member ids are strings.
+    # `bindings: {101: operator}` has an int key (written 101: its text); member ids are strings.
     if isinstance(data.get("bindings"), dict):
         data["bindings"] = {str(k): v for k, v in data["bindings"].items()}
     try:

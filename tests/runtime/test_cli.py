@@ -376,3 +376,19 @@ def test_an_allowlist_the_service_would_refuse_is_a_usage_error_in_its_words(
     assert code == 2
     assert stderr == (f"voip-runtime: {folder / 'module.yaml'}: allowlist: 'api.example.com/v1': "
                       "give the host name only, without a path\n"), stderr
+
+
+def test_settings_from_module_yaml_reach_the_script_as_written(tmp_path: Path) -> None:
+    """`apiKey: 0123456` in module.yaml reached the script as 42798 (YAML 1.1 octal) and
+    `opensAt: 9:30` as 570 (base 60), with nothing said: run and deploy read it alike now."""
+    (tmp_path / "module.yaml").write_text(
+        "name: pbx\nsettings:\n  apiKey: 0123456\n  opensAt: 9:30\n  port: 5060\n",
+        encoding="utf-8")
+    (tmp_path / "script.py").write_text(
+        "def VoipParseWebhookRequest(request):\n"
+        "    return {'response': HttpResponse().content(dict(settings))}\n", encoding="utf-8")
+    code, data, stderr = cli("run", str(tmp_path))
+    assert code == 0, stderr
+    assert data is not None
+    assert json.loads(data["result"]["response"]["body"]) == {  # type: ignore[index]
+        "apiKey": "0123456", "opensAt": "9:30", "port": 5060}
