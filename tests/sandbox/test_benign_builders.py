@@ -281,6 +281,22 @@ def test_a_python_builtin_the_sandbox_does_not_offer_is_named_as_such(name: str)
         "not offer: a script has only the builtins the module reference lists, §3.9)")
 
 
+def test_request_read_by_a_helper_is_told_to_be_passed_on() -> None:
+    """Contract §3 lists `request` among the injected names; a helper reading it as a global
+    was told only "name 'request' is not defined", as if the sandbox had lost it."""
+    outcome = run(textwrap.dedent("""\
+        def caller_of():
+            return request.form()["caller_id"]
+
+        def VoipParseWebhookRequest(req):
+            return {"response": HttpResponse().content(caller_of())}
+        """), request=RequestData(body="caller_id=79161234567"))
+    assert outcome["error"]["type"] == "NameError"
+    assert outcome["error"]["message"] == (
+        "line 2: name 'request' is not defined ('request' is not a global name: it is the "
+        "argument VoipParseWebhookRequest receives; pass it on to the function that reads it)")
+
+
 def test_a_name_the_script_misspelt_is_only_not_defined() -> None:
     assert run(script("return lenn('a')"))["error"]["message"] == (
         "line 2: name 'lenn' is not defined")
