@@ -112,6 +112,21 @@ def test_syntax_error_names_line() -> None:
     assert message.startswith("syntax error:")
 
 
+def test_a_byte_order_mark_opening_the_text_is_no_part_of_the_script() -> None:
+    """A script saved by a Windows editor starts with U+FEFF; uploaded through the API or
+    pasted, it failed "line 1: syntax error: invalid non-printable character U+FEFF", where
+    Python and `voip-runtime run` read it as the file's encoding marker. Lines keep their
+    numbers; a U+FEFF anywhere else is still the character it is."""
+    outcome = run("\ufeff" + script("return {'response': HttpResponse().content(x)}",
+                                     top="x = 'ok'\nraise_here = None"))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"]["response"]["body"] == "ok"
+    outcome = run("\ufeff" + script("return undefined_name"))
+    assert outcome["error"]["message"] == "line 2: name 'undefined_name' is not defined"
+    line, message = only_problem("x = 1\n\ufeffy = 2\n" + script("return None"))
+    assert line == 2 and "U+FEFF" in message
+
+
 @pytest.mark.parametrize(
     "body",
     [
