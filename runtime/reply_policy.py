@@ -180,7 +180,9 @@ def body_codec(content_type: str | None) -> str:
     """The codec a reply's body is sent in: the charset its Content-Type names (a provider
     decodes the body by it: a body sent as UTF-8 under `charset=windows-1251` reaches it as
     mojibake), else UTF-8. The Content-Type has passed content_type_refusal."""
-    media = parse_media_type(content_type) if content_type is not None else None
+    if content_type is None or "charset" not in content_type.lower():
+        return "utf-8"  # most replies: JSON, or no Content-Type at all
+    media = parse_media_type(content_type)
     charset = declared_charset(media) if media is not None else None
     return (text_codec(charset) if charset is not None else None) or "utf-8"
 
