@@ -84,7 +84,9 @@ class RequestBody(Body):
         Field(default_factory=dict, json_schema_extra={"maxItems": MAX_REQUEST_HEADERS,
                                                        "maxProperties": MAX_REQUEST_HEADERS},
               description=f"at most {MAX_REQUEST_HEADERS}, as a webhook may carry"))
-    body: str | None = None
+    body: Annotated[str | None, BeforeValidator(body_text)] = Field(
+        default=None, description="the body's text, as the provider sent it (a JSON body too: "
+                                  "its text, not the object)")
 
     lenient_text_fields = frozenset({"method", "url", "headers", "body"})
 
@@ -94,6 +96,15 @@ class RequestBody(Body):
         if isinstance(data, dict) and _too_many_headers(data.get("headers")):
             return data  # refused by the field, without first cleaning up every header's text
         return valid_strings(data)
+
+
+def body_text(value: Any) -> Any:
+    """A composed body is text, as a provider's is; an object or list here is most often a
+    JSON body written as JSON (pydantic said only "Input should be a valid string")."""
+    if isinstance(value, dict | list):
+        raise ValueError("must be the body's text, as the provider sends it: write a JSON body "
+                         "as a string holding its JSON (json.dumps of it), not as an object")
+    return value
 
 
 def called_url(hook: str, given: str | None) -> str:

@@ -317,6 +317,21 @@ def test_a_request_file_is_checked_as_the_api_checks_a_composed_request(tmp_path
         assert error.startswith(f"voip-runtime: {request}: {field}"), error
 
 
+def test_a_json_body_written_as_an_object_is_told_to_be_text(tmp_path: Path) -> None:
+    """A builder trying a JSON provider writes the body as JSON; it was refused with pydantic's
+    "body: Input should be a valid string", which says nothing of how to write it."""
+    script = tmp_path / "script.py"
+    script.write_text("def VoipParseWebhookRequest(request):\n    return None\n")
+    request = tmp_path / "request.json"
+    request.write_text('{"headers": {"Content-Type": "application/json"}, '
+                       '"body": {"event": "start", "phones": ["101"]}}')
+    code, data, error = cli("run", str(script), "--request", str(request))
+    assert (code, data) == (2, None)
+    assert error == (f"voip-runtime: {request}: body: must be the body's text, as the provider "
+                     "sends it: write a JSON body as a string holding its JSON (json.dumps of "
+                     "it), not as an object\n")
+
+
 def test_check_prints_what_the_apis_check_says_and_run_no_worker_internals(
         tmp_path: Path) -> None:
     # check printed a whole call's outcome (result, logs, durations) for a compile that ran
