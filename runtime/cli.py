@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -24,6 +24,9 @@ from runtime.local_host import LocalHost
 from runtime.module_yaml import load_builder_yaml
 from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
 from sandbox.call import PARSE_FUNCTION, SCRIPT_FUNCTIONS
+
+if TYPE_CHECKING:
+    from runtime.deploy import ModuleFile
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -140,15 +143,28 @@ def load_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
+def module_beside(script: Path) -> tuple[Path, ModuleFile] | None:
+    """The module.yaml beside the script, checked as deploy checks it, or None without one.
+    Read only for its settings and allowlist, it let a misspelt `setings:` pass: the script
+    ran with no settings, and check said ok to a folder deploy then refused."""
+    from runtime.deploy import MODULE_FILE, FolderError, read_module_file
+
+    module_file = script.parent / MODULE_FILE
+    if not module_file.exists():
+        return None
+    try:
+        return module_file, read_module_file(module_file)
+    except FolderError as error:
+        raise UsageError(str(error)) from None
+
+
 def load_settings(script: Path, settings_file: Path | None) -> dict[str, Any]:
     if settings_file is not None:
         return checked_settings(load_mapping(settings_file), settings_file)
-    module_file = script.parent / "module.yaml"
-    if module_file.exists():
-        settings = load_mapping(module_file).get("settings") or {}
-        if not isinstance(settings, dict):
-            raise UsageError(f"{module_file}: settings must be a mapping")
-        return checked_settings(settings, module_file)
+    beside = module_beside(script)
+    if beside is not None:
+        module_file, module = beside
+        return checked_settings(dict(module.settings), module_file)
     return {}
 
 
@@ -171,12 +187,10 @@ def checked_settings(settings: dict[Any, Any], where: Path) -> dict[str, Any]:
 def load_allowlist(script: Path, given: list[str]) -> list[str]:
     if given:
         return checked_hosts(given, "--allow")
-    module_file = script.parent / "module.yaml"
-    if module_file.exists():
-        allowlist = load_mapping(module_file).get("allowlist") or []
-        if not isinstance(allowlist, list):
-            raise UsageError(f"{module_file}: allowlist must be a list of hosts")
-        return checked_hosts([str(host) for host in allowlist], f"{module_file}: allowlist")
+    beside = module_beside(script)
+    if beside is not None:
+        module_file, module = beside
+        return checked_hosts(list(module.allowlist), f"{module_file}: allowlist")
     return []
 
 
@@ -304,6 +318,7 @@ def check_webhook_body(request: RequestData | None, config: Config) -> None:
 
 def command_check(args: argparse.Namespace) -> int:
     source = read_source(args.script)
+    module_beside(args.script)  # a module.yaml deploy would refuse is a usage error here too
     outcome = asyncio.run(run_in_pool(Call(source=source, function=None), Limits()))
     # What POST /api/v1/check says: `ok`, and the error with its problems when refused (a
     # compile ran nothing: no result, logs or durations to show).

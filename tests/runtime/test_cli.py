@@ -407,3 +407,20 @@ def test_settings_from_module_yaml_reach_the_script_as_written(tmp_path: Path) -
     assert data is not None
     assert json.loads(data["result"]["response"]["body"]) == {  # type: ignore[index]
         "apiKey": "0123456", "opensAt": "9:30", "port": 5060}
+
+
+def test_a_module_yaml_deploy_would_refuse_is_refused_by_check_and_run(tmp_path: Path) -> None:
+    """check said ok to a folder whose module.yaml had `setings:`, and run ran the script with
+    no settings at all; deploy then refused the folder. All three say the same now."""
+    (tmp_path / "module.yaml").write_text("name: pbx\nsetings:\n  apiKey: k\n",
+                                          encoding="utf-8")
+    (tmp_path / "script.py").write_text("def VoipParseWebhookRequest(request):\n"
+                                        "    return {'response': HttpResponse().content("
+                                        "settings['apiKey'])}\n", encoding="utf-8")
+    said = (f"voip-runtime: {tmp_path / 'module.yaml'}: setings: is not a module.yaml key; did "
+            "you mean settings? (its keys: name, description, region, settings, secrets, "
+            "allowlist, bindings)\n")
+    for command in ("check", "run"):
+        for given in (tmp_path, tmp_path / "script.py"):
+            code, data, stderr = cli(command, str(given))
+            assert (code, data, stderr) == (2, None, said), (command, given)
