@@ -985,3 +985,68 @@ async def test_an_answer_reported_after_the_end_is_late_but_says_who_answered(
     call = await world.store.get_call(world.tenant.id, late.call.id)
     assert call is not None and (call.answered_phone, call.answered_user_id) == (
         "102", world.bob.id)
+
+
+async def test_an_answer_after_an_end_that_nobody_answered_says_nobody_answered(
+    world: World,
+) -> None:
+    """The end's disposition is final: a NotifyAnswer arriving after a 'no_answer' end (a
+    provider's reordered delivery) is kept in the history as late, and the call stays answered
+    by nobody, not listed among 101's answered calls."""
+    await world.run(event("NotifyStart"))
+    await world.run(event("NotifyEnd", disposition="no_answer"))
+    late = await world.run(event("NotifyAnswer", disposition="answered"))
+    assert late.call is not None and late.call.late and late.pushes == ()
+    call = await world.store.get_call(world.tenant.id, late.call.id)
+    assert call is not None and call.state is CallState.ENDED
+    assert call.disposition == "no_answer"
+    assert (call.answered_phone, call.answered_user_id) == (None, None)
+    events = await world.store.list_call_events(world.tenant.id, late.call.id)
+    assert [(e.kind, e.effect) for e in events][-1] == ("notify_answer", EventEffect.LATE)
+    # The same when a missed call's record ended it (busy), with no end event.
+    await world.run(event("NotifyStart", call_id="c2"))
+    await world.run(record(disposition="busy", duration=0, call_id="c2"))
+    late = await world.run(event("NotifyAnswer", disposition="answered", call_id="c2"))
+    assert late.call is not None and late.call.late
+    call = await world.store.get_call(world.tenant.id, late.call.id)
+    assert call is not None and (call.answered_phone, call.answered_user_id) == (None, None)
+
+
+async def test_a_late_answer_event_says_who_answered_over_an_earlier_records_word(
+    world: World,
+) -> None:
+    """Who answered comes from NotifyAnswer, or from an Answered record only when no answer
+    event came: the answer event arriving after the record still says it."""
+    await world.run(event("NotifyStart", dst=COMPANY))
+    await world.run(record(dst="101", disposition="answered", duration=30))
+    late = await world.run(event("NotifyAnswer", dst="102", disposition="answered"))
+    assert late.call is not None and late.call.late
+    call = await world.store.get_call(world.tenant.id, late.call.id)
+    assert call is not None and (call.answered_phone, call.answered_user_id) == (
+        "102", world.bob.id)
+
+
+async def test_an_outgoing_call_taken_over_at_another_phone_ends_for_both_operators(
+    world: World,
+) -> None:
+    """101 dials, the call is transferred to 102, who answers; NotifyOutEnd names the dialling
+    phone (or the one holding the call): both operators' cards end, each once."""
+    for end_at, call_id in (("101", "o1"), ("102", "o2")):
+        out = {"direction": "out", "dst": CLIENT, "call_id": call_id}
+        await world.run(event("NotifyOutStart", src="101", **out))
+        await world.run(event("NotifyAnswer", src="101", disposition="answered", **out))
+        moved = await world.run(event("NotifyInternal", src="102", **out))
+        assert told(moved) == [(world.bob.id, "ringing")]
+        taken = await world.run(event("NotifyAnswer", src="102", disposition="answered", **out))
+        assert told(taken) == [(world.bob.id, "answered")]
+        ended = await world.run(event("NotifyOutEnd", src=end_at, disposition="answered",
+                                      **out))
+        assert sorted(told(ended)) == sorted([(world.alice.id, "ended"),
+                                              (world.bob.id, "ended")]), end_at
+        again = await world.run(event("NotifyOutEnd", src=end_at, disposition="answered",
+                                      **out))
+        assert again.call is not None and again.call.repeat and again.pushes == ()
+    # An outgoing call first seen at its end still tells the dialling operator.
+    first = await world.run(event("NotifyOutEnd", direction="out", src="103", dst=CLIENT,
+                                  disposition="no_answer", call_id="o3"))
+    assert told(first) == [(world.carol.id, "ended")]
