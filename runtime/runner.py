@@ -183,6 +183,17 @@ def answered_now(effects: Effects) -> str | None:
     return None
 
 
+def ended_by_record(effects: Effects) -> str | None:
+    """The id of the call this result's call record ended, if any: it was ringing or answered
+    and no end event came with the record (the platform's documented way: NotifyStart for the
+    popup, then only the callRecord). The contract's table notifies for events only, so the
+    pages it rang on showed it ringing, or talking, until reloaded."""
+    change = effects.record
+    if change is None or change.repeat or change.state_before in (None, CallState.ENDED):
+        return None
+    return change.id
+
+
 class Runner:
     def __init__(
         self, *, config: Config, store: Store, pool: SandboxPool, hub: Hub, metrics: Metrics,
@@ -358,8 +369,9 @@ class Runner:
         return data
 
     async def publish(self, effects: Effects | None, tenant_id: str) -> None:
-        """Live notifications, after the commit; and when a call was just answered, a
-        `{"type": "call_changed", "call_id"}` to the other users it rang for."""
+        """Live notifications, after the commit; and when a call was just answered, or ended
+        by a call record alone, a `{"type": "call_changed", "call_id"}` to the other users it
+        rang for."""
         if effects is None:
             return
         told: set[str] = set()
@@ -368,12 +380,13 @@ class Runner:
             await self.hub.publish(notification.user_id, {
                 "type": "notification", **to_json(notification),
             })
-        call_id = answered_now(effects)
+        call_id = answered_now(effects) or ended_by_record(effects)
         if call_id is None:
             return
         # The contract notifies the phone that answered only; the colleagues it rang for (a
         # group, or the one who transferred it) are told nothing, and their live pages showed
-        # it ringing, or them talking, until it ended.
+        # it ringing, or them talking, until it ended. A record ending the call notifies no
+        # one at all (ended_by_record).
         try:
             rang = await self.store.users_notified(tenant_id, call_id)
         except StoreError:
