@@ -25,7 +25,8 @@ Choices that are ours (the contract is silent), kept here:
   numbers that ended within RECENT_END (so a retried NotifyEnd, or a record arriving after the
   end, does not open a second call).
 - A history row is stored for every event and record, with its effect ('applied', 'repeat',
-  'late'); records use the kind 'call_record'.
+  'late'); records use the kind 'call_record'. A record equal to the call's current one, or
+  to any record stored for the call before (a retried earlier webhook), is a repeat.
 - A repeat takes precedence over late: a retried NotifyStart after the answer is a repeat.
 - Transfers (contract §5): a NotifyStart or NotifyInternal for an answered call, at an
   operator number not yet notified for the call, is applied, not late: that phone's user is
@@ -500,6 +501,14 @@ def _is_transfer(kind: WebhookEvent, phone: str, call: Call, scene: CallScene) -
                                                     for row in scene.notified)
 
 
+def _record_stored(scene: CallScene, payload: JSON) -> bool:
+    """Whether this very record was stored for the call before, though a later one changed
+    it since: a provider's retry of an earlier webhook (Zadarma's NOTIFY_END, retried after
+    its NOTIFY_RECORD brought the recording) is a repeat and changes nothing (contract §5),
+    where taking it as an update erased the recording."""
+    return any(h.kind == CALL_RECORD_KIND and h.payload == payload for h in scene.history)
+
+
 def _answer_reported(scene: CallScene) -> bool:
     """Whether a NotifyAnswer came for the call (on time or late): then it says who answered,
     whatever a record says later (contract §5.2, "Who answered")."""
@@ -651,7 +660,8 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
                                         operator=operator))
     call, entry = scene.call, scene.activity
 
-    if call is not None and entry is not None and entry.data == data:
+    if call is not None and entry is not None and (
+            entry.data == data or _record_stored(scene, record.to_json())):
         await tx.insert_call_event(_history_row(ctx, call, CALL_RECORD_KIND, numbers,
                                                 record.to_json(), EventEffect.REPEAT))
         return (CallChange(call.id, False, call.state, call.state, repeat=True, late=False),

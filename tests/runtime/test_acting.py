@@ -1050,3 +1050,32 @@ async def test_an_outgoing_call_taken_over_at_another_phone_ends_for_both_operat
     first = await world.run(event("NotifyOutEnd", direction="out", src="103", dst=CLIENT,
                                   disposition="no_answer", call_id="o3"))
     assert told(first) == [(world.carol.id, "ended")]
+
+
+async def test_a_retried_earlier_record_never_undoes_a_later_one(world: World) -> None:
+    """Zadarma: NOTIFY_END brings the record without the recording, NOTIFY_RECORD the same
+    record with it; the provider then retries NOTIFY_END (its reply was lost). That retry is a
+    record already stored: a repeat, and the recording stays (it was erased, the call left
+    without a player)."""
+    await world.run(event("NotifyStart"))
+    await world.run({**event("NotifyEnd", disposition="answered"), **record(duration=30)})
+    recorded = await world.run(record(duration=30, call={"rec": "r-1"}))
+    assert recorded.activity is not None and recorded.activity.action == "updated"
+    before = await world.snapshot()
+    retried = await world.run({**event("NotifyEnd", disposition="answered"),
+                               **record(duration=30)})
+    assert retried.call is not None and retried.call.repeat
+    assert retried.record is not None and retried.record.repeat
+    assert retried.activity is not None and retried.activity.action == "unchanged"
+    assert retried.pushes == ()
+    assert await world.snapshot() == before
+    call = await world.store.get_call(world.tenant.id, retried.record.id)
+    assert call is not None and call.has_record and call.record_call == {"rec": "r-1"}
+    entry = await world.store.get_activity_for_call(world.tenant.id, call.id)
+    assert entry is not None and entry.data["call"] == {"rec": "r-1"}  # type: ignore[index]
+    events = await world.store.list_call_events(world.tenant.id, call.id)
+    assert [(e.kind, e.effect) for e in events][-2:] == [
+        ("notify_end", EventEffect.REPEAT), ("call_record", EventEffect.REPEAT)]
+    # A record that differs from every stored one is still an update (a corrected duration).
+    corrected = await world.run(record(duration=31, call={"rec": "r-1"}))
+    assert corrected.activity is not None and corrected.activity.action == "updated"
