@@ -7,6 +7,7 @@ database, as several nodes would be, applying events of the same call at once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -1079,3 +1080,37 @@ async def test_a_retried_earlier_record_never_undoes_a_later_one(world: World) -
     # A record that differs from every stored one is still an update (a corrected duration).
     corrected = await world.run(record(duration=31, call={"rec": "r-1"}))
     assert corrected.activity is not None and corrected.activity.action == "updated"
+
+
+@pytest.mark.parametrize("direction", ["in", "out"])
+async def test_every_order_of_a_transferred_call_ends_for_everyone_it_reached(
+    world: World, direction: str,
+) -> None:
+    """101 takes the call, it is transferred to 102, who takes it, and it ends: whatever order
+    the five webhooks arrive in, every user told anything of the call is told it ended (an
+    outgoing call's end told only the dialling operator), nobody is told a kind twice, and the
+    call ends answered."""
+    if direction == "in":
+        def at(kind: str, phone: str, **more: Any) -> dict[str, Any]:
+            return event(kind, dst=phone, call_id=call_id, **more)
+        plan = [("NotifyStart", "101", {}), ("NotifyAnswer", "101", {"disposition": "answered"}),
+                ("NotifyInternal", "102", {}), ("NotifyAnswer", "102", {"disposition": "answered"}),
+                ("NotifyEnd", "102", {"disposition": "answered"})]
+    else:
+        def at(kind: str, phone: str, **more: Any) -> dict[str, Any]:
+            return event(kind, direction="out", src=phone, dst=CLIENT, call_id=call_id, **more)
+        plan = [("NotifyOutStart", "101", {}), ("NotifyAnswer", "101", {"disposition": "answered"}),
+                ("NotifyInternal", "102", {}), ("NotifyAnswer", "102", {"disposition": "answered"}),
+                ("NotifyOutEnd", "101", {"disposition": "answered"})]
+    problems = []
+    for n, order in enumerate(itertools.permutations(range(len(plan)))):
+        call_id = f"{direction}-{n}"
+        told_here: list[tuple[str, str]] = []
+        for i in order:
+            kind, phone, more = plan[i]
+            told_here += told(await world.run(at(kind, phone, **more)))
+        reached = {user for user, _ in told_here}
+        ended = {user for user, kind in told_here if kind == "ended"}
+        if reached != ended or len(told_here) != len(set(told_here)):
+            problems.append(f"{order}: {told_here}")
+    assert not problems, "\n".join(problems[:5])
