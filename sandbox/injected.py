@@ -504,6 +504,19 @@ class PrintCollector:
             self._log.write(_print_text(objects, sep, end))
 
 
+def _named_as_scripts_call(owner: type, prefix: str, *methods: str) -> None:
+    """Python's own TypeErrors name a method by its __qualname__ ("ResponseBuilder.status()
+    missing 1 required positional argument"): give each the name a script calls it by."""
+    for method in methods:
+        function = owner.__dict__[method]
+        function.__qualname__ = f"{prefix}.{method}" if prefix else method
+
+
+_named_as_scripts_call(ResponseBuilder, "HttpResponse()", "status", "content", "header")
+_named_as_scripts_call(FetchRequest, "request", "json", "form")
+PrintCollector._call_print.__qualname__ = "print"
+
+
 def make_log(output: OutputLog) -> Callable[..., None]:
     def log(*objects: Any, sep: Any = " ", end: Any = "\n") -> None:
         """Write to the call's log, like print()."""
@@ -786,6 +799,7 @@ _STORAGE_HINTS: Final = {
 
 
 _set_storage_host = _slot_setter(Storage, "_host")
+_named_as_scripts_call(Storage, "storage", "get", "set", "delete")
 
 
 # The injected names every call shares: a factory function, exception classes, the contract's

@@ -333,6 +333,14 @@ PAGE = "https://api.example/x"
      "fetch() got an unexpected keyword argument 'verify'"),
     ("fetch()", "TypeError", "fetch() missing 1 required positional argument: 'url'"),
     ("log('x', file=None)", "TypeError", "log() got an unexpected keyword argument 'file'"),
+    # Methods named as scripts call them, not "ResponseBuilder.status()", "Storage.set()",
+    # "PrintCollector._call_print()".
+    ("HttpResponse().status()", "TypeError",
+     "HttpResponse().status() missing 1 required positional argument: 'code'"),
+    ("storage.set('k')", "TypeError",
+     "storage.set() missing 1 required positional argument: 'value'"),
+    ("print('x', flush=True, colour='red')", "TypeError",
+     "print() got an unexpected keyword argument 'colour'"),
 ])
 def test_a_member_an_injected_object_lacks_is_named_with_what_it_offers(
         code: str, error: str, message: str) -> None:
