@@ -341,7 +341,8 @@ def test_check_prints_what_the_apis_check_says_and_run_no_worker_internals(
     script = tmp_path / "script.py"
     script.write_text("def VoipParseWebhookRequest(request):\n    return _x\n")
     code, data, _ = cli("check", str(script))
-    problem = '"_x" is an invalid variable name because it starts with "_"'
+    problem = ('"_x" is an invalid variable name because it starts with "_". Names starting '
+               'with "_" are refused in the sandbox: rename it, such as "x".')
     assert code == 1 and data == {"ok": False, "error": {
         "type": "CompileError", "message": f"line 2: {problem}", "line": 2,
         "problems": [{"line": 2, "message": problem}]}}, data
