@@ -28,6 +28,7 @@ from runtime.operations.executions import tenant_execution
 from runtime.operations.modules import webhook_url
 from runtime.operations.services import Services
 from runtime.operations.sources import Script, script_for
+from runtime.reply_policy import body_codec
 from runtime.runner import Reply
 from runtime.store.models import Execution, Module
 from runtime.text import valid_strings
@@ -145,8 +146,12 @@ class DryRun:
 def reply_json(reply: Reply | None) -> dict[str, Any] | None:
     if reply is None:
         return None
+    # The body as text again, read in the charset it was sent in (windows-1251 bytes read as
+    # UTF-8 would show the builder U+FFFD where the provider gets their text).
+    content_type = next((value for name, value in reply.headers.items()
+                         if name.lower() == "content-type"), None)
     return {"status": reply.status, "headers": reply.headers,
-            "body": reply.body.decode("utf-8", errors="replace")}
+            "body": reply.body.decode(body_codec(content_type), errors="replace")}
 
 
 def stored_request(execution: Execution) -> RequestData:

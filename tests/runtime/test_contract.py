@@ -37,6 +37,7 @@ from runtime.contract import (
     validate_result,
 )
 from runtime.contract import TestConnectionResult as ConnectionResult
+from runtime.operations.dry_runs import reply_json
 from runtime.reply_policy import REFUSED_X_HEADERS, REFUSED_X_PREFIXES
 from runtime.runner import reply_for
 from sandbox.call import SCRIPT_FUNCTIONS
@@ -872,6 +873,9 @@ def test_a_reply_body_is_sent_in_the_charset_its_content_type_names(
     result = validate_result(PARSE, {"response": reply(
         headers={"Content-Type": content_type}, body="<name>Иван</name>")})
     assert reply_for(result).body == sent
+    # A dry run, a replay and `voip-runtime run` show it as the text the provider reads.
+    shown = reply_json(reply_for(result))
+    assert shown is not None and shown["body"] == "<name>Иван</name>"
 
 
 def test_a_reply_body_its_charset_cannot_carry_is_invalid() -> None:
