@@ -124,6 +124,11 @@ class TenantLimitsConfig(Strict):
     max_users: int = Field(default=10_000, ge=1)
     # Live (unrevoked) tokens of one user.
     max_tokens_per_user: int = Field(default=100, ge=1)
+    # Contacts of one tenant, made by the API or by missed calls from new numbers (each a
+    # contact): a provider's flood of calls from ever-new numbers must not grow them without
+    # end. At the cap a missed call is still recorded, without a contact (its execution log
+    # says why). Far above a large call centre's clientele.
+    max_contacts: int = Field(default=1_000_000, ge=1)
 
 
 class FetchConfig(Strict):

@@ -196,6 +196,7 @@ class Runner:
         self.limiter = limiter
         self.refused_hosts = tuple(refused_hosts)
         self.storage_limits = config.storage_limits.limits
+        self.max_contacts = config.tenant_limits.max_contacts
         # Built once (the configuration is frozen), not for every call.
         self._webhook_limits = config.sandbox.webhook_limits
         self._other_limits = config.sandbox.other_limits
@@ -305,6 +306,7 @@ class Runner:
             now=now or utc_now(),
             storage_writes=session.storage_writes,
             storage_limits=self.storage_limits,
+            max_contacts=self.max_contacts,
         )
 
     # -- entry points ---------------------------------------------------------------------------

@@ -148,13 +148,20 @@ async def save_version(services: Services, module: Module, key_id: str | None,
     `conflict` when activating over a change the client did not see (see `NewVersion`), 409
     `limit_reached` when the module has tenant_limits.max_versions_per_module."""
     store = services.store
-    await caps.require_room(services, caps.VERSIONS, module.id)
+    await caps.has_room(services, caps.VERSIONS, module.id)  # before the check's worker
     tenant_id = module.tenant_id
     if new.base_version_id is not None:
         found(await store.get_version(tenant_id, module.id, new.base_version_id),
               f"version {new.base_version_id}")
     await check_script(services, tenant_id, new.source)
-    version, active_id = await store.write(add_version_unit(tenant_id, key_id, module.id, new))
+    add = add_version_unit(tenant_id, key_id, module.id, new)
+    limit = caps.limit_of(services, caps.VERSIONS)
+
+    async def unit(tx: Tx) -> Added:
+        await caps.require_room(tx, limit, caps.VERSIONS, module.id)
+        return await add(tx)
+
+    version, active_id = await store.write(unit)
     module_changed(services, module.id)
     return Saved(found(version, "module"), active_id)
 

@@ -227,6 +227,17 @@ class Tx(Protocol):
 
     # --- management (API) -----------------------------------------------------------------
 
+    async def count_owned(self, kind: OwnedKind, owner_id: str) -> int:
+        """How many of `kind` the owner has (queries.OWNED_COUNTS), for its cap
+        (operations/caps.py). Holds the owner's cap lock to COMMIT (PostgreSQL; SQLite's one
+        writer serialises units anyway): count, then create, in one unit, and no other unit
+        creates one meanwhile."""
+        ...
+
+    async def list_bindings(self, tenant_id: str, module_id: str) -> list[Binding] | None:
+        """By member id; None: no such module."""
+        ...
+
     async def get_module(self, tenant_id: str, module_id: str) -> Module | None: ...
 
     async def create_tenant(self, name: str) -> Tenant: ...
