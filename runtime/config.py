@@ -206,6 +206,12 @@ class Config(Strict):
     # An open live WebSocket re-reads its credential this often. Revocations, deletions and
     # sign-outs close sockets at once on every node; this catches one whose event was lost.
     live_recheck_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # A live WebSocket is pinged this often; a peer that has not answered within half of it
+    # is dropped and its place under the live socket limits (runtime/live_limits.py) freed.
+    # A peer gone without a word (a phone's network switched, a laptop shut) sends no close
+    # and no TCP reset: without the ping its socket, and its place, would stay for as long as
+    # the kernel keeps the connection (hours). Browsers answer pings on their own.
+    live_heartbeat_seconds: float = Field(default=25.0, gt=0, le=300)
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     sandbox: SandboxConfig = SandboxConfig()
