@@ -184,6 +184,12 @@ class RetentionConfig(Strict):
     notifications_days: int = Field(default=30, ge=1, le=3650)
     call_events_days: int = Field(default=90, ge=1, le=3650)
     usage_days: int = Field(default=400, ge=1, le=3650)
+    # Revoked user tokens and API keys are kept this long after their revocation: listed as
+    # revoked (with when), and revoking one again says it was revoked already. Then they go
+    # (a token made and revoked in a loop would otherwise grow the table without end: the cap
+    # on a user's tokens counts live ones). A revoked secret is refused the same way before
+    # and after. An API key a stored version names as its author stays while the version does.
+    revoked_credentials_days: int = Field(default=90, ge=1, le=3650)
     # Rows one statement deletes or rolls up: it holds the SQLite writer, shared with
     # webhooks, for about a millisecond per 100 rows.
     batch_rows: int = Field(default=200, ge=10, le=10_000)

@@ -221,6 +221,11 @@ class Tx(Protocol):
         """Delete up to `limit` kept sign-outs of console sessions expired by `now`."""
         ...
 
+    async def prune_revoked_credentials(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` user tokens and API keys each revoked before `before` (an API
+        key named by a stored version as its author stays)."""
+        ...
+
     async def prune_expired_storage(self, now: datetime, limit: int) -> int:
         """Delete up to `limit` storage keys expired by `now`, of any modules."""
         ...
