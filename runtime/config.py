@@ -135,6 +135,12 @@ class FetchConfig(Strict):
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     max_response_kib: int = Field(default=5 * 1024, ge=1)
     max_redirects: int = Field(default=5, ge=0, le=20)
+    # Bytes one tenant's scripts may receive through fetch() a minute, on each node
+    # (runtime/fetch_budget.py): beyond it their fetches fail with a FetchError saying so
+    # until it refills. Per call, fetches_per_call x max_response_kib bound it already;
+    # across calls nothing did. Far above what an integration reading a provider's API uses
+    # (kilobytes a call): it stops one tenant taking the host's bandwidth and memory.
+    tenant_mib_per_minute: int = Field(default=1024, ge=1)
     # Address ranges scripts may reach although private/loopback (tests allow 127.0.0.0/8).
     allow_networks: tuple[str, ...] = ()
 
