@@ -59,6 +59,12 @@ class SandboxConfig(Strict):
     # this many a minute; beyond it that tenant's calls fail fast with a "restarts" limit.
     restart_burst: int = Field(default=10, ge=1, le=10_000)
     restarts_per_minute: float = Field(default=30.0, gt=0, le=60_000)
+    # Script checks (uploads, POST /api/v1/check, the editor's Check) each start a new worker,
+    # charged to that tenant's own budget of checks, apart from its calls': a burst, then this
+    # many a minute; beyond it its checks are answered 429 until it refills. Far above a
+    # builder's checks (one per upload; a deploy of every module at once fits in the burst).
+    check_burst: int = Field(default=200, ge=1, le=100_000)
+    checks_per_minute: float = Field(default=600.0, gt=0, le=600_000)
     # As root, each worker runs as its own uid from [first, first + count).
     worker_uid_first: int = Field(default=200_000, ge=1000, le=2**31 - 70_000)
     worker_uid_count: int = Field(default=65_536, ge=1, le=65_536)
