@@ -204,6 +204,14 @@ async def test_console_refuses_past_a_cap_alike(tmp_path: Path) -> None:
                                             {"newest_token": tokens[0]["id"]})
             assert token.status == 409
             assert "tenant_limits.max_tokens_per_user" in await token.text()
+            for n in range(2):
+                await api.ok("POST", "/api/v1/contacts",
+                             {"name": f"c{n}", "phones": [f"+7926111000{n}"]}, status=201)
+            await browser.page("/console/modules")
+            contact = await browser.post_form("/console/contacts",
+                                              {"name": "Olga", "phone": "+79261110009"})
+            assert contact.status == 409
+            assert "tenant_limits.max_contacts" in await contact.text()
         assert len((await api.ok("GET", "/api/v1/modules"))["modules"]) == 2
         assert len((await api.ok("GET", "/api/v1/users"))["users"]) == 2
 
