@@ -50,7 +50,7 @@ async def test_a_silent_peer_is_dropped_by_the_heartbeat_and_its_place_freed(
         tmp_path: Path) -> None:
     """A peer gone without a word (no close, no reset) answers no ping: its socket is closed
     after a heartbeat and a half, and the place it held under the limits is given back."""
-    async with service_on_backend("sqlite", tmp_path, live_heartbeat_seconds=0.4) as service:
+    async with service_on_backend("sqlite", tmp_path, live_heartbeat_seconds=1.0) as service:
         seed = await seed_setup(service)
         url = f"/api/v1/live?token={seed.user_token}"
         # autoping=False, and never read: nothing answers the server's pings.
@@ -77,7 +77,7 @@ async def test_a_silent_peer_is_dropped_by_the_heartbeat_and_its_place_freed(
         # many pings.
         answering = await open_live(service, seed.user_token)
         reading = asyncio.ensure_future(answering.receive())
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(3.5)  # three pings
         assert not reading.done() and limits.open_sockets == 1
         reading.cancel()
         await answering.close()
