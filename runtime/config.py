@@ -63,8 +63,8 @@ class SandboxConfig(Strict):
     # charged to that tenant's own budget of checks, apart from its calls': a burst, then this
     # many a minute; beyond it its checks are answered 429 until it refills. Far above a
     # builder's checks (one per upload; a deploy of every module at once fits in the burst).
-    check_burst: int = Field(default=200, ge=1, le=100_000)
-    checks_per_minute: float = Field(default=600.0, gt=0, le=600_000)
+    check_burst: int = Field(default=500, ge=1, le=100_000)
+    checks_per_minute: float = Field(default=1800.0, gt=0, le=600_000)
     # As root, each worker runs as its own uid from [first, first + count).
     worker_uid_first: int = Field(default=200_000, ge=1000, le=2**31 - 70_000)
     worker_uid_count: int = Field(default=65_536, ge=1, le=65_536)
