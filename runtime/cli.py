@@ -23,7 +23,7 @@ from runtime.intake import composed_request
 from runtime.local_host import LocalHost
 from runtime.module_yaml import load_builder_yaml
 from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
-from sandbox.call import PARSE_FUNCTION, SCRIPT_FUNCTIONS
+from sandbox.call import DEFAULT_REQUEST_URL, PARSE_FUNCTION, SCRIPT_FUNCTIONS
 
 if TYPE_CHECKING:
     from runtime.deploy import ModuleFile
@@ -210,14 +210,17 @@ def load_request(path: Path | None) -> RequestData:
     that is not text, a header value that is a number: a usage error naming the field)."""
     from runtime.errors import ApiError
     from runtime.json_body import validated
-    from runtime.operations.dry_runs import RequestBody
+    from runtime.operations.dry_runs import RequestBody, called_url
 
     if path is None:
         return RequestData(method="POST", body=None)
     data = load_mapping(path)
     try:
-        validated(RequestBody, data)
-        return composed_request(data)
+        given = validated(RequestBody, data)
+        # A URL without a scheme and host (`/events/call?kind=end`) is read below the webhook
+        # URL, as a dry run reads it: request.url is always a full URL (contract §3), and a
+        # script reading its host or signing it ran here on the bare path alone.
+        return composed_request({**data, "url": called_url(DEFAULT_REQUEST_URL, given.url)})
     except ApiError as error:
         raise UsageError(f"{path}: {error.message}") from None
     except (TypeError, ValueError) as error:

@@ -425,3 +425,26 @@ def test_a_module_yaml_deploy_would_refuse_is_refused_by_check_and_run(tmp_path:
         for given in (tmp_path, tmp_path / "script.py"):
             code, data, stderr = cli(command, str(given))
             assert (code, data, stderr) == (2, None, said), (command, given)
+
+
+def test_a_request_url_without_a_host_is_read_below_the_webhook_url(tmp_path: Path) -> None:
+    """request.url is always the full URL (contract §3); a dry run reads `/events/call?x=1`
+    below the module's webhook URL, but run handed the script the bare path, so a script
+    reading the URL's host or signing it failed only here."""
+    script = tmp_path / "script.py"
+    script.write_text("from urllib.parse import urlsplit\n"
+                      "def VoipParseWebhookRequest(request):\n"
+                      "    parts = urlsplit(request.url)\n"
+                      "    return {'response': HttpResponse().content("
+                      "[parts.scheme, parts.netloc, parts.path, dict(request.query)])}\n")
+    request = tmp_path / "request.json"
+    for url, seen in (("/events/call?x=1", ["http", "localhost", "/hooks/test/events/call",
+                                            {"x": "1"}]),
+                      ("?kind=end", ["http", "localhost", "/hooks/test", {"kind": "end"}]),
+                      ("https://pbx.example/hooks/T?y=2", ["https", "pbx.example", "/hooks/T",
+                                                           {"y": "2"}])):
+        request.write_text(json.dumps({"method": "GET", "url": url}))
+        code, data, stderr = cli("run", str(script), "--request", str(request))
+        assert code == 0, stderr
+        assert data is not None
+        assert json.loads(data["result"]["response"]["body"]) == seen  # type: ignore[index]
