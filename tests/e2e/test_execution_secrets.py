@@ -1,0 +1,105 @@
+"""What the execution log, dry runs and replays show of a provider's secrets and the module's
+secret settings over the API: masked, with a list of what was, while a replay still runs the
+request as it really came."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from tests.e2e.conftest import ROOT, Service
+from tests.e2e.helpers import upload
+
+MEGAFON = (ROOT / "scripts" / "megafon" / "script.py").read_text(encoding="utf-8")
+CRM_TOKEN = "mf-crm-token-6b1f0e"
+API_KEY = "sk-live-7d1c9a55e0"
+
+CHATTY = """
+def VoipParseWebhookRequest(request):
+    key = settings["apiKey"]
+    print("calling with", key)
+    if request.query.get("fail"):
+        raise ValueError("refused key " + key)
+    return {"response": {"status": 200, "body": "key=" + key}}
+"""
+
+
+async def megafon(service: Service) -> tuple[Any, dict[str, Any]]:
+    _, api = await service.new_tenant("megafon-co")
+    module = await api.ok("POST", "/api/v1/modules", {
+        "name": "megafon", "region": "RU",
+        "settings": {"crmToken": CRM_TOKEN, "memberField": "user", "defaultResponsible": ""},
+        "secrets": ["crmToken"],
+    }, status=201)
+    await upload(api, module["id"], MEGAFON)
+    return api, module
+
+
+async def test_megafon_crm_token_is_masked_in_the_execution_and_its_replay_runs_unmasked(
+        service: Service) -> None:
+    api, module = await megafon(service)
+    form = urlencode({"cmd": "rating", "callid": "88", "rating": "5", "crm_token": CRM_TOKEN})
+    answered = await service.client.post(
+        urlsplit(module["webhook_url"]).path, data=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "Authorization": "Basic cGJ4OnMzY3JldA=="})
+    assert answered.status == 200, await answered.text()
+    [run] = (await api.ok("GET", "/api/v1/executions"))["executions"]
+    execution = await api.ok("GET", f"/api/v1/executions/{run['id']}")
+    shown = json.dumps(execution)
+    assert CRM_TOKEN not in shown and "cGJ4OnMzY3JldA" not in shown
+    assert "crm_token=%E2%80%A2" in execution["request"]["body"]  # the field is there, masked
+    assert "cmd=rating" in execution["request"]["body"]
+    assert "request body field crm_token" in execution["masked"]
+    assert "request header Authorization" in execution["masked"]
+
+    # The replay runs the stored request, token and all: masked, the script would refuse it.
+    replay = await api.ok("POST", f"/api/v1/executions/{run['id']}/replay")
+    assert replay["reply"]["status"] == 200 and replay["changed"] is False
+    assert CRM_TOKEN not in json.dumps(replay)
+    assert "request body field crm_token" in replay["masked"]
+    dry = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run",
+                       {"execution_id": run["id"]})
+    assert dry["reply"]["status"] == 200 and CRM_TOKEN not in json.dumps(dry)
+
+
+async def test_a_secret_setting_is_masked_in_logs_error_result_and_reply(
+        service: Service) -> None:
+    _, api = await service.new_tenant("chatty-co")
+    module = await api.ok("POST", "/api/v1/modules", {
+        "name": "chatty", "settings": {"apiKey": API_KEY, "region": "eu"},
+        "secrets": ["apiKey"]}, status=201)
+    await upload(api, module["id"], CHATTY)
+    path = urlsplit(module["webhook_url"]).path
+    assert (await service.client.post(path, data="{}")).status == 200
+    assert (await service.client.post(path + "?fail=1", data="{}")).status == 500
+    runs = (await api.ok("GET", "/api/v1/executions"))["executions"]
+    assert API_KEY not in json.dumps(runs)
+    failed, ok = [await api.ok("GET", f"/api/v1/executions/{r['id']}") for r in runs]
+    for execution in (failed, ok):
+        assert API_KEY not in json.dumps(execution)
+        assert "calling with ••••••" in execution["logs"]
+        assert "secret setting apiKey in logs" in execution["masked"]
+    assert failed["error"]["message"].endswith("refused key ••••••")
+    assert "secret setting apiKey in error" in failed["masked"]
+    assert ok["result"]["response"]["body"] == "key=••••••"
+
+    dry = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run", {})
+    assert API_KEY not in json.dumps(dry)
+    assert dry["reply"]["body"] == "key=••••••" and "calling with ••••••" in dry["logs"]
+    assert "secret setting apiKey in reply" in dry["masked"]
+
+
+async def test_nothing_secret_leaves_the_request_as_it_came(service: Service) -> None:
+    _, api = await service.new_tenant("plain-co")
+    module = await api.ok("POST", "/api/v1/modules", {"name": "plain"}, status=201)
+    await upload(api, module["id"], CHATTY.replace('settings["apiKey"]', '"none"'))
+    path = urlsplit(module["webhook_url"]).path
+    body = '{"a":1,  "b": [2]}'
+    assert (await service.client.post(path + "?x=1&y=2", data=body)).status == 200
+    [run] = (await api.ok("GET", "/api/v1/executions"))["executions"]
+    execution = await api.ok("GET", f"/api/v1/executions/{run['id']}")
+    assert execution["request"]["body"] == body
+    assert execution["request"]["url"].endswith("?x=1&y=2")
+    assert execution["masked"] == []
