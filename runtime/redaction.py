@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -44,9 +44,14 @@ def sensitive(name: str) -> bool:
 def secret_values(module: Module) -> dict[str, str]:
     """The module's secret settings, value -> setting name, longest value first (so a secret
     containing another is masked whole)."""
-    found = {str(value): name for name, value in module.settings.items()
-             if name in module.secrets and isinstance(value, str)
-             and len(value) >= MIN_SECRET_CHARS}
+    return secret_settings(module.settings, module.secrets)
+
+
+def secret_settings(settings: Mapping[str, object], secrets: Iterable[str]) -> dict[str, str]:
+    """`secret_values` of settings and the names of the secret ones (a module.yaml's)."""
+    names = set(secrets)
+    found = {value: name for name, value in settings.items()
+             if name in names and isinstance(value, str) and len(value) >= MIN_SECRET_CHARS}
     return dict(sorted(found.items(), key=lambda item: -len(item[0])))
 
 
@@ -223,11 +228,12 @@ def redacted_execution(execution: Execution, module: Module | None) -> dict[str,
     return out
 
 
-def redacted_report(report: dict[str, Any], module: Module | None) -> dict[str, Any]:
+def redacted_report(report: dict[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
     """A dry run's or a replay's report, as shown: its request's credentials masked by name,
     the module's secret settings masked wherever they appear, and `masked` saying what was.
-    Comparisons with the original run are made before this, on what really ran."""
-    redactor = Redactor.for_module(module)
+    Comparisons with the original run are made before this, on what really ran. `secrets`:
+    `secret_values(module)`."""
+    redactor = Redactor(secrets)
     shown = dict(report)
     if "request" in shown:
         shown["request"] = redactor.request(shown["request"])

@@ -30,7 +30,7 @@ from runtime.operations.versions import (
     check_script,
     version_json,
 )
-from runtime.redaction import redacted_report
+from runtime.redaction import redacted_report, secret_values
 from runtime.store.models import ExecutionFilter, ScriptVersion
 from runtime.typedefs import CONFIG, STORE
 from sandbox.call import PARSE_FUNCTION
@@ -139,7 +139,7 @@ async def dry_run(request: web.Request) -> web.StreamResponse:
     result = await dry_runs.dry_run(services(request), module, body)
     if result.replayed is not None:
         return web.json_response(replay_view(result, module))
-    return web.json_response(redacted_report(result.report, module))
+    return web.json_response(redacted_report(result.report, secret_values(module)))
 
 
 @routes.get(PREFIX + "/executions/{execution_id}/request")

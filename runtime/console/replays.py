@@ -9,7 +9,7 @@ from typing import Any
 from runtime.operations.dry_runs import DryRun, replay_execution, what_happened
 from runtime.operations.services import Services
 from runtime.operations.sources import Script
-from runtime.redaction import redacted_report
+from runtime.redaction import redacted_report, secret_values
 from runtime.store.models import Execution, ExecutionOutcome, Module
 
 FAILED = {ExecutionOutcome.ERROR.value, ExecutionOutcome.INVALID.value,
@@ -76,7 +76,7 @@ def replay_view(replay: DryRun, module: Module) -> dict[str, Any]:
     report["original"] = {**what_happened(execution),
                           "created_at": execution.created_at.isoformat()}
     report["comparison"] = compare(execution, report)
-    return redacted_report(report, module)
+    return redacted_report(report, secret_values(module))
 
 
 async def replay_for_console(services: Services, module: Module, execution: Execution,
