@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
 from runtime.store.models import JSON, Execution, Module, to_json
 
@@ -31,6 +31,7 @@ SENSITIVE: Final = re.compile(
     r"^sig|x-api|bearer|jwt)",
     re.IGNORECASE,
 )
+_URL_IN_TEXT: Final = re.compile(r"https?://[^\s'\"<>]+")
 # A secret setting shorter than this is not searched for in text: a value like "on" or "1"
 # would mask every word that contains it and hide nothing an attacker could not guess.
 MIN_SECRET_CHARS: Final = 4
@@ -105,7 +106,9 @@ class Redactor:
             return query
         for name in dict.fromkeys(names):
             self._note(f"{where} {name}")
-        return urlencode([(k, MASK if sensitive(k) else v) for k, v in pairs], safe="•")
+        # The mask goes in as itself (percent-encoded it would read as a value sent).
+        return "&".join(f"{quote_plus(k)}={MASK if sensitive(k) else quote_plus(v)}"
+                        for k, v in pairs)
 
     def url(self, url: str, where: str = "request query parameter") -> str:
         try:
@@ -184,12 +187,23 @@ class Redactor:
     # -- fetches: URLs the script called ----------------------------------------------------
 
     def fetches(self, value: Any, where: str) -> Any:
-        """Fetch records ([{"method", "url", ...}]) with credentials in their URLs masked."""
+        """Fetch records ([{"method", "url", "final_url", "error", ...}]) with credentials in
+        their URLs masked, in the error's words too ("not sent in a dry run: POST <url>")."""
         if not isinstance(value, list):
             return value
-        return [{**item, "url": self.url(item["url"], f"{where} query parameter")}
-                if isinstance(item, dict) and isinstance(item.get("url"), str) else item
-                for item in value]
+        label = f"{where} query parameter"
+        shown = []
+        for item in value:
+            if isinstance(item, dict):
+                item = dict(item)
+                for key in ("url", "final_url"):
+                    if isinstance(item.get(key), str):
+                        item[key] = self.url(item[key], label)
+                if isinstance(item.get("error"), str):
+                    item["error"] = _URL_IN_TEXT.sub(lambda m: self.url(m[0], label),
+                                                     item["error"])
+            shown.append(item)
+        return shown
 
     def effects(self, effects: Any, where: str = "effects") -> Any:
         if isinstance(effects, dict) and "fetches" in effects:
