@@ -205,6 +205,19 @@ class Redactor:
             shown.append(item)
         return shown
 
+    def storage_writes(self, writes: Any) -> Any:
+        """A dry run's storage writes ([{"op", "key", "value"}]) with the value of a key named
+        like a credential masked (an access token a script caches under `access_token`)."""
+        if not isinstance(writes, list):
+            return writes
+        shown = []
+        for write in writes:
+            if isinstance(write, dict) and "value" in write and sensitive(str(write.get("key"))):
+                self._note(f"storage value {write.get('key')}")
+                write = {**write, "value": MASK}
+            shown.append(write)
+        return shown
+
     def effects(self, effects: Any, where: str = "effects") -> Any:
         if isinstance(effects, dict) and "fetches" in effects:
             effects = {**effects, "fetches": self.fetches(effects["fetches"], "a fetch URL")}
@@ -253,6 +266,8 @@ def redacted_report(report: dict[str, Any], secrets: Mapping[str, str]) -> dict[
         shown["request"] = redactor.request(shown["request"])
     if "fetches" in shown:
         shown["fetches"] = redactor.fetches(shown["fetches"], "a fetch URL")
+    if "storage" in shown:
+        shown["storage"] = redactor.storage_writes(shown["storage"])
     if "effects" in shown:
         shown["effects"] = redactor.effects(shown["effects"])
     original = shown.get("original")

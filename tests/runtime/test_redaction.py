@@ -66,3 +66,15 @@ def test_a_json_body_too_deep_to_walk_is_hidden_only_when_a_name_could_be_a_cred
     redactor = Redactor()
     assert redactor.body(secret, "application/json") == TOO_DEEP
     assert redactor.masked == ["request body (too deeply nested to mask field by field)"]
+
+
+def test_a_dry_runs_storage_value_under_a_credentials_name_is_masked() -> None:
+    shown = redacted_report({"storage": [
+        {"op": "set", "key": "oauth_access_token", "value": "ya29.abc", "expires_at": None},
+        {"op": "set", "key": "last_call", "value": {"id": "c-1"}, "expires_at": None},
+        {"op": "delete", "key": "refresh_token"}]}, {})
+    assert shown["storage"] == [
+        {"op": "set", "key": "oauth_access_token", "value": MASK, "expires_at": None},
+        {"op": "set", "key": "last_call", "value": {"id": "c-1"}, "expires_at": None},
+        {"op": "delete", "key": "refresh_token"}]
+    assert shown["masked"] == ["storage value oauth_access_token"]
