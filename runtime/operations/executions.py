@@ -10,7 +10,8 @@ from runtime.contract import RESULT_MODELS
 from runtime.errors import found
 from runtime.operations.services import Services
 from runtime.redaction import Redactor, redact, secret_values
-from runtime.store.models import Execution
+from runtime.store.models import Execution, Module
+from runtime.store.retention import ModuleHealth
 
 FUNCTIONS = tuple(RESULT_MODELS)  # the functions the log can be filtered by
 
@@ -39,3 +40,14 @@ async def shown_list(services: Services, tenant_id: str,
         secrets[module_id] = secret_values(module) if module is not None else {}
     return [replace(e, error=Redactor(secrets[e.module_id]).json(e.error, "error"))
             if e.error and secrets.get(e.module_id) else e for e in executions]
+
+
+def shown_health(health: ModuleHealth, module: Module) -> ModuleHealth:
+    """A module's health as it is shown: its last error's message with the module's secret
+    settings masked, as the execution it came from is."""
+    last = health.last_error
+    secrets = secret_values(module)
+    if last is None or not last.error or not secrets:
+        return health
+    error = Redactor(secrets).json(last.error, "error")
+    return replace(health, last_error=replace(last, error=error))

@@ -30,6 +30,8 @@ async def test_secret_settings_are_masked_on_every_page_that_shows_a_run(
                                  headers={"X-Echo": API_KEY})).status == 200
     assert (await seed.post_hook({}, path_suffix="?fail=1")).status == 500
 
+    modules = await browser.page("/console/modules")
+    assert API_KEY not in modules and "refused ••••••" in modules
     log = await browser.page(f"/console/modules/{module}/executions")
     assert API_KEY not in log and "refused ••••••" in log
     failed, ok = re.findall(r'name="execution_id" value="([^"]+)"', log)

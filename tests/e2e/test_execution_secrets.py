@@ -84,6 +84,10 @@ async def test_a_secret_setting_is_masked_in_logs_error_result_and_reply(
     assert failed["error"]["message"].endswith("refused key ••••••")
     assert "secret setting apiKey in error" in failed["masked"]
     assert ok["result"]["response"]["body"] == "key=••••••"
+    health = (await api.ok("GET", f"/api/v1/modules/{module['id']}"))["health"]
+    assert health["last_error"]["message"].endswith("refused key ••••••")
+    listed = await api.ok("GET", "/api/v1/modules")
+    assert API_KEY not in json.dumps(listed)
 
     dry = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run", {})
     assert API_KEY not in json.dumps(dry)
