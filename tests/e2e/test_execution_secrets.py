@@ -131,3 +131,36 @@ async def test_a_dry_runs_fetch_urls_show_their_credentials_masked(service: Serv
     assert fetch["url"] == "https://api.example.com/v1/calls?access_token=••••••"
     assert fetch["error"] == f"not sent in a dry run: POST {fetch['url']}"
     assert "a fetch URL query parameter access_token" in dry["masked"]
+
+
+FUNCTIONS = """
+def VoipParseWebhookRequest(request):
+    return None
+
+def VoipTestConnection():
+    return {"success": False, "failReason": "the PBX refused key " + settings["apiKey"]}
+
+def VoipGetCallLink(call):
+    raise ValueError("no recording for key " + settings["apiKey"])
+"""
+
+
+async def test_other_functions_answer_with_the_secret_settings_masked(service: Service) -> None:
+    _, api = await service.new_tenant("functions-co")
+    module = await api.ok("POST", "/api/v1/modules", {
+        "name": "functions", "settings": {"apiKey": API_KEY}, "secrets": ["apiKey"]},
+        status=201)
+    await upload(api, module["id"], FUNCTIONS)
+    tested = await api.ok("POST", f"/api/v1/modules/{module['id']}/test-connection")
+    assert tested["failReason"] == "the PBX refused key ••••••"
+    # A call record with recording data, then its playback: the script fails.
+    await upload(api, module["id"], FUNCTIONS.replace("    return None", """    return {
+        "callRecord": {"direction": "in", "disposition": "answered", "srcPhone": "79161234567",
+                       "dstPhone": "101", "duration": 5, "call": {"id": "r-1"}}}"""))
+    assert (await service.client.post(urlsplit(module["webhook_url"]).path)).status == 200
+    [call] = (await api.ok("GET", "/api/v1/calls"))["calls"]
+    response = await api.request("GET", f"/api/v1/calls/{call['id']}/recording?format=json")
+    failed = await response.json()
+    assert response.status == 502, failed
+    assert API_KEY not in json.dumps(failed)
+    assert failed["message"].endswith("no recording for key ••••••")
