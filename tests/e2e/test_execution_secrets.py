@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from tests.e2e.conftest import ROOT, Service
-from tests.e2e.helpers import upload
+from tests.e2e.helpers import seed_setup, upload
 
 MEGAFON = (ROOT / "scripts" / "megafon" / "script.py").read_text(encoding="utf-8")
 CRM_TOKEN = "mf-crm-token-6b1f0e"
@@ -164,3 +164,31 @@ async def test_other_functions_answer_with_the_secret_settings_masked(service: S
     assert response.status == 502, failed
     assert API_KEY not in json.dumps(failed)
     assert failed["message"].endswith("no recording for key ••••••")
+
+
+END_WITH_RECORD = """
+def VoipParseWebhookRequest(request):
+    data = request.json()
+    call = {"direction": "in", "srcPhone": "79161234567", "dstPhone": "101", "callId": "c-9"}
+    if data.get("end"):
+        return {"event": {**call, "event": "notify_end", "disposition": "answered"},
+                "callRecord": {**call, "disposition": "answered", "duration": 7,
+                               "call": {"url": "https://rec.example/r/9?sig=rec-sig-4e1b"}}}
+    return {"event": {**call, "event": "notify_start", "disposition": "unknown"}}
+"""
+
+
+async def test_a_users_live_notifications_carry_no_recording_data(service: Service) -> None:
+    seed = await seed_setup(service, "live-co")
+    await upload(seed.api, seed.module["id"], END_WITH_RECORD)
+    await seed.hook_ok({"start": True})
+    await seed.hook_ok({"end": True})
+    response = await service.client.get(f"/api/v1/notifications?token={seed.user_token}")
+    notifications = (await response.json())["notifications"]
+    assert [n["kind"] for n in notifications] == ["ringing", "ended"]
+    ended = notifications[-1]["payload"]["call"]
+    assert ended["has_record"] is True and "record_call" not in ended
+    assert "rec-sig-4e1b" not in json.dumps(notifications)
+    # The builder's API still has it, for VoipGetCallLink's sake.
+    [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+    assert call["record_call"] == {"url": "https://rec.example/r/9?sig=rec-sig-4e1b"}
