@@ -118,19 +118,19 @@ class Redactor:
         query = self.query(parts.query, where)
         return url if query == parts.query else urlunsplit(parts._replace(query=query))
 
-    def _json_fields(self, value: Any, path: str) -> Any:
+    def _json_fields(self, value: Any, path: str, where: str = "request body field") -> Any:
         if isinstance(value, dict):
             out = {}
             for key, item in value.items():
                 name = f"{path}.{key}" if path else str(key)
                 if sensitive(str(key)) and not isinstance(item, dict | list):
-                    self._note(f"request body field {name}")
+                    self._note(f"{where} {name}")
                     out[key] = MASK
                 else:
-                    out[key] = self._json_fields(item, name)
+                    out[key] = self._json_fields(item, name, where)
             return out
         if isinstance(value, list):
-            return [self._json_fields(item, f"{path}[{index}]")
+            return [self._json_fields(item, f"{path}[{index}]", where)
                     for index, item in enumerate(value)]
         return value
 
@@ -163,9 +163,10 @@ class Redactor:
 
     def request(self, request: Any) -> Any:
         """A stored or composed request ({"method", "url", "headers": [[name, value]],
-        "body"}), masked."""
-        if not isinstance(request, dict):
-            return self.json(request, "request")
+        "body"}), or another function's arguments, masked."""
+        if not isinstance(request, dict) or "method" not in request:
+            # Another function's arguments (VoipGetCallLink's saved call data, ...).
+            return self.json(self._json_fields(request, "", "argument field"), "request")
         headers = request.get("headers") or []
         if isinstance(headers, dict):
             headers = list(headers.items())

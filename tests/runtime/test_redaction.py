@@ -78,3 +78,11 @@ def test_a_dry_runs_storage_value_under_a_credentials_name_is_masked() -> None:
         {"op": "set", "key": "last_call", "value": {"id": "c-1"}, "expires_at": None},
         {"op": "delete", "key": "refresh_token"}]
     assert shown["masked"] == ["storage value oauth_access_token"]
+
+
+def test_another_functions_arguments_are_masked_by_name_and_value() -> None:
+    redactor = Redactor({"sk-live-1234": "apiKey"})
+    shown = redactor.request([{"recordId": "r-1", "access_token": "at-9", "note": "sk-live-1234"}])
+    assert shown == [{"recordId": "r-1", "access_token": MASK, "note": MASK}]
+    assert redactor.masked == ["argument field [0].access_token",
+                               "secret setting apiKey in request"]
