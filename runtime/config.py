@@ -276,12 +276,14 @@ def load_config(path: Path | None, *, listen: Mapping[str, object] | None = None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the configuration must be a mapping")
         data = loaded
-    # Read once, then gone from the environment (and from /proc/<pid>/environ).
+    # Read once, then gone from the environment (and from /proc/<pid>/environ): the operator
+    # token, and the storage URL, whose PostgreSQL URL carries the database's password.
     operator_token = wipe_environment_variable(OPERATOR_TOKEN_ENV)
     if operator_token:
         data["operator_token"] = operator_token
-    if os.environ.get(STORAGE_URL_ENV):
-        data["storage_url"] = os.environ[STORAGE_URL_ENV]
+    storage_url = wipe_environment_variable(STORAGE_URL_ENV)
+    if storage_url:
+        data["storage_url"] = storage_url
     if listen:
         given = data.get("listen")
         data["listen"] = {**(given if isinstance(given, dict) else {}), **listen}
