@@ -26,9 +26,12 @@ from runtime.store.models import JSON, Execution, Module, to_json
 
 MASK: Final = "••••••"
 TOO_DEEP: Final = "(a JSON body nested too deeply to mask its credentials: not shown)"
+# Names, not words inside names: "sign" alone or as a part (crm_sign, sign-key), not
+# "assigned"; "auth" but not "author". Ids that often sit beside credentials (session ids,
+# hashes of a call, nonces) stay shown: a builder debugging a run needs them.
 SENSITIVE: Final = re.compile(
-    r"(auth|sign|token|secret|passw|pwd|key|cookie|session|hmac|credential|hash|nonce|sig\b|"
-    r"^sig|x-api|bearer|jwt)",
+    r"(auth(?!ors?($|[_\-.]))|signature|(^|[_\-.])sig(n)?($|[_\-.])|token|secret|passw|pwd|key|cookie|"
+    r"hmac|credential|x-api|bearer|jwt)",
     re.IGNORECASE,
 )
 _URL_IN_TEXT: Final = re.compile(r"https?://[^\s'\"<>]+")
