@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sandbox.jsontext import dumper
 from sandbox.jsontext import loads_strict as _loads
+from sandbox.jsontext import lone_surrogate_in as _lone_surrogate_in
 from sandbox.jsontext import only_whitespace_from as _only_whitespace_from
 from sandbox.jsontext import strict_scan_once as _scan_once
 from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, ScriptError
@@ -446,9 +447,12 @@ class CallLines:
         call, close = _scan_once(text, end + len(_CALL_KEY))
         if not text.startswith("}", close) or not _only_whitespace_from(text, close + 1):
             return None
+        message = {"type": "call", "id": call_id, "limits": limits, "call": call}
+        if _lone_surrogate_in(text, message):
+            return None  # decode refuses it, saying why
         if limits is not self._limits:
             self._limits_text, self._limits = text[start:end], limits
-        return {"type": "call", "id": call_id, "limits": limits, "call": call}
+        return message
 
 
 def _text(value: Any, limit: int = MAX_ERROR_TEXT) -> str:

@@ -171,6 +171,25 @@ def not_a_number(report: HardeningReport) -> NoReturn:
     _linger()
 
 
+def lone_surrogate_outcome(report: HardeningReport) -> NoReturn:
+    """Logs and a result holding a lone surrogate, spelled as a JSON escape (its UTF-8 bytes
+    are refused as not UTF-8): the store cannot write such text into the execution log."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "outcome", "id": %d, "outcome": {"ok": true, '
+             b'"result": {"response": {"status": 200, "body": "x\\udc00"}}, '
+             b'"logs": "a\\ud800b\\n"}}\n' % call_id)
+    _linger()
+
+
+def lone_surrogate_request(report: HardeningReport) -> NoReturn:
+    """A storage.set whose key and value hold a lone surrogate (as an escape): no host code
+    can encode it as UTF-8 to store it."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "capability", "id": %d, "request": {"op": '
+             b'"storage.set", "key": "k\\udfff", "value": "v\\ud800"}}\n' % call_id)
+    _linger()
+
+
 def dies_at_start(report: HardeningReport) -> NoReturn:
     """Exits before it says ready, as a worker whose start fails every time would (a layer
     that cannot be applied, a resource the host ran out of)."""

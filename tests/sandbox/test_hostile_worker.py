@@ -32,6 +32,11 @@ from sandbox.forkserver import SpawnError
         ("deep_request", "WorkerProtocolError"),
         ("nested_request", "WorkerProtocolError"),
         ("not_a_number", "WorkerProtocolError"),
+        # A lone surrogate spelled as a JSON escape: text no host code can encode to store
+        # or send (the execution log's write raised UnicodeEncodeError; a storage.set with
+        # one failed in the capability handler, a traceback in the log for each request).
+        ("lone_surrogate_outcome", "WorkerProtocolError"),
+        ("lone_surrogate_request", "WorkerProtocolError"),
         ("exit", "WorkerCrashed"),
         ("closes_its_pipe", "WorkerCrashed"),
     ],
