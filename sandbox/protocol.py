@@ -520,11 +520,16 @@ def outcome_from_json(data: Any) -> Outcome:
     if not isinstance(ok, bool):
         raise ProtocolError("outcome.ok must be a boolean")
     limit = data.get("limit")
-    if limit is not None and limit not in LIMIT_NAMES:
-        raise ProtocolError(f"unknown limit {limit!r}")
+    # A name first: an object or a list is unhashable, and looking one up among the names
+    # raised TypeError out of the pool's reader (the call hung until its wall clock).
+    if limit is not None and (type(limit) is not str or limit not in LIMIT_NAMES):
+        raise ProtocolError(f"unknown limit {str(limit)[:100]!r}")
     duration = data.get("duration_ms", 0.0)
-    if isinstance(duration, bool) or not isinstance(duration, int | float):
-        raise ProtocolError("duration_ms must be a number")
+    # Bounded before float() reads it: an integer of hundreds of digits raised OverflowError
+    # out of the pool's reader, and the call hung until its wall clock.
+    if (isinstance(duration, bool) or not isinstance(duration, int | float)
+            or not 0 <= duration < 1e9):
+        raise ProtocolError("duration_ms must be a number of milliseconds")
     cpu = data.get("cpu_ms", 0.0)
     if isinstance(cpu, bool) or not isinstance(cpu, int | float) or not 0 <= cpu < 1e9:
         raise ProtocolError("cpu_ms must be a number of milliseconds")

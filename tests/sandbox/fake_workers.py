@@ -171,6 +171,30 @@ def not_a_number(report: HardeningReport) -> NoReturn:
     _linger()
 
 
+def huge_duration(report: HardeningReport) -> NoReturn:
+    """A duration no float can hold (an integer of 400 digits): converting it raised
+    OverflowError out of the pool's reader, not a protocol violation."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "outcome", "id": %d, "outcome": {"ok": true, '
+             b'"duration_ms": %s}}\n' % (call_id, b"9" * 400))
+    _linger()
+
+
+def unhashable_limit(report: HardeningReport) -> NoReturn:
+    """A limit that is an object, not a name: looking it up among the names raised TypeError
+    out of the pool's reader."""
+    call_id = _first_call_id(report)
+    _send({"type": "outcome", "id": call_id, "outcome": {"ok": False, "limit": {"cpu": 1}}})
+    _linger()
+
+
+def negative_duration(report: HardeningReport) -> NoReturn:
+    """Claims its call took less than no time (the execution log shows what workers report)."""
+    call_id = _first_call_id(report)
+    _send({"type": "outcome", "id": call_id, "outcome": {"ok": True, "duration_ms": -5}})
+    _linger()
+
+
 def lone_surrogate_outcome(report: HardeningReport) -> NoReturn:
     """Logs and a result holding a lone surrogate, spelled as a JSON escape (its UTF-8 bytes
     are refused as not UTF-8): the store cannot write such text into the execution log."""
