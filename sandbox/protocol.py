@@ -519,7 +519,7 @@ def outcome_from_json(data: Any) -> Outcome:
     ok = data.get("ok")
     if not isinstance(ok, bool):
         raise ProtocolError("outcome.ok must be a boolean")
-    limit = data.get("limit")
+    limit: Any = data.get("limit")
     # A name first: an object or a list is unhashable, and looking one up among the names
     # raised TypeError out of the pool's reader (the call hung until its wall clock).
     if limit is not None and (type(limit) is not str or limit not in LIMIT_NAMES):
