@@ -24,7 +24,7 @@ import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from sandbox.jsontext import dumper
 from sandbox.jsontext import loads_strict as _loads
@@ -519,7 +519,7 @@ def outcome_from_json(data: Any) -> Outcome:
     ok = data.get("ok")
     if not isinstance(ok, bool):
         raise ProtocolError("outcome.ok must be a boolean")
-    limit: Any = data.get("limit")
+    limit = data.get("limit")
     # A name first: an object or a list is unhashable, and looking one up among the names
     # raised TypeError out of the pool's reader (the call hung until its wall clock).
     if limit is not None and (type(limit) is not str or limit not in LIMIT_NAMES):
@@ -537,7 +537,7 @@ def outcome_from_json(data: Any) -> Outcome:
     retire = data.get("retire", False)
     if not isinstance(retire, bool):
         raise ProtocolError("outcome.retire must be a boolean")
-    limit_name: LimitName | None = limit
+    limit_name = cast("LimitName | None", limit)  # one of LIMIT_NAMES, or None
     error = data.get("error")
     # Positional, in the fields' order (ok, result, error, limit, logs, logs_truncated,
     # duration_ms, cpu_ms, retire): one outcome per call. No error and no logs (nearly every
