@@ -195,6 +195,29 @@ def negative_duration(report: HardeningReport) -> NoReturn:
     _linger()
 
 
+def says_source_missing(report: HardeningReport) -> NoReturn:
+    """Answers every call with "source_missing", whether or not the call carried its source
+    (as a breached script can, after it ran: the same script breaches the next worker too)."""
+    call_id = _first_call_id(report)
+    _send({"type": "source_missing", "id": call_id})
+    _linger()
+
+
+def forgets_sources(report: HardeningReport) -> NoReturn:
+    """The real worker, except that it forgets every script's text before each call: a call
+    sent by hash finds it missing, as when the pool's and the worker's caches disagree."""
+    from sandbox import worker
+
+    remember = worker.WorkerState.resolve_source
+
+    def forgetful(self: worker.WorkerState, call: dict[str, object]) -> bool:
+        self.sources.clear()
+        return remember(self, call)
+
+    worker.WorkerState.resolve_source = forgetful  # type: ignore[method-assign]
+    worker.child_main(report)
+
+
 def lone_surrogate_outcome(report: HardeningReport) -> NoReturn:
     """Logs and a result holding a lone surrogate, spelled as a JSON escape (its UTF-8 bytes
     are refused as not UTF-8): the store cannot write such text into the execution log."""
