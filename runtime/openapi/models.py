@@ -305,6 +305,8 @@ class RetentionOut(Out):
     notifications_days: int
     call_events_days: int = Field(description="a call's history events (the call stays)")
     usage_days: int = Field(description="usage per day (GET /api/v1/usage) goes back this far")
+    revoked_credentials_days: int = Field(description=(
+        "revoked user tokens and API keys are listed (as revoked) this long, then deleted"))
 
 
 class ExecutionList(Out):
