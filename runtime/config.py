@@ -170,6 +170,10 @@ class HttpConfig(Strict):
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # An idle keep-alive connection (no request started) is closed after this.
     keepalive_timeout_seconds: float = Field(default=75.0, gt=0, le=3600)
+    # A client that takes none of its response for this long while the service has more to
+    # send (the socket's buffers full) is cut off: it held its connection, the handler
+    # writing to it and megabytes of buffers for as long as it liked.
+    response_stall_seconds: float = Field(default=30.0, gt=0, le=600)
     # Bodies of the JSON API and the console's forms (webhooks have max_webhook_body_kib).
     max_api_body_kib: int = Field(default=2048, ge=64, le=64 * 1024)
 

@@ -107,7 +107,8 @@ async def listening(app: web.Application, config: Config, *, host: str | None = 
     try:
         assert runner.server is not None
         deadlines = Deadlines(header_seconds=config.http.header_timeout_seconds,
-                              body_seconds=config.http.body_timeout_seconds)
+                              body_seconds=config.http.body_timeout_seconds,
+                              stall_seconds=config.http.response_stall_seconds)
         address = (host or config.listen.host, config.listen.port if port is None else port)
         try:
             server = await listen(runner.server, *address, deadlines, connection_budget(config))
