@@ -22,6 +22,7 @@ from runtime.live_limits import LiveSocketLimits
 from runtime.metrics import Metrics
 from runtime.modules_cache import ModuleCache
 from runtime.openapi import install as install_openapi
+from runtime.operations import call_once
 from runtime.ratelimit import TenantLimiter
 from runtime.retention import Pruner
 from runtime.runner import Runner
@@ -157,6 +158,7 @@ def create_app(config: Config, operator_token: str) -> web.Application:
     app[OPERATOR_TOKEN] = operator_token
     app[HUB] = Hub()
     app[LIVE_LIMITS] = LiveSocketLimits(budget_for(config))
+    call_once.install(app)  # click-to-call once per key: the console's forms and the API
     app[METRICS] = Metrics()
     limits = config.tenant_limits
     app[LIMITER] = TenantLimiter(
