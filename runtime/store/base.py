@@ -609,9 +609,10 @@ class Store(abc.ABC):
     async def list_notifications(
         self, tenant_id: str, user_id: str, *, after_id: str | None = None,
         since: datetime | None = None, limit: int = DEFAULT_LIMIT, newest: bool = False,
-        upto_id: str | None = None,
+        upto_id: str | None = None, offset: int = 0,
     ) -> list[Notification]:
-        """A user's notifications, OLDEST first, after a given one and/or at/after a time.
+        """A user's notifications, OLDEST first, after a given one and/or at/after a time;
+        the first `offset` of those skipped (the API's pages).
 
         For a reconnecting client: pass the id of the last notification it saw. An unknown
         `after_id` is ignored (the client then gets what `since` selects). `newest`: when more

@@ -627,7 +627,8 @@ class Reads(UsageReads):
 
     async def list_notifications(self, tenant_id: str, user_id: str, after_id: str | None,
                                  since: datetime | None, limit: int, newest: bool = False,
-                                 upto_id: str | None = None) -> list[Notification]:
+                                 upto_id: str | None = None, offset: int = 0
+                                 ) -> list[Notification]:
         # An unknown after_id is ignored: its subquery yields no seq, so the bound is 0.
         where = ["tenant_id = $1", "user_id = $2", "seq > COALESCE((SELECT seq FROM "
                  "notifications WHERE id = $3 AND user_id = $2), 0)"]
@@ -639,9 +640,10 @@ class Reads(UsageReads):
         if since is not None:
             params.append(self._d.time_in(since))
             where.append(f"created_at >= ${len(params)}")
-        params.append(limit)
+        params.extend((limit, offset))
         sql = (f"SELECT * FROM notifications WHERE {' AND '.join(where)} "
-               f"ORDER BY seq {'DESC' if newest else ''} LIMIT ${len(params)}")
+               f"ORDER BY seq {'DESC' if newest else ''} LIMIT ${len(params) - 1} "
+               f"OFFSET ${len(params)}")
         if newest:  # the newest `limit`, handed back oldest first like the others
             sql = f"SELECT * FROM ({sql}) AS newest ORDER BY seq"
         return await self._all(t.NOTIFICATIONS, pure(sql), params)

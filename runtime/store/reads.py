@@ -277,10 +277,11 @@ class QueryReads(Store):
         limit: int = DEFAULT_LIMIT,
         newest: bool = False,
         upto_id: str | None = None,
+        offset: int = 0,
     ) -> list[Notification]:
         read: list[Notification] = await self._read(
             Reads.list_notifications, tenant_id, user_id, after_id, since, limit, newest,
-            upto_id,
+            upto_id, offset,
         )
         return read
 
