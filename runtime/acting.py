@@ -25,7 +25,8 @@ Choices that are ours (the contract is silent), kept here:
   numbers that ended within RECENT_END (so a retried NotifyEnd, or a record arriving after the
   end, does not open a second call).
 - A history row is stored for every event and record, with its effect ('applied', 'repeat',
-  'late'); records use the kind 'call_record'.
+  'late'); records use the kind 'call_record'. A record equal to the call's current one, or
+  to any record stored for the call before (a retried earlier webhook), is a repeat.
 - A repeat takes precedence over late: a retried NotifyStart after the answer is a repeat.
 - Transfers (contract §5): a NotifyStart or NotifyInternal for an answered call, at an
   operator number not yet notified for the call, is applied, not late: that phone's user is
@@ -38,7 +39,12 @@ Choices that are ours (the contract is silent), kept here:
 - Notifications: a user is never sent the same kind (ringing / answered / ended) twice for
   one call, so NotifyStart then NotifyInternal at the same phone pops up once.
   NotifyEnd goes to the users notified of this call, nobody else (a call first seen at its end
-  notifies no one); NotifyOutEnd to the user bound to srcPhone. A notification's payload shows
+  notifies no one); NotifyOutEnd to the user bound to srcPhone and, like NotifyEnd, every user
+  notified of this call (an outgoing call transferred to a colleague ends for them too,
+  whichever phone the end names).
+- A NotifyAnswer after the end (late) fills in who answered only when no answer event said it
+  before and the call's final disposition is Answered or Unknown: a call that ended
+  'no_answer' (or busy, ...) stays answered by nobody. A notification's payload shows
   the call and the client's contact as the whole result left them (the callRecord beside the
   event included: its duration, and the contact a missed call created).
 - The operator's number comes from the direction (dstPhone for In/Internal, srcPhone for Out),
@@ -112,6 +118,11 @@ EVENT_STATE: dict[WebhookEvent, CallState] = {
 _IN, _OUT = CallDirection.In, CallDirection.Out
 _ANSWERED, _ENDED = CallState.ANSWERED, CallState.ENDED
 _NOTIFY_ANSWER, _NOTIFY_END = WebhookEvent.NotifyAnswer, WebhookEvent.NotifyEnd
+_NOTIFY_OUT_END = WebhookEvent.NotifyOutEnd
+# The final dispositions of an ended call that a late NotifyAnswer may fill in who answered
+# for: it was answered, or its end did not say (values, as the call stores them).
+_MAY_HAVE_BEEN_ANSWERED = frozenset({CallDisposition.Answered._value_,
+                                     CallDisposition.Unknown._value_})
 # A history row's kind for an answer event (rows keep the event's value).
 _NOTIFY_ANSWER_KIND = WebhookEvent.NotifyAnswer._value_
 _APPLIED, _REPEAT, _LATE = EventEffect.APPLIED, EventEffect.REPEAT, EventEffect.LATE
@@ -453,8 +464,13 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
             effect = _APPLIED
         elif target.rank < call.state.rank:
             effect = _LATE
-            if kind is _NOTIFY_ANSWER and call.answered_phone is None:
-                # The answer reported after the end: the state stays, who answered is known.
+            if (kind is _NOTIFY_ANSWER and call.disposition in _MAY_HAVE_BEEN_ANSWERED
+                    and (call.answered_phone is None or not _answer_reported(scene))):
+                # The answer reported after the end: the state stays, who answered is known
+                # (over a record's word, as an answer event on time would be). Not when the
+                # end's final disposition says nobody answered (no_answer, busy, ...): the
+                # call would read 'no_answer' yet answered by that operator, listed among
+                # their answered calls and playable with their token.
                 call = replace(_answered_by(call, operator, scene.bound_user_id),
                                updated_at=ctx.now)
                 await tx.update_call(call)
@@ -483,6 +499,14 @@ def _is_transfer(kind: WebhookEvent, phone: str, call: Call, scene: CallScene) -
     # The answering phone counts as notified even when nobody is bound to it (no row then).
     return phone != call.answered_phone and not any(row.phone == phone
                                                     for row in scene.notified)
+
+
+def _record_stored(scene: CallScene, payload: JSON) -> bool:
+    """Whether this very record was stored for the call before, though a later one changed
+    it since: a provider's retry of an earlier webhook (Zadarma's NOTIFY_END, retried after
+    its NOTIFY_RECORD brought the recording) is a repeat and changes nothing (contract §5),
+    where taking it as an update erased the recording."""
+    return any(h.kind == CALL_RECORD_KIND and h.payload == payload for h in scene.history)
 
 
 def _answer_reported(scene: CallScene) -> bool:
@@ -553,8 +577,15 @@ async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, phone: str, cal
     the operator's number (operator_phone)."""
     already = scene.notified  # empty for a call created now (the scene found none)
     candidates: list[tuple[str, str]] = []  # (user id, phone it was reached by)
-    if event.event is _NOTIFY_END:
+    if event.event is _NOTIFY_END or event.event is _NOTIFY_OUT_END:
         seen: set[str] = set()
+        if event.event is _NOTIFY_OUT_END and scene.bound_user_id is not None:
+            # The dialling operator (the contract's "that user"), even for a call first
+            # seen at its end; and, below, every user notified of it: an outgoing call taken
+            # over at another phone (a transfer) ends for the operator holding it too, or
+            # their card would show the call answered forever.
+            seen.add(scene.bound_user_id)
+            candidates.append((scene.bound_user_id, phone))
         for row in already:
             if row.user_id is not None and row.user_id not in seen:
                 seen.add(row.user_id)
@@ -629,7 +660,8 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
                                         operator=operator))
     call, entry = scene.call, scene.activity
 
-    if call is not None and entry is not None and entry.data == data:
+    if call is not None and entry is not None and (
+            entry.data == data or _record_stored(scene, record.to_json())):
         await tx.insert_call_event(_history_row(ctx, call, CALL_RECORD_KIND, numbers,
                                                 record.to_json(), EventEffect.REPEAT))
         return (CallChange(call.id, False, call.state, call.state, repeat=True, late=False),

@@ -183,6 +183,21 @@ def answered_now(effects: Effects) -> str | None:
     return None
 
 
+def changed_by_record(effects: Effects) -> str | None:
+    """The id of the call this result's call record changed in a way its pages show, if any:
+    it ended the call (ringing or answered, no end event with the record: the platform's
+    documented way is NotifyStart for the popup, then only the callRecord), or it created the
+    missed call's contact after its end. The contract's table notifies for events only, so
+    the pages it rang on showed it ringing or talking, or offered to create a contact the
+    number already has, until reloaded."""
+    change = effects.record
+    if change is None or change.repeat or change.created:
+        return None
+    if change.state_before is not CallState.ENDED or effects.contact_created is not None:
+        return change.id
+    return None
+
+
 class Runner:
     def __init__(
         self, *, config: Config, store: Store, pool: SandboxPool, hub: Hub, metrics: Metrics,
@@ -358,8 +373,9 @@ class Runner:
         return data
 
     async def publish(self, effects: Effects | None, tenant_id: str) -> None:
-        """Live notifications, after the commit; and when a call was just answered, a
-        `{"type": "call_changed", "call_id"}` to the other users it rang for."""
+        """Live notifications, after the commit; and when a call was just answered, or its
+        record changed it (changed_by_record), a `{"type": "call_changed", "call_id"}` to the
+        other users it rang for."""
         if effects is None:
             return
         told: set[str] = set()
@@ -368,12 +384,13 @@ class Runner:
             await self.hub.publish(notification.user_id, {
                 "type": "notification", **to_json(notification),
             })
-        call_id = answered_now(effects)
+        call_id = answered_now(effects) or changed_by_record(effects)
         if call_id is None:
             return
         # The contract notifies the phone that answered only; the colleagues it rang for (a
         # group, or the one who transferred it) are told nothing, and their live pages showed
-        # it ringing, or them talking, until it ended.
+        # it ringing, or them talking, until it ended. A record notifies no one at all
+        # (changed_by_record).
         try:
             rang = await self.store.users_notified(tenant_id, call_id)
         except StoreError:

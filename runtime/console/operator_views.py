@@ -336,7 +336,8 @@ async def redraw_calls_of(request: web.Request, tenant_id: str, number: str) -> 
                                                      "call_id": call.id})
 
 
-@routes.get(PREFIX + "/calls/{call_id}/recording")
+# No HEAD: it would run VoipGetCallLink as a GET does (runtime/api/playback.py says why).
+@routes.get(PREFIX + "/calls/{call_id}/recording", allow_head=False)
 async def recording(request: web.Request) -> web.StreamResponse:
     """The <audio> element's source: VoipGetCallLink resolves a fresh link, then a redirect
     (as /api/v1/calls/{id}/recording does, by the same rule: an operator plays their own
