@@ -265,3 +265,24 @@ async def test_409_and_200_conform(service: Service) -> None:
         response = await service.operator.delete(f"/api/v1/tenants/{tenant_id}{query}")
         assert response.status == 200
         await assert_conforms(doc, response)
+
+
+async def test_finishing_deletions_at_start_waits_out_a_storage_outage(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start's resumption meets the storage still failing (what cut the deletion short):
+    it tries again later instead of giving up until the next start."""
+    from runtime import app
+
+    class Removal:
+        tries = 0
+
+        async def resume(self) -> list[str]:
+            self.tries += 1
+            if self.tries < 3:
+                raise StorageUnavailable("disk full", "database or disk is full")
+            return ["ten_x"]
+
+    monkeypatch.setattr(app, "RESUME_RETRY_SECONDS", 0)
+    removal = Removal()
+    await asyncio.wait_for(app.finish_deletions(removal), 5)  # type: ignore[arg-type]
+    assert removal.tries == 3
