@@ -35,6 +35,7 @@ from tests.e2e.helpers import (
     upload,
 )
 from tests.e2e.service_process import service_config as process_config
+from tests.e2e.test_openapi import assert_conforms
 
 SQL_INTEGER_MAX = 2**63 - 1
 
@@ -418,6 +419,21 @@ async def test_lists_not_newest_first_say_so(service: Service) -> None:
     assert members == ["100", "101"]
     assert "(by member id)" in doc["paths"]["/api/v1/modules/{module_id}/bindings"]["get"][
         "summary"]
+
+
+async def test_a_create_repeated_is_told_which_record_it_made(service: Service) -> None:
+    """A client whose POST's answer was lost sends it again: the 409 names the record that
+    has the name (as a taken phone names its contact), so the retry learns its id."""
+    _, api = await service.new_tenant()
+    document = await api.ok("GET", "/api/v1/openapi.json")
+    for path, body, key in (("/api/v1/modules", {"name": "pbx"}, "module_id"),
+                            ("/api/v1/users", {"name": "Olga"}, "user_id")):
+        made = await api.ok("POST", path, body, status=201)
+        response = await api.post(path, body)
+        assert response.status == 409
+        again = await assert_conforms(document, response)
+        assert again is not None and again["error"] == "conflict"
+        assert again["details"] == {key: made["id"]}, again
 
 
 # 0 would be any free port, but the service's URLs are built from the port it is given.
