@@ -169,6 +169,9 @@ class ActContext:
     now: datetime
     storage_writes: Sequence[StorageWriteLike] = ()
     storage_limits: StorageLimits = DEFAULT_STORAGE_LIMITS
+    # tenant_limits.max_contacts: at it, a missed call from a new number is recorded without
+    # creating its contact (Effects.contact_not_created says so). None: no cap.
+    max_contacts: int | None = None
 
 
 # --- outputs ----------------------------------------------------------------------------------
@@ -204,6 +207,24 @@ class ContactCreated:
 
 @fast_init
 @dataclass(frozen=True, slots=True)
+class ContactNotCreated:
+    """A missed call from a number no contact has, whose contact was not made: the tenant has
+    `limit` contacts (tenant_limits.max_contacts). The call and its activity are recorded."""
+
+    phone: str  # E.164
+    limit: int
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"phone": self.phone, "reason": "limit_reached",
+                "message": f"the tenant has reached its limit of {self.limit} contacts "
+                           "(tenant_limits.max_contacts in the service's configuration): the "
+                           "call is recorded without a contact; delete or merge contacts, or "
+                           "ask the operator to raise it",
+                "limit": "tenant_limits.max_contacts", "max": self.limit}
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
 class Effects:
     """What a result did (or, in a dry run, would do).
 
@@ -215,6 +236,8 @@ class Effects:
          "contact_created": {"id", "name", "phone"} | null,
          "notifications": [{"user_id", "kind", "call_id"}],
          "storage": [{"op", "key"}]}
+    and, only when a missed call's contact was not made for the tenant's cap,
+        "contact_not_created": {"phone", "reason": "limit_reached", "message", "limit", "max"}
     `pushes` are the stored notifications whose payloads the service sends live after commit.
     """
 
@@ -224,6 +247,7 @@ class Effects:
     contact_created: ContactCreated | None = None
     pushes: tuple[Notification, ...] = ()
     storage: tuple[StorageWriteLike, ...] = ()
+    contact_not_created: ContactNotCreated | None = None
 
     def to_json(self) -> dict[str, JSON]:
         # Written out, not through models.to_json's walk over the fields: this is stored with
@@ -244,6 +268,9 @@ class Effects:
             ] if self.pushes else [],
             storage=[{"op": w.op, "key": w.key} for w in self.storage] if self.storage else [],
         )
+        if self.contact_not_created is not None:
+            # Only then: every other execution's effects keep their shape (and their text).
+            data["contact_not_created"] = self.contact_not_created.to_json()
         if (self.record is None and self.activity is None and self.contact_created is None
                 and not self.storage):
             # An event's effects (most webhooks'): their text written here, as the store's
@@ -357,9 +384,11 @@ async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
     if event is not None:
         call_change, pending = await _apply_event(tx, ctx, event)
     record_change = activity = contact_created = None
+    not_created: ContactNotCreated | None = None
     if call_record is not None:
         record_change, activity, contact_created, recorded = await _apply_record(
             tx, ctx, call_record)
+        not_created = recorded.not_created
         if pending is not None:
             pending = pending.after_record(recorded)
     pushes = await _send(tx, ctx, pending) if pending is not None else []
@@ -367,7 +396,7 @@ async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
         await _apply_storage(tx, ctx)
     return Effects(call=call_change, record=record_change, activity=activity,
                    contact_created=contact_created, pushes=tuple(pushes),
-                   storage=tuple(ctx.storage_writes))
+                   storage=tuple(ctx.storage_writes), contact_not_created=not_created)
 
 
 def _lookup(ctx: ActContext, call_id: str | None, numbers: Numbers, *, after_end: bool,
@@ -568,6 +597,7 @@ class Recorded:
 
     call: Call
     contact: Contact | None
+    not_created: ContactNotCreated | None = None  # a contact the tenant's cap kept out
 
 
 async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, phone: str, call: Call,
@@ -610,6 +640,11 @@ async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, phone: str, cal
 async def _send(tx: Tx, ctx: ActContext, pending: PendingNotifications) -> list[Notification]:
     """Write the notifications (sent live after the commit) and who was told."""
     call_json = to_json(pending.call)
+    # The record's `call` data is the script's own, for VoipGetCallLink: it may be a provider's
+    # lasting recording link, or carry the provider's credentials. A user is told whether
+    # there is a recording (`has_record`) and plays it through the service, which checks that
+    # they may (README, "Recordings"); the data itself stays with the builder's API.
+    del call_json["record_call"]
     contact_json = to_json(pending.contact)
     notifications = []
     for user_id, phone in pending.recipients:
@@ -670,11 +705,16 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
 
     contact = scene.contact
     created: ContactCreated | None = None
+    not_created: ContactNotCreated | None = None
     if contact is None and missed and client_raw is not None and client_normalized is not None:
-        contact = Contact(ids.new_id(ids.CONTACT), ctx.tenant_id, client_raw,
-                          (ContactPhone(client_raw, client_normalized),), ctx.now)
-        await tx.insert_contact(contact)
-        created = ContactCreated(contact.id, contact.name, client_normalized)
+        if await _room_for_contact(tx, ctx):
+            contact = Contact(ids.new_id(ids.CONTACT), ctx.tenant_id, client_raw,
+                              (ContactPhone(client_raw, client_normalized),), ctx.now)
+            await tx.insert_contact(contact)
+            created = ContactCreated(contact.id, contact.name, client_normalized)
+        else:
+            assert ctx.max_contacts is not None
+            not_created = ContactNotCreated(client_normalized, ctx.max_contacts)
     contact_id = contact.id if contact is not None else None
 
     recorded = {
@@ -716,7 +756,15 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
     await tx.insert_call_event(_history_row(ctx, call, CALL_RECORD_KIND, numbers,
                                             record.to_json(), EventEffect.APPLIED))
     return (change, ActivityChange(entry.id, action, entry.contact_id, call.id), created,
-            Recorded(call, contact))
+            Recorded(call, contact, not_created))
+
+
+async def _room_for_contact(tx: Tx, ctx: ActContext) -> bool:
+    """Whether the tenant may have one more contact (its cap; PostgreSQL: the tenant's cap
+    lock is held from this count to COMMIT, runtime/store/locks.py)."""
+    if ctx.max_contacts is None:
+        return True
+    return await tx.count_owned("contacts", ctx.tenant_id) < ctx.max_contacts
 
 
 # --- storage (§5.5) ---------------------------------------------------------------------------

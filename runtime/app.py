@@ -85,6 +85,8 @@ async def pool_context(app: web.Application) -> AsyncIterator[None]:
         idle_seconds=sandbox.idle_worker_seconds,
         restart_burst=sandbox.restart_burst,
         restarts_per_minute=sandbox.restarts_per_minute,
+        check_burst=sandbox.check_burst,
+        checks_per_minute=sandbox.checks_per_minute,
         worker_uids=sandbox.worker_uids,
     )
     await pool.start()

@@ -26,6 +26,7 @@ from runtime.acting import ActContext, Effects, act
 from runtime.capabilities import CapabilitySession
 from runtime.config import Config
 from runtime.contract import ParseResult, ResultInvalid, ValidatedResult, validate_result
+from runtime.fetch_budget import FetchBudget
 from runtime.fetcher import FetchPolicy, FetchSession
 from runtime.hub import Hub
 from runtime.metrics import Metrics
@@ -211,6 +212,10 @@ class Runner:
         self.limiter = limiter
         self.refused_hosts = tuple(refused_hosts)
         self.storage_limits = config.storage_limits.limits
+        self.max_contacts = config.tenant_limits.max_contacts
+        self.fetch_budget = FetchBudget(config.fetch.tenant_mib_per_minute,
+                                        on_received=metrics.fetch_bytes.inc,
+                                        on_refused=metrics.fetch_budget_refusals.inc)
         # Built once (the configuration is frozen), not for every call.
         self._webhook_limits = config.sandbox.webhook_limits
         self._other_limits = config.sandbox.other_limits
@@ -228,7 +233,8 @@ class Runner:
     def session(self, module: Module, *, dry_run: bool, limits: Limits) -> CapabilitySession:
         return CapabilitySession(
             self.store, module.id, self.storage_limits,
-            lambda: FetchSession(self.fetch_policy(module, dry_run=dry_run, limits=limits)),
+            lambda: FetchSession(self.fetch_policy(module, dry_run=dry_run, limits=limits),
+                                 budget=self.fetch_budget.of(module.tenant_id)),
         )
 
     def limits_for(self, function: str) -> Limits:
@@ -320,6 +326,7 @@ class Runner:
             now=now or utc_now(),
             storage_writes=session.storage_writes,
             storage_limits=self.storage_limits,
+            max_contacts=self.max_contacts,
         )
 
     # -- entry points ---------------------------------------------------------------------------

@@ -96,6 +96,9 @@ class Worker:
     # Reported a limit after which it exits by itself: take no more calls, and whatever is
     # still queued in its pipe never started.
     retiring: bool = False
+    # Its start was charged to its group's budget (a check's worker, which serves one check):
+    # it is charged no more, however it ends.
+    start_charged: bool = False
     # Why it was taken out of service when the pool did it (shown while it lingers).
     dead_reason: str = ""
     dead_at: float = 0.0

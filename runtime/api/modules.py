@@ -14,6 +14,7 @@ from runtime.auth import TenantAuth, require_tenant
 from runtime.openapi import documented
 from runtime.openapi.models import ModuleList, ModuleOut, PageQuery, dump
 from runtime.operations import modules as module_ops
+from runtime.operations.executions import shown_health
 from runtime.operations.module_fields import (
     ModulePatchBody,
     NewModuleBody,
@@ -61,7 +62,7 @@ async def module_json(request: web.Request, module: Module,
         "active_version": active,
         "created_at": module.created_at,
         "updated_at": module.updated_at,
-        "health": health_json(health),
+        "health": health_json(shown_health(health, module)),
     })
 
 

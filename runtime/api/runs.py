@@ -36,6 +36,7 @@ from runtime.operations.functions import OriginateBody
 from runtime.operations.modules import tenant_module
 from runtime.operations.services import services
 from runtime.operations.sources import script_for
+from runtime.redaction import redacted_report, secret_values
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -56,7 +57,7 @@ async def dry_run(request: web.Request) -> web.Response:
                                  request.match_info["module_id"])
     body = await read_body(request, DryRunBody)
     result = await dry_runs.dry_run(services(request), module, body)
-    return web.json_response(result.report)
+    return web.json_response(redacted_report(result.report, secret_values(module)))
 
 
 @routes.post("/api/v1/executions/{execution_id}/replay")
@@ -78,7 +79,8 @@ async def replay(request: web.Request) -> web.Response:
         report["outcome"] != execution.outcome.value
         or report["result"] != execution.result
     )
-    return web.json_response(dump(ReplayReport, report))
+    # Compared above on what really ran; masked for showing.
+    return web.json_response(dump(ReplayReport, redacted_report(report, secret_values(module))))
 
 
 @routes.post("/api/v1/modules/{module_id}/test-connection")

@@ -35,7 +35,7 @@ from runtime.console.web import (
 from runtime.console.words import call_status
 from runtime.errors import ApiError, found, not_found
 from runtime.live_socket import LiveAccess, serve_live
-from runtime.operations.contacts import new_contact
+from runtime.operations.contacts import create_contacts, new_contact
 from runtime.operations.functions import run_function
 from runtime.operations.services import services
 from runtime.recording_links import recording_url
@@ -310,7 +310,8 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
                        details={"contact_id": existing[0].id})
     with store_errors():
         try:
-            contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
+            [contact] = await create_contacts(services(request), session.tenant_id,
+                                              [(name, phones)], indexed=False)
         except PhoneTaken as taken:  # made meanwhile (the look above raced it): the same answer
             raise ApiError(409, "contact_exists",
                            f"another contact already has the number {taken.phone}",

@@ -17,8 +17,11 @@ from runtime.acting import contact_phones
 from runtime.errors import ApiError
 from runtime.json_body import Body, validated
 from runtime.openapi.models import not_blank
+from runtime.operations import caps
 from runtime.operations.module_fields import Region
-from runtime.store.models import ContactPhone
+from runtime.operations.services import Services
+from runtime.store.base import Tx
+from runtime.store.models import Contact, ContactPhone
 
 MAX_BULK = 1000
 
@@ -98,3 +101,18 @@ def contact_edit(data: Any) -> tuple[str | None, tuple[ContactPhone, ...] | None
     body = validated(ContactPatch, data)
     phones = None if body.phones is None else phones_of(body.phones, body.region, "phones")
     return body.name, phones
+
+
+async def create_contacts(services: Services, tenant_id: str,
+                          contacts: Sequence[tuple[str, Sequence[ContactPhone]]], *,
+                          indexed: bool = True) -> list[Contact]:
+    """Create contacts from (name, phones), all or none (the API's one and bulk, the
+    console's form). PhoneTaken / Conflict as `Tx.create_contacts` says; 409 `limit_reached`
+    when the tenant would have more than tenant_limits.max_contacts."""
+    limit = caps.limit_of(services, caps.CONTACTS)
+
+    async def unit(tx: Tx) -> list[Contact]:
+        await caps.require_room(tx, limit, caps.CONTACTS, tenant_id, adding=len(contacts))
+        return await tx.create_contacts(tenant_id, contacts, indexed=indexed)
+
+    return await services.store.write(unit)

@@ -221,11 +221,27 @@ class Tx(Protocol):
         """Delete up to `limit` kept sign-outs of console sessions expired by `now`."""
         ...
 
+    async def prune_revoked_credentials(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` user tokens and API keys each revoked before `before` (an API
+        key named by a stored version as its author stays)."""
+        ...
+
     async def prune_expired_storage(self, now: datetime, limit: int) -> int:
         """Delete up to `limit` storage keys expired by `now`, of any modules."""
         ...
 
     # --- management (API) -----------------------------------------------------------------
+
+    async def count_owned(self, kind: OwnedKind, owner_id: str) -> int:
+        """How many of `kind` the owner has (queries.OWNED_COUNTS), for its cap
+        (operations/caps.py). Holds the owner's cap lock to COMMIT (PostgreSQL; SQLite's one
+        writer serialises units anyway): count, then create, in one unit, and no other unit
+        creates one meanwhile."""
+        ...
+
+    async def list_bindings(self, tenant_id: str, module_id: str) -> list[Binding] | None:
+        """By member id; None: no such module."""
+        ...
 
     async def get_module(self, tenant_id: str, module_id: str) -> Module | None: ...
 

@@ -41,9 +41,10 @@ from runtime.store.port import Port
 from runtime.store.pure import PureRead, pure
 from runtime.store.retention import UsageReads
 
-# What a tenant key can create, counted per owner for its cap; the owner is the tenant (modules,
-# users), the module (versions, bindings) or the user (live tokens: revoked ones do not count).
-OwnedKind = Literal["modules", "users", "versions", "bindings", "live_user_tokens"]
+# What a tenant key (or, for contacts, a missed call) can create, counted per owner for its cap;
+# the owner is the tenant (modules, users, contacts), the module (versions, bindings) or the user
+# (live tokens: revoked ones do not count).
+OwnedKind = Literal["modules", "users", "versions", "bindings", "live_user_tokens", "contacts"]
 OWNED_COUNTS: dict[str, str] = {
     "modules": "SELECT count(*) FROM modules WHERE tenant_id = $1",
     "users": "SELECT count(*) FROM users WHERE tenant_id = $1",
@@ -51,6 +52,9 @@ OWNED_COUNTS: dict[str, str] = {
     "bindings": "SELECT count(*) FROM bindings WHERE module_id = $1",
     "live_user_tokens": "SELECT count(*) FROM user_tokens WHERE user_id = $1 "
                         "AND revoked_at IS NULL",
+    # Kept by triggers (migration 0012): a new contact is made on a webhook's unit, where a
+    # count over a big tenant's contacts would hold the writer.
+    "contacts": "SELECT COALESCE((SELECT contacts FROM contact_counts WHERE tenant_id = $1), 0)",
 }
 
 R = TypeVar("R")

@@ -60,7 +60,8 @@ SCHEMA_VERSIONS = [(1, "init"), (2, "deleted_users_leave_history"), (3, "who_ans
                    (4, "usage_and_retention"), (5, "call_handled"), (6, "dial_once"),
                    (7, "call_indexes"), (8, "no_temp_btrees"),
                    (9, "partial_user_indexes"), (10, "console_signed_out"),
-                   (11, "lighter_unit_writes"), (12, "tenant_deleting")]
+                   (11, "lighter_unit_writes"), (12, "contact_counts"),
+                   (13, "revoked_credentials"), (14, "tenant_deleting")]
 
 
 @pytest.fixture
