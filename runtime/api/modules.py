@@ -78,7 +78,8 @@ async def owned_module(request: web.Request, auth: TenantAuth) -> Module:
 @routes.post("/api/v1/modules")
 @documented("Create a module", auth="tenant", body=NewModuleBody, response=ModuleOut,
             status=201, errors=[409],
-            error_notes={409: "a module of that name exists (`conflict`), or the tenant has "
+            error_notes={409: "a module of that name exists (`conflict`, its id in "
+                              "`details.module_id`), or the tenant has "
                               "tenant_limits.max_modules modules (`limit_reached`)."})
 async def create_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)

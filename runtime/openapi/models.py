@@ -482,7 +482,7 @@ class TenantDeleteQuery(Query):
 class ContactQuery(PageQuery):
     phone: str | None = Field(default=None, description=(
         "find the contacts with this number (any spelling, read in `region`); "
-        "limit and offset are ignored then"))
+        "limit and offset are ignored then, and they come oldest first"))
     region: Region = "RU"
 
 
