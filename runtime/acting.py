@@ -640,6 +640,11 @@ async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, phone: str, cal
 async def _send(tx: Tx, ctx: ActContext, pending: PendingNotifications) -> list[Notification]:
     """Write the notifications (sent live after the commit) and who was told."""
     call_json = to_json(pending.call)
+    # The record's `call` data is the script's own, for VoipGetCallLink: it may be a provider's
+    # lasting recording link, or carry the provider's credentials. A user is told whether
+    # there is a recording (`has_record`) and plays it through the service, which checks that
+    # they may (README, "Recordings"); the data itself stays with the builder's API.
+    del call_json["record_call"]
     contact_json = to_json(pending.contact)
     notifications = []
     for user_id, phone in pending.recipients:

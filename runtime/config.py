@@ -170,6 +170,10 @@ class HttpConfig(Strict):
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # An idle keep-alive connection (no request started) is closed after this.
     keepalive_timeout_seconds: float = Field(default=75.0, gt=0, le=3600)
+    # A client that takes none of its response for this long while the service has more to
+    # send (the socket's buffers full) is cut off: it held its connection, the handler
+    # writing to it and megabytes of buffers for as long as it liked.
+    response_stall_seconds: float = Field(default=30.0, gt=0, le=600)
     # Bodies of the JSON API and the console's forms (webhooks have max_webhook_body_kib).
     max_api_body_kib: int = Field(default=2048, ge=64, le=64 * 1024)
 
@@ -276,12 +280,14 @@ def load_config(path: Path | None, *, listen: Mapping[str, object] | None = None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the configuration must be a mapping")
         data = loaded
-    # Read once, then gone from the environment (and from /proc/<pid>/environ).
+    # Read once, then gone from the environment (and from /proc/<pid>/environ): the operator
+    # token, and the storage URL, whose PostgreSQL URL carries the database's password.
     operator_token = wipe_environment_variable(OPERATOR_TOKEN_ENV)
     if operator_token:
         data["operator_token"] = operator_token
-    if os.environ.get(STORAGE_URL_ENV):
-        data["storage_url"] = os.environ[STORAGE_URL_ENV]
+    storage_url = wipe_environment_variable(STORAGE_URL_ENV)
+    if storage_url:
+        data["storage_url"] = storage_url
     if listen:
         given = data.get("listen")
         data["listen"] = {**(given if isinstance(given, dict) else {}), **listen}

@@ -520,7 +520,10 @@ class FetchSession:
         if asked is not None:
             if isinstance(asked, bool) or not isinstance(asked, int | float) or not asked > 0:
                 raise _Refused("bad request: timeout must be a positive number of seconds")
-            timeout = min(timeout, float(asked))  # the policy's is the maximum
+            # The policy's is the maximum. Compared before float() reads it: an integer no
+            # float holds (a breached worker may send one) raised OverflowError there, an
+            # internal error with a traceback in the log.
+            timeout = float(min(timeout, asked))
 
         follow = request.get("follow_redirects", True)
         return _Prepared(method, url, headers, data, timeout, follow is not False)

@@ -649,8 +649,8 @@ class SandboxPool:
         worker.calls += 1
         worker.last_used = time.monotonic()
         self._set_priority(worker, pending.group)
-        if not worker.write(pending.encoded.message(
-                pending.id, not worker.mark_source(pending.source_sha256))):
+        pending.sent_source = not worker.mark_source(pending.source_sha256)
+        if not worker.write(pending.encoded.message(pending.id, pending.sent_source)):
             # Its pipe is gone (the worker is going away): this call never reached it.
             worker.inflight.pop()
             self._waiting.push_front(pending.group, pending)
@@ -1030,6 +1030,11 @@ class SandboxPool:
                     raise ProtocolError("a capability request before the last was answered")
                 self._answer(worker, worker.inflight[0], request)
             elif kind == "source_missing":
+                if worker.inflight[0].sent_source:
+                    # Only a call sent by hash can lack its text. Believed anyway, a breached
+                    # script sent its call round new workers for ever (each one breached
+                    # again, its wall clock restarting with each).
+                    raise ProtocolError("'source_missing' for a call that carried its source")
                 self._resend_all(worker)
             else:
                 raise ProtocolError(f"unexpected message {kind!r}")

@@ -57,6 +57,9 @@ class PendingCall:
     # used no CPU then, so it neither makes its group heavy nor counts in its average.
     asked_at: float = 0.0
     host_seconds: float = 0.0
+    # Whether the message that started it on its worker carried the script's text (else only
+    # its hash): a worker may say it lacks the text only of a call sent by hash.
+    sent_source: bool = False
 
     def wall_seconds_left(self, now: float) -> float:
         """What is left of the call's wall-clock limit (time paused excluded)."""

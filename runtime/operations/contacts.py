@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from runtime.acting import contact_phones
 from runtime.errors import ApiError
@@ -48,6 +48,12 @@ class BulkBody(Body):
 
 class ContactPatch(Body):
     """What changes; a field left out stays as it is. `phones` replaces the list."""
+
+    # The rule below, in the document too: a client built from it must not send `{}` or only
+    # `region` (pydantic cannot derive a model validator's rule into the schema).
+    model_config = ConfigDict(json_schema_extra={
+        "anyOf": [{"required": ["name"], "properties": {"name": {"type": "string"}}},
+                  {"required": ["phones"], "properties": {"phones": {"type": "array"}}}]})
 
     name: Name | None = None
     phones: Phones | None = None

@@ -83,7 +83,7 @@ async def test_an_install_at_0010_upgrades_keeping_its_rows_and_rules(
     finally:
         await conn.close()
 
-    store = await pg_backend.open()  # applies 0011
+    store = await pg_backend.open()  # applies 0011 (and any later migration)
     call = await store.get_call(acme, call_id)
     assert call is not None and call.state.value == "answered"
     execution = await store.get_execution(acme, execution_id)

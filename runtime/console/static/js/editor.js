@@ -247,7 +247,9 @@ async function showStored() {
   box.textContent = "";
   if (!executionSelect.value) return;
   const { ok, data } = await getJSON(`/console/executions/${executionSelect.value}/request`);
-  box.textContent = ok ? httpText(data.request) : "could not load the request";
+  box.textContent = !ok ? "could not load the request"
+    : httpText(data.request) + (data.masked && data.masked.length
+      ? `\n\n(masked, ••••••: ${data.masked.join("; ")}; the run uses the request as it came)` : "");
 }
 executionSelect.addEventListener("change", showStored);
 
@@ -351,6 +353,10 @@ function renderReport(report, ranDraft) {
   if (lines.length) parts.push(section("Effects the service would perform", el("ul", { class: "effects" }, ...lines.map((t) => el("li", {}, t)))));
   else if (report.ok) parts.push(section("Effects the service would perform", el("p", {}, "None.")));
   parts.push(section("Captured output", el("pre", { tabindex: "0", class: "code small logs" }, report.logs || "(nothing printed)")));
+  if (report.masked && report.masked.length) {
+    // Say what a •••••• stands for: a mask, not what the provider sent or the script printed.
+    parts.push(section("Masked in this report (••••••)", el("ul", { class: "masked" }, ...report.masked.map((t) => el("li", {}, t)))));
+  }
   if (report.comparison) {
     const c = report.comparison;
     const summary = c.outcome_changed ? `Outcome would change: ${c.outcome_before} → ${c.outcome_after}${c.newly_failing ? " (newly failing)" : ""}.`
