@@ -24,14 +24,10 @@ reach, never on the URL's text:
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
-import encodings
-import encodings.aliases
 import ipaddress
 import json
 import logging
-import pkgutil
 import re
 import socket
 import ssl
@@ -44,6 +40,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from runtime.charsets import text_codec
 from runtime.contract import HEADER_VALUE_CONTROL
 from runtime.fetch_body import (
     ACCEPTED_CODINGS,
@@ -55,6 +52,7 @@ from runtime.fetch_body import (
     wire_limit,
 )
 from runtime.intake import HOP_HEADER
+from runtime.reply_policy import declared_charset, parse_media_type
 
 if TYPE_CHECKING:
     from runtime.config import FetchConfig
@@ -81,35 +79,6 @@ FORBIDDEN_HEADERS: Final = frozenset(
 # Credentials a script meant for one origin; dropped when a redirect leaves that origin.
 CREDENTIAL_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
 # Codecs Python accepts as a charset that are not charsets (punycode decoding is quadratic).
-NOT_CHARSETS: Final = frozenset(
-    {"idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined"}
-)
-
-
-def _charset_key(name: str) -> str:
-    """A charset name as the codec registry compares it (case, spaces and punctuation aside)."""
-    return encodings.normalize_encoding(name.lower())
-
-
-# Every charset name the codec registry can resolve: the `encodings` package's aliases and its
-# modules. A name beyond these is never looked up: the registry remembers each unknown name it
-# is asked for (`encodings._cache`) for the life of the process, and a response's charset is
-# whatever the fetched server says (a new name in every response, each up to a header's 8 KiB).
-KNOWN_CHARSETS: Final = frozenset(
-    _charset_key(name)
-    for name in (
-        *encodings.aliases.aliases,
-        *encodings.aliases.aliases.values(),
-        *(module.name for module in pkgutil.iter_modules(encodings.__path__)),
-    )
-)
-
-
-def _known_charset(name: str) -> bool:
-    key = _charset_key(name)
-    return key in KNOWN_CHARSETS or key.replace(".", "_") in KNOWN_CHARSETS
-
-
 MAX_URL_CHARS: Final = 8192
 READ_CHUNK: Final = 64 * 1024
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -534,7 +503,7 @@ class FetchSession:
         if body is not None:
             if not isinstance(body, str):
                 raise _Refused("bad request: the body must be a string")
-            data = body.encode("utf-8")
+            data = _encoded_body(body, headers)
             _default_header(headers, "Content-Type", "text/plain; charset=utf-8")
         elif json_body is not None:
             try:
@@ -542,7 +511,7 @@ class FetchSession:
                                   allow_nan=False)
             except (TypeError, ValueError) as error:
                 raise _Refused(f"bad request: the JSON body cannot be sent: {error}") from None
-            data = text.encode("utf-8")
+            data = _encoded_body(text, headers)
             _default_header(headers, "Content-Type", "application/json")
         _default_header(headers, "Accept-Encoding", ACCEPTED_CODINGS)
 
@@ -753,6 +722,29 @@ def _script_headers(raw: Any) -> dict[str, str]:
     return headers
 
 
+def _encoded_body(text: str, headers: Mapping[str, str]) -> bytes:
+    """The body in the charset the script's Content-Type names (a server reads it by that
+    charset: UTF-8 bytes under `charset=windows-1251` reach it as mojibake), else UTF-8."""
+    content_type = next((value for name, value in headers.items()
+                         if name.lower() == "content-type"), None)
+    media = parse_media_type(content_type) if content_type is not None else None
+    charset = declared_charset(media) if media is not None else None
+    if charset is None:
+        return text.encode("utf-8")
+    codec = text_codec(charset)
+    if codec is None:
+        raise _Refused(f"bad request: the Content-Type names charset {charset[:64]!r}, which is "
+                       "no text encoding the service knows, so it cannot send the body in it; "
+                       "name one such as utf-8 or windows-1251, or leave the charset out")
+    try:
+        return text.encode(codec)
+    except UnicodeEncodeError as error:
+        bad = error.object[error.start]
+        raise _Refused(f"bad request: the body holds {bad!r} (U+{ord(bad):04X}, character "
+                       f"{error.start + 1}), which charset {charset[:64]} (its Content-Type's) "
+                       "cannot carry") from None
+
+
 def _default_header(headers: dict[str, str], name: str, value: str) -> None:
     if not any(key.lower() == name.lower() for key in headers):
         headers[name] = value
@@ -764,10 +756,10 @@ def _origin(url: URL) -> tuple[str, str | None, int | None]:
 
 def _decode(body: bytes, charset: str | None) -> str:
     """Text from the charset the response declares, else UTF-8; bad bytes replaced."""
-    if charset and _known_charset(charset):
+    codec = text_codec(charset) if charset else None
+    if codec is not None:
         try:
-            if codecs.lookup(charset).name not in NOT_CHARSETS:
-                return body.decode(charset, errors="replace")
+            return body.decode(codec, errors="replace")
         except (LookupError, UnicodeError, ValueError):
             pass
     return body.decode("utf-8", errors="replace")

@@ -152,7 +152,7 @@ def reply_for(result: ParseResult | None) -> Reply:
         if name.lower() not in _SECURITY_HEADER_NAMES
     }
     headers.update(REPLY_SECURITY_HEADERS)
-    return Reply(response.status, headers, (response.body or "").encode("utf-8"))
+    return Reply(response.status, headers, response.encoded_body())
 
 
 def failure_reply(execution_id: str) -> Reply:
