@@ -139,9 +139,17 @@ function problemsOf(data) {
   return [{ line: null, message: (data && data.message) || "the request failed" }];
 }
 
+// On a slow network the builder asks again before an answer comes (changed the script, or a
+// new request to run): only the latest question's answer is shown. An older one arriving
+// last drew problems of text no longer there, or the report of the earlier request, over it.
+let checks = 0;
+let runs = 0;
+
 async function check() {
+  const mine = ++checks;
   say("Checking…");
   const { status, data } = await postJSON(`/console/modules/${moduleId}/check`, { source: source() });
+  if (mine !== checks) return false; // a newer check is on its way; its answer is the one shown
   if (status === 200) {
     showProblems([]);
     say("Check passed: no problems found.", "ok");
@@ -210,9 +218,29 @@ function addVersion(version) {
   document.getElementById("run-version").disabled = false;
 }
 
+// One save at a time. A second click while the first is on its way (a slow network, a double
+// click) saved the same text again as another version, or, for "Save and activate", came back
+// 409 and asked whether to replace "someone else's" activation: the builder's own first click.
+// The buttons say they are busy (aria-disabled: a disabled button would drop the keyboard's
+// focus) and take no click until the answer is in.
+const saveButtons = [document.getElementById("btn-save"), document.getElementById("btn-activate")];
+let saving = false;
+
+async function saveOnce(activate) {
+  if (saving) return;
+  saving = true;
+  for (const button of saveButtons) button.setAttribute("aria-disabled", "true");
+  try {
+    await save(activate);
+  } finally {
+    saving = false;
+    for (const button of saveButtons) button.removeAttribute("aria-disabled");
+  }
+}
+
 document.getElementById("btn-check").addEventListener("click", check);
-document.getElementById("btn-save").addEventListener("click", () => save(false));
-document.getElementById("btn-activate").addEventListener("click", () => save(true));
+document.getElementById("btn-save").addEventListener("click", () => saveOnce(false));
+document.getElementById("btn-activate").addEventListener("click", () => saveOnce(true));
 
 // --- the test panel ---------------------------------------------------------------------------
 const composeFields = document.getElementById("compose-fields");
@@ -283,8 +311,10 @@ async function run() {
       body: text === "" ? null : text,
     };
   }
+  const mine = ++runs;
   resultBox.replaceChildren(el("p", {}, "Running…"));
   const { status, data } = await postJSON(`/console/modules/${moduleId}/dry-run`, body);
+  if (mine !== runs) return; // a newer dry run is on its way; its report is the one shown
   if (status !== 200) {
     const why = (data && data.message) || `HTTP ${status}`;
     resultBox.replaceChildren(el("p", { class: "error", role: "alert" }, status === 0 ? `Dry run did not run: ${why}` : `Dry run refused: ${why}`));
