@@ -63,14 +63,25 @@ function setSource(text) {
 }
 
 // --- the draft, kept in this browser (the execution log replays against it) -----------------
+function keepDraft() {
+  clearTimeout(draftTimer);
+  draftTimer = null;
+  const text = source();
+  if (text === savedText) localStorage.removeItem(draftKey);
+  else localStorage.setItem(draftKey, JSON.stringify({ source: text, base: base.id, baseNumber: base.number, at: new Date().toISOString() }));
+}
+
 function changed() {
   clearTimeout(draftTimer);
-  draftTimer = setTimeout(() => {
-    const text = source();
-    if (text === savedText) localStorage.removeItem(draftKey);
-    else localStorage.setItem(draftKey, JSON.stringify({ source: text, base: base.id, baseNumber: base.number, at: new Date().toISOString() }));
-  }, 250);
+  draftTimer = setTimeout(keepDraft, 250);
 }
+
+// Leaving the page (a link, Open version, the tab closed or hidden) keeps the draft at once:
+// the last quarter second of typing, or a paste just before clicking "Execution log", was
+// lost with the timer, and the log's "replay against the draft" ran the text before it.
+function keepPendingDraft() { if (draftTimer !== null) keepDraft(); }
+window.addEventListener("pagehide", keepPendingDraft);
+document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") keepPendingDraft(); });
 
 // A draft is offered whatever version it was written on: one written on another version (a
 // colleague activated a new one since, or this builder in another tab) is said to be, and once
