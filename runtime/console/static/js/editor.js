@@ -281,12 +281,20 @@ document.getElementById("preset-form").addEventListener("click", () => {
     "type=start&callId=c-1001&srcPhone=%2B79161234567&dstPhone=101";
 });
 
+// The request of the execution chosen last (an earlier choice answered late is not drawn over
+// it), or why it could not be shown: the session ended, the execution was deleted, no answer.
+let storedShown = 0;
 async function showStored() {
   const box = document.getElementById("stored-request");
+  const mine = ++storedShown;
   box.textContent = "";
+  box.classList.remove("error");
   if (!executionSelect.value) return;
-  const { ok, data } = await getJSON(`/console/executions/${executionSelect.value}/request`);
-  box.textContent = ok ? httpText(data.request) : "could not load the request";
+  const { ok, status, data } = await getJSON(`/console/executions/${executionSelect.value}/request`);
+  if (mine !== storedShown) return;
+  if (ok) { box.textContent = httpText(data.request); return; }
+  box.textContent = `Could not show the request: ${(data && data.message) || `HTTP ${status}`}`;
+  box.classList.add("error");
 }
 executionSelect.addEventListener("change", showStored);
 
