@@ -33,6 +33,7 @@ from runtime.console.web import (
     store_errors,
 )
 from runtime.console.words import call_status
+from runtime.contact_redraw import redraw_calls_of
 from runtime.errors import ApiError, found, not_found
 from runtime.live_socket import LiveAccess, serve_live
 from runtime.operations.contacts import new_contact
@@ -315,25 +316,8 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
             raise ApiError(409, "contact_exists",
                            f"another contact already has the number {taken.phone}",
                            details={"contact_id": taken.contact_id}) from None
-    await redraw_calls_of(request, session.tenant_id, number)
+    await redraw_calls_of(request.app[STORE], request.app[HUB], session.tenant_id, [number])
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")
-
-
-# How many of a number's newest calls a new contact redraws on the live pages they rang on.
-CALLS_REDRAWN = 20
-
-
-async def redraw_calls_of(request: web.Request, tenant_id: str, number: str) -> None:
-    """A contact was made for `number`: the live pages its recent calls rang on draw those
-    cards again ({type: call_changed}), showing the contact. A colleague's card still offered
-    "Create contact", whose form then ended on an error page saying the contact exists."""
-    store = request.app[STORE]
-    calls = (await store.recent_calls_by_phones(tenant_id, [number], CALLS_REDRAWN)
-             ).get(number, [])
-    for call in calls:
-        for user_id in sorted(await store.users_notified(tenant_id, call.id)):
-            await request.app[HUB].publish(user_id, {"type": "call_changed",
-                                                     "call_id": call.id})
 
 
 @routes.get(PREFIX + "/calls/{call_id}/recording")
