@@ -23,6 +23,7 @@ from runtime.console.modules_views import operator_number, text
 from runtime.console.session import Session, session_ended
 from runtime.console.web import (
     PREFIX,
+    action,
     form_of,
     page,
     render,
@@ -31,6 +32,7 @@ from runtime.console.web import (
     same_origin,
     see_other,
     store_errors,
+    wants_json,
 )
 from runtime.console.words import call_status
 from runtime.contact_redraw import redraw_calls_of
@@ -289,9 +291,11 @@ async def contact_context(request: web.Request, session: Session, contact: Conta
 
 
 @routes.post(PREFIX + "/contacts")
-@page
+@action
 async def create_contact(request: web.Request) -> web.StreamResponse:
-    """A contact for a caller's number (from the live page or the calls list)."""
+    """A contact for a caller's number (from the live page or the calls list). The live page's
+    script posts it asking for JSON and stays: the operator keeps watching calls (the form
+    went to the contact's page), and a refusal keeps the name typed (it was an error page)."""
     session = await require_session(request)
     form = await form_of(request, session)
     # The API's own rules (runtime/operations/contacts.py), for the one number of the form.
@@ -317,6 +321,8 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
                            f"another contact already has the number {taken.phone}",
                            details={"contact_id": taken.contact_id}) from None
     await redraw_calls_of(request.app[STORE], request.app[HUB], session.tenant_id, [number])
+    if wants_json(request):
+        return web.json_response({"contact_id": contact.id, "name": contact.name}, status=201)
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")
 
 

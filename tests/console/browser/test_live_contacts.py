@@ -32,3 +32,42 @@ async def test_a_contact_made_with_the_api_shows_on_the_card(
     await expect(card.get_by_role("heading")).to_contain_text(CLIENT)
     await expect(card.get_by_role("button", name="Create contact")).to_be_visible()
     assert tab.errors == []
+
+
+async def test_creating_a_contact_from_a_card_stays_on_the_live_page(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    """The card's "Create contact" keeps the operator on the live page (it went to the new
+    contact's page, where no call rang), and a refusal is said on the card with the name still
+    typed (it was an error page, and the name was gone)."""
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    await tab.sign_in(seed.user_token)
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    await page.evaluate("window.__same_page = true")
+    other = "+79035550011"
+    await seed.hook_ok(start("c-1"))
+    await seed.hook_ok(end("c-1", disposition="no_answer"))
+    await seed.hook_ok(start("c-2", src=other))
+    first = page.locator("li.call-card", has_text=CLIENT)
+    second = page.locator("li.call-card", has_text=other)
+    await expect(second).to_be_visible()
+
+    await first.get_by_label(f"Name for a new contact with {CLIENT}").fill("Ivan Client")
+    await first.get_by_role("button", name="Create contact").click()
+    await expect(first.get_by_role("heading")).to_contain_text("Ivan Client")
+    await expect(first.get_by_role("link", name="Ivan Client")).to_be_visible()
+    assert await page.evaluate("window.__same_page") is True
+
+    # A bulk import (which redraws no card) gave the other caller a contact meanwhile.
+    await seed.api.ok("POST", "/api/v1/contacts/bulk", {
+        "contacts": [{"name": "Olga Import", "phones": [other]}]}, status=201)
+    name = second.get_by_label(f"Name for a new contact with {other}")
+    await name.fill("Olga")
+    await second.get_by_role("button", name="Create contact").click()
+    await expect(second.locator('[data-field="result"]')).to_contain_text(
+        "'Olga Import' already has the number +79035550011")
+    await expect(name).to_have_value("Olga")
+    assert await page.evaluate("window.__same_page") is True
+    tab.errors[:] = [e for e in tab.errors if "status of 409" not in e]
+    assert tab.errors == []

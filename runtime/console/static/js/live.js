@@ -191,10 +191,15 @@ document.addEventListener("submit", async (event) => {
     if (hadFocus && button.isConnected && !card.contains(document.activeElement)) button.focus();
   }
   if (!response || !response.ok) {
+    // (What was typed stays in the form: the name of a refused contact, to change and send.)
     say((data && data.message) || "The service did not answer; try again.", true);
     return;
   }
-  if (form.dataset.action === "call-back") {
+  if (form.dataset.action === "new-contact") {
+    // The card is drawn again with the contact (the socket's call_changed redraws it too, and
+    // the colleagues' cards of the number's calls).
+    if (card) await refreshCard(card.dataset.callId);
+  } else if (form.dataset.action === "call-back") {
     // A fresh nonce: a second click calls again; the same request sent twice rings once.
     if (data.next_nonce && form.elements.dial_nonce) form.elements.dial_nonce.value = data.next_nonce;
     say(`Calling ${data.to}: your phone (${data.from}) rings first.`, false);
