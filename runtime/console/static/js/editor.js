@@ -418,3 +418,9 @@ if (cfg.pickedExecution) {
   document.getElementById("req-stored").checked = true;
   syncMode();
 }
+// Opened from an execution's error ("Open that version in the editor"): its line is marked and
+// the cursor put on it, as a dry run's error is.
+if (cfg.failureLine) {
+  showProblems([{ line: Number(cfg.failureLine), message: cfg.failureMessage }]);
+  goToLine(Number(cfg.failureLine));
+}
