@@ -71,3 +71,26 @@ async def test_creating_a_contact_from_a_card_stays_on_the_live_page(
     assert await page.evaluate("window.__same_page") is True
     tab.errors[:] = [e for e in tab.errors if "status of 409" not in e]
     assert tab.errors == []
+
+
+async def test_each_cards_buttons_say_which_call(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    """A screen reader lists a page's buttons by name: each missed call's "Mark handled" and
+    "Create contact" say which call they act on (they were all the same words)."""
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    await tab.sign_in(seed.user_token)
+    await expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    other = "+79035550011"
+    for call_id, number in (("c-1", CLIENT), ("c-2", other)):
+        await seed.hook_ok(start(call_id, src=number))
+        await seed.hook_ok(end(call_id, src=number, disposition="no_answer"))
+    await expect(page.locator("#ended-calls li.call-card")).to_have_count(2)
+    for number in (CLIENT, other):
+        card = page.locator("li.call-card", has_text=number)
+        await expect(card.get_by_role("button", name="Mark handled")).to_have_accessible_name(
+            f"Mark handled Incoming {number}")
+        await expect(card.get_by_role("button", name="Create contact")).to_have_accessible_name(
+            f"Create contact Incoming {number}")
+    assert tab.errors == []
