@@ -63,12 +63,28 @@ function setSource(text) {
 }
 
 // --- the draft, kept in this browser (the execution log replays against it) -----------------
+function storedDraft() {
+  try { return JSON.parse(localStorage.getItem(draftKey) || "null"); } catch { return null; }
+}
+
+// The browser keeps one draft per module, shared by its tabs. A tab removes it only when it is
+// this tab's own (the text it last kept) or the text just saved: another tab's draft, written
+// since, is that tab's unsaved work (a save in one tab deleted the draft typed in the other,
+// lost once that tab closed).
+let keptHere = null;
+function dropOwnDraft() {
+  const stored = storedDraft();
+  if (!stored || stored.source === keptHere || stored.source === savedText) localStorage.removeItem(draftKey);
+  keptHere = null;
+}
+
 function keepDraft() {
   clearTimeout(draftTimer);
   draftTimer = null;
   const text = source();
-  if (text === savedText) localStorage.removeItem(draftKey);
-  else localStorage.setItem(draftKey, JSON.stringify({ source: text, base: base.id, baseNumber: base.number, at: new Date().toISOString() }));
+  if (text === savedText) { dropOwnDraft(); return; }
+  localStorage.setItem(draftKey, JSON.stringify({ source: text, base: base.id, baseNumber: base.number, at: new Date().toISOString() }));
+  keptHere = text;
 }
 
 function changed() {
@@ -89,8 +105,7 @@ document.addEventListener("visibilitychange", () => { if (document.visibilitySta
 // than silently undo the changes made since. (Offering only drafts of the opened version lost
 // the others: never shown, and overwritten at the next keystroke.)
 function offerDraft() {
-  let draft = null;
-  try { draft = JSON.parse(localStorage.getItem(draftKey) || "null"); } catch { draft = null; }
+  const draft = storedDraft();
   if (!draft || typeof draft.source !== "string" || draft.source === savedText) return;
   const notice = document.getElementById("draft-notice");
   const elsewhere = (draft.base || null) !== base.id;
@@ -185,7 +200,7 @@ async function save(activate, overwrite = false) {
   if (status === 201) {
     showProblems([]);
     savedText = body.source;
-    localStorage.removeItem(draftKey);
+    dropOwnDraft();
     if (activate) { base.id = data.id; base.number = data.number; }
     say(`Saved version ${data.number}${data.active ? " (now active)" : ""}.`, "ok");
     document.getElementById("editing-what").textContent =
