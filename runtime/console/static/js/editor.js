@@ -29,6 +29,15 @@ function say(message, kind = "") {
   statusLine.className = kind;
 }
 
+// The session ended (expired, signed out in another tab): the way back at hand, as the live
+// page gives it. Leaving keeps the draft at once (pagehide), and signing in comes back to this
+// page, which offers it: nothing typed is lost.
+function signInAgain() {
+  const next = encodeURIComponent(location.pathname + location.search);
+  return [" ", el("a", { href: `/console/sign-in?next=${next}` }, "Sign in again"),
+    " (the text stays in this browser, offered here as a draft)."];
+}
+
 const view = new EditorView({
   parent: host,
   state: EditorState.create({
@@ -185,6 +194,7 @@ async function check() {
     // Not the script's problem (the session ended, the service is away): the script's problems
     // as last shown stay, and the line says why nothing was checked.
     say(`Check did not run: ${(data && data.message) || `HTTP ${status}`}`, "error");
+    if (status === 401) statusLine.append(...signInAgain());
     return false;
   }
   const problems = problemsOf(data);
@@ -226,6 +236,7 @@ async function save(activate, overwrite = false) {
     return;
   }
   say(`Not saved: ${(data && data.message) || `HTTP ${status}`}`, "error");
+  if (status === 401) statusLine.append(...signInAgain());
 }
 
 // Both version menus (open, run) follow a save: the new version on top, "(active)" moved to it
@@ -351,7 +362,8 @@ async function run() {
   if (mine !== runs) return; // a newer dry run is on its way; its report is the one shown
   if (status !== 200) {
     const why = (data && data.message) || `HTTP ${status}`;
-    resultBox.replaceChildren(el("p", { class: "error", role: "alert" }, status === 0 ? `Dry run did not run: ${why}` : `Dry run refused: ${why}`));
+    resultBox.replaceChildren(el("p", { class: "error", role: "alert" }, status === 0 ? `Dry run did not run: ${why}` : `Dry run refused: ${why}`,
+      ...(status === 401 ? signInAgain() : [])));
     return;
   }
   renderReport(data, runDraft);
