@@ -164,7 +164,7 @@ async def live_page(request: web.Request) -> web.StreamResponse:
     shown_ended = ended_cards[:ENDED_SHOWN] + [card for card in ended_cards[ENDED_SHOWN:]
                                                if card.missed and not card.handled]
     return render(request, "live.html", {"active": active, "ended": shown_ended,
-                                         "last_id": last_id,
+                                         "last_id": last_id, "ended_shown": ENDED_SHOWN,
                                          "dial_nonce": issue(request.app, session)})
 
 

@@ -94,3 +94,4 @@ async def test_each_cards_buttons_say_which_call(
         await expect(card.get_by_role("button", name="Create contact")).to_have_accessible_name(
             f"Create contact Incoming {number}")
     assert tab.errors == []
+

@@ -58,6 +58,20 @@ function clearProblem(callId) {
   problem.hidden = true;
 }
 
+// The ended calls kept, as the page is drawn: the newest ENDED_SHOWN, and every missed call
+// nobody has marked handled (and a card holding the keyboard's focus). A tab open all day kept
+// every call that had ended since it was opened: hundreds of cards, which a reload cut to these.
+function trimEnded() {
+  const limit = Number(config.endedShown) || 0;
+  if (!limit) return;
+  const cards = [...endedList.children].filter((node) => node.matches("li.call-card"));
+  cards.forEach((card, index) => {
+    if (index < limit || card.classList.contains("needs-attention")) return;
+    if (card.contains(document.activeElement)) return;
+    card.remove();
+  });
+}
+
 function showEmptyStates() {
   noActive.hidden = activeList.children.length > 0;
   noEnded.hidden = endedList.children.length > 0;
@@ -132,6 +146,7 @@ async function refreshCard(callId) {
     list.prepend(card);
   }
   if (refocus) refocus.focus();
+  trimEnded();
   tick();
   showEmptyStates();
 }
