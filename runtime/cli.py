@@ -167,6 +167,18 @@ def checked_settings(settings: dict[Any, Any], where: Path) -> dict[str, Any]:
         raise UsageError(f"{where}: settings: {error}") from None
 
 
+def load_secret_names(script: Path) -> list[str]:
+    """The names of the secret settings, from the `module.yaml` beside the script (also when
+    the settings come from `--settings`: the folder says which of them are secret)."""
+    module_file = script.parent / "module.yaml"
+    if not module_file.exists():
+        return []
+    secrets = load_mapping(module_file).get("secrets") or []
+    if not isinstance(secrets, list):
+        raise UsageError(f"{module_file}: secrets must be a list of setting names")
+    return [str(name) for name in secrets]
+
+
 def load_allowlist(script: Path, given: list[str]) -> list[str]:
     if given:
         return checked_hosts(given, "--allow")
@@ -285,7 +297,12 @@ def command_run(args: argparse.Namespace) -> int:
     data["fetches"] = host.fetch_log
     if code == EXIT_OK:
         host.commit()
-    print(json.dumps(data, ensure_ascii=False, indent=2))
+    # Shown as the service shows a dry run: the secret settings masked, `masked` saying where
+    # (a run's output ends up in terminals' scrollback and CI logs).
+    from runtime.redaction import redacted_report, secret_settings
+
+    secrets = secret_settings(call.settings or {}, load_secret_names(args.script))
+    print(json.dumps(redacted_report(data, secrets), ensure_ascii=False, indent=2))
     return code
 
 

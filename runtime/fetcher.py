@@ -16,7 +16,9 @@ reach, never on the URL's text:
 - one deadline covers the whole exchange (DNS, connect, redirects, body), so a slow drip ends;
 - the body limit counts decoded bytes; compressed bodies are inflated off the event loop and stop
   one byte past it (gzip bombs, runtime/fetch_body.py);
-- every request carries the hop header the webhook intake refuses (no self-calling loops).
+- every request carries the hop header the webhook intake refuses (no self-calling loops);
+- the bytes received count against the tenant's budget per minute (runtime/fetch_budget.py),
+  as they arrive: a fetch started with it spent, or whose body spends it, is refused.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from runtime.intake import HOP_HEADER
 
 if TYPE_CHECKING:
     from runtime.config import FetchConfig
+    from runtime.fetch_budget import TenantFetchBudget
 
 logger = logging.getLogger(__name__)
 
@@ -435,11 +438,13 @@ class FetchSession:
     tests); verification itself is never turned off here.
     """
 
-    def __init__(self, policy: FetchPolicy, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, policy: FetchPolicy, *, ssl_context: ssl.SSLContext | None = None,
+                 budget: TenantFetchBudget | None = None) -> None:
         self.policy = policy
         self.log: list[FetchLogEntry] = []
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._requests = 0
+        self._budget = budget  # the tenant's bytes a minute (None: unbounded, a local run)
 
     @property
     def not_sent(self) -> list[FetchLogEntry]:
@@ -477,6 +482,9 @@ class FetchSession:
                 raise _Refused(f"not sent in a dry run: {method} {url_text}")
             if timeout <= 0:
                 raise TimeoutError
+            if self._budget is not None and self._budget.spent():
+                self._budget.refused_now()
+                raise _Refused(self._budget.refusal())
             async with asyncio.timeout(timeout):
                 reply = await self._exchange(prepared)
         except _Refused as refusal:
@@ -543,7 +551,10 @@ class FetchSession:
         if asked is not None:
             if isinstance(asked, bool) or not isinstance(asked, int | float) or not asked > 0:
                 raise _Refused("bad request: timeout must be a positive number of seconds")
-            timeout = min(timeout, float(asked))  # the policy's is the maximum
+            # The policy's is the maximum. Compared before float() reads it: an integer no
+            # float holds (a breached worker may send one) raised OverflowError there, an
+            # internal error with a traceback in the log.
+            timeout = float(min(timeout, asked))
 
         follow = request.get("follow_redirects", True)
         return _Prepared(method, url, headers, data, timeout, follow is not False)
@@ -693,21 +704,33 @@ class FetchSession:
         if declared is not None and declared > most:
             raise _Refused(too_large(limit))
         raw = bytearray()
+        budget = self._budget
         while chunk := await response.content.read(READ_CHUNK):
             raw += chunk
             if len(raw) > most:
                 raise _Refused(too_large(limit))
+            if budget is not None and not budget.spend(len(chunk)):
+                raise _Refused(budget.refusal())  # (the connection closes unread)
         charset = response.charset
         try:
             if is_identity(coding) and len(raw) <= INLINE_BYTES:
                 return _decode(bytes(raw), charset)
-            return await asyncio.to_thread(_inflate_and_decode, bytes(raw), coding, limit, charset)
+            size, text = await asyncio.to_thread(_inflate_and_decode, bytes(raw), coding, limit,
+                                                 charset)
         except BodyRefused as refused:
             raise _Refused(str(refused)) from None
+        # What decoding added to the bytes on the wire counts too: a small compressed body
+        # can stand for megabytes handed to the script.
+        if budget is not None and not budget.spend(size - len(raw)):
+            raise _Refused(budget.refusal())
+        return text
 
 
-def _inflate_and_decode(raw: bytes, coding: str, limit: int, charset: str | None) -> str:
-    return _decode(inflate(raw, coding, limit), charset)
+def _inflate_and_decode(raw: bytes, coding: str, limit: int, charset: str | None
+                        ) -> tuple[int, str]:
+    """The body's decoded size and its text."""
+    body = inflate(raw, coding, limit)
+    return len(body), _decode(body, charset)
 
 
 def _script_headers(raw: Any) -> dict[str, str]:

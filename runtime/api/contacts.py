@@ -32,6 +32,7 @@ from runtime.openapi.models import (
     ContactQuery,
     PageQuery,
 )
+from runtime.operations import contacts as operations
 from runtime.operations.contacts import (
     BulkBody,
     ContactPatch,
@@ -41,6 +42,7 @@ from runtime.operations.contacts import (
     phones_of,
 )
 from runtime.operations.module_fields import check_region
+from runtime.operations.services import services
 from runtime.phones import normalize_phone
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import Contact
@@ -56,7 +58,8 @@ class MergeBody(Body):
 
 PHONE_TAKEN_NOTE = ("`phone_taken`: a number belongs to another contact, whose id is "
                     "`details.contact_id` (`details.phone`: the number; `details.index`: the "
-                    "item, in a bulk create).")
+                    "item, in a bulk create). Or the tenant would have more than "
+                    "tenant_limits.max_contacts contacts (`limit_reached`).")
 
 
 @contextmanager
@@ -85,7 +88,8 @@ async def create_contact(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     name, phones = new_contact(await read_json(request))
     with phone_conflicts():
-        contact = await request.app[STORE].create_contact(auth.tenant_id, name, phones)
+        [contact] = await operations.create_contacts(services(request), auth.tenant_id,
+                                                     [(name, phones)], indexed=False)
     await redraw(request, auth.tenant_id, numbers_of(contact))
     return reply(contact, status=201)
 
@@ -101,7 +105,7 @@ async def create_contacts(request: web.Request) -> web.Response:
     items = [(item.name, phones_of(item.phones, body.region, f"contacts.{i}.phones"))
              for i, item in enumerate(body.contacts)]
     with phone_conflicts():
-        contacts = await request.app[STORE].create_contacts(auth.tenant_id, items)
+        contacts = await operations.create_contacts(services(request), auth.tenant_id, items)
     return reply({"created": len(contacts), "contacts": contacts}, status=201)
 
 

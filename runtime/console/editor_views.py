@@ -10,7 +10,6 @@ from aiohttp import web
 from pydantic import Field
 
 from runtime.console.completion import completion_url
-from runtime.console.masking import masked_request
 from runtime.console.modules_views import owned
 from runtime.console.replays import replay_view
 from runtime.console.session import Session
@@ -21,7 +20,7 @@ from runtime.json_body import Body, read_body
 from runtime.operations import dry_runs
 from runtime.operations import versions as version_ops
 from runtime.operations.dry_runs import DryRunBody
-from runtime.operations.executions import tenant_execution
+from runtime.operations.executions import shown_execution
 from runtime.operations.modules import webhook_url
 from runtime.operations.services import services
 from runtime.operations.versions import (
@@ -31,6 +30,7 @@ from runtime.operations.versions import (
     check_script,
     version_json,
 )
+from runtime.redaction import redacted_report, secret_values
 from runtime.store.models import Execution, ExecutionFilter, ScriptVersion
 from runtime.typedefs import CONFIG, STORE
 from sandbox.call import PARSE_FUNCTION
@@ -82,7 +82,7 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
     executions = await store.list_executions(
         session.tenant_id, ExecutionFilter(module_id=module.id, function=PARSE_FUNCTION),
         STORED_SHOWN, 0)
-    start = starting_request(executions)
+    start = starting_request(executions, module)
     picked = await picked_execution(request, session, module.id, executions)
     if picked is not None and all(e.id != picked.id for e in executions):
         executions.append(picked)
@@ -178,18 +178,18 @@ async def dry_run(request: web.Request) -> web.StreamResponse:
     body = await read_body(request, DryRunBody)
     result = await dry_runs.dry_run(services(request), module, body)
     if result.replayed is not None:
-        return web.json_response(replay_view(result))
-    return web.json_response(result.report)
+        return web.json_response(replay_view(result, module))
+    return web.json_response(redacted_report(result.report, secret_values(module)))
 
 
 @routes.get(PREFIX + "/executions/{execution_id}/request")
 async def execution_request(request: web.Request) -> web.StreamResponse:
     """A stored execution's request, masked, for the test panel to show."""
     session = await require_builder(request)
-    execution = await tenant_execution(services(request), session.tenant_id,
-                                       request.match_info["execution_id"])
+    execution, masked = await shown_execution(services(request), session.tenant_id,
+                                              request.match_info["execution_id"])
     return web.json_response({
         "id": execution.id, "module_id": execution.module_id,
         "outcome": execution.outcome.value, "created_at": execution.created_at.isoformat(),
-        "request": masked_request(execution.request),
+        "request": execution.request, "masked": masked,
     })

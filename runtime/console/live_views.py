@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from runtime.call_access import user_may_see_call
-from runtime.console.dial_once import DIAL_ONCE, NONCE_FIELD, issue
+from runtime.console.dial_once import NONCE_FIELD, issue, place
 from runtime.console.live_cards import CardReader, callable_back
 from runtime.console.modules_views import text
 from runtime.console.session import Session
@@ -115,7 +115,7 @@ async def call_back(request: web.Request) -> web.StreamResponse:
                                          f"({call.client_phone!r}): there is no number to "
                                          "call back")
     client_phone = call.client_phone
-    placed = await request.app[DIAL_ONCE].place(
+    placed = await place(
         request.app, session, text(form, NONCE_FIELD), f"call-back/{call.id}",
         lambda: place_call(services(request), session.tenant_id, user, call.module_id,
                            client_phone))

@@ -38,7 +38,7 @@ from runtime.console.words import call_status
 from runtime.contact_redraw import redraw_calls_of
 from runtime.errors import ApiError, found, not_found
 from runtime.live_socket import LiveAccess, serve_live
-from runtime.operations.contacts import new_contact
+from runtime.operations.contacts import create_contacts, new_contact
 from runtime.operations.functions import run_function
 from runtime.operations.services import services
 from runtime.recording_links import recording_url
@@ -315,7 +315,8 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
                        details={"contact_id": existing[0].id})
     with store_errors():
         try:
-            contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
+            [contact] = await create_contacts(services(request), session.tenant_id,
+                                              [(name, phones)], indexed=False)
         except PhoneTaken as taken:  # made meanwhile (the look above raced it): the same answer
             raise ApiError(409, "contact_exists",
                            f"another contact already has the number {taken.phone}",
@@ -326,7 +327,8 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")
 
 
-@routes.get(PREFIX + "/calls/{call_id}/recording")
+# No HEAD: it would run VoipGetCallLink as a GET does (runtime/api/playback.py says why).
+@routes.get(PREFIX + "/calls/{call_id}/recording", allow_head=False)
 async def recording(request: web.Request) -> web.StreamResponse:
     """The <audio> element's source: VoipGetCallLink resolves a fresh link, then a redirect
     (as /api/v1/calls/{id}/recording does, by the same rule: an operator plays their own

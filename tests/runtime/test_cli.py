@@ -334,7 +334,21 @@ def test_check_prints_what_the_apis_check_says_and_run_no_worker_internals(
                         str(SEED / "examples" / "start.json"))
     assert code == 0 and data is not None
     assert set(data) == {"ok", "result", "error", "limit", "logs", "logs_truncated",
-                         "duration_ms", "cpu_ms", "reply", "storage", "fetches"}, data
+                         "duration_ms", "cpu_ms", "reply", "storage", "fetches", "masked"}, data
+
+
+def test_run_masks_the_folders_secret_settings_as_the_service_does(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "def VoipParseWebhookRequest(request):\n"
+                                    "    print('key', settings['apiKey'], settings['region'])\n"
+                                    "    raise ValueError('refused ' + settings['apiKey'])\n")
+    (tmp_path / "module.yaml").write_text(
+        "name: t\nsettings: {apiKey: sk-live-91ab77, region: eu-west}\nsecrets: [apiKey]\n")
+    code, data, stderr = cli("run", str(script))
+    assert code == 1, stderr
+    assert data is not None and "sk-live-91ab77" not in json.dumps(data)
+    assert data["logs"] == "key •••••• eu-west\n"
+    assert data["error"]["message"] == "line 3: refused ••••••"  # type: ignore[index]
+    assert data["masked"] == ["secret setting apiKey in error", "secret setting apiKey in logs"]
 
 
 def test_settings_the_service_would_refuse_are_a_usage_error(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import encodings
 import functools
 import gzip
 import ipaddress
+import logging
 import shutil
 import socket
 import ssl
@@ -809,6 +810,18 @@ async def test_script_headers_the_host_owns_are_refused(
 async def test_malformed_requests_become_errors(request_: dict[str, Any]) -> None:
     reply = await FetchSession(policy()).handle(request_)
     assert reply["ok"] is False and isinstance(reply["error"], str)
+
+
+async def test_a_timeout_no_float_holds_is_the_policys_not_an_internal_error(
+        server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    # The sandbox sends a float; a breached worker may send any JSON number. float() of an
+    # integer of 400 digits raised OverflowError: "fetch failed: internal error" and a
+    # traceback in the service's log for each such request. Like any timeout above the
+    # policy's, it is the policy's.
+    session = FetchSession(policy(timeout_seconds=0.3))
+    reply = await fetch(session, f"{server.base}/drip", timeout=10 ** 400)
+    assert reply == {"ok": False, "error": "timeout: no complete response within 0.3 s"}
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_connection_failures_are_replies(monkeypatch: pytest.MonkeyPatch) -> None:

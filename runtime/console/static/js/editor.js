@@ -318,7 +318,11 @@ async function showStored() {
   if (!executionSelect.value) return;
   const { ok, status, data } = await getJSON(`/console/executions/${executionSelect.value}/request`);
   if (mine !== storedShown) return;
-  if (ok) { box.textContent = httpText(data.request); return; }
+  if (ok) {
+    box.textContent = httpText(data.request) + (data.masked && data.masked.length
+      ? `\n\n(masked, ••••••: ${data.masked.join("; ")}; the run uses the request as it came)` : "");
+    return;
+  }
   box.textContent = `Could not show the request: ${(data && data.message) || `HTTP ${status}`}`;
   box.classList.add("error");
 }
@@ -427,6 +431,10 @@ function renderReport(report, ranDraft) {
   if (lines.length) parts.push(section("Effects the service would perform", el("ul", { class: "effects" }, ...lines.map((t) => el("li", {}, t)))));
   else if (report.ok) parts.push(section("Effects the service would perform", el("p", {}, "None.")));
   parts.push(section("Captured output", el("pre", { tabindex: "0", class: "code small logs" }, report.logs || "(nothing printed)")));
+  if (report.masked && report.masked.length) {
+    // Say what a •••••• stands for: a mask, not what the provider sent or the script printed.
+    parts.push(section("Masked in this report (••••••)", el("ul", { class: "masked" }, ...report.masked.map((t) => el("li", {}, t)))));
+  }
   if (report.comparison) {
     const c = report.comparison;
     const summary = c.outcome_changed ? `Outcome would change: ${c.outcome_before} → ${c.outcome_after}${c.newly_failing ? " (newly failing)" : ""}.`
