@@ -22,6 +22,7 @@ from pydantic import Field
 
 from runtime.api.common import Body, found, page, read_body, read_json, reply
 from runtime.auth import require_tenant
+from runtime.contact_redraw import numbers_of, redraw_calls_of
 from runtime.errors import ApiError, bad_request, not_found, unprocessable
 from runtime.openapi import documented
 from runtime.openapi.models import (
@@ -45,7 +46,7 @@ from runtime.operations.services import services
 from runtime.phones import normalize_phone
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import Contact
-from runtime.typedefs import STORE
+from runtime.typedefs import HUB, STORE
 
 routes = web.RouteTableDef()
 
@@ -89,6 +90,7 @@ async def create_contact(request: web.Request) -> web.Response:
     with phone_conflicts():
         [contact] = await operations.create_contacts(services(request), auth.tenant_id,
                                                      [(name, phones)], indexed=False)
+    await redraw(request, auth.tenant_id, numbers_of(contact))
     return reply(contact, status=201)
 
 
@@ -159,10 +161,14 @@ async def contact_activity(request: web.Request) -> web.Response:
 async def update_contact(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     name, phones = contact_edit(await read_json(request))
+    store = request.app[STORE]
+    before = await store.get_contact(auth.tenant_id, request.match_info["contact_id"])
     with phone_conflicts():
-        contact = await request.app[STORE].update_contact(
+        contact = await store.update_contact(
             auth.tenant_id, request.match_info["contact_id"], name, phones)
-    return reply(found(contact, "contact"))
+    found(contact, "contact")
+    await redraw(request, auth.tenant_id, numbers_of(before, contact))
+    return reply(contact)
 
 
 @routes.post("/api/v1/contacts/{contact_id}/merge")
@@ -185,7 +191,8 @@ async def merge_contact(request: web.Request) -> web.Response:
     if merged is None and await store.get_contact(auth.tenant_id, into_id) is not None:
         # Which one is unknown: the path's contact exists, so it is the other.
         raise not_found(f"contact {body.contact_id} (contact_id)")
-    return reply(found(merged, "contact"))
+    await redraw(request, auth.tenant_id, numbers_of(found(merged, "contact")))
+    return reply(merged)
 
 
 @routes.delete("/api/v1/contacts/{contact_id}")
@@ -195,7 +202,15 @@ async def merge_contact(request: web.Request) -> web.Response:
                         "for the number does not take them over (merge does).")
 async def delete_contact(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    deleted = await request.app[STORE].delete_contact(
-        auth.tenant_id, request.match_info["contact_id"])
+    store = request.app[STORE]
+    before = await store.get_contact(auth.tenant_id, request.match_info["contact_id"])
+    deleted = await store.delete_contact(auth.tenant_id, request.match_info["contact_id"])
     found(deleted or None, "contact")
+    await redraw(request, auth.tenant_id, numbers_of(before))
     return web.Response(status=204)
+
+
+async def redraw(request: web.Request, tenant_id: str, numbers: set[str]) -> None:
+    """The live cards of the numbers' recent calls show the contact as it is now
+    (runtime/contact_redraw.py)."""
+    await redraw_calls_of(request.app[STORE], request.app[HUB], tenant_id, numbers)

@@ -12,7 +12,6 @@ then draw that card again.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from aiohttp import web
@@ -24,9 +23,8 @@ from runtime.console.modules_views import text
 from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
-    Handler,
+    action,
     form_of,
-    page,
     render,
     require_operator,
     see_other,
@@ -43,17 +41,6 @@ from runtime.typedefs import HUB, STORE
 routes = web.RouteTableDef()
 
 LIVE_PAGE = PREFIX + "/live"
-
-
-def action(handler: Handler) -> Handler:
-    """A form post: errors as JSON for the page's script, as an error page otherwise."""
-    as_page = page(handler)
-
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        return await (handler if wants_json(request) else as_page)(request)
-
-    return wrapper
 
 
 async def visible_call(request: web.Request, session: Session) -> Call:

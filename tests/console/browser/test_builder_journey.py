@@ -135,7 +135,6 @@ async def test_builder_journey(tab: Tab, console: tuple[Service, str]) -> None:
     await tab.shot("editor-replay")
 
     # The execution log replays a selection against the same draft: a summary first.
-    await page.wait_for_timeout(400)  # the draft is kept in the browser as you type
     await page.get_by_role("link", name="Execution log").click()
     await page.get_by_label("Select all shown webhook executions").check()
     await page.get_by_label("Against").select_option("draft")
