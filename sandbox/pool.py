@@ -57,7 +57,12 @@ from sandbox.call import Call
 from sandbox.compiler import source_too_large
 from sandbox.forkserver import ForkServer, SpawnError
 from sandbox.harden import default_readable_paths
-from sandbox.limits import DEFAULT_LIMITS, Limits
+from sandbox.limits import (
+    DEFAULT_LIMITS,
+    WALL_WARNING_SIGNAL,
+    Limits,
+    wall_warning_seconds,
+)
 from sandbox.outcome import LimitName, Outcome, ScriptError
 from sandbox.protocol import (
     MAX_REQUEST_DEPTH,
@@ -849,9 +854,7 @@ class SandboxPool:
         loop = self._running_loop()
         pending.started_at = time.perf_counter()
         if pending.limits.wall_seconds <= SLOW_CALL_SECONDS:
-            pending.deadline = loop.call_later(
-                pending.limits.wall_seconds, self._on_deadline, worker, pending
-            )
+            self._arm_wall_timers(loop, worker, pending, pending.limits.wall_seconds)
         pending.slow = loop.call_later(SLOW_CALL_SECONDS, self._on_slow, worker, pending)
         if self._heavy(pending.group):
             self._gate.heavy_started(worker)
@@ -864,8 +867,19 @@ class SandboxPool:
             return
         remaining = pending.limits.wall_seconds - (
             time.perf_counter() - pending.started_at - pending.paused_seconds)
-        pending.deadline = asyncio.get_running_loop().call_later(
+        self._arm_wall_timers(asyncio.get_running_loop(), worker, pending, remaining)
+
+    def _arm_wall_timers(self, loop: asyncio.AbstractEventLoop, worker: Worker,
+                         pending: PendingCall, remaining: float) -> None:
+        """The deadline `remaining` seconds from now, and the warning to the worker shortly
+        before it (`_on_wall_warning`). Both are cancelled while the worker is paused and armed
+        again for what is left when it resumes, so the warning follows the same clock as the
+        deadline: time paused never counts."""
+        pending.deadline = loop.call_later(
             max(0.0, remaining), self._on_deadline, worker, pending)
+        ahead = wall_warning_seconds(pending.limits.wall_seconds)
+        pending.wall_warning = loop.call_later(
+            max(0.0, remaining - ahead), self._on_wall_warning, worker, pending)
 
     def _on_slow(self, worker: Worker, pending: PendingCall) -> None:
         """A call still running after SLOW_CALL_SECONDS: its group counts as heavy from now
@@ -923,9 +937,11 @@ class SandboxPool:
         worker.paused_at = time.perf_counter()
         head = worker.inflight[0] if worker.inflight else None
         worker.paused_call = head
-        if head is not None and head.deadline is not None:
-            head.deadline.cancel()
-            head.deadline = None
+        if head is not None:
+            for timer in (head.deadline, head.wall_warning):
+                if timer is not None:
+                    timer.cancel()
+            head.deadline = head.wall_warning = None
 
     def _resume_worker(self, worker: Worker) -> None:
         paused_at, head = worker.paused_at, worker.paused_call
@@ -949,6 +965,21 @@ class SandboxPool:
         # slow check came while the worker was paused.
         if not running.future.done():
             self._arm_wall_clock(worker, running)
+
+    def _on_wall_warning(self, worker: Worker, pending: PendingCall) -> None:
+        """The call's wall clock is nearly out: signal the worker to stop the script where it
+        is (sandbox/worker.py `on_wall_warning`), which ends it as the wall-clock limit at the
+        script's line and keeps the worker. The deadline stays armed: a worker that does not
+        answer by then (a script in C code, which no signal handler interrupts) is killed.
+
+        Not while the call waits on the host: today's outcome stays (the host's answer is
+        bounded by the call's wall clock, and the script may still finish after it)."""
+        pending.wall_warning = None
+        if (worker.dead or worker.paused_at is not None or not worker.inflight
+                or worker.inflight[0] is not pending or pending.future.done()
+                or pending.asking):
+            return
+        worker.send_signal(WALL_WARNING_SIGNAL)
 
     def _on_deadline(self, worker: Worker, pending: PendingCall) -> None:
         pending.deadline = None
