@@ -25,7 +25,8 @@ Choices that are ours (the contract is silent), kept here:
   numbers that ended within RECENT_END (so a retried NotifyEnd, or a record arriving after the
   end, does not open a second call).
 - A history row is stored for every event and record, with its effect ('applied', 'repeat',
-  'late'); records use the kind 'call_record'.
+  'late'); records use the kind 'call_record'. A record equal to the call's current one, or
+  to any record stored for the call before (a retried earlier webhook), is a repeat.
 - A repeat takes precedence over late: a retried NotifyStart after the answer is a repeat.
 - Transfers (contract §5): a NotifyStart or NotifyInternal for an answered call, at an
   operator number not yet notified for the call, is applied, not late: that phone's user is
@@ -38,7 +39,12 @@ Choices that are ours (the contract is silent), kept here:
 - Notifications: a user is never sent the same kind (ringing / answered / ended) twice for
   one call, so NotifyStart then NotifyInternal at the same phone pops up once.
   NotifyEnd goes to the users notified of this call, nobody else (a call first seen at its end
-  notifies no one); NotifyOutEnd to the user bound to srcPhone. A notification's payload shows
+  notifies no one); NotifyOutEnd to the user bound to srcPhone and, like NotifyEnd, every user
+  notified of this call (an outgoing call transferred to a colleague ends for them too,
+  whichever phone the end names).
+- A NotifyAnswer after the end (late) fills in who answered only when no answer event said it
+  before and the call's final disposition is Answered or Unknown: a call that ended
+  'no_answer' (or busy, ...) stays answered by nobody. A notification's payload shows
   the call and the client's contact as the whole result left them (the callRecord beside the
   event included: its duration, and the contact a missed call created).
 - The operator's number comes from the direction (dstPhone for In/Internal, srcPhone for Out),
@@ -112,6 +118,11 @@ EVENT_STATE: dict[WebhookEvent, CallState] = {
 _IN, _OUT = CallDirection.In, CallDirection.Out
 _ANSWERED, _ENDED = CallState.ANSWERED, CallState.ENDED
 _NOTIFY_ANSWER, _NOTIFY_END = WebhookEvent.NotifyAnswer, WebhookEvent.NotifyEnd
+_NOTIFY_OUT_END = WebhookEvent.NotifyOutEnd
+# The final dispositions of an ended call that a late NotifyAnswer may fill in who answered
+# for: it was answered, or its end did not say (values, as the call stores them).
+_MAY_HAVE_BEEN_ANSWERED = frozenset({CallDisposition.Answered._value_,
+                                     CallDisposition.Unknown._value_})
 # A history row's kind for an answer event (rows keep the event's value).
 _NOTIFY_ANSWER_KIND = WebhookEvent.NotifyAnswer._value_
 _APPLIED, _REPEAT, _LATE = EventEffect.APPLIED, EventEffect.REPEAT, EventEffect.LATE
@@ -158,6 +169,9 @@ class ActContext:
     now: datetime
     storage_writes: Sequence[StorageWriteLike] = ()
     storage_limits: StorageLimits = DEFAULT_STORAGE_LIMITS
+    # tenant_limits.max_contacts: at it, a missed call from a new number is recorded without
+    # creating its contact (Effects.contact_not_created says so). None: no cap.
+    max_contacts: int | None = None
 
 
 # --- outputs ----------------------------------------------------------------------------------
@@ -193,6 +207,24 @@ class ContactCreated:
 
 @fast_init
 @dataclass(frozen=True, slots=True)
+class ContactNotCreated:
+    """A missed call from a number no contact has, whose contact was not made: the tenant has
+    `limit` contacts (tenant_limits.max_contacts). The call and its activity are recorded."""
+
+    phone: str  # E.164
+    limit: int
+
+    def to_json(self) -> dict[str, JSON]:
+        return {"phone": self.phone, "reason": "limit_reached",
+                "message": f"the tenant has reached its limit of {self.limit} contacts "
+                           "(tenant_limits.max_contacts in the service's configuration): the "
+                           "call is recorded without a contact; delete or merge contacts, or "
+                           "ask the operator to raise it",
+                "limit": "tenant_limits.max_contacts", "max": self.limit}
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
 class Effects:
     """What a result did (or, in a dry run, would do).
 
@@ -204,6 +236,8 @@ class Effects:
          "contact_created": {"id", "name", "phone"} | null,
          "notifications": [{"user_id", "kind", "call_id"}],
          "storage": [{"op", "key"}]}
+    and, only when a missed call's contact was not made for the tenant's cap,
+        "contact_not_created": {"phone", "reason": "limit_reached", "message", "limit", "max"}
     `pushes` are the stored notifications whose payloads the service sends live after commit.
     """
 
@@ -213,6 +247,7 @@ class Effects:
     contact_created: ContactCreated | None = None
     pushes: tuple[Notification, ...] = ()
     storage: tuple[StorageWriteLike, ...] = ()
+    contact_not_created: ContactNotCreated | None = None
 
     def to_json(self) -> dict[str, JSON]:
         # Written out, not through models.to_json's walk over the fields: this is stored with
@@ -233,6 +268,9 @@ class Effects:
             ] if self.pushes else [],
             storage=[{"op": w.op, "key": w.key} for w in self.storage] if self.storage else [],
         )
+        if self.contact_not_created is not None:
+            # Only then: every other execution's effects keep their shape (and their text).
+            data["contact_not_created"] = self.contact_not_created.to_json()
         if (self.record is None and self.activity is None and self.contact_created is None
                 and not self.storage):
             # An event's effects (most webhooks'): their text written here, as the store's
@@ -346,9 +384,11 @@ async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
     if event is not None:
         call_change, pending = await _apply_event(tx, ctx, event)
     record_change = activity = contact_created = None
+    not_created: ContactNotCreated | None = None
     if call_record is not None:
         record_change, activity, contact_created, recorded = await _apply_record(
             tx, ctx, call_record)
+        not_created = recorded.not_created
         if pending is not None:
             pending = pending.after_record(recorded)
     pushes = await _send(tx, ctx, pending) if pending is not None else []
@@ -356,7 +396,7 @@ async def act(tx: Tx, ctx: ActContext, result: ParseResult) -> Effects:
         await _apply_storage(tx, ctx)
     return Effects(call=call_change, record=record_change, activity=activity,
                    contact_created=contact_created, pushes=tuple(pushes),
-                   storage=tuple(ctx.storage_writes))
+                   storage=tuple(ctx.storage_writes), contact_not_created=not_created)
 
 
 def _lookup(ctx: ActContext, call_id: str | None, numbers: Numbers, *, after_end: bool,
@@ -453,8 +493,13 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
             effect = _APPLIED
         elif target.rank < call.state.rank:
             effect = _LATE
-            if kind is _NOTIFY_ANSWER and call.answered_phone is None:
-                # The answer reported after the end: the state stays, who answered is known.
+            if (kind is _NOTIFY_ANSWER and call.disposition in _MAY_HAVE_BEEN_ANSWERED
+                    and (call.answered_phone is None or not _answer_reported(scene))):
+                # The answer reported after the end: the state stays, who answered is known
+                # (over a record's word, as an answer event on time would be). Not when the
+                # end's final disposition says nobody answered (no_answer, busy, ...): the
+                # call would read 'no_answer' yet answered by that operator, listed among
+                # their answered calls and playable with their token.
                 call = replace(_answered_by(call, operator, scene.bound_user_id),
                                updated_at=ctx.now)
                 await tx.update_call(call)
@@ -483,6 +528,14 @@ def _is_transfer(kind: WebhookEvent, phone: str, call: Call, scene: CallScene) -
     # The answering phone counts as notified even when nobody is bound to it (no row then).
     return phone != call.answered_phone and not any(row.phone == phone
                                                     for row in scene.notified)
+
+
+def _record_stored(scene: CallScene, payload: JSON) -> bool:
+    """Whether this very record was stored for the call before, though a later one changed
+    it since: a provider's retry of an earlier webhook (Zadarma's NOTIFY_END, retried after
+    its NOTIFY_RECORD brought the recording) is a repeat and changes nothing (contract §5),
+    where taking it as an update erased the recording."""
+    return any(h.kind == CALL_RECORD_KIND and h.payload == payload for h in scene.history)
 
 
 def _answer_reported(scene: CallScene) -> bool:
@@ -544,6 +597,7 @@ class Recorded:
 
     call: Call
     contact: Contact | None
+    not_created: ContactNotCreated | None = None  # a contact the tenant's cap kept out
 
 
 async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, phone: str, call: Call,
@@ -553,8 +607,15 @@ async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, phone: str, cal
     the operator's number (operator_phone)."""
     already = scene.notified  # empty for a call created now (the scene found none)
     candidates: list[tuple[str, str]] = []  # (user id, phone it was reached by)
-    if event.event is _NOTIFY_END:
+    if event.event is _NOTIFY_END or event.event is _NOTIFY_OUT_END:
         seen: set[str] = set()
+        if event.event is _NOTIFY_OUT_END and scene.bound_user_id is not None:
+            # The dialling operator (the contract's "that user"), even for a call first
+            # seen at its end; and, below, every user notified of it: an outgoing call taken
+            # over at another phone (a transfer) ends for the operator holding it too, or
+            # their card would show the call answered forever.
+            seen.add(scene.bound_user_id)
+            candidates.append((scene.bound_user_id, phone))
         for row in already:
             if row.user_id is not None and row.user_id not in seen:
                 seen.add(row.user_id)
@@ -579,6 +640,11 @@ async def _recipients(tx: Tx, ctx: ActContext, event: CallEvent, phone: str, cal
 async def _send(tx: Tx, ctx: ActContext, pending: PendingNotifications) -> list[Notification]:
     """Write the notifications (sent live after the commit) and who was told."""
     call_json = to_json(pending.call)
+    # The record's `call` data is the script's own, for VoipGetCallLink: it may be a provider's
+    # lasting recording link, or carry the provider's credentials. A user is told whether
+    # there is a recording (`has_record`) and plays it through the service, which checks that
+    # they may (README, "Recordings"); the data itself stays with the builder's API.
+    del call_json["record_call"]
     contact_json = to_json(pending.contact)
     notifications = []
     for user_id, phone in pending.recipients:
@@ -629,7 +695,8 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
                                         operator=operator))
     call, entry = scene.call, scene.activity
 
-    if call is not None and entry is not None and entry.data == data:
+    if call is not None and entry is not None and (
+            entry.data == data or _record_stored(scene, record.to_json())):
         await tx.insert_call_event(_history_row(ctx, call, CALL_RECORD_KIND, numbers,
                                                 record.to_json(), EventEffect.REPEAT))
         return (CallChange(call.id, False, call.state, call.state, repeat=True, late=False),
@@ -638,11 +705,16 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
 
     contact = scene.contact
     created: ContactCreated | None = None
+    not_created: ContactNotCreated | None = None
     if contact is None and missed and client_raw is not None and client_normalized is not None:
-        contact = Contact(ids.new_id(ids.CONTACT), ctx.tenant_id, client_raw,
-                          (ContactPhone(client_raw, client_normalized),), ctx.now)
-        await tx.insert_contact(contact)
-        created = ContactCreated(contact.id, contact.name, client_normalized)
+        if await _room_for_contact(tx, ctx):
+            contact = Contact(ids.new_id(ids.CONTACT), ctx.tenant_id, client_raw,
+                              (ContactPhone(client_raw, client_normalized),), ctx.now)
+            await tx.insert_contact(contact)
+            created = ContactCreated(contact.id, contact.name, client_normalized)
+        else:
+            assert ctx.max_contacts is not None
+            not_created = ContactNotCreated(client_normalized, ctx.max_contacts)
     contact_id = contact.id if contact is not None else None
 
     recorded = {
@@ -684,7 +756,15 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
     await tx.insert_call_event(_history_row(ctx, call, CALL_RECORD_KIND, numbers,
                                             record.to_json(), EventEffect.APPLIED))
     return (change, ActivityChange(entry.id, action, entry.contact_id, call.id), created,
-            Recorded(call, contact))
+            Recorded(call, contact, not_created))
+
+
+async def _room_for_contact(tx: Tx, ctx: ActContext) -> bool:
+    """Whether the tenant may have one more contact (its cap; PostgreSQL: the tenant's cap
+    lock is held from this count to COMMIT, runtime/store/locks.py)."""
+    if ctx.max_contacts is None:
+        return True
+    return await tx.count_owned("contacts", ctx.tenant_id) < ctx.max_contacts
 
 
 # --- storage (§5.5) ---------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -20,11 +22,13 @@ from runtime.live_limits import LiveSocketLimits
 from runtime.metrics import Metrics
 from runtime.modules_cache import ModuleCache
 from runtime.openapi import install as install_openapi
+from runtime.operations import call_once
 from runtime.ratelimit import TenantLimiter
 from runtime.retention import Pruner
 from runtime.runner import Runner
-from runtime.store import Store
+from runtime.store import Store, StoreError
 from runtime.store.open import open_store
+from runtime.tenant_removal import TenantRemoval
 from runtime.typedefs import (
     CLUSTER,
     CONFIG,
@@ -42,6 +46,8 @@ from runtime.typedefs import (
 from sandbox import SandboxPool
 
 log = logging.getLogger("runtime.app")
+
+RESUME_RETRY_SECONDS = 30  # as the 503s' Retry-After while the storage fails
 
 
 def own_addresses(config: Config) -> tuple[tuple[str, int], ...]:
@@ -79,6 +85,8 @@ async def pool_context(app: web.Application) -> AsyncIterator[None]:
         idle_seconds=sandbox.idle_worker_seconds,
         restart_burst=sandbox.restart_burst,
         restarts_per_minute=sandbox.restarts_per_minute,
+        check_burst=sandbox.check_burst,
+        checks_per_minute=sandbox.checks_per_minute,
         worker_uids=sandbox.worker_uids,
     )
     await pool.start()
@@ -105,6 +113,34 @@ async def retention_context(app: web.Application) -> AsyncIterator[None]:
     await pruner.close()
 
 
+async def finish_deletions(removal: TenantRemoval) -> None:
+    """Finish the tenant deletions an earlier run left cut short. The store may be failing
+    too (what cut them short): then try again later, for as long as the app runs."""
+    while True:
+        try:
+            await removal.resume()
+            return
+        except StoreError as error:
+            log.warning("finishing the deletion of tenants cut short failed (%s); "
+                        "trying again in %d s", error, RESUME_RETRY_SECONDS)
+        except Exception:  # a bug: said once, not every 30 s; DELETE again finishes it
+            log.exception("finishing the deletion of tenants cut short failed")
+            return
+        await asyncio.sleep(RESUME_RETRY_SECONDS)
+
+
+async def tenant_deletions_context(app: web.Application) -> AsyncIterator[None]:
+    """Deletions cut short (tenants marked `deleting_at`) are finished in the background from
+    the start: the tenants are hidden and refuse new work meanwhile. Stopping cuts the work
+    between two units, which the next start resumes."""
+    removal = TenantRemoval(app[STORE], app[HUB], app[MODULES], app[POOL])
+    task = asyncio.create_task(finish_deletions(removal), name="finish tenant deletions")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def close_live_sockets(app: web.Application) -> None:
     """At shutdown (the listener is closed already): live sockets would hold the shutdown for
     its whole grace period, then be cut without a close frame. Close them with 1001 now;
@@ -127,6 +163,7 @@ def create_app(config: Config, operator_token: str) -> web.Application:
     app[OPERATOR_TOKEN] = operator_token
     app[HUB] = Hub()
     app[LIVE_LIMITS] = LiveSocketLimits(budget_for(config))
+    call_once.install(app)  # click-to-call once per key: the console's forms and the API
     app[METRICS] = Metrics()
     limits = config.tenant_limits
     app[LIMITER] = TenantLimiter(
@@ -134,7 +171,8 @@ def create_app(config: Config, operator_token: str) -> web.Application:
         run_rate=limits.runs_per_second, run_burst=limits.run_burst,
         queued=limits.queued_executions, queue_wait_seconds=limits.queue_wait_seconds,
     )
-    app.cleanup_ctx.extend([store_context, pool_context, runner_context, retention_context])
+    app.cleanup_ctx.extend([store_context, pool_context, runner_context, retention_context,
+                            tenant_deletions_context])
     app.on_shutdown.append(close_live_sockets)
     for router in ROUTERS:
         app.add_routes(router)

@@ -14,15 +14,19 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from runtime.config import Config, ConfigError, load_config
 from runtime.intake import composed_request
 from runtime.local_host import LocalHost
+from runtime.module_yaml import load_builder_yaml
 from sandbox import Call, Limits, Outcome, RequestData, SandboxPool
-from sandbox.call import PARSE_FUNCTION, SCRIPT_FUNCTIONS
+from sandbox.call import DEFAULT_REQUEST_URL, PARSE_FUNCTION, SCRIPT_FUNCTIONS
+
+if TYPE_CHECKING:
+    from runtime.deploy import ModuleFile
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -131,7 +135,7 @@ def read_source(path: Path) -> str:
 
 def load_mapping(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_builder_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise UsageError(f"cannot read {path}: {error}") from None
     if not isinstance(data, dict):
@@ -139,15 +143,28 @@ def load_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
+def module_beside(script: Path) -> tuple[Path, ModuleFile] | None:
+    """The module.yaml beside the script, checked as deploy checks it, or None without one.
+    Read only for its settings and allowlist, it let a misspelt `setings:` pass: the script
+    ran with no settings, and check said ok to a folder deploy then refused."""
+    from runtime.deploy import MODULE_FILE, FolderError, read_module_file
+
+    module_file = script.parent / MODULE_FILE
+    if not module_file.exists():
+        return None
+    try:
+        return module_file, read_module_file(module_file)
+    except FolderError as error:
+        raise UsageError(str(error)) from None
+
+
 def load_settings(script: Path, settings_file: Path | None) -> dict[str, Any]:
     if settings_file is not None:
         return checked_settings(load_mapping(settings_file), settings_file)
-    module_file = script.parent / "module.yaml"
-    if module_file.exists():
-        settings = load_mapping(module_file).get("settings") or {}
-        if not isinstance(settings, dict):
-            raise UsageError(f"{module_file}: settings must be a mapping")
-        return checked_settings(settings, module_file)
+    beside = module_beside(script)
+    if beside is not None:
+        module_file, module = beside
+        return checked_settings(dict(module.settings), module_file)
     return {}
 
 
@@ -167,15 +184,25 @@ def checked_settings(settings: dict[Any, Any], where: Path) -> dict[str, Any]:
         raise UsageError(f"{where}: settings: {error}") from None
 
 
+def load_secret_names(script: Path) -> list[str]:
+    """The names of the secret settings, from the `module.yaml` beside the script (also when
+    the settings come from `--settings`: the folder says which of them are secret)."""
+    module_file = script.parent / "module.yaml"
+    if not module_file.exists():
+        return []
+    secrets = load_mapping(module_file).get("secrets") or []
+    if not isinstance(secrets, list):
+        raise UsageError(f"{module_file}: secrets must be a list of setting names")
+    return [str(name) for name in secrets]
+
+
 def load_allowlist(script: Path, given: list[str]) -> list[str]:
     if given:
         return checked_hosts(given, "--allow")
-    module_file = script.parent / "module.yaml"
-    if module_file.exists():
-        allowlist = load_mapping(module_file).get("allowlist") or []
-        if not isinstance(allowlist, list):
-            raise UsageError(f"{module_file}: allowlist must be a list of hosts")
-        return checked_hosts([str(host) for host in allowlist], f"{module_file}: allowlist")
+    beside = module_beside(script)
+    if beside is not None:
+        module_file, module = beside
+        return checked_hosts(list(module.allowlist), f"{module_file}: allowlist")
     return []
 
 
@@ -195,14 +222,17 @@ def load_request(path: Path | None) -> RequestData:
     that is not text, a header value that is a number: a usage error naming the field)."""
     from runtime.errors import ApiError
     from runtime.json_body import validated
-    from runtime.operations.dry_runs import RequestBody
+    from runtime.operations.dry_runs import RequestBody, called_url
 
     if path is None:
         return RequestData(method="POST", body=None)
     data = load_mapping(path)
     try:
-        validated(RequestBody, data)
-        return composed_request(data)
+        given = validated(RequestBody, data)
+        # A URL without a scheme and host (`/events/call?kind=end`) is read below the webhook
+        # URL, as a dry run reads it: request.url is always a full URL (contract §3), and a
+        # script reading its host or signing it ran here on the bare path alone.
+        return composed_request({**data, "url": called_url(DEFAULT_REQUEST_URL, given.url)})
     except ApiError as error:
         raise UsageError(f"{path}: {error.message}") from None
     except (TypeError, ValueError) as error:
@@ -285,7 +315,12 @@ def command_run(args: argparse.Namespace) -> int:
     data["fetches"] = host.fetch_log
     if code == EXIT_OK:
         host.commit()
-    print(json.dumps(data, ensure_ascii=False, indent=2))
+    # Shown as the service shows a dry run: the secret settings masked, `masked` saying where
+    # (a run's output ends up in terminals' scrollback and CI logs).
+    from runtime.redaction import redacted_report, secret_settings
+
+    secrets = secret_settings(call.settings or {}, load_secret_names(args.script))
+    print(json.dumps(redacted_report(data, secrets), ensure_ascii=False, indent=2))
     return code
 
 
@@ -303,6 +338,7 @@ def check_webhook_body(request: RequestData | None, config: Config) -> None:
 
 def command_check(args: argparse.Namespace) -> int:
     source = read_source(args.script)
+    module_beside(args.script)  # a module.yaml deploy would refuse is a usage error here too
     outcome = asyncio.run(run_in_pool(Call(source=source, function=None), Limits()))
     # What POST /api/v1/check says: `ok`, and the error with its problems when refused (a
     # compile ran nothing: no result, logs or durations to show).

@@ -59,6 +59,12 @@ class SandboxConfig(Strict):
     # this many a minute; beyond it that tenant's calls fail fast with a "restarts" limit.
     restart_burst: int = Field(default=10, ge=1, le=10_000)
     restarts_per_minute: float = Field(default=30.0, gt=0, le=60_000)
+    # Script checks (uploads, POST /api/v1/check, the editor's Check) each start a new worker,
+    # charged to that tenant's own budget of checks, apart from its calls': a burst, then this
+    # many a minute; beyond it its checks are answered 429 until it refills. Far above a
+    # builder's checks (one per upload; a deploy of every module at once fits in the burst).
+    check_burst: int = Field(default=500, ge=1, le=100_000)
+    checks_per_minute: float = Field(default=1800.0, gt=0, le=600_000)
     # As root, each worker runs as its own uid from [first, first + count).
     worker_uid_first: int = Field(default=200_000, ge=1000, le=2**31 - 70_000)
     worker_uid_count: int = Field(default=65_536, ge=1, le=65_536)
@@ -124,12 +130,23 @@ class TenantLimitsConfig(Strict):
     max_users: int = Field(default=10_000, ge=1)
     # Live (unrevoked) tokens of one user.
     max_tokens_per_user: int = Field(default=100, ge=1)
+    # Contacts of one tenant, made by the API or by missed calls from new numbers (each a
+    # contact): a provider's flood of calls from ever-new numbers must not grow them without
+    # end. At the cap a missed call is still recorded, without a contact (its execution log
+    # says why). Far above a large call centre's clientele.
+    max_contacts: int = Field(default=1_000_000, ge=1)
 
 
 class FetchConfig(Strict):
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     max_response_kib: int = Field(default=5 * 1024, ge=1)
     max_redirects: int = Field(default=5, ge=0, le=20)
+    # Bytes one tenant's scripts may receive through fetch() a minute, on each node
+    # (runtime/fetch_budget.py): beyond it their fetches fail with a FetchError saying so
+    # until it refills. Per call, fetches_per_call x max_response_kib bound it already;
+    # across calls nothing did. Far above what an integration reading a provider's API uses
+    # (kilobytes a call): it stops one tenant taking the host's bandwidth and memory.
+    tenant_mib_per_minute: int = Field(default=1024, ge=1)
     # Address ranges scripts may reach although private/loopback (tests allow 127.0.0.0/8).
     allow_networks: tuple[str, ...] = ()
 
@@ -153,6 +170,10 @@ class HttpConfig(Strict):
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # An idle keep-alive connection (no request started) is closed after this.
     keepalive_timeout_seconds: float = Field(default=75.0, gt=0, le=3600)
+    # A client that takes none of its response for this long while the service has more to
+    # send (the socket's buffers full) is cut off: it held its connection, the handler
+    # writing to it and megabytes of buffers for as long as it liked.
+    response_stall_seconds: float = Field(default=30.0, gt=0, le=600)
     # Bodies of the JSON API and the console's forms (webhooks have max_webhook_body_kib).
     max_api_body_kib: int = Field(default=2048, ge=64, le=64 * 1024)
 
@@ -179,6 +200,12 @@ class RetentionConfig(Strict):
     notifications_days: int = Field(default=30, ge=1, le=3650)
     call_events_days: int = Field(default=90, ge=1, le=3650)
     usage_days: int = Field(default=400, ge=1, le=3650)
+    # Revoked user tokens and API keys are kept this long after their revocation: listed as
+    # revoked (with when), and revoking one again says it was revoked already. Then they go
+    # (a token made and revoked in a loop would otherwise grow the table without end: the cap
+    # on a user's tokens counts live ones). A revoked secret is refused the same way before
+    # and after. An API key a stored version names as its author stays while the version does.
+    revoked_credentials_days: int = Field(default=90, ge=1, le=3650)
     # Rows one statement deletes or rolls up: it holds the SQLite writer, shared with
     # webhooks, for about a millisecond per 100 rows.
     batch_rows: int = Field(default=200, ge=10, le=10_000)
@@ -201,6 +228,12 @@ class Config(Strict):
     # An open live WebSocket re-reads its credential this often. Revocations, deletions and
     # sign-outs close sockets at once on every node; this catches one whose event was lost.
     live_recheck_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # A live WebSocket is pinged this often; a peer that has not answered within half of it
+    # is dropped and its place under the live socket limits (runtime/live_limits.py) freed.
+    # A peer gone without a word (a phone's network switched, a laptop shut) sends no close
+    # and no TCP reset: without the ping its socket, and its place, would stay for as long as
+    # the kernel keeps the connection (hours). Browsers answer pings on their own.
+    live_heartbeat_seconds: float = Field(default=25.0, gt=0, le=300)
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     sandbox: SandboxConfig = SandboxConfig()
@@ -247,12 +280,14 @@ def load_config(path: Path | None, *, listen: Mapping[str, object] | None = None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the configuration must be a mapping")
         data = loaded
-    # Read once, then gone from the environment (and from /proc/<pid>/environ).
+    # Read once, then gone from the environment (and from /proc/<pid>/environ): the operator
+    # token, and the storage URL, whose PostgreSQL URL carries the database's password.
     operator_token = wipe_environment_variable(OPERATOR_TOKEN_ENV)
     if operator_token:
         data["operator_token"] = operator_token
-    if os.environ.get(STORAGE_URL_ENV):
-        data["storage_url"] = os.environ[STORAGE_URL_ENV]
+    storage_url = wipe_environment_variable(STORAGE_URL_ENV)
+    if storage_url:
+        data["storage_url"] = storage_url
     if listen:
         given = data.get("listen")
         data["listen"] = {**(given if isinstance(given, dict) else {}), **listen}

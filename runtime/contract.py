@@ -53,7 +53,12 @@ from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import ErrorDetails, PydanticCustomError
 from yarl import URL
 
-from runtime.reply_policy import ALLOWED_HEADERS, content_type_refusal, header_refusal
+from runtime.reply_policy import (
+    ALLOWED_HEADERS,
+    body_codec,
+    content_type_refusal,
+    header_refusal,
+)
 from sandbox.injected import VoipCallDirection, VoipCallDisposition, VoipWebhookEvent
 from sandbox.jsontext import JSONObject
 
@@ -512,6 +517,35 @@ class HttpReply(NoneIsAbsent):
     status: Status
     headers: ReplyHeaders = Field(default_factory=dict)
     body: Body = ""
+
+    @model_validator(mode="after")
+    def body_fits_its_charset(self) -> HttpReply:
+        """The body is sent in the charset its Content-Type names (`encoded_body`), so text
+        that charset cannot hold makes the result invalid, as a too large body does."""
+        codec = self.codec
+        if codec != "utf-8" and self.body:
+            try:
+                self.body.encode(codec)
+            except UnicodeEncodeError as error:
+                bad = error.object[error.start]
+                raise problem(
+                    f"holds {bad!r} (U+{ord(bad):04X}, character {error.start + 1}), which "
+                    f"its Content-Type's charset cannot carry ({self.content_type!r}); name "
+                    "charset=utf-8, or leave out what it cannot carry", key="body") from None
+        return self
+
+    @property
+    def content_type(self) -> str | None:
+        return next((value for name, value in self.headers.items()
+                     if name.lower() == "content-type"), None)
+
+    @property
+    def codec(self) -> str:
+        """Python's codec for the body: its Content-Type's charset, else UTF-8."""
+        return body_codec(self.content_type)
+
+    def encoded_body(self) -> bytes:
+        return self.body.encode(self.codec)
 
 
 class ParseResult(ContractModel):

@@ -14,6 +14,12 @@ everything through to aiohttp's own and only watches the pace:
 - the request reaching the app starts the **body clock**. The body reader
   (`runtime/bodies.py`) answers 408 at the deadline; this clock, a moment later, closes the
   connection if the body has still not arrived, wherever no handler reads it.
+- the transport asking its protocol to pause writing (the socket's buffers and the
+  transport's own are full: the client is not taking what it was sent) starts the **stall
+  clock**; resuming stops it. Past `stall_seconds` the connection is dropped. A client that
+  sends requests for large answers (an API reference, a webhook's reply, many pipelined) and
+  never reads them otherwise held the connection, the handler waiting to write and megabytes
+  of buffers for ever; the connection budget never sheds one that is serving a request.
 
 A connection with no request in progress and no byte sent is aiohttp's keep-alive timeout's.
 `listen()` is how the service opens its port; the app itself works under any aiohttp runner
@@ -48,10 +54,16 @@ def _cut_lines() -> Throttled:
     return Throttled(log, "slow connections closed")
 
 
+# What `Deadlines.stall_seconds` is unless told (`http.response_stall_seconds`).
+STALL_SECONDS = 30.0
+
+
 @dataclass(frozen=True, slots=True)
 class Deadlines:
     header_seconds: float
     body_seconds: float
+    # A response the client takes none of for this long, while more waits to be sent.
+    stall_seconds: float = STALL_SECONDS
     # A line per connection cut would come as fast as a client opens connections: a few a
     # minute, then a count.
     cut_lines: Throttled = field(default_factory=_cut_lines, compare=False, repr=False)
@@ -87,6 +99,7 @@ class WatchedConnection(asyncio.Protocol):
         self._body_of: web.BaseRequest | None = None
         self._header_deadline: float | None = None
         self._body_deadline: float | None = None
+        self._stall_deadline: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
 
@@ -113,14 +126,17 @@ class WatchedConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._inner.pause_writing()
+        self._stall_deadline = self._loop.time() + self._deadlines.stall_seconds
+        self._arm(self._stall_deadline)
 
     def resume_writing(self) -> None:
+        self._stall_deadline = None
         self._inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._budget is not None:
             self._budget.release(self)
-        self._header_deadline = self._body_deadline = None
+        self._header_deadline = self._body_deadline = self._stall_deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -179,7 +195,11 @@ class WatchedConnection(asyncio.Protocol):
         if self._body_deadline is not None and self._body_deadline <= now:
             self._body_deadline = None
             self._body_too_slow()
-        pending = [d for d in (self._header_deadline, self._body_deadline) if d is not None]
+        if self._stall_deadline is not None and self._stall_deadline <= now:
+            self._stall_deadline = None
+            self._cut(f"it took none of its response for {self._deadlines.stall_seconds:g} s")
+        pending = [d for d in (self._header_deadline, self._body_deadline,
+                               self._stall_deadline) if d is not None]
         if pending:
             self._arm(min(pending))
 

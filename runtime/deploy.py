@@ -39,6 +39,7 @@ from pydantic_core import ErrorDetails
 
 from runtime.fetcher import normalize_host
 from runtime.json_body import problem
+from runtime.module_yaml import load_builder_yaml
 from runtime.operations.module_fields import Settings, mask
 
 KEY_ENV = "VOIP_RUNTIME_API_KEY"
@@ -103,28 +104,34 @@ def read_folder(path: Path) -> Folder:
         if not required.is_file():
             raise FolderError(f"{required} not found: a module folder holds "
                               f"{MODULE_FILE} and {SCRIPT_FILE}")
-    try:
-        data = yaml.safe_load(module_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise FolderError(f"cannot read {module_file}: {error}") from None
+    module = read_module_file(module_file)
     try:
         source = script_file.read_text(encoding="utf-8-sig")  # a BOM is no part of the script
     except (OSError, UnicodeDecodeError) as error:
         raise FolderError(f"cannot read {script_file}: {error}") from None
-    if not isinstance(data, dict):
-        raise FolderError(f"{module_file} must hold a mapping (name, settings, ...)")
-    # YAML reads `bindings: {101: operator}` with an int key; member ids are strings.
-    if isinstance(data.get("bindings"), dict):
-        data["bindings"] = {str(k): v for k, v in data["bindings"].items()}
-    try:
-        module = ModuleFile.model_validate(data)
-    except ValidationError as error:
-        problems = "; ".join(describe_problem(e) for e in error.errors())
-        raise FolderError(f"{module_file}: {problems}") from None
     size = len(source.encode("utf-8"))
     if size > MAX_SCRIPT_BYTES:
         raise DeployError(f"{script_file}: {size} bytes; a script is at most 64 KiB")
     return Folder(path, module, source)
+
+
+def read_module_file(module_file: Path) -> ModuleFile:
+    """module.yaml checked (deploy, and `voip-runtime check` and `run` beside a script), or a
+    FolderError naming the file and every problem in it."""
+    try:
+        data = load_builder_yaml(module_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise FolderError(f"cannot read {module_file}: {error}") from None
+    if not isinstance(data, dict):
+        raise FolderError(f"{module_file} must hold a mapping (name, settings, ...)")
+    # `bindings: {101: operator}` has an int key (written 101: its text); member ids are strings.
+    if isinstance(data.get("bindings"), dict):
+        data["bindings"] = {str(k): v for k, v in data["bindings"].items()}
+    try:
+        return ModuleFile.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(describe_problem(e) for e in error.errors())
+        raise FolderError(f"{module_file}: {problems}") from None
 
 
 # --- the API ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from runtime.logs import path_for_log
 from runtime.ratelimit import Refused
 from runtime.store.errors import (
     Conflict,
@@ -226,7 +227,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         unavailable = storage_unavailable(error)
         if unavailable is not None:
             return storage_refused(request, unavailable)
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, path_for_log(request.path))
         return web.json_response(
             {"error": "internal", "message": "internal server error"}, status=500
         )

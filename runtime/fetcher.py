@@ -16,20 +16,18 @@ reach, never on the URL's text:
 - one deadline covers the whole exchange (DNS, connect, redirects, body), so a slow drip ends;
 - the body limit counts decoded bytes; compressed bodies are inflated off the event loop and stop
   one byte past it (gzip bombs, runtime/fetch_body.py);
-- every request carries the hop header the webhook intake refuses (no self-calling loops).
+- every request carries the hop header the webhook intake refuses (no self-calling loops);
+- the bytes received count against the tenant's budget per minute (runtime/fetch_budget.py),
+  as they arrive: a fetch started with it spent, or whose body spends it, is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
-import encodings
-import encodings.aliases
 import ipaddress
 import json
 import logging
-import pkgutil
 import re
 import socket
 import ssl
@@ -42,6 +40,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from runtime.charsets import text_codec
 from runtime.contract import HEADER_VALUE_CONTROL
 from runtime.fetch_body import (
     ACCEPTED_CODINGS,
@@ -53,9 +52,11 @@ from runtime.fetch_body import (
     wire_limit,
 )
 from runtime.intake import HOP_HEADER
+from runtime.reply_policy import declared_charset, parse_media_type
 
 if TYPE_CHECKING:
     from runtime.config import FetchConfig
+    from runtime.fetch_budget import TenantFetchBudget
 
 logger = logging.getLogger(__name__)
 
@@ -78,35 +79,6 @@ FORBIDDEN_HEADERS: Final = frozenset(
 # Credentials a script meant for one origin; dropped when a redirect leaves that origin.
 CREDENTIAL_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
 # Codecs Python accepts as a charset that are not charsets (punycode decoding is quadratic).
-NOT_CHARSETS: Final = frozenset(
-    {"idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined"}
-)
-
-
-def _charset_key(name: str) -> str:
-    """A charset name as the codec registry compares it (case, spaces and punctuation aside)."""
-    return encodings.normalize_encoding(name.lower())
-
-
-# Every charset name the codec registry can resolve: the `encodings` package's aliases and its
-# modules. A name beyond these is never looked up: the registry remembers each unknown name it
-# is asked for (`encodings._cache`) for the life of the process, and a response's charset is
-# whatever the fetched server says (a new name in every response, each up to a header's 8 KiB).
-KNOWN_CHARSETS: Final = frozenset(
-    _charset_key(name)
-    for name in (
-        *encodings.aliases.aliases,
-        *encodings.aliases.aliases.values(),
-        *(module.name for module in pkgutil.iter_modules(encodings.__path__)),
-    )
-)
-
-
-def _known_charset(name: str) -> bool:
-    key = _charset_key(name)
-    return key in KNOWN_CHARSETS or key.replace(".", "_") in KNOWN_CHARSETS
-
-
 MAX_URL_CHARS: Final = 8192
 READ_CHUNK: Final = 64 * 1024
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -435,11 +407,13 @@ class FetchSession:
     tests); verification itself is never turned off here.
     """
 
-    def __init__(self, policy: FetchPolicy, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, policy: FetchPolicy, *, ssl_context: ssl.SSLContext | None = None,
+                 budget: TenantFetchBudget | None = None) -> None:
         self.policy = policy
         self.log: list[FetchLogEntry] = []
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._requests = 0
+        self._budget = budget  # the tenant's bytes a minute (None: unbounded, a local run)
 
     @property
     def not_sent(self) -> list[FetchLogEntry]:
@@ -477,6 +451,9 @@ class FetchSession:
                 raise _Refused(f"not sent in a dry run: {method} {url_text}")
             if timeout <= 0:
                 raise TimeoutError
+            if self._budget is not None and self._budget.spent():
+                self._budget.refused_now()
+                raise _Refused(self._budget.refusal())
             async with asyncio.timeout(timeout):
                 reply = await self._exchange(prepared)
         except _Refused as refusal:
@@ -526,7 +503,7 @@ class FetchSession:
         if body is not None:
             if not isinstance(body, str):
                 raise _Refused("bad request: the body must be a string")
-            data = body.encode("utf-8")
+            data = _encoded_body(body, headers)
             _default_header(headers, "Content-Type", "text/plain; charset=utf-8")
         elif json_body is not None:
             try:
@@ -534,7 +511,7 @@ class FetchSession:
                                   allow_nan=False)
             except (TypeError, ValueError) as error:
                 raise _Refused(f"bad request: the JSON body cannot be sent: {error}") from None
-            data = text.encode("utf-8")
+            data = _encoded_body(text, headers)
             _default_header(headers, "Content-Type", "application/json")
         _default_header(headers, "Accept-Encoding", ACCEPTED_CODINGS)
 
@@ -543,7 +520,10 @@ class FetchSession:
         if asked is not None:
             if isinstance(asked, bool) or not isinstance(asked, int | float) or not asked > 0:
                 raise _Refused("bad request: timeout must be a positive number of seconds")
-            timeout = min(timeout, float(asked))  # the policy's is the maximum
+            # The policy's is the maximum. Compared before float() reads it: an integer no
+            # float holds (a breached worker may send one) raised OverflowError there, an
+            # internal error with a traceback in the log.
+            timeout = float(min(timeout, asked))
 
         follow = request.get("follow_redirects", True)
         return _Prepared(method, url, headers, data, timeout, follow is not False)
@@ -693,21 +673,33 @@ class FetchSession:
         if declared is not None and declared > most:
             raise _Refused(too_large(limit))
         raw = bytearray()
+        budget = self._budget
         while chunk := await response.content.read(READ_CHUNK):
             raw += chunk
             if len(raw) > most:
                 raise _Refused(too_large(limit))
+            if budget is not None and not budget.spend(len(chunk)):
+                raise _Refused(budget.refusal())  # (the connection closes unread)
         charset = response.charset
         try:
             if is_identity(coding) and len(raw) <= INLINE_BYTES:
                 return _decode(bytes(raw), charset)
-            return await asyncio.to_thread(_inflate_and_decode, bytes(raw), coding, limit, charset)
+            size, text = await asyncio.to_thread(_inflate_and_decode, bytes(raw), coding, limit,
+                                                 charset)
         except BodyRefused as refused:
             raise _Refused(str(refused)) from None
+        # What decoding added to the bytes on the wire counts too: a small compressed body
+        # can stand for megabytes handed to the script.
+        if budget is not None and not budget.spend(size - len(raw)):
+            raise _Refused(budget.refusal())
+        return text
 
 
-def _inflate_and_decode(raw: bytes, coding: str, limit: int, charset: str | None) -> str:
-    return _decode(inflate(raw, coding, limit), charset)
+def _inflate_and_decode(raw: bytes, coding: str, limit: int, charset: str | None
+                        ) -> tuple[int, str]:
+    """The body's decoded size and its text."""
+    body = inflate(raw, coding, limit)
+    return len(body), _decode(body, charset)
 
 
 def _script_headers(raw: Any) -> dict[str, str]:
@@ -730,6 +722,29 @@ def _script_headers(raw: Any) -> dict[str, str]:
     return headers
 
 
+def _encoded_body(text: str, headers: Mapping[str, str]) -> bytes:
+    """The body in the charset the script's Content-Type names (a server reads it by that
+    charset: UTF-8 bytes under `charset=windows-1251` reach it as mojibake), else UTF-8."""
+    content_type = next((value for name, value in headers.items()
+                         if name.lower() == "content-type"), None)
+    media = parse_media_type(content_type) if content_type is not None else None
+    charset = declared_charset(media) if media is not None else None
+    if charset is None:
+        return text.encode("utf-8")
+    codec = text_codec(charset)
+    if codec is None:
+        raise _Refused(f"bad request: the Content-Type names charset {charset[:64]!r}, which is "
+                       "no text encoding the service knows, so it cannot send the body in it; "
+                       "name one such as utf-8 or windows-1251, or leave the charset out")
+    try:
+        return text.encode(codec)
+    except UnicodeEncodeError as error:
+        bad = error.object[error.start]
+        raise _Refused(f"bad request: the body holds {bad!r} (U+{ord(bad):04X}, character "
+                       f"{error.start + 1}), which charset {charset[:64]} (its Content-Type's) "
+                       "cannot carry") from None
+
+
 def _default_header(headers: dict[str, str], name: str, value: str) -> None:
     if not any(key.lower() == name.lower() for key in headers):
         headers[name] = value
@@ -741,10 +756,10 @@ def _origin(url: URL) -> tuple[str, str | None, int | None]:
 
 def _decode(body: bytes, charset: str | None) -> str:
     """Text from the charset the response declares, else UTF-8; bad bytes replaced."""
-    if charset and _known_charset(charset):
+    codec = text_codec(charset) if charset else None
+    if codec is not None:
         try:
-            if codecs.lookup(charset).name not in NOT_CHARSETS:
-                return body.decode(charset, errors="replace")
+            return body.decode(codec, errors="replace")
         except (LookupError, UnicodeError, ValueError):
             pass
     return body.decode("utf-8", errors="replace")

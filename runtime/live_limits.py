@@ -37,6 +37,11 @@ class LiveSocketLimits:
         self._by_tenant: Counter[str] = Counter()
         self._by_user: Counter[str] = Counter()
 
+    @property
+    def open_sockets(self) -> int:
+        """Sockets holding a place now, on this node."""
+        return self._open
+
     def refusal(self, tenant_id: str, user_id: str) -> str | None:
         """Why one more socket of this user is refused, or None when it may open."""
         if self._by_user[user_id] >= self.per_user:

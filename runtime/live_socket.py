@@ -39,7 +39,6 @@ from runtime.typedefs import CONFIG, HUB, LIVE_LIMITS, STORE
 CATCH_UP_LIMIT = 200
 # A refused socket's Retry-After: sockets close when their people leave, not on a clock.
 LIVE_RETRY_AFTER_SECONDS = 10
-HEARTBEAT_SECONDS = 25.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +78,9 @@ async def serve_live(request: web.Request, access: LiveAccess) -> web.WebSocketR
 async def serve_opened(request: web.Request, access: LiveAccess) -> web.WebSocketResponse:
     """`serve_live` once the socket has its place under the limits (runtime/live_limits.py)."""
     user = access.user
-    socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
+    # aiohttp's heartbeat: a ping every `live_heartbeat_seconds`, and a peer silent for half
+    # of that after one is closed (the reader below then ends and the place is given back).
+    socket = web.WebSocketResponse(heartbeat=request.app[CONFIG].live_heartbeat_seconds)
     await socket.prepare(request)
     # Every send and the close bounded: a client may stop reading (runtime/live_send.py).
     sender = LiveSender(request, socket)

@@ -5,10 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+
+# A webhook URL's token is its provider's only credential (DESIGN.md, "Tenancy and access"):
+# whoever reads the service's log must not be able to post to a tenant's webhook.
+_HOOK_TOKEN = re.compile(r"^(/hooks/)([^/]+)")
+HOOK_TOKEN_SHOWN = 4  # characters kept, enough to tell modules apart while debugging
+
+
+def path_for_log(path: str) -> str:
+    """A request's path as the log may say it: a webhook token cut to its first characters."""
+    return _HOOK_TOKEN.sub(lambda m: f"{m[1]}{m[2][:HOOK_TOKEN_SHOWN]}…", path)
 
 
 class JsonFormatter(logging.Formatter):

@@ -97,6 +97,15 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.fetch_bytes = Counter(
+            "voip_fetch_received_bytes", "Bytes scripts received through fetch() (on the wire, "
+            "and what decoding added), as the tenants' fetch budgets count them",
+            registry=self.registry,
+        )
+        self.fetch_budget_refusals = Counter(
+            "voip_fetch_budget_refusals", "fetch() calls refused because the tenant's budget of "
+            "bytes a minute (fetch.tenant_mib_per_minute) was spent", registry=self.registry,
+        )
         # Labelled children by label value: `labels()` takes a lock and builds a key on every
         # call, and these are counted on every webhook. The sets of values are small and fixed.
         self._webhook_outcomes: dict[str, Counter] = {}

@@ -22,6 +22,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from runtime.charsets import text_codec
+
 __all__ = [
     "ALLOWED_CONTENT_TYPES",
     "ALLOWED_HEADERS",
@@ -30,7 +32,9 @@ __all__ = [
     "REFUSED_X_HEADERS",
     "REFUSED_X_PREFIXES",
     "MediaType",
+    "body_codec",
     "content_type_refusal",
+    "declared_charset",
     "header_refusal",
     "parse_media_type",
 ]
@@ -160,6 +164,29 @@ def parse_media_type(value: str) -> MediaType | None:
     return MediaType(essence, found["parameters"])
 
 
+PARAMETER = re.compile(rf"[ \t]*;[ \t]*(?P<name>{TOKEN})=(?P<value>{TOKEN}|{QUOTED})")
+
+
+def declared_charset(media: MediaType) -> str | None:
+    """The media type's `charset` parameter (unquoted), or None when it names none."""
+    for found in PARAMETER.finditer(media.parameters):
+        if found["name"].lower() == "charset":
+            value = found["value"]
+            return value[1:-1] if value.startswith('"') else value
+    return None
+
+
+def body_codec(content_type: str | None) -> str:
+    """The codec a reply's body is sent in: the charset its Content-Type names (a provider
+    decodes the body by it: a body sent as UTF-8 under `charset=windows-1251` reaches it as
+    mojibake), else UTF-8. The Content-Type has passed content_type_refusal."""
+    if content_type is None or "charset" not in content_type.lower():
+        return "utf-8"  # most replies: JSON, or no Content-Type at all
+    media = parse_media_type(content_type)
+    charset = declared_charset(media) if media is not None else None
+    return (text_codec(charset) if charset is not None else None) or "utf-8"
+
+
 def short(value: str) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -175,7 +202,7 @@ def content_type_refusal(value: str) -> str | None:
                 f"'text/plain; charset=utf-8' (got {short(value)})")
     essence = media.essence
     if essence in ALLOWED_CONTENT_TYPES:
-        return None
+        return charset_refusal(media)
     if essence in HTML_TYPES:
         why = "a browser would show it as a page of the service"
     elif essence in SCRIPT_TYPES or "javascript" in essence or "ecmascript" in essence:
@@ -187,6 +214,17 @@ def content_type_refusal(value: str) -> str | None:
     else:
         type_, subtype = essence.split("/", 1)
         if type_ == SUFFIX_TYPE and subtype.endswith(ALLOWED_TYPE_SUFFIXES):
-            return None
+            return charset_refusal(media)
         why = "it is not one of the types a reply may have"
     return f"{essence} is refused: {why}; {ALLOWED_TYPES_TEXT}"
+
+
+def charset_refusal(media: MediaType) -> str | None:
+    """Why the body cannot be sent in the charset `media` names, or None when it can (or
+    names none): the service encodes the body in that charset."""
+    charset = declared_charset(media)
+    if charset is None or text_codec(charset) is not None:
+        return None
+    return (f"names charset {short(charset)}, which is no text encoding the service knows, so "
+            "it cannot send the body in it; name one such as utf-8, windows-1251 or koi8-r, or "
+            "leave the charset out (the body is then sent in UTF-8)")

@@ -6,7 +6,8 @@ or beyond its newest `executions_per_module`; then it notes the modules' storage
 the day (every ten minutes), deletes usage older than `usage_days`, the notifications and
 call history events past their own ages, and the click-to-call forms posted longer ago than a
 console session lives (DIAL_FORMS_KEPT), the console sign-outs whose sessions would have
-expired by now, and module storage keys whose `ttl` has passed.
+expired by now, user tokens and API keys revoked longer ago than `revoked_credentials_days`,
+and module storage keys whose `ttl` has passed.
 Calls, contacts and activity are never touched.
 
 Every step is one unit of at most `batch_rows` rows (runtime/store/retention.py picks them
@@ -55,6 +56,7 @@ DIAL_FORMS_KEPT = timedelta(hours=12)
 EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE, DIAL_FORMS, SIGNED_OUT, STORAGE = (
     "executions", "notifications", "call_events", "usage", "dial_forms", "signed_out",
     "storage")
+REVOKED = "revoked_credentials"
 
 
 # At close: how long the batch in progress may take to end. A batch takes milliseconds; one
@@ -220,6 +222,8 @@ class Pruner:
             now - DIAL_FORMS_KEPT, limit))
         # Console sign-outs are kept until their sessions would have expired anyway.
         await self._drain(report, SIGNED_OUT, lambda tx: tx.prune_signed_out(now, limit))
+        await self._drain(report, REVOKED, lambda tx: tx.prune_revoked_credentials(
+            now - timedelta(days=c.revoked_credentials_days), limit))
         # Expired module storage: `get` no longer sees it, but it counted as storage in use,
         # and stayed in the database, until a write found its module full.
         await self._drain(report, STORAGE, lambda tx: tx.prune_expired_storage(now, limit))

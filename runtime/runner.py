@@ -26,6 +26,7 @@ from runtime.acting import ActContext, Effects, act
 from runtime.capabilities import CapabilitySession
 from runtime.config import Config
 from runtime.contract import ParseResult, ResultInvalid, ValidatedResult, validate_result
+from runtime.fetch_budget import FetchBudget
 from runtime.fetcher import FetchPolicy, FetchSession
 from runtime.hub import Hub
 from runtime.metrics import Metrics
@@ -151,7 +152,7 @@ def reply_for(result: ParseResult | None) -> Reply:
         if name.lower() not in _SECURITY_HEADER_NAMES
     }
     headers.update(REPLY_SECURITY_HEADERS)
-    return Reply(response.status, headers, (response.body or "").encode("utf-8"))
+    return Reply(response.status, headers, response.encoded_body())
 
 
 def failure_reply(execution_id: str) -> Reply:
@@ -183,6 +184,21 @@ def answered_now(effects: Effects) -> str | None:
     return None
 
 
+def changed_by_record(effects: Effects) -> str | None:
+    """The id of the call this result's call record changed in a way its pages show, if any:
+    it ended the call (ringing or answered, no end event with the record: the platform's
+    documented way is NotifyStart for the popup, then only the callRecord), or it created the
+    missed call's contact after its end. The contract's table notifies for events only, so
+    the pages it rang on showed it ringing or talking, or offered to create a contact the
+    number already has, until reloaded."""
+    change = effects.record
+    if change is None or change.repeat or change.created:
+        return None
+    if change.state_before is not CallState.ENDED or effects.contact_created is not None:
+        return change.id
+    return None
+
+
 class Runner:
     def __init__(
         self, *, config: Config, store: Store, pool: SandboxPool, hub: Hub, metrics: Metrics,
@@ -196,6 +212,10 @@ class Runner:
         self.limiter = limiter
         self.refused_hosts = tuple(refused_hosts)
         self.storage_limits = config.storage_limits.limits
+        self.max_contacts = config.tenant_limits.max_contacts
+        self.fetch_budget = FetchBudget(config.fetch.tenant_mib_per_minute,
+                                        on_received=metrics.fetch_bytes.inc,
+                                        on_refused=metrics.fetch_budget_refusals.inc)
         # Built once (the configuration is frozen), not for every call.
         self._webhook_limits = config.sandbox.webhook_limits
         self._other_limits = config.sandbox.other_limits
@@ -213,7 +233,8 @@ class Runner:
     def session(self, module: Module, *, dry_run: bool, limits: Limits) -> CapabilitySession:
         return CapabilitySession(
             self.store, module.id, self.storage_limits,
-            lambda: FetchSession(self.fetch_policy(module, dry_run=dry_run, limits=limits)),
+            lambda: FetchSession(self.fetch_policy(module, dry_run=dry_run, limits=limits),
+                                 budget=self.fetch_budget.of(module.tenant_id)),
         )
 
     def limits_for(self, function: str) -> Limits:
@@ -305,6 +326,7 @@ class Runner:
             now=now or utc_now(),
             storage_writes=session.storage_writes,
             storage_limits=self.storage_limits,
+            max_contacts=self.max_contacts,
         )
 
     # -- entry points ---------------------------------------------------------------------------
@@ -358,8 +380,9 @@ class Runner:
         return data
 
     async def publish(self, effects: Effects | None, tenant_id: str) -> None:
-        """Live notifications, after the commit; and when a call was just answered, a
-        `{"type": "call_changed", "call_id"}` to the other users it rang for."""
+        """Live notifications, after the commit; and when a call was just answered, or its
+        record changed it (changed_by_record), a `{"type": "call_changed", "call_id"}` to the
+        other users it rang for."""
         if effects is None:
             return
         told: set[str] = set()
@@ -368,12 +391,13 @@ class Runner:
             await self.hub.publish(notification.user_id, {
                 "type": "notification", **to_json(notification),
             })
-        call_id = answered_now(effects)
+        call_id = answered_now(effects) or changed_by_record(effects)
         if call_id is None:
             return
         # The contract notifies the phone that answered only; the colleagues it rang for (a
         # group, or the one who transferred it) are told nothing, and their live pages showed
-        # it ringing, or them talking, until it ended.
+        # it ringing, or them talking, until it ended. A record notifies no one at all
+        # (changed_by_record).
         try:
             rang = await self.store.users_notified(tenant_id, call_id)
         except StoreError:

@@ -24,6 +24,7 @@ from runtime.config import (
 )
 from runtime.connection_budget import ConnectionBudget, budget_for, descriptor_limit
 from runtime.deadlines import Deadlines, listen
+from runtime.ids import visible_prefix
 from runtime.logs import setup_logging
 from runtime.one_service import claim_database, sqlite_database
 from runtime.store.errors import DatabaseRefused
@@ -33,7 +34,7 @@ log = logging.getLogger("runtime.server")
 GETTING_STARTED = """\
 voip-runtime is listening on {base}
 
-Operator token{generated}: {token}
+Operator token{generated}: {shown}
 ({where}; set VOIP_RUNTIME_OPERATOR_TOKEN or operator_token to choose your own)
 
 Console:       {base}/console/  (sign in with a tenant API key, or a user token for live calls)
@@ -46,6 +47,19 @@ Get started:
   then, with the tenant's key: POST {base}/api/v1/modules, upload a script version, and point
   your provider at the module's webhook_url.
 """
+
+
+def shown_operator_token(token: str, generated: bool) -> str:
+    """The operator token as the start's banner says it: whole only when it was generated just
+    now (the one moment its operator must be told it). Otherwise it is in the configuration or
+    the token file already, and a supervisor keeps every start's output in its log, which
+    more people read than the file: a generated token's first characters say which it is, a
+    token the operator chose is not shown at all."""
+    if generated:
+        return token
+    if token.startswith("op_"):
+        return f"{visible_prefix(token)}… (not printed again)"
+    return "(not printed)"
 
 
 class CannotListen(Exception):
@@ -93,7 +107,8 @@ async def listening(app: web.Application, config: Config, *, host: str | None = 
     try:
         assert runner.server is not None
         deadlines = Deadlines(header_seconds=config.http.header_timeout_seconds,
-                              body_seconds=config.http.body_timeout_seconds)
+                              body_seconds=config.http.body_timeout_seconds,
+                              stall_seconds=config.http.response_stall_seconds)
         address = (host or config.listen.host, config.listen.port if port is None else port)
         try:
             server = await listen(runner.server, *address, deadlines, connection_budget(config))
@@ -156,7 +171,8 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
     def announce() -> None:
         # Called once the listening socket is open, so the URL printed works.
         print(GETTING_STARTED.format(
-            base=config.base_url, token=token,
+            base=config.base_url, shown=shown_operator_token(token, generated),
+            token=token if generated else "<operator token>",
             generated=" (generated now)" if generated else "",
             where=where,
         ), file=sys.stderr, flush=True)

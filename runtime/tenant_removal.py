@@ -2,9 +2,11 @@
 
 The store's steps (runtime/store/editing.py) in order:
 
-1. `close_tenant`, one unit: its API keys and user tokens revoked and its webhook tokens
-   replaced, so from its commit on nothing of the tenant is accepted (the API answers 401, the
-   old webhook URLs 404) and nothing new arrives; what it owns is counted then.
+1. `close_tenant`, one unit: the tenant marked as being deleted (`deleting_at`: the API no
+   longer lists or shows it, and it takes no new key, user or module), its API keys and user
+   tokens revoked and its webhook tokens replaced, so from its commit on nothing of the
+   tenant is accepted (the API answers 401, the old webhook URLs 404) and nothing new
+   arrives; what it owns is counted then.
 2. Right after that commit: the tenant's live sockets and console sessions close on every node
    (close code 4403, `tenant deleted`), this node's cached modules of the tenant are dropped
    (other nodes drop theirs on the modules trigger, PostgreSQL), and so are its sandbox
@@ -12,9 +14,10 @@ The store's steps (runtime/store/editing.py) in order:
 3. `delete_tenant_batch` units of at most `batch_rows` rows each, so the SQLite writer is
    never held for long by a tenant with millions of executions, then `finish_tenant`.
 
-A deletion cut short (the process stopped) leaves a closed tenant that a second DELETE
-finishes. The counts returned are those of step 1: a webhook already running when the tenant
-closed may still add a row, which is deleted with the rest though not counted.
+A deletion cut short (the process stopped, the storage failed) leaves a closed, hidden
+tenant that a second DELETE finishes, and so does `resume` when a node starts. The counts
+returned are those of step 1: a webhook already running when the tenant closed may still add
+a row, which is deleted with the rest though not counted.
 """
 
 from __future__ import annotations
@@ -72,3 +75,14 @@ class TenantRemoval:
         log.info("tenant %s deleted (%s) in %d batch(es)", tenant_id,
                  ", ".join(f"{k} {v}" for k, v in closed.counts.items() if v), batches + 1)
         return closed.counts
+
+    async def resume(self) -> list[str]:
+        """Finish every deletion that was started and cut short; the tenants finished. Run
+        when a node starts. Several nodes doing it at once only repeat each other's deletes
+        (a batch finds fewer rows, the last step none)."""
+        finished = []
+        for tenant_id in await self.store.deleting_tenants():
+            log.info("tenant %s: finishing its deletion, cut short earlier", tenant_id)
+            if await self.delete(tenant_id) is not None:
+                finished.append(tenant_id)
+        return finished

@@ -75,7 +75,8 @@ def fresh_builtins(
 
 def missing_builtin_note(exc: BaseException) -> str:
     """For Python's own NameError naming a builtin the contract leaves out (`type`, `setattr`,
-    `open`, ...): a sentence saying the sandbox does not offer it. "name 'type' is not
+    `open`, ...): a sentence saying the sandbox does not offer it; naming `request` outside
+    the parse function's parameters: a sentence saying whose argument it is. "name 'type' is not
     defined" alone reads like a typo to a builder who knows Python; "" for any other error.
 
     Only the interpreter's own NameError is read (exactly that class and its wording), never an
@@ -83,8 +84,14 @@ def missing_builtin_note(exc: BaseException) -> str:
     if type(exc) is not NameError:
         return ""
     name = exc.name
-    if (type(name) is not str or name in CONTRACT_BUILTINS or not hasattr(builtins, name)
-            or exc.args != (f"name {name!r} is not defined",)):
+    if type(name) is not str or exc.args != (f"name {name!r} is not defined",):
+        return ""
+    if name == "request":
+        # The contract lists `request` among the injected names, so a helper reading it as a
+        # global reads like the sandbox forgot it; it is the parse function's argument.
+        return (" ('request' is not a global name: it is the argument VoipParseWebhookRequest "
+                "receives; pass it on to the function that reads it)")
+    if name in CONTRACT_BUILTINS or not hasattr(builtins, name):
         return ""
     return (f" ({name!r} is a Python builtin the sandbox does not offer: a script has only "
             "the builtins the module reference lists, §3.9)")

@@ -107,10 +107,16 @@ def is_source_limit(problems: list[CompileProblem]) -> bool:
     return len(problems) == 1 and SOURCE_LIMIT_MARK in problems[0].message
 
 
+BYTE_ORDER_MARK = "\ufeff"
 _TOO_DEEP = "the script is nested too deeply to compile; split the expression or the blocks"
 
 
 def _compile_uncached(source: str, key: str) -> CompileResult:
+    # A UTF-8 byte order mark opening the text is the file's encoding marker, no part of the
+    # script, as Python reads a file (an editor on Windows writes one; pasted or uploaded
+    # through the API it arrived as a character and failed with "invalid non-printable
+    # character U+FEFF" where `python script.py` and `voip-runtime run` ran it).
+    source = source.removeprefix(BYTE_ORDER_MARK)
     try:
         tree = ast.parse(source, filename=SCRIPT_FILENAME)
     except SyntaxError as error:

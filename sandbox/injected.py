@@ -147,6 +147,20 @@ def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
     return setter
 
 
+def _no_attribute(noun: str, name: str, offers: str,
+                  hints: Mapping[str, str]) -> AttributeError:
+    """An injected object's AttributeError in a builder's words: what the name they reached
+    for is called here (`status_code`: `status`), and what the object has. "'ResponseBuilder'
+    object has no attribute 'body'" named a class no script sees and said neither. Names
+    starting with "_" get Python's plain error: the compiler refuses them in a script."""
+    if name.startswith("_"):
+        return AttributeError(name)
+    hint = hints.get(name)
+    said = f"{noun} has no attribute {name!r}"
+    return AttributeError(f"{said}: {hint} ({noun} has {offers})" if hint
+                          else f"{said} ({noun} has {offers})")
+
+
 class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
     """A mapping a script can read (`[k]`, get, in, keys, items, len, dict(m)) but not change."""
 
@@ -301,6 +315,22 @@ class FetchRequest(_Frozen):
     def __repr__(self) -> str:
         return f"FetchRequest(method={self._data.method!r}, url={self._data.url!r})"
 
+    def __getattr__(self, name: str) -> NoReturn:
+        raise _no_attribute("request", name, "method, url, headers, body, query, json() and "
+                            "form()", _REQUEST_HINTS)
+
+
+_BODY_HINT = "the body is request.body (text), request.json() or request.form()"
+_QUERY_HINT = "the query string is request.query (a mapping)"
+_REQUEST_HINTS: Final = {
+    "data": _BODY_HINT, "text": _BODY_HINT, "content": _BODY_HINT, "get_data": _BODY_HINT,
+    "get_json": "use request.json()", "POST": "use request.form()",
+    "args": _QUERY_HINT, "params": _QUERY_HINT, "GET": _QUERY_HINT,
+    "query_params": _QUERY_HINT, "query_string": _QUERY_HINT,
+    "path": "request.url is the full URL: urllib.parse.urlsplit(request.url).path",
+    "cookies": "read request.headers.get('Cookie')",
+}
+
 
 _set_request_data, _set_request_headers, _set_request_query = (
     _slot_setter(FetchRequest, name) for name in ("_data", "_headers", "_query"))
@@ -383,6 +413,19 @@ class ResponseBuilder(_Frozen):
     def __repr__(self) -> str:
         return f"HttpResponse(status={self._status})"
 
+    def __getattr__(self, name: str) -> NoReturn:
+        raise _no_attribute("HttpResponse()", name, "status(code), header(name, value) and "
+                            "content(value)", _RESPONSE_HINTS)
+
+
+_CONTENT_HINT = "use content(value): a str, or a dict or list sent as JSON"
+_RESPONSE_HINTS: Final = {
+    "body": _CONTENT_HINT, "json": _CONTENT_HINT, "text": _CONTENT_HINT, "data": _CONTENT_HINT,
+    "set_body": _CONTENT_HINT, "set_content": _CONTENT_HINT,
+    "headers": "use header(name, value)", "set_header": "use header(name, value)",
+    "status_code": "use status(code)", "code": "use status(code)", "set_status": "use status(code)",
+}
+
 
 def response_result(builder: ResponseBuilder) -> dict[str, Any]:
     """The builder as the plain data the worker sends: {"status", "headers", "body"}."""
@@ -461,6 +504,19 @@ class PrintCollector:
             self._log.write(_print_text(objects, sep, end))
 
 
+def _named_as_scripts_call(owner: type, prefix: str, *methods: str) -> None:
+    """Python's own TypeErrors name a method by its __qualname__ ("ResponseBuilder.status()
+    missing 1 required positional argument"): give each the name a script calls it by."""
+    for method in methods:
+        function = owner.__dict__[method]
+        function.__qualname__ = f"{prefix}.{method}" if prefix else method
+
+
+_named_as_scripts_call(ResponseBuilder, "HttpResponse()", "status", "content", "header")
+_named_as_scripts_call(FetchRequest, "request", "json", "form")
+PrintCollector._call_print.__qualname__ = "print"
+
+
 def make_log(output: OutputLog) -> Callable[..., None]:
     def log(*objects: Any, sep: Any = " ", end: Any = "\n") -> None:
         """Write to the call's log, like print()."""
@@ -469,6 +525,9 @@ def make_log(output: OutputLog) -> Callable[..., None]:
         if not output.full:
             output.write(_print_text(objects, sep, end))
 
+    # Python's own TypeErrors name the function by it ("log() got an unexpected keyword
+    # argument"), not as "make_log.<locals>.log()", a name no script sees.
+    log.__qualname__ = "log"
     return log
 
 
@@ -599,6 +658,18 @@ class FetchResponse(_Frozen):
     def __repr__(self) -> str:
         return f"FetchResponse(status={self._status}, url={self._url!r})"
 
+    def __getattr__(self, name: str) -> NoReturn:
+        raise _no_attribute("the response", name, "status, ok, headers, url, text() and json()",
+                            _FETCH_RESPONSE_HINTS)
+
+
+_TEXT_HINT = "the body is text() (or json())"
+_FETCH_RESPONSE_HINTS: Final = {
+    "status_code": "use status", "code": "use status", "reason": "use status",
+    "content": _TEXT_HINT, "body": _TEXT_HINT, "data": _TEXT_HINT,
+    "raise_for_status": "check ok (True for a 2xx status) or status yourself",
+}
+
 
 def _fetch_response(reply: dict[str, Any]) -> FetchResponse:
     try:
@@ -619,8 +690,13 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
         body: str | dict[str, Any] | list[Any] | None = None,
         timeout: float | None = None,
         follow_redirects: bool = True,
+        **unknown: Any,
     ) -> FetchResponse:
         """An HTTP request the host makes for the script; FetchError when refused or failed."""
+        if unknown:
+            name = next(iter(unknown))
+            hint = _FETCH_KEYWORD_HINTS.get(name, "")
+            raise TypeError(f"fetch() got an unexpected keyword argument {name!r}{hint}")
         stopping.refuse_if_stopped()
         plain_url = _plain_text(url, "fetch() url")
         if urllib.parse.urlsplit(plain_url).scheme.lower() not in ("http", "https"):
@@ -652,7 +728,18 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
             raise FetchError(_reply_error(reply))
         return _fetch_response(reply)
 
+    fetch.__qualname__ = "fetch"  # as log's, for Python's own TypeErrors
     return fetch
+
+
+# Keywords of the `requests` library a builder writes by habit, and what they are here.
+_FETCH_KEYWORD_HINTS: Final = {
+    "json": ": give the dict or list as body= (fetch() sends it as JSON)",
+    "data": ": give the text as body=",
+    "params": ": put the query string in the URL (url + '?' + urllib.parse.urlencode(params))",
+    "allow_redirects": ": it is follow_redirects= here",
+    "auth": ": set the Authorization header in headers=",
+}
 
 
 def _storage_key(key: Any) -> str:
@@ -698,8 +785,21 @@ class Storage(_Frozen):
     def __repr__(self) -> str:
         return "<storage>"
 
+    def __getattr__(self, name: str) -> NoReturn:
+        raise _no_attribute("storage", name, "get(key, default), set(key, value, ttl) and "
+                            "delete(key)", _STORAGE_HINTS)
+
+
+_STORAGE_HINTS: Final = {
+    "put": "use set(key, value, ttl)", "save": "use set(key, value, ttl)",
+    "pop": "use get(key) then delete(key)", "remove": "use delete(key)",
+    "keys": "keys cannot be listed: keep a list of them under a key of its own",
+    "items": "keys cannot be listed: keep a list of them under a key of its own",
+}
+
 
 _set_storage_host = _slot_setter(Storage, "_host")
+_named_as_scripts_call(Storage, "storage", "get", "set", "delete")
 
 
 # The injected names every call shares: a factory function, exception classes, the contract's

@@ -129,7 +129,29 @@ strict_scan_once: Callable[[str, int], tuple[Any, int]] = (
                      parse_float=_finite).scan_once)
 
 
-def _loader(scan: Callable[[str, int], tuple[Any, int]]) -> Callable[[str], Any]:
+# A JSON escape of a surrogate code point (U+D800 to U+DFFF), in either case.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# The C encoder writing non-ASCII as it is: the UTF-8 encoding of what it writes fails on a
+# lone surrogate, wherever it lies (a key, a value, however deep).
+_as_written = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def lone_surrogate_in(text: str, value: Any) -> bool:
+    """Whether `value`, parsed from `text`, holds a lone surrogate. Strict UTF-8 text cannot
+    carry one, but JSON can spell one as an escape ("\\ud800"), which the scanner takes. A
+    text with no surrogate escape (nearly every one) is not walked; one with an escaped pair
+    (a single character beyond U+FFFF) is walked and passes."""
+    if "\\u" not in text or _SURROGATE_ESCAPE.search(text) is None:
+        return False
+    try:
+        _as_written(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _loader(scan: Callable[[str, int], tuple[Any, int]], *, unicode_only: bool = False
+            ) -> Callable[[str], Any]:
     def loads(text: str) -> Any:
         if text.startswith("\ufeff"):
             raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
@@ -140,6 +162,9 @@ def _loader(scan: Callable[[str, int], tuple[Any, int]]) -> Callable[[str], Any]
         if end != len(text) and not only_whitespace_from(text, end):
             raise json.JSONDecodeError(
                 "Extra data", text, whitespace(text, end).end())  # type: ignore[union-attr]
+        if unicode_only and lone_surrogate_in(text, value):
+            raise ValueError("a string holds a lone surrogate (an escape such as \\ud800), "
+                             "which is not text UTF-8 can carry")
         return value
 
     return loads
@@ -148,6 +173,8 @@ def _loader(scan: Callable[[str, int], tuple[Any, int]]) -> Callable[[str], Any]
 # `json.loads(text)` for a str without its three Python frames: the same scanner, the same
 # whitespace around the value, the same errors (json.JSONDecodeError, a ValueError).
 loads = _loader(scan_once)
-# The same, refusing NaN and the infinities (a ValueError): for the pipe between the pool and
-# its workers, whose other side may have been breached.
-loads_strict = _loader(strict_scan_once)
+# The same, refusing NaN and the infinities, and lone surrogates spelled as escapes (a
+# ValueError): for the pipe between the pool and its workers, whose other side may have been
+# breached. Neither can be stored or sent: a breached worker's logs holding "\\ud800" failed
+# the store's write of its execution row, a storage key holding one the capability handler.
+loads_strict = _loader(strict_scan_once, unicode_only=True)

@@ -15,6 +15,7 @@ Messages are RestrictedPython's "Line N: ..." records; compiler.py turns them in
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final, cast
@@ -76,8 +77,41 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
+# RestrictedPython's words (and ours, for keywords) for a name starting with "_", which say
+# what is wrong and not what to write instead.
+_UNDERSCORE_REFUSAL: Final = re.compile(
+    r'"(?P<name>_[^"]*)" is an invalid (?:variable name|attribute name|keyword argument) '
+    r'because it starts with "_"\.?')
+
+
+def underscore_advice(node: ast.AST, info: str) -> str:
+    """A refusal of a name starting with "_" with what to write instead (any other refusal
+    unchanged): `self._total`, `def __str__` and `type(x).__name__` are a Python developer's
+    habits, and "... because it starts with "_"" alone does not say what the sandbox offers."""
+    found = _UNDERSCORE_REFUSAL.fullmatch(info)
+    if found is None:
+        return info
+    name = found["name"]
+    said = info if info.endswith(".") else info + "."
+    if not (name.startswith("__") and name.endswith("__") and len(name) > 4):
+        plain = name.lstrip("_") or "value"
+        return (f"{said} Names starting with \"_\" are refused in the sandbox: rename it, "
+                f"such as \"{plain}\".")
+    if isinstance(node, ast.FunctionDef):
+        return (f"{said} Special methods other than __init__ are not available in the sandbox: "
+                "write a plain method instead (def describe(self): ..., called as "
+                "obj.describe()).")
+    if isinstance(node, ast.Attribute):
+        return (f"{said} Python's special attributes are not readable in the sandbox (an "
+                "error's kind and message: repr(error)).")
+    return f"{said} Python's special names are not available in the sandbox."
+
+
 class ScriptPolicy(RestrictingNodeTransformer):
     """The tenant script policy. Default deny stays: an unknown node is refused."""
+
+    def error(self, node: ast.AST, info: str) -> None:
+        super().error(node, underscore_advice(node, info))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

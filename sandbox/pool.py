@@ -26,7 +26,11 @@ paused while other groups' calls are served (sandbox/yielding.py); time spent pa
 count against its wall clock.
 
 Worker starts that a group causes (crashes, kills, memory limits) are charged to that group's
-`RestartBudget`: a crash loop slows its author only.
+`RestartBudget`: a crash loop slows its author only. A check's group pays for every worker it
+starts, crashed or not, since each check gets a new one (`check`): from a budget of its own
+(`check_burst`, `checks_per_minute`), so a tenant spamming checks (forks of the template the
+whole host shares, and spares taken from everyone's new tenants) is slowed on that budget, and
+neither on its webhooks' nor on anyone else's.
 
 `fetch()` and `storage` requests arrive on the same pipe and are answered by the
 `CapabilityHandler` the caller supplies with each call.
@@ -212,6 +216,8 @@ class SandboxPool:
         idle_seconds: float = 60.0,
         restart_burst: int = 10,
         restarts_per_minute: float = 30.0,
+        check_burst: int = 500,
+        checks_per_minute: float = 1800.0,
         worker_uids: range | None = None,
         worker_ready_seconds: float = WORKER_READY_SECONDS,
         queue_seconds: float = QUEUE_SECONDS,
@@ -238,6 +244,10 @@ class SandboxPool:
         self.idle_seconds = idle_seconds
         self.restart_burst = restart_burst
         self.restarts_per_second = restarts_per_minute / 60.0
+        self.check_burst = check_burst
+        self.checks_per_second = checks_per_minute / 60.0
+        # Groups whose workers each serve one check (`check`), charged as they start.
+        self._check_groups: set[str] = set()
         self.worker_uids = worker_uids if os.geteuid() == 0 else None
         if self.worker_uids is not None:
             # Every worker process holds a uid of the range, spares too, and one is reserved
@@ -515,8 +525,11 @@ class SandboxPool:
         """Compile and contract-check a script in a worker (the compiler meets hostile input).
 
         Checks are rare (an upload, a deploy): the group's idle workers are reclaimed at once
-        after it rather than kept for calls that will not come.
+        after it rather than kept for calls that will not come. So each check starts a worker,
+        charged to the group's budget of checks as it starts (past it, the check fails at once
+        with the limit "restarts").
         """
+        self._check_groups.add(group)
         outcome = await self.run(Call(source=source, function=None), limits=limits,
                                  group=group)
         for worker in list(self._by_group.get(group, ())):
@@ -524,6 +537,11 @@ class SandboxPool:
                 self.stats.workers_reclaimed += 1
                 self._take_out(worker, "", charge=False, reclaim=True)
         return outcome
+
+    def seconds_until_starts(self, group: str) -> float:
+        """How long until the group may start a worker again (0: it may now)."""
+        budget = self._budgets.get(group)
+        return 0.0 if budget is None else budget.seconds_until_available(time.monotonic())
 
     def drop_group(self, group: str) -> int:
         """The group is gone for good (its tenant was deleted): fail its queued and running
@@ -541,6 +559,7 @@ class SandboxPool:
             self._take_out(worker, "its tenant was deleted", charge=False, reclaim=True)
         self._budgets.pop(group, None)
         self._loads.pop(group, None)
+        self._check_groups.discard(group)
         return len(workers)
 
     def _start_now(self, pending: PendingCall) -> bool:
@@ -630,8 +649,8 @@ class SandboxPool:
         worker.calls += 1
         worker.last_used = time.monotonic()
         self._set_priority(worker, pending.group)
-        if not worker.write(pending.encoded.message(
-                pending.id, not worker.mark_source(pending.source_sha256))):
+        pending.sent_source = not worker.mark_source(pending.source_sha256)
+        if not worker.write(pending.encoded.message(pending.id, pending.sent_source)):
             # Its pipe is gone (the worker is going away): this call never reached it.
             worker.inflight.pop()
             self._waiting.push_front(pending.group, pending)
@@ -736,6 +755,9 @@ class SandboxPool:
         worker.group = group
         self._bound += 1
         self._by_group.setdefault(group, []).append(worker)
+        if group in self._check_groups:
+            self._charge(worker)  # a check's start is its group's doing, crash or not
+            worker.start_charged = True
         return worker
 
     def _reclaim_one(self, exclude: str) -> bool:
@@ -754,8 +776,11 @@ class SandboxPool:
     def _budget(self, group: str) -> RestartBudget:
         budget = self._budgets.get(group)
         if budget is None:
-            budget = self._budgets[group] = RestartBudget(self.restart_burst,
-                                                          self.restarts_per_second)
+            if group in self._check_groups:
+                budget = RestartBudget(self.check_burst, self.checks_per_second)
+            else:
+                budget = RestartBudget(self.restart_burst, self.restarts_per_second)
+            self._budgets[group] = budget
         return budget
 
     def _throttled(self, group: str, now: float) -> bool:
@@ -767,17 +792,19 @@ class SandboxPool:
 
     def _refuse_waiting(self, group: str, now: float) -> None:
         wait = self._budget(group).seconds_until_available(now)
+        if group in self._check_groups:
+            message = ("this tenant's script checks started sandbox workers too often (each "
+                       f"check runs in a new one); new checks run again in {wait:.1f} s")
+        else:
+            message = ("this tenant's scripts made their sandbox workers restart too often "
+                       f"(crashes, kills, memory limits); new calls run again in {wait:.1f} s")
         while True:
             try:
                 pending = self._waiting.pop(group)
             except KeyError:
                 return
             if not pending.future.done():
-                pending.future.set_result(failure(
-                    "LimitExceeded",
-                    "this tenant's scripts made their sandbox workers restart too often "
-                    f"(crashes, kills, memory limits); new calls run again in {wait:.1f} s",
-                    limit="restarts"))
+                pending.future.set_result(failure("LimitExceeded", message, limit="restarts"))
 
     def _load(self, group: str) -> GroupLoad:
         """The group's load, made on first use (not a GroupLoad made and dropped per call, as
@@ -1003,6 +1030,11 @@ class SandboxPool:
                     raise ProtocolError("a capability request before the last was answered")
                 self._answer(worker, worker.inflight[0], request)
             elif kind == "source_missing":
+                if worker.inflight[0].sent_source:
+                    # Only a call sent by hash can lack its text. Believed anyway, a breached
+                    # script sent its call round new workers for ever (each one breached
+                    # again, its wall clock restarting with each).
+                    raise ProtocolError("'source_missing' for a call that carried its source")
                 self._resend_all(worker)
             else:
                 raise ProtocolError(f"unexpected message {kind!r}")
@@ -1267,6 +1299,8 @@ class SandboxPool:
         self._dispatch()  # (which replenishes)
 
     def _charge(self, worker: Worker) -> None:
+        if worker.start_charged:
+            return  # a check's worker paid when it started
         if worker.group is not None:
             self._budget(worker.group).charge(time.monotonic())
             self.stats.starts_charged[worker.group] += 1

@@ -24,10 +24,11 @@ import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from sandbox.jsontext import dumper
 from sandbox.jsontext import loads_strict as _loads
+from sandbox.jsontext import lone_surrogate_in as _lone_surrogate_in
 from sandbox.jsontext import only_whitespace_from as _only_whitespace_from
 from sandbox.jsontext import strict_scan_once as _scan_once
 from sandbox.outcome import LIMIT_NAMES, CompileProblem, LimitName, Outcome, ScriptError
@@ -446,9 +447,12 @@ class CallLines:
         call, close = _scan_once(text, end + len(_CALL_KEY))
         if not text.startswith("}", close) or not _only_whitespace_from(text, close + 1):
             return None
+        message = {"type": "call", "id": call_id, "limits": limits, "call": call}
+        if _lone_surrogate_in(text, message):
+            return None  # decode refuses it, saying why
         if limits is not self._limits:
             self._limits_text, self._limits = text[start:end], limits
-        return {"type": "call", "id": call_id, "limits": limits, "call": call}
+        return message
 
 
 def _text(value: Any, limit: int = MAX_ERROR_TEXT) -> str:
@@ -516,11 +520,16 @@ def outcome_from_json(data: Any) -> Outcome:
     if not isinstance(ok, bool):
         raise ProtocolError("outcome.ok must be a boolean")
     limit = data.get("limit")
-    if limit is not None and limit not in LIMIT_NAMES:
-        raise ProtocolError(f"unknown limit {limit!r}")
+    # A name first: an object or a list is unhashable, and looking one up among the names
+    # raised TypeError out of the pool's reader (the call hung until its wall clock).
+    if limit is not None and (type(limit) is not str or limit not in LIMIT_NAMES):
+        raise ProtocolError(f"unknown limit {str(limit)[:100]!r}")
     duration = data.get("duration_ms", 0.0)
-    if isinstance(duration, bool) or not isinstance(duration, int | float):
-        raise ProtocolError("duration_ms must be a number")
+    # Bounded before float() reads it: an integer of hundreds of digits raised OverflowError
+    # out of the pool's reader, and the call hung until its wall clock.
+    if (isinstance(duration, bool) or not isinstance(duration, int | float)
+            or not 0 <= duration < 1e9):
+        raise ProtocolError("duration_ms must be a number of milliseconds")
     cpu = data.get("cpu_ms", 0.0)
     if isinstance(cpu, bool) or not isinstance(cpu, int | float) or not 0 <= cpu < 1e9:
         raise ProtocolError("cpu_ms must be a number of milliseconds")
@@ -528,7 +537,7 @@ def outcome_from_json(data: Any) -> Outcome:
     retire = data.get("retire", False)
     if not isinstance(retire, bool):
         raise ProtocolError("outcome.retire must be a boolean")
-    limit_name: LimitName | None = limit
+    limit_name = cast("LimitName | None", limit)  # one of LIMIT_NAMES, or None
     error = data.get("error")
     # Positional, in the fields' order (ok, result, error, limit, logs, logs_truncated,
     # duration_ms, cpu_ms, retire): one outcome per call. No error and no logs (nearly every

@@ -57,6 +57,9 @@ class PendingCall:
     # used no CPU then, so it neither makes its group heavy nor counts in its average.
     asked_at: float = 0.0
     host_seconds: float = 0.0
+    # Whether the message that started it on its worker carried the script's text (else only
+    # its hash): a worker may say it lacks the text only of a call sent by hash.
+    sent_source: bool = False
 
     def wall_seconds_left(self, now: float) -> float:
         """What is left of the call's wall-clock limit (time paused excluded)."""
@@ -96,6 +99,9 @@ class Worker:
     # Reported a limit after which it exits by itself: take no more calls, and whatever is
     # still queued in its pipe never started.
     retiring: bool = False
+    # Its start was charged to its group's budget (a check's worker, which serves one check):
+    # it is charged no more, however it ends.
+    start_charged: bool = False
     # Why it was taken out of service when the pool did it (shown while it lingers).
     dead_reason: str = ""
     dead_at: float = 0.0

@@ -41,7 +41,7 @@ async def bindings_json(request: web.Request, tenant_id: str, bindings: list[Bin
 
 
 @routes.get("/api/v1/modules/{module_id}/bindings")
-@documented("List a module's member bindings", auth="tenant", response=BindingList,
+@documented("List a module's member bindings (by member id)", auth="tenant", response=BindingList,
             errors=[404])
 async def list_bindings(request: web.Request) -> web.Response:
     auth = await require_tenant(request)

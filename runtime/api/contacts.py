@@ -22,6 +22,7 @@ from pydantic import Field
 
 from runtime.api.common import Body, found, page, read_body, read_json, reply
 from runtime.auth import require_tenant
+from runtime.contact_redraw import numbers_of, redraw_calls_of
 from runtime.errors import ApiError, bad_request, not_found, unprocessable
 from runtime.openapi import documented
 from runtime.openapi.models import (
@@ -31,6 +32,7 @@ from runtime.openapi.models import (
     ContactQuery,
     PageQuery,
 )
+from runtime.operations import contacts as operations
 from runtime.operations.contacts import (
     BulkBody,
     ContactPatch,
@@ -40,10 +42,11 @@ from runtime.operations.contacts import (
     phones_of,
 )
 from runtime.operations.module_fields import check_region
+from runtime.operations.services import services
 from runtime.phones import normalize_phone
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import Contact
-from runtime.typedefs import STORE
+from runtime.typedefs import HUB, STORE
 
 routes = web.RouteTableDef()
 
@@ -55,7 +58,8 @@ class MergeBody(Body):
 
 PHONE_TAKEN_NOTE = ("`phone_taken`: a number belongs to another contact, whose id is "
                     "`details.contact_id` (`details.phone`: the number; `details.index`: the "
-                    "item, in a bulk create).")
+                    "item, in a bulk create). Or the tenant would have more than "
+                    "tenant_limits.max_contacts contacts (`limit_reached`).")
 
 
 @contextmanager
@@ -84,7 +88,9 @@ async def create_contact(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     name, phones = new_contact(await read_json(request))
     with phone_conflicts():
-        contact = await request.app[STORE].create_contact(auth.tenant_id, name, phones)
+        [contact] = await operations.create_contacts(services(request), auth.tenant_id,
+                                                     [(name, phones)], indexed=False)
+    await redraw(request, auth.tenant_id, numbers_of(contact))
     return reply(contact, status=201)
 
 
@@ -99,7 +105,7 @@ async def create_contacts(request: web.Request) -> web.Response:
     items = [(item.name, phones_of(item.phones, body.region, f"contacts.{i}.phones"))
              for i, item in enumerate(body.contacts)]
     with phone_conflicts():
-        contacts = await request.app[STORE].create_contacts(auth.tenant_id, items)
+        contacts = await operations.create_contacts(services(request), auth.tenant_id, items)
     return reply({"created": len(contacts), "contacts": contacts}, status=201)
 
 
@@ -155,10 +161,14 @@ async def contact_activity(request: web.Request) -> web.Response:
 async def update_contact(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     name, phones = contact_edit(await read_json(request))
+    store = request.app[STORE]
+    before = await store.get_contact(auth.tenant_id, request.match_info["contact_id"])
     with phone_conflicts():
-        contact = await request.app[STORE].update_contact(
+        contact = await store.update_contact(
             auth.tenant_id, request.match_info["contact_id"], name, phones)
-    return reply(found(contact, "contact"))
+    found(contact, "contact")
+    await redraw(request, auth.tenant_id, numbers_of(before, contact))
+    return reply(contact)
 
 
 @routes.post("/api/v1/contacts/{contact_id}/merge")
@@ -181,7 +191,8 @@ async def merge_contact(request: web.Request) -> web.Response:
     if merged is None and await store.get_contact(auth.tenant_id, into_id) is not None:
         # Which one is unknown: the path's contact exists, so it is the other.
         raise not_found(f"contact {body.contact_id} (contact_id)")
-    return reply(found(merged, "contact"))
+    await redraw(request, auth.tenant_id, numbers_of(found(merged, "contact")))
+    return reply(merged)
 
 
 @routes.delete("/api/v1/contacts/{contact_id}")
@@ -191,7 +202,15 @@ async def merge_contact(request: web.Request) -> web.Response:
                         "for the number does not take them over (merge does).")
 async def delete_contact(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    deleted = await request.app[STORE].delete_contact(
-        auth.tenant_id, request.match_info["contact_id"])
+    store = request.app[STORE]
+    before = await store.get_contact(auth.tenant_id, request.match_info["contact_id"])
+    deleted = await store.delete_contact(auth.tenant_id, request.match_info["contact_id"])
     found(deleted or None, "contact")
+    await redraw(request, auth.tenant_id, numbers_of(before))
     return web.Response(status=204)
+
+
+async def redraw(request: web.Request, tenant_id: str, numbers: set[str]) -> None:
+    """The live cards of the numbers' recent calls show the contact as it is now
+    (runtime/contact_redraw.py)."""
+    await redraw_calls_of(request.app[STORE], request.app[HUB], tenant_id, numbers)

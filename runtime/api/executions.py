@@ -10,11 +10,23 @@ from runtime.api.usage import retention_json
 from runtime.auth import require_tenant
 from runtime.errors import bad_request
 from runtime.openapi import documented
-from runtime.openapi.models import ExecutionList, ExecutionQuery, ExecutionSummary, dump
-from runtime.operations.executions import FUNCTIONS, tenant_execution
+from runtime.openapi.models import (
+    ExecutionDetail,
+    ExecutionList,
+    ExecutionQuery,
+    ExecutionSummary,
+    dump,
+)
+from runtime.operations.executions import FUNCTIONS, shown_execution, shown_list
 from runtime.operations.services import services
 from runtime.query_params import query_choice, query_time
-from runtime.store.models import JSON, Execution, ExecutionFilter, ExecutionOutcome
+from runtime.store.models import (
+    JSON,
+    Execution,
+    ExecutionFilter,
+    ExecutionOutcome,
+    to_json,
+)
 from runtime.typedefs import CONFIG, STORE
 
 routes = web.RouteTableDef()
@@ -60,13 +72,18 @@ async def list_executions(request: web.Request) -> web.Response:
     executions = await request.app[STORE].list_executions(
         auth.tenant_id, filters, limit, offset
     )
-    return reply({"executions": [summary(e) for e in executions],
+    shown = await shown_list(services(request), auth.tenant_id, executions)
+    return reply({"executions": [summary(e) for e in shown],
                   "retention": retention_json(request.app[CONFIG].retention)})
 
 
 @routes.get("/api/v1/executions/{execution_id}")
-@documented("Read an execution in full", auth="tenant", response=Execution, errors=[404])
+@documented("Read an execution in full", auth="tenant", response=ExecutionDetail, errors=[404],
+            description="Credentials in the request and the module's secret settings wherever they "
+                  "appear are masked (`••••••`); `masked` says what was. A replay runs the "
+                  "request as it was stored.")
 async def get_execution(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    return reply(await tenant_execution(services(request), auth.tenant_id,
-                                        request.match_info["execution_id"]))
+    shown, masked = await shown_execution(services(request), auth.tenant_id,
+                                          request.match_info["execution_id"])
+    return reply({**to_json(shown), "masked": masked})

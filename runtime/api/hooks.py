@@ -8,7 +8,7 @@ from runtime.bodies import read_body
 from runtime.errors import ApiError, not_found
 from runtime.intake import refuse_loops, request_data
 from runtime.ratelimit import Refused
-from runtime.runner import REPLY_SECURITY_HEADERS, ModuleGone, answered_now
+from runtime.runner import REPLY_SECURITY_HEADERS, ModuleGone, answered_now, changed_by_record
 from runtime.store.errors import StorageUnavailable
 from runtime.typedefs import CONFIG, LIMITER, METRICS, MODULES, RUNNER
 
@@ -75,7 +75,8 @@ async def webhook(request: web.Request) -> web.Response:
         pass  # the caller left; what it caused is committed and its operators are still told
     finally:
         effects = report.effects
-        # (Most webhooks notify nobody, nor answer a call.)
-        if effects is not None and (effects.pushes or answered_now(effects) is not None):
+        # (Most webhooks notify nobody, nor change a call out of the table's sight.)
+        if effects is not None and (effects.pushes or answered_now(effects) is not None
+                                    or changed_by_record(effects) is not None):
             await runner.publish(effects, module.tenant_id)
     return response

@@ -20,14 +20,14 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/api/v1/notifications")
-@documented("The user's notifications, to catch up", auth="user",
+@documented("The user's notifications, to catch up (oldest first)", auth="user",
             query=NotificationQuery, response=NotificationList)
 async def list_notifications(request: web.Request) -> web.Response:
     user = await require_user(request)
-    limit, _ = page(request)
+    limit, offset = page(request)
     items = await request.app[STORE].list_notifications(
         user.tenant_id, user.id, after_id=request.query.get("after"),
-        since=query_time(request, "since"), limit=limit,
+        since=query_time(request, "since"), limit=limit, offset=offset,
     )
     return web.json_response({"notifications": to_json(items)})
 

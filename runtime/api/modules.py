@@ -14,6 +14,7 @@ from runtime.auth import TenantAuth, require_tenant
 from runtime.openapi import documented
 from runtime.openapi.models import ModuleList, ModuleOut, PageQuery, dump
 from runtime.operations import modules as module_ops
+from runtime.operations.executions import shown_health
 from runtime.operations.module_fields import (
     ModulePatchBody,
     NewModuleBody,
@@ -61,7 +62,7 @@ async def module_json(request: web.Request, module: Module,
         "active_version": active,
         "created_at": module.created_at,
         "updated_at": module.updated_at,
-        "health": health_json(health),
+        "health": health_json(shown_health(health, module)),
     })
 
 
@@ -77,7 +78,8 @@ async def owned_module(request: web.Request, auth: TenantAuth) -> Module:
 @routes.post("/api/v1/modules")
 @documented("Create a module", auth="tenant", body=NewModuleBody, response=ModuleOut,
             status=201, errors=[409],
-            error_notes={409: "a module of that name exists (`conflict`), or the tenant has "
+            error_notes={409: "a module of that name exists (`conflict`, its id in "
+                              "`details.module_id`), or the tenant has "
                               "tenant_limits.max_modules modules (`limit_reached`)."})
 async def create_module(request: web.Request) -> web.Response:
     auth = await require_tenant(request)

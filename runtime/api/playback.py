@@ -4,7 +4,8 @@ An <audio> element cannot send headers, so a user token may come as `?token=`. T
 redirect to the URL the script returned, or JSON `{"url"}` for API clients that ask for it.
 
 A tenant key plays any call of its tenant; a user token only the calls of that user
-(runtime/call_access.py), any other answers 404 as an unknown id would.
+(runtime/call_access.py), any other answers 404 as an unknown id would. HEAD is 405: only a
+GET runs the script.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ def wants_json(request: web.Request) -> bool:
     return "application/json" in accept and "audio/" not in accept
 
 
-@routes.get("/api/v1/calls/{call_id}/recording")
+# No HEAD (aiohttp adds one to a GET unless told): answering it as GET would run the
+# tenant's VoipGetCallLink, with its fetches and its execution row, for a link checker or
+# a preview that reads no body; a redirect cannot be told without running it. HEAD is 405.
+@routes.get("/api/v1/calls/{call_id}/recording", allow_head=False)
 @documented(
     "Play a call's recording", auth="tenant_or_user", query=RecordingQuery,
     response=RecordingLink, errors=[404, 409, 429, 501, 502],

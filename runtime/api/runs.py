@@ -4,13 +4,17 @@ operations themselves are runtime/operations (shared with the console)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable
+from typing import Any
+
 from aiohttp import web
 
 from runtime.api.common import found, read_body
 from runtime.auth import bearer, require_tenant
-from runtime.errors import ApiError, invalid_field, unauthorized
+from runtime.errors import ApiError, bad_request, invalid_field, unauthorized
 from runtime.ids import hash_secret
-from runtime.openapi import documented
+from runtime.openapi import HeaderParam, documented
 from runtime.openapi.models import (
     DryRunReport,
     MembersOut,
@@ -20,6 +24,7 @@ from runtime.openapi.models import (
     dump,
 )
 from runtime.operations import dry_runs, functions
+from runtime.operations.call_once import DIAL_ONCE, claim_key
 from runtime.operations.dry_runs import (
     DryRunBody,
     ReplayBody,
@@ -31,6 +36,7 @@ from runtime.operations.functions import OriginateBody
 from runtime.operations.modules import tenant_module
 from runtime.operations.services import services
 from runtime.operations.sources import script_for
+from runtime.redaction import redacted_report, secret_values
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -51,7 +57,7 @@ async def dry_run(request: web.Request) -> web.Response:
                                  request.match_info["module_id"])
     body = await read_body(request, DryRunBody)
     result = await dry_runs.dry_run(services(request), module, body)
-    return web.json_response(result.report)
+    return web.json_response(redacted_report(result.report, secret_values(module)))
 
 
 @routes.post("/api/v1/executions/{execution_id}/replay")
@@ -73,7 +79,8 @@ async def replay(request: web.Request) -> web.Response:
         report["outcome"] != execution.outcome.value
         or report["result"] != execution.result
     )
-    return web.json_response(dump(ReplayReport, report))
+    # Compared above on what really ran; masked for showing.
+    return web.json_response(dump(ReplayReport, redacted_report(report, secret_values(module))))
 
 
 @routes.post("/api/v1/modules/{module_id}/test-connection")
@@ -101,18 +108,48 @@ async def load_members(request: web.Request) -> web.Response:
         "members": loaded.members, "execution_id": loaded.execution_id}))
 
 
+# Visible ASCII: what a client puts there (a UUID, an order number) survives every proxy.
+IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
+IDEMPOTENCY_SCOPE = "api-originate/v1"  # the claims' scope (runtime/operations/call_once.py)
+STILL_DIALLING = ("a call with this Idempotency-Key was asked for before and is still being "
+                  "placed (or the node placing it stopped); nothing rang now")
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's `Idempotency-Key`, checked; None without one."""
+    given = request.headers.getall("Idempotency-Key", None)
+    if given is None:
+        return None
+    if len(given) != 1 or not IDEMPOTENCY_KEY.fullmatch(given[0]):
+        raise bad_request("Idempotency-Key: give one, of 1 to 255 visible ASCII characters "
+                          "(no spaces), such as a UUID")
+    return given[0]
+
+
 @routes.post("/api/v1/calls/originate")
 @documented("Start an outgoing call (click-to-call)", auth="tenant_or_user_header",
             body=OriginateBody, response=OriginateOut, status=202,
             errors=[403, 404, 409, 429, 501, 502], error_notes={
+                400: "or a malformed `Idempotency-Key`.",
                 403: "a user token can only call as its own user.",
                 409: "`no_extension`: the user has no extension bound in the module; or "
-                     "`no_active_script`.",
-                422: "or `user_id` missing with a tenant key."})
+                     "`no_active_script`; or `still_dialling`: the first request with this "
+                     "`Idempotency-Key` is still placing its call, or its node stopped.",
+                422: "or `user_id` missing with a tenant key."},
+            headers={"Idempotency-Key": HeaderParam(
+                "Makes a retry safe: a request repeating a call (the same module, user and "
+                "number) with the same key, within 12 hours, gets the first request's answer "
+                "and nothing rings again (on any node, after a restart). Keys are the "
+                "tenant's. A call that failed is not kept: the same key then tries again.",
+                {"type": "string", "pattern": "^[!-~]{1,255}$"})},
+            response_headers={"Idempotent-Replayed": "`true` when this answer is that of an "
+                              "earlier request with the same `Idempotency-Key`: nothing rang "
+                              "now."})
 async def originate(request: web.Request) -> web.Response:
     """Click-to-call: run VoipGenerateCall(<the user's bound extension>, <number>).
 
-    A user token calls as that user; a tenant key must name the user.
+    A user token calls as that user; a tenant key must name the user. With an
+    `Idempotency-Key`, a repeat of the same call answers as the first and rings nothing.
     """
     store = request.app[STORE]
     # The credential first, as every other route does: the body is read and checked only for
@@ -124,6 +161,7 @@ async def originate(request: web.Request) -> web.Response:
     token_user = None if key is not None else await store.find_user_by_token(hash_secret(secret))
     if key is None and token_user is None:
         raise unauthorized("unknown or revoked credentials")
+    once = idempotency_key(request)
     body = await read_body(request, OriginateBody)
     if key is not None:
         tenant_id = key.tenant_id
@@ -135,8 +173,15 @@ async def originate(request: web.Request) -> web.Response:
         user, tenant_id = token_user, token_user.tenant_id
         if body.user_id not in (None, user.id):
             raise ApiError(403, "forbidden", "a user token can only call as its own user")
-    return web.json_response(
-        dump(OriginateOut, await functions.place_call(services(request), tenant_id, user,
-                                                      body.module_id, body.number)),
-        status=202,
-    )
+    def dial() -> Awaitable[dict[str, Any]]:
+        return functions.place_call(services(request), tenant_id, user, body.module_id,
+                                    body.number)
+
+    if once is None:
+        return web.json_response(dump(OriginateOut, await dial()), status=202)
+    placed = await request.app[DIAL_ONCE].place(
+        request.app, tenant_id,
+        claim_key(IDEMPOTENCY_SCOPE, tenant_id, once, f"{body.module_id}/{user.id}/{body.number}"),
+        dial, still_dialling=STILL_DIALLING)
+    return web.json_response(dump(OriginateOut, placed.answer), status=202,
+                             headers={"Idempotent-Replayed": "true"} if placed.repeat else None)

@@ -85,8 +85,10 @@ def dry_run_flag(request: web.Request) -> bool:
                         "working, its webhook URLs answer 404, its live sockets and console "
                         "sessions close with 4403 `tenant deleted`), then its rows are "
                         "deleted in batches; the counts are those found when it closed. "
-                        "A deletion cut short (the service stopped) is finished by repeating "
-                        "the request.")
+                        "From the close on the tenant is no longer listed or shown (404) and "
+                        "takes no new API key. A deletion cut short (the service stopped, the "
+                        "storage failed) is finished by repeating the request, or by the "
+                        "service's next start; a dry run still counts what is left.")
 async def delete_tenant(request: web.Request) -> web.Response:
     require_operator(request)
     dry_run = dry_run_flag(request)

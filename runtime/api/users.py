@@ -31,9 +31,9 @@ routes = web.RouteTableDef()
 
 @routes.post("/api/v1/users")
 @documented("Create a user", auth="tenant", body=NewUserBody, response=User, status=201,
-            errors=[409], error_notes={409: "a user of that name exists (`conflict`), or the "
-                                            "tenant has tenant_limits.max_users "
-                                            "(`limit_reached`)."})
+            errors=[409], error_notes={409: "a user of that name exists (`conflict`, its id "
+                                            "in `details.user_id`), or the tenant has "
+                                            "tenant_limits.max_users (`limit_reached`)."})
 async def create_user(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
     body = await read_body(request, NewUserBody)

@@ -17,7 +17,6 @@ from runtime.console import (
     auth_views,
     completion,
     contacts_views,
-    dial_once,
     dialing,
     editor_views,
     executions_views,
@@ -68,7 +67,6 @@ def setup_console(app: web.Application) -> None:
     env.filters.update(FILTERS)
     env.filters.update(WORD_FILTERS)
     session.install(app)
-    dial_once.install(app)
     # Inside json_errors, for the console's paths only: it sees a console handler's
     # unexpected errors before json_errors does.
     scope_middleware(app, PREFIX, console_errors)

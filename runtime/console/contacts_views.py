@@ -23,11 +23,12 @@ from runtime.console.web import (
     see_other,
     store_errors,
 )
+from runtime.contact_redraw import numbers_of, redraw_calls_of
 from runtime.errors import ApiError, found
 from runtime.operations.contacts import contact_edit
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import Contact
-from runtime.typedefs import STORE
+from runtime.typedefs import HUB, STORE
 
 routes = web.RouteTableDef()
 
@@ -73,7 +74,7 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
             return await refuse(f"{taken.phone} belongs to another contact; nothing was "
                                 "changed. Merge that contact into this one to join them.",
                                 link=f"{PREFIX}/contacts/{taken.contact_id}", status=409)
-    found(updated, "contact")
+    await redraw(request, session, numbers_of(contact, found(updated, "contact")))
     raise see_other(f"{PREFIX}/contacts/{contact.id}?done=edited")
 
 
@@ -94,6 +95,7 @@ async def merge_contact(request: web.Request) -> web.StreamResponse:
         return await refused(request, contact, "merge", "That contact does not exist (any "
                                                         "more); nothing was changed.",
                              status=404)
+    await redraw(request, session, numbers_of(merged))
     raise see_other(f"{PREFIX}/contacts/{contact.id}?done=merged")
 
 
@@ -129,4 +131,11 @@ async def delete_contact(request: web.Request) -> web.StreamResponse:
         return refused
     with store_errors():
         found(await store.delete_contact(session.tenant_id, contact.id) or None, "contact")
+    await redraw(request, session, numbers_of(contact))
     return render(request, "contact_deleted.html", {"contact": contact})
+
+
+async def redraw(request: web.Request, session: Session, numbers: set[str]) -> None:
+    """The live cards of the numbers' recent calls show the contact as it is now
+    (runtime/contact_redraw.py)."""
+    await redraw_calls_of(request.app[STORE], request.app[HUB], session.tenant_id, numbers)

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from runtime.console.dial_once import DIAL_ONCE, NONCE_FIELD, issue
+from runtime.console.dial_once import NONCE_FIELD, issue, place
 from runtime.console.modules_views import problems_of, text
 from runtime.console.session import Session
 from runtime.console.web import PREFIX, form_of, page, render, require_session
@@ -105,7 +105,7 @@ async def originate(request: web.Request) -> web.StreamResponse:
             raise not_found("user")
         user = found_user
     placing_user = user
-    placed = await request.app[DIAL_ONCE].place(
+    placed = await place(
         request.app, session, text(form, NONCE_FIELD), f"{body.module_id}/{user.id}/{body.number}",
         lambda: place_call(services(request), session.tenant_id, placing_user, body.module_id,
                            body.number))

@@ -10,7 +10,6 @@ from aiohttp import web
 from pydantic import Field
 
 from runtime.console.completion import completion_url
-from runtime.console.masking import masked_request
 from runtime.console.modules_views import owned
 from runtime.console.replays import replay_view
 from runtime.console.session import Session
@@ -21,7 +20,7 @@ from runtime.json_body import Body, read_body
 from runtime.operations import dry_runs
 from runtime.operations import versions as version_ops
 from runtime.operations.dry_runs import DryRunBody
-from runtime.operations.executions import tenant_execution
+from runtime.operations.executions import shown_execution
 from runtime.operations.modules import webhook_url
 from runtime.operations.services import services
 from runtime.operations.versions import (
@@ -31,7 +30,8 @@ from runtime.operations.versions import (
     check_script,
     version_json,
 )
-from runtime.store.models import ExecutionFilter, ScriptVersion
+from runtime.redaction import redacted_report, secret_values
+from runtime.store.models import Execution, ExecutionFilter, ScriptVersion
 from runtime.typedefs import CONFIG, STORE
 from sandbox.call import PARSE_FUNCTION
 
@@ -45,6 +45,10 @@ def VoipParseWebhookRequest(request):
     log("webhook", request.method, data)
     return {}
 '''
+
+
+# The test panel's menu of stored webhooks: the newest of the module's.
+STORED_SHOWN = 30
 
 
 class SaveBody(Body):
@@ -76,8 +80,12 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
         version = await store.get_version(session.tenant_id, module.id,
                                           module.active_version_id)
     executions = await store.list_executions(
-        session.tenant_id, ExecutionFilter(module_id=module.id, function=PARSE_FUNCTION), 30, 0)
-    start = starting_request(executions)
+        session.tenant_id, ExecutionFilter(module_id=module.id, function=PARSE_FUNCTION),
+        STORED_SHOWN, 0)
+    start = starting_request(executions, module)
+    picked = await picked_execution(request, session, module.id, executions)
+    if picked is not None and all(e.id != picked.id for e in executions):
+        executions.append(picked)
     return render(request, "editor.html", {
         "start": start,
         "methods": methods_for(start),
@@ -88,12 +96,44 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
         "executions": executions,
         "webhook_url": webhook_url(request.app[CONFIG], module),
         "completion_url": completion_url(),
-        "picked_execution": request.query.get("execution", ""),
-        "default_execution": request.query.get("execution") or (start.execution_id if start
-                                                                 else ""),
+        "picked_execution": picked.id if picked else "",
+        "default_execution": picked.id if picked else (start.execution_id if start else ""),
+        "failure": failure_at(picked, version),
         "version_numbers": {v.id: v.number for v in versions},
         "users": {u.id: u.name for u in await store.list_users(session.tenant_id, 500, 0)},
     })
+
+
+async def picked_execution(request: web.Request, session: Session, module_id: str,
+                           newest: list[Execution]) -> Execution | None:
+    """The webhook execution the page was opened for (?execution=, from its page), when it is
+    this module's: the test panel lists the newest STORED_SHOWN, and an older one (a failure
+    an hour and a few hundred webhooks ago) was left unchosen, with nothing to pick."""
+    wanted = request.query.get("execution")
+    if not wanted:
+        return None
+    for execution in newest:
+        if execution.id == wanted:
+            return execution
+    stored = await request.app[STORE].get_execution(session.tenant_id, wanted)
+    if stored is None or stored.module_id != module_id \
+            or stored.function != PARSE_FUNCTION or stored.request is None:
+        return None
+    return stored
+
+
+def failure_at(execution: Execution | None, version: ScriptVersion | None
+               ) -> dict[str, object] | None:
+    """Where the picked execution failed, when the opened version is the one it ran: the
+    editor marks that line ("Open that version in the editor" from an execution's error)."""
+    if execution is None or version is None or execution.version_id != version.id:
+        return None
+    error = execution.error if isinstance(execution.error, dict) else {}
+    line = error.get("line")
+    if not isinstance(line, int) or isinstance(line, bool) or line < 1:
+        return None
+    return {"line": line, "message": f"{error.get('type') or 'Error'}: "
+                                     f"{error.get('message') or ''}"}
 
 
 @routes.post(PREFIX + "/modules/{module_id}/check")
@@ -138,18 +178,18 @@ async def dry_run(request: web.Request) -> web.StreamResponse:
     body = await read_body(request, DryRunBody)
     result = await dry_runs.dry_run(services(request), module, body)
     if result.replayed is not None:
-        return web.json_response(replay_view(result))
-    return web.json_response(result.report)
+        return web.json_response(replay_view(result, module))
+    return web.json_response(redacted_report(result.report, secret_values(module)))
 
 
 @routes.get(PREFIX + "/executions/{execution_id}/request")
 async def execution_request(request: web.Request) -> web.StreamResponse:
     """A stored execution's request, masked, for the test panel to show."""
     session = await require_builder(request)
-    execution = await tenant_execution(services(request), session.tenant_id,
-                                       request.match_info["execution_id"])
+    execution, masked = await shown_execution(services(request), session.tenant_id,
+                                              request.match_info["execution_id"])
     return web.json_response({
         "id": execution.id, "module_id": execution.module_id,
         "outcome": execution.outcome.value, "created_at": execution.created_at.isoformat(),
-        "request": masked_request(execution.request),
+        "request": execution.request, "masked": masked,
     })

@@ -8,13 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from runtime.console.masking import masked_request
 from runtime.console.modules_views import owned, text
 from runtime.console.replays import replay_for_console
 from runtime.console.web import PREFIX, form_of, page, render, require_builder, store_errors
 from runtime.errors import ApiError, bad_request, found
 from runtime.operations.dry_runs import of_module
-from runtime.operations.executions import FUNCTIONS, tenant_execution
+from runtime.operations.executions import FUNCTIONS, shown_execution, shown_list
 from runtime.operations.services import services
 from runtime.operations.sources import Script
 from runtime.query_params import MAX_OFFSET, query_time
@@ -70,7 +69,9 @@ async def log_page(request: web.Request) -> web.StreamResponse:
         offset = min(max(0, int(query.get("offset", "0"))), MAX_OFFSET)
     except ValueError:
         offset = 0
-    executions = await store.list_executions(session.tenant_id, filters, PAGE, offset)
+    executions = await shown_list(services(request), session.tenant_id,
+                                  await store.list_executions(session.tenant_id, filters, PAGE,
+                                                              offset))
     versions = await store.list_versions(session.tenant_id, module.id, 100, 0)
     numbers = {v.id: v.number for v in versions}
     return render(request, "executions.html", {
@@ -89,12 +90,12 @@ async def log_page(request: web.Request) -> web.StreamResponse:
 async def execution_page(request: web.Request) -> web.StreamResponse:
     session = await require_builder(request)
     store = request.app[STORE]
-    execution = await tenant_execution(services(request), session.tenant_id,
-                                       request.match_info["execution_id"])
+    execution, masked = await shown_execution(services(request), session.tenant_id,
+                                              request.match_info["execution_id"])
     module = found(await store.get_module(session.tenant_id, execution.module_id), "module")
     version = (await store.get_version(session.tenant_id, module.id, execution.version_id)
                if execution.version_id else None)
-    request_data = masked_request(execution.request)
+    request_data = execution.request
     return render(request, "execution.html", {
         "module": module, "execution": execution, "version": version,
         "request_data": request_data if isinstance(request_data, dict) else None,
@@ -102,7 +103,8 @@ async def execution_page(request: web.Request) -> web.StreamResponse:
         "result_json": pretty(execution.result),
         "effects_json": pretty(execution.effects),
         "error": execution.error if isinstance(execution.error, dict) else None,
-        "replayable": isinstance(execution.request, dict) and "method" in execution.request,
+        "masked": masked,
+        "replayable": isinstance(request_data, dict) and "method" in request_data,
     })
 
 

@@ -12,21 +12,19 @@ then draw that card again.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from aiohttp import web
 
 from runtime.call_access import user_may_see_call
-from runtime.console.dial_once import DIAL_ONCE, NONCE_FIELD, issue
+from runtime.console.dial_once import NONCE_FIELD, issue, place
 from runtime.console.live_cards import CardReader, callable_back
 from runtime.console.modules_views import text
 from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
-    Handler,
+    action,
     form_of,
-    page,
     render,
     require_operator,
     see_other,
@@ -43,17 +41,6 @@ from runtime.typedefs import HUB, STORE
 routes = web.RouteTableDef()
 
 LIVE_PAGE = PREFIX + "/live"
-
-
-def action(handler: Handler) -> Handler:
-    """A form post: errors as JSON for the page's script, as an error page otherwise."""
-    as_page = page(handler)
-
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        return await (handler if wants_json(request) else as_page)(request)
-
-    return wrapper
 
 
 async def visible_call(request: web.Request, session: Session) -> Call:
@@ -128,7 +115,7 @@ async def call_back(request: web.Request) -> web.StreamResponse:
                                          f"({call.client_phone!r}): there is no number to "
                                          "call back")
     client_phone = call.client_phone
-    placed = await request.app[DIAL_ONCE].place(
+    placed = await place(
         request.app, session, text(form, NONCE_FIELD), f"call-back/{call.id}",
         lambda: place_call(services(request), session.tenant_id, user, call.module_id,
                            client_phone))

@@ -25,6 +25,7 @@ from runtime.errors import ApiError, not_found
 from runtime.operations import bindings as binding_ops
 from runtime.operations import functions
 from runtime.operations import modules as module_ops
+from runtime.operations.executions import shown_health
 from runtime.operations.module_fields import (
     ModulePatchBody,
     NewModuleBody,
@@ -87,7 +88,8 @@ async def render_modules(request: web.Request, session: Session, *,
         active = (await store.get_version(session.tenant_id, module.id, module.active_version_id)
                   if module.active_version_id else None)
         rows.append({"module": module, "active": active,
-                     "health": health.get(module.id, ModuleHealth(module.id))})
+                     "health": shown_health(health.get(module.id, ModuleHealth(module.id)),
+                                        module)})
     return render(request, "modules.html", {
         "rows": rows, "errors": errors or [], "values": values or {"region": "RU"},
         "retention": request.app[CONFIG].retention,

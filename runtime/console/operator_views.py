@@ -23,6 +23,7 @@ from runtime.console.modules_views import operator_number, text
 from runtime.console.session import Session, session_ended
 from runtime.console.web import (
     PREFIX,
+    action,
     form_of,
     page,
     render,
@@ -31,11 +32,13 @@ from runtime.console.web import (
     same_origin,
     see_other,
     store_errors,
+    wants_json,
 )
 from runtime.console.words import call_status
+from runtime.contact_redraw import redraw_calls_of
 from runtime.errors import ApiError, found, not_found
 from runtime.live_socket import LiveAccess, serve_live
-from runtime.operations.contacts import new_contact
+from runtime.operations.contacts import create_contacts, new_contact
 from runtime.operations.functions import run_function
 from runtime.operations.services import services
 from runtime.recording_links import recording_url
@@ -161,7 +164,7 @@ async def live_page(request: web.Request) -> web.StreamResponse:
     shown_ended = ended_cards[:ENDED_SHOWN] + [card for card in ended_cards[ENDED_SHOWN:]
                                                if card.missed and not card.handled]
     return render(request, "live.html", {"active": active, "ended": shown_ended,
-                                         "last_id": last_id,
+                                         "last_id": last_id, "ended_shown": ENDED_SHOWN,
                                          "dial_nonce": issue(request.app, session)})
 
 
@@ -288,9 +291,11 @@ async def contact_context(request: web.Request, session: Session, contact: Conta
 
 
 @routes.post(PREFIX + "/contacts")
-@page
+@action
 async def create_contact(request: web.Request) -> web.StreamResponse:
-    """A contact for a caller's number (from the live page or the calls list)."""
+    """A contact for a caller's number (from the live page or the calls list). The live page's
+    script posts it asking for JSON and stays: the operator keeps watching calls (the form
+    went to the contact's page), and a refusal keeps the name typed (it was an error page)."""
     session = await require_session(request)
     form = await form_of(request, session)
     # The API's own rules (runtime/operations/contacts.py), for the one number of the form.
@@ -310,33 +315,20 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
                        details={"contact_id": existing[0].id})
     with store_errors():
         try:
-            contact = await request.app[STORE].create_contact(session.tenant_id, name, phones)
+            [contact] = await create_contacts(services(request), session.tenant_id,
+                                              [(name, phones)], indexed=False)
         except PhoneTaken as taken:  # made meanwhile (the look above raced it): the same answer
             raise ApiError(409, "contact_exists",
                            f"another contact already has the number {taken.phone}",
                            details={"contact_id": taken.contact_id}) from None
-    await redraw_calls_of(request, session.tenant_id, number)
+    await redraw_calls_of(request.app[STORE], request.app[HUB], session.tenant_id, [number])
+    if wants_json(request):
+        return web.json_response({"contact_id": contact.id, "name": contact.name}, status=201)
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")
 
 
-# How many of a number's newest calls a new contact redraws on the live pages they rang on.
-CALLS_REDRAWN = 20
-
-
-async def redraw_calls_of(request: web.Request, tenant_id: str, number: str) -> None:
-    """A contact was made for `number`: the live pages its recent calls rang on draw those
-    cards again ({type: call_changed}), showing the contact. A colleague's card still offered
-    "Create contact", whose form then ended on an error page saying the contact exists."""
-    store = request.app[STORE]
-    calls = (await store.recent_calls_by_phones(tenant_id, [number], CALLS_REDRAWN)
-             ).get(number, [])
-    for call in calls:
-        for user_id in sorted(await store.users_notified(tenant_id, call.id)):
-            await request.app[HUB].publish(user_id, {"type": "call_changed",
-                                                     "call_id": call.id})
-
-
-@routes.get(PREFIX + "/calls/{call_id}/recording")
+# No HEAD: it would run VoipGetCallLink as a GET does (runtime/api/playback.py says why).
+@routes.get(PREFIX + "/calls/{call_id}/recording", allow_head=False)
 async def recording(request: web.Request) -> web.StreamResponse:
     """The <audio> element's source: VoipGetCallLink resolves a fresh link, then a redirect
     (as /api/v1/calls/{id}/recording does, by the same rule: an operator plays their own

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runtime.console.masking import masked_request
 from runtime.operations.dry_runs import DryRun, replay_execution, what_happened
 from runtime.operations.services import Services
 from runtime.operations.sources import Script
+from runtime.redaction import redacted_report, secret_values
 from runtime.store.models import Execution, ExecutionOutcome, Module
 
 FAILED = {ExecutionOutcome.ERROR.value, ExecutionOutcome.INVALID.value,
@@ -66,21 +66,21 @@ def compare(original: Execution, report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def replay_view(replay: DryRun) -> dict[str, Any]:
-    """A replay's report as the console shows it: the request masked, the original run (with
-    its time) and the comparison beside the dry run."""
+def replay_view(replay: DryRun, module: Module) -> dict[str, Any]:
+    """A replay's report as the console shows it: the original run (with its time) and the
+    comparison beside the dry run, compared on what really ran, then shown with the secrets
+    masked (runtime/redaction.py)."""
     execution = replay.replayed
     assert execution is not None
     report = dict(replay.report)
-    report["request"] = masked_request(report.get("request"))
     report["original"] = {**what_happened(execution),
                           "created_at": execution.created_at.isoformat()}
     report["comparison"] = compare(execution, report)
-    return report
+    return redacted_report(report, secret_values(module))
 
 
 async def replay_for_console(services: Services, module: Module, execution: Execution,
                              script: Script) -> dict[str, Any]:
     """A dry run of a stored webhook request of `module` with `script`, as the console shows
     it."""
-    return replay_view(await replay_execution(services, module, execution, script))
+    return replay_view(await replay_execution(services, module, execution, script), module)

@@ -2,7 +2,7 @@
 
 A module that receives forms should be tested with a form, not with a JSON sample: the panel's
 composed request is filled from the most recent real (not dry-run) webhook execution. Its
-secrets are masked exactly as the execution page shows them (runtime/console/masking.py), so a
+secrets are masked exactly as the execution page shows them (runtime/redaction.py), so a
 signature or token never reaches the page; to run the request as it really came, the panel's
 "stored execution" mode replays it on the server, where nothing is masked.
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from runtime.console.masking import MASK, masked_request
-from runtime.store.models import Execution
+from runtime.redaction import MASK, Redactor
+from runtime.store.models import Execution, Module
 
 # Headers that describe the transport of the stored request, not what the script reads: the
 # dry run computes its own (the body is stored decoded, so Content-Length/-Encoding would lie).
@@ -54,12 +54,11 @@ def last_webhook(executions: Sequence[Execution]) -> Execution | None:
                 None)
 
 
-def starting_request(executions: Sequence[Execution]) -> StartingRequest | None:
+def starting_request(executions: Sequence[Execution], module: Module) -> StartingRequest | None:
     execution = last_webhook(executions)
     if execution is None:
         return None
-    original = execution.request
-    shown = masked_request(original)
+    shown = Redactor.for_module(module).request(execution.request)
     headers = [(str(name), str(value)) for name, value in shown.get("headers") or []
                if str(name).lower() not in TRANSPORT_HEADERS]
     method = str(shown.get("method") or "POST").upper()

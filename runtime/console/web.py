@@ -221,6 +221,17 @@ def page(handler: Handler) -> Handler:
     return wrapper
 
 
+def action(handler: Handler) -> Handler:
+    """A form post: errors as JSON for the page's script, as an error page otherwise."""
+    as_page = page(handler)
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        return await (handler if wants_json(request) else as_page)(request)
+
+    return wrapper
+
+
 def see_other(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location)
 

@@ -47,6 +47,14 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class HeaderParam:
+    """A request header the operation reads, besides the credential's Authorization."""
+
+    description: str
+    schema: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Doc:
     summary: str
     auth: Auth
@@ -63,6 +71,9 @@ class Doc:
     # What a listed error means for this operation, beside its generic description.
     error_notes: Mapping[int, str] = field(default_factory=dict)
     uses_store: bool = True  # may answer 503 while the service shuts down
+    headers: Mapping[str, HeaderParam] = field(default_factory=dict)  # optional request headers
+    # Headers the success answer may carry: name -> description.
+    response_headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def documented(
@@ -80,12 +91,15 @@ def documented(
     other: Mapping[int, Answer] | None = None,
     error_notes: Mapping[int, str] | None = None,
     uses_store: bool = True,
+    headers: Mapping[str, HeaderParam] | None = None,
+    response_headers: Mapping[str, str] | None = None,
 ) -> Callable[[HandlerT], HandlerT]:
     """Attach the operation's documentation to its handler (the handler itself is unchanged)."""
     doc = Doc(summary=summary, auth=auth, response=response, status=status,
               media_type=media_type, body=body, body_required=body_required, query=query,
               errors=tuple(errors), description=description, other=dict(other or {}),
-              error_notes=dict(error_notes or {}), uses_store=uses_store)
+              error_notes=dict(error_notes or {}), uses_store=uses_store,
+              headers=dict(headers or {}), response_headers=dict(response_headers or {}))
 
     def attach(handler: HandlerT) -> HandlerT:
         setattr(handler, ATTRIBUTE, doc)

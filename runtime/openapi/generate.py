@@ -199,6 +199,9 @@ def _parameters(op: Operation, query: dict[str, Any] | None) -> list[dict[str, A
             if description:
                 param["description"] = description
             params.append(param)
+    params.extend({"name": name, "in": "header", "required": False,
+                   "description": header.description, "schema": dict(header.schema)}
+                  for name, header in op.doc.headers.items())
     return params
 
 
@@ -211,6 +214,10 @@ def _responses(op: Operation, schemas: dict[tuple[Key, Mode], Any]) -> dict[str,
             success["content"] = _json_content(schemas[(("out", doc.response), "serialization")])
         else:
             success["content"] = {doc.media_type: {"schema": {"type": "string"}}}
+    if doc.response_headers:
+        success["headers"] = {name: {"description": text, "required": False,
+                                     "schema": {"type": "string"}}
+                              for name, text in doc.response_headers.items()}
     responses[str(doc.status)] = success
     for status, answer in doc.other.items():
         entry: dict[str, Any] = {"description": answer.description}

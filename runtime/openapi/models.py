@@ -34,6 +34,7 @@ from runtime.store.models import (
     CallEventRecord,
     CallState,
     Contact,
+    Execution,
     ExecutionOutcome,
     Notification,
     Tenant,
@@ -305,6 +306,18 @@ class RetentionOut(Out):
     notifications_days: int
     call_events_days: int = Field(description="a call's history events (the call stays)")
     usage_days: int = Field(description="usage per day (GET /api/v1/usage) goes back this far")
+    revoked_credentials_days: int = Field(description=(
+        "revoked user tokens and API keys are listed (as revoked) this long, then deleted"))
+
+
+MASKED_DESCRIPTION = ("what was masked (`••••••`) in this view: `request header Authorization`, "
+                      "`request body field crm_token`, `secret setting apiKey in logs`, ...")
+
+ExecutionDetail = _with_fields_of(
+    Execution, "ExecutionDetail",
+    "An execution (every field of `Execution`), its secrets masked, and what was masked.",
+    masked=(list[str], Field(description=MASKED_DESCRIPTION)),
+)
 
 
 class ExecutionList(Out):
@@ -368,6 +381,8 @@ class DryRunReport(Out):
     version_id: str | None = Field(description="the version run; null for a given source")
     reply: ReplyOut | None = Field(description="the reply the webhook caller would get")
     request: RequestOut
+    # Set when the report is shown (runtime/redaction.py), after it was compared.
+    masked: list[str] = Field(default_factory=list, description=MASKED_DESCRIPTION)
 
 
 class OriginalRun(Out):
@@ -467,7 +482,7 @@ class TenantDeleteQuery(Query):
 class ContactQuery(PageQuery):
     phone: str | None = Field(default=None, description=(
         "find the contacts with this number (any spelling, read in `region`); "
-        "limit and offset are ignored then"))
+        "limit and offset are ignored then, and they come oldest first"))
     region: Region = "RU"
 
 

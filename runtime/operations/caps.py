@@ -1,10 +1,14 @@
 """Caps on what a tenant key can create (config `tenant_limits.max_*`), checked by the
 operations that create it, so the API and the console refuse alike: 409 `limit_reached`,
-naming the limit and its configuration key.
+naming the limit and its configuration key. No tenant is meant to come near one: a cap is
+there so one key cannot fill the disk every tenant shares.
 
-A cap is checked by counting before the write, outside its transaction: requests racing each
-other may pass it by the few that run at once. That bound is all a cap is for (one key cannot
-fill the disk every tenant shares); no tenant is meant to come near it.
+A cap is checked inside the unit that creates (`require_room(tx, ...)`): `tx.count_owned` holds
+the owner's cap lock to COMMIT on PostgreSQL, and SQLite's one writer runs one unit at a time,
+so two creations at once never both pass a count only one of them fits under.
+
+    await services.store.write(lambda tx: create_in(tx))   # where create_in starts with
+    await caps.require_room(tx, caps.limit_of(services, caps.USERS), caps.USERS, tenant_id)
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 
 from runtime.errors import ApiError
 from runtime.operations.services import Services
+from runtime.store.base import Tx
 from runtime.store.queries import OwnedKind
 
 
@@ -29,6 +34,7 @@ USERS = Cap("users", "max_users", "users", "tenant")
 VERSIONS = Cap("versions", "max_versions_per_module", "versions", "module")
 BINDINGS = Cap("bindings", "max_bindings_per_module", "member bindings", "module")
 LIVE_TOKENS = Cap("live_user_tokens", "max_tokens_per_user", "live tokens", "user")
+CONTACTS = Cap("contacts", "max_contacts", "contacts", "tenant")
 
 
 def limit_reached(cap: Cap, limit: int) -> ApiError:
@@ -46,8 +52,22 @@ def limit_of(services: Services, cap: Cap) -> int:
     return limit
 
 
-async def require_room(services: Services, cap: Cap, owner_id: str, adding: int = 1) -> None:
-    """Raise `limit_reached` unless the owner can have `adding` more of the cap's kind."""
+async def room_for(tx: Tx, limit: int, cap: Cap, owner_id: str, adding: int = 1) -> bool:
+    """Whether the owner can have `adding` more of the cap's kind; inside the creating unit,
+    holding the owner's cap lock from here to its COMMIT."""
+    return await tx.count_owned(cap.kind, owner_id) + adding <= limit
+
+
+async def require_room(tx: Tx, limit: int, cap: Cap, owner_id: str, adding: int = 1) -> None:
+    """Raise `limit_reached` unless the owner can have `adding` more (see `room_for`)."""
+    if not await room_for(tx, limit, cap, owner_id, adding):
+        raise limit_reached(cap, limit)
+
+
+async def has_room(services: Services, cap: Cap, owner_id: str) -> None:
+    """Raise `limit_reached` when the owner is at its cap already, read outside any unit: for
+    an operation that spends a sandbox worker before its unit (a version's check), so a
+    doomed upload costs nobody a worker. Its unit checks again (`require_room`)."""
     limit = limit_of(services, cap)
-    if await services.store.count_owned(cap.kind, owner_id) + adding > limit:
+    if await services.store.count_owned(cap.kind, owner_id) + 1 > limit:
         raise limit_reached(cap, limit)

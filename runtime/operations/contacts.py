@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from runtime.acting import contact_phones
 from runtime.errors import ApiError
 from runtime.json_body import Body, validated
 from runtime.openapi.models import not_blank
+from runtime.operations import caps
 from runtime.operations.module_fields import Region
-from runtime.store.models import ContactPhone
+from runtime.operations.services import Services
+from runtime.store.base import Tx
+from runtime.store.models import Contact, ContactPhone
 
 MAX_BULK = 1000
 
@@ -45,6 +48,12 @@ class BulkBody(Body):
 
 class ContactPatch(Body):
     """What changes; a field left out stays as it is. `phones` replaces the list."""
+
+    # The rule below, in the document too: a client built from it must not send `{}` or only
+    # `region` (pydantic cannot derive a model validator's rule into the schema).
+    model_config = ConfigDict(json_schema_extra={
+        "anyOf": [{"required": ["name"], "properties": {"name": {"type": "string"}}},
+                  {"required": ["phones"], "properties": {"phones": {"type": "array"}}}]})
 
     name: Name | None = None
     phones: Phones | None = None
@@ -92,3 +101,18 @@ def contact_edit(data: Any) -> tuple[str | None, tuple[ContactPhone, ...] | None
     body = validated(ContactPatch, data)
     phones = None if body.phones is None else phones_of(body.phones, body.region, "phones")
     return body.name, phones
+
+
+async def create_contacts(services: Services, tenant_id: str,
+                          contacts: Sequence[tuple[str, Sequence[ContactPhone]]], *,
+                          indexed: bool = True) -> list[Contact]:
+    """Create contacts from (name, phones), all or none (the API's one and bulk, the
+    console's form). PhoneTaken / Conflict as `Tx.create_contacts` says; 409 `limit_reached`
+    when the tenant would have more than tenant_limits.max_contacts."""
+    limit = caps.limit_of(services, caps.CONTACTS)
+
+    async def unit(tx: Tx) -> list[Contact]:
+        await caps.require_room(tx, limit, caps.CONTACTS, tenant_id, adding=len(contacts))
+        return await tx.create_contacts(tenant_id, contacts, indexed=indexed)
+
+    return await services.store.write(unit)

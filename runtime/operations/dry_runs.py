@@ -28,6 +28,7 @@ from runtime.operations.executions import tenant_execution
 from runtime.operations.modules import webhook_url
 from runtime.operations.services import Services
 from runtime.operations.sources import Script, script_for
+from runtime.reply_policy import body_codec
 from runtime.runner import Reply
 from runtime.store.models import Execution, Module
 from runtime.text import valid_strings
@@ -84,7 +85,9 @@ class RequestBody(Body):
         Field(default_factory=dict, json_schema_extra={"maxItems": MAX_REQUEST_HEADERS,
                                                        "maxProperties": MAX_REQUEST_HEADERS},
               description=f"at most {MAX_REQUEST_HEADERS}, as a webhook may carry"))
-    body: str | None = None
+    body: Annotated[str | None, BeforeValidator(body_text)] = Field(
+        default=None, description="the body's text, as the provider sent it (a JSON body too: "
+                                  "its text, not the object)")
 
     lenient_text_fields = frozenset({"method", "url", "headers", "body"})
 
@@ -94,6 +97,15 @@ class RequestBody(Body):
         if isinstance(data, dict) and _too_many_headers(data.get("headers")):
             return data  # refused by the field, without first cleaning up every header's text
         return valid_strings(data)
+
+
+def body_text(value: Any) -> Any:
+    """A composed body is text, as a provider's is; an object or list here is most often a
+    JSON body written as JSON (pydantic said only "Input should be a valid string")."""
+    if isinstance(value, dict | list):
+        raise ValueError("must be the body's text, as the provider sends it: write a JSON body "
+                         "as a string holding its JSON (json.dumps of it), not as an object")
+    return value
 
 
 def called_url(hook: str, given: str | None) -> str:
@@ -134,8 +146,12 @@ class DryRun:
 def reply_json(reply: Reply | None) -> dict[str, Any] | None:
     if reply is None:
         return None
+    # The body as text again, read in the charset it was sent in (windows-1251 bytes read as
+    # UTF-8 would show the builder U+FFFD where the provider gets their text).
+    content_type = next((value for name, value in reply.headers.items()
+                         if name.lower() == "content-type"), None)
     return {"status": reply.status, "headers": reply.headers,
-            "body": reply.body.decode("utf-8", errors="replace")}
+            "body": reply.body.decode(body_codec(content_type), errors="replace")}
 
 
 def stored_request(execution: Execution) -> RequestData:

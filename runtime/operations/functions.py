@@ -13,22 +13,24 @@ from runtime.errors import ApiError, found
 from runtime.json_body import Body
 from runtime.operations.services import Services
 from runtime.operations.sources import active_version
+from runtime.redaction import Redactor, secret_values
 from runtime.runner import RunReport
 from runtime.store.models import JSON, Module, User
 
 
-def script_failed(report: RunReport) -> ApiError:
+def script_failed(report: RunReport, module: Module) -> ApiError:
     """501 `not_supported` when the script lacks the function, else 502 `script_failed` with
-    the execution to read."""
-    error = report.error if isinstance(report.error, dict) else {}
-    if error.get("type") == "FunctionMissing":
-        return ApiError(501, "not_supported", str(error.get("message")),
-                        details={"execution_id": report.execution_id})
+    the execution to read; the script's error with the module's secret settings masked, as
+    the execution log shows it (a user token playing a recording is told it too)."""
+    details: dict[str, JSON] = {"execution_id": report.execution_id}
+    if isinstance(report.error, dict) and report.error.get("type") == "FunctionMissing":
+        return ApiError(501, "not_supported", str(report.error.get("message")), details=details)
+    shown = Redactor(secret_values(module)).json(report.error, "error")
+    message = shown.get("message", "see the execution log") if isinstance(shown, dict) else (
+        "see the execution log")
     return ApiError(
-        502, "script_failed",
-        f"the module's {report.function} failed: {error.get('message', 'see the execution log')}",
-        details={"execution_id": report.execution_id, "error": report.error,
-                 "limit": report.outcome.limit},
+        502, "script_failed", f"the module's {report.function} failed: {message}",
+        details={**details, "error": shown, "limit": report.outcome.limit},
     )
 
 
@@ -40,7 +42,7 @@ async def run_function(services: Services, module: Module, function: str,
     services.runner.limiter.admit_run(module.tenant_id)
     report = await services.runner.call_function(module, version, function, args)
     if not report.ok:
-        raise script_failed(report)
+        raise script_failed(report, module)
     return report
 
 
@@ -56,7 +58,9 @@ async def connection_test(services: Services, module: Module) -> Connection:
     report = await run_function(services, module, "VoipTestConnection", ())
     result = report.validated
     assert isinstance(result, TestConnectionResult)
-    return Connection(result.to_json(), report.execution_id)
+    # A failReason often quotes the provider's answer, which may quote the key it refused.
+    shown = Redactor(secret_values(module)).json(result.to_json(), "result")
+    return Connection(shown, report.execution_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ change."""
 from __future__ import annotations
 
 from runtime.config import Config
-from runtime.errors import found
+from runtime.errors import ApiError, found
 from runtime.operations import caps
 from runtime.operations.module_fields import (
     ModulePatchBody,
@@ -15,6 +15,8 @@ from runtime.operations.module_fields import (
     unique,
 )
 from runtime.operations.services import Services
+from runtime.store import Conflict
+from runtime.store.base import Tx
 from runtime.store.models import Module, NewModule
 
 
@@ -36,14 +38,27 @@ def webhook_url(config: Config, module: Module) -> str:
 
 
 async def create_module(services: Services, tenant_id: str, body: NewModuleBody) -> Module:
-    """A new module (409 `conflict` when the tenant has one of that name, `limit_reached`
-    when it has tenant_limits.max_modules)."""
-    await caps.require_room(services, caps.MODULES, tenant_id)
+    """A new module (409 `conflict` when the tenant has one of that name, its id in
+    `details.module_id`; `limit_reached` when it has tenant_limits.max_modules)."""
     secrets = unique(body.secrets)
     check_secrets(secrets, body.settings)
     new = NewModule(name=body.name, region=body.region, description=body.description,
                     settings=body.settings, secrets=secrets, allowlist=unique(body.allowlist))
-    return await services.store.create_module(tenant_id, new)
+    limit = caps.limit_of(services, caps.MODULES)
+
+    async def unit(tx: Tx) -> Module:
+        await caps.require_room(tx, limit, caps.MODULES, tenant_id)
+        return await tx.create_module(tenant_id, new)
+
+    try:
+        return await services.store.write(unit)
+    except Conflict as taken:
+        # A client retrying a create whose answer it lost learns which module it made.
+        existing = await services.store.get_module_by_name(tenant_id, new.name)
+        if existing is None:  # deleted again meanwhile
+            raise
+        raise ApiError(409, "conflict", str(taken),
+                       details={"module_id": existing.id}) from None
 
 
 async def update_module(services: Services, module: Module, body: ModulePatchBody) -> Module:

@@ -8,11 +8,14 @@ from typing import Annotated
 
 from pydantic import StringConstraints, field_validator
 
+from runtime.errors import ApiError
 from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.json_body import Body
 from runtime.openapi.models import schema_extra
 from runtime.operations import caps
 from runtime.operations.services import Services
+from runtime.store import Conflict
+from runtime.store.base import Tx
 from runtime.store.models import User, UserToken
 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
@@ -43,10 +46,22 @@ class NewUserBody(Body):
 
 
 async def create_user(services: Services, tenant_id: str, body: NewUserBody) -> User:
-    """A new user; 409 `conflict` for a name taken, `limit_reached` when the tenant has
-    tenant_limits.max_users."""
-    await caps.require_room(services, caps.USERS, tenant_id)
-    return await services.store.create_user(tenant_id, body.name, body.email)
+    """A new user; 409 `conflict` for a name taken (that user's id in `details.user_id`),
+    `limit_reached` when the tenant has tenant_limits.max_users."""
+    limit = caps.limit_of(services, caps.USERS)
+
+    async def unit(tx: Tx) -> User:
+        await caps.require_room(tx, limit, caps.USERS, tenant_id)
+        return await tx.create_user(tenant_id, body.name, body.email)
+
+    try:
+        return await services.store.write(unit)
+    except Conflict as taken:
+        # A client retrying a create whose answer it lost learns which user it made.
+        existing = await services.store.get_user_by_name(tenant_id, body.name)
+        if existing is None:  # deleted again meanwhile
+            raise
+        raise ApiError(409, "conflict", str(taken), details={"user_id": existing.id}) from None
 
 
 async def create_token(services: Services, tenant_id: str, user_id: str
@@ -55,8 +70,13 @@ async def create_token(services: Services, tenant_id: str, user_id: str
     `limit_reached` when the user has tenant_limits.max_tokens_per_user live tokens."""
     if await services.store.get_user(tenant_id, user_id) is None:
         return None
-    await caps.require_room(services, caps.LIVE_TOKENS, user_id)
-    return await services.store.create_user_token(tenant_id, user_id)
+    limit = caps.limit_of(services, caps.LIVE_TOKENS)
+
+    async def unit(tx: Tx) -> tuple[UserToken, str] | None:
+        await caps.require_room(tx, limit, caps.LIVE_TOKENS, user_id)
+        return await tx.create_user_token(tenant_id, user_id)
+
+    return await services.store.write(unit)
 
 
 async def revoke_token(services: Services, tenant_id: str, user_id: str, token_id: str

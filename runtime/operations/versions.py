@@ -19,6 +19,7 @@ from runtime.openapi.models import VersionOut, dump
 from runtime.operations import caps
 from runtime.operations.modules import module_changed
 from runtime.operations.services import Services
+from runtime.ratelimit import Refused
 from runtime.store.base import Tx
 from runtime.store.errors import Conflict
 from runtime.store.models import JSON, Module, ScriptVersion
@@ -66,14 +67,21 @@ async def check_script(services: Services, tenant_id: str, source: str) -> None:
 
     Each tenant's checks are a scheduling group of their own: one tenant's slow checks make
     only its own checks yield to other work (sandbox.scheduler), not everyone's uploads. Each
-    check starts a worker, so it spends the tenant's run rate (`Refused`, 429, past it).
+    check starts a worker, so it spends the tenant's run rate and its budget of checks'
+    worker starts (sandbox.check_burst; `Refused`, 429, past either).
     """
     size = len(source.encode("utf-8"))
     if size > MAX_SOURCE_BYTES:
         message = f"the script is {size} bytes; the limit is {MAX_SOURCE_BYTES} (64 KiB)"
         raise ScriptRefused(message, [CompileProblem(None, message)])
     services.runner.limiter.admit_run(tenant_id)
-    outcome = await services.pool.check(source, group=check_group(tenant_id))
+    group = check_group(tenant_id)
+    outcome = await services.pool.check(source, group=group)
+    if outcome.limit == "restarts" and outcome.error is not None:
+        # Not the script's problem: its checks started workers too often (sandbox/pool.py);
+        # a 429 the builder can retry, not a 422 listing the budget as a problem of the script.
+        raise Refused(outcome.error.message + " (sandbox.check_burst, sandbox.checks_per_minute)",
+                      services.pool.seconds_until_starts(group))
     if not outcome.ok:
         raise refusal(outcome)
 
@@ -148,13 +156,20 @@ async def save_version(services: Services, module: Module, key_id: str | None,
     `conflict` when activating over a change the client did not see (see `NewVersion`), 409
     `limit_reached` when the module has tenant_limits.max_versions_per_module."""
     store = services.store
-    await caps.require_room(services, caps.VERSIONS, module.id)
+    await caps.has_room(services, caps.VERSIONS, module.id)  # before the check's worker
     tenant_id = module.tenant_id
     if new.base_version_id is not None:
         found(await store.get_version(tenant_id, module.id, new.base_version_id),
               f"version {new.base_version_id}")
     await check_script(services, tenant_id, new.source)
-    version, active_id = await store.write(add_version_unit(tenant_id, key_id, module.id, new))
+    add = add_version_unit(tenant_id, key_id, module.id, new)
+    limit = caps.limit_of(services, caps.VERSIONS)
+
+    async def unit(tx: Tx) -> Added:
+        await caps.require_room(tx, limit, caps.VERSIONS, module.id)
+        return await add(tx)
+
+    version, active_id = await store.write(unit)
     module_changed(services, module.id)
     return Saved(found(version, "module"), active_id)
 

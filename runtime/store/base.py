@@ -221,11 +221,27 @@ class Tx(Protocol):
         """Delete up to `limit` kept sign-outs of console sessions expired by `now`."""
         ...
 
+    async def prune_revoked_credentials(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` user tokens and API keys each revoked before `before` (an API
+        key named by a stored version as its author stays)."""
+        ...
+
     async def prune_expired_storage(self, now: datetime, limit: int) -> int:
         """Delete up to `limit` storage keys expired by `now`, of any modules."""
         ...
 
     # --- management (API) -----------------------------------------------------------------
+
+    async def count_owned(self, kind: OwnedKind, owner_id: str) -> int:
+        """How many of `kind` the owner has (queries.OWNED_COUNTS), for its cap
+        (operations/caps.py). Holds the owner's cap lock to COMMIT (PostgreSQL; SQLite's one
+        writer serialises units anyway): count, then create, in one unit, and no other unit
+        creates one meanwhile."""
+        ...
+
+    async def list_bindings(self, tenant_id: str, module_id: str) -> list[Binding] | None:
+        """By member id; None: no such module."""
+        ...
 
     async def get_module(self, tenant_id: str, module_id: str) -> Module | None: ...
 
@@ -334,8 +350,9 @@ class Tx(Protocol):
         ...
 
     async def close_tenant(self, tenant_id: str) -> ClosedTenant | None:
-        """First step of deleting a tenant: its credentials end, its webhook tokens change;
-        the counts. None: no such tenant."""
+        """First step of deleting a tenant: it is marked as being deleted (hidden, refusing
+        new work), its credentials end, its webhook tokens change; the counts. None: no such
+        tenant. A tenant marked already is closed again (a resumed deletion)."""
         ...
 
     async def delete_tenant_batch(self, tenant_id: str, limit: int) -> int:
@@ -416,6 +433,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def list_tenants(self, limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[Tenant]: ...
+
+    @abc.abstractmethod
+    async def deleting_tenants(self) -> list[str]:
+        """The ids of the tenants whose deletion started and did not finish (the process
+        stopped, the storage failed), the oldest first; `get_tenant` and `list_tenants` do
+        not show them."""
 
     @abc.abstractmethod
     async def signed_out_sessions(self, now: datetime) -> list[tuple[str, datetime]]:
@@ -602,9 +625,10 @@ class Store(abc.ABC):
     async def list_notifications(
         self, tenant_id: str, user_id: str, *, after_id: str | None = None,
         since: datetime | None = None, limit: int = DEFAULT_LIMIT, newest: bool = False,
-        upto_id: str | None = None,
+        upto_id: str | None = None, offset: int = 0,
     ) -> list[Notification]:
-        """A user's notifications, OLDEST first, after a given one and/or at/after a time.
+        """A user's notifications, OLDEST first, after a given one and/or at/after a time;
+        the first `offset` of those skipped (the API's pages).
 
         For a reconnecting client: pass the id of the last notification it saw. An unknown
         `after_id` is ignored (the client then gets what `since` selects). `newest`: when more

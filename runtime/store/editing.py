@@ -20,8 +20,10 @@ Tenants
     runs in steps (`runtime/tenant_removal.py` drives them): first one unit closes the tenant
     (its API keys and user tokens revoked, its webhook tokens replaced: nothing new can
     arrive) and counts what it owns; then units of at most `limit` rows each; then the tenant
-    row itself, with what remains by ON DELETE CASCADE. A deletion that stopped half-way
-    (the process ended) is finished by running it again.
+    row itself, with what remains by ON DELETE CASCADE. The closing unit marks the tenant
+    (`deleting_at`): from then on reads and creates treat it as gone. A deletion that stopped
+    half-way (the process ended, the storage failed) is finished by running it again, which
+    a node does for every marked tenant when it starts.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ _MAX_MARKS = 400  # numbers compared in one statement
 async def tenant_counts(reads: Reads, tenant_id: str) -> dict[str, int] | None:
     """What the tenant owns, per kind (TENANT_KINDS); None: no such tenant. A read: the
     Store runs it on a reader (reads.py), so counting millions of rows holds no writer."""
-    if await reads.get_tenant(tenant_id) is None:
+    if not await reads.tenant_exists(tenant_id):  # being deleted or not
         return None
     row = await reads._port.one(_COUNTS_SQL, [tenant_id])
     return {kind: int(row[kind]) for kind in TENANT_KINDS}
@@ -241,6 +243,11 @@ class Editing(Reads):
             "SELECT id FROM users WHERE tenant_id = $1 ORDER BY id", [tenant_id])]
         module_ids = [r["id"] for r in await self._port.all(
             "SELECT id FROM modules WHERE tenant_id = $1 ORDER BY id", [tenant_id])]
+        # First: from this unit's commit on the tenant is hidden and refuses new keys, users
+        # and modules, so a deletion cut short leaves nothing usable (and the next start
+        # finds it). A resumed deletion keeps the first mark.
+        await self._port.run("UPDATE tenants SET deleting_at = $1 WHERE id = $2 "
+                             "AND deleting_at IS NULL", [now, tenant_id])
         await self._port.run("UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 "
                              "AND revoked_at IS NULL", [now, tenant_id])
         await self._port.run("UPDATE user_tokens SET revoked_at = $1 WHERE revoked_at IS NULL "

@@ -37,11 +37,16 @@ reads a fresh snapshot (READ COMMITTED), so it sees everything the previous hold
   meanwhile. So before creating a contact for a number this transaction looked up and did not
   find, take the lock `(tenant, number)`, look again, and if one appeared raise `RetryUnit`:
   the store rolls back and runs the unit again, which then finds it.
-- Lock order is call keys, then users, then contact, then module (acting's own order:
+- Lock order is call keys, then users, then cap, then contact, then module (acting's own order:
   event, record, storage), so these cannot wait on each other in a cycle in practice; should
   an odd script make one (an event and a record of different calls in one result, or a call
   found by its numbers whose callId must be locked after the scene took its users),
   PostgreSQL detects the deadlock and the store runs the unit again.
+- **Cap locks**, `(kind, owner)`: a unit creating something capped (tenant_limits.max_*,
+  runtime/operations/caps.py) takes it before it counts what the owner has (`tx.count_owned`)
+  and holds it to COMMIT, so two creations at once cannot both pass a count that only one of
+  them fits under. Contacts' is taken before the new contact's numbers are locked, by acting
+  (after its call keys and users) and by the API alike.
 - **Retention lock**, `(retention)`, tried without waiting by each batch of the pruner and
   the usage roll-up (store/retention.py): one node does that work at a time.
 - **Management writes** read the module `FOR UPDATE` (the dialect's `{for_update}`).
@@ -69,6 +74,7 @@ LOCK_MIGRATIONS = 0x566F0003
 LOCK_CALL = 0x566F0004
 LOCK_NOTIFY = 0x566F0005
 LOCK_RETENTION = 0x566F0006
+LOCK_CAP = 0x566F0007
 # Separates the parts of a lock key. Keys are hashed (hashtext) into the lock's second number:
 # two keys that collide, or a callId holding the separator, only share a lock, which may cost
 # a wait (or, twice over, a deadlock the store retries), never correctness.
@@ -148,6 +154,10 @@ class Locks:
         return None
 
     async def module(self, module_id: str) -> None:
+        return None
+
+    async def cap(self, kind: str, owner_id: str) -> None:
+        """Before counting what an owner has for its cap: held to COMMIT."""
         return None
 
     async def retention(self) -> bool:
@@ -244,6 +254,9 @@ class AdvisoryLocks(Locks):
 
     async def module(self, module_id: str) -> None:
         await self._lock(LOCK_MODULE, module_id)
+
+    async def cap(self, kind: str, owner_id: str) -> None:
+        await self._lock(LOCK_CAP, SEP.join((kind, owner_id)))
 
     async def retention(self) -> bool:
         # Without waiting: the node that does not get it skips this batch (one prunes). Not

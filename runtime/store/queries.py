@@ -41,9 +41,10 @@ from runtime.store.port import Port
 from runtime.store.pure import PureRead, pure
 from runtime.store.retention import UsageReads
 
-# What a tenant key can create, counted per owner for its cap; the owner is the tenant (modules,
-# users), the module (versions, bindings) or the user (live tokens: revoked ones do not count).
-OwnedKind = Literal["modules", "users", "versions", "bindings", "live_user_tokens"]
+# What a tenant key (or, for contacts, a missed call) can create, counted per owner for its cap;
+# the owner is the tenant (modules, users, contacts), the module (versions, bindings) or the user
+# (live tokens: revoked ones do not count).
+OwnedKind = Literal["modules", "users", "versions", "bindings", "live_user_tokens", "contacts"]
 OWNED_COUNTS: dict[str, str] = {
     "modules": "SELECT count(*) FROM modules WHERE tenant_id = $1",
     "users": "SELECT count(*) FROM users WHERE tenant_id = $1",
@@ -51,6 +52,9 @@ OWNED_COUNTS: dict[str, str] = {
     "bindings": "SELECT count(*) FROM bindings WHERE module_id = $1",
     "live_user_tokens": "SELECT count(*) FROM user_tokens WHERE user_id = $1 "
                         "AND revoked_at IS NULL",
+    # Kept by triggers (migration 0012): a new contact is made on a webhook's unit, where a
+    # count over a big tenant's contacts would hold the writer.
+    "contacts": "SELECT COALESCE((SELECT contacts FROM contact_counts WHERE tenant_id = $1), 0)",
 }
 
 R = TypeVar("R")
@@ -224,8 +228,23 @@ class Reads(UsageReads):
 
     # --- tenants and credentials ----------------------------------------------------------------
 
+    # A tenant marked `deleting_at` is being deleted (runtime/tenant_removal.py): to the API
+    # and to every create it no longer exists; only the deletion's own steps still see it.
+
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        return await self._one(t.TENANTS, pure("SELECT * FROM tenants WHERE id = $1"), [tenant_id])
+        return await self._one(t.TENANTS, pure("SELECT * FROM tenants WHERE id = $1 "
+                                               "AND deleting_at IS NULL"), [tenant_id])
+
+    async def tenant_exists(self, tenant_id: str) -> bool:
+        """Whether the tenant row is there, being deleted or not."""
+        return await self._port.one(pure("SELECT id FROM tenants WHERE id = $1"),
+                                    [tenant_id]) is not None
+
+    async def deleting_tenants(self) -> list[str]:
+        """The tenants whose deletion was started and not finished, the oldest first."""
+        rows = await self._port.all(pure("SELECT id FROM tenants WHERE deleting_at IS NOT NULL "
+                                         "ORDER BY deleting_at, id"), [])
+        return [r["id"] for r in rows]
 
     async def ping(self) -> None:
         """A round trip to the database, for the health probe: it raises what the database
@@ -234,7 +253,8 @@ class Reads(UsageReads):
 
     async def list_tenants(self, limit: int, offset: int) -> list[Tenant]:
         return await self._all(t.TENANTS,
-                               pure("SELECT * FROM tenants ORDER BY id LIMIT $1 OFFSET $2"),
+                               pure("SELECT * FROM tenants WHERE deleting_at IS NULL "
+                                    "ORDER BY id LIMIT $1 OFFSET $2"),
                                [limit, offset])
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
@@ -611,7 +631,8 @@ class Reads(UsageReads):
 
     async def list_notifications(self, tenant_id: str, user_id: str, after_id: str | None,
                                  since: datetime | None, limit: int, newest: bool = False,
-                                 upto_id: str | None = None) -> list[Notification]:
+                                 upto_id: str | None = None, offset: int = 0
+                                 ) -> list[Notification]:
         # An unknown after_id is ignored: its subquery yields no seq, so the bound is 0.
         where = ["tenant_id = $1", "user_id = $2", "seq > COALESCE((SELECT seq FROM "
                  "notifications WHERE id = $3 AND user_id = $2), 0)"]
@@ -623,9 +644,10 @@ class Reads(UsageReads):
         if since is not None:
             params.append(self._d.time_in(since))
             where.append(f"created_at >= ${len(params)}")
-        params.append(limit)
+        params.extend((limit, offset))
         sql = (f"SELECT * FROM notifications WHERE {' AND '.join(where)} "
-               f"ORDER BY seq {'DESC' if newest else ''} LIMIT ${len(params)}")
+               f"ORDER BY seq {'DESC' if newest else ''} LIMIT ${len(params) - 1} "
+               f"OFFSET ${len(params)}")
         if newest:  # the newest `limit`, handed back oldest first like the others
             sql = f"SELECT * FROM ({sql}) AS newest ORDER BY seq"
         return await self._all(t.NOTIFICATIONS, pure(sql), params)

@@ -59,6 +59,10 @@ class QueryReads(Store):
         read: list[Tenant] = await self._read(Reads.list_tenants, limit, offset)
         return read
 
+    async def deleting_tenants(self) -> list[str]:
+        read: list[str] = await self._read(Reads.deleting_tenants)
+        return read
+
     async def signed_out_sessions(self, now: datetime) -> list[tuple[str, datetime]]:
         read: list[tuple[str, datetime]] = await self._read(Reads.signed_out_sessions, now)
         return read
@@ -273,10 +277,11 @@ class QueryReads(Store):
         limit: int = DEFAULT_LIMIT,
         newest: bool = False,
         upto_id: str | None = None,
+        offset: int = 0,
     ) -> list[Notification]:
         read: list[Notification] = await self._read(
             Reads.list_notifications, tenant_id, user_id, after_id, since, limit, newest,
-            upto_id,
+            upto_id, offset,
         )
         return read
 

@@ -301,6 +301,23 @@ class RetentionTx:
             [self._d.time_in(before), limit])
 
 
+    async def prune_revoked_credentials(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` user tokens and up to `limit` API keys revoked before
+        `before` (through their partial indexes of revoked rows, migration 0013). An API key
+        that a stored version names as its author (`created_by_key_id`) is kept while that
+        version is: it says who uploaded the version."""
+        moment = self._d.time_in(before)
+        tokens = await self._port.run(
+            "DELETE FROM user_tokens WHERE id IN (SELECT id FROM user_tokens "
+            "WHERE revoked_at IS NOT NULL AND revoked_at < $1 ORDER BY revoked_at LIMIT $2)",
+            [moment, limit])
+        keys = await self._port.run(
+            "DELETE FROM api_keys WHERE id IN (SELECT id FROM api_keys k "
+            "WHERE revoked_at IS NOT NULL AND revoked_at < $1 AND NOT EXISTS ("
+            "SELECT 1 FROM script_versions v WHERE v.created_by_key_id = k.id) "
+            "ORDER BY revoked_at LIMIT $2)", [moment, limit])
+        return tokens + keys
+
     async def prune_signed_out(self, now: datetime, limit: int) -> int:
         """Delete up to `limit` of the kept console sign-outs whose sessions expired by `now`
         (through their index by expiry)."""

@@ -57,7 +57,7 @@ from runtime.store.models import (
 )
 from runtime.store.port import Args, Port
 from runtime.store.pure import pure
-from runtime.store.queries import FIND_ENDED_CALL, FIND_OPEN_CALL
+from runtime.store.queries import FIND_ENDED_CALL, FIND_OPEN_CALL, OwnedKind
 from runtime.store.retention import RetentionTx
 from runtime.store.writes import ACTIVITY_FIXED, Batch, PendingWrites
 
@@ -400,6 +400,12 @@ class SqlTx(RetentionTx, Editing):
         self._pending.add("executions", values)
 
     # --- management -------------------------------------------------------------------------
+
+    async def count_owned(self, kind: OwnedKind, owner_id: str) -> int:
+        # Under the owner's cap lock (PostgreSQL), held to COMMIT: the unit's creation and
+        # the count it was allowed by are one step (SQLite's single writer is that already).
+        await self._locks.cap(kind, owner_id)
+        return await super().count_owned(kind, owner_id)
 
     async def _require_tenant(self, tenant_id: str) -> None:
         if await self.get_tenant(tenant_id) is None:

@@ -17,8 +17,9 @@ How each command maps (callId is always MegaFon's `callid`; the client is `phone
                type=OUTGOING     NotifyOutStart, Out: <member> -> phone
                type=ACCEPTED     NotifyAnswer (direction from `direction`): <member> answered
                type=TRANSFERRED  NotifyInternal: the call now rings at / belongs to <member>
-                                 (after the answer the service files this as "late": it is in
-                                 the call's history, and <member>'s popup comes with ACCEPTED)
+                                 (after the answer the service takes it as a transfer: <member>
+                                 is told the call rings for them, and their ACCEPTED makes them
+                                 the operator who answered)
                type=COMPLETED    NotifyEnd (In) or NotifyOutEnd (Out), Answered: the
                                  conversation is over
                type=CANCELLED    Out: NotifyOutEnd, Cancel (an outgoing call has one phone).

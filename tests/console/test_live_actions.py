@@ -306,3 +306,56 @@ async def test_a_contact_made_for_a_caller_redraws_the_colleagues_cards(
                                                        "call_id": call_id}
     card = await colleague.page(f"/console/live/cards/{call_id}")
     assert "Ivan Client" in card and "Create contact" not in card
+
+
+async def test_every_change_of_a_callers_contact_redraws_the_card(
+        console: tuple[Service, str], browser: Browser, colleague: Browser) -> None:
+    """Not only a contact made from a card: one made with the API (a CRM sync), a new name or
+    numbers, a merge and a deletion, with the API or on the contact page, tell the pages the
+    caller's recent calls rang on to draw them again. Each was left on the card (the old name,
+    a deleted contact's link, or "Create contact" for a number that had a contact, whose form
+    then ended on an error page) until the call's next event or a reload."""
+    service, _ = console
+    seed = await seed_setup(service)
+    await browser.sign_in(seed.user_token)
+    await colleague.sign_in(seed.api.secret or "")  # the tenant admin's contact page
+    changed = {"type": "call_changed"}
+    async with live_socket(browser) as mine:
+        await seed.hook_ok(start("c-1"))
+        await seed.hook_ok(end("c-1", disposition="no_answer"))
+        for _ in range(2):
+            assert (await next_notification(mine))["kind"] in {"ringing", "ended"}
+        [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+        changed["call_id"] = call["id"]
+        card = f"/console/live/cards/{call['id']}"
+        assert "Create contact" in await browser.page(card)
+
+        ivan = await seed.api.ok("POST", "/api/v1/contacts",
+                                 {"name": "Ivan Client", "phones": [CLIENT]}, status=201)
+        assert await mine.receive_json(timeout=10) == changed
+        drawn = await browser.page(card)
+        assert "Ivan Client" in drawn and "Create contact" not in drawn
+
+        await seed.api.ok("PATCH", f"/api/v1/contacts/{ivan['id']}", {"name": "Ivan Petrov"})
+        assert await mine.receive_json(timeout=10) == changed
+        assert "Ivan Petrov" in await browser.page(card)
+
+        other = await seed.api.ok("POST", "/api/v1/contacts",
+                                  {"name": "Ivan at home", "phones": ["+74951234567"]},
+                                  status=201)
+        await seed.api.ok("POST", f"/api/v1/contacts/{other['id']}/merge",
+                          {"contact_id": ivan["id"]})
+        assert await mine.receive_json(timeout=10) == changed
+        assert "Ivan at home" in await browser.page(card)
+
+        await colleague.page(f"/console/contacts/{other['id']}")
+        edited = await colleague.post_form(f"/console/contacts/{other['id']}/edit", {
+            "name": "Ivan (office)", "phones": f"{CLIENT}\n+74951234567", "region": "RU"})
+        assert edited.status == 303, await edited.text()
+        assert await mine.receive_json(timeout=10) == changed
+        assert "Ivan (office)" in await browser.page(card)
+
+        await seed.api.ok("DELETE", f"/api/v1/contacts/{other['id']}", status=204)
+        assert await mine.receive_json(timeout=10) == changed
+        drawn = await browser.page(card)
+        assert "Ivan" not in drawn and "Create contact" in drawn

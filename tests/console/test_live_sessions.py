@@ -121,6 +121,12 @@ async def test_an_operator_plays_only_their_own_calls(console: tuple[Service, st
         async with another_browser(base) as builder:
             await builder.sign_in(seed.api.secret or "")
             assert await operator_plays(builder, call["id"]) == (302, f"{RECORD_BASE}/r-1")
+    # HEAD runs no VoipGetCallLink (it would, as a GET, for a body nobody reads): 405.
+    before = (await seed.api.ok("GET", "/api/v1/executions"))["executions"]
+    head = await browser.session.head(f"{base}/console/calls/{call['id']}/recording",
+                                      allow_redirects=False)
+    assert (head.status, head.headers.get("Allow")) == (405, "GET")
+    assert (await seed.api.ok("GET", "/api/v1/executions"))["executions"] == before
 
 
 async def test_the_contact_page_offers_an_operator_only_their_recordings(

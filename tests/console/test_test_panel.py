@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from runtime.console.masking import MASK
 from runtime.console.test_panel import METHODS, methods_for, starting_request
-from runtime.store.models import Execution, ExecutionOutcome
+from runtime.redaction import MASK
+from runtime.store.models import Execution, ExecutionOutcome, Module
 
 AT = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+MODULE = Module(id="mod_1", tenant_id="ten_1", name="m", description="", region="RU",
+                settings={"crmToken": "crm-secret-77", "region": "eu"}, secrets=("crmToken",),
+                allowlist=(), webhook_token="abc", active_version_id="ver_1", created_at=AT,
+                updated_at=AT)
 
 
 def execution(ident: str, request: object, *, dry_run: bool = False) -> Execution:
@@ -32,7 +36,7 @@ def test_the_newest_real_webhook_masked_without_transport_headers() -> None:
                   dry_run=True),
         execution("exe_form", FORM),
         execution("exe_old", {"method": "POST", "url": "", "headers": [], "body": "{}"}),
-    ])
+    ], MODULE)
     assert start is not None
     assert start.execution_id == "exe_form"
     assert start.method == "POST"
@@ -43,12 +47,22 @@ def test_the_newest_real_webhook_masked_without_transport_headers() -> None:
     assert start.masked
 
 
+def test_a_secret_setting_is_masked_under_any_name() -> None:
+    start = starting_request([execution("exe_1", {
+        "method": "POST", "url": "https://svc.example/hooks/abc?k=crm-secret-77",
+        "headers": [["X-Pbx", "crm-secret-77"]], "body": '{"pass_through": "crm-secret-77"}'})],
+        MODULE)
+    assert start is not None and start.masked
+    assert "crm-secret-77" not in start.url + start.headers + start.body
+    assert start.headers == f"X-Pbx: {MASK}"
+
+
 def test_nothing_stored_or_nothing_secret() -> None:
-    assert starting_request([]) is None
-    assert starting_request([execution("exe_1", None)]) is None
+    assert starting_request([], MODULE) is None
+    assert starting_request([execution("exe_1", None)], MODULE) is None
     plain = starting_request([execution("exe_1", {
         "method": "get", "url": "https://svc.example/hooks/abc?event=start",
-        "headers": [["Accept", "*/*"]], "body": None})])
+        "headers": [["Accept", "*/*"]], "body": None})], MODULE)
     assert plain is not None and not plain.masked
     assert plain.method == "GET" and plain.body == "" and plain.headers == "Accept: */*"
 
@@ -56,5 +70,5 @@ def test_nothing_stored_or_nothing_secret() -> None:
 def test_the_method_menu_keeps_an_unusual_method() -> None:
     assert methods_for(None) == list(METHODS)
     head = starting_request([execution("exe_1", {"method": "OPTIONS", "url": "", "headers": [],
-                                                 "body": None})])
+                                                 "body": None})], MODULE)
     assert methods_for(head)[-1] == "OPTIONS"

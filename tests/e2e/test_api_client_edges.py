@@ -24,8 +24,18 @@ import yaml
 from aiohttp import web
 
 from tests.e2e.conftest import Api, Service, service_on_backend
-from tests.e2e.helpers import serving, upload
+from tests.e2e.helpers import (
+    CLIENT,
+    SEED_SCRIPT,
+    end,
+    record,
+    seed_setup,
+    serving,
+    start,
+    upload,
+)
 from tests.e2e.service_process import service_config as process_config
+from tests.e2e.test_openapi import assert_conforms
 
 SQL_INTEGER_MAX = 2**63 - 1
 
@@ -62,6 +72,40 @@ async def test_an_offset_past_the_largest_sql_integer_is_a_400_on_every_list(
         # The largest one is an empty page, not an error.
         await caller.ok("GET", f"{path}?offset={SQL_INTEGER_MAX}")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_every_list_pages_with_limit_and_offset(service: Service) -> None:
+    """Each list that documents `offset` skips that many items: page after page, a client
+    sees the whole list once. GET /api/v1/notifications documented it and ignored it: every
+    page was the first, and a client paging until an empty page never stopped."""
+    seed = await seed_setup(service, "acme")
+    await service.new_tenant("globex")
+    await seed.api.ok("POST", "/api/v1/users", {"name": "second"}, status=201)
+    await seed.api.ok("POST", "/api/v1/modules", {"name": "second"}, status=201)
+    await upload(seed.api, seed.module["id"], SEED_SCRIPT)
+    contact = await seed.api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": [CLIENT]},
+                                status=201)
+    await seed.api.ok("POST", "/api/v1/contacts", {"name": "Petr", "phones": ["+79031112233"]},
+                      status=201)
+    for call_id in ("c-1", "c-2", "c-3"):  # calls, activity, executions, notifications
+        for event in (start(call_id), end(call_id), record(call_id)):
+            await seed.hook_ok(event)
+    ids = {"{module_id}": seed.module["id"], "{contact_id}": contact["id"]}
+    paths = await list_operations(seed.api)
+    assert len(paths) >= 9, paths
+    for template in paths:
+        path = template
+        for name, value in ids.items():
+            path = path.replace(name, value)
+        caller = (service.operator if path.startswith("/api/v1/tenants")
+                  else service.api(seed.user_token) if path == "/api/v1/notifications"
+                  else seed.api)
+        whole = await caller.ok("GET", f"{path}?limit=500")
+        (key, items), = ((k, v) for k, v in whole.items() if isinstance(v, list))
+        assert len(items) >= 2, (path, whole)
+        pages = [(await caller.ok("GET", f"{path}?limit=1&offset={offset}"))[key]
+                 for offset in range(len(items) + 1)]
+        assert pages == [[item] for item in items] + [[]], path
 
 
 async def test_the_published_offset_says_its_maximum(service: Service) -> None:
@@ -355,6 +399,41 @@ async def test_lists_answer_in_the_order_their_summary_says(service: Service) ->
         assert "(by name)" in summary[path] and names == ["alpha", "zeta"], (path, names)
     contacts = [c["name"] for c in (await api.ok("GET", "/api/v1/contacts"))["contacts"]]
     assert "(" not in summary["/api/v1/contacts"] and contacts == ["alpha", "zeta"]  # newest
+
+
+async def test_lists_not_newest_first_say_so(service: Service) -> None:
+    """The document's rule is "newest first unless said otherwise": the notifications come
+    oldest first (a catch-up reads them in order) and the bindings by member id, and their
+    summaries must say so, or a client reading the newest page reads the oldest."""
+    doc = await service.operator.ok("GET", "/api/v1/openapi.json")
+    seed = await seed_setup(service, "acme")
+    for call_id in ("c-1", "c-2"):
+        await seed.hook_ok(start(call_id))
+    listed = (await service.api(seed.user_token).ok("GET", "/api/v1/notifications"))
+    calls = [n["payload"]["call"]["provider_call_id"] for n in listed["notifications"]]
+    assert calls == ["c-1", "c-2"]
+    assert "(oldest first)" in doc["paths"]["/api/v1/notifications"]["get"]["summary"]
+    path = f"/api/v1/modules/{seed.module['id']}/bindings"
+    await seed.api.ok("PATCH", path, {"bindings": {"100": seed.user["id"]}})
+    members = [b["member_id"] for b in (await seed.api.ok("GET", path))["bindings"]]
+    assert members == ["100", "101"]
+    assert "(by member id)" in doc["paths"]["/api/v1/modules/{module_id}/bindings"]["get"][
+        "summary"]
+
+
+async def test_a_create_repeated_is_told_which_record_it_made(service: Service) -> None:
+    """A client whose POST's answer was lost sends it again: the 409 names the record that
+    has the name (as a taken phone names its contact), so the retry learns its id."""
+    _, api = await service.new_tenant()
+    document = await api.ok("GET", "/api/v1/openapi.json")
+    for path, body, key in (("/api/v1/modules", {"name": "pbx"}, "module_id"),
+                            ("/api/v1/users", {"name": "Olga"}, "user_id")):
+        made = await api.ok("POST", path, body, status=201)
+        response = await api.post(path, body)
+        assert response.status == 409
+        again = await assert_conforms(document, response)
+        assert again is not None and again["error"] == "conflict"
+        assert again["details"] == {key: made["id"]}, again
 
 
 # 0 would be any free port, but the service's URLs are built from the port it is given.

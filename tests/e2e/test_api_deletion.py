@@ -5,10 +5,16 @@ part on both backends: tests/runtime/test_store_editing.py."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from runtime.store.editing import Editing
+from runtime.store.errors import StorageUnavailable
 from runtime.typedefs import POOL
-from tests.e2e.conftest import Api, Service
+from tests.e2e.conftest import Api, Service, service_on_backend
 from tests.e2e.helpers import CLIENT, SeedSetup, closed_with, end, record, seed_setup, start
 from tests.e2e.test_live_credentials import open_live
 from tests.e2e.test_openapi import assert_conforms
@@ -81,6 +87,48 @@ async def test_delete_tenant_query_is_checked(service: Service) -> None:
                                      status=400)
     assert body["error"] == "bad_request" and "dry_run" in body["message"]
     await api.ok("GET", "/api/v1/keys")  # nothing happened
+
+
+async def test_a_deletion_cut_short_is_hidden_refuses_new_keys_and_ends_at_the_next_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The storage failed after the tenant was closed, before its rows were gone: the tenant
+    must not stay listed and readable, nor take a new API key that would work on what is left
+    of it. The next start finishes the deletion without anyone repeating it."""
+    async def storage_fails(self: Editing, tenant_id: str, limit: int) -> int:
+        raise StorageUnavailable("disk full", "database or disk is full")
+
+    async with service_on_backend("sqlite", tmp_path) as service:
+        acme = await seed_setup(service, "acme")
+        globex = await seed_setup(service, "globex")
+        await a_call(acme, "c-1")
+        op = service.operator
+        with monkeypatch.context() as patch:
+            patch.setattr(Editing, "delete_tenant_batch", storage_fails)
+            refused = await op.ok("DELETE", f"/api/v1/tenants/{acme.tenant_id}", status=503)
+        assert refused["error"] == "storage_unavailable"
+
+        listed = (await op.ok("GET", "/api/v1/tenants"))["tenants"]
+        assert [t["id"] for t in listed] == [globex.tenant_id]
+        await op.ok("GET", f"/api/v1/tenants/{acme.tenant_id}", status=404)
+        refused = await op.ok("POST", f"/api/v1/tenants/{acme.tenant_id}/keys", status=404)
+        assert refused["error"] == "not_found"
+        await acme.api.ok("GET", "/api/v1/modules", status=401)
+        # A dry run still counts what is left, for an operator who wants to know.
+        left = await op.ok("DELETE", f"/api/v1/tenants/{acme.tenant_id}?dry_run=true")
+        assert left["counts"]["calls"] == 1
+
+    async with service_on_backend("sqlite", tmp_path) as service:
+        op = service.operator
+        for _ in range(200):  # the start resumes it in the background
+            answer = await op.request("DELETE", f"/api/v1/tenants/{acme.tenant_id}"
+                                      "?dry_run=true")
+            if answer.status == 404:
+                break
+            await asyncio.sleep(0.05)
+        await op.ok("DELETE", f"/api/v1/tenants/{acme.tenant_id}?dry_run=true", status=404)
+        listed = (await op.ok("GET", "/api/v1/tenants"))["tenants"]
+        assert [t["id"] for t in listed] == [globex.tenant_id]
+        await service.api(globex.api.secret).ok("GET", "/api/v1/modules")
 
 
 # --- contacts ------------------------------------------------------------------------------------
@@ -217,3 +265,24 @@ async def test_409_and_200_conform(service: Service) -> None:
         response = await service.operator.delete(f"/api/v1/tenants/{tenant_id}{query}")
         assert response.status == 200
         await assert_conforms(doc, response)
+
+
+async def test_finishing_deletions_at_start_waits_out_a_storage_outage(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start's resumption meets the storage still failing (what cut the deletion short):
+    it tries again later instead of giving up until the next start."""
+    from runtime import app
+
+    class Removal:
+        tries = 0
+
+        async def resume(self) -> list[str]:
+            self.tries += 1
+            if self.tries < 3:
+                raise StorageUnavailable("disk full", "database or disk is full")
+            return ["ten_x"]
+
+    monkeypatch.setattr(app, "RESUME_RETRY_SECONDS", 0)
+    removal = Removal()
+    await asyncio.wait_for(app.finish_deletions(removal), 5)  # type: ignore[arg-type]
+    assert removal.tries == 3

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.e2e.conftest import Api, Service
+from runtime.config import SandboxConfig
+from tests.e2e.conftest import Api, Service, service_on_backend
 
 
 def answering(text: str) -> str:
@@ -226,3 +228,29 @@ async def test_each_tenants_checks_are_scheduled_as_a_group_of_their_own(
     await b.ok("POST", f"/api/v1/modules/{module['id']}/versions",
                {"source": answering("y")}, status=201)
     assert groups == [f"check:{a_id}", f"check:{b_id}"]
+
+
+async def test_checks_past_the_tenants_budget_of_checks_are_429_not_a_script_problem(
+        tmp_path: Path) -> None:
+    """Each check starts a sandbox worker, charged to the tenant's own budget of checks
+    (sandbox.check_burst, checks_per_minute): past it, a 429 with Retry-After, and the
+    tenant's other work and another tenant's checks go on."""
+    sandbox = SandboxConfig(workers=2, check_burst=2, checks_per_minute=1)
+    async with service_on_backend("sqlite", tmp_path, sandbox=sandbox) as service:
+        _, api = await service.new_tenant()
+        module = await new_module(api)
+        source = {"source": answering("x")}
+        for _ in range(2):
+            assert await api.ok("POST", "/api/v1/check", source) == {"ok": True}
+        response = await api.post("/api/v1/check", source)
+        body = await response.json()
+        assert response.status == 429, body
+        assert body["error"] == "rate_limited"
+        assert "script checks started sandbox workers too often" in body["message"]
+        assert "sandbox.check_burst" in body["message"]
+        assert 1 <= int(response.headers["Retry-After"]) <= 60
+        # An upload checks too: refused alike, and nothing is stored.
+        await upload(api, module, answering("x"), status=429)
+        assert await versions(api, module) == []
+        _, other = await service.new_tenant("other")
+        assert await other.ok("POST", "/api/v1/check", source) == {"ok": True}

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import zlib
@@ -432,6 +433,43 @@ async def test_slow_clients_are_cut_off_while_others_are_served(tmp_path: Path) 
             assert response.status == 408, response.text
             if kind == "hook":
                 assert response.json()["error"] == "request_timeout"
+
+
+STALL_DEADLINE = 2.0
+
+
+async def test_a_client_that_reads_none_of_its_responses_is_cut_off(tmp_path: Path) -> None:
+    """A client asking for large answers (the API reference, anonymously, 40 times on one
+    connection) that reads none of them held its connection, the handler waiting to write
+    and megabytes of buffers for ever, and the connection budget never sheds a connection
+    serving a request: enough of them and no one else could connect. Others are served while
+    it waits; once it has taken nothing for `response_stall_seconds` it is cut off, and what
+    it then reads ends short of the 40 answers."""
+    async with edge_service(tmp_path, response_stall_seconds=STALL_DEADLINE) as edge:
+        loop = asyncio.get_running_loop()
+        async with edge.session.get("/api/v1/docs") as response:
+            one = len(await response.read())
+        with socket.socket() as unread:
+            unread.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            unread.setblocking(False)
+            await loop.sock_connect(unread, ("127.0.0.1", edge.port))
+            await loop.sock_sendall(
+                unread, raw_http.head("GET", "/api/v1/docs", [("Connection", "keep-alive")]) * 40)
+            waited = loop.time() + STALL_DEADLINE + 2
+            while loop.time() < waited:
+                async with edge.session.get("/healthz") as response:
+                    assert response.status == 200
+                await asyncio.sleep(0.25)
+            received, ended = 0, False
+            try:
+                while chunk := await asyncio.wait_for(loop.sock_recv(unread, 65536), 10):
+                    received += len(chunk)
+                ended = True  # closed
+            except ConnectionError:
+                ended = True  # reset
+            except TimeoutError:
+                pass  # still open, every answer sent: nothing was cut
+    assert ended and received < 40 * one, (ended, received, 40 * one)
 
 
 async def test_a_slow_but_steady_body_is_within_its_own_deadline(tmp_path: Path) -> None:

@@ -10,13 +10,14 @@ from typing import Any
 import jsonschema_rs
 import pytest
 from aiohttp import ClientResponse, web
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from runtime.api import common
 from runtime.app import create_app
 from runtime.openapi import EXCLUDED, build_document, operations
 from runtime.openapi.doc import doc_of
 from runtime.openapi.examples import EXAMPLES
+from runtime.operations.contacts import ContactPatch
 from tests.e2e.conftest import OPERATOR_TOKEN, Service, service_config
 
 
@@ -162,6 +163,22 @@ def test_examples_are_valid_bodies(app: Any) -> None:
         assert name in document["components"]["schemas"], f"no schema {name}"
         for example in examples:
             bodies[name].model_validate(example)
+
+
+def test_a_contact_edit_is_documented_as_changing_name_or_phones(app: Any) -> None:
+    """PATCH /api/v1/contacts/{id} refuses a body that gives neither `name` nor `phones` (a
+    422 `(body): give name, phones or both`); the schema says so, so that a client built from
+    the document does not send one, and the document accepts exactly what the API does."""
+    validator = schema_validator(build_document(app),
+                                 {"$ref": "#/components/schemas/ContactPatch"})
+    for body in ({}, {"region": "DE"}, {"name": None}, {"name": None, "phones": None}):
+        assert not validator.is_valid(body), body
+        with pytest.raises(ValidationError):
+            ContactPatch.model_validate(body)
+    for body in ({"name": "Olga"}, {"phones": []}, {"name": "Olga", "phones": None},
+                 {"name": None, "phones": ["+7 916 123-45-67"], "region": "RU"}):
+        assert validator.is_valid(body), body
+        ContactPatch.model_validate(body)
 
 
 def _subclasses(cls: type[BaseModel]) -> list[type[BaseModel]]:

@@ -301,6 +301,15 @@ async def test_recording_reported_apart_from_the_end_joins_the_record(zd: Tenant
     assert contact_id is None  # an answered call from an unknown number makes no contact
     assert detail["activity"]["data"]["call"]["call_id"] == "1709540400.9"
 
+    # Zadarma retries that END (its reply was lost): a repeat, the recording stays (the
+    # retry's record, without it, erased it).
+    await zd.notify_ok(end("in_2222", caller="79035550022", recording=""))
+    detail = await zd.api.ok("GET", f"/api/v1/calls/{calls['in_2222']['id']}")
+    assert detail["has_record"] is True
+    assert detail["activity"]["data"]["call"]["call_id"] == "1709540400.9"
+    assert [e["effect"] for e in detail["events"] if e["kind"] == "call_record"] == [
+        "applied", "applied", "repeat"]
+
 
 async def test_every_disposition_string_is_mapped(zd: Tenant) -> None:
     expected = {

@@ -90,3 +90,21 @@ async def test_a_tenant_key_in_the_url_is_refused_and_runs_nothing(service: Serv
     # In the header it plays; a user token in the URL still does.
     assert await play(seed, calls["c-1"], None) == (302, f"{RECORD_BASE}/r-1")
     assert await play(seed, calls["c-1"], seed.user_token) == (302, f"{RECORD_BASE}/r-1")
+
+
+async def test_head_on_a_recording_is_405_and_runs_no_script(service: Service) -> None:
+    """aiohttp answers HEAD on a GET route by running the GET: a link checker or a preview
+    ran the module's VoipGetCallLink (its fetches, an execution row) for a body it never
+    reads. Only GET plays."""
+    seed = await seed_setup(service)
+    calls = await recorded_calls(seed)
+    before = (await seed.api.ok("GET", "/api/v1/executions"))["executions"]
+    path = f"/api/v1/calls/{calls['c-1']}/recording"
+    for query, headers in (("", {"Authorization": f"Bearer {seed.api.secret}"}),
+                           (f"?token={seed.user_token}", {}),
+                           ("?format=json", {"Authorization": f"Bearer {seed.api.secret}"})):
+        response = await service.client.head(path + query, headers=headers,
+                                              allow_redirects=False)
+        assert (response.status, response.headers.get("Allow")) == (405, "GET"), query
+    assert (await seed.api.ok("GET", "/api/v1/executions"))["executions"] == before
+    assert await play(seed, calls["c-1"], None) == (302, f"{RECORD_BASE}/r-1")

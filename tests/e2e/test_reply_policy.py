@@ -90,6 +90,18 @@ async def test_an_allowed_reply_arrives_intact_with_the_security_headers(
     assert not sent(response, "Set-Cookie")
 
 
+@pytest.mark.parametrize("form", FORMS)
+async def test_a_reply_arrives_in_the_charset_its_content_type_names(
+    seed: SeedSetup, form: str
+) -> None:
+    """A PBX that asks for windows-1251 read the UTF-8 the service sent as mojibake."""
+    content_type = "text/xml; charset=windows-1251"
+    response = await ask(seed, form, [("Content-Type", content_type)], "<name>Иван</name>")
+    assert response.status == 200
+    assert sent(response, "Content-Type") == [content_type]
+    assert await response.read() == "<name>Иван</name>".encode("cp1251")
+
+
 async def test_a_reply_without_content_type_is_sent_as_bytes_nothing_runs(
     seed: SeedSetup,
 ) -> None:

@@ -63,14 +63,34 @@ def test_first_start_without_configuration_generates_an_operator_token(tmp_path:
     finally:
         process.terminate()
         process.wait(10)
-    # A second start keeps the same token.
+    # A second start keeps the same token, and says where it is without printing it again
+    # (a supervisor keeps every start's output in its log).
     process = subprocess.Popen(
         [sys.executable, "-m", "runtime", "serve", "--port", str(port)],
         cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
     )
     try:
         banner = read_until(process.stderr, "Get started:")
-        assert token in banner and "generated now" not in banner
+        assert "generated now" not in banner
+        assert token not in banner and token[:11] + "…" in banner
+        assert str(token_file.resolve()) in banner
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_an_operator_token_from_the_environment_is_never_printed(tmp_path: Path) -> None:
+    port = free_port()
+    chosen = "operator-chosen-secret-5d2f9a"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOIP_RUNTIME_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runtime", "serve", "--port", str(port)],
+        cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        env={**env, "VOIP_RUNTIME_OPERATOR_TOKEN": chosen},
+    )
+    try:
+        banner = read_until(process.stderr, "Get started:")
+        assert chosen not in banner and "from the configuration" in banner
     finally:
         process.terminate()
         process.wait(10)

@@ -1,8 +1,11 @@
 """Caps on what one tenant key can create (tenant_limits.max_*): past one, the API answers 409
-`limit_reached` naming the configuration key, creates nothing, and other tenants go on."""
+`limit_reached` naming the configuration key, creates nothing, and other tenants go on. Many
+creations at once pass a cap no further than one at a time. A missed call past the contacts'
+cap is recorded without its contact, and its execution says why."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +14,10 @@ import pytest
 
 from runtime.config import TenantLimitsConfig
 from tests.e2e.conftest import SEED_SCRIPT, Api, Service, service_on_backend
+from tests.e2e.helpers import seed_setup
 
 CAPS = TenantLimitsConfig(max_modules=2, max_users=2, max_tokens_per_user=2,
-                          max_versions_per_module=2, max_bindings_per_module=2)
+                          max_versions_per_module=2, max_bindings_per_module=2, max_contacts=2)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -91,6 +95,85 @@ async def test_bindings_are_capped_per_module(capped: Service) -> None:
     assert [b["member_id"] for b in replaced["bindings"]] == ["201"]
 
 
+async def test_contacts_are_capped_per_tenant(capped: Service) -> None:
+    _, api = await capped.new_tenant()
+    await api.ok("POST", "/api/v1/contacts", {"name": "Ivan", "phones": ["+79161234567"]},
+                 status=201)
+    two = {"contacts": [{"name": "Olga", "phones": ["+79161234568"]},
+                        {"name": "Petr", "phones": ["+79161234569"]}]}
+    refused(await api.ok("POST", "/api/v1/contacts/bulk", two, status=409), "max_contacts")
+    await api.ok("POST", "/api/v1/contacts", two["contacts"][0], status=201)
+    refused(await api.ok("POST", "/api/v1/contacts", two["contacts"][1], status=409),
+            "max_contacts")
+    listed = (await api.ok("GET", "/api/v1/contacts"))["contacts"]
+    assert sorted(c["name"] for c in listed) == ["Ivan", "Olga"]
+    # Deleting one makes room again (the count follows deletions too).
+    await api.ok("DELETE", f"/api/v1/contacts/{listed[0]['id']}", status=204)
+    await api.ok("POST", "/api/v1/contacts", two["contacts"][1], status=201)
+
+
+async def test_a_missed_call_past_the_contacts_cap_is_recorded_without_a_contact(
+    capped: Service,
+) -> None:
+    seed = await seed_setup(capped)
+    for n in range(3):  # missed calls from three new numbers; room for two contacts
+        await seed.hook_ok({"type": "record", "callId": f"m-{n}", "srcPhone": f"+7926000000{n}",
+                            "dstPhone": "101", "direction": "in", "disposition": "no_answer",
+                            "duration": 0})
+    api = seed.api
+    calls = (await api.ok("GET", "/api/v1/calls"))["calls"]
+    assert sorted(c["provider_call_id"] for c in calls) == ["m-0", "m-1", "m-2"]
+    contacts = (await api.ok("GET", "/api/v1/contacts"))["contacts"]
+    assert sorted(c["phones"][0]["normalized"] for c in contacts) == [
+        "+79260000000", "+79260000001"]
+    [third] = [c for c in calls if c["provider_call_id"] == "m-2"]
+    assert third["contact_id"] is None and third["state"] == "ended"
+    listed = (await api.ok("GET", "/api/v1/executions"))["executions"]
+    effects = [(await api.ok("GET", f"/api/v1/executions/{e['id']}"))["effects"]
+               for e in listed]
+    [skipped] = [f["contact_not_created"] for f in effects if "contact_not_created" in f]
+    assert skipped["phone"] == "+79260000002" and skipped["reason"] == "limit_reached"
+    assert skipped["max"] == 2 and "tenant_limits.max_contacts" in skipped["message"]
+    # Its activity entry is there too, naming the number.
+    [entry] = [e for e in effects if e["record"] and e["record"]["id"] == third["id"]]
+    assert entry["activity"]["action"] == "created" and entry["contact_created"] is None
+
+
+async def test_creations_at_once_pass_a_cap_no_further_than_one_at_a_time(
+    capped: Service,
+) -> None:
+    """Each cap is checked in the creating transaction: a burst of requests sent together
+    cannot all pass a count made before any of them was stored."""
+    _, api = await capped.new_tenant()
+
+    async def status(method: str, path: str, body: Any) -> int:
+        response = await api.request(method, path, json=body)
+        await response.read()
+        return response.status
+
+    async def burst(method: str, path: str, bodies: list[Any]) -> list[int]:
+        return sorted(await asyncio.gather(*(status(method, path, body) for body in bodies)))
+
+    assert await burst("POST", "/api/v1/modules",
+                       [{"name": f"m{n}"} for n in range(8)]) == [201] * 2 + [409] * 6
+    assert await burst("POST", "/api/v1/users",
+                       [{"name": f"u{n}"} for n in range(8)]) == [201] * 2 + [409] * 6
+    assert await burst("POST", "/api/v1/contacts",
+                       [{"name": f"c{n}", "phones": [f"+7926111000{n}"]} for n in range(8)]
+                       ) == [201] * 2 + [409] * 6
+    user = (await api.ok("GET", "/api/v1/users"))["users"][0]
+    assert await burst("POST", f"/api/v1/users/{user['id']}/tokens",
+                       [None] * 8) == [201] * 2 + [409] * 6
+    module = (await api.ok("GET", "/api/v1/modules"))["modules"][0]
+    bindings = f"/api/v1/modules/{module['id']}/bindings"
+    assert await burst("PATCH", bindings, [{"bindings": {f"{100 + n}": user["id"]}}
+                                           for n in range(8)]) == [200] * 2 + [409] * 6
+    assert len((await api.ok("GET", "/api/v1/modules"))["modules"]) == 2
+    assert len((await api.ok("GET", "/api/v1/users"))["users"]) == 2
+    assert len((await api.ok("GET", "/api/v1/contacts"))["contacts"]) == 2
+    assert len((await api.ok("GET", bindings))["bindings"]) == 2
+
+
 async def test_console_refuses_past_a_cap_alike(tmp_path: Path) -> None:
     """The console's forms come to the same operations: the same refusal, on the page."""
     from aiohttp import ClientSession, CookieJar
@@ -121,6 +204,14 @@ async def test_console_refuses_past_a_cap_alike(tmp_path: Path) -> None:
                                             {"newest_token": tokens[0]["id"]})
             assert token.status == 409
             assert "tenant_limits.max_tokens_per_user" in await token.text()
+            for n in range(2):
+                await api.ok("POST", "/api/v1/contacts",
+                             {"name": f"c{n}", "phones": [f"+7926111000{n}"]}, status=201)
+            await browser.page("/console/modules")
+            contact = await browser.post_form("/console/contacts",
+                                              {"name": "Olga", "phone": "+79261110009"})
+            assert contact.status == 409
+            assert "tenant_limits.max_contacts" in await contact.text()
         assert len((await api.ok("GET", "/api/v1/modules"))["modules"]) == 2
         assert len((await api.ok("GET", "/api/v1/users"))["users"]) == 2
 

@@ -345,3 +345,47 @@ async def test_live_socket_catches_up_after_reconnect(seed: SeedSetup) -> None:
     assert missed["kind"] == "answered" and missed["missed"] is True
     assert (await socket.receive_json())["type"] == "caught_up"
     await socket.close()
+
+
+async def test_a_call_ended_by_its_record_alone_is_redrawn_where_it_rang(
+        seed: SeedSetup) -> None:
+    """The platform's documented way: NotifyStart for the popup, then only the callRecord. The
+    record ends the call, yet the contract's table notifies for events only: the operator's
+    page showed it ringing until reloaded. Now the socket says the call changed (once: a
+    retried record says nothing more)."""
+    socket = await seed.service.client.ws_connect(f"/api/v1/live?token={seed.user_token}")
+    assert [(await socket.receive_json())["type"] for _ in range(2)] == ["hello", "caught_up"]
+    await seed.hook_ok(start())
+    assert (await next_notification(socket))["kind"] == "ringing"
+    await seed.hook_ok(record(disposition="no_answer", duration=0, record_id=None))
+    [call] = await calls(seed)
+    assert call["state"] == "ended"
+    changed = await asyncio.wait_for(socket.receive_json(), 10)
+    assert changed == {"type": "call_changed", "call_id": call["id"]}
+    await seed.hook_ok(record(disposition="no_answer", duration=0, record_id=None))  # a retry
+    # The end event coming after it is the table's: "ended", the next message (the retried
+    # record said nothing).
+    await seed.hook_ok(end(disposition="no_answer"))
+    following = await asyncio.wait_for(socket.receive_json(), 10)
+    assert (following["type"], following["kind"]) == ("notification", "ended")
+    await socket.close()
+
+
+async def test_a_missed_calls_record_after_its_end_redraws_the_call_with_its_contact(
+        seed: SeedSetup) -> None:
+    """The end came first (its "ended" notification had no contact: none had the number);
+    the record then created the contact. The page kept offering "Create contact" for a number
+    a contact now has: the socket now says the call changed."""
+    socket = await seed.service.client.ws_connect(f"/api/v1/live?token={seed.user_token}")
+    assert [(await socket.receive_json())["type"] for _ in range(2)] == ["hello", "caught_up"]
+    await seed.hook_ok(start())
+    assert (await next_notification(socket))["kind"] == "ringing"
+    await seed.hook_ok(end(disposition="no_answer"))
+    ended = await next_notification(socket)
+    assert ended["kind"] == "ended" and ended["payload"]["contact"] is None
+    await seed.hook_ok(record(disposition="no_answer", duration=0, record_id=None))
+    [call] = await calls(seed)
+    assert call["contact_id"] is not None
+    changed = await asyncio.wait_for(socket.receive_json(), 10)
+    assert changed == {"type": "call_changed", "call_id": call["id"]}
+    await socket.close()

@@ -7,6 +7,7 @@ database, as several nodes would be, applying events of the same call at once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -985,3 +986,131 @@ async def test_an_answer_reported_after_the_end_is_late_but_says_who_answered(
     call = await world.store.get_call(world.tenant.id, late.call.id)
     assert call is not None and (call.answered_phone, call.answered_user_id) == (
         "102", world.bob.id)
+
+
+async def test_an_answer_after_an_end_that_nobody_answered_says_nobody_answered(
+    world: World,
+) -> None:
+    """The end's disposition is final: a NotifyAnswer arriving after a 'no_answer' end (a
+    provider's reordered delivery) is kept in the history as late, and the call stays answered
+    by nobody, not listed among 101's answered calls."""
+    await world.run(event("NotifyStart"))
+    await world.run(event("NotifyEnd", disposition="no_answer"))
+    late = await world.run(event("NotifyAnswer", disposition="answered"))
+    assert late.call is not None and late.call.late and late.pushes == ()
+    call = await world.store.get_call(world.tenant.id, late.call.id)
+    assert call is not None and call.state is CallState.ENDED
+    assert call.disposition == "no_answer"
+    assert (call.answered_phone, call.answered_user_id) == (None, None)
+    events = await world.store.list_call_events(world.tenant.id, late.call.id)
+    assert [(e.kind, e.effect) for e in events][-1] == ("notify_answer", EventEffect.LATE)
+    # The same when a missed call's record ended it (busy), with no end event.
+    await world.run(event("NotifyStart", call_id="c2"))
+    await world.run(record(disposition="busy", duration=0, call_id="c2"))
+    late = await world.run(event("NotifyAnswer", disposition="answered", call_id="c2"))
+    assert late.call is not None and late.call.late
+    call = await world.store.get_call(world.tenant.id, late.call.id)
+    assert call is not None and (call.answered_phone, call.answered_user_id) == (None, None)
+
+
+async def test_a_late_answer_event_says_who_answered_over_an_earlier_records_word(
+    world: World,
+) -> None:
+    """Who answered comes from NotifyAnswer, or from an Answered record only when no answer
+    event came: the answer event arriving after the record still says it."""
+    await world.run(event("NotifyStart", dst=COMPANY))
+    await world.run(record(dst="101", disposition="answered", duration=30))
+    late = await world.run(event("NotifyAnswer", dst="102", disposition="answered"))
+    assert late.call is not None and late.call.late
+    call = await world.store.get_call(world.tenant.id, late.call.id)
+    assert call is not None and (call.answered_phone, call.answered_user_id) == (
+        "102", world.bob.id)
+
+
+async def test_an_outgoing_call_taken_over_at_another_phone_ends_for_both_operators(
+    world: World,
+) -> None:
+    """101 dials, the call is transferred to 102, who answers; NotifyOutEnd names the dialling
+    phone (or the one holding the call): both operators' cards end, each once."""
+    for end_at, call_id in (("101", "o1"), ("102", "o2")):
+        out = {"direction": "out", "dst": CLIENT, "call_id": call_id}
+        await world.run(event("NotifyOutStart", src="101", **out))
+        await world.run(event("NotifyAnswer", src="101", disposition="answered", **out))
+        moved = await world.run(event("NotifyInternal", src="102", **out))
+        assert told(moved) == [(world.bob.id, "ringing")]
+        taken = await world.run(event("NotifyAnswer", src="102", disposition="answered", **out))
+        assert told(taken) == [(world.bob.id, "answered")]
+        ended = await world.run(event("NotifyOutEnd", src=end_at, disposition="answered",
+                                      **out))
+        assert sorted(told(ended)) == sorted([(world.alice.id, "ended"),
+                                              (world.bob.id, "ended")]), end_at
+        again = await world.run(event("NotifyOutEnd", src=end_at, disposition="answered",
+                                      **out))
+        assert again.call is not None and again.call.repeat and again.pushes == ()
+    # An outgoing call first seen at its end still tells the dialling operator.
+    first = await world.run(event("NotifyOutEnd", direction="out", src="103", dst=CLIENT,
+                                  disposition="no_answer", call_id="o3"))
+    assert told(first) == [(world.carol.id, "ended")]
+
+
+async def test_a_retried_earlier_record_never_undoes_a_later_one(world: World) -> None:
+    """Zadarma: NOTIFY_END brings the record without the recording, NOTIFY_RECORD the same
+    record with it; the provider then retries NOTIFY_END (its reply was lost). That retry is a
+    record already stored: a repeat, and the recording stays (it was erased, the call left
+    without a player)."""
+    await world.run(event("NotifyStart"))
+    await world.run({**event("NotifyEnd", disposition="answered"), **record(duration=30)})
+    recorded = await world.run(record(duration=30, call={"rec": "r-1"}))
+    assert recorded.activity is not None and recorded.activity.action == "updated"
+    before = await world.snapshot()
+    retried = await world.run({**event("NotifyEnd", disposition="answered"),
+                               **record(duration=30)})
+    assert retried.call is not None and retried.call.repeat
+    assert retried.record is not None and retried.record.repeat
+    assert retried.activity is not None and retried.activity.action == "unchanged"
+    assert retried.pushes == ()
+    assert await world.snapshot() == before
+    call = await world.store.get_call(world.tenant.id, retried.record.id)
+    assert call is not None and call.has_record and call.record_call == {"rec": "r-1"}
+    entry = await world.store.get_activity_for_call(world.tenant.id, call.id)
+    assert entry is not None and entry.data["call"] == {"rec": "r-1"}  # type: ignore[index]
+    events = await world.store.list_call_events(world.tenant.id, call.id)
+    assert [(e.kind, e.effect) for e in events][-2:] == [
+        ("notify_end", EventEffect.REPEAT), ("call_record", EventEffect.REPEAT)]
+    # A record that differs from every stored one is still an update (a corrected duration).
+    corrected = await world.run(record(duration=31, call={"rec": "r-1"}))
+    assert corrected.activity is not None and corrected.activity.action == "updated"
+
+
+@pytest.mark.parametrize("direction", ["in", "out"])
+async def test_every_order_of_a_transferred_call_ends_for_everyone_it_reached(
+    world: World, direction: str,
+) -> None:
+    """101 takes the call, it is transferred to 102, who takes it, and it ends: whatever order
+    the five webhooks arrive in, every user told anything of the call is told it ended (an
+    outgoing call's end told only the dialling operator), nobody is told a kind twice, and the
+    call ends answered."""
+    if direction == "in":
+        def at(kind: str, phone: str, **more: Any) -> dict[str, Any]:
+            return event(kind, dst=phone, call_id=call_id, **more)
+        plan = [("NotifyStart", "101", {}), ("NotifyAnswer", "101", {"disposition": "answered"}),
+                ("NotifyInternal", "102", {}), ("NotifyAnswer", "102", {"disposition": "answered"}),
+                ("NotifyEnd", "102", {"disposition": "answered"})]
+    else:
+        def at(kind: str, phone: str, **more: Any) -> dict[str, Any]:
+            return event(kind, direction="out", src=phone, dst=CLIENT, call_id=call_id, **more)
+        plan = [("NotifyOutStart", "101", {}), ("NotifyAnswer", "101", {"disposition": "answered"}),
+                ("NotifyInternal", "102", {}), ("NotifyAnswer", "102", {"disposition": "answered"}),
+                ("NotifyOutEnd", "101", {"disposition": "answered"})]
+    problems = []
+    for n, order in enumerate(itertools.permutations(range(len(plan)))):
+        call_id = f"{direction}-{n}"
+        told_here: list[tuple[str, str]] = []
+        for i in order:
+            kind, phone, more = plan[i]
+            told_here += told(await world.run(at(kind, phone, **more)))
+        reached = {user for user, _ in told_here}
+        ended = {user for user, kind in told_here if kind == "ended"}
+        if reached != ended or len(told_here) != len(set(told_here)):
+            problems.append(f"{order}: {told_here}")
+    assert not problems, "\n".join(problems[:5])

@@ -317,6 +317,21 @@ def test_a_request_file_is_checked_as_the_api_checks_a_composed_request(tmp_path
         assert error.startswith(f"voip-runtime: {request}: {field}"), error
 
 
+def test_a_json_body_written_as_an_object_is_told_to_be_text(tmp_path: Path) -> None:
+    """A builder trying a JSON provider writes the body as JSON; it was refused with pydantic's
+    "body: Input should be a valid string", which says nothing of how to write it."""
+    script = tmp_path / "script.py"
+    script.write_text("def VoipParseWebhookRequest(request):\n    return None\n")
+    request = tmp_path / "request.json"
+    request.write_text('{"headers": {"Content-Type": "application/json"}, '
+                       '"body": {"event": "start", "phones": ["101"]}}')
+    code, data, error = cli("run", str(script), "--request", str(request))
+    assert (code, data) == (2, None)
+    assert error == (f"voip-runtime: {request}: body: must be the body's text, as the provider "
+                     "sends it: write a JSON body as a string holding its JSON (json.dumps of "
+                     "it), not as an object\n")
+
+
 def test_check_prints_what_the_apis_check_says_and_run_no_worker_internals(
         tmp_path: Path) -> None:
     # check printed a whole call's outcome (result, logs, durations) for a compile that ran
@@ -326,7 +341,8 @@ def test_check_prints_what_the_apis_check_says_and_run_no_worker_internals(
     script = tmp_path / "script.py"
     script.write_text("def VoipParseWebhookRequest(request):\n    return _x\n")
     code, data, _ = cli("check", str(script))
-    problem = '"_x" is an invalid variable name because it starts with "_"'
+    problem = ('"_x" is an invalid variable name because it starts with "_". Names starting '
+               'with "_" are refused in the sandbox: rename it, such as "x".')
     assert code == 1 and data == {"ok": False, "error": {
         "type": "CompileError", "message": f"line 2: {problem}", "line": 2,
         "problems": [{"line": 2, "message": problem}]}}, data
@@ -334,7 +350,21 @@ def test_check_prints_what_the_apis_check_says_and_run_no_worker_internals(
                         str(SEED / "examples" / "start.json"))
     assert code == 0 and data is not None
     assert set(data) == {"ok", "result", "error", "limit", "logs", "logs_truncated",
-                         "duration_ms", "cpu_ms", "reply", "storage", "fetches"}, data
+                         "duration_ms", "cpu_ms", "reply", "storage", "fetches", "masked"}, data
+
+
+def test_run_masks_the_folders_secret_settings_as_the_service_does(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "def VoipParseWebhookRequest(request):\n"
+                                    "    print('key', settings['apiKey'], settings['region'])\n"
+                                    "    raise ValueError('refused ' + settings['apiKey'])\n")
+    (tmp_path / "module.yaml").write_text(
+        "name: t\nsettings: {apiKey: sk-live-91ab77, region: eu-west}\nsecrets: [apiKey]\n")
+    code, data, stderr = cli("run", str(script))
+    assert code == 1, stderr
+    assert data is not None and "sk-live-91ab77" not in json.dumps(data)
+    assert data["logs"] == "key •••••• eu-west\n"
+    assert data["error"]["message"] == "line 3: refused ••••••"  # type: ignore[index]
+    assert data["masked"] == ["secret setting apiKey in error", "secret setting apiKey in logs"]
 
 
 def test_settings_the_service_would_refuse_are_a_usage_error(tmp_path: Path) -> None:
@@ -376,3 +406,59 @@ def test_an_allowlist_the_service_would_refuse_is_a_usage_error_in_its_words(
     assert code == 2
     assert stderr == (f"voip-runtime: {folder / 'module.yaml'}: allowlist: 'api.example.com/v1': "
                       "give the host name only, without a path\n"), stderr
+
+
+def test_settings_from_module_yaml_reach_the_script_as_written(tmp_path: Path) -> None:
+    """`apiKey: 0123456` in module.yaml reached the script as 42798 (YAML 1.1 octal) and
+    `opensAt: 9:30` as 570 (base 60), with nothing said: run and deploy read it alike now."""
+    (tmp_path / "module.yaml").write_text(
+        "name: pbx\nsettings:\n  apiKey: 0123456\n  opensAt: 9:30\n  port: 5060\n",
+        encoding="utf-8")
+    (tmp_path / "script.py").write_text(
+        "def VoipParseWebhookRequest(request):\n"
+        "    return {'response': HttpResponse().content(dict(settings))}\n", encoding="utf-8")
+    code, data, stderr = cli("run", str(tmp_path))
+    assert code == 0, stderr
+    assert data is not None
+    assert json.loads(data["result"]["response"]["body"]) == {  # type: ignore[index]
+        "apiKey": "0123456", "opensAt": "9:30", "port": 5060}
+
+
+def test_a_module_yaml_deploy_would_refuse_is_refused_by_check_and_run(tmp_path: Path) -> None:
+    """check said ok to a folder whose module.yaml had `setings:`, and run ran the script with
+    no settings at all; deploy then refused the folder. All three say the same now."""
+    (tmp_path / "module.yaml").write_text("name: pbx\nsetings:\n  apiKey: k\n",
+                                          encoding="utf-8")
+    (tmp_path / "script.py").write_text("def VoipParseWebhookRequest(request):\n"
+                                        "    return {'response': HttpResponse().content("
+                                        "settings['apiKey'])}\n", encoding="utf-8")
+    said = (f"voip-runtime: {tmp_path / 'module.yaml'}: setings: is not a module.yaml key; did "
+            "you mean settings? (its keys: name, description, region, settings, secrets, "
+            "allowlist, bindings)\n")
+    for command in ("check", "run"):
+        for given in (tmp_path, tmp_path / "script.py"):
+            code, data, stderr = cli(command, str(given))
+            assert (code, data, stderr) == (2, None, said), (command, given)
+
+
+def test_a_request_url_without_a_host_is_read_below_the_webhook_url(tmp_path: Path) -> None:
+    """request.url is always the full URL (contract §3); a dry run reads `/events/call?x=1`
+    below the module's webhook URL, but run handed the script the bare path, so a script
+    reading the URL's host or signing it failed only here."""
+    script = tmp_path / "script.py"
+    script.write_text("from urllib.parse import urlsplit\n"
+                      "def VoipParseWebhookRequest(request):\n"
+                      "    parts = urlsplit(request.url)\n"
+                      "    return {'response': HttpResponse().content("
+                      "[parts.scheme, parts.netloc, parts.path, dict(request.query)])}\n")
+    request = tmp_path / "request.json"
+    for url, seen in (("/events/call?x=1", ["http", "localhost", "/hooks/test/events/call",
+                                            {"x": "1"}]),
+                      ("?kind=end", ["http", "localhost", "/hooks/test", {"kind": "end"}]),
+                      ("https://pbx.example/hooks/T?y=2", ["https", "pbx.example", "/hooks/T",
+                                                           {"y": "2"}])):
+        request.write_text(json.dumps({"method": "GET", "url": url}))
+        code, data, stderr = cli("run", str(script), "--request", str(request))
+        assert code == 0, stderr
+        assert data is not None
+        assert json.loads(data["result"]["response"]["body"]) == seen  # type: ignore[index]

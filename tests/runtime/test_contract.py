@@ -7,6 +7,7 @@ message, because that is what a tenant reads in the execution log.
 from __future__ import annotations
 
 import difflib
+import encodings
 import json
 import math
 from typing import Any, Final
@@ -36,7 +37,9 @@ from runtime.contract import (
     validate_result,
 )
 from runtime.contract import TestConnectionResult as ConnectionResult
+from runtime.operations.dry_runs import reply_json
 from runtime.reply_policy import REFUSED_X_HEADERS, REFUSED_X_PREFIXES
+from runtime.runner import reply_for
 from sandbox.call import SCRIPT_FUNCTIONS
 
 PARSE: Final = "VoipParseWebhookRequest"
@@ -854,6 +857,43 @@ def test_content_types_a_browser_will_not_run(name: str, value: str) -> None:
     result = validate_result(PARSE, {"response": reply(headers={name: value}, body="x")})
     assert result.response is not None
     assert result.response.headers == {name: value}  # sent exactly as the script wrote it
+
+
+@pytest.mark.parametrize(("content_type", "sent"), [
+    ("text/xml; charset=windows-1251", "<name>Иван</name>".encode("cp1251")),
+    ('text/plain; charset="KOI8-R"', "<name>Иван</name>".encode("koi8-r")),
+    ("application/json; charset=utf-16", "<name>Иван</name>".encode("utf-16")),
+    ("text/xml; charset=UTF-8", "<name>Иван</name>".encode()),
+    ("text/xml", "<name>Иван</name>".encode()),
+])
+def test_a_reply_body_is_sent_in_the_charset_its_content_type_names(
+        content_type: str, sent: bytes) -> None:
+    """The body went out as UTF-8 whatever charset the script named: a PBX reading
+    `charset=windows-1251` showed mojibake for "Иван"."""
+    result = validate_result(PARSE, {"response": reply(
+        headers={"Content-Type": content_type}, body="<name>Иван</name>")})
+    assert reply_for(result).body == sent
+    # A dry run, a replay and `voip-runtime run` show it as the text the provider reads.
+    shown = reply_json(reply_for(result))
+    assert shown is not None and shown["body"] == "<name>Иван</name>"
+
+
+def test_a_reply_body_its_charset_cannot_carry_is_invalid() -> None:
+    assert_problem({"response": reply(headers={"Content-Type": "text/plain; charset=latin-1"},
+                                      body="Hi, Иван")},
+                   "response.body", "holds 'И' (U+0418, character 5), which its Content-Type's "
+                   "charset cannot carry ('text/plain; charset=latin-1'); name charset=utf-8")
+
+
+@pytest.mark.parametrize("charset", ["x-no-such-charset-4f2a", "base64", "rot13", "idna"])
+def test_a_reply_charset_that_is_no_text_encoding_is_invalid(charset: str) -> None:
+    assert_problem({"response": reply(headers={"Content-Type": f"text/plain; charset={charset}"},
+                                      body="x")},
+                   "response.headers.Content-Type",
+                   f"names charset '{charset}', which is no text encoding the service knows")
+    # A name the codec registry does not know is never asked of it: the registry remembers
+    # every name it is asked for, for the life of the process.
+    assert "x-no-such-charset-4f2a" not in str(getattr(encodings, "_cache", {}))
 
 
 @pytest.mark.parametrize(

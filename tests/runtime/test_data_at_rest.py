@@ -79,3 +79,22 @@ def test_the_operator_token_leaves_the_environment() -> None:
         env={"VOIP_RUNTIME_OPERATOR_TOKEN": "s3cr3t-operator-token", "PATH": "/usr/bin:/bin"},
     )
     assert completed.stdout.split() == ["s3cr3t-operator-token", "False", "False"]
+
+
+def test_the_storage_url_and_its_password_leave_the_environment() -> None:
+    code = textwrap.dedent(
+        """
+        import os
+        from runtime.config import load_config
+        config = load_config(None)
+        environ = open(f"/proc/{os.getpid()}/environ", "rb").read()
+        print(config.storage_url, "VOIP_RUNTIME_STORAGE_URL" in os.environ,
+              b"db-pa55word" in environ)
+        """
+    )
+    url = "postgresql://voip:db-pa55word@db.invalid/voip"
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+        env={"VOIP_RUNTIME_STORAGE_URL": url, "PATH": "/usr/bin:/bin"},
+    )
+    assert completed.stdout.split() == [url, "False", "False"]

@@ -40,3 +40,29 @@ def test_other_problems_keep_their_place_and_words(tmp_path: Path) -> None:
     with pytest.raises(FolderError) as refused:
         read_folder(folder(tmp_path, "description: x\n"))
     assert str(refused.value) == f"{tmp_path / 'module.yaml'}: name: Field required"
+
+
+def test_numbers_yaml_1_1_would_read_in_another_base_stay_the_text_written(
+        tmp_path: Path) -> None:
+    """PyYAML reads YAML 1.1: `0101` was octal, so the extension bound was "65"; a PIN `0123`
+    reached the script as 83, an opening hour `10:30` as 630 (base 60), and `2025-03-04` was a
+    date the settings refused. Each is what the builder wrote; plain decimals stay numbers."""
+    read = read_folder(folder(tmp_path, (
+        "name: pbx\n"
+        "settings:\n"
+        "  pin: 0123\n"
+        "  opensAt: 10:30\n"
+        "  since: 2025-03-04\n"
+        "  trunk: 0x1F\n"
+        "  port: 5060\n"
+        "  ratio: 1.5\n"
+        "  offset: -3\n"
+        "  recording: yes\n"
+        "bindings:\n"
+        "  0101: anna\n"
+        "  101: boris\n"
+        "  1_02: carl\n")))
+    assert read.module.settings == {
+        "pin": "0123", "opensAt": "10:30", "since": "2025-03-04", "trunk": "0x1F",
+        "port": 5060, "ratio": 1.5, "offset": -3, "recording": True}
+    assert read.module.bindings == {"0101": "anna", "101": "boris", "1_02": "carl"}

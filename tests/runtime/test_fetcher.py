@@ -12,6 +12,7 @@ import encodings
 import functools
 import gzip
 import ipaddress
+import logging
 import shutil
 import socket
 import ssl
@@ -387,6 +388,40 @@ async def test_post_json_and_text(server: Server) -> None:
     seen = server.seen.requests[-1]
     assert seen["headers"]["Content-Type"] == "application/xml"  # the script's own wins
     assert seen["headers"]["X-Api-Key"] == "k"
+
+
+@pytest.mark.parametrize("charset", ["windows-1251", "koi8-r", "utf-16"])
+async def test_a_text_body_goes_in_the_charset_its_content_type_names(
+        server: Server, charset: str) -> None:
+    """It went as UTF-8 whatever the script's Content-Type said: a server reading the form
+    by its `charset=windows-1251` got "Р·РІРѕРЅРѕРє" for "звонок"."""
+    session = FetchSession(policy())
+    for body, given in (("name=звонок", {"body": "name=звонок"}),
+                        ('{"name":"звонок"}', {"json": {"name": "звонок"}})):
+        content_type = f"application/x-www-form-urlencoded; charset={charset}"
+        reply = await fetch(session, f"{server.base}/echo", method="POST",
+                            headers={"Content-Type": content_type}, **given)
+        assert reply["ok"], reply
+        seen = server.seen.requests[-1]
+        assert seen["headers"]["Content-Type"] == content_type
+        assert seen["body"] == body  # aiohttp decoded it by the charset it names
+
+
+@pytest.mark.parametrize(("charset", "error"), [
+    ("latin-1", "bad request: the body holds 'з' (U+0437, character 6), which charset "
+                "latin-1 (its Content-Type's) cannot carry"),
+    ("x-no-such-charset", "bad request: the Content-Type names charset 'x-no-such-charset', "
+                          "which is no text encoding the service knows"),
+])
+async def test_a_body_its_charset_cannot_carry_is_not_sent(
+        server: Server, charset: str, error: str) -> None:
+    reply = await fetch(FetchSession(policy()), f"{server.base}/echo", method="POST",
+                        body="name=звонок",
+                        headers={"Content-Type": f"text/plain; charset={charset}"})
+    assert reply["ok"] is False
+    assert reply["error"].startswith(error), reply
+    assert server.seen.requests == []
+    assert "x-no-such-charset" not in str(getattr(encodings, "_cache", {}))
 
 
 async def test_hop_header_is_on_every_request(server: Server) -> None:
@@ -809,6 +844,18 @@ async def test_script_headers_the_host_owns_are_refused(
 async def test_malformed_requests_become_errors(request_: dict[str, Any]) -> None:
     reply = await FetchSession(policy()).handle(request_)
     assert reply["ok"] is False and isinstance(reply["error"], str)
+
+
+async def test_a_timeout_no_float_holds_is_the_policys_not_an_internal_error(
+        server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    # The sandbox sends a float; a breached worker may send any JSON number. float() of an
+    # integer of 400 digits raised OverflowError: "fetch failed: internal error" and a
+    # traceback in the service's log for each such request. Like any timeout above the
+    # policy's, it is the policy's.
+    session = FetchSession(policy(timeout_seconds=0.3))
+    reply = await fetch(session, f"{server.base}/drip", timeout=10 ** 400)
+    assert reply == {"ok": False, "error": "timeout: no complete response within 0.3 s"}
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_connection_failures_are_replies(monkeypatch: pytest.MonkeyPatch) -> None:

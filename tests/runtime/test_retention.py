@@ -29,6 +29,7 @@ from runtime.store.models import (
     NotificationKind,
     StorageLimits,
     Tenant,
+    utc_now,
 )
 from runtime.store.retention import Figures
 from tests.runtime.conftest import Backend
@@ -372,3 +373,45 @@ async def test_expired_storage_is_purged_in_batches_and_leaves_the_usage_figures
     assert await backend.count("storage") == 2
     assert (await store.storage_get(module.id, "later", NOW)) is not None
     assert (await Pruner(store, config(), clock=lambda: NOW).run_pass()).deleted == {}
+
+
+async def test_revoked_credentials_go_after_their_period_and_live_ones_stay(
+    store: Store,
+) -> None:
+    tenant, module = await tenant_with_module(store, "acme")
+    author, author_secret = await store.create_api_key(tenant.id)
+    revoked, revoked_secret = await store.create_api_key(tenant.id)
+    live, _ = await store.create_api_key(tenant.id)
+    await store.add_version(tenant.id, module.id, "x = 1\n", created_by_key_id=author.id)
+    user = await store.create_user(tenant.id, "alice")
+    made = [await store.create_user_token(tenant.id, user.id) for _ in range(3)]
+    tokens = [token for token, _ in filter(None, made)]
+    for key in (author, revoked):
+        assert await store.revoke_api_key(tenant.id, key.id)
+    for token in tokens[:2]:
+        assert await store.revoke_user_token(tenant.id, user.id, token.id)
+    revoked_at = utc_now()
+
+    # Within the period: listed as revoked, and revoking again says it was (False: 404).
+    soon = Pruner(store, config(revoked_credentials_days=90),
+                  clock=lambda: revoked_at + timedelta(days=89))
+    assert (await soon.run_pass()).deleted == {}
+    listed = await store.list_user_tokens(tenant.id, user.id)
+    assert listed is not None and sum(t.revoked_at is not None for t in listed) == 2
+    assert not await store.revoke_user_token(tenant.id, user.id, tokens[0].id)
+    assert not await store.revoke_api_key(tenant.id, revoked.id)
+
+    later = Pruner(store, config(revoked_credentials_days=90),
+                   clock=lambda: revoked_at + timedelta(days=91))
+    assert (await later.run_pass()).deleted == {"revoked_credentials": 3}
+    listed = await store.list_user_tokens(tenant.id, user.id)
+    assert [t.id for t in listed or ()] == [tokens[2].id]
+    # The key that uploaded a version stays while the version names it; the live one stays.
+    assert sorted(k.id for k in await store.list_api_keys(tenant.id)) == sorted(
+        [author.id, live.id])
+    [version] = await store.list_versions(tenant.id, module.id)
+    assert version.created_by_key_id == author.id
+    # A revoked secret is refused alike before and after: no key has it.
+    for secret in (author_secret, revoked_secret):
+        assert await store.find_api_key(ids.hash_secret(secret)) is None
+    assert (await later.run_pass()).deleted == {}

@@ -60,7 +60,8 @@ SCHEMA_VERSIONS = [(1, "init"), (2, "deleted_users_leave_history"), (3, "who_ans
                    (4, "usage_and_retention"), (5, "call_handled"), (6, "dial_once"),
                    (7, "call_indexes"), (8, "no_temp_btrees"),
                    (9, "partial_user_indexes"), (10, "console_signed_out"),
-                   (11, "lighter_unit_writes")]
+                   (11, "lighter_unit_writes"), (12, "contact_counts"),
+                   (13, "revoked_credentials"), (14, "tenant_deleting")]
 
 
 @pytest.fixture
@@ -919,7 +920,8 @@ def test_utc_now_is_the_clocks_millisecond_exactly(monkeypatch: pytest.MonkeyPat
 async def test_times_round_trip_in_milliseconds(backend: Backend, store: Store) -> None:
     tenant = await store.create_tenant("t")
     assert tenant.created_at == truncate_ms(tenant.created_at)
-    [(_, _, created)] = await backend.rows("tenants")
+    [(_, _, created, deleting)] = await backend.rows("tenants")
+    assert deleting is None
     if backend.name == "sqlite":
         assert created.endswith("Z") and len(created) == len("2025-03-04T10:15:02.123Z")
     else:

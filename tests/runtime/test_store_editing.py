@@ -12,7 +12,7 @@ import pytest
 from runtime import ids
 from runtime.hub import Credential, EndReason, Hub
 from runtime.modules_cache import ModuleCache
-from runtime.store import Conflict, Store, Tx
+from runtime.store import Conflict, NotFound, Store, Tx
 from runtime.store.editing import TENANT_KINDS
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import (
@@ -289,6 +289,39 @@ async def test_deleting_a_tenant_removes_what_it_counted_and_nothing_else(
     assert await modules.by_token(gone["module"].webhook_token) is None
     assert socket.ended is EndReason.TENANT_DELETED
     assert key_session.ended is EndReason.TENANT_DELETED
+
+
+async def test_a_deletion_cut_short_hides_the_tenant_until_a_start_finishes_it(
+    store: Store, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    """Only the first unit of a deletion committed (the process stopped, the storage failed):
+    the tenant must not stay listed and usable, half-deleted, until someone repeats the
+    DELETE. It is hidden and refuses new work at once; a node that starts finishes it."""
+    acme, globex = two_tenants
+    await populate(store, acme.id)
+    await populate(store, globex.id)
+    assert await store.write(lambda tx: tx.close_tenant(acme.id)) is not None
+
+    assert await store.get_tenant(acme.id) is None
+    assert [t.id for t in await store.list_tenants()] == [globex.id]
+    with pytest.raises(NotFound):
+        await store.create_api_key(acme.id)
+    with pytest.raises(NotFound):
+        await store.create_module(acme.id, NewModule(name="late", region="RU"))
+    with pytest.raises(NotFound):
+        await store.create_user(acme.id, "late")
+    # What it still owns is counted (a dry run, or a repeated DELETE, still finds it).
+    counts = await store.tenant_counts(acme.id)
+    assert counts is not None and counts["calls"] == 2 and counts["modules"] == 1
+    assert await store.deleting_tenants() == [acme.id]
+
+    removal = TenantRemoval(store, Hub(), ModuleCache(store), None, batch_rows=1)
+    assert await removal.resume() == [acme.id]
+    assert await store.tenant_counts(acme.id) is None
+    assert await store.deleting_tenants() == []
+    assert await removal.resume() == []
+    assert [t.id for t in await store.list_tenants()] == [globex.id]
+    assert (await store.tenant_counts(globex.id) or {}).get("calls") == 2
 
 
 async def test_a_unit_that_wrote_a_merged_away_contact_is_run_again(

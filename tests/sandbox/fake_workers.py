@@ -171,6 +171,72 @@ def not_a_number(report: HardeningReport) -> NoReturn:
     _linger()
 
 
+def huge_duration(report: HardeningReport) -> NoReturn:
+    """A duration no float can hold (an integer of 400 digits): converting it raised
+    OverflowError out of the pool's reader, not a protocol violation."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "outcome", "id": %d, "outcome": {"ok": true, '
+             b'"duration_ms": %s}}\n' % (call_id, b"9" * 400))
+    _linger()
+
+
+def unhashable_limit(report: HardeningReport) -> NoReturn:
+    """A limit that is an object, not a name: looking it up among the names raised TypeError
+    out of the pool's reader."""
+    call_id = _first_call_id(report)
+    _send({"type": "outcome", "id": call_id, "outcome": {"ok": False, "limit": {"cpu": 1}}})
+    _linger()
+
+
+def negative_duration(report: HardeningReport) -> NoReturn:
+    """Claims its call took less than no time (the execution log shows what workers report)."""
+    call_id = _first_call_id(report)
+    _send({"type": "outcome", "id": call_id, "outcome": {"ok": True, "duration_ms": -5}})
+    _linger()
+
+
+def says_source_missing(report: HardeningReport) -> NoReturn:
+    """Answers every call with "source_missing", whether or not the call carried its source
+    (as a breached script can, after it ran: the same script breaches the next worker too)."""
+    call_id = _first_call_id(report)
+    _send({"type": "source_missing", "id": call_id})
+    _linger()
+
+
+def forgets_sources(report: HardeningReport) -> NoReturn:
+    """The real worker, except that it forgets every script's text before each call: a call
+    sent by hash finds it missing, as when the pool's and the worker's caches disagree."""
+    from sandbox import worker
+
+    remember = worker.WorkerState.resolve_source
+
+    def forgetful(self: worker.WorkerState, call: dict[str, object]) -> bool:
+        self.sources.clear()
+        return remember(self, call)
+
+    worker.WorkerState.resolve_source = forgetful  # type: ignore[method-assign]
+    worker.child_main(report)
+
+
+def lone_surrogate_outcome(report: HardeningReport) -> NoReturn:
+    """Logs and a result holding a lone surrogate, spelled as a JSON escape (its UTF-8 bytes
+    are refused as not UTF-8): the store cannot write such text into the execution log."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "outcome", "id": %d, "outcome": {"ok": true, '
+             b'"result": {"response": {"status": 200, "body": "x\\udc00"}}, '
+             b'"logs": "a\\ud800b\\n"}}\n' % call_id)
+    _linger()
+
+
+def lone_surrogate_request(report: HardeningReport) -> NoReturn:
+    """A storage.set whose key and value hold a lone surrogate (as an escape): no host code
+    can encode it as UTF-8 to store it."""
+    call_id = _first_call_id(report)
+    os.write(WORKER_OUT_FD, b'{"type": "capability", "id": %d, "request": {"op": '
+             b'"storage.set", "key": "k\\udfff", "value": "v\\ud800"}}\n' % call_id)
+    _linger()
+
+
 def dies_at_start(report: HardeningReport) -> NoReturn:
     """Exits before it says ready, as a worker whose start fails every time would (a layer
     that cannot be applied, a resource the host ran out of)."""

@@ -566,7 +566,7 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
     ),
     "decorator_is_a_host_function_call": (
         "@storage.set\ndef k():\n    pass",
-        Raises("TypeError", "Storage.set() missing 1 required positional argument", 2),
+        Raises("TypeError", "storage.set() missing 1 required positional argument", 2),
     ),
     "class_decorator_cannot_change_an_injected_object": (
         "def deco(cls):\n    request.method = 'x'\n    return cls\n@deco\nclass A:\n    pass",

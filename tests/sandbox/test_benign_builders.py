@@ -281,6 +281,88 @@ def test_a_python_builtin_the_sandbox_does_not_offer_is_named_as_such(name: str)
         "not offer: a script has only the builtins the module reference lists, §3.9)")
 
 
+def test_request_read_by_a_helper_is_told_to_be_passed_on() -> None:
+    """Contract §3 lists `request` among the injected names; a helper reading it as a global
+    was told only "name 'request' is not defined", as if the sandbox had lost it."""
+    outcome = run(textwrap.dedent("""\
+        def caller_of():
+            return request.form()["caller_id"]
+
+        def VoipParseWebhookRequest(req):
+            return {"response": HttpResponse().content(caller_of())}
+        """), request=RequestData(body="caller_id=79161234567"))
+    assert outcome["error"]["type"] == "NameError"
+    assert outcome["error"]["message"] == (
+        "line 2: name 'request' is not defined ('request' is not a global name: it is the "
+        "argument VoipParseWebhookRequest receives; pass it on to the function that reads it)")
+
+
+PAGE = "https://api.example/x"
+
+
+@pytest.mark.parametrize(("code", "error", "message"), [
+    # Habits of Flask, requests and dict users: said what it is called here, and what is offered.
+    ("request.data", "AttributeError",
+     "request has no attribute 'data': the body is request.body (text), request.json() or "
+     "request.form() (request has method, url, headers, body, query, json() and form())"),
+    ("request.args.get('a')", "AttributeError",
+     "request has no attribute 'args': the query string is request.query (a mapping) (request "
+     "has method, url, headers, body, query, json() and form())"),
+    ("request.remote_addr", "AttributeError",
+     "request has no attribute 'remote_addr' (request has method, url, headers, body, query, "
+     "json() and form())"),
+    ("HttpResponse().status(200).body('ok')", "AttributeError",
+     "HttpResponse() has no attribute 'body': use content(value): a str, or a dict or list sent "
+     "as JSON (HttpResponse() has status(code), header(name, value) and content(value))"),
+    (f"fetch({PAGE!r}).status_code", "AttributeError",
+     "the response has no attribute 'status_code': use status (the response has status, ok, "
+     "headers, url, text() and json())"),
+    (f"fetch({PAGE!r}).content", "AttributeError",
+     "the response has no attribute 'content': the body is text() (or json()) (the response "
+     "has status, ok, headers, url, text() and json())"),
+    ("storage.keys()", "AttributeError",
+     "storage has no attribute 'keys': keys cannot be listed: keep a list of them under a key "
+     "of its own (storage has get(key, default), set(key, value, ttl) and delete(key))"),
+    (f"fetch({PAGE!r}, json={{'a': 1}})", "TypeError",
+     "fetch() got an unexpected keyword argument 'json': give the dict or list as body= "
+     "(fetch() sends it as JSON)"),
+    (f"fetch({PAGE!r}, params={{'a': 1}})", "TypeError",
+     "fetch() got an unexpected keyword argument 'params': put the query string in the URL "
+     "(url + '?' + urllib.parse.urlencode(params))"),
+    (f"fetch({PAGE!r}, verify=False)", "TypeError",
+     "fetch() got an unexpected keyword argument 'verify'"),
+    ("fetch()", "TypeError", "fetch() missing 1 required positional argument: 'url'"),
+    ("log('x', file=None)", "TypeError", "log() got an unexpected keyword argument 'file'"),
+    # Methods named as scripts call them, not "ResponseBuilder.status()", "Storage.set()",
+    # "PrintCollector._call_print()".
+    ("HttpResponse().status()", "TypeError",
+     "HttpResponse().status() missing 1 required positional argument: 'code'"),
+    ("storage.set('k')", "TypeError",
+     "storage.set() missing 1 required positional argument: 'value'"),
+    ("print('x', flush=True, colour='red')", "TypeError",
+     "print() got an unexpected keyword argument 'colour'"),
+])
+def test_a_member_an_injected_object_lacks_is_named_with_what_it_offers(
+        code: str, error: str, message: str) -> None:
+    """They said "'ResponseBuilder' object has no attribute 'body'" and
+    "make_fetch.<locals>.fetch() got an unexpected keyword argument 'json'", naming what no
+    script sees and not what to write instead."""
+    host = DictHost({PAGE: {"status": 200, "headers": [], "body": "{}"}})
+    outcome = run(script(f"return {code}"), host=host)
+    assert outcome["error"]["type"] == error
+    assert outcome["error"]["message"] == f"line 2: {message}"
+    assert [r["url"] for r in host.requests if r["op"] == "fetch"] == (
+        [PAGE] if "fetch(" in code and error == "AttributeError" else [])
+
+
+def test_an_injected_object_still_answers_hasattr_and_getattr_with_a_default() -> None:
+    outcome = run(script("return {'response': HttpResponse().content([hasattr(request, 'data'), "
+                         "getattr(request, 'data', 5), hasattr(request, 'body'), "
+                         "getattr(storage, 'keys', None) is None])}"))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"]["response"]["body"] == "[false, 5, true, true]"
+
+
 def test_a_name_the_script_misspelt_is_only_not_defined() -> None:
     assert run(script("return lenn('a')"))["error"]["message"] == (
         "line 2: name 'lenn' is not defined")

@@ -112,6 +112,47 @@ def test_syntax_error_names_line() -> None:
     assert message.startswith("syntax error:")
 
 
+@pytest.mark.parametrize(("top", "line", "message"), [
+    ("class Temp:\n    def __init__(self, c):\n        self._c = c", 3,
+     '"_c" is an invalid attribute name because it starts with "_". Names starting with "_" '
+     'are refused in the sandbox: rename it, such as "c".'),
+    ("_cache = {}", 1,
+     '"_cache" is an invalid variable name because it starts with "_". Names starting with "_" '
+     'are refused in the sandbox: rename it, such as "cache".'),
+    ("x = dict(_y=1)", 1,
+     '"_y" is an invalid keyword argument because it starts with "_". Names starting with "_" '
+     'are refused in the sandbox: rename it, such as "y".'),
+    ("class Call:\n    def __str__(self):\n        return 'call'", 2,
+     '"__str__" is an invalid variable name because it starts with "_". Special methods other '
+     'than __init__ are not available in the sandbox: write a plain method instead (def '
+     'describe(self): ..., called as obj.describe()).'),
+    ("def kind(error):\n    return type(error).__name__", 2,
+     '"__name__" is an invalid attribute name because it starts with "_". Python\'s special '
+     "attributes are not readable in the sandbox (an error's kind and message: repr(error))."),
+])
+def test_a_name_starting_with_an_underscore_is_refused_saying_what_to_write(
+        top: str, line: int, message: str) -> None:
+    """RestrictedPython said only '"_c" is an invalid attribute name because it starts with
+    "_"': what `self._c`, `def __str__` and `type(e).__name__` (a Python developer's habits)
+    become here was left to guess."""
+    assert problems_of(top + "\n" + script("return None")) == [(line, message)]
+
+
+def test_a_byte_order_mark_opening_the_text_is_no_part_of_the_script() -> None:
+    """A script saved by a Windows editor starts with U+FEFF; uploaded through the API or
+    pasted, it failed "line 1: syntax error: invalid non-printable character U+FEFF", where
+    Python and `voip-runtime run` read it as the file's encoding marker. Lines keep their
+    numbers; a U+FEFF anywhere else is still the character it is."""
+    outcome = run("\ufeff" + script("return {'response': HttpResponse().content(x)}",
+                                     top="x = 'ok'"))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"]["response"]["body"] == "ok"
+    outcome = run("\ufeff" + script("return undefined_name"))
+    assert outcome["error"]["message"] == "line 2: name 'undefined_name' is not defined"
+    line, message = only_problem("x = 1\n\ufeffy = 2\n" + script("return None"))
+    assert line == 2 and "U+FEFF" in message
+
+
 @pytest.mark.parametrize(
     "body",
     [

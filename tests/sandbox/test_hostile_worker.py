@@ -22,6 +22,9 @@ from sandbox.forkserver import SpawnError
         ("bad_outcome", "WorkerProtocolError"),
         ("bad_retire", "WorkerProtocolError"),
         ("bad_cpu", "WorkerProtocolError"),
+        ("huge_duration", "WorkerProtocolError"),
+        ("negative_duration", "WorkerProtocolError"),
+        ("unhashable_limit", "WorkerProtocolError"),
         ("pickle", "WorkerProtocolError"),
         ("flood", "WorkerProtocolError"),
         ("floods_requests", "WorkerProtocolError"),
@@ -32,6 +35,11 @@ from sandbox.forkserver import SpawnError
         ("deep_request", "WorkerProtocolError"),
         ("nested_request", "WorkerProtocolError"),
         ("not_a_number", "WorkerProtocolError"),
+        # A lone surrogate spelled as a JSON escape: text no host code can encode to store
+        # or send (the execution log's write raised UnicodeEncodeError; a storage.set with
+        # one failed in the capability handler, a traceback in the log for each request).
+        ("lone_surrogate_outcome", "WorkerProtocolError"),
+        ("lone_surrogate_request", "WorkerProtocolError"),
         ("exit", "WorkerCrashed"),
         ("closes_its_pipe", "WorkerCrashed"),
     ],
@@ -57,6 +65,46 @@ async def test_a_misbehaving_worker_fails_the_call_cleanly(mode: str, error_type
         assert sum(1 for pid in spares if process_is_gone(pid)) == 1
         # Degraded only while the killed worker was going away.
         assert pool.health().healthy, pool.health()
+    finally:
+        await pool.close()
+
+
+async def test_a_worker_saying_a_call_that_came_with_its_source_lacks_it_fails_the_call(
+        ) -> None:
+    """"source_missing" sends a call back to the queue, to a new worker, with its source: it is
+    for a call sent by its script's hash that the worker no longer holds. Said of a call that
+    carried its source, it was taken at its word too, and the same script breaching each new
+    worker sent the call round forever: a new worker each time, the wall clock restarted with
+    each, and no outcome ever."""
+    pool = SandboxPool(size=1, limits=Limits(wall_seconds=5),
+                       worker_entry="tests.sandbox.fake_workers:says_source_missing")
+    await pool.start()
+    try:
+        outcome = await asyncio.wait_for(pool.run(Call(
+            source="def VoipParseWebhookRequest(r):\n    return {}\n",
+            function="VoipParseWebhookRequest", request=RequestData())), 20)
+        assert not outcome.ok
+        assert outcome.error is not None and outcome.error.type == "WorkerProtocolError"
+        assert "source_missing" in outcome.error.message
+        assert pool.stats.workers_replaced == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_call_sent_by_hash_to_a_worker_that_lost_the_text_runs_with_it() -> None:
+    """What "source_missing" is for: the pool sent a call by its script's hash, the worker no
+    longer held the text; the call runs on a new worker, sent with its text."""
+    pool = SandboxPool(size=1, limits=Limits(wall_seconds=5),
+                       worker_entry="tests.sandbox.fake_workers:forgets_sources")
+    await pool.start()
+    try:
+        call = Call(source="def VoipParseWebhookRequest(r):\n    return {'a': 1}\n",
+                    function="VoipParseWebhookRequest", request=RequestData())
+        first = await asyncio.wait_for(pool.run(call), 20)  # sent with its text
+        second = await asyncio.wait_for(pool.run(call), 20)  # by hash: missing, sent again
+        assert first.ok and second.ok, (first, second)
+        assert second.result == {"a": 1}
+        assert pool.stats.workers_replaced == 1
     finally:
         await pool.close()
 

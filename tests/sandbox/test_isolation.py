@@ -382,6 +382,34 @@ async def test_a_tenant_crash_looping_its_workers_is_slowed_on_its_own_budget() 
         assert refused.error is not None and "restart too often" in refused.error.message
 
 
+async def test_a_tenant_spamming_checks_is_slowed_on_its_own_budget_of_checks() -> None:
+    """Each check starts a worker (reclaimed after it): every start is charged to the
+    check group's budget, crash or not, and past it that group's checks fail fast, while
+    the same tenant's calls and another tenant's checks go on."""
+    async with SandboxPool(size=4, limits=LIMITS, restart_burst=10, restarts_per_minute=1,
+                           check_burst=3, checks_per_minute=1) as pool:
+        outcomes = [await pool.check(QUICK, group="check:A") for _ in range(5)]
+        assert [o.ok for o in outcomes] == [True] * 3 + [False] * 2
+        refused = outcomes[3]
+        assert refused.limit == "restarts" and refused.error is not None
+        assert "script checks started sandbox workers too often" in refused.error.message
+        assert pool.stats.starts_charged["check:A"] == 3
+        assert 55 < pool.seconds_until_starts("check:A") <= 60
+        # The tenant's own calls, and another tenant's checks, are not touched.
+        assert (await pool.run(call(QUICK), group="A")).ok
+        assert all([(await pool.check(QUICK, group="check:B")).ok for _ in range(3)])
+        assert pool.stats.starts_charged["A"] == 0
+
+
+async def test_a_check_that_crashes_its_worker_is_charged_once() -> None:
+    async with SandboxPool(size=2, limits=Limits(wall_seconds=20, cpu_seconds=0.3),
+                           check_burst=10, worker_entry="tests.sandbox.fake_workers:burns_cpu"
+                           ) as pool:
+        for _ in range(2):
+            assert (await pool.check(QUICK, group="check:A")).limit == "cpu"
+        assert pool.stats.starts_charged["check:A"] == 2
+
+
 # -- limits from outside ------------------------------------------------------------------------
 
 

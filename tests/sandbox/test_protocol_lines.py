@@ -67,6 +67,29 @@ def test_numbers_json_cannot_carry_are_a_violation(text: str) -> None:
         decode(text.encode())
 
 
+@pytest.mark.parametrize("text", [
+    r'{"type":"x","v":"\ud800"}', r'{"type":"x","v":["ok","a\uDFFFb"]}',
+    r'{"type":"x","\udc00":1}', r'{"type":"x","v":"\ude00\ud83d"}',
+])
+def test_a_lone_surrogate_spelled_as_an_escape_is_a_violation(text: str) -> None:
+    # Strict UTF-8 refuses a lone surrogate's bytes; JSON can still spell one as an escape,
+    # which json.loads takes. No text holding one can be stored or sent (the store's write of
+    # an execution's logs raised UnicodeEncodeError, a storage key the capability handler),
+    # and no worker of ours sends one (the sandbox refuses it in what a script hands over).
+    with pytest.raises(ProtocolError, match="lone surrogate"):
+        decode(text.encode())
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    (r'{"type":"x","v":"\ud83d\ude00"}', "\U0001f600"),  # a pair: one character
+    (r'{"type":"x","v":"\\ud800"}', "\\ud800"),  # a backslash, then "ud800"
+    ('{"type":"x","v":"\U0001f600 \u0436"}', "\U0001f600 \u0436"),
+])
+def test_text_that_only_looks_like_a_surrogate_escape_still_parses(text: str, value: str
+                                                                   ) -> None:
+    assert decode(text.encode()) == {"type": "x", "v": value}
+
+
 def test_ordinary_numbers_still_parse_exactly() -> None:
     text = '{"type":"x","v":[0.1,-2.5e-3,1e308,-0.0,5e-324,12345678901234567890]}'
     assert decode(text.encode()) == json.loads(text)

@@ -114,6 +114,7 @@ async def test_builder_journey(tab: Tab, console: tuple[Service, str]) -> None:
     await expect(page.get_by_role("heading", name="Request")).to_be_visible()
     await expect(page.locator("main")).not_to_contain_text("s3cr3t-signature")
     await expect(page.locator("main")).to_contain_text("X-Signature")
+    await expect(page.locator("ul.masked")).to_contain_text("request header X-Signature")
     await tab.shot("execution")
 
     # Change the draft; replay the stored execution against it: the difference shows.
@@ -122,8 +123,11 @@ async def test_builder_journey(tab: Tab, console: tuple[Service, str]) -> None:
     await page.get_by_label("a stored execution's request").check()
     await page.get_by_label("Stored execution", exact=True).select_option(index=1)
     await expect(page.locator("#stored-request")).to_contain_text("X-Signature")
+    await expect(page.locator("#stored-request")).to_contain_text(
+        "(masked, ••••••: request header X-Signature; the run uses the request as it came)")
     await page.get_by_role("button", name="Run dry run").click()
     await expect(result).to_contain_text("Compared with what really happened")
+    await expect(result.locator("ul.masked")).to_contain_text("request header X-Signature")
     await expect(result).to_contain_text("The result differs in 1 place")
     diff_row = result.locator("table.diff-table tr", has_text="event.dstPhone")
     await expect(diff_row.locator("td.before")).to_have_text('"101"')
@@ -131,7 +135,6 @@ async def test_builder_journey(tab: Tab, console: tuple[Service, str]) -> None:
     await tab.shot("editor-replay")
 
     # The execution log replays a selection against the same draft: a summary first.
-    await page.wait_for_timeout(400)  # the draft is kept in the browser as you type
     await page.get_by_role("link", name="Execution log").click()
     await page.get_by_label("Select all shown webhook executions").check()
     await page.get_by_label("Against").select_option("draft")

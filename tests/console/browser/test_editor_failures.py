@@ -8,9 +8,9 @@ from playwright.async_api import Route, expect
 
 from tests.console.browser.conftest import Tab
 from tests.console.browser.test_builder_journey import type_script
-from tests.console.scripts import BROKEN_SCRIPT
+from tests.console.scripts import BROKEN_SCRIPT, FORM_SCRIPT
 from tests.e2e.conftest import Service
-from tests.e2e.helpers import seed_setup
+from tests.e2e.helpers import seed_setup, start
 
 UNREACHABLE = "the service could not be reached"
 
@@ -30,9 +30,23 @@ async def test_an_ended_session_is_not_a_problem_of_the_script(
     await page.context.clear_cookies()  # the session is gone (expired, signed out elsewhere)
     await page.get_by_role("button", name="Check", exact=True).click()
     status = page.locator("#editor-status")
-    await expect(status).to_have_text("Check did not run: sign in to the console again")
+    await expect(status).to_contain_text("Check did not run: sign in to the console again")
     await expect(page.locator("#problems li")).to_have_count(2)  # the script's, as before
     await expect(page.locator("#problems")).not_to_contain_text("sign in")
+
+    # Save fails the same way; the way back is at hand, and the text is not lost on it.
+    await type_script(tab, FORM_SCRIPT)
+    await page.locator("#btn-save").click()
+    await expect(status).to_contain_text("Not saved: sign in to the console again")
+    await status.get_by_role("link", name="Sign in again").click()
+    await page.get_by_label("API key or user token").fill(seed.api.secret or "")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator(".cm-editor")).to_be_visible()
+    assert page.url == tab.base + f"/console/modules/{seed.module['id']}/editor"
+    await page.get_by_role("button", name="Restore draft").click()
+    assert await page.evaluate("window.consoleEditor.state.doc.toString()") == FORM_SCRIPT
+    await page.locator("#btn-save").click()
+    await expect(status).to_have_text("Saved version 2.")
     tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
     assert tab.errors == []
 
@@ -63,3 +77,26 @@ async def test_no_answer_is_said_and_leaves_nothing_waiting(
     await expect(page.locator("#run-result")).to_contain_text(f"Dry run did not run: {UNREACHABLE}")
     # The refused requests are the browser's own console lines; nothing was left uncaught.
     assert [e for e in tab.errors if "net::ERR_" not in e] == []
+
+
+async def test_a_stored_request_that_cannot_be_shown_says_why(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    await seed.hook_ok(start())
+    await tab.sign_in(seed.api.secret or "")
+    await tab.goto(f"/console/modules/{seed.module['id']}/editor")
+    await expect(page.locator(".cm-editor")).to_be_visible()
+    await page.get_by_label("a stored execution's request").check()
+    stored = page.locator("#stored-request")
+    await page.get_by_label("Stored execution", exact=True).select_option(index=1)
+    await expect(stored).to_contain_text("POST ")
+
+    await page.context.clear_cookies()  # the session is gone (expired, signed out elsewhere)
+    await page.get_by_label("Stored execution", exact=True).select_option(index=0)
+    await page.get_by_label("Stored execution", exact=True).select_option(index=1)
+    await expect(stored).to_have_text(
+        "Could not show the request: sign in to the console again")
+    tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
+    assert tab.errors == []

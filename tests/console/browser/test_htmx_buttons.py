@@ -5,7 +5,9 @@ header and menu, inside the box when the session had ended."""
 
 from __future__ import annotations
 
-from playwright.async_api import expect
+import asyncio
+
+from playwright.async_api import Route, expect
 
 from tests.console.browser.conftest import Tab
 from tests.e2e.conftest import Service
@@ -53,4 +55,39 @@ async def test_an_error_is_said_in_the_buttons_box(
     await expect(page.locator("#test-result").get_by_role("alert")).to_have_text(
         "module not found")
     tab.errors[:] = [e for e in tab.errors if "status of 404" not in e]
+    assert tab.errors == []
+
+
+async def test_a_slow_run_says_it_is_running_and_runs_once(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    """On a slow network the box showed the last answer ("Connection works.") until the new
+    one came, as if the key just changed worked; and each click ran the script again."""
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    await tab.sign_in(seed.api.secret or "")
+    await tab.goto(f"/console/modules/{seed.module['id']}")
+    box = page.locator("#test-result")
+    button = page.get_by_role("button", name="Test connection")
+    await button.click()
+    await expect(box).to_contain_text("Connection works")
+
+    gate = asyncio.Event()
+    runs: list[str] = []
+
+    async def slow(route: Route) -> None:
+        runs.append(route.request.url)
+        await gate.wait()
+        await route.continue_()
+
+    await page.route("**/test-connection", slow)
+    await button.click()
+    await expect(box).to_have_text(
+        "Testing the connection: the script's VoipTestConnection is running…")
+    await button.dblclick()  # impatient
+    gate.set()
+    await expect(box).to_contain_text("Connection works")
+    await page.wait_for_timeout(500)  # a second run, had one been sent, would be answered now
+    assert len(runs) == 1
+    await expect(box).to_contain_text("Connection works")
     assert tab.errors == []

@@ -2,10 +2,12 @@
 name, a script's error message) wraps inside the window: no page grows wider than it (a long
 description made the modules list 27,000 pixels wide, a user's name the users list and the
 operator's live page several windows wide); nor at a phone's width (the module page's settings
-and bindings tables, and the usage page's bars, made those pages wider than the phone). Nor
+and bindings tables, and the usage page's bars, made those pages wider than the phone; the
+versions table's hidden labels, placed outside its scrolling box, the versions page). Nor
 does it break the ordinary words around it: one long contact name squeezed every other column
 of the calls table to a letter a line ("S/t/a/r/t/e/d"), and at a phone's width every table's
-headers and dates read so with no long text at all."""
+headers and dates read so with no long text at all; at a phone's width the module's tabs read
+"Overvi/ew" and "Versio/ns"."""
 
 from __future__ import annotations
 
@@ -13,18 +15,19 @@ from playwright.async_api import Page
 
 from tests.console.browser.conftest import Tab
 from tests.e2e.conftest import Service
-from tests.e2e.helpers import CLIENT, end, seed_setup, start
+from tests.e2e.helpers import CLIENT, SEED_SCRIPT, end, seed_setup, start, upload
 
 WIDE = """(width) => [...document.querySelectorAll("main *")]
     .filter((node) => node.getBoundingClientRect().right > width + 1)
     .slice(0, 3).map((node) => `${node.tagName}.${node.className}`)"""
 
 
-# Ordinary words in table cells (whole words of up to 16 letters between spaces, hyphens and
-# slashes, where a line may break) drawn on more than one line: split inside the word.
+# Ordinary words in table cells and the navigation's links (whole words of up to 16 letters
+# between spaces, hyphens and slashes, where a line may break) drawn on more than one line:
+# split inside the word.
 BROKEN_WORDS = """() => {
   const broken = [];
-  for (const cell of document.querySelectorAll("main th, main td")) {
+  for (const cell of document.querySelectorAll("main th, main td, nav a")) {
     const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
       const words = /(?<![^\\s\\-\\/])[^\\s\\-\\/]{2,16}(?![^\\s\\-\\/])/g;
@@ -69,10 +72,14 @@ async def test_long_words_wrap_inside_the_window(tab: Tab, console: tuple[Servic
     await seed.hook_ok(end("long-1", disposition="no_answer"))
     await seed.post_hook({"type": "boom" + "x" * 3000})  # the seed script refuses it, saying so
     execution = (await seed.api.ok("GET", "/api/v1/executions?limit=1"))["executions"][0]
+    await upload(seed.api, module_id, SEED_SCRIPT.replace("Seed module", "Seed module, v2"))
+    versions = (await seed.api.ok("GET", f"/api/v1/modules/{module_id}/versions"))["versions"]
 
     await tab.sign_in(seed.api.secret or "")
     module = f"/console/modules/{module_id}"
-    builder = ["/console/modules", module, f"{module}/editor", f"{module}/executions",
+    builder = ["/console/modules", module, f"{module}/editor", f"{module}/versions",
+               f"{module}/diff?a={versions[1]['id']}&b={versions[0]['id']}",
+               f"{module}/executions",
                f"/console/executions/{execution['id']}", f"{module}/delete", "/console/users",
                f"/console/users/{user['id']}", f"/console/users/{user['id']}/delete",
                "/console/calls", f"/console/contacts/{contact['id']}",

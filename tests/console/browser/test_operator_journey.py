@@ -83,6 +83,8 @@ async def test_operator_journey(tab: Tab, console: tuple[Service, str]) -> None:
         first = page.locator(f"#ended-calls {CARD}").first
         await first.get_by_label(f"Name for a new contact with {CLIENT}").fill("Ivan Petrov")
         await first.get_by_role("button", name="Create contact").click()
+        # The operator stays on the live page: the card names the contact, linked.
+        await first.get_by_role("link", name="Ivan Petrov").click()
         await expect(page.get_by_role("heading", name="Contact: Ivan Petrov")).to_be_visible()
 
         # The call's recording arrives; the contact page plays it through VoipGetCallLink.

@@ -29,6 +29,15 @@ function say(message, kind = "") {
   statusLine.className = kind;
 }
 
+// The session ended (expired, signed out in another tab): the way back at hand, as the live
+// page gives it. Leaving keeps the draft at once (pagehide), and signing in comes back to this
+// page, which offers it: nothing typed is lost.
+function signInAgain() {
+  const next = encodeURIComponent(location.pathname + location.search);
+  return [" ", el("a", { href: `/console/sign-in?next=${next}` }, "Sign in again"),
+    " (the text stays in this browser, offered here as a draft)."];
+}
+
 const view = new EditorView({
   parent: host,
   state: EditorState.create({
@@ -63,14 +72,41 @@ function setSource(text) {
 }
 
 // --- the draft, kept in this browser (the execution log replays against it) -----------------
+function storedDraft() {
+  try { return JSON.parse(localStorage.getItem(draftKey) || "null"); } catch { return null; }
+}
+
+// The browser keeps one draft per module, shared by its tabs. A tab removes it only when it is
+// this tab's own (the text it last kept) or the text just saved: another tab's draft, written
+// since, is that tab's unsaved work (a save in one tab deleted the draft typed in the other,
+// lost once that tab closed).
+let keptHere = null;
+function dropOwnDraft() {
+  const stored = storedDraft();
+  if (!stored || stored.source === keptHere || stored.source === savedText) localStorage.removeItem(draftKey);
+  keptHere = null;
+}
+
+function keepDraft() {
+  clearTimeout(draftTimer);
+  draftTimer = null;
+  const text = source();
+  if (text === savedText) { dropOwnDraft(); return; }
+  localStorage.setItem(draftKey, JSON.stringify({ source: text, base: base.id, baseNumber: base.number, at: new Date().toISOString() }));
+  keptHere = text;
+}
+
 function changed() {
   clearTimeout(draftTimer);
-  draftTimer = setTimeout(() => {
-    const text = source();
-    if (text === savedText) localStorage.removeItem(draftKey);
-    else localStorage.setItem(draftKey, JSON.stringify({ source: text, base: base.id, baseNumber: base.number, at: new Date().toISOString() }));
-  }, 250);
+  draftTimer = setTimeout(keepDraft, 250);
 }
+
+// Leaving the page (a link, Open version, the tab closed or hidden) keeps the draft at once:
+// the last quarter second of typing, or a paste just before clicking "Execution log", was
+// lost with the timer, and the log's "replay against the draft" ran the text before it.
+function keepPendingDraft() { if (draftTimer !== null) keepDraft(); }
+window.addEventListener("pagehide", keepPendingDraft);
+document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") keepPendingDraft(); });
 
 // A draft is offered whatever version it was written on: one written on another version (a
 // colleague activated a new one since, or this builder in another tab) is said to be, and once
@@ -78,8 +114,7 @@ function changed() {
 // than silently undo the changes made since. (Offering only drafts of the opened version lost
 // the others: never shown, and overwritten at the next keystroke.)
 function offerDraft() {
-  let draft = null;
-  try { draft = JSON.parse(localStorage.getItem(draftKey) || "null"); } catch { draft = null; }
+  const draft = storedDraft();
   if (!draft || typeof draft.source !== "string" || draft.source === savedText) return;
   const notice = document.getElementById("draft-notice");
   const elsewhere = (draft.base || null) !== base.id;
@@ -139,9 +174,17 @@ function problemsOf(data) {
   return [{ line: null, message: (data && data.message) || "the request failed" }];
 }
 
+// On a slow network the builder asks again before an answer comes (changed the script, or a
+// new request to run): only the latest question's answer is shown. An older one arriving
+// last drew problems of text no longer there, or the report of the earlier request, over it.
+let checks = 0;
+let runs = 0;
+
 async function check() {
+  const mine = ++checks;
   say("Checking…");
   const { status, data } = await postJSON(`/console/modules/${moduleId}/check`, { source: source() });
+  if (mine !== checks) return false; // a newer check is on its way; its answer is the one shown
   if (status === 200) {
     showProblems([]);
     say("Check passed: no problems found.", "ok");
@@ -151,6 +194,7 @@ async function check() {
     // Not the script's problem (the session ended, the service is away): the script's problems
     // as last shown stay, and the line says why nothing was checked.
     say(`Check did not run: ${(data && data.message) || `HTTP ${status}`}`, "error");
+    if (status === 401) statusLine.append(...signInAgain());
     return false;
   }
   const problems = problemsOf(data);
@@ -166,7 +210,7 @@ async function save(activate, overwrite = false) {
   if (status === 201) {
     showProblems([]);
     savedText = body.source;
-    localStorage.removeItem(draftKey);
+    dropOwnDraft();
     if (activate) { base.id = data.id; base.number = data.number; }
     say(`Saved version ${data.number}${data.active ? " (now active)" : ""}.`, "ok");
     document.getElementById("editing-what").textContent =
@@ -192,6 +236,7 @@ async function save(activate, overwrite = false) {
     return;
   }
   say(`Not saved: ${(data && data.message) || `HTTP ${status}`}`, "error");
+  if (status === 401) statusLine.append(...signInAgain());
 }
 
 // Both version menus (open, run) follow a save: the new version on top, "(active)" moved to it
@@ -210,9 +255,29 @@ function addVersion(version) {
   document.getElementById("run-version").disabled = false;
 }
 
+// One save at a time. A second click while the first is on its way (a slow network, a double
+// click) saved the same text again as another version, or, for "Save and activate", came back
+// 409 and asked whether to replace "someone else's" activation: the builder's own first click.
+// The buttons say they are busy (aria-disabled: a disabled button would drop the keyboard's
+// focus) and take no click until the answer is in.
+const saveButtons = [document.getElementById("btn-save"), document.getElementById("btn-activate")];
+let saving = false;
+
+async function saveOnce(activate) {
+  if (saving) return;
+  saving = true;
+  for (const button of saveButtons) button.setAttribute("aria-disabled", "true");
+  try {
+    await save(activate);
+  } finally {
+    saving = false;
+    for (const button of saveButtons) button.removeAttribute("aria-disabled");
+  }
+}
+
 document.getElementById("btn-check").addEventListener("click", check);
-document.getElementById("btn-save").addEventListener("click", () => save(false));
-document.getElementById("btn-activate").addEventListener("click", () => save(true));
+document.getElementById("btn-save").addEventListener("click", () => saveOnce(false));
+document.getElementById("btn-activate").addEventListener("click", () => saveOnce(true));
 
 // --- the test panel ---------------------------------------------------------------------------
 const composeFields = document.getElementById("compose-fields");
@@ -242,12 +307,24 @@ document.getElementById("preset-form").addEventListener("click", () => {
     "type=start&callId=c-1001&srcPhone=%2B79161234567&dstPhone=101";
 });
 
+// The request of the execution chosen last (an earlier choice answered late is not drawn over
+// it), or why it could not be shown: the session ended, the execution was deleted, no answer.
+let storedShown = 0;
 async function showStored() {
   const box = document.getElementById("stored-request");
+  const mine = ++storedShown;
   box.textContent = "";
+  box.classList.remove("error");
   if (!executionSelect.value) return;
-  const { ok, data } = await getJSON(`/console/executions/${executionSelect.value}/request`);
-  box.textContent = ok ? httpText(data.request) : "could not load the request";
+  const { ok, status, data } = await getJSON(`/console/executions/${executionSelect.value}/request`);
+  if (mine !== storedShown) return;
+  if (ok) {
+    box.textContent = httpText(data.request) + (data.masked && data.masked.length
+      ? `\n\n(masked, ••••••: ${data.masked.join("; ")}; the run uses the request as it came)` : "");
+    return;
+  }
+  box.textContent = `Could not show the request: ${(data && data.message) || `HTTP ${status}`}`;
+  box.classList.add("error");
 }
 executionSelect.addEventListener("change", showStored);
 
@@ -283,11 +360,14 @@ async function run() {
       body: text === "" ? null : text,
     };
   }
+  const mine = ++runs;
   resultBox.replaceChildren(el("p", {}, "Running…"));
   const { status, data } = await postJSON(`/console/modules/${moduleId}/dry-run`, body);
+  if (mine !== runs) return; // a newer dry run is on its way; its report is the one shown
   if (status !== 200) {
     const why = (data && data.message) || `HTTP ${status}`;
-    resultBox.replaceChildren(el("p", { class: "error", role: "alert" }, status === 0 ? `Dry run did not run: ${why}` : `Dry run refused: ${why}`));
+    resultBox.replaceChildren(el("p", { class: "error", role: "alert" }, status === 0 ? `Dry run did not run: ${why}` : `Dry run refused: ${why}`,
+      ...(status === 401 ? signInAgain() : [])));
     return;
   }
   renderReport(data, runDraft);
@@ -351,6 +431,10 @@ function renderReport(report, ranDraft) {
   if (lines.length) parts.push(section("Effects the service would perform", el("ul", { class: "effects" }, ...lines.map((t) => el("li", {}, t)))));
   else if (report.ok) parts.push(section("Effects the service would perform", el("p", {}, "None.")));
   parts.push(section("Captured output", el("pre", { tabindex: "0", class: "code small logs" }, report.logs || "(nothing printed)")));
+  if (report.masked && report.masked.length) {
+    // Say what a •••••• stands for: a mask, not what the provider sent or the script printed.
+    parts.push(section("Masked in this report (••••••)", el("ul", { class: "masked" }, ...report.masked.map((t) => el("li", {}, t)))));
+  }
   if (report.comparison) {
     const c = report.comparison;
     const summary = c.outcome_changed ? `Outcome would change: ${c.outcome_before} → ${c.outcome_after}${c.newly_failing ? " (newly failing)" : ""}.`
@@ -368,4 +452,10 @@ function renderReport(report, ranDraft) {
 if (cfg.pickedExecution) {
   document.getElementById("req-stored").checked = true;
   syncMode();
+}
+// Opened from an execution's error ("Open that version in the editor"): its line is marked and
+// the cursor put on it, as a dry run's error is.
+if (cfg.failureLine) {
+  showProblems([{ line: Number(cfg.failureLine), message: cfg.failureMessage }]);
+  goToLine(Number(cfg.failureLine));
 }

@@ -58,6 +58,20 @@ function clearProblem(callId) {
   problem.hidden = true;
 }
 
+// The ended calls kept, as the page is drawn: the newest ENDED_SHOWN, and every missed call
+// nobody has marked handled (and a card holding the keyboard's focus). A tab open all day kept
+// every call that had ended since it was opened: hundreds of cards, which a reload cut to these.
+function trimEnded() {
+  const limit = Number(config.endedShown) || 0;
+  if (!limit) return;
+  const cards = [...endedList.children].filter((node) => node.matches("li.call-card"));
+  cards.forEach((card, index) => {
+    if (index < limit || card.classList.contains("needs-attention")) return;
+    if (card.contains(document.activeElement)) return;
+    card.remove();
+  });
+}
+
 function showEmptyStates() {
   noActive.hidden = activeList.children.length > 0;
   noEnded.hidden = endedList.children.length > 0;
@@ -132,6 +146,7 @@ async function refreshCard(callId) {
     list.prepend(card);
   }
   if (refocus) refocus.focus();
+  trimEnded();
   tick();
   showEmptyStates();
 }
@@ -191,10 +206,15 @@ document.addEventListener("submit", async (event) => {
     if (hadFocus && button.isConnected && !card.contains(document.activeElement)) button.focus();
   }
   if (!response || !response.ok) {
+    // (What was typed stays in the form: the name of a refused contact, to change and send.)
     say((data && data.message) || "The service did not answer; try again.", true);
     return;
   }
-  if (form.dataset.action === "call-back") {
+  if (form.dataset.action === "new-contact") {
+    // The card is drawn again with the contact (the socket's call_changed redraws it too, and
+    // the colleagues' cards of the number's calls).
+    if (card) await refreshCard(card.dataset.callId);
+  } else if (form.dataset.action === "call-back") {
     // A fresh nonce: a second click calls again; the same request sent twice rings once.
     if (data.next_nonce && form.elements.dial_nonce) form.elements.dial_nonce.value = data.next_nonce;
     say(`Calling ${data.to}: your phone (${data.from}) rings first.`, false);

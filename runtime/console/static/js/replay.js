@@ -19,6 +19,13 @@ if (form) {
   };
   if (against) { against.addEventListener("change", describe); describe(); }
   form.addEventListener("submit", (event) => {
+    // Nothing ticked: said here, beside the button. The service's answer to it is an error
+    // page, and coming back from it the log is drawn afresh (the choice of "Against" gone).
+    if (!form.querySelector("input.pick:checked")) {
+      event.preventDefault();
+      help.textContent = "Select at least one execution to replay (the boxes in the table's first column).";
+      return;
+    }
     if (against && against.value === "draft") {
       const d = draft();
       if (!d) { event.preventDefault(); describe(); return; }

@@ -1,0 +1,88 @@
+"""Masking a run's secrets for showing (runtime/redaction.py): what is masked, what is said to
+be, and that what has nothing secret is shown exactly as it came."""
+
+from __future__ import annotations
+
+import json
+
+from runtime.redaction import MASK, TOO_DEEP, Redactor, redacted_report, secret_settings
+
+
+def test_credentials_are_masked_by_their_names_and_listed() -> None:
+    redactor = Redactor()
+    shown = redactor.request({
+        "method": "POST", "url": "https://svc.example/hooks/abc?access_token=t0p&x=1",
+        "headers": [["Authorization", "Bearer abc"], ["Content-Type", "application/json"]],
+        "body": json.dumps({"call": {"id": "c-1", "sign": "s1g"}, "items": [{"apiKey": "k"}]}),
+    })
+    assert shown["url"] == f"https://svc.example/hooks/abc?access_token={MASK}&x=1"
+    assert shown["headers"][0] == ["Authorization", MASK]
+    body = json.loads(shown["body"])
+    assert body == {"call": {"id": "c-1", "sign": MASK}, "items": [{"apiKey": MASK}]}
+    assert redactor.masked == ["request header Authorization", "request query parameter "
+                               "access_token", "request body field call.sign",
+                               "request body field items[0].apiKey"]
+
+
+def test_a_request_with_nothing_secret_is_shown_as_it_came() -> None:
+    redactor = Redactor({"sk-live-1234": "apiKey"})
+    request = {"method": "POST", "url": "https://svc.example/hooks/abc?b=2&a=1",
+               "headers": [["Content-Type", "application/json"]], "body": '{"a":1,  "b":[2]}'}
+    assert redactor.request(request) == request
+    form = {**request, "headers": [["Content-Type", "application/x-www-form-urlencoded"]],
+            "body": "cmd=event&phone=%2B7916"}
+    assert redactor.request(form) == form
+    assert redactor.masked == []
+
+
+def test_a_secret_setting_is_masked_in_any_text_longest_first() -> None:
+    secrets = secret_settings({"apiKey": "abcd1234", "apiKeyFull": "abcd1234-full",
+                               "pin": "12", "flag": True, "region": "eu-west"},
+                              ["apiKey", "apiKeyFull", "pin", "flag"])
+    assert secrets == {"abcd1234-full": "apiKeyFull", "abcd1234": "apiKey"}
+    redactor = Redactor(secrets)
+    assert redactor.text("a abcd1234-full b abcd1234 c 12", "logs") == f"a {MASK} b {MASK} c 12"
+    assert redactor.masked == ["secret setting apiKeyFull in logs", "secret setting apiKey in logs"]
+
+
+def test_fetch_urls_and_errors_are_masked() -> None:
+    report = {"fetches": [{
+        "method": "POST", "url": "https://api.example/v1?api_key=k3y&q=1",
+        "final_url": None, "status": None, "not_sent": True,
+        "error": "not sent in a dry run: POST https://api.example/v1?api_key=k3y&q=1"}],
+        "logs": "", "masked": []}
+    shown = redacted_report(report, {})
+    [fetch] = shown["fetches"]
+    assert "k3y" not in json.dumps(shown)
+    assert fetch["url"] == f"https://api.example/v1?api_key={MASK}&q=1"
+    assert fetch["error"] == f"not sent in a dry run: POST {fetch['url']}"
+    assert shown["masked"] == ["a fetch URL query parameter api_key"]
+
+
+def test_a_json_body_too_deep_to_walk_is_hidden_only_when_a_name_could_be_a_credential() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    assert Redactor().body(deep, "application/json") == deep
+    secret = '{"token": ' + deep + "}"
+    redactor = Redactor()
+    assert redactor.body(secret, "application/json") == TOO_DEEP
+    assert redactor.masked == ["request body (too deeply nested to mask field by field)"]
+
+
+def test_a_dry_runs_storage_value_under_a_credentials_name_is_masked() -> None:
+    shown = redacted_report({"storage": [
+        {"op": "set", "key": "oauth_access_token", "value": "ya29.abc", "expires_at": None},
+        {"op": "set", "key": "last_call", "value": {"id": "c-1"}, "expires_at": None},
+        {"op": "delete", "key": "refresh_token"}]}, {})
+    assert shown["storage"] == [
+        {"op": "set", "key": "oauth_access_token", "value": MASK, "expires_at": None},
+        {"op": "set", "key": "last_call", "value": {"id": "c-1"}, "expires_at": None},
+        {"op": "delete", "key": "refresh_token"}]
+    assert shown["masked"] == ["storage value oauth_access_token"]
+
+
+def test_another_functions_arguments_are_masked_by_name_and_value() -> None:
+    redactor = Redactor({"sk-live-1234": "apiKey"})
+    shown = redactor.request([{"recordId": "r-1", "access_token": "at-9", "note": "sk-live-1234"}])
+    assert shown == [{"recordId": "r-1", "access_token": MASK, "note": MASK}]
+    assert redactor.masked == ["argument field [0].access_token",
+                               "secret setting apiKey in request"]
