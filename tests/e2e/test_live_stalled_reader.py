@@ -10,12 +10,11 @@ import asyncio
 import base64
 import os
 import socket
-
-import pytest
+from pathlib import Path
 
 from runtime.live_limits import PER_USER
 from runtime.typedefs import HUB
-from tests.e2e.conftest import Service
+from tests.e2e.conftest import Service, service_on_backend
 from tests.e2e.helpers import seed_setup
 from tests.e2e.test_live_credentials import open_live
 
@@ -88,16 +87,16 @@ async def test_a_stalled_live_socket_ends_when_its_token_is_revoked(service: Ser
 
 
 async def test_a_stalled_live_socket_that_stops_answering_pings_ends_and_gives_its_place_back(
-        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("runtime.live_socket.HEARTBEAT_SECONDS", 0.5)
-    seed = await seed_setup(service)
-    sockets = [await stalled(service, seed.user_token) for _ in range(PER_USER)]
-    try:
-        await fill_until_stuck(service, seed.user["id"])
-        for raw in sockets:
-            assert await reset_by_server(raw), "a socket that answers no ping is still open"
-        # Their places under the per-user limit are free again.
-        await (await open_live(service, seed.user_token)).close()
-    finally:
-        for raw in sockets:
-            raw.close()
+        tmp_path: Path) -> None:
+    async with service_on_backend("sqlite", tmp_path, live_heartbeat_seconds=0.5) as service:
+        seed = await seed_setup(service)
+        sockets = [await stalled(service, seed.user_token) for _ in range(PER_USER)]
+        try:
+            await fill_until_stuck(service, seed.user["id"])
+            for raw in sockets:
+                assert await reset_by_server(raw), "a socket that answers no ping is open"
+            # Their places under the per-user limit are free again.
+            await (await open_live(service, seed.user_token)).close()
+        finally:
+            for raw in sockets:
+                raw.close()
