@@ -823,16 +823,18 @@ class SandboxPool:
         load = self._loads.get(group)
         return load is not None and load.heavy
 
-    def _set_priority(self, worker: Worker, group: str) -> None:
+    def _set_priority(self, worker: Worker, group: str, *, idle: bool | None = None) -> None:
         """Heavy groups' calls run under SCHED_IDLE: only on CPU time nobody else wants, and
         preempted at once when another task wakes. A niceness still takes a share (and
         delays the wakeups of everyone else by a scheduler tick); SCHED_IDLE does not.
+        (`idle` overrides the group's weight: False for a call told to stop.)
 
         Only with the privilege to restore the normal policy afterwards (root); else skipped.
         """
         if not CAN_RENICE or worker.gone:
             return
-        idle = self._heavy(group)
+        if idle is None:
+            idle = self._heavy(group)
         if worker.idle_priority != idle:
             policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
             with contextlib.suppress(OSError):
@@ -979,6 +981,11 @@ class SandboxPool:
                 or worker.inflight[0] is not pending or pending.future.done()
                 or pending.asking):
             return
+        # Under SCHED_IDLE on a busy machine the worker may not run again before the deadline
+        # (the warning is then for nothing: the kill leaves no line). Stopping takes it
+        # microseconds, so it gets the normal policy back for them; the next call on it gets
+        # its group's again (`_start_on`).
+        self._set_priority(worker, pending.group, idle=False)
         worker.send_signal(WALL_WARNING_SIGNAL)
 
     def _on_deadline(self, worker: Worker, pending: PendingCall) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import textwrap
 from typing import Any
 
@@ -82,6 +83,21 @@ async def test_a_loop_past_its_wall_clock_ends_at_its_line_and_keeps_its_worker(
     assert pool.stats.workers_replaced == 0
     [worker] = [w for w in pool.workers() if w.group == "A"]
     assert worker.calls == 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the pool sets scheduling policies only as root")
+async def test_a_warned_call_leaves_the_idle_priority_to_stop_in_time(pool: SandboxPool) -> None:
+    # The loop makes its group heavy (SCHED_IDLE, CPU time nobody else wants): on a busy
+    # machine such a worker may not run again before the deadline, and the warning would be
+    # for nothing. Warned, it gets the normal policy back to stop; its next call the group's.
+    outcome = await pool.run(parse_call(LOOPS), group="A")
+    assert outcome.limit == "wall" and outcome.error is not None and outcome.error.line == 3
+    [worker] = [w for w in pool.workers() if w.group == "A"]
+    assert os.sched_getscheduler(worker.pid) == os.SCHED_OTHER
+    assert (await pool.run(parse_call(LOOPS), group="A")).limit == "wall"
+    assert os.sched_getscheduler(worker.pid) == os.SCHED_OTHER
+    await pool.run(parse_call(BENIGN), group="A")
+    assert os.sched_getscheduler(worker.pid) == os.SCHED_IDLE  # still a heavy group
 
 
 async def test_the_line_is_the_innermost_script_frame_with_its_traceback(
