@@ -18,12 +18,13 @@ be sent fails alone with `BadCall`. Calls wait in per-group queues served fairly
 (sandbox/scheduler.py): on an idle worker of their group, a spare bound to it, or in the pipe of
 the group's worker running only quick calls, up to `inflight_per_worker`. Every wait has a
 deadline: the template's start and each spawn (sandbox.forkserver), a worker's start, a call's
-time in the queue, its wall clock (the worker is killed and replaced, calls queued behind it go
-back to the queue; a capability request ends with it), and close. `health()` names whatever
-keeps the pool from serving as it should. The CPU limit is checked from outside too
-(/proc/<pid>/stat) and a worker past it by a margin is killed. A heavy group's running call is
-paused while other groups' calls are served (sandbox/yielding.py); time spent paused does not
-count against its wall clock.
+time in the queue, its wall clock (shortly before it the worker is told to stop the script,
+which then ends at its line, `_on_wall_warning`; at it, a worker still in the call is killed
+and replaced, calls queued behind it go back to the queue; a capability request ends with it),
+and close. `health()` names whatever keeps the pool from serving as it should. The CPU limit
+is checked from outside too (/proc/<pid>/stat) and a worker past it by a margin is killed. A
+heavy group's running call is paused while other groups' calls are served
+(sandbox/yielding.py); time spent paused does not count against its wall clock.
 
 Worker starts that a group causes (crashes, kills, memory limits) are charged to that group's
 `RestartBudget`: a crash loop slows its author only. A check's group pays for every worker it
