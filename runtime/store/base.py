@@ -384,9 +384,13 @@ class Tx(Protocol):
 
     # --- console sessions signed out (runtime/console/session.py) ---------------------------
 
-    async def keep_signed_out(self, session_id: str, expires_at: datetime) -> None:
+    async def keep_signed_out(self, session_id: str, expires_at: datetime, *, owner: str = "",
+                              keep_per_owner: int | None = None) -> None:
         """Keep a console session's sign-out until `expires_at`, when it would have expired
-        anyway (a second sign-out of it changes nothing)."""
+        anyway (a second sign-out of it changes nothing). With an `owner` (the credential the
+        session was opened with) and `keep_per_owner`: the owner's older sign-outs past that
+        many become one row `<owner>.*` expiring with the latest of them (its sessions
+        expiring by then are out; runtime/console/signed_out.py)."""
         ...
 
 
