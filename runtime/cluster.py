@@ -56,6 +56,8 @@ MAX_BATCH = 200
 RELAY_ATTEMPTS = 4  # a batch's NOTIFY, when the database connection was lost
 RELAY_PAUSE = 0.1  # seconds before the 2nd attempt; twice that before the 3rd, ...
 LISTENER_NAME = "voip-runtime-listener"
+# At close: for the last relays to go out, then for the cancelled tasks to end.
+CLOSE_WAIT_SECONDS = 2.0
 
 
 def listener_name(schema: str) -> str:
@@ -96,22 +98,34 @@ class Cluster:
         self.hub.relay_ended = self.relay_ended
 
     async def close(self) -> None:
+        """Send what is queued, stop the tasks, close the listener: each bounded, since a hung
+        database must not hold a stopping node (the store's close is bounded too).
+
+        Not `asyncio.wait_for`: on its timeout it waits for the cancelled coroutine to end,
+        and a statement cancelled on a server that does not answer never does (asyncpg
+        returns a connection to its pool only after the server acknowledged the cancel
+        request, on a connection of its own that the hung server never serves either)."""
         self._closing = True
         if self.hub.relay == self.relay:
             self.hub.relay = None
         if self.hub.relay_ended == self.relay_ended:
             self.hub.relay_ended = None
-        # Bounded: a hung database must not hold a stopping node (the store's close is too).
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._flush(), timeout=2)
-        for task in list(self._tasks):
+        flushing = asyncio.get_running_loop().create_task(self._flush(), name="cluster-flush")
+        await asyncio.wait({flushing}, timeout=CLOSE_WAIT_SECONDS)
+        tasks = [flushing, *self._tasks]
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        _, stuck = await asyncio.wait(tasks, timeout=CLOSE_WAIT_SECONDS)
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: each logs its own failures
+        if stuck:
+            log.warning("closing: %s still waiting for PostgreSQL after %g s were left behind",
+                        ", ".join(sorted(task.get_name() for task in stuck)),
+                        CLOSE_WAIT_SECONDS)
         if self._conn is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._conn.close(), timeout=2)
+                await asyncio.wait_for(self._conn.close(), timeout=CLOSE_WAIT_SECONDS)
 
     def _spawn(self, coroutine: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coroutine, name=name)

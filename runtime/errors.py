@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
@@ -219,8 +218,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response(
             {"error": code, "message": message}, status=error.status, headers=headers
         )
-    except json.JSONDecodeError as error:
-        return ApiError(400, "bad_json", f"the body is not valid JSON: {error}").response()
+    # No JSONDecodeError → 400 here: bodies are parsed by runtime/json_body.py, which answers
+    # bad_json itself. One raised anywhere else is not the caller's (a stored row that is not
+    # JSON any more, damaged), and a 400 told a provider not to retry a webhook it had sent
+    # right: a 500, which it retries, with the traceback below.
     except Exception as error:
         # A read (or a write outside store.write) meeting the same refusing storage.
         unavailable = storage_unavailable(error)

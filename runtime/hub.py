@@ -87,6 +87,9 @@ class Subscription:
         # Set when the subscription ended or should re-read its credential; the socket's loop
         # waits on it beside the queue.
         self.attention = asyncio.Event()
+        # Set when the socket must stop even in the middle of a send its client is not taking
+        # (runtime/live_send.py): its credential ended (or this node stops).
+        self.cut = asyncio.Event()
 
     def deliver(self, message: dict[str, Any]) -> None:
         try:
@@ -99,6 +102,7 @@ class Subscription:
         if self.ended is None:
             self.ended = reason
         self.attention.set()
+        self.cut.set()
 
     def request_recheck(self) -> None:
         self.recheck_requested = True

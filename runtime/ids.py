@@ -78,8 +78,10 @@ def new_id(prefix: str) -> str:
     """A new record id such as `call_01j9x...`: time-ordered prefix, 80 random bits.
 
     Monotonic within the process (ULID's monotonic variant): an id made in the same
-    millisecond as the previous one is that one plus one, so creation order is id order and
-    listings ordered by id are stable. Across processes, ids order by millisecond only.
+    millisecond as the previous one is that one plus one when its random bits are not
+    greater, so creation order is id order and listings ordered by id are stable; a clock
+    that steps back leaves ids at the last one's millisecond until it catches up. Across
+    processes, ids order by millisecond only.
     """
     global _last_value, _random, _random_at
     with _last_lock:
@@ -88,8 +90,11 @@ def new_id(prefix: str) -> str:
             _random, at = os.urandom(_RANDOM_BLOCK), 0
         _random_at = at + _RANDOM_BYTES
         random_bits = int.from_bytes(_random[at:at + _RANDOM_BYTES])
-        value = (time.time_ns() // 1_000_000) << 80 | random_bits
-        if value >> 80 == _last_value >> 80 and value <= _last_value:
+        # Never before the last id's millisecond: a clock stepped back (NTP, a VM resumed)
+        # would otherwise make ids that sort before the ones already made.
+        millis = max(time.time_ns() // 1_000_000, _last_value >> 80)
+        value = millis << 80 | random_bits
+        if value <= _last_value:
             value = _last_value + 1
         _last_value = value
     # 128 bits -> 26 base32 digits (the last one carries 3 bits and 2 of padding): 13 pairs

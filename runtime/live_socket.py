@@ -30,6 +30,7 @@ from aiohttp import WSMsgType, web
 
 from runtime.errors import ApiError
 from runtime.hub import Credential, EndReason, Subscription
+from runtime.live_send import ClientStalled, LiveSender
 from runtime.store import Store
 from runtime.store.errors import StoreError, storage_unavailable
 from runtime.store.models import Notification, User, to_json
@@ -81,6 +82,8 @@ async def serve_opened(request: web.Request, access: LiveAccess) -> web.WebSocke
     # of that after one is closed (the reader below then ends and the place is given back).
     socket = web.WebSocketResponse(heartbeat=request.app[CONFIG].live_heartbeat_seconds)
     await socket.prepare(request)
+    # Every send and the close bounded: a client may stop reading (runtime/live_send.py).
+    sender = LiveSender(request, socket)
     store = request.app[STORE]
     after = request.query.get("after")
     order = InOrder(store, user, after)
@@ -89,42 +92,47 @@ async def serve_opened(request: web.Request, access: LiveAccess) -> web.WebSocke
         # subscribing, is where this socket's order starts.
         order.last = await order.newest()
     subscription = request.app[HUB].subscribe(user.id, access.credentials)
+    sender.subscription = subscription
     try:
         # A credential that ended between the handler's check and the subscription had its
         # event find nothing to close: look once more, now that events reach this socket.
         reason = await access.check()
         if reason is not None:
-            await close_ended(socket, reason)
+            await close_ended(sender, reason)
             return socket
-        await socket.send_json({"type": "hello", "user_id": user.id, "name": user.name})
+        await sender.send({"type": "hello", "user_id": user.id, "name": user.name})
         if after:
             missed = await store.list_notifications(
                 user.tenant_id, user.id, after_id=after, limit=CATCH_UP_LIMIT
             )
             for notification in missed:
-                await socket.send_json({"type": "notification", "missed": True,
-                                        **to_json(notification)})
+                await sender.send({"type": "notification", "missed": True,
+                                   **to_json(notification)})
             if len(missed) == CATCH_UP_LIMIT:
                 # Perhaps more: the client reads those with GET /api/v1/notifications (as
                 # documented); live ones start from the newest, not from the rest of them.
                 order.last = await order.newest()
             elif missed:  # resume from the last one sent (else from the client's own)
                 order.last = missed[-1].id
-        await socket.send_json({"type": "caught_up"})
-        await relay_until_done(request, socket, subscription, access, order)
+        await sender.send({"type": "caught_up"})
+        await relay_until_done(request, sender, subscription, access, order)
+    except ClientStalled:
+        pass  # its connection is dropped (and logged): nothing more to do for it
     finally:
         subscription.close()
-        await socket.close()
+        await sender.close()
     return socket
 
 
-async def relay_until_done(request: web.Request, socket: web.WebSocketResponse,
+async def relay_until_done(request: web.Request, sender: LiveSender,
                            subscription: Subscription, access: LiveAccess,
                            order: InOrder) -> None:
     """Send live messages until the client leaves, it falls too far behind, or the
     credential ends."""
+    socket = sender.socket
     recheck_every = request.app[CONFIG].live_recheck_seconds
     reader = asyncio.ensure_future(drain_client(socket))
+    sender.reader = reader
     getter: asyncio.Future[dict[str, Any]] | None = None
     attention: asyncio.Future[Any] | None = None
     try:
@@ -142,14 +150,14 @@ async def relay_until_done(request: web.Request, socket: web.WebSocketResponse,
             if reader in done:
                 break
             if subscription.ended is not None:
-                await close_ended(socket, subscription.ended)
+                await close_ended(sender, subscription.ended)
                 break
             if not done or subscription.recheck_requested:
                 subscription.recheck_requested = False
                 subscription.attention.clear()
                 reason = await access.check()
                 if reason is not None:
-                    await close_ended(socket, reason)
+                    await close_ended(sender, reason)
                     break
             if getter not in done:
                 continue
@@ -157,11 +165,11 @@ async def relay_until_done(request: web.Request, socket: web.WebSocketResponse,
             getter = None
             if message.get("type") == "notification":
                 for item in await order.through(message):
-                    await socket.send_json(item)
+                    await sender.send(item)
             else:
-                await socket.send_json(message)
+                await sender.send(message)
             if subscription.overflowed:
-                await socket.close(message=b"too slow; reconnect with ?after=")
+                await sender.close(message=b"too slow; reconnect with ?after=")
                 break
     finally:
         # `attention` too: a handler cancelled in the middle of the wait (at shutdown, or
@@ -230,8 +238,8 @@ class InOrder:
         return items
 
 
-async def close_ended(socket: web.WebSocketResponse, reason: EndReason) -> None:
-    await socket.close(code=reason.close_code, message=reason.text.encode())
+async def close_ended(sender: LiveSender, reason: EndReason) -> None:
+    await sender.close(code=reason.close_code, message=reason.text.encode())
 
 
 async def drain_client(socket: web.WebSocketResponse) -> None:

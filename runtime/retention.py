@@ -19,7 +19,9 @@ other every `interval_seconds`. On PostgreSQL each batch tries the retention loc
 waiting): while another node holds it, this node skips the pass, so nodes do not both prune.
 
 `close()` stops after the batch in progress (nothing is left half done: each batch is one
-transaction).
+transaction), waiting for it at most CLOSE_WAIT_SECONDS: a batch whose database stopped
+answering (a dropped network, a hung host) would otherwise hold a stopping service for good,
+since the store, which bounds its own wait for such units, closes after the pruner.
 """
 
 from __future__ import annotations
@@ -55,6 +57,13 @@ EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE, DIAL_FORMS, SIGNED_OUT, STORAGE =
     "executions", "notifications", "call_events", "usage", "dial_forms", "signed_out",
     "storage")
 REVOKED = "revoked_credentials"
+
+
+# At close: how long the batch in progress may take to end. A batch takes milliseconds; one
+# still running after this waits on a database that does not answer. The pruner then stops
+# waiting for it, and the batch's unit is the store's to finish or abandon as it closes
+# (store.write does not cancel a started unit when its caller goes away).
+CLOSE_WAIT_SECONDS = 2.0
 
 
 class NotOurTurn(Exception):
@@ -93,9 +102,16 @@ class Pruner:
 
     async def close(self) -> None:
         self._stop.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        if task is None:
+            return
+        done, _ = await asyncio.wait({task}, timeout=CLOSE_WAIT_SECONDS)
+        if not done:
+            log.warning("closing: the retention batch still waiting for the store after %g s "
+                        "was left to the store", CLOSE_WAIT_SECONDS)
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def _run(self) -> None:
         while not self._stop.is_set():

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 
 from tests.e2e.private_postgres import PrivatePostgres, private_postgres
@@ -84,20 +85,43 @@ async def test_a_hung_postgresql_is_answered_503_while_it_hangs(tmp_path: Path) 
         assert "Traceback" not in service.log(), service.log()
 
 
+async def retention_batch_waiting_on_a_lock(postgres: PrivatePostgres) -> asyncpg.Connection:
+    """A connection of the test's own holding the table of console sign-outs (which only the
+    pruner and the console touch) until it is closed, once one of the service's retention
+    batches waits for it: a batch caught mid-statement when the server then hangs."""
+    holder = await asyncpg.connect(postgres.url)
+    await holder.execute("BEGIN; LOCK TABLE voip.console_signed_out IN ACCESS EXCLUSIVE MODE")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    # (Not by the waiting session's `query`: with prepared statements it may still show the
+    # connection's previous one.)
+    while not await holder.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'voip-runtime' "
+            "AND wait_event_type = 'Lock' AND wait_event = 'relation'"):
+        assert loop.time() < deadline, "no retention batch came to the locked table"
+        await asyncio.sleep(0.05)
+    return holder
+
+
 async def test_sigterm_while_postgresql_hangs_still_stops_the_service(tmp_path: Path) -> None:
-    """A stopping node waits for its units and the pool's connections a bounded time: a hung
-    database must not keep it running (until TCP gives up, many minutes) after SIGTERM."""
+    """A stopping node waits for its units, its retention batch and the pool's connections a
+    bounded time: a hung database must not keep it running (until TCP gives up, many
+    minutes) after SIGTERM. Webhooks are in flight and a retention batch is mid-statement
+    when the server hangs (a pruner waiting for its batch held a stopping node for good)."""
     with private_postgres() as postgres:
         service = ServiceProcess(tmp_path, storage_url=postgres.url + "?schema=voip",
-                                 sandbox={"workers": 2, "other_wall_seconds": 2})
+                                 sandbox={"workers": 2, "other_wall_seconds": 2},
+                                 retention={"interval_seconds": 0.1})
         service.start()
         pids: list[int] = []
+        holder: asyncpg.Connection | None = None
         try:
             await service.wait_ready()
             async with aiohttp.ClientSession(
                     timeout=aiohttp.ClientTimeout(total=180)) as session:
                 tenant = await seed_tenant(session, service.base)
                 assert (await tenant.send(session, "before"))[0] == 200
+                holder = await retention_batch_waiting_on_a_lock(postgres)
                 pids = server_processes(postgres)
                 signal_all(pids, signal.SIGSTOP)
                 in_flight = [asyncio.ensure_future(tenant.send(session, f"hung-{n}"))
@@ -115,7 +139,10 @@ async def test_sigterm_while_postgresql_hangs_still_stops_the_service(tmp_path: 
                     assert isinstance(answer, aiohttp.ClientError) or answer[0] == 503, answer
         finally:
             signal_all(pids, signal.SIGCONT)
+            if holder is not None:
+                holder.terminate()
             service.stop()
         log = service.log()
         assert "Traceback" not in log, log
+        assert "the retention batch still waiting for the store after 2 s was left" in log, log
         assert "still waiting for PostgreSQL after 5 s were abandoned" in log, log

@@ -36,6 +36,19 @@ def test_ids_carry_their_creation_millisecond_and_sort_in_creation_order() -> No
         assert before <= millis <= after
 
 
+def test_ids_stay_in_creation_order_when_the_clock_steps_back(monkeypatch: Any) -> None:
+    # An NTP step, a VM resumed with a clock ahead then corrected: ids made after it must
+    # still sort after the ones made before (listings ordered by id, their tie-breaker).
+    now = [time.time_ns()]
+    monkeypatch.setattr(ids.time, "time_ns", lambda: now[0])
+    before = [ids.new_id(ids.CALL) for _ in range(50)]
+    now[0] -= 3_600 * 1_000_000_000  # an hour back
+    after = [ids.new_id(ids.CALL) for _ in range(50)]
+    made = before + after
+    assert sorted(made) == made
+    assert len(set(made)) == len(made)
+
+
 def test_an_id_spells_its_time_and_random_bits_exactly(monkeypatch: Any) -> None:
     # Every one of the 26 digits, against a plain base32 of the 128 bits (RFC 4648 pads the
     # last digit with zero bits as the ids do), with the bits chosen here.
