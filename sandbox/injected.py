@@ -19,7 +19,15 @@ import json
 import re
 import sys
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    Callable,
+    ItemsView,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    ValuesView,
+)
 from types import MappingProxyType
 from typing import Any, Final, NoReturn
 
@@ -43,6 +51,10 @@ class StorageError(Exception):
     """A storage operation the host refused (a limit, a bad key or value)."""
 
 
+# An argument left out (where None is a value a script may give).
+_NOT_GIVEN: Final = object()
+
+
 class _ContractEnumType(enum.EnumType):
     """The contract's enums' own metaclass. `VoipCallDisposition("busy")` (a provider's value
     turned into a member, as scripts do on every webhook) finds an exact str among the
@@ -50,7 +62,7 @@ class _ContractEnumType(enum.EnumType):
     errors. (Also what tells the guards a class is one of these enums: no other class has it.)
     """
 
-    def __call__(cls, value: Any, *args: Any, **kwargs: Any) -> Any:
+    def __call__(cls, value: Any = _NOT_GIVEN, *args: Any, **kwargs: Any) -> Any:
         if type(value) is str and not args and not kwargs:
             by_value = _MEMBERS_BY_VALUE.get(cls)
             if by_value is not None:
@@ -58,6 +70,13 @@ class _ContractEnumType(enum.EnumType):
                 if member is not None:
                     return member
                 raise ValueError(_not_a_value(cls, value))  # type: ignore[arg-type]
+        if cls in _MEMBERS_BY_VALUE and (value is _NOT_GIVEN or args or kwargs):
+            # Said as the script wrote it: Python's own words named this metaclass
+            # ("_ContractEnumType.__call__() missing 1 required positional argument"), or
+            # the enum machinery's functional API ("<enum 'a'> cannot extend ...").
+            given = len(args) + len(kwargs) + (value is not _NOT_GIVEN)
+            raise TypeError(f"{cls.__name__}() takes one value, as {cls.__name__}('...') "
+                            f"({given} arguments given)")
         return super().__call__(value, *args, **kwargs)
 
 
@@ -184,12 +203,49 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"{self._label}({self._data!r})"
 
+    # get/keys/items/values are Mapping's, but with Python's own argument errors they said
+    # "Mapping.get() missing 1 required positional argument: 'key'": named here as the script
+    # calls them (`settings.get()`).
+    def get(self, key: Any = _NOT_GIVEN, default: Any = None, *extra: Any) -> Any:
+        if key is _NOT_GIVEN or extra:
+            noun = self._noun()
+            raise TypeError(f"{noun}.get() missing 1 required positional argument: 'key'"
+                            if key is _NOT_GIVEN else
+                            f"{noun}.get() takes a key and a default ({2 + len(extra)} "
+                            "arguments given)")
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def keys(self, *extra: Any) -> KeysView[str]:
+        if extra:
+            raise self._takes_no_arguments("keys", extra)
+        return KeysView(self)
+
+    def items(self, *extra: Any) -> ItemsView[str, Any]:
+        if extra:
+            raise self._takes_no_arguments("items", extra)
+        return ItemsView(self)
+
+    def values(self, *extra: Any) -> ValuesView[Any]:
+        if extra:
+            raise self._takes_no_arguments("values", extra)
+        return ValuesView(self)
+
+    def _takes_no_arguments(self, method: str, extra: tuple[Any, ...]) -> TypeError:
+        return TypeError(f"{self._noun()}.{method}() takes no arguments ({len(extra)} given)")
+
+    def _noun(self) -> str:
+        """How a script names this mapping."""
+        return _MAPPING_NOUNS.get(object.__getattribute__(self, "_label"), "this mapping")
+
     def __getattr__(self, name: str) -> NoReturn:
         # Reached only when no attribute has the name: the platform's scripts read settings
         # as attributes (`Namespace.params.data.apiKey`), so say how to read one here.
         if name.startswith("_"):
             raise AttributeError(name)
-        noun = _MAPPING_NOUNS.get(object.__getattribute__(self, "_label"), "this mapping")
+        noun = self._noun()
         raise AttributeError(f"{noun} has no attribute {name!r}: read a value as "
                              f"{noun}[{name!r}] or {noun}.get({name!r})")
 

@@ -56,6 +56,7 @@ from typing import Any
 from sandbox import forkserver
 from sandbox.call import Call
 from sandbox.compiler import source_too_large
+from sandbox.crash import worker_stopped_message
 from sandbox.forkserver import ForkServer, SpawnError
 from sandbox.harden import default_readable_paths
 from sandbox.limits import (
@@ -1376,10 +1377,8 @@ class SandboxPool:
         if inflight and not requeue_all and not worker.retiring:
             head = inflight.pop(0)
             if not head.future.done():
-                status = "" if worker.exit_status is None else \
-                    f" (exit status {worker.exit_status})"
                 head.future.set_result(failure(
-                    "WorkerCrashed", f"the sandbox worker stopped unexpectedly{status}",
+                    "WorkerCrashed", worker_stopped_message(worker.exit_status),
                     duration_ms=(time.perf_counter() - head.started_at) * 1000))
         for pending in reversed(inflight):
             if not pending.future.done():

@@ -7,11 +7,11 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import Field
 
-from runtime.api.common import Body, found, read_body, reply
+from runtime.api.common import Body, found, optional_page, read_body, reply
 from runtime.api.modules import owned_module
 from runtime.auth import require_tenant
 from runtime.openapi import documented
-from runtime.openapi.models import BindingList, dump
+from runtime.openapi.models import BindingList, WholeListQuery, dump
 from runtime.operations import bindings as binding_ops
 from runtime.operations.bindings import MemberId, UserId
 from runtime.operations.services import services
@@ -41,12 +41,15 @@ async def bindings_json(request: web.Request, tenant_id: str, bindings: list[Bin
 
 
 @routes.get("/api/v1/modules/{module_id}/bindings")
-@documented("List a module's member bindings (by member id)", auth="tenant", response=BindingList,
-            errors=[404])
+@documented("List a module's member bindings (by member id)", auth="tenant",
+            query=WholeListQuery, response=BindingList, errors=[404],
+            description="All of them unless `limit` is given.")
 async def list_bindings(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
+    limit, offset = optional_page(request)
     module = await owned_module(request, auth)
-    bindings = await request.app[STORE].list_bindings(auth.tenant_id, module.id) or []
+    bindings = await request.app[STORE].list_bindings(auth.tenant_id, module.id, limit,
+                                                      offset) or []
     return reply(await bindings_json(request, auth.tenant_id, bindings))
 
 

@@ -16,7 +16,8 @@ from runtime.json_body import Body, read_body, read_json
 from runtime.query_params import MAX_OFFSET, query_whole_number
 from runtime.store.models import to_json
 
-__all__ = ["MAX_PAGE", "Body", "found", "page", "read_body", "read_json", "reply"]
+__all__ = ["MAX_PAGE", "Body", "found", "optional_page", "page", "read_body", "read_json",
+           "reply"]
 
 MAX_PAGE = 500
 
@@ -26,6 +27,14 @@ def page(request: web.Request, default: int = 100) -> tuple[int, int]:
     default."""
     return (query_whole_number(request, "limit", default, 1, MAX_PAGE),
             query_whole_number(request, "offset", 0, 0, MAX_OFFSET))
+
+
+def optional_page(request: web.Request) -> tuple[int | None, int]:
+    """`?limit=&offset=` for a list answered whole when no `limit` is given (limit None): its
+    clients read all of it before it could be paged. Bounds and errors as `page`'s."""
+    limit = (query_whole_number(request, "limit", 0, 1, MAX_PAGE)
+             if "limit" in request.query else None)
+    return limit, query_whole_number(request, "offset", 0, 0, MAX_OFFSET)
 
 
 def reply(data: Any, status: int = 200) -> web.Response:

@@ -8,7 +8,7 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import StringConstraints
 
-from runtime.api.common import Body, found, page, read_body, reply
+from runtime.api.common import Body, found, optional_page, page, read_body, reply
 from runtime.auth import require_operator, require_tenant
 from runtime.errors import bad_request
 from runtime.hub import Credential, CredentialEnded, EndReason
@@ -21,6 +21,7 @@ from runtime.openapi.models import (
     TenantDeleted,
     TenantDeleteQuery,
     TenantList,
+    WholeListQuery,
     dump,
     not_blank,
 )
@@ -118,10 +119,12 @@ async def create_key(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/keys")
-@documented("List the tenant's API keys", auth="tenant", response=ApiKeyList)
+@documented("List the tenant's API keys", auth="tenant", query=WholeListQuery,
+            response=ApiKeyList, description="Newest first; all of them unless `limit` is given.")
 async def list_keys(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
-    keys = await request.app[STORE].list_api_keys(auth.tenant_id)
+    limit, offset = optional_page(request)
+    keys = await request.app[STORE].list_api_keys(auth.tenant_id, limit, offset)
     return reply({"keys": [key_json(k) for k in keys]})
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from runtime.api.common import found, page, read_body, reply
+from runtime.api.common import found, optional_page, page, read_body, reply
 from runtime.auth import require_tenant
 from runtime.openapi import documented
 from runtime.openapi.models import (
@@ -19,6 +19,7 @@ from runtime.openapi.models import (
     UserList,
     UserTokenList,
     UserTokenOut,
+    WholeListQuery,
     dump,
 )
 from runtime.operations import users as user_ops
@@ -79,12 +80,15 @@ def token_json(token: UserToken) -> dict[str, object]:
 
 
 @routes.get("/api/v1/users/{user_id}/tokens")
-@documented("List a user's tokens", auth="tenant", response=UserTokenList, errors=[404],
-            description="Newest first, revoked ones too; never the secrets.")
+@documented("List a user's tokens", auth="tenant", query=WholeListQuery,
+            response=UserTokenList, errors=[404],
+            description="Newest first, revoked ones too; never the secrets. All of them unless "
+                        "`limit` is given.")
 async def list_user_tokens(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
+    limit, offset = optional_page(request)
     tokens = found(await request.app[STORE].list_user_tokens(
-        auth.tenant_id, request.match_info["user_id"]), "user")
+        auth.tenant_id, request.match_info["user_id"], limit, offset), "user")
     return reply({"tokens": [token_json(t) for t in tokens]})
 
 

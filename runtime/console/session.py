@@ -11,7 +11,8 @@ changing the operator token signs everybody out. Signing out ends the session th
 (runtime/hub.py): its live sockets close on every node, and every node remembers the session
 id until the session would have expired, so the old cookie is nobody anywhere. The sign-out
 is also kept in the store (table console_signed_out) until then, and a node reads those when
-it starts: after a restart, and on a node started later, the cookie stays nobody.
+it starts: after a restart, and on a node started later, the cookie stays nobody. What is
+remembered is bounded per credential (runtime/console/signed_out.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from aiohttp import web
 
 from runtime import ids
 from runtime.auth import TenantAuth, UserAuth, find_user_auth, user_token_ended
+from runtime.console.signed_out import KEEP_PER_OWNER, SignedOut, owner_of
 from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.store.models import User, utc_now
 from runtime.typedefs import HUB, OPERATOR_TOKEN, STORE
@@ -119,41 +121,38 @@ class Session:
 SESSION_KEY: Any = web.RequestKey("console_session", object) if hasattr(web, "RequestKey") \
     else "console_session"
 
-# Signed-out session ids -> when they would have expired anyway: those signed out on this node,
+# Signed-out sessions until they would have expired anyway: those signed out on this node,
 # and (through the hub) on every other node while this one ran.
-SIGNED_OUT: web.AppKey[dict[str, float]] = web.AppKey("console_signed_out", dict)
+SIGNED_OUT: web.AppKey[SignedOut] = web.AppKey("console_signed_out", SignedOut)
 
 
 def install(app: web.Application) -> None:
     """Remember signed-out sessions: those kept in the store when this node starts, then
     this node's and (through the hub) every other node's."""
-    app[SIGNED_OUT] = {}
+    app[SIGNED_OUT] = SignedOut()
 
     async def recall(app: web.Application) -> None:
         # (After the store's cleanup context opened it: on_startup runs those first.)
-        kept = await app[STORE].signed_out_sessions(utc_now())
-        app[SIGNED_OUT].update((sid, expires.timestamp()) for sid, expires in kept)
+        now = utc_now()
+        for sid, expires in await app[STORE].signed_out_sessions(now):
+            app[SIGNED_OUT].add(sid, expires.timestamp(), now.timestamp())
 
     app.on_startup.append(recall)
 
     def remember(ended: CredentialEnded) -> None:
         if ended.credential.kind != "session":
             return
-        signed_out = app[SIGNED_OUT]
+        # The session would have expired by then at the latest (the hub says only its id).
         now = time.time()
-        # Entries go in with the same lifetime, so in the order they expire: the expired ones
-        # are at the front, and only those are looked at (not every entry on every sign-out).
-        while signed_out:
-            oldest = next(iter(signed_out))
-            if signed_out[oldest] >= now:
-                break
-            del signed_out[oldest]
-        # The session would have expired by then at the latest. (Re-inserted, so it moves to
-        # the end, keeping the order.)
-        signed_out.pop(ended.credential.id, None)
-        signed_out[ended.credential.id] = now + LIFETIME_SECONDS
+        app[SIGNED_OUT].add(ended.credential.id, now + LIFETIME_SECONDS, now)
 
     app[HUB].on_ended.append(remember)
+
+
+def new_session_id(app: web.Application, digest: str) -> str:
+    """A random id naming the credential it is opened with (not the credential, nor its
+    digest), which every node's memory of sign-outs groups by (runtime/console/signed_out.py)."""
+    return f"{derived_token(app, 'owner', digest)[:16]}.{secrets.token_urlsafe(18)}"
 
 
 def is_secure(request: web.Request) -> bool:
@@ -176,9 +175,10 @@ async def credential_session(app: web.Application, secret: str
 
 def start_session(request: web.Request, response: web.StreamResponse, kind: Kind,
                   secret: str) -> None:
+    digest = ids.hash_secret(secret)
     payload = {
-        "v": 1, "sid": secrets.token_urlsafe(18), "k": kind,
-        "h": ids.hash_secret(secret), "exp": int(time.time()) + LIFETIME_SECONDS,
+        "v": 1, "sid": new_session_id(request.app, digest), "k": kind,
+        "h": digest, "exp": int(time.time()) + LIFETIME_SECONDS,
     }
     response.set_cookie(
         COOKIE, sign(request.app, payload), path=COOKIE_PATH, httponly=True,
@@ -198,7 +198,8 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
         ends = data.get("exp")
         expires = datetime.fromtimestamp(
             ends if isinstance(ends, int) else time.time() + LIFETIME_SECONDS, UTC)
-        await request.app[STORE].write(lambda tx: tx.keep_signed_out(sid, expires))
+        await request.app[STORE].write(lambda tx: tx.keep_signed_out(
+            sid, expires, owner=owner_of(sid), keep_per_owner=KEEP_PER_OWNER))
         await request.app[HUB].end(CredentialEnded(Credential("session", sid),
                                                    EndReason.SIGNED_OUT))
 
@@ -220,7 +221,7 @@ async def _load_session(request: web.Request) -> Session | None:
     sid, kind, digest, expires = data.get("sid"), data.get("k"), data.get("h"), data.get("exp")
     if not (isinstance(sid, str) and isinstance(digest, str) and isinstance(expires, int)):
         return None
-    if expires < time.time() or sid in request.app[SIGNED_OUT]:
+    if expires < time.time() or request.app[SIGNED_OUT].refuses(sid, expires):
         return None
     store = request.app[STORE]
     csrf = derived_token(request.app, "csrf", sid)
@@ -240,7 +241,7 @@ async def _load_session(request: web.Request) -> Session | None:
 async def session_ended(app: web.Application, session: Session) -> EndReason | None:
     """Why an operator session that once checked out no longer does; None while it still
     does (its live socket asks now and then)."""
-    if session.sid in app[SIGNED_OUT]:
+    if app[SIGNED_OUT].refuses(session.sid, session.expires_at):
         return EndReason.SIGNED_OUT
     if session.expires_at <= time.time():
         return EndReason.SESSION_EXPIRED

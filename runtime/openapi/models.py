@@ -464,6 +464,15 @@ class PageQuery(Query):
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="items to skip")
 
 
+class WholeListQuery(Query):
+    """A list answered whole unless a page is asked for: clients written before it could be
+    paged read all of it in one answer (deploy reads every binding)."""
+
+    limit: int | None = Field(default=None, ge=1, le=500,
+                              description="page size; absent: all of them (after `offset`)")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="items to skip")
+
+
 class CallQuery(PageQuery):
     module_id: str | None = Field(default=None, description="one of the tenant's modules")
     state: CallState | None = None

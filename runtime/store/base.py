@@ -239,7 +239,8 @@ class Tx(Protocol):
         creates one meanwhile."""
         ...
 
-    async def list_bindings(self, tenant_id: str, module_id: str) -> list[Binding] | None:
+    async def list_bindings(self, tenant_id: str, module_id: str, limit: int | None = None,
+                            offset: int = 0) -> list[Binding] | None:
         """By member id; None: no such module."""
         ...
 
@@ -383,9 +384,13 @@ class Tx(Protocol):
 
     # --- console sessions signed out (runtime/console/session.py) ---------------------------
 
-    async def keep_signed_out(self, session_id: str, expires_at: datetime) -> None:
+    async def keep_signed_out(self, session_id: str, expires_at: datetime, *, owner: str = "",
+                              keep_per_owner: int | None = None) -> None:
         """Keep a console session's sign-out until `expires_at`, when it would have expired
-        anyway (a second sign-out of it changes nothing)."""
+        anyway (a second sign-out of it changes nothing). With an `owner` (the credential the
+        session was opened with) and `keep_per_owner`: the owner's older sign-outs past that
+        many become one row `<owner>.*` expiring with the latest of them (its sessions
+        expiring by then are out; runtime/console/signed_out.py)."""
         ...
 
 
@@ -450,7 +455,9 @@ class Store(abc.ABC):
         """The unrevoked key with this sha256 (ids.hash_secret); its tenant_id authorises."""
 
     @abc.abstractmethod
-    async def list_api_keys(self, tenant_id: str) -> list[ApiKey]: ...
+    async def list_api_keys(self, tenant_id: str, limit: int | None = None, offset: int = 0
+                            ) -> list[ApiKey]:
+        """Newest first; all of them unless `limit` says otherwise."""
 
     @abc.abstractmethod
     async def find_user_by_token(self, token_hash: str) -> User | None:
@@ -465,7 +472,8 @@ class Store(abc.ABC):
         """How many of `kind` the owner has (queries.OWNED_COUNTS), for its cap."""
 
     @abc.abstractmethod
-    async def list_user_tokens(self, tenant_id: str, user_id: str) -> list[UserToken] | None:
+    async def list_user_tokens(self, tenant_id: str, user_id: str, limit: int | None = None,
+                               offset: int = 0) -> list[UserToken] | None:
         """The user's tokens, revoked ones too, newest first; None: no such user."""
 
     # --- reads: modules and versions --------------------------------------------------------
@@ -519,8 +527,9 @@ class Store(abc.ABC):
     async def get_user_by_name(self, tenant_id: str, name: str) -> User | None: ...
 
     @abc.abstractmethod
-    async def list_bindings(self, tenant_id: str, module_id: str) -> list[Binding] | None:
-        """By member id; None: no such module."""
+    async def list_bindings(self, tenant_id: str, module_id: str, limit: int | None = None,
+                            offset: int = 0) -> list[Binding] | None:
+        """By member id, all of them unless `limit` says otherwise; None: no such module."""
 
     # --- reads: contacts, calls, activity ---------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from runtime.store import tables as t
 from runtime.store.dialect import Dialect, loads
@@ -261,9 +261,11 @@ class Reads(UsageReads):
         return await self._one(t.API_KEYS, pure("SELECT * FROM api_keys WHERE key_hash = $1 "
                                "AND revoked_at IS NULL"), [key_hash])
 
-    async def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+    async def list_api_keys(self, tenant_id: str, limit: int | None = None, offset: int = 0
+                            ) -> list[ApiKey]:
         return await self._all(t.API_KEYS, pure("SELECT * FROM api_keys WHERE tenant_id = $1 "
-                               "ORDER BY id DESC"), [tenant_id])
+                               "ORDER BY id DESC LIMIT $2 OFFSET $3"),
+                               [tenant_id, _no_more_than(limit), offset])
 
     async def find_user_token(self, token_hash: str) -> tuple[UserToken, User] | None:
         row = await self._port.one(pure("""
@@ -285,11 +287,13 @@ class Reads(UsageReads):
         count = await self._port.value(pure(OWNED_COUNTS[kind]), [owner_id])
         return int(count or 0)
 
-    async def list_user_tokens(self, tenant_id: str, user_id: str) -> list[UserToken] | None:
+    async def list_user_tokens(self, tenant_id: str, user_id: str, limit: int | None = None,
+                               offset: int = 0) -> list[UserToken] | None:
         if await self.get_user(tenant_id, user_id) is None:
             return None
         return await self._all(t.USER_TOKENS, pure("SELECT * FROM user_tokens WHERE user_id = $1 "
-                               "ORDER BY id DESC"), [user_id])
+                               "ORDER BY id DESC LIMIT $2 OFFSET $3"),
+                               [user_id, _no_more_than(limit), offset])
 
     async def signed_out_sessions(self, now: datetime) -> list[tuple[str, datetime]]:
         d = self._d
@@ -371,11 +375,16 @@ class Reads(UsageReads):
                                pure("SELECT * FROM users WHERE tenant_id = $1 AND name = $2"),
                                [tenant_id, name])
 
-    async def list_bindings(self, tenant_id: str, module_id: str) -> list[Binding] | None:
-        # No row: no such module (for this tenant); one row of NULLs: a module without any.
+    async def list_bindings(self, tenant_id: str, module_id: str, limit: int | None = None,
+                            offset: int = 0) -> list[Binding] | None:
+        # No row: no such module (for this tenant); one row of NULLs: a module without any (or
+        # a page past its last). The page is taken before the join, so that one stays apart.
         rows = await self._port.all(pure("""
-            SELECT b.* FROM modules m LEFT JOIN bindings b ON b.module_id = m.id
-            WHERE m.id = $1 AND m.tenant_id = $2 ORDER BY b.member_id"""), [module_id, tenant_id])
+            SELECT b.* FROM modules m LEFT JOIN (
+                SELECT * FROM bindings WHERE module_id = $1 ORDER BY member_id LIMIT $3 OFFSET $4
+            ) b ON b.module_id = m.id
+            WHERE m.id = $1 AND m.tenant_id = $2 ORDER BY b.member_id"""),
+            [module_id, tenant_id, _no_more_than(limit), offset])
         if not rows:
             return None
         return [t.BINDINGS.decode(r, self._d) for r in rows if r["member_id"] is not None]
@@ -669,3 +678,12 @@ class Reads(UsageReads):
             pure("SELECT keys, bytes FROM storage_usage WHERE module_id = $1"),
                                    [module_id])
         return StorageUsage(0, 0) if row is None else StorageUsage(row["keys"], row["bytes"])
+
+
+# LIMIT for "all of them": both SQLite and PostgreSQL take a LIMIT with an OFFSET this way
+# (SQLite has no OFFSET without a LIMIT; PostgreSQL refuses SQLite's -1).
+_ALL_ROWS: Final = 2**63 - 1
+
+
+def _no_more_than(limit: int | None) -> int:
+    return _ALL_ROWS if limit is None else limit

@@ -71,8 +71,9 @@ class QueryReads(Store):
         read: ApiKey | None = await self._read(Reads.find_api_key, key_hash)
         return read
 
-    async def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
-        read: list[ApiKey] = await self._read(Reads.list_api_keys, tenant_id)
+    async def list_api_keys(self, tenant_id: str, limit: int | None = None, offset: int = 0
+                            ) -> list[ApiKey]:
+        read: list[ApiKey] = await self._read(Reads.list_api_keys, tenant_id, limit, offset)
         return read
 
     async def find_user_by_token(self, token_hash: str) -> User | None:
@@ -88,9 +89,10 @@ class QueryReads(Store):
         read: int = await self._read(Reads.count_owned, kind, owner_id)
         return read
 
-    async def list_user_tokens(self, tenant_id: str, user_id: str) -> list[UserToken] | None:
+    async def list_user_tokens(self, tenant_id: str, user_id: str, limit: int | None = None,
+                               offset: int = 0) -> list[UserToken] | None:
         read: list[UserToken] | None = await self._read(Reads.list_user_tokens, tenant_id,
-                                                        user_id)
+                                                        user_id, limit, offset)
         return read
 
     async def list_modules(
@@ -151,8 +153,10 @@ class QueryReads(Store):
         read: User | None = await self._read(Reads.get_user_by_name, tenant_id, name)
         return read
 
-    async def list_bindings(self, tenant_id: str, module_id: str) -> list[Binding] | None:
-        read: list[Binding] | None = await self._read(Reads.list_bindings, tenant_id, module_id)
+    async def list_bindings(self, tenant_id: str, module_id: str, limit: int | None = None,
+                            offset: int = 0) -> list[Binding] | None:
+        read: list[Binding] | None = await self._read(Reads.list_bindings, tenant_id, module_id,
+                                                      limit, offset)
         return read
 
     async def get_contact(self, tenant_id: str, contact_id: str) -> Contact | None:

@@ -634,11 +634,36 @@ class SqlTx(RetentionTx, Editing):
         return DialClaim(claimed=False,
                          answer=None if row["answer"] is None else loads(row["answer"]))
 
-    async def keep_signed_out(self, session_id: str, expires_at: datetime) -> None:
+    async def keep_signed_out(self, session_id: str, expires_at: datetime, *, owner: str = "",
+                              keep_per_owner: int | None = None) -> None:
+        d = self._d
         await self._port.run(
-            "INSERT INTO console_signed_out (session_id, expires_at) VALUES ($1, $2) "
+            "INSERT INTO console_signed_out (session_id, owner, expires_at) VALUES ($1, $2, $3) "
             "ON CONFLICT (session_id) DO NOTHING",
-            [session_id, self._d.time_in(expires_at)])
+            [session_id, owner, d.time_in(expires_at)])
+        if not owner or keep_per_owner is None:
+            return
+        mark = f"{owner}.*"
+        # The latest expiry past the owner's newest `keep_per_owner` sign-outs (through the
+        # index by owner). Those up to it become the owner's mark: its sessions expiring by
+        # then are out. (A kept row expiring at that same moment goes too: the mark covers it.)
+        newest_over = await self._port.value(
+            "SELECT expires_at FROM console_signed_out WHERE owner = $1 AND session_id <> $2 "
+            "ORDER BY expires_at DESC LIMIT 1 OFFSET $3", [owner, mark, keep_per_owner])
+        if newest_over is None:
+            return
+        until = d.time_out(newest_over)
+        await self._port.run(
+            "DELETE FROM console_signed_out WHERE owner = $1 AND session_id <> $2 "
+            "AND expires_at <= $3", [owner, mark, newest_over])
+        kept = await self._port.value(
+            "SELECT expires_at FROM console_signed_out WHERE session_id = $1", [mark])
+        if kept is not None and d.time_out(kept) >= until:
+            return
+        await self._port.run(
+            "INSERT INTO console_signed_out (session_id, owner, expires_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at",
+            [mark, owner, newest_over])
 
     async def settle_dial(self, form_key: str, answer: JSON) -> None:
         if answer is None:

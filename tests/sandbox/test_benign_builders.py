@@ -341,6 +341,16 @@ PAGE = "https://api.example/x"
      "storage.set() missing 1 required positional argument: 'value'"),
     ("print('x', flush=True, colour='red')", "TypeError",
      "print() got an unexpected keyword argument 'colour'"),
+    # Mappings and contract enums said "Mapping.get()" and "_ContractEnumType.__call__()".
+    ("settings.get()", "TypeError",
+     "settings.get() missing 1 required positional argument: 'key'"),
+    ("request.query.get('a', 1, 2)", "TypeError",
+     "request.query.get() takes a key and a default (3 arguments given)"),
+    ("request.headers.items(1)", "TypeError", "headers.items() takes no arguments (1 given)"),
+    ("VoipCallDisposition()", "TypeError",
+     "VoipCallDisposition() takes one value, as VoipCallDisposition('...') (0 arguments given)"),
+    ("VoipWebhookEvent('a', 'b')", "TypeError",
+     "VoipWebhookEvent() takes one value, as VoipWebhookEvent('...') (2 arguments given)"),
 ])
 def test_a_member_an_injected_object_lacks_is_named_with_what_it_offers(
         code: str, error: str, message: str) -> None:
@@ -353,6 +363,21 @@ def test_a_member_an_injected_object_lacks_is_named_with_what_it_offers(
     assert outcome["error"]["message"] == f"line 2: {message}"
     assert [r["url"] for r in host.requests if r["op"] == "fetch"] == (
         [PAGE] if "fetch(" in code and error == "AttributeError" else [])
+
+
+def test_injected_mappings_and_enums_still_read_as_python_s() -> None:
+    outcome = run(script(
+        "return {'response': HttpResponse().content([settings.get('k'), settings.get('no'), "
+        "settings.get('no', 5), settings.get(key='k', default=1), request.query.get('q'), "
+        "request.headers.get('X-A'), sorted(settings.keys()), list(settings.items()), "
+        "list(request.query.values()), VoipCallDisposition(value='busy'), "
+        "VoipCallDisposition(VoipCallDisposition.Busy)])}"),
+        request=RequestData(method="GET", url="https://h.example/w?q=1",
+                            headers=[("x-a", "b")], body=""),
+        settings={"k": "v"})
+    assert outcome["ok"], outcome["error"]
+    assert json.loads(outcome["result"]["response"]["body"]) == [
+        "v", None, 5, "v", "1", "b", ["k"], [["k", "v"]], ["1"], "busy", "busy"]
 
 
 def test_an_injected_object_still_answers_hasattr_and_getattr_with_a_default() -> None:
