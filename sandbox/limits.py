@@ -1,11 +1,14 @@
 """Resource limits for one call, as one frozen object.
 
 Limits are data: the pool hands them to a worker with every call (CPU, output, result) or at
-start (memory, which is a property of the process), and enforces the wall clock itself.
+start (memory, which is a property of the process), and enforces the wall clock itself: a
+little before the deadline it signals the worker, which stops the script where it is (so the
+error names the script's line); at the deadline it kills a worker that has not answered.
 """
 
 from __future__ import annotations
 
+import signal
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -42,3 +45,18 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+# How long before a call's wall-clock deadline the pool asks its worker to stop the script
+# from inside (`wall_warning_seconds`): room for the script to unwind and the worker to report
+# before the pool's own kill, which would leave the builder no line to look at. A quarter of
+# the limit at most, so a short limit still gives the script most of its time.
+WALL_WARNING_SECONDS = 0.1
+WALL_WARNING_FRACTION = 0.25
+# The signal that carries the warning (the worker arms its own refiring timer with the same
+# one, ITIMER_REAL, once the call is stopped).
+WALL_WARNING_SIGNAL = signal.SIGALRM
+
+
+def wall_warning_seconds(wall_seconds: float) -> float:
+    """How far ahead of the wall-clock deadline the worker is told to stop the script."""
+    return min(WALL_WARNING_SECONDS, wall_seconds * WALL_WARNING_FRACTION)

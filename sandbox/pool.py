@@ -18,12 +18,13 @@ be sent fails alone with `BadCall`. Calls wait in per-group queues served fairly
 (sandbox/scheduler.py): on an idle worker of their group, a spare bound to it, or in the pipe of
 the group's worker running only quick calls, up to `inflight_per_worker`. Every wait has a
 deadline: the template's start and each spawn (sandbox.forkserver), a worker's start, a call's
-time in the queue, its wall clock (the worker is killed and replaced, calls queued behind it go
-back to the queue; a capability request ends with it), and close. `health()` names whatever
-keeps the pool from serving as it should. The CPU limit is checked from outside too
-(/proc/<pid>/stat) and a worker past it by a margin is killed. A heavy group's running call is
-paused while other groups' calls are served (sandbox/yielding.py); time spent paused does not
-count against its wall clock.
+time in the queue, its wall clock (shortly before it the worker is told to stop the script,
+which then ends at its line, `_on_wall_warning`; at it, a worker still in the call is killed
+and replaced, calls queued behind it go back to the queue; a capability request ends with it),
+and close. `health()` names whatever keeps the pool from serving as it should. The CPU limit
+is checked from outside too (/proc/<pid>/stat) and a worker past it by a margin is killed. A
+heavy group's running call is paused while other groups' calls are served
+(sandbox/yielding.py); time spent paused does not count against its wall clock.
 
 Worker starts that a group causes (crashes, kills, memory limits) are charged to that group's
 `RestartBudget`: a crash loop slows its author only. A check's group pays for every worker it
@@ -58,7 +59,12 @@ from sandbox.compiler import source_too_large
 from sandbox.crash import worker_stopped_message
 from sandbox.forkserver import ForkServer, SpawnError
 from sandbox.harden import default_readable_paths
-from sandbox.limits import DEFAULT_LIMITS, Limits
+from sandbox.limits import (
+    DEFAULT_LIMITS,
+    WALL_WARNING_SIGNAL,
+    Limits,
+    wall_warning_seconds,
+)
 from sandbox.outcome import LimitName, Outcome, ScriptError
 from sandbox.protocol import (
     MAX_REQUEST_DEPTH,
@@ -819,16 +825,18 @@ class SandboxPool:
         load = self._loads.get(group)
         return load is not None and load.heavy
 
-    def _set_priority(self, worker: Worker, group: str) -> None:
+    def _set_priority(self, worker: Worker, group: str, *, idle: bool | None = None) -> None:
         """Heavy groups' calls run under SCHED_IDLE: only on CPU time nobody else wants, and
         preempted at once when another task wakes. A niceness still takes a share (and
         delays the wakeups of everyone else by a scheduler tick); SCHED_IDLE does not.
+        (`idle` overrides the group's weight: False for a call told to stop.)
 
         Only with the privilege to restore the normal policy afterwards (root); else skipped.
         """
         if not CAN_RENICE or worker.gone:
             return
-        idle = self._heavy(group)
+        if idle is None:
+            idle = self._heavy(group)
         if worker.idle_priority != idle:
             policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
             with contextlib.suppress(OSError):
@@ -850,9 +858,7 @@ class SandboxPool:
         loop = self._running_loop()
         pending.started_at = time.perf_counter()
         if pending.limits.wall_seconds <= SLOW_CALL_SECONDS:
-            pending.deadline = loop.call_later(
-                pending.limits.wall_seconds, self._on_deadline, worker, pending
-            )
+            self._arm_wall_timers(loop, worker, pending, pending.limits.wall_seconds)
         pending.slow = loop.call_later(SLOW_CALL_SECONDS, self._on_slow, worker, pending)
         if self._heavy(pending.group):
             self._gate.heavy_started(worker)
@@ -865,8 +871,19 @@ class SandboxPool:
             return
         remaining = pending.limits.wall_seconds - (
             time.perf_counter() - pending.started_at - pending.paused_seconds)
-        pending.deadline = asyncio.get_running_loop().call_later(
+        self._arm_wall_timers(asyncio.get_running_loop(), worker, pending, remaining)
+
+    def _arm_wall_timers(self, loop: asyncio.AbstractEventLoop, worker: Worker,
+                         pending: PendingCall, remaining: float) -> None:
+        """The deadline `remaining` seconds from now, and the warning to the worker shortly
+        before it (`_on_wall_warning`). Both are cancelled while the worker is paused and armed
+        again for what is left when it resumes, so the warning follows the same clock as the
+        deadline: time paused never counts."""
+        pending.deadline = loop.call_later(
             max(0.0, remaining), self._on_deadline, worker, pending)
+        ahead = wall_warning_seconds(pending.limits.wall_seconds)
+        pending.wall_warning = loop.call_later(
+            max(0.0, remaining - ahead), self._on_wall_warning, worker, pending)
 
     def _on_slow(self, worker: Worker, pending: PendingCall) -> None:
         """A call still running after SLOW_CALL_SECONDS: its group counts as heavy from now
@@ -924,9 +941,11 @@ class SandboxPool:
         worker.paused_at = time.perf_counter()
         head = worker.inflight[0] if worker.inflight else None
         worker.paused_call = head
-        if head is not None and head.deadline is not None:
-            head.deadline.cancel()
-            head.deadline = None
+        if head is not None:
+            for timer in (head.deadline, head.wall_warning):
+                if timer is not None:
+                    timer.cancel()
+            head.deadline = head.wall_warning = None
 
     def _resume_worker(self, worker: Worker) -> None:
         paused_at, head = worker.paused_at, worker.paused_call
@@ -950,6 +969,26 @@ class SandboxPool:
         # slow check came while the worker was paused.
         if not running.future.done():
             self._arm_wall_clock(worker, running)
+
+    def _on_wall_warning(self, worker: Worker, pending: PendingCall) -> None:
+        """The call's wall clock is nearly out: signal the worker to stop the script where it
+        is (sandbox/worker.py `on_wall_warning`), which ends it as the wall-clock limit at the
+        script's line and keeps the worker. The deadline stays armed: a worker that does not
+        answer by then (a script in C code, which no signal handler interrupts) is killed.
+
+        Not while the call waits on the host: today's outcome stays (the host's answer is
+        bounded by the call's wall clock, and the script may still finish after it)."""
+        pending.wall_warning = None
+        if (worker.dead or worker.paused_at is not None or not worker.inflight
+                or worker.inflight[0] is not pending or pending.future.done()
+                or pending.asking):
+            return
+        # Under SCHED_IDLE on a busy machine the worker may not run again before the deadline
+        # (the warning is then for nothing: the kill leaves no line). Stopping takes it
+        # microseconds, so it gets the normal policy back for them; the next call on it gets
+        # its group's again (`_start_on`).
+        self._set_priority(worker, pending.group, idle=False)
+        worker.send_signal(WALL_WARNING_SIGNAL)
 
     def _on_deadline(self, worker: Worker, pending: PendingCall) -> None:
         pending.deadline = None

@@ -13,6 +13,15 @@ messages to the parent are never torn. A script that swallows it anyway (a gener
 by the collector, a `finally` that loops) gets `CPU_GRACE_SECONDS` more; then the worker reports
 the limit itself and exits (`end_unstoppable_call`), and is replaced.
 
+The wall-clock limit is the pool's: it kills a worker still in its call at the deadline. A
+little before that, it sends the worker SIGALRM (sandbox/pool.py `_on_wall_warning`; time the
+pool paused the worker does not count, as for the deadline), and the worker stops the call the
+same way as for the CPU limit, with the label "wall": the script unwinds from the line it was
+at, the error names that line, and the worker is kept. The first warning arms ITIMER_REAL to
+fire again every `WALL_REFIRE_SECONDS` until the call ends, for a warning that landed in host
+code. A call waiting on the host ignores the warning (it ends as before: the script goes on
+with the host's answer, or the pool kills it at the deadline).
+
 A worker retires (exits after reporting, the outcome saying `"retire": true`) when a call's
 MemoryError came with its address space nearly full, or its garbage would not settle
 (sandbox/leftovers.py); a MemoryError that allocated nothing (`bytes(10**12)`) retires nothing.
@@ -32,7 +41,7 @@ from sandbox import stopping
 from sandbox.call import Call
 from sandbox.compiler import SCRIPT_FILENAME
 from sandbox.harden import HardeningReport
-from sandbox.limits import DEFAULT_LIMITS, Limits
+from sandbox.limits import DEFAULT_LIMITS, WALL_WARNING_SIGNAL, Limits, wall_warning_seconds
 from sandbox.outcome import JSONValue
 from sandbox.protocol import (
     MAX_MESSAGE_BYTES,
@@ -54,6 +63,9 @@ CPU_REFIRE_SECONDS = 0.01
 # CPU time a call may still use after its limit fired (a script swallowing the exception)
 # before the worker reports the limit itself and exits.
 CPU_GRACE_SECONDS = 0.2
+# After the wall-clock warning, the worker's own timer fires again every this many seconds
+# (real time) until the call ends, so a warning that found host code running reaches the script.
+WALL_REFIRE_SECONDS = 0.005
 
 
 _NOTHING_SENT: Any = object()
@@ -65,6 +77,9 @@ class WorkerState:
         self.queued_calls: deque[dict[str, Any]] = deque()
         self.current_id: int | None = None
         self.current_cpu_seconds = 0.0
+        self.current_wall_seconds = 0.0
+        # ITIMER_REAL refires the wall-clock warning (armed at the first one, for this call).
+        self.wall_refiring = False
         self.current_started = 0.0
         # This process's CPU time when the current call's CPU limit first fired.
         self.cpu_fired_at: float | None = None
@@ -194,6 +209,7 @@ def serve(report: HardeningReport) -> None:
     channel = LineChannel(read_fd=WORKER_IN_FD, write_fd=WORKER_OUT_FD)
     state = WorkerState(channel)
     install_cpu_timer_handler(state)
+    install_wall_warning_handler(state)
     channel.send({"type": "ready", "pid": os.getpid(), "hardening": report.to_json()})
 
     while True:
@@ -281,14 +297,15 @@ def run_one(state: WorkerState, message: dict[str, Any], executor: Any) -> dict[
         }
     state.current_id = message["id"]
     state.current_cpu_seconds = limits.cpu_seconds
+    state.current_wall_seconds = limits.wall_seconds
     state.current_started = started
     bridge = WorkerBridge(state, message["id"])
     try:
         outcome = execute_with_cpu_timer(state, executor, call, limits, bridge)
     except BaseException as error:  # the boundary: nothing escapes a worker's call
         limit = getattr(error, "limit", None)
-        if limit == "cpu":
-            outcome = limit_outcome("cpu", str(error), started)
+        if limit in ("cpu", "wall"):
+            outcome = limit_outcome(limit, str(error), started)
         else:
             outcome = {
                 "ok": False, "result": None, "limit": None, "logs": "", "logs_truncated": False,
@@ -324,6 +341,36 @@ def execute_with_cpu_timer(state: WorkerState, executor: Any, call: Call, limits
         # and does nothing (no signal mask needed, which cost two system calls per call).
         state.current_id = None
         signal.setitimer(signal.ITIMER_PROF, 0)
+        if state.wall_refiring:  # (only then: a system call per call is not free)
+            state.wall_refiring = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def on_wall_warning(state: WorkerState, frame: FrameType | None) -> None:
+    """SIGALRM: the pool says the call's wall clock is nearly out (or the worker's own refire).
+
+    Like the CPU timer: it stops the call and raises only into the script's own frames. It
+    ignores a warning while host code talks to the parent (a call waiting on storage or
+    fetch keeps its outcome as before), and one meant for the call before this one: the pool
+    sends it when the call has run most of its wall clock, so a warning that finds the current
+    call only just started came for the one that ended as the pool sent it.
+    """
+    if state.current_id is None or state.in_host_code or state.channel.sending:
+        return
+    wall = state.current_wall_seconds
+    if time.perf_counter() - state.current_started < (wall - wall_warning_seconds(wall)) / 2:
+        return
+    stopping.stop("wall", f"wall-clock limit of {wall:g} s exceeded")
+    if not state.wall_refiring:
+        state.wall_refiring = True
+        signal.setitimer(signal.ITIMER_REAL, WALL_REFIRE_SECONDS, WALL_REFIRE_SECONDS)
+    if frame is not None and frame.f_code.co_filename == SCRIPT_FILENAME:
+        raise stopping.refusal()
+
+
+def install_wall_warning_handler(state: WorkerState) -> None:
+    """WALL_WARNING_SIGNAL -> on_wall_warning for this worker's life (ignored between calls)."""
+    signal.signal(WALL_WARNING_SIGNAL, lambda signum, frame: on_wall_warning(state, frame))
 
 
 def install_cpu_timer_handler(state: WorkerState) -> None:

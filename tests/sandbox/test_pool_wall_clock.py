@@ -9,8 +9,10 @@ resuming restarts it. These drive the pool's own bookkeeping with a worker that 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -123,3 +125,61 @@ async def test_a_call_ended_by_its_wall_clock_is_labelled_by_the_cpu_it_spent(
     outcome: Outcome = await asyncio.wait_for(head.future, WALL * 10)
     assert outcome.limit == limit
     assert outcome.error is not None and outcome.error.message == message
+
+
+@dataclass(eq=False)
+class SignalledWorker(Worker):
+    """A worker that records the signals the pool sends it (and whether the call it was sent
+    for had ended by then) instead of sending them."""
+
+    sent: list[tuple[int, bool]] = field(default_factory=list)
+
+    def send_signal(self, signum: int) -> bool:
+        head = self.inflight[0] if self.inflight else None
+        self.sent.append((signum, head is not None and head.future.done()))
+        return True
+
+
+def signalled_worker() -> SignalledWorker:
+    w = SignalledWorker(id=1, pid=0, pidfd=None, ready=True, gone=True)
+    w.stdin = Pipe()  # type: ignore[assignment]
+    return w
+
+
+async def test_the_worker_is_warned_before_its_call_reaches_the_deadline(
+        pool: SandboxPool) -> None:
+    w = signalled_worker()
+    head = call(1, pool.limits)
+    w.inflight.append(head)
+    pool._arm_deadline(w, head)
+    outcome = await asyncio.wait_for(head.future, WALL * 10)
+    assert outcome.limit == "wall"  # this worker never answers: the deadline kills it
+    assert w.sent[0] == (signal.SIGALRM, False)
+
+
+async def test_a_paused_call_is_warned_only_after_it_resumes(pool: SandboxPool) -> None:
+    w = signalled_worker()
+    head = call(1, pool.limits)
+    w.inflight.append(head)
+    pool._arm_deadline(w, head)
+    pool._pause_worker(w)
+    await asyncio.sleep(WALL * 2)  # well past the warning's and the deadline's time
+    assert head.wall_warning is None and head.deadline is None
+    assert w.sent == [(signal.SIGSTOP, False)]
+    pool._resume_worker(w)
+    assert head.wall_warning is not None
+    outcome = await asyncio.wait_for(head.future, WALL * 10)
+    assert outcome.limit == "wall"
+    assert w.sent[:3] == [
+        (signal.SIGSTOP, False), (signal.SIGCONT, False), (signal.SIGALRM, False)]
+
+
+async def test_a_call_waiting_on_the_host_is_not_warned(pool: SandboxPool) -> None:
+    w = signalled_worker()
+    head = call(1, pool.limits)
+    w.inflight.append(head)
+    pool._arm_deadline(w, head)
+    head.asking = True
+    outcome = await asyncio.wait_for(head.future, WALL * 10)
+    assert outcome.limit == "wall"
+    assert signal.SIGALRM not in [signum for signum, _ in w.sent]
