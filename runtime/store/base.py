@@ -591,6 +591,12 @@ class Store(abc.ABC):
         tenant's call)."""
 
     @abc.abstractmethod
+    async def users_notified_of_calls(self, tenant_id: str, call_ids: Sequence[str]
+                                      ) -> dict[str, set[str]]:
+        """Call id -> `users_notified(call id)`, for all these calls of the tenant in one read
+        (an empty set for a call that notified nobody or is not the tenant's)."""
+
+    @abc.abstractmethod
     async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
                        ) -> dict[str, CallNotified]:
         """Which of these calls of the tenant rang for the user: call id -> the first time it

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
 
 from runtime.store import tables as t
-from runtime.store.dialect import Dialect, loads
+from runtime.store.dialect import Dialect, dumps, loads
 from runtime.store.models import (
     ActivityEntry,
     ApiKey,
@@ -58,6 +58,14 @@ OWNED_COUNTS: dict[str, str] = {
 }
 
 R = TypeVar("R")
+
+# `$2`: the ids as a JSON array of strings (dialect `dumps`), one parameter however many.
+GET_USERS = pure("""SELECT * FROM users WHERE tenant_id = $1
+    AND id IN (SELECT value FROM {each_text}($2))""")
+USERS_NOTIFIED_OF_CALLS = pure("""
+    SELECT DISTINCT n.call_id, n.user_id FROM call_notified n JOIN calls c ON c.id = n.call_id
+    WHERE c.tenant_id = $1 AND n.user_id IS NOT NULL
+    AND n.call_id IN (SELECT value FROM {each_text}($2))""")
 
 Condition = tuple[str, object]  # a SQL fragment with `{0}` where its value goes, and the value
 
@@ -366,8 +374,10 @@ class Reads(UsageReads):
         ids = sorted(set(user_ids))
         if not ids:
             return {}
-        users = await self._all(t.USERS, pure("SELECT * FROM users WHERE tenant_id = $1 "
-                                f"AND id IN ({id_marks(2, ids)})"), [tenant_id, *ids])
+        # The ids as one JSON array parameter: one statement text whatever their number (a
+        # module's bindings can name 20,000 users, past what one statement may have as
+        # parameters, and each count would be a statement of its own to prepare and cache).
+        users = await self._all(t.USERS, GET_USERS, [tenant_id, dumps(ids)])
         return {user.id: user for user in users}
 
     async def get_user_by_name(self, tenant_id: str, name: str) -> User | None:
@@ -550,6 +560,16 @@ class Reads(UsageReads):
             WHERE n.call_id = $1 AND c.tenant_id = $2 AND n.user_id IS NOT NULL"""),
                                     [call_id, tenant_id])
         return {str(row["user_id"]) for row in rows}
+
+    async def users_notified_of_calls(self, tenant_id: str, call_ids: Sequence[str]
+                                      ) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {call_id: set() for call_id in sorted(set(call_ids))}
+        if not found:
+            return found
+        rows = await self._port.all(USERS_NOTIFIED_OF_CALLS, [tenant_id, dumps(sorted(found))])
+        for row in rows:
+            found[str(row["call_id"])].add(str(row["user_id"]))
+        return found
 
     async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
                        ) -> dict[str, CallNotified]:

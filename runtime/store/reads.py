@@ -225,6 +225,12 @@ class QueryReads(Store):
         read: set[str] = await self._read(Reads.users_notified, tenant_id, call_id)
         return read
 
+    async def users_notified_of_calls(self, tenant_id: str, call_ids: Sequence[str]
+                                      ) -> dict[str, set[str]]:
+        read: dict[str, set[str]] = await self._read(Reads.users_notified_of_calls, tenant_id,
+                                                     tuple(call_ids))
+        return read
+
     async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
                        ) -> dict[str, CallNotified]:
         read: dict[str, CallNotified] = await self._read(Reads.rang_for, tenant_id, user_id,
