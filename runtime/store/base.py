@@ -63,6 +63,7 @@ from runtime.store.models import (
     Execution,
     ExecutionFilter,
     Module,
+    ModuleBinding,
     ModulePatch,
     NewModule,
     Notification,
@@ -530,6 +531,18 @@ class Store(abc.ABC):
     async def list_bindings(self, tenant_id: str, module_id: str, limit: int | None = None,
                             offset: int = 0) -> list[Binding] | None:
         """By member id, all of them unless `limit` says otherwise; None: no such module."""
+
+    @abc.abstractmethod
+    async def tenant_bindings(self, tenant_id: str, modules_limit: int,
+                              user_id: str | None = None) -> list[ModuleBinding]:
+        """The bindings of the tenant's first `modules_limit` modules by name (the user's
+        only, if given), each with its module's name, by module then member id: one read."""
+
+    @abc.abstractmethod
+    async def live_token_counts(self, tenant_id: str, user_ids: Sequence[str]
+                                ) -> dict[str, int]:
+        """User id -> how many of their tokens are not revoked, for these users of the tenant
+        in one read (a user without any is left out)."""
 
     # --- reads: contacts, calls, activity ---------------------------------------------------
 

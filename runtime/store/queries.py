@@ -28,6 +28,7 @@ from runtime.store.models import (
     Execution,
     ExecutionFilter,
     Module,
+    ModuleBinding,
     Notification,
     NotificationKind,
     ScriptVersion,
@@ -65,6 +66,11 @@ R = TypeVar("R")
 # any join, by its estimates.
 GET_USERS = pure("""SELECT u.* FROM {each_text}($2) j CROSS JOIN users u
     WHERE u.id = j.value AND u.tenant_id = $1""")
+LIVE_TOKEN_COUNTS = pure("""
+    SELECT k.user_id, count(*) AS live
+    FROM {each_text}($2) j CROSS JOIN users u CROSS JOIN user_tokens k
+    WHERE u.id = j.value AND u.tenant_id = $1 AND k.user_id = u.id AND k.revoked_at IS NULL
+    GROUP BY k.user_id""")
 USERS_NOTIFIED_OF_CALLS = pure("""
     SELECT DISTINCT n.call_id, n.user_id
     FROM {each_text}($2) j CROSS JOIN calls c CROSS JOIN call_notified n
@@ -306,6 +312,14 @@ class Reads(UsageReads):
                                "ORDER BY id DESC LIMIT $2 OFFSET $3"),
                                [user_id, _no_more_than(limit), offset])
 
+    async def live_token_counts(self, tenant_id: str, user_ids: Sequence[str]
+                                ) -> dict[str, int]:
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        rows = await self._port.all(LIVE_TOKEN_COUNTS, [tenant_id, dumps(ids)])
+        return {str(row["user_id"]): int(row["live"]) for row in rows}
+
     async def signed_out_sessions(self, now: datetime) -> list[tuple[str, datetime]]:
         d = self._d
         rows = await self._port.all(pure(
@@ -401,6 +415,20 @@ class Reads(UsageReads):
         if not rows:
             return None
         return [t.BINDINGS.decode(r, self._d) for r in rows if r["member_id"] is not None]
+
+    async def tenant_bindings(self, tenant_id: str, modules_limit: int,
+                              user_id: str | None) -> list[ModuleBinding]:
+        # The first `modules_limit` modules by name, as list_modules pages them; in that
+        # order, each module's by member id.
+        rows = await self._port.all(pure("""
+            SELECT m.id AS module_id, m.name AS module_name, b.member_id, b.user_id
+            FROM (SELECT id, name FROM modules WHERE tenant_id = $1 ORDER BY name LIMIT $2) m
+            JOIN bindings b ON b.module_id = m.id
+            WHERE (CAST($3 AS TEXT) IS NULL OR b.user_id = $3)
+            ORDER BY m.name, m.id, b.member_id"""),
+            [tenant_id, modules_limit, user_id])
+        return [ModuleBinding(str(r["module_id"]), str(r["module_name"]), str(r["member_id"]),
+                              str(r["user_id"])) for r in rows]
 
     async def find_bound_user(self, module_id: str, member_id: str) -> str | None:
         user_id: str | None = await self._port.value(

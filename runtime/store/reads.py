@@ -25,6 +25,7 @@ from runtime.store.models import (
     Execution,
     ExecutionFilter,
     Module,
+    ModuleBinding,
     Notification,
     ScriptVersion,
     StorageItem,
@@ -157,6 +158,18 @@ class QueryReads(Store):
                             offset: int = 0) -> list[Binding] | None:
         read: list[Binding] | None = await self._read(Reads.list_bindings, tenant_id, module_id,
                                                       limit, offset)
+        return read
+
+    async def tenant_bindings(self, tenant_id: str, modules_limit: int,
+                              user_id: str | None = None) -> list[ModuleBinding]:
+        read: list[ModuleBinding] = await self._read(Reads.tenant_bindings, tenant_id,
+                                                     modules_limit, user_id)
+        return read
+
+    async def live_token_counts(self, tenant_id: str, user_ids: Sequence[str]
+                                ) -> dict[str, int]:
+        read: dict[str, int] = await self._read(Reads.live_token_counts, tenant_id,
+                                                tuple(user_ids))
         return read
 
     async def get_contact(self, tenant_id: str, contact_id: str) -> Contact | None:

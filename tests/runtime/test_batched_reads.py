@@ -156,3 +156,43 @@ async def test_users_are_read_by_one_parameter_however_many(backend: Backend) ->
     assert await store.get_users(acme.id, []) == {}
     assert await counter.statements() == []  # nothing asked: nothing sent
 
+
+
+async def test_tenant_bindings_and_live_token_counts_stay_in_the_tenant(
+    backend: Backend,
+) -> None:
+    store, counter = await counted_store(backend)
+    acme = await store.create_tenant("acme")
+    globex = await store.create_tenant("globex")
+    alice = await store.create_user(acme.id, "alice")
+    bob = await store.create_user(acme.id, "bob")
+    eve = await store.create_user(globex.id, "eve")
+    zeta = await store.create_module(acme.id, NewModule(name="zeta", region="RU"))
+    alpha = await store.create_module(acme.id, NewModule(name="alpha", region="RU"))
+    theirs = await store.create_module(globex.id, NewModule(name="alpha", region="RU"))
+    await store.set_bindings(acme.id, zeta.id, {"9": alice.id, "10": bob.id})
+    await store.set_bindings(acme.id, alpha.id, {"2": bob.id, "1": alice.id})
+    await store.set_bindings(globex.id, theirs.id, {"1": eve.id})
+    for user in (alice, alice, bob, eve):
+        await store.create_user_token(user.tenant_id, user.id)
+    revoked, _ = await store.create_user_token(acme.id, bob.id)
+    await store.revoke_user_token(acme.id, bob.id, revoked.id)
+    await counter.statements()
+
+    every = await store.tenant_bindings(acme.id, 500)
+    # By module name, then member id (as text, as list_bindings orders them).
+    assert [(b.module_name, b.member_id, b.user_id) for b in every] == [
+        ("alpha", "1", alice.id), ("alpha", "2", bob.id),
+        ("zeta", "10", bob.id), ("zeta", "9", alice.id)]
+    assert all(b.module_id == (alpha.id if b.module_name == "alpha" else zeta.id)
+               for b in every)
+    assert [b.member_id for b in await store.tenant_bindings(acme.id, 500, bob.id)] == [
+        "2", "10"]
+    assert await store.tenant_bindings(acme.id, 500, eve.id) == []
+    assert [b.module_name for b in await store.tenant_bindings(acme.id, 1)] == [
+        "alpha", "alpha"]  # the first module by name, as list_modules(limit=1) pages them
+    assert await store.live_token_counts(acme.id, [alice.id, bob.id, eve.id, "usr_x"]) == {
+        alice.id: 2, bob.id: 1}
+    assert await store.live_token_counts(globex.id, [alice.id, eve.id]) == {eve.id: 1}
+    assert await store.live_token_counts(acme.id, []) == {}
+    assert len(await counter.statements()) == 6  # one statement a read (none for no ids)
