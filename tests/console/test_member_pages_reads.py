@@ -4,9 +4,11 @@ and modules the tenant has (they used to read per module, and per user, one by o
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from html import unescape
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -135,3 +137,46 @@ async def test_an_operators_calls_page_reads_only_their_own_bindings(
     assert {m: [(line.user_name, line.extension) for line in lines]
             for m, lines in dial.items() if lines} == {seed.module["id"]: [("operator", "101")]}
     assert len(dial) == MODULES + 1
+
+
+
+def submitted(html: str, form_action: str) -> list[tuple[str, str]]:
+    """The fields a browser sends for the form posting to `form_action`: hidden inputs, and
+    each select's selected option (its first when none is)."""
+    start = html.index(f'action="{form_action}"')
+    form = html[start:html.index("</form>", start)]
+    fields = [(name, unescape(value)) for name, value in
+              re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)]
+    for name, options in re.findall(r'<select id="[^"]+" name="([^"]+)">(.*?)</select>', form,
+                                    re.S):
+        chosen = (re.search(r'<option value="([^"]*)" selected>', options)
+                  or re.search(r'<option value="([^"]*)"', options))
+        assert chosen is not None
+        fields.append((name, unescape(chosen.group(1))))
+    return [(name, value) for name, value in fields if name != "csrf_token"]
+
+
+async def test_saving_bindings_keeps_a_user_past_the_first_500(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """The module page's menus offered the first 500 users by name only: a member bound to a
+    user after them showed "not bound", and saving the bindings form unbound it. The menus
+    hold every bound user, in one more read."""
+    service, _ = console
+    seed = await seed_setup(service)
+    store = service.client.app[STORE]
+    for n in range(500):
+        await store.create_user(seed.tenant_id, f"a-{n:03}")
+    last = await store.create_user(seed.tenant_id, "zz last")
+    module_id = seed.module["id"]
+    await store.set_bindings(seed.tenant_id, module_id, {"200": last.id})
+    await browser.sign_in(seed.api.secret or "")
+    html = await browser.page(f"/console/modules/{module_id}")
+    action = f"/console/modules/{module_id}/bindings"
+    sent = submitted(html, action)
+    assert ("m1-user", last.id) in sent and ("m1-id", "200") in sent, sent
+
+    response = await browser.post_form(action, sent)  # "Save" without changing anything
+    assert response.status == 303, await response.text()
+    bindings = await store.list_bindings(seed.tenant_id, module_id) or []
+    assert {b.member_id: b.user_id for b in bindings} == {
+        "101": seed.user["id"], "200": last.id}
