@@ -98,13 +98,13 @@ async def render_modules(request: web.Request, session: Session, *,
     store = request.app[STORE]
     modules = await store.list_modules(session.tenant_id, 500, 0)
     health = await store.module_health(session.tenant_id, utc_now())
-    rows = []
-    for module in modules:
-        active = (await store.get_version(session.tenant_id, module.id, module.active_version_id)
-                  if module.active_version_id else None)
-        rows.append({"module": module, "active": active,
-                     "health": shown_health(health.get(module.id, ModuleHealth(module.id)),
-                                        module)})
+    # Every module's active version number in one read (a read of each version, its source
+    # included, was up to 500 statements a page).
+    active = await store.active_version_numbers(session.tenant_id)
+    rows = [{"module": module,
+             "active_number": active.get(module.id) if module.active_version_id else None,
+             "health": shown_health(health.get(module.id, ModuleHealth(module.id)), module)}
+            for module in modules]
     return render(request, "modules.html", {
         "rows": rows, "errors": errors or [], "values": values or {"region": "RU"},
         "retention": request.app[CONFIG].retention,

@@ -509,6 +509,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get_active_version(self, tenant_id: str, module_id: str) -> ScriptVersion | None: ...
 
+    @abc.abstractmethod
+    async def active_version_numbers(self, tenant_id: str) -> dict[str, int]:
+        """Module id -> the number of its active version, for every module of the tenant
+        that has one, in one read (the sources are not read)."""
+
     # --- reads: users and bindings ----------------------------------------------------------
 
     @abc.abstractmethod

@@ -370,6 +370,13 @@ class Reads(UsageReads):
             SELECT v.* FROM modules m JOIN script_versions v ON v.id = m.active_version_id
             WHERE m.id = $1 AND m.tenant_id = $2"""), [module_id, tenant_id])
 
+    async def active_version_numbers(self, tenant_id: str) -> dict[str, int]:
+        rows = await self._port.all(pure("""
+            SELECT m.id, v.number FROM modules m JOIN script_versions v
+            ON v.id = m.active_version_id AND v.module_id = m.id
+            WHERE m.tenant_id = $1"""), [tenant_id])
+        return {str(row["id"]): int(row["number"]) for row in rows}
+
     async def version_by_number(self, module_id: str, number: int) -> ScriptVersion | None:
         return await self._one(t.VERSIONS,
                                pure("SELECT * FROM script_versions WHERE module_id = $1 "

@@ -136,6 +136,10 @@ class QueryReads(Store):
         )
         return read
 
+    async def active_version_numbers(self, tenant_id: str) -> dict[str, int]:
+        read: dict[str, int] = await self._read(Reads.active_version_numbers, tenant_id)
+        return read
+
     async def list_users(
         self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
     ) -> list[User]:

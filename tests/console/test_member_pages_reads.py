@@ -180,3 +180,28 @@ async def test_saving_bindings_keeps_a_user_past_the_first_500(
     bindings = await store.list_bindings(seed.tenant_id, module_id) or []
     assert {b.member_id: b.user_id for b in bindings} == {
         "101": seed.user["id"], "200": last.id}
+
+
+async def test_the_modules_page_reads_active_versions_at_once(
+        console: tuple[Service, str], browser: Browser,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The modules page read each module's active version, its source included, to show
+    its number: a read per module."""
+    service, _ = console
+    seed = await seed_setup(service)
+    store = service.client.app[STORE]
+    assert isinstance(store, QueryReads)
+    for m in range(MODULES):
+        module = await store.create_module(seed.tenant_id, NewModule(name=f"pbx-{m}",
+                                                                     region="RU"))
+        for n in range(m % 3):
+            await store.add_version(seed.tenant_id, module.id, f"x = {n}")
+    await browser.sign_in(seed.api.secret or "")
+    with counting(store, monkeypatch) as reads:
+        html = await browser.page("/console/modules")
+    assert reads["get_version"] == 0 and reads["active_version_numbers"] == 1, reads
+    rows = re.findall(r'>(pbx-\d|seed-json)</a>.*?<td>(v\d|<span class="muted">none yet)',
+                      html, re.S)
+    assert sorted(rows) == sorted([("seed-json", "v1")] + [
+        (f"pbx-{m}", f"v{m % 3}" if m % 3 else '<span class="muted">none yet')
+        for m in range(MODULES)]), html

@@ -196,3 +196,25 @@ async def test_tenant_bindings_and_live_token_counts_stay_in_the_tenant(
     assert await store.live_token_counts(globex.id, [alice.id, eve.id]) == {eve.id: 1}
     assert await store.live_token_counts(acme.id, []) == {}
     assert len(await counter.statements()) == 6  # one statement a read (none for no ids)
+
+
+async def test_active_version_numbers_are_the_tenants_in_one_statement(
+    backend: Backend,
+) -> None:
+    store, counter = await counted_store(backend)
+    acme = await store.create_tenant("acme")
+    globex = await store.create_tenant("globex")
+    rolled = await store.create_module(acme.id, NewModule(name="rolled", region="RU"))
+    fresh = await store.create_module(acme.id, NewModule(name="fresh", region="RU"))
+    await store.create_module(acme.id, NewModule(name="empty", region="RU"))
+    theirs = await store.create_module(globex.id, NewModule(name="theirs", region="RU"))
+    for source in ("a = 1", "a = 2", "a = 3"):
+        await store.add_version(acme.id, rolled.id, source)
+    await store.rollback_version(acme.id, rolled.id)
+    await store.add_version(acme.id, fresh.id, "b = 1")
+    await store.add_version(acme.id, fresh.id, "b = 2", activate=False)
+    await store.add_version(globex.id, theirs.id, "c = 1")
+    await counter.statements()
+    assert await store.active_version_numbers(acme.id) == {rolled.id: 2, fresh.id: 1}
+    assert await store.active_version_numbers(globex.id) == {theirs.id: 1}
+    assert len(await counter.statements()) == 2
