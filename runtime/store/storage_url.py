@@ -1,6 +1,7 @@
 """The storage URL, read without a driver: which backend it names, and our own PostgreSQL
-parameters (`?schema=`, `?pool_size=`, `?command_timeout=`; the others go to asyncpg). The configuration checks a
-URL with this at start, so a wrong one is a configuration error, not a failure to open."""
+parameters (`?schema=`, `?pool_size=`, `?command_timeout=`; the others go to asyncpg). The
+configuration checks a URL with this at start, so a wrong one is a configuration error, not a
+failure to open."""
 
 from __future__ import annotations
 
