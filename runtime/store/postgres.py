@@ -67,6 +67,7 @@ from runtime.store.errors import DatabaseRefused, NestedWrite, StoreClosed, Stor
 from runtime.store.locks import NOTIFY_SCENE_COLUMN, AdvisoryLocks, RetryUnit
 from runtime.store.migrate import Migration
 from runtime.store.models import Notification, StoreStats, utc_now
+from runtime.store.pg_reads_target import PoolReads
 from runtime.store.pg_replay import SAME_FUNCTION, prepare_checks, prepare_locks
 from runtime.store.postgres_migrate import apply_migrations, quote_ident
 from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error
@@ -279,7 +280,8 @@ class PostgresStore(QueryReads):
         self.target = target
         self.schema = schema  # the schema the tables live in (current_schema() if not given)
         self._pool = pool
-        self._port = PgPort(pool)
+        # Reads and NOTIFYs: a connection each, bounded as a unit's (pg_reads_target.py).
+        self._port = PgPort(PoolReads(pool, ACQUIRE_TIMEOUT_SECONDS))
         self._reads = Reads(self._port)
         self._clock = clock
         self._closed = False
