@@ -41,9 +41,10 @@ async def redraw_calls_of(store: Store, hub: Hub, tenant_id: str, numbers: Itera
         return
     try:
         calls = await store.recent_calls_by_phones(tenant_id, wanted, CALLS_REDRAWN)
-        told: dict[str, set[str]] = {}
-        for call in {c.id: c for found in calls.values() for c in found}.values():
-            told[call.id] = await store.users_notified(tenant_id, call.id)
+        # Whom every one of those calls rang for, in one read (one per call was up to 400
+        # statements for a contact of 20 numbers, on every change of it).
+        told = await store.users_notified_of_calls(
+            tenant_id, [c.id for found in calls.values() for c in found])
     except StoreError:
         return
     for call_id, users in sorted(told.items()):

@@ -22,6 +22,7 @@ from runtime.console.web import PREFIX, form_of, page, render, require_session
 from runtime.errors import ApiError, not_found
 from runtime.operations.functions import OriginateBody, place_call
 from runtime.operations.services import services
+from runtime.store.models import ModuleBinding
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -58,13 +59,17 @@ async def dial_lines(request: web.Request, session: Session) -> dict[str, Any]:
     the page's call forms' one-time nonce (runtime/console/dial_once.py)}."""
     store = request.app[STORE]
     names = {u.id: u.name for u in await store.list_users(session.tenant_id, 500, 0)}
+    modules = await store.list_modules(session.tenant_id, 500, 0)
+    # Every module's bindings in one read (one a module was up to 500, on every call page);
+    # an operator's own only.
+    only = session.user_id if session.kind == "operator" else None
+    bound: dict[str, list[ModuleBinding]] = {}
+    for binding in await store.tenant_bindings(session.tenant_id, 500, only):
+        bound.setdefault(binding.module_id, []).append(binding)
     lines: dict[str, list[Line]] = {}
-    for module in await store.list_modules(session.tenant_id, 500, 0):
+    for module in modules:
         first: dict[str, str] = {}  # user id -> their first extension (the one that rings)
-        for binding in sorted(await store.list_bindings(session.tenant_id, module.id) or [],
-                              key=lambda b: b.member_id):
-            if session.kind == "operator" and binding.user_id != session.user_id:
-                continue
+        for binding in sorted(bound.get(module.id, []), key=lambda b: b.member_id):
             first.setdefault(binding.user_id, binding.member_id)
         lines[module.id] = [Line(module.id, module.name, user_id, names.get(user_id, user_id),
                                  extension)

@@ -3,7 +3,7 @@ member bindings ("load members"), the extensions nobody is bound to, and "test c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -34,7 +34,8 @@ from runtime.operations.module_fields import (
 )
 from runtime.operations.modules import tenant_module, webhook_url
 from runtime.operations.services import services
-from runtime.store.models import CallFilter, Module, utc_now
+from runtime.store import Store
+from runtime.store.models import CallFilter, Module, User, utc_now
 from runtime.store.retention import ModuleHealth
 from runtime.typedefs import CONFIG, STORE
 
@@ -51,6 +52,20 @@ USER_MENU_OPTIONS = 100_000
 def menu_rows(users: Sequence[object]) -> int:
     """How many rows of a table get a user menu: every user and "not bound" in each."""
     return USER_MENU_OPTIONS // (len(users) + 1)
+
+
+async def users_for_menus(store: Store, tenant_id: str, bound_user_ids: Iterable[str]
+                          ) -> list[User]:
+    """The users the page's menus offer: the first 500 by name, then (by name) every bound
+    user `bound_user_ids` names that is not among them. A menu of a bound member must hold its
+    user: without it the menu reads "not bound", and saving the form unbinds the member."""
+    users = await store.list_users(tenant_id, 500, 0)
+    listed = {u.id for u in users}
+    missing = {user_id for user_id in bound_user_ids if user_id not in listed}
+    if missing:  # one read, whatever their number
+        found = await store.get_users(tenant_id, sorted(missing))
+        users = [*users, *sorted(found.values(), key=lambda u: (u.name, u.id))]
+    return users
 
 
 def problems_of(error: ValidationError) -> list[str]:
@@ -83,13 +98,13 @@ async def render_modules(request: web.Request, session: Session, *,
     store = request.app[STORE]
     modules = await store.list_modules(session.tenant_id, 500, 0)
     health = await store.module_health(session.tenant_id, utc_now())
-    rows = []
-    for module in modules:
-        active = (await store.get_version(session.tenant_id, module.id, module.active_version_id)
-                  if module.active_version_id else None)
-        rows.append({"module": module, "active": active,
-                     "health": shown_health(health.get(module.id, ModuleHealth(module.id)),
-                                        module)})
+    # Every module's active version number in one read (a read of each version, its source
+    # included, was up to 500 statements a page).
+    active = await store.active_version_numbers(session.tenant_id)
+    rows = [{"module": module,
+             "active_number": active.get(module.id) if module.active_version_id else None,
+             "health": shown_health(health.get(module.id, ModuleHealth(module.id)), module)}
+            for module in modules]
     return render(request, "modules.html", {
         "rows": rows, "errors": errors or [], "values": values or {"region": "RU"},
         "retention": request.app[CONFIG].retention,
@@ -155,7 +170,9 @@ async def render_module(request: web.Request, session: Session, module: Module, 
     `extra`) show the form as it was sent, so nothing typed has to be typed again."""
     store = request.app[STORE]
     bindings = await store.list_bindings(session.tenant_id, module.id) or []
-    users = await store.list_users(session.tenant_id, 500, 0)
+    members = extra.get("members") or []
+    users = await users_for_menus(store, session.tenant_id, [
+        *(b.user_id for b in bindings), *(m["user_id"] for m in members if m["user_id"])])
     names = {u.id: u.name for u in users}
     bound = {b.member_id for b in bindings}
     active = (await store.get_version(session.tenant_id, module.id, module.active_version_id)
@@ -380,7 +397,8 @@ async def load_members(request: web.Request) -> web.StreamResponse:
         failure = error.message
     context: dict[str, Any] = {"members": members, "members_error": failure}
     if is_htmx(request):
-        users = await request.app[STORE].list_users(session.tenant_id, 500, 0)
+        users = await users_for_menus(request.app[STORE], session.tenant_id,
+                                      [m["user_id"] for m in members or [] if m["user_id"]])
         return render(request, "_members.html", {
             "module": module, "users": users, "menu_rows": menu_rows(users),
             "user_names": {u.id: u.name for u in users}, **context})

@@ -40,6 +40,7 @@ from runtime.typedefs import STORE
 routes = web.RouteTableDef()
 
 MAX_USERS_SHOWN = 500
+MAX_MODULES_SHOWN = 500
 
 
 async def owned_user(request: web.Request, session: Session) -> User:
@@ -51,12 +52,19 @@ async def owned_user(request: web.Request, session: Session) -> User:
 async def extensions_by_user(request: web.Request, session: Session
                              ) -> dict[str, list[dict[str, str]]]:
     """User id -> the extensions bound to them, each with its module."""
-    store = request.app[STORE]
+    return await extensions_of(request, session, None)
+
+
+async def extensions_of(request: web.Request, session: Session, user_id: str | None
+                        ) -> dict[str, list[dict[str, str]]]:
+    """User id -> the extensions bound to them (one user's only, if `user_id`), in one read
+    of the first MAX_MODULES_SHOWN modules' bindings (a read per module was up to 500)."""
     found_by_user: dict[str, list[dict[str, str]]] = {}
-    for module in await store.list_modules(session.tenant_id, 500, 0):
-        for binding in await store.list_bindings(session.tenant_id, module.id) or []:
-            found_by_user.setdefault(binding.user_id, []).append(
-                {"module_id": module.id, "module": module.name, "member_id": binding.member_id})
+    for bound in await request.app[STORE].tenant_bindings(session.tenant_id, MAX_MODULES_SHOWN,
+                                                          user_id):
+        found_by_user.setdefault(bound.user_id, []).append(
+            {"module_id": bound.module_id, "module": bound.module_name,
+             "member_id": bound.member_id})
     return found_by_user
 
 
@@ -77,11 +85,10 @@ async def render_users(request: web.Request, session: Session, *,
     store = request.app[STORE]
     users = await store.list_users(session.tenant_id, MAX_USERS_SHOWN, 0)
     extensions = await extensions_by_user(request, session)
-    rows = []
-    for user in users:
-        tokens = await store.list_user_tokens(session.tenant_id, user.id) or []
-        rows.append({"user": user, "extensions": extensions.get(user.id, []),
-                     "active_tokens": sum(1 for t in tokens if t.revoked_at is None)})
+    # One read for all the rows (two a user before: a 500-user page cost a thousand).
+    live_tokens = await store.live_token_counts(session.tenant_id, [u.id for u in users])
+    rows = [{"user": user, "extensions": extensions.get(user.id, []),
+             "active_tokens": live_tokens.get(user.id, 0)} for user in users]
     return render(request, "users.html", {
         "rows": rows, "errors": errors or [], "values": values or {}, "deleted": deleted,
     }, status=status)
@@ -121,7 +128,7 @@ async def render_user(request: web.Request, session: Session, user: User, *,
                       status: int = 200, **extra: Any) -> web.Response:
     store = request.app[STORE]
     tokens = await store.list_user_tokens(session.tenant_id, user.id) or []
-    extensions = (await extensions_by_user(request, session)).get(user.id, [])
+    extensions = (await extensions_of(request, session, user.id)).get(user.id, [])
     modules = await store.list_modules(session.tenant_id, 500, 0)
     context: dict[str, Any] = {
         "user": user, "tokens": tokens, "extensions": extensions, "modules": modules,

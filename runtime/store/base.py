@@ -63,6 +63,7 @@ from runtime.store.models import (
     Execution,
     ExecutionFilter,
     Module,
+    ModuleBinding,
     ModulePatch,
     NewModule,
     Notification,
@@ -508,6 +509,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get_active_version(self, tenant_id: str, module_id: str) -> ScriptVersion | None: ...
 
+    @abc.abstractmethod
+    async def active_version_numbers(self, tenant_id: str) -> dict[str, int]:
+        """Module id -> the number of its active version, for every module of the tenant
+        that has one, in one read (the sources are not read)."""
+
     # --- reads: users and bindings ----------------------------------------------------------
 
     @abc.abstractmethod
@@ -530,6 +536,18 @@ class Store(abc.ABC):
     async def list_bindings(self, tenant_id: str, module_id: str, limit: int | None = None,
                             offset: int = 0) -> list[Binding] | None:
         """By member id, all of them unless `limit` says otherwise; None: no such module."""
+
+    @abc.abstractmethod
+    async def tenant_bindings(self, tenant_id: str, modules_limit: int,
+                              user_id: str | None = None) -> list[ModuleBinding]:
+        """The bindings of the tenant's first `modules_limit` modules by name (the user's
+        only, if given), each with its module's name, by module then member id: one read."""
+
+    @abc.abstractmethod
+    async def live_token_counts(self, tenant_id: str, user_ids: Sequence[str]
+                                ) -> dict[str, int]:
+        """User id -> how many of their tokens are not revoked, for these users of the tenant
+        in one read (a user without any is left out)."""
 
     # --- reads: contacts, calls, activity ---------------------------------------------------
 
@@ -589,6 +607,12 @@ class Store(abc.ABC):
     async def users_notified(self, tenant_id: str, call_id: str) -> set[str]:
         """The users the tenant's call rang, was answered or ended at (empty for another
         tenant's call)."""
+
+    @abc.abstractmethod
+    async def users_notified_of_calls(self, tenant_id: str, call_ids: Sequence[str]
+                                      ) -> dict[str, set[str]]:
+        """Call id -> `users_notified(call id)`, for all these calls of the tenant in one read
+        (an empty set for a call that notified nobody or is not the tenant's)."""
 
     @abc.abstractmethod
     async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]

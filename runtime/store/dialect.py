@@ -110,6 +110,8 @@ SQLITE = Dialect(
         "same": "IS",
         "for_update": "",
         "insert_order": "rowid",
+        # The texts of a JSON array given as one parameter, as rows of one column `value`.
+        "each_text": "json_each",
         # A contact's phones as a JSON array of [raw, normalized], in position order.
         "phones": "(SELECT json_group_array(json_array(p.raw, p.normalized)) FROM "
                   "(SELECT raw, normalized FROM contact_phones WHERE contact_id = c.id "
@@ -127,6 +129,7 @@ POSTGRES = Dialect(
         "same": "IS NOT DISTINCT FROM",
         "for_update": " FOR UPDATE",
         "insert_order": "seq",
+        "each_text": "json_array_elements_text",
         "phones": "(SELECT json_agg(json_build_array(p.raw, p.normalized) ORDER BY p.position) "
                   "FROM contact_phones p WHERE p.contact_id = c.id)",
     },

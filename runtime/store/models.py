@@ -247,6 +247,17 @@ class Binding:
 
 @fast_init
 @dataclass(frozen=True, slots=True)
+class ModuleBinding:
+    """A binding with the name of its module (the console's lists of a user's extensions)."""
+
+    module_id: str
+    module_name: str
+    member_id: str
+    user_id: str
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
 class ContactPhone:
     raw: str  # as given
     normalized: str | None  # E.164, or None when the raw text is not a phone number

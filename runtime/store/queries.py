@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
 
 from runtime.store import tables as t
-from runtime.store.dialect import Dialect, loads
+from runtime.store.dialect import Dialect, dumps, loads
 from runtime.store.models import (
     ActivityEntry,
     ApiKey,
@@ -28,6 +28,7 @@ from runtime.store.models import (
     Execution,
     ExecutionFilter,
     Module,
+    ModuleBinding,
     Notification,
     NotificationKind,
     ScriptVersion,
@@ -58,6 +59,22 @@ OWNED_COUNTS: dict[str, str] = {
 }
 
 R = TypeVar("R")
+
+# `$2`: the ids as a JSON array of strings (dialect `dumps`), one parameter however many.
+# CROSS JOIN keeps the ids first on SQLite (its planner otherwise walks every row of the
+# tenant's, every call it ever had, checking each against the list); PostgreSQL plans it as
+# any join, by its estimates.
+GET_USERS = pure("""SELECT u.* FROM {each_text}($2) j CROSS JOIN users u
+    WHERE u.id = j.value AND u.tenant_id = $1""")
+LIVE_TOKEN_COUNTS = pure("""
+    SELECT k.user_id, count(*) AS live
+    FROM {each_text}($2) j CROSS JOIN users u CROSS JOIN user_tokens k
+    WHERE u.id = j.value AND u.tenant_id = $1 AND k.user_id = u.id AND k.revoked_at IS NULL
+    GROUP BY k.user_id""")
+USERS_NOTIFIED_OF_CALLS = pure("""
+    SELECT DISTINCT n.call_id, n.user_id
+    FROM {each_text}($2) j CROSS JOIN calls c CROSS JOIN call_notified n
+    WHERE c.id = j.value AND c.tenant_id = $1 AND n.call_id = c.id AND n.user_id IS NOT NULL""")
 
 Condition = tuple[str, object]  # a SQL fragment with `{0}` where its value goes, and the value
 
@@ -295,6 +312,14 @@ class Reads(UsageReads):
                                "ORDER BY id DESC LIMIT $2 OFFSET $3"),
                                [user_id, _no_more_than(limit), offset])
 
+    async def live_token_counts(self, tenant_id: str, user_ids: Sequence[str]
+                                ) -> dict[str, int]:
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        rows = await self._port.all(LIVE_TOKEN_COUNTS, [tenant_id, dumps(ids)])
+        return {str(row["user_id"]): int(row["live"]) for row in rows}
+
     async def signed_out_sessions(self, now: datetime) -> list[tuple[str, datetime]]:
         d = self._d
         rows = await self._port.all(pure(
@@ -345,6 +370,13 @@ class Reads(UsageReads):
             SELECT v.* FROM modules m JOIN script_versions v ON v.id = m.active_version_id
             WHERE m.id = $1 AND m.tenant_id = $2"""), [module_id, tenant_id])
 
+    async def active_version_numbers(self, tenant_id: str) -> dict[str, int]:
+        rows = await self._port.all(pure("""
+            SELECT m.id, v.number FROM modules m JOIN script_versions v
+            ON v.id = m.active_version_id AND v.module_id = m.id
+            WHERE m.tenant_id = $1"""), [tenant_id])
+        return {str(row["id"]): int(row["number"]) for row in rows}
+
     async def version_by_number(self, module_id: str, number: int) -> ScriptVersion | None:
         return await self._one(t.VERSIONS,
                                pure("SELECT * FROM script_versions WHERE module_id = $1 "
@@ -366,8 +398,10 @@ class Reads(UsageReads):
         ids = sorted(set(user_ids))
         if not ids:
             return {}
-        users = await self._all(t.USERS, pure("SELECT * FROM users WHERE tenant_id = $1 "
-                                f"AND id IN ({id_marks(2, ids)})"), [tenant_id, *ids])
+        # The ids as one JSON array parameter: one statement text whatever their number (a
+        # module's bindings can name 20,000 users, past what one statement may have as
+        # parameters, and each count would be a statement of its own to prepare and cache).
+        users = await self._all(t.USERS, GET_USERS, [tenant_id, dumps(ids)])
         return {user.id: user for user in users}
 
     async def get_user_by_name(self, tenant_id: str, name: str) -> User | None:
@@ -388,6 +422,20 @@ class Reads(UsageReads):
         if not rows:
             return None
         return [t.BINDINGS.decode(r, self._d) for r in rows if r["member_id"] is not None]
+
+    async def tenant_bindings(self, tenant_id: str, modules_limit: int,
+                              user_id: str | None) -> list[ModuleBinding]:
+        # The first `modules_limit` modules by name, as list_modules pages them; in that
+        # order, each module's by member id.
+        rows = await self._port.all(pure("""
+            SELECT m.id AS module_id, m.name AS module_name, b.member_id, b.user_id
+            FROM (SELECT id, name FROM modules WHERE tenant_id = $1 ORDER BY name LIMIT $2) m
+            JOIN bindings b ON b.module_id = m.id
+            WHERE (CAST($3 AS TEXT) IS NULL OR b.user_id = $3)
+            ORDER BY m.name, m.id, b.member_id"""),
+            [tenant_id, modules_limit, user_id])
+        return [ModuleBinding(str(r["module_id"]), str(r["module_name"]), str(r["member_id"]),
+                              str(r["user_id"])) for r in rows]
 
     async def find_bound_user(self, module_id: str, member_id: str) -> str | None:
         user_id: str | None = await self._port.value(
@@ -550,6 +598,16 @@ class Reads(UsageReads):
             WHERE n.call_id = $1 AND c.tenant_id = $2 AND n.user_id IS NOT NULL"""),
                                     [call_id, tenant_id])
         return {str(row["user_id"]) for row in rows}
+
+    async def users_notified_of_calls(self, tenant_id: str, call_ids: Sequence[str]
+                                      ) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {call_id: set() for call_id in sorted(set(call_ids))}
+        if not found:
+            return found
+        rows = await self._port.all(USERS_NOTIFIED_OF_CALLS, [tenant_id, dumps(sorted(found))])
+        for row in rows:
+            found[str(row["call_id"])].add(str(row["user_id"]))
+        return found
 
     async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
                        ) -> dict[str, CallNotified]:

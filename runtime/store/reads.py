@@ -25,6 +25,7 @@ from runtime.store.models import (
     Execution,
     ExecutionFilter,
     Module,
+    ModuleBinding,
     Notification,
     ScriptVersion,
     StorageItem,
@@ -135,6 +136,10 @@ class QueryReads(Store):
         )
         return read
 
+    async def active_version_numbers(self, tenant_id: str) -> dict[str, int]:
+        read: dict[str, int] = await self._read(Reads.active_version_numbers, tenant_id)
+        return read
+
     async def list_users(
         self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
     ) -> list[User]:
@@ -157,6 +162,18 @@ class QueryReads(Store):
                             offset: int = 0) -> list[Binding] | None:
         read: list[Binding] | None = await self._read(Reads.list_bindings, tenant_id, module_id,
                                                       limit, offset)
+        return read
+
+    async def tenant_bindings(self, tenant_id: str, modules_limit: int,
+                              user_id: str | None = None) -> list[ModuleBinding]:
+        read: list[ModuleBinding] = await self._read(Reads.tenant_bindings, tenant_id,
+                                                     modules_limit, user_id)
+        return read
+
+    async def live_token_counts(self, tenant_id: str, user_ids: Sequence[str]
+                                ) -> dict[str, int]:
+        read: dict[str, int] = await self._read(Reads.live_token_counts, tenant_id,
+                                                tuple(user_ids))
         return read
 
     async def get_contact(self, tenant_id: str, contact_id: str) -> Contact | None:
@@ -223,6 +240,12 @@ class QueryReads(Store):
 
     async def users_notified(self, tenant_id: str, call_id: str) -> set[str]:
         read: set[str] = await self._read(Reads.users_notified, tenant_id, call_id)
+        return read
+
+    async def users_notified_of_calls(self, tenant_id: str, call_ids: Sequence[str]
+                                      ) -> dict[str, set[str]]:
+        read: dict[str, set[str]] = await self._read(Reads.users_notified_of_calls, tenant_id,
+                                                     tuple(call_ids))
         return read
 
     async def rang_for(self, tenant_id: str, user_id: str, call_ids: Sequence[str]

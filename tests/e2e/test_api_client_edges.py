@@ -80,8 +80,13 @@ async def test_every_list_pages_with_limit_and_offset(service: Service) -> None:
     page was the first, and a client paging until an empty page never stopped."""
     seed = await seed_setup(service, "acme")
     await service.new_tenant("globex")
-    await seed.api.ok("POST", "/api/v1/users", {"name": "second"}, status=201)
+    second = await seed.api.ok("POST", "/api/v1/users", {"name": "second"}, status=201)
     await seed.api.ok("POST", "/api/v1/modules", {"name": "second"}, status=201)
+    # Two of each whole list that pages on request: keys, the user's tokens, bindings.
+    await service.operator.ok("POST", f"/api/v1/tenants/{seed.tenant_id}/keys", status=201)
+    await seed.api.ok("POST", f"/api/v1/users/{seed.user['id']}/tokens", status=201)
+    await seed.api.ok("PUT", f"/api/v1/modules/{seed.module['id']}/bindings",
+                      {"bindings": {"101": seed.user["id"], "102": second["id"]}})
     await upload(seed.api, seed.module["id"], SEED_SCRIPT)
     contact = await seed.api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": [CLIENT]},
                                 status=201)
@@ -90,9 +95,10 @@ async def test_every_list_pages_with_limit_and_offset(service: Service) -> None:
     for call_id in ("c-1", "c-2", "c-3"):  # calls, activity, executions, notifications
         for event in (start(call_id), end(call_id), record(call_id)):
             await seed.hook_ok(event)
-    ids = {"{module_id}": seed.module["id"], "{contact_id}": contact["id"]}
+    ids = {"{module_id}": seed.module["id"], "{contact_id}": contact["id"],
+           "{user_id}": seed.user["id"]}
     paths = await list_operations(seed.api)
-    assert len(paths) >= 9, paths
+    assert len(paths) >= 12, paths
     for template in paths:
         path = template
         for name, value in ids.items():

@@ -1072,6 +1072,11 @@ async def test_who_a_call_rang_for_and_when_are_read_within_the_tenant(
     assert await store.users_notified(acme.id, calls[0].id) == {alice.id}
     assert await store.users_notified(acme.id, calls[2].id) == set()
     assert await store.users_notified(globex.id, calls[0].id) == set()
+    # users_notified_of_calls: the same answers, for several calls at once.
+    assert await store.users_notified_of_calls(acme.id, asked) == {
+        call_id: await store.users_notified(acme.id, call_id) for call_id in asked}
+    assert await store.users_notified_of_calls(globex.id, asked) == {c: set() for c in asked}
+    assert await store.users_notified_of_calls(acme.id, []) == {}
 
 
 async def test_contacts_are_read_by_ids_and_by_numbers_at_once_within_the_tenant(

@@ -138,3 +138,20 @@ async def test_user_indexes_hold_rows_naming_a_user_and_serve_reads_by_user(
                                  ("call_notified", "user_id", "call_notified_user")):
         steps = plan(database, f"UPDATE {table} SET {column} = NULL WHERE {column} = $1", 1)
         assert any(index in step for step in steps), steps
+
+
+async def test_reads_by_a_list_of_ids_start_from_the_ids(tmp_path: Path) -> None:
+    """The reads given many ids at once (as one JSON array) look each up by its key: never a
+    walk over every user, or every call the tenant ever had, checking it against the list."""
+    from runtime.store.queries import GET_USERS, USERS_NOTIFIED_OF_CALLS
+
+    database = tmp_path / "plans.db"
+    store = await SqliteStore.open(database)
+    await store.close()
+    users = plan(database, str(GET_USERS), 2)
+    assert users[0].startswith("SCAN j"), users
+    assert any(re.match(r"SEARCH u USING INDEX \w+ \(id=\?\)", s) for s in users), users
+    rang = plan(database, str(USERS_NOTIFIED_OF_CALLS), 2)
+    assert rang[0].startswith("SCAN j"), rang
+    assert any(re.match(r"SEARCH c USING INDEX \w+ \(id=\?\)", s) for s in rang), rang
+    assert not any("calls_tenant" in s or s.startswith("SCAN c") for s in rang), rang
