@@ -107,7 +107,6 @@ async def test_every_caller_is_answered_while_postgresql_hangs(tmp_path: Path) -
                 answers = await asyncio.wait_for(asyncio.gather(*hooks, read, page, health),
                                                  HUNG_SECONDS - 2)
                 still_hung = loop.time() - hung_at < HUNG_SECONDS
-                print("answered after", [round(took, 1) for took, _ in answers])
                 for took, answer in answers[:-3]:
                     assert took < ANSWERED_WITHIN, (took, answer)
                     assert_storage_unavailable(*answer)

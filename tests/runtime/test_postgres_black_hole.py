@@ -14,9 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from runtime.store.postgres import PostgresStore
 from runtime.store.base import Tx
 from runtime.store.errors import StorageUnavailable, StoreError
+from runtime.store.postgres import PostgresStore
 from tests import pg
 from tests.runtime.conftest import PostgresBackend
 
