@@ -41,7 +41,8 @@ lock wait holds up one unit, and a deadlock one unit.
 
 The URL is a libpq-style `postgresql://` or `postgres://` URL. Ours: `?schema=NAME` puts the
 tables in that schema (created if missing) instead of the connection's default one;
-`?pool_size=N` sets the pool's size (DEFAULT_POOL_SIZE).
+`?pool_size=N` sets the pool's size (DEFAULT_POOL_SIZE); `?command_timeout=SECONDS` how long
+a statement on a pool connection may go unanswered (DEFAULT_COMMAND_TIMEOUT_SECONDS).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from runtime.store.errors import DatabaseRefused, NestedWrite, StoreClosed, Stor
 from runtime.store.locks import NOTIFY_SCENE_COLUMN, AdvisoryLocks, RetryUnit
 from runtime.store.migrate import Migration
 from runtime.store.models import Notification, StoreStats, utc_now
+from runtime.store.pg_reads_target import PoolReads
 from runtime.store.pg_replay import SAME_FUNCTION, prepare_checks, prepare_locks
 from runtime.store.postgres_migrate import apply_migrations, quote_ident
 from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error
@@ -89,6 +91,17 @@ DEFAULT_POOL_SIZE = 10
 # the pool is saturated, which for this long means the database is as good as down.
 CONNECT_TIMEOUT_SECONDS = 5.0
 ACQUIRE_TIMEOUT_SECONDS = 10.0
+# A statement on a pool connection (a unit's, a read's) that the server has not answered within
+# this long meets a server that hangs (SIGSTOPped, a network black hole) rather than one that
+# is slow: its caller is answered 503 (errors.storage_unavailable, "database unreachable")
+# and its connection is abandoned, where it would otherwise wait until the server answers or
+# TCP gives up (many minutes), holding the connection, and the webhook, all along. Generous,
+# because a live server must never be cut: a unit's COMMIT waiting on a busy disk's fsync
+# takes seconds at worst, and a lock wait ends at the server's own lock_timeout (30 s,
+# SESSION_SETTINGS), whose precise error ("another session holds a row") must come first. A
+# PostgreSQL-side statement_timeout would not do: a hung server enforces nothing. The
+# dedicated connections (migrations at start, the cluster's listener) have bounds of their own.
+DEFAULT_COMMAND_TIMEOUT_SECONDS = 40.0
 CLOSE_WAIT_SECONDS = 5.0  # at close: for running units, then for the pool's connections
 # Our sessions never sit idle inside a transaction (units only await tx methods); a node that
 # hangs while holding locks is cut off, and a lock wait ends in an error rather than never.
@@ -115,6 +128,7 @@ class PgTarget:
     dsn: str
     schema: str | None
     pool_size: int | None = None
+    command_timeout: float | None = None
 
     @classmethod
     def parse(cls, url: str, schema: str | None = None) -> PgTarget:
@@ -122,10 +136,11 @@ class PgTarget:
         parts = urlsplit(url)
         if parts.scheme not in POSTGRES_SCHEMES:
             raise ValueError(f"not a PostgreSQL URL: {parts.scheme!r}")
-        given_schema, pool_size, rest = pg_parameters(url)
+        given = pg_parameters(url)
         if schema is None:
-            schema = given_schema
-        return cls(urlunsplit(parts._replace(query=urlencode(rest))), schema, pool_size)
+            schema = given.schema
+        return cls(urlunsplit(parts._replace(query=urlencode(given.rest))), schema,
+                   given.pool_size, given.command_timeout)
 
     def settings(self, application_name: str | None = None) -> dict[str, str]:
         settings = dict(SESSION_SETTINGS)
@@ -161,6 +176,19 @@ def _retryable(error: BaseException) -> bool:
         return cause.constraint_name in CONTACT_REFERENCES
     return (isinstance(cause, asyncpg.UniqueViolationError)
             and cause.constraint_name in RACE_CONSTRAINTS)
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether `error` (the store's, raised from the driver's) is a statement that went
+    unanswered past the pool's command_timeout."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 class _Counters:
@@ -252,7 +280,8 @@ class PostgresStore(QueryReads):
         self.target = target
         self.schema = schema  # the schema the tables live in (current_schema() if not given)
         self._pool = pool
-        self._port = PgPort(pool)
+        # Reads and NOTIFYs: a connection each, bounded as a unit's (pg_reads_target.py).
+        self._port = PgPort(PoolReads(pool, ACQUIRE_TIMEOUT_SECONDS))
         self._reads = Reads(self._port)
         self._clock = clock
         self._closed = False
@@ -296,6 +325,7 @@ class PostgresStore(QueryReads):
             target.dsn, min_size=1, max_size=pool_size, init=init,
             reset=_keep_session, server_settings=target.settings(),
             timeout=CONNECT_TIMEOUT_SECONDS,
+            command_timeout=target.command_timeout or DEFAULT_COMMAND_TIMEOUT_SECONDS,
         )
         assert pool is not None
         return cls(target, resolved, pool, clock=clock, defer=defer, prepared=prepared)
@@ -366,7 +396,15 @@ class PostgresStore(QueryReads):
                     else:
                         value = await unit(tx)
                         await port.commit(tx.take_pending())
-                except BaseException:
+                except BaseException as error:
+                    if _timed_out(error):
+                        # The server did not answer: a ROLLBACK (and the release, which
+                        # first waits for asyncpg's cancel request to the same server) would
+                        # wait as long again. Closed instead; the pool opens a new one. The
+                        # transaction never committed, or its caller is not told it did: its
+                        # webhook got no 2xx, and the provider's retry is a repeat at worst.
+                        conn.terminate()
+                        raise
                     # A broken connection cannot roll back; the pool discards it on release.
                     with contextlib.suppress(*DRIVER_ERRORS, StoreError):
                         await port.end(commit=False)

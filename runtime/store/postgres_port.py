@@ -20,13 +20,14 @@ from asyncpg.pool import PoolConnectionProxy
 
 from runtime.store.dialect import POSTGRES
 from runtime.store.errors import Conflict, NotFound, StoreError
+from runtime.store.pg_reads_target import PoolReads
 from runtime.store.pg_replay import Replay, fingerprinted
 from runtime.store.port import Args
 from runtime.store.pure import is_pure
 from runtime.store.writes import Batch, NotLiteral, pg_unit_script, pg_unit_writes
 
 Connection = asyncpg.Connection | PoolConnectionProxy
-Target = Connection | asyncpg.Pool
+Target = Connection | PoolReads
 
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
@@ -85,7 +86,7 @@ def _hex_lock(space: int, key: str) -> str | None:
 
 
 class PgPort:
-    """A port on the pool (reads), or on one unit's connection (`unit=True`), where the
+    """A port on the pool (reads, `PoolReads`), or on one unit's connection (`unit=True`), where the
     transaction begins with the unit's first statement: when that statement takes locks
     (`lock`), BEGIN travels with it in one round trip; the unit's last writes travel with its
     COMMIT (`commit`).

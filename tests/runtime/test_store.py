@@ -188,6 +188,15 @@ def test_postgres_urls_keep_our_parameters_apart() -> None:
         PgTarget.parse("postgresql://db/voip?pool_size=lots")
 
 
+def test_the_command_timeout_is_ours_and_checked() -> None:
+    target = PgTarget.parse("postgresql://db/voip?command_timeout=12.5&sslmode=disable")
+    assert (target.dsn, target.command_timeout) == ("postgresql://db/voip?sslmode=disable", 12.5)
+    assert PgTarget.parse("postgresql://db/voip").command_timeout is None
+    for wrong in ("soon", "0", "nan", "inf", "7200"):
+        with pytest.raises(ValueError, match="command_timeout in the storage URL"):
+            PgTarget.parse(f"postgresql://db/voip?command_timeout={wrong}")
+
+
 async def test_open_store_chooses_the_backend_by_url(pg_backend: PostgresBackend,
                                                       tmp_path: Path) -> None:
     sqlite = await open_store(f"sqlite:///{tmp_path}/x.db")
