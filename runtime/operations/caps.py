@@ -13,10 +13,13 @@ so two creations at once never both pass a count only one of them fits under.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from runtime.errors import ApiError
 from runtime.operations.services import Services
+from runtime.store import Conflict
 from runtime.store.base import Tx
 from runtime.store.queries import OwnedKind
 
@@ -71,3 +74,32 @@ async def has_room(services: Services, cap: Cap, owner_id: str) -> None:
     limit = limit_of(services, cap)
     if await services.store.count_owned(cap.kind, owner_id) + 1 > limit:
         raise limit_reached(cap, limit)
+
+
+class Named(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Created = TypeVar("Created")
+
+
+async def create_named(services: Services, cap: Cap, owner_id: str,
+                       create: Callable[[Tx], Awaitable[Created]],
+                       holder: Callable[[], Awaitable[Named | None]], id_key: str) -> Created:
+    """`create` in a unit under the owner's cap; its name taken is 409 `conflict` naming the
+    record that holds it (`details[id_key]`): a client retrying a create whose answer it lost
+    learns which one it made."""
+    limit = limit_of(services, cap)
+
+    async def unit(tx: Tx) -> Created:
+        await require_room(tx, limit, cap, owner_id)
+        return await create(tx)
+
+    try:
+        return await services.store.write(unit)
+    except Conflict as taken:
+        existing = await holder()
+        if existing is None:  # deleted again meanwhile
+            raise
+        raise ApiError(409, "conflict", str(taken), details={id_key: existing.id}) from None

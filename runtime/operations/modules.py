@@ -5,7 +5,7 @@ change."""
 from __future__ import annotations
 
 from runtime.config import Config
-from runtime.errors import ApiError, found
+from runtime.errors import found
 from runtime.operations import caps
 from runtime.operations.module_fields import (
     ModulePatchBody,
@@ -15,8 +15,6 @@ from runtime.operations.module_fields import (
     unique,
 )
 from runtime.operations.services import Services
-from runtime.store import Conflict
-from runtime.store.base import Tx
 from runtime.store.models import Module, NewModule
 
 
@@ -44,21 +42,9 @@ async def create_module(services: Services, tenant_id: str, body: NewModuleBody)
     check_secrets(secrets, body.settings)
     new = NewModule(name=body.name, region=body.region, description=body.description,
                     settings=body.settings, secrets=secrets, allowlist=unique(body.allowlist))
-    limit = caps.limit_of(services, caps.MODULES)
-
-    async def unit(tx: Tx) -> Module:
-        await caps.require_room(tx, limit, caps.MODULES, tenant_id)
-        return await tx.create_module(tenant_id, new)
-
-    try:
-        return await services.store.write(unit)
-    except Conflict as taken:
-        # A client retrying a create whose answer it lost learns which module it made.
-        existing = await services.store.get_module_by_name(tenant_id, new.name)
-        if existing is None:  # deleted again meanwhile
-            raise
-        raise ApiError(409, "conflict", str(taken),
-                       details={"module_id": existing.id}) from None
+    return await caps.create_named(
+        services, caps.MODULES, tenant_id, lambda tx: tx.create_module(tenant_id, new),
+        lambda: services.store.get_module_by_name(tenant_id, new.name), "module_id")
 
 
 async def update_module(services: Services, module: Module, body: ModulePatchBody) -> Module:

@@ -8,13 +8,11 @@ from typing import Annotated
 
 from pydantic import StringConstraints, field_validator
 
-from runtime.errors import ApiError
 from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.json_body import Body
 from runtime.openapi.models import schema_extra
 from runtime.operations import caps
 from runtime.operations.services import Services
-from runtime.store import Conflict
 from runtime.store.base import Tx
 from runtime.store.models import User, UserToken
 
@@ -48,20 +46,10 @@ class NewUserBody(Body):
 async def create_user(services: Services, tenant_id: str, body: NewUserBody) -> User:
     """A new user; 409 `conflict` for a name taken (that user's id in `details.user_id`),
     `limit_reached` when the tenant has tenant_limits.max_users."""
-    limit = caps.limit_of(services, caps.USERS)
-
-    async def unit(tx: Tx) -> User:
-        await caps.require_room(tx, limit, caps.USERS, tenant_id)
-        return await tx.create_user(tenant_id, body.name, body.email)
-
-    try:
-        return await services.store.write(unit)
-    except Conflict as taken:
-        # A client retrying a create whose answer it lost learns which user it made.
-        existing = await services.store.get_user_by_name(tenant_id, body.name)
-        if existing is None:  # deleted again meanwhile
-            raise
-        raise ApiError(409, "conflict", str(taken), details={"user_id": existing.id}) from None
+    return await caps.create_named(
+        services, caps.USERS, tenant_id,
+        lambda tx: tx.create_user(tenant_id, body.name, body.email),
+        lambda: services.store.get_user_by_name(tenant_id, body.name), "user_id")
 
 
 async def create_token(services: Services, tenant_id: str, user_id: str
