@@ -13,7 +13,8 @@ unreachable" (errors.storage_unavailable), answered 503 with Retry-After.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -34,64 +35,35 @@ class PoolReads:
             conn: PoolConnectionProxy = await self.pool.acquire()
         return conn
 
-    async def _release(self, conn: PoolConnectionProxy, error: BaseException | None) -> None:
-        if isinstance(error, TimeoutError):
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[PoolConnectionProxy]:
+        conn = await self._acquire()
+        try:
+            yield conn
+        except TimeoutError:
             conn.terminate()  # the server did not answer: no cancel request to wait for
-        await self.pool.release(conn)
+            raise
+        finally:
+            await self.pool.release(conn)
 
     async def execute(self, sql: str, *args: Any) -> str:
-        conn = await self._acquire()
-        failed: BaseException | None = None
-        try:
+        async with self._connection() as conn:
             status: str = await conn.execute(sql, *args)
             return status
-        except BaseException as error:
-            failed = error
-            raise
-        finally:
-            await self._release(conn, failed)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        conn = await self._acquire()
-        failed: BaseException | None = None
-        try:
+        async with self._connection() as conn:
             await conn.executemany(sql, rows)
-        except BaseException as error:
-            failed = error
-            raise
-        finally:
-            await self._release(conn, failed)
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        conn = await self._acquire()
-        failed: BaseException | None = None
-        try:
+        async with self._connection() as conn:
             rows: list[Any] = await conn.fetch(sql, *args)
             return rows
-        except BaseException as error:
-            failed = error
-            raise
-        finally:
-            await self._release(conn, failed)
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
-        conn = await self._acquire()
-        failed: BaseException | None = None
-        try:
+        async with self._connection() as conn:
             return await conn.fetchrow(sql, *args)
-        except BaseException as error:
-            failed = error
-            raise
-        finally:
-            await self._release(conn, failed)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        conn = await self._acquire()
-        failed: BaseException | None = None
-        try:
+        async with self._connection() as conn:
             return await conn.fetchval(sql, *args)
-        except BaseException as error:
-            failed = error
-            raise
-        finally:
-            await self._release(conn, failed)
