@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from tests.console.conftest import Browser
+from tests.e2e.conftest import Service
+from tests.e2e.helpers import SeedSetup, seed_setup
 
 CHROMIUM = os.environ.get("CONSOLE_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -142,3 +144,14 @@ async def tab(chromium: PwBrowser, console: tuple[Any, str]) -> AsyncIterator[Ta
 
 
 __all__ = ["ARTIFACTS", "Browser", "Tab"]
+
+
+async def signed_in_builder(tab: Tab, service: Service, *webhooks: dict[str, Any]
+                            ) -> SeedSetup:
+    """A seeded tenant (tests/e2e/helpers.seed_setup) with these webhooks stored, its builder
+    signed in on `tab`."""
+    seed = await seed_setup(service)
+    for webhook in webhooks:
+        await seed.hook_ok(webhook)
+    await tab.sign_in(seed.api.secret or "")
+    return seed

@@ -7,20 +7,18 @@ import asyncio
 
 from playwright.async_api import Page, expect
 
-from tests.console.browser.conftest import Tab
+from tests.console.browser.conftest import Tab, signed_in_builder
 from tests.console.browser.test_builder_journey import type_script
 from tests.console.scripts import CHANGED_SCRIPT
 from tests.e2e.conftest import Service
-from tests.e2e.helpers import seed_setup, start
+from tests.e2e.helpers import start
 
 
 async def test_a_draft_typed_just_before_leaving_is_kept(
         tab: Tab, console: tuple[Service, str]) -> None:
     service, _ = console
     page = tab.page
-    seed = await seed_setup(service)
-    await seed.hook_ok(start())
-    await tab.sign_in(seed.api.secret or "")
+    seed = await signed_in_builder(tab, service, start())
     await tab.goto(f"/console/modules/{seed.module['id']}/editor")
     await expect(page.locator(".cm-editor")).to_be_visible()
 
@@ -57,8 +55,7 @@ async def test_a_save_in_one_tab_keeps_the_draft_of_another(
     """Two tabs of the editor share the browser's draft. Saving in one removed it even when the
     other had written its own since: closed, that tab's unsaved text was gone."""
     service, _ = console
-    seed = await seed_setup(service)
-    await tab.sign_in(seed.api.secret or "")
+    seed = await signed_in_builder(tab, service)
     editor = f"/console/modules/{seed.module['id']}/editor"
     draft = f"JSON.parse(localStorage.getItem('vr-draft:{seed.module['id']}') || 'null')"
     first = tab.page

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from playwright.async_api import Route, expect
 
-from tests.console.browser.conftest import Tab
+from tests.console.browser.conftest import Tab, signed_in_builder
 from tests.console.browser.test_builder_journey import type_script
 from tests.console.scripts import BROKEN_SCRIPT, FORM_SCRIPT
 from tests.e2e.conftest import Service
-from tests.e2e.helpers import seed_setup, start
+from tests.e2e.helpers import start
 
 UNREACHABLE = "the service could not be reached"
 
@@ -19,8 +19,7 @@ async def test_an_ended_session_is_not_a_problem_of_the_script(
         tab: Tab, console: tuple[Service, str]) -> None:
     service, _ = console
     page = tab.page
-    seed = await seed_setup(service)
-    await tab.sign_in(seed.api.secret or "")
+    seed = await signed_in_builder(tab, service)
     await tab.goto(f"/console/modules/{seed.module['id']}/editor")
     await expect(page.locator(".cm-editor")).to_be_visible()
     await type_script(tab, BROKEN_SCRIPT)
@@ -55,8 +54,7 @@ async def test_no_answer_is_said_and_leaves_nothing_waiting(
         tab: Tab, console: tuple[Service, str]) -> None:
     service, _ = console
     page = tab.page
-    seed = await seed_setup(service)
-    await tab.sign_in(seed.api.secret or "")
+    seed = await signed_in_builder(tab, service)
     await tab.goto(f"/console/modules/{seed.module['id']}/editor")
     await expect(page.locator(".cm-editor")).to_be_visible()
 
@@ -83,9 +81,7 @@ async def test_a_stored_request_that_cannot_be_shown_says_why(
         tab: Tab, console: tuple[Service, str]) -> None:
     service, _ = console
     page = tab.page
-    seed = await seed_setup(service)
-    await seed.hook_ok(start())
-    await tab.sign_in(seed.api.secret or "")
+    seed = await signed_in_builder(tab, service, start())
     await tab.goto(f"/console/modules/{seed.module['id']}/editor")
     await expect(page.locator(".cm-editor")).to_be_visible()
     await page.get_by_label("a stored execution's request").check()

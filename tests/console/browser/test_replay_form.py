@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from tests.console.browser.conftest import Tab
+from tests.console.browser.conftest import Tab, signed_in_builder
 from tests.e2e.conftest import Service
-from tests.e2e.helpers import seed_setup, start
+from tests.e2e.helpers import start
 
 
 async def test_replaying_nothing_is_said_on_the_page(
         tab: Tab, console: tuple[Service, str]) -> None:
     service, _ = console
     page = tab.page
-    seed = await seed_setup(service)
-    await seed.hook_ok(start())
-    await tab.sign_in(seed.api.secret or "")
+    seed = await signed_in_builder(tab, service, start())
     log = f"/console/modules/{seed.module['id']}/executions"
     await tab.goto(log)
     versions = (await seed.api.ok("GET", f"/api/v1/modules/{seed.module['id']}/versions"))
