@@ -875,15 +875,15 @@ class SandboxPool:
 
     def _arm_wall_timers(self, loop: asyncio.AbstractEventLoop, worker: Worker,
                          pending: PendingCall, remaining: float) -> None:
-        """The deadline `remaining` seconds from now, and the warning to the worker shortly
-        before it (`_on_wall_warning`). Both are cancelled while the worker is paused and armed
-        again for what is left when it resumes, so the warning follows the same clock as the
-        deadline: time paused never counts."""
-        pending.deadline = loop.call_later(
-            max(0.0, remaining), self._on_deadline, worker, pending)
+        """The warning to the worker shortly before the deadline `remaining` seconds from now
+        (`_on_wall_warning`, which then arms the deadline itself): one timer a call, held in
+        `pending.deadline` whichever is next. It is cancelled while the worker is paused and
+        armed again for what is left when it resumes, so the warning follows the same clock
+        as the deadline: time paused never counts."""
+        deadline_at = loop.time() + max(0.0, remaining)
         ahead = wall_warning_seconds(pending.limits.wall_seconds)
-        pending.wall_warning = loop.call_later(
-            max(0.0, remaining - ahead), self._on_wall_warning, worker, pending)
+        pending.deadline = loop.call_at(
+            deadline_at - ahead, self._on_wall_warning, worker, pending, deadline_at)
 
     def _on_slow(self, worker: Worker, pending: PendingCall) -> None:
         """A call still running after SLOW_CALL_SECONDS: its group counts as heavy from now
@@ -941,11 +941,9 @@ class SandboxPool:
         worker.paused_at = time.perf_counter()
         head = worker.inflight[0] if worker.inflight else None
         worker.paused_call = head
-        if head is not None:
-            for timer in (head.deadline, head.wall_warning):
-                if timer is not None:
-                    timer.cancel()
-            head.deadline = head.wall_warning = None
+        if head is not None and head.deadline is not None:
+            head.deadline.cancel()  # the warning or the deadline, whichever is next
+            head.deadline = None
 
     def _resume_worker(self, worker: Worker) -> None:
         paused_at, head = worker.paused_at, worker.paused_call
@@ -970,15 +968,18 @@ class SandboxPool:
         if not running.future.done():
             self._arm_wall_clock(worker, running)
 
-    def _on_wall_warning(self, worker: Worker, pending: PendingCall) -> None:
+    def _on_wall_warning(self, worker: Worker, pending: PendingCall,
+                         deadline_at: float) -> None:
         """The call's wall clock is nearly out: signal the worker to stop the script where it
         is (sandbox/worker.py `on_wall_warning`), which ends it as the wall-clock limit at the
-        script's line and keeps the worker. The deadline stays armed: a worker that does not
-        answer by then (a script in C code, which no signal handler interrupts) is killed.
+        script's line and keeps the worker. The deadline is armed here, whatever follows: a
+        worker that does not answer by then (a script in C code, which no signal handler
+        interrupts) is killed.
 
         Not while the call waits on the host: today's outcome stays (the host's answer is
         bounded by the call's wall clock, and the script may still finish after it)."""
-        pending.wall_warning = None
+        pending.deadline = self._running_loop().call_at(
+            deadline_at, self._on_deadline, worker, pending)
         if (worker.dead or worker.paused_at is not None or not worker.inflight
                 or worker.inflight[0] is not pending or pending.future.done()
                 or pending.asking):

@@ -47,10 +47,10 @@ class PendingCall:
     paused_seconds: float = 0.0
     # The worker's CPU time (read from outside) when this call was first seen running long.
     cpu_baseline: float | None = None
+    # The wall clock's next timer: first the warning shortly before the deadline (the worker
+    # is signalled to stop the script from inside, so the error carries its line: sandbox.pool
+    # `_on_wall_warning`), then the deadline itself.
     deadline: asyncio.TimerHandle | None = None
-    # Shortly before `deadline`: the worker is signalled to stop the script from inside, so
-    # the error carries its line (sandbox.pool `_on_wall_warning`).
-    wall_warning: asyncio.TimerHandle | None = None
     slow: asyncio.TimerHandle | None = None
     cpu_check: asyncio.TimerHandle | None = None
     # Capability requests being answered for this call: cancelled when the call ends.
@@ -74,10 +74,10 @@ class PendingCall:
         return now - self.started_at - self.paused_seconds - self.host_seconds - waiting
 
     def cancel_timers(self) -> None:
-        for timer in (self.deadline, self.wall_warning, self.slow, self.cpu_check):
+        for timer in (self.deadline, self.slow, self.cpu_check):
             if timer is not None:
                 timer.cancel()
-        self.deadline = self.wall_warning = self.slow = self.cpu_check = None
+        self.deadline = self.slow = self.cpu_check = None
 
     def end(self) -> None:
         """The call is over on its worker: stop its clocks and whatever it asked the host."""
