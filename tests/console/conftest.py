@@ -4,7 +4,9 @@ sign-in form, with its cookie and CSRF token as a browser would have them."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
@@ -15,6 +17,7 @@ from aiohttp import ClientResponse, ClientSession, CookieJar
 from aiohttp.test_utils import TestClient, TestServer
 
 from runtime.app import create_app
+from runtime.store.reads import QueryReads
 from tests.e2e.conftest import OPERATOR_TOKEN, Api, Service, service_config
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -92,3 +95,19 @@ async def browser(console: tuple[Service, str]) -> AsyncIterator[Browser]:
     _, base = console
     async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
         yield Browser(session, base)
+
+
+@contextmanager
+def counting_reads(store: QueryReads, monkeypatch: pytest.MonkeyPatch
+                   ) -> Iterator[Counter[str]]:
+    """The store's reads while the block runs, by query name (a page's reads counted)."""
+    reads: Counter[str] = Counter()
+    original = store._read
+
+    async def counted(query: Any, *args: Any) -> Any:
+        reads[query.__name__] += 1
+        return await original(query, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "_read", counted)
+        yield reads

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any
 
 import pytest
 
 from runtime.store.reads import QueryReads
 from runtime.typedefs import STORE
-from tests.console.conftest import Browser
+from tests.console.conftest import Browser, counting_reads
 from tests.e2e.conftest import Service
 from tests.e2e.helpers import CLIENT, SeedSetup, answer, end, seed_setup, start
 
@@ -42,15 +41,7 @@ async def read_counts(service: Service, browser: Browser, path: str,
                       monkeypatch: pytest.MonkeyPatch) -> tuple[str, Counter[str]]:
     store = service.client.app[STORE]
     assert isinstance(store, QueryReads)
-    reads: Counter[str] = Counter()
-    original = store._read
-
-    async def counted(query: Any, *args: Any) -> Any:
-        reads[query.__name__] += 1
-        return await original(query, *args)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(store, "_read", counted)
+    with counting_reads(store, monkeypatch) as reads:
         html = await browser.page(path)
     return html, reads
 

@@ -5,12 +5,9 @@ and modules the tenant has (they used to read per module, and per user, one by o
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from html import unescape
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from aiohttp import web
@@ -21,26 +18,12 @@ from runtime.console.session import Session
 from runtime.store.models import NewModule
 from runtime.store.reads import QueryReads
 from runtime.typedefs import STORE
-from tests.console.conftest import Browser
+from tests.console.conftest import Browser, counting_reads
 from tests.e2e.conftest import Service
 from tests.e2e.helpers import record, seed_setup
 
 MODULES = 8
 USERS = 12
-
-
-@contextmanager
-def counting(store: QueryReads, monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
-    reads: Counter[str] = Counter()
-    original = store._read
-
-    async def counted(query: Any, *args: Any) -> Any:
-        reads[query.__name__] += 1
-        return await original(query, *args)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(store, "_read", counted)
-        yield reads
 
 
 async def test_member_pages_read_bindings_and_tokens_at_once(
@@ -64,7 +47,7 @@ async def test_member_pages_read_bindings_and_tokens_at_once(
             f"{200 + n}": users[(n + m) % USERS].id for n in range(3)})
     await browser.sign_in(seed.api.secret or "")
 
-    with counting(store, monkeypatch) as reads:
+    with counting_reads(store, monkeypatch) as reads:
         html = await browser.page("/console/users")
     assert reads["list_bindings"] == 0 and reads["list_user_tokens"] == 0, reads
     assert reads["tenant_bindings"] == 1 and reads["live_token_counts"] == 1, reads
@@ -73,7 +56,7 @@ async def test_member_pages_read_bindings_and_tokens_at_once(
     assert "<td>2</td>" in html and "<td>1</td>" in html, html
     assert "200 <span class=\"muted\">(pbx-0)</span>" in html, html
 
-    with counting(store, monkeypatch) as reads:
+    with counting_reads(store, monkeypatch) as reads:
         html = await browser.page(f"/console/users/{users[0].id}")
     assert reads["list_bindings"] == 0 and reads["tenant_bindings"] == 1, reads
     expected_here = sorted((f"pbx-{m}", f"{200 + n}") for m in range(MODULES) for n in range(3)
@@ -82,7 +65,7 @@ async def test_member_pages_read_bindings_and_tokens_at_once(
              if f"<strong>{member}</strong> in <a" in html and module in html]
     assert shown == expected_here and expected_here, html
 
-    with counting(store, monkeypatch) as reads:
+    with counting_reads(store, monkeypatch) as reads:
         await browser.page("/console/calls")
     assert reads["list_bindings"] == 0 and reads["tenant_bindings"] == 1, reads
 
@@ -90,7 +73,7 @@ async def test_member_pages_read_bindings_and_tokens_at_once(
     builder = Session(kind="builder", sid="s", tenant_id=tenant, csrf="c", expires_at=0,
                       key_id="key")
     request = cast(web.Request, SimpleNamespace(app=service.client.app))
-    with counting(store, monkeypatch) as reads:
+    with counting_reads(store, monkeypatch) as reads:
         dial = (await dial_lines(request, builder))["dial"]
     assert reads["list_bindings"] == 0 and reads["tenant_bindings"] == 1, reads
     names = {u.id: u.name for u in await store.list_users(tenant, 500, 0)}
@@ -120,7 +103,7 @@ async def test_an_operators_calls_page_reads_only_their_own_bindings(
     await seed.hook_ok(record("at-101"))  # a call at the operator's number, unanswered
     await browser.sign_in(seed.user_token)
 
-    with counting(store, monkeypatch) as reads:
+    with counting_reads(store, monkeypatch) as reads:
         html = await browser.page("/console/calls")
     # Their bindings once for the calls they may see, once for their lines to call from; a
     # list of calls for the one module where a number is theirs (and the ones they answered).
@@ -197,7 +180,7 @@ async def test_the_modules_page_reads_active_versions_at_once(
         for n in range(m % 3):
             await store.add_version(seed.tenant_id, module.id, f"x = {n}")
     await browser.sign_in(seed.api.secret or "")
-    with counting(store, monkeypatch) as reads:
+    with counting_reads(store, monkeypatch) as reads:
         html = await browser.page("/console/modules")
     assert reads["get_version"] == 0 and reads["active_version_numbers"] == 1, reads
     rows = re.findall(r'>(pbx-\d|seed-json)</a>.*?<td>(v\d|<span class="muted">none yet)',
