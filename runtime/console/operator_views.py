@@ -147,8 +147,12 @@ async def live_page(request: web.Request) -> web.StreamResponse:
         session.tenant_id, session.user_id, since=utc_now() - LIVE_WINDOW,
         limit=NOTIFICATIONS_SCAN, newest=True)
     last_id = items[-1].id if items else ""
-    latest = {item.call_id: item for item in items}  # oldest first: the latest wins
-    newest_first = sorted(latest.values(), key=lambda item: item.created_at, reverse=True)
+    # The store's order (oldest first), the order they were sent live in: the latest of each
+    # call wins, and the calls go newest first by it. (Sorted by created_at, two calls ending
+    # in the same millisecond swapped places, and the page drew another 20 than the live tab.)
+    latest = {item.call_id: (index, item) for index, item in enumerate(items)}
+    newest_first = [item for _, item in sorted(latest.values(), key=lambda pair: pair[0],
+                                               reverse=True)]
     # Every call not ended yet, the last ENDED_SHOWN ended ones, and the older ended calls
     # whose end said missed: only those are read. A missed call stays on the page until
     # someone marks it handled, as the page says, however many calls ended after it (it went
