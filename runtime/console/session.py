@@ -21,11 +21,12 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from aiohttp import web
 
@@ -92,7 +93,7 @@ class Session:
     sid: str
     tenant_id: str
     csrf: str
-    expires_at: int  # epoch seconds
+    expires_at: float  # epoch seconds
     key_id: str | None = None  # builder
     user_auth: UserAuth | None = None  # operator
 
@@ -178,7 +179,10 @@ def start_session(request: web.Request, response: web.StreamResponse, kind: Kind
     digest = ids.hash_secret(secret)
     payload = {
         "v": 1, "sid": new_session_id(request.app, digest), "k": kind,
-        "h": digest, "exp": int(time.time()) + LIFETIME_SECONDS,
+        # To the millisecond, not the second: a mark of sign-outs ("this credential's
+        # sessions expiring by then are out", runtime/console/signed_out.py) must not cover a
+        # session opened after it within the same second.
+        "h": digest, "exp": round(time.time() + LIFETIME_SECONDS, 3),
     }
     response.set_cookie(
         COOKIE, sign(request.app, payload), path=COOKIE_PATH, httponly=True,
@@ -197,11 +201,17 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
         # started later), until the session would have expired anyway.
         ends = data.get("exp")
         expires = datetime.fromtimestamp(
-            ends if isinstance(ends, int) else time.time() + LIFETIME_SECONDS, UTC)
+            ends if _is_epoch(ends) else time.time() + LIFETIME_SECONDS, UTC)
         await request.app[STORE].write(lambda tx: tx.keep_signed_out(
             sid, expires, owner=owner_of(sid), keep_per_owner=KEEP_PER_OWNER))
         await request.app[HUB].end(CredentialEnded(Credential("session", sid),
                                                    EndReason.SIGNED_OUT))
+
+
+def _is_epoch(value: object) -> TypeGuard[float]:
+    """A cookie's expiry: epoch seconds, whole (cookies issued before milliseconds) or not."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 async def current_session(request: web.Request) -> Session | None:
@@ -219,7 +229,7 @@ async def _load_session(request: web.Request) -> Session | None:
     if data is None or data.get("v") != 1:
         return None
     sid, kind, digest, expires = data.get("sid"), data.get("k"), data.get("h"), data.get("exp")
-    if not (isinstance(sid, str) and isinstance(digest, str) and isinstance(expires, int)):
+    if not (isinstance(sid, str) and isinstance(digest, str) and _is_epoch(expires)):
         return None
     if expires < time.time() or request.app[SIGNED_OUT].refuses(sid, expires):
         return None

@@ -144,3 +144,39 @@ async def test_signing_in_and_out_in_a_loop_is_bounded_and_every_old_cookie_stay
         assert await works(base, fresh)
     finally:
         await again.close()
+
+
+class _FastClock:
+    """The session module's clock on a machine that loops sign-ins within one second: each
+    reading a millisecond after the last, all within the same second."""
+
+    def __init__(self, start: float) -> None:
+        self.now = float(int(start)) + 0.001
+
+    def time(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
+async def test_a_session_opened_in_the_second_of_a_looped_sign_out_still_works(
+        console: tuple[Service, str], browser: Browser, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mark the loop leaves ("this credential's sessions expiring by then are out") covered a
+    session opened after it in the same second, while a cookie's expiry was whole seconds (a
+    clean CI run on a fast machine refused the fresh session of the test above)."""
+    import time as real_time
+    from types import SimpleNamespace
+
+    service, base = console
+    seed = await seed_setup(service)
+    clock = _FastClock(real_time.time() + 1)
+    second = int(clock.now)
+    monkeypatch.setattr(session, "time", SimpleNamespace(time=clock.time))
+    for _ in range(KEEP_PER_OWNER + 2):
+        await browser.sign_in(seed.user_token)
+        assert (await browser.post_form("/console/sign-out", {})).status == 303
+    await browser.sign_in(seed.user_token)
+    assert int(clock.now) == second, "all within one second"
+    fresh = {c.key: c.value for c in browser.session.cookie_jar}
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True), cookies=fresh) as other:
+        response = await other.get(base + "/console/calls", allow_redirects=False)
+        assert response.status == 200, response.headers.get("Location")
