@@ -92,6 +92,12 @@ NOTIFY_SCENE_COLUMN = """(SELECT count(pg_advisory_xact_lock($12, hashtext(u))) 
                            UNION SELECT user_id FROM call_notified
                            WHERE call_id = chosen.id AND user_id IS NOT NULL) us
             ORDER BY u COLLATE "C") ordered)"""
+# The same column where no call is chosen, for the check of a scene that found none
+# (postgres.py `LIGHTER_CHECKS`): whom it may notify is then the operator's user alone (one
+# binding at most per member), the same locks and the same count. The union, its sort and its
+# scan of whom the call notified were set up by the server for every such check, for nothing.
+NOTIFY_NO_CALL_COLUMN = """(SELECT count(pg_advisory_xact_lock($12, hashtext(user_id)))
+            FROM bindings WHERE module_id = $1 AND member_id = $11)"""
 
 
 class RetryUnit(StoreError):

@@ -64,7 +64,12 @@ import asyncpg
 from runtime.store.base import Tx
 from runtime.store.dialect import POSTGRES
 from runtime.store.errors import DatabaseRefused, NestedWrite, StoreClosed, StoreError
-from runtime.store.locks import NOTIFY_SCENE_COLUMN, AdvisoryLocks, RetryUnit
+from runtime.store.locks import (
+    NOTIFY_NO_CALL_COLUMN,
+    NOTIFY_SCENE_COLUMN,
+    AdvisoryLocks,
+    RetryUnit,
+)
 from runtime.store.migrate import Migration
 from runtime.store.models import Notification, StoreStats, utc_now
 from runtime.store.pg_reads_target import PoolReads
@@ -208,10 +213,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 # locking of whom it may notify (locks.py), as PgPort sends them.
 HOT_READS = [POSTGRES.render(scene_sql(POSTGRES, column))
              for column in (None, NOTIFY_SCENE_COLUMN)]
-# Each scene that found no call is checked without what hangs on a call (queries.py).
+# Each scene that found no call is checked without what hangs on a call (queries.py), its
+# locking of whom it may notify without the call's side (locks.py).
 LIGHTER_CHECKS = {POSTGRES.render(scene_sql(POSTGRES, column)):
-                  ("call", POSTGRES.render(no_call_scene_sql(POSTGRES, column)))
-                  for column in (None, NOTIFY_SCENE_COLUMN)}
+                  ("call", POSTGRES.render(no_call_scene_sql(POSTGRES, light)))
+                  for column, light in ((None, None),
+                                        (NOTIFY_SCENE_COLUMN, NOTIFY_NO_CALL_COLUMN))}
 
 
 # The store's own types (migrations_pg/0011): domains over text. The driver learns a type it
