@@ -13,7 +13,7 @@
 -- 2. calls_numbers holds only ended calls and ends with id. Its one reader left is the
 -- recently ended call's lookup (`state = 'ended' AND ended_at >= $n ORDER BY ended_at DESC,
 -- id DESC LIMIT 1`); a call is written to it once it ends, not with the webhook that opens
--- it. calls_open_numbers ends with id too. With the whole order in the index both lookups
+-- it. (A module's deletion, cascading to its calls, finds them through calls_tenant.) calls_open_numbers ends with id too. With the whole order in the index both lookups
 -- read their latest row first: the plan has no Sort node, which the server set up (and tore
 -- down) in every call scene read and in its check at COMMIT, twice per webhook, even when no
 -- row matched.
