@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from runtime.acting import ActContext, Effects, act, contact_phones
+from runtime.acting import RECENT_END, ActContext, Effects, act, contact_phones
 from runtime.capabilities import StorageWrite
 from runtime.contract import ParseResult, WebhookEvent
 from runtime.store import StorageLimitExceeded, Store
 from runtime.store.models import (
+    CallFilter,
     CallState,
     EventEffect,
     Module,
@@ -307,6 +308,102 @@ async def test_a_call_id_arriving_later_adopts_the_call_but_never_another_calls(
     # Same phones, another provider call: a different call.
     second = await world.run(event("NotifyStart", call_id="p-2"))
     assert second.call is not None and second.call.created
+
+
+async def calls(world: World) -> list[tuple[str, str, str | None]]:
+    """Every call of the tenant: (id, state, who answered)."""
+    listed = await world.store.list_calls(world.tenant.id, CallFilter(), 100, 0)
+    return sorted((c.id, c.state.value, c.answered_phone) for c in listed)
+
+
+async def test_a_retried_answer_without_call_id_after_the_end_changes_nothing(
+    world: World,
+) -> None:
+    # A provider without call ids retries a NotifyAnswer whose reply it lost, after the call
+    # ended: the answer is a repeat of the ended call (contract §5: a retried webhook changes
+    # nothing), not a second call left answered forever with its operator told once more.
+    start = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyAnswer", call_id=None, disposition="answered"))
+    await world.run(event("NotifyEnd", call_id=None, disposition="answered"))
+    assert start.call is not None
+    before = await world.snapshot()
+    again = await world.run(event("NotifyAnswer", call_id=None, disposition="answered"))
+    assert again.call is not None and again.call.id == start.call.id and again.call.repeat
+    assert again.pushes == ()
+    assert await world.snapshot() == before
+    assert await calls(world) == [(start.call.id, "ended", "101")]
+
+
+async def test_an_answer_without_call_id_arriving_after_the_end_is_late_in_that_call(
+    world: World,
+) -> None:
+    # Webhooks sent at once arrive in any order: the end overtook the answer.
+    start = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyEnd", call_id=None, disposition="answered"))
+    late = await world.run(event("NotifyAnswer", call_id=None, disposition="answered"))
+    assert start.call is not None and late.call is not None
+    assert late.call.id == start.call.id and late.call.late and not late.call.created
+    assert late.pushes == ()
+    # Who answered is known, as for a late answer that has a call id.
+    assert await calls(world) == [(start.call.id, "ended", "101")]
+    notifications = await world.store.list_notifications(world.tenant.id, world.alice.id)
+    assert [n.kind for n in notifications] == [NotificationKind.RINGING,
+                                               NotificationKind.ENDED]
+
+
+async def test_a_start_without_call_id_arriving_after_its_end_is_late_in_that_call(
+    world: World,
+) -> None:
+    # The end (with the record) overtook the start of a short missed call.
+    end = await world.run({**event("NotifyEnd", call_id=None, disposition="no_answer"),
+                           **record(call_id=None, disposition="no_answer", duration=0)})
+    assert end.call is not None and end.contact_created is not None
+    late = await world.run(event("NotifyStart", call_id=None))
+    assert late.call is not None and late.call.id == end.call.id and late.call.late
+    assert late.pushes == ()
+    assert await calls(world) == [(end.call.id, "ended", None)]
+    assert await world.store.list_notifications(world.tenant.id, world.alice.id) == []
+    # The client calls back: that NotifyStart is a new call (the ended one had its start).
+    again = await world.run(event("NotifyStart", call_id=None))
+    assert again.call is not None and again.call.created
+    assert told(again) == [(world.alice.id, "ringing")]
+
+
+async def test_a_start_without_call_id_after_a_record_that_came_first_joins_its_call(
+    world: World,
+) -> None:
+    recorded = await world.run(record(call_id=None, disposition="answered"))
+    assert recorded.record is not None and recorded.record.created
+    late = await world.run(event("NotifyStart", call_id=None))
+    assert late.call is not None and late.call.id == recorded.record.id and late.call.late
+    assert await calls(world) == [(recorded.record.id, "ended", "101")]
+
+
+async def test_an_outgoing_start_without_call_id_after_its_end_is_late_then_a_redial_is_new(
+    world: World,
+) -> None:
+    end = await world.run(event("NotifyOutEnd", direction="out", src="101", dst=CLIENT,
+                                disposition="busy", call_id=None))
+    late = await world.run(event("NotifyOutStart", direction="out", src="101", dst=CLIENT,
+                                 call_id=None))
+    assert end.call is not None and late.call is not None
+    assert late.call.id == end.call.id and late.call.late and late.pushes == ()
+    redial = await world.run(event("NotifyOutStart", direction="out", src="101", dst=CLIENT,
+                                   call_id=None))
+    assert redial.call is not None and redial.call.created
+    assert told(redial) == [(world.alice.id, "ringing")]
+
+
+async def test_events_without_call_id_long_after_the_end_begin_a_new_call(
+    world: World,
+) -> None:
+    # Past RECENT_END an ended call takes nothing more without a call id.
+    start = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyEnd", call_id=None, disposition="no_answer"))
+    world.clock[0] += RECENT_END
+    answer = await world.run(event("NotifyAnswer", call_id=None, disposition="answered"))
+    assert start.call is not None and answer.call is not None
+    assert answer.call.created and answer.call.id != start.call.id
 
 
 # --- call records -----------------------------------------------------------------------------
