@@ -805,6 +805,24 @@ async def test_identical_events_without_call_id_racing_make_one_call(world: Worl
     assert len(await world.store.list_notifications(world.tenant.id, world.alice.id)) == 1
 
 
+async def test_a_call_back_ringing_on_several_nodes_after_the_end_makes_one_new_call(
+    world: World,
+) -> None:
+    # Without a callId the ended call is read too; its start says this one is a new call,
+    # which the nodes must create once.
+    first = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyEnd", call_id=None, disposition="no_answer"))
+    results = await race(world, await nodes(world), [event("NotifyStart", call_id=None)] * 12)
+    assert first.call is not None and sum(fx.call.created for fx in results if fx.call) == 1
+    [(new_id, state, _)] = [c for c in await calls(world) if c[0] != first.call.id]
+    assert state == "ringing"
+    history = await world.store.list_call_events(world.tenant.id, new_id)
+    assert sorted(h.effect.value for h in history) == ["applied"] + ["repeat"] * 11
+    notifications = await world.store.list_notifications(world.tenant.id, world.alice.id)
+    assert [(n.call_id, n.kind.value) for n in notifications] == [
+        (first.call.id, "ringing"), (first.call.id, "ended"), (new_id, "ringing")]
+
+
 async def test_events_with_and_without_call_id_racing_make_one_call(world: World) -> None:
     # Some with the callId, some without: whatever the order, the same numbers are one call.
     webhooks = [event("NotifyStart", call_id=None), event("NotifyStart")] * 6
