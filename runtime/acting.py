@@ -20,7 +20,9 @@ execution on its own with `store.record_execution(...)`.
 Choices that are ours (the contract is silent), kept here:
 - Matching: `callId` first (a call in any state, so late events and retries find it); when a
   `callId` is given but unknown, an open call with the same numbers that has no `callId` of its
-  own is adopted. Without `callId`, the latest not-ended call with the same numbers, direction
+  own is adopted, and for an end event or a call record, failing that, one that ended within
+  RECENT_END (live events without ids, then the provider's call log with them). Without
+  `callId`, the latest not-ended call with the same numbers, direction
   included; failing that, the latest call with the same numbers that ended within RECENT_END
   (so a retried NotifyEnd or NotifyAnswer, an answer or a start that the end overtook, or a
   record arriving after the end, does not open a second call left ringing or answered
@@ -409,8 +411,9 @@ def _lookup(ctx: ActContext, call_id: str | None, numbers: Numbers, *, after_end
     """What to read before acting on an event or a call record (its callId and numbers): its
     call (callId first; failing that an open call with the same numbers that has no callId of
     its own, since an earlier event may have come without one, never one with another callId;
-    without a callId, the latest open call with these numbers, or with `after_end` one that
-    ended within RECENT_END), the client's contact and the operator's user."""
+    without a callId, the latest open call with these numbers; failing either, with
+    `after_end`, one that ended within RECENT_END, on the same terms), the client's contact and
+    the operator's user."""
     direction, src_phone, src_phone_ext, dst_phone, dst_phone_ext = numbers
     return CallLookup(
         tenant_id=ctx.tenant_id, module_id=ctx.module_id, provider_call_id=call_id,

@@ -572,6 +572,26 @@ async def test_record_without_call_id_after_the_end_joins_the_ended_call(world: 
     assert not fx.record.created and fx.record.state_before is CallState.ENDED
 
 
+async def test_a_record_with_a_call_id_after_events_without_one_joins_the_ended_call(
+    world: World,
+) -> None:
+    # Live events without ids, and the record (from the provider's call log) with one that
+    # arrives after the end: the record of that call, not a second call with a second entry.
+    start = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyAnswer", call_id=None, disposition="answered"))
+    await world.run(event("NotifyEnd", call_id=None, disposition="answered"))
+    fx = await world.run(record(call_id="cdr-1", call={"rec": "1"}))
+    assert start.call is not None and fx.record is not None
+    assert fx.record.id == start.call.id and not fx.record.created
+    call = await world.store.get_call(world.tenant.id, start.call.id)
+    assert call is not None and call.provider_call_id == "cdr-1" and call.has_record
+    assert await calls(world) == [(start.call.id, "ended", "101")]
+    assert await world.backend.count("activity") == 1
+    # Taking the id, the call is that id's: another call log entry, another call.
+    other = await world.run(record(call_id="cdr-2", disposition="no_answer", duration=0))
+    assert other.record is not None and other.record.created
+
+
 async def test_numbers_compare_after_normalisation(world: World) -> None:
     ivan = await world.store.create_contact(world.tenant.id, "Ivan",
                                             contact_phones(["+7 916 123-45-67"], "RU"))
