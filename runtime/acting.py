@@ -29,7 +29,10 @@ Choices that are ours (the contract is silent), kept here:
   forever). A ringing event (NotifyStart, NotifyInternal, NotifyOutStart) that the ended call
   already had begins a new call instead: the client calling back, which must ring (a retry of
   it after the end cannot be told apart without a callId, and a phantom ringing call is the
-  lesser harm than a call nobody is told of).
+  lesser harm than a call nobody is told of). Likewise a call record without callId joins
+  an ended call only when that call has no record yet or this one is a repeat: a different
+  record is another call's (a module sending only records, as the platform's example, reports
+  a missed call and the call back minutes later; the second overwrote the first).
 - A history row is stored for every event and record, with its effect ('applied', 'repeat',
   'late'); records use the kind 'call_record'. A record equal to the call's current one, or
   to any record stored for the call before (a retried earlier webhook), is a repeat.
@@ -720,9 +723,19 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
                                         client_normalized=client_normalized,
                                         operator=operator))
     call, entry = scene.call, scene.activity
+    stored = call is not None and entry is not None and (
+        entry.data == data or _record_stored(scene, record.to_json()))
+    if record.call_id is None and call is not None and call.state is _ENDED \
+            and entry is not None and not stored:
+        # Without a callId an ended call is found only by its numbers, as a record that
+        # follows its end (it has none yet) or a retry (the same). Another record is another
+        # call's: a module sending only records (the platform's own example) reports a
+        # client's missed call and their call back, which must not overwrite it.
+        scene = _no_call(scene)
+        call, entry = None, None
 
-    if call is not None and entry is not None and (
-            entry.data == data or _record_stored(scene, record.to_json())):
+    if stored:
+        assert call is not None and entry is not None
         await tx.insert_call_event(_history_row(ctx, call, CALL_RECORD_KIND, numbers,
                                                 record.to_json(), EventEffect.REPEAT))
         return (CallChange(call.id, False, call.state, call.state, repeat=True, late=False),

@@ -572,6 +572,44 @@ async def test_record_without_call_id_after_the_end_joins_the_ended_call(world: 
     assert not fx.record.created and fx.record.state_before is CallState.ENDED
 
 
+async def test_records_without_call_id_of_two_calls_in_an_hour_are_two_calls(
+    world: World,
+) -> None:
+    # A module that sends only call records, without ids (the platform's documented
+    # example): the client's missed call, then their call back answered 20 minutes later.
+    # The second record is another call's, not a correction of the first: the missed call
+    # stays in the client's history.
+    missed = await world.run(record(call_id=None, disposition="no_answer", duration=0))
+    world.clock[0] += timedelta(minutes=20)
+    answered = await world.run(record(call_id=None, disposition="answered", duration=60))
+    assert missed.record is not None and answered.record is not None
+    assert answered.record.created and answered.record.id != missed.record.id
+    assert missed.contact_created is not None and answered.activity is not None
+    assert answered.activity.action == "created"
+    assert answered.activity.contact_id == missed.contact_created.id
+    assert await calls(world) == sorted([(missed.record.id, "ended", None),
+                                         (answered.record.id, "ended", "101")])
+    entries = await world.store.list_activity(world.tenant.id, missed.contact_created.id)
+    assert sorted((e.data["disposition"], e.data["duration"]) for e in entries) == [
+        ("answered", 60), ("no_answer", 0)]
+    # A retry of either changes nothing.
+    before = await world.snapshot()
+    again = await world.run(record(call_id=None, disposition="answered", duration=60))
+    assert again.record is not None and again.record.repeat
+    assert again.record.id == answered.record.id
+    assert await world.snapshot() == before
+
+
+async def test_an_end_without_call_id_then_its_record_alone_is_one_call(world: World) -> None:
+    # The record that follows the end on its own is that call's (it had none yet).
+    start = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyEnd", call_id=None, disposition="no_answer"))
+    world.clock[0] += timedelta(minutes=5)
+    fx = await world.run(record(call_id=None, disposition="no_answer", duration=0))
+    assert start.call is not None and fx.record is not None
+    assert fx.record.id == start.call.id and not fx.record.created
+
+
 async def test_a_record_with_a_call_id_after_events_without_one_joins_the_ended_call(
     world: World,
 ) -> None:
