@@ -170,7 +170,7 @@ def main() -> None:
             total += each if name != "BEGIN; ROLLBACK" else 0
             print(f"  {name:<28} {each:>12,.0f}")
         print(f"  (the parts but the last, summed: {total:,.0f}; the message: {len(message)} "
-              f"characters, the writes {writes.count('EXECUTE voip_write_')} rows)")
+              f"characters, the writes {writes.count('EXECUTE voip_write_')} statements)")
     finally:
         subprocess.run(server.command("pg_ctl", "stop", "-m", "immediate", "-D",
                                       str(server.data)), capture_output=True, check=False)

@@ -12,7 +12,8 @@ reading the server process's CPU (/proc/<pid>/stat) before and after:
 - the scene, read with its fingerprints (the unit's first round trip);
 - BEGIN, the call's locks, ROLLBACK;
 - BEGIN, the scene checked again (EXECUTE of the prepared check), ROLLBACK;
-- BEGIN, the unit's writes as sent (an EXECUTE a row), ROLLBACK (they can run again);
+- BEGIN, the unit's writes as sent (EXECUTEs of prepared statements), ROLLBACK (they can run
+  again);
 - BEGIN; ROLLBACK alone (what the wrappers cost).
 
 CPU µs per run, the lowest and the median of `--rounds` (the parts in turn each round, so
@@ -89,8 +90,10 @@ async def one_unit(url: str, units: int) -> tuple[str, list[Any], str, str, str]
     await webhook()
     await asyncio.sleep(0)  # the logger reports with call_soon
     read, message = sent[0], sent[-1].query
-    call_id = re.search(r"EXECUTE voip_write_calls_new\(E'([^']+)'", message)
-    execution_id = re.search(r"EXECUTE voip_write_executions\(E'([^']+)'", message)
+    # The writes' first call id and execution id (one EXECUTE of the batch's shape, or one a
+    # row: writes.py `pg_unit_script`).
+    call_id = re.search(r"E'(call_[0-9a-z]+)'", message)
+    execution_id = re.search(r"E'(exe_[0-9a-z]+)'", message)
     assert call_id is not None and execution_id is not None, message[:300]
     schema = store.schema
     await store.close()
@@ -132,7 +135,7 @@ async def measure(url: str, repeat: int, rounds: int) -> None:
             print(f"  {name:<28} lowest {min(figures):6.0f}   median "
                   f"{statistics.median(figures):6.0f}")
         print(f"  (the message: {len(message)} characters; the writes "
-              f"{writes.count('EXECUTE voip_write_')} rows)")
+              f"{writes.count('EXECUTE voip_write_')} statements)")
     finally:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()

@@ -263,15 +263,18 @@ async def test_writes_failing_with_commit_roll_the_whole_unit_back_postgres(
 async def test_the_writes_with_commit_execute_the_connections_prepared_statements_postgres(
     pg_backend: Any,
 ) -> None:
-    """The writes that go with COMMIT are EXECUTEs of each slot's statement, prepared on the
-    connection (writes.pg_prepare_writes). Inserts and updates land so, as they do from the
-    statement of data-modifying CTEs still sent where a connection prepared nothing."""
+    """The writes that go with COMMIT are EXECUTEs of statements prepared on the connection
+    (writes.pg_prepare_writes): a new call's four rows one EXECUTE of their shape's statement
+    (writes.PG_SHAPES), other batches one of each slot's statement a row. Inserts and updates
+    land so, as they do from the statement of data-modifying CTEs still sent where a
+    connection prepared nothing."""
     store = await pg_backend.open(pool_size=1)
     counted = await logged_units(store)
 
     start, sent = await counted.unit(event("notify_start"))
     assert start.call is not None and start.call.created
-    assert "EXECUTE voip_write_calls_new(" in sent[-1] and "INSERT INTO" not in sent[-1]
+    assert sent[-1].count("EXECUTE voip_write_") == 1, sent[-1]
+    assert "EXECUTE voip_write_new_call(" in sent[-1] and "INSERT INTO" not in sent[-1]
     answer, sent = await counted.unit(event("notify_answer"))
     assert answer.call is not None and answer.call.id == start.call.id
     assert "EXECUTE voip_write_calls_changed(" in sent[-1]
