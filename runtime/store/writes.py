@@ -18,9 +18,10 @@ one read (the call's scene) and those.
   once").
 - PostgreSQL (`pg_unit_writes`): one statement of data-modifying CTEs, one per table (and one
   per updated row), the values as parameters; or, for the batch that goes in one message
-  with COMMIT (postgres_port `PgPort.commit`), one `EXECUTE` a row of the slot's statement,
-  prepared on each of the store's connections (`pg_prepare_writes`), its values written in
-  as literals (`pg_unit_script`, `pg_literal`).
+  with COMMIT (postgres_port `PgPort.commit`), one `EXECUTE` of the statement prepared for
+  its shape (`PG_SHAPES`: a new call's rows) or one a row of the slot's statement, prepared
+  on each of the store's connections (`pg_prepare_writes`), its values written in as
+  literals (`pg_unit_script`, `pg_literal`).
 
 Rows are kept per table in the order given; an update of a row queued for insert becomes that
 insert (a statement cannot both insert a row and update it), a second update replaces the
