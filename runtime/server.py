@@ -26,6 +26,7 @@ from runtime.connection_budget import ConnectionBudget, budget_for, descriptor_l
 from runtime.deadlines import Deadlines, listen
 from runtime.ids import visible_prefix
 from runtime.logs import setup_logging
+from runtime.malformed import EdgeRequestHandler
 from runtime.one_service import claim_database, sqlite_database
 from runtime.store.errors import DatabaseRefused
 
@@ -111,7 +112,9 @@ async def listening(app: web.Application, config: Config, *, host: str | None = 
                               stall_seconds=config.http.response_stall_seconds)
         address = (host or config.listen.host, config.listen.port if port is None else port)
         try:
-            server = await listen(runner.server, *address, deadlines, connection_budget(config))
+            # aiohttp's protocol, answering what it cannot parse as JSON (runtime/malformed.py)
+            protocol = EdgeRequestHandler.factory(runner.server)
+            server = await listen(protocol, *address, deadlines, connection_budget(config))
         except OSError as error:  # in use, not an address of this host, not permitted
             # The system's words for its errno: uvloop's own message repeats the address.
             reason = (os.strerror(error.errno) if error.errno and error.errno > 0
