@@ -102,7 +102,12 @@ async def listening(app: web.Application, config: Config, *, host: str | None = 
     # Stopping: the listener closes, then the runner's cleanup runs on_shutdown (live sockets
     # closed, runtime/app.py), waits up to the grace for requests in flight, and then the
     # cleanup contexts drain and close (the store last, committing what is queued).
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_grace(config))
+    # aiohttp waits its `shutdown_timeout` for a request's handler, then fails the request's
+    # body and waits as long again for the same handler before cancelling it: half the grace
+    # each, so a stuck request holds the stop for the grace, not twice it. (A handler that
+    # has its body runs on through both halves; one still receiving it at half the grace is
+    # from a client too slow to be waited for.)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_grace(config) / 2)
     await runner.setup()
     server: asyncio.Server | None = None
     try:

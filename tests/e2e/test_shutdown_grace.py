@@ -1,0 +1,74 @@
+"""A stop waits for requests in flight up to its grace period (runtime/server.shutdown_grace),
+once: aiohttp waits its `shutdown_timeout` for a handler, then, having only failed the
+request's body, as long again for the same handler, so a stuck request held the stop twice
+the grace. Meanwhile new connections are refused.
+
+(What finishes within the grace is answered and stored: tests/e2e/test_shutdown.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from runtime.app import create_app
+from runtime.config import SandboxConfig
+from runtime.server import listening, shutdown_grace
+from tests.e2e.conftest import OPERATOR_TOKEN, service_config
+
+# aiohttp rounds a wait over 5 s up to a whole second of the loop's clock: at most that much
+# past the grace, and the loaded machine's own slowness.
+MARGIN_SECONDS = 2.5
+
+
+async def test_a_stuck_request_holds_the_stop_no_longer_than_the_grace(tmp_path: Path) -> None:
+    config = service_config(tmp_path, sandbox=SandboxConfig(
+        workers=1, webhook_wall_seconds=0.5, other_wall_seconds=0.5))
+    grace = shutdown_grace(config)
+    loop = asyncio.get_running_loop()
+    began = asyncio.Event()
+    cut_at: list[float] = []
+
+    async def stuck(request: web.Request) -> web.Response:
+        # What never ends by itself (a store that stopped answering, say).
+        began.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cut_at.append(loop.time())
+        raise AssertionError("unreachable")
+
+    app = create_app(config, OPERATOR_TOKEN)
+    app.router.add_get("/test/stuck", stuck)
+    async with aiohttp.ClientSession() as session, AsyncExitStack() as stack:
+        port = await stack.enter_async_context(listening(app, config, host="127.0.0.1",
+                                                         port=0))
+        request = asyncio.ensure_future(session.get(f"http://127.0.0.1:{port}/test/stuck"))
+        await asyncio.wait_for(began.wait(), 30)
+
+        stopping = loop.time()
+        stop = asyncio.ensure_future(stack.aclose())
+        refused = False
+        while not stop.done() and not refused:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+            except ConnectionError:  # refused (or reset while the listener closes)
+                refused = True
+            else:
+                await asyncio.sleep(0.05)
+        await asyncio.wait_for(asyncio.shield(stop), 4 * grace)
+        stopped = loop.time()
+        try:
+            response = await request
+        except aiohttp.ClientError:
+            pass  # cut off without an answer: nothing was acknowledged
+        else:
+            assert response.status >= 500
+
+    assert refused, "a new connection was accepted while stopping"
+    assert cut_at, "the stuck request was never cut off"
+    assert stopped - stopping <= grace + MARGIN_SECONDS, (stopped - stopping, grace)
