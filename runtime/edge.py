@@ -61,9 +61,10 @@ class ClientErrorLogger(logging.LoggerAdapter[logging.Logger]):
                   **kwargs: Any) -> None:
         error = exc_info if isinstance(exc_info, BaseException) else None
         if isinstance(error, HttpProcessingError):
-            first_line = (error.message or type(error).__name__).strip().splitlines()[0]
-            self.malformed.log(logging.WARNING, f"{msg}: %s %s", *args,
-                               parse_error(error).status, first_line[:200])
+            # What the client was answered (runtime/malformed.py), not the bytes it sent.
+            answer = parse_error(error)
+            self.malformed.log(logging.WARNING, f"{msg}: %s %s", *args, answer.status,
+                               answer.message)
             return
         self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
 
