@@ -15,6 +15,10 @@ offending bytes back, always 400; every other error of the service is `{"error",
   answer: the reader waited for the body's deadline (a 408 half a minute later).
 
 The connection is closed after either: the parser cannot find the next request's start.
+
+And an HTTP error aiohttp raises before the app's middleware runs (`Expect:` other than
+`100-continue` is its `417` from the route's expect handler) is given the same shape as the
+middleware gives the rest (runtime/errors.json_errors).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from aiohttp import http_parser, web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 
-from runtime.errors import ApiError
+from runtime.errors import HTTP_ERROR_CODES, ApiError
 
 # Header lines a request may carry (aiohttp's default, said here so that a dry run's composed
 # request is held to the same: runtime/operations/dry_runs.py); a request with more is a 431.
@@ -120,6 +124,15 @@ class EdgeRequestHandler(RequestHandler):
         response = error_answer(status, exc).response()
         response.force_close()
         return response
+
+    async def finish_response(self, request: web.BaseRequest, resp: web.StreamResponse,
+                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
+        if isinstance(resp, web.HTTPException) and resp.status >= 400:
+            # Raised outside the app's middleware (which answers every other one as JSON).
+            words = (resp.text or resp.reason or "").strip()[:MAX_REASON_CHARS]
+            code = HTTP_ERROR_CODES.get(resp.status, "http_error")
+            resp = ApiError(resp.status, code, words).response()
+        return await super().finish_response(request, resp, start_time)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)

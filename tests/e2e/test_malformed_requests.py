@@ -1,8 +1,9 @@
 """Requests aiohttp's parser refuses get the service's JSON error, with the status that fits.
 
 Before, every one was aiohttp's own `400` in plain text quoting the request's bytes back
-(runtime/malformed.py); a broken chunk in a body the app was already reading was a `408` when
-the body's deadline ran out. Raw sockets: no client library would send these."""
+(runtime/malformed.py), and its `417` for an unknown `Expect:` was plain text too; a broken
+chunk in a body the app was already reading was a `408` when the body's deadline ran out. Raw
+sockets: no client library would send these."""
 
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ MALFORMED = [
     ("a space in a header name",
      b"GET /healthz HTTP/1.1\r\n" + HOST + b"X Bad: v\r\n\r\n",
      400, "bad_request", "header"),
+    ("an expectation other than 100-continue",
+     b"POST /api/v1/tenants HTTP/1.1\r\n" + HOST + CLOSE + b"Expect: everything\r\n"
+     b"Content-Length: 2\r\n\r\n{}", 417, "expectation_failed", "Expect: everything"),
     ("TLS to the plain port", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\0" * 64,
      400, "bad_request", "TLS"),
 ]
