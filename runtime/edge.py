@@ -13,7 +13,7 @@
   own middleware. A webhook or an API request does not pass through the console's.
 - a logger that reports a malformed request (a bad request line, an oversized or invalid
   header) as one warning line instead of an error with a traceback: it is the client's
-  mistake, answered 400, 414 or 431 before the app sees it (`runtime/malformed.py`), and
+  mistake, answered 400, 414 or 431 before the app sees it (`runtime/edge_protocol.py`), and
   anyone on the internet can send one (so: ten lines a minute at most, then a count,
   `runtime/logs.Throttled`).
 """
@@ -30,9 +30,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from runtime.config import HttpConfig
 from runtime.deadlines import request_began
+from runtime.edge_protocol import MAX_REQUEST_HEADERS, parse_error
 from runtime.errors import ApiError, Handler, json_errors
 from runtime.logs import Throttled
-from runtime.malformed import MAX_REQUEST_HEADERS, parse_error
 from runtime.text import valid_text
 
 log = logging.getLogger("runtime.http.edge")
@@ -61,7 +61,7 @@ class ClientErrorLogger(logging.LoggerAdapter[logging.Logger]):
                   **kwargs: Any) -> None:
         error = exc_info if isinstance(exc_info, BaseException) else None
         if isinstance(error, HttpProcessingError):
-            # What the client was answered (runtime/malformed.py), not the bytes it sent.
+            # What the client was answered (runtime/edge_protocol.py), not the bytes it sent.
             answer = parse_error(error)
             self.malformed.log(logging.WARNING, f"{msg}: %s %s", *args, answer.status,
                                answer.message)

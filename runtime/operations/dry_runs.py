@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from runtime.edge_protocol import MAX_REQUEST_HEADERS
 from runtime.errors import ApiError, bad_request, unprocessable
 from runtime.intake import composed_request
 from runtime.json_body import Body
-from runtime.malformed import MAX_REQUEST_HEADERS
 from runtime.openapi.models import DryRunReport, dump
 from runtime.operations.executions import tenant_execution
 from runtime.operations.modules import webhook_url

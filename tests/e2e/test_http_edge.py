@@ -861,7 +861,7 @@ async def test_broken_chunked_framing_is_answered_without_a_traceback(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, target: str, later: bool) -> None:
     """Broken framing is the HTTP parser's to find. In the request's first segment it is
     answered before the app sees the request (400 bad_request); in a later one the body's
-    reader is told (400 bad_body, runtime/malformed.py); a body nobody reads is dropped. Never
+    reader is told (400 bad_body, runtime/edge_protocol.py); a body nobody reads is dropped. Never
     a 500 or a traceback."""
     async with edge_service(tmp_path, header_timeout_seconds=HEADER_DEADLINE,
                             body_timeout_seconds=BODY_DEADLINE) as edge:

@@ -1,7 +1,7 @@
 """Requests aiohttp's parser refuses get the service's JSON error, with the status that fits.
 
 Before, every one was aiohttp's own `400` in plain text quoting the request's bytes back
-(runtime/malformed.py), and its `417` for an unknown `Expect:` was plain text too; a broken
+(runtime/edge_protocol.py), and its `417` for an unknown `Expect:` was plain text too; a broken
 chunk in a body the app was already reading was a `408` when the body's deadline ran out. Raw
 sockets: no client library would send these."""
 

@@ -17,11 +17,25 @@ from aiohttp import web
 from runtime.app import create_app
 from runtime.config import SandboxConfig
 from runtime.server import listening, shutdown_grace
+from tests.e2e import raw_http
 from tests.e2e.conftest import OPERATOR_TOKEN, service_config
+from tests.e2e.test_http_edge import read_until_closed
 
 # aiohttp rounds a wait over 5 s up to a whole second of the loop's clock: at most that much
 # past the grace, and the loaded machine's own slowness.
 MARGIN_SECONDS = 2.5
+
+
+async def refused_while(stop: asyncio.Future[None], port: int) -> bool:
+    """Whether a new connection is refused before `stop` is done."""
+    while not stop.done():
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+        except ConnectionError:  # refused (or reset while the listener closes)
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 async def test_a_stuck_request_holds_the_stop_no_longer_than_the_grace(tmp_path: Path) -> None:
@@ -51,15 +65,7 @@ async def test_a_stuck_request_holds_the_stop_no_longer_than_the_grace(tmp_path:
 
         stopping = loop.time()
         stop = asyncio.ensure_future(stack.aclose())
-        refused = False
-        while not stop.done() and not refused:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-            except ConnectionError:  # refused (or reset while the listener closes)
-                refused = True
-            else:
-                await asyncio.sleep(0.05)
+        refused = await refused_while(stop, port)
         await asyncio.wait_for(asyncio.shield(stop), 4 * grace)
         stopped = loop.time()
         try:
@@ -72,3 +78,36 @@ async def test_a_stuck_request_holds_the_stop_no_longer_than_the_grace(tmp_path:
     assert refused, "a new connection was accepted while stopping"
     assert cut_at, "the stuck request was never cut off"
     assert stopped - stopping <= grace + MARGIN_SECONDS, (stopped - stopping, grace)
+
+
+async def test_an_answer_given_while_stopping_says_the_connection_closes(
+        tmp_path: Path) -> None:
+    """A keep-alive client would otherwise send its next request on a connection about to
+    close, and lose it unanswered: the answer finished during the stop says
+    `Connection: close`."""
+    config = service_config(tmp_path, sandbox=SandboxConfig(workers=1))
+    began, release = asyncio.Event(), asyncio.Event()
+
+    async def held(request: web.Request) -> web.Response:
+        began.set()
+        await release.wait()
+        return web.json_response({"held": True})
+
+    app = create_app(config, OPERATOR_TOKEN)
+    app.router.add_get("/test/held", held)
+    async with AsyncExitStack() as stack:
+        port = await stack.enter_async_context(listening(app, config, host="127.0.0.1",
+                                                         port=0))
+        reader, writer = await raw_http.connect(port)
+        writer.write(b"GET /test/held HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # keep-alive
+        await writer.drain()
+        await asyncio.wait_for(began.wait(), 30)
+        stop = asyncio.ensure_future(stack.aclose())
+        assert await refused_while(stop, port)  # the stop has begun
+        release.set()
+        received = await asyncio.wait_for(read_until_closed(reader), 30)
+        writer.close()
+        await asyncio.wait_for(asyncio.shield(stop), 60)
+    response = raw_http.parse_response(received)
+    assert response.status == 200 and response.json() == {"held": True}
+    assert response.headers.get("connection", "").lower() == "close", response.headers

@@ -1,26 +1,26 @@
-"""Requests aiohttp's parser refuses, answered as the service's JSON errors.
+"""aiohttp's per-connection protocol, answering what aiohttp answers by itself (before the app
+sees a request, or after) in the service's way.
 
-aiohttp answers a request it cannot parse itself (`RequestHandler.handle_error`) before the app
-sees it: a request line over 8,190 bytes, a header over its limits or too many of them, a bad
-HTTP version, a bare LF, broken chunked framing. Its answer was plain text echoing the
-offending bytes back, always 400; every other error of the service is `{"error", "message"}`
-(runtime/errors.py). `EdgeRequestHandler` is aiohttp's protocol with that one answer changed:
+aiohttp answers a request it cannot parse itself (`RequestHandler.handle_error`): a request
+line over 8,190 bytes, a header over its limits or too many of them, a bad HTTP version, a
+bare LF, broken chunked framing. Its answer was plain text echoing the offending bytes back,
+always 400; every other error of the service is `{"error", "message"}` (runtime/errors.py).
+`EdgeRequestHandler` is aiohttp's protocol with these changed:
 
 - a request line too long is `414 uri_too_long`, a header line too long or too many header
   lines `431 headers_too_large`, anything else the parser refuses `400 bad_request` naming
-  what it found (without the request's bytes: they may be anything, and 8 KB of them);
+  what it found (without the request's bytes: they may be anything, and 8 KB of them). The
+  connection is closed after it: the parser cannot find the next request's start;
 - framing broken in the body of a request the app is already handling (a chunk size that is
   not hex in a later segment) is told to the body's reader at once (`runtime/bodies.py`
   answers 400 `bad_body`), where aiohttp's parser only stopped feeding it and queued a second
-  answer: the reader waited for the body's deadline (a 408 half a minute later).
-
-The connection is closed after either: the parser cannot find the next request's start.
-
-And an HTTP error aiohttp raises before the app's middleware runs (`Expect:` other than
-`100-continue` is its `417` from the route's expect handler) is given the same shape as the
-middleware gives the rest (runtime/errors.json_errors).
+  answer: the reader waited for the body's deadline (a 408 half a minute later);
+- an HTTP error aiohttp raises before the app's middleware runs (`Expect:` other than
+  `100-continue` is its `417` from the route's expect handler) is given the shape the
+  middleware gives the rest (runtime/errors.json_errors);
+- an answer on a connection aiohttp is closing (the service stopping) says `Connection:
+  close`, so that the client does not send its next request on it, to be lost unanswered.
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -132,6 +132,11 @@ class EdgeRequestHandler(RequestHandler):
             words = (resp.text or resp.reason or "").strip()[:MAX_REASON_CHARS]
             code = HTTP_ERROR_CODES.get(resp.status, "http_error")
             resp = ApiError(resp.status, code, words).response()
+        if self._close or self._force_close:
+            # The connection ends after this answer (the service is stopping, or aiohttp gave
+            # up on it): saying so keeps the client from sending its next request on it, to
+            # be lost unanswered when it closes.
+            resp.force_close()
         return await super().finish_response(request, resp, start_time)
 
     def data_received(self, data: bytes) -> None:
