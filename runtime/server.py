@@ -83,6 +83,23 @@ def shutdown_grace(config: Config) -> float:
     return max(sandbox.webhook_wall_seconds, sandbox.other_wall_seconds) + SHUTDOWN_MARGIN_SECONDS
 
 
+# aiohttp rounds a wait longer than this up to a whole second of the loop's clock.
+AIOHTTP_CEIL_THRESHOLD_SECONDS = 5.0
+
+
+def handler_wait(grace: float) -> float:
+    """aiohttp's `shutdown_timeout` for a stop that waits `grace` for requests in flight.
+
+    aiohttp waits its timeout for a request's handler, then fails the request's body and waits
+    as long again for the same handler before cancelling it: half the grace each, so a stuck
+    request holds the stop for the grace, not twice it. (A handler that has its body runs on
+    through both halves; one still receiving it at half the grace is from a client too slow
+    to be waited for.) Each wait over 5 s ends at the next whole second: a second less each
+    keeps the two within the grace."""
+    half = grace / 2
+    return half - 1 if half > AIOHTTP_CEIL_THRESHOLD_SECONDS else half
+
+
 def connection_budget(config: Config) -> ConnectionBudget:
     """The client connections this process can hold beside what it needs for itself."""
     limit = budget_for(config)
@@ -102,12 +119,8 @@ async def listening(app: web.Application, config: Config, *, host: str | None = 
     # Stopping: the listener closes, then the runner's cleanup runs on_shutdown (live sockets
     # closed, runtime/app.py), waits up to the grace for requests in flight, and then the
     # cleanup contexts drain and close (the store last, committing what is queued).
-    # aiohttp waits its `shutdown_timeout` for a request's handler, then fails the request's
-    # body and waits as long again for the same handler before cancelling it: half the grace
-    # each, so a stuck request holds the stop for the grace, not twice it. (A handler that
-    # has its body runs on through both halves; one still receiving it at half the grace is
-    # from a client too slow to be waited for.)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_grace(config) / 2)
+    runner = web.AppRunner(app, access_log=None,
+                           shutdown_timeout=handler_wait(shutdown_grace(config)))
     await runner.setup()
     server: asyncio.Server | None = None
     try:

@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from runtime.app import create_app
@@ -38,9 +39,11 @@ async def refused_while(stop: asyncio.Future[None], port: int) -> bool:
     return False
 
 
-async def test_a_stuck_request_holds_the_stop_no_longer_than_the_grace(tmp_path: Path) -> None:
-    config = service_config(tmp_path, sandbox=SandboxConfig(
-        workers=1, webhook_wall_seconds=0.5, other_wall_seconds=0.5))
+@pytest.mark.parametrize("wall", [0.5, None], ids=["short", "default"])
+async def test_a_stuck_request_holds_the_stop_no_longer_than_the_grace(
+        tmp_path: Path, wall: float | None) -> None:
+    walls = {} if wall is None else {"webhook_wall_seconds": wall, "other_wall_seconds": wall}
+    config = service_config(tmp_path, sandbox=SandboxConfig(workers=1, **walls))
     grace = shutdown_grace(config)
     loop = asyncio.get_running_loop()
     began = asyncio.Event()
