@@ -21,6 +21,7 @@ always 400; every other error of the service is `{"error", "message"}` (runtime/
 - an answer on a connection aiohttp is closing (the service stopping) says `Connection:
   close`, so that the client does not send its next request on it, to be lost unanswered.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,6 +50,7 @@ MAX_REASON_CHARS = 200
 
 
 def is_request_line(error: LineTooLong) -> bool:
+    """Whether the line over the limit is the request line (else a header line)."""
     line = str(error.args[0]) if error.args else ""
     if _C_PARSER:
         return line.startswith("bytearray(")
@@ -103,7 +105,7 @@ def error_answer(status: int, error: BaseException | None) -> ApiError:
 
 
 class EdgeRequestHandler(RequestHandler):
-    """aiohttp's per-connection protocol, answering what it cannot parse as JSON."""
+    """aiohttp's per-connection protocol, with its own answers given as the service's."""
 
     __slots__ = ()
 
