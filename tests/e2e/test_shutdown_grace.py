@@ -8,6 +8,7 @@ the grace. Meanwhile new connections are refused.
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from runtime.app import create_app
+from runtime.bodies import read_body
 from runtime.config import SandboxConfig
 from runtime.server import listening, shutdown_grace
 from tests.e2e import raw_http
@@ -114,3 +116,39 @@ async def test_an_answer_given_while_stopping_says_the_connection_closes(
     response = raw_http.parse_response(received)
     assert response.status == 200 and response.json() == {"held": True}
     assert response.headers.get("connection", "").lower() == "close", response.headers
+
+
+async def test_a_body_still_arriving_halfway_through_the_stop_is_refused_503(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """aiohttp fails the body of a request still receiving it halfway through the stop: the
+    request is answered 503 with Retry-After (nothing was acknowledged), not dropped without
+    an answer."""
+    config = service_config(tmp_path, sandbox=SandboxConfig(
+        workers=1, webhook_wall_seconds=0.5, other_wall_seconds=0.5))
+    began = asyncio.Event()
+
+    async def upload(request: web.Request) -> web.Response:
+        began.set()
+        body = await read_body(request, 1024)
+        return web.json_response({"size": len(body)})
+
+    app = create_app(config, OPERATOR_TOKEN)
+    app.router.add_post("/test/upload", upload)
+    async with AsyncExitStack() as stack:
+        port = await stack.enter_async_context(listening(app, config, host="127.0.0.1",
+                                                         port=0))
+        reader, writer = await raw_http.connect(port)
+        writer.write(raw_http.head("POST", "/test/upload", [("Content-Length", "10")]) + b"12")
+        await writer.drain()
+        await asyncio.wait_for(began.wait(), 30)
+        stop = asyncio.ensure_future(stack.aclose())
+        received = await asyncio.wait_for(read_until_closed(reader), 60)
+        writer.close()
+        await asyncio.wait_for(asyncio.shield(stop), 60)
+    assert received, "the request was dropped without an answer"
+    response = raw_http.parse_response(received)
+    assert response.status == 503, response.text
+    assert response.json()["error"] == "unavailable"
+    assert response.headers["retry-after"] == "5"
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, errors
