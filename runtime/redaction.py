@@ -126,9 +126,12 @@ class Redactor:
             out = {}
             for key, item in value.items():
                 name = f"{path}.{key}" if path else str(key)
-                if sensitive(str(key)) and not isinstance(item, dict | list):
+                if sensitive(str(key)):
+                    # The value is the credential whatever its shape (`"tokens": [...]`,
+                    # `"signature": {"value": ...}`): every value in it masked, its shape
+                    # kept for the builder to read.
                     self._note(f"{where} {name}")
-                    out[key] = MASK
+                    out[key] = _masked_leaves(item)
                 else:
                     out[key] = self._json_fields(item, name, where)
             return out
@@ -146,10 +149,12 @@ class Redactor:
         if kind == "application/x-www-form-urlencoded" or (
                 not kind and "=" in body and "{" not in body and "\n" not in body):
             return self.query(body, "request body field")
-        if kind.endswith("json") or body.lstrip()[:1] in ("{", "["):
+        # A UTF-8 byte order mark is skipped, as the script's request.json() skips it.
+        text = body.removeprefix("\ufeff")
+        if kind.endswith("json") or text.lstrip()[:1] in ("{", "["):
             before = self.hits
             try:
-                masked = self._json_fields(json.loads(body), "")
+                masked = self._json_fields(json.loads(text, parse_int=_int_or_digits), "")
             except ValueError:
                 return body
             except RecursionError:
@@ -226,6 +231,24 @@ class Redactor:
         if isinstance(effects, dict) and "fetches" in effects:
             effects = {**effects, "fetches": self.fetches(effects["fetches"], "a fetch URL")}
         return self.json(effects, where)
+
+
+def _masked_leaves(value: Any) -> Any:
+    """`value` with every string, number, boolean and null in it masked."""
+    if isinstance(value, dict):
+        return {key: _masked_leaves(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked_leaves(item) for item in value]
+    return MASK
+
+
+def _int_or_digits(digits: str) -> int | str:
+    """A JSON integer, or its digits when Python will not read that many (4300): such a body
+    is still JSON whose credentials are masked (the number is shown as text)."""
+    try:
+        return int(digits)
+    except ValueError:
+        return digits
 
 
 def header_value(headers: Any, name: str) -> str:

@@ -86,3 +86,41 @@ def test_another_functions_arguments_are_masked_by_name_and_value() -> None:
     assert shown == [{"recordId": "r-1", "access_token": MASK, "note": MASK}]
     assert redactor.masked == ["argument field [0].access_token",
                                "secret setting apiKey in request"]
+
+
+def test_a_json_body_with_a_byte_order_mark_has_its_credentials_masked() -> None:
+    # The script's request.json() reads such a body (sandbox/injected.py skips the mark), so
+    # its credentials are as real as any other body's.
+    redactor = Redactor()
+    shown = redactor.body('\ufeff{"crm_token": "t0p-s3cret", "cmd": "event"}', "application/json")
+    assert shown is not None and "t0p-s3cret" not in shown
+    assert json.loads(shown) == {"crm_token": MASK, "cmd": "event"}
+    assert redactor.masked == ["request body field crm_token"]
+
+
+def test_a_json_body_with_a_number_too_long_for_python_still_has_its_credentials_masked() -> None:
+    # Python's json refuses an integer of more than 4300 digits: the body was shown as sent,
+    # token and all.
+    digits = "7" * 5000
+    redactor = Redactor()
+    shown = redactor.body('{"token": "t0p-s3cret", "n": ' + digits + "}", "application/json")
+    assert shown is not None and "t0p-s3cret" not in shown
+    assert json.loads(shown) == {"token": MASK, "n": digits}
+    assert redactor.masked == ["request body field token"]
+
+
+def test_every_value_under_a_credentials_name_is_masked_whatever_its_shape() -> None:
+    redactor = Redactor()
+    shown = redactor.body(json.dumps({
+        "tokens": ["t0k-1", "t0k-2"],
+        "signature": {"alg": "sha256", "value": "s1g-v4lue"},
+        "call": {"id": "c-1", "api_keys": [["k-1"], {"old": "k-2"}]},
+    }), "application/json")
+    assert shown is not None
+    assert json.loads(shown) == {
+        "tokens": [MASK, MASK],
+        "signature": {"alg": MASK, "value": MASK},
+        "call": {"id": "c-1", "api_keys": [[MASK], {"old": MASK}]},
+    }
+    assert redactor.masked == ["request body field tokens", "request body field signature",
+                               "request body field call.api_keys"]
