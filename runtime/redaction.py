@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 
 from runtime.store.models import JSON, Execution, Module, to_json
 
@@ -59,11 +59,33 @@ def secret_settings(settings: Mapping[str, object], secrets: Iterable[str]) -> d
     return dict(sorted(found.items(), key=lambda item: -len(item[0])))
 
 
+def spellings(secrets: Mapping[str, str]) -> dict[str, str]:
+    """Each secret value as it is found in text -> its setting's name, longest first: as
+    written, inside a JSON string (a reply or a fetch body the service encoded, a log line of
+    json.dumps: `"` and non-ASCII letters escaped) and percent-encoded in a URL (a base64 key's
+    `+`, `/` and `=`: quote(), quote_plus(), a query built from it)."""
+    found: dict[str, str] = {}
+    for value, name in secrets.items():
+        for spelling in (value, json.dumps(value)[1:-1],
+                         json.dumps(value, ensure_ascii=False)[1:-1], *_url_spellings(value)):
+            found.setdefault(spelling, name)
+    return dict(sorted(found.items(), key=lambda item: -len(item[0])))
+
+
+def _url_spellings(value: str) -> tuple[str, ...]:
+    try:
+        return (quote(value, safe=""), quote(value), quote_plus(value),
+                quote_plus(value, safe="/"))
+    except UnicodeError:  # text no URL can carry (a lone surrogate): none
+        return ()
+
+
 class Redactor:
     """Masks one view (an execution, a report) and remembers what it masked, in order."""
 
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
         self.secrets = dict(secrets or {})
+        self._spellings = spellings(self.secrets)
         self.masked: list[str] = []
         self.hits = 0  # values masked, counted even when `masked` already says where
 
@@ -81,7 +103,7 @@ class Redactor:
     # -- the value of a secret setting, wherever it appears --------------------------------
 
     def text(self, text: str, where: str) -> str:
-        for value, name in self.secrets.items():
+        for value, name in self._spellings.items():
             if value in text:
                 text = text.replace(value, MASK)
                 self._note(f"secret setting {name} in {where}")

@@ -124,3 +124,24 @@ def test_every_value_under_a_credentials_name_is_masked_whatever_its_shape() -> 
     }
     assert redactor.masked == ["request body field tokens", "request body field signature",
                                "request body field call.api_keys"]
+
+
+def test_a_secret_setting_is_masked_as_json_and_urls_spell_it() -> None:
+    # A base64 key has "+", "/" and "=": in a fetch URL it is percent-encoded (the script's
+    # quote(), or the query it built); in a JSON reply the service encoded, or a log line of
+    # json.dumps, a quote or a non-ASCII letter is escaped. Each spelling was shown as is.
+    key = 'ab+cd/ef== xé"q'
+    redactor = Redactor(secret_settings({"apiKey": key}, ["apiKey"]))
+    spellings = [json.dumps(key), json.dumps(key, ensure_ascii=False),
+                 "q=ab%2Bcd%2Fef%3D%3D%20x%C3%A9%22q", "q=ab%2Bcd/ef%3D%3D%20x%C3%A9%22q",
+                 "q=ab%2Bcd%2Fef%3D%3D+x%C3%A9%22q"]
+    shown = redactor.json({"logs": spellings}, "logs")
+    assert shown == {"logs": [f'"{MASK}"', f'"{MASK}"', f"q={MASK}", f"q={MASK}",
+                              f"q={MASK}"]}
+    assert redactor.masked == ["secret setting apiKey in logs"]
+
+
+def test_a_secret_whose_spellings_are_all_the_same_is_masked_once_by_its_value() -> None:
+    redactor = Redactor(secret_settings({"apiKey": "sk_live_1234"}, ["apiKey"]))
+    assert redactor.text("key sk_live_1234 and sk_live_1234", "logs") == f"key {MASK} and {MASK}"
+    assert redactor.masked == ["secret setting apiKey in logs"]
