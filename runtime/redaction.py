@@ -38,6 +38,16 @@ _URL_IN_TEXT: Final = re.compile(r"https?://[^\s'\"<>]+")
 # A secret setting shorter than this is not searched for in text: a value like "on" or "1"
 # would mask every word that contains it and hide nothing an attacker could not guess.
 MIN_SECRET_CHARS: Final = 4
+# Characters times spellings of the secret settings one view may search (about a
+# nanosecond each, in the service's event loop): a module of a few secrets is searched whole
+# even in its largest views (a 64 KiB request body and output, a 256 KiB result: dozens of
+# spellings); a module of 200 secrets spelt five ways each made every view of a large run
+# cost half a second of the loop, and readers of it in a loop stalled every tenant's webhooks.
+# Text beyond the budget is not searched and not shown (UNSEARCHED); the same view always
+# gives the same answer. A search also costs PER_SEARCH characters' worth (Python's part).
+SEARCH_BUDGET: Final = 16_000_000
+PER_SEARCH: Final = 160
+UNSEARCHED: Final = "(not shown: too large to search for this module's secret settings)"
 
 
 def sensitive(name: str) -> bool:
@@ -100,6 +110,7 @@ class Redactor:
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
         self.secrets = dict(secrets or {})
         self._spellings = spellings(self.secrets)
+        self._budget = SEARCH_BUDGET
         self.masked: list[str] = []
         self.hits = 0  # values masked, counted even when `masked` already says where
 
@@ -116,8 +127,22 @@ class Redactor:
 
     # -- the value of a secret setting, wherever it appears --------------------------------
 
+    def _affords(self, chars: int, spellings: int, where: str) -> bool:
+        """Whether searching `chars` characters for `spellings` spellings fits what is left
+        of the view's budget (then spent); else noted as not shown."""
+        cost = (chars + PER_SEARCH) * spellings
+        if cost <= self._budget:
+            self._budget -= cost
+            return True
+        self._note(f"{where} (too large to search for {len(self.secrets)} secret settings: "
+                   "not shown)")
+        return False
+
     def text(self, text: str, where: str, among: tuple[Spelling, ...] | None = None) -> str:
-        for spelling in self._spellings if among is None else among:
+        among = self._spellings if among is None else among
+        if among and not self._affords(len(text), len(among), where):
+            return UNSEARCHED
+        for spelling in among:
             if spelling.text in text:
                 text = text.replace(spelling.text, MASK)
                 self._note(f"secret setting {spelling.name} in {where}")
@@ -132,17 +157,16 @@ class Redactor:
         # One search of the whole value for each spelling, not one of each of its strings
         # (a result of 20,000 strings, a module of 200 secrets: seconds of the event loop at
         # each view); then only the spellings found are looked for string by string.
-        present = self._present_in(value)
-        return value if not present else self._json(value, where, present)
-
-    def _present_in(self, value: Any) -> tuple[Spelling, ...]:
-        """The spellings that may be somewhere in `value`'s strings (JSON escaping is made
-        character by character, so a spelling inside a string is inside its encoding)."""
         try:
             encoded = json.dumps(value, ensure_ascii=False, default=str)
         except (TypeError, ValueError, RecursionError):
-            return self._spellings
-        return tuple(s for s in self._spellings if s.in_json in encoded)
+            return self._json(value, where, self._spellings)
+        if not self._affords(len(encoded), len(self._spellings), where):
+            return _unsearched(value)
+        # JSON escaping is made character by character: a spelling inside one of the value's
+        # strings is inside its encoding.
+        present = tuple(s for s in self._spellings if s.in_json in encoded)
+        return value if not present else self._json(value, where, present)
 
     def _json(self, value: Any, where: str, among: tuple[Spelling, ...]) -> Any:
         if isinstance(value, str):
@@ -286,6 +310,18 @@ class Redactor:
         if isinstance(effects, dict) and "fetches" in effects:
             effects = {**effects, "fetches": self.fetches(effects["fetches"], "a fetch URL")}
         return self.json(effects, where)
+
+
+def _unsearched(value: Any) -> Any:
+    """`value` with every string in it not shown; its shape and keys kept (what its readers,
+    and the API's schema, look values up by)."""
+    if isinstance(value, str):
+        return UNSEARCHED
+    if isinstance(value, dict):
+        return {key: _unsearched(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_unsearched(item) for item in value]
+    return value
 
 
 def _masked_leaves(value: Any) -> Any:

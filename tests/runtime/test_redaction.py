@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import json
 
-from runtime.redaction import MASK, TOO_DEEP, Redactor, redacted_report, secret_settings
+from runtime.redaction import (
+    MASK,
+    TOO_DEEP,
+    UNSEARCHED,
+    Redactor,
+    redacted_report,
+    secret_settings,
+)
 
 
 def test_credentials_are_masked_by_their_names_and_listed() -> None:
@@ -145,3 +152,31 @@ def test_a_secret_whose_spellings_are_all_the_same_is_masked_once_by_its_value()
     redactor = Redactor(secret_settings({"apiKey": "sk_live_1234"}, ["apiKey"]))
     assert redactor.text("key sk_live_1234 and sk_live_1234", "logs") == f"key {MASK} and {MASK}"
     assert redactor.masked == ["secret setting apiKey in logs"]
+
+
+def many_secrets(count: int) -> dict[str, str]:
+    """`count` secret settings with a quote, a slash and a non-ASCII letter each (so each is
+    looked for in several spellings)."""
+    settings = {f"s{i}": f'é+/{i:04d}"' for i in range(count)}
+    return secret_settings(settings, list(settings))
+
+
+def test_a_view_too_large_to_search_for_so_many_secrets_is_hidden_not_searched() -> None:
+    # Each view of an execution searched its every string for every secret setting, in the
+    # event loop: a module of 200 secrets whose run printed 64 KiB and returned 7,000 members
+    # took over half a second of it per GET, and a few readers in a loop stalled every
+    # tenant's webhooks. A view searches a bounded amount; what lies beyond is not shown.
+    logs = "".join('é+/0123456789abc"'[(i * 7) % 17] for i in range(64_000)) + 'é+/0002"'
+    members = [{"id": str(i), "name": f"Member {i}"} for i in range(7000)]
+    redactor = Redactor(many_secrets(200))
+    assert redactor.text(logs, "logs") == UNSEARCHED
+    # Its shape and keys kept (what readers and the API's schema look values up by).
+    assert redactor.json(members, "result") == [
+        {"id": UNSEARCHED, "name": UNSEARCHED} for _ in members]
+    assert redactor.masked == [
+        "logs (too large to search for 200 secret settings: not shown)",
+        "result (too large to search for 200 secret settings: not shown)"]
+    # The same view of a module with a few secrets is searched and masked as ever.
+    few = Redactor(many_secrets(3))
+    assert few.text(logs, "logs").endswith(MASK)
+    assert few.json(members, "result") == members
