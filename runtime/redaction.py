@@ -15,6 +15,7 @@ and not what the provider sent.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -83,8 +84,15 @@ def spellings(secrets: Mapping[str, str]) -> tuple[Spelling, ...]:
     string (a reply or a fetch body the service encoded, a log line of json.dumps: `"` and
     non-ASCII letters escaped) and percent-encoded in a URL (a base64 key's `+`, `/` and `=`:
     quote(), quote_plus(), a query built from it)."""
+    return _spellings(tuple(secrets.items()))
+
+
+# A page of the log masks each listed error with a Redactor of its own: the spellings of a
+# module's secrets are made once, not once an execution (hundreds of secrets, 500 a page).
+@functools.lru_cache(maxsize=256)
+def _spellings(secrets: tuple[tuple[str, str], ...]) -> tuple[Spelling, ...]:
     found: dict[str, str] = {}
-    for value, name in secrets.items():
+    for value, name in secrets:
         for spelling in (value, _in_json(value, ascii=True), _in_json(value),
                          *_url_spellings(value)):
             found.setdefault(spelling, name)
