@@ -125,6 +125,12 @@ def cap_json(value: JSON, cap: int, text: str | None = None) -> tuple[JSON, bool
     return {"truncated": True, "text": json_string_prefix(text, room + 2)}, True
 
 
+def as_kept(value: JSON) -> JSON:
+    """What the execution log keeps of a result or effects: a replay compares a new run's
+    with a stored one's like this, so a cut reply is not "changed" for being cut."""
+    return cap_json(value, EXECUTION_JSON_CAP)[0]
+
+
 def cap_request(request: JSON) -> JSON:
     """Keep a stored request under the cap; the body is what grows, so it is cut first (and
     says so: `body_truncated`), the rest of the request kept."""

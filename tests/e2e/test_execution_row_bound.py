@@ -69,3 +69,20 @@ async def test_each_json_column_of_a_row_keeps_at_most_its_cap(service_any: Serv
     assert invalid["result"]["text"].startswith('{"bogus":["\\u0001')
     error = executions["error"]
     assert error["outcome"] == "error" and error["error"]["type"] == "ValueError"
+
+
+async def test_replaying_a_run_whose_reply_was_cut_finds_it_unchanged(
+    service_any: Service,
+) -> None:
+    # The log keeps the reply cut; the replay's is whole: compared as the log keeps it, the
+    # same script answering the same is not a change.
+    _tenant, api = await service_any.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    await upload(api, module["id"], SCRIPT)
+    path = "/" + module["webhook_url"].split("://", 1)[1].split("/", 1)[1]
+    response = await service_any.client.post(f"{path}?k=reply", data="{}")
+    assert response.status == 202
+    [execution] = (await api.ok("GET", "/api/v1/executions"))["executions"]
+    report = await api.ok("POST", f"/api/v1/executions/{execution['id']}/replay", {})
+    assert report["outcome"] == "ok" and report["original"]["outcome"] == "ok"
+    assert report["changed"] is False

@@ -9,7 +9,6 @@ import json
 from playwright.async_api import Dialog, Route, expect
 
 from runtime.operations.caps import source_quota_reached
-
 from tests.console.browser.conftest import Tab, signed_in_builder
 from tests.console.browser.test_builder_journey import type_script
 from tests.console.scripts import BROKEN_SCRIPT, FORM_SCRIPT
