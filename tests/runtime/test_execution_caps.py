@@ -4,11 +4,19 @@ are kept whole while the long ones are cut, and a value that fits is kept as it 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from runtime.store.dialect import dumps
-from runtime.store.execution_caps import CUT_MARK, cap_json, cap_request, json_string_prefix
-from runtime.store.models import EXECUTION_REQUEST_CAP
+from runtime.store.execution_caps import (
+    CUT_MARK,
+    EXECUTION_ROW_BOUND,
+    cap_json,
+    cap_request,
+    json_string_prefix,
+)
+from runtime.store.models import EXECUTION_REQUEST_CAP, KIB
 
 CAP = 4096
 
@@ -69,3 +77,9 @@ def test_a_json_string_prefix_fits_its_room() -> None:
     for room in (0, 1, 2, 3, 7, 8, 100):
         prefix = json_string_prefix("\x01é" * 100, room)
         assert prefix == "" or size(prefix) <= room
+
+
+def test_the_readme_says_the_row_bound_the_caps_make() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert EXECUTION_ROW_BOUND // KIB == 321
+    assert f"about {EXECUTION_ROW_BOUND // KIB} KiB in all" in " ".join(readme.split())
