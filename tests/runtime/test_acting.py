@@ -489,6 +489,22 @@ async def test_numbers_compare_after_normalisation(world: World) -> None:
     assert len(await world.store.list_activity(world.tenant.id, ivan.id)) == 3
 
 
+async def test_international_prefix_and_sip_caller_ids_find_the_contact(world: World) -> None:
+    """SIP trunks give the caller as a URI and foreign ones dial with `00`: the same client."""
+    ivan = await world.store.create_contact(world.tenant.id, "Ivan",
+                                            contact_phones(["+7 916 123-45-67"], "RU"))
+    spellings = ["00 7 916 123-45-67", "sip:+79161234567@pbx.example",
+                 '"Ivan" <sip:89161234567@10.0.0.1:5060>;tag=1']
+    for i, spelling in enumerate(spellings):
+        fx = await world.run(event("NotifyStart", src=spelling, call_id=f"u{i}"))
+        assert fx.pushes[0].payload["contact"]["id"] == ivan.id
+        fx = await world.run(record(src=spelling, disposition="no_answer", duration=0,
+                                    call_id=f"u{i}"))
+        assert fx.contact_created is None
+        assert fx.activity is not None and fx.activity.contact_id == ivan.id
+    assert len(await world.store.list_contacts(world.tenant.id)) == 1
+
+
 async def test_missed_calls_from_one_number_spelled_differently_make_one_contact(
     world: World,
 ) -> None:
