@@ -27,6 +27,8 @@ MAX_INPUT_CHARS = 250
 # its user part, up to the host, a parameter or a header, is the number. The library reads
 # `tel:` URIs (with their `phone-context`) but not `sip:`, whose user part is all it needs.
 URI_USER = re.compile(r"(?<![\w.+-])(sips?|tel):([^@;>?]*)", re.IGNORECASE)
+# The same address without its scheme, as some PBXs give it: `79161234567@sip.example`.
+ADDRESS_USER = re.compile(r"<?([^<>@\s;]+)@[^@\s]+")
 # The ITU's international prefix, which many regions' own dialling plans do not have (RU's is
 # 810), though providers and people everywhere write `00 7 916 ...`.
 ITU_PREFIX = "00"
@@ -79,6 +81,9 @@ def candidates(text: str, region: str) -> list[str]:
         readings = candidates(user, region) if user else []
         # tel: as written first: the library honours its phone-context
         return [text, *readings] if uri.group(1).lower() == "tel" else readings
+    address = ADDRESS_USER.fullmatch(text)
+    if address is not None:
+        return candidates(address.group(1), region)
     if "+" in text:  # never digits only, whatever the formatting: read as written
         return [text]
     digits = FORMATTING.sub("", text)

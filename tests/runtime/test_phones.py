@@ -41,6 +41,8 @@ def test_one_russian_number_however_written(raw: str) -> None:
         '"Иван Петров" <sip:+79161234567@pbx.example>;tag=a1b2',
         "sip:0079161234567@pbx.example",
         "tel:79161234567",
+        "79161234567@sip.example",  # the address without its scheme
+        "<+79161234567@10.0.0.1:5060>",
         "tel:+7-916-123-45-67;ext=101",
     ],
 )
@@ -128,6 +130,8 @@ def test_an_unknown_region_still_reads_international_numbers(region: str) -> Non
         "00",
         "00101",
         "sip:+7 916@pbx.example",
+        "101@pbx.example",
+        "ivan@example.com",
         "+7 916",  # too short
         "+7 000 000 00 00",  # possible length, no such range
         "1" * 300,
