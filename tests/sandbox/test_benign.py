@@ -131,6 +131,20 @@ def test_missing_attribute_raises_attribute_error() -> None:
     )
 
 
+def test_an_attribute_set_on_the_scripts_own_function_says_where_to_keep_it() -> None:
+    # A memo on a function (`lookup.cache = {}`) is refused like any write outside the script's
+    # containers and instances; the error must not say the builder's own function is the
+    # sandbox's, and must say what to do instead.
+    outcome = run(script("lookup.cache = {}\nreturn None", top="def lookup(n):\n    return n"))
+    error = outcome["error"]
+    assert (error["type"], error["line"]) == ("TypeError", 5)
+    assert error["message"] == (
+        "line 5: cannot set an attribute of function 'lookup': keep the value in a variable, a "
+        "dict or an instance of a class of the script"
+    )
+    assert "sandbox" not in error["message"]
+
+
 def test_a_setting_read_as_an_attribute_says_how_to_read_it() -> None:
     # The platform's scripts read `Namespace.params.data.apiKey`; here settings is a mapping.
     body = """
