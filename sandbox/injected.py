@@ -366,7 +366,9 @@ class FetchRequest(_Frozen):
 
     def form(self) -> dict[str, str]:
         """The urlencoded body as a new plain dict; never raises."""
-        return parse_pairs(self._data.body or "")
+        body = self._data.body or ""
+        # A byte order mark is the encoding's marker, not the first field's name (as in json()).
+        return parse_pairs(body[1:] if body.startswith("\ufeff") else body)
 
     def __repr__(self) -> str:
         return f"FetchRequest(method={self._data.method!r}, url={self._data.url!r})"

@@ -381,6 +381,14 @@ def test_request_form_and_json_errors() -> None:
     assert result_of(body, request=empty) == [{}, "the request body is empty, n"]
 
 
+def test_request_form_skips_a_byte_order_mark_as_json_does() -> None:
+    # A sender that writes UTF-8 with a byte order mark (as json() already allows): the first
+    # field is `event`, not "\ufeffevent", so form()["event"] finds it.
+    request = RequestData(body="\ufeffevent=NOTIFY_START&caller_id=79161234567")
+    assert result_of("return request.form()", request=request) == {
+        "event": "NOTIFY_START", "caller_id": "79161234567"}
+
+
 def test_json_nested_deeper_than_the_stack_is_a_value_error() -> None:
     # Any sender can post it (2 KB): json() raised RecursionError, past the script's documented
     # `except ValueError`, and the webhook failed as if the script had recursed.
