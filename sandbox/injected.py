@@ -576,10 +576,14 @@ PrintCollector._call_print.__qualname__ = "print"
 
 
 def make_log(output: OutputLog) -> Callable[..., None]:
-    def log(*objects: Any, sep: Any = " ", end: Any = "\n") -> None:
-        """Write to the call's log, like print()."""
+    def log(*objects: Any, sep: Any = " ", end: Any = "\n", file: Any = None,
+            flush: Any = False) -> None:
+        """Write to the call's log, like print(): its arguments too (contract §3), `flush`
+        meaning nothing, as for print here, and `file` refused alike."""
         if stopping.STOPPED is not None:
             raise stopping.refusal()
+        if file is not None:
+            raise TypeError("log(file=...) is not available in the sandbox")
         if not output.full:
             output.write(_print_text(objects, sep, end))
 

@@ -120,7 +120,8 @@ def fetch(
 ) -> FetchResponse:
     """An HTTP request to an allowlisted host; FetchError when refused or failed."""
 
-def log(*objects: object, sep: str = " ", end: str = "\\n") -> None:
+def log(*objects: object, sep: str | None = " ", end: str | None = "\\n",
+        file: None = None, flush: bool = False) -> None:
     """Write to the execution's log, like print()."""
 
 class FetchError(Exception): ...

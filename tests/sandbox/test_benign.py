@@ -564,6 +564,19 @@ def test_print_and_log_are_captured_with_top_level_output() -> None:
     assert outcome["logs_truncated"] is False
 
 
+def test_log_takes_the_arguments_print_takes() -> None:
+    # Contract §3: `log` takes arguments like `print`; `flush=True`, a habit from print(),
+    # was a TypeError ("log() got an unexpected keyword argument 'flush'").
+    source = script('log("a", "b", sep="-", end="!\\n", flush=True)\nlog("c", file=None)\n'
+                    'return None')
+    outcome = run(source)
+    assert outcome["ok"], outcome["error"]
+    assert outcome["logs"] == "a-b!\nc\n"
+    refused = run(script("log('x', file=settings)\nreturn None"))["error"]
+    assert (refused["type"], refused["message"]) == (
+        "TypeError", "line 2: log(file=...) is not available in the sandbox")
+
+
 def test_output_beyond_limit_is_dropped_and_script_goes_on() -> None:
     body = """
         for i in range(1000):
