@@ -332,7 +332,7 @@ PAGE = "https://api.example/x"
     (f"fetch({PAGE!r}, verify=False)", "TypeError",
      "fetch() got an unexpected keyword argument 'verify'"),
     ("fetch()", "TypeError", "fetch() missing 1 required positional argument: 'url'"),
-    ("log('x', file=None)", "TypeError", "log() got an unexpected keyword argument 'file'"),
+    ("log('x', colour='red')", "TypeError", "log() got an unexpected keyword argument 'colour'"),
     # Methods named as scripts call them, not "ResponseBuilder.status()", "Storage.set()",
     # "PrintCollector._call_print()".
     ("HttpResponse().status()", "TypeError",
