@@ -233,6 +233,23 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
             raise self._takes_no_arguments("values", extra)
         return ValuesView(self)
 
+    # A dict's copy and merge, as a script writes them for a dict (`settings.copy()`,
+    # `defaults | settings`): each a new plain dict the script may change.
+    def copy(self, *extra: Any) -> dict[str, Any]:
+        if extra:
+            raise self._takes_no_arguments("copy", extra)
+        return dict(self.items())
+
+    def __or__(self, other: Any) -> dict[str, Any]:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**dict(self.items()), **other}
+
+    def __ror__(self, other: Any) -> dict[str, Any]:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**other, **dict(self.items())}
+
     def _takes_no_arguments(self, method: str, extra: tuple[Any, ...]) -> TypeError:
         return TypeError(f"{self._noun()}.{method}() takes no arguments ({len(extra)} given)")
 
@@ -246,12 +263,18 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
         if name.startswith("_"):
             raise AttributeError(name)
         noun = self._noun()
+        if name in _DICT_CHANGES:
+            raise AttributeError(f"{noun} is read-only, so it has no {name}(): {noun}.copy() "
+                                 f"or dict({noun}) gives a dict to change")
         raise AttributeError(f"{noun} has no attribute {name!r}: read a value as "
                              f"{noun}[{name!r}] or {noun}.get({name!r})")
 
 
 _set_mapping_data = _slot_setter(ReadOnlyMapping, "_data")
 _set_mapping_label = _slot_setter(ReadOnlyMapping, "_label")
+
+# A dict's methods that change it, which a read-only mapping lacks.
+_DICT_CHANGES: Final = frozenset({"update", "pop", "popitem", "setdefault", "clear"})
 
 # How a script names each of our mappings, for messages.
 _MAPPING_NOUNS: Final = {"Settings": "settings", "Query": "request.query", "Headers": "headers"}

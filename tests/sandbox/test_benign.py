@@ -545,6 +545,33 @@ def test_settings_read_only_mapping() -> None:
     ]  # fmt: skip
 
 
+def test_settings_query_and_headers_copy_and_merge_like_dicts() -> None:
+    # `settings.copy()` said "settings has no attribute 'copy': read a value as
+    # settings['copy']", and `settings | defaults` was a TypeError: both are what a dict does,
+    # and give a new plain dict the script may change.
+    body = """
+        mine = settings.copy()
+        mine["apiKey"] = "changed"
+        merged = {"base": "https://x", "apiKey": "default"} | settings
+        over = settings | {"flag": False}
+        return [mine, merged, over, request.query.copy(), request.headers.copy(), dict(settings)]
+    """
+    request = RequestData(url="https://svc/hooks/t?a=1", headers=(("X-Sig", "s"),))
+    assert result_of(body, settings={"apiKey": "k1", "flag": True}, request=request) == [
+        {"apiKey": "changed", "flag": True},
+        {"base": "https://x", "apiKey": "k1", "flag": True},
+        {"apiKey": "k1", "flag": False},
+        {"a": "1"}, {"X-Sig": "s"}, {"apiKey": "k1", "flag": True},
+    ]
+
+
+def test_changing_settings_in_place_says_how_to_get_a_copy() -> None:
+    error = run(script("settings.update(a=1)\nreturn None"))["error"]
+    assert (error["type"], error["message"]) == (
+        "AttributeError", "line 2: settings is read-only, so it has no update(): "
+        "settings.copy() or dict(settings) gives a dict to change")
+
+
 # -- output --------------------------------------------------------------------------------------
 
 
