@@ -103,3 +103,13 @@ def parse(text: str, region: str) -> PhoneNumber | None:
         return phonenumbers.parse(text, region)
     except NumberParseException:
         return None
+
+
+def contact_number(raw: str, normalized: str) -> str:
+    """How a contact made from a caller writes the number (contract §5.3: named after it): as
+    the provider gave it, except a SIP or tel URI or a user@host address, whose host and
+    parameters are the trunk's and no part of the client's number: then its E.164 form."""
+    text = raw.strip()
+    if URI_USER.search(text) is not None or ADDRESS_USER.fullmatch(text) is not None:
+        return normalized
+    return raw

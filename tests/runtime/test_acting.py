@@ -22,6 +22,7 @@ from runtime.contract import ParseResult, WebhookEvent
 from runtime.store import StorageLimitExceeded, Store
 from runtime.store.models import (
     CallState,
+    ContactPhone,
     EventEffect,
     Module,
     NewModule,
@@ -503,6 +504,25 @@ async def test_international_prefix_and_sip_caller_ids_find_the_contact(world: W
         assert fx.contact_created is None
         assert fx.activity is not None and fx.activity.contact_id == ivan.id
     assert len(await world.store.list_contacts(world.tenant.id)) == 1
+
+
+async def test_a_contact_made_from_a_sip_caller_shows_the_number_not_the_trunk(
+        world: World) -> None:
+    """A missed call from `sip:+7...@trunk`: the new contact is named and numbered
+    +79035550011 (the URI's host is the trunk's, no part of the client's number); the call
+    keeps the caller as given."""
+    caller = "sip:+79035550011@trunk.example;user=phone"
+    fx = await world.run(record(src=caller, disposition="no_answer", duration=0))
+    assert fx.contact_created is not None
+    assert (fx.contact_created.name, fx.contact_created.phone) == ("+79035550011",
+                                                                    "+79035550011")
+    [contact] = await world.store.list_contacts(world.tenant.id)
+    assert (contact.name, contact.phones) == (
+        "+79035550011", (ContactPhone("+79035550011", "+79035550011"),))
+    assert fx.record is not None
+    call = await world.store.get_call(world.tenant.id, fx.record.id)
+    assert call is not None
+    assert (call.client_phone, call.client_phone_normalized) == (caller, "+79035550011")
 
 
 async def test_missed_calls_from_one_number_spelled_differently_make_one_contact(
