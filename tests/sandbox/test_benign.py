@@ -145,6 +145,23 @@ def test_an_attribute_set_on_the_scripts_own_function_says_where_to_keep_it() ->
     assert "sandbox" not in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("body", "advice"),
+    [
+        ("if type(request.body) == str:\n    pass", "isinstance(value, str) tells a value's "
+                                                   "type"),
+        ("class A:\n    pass\nsetattr(A(), 'x', 1)", "write obj.name = value"),
+        ("open('/tmp/x')", "a script has no files: keep what must last in storage"),
+        ("exit()", "return from the function instead"),
+    ],
+)
+def test_a_builtin_the_sandbox_lacks_says_what_to_write_instead(body: str, advice: str) -> None:
+    error = run(script(body + "\nreturn None"))["error"]
+    assert error["type"] == "NameError"
+    assert "is a Python builtin the sandbox does not offer" in error["message"]
+    assert advice in error["message"], error["message"]
+
+
 def test_a_setting_read_as_an_attribute_says_how_to_read_it() -> None:
     # The platform's scripts read `Namespace.params.data.apiKey`; here settings is a mapping.
     body = """
