@@ -37,6 +37,7 @@ from runtime.operations.modules import tenant_module
 from runtime.operations.services import services
 from runtime.operations.sources import script_for
 from runtime.redaction import redacted_report, secret_values
+from runtime.store.execution_caps import as_kept
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -79,7 +80,7 @@ async def replay(request: web.Request) -> web.Response:
     report["original"] = what_happened(execution)
     report["changed"] = (
         report["outcome"] != execution.outcome.value
-        or report["result"] != execution.result
+        or as_kept(report["result"]) != execution.result  # (as the log keeps it)
     )
     # Compared above on what really ran; masked for showing.
     return web.json_response(dump(ReplayReport, redacted_report(report, secret_values(module))))
