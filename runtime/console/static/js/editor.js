@@ -284,6 +284,7 @@ const composeFields = document.getElementById("compose-fields");
 const storedFields = document.getElementById("stored-fields");
 const executionSelect = document.getElementById("req-execution");
 const resultBox = document.getElementById("run-result");
+const runSummary = document.getElementById("run-summary");
 
 function requestMode() { return document.querySelector('input[name="req-mode"]:checked').value; }
 function syncMode() {
@@ -361,16 +362,31 @@ async function run() {
     };
   }
   const mine = ++runs;
+  runSummary.textContent = "Running the dry run…";
   resultBox.replaceChildren(el("p", {}, "Running…"));
   const { status, data } = await postJSON(`/console/modules/${moduleId}/dry-run`, body);
   if (mine !== runs) return; // a newer dry run is on its way; its report is the one shown
   if (status !== 200) {
     const why = (data && data.message) || `HTTP ${status}`;
+    runSummary.textContent = "";  // the refusal below is an alert: said once
     resultBox.replaceChildren(el("p", { class: "error", role: "alert" }, status === 0 ? `Dry run did not run: ${why}` : `Dry run refused: ${why}`,
       ...(status === 401 ? signInAgain() : [])));
     return;
   }
   renderReport(data, runDraft);
+  runSummary.textContent = summaryOf(data);
+}
+
+// What a screen reader is told of a run: the outcome, how long, where it failed, whether the
+// outcome of a replayed request would change. The report itself follows the Run button.
+function summaryOf(report) {
+  const parts = [`Dry run: ${report.outcome}, ${report.duration_ms} ms`];
+  if (report.limit) parts.push(`stopped by the ${report.limit} limit`);
+  const error = report.error;
+  if (error) parts.push(`${error.type || "error"}${error.line ? ` at line ${error.line}` : ""}`);
+  const c = report.comparison;
+  if (c) parts.push(c.outcome_changed ? `the outcome would change from ${c.outcome_before}` : "the outcome would not change");
+  return `${parts.join("; ")}. The report follows the Run button.`;
 }
 document.getElementById("btn-run").addEventListener("click", run);
 

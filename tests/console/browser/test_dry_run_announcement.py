@@ -1,0 +1,60 @@
+"""A dry run's report is long (the result, the effects, the captured output, the full JSON):
+a screen reader is told a short summary of each run (its outcome and duration), and the
+report stays on the page to read at one's own pace. The whole report was in a live region,
+read aloud from the top on every run."""
+
+from __future__ import annotations
+
+import json
+
+from playwright.async_api import expect
+
+from tests.console.browser.conftest import Tab
+from tests.console.scripts import XSS_SCRIPT
+from tests.e2e.conftest import Service
+from tests.e2e.helpers import seed_setup, upload
+
+# What a screen reader announces: the text of every live region (aria-live other than "off",
+# or a role that implies one), as it is now.
+ANNOUNCED = """() => Array.from(document.querySelectorAll(
+    '[aria-live]:not([aria-live="off"]), [role="status"], [role="alert"], [role="log"]'))
+  .filter((node) => !node.closest('[hidden]'))
+  .map((node) => node.textContent.trim()).filter(Boolean)"""
+
+
+async def announced(tab: Tab) -> list[str]:
+    found: list[str] = await tab.page.evaluate(ANNOUNCED)
+    return found
+
+
+async def test_a_dry_run_announces_its_outcome_not_its_report(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    await upload(seed.api, seed.module["id"], XSS_SCRIPT)
+    await tab.sign_in(seed.api.secret or "")
+    await tab.goto(f"/console/modules/{seed.module['id']}/editor")
+
+    await page.get_by_role("button", name="Run dry run").click()
+    result = page.locator("#run-result")
+    await expect(result.locator("[data-outcome]")).to_be_visible()
+    await expect(result).to_contain_text("Captured output")  # the report is on the page
+    said = await announced(tab)
+    assert not any("Captured output" in text or "Full report" in text for text in said), said
+    summary = page.locator("#run-summary")
+    await expect(summary).to_contain_text("ms")
+    said = await announced(tab)
+    outcome = await result.locator("[data-outcome]").get_attribute("data-outcome")
+    assert outcome and any(outcome in text and "ms" in text for text in said), said
+    assert all(len(text) < 200 for text in said), said
+
+    # A failing run says so, and where; still not the report.
+    await page.get_by_label("Body", exact=True).fill(json.dumps({"type": "boom"}))
+    await page.get_by_role("button", name="Run dry run").click()
+    await expect(result.locator("[data-outcome]")).to_have_attribute("data-outcome", "error")
+    await expect(summary).to_contain_text("error")
+    said = await announced(tab)
+    assert not any("Captured output" in text or "log line" in text for text in said), said
+    assert all(len(text) < 300 for text in said), said
+    assert tab.errors == []
