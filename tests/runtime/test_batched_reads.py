@@ -232,6 +232,13 @@ async def test_tenant_bindings_and_live_token_counts_stay_in_the_tenant(
     assert await store.live_token_counts(globex.id, [alice.id, eve.id]) == {eve.id: 1}
     assert await store.live_token_counts(acme.id, []) == {}
     assert len(await counter.statements()) == 6  # one statement a read (none for no ids)
+    # A page of users' bindings: theirs only, the tenant's only, in the same order.
+    assert [(b.module_name, b.member_id, b.user_id)
+            for b in await store.users_bindings(acme.id, [bob.id, eve.id, "usr_x"])] == [
+        ("alpha", "2", bob.id), ("zeta", "10", bob.id)]
+    assert await store.users_bindings(globex.id, [alice.id]) == []
+    assert await store.users_bindings(acme.id, []) == []
+    assert len(await counter.statements()) == 2
 
 
 async def test_active_version_numbers_are_the_tenants_in_one_statement(
