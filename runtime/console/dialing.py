@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from runtime.console.dial_once import NONCE_FIELD, issue, place
 from runtime.console.modules_views import problems_of, text
 from runtime.console.session import Session
-from runtime.console.web import PREFIX, form_of, page, render, require_session
+from runtime.console.web import PREFIX, form_of, modules_shown, page, render, require_session
 from runtime.errors import ApiError, not_found
 from runtime.operations.functions import OriginateBody, place_call
 from runtime.operations.services import services
@@ -58,14 +58,18 @@ async def dial_lines(request: web.Request, session: Session) -> dict[str, Any]:
     """Template context for `click_to_call`: {"dial": {module id: [Line, ...]}, "dial_nonce":
     the page's call forms' one-time nonce (runtime/console/dial_once.py)}."""
     store = request.app[STORE]
-    names = {u.id: u.name for u in await store.list_users(session.tenant_id, 500, 0)}
-    modules = await store.list_modules(session.tenant_id, 500, 0)
+    modules = await store.list_modules(session.tenant_id, modules_shown(request), 0)
     # Every module's bindings in one read (one a module was up to 500, on every call page);
     # an operator's own only.
     only = session.user_id if session.kind == "operator" else None
     bound: dict[str, list[ModuleBinding]] = {}
-    for binding in await store.tenant_bindings(session.tenant_id, 500, only):
+    for binding in await store.tenant_bindings(session.tenant_id, modules_shown(request),
+                                                     only):
         bound.setdefault(binding.module_id, []).append(binding)
+    # The bound users' names in one read (the first 500 users' by name left the others' lines
+    # named by their ids).
+    names = {user_id: user.name for user_id, user in (await store.get_users(
+        session.tenant_id, [b.user_id for found in bound.values() for b in found])).items()}
     lines: dict[str, list[Line]] = {}
     for module in modules:
         first: dict[str, str] = {}  # user id -> their first extension (the one that rings)

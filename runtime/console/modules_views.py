@@ -14,6 +14,7 @@ from runtime.console.web import (
     PREFIX,
     form_of,
     is_htmx,
+    modules_shown,
     page,
     render,
     require_builder,
@@ -96,7 +97,7 @@ async def render_modules(request: web.Request, session: Session, *,
                          errors: list[str] | None = None, values: Mapping[str, str] | None = None,
                          deleted: bool = False) -> web.Response:
     store = request.app[STORE]
-    modules = await store.list_modules(session.tenant_id, 500, 0)
+    modules = await store.list_modules(session.tenant_id, modules_shown(request), 0)
     health = await store.module_health(session.tenant_id, utc_now())
     # Every module's active version number in one read (a read of each version, its source
     # included, was up to 500 statements a page).

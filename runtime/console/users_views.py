@@ -24,6 +24,7 @@ from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
     form_of,
+    modules_shown,
     page,
     render,
     require_builder,
@@ -137,7 +138,7 @@ async def render_user(request: web.Request, session: Session, user: User, *,
     store = request.app[STORE]
     tokens = await store.list_user_tokens(session.tenant_id, user.id) or []
     extensions = (await extensions_by_user(request, session, [user])).get(user.id, [])
-    modules = await store.list_modules(session.tenant_id, 500, 0)
+    modules = await store.list_modules(session.tenant_id, modules_shown(request), 0)
     context: dict[str, Any] = {
         "user": user, "tokens": tokens, "extensions": extensions, "modules": modules,
         "notice": NOTICES.get(request.query.get("done", "")), "new_token": None,

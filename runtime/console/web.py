@@ -32,6 +32,7 @@ from runtime.console.session import (
 )
 from runtime.console.static_files import static_url
 from runtime.errors import ApiError, domain_error
+from runtime.typedefs import CONFIG
 
 PREFIX = "/console"
 JINJA: web.AppKey[Any] = web.AppKey("console_jinja2")
@@ -247,3 +248,11 @@ def store_errors() -> Iterator[None]:
         if error is None or error is raised:
             raise
         raise error from None
+
+
+def modules_shown(request: web.Request) -> int:
+    """How many of a tenant's modules (by name) the console's pages read: all of them, up to
+    tenant_limits.max_modules (and never fewer than 500, for a cap lowered since). A fixed 500
+    left the modules past it off the list, their calls without a module name, and an operator
+    bound in one of them without its calls."""
+    return max(500, request.app[CONFIG].tenant_limits.max_modules)

@@ -9,6 +9,7 @@ import json
 
 from playwright.async_api import expect
 
+from runtime.typedefs import STORE
 from tests.console.browser.conftest import Tab
 from tests.console.scripts import XSS_SCRIPT
 from tests.e2e.conftest import Service
@@ -57,4 +58,26 @@ async def test_a_dry_run_announces_its_outcome_not_its_report(
     said = await announced(tab)
     assert not any("Captured output" in text or "log line" in text for text in said), said
     assert all(len(text) < 300 for text in said), said
+    assert tab.errors == []
+
+
+async def test_a_dry_run_names_the_users_it_would_notify_however_many(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    """The effects name each user the run would notify. The page knew the first 500 users'
+    names (by name) only: past them, a user was shown by id."""
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    store = service.client.app[STORE]
+    for n in range(500):  # all before "operator" (bound at 101) by name
+        await store.create_user(seed.tenant_id, f"a-{n:03}")
+    await upload(seed.api, seed.module["id"], XSS_SCRIPT)
+    await tab.sign_in(seed.api.secret or "")
+    await tab.goto(f"/console/modules/{seed.module['id']}/editor")
+    await page.get_by_label("Body", exact=True).fill(json.dumps(
+        {"type": "start", "callId": "c-1", "srcPhone": "+79161234567", "dstPhone": "101"}))
+    await page.get_by_role("button", name="Run dry run").click()
+    effects = page.locator("#run-result ul.effects")
+    await expect(effects).to_contain_text("Notify operator: ringing")
+    assert seed.user["id"] not in await effects.inner_text()
     assert tab.errors == []

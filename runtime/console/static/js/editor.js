@@ -20,7 +20,6 @@ const host = document.getElementById("editor");
 const statusLine = document.getElementById("editor-status");
 const problemsList = document.getElementById("problems");
 const draftKey = `vr-draft:${moduleId}`;
-const users = JSON.parse(cfg.users || "{}");
 let savedText = textarea.value;
 let draftTimer = null;
 
@@ -404,7 +403,8 @@ function effectLines(effects, report) {
   if (record) items.push(`Call record: ${record.created ? "a new call" : "updates the call"} (${record.state_after})`);
   if (effects.activity) items.push(`Activity entry: ${effects.activity.action}`);
   if (effects.contact_created) items.push(`New contact: ${effects.contact_created.name} (${effects.contact_created.phone})`);
-  for (const n of effects.notifications || []) items.push(`Notify ${users[n.user_id] || n.user_id}: ${n.kind}`);
+  const names = report.user_names || {};
+  for (const n of effects.notifications || []) items.push(`Notify ${names[n.user_id] || n.user_id}: ${n.kind}`);
   for (const w of effects.storage || []) items.push(`Storage: ${w.op} ${w.key}`);
   for (const f of report.fetches || []) items.push(`fetch: ${f.method || ""} ${f.url || ""} ${f.status ?? f.error ?? ""}`);
   if (report.reply) items.push(`HTTP reply: ${report.reply.status}${report.reply.body ? ` “${report.reply.body.slice(0, 200)}”` : ""}`);
