@@ -58,3 +58,31 @@ async def test_modules_and_users_past_the_first_500_are_on_the_pages(
             "/console/modules")
         calls = unescape(await builder.page("/console/calls"))
         assert "seed-json: operator (101)" in calls, calls
+
+
+async def test_the_module_page_says_where_to_bind_users_past_its_menus(
+        roomy: tuple[Service, str]) -> None:
+    """The module page's user menus list the first 500 users by name: it said each "lists
+    every user", and a user past them could not be chosen there. The page says so and where
+    to bind them (their own page, which can bind any extension of any module)."""
+    service, base = roomy
+    seed = await seed_setup(service)
+    store = service.client.app[STORE]
+    for n in range(501):
+        await store.create_user(seed.tenant_id, f"a-{n:03}")
+    last = await store.create_user(seed.tenant_id, "zz-last")
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        builder = Browser(session, base)
+        await builder.sign_in(seed.api.secret or "")
+        html = unescape(await builder.page(f"/console/modules/{seed.module['id']}"))
+        assert "zz-last" not in html
+        assert "list the first 500 users by name" in html
+        assert "bind the extension from their page" in html
+        user_page = await builder.page(f"/console/users/{last.id}")
+        bound = await builder.post_form(f"/console/users/{last.id}/bindings",
+                                        {"module_id": seed.module["id"], "member_id": "777"})
+        assert bound.status == 303, await bound.text()
+        assert "seed-json" in user_page
+    bindings = await seed.api.ok("GET", f"/api/v1/modules/{seed.module['id']}/bindings")
+    assert {"member_id": "777", "user_id": last.id}.items() <= next(
+        b for b in bindings["bindings"] if b["member_id"] == "777").items()
