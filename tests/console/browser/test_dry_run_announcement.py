@@ -81,3 +81,23 @@ async def test_a_dry_run_names_the_users_it_would_notify_however_many(
     await expect(effects).to_contain_text("Notify operator: ringing")
     assert seed.user["id"] not in await effects.inner_text()
     assert tab.errors == []
+
+
+async def test_loading_members_announces_a_summary_not_the_table(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    """"Load members" draws a table of the provider's members, each row with a menu of every
+    user: as a live region, its box read all of that aloud. A status line says how many."""
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    await tab.sign_in(seed.api.secret or "")
+    await tab.goto(f"/console/modules/{seed.module['id']}")
+    await page.get_by_role("button", name="Load members").click()
+    await expect(page.locator("#members-result table")).to_be_visible()
+    said = await announced(tab)
+    assert not any("not bound" in text for text in said), said
+    await expect(page.locator("#members-status")).to_contain_text("Members loaded")
+    said = await announced(tab)
+    assert any("Members loaded" in text for text in said), said
+    assert all(len(text) < 200 for text in said), said
+    assert tab.errors == []

@@ -11,4 +11,20 @@ document.body.addEventListener("htmx:beforeRequest", (event) => {
   line.className = "help";
   line.textContent = words;
   event.detail.target.replaceChildren(line);
+  const status = statusOf(form);
+  if (status) status.textContent = words;
+});
+
+// A box whose answer is long (a table of members) is not a live region: the form names a
+// status line (data-status) that says the answer's summary (its data-summary) instead. An
+// error is an alert in the box, said by itself.
+function statusOf(form) {
+  const id = form instanceof HTMLElement ? form.dataset.status : undefined;
+  return id ? document.getElementById(id) : null;
+}
+document.body.addEventListener("htmx:afterSwap", (event) => {
+  const status = statusOf(event.detail.requestConfig && event.detail.requestConfig.elt);
+  if (!status) return;
+  const summary = event.detail.target.querySelector("[data-summary]");
+  status.textContent = summary ? summary.dataset.summary : "";
 });
