@@ -10,7 +10,7 @@ from playwright.async_api import Page, expect
 
 from tests.console.browser.conftest import Tab
 from tests.e2e.conftest import Service
-from tests.e2e.helpers import CLIENT, seed_setup
+from tests.e2e.helpers import CLIENT, seed_setup, start
 
 NAME = "Ольга Петрова-Водкина «дача»"
 PHONES = f"{CLIENT}\n8 (495) 123-45-67"
@@ -97,4 +97,33 @@ async def test_a_form_whose_page_changed_lists_what_was_typed(
     await expect(kept).to_contain_text("https://records.example.com/новый")
     assert "новый" not in await page.locator('input[name="s1-value"]').input_value()
     # (The mistyped credential's answer, a 401, is the only one Chromium logs.)
+    assert [e for e in tab.errors if "status of 401" not in e] == []
+
+
+async def test_of_two_forms_to_one_address_the_one_sent_gets_its_values_back(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    """The module page's bindings table and its unbound extensions both post to .../bindings:
+    what was chosen in the second is put back into the second."""
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    key = seed.api.secret or ""
+    module = seed.module["id"]
+    await seed.api.ok("PATCH", f"/api/v1/modules/{module}/bindings",
+                      {"bindings": {"101": seed.user["id"]}})
+    await seed.hook_ok(start("u-1", dst="105"))
+    await tab.sign_in(key)
+    await tab.goto(f"/console/modules/{module}")
+    await page.get_by_label("User to bind to 105").select_option(seed.user["id"])
+
+    await sign_out_elsewhere(tab)
+    await page.get_by_role("button", name="Bind selected").click()
+    await sign_in_again(page, key)
+
+    await expect(page.get_by_label("User to bind to 105")).to_have_value(seed.user["id"])
+    await expect(page.locator(".kept-form")).to_contain_text("back in this form")
+    await page.get_by_role("button", name="Bind selected").click()
+    await expect(page.get_by_text("Saved (bindings)")).to_be_visible()
+    bindings = await seed.api.ok("GET", f"/api/v1/modules/{module}/bindings")
+    assert {b["member_id"] for b in bindings["bindings"]} == {"101", "105"}
     assert [e for e in tab.errors if "status of 401" not in e] == []

@@ -46,7 +46,15 @@ function keptOf(form) {
       fields.push({ name: field.name, value: field.value });
     }
   }
-  return { page: here(), action: form.getAttribute("action") || "", fields, hidden, at: Date.now() };
+  const action = form.getAttribute("action") || "";
+  // A page may have two forms to one address (the module page's bindings and its unbound
+  // extensions): which one of them.
+  const index = sameAction(action).indexOf(form);
+  return { page: here(), action, index, fields, hidden, at: Date.now() };
+}
+
+function sameAction(action) {
+  return [...document.querySelectorAll("form")].filter((f) => (f.getAttribute("action") || "") === action);
 }
 
 // Kept as the form leaves: after every other listener, so a form a script sends itself (its
@@ -101,7 +109,7 @@ function notice(form, ...children) {
 }
 
 function restore(kept) {
-  const form = [...document.querySelectorAll("form")].find((f) => (f.getAttribute("action") || "") === kept.action);
+  const form = sameAction(kept.action)[kept.index || 0];
   if (!form) return;
   const typed = kept.fields.filter((f) => f.value !== "" && f.checked !== false);
   if (!typed.length) return;
