@@ -518,8 +518,8 @@ class CallLookup:
 
     The call: the module's latest with `provider_call_id` (any state); failing that, the
     latest not-ended call with exactly these numbers, adopted only if it has no callId of its
-    own when `provider_call_id` is given; failing that, when `ended_since` is given and there
-    is no `provider_call_id`, the latest call with these numbers that ended at/after it.
+    own when `provider_call_id` is given; failing that, when `ended_since` is given, the
+    latest call with these numbers that ended at/after it, adopted on the same terms.
     """
 
     tenant_id: str

@@ -184,8 +184,9 @@ def _scene_sql(d: Dialect, extra_column: str | None, *, no_call: bool = False) -
         (SELECT id FROM (SELECT id, provider_call_id FROM calls WHERE {NUMBERS}
          AND state <> 'ended' ORDER BY created_at DESC, id DESC LIMIT 1) o
          WHERE $7 IS NULL OR o.provider_call_id IS NULL),
-        (SELECT id FROM calls WHERE {NUMBERS} AND state = 'ended' AND ended_at >= $8
-         AND $7 IS NULL ORDER BY ended_at DESC, id DESC LIMIT 1)) AS id LIMIT 1 OFFSET 0) chosen"""
+        (SELECT id FROM (SELECT id, provider_call_id FROM calls WHERE {NUMBERS}
+         AND state = 'ended' AND ended_at >= $8 ORDER BY ended_at DESC, id DESC LIMIT 1) e
+         WHERE $7 IS NULL OR e.provider_call_id IS NULL)) AS id LIMIT 1 OFFSET 0) chosen"""
 
 
 # What hangs on the call in a `no_call` scene: a literal standing for any call chosen, then
