@@ -3,6 +3,8 @@
 // showing the last answer. On a slow network "Connection works." stayed for seconds after
 // the builder had changed the key and pressed the button again, as if the new key worked.
 // (Clicks while one runs are dropped by the form's hx-sync="this:drop": one run at a time.)
+import { UNREACHABLE } from "./api.js";
+
 document.body.addEventListener("htmx:beforeRequest", (event) => {
   const form = event.detail.elt;
   const words = form instanceof HTMLElement ? form.dataset.running : undefined;
@@ -27,4 +29,20 @@ document.body.addEventListener("htmx:afterSwap", (event) => {
   if (!status) return;
   const summary = event.detail.target.querySelector("[data-summary]");
   status.textContent = summary ? summary.dataset.summary : "";
+});
+
+// No answer at all (the connection dropped, the service restarting): the box said the script
+// "is running…" for ever. It says what happened; the button is ready again.
+document.body.addEventListener("htmx:sendError", (event) => {
+  const form = event.detail.requestConfig ? event.detail.requestConfig.elt : event.detail.elt;
+  const target = event.detail.target;
+  if (!(form instanceof HTMLElement) || !form.dataset.running || !target) return;
+  const button = form.querySelector("button");
+  const line = document.createElement("p");
+  line.className = "error";
+  line.setAttribute("role", "alert");
+  line.textContent = `${button ? button.textContent.trim() : "It"} did not run: ${UNREACHABLE}.`;
+  target.replaceChildren(line);
+  const status = statusOf(form);
+  if (status) status.textContent = line.textContent;
 });
