@@ -127,3 +127,37 @@ async def test_of_two_forms_to_one_address_the_one_sent_gets_its_values_back(
     bindings = await seed.api.ok("GET", f"/api/v1/modules/{module}/bindings")
     assert {b["member_id"] for b in bindings["bindings"]} == {"101", "105"}
     assert [e for e in tab.errors if "status of 401" not in e] == []
+
+
+async def test_a_form_refused_once_then_sent_after_the_session_ended(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    """A refused form comes back as the answer to its POST (the address bar shows .../edit).
+    Sent again from there after the session ended, the sign-in went back to that address,
+    which is a form's, not a page: "Method Not Allowed", and what was typed gone. It goes back
+    to the contact's page, with the values in its form."""
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    olga = await seed.api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": [CLIENT]},
+                             status=201)
+    key = seed.api.secret or ""
+    await tab.sign_in(key)
+    await tab.goto(f"/console/contacts/{olga['id']}")
+    await page.get_by_text("Edit, merge or delete this contact").click()
+    await page.get_by_label("Phone numbers, one per line").fill("not a number")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#edit-error")).to_contain_text("is not a phone number")
+    assert page.url.endswith("/edit")
+    await page.get_by_label("Name", exact=True).fill(NAME)
+    await page.get_by_label("Phone numbers, one per line").fill(PHONES)
+
+    await sign_out_elsewhere(tab)
+    await page.get_by_role("button", name="Save").click()
+    await sign_in_again(page, key)
+
+    await expect(page.get_by_role("heading", name="Contact: Olga")).to_be_visible()
+    assert page.url == tab.base + f"/console/contacts/{olga['id']}"
+    await expect(page.get_by_label("Name", exact=True)).to_have_value(NAME)
+    await expect(page.get_by_label("Phone numbers, one per line")).to_have_value(PHONES)
+    tab.errors[:] = [e for e in tab.errors if "status of 422" not in e]
+    assert [e for e in tab.errors if "status of 401" not in e] == []

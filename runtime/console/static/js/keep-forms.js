@@ -140,5 +140,7 @@ const kept = read();
 write(null);
 if (location.hash === "#unsent-form") {
   history.replaceState(history.state, "", here());
-  if (kept && kept.page === here()) restore(kept);
+  // (Sent from a refused form, drawn at the form's own address, .../edit: the sign-in comes
+  // back to the page that address belongs to.)
+  if (kept && (kept.page === here() || kept.page.startsWith(`${location.pathname}/`))) restore(kept);
 }
