@@ -423,9 +423,11 @@ class Execution:
     cpu_ms: float = 0.0  # the worker's CPU time on the call (usage page)
 
 
-# Caps applied when an execution is stored (the sandbox caps output too; this bounds the row).
+# Caps applied when an execution is stored (the sandbox caps output too; this bounds the row:
+# store/execution_caps.py). The JSON columns' caps count their text as stored, escapes and all.
 EXECUTION_LOG_CAP = 64 * KIB
 EXECUTION_REQUEST_CAP = 64 * KIB
+EXECUTION_JSON_CAP = 64 * KIB  # each of result, effects and error
 
 
 @fast_init

@@ -45,7 +45,8 @@ from runtime.store.retention import UsageReads
 # What a tenant key (or, for contacts, a missed call) can create, counted per owner for its cap;
 # the owner is the tenant (modules, users, contacts), the module (versions, bindings) or the user
 # (live tokens: revoked ones do not count).
-OwnedKind = Literal["modules", "users", "versions", "bindings", "live_user_tokens", "contacts"]
+OwnedKind = Literal["modules", "users", "versions", "bindings", "live_user_tokens", "contacts",
+                    "source_bytes"]
 OWNED_COUNTS: dict[str, str] = {
     "modules": "SELECT count(*) FROM modules WHERE tenant_id = $1",
     "users": "SELECT count(*) FROM users WHERE tenant_id = $1",
@@ -56,6 +57,9 @@ OWNED_COUNTS: dict[str, str] = {
     # Kept by triggers (migration 0012): a new contact is made on a webhook's unit, where a
     # count over a big tenant's contacts would hold the writer.
     "contacts": "SELECT COALESCE((SELECT contacts FROM contact_counts WHERE tenant_id = $1), 0)",
+    # Not a count: the UTF-8 bytes of a tenant's script versions, kept per module by triggers
+    # (migration 0016); a sum over at most tenant_limits.max_modules rows, read per upload.
+    "source_bytes": "SELECT COALESCE(SUM(bytes), 0) FROM source_bytes WHERE tenant_id = $1",
 }
 
 R = TypeVar("R")
@@ -71,6 +75,11 @@ LIVE_TOKEN_COUNTS = pure("""
     FROM {each_text}($2) j CROSS JOIN users u CROSS JOIN user_tokens k
     WHERE u.id = j.value AND u.tenant_id = $1 AND k.user_id = u.id AND k.revoked_at IS NULL
     GROUP BY k.user_id""")
+USERS_BINDINGS = pure("""
+    SELECT m.id AS module_id, m.name AS module_name, b.member_id, b.user_id
+    FROM {each_text}($2) j CROSS JOIN bindings b CROSS JOIN modules m
+    WHERE b.user_id = j.value AND m.id = b.module_id AND m.tenant_id = $1
+    ORDER BY m.name, m.id, b.member_id""")
 USERS_NOTIFIED_OF_CALLS = pure("""
     SELECT DISTINCT n.call_id, n.user_id
     FROM {each_text}($2) j CROSS JOIN calls c CROSS JOIN call_notified n
@@ -435,6 +444,15 @@ class Reads(UsageReads):
             WHERE (CAST($3 AS TEXT) IS NULL OR b.user_id = $3)
             ORDER BY m.name, m.id, b.member_id"""),
             [tenant_id, modules_limit, user_id])
+        return [ModuleBinding(str(r["module_id"]), str(r["module_name"]), str(r["member_id"]),
+                              str(r["user_id"])) for r in rows]
+
+    async def users_bindings(self, tenant_id: str, user_ids: Sequence[str]
+                             ) -> list[ModuleBinding]:
+        ids = sorted(set(user_ids))
+        if not ids:
+            return []
+        rows = await self._port.all(USERS_BINDINGS, [tenant_id, dumps(ids)])
         return [ModuleBinding(str(r["module_id"]), str(r["module_name"]), str(r["member_id"]),
                               str(r["user_id"])) for r in rows]
 

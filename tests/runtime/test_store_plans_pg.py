@@ -1,4 +1,4 @@
-"""PostgreSQL's plans for a webhook's unit (migration 0016): the call scene chooses its call
+"""PostgreSQL's plans for a webhook's unit (migration 0017): the call scene chooses its call
 without sorting, and a new call writes no entry in the indexes only read by user.
 
 The server sets up every node of a statement's plan each time it runs it, reached or not, and

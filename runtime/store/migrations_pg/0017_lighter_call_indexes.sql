@@ -1,4 +1,4 @@
--- 0016: fewer index entries for each call a webhook opens, and no sort in the lookups that
+-- 0017: fewer index entries for each call a webhook opens, and no sort in the lookups that
 -- choose a webhook's call: PostgreSQL's flavour of SQLite's 0008 (the lookups' order in the
 -- index) and 0009 (the user indexes partial), measured on the server's CPU per webhook.
 --
