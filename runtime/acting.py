@@ -20,10 +20,19 @@ execution on its own with `store.record_execution(...)`.
 Choices that are ours (the contract is silent), kept here:
 - Matching: `callId` first (a call in any state, so late events and retries find it); when a
   `callId` is given but unknown, an open call with the same numbers that has no `callId` of its
-  own is adopted. Without `callId`, the latest not-ended call with the same numbers, direction
-  included; for an end event or a call record, failing that, the latest call with the same
-  numbers that ended within RECENT_END (so a retried NotifyEnd, or a record arriving after the
-  end, does not open a second call).
+  own is adopted, and for an end event or a call record, failing that, one that ended within
+  RECENT_END (live events without ids, then the provider's call log with them). Without
+  `callId`, the latest not-ended call with the same numbers, direction
+  included; failing that, the latest call with the same numbers that ended within RECENT_END
+  (so a retried NotifyEnd or NotifyAnswer, an answer or a start that the end overtook, or a
+  record arriving after the end, does not open a second call left ringing or answered
+  forever). A ringing event (NotifyStart, NotifyInternal, NotifyOutStart) that the ended call
+  already had begins a new call instead: the client calling back, which must ring (a retry of
+  it after the end cannot be told apart without a callId, and a phantom ringing call is the
+  lesser harm than a call nobody is told of). Likewise a call record without callId joins
+  an ended call only when that call has no record yet or this one is a repeat: a different
+  record is another call's (a module sending only records, as the platform's example, reports
+  a missed call and the call back minutes later; the second overwrote the first).
 - A history row is stored for every event and record, with its effect ('applied', 'repeat',
   'late'); records use the kind 'call_record'. A record equal to the call's current one, or
   to any record stored for the call before (a retried earlier webhook), is a repeat.
@@ -100,7 +109,7 @@ from runtime.store.models import (
 )
 from sandbox.jsontext import JSONObject
 
-# How long after its end a call still takes an end event or a record that has no callId.
+# How long after its end a call still takes an event or a record that has no callId.
 RECENT_END = timedelta(hours=1)
 
 EVENT_STATE: dict[WebhookEvent, CallState] = {
@@ -116,7 +125,7 @@ EVENT_STATE: dict[WebhookEvent, CallState] = {
 # class (`CallState.ENDED`) goes through the enum metaclass's generic attribute lookup in
 # Python 3.11, a dozen times a webhook; a global is one dictionary read.
 _IN, _OUT = CallDirection.In, CallDirection.Out
-_ANSWERED, _ENDED = CallState.ANSWERED, CallState.ENDED
+_RINGING, _ANSWERED, _ENDED = CallState.RINGING, CallState.ANSWERED, CallState.ENDED
 _NOTIFY_ANSWER, _NOTIFY_END = WebhookEvent.NotifyAnswer, WebhookEvent.NotifyEnd
 _NOTIFY_OUT_END = WebhookEvent.NotifyOutEnd
 # The final dispositions of an ended call that a late NotifyAnswer may fill in who answered
@@ -405,8 +414,9 @@ def _lookup(ctx: ActContext, call_id: str | None, numbers: Numbers, *, after_end
     """What to read before acting on an event or a call record (its callId and numbers): its
     call (callId first; failing that an open call with the same numbers that has no callId of
     its own, since an earlier event may have come without one, never one with another callId;
-    without a callId, the latest open call with these numbers, or for an end or a record one
-    that ended within RECENT_END), the client's contact and the operator's user."""
+    without a callId, the latest open call with these numbers; failing either, with
+    `after_end`, one that ended within RECENT_END, on the same terms), the client's contact and
+    the operator's user."""
     direction, src_phone, src_phone_ext, dst_phone, dst_phone_ext = numbers
     return CallLookup(
         tenant_id=ctx.tenant_id, module_id=ctx.module_id, provider_call_id=call_id,
@@ -471,9 +481,16 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
     phone = _operator(direction, numbers)
     # NotifyEnd tells those already notified; every other event the operator's user.
     operator = None if kind is _NOTIFY_END else phone
-    scene = await tx.call_scene(_lookup(ctx, call_id, numbers, after_end=target is _ENDED,
+    # Without a callId an ended call is looked for too (a retry or a late event of it, in
+    # any order: the end overtook the answer or the start).
+    scene = await tx.call_scene(_lookup(ctx, call_id, numbers,
+                                        after_end=target is _ENDED or call_id is None,
                                         client_normalized=client_normalized,
                                         operator=operator, notify=True))
+    if call_id is None and target is _RINGING and _rang_before(scene, kind, numbers):
+        # An ended call that already rang with this very event: the client called again
+        # (a new call), which must ring; a retry after the end cannot be told apart from it.
+        scene = _no_call(scene)
     contact, call = scene.contact, scene.call
     if call is None:
         call = _new_call(ctx, call_id, numbers, event.disposition._value_, target, client_raw,
@@ -517,6 +534,18 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
         return change, None
     return change, await _recipients(tx, ctx, event, phone, call, scene, contact,
                                      STATE_NOTIFICATION[target])
+
+
+def _rang_before(scene: CallScene, kind: WebhookEvent, numbers: Numbers) -> bool:
+    """Whether the call found, ended, had this ringing event (`kind`, `numbers`) already."""
+    call = scene.call
+    return (call is not None and call.state is _ENDED
+            and any(h.kind == kind._value_ and h.numbers == numbers for h in scene.history))
+
+
+def _no_call(scene: CallScene) -> CallScene:
+    """The scene as it reads where no call was found: a new call's (nobody notified of it)."""
+    return replace(scene, call=None, history=(), notified=(), activity=None)
 
 
 def _is_transfer(kind: WebhookEvent, phone: str, call: Call, scene: CallScene) -> bool:
@@ -694,9 +723,19 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
                                         client_normalized=client_normalized,
                                         operator=operator))
     call, entry = scene.call, scene.activity
+    stored = call is not None and entry is not None and (
+        entry.data == data or _record_stored(scene, record.to_json()))
+    if record.call_id is None and call is not None and call.state is _ENDED \
+            and entry is not None and not stored:
+        # Without a callId an ended call is found only by its numbers, as a record that
+        # follows its end (it has none yet) or a retry (the same). Another record is another
+        # call's: a module sending only records (the platform's own example) reports a
+        # client's missed call and their call back, which must not overwrite it.
+        scene = _no_call(scene)
+        call, entry = None, None
 
-    if call is not None and entry is not None and (
-            entry.data == data or _record_stored(scene, record.to_json())):
+    if stored:
+        assert call is not None and entry is not None
         await tx.insert_call_event(_history_row(ctx, call, CALL_RECORD_KIND, numbers,
                                                 record.to_json(), EventEffect.REPEAT))
         return (CallChange(call.id, False, call.state, call.state, repeat=True, late=False),

@@ -162,6 +162,15 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
         # The client left before its body ended: nobody reads this answer, but it ends the
         # request as any bad input does (no traceback in the log).
         raise ApiError(400, "bad_body", "the connection closed before the body ended") from None
+    except asyncio.CancelledError:
+        # The service is stopping and this body is still arriving halfway through the grace:
+        # aiohttp fails the body with a CancelledError that cancels nothing
+        # (runtime/server.handler_wait). Refused as a retry-later, not dropped unanswered.
+        task = asyncio.current_task()
+        if task is None or task.cancelling():
+            raise
+        raise ApiError(503, "unavailable", "the service is shutting down; retry",
+                       headers={"Retry-After": "5"}) from None
     return accumulator.body()
 
 

@@ -135,6 +135,12 @@ class TenantLimitsConfig(Strict):
     # end. At the cap a missed call is still recorded, without a contact (its execution log
     # says why). Far above a large call centre's clientele.
     max_contacts: int = Field(default=1_000_000, ge=1)
+    # The UTF-8 bytes of script source a tenant's versions may hold in all (drafts are the
+    # browser's, not stored): the counts above still let one key store 200 x 5,000 x 64 KiB,
+    # 64 GB. A real integration is under 10 KiB; 200 modules with 500 versions each of that is
+    # about 1 GiB: ten times that. Past it an upload is 409 `limit_reached` saying what is
+    # used; deleting a module frees its versions' bytes.
+    max_source_bytes: int = Field(default=10 * 1024 ** 3, ge=64 * 1024)
 
 
 class FetchConfig(Strict):

@@ -13,8 +13,9 @@
   own middleware. A webhook or an API request does not pass through the console's.
 - a logger that reports a malformed request (a bad request line, an oversized or invalid
   header) as one warning line instead of an error with a traceback: it is the client's
-  mistake, answered 400 by aiohttp before the app sees it, and anyone on the internet can
-  send one (so: ten lines a minute at most, then a count, `runtime/logs.Throttled`).
+  mistake, answered 400, 414 or 431 before the app sees it (`runtime/edge_protocol.py`), and
+  anyone on the internet can send one (so: ten lines a minute at most, then a count,
+  `runtime/logs.Throttled`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from runtime.config import HttpConfig
 from runtime.deadlines import request_began
+from runtime.edge_protocol import MAX_REQUEST_HEADERS, parse_error
 from runtime.errors import ApiError, Handler, json_errors
 from runtime.logs import Throttled
 from runtime.text import valid_text
@@ -53,22 +55,18 @@ class ClientErrorLogger(logging.LoggerAdapter[logging.Logger]):
 
     def __init__(self, logger: logging.Logger) -> None:
         super().__init__(logger)
-        self.malformed = Throttled(logger, "malformed requests answered 400")
+        self.malformed = Throttled(logger, "malformed requests refused")
 
     def exception(self, msg: object, *args: object, exc_info: Any = True,
                   **kwargs: Any) -> None:
         error = exc_info if isinstance(exc_info, BaseException) else None
         if isinstance(error, HttpProcessingError):
-            first_line = (error.message or type(error).__name__).strip().splitlines()[0]
-            self.malformed.log(logging.WARNING, f"{msg}: %s %s", *args, error.code,
-                               first_line[:200])
+            # What the client was answered (runtime/edge_protocol.py), not the bytes it sent.
+            answer = parse_error(error)
+            self.malformed.log(logging.WARNING, f"{msg}: %s %s", *args, answer.status,
+                               answer.message)
             return
         self.logger.exception(msg, *args, exc_info=exc_info, **kwargs)
-
-
-# Header lines a request may carry (aiohttp's default, said here so that a dry run's composed
-# request is held to the same: runtime/operations/dry_runs.py); a webhook with more is a 400.
-MAX_REQUEST_HEADERS = 128
 
 
 def handler_args(config: HttpConfig) -> Mapping[str, Any]:

@@ -109,6 +109,7 @@ HTTP_ERROR_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    417: "expectation_failed",
 }
 
 

@@ -24,6 +24,7 @@ reach, never on the URL's text:
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import ipaddress
 import json
@@ -682,7 +683,7 @@ class FetchSession:
                 raise _Refused(budget.refusal())  # (the connection closes unread)
         charset = response.charset
         try:
-            if is_identity(coding) and len(raw) <= INLINE_BYTES:
+            if is_identity(coding) and len(raw) <= INLINE_BYTES and _decodes_fast(charset):
                 return _decode(bytes(raw), charset)
             size, text = await asyncio.to_thread(_inflate_and_decode, bytes(raw), coding, limit,
                                                  charset)
@@ -693,6 +694,12 @@ class FetchSession:
         if budget is not None and not budget.spend(size - len(raw)):
             raise _Refused(budget.refusal())
         return text
+
+
+def _decodes_fast(charset: str | None) -> bool:
+    """Whether a body in `charset` decodes quickly enough for the event loop (UTF-8, the
+    default; a slow codec such as UTF-7 takes some 20 ms for 64 KiB it must replace)."""
+    return charset is None or text_codec(charset) in (None, "utf-8")
 
 
 def _inflate_and_decode(raw: bytes, coding: str, limit: int, charset: str | None
@@ -754,15 +761,36 @@ def _origin(url: URL) -> tuple[str, str | None, int | None]:
     return url.scheme, url.raw_host, url.port
 
 
+# A fetched body is decoded this much at a time (in a thread, for a large one). One
+# bytes.decode holds the interpreter until it returns, and some codecs a server may name are
+# slow: 5 MiB of bytes UTF-7 must replace took about two seconds, the event loop (every
+# tenant's webhooks) held all along, ten fetches a call. A piece takes a few milliseconds at
+# most, about the interpreter's switch interval.
+DECODE_PIECE: Final = 16 * 1024
+
+
 def _decode(body: bytes, charset: str | None) -> str:
     """Text from the charset the response declares, else UTF-8; bad bytes replaced."""
     codec = text_codec(charset) if charset else None
     if codec is not None:
         try:
-            return body.decode(codec, errors="replace")
+            return _decode_in_pieces(body, codec)
         except (LookupError, UnicodeError, ValueError):
             pass
-    return body.decode("utf-8", errors="replace")
+    return _decode_in_pieces(body, "utf-8")
+
+
+def _decode_in_pieces(body: bytes, codec: str) -> str:
+    """`body.decode(codec, errors="replace")`, DECODE_PIECE bytes at a time: one decode call
+    holds the interpreter until it returns, so a thread decoding a whole body held the event
+    loop too (see DECODE_PIECE); between pieces the loop has its turn."""
+    if len(body) <= DECODE_PIECE:
+        return body.decode(codec, errors="replace")
+    decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+    parts = [decoder.decode(body[start:start + DECODE_PIECE])
+             for start in range(0, len(body), DECODE_PIECE)]
+    parts.append(decoder.decode(b"", final=True))
+    return "".join(parts)
 
 
 def _describe(failure: BaseException) -> str:

@@ -15,12 +15,13 @@ and not what the provider sent.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 
 from runtime.store.models import JSON, Execution, Module, to_json
 
@@ -38,6 +39,16 @@ _URL_IN_TEXT: Final = re.compile(r"https?://[^\s'\"<>]+")
 # A secret setting shorter than this is not searched for in text: a value like "on" or "1"
 # would mask every word that contains it and hide nothing an attacker could not guess.
 MIN_SECRET_CHARS: Final = 4
+# Characters times spellings of the secret settings one view may search (about a
+# nanosecond each, in the service's event loop): a module of a few secrets is searched whole
+# even in its largest views (a 64 KiB request body and output, a 256 KiB result: dozens of
+# spellings); a module of 200 secrets spelt five ways each made every view of a large run
+# cost half a second of the loop, and readers of it in a loop stalled every tenant's webhooks.
+# Text beyond the budget is not searched and not shown (UNSEARCHED); the same view always
+# gives the same answer. A search also costs PER_SEARCH characters' worth (Python's part).
+SEARCH_BUDGET: Final = 16_000_000
+PER_SEARCH: Final = 160
+UNSEARCHED: Final = "(not shown: too large to search for this module's secret settings)"
 
 
 def sensitive(name: str) -> bool:
@@ -59,11 +70,55 @@ def secret_settings(settings: Mapping[str, object], secrets: Iterable[str]) -> d
     return dict(sorted(found.items(), key=lambda item: -len(item[0])))
 
 
+@dataclass(frozen=True, slots=True)
+class Spelling:
+    """A secret setting's value as it may be found in text."""
+
+    text: str
+    name: str  # the setting's
+    in_json: str  # `text` as it reads inside a JSON string (json.dumps, ensure_ascii=False)
+
+
+def spellings(secrets: Mapping[str, str]) -> tuple[Spelling, ...]:
+    """Each secret value as it is found in text, longest first: as written, inside a JSON
+    string (a reply or a fetch body the service encoded, a log line of json.dumps: `"` and
+    non-ASCII letters escaped) and percent-encoded in a URL (a base64 key's `+`, `/` and `=`:
+    quote(), quote_plus(), a query built from it)."""
+    return _spellings(tuple(secrets.items()))
+
+
+# A page of the log masks each listed error with a Redactor of its own: the spellings of a
+# module's secrets are made once, not once an execution (hundreds of secrets, 500 a page).
+@functools.lru_cache(maxsize=256)
+def _spellings(secrets: tuple[tuple[str, str], ...]) -> tuple[Spelling, ...]:
+    found: dict[str, str] = {}
+    for value, name in secrets:
+        for spelling in (value, _in_json(value, ascii=True), _in_json(value),
+                         *_url_spellings(value)):
+            found.setdefault(spelling, name)
+    return tuple(Spelling(text, name, _in_json(text))
+                 for text, name in sorted(found.items(), key=lambda item: -len(item[0])))
+
+
+def _in_json(text: str, *, ascii: bool = False) -> str:
+    return json.dumps(text, ensure_ascii=ascii)[1:-1]
+
+
+def _url_spellings(value: str) -> tuple[str, ...]:
+    try:
+        return (quote(value, safe=""), quote(value), quote_plus(value),
+                quote_plus(value, safe="/"))
+    except UnicodeError:  # text no URL can carry (a lone surrogate): none
+        return ()
+
+
 class Redactor:
     """Masks one view (an execution, a report) and remembers what it masked, in order."""
 
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
         self.secrets = dict(secrets or {})
+        self._spellings = spellings(self.secrets)
+        self._budget = SEARCH_BUDGET
         self.masked: list[str] = []
         self.hits = 0  # values masked, counted even when `masked` already says where
 
@@ -80,23 +135,55 @@ class Redactor:
 
     # -- the value of a secret setting, wherever it appears --------------------------------
 
-    def text(self, text: str, where: str) -> str:
-        for value, name in self.secrets.items():
-            if value in text:
-                text = text.replace(value, MASK)
-                self._note(f"secret setting {name} in {where}")
+    def _affords(self, chars: int, spellings: int, where: str) -> bool:
+        """Whether searching `chars` characters for `spellings` spellings fits what is left
+        of the view's budget (then spent); else noted as not shown."""
+        cost = (chars + PER_SEARCH) * spellings
+        if cost <= self._budget:
+            self._budget -= cost
+            return True
+        self._note(f"{where} (too large to search for {len(self.secrets)} secret settings: "
+                   "not shown)")
+        return False
+
+    def text(self, text: str, where: str, among: tuple[Spelling, ...] | None = None) -> str:
+        among = self._spellings if among is None else among
+        if among and not self._affords(len(text), len(among), where):
+            return UNSEARCHED
+        for spelling in among:
+            if spelling.text in text:
+                text = text.replace(spelling.text, MASK)
+                self._note(f"secret setting {spelling.name} in {where}")
         return text
 
     def json(self, value: Any, where: str) -> Any:
         """`value` with every string in it (keys too) searched for the secret settings."""
-        if not self.secrets:
+        if not self._spellings:
             return value
         if isinstance(value, str):
             return self.text(value, where)
+        # One search of the whole value for each spelling, not one of each of its strings
+        # (a result of 20,000 strings, a module of 200 secrets: seconds of the event loop at
+        # each view); then only the spellings found are looked for string by string.
+        try:
+            encoded = json.dumps(value, ensure_ascii=False, default=str)
+        except (TypeError, ValueError, RecursionError):
+            return self._json(value, where, self._spellings)
+        if not self._affords(len(encoded), len(self._spellings), where):
+            return _unsearched(value)
+        # JSON escaping is made character by character: a spelling inside one of the value's
+        # strings is inside its encoding.
+        present = tuple(s for s in self._spellings if s.in_json in encoded)
+        return value if not present else self._json(value, where, present)
+
+    def _json(self, value: Any, where: str, among: tuple[Spelling, ...]) -> Any:
+        if isinstance(value, str):
+            return self.text(value, where, among)
         if isinstance(value, dict):
-            return {self.text(str(k), where): self.json(v, where) for k, v in value.items()}
+            return {self.text(str(k), where, among): self._json(v, where, among)
+                    for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self.json(v, where) for v in value]
+            return [self._json(v, where, among) for v in value]
         return value
 
     # -- credentials by their names, in a request ------------------------------------------
@@ -126,9 +213,12 @@ class Redactor:
             out = {}
             for key, item in value.items():
                 name = f"{path}.{key}" if path else str(key)
-                if sensitive(str(key)) and not isinstance(item, dict | list):
+                if sensitive(str(key)):
+                    # The value is the credential whatever its shape (`"tokens": [...]`,
+                    # `"signature": {"value": ...}`): every value in it masked, its shape
+                    # kept for the builder to read.
                     self._note(f"{where} {name}")
-                    out[key] = MASK
+                    out[key] = _masked_leaves(item)
                 else:
                     out[key] = self._json_fields(item, name, where)
             return out
@@ -146,10 +236,12 @@ class Redactor:
         if kind == "application/x-www-form-urlencoded" or (
                 not kind and "=" in body and "{" not in body and "\n" not in body):
             return self.query(body, "request body field")
-        if kind.endswith("json") or body.lstrip()[:1] in ("{", "["):
+        # A UTF-8 byte order mark is skipped, as the script's request.json() skips it.
+        text = body.removeprefix("\ufeff")
+        if kind.endswith("json") or text.lstrip()[:1] in ("{", "["):
             before = self.hits
             try:
-                masked = self._json_fields(json.loads(body), "")
+                masked = self._json_fields(json.loads(text, parse_int=_int_or_digits), "")
             except ValueError:
                 return body
             except RecursionError:
@@ -226,6 +318,36 @@ class Redactor:
         if isinstance(effects, dict) and "fetches" in effects:
             effects = {**effects, "fetches": self.fetches(effects["fetches"], "a fetch URL")}
         return self.json(effects, where)
+
+
+def _unsearched(value: Any) -> Any:
+    """`value` with every string in it not shown; its shape and keys kept (what its readers,
+    and the API's schema, look values up by)."""
+    if isinstance(value, str):
+        return UNSEARCHED
+    if isinstance(value, dict):
+        return {key: _unsearched(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_unsearched(item) for item in value]
+    return value
+
+
+def _masked_leaves(value: Any) -> Any:
+    """`value` with every string, number, boolean and null in it masked."""
+    if isinstance(value, dict):
+        return {key: _masked_leaves(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked_leaves(item) for item in value]
+    return MASK
+
+
+def _int_or_digits(digits: str) -> int | str:
+    """A JSON integer, or its digits when Python will not read that many (4300): such a body
+    is still JSON whose credentials are masked (the number is shown as text)."""
+    try:
+        return int(digits)
+    except ValueError:
+        return digits
 
 
 def header_value(headers: Any, name: str) -> str:

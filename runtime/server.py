@@ -24,6 +24,7 @@ from runtime.config import (
 )
 from runtime.connection_budget import ConnectionBudget, budget_for, descriptor_limit
 from runtime.deadlines import Deadlines, listen
+from runtime.edge_protocol import EdgeRequestHandler
 from runtime.ids import visible_prefix
 from runtime.logs import setup_logging
 from runtime.one_service import claim_database, sqlite_database
@@ -82,6 +83,23 @@ def shutdown_grace(config: Config) -> float:
     return max(sandbox.webhook_wall_seconds, sandbox.other_wall_seconds) + SHUTDOWN_MARGIN_SECONDS
 
 
+# aiohttp rounds a wait longer than this up to a whole second of the loop's clock.
+AIOHTTP_CEIL_THRESHOLD_SECONDS = 5.0
+
+
+def handler_wait(grace: float) -> float:
+    """aiohttp's `shutdown_timeout` for a stop that waits `grace` for requests in flight.
+
+    aiohttp waits its timeout for a request's handler, then fails the request's body and waits
+    as long again for the same handler before cancelling it: half the grace each, so a stuck
+    request holds the stop for the grace, not twice it. (A handler that has its body runs on
+    through both halves; one still receiving it at half the grace is from a client too slow
+    to be waited for.) Each wait over 5 s ends at the next whole second: a second less each
+    keeps the two within the grace."""
+    half = grace / 2
+    return half - 1 if half > AIOHTTP_CEIL_THRESHOLD_SECONDS else half
+
+
 def connection_budget(config: Config) -> ConnectionBudget:
     """The client connections this process can hold beside what it needs for itself."""
     limit = budget_for(config)
@@ -101,7 +119,8 @@ async def listening(app: web.Application, config: Config, *, host: str | None = 
     # Stopping: the listener closes, then the runner's cleanup runs on_shutdown (live sockets
     # closed, runtime/app.py), waits up to the grace for requests in flight, and then the
     # cleanup contexts drain and close (the store last, committing what is queued).
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_grace(config))
+    runner = web.AppRunner(app, access_log=None,
+                           shutdown_timeout=handler_wait(shutdown_grace(config)))
     await runner.setup()
     server: asyncio.Server | None = None
     try:
@@ -111,7 +130,9 @@ async def listening(app: web.Application, config: Config, *, host: str | None = 
                               stall_seconds=config.http.response_stall_seconds)
         address = (host or config.listen.host, config.listen.port if port is None else port)
         try:
-            server = await listen(runner.server, *address, deadlines, connection_budget(config))
+            # aiohttp's protocol, answering what it cannot parse as JSON (runtime/edge_protocol.py)
+            protocol = EdgeRequestHandler.factory(runner.server)
+            server = await listen(protocol, *address, deadlines, connection_budget(config))
         except OSError as error:  # in use, not an address of this host, not permitted
             # The system's words for its errno: uvloop's own message repeats the address.
             reason = (os.strerror(error.errno) if error.errno and error.errno > 0

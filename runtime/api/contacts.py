@@ -37,9 +37,9 @@ from runtime.operations.contacts import (
     BulkBody,
     ContactPatch,
     NewContactBody,
+    bulk_contacts,
     contact_edit,
     new_contact,
-    phones_of,
 )
 from runtime.operations.module_fields import check_region
 from runtime.operations.services import services
@@ -102,8 +102,7 @@ async def create_contacts(request: web.Request) -> web.Response:
     """All or nothing: one bad item refuses the batch, naming the item's index."""
     auth = await require_tenant(request)
     body = await read_body(request, BulkBody)
-    items = [(item.name, phones_of(item.phones, body.region, f"contacts.{i}.phones"))
-             for i, item in enumerate(body.contacts)]
+    items = await bulk_contacts(body.contacts, body.region)
     with phone_conflicts():
         contacts = await operations.create_contacts(services(request), auth.tenant_id, items)
     return reply({"created": len(contacts), "contacts": contacts}, status=201)

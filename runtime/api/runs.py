@@ -37,6 +37,7 @@ from runtime.operations.modules import tenant_module
 from runtime.operations.services import services
 from runtime.operations.sources import script_for
 from runtime.redaction import redacted_report, secret_values
+from runtime.store.execution_caps import as_kept
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -47,7 +48,8 @@ routes = web.RouteTableDef()
             response=DryRunReport, errors=[404, 409, 429], error_notes={
                 400: "or both `source` and `version_id` given, or both `request` and "
                      "`execution_id`, or the execution belongs to another module.",
-                409: "`no_active_script`, or `not_replayable`: the execution stored no request.",
+                409: "`no_active_script`, or `not_replayable`: the execution stored no request, "
+                     "or only part of one (its body was cut to fit the log).",
                 422: "or `invalid_script`: the source is larger than 64 KiB; or "
                      "`request.body` is larger than a webhook's may be (the service would "
                      "answer that webhook 413 without running the script)."})
@@ -64,7 +66,8 @@ async def dry_run(request: web.Request) -> web.Response:
 @documented("Replay a stored webhook request as a dry run", auth="tenant", body=ReplayBody,
             body_required=False, response=ReplayReport, errors=[404, 409, 429],
             error_notes={400: "or both `source` and `version_id` given.",
-                         409: "`no_active_script`, or `not_replayable`."})
+                         409: "`no_active_script`, or `not_replayable`: the execution "
+                              "stored no request, or only part of one."})
 async def replay(request: web.Request) -> web.Response:
     """Run a stored webhook request again as a dry run, beside what really happened."""
     auth = await require_tenant(request)
@@ -77,7 +80,7 @@ async def replay(request: web.Request) -> web.Response:
     report["original"] = what_happened(execution)
     report["changed"] = (
         report["outcome"] != execution.outcome.value
-        or report["result"] != execution.result
+        or as_kept(report["result"]) != execution.result  # (as the log keeps it)
     )
     # Compared above on what really ran; masked for showing.
     return web.json_response(dump(ReplayReport, redacted_report(report, secret_values(module))))

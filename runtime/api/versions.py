@@ -34,8 +34,10 @@ class NewVersionBody(Body):
 @documented("Upload a script version", auth="tenant", body=NewVersionBody,
             response=VersionOut, status=201, errors=[404, 409, 429], error_notes={
                 409: "`base_version_id` is no longer the active version (`conflict`), or the "
-                     "module has tenant_limits.max_versions_per_module versions "
-                     "(`limit_reached`).",
+                     "module has tenant_limits.max_versions_per_module versions, or the "
+                     "source would take the tenant's versions past "
+                     "tenant_limits.max_source_bytes (`limit_reached`; `details` has the "
+                     "quota, the bytes `used` and those the upload is `adding`).",
                 422: "or `invalid_script`: the script does not compile or breaks the "
                      "contract; every problem is in `problems`, each with its line."})
 async def add_version(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from runtime.operations.dry_runs import DryRun, replay_execution, what_happened
 from runtime.operations.services import Services
 from runtime.operations.sources import Script
 from runtime.redaction import redacted_report, secret_values
+from runtime.store.execution_caps import as_kept
 from runtime.store.models import Execution, ExecutionOutcome, Module
 
 FAILED = {ExecutionOutcome.ERROR.value, ExecutionOutcome.INVALID.value,
@@ -52,8 +53,9 @@ def compare(original: Execution, report: dict[str, Any]) -> dict[str, Any]:
     effects_before = original.effects if isinstance(original.effects, dict) else None
     if effects_before is not None:
         effects_before = {k: v for k, v in effects_before.items() if k != "fetches"}
-    result_diff = json_diff(original.result, report.get("result"))
-    effects_diff = json_diff(effects_before, report.get("effects"), skip_ids=True)
+    # The new run's as the log would keep them: a stored one past its cap was cut.
+    result_diff = json_diff(original.result, as_kept(report.get("result")))
+    effects_diff = json_diff(effects_before, as_kept(report.get("effects")), skip_ids=True)
     return {
         "outcome_before": before,
         "outcome_after": after,

@@ -76,6 +76,50 @@ async def has_room(services: Services, cap: Cap, owner_id: str) -> None:
         raise limit_reached(cap, limit)
 
 
+# --- bytes: the source a tenant's versions hold ---------------------------------------------
+
+SOURCE_BYTES = "max_source_bytes"  # the field of TenantLimitsConfig
+
+
+def source_bytes(source: str) -> int:
+    """What a version adds to its tenant's total: its UTF-8 bytes, as the store counts them."""
+    return len(source.encode("utf-8"))
+
+
+def source_quota_reached(limit: int, used: int, adding: int) -> ApiError:
+    """409 `limit_reached`: a version of `adding` bytes does not fit beside the `used` ones."""
+    return ApiError(
+        409, "limit_reached",
+        f"the tenant's script versions hold {used} bytes of source; this one adds {adding} "
+        f"and the tenant's quota is {limit} bytes (tenant_limits.{SOURCE_BYTES} in the "
+        "service's configuration); delete modules you no longer use (a module's versions go "
+        "with it), or ask the operator to raise it",
+        details={"limit": f"tenant_limits.{SOURCE_BYTES}", "max": limit, "used": used,
+                 "adding": adding})
+
+
+def source_limit(services: Services) -> int:
+    return services.config.tenant_limits.max_source_bytes
+
+
+async def require_source_room(tx: Tx, limit: int, tenant_id: str, adding: int) -> None:
+    """Raise `limit_reached` unless the tenant's versions can hold `adding` more bytes; inside
+    the unit that stores the version, holding the tenant's cap lock (`tx.count_owned`) to its
+    COMMIT, so two uploads at once never both fit under what only one of them fits under."""
+    used = await tx.count_owned("source_bytes", tenant_id)
+    if used + adding > limit:
+        raise source_quota_reached(limit, used, adding)
+
+
+async def has_source_room(services: Services, tenant_id: str, adding: int) -> None:
+    """`require_source_room` read outside any unit, before an upload's check spends a worker
+    (the unit checks again)."""
+    limit = source_limit(services)
+    used = await services.store.count_owned("source_bytes", tenant_id)
+    if used + adding > limit:
+        raise source_quota_reached(limit, used, adding)
+
+
 class Named(Protocol):
     @property
     def id(self) -> str: ...

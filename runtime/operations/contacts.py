@@ -8,8 +8,10 @@ helps nobody.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from typing import Annotated, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, Final
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
@@ -88,6 +90,24 @@ def phones_of(raws: Sequence[str], region: str, field: str) -> tuple[ContactPhon
         raise ApiError(422, "invalid", f"{problems[0]['field']}: {problems[0]['message']}",
                        details=problems)
     return phones
+
+
+# A bulk's phones are read here, off the event loop: 1,000 contacts of 20 formatted numbers
+# are 20,000 readings by the phone library (pure Python), over a second of CPU; in the loop
+# they held every tenant's webhooks and pages that long, and a refused bulk costs the same and
+# creates nothing, so a tenant could repeat it without end. One thread: bulks take their turn,
+# and the loop gets the interpreter at least every switch interval meanwhile.
+_BULK_PHONES: Final = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-phones")
+
+
+async def bulk_contacts(items: Sequence[ContactItem], region: str
+                        ) -> list[tuple[str, tuple[ContactPhone, ...]]]:
+    """The items' names and phones read in `region` (422 as `phones_of`, naming the item)."""
+    def read() -> list[tuple[str, tuple[ContactPhone, ...]]]:
+        return [(item.name, phones_of(item.phones, region, f"contacts.{i}.phones"))
+                for i, item in enumerate(items)]
+
+    return await asyncio.get_running_loop().run_in_executor(_BULK_PHONES, read)
 
 
 def new_contact(data: Any) -> tuple[str, tuple[ContactPhone, ...]]:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from runtime.edge import MAX_REQUEST_HEADERS
+from runtime.edge_protocol import MAX_REQUEST_HEADERS
 from runtime.errors import ApiError, bad_request, unprocessable
 from runtime.intake import composed_request
 from runtime.json_body import Body
@@ -30,7 +30,7 @@ from runtime.operations.services import Services
 from runtime.operations.sources import Script, script_for
 from runtime.reply_policy import body_codec
 from runtime.runner import Reply
-from runtime.store.models import Execution, Module
+from runtime.store.models import EXECUTION_REQUEST_CAP, KIB, Execution, Module
 from runtime.text import valid_strings
 from sandbox import RequestData
 
@@ -158,6 +158,13 @@ def stored_request(execution: Execution) -> RequestData:
     """The webhook request an execution stored, or a 409 `not_replayable`."""
     if not isinstance(execution.request, dict) or "method" not in execution.request:
         raise ApiError(409, "not_replayable", "that execution did not store a webhook request")
+    if execution.request.get("body_truncated"):
+        # The script would run on another body than it was given, and the report would say
+        # the script's answer changed where its request did.
+        raise ApiError(409, "not_replayable", (
+            f"that webhook's body was longer than the execution log keeps (its request is "
+            f"kept up to {EXECUTION_REQUEST_CAP // KIB} KiB, the body cut to fit), so it cannot "
+            "be run again as it came; send the request yourself as a dry run's `request`"))
     return composed_request(execution.request)
 
 

@@ -154,19 +154,25 @@ async def save_version(services: Services, module: Module, key_id: str | None,
 
     404 for an unknown base version or module, 422 `invalid_script` for a refused script, 409
     `conflict` when activating over a change the client did not see (see `NewVersion`), 409
-    `limit_reached` when the module has tenant_limits.max_versions_per_module."""
+    `limit_reached` when the module has tenant_limits.max_versions_per_module, or when the
+    source would take the tenant's versions past tenant_limits.max_source_bytes."""
     store = services.store
-    await caps.has_room(services, caps.VERSIONS, module.id)  # before the check's worker
     tenant_id = module.tenant_id
+    size = caps.source_bytes(new.source)
+    await caps.has_room(services, caps.VERSIONS, module.id)  # before the check's worker
+    if size <= MAX_SOURCE_BYTES:  # (a larger one is refused as too large, by the check)
+        await caps.has_source_room(services, tenant_id, size)
     if new.base_version_id is not None:
         found(await store.get_version(tenant_id, module.id, new.base_version_id),
               f"version {new.base_version_id}")
     await check_script(services, tenant_id, new.source)
     add = add_version_unit(tenant_id, key_id, module.id, new)
     limit = caps.limit_of(services, caps.VERSIONS)
+    quota = caps.source_limit(services)
 
     async def unit(tx: Tx) -> Added:
         await caps.require_room(tx, limit, caps.VERSIONS, module.id)
+        await caps.require_source_room(tx, quota, tenant_id, size)
         return await add(tx)
 
     version, active_id = await store.write(unit)

@@ -46,7 +46,9 @@ reads a fresh snapshot (READ COMMITTED), so it sees everything the previous hold
   runtime/operations/caps.py) takes it before it counts what the owner has (`tx.count_owned`)
   and holds it to COMMIT, so two creations at once cannot both pass a count that only one of
   them fits under. Contacts' is taken before the new contact's numbers are locked, by acting
-  (after its call keys and users) and by the API alike.
+  (after its call keys and users) and by the API alike. An upload takes its module's
+  versions' then its tenant's source bytes' (`tx.count_owned("source_bytes")`, the quota
+  tenant_limits.max_source_bytes), always in that order; no other unit takes the latter.
 - **Retention lock**, `(retention)`, tried without waiting by each batch of the pruner and
   the usage roll-up (store/retention.py): one node does that work at a time.
 - **Management writes** read the module `FOR UPDATE` (the dialect's `{for_update}`).

@@ -423,9 +423,11 @@ class Execution:
     cpu_ms: float = 0.0  # the worker's CPU time on the call (usage page)
 
 
-# Caps applied when an execution is stored (the sandbox caps output too; this bounds the row).
+# Caps applied when an execution is stored (the sandbox caps output too; this bounds the row:
+# store/execution_caps.py). The JSON columns' caps count their text as stored, escapes and all.
 EXECUTION_LOG_CAP = 64 * KIB
 EXECUTION_REQUEST_CAP = 64 * KIB
+EXECUTION_JSON_CAP = 64 * KIB  # each of result, effects and error
 
 
 @fast_init
@@ -518,8 +520,8 @@ class CallLookup:
 
     The call: the module's latest with `provider_call_id` (any state); failing that, the
     latest not-ended call with exactly these numbers, adopted only if it has no callId of its
-    own when `provider_call_id` is given; failing that, when `ended_since` is given and there
-    is no `provider_call_id`, the latest call with these numbers that ended at/after it.
+    own when `provider_call_id` is given; failing that, when `ended_since` is given, the
+    latest call with these numbers that ended at/after it, adopted on the same terms.
     """
 
     tenant_id: str

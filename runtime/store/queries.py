@@ -45,7 +45,8 @@ from runtime.store.retention import UsageReads
 # What a tenant key (or, for contacts, a missed call) can create, counted per owner for its cap;
 # the owner is the tenant (modules, users, contacts), the module (versions, bindings) or the user
 # (live tokens: revoked ones do not count).
-OwnedKind = Literal["modules", "users", "versions", "bindings", "live_user_tokens", "contacts"]
+OwnedKind = Literal["modules", "users", "versions", "bindings", "live_user_tokens", "contacts",
+                    "source_bytes"]
 OWNED_COUNTS: dict[str, str] = {
     "modules": "SELECT count(*) FROM modules WHERE tenant_id = $1",
     "users": "SELECT count(*) FROM users WHERE tenant_id = $1",
@@ -56,6 +57,9 @@ OWNED_COUNTS: dict[str, str] = {
     # Kept by triggers (migration 0012): a new contact is made on a webhook's unit, where a
     # count over a big tenant's contacts would hold the writer.
     "contacts": "SELECT COALESCE((SELECT contacts FROM contact_counts WHERE tenant_id = $1), 0)",
+    # Not a count: the UTF-8 bytes of a tenant's script versions, kept per module by triggers
+    # (migration 0016); a sum over at most tenant_limits.max_modules rows, read per upload.
+    "source_bytes": "SELECT COALESCE(SUM(bytes), 0) FROM source_bytes WHERE tenant_id = $1",
 }
 
 R = TypeVar("R")
@@ -179,8 +183,9 @@ def _scene_sql(d: Dialect, extra_column: str | None, *, no_call: bool = False) -
         (SELECT id FROM (SELECT id, provider_call_id FROM calls WHERE {NUMBERS}
          AND state <> 'ended' ORDER BY created_at DESC, id DESC LIMIT 1) o
          WHERE $7 IS NULL OR o.provider_call_id IS NULL),
-        (SELECT id FROM calls WHERE {NUMBERS} AND state = 'ended' AND ended_at >= $8
-         AND $7 IS NULL ORDER BY ended_at DESC, id DESC LIMIT 1)) AS id LIMIT 1 OFFSET 0) chosen"""
+        (SELECT id FROM (SELECT id, provider_call_id FROM calls WHERE {NUMBERS}
+         AND state = 'ended' AND ended_at >= $8 ORDER BY ended_at DESC, id DESC LIMIT 1) e
+         WHERE $7 IS NULL OR e.provider_call_id IS NULL)) AS id LIMIT 1 OFFSET 0) chosen"""
 
 
 # What hangs on the call in a `no_call` scene: a literal standing for any call chosen, then

@@ -26,8 +26,10 @@ from runtime.store import tables as t
 from runtime.store.dialect import dumps, loads
 from runtime.store.editing import Editing
 from runtime.store.errors import Conflict, NotFound, StorageLimitExceeded
+from runtime.store.execution_caps import cap_json, cap_request, cap_utf8
 from runtime.store.locks import Locks
 from runtime.store.models import (
+    EXECUTION_JSON_CAP,
     EXECUTION_LOG_CAP,
     EXECUTION_REQUEST_CAP,
     JSON,
@@ -64,27 +66,6 @@ from runtime.store.writes import ACTIVITY_FIXED, Batch, PendingWrites
 T = TypeVar("T")
 
 
-def cap_utf8(text: str, cap: int) -> tuple[str, bool]:
-    data = text.encode("utf-8")
-    if len(data) <= cap:
-        return text, False
-    return data[:cap].decode("utf-8", errors="ignore"), True
-
-
-def cap_request(request: JSON) -> JSON:
-    """Keep a stored request under the cap; the body is what grows, so it is cut first."""
-    if request is None or len(dumps(request).encode("utf-8")) <= EXECUTION_REQUEST_CAP:
-        return request
-    if isinstance(request, dict) and isinstance(request.get("body"), str):
-        others = {k: v for k, v in request.items() if k != "body"}
-        room = EXECUTION_REQUEST_CAP - len(dumps(others).encode("utf-8")) - 64
-        if room > 0:
-            body, _ = cap_utf8(request["body"], room)
-            return {**others, "body": body, "body_truncated": True}
-    text, _ = cap_utf8(dumps(request), EXECUTION_REQUEST_CAP)
-    return {"truncated": True, "text": text}
-
-
 # Built once from the column lists.
 _MODULE_FIXED = ("tenant_id", "created_at")
 _MODULE_INSERT = t.MODULES.insert_sql()
@@ -93,6 +74,9 @@ _VERSION_INSERT = t.VERSIONS.insert_sql()
 _EXECUTION_LOGS = t.EXECUTIONS.names.index("logs")
 _EXECUTION_LOGS_CUT = t.EXECUTIONS.names.index("logs_truncated")
 _EXECUTION_REQUEST = t.EXECUTIONS.names.index("request")
+# The other JSON columns, each capped at EXECUTION_JSON_CAP (store/execution_caps.py).
+_EXECUTION_JSON = tuple((t.EXECUTIONS.names.index(name), name)
+                        for name in ("result", "effects", "error"))
 _USAGE_UPSERT = """INSERT INTO storage_usage (module_id, keys, bytes) VALUES ($1, $2, $3)
     ON CONFLICT (module_id) DO UPDATE SET keys = excluded.keys, bytes = excluded.bytes"""
 _EXPIRED = "expires_at IS NOT NULL AND expires_at <= $2"
@@ -397,6 +381,12 @@ class SqlTx(RetentionTx, Editing):
         request = values[_EXECUTION_REQUEST]  # the JSON text, made once
         if request is not None and len(request) * 4 > EXECUTION_REQUEST_CAP:
             values[_EXECUTION_REQUEST] = dumps(cap_request(e.request))
+        for index, name in _EXECUTION_JSON:
+            text = values[index]
+            if text is not None and len(text) * 4 > EXECUTION_JSON_CAP:
+                kept, cut = cap_json(getattr(e, name), EXECUTION_JSON_CAP, text)
+                if cut:
+                    values[index] = dumps(kept)
         self._pending.add("executions", values)
 
     # --- management -------------------------------------------------------------------------

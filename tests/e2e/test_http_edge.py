@@ -734,14 +734,14 @@ async def test_malformed_input_is_answered_4xx_without_an_error_in_the_log(
     no_errors_logged(caplog)
 
 
-async def test_oversized_headers_are_a_400_with_one_warning(
+async def test_oversized_headers_are_a_431_with_one_warning(
         edge: Edge, caplog: pytest.LogCaptureFixture) -> None:
     huge = [("X-Huge", "x" * 20_000)]
     response = await edge.hook(b"{}", huge, segments=1)  # type: ignore[arg-type]
-    assert response.status == 400
+    assert response.status == 431
     many = [(f"X-Many-{i}", "x") for i in range(500)]
     response = await edge.hook(b"{}", many, segments=1)  # type: ignore[arg-type]
-    assert response.status == 400
+    assert response.status == 431
     no_errors_logged(caplog, warnings=2)
 
 
@@ -750,7 +750,7 @@ async def test_a_flood_of_malformed_requests_is_a_few_warnings_then_a_count(
     # Anyone can send them as fast as they like: the log must not grow at that rate.
     for _ in range(30):
         response = await edge.hook(b"{}", [("X-Huge", "x" * 20_000)], segments=1)
-        assert response.status == 400
+        assert response.status == 431
     warned = [r for r in caplog.records
               if r.levelno == logging.WARNING and r.name == "aiohttp.server"]
     assert 1 <= len(warned) <= 10, [r.getMessage() for r in warned]
@@ -859,11 +859,10 @@ async def test_a_websocket_outlives_both_deadlines(tmp_path: Path) -> None:
 @pytest.mark.parametrize("later", [False, True])
 async def test_broken_chunked_framing_is_answered_without_a_traceback(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, target: str, later: bool) -> None:
-    """Broken framing is the HTTP parser's to find. In the request's first segment aiohttp
-    answers it (400, plain text: the app never sees the request). In a later one aiohttp's
-    parser stops feeding the body without telling its reader, so the body deadline ends it
-    (408), where before nothing did; a body nobody reads is dropped. Never a 500 or a
-    traceback."""
+    """Broken framing is the HTTP parser's to find. In the request's first segment it is
+    answered before the app sees the request (400 bad_request); in a later one the body's
+    reader is told (400 bad_body, runtime/edge_protocol.py); a body nobody reads is dropped. Never
+    a 500 or a traceback."""
     async with edge_service(tmp_path, header_timeout_seconds=HEADER_DEADLINE,
                             body_timeout_seconds=BODY_DEADLINE) as edge:
         await broken_framing(edge, caplog, target, later)
@@ -890,12 +889,14 @@ async def broken_framing(edge: Edge, caplog: pytest.LogCaptureFixture, target: s
     response = raw_http.parse_response(received)
     if not later:
         assert response.status == 400, response.text
-        assert "chunk size" in response.text
+        assert response.json()["error"] == "bad_request"
+        assert "chunk size" in response.json()["message"]
     elif target == "/healthz":
         assert response.status == 200  # answered before its body was read; the body is dropped
     else:
-        assert response.status == 408, response.text
-        assert response.json()["error"] == "request_timeout"
+        assert response.status == 400, response.text
+        assert response.json()["error"] == "bad_body"
+        assert "chunk size" in response.json()["message"]
     no_errors_logged(caplog)
 
 

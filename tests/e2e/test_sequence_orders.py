@@ -72,3 +72,58 @@ async def test_every_order_of_a_call_with_repeats_ends_the_same(service: Service
             if len(entries["activity"]) != 1:
                 problems.append(f"{where}: {len(entries['activity'])} activity entries")
     assert not problems, "\n".join(problems)
+
+
+async def test_every_order_of_a_call_without_call_id_ends_in_that_one_call(
+    service: Service,
+) -> None:
+    # A module that gives no callId (as the platform's documented examples): its events meet
+    # by their numbers, and those that come after the end (a start or an answer the end
+    # overtook, a retry) belong to the call that ended, not to a second call left ringing or
+    # answered forever.
+    seed = await seed_setup(service)
+    problems: list[str] = []
+    n = 0
+    for answered in (True, False):
+        for order in itertools.permutations(range(len(steps("x", "+7", answered)))):
+            n += 1
+            phone = f"+7925{n:07d}"
+            plan = [{k: v for k, v in step.items() if k != "callId"}
+                    for step in steps("x", phone, answered)]
+            # Each step once more after the next (a retry), but a start retried after the
+            # end: without a callId that is the client calling back, a new call.
+            sent: list[int] = []
+            for i, retried in itertools.zip_longest(order, (None, *order)):
+                if i is not None:
+                    sent.append(i)
+                ended = any(plan[j]["type"] in ("end", "record") for j in sent)
+                if retried is not None and not (plan[retried]["type"] == "start" and ended):
+                    sent.append(retried)
+            for i in sent:
+                await seed.hook_ok(plan[i])
+            where = f"{'answered' if answered else 'missed'} order {order}"
+            listed = await seed.api.ok("GET", f"/api/v1/calls?phone={phone}")
+            if len(listed["calls"]) != 1:
+                problems.append(f"{where}: {len(listed['calls'])} calls")
+                continue
+            call = await seed.api.ok("GET", f"/api/v1/calls/{listed['calls'][0]['id']}")
+            want = {"state": "ended", "disposition": plan[-1]["disposition"],
+                    "duration": float(plan[-1]["duration"]), "has_record": answered,
+                    "answered_phone": "101" if answered else None}
+            got = {k: call[k] for k in want}
+            if got != want:
+                problems.append(f"{where}: {got}")
+            kinds = Counter(e["kind"] for e in call["events"] if e["effect"] != "repeat")
+            if sorted(kinds.values()) != [1] * len(plan):
+                problems.append(f"{where}: events {call['events']}")
+            # One entry; a missed call's with the contact it created.
+            activity = call["activity"]
+            if activity is None or (not answered and activity["contact_id"] is None):
+                problems.append(f"{where}: activity {activity}")
+    # Nobody was told of a call twice, nor of one that was never there.
+    told = await seed.service.client.get(f"/api/v1/notifications?token={seed.user_token}"
+                                         "&limit=500")
+    kinds = Counter((m["call_id"], m["kind"]) for m in (await told.json())["notifications"])
+    if any(count > 1 for count in kinds.values()):
+        problems.append(f"notified twice: {[k for k, c in kinds.items() if c > 1]}")
+    assert not problems, "\n".join(problems)

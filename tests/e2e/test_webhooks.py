@@ -305,6 +305,30 @@ async def test_replay_compares_a_draft_with_what_happened(seed: SeedSetup) -> No
     assert len(await calls(seed)) == 1
 
 
+async def test_a_webhook_whose_body_the_log_cut_is_not_replayed_as_another_request(
+        seed: SeedSetup) -> None:
+    # The log keeps 64 KiB of a request; a larger body (a webhook may carry 1 MiB) is cut.
+    # Replayed, the script ran on the cut body, and the report said the script had changed
+    # its answer ("changed": true, a JSON error) where the request it was given had changed.
+    await seed.hook_ok({**start(), "note": "x" * 100_000})
+    listed = await seed.api.ok("GET", "/api/v1/executions")
+    [execution] = listed["executions"]
+    shown = await seed.api.ok("GET", f"/api/v1/executions/{execution['id']}")
+    assert shown["request"]["body_truncated"] is True
+    refused = await seed.api.ok("POST", f"/api/v1/executions/{execution['id']}/replay", {},
+                                status=409)
+    assert refused["error"] == "not_replayable"
+    assert "64 KiB" in refused["message"]
+    refused = await seed.api.ok("POST", f"/api/v1/modules/{seed.module['id']}/dry-run",
+                                {"execution_id": execution["id"]}, status=409)
+    assert refused["error"] == "not_replayable"
+    # A webhook whose request the log kept whole replays as ever.
+    await seed.hook_ok(start("c-2"))
+    newest = (await seed.api.ok("GET", "/api/v1/executions"))["executions"][0]
+    report = await seed.api.ok("POST", f"/api/v1/executions/{newest['id']}/replay", {})
+    assert report["changed"] is False
+
+
 async def test_test_connection_members_and_click_to_call(seed: SeedSetup) -> None:
     module_id = seed.module["id"]
     tested = await seed.api.ok("POST", f"/api/v1/modules/{module_id}/test-connection")

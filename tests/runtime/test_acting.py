@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from runtime.acting import ActContext, Effects, act, contact_phones
+from runtime.acting import RECENT_END, ActContext, Effects, act, contact_phones
 from runtime.capabilities import StorageWrite
 from runtime.contract import ParseResult, WebhookEvent
 from runtime.store import StorageLimitExceeded, Store
 from runtime.store.models import (
+    CallFilter,
     CallState,
     EventEffect,
     Module,
@@ -309,6 +310,102 @@ async def test_a_call_id_arriving_later_adopts_the_call_but_never_another_calls(
     assert second.call is not None and second.call.created
 
 
+async def calls(world: World) -> list[tuple[str, str, str | None]]:
+    """Every call of the tenant: (id, state, who answered)."""
+    listed = await world.store.list_calls(world.tenant.id, CallFilter(), 100, 0)
+    return sorted((c.id, c.state.value, c.answered_phone) for c in listed)
+
+
+async def test_a_retried_answer_without_call_id_after_the_end_changes_nothing(
+    world: World,
+) -> None:
+    # A provider without call ids retries a NotifyAnswer whose reply it lost, after the call
+    # ended: the answer is a repeat of the ended call (contract §5: a retried webhook changes
+    # nothing), not a second call left answered forever with its operator told once more.
+    start = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyAnswer", call_id=None, disposition="answered"))
+    await world.run(event("NotifyEnd", call_id=None, disposition="answered"))
+    assert start.call is not None
+    before = await world.snapshot()
+    again = await world.run(event("NotifyAnswer", call_id=None, disposition="answered"))
+    assert again.call is not None and again.call.id == start.call.id and again.call.repeat
+    assert again.pushes == ()
+    assert await world.snapshot() == before
+    assert await calls(world) == [(start.call.id, "ended", "101")]
+
+
+async def test_an_answer_without_call_id_arriving_after_the_end_is_late_in_that_call(
+    world: World,
+) -> None:
+    # Webhooks sent at once arrive in any order: the end overtook the answer.
+    start = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyEnd", call_id=None, disposition="answered"))
+    late = await world.run(event("NotifyAnswer", call_id=None, disposition="answered"))
+    assert start.call is not None and late.call is not None
+    assert late.call.id == start.call.id and late.call.late and not late.call.created
+    assert late.pushes == ()
+    # Who answered is known, as for a late answer that has a call id.
+    assert await calls(world) == [(start.call.id, "ended", "101")]
+    notifications = await world.store.list_notifications(world.tenant.id, world.alice.id)
+    assert [n.kind for n in notifications] == [NotificationKind.RINGING,
+                                               NotificationKind.ENDED]
+
+
+async def test_a_start_without_call_id_arriving_after_its_end_is_late_in_that_call(
+    world: World,
+) -> None:
+    # The end (with the record) overtook the start of a short missed call.
+    end = await world.run({**event("NotifyEnd", call_id=None, disposition="no_answer"),
+                           **record(call_id=None, disposition="no_answer", duration=0)})
+    assert end.call is not None and end.contact_created is not None
+    late = await world.run(event("NotifyStart", call_id=None))
+    assert late.call is not None and late.call.id == end.call.id and late.call.late
+    assert late.pushes == ()
+    assert await calls(world) == [(end.call.id, "ended", None)]
+    assert await world.store.list_notifications(world.tenant.id, world.alice.id) == []
+    # The client calls back: that NotifyStart is a new call (the ended one had its start).
+    again = await world.run(event("NotifyStart", call_id=None))
+    assert again.call is not None and again.call.created
+    assert told(again) == [(world.alice.id, "ringing")]
+
+
+async def test_a_start_without_call_id_after_a_record_that_came_first_joins_its_call(
+    world: World,
+) -> None:
+    recorded = await world.run(record(call_id=None, disposition="answered"))
+    assert recorded.record is not None and recorded.record.created
+    late = await world.run(event("NotifyStart", call_id=None))
+    assert late.call is not None and late.call.id == recorded.record.id and late.call.late
+    assert await calls(world) == [(recorded.record.id, "ended", "101")]
+
+
+async def test_an_outgoing_start_without_call_id_after_its_end_is_late_then_a_redial_is_new(
+    world: World,
+) -> None:
+    end = await world.run(event("NotifyOutEnd", direction="out", src="101", dst=CLIENT,
+                                disposition="busy", call_id=None))
+    late = await world.run(event("NotifyOutStart", direction="out", src="101", dst=CLIENT,
+                                 call_id=None))
+    assert end.call is not None and late.call is not None
+    assert late.call.id == end.call.id and late.call.late and late.pushes == ()
+    redial = await world.run(event("NotifyOutStart", direction="out", src="101", dst=CLIENT,
+                                   call_id=None))
+    assert redial.call is not None and redial.call.created
+    assert told(redial) == [(world.alice.id, "ringing")]
+
+
+async def test_events_without_call_id_long_after_the_end_begin_a_new_call(
+    world: World,
+) -> None:
+    # Past RECENT_END an ended call takes nothing more without a call id.
+    start = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyEnd", call_id=None, disposition="no_answer"))
+    world.clock[0] += RECENT_END
+    answer = await world.run(event("NotifyAnswer", call_id=None, disposition="answered"))
+    assert start.call is not None and answer.call is not None
+    assert answer.call.created and answer.call.id != start.call.id
+
+
 # --- call records -----------------------------------------------------------------------------
 
 
@@ -473,6 +570,64 @@ async def test_record_without_call_id_after_the_end_joins_the_ended_call(world: 
     fx = await world.run(record(call_id=None))
     assert fx.record is not None and fx.record.id == start.call.id  # type: ignore[union-attr]
     assert not fx.record.created and fx.record.state_before is CallState.ENDED
+
+
+async def test_records_without_call_id_of_two_calls_in_an_hour_are_two_calls(
+    world: World,
+) -> None:
+    # A module that sends only call records, without ids (the platform's documented
+    # example): the client's missed call, then their call back answered 20 minutes later.
+    # The second record is another call's, not a correction of the first: the missed call
+    # stays in the client's history.
+    missed = await world.run(record(call_id=None, disposition="no_answer", duration=0))
+    world.clock[0] += timedelta(minutes=20)
+    answered = await world.run(record(call_id=None, disposition="answered", duration=60))
+    assert missed.record is not None and answered.record is not None
+    assert answered.record.created and answered.record.id != missed.record.id
+    assert missed.contact_created is not None and answered.activity is not None
+    assert answered.activity.action == "created"
+    assert answered.activity.contact_id == missed.contact_created.id
+    assert await calls(world) == sorted([(missed.record.id, "ended", None),
+                                         (answered.record.id, "ended", "101")])
+    entries = await world.store.list_activity(world.tenant.id, missed.contact_created.id)
+    assert sorted((e.data["disposition"], e.data["duration"]) for e in entries) == [
+        ("answered", 60), ("no_answer", 0)]
+    # A retry of either changes nothing.
+    before = await world.snapshot()
+    again = await world.run(record(call_id=None, disposition="answered", duration=60))
+    assert again.record is not None and again.record.repeat
+    assert again.record.id == answered.record.id
+    assert await world.snapshot() == before
+
+
+async def test_an_end_without_call_id_then_its_record_alone_is_one_call(world: World) -> None:
+    # The record that follows the end on its own is that call's (it had none yet).
+    start = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyEnd", call_id=None, disposition="no_answer"))
+    world.clock[0] += timedelta(minutes=5)
+    fx = await world.run(record(call_id=None, disposition="no_answer", duration=0))
+    assert start.call is not None and fx.record is not None
+    assert fx.record.id == start.call.id and not fx.record.created
+
+
+async def test_a_record_with_a_call_id_after_events_without_one_joins_the_ended_call(
+    world: World,
+) -> None:
+    # Live events without ids, and the record (from the provider's call log) with one that
+    # arrives after the end: the record of that call, not a second call with a second entry.
+    start = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyAnswer", call_id=None, disposition="answered"))
+    await world.run(event("NotifyEnd", call_id=None, disposition="answered"))
+    fx = await world.run(record(call_id="cdr-1", call={"rec": "1"}))
+    assert start.call is not None and fx.record is not None
+    assert fx.record.id == start.call.id and not fx.record.created
+    call = await world.store.get_call(world.tenant.id, start.call.id)
+    assert call is not None and call.provider_call_id == "cdr-1" and call.has_record
+    assert await calls(world) == [(start.call.id, "ended", "101")]
+    assert await world.backend.count("activity") == 1
+    # Taking the id, the call is that id's: another call log entry, another call.
+    other = await world.run(record(call_id="cdr-2", disposition="no_answer", duration=0))
+    assert other.record is not None and other.record.created
 
 
 async def test_numbers_compare_after_normalisation(world: World) -> None:
@@ -706,6 +861,24 @@ async def test_identical_events_without_call_id_racing_make_one_call(world: Worl
     history = await world.store.list_call_events(world.tenant.id, call.id)
     assert sorted(h.effect.value for h in history) == ["applied"] + ["repeat"] * 11
     assert len(await world.store.list_notifications(world.tenant.id, world.alice.id)) == 1
+
+
+async def test_a_call_back_ringing_on_several_nodes_after_the_end_makes_one_new_call(
+    world: World,
+) -> None:
+    # Without a callId the ended call is read too; its start says this one is a new call,
+    # which the nodes must create once.
+    first = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyEnd", call_id=None, disposition="no_answer"))
+    results = await race(world, await nodes(world), [event("NotifyStart", call_id=None)] * 12)
+    assert first.call is not None and sum(fx.call.created for fx in results if fx.call) == 1
+    [(new_id, state, _)] = [c for c in await calls(world) if c[0] != first.call.id]
+    assert state == "ringing"
+    history = await world.store.list_call_events(world.tenant.id, new_id)
+    assert sorted(h.effect.value for h in history) == ["applied"] + ["repeat"] * 11
+    notifications = await world.store.list_notifications(world.tenant.id, world.alice.id)
+    assert [(n.call_id, n.kind.value) for n in notifications] == [
+        (first.call.id, "ringing"), (first.call.id, "ended"), (new_id, "ringing")]
 
 
 async def test_events_with_and_without_call_id_racing_make_one_call(world: World) -> None:

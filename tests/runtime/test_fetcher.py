@@ -8,6 +8,7 @@ not the allowlist, is what refuses.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import encodings
 import functools
 import gzip
@@ -29,7 +30,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from runtime.charsets import text_codec
 from runtime.fetcher import (
+    DECODE_PIECE,
     FetchPolicy,
     FetchSession,
     address_refusal,
@@ -37,6 +40,7 @@ from runtime.fetcher import (
     normalize_host,
     own_host_ports,
 )
+from runtime.fetcher import _decode as fetcher_decode
 from runtime.intake import HOP_HEADER
 
 LOOPBACK = ("127.0.0.0/8",)
@@ -450,6 +454,41 @@ async def test_a_charset_name_python_does_not_know_is_never_remembered(server: S
     assert reply["body"] == "plain"  # read as UTF-8, as for a response that names no charset
     remembered = getattr(encodings, "_cache", {})
     assert not [key for key in remembered if token in key]
+
+
+class RecordingDecoder:
+    """A codec's own incremental decoder, recording the size of each piece it is given."""
+
+    def __init__(self, inner: codecs.IncrementalDecoder, sizes: list[int]) -> None:
+        self.inner = inner
+        self.sizes = sizes
+
+    def decode(self, data: bytes, final: bool = False) -> str:
+        self.sizes.append(len(data))
+        return self.inner.decode(data, final)
+
+
+@pytest.mark.parametrize("charset", ["utf-7", "utf-8", "utf-16", "iso2022_jp_2", "gb18030"])
+def test_a_large_body_is_decoded_a_piece_at_a_time_as_one_decoding_would(
+        monkeypatch: pytest.MonkeyPatch, charset: str) -> None:
+    # One bytes.decode holds the interpreter, and with it the event loop, until it returns:
+    # a server a script fetched, naming charset=utf-7 for 5 MiB of bytes it must replace,
+    # held the service for about two seconds a fetch (ten fetches a call). Decoded in pieces,
+    # the loop has its turns between them; the text is what one decoding gives, whatever
+    # the pieces cut (a multi-byte character, a shift sequence, a byte order mark).
+    sample = "звонок 電話 +79161234567 \x01~{}".encode(charset, errors="replace")
+    body = (codecs.BOM_UTF16 if charset == "utf-16" else b"") + sample * 5000 + b"\xff\xfe\x80"
+    sizes: list[int] = []
+    real = codecs.getincrementaldecoder
+
+    def recording(name: str) -> Callable[..., RecordingDecoder]:
+        return lambda *args, **kwargs: RecordingDecoder(real(name)(*args, **kwargs), sizes)
+
+    monkeypatch.setattr(codecs, "getincrementaldecoder", recording)
+    text = fetcher_decode(body, charset)
+    assert text == body.decode(text_codec(charset) or "utf-8", errors="replace")
+    assert sum(sizes) == len(body)
+    assert max(sizes) <= DECODE_PIECE < len(body)
 
 
 async def test_undecodable_bytes_are_replaced(server: Server) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import json
 
-from runtime.redaction import MASK, TOO_DEEP, Redactor, redacted_report, secret_settings
+from runtime.redaction import (
+    MASK,
+    TOO_DEEP,
+    UNSEARCHED,
+    Redactor,
+    redacted_report,
+    secret_settings,
+)
 
 
 def test_credentials_are_masked_by_their_names_and_listed() -> None:
@@ -86,3 +93,90 @@ def test_another_functions_arguments_are_masked_by_name_and_value() -> None:
     assert shown == [{"recordId": "r-1", "access_token": MASK, "note": MASK}]
     assert redactor.masked == ["argument field [0].access_token",
                                "secret setting apiKey in request"]
+
+
+def test_a_json_body_with_a_byte_order_mark_has_its_credentials_masked() -> None:
+    # The script's request.json() reads such a body (sandbox/injected.py skips the mark), so
+    # its credentials are as real as any other body's.
+    redactor = Redactor()
+    shown = redactor.body('\ufeff{"crm_token": "t0p-s3cret", "cmd": "event"}', "application/json")
+    assert shown is not None and "t0p-s3cret" not in shown
+    assert json.loads(shown) == {"crm_token": MASK, "cmd": "event"}
+    assert redactor.masked == ["request body field crm_token"]
+
+
+def test_a_json_body_with_a_number_too_long_for_python_still_has_its_credentials_masked() -> None:
+    # Python's json refuses an integer of more than 4300 digits: the body was shown as sent,
+    # token and all.
+    digits = "7" * 5000
+    redactor = Redactor()
+    shown = redactor.body('{"token": "t0p-s3cret", "n": ' + digits + "}", "application/json")
+    assert shown is not None and "t0p-s3cret" not in shown
+    assert json.loads(shown) == {"token": MASK, "n": digits}
+    assert redactor.masked == ["request body field token"]
+
+
+def test_every_value_under_a_credentials_name_is_masked_whatever_its_shape() -> None:
+    redactor = Redactor()
+    shown = redactor.body(json.dumps({
+        "tokens": ["t0k-1", "t0k-2"],
+        "signature": {"alg": "sha256", "value": "s1g-v4lue"},
+        "call": {"id": "c-1", "api_keys": [["k-1"], {"old": "k-2"}]},
+    }), "application/json")
+    assert shown is not None
+    assert json.loads(shown) == {
+        "tokens": [MASK, MASK],
+        "signature": {"alg": MASK, "value": MASK},
+        "call": {"id": "c-1", "api_keys": [[MASK], {"old": MASK}]},
+    }
+    assert redactor.masked == ["request body field tokens", "request body field signature",
+                               "request body field call.api_keys"]
+
+
+def test_a_secret_setting_is_masked_as_json_and_urls_spell_it() -> None:
+    # A base64 key has "+", "/" and "=": in a fetch URL it is percent-encoded (the script's
+    # quote(), or the query it built); in a JSON reply the service encoded, or a log line of
+    # json.dumps, a quote or a non-ASCII letter is escaped. Each spelling was shown as is.
+    key = 'ab+cd/ef== xé"q'
+    redactor = Redactor(secret_settings({"apiKey": key}, ["apiKey"]))
+    spellings = [json.dumps(key), json.dumps(key, ensure_ascii=False),
+                 "q=ab%2Bcd%2Fef%3D%3D%20x%C3%A9%22q", "q=ab%2Bcd/ef%3D%3D%20x%C3%A9%22q",
+                 "q=ab%2Bcd%2Fef%3D%3D+x%C3%A9%22q"]
+    shown = redactor.json({"logs": spellings}, "logs")
+    assert shown == {"logs": [f'"{MASK}"', f'"{MASK}"', f"q={MASK}", f"q={MASK}",
+                              f"q={MASK}"]}
+    assert redactor.masked == ["secret setting apiKey in logs"]
+
+
+def test_a_secret_whose_spellings_are_all_the_same_is_masked_once_by_its_value() -> None:
+    redactor = Redactor(secret_settings({"apiKey": "sk_live_1234"}, ["apiKey"]))
+    assert redactor.text("key sk_live_1234 and sk_live_1234", "logs") == f"key {MASK} and {MASK}"
+    assert redactor.masked == ["secret setting apiKey in logs"]
+
+
+def many_secrets(count: int) -> dict[str, str]:
+    """`count` secret settings with a quote, a slash and a non-ASCII letter each (so each is
+    looked for in several spellings)."""
+    settings = {f"s{i}": f'é+/{i:04d}"' for i in range(count)}
+    return secret_settings(settings, list(settings))
+
+
+def test_a_view_too_large_to_search_for_so_many_secrets_is_hidden_not_searched() -> None:
+    # Each view of an execution searched its every string for every secret setting, in the
+    # event loop: a module of 200 secrets whose run printed 64 KiB and returned 7,000 members
+    # took over half a second of it per GET, and a few readers in a loop stalled every
+    # tenant's webhooks. A view searches a bounded amount; what lies beyond is not shown.
+    logs = "".join('é+/0123456789abc"'[(i * 7) % 17] for i in range(64_000)) + 'é+/0002"'
+    members = [{"id": str(i), "name": f"Member {i}"} for i in range(7000)]
+    redactor = Redactor(many_secrets(200))
+    assert redactor.text(logs, "logs") == UNSEARCHED
+    # Its shape and keys kept (what readers and the API's schema look values up by).
+    assert redactor.json(members, "result") == [
+        {"id": UNSEARCHED, "name": UNSEARCHED} for _ in members]
+    assert redactor.masked == [
+        "logs (too large to search for 200 secret settings: not shown)",
+        "result (too large to search for 200 secret settings: not shown)"]
+    # The same view of a module with a few secrets is searched and masked as ever.
+    few = Redactor(many_secrets(3))
+    assert few.text(logs, "logs").endswith(MASK)
+    assert few.json(members, "result") == members

@@ -62,7 +62,7 @@ SCHEMA_VERSIONS = [(1, "init"), (2, "deleted_users_leave_history"), (3, "who_ans
                    (9, "partial_user_indexes"), (10, "console_signed_out"),
                    (11, "lighter_unit_writes"), (12, "contact_counts"),
                    (13, "revoked_credentials"), (14, "tenant_deleting"),
-                   (15, "signed_out_per_owner")]
+                   (15, "signed_out_per_owner"), (16, "source_bytes")]
 
 
 @pytest.fixture

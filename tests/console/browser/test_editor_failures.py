@@ -4,8 +4,11 @@ so; it never files "sign in again" as a problem of the script, nor says "Savingâ
 
 from __future__ import annotations
 
-from playwright.async_api import Route, expect
+import json
 
+from playwright.async_api import Dialog, Route, expect
+
+from runtime.operations.caps import source_quota_reached
 from tests.console.browser.conftest import Tab, signed_in_builder
 from tests.console.browser.test_builder_journey import type_script
 from tests.console.scripts import BROKEN_SCRIPT, FORM_SCRIPT
@@ -95,4 +98,39 @@ async def test_a_stored_request_that_cannot_be_shown_says_why(
     await expect(stored).to_have_text(
         "Could not show the request: sign in to the console again")
     tab.errors[:] = [e for e in tab.errors if "status of 401" not in e]
+    assert tab.errors == []
+
+
+async def test_save_and_activate_past_a_limit_says_so_and_asks_nothing(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    # A 409 that is a limit (the tenant's source quota, the versions' cap), not someone else's
+    # activation: "Save and activate" asked whether to replace "their change", then said the
+    # limit only after the second try.
+    service, _ = console
+    page = tab.page
+    seed = await signed_in_builder(tab, service)
+    await tab.goto(f"/console/modules/{seed.module['id']}/editor")
+    await expect(page.locator(".cm-editor")).to_be_visible()
+    dialogs: list[str] = []
+
+    async def dismiss(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    refusal = source_quota_reached(65_536, 60_000, 20_000)
+
+    async def over_quota(route: Route) -> None:
+        await route.fulfill(status=409, content_type="application/json", body=json.dumps(
+            {"error": refusal.code, "message": refusal.message, "details": refusal.details}))
+
+    await page.route("**/console/modules/*/versions", over_quota)
+    await type_script(tab, FORM_SCRIPT)
+    await page.locator("#btn-activate").click()
+    status = page.locator("#editor-status")
+    await expect(status).to_contain_text(
+        "Not saved: the tenant's script versions hold 60000 bytes of source")
+    await expect(status).to_contain_text("delete modules you no longer use")
+    assert dialogs == []
+    tab.errors[:] = [e for e in tab.errors if "status of 409" not in e]
     assert tab.errors == []

@@ -218,7 +218,9 @@ async function save(activate, overwrite = false) {
     addVersion(data);
     return;
   }
-  if (status === 409 && activate && !overwrite) {
+  // Only a `conflict` is someone else's activation; a 409 `limit_reached` (the versions' cap,
+  // the tenant's source quota) is said as it is, below.
+  if (status === 409 && data && data.error === "conflict" && activate && !overwrite) {
     const active = data && data.details && data.details.active_version;
     const what = active ? `version ${active.number}` : "another version";
     const opened = base.number ? `version ${base.number}` : "no version";
