@@ -83,6 +83,7 @@ from runtime.contract import (
     ParseResult,
     WebhookEvent,
 )
+from runtime.phones import contact_number
 from runtime.phones import normalize_phone as _normalize_phone
 from runtime.store.base import Tx
 from runtime.store.models import (
@@ -747,8 +748,9 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
     not_created: ContactNotCreated | None = None
     if contact is None and missed and client_raw is not None and client_normalized is not None:
         if await _room_for_contact(tx, ctx):
-            contact = Contact(ids.new_id(ids.CONTACT), ctx.tenant_id, client_raw,
-                              (ContactPhone(client_raw, client_normalized),), ctx.now)
+            shown = contact_number(client_raw, client_normalized)
+            contact = Contact(ids.new_id(ids.CONTACT), ctx.tenant_id, shown,
+                              (ContactPhone(shown, client_normalized),), ctx.now)
             await tx.insert_contact(contact)
             created = ContactCreated(contact.id, contact.name, client_normalized)
         else:

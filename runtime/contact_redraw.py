@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 # How many of a number's newest calls are drawn again: the ones a live page may be showing.
 CALLS_REDRAWN = 20
+# Numbers looked up in one read. A bulk import names up to 20,000 (1,000 contacts of 20
+# numbers), and a read is a subquery a number: past a few hundred, one statement of thousands
+# of parts and parameters (and a new statement text for every count).
+NUMBERS_A_READ = 200
 
 
 def numbers_of(*contacts: Contact | None) -> set[str]:
@@ -39,14 +43,19 @@ async def redraw_calls_of(store: Store, hub: Hub, tenant_id: str, numbers: Itera
     wanted = sorted(set(numbers))
     if not wanted:
         return
-    try:
-        calls = await store.recent_calls_by_phones(tenant_id, wanted, CALLS_REDRAWN)
-        # Whom every one of those calls rang for, in one read (one per call was up to 400
-        # statements for a contact of 20 numbers, on every change of it).
-        told = await store.users_notified_of_calls(
-            tenant_id, [c.id for found in calls.values() for c in found])
-    except StoreError:
-        return
+    told: dict[str, set[str]] = {}
+    for start in range(0, len(wanted), NUMBERS_A_READ):
+        try:
+            calls = await store.recent_calls_by_phones(
+                tenant_id, wanted[start:start + NUMBERS_A_READ], CALLS_REDRAWN)
+            # Whom every one of those calls rang for, in one read (one per call was up to 400
+            # statements for a contact of 20 numbers, on every change of it).
+            found_told = await store.users_notified_of_calls(
+                tenant_id, [c.id for found in calls.values() for c in found])
+        except StoreError:
+            return
+        for call_id, users in found_told.items():
+            told.setdefault(call_id, set()).update(users)
     for call_id, users in sorted(told.items()):
         for user_id in sorted(users):
             await hub.publish(user_id, {"type": "call_changed", "call_id": call_id})

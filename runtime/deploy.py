@@ -37,10 +37,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic_core import ErrorDetails
 
-from runtime.fetcher import normalize_host
 from runtime.json_body import problem
 from runtime.module_yaml import load_builder_yaml
-from runtime.operations.module_fields import Settings, mask
+from runtime.operations.module_fields import Settings, check_host, mask
 
 KEY_ENV = "VOIP_RUNTIME_API_KEY"
 MODULE_FILE = "module.yaml"
@@ -217,8 +216,10 @@ def same_value(wanted: SettingValue, shown: Any) -> bool:
 
 
 def hosts(entries: list[str]) -> list[str]:
+    """The allowlist as the API stores it, checked by its rule and refused in its words (a URL:
+    "give the host name only"); a host in capitals is written in lowercase, as ever."""
     try:
-        return list(dict.fromkeys(normalize_host(e) for e in entries))
+        return list(dict.fromkeys(check_host(e.strip().lower()) for e in entries))
     except ValueError as error:
         raise FolderError(f"{MODULE_FILE}: allowlist: {error}") from None
 

@@ -25,14 +25,21 @@ always 400; every other error of the service is `{"error", "message"}` (runtime/
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+from aiohttp import __version__ as aiohttp_version
 from aiohttp import http_parser, web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
-from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
+
+try:  # aiohttp's private parts this protocol reads (see `supported`)
+    from aiohttp.web_protocol import _ErrInfo
+except ImportError:  # pragma: no cover - another aiohttp than the one pinned
+    _ErrInfo = None  # type: ignore[assignment,misc]
 
 from runtime.errors import HTTP_ERROR_CODES, ApiError
 
@@ -47,6 +54,7 @@ TOO_MANY_HEADERS = "Too many headers received"
 _C_PARSER = http_parser.HttpRequestParser is not http_parser.HttpRequestParserPy
 _PY_REQUEST_LINE = re.compile(r"b['\"][!#$%&'*+.^_`|~0-9A-Za-z-]+ ")
 MAX_REASON_CHARS = 200
+_log = logging.getLogger(__name__)
 
 
 def is_request_line(error: LineTooLong) -> bool:
@@ -102,6 +110,31 @@ def error_answer(status: int, error: BaseException | None) -> ApiError:
     except ValueError:
         phrase = "error"
     return ApiError(status, "http_error", phrase)
+
+
+# The private attributes of aiohttp's protocol and server read below: another aiohttp version
+# may lack them, and then the service runs on aiohttp's own protocol (plain-text answers to
+# what it cannot parse) rather than fail to start.
+_HANDLER_SLOTS = ("_messages", "_current_request", "_close", "_force_close")
+_SERVER_NAMES = ("_kwargs", "_loop")
+
+
+def supported() -> bool:
+    """Whether this aiohttp has the private parts `EdgeRequestHandler` reads."""
+    slots = set(getattr(RequestHandler, "__slots__", ()))
+    server_names = set(web.Server.__init__.__code__.co_names)
+    return (_ErrInfo is not None and all(name in slots for name in _HANDLER_SLOTS)
+            and all(name in server_names for name in _SERVER_NAMES))
+
+
+def protocol_factory(server: web.Server) -> Callable[[], RequestHandler]:
+    """The per-connection protocol for `server`: EdgeRequestHandler where this aiohttp allows
+    it (logged once otherwise), else aiohttp's own."""
+    if supported():
+        return EdgeRequestHandler.factory(server)
+    _log.warning("aiohttp %s lacks what runtime/edge_protocol.py reads: requests it cannot "
+                 "parse are answered in its own plain text", aiohttp_version)
+    return server
 
 
 class EdgeRequestHandler(RequestHandler):

@@ -2,7 +2,9 @@
 
 `normalize_phone` gives E.164 (`+79161234567`), or None when the text is not a phone number:
 a hidden caller id, `anonymous`, an internal extension such as `101`, anything invalid.
-`+7 916 123-45-67`, `79161234567` and `89161234567` read in region RU are one number.
+`+7 916 123-45-67`, `79161234567` and `89161234567` read in region RU are one number, and so
+are `0079161234567` (the `00` international prefix, in any region) and the caller ids SIP
+trunks and PBXs send, `sip:+79161234567@pbx.example` or `tel:89161234567`.
 Readings of the common shape `+digits` get the library's answer from runtime/phones_fast.py,
 without the library's generic parse.
 """
@@ -21,6 +23,15 @@ from runtime import phones_fast
 FORMATTING = re.compile(r"[\s().\-/]")
 # phonenumbers refuses longer input anyway; stop earlier than it does, cheaply.
 MAX_INPUT_CHARS = 250
+# A SIP or tel URI, bare or in angle brackets with a display name (`"Ivan" <sip:...>;tag=1`):
+# its user part, up to the host, a parameter or a header, is the number. The library reads
+# `tel:` URIs (with their `phone-context`) but not `sip:`, whose user part is all it needs.
+URI_USER = re.compile(r"(?<![\w.+-])(sips?|tel):([^@;>?]*)", re.IGNORECASE)
+# The same address without its scheme, as some PBXs give it: `79161234567@sip.example`.
+ADDRESS_USER = re.compile(r"<?([^<>@\s;]+)@[^@\s]+")
+# The ITU's international prefix, which many regions' own dialling plans do not have (RU's is
+# 810), though providers and people everywhere write `00 7 916 ...`.
+ITU_PREFIX = "00"
 
 
 def normalize_phone(raw: str, region: str) -> str | None:
@@ -60,8 +71,19 @@ def candidates(text: str, region: str) -> list[str]:
     national number that can look valid too (in DE `4915112345678` parses as a long national
     number), so digits that begin with the region's own country code are read as international
     first. Digits that are valid only with a `+` (a foreign caller, `375291234567` in RU) are
-    tried last, after the national reading.
+    tried last, after the national reading. Digits after `00` are tried as international last
+    of all, where the region's own prefix did not read them. A SIP or tel URI is read by its
+    user part.
     """
+    uri = URI_USER.search(text)
+    if uri is not None:
+        user = uri.group(2).strip()
+        readings = candidates(user, region) if user else []
+        # tel: as written first: the library honours its phone-context
+        return [text, *readings] if uri.group(1).lower() == "tel" else readings
+    address = ADDRESS_USER.fullmatch(text)
+    if address is not None:
+        return candidates(address.group(1), region)
     if "+" in text:  # never digits only, whatever the formatting: read as written
         return [text]
     digits = FORMATTING.sub("", text)
@@ -71,6 +93,8 @@ def candidates(text: str, region: str) -> list[str]:
     country_code = str(phonenumbers.country_code_for_region(region))
     if country_code != "0" and digits.startswith(country_code):
         return [international, text]
+    if digits.startswith(ITU_PREFIX):
+        return [text, "+" + digits.removeprefix(ITU_PREFIX)]
     return [text, international]
 
 
@@ -79,3 +103,13 @@ def parse(text: str, region: str) -> PhoneNumber | None:
         return phonenumbers.parse(text, region)
     except NumberParseException:
         return None
+
+
+def contact_number(raw: str, normalized: str) -> str:
+    """How a contact made from a caller writes the number (contract §5.3: named after it): as
+    the provider gave it, except a SIP or tel URI or a user@host address, whose host and
+    parameters are the trunk's and no part of the client's number: then its E.164 form."""
+    text = raw.strip()
+    if URI_USER.search(text) is not None or ADDRESS_USER.fullmatch(text) is not None:
+        return normalized
+    return raw

@@ -24,7 +24,7 @@ from runtime.config import (
 )
 from runtime.connection_budget import ConnectionBudget, budget_for, descriptor_limit
 from runtime.deadlines import Deadlines, listen
-from runtime.edge_protocol import EdgeRequestHandler
+from runtime.edge_protocol import protocol_factory
 from runtime.ids import visible_prefix
 from runtime.logs import setup_logging
 from runtime.one_service import claim_database, sqlite_database
@@ -131,7 +131,7 @@ async def listening(app: web.Application, config: Config, *, host: str | None = 
         address = (host or config.listen.host, config.listen.port if port is None else port)
         try:
             # aiohttp's protocol, answering what it cannot parse as JSON (runtime/edge_protocol.py)
-            protocol = EdgeRequestHandler.factory(runner.server)
+            protocol = protocol_factory(runner.server)
             server = await listen(protocol, *address, deadlines, connection_budget(config))
         except OSError as error:  # in use, not an address of this host, not permitted
             # The system's words for its errno: uvloop's own message repeats the address.

@@ -93,5 +93,17 @@ def missing_builtin_note(exc: BaseException) -> str:
                 "receives; pass it on to the function that reads it)")
     if name in CONTRACT_BUILTINS or not hasattr(builtins, name):
         return ""
+    instead = BUILTINS_INSTEAD.get(name)
     return (f" ({name!r} is a Python builtin the sandbox does not offer: a script has only "
-            "the builtins the module reference lists, §3.9)")
+            "the builtins the module reference lists, §3.9" + (f"; {instead}" if instead else "")
+            + ")")
+
+
+# What a builder reaching for a builtin the sandbox lacks writes instead.
+BUILTINS_INSTEAD: Final[dict[str, str]] = {
+    "type": "isinstance(value, str) tells a value's type",
+    "setattr": "write obj.name = value",
+    "delattr": "write del obj.name",
+    "open": "a script has no files: keep what must last in storage",
+    **dict.fromkeys(("exit", "quit"), "return from the function instead"),
+}

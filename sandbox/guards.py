@@ -29,6 +29,7 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from sandbox import injected, script_types, stopping
 from sandbox.builtins_table import EXCEPTION_CLASSES
+from sandbox.compiler import SCRIPT_FILENAME
 from sandbox.modules import (
     VIEWS,
     ModuleView,
@@ -396,6 +397,11 @@ def guarded_write(obj: object) -> object:
     for _what, allows in WRITABLE:
         if allows(obj):
             return obj
+    if type(obj) is types.FunctionType and obj.__code__.co_filename == SCRIPT_FILENAME:
+        # The builder's own function (a memo such as `lookup.cache = {}`): not the sandbox's,
+        # so say where such a value can live instead.
+        raise TypeError(f"cannot set an attribute of {describe(obj)}: keep the value in a "
+                        "variable, a dict or an instance of a class of the script")
     raise TypeError(f"cannot change {describe(obj)}: it belongs to the sandbox and is read-only")
 
 

@@ -233,6 +233,23 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
             raise self._takes_no_arguments("values", extra)
         return ValuesView(self)
 
+    # A dict's copy and merge, as a script writes them for a dict (`settings.copy()`,
+    # `defaults | settings`): each a new plain dict the script may change.
+    def copy(self, *extra: Any) -> dict[str, Any]:
+        if extra:
+            raise self._takes_no_arguments("copy", extra)
+        return dict(self.items())
+
+    def __or__(self, other: Any) -> dict[str, Any]:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**dict(self.items()), **other}
+
+    def __ror__(self, other: Any) -> dict[str, Any]:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return {**other, **dict(self.items())}
+
     def _takes_no_arguments(self, method: str, extra: tuple[Any, ...]) -> TypeError:
         return TypeError(f"{self._noun()}.{method}() takes no arguments ({len(extra)} given)")
 
@@ -246,12 +263,18 @@ class ReadOnlyMapping(_Frozen, Mapping[str, Any]):
         if name.startswith("_"):
             raise AttributeError(name)
         noun = self._noun()
+        if name in _DICT_CHANGES:
+            raise AttributeError(f"{noun} is read-only, so it has no {name}(): {noun}.copy() "
+                                 f"or dict({noun}) gives a dict to change")
         raise AttributeError(f"{noun} has no attribute {name!r}: read a value as "
                              f"{noun}[{name!r}] or {noun}.get({name!r})")
 
 
 _set_mapping_data = _slot_setter(ReadOnlyMapping, "_data")
 _set_mapping_label = _slot_setter(ReadOnlyMapping, "_label")
+
+# A dict's methods that change it, which a read-only mapping lacks.
+_DICT_CHANGES: Final = frozenset({"update", "pop", "popitem", "setdefault", "clear"})
 
 # How a script names each of our mappings, for messages.
 _MAPPING_NOUNS: Final = {"Settings": "settings", "Query": "request.query", "Headers": "headers"}
@@ -366,7 +389,9 @@ class FetchRequest(_Frozen):
 
     def form(self) -> dict[str, str]:
         """The urlencoded body as a new plain dict; never raises."""
-        return parse_pairs(self._data.body or "")
+        body = self._data.body or ""
+        # A byte order mark is the encoding's marker, not the first field's name (as in json()).
+        return parse_pairs(body[1:] if body.startswith("\ufeff") else body)
 
     def __repr__(self) -> str:
         return f"FetchRequest(method={self._data.method!r}, url={self._data.url!r})"
@@ -574,10 +599,14 @@ PrintCollector._call_print.__qualname__ = "print"
 
 
 def make_log(output: OutputLog) -> Callable[..., None]:
-    def log(*objects: Any, sep: Any = " ", end: Any = "\n") -> None:
-        """Write to the call's log, like print()."""
+    def log(*objects: Any, sep: Any = " ", end: Any = "\n", file: Any = None,
+            flush: Any = False) -> None:
+        """Write to the call's log, like print(): its arguments too (contract §3), `flush`
+        meaning nothing, as for print here, and `file` refused alike."""
         if stopping.STOPPED is not None:
             raise stopping.refusal()
+        if file is not None:
+            raise TypeError("log(file=...) is not available in the sandbox")
         if not output.full:
             output.write(_print_text(objects, sep, end))
 

@@ -28,7 +28,7 @@ from RestrictedPython.transformer import (
 
 from sandbox import locations
 from sandbox.locations import copy_locations
-from sandbox.modules import VIEWS, view_has
+from sandbox.modules import LISTED_MEMBERS, VIEWS, view_has, view_members
 
 # RestrictedPython's own copy_locations walks every rewritten subtree again, so compiling a
 # nested expression cost the square of its depth (sandbox/locations.py); its transformer's
@@ -53,6 +53,20 @@ EXTRA_REFUSED_ATTRIBUTES: Final = frozenset(
 VALUE_PATTERN_REFUSED: Final = frozenset({"mro", "obj"})
 
 ALLOWED_MODULES_TEXT: Final = ", ".join(sorted(VIEWS))
+_HTTP: Final = ("to call an HTTP API use fetch(url, method=..., headers=..., body=...), which "
+                "needs no import")
+# What a builder reaching for a usual module (by its top-level name) uses here instead.
+INSTEAD: Final[dict[str, str]] = {
+    **dict.fromkeys(("requests", "httpx", "urllib3", "urllib.request", "http", "aiohttp",
+                     "socket"), _HTTP),
+    "logging": "to write to the execution log use log(...) or print(...), which need no import",
+    **dict.fromkeys(("zoneinfo", "pytz"), "for Moscow time use "
+                    "datetime.timezone(datetime.timedelta(hours=3)), and so for any fixed offset"),
+    **dict.fromkeys(("random", "secrets"), "for a unique id use uuid.uuid4()"),
+    "asyncio": "fetch() is an ordinary call: write def, not async def",
+    "dataclasses": "write a plain class with __init__",
+    "copy": "copy a dict with dict(d), a list with list(items)",
+}
 
 _Visit = Any  # what a visit_ method returns: a node, a list of nodes or None
 
@@ -538,21 +552,28 @@ class ScriptPolicy(RestrictingNodeTransformer):
             view = VIEWS[module]
             for alias in node.names:
                 if alias.name != "*" and not view_has(view, alias.name):
-                    hint = (
-                        ' Annotations never run: import it under "if TYPE_CHECKING:".'
-                        if module == "typing"
-                        else ""
-                    )
                     self.error(
                         node,
                         f'Cannot import "{alias.name}" from "{module}": '
-                        f"it is not available in the sandbox.{hint}",
+                        f"it is not available in the sandbox{self._view_offers(module)}",
                     )
         return super().visit_ImportFrom(node)
 
     @staticmethod
+    def _view_offers(module: str) -> str:
+        """The rest of a refused `from module import name`: what to do instead."""
+        if module == "typing":
+            return '. Annotations never run: import it under "if TYPE_CHECKING:".'
+        members = sorted(view_members(VIEWS[module]))
+        if len(members) > LISTED_MEMBERS:
+            return "."
+        return f', whose "{module}" offers only {", ".join(members)}.'
+
+    @staticmethod
     def _unknown_module(name: str) -> str:
+        instead = INSTEAD.get(name) or INSTEAD.get(name.split(".", 1)[0])
         return (
-            f'Module "{name}" is not available in the sandbox; '
-            f"a script may import: {ALLOWED_MODULES_TEXT}."
+            f'Module "{name}" is not available in the sandbox'
+            + (f" ({instead})" if instead else "")
+            + f"; a script may import: {ALLOWED_MODULES_TEXT}."
         )

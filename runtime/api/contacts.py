@@ -105,6 +105,8 @@ async def create_contacts(request: web.Request) -> web.Response:
     items = await bulk_contacts(body.contacts, body.region)
     with phone_conflicts():
         contacts = await operations.create_contacts(services(request), auth.tenant_id, items)
+    # A caller's card on a live page offered "Create contact" for a number imported here.
+    await redraw(request, auth.tenant_id, numbers_of(*contacts))
     return reply({"created": len(contacts), "contacts": contacts}, status=201)
 
 

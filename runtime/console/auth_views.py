@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -20,6 +22,8 @@ from runtime.console.session import (
 from runtime.console.web import PREFIX, check_csrf, page, render, see_other
 
 routes = web.RouteTableDef()
+
+UNSENT_FRAGMENT = "unsent-form"
 
 
 def safe_next(value: str | None, fallback: str) -> str:
@@ -43,12 +47,17 @@ async def index(request: web.Request) -> web.StreamResponse:
     raise see_other(home_of(session.kind) if session else f"{PREFIX}/sign-in")
 
 
-def sign_in_page(request: web.Request, *, error: str | None = None, status: int = 200
-                 ) -> web.Response:
+def sign_in_page(request: web.Request, *, error: str | None = None, status: int = 200,
+                 form: Mapping[str, Any] | None = None) -> web.Response:
+    """The form; after a refused sign-in (`form`: the one sent), with the page to go back to
+    and the note about a form that was not sent, as the first one had them (they were lost
+    with a mistyped credential: the sign-in then went to the home page)."""
     token, new_cookie = pre_session_token(request)
+    asked: Mapping[str, Any] = request.query if form is None else form
+    nxt = asked.get("next", "")
     response = render(request, "sign_in.html", {
-        "form_token": token, "error": error, "next": request.query.get("next", ""),
-        "unsent": "unsent" in request.query,
+        "form_token": token, "error": error, "next": nxt if isinstance(nxt, str) else "",
+        "unsent": "unsent" in asked,
     }, status=status)
     if new_cookie:
         set_pre_cookie(request, response, new_cookie)
@@ -73,13 +82,13 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     form = await read_form(request, SIGN_IN_FORM_BYTES)
     token = form.get(CSRF_FIELD)
     if not isinstance(token, str) or not pre_session_ok(request, token):
-        return sign_in_page(request, status=403,
+        return sign_in_page(request, status=403, form=form,
                             error="The sign-in form expired. Please try again.")
     secret = form.get("credential")
     secret = secret.strip() if isinstance(secret, str) else ""
     found = await credential_session(request.app, secret) if secret else None
     if found is None:
-        return sign_in_page(request, status=401,
+        return sign_in_page(request, status=401, form=form,
                             error="That is not a valid API key or user token (or it was "
                                   "revoked).")
     kind = found[0]
@@ -88,6 +97,10 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     if kind == "operator" and not target.startswith((f"{PREFIX}/live", f"{PREFIX}/calls",
                                                      f"{PREFIX}/contacts")):
         target = home_of(kind)
+    if "unsent" in form:
+        # The page's script puts back what was typed into the form that was not sent
+        # (static/js/keep-forms.js); the fragment says this is that way back.
+        target += "#" + UNSENT_FRAGMENT
     response = web.HTTPSeeOther(target)
     start_session(request, response, kind, secret)
     raise response

@@ -28,7 +28,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from runtime.console.web import PREFIX, require_builder
-from sandbox import builtins_table, modules, script_types, stubs
+from sandbox import builtins_table, injected, modules, script_types, stubs
 from sandbox.call import PARSE_FUNCTION
 
 routes = web.RouteTableDef()
@@ -47,6 +47,8 @@ PARAMETER_TYPES: Final[dict[str, list[str]]] = {
 # `request.form().get(...)`, `settings.get(...)`); their members come from Python itself.
 PYTHON_TYPES: Final[dict[str, type]] = {
     "str": str, "dict": dict, "list": list, "Mapping": collections.abc.Mapping,
+    # settings, request.headers and request.query: a Mapping's members and a dict's copy()
+    "ReadOnlyMapping": injected.ReadOnlyMapping,
 }
 
 # `async`/`await` are refused at upload (contract §3): never offered.

@@ -26,11 +26,14 @@ from runtime.console.web import (
 from runtime.contact_redraw import numbers_of, redraw_calls_of
 from runtime.errors import ApiError, found
 from runtime.operations.contacts import contact_edit
+from runtime.phones import normalize_phone
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import Contact
 from runtime.typedefs import HUB, STORE
 
 routes = web.RouteTableDef()
+
+COUNTED_CALLS = 500
 
 
 async def refused(request: web.Request, contact: Contact, form: str, message: str, *,
@@ -87,6 +90,20 @@ async def merge_contact(request: web.Request) -> web.StreamResponse:
         session.tenant_id, request.match_info["contact_id"]), "contact")
     form = await form_of(request, session)
     other_id = text(form, "other").strip()
+    phone = text(form, "other_phone").strip()
+    if not other_id and phone:
+        # The menu offers the newest MERGE_CHOICES contacts; any other is found by a number.
+        number = normalize_phone(phone, "RU")
+        if number is None:
+            return await refused(request, contact, "merge",
+                                 f"{phone!r} is not a phone number; nothing was changed.")
+        others = [c for c in await store.find_contacts_by_phone(session.tenant_id, number)
+                  if c.id != contact.id]
+        if not others:
+            return await refused(request, contact, "merge",
+                                 f"No other contact has the number {number}; nothing was "
+                                 "changed.", status=404)
+        other_id = others[0].id
     if not other_id or other_id == contact.id:
         return await refused(request, contact, "merge", "Choose another contact to merge.")
     with store_errors():
@@ -109,7 +126,10 @@ async def confirm_delete(request: web.Request) -> web.StreamResponse:
 
 
 async def deletion_of(request: web.Request, session: Session, contact: Contact) -> Deletion:
-    calls = len(await request.app[STORE].list_activity(session.tenant_id, contact.id, 500, 0))
+    # Counted up to COUNTED_CALLS: past it, "more than" that (a read of them all to count).
+    found = len(await request.app[STORE].list_activity(session.tenant_id, contact.id,
+                                                       COUNTED_CALLS + 1, 0))
+    calls = f"more than {COUNTED_CALLS}" if found > COUNTED_CALLS else str(found)
     numbers = ", ".join(p.raw for p in contact.phones) or "none"
     return Deletion("contact", contact.name, f"{PREFIX}/contacts/{contact.id}/delete",
                     f"{PREFIX}/contacts/{contact.id}", [

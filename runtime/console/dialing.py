@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from runtime.console.dial_once import NONCE_FIELD, issue, place
 from runtime.console.modules_views import problems_of, text
 from runtime.console.session import Session
-from runtime.console.web import PREFIX, form_of, page, render, require_session
+from runtime.console.web import PREFIX, form_of, modules_shown, page, render, require_session
 from runtime.errors import ApiError, not_found
 from runtime.operations.functions import OriginateBody, place_call
 from runtime.operations.services import services
@@ -58,22 +58,30 @@ async def dial_lines(request: web.Request, session: Session) -> dict[str, Any]:
     """Template context for `click_to_call`: {"dial": {module id: [Line, ...]}, "dial_nonce":
     the page's call forms' one-time nonce (runtime/console/dial_once.py)}."""
     store = request.app[STORE]
-    names = {u.id: u.name for u in await store.list_users(session.tenant_id, 500, 0)}
-    modules = await store.list_modules(session.tenant_id, 500, 0)
+    modules = await store.list_modules(session.tenant_id, modules_shown(request), 0)
+    module_names = {m.id: m.name for m in modules}
     # Every module's bindings in one read (one a module was up to 500, on every call page);
     # an operator's own only.
     only = session.user_id if session.kind == "operator" else None
     bound: dict[str, list[ModuleBinding]] = {}
-    for binding in await store.tenant_bindings(session.tenant_id, 500, only):
+    for binding in await store.tenant_bindings(session.tenant_id, modules_shown(request), only):
         bound.setdefault(binding.module_id, []).append(binding)
-    lines: dict[str, list[Line]] = {}
+    # Each module's lines: its users at their first extension (the one that rings), the
+    # first MENU_LINES by extension.
+    firsts: dict[str, list[tuple[str, str]]] = {}
     for module in modules:
-        first: dict[str, str] = {}  # user id -> their first extension (the one that rings)
+        first: dict[str, str] = {}  # user id -> their first extension
         for binding in sorted(bound.get(module.id, []), key=lambda b: b.member_id):
             first.setdefault(binding.user_id, binding.member_id)
-        lines[module.id] = [Line(module.id, module.name, user_id, names.get(user_id, user_id),
-                                 extension)
-                            for user_id, extension in list(first.items())[:MENU_LINES]]
+        firsts[module.id] = list(first.items())[:MENU_LINES]
+    # Those users' names in one read (the first 500 users' by name left the others' lines
+    # named by their ids); the menus' users only, not every bound one.
+    names = {user_id: user.name for user_id, user in (await store.get_users(
+        session.tenant_id, [u for found in firsts.values() for u, _ in found])).items()}
+    lines = {module_id: [Line(module_id, module_names[module_id], user_id,
+                              names.get(user_id, user_id), extension)
+                         for user_id, extension in found]
+             for module_id, found in firsts.items()}
     # A number of no module (a contact's) is called from any module's lines: one menu for all.
     any_module = [line for module_lines in lines.values() for line in module_lines][:MENU_LINES]
     return {"dial": lines, "dial_any": any_module, "dial_nonce": issue(request.app, session)}

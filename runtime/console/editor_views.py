@@ -6,6 +6,8 @@ JSON (a refused script is the API's 422 `invalid_script` with every problem and 
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import Field
 
@@ -100,7 +102,6 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
         "default_execution": picked.id if picked else (start.execution_id if start else ""),
         "failure": failure_at(picked, version),
         "version_numbers": {v.id: v.number for v in versions},
-        "users": {u.id: u.name for u in await store.list_users(session.tenant_id, 500, 0)},
     })
 
 
@@ -177,9 +178,22 @@ async def dry_run(request: web.Request) -> web.StreamResponse:
     module = await owned(request, session)
     body = await read_body(request, DryRunBody)
     result = await dry_runs.dry_run(services(request), module, body)
-    if result.replayed is not None:
-        return web.json_response(replay_view(result, module))
-    return web.json_response(redacted_report(result.report, secret_values(module)))
+    view: dict[str, Any] = (replay_view(result, module) if result.replayed is not None
+                            else redacted_report(result.report, secret_values(module)))
+    view["user_names"] = await notified_names(request, session, view)
+    return web.json_response(view)
+
+
+async def notified_names(request: web.Request, session: Session, view: dict[str, Any]
+                         ) -> dict[str, str]:
+    """The names of the users a dry run would notify, by id, in one read: the report names
+    them by id (the page held the first 500 users' names, and named the others by id)."""
+    effects = view.get("effects")
+    notified = effects.get("notifications") if isinstance(effects, dict) else None
+    ids = [str(n["user_id"]) for n in notified or []
+           if isinstance(n, dict) and n.get("user_id")]
+    found = await request.app[STORE].get_users(session.tenant_id, ids)
+    return {user_id: user.name for user_id, user in found.items()}
 
 
 @routes.get(PREFIX + "/executions/{execution_id}/request")

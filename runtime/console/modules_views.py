@@ -14,6 +14,7 @@ from runtime.console.web import (
     PREFIX,
     form_of,
     is_htmx,
+    modules_shown,
     page,
     render,
     require_builder,
@@ -49,6 +50,18 @@ SEEN_CALLS = 500
 USER_MENU_OPTIONS = 100_000
 
 
+# Users a menu offers (by name, and every bound one besides). A tenant may have 10,000: the
+# others are bound from their own page (the user page's "bind an extension"), as the module
+# page says when its menus are cut (`users_cut`).
+MENU_USERS = 500
+
+
+def users_cut(users: Sequence[object]) -> int:
+    """How many users the menus list by name when they may leave some out (the first read
+    of them was full); 0 when they list every user."""
+    return MENU_USERS if len(users) >= MENU_USERS else 0
+
+
 def menu_rows(users: Sequence[object]) -> int:
     """How many rows of a table get a user menu: every user and "not bound" in each."""
     return USER_MENU_OPTIONS // (len(users) + 1)
@@ -59,7 +72,7 @@ async def users_for_menus(store: Store, tenant_id: str, bound_user_ids: Iterable
     """The users the page's menus offer: the first 500 by name, then (by name) every bound
     user `bound_user_ids` names that is not among them. A menu of a bound member must hold its
     user: without it the menu reads "not bound", and saving the form unbinds the member."""
-    users = await store.list_users(tenant_id, 500, 0)
+    users = await store.list_users(tenant_id, MENU_USERS, 0)
     listed = {u.id for u in users}
     missing = {user_id for user_id in bound_user_ids if user_id not in listed}
     if missing:  # one read, whatever their number
@@ -96,7 +109,7 @@ async def render_modules(request: web.Request, session: Session, *,
                          errors: list[str] | None = None, values: Mapping[str, str] | None = None,
                          deleted: bool = False) -> web.Response:
     store = request.app[STORE]
-    modules = await store.list_modules(session.tenant_id, 500, 0)
+    modules = await store.list_modules(session.tenant_id, modules_shown(request), 0)
     health = await store.module_health(session.tenant_id, utc_now())
     # Every module's active version number in one read (a read of each version, its source
     # included, was up to 500 statements a page).
@@ -193,6 +206,7 @@ async def render_module(request: web.Request, session: Session, module: Module, 
         "bindings": [{"member_id": b.member_id, "user_id": b.user_id,
                       "user_name": names.get(b.user_id)} for b in bindings],
         "users": users,
+        "users_cut": users_cut(users),
         "menu_rows": menu_rows(users),
         "user_names": names,
         "unbound": await unbound_extensions(request, session, module, bound),
@@ -400,7 +414,8 @@ async def load_members(request: web.Request) -> web.StreamResponse:
         users = await users_for_menus(request.app[STORE], session.tenant_id,
                                       [m["user_id"] for m in members or [] if m["user_id"]])
         return render(request, "_members.html", {
-            "module": module, "users": users, "menu_rows": menu_rows(users),
+            "module": module, "users": users, "users_cut": users_cut(users),
+            "menu_rows": menu_rows(users),
             "user_names": {u.id: u.name for u in users}, **context})
     return await render_module(request, session, module, **context)
 

@@ -25,6 +25,7 @@ from runtime.console.web import (
     PREFIX,
     action,
     form_of,
+    modules_shown,
     page,
     render,
     require_operator,
@@ -98,7 +99,8 @@ async def operator_calls(request: web.Request, session: Session, *, phone: str |
     # The operator's own bindings, in one read (a read per module before, up to 500): only
     # the modules with a number of theirs are read for calls.
     mine_by_module: dict[str, set[str]] = {}
-    for bound in await store.tenant_bindings(session.tenant_id, 500, session.user_id):
+    for bound in await store.tenant_bindings(session.tenant_id, modules_shown(request),
+                                               session.user_id):
         mine_by_module.setdefault(bound.module_id, set()).add(bound.member_id)
     for module_id, mine in mine_by_module.items():
         rows = await store.list_calls(session.tenant_id, CallFilter(
@@ -236,7 +238,8 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
     calls = calls[:CALLS_PAGE]
     contacts = await store.get_contacts(  # one read for all, not one per call
         session.tenant_id, [call.contact_id for call in calls if call.contact_id])
-    modules = {m.id: m for m in await store.list_modules(session.tenant_id, 500, 0)}
+    modules = {m.id: m for m in await store.list_modules(session.tenant_id, modules_shown(request),
+                                                                   0)}
     return render(request, "calls.html", {
         "calls": calls, "contacts": contacts, "modules": modules, "state": state or "",
         "offset": offset, "page": CALLS_PAGE, "older": older,

@@ -24,6 +24,7 @@ from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
     form_of,
+    modules_shown,
     page,
     render,
     require_builder,
@@ -39,8 +40,9 @@ from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
 
-MAX_USERS_SHOWN = 500
-MAX_MODULES_SHOWN = 500
+# Users a page of the list shows, by name; the pages reach every one (tenant_limits.max_users
+# is 10,000: a list of the first 500 left the rest with no way to them in the console).
+USERS_PAGE = 200
 
 
 async def owned_user(request: web.Request, session: Session) -> User:
@@ -49,19 +51,13 @@ async def owned_user(request: web.Request, session: Session) -> User:
     return user
 
 
-async def extensions_by_user(request: web.Request, session: Session
+async def extensions_by_user(request: web.Request, session: Session, users: list[User]
                              ) -> dict[str, list[dict[str, str]]]:
-    """User id -> the extensions bound to them, each with its module."""
-    return await extensions_of(request, session, None)
-
-
-async def extensions_of(request: web.Request, session: Session, user_id: str | None
-                        ) -> dict[str, list[dict[str, str]]]:
-    """User id -> the extensions bound to them (one user's only, if `user_id`), in one read
-    of the first MAX_MODULES_SHOWN modules' bindings (a read per module was up to 500)."""
+    """User id -> the extensions bound to them, each with its module, for `users` (a page):
+    one read of their bindings, not of every binding of the tenant's modules."""
     found_by_user: dict[str, list[dict[str, str]]] = {}
-    for bound in await request.app[STORE].tenant_bindings(session.tenant_id, MAX_MODULES_SHOWN,
-                                                          user_id):
+    for bound in await request.app[STORE].users_bindings(session.tenant_id,
+                                                         [u.id for u in users]):
         found_by_user.setdefault(bound.user_id, []).append(
             {"module_id": bound.module_id, "module": bound.module_name,
              "member_id": bound.member_id})
@@ -83,15 +79,28 @@ async def render_users(request: web.Request, session: Session, *,
                        values: Mapping[str, str] | None = None,
                        deleted: bool = False, status: int = 200) -> web.Response:
     store = request.app[STORE]
-    users = await store.list_users(session.tenant_id, MAX_USERS_SHOWN, 0)
-    extensions = await extensions_by_user(request, session)
+    offset = users_offset(request)
+    # One more than a page: whether there are more users to link to.
+    users = await store.list_users(session.tenant_id, USERS_PAGE + 1, offset)
+    more = len(users) > USERS_PAGE
+    users = users[:USERS_PAGE]
+    extensions = await extensions_by_user(request, session, users)
     # One read for all the rows (two a user before: a 500-user page cost a thousand).
     live_tokens = await store.live_token_counts(session.tenant_id, [u.id for u in users])
     rows = [{"user": user, "extensions": extensions.get(user.id, []),
              "active_tokens": live_tokens.get(user.id, 0)} for user in users]
     return render(request, "users.html", {
         "rows": rows, "errors": errors or [], "values": values or {}, "deleted": deleted,
+        "offset": offset, "page": USERS_PAGE, "more": more,
     }, status=status)
+
+
+def users_offset(request: web.Request) -> int:
+    """?offset=: how many users (by name) the page skips."""
+    try:
+        return max(0, int(request.query.get("offset", "0")))
+    except ValueError:
+        return 0
 
 
 @routes.post(PREFIX + "/users")
@@ -128,8 +137,8 @@ async def render_user(request: web.Request, session: Session, user: User, *,
                       status: int = 200, **extra: Any) -> web.Response:
     store = request.app[STORE]
     tokens = await store.list_user_tokens(session.tenant_id, user.id) or []
-    extensions = (await extensions_of(request, session, user.id)).get(user.id, [])
-    modules = await store.list_modules(session.tenant_id, 500, 0)
+    extensions = (await extensions_by_user(request, session, [user])).get(user.id, [])
+    modules = await store.list_modules(session.tenant_id, modules_shown(request), 0)
     context: dict[str, Any] = {
         "user": user, "tokens": tokens, "extensions": extensions, "modules": modules,
         "notice": NOTICES.get(request.query.get("done", "")), "new_token": None,

@@ -32,6 +32,7 @@ from runtime.console.session import (
 )
 from runtime.console.static_files import static_url
 from runtime.errors import ApiError, domain_error
+from runtime.typedefs import CONFIG
 
 PREFIX = "/console"
 JINJA: web.AppKey[Any] = web.AppKey("console_jinja2")
@@ -108,13 +109,30 @@ def sign_in_redirect(request: web.Request) -> web.HTTPFound:
                          f"{quote(referring_page(request) or PREFIX + '/', safe='')}")
 
 
+# The last part of the addresses of forms that are no page (POST only). A refused form is
+# drawn as the answer to its POST, so the address bar, and the Referer of the next post from
+# there, is the form's address: going back to it after signing in was "Method Not Allowed".
+FORM_ONLY = frozenset({"edit", "merge", "settings", "general", "bindings", "bind",
+                       "load-members", "test-connection", "tokens", "webhook-url", "originate"})
+
+
 def referring_page(request: web.Request) -> str | None:
-    """The console page a form was sent from (its Referer, on this very service), if any."""
+    """The console page a form was sent from (its Referer, on this very service), if any: for
+    a form's own address (a refused form, drawn as its POST's answer), the page it is on."""
     referer = urlsplit(request.headers.get("Referer", ""))
     if referer.netloc != request.headers.get("Host", "") or \
             not referer.path.startswith(PREFIX + "/"):
         return None
-    return referer.path + (f"?{referer.query}" if referer.query else "")
+    return page_at(referer.path, referer.query)
+
+
+def page_at(path: str, query: str) -> str:
+    """The console page for an address the browser shows (`path` inside the console): itself,
+    or for a form's own address the page the form is on."""
+    head, _, last = path.rstrip("/").rpartition("/")
+    if last in FORM_ONLY:
+        return head if head.startswith(PREFIX + "/") else PREFIX + "/"
+    return path + (f"?{query}" if query else "")
 
 
 def is_htmx(request: web.Request) -> bool:
@@ -127,7 +145,7 @@ def htmx_sign_in(request: web.Request) -> web.Response:
     (HX-Redirect), to come back to that page after. A redirect htmx would follow by itself
     and put the sign-in page inside the button's box."""
     current = urlsplit(request.headers.get("HX-Current-URL", ""))
-    target = current.path + (f"?{current.query}" if current.query else "") \
+    target = page_at(current.path, current.query) \
         if current.path.startswith(PREFIX + "/") else PREFIX + "/"
     return web.Response(status=401, headers={
         "HX-Redirect": f"{PREFIX}/sign-in?next={quote(target, safe='')}"})
@@ -247,3 +265,11 @@ def store_errors() -> Iterator[None]:
         if error is None or error is raised:
             raise
         raise error from None
+
+
+def modules_shown(request: web.Request) -> int:
+    """How many of a tenant's modules (by name) the console's pages read: all of them, up to
+    tenant_limits.max_modules (and never fewer than 500, for a cap lowered since). A fixed 500
+    left the modules past it off the list, their calls without a module name, and an operator
+    bound in one of them without its calls."""
+    return max(500, request.app[CONFIG].tenant_limits.max_modules)

@@ -544,6 +544,13 @@ class Store(abc.ABC):
         only, if given), each with its module's name, by module then member id: one read."""
 
     @abc.abstractmethod
+    async def users_bindings(self, tenant_id: str, user_ids: Sequence[str]
+                             ) -> list[ModuleBinding]:
+        """The bindings of these users (the tenant's), each with its module's name, by module
+        then member id: one read, whatever their number (a page of users, not every binding
+        of every module)."""
+
+    @abc.abstractmethod
     async def live_token_counts(self, tenant_id: str, user_ids: Sequence[str]
                                 ) -> dict[str, int]:
         """User id -> how many of their tokens are not revoked, for these users of the tenant

@@ -75,6 +75,11 @@ LIVE_TOKEN_COUNTS = pure("""
     FROM {each_text}($2) j CROSS JOIN users u CROSS JOIN user_tokens k
     WHERE u.id = j.value AND u.tenant_id = $1 AND k.user_id = u.id AND k.revoked_at IS NULL
     GROUP BY k.user_id""")
+USERS_BINDINGS = pure("""
+    SELECT m.id AS module_id, m.name AS module_name, b.member_id, b.user_id
+    FROM {each_text}($2) j CROSS JOIN bindings b CROSS JOIN modules m
+    WHERE b.user_id = j.value AND m.id = b.module_id AND m.tenant_id = $1
+    ORDER BY m.name, m.id, b.member_id""")
 USERS_NOTIFIED_OF_CALLS = pure("""
     SELECT DISTINCT n.call_id, n.user_id
     FROM {each_text}($2) j CROSS JOIN calls c CROSS JOIN call_notified n
@@ -439,6 +444,15 @@ class Reads(UsageReads):
             WHERE (CAST($3 AS TEXT) IS NULL OR b.user_id = $3)
             ORDER BY m.name, m.id, b.member_id"""),
             [tenant_id, modules_limit, user_id])
+        return [ModuleBinding(str(r["module_id"]), str(r["module_name"]), str(r["member_id"]),
+                              str(r["user_id"])) for r in rows]
+
+    async def users_bindings(self, tenant_id: str, user_ids: Sequence[str]
+                             ) -> list[ModuleBinding]:
+        ids = sorted(set(user_ids))
+        if not ids:
+            return []
+        rows = await self._port.all(USERS_BINDINGS, [tenant_id, dumps(ids)])
         return [ModuleBinding(str(r["module_id"]), str(r["module_name"]), str(r["member_id"]),
                               str(r["user_id"])) for r in rows]
 

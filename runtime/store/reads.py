@@ -170,6 +170,12 @@ class QueryReads(Store):
                                                      modules_limit, user_id)
         return read
 
+    async def users_bindings(self, tenant_id: str, user_ids: Sequence[str]
+                             ) -> list[ModuleBinding]:
+        read: list[ModuleBinding] = await self._read(Reads.users_bindings, tenant_id,
+                                                     tuple(user_ids))
+        return read
+
     async def live_token_counts(self, tenant_id: str, user_ids: Sequence[str]
                                 ) -> dict[str, int]:
         read: dict[str, int] = await self._read(Reads.live_token_counts, tenant_id,

@@ -42,7 +42,9 @@ def test_injected_objects_list_their_members_with_signatures() -> None:
     assert status.returns == "HttpResponse"  # so `HttpResponse().status(400).` completes
     form = next(e for e in data.types["FetchRequest"] if e.label == "form")
     assert form.info == "The urlencoded body as a new dict; never raises."
-    assert data.values == {"settings": "Mapping", "storage": "Storage"}
+    assert data.values == {"settings": "ReadOnlyMapping", "storage": "Storage"}
+    # settings, headers and query complete as what they are: a mapping with a dict's copy()
+    assert labels(data.types["ReadOnlyMapping"]) == {"copy", "get", "items", "keys", "values"}
     assert data.parameters == {"VoipParseWebhookRequest": ["FetchRequest"]}
     fetch = next(e for e in data.globals if e.label == "fetch")
     assert fetch.returns == "FetchResponse"

@@ -162,3 +162,34 @@ async def test_the_edit_form_refuses_what_the_api_refuses_with_the_same_words(
         assert (shown.status, unescape(said.group(1)).strip()) == (422, api["message"]), form
     contact = await seed.api.ok("GET", f"/api/v1/contacts/{olga['id']}")
     assert contact["name"] == "Olga"
+
+
+async def test_a_contact_past_the_merge_menu_is_merged_by_its_number(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """The merge menu lists the newest 500 contacts; an older one (a tenant with thousands)
+    could not be merged in the console. Its number, in any spelling, finds it."""
+    seed = await builder(console, browser)
+    olga = await seed.api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": [CLIENT]},
+                             status=201)
+    await seed.api.ok("POST", "/api/v1/contacts/bulk", {"contacts": [
+        {"name": f"Client {n}", "phones": [f"+7903{n:07d}"]} for n in range(500)]},
+        status=201)
+    newest = (await seed.api.ok("GET", "/api/v1/contacts?limit=1"))["contacts"][0]
+    path = f"/console/contacts/{newest['id']}"
+    page = await browser.page(path)
+    assert olga["id"] not in page  # past the menu
+
+    not_a_number = await browser.post_form(path + "/merge", {"other": "", "other_phone": "hi"})
+    assert not_a_number.status == 422
+    assert "is not a phone number" in unescape(await not_a_number.text())
+    nobody = await browser.post_form(path + "/merge", {"other": "",
+                                                       "other_phone": "+74990000000"})
+    assert nobody.status == 404
+    assert "No other contact has the number +74990000000" in unescape(await nobody.text())
+
+    merged = await browser.post_form(path + "/merge",
+                                     {"other": "", "other_phone": "8 (916) 123-45-67"})
+    assert merged.status == 303, await merged.text()
+    await seed.api.ok("GET", f"/api/v1/contacts/{olga['id']}", status=404)
+    contact = await seed.api.ok("GET", f"/api/v1/contacts/{newest['id']}")
+    assert CLIENT in [p["normalized"] for p in contact["phones"]]

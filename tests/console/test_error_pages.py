@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from urllib.parse import unquote
 
 from tests.console.conftest import Browser
 from tests.console.test_admin_pages import signed_in_builder
@@ -73,6 +74,20 @@ async def test_an_htmx_button_after_the_session_ended_sends_the_page_to_sign_in(
     assert response.status == 401
     assert response.headers["HX-Redirect"] == \
         "/console/sign-in?next=%2Fconsole%2Fmodules%2F" + seed.module["id"]
+    # The module page drawn as a refused form's answer (the address bar: .../settings, a
+    # form's address): back to the module page, not to that address ("Method Not Allowed").
+    response = await browser.post_form(
+        module_page + "/test-connection", {},
+        headers={"HX-Request": "true",
+                 "HX-Current-URL": browser.base + module_page + "/settings"})
+    assert response.headers["HX-Redirect"] == \
+        "/console/sign-in?next=%2Fconsole%2Fmodules%2F" + seed.module["id"]
+    response = await browser.post_form(
+        module_page + "/general", {"name": "x"}, csrf=False,
+        headers={"Referer": browser.base + module_page + "/general"})
+    assert response.status == 302
+    assert unquote(response.headers["Location"]) == \
+        "/console/sign-in?unsent=1&next=/console/modules/" + seed.module["id"]
 
 
 async def test_an_htmx_buttons_error_is_a_few_words_not_a_page(

@@ -359,3 +359,32 @@ async def test_every_change_of_a_callers_contact_redraws_the_card(
         assert await mine.receive_json(timeout=10) == changed
         drawn = await browser.page(card)
         assert "Ivan" not in drawn and "Create contact" in drawn
+
+
+async def test_a_bulk_contact_import_redraws_the_cards_of_its_numbers(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """A CRM sync imports contacts in bulk (POST /api/v1/contacts/bulk), one of them for a
+    caller whose missed call is on the operator's live page. The page is told the call changed
+    and its card, drawn again, names the contact: the bulk import left "Create contact" on it
+    (whose form then ended on an error page saying the contact exists) until a reload."""
+    service, _ = console
+    seed = await seed_setup(service)
+    await browser.sign_in(seed.user_token)
+    async with live_socket(browser) as mine:
+        await seed.hook_ok(start("c-1"))
+        await seed.hook_ok(end("c-1", disposition="no_answer"))
+        for _ in range(2):
+            assert (await next_notification(mine))["kind"] in {"ringing", "ended"}
+        [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+        card = f"/console/live/cards/{call['id']}"
+        assert "Create contact" in await browser.page(card)
+
+        imported = await seed.api.ok("POST", "/api/v1/contacts/bulk", {"contacts": [
+            {"name": "Someone else", "phones": ["+74951234567"]},
+            {"name": "Ivan Client", "phones": [CLIENT]},
+        ]}, status=201)
+        assert imported["created"] == 2
+        assert await mine.receive_json(timeout=10) == {"type": "call_changed",
+                                                       "call_id": call["id"]}
+    drawn = await browser.page(card)
+    assert "Ivan Client" in drawn and "Create contact" not in drawn

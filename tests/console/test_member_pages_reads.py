@@ -50,7 +50,8 @@ async def test_member_pages_read_bindings_and_tokens_at_once(
     with counting_reads(store, monkeypatch) as reads:
         html = await browser.page("/console/users")
     assert reads["list_bindings"] == 0 and reads["list_user_tokens"] == 0, reads
-    assert reads["tenant_bindings"] == 1 and reads["live_token_counts"] == 1, reads
+    assert reads["users_bindings"] == 1 and reads["live_token_counts"] == 1, reads
+    assert reads["tenant_bindings"] == 0, reads
     # What the page says is as before: each user's extensions (module by module, by name,
     # each by member id) and live tokens.
     assert "<td>2</td>" in html and "<td>1</td>" in html, html
@@ -58,7 +59,7 @@ async def test_member_pages_read_bindings_and_tokens_at_once(
 
     with counting_reads(store, monkeypatch) as reads:
         html = await browser.page(f"/console/users/{users[0].id}")
-    assert reads["list_bindings"] == 0 and reads["tenant_bindings"] == 1, reads
+    assert reads["list_bindings"] == 0 and reads["users_bindings"] == 1, reads
     expected_here = sorted((f"pbx-{m}", f"{200 + n}") for m in range(MODULES) for n in range(3)
                       if (n + m) % USERS == 0)
     shown = [(module, member) for module, member in expected_here
@@ -86,6 +87,47 @@ async def test_member_pages_read_bindings_and_tokens_at_once(
     assert {m: [(line.user_name, line.extension) for line in lines]
             for m, lines in dial.items()} == expected
     assert len(expected) == MODULES + 1 and all(expected.values())
+
+
+async def test_the_users_list_reaches_every_user_a_page_at_a_time(
+        console: tuple[Service, str], browser: Browser,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tenant may have 10,000 users (tenant_limits.max_users); the list showed the first
+    500 by name, and the rest could not be reached in the console. Its pages, followed by
+    their links, show every user once, with their extensions, each page in the same few
+    reads (the bindings of the page's users only, not every binding of every module)."""
+    service, _ = console
+    seed = await seed_setup(service)
+    store = service.client.app[STORE]
+    assert isinstance(store, QueryReads)
+    tenant = seed.tenant_id
+    users = [await store.create_user(tenant, f"user-{n:03}") for n in range(520)]
+    module = await store.create_module(tenant, NewModule(name="pbx-many", region="RU"))
+    await store.set_bindings(tenant, module.id, {"9519": users[-1].id, "9000": users[0].id})
+    await browser.sign_in(seed.api.secret or "")
+
+    seen: list[str] = []
+    path: str | None = "/console/users"
+    pages = 0
+    while path is not None:
+        with counting_reads(store, monkeypatch) as reads:
+            html = await browser.page(path)
+        assert (reads["list_users"], reads["users_bindings"], reads["live_token_counts"]) \
+            == (1, 1, 1), reads
+        assert reads["tenant_bindings"] == 0, reads
+        seen += [unescape(name) for name in
+                 re.findall(r'<td class="text"><a href="/console/users/[^"]+">([^<]*)</a>', html)]
+        if "user-519" in html:
+            assert '9519 <span class="muted">(pbx-many)</span>' in html, html
+        found = re.search(r'<a href="(\?offset=\d+)">Next users</a>', html)
+        path = "/console/users" + unescape(found.group(1)) if found else None
+        pages += 1
+        assert pages < 10
+    assert sorted(seen) == sorted(["operator", *(u.name for u in users)])
+    assert len(seen) == len(set(seen))
+    # And back: the previous page's link.
+    html = await browser.page("/console/users?offset=200")
+    assert 'href="?offset=0">Previous users</a>' in html
 
 
 async def test_an_operators_calls_page_reads_only_their_own_bindings(

@@ -531,3 +531,28 @@ async def test_a_webhook_body_nested_deeply_is_shown_as_sent(console: tuple[Serv
     detail = await browser.page(f"/console/executions/{newest}")
     assert "provider-secret-4" not in detail
     assert "nested too deeply to mask its credentials: not shown" in detail
+
+
+def duplicate_ids(html: str) -> list[str]:
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    return sorted({i for i in ids if ids.count(i) > 1})
+
+
+async def test_the_module_page_gives_every_menu_its_own_id(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """The bindings table, the unbound extensions table and the loaded members each drew
+    their rows' user menus as m0-user, m1-user...: two elements of one id, so the label "User
+    to bind to 105" named the bindings table's first menu, and the unbound extension's menu
+    had no name for a screen reader (clicking its label focused another menu)."""
+    seed = await builder(console, browser)
+    module = seed.module["id"]
+    await seed.api.ok("PATCH", f"/api/v1/modules/{module}/bindings",
+                      {"bindings": {"101": seed.user["id"]}})
+    await seed.hook_ok(start("u-1", dst="105"))
+    html = await browser.page(f"/console/modules/{module}")
+    assert "User to bind to 105" in html and "User bound to member 101" in html
+    assert duplicate_ids(html) == []
+    with_members = await browser.post_form(f"/console/modules/{module}/load-members", {})
+    html = await with_members.text()
+    assert "Members the provider reports" in html
+    assert duplicate_ids(html) == []

@@ -129,3 +129,10 @@ async def test_a_chunk_broken_after_the_body_began_is_a_prompt_400(
     assert "chunk size" in response.json()["message"]
     assert received.count(b"HTTP/1.") == 1  # one answer
     no_errors_logged(caplog)
+
+
+def test_the_installed_aiohttp_has_what_the_edge_protocol_reads() -> None:
+    """Another aiohttp would run the service on aiohttp's own protocol (plain-text answers to
+    what it cannot parse, logged at start): the pinned one must not."""
+    from runtime import edge_protocol
+    assert edge_protocol.supported()

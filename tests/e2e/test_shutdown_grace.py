@@ -25,8 +25,9 @@ from tests.e2e.conftest import OPERATOR_TOKEN, service_config
 from tests.e2e.test_http_edge import read_until_closed
 
 # aiohttp rounds a wait over 5 s up to a whole second of the loop's clock: at most that much
-# past the grace, and the loaded machine's own slowness.
-MARGIN_SECONDS = 2.5
+# past the grace, and the loaded machine's own slowness (the old code took twice the grace:
+# at least 11 s for the short grace of 5.5 s, 30 s for the default 15 s).
+MARGIN_SECONDS = 4.0
 
 
 async def refused_while(stop: asyncio.Future[None], port: int) -> bool:

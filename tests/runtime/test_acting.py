@@ -23,6 +23,7 @@ from runtime.store import StorageLimitExceeded, Store
 from runtime.store.models import (
     CallFilter,
     CallState,
+    ContactPhone,
     EventEffect,
     Module,
     NewModule,
@@ -642,6 +643,41 @@ async def test_numbers_compare_after_normalisation(world: World) -> None:
         assert fx.activity is not None and fx.activity.contact_id == ivan.id
     assert len(await world.store.list_contacts(world.tenant.id)) == 1
     assert len(await world.store.list_activity(world.tenant.id, ivan.id)) == 3
+
+
+async def test_international_prefix_and_sip_caller_ids_find_the_contact(world: World) -> None:
+    """SIP trunks give the caller as a URI and foreign ones dial with `00`: the same client."""
+    ivan = await world.store.create_contact(world.tenant.id, "Ivan",
+                                            contact_phones(["+7 916 123-45-67"], "RU"))
+    spellings = ["00 7 916 123-45-67", "sip:+79161234567@pbx.example",
+                 '"Ivan" <sip:89161234567@10.0.0.1:5060>;tag=1']
+    for i, spelling in enumerate(spellings):
+        fx = await world.run(event("NotifyStart", src=spelling, call_id=f"u{i}"))
+        assert fx.pushes[0].payload["contact"]["id"] == ivan.id
+        fx = await world.run(record(src=spelling, disposition="no_answer", duration=0,
+                                    call_id=f"u{i}"))
+        assert fx.contact_created is None
+        assert fx.activity is not None and fx.activity.contact_id == ivan.id
+    assert len(await world.store.list_contacts(world.tenant.id)) == 1
+
+
+async def test_a_contact_made_from_a_sip_caller_shows_the_number_not_the_trunk(
+        world: World) -> None:
+    """A missed call from `sip:+7...@trunk`: the new contact is named and numbered
+    +79035550011 (the URI's host is the trunk's, no part of the client's number); the call
+    keeps the caller as given."""
+    caller = "sip:+79035550011@trunk.example;user=phone"
+    fx = await world.run(record(src=caller, disposition="no_answer", duration=0))
+    assert fx.contact_created is not None
+    assert (fx.contact_created.name, fx.contact_created.phone) == ("+79035550011",
+                                                                    "+79035550011")
+    [contact] = await world.store.list_contacts(world.tenant.id)
+    assert (contact.name, contact.phones) == (
+        "+79035550011", (ContactPhone("+79035550011", "+79035550011"),))
+    assert fx.record is not None
+    call = await world.store.get_call(world.tenant.id, fx.record.id)
+    assert call is not None
+    assert (call.client_phone, call.client_phone_normalized) == (caller, "+79035550011")
 
 
 async def test_missed_calls_from_one_number_spelled_differently_make_one_contact(

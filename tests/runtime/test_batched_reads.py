@@ -140,6 +140,42 @@ async def test_a_contact_change_reads_whom_its_calls_rang_in_one_statement(
     assert len(hub.published) == len(expected)  # each user told once a call
 
 
+async def test_a_bulk_import_of_thousands_of_numbers_redraws_their_calls(
+    backend: Backend,
+) -> None:
+    """A bulk contact import names up to 20,000 numbers. They are read a few hundred at a
+    time: as one read, a statement of a subquery a number went past what one compound
+    statement may hold (SQLite: 500 parts), and the import's callers' cards were not redrawn."""
+    from runtime import ids
+    from runtime.acting import ActContext, act
+    from runtime.contract import ParseResult
+
+    store, counter = await counted_store(backend)
+    acme = await store.create_tenant("acme")
+    module = await store.create_module(acme.id, NewModule(name="pbx", region="RU"))
+    alice = await store.create_user(acme.id, "alice")
+    await store.set_bindings(acme.id, module.id, {"101": alice.id})
+    numbers = [f"+7916{n:07d}" for n in range(1_000)]
+    parsed = ParseResult.model_validate({"event": {
+        "event": "notify_start", "direction": "in", "disposition": "unknown",
+        "srcPhone": numbers[-1][1:], "dstPhone": "101", "callId": "c-last"}})
+    context = ActContext(tenant_id=acme.id, module_id=module.id, region="RU",
+                         execution_id=ids.new_id(ids.EXECUTION), now=datetime.now(UTC))
+
+    async def unit(tx: Any) -> Any:
+        return await act(tx, context, parsed)
+
+    effects = await store.write(unit)
+    assert effects.call is not None
+    hub = Hub()
+    await counter.statements()
+
+    await redraw_calls_of(store, cast(Any, hub), acme.id, numbers)
+
+    assert hub.published == [(alice.id, {"type": "call_changed", "call_id": effects.call.id})]
+    assert len(await counter.statements()) <= 10  # a few reads, not one a number
+
+
 async def test_users_are_read_by_one_parameter_however_many(backend: Backend) -> None:
     """`get_users` takes its ids as one parameter: past the 32,766 parameters one statement
     may have (both databases), a module's bound users are still one read, and the tenant's
@@ -196,6 +232,13 @@ async def test_tenant_bindings_and_live_token_counts_stay_in_the_tenant(
     assert await store.live_token_counts(globex.id, [alice.id, eve.id]) == {eve.id: 1}
     assert await store.live_token_counts(acme.id, []) == {}
     assert len(await counter.statements()) == 6  # one statement a read (none for no ids)
+    # A page of users' bindings: theirs only, the tenant's only, in the same order.
+    assert [(b.module_name, b.member_id, b.user_id)
+            for b in await store.users_bindings(acme.id, [bob.id, eve.id, "usr_x"])] == [
+        ("alpha", "2", bob.id), ("zeta", "10", bob.id)]
+    assert await store.users_bindings(globex.id, [alice.id]) == []
+    assert await store.users_bindings(acme.id, []) == []
+    assert len(await counter.statements()) == 2
 
 
 async def test_active_version_numbers_are_the_tenants_in_one_statement(

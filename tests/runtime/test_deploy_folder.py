@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.deploy import FolderError, read_folder
+from runtime.deploy import FolderError, module_fields, read_folder
 
 
 def folder(tmp_path: Path, module_yaml: str) -> Path:
@@ -66,3 +66,24 @@ def test_numbers_yaml_1_1_would_read_in_another_base_stay_the_text_written(
         "pin": "0123", "opensAt": "10:30", "since": "2025-03-04", "trunk": "0x1F",
         "port": 5060, "ratio": 1.5, "offset": -3, "recording": True}
     assert read.module.bindings == {"0101": "anna", "101": "boris", "1_02": "carl"}
+
+
+@pytest.mark.parametrize(("entry", "said"), [
+    ("https://api.example.com/v1", "'https://api.example.com/v1': give the host name only, "
+                                   "without a scheme"),
+    ("api.example.com/v1", "'api.example.com/v1': give the host name only, without a path"),
+])
+def test_an_allowlist_url_is_refused_saying_to_give_the_host_alone(
+        tmp_path: Path, entry: str, said: str) -> None:
+    """deploy said "not a host name: 'https://api.example.com/v1'" where `run` and the API say
+    what to write instead."""
+    module = read_folder(folder(tmp_path, f"name: m\nallowlist: ['{entry}']\n")).module
+    with pytest.raises(FolderError) as refused:
+        module_fields(module)
+    assert str(refused.value) == f"module.yaml: allowlist: {said}"
+
+
+def test_an_allowlist_host_in_capitals_is_stored_in_lowercase(tmp_path: Path) -> None:
+    yaml_text = "name: m\nallowlist: [API.Example.com, api.example.com]\n"
+    module = read_folder(folder(tmp_path, yaml_text)).module
+    assert module_fields(module)["allowlist"] == ["api.example.com"]

@@ -131,6 +131,37 @@ def test_missing_attribute_raises_attribute_error() -> None:
     )
 
 
+def test_an_attribute_set_on_the_scripts_own_function_says_where_to_keep_it() -> None:
+    # A memo on a function (`lookup.cache = {}`) is refused like any write outside the script's
+    # containers and instances; the error must not say the builder's own function is the
+    # sandbox's, and must say what to do instead.
+    outcome = run(script("lookup.cache = {}\nreturn None", top="def lookup(n):\n    return n"))
+    error = outcome["error"]
+    assert (error["type"], error["line"]) == ("TypeError", 5)
+    assert error["message"] == (
+        "line 5: cannot set an attribute of function 'lookup': keep the value in a variable, a "
+        "dict or an instance of a class of the script"
+    )
+    assert "sandbox" not in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "advice"),
+    [
+        ("if type(request.body) == str:\n    pass", "isinstance(value, str) tells a value's "
+                                                   "type"),
+        ("class A:\n    pass\nsetattr(A(), 'x', 1)", "write obj.name = value"),
+        ("open('/tmp/x')", "a script has no files: keep what must last in storage"),
+        ("exit()", "return from the function instead"),
+    ],
+)
+def test_a_builtin_the_sandbox_lacks_says_what_to_write_instead(body: str, advice: str) -> None:
+    error = run(script(body + "\nreturn None"))["error"]
+    assert error["type"] == "NameError"
+    assert "is a Python builtin the sandbox does not offer" in error["message"]
+    assert advice in error["message"], error["message"]
+
+
 def test_a_setting_read_as_an_attribute_says_how_to_read_it() -> None:
     # The platform's scripts read `Namespace.params.data.apiKey`; here settings is a mapping.
     body = """
@@ -367,6 +398,14 @@ def test_request_form_and_json_errors() -> None:
     assert result_of(body, request=empty) == [{}, "the request body is empty, n"]
 
 
+def test_request_form_skips_a_byte_order_mark_as_json_does() -> None:
+    # A sender that writes UTF-8 with a byte order mark (as json() already allows): the first
+    # field is `event`, not "\ufeffevent", so form()["event"] finds it.
+    request = RequestData(body="\ufeffevent=NOTIFY_START&caller_id=79161234567")
+    assert result_of("return request.form()", request=request) == {
+        "event": "NOTIFY_START", "caller_id": "79161234567"}
+
+
 def test_json_nested_deeper_than_the_stack_is_a_value_error() -> None:
     # Any sender can post it (2 KB): json() raised RecursionError, past the script's documented
     # `except ValueError`, and the webhook failed as if the script had recursed.
@@ -523,6 +562,33 @@ def test_settings_read_only_mapping() -> None:
     ]  # fmt: skip
 
 
+def test_settings_query_and_headers_copy_and_merge_like_dicts() -> None:
+    # `settings.copy()` said "settings has no attribute 'copy': read a value as
+    # settings['copy']", and `settings | defaults` was a TypeError: both are what a dict does,
+    # and give a new plain dict the script may change.
+    body = """
+        mine = settings.copy()
+        mine["apiKey"] = "changed"
+        merged = {"base": "https://x", "apiKey": "default"} | settings
+        over = settings | {"flag": False}
+        return [mine, merged, over, request.query.copy(), request.headers.copy(), dict(settings)]
+    """
+    request = RequestData(url="https://svc/hooks/t?a=1", headers=(("X-Sig", "s"),))
+    assert result_of(body, settings={"apiKey": "k1", "flag": True}, request=request) == [
+        {"apiKey": "changed", "flag": True},
+        {"base": "https://x", "apiKey": "k1", "flag": True},
+        {"apiKey": "k1", "flag": False},
+        {"a": "1"}, {"X-Sig": "s"}, {"apiKey": "k1", "flag": True},
+    ]
+
+
+def test_changing_settings_in_place_says_how_to_get_a_copy() -> None:
+    error = run(script("settings.update(a=1)\nreturn None"))["error"]
+    assert (error["type"], error["message"]) == (
+        "AttributeError", "line 2: settings is read-only, so it has no update(): "
+        "settings.copy() or dict(settings) gives a dict to change")
+
+
 # -- output --------------------------------------------------------------------------------------
 
 
@@ -540,6 +606,19 @@ def test_print_and_log_are_captured_with_top_level_output() -> None:
     assert outcome["ok"], outcome
     assert outcome["logs"] == "top level\nin function-1\nlogged {'a': 1}\nno newline"
     assert outcome["logs_truncated"] is False
+
+
+def test_log_takes_the_arguments_print_takes() -> None:
+    # Contract §3: `log` takes arguments like `print`; `flush=True`, a habit from print(),
+    # was a TypeError ("log() got an unexpected keyword argument 'flush'").
+    source = script('log("a", "b", sep="-", end="!\\n", flush=True)\nlog("c", file=None)\n'
+                    'return None')
+    outcome = run(source)
+    assert outcome["ok"], outcome["error"]
+    assert outcome["logs"] == "a-b!\nc\n"
+    refused = run(script("log('x', file=settings)\nreturn None"))["error"]
+    assert (refused["type"], refused["message"]) == (
+        "TypeError", "line 2: log(file=...) is not available in the sandbox")
 
 
 def test_output_beyond_limit_is_dropped_and_script_goes_on() -> None:

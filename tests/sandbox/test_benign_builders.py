@@ -276,9 +276,10 @@ def test_a_megafon_module_written_by_a_builder_answers_every_command(
 def test_a_python_builtin_the_sandbox_does_not_offer_is_named_as_such(name: str) -> None:
     outcome = run(script(f"return {name}"))
     assert outcome["error"]["type"] == "NameError"
-    assert outcome["error"]["message"] == (
+    # (type, setattr and open go on to say what to write instead: test_benign.py)
+    assert outcome["error"]["message"].startswith(
         f"line 2: name '{name}' is not defined ({name!r} is a Python builtin the sandbox does "
-        "not offer: a script has only the builtins the module reference lists, §3.9)")
+        "not offer: a script has only the builtins the module reference lists, §3.9")
 
 
 def test_request_read_by_a_helper_is_told_to_be_passed_on() -> None:
@@ -332,7 +333,7 @@ PAGE = "https://api.example/x"
     (f"fetch({PAGE!r}, verify=False)", "TypeError",
      "fetch() got an unexpected keyword argument 'verify'"),
     ("fetch()", "TypeError", "fetch() missing 1 required positional argument: 'url'"),
-    ("log('x', file=None)", "TypeError", "log() got an unexpected keyword argument 'file'"),
+    ("log('x', colour='red')", "TypeError", "log() got an unexpected keyword argument 'colour'"),
     # Methods named as scripts call them, not "ResponseBuilder.status()", "Storage.set()",
     # "PrintCollector._call_print()".
     ("HttpResponse().status()", "TypeError",

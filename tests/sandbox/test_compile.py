@@ -83,6 +83,38 @@ def test_async_def_says_write_def() -> None:
     assert "fetch() is an ordinary call" in message
 
 
+@pytest.mark.parametrize(
+    ("top", "advice"),
+    [
+        ("import requests", "to call an HTTP API use fetch(url, method=..., headers=..., "
+                            "body=...), which needs no import"),
+        ("import urllib.request", "to call an HTTP API use fetch("),
+        ("from http.client import HTTPSConnection", "to call an HTTP API use fetch("),
+        ("import logging", "to write to the execution log use log(...) or print(...), which "
+                           "need no import"),
+        ("from zoneinfo import ZoneInfo", "for Moscow time use "
+                                          "datetime.timezone(datetime.timedelta(hours=3))"),
+        ("import random", "for a unique id use uuid.uuid4()"),
+        ("import asyncio", "fetch() is an ordinary call: write def, not async def"),
+    ],
+)
+def test_a_module_the_sandbox_lacks_says_what_to_use_instead(top: str, advice: str) -> None:
+    # A builder reaching for the usual library is told the sandbox's way, not only the list
+    # of importable modules.
+    [(line, message)] = problems_of(script("return None", top=top))
+    assert line == 1
+    assert "is not available in the sandbox" in message and advice in message, message
+
+
+def test_a_name_a_module_view_lacks_lists_what_it_offers() -> None:
+    # `from datetime import UTC` (Python 3.11's alias): the import form says what `datetime`
+    # offers, as reading `datetime.UTC` at run time does.
+    [(line, message)] = problems_of(script("return None", top="from datetime import UTC"))
+    assert (line, message) == (1, 'Cannot import "UTC" from "datetime": it is not available in '
+                                  "the sandbox, whose \"datetime\" offers only MAXYEAR, MINYEAR, "
+                                  "date, datetime, time, timedelta, timezone.")
+
+
 def test_await_is_refused() -> None:
     line, message = only_problem(script("x = await fetch('https://a.example')"))
     assert (line, message) == (

@@ -128,6 +128,36 @@ def test_a_wrong_result_fails_mypy_strict(stubs_dir: Path, tmp_path: Path) -> No
     assert 'Extra key "respons" for TypedDict "VoipWebhookParseResult"' in errors, errors
 
 
+COPIES = textwrap.dedent(
+    """
+    from __future__ import annotations
+    from typing import TYPE_CHECKING, Any
+    if TYPE_CHECKING:
+        from voip_runtime_script import *
+
+    DEFAULTS: dict[str, Any] = {"base": "https://api.example.com"}
+
+    def VoipParseWebhookRequest(request: FetchRequest) -> VoipWebhookParseResult:
+        config = DEFAULTS | settings
+        mine = settings.copy()
+        mine["apiKey"] = "x"
+        query: dict[str, str] = request.query.copy() | {"page": "1"}
+        headers: dict[str, str] = request.headers.copy()
+        return {"response": HttpResponse().content([config, mine, query, headers])}
+    """
+)
+
+
+def test_copying_and_merging_settings_and_the_query_type_check(stubs_dir: Path,
+                                                               tmp_path: Path) -> None:
+    # What the sandbox runs (settings.copy(), defaults | settings), the stub must allow:
+    # `Mapping` has neither, so mypy said the script's working code was wrong.
+    script = tmp_path / "copies.py"
+    script.write_text(COPIES)
+    result = mypy_strict(stubs_dir, [script])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_stubs_into_a_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                             ) -> None:
     blocker = tmp_path / "file"

@@ -99,3 +99,45 @@ async def test_operator_pages(tab: Tab, console: tuple[Service, str]) -> None:
     problems += await audit(tab, f"/console/contacts/{contact['id']}", "contact-page")
     print("\n".join(problems))
     assert problems == []
+
+
+async def test_admin_pages(tab: Tab, console: tuple[Service, str]) -> None:
+    """The users list with its pages, a user, the builder's contact page with its tools open,
+    the sign-in page for a form that was not sent, and a form given back what was typed."""
+    from runtime.typedefs import STORE
+
+    service, _ = console
+    seed = await seed_setup(service)
+    store = service.client.app[STORE]
+    for n in range(201):
+        await store.create_user(seed.tenant_id, f"Пользователь {n:03}")
+    contact = await seed.api.ok("POST", "/api/v1/contacts",
+                                {"name": "Ольга", "phones": ["+79161234567"]}, status=201)
+    await seed.api.ok("POST", "/api/v1/contacts",
+                      {"name": "Olga home", "phones": ["+74951234567"]}, status=201)
+    problems: list[str] = []
+    problems += await audit(tab, "/console/sign-in?unsent=1&next=%2Fconsole%2Fusers",
+                            "sign-in-unsent")
+    await tab.sign_in(seed.api.secret or "")
+    problems += await audit(tab, "/console/users", "users")
+    problems += await audit(tab, "/console/users?offset=200", "users-page-2")
+    problems += await audit(tab, f"/console/users/{seed.user['id']}", "user")
+    await tab.goto(f"/console/contacts/{contact['id']}")
+    await tab.page.get_by_text("Edit, merge or delete this contact").click()
+    results = await Axe().run(tab.page)
+    problems += [f"contact-tools: {v['id']}" for v in results.response["violations"]
+                 if v.get("impact") in BLOCKING]
+    # A form sent after the session ended, given back after signing in again.
+    await tab.page.get_by_label("Name", exact=True).fill("Ольга Петровна")
+    await tab.page.context.clear_cookies()
+    await tab.page.get_by_role("button", name="Save").click()
+    await tab.page.get_by_label("API key or user token").fill(seed.api.secret or "")
+    await tab.page.get_by_role("button", name="Sign in").click()
+    await expect(tab.page.locator(".kept-form")).to_be_visible()
+    results = await Axe().run(tab.page)
+    problems += [f"kept-form: {v['id']}" for v in results.response["violations"]
+                 if v.get("impact") in BLOCKING]
+    await tab.shot("axe-kept-form")
+    print("\n".join(problems))
+    assert problems == []
+    assert tab.errors == []

@@ -102,7 +102,7 @@ async def test_completion_offers_the_contract(tab: Tab, console: tuple[Service, 
     labels = await offered(tab, PARSE, "storage.", "delete")
     assert set(labels) == {"get", "set", "delete"}
     labels = await offered(tab, PARSE, "settings.", "items")
-    assert set(labels) == {"get", "items", "keys", "values"}
+    assert set(labels) == {"copy", "get", "items", "keys", "values"}
     labels = await offered(tab, PARSE + "kind = req.body.", "st", "strip")
     assert "strip" in labels and "startswith" in labels
 

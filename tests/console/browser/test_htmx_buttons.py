@@ -91,3 +91,34 @@ async def test_a_slow_run_says_it_is_running_and_runs_once(
     assert len(runs) == 1
     await expect(box).to_contain_text("Connection works")
     assert tab.errors == []
+
+
+async def test_a_run_the_network_lost_says_so(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    """The connection dropped under a button's request (no answer at all): its box said the
+    script "is running…" for ever. It says the service could not be reached, and the button
+    works again once the network is back."""
+    service, _ = console
+    page = tab.page
+    seed = await seed_setup(service)
+    await tab.sign_in(seed.api.secret or "")
+    await tab.goto(f"/console/modules/{seed.module['id']}")
+    await page.route("**/test-connection", lambda route: route.abort("internetdisconnected"))
+    await page.route("**/load-members", lambda route: route.abort("connectionreset"))
+    box = page.locator("#test-result")
+    await page.get_by_role("button", name="Test connection").click()
+    await expect(box.get_by_role("alert")).to_contain_text(
+        "Test connection did not run: the service could not be reached")
+    members = page.locator("#members-result")
+    await page.get_by_role("button", name="Load members").click()
+    await expect(members.get_by_role("alert")).to_contain_text(
+        "Load members did not run: the service could not be reached")
+    await expect(page.locator("#members-status")).to_contain_text("did not run")
+
+    await page.unroute("**/test-connection")
+    await page.get_by_role("button", name="Test connection").click()
+    await expect(box).to_contain_text("Connection works")
+    # (htmx logs each request that got no answer as an error: those two, and nothing else.)
+    tab.errors[:] = [e for e in tab.errors if e not in {"htmx:afterRequest", "htmx:sendError"}
+                     and "ERR_INTERNET_DISCONNECTED" not in e and "ERR_CONNECTION_RESET" not in e]
+    assert tab.errors == []

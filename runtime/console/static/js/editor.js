@@ -20,7 +20,6 @@ const host = document.getElementById("editor");
 const statusLine = document.getElementById("editor-status");
 const problemsList = document.getElementById("problems");
 const draftKey = `vr-draft:${moduleId}`;
-const users = JSON.parse(cfg.users || "{}");
 let savedText = textarea.value;
 let draftTimer = null;
 
@@ -286,6 +285,7 @@ const composeFields = document.getElementById("compose-fields");
 const storedFields = document.getElementById("stored-fields");
 const executionSelect = document.getElementById("req-execution");
 const resultBox = document.getElementById("run-result");
+const runSummary = document.getElementById("run-summary");
 
 function requestMode() { return document.querySelector('input[name="req-mode"]:checked').value; }
 function syncMode() {
@@ -363,16 +363,31 @@ async function run() {
     };
   }
   const mine = ++runs;
+  runSummary.textContent = "Running the dry run…";
   resultBox.replaceChildren(el("p", {}, "Running…"));
   const { status, data } = await postJSON(`/console/modules/${moduleId}/dry-run`, body);
   if (mine !== runs) return; // a newer dry run is on its way; its report is the one shown
   if (status !== 200) {
     const why = (data && data.message) || `HTTP ${status}`;
+    runSummary.textContent = "";  // the refusal below is an alert: said once
     resultBox.replaceChildren(el("p", { class: "error", role: "alert" }, status === 0 ? `Dry run did not run: ${why}` : `Dry run refused: ${why}`,
       ...(status === 401 ? signInAgain() : [])));
     return;
   }
   renderReport(data, runDraft);
+  runSummary.textContent = summaryOf(data);
+}
+
+// What a screen reader is told of a run: the outcome, how long, where it failed, whether the
+// outcome of a replayed request would change. The report itself follows the Run button.
+function summaryOf(report) {
+  const parts = [`Dry run: ${report.outcome}, ${report.duration_ms} ms`];
+  if (report.limit) parts.push(`stopped by the ${report.limit} limit`);
+  const error = report.error;
+  if (error) parts.push(`${error.type || "error"}${error.line ? ` at line ${error.line}` : ""}`);
+  const c = report.comparison;
+  if (c) parts.push(c.outcome_changed ? `the outcome would change from ${c.outcome_before}` : "the outcome would not change");
+  return `${parts.join("; ")}. The report follows the Run button.`;
 }
 document.getElementById("btn-run").addEventListener("click", run);
 
@@ -390,7 +405,8 @@ function effectLines(effects, report) {
   if (record) items.push(`Call record: ${record.created ? "a new call" : "updates the call"} (${record.state_after})`);
   if (effects.activity) items.push(`Activity entry: ${effects.activity.action}`);
   if (effects.contact_created) items.push(`New contact: ${effects.contact_created.name} (${effects.contact_created.phone})`);
-  for (const n of effects.notifications || []) items.push(`Notify ${users[n.user_id] || n.user_id}: ${n.kind}`);
+  const names = report.user_names || {};
+  for (const n of effects.notifications || []) items.push(`Notify ${names[n.user_id] || n.user_id}: ${n.kind}`);
   for (const w of effects.storage || []) items.push(`Storage: ${w.op} ${w.key}`);
   for (const f of report.fetches || []) items.push(`fetch: ${f.method || ""} ${f.url || ""} ${f.status ?? f.error ?? ""}`);
   if (report.reply) items.push(`HTTP reply: ${report.reply.status}${report.reply.body ? ` “${report.reply.body.slice(0, 200)}”` : ""}`);
