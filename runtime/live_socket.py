@@ -30,7 +30,7 @@ from aiohttp import WSMsgType, web
 
 from runtime.errors import ApiError
 from runtime.hub import Credential, EndReason, Subscription
-from runtime.live_send import ClientStalled, LiveSender
+from runtime.live_send import ClientStalled, LiveSender, LiveSocketResponse
 from runtime.store import Store
 from runtime.store.errors import StoreError, storage_unavailable
 from runtime.store.models import Notification, User, to_json
@@ -80,7 +80,7 @@ async def serve_opened(request: web.Request, access: LiveAccess) -> web.WebSocke
     user = access.user
     # aiohttp's heartbeat: a ping every `live_heartbeat_seconds`, and a peer silent for half
     # of that after one is closed (the reader below then ends and the place is given back).
-    socket = web.WebSocketResponse(heartbeat=request.app[CONFIG].live_heartbeat_seconds)
+    socket = LiveSocketResponse(heartbeat=request.app[CONFIG].live_heartbeat_seconds)
     await socket.prepare(request)
     # Every send and the close bounded: a client may stop reading (runtime/live_send.py).
     sender = LiveSender(request, socket)

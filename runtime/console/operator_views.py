@@ -121,7 +121,10 @@ async def operator_calls(request: web.Request, session: Session, *, phone: str |
                                                stored.client_phone):
             continue
         found_calls[stored.id] = stored
-    return sorted(found_calls.values(), key=lambda c: c.created_at, reverse=True)[:limit]
+    # The store's order (created_at, then id): by created_at alone, calls of one millisecond
+    # kept the order of the list each was found in, unlike the builder's page, and a page
+    # boundary between them could show one twice and skip the other.
+    return sorted(found_calls.values(), key=lambda c: (c.created_at, c.id), reverse=True)[:limit]
 
 
 async def answered_by(request: web.Request, tenant_id: str, calls: Iterable[Call]

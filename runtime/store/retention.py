@@ -386,13 +386,15 @@ class UsageReads:
             "SELECT e.id, e.module_id, e.created_at, e.error FROM executions e "
             "JOIN usage_cursor c ON c.module_id = e.module_id JOIN modules m ON m.id = "
             "e.module_id WHERE m.tenant_id = $1 AND e.created_at >= c.rolled_to AND "
-            "e.outcome <> 'ok' ORDER BY e.created_at", [tenant_id])
+            "e.outcome <> 'ok' ORDER BY e.created_at, e.id", [tenant_id])
         tail_errors += await self._port.all(
             "SELECT e.id, e.module_id, e.created_at, e.error FROM executions e "
             "JOIN modules m ON m.id = e.module_id WHERE m.tenant_id = $1 AND NOT EXISTS "
             "(SELECT 1 FROM usage_cursor c WHERE c.module_id = m.id) AND e.created_at >= $2 "
-            "AND e.outcome <> 'ok' ORDER BY e.created_at", [tenant_id, d.time_in(day)])
-        for r in tail_errors:  # oldest first: the newest wins
+            "AND e.outcome <> 'ok' ORDER BY e.created_at, e.id", [tenant_id, d.time_in(day)])
+        # Oldest first, ties in the order they were made (ids, as the roll-up reads them): the
+        # newest wins.
+        for r in tail_errors:
             failing = health.get(r["module_id"])
             if failing is not None:
                 error = r["error"]

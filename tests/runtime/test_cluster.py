@@ -54,6 +54,19 @@ async def received(subscription: Subscription, timeout: float = 5) -> dict[str, 
     return await asyncio.wait_for(subscription.queue.get(), timeout)
 
 
+async def caught_up(a: Node, b: Node) -> None:
+    """Wait until B has heard every change A committed so far. PostgreSQL sends a listener
+    its notifications in the order their transactions committed, over both channels of its one
+    connection, so a live message A relays now reaches B after them all (a fixed pause was a
+    guess a loaded machine could outlast, B then dropping the entry the test had just read)."""
+    probe = b.hub.subscribe("usr_probe")
+    try:
+        await a.hub.publish("usr_probe", {"type": "probe"})
+        assert await received(probe) == {"type": "probe"}
+    finally:
+        b.hub.unsubscribe(probe)
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
@@ -148,13 +161,13 @@ async def test_any_committed_module_change_invalidates_every_node(
     module = await a.store.create_module(tenant.id, NewModule(name="m", region="RU"))
     version = await a.store.add_version(tenant.id, module.id, "v1")
     assert version is not None
-    await asyncio.sleep(0.3)  # the announcements of these changes have reached B
+    await caught_up(a, b)  # the announcements of these changes have reached B
     cached = await b.modules.by_token(module.webhook_token)
     assert cached is not None and cached.version == version
 
     # A rolled-back change says nothing (NOTIFY is transactional): B keeps its entry.
     await a.store.dry_run(lambda tx: tx.add_version(tenant.id, module.id, "dry"))
-    await asyncio.sleep(0.3)
+    await caught_up(a, b)
     assert await b.modules.by_token(module.webhook_token) is cached
 
     v2 = await a.store.add_version(tenant.id, module.id, "v2")
@@ -163,7 +176,7 @@ async def test_any_committed_module_change_invalidates_every_node(
         entry = await b.modules.by_token(module.webhook_token)
         return entry is not None and entry.version == v2
 
-    await eventually(b_serves_v2, 1.0)
+    await eventually(b_serves_v2)
     # Bindings count as a change too, and so does a writer that is no node at all.
     user = await a.store.create_user(tenant.id, "alice")
     await b.modules.by_token(module.webhook_token)
@@ -178,7 +191,7 @@ async def test_any_committed_module_change_invalidates_every_node(
     async def b_forgot() -> bool:
         return module.id not in b.modules._token_of
 
-    await eventually(b_forgot, 1.0)
+    await eventually(b_forgot)
 
 
 async def test_the_listener_reconnects_and_forgets_what_it_may_have_missed(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tracemalloc
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -162,10 +163,49 @@ def test_run_with_a_request_carrying_lone_surrogates(tmp_path: Path) -> None:
                     "body": "ét\ufffd"}
 
 
+class _Timer:
+    def __init__(self, when: float, callback: Callable[[], object]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _Clock:
+    """The loop as WatchedConnection uses it (time, call_at), on a clock the test moves: each
+    timer fires at the instant it was set for, however late a loaded machine would have run it
+    (with the real loop's clock, a test stalled 50 ms past a sleep saw the next deadline pass
+    too, and a connection closed that should still have been open)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._timers: list[_Timer] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> _Timer:
+        timer = _Timer(when, callback)
+        self._timers.append(timer)
+        return timer
+
+    def advance_to(self, moment: float) -> None:
+        """Run the timers due by `moment` in the order they are due (re-armed ones too)."""
+        while due := [t for t in self._timers if not t.cancelled and t.when <= moment]:
+            timer = min(due, key=lambda t: t.when)
+            self._timers.remove(timer)
+            self.now = max(self.now, timer.when)
+            timer.callback()
+        self.now = moment
+
+
 class _Transport:
     """What WatchedConnection asks of a transport, and whether it was closed."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
         self.closed_at: float | None = None
 
     def is_closing(self) -> bool:
@@ -178,7 +218,7 @@ class _Transport:
         return 0
 
     def close(self) -> None:
-        self.closed_at = asyncio.get_running_loop().time()
+        self.closed_at = self.clock.time()
 
     def abort(self) -> None:
         self.close()
@@ -197,51 +237,49 @@ class _Request:
         self.content = _Content(eof)
 
 
-def watched(header_seconds: float, body_seconds: float) -> tuple[WatchedConnection, _Transport]:
+def watched(header_seconds: float, body_seconds: float
+            ) -> tuple[WatchedConnection, _Transport, _Clock]:
     connection = WatchedConnection(asyncio.Protocol(), Deadlines(header_seconds, body_seconds))
-    transport = _Transport()
+    clock = _Clock()
+    connection._loop = cast(asyncio.AbstractEventLoop, clock)
+    transport = _Transport(clock)
     connection.connection_made(cast(asyncio.Transport, transport))
-    return connection, transport
+    return connection, transport, clock
 
 
 async def test_a_restarted_header_clock_cuts_at_its_own_deadline_not_the_first() -> None:
     # One timer serves the clocks: the first request's header deadline passes while the next
     # request's headers are still within theirs, and only those decide.
-    loop = asyncio.get_running_loop()
-    connection, transport = watched(header_seconds=0.3, body_seconds=5)
-    started = loop.time()
+    connection, transport, clock = watched(header_seconds=0.3, body_seconds=5)
     connection.data_received(b"GET / HTTP/1.1\r\n")
     connection.request_began(cast(web.BaseRequest, _Request(eof=True)))
     connection.request_ended()
-    await asyncio.sleep(0.15)
-    restarted = loop.time()
+    clock.advance_to(0.15)
     connection.data_received(b"GET /next HTTP/1.1\r\n")  # and no more: too slow
-    await asyncio.sleep(0.25)  # past the first deadline, within the second
+    clock.advance_to(0.4)  # past the first deadline, within the second
     assert transport.closed_at is None
-    await asyncio.sleep(0.4)
-    assert transport.closed_at is not None
-    assert transport.closed_at - restarted >= 0.3 - 0.002
-    assert transport.closed_at - started > 0.3 + 0.1
+    clock.advance_to(0.8)
+    assert transport.closed_at == pytest.approx(0.15 + 0.3)
     connection.connection_lost(None)
 
 
 async def test_a_body_clock_sooner_than_the_header_clock_is_kept() -> None:
     # The timer waits for the header deadline; a body deadline before it re-makes the timer.
-    connection, transport = watched(header_seconds=5, body_seconds=0.1)
+    connection, transport, clock = watched(header_seconds=5, body_seconds=0.1)
     connection.data_received(b"POST / HTTP/1.1\r\n")
     connection.request_began(cast(web.BaseRequest, _Request(eof=False)))
     connection.request_ended()  # answered before the body came: its clock keeps running
-    await asyncio.sleep(0.1 + BODY_GRACE_SECONDS + 0.5)
-    assert transport.closed_at is not None
+    clock.advance_to(0.1 + BODY_GRACE_SECONDS + 0.5)
+    assert transport.closed_at == pytest.approx(0.1 + BODY_GRACE_SECONDS)
     connection.connection_lost(None)
 
 
 async def test_stopped_clocks_cut_nothing() -> None:
-    connection, transport = watched(header_seconds=0.1, body_seconds=0.05)
+    connection, transport, clock = watched(header_seconds=0.1, body_seconds=0.05)
     connection.data_received(b"GET / HTTP/1.1\r\n")
     connection.request_began(cast(web.BaseRequest, _Request(eof=True)))
     connection.request_ended()
-    await asyncio.sleep(0.1 + BODY_GRACE_SECONDS + 0.3)
+    clock.advance_to(0.1 + BODY_GRACE_SECONDS + 0.3)
     assert transport.closed_at is None
     connection.connection_lost(None)
 

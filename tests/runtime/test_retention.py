@@ -228,6 +228,28 @@ async def test_module_health_counts_webhooks_failures_and_the_last_error(store: 
     await check()
 
 
+async def test_the_last_error_of_one_millisecond_is_the_failure_made_last(store: Store) -> None:
+    """Two webhooks failing in the same millisecond (a burst to a broken module): the last
+    error is the one made last, by id (creation order, every listing's tie-breaker), not
+    whichever the database read last, which for the log's tail was the order the rows were
+    stored in (the later-made one can commit first)."""
+    acme, module = await tenant_with_module(store, "acme")
+    at = NOW - timedelta(minutes=5)
+    made_first = execution(module, at, outcome=ExecutionOutcome.ERROR)
+    made_last = execution(module, at, outcome=ExecutionOutcome.LIMIT)
+    assert made_first.id < made_last.id
+    await record(store, [made_last])
+    await record(store, [made_first])
+
+    async def last_error_id() -> str | None:
+        last_error = (await store.module_health(acme.id, NOW))[module.id].last_error
+        return None if last_error is None else last_error.execution_id
+
+    assert await last_error_id() == made_last.id  # from the log alone
+    await Pruner(store, config(), clock=lambda: NOW + timedelta(hours=1)).run_pass()
+    assert await last_error_id() == made_last.id  # rolled up
+
+
 async def test_two_nodes_never_prune_at_once_postgres(backend: Backend) -> None:
     if backend.name != "postgres":
         pytest.skip("SQLite is one node")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from runtime.store import health as health_module
 from runtime.store.errors import StoreClosed
 from runtime.store.health import StorageHealth
 from runtime.store.sqlite import SqliteStore
@@ -40,19 +41,41 @@ class Database:
             raise StoreClosed("the store is closed")
 
 
+class Clock:
+    """The health's monotonic clock, moved by the test: "nothing told it for this long" is
+    what the test says, not what a loaded machine makes of a pause (a stall of 50 ms between
+    two checks made the second one probe too)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(health_module, "time", clock)
+    return clock
+
+
 async def test_an_idle_node_notices_the_database_gone_and_back(
-        caplog: pytest.LogCaptureFixture) -> None:
-    health = StorageHealth(settle_seconds=0, probe_after_seconds=0.05, probe_timeout_seconds=0.5)
+        caplog: pytest.LogCaptureFixture, clock: Clock) -> None:
+    health = StorageHealth(settle_seconds=0, probe_after_seconds=0.05, probe_timeout_seconds=5)
     database = Database()
     await health.refresh(database.probe)
     assert database.asked == 0  # just started: nothing to ask yet
-    await asyncio.sleep(0.06)
+    clock.advance(0.06)
     with caplog.at_level(logging.WARNING, logger="runtime.storage"):
         await health.refresh(database.probe)
         assert database.asked == 1 and health.available
 
         database.mode = "down"
-        await asyncio.sleep(0.06)
+        clock.advance(0.06)
         await health.refresh(database.probe)
         assert health.state == "unavailable" and health.cause == "disk I/O error"
         assert health.refused_writes == 0  # a probe is no write
@@ -60,7 +83,7 @@ async def test_an_idle_node_notices_the_database_gone_and_back(
         assert database.asked == 2
 
         database.mode = "up"
-        await asyncio.sleep(0.06)
+        clock.advance(0.06)
         await health.refresh(database.probe)
         assert health.available and health.cause is None
     messages = [r.getMessage() for r in caplog.records]
@@ -79,14 +102,15 @@ async def test_a_database_that_does_not_answer_is_unavailable() -> None:
     assert health.cause == "the database did not answer within 0.1 s"
 
 
-async def test_concurrent_checks_share_one_probe_and_writes_spare_it() -> None:
+async def test_concurrent_checks_share_one_probe_and_writes_spare_it(clock: Clock) -> None:
     health = StorageHealth(settle_seconds=0, probe_after_seconds=0.2)
     database = Database()
-    await asyncio.sleep(0.21)
+    clock.advance(0.21)
     await asyncio.gather(*(health.refresh(database.probe) for _ in range(20)))
     assert database.asked == 1
     for _ in range(5):  # a busy node: its writes tell the state, nothing is probed
-        await health.watch(asyncio.sleep(0.05))
+        clock.advance(0.05)
+        await health.watch(asyncio.sleep(0))
         await health.refresh(database.probe)
     assert database.asked == 1
 

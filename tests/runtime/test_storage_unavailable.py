@@ -13,11 +13,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from runtime.store import health as health_module
 from runtime.store.errors import StorageUnavailable, StoreError, storage_unavailable
 from runtime.store.health import StorageHealth
 from runtime.store.postgres import PostgresStore, map_error  # the backend's own seam
 from tests.e2e.crash_support import free_port
 from tests.pg import postgres_url
+from tests.runtime.test_storage_probe import Clock
 
 
 def sqlite_error(path: str, sql: str) -> sqlite3.Error:
@@ -93,7 +95,12 @@ async def test_postgres_read_only_is_unavailable_and_unique_violation_is_not() -
         await conn.close()
 
 
-async def test_health_logs_each_change_of_state_once(caplog: pytest.LogCaptureFixture) -> None:
+async def test_health_logs_each_change_of_state_once(caplog: pytest.LogCaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The settling time on the test's clock: a machine stalled 0.3 s after a refusal made
+    # the commit "among refusals" end the outage.
+    clock = Clock()
+    monkeypatch.setattr(health_module, "time", clock)
     health = StorageHealth(settle_seconds=0.3)
     caplog.set_level(logging.INFO, "runtime.storage")
 
@@ -113,7 +120,7 @@ async def test_health_logs_each_change_of_state_once(caplog: pytest.LogCaptureFi
     assert not health.available
     with pytest.raises(StorageUnavailable):
         await health.watch(refused())
-    await asyncio.sleep(0.4)
+    clock.advance(0.4)
     assert await health.watch(committed()) == "done"
     assert await health.watch(committed()) == "done"
     assert health.available and health.cause is None and health.outages == 1

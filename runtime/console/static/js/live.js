@@ -82,6 +82,24 @@ function showEmptyStates() {
 
 const asked = new Map(); // call id -> the number of the latest request for its card
 let requests = 0;
+// Call id -> when its latest notification came here (cards drawn with the page: 0). The server
+// sends them in the order it stored them, the order a reload draws the calls in, newest first.
+const arrived = new Map();
+let arrivals = 0;
+
+// A card new to its list goes where its call's latest notification puts it, not on top: the
+// cards of calls ringing or ending together are asked for at once, and one answered late went
+// above the newer calls (a reload then drew another order, and trimEnded cut another card).
+function place(list, card) {
+  const mine = arrived.get(card.dataset.callId) || 0;
+  for (const other of list.children) {
+    if (other.matches("li.call-card") && (arrived.get(other.dataset.callId) || 0) <= mine) {
+      list.insertBefore(card, other);
+      return;
+    }
+  }
+  list.append(card);
+}
 
 async function fetchCard(callId) {
   let response;
@@ -141,9 +159,9 @@ async function refreshCard(callId) {
   if (existing) {
     refocus = carryInput(existing, card);
     if (existing.parentElement === list) existing.replaceWith(card);
-    else { existing.remove(); list.prepend(card); }
+    else { existing.remove(); place(list, card); }
   } else {
-    list.prepend(card);
+    place(list, card);
   }
   if (refocus) refocus.focus();
   trimEnded();
@@ -335,6 +353,7 @@ function onNotification(message) {
   if (!call || !call.id) return;
   if (message.missed) noteMissed(message, call, payload.contact);
   else if (message.kind === "ringing" && call.direction !== "out") alertIncoming(call, payload.contact);
+  arrived.set(call.id, ++arrivals);
   refreshCard(call.id);
 }
 
