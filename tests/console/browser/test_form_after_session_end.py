@@ -6,11 +6,13 @@ them instead of filling fields that may mean something else now."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from playwright.async_api import Page, expect
 
 from tests.console.browser.conftest import Tab
 from tests.e2e.conftest import Service
-from tests.e2e.helpers import CLIENT, seed_setup, start
+from tests.e2e.helpers import CLIENT, SeedSetup, seed_setup, start
 
 NAME = "Ольга Петрова-Водкина «дача»"
 PHONES = f"{CLIENT}\n8 (495) 123-45-67"
@@ -37,17 +39,24 @@ async def sign_in_again(page: Page, credential: str) -> None:
     await page.get_by_role("button", name="Sign in").click()
 
 
-async def test_a_contact_form_sent_after_the_session_ended_keeps_what_was_typed(
-        tab: Tab, console: tuple[Service, str]) -> None:
-    service, _ = console
-    page = tab.page
+async def editing_a_contact(tab: Tab, service: Service) -> tuple[SeedSetup, dict[str, Any], str]:
+    """A builder signed in with the contact Olga's edit form open: (the tenant, Olga, the
+    builder's key)."""
     seed = await seed_setup(service)
     olga = await seed.api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": [CLIENT]},
                              status=201)
     key = seed.api.secret or ""
     await tab.sign_in(key)
     await tab.goto(f"/console/contacts/{olga['id']}")
-    await page.get_by_text("Edit, merge or delete this contact").click()
+    await tab.page.get_by_text("Edit, merge or delete this contact").click()
+    return seed, olga, key
+
+
+async def test_a_contact_form_sent_after_the_session_ended_keeps_what_was_typed(
+        tab: Tab, console: tuple[Service, str]) -> None:
+    service, _ = console
+    page = tab.page
+    seed, olga, key = await editing_a_contact(tab, service)
     await page.get_by_label("Name", exact=True).fill(NAME)
     await page.get_by_label("Phone numbers, one per line").fill(PHONES)
 
@@ -137,13 +146,7 @@ async def test_a_form_refused_once_then_sent_after_the_session_ended(
     to the contact's page, with the values in its form."""
     service, _ = console
     page = tab.page
-    seed = await seed_setup(service)
-    olga = await seed.api.ok("POST", "/api/v1/contacts", {"name": "Olga", "phones": [CLIENT]},
-                             status=201)
-    key = seed.api.secret or ""
-    await tab.sign_in(key)
-    await tab.goto(f"/console/contacts/{olga['id']}")
-    await page.get_by_text("Edit, merge or delete this contact").click()
+    _, olga, key = await editing_a_contact(tab, service)
     await page.get_by_label("Phone numbers, one per line").fill("not a number")
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#edit-error")).to_contain_text("is not a phone number")
