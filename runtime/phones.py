@@ -75,13 +75,14 @@ def candidates(text: str, region: str) -> list[str]:
     of all, where the region's own prefix did not read them. A SIP or tel URI is read by its
     user part.
     """
-    uri = URI_USER.search(text)
+    # (The containment tests spare the common `+digits` and digits the regular expressions.)
+    uri = URI_USER.search(text) if ":" in text else None
     if uri is not None:
         user = uri.group(2).strip()
         readings = candidates(user, region) if user else []
         # tel: as written first: the library honours its phone-context
         return [text, *readings] if uri.group(1).lower() == "tel" else readings
-    address = ADDRESS_USER.fullmatch(text)
+    address = ADDRESS_USER.fullmatch(text) if "@" in text else None
     if address is not None:
         return candidates(address.group(1), region)
     if "+" in text:  # never digits only, whatever the formatting: read as written
@@ -110,6 +111,7 @@ def contact_number(raw: str, normalized: str) -> str:
     the provider gave it, except a SIP or tel URI or a user@host address, whose host and
     parameters are the trunk's and no part of the client's number: then its E.164 form."""
     text = raw.strip()
-    if URI_USER.search(text) is not None or ADDRESS_USER.fullmatch(text) is not None:
+    if (":" in text and URI_USER.search(text) is not None) or (
+            "@" in text and ADDRESS_USER.fullmatch(text) is not None):
         return normalized
     return raw
