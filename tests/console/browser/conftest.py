@@ -35,7 +35,7 @@ HOW_TO_RUN = ("browser tests need Debian's Chromium at /usr/bin/chromium (or CON
 
 try:
     from playwright.async_api import Browser as PwBrowser
-    from playwright.async_api import ConsoleMessage, Page, async_playwright
+    from playwright.async_api import ConsoleMessage, Page, async_playwright, expect
 except ImportError:  # pragma: no cover - dev extras missing
     async_playwright = None  # type: ignore[assignment]
 
@@ -155,3 +155,9 @@ async def signed_in_builder(tab: Tab, service: Service, *webhooks: dict[str, Any
         await seed.hook_ok(webhook)
     await tab.sign_in(seed.api.secret or "")
     return seed
+
+
+async def open_editor(tab: Tab, seed: SeedSetup) -> None:
+    """The seeded module's editor on `tab`, once its code editor is drawn."""
+    await tab.goto(f"/console/modules/{seed.module['id']}/editor")
+    await expect(tab.page.locator(".cm-editor")).to_be_visible()

@@ -9,7 +9,7 @@ import json
 from playwright.async_api import Dialog, Route, expect
 
 from runtime.operations.caps import source_quota_reached
-from tests.console.browser.conftest import Tab, signed_in_builder
+from tests.console.browser.conftest import Tab, open_editor, signed_in_builder
 from tests.console.browser.test_builder_journey import type_script
 from tests.console.scripts import BROKEN_SCRIPT, FORM_SCRIPT
 from tests.e2e.conftest import Service
@@ -23,8 +23,7 @@ async def test_an_ended_session_is_not_a_problem_of_the_script(
     service, _ = console
     page = tab.page
     seed = await signed_in_builder(tab, service)
-    await tab.goto(f"/console/modules/{seed.module['id']}/editor")
-    await expect(page.locator(".cm-editor")).to_be_visible()
+    await open_editor(tab, seed)
     await type_script(tab, BROKEN_SCRIPT)
     await page.get_by_role("button", name="Check", exact=True).click()
     await expect(page.locator("#problems li")).to_have_count(2)
@@ -58,8 +57,7 @@ async def test_no_answer_is_said_and_leaves_nothing_waiting(
     service, _ = console
     page = tab.page
     seed = await signed_in_builder(tab, service)
-    await tab.goto(f"/console/modules/{seed.module['id']}/editor")
-    await expect(page.locator(".cm-editor")).to_be_visible()
+    await open_editor(tab, seed)
 
     async def no_answer(route: Route) -> None:
         await route.abort("connectionrefused")
@@ -85,8 +83,7 @@ async def test_a_stored_request_that_cannot_be_shown_says_why(
     service, _ = console
     page = tab.page
     seed = await signed_in_builder(tab, service, start())
-    await tab.goto(f"/console/modules/{seed.module['id']}/editor")
-    await expect(page.locator(".cm-editor")).to_be_visible()
+    await open_editor(tab, seed)
     await page.get_by_label("a stored execution's request").check()
     stored = page.locator("#stored-request")
     await page.get_by_label("Stored execution", exact=True).select_option(index=1)
@@ -109,8 +106,7 @@ async def test_save_and_activate_past_a_limit_says_so_and_asks_nothing(
     service, _ = console
     page = tab.page
     seed = await signed_in_builder(tab, service)
-    await tab.goto(f"/console/modules/{seed.module['id']}/editor")
-    await expect(page.locator(".cm-editor")).to_be_visible()
+    await open_editor(tab, seed)
     dialogs: list[str] = []
 
     async def dismiss(dialog: Dialog) -> None:
