@@ -51,6 +51,11 @@ Choices that are ours (the contract is silent), kept here:
   notifies no one); NotifyOutEnd to the user bound to srcPhone and, like NotifyEnd, every user
   notified of this call (an outgoing call transferred to a colleague ends for them too,
   whichever phone the end names).
+- An ended call's disposition is final: another end event for it (other numbers, so not a
+  repeat: the phone that transferred the call away, a leg of a group ringing) is stored as
+  applied and tells anyone notified who was not yet told of the end, but leaves the
+  disposition as the first end or the call record set it (filling it in only when that was
+  Unknown); a call record still corrects it.
 - A NotifyAnswer after the end (late) fills in who answered only when no answer event said it
   before and the call's final disposition is Answered or Unknown: a call that ended
   'no_answer' (or busy, ...) stays answered by nobody. A notification's payload shows
@@ -129,6 +134,7 @@ _IN, _OUT = CallDirection.In, CallDirection.Out
 _RINGING, _ANSWERED, _ENDED = CallState.RINGING, CallState.ANSWERED, CallState.ENDED
 _NOTIFY_ANSWER, _NOTIFY_END = WebhookEvent.NotifyAnswer, WebhookEvent.NotifyEnd
 _NOTIFY_OUT_END = WebhookEvent.NotifyOutEnd
+_UNKNOWN_DISPOSITION = CallDisposition.Unknown._value_
 # The final dispositions of an ended call that a late NotifyAnswer may fill in who answered
 # for: it was answered, or its end did not say (values, as the call stores them).
 _MAY_HAVE_BEEN_ANSWERED = frozenset({CallDisposition.Answered._value_,
@@ -583,8 +589,15 @@ def _advance(ctx: ActContext, call: Call, event: CallEvent, target: CallState,
              contact: Contact | None) -> Call:
     """The call after an applied event: state only forward, known facts never erased."""
     state = target if target.rank > call.state.rank else call.state
-    disposition = (call.disposition if event.disposition is CallDisposition.Unknown
-                   else event.disposition._value_)
+    # An ended call's disposition is final (contract §5: NotifyEnd's disposition is final;
+    # a call record sets it too): another end event with other numbers (the phone that
+    # transferred the call away, one leg of a group ringing, a late end after the record)
+    # is kept in the history but does not turn an answered call into 'cancel' or 'busy'
+    # beside its answered operator and its record. Only an end that left it Unknown is
+    # filled in. Records still correct it (_apply_record).
+    keep = event.disposition is CallDisposition.Unknown or (
+        call.state is _ENDED and call.disposition != _UNKNOWN_DISPOSITION)
+    disposition = call.disposition if keep else event.disposition._value_
     answered_at = call.answered_at
     if answered_at is None and target is CallState.ANSWERED:
         answered_at = ctx.now
