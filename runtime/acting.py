@@ -29,7 +29,11 @@ Choices that are ours (the contract is silent), kept here:
   forever). A ringing event (NotifyStart, NotifyInternal, NotifyOutStart) that the ended call
   already had begins a new call instead: the client calling back, which must ring (a retry of
   it after the end cannot be told apart without a callId, and a phantom ringing call is the
-  lesser harm than a call nobody is told of). Likewise a call record without callId joins
+  lesser harm than a call nobody is told of). So does such an event for a call still
+  ringing since it had that event more than RING_OVER ago: no phone rings that long, the
+  first call is over though no end came (a module sending only NotifyStart, as the
+  platform's documented example, left every later call of that client a repeat of the first,
+  ringing at nobody). Likewise a call record without callId joins
   an ended call only when that call has no record yet or this one is a repeat: a different
   record is another call's (a module sending only records, as the platform's example, reports
   a missed call and the call back minutes later; the second overwrote the first).
@@ -117,6 +121,11 @@ from sandbox.jsontext import JSONObject
 
 # How long after its end a call still takes an event or a record that has no callId.
 RECENT_END = timedelta(hours=1)
+# How long a call can ring at one phone. Without a callId, the same ringing event for a call
+# still ringing after this is not a retry but the client calling again: no phone rings this
+# long (PBXs give up within minutes), so the first call is over though no end came (a module
+# sending only NotifyStart, as the platform's documented example, never sends one).
+RING_OVER = timedelta(minutes=10)
 
 EVENT_STATE: dict[WebhookEvent, CallState] = {
     WebhookEvent.NotifyStart: CallState.RINGING,
@@ -494,8 +503,10 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
                                         after_end=target is _ENDED or call_id is None,
                                         client_normalized=client_normalized,
                                         operator=operator, notify=True))
-    if call_id is None and target is _RINGING and _rang_before(scene, kind, numbers):
-        # An ended call that already rang with this very event: the client called again
+    if call_id is None and target is _RINGING and (
+            _rang_before(scene, kind, numbers) or _rang_long_ago(ctx, scene, kind, numbers)):
+        # An ended call that already rang with this very event, or a call still ringing
+        # since it rang with it longer ago than any phone rings: the client called again
         # (a new call), which must ring; a retry after the end cannot be told apart from it.
         scene = _no_call(scene)
     contact, call = scene.contact, scene.call
@@ -548,6 +559,18 @@ def _rang_before(scene: CallScene, kind: WebhookEvent, numbers: Numbers) -> bool
     call = scene.call
     return (call is not None and call.state is _ENDED
             and any(h.kind == kind._value_ and h.numbers == numbers for h in scene.history))
+
+
+def _rang_long_ago(ctx: ActContext, scene: CallScene, kind: WebhookEvent, numbers: Numbers
+                   ) -> bool:
+    """Whether the call found is still ringing since it had this ringing event (`kind`,
+    `numbers`) more than RING_OVER ago: that call is over, nobody told us (RING_OVER)."""
+    call = scene.call
+    if call is None or call.state is not _RINGING:
+        return False
+    over = ctx.now - RING_OVER
+    return any(h.kind == kind._value_ and h.numbers == numbers and h.received_at <= over
+               for h in scene.history)
 
 
 def _no_call(scene: CallScene) -> CallScene:

@@ -7,10 +7,18 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
-from tests.e2e.conftest import Service
+import pytest
+
+from runtime import runner
+from runtime.store.models import utc_now
+from tests.e2e.conftest import ROOT, Service
 from tests.e2e.helpers import SeedSetup, answer, end, record, seed_setup, start
+from tests.e2e.test_webhooks import next_notification
+
+ELMA_EVENT_SCRIPT = (ROOT / "scripts" / "elma-event" / "script.py").read_text(encoding="utf-8")
 
 
 def steps(call_id: str, phone: str, answered: bool) -> list[dict[str, Any]]:
@@ -173,3 +181,33 @@ async def test_an_end_at_another_phone_leaves_the_ended_calls_disposition(
         if sorted(ends) != sorted(s["dstPhone"] for s in sequence if s["type"] == "end"):
             problems.append(f"{name}: ends {ends}")
     assert not problems, "\n".join(problems)
+
+
+async def test_a_client_calling_again_through_a_module_that_sends_only_starts_rings_again(
+    service: Service, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The platform's documented example sends NotifyStart alone: no callId, no end, so its
+    # calls never end. The client's next call, minutes or days later, was taken as a repeat
+    # of the first (an open call with the same numbers): stored as nothing, told to nobody.
+    # A retry of the start moments later is still a repeat.
+    clock = [utc_now()]
+    monkeypatch.setattr(runner, "utc_now", lambda: clock[0])
+    seed = await seed_setup(service, script=ELMA_EVENT_SCRIPT)
+    socket = await service.client.ws_connect(f"/api/v1/live?token={seed.user_token}")
+    assert [(await socket.receive_json())["type"] for _ in range(2)] == ["hello", "caught_up"]
+    ring = {"srcPhone": "+79161234567", "dstPhone": "101"}
+    await seed.hook_ok(ring)
+    first = await next_notification(socket)
+    clock[0] += timedelta(seconds=30)
+    await seed.hook_ok(ring)  # the provider's retry
+    clock[0] += timedelta(minutes=20)
+    await seed.hook_ok(ring)  # the client calls again
+    again = await next_notification(socket)
+    assert (first["kind"], again["kind"]) == ("ringing", "ringing")
+    assert again["call_id"] != first["call_id"]
+    listed = await seed.api.ok("GET", "/api/v1/calls")
+    assert sorted(c["id"] for c in listed["calls"]) == sorted([first["call_id"],
+                                                              again["call_id"]])
+    call = await seed.api.ok("GET", f"/api/v1/calls/{first['call_id']}")
+    assert [e["effect"] for e in call["events"]] == ["applied", "repeat"]
+    await socket.close()
