@@ -7,11 +7,15 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiohttp import ClientSession, ClientWebSocketResponse, CookieJar
 
 from runtime import ids
+from runtime import live_socket as live_socket_module
+from runtime.console import session
 from runtime.console.session import COOKIE, sign
 from tests.console.conftest import Browser
 from tests.e2e.conftest import Service
@@ -82,17 +86,37 @@ async def test_revoking_the_token_closes_the_console_socket(console: tuple[Servi
     assert (await browser.get("/console/live", allow_redirects=False)).status == 302
 
 
-async def test_a_session_that_expires_closes_its_socket(console: tuple[Service, str],
-                                                        browser: Browser) -> None:
-    """A session signed by the service itself that runs out two seconds from now."""
+class _Clock:
+    """The sessions' and live sockets' epoch clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
+async def test_a_session_that_expires_closes_its_socket(
+        console: tuple[Service, str], browser: Browser, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session signed by the service itself that runs out two seconds after the socket
+    opened. (Its expiry was two seconds of the real clock from the cookie, rounded down to a
+    whole second: a loaded machine that took the rest of that second or more to open the
+    socket found the session over at the handshake, and the socket refused.)"""
     service, _ = console
     seed = await seed_setup(service)
     app = service.client.server.app
     assert app is not None
+    clock = _Clock()
+    monkeypatch.setattr(session, "time", SimpleNamespace(time=clock.time))
+    monkeypatch.setattr(live_socket_module, "time", SimpleNamespace(time=clock.time))
+    expires = clock.now + 2
     cookie = sign(app, {"v": 1, "sid": "short-lived-session", "k": "operator",
-                        "h": ids.hash_secret(seed.user_token), "exp": int(time.time()) + 2})
+                        "h": ids.hash_secret(seed.user_token), "exp": expires})
     browser.session.cookie_jar.update_cookies({COOKIE: cookie})
     async with live_socket(browser) as socket:
+        # Open and caught up however long that took; now its two seconds pass. (The socket
+        # waits for the expiry on the real clock, at most those two seconds.)
+        clock.now = expires
         assert await closed_with(socket) == (4401, "session expired")
 
 
