@@ -35,6 +35,20 @@ async def post(session: aiohttp.ClientSession, hook: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
+async def until_listening(session: aiohttp.ClientSession, node: ServiceProcess,
+                          listening: bool, seconds: float = 60) -> None:
+    """Until `node`'s metrics say it hears the other nodes (or not)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    want = f"voip_cluster_listening {1.0 if listening else 0.0}"
+    while True:
+        async with session.get(node.base + "/metrics") as response:
+            if want in await response.text():
+                return
+        assert loop.time() < deadline, f"{node.base} never said {want!r}"
+        await asyncio.sleep(0.05)
+
+
 async def test_a_node_that_cannot_hear_the_others_serves_no_stale_module(
         tmp_path: Path) -> None:
     with private_postgres() as postgres:
@@ -72,7 +86,10 @@ async def test_a_node_that_cannot_hear_the_others_serves_no_stale_module(
                                      "EXCLUSIVE MODE")
                 # (the node started last is B: its listener connected last)
                 await admin.execute("SELECT pg_terminate_backend($1)", listeners[1]["pid"])
-                await asyncio.sleep(0.5)
+                # Node B learns it is away from its listener's lost connection, on its own
+                # event loop (a fixed pause here was a guess a loaded machine could outlast:
+                # the version change then reached B's cache before B knew it was deaf).
+                await until_listening(session, b, False)
 
                 # A version change on node A, heard by A only.
                 await call_json(session, "POST", f"{tenant.api}/modules/{module_id}/versions",
