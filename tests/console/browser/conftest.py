@@ -43,6 +43,15 @@ except ImportError:  # pragma: no cover - dev extras missing
 # Without the dev extras the test modules cannot even be imported: leave them out, and say why.
 collect_ignore_glob = ["test_*.py"] if async_playwright is None else []
 
+# How long an `expect` waits for what the page should come to show. Playwright's 5 s default
+# is a guess about the machine: a step that waits on the service (a sandbox run, a webhook
+# reaching the live page, a sign-in) takes what a loaded machine gives it. A met condition
+# returns at once, so only a failing check waits this long; a test asserting that something
+# happens within a bound gives its own timeout.
+EXPECT_TIMEOUT_MS = 15_000
+if async_playwright is not None:
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     reason = chromium_missing()
