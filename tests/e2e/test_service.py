@@ -9,13 +9,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from runtime.app import create_app
-from runtime.config import ConfigError, TenantLimitsConfig, load_config
+from runtime.config import ConfigError, SandboxConfig, TenantLimitsConfig, load_config
 from tests.e2e.conftest import OPERATOR_TOKEN, Service, service_config
 from tests.e2e.crash_support import free_port
 from tests.e2e.helpers import seed_setup, start
@@ -126,8 +127,9 @@ async def test_health_and_metrics(service: Service) -> None:
     assert re.search(r"^voip_sandbox_workers [1-9]\.0$", metrics, re.M)
 
 
-async def limited_service(tmp_path: Path, limits: TenantLimitsConfig) -> Service:
-    config = service_config(tmp_path, tenant_limits=limits)
+async def limited_service(tmp_path: Path, limits: TenantLimitsConfig,
+                          **overrides: Any) -> Service:
+    config = service_config(tmp_path, tenant_limits=limits, **overrides)
     client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN), host="127.0.0.1"))
     await client.start_server()
     from tests.e2e.conftest import Api
@@ -168,9 +170,13 @@ async def test_a_providers_burst_waits_for_the_tenants_slots(service: Service) -
 
 
 async def test_concurrent_execution_limit_protects_the_pool(tmp_path: Path) -> None:
+    # The slow call holds the tenant's one place for a while (about 0.25 s of CPU here); its
+    # wall clock is generous, for on a loaded machine that took up to 1.7 s of the default
+    # 2 s, and past it the call would fail (500) where this test wants it to run (200).
     service = await limited_service(
         tmp_path, TenantLimitsConfig(concurrent_executions=1, queued_executions=1,
-                                     queue_wait_seconds=0.1))
+                                     queue_wait_seconds=0.1),
+        sandbox=SandboxConfig(workers=2, webhook_wall_seconds=30, cpu_seconds=10))
     try:
         slow = (
             "def VoipParseWebhookRequest(request):\n"
