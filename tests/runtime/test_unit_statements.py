@@ -377,13 +377,14 @@ async def test_the_first_lock_written_as_hex_is_the_same_lock_postgres(
 @pytest.mark.parametrize("keys", [["mod_1\x1fid\x1fcall-1"],
                                   ["mod_1\x1fid\x1fзвонок №7", "mod_1\x1fid\x1fnul\x00here"],
                                   [f"mod_1\x1fid\x1f'; DROP {n}" for n in range(5)]])
-async def test_a_deferred_units_locks_are_the_same_locks_postgres(
-    pg_backend: Any, keys: list[str],
+@pytest.mark.parametrize("defer", [False, True])
+async def test_a_units_locks_are_the_same_locks_postgres(
+    pg_backend: Any, keys: list[str], defer: bool,
 ) -> None:
-    """A deferred unit takes its locks in its COMMIT's message, by EXECUTE of a statement the
-    connection prepared (up to four keys; more as a statement of their own), the keys written
-    in as literals: the same locks as a parameter names, or two nodes would not exclude each
-    other."""
+    """A unit takes its first locks with its BEGIN (a deferred one, in its COMMIT's message),
+    by EXECUTE of a statement the connection prepared (up to four keys; more as a statement of
+    their own), the keys written in as literals: the same locks as a parameter names, or two
+    nodes would not exclude each other."""
     from runtime.store.locks import LOCK_CALL
     from runtime.store.postgres_port import PgPort
 
@@ -391,8 +392,8 @@ async def test_a_deferred_units_locks_are_the_same_locks_postgres(
     other = await asyncpg.connect(pg_backend.url)
     try:
         async with store._pool.acquire() as conn:
-            port = PgPort(conn, unit=True, defer=True, prepared=True)
-            await port.lock(LOCK_CALL, keys)  # noted, taken with the next statement
+            port = PgPort(conn, unit=True, defer=defer, prepared=True)
+            await port.lock(LOCK_CALL, keys)  # deferred: noted, taken with the next statement
             await port.run("SELECT 1")
             assert port.begun
             for key in keys:
