@@ -91,6 +91,20 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
+def _bound_names(statements: list[ast.stmt]) -> Iterator[str]:
+    """The names `statements` bind: imports, classes, functions and assignment targets."""
+    for statement in statements:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name != "*":
+                        yield alias.asname or alias.name.split(".", 1)[0]
+            elif isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                yield node.name
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                yield node.id
+
+
 # RestrictedPython's words (and ours, for keywords) for a name starting with "_", which say
 # what is wrong and not what to write instead.
 _UNDERSCORE_REFUSAL: Final = re.compile(
@@ -133,6 +147,9 @@ class ScriptPolicy(RestrictingNodeTransformer):
         self._class_body: list[bool] = [False]
         # The `from __future__` statements that come first in the module (visit_Module).
         self._future_allowed: set[int] = set()
+        # Names an `if TYPE_CHECKING:` block binds (visit_If): the block never runs, so a
+        # NameError for one of them says so (executor.script_error).
+        self.type_checking_names: set[str] = set()
 
     @contextmanager
     def _scope(self, class_body: bool) -> Iterator[None]:
@@ -449,6 +466,7 @@ class ScriptPolicy(RestrictingNodeTransformer):
         rebinds TYPE_CHECKING cannot run the block, which is not in the compiled code at all.
         """
         if _is_type_checking(node.test):
+            self.type_checking_names.update(_bound_names(node.body))
             if not node.orelse:
                 replacement: ast.stmt = ast.Pass()
                 copy_locations(replacement, node)

@@ -282,6 +282,53 @@ def test_a_python_builtin_the_sandbox_does_not_offer_is_named_as_such(name: str)
         "not offer: a script has only the builtins the module reference lists, §3.9")
 
 
+TYPED = textwrap.dedent("""\
+    from typing import TYPE_CHECKING
+    if TYPE_CHECKING:
+        from typing import Any, TypedDict, cast
+        from voip_runtime_script import *
+
+        class SipuniEvent(TypedDict):
+            call_id: str
+
+    def VoipParseWebhookRequest(request: FetchRequest) -> VoipWebhookParseResult:
+        data = {BODY}
+        return {"response": HttpResponse().content(data["call_id"])}
+    """)
+
+
+@pytest.mark.parametrize(("body", "name"), [
+    ('cast("SipuniEvent", request.form())', "cast"),
+    ('SipuniEvent(call_id="1")', "SipuniEvent"),
+    ('request.form() if isinstance(request, Any) else {}', "Any"),
+])
+def test_a_name_from_the_type_checking_block_used_at_run_time_says_the_block_never_runs(
+        body: str, name: str) -> None:
+    """The guide has a typed script import `Any` and friends under `if TYPE_CHECKING:`, and
+    mypy --strict has it write `cast(...)`; using one at run time said only "name 'cast' is
+    not defined", as if the import had been lost."""
+    outcome = run(TYPED.replace("{BODY}", body), request=RequestData(body="call_id=1"))
+    assert outcome["error"]["type"] == "NameError"
+    assert outcome["error"]["message"].startswith(
+        f"line 10: name {name!r} is not defined ({name!r} comes from the \"if TYPE_CHECKING:\" "
+        "block, which never runs: what it binds is for type checkers, in annotations only")
+    assert ("cast(T, value) is value itself at run time" in outcome["error"]["message"]) == (
+        name == "cast")
+    # Used where the block allows, in annotations, the same names run.
+    typed = TYPED.replace("{BODY}", "request.form()").replace(
+        "data = ", 'data: "SipuniEvent" = ')
+    assert run(typed, request=RequestData(body="call_id=1"))["ok"]
+
+
+def test_a_name_defined_at_run_time_too_is_not_said_to_come_from_the_block() -> None:
+    outcome = run(script("return helper()", top="""\
+        from typing import TYPE_CHECKING
+        if TYPE_CHECKING:
+            from typing import Any
+        """))
+    assert outcome["error"]["message"] == "line 6: name 'helper' is not defined"
+
+
 def test_request_read_by_a_helper_is_told_to_be_passed_on() -> None:
     """Contract §3 lists `request` among the injected names; a helper reading it as a global
     was told only "name 'request' is not defined", as if the sandbox had lost it."""
