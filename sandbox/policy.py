@@ -66,6 +66,23 @@ INSTEAD: Final[dict[str, str]] = {
     "asyncio": "fetch() is an ordinary call: write def, not async def",
     "dataclasses": "write a plain class with __init__",
     "copy": "copy a dict with dict(d), a list with list(items)",
+    "collections": "a dict keeps insertion order; for defaultdict write d.setdefault(key, []) "
+                   "or d.get(key, 0) + 1, for namedtuple a plain class with __init__",
+    "functools": "a decorator works without functools.wraps; for reduce write a loop, for "
+                 "partial a lambda",
+    "itertools": "use comprehensions, zip, enumerate and range",
+    "operator": "use a lambda, such as key=lambda row: row['name']",
+    "enum": "the Voip... enums need no import; for your own constants write a class of them",
+    **dict.fromkeys(("email", "calendar"), "read a date such as 'Tue, 04 Mar 2025 10:15:02 "
+                    "+0000' with datetime.strptime(text, '%a, %d %b %Y %H:%M:%S %z'); a UTC "
+                    "timestamp is int(moment.replace(tzinfo=timezone.utc).timestamp())"),
+    **dict.fromkeys(("decimal", "fractions"), "count money in whole cents as an int, or use "
+                    "round(value, 2)"),
+    "binascii": "bytes.hex(), bytes.fromhex() and base64 cover it",
+    **dict.fromkeys(("xml", "lxml", "html"), "there is no XML or HTML parser: read a small "
+                    "body with re, write one with string formatting"),
+    **dict.fromkeys(("os", "sys"), "a script reads its configuration from settings, such as "
+                    "settings['apiKey'], not from the environment"),
 }
 
 _Visit = Any  # what a visit_ method returns: a node, a list of nodes or None
@@ -112,6 +129,11 @@ _UNDERSCORE_REFUSAL: Final = re.compile(
     r'because it starts with "_"\.?')
 
 
+# The public methods of a named tuple, which Python's documentation shows (`parts._replace(
+# query=...)`) though they start with "_": no rename makes them work.
+_NAMED_TUPLE_METHODS: Final = frozenset({"_replace", "_asdict", "_fields", "_make"})
+
+
 def underscore_advice(node: ast.AST, info: str) -> str:
     """A refusal of a name starting with "_" with what to write instead (any other refusal
     unchanged): `self._total`, `def __str__` and `type(x).__name__` are a Python developer's
@@ -121,6 +143,11 @@ def underscore_advice(node: ast.AST, info: str) -> str:
         return info
     name = found["name"]
     said = info if info.endswith(".") else info + "."
+    if isinstance(node, ast.Attribute) and name in _NAMED_TUPLE_METHODS:
+        return (f"{said} {name} of a named tuple (what urlparse and urlsplit return) is not "
+                "available in the sandbox: build the new one with urlunsplit((parts.scheme, "
+                "parts.netloc, parts.path, new_query, parts.fragment)), or read the fields by "
+                "name (parts.query).")
     if not (name.startswith("__") and name.endswith("__") and len(name) > 4):
         plain = name.lstrip("_") or "value"
         return (f"{said} Names starting with \"_\" are refused in the sandbox: rename it, "
