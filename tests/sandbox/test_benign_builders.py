@@ -472,3 +472,24 @@ def test_a_module_member_the_sandbox_leaves_out_is_named_with_what_it_offers(
     outcome = run(script(code))
     assert outcome["error"]["type"] == "AttributeError"
     assert outcome["error"]["message"] == f"line 3: {message}"
+
+
+@pytest.mark.parametrize(("given", "hint"), [
+    ("datetime.timedelta(days=1)", "not a timedelta: write delta.total_seconds()"),
+    ('settings["memoSeconds"]', "not a str: convert it with float() or int()"),
+])
+def test_a_ttl_that_is_no_number_says_what_to_write(given: str, hint: str) -> None:
+    """`ttl=timedelta(days=1)` and a setting read as text are a builder's usual slips; the
+    refusal said only "must be a positive number of seconds", not what was wrong with it."""
+    outcome = run(script(f'storage.set("call:1", {{"a": 1}}, ttl={given})',
+                         top="import datetime"), settings={"memoSeconds": "86400"})
+    assert outcome["error"]["type"] == "ValueError"
+    assert outcome["error"]["message"] == (
+        f"line 4: ttl must be a positive number of seconds or None, {hint}")
+    fixed = {"datetime.timedelta(days=1)": "datetime.timedelta(days=1).total_seconds()",
+             'settings["memoSeconds"]': 'int(settings["memoSeconds"])'}[given]
+    host = DictHost()
+    ran = run(script(f'storage.set("call:1", {{"a": 1}}, ttl={fixed})', top="import datetime"),
+              settings={"memoSeconds": "86400"}, host=host)
+    assert ran["ok"], ran["error"]
+    assert host.data == {"call:1": {"a": 1}}
