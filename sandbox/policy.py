@@ -162,6 +162,26 @@ def underscore_advice(node: ast.AST, info: str) -> str:
     return f"{said} Python's special names are not available in the sandbox."
 
 
+# The types whose class pattern matches the subject itself (`case str(caller)`): a JSON
+# payload's type check, which a capture and an isinstance guard write as well.
+_SELF_MATCHING_TYPES: Final = frozenset(
+    {"bool", "bytes", "dict", "float", "frozenset", "int", "list", "set", "str", "tuple"})
+
+
+def _type_check_advice(node: ast.MatchClass) -> str:
+    """For `case str(caller)` or `case int()`: the capture and guard that check the same."""
+    cls = node.cls
+    if not (isinstance(cls, ast.Name) and cls.id in _SELF_MATCHING_TYPES) or node.kwd_patterns \
+            or len(node.patterns) > 1:
+        return ""
+    inner = node.patterns[0] if node.patterns else None
+    name = (inner.name if isinstance(inner, ast.MatchAs) and inner.pattern is None
+            and inner.name else "value")
+    return (f" For {cls.id}({name if node.patterns else ''}) write a capture and a guard: "
+            f"case {name} if isinstance({name}, {cls.id}), or inside a mapping "
+            f"case {{\"key\": {name}}} if isinstance({name}, {cls.id}).")
+
+
 class ScriptPolicy(RestrictingNodeTransformer):
     """The tenant script policy. Default deny stays: an unknown node is refused."""
 
@@ -409,7 +429,7 @@ class ScriptPolicy(RestrictingNodeTransformer):
             node,
             "Class patterns such as \"case Point(x=0)\" are not allowed: they read attributes "
             "outside the sandbox's checks. Use a mapping pattern (case {\"type\": \"start\"}) or "
-            "a guard (case x if isinstance(x, Point)).",
+            "a guard (case x if isinstance(x, Point))." + _type_check_advice(node),
         )
         return node
 

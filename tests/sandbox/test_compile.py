@@ -117,6 +117,29 @@ def test_a_module_the_sandbox_lacks_says_what_to_use_instead(top: str, advice: s
     assert "is not available in the sandbox" in message and advice in message, message
 
 
+@pytest.mark.parametrize(("pattern", "advice"), [
+    ('{"caller_id": str(caller)}', "For str(caller) write a capture and a guard: case caller if "
+                                   "isinstance(caller, str), or inside a mapping case "
+                                   '{"key": caller} if isinstance(caller, str).'),
+    ("int() as seconds", "For int() write a capture and a guard: case value if "
+                         "isinstance(value, int)"),
+])
+def test_a_builtin_types_class_pattern_says_which_guard_checks_the_same(
+        pattern: str, advice: str) -> None:
+    # `case {"caller_id": str(caller)}` is how Python checks a JSON payload's types in a match;
+    # the refusal named a guard with "Point", not the capture and isinstance to write here.
+    body = f"match request.form():\n    case {pattern}:\n        pass"
+    [(line, message)] = problems_of(script(body))
+    assert line == 3
+    assert message.startswith('Class patterns such as "case Point(x=0)" are not allowed')
+    assert advice in message
+
+
+def test_a_class_pattern_of_the_scripts_own_class_gets_no_type_check_advice() -> None:
+    [(_, message)] = problems_of(script("match request:\n    case Call(id=1):\n        pass"))
+    assert "write a capture and a guard" not in message
+
+
 @pytest.mark.parametrize("method", ["_replace", "_asdict"])
 def test_a_named_tuples_underscore_method_says_how_to_do_without_it(method: str) -> None:
     # Python's documentation changes a URL with `parts._replace(query=...)`: the advice was to
