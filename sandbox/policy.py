@@ -129,6 +129,16 @@ _UNDERSCORE_REFUSAL: Final = re.compile(
     r'because it starts with "_"\.?')
 
 
+# What a builder reading a special attribute wants, written the sandbox's way.
+_SPECIAL_ATTRIBUTE_INSTEAD: Final[dict[str, str]] = {
+    **dict.fromkeys(("__name__", "__qualname__"),
+                    "a function's name for a log: write it out, or give it to the decorator, "
+                    "as @traced(\"go\"); an error's kind and message: repr(error)"),
+    "__class__": "a value's kind: isinstance(value, Call); an error's kind and message: "
+                 "repr(error)",
+    "__dict__": "an instance's fields: keep them in a dict of its own, as self.fields = {}",
+}
+
 # The public methods of a named tuple, which Python's documentation shows (`parts._replace(
 # query=...)`) though they start with "_": no rename makes them work.
 _NAMED_TUPLE_METHODS: Final = frozenset({"_replace", "_asdict", "_fields", "_make"})
@@ -157,8 +167,9 @@ def underscore_advice(node: ast.AST, info: str) -> str:
                 "write a plain method instead (def describe(self): ..., called as "
                 "obj.describe()).")
     if isinstance(node, ast.Attribute):
-        return (f"{said} Python's special attributes are not readable in the sandbox (an "
-                "error's kind and message: repr(error)).")
+        return (f"{said} Python's special attributes are not readable in the sandbox ("
+                + _SPECIAL_ATTRIBUTE_INSTEAD.get(name, "an error's kind and message: repr(error)")
+                + ").")
     return f"{said} Python's special names are not available in the sandbox."
 
 

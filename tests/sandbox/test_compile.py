@@ -208,7 +208,21 @@ def test_syntax_error_names_line() -> None:
      'describe(self): ..., called as obj.describe()).'),
     ("def kind(error):\n    return type(error).__name__", 2,
      '"__name__" is an invalid attribute name because it starts with "_". Python\'s special '
-     "attributes are not readable in the sandbox (an error's kind and message: repr(error))."),
+     "attributes are not readable in the sandbox (a function's name for a log: write it out, or "
+     'give it to the decorator, as @traced("go"); an error\'s kind and message: repr(error)).'),
+    ("def traced(fn):\n    def inner(*a):\n        log(fn.__name__)\n        return fn(*a)\n"
+     "    return inner", 3,
+     '"__name__" is an invalid attribute name because it starts with "_". Python\'s special '
+     "attributes are not readable in the sandbox (a function's name for a log: write it out, or "
+     'give it to the decorator, as @traced("go"); an error\'s kind and message: repr(error)).'),
+    ("def fields(call):\n    return call.__dict__", 2,
+     '"__dict__" is an invalid attribute name because it starts with "_". Python\'s special '
+     "attributes are not readable in the sandbox (an instance's fields: keep them in a dict of "
+     "its own, as self.fields = {})."),
+    ("def kind_of(a):\n    return a.__class__", 2,
+     '"__class__" is an invalid attribute name because it starts with "_". Python\'s special '
+     "attributes are not readable in the sandbox (a value's kind: isinstance(value, Call); an "
+     "error's kind and message: repr(error))."),
 ])
 def test_a_name_starting_with_an_underscore_is_refused_saying_what_to_write(
         top: str, line: int, message: str) -> None:
