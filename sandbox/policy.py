@@ -108,6 +108,19 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
+def _is_main_guard(test: ast.expr) -> bool:
+    """`__name__ == "__main__"` (either way round): a builder's own test run at the bottom of
+    the file. A script is never `__main__` in the sandbox (its `__name__` is the executor's,
+    and no script can assign a `_` name), so the block could never run: it is left out of the
+    compiled code like `if TYPE_CHECKING:`, never checked, never compiled."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = (test.left, test.comparators[0])
+    return any(isinstance(a, ast.Name) and a.id == "__name__" and isinstance(b, ast.Constant)
+               and b.value == "__main__" for a, b in (sides, sides[::-1]))
+
+
 def _bound_names(statements: list[ast.stmt]) -> Iterator[str]:
     """The names `statements` bind: imports, classes, functions and assignment targets."""
     for statement in statements:
@@ -518,13 +531,15 @@ class ScriptPolicy(RestrictingNodeTransformer):
         return None
 
     def visit_If(self, node: ast.If) -> _Visit:
-        """`if TYPE_CHECKING:` is for type checkers only: its block is never compiled.
+        """`if TYPE_CHECKING:` is for type checkers only, and `if __name__ == "__main__":` for
+        running the file outside the service (_is_main_guard): neither block is compiled.
 
         It is where a typed script imports the published stubs (docs/modules.md); a script that
         rebinds TYPE_CHECKING cannot run the block, which is not in the compiled code at all.
         """
-        if _is_type_checking(node.test):
-            self.type_checking_names.update(_bound_names(node.body))
+        if _is_type_checking(node.test) or _is_main_guard(node.test):
+            if _is_type_checking(node.test):
+                self.type_checking_names.update(_bound_names(node.body))
             if not node.orelse:
                 replacement: ast.stmt = ast.Pass()
                 copy_locations(replacement, node)

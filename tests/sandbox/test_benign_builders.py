@@ -493,3 +493,38 @@ def test_a_ttl_that_is_no_number_says_what_to_write(given: str, hint: str) -> No
               settings={"memoSeconds": "86400"}, host=host)
     assert ran["ok"], ran["error"]
     assert host.data == {"call:1": {"a": 1}}
+
+
+MAIN_GUARDED = textwrap.dedent("""\
+    import json
+
+    def VoipParseWebhookRequest(request):
+        return {"response": HttpResponse().content(request.json())}
+
+    if __name__ == "__main__":      # the builder's own test run, outside the service
+        import sys
+        print(VoipParseWebhookRequest(open(sys.argv[1]).read()))
+    """)
+
+
+def test_a_builders_main_block_is_left_out_as_python_would_never_run_it() -> None:
+    """A builder who tried the file with `python script.py` keeps an `if __name__ ==
+    "__main__":` block at its bottom; the sandbox refused the whole upload for the `__name__`
+    in it (and the block's `import sys` and `open`). A script is never `__main__` here, so the
+    block is left out, as CPython would skip it."""
+    outcome = run(MAIN_GUARDED, request=RequestData(body='{"a": 1}'))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"]["response"]["body"] == '{"a": 1}'
+    assert outcome["logs"] == ""
+    # Written the other way round, and with an else: the else is what runs.
+    flipped = MAIN_GUARDED.replace('__name__ == "__main__"', '"__main__" == __name__') + (
+        "else:\n    log('imported')\n")
+    outcome = run(flipped, request=RequestData(body='{"a": 1}'))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["logs"] == "imported\n"
+
+
+def test_name_read_anywhere_else_is_still_refused() -> None:
+    outcome = run(script("return {}", top='if __name__ != "__main__":\n    log(__name__)'))
+    assert outcome["error"]["type"] == "CompileError"
+    assert [p["line"] for p in outcome["error"]["problems"]] == [1, 2]
