@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from runtime.call_access import calls_user_may_see, user_may_see_call
+from runtime.console.contact_search import ContactSearch, search_contacts
 from runtime.console.dial_once import issue
 from runtime.console.dialing import dial_lines
 from runtime.console.filters import name_and_number
@@ -61,7 +62,7 @@ LIVE_WINDOW = timedelta(hours=12)
 ENDED_SHOWN = 20
 NOTIFIED_WINDOW = timedelta(days=7)
 NOTIFICATIONS_SCAN = 500
-MERGE_CHOICES = 500  # the newest contacts, offered to merge into the one shown
+MERGE_FOUND = 20  # contacts the merge search offers: more ask for more of the name or number
 # The calls list, a page at a time: older pages are linked (the API pages the same way).
 CALLS_PAGE = 200
 # A contact's activity, a page at a time: older pages are linked (a client's hundredth call and
@@ -244,7 +245,7 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
         "calls": calls, "contacts": contacts, "modules": modules, "state": state or "",
         "offset": offset, "page": CALLS_PAGE, "older": older,
         "answered_by": await answered_by(request, session.tenant_id, calls),
-        **await dial_lines(request, session)})
+        **await dial_lines(request, session, {call.module_id for call in calls})})
 
 
 # --- contacts ---------------------------------------------------------------------------------
@@ -291,11 +292,20 @@ async def contact_context(request: web.Request, session: Session, contact: Conta
         playable = await calls_user_may_see(
             store, session.tenant_id, session.user_id,
             [call for call in calls if call.has_record])
-    others = []
-    if session.kind == "builder":  # the contacts another may be merged from
-        others = [c for c in await store.list_contacts(session.tenant_id, MERGE_CHOICES, 0)
-                  if c.id != contact.id]
-    return {"contact": contact, "entries": entries, "playable": playable, "others": others,
+    # The contacts another may be merged from: those the merge search finds (a menu of the
+    # newest 500 left every older contact out), MERGE_FOUND at most.
+    merge_q = request.query.get("merge_q", "").strip() if session.kind == "builder" else ""
+    candidates: list[Contact] = []
+    # Two of the newest: whether the tenant has another contact at all.
+    has_others = session.kind == "builder" and any(
+        c.id != contact.id for c in await store.list_contacts(session.tenant_id, 2, 0))
+    if merge_q:
+        candidates = [c for c in await search_contacts(
+            request, session, ContactSearch.of(merge_q), MERGE_FOUND + 2, 0)
+            if c.id != contact.id]
+    return {"contact": contact, "entries": entries, "playable": playable,
+            "merge_q": merge_q, "candidates": candidates[:MERGE_FOUND],
+            "more_candidates": len(candidates) > MERGE_FOUND, "has_others": has_others,
             "offset": offset, "page": ACTIVITY_PAGE, "older": older,
             "answered_by": await answered_by(request, session.tenant_id, calls),
             "errors": {}, **await dial_lines(request, session)}

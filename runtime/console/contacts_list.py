@@ -1,0 +1,69 @@
+"""The contacts page: every contact a page at a time, newest first, found by a part of the name
+(any case) or of a number (any spelling), each linking to its page (where a tenant admin edits,
+merges and deletes it: contacts_views.py).
+
+A tenant admin lists all the tenant's contacts; an operator those of their calls (the contacts
+their calls name or whose numbers called them), the same ones they may open
+(operator_views.visible_contact). A plain GET form and links: it works without scripts.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from runtime.console.contact_search import ContactSearch, search_contacts
+from runtime.console.operator_views import operator_calls, page_offset
+from runtime.console.session import Session
+from runtime.console.web import PREFIX, page, render, require_session
+from runtime.store.models import Contact
+from runtime.typedefs import STORE
+
+routes = web.RouteTableDef()
+
+CONTACTS_PAGE = 50
+# An operator's contacts are read from their newest calls: this many at most.
+OPERATOR_CALLS_READ = 1000
+async def operator_contacts(request: web.Request, session: Session) -> list[Contact]:
+    """The contacts of an operator's calls (their newest OPERATOR_CALLS_READ), by their latest
+    call: those the calls name, and for a call naming none the contact of its number."""
+    store = request.app[STORE]
+    calls = await operator_calls(request, session, limit=OPERATOR_CALLS_READ)
+    named = await store.get_contacts(session.tenant_id,
+                                     [c.contact_id for c in calls if c.contact_id])
+    by_number = await store.first_contacts_by_phones(session.tenant_id, [
+        c.client_phone_normalized for c in calls
+        if c.contact_id is None and c.client_phone_normalized])
+    shown: dict[str, Contact] = {}
+    for call in calls:  # newest first
+        contact = named.get(call.contact_id) if call.contact_id else \
+            by_number.get(call.client_phone_normalized or "")
+        if contact is not None:
+            shown.setdefault(contact.id, contact)
+    return list(shown.values())
+
+
+@routes.get(PREFIX + "/contacts")
+@page
+async def contacts_page(request: web.Request) -> web.StreamResponse:
+    session = await require_session(request)
+    query = request.query.get("q", "").strip()
+    search = ContactSearch.of(query) if query else None
+    offset = page_offset(request)
+    # One more than a page: whether there is a next page to link to.
+    if session.kind == "builder":
+        if search is not None:
+            contacts = await search_contacts(request, session, search, CONTACTS_PAGE + 1,
+                                             offset)
+        else:
+            contacts = await request.app[STORE].list_contacts(session.tenant_id,
+                                                              CONTACTS_PAGE + 1, offset)
+    else:
+        mine = await operator_contacts(request, session)
+        if search is not None:
+            mine = [c for c in mine if search.matches(c)]
+        contacts = mine[offset:offset + CONTACTS_PAGE + 1]
+    more = len(contacts) > CONTACTS_PAGE
+    return render(request, "contacts.html", {
+        "contacts": contacts[:CONTACTS_PAGE], "q": query, "offset": offset,
+        "page": CONTACTS_PAGE, "more": more, "calls_read": OPERATOR_CALLS_READ,
+    })
