@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import phonenumbers
 from aiohttp import web
 
 from runtime.console.session import Session
@@ -22,19 +23,28 @@ MAX_QUERY = 200
 
 @dataclass(frozen=True, slots=True)
 class ContactSearch:
-    """What one search box's text looks for: a part of a name, a part of a number's digits,
-    and the number itself when the text is one in some spelling ("8 (916) 123-45-67")."""
+    """What one search box's text looks for: a part of a name; a part of a number (its digits,
+    and for digits dialled the national way, "8 916 123" in Russia, the same in the
+    international form the store keeps, "7916123"); and the number itself when the text is
+    one in some spelling ("8 (916) 123-45-67")."""
 
     words: str
-    digits: str
+    digits: tuple[str, ...]
     number: str | None
 
     @classmethod
     def of(cls, text: str, region: str = "RU") -> ContactSearch:
         words = " ".join(text.split())[:MAX_QUERY]
-        digits = re.sub(r"\D", "", words)
-        return cls(words, digits if len(digits) >= MIN_DIGITS else "",
-                   normalize_phone(words, region) if digits else None)
+        digits = re.sub(r"[^0-9]", "", words)
+        if len(digits) < MIN_DIGITS:
+            return cls(words, (), None)
+        variants = [digits]
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
+        prefix = metadata.national_prefix if metadata is not None else None
+        if metadata is not None and prefix and not words.startswith("+") \
+                and digits.startswith(prefix) and len(digits) > len(prefix):
+            variants.append(f"{metadata.country_code}{digits[len(prefix):]}")
+        return cls(words, tuple(variants), normalize_phone(words, region))
 
     def matches(self, contact: Contact) -> bool:
         """As the store's search_contacts matches (for lists read otherwise)."""
@@ -43,8 +53,7 @@ class ContactSearch:
         for phone in contact.phones:
             if self.number is not None and phone.normalized == self.number:
                 return True
-            if self.digits and (self.digits in (phone.normalized or "")
-                                or self.digits in phone.raw):
+            if any(d in (phone.normalized or "") or d in phone.raw for d in self.digits):
                 return True
         return False
 

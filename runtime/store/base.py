@@ -587,12 +587,13 @@ class Store(abc.ABC):
         for all these numbers in one read (numbers nobody has are left out)."""
 
     @abc.abstractmethod
-    async def search_contacts(self, tenant_id: str, words: str, digits: str,
+    async def search_contacts(self, tenant_id: str, words: str, digits: Sequence[str],
                               normalized: str | None, limit: int = DEFAULT_LIMIT,
                               offset: int = 0) -> list[Contact]:
         """The contacts whose name holds `words` in any case, or one of whose numbers holds
-        `digits` (E.164 or as typed) or is `normalized`; newest first, as list_contacts. An
-        empty `words` or `digits` (a None `normalized`) matches nothing by that part."""
+        one of `digits` (strings of digits: E.164 or as typed) or is `normalized`; newest
+        first, as list_contacts. An empty `words` (no `digits`, a None `normalized`) matches
+        nothing by that part."""
 
     @abc.abstractmethod
     async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:

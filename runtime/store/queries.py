@@ -540,19 +540,21 @@ class Reads(UsageReads):
                                     "ORDER BY c.id DESC LIMIT $2 OFFSET $3"),
                                     [tenant_id, limit, offset])
 
-    async def search_contacts(self, tenant_id: str, words: str, digits: str,
+    async def search_contacts(self, tenant_id: str, words: str, digits: Sequence[str],
                               normalized: str | None, limit: int, offset: int) -> list[Contact]:
-        # A name holding `words` (any case), or a number holding `digits` (in its E.164 form
-        # or as it was typed), or the number `normalized` itself; newest first, as
-        # list_contacts. An empty `words` or `digits` matches nothing.
+        # A name holding `words` (any case), or a number holding one of `digits` (in its E.164
+        # form or as it was typed), or the number `normalized` itself; newest first, as
+        # list_contacts. An empty `words` matches nothing.
         return await self._contacts(pure(f"""{CONTACTS_SELECT} WHERE c.tenant_id = $1 AND (
             ($2 <> '' AND {{fold}}(c.name) LIKE '%' || $2 || '%' ESCAPE '\\')
-            OR c.id IN (SELECT contact_id FROM contact_phones WHERE tenant_id = $1 AND (
-                ($3 <> '' AND (normalized LIKE '%' || $3 || '%'
-                               OR raw LIKE '%' || $3 || '%'))
-                OR normalized = $4)))
+            OR c.id IN (SELECT p.contact_id FROM contact_phones p WHERE p.tenant_id = $1 AND (
+                p.normalized = $4 OR EXISTS (SELECT 1 FROM {{each_text}}($3) d
+                    WHERE p.normalized LIKE '%' || d.value || '%'
+                       OR p.raw LIKE '%' || d.value || '%'))))
             ORDER BY c.id DESC LIMIT $5 OFFSET $6"""),
-            [tenant_id, like_text(words.lower()), digits, normalized, limit, offset])
+            [tenant_id, like_text(words.lower()),
+             dumps([d for d in digits if d.isascii() and d.isdigit()]), normalized, limit,
+             offset])
 
     async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:
         return await self._contacts(pure(f"""{CONTACTS_SELECT} WHERE c.id IN (

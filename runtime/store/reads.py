@@ -210,7 +210,7 @@ class QueryReads(Store):
         read: list[Contact] = await self._read(Reads.list_contacts, tenant_id, limit, offset)
         return read
 
-    async def search_contacts(self, tenant_id: str, words: str, digits: str,
+    async def search_contacts(self, tenant_id: str, words: str, digits: Sequence[str],
                               normalized: str | None, limit: int = DEFAULT_LIMIT,
                               offset: int = 0) -> list[Contact]:
         read: list[Contact] = await self._read(Reads.search_contacts, tenant_id, words, digits,
