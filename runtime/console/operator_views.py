@@ -43,6 +43,7 @@ from runtime.live_socket import LiveAccess, serve_live
 from runtime.operations.contacts import create_contacts, new_contact
 from runtime.operations.functions import run_function
 from runtime.operations.services import services
+from runtime.phones import normalize_phone
 from runtime.recording_links import recording_url
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import (
@@ -225,14 +226,16 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
     if state is not None and state not in {s.value for s in CallState}:
         raise ApiError(400, "bad_request", f"state: {state!r} is not a call state")
     offset = page_offset(request)
+    # A client's calls: their number in any spelling (or an extension, as it is written).
+    number = " ".join(request.query.get("number", "").split())[:64]
+    phone = (normalize_phone(number, "RU") or number) if number else None
     calls: list[Call] = []
     # One more than a page: whether there are older calls to link to.
     if session.kind == "builder":
-        calls = await store.list_calls(session.tenant_id,
-                                       CallFilter(state=CallState(state) if state else None),
-                                       CALLS_PAGE + 1, offset)
+        calls = await store.list_calls(session.tenant_id, CallFilter(
+            state=CallState(state) if state else None, phone=phone), CALLS_PAGE + 1, offset)
     else:
-        calls = (await operator_calls(request, session,
+        calls = (await operator_calls(request, session, phone=phone,
                                       state=CallState(state) if state else None,
                                       limit=offset + CALLS_PAGE + 1))[offset:]
     older = len(calls) > CALLS_PAGE
@@ -243,6 +246,7 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
                                                                    0)}
     return render(request, "calls.html", {
         "calls": calls, "contacts": contacts, "modules": modules, "state": state or "",
+        "number": number,
         "offset": offset, "page": CALLS_PAGE, "older": older,
         "answered_by": await answered_by(request, session.tenant_id, calls),
         **await dial_lines(request, session, {call.module_id for call in calls})})

@@ -85,3 +85,25 @@ async def test_calls_of_one_millisecond_are_in_the_stores_order_for_an_operator_
     for who in (seed.api.secret, seed.user_token):
         await browser.sign_in(who or "")
         assert clients_on(await browser.page("/console/calls")) == newest_first
+
+
+@pytest.mark.parametrize("who", ["builder", "operator"])
+async def test_a_clients_calls_are_found_by_their_number_in_any_spelling(
+        console: tuple[Service, str], browser: Browser, monkeypatch: pytest.MonkeyPatch,
+        who: str) -> None:
+    monkeypatch.setattr(operator_views, "CALLS_PAGE", 2)
+    service, _ = console
+    seed = await seed_setup(service)
+    for n in range(6):  # client 1's calls are every other one
+        await seed.hook_ok(start(f"c-{n}", src=client(1 if n % 2 else n)))
+    await browser.sign_in(seed.api.secret if who == "builder" else seed.user_token)
+
+    html = await browser.page("/console/calls?number=8+(916)+555-00-01")
+    assert 'id="f-number"' in html and 'value="8 (916) 555-00-01"' in html
+    assert clients_on(html) == [client(1), client(1)]
+    older = OLDER.search(html)
+    assert older and "number=8" in older.group(1)  # kept from page to page
+    html = await browser.page("/console/calls?" + older.group(1).replace("&amp;", "&"))
+    assert clients_on(html) == [client(1)]
+    html = await browser.page("/console/calls?number=%2B79165559999")
+    assert clients_on(html) == [] and "No calls match these filters." in html
