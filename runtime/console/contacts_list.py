@@ -25,7 +25,9 @@ CONTACTS_PAGE = 50
 OPERATOR_CALLS_READ = 1000
 async def operator_contacts(request: web.Request, session: Session) -> list[Contact]:
     """The contacts of an operator's calls (their newest OPERATOR_CALLS_READ), by their latest
-    call: those the calls name, and for a call naming none the contact of its number."""
+    call: those the calls name, and for a call naming none the contact of its number. Only
+    those with a number of one of the calls: the rule the contact page lets an operator open
+    one by (a contact edited since its call, its number gone, was a link to a 404)."""
     store = request.app[STORE]
     calls = await operator_calls(request, session, limit=OPERATOR_CALLS_READ)
     named = await store.get_contacts(session.tenant_id,
@@ -33,11 +35,13 @@ async def operator_contacts(request: web.Request, session: Session) -> list[Cont
     by_number = await store.first_contacts_by_phones(session.tenant_id, [
         c.client_phone_normalized for c in calls
         if c.contact_id is None and c.client_phone_normalized])
+    numbers = {n for c in calls for n in (c.client_phone_normalized, c.client_phone,
+                                          c.src_phone, c.dst_phone) if n}
     shown: dict[str, Contact] = {}
     for call in calls:  # newest first
         contact = named.get(call.contact_id) if call.contact_id else \
             by_number.get(call.client_phone_normalized or "")
-        if contact is not None:
+        if contact is not None and any(p.normalized in numbers for p in contact.phones):
             shown.setdefault(contact.id, contact)
     return list(shown.values())
 

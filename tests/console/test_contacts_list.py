@@ -118,6 +118,11 @@ async def test_an_operator_lists_the_contacts_of_their_calls_only(
     assert listed(await browser.page("/console/contacts?q=client")) == []
     assert listed(await browser.page("/console/contacts?q=4951234567")) == []
     assert "Add a contact" not in page
+    # Its number changed since the call: no longer the operator's to open, nor listed (the
+    # list's link answered 404).
+    await seed.api.ok("PATCH", f"/api/v1/contacts/{mine['id']}", {"phones": ["+74997776655"]})
+    assert (await browser.get(f"/console/contacts/{mine['id']}")).status == 404
+    assert listed(await browser.page("/console/contacts")) == []
 
 
 async def test_the_merge_search_finds_a_contact_older_than_any_menu(
