@@ -9,12 +9,24 @@ their calls name or whose numbers called them), the same ones they may open
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from runtime.console.contact_search import ContactSearch, search_contacts
-from runtime.console.operator_views import operator_calls, page_offset
+from runtime.console.modules_views import text
+from runtime.console.operator_views import add_contact, operator_calls, page_offset
 from runtime.console.session import Session
-from runtime.console.web import PREFIX, page, render, require_session
+from runtime.console.web import (
+    PREFIX,
+    form_of,
+    page,
+    render,
+    require_builder,
+    require_session,
+    see_other,
+)
+from runtime.errors import ApiError
 from runtime.store.models import Contact
 from runtime.typedefs import STORE
 
@@ -50,6 +62,11 @@ async def operator_contacts(request: web.Request, session: Session) -> list[Cont
 @page
 async def contacts_page(request: web.Request) -> web.StreamResponse:
     session = await require_session(request)
+    return render(request, "contacts.html", await list_context(request, session))
+
+
+async def list_context(request: web.Request, session: Session) -> dict[str, Any]:
+    """The page of contacts the address asks for (?q=, ?offset=)."""
     query = request.query.get("q", "").strip()
     search = ContactSearch.of(query) if query else None
     offset = page_offset(request)
@@ -66,8 +83,25 @@ async def contacts_page(request: web.Request) -> web.StreamResponse:
         if search is not None:
             mine = [c for c in mine if search.matches(c)]
         contacts = mine[offset:offset + CONTACTS_PAGE + 1]
-    more = len(contacts) > CONTACTS_PAGE
-    return render(request, "contacts.html", {
-        "contacts": contacts[:CONTACTS_PAGE], "q": query, "offset": offset,
-        "page": CONTACTS_PAGE, "more": more, "calls_read": OPERATOR_CALLS_READ,
-    })
+    return {"contacts": contacts[:CONTACTS_PAGE], "q": query, "offset": offset,
+            "page": CONTACTS_PAGE, "more": len(contacts) > CONTACTS_PAGE,
+            "calls_read": OPERATOR_CALLS_READ, "typed": {}, "error": None}
+
+
+@routes.post(PREFIX + "/contacts/new")
+@page
+async def add_from_list(request: web.Request) -> web.StreamResponse:
+    """The contacts page's "Add a contact" (the tenant admin): to the new contact's page, or
+    the list again with the reason beside the form and what was typed kept in it (with a link
+    to the contact that has the number)."""
+    session = await require_builder(request)
+    form = await form_of(request, session)
+    try:
+        contact = await add_contact(request, session, form)
+    except ApiError as error:
+        details = error.details if isinstance(error.details, dict) else {}
+        context = await list_context(request, session)
+        context["typed"] = {k: text(form, k) for k in ("name", "phone")}
+        context["error"] = {"message": error.message, "contact_id": details.get("contact_id")}
+        return render(request, "contacts.html", context, status=error.status)
+    raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")

@@ -8,7 +8,7 @@ narrow on purpose).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -315,14 +315,10 @@ async def contact_context(request: web.Request, session: Session, contact: Conta
             "errors": {}, **await dial_lines(request, session)}
 
 
-@routes.post(PREFIX + "/contacts")
-@action
-async def create_contact(request: web.Request) -> web.StreamResponse:
-    """A contact for a caller's number (from the live page or the calls list). The live page's
-    script posts it asking for JSON and stays: the operator keeps watching calls (the form
-    went to the contact's page), and a refusal keeps the name typed (it was an error page)."""
-    session = await require_session(request)
-    form = await form_of(request, session)
+async def add_contact(request: web.Request, session: Session, form: Mapping[str, Any]
+                      ) -> Contact:
+    """A contact of the form's name and one number ("phone"), as the API makes one: ApiError
+    (422, 403, 409 naming the contact that has the number) when it is refused."""
     # The API's own rules (runtime/operations/contacts.py), for the one number of the form.
     name, phones = new_contact({"name": text(form, "name"), "phones": [text(form, "phone")],
                                 "region": text(form, "region").strip() or "RU"})
@@ -347,6 +343,17 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
                            f"another contact already has the number {taken.phone}",
                            details={"contact_id": taken.contact_id}) from None
     await redraw_calls_of(request.app[STORE], request.app[HUB], session.tenant_id, [number])
+    return contact
+
+
+@routes.post(PREFIX + "/contacts")
+@action
+async def create_contact(request: web.Request) -> web.StreamResponse:
+    """A contact for a caller's number (from the live page or the calls list). The live page's
+    script posts it asking for JSON and stays: the operator keeps watching calls (the form
+    went to the contact's page), and a refusal keeps the name typed (it was an error page)."""
+    session = await require_session(request)
+    contact = await add_contact(request, session, await form_of(request, session))
     if wants_json(request):
         return web.json_response({"contact_id": contact.id, "name": contact.name}, status=201)
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")

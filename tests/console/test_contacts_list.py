@@ -54,9 +54,9 @@ async def test_a_tenant_admin_pages_through_and_searches_the_contacts(
     assert '<a href="/console/contacts" aria-current="page">Contacts</a>' in first
     assert listed(first) == [f"Client {n:03d}" for n in range(119, 69, -1)]  # newest first
     assert "Contacts 1 to 50." in first and link(first, "Previous contacts") is None
-    second = await browser.page("/console/contacts" + (link(first, "Next contacts") or "?"))
+    second = await browser.page(link(first, "Next contacts") or "/console/contacts")
     assert listed(second)[0] == "Client 069" and "Contacts 51 to 100." in second
-    last = await browser.page("/console/contacts" + (link(second, "Next contacts") or "?"))
+    last = await browser.page(link(second, "Next contacts") or "/console/contacts")
     assert listed(last) == [f"Client {n:03d}" for n in range(19, -1, -1)] + ["Иван Петров"]
     assert link(last, "Next contacts") is None and link(last, "Previous contacts")
     assert f'href="/console/contacts/{ivan["id"]}"' in last
@@ -72,7 +72,7 @@ async def test_a_tenant_admin_pages_through_and_searches_the_contacts(
     assert len(listed(clients)) == 50
     next_clients = link(clients, "Next contacts")
     assert next_clients is not None and "q=client" in next_clients
-    assert len(listed(await browser.page("/console/contacts" + next_clients))) == 50
+    assert len(listed(await browser.page(next_clients))) == 50
     nobody = unescape(await browser.page("/console/contacts?q=%3Cb%3EOlga%25"))
     assert listed(nobody) == []
     assert "No contact has “<b>Olga%” in its name or numbers." in nobody
@@ -83,13 +83,29 @@ async def test_a_tenant_admin_adds_a_contact_from_the_list(
         console: tuple[Service, str], browser: Browser) -> None:
     seed = await builder(console, browser)
     await browser.page("/console/contacts")
-    added = await browser.post_form("/console/contacts", {"name": "Olga",
-                                                          "phone": "8 916 123-45-67"})
+    added = await browser.post_form("/console/contacts/new", {"name": "Olga",
+                                                              "phone": "8 916 123-45-67"})
     assert added.status == 303
     assert "Contact created." in await browser.page(added.headers["Location"])
-    assert listed(await browser.page("/console/contacts")) == ["Olga"]
-    forged = await browser.post_form("/console/contacts", {"name": "X", "phone": "+74951234567"},
-                                     csrf=False)
+    [olga] = (await seed.api.ok("GET", "/api/v1/contacts"))["contacts"]
+
+    # Refused: the list again, the reason beside the form, what was typed kept in it.
+    taken = await browser.post_form("/console/contacts/new", {"name": "Olga again",
+                                                              "phone": "+7 916 123 45 67"})
+    assert taken.status == 409
+    html = unescape(await taken.text())
+    assert "'Olga' already has the number +79161234567" in html
+    assert f'<a href="/console/contacts/{olga["id"]}">Open that contact</a>' in html
+    assert 'value="Olga again"' in html and 'value="+7 916 123 45 67"' in html
+    assert listed(html) == ["Olga"]
+    # The list's links lead to the list from there too (not to /console/contacts/new?...).
+    assert 'action="/console/contacts"' in html
+    bad = await browser.post_form("/console/contacts/new", {"name": "Petr", "phone": "12"})
+    assert bad.status == 422
+    html = unescape(await bad.text())
+    assert 'role="alert"' in html and "phone" in html and 'value="Petr"' in html
+    forged = await browser.post_form("/console/contacts/new",
+                                     {"name": "X", "phone": "+74951234567"}, csrf=False)
     assert forged.status == 403
     assert [c["name"] for c in (await seed.api.ok("GET", "/api/v1/contacts"))["contacts"]] == [
         "Olga"]
