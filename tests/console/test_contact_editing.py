@@ -80,7 +80,10 @@ async def test_builder_merges_and_deletes(console: tuple[Service, str],
     await seed.api.ok("GET", f"/api/v1/contacts/{olga['id']}")  # still there
     deleted = await browser.post_form(f"/console/contacts/{olga['id']}/delete",
                                       {"confirm_name": "Olga"})
-    assert deleted.status == 200 and "Contact deleted" in await deleted.text()
+    assert deleted.status == 200
+    gone = await deleted.text()
+    assert "Contact deleted" in gone
+    assert '<a href="/console/contacts">Contacts</a>' in gone  # back to the list of them
     await seed.api.ok("GET", f"/api/v1/contacts/{olga['id']}", status=404)
     [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
     assert call["contact_id"] is None
