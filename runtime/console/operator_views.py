@@ -242,10 +242,18 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
     calls = calls[:CALLS_PAGE]
     contacts = await store.get_contacts(  # one read for all, not one per call
         session.tenant_id, [call.contact_id for call in calls if call.contact_id])
+    # A call from before its client had a contact names none: the contact of its number now,
+    # as its live card shows it (one read for all of them).
+    by_number = await store.first_contacts_by_phones(session.tenant_id, [
+        call.client_phone_normalized for call in calls
+        if call.contact_id is None and call.client_phone_normalized])
+    call_contacts = {call.id: contact for call in calls if (contact := (
+        contacts.get(call.contact_id) if call.contact_id
+        else by_number.get(call.client_phone_normalized or "")))}
     modules = {m.id: m for m in await store.list_modules(session.tenant_id, modules_shown(request),
                                                                    0)}
     return render(request, "calls.html", {
-        "calls": calls, "contacts": contacts, "modules": modules, "state": state or "",
+        "calls": calls, "contacts": call_contacts, "modules": modules, "state": state or "",
         "number": number,
         "offset": offset, "page": CALLS_PAGE, "older": older,
         "answered_by": await answered_by(request, session.tenant_id, calls),
