@@ -592,7 +592,7 @@ class SandboxPool:
             return False
         group = pending.group
         now = time.monotonic()
-        if self._throttled(group, now):
+        if group in self._maybe_spent and self._throttled(group, now):
             return False  # the queue's pass refuses it with the reason
         spares = len(self._spares)
         # As inside a pass: a worker taken out meanwhile (a reclaim for a spare) asks for
