@@ -203,6 +203,12 @@ class RetentionConfig(Strict):
     executions_days: int = Field(default=30, ge=1, le=3650)
     # The newest this many executions of each module stay whatever their age; None: no cap.
     executions_per_module: int | None = Field(default=100_000, ge=100)
+    # The captured text (request, result, effects, error, logs) of a module's executions, in
+    # MiB: beyond it the oldest go, so the log keeps fewer rows, the newest whole. A row
+    # keeps up to about 321 KiB (store/execution_caps.py), so the cap on rows alone let a
+    # module keep 31 GiB. An ordinary webhook's row is a few KiB: its module meets the cap on
+    # rows long before this. None: no budget.
+    executions_mib_per_module: int | None = Field(default=1024, ge=1)
     notifications_days: int = Field(default=30, ge=1, le=3650)
     call_events_days: int = Field(default=90, ge=1, le=3650)
     usage_days: int = Field(default=400, ge=1, le=3650)

@@ -2,7 +2,8 @@
 
 Each pass, module by module, rolls the module's new executions up into usage slots (so usage
 per day outlives the log), then deletes its executions older than `retention.executions_days`
-or beyond its newest `executions_per_module`; then it notes the modules' storage in use for
+or beyond its newest `executions_per_module`, and its oldest while the log's captured text
+is over `executions_mib_per_module`; then it notes the modules' storage in use for
 the day (every ten minutes), deletes usage older than `usage_days`, the notifications and
 call history events past their own ages, and the click-to-call forms posted longer ago than a
 console session lives (DIAL_FORMS_KEPT), the console sign-outs whose sessions would have
@@ -38,7 +39,7 @@ from prometheus_client import Counter
 from runtime.config import RetentionConfig
 from runtime.store import Store, Tx
 from runtime.store.errors import StorageUnavailable
-from runtime.store.models import utc_now
+from runtime.store.models import MIB, utc_now
 from runtime.store.retention import ROLLUP_MARGIN
 
 log = logging.getLogger("runtime.retention")
@@ -184,6 +185,8 @@ class Pruner:
         until = now - ROLLUP_MARGIN
         executions_before = now - timedelta(days=c.executions_days)
         usage_before = now - timedelta(days=c.usage_days)
+        keep_bytes = (None if c.executions_mib_per_module is None
+                      else c.executions_mib_per_module * MIB)
         for module_id in ids:
             if self._stop.is_set():
                 return
@@ -193,7 +196,7 @@ class Pruner:
 
             async def executions(tx: Tx, m: str = module_id) -> int:
                 return await tx.prune_executions(m, executions_before,
-                                                 c.executions_per_module, limit)
+                                                 c.executions_per_module, limit, keep_bytes)
 
             # Rolled up first: only rolled-up executions may go.
             report.rolled_up += await self._drain(report, None, roll_up)

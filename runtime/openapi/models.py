@@ -303,6 +303,9 @@ class RetentionOut(Out):
     executions_days: int = Field(description="executions older than this are deleted")
     executions_per_module: int | None = Field(description=(
         "each module keeps at most about this many executions, the newest (null: no cap)"))
+    executions_mib_per_module: int | None = Field(description=(
+        "each module's executions keep at most about this many MiB of captured text "
+        "(request, result, effects, error, logs): beyond it the oldest go (null: no budget)"))
     notifications_days: int
     call_events_days: int = Field(description="a call's history events (the call stays)")
     usage_days: int = Field(description="usage per day (GET /api/v1/usage) goes back this far")

@@ -198,8 +198,9 @@ class Tx(Protocol):
         ...
 
     async def prune_executions(self, module_id: str, before: datetime, keep: int | None,
-                               limit: int) -> int:
-        """Delete up to `limit` rolled-up executions older than `before` or beyond `keep`."""
+                               limit: int, keep_bytes: int | None = None) -> int:
+        """Delete up to `limit` rolled-up executions older than `before`, beyond `keep` or
+        beyond `keep_bytes` bytes of captured text (the oldest go)."""
         ...
 
     async def prune_usage(self, before: datetime, limit: int) -> int:

@@ -24,7 +24,8 @@ from runtime.typedefs import STORE
 from tests.e2e.conftest import OPERATOR_TOKEN, SEED_SCRIPT, Api, Service, service_config
 from tests.e2e.test_api_executions import FAILING, module_with, post_hook
 
-RETENTION = {"executions_days": 7, "executions_per_module": 5000, "notifications_days": 3,
+RETENTION = {"executions_days": 7, "executions_per_module": 5000,
+             "executions_mib_per_module": 512, "notifications_days": 3,
              "call_events_days": 60, "usage_days": 90, "revoked_credentials_days": 30}
 
 
