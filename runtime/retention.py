@@ -8,8 +8,9 @@ the day (every ten minutes), deletes usage older than `usage_days`, the notifica
 call history events past their own ages, and the click-to-call forms posted longer ago than a
 console session lives (DIAL_FORMS_KEPT), the console sign-outs whose sessions would have
 expired by now, user tokens and API keys revoked longer ago than `revoked_credentials_days`,
-and module storage keys whose `ttl` has passed.
-Calls, contacts and activity are never touched.
+and module storage keys whose `ttl` has passed. When `calls_days` is set, tenant by tenant,
+the calls last changed longer ago go, with their history and activity (CALLS_PER_BATCH
+calls a batch: each takes its rows along). Contacts are never touched.
 
 Every step is one unit of at most `batch_rows` rows (runtime/store/retention.py picks them
 through an index), followed, when it changed something, by a pause of `batch_pause_ms`: on
@@ -54,9 +55,9 @@ SNAPSHOT_EVERY = timedelta(minutes=10)
 DIAL_FORMS_KEPT = timedelta(hours=12)
 
 # The metric's label for each kind of row.
-EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE, DIAL_FORMS, SIGNED_OUT, STORAGE = (
+EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE, DIAL_FORMS, SIGNED_OUT, STORAGE, CALLS = (
     "executions", "notifications", "call_events", "usage", "dial_forms", "signed_out",
-    "storage")
+    "storage", "calls")
 REVOKED = "revoked_credentials"
 
 
@@ -65,6 +66,11 @@ REVOKED = "revoked_credentials"
 # waiting for it, and the batch's unit is the store's to finish or abandon as it closes
 # (store.write does not cancel a started unit when its caller goes away).
 CLOSE_WAIT_SECONDS = 2.0
+
+# A call deleted takes its history events, whom it rang, its notifications and its activity
+# entry along (a dozen rows or more for a call that rang a group): a batch of calls is this
+# fraction of batch_rows, so it holds the SQLite writer about as long as other batches do.
+CALLS_PER_BATCH = 10
 
 
 class NotOurTurn(Exception):
@@ -156,10 +162,11 @@ class Pruner:
         return done
 
     async def _drain(self, report: PassReport, kind: str | None,
-                     step: Callable[[Tx], Awaitable[int]]) -> int:
-        """Run `step` in batches while they come back full (and we are not stopping)."""
+                     step: Callable[[Tx], Awaitable[int]], limit: int | None = None) -> int:
+        """Run `step` in batches while they come back full, `limit` rows (batch_rows by
+        default), and we are not stopping."""
         total = 0
-        limit = self.config.batch_rows
+        limit = self.config.batch_rows if limit is None else limit
         while not self._stop.is_set():
             done = await self._batch(report, step)
             total += done
@@ -221,6 +228,8 @@ class Pruner:
             now - timedelta(days=c.notifications_days), limit))
         await self._drain(report, CALL_EVENTS, lambda tx: tx.prune_call_events(
             now - timedelta(days=c.call_events_days), limit))
+        if c.calls_days is not None:
+            await self._prune_calls(report, now - timedelta(days=c.calls_days))
         await self._drain(report, DIAL_FORMS, lambda tx: tx.prune_dial_once(
             now - DIAL_FORMS_KEPT, limit))
         # Console sign-outs are kept until their sessions would have expired anyway.
@@ -230,3 +239,21 @@ class Pruner:
         # Expired module storage: `get` no longer sees it, but it counted as storage in use,
         # and stayed in the database, until a write found its module full.
         await self._drain(report, STORAGE, lambda tx: tx.prune_expired_storage(now, limit))
+
+    async def _prune_calls(self, report: PassReport, before: datetime) -> None:
+        tenants: list[str] = []
+
+        async def list_tenants(tx: Tx) -> int:
+            tenants.extend(await tx.retention_tenant_ids())
+            return len(tenants)
+
+        await self._batch(report, list_tenants)
+        limit = max(1, self.config.batch_rows // CALLS_PER_BATCH)
+        for tenant_id in tenants:
+            if self._stop.is_set():
+                return
+
+            async def calls(tx: Tx, t: str = tenant_id) -> int:
+                return await tx.prune_calls(t, before, limit)
+
+            await self._drain(report, CALLS, calls, limit)

@@ -25,6 +25,7 @@ def retention_json(config: RetentionConfig) -> dict[str, JSON]:
         "executions_mib_per_module": config.executions_mib_per_module,
         "notifications_days": config.notifications_days,
         "call_events_days": config.call_events_days,
+        "calls_days": config.calls_days,
         "usage_days": config.usage_days,
         "revoked_credentials_days": config.revoked_credentials_days,
     })

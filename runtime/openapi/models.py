@@ -297,8 +297,8 @@ class ExecutionSummary(Out):
 
 
 class RetentionOut(Out):
-    """How long the service keeps history (`retention:` in its configuration). Calls,
-    contacts and activity are kept until deleted."""
+    """How long the service keeps history (`retention:` in its configuration). Contacts
+    are kept until deleted; calls and their activity too unless `calls_days` is set."""
 
     executions_days: int = Field(description="executions older than this are deleted")
     executions_per_module: int | None = Field(description=(
@@ -308,6 +308,9 @@ class RetentionOut(Out):
         "(request, result, effects, error, logs): beyond it the oldest go (null: no budget)"))
     notifications_days: int
     call_events_days: int = Field(description="a call's history events (the call stays)")
+    calls_days: int | None = Field(description=(
+        "calls created and last changed longer ago than this are deleted, with their history "
+        "and activity entries (null: calls are kept until deleted)"))
     usage_days: int = Field(description="usage per day (GET /api/v1/usage) goes back this far")
     revoked_credentials_days: int = Field(description=(
         "revoked user tokens and API keys are listed (as revoked) this long, then deleted"))

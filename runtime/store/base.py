@@ -215,6 +215,15 @@ class Tx(Protocol):
 
     async def prune_call_events(self, before: datetime, limit: int) -> int: ...
 
+    async def retention_tenant_ids(self) -> list[str]:
+        """Every tenant's id."""
+        ...
+
+    async def prune_calls(self, tenant_id: str, before: datetime, limit: int) -> int:
+        """Delete up to `limit` of the tenant's calls last changed before `before`, with
+        their history, notifications and activity."""
+        ...
+
     async def prune_dial_once(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` claimed call forms posted before `before`."""
         ...

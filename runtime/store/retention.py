@@ -160,6 +160,9 @@ class RetentionTx:
     async def retention_module_ids(self) -> list[str]:
         return [r["id"] for r in await self._port.all("SELECT id FROM modules ORDER BY id")]
 
+    async def retention_tenant_ids(self) -> list[str]:
+        return [r["id"] for r in await self._port.all("SELECT id FROM tenants ORDER BY id")]
+
     async def roll_up_usage(self, module_id: str, until: datetime, limit: int) -> int:
         """Count up to `limit` of the module's executions created before `until` (and after
         the cursor) into usage slots and move the cursor past them. Returns `limit` while
@@ -334,6 +337,18 @@ class RetentionTx:
             "DELETE FROM call_events WHERE id IN (SELECT id FROM (SELECT id, received_at "
             "FROM call_events ORDER BY id LIMIT $2) oldest WHERE received_at < $1)",
             [self._d.time_in(before), limit])
+
+    async def prune_calls(self, tenant_id: str, before: datetime, limit: int) -> int:
+        """Delete up to `limit` of the tenant's calls created and last changed (ended, or
+        for one that never ended, its last event) before `before`, oldest first, through
+        the index by tenant and creation (`calls_tenant`). What belongs to a call goes with
+        it (ON DELETE CASCADE): its history events, whom it rang, its notifications, its
+        activity entry, its once-only mark. Its contact stays."""
+        moment = self._d.time_in(before)
+        return await self._port.run(
+            "DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE tenant_id = $1 "
+            "AND created_at < $2 AND updated_at < $2 ORDER BY created_at LIMIT $3)",
+            [tenant_id, moment, limit])
 
     async def prune_dial_once(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` of the oldest claimed call forms posted before `before`
