@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 
 import phonenumbers
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -41,6 +42,7 @@ from runtime.store.models import (
     User,
     to_iso,
 )
+from runtime.text import NAME_PATTERN, name_problem
 
 # --- field types ------------------------------------------------------------------------------
 
@@ -536,6 +538,20 @@ def schema_extra(**keywords: Any) -> Any:
 def not_blank() -> Any:
     """For stripped strings with a minimum length: blank text is refused, not just empty."""
     return schema_extra(pattern=r"\S")
+
+
+def _plain_name(value: str) -> str:
+    problem = name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# A tenant's or a module's name: people read it in lists, pages and logs, so it holds no
+# control characters (runtime/text.py's NAME_CONTROLS); not blank either (its pattern says
+# both). For stripped strings with a minimum length, after their StringConstraints.
+PLAIN_NAME = AfterValidator(_plain_name)
+NAME_SCHEMA = schema_extra(pattern=NAME_PATTERN)
 
 
 REGION_SCHEMA = WithJsonSchema({
