@@ -67,6 +67,13 @@ REVOKED = "revoked_credentials"
 # (store.write does not cancel a started unit when its caller goes away).
 CLOSE_WAIT_SECONDS = 2.0
 
+# The SQLite file's free pages are given back to the filesystem (store/retention.py's
+# release_free_pages) only beyond this much, or an eighth of the file (rows written later
+# reuse them), and this many at a time: moving a page from the file's end costs a few page
+# writes, so a batch holds the writer a few milliseconds, as a batch of rows does.
+RELEASE_FREE_BYTES_OVER = 64 * 1024 * 1024
+FREE_PAGES_PER_BATCH = 256
+
 # A call deleted takes its history events, whom it rang, its notifications and its activity
 # entry along (a dozen rows or more for a call that rang a group): a batch of calls is this
 # fraction of batch_rows, so it holds the SQLite writer about as long as other batches do.
@@ -84,6 +91,7 @@ class PassReport:
     deleted: dict[str, int] = field(default_factory=dict)
     rolled_up: int = 0
     batches: int = 0
+    released_pages: int = 0  # SQLite's free pages given back to the filesystem
     skipped: bool = False  # another node's turn
 
     def count(self, kind: str, rows: int) -> None:
@@ -124,11 +132,12 @@ class Pruner:
         while not self._stop.is_set():
             try:
                 report = await self.run_pass()
-                if report.deleted:
+                if report.deleted or report.released_pages:
                     log.info("retention pass: deleted %s; rolled up %d execution(s) in %d "
-                             "batch(es)", ", ".join(f"{n} {kind}" for kind, n in
-                                                    sorted(report.deleted.items())),
-                             report.rolled_up, report.batches)
+                             "batch(es); released %d free page(s) of the database file",
+                             ", ".join(f"{n} {kind}" for kind, n in
+                                       sorted(report.deleted.items())) or "nothing",
+                             report.rolled_up, report.batches, report.released_pages)
             except StorageUnavailable as error:
                 # The storage refusing writes (disk full, database away) ends the pass; the
                 # next one tries again. Expected, and the storage's own log says it: one line.
@@ -239,6 +248,11 @@ class Pruner:
         # Expired module storage: `get` no longer sees it, but it counted as storage in use,
         # and stayed in the database, until a write found its module full.
         await self._drain(report, STORAGE, lambda tx: tx.prune_expired_storage(now, limit))
+        # Last, the room all this freed, beyond what new rows will reuse soon (SQLite).
+        report.released_pages += await self._drain(
+            report, None, lambda tx: tx.release_free_pages(RELEASE_FREE_BYTES_OVER,
+                                                           FREE_PAGES_PER_BATCH),
+            FREE_PAGES_PER_BATCH)
 
     async def _prune_calls(self, report: PassReport, before: datetime) -> None:
         tenants: list[str] = []

@@ -228,6 +228,11 @@ class Tx(Protocol):
         """Delete up to `limit` claimed call forms posted before `before`."""
         ...
 
+    async def release_free_pages(self, at_least: int, limit: int) -> int:
+        """SQLite: give up to `limit` free pages of the file back while more than `at_least`
+        bytes and an eighth of the file are free (0 on PostgreSQL)."""
+        ...
+
     async def prune_signed_out(self, now: datetime, limit: int) -> int:
         """Delete up to `limit` kept sign-outs of console sessions expired by `now`."""
         ...

@@ -376,6 +376,26 @@ class RetentionTx:
             "ORDER BY revoked_at LIMIT $2)", [moment, limit])
         return tokens + keys
 
+    async def release_free_pages(self, at_least: int, limit: int) -> int:
+        """SQLite: give up to `limit` of the database file's free pages back to the
+        filesystem (the file shrinks at the next checkpoint) while more than `at_least` bytes'
+        worth and an eighth of the file are free; returns how many. Deleted rows leave free
+        pages that new rows reuse: the eighth, or `at_least`, stays for them, so a service
+        pruning as much as it writes does not shrink and grow its file all the time. Only a
+        database made with incremental auto-vacuum (sqlite._connect) can; others, and
+        PostgreSQL (whose VACUUM makes dead rows' room reusable), answer 0."""
+        if self._d.name != "sqlite" or await self._port.value("PRAGMA auto_vacuum") != 2:
+            return 0
+        free = int(await self._port.value("PRAGMA freelist_count"))
+        kept = max(at_least // int(await self._port.value("PRAGMA page_size")),
+                   int(await self._port.value("PRAGMA page_count")) // 8)
+        pages = min(limit, free - kept)
+        # One page a statement: Python's sqlite3 steps a PRAGMA once, and each step of
+        # incremental_vacuum frees one page (executescript would commit the unit's batch).
+        for _ in range(pages):
+            await self._port.run("PRAGMA incremental_vacuum(1)")
+        return max(pages, 0)
+
     async def prune_signed_out(self, now: datetime, limit: int) -> int:
         """Delete up to `limit` of the kept console sign-outs whose sessions expired by `now`
         (through their index by expiry)."""
