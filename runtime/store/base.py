@@ -198,8 +198,9 @@ class Tx(Protocol):
         ...
 
     async def prune_executions(self, module_id: str, before: datetime, keep: int | None,
-                               limit: int) -> int:
-        """Delete up to `limit` rolled-up executions older than `before` or beyond `keep`."""
+                               limit: int, keep_bytes: int | None = None) -> int:
+        """Delete up to `limit` rolled-up executions older than `before`, beyond `keep` or
+        beyond `keep_bytes` bytes of captured text (the oldest go)."""
         ...
 
     async def prune_usage(self, before: datetime, limit: int) -> int:
@@ -214,8 +215,22 @@ class Tx(Protocol):
 
     async def prune_call_events(self, before: datetime, limit: int) -> int: ...
 
+    async def retention_tenant_ids(self) -> list[str]:
+        """Every tenant's id."""
+        ...
+
+    async def prune_calls(self, tenant_id: str, before: datetime, limit: int) -> int:
+        """Delete up to `limit` of the tenant's calls last changed before `before`, with
+        their history, notifications and activity."""
+        ...
+
     async def prune_dial_once(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` claimed call forms posted before `before`."""
+        ...
+
+    async def release_free_pages(self, at_least: int, limit: int) -> int:
+        """SQLite: give up to `limit` free pages of the file back while more than `at_least`
+        bytes and an eighth of the file are free (0 on PostgreSQL)."""
         ...
 
     async def prune_signed_out(self, now: datetime, limit: int) -> int:
@@ -247,7 +262,9 @@ class Tx(Protocol):
 
     async def get_module(self, tenant_id: str, module_id: str) -> Module | None: ...
 
-    async def create_tenant(self, name: str) -> Tenant: ...
+    async def create_tenant(self, name: str) -> Tenant:
+        """Conflict when another tenant has that name."""
+        ...
 
     async def create_api_key(self, tenant_id: str) -> tuple[ApiKey, str]:
         """A new key and its secret (shown once). NotFound for an unknown tenant."""

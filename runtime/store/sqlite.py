@@ -62,6 +62,12 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     if read_only:
         conn.execute("PRAGMA query_only = ON")
     else:
+        # Pages freed by deletions (retention, a tenant's deletion) can be given back to the
+        # filesystem in small steps (the pruner's `release_free_pages`): without it the file
+        # keeps the size of the most it ever held. It takes effect on a new database only
+        # (before its first table, and before WAL); one made by an earlier release keeps its
+        # mode (none) and its size, until a `VACUUM` run while the service is stopped.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is on disk when COMMIT returns (WAL's NORMAL may lose the last ones
         # on power loss), since a webhook is answered only after its effects are durable.
