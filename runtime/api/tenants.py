@@ -34,7 +34,6 @@ routes = web.RouteTableDef()
 
 
 class NewTenantBody(Body):
-    # Unique among the tenants (409 otherwise): the operator tells them apart by it.
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
                     PLAIN_NAME, NAME_SCHEMA]
 
@@ -46,8 +45,7 @@ def key_json(key: ApiKey) -> dict[str, object]:
 
 @routes.post("/api/v1/tenants")
 @documented("Create a tenant", auth="operator", body=NewTenantBody, response=Tenant,
-            status=201, errors=[409],
-            description="Its name is its own: a name another tenant has is a 409 `conflict`.")
+            status=201)
 async def create_tenant(request: web.Request) -> web.Response:
     require_operator(request)
     body = await read_body(request, NewTenantBody)

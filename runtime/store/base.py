@@ -262,9 +262,7 @@ class Tx(Protocol):
 
     async def get_module(self, tenant_id: str, module_id: str) -> Module | None: ...
 
-    async def create_tenant(self, name: str) -> Tenant:
-        """Conflict when another tenant has that name."""
-        ...
+    async def create_tenant(self, name: str) -> Tenant: ...
 
     async def create_api_key(self, tenant_id: str) -> tuple[ApiKey, str]:
         """A new key and its secret (shown once). NotFound for an unknown tenant."""

@@ -1,5 +1,4 @@
-"""Names people read, on both backends: a tenant's name is its own (a taken one is a 409,
-never a second tenant of that name, and a deleted tenant frees it); a tenant's or a module's
+"""Names people read, on both backends: a tenant's or a module's
 name holds no control characters (a 422 naming the character and where it is, nothing
 stored), while names in any script, with apostrophes, emoji and joiners, are kept as sent."""
 
@@ -25,23 +24,6 @@ BENIGN = ["Рога и копыта", "O'Brien & Co. (UK)", "👨\u200d👩\u200
 async def on_both(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Service]:
     async with service_on_backend(request.param, tmp_path) as service:
         yield service
-
-
-async def test_a_tenant_name_is_taken_once_and_freed_by_the_tenants_deletion(
-    on_both: Service,
-) -> None:
-    op = on_both.operator
-    acme = await op.ok("POST", "/api/v1/tenants", {"name": "Acme"}, status=201)
-    for again in ("Acme", "  Acme "):
-        taken = await op.ok("POST", "/api/v1/tenants", {"name": again}, status=409)
-        assert taken == {"error": "conflict", "message": "a tenant named 'Acme' already exists"}
-    globex = await op.ok("POST", "/api/v1/tenants", {"name": "acme"}, status=201)  # exact names
-    listed = (await op.ok("GET", "/api/v1/tenants"))["tenants"]
-    assert [(t["id"], t["name"]) for t in listed] == [(acme["id"], "Acme"), (globex["id"], "acme")]
-
-    await op.ok("DELETE", f"/api/v1/tenants/{acme['id']}")
-    again = await op.ok("POST", "/api/v1/tenants", {"name": "Acme"}, status=201)
-    assert again["id"] != acme["id"]
 
 
 async def test_names_holding_control_characters_are_refused_and_nothing_is_stored(
