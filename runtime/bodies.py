@@ -67,7 +67,7 @@ class ZlibDecoder:
         self._started = False
         self._members = 0
 
-    def _new(self, first: bytes) -> zlib._Decompress:
+    def _new(self, first: bytes | memoryview) -> zlib._Decompress:
         if self.coding == "gzip":
             return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         # RFC 1950: a zlib stream's first byte has compression method 8 in its low bits.
