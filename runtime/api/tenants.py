@@ -14,6 +14,8 @@ from runtime.errors import bad_request
 from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.openapi import documented
 from runtime.openapi.models import (
+    NAME_SCHEMA,
+    PLAIN_NAME,
     ApiKeyList,
     ApiKeyOut,
     NewApiKeyOut,
@@ -23,7 +25,6 @@ from runtime.openapi.models import (
     TenantList,
     WholeListQuery,
     dump,
-    not_blank,
 )
 from runtime.store.models import ApiKey, Tenant
 from runtime.tenant_removal import TenantRemoval
@@ -33,8 +34,9 @@ routes = web.RouteTableDef()
 
 
 class NewTenantBody(Body):
+    # Unique among the tenants (409 otherwise): the operator tells them apart by it.
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-                    not_blank()]
+                    PLAIN_NAME, NAME_SCHEMA]
 
 
 def key_json(key: ApiKey) -> dict[str, object]:
@@ -44,7 +46,8 @@ def key_json(key: ApiKey) -> dict[str, object]:
 
 @routes.post("/api/v1/tenants")
 @documented("Create a tenant", auth="operator", body=NewTenantBody, response=Tenant,
-            status=201)
+            status=201, errors=[409],
+            description="Its name is its own: a name another tenant has is a 409 `conflict`.")
 async def create_tenant(request: web.Request) -> web.Response:
     require_operator(request)
     body = await read_body(request, NewTenantBody)

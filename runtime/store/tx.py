@@ -410,8 +410,9 @@ class SqlTx(RetentionTx, Editing):
 
     async def create_tenant(self, name: str) -> Tenant:
         tenant = Tenant(ids.new_id(ids.TENANT), name, self._clock())
-        await self._port.run("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)",
-                             t.TENANTS.values(tenant, self._d))
+        await self._port.run_unique(
+            "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)",
+            t.TENANTS.values(tenant, self._d), f"a tenant named {name!r} already exists")
         return tenant
 
     async def create_api_key(self, tenant_id: str) -> tuple[ApiKey, str]:

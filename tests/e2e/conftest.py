@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,15 @@ class Service:
         return Api(self.client, secret)
 
     async def new_tenant(self, name: str = "acme") -> tuple[str, Api]:
-        tenant = await self.operator.ok("POST", "/api/v1/tenants", {"name": name}, status=201)
+        """A new tenant and an API key of it. Tenants' names are unique: when `name` is
+        taken already (a test making several), the tenant is `acme 2`, `acme 3`, ..."""
+        for n in itertools.count(1):
+            response = await self.operator.request(
+                "POST", "/api/v1/tenants", json={"name": name if n == 1 else f"{name} {n}"})
+            if response.status != 409:
+                break
+        assert response.status == 201, await response.text()
+        tenant = await response.json()
         key = await self.operator.ok("POST", f"/api/v1/tenants/{tenant['id']}/keys", status=201)
         return tenant["id"], self.api(key["key"])
 
