@@ -130,6 +130,20 @@ async def test_the_users_list_reaches_every_user_a_page_at_a_time(
     assert 'href="?offset=0">Previous users</a>' in html
 
 
+@pytest.mark.parametrize("offset", ["9223372036854775807", "9223372036854775808",
+                                    "1" + "0" * 100])
+async def test_a_users_page_beyond_every_user_says_so_however_far(
+        console: tuple[Service, str], browser: Browser, offset: str) -> None:
+    """An offset past what the store's 64-bit integers hold was the SQLite driver's
+    OverflowError, a 500; the API refuses it (offset: must be 0..2**63-1), the page shows
+    the end of the list as it does for any offset past the last user."""
+    service, _ = console
+    seed = await seed_setup(service)
+    await browser.sign_in(seed.api.secret or "")
+    html = await browser.page(f"/console/users?offset={offset}")
+    assert "No users this far in the list." in html
+
+
 async def test_an_operators_calls_page_reads_only_their_own_bindings(
         console: tuple[Service, str], browser: Browser,
         monkeypatch: pytest.MonkeyPatch) -> None:
