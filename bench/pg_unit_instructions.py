@@ -1,6 +1,6 @@
 """The PostgreSQL server's instructions per part of a webhook unit, counted by callgrind.
 
-    .venv/bin/python bench/pg_unit_instructions.py [--runs 200,600]
+    .venv/bin/python bench/pg_unit_instructions.py [--runs 200,600] [--defer]
 
 What bench/pg_unit_parts.py reads as CPU time (ticks of 10 ms, moved by every other process
 on the machine), counted instead: a private server (initdb in a temporary directory; the
@@ -11,10 +11,11 @@ found then. The server is then stopped, and each part runs M and N times in a si
 backend (`postgres --single`) under callgrind: instructions per run = (count at N - count at
 M) / (N - M), which cancels the backend's start, the session's set-up and its end.
 
-- the scene, read with its fingerprints (the unit's first round trip: a statement of its own,
-  here an EXECUTE of it prepared, as the driver's statement cache has it);
+- the scene (a statement of its own, here an EXECUTE of it prepared, as the driver's
+  statement cache has it; with `--defer`, the deferred unit's first round trip, read with its
+  fingerprints);
 - BEGIN, the call's locks, ROLLBACK;
-- BEGIN, the scene checked again (as the unit's message has it), ROLLBACK;
+- with `--defer`: BEGIN, the scene checked again (as the unit's message has it), ROLLBACK;
 - BEGIN, the unit's writes as sent, ROLLBACK;
 - BEGIN; ROLLBACK alone (what the wrappers cost).
 
@@ -41,7 +42,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.pg_unit_parts import one_unit, split_message
+from bench.pg_unit_parts import Recorded, one_unit
 from runtime.store.pg_replay import SAME_FUNCTION, prepare_checks, prepare_locks, with_literals
 from runtime.store.postgres import HOT_READS, LIGHTER_CHECKS
 from runtime.store.writes import pg_prepare_writes
@@ -108,26 +109,28 @@ class Server:
         return int(found[1])
 
 
-async def recorded(url: str, settings: list[str]) -> tuple[str, str, str, list[str]]:
-    """(the schema, the read as an EXECUTE, the unit's message, the session's set-up, with
-    `settings` as SET statements)."""
-    schema, (read_sql, read_args), message, call_id, execution_id = await one_unit(url, 500)
-    conn = await asyncpg.connect(url, server_settings={"search_path": schema})
+async def recorded(url: str, settings: list[str], defer: bool
+                   ) -> tuple[Recorded, str, list[str]]:
+    """(the unit, its read as an EXECUTE, the session's set-up, with `settings` as SET
+    statements)."""
+    unit = await one_unit(url, 500, defer=defer)
+    conn = await asyncpg.connect(url, server_settings={"search_path": unit.schema})
     try:
         # What the unit stored goes: its statements find again what they found then.
-        await conn.execute("DELETE FROM executions WHERE id = $1", execution_id)
-        await conn.execute("DELETE FROM calls WHERE id = $1", call_id)
+        await conn.execute("DELETE FROM executions WHERE id = $1", unit.execution_id)
+        await conn.execute("DELETE FROM calls WHERE id = $1", unit.call_id)
         # The statistics autovacuum keeps on a live server (none in a single-user backend):
         # without them the planner took the module's every call for the provider id's lookup.
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
     # The read with its values written in, as pg_replay writes a check's.
-    values = with_literals(", ".join(f"${i + 1}" for i in range(len(read_args))), read_args)
-    setup = [f'SET search_path = "{schema}"', *(f"SET {s}" for s in settings), SAME_FUNCTION,
+    values = with_literals(", ".join(f"${i + 1}" for i in range(len(unit.read_args))),
+                           unit.read_args)
+    setup = [f'SET search_path = "{unit.schema}"', *(f"SET {s}" for s in settings), SAME_FUNCTION,
              prepare_checks(HOT_READS, LIGHTER_CHECKS), prepare_locks(), pg_prepare_writes(),
-             f"PREPARE voip_bench_read AS {read_sql}"]
-    return schema, f"EXECUTE voip_bench_read({values})", message, setup
+             f"PREPARE voip_bench_read AS {unit.read_sql}"]
+    return unit, f"EXECUTE voip_bench_read({values})", setup
 
 
 def main() -> None:
@@ -137,6 +140,8 @@ def main() -> None:
                         help="a setting for the session (e.g. plan_cache_mode=force_generic_plan)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the directory and callgrind's outputs (to annotate)")
+    parser.add_argument("--defer", action="store_true",
+                        help="the deferred unit (PostgresStore.open(defer=True), pg_replay.py)")
     args = parser.parse_args()
     few, many = (int(n) for n in args.runs.split(","))
     if not BIN_DIRS or shutil.which("valgrind") is None:
@@ -150,15 +155,13 @@ def main() -> None:
     try:
         server.start()
         try:
-            _, read, message, setup = asyncio.run(recorded(server.url, args.set))
+            unit, read, setup = asyncio.run(recorded(server.url, args.set, args.defer))
         finally:
             server.stop()
-        locks, check, writes = split_message(message)
         parts: dict[str, list[str]] = {
-            "scene read, fingerprinted": [read],
-            "BEGIN; locks; ROLLBACK": ["BEGIN", locks, "ROLLBACK"],
-            "BEGIN; check; ROLLBACK": ["BEGIN", check, "ROLLBACK"],
-            "BEGIN; writes; ROLLBACK": ["BEGIN", writes, "ROLLBACK"],
+            unit.read_name: [read],
+            **{f"BEGIN; {name}; ROLLBACK": ["BEGIN", sql, "ROLLBACK"]
+               for name, sql in unit.parts.items()},
             "BEGIN; ROLLBACK": ["BEGIN", "ROLLBACK"],
         }
         print(f"server instructions per run (callgrind, single-user backend, "
@@ -169,8 +172,9 @@ def main() -> None:
             each = (counts[1] - counts[0]) / (many - few)
             total += each if name != "BEGIN; ROLLBACK" else 0
             print(f"  {name:<28} {each:>12,.0f}")
-        print(f"  (the parts but the last, summed: {total:,.0f}; the message: {len(message)} "
-              f"characters, the writes {writes.count('EXECUTE voip_write_')} statements)")
+        print(f"  (the parts but the last, summed: {total:,.0f}; the last message: "
+              f"{len(unit.message)} characters, the writes "
+              f"{unit.parts['writes'].count('EXECUTE voip_write_')} statements)")
     finally:
         subprocess.run(server.command("pg_ctl", "stop", "-m", "immediate", "-D",
                                       str(server.data)), capture_output=True, check=False)

@@ -1,17 +1,18 @@
 """Where a PostgreSQL webhook unit's server CPU goes, statement by statement.
 
     .venv/bin/python bench/pg_unit_parts.py postgresql://postgres@127.0.0.1/postgres \
-        [--repeat 1500] [--rounds 3]
+        [--repeat 1500] [--rounds 3] [--defer]
 
 Runs the baseline's webhook units (bench/baseline_server.py `handle`: a new call each) on a
-PostgresStore in a fresh schema (dropped after), records one unit's two round trips as sent
+PostgresStore in a fresh schema (dropped after), records one unit's round trips as sent
 (asyncpg's query logger), removes what that unit stored (so its statements find what they
 found then: no call yet), and runs each part again and again on one connection of its own,
 reading the server process's CPU (/proc/<pid>/stat) before and after:
 
-- the scene, read with its fingerprints (the unit's first round trip);
+- the scene (with `--defer`, the deferred unit's first round trip, read with its
+  fingerprints);
 - BEGIN, the call's locks, ROLLBACK;
-- BEGIN, the scene checked again (EXECUTE of the prepared check), ROLLBACK;
+- with `--defer`: BEGIN, the scene checked again (EXECUTE of the prepared check), ROLLBACK;
 - BEGIN, the unit's writes as sent (EXECUTEs of prepared statements), ROLLBACK (they can run
   again);
 - BEGIN; ROLLBACK alone (what the wrappers cost).
@@ -34,6 +35,7 @@ import statistics
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +58,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def split_message(message: str) -> tuple[str, str, str]:
-    """(the locks, the check, the writes) of a unit's BEGIN ... COMMIT message."""
+    """(the locks, the check, the writes) of a deferred unit's BEGIN ... COMMIT message."""
     body = message.removeprefix("BEGIN; ").removesuffix("; COMMIT")
     locks, rest = body.split("; ", 1)
     found = CHECK.search(rest)
@@ -67,11 +69,30 @@ def split_message(message: str) -> tuple[str, str, str]:
     return locks, rest[:end], rest[end + 2:]
 
 
-async def one_unit(url: str, units: int) -> tuple[str, list[Any], str, str, str]:
-    """(the store's schema, the scene read and its arguments, the final message, and the
-    ids of what that unit stored) after `units` webhook units."""
+@dataclass
+class Recorded:
+    """One webhook unit as the store sent it."""
+
+    schema: str
+    read_sql: str  # the scene, as the driver prepared it
+    read_args: list[Any]
+    # The unit's other statements by part (locks, check, writes), each to run between BEGIN
+    # and ROLLBACK so it can run again.
+    parts: dict[str, str]
+    message: str  # the unit's last message, the writes with COMMIT
+    call_id: str
+    execution_id: str
+
+    @property
+    def read_name(self) -> str:
+        return "scene read, fingerprinted" if "check" in self.parts else "scene read"
+
+
+async def one_unit(url: str, units: int, *, defer: bool = False) -> Recorded:
+    """One webhook unit's statements (the store's default, or `defer`red: pg_replay.py) and the
+    ids of what it stored, after `units` webhook units."""
     store = await PostgresStore.open(url, schema=f"bench_parts_{uuid.uuid4().hex[:12]}",
-                                     pool_size=1)
+                                     pool_size=1, defer=defer)
     tenant = await store.create_tenant("bench")
     module = await store.create_module(tenant.id, NewModule(name="seed", region="RU"))
     counter = itertools.count()
@@ -89,7 +110,17 @@ async def one_unit(url: str, units: int) -> tuple[str, list[Any], str, str, str]
         conn.add_query_logger(sent.append)
     await webhook()
     await asyncio.sleep(0)  # the logger reports with call_soon
-    read, message = sent[0], sent[-1].query
+    message = sent[-1].query
+    if defer:  # the scene; BEGIN, the locks, the check, the writes and COMMIT
+        read = sent[0]
+        locks, check, writes = split_message(message)
+        parts = {"locks": locks, "check": check, "writes": writes}
+    else:  # BEGIN with the locks; the scene; the writes and COMMIT
+        if len(sent) != 3 or not sent[0].query.startswith("BEGIN;"):
+            raise SystemExit(f"not the unit this bench knows: {[q.query[:80] for q in sent]}")
+        read = sent[1]
+        parts = {"locks": sent[0].query.removeprefix("BEGIN;").strip().rstrip(";"),
+                 "writes": message.removesuffix("; COMMIT")}
     # The writes' first call id and execution id (one EXECUTE of the batch's shape, or one a
     # row: writes.py `pg_unit_script`).
     call_id = re.search(r"E'(call_[0-9a-z]+)'", message)
@@ -97,28 +128,30 @@ async def one_unit(url: str, units: int) -> tuple[str, list[Any], str, str, str]
     assert call_id is not None and execution_id is not None, message[:300]
     schema = store.schema
     await store.close()
-    return schema, [read.query, list(read.args)], message, call_id[1], execution_id[1]
+    return Recorded(schema, read.query, list(read.args), parts, message, call_id[1],
+                    execution_id[1])
 
 
-async def measure(url: str, repeat: int, rounds: int) -> None:
-    schema, (read_sql, read_args), message, call_id, execution_id = await one_unit(url, 500)
-    conn = await asyncpg.connect(url, server_settings={"search_path": schema})
+async def measure(url: str, repeat: int, rounds: int, defer: bool) -> None:
+    unit = await one_unit(url, 500, defer=defer)
+    conn = await asyncpg.connect(url, server_settings={"search_path": unit.schema})
     try:
         # What the unit stored goes: its statements find again what they found then.
-        await conn.execute("DELETE FROM executions WHERE id = $1", execution_id)
-        await conn.execute("DELETE FROM calls WHERE id = $1", call_id)
+        await conn.execute("DELETE FROM executions WHERE id = $1", unit.execution_id)
+        await conn.execute("DELETE FROM calls WHERE id = $1", unit.call_id)
         from runtime.store.postgres import _init_deferring_connection
 
-        await _init_deferring_connection(conn)  # the check's function and statement
-        locks, check, writes = split_message(message)
-        rows = await conn.fetch(read_sql, *read_args)
-        assert rows and FINGERPRINT in rows[0]
+        await _init_deferring_connection(conn)  # the prepared locks, checks and writes
+        rows = await conn.fetch(unit.read_sql, *unit.read_args)
+        assert rows and (not defer or FINGERPRINT in rows[0])
         pid = await conn.fetchval("SELECT pg_backend_pid()")
+
+        def wrapped(sql: str) -> Callable[[], Awaitable[Any]]:
+            return lambda: conn.execute(f"BEGIN; {sql}; ROLLBACK")
+
         parts: dict[str, Callable[[], Awaitable[Any]]] = {
-            "scene read, fingerprinted": lambda: conn.fetch(read_sql, *read_args),
-            "BEGIN; locks; ROLLBACK": lambda: conn.execute(f"BEGIN; {locks}; ROLLBACK"),
-            "BEGIN; check; ROLLBACK": lambda: conn.execute(f"BEGIN; {check}; ROLLBACK"),
-            "BEGIN; writes; ROLLBACK": lambda: conn.execute(f"BEGIN; {writes}; ROLLBACK"),
+            unit.read_name: lambda: conn.fetch(unit.read_sql, *unit.read_args),
+            **{f"BEGIN; {name}; ROLLBACK": wrapped(sql) for name, sql in unit.parts.items()},
             "BEGIN; ROLLBACK": lambda: conn.execute("BEGIN; ROLLBACK"),
         }
         seen: dict[str, list[float]] = {name: [] for name in parts}
@@ -134,10 +167,10 @@ async def measure(url: str, repeat: int, rounds: int) -> None:
         for name, figures in seen.items():
             print(f"  {name:<28} lowest {min(figures):6.0f}   median "
                   f"{statistics.median(figures):6.0f}")
-        print(f"  (the message: {len(message)} characters; the writes "
-              f"{writes.count('EXECUTE voip_write_')} statements)")
+        print(f"  (the last message: {len(unit.message)} characters; the writes "
+              f"{unit.parts['writes'].count('EXECUTE voip_write_')} statements)")
     finally:
-        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.execute(f'DROP SCHEMA "{unit.schema}" CASCADE')
         await conn.close()
 
 
@@ -146,8 +179,10 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--repeat", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--defer", action="store_true",
+                        help="the deferred unit (PostgresStore.open(defer=True), pg_replay.py)")
     args = parser.parse_args()
-    asyncio.run(measure(args.url, args.repeat, args.rounds))
+    asyncio.run(measure(args.url, args.repeat, args.rounds, args.defer))
 
 
 if __name__ == "__main__":

@@ -197,14 +197,28 @@ class StorageLimitsConfig(Strict):
 class RetentionConfig(Strict):
     """How long history is kept (runtime/retention.py prunes it continuously, in batches).
 
-    Calls, contacts and activity are the tenant's records and are never pruned; usage per
-    day is rolled up from executions before they go, and kept `usage_days`."""
+    Calls, contacts and activity are the tenant's records: contacts are never pruned, calls
+    (with their activity) only when `calls_days` is set; usage per day is rolled up from
+    executions before they go, and kept `usage_days`."""
 
     executions_days: int = Field(default=30, ge=1, le=3650)
     # The newest this many executions of each module stay whatever their age; None: no cap.
     executions_per_module: int | None = Field(default=100_000, ge=100)
+    # The captured text (request, result, effects, error, logs) of a module's executions, in
+    # MiB: beyond it the oldest go, so the log keeps fewer rows, the newest whole. A row
+    # keeps up to about 321 KiB (store/execution_caps.py), so the cap on rows alone let a
+    # module keep 31 GiB. An ordinary webhook's row is a few KiB: its module meets the cap on
+    # rows long before this. None: no budget.
+    executions_mib_per_module: int | None = Field(default=1024, ge=1)
     notifications_days: int = Field(default=30, ge=1, le=3650)
     call_events_days: int = Field(default=90, ge=1, le=3650)
+    # Calls created and last changed (ended; for a call that never ended, its last event)
+    # longer ago than this go, with what belongs to them: their history events, whom they
+    # rang, their notifications and their activity entries (contacts stay). Calls are the
+    # tenant's records, so None, the default, keeps them for ever; an operator who must bound
+    # them (a flood of calls grows the table without end, each call a few KiB with its
+    # activity) or must not keep them (data protection) sets it.
+    calls_days: int | None = Field(default=None, ge=1, le=36_500)
     usage_days: int = Field(default=400, ge=1, le=3650)
     # Revoked user tokens and API keys are kept this long after their revocation: listed as
     # revoked (with when), and revoking one again says it was revoked already. Then they go

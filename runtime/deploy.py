@@ -39,6 +39,7 @@ from pydantic_core import ErrorDetails
 
 from runtime.json_body import problem
 from runtime.module_yaml import load_builder_yaml
+from runtime.openapi.models import PLAIN_NAME
 from runtime.operations.module_fields import Settings, check_host, mask
 
 KEY_ENV = "VOIP_RUNTIME_API_KEY"
@@ -63,7 +64,8 @@ class ModuleFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                    PLAIN_NAME]
     description: str = ""
     region: str = "RU"
     # The API's own check: one plain sentence for a nested value, not one line per type tried.

@@ -18,6 +18,10 @@ ACCEPTED_CODINGS: Final = "gzip, deflate"
 # Below this much on the wire, a body with no coding is decoded on the loop: a thread hop
 # costs more than decoding it.
 INLINE_BYTES: Final = 64 * 1024
+# The most compressed input the inflater is given at once (see `_inflate`).
+FEED_BYTES: Final = 4096
+# Members of one gzip body: each is a new inflater (some 10 us); servers send one.
+MAX_GZIP_MEMBERS: Final = 1000
 
 
 class BodyRefused(Exception):
@@ -61,21 +65,35 @@ def inflate(raw: bytes, coding: str, limit: int) -> bytes:
 
 
 def _inflate(raw: bytes, wbits: int, limit: int, *, members: bool) -> bytes:
-    """Inflate one stream (or, for gzip, its members one after another) up to `limit` bytes."""
+    """Inflate one stream (or, for gzip, its members one after another) up to `limit` bytes.
+
+    The inflater is given FEED_BYTES at a time: at the end of a stream zlib copies what it
+    was given past it (`unused_data`), which for a body given whole made a body of many tiny
+    gzip members cost the square of its size (a 5 MiB response of empty members: minutes of
+    the service's CPU, mostly holding the GIL the event loop needs)."""
     out = bytearray()
-    data = raw
-    while True:
+    view = memoryview(raw)
+    # Bytes after the end of the stream: a gzip file may hold several members, read one
+    # after another; NUL padding or, for deflate, anything after the end is ignored, as
+    # aiohttp did. Past `padded` there are only NULs.
+    padded = len(raw.rstrip(b"\0"))
+    at = 0
+    for _member in range(MAX_GZIP_MEMBERS):
         inflater = zlib.decompressobj(wbits)
-        try:
-            out += inflater.decompress(data, limit + 1 - len(out))
-        except zlib.error as failure:
-            raise BodyRefused(f"bad compressed body: {failure}") from None
-        if len(out) > limit:
-            raise BodyRefused(too_large(limit))
-        if not inflater.eof:
-            raise BodyRefused("bad compressed body: it ends before its compressed data does")
-        data = inflater.unused_data
-        # Bytes after the end of the stream: a gzip file may hold several members, read one
-        # after another; anything else after the end is ignored, as aiohttp did.
-        if not (members and data.strip(b"\0")):
+        while True:
+            piece = view[at:at + FEED_BYTES]
+            try:
+                out += inflater.decompress(piece, limit + 1 - len(out))
+            except zlib.error as failure:
+                raise BodyRefused(f"bad compressed body: {failure}") from None
+            if len(out) > limit:
+                raise BodyRefused(too_large(limit))
+            if inflater.eof:
+                at += len(piece) - len(inflater.unused_data)
+                break
+            at += len(piece)  # all of it read: the output stayed within its bound
+            if at >= len(raw):
+                raise BodyRefused("bad compressed body: it ends before its compressed data does")
+        if not (members and at < padded):
             return bytes(out)
+    raise BodyRefused(f"bad compressed body: more than {MAX_GZIP_MEMBERS} gzip members")

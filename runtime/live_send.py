@@ -147,9 +147,14 @@ def reset_on_close(transport: asyncio.BaseTransport) -> None:
     learns of it, rather than the kernel keeping it, as an orphan, behind data the client is
     not reading."""
     sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # A connection the client already closed needs no reset, and has no socket left to set:
+    # uvloop's stand-in for a closed transport's socket has the descriptor -1, on which
+    # setsockopt raises ValueError, not OSError (every client gone without a close frame made
+    # its handler end in an unhandled error, a traceback in the service's log).
+    if sock is None or sock.fileno() < 0:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

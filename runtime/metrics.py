@@ -93,7 +93,8 @@ class Metrics:
         )
         self.retention_pruned = Counter(
             "voip_retention_pruned_rows", "History rows deleted by retention, by kind "
-            "(executions, notifications, call_events, usage, dial_forms, signed_out, storage)",
+            "(executions, notifications, call_events, calls, usage, dial_forms, signed_out, "
+            "storage, revoked_credentials)",
             ["kind"],
             registry=self.registry,
         )

@@ -2,13 +2,15 @@
 
 Each pass, module by module, rolls the module's new executions up into usage slots (so usage
 per day outlives the log), then deletes its executions older than `retention.executions_days`
-or beyond its newest `executions_per_module`; then it notes the modules' storage in use for
+or beyond its newest `executions_per_module`, and its oldest while the log's captured text
+is over `executions_mib_per_module`; then it notes the modules' storage in use for
 the day (every ten minutes), deletes usage older than `usage_days`, the notifications and
 call history events past their own ages, and the click-to-call forms posted longer ago than a
 console session lives (DIAL_FORMS_KEPT), the console sign-outs whose sessions would have
 expired by now, user tokens and API keys revoked longer ago than `revoked_credentials_days`,
-and module storage keys whose `ttl` has passed.
-Calls, contacts and activity are never touched.
+and module storage keys whose `ttl` has passed. When `calls_days` is set, tenant by tenant,
+the calls last changed longer ago go, with their history and activity (CALLS_PER_BATCH
+calls a batch: each takes its rows along). Contacts are never touched.
 
 Every step is one unit of at most `batch_rows` rows (runtime/store/retention.py picks them
 through an index), followed, when it changed something, by a pause of `batch_pause_ms`: on
@@ -38,7 +40,7 @@ from prometheus_client import Counter
 from runtime.config import RetentionConfig
 from runtime.store import Store, Tx
 from runtime.store.errors import StorageUnavailable
-from runtime.store.models import utc_now
+from runtime.store.models import MIB, utc_now
 from runtime.store.retention import ROLLUP_MARGIN
 
 log = logging.getLogger("runtime.retention")
@@ -53,9 +55,9 @@ SNAPSHOT_EVERY = timedelta(minutes=10)
 DIAL_FORMS_KEPT = timedelta(hours=12)
 
 # The metric's label for each kind of row.
-EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE, DIAL_FORMS, SIGNED_OUT, STORAGE = (
+EXECUTIONS, NOTIFICATIONS, CALL_EVENTS, USAGE, DIAL_FORMS, SIGNED_OUT, STORAGE, CALLS = (
     "executions", "notifications", "call_events", "usage", "dial_forms", "signed_out",
-    "storage")
+    "storage", "calls")
 REVOKED = "revoked_credentials"
 
 
@@ -64,6 +66,18 @@ REVOKED = "revoked_credentials"
 # waiting for it, and the batch's unit is the store's to finish or abandon as it closes
 # (store.write does not cancel a started unit when its caller goes away).
 CLOSE_WAIT_SECONDS = 2.0
+
+# The SQLite file's free pages are given back to the filesystem (store/retention.py's
+# release_free_pages) only beyond this much, or an eighth of the file (rows written later
+# reuse them), and this many at a time: moving a page from the file's end costs a few page
+# writes, so a batch holds the writer a few milliseconds, as a batch of rows does.
+RELEASE_FREE_BYTES_OVER = 64 * 1024 * 1024
+FREE_PAGES_PER_BATCH = 256
+
+# A call deleted takes its history events, whom it rang, its notifications and its activity
+# entry along (a dozen rows or more for a call that rang a group): a batch of calls is this
+# fraction of batch_rows, so it holds the SQLite writer about as long as other batches do.
+CALLS_PER_BATCH = 10
 
 
 class NotOurTurn(Exception):
@@ -77,6 +91,7 @@ class PassReport:
     deleted: dict[str, int] = field(default_factory=dict)
     rolled_up: int = 0
     batches: int = 0
+    released_pages: int = 0  # SQLite's free pages given back to the filesystem
     skipped: bool = False  # another node's turn
 
     def count(self, kind: str, rows: int) -> None:
@@ -117,11 +132,12 @@ class Pruner:
         while not self._stop.is_set():
             try:
                 report = await self.run_pass()
-                if report.deleted:
+                if report.deleted or report.released_pages:
                     log.info("retention pass: deleted %s; rolled up %d execution(s) in %d "
-                             "batch(es)", ", ".join(f"{n} {kind}" for kind, n in
-                                                    sorted(report.deleted.items())),
-                             report.rolled_up, report.batches)
+                             "batch(es); released %d free page(s) of the database file",
+                             ", ".join(f"{n} {kind}" for kind, n in
+                                       sorted(report.deleted.items())) or "nothing",
+                             report.rolled_up, report.batches, report.released_pages)
             except StorageUnavailable as error:
                 # The storage refusing writes (disk full, database away) ends the pass; the
                 # next one tries again. Expected, and the storage's own log says it: one line.
@@ -155,10 +171,11 @@ class Pruner:
         return done
 
     async def _drain(self, report: PassReport, kind: str | None,
-                     step: Callable[[Tx], Awaitable[int]]) -> int:
-        """Run `step` in batches while they come back full (and we are not stopping)."""
+                     step: Callable[[Tx], Awaitable[int]], limit: int | None = None) -> int:
+        """Run `step` in batches while they come back full, `limit` rows (batch_rows by
+        default), and we are not stopping."""
         total = 0
-        limit = self.config.batch_rows
+        limit = self.config.batch_rows if limit is None else limit
         while not self._stop.is_set():
             done = await self._batch(report, step)
             total += done
@@ -184,6 +201,8 @@ class Pruner:
         until = now - ROLLUP_MARGIN
         executions_before = now - timedelta(days=c.executions_days)
         usage_before = now - timedelta(days=c.usage_days)
+        keep_bytes = (None if c.executions_mib_per_module is None
+                      else c.executions_mib_per_module * MIB)
         for module_id in ids:
             if self._stop.is_set():
                 return
@@ -193,7 +212,7 @@ class Pruner:
 
             async def executions(tx: Tx, m: str = module_id) -> int:
                 return await tx.prune_executions(m, executions_before,
-                                                 c.executions_per_module, limit)
+                                                 c.executions_per_module, limit, keep_bytes)
 
             # Rolled up first: only rolled-up executions may go.
             report.rolled_up += await self._drain(report, None, roll_up)
@@ -218,6 +237,8 @@ class Pruner:
             now - timedelta(days=c.notifications_days), limit))
         await self._drain(report, CALL_EVENTS, lambda tx: tx.prune_call_events(
             now - timedelta(days=c.call_events_days), limit))
+        if c.calls_days is not None:
+            await self._prune_calls(report, now - timedelta(days=c.calls_days))
         await self._drain(report, DIAL_FORMS, lambda tx: tx.prune_dial_once(
             now - DIAL_FORMS_KEPT, limit))
         # Console sign-outs are kept until their sessions would have expired anyway.
@@ -227,3 +248,26 @@ class Pruner:
         # Expired module storage: `get` no longer sees it, but it counted as storage in use,
         # and stayed in the database, until a write found its module full.
         await self._drain(report, STORAGE, lambda tx: tx.prune_expired_storage(now, limit))
+        # Last, the room all this freed, beyond what new rows will reuse soon (SQLite).
+        report.released_pages += await self._drain(
+            report, None, lambda tx: tx.release_free_pages(RELEASE_FREE_BYTES_OVER,
+                                                           FREE_PAGES_PER_BATCH),
+            FREE_PAGES_PER_BATCH)
+
+    async def _prune_calls(self, report: PassReport, before: datetime) -> None:
+        tenants: list[str] = []
+
+        async def list_tenants(tx: Tx) -> int:
+            tenants.extend(await tx.retention_tenant_ids())
+            return len(tenants)
+
+        await self._batch(report, list_tenants)
+        limit = max(1, self.config.batch_rows // CALLS_PER_BATCH)
+        for tenant_id in tenants:
+            if self._stop.is_set():
+                return
+
+            async def calls(tx: Tx, t: str = tenant_id) -> int:
+                return await tx.prune_calls(t, before, limit)
+
+            await self._drain(report, CALLS, calls, limit)

@@ -83,6 +83,26 @@ UNICODE_PROBLEM = "text must be valid Unicode (it holds a lone surrogate such as
 NUL_PROBLEM = "text must not hold the NUL character (\\u0000)"
 
 
+# Characters a name people read must not hold: the C0 and C1 controls and DEL (a newline, a
+# tab, an escape sequence that recolours a terminal reading a log), the line and paragraph
+# separators, and the bidirectional embeddings, overrides and isolates, which make a name
+# display as another (U+202E turns "acme\u202egpj.exe" into "acmeexe.jpg"). Joiners and
+# other format characters that scripts and emoji need stay allowed.
+NAME_CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_NAME_CONTROL = re.compile(f"[{NAME_CONTROLS}]")
+# The same rule as a JSON Schema pattern (ECMA 262), with "not blank" in it: one pattern only.
+NAME_PATTERN = rf"^[^{NAME_CONTROLS}]*[^\s{NAME_CONTROLS}][^{NAME_CONTROLS}]*$"
+
+
+def name_problem(text: str) -> str | None:
+    """Why `text` cannot be a name (a tenant's, a module's), or None when it can."""
+    found = _NAME_CONTROL.search(text)
+    if found is None:
+        return None
+    return (f"a name must not hold control characters (it holds U+{ord(found[0]):04X} at "
+            f"character {found.start() + 1})")
+
+
 def text_problem(text: str) -> str | None:
     """Why an API body's text cannot be kept exactly as it was sent, or None when it can."""
     if "\x00" in text:

@@ -50,6 +50,7 @@ import sys
 import sysconfig
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -120,6 +121,10 @@ _EXITED_BEFORE_READY = "a new sandbox worker exited before it was ready"
 CAN_RENICE = os.geteuid() == 0
 # Random draws for a worker's uid before looking for a free one in order (a range nearly full).
 UID_DRAWS = 8
+# With more groups than this waiting, `_replenish` first passes over, in C, the groups that
+# cannot be short of a worker; with fewer, building the sets to do so costs more than looking
+# at each group.
+FILTER_ABOVE_GROUPS = 4
 
 
 # Limits as sent, by the object's identity: the service passes the same two objects (built
@@ -282,12 +287,20 @@ class SandboxPool:
         self._bound = 0  # workers assigned to a group and still in service
         self._by_group: dict[str, list[Worker]] = {}
         self._by_pid: dict[int, Worker] = {}
+        # Groups with a worker that is not usable (out of service, retiring, or its pipe
+        # closed) and not yet forgotten. A group outside this set, with workers and none of
+        # them busy, has an idle worker: `_replenish` passes it over without a walk.
+        self._impaired: set[str] = set()
         self._starting = 0  # spawns asked for, and workers forked but not ready yet
         self._uids_used: set[int] = set()
         self._uid_claim: UidClaim | None = None
         # Reserved for the next spawn, whose worker the template forks ahead (forkserver.py).
         self._next_uid: int | None = None
         self._budgets: dict[str, RestartBudget] = {}
+        # Groups whose budget may be empty: charged (or made empty) since `_throttled` last
+        # found it available. Every other group's budget holds a token (only a charge takes
+        # one), so a dispatch pass asks `_throttled` of these alone.
+        self._maybe_spent: set[str] = set()
         self._waiting: FairQueue[PendingCall] = FairQueue()
         self._loads: dict[str, GroupLoad] = {}
         self._ids = itertools.count(1)
@@ -565,6 +578,7 @@ class SandboxPool:
                     pending.future.set_result(gone)
             self._take_out(worker, "its tenant was deleted", charge=False, reclaim=True)
         self._budgets.pop(group, None)
+        self._maybe_spent.discard(group)
         self._loads.pop(group, None)
         self._check_groups.discard(group)
         return len(workers)
@@ -578,7 +592,7 @@ class SandboxPool:
             return False
         group = pending.group
         now = time.monotonic()
-        if self._throttled(group, now):
+        if group in self._maybe_spent and self._throttled(group, now):
             return False  # the queue's pass refuses it with the reason
         spares = len(self._spares)
         # As inside a pass: a worker taken out meanwhile (a reclaim for a spare) asks for
@@ -627,12 +641,23 @@ class SandboxPool:
         # already (`_worker_for`): the others are known stuck without asking. A worker with
         # calls in flight is in `_busy`, so these are the groups of `_busy`'s workers.
         busy_groups = {worker.group for worker in self._busy}
+        maybe_spent = self._maybe_spent
         while self._waiting:
             full = self._running() >= self.size * self.inflight_per_worker
-            for group in self._waiting.groups():
+            groups: Iterable[str] = self._waiting.groups()
+            if full:
+                # Only the groups of `_busy` can start a call now, and only those that may be
+                # out of their budget can have calls to refuse: the others are passed over
+                # here, in C, in the queue's order. With many tenants waiting, a pass runs at
+                # each call's arrival and at its end, and looking at every waiting group in
+                # Python was most of the main process's extra CPU per call. (What is passed
+                # over cannot start later in the pass either, see above.)
+                concerned = busy_groups | maybe_spent if maybe_spent else busy_groups
+                groups = filter(concerned.__contains__, groups)
+            for group in groups:
                 if group in stuck:
                     continue
-                if self._throttled(group, now):
+                if group in maybe_spent and self._throttled(group, now):
                     self._refuse_waiting(group, now)
                     continue
                 if full and group not in busy_groups:
@@ -788,12 +813,15 @@ class SandboxPool:
             else:
                 budget = RestartBudget(self.restart_burst, self.restarts_per_second)
             self._budgets[group] = budget
+            if budget.burst < 1:
+                self._maybe_spent.add(group)  # empty from the start
         return budget
 
     def _throttled(self, group: str, now: float) -> bool:
         """The group spent its restart budget and has no worker left to wait for."""
         budget = self._budgets.get(group)
         if budget is None or budget.available(now):
+            self._maybe_spent.discard(group)  # it holds a token until its next charge
             return False
         return not any(not w.dead for w in self._by_group.get(group, ()))
 
@@ -1054,6 +1082,7 @@ class SandboxPool:
                     outcome_from_json(message.get("outcome")), worker.inflight[0].limits, line)
                 if outcome.retire:  # the worker exits by itself after this outcome
                     worker.retiring = True
+                    self._impair(worker)
                     self._charge(worker)
                     asyncio.get_running_loop().call_later(
                         RETIRE_GRACE_SECONDS, self._retire_overdue, worker)
@@ -1194,23 +1223,37 @@ class SandboxPool:
         if self._waiting:
             now = time.monotonic()
             hungry = 0
-            # Run after every dispatch pass, for every waiting group: with many tenants waiting
-            # (each with its worker, idle or at its cap, nearly always), most are ruled out by
-            # one walk over their workers, before the cap and the budget are asked.
-            for group in self._waiting.groups():
+            # Run after every dispatch pass, with many tenants waiting (each with its worker,
+            # idle or at its cap, nearly always). A group can be short of a worker only if it
+            # has none, or one of them is busy or not usable: the others, nearly all, are
+            # passed over here, in C, in the queue's order (walking every waiting group's
+            # workers in Python was most of a pass's work). The rest are ruled out by a walk
+            # over their workers that stops at the first idle one, before the cap and the
+            # budget are asked.
+            by_group = self._by_group
+            waiting = list(self._waiting.groups())
+            looked_at: Iterable[str] = waiting
+            if len(waiting) > FILTER_ABOVE_GROUPS:
+                may_be_short = {worker.group for worker in self._busy}
+                may_be_short |= self._impaired
+                may_be_short.update(set(waiting).difference(by_group))
+                looked_at = filter(may_be_short.__contains__, waiting)
+            for group in looked_at:
                 own = 0
-                idle = False
-                for worker in self._by_group.get(group, ()):
-                    if not worker.dead:
-                        own += 1
-                        idle = idle or (not worker.inflight and worker.usable)
-                # (A group's cap is never above `workers_per_group`.)
-                if (idle or own >= self.workers_per_group or own >= self._group_cap(group)
-                        or not self._budget(group).available(now)):
-                    continue
-                hungry += 1
-                if not own and workerless is None:
-                    workerless = group
+                for worker in by_group.get(group, ()):
+                    if worker.dead:
+                        continue
+                    if not worker.inflight and worker.usable:
+                        break  # an idle worker: this group is not short of one
+                    own += 1
+                else:
+                    # (A group's cap is never above `workers_per_group`.)
+                    if (own >= self.workers_per_group or own >= self._group_cap(group)
+                            or not self._budget(group).available(now)):
+                        continue
+                    hungry += 1
+                    if not own and workerless is None:
+                        workerless = group
             wanted = max(wanted, hungry)
         limit = self.max_workers + self.spare_workers
         have = len(self._spares) + self._starting
@@ -1344,6 +1387,7 @@ class SandboxPool:
             return  # a check's worker paid when it started
         if worker.group is not None:
             self._budget(worker.group).charge(time.monotonic())
+            self._maybe_spent.add(worker.group)
             self.stats.starts_charged[worker.group] += 1
 
     def _take_out(self, worker: Worker, reason: str, *, charge: bool,
@@ -1353,6 +1397,7 @@ class SandboxPool:
         if worker.dead:
             return
         worker.dead = True
+        self._impair(worker)
         worker.dead_reason = reason
         worker.dead_at = time.monotonic()
         if not worker.ready:
@@ -1395,6 +1440,7 @@ class SandboxPool:
         """Its pipe closed: the worker exited (or closed it, which is as bad). Wait a moment
         for the template's report of the exit status, for the message."""
         worker.eof = True
+        self._impair(worker)
         if worker.dead:
             return
         if worker.exit_status is not None or worker.retiring:
@@ -1452,6 +1498,11 @@ class SandboxPool:
         # else: the pipe's EOF follows, or came and waits a moment for the template's report
         # of the exit status (`_on_eof`), and reports the crash.
 
+    def _impair(self, worker: Worker) -> None:
+        """The worker is no longer usable (`Worker.usable`): its group may be short of one."""
+        if worker.group is not None:
+            self._impaired.add(worker.group)
+
     def _forget(self, worker: Worker) -> None:
         """The process is gone and out of service: release everything it held."""
         if worker in self._workers:
@@ -1464,6 +1515,8 @@ class SandboxPool:
                 workers.remove(worker)
                 if not workers:
                     del self._by_group[worker.group]
+            if not any(w.dead or w.retiring or w.eof for w in workers or ()):
+                self._impaired.discard(worker.group)
         if worker.uid is not None:
             self._uids_used.discard(worker.uid)
         worker.close_descriptors()
@@ -1488,6 +1541,7 @@ class SandboxPool:
             if group not in self._by_group and budget.available(now) \
                     and budget.tokens >= budget.burst:
                 del self._budgets[group]
+                self._maybe_spent.discard(group)
         cutoff = now - self.idle_seconds
         for workers in list(self._by_group.values()):
             for worker in list(workers):

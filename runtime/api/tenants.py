@@ -14,6 +14,8 @@ from runtime.errors import bad_request
 from runtime.hub import Credential, CredentialEnded, EndReason
 from runtime.openapi import documented
 from runtime.openapi.models import (
+    NAME_SCHEMA,
+    PLAIN_NAME,
     ApiKeyList,
     ApiKeyOut,
     NewApiKeyOut,
@@ -23,7 +25,6 @@ from runtime.openapi.models import (
     TenantList,
     WholeListQuery,
     dump,
-    not_blank,
 )
 from runtime.store.models import ApiKey, Tenant
 from runtime.tenant_removal import TenantRemoval
@@ -34,7 +35,7 @@ routes = web.RouteTableDef()
 
 class NewTenantBody(Body):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-                    not_blank()]
+                    PLAIN_NAME, NAME_SCHEMA]
 
 
 def key_json(key: ApiKey) -> dict[str, object]:

@@ -22,8 +22,10 @@ def retention_json(config: RetentionConfig) -> dict[str, JSON]:
     return dump(RetentionOut, {
         "executions_days": config.executions_days,
         "executions_per_module": config.executions_per_module,
+        "executions_mib_per_module": config.executions_mib_per_module,
         "notifications_days": config.notifications_days,
         "call_events_days": config.call_events_days,
+        "calls_days": config.calls_days,
         "usage_days": config.usage_days,
         "revoked_credentials_days": config.revoked_credentials_days,
     })

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -19,7 +18,7 @@ from runtime.console.session import (
     set_pre_cookie,
     start_session,
 )
-from runtime.console.web import PREFIX, check_csrf, page, render, see_other
+from runtime.console.web import PREFIX, check_csrf, page, render, see_other, split_url
 
 routes = web.RouteTableDef()
 
@@ -30,8 +29,9 @@ def safe_next(value: str | None, fallback: str) -> str:
     """Only a path inside the console (never another site, never a scheme-relative URL)."""
     if not value:
         return fallback
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not value.startswith(PREFIX + "/") or "\\" in value:
+    parts = split_url(value)
+    if parts is None or parts.scheme or parts.netloc or not value.startswith(PREFIX + "/") \
+            or "\\" in value:
         return fallback
     return value
 

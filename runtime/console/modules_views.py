@@ -23,6 +23,7 @@ from runtime.console.web import (
 )
 from runtime.contract import CallDirection
 from runtime.errors import ApiError, not_found
+from runtime.json_body import problem
 from runtime.operations import bindings as binding_ops
 from runtime.operations import functions
 from runtime.operations import modules as module_ops
@@ -82,7 +83,9 @@ async def users_for_menus(store: Store, tenant_id: str, bound_user_ids: Iterable
 
 
 def problems_of(error: ValidationError) -> list[str]:
-    return [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in error.errors()]
+    # The API's words (json_body.problem), without pydantic's "Value error, " before ours.
+    return [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {problem(e)}"
+            for e in error.errors()]
 
 
 async def owned(request: web.Request, session: Session) -> Module:

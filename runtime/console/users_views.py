@@ -35,6 +35,7 @@ from runtime.errors import ApiError, found, not_found
 from runtime.operations import users as user_ops
 from runtime.operations.services import services
 from runtime.operations.users import NewUserBody, remove_user, revoke_token
+from runtime.query_params import MAX_OFFSET
 from runtime.store.models import User
 from runtime.typedefs import STORE
 
@@ -96,9 +97,10 @@ async def render_users(request: web.Request, session: Session, *,
 
 
 def users_offset(request: web.Request) -> int:
-    """?offset=: how many users (by name) the page skips."""
+    """?offset=: how many users (by name) the page skips (0..MAX_OFFSET: the store's integers
+    are 64-bit, and a larger one was an OverflowError, a 500, from the SQLite driver)."""
     try:
-        return max(0, int(request.query.get("offset", "0")))
+        return min(max(0, int(request.query.get("offset", "0"))), MAX_OFFSET)
     except ValueError:
         return 0
 

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -112,15 +112,26 @@ def sign_in_redirect(request: web.Request) -> web.HTTPFound:
 # The last part of the addresses of forms that are no page (POST only). A refused form is
 # drawn as the answer to its POST, so the address bar, and the Referer of the next post from
 # there, is the form's address: going back to it after signing in was "Method Not Allowed".
-FORM_ONLY = frozenset({"edit", "merge", "settings", "general", "bindings", "bind",
+FORM_ONLY = frozenset({"new", "edit", "merge", "settings", "general", "bindings", "bind",
                        "load-members", "test-connection", "tokens", "webhook-url", "originate"})
+
+
+def split_url(text: str) -> SplitResult | None:
+    """`text` taken apart as a URL; None where urllib cannot (`http://[::1`, an IPv6 host
+    without its `]`; a host NFKC turns into a delimiter). The console reads the Referer,
+    Origin and HX-Current-URL headers and a sign-in's `next`, which anyone may send as they
+    like: urlsplit's ValueError was a 500, a traceback in the log, for any stranger."""
+    try:
+        return urlsplit(text)
+    except ValueError:
+        return None
 
 
 def referring_page(request: web.Request) -> str | None:
     """The console page a form was sent from (its Referer, on this very service), if any: for
     a form's own address (a refused form, drawn as its POST's answer), the page it is on."""
-    referer = urlsplit(request.headers.get("Referer", ""))
-    if referer.netloc != request.headers.get("Host", "") or \
+    referer = split_url(request.headers.get("Referer", ""))
+    if referer is None or referer.netloc != request.headers.get("Host", "") or \
             not referer.path.startswith(PREFIX + "/"):
         return None
     return page_at(referer.path, referer.query)
@@ -144,9 +155,9 @@ def htmx_sign_in(request: web.Request) -> web.Response:
     """The session ended under a page's htmx button: the whole page goes to the sign-in form
     (HX-Redirect), to come back to that page after. A redirect htmx would follow by itself
     and put the sign-in page inside the button's box."""
-    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    current = split_url(request.headers.get("HX-Current-URL", ""))
     target = page_at(current.path, current.query) \
-        if current.path.startswith(PREFIX + "/") else PREFIX + "/"
+        if current is not None and current.path.startswith(PREFIX + "/") else PREFIX + "/"
     return web.Response(status=401, headers={
         "HX-Redirect": f"{PREFIX}/sign-in?next={quote(target, safe='')}"})
 
@@ -196,8 +207,8 @@ def same_origin(request: web.Request) -> bool:
     origin = request.headers.get("Origin")
     if origin is None or origin == "null":
         return origin is None
-    host = request.headers.get("Host", "")
-    return urlsplit(origin).netloc == host
+    parts = split_url(origin)
+    return parts is not None and parts.netloc == request.headers.get("Host", "")
 
 
 def check_csrf(request: web.Request, session: Session, form: Mapping[str, Any] | None = None

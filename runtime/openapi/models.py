@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 
 import phonenumbers
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -41,6 +42,7 @@ from runtime.store.models import (
     User,
     to_iso,
 )
+from runtime.text import NAME_PATTERN, name_problem
 
 # --- field types ------------------------------------------------------------------------------
 
@@ -297,14 +299,20 @@ class ExecutionSummary(Out):
 
 
 class RetentionOut(Out):
-    """How long the service keeps history (`retention:` in its configuration). Calls,
-    contacts and activity are kept until deleted."""
+    """How long the service keeps history (`retention:` in its configuration). Contacts
+    are kept until deleted; calls and their activity too unless `calls_days` is set."""
 
     executions_days: int = Field(description="executions older than this are deleted")
     executions_per_module: int | None = Field(description=(
         "each module keeps at most about this many executions, the newest (null: no cap)"))
+    executions_mib_per_module: int | None = Field(description=(
+        "each module's executions keep at most about this many MiB of captured text "
+        "(request, result, effects, error, logs): beyond it the oldest go (null: no budget)"))
     notifications_days: int
     call_events_days: int = Field(description="a call's history events (the call stays)")
+    calls_days: int | None = Field(description=(
+        "calls created and last changed longer ago than this are deleted, with their history "
+        "and activity entries (null: calls are kept until deleted)"))
     usage_days: int = Field(description="usage per day (GET /api/v1/usage) goes back this far")
     revoked_credentials_days: int = Field(description=(
         "revoked user tokens and API keys are listed (as revoked) this long, then deleted"))
@@ -530,6 +538,20 @@ def schema_extra(**keywords: Any) -> Any:
 def not_blank() -> Any:
     """For stripped strings with a minimum length: blank text is refused, not just empty."""
     return schema_extra(pattern=r"\S")
+
+
+def _plain_name(value: str) -> str:
+    problem = name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# A tenant's or a module's name: people read it in lists, pages and logs, so it holds no
+# control characters (runtime/text.py's NAME_CONTROLS); not blank either (its pattern says
+# both). For stripped strings with a minimum length, after their StringConstraints.
+PLAIN_NAME = AfterValidator(_plain_name)
+NAME_SCHEMA = schema_extra(pattern=NAME_PATTERN)
 
 
 REGION_SCHEMA = WithJsonSchema({

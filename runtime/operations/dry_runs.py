@@ -69,6 +69,17 @@ def header_pairs(value: Any) -> Any:
     return value
 
 
+def splittable_url(value: str | None) -> str | None:
+    """A URL urllib can take apart, as `called_url` below and a script reading `request.url`
+    do: `http://[::1` (an IPv6 host without its `]`) was urlsplit's ValueError, a 500."""
+    if value is not None:
+        try:
+            urlsplit(value)
+        except ValueError as error:
+            raise ValueError(f"is not a URL that can be read: {error}") from None
+    return value
+
+
 class RequestBody(Body):
     """A request composed for a dry run: its text is made valid as a webhook's would be
     (lone surrogates such as `"\\udcff"` become U+FFFD, contract §3)."""
@@ -76,7 +87,7 @@ class RequestBody(Body):
     method: Annotated[str, AfterValidator(str.upper)] = Field(
         default="POST", min_length=1, max_length=16,
         description="the HTTP method, upper-cased as a request line carries it")
-    url: str | None = Field(
+    url: Annotated[str | None, AfterValidator(splittable_url)] = Field(
         default=None, max_length=8192,
         description="the URL the provider called; without a scheme and host it is read below "
                     "the module's webhook URL (`/events/summary`, `?kind=end`), which is also "

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 from runtime.errors import ApiError
 from runtime.fetcher import normalize_host
 from runtime.json_body import Body
-from runtime.openapi.models import REGION_SCHEMA, not_blank
+from runtime.openapi.models import NAME_SCHEMA, PLAIN_NAME, REGION_SCHEMA
 from runtime.store.models import Module, ModulePatch, SettingValue
 
 MAX_SETTINGS = 200
@@ -106,7 +106,7 @@ def unique(values: list[str]) -> tuple[str, ...]:
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
-                 not_blank()]
+                 PLAIN_NAME, NAME_SCHEMA]
 Description = Annotated[str, StringConstraints(max_length=2000)]
 Region = Annotated[str, AfterValidator(check_region), REGION_SCHEMA]
 Settings = Annotated[dict[str, Any], AfterValidator(check_settings), SETTINGS_SCHEMA]

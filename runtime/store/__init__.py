@@ -14,7 +14,8 @@ implementation serves both databases:
     writes.py        a unit's acting writes, queued and sent together (PostgreSQL: one
                      statement, sent with COMMIT; SQLite: one per group of tables, through
                      narrow TEMP views)
-    pg_replay.py     PostgreSQL: a unit's reads and locks taken again, checked, with its COMMIT
+    pg_replay.py     PostgreSQL, a store opened with defer=True: a unit's reads and locks
+                     taken again, checked, with its COMMIT
     pure.py          `pure(sql)`: a read declared, where written, free to run before a unit's
                      transaction (PostgreSQL's deferred first attempt); all else runs in it
     dialect.py       what differs: parameter marks, times, JSON, booleans, keys, a few words
@@ -22,8 +23,8 @@ implementation serves both databases:
                      the same over asyncpg
     locks.py         the locking hook: nothing on SQLite, advisory locks on PostgreSQL
     sqlite.py        SqliteStore: the group-commit writer (sqlite_writer.py), reader threads
-    postgres.py      PostgresStore: a pool, a transaction per unit (deferred to its
-                     COMMIT on a first attempt), retries
+    postgres.py      PostgresStore: a pool, a transaction per unit (its locks first, with
+                     BEGIN; deferred to its COMMIT on a first attempt if opened so), retries
     reads.py         the Store's reads, forwarding to `Reads`
     storage_url.py   the storage URL read without a driver: its backend, our `?schema=` and
                      `?pool_size=` (the configuration checks it at start); open.py opens it

@@ -198,8 +198,9 @@ class Tx(Protocol):
         ...
 
     async def prune_executions(self, module_id: str, before: datetime, keep: int | None,
-                               limit: int) -> int:
-        """Delete up to `limit` rolled-up executions older than `before` or beyond `keep`."""
+                               limit: int, keep_bytes: int | None = None) -> int:
+        """Delete up to `limit` rolled-up executions older than `before`, beyond `keep` or
+        beyond `keep_bytes` bytes of captured text (the oldest go)."""
         ...
 
     async def prune_usage(self, before: datetime, limit: int) -> int:
@@ -214,8 +215,22 @@ class Tx(Protocol):
 
     async def prune_call_events(self, before: datetime, limit: int) -> int: ...
 
+    async def retention_tenant_ids(self) -> list[str]:
+        """Every tenant's id."""
+        ...
+
+    async def prune_calls(self, tenant_id: str, before: datetime, limit: int) -> int:
+        """Delete up to `limit` of the tenant's calls last changed before `before`, with
+        their history, notifications and activity."""
+        ...
+
     async def prune_dial_once(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` claimed call forms posted before `before`."""
+        ...
+
+    async def release_free_pages(self, at_least: int, limit: int) -> int:
+        """SQLite: give up to `limit` free pages of the file back while more than `at_least`
+        bytes and an eighth of the file are free (0 on PostgreSQL)."""
         ...
 
     async def prune_signed_out(self, now: datetime, limit: int) -> int:
@@ -538,6 +553,15 @@ class Store(abc.ABC):
         """By member id, all of them unless `limit` says otherwise; None: no such module."""
 
     @abc.abstractmethod
+    async def dial_bindings(self, tenant_id: str, module_ids: Sequence[str] | None,
+                            per_module: int, total: int, user_id: str | None = None
+                            ) -> list[ModuleBinding]:
+        """The lines a "Call" menu offers, in one read of these modules' bindings only (None:
+        all the tenant's modules): each user (the given one's only, if any) once per module
+        at their first extension, a module's first `per_module` by extension, ordered by
+        module name then extension, the first `total` of them all."""
+
+    @abc.abstractmethod
     async def tenant_bindings(self, tenant_id: str, modules_limit: int,
                               user_id: str | None = None) -> list[ModuleBinding]:
         """The bindings of the tenant's first `modules_limit` modules by name (the user's
@@ -576,6 +600,15 @@ class Store(abc.ABC):
                                        ) -> dict[str, Contact]:
         """E.164 number -> the oldest contact having it (as `find_contacts_by_phone(...)[0]`),
         for all these numbers in one read (numbers nobody has are left out)."""
+
+    @abc.abstractmethod
+    async def search_contacts(self, tenant_id: str, words: str, digits: Sequence[str],
+                              normalized: str | None, limit: int = DEFAULT_LIMIT,
+                              offset: int = 0) -> list[Contact]:
+        """The contacts whose name holds `words` in any case, or one of whose numbers holds
+        one of `digits` (strings of digits: E.164 or as typed) or is `normalized`; newest
+        first, as list_contacts. An empty `words` (no `digits`, a None `normalized`) matches
+        nothing by that part."""
 
     @abc.abstractmethod
     async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:

@@ -3,9 +3,10 @@ serialises every unit); `AdvisoryLocks` is PostgreSQL's, where units run at once
 connections and several nodes.
 
 `tx.py` calls the hook at the points where a concurrent unit could have made its read stale.
-(A unit's first attempt defers its locks: they are noted here and taken, in the same order,
-with its COMMIT, its reads checked again under them: pg_replay.py. What follows describes a
-unit holding them as it goes, which a deferred unit is equivalent to when its checks pass.)
+(On a store opened with `defer=True`, a unit's first attempt defers its locks: they are noted
+here and taken, in the same order, with its COMMIT, its reads checked again under them:
+pg_replay.py. What follows describes a unit holding them as it goes, as every unit does by
+default, and which a deferred unit is equivalent to when its checks pass.)
 On PostgreSQL all locks are transaction-level advisory locks (`pg_advisory_xact_lock`,
 released at COMMIT or ROLLBACK); once a lock is held, every later statement of the transaction
 reads a fresh snapshot (READ COMMITTED), so it sees everything the previous holder committed.

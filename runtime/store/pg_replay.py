@@ -1,11 +1,12 @@
 """A unit's reads and locks on PostgreSQL, kept to be taken again with its COMMIT: `Replay`.
 
-A unit's first attempt runs deferred (postgres_port `PgPort(defer=True)`): it opens no
-transaction and takes no lock while it decides. Each read declared pure where it is written
-(pure.py; nothing is inferred from its text) runs at once on its own (READ
-COMMITTED, as every statement of a transaction would), returning with its rows their
-fingerprints (`fingerprinted`: an md5 of each row's text); each lock is only noted. At the end,
-one message does it all:
+On a store opened with `defer=True` (postgres.py; by default units take their locks first,
+which costs the server less), a unit's first attempt runs deferred (postgres_port
+`PgPort(defer=True)`): it opens no transaction and takes no lock while it decides. Each
+read declared pure where it is written (pure.py; nothing is inferred from its text) runs at
+once on its own (READ COMMITTED, as every statement of a transaction would), returning with
+its rows their fingerprints (`fingerprinted`: an md5 of each row's text); each lock is only
+noted. At the end, one message does it all:
 
     BEGIN; <the locks, in the order the unit asked for them>;
     <each read again, under the locks taken before it, checked against its fingerprints>;
@@ -160,7 +161,7 @@ def prepare_checks(reads: Sequence[str],
 PREPARED_LOCKS = 4
 
 
-def _locks_name(keys: int) -> str:
+def locks_name(keys: int) -> str:
     return f"voip_unit_locks_{keys}"
 
 
@@ -169,7 +170,7 @@ def prepare_locks() -> str:
     `pg_advisory_xact_lock(space, hashtext(key))` in the order given, for a connection to run
     once."""
     return "; ".join(
-        f"PREPARE {_locks_name(n)}(int, {', '.join(['text'] * n)}) AS SELECT "
+        f"PREPARE {locks_name(n)}(int, {', '.join(['text'] * n)}) AS SELECT "
         + ", ".join(f"pg_advisory_xact_lock($1, hashtext(${i + 2}))" for i in range(n))
         for n in range(1, PREPARED_LOCKS + 1))
 
@@ -199,7 +200,7 @@ class Replay:
         for item in self.items:
             if isinstance(item, _Lock) and len(item.keys) <= PREPARED_LOCKS:
                 keys = ", ".join([pg_literal(k) for k in item.keys])
-                parts.append(f"EXECUTE {_locks_name(len(item.keys))}({int(item.space)}, {keys})")
+                parts.append(f"EXECUTE {locks_name(len(item.keys))}({int(item.space)}, {keys})")
             elif isinstance(item, _Lock):
                 space = int(item.space)
                 parts.append("SELECT " + ", ".join([
@@ -227,4 +228,4 @@ class Replay:
 
 
 __all__ = ["FINGERPRINT", "SAME_FUNCTION", "NotLiteral", "Replay", "fingerprinted",
-           "prepare_locks", "with_literals"]
+           "locks_name", "prepare_locks", "with_literals"]

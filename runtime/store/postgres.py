@@ -12,9 +12,9 @@ of the SQLite writer (units in savepoints of one transaction per batch, on one c
 machine running the server too. Spread over 16 modules with an operator each: pool of 10
 about 1120 units/s, pool of 4 about 1080, batches on one connection about 460 (SQLite's
 group commit about 2700). All on one module and operator: pools about 780, batches 490.
-(Those figures are from a unit of about fourteen round trips; a webhook's unit is now two:
-its scene, then BEGIN, the call's locks, the scene checked again, its writes and COMMIT in one
-message (pg_replay.py). tests/runtime/test_unit_statements.py holds it there.) A unit's
+(Those figures are from a unit of about fourteen round trips; a webhook's unit is now three:
+BEGIN with the call's locks, its scene, its writes with COMMIT.
+tests/runtime/test_unit_statements.py holds it there.) A unit's
 statements are round trips; one connection runs them one after another, a pool runs several
 units' at once. The pool also wins where it matters for several nodes: a batch would hold
 the locks (locks.py) of all its units until its commit, so another node's unit for any of
@@ -25,10 +25,13 @@ lock wait holds up one unit, and a deadlock one unit.
 - `write(unit)` returns after COMMIT (with `synchronous_commit` at least `on`/`local`; a
   server set to `off` is set back to `on` for our sessions, since a webhook is answered only
   after its effects are durable).
-- A unit's first attempt is deferred (pg_replay.py): it reads with no transaction open and
-  no lock held, and its locks, its reads checked again under them, its writes and COMMIT go
-  in one message at its end. Its locks are held only while that message runs, never while
-  Python decides.
+- A unit takes its locks before it reads what they guard (locks.py), BEGIN travelling with
+  the first ones, and holds them to COMMIT, which travels with its last writes. (The deferred
+  first attempt, `open(defer=True)`, pg_replay.py, reads first and takes the locks with its
+  COMMIT, checking its reads again under them: one round trip fewer, but the server re-reads
+  the call's scene and fingerprints each row, and bench/pg_unit_instructions.py counted that
+  at about a fifth more of the server's work per webhook than the round trip it saves, with
+  more CPU on the service's side too. Its locks are held only while its last message runs.)
 - A unit that meets a deadlock, a serialization failure (a deferred unit's reads that changed
   before its COMMIT among them), one of the schema's backstop unique indexes, or `RetryUnit`
   (a stale read, locks.py) is rolled back and run again, up to MAX_ATTEMPTS times, holding
@@ -232,7 +235,9 @@ _LEARN_TYPES = "SELECT " + ", ".join(f"${n}::{name}" for n, name in enumerate(ST
 async def _init_preparing_connection(conn: asyncpg.Connection) -> None:
     await _init_connection(conn)
     # The writes that go with COMMIT, as EXECUTEs (writes.py).
-    await conn.execute(pg_prepare_writes())
+    # The locks that go with BEGIN and the writes that go with COMMIT, as EXECUTEs
+    # (pg_replay.py `prepare_locks`, writes.py).
+    await conn.execute(f"{prepare_locks()}; {pg_prepare_writes()}")
     await conn.fetchrow(_LEARN_TYPES, *[None] * len(STORE_TYPES))
 
 
@@ -251,8 +256,7 @@ async def _can_defer(conn: asyncpg.Connection) -> bool:
     objects (TEMP privilege revoked) has none: its units hold their locks from their first
     statement. Tried on `conn` as each pool connection will do it."""
     try:
-        await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS, LIGHTER_CHECKS)}; "
-                           f"{prepare_locks()}")
+        await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS, LIGHTER_CHECKS)}")
     except asyncpg.PostgresError as error:
         log.warning("units hold their locks from their first statement, one more round trip "
                     "each: no temporary function for deferring them (%s)", error)
@@ -261,10 +265,11 @@ async def _can_defer(conn: asyncpg.Connection) -> bool:
 
 
 async def _can_prepare_writes(conn: asyncpg.Connection) -> bool:
-    """Whether the writes that go with COMMIT can be prepared: not where the tables are not
-    the store's (a test's own migrations). Those connections send them as text."""
+    """Whether the writes that go with COMMIT (and the locks) can be prepared: not where the
+    tables are not the store's (a test's own migrations). Those connections send them as
+    text."""
     try:
-        await conn.execute(pg_prepare_writes())
+        await conn.execute(f"{prepare_locks()}; {pg_prepare_writes()}")
     except asyncpg.PostgresError:
         return False
     return True
@@ -300,12 +305,14 @@ class PostgresStore(QueryReads):
     @classmethod
     async def open(cls, url: str, *, schema: str | None = None, pool_size: int | None = None,
                    clock: Callable[[], datetime] = utc_now,
-                   migrations: list[Migration] | None = None) -> PostgresStore:
+                   migrations: list[Migration] | None = None,
+                   defer: bool = False) -> PostgresStore:
         """Connect, migrate (safe when several nodes start at once), open the pool.
 
         schema: overrides the URL's `?schema=`. pool_size: connections kept for units and
         reads (else the URL's `?pool_size=`, else DEFAULT_POOL_SIZE). clock: the time
-        management writes are stamped with (tests pass a fake one).
+        management writes are stamped with (tests pass a fake one). defer: units' first
+        attempts defer their locks to their COMMIT (pg_replay.py; see the module doc).
         """
         target = PgTarget.parse(url, schema)
         pool_size = pool_size or target.pool_size or DEFAULT_POOL_SIZE
@@ -320,7 +327,7 @@ class PostgresStore(QueryReads):
             resolved = target.schema or await conn.fetchval("SELECT current_schema()") or "public"
             await apply_migrations(conn, resolved, migrations)
             prepared = await _can_prepare_writes(conn)
-            defer = prepared and await _can_defer(conn)  # (its init prepares the writes too)
+            defer = defer and prepared and await _can_defer(conn)
         except DRIVER_ERRORS as error:
             raise DatabaseRefused(f"cannot prepare the PostgreSQL database at {target.where}: "
                                   f"{map_error(error)}") from error

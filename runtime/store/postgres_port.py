@@ -21,10 +21,10 @@ from asyncpg.pool import PoolConnectionProxy
 from runtime.store.dialect import POSTGRES
 from runtime.store.errors import Conflict, NotFound, StoreError
 from runtime.store.pg_reads_target import PoolReads
-from runtime.store.pg_replay import Replay, fingerprinted
+from runtime.store.pg_replay import PREPARED_LOCKS, Replay, fingerprinted, locks_name
 from runtime.store.port import Args
 from runtime.store.pure import is_pure
-from runtime.store.writes import Batch, NotLiteral, pg_unit_script, pg_unit_writes
+from runtime.store.writes import Batch, NotLiteral, pg_literal, pg_unit_script, pg_unit_writes
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 Target = Connection | PoolReads
@@ -85,19 +85,37 @@ def _hex_lock(space: int, key: str) -> str | None:
             f"hashtext(convert_from(decode('{data.hex()}', 'hex'), 'UTF8')))")
 
 
+def prepared_locks(space: int, keys: Sequence[str]) -> str | None:
+    """The EXECUTE of the connection's prepared statement taking these locks in order
+    (pg_replay `prepare_locks`), the keys written in as literals; None for more keys than it
+    takes, or a key that is not valid UTF-8."""
+    if len(keys) > PREPARED_LOCKS:
+        return None
+    try:
+        listed = ", ".join([pg_literal(k) for k in keys])
+        listed.encode("utf-8")
+    except (NotLiteral, UnicodeEncodeError):
+        return None
+    return f"EXECUTE {locks_name(len(keys))}({int(space)}, {listed})"
+
+
 class PgPort:
     """A port on the pool (reads, `PoolReads`), or on one unit's connection (`unit=True`), where the
     transaction begins with the unit's first statement: when that statement takes locks
     (`lock`), BEGIN travels with it in one round trip; the unit's last writes travel with its
     COMMIT (`commit`).
 
-    `defer=True` (a unit's first attempt, postgres.py): no transaction while the unit reads
-    statements declared pure (pure.py); its locks and those reads are taken and checked again
-    with its writes and COMMIT, in one round trip (pg_replay.py). Its first other statement
-    (a SELECT not declared pure among them) ends that: BEGIN, the locks and checks so
-    far, then that statement, and the unit goes on as a transaction. A deferred read's rows
-    carry one more column, last: their fingerprints (`pg_replay.FINGERPRINT`); read rows by
-    column name.
+    `prepared=True`: the connection has prepared the writes that go with COMMIT and the
+    statements taking locks (postgres.py `_init_preparing_connection`): a unit's first locks
+    go with its BEGIN as one EXECUTE, its last writes with its COMMIT as EXECUTEs.
+
+    `defer=True` (a unit's first attempt on a store opened so, postgres.py): no transaction
+    while the unit reads statements declared pure (pure.py); its locks and those reads are
+    taken and checked again with its writes and COMMIT, in one round trip (pg_replay.py). Its
+    first other statement (a SELECT not declared pure among them) ends that: BEGIN, the
+    locks and checks so far, then that statement, and the unit goes on as a transaction. A
+    deferred read's rows carry one more column, last: their fingerprints
+    (`pg_replay.FINGERPRINT`); read rows by column name.
     """
 
     __slots__ = ("begun", "deferring", "dialect", "prepared", "replay", "target", "unit")
@@ -154,6 +172,11 @@ class PgPort:
         if self.deferring:
             self.replay.lock(space, keys)
             return
+        if self.unit and not self.begun and self.prepared:
+            execute = prepared_locks(space, keys)
+            if execute is not None:  # the prepared statement: nothing parsed or planned
+                await self._begin(f" {execute};")
+                return
         if self.unit and not self.begun:
             locks = [_hex_lock(space, k) for k in keys]
             if all(lock is not None for lock in locks):

@@ -59,6 +59,16 @@ def _day_out(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
+def _row_bytes_sql(d: Dialect) -> str:
+    """An execution row's captured text in bytes, in each database's words: what the log's
+    byte budget counts (the other columns are ids, names, numbers and times: a few hundred
+    bytes at most). The same sum as migration 0018's."""
+    size = "length(CAST({} AS BLOB))" if d.name == "sqlite" else "octet_length({}::text)"
+    return " + ".join([f"COALESCE({size.format(column)}, 0)"
+                       for column in ("request", "result", "effects", "error")]
+                      + [size.format("logs")])
+
+
 def _fetches_sql(d: Dialect) -> str:
     # The JSON column's array length, in each database's words (NULL effects count 0).
     if d.name == "sqlite":
@@ -150,6 +160,9 @@ class RetentionTx:
     async def retention_module_ids(self) -> list[str]:
         return [r["id"] for r in await self._port.all("SELECT id FROM modules ORDER BY id")]
 
+    async def retention_tenant_ids(self) -> list[str]:
+        return [r["id"] for r in await self._port.all("SELECT id FROM tenants ORDER BY id")]
+
     async def roll_up_usage(self, module_id: str, until: datetime, limit: int) -> int:
         """Count up to `limit` of the module's executions created before `until` (and after
         the cursor) into usage slots and move the cursor past them. Returns `limit` while
@@ -161,8 +174,9 @@ class RetentionTx:
         if cursor >= until:
             return 0
         select = ("SELECT id, tenant_id, created_at, function, outcome, dry_run, cpu_ms, "
-                  "effects, error FROM executions WHERE module_id = $1 AND created_at >= $2 "
-                  "AND created_at < $3 ORDER BY created_at, id")
+                  f"effects, error, {_row_bytes_sql(d)} AS bytes FROM executions "
+                  "WHERE module_id = $1 AND created_at >= $2 AND created_at < $3 "
+                  "ORDER BY created_at, id")
         rows = await self._port.all(select + " LIMIT $4",
                                     [module_id, d.time_in(cursor), d.time_in(until), limit + 1])
         more = len(rows) > limit
@@ -210,10 +224,12 @@ class RetentionTx:
                 [(module_id, d.time_in(slot), tenant_id, f.executions, f.failures, f.webhooks,
                   f.webhook_failures, f.cpu_ms, f.fetches) for slot, f in slots.items()])
         await self._port.run(
-            "INSERT INTO usage_cursor (module_id, rolled_to, kept) VALUES ($1, $2, $3) "
+            "INSERT INTO usage_cursor (module_id, rolled_to, kept, kept_bytes) "
+            "VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (module_id) DO UPDATE SET rolled_to = excluded.rolled_to, "
-            "kept = usage_cursor.kept + excluded.kept",
-            [module_id, d.time_in(new_cursor), len(rows)])
+            "kept = usage_cursor.kept + excluded.kept, "
+            "kept_bytes = usage_cursor.kept_bytes + excluded.kept_bytes",
+            [module_id, d.time_in(new_cursor), len(rows), sum(int(r["bytes"]) for r in rows)])
         if last_error is not None:
             await self._port.run(
                 "UPDATE usage_cursor SET last_error_id = $2, last_error_at = $3, "
@@ -222,12 +238,15 @@ class RetentionTx:
         return limit if more else len(rows)
 
     async def prune_executions(self, module_id: str, before: datetime, keep: int | None,
-                               limit: int) -> int:
+                               limit: int, keep_bytes: int | None = None) -> int:
         """Delete up to `limit` of the module's oldest executions that are older than `before`
-        or beyond its newest `keep`, among those already rolled up; returns how many."""
+        or beyond its newest `keep`, or that take its log over `keep_bytes` bytes of captured
+        text (the newest rows within the budget stay), among those already rolled up;
+        returns how many."""
         d = self._d
         cursor = await self._port.one(
-            "SELECT rolled_to, kept FROM usage_cursor WHERE module_id = $1", [module_id])
+            "SELECT rolled_to, kept, kept_bytes FROM usage_cursor WHERE module_id = $1",
+            [module_id])
         if cursor is None:
             return 0
         rolled = d.time_out(cursor["rolled_to"])
@@ -242,14 +261,41 @@ class RetentionTx:
             if boundary is not None:
                 # Ties with the keep-th newest stay: a cap is "about this many".
                 cutoff = min(max(before, d.time_out(boundary)), rolled)
-        deleted = await self._port.run(
+        gone = await self._port.all(
             "DELETE FROM executions WHERE id IN (SELECT id FROM executions "
-            "WHERE module_id = $1 AND created_at < $2 ORDER BY created_at LIMIT $3)",
-            [module_id, d.time_in(cutoff), limit])
-        if deleted:
+            "WHERE module_id = $1 AND created_at < $2 ORDER BY created_at LIMIT $3) "
+            f"RETURNING {_row_bytes_sql(d)} AS bytes", [module_id, d.time_in(cutoff), limit])
+        deleted, freed = len(gone), sum(int(r["bytes"]) for r in gone)
+        # `kept_bytes` is the rolled-up rows' bytes, as `kept` their count. Over the budget,
+        # the oldest of them go until what they leave fits: the log keeps fewer rows, not
+        # smaller ones (the newest stay whole).
+        excess = 0 if keep_bytes is None else int(cursor["kept_bytes"]) - freed - keep_bytes
+        room = limit - deleted
+        if excess > 0 and room > 0:
+            oldest = await self._port.all(
+                f"SELECT id, {_row_bytes_sql(d)} AS bytes FROM executions "
+                "WHERE module_id = $1 AND created_at < $2 ORDER BY created_at LIMIT $3",
+                [module_id, d.time_in(rolled), room])
+            doomed: list[str] = []
+            covered = 0
+            for row in oldest:
+                if covered >= excess:
+                    break
+                doomed.append(row["id"])
+                covered += int(row["bytes"])
+            await self._port.many("DELETE FROM executions WHERE id = $1",
+                                  [(i,) for i in doomed])
+            deleted += len(doomed)
+            freed += covered
+            if len(oldest) < room and covered < excess:
+                # Every rolled-up row is gone and the figure was still over: it counted rows
+                # deleted by other means. Nothing rolled up is left: the figure is 0.
+                freed = int(cursor["kept_bytes"])
+        if deleted or freed:
             await self._port.run(
-                "UPDATE usage_cursor SET kept = CASE WHEN kept > $2 THEN kept - $2 ELSE 0 END "
-                "WHERE module_id = $1", [module_id, deleted])
+                "UPDATE usage_cursor SET kept = CASE WHEN kept > $2 THEN kept - $2 ELSE 0 END, "
+                "kept_bytes = CASE WHEN kept_bytes > $3 THEN kept_bytes - $3 ELSE 0 END "
+                "WHERE module_id = $1", [module_id, deleted, freed])
         return deleted
 
     async def prune_usage(self, before: datetime, limit: int) -> int:
@@ -292,6 +338,18 @@ class RetentionTx:
             "FROM call_events ORDER BY id LIMIT $2) oldest WHERE received_at < $1)",
             [self._d.time_in(before), limit])
 
+    async def prune_calls(self, tenant_id: str, before: datetime, limit: int) -> int:
+        """Delete up to `limit` of the tenant's calls created and last changed (ended, or
+        for one that never ended, its last event) before `before`, oldest first, through
+        the index by tenant and creation (`calls_tenant`). What belongs to a call goes with
+        it (ON DELETE CASCADE): its history events, whom it rang, its notifications, its
+        activity entry, its once-only mark. Its contact stays."""
+        moment = self._d.time_in(before)
+        return await self._port.run(
+            "DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE tenant_id = $1 "
+            "AND created_at < $2 AND updated_at < $2 ORDER BY created_at LIMIT $3)",
+            [tenant_id, moment, limit])
+
     async def prune_dial_once(self, before: datetime, limit: int) -> int:
         """Delete up to `limit` of the oldest claimed call forms posted before `before`
         (through their index by age)."""
@@ -317,6 +375,26 @@ class RetentionTx:
             "SELECT 1 FROM script_versions v WHERE v.created_by_key_id = k.id) "
             "ORDER BY revoked_at LIMIT $2)", [moment, limit])
         return tokens + keys
+
+    async def release_free_pages(self, at_least: int, limit: int) -> int:
+        """SQLite: give up to `limit` of the database file's free pages back to the
+        filesystem (the file shrinks at the next checkpoint) while more than `at_least` bytes'
+        worth and an eighth of the file are free; returns how many. Deleted rows leave free
+        pages that new rows reuse: the eighth, or `at_least`, stays for them, so a service
+        pruning as much as it writes does not shrink and grow its file all the time. Only a
+        database made with incremental auto-vacuum (sqlite._connect) can; others, and
+        PostgreSQL (whose VACUUM makes dead rows' room reusable), answer 0."""
+        if self._d.name != "sqlite" or await self._port.value("PRAGMA auto_vacuum") != 2:
+            return 0
+        free = int(await self._port.value("PRAGMA freelist_count"))
+        kept = max(at_least // int(await self._port.value("PRAGMA page_size")),
+                   int(await self._port.value("PRAGMA page_count")) // 8)
+        pages = min(limit, free - kept)
+        # One page a statement: Python's sqlite3 steps a PRAGMA once, and each step of
+        # incremental_vacuum frees one page (executescript would commit the unit's batch).
+        for _ in range(pages):
+            await self._port.run("PRAGMA incremental_vacuum(1)")
+        return max(pages, 0)
 
     async def prune_signed_out(self, now: datetime, limit: int) -> int:
         """Delete up to `limit` of the kept console sign-outs whose sessions expired by `now`

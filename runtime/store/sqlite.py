@@ -46,16 +46,28 @@ BUSY_TIMEOUT_MS = 5000
 WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 
+def unicode_lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/SAVEPOINT/COMMIT ourselves (the sqlite3 module's
     # implicit transactions would fight the writer's batching).
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
+    # The dialect's {fold}: searching contacts by name in any case, Cyrillic included.
+    conn.create_function("unicode_lower", 1, unicode_lower, deterministic=True)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     if read_only:
         conn.execute("PRAGMA query_only = ON")
     else:
+        # Pages freed by deletions (retention, a tenant's deletion) can be given back to the
+        # filesystem in small steps (the pruner's `release_free_pages`): without it the file
+        # keeps the size of the most it ever held. It takes effect on a new database only
+        # (before its first table, and before WAL); one made by an earlier release keeps its
+        # mode (none) and its size, until a `VACUUM` run while the service is stopped.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is on disk when COMMIT returns (WAL's NORMAL may lose the last ones
         # on power loss), since a webhook is answered only after its effects are durable.

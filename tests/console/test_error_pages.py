@@ -129,3 +129,51 @@ async def test_a_form_sent_after_the_session_ended_says_nothing_was_saved(
     assert back.status == 303 and back.headers["Location"] == module_page
     assert (await seed.api.ok("GET", f"/api/v1/modules/{seed.module['id']}"))["name"] == \
         "seed-json"
+
+
+# URLs urllib cannot take apart: an IPv6 host without its "]", a bracketed host that is no
+# address; in a form's field also a host NFKC normalisation turns into a URL's delimiter
+# ("\uff03" is "#").
+UNREADABLE_URLS = ("http://[::1/console/modules", "http://[zz]/console/modules")
+UNREADABLE_NEXT = ("//[::1/console/modules", "//a\uff03b/console/modules")
+
+
+async def test_headers_anyone_may_send_that_are_no_url_never_make_a_500(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """The console reads the Referer, HX-Current-URL and Origin headers and a sign-in's
+    `next`; urlsplit's ValueError on them was a 500 (a traceback in the log) for any stranger
+    posting to a form's address. They read as no page to go back to, and no origin."""
+    seed = await signed_in_builder(console, browser)
+    module_page = f"/console/modules/{seed.module['id']}"
+    await browser.page(module_page)
+    for url in UNREADABLE_URLS:
+        # Signed in: a form whose Origin cannot be read is not from this console.
+        forged = await browser.post_form(module_page + "/general", {"name": "renamed"},
+                                         headers={"Origin": url})
+        assert forged.status == 403, await forged.text()
+        assert "did not come from this console" in await forged.text()
+    assert (await seed.api.ok("GET", f"/api/v1/modules/{seed.module['id']}"))["name"] == \
+        seed.module["name"]
+
+    browser.session.cookie_jar.clear()
+    for url in UNREADABLE_URLS:
+        sent = await browser.post_form(module_page + "/general", {"name": "renamed"},
+                                       csrf=False, headers={"Referer": url})
+        assert sent.status == 302, await sent.text()
+        assert unquote(sent.headers["Location"]) == "/console/sign-in?unsent=1&next=/console/"
+        button = await browser.post_form(module_page + "/test-connection", {}, csrf=False,
+                                         headers={"HX-Request": "true", "HX-Current-URL": url})
+        assert button.status == 401, await button.text()
+        assert button.headers["HX-Redirect"] == "/console/sign-in?next=%2Fconsole%2F"
+
+    for nxt in UNREADABLE_NEXT:
+        form = await browser.page("/console/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None
+        signed_in = await browser.session.post(
+            browser.base + "/console/sign-in", allow_redirects=False,
+            data={"credential": seed.api.secret, "csrf_token": unescape(token.group(1)),
+                  "next": nxt})
+        assert signed_in.status == 303, await signed_in.text()
+        assert signed_in.headers["Location"] == "/console/modules"
+        browser.session.cookie_jar.clear()

@@ -68,18 +68,22 @@ async def test_member_pages_read_bindings_and_tokens_at_once(
 
     with counting_reads(store, monkeypatch) as reads:
         await browser.page("/console/calls")
-    assert reads["list_bindings"] == 0 and reads["tenant_bindings"] == 1, reads
+    # The Call menus: one read of the bindings of the modules its calls came through.
+    assert reads["list_bindings"] == 0 and reads["tenant_bindings"] == 0, reads
+    assert reads["dial_bindings"] == 1, reads
 
     # The lines to call from: each module's users, each at their first extension, as before.
     builder = Session(kind="builder", sid="s", tenant_id=tenant, csrf="c", expires_at=0,
                       key_id="key")
     request = cast(web.Request, SimpleNamespace(app=service.client.app))
+    modules = await store.list_modules(tenant, 500, 0)
     with counting_reads(store, monkeypatch) as reads:
-        dial = (await dial_lines(request, builder))["dial"]
-    assert reads["list_bindings"] == 0 and reads["tenant_bindings"] == 1, reads
+        dial = (await dial_lines(request, builder, [m.id for m in modules]))["dial"]
+    assert reads["list_bindings"] == 0 and reads["tenant_bindings"] == 0, reads
+    assert reads["dial_bindings"] == 1, reads
     names = {u.id: u.name for u in await store.list_users(tenant, 500, 0)}
     expected: dict[str, list[tuple[str, str]]] = {}
-    for module in await store.list_modules(tenant, 500, 0):
+    for module in modules:
         first: dict[str, str] = {}
         for binding in await store.list_bindings(tenant, module.id) or []:
             first.setdefault(binding.user_id, binding.member_id)
@@ -130,6 +134,20 @@ async def test_the_users_list_reaches_every_user_a_page_at_a_time(
     assert 'href="?offset=0">Previous users</a>' in html
 
 
+@pytest.mark.parametrize("offset", ["9223372036854775807", "9223372036854775808",
+                                    "1" + "0" * 100])
+async def test_a_users_page_beyond_every_user_says_so_however_far(
+        console: tuple[Service, str], browser: Browser, offset: str) -> None:
+    """An offset past what the store's 64-bit integers hold was the SQLite driver's
+    OverflowError, a 500; the API refuses it (offset: must be 0..2**63-1), the page shows
+    the end of the list as it does for any offset past the last user."""
+    service, _ = console
+    seed = await seed_setup(service)
+    await browser.sign_in(seed.api.secret or "")
+    html = await browser.page(f"/console/users?offset={offset}")
+    assert "No users this far in the list." in html
+
+
 async def test_an_operators_calls_page_reads_only_their_own_bindings(
         console: tuple[Service, str], browser: Browser,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,9 +165,11 @@ async def test_an_operators_calls_page_reads_only_their_own_bindings(
 
     with counting_reads(store, monkeypatch) as reads:
         html = await browser.page("/console/calls")
-    # Their bindings once for the calls they may see, once for their lines to call from; a
-    # list of calls for the one module where a number is theirs (and the ones they answered).
-    assert reads["list_bindings"] == 0 and reads["tenant_bindings"] == 2, reads
+    # Their bindings once for the calls they may see, once for their lines to call from (of
+    # the modules of the calls shown); a list of calls for the one module where a number is
+    # theirs (and the ones they answered).
+    assert reads["list_bindings"] == 0 and reads["tenant_bindings"] == 1, reads
+    assert reads["dial_bindings"] == 1, reads
     assert reads["list_calls"] == 2, reads
     assert "No calls." not in html, html  # the call at 101 is theirs to see
 
@@ -158,10 +178,13 @@ async def test_an_operators_calls_page_reads_only_their_own_bindings(
     operator = Session(kind="operator", sid="s", tenant_id=seed.tenant_id, csrf="c",
                        expires_at=0, user_auth=UserAuth(user, "tok", "hash"))
     request = cast(web.Request, SimpleNamespace(app=service.client.app))
-    dial = (await dial_lines(request, operator))["dial"]
+    every_module = [m.id for m in await store.list_modules(seed.tenant_id, 500, 0)]
+    assert len(every_module) == MODULES + 1
+    # Of every module's menu, an operator's lines only: none in the modules where only
+    # another user is bound.
+    dial = (await dial_lines(request, operator, every_module))["dial"]
     assert {m: [(line.user_name, line.extension) for line in lines]
-            for m, lines in dial.items() if lines} == {seed.module["id"]: [("operator", "101")]}
-    assert len(dial) == MODULES + 1
+            for m, lines in dial.items()} == {seed.module["id"]: [("operator", "101")]}
 
 
 

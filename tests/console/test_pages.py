@@ -64,6 +64,10 @@ async def test_modules_list_and_create(console: tuple[Service, str], browser: Br
     assert "region" in await bad.text()
     taken = await browser.post_form("/console/modules", {"name": "seed-json"})
     assert taken.status == 422 and "seed-json" in await taken.text()
+    controlled = await browser.post_form("/console/modules", {"name": "pbx\x1b[2J"})
+    assert controlled.status == 422
+    assert ("name: a name must not hold control characters (it holds U+001B at character 4)"
+            in await controlled.text())
     created = await browser.post_form("/console/modules", {"name": "second", "region": "de"})
     assert created.status == 303
     page = await browser.page(created.headers["Location"])

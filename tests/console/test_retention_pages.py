@@ -15,8 +15,9 @@ from tests.console.conftest import Browser
 from tests.e2e.conftest import Service
 from tests.e2e.helpers import seed_setup, start
 
-RETENTION_TEXT = ("executions 30 days (at most about 100,000 per module), live notifications "
-                  "30 days, a call's event history 90 days")
+RETENTION_TEXT = ("executions 30 days (at most about 100,000 and 1,024 MiB per module), live "
+                  "notifications 30 days, a call's event history 90 days. Calls, contacts and "
+                  "activity stay.")
 
 
 async def test_pages_say_how_long_history_is_kept(console: tuple[Service, str],

@@ -768,3 +768,18 @@ async def test_a_dry_runs_url_without_a_host_is_read_below_the_webhook_url(
     report = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run",
                           {"request": {"url": absolute}})
     assert report["reply"]["body"] == absolute, report
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "https://[provider.example/callback",
+                                 "http://a\uff03b/"])
+async def test_a_dry_runs_url_that_cannot_be_read_is_refused_naming_it(
+        service: Service, url: str) -> None:
+    # An IPv6 host without its `]`, a host that NFKC normalisation turns into a URL's
+    # delimiter: urlsplit's ValueError was a 500 with a traceback in the log.
+    _, api = await service.new_tenant()
+    module = await api.ok("POST", "/api/v1/modules", {"name": "m"}, status=201)
+    await upload(api, module["id"], "def VoipParseWebhookRequest(request):\n    return {}\n")
+    body = await api.ok("POST", f"/api/v1/modules/{module['id']}/dry-run",
+                        {"request": {"url": url}}, status=422)
+    assert body["error"] == "invalid", body
+    assert body["message"].startswith("request.url: is not a URL that can be read: "), body

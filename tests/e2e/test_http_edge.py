@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from html import unescape
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +40,7 @@ import pytest
 from aiohttp import ClientSession, CookieJar, WSMsgType
 
 from runtime.app import create_app
+from runtime.bodies import MAX_GZIP_MEMBERS
 from runtime.config import Config, HttpConfig
 from runtime.console.auth_views import SIGN_IN_FORM_BYTES
 from runtime.server import listening
@@ -289,6 +291,37 @@ async def test_a_compressed_body_is_limited_by_its_decoded_size(
         response = await edge.hook(data, [("Content-Encoding", "gzip")], segments=2)
         assert response.status == 413, response.text
         assert response.json()["error"] == "payload_too_large"
+    no_errors_logged(caplog, warnings=0)
+
+
+async def test_a_body_of_more_gzip_members_than_any_client_sends_is_refused(
+        edge: Edge, caplog: pytest.LogCaptureFixture) -> None:
+    """Each gzip member costs a new decompressor, and zlib copied the rest of a body past each
+    member's end: a megabyte of empty members (20 bytes each) held the event loop, every
+    tenant's webhooks waiting, for seconds. Up to MAX_GZIP_MEMBERS are read as gzip reads them
+    (here through the API, whose limit holds that many)."""
+
+    async def create_tenant(data: bytes) -> raw_http.RawResponse:
+        head = raw_http.head("POST", "/api/v1/tenants", [
+            ("Authorization", f"Bearer {OPERATOR_TOKEN}"), ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"), ("Content-Length", str(len(data)))])
+        return await raw_http.send(edge.port, head, data)
+
+    body = b'{"name": "many-members"}' + b" " * (2 * MAX_GZIP_MEMBERS)
+    cuts = [len(body) * n // MAX_GZIP_MEMBERS for n in range(MAX_GZIP_MEMBERS + 1)]
+    members = [gzip.compress(body[a:b], mtime=0) for a, b in pairwise(cuts)]
+    created = await create_tenant(b"".join(members))
+    assert created.status == 201, created.text
+    assert created.json()["name"] == "many-members"
+
+    one_more = await create_tenant(b"".join(members) + gzip.compress(b"", mtime=0))
+    assert one_more.status == 400, one_more.text
+    assert one_more.json() == {
+        "error": "bad_encoding",
+        "message": f"the body has more than {MAX_GZIP_MEMBERS} gzip members; send it as one"}
+    empty = gzip.compress(b"", mtime=0)
+    flood = await create_tenant(empty * (API_LIMIT // len(empty)))
+    assert flood.status == 400 and flood.json()["error"] == "bad_encoding", flood.text
     no_errors_logged(caplog, warnings=0)
 
 

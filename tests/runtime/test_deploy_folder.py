@@ -87,3 +87,12 @@ def test_an_allowlist_host_in_capitals_is_stored_in_lowercase(tmp_path: Path) ->
     yaml_text = "name: m\nallowlist: [API.Example.com, api.example.com]\n"
     module = read_folder(folder(tmp_path, yaml_text)).module
     assert module_fields(module)["allowlist"] == ["api.example.com"]
+
+
+def test_a_name_holding_a_control_character_is_refused_before_the_service_is_asked(
+        tmp_path: Path) -> None:
+    with pytest.raises(FolderError) as refused:
+        read_folder(folder(tmp_path, 'name: "mango\\tpbx"\n'))
+    assert str(refused.value) == (
+        f"{tmp_path / 'module.yaml'}: name: a name must not hold control characters "
+        "(it holds U+0009 at character 6)")

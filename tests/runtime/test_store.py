@@ -63,7 +63,7 @@ SCHEMA_VERSIONS = [(1, "init"), (2, "deleted_users_leave_history"), (3, "who_ans
                    (11, "lighter_unit_writes"), (12, "contact_counts"),
                    (13, "revoked_credentials"), (14, "tenant_deleting"),
                    (15, "signed_out_per_owner"), (16, "source_bytes"),
-                   (17, "lighter_call_indexes")]
+                   (17, "lighter_call_indexes"), (18, "execution_bytes")]
 
 
 @pytest.fixture
@@ -222,8 +222,8 @@ async def test_commits_are_durable_even_where_the_server_says_otherwise_postgres
     store = await PostgresStore.open(f"{pg_backend.url}{joiner}synchronous_commit=off",
                                      schema=pg_backend.schema, pool_size=1)
     try:
-        for _ in range(3):
-            await store.create_tenant("t")
+        for n in range(3):
+            await store.create_tenant(f"t{n}")
             async with store._pool.acquire() as conn:
                 assert await conn.fetchval("SHOW synchronous_commit") == "on"
     finally:

@@ -32,8 +32,8 @@ from tests.runtime.conftest import Backend
 
 SQLITE_MOST = 4  # statements for an event or a call record, in the common case
 SQLITE_MOST_TWO_PARTS = 2 * SQLITE_MOST  # for an event and a call record in one result
-PG_MOST = 2  # round trips for one: the scene, then BEGIN ... COMMIT in one message
-PG_MOST_TWO_PARTS = 4  # for an event and a call record in one result
+PG_MOST = 3  # round trips for one: BEGIN with the locks, the scene, the writes with COMMIT
+PG_MOST_TWO_PARTS = 6  # for an event and a call record in one result
 WRITER_OWN = ("BEGIN", "SAVEPOINT", "RELEASE", "COMMIT", "ROLLBACK")
 
 
@@ -136,17 +136,15 @@ async def test_an_event_or_a_call_record_costs_a_few_statements(
             most = SQLITE_MOST_TWO_PARTS if case == "end and record" else SQLITE_MOST
             assert len(sent) <= most, (case, sent)
     else:
-        # The scene; then BEGIN, the call's locks, the scene checked again (locking whom it
-        # may notify), the writes and COMMIT: two round trips, where it was about fourteen.
-        # Two parts: the first part's scene; BEGIN, both parts' locks, the first scene's
-        # check and the first part's writes (they go out before the second part reads);
-        # the second part's scene, in the transaction; its writes and COMMIT.
+        # BEGIN with the call's locks (a prepared statement's EXECUTE); the scene (locking
+        # whom it may notify); the writes and COMMIT: three round trips, where it was about
+        # fourteen, and nothing read twice.
         for case, sent in costs.items():
             most = PG_MOST_TWO_PARTS if case == "end and record" else PG_MOST
             assert len(sent) <= most, (case, [s[:100] for s in sent])
+            assert sent[0].startswith("BEGIN; EXECUTE voip_unit_locks_"), (case, sent[0])
             assert sent[-1].rstrip().endswith("; COMMIT"), (case, sent)  # writes and COMMIT
-            if case != "end and record":  # (there the first part's writes began it)
-                assert "EXECUTE voip_unit_check_" in sent[-1]  # the scene's check, prepared
+            assert not any("voip_unit_check_" in s for s in sent), case  # nothing re-read
 
 
 async def test_a_unit_writing_only_its_execution_row_is_one_statement(
@@ -379,13 +377,14 @@ async def test_the_first_lock_written_as_hex_is_the_same_lock_postgres(
 @pytest.mark.parametrize("keys", [["mod_1\x1fid\x1fcall-1"],
                                   ["mod_1\x1fid\x1fзвонок №7", "mod_1\x1fid\x1fnul\x00here"],
                                   [f"mod_1\x1fid\x1f'; DROP {n}" for n in range(5)]])
-async def test_a_deferred_units_locks_are_the_same_locks_postgres(
-    pg_backend: Any, keys: list[str],
+@pytest.mark.parametrize("defer", [False, True])
+async def test_a_units_locks_are_the_same_locks_postgres(
+    pg_backend: Any, keys: list[str], defer: bool,
 ) -> None:
-    """A deferred unit takes its locks in its COMMIT's message, by EXECUTE of a statement the
-    connection prepared (up to four keys; more as a statement of their own), the keys written
-    in as literals: the same locks as a parameter names, or two nodes would not exclude each
-    other."""
+    """A unit takes its first locks with its BEGIN (a deferred one, in its COMMIT's message),
+    by EXECUTE of a statement the connection prepared (up to four keys; more as a statement of
+    their own), the keys written in as literals: the same locks as a parameter names, or two
+    nodes would not exclude each other."""
     from runtime.store.locks import LOCK_CALL
     from runtime.store.postgres_port import PgPort
 
@@ -393,8 +392,8 @@ async def test_a_deferred_units_locks_are_the_same_locks_postgres(
     other = await asyncpg.connect(pg_backend.url)
     try:
         async with store._pool.acquire() as conn:
-            port = PgPort(conn, unit=True, defer=True, prepared=True)
-            await port.lock(LOCK_CALL, keys)  # noted, taken with the next statement
+            port = PgPort(conn, unit=True, defer=defer, prepared=True)
+            await port.lock(LOCK_CALL, keys)  # deferred: noted, taken with the next statement
             await port.run("SELECT 1")
             assert port.begun
             for key in keys:
@@ -416,7 +415,7 @@ async def test_a_unit_whose_reads_changed_before_its_commit_runs_again_postgres(
     """A unit's first attempt reads without its locks and checks its reads again, under them,
     with its COMMIT: a call changed in between makes it run again (holding its locks from
     the start that time), deciding on what is there now; its first writes never land."""
-    store = await pg_backend.open(pool_size=2)
+    store = await pg_backend.open(pool_size=2, defer=True)
     tenant = await store.create_tenant("t")
     module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
     counted = Counted(store, tenant.id, module.id, [])
@@ -448,9 +447,9 @@ async def test_a_unit_whose_reads_changed_before_its_commit_runs_again_postgres(
 async def test_without_the_temp_privilege_units_hold_their_locks_from_the_start_postgres(
     pg_backend: Any, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Checking a deferred unit's reads needs a temporary function; a role that may not
-    create temporary objects gets units holding their locks from their first statement
-    (one round trip more each), saying so once, and they act the same."""
+    """Checking a deferred unit's reads needs a temporary function; a store asked to defer
+    (`defer=True`) on a role that may not create temporary objects gets units holding their
+    locks from their first statement, as by default, saying so once, and they act the same."""
     from urllib.parse import urlsplit, urlunsplit
 
     name = f"voip_notemp_{uuid.uuid4().hex[:12]}"
@@ -463,14 +462,14 @@ async def test_without_the_temp_privilege_units_hold_their_locks_from_the_start_
     url = urlunsplit(parts._replace(netloc=f"{name}@{parts.hostname}:{parts.port or 5432}",
                                     path=f"/{name}"))
     try:
-        store = await PostgresStore.open(url, schema="voip", pool_size=1)
+        store = await PostgresStore.open(url, schema="voip", pool_size=1, defer=True)
         try:
             assert "no temporary function" in caplog.text
             counted = await logged_units(store)
             fx, sent = await counted.unit(event("notify_start"))
             assert fx.call is not None and fx.call.created
-            assert sent[0].startswith("BEGIN; SELECT pg_advisory_xact_lock")  # locks first
-            assert len(sent) == PG_MOST + 1 and sent[-1].rstrip().endswith("; COMMIT")
+            assert sent[0].startswith("BEGIN; EXECUTE voip_unit_locks_")  # locks first
+            assert len(sent) == PG_MOST and sent[-1].rstrip().endswith("; COMMIT")
         finally:
             await store.close()
     finally:
@@ -534,7 +533,7 @@ async def test_a_select_not_declared_pure_runs_in_the_units_transaction_postgres
     from runtime.store.postgres_port import PgPort
     from runtime.store.pure import pure
 
-    store = await pg_backend.open(pool_size=1)
+    store = await pg_backend.open(pool_size=1, defer=True)
     other = await asyncpg.connect(pg_backend.url)
 
     async def free(space: int, key: str) -> bool:
@@ -570,7 +569,7 @@ async def test_only_declared_reads_run_before_a_units_transaction_postgres(
     from runtime.store.pg_replay import fingerprinted
     from runtime.store.pure import declared
 
-    store = await pg_backend.open(pool_size=1)
+    store = await pg_backend.open(pool_size=1, defer=True)
     tenant = await store.create_tenant("t")
     module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
     alice = await store.create_user(tenant.id, "alice")
@@ -600,7 +599,7 @@ async def test_reads_with_no_literal_form_are_checked_one_statement_each_postgre
     from runtime.store.locks import LOCK_CALL
     from runtime.store.postgres_port import PgPort
 
-    store = await pg_backend.open(pool_size=1)
+    store = await pg_backend.open(pool_size=1, defer=True)
     other = await asyncpg.connect(pg_backend.url,
                                   server_settings={"search_path": pg_backend.schema})
     from runtime.store.pure import pure
@@ -658,7 +657,7 @@ async def test_a_scene_that_found_no_call_is_checked_without_what_hangs_on_a_cal
     fingerprints they read."""
     from runtime.store.postgres import LIGHTER_CHECKS
 
-    store = await pg_backend.open(pool_size=1)
+    store = await pg_backend.open(pool_size=1, defer=True)
     counted = await logged_units(store)
     full = {sql: _check_name(sql) for sql in LIGHTER_CHECKS}
     light = {sql: _check_name(no_call) for sql, (_, no_call) in LIGHTER_CHECKS.items()}
@@ -682,7 +681,7 @@ async def test_a_call_created_after_a_unit_found_none_makes_it_run_again_postgre
     """Another node creates the call between a unit's scene (no call) and its COMMIT: the
     lighter check sees a call chosen now, the unit runs again and finds that call, and the
     provider's call stays one call holding both events."""
-    store = await pg_backend.open(pool_size=1)
+    store = await pg_backend.open(pool_size=1, defer=True)
     other = await pg_backend.open(pool_size=1)
     counted = await logged_units(store)
     parsed = ParseResult.model_validate(event("notify_start"))

@@ -145,12 +145,86 @@ async def test_with_every_slot_taken_a_throttled_tenants_calls_are_still_refused
     pool = stand_ins(["A", "B"])
     pool.running("A")
     pool.running("B")
-    budget = pool.pool._budgets["T"] = RestartBudget(burst=1, per_second=0.001)
-    budget.charge(asyncio.get_running_loop().time())
+    pool.pool._budgets["T"] = RestartBudget(burst=1, per_second=0.001)
+    crashed = Worker(id=99, pid=0, pidfd=None, group="T", ready=True, gone=True, dead=True)
+    pool.pool._charge(crashed)  # its last worker's crash, charged as the pool does
     refused = pool.waiting("T")
     pool.pool._dispatch()
     outcome = refused.future.result()
     assert outcome.limit == "restarts"
+
+
+class CountedWorker(Worker):
+    """A stand-in worker that counts how often the pool asks whether it is usable."""
+
+    asked = 0
+
+    @property
+    def usable(self) -> bool:
+        CountedWorker.asked += 1
+        return self.ready and not self.dead and not self.retiring and not self.eof
+
+
+async def test_a_pass_with_many_tenants_waiting_for_a_slot_looks_at_none_of_them(
+    stand_ins: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The state 50 interleaved tenants keep the pool in: every slot taken (A and B), 40 more
+    # tenants waiting, each with its own idle worker. None of them can start a call or is
+    # short of a worker, and passes run at every call's arrival and end: a pass that asked
+    # each of them (its budget, its workers) cost the service's event loop about as much
+    # again per call as everything else it does with the call.
+    waiting = [f"W{index}" for index in range(40)]
+    pool = stand_ins(["A", "B", *waiting])
+    for group in waiting:
+        worker = pool.workers[group]
+        counted = CountedWorker(id=worker.id, pid=0, pidfd=None, group=group, ready=True,
+                                gone=True)
+        counted.stdin = Pipe()  # type: ignore[assignment]
+        pool.pool._workers[pool.pool._workers.index(worker)] = counted
+        pool.pool._by_group[group] = [counted]
+        pool.workers[group] = counted
+    pool.running("A")
+    pool.running("B")
+    for group in waiting:
+        pool.pool._budget(group)  # (known to the pool, as after their first calls)
+        pool.waiting(group)
+    budgets_asked = 0
+    available = RestartBudget.available
+
+    def counted_available(budget: RestartBudget, now: float) -> bool:
+        nonlocal budgets_asked
+        budgets_asked += 1
+        return available(budget, now)
+
+    monkeypatch.setattr(RestartBudget, "available", counted_available)
+    CountedWorker.asked = 0
+    pool.pool._dispatch()
+    assert len(pool.pool._waiting) == 40 and pool.spawns == 0
+    assert CountedWorker.asked == 0 and budgets_asked == 0
+    # A slot frees: the first waiting tenant in turn takes it, as before.
+    pool.pool._complete_head(pool.workers["B"], Outcome(ok=True))
+    assert pool.in_pipe("W0") == 1 and len(pool.pool._waiting) == 39
+
+
+async def test_with_many_tenants_waiting_only_those_short_of_a_worker_make_the_pool_start_one(
+    stand_ins: Any,
+) -> None:
+    # Three slots, all taken (A, B, C). Ten tenants wait with an idle worker each; N waits with
+    # no worker at all; E waits with a worker whose pipe just closed (not usable, not yet out
+    # of service). A tenant may hold two workers here: exactly N and E get one started.
+    idle = [f"I{index}" for index in range(10)]
+    pool = stand_ins(["A", "B", "C", "E", *idle], size=3, inflight_per_worker=1)
+    for group in ("A", "B", "C"):
+        pool.running(group)
+    for group in idle:
+        pool.waiting(group)
+    pool.waiting("N")
+    pool.pool._on_eof(pool.workers["E"])
+    pool.waiting("E")
+    pool.pool._dispatch()
+    assert len(pool.pool._waiting) == 12
+    await asyncio.sleep(0)  # (spawns run as tasks)
+    assert pool.spawns == 2
 
 
 async def test_only_waiting_tenants_without_a_worker_to_use_make_the_pool_start_one(
