@@ -63,11 +63,11 @@ _STOP = object()
 
 # Every unit's savepoint has the one name: a unit's is released (or rolled back and released)
 # before the next one opens, and a name refers to the latest savepoint holding it. Named by
-# the unit's place in the batch, a batch of n units ran 2n different statement texts, and
-# past 64 units (webhooks.py's concurrency) they outnumbered the connection's cache of
-# prepared statements (128, least recently used first out): every batch then evicted the
-# call scene's statement and the view inserts, which SQLite parsed and planned again for
-# every unit.
+# the unit's place in the batch, a batch of n units ran 2n different statement texts: past
+# about 60 units (webhooks.py's concurrency is 64) they outnumbered the connection's cache
+# of prepared statements (128, least recently used first out), so each batch prepared every
+# savepoint statement again, and pushed out those its units run less often than once each
+# (BEGIN, COMMIT, an answered call's writes). One name: two texts, always prepared.
 _SAVEPOINT = "SAVEPOINT unit"
 _RELEASE = "RELEASE unit"
 _ROLLBACK_TO = "ROLLBACK TO unit"
