@@ -352,7 +352,7 @@ async def test_a_batch_of_many_units_runs_the_same_few_savepoint_statements_sqli
     """A batch holding more units than the writer connection keeps prepared statements (the
     sqlite3 module's cache, 128) commits each of them, rolls a failing one back alone, and
     runs one text of each savepoint statement whatever its size: texts numbered per unit
-    pushed the units' own statements out of the cache, to be prepared again every unit."""
+    outnumbered the cache, each prepared again every batch (runtime/store/sqlite_writer.py)."""
     store = await SqliteStore.open(tmp_path / "runtime.db", commit_window=0.05)
     try:
         tenant = await store.create_tenant("t")
