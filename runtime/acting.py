@@ -29,7 +29,11 @@ Choices that are ours (the contract is silent), kept here:
   forever). A ringing event (NotifyStart, NotifyInternal, NotifyOutStart) that the ended call
   already had begins a new call instead: the client calling back, which must ring (a retry of
   it after the end cannot be told apart without a callId, and a phantom ringing call is the
-  lesser harm than a call nobody is told of). Likewise a call record without callId joins
+  lesser harm than a call nobody is told of). So does such an event for a call still
+  ringing since it had that event more than RING_OVER ago: no phone rings that long, the
+  first call is over though no end came (a module sending only NotifyStart, as the
+  platform's documented example, left every later call of that client a repeat of the first,
+  ringing at nobody). Likewise a call record without callId joins
   an ended call only when that call has no record yet or this one is a repeat: a different
   record is another call's (a module sending only records, as the platform's example, reports
   a missed call and the call back minutes later; the second overwrote the first).
@@ -51,6 +55,11 @@ Choices that are ours (the contract is silent), kept here:
   notifies no one); NotifyOutEnd to the user bound to srcPhone and, like NotifyEnd, every user
   notified of this call (an outgoing call transferred to a colleague ends for them too,
   whichever phone the end names).
+- An ended call's disposition is final: another end event for it (other numbers, so not a
+  repeat: the phone that transferred the call away, a leg of a group ringing) is stored as
+  applied and tells anyone notified who was not yet told of the end, but leaves the
+  disposition as the first end or the call record set it (filling it in only when that was
+  Unknown); a call record still corrects it.
 - A NotifyAnswer after the end (late) fills in who answered only when no answer event said it
   before and the call's final disposition is Answered or Unknown: a call that ended
   'no_answer' (or busy, ...) stays answered by nobody. A notification's payload shows
@@ -112,6 +121,11 @@ from sandbox.jsontext import JSONObject
 
 # How long after its end a call still takes an event or a record that has no callId.
 RECENT_END = timedelta(hours=1)
+# How long a call can ring at one phone. Without a callId, the same ringing event for a call
+# still ringing after this is not a retry but the client calling again: no phone rings this
+# long (PBXs give up within minutes), so the first call is over though no end came (a module
+# sending only NotifyStart, as the platform's documented example, never sends one).
+RING_OVER = timedelta(minutes=10)
 
 EVENT_STATE: dict[WebhookEvent, CallState] = {
     WebhookEvent.NotifyStart: CallState.RINGING,
@@ -129,6 +143,7 @@ _IN, _OUT = CallDirection.In, CallDirection.Out
 _RINGING, _ANSWERED, _ENDED = CallState.RINGING, CallState.ANSWERED, CallState.ENDED
 _NOTIFY_ANSWER, _NOTIFY_END = WebhookEvent.NotifyAnswer, WebhookEvent.NotifyEnd
 _NOTIFY_OUT_END = WebhookEvent.NotifyOutEnd
+_UNKNOWN_DISPOSITION = CallDisposition.Unknown._value_
 # The final dispositions of an ended call that a late NotifyAnswer may fill in who answered
 # for: it was answered, or its end did not say (values, as the call stores them).
 _MAY_HAVE_BEEN_ANSWERED = frozenset({CallDisposition.Answered._value_,
@@ -488,8 +503,10 @@ async def _apply_event(tx: Tx, ctx: ActContext, event: CallEvent
                                         after_end=target is _ENDED or call_id is None,
                                         client_normalized=client_normalized,
                                         operator=operator, notify=True))
-    if call_id is None and target is _RINGING and _rang_before(scene, kind, numbers):
-        # An ended call that already rang with this very event: the client called again
+    if call_id is None and target is _RINGING and (
+            _rang_before(scene, kind, numbers) or _rang_long_ago(ctx, scene, kind, numbers)):
+        # An ended call that already rang with this very event, or a call still ringing
+        # since it rang with it longer ago than any phone rings: the client called again
         # (a new call), which must ring; a retry after the end cannot be told apart from it.
         scene = _no_call(scene)
     contact, call = scene.contact, scene.call
@@ -544,6 +561,18 @@ def _rang_before(scene: CallScene, kind: WebhookEvent, numbers: Numbers) -> bool
             and any(h.kind == kind._value_ and h.numbers == numbers for h in scene.history))
 
 
+def _rang_long_ago(ctx: ActContext, scene: CallScene, kind: WebhookEvent, numbers: Numbers
+                   ) -> bool:
+    """Whether the call found is still ringing since it had this ringing event (`kind`,
+    `numbers`) more than RING_OVER ago: that call is over, nobody told us (RING_OVER)."""
+    call = scene.call
+    if call is None or call.state is not _RINGING:
+        return False
+    over = ctx.now - RING_OVER
+    return any(h.kind == kind._value_ and h.numbers == numbers and h.received_at <= over
+               for h in scene.history)
+
+
 def _no_call(scene: CallScene) -> CallScene:
     """The scene as it reads where no call was found: a new call's (nobody notified of it)."""
     return replace(scene, call=None, history=(), notified=(), activity=None)
@@ -583,8 +612,15 @@ def _advance(ctx: ActContext, call: Call, event: CallEvent, target: CallState,
              contact: Contact | None) -> Call:
     """The call after an applied event: state only forward, known facts never erased."""
     state = target if target.rank > call.state.rank else call.state
-    disposition = (call.disposition if event.disposition is CallDisposition.Unknown
-                   else event.disposition._value_)
+    # An ended call's disposition is final (contract §5: NotifyEnd's disposition is final;
+    # a call record sets it too): another end event with other numbers (the phone that
+    # transferred the call away, one leg of a group ringing, a late end after the record)
+    # is kept in the history but does not turn an answered call into 'cancel' or 'busy'
+    # beside its answered operator and its record. Only an end that left it Unknown is
+    # filled in. Records still correct it (_apply_record).
+    keep = event.disposition is CallDisposition.Unknown or (
+        call.state is _ENDED and call.disposition != _UNKNOWN_DISPOSITION)
+    disposition = call.disposition if keep else event.disposition._value_
     answered_at = call.answered_at
     if answered_at is None and target is CallState.ANSWERED:
         answered_at = ctx.now

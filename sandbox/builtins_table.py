@@ -73,6 +73,30 @@ def fresh_builtins(
     return table
 
 
+def _undefined_name(exc: BaseException) -> str | None:
+    """The name of Python's own NameError (exactly that class and its wording), else None."""
+    if type(exc) is not NameError:
+        return None
+    name = exc.name
+    if type(name) is not str or exc.args != (f"name {name!r} is not defined",):
+        return None
+    return name
+
+
+def type_checking_note(exc: BaseException, type_checking_names: frozenset[str]) -> str:
+    """For Python's own NameError naming what the script bound only in its `if TYPE_CHECKING:`
+    block: a sentence saying that block never runs. A typed script imports `cast`, `Any` or
+    its own `TypedDict` there, as the guide says; "name 'cast' is not defined" alone reads
+    like the import was lost. "" for any other error."""
+    name = _undefined_name(exc)
+    if name is None or name not in type_checking_names:
+        return ""
+    return (f" ({name!r} comes from the \"if TYPE_CHECKING:\" block, which never runs: what it "
+            "binds is for type checkers, in annotations only"
+            + ("; cast(T, value) is value itself at run time" if name == "cast" else "")
+            + ")")
+
+
 def missing_builtin_note(exc: BaseException) -> str:
     """For Python's own NameError naming a builtin the contract leaves out (`type`, `setattr`,
     `open`, ...): a sentence saying the sandbox does not offer it; naming `request` outside
@@ -81,10 +105,8 @@ def missing_builtin_note(exc: BaseException) -> str:
 
     Only the interpreter's own NameError is read (exactly that class and its wording), never an
     attribute of a script's own exception class."""
-    if type(exc) is not NameError:
-        return ""
-    name = exc.name
-    if type(name) is not str or exc.args != (f"name {name!r} is not defined",):
+    name = _undefined_name(exc)
+    if name is None:
         return ""
     if name == "request":
         # The contract lists `request` among the injected names, so a helper reading it as a

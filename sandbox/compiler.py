@@ -37,6 +37,8 @@ class CompiledScript:
     sha256: str
     # Top-level plain `def`s of the script: name -> the line of its (last) `def`.
     functions: Mapping[str, int]
+    # Names bound only for type checkers, in an `if TYPE_CHECKING:` block that never runs.
+    type_checking_names: frozenset[str] = frozenset()
 
 
 CompileResult = CompiledScript | list[CompileProblem]
@@ -129,7 +131,8 @@ def _compile_uncached(source: str, key: str) -> CompileResult:
     problems = contract_problems(tree)
     errors: list[str] = []
     try:
-        ScriptPolicy(errors, [], {}).visit(tree)
+        policy = ScriptPolicy(errors, [], {})
+        policy.visit(tree)
     except (RecursionError, MemoryError):
         return [*problems, CompileProblem(None, _TOO_DEEP)]
     problems.extend(_line_record(record) for record in errors)
@@ -145,7 +148,8 @@ def _compile_uncached(source: str, key: str) -> CompileResult:
         return [CompileProblem(None, f"the script cannot be compiled: {error}")]
     defs = _top_level_defs(tree)
     functions = MappingProxyType({name: node.lineno for name, node in defs.items()})
-    return CompiledScript(code=code, sha256=key, functions=functions)
+    return CompiledScript(code=code, sha256=key, functions=functions,
+                          type_checking_names=frozenset(policy.type_checking_names))
 
 
 def _sorted(problems: list[CompileProblem]) -> list[CompileProblem]:

@@ -24,7 +24,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from sandbox import injected, leftovers, stopping
-from sandbox.builtins_table import fresh_builtins, missing_builtin_note
+from sandbox.builtins_table import (
+    fresh_builtins,
+    missing_builtin_note,
+    type_checking_note,
+)
 from sandbox.call import Call, HostBridge, RequestData
 from sandbox.compiler import SCRIPT_FILENAME, CompiledScript, compile_script, is_source_limit
 from sandbox.convert import ResultError, to_json_safe
@@ -110,10 +114,12 @@ def tenant_frames(exc: BaseException) -> list[tuple[int, str]]:
     return frames
 
 
-def script_error(exc: BaseException) -> ScriptError:
+def script_error(exc: BaseException,
+                 type_checking_names: frozenset[str] = frozenset()) -> ScriptError:
     frames = tenant_frames(exc)
     line = frames[-1][0] if frames else None
-    message = exception_message(exc) + missing_builtin_note(exc)
+    message = (exception_message(exc)
+               + (type_checking_note(exc, type_checking_names) or missing_builtin_note(exc)))
     shown = frames[-TRACEBACK_MAX_FRAMES:]
     lines = [f"line {lineno}, in {_sanitize(name, 100)}" for lineno, name in shown]
     if len(frames) > len(shown):
@@ -247,7 +253,8 @@ def _run(call: Call, limits: Limits, host: HostBridge, output: injected.OutputLo
             sys.setrecursionlimit(old_recursion_limit)
     except BaseException as exc:
         retire = _memory_retires(exc, limits)  # first: the frames still hold the allocations
-        return _Ended(ok=False, error=script_error(exc), limit=_limit_of(exc), retire=retire)
+        return _Ended(ok=False, error=script_error(exc, compiled.type_checking_names),
+                      limit=_limit_of(exc), retire=retire)
 
 
 def _run_script(call: Call, limits: Limits, compiled: CompiledScript,

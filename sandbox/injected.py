@@ -14,6 +14,7 @@ host exchange. All of them refuse to go on once the call is stopped (sandbox/sto
 
 from __future__ import annotations
 
+import datetime
 import enum
 import json
 import re
@@ -699,8 +700,21 @@ def _positive_seconds(value: Any, what: str) -> float | None:
         or not -_FLOAT_MAX < value < _FLOAT_MAX  # an int beyond a float's range too
         or value <= 0
     ):
-        raise ValueError(f"{what} must be a positive number of seconds or None")
+        raise ValueError(f"{what} must be a positive number of seconds or None"
+                         + _seconds_hint(value))
     return float(value)
+
+
+def _seconds_hint(value: Any) -> str:
+    """What to write instead of a value that is not a positive number: a builder's timedelta
+    (`ttl=timedelta(days=1)`) or a setting's text read as seconds. Exact types only: a
+    script's own subclass is never asked anything here."""
+    kind = type(value)
+    if kind is datetime.timedelta:
+        return ", not a timedelta: write delta.total_seconds()"
+    if kind is str:
+        return ", not a str: convert it with float() or int()"
+    return ""
 
 
 _FLOAT_MAX: Final = sys.float_info.max

@@ -66,6 +66,23 @@ INSTEAD: Final[dict[str, str]] = {
     "asyncio": "fetch() is an ordinary call: write def, not async def",
     "dataclasses": "write a plain class with __init__",
     "copy": "copy a dict with dict(d), a list with list(items)",
+    "collections": "a dict keeps insertion order; for defaultdict write d.setdefault(key, []) "
+                   "or d.get(key, 0) + 1, for namedtuple a plain class with __init__",
+    "functools": "a decorator works without functools.wraps; for reduce write a loop, for "
+                 "partial a lambda",
+    "itertools": "use comprehensions, zip, enumerate and range",
+    "operator": "use a lambda, such as key=lambda row: row['name']",
+    "enum": "the Voip... enums need no import; for your own constants write a class of them",
+    **dict.fromkeys(("email", "calendar"), "read a date such as 'Tue, 04 Mar 2025 10:15:02 "
+                    "+0000' with datetime.strptime(text, '%a, %d %b %Y %H:%M:%S %z'); a UTC "
+                    "timestamp is int(moment.replace(tzinfo=timezone.utc).timestamp())"),
+    **dict.fromkeys(("decimal", "fractions"), "count money in whole cents as an int, or use "
+                    "round(value, 2)"),
+    "binascii": "bytes.hex(), bytes.fromhex() and base64 cover it",
+    **dict.fromkeys(("xml", "lxml", "html"), "there is no XML or HTML parser: read a small "
+                    "body with re, write one with string formatting"),
+    **dict.fromkeys(("os", "sys"), "a script reads its configuration from settings, such as "
+                    "settings['apiKey'], not from the environment"),
 }
 
 _Visit = Any  # what a visit_ method returns: a node, a list of nodes or None
@@ -91,11 +108,53 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
+def _is_main_guard(test: ast.expr) -> bool:
+    """`__name__ == "__main__"` (either way round): a builder's own test run at the bottom of
+    the file. A script is never `__main__` in the sandbox (its `__name__` is the executor's,
+    and no script can assign a `_` name), so the block could never run: it is left out of the
+    compiled code like `if TYPE_CHECKING:`, never checked, never compiled."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = (test.left, test.comparators[0])
+    return any(isinstance(a, ast.Name) and a.id == "__name__" and isinstance(b, ast.Constant)
+               and b.value == "__main__" for a, b in (sides, sides[::-1]))
+
+
+def _bound_names(statements: list[ast.stmt]) -> Iterator[str]:
+    """The names `statements` bind: imports, classes, functions and assignment targets."""
+    for statement in statements:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name != "*":
+                        yield alias.asname or alias.name.split(".", 1)[0]
+            elif isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                yield node.name
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                yield node.id
+
+
 # RestrictedPython's words (and ours, for keywords) for a name starting with "_", which say
 # what is wrong and not what to write instead.
 _UNDERSCORE_REFUSAL: Final = re.compile(
     r'"(?P<name>_[^"]*)" is an invalid (?:variable name|attribute name|keyword argument) '
     r'because it starts with "_"\.?')
+
+
+# What a builder reading a special attribute wants, written the sandbox's way.
+_SPECIAL_ATTRIBUTE_INSTEAD: Final[dict[str, str]] = {
+    **dict.fromkeys(("__name__", "__qualname__"),
+                    "a function's name for a log: write it out, or give it to the decorator, "
+                    "as @traced(\"go\"); an error's kind and message: repr(error)"),
+    "__class__": "a value's kind: isinstance(value, Call); an error's kind and message: "
+                 "repr(error)",
+    "__dict__": "an instance's fields: keep them in a dict of its own, as self.fields = {}",
+}
+
+# The public methods of a named tuple, which Python's documentation shows (`parts._replace(
+# query=...)`) though they start with "_": no rename makes them work.
+_NAMED_TUPLE_METHODS: Final = frozenset({"_replace", "_asdict", "_fields", "_make"})
 
 
 def underscore_advice(node: ast.AST, info: str) -> str:
@@ -107,6 +166,11 @@ def underscore_advice(node: ast.AST, info: str) -> str:
         return info
     name = found["name"]
     said = info if info.endswith(".") else info + "."
+    if isinstance(node, ast.Attribute) and name in _NAMED_TUPLE_METHODS:
+        return (f"{said} {name} of a named tuple (what urlparse and urlsplit return) is not "
+                "available in the sandbox: build the new one with urlunsplit((parts.scheme, "
+                "parts.netloc, parts.path, new_query, parts.fragment)), or read the fields by "
+                "name (parts.query).")
     if not (name.startswith("__") and name.endswith("__") and len(name) > 4):
         plain = name.lstrip("_") or "value"
         return (f"{said} Names starting with \"_\" are refused in the sandbox: rename it, "
@@ -116,9 +180,30 @@ def underscore_advice(node: ast.AST, info: str) -> str:
                 "write a plain method instead (def describe(self): ..., called as "
                 "obj.describe()).")
     if isinstance(node, ast.Attribute):
-        return (f"{said} Python's special attributes are not readable in the sandbox (an "
-                "error's kind and message: repr(error)).")
+        return (f"{said} Python's special attributes are not readable in the sandbox ("
+                + _SPECIAL_ATTRIBUTE_INSTEAD.get(name, "an error's kind and message: repr(error)")
+                + ").")
     return f"{said} Python's special names are not available in the sandbox."
+
+
+# The types whose class pattern matches the subject itself (`case str(caller)`): a JSON
+# payload's type check, which a capture and an isinstance guard write as well.
+_SELF_MATCHING_TYPES: Final = frozenset(
+    {"bool", "bytes", "dict", "float", "frozenset", "int", "list", "set", "str", "tuple"})
+
+
+def _type_check_advice(node: ast.MatchClass) -> str:
+    """For `case str(caller)` or `case int()`: the capture and guard that check the same."""
+    cls = node.cls
+    if not (isinstance(cls, ast.Name) and cls.id in _SELF_MATCHING_TYPES) or node.kwd_patterns \
+            or len(node.patterns) > 1:
+        return ""
+    inner = node.patterns[0] if node.patterns else None
+    name = (inner.name if isinstance(inner, ast.MatchAs) and inner.pattern is None
+            and inner.name else "value")
+    return (f" For {cls.id}({name if node.patterns else ''}) write a capture and a guard: "
+            f"case {name} if isinstance({name}, {cls.id}), or inside a mapping "
+            f"case {{\"key\": {name}}} if isinstance({name}, {cls.id}).")
 
 
 class ScriptPolicy(RestrictingNodeTransformer):
@@ -133,6 +218,9 @@ class ScriptPolicy(RestrictingNodeTransformer):
         self._class_body: list[bool] = [False]
         # The `from __future__` statements that come first in the module (visit_Module).
         self._future_allowed: set[int] = set()
+        # Names an `if TYPE_CHECKING:` block binds (visit_If): the block never runs, so a
+        # NameError for one of them says so (executor.script_error).
+        self.type_checking_names: set[str] = set()
 
     @contextmanager
     def _scope(self, class_body: bool) -> Iterator[None]:
@@ -365,7 +453,7 @@ class ScriptPolicy(RestrictingNodeTransformer):
             node,
             "Class patterns such as \"case Point(x=0)\" are not allowed: they read attributes "
             "outside the sandbox's checks. Use a mapping pattern (case {\"type\": \"start\"}) or "
-            "a guard (case x if isinstance(x, Point)).",
+            "a guard (case x if isinstance(x, Point))." + _type_check_advice(node),
         )
         return node
 
@@ -443,12 +531,15 @@ class ScriptPolicy(RestrictingNodeTransformer):
         return None
 
     def visit_If(self, node: ast.If) -> _Visit:
-        """`if TYPE_CHECKING:` is for type checkers only: its block is never compiled.
+        """`if TYPE_CHECKING:` is for type checkers only, and `if __name__ == "__main__":` for
+        running the file outside the service (_is_main_guard): neither block is compiled.
 
         It is where a typed script imports the published stubs (docs/modules.md); a script that
         rebinds TYPE_CHECKING cannot run the block, which is not in the compiled code at all.
         """
-        if _is_type_checking(node.test):
+        if _is_type_checking(node.test) or _is_main_guard(node.test):
+            if _is_type_checking(node.test):
+                self.type_checking_names.update(_bound_names(node.body))
             if not node.orelse:
                 replacement: ast.stmt = ast.Pass()
                 copy_locations(replacement, node)

@@ -16,6 +16,7 @@ from aiohttp import web
 from runtime.console import (
     auth_views,
     completion,
+    contacts_list,
     contacts_views,
     dialing,
     editor_views,
@@ -50,6 +51,7 @@ ROUTERS = [
     dialing.routes,
     live_views.routes,
     contacts_views.routes,
+    contacts_list.routes,
 ]
 
 

@@ -92,7 +92,7 @@ async def merge_contact(request: web.Request) -> web.StreamResponse:
     other_id = text(form, "other").strip()
     phone = text(form, "other_phone").strip()
     if not other_id and phone:
-        # The menu offers the newest MERGE_CHOICES contacts; any other is found by a number.
+        # A number typed instead of a contact chosen from the search: its (oldest) contact.
         number = normalize_phone(phone, "RU")
         if number is None:
             return await refused(request, contact, "merge",

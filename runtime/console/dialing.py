@@ -9,6 +9,7 @@ the `click_to_call` macro (templates/_click_to_call.html), given `dial` from `di
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +19,10 @@ from pydantic import ValidationError
 from runtime.console.dial_once import NONCE_FIELD, issue, place
 from runtime.console.modules_views import problems_of, text
 from runtime.console.session import Session
-from runtime.console.web import PREFIX, form_of, modules_shown, page, render, require_session
+from runtime.console.web import PREFIX, form_of, page, render, require_session
 from runtime.errors import ApiError, not_found
 from runtime.operations.functions import OriginateBody, place_call
 from runtime.operations.services import services
-from runtime.store.models import ModuleBinding
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
@@ -54,37 +54,37 @@ class Line:
         return f"{self.module_name}: {self.user_name} ({self.extension})"
 
 
-async def dial_lines(request: web.Request, session: Session) -> dict[str, Any]:
-    """Template context for `click_to_call`: {"dial": {module id: [Line, ...]}, "dial_nonce":
-    the page's call forms' one-time nonce (runtime/console/dial_once.py)}."""
+async def dial_lines(request: web.Request, session: Session,
+                     module_ids: Iterable[str] | None = None) -> dict[str, Any]:
+    """Template context for `click_to_call`: {"dial": {module id: [Line, ...]} for the modules
+    `module_ids` (those of the page's calls), "dial_any": the lines of any module, for a
+    number of no module (None for `module_ids`: a page of such numbers, a contact's), and
+    "dial_nonce": the page's call forms' one-time nonce (runtime/console/dial_once.py)}.
+
+    Only the bindings those menus offer are read, in one read: the calls page read every
+    module's bindings on each load (thousands of users bound in hundreds of modules), for
+    menus of the few modules its calls were in."""
     store = request.app[STORE]
-    modules = await store.list_modules(session.tenant_id, modules_shown(request), 0)
-    module_names = {m.id: m.name for m in modules}
-    # Every module's bindings in one read (one a module was up to 500, on every call page);
-    # an operator's own only.
-    only = session.user_id if session.kind == "operator" else None
-    bound: dict[str, list[ModuleBinding]] = {}
-    for binding in await store.tenant_bindings(session.tenant_id, modules_shown(request), only):
-        bound.setdefault(binding.module_id, []).append(binding)
-    # Each module's lines: its users at their first extension (the one that rings), the
-    # first MENU_LINES by extension.
-    firsts: dict[str, list[tuple[str, str]]] = {}
-    for module in modules:
-        first: dict[str, str] = {}  # user id -> their first extension
-        for binding in sorted(bound.get(module.id, []), key=lambda b: b.member_id):
-            first.setdefault(binding.user_id, binding.member_id)
-        firsts[module.id] = list(first.items())[:MENU_LINES]
-    # Those users' names in one read (the first 500 users' by name left the others' lines
-    # named by their ids); the menus' users only, not every bound one.
+    only = session.user_id if session.kind == "operator" else None  # an operator's own lines
+    if module_ids is None:
+        bound = await store.dial_bindings(session.tenant_id, None, MENU_LINES, MENU_LINES,
+                                          only)
+    else:
+        wanted = sorted(set(module_ids))
+        bound = await store.dial_bindings(session.tenant_id, wanted, MENU_LINES,
+                                          MENU_LINES * len(wanted), only)
+    # Those users' names in one read: the menus' users only, not every bound one.
     names = {user_id: user.name for user_id, user in (await store.get_users(
-        session.tenant_id, [u for found in firsts.values() for u, _ in found])).items()}
-    lines = {module_id: [Line(module_id, module_names[module_id], user_id,
-                              names.get(user_id, user_id), extension)
-                         for user_id, extension in found]
-             for module_id, found in firsts.items()}
-    # A number of no module (a contact's) is called from any module's lines: one menu for all.
-    any_module = [line for module_lines in lines.values() for line in module_lines][:MENU_LINES]
-    return {"dial": lines, "dial_any": any_module, "dial_nonce": issue(request.app, session)}
+        session.tenant_id, sorted({b.user_id for b in bound}))).items()}
+    lines: dict[str, list[Line]] = {}
+    for binding in bound:
+        lines.setdefault(binding.module_id, []).append(Line(
+            binding.module_id, binding.module_name, binding.user_id,
+            names.get(binding.user_id, binding.user_id), binding.member_id))
+    any_module = [line for found in lines.values() for line in found] \
+        if module_ids is None else []
+    return {"dial": lines if module_ids is not None else {}, "dial_any": any_module,
+            "dial_nonce": issue(request.app, session)}
 
 
 @routes.post(PREFIX + "/calls/originate")

@@ -81,6 +81,10 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
     elif module.active_version_id:
         version = await store.get_version(session.tenant_id, module.id,
                                           module.active_version_id)
+    if version is not None and all(v.id != version.id for v in versions):
+        # Older than the menus' newest 100 (opened from the versions page's older pages):
+        # in the menus too, else they named the newest while the editor held this one.
+        versions.append(version)
     executions = await store.list_executions(
         session.tenant_id, ExecutionFilter(module_id=module.id, function=PARSE_FUNCTION),
         STORED_SHOWN, 0)

@@ -73,6 +73,9 @@ async def log_page(request: web.Request) -> web.StreamResponse:
                                   await store.list_executions(session.tenant_id, filters, PAGE,
                                                               offset))
     versions = await store.list_versions(session.tenant_id, module.id, 100, 0)
+    if version_id and all(v.id != version_id for v in versions) and (
+            older := await store.get_version(session.tenant_id, module.id, version_id)):
+        versions.append(older)  # an older version filtered by: in the menu too, as chosen
     numbers = {v.id: v.number for v in versions}
     return render(request, "executions.html", {
         "module": module, "executions": executions, "versions": versions,

@@ -8,13 +8,14 @@ narrow on purpose).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from runtime.call_access import calls_user_may_see, user_may_see_call
+from runtime.console.contact_search import ContactSearch, search_contacts
 from runtime.console.dial_once import issue
 from runtime.console.dialing import dial_lines
 from runtime.console.filters import name_and_number
@@ -42,6 +43,7 @@ from runtime.live_socket import LiveAccess, serve_live
 from runtime.operations.contacts import create_contacts, new_contact
 from runtime.operations.functions import run_function
 from runtime.operations.services import services
+from runtime.phones import normalize_phone
 from runtime.recording_links import recording_url
 from runtime.store.errors import PhoneTaken
 from runtime.store.models import (
@@ -61,7 +63,7 @@ LIVE_WINDOW = timedelta(hours=12)
 ENDED_SHOWN = 20
 NOTIFIED_WINDOW = timedelta(days=7)
 NOTIFICATIONS_SCAN = 500
-MERGE_CHOICES = 500  # the newest contacts, offered to merge into the one shown
+MERGE_FOUND = 20  # contacts the merge search offers: more ask for more of the name or number
 # The calls list, a page at a time: older pages are linked (the API pages the same way).
 CALLS_PAGE = 200
 # A contact's activity, a page at a time: older pages are linked (a client's hundredth call and
@@ -224,27 +226,38 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
     if state is not None and state not in {s.value for s in CallState}:
         raise ApiError(400, "bad_request", f"state: {state!r} is not a call state")
     offset = page_offset(request)
+    # A client's calls: their number in any spelling (or an extension, as it is written).
+    number = " ".join(request.query.get("number", "").split())[:64]
+    phone = (normalize_phone(number, "RU") or number) if number else None
     calls: list[Call] = []
     # One more than a page: whether there are older calls to link to.
     if session.kind == "builder":
-        calls = await store.list_calls(session.tenant_id,
-                                       CallFilter(state=CallState(state) if state else None),
-                                       CALLS_PAGE + 1, offset)
+        calls = await store.list_calls(session.tenant_id, CallFilter(
+            state=CallState(state) if state else None, phone=phone), CALLS_PAGE + 1, offset)
     else:
-        calls = (await operator_calls(request, session,
+        calls = (await operator_calls(request, session, phone=phone,
                                       state=CallState(state) if state else None,
                                       limit=offset + CALLS_PAGE + 1))[offset:]
     older = len(calls) > CALLS_PAGE
     calls = calls[:CALLS_PAGE]
     contacts = await store.get_contacts(  # one read for all, not one per call
         session.tenant_id, [call.contact_id for call in calls if call.contact_id])
+    # A call from before its client had a contact names none: the contact of its number now,
+    # as its live card shows it (one read for all of them).
+    by_number = await store.first_contacts_by_phones(session.tenant_id, [
+        call.client_phone_normalized for call in calls
+        if call.contact_id is None and call.client_phone_normalized])
+    call_contacts = {call.id: contact for call in calls if (contact := (
+        contacts.get(call.contact_id) if call.contact_id
+        else by_number.get(call.client_phone_normalized or "")))}
     modules = {m.id: m for m in await store.list_modules(session.tenant_id, modules_shown(request),
                                                                    0)}
     return render(request, "calls.html", {
-        "calls": calls, "contacts": contacts, "modules": modules, "state": state or "",
+        "calls": calls, "contacts": call_contacts, "modules": modules, "state": state or "",
+        "number": number,
         "offset": offset, "page": CALLS_PAGE, "older": older,
         "answered_by": await answered_by(request, session.tenant_id, calls),
-        **await dial_lines(request, session)})
+        **await dial_lines(request, session, {call.module_id for call in calls})})
 
 
 # --- contacts ---------------------------------------------------------------------------------
@@ -291,24 +304,29 @@ async def contact_context(request: web.Request, session: Session, contact: Conta
         playable = await calls_user_may_see(
             store, session.tenant_id, session.user_id,
             [call for call in calls if call.has_record])
-    others = []
-    if session.kind == "builder":  # the contacts another may be merged from
-        others = [c for c in await store.list_contacts(session.tenant_id, MERGE_CHOICES, 0)
-                  if c.id != contact.id]
-    return {"contact": contact, "entries": entries, "playable": playable, "others": others,
+    # The contacts another may be merged from: those the merge search finds (a menu of the
+    # newest 500 left every older contact out), MERGE_FOUND at most.
+    merge_q = request.query.get("merge_q", "").strip() if session.kind == "builder" else ""
+    candidates: list[Contact] = []
+    # Two of the newest: whether the tenant has another contact at all.
+    has_others = session.kind == "builder" and any(
+        c.id != contact.id for c in await store.list_contacts(session.tenant_id, 2, 0))
+    if merge_q:
+        candidates = [c for c in await search_contacts(
+            request, session, ContactSearch.of(merge_q), MERGE_FOUND + 2, 0)
+            if c.id != contact.id]
+    return {"contact": contact, "entries": entries, "playable": playable,
+            "merge_q": merge_q, "candidates": candidates[:MERGE_FOUND],
+            "more_candidates": len(candidates) > MERGE_FOUND, "has_others": has_others,
             "offset": offset, "page": ACTIVITY_PAGE, "older": older,
             "answered_by": await answered_by(request, session.tenant_id, calls),
             "errors": {}, **await dial_lines(request, session)}
 
 
-@routes.post(PREFIX + "/contacts")
-@action
-async def create_contact(request: web.Request) -> web.StreamResponse:
-    """A contact for a caller's number (from the live page or the calls list). The live page's
-    script posts it asking for JSON and stays: the operator keeps watching calls (the form
-    went to the contact's page), and a refusal keeps the name typed (it was an error page)."""
-    session = await require_session(request)
-    form = await form_of(request, session)
+async def add_contact(request: web.Request, session: Session, form: Mapping[str, Any]
+                      ) -> Contact:
+    """A contact of the form's name and one number ("phone"), as the API makes one: ApiError
+    (422, 403, 409 naming the contact that has the number) when it is refused."""
     # The API's own rules (runtime/operations/contacts.py), for the one number of the form.
     name, phones = new_contact({"name": text(form, "name"), "phones": [text(form, "phone")],
                                 "region": text(form, "region").strip() or "RU"})
@@ -333,6 +351,17 @@ async def create_contact(request: web.Request) -> web.StreamResponse:
                            f"another contact already has the number {taken.phone}",
                            details={"contact_id": taken.contact_id}) from None
     await redraw_calls_of(request.app[STORE], request.app[HUB], session.tenant_id, [number])
+    return contact
+
+
+@routes.post(PREFIX + "/contacts")
+@action
+async def create_contact(request: web.Request) -> web.StreamResponse:
+    """A contact for a caller's number (from the live page or the calls list). The live page's
+    script posts it asking for JSON and stays: the operator keeps watching calls (the form
+    went to the contact's page), and a refusal keeps the name typed (it was an error page)."""
+    session = await require_session(request)
+    contact = await add_contact(request, session, await form_of(request, session))
     if wants_json(request):
         return web.json_response({"contact_id": contact.id, "name": contact.name}, status=201)
     raise see_other(f"{PREFIX}/contacts/{contact.id}?created=1")

@@ -22,6 +22,7 @@ from runtime.console.web import (
 from runtime.errors import ApiError, found
 from runtime.operations import versions as version_ops
 from runtime.operations.services import Services, services
+from runtime.query_params import MAX_OFFSET
 from runtime.store.base import Store
 from runtime.store.models import ExecutionFilter, ExecutionOutcome, Module, ScriptVersion
 from runtime.typedefs import STORE
@@ -29,6 +30,7 @@ from runtime.typedefs import STORE
 routes = web.RouteTableDef()
 
 COUNT_CAP = 500
+VERSIONS_PAGE = 100
 FROM_FIELD = "from_version_id"  # the rollback form's: the active version the page showed
 
 
@@ -45,7 +47,17 @@ async def failed_count(request: web.Request, session: Session, module: Module,
 async def render_versions(request: web.Request, session: Session, module: Module, *,
                           error: str | None = None, status: int = 200) -> web.Response:
     store = request.app[STORE]
-    versions = await store.list_versions(session.tenant_id, module.id, 100, 0)
+    try:
+        offset = min(max(0, int(request.query.get("offset", "0"))), MAX_OFFSET)
+    except ValueError:
+        offset = 0
+    # One more than a page: whether there are older versions to link to (the newest 100 were
+    # all the page showed: a module saved more often than that had its first ones out of
+    # reach, to compare, open or activate).
+    versions = await store.list_versions(session.tenant_id, module.id, VERSIONS_PAGE + 1,
+                                         offset)
+    older = len(versions) > VERSIONS_PAGE
+    versions = versions[:VERSIONS_PAGE]
     keys = {k.id: k for k in await store.list_api_keys(session.tenant_id)}
     rows = []
     for version in versions:
@@ -56,16 +68,18 @@ async def render_versions(request: web.Request, session: Session, module: Module
     return render(request, "versions.html", {
         "module": module, "rows": rows, "error": error,
         "notice": request.query.get("done"),
-        "rollback_to": await rollback_target(store, session.tenant_id, module, versions),
+        "rollback_to": await rollback_target(store, session.tenant_id, module, versions, offset),
+        "offset": offset, "page": VERSIONS_PAGE, "older": older,
     }, status=status)
 
 
 async def rollback_target(store: Store, tenant_id: str, module: Module,
-                          listed: list[ScriptVersion]) -> ScriptVersion | None:
+                          listed: list[ScriptVersion], offset: int = 0
+                          ) -> ScriptVersion | None:
     """The version a rollback would activate (the store's rule: the one numbered just below
     the active one), or None when there is none, so the page offers no rollback it would
     refuse. Usually both are among the listed (newest) versions; an older active one is
-    looked up."""
+    looked up. `listed` is the page of versions from `offset` on, newest first."""
     if module.active_version_id is None:
         return None
     active = next((v for v in listed if v.id == module.active_version_id), None) or \
@@ -76,7 +90,8 @@ async def rollback_target(store: Store, tenant_id: str, module: Module,
     previous = next((v for v in listed if v.number == wanted), None)
     if previous is None and listed and wanted >= 1:
         # Numbers go 1, 2, 3...: newest first, the one numbered `wanted` sits at this offset.
-        page = await store.list_versions(tenant_id, module.id, 1, listed[0].number - wanted)
+        page = await store.list_versions(tenant_id, module.id, 1,
+                                         offset + listed[0].number - wanted)
         previous = page[0] if page and page[0].number == wanted else None
     return previous
 

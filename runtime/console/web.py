@@ -112,7 +112,7 @@ def sign_in_redirect(request: web.Request) -> web.HTTPFound:
 # The last part of the addresses of forms that are no page (POST only). A refused form is
 # drawn as the answer to its POST, so the address bar, and the Referer of the next post from
 # there, is the form's address: going back to it after signing in was "Method Not Allowed".
-FORM_ONLY = frozenset({"edit", "merge", "settings", "general", "bindings", "bind",
+FORM_ONLY = frozenset({"new", "edit", "merge", "settings", "general", "bindings", "bind",
                        "load-members", "test-connection", "tokens", "webhook-url", "originate"})
 
 

@@ -538,6 +538,15 @@ class Store(abc.ABC):
         """By member id, all of them unless `limit` says otherwise; None: no such module."""
 
     @abc.abstractmethod
+    async def dial_bindings(self, tenant_id: str, module_ids: Sequence[str] | None,
+                            per_module: int, total: int, user_id: str | None = None
+                            ) -> list[ModuleBinding]:
+        """The lines a "Call" menu offers, in one read of these modules' bindings only (None:
+        all the tenant's modules): each user (the given one's only, if any) once per module
+        at their first extension, a module's first `per_module` by extension, ordered by
+        module name then extension, the first `total` of them all."""
+
+    @abc.abstractmethod
     async def tenant_bindings(self, tenant_id: str, modules_limit: int,
                               user_id: str | None = None) -> list[ModuleBinding]:
         """The bindings of the tenant's first `modules_limit` modules by name (the user's
@@ -576,6 +585,15 @@ class Store(abc.ABC):
                                        ) -> dict[str, Contact]:
         """E.164 number -> the oldest contact having it (as `find_contacts_by_phone(...)[0]`),
         for all these numbers in one read (numbers nobody has are left out)."""
+
+    @abc.abstractmethod
+    async def search_contacts(self, tenant_id: str, words: str, digits: Sequence[str],
+                              normalized: str | None, limit: int = DEFAULT_LIMIT,
+                              offset: int = 0) -> list[Contact]:
+        """The contacts whose name holds `words` in any case, or one of whose numbers holds
+        one of `digits` (strings of digits: E.164 or as typed) or is `normalized`; newest
+        first, as list_contacts. An empty `words` (no `digits`, a None `normalized`) matches
+        nothing by that part."""
 
     @abc.abstractmethod
     async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:

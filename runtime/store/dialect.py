@@ -110,6 +110,9 @@ SQLITE = Dialect(
         "same": "IS",
         "for_update": "",
         "insert_order": "rowid",
+        # Lower case of any script (SQLite's own lower() knows ASCII only): the function
+        # every connection registers (sqlite.py, `unicode_lower`), Python's str.lower.
+        "fold": "unicode_lower",
         # The texts of a JSON array given as one parameter, as rows of one column `value`.
         "each_text": "json_each",
         # A contact's phones as a JSON array of [raw, normalized], in position order.
@@ -129,6 +132,7 @@ POSTGRES = Dialect(
         "same": "IS NOT DISTINCT FROM",
         "for_update": " FOR UPDATE",
         "insert_order": "seq",
+        "fold": "lower",  # by the database's locale (UTF-8): Cyrillic and Latin alike
         "each_text": "json_array_elements_text",
         "phones": "(SELECT json_agg(json_build_array(p.raw, p.normalized) ORDER BY p.position) "
                   "FROM contact_phones p WHERE p.contact_id = c.id)",

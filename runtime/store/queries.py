@@ -244,6 +244,11 @@ def scene_args(lookup: CallLookup, d: Dialect) -> list[Any]:
             lookup.client_phone, lookup.operator_phone]
 
 
+def like_text(text: str) -> str:
+    """`text` matched as it is by LIKE ... ESCAPE '\\' (its % and _ are no wildcards)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class Reads(UsageReads):
     """Read queries over a port (see the module doc)."""
 
@@ -439,6 +444,33 @@ class Reads(UsageReads):
             return None
         return [t.BINDINGS.decode(r, self._d) for r in rows if r["member_id"] is not None]
 
+    async def dial_bindings(self, tenant_id: str, module_ids: Sequence[str] | None,
+                            per_module: int, total: int, user_id: str | None
+                            ) -> list[ModuleBinding]:
+        # Each user once per module, at their first extension; a module's first `per_module`
+        # of those by extension; by module name, then extension; the first `total` of all.
+        # Only these modules' bindings are read (None: every module of the tenant's).
+        ids = sorted(set(module_ids or ()))
+        if module_ids is not None and not ids:
+            return []
+        among = f"AND id IN ({id_marks(6, ids)})" if module_ids is not None else ""
+        rows = await self._port.all(pure(f"""
+            SELECT m.id AS module_id, m.name AS module_name, r.member_id, r.user_id
+            FROM (SELECT f.module_id, f.user_id, f.member_id, ROW_NUMBER() OVER (
+                      PARTITION BY f.module_id ORDER BY f.member_id) AS n
+                  FROM (SELECT b.module_id, b.user_id, min(b.member_id) AS member_id
+                        FROM bindings b
+                        WHERE b.module_id IN (SELECT id FROM modules WHERE tenant_id = $1
+                                              {among})
+                        AND (CAST($2 AS TEXT) IS NULL OR b.user_id = $2)
+                        GROUP BY b.module_id, b.user_id) f) r
+            JOIN modules m ON m.id = r.module_id
+            WHERE r.n <= $3 AND m.tenant_id = $4
+            ORDER BY m.name, m.id, r.member_id LIMIT $5"""),
+            [tenant_id, user_id, per_module, tenant_id, total, *ids])
+        return [ModuleBinding(str(r["module_id"]), str(r["module_name"]), str(r["member_id"]),
+                              str(r["user_id"])) for r in rows]
+
     async def tenant_bindings(self, tenant_id: str, modules_limit: int,
                               user_id: str | None) -> list[ModuleBinding]:
         # The first `modules_limit` modules by name, as list_modules pages them; in that
@@ -513,6 +545,22 @@ class Reads(UsageReads):
         return await self._contacts(pure(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
                                     "ORDER BY c.id DESC LIMIT $2 OFFSET $3"),
                                     [tenant_id, limit, offset])
+
+    async def search_contacts(self, tenant_id: str, words: str, digits: Sequence[str],
+                              normalized: str | None, limit: int, offset: int) -> list[Contact]:
+        # A name holding `words` (any case), or a number holding one of `digits` (in its E.164
+        # form or as it was typed), or the number `normalized` itself; newest first, as
+        # list_contacts. An empty `words` matches nothing.
+        return await self._contacts(pure(f"""{CONTACTS_SELECT} WHERE c.tenant_id = $1 AND (
+            ($2 <> '' AND {{fold}}(c.name) LIKE '%' || $2 || '%' ESCAPE '\\')
+            OR c.id IN (SELECT p.contact_id FROM contact_phones p WHERE p.tenant_id = $1 AND (
+                p.normalized = $4 OR EXISTS (SELECT 1 FROM {{each_text}}($3) d
+                    WHERE p.normalized LIKE '%' || d.value || '%'
+                       OR p.raw LIKE '%' || d.value || '%'))))
+            ORDER BY c.id DESC LIMIT $5 OFFSET $6"""),
+            [tenant_id, like_text(words.lower()),
+             dumps([d for d in digits if d.isascii() and d.isdigit()]), normalized, limit,
+             offset])
 
     async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:
         return await self._contacts(pure(f"""{CONTACTS_SELECT} WHERE c.id IN (

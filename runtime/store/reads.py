@@ -164,6 +164,13 @@ class QueryReads(Store):
                                                       limit, offset)
         return read
 
+    async def dial_bindings(self, tenant_id: str, module_ids: Sequence[str] | None,
+                            per_module: int, total: int, user_id: str | None = None
+                            ) -> list[ModuleBinding]:
+        read: list[ModuleBinding] = await self._read(Reads.dial_bindings, tenant_id, module_ids,
+                                                     per_module, total, user_id)
+        return read
+
     async def tenant_bindings(self, tenant_id: str, modules_limit: int,
                               user_id: str | None = None) -> list[ModuleBinding]:
         read: list[ModuleBinding] = await self._read(Reads.tenant_bindings, tenant_id,
@@ -201,6 +208,13 @@ class QueryReads(Store):
         self, tenant_id: str, limit: int = DEFAULT_LIMIT, offset: int = 0
     ) -> list[Contact]:
         read: list[Contact] = await self._read(Reads.list_contacts, tenant_id, limit, offset)
+        return read
+
+    async def search_contacts(self, tenant_id: str, words: str, digits: Sequence[str],
+                              normalized: str | None, limit: int = DEFAULT_LIMIT,
+                              offset: int = 0) -> list[Contact]:
+        read: list[Contact] = await self._read(Reads.search_contacts, tenant_id, words, digits,
+                                               normalized, limit, offset)
         return read
 
     async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:

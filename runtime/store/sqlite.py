@@ -46,11 +46,17 @@ BUSY_TIMEOUT_MS = 5000
 WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 
+def unicode_lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/SAVEPOINT/COMMIT ourselves (the sqlite3 module's
     # implicit transactions would fight the writer's batching).
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
+    # The dialect's {fold}: searching contacts by name in any case, Cyrillic included.
+    conn.create_function("unicode_lower", 1, unicode_lower, deterministic=True)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     if read_only:

@@ -85,3 +85,41 @@ async def test_calls_of_one_millisecond_are_in_the_stores_order_for_an_operator_
     for who in (seed.api.secret, seed.user_token):
         await browser.sign_in(who or "")
         assert clients_on(await browser.page("/console/calls")) == newest_first
+
+
+@pytest.mark.parametrize("who", ["builder", "operator"])
+async def test_a_clients_calls_are_found_by_their_number_in_any_spelling(
+        console: tuple[Service, str], browser: Browser, monkeypatch: pytest.MonkeyPatch,
+        who: str) -> None:
+    monkeypatch.setattr(operator_views, "CALLS_PAGE", 2)
+    service, _ = console
+    seed = await seed_setup(service)
+    for n in range(6):  # client 1's calls are every other one
+        await seed.hook_ok(start(f"c-{n}", src=client(1 if n % 2 else n)))
+    await browser.sign_in(seed.api.secret if who == "builder" else seed.user_token)
+
+    html = await browser.page("/console/calls?number=8+(916)+555-00-01")
+    assert 'id="f-number"' in html and 'value="8 (916) 555-00-01"' in html
+    assert clients_on(html) == [client(1), client(1)]
+    older = OLDER.search(html)
+    assert older and "number=8" in older.group(1)  # kept from page to page
+    html = await browser.page("/console/calls?" + older.group(1).replace("&amp;", "&"))
+    assert clients_on(html) == [client(1)]
+    html = await browser.page("/console/calls?number=%2B79165559999")
+    assert clients_on(html) == [] and "No calls match these filters." in html
+
+
+@pytest.mark.parametrize("who", ["builder", "operator"])
+async def test_a_call_from_before_its_clients_contact_names_that_contact(
+        console: tuple[Service, str], browser: Browser, who: str) -> None:
+    # The call names no contact (there was none when it rang); its live card finds the one
+    # made since by the number, and the calls list showed the bare number.
+    service, _ = console
+    seed = await seed_setup(service)
+    await seed.hook_ok(start("c-1", src=client(1)))
+    olga = await seed.api.ok("POST", "/api/v1/contacts",
+                             {"name": "Olga Later", "phones": [client(1)]}, status=201)
+    await browser.sign_in(seed.api.secret if who == "builder" else seed.user_token)
+    html = await browser.page("/console/calls")
+    assert f'<a href="/console/contacts/{olga["id"]}"><bdi>Olga Later</bdi></a>' in html
+    assert (await browser.get(f"/console/contacts/{olga['id']}")).status == 200

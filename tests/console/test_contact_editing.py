@@ -55,8 +55,10 @@ async def test_builder_merges_and_deletes(console: tuple[Service, str],
     for event in (start("c-1", "+74951234567"), end("c-1", src="+74951234567"),
                   record("c-1", src="+74951234567")):
         await seed.hook_ok(event)
-    page = await browser.page(f"/console/contacts/{olga['id']}")
-    assert f'<option value="{home["id"]}">Olga home (+74951234567)</option>' in page
+    page = await browser.page(f"/console/contacts/{olga['id']}?merge_q=HOME")
+    assert re.search(f'<input type="radio" id="c-other-1" name="other" value="{home["id"]}"'
+                     r' required>\s*<label for="c-other-1">(.*?)</label>', page)
+    assert "Olga home" in page and "(+74951234567)" in page
     assert "No activity yet." in page
     merged = await browser.post_form(f"/console/contacts/{olga['id']}/merge",
                                      {"other": home["id"]})
@@ -78,7 +80,10 @@ async def test_builder_merges_and_deletes(console: tuple[Service, str],
     await seed.api.ok("GET", f"/api/v1/contacts/{olga['id']}")  # still there
     deleted = await browser.post_form(f"/console/contacts/{olga['id']}/delete",
                                       {"confirm_name": "Olga"})
-    assert deleted.status == 200 and "Contact deleted" in await deleted.text()
+    assert deleted.status == 200
+    gone = await deleted.text()
+    assert "Contact deleted" in gone
+    assert '<a href="/console/contacts">Contacts</a>' in gone  # back to the list of them
     await seed.api.ok("GET", f"/api/v1/contacts/{olga['id']}", status=404)
     [call] = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
     assert call["contact_id"] is None

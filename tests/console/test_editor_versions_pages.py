@@ -100,6 +100,25 @@ async def test_rollback_is_offered_for_an_active_version_older_than_the_list(
     html = await browser.page(f"/console/modules/{module}/versions")
     assert ">v2<" not in html and ">v1<" not in html  # beyond the listed 100
     assert f"{ROLLBACK} (v1)" in html
+    # The older ones a page further: each to open, compare or activate.
+    older = re.search(r'<a href="\?([^"]+)">Older versions</a>', html)
+    assert older is not None, html
+    html = await browser.page(f"/console/modules/{module}/versions?{unescape(older.group(1))}")
+    assert re.findall(r'<th scope="row">v(\d+)', html) == ["3", "2", "1"]
+    assert "Script versions, newest first: 101 to 103" in html
+    assert 'aria-label="Activate version 1"' in html and "Newer versions</a>" in html
+    assert "Older versions</a>" not in html and f"{ROLLBACK} (v1)" in html
+    # Opened in the editor, or filtered by in the log, from there: the menus name it.
+    v1 = re.findall(r'<th scope="row">v1<.*?editor\?version=([^"]+)"', html, re.S)[0]
+    editor = await browser.page(f"/console/modules/{module}/editor?version={v1}")
+    assert f'<option value="{v1}" selected>v1</option>' in editor
+    assert editor.count(f'<option value="{v1}"') == 2  # opened, and the dry run's menu
+    log = await browser.page(f"/console/modules/{module}/executions?version_id={v1}")
+    assert f'<option value="{v1}" selected>v1</option>' in log
+    await store.activate_version(seed.tenant_id, module, versions[-1].id)  # version 103
+    html = await browser.page(f"/console/modules/{module}/versions?offset=100")
+    assert f"{ROLLBACK} (v102)" in html  # from any page
+    await store.activate_version(seed.tenant_id, module, versions[0].id)
     back = await browser.post_form(f"/console/modules/{module}/rollback", {})
     assert back.status == 303
     html = await browser.page(f"/console/modules/{module}/versions")

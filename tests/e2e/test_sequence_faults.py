@@ -1,7 +1,8 @@
 """Whole call sequences under faults, against the real service as a separate process: SIGKILL
 in the middle (SQLite; PostgreSQL with one node and with two), PostgreSQL's sessions killed,
-SIGTERM. The provider retries each webhook until it is acknowledged and sometimes once more
-after; afterwards every call is stored once, in its final state, with each step applied once
+SIGTERM, the SQLite file locked by another process. The provider retries each webhook until
+it is acknowledged and sometimes once more after; afterwards every call is stored once, in its
+final state, with each step applied once
 (call_sequences.check_sequences)."""
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -282,3 +285,49 @@ async def test_postgres_stopped_in_the_middle_of_call_sequences_on_two_nodes(
             await run_with_fault(nodes, stop_and_start)
 
         await with_postgres_nodes(tmp_path, 2, body, postgres.url)
+
+
+async def test_sqlite_locked_by_another_process_in_the_middle_of_call_sequences(
+        tmp_path: Path) -> None:
+    """Another program (a backup script, an operator's sqlite3 shell) holds the database's
+    write lock under load, past the service's busy timeout: webhooks are answered 503 with
+    Retry-After and a JSON cause naming the lock, never acknowledged unstored; once the lock
+    is let go the service takes writes again without a restart, and every call is stored
+    once."""
+    service = ServiceProcess(tmp_path)
+    service.start()
+    try:
+        await service.wait_ready()
+
+        async def locked(load: SequenceLoad) -> None:
+            taken, release = threading.Event(), threading.Event()
+
+            def hold() -> None:
+                conn = sqlite3.connect(service.data_dir / "voip-runtime.db",
+                                       isolation_level=None, timeout=30)
+                try:
+                    conn.execute("BEGIN EXCLUSIVE")
+                    taken.set()
+                    release.wait(120)
+                    conn.execute("ROLLBACK")
+                finally:
+                    conn.close()
+
+            holder = asyncio.ensure_future(asyncio.to_thread(hold))
+            try:
+                await until("the lock taken", taken.is_set)
+                await until("503s", lambda: load.refused[503] >= 1)
+            finally:
+                release.set()
+                await holder
+            refusal = [json.loads(text) for status, _, text in load.refusal_bodies
+                       if status == 503]
+            assert refusal[0] == {
+                "error": "storage_unavailable",
+                "message": "storage unavailable: the database is locked by another process; "
+                           "nothing was stored, retry later"}, refusal[0]
+
+        await run_with_fault([service], locked)
+    finally:
+        service.stop()
+    assert "Traceback" not in service.log(), service.log()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from runtime.acting import RECENT_END, ActContext, Effects, act, contact_phones
+from runtime.acting import RECENT_END, RING_OVER, ActContext, Effects, act, contact_phones
 from runtime.capabilities import StorageWrite
 from runtime.contract import ParseResult, WebhookEvent
 from runtime.store import StorageLimitExceeded, Store
@@ -405,6 +405,34 @@ async def test_events_without_call_id_long_after_the_end_begin_a_new_call(
     answer = await world.run(event("NotifyAnswer", call_id=None, disposition="answered"))
     assert start.call is not None and answer.call is not None
     assert answer.call.created and answer.call.id != start.call.id
+
+
+async def test_the_same_start_without_call_id_past_ring_over_is_the_client_calling_again(
+    world: World,
+) -> None:
+    # A module that sends only NotifyStart (no callId, no end) never ends its calls: the same
+    # start moments later is a retry; past RING_OVER the first call rings no more, so it is a
+    # new call, and its operator is told.
+    first = await world.run(event("NotifyStart", call_id=None))
+    retry = await world.run(event("NotifyStart", call_id=None))
+    world.clock[0] += RING_OVER
+    again = await world.run(event("NotifyStart", call_id=None))
+    assert first.call is not None and retry.call is not None and again.call is not None
+    assert retry.call.id == first.call.id and retry.call.repeat and retry.pushes == ()
+    assert again.call.created and again.call.id != first.call.id
+    assert told(again) == [(world.alice.id, "ringing")]
+
+
+async def test_an_answered_call_without_call_id_takes_its_start_again_past_ring_over(
+    world: World,
+) -> None:
+    # Only a call still ringing is over after RING_OVER: a conversation goes on for hours.
+    first = await world.run(event("NotifyStart", call_id=None))
+    await world.run(event("NotifyAnswer", call_id=None, disposition="answered"))
+    world.clock[0] += RING_OVER
+    retry = await world.run(event("NotifyStart", call_id=None))
+    assert first.call is not None and retry.call is not None
+    assert retry.call.id == first.call.id and retry.call.repeat
 
 
 # --- call records -----------------------------------------------------------------------------

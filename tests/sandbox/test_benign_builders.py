@@ -282,6 +282,53 @@ def test_a_python_builtin_the_sandbox_does_not_offer_is_named_as_such(name: str)
         "not offer: a script has only the builtins the module reference lists, §3.9")
 
 
+TYPED = textwrap.dedent("""\
+    from typing import TYPE_CHECKING
+    if TYPE_CHECKING:
+        from typing import Any, TypedDict, cast
+        from voip_runtime_script import *
+
+        class SipuniEvent(TypedDict):
+            call_id: str
+
+    def VoipParseWebhookRequest(request: FetchRequest) -> VoipWebhookParseResult:
+        data = {BODY}
+        return {"response": HttpResponse().content(data["call_id"])}
+    """)
+
+
+@pytest.mark.parametrize(("body", "name"), [
+    ('cast("SipuniEvent", request.form())', "cast"),
+    ('SipuniEvent(call_id="1")', "SipuniEvent"),
+    ('request.form() if isinstance(request, Any) else {}', "Any"),
+])
+def test_a_name_from_the_type_checking_block_used_at_run_time_says_the_block_never_runs(
+        body: str, name: str) -> None:
+    """The guide has a typed script import `Any` and friends under `if TYPE_CHECKING:`, and
+    mypy --strict has it write `cast(...)`; using one at run time said only "name 'cast' is
+    not defined", as if the import had been lost."""
+    outcome = run(TYPED.replace("{BODY}", body), request=RequestData(body="call_id=1"))
+    assert outcome["error"]["type"] == "NameError"
+    assert outcome["error"]["message"].startswith(
+        f"line 10: name {name!r} is not defined ({name!r} comes from the \"if TYPE_CHECKING:\" "
+        "block, which never runs: what it binds is for type checkers, in annotations only")
+    assert ("cast(T, value) is value itself at run time" in outcome["error"]["message"]) == (
+        name == "cast")
+    # Used where the block allows, in annotations, the same names run.
+    typed = TYPED.replace("{BODY}", "request.form()").replace(
+        "data = ", 'data: "SipuniEvent" = ')
+    assert run(typed, request=RequestData(body="call_id=1"))["ok"]
+
+
+def test_a_name_defined_at_run_time_too_is_not_said_to_come_from_the_block() -> None:
+    outcome = run(script("return helper()", top="""\
+        from typing import TYPE_CHECKING
+        if TYPE_CHECKING:
+            from typing import Any
+        """))
+    assert outcome["error"]["message"] == "line 6: name 'helper' is not defined"
+
+
 def test_request_read_by_a_helper_is_told_to_be_passed_on() -> None:
     """Contract §3 lists `request` among the injected names; a helper reading it as a global
     was told only "name 'request' is not defined", as if the sandbox had lost it."""
@@ -425,3 +472,59 @@ def test_a_module_member_the_sandbox_leaves_out_is_named_with_what_it_offers(
     outcome = run(script(code))
     assert outcome["error"]["type"] == "AttributeError"
     assert outcome["error"]["message"] == f"line 3: {message}"
+
+
+@pytest.mark.parametrize(("given", "hint"), [
+    ("datetime.timedelta(days=1)", "not a timedelta: write delta.total_seconds()"),
+    ('settings["memoSeconds"]', "not a str: convert it with float() or int()"),
+])
+def test_a_ttl_that_is_no_number_says_what_to_write(given: str, hint: str) -> None:
+    """`ttl=timedelta(days=1)` and a setting read as text are a builder's usual slips; the
+    refusal said only "must be a positive number of seconds", not what was wrong with it."""
+    outcome = run(script(f'storage.set("call:1", {{"a": 1}}, ttl={given})',
+                         top="import datetime"), settings={"memoSeconds": "86400"})
+    assert outcome["error"]["type"] == "ValueError"
+    assert outcome["error"]["message"] == (
+        f"line 4: ttl must be a positive number of seconds or None, {hint}")
+    fixed = {"datetime.timedelta(days=1)": "datetime.timedelta(days=1).total_seconds()",
+             'settings["memoSeconds"]': 'int(settings["memoSeconds"])'}[given]
+    host = DictHost()
+    ran = run(script(f'storage.set("call:1", {{"a": 1}}, ttl={fixed})', top="import datetime"),
+              settings={"memoSeconds": "86400"}, host=host)
+    assert ran["ok"], ran["error"]
+    assert host.data == {"call:1": {"a": 1}}
+
+
+MAIN_GUARDED = textwrap.dedent("""\
+    import json
+
+    def VoipParseWebhookRequest(request):
+        return {"response": HttpResponse().content(request.json())}
+
+    if __name__ == "__main__":      # the builder's own test run, outside the service
+        import sys
+        print(VoipParseWebhookRequest(open(sys.argv[1]).read()))
+    """)
+
+
+def test_a_builders_main_block_is_left_out_as_python_would_never_run_it() -> None:
+    """A builder who tried the file with `python script.py` keeps an `if __name__ ==
+    "__main__":` block at its bottom; the sandbox refused the whole upload for the `__name__`
+    in it (and the block's `import sys` and `open`). A script is never `__main__` here, so the
+    block is left out, as CPython would skip it."""
+    outcome = run(MAIN_GUARDED, request=RequestData(body='{"a": 1}'))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["result"]["response"]["body"] == '{"a": 1}'
+    assert outcome["logs"] == ""
+    # Written the other way round, and with an else: the else is what runs.
+    flipped = MAIN_GUARDED.replace('__name__ == "__main__"', '"__main__" == __name__') + (
+        "else:\n    log('imported')\n")
+    outcome = run(flipped, request=RequestData(body='{"a": 1}'))
+    assert outcome["ok"], outcome["error"]
+    assert outcome["logs"] == "imported\n"
+
+
+def test_name_read_anywhere_else_is_still_refused() -> None:
+    outcome = run(script("return {}", top='if __name__ != "__main__":\n    log(__name__)'))
+    assert outcome["error"]["type"] == "CompileError"
+    assert [p["line"] for p in outcome["error"]["problems"]] == [1, 2]

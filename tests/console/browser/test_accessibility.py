@@ -97,6 +97,8 @@ async def test_operator_pages(tab: Tab, console: tuple[Service, str]) -> None:
     problems += await audit(tab, "/console/live", "live")
     problems += await audit(tab, "/console/calls", "calls")
     problems += await audit(tab, f"/console/contacts/{contact['id']}", "contact-page")
+    problems += await audit(tab, "/console/contacts", "contacts-operator")
+    problems += await audit(tab, "/console/contacts?q=nobody", "contacts-none")
     print("\n".join(problems))
     assert problems == []
 

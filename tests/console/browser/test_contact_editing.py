@@ -53,10 +53,13 @@ async def test_builder_edits_merges_and_deletes_a_contact(
     await expect(page.get_by_role("heading", level=1)).to_have_text("Contact: Olga Ivanova")
 
     await page.get_by_text("Edit, merge or delete this contact").click()
-    await page.get_by_label("The other contact").select_option(home["id"])
-    await page.get_by_role("button", name="Merge into Olga Ivanova").click()
+    await page.get_by_label("Find the other contact by name or number").fill("495 123")
+    await page.get_by_role("button", name="Find", exact=True).click()
+    await page.get_by_label("Olga home (+74951234567)").check()
+    await page.get_by_role("button", name="Merge the chosen contact into Olga Ivanova").click()
     await expect(page.get_by_role("status")).to_contain_text("Contacts merged")
     await expect(page.locator(".activity-entry")).to_have_count(1)
+    await seed.api.ok("GET", f"/api/v1/contacts/{home['id']}", status=404)
     problems += [f"merged: {p}" for p in await audit_here(tab, "contact-merged")]
 
     await page.get_by_text("Edit, merge or delete this contact").click()

@@ -86,6 +86,9 @@ async def test_long_words_wrap_inside_the_window(tab: Tab, console: tuple[Servic
                f"/console/contacts/{contact['id']}/delete"]
     wide = await too_wide(page, tab.base, [*builder, "/console/usage"], 1400)
     wide += await too_wide(page, tab.base, [*builder, "/console/usage"], 390)
+    # The smallest phones: the execution log's replay box (its menu of versions) scrolled
+    # the page sideways.
+    wide += await too_wide(page, tab.base, [f"{module}/executions", "/console/contacts"], 320)
 
     await page.context.clear_cookies()
     await tab.sign_in(seed.user_token)
