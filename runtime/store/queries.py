@@ -156,6 +156,11 @@ def _scene_sql(d: Dialect, extra_column: str | None, *, no_call: bool = False) -
     call was chosen (CASE): for a new call, most webhooks' first, the four subqueries would
     open their cursors and seek NULL for nothing.
 
+    The ended call is looked for only with a time to look from ($8; most events' lookups
+    have none): `ended_at >= NULL` matches nothing, but SQLite still seeks the index for it,
+    where `$8 IS NOT NULL`, which reads no table, is tested once before the lookup starts.
+    (After `ended_at >= $8`, which gives PostgreSQL the parameter's type.)
+
     `no_call`: the same row where no call is chosen, with none of what hangs on a call in the
     statement (`no_call_scene_sql`); a call chosen shows as a `call` column that is not NULL
     (and not the call)."""
@@ -189,7 +194,8 @@ def _scene_sql(d: Dialect, extra_column: str | None, *, no_call: bool = False) -
          AND state <> 'ended' ORDER BY created_at DESC, id DESC LIMIT 1) o
          WHERE $7 IS NULL OR o.provider_call_id IS NULL),
         (SELECT id FROM (SELECT id, provider_call_id FROM calls WHERE {NUMBERS}
-         AND state = 'ended' AND ended_at >= $8 ORDER BY ended_at DESC, id DESC LIMIT 1) e
+         AND state = 'ended' AND ended_at >= $8 AND $8 IS NOT NULL
+         ORDER BY ended_at DESC, id DESC LIMIT 1) e
          WHERE $7 IS NULL OR e.provider_call_id IS NULL)) AS id LIMIT 1 OFFSET 0) chosen"""
 
 

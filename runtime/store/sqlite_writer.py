@@ -61,6 +61,17 @@ class _Counters:
 
 _STOP = object()
 
+# Every unit's savepoint has the one name: a unit's is released (or rolled back and released)
+# before the next one opens, and a name refers to the latest savepoint holding it. Named by
+# the unit's place in the batch, a batch of n units ran 2n different statement texts: past
+# about 60 units (webhooks.py's concurrency is 64) they outnumbered the connection's cache
+# of prepared statements (128, least recently used first out), so each batch prepared every
+# savepoint statement again, and pushed out those its units run less often than once each
+# (BEGIN, COMMIT, an answered call's writes). One name: two texts, always prepared.
+_SAVEPOINT = "SAVEPOINT unit"
+_RELEASE = "RELEASE unit"
+_ROLLBACK_TO = "ROLLBACK TO unit"
+
 
 class GroupCommitWriter:
     def __init__(self, conn: sqlite3.Connection, tx: SqlTx, *, commit_window: float,
@@ -182,13 +193,12 @@ class GroupCommitWriter:
             return
         done: list[tuple[_Job, Any]] = []
         for index, job in enumerate(jobs):
-            savepoint = f"unit_{index}"
-            self._conn.execute(f"SAVEPOINT {savepoint}")
+            self._conn.execute(_SAVEPOINT)
             try:
                 value = await run_unit(self._tx, job.unit)
             except Exception as exc:
                 self._counters.failed_units += 1
-                if not self._rollback_to(savepoint):
+                if not self._rollback_unit():
                     # SQLite aborted the whole transaction (I/O error, disk full): what ran
                     # before is lost; fail those, retry the rest in a fresh transaction.
                     _fail(job, exc)
@@ -212,9 +222,9 @@ class GroupCommitWriter:
                 raise
             if job.dry:
                 self._counters.dry_runs += 1
-                self._rollback_to(savepoint)
+                self._rollback_unit()
             else:
-                self._conn.execute(f"RELEASE {savepoint}")
+                self._conn.execute(_RELEASE)
             done.append((job, value))
         try:
             await self._loop.run_in_executor(self._sync, self._commit)
@@ -234,10 +244,12 @@ class GroupCommitWriter:
         for job, value in done:
             _succeed(job, value)
 
-    def _rollback_to(self, savepoint: str) -> bool:
+    def _rollback_unit(self) -> bool:
+        """Undo the running unit's savepoint; False when SQLite aborted the whole
+        transaction."""
         try:
-            self._conn.execute(f"ROLLBACK TO {savepoint}")
-            self._conn.execute(f"RELEASE {savepoint}")
+            self._conn.execute(_ROLLBACK_TO)
+            self._conn.execute(_RELEASE)
         except sqlite3.Error:
             return False
         return True

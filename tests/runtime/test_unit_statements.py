@@ -344,6 +344,48 @@ async def test_a_failed_units_queued_writes_never_reach_another_unit(backend: Ba
     assert [e.kind for e in await store.list_call_events(tenant.id, call.id)] == ["notify_end"]
 
 
+async def test_a_batch_of_many_units_runs_the_same_few_savepoint_statements_sqlite(
+    tmp_path: Any,
+) -> None:
+    """A batch holding more units than the writer connection keeps prepared statements (the
+    sqlite3 module's cache, 128) commits each of them, rolls a failing one back alone, and
+    runs one text of each savepoint statement whatever its size: texts numbered per unit
+    outnumbered the cache, each prepared again every batch (runtime/store/sqlite_writer.py)."""
+    store = await SqliteStore.open(tmp_path / "runtime.db", commit_window=0.05)
+    try:
+        tenant = await store.create_tenant("t")
+        module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
+        counted = Counted(store, tenant.id, module.id, [])
+        savepoints: list[str] = []
+        store._writer_conn.set_trace_callback(
+            lambda sql: savepoints.append(sql)
+            if sql.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")) else None)
+        parsed = ParseResult.model_validate(event("notify_start", callId="lost"))
+        context = ActContext(tenant_id=tenant.id, module_id=module.id, region="RU",
+                             execution_id=None, now=datetime.now(UTC))
+
+        async def fails(tx: Tx) -> None:
+            await act(tx, context, parsed)
+            raise RuntimeError("the script's result could not be used")
+
+        units = 150
+        results = await asyncio.gather(
+            *(counted.unit(event("notify_start", callId=f"c{n}")) for n in range(units // 2)),
+            store.write(fails),
+            *(counted.unit(event("notify_start", callId=f"c{n}"))
+              for n in range(units // 2, units)),
+            return_exceptions=True)
+        assert isinstance(results[units // 2], RuntimeError)
+        assert store.stats().largest_batch > 128  # one batch, as the test means
+        calls = await store.list_calls(tenant.id, limit=1000)
+        assert sorted(c.provider_call_id or "" for c in calls) == sorted(
+            f"c{n}" for n in range(units))
+        assert len(await store.list_executions(tenant.id, limit=1000)) == units
+        assert sorted(set(savepoints)) == ["RELEASE unit", "ROLLBACK TO unit", "SAVEPOINT unit"]
+    finally:
+        await store.close()
+
+
 @pytest.mark.parametrize("key", ["mod_1\x1fid\x1fcall-1", "mod_1\x1fid\x1fзвонок №7",
                                  "mod_1\x1fid\x1fnul\x00here", "mod_1\x1fid\x1f'; DROP"])
 async def test_the_first_lock_written_as_hex_is_the_same_lock_postgres(
