@@ -33,11 +33,19 @@ def live_socket(port: int, token: str) -> tuple[socket.socket, int]:
                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
     answer = b""
     while b"\r\n\r\n" not in answer:
-        answer += raw.recv(4096)
+        answer += _more(raw, answer)
     status = int(answer.split(b" ", 2)[1])
     while status == OPENED and b'"caught_up"' not in answer:
-        answer += raw.recv(4096)
+        answer += _more(raw, answer)
     return raw, status
+
+
+def _more(raw: socket.socket, so_far: bytes) -> bytes:
+    """The next bytes; the service closing the connection first fails the test (an empty
+    read would otherwise be read again forever)."""
+    data = raw.recv(4096)
+    assert data, f"the service closed the connection after {so_far[:300]!r}"
+    return data
 
 
 async def test_a_live_client_gone_without_a_close_frame_ends_its_socket_quietly(
