@@ -9,14 +9,13 @@ client), so anyone holding a user token could fill the log with tracebacks."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import socket
 from pathlib import Path
 
 import aiohttp
 
 from runtime.live_limits import PER_USER
+from tests.e2e.raw_live import live_upgrade, read_until
 from tests.e2e.service_process import ServiceProcess, call_json, seed_tenant
 
 OPENED = 101
@@ -27,25 +26,12 @@ def live_socket(port: int, token: str) -> tuple[socket.socket, int]:
     """A WebSocket to /api/v1/live, read up to "caught_up" when it opened; and the answer's
     status (101 opened, 429 over the per-user limit)."""
     raw = socket.create_connection(("127.0.0.1", port), timeout=30)
-    key = base64.b64encode(os.urandom(16)).decode()
-    raw.sendall((f"GET /api/v1/live?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                 f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    answer = b""
-    while b"\r\n\r\n" not in answer:
-        answer += _more(raw, answer)
+    raw.sendall(live_upgrade(token))
+    answer = read_until(raw, b"\r\n\r\n")
     status = int(answer.split(b" ", 2)[1])
-    while status == OPENED and b'"caught_up"' not in answer:
-        answer += _more(raw, answer)
+    if status == OPENED:
+        read_until(raw, b'"caught_up"', answer)
     return raw, status
-
-
-def _more(raw: socket.socket, so_far: bytes) -> bytes:
-    """The next bytes; the service closing the connection first fails the test (an empty
-    read would otherwise be read again forever)."""
-    data = raw.recv(4096)
-    assert data, f"the service closed the connection after {so_far[:300]!r}"
-    return data
 
 
 async def test_a_live_client_gone_without_a_close_frame_ends_its_socket_quietly(

@@ -7,8 +7,6 @@ give back its place under the live limits."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import socket
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from runtime.live_limits import PER_USER
 from runtime.typedefs import HUB
 from tests.e2e.conftest import Service, service_on_backend
 from tests.e2e.helpers import seed_setup
+from tests.e2e.raw_live import live_upgrade, read_until
 from tests.e2e.test_live_credentials import open_live
 
 TCP_CLOSE = 7  # tcpi_state of a connection the peer reset (linux/tcp_states.h)
@@ -28,13 +27,9 @@ def stalled_live_socket(port: int, token: str) -> socket.socket:
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     raw.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    raw.sendall((f"GET /api/v1/live?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                 f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    answer = b""
-    while b'"caught_up"' not in answer:
-        answer += raw.recv(1)
+    raw.sendall(live_upgrade(token))
+    # A byte at a time: nothing past "caught_up" is taken out of the small buffer.
+    answer = read_until(raw, b'"caught_up"', chunk=1)
     assert answer.startswith(b"HTTP/1.1 101"), answer
     return raw
 
