@@ -13,6 +13,7 @@ from aiohttp import web
 from runtime.console.deletion import Deletion, confirmation, refusal
 from runtime.console.modules_views import text
 from runtime.console.operator_views import contact_context
+from runtime.console.regions import tenant_region
 from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
@@ -67,7 +68,7 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
         name, phones = contact_edit({
             "name": typed["name"],
             "phones": [line for line in typed["phones"].splitlines() if line.strip()],
-            "region": typed["region"].strip() or "RU"})
+            "region": typed["region"].strip() or await tenant_region(request, session)})
     except ApiError as error:
         return await refuse(error.message, status=error.status)
     with store_errors():
@@ -93,7 +94,7 @@ async def merge_contact(request: web.Request) -> web.StreamResponse:
     phone = text(form, "other_phone").strip()
     if not other_id and phone:
         # A number typed instead of a contact chosen from the search: its (oldest) contact.
-        number = normalize_phone(phone, "RU")
+        number = normalize_phone(phone, await tenant_region(request, session))
         if number is None:
             return await refused(request, contact, "merge",
                                  f"{phone!r} is not a phone number; nothing was changed.")
