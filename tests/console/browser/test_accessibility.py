@@ -96,6 +96,9 @@ async def test_operator_pages(tab: Tab, console: tuple[Service, str]) -> None:
     problems: list[str] = []
     problems += await audit(tab, "/console/live", "live")
     problems += await audit(tab, "/console/calls", "calls")
+    calls = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+    answered = next(c for c in calls if c["provider_call_id"] == "c-1")
+    problems += await audit(tab, f"/console/calls/{answered['id']}", "call")
     problems += await audit(tab, f"/console/contacts/{contact['id']}", "contact-page")
     problems += await audit(tab, "/console/contacts", "contacts-operator")
     problems += await audit(tab, "/console/contacts?q=nobody", "contacts-none")
