@@ -157,6 +157,40 @@ async def test_a_batch_is_bounded_and_a_pass_runs_several(store: Store, backend:
     assert report.batches >= 1 + 4 + 4 + 1 + 1 + 1
 
 
+async def test_a_pass_costs_no_unit_per_quiet_module(store: Store) -> None:
+    """Modules pile up over months (integrations left in place, tenants gone quiet): a pass
+    visited every one, two write units each (a roll-up, a prune) every 30 s, finding nothing:
+    2,000 quiet modules took 15 s of every pass and 4,000 units of the SQLite writer. Only
+    modules with executions to roll up or to prune are visited now."""
+    tenant, first = await tenant_with_module(store, "acme")
+    modules = [first] + [await store.create_module(tenant.id, NewModule(name=f"m{n}",
+                                                                        region="RU"))
+                         for n in range(40)]
+    await record(store, [execution(m, NOW - timedelta(hours=2)) for m in modules])
+    pruner = Pruner(store, config(executions_per_module=100), clock=lambda: NOW)
+    assert (await pruner.run_pass()).rolled_up == len(modules)
+
+    later = NOW + timedelta(days=1)  # a day on: nothing new, nothing old enough to go
+    pruner.clock = lambda: later
+    quiet = await pruner.run_pass()
+    assert quiet.rolled_up == 0 and quiet.deleted == {}
+    assert quiet.batches < 20, quiet
+
+    # One module busy again: its new executions are rolled up, and its oldest beyond the
+    # 100 it keeps go; the others are still not visited.
+    busy = modules[7]
+    await record(store, [execution(busy, later - timedelta(minutes=30, seconds=n))
+                         for n in range(103)])
+    report = await pruner.run_pass()
+    assert report.rolled_up == 103 and report.deleted == {"executions": 4}
+    assert report.batches < 20, report
+    # A month on, every module's executions are old enough to go, and go.
+    pruner.clock = lambda: NOW + timedelta(days=40)
+    report = await pruner.run_pass()
+    assert report.deleted == {"executions": len(modules) - 1 + 100}
+    assert await store.list_executions(tenant.id, limit=1000) == []
+
+
 async def test_usage_per_day_survives_pruning_and_is_the_tenants_own(store: Store) -> None:
     acme, module = await tenant_with_module(store, "acme")
     globex, theirs = await tenant_with_module(store, "globex")
