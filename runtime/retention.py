@@ -262,7 +262,7 @@ class Pruner:
         tenants: list[str] = []
 
         async def list_tenants(tx: Tx) -> int:
-            tenants.extend(await tx.retention_tenant_ids())
+            tenants.extend(await tx.retention_tenant_ids(before))
             return len(tenants)
 
         await self._batch(report, list_tenants)

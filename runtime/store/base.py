@@ -217,8 +217,8 @@ class Tx(Protocol):
 
     async def prune_call_events(self, before: datetime, limit: int) -> int: ...
 
-    async def retention_tenant_ids(self) -> list[str]:
-        """Every tenant's id."""
+    async def retention_tenant_ids(self, before: datetime) -> list[str]:
+        """The ids of the tenants with calls created and last changed before `before`."""
         ...
 
     async def prune_calls(self, tenant_id: str, before: datetime, limit: int) -> int:

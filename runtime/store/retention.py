@@ -179,8 +179,14 @@ class RetentionTx:
             [d.time_in(EPOCH), d.time_in(until), d.time_in(before)])
         return [r["id"] for r in rows]
 
-    async def retention_tenant_ids(self) -> list[str]:
-        return [r["id"] for r in await self._port.all("SELECT id FROM tenants ORDER BY id")]
+    async def retention_tenant_ids(self, before: datetime) -> list[str]:
+        """The tenants with calls created before `before` and last changed before it (what
+        `prune_calls` deletes): one statement, an index probe per tenant, where every tenant
+        cost the pass a write unit."""
+        return [r["id"] for r in await self._port.all(
+            "SELECT t.id FROM tenants t WHERE EXISTS (SELECT 1 FROM calls c "
+            "WHERE c.tenant_id = t.id AND c.created_at < $1 AND c.updated_at < $1) "
+            "ORDER BY t.id", [self._d.time_in(before)])]
 
     async def roll_up_usage(self, module_id: str, until: datetime, limit: int) -> int:
         """Count up to `limit` of the module's executions created before `until` (and after
