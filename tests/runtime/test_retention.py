@@ -191,6 +191,44 @@ async def test_a_pass_costs_no_unit_per_quiet_module(store: Store) -> None:
     assert await store.list_executions(tenant.id, limit=1000) == []
 
 
+async def test_the_usage_page_is_summed_by_the_database(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Usage per day was read as every ten-minute slot of every module over the days asked
+    (up to 366), each one summed on the service's event loop: a tenant's usage page cost more
+    every day of its first year (200 busy modules: 10 million rows). The database sums them
+    by day now: a row per day comes back, whatever the history."""
+    tenant, first = await tenant_with_module(store, "acme")
+    modules = [first] + [await store.create_module(tenant.id, NewModule(name=f"m{n}",
+                                                                        region="RU"))
+                         for n in range(3)]
+    # Four days of executions, every ten minutes, in every module: 4 x 144 x 4 slots.
+    start = datetime(2026, 12, 2, tzinfo=UTC)
+    rows = [execution(m, start + timedelta(minutes=10 * n, seconds=1))
+            for m in modules for n in range(4 * 144)]
+    for at in range(0, len(rows), 200):
+        await record(store, rows[at:at + 200])
+    pruner = Pruner(store, config(batch_rows=5000), clock=lambda: NOW)
+    assert (await pruner.run_pass()).rolled_up == 4 * 4 * 144
+
+    from runtime.store import retention as store_retention
+
+    summed = 0
+    figures = store_retention._figures
+
+    def counted(row: object) -> Figures:
+        nonlocal summed
+        summed += 1
+        return figures(row)
+
+    monkeypatch.setattr(store_retention, "_figures", counted)
+    usage = await store.usage(tenant.id, NOW, 30)
+
+    by_day = {day.day.isoformat(): day.figures.executions for day in usage.days
+              if day.figures.executions}
+    assert by_day == {f"2026-12-0{d}": 4 * 144 for d in (2, 3, 4, 5)}
+    assert summed <= 4, summed
+
+
 async def test_usage_per_day_survives_pruning_and_is_the_tenants_own(store: Store) -> None:
     acme, module = await tenant_with_module(store, "acme")
     globex, theirs = await tenant_with_module(store, "globex")
