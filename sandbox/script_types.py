@@ -12,7 +12,7 @@ The keys are the documented camelCase ones; a constructor also takes each key's 
 spelling (`VoipCallRecord(src_phone=...)`, `VoipTestConnectionResult(fail_reason=...)`), since
 the result validation accepts it (contract §2, §4) and refusing in the constructor what the
 result accepts would turn a Python developer's natural spelling into a TypeError. The dict keeps
-the key as the script spelled it; the published stub declares the camelCase keys only.
+the key as the script spelled it; the published stub declares both spellings.
 """
 
 from __future__ import annotations
