@@ -101,7 +101,10 @@ class ResultType:
         return dict(values)
 
     def __getattr__(self, name: str) -> NoReturn:
-        # Only reached for a name the object lacks (`VoipCallRecord.srcPhone`).
+        # Only reached for a name the object lacks (`VoipCallRecord.srcPhone`); Python's own
+        # probes (`__deepcopy__`, a slot not yet set) get its plain error.
+        if name.startswith("_"):
+            raise AttributeError(name)
         first = next(iter(self._keys))
         raise AttributeError(f"{self._name} has no attribute {name!r}: it builds plain dicts, "
                              f"as {self._name}({first if name not in self._keys else name}=...)")
@@ -139,6 +142,8 @@ class TypeName:
 
     def __getattr__(self, name: str) -> NoReturn:
         # Only reached for a name the object lacks (`FetchRequest.method`).
+        if name.startswith("_"):
+            raise AttributeError(name)
         raise AttributeError(
             f"{self._name} has no attribute {name!r}: it names a type for annotations only")
 
