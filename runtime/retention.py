@@ -202,8 +202,10 @@ class Pruner:
 
         async def list_ids(tx: Tx) -> int:
             # Only the modules with work: quiet ones cost no unit (store/retention.py).
-            ids.extend(await tx.retention_module_ids(until, executions_before,
-                                                     c.executions_per_module, keep_bytes))
+            # Replaced, not extended: a unit may run again (PostgreSQL retries one that met a
+            # deadlock or a serialization failure: store/base.py).
+            ids[:] = await tx.retention_module_ids(until, executions_before,
+                                                   c.executions_per_module, keep_bytes)
             return len(ids)
 
         await self._batch(report, list_ids)
@@ -262,7 +264,7 @@ class Pruner:
         tenants: list[str] = []
 
         async def list_tenants(tx: Tx) -> int:
-            tenants.extend(await tx.retention_tenant_ids(before))
+            tenants[:] = await tx.retention_tenant_ids(before)  # (replaced, as ids in _pass)
             return len(tenants)
 
         await self._batch(report, list_tenants)

@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from runtime import ids
 from runtime.config import ConfigError, RetentionConfig, load_config
-from runtime.retention import Pruner
+from runtime.retention import PassReport, Pruner
 from runtime.store import Store, Tx
 from runtime.store.errors import StorageUnavailable
 from runtime.store.models import (
@@ -509,3 +510,37 @@ async def test_revoked_credentials_go_after_their_period_and_live_ones_stay(
     for secret in (author_secret, revoked_secret):
         assert await store.find_api_key(ids.hash_secret(secret)) is None
     assert (await later.run_pass()).deleted == {}
+
+
+
+class _RetryingStore:
+    """A store whose every unit runs once, is rolled back, and runs again: what PostgreSQL does
+    with a unit that met a deadlock (store/base.py: a unit may run again)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def write(self, unit: Any) -> Any:
+        await self._store.dry_run(unit)
+        return await self._store.write(unit)
+
+
+async def test_a_pass_whose_units_run_twice_does_what_a_pass_does(store: Store) -> None:
+    tenant, first = await tenant_with_module(store, "acme")
+    second = await store.create_module(tenant.id, NewModule(name="second", region="RU"))
+    start = NOW - timedelta(hours=5)
+    settings = config(executions_per_module=100, batch_rows=40)
+
+    async def seeded_pass(target: object, module: Module) -> PassReport:
+        await record(store, [execution(module, start + timedelta(seconds=i)) for i in range(250)])
+        return await Pruner(target, settings, clock=lambda: NOW).run_pass()  # type: ignore[arg-type]
+
+    plain = await seeded_pass(store, first)
+    retried = await seeded_pass(_RetryingStore(store), second)
+
+    assert retried.deleted == plain.deleted == {"executions": 150}
+    # The module listed once, so pruned once: no batches beyond the plain pass's.
+    assert retried.batches == plain.batches
