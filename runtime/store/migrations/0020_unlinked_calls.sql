@@ -1,4 +1,4 @@
--- 0019: the calls no contact has, by their client's number. A contact made (or given a
+-- 0020: the calls no contact has, by their client's number. A contact made (or given a
 -- number) later adopts the calls of its numbers that no contact had, with their activity
 -- (editing.adopt_calls): the console offers "Create contact" on such a call's card. Without
 -- an index that look-up reads every call of the tenant; partial, it holds only the calls
