@@ -152,6 +152,12 @@ class Tx(Protocol):
 
     async def insert_contact(self, contact: Contact) -> None: ...
 
+    async def adopt_calls(self, tenant_id: str, contacts: Sequence[Contact],
+                          numbers: Sequence[str] | None = None) -> None:
+        """The calls of the contacts' numbers (or of `numbers`) that no contact has, and
+        their activity, become the contact's (editing.py)."""
+        ...
+
     async def get_activity_by_call(self, call_id: str) -> ActivityEntry | None: ...
 
     async def insert_activity(self, entry: ActivityEntry) -> None: ...
@@ -341,7 +347,8 @@ class Tx(Protocol):
         """Create contacts from (name, phones); callers normalise phones (acting.contact_phones).
         PhoneTaken when another contact has one of the numbers (naming the item when
         `indexed`: a bulk create, even of one); Conflict when two of the new ones would share
-        one."""
+        one. The calls of their numbers that no contact had, and those calls' activity, become
+        theirs (editing.adopt_calls)."""
         ...
 
     # --- editing and deleting (editing.py) ------------------------------------------------
@@ -351,7 +358,8 @@ class Tx(Protocol):
         phones: Sequence[ContactPhone] | None,
     ) -> Contact | None:
         """New name and/or phones (None: unchanged); PhoneTaken for a number newly given
-        that another contact has; None: no such contact."""
+        that another contact has; None: no such contact. The calls of a number newly given
+        that no contact had become the contact's, with their activity."""
         ...
 
     async def merge_contacts(self, tenant_id: str, into_id: str, other_id: str
