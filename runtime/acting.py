@@ -788,10 +788,6 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
             contact = Contact(ids.new_id(ids.CONTACT), ctx.tenant_id, shown,
                               (ContactPhone(shown, client_normalized),), ctx.now)
             await tx.insert_contact(contact)
-            # The client's earlier calls that no contact had (answered ones make none) are
-            # the new contact's history too. Rare (a contact made), so its statements are not
-            # on the common path.
-            await tx.adopt_calls(ctx.tenant_id, [contact])
             created = ContactCreated(contact.id, contact.name, client_normalized)
         else:
             assert ctx.max_contacts is not None

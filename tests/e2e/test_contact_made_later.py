@@ -108,31 +108,3 @@ async def test_a_deleted_contacts_calls_go_to_the_next_contact_of_the_number(
         {"name": "Petr", "phones": ["89161230004"]}]}, status=201)
     [petr] = body["contacts"]
     assert await stream(seed, petr["id"]) == ["m-1"]
-
-
-async def test_the_contact_a_missed_call_makes_has_the_clients_earlier_calls(
-        seed: SeedSetup) -> None:
-    # Answered calls make no contact; the client's next call is missed and makes one: its
-    # stream holds the client's whole history, not the missed call alone.
-    for step in answered_call("first", "+79161230005", "rec-5"):
-        await seed.hook_ok(step)
-    missed = {"callId": "second", "srcPhone": "8 916 123-00-05", "dstPhone": "101"}
-    for step in ({"type": "start", **missed},
-                 {"type": "end", **missed, "disposition": "no_answer"},
-                 {"type": "record", **missed, "disposition": "no_answer", "duration": 0}):
-        await seed.hook_ok(step)
-    made = (await call_of(seed, "second"))["contact_id"]
-    assert made is not None
-    assert await stream(seed, made) == ["second", "first"]
-    assert (await call_of(seed, "first"))["contact_id"] == made
-    # A dry run of such a call changes nobody's history.
-    for step in answered_call("fourth", "+79161230006", None):
-        await seed.hook_ok(step)
-    body = await seed.api.ok(
-        "POST", f"/api/v1/modules/{seed.module['id']}/dry-run",
-        {"request": {"method": "POST", "headers": {"Content-Type": "application/json"},
-                     "body": '{"type": "record", "callId": "third", "srcPhone": '
-                             '"+79161230006", "dstPhone": "101", "disposition": "no_answer", '
-                             '"duration": 0}'}})
-    assert body["effects"]["contact_created"] is not None, body
-    assert (await call_of(seed, "fourth"))["contact_id"] is None
