@@ -3,7 +3,8 @@ number when the record comes; a contact made later is silent there): the calls o
 that no contact had, and their activity entries, become the new contact's, so its activity
 stream shows them. The console offers "Create contact" on exactly such a call's card, and
 the contact's page listed none of the calls it was made from. A call another contact has
-stays with it. On both backends."""
+stays with it. A contact the runtime makes for a missed call holds that call, as §5.3 says,
+and adopts nothing. On both backends."""
 
 from __future__ import annotations
 
@@ -108,3 +109,21 @@ async def test_a_deleted_contacts_calls_go_to_the_next_contact_of_the_number(
         {"name": "Petr", "phones": ["89161230004"]}]}, status=201)
     [petr] = body["contacts"]
     assert await stream(seed, petr["id"]) == ["m-1"]
+
+
+async def test_the_contact_a_missed_call_makes_holds_that_call(seed: SeedSetup) -> None:
+    # Contract §5.3: the record's entry is written to the contact found by the client's number
+    # when it comes, and a missed call with no such contact makes one for it. What the runtime
+    # makes by itself holds the call it was made for; the client's earlier answered call (no
+    # contact then) stays unlinked until someone makes or gives a contact that number.
+    for step in answered_call("first", "+79161230005", "rec-5"):
+        await seed.hook_ok(step)
+    missed = {"callId": "second", "srcPhone": "8 916 123-00-05", "dstPhone": "101"}
+    for step in ({"type": "start", **missed},
+                 {"type": "end", **missed, "disposition": "no_answer"},
+                 {"type": "record", **missed, "disposition": "no_answer", "duration": 0}):
+        await seed.hook_ok(step)
+    made = (await call_of(seed, "second"))["contact_id"]
+    assert made is not None
+    assert await stream(seed, made) == ["second"]
+    assert (await call_of(seed, "first"))["contact_id"] is None
