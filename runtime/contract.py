@@ -62,6 +62,7 @@ from runtime.reply_policy import (
 from runtime.result_bounds import pruned, values_over
 from sandbox.injected import VoipCallDirection, VoipCallDisposition, VoipWebhookEvent
 from sandbox.jsontext import JSONObject
+from sandbox.limits import MEMBERS_RESULT_VALUES, RESULT_VALUES
 
 __all__ = [
     "ALLOWED_HEADERS",
@@ -127,15 +128,13 @@ CALL_LINK_MAX_CHARS = 2048  # ours
 # provider would retry a webhook whose effects were stored. Refused here, it is a named error.
 HEADERS_MAX_BYTES = 4096
 MAX_PROBLEMS = 20  # ours: a result with thousands of bad keys gets a readable report
-# Ours: what the service's event loop checks of one result (runtime/result_bounds.py). The
-# members of one module, as its bindings table holds them (`tenant_limits.
-# max_bindings_per_module`'s default): each member is a list item and at most two keys.
+# Ours: what the service's event loop checks of one result (runtime/result_bounds.py): the
+# worker refuses more already (sandbox/limits.py), a breached one is refused here. The members
+# of one module, as many as its bindings table holds (`tenant_limits.max_bindings_per_module`'s
+# default), each a list item and at most two keys; the values of any other result.
 MAX_MEMBERS = 20_000
-MEMBERS_MAX_VALUES = 3 * MAX_MEMBERS
-# The values (dict entries, list items) of any other result. A valid one holds far fewer: a
-# parse result's keys are a few dozen, its reply's headers fit HEADERS_MAX_BYTES (under 600),
-# and callRecord.call, CALL_DATA_MAX_BYTES of compact JSON, at most 8,192 (two bytes a value).
-RESULT_MAX_VALUES = 10_000
+MEMBERS_MAX_VALUES = MEMBERS_RESULT_VALUES
+RESULT_MAX_VALUES = RESULT_VALUES
 
 # ---------------------------------------------------------------------------------------------
 # Plain-words errors. Our own validators raise `contract` errors whose text is final; pydantic's
@@ -834,8 +833,8 @@ def result_too_large(model: type[BaseModel], value: JSONValue) -> str | None:
     else:
         budget = RESULT_MAX_VALUES
     if values_over(value, budget):
-        return (f"is too large to check: it holds more than {budget:,} values (dict keys and "
-                "list items, at every depth); a valid one holds far fewer")
+        return (f"holds more than {budget:,} values (dict keys and list items, at every "
+                "depth); a valid one holds far fewer")
     return None
 
 

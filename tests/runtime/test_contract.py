@@ -1087,8 +1087,8 @@ def test_only_the_problems_shown_are_put_into_words(monkeypatch: pytest.MonkeyPa
     assert len(looked_up) == MAX_PROBLEMS
 
 
-TOO_LARGE = (f"is too large to check: it holds more than {RESULT_MAX_VALUES:,} values (dict "
-             "keys and list items, at every depth); a valid one holds far fewer")
+TOO_LARGE = (f"holds more than {RESULT_MAX_VALUES:,} values (dict keys and list items, at "
+             "every depth); a valid one holds far fewer")
 
 
 @pytest.mark.parametrize("value", [
