@@ -814,7 +814,7 @@ def validate_result(function_name: str, value: JSONValue) -> ValidatedResult:
         # error it found, a second's work for 100,000) and put into words (each may look for
         # a spelling the script meant): the first ones, from a pruned copy when there are more.
         errors = (exc.errors(include_url=False) if count <= MAX_PROBLEMS
-                  else first_errors(model, value))
+                  else first_errors(model, value, exc))
         problems = [describe_error(error, model, value) for error in errors[:MAX_PROBLEMS]]
         raise ResultInvalid(function_name, problems, problem_count=count) from None
     # The union made once (below), not on every call by `|`.
@@ -845,15 +845,18 @@ def contract_keys() -> frozenset[str]:
     return frozenset(key for model in models for key in _spellings(model))
 
 
-def first_errors(model: type[BaseModel], value: JSONValue) -> list[ErrorDetails]:
-    """The first errors of an invalid `value` with more than MAX_PROBLEMS of them, found in a
-    pruned copy (the call data kept whole: its size is one of the checks)."""
+def first_errors(model: type[BaseModel], value: JSONValue,
+                 whole: ValidationError) -> list[ErrorDetails]:
+    """The first errors of an invalid `value` with more than MAX_PROBLEMS of them (`whole`),
+    found in a pruned copy (the call data kept whole: its size is one of the checks)."""
     try:
         model.__pydantic_validator__.validate_python(
             pruned(value, MAX_PROBLEMS + 1, contract_keys(), ("call",)))
     except ValidationError as exc:
         return exc.errors(include_url=False)[:MAX_PROBLEMS]
-    return []  # the first problems lay beyond the copy: the report gives their count alone
+    # The copy passed: the problems lie beyond its first items (a list of valid members, then
+    # invalid ones). The whole check's own errors, as many as the value counts allow.
+    return whole.errors(include_url=False)[:MAX_PROBLEMS]
 
 
 # ---------------------------------------------------------------------------------------------

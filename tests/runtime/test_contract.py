@@ -1144,8 +1144,10 @@ def test_call_data_as_large_as_it_may_be_is_within_the_count() -> None:
     (PARSE, {"callRecord": {**record(duration="1"), "call": [1] * 9000},
              "response": {"status": 99, "headers": {f"X-{i}": i for i in range(60)}}}),
     ("VoipGetMembers", [{"id": "1", "name": [1, 2]}] * 30),
+    ("VoipGetMembers", [{"id": "1"}] * 30 + [{"id": ""}] * 30),
     ("VoipTestConnection", {"success": "yes", **{f"z{i}": 1 for i in range(25)}}),
-], ids=["members", "member-keys", "event", "record-and-reply", "names", "test-connection"])
+], ids=["members", "member-keys", "event", "record-and-reply", "names", "late-members",
+        "test-connection"])
 def test_many_problems_are_reported_as_the_whole_results_check_finds_them(
         function: str, value: Any) -> None:
     # Past MAX_PROBLEMS, the problems shown come from a pruned copy of the result: the same
