@@ -59,8 +59,10 @@ from runtime.reply_policy import (
     content_type_refusal,
     header_refusal,
 )
+from runtime.result_bounds import pruned, values_over
 from sandbox.injected import VoipCallDirection, VoipCallDisposition, VoipWebhookEvent
 from sandbox.jsontext import JSONObject
+from sandbox.limits import MEMBERS_RESULT_VALUES, RESULT_VALUES
 
 __all__ = [
     "ALLOWED_HEADERS",
@@ -126,6 +128,13 @@ CALL_LINK_MAX_CHARS = 2048  # ours
 # provider would retry a webhook whose effects were stored. Refused here, it is a named error.
 HEADERS_MAX_BYTES = 4096
 MAX_PROBLEMS = 20  # ours: a result with thousands of bad keys gets a readable report
+# Ours: what the service's event loop checks of one result (runtime/result_bounds.py): the
+# worker refuses more already (sandbox/limits.py), a breached one is refused here. The members
+# of one module, as many as its bindings table holds (`tenant_limits.max_bindings_per_module`'s
+# default), each a list item and at most two keys; the values of any other result.
+MAX_MEMBERS = 20_000
+MEMBERS_MAX_VALUES = MEMBERS_RESULT_VALUES
+RESULT_MAX_VALUES = RESULT_VALUES
 
 # ---------------------------------------------------------------------------------------------
 # Plain-words errors. Our own validators raise `contract` errors whose text is final; pydantic's
@@ -786,6 +795,9 @@ def validate_result(function_name: str, value: JSONValue) -> ValidatedResult:
         raise ResultInvalid(
             function_name, [Problem(key="", message=NONE_RESULT_HINT[function_name])]
         )
+    too_large = result_too_large(model, value)
+    if too_large is not None:
+        raise ResultInvalid(function_name, [Problem(key="", message=too_large)])
     if model is ParseResult and is_bare_reply(value):
         raise ResultInvalid(function_name, [Problem(key="", message=BARE_REPLY_HINT)])
     if model is ParseResult and (hint := bare_part_hint(value)) is not None:
@@ -797,15 +809,54 @@ def validate_result(function_name: str, value: JSONValue) -> ValidatedResult:
     except ValidationError as exc:
         if (hint := trailing_comma_hint(model, value)) is not None:
             raise ResultInvalid(function_name, [Problem(key="", message=hint)]) from None
-        errors = exc.errors(include_url=False)
-        # Only the problems the report shows are put into words (each may look for a spelling
-        # the script meant): a 2 MiB result holds some 100,000 unknown keys, and describing
-        # them all held the service's event loop for seconds.
+        count = exc.error_count()
+        # Only the problems the report shows are made into dicts (pydantic makes one for each
+        # error it found, a second's work for 100,000) and put into words (each may look for
+        # a spelling the script meant): the first ones, from a pruned copy when there are more.
+        errors = (exc.errors(include_url=False) if count <= MAX_PROBLEMS
+                  else first_errors(model, value, exc))
         problems = [describe_error(error, model, value) for error in errors[:MAX_PROBLEMS]]
-        raise ResultInvalid(function_name, problems, problem_count=len(errors)) from None
+        raise ResultInvalid(function_name, problems, problem_count=count) from None
     # The union made once (below), not on every call by `|`.
     assert isinstance(result, ValidatedResult)
     return result
+
+
+def result_too_large(model: type[BaseModel], value: JSONValue) -> str | None:
+    """Why `value` is too large for the event loop to check (runtime/result_bounds.py), or None.
+    Its containers' lengths are read, never each of a long one's items."""
+    if model is MemberList:
+        if isinstance(value, list) and len(value) > MAX_MEMBERS:
+            return (f"holds {len(value):,} members: at most {MAX_MEMBERS:,} (as many as a "
+                    "module's bindings table holds); return the accounts users are bound to")
+        budget = MEMBERS_MAX_VALUES
+    else:
+        budget = RESULT_MAX_VALUES
+    if values_over(value, budget):
+        return (f"holds more than {budget:,} values (dict keys and list items, at every "
+                "depth); a valid one holds far fewer")
+    return None
+
+
+@functools.cache
+def contract_keys() -> frozenset[str]:
+    """Every key of every object a result holds, in both spellings: a pruned copy keeps them."""
+    models = (ParseResult, CallEvent, CallRecord, HttpReply, TestConnectionResult, Member)
+    return frozenset(key for model in models for key in _spellings(model))
+
+
+def first_errors(model: type[BaseModel], value: JSONValue,
+                 whole: ValidationError) -> list[ErrorDetails]:
+    """The first errors of an invalid `value` with more than MAX_PROBLEMS of them (`whole`),
+    found in a pruned copy (the call data kept whole: its size is one of the checks)."""
+    try:
+        model.__pydantic_validator__.validate_python(
+            pruned(value, MAX_PROBLEMS + 1, contract_keys(), ("call",)))
+    except ValidationError as exc:
+        return exc.errors(include_url=False)[:MAX_PROBLEMS]
+    # The copy passed: the problems lie beyond its first items (a list of valid members, then
+    # invalid ones). The whole check's own errors, as many as the value counts allow.
+    return whole.errors(include_url=False)[:MAX_PROBLEMS]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 from runtime.bodies import api_body_limit
 from runtime.bodies import read_body as read_whole_body
 from runtime.errors import ApiError, bad_request
+from runtime.result_bounds import values_over
 from runtime.text import first_invalid_text, text_problem
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -32,6 +33,14 @@ class Body(BaseModel):
     # Fields whose text is made valid instead (a request composed for a dry run is run as a
     # webhook carrying such bytes would be: with U+FFFD, contract §3).
     lenient_text_fields: ClassVar[frozenset[str]] = frozenset()
+    # The values (object members and array items, at every depth) a body may hold: checked by
+    # its containers' lengths before anything else reads it. The API's bodies are read in the
+    # event loop every tenant's webhooks share, at a cost per value: 2 MiB of JSON is 690,000
+    # array items or 150,000 members, which pydantic checked one by one and made a dict for
+    # each of their errors: 1-2 s of the loop a request, for any tenant key in a loop. A
+    # valid body holds far fewer (module settings, secrets and allowlist: about 500); bodies
+    # of many items say their own (bindings, contacts in bulk).
+    max_values: ClassVar[int] = 2_000
 
 
 def nested_body(annotation: Any) -> type[Body] | None:
@@ -167,6 +176,11 @@ def describe(model: type[BaseModel], error: ErrorDetails) -> str:
 def validated(model: type[ModelT], data: Any) -> ModelT:
     """`data` (a JSON body, or a console form's fields) as `model`; a 422 `invalid` naming
     the first field refused (`details`: every one, up to MAX_PROBLEMS)."""
+    if issubclass(model, Body) and values_over(data, model.max_values):
+        message = (f"holds more than {model.max_values:,} values (object members and array "
+                   "items, at every depth), more than a valid body of this request holds")
+        raise ApiError(422, "invalid", f"(body): {message}",
+                       details=[{"field": "(body)", "message": message}])
     if issubclass(model, Body) and (refused := invalid_text_in(model, data)) is not None:
         where, message = refused
         raise ApiError(422, "invalid", f"{where}: {message}",

@@ -59,11 +59,15 @@ class _Converter:
     """One conversion. `path` is where the value being converted sits (a segment per container
     level, so its length is the nesting depth); it is formatted only when an error needs it."""
 
-    def __init__(self, target: Target, max_bytes: int, max_depth: int, special: Special) -> None:
+    def __init__(self, target: Target, max_bytes: int, max_depth: int, special: Special,
+                 max_values: int | None = None) -> None:
         self.target = target
         self.max_bytes = max_bytes
         self.max_depth = max_depth
         self.special = special
+        # Dict entries and list items left to convert (None: no such bound).
+        self.values_left = max_values
+        self.max_values = max_values
         self.used = 0
         self.path: list[str | int] = []
         self.active: set[int] = set()  # ids of the containers on the current path (cycles)
@@ -145,6 +149,16 @@ class _Converter:
         self.used += 2
         if self.used > self.max_bytes:
             raise self.too_large()
+        if self.values_left is not None:
+            # Counted by the container's length, before its items: a list of a million is
+            # refused in one step.
+            self.values_left -= len(value)
+            if self.values_left < 0:
+                raise TooLarge(
+                    f"{self.target.noun} holds more than {self.max_values:,} values (dict keys "
+                    "and list items, at every depth); a valid one holds far fewer",
+                    limit=self.target.limit,
+                )
         # A failed conversion is abandoned whole, so the path and the marks are only undone on
         # the way back from a success.
         if type(value) is dict:
@@ -207,9 +221,11 @@ def _type_name(value: Any) -> str:
     return name if isinstance(name, str) else "unknown"
 
 
-def to_json_safe(value: Any, limits: Limits, special: Special) -> Any:
-    """A script's result as plain JSON data, under the result limits; ResultError says why not."""
-    return _Converter(RESULT, limits.result_bytes, limits.result_depth, special).convert(value)
+def to_json_safe(value: Any, limits: Limits, special: Special, max_values: int) -> Any:
+    """A script's result as plain JSON data, under the result limits and holding at most
+    `max_values` values (sandbox/limits.py `result_values`); ResultError says why not."""
+    return _Converter(RESULT, limits.result_bytes, limits.result_depth, special,
+                      max_values).convert(value)
 
 
 def to_plain_json(

@@ -40,7 +40,7 @@ from sandbox.guards import (
     print_guard,
     safe_import,
 )
-from sandbox.limits import Limits
+from sandbox.limits import Limits, result_values
 from sandbox.outcome import CompileProblem, LimitName, ScriptError
 from sandbox.stopping import LimitExceeded
 
@@ -282,7 +282,8 @@ def _run_script(call: Call, limits: Limits, compiled: CompiledScript,
     if call.function in RESULT_IGNORED:
         return _Ended(ok=True)
     try:
-        return _Ended(ok=True, result=to_json_safe(result, limits, injected.RESULT_CONVERSIONS))
+        return _Ended(ok=True, result=to_json_safe(result, limits, injected.RESULT_CONVERSIONS,
+                                                   result_values(call.function)))
     except ResultError as refused:
         return _Ended(
             ok=False,

@@ -46,6 +46,21 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+# Values (dict entries and list items, at every depth) a function's result may hold. The host
+# checks a result in the one event loop every tenant's webhooks share, at a cost per value,
+# not per byte (2 MiB of JSON is a million list items): so the worker refuses more before the
+# result crosses the pipe, and the host refuses it again by the same count
+# (runtime/result_bounds.py). A valid parse result holds under 9,000 (its call data, 16 KiB
+# of JSON, at most 8,192); VoipGetMembers' 20,000 members, an id and a name each, 60,000.
+RESULT_VALUES = 10_000
+MEMBERS_RESULT_VALUES = 60_000
+MEMBERS_FUNCTION = "VoipGetMembers"
+
+
+def result_values(function: str | None) -> int:
+    """The values `function`'s result may hold."""
+    return MEMBERS_RESULT_VALUES if function == MEMBERS_FUNCTION else RESULT_VALUES
+
 # How long before a call's wall-clock deadline the pool asks its worker to stop the script
 # from inside (`wall_warning_seconds`): room for the script to unwind and the worker to report
 # before the pool's own kill, which would leave the builder no line to look at. A quarter of

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from aiohttp import web
 from pydantic import Field
@@ -27,6 +27,9 @@ BINDINGS_CAPPED = ("the bindings would grow past tenant_limits.max_bindings_per_
 
 class BindingsBody(Body):
     bindings: Annotated[dict[MemberId, UserId | None], Field(max_length=10_000)]
+
+    # Its 10,000 bindings, and room to be told that more are too many in pydantic's words.
+    max_values: ClassVar[int] = 12_000
 
 
 async def bindings_json(request: web.Request, tenant_id: str, bindings: list[Binding]

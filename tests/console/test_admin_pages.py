@@ -386,3 +386,30 @@ async def test_a_call_menu_offers_a_bounded_number_of_lines(console: tuple[Servi
         assert f'value="{module}/{seed.user["id"]}"' in menu
         assert f'value="{module}/{users[MENU_LINES - 2]["id"]}"' in menu
         assert f'value="{module}/{users[MENU_LINES - 1]["id"]}"' not in menu
+
+
+# --- forms of too many fields ----------------------------------------------------------------
+
+
+async def test_a_form_of_more_fields_than_any_console_form_is_refused_before_it_is_read(
+        console: tuple[Service, str], browser: Browser) -> None:
+    # 2 MiB of "k=&" is 690,000 fields, read one by one in the event loop every tenant's
+    # webhooks share (a second a post, for any session posting it in a loop).
+    seed = await signed_in_builder(console, browser)
+    module = seed.module["id"]
+    await browser.page(f"/console/modules/{module}")
+    flood = [("k", "")] * 300_000
+    refused = await browser.post_form(f"/console/modules/{module}/settings", flood)
+    assert refused.status == 413
+    assert "the form has more than 25,000 fields" in await refused.text()
+    settings = (await seed.api.ok("GET", f"/api/v1/modules/{module}"))["settings"]
+    assert settings == seed.module["settings"]
+
+    # The largest console form: a module's bindings, two fields for each of 10,000 rows.
+    rows = [("rows", "10000")] + [
+        field for i in range(10_000)
+        for field in ((f"m{i}-id", str(20_000 + i)), (f"m{i}-user", seed.user["id"]))]
+    saved = await browser.post_form(f"/console/modules/{module}/bindings", rows)
+    assert saved.status == 303, await saved.text()
+    bindings = await seed.api.ok("GET", f"/api/v1/modules/{module}/bindings")
+    assert len(bindings["bindings"]) >= 10_000

@@ -13,12 +13,14 @@ import math
 from typing import Any, Final
 
 import pytest
-from pydantic import ConfigDict, TypeAdapter
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from runtime.contract import (
     BODY_MAX_BYTES,
     CALL_DATA_MAX_BYTES,
+    MAX_MEMBERS,
     MAX_PROBLEMS,
+    RESULT_MAX_VALUES,
     RESULT_MODELS,
     CallDirection,
     CallDisposition,
@@ -34,6 +36,7 @@ from runtime.contract import (
     Problem,
     ResultInvalid,
     WebhookEvent,
+    describe_error,
     validate_result,
 )
 from runtime.contract import TestConnectionResult as ConnectionResult
@@ -1082,6 +1085,83 @@ def test_only_the_problems_shown_are_put_into_words(monkeypatch: pytest.MonkeyPa
     assert [p["key"] for p in caught.value.problems] == [f"event.x{i}" for i in range(20)]
     assert caught.value.message.endswith("(and 4999 more problems)")
     assert len(looked_up) == MAX_PROBLEMS
+
+
+TOO_LARGE = (f"holds more than {RESULT_MAX_VALUES:,} values (dict keys and list items, at "
+             "every depth); a valid one holds far fewer")
+
+
+@pytest.mark.parametrize("value", [
+    [1] * 1_000_000,
+    [{"id": "1"}] * (MAX_MEMBERS + 1),
+], ids=["ints", "valid-members"])
+def test_a_members_list_longer_than_a_bindings_table_is_refused_by_its_length(
+        value: list[Any]) -> None:
+    # A million ints (2 MiB as JSON, within the result limit) were checked one by one in the
+    # service's event loop and a dict made for each of the million errors: 8 s of every
+    # tenant's webhooks waiting, for one "load members".
+    assert only_problem("VoipGetMembers", value) == Problem(key="", message=(
+        f"holds {len(value):,} members: at most {MAX_MEMBERS:,} (as many as a module's "
+        "bindings table holds); return the accounts users are bound to"))
+
+
+def test_a_members_list_as_long_as_a_bindings_table_is_checked_member_by_member() -> None:
+    members = [{"id": str(i), "name": None if i % 2 else f"n{i}"} for i in range(MAX_MEMBERS)]
+    result = validate_result("VoipGetMembers", members)
+    assert isinstance(result, MemberList)
+    assert len(result.to_json()) == MAX_MEMBERS
+    with pytest.raises(ResultInvalid) as caught:
+        validate_result("VoipGetMembers", [1] * MAX_MEMBERS)
+    assert caught.value.problem_count == MAX_MEMBERS
+    assert [p["key"] for p in caught.value.problems] == [f"[{i}]" for i in range(MAX_PROBLEMS)]
+
+
+@pytest.mark.parametrize("value", [
+    {f"k{i}": 1 for i in range(RESULT_MAX_VALUES + 1)},
+    {"event": {f"k{i}": 1 for i in range(RESULT_MAX_VALUES)}},
+    {"callRecord": {**record(), "call": [[1]] * (RESULT_MAX_VALUES // 2)}},
+    {"response": {"status": 200, "headers": {f"X-{i}": "v" for i in range(RESULT_MAX_VALUES)}}},
+], ids=["keys", "event-keys", "call-data", "headers"])
+def test_a_result_holding_more_values_than_any_valid_one_is_refused_by_their_count(
+        value: Any) -> None:
+    assert only_problem(PARSE, value) == Problem(key="", message=TOO_LARGE)
+
+
+def test_call_data_as_large_as_it_may_be_is_within_the_count() -> None:
+    # 16 KiB of compact JSON is at most 8,192 values (two bytes each): always counted, never
+    # refused by the count.
+    call = [0] * (CALL_DATA_MAX_BYTES // 2 - 1)
+    assert len(json.dumps(call, separators=(",", ":"))) <= CALL_DATA_MAX_BYTES
+    result = validate_result(PARSE, {"callRecord": record(call=call)})
+    assert isinstance(result, ParseResult)
+
+
+@pytest.mark.parametrize(("function", "value"), [
+    ("VoipGetMembers", [{"id": "1"}] * 5 + [{"x": 1, "id": 2}] * 40 + [1] * 40),
+    ("VoipGetMembers", [{"id": str(i), **{f"k{j}": j for j in range(30)}} for i in range(3)]),
+    (PARSE, {"event": event(direction="up", **{f"x{i}": i for i in range(40)}),
+             **{f"top{i}": i for i in range(30)}}),
+    (PARSE, {"callRecord": {**record(duration="1"), "call": [1] * 9000},
+             "response": {"status": 99, "headers": {f"X-{i}": i for i in range(60)}}}),
+    ("VoipGetMembers", [{"id": "1", "name": [1, 2]}] * 30),
+    ("VoipGetMembers", [{"id": "1"}] * 30 + [{"id": ""}] * 30),
+    ("VoipTestConnection", {"success": "yes", **{f"z{i}": 1 for i in range(25)}}),
+], ids=["members", "member-keys", "event", "record-and-reply", "names", "late-members",
+        "test-connection"])
+def test_many_problems_are_reported_as_the_whole_results_check_finds_them(
+        function: str, value: Any) -> None:
+    # Past MAX_PROBLEMS, the problems shown come from a pruned copy of the result: the same
+    # first ones, in the same words, and the count of all of them.
+    model = RESULT_MODELS[function]
+    with pytest.raises(ValidationError) as whole:
+        model.__pydantic_validator__.validate_python(value)
+    expected = [describe_error(error, model, value)
+                for error in whole.value.errors(include_url=False)[:MAX_PROBLEMS]]
+    assert whole.value.error_count() > MAX_PROBLEMS
+    with pytest.raises(ResultInvalid) as caught:
+        validate_result(function, value)
+    assert caught.value.problems == expected
+    assert caught.value.problem_count == whole.value.error_count()
 
 
 def test_a_tenants_odd_key_keeps_the_summary_on_one_line() -> None:
