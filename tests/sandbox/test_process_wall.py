@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,17 +131,18 @@ def root_service() -> Iterator[Scenario]:
     yield from start_service("root", None, sys.executable)
 
 
-@pytest.fixture(scope="module")
-def user_python() -> Iterator[str]:
-    """A Python the service user can run, with this checkout's packages."""
+def system_python(owner: int) -> Iterator[str]:
+    """A virtualenv of the system's Python, owned by `owner` and readable by every user, with
+    this checkout's packages."""
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     if not os.path.exists(SYSTEM_PYTHON) or not SYSTEM_PYTHON.endswith(version):
         pytest.skip(f"{SYSTEM_PYTHON} (Python {version}) is needed to run as a normal user")
     base = Path(tempfile.mkdtemp(prefix="wall-python-", dir="/tmp"))
-    os.chown(base, SERVICE_UID, SERVICE_UID)
+    os.chmod(base, 0o755)
+    os.chown(base, owner, owner)
     venv = base / "venv"
     subprocess.run([SYSTEM_PYTHON, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   timeout=120, **as_user(SERVICE_UID))
+                   timeout=120, **as_user(None if owner == 0 else owner))
     site = venv / "lib" / f"python{version}" / "site-packages"
     (site / "voip-runtime-checkout.pth").write_text(f"{VENV_SITE}\n{ROOT}\n", encoding="utf-8")
     python = str(venv / "bin" / "python")
@@ -158,6 +159,20 @@ def user_python() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def user_python() -> Iterator[str]:
+    """A Python the service user can run, with this checkout's packages."""
+    yield from system_python(SERVICE_UID)
+
+
+@pytest.fixture(scope="module")
+def shared_python() -> Iterator[str]:
+    """A Python root's workers can read without a minimal root: root's own may be in a
+    directory only root enters (pyenv's under /root), which is then closed to a worker's uid
+    (and its own modules the worker imports lazily with it)."""
+    yield from system_python(0)
+
+
+@pytest.fixture(scope="module")
 def user_service(user_python: str) -> Iterator[Scenario]:
     yield from start_service("user", SERVICE_UID, user_python)
 
@@ -167,15 +182,16 @@ def user_service(user_python: str) -> Iterator[Scenario]:
 REAL_POOL = importlib.util.find_spec("tests.sandbox.probe_worker") is not None
 
 
-def run_template(scenario: Scenario, mode: str) -> dict[str, Any]:
+def run_template(scenario: Scenario, mode: str, lacking: tuple[str, ...] = ()) -> dict[str, Any]:
     """"hardened": the worker as the pool starts it: through the real pool with the probe
     worker (tests/sandbox/wall_pool_driver.py), or, before the pool has a probe entry, from a
     template of ours calling the same `spawn_isolated` with the pool's spec
     (tests/sandbox/wall_template.py). "control": the same probes in a plain fork."""
     if mode == "hardened" and REAL_POOL:
         code = "from tests.sandbox.wall_pool_driver import main; main()"
-        arguments = [json.dumps(scenario.targets())]
+        arguments = [json.dumps(scenario.targets()), *lacking]
     else:
+        assert not lacking, "a host lacking features is only played through the real pool"
         code = "from tests.sandbox.wall_template import main; main()"
         arguments = [json.dumps(scenario.targets()), mode]
     completed = subprocess.run(
@@ -199,6 +215,36 @@ def user_wall(user_service: Scenario) -> dict[str, Any]:
     return run_template(user_service, "hardened")
 
 
+@pytest.fixture(scope="module")
+def user_wall_without_user_namespaces(user_service: Scenario) -> dict[str, Any]:
+    """A normal user's service where user namespaces are disabled (a container without them,
+    `user.max_user_namespaces=0`): no minimal root, no PID namespace; Landlock and seccomp
+    must hold the wall alone."""
+    return run_template(user_service, "hardened", ("user-namespaces",))
+
+
+@pytest.fixture(scope="module")
+def root_wall_without_namespaces(root_service: Scenario, shared_python: str) -> dict[str, Any]:
+    """Root in a container whose profile refuses every namespace: each worker's own uid,
+    Landlock and seccomp hold the wall."""
+    return run_template(replace(root_service, python=shared_python), "hardened",
+                        ("namespaces",))
+
+
+@pytest.fixture(scope="module")
+def user_wall_without_landlock(user_service: Scenario) -> dict[str, Any]:
+    """A normal user's service on a kernel without Landlock: the namespaces and seccomp."""
+    return run_template(user_service, "hardened", ("landlock",))
+
+
+# What `wall_probes.ordinary_python` computes when nothing benign is refused.
+ORDINARY = {
+    "json": {"a": [1, 2.5, None]}, "re": "74951234567",
+    "strptime": "2026-12-06T10:00:00", "decimal": "0.3", "sha256": "2d711642",
+    "urlencode": "a=b+c", "random": 16, "allocate 64 MiB": 64 * 1024 * 1024,
+}
+
+
 def assert_all_refused(result: dict[str, Any]) -> None:
     probes = result["probes"]
     assert len(probes) > 190
@@ -214,6 +260,19 @@ def test_root_every_probe_refused(root_wall: dict[str, Any]) -> None:
 
 def test_normal_user_every_probe_refused(user_wall: dict[str, Any]) -> None:
     assert_all_refused(user_wall)
+
+
+@pytest.mark.parametrize("wall", ["user_wall_without_user_namespaces",
+                                  "root_wall_without_namespaces", "user_wall_without_landlock"])
+def test_every_probe_refused_where_the_host_lacks_a_layer(
+        wall: str, request: pytest.FixtureRequest) -> None:
+    """Each layer covers for another: without user namespaces (so no minimal root or PID
+    namespace for a normal user), or without Landlock, a breached worker still reaches
+    nothing of the service, its data or its siblings, and ordinary Python still runs."""
+    result = request.getfixturevalue(wall)
+    assert_all_refused(result)
+    assert result["ordinary"] == ORDINARY
+    assert result["benign_outcome"]["result"]["response"]["body"] == "ok 7"
 
 
 @pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
@@ -324,11 +383,7 @@ def test_control_same_probes_succeed_without_the_wall(root_service: Scenario) ->
 @pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
 def test_ordinary_python_still_runs(wall: str, request: pytest.FixtureRequest) -> None:
     result = request.getfixturevalue(wall)
-    assert result["ordinary"] == {
-        "json": {"a": [1, 2.5, None]}, "re": "74951234567",
-        "strptime": "2026-12-06T10:00:00", "decimal": "0.3", "sha256": "2d711642",
-        "urlencode": "a=b+c", "random": 16, "allocate 64 MiB": 64 * 1024 * 1024,
-    }
+    assert result["ordinary"] == ORDINARY
     outcome = result["benign_outcome"]
     assert outcome["ok"] is True, outcome
     assert outcome["result"]["response"]["body"] == "ok 7"

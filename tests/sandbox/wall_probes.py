@@ -406,7 +406,7 @@ def probes(targets: Targets) -> dict[str, Callable[[], object]]:
         "list the base Python prefix's share": lambda: os.listdir(
             os.path.join(sys.base_prefix, "share")),
         "list /home": lambda: os.listdir("/home"),
-        "list /tmp": lambda: os.listdir("/tmp"),
+        "list /tmp": lambda: _list_beyond_installation("/tmp"),
         "list the service's working directory": lambda: os.listdir(
             os.path.dirname(targets.data_dir)),
         "open read-write /dev/null": lambda: _open_flags("/dev/null", os.O_RDWR),
@@ -479,6 +479,18 @@ CONTROL_PROBES = (
     "descriptor beyond stdio and the pipes",
     "seccomp inotify_init1",
 )
+
+
+def _list_beyond_installation(directory: str) -> None:
+    """List `directory`, refused when all it shows is the way to the Python installation: a
+    minimal root holds the installation at its own path, so an installation under /tmp (the
+    test's normal-user virtualenv) leaves /tmp there, with that one entry and nothing else."""
+    shown = set(os.listdir(directory))
+    ways_in = {os.path.relpath(path, directory).split(os.sep)[0]
+               for path in (sys.prefix, sys.base_prefix, sys.exec_prefix)
+               if path.startswith(directory.rstrip(os.sep) + os.sep)}
+    if not shown - ways_in:
+        raise FileNotFoundError(errno.ENOENT, "only the way to the Python installation", directory)
 
 
 def run_probes(targets: Targets, only: tuple[str, ...] | None = None) -> dict[str, str]:
