@@ -29,6 +29,7 @@ from runtime.ids import visible_prefix
 from runtime.logs import setup_logging
 from runtime.one_service import claim_database, sqlite_database
 from runtime.store.errors import DatabaseRefused
+from sandbox.forkserver import SpawnError
 
 log = logging.getLogger("runtime.server")
 
@@ -210,6 +211,12 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
         # (or address) and what to do, and a failing exit status for the supervisor, no
         # traceback.
         print(f"voip-runtime: {error}", file=sys.stderr)
+        return 1
+    except SpawnError as error:
+        # The pool's start found no worker can be made on this host (a layer a worker must
+        # have is missing, the uid range is taken): the host's setup, said as such.
+        print(f"voip-runtime: no sandbox worker can start, so no script can run: {error}",
+              file=sys.stderr)
         return 1
     finally:
         if claim is not None:

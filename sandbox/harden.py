@@ -583,7 +583,10 @@ def _drop_identity(libc: ctypes.CDLL, spec: IsolationSpec, entered: int,
             os.setresuid(uid, uid, uid)  # from root to non-root: every capability is dropped
         except OSError as error:  # e.g. a container that took CAP_SETUID from root
             raise OSError(error.errno,
-                          f"identity: cannot become uid {uid}: {error.strerror}") from None
+                          f"identity: cannot become uid {uid}: {error.strerror} (a service "
+                          "running as root needs CAP_SETUID and CAP_SETGID to give each "
+                          "worker its own uid; grant them, or run the service as a normal "
+                          "user)") from None
         if spec.uid is None:
             report.active.append("identity: nobody (no uid range configured)")
         else:
