@@ -455,7 +455,9 @@ def _enter_namespaces(libc: ctypes.CDLL, report: HardeningReport, *, with_pid: b
     missing = wanted & ~entered
     if missing:
         report.inactive.append(f"namespaces {namespaces.describe(missing)}: {why_not}")
-    if not entered & namespaces.CLONE_NEWPID:
+    if not with_pid and not entered & namespaces.CLONE_NEWPID:
+        # (A worker the template forked and wanting one has its PID namespace named above,
+        # with the host's reason, when it is missing.)
         report.inactive.append("PID namespace: only for workers forked by the template")
     return entered
 

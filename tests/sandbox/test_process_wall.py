@@ -328,6 +328,28 @@ def test_a_normal_user_without_namespaces_or_landlock_is_warned_workers_read_its
     assert result["template_descriptors"] == "refused: PermissionError"
 
 
+def test_a_normal_user_without_user_namespaces_is_told_why_each_layer_is_missing(
+        user_python: str) -> None:
+    """User namespaces disabled (`user.max_user_namespaces=0`, which answers ENOSPC): the
+    pool starts, Landlock and seccomp are active, nothing is exposed, and each missing layer
+    is listed with the host's own reason. The list said "shared namespaces: the helper could
+    not build the shared namespaces" (the reason lost in the helper) and "PID namespace: only
+    for workers forked by the template" of workers the template forked."""
+    result = run_degraded(SERVICE_UID, user_python, "user-namespaces")
+    report = result["outcome"]["result"]
+    assert any(line.startswith("landlock ABI") for line in report["active"]), report
+    assert any(line.startswith("seccomp allowlist") for line in report["active"]), report
+    assert report["exposed"] == []
+    assert not any(line.startswith("sandbox workers are exposed") for line in result["warnings"])
+    inactive = report["inactive"]
+    shared = [line for line in inactive if line.startswith("shared namespaces: ")]
+    assert shared == ["shared namespaces: [Errno 28] unshare(user, mount, network, UTS): No "
+                      "space left on device"], inactive
+    assert not any("only for workers forked by the template" in line for line in inactive)
+    assert any(line.startswith("namespaces user, mount, IPC, PID, network, UTS: [Errno 28]")
+               for line in inactive), inactive
+
+
 def test_root_without_namespaces_or_landlock_is_warned_workers_see_the_host() -> None:
     """As root each worker keeps its own uid, so the service's files stay closed to it; what
     any user may read, and /proc's list of every process, are open and said so."""

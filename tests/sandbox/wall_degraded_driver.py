@@ -132,7 +132,13 @@ def start_only() -> None:
 
 
 def main() -> None:
-    refuse_namespaces_and_landlock(seccomp="seccomp" in sys.argv[1:])
+    """No arguments: a host without namespaces and Landlock; "seccomp": without seccomp too;
+    otherwise what the host lacks, as HOST_LACKS names it."""
+    lacking = set(sys.argv[1:])
+    if lacking <= {"seccomp"}:
+        refuse_namespaces_and_landlock(seccomp="seccomp" in lacking)
+    else:
+        refuse_on_this_host(lacking)
     print(json.dumps(asyncio.run(drive())))
 
 
