@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -54,6 +55,7 @@ class Scenario:
     python: str
     service: subprocess.Popen[bytes]
     data_dir: Path
+    port: int
 
     @property
     def database(self) -> Path:
@@ -91,7 +93,8 @@ def old_install(data_dir: Path, uid: int | None) -> None:
         os.chown(token_file, uid, uid)
 
 
-def start_service(name: str, uid: int | None, python: str) -> Iterator[Scenario]:
+def start_service(name: str, uid: int | None, python: str,
+                  lacking: tuple[str, ...] = ()) -> Iterator[Scenario]:
     base = Path(tempfile.mkdtemp(prefix=f"wall-{name}-", dir="/tmp"))
     if uid is not None:
         os.chown(base, uid, uid)
@@ -100,13 +103,19 @@ def start_service(name: str, uid: int | None, python: str) -> Iterator[Scenario]
     config = base / "config.yaml"
     config.write_text(f"data_dir: {data_dir}\nsandbox:\n  workers: 1\nlog_format: text\n",
                       encoding="utf-8")
-    command = python_command(python, "from runtime.cli import main; sys.exit(main())")
-    command += ["serve", "--config", str(config), "--port", str(free_port())]
+    # A host lacking a layer: its calls fail in the service and all it starts, as they would.
+    code = "from runtime.cli import main; sys.exit(main())" if not lacking else (
+        "from tests.sandbox.wall_degraded_driver import refuse_on_this_host; "
+        f"refuse_on_this_host({set(lacking)!r}); "
+        "from runtime.cli import main; sys.exit(main())")
+    port = free_port()
+    command = python_command(python, code)
+    command += ["serve", "--config", str(config), "--port", str(port)]
     service = subprocess.Popen(
         command, env={"VOIP_RUNTIME_OPERATOR_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=base, **as_user(uid),
     )
-    scenario = Scenario(name, uid, python, service, data_dir)
+    scenario = Scenario(name, uid, python, service, data_dir, port)
     try:
         deadline = time.monotonic() + START_SECONDS
         shm = Path(str(scenario.database) + "-shm")
@@ -348,6 +357,53 @@ def test_a_normal_user_without_user_namespaces_is_told_why_each_layer_is_missing
     assert not any("only for workers forked by the template" in line for line in inactive)
     assert any(line.startswith("namespaces user, mount, IPC, PID, network, UTS: [Errno 28]")
                for line in inactive), inactive
+
+
+def healthz_and_metrics(scenario: Scenario) -> tuple[dict[str, Any], str]:
+    """/healthz once a worker has reported its layers, and /metrics then."""
+    base = f"http://127.0.0.1:{scenario.port}"
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        assert scenario.service.poll() is None, "the service exited"
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=10) as answer:
+                health: dict[str, Any] = json.load(answer)
+            if "sandbox" in health:
+                break
+        except OSError:
+            pass  # not listening yet
+        assert time.monotonic() < deadline, "no worker reported its layers"
+        time.sleep(0.1)
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
+        return health, answer.read().decode()
+
+
+@pytest.mark.parametrize(("who", "lacking", "missing", "active"), [
+    ("user", ("user-namespaces",), {"user_namespace", "pid_namespace", "minimal_root"},
+     {"seccomp", "landlock", "no_new_privs"}),
+    ("root", ("landlock",), {"landlock"},
+     {"seccomp", "pid_namespace", "minimal_root", "identity", "no_new_privs"}),
+])
+def test_healthz_and_metrics_say_which_layers_the_workers_have(
+        who: str, lacking: tuple[str, ...], missing: set[str], active: set[str],
+        request: pytest.FixtureRequest) -> None:
+    """A service on a host lacking a layer: /healthz and /metrics name what the workers have
+    and what they miss, as the log does. They said nothing of the layers: a host that lost
+    Landlock or user namespaces looked the same as one with every layer."""
+    uid, python = ((SERVICE_UID, request.getfixturevalue("user_python")) if who == "user"
+                   else (None, sys.executable))
+    for scenario in start_service(f"{who}-lacking", uid, python, lacking):
+        health, metrics = healthz_and_metrics(scenario)
+        layers = health["sandbox"]
+        assert missing <= set(layers["missing"]), layers
+        assert active <= set(layers["active"]), layers
+        assert layers["exposed"] is False
+        assert health["status"] == "ok"  # missing layers are reported, not a failure
+        for layer in missing:
+            assert f'voip_sandbox_layer_active{{layer="{layer}"}} 0.0' in metrics
+        for layer in active:
+            assert f'voip_sandbox_layer_active{{layer="{layer}"}} 1.0' in metrics
+        assert "voip_sandbox_workers_exposed 0.0" in metrics
 
 
 def test_root_without_namespaces_or_landlock_is_warned_workers_see_the_host() -> None:

@@ -482,12 +482,16 @@ CONTROL_PROBES = (
 
 
 def _list_beyond_installation(directory: str) -> None:
-    """List `directory`, refused when all it shows is the way to the Python installation: a
-    minimal root holds the installation at its own path, so an installation under /tmp (the
-    test's normal-user virtualenv) leaves /tmp there, with that one entry and nothing else."""
+    """List `directory`, refused when all it shows is the way to what the minimal root holds
+    at its own path (the Python installation, the sandbox package): an installation under
+    /tmp (the test's normal-user virtualenv) leaves /tmp there with that entry alone."""
     shown = set(os.listdir(directory))
-    ways_in = {os.path.relpath(path, directory).split(os.sep)[0]
-               for path in (sys.prefix, sys.base_prefix, sys.exec_prefix)
+    # What the minimal root holds: the Python installation and the sandbox package's checkout.
+    sandbox_package = sys.modules.get("sandbox")
+    held = [sys.prefix, sys.base_prefix, sys.exec_prefix]
+    if sandbox_package is not None and getattr(sandbox_package, "__file__", None):
+        held.append(os.path.dirname(str(sandbox_package.__file__)))
+    ways_in = {os.path.relpath(path, directory).split(os.sep)[0] for path in held
                if path.startswith(directory.rstrip(os.sep) + os.sep)}
     if not shown - ways_in:
         raise FileNotFoundError(errno.ENOENT, "only the way to the Python installation", directory)
