@@ -189,8 +189,10 @@ class Tx(Protocol):
         """Whether this unit may do retention work now; call first (PostgreSQL: one node)."""
         ...
 
-    async def retention_module_ids(self) -> list[str]:
-        """Every module's id, of every tenant."""
+    async def retention_module_ids(self, until: datetime, before: datetime,
+                                   keep: int | None, keep_bytes: int | None) -> list[str]:
+        """The ids of the modules with executions to roll up before `until` or to prune
+        (before `before`, beyond `keep` rows or `keep_bytes` bytes), of every tenant."""
         ...
 
     async def roll_up_usage(self, module_id: str, until: datetime, limit: int) -> int:
@@ -215,8 +217,8 @@ class Tx(Protocol):
 
     async def prune_call_events(self, before: datetime, limit: int) -> int: ...
 
-    async def retention_tenant_ids(self) -> list[str]:
-        """Every tenant's id."""
+    async def retention_tenant_ids(self, before: datetime) -> list[str]:
+        """The ids of the tenants with calls created and last changed before `before`."""
         ...
 
     async def prune_calls(self, tenant_id: str, before: datetime, limit: int) -> int:
