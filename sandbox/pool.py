@@ -1175,6 +1175,9 @@ class SandboxPool:
             lines = hardening.get("exposed")
             for line in lines if isinstance(lines, list) else ():
                 log.warning("sandbox workers are exposed: %s", line)
+            lines = hardening.get("limited")
+            for line in lines if isinstance(lines, list) else ():
+                log.warning("sandbox workers are limited: %s", line)
         elif layers != stats.layers:
             log.warning("sandbox workers' layers changed: active=%s inactive=%s",
                         hardening.get("active"), hardening.get("inactive"))

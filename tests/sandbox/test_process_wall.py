@@ -21,6 +21,7 @@ import socket
 import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import urllib.request
@@ -417,6 +418,39 @@ def test_root_without_namespaces_or_landlock_is_warned_workers_see_the_host() ->
     assert not any("operator token" in line for line in warnings)
     assert not any("seccomp" in line for line in warnings)
     assert result["template_descriptors"] == "refused: PermissionError"
+
+
+def closed_to_others(path: str) -> bool:
+    """Whether some directory on the way to `path` (or `path` itself) shuts out other users."""
+    parts = Path(path).resolve().parts
+    for depth in range(1, len(parts) + 1):
+        mode = os.stat(Path(*parts[:depth])).st_mode
+        if not mode & stat.S_IXOTH or (depth == len(parts) and not mode & stat.S_IROTH):
+            return True
+    return False
+
+
+def test_root_without_namespaces_warns_when_workers_cannot_read_its_python(
+        shared_python: str) -> None:
+    """Root in a container without namespaces (Docker's default seccomp profile) and a Python
+    only root may read (pyenv's under /root): each worker's own uid reads only what the
+    template imported, so a script's `"..".encode("big5")` failed there ("unknown encoding")
+    and worked on every other host, with nothing in the log. Now the log says so; a Python
+    every user may read is not warned of."""
+    stdlib = sysconfig.get_paths()["stdlib"]
+    if not closed_to_others(stdlib):
+        pytest.skip(f"this Python's standard library ({stdlib}) is open to every user")
+    closed = run_degraded(None, sys.executable, "namespaces")
+    limited = [line for line in closed["warnings"]
+               if line.startswith("sandbox workers are limited: ")]
+    assert len(limited) == 1, closed["warnings"]
+    assert "workers cannot read the Python installation" in limited[0]
+    assert stdlib in limited[0]
+    assert closed["outcome"]["result"]["limited"] == [
+        limited[0].removeprefix("sandbox workers are limited: ")]
+    open_ = run_degraded(None, shared_python, "namespaces")
+    assert not [line for line in open_["warnings"] if "limited" in line], open_["warnings"]
+    assert open_["outcome"]["result"]["limited"] == []
 
 
 def test_workers_without_a_seccomp_filter_are_warned_of() -> None:
