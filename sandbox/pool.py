@@ -371,6 +371,7 @@ class SandboxPool:
         if self._closed:
             return
         self._closed = True
+        self.stats.layers = {}  # no worker will be made: no layers to report
         if self._sweeper is not None:
             self._sweeper.cancel()
         if self._start_retry is not None:
