@@ -15,6 +15,7 @@ from aiohttp import web
 
 from runtime.console import (
     auth_views,
+    call_page,
     completion,
     contacts_list,
     contacts_views,
@@ -49,6 +50,7 @@ ROUTERS = [
     users_views.routes,
     module_admin_views.routes,
     dialing.routes,
+    call_page.routes,
     live_views.routes,
     contacts_views.routes,
     contacts_list.routes,

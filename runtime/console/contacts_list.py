@@ -16,6 +16,7 @@ from aiohttp import web
 from runtime.console.contact_search import ContactSearch, search_contacts
 from runtime.console.modules_views import text
 from runtime.console.operator_views import add_contact, operator_calls, page_offset
+from runtime.console.regions import tenant_region
 from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
@@ -68,7 +69,7 @@ async def contacts_page(request: web.Request) -> web.StreamResponse:
 async def list_context(request: web.Request, session: Session) -> dict[str, Any]:
     """The page of contacts the address asks for (?q=, ?offset=)."""
     query = request.query.get("q", "").strip()
-    search = ContactSearch.of(query) if query else None
+    search = ContactSearch.of(query, await tenant_region(request, session)) if query else None
     offset = page_offset(request)
     # One more than a page: whether there is a next page to link to.
     if session.kind == "builder":

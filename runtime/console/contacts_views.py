@@ -13,6 +13,7 @@ from aiohttp import web
 from runtime.console.deletion import Deletion, confirmation, refusal
 from runtime.console.modules_views import text
 from runtime.console.operator_views import contact_context
+from runtime.console.regions import tenant_region
 from runtime.console.session import Session
 from runtime.console.web import (
     PREFIX,
@@ -28,7 +29,7 @@ from runtime.errors import ApiError, found
 from runtime.operations.contacts import contact_edit
 from runtime.phones import normalize_phone
 from runtime.store.errors import PhoneTaken
-from runtime.store.models import Contact
+from runtime.store.models import Contact, ContactPhone
 from runtime.typedefs import HUB, STORE
 
 routes = web.RouteTableDef()
@@ -47,6 +48,19 @@ async def refused(request: web.Request, contact: Contact, form: str, message: st
     return render(request, "contact.html", context, status=status)
 
 
+# The edit form's numbers as its page showed them (E.164, space-separated): the form's
+# textarea replaces those; a number the contact gained after the page was drawn (a merge, the
+# API, a colleague's edit) is in no line of it, and saving the name deleted it without a word.
+SHOWN_PHONES = "shown_phones"
+
+
+def unshown_phones(contact: Contact, shown: str, typed: tuple[ContactPhone, ...]
+                   ) -> tuple[ContactPhone, ...]:
+    """The contact's numbers the form did not show (nor has typed again): kept as they are."""
+    seen = set(shown.split()) | {p.normalized for p in typed}
+    return tuple(p for p in contact.phones if (p.normalized or p.raw) not in seen)
+
+
 @routes.post(PREFIX + "/contacts/{contact_id}/edit")
 @page
 async def edit_contact(request: web.Request) -> web.StreamResponse:
@@ -56,6 +70,8 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
         session.tenant_id, request.match_info["contact_id"]), "contact")
     form = await form_of(request, session)
     typed = {k: text(form, k) for k in ("name", "phones", "region")}
+    if SHOWN_PHONES in form:  # (given back with a refusal: still what the page showed)
+        typed[SHOWN_PHONES] = text(form, SHOWN_PHONES)
 
     async def refuse(message: str, *, link: str | None = None, status: int = 422
                      ) -> web.Response:
@@ -67,9 +83,11 @@ async def edit_contact(request: web.Request) -> web.StreamResponse:
         name, phones = contact_edit({
             "name": typed["name"],
             "phones": [line for line in typed["phones"].splitlines() if line.strip()],
-            "region": typed["region"].strip() or "RU"})
+            "region": typed["region"].strip() or await tenant_region(request, session)})
     except ApiError as error:
         return await refuse(error.message, status=error.status)
+    if phones is not None and SHOWN_PHONES in form:
+        phones = phones + unshown_phones(contact, text(form, SHOWN_PHONES), phones)
     with store_errors():
         try:
             updated = await store.update_contact(session.tenant_id, contact.id, name, phones)
@@ -93,7 +111,7 @@ async def merge_contact(request: web.Request) -> web.StreamResponse:
     phone = text(form, "other_phone").strip()
     if not other_id and phone:
         # A number typed instead of a contact chosen from the search: its (oldest) contact.
-        number = normalize_phone(phone, "RU")
+        number = normalize_phone(phone, await tenant_region(request, session))
         if number is None:
             return await refused(request, contact, "merge",
                                  f"{phone!r} is not a phone number; nothing was changed.")

@@ -269,7 +269,25 @@ def read_settings(form: Mapping[str, Any], module: Module
             continue
         if secret:
             secrets.append(name)
+    keep_unshown(form, module, settings, secrets)
     return settings, secrets, problems
+
+
+def keep_unshown(form: Mapping[str, Any], module: Module, settings: dict[str, Any],
+                 secrets: list[str]) -> None:
+    """Keep, as stored, every setting that is in no row of the form: one added after its page
+    was drawn (another tab, a colleague, `voip-runtime deploy`). The table saves the rows it
+    showed; a setting it never showed was deleted by it without a word. (A row removed, or
+    renamed, names its setting in `sN-original`: that one goes as the form says.)"""
+    shown = {text(form, f"s{i}-original") for i in range(setting_rows(form))}
+    for name, value in module.settings.items():
+        if name in shown or name in settings:
+            continue
+        if name in module.secrets:
+            settings[name] = mask(value)  # the API keeps a secret sent back masked
+            secrets.append(name)
+        else:
+            settings[name] = value
 
 
 def rows_as_sent(form: Mapping[str, Any], module: Module) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from runtime.console.dialing import dial_lines
 from runtime.console.filters import name_and_number
 from runtime.console.live_cards import CardReader, split
 from runtime.console.modules_views import operator_number, text
+from runtime.console.regions import region_of, tenant_region
 from runtime.console.session import Session, session_ended
 from runtime.console.web import (
     PREFIX,
@@ -228,7 +229,11 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
     offset = page_offset(request)
     # A client's calls: their number in any spelling (or an extension, as it is written).
     number = " ".join(request.query.get("number", "").split())[:64]
-    phone = (normalize_phone(number, "RU") or number) if number else None
+    modules = {m.id: m for m in await store.list_modules(session.tenant_id, modules_shown(request),
+                                                         0)}
+    # Typed the national way, read in the tenant's region (runtime/console/regions.py).
+    region = region_of(list(modules.values()))
+    phone = (normalize_phone(number, region) or number) if number else None
     calls: list[Call] = []
     # One more than a page: whether there are older calls to link to.
     if session.kind == "builder":
@@ -250,8 +255,6 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
     call_contacts = {call.id: contact for call in calls if (contact := (
         contacts.get(call.contact_id) if call.contact_id
         else by_number.get(call.client_phone_normalized or "")))}
-    modules = {m.id: m for m in await store.list_modules(session.tenant_id, modules_shown(request),
-                                                                   0)}
     return render(request, "calls.html", {
         "calls": calls, "contacts": call_contacts, "modules": modules, "state": state or "",
         "number": number,
@@ -313,10 +316,12 @@ async def contact_context(request: web.Request, session: Session, contact: Conta
         c.id != contact.id for c in await store.list_contacts(session.tenant_id, 2, 0))
     if merge_q:
         candidates = [c for c in await search_contacts(
-            request, session, ContactSearch.of(merge_q), MERGE_FOUND + 2, 0)
+            request, session, ContactSearch.of(merge_q, await tenant_region(request, session)),
+            MERGE_FOUND + 2, 0)
             if c.id != contact.id]
     return {"contact": contact, "entries": entries, "playable": playable,
             "merge_q": merge_q, "candidates": candidates[:MERGE_FOUND],
+            "region": await tenant_region(request, session),
             "more_candidates": len(candidates) > MERGE_FOUND, "has_others": has_others,
             "offset": offset, "page": ACTIVITY_PAGE, "older": older,
             "answered_by": await answered_by(request, session.tenant_id, calls),
@@ -329,7 +334,8 @@ async def add_contact(request: web.Request, session: Session, form: Mapping[str,
     (422, 403, 409 naming the contact that has the number) when it is refused."""
     # The API's own rules (runtime/operations/contacts.py), for the one number of the form.
     name, phones = new_contact({"name": text(form, "name"), "phones": [text(form, "phone")],
-                                "region": text(form, "region").strip() or "RU"})
+                                "region": text(form, "region").strip()
+                                or await tenant_region(request, session)})
     number = phones[0].normalized
     assert number is not None  # new_contact refuses a phone that is not a number
     if session.kind == "operator" and not await operator_calls(

@@ -108,6 +108,25 @@ def status_words(value: Any) -> str:
     return STATUS_WORDS[key]
 
 
+# A call's history (the call page): each event the provider sent, in words.
+EVENT_WORDS: dict[str, str] = {
+    "notify_start": "Rang",
+    "notify_internal": "Rang an internal number",
+    "notify_answer": "Answered",
+    "notify_end": "Ended",
+    "notify_out_start": "Outgoing call started",
+    "notify_out_end": "Outgoing call ended",
+    "call_record": "Call record",
+}
+
+
+def event_words(value: Any) -> str:
+    """`notify_start` -> "Rang"; an unknown kind as it is."""
+    text = _value(value)
+    return EVENT_WORDS.get(text, text)
+
+
 WORD_FILTERS = {"disposition": disposition_words, "direction": direction_words,
+                "event_words": event_words,
                 "state_words": state_words, "call_status": call_status,
                 "status_words": status_words}

@@ -341,7 +341,8 @@ class Tx(Protocol):
         """Create contacts from (name, phones); callers normalise phones (acting.contact_phones).
         PhoneTaken when another contact has one of the numbers (naming the item when
         `indexed`: a bulk create, even of one); Conflict when two of the new ones would share
-        one."""
+        one. The calls of their numbers that no contact had, and those calls' activity, become
+        theirs (editing.adopt_calls)."""
         ...
 
     # --- editing and deleting (editing.py) ------------------------------------------------
@@ -351,7 +352,8 @@ class Tx(Protocol):
         phones: Sequence[ContactPhone] | None,
     ) -> Contact | None:
         """New name and/or phones (None: unchanged); PhoneTaken for a number newly given
-        that another contact has; None: no such contact."""
+        that another contact has; None: no such contact. The calls of a number newly given
+        that no contact had become the contact's, with their activity."""
         ...
 
     async def merge_contacts(self, tenant_id: str, into_id: str, other_id: str

@@ -198,3 +198,33 @@ async def test_a_contact_past_the_merge_menu_is_merged_by_its_number(
     await seed.api.ok("GET", f"/api/v1/contacts/{olga['id']}", status=404)
     contact = await seed.api.ok("GET", f"/api/v1/contacts/{newest['id']}")
     assert CLIENT in [p["normalized"] for p in contact["phones"]]
+
+
+async def test_an_edit_from_a_page_drawn_before_a_number_was_added_keeps_that_number(
+        console: tuple[Service, str], browser: Browser) -> None:
+    """The edit form's numbers replace the ones its page showed. A number the contact gained
+    after the page was drawn (here by the API; a merge or a colleague alike) is in no line of
+    it: renaming the contact from that page deleted the number without a word."""
+    seed = await builder(console, browser)
+    olga = await seed.api.ok("POST", "/api/v1/contacts",
+                             {"name": "Olga", "phones": [CLIENT, "+74951234567"]}, status=201)
+    page = await browser.page(f"/console/contacts/{olga['id']}")
+    shown = re.search(r'name="shown_phones" value="([^"]*)"', page)
+    textarea = re.search(r'<textarea id="c-phones"[^>]*>(.*?)</textarea>', page, re.S)
+    assert textarea is not None
+    form = {"name": "Olga Petrovna", "region": "RU", "phones": unescape(textarea.group(1))}
+    if shown is not None:  # (the page as it is drawn: with the numbers it shows, or without)
+        form["shown_phones"] = unescape(shown.group(1))
+
+    # Meanwhile: a third number.
+    await seed.api.ok("PATCH", f"/api/v1/contacts/{olga['id']}",
+                      {"phones": [CLIENT, "+74951234567", "+79031112233"]})
+
+    # From the page as drawn: renamed, and one of the numbers it showed removed.
+    form["phones"] = CLIENT
+    saved = await browser.post_form(f"/console/contacts/{olga['id']}/edit", form)
+    assert saved.status == 303, unescape(await saved.text())[:2000]
+    contact = await seed.api.ok("GET", f"/api/v1/contacts/{olga['id']}")
+    assert contact["name"] == "Olga Petrovna"
+    assert sorted(p["normalized"] for p in contact["phones"]) == [
+        "+79031112233", "+79161234567"]  # the new one kept; the removed one gone

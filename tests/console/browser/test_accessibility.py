@@ -96,6 +96,9 @@ async def test_operator_pages(tab: Tab, console: tuple[Service, str]) -> None:
     problems: list[str] = []
     problems += await audit(tab, "/console/live", "live")
     problems += await audit(tab, "/console/calls", "calls")
+    calls = (await seed.api.ok("GET", "/api/v1/calls"))["calls"]
+    answered = next(c for c in calls if c["provider_call_id"] == "c-1")
+    problems += await audit(tab, f"/console/calls/{answered['id']}", "call")
     problems += await audit(tab, f"/console/contacts/{contact['id']}", "contact-page")
     problems += await audit(tab, "/console/contacts", "contacts-operator")
     problems += await audit(tab, "/console/contacts?q=nobody", "contacts-none")
@@ -143,3 +146,49 @@ async def test_admin_pages(tab: Tab, console: tuple[Service, str]) -> None:
     print("\n".join(problems))
     assert problems == []
     assert tab.errors == []
+
+
+async def test_refused_forms(tab: Tab, console: tuple[Service, str]) -> None:
+    """A refused form's problems: an alert holding a list a screen reader reads as a list (the
+    list itself was the alert, and a role on a <ul> takes its list away: its items were items
+    of nothing, a serious violation on every form the console refuses)."""
+    service, _ = console
+    seed = await seed_setup(service)
+    module = seed.module["id"]
+    await tab.sign_in(seed.api.secret or "")
+    page = tab.page
+    problems: list[str] = []
+
+    async def refused(name: str, section: str) -> None:
+        alert = page.locator(section).get_by_role("alert")
+        await expect(alert.get_by_role("listitem").first).to_be_visible()
+        results = await Axe().run(page)
+        problems.extend(f"{name}: {v['id']}" for v in results.response["violations"]
+                        if v.get("impact") in BLOCKING)
+
+    await tab.goto(f"/console/modules/{module}")
+    await page.get_by_label("Name of a new setting").fill("timeout")
+    await page.get_by_label("Type of the new setting").select_option("number")
+    await page.get_by_label("Value of the new setting").fill("abc")
+    await page.get_by_role("button", name="Save settings").click()
+    await refused("settings", "#settings")
+    # What was typed stays, beside the problem.
+    await expect(page.get_by_label("Value of timeout")).to_have_value("abc")
+
+    await tab.goto(f"/console/modules/{module}")
+    await page.get_by_label("Default phone region (ISO 3166 code)").fill("ZZ")
+    await page.locator("#general").get_by_role("button", name="Save").click()
+    await refused("general", "#general")
+
+    await tab.goto("/console/users")
+    await page.get_by_label("Name", exact=True).fill("operator")  # the seed's user's name
+    await page.get_by_role("button", name="Create user").click()
+    await refused("users", "main")
+    await expect(page.get_by_label("Name", exact=True)).to_have_value("operator")
+
+    await tab.goto(f"/console/users/{seed.user['id']}")
+    await page.get_by_role("textbox", name="Extension").fill("   ")  # only spaces: no extension
+    await page.get_by_role("button", name="Bind").click()
+    await refused("user-bind", "#extensions")
+    print("\n".join(problems))
+    assert problems == []
