@@ -25,7 +25,9 @@ PRIVATE_FILE_MODE = 0o600
 # New files the service creates (SQLite's database, journal and shared memory, logs) are for
 # its own user only; SQLite gives -wal and -shm the database file's mode.
 SERVICE_UMASK = 0o077
-SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+# The service's claim on the database (runtime/one_service.py) too: a lock file others may
+# open, they may `flock`, and the service then refuses to start.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal", "-service.lock")
 PR_SET_DUMPABLE = 4
 
 
@@ -54,8 +56,14 @@ def create_private_file(path: Path) -> None:
 
 
 def restrict_database_files(database: Path) -> list[Path]:
-    """The database and its companions to 0600; returns those that were looser."""
-    return [path for path in database_files(database) if _restrict(path, PRIVATE_FILE_MODE)]
+    """The database and its companions to 0600, one log line saying which were looser (a
+    database outside the data directory, which `secure_data_directory` does not see); returns
+    them."""
+    fixed = [path for path in database_files(database) if _restrict(path, PRIVATE_FILE_MODE)]
+    if fixed:
+        log.warning("data at rest: restricted to the service's user: %s",
+                    ", ".join(str(path) for path in fixed))
+    return fixed
 
 
 def secure_data_directory(data_dir: Path, private_files: list[Path]) -> None:

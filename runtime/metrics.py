@@ -38,6 +38,19 @@ class PoolCollector(Collector):
         for limit, count in sorted(stats.limit_hits.items()):
             hits.add_metric([limit], count)
         yield hits
+        if stats.layers:  # (none until a worker has said which took effect)
+            layers = GaugeMetricFamily(
+                "voip_sandbox_layer_active",
+                "1 for each OS-wall layer the sandbox workers have on this host, 0 for each "
+                "missing (the start's log says why)", labels=["layer"])
+            for layer, active in stats.layers.items():
+                layers.add_metric([layer], 1 if active else 0)
+            yield layers
+            yield GaugeMetricFamily(
+                "voip_sandbox_workers_exposed",
+                "1 while the layers that cover for one another are all missing, so a breached "
+                "worker reads what file permissions allow (the log warns what)",
+                value=1 if stats.exposed else 0)
 
 
 class StorageCollector(Collector):

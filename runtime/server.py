@@ -29,6 +29,7 @@ from runtime.ids import visible_prefix
 from runtime.logs import setup_logging
 from runtime.one_service import claim_database, sqlite_database
 from runtime.store.errors import DatabaseRefused
+from sandbox.forkserver import SpawnError
 
 log = logging.getLogger("runtime.server")
 
@@ -166,13 +167,26 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
         print(f"voip-runtime: {error}", file=sys.stderr)
         return 2
     setup_logging(config.log_format, config.log_level)
-    token, generated = ensure_operator_token(config)
+    try:
+        token, generated = ensure_operator_token(config)
+    except OSError as error:
+        # Started where this user may not write (a unit's WorkingDirectory=/, a read-only
+        # home, a data directory another user owns): the operator's setup, in one line.
+        print(f"voip-runtime: cannot prepare the data directory {config.data_dir.absolute()}: "
+              f"{error.strerror or error} (set data_dir: in a --config file to a directory "
+              "this user may write)", file=sys.stderr)
+        return 1
     database = sqlite_database(config.resolved_storage_url)
     try:
         # Held until the process ends: one service per SQLite file (one_service.py).
         claim = claim_database(database) if database is not None else None
     except DatabaseRefused as error:
         print(f"voip-runtime: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"voip-runtime: cannot open the database {database}: "
+              f"{error.strerror or error} (its directory must be one this user may write)",
+              file=sys.stderr)
         return 1
     try:
         import uvloop
@@ -210,6 +224,12 @@ def serve(config_path: Path | None, *, host: str | None = None, port: int | None
         # (or address) and what to do, and a failing exit status for the supervisor, no
         # traceback.
         print(f"voip-runtime: {error}", file=sys.stderr)
+        return 1
+    except SpawnError as error:
+        # The pool's start found no worker can be made on this host (a layer a worker must
+        # have is missing, the uid range is taken): the host's setup, said as such.
+        print(f"voip-runtime: no sandbox worker can start, so no script can run: {error}",
+              file=sys.stderr)
         return 1
     finally:
         if claim is not None:

@@ -72,9 +72,13 @@ class HardeningReport:
     # What a breached worker can reach because layers that cover for each other are all
     # missing (the service logs each as a warning; the inactive list alone does not say it).
     exposed: list[str] = field(default_factory=list)
+    # What ordinary scripts cannot do on this host that they can elsewhere (the service logs
+    # each as a warning).
+    limited: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, list[str]]:
-        return {"active": self.active, "inactive": self.inactive, "exposed": self.exposed}
+        return {"active": self.active, "inactive": self.inactive, "exposed": self.exposed,
+                "limited": self.limited}
 
 
 @dataclass
@@ -455,7 +459,9 @@ def _enter_namespaces(libc: ctypes.CDLL, report: HardeningReport, *, with_pid: b
     missing = wanted & ~entered
     if missing:
         report.inactive.append(f"namespaces {namespaces.describe(missing)}: {why_not}")
-    if not entered & namespaces.CLONE_NEWPID:
+    if not with_pid and not entered & namespaces.CLONE_NEWPID:
+        # (A worker the template forked and wanting one has its PID namespace named above,
+        # with the host's reason, when it is missing.)
         report.inactive.append("PID namespace: only for workers forked by the template")
     return entered
 
@@ -543,6 +549,8 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
     else:
         report.inactive.append(ruleset)
 
+    if own_uid and not sealed_root:
+        report.limited.extend(_unreadable_installation(spec.readable_paths))
     if template.seccomp_program is None:
         report.inactive.append(template.seccomp_error or "seccomp: no filter")
         report.exposed.append("workers may make any system call the other layers allow (no "
@@ -554,6 +562,21 @@ def _apply_in_worker(template: _Template, spec: IsolationSpec,
         report.active.append(template.seccomp_program.describe())
     if not sealed_root and not landlocked:
         report.exposed.extend(_exposed_without_file_layers(own_uid, entered))
+
+
+def _unreadable_installation(readable_paths: tuple[str, ...]) -> list[str]:
+    """Without a minimal root (which holds the installation at its own path, its parents
+    open), a worker of its own uid reads the Python installation through the host's
+    permissions: a root-only one (pyenv's under /root) leaves it only what the template had
+    imported, so a script's first use of anything else (a codec such as big5) fails on this
+    host and works on others. Asked as the worker, after it took its uid."""
+    closed = [path for path in readable_paths if not os.access(path, os.R_OK | os.X_OK)]
+    if not closed:
+        return []
+    return [f"workers cannot read the Python installation ({', '.join(closed)}: a directory "
+            "on the way is closed to their uids), so what the template did not import fails "
+            "in a script (a codec such as big5); install Python where every user may read it "
+            "(/usr, /usr/local, /opt), or let the service create namespaces"]
 
 
 def _exposed_without_file_layers(own_uid: bool, entered: int) -> list[str]:
@@ -583,7 +606,10 @@ def _drop_identity(libc: ctypes.CDLL, spec: IsolationSpec, entered: int,
             os.setresuid(uid, uid, uid)  # from root to non-root: every capability is dropped
         except OSError as error:  # e.g. a container that took CAP_SETUID from root
             raise OSError(error.errno,
-                          f"identity: cannot become uid {uid}: {error.strerror}") from None
+                          f"identity: cannot become uid {uid}: {error.strerror} (a service "
+                          "running as root needs CAP_SETUID and CAP_SETGID to give each "
+                          "worker its own uid; grant them, or run the service as a normal "
+                          "user)") from None
         if spec.uid is None:
             report.active.append("identity: nobody (no uid range configured)")
         else:

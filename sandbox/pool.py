@@ -54,7 +54,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sandbox import forkserver
+from sandbox import forkserver, wall_layers
 from sandbox.call import Call
 from sandbox.compiler import source_too_large
 from sandbox.crash import worker_stopped_message
@@ -197,6 +197,10 @@ class PoolStats:
     # Worker starts each group caused (crashes, kills, memory limits).
     starts_charged: Counter[str] = field(default_factory=Counter)
     hardening: dict[str, list[str]] = field(default_factory=dict)
+    # The OS wall's layers by name (sandbox/wall_layers.py), as the latest fresh worker
+    # reported them: empty until one is ready.
+    layers: dict[str, bool] = field(default_factory=dict)
+    exposed: bool = False
 
 
 @dataclass(frozen=True)
@@ -367,6 +371,7 @@ class SandboxPool:
         if self._closed:
             return
         self._closed = True
+        self.stats.layers = {}  # no worker will be made: no layers to report
         if self._sweeper is not None:
             self._sweeper.cancel()
         if self._start_retry is not None:
@@ -1144,13 +1149,8 @@ class SandboxPool:
         if message.get("type") != "ready":
             raise ProtocolError("the worker's first message must be 'ready'")
         hardening = message.get("hardening")
-        if not self.stats.hardening and isinstance(hardening, dict):
-            self.stats.hardening = hardening
-            log.info("sandbox workers hardened: active=%s inactive=%s",
-                     hardening.get("active"), hardening.get("inactive"))
-            exposed = hardening.get("exposed")
-            for line in exposed if isinstance(exposed, list) else ():
-                log.warning("sandbox workers are exposed: %s", line)
+        if isinstance(hardening, dict):
+            self._note_layers(hardening)
         worker.ready = True
         worker.last_used = time.monotonic()
         if worker.ready_timer is not None:
@@ -1162,6 +1162,28 @@ class SandboxPool:
         self._starting -= 1
         self._spares.append(worker)
         self._dispatch()
+
+    def _note_layers(self, hardening: dict[str, Any]) -> None:
+        """Keep what a fresh worker says of its layers (for /healthz and /metrics), and log
+        it: in full the first time, then only when the layers in effect change."""
+        layers = wall_layers.layer_states(hardening)
+        exposed = wall_layers.exposed(hardening)
+        stats = self.stats
+        if not stats.hardening:
+            stats.hardening = hardening
+            log.info("sandbox workers hardened: active=%s inactive=%s",
+                     hardening.get("active"), hardening.get("inactive"))
+            lines = hardening.get("exposed")
+            for line in lines if isinstance(lines, list) else ():
+                log.warning("sandbox workers are exposed: %s", line)
+            lines = hardening.get("limited")
+            for line in lines if isinstance(lines, list) else ():
+                log.warning("sandbox workers are limited: %s", line)
+        elif layers != stats.layers:
+            log.warning("sandbox workers' layers changed: active=%s inactive=%s",
+                        hardening.get("active"), hardening.get("inactive"))
+        stats.layers = layers
+        stats.exposed = exposed
 
     def _protocol_violation(self, worker: Worker, reason: str) -> None:
         """A worker that breaks the protocol is not trusted with another call."""

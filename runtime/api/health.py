@@ -37,6 +37,12 @@ async def healthz(request: web.Request) -> web.Response:
                                "workers": health.workers, "storage": storage.to_json()}
     if problems:
         body["problems"] = problems
+    stats = request.app[POOL].stats
+    if stats.layers:
+        body["sandbox"] = {
+            "active": [layer for layer, on in stats.layers.items() if on],
+            "missing": [layer for layer, on in stats.layers.items() if not on],
+            "exposed": stats.exposed}
     return web.json_response(dump(Health, body), status=200 if healthy else 503)
 
 

@@ -442,6 +442,16 @@ class StorageHealthOut(Out):
     since: Timestamp = Field(description="when the store entered this state")
 
 
+class SandboxLayersOut(Out):
+    active: list[str] = Field(description="layers in effect in every new worker (`seccomp`, "
+                                          "`pid_namespace`, `landlock`, `identity`, ...)")
+    missing: list[str] = Field(description="layers this host does not lend the workers; the "
+                                           "start's log line says why for each")
+    exposed: bool = Field(description="true when the layers that cover for one another are "
+                                      "all missing (no minimal root and no Landlock): the log "
+                                      "warns what a breached worker could read")
+
+
 class Health(Out):
     status: Literal["ok", "degraded"]
     workers: int = Field(description="live sandbox worker processes")
@@ -452,6 +462,9 @@ class Health(Out):
                     "absent when healthy")
     storage: StorageHealthOut | None = Field(
         default=None, description="whether the store takes writes (absent: not known yet)")
+    sandbox: SandboxLayersOut | None = Field(
+        default=None, description="the OS wall's layers the sandbox workers have on this host "
+                                  "(absent until a worker is ready)")
 
 
 # --- query strings ----------------------------------------------------------------------------

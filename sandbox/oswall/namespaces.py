@@ -219,13 +219,19 @@ def build_shared_namespaces(libc: ctypes.CDLL, mountpoint: str,
         try:
             os.close(ready_read)
             os.close(release_write)
-            unshare(libc, SHARED_FLAGS | (CLONE_NEWUSER if with_user else 0))
-            if with_user:
-                # Also makes it dumpable, as it must be for a normal user's template to open
-                # its /proc/<pid>/ns links (the template's children inherit "not dumpable").
-                map_own_ids(uid, gid)
-            enter_minimal_root(libc, mountpoint, readable_paths)
-            set_hostname(libc, hostname)
+            try:
+                unshare(libc, SHARED_FLAGS | (CLONE_NEWUSER if with_user else 0))
+                if with_user:
+                    # Also makes it dumpable, as it must be for a normal user's template to
+                    # open its /proc/<pid>/ns links (the template's children inherit "not
+                    # dumpable").
+                    map_own_ids(uid, gid)
+                enter_minimal_root(libc, mountpoint, readable_paths)
+                set_hostname(libc, hostname)
+            except OSError as error:
+                # The host's reason goes to the operator's log (one write: under PIPE_BUF).
+                os.write(ready_write, b"0" + str(error).encode("utf-8", "replace")[:1000])
+                raise
             os.write(ready_write, b"1")
             os.read(release_read, 1)  # stay until the template holds the namespaces
             status = 0
@@ -234,8 +240,10 @@ def build_shared_namespaces(libc: ctypes.CDLL, mountpoint: str,
     os.close(ready_write)
     os.close(release_read)
     try:
-        if os.read(ready_read, 1) != b"1":
-            raise OSError("the helper could not build the shared namespaces")
+        answer = os.read(ready_read, 1024)
+        if answer != b"1":
+            raise OSError(answer[1:].decode("utf-8", "replace")
+                          or "the helper could not build the shared namespaces")
         names = ["mnt", "net", "uts"] + (["user"] if with_user else [])
         fds = [os.open(f"/proc/{helper}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
                for name in names]

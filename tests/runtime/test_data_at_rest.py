@@ -46,7 +46,8 @@ def test_an_old_install_is_fixed_with_one_log_line(tmp_path: Path,
     data_dir.mkdir(mode=0o755)
     os.chmod(data_dir, 0o755)
     files = [data_dir / OPERATOR_TOKEN_FILE, data_dir / DATABASE_FILE,
-             data_dir / (DATABASE_FILE + "-wal"), data_dir / (DATABASE_FILE + "-shm")]
+             data_dir / (DATABASE_FILE + "-wal"), data_dir / (DATABASE_FILE + "-shm"),
+             data_dir / (DATABASE_FILE + "-service.lock")]
     for path in files:
         path.write_text("op_existing_token_0123456789\n", encoding="ascii")
         os.chmod(path, 0o644)
@@ -61,6 +62,31 @@ def test_an_old_install_is_fixed_with_one_log_line(tmp_path: Path,
     with caplog.at_level(logging.WARNING, logger="runtime.data_at_rest"):
         ensure_operator_token(Config(data_dir=data_dir))
     assert caplog.records == []  # nothing left to fix: no line
+
+
+async def test_a_database_outside_the_data_directory_is_fixed_with_one_log_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`storage_url: sqlite:///elsewhere/voip.db` in a directory others may enter: an older
+    install's database and its lock file were left readable, the lock file open to any local
+    user's `flock`, which stops the service from starting ("another service holds it"); the
+    database was tightened without a word."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.chmod(elsewhere, 0o755)
+    database = elsewhere / "voip.db"
+    old = await SqliteStore.open(database)
+    await old.close()
+    lock = elsewhere / "voip.db-service.lock"
+    lock.write_text("1\n", encoding="ascii")
+    for path in (database, lock):
+        os.chmod(path, 0o644)
+    with caplog.at_level(logging.WARNING, logger="runtime.data_at_rest"):
+        store = await SqliteStore.open(database)
+        await store.close()
+    assert mode(database) == 0o600
+    assert mode(lock) == 0o600
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1 and str(database) in lines[0] and str(lock) in lines[0], lines
 
 
 def test_the_operator_token_leaves_the_environment() -> None:

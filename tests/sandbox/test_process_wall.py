@@ -21,10 +21,12 @@ import socket
 import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,7 @@ class Scenario:
     python: str
     service: subprocess.Popen[bytes]
     data_dir: Path
+    port: int
 
     @property
     def database(self) -> Path:
@@ -91,7 +94,8 @@ def old_install(data_dir: Path, uid: int | None) -> None:
         os.chown(token_file, uid, uid)
 
 
-def start_service(name: str, uid: int | None, python: str) -> Iterator[Scenario]:
+def start_service(name: str, uid: int | None, python: str,
+                  lacking: tuple[str, ...] = ()) -> Iterator[Scenario]:
     base = Path(tempfile.mkdtemp(prefix=f"wall-{name}-", dir="/tmp"))
     if uid is not None:
         os.chown(base, uid, uid)
@@ -100,13 +104,19 @@ def start_service(name: str, uid: int | None, python: str) -> Iterator[Scenario]
     config = base / "config.yaml"
     config.write_text(f"data_dir: {data_dir}\nsandbox:\n  workers: 1\nlog_format: text\n",
                       encoding="utf-8")
-    command = python_command(python, "from runtime.cli import main; sys.exit(main())")
-    command += ["serve", "--config", str(config), "--port", str(free_port())]
+    # A host lacking a layer: its calls fail in the service and all it starts, as they would.
+    code = "from runtime.cli import main; sys.exit(main())" if not lacking else (
+        "from tests.sandbox.wall_degraded_driver import refuse_on_this_host; "
+        f"refuse_on_this_host({set(lacking)!r}); "
+        "from runtime.cli import main; sys.exit(main())")
+    port = free_port()
+    command = python_command(python, code)
+    command += ["serve", "--config", str(config), "--port", str(port)]
     service = subprocess.Popen(
         command, env={"VOIP_RUNTIME_OPERATOR_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=base, **as_user(uid),
     )
-    scenario = Scenario(name, uid, python, service, data_dir)
+    scenario = Scenario(name, uid, python, service, data_dir, port)
     try:
         deadline = time.monotonic() + START_SECONDS
         shm = Path(str(scenario.database) + "-shm")
@@ -131,17 +141,18 @@ def root_service() -> Iterator[Scenario]:
     yield from start_service("root", None, sys.executable)
 
 
-@pytest.fixture(scope="module")
-def user_python() -> Iterator[str]:
-    """A Python the service user can run, with this checkout's packages."""
+def system_python(owner: int) -> Iterator[str]:
+    """A virtualenv of the system's Python, owned by `owner` and readable by every user, with
+    this checkout's packages."""
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     if not os.path.exists(SYSTEM_PYTHON) or not SYSTEM_PYTHON.endswith(version):
         pytest.skip(f"{SYSTEM_PYTHON} (Python {version}) is needed to run as a normal user")
     base = Path(tempfile.mkdtemp(prefix="wall-python-", dir="/tmp"))
-    os.chown(base, SERVICE_UID, SERVICE_UID)
+    os.chmod(base, 0o755)
+    os.chown(base, owner, owner)
     venv = base / "venv"
     subprocess.run([SYSTEM_PYTHON, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   timeout=120, **as_user(SERVICE_UID))
+                   timeout=120, **as_user(None if owner == 0 else owner))
     site = venv / "lib" / f"python{version}" / "site-packages"
     (site / "voip-runtime-checkout.pth").write_text(f"{VENV_SITE}\n{ROOT}\n", encoding="utf-8")
     python = str(venv / "bin" / "python")
@@ -158,6 +169,20 @@ def user_python() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def user_python() -> Iterator[str]:
+    """A Python the service user can run, with this checkout's packages."""
+    yield from system_python(SERVICE_UID)
+
+
+@pytest.fixture(scope="module")
+def shared_python() -> Iterator[str]:
+    """A Python root's workers can read without a minimal root: root's own may be in a
+    directory only root enters (pyenv's under /root), which is then closed to a worker's uid
+    (and its own modules the worker imports lazily with it)."""
+    yield from system_python(0)
+
+
+@pytest.fixture(scope="module")
 def user_service(user_python: str) -> Iterator[Scenario]:
     yield from start_service("user", SERVICE_UID, user_python)
 
@@ -167,15 +192,16 @@ def user_service(user_python: str) -> Iterator[Scenario]:
 REAL_POOL = importlib.util.find_spec("tests.sandbox.probe_worker") is not None
 
 
-def run_template(scenario: Scenario, mode: str) -> dict[str, Any]:
+def run_template(scenario: Scenario, mode: str, lacking: tuple[str, ...] = ()) -> dict[str, Any]:
     """"hardened": the worker as the pool starts it: through the real pool with the probe
     worker (tests/sandbox/wall_pool_driver.py), or, before the pool has a probe entry, from a
     template of ours calling the same `spawn_isolated` with the pool's spec
     (tests/sandbox/wall_template.py). "control": the same probes in a plain fork."""
     if mode == "hardened" and REAL_POOL:
         code = "from tests.sandbox.wall_pool_driver import main; main()"
-        arguments = [json.dumps(scenario.targets())]
+        arguments = [json.dumps(scenario.targets()), *lacking]
     else:
+        assert not lacking, "a host lacking features is only played through the real pool"
         code = "from tests.sandbox.wall_template import main; main()"
         arguments = [json.dumps(scenario.targets()), mode]
     completed = subprocess.run(
@@ -199,6 +225,36 @@ def user_wall(user_service: Scenario) -> dict[str, Any]:
     return run_template(user_service, "hardened")
 
 
+@pytest.fixture(scope="module")
+def user_wall_without_user_namespaces(user_service: Scenario) -> dict[str, Any]:
+    """A normal user's service where user namespaces are disabled (a container without them,
+    `user.max_user_namespaces=0`): no minimal root, no PID namespace; Landlock and seccomp
+    must hold the wall alone."""
+    return run_template(user_service, "hardened", ("user-namespaces",))
+
+
+@pytest.fixture(scope="module")
+def root_wall_without_namespaces(root_service: Scenario, shared_python: str) -> dict[str, Any]:
+    """Root in a container whose profile refuses every namespace: each worker's own uid,
+    Landlock and seccomp hold the wall."""
+    return run_template(replace(root_service, python=shared_python), "hardened",
+                        ("namespaces",))
+
+
+@pytest.fixture(scope="module")
+def user_wall_without_landlock(user_service: Scenario) -> dict[str, Any]:
+    """A normal user's service on a kernel without Landlock: the namespaces and seccomp."""
+    return run_template(user_service, "hardened", ("landlock",))
+
+
+# What `wall_probes.ordinary_python` computes when nothing benign is refused.
+ORDINARY = {
+    "json": {"a": [1, 2.5, None]}, "re": "74951234567",
+    "strptime": "2026-12-06T10:00:00", "decimal": "0.3", "sha256": "2d711642",
+    "urlencode": "a=b+c", "random": 16, "allocate 64 MiB": 64 * 1024 * 1024,
+}
+
+
 def assert_all_refused(result: dict[str, Any]) -> None:
     probes = result["probes"]
     assert len(probes) > 190
@@ -214,6 +270,19 @@ def test_root_every_probe_refused(root_wall: dict[str, Any]) -> None:
 
 def test_normal_user_every_probe_refused(user_wall: dict[str, Any]) -> None:
     assert_all_refused(user_wall)
+
+
+@pytest.mark.parametrize("wall", ["user_wall_without_user_namespaces",
+                                  "root_wall_without_namespaces", "user_wall_without_landlock"])
+def test_every_probe_refused_where_the_host_lacks_a_layer(
+        wall: str, request: pytest.FixtureRequest) -> None:
+    """Each layer covers for another: without user namespaces (so no minimal root or PID
+    namespace for a normal user), or without Landlock, a breached worker still reaches
+    nothing of the service, its data or its siblings, and ordinary Python still runs."""
+    result = request.getfixturevalue(wall)
+    assert_all_refused(result)
+    assert result["ordinary"] == ORDINARY
+    assert result["benign_outcome"]["result"]["response"]["body"] == "ok 7"
 
 
 @pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
@@ -269,6 +338,75 @@ def test_a_normal_user_without_namespaces_or_landlock_is_warned_workers_read_its
     assert result["template_descriptors"] == "refused: PermissionError"
 
 
+def test_a_normal_user_without_user_namespaces_is_told_why_each_layer_is_missing(
+        user_python: str) -> None:
+    """User namespaces disabled (`user.max_user_namespaces=0`, which answers ENOSPC): the
+    pool starts, Landlock and seccomp are active, nothing is exposed, and each missing layer
+    is listed with the host's own reason. The list said "shared namespaces: the helper could
+    not build the shared namespaces" (the reason lost in the helper) and "PID namespace: only
+    for workers forked by the template" of workers the template forked."""
+    result = run_degraded(SERVICE_UID, user_python, "user-namespaces")
+    report = result["outcome"]["result"]
+    assert any(line.startswith("landlock ABI") for line in report["active"]), report
+    assert any(line.startswith("seccomp allowlist") for line in report["active"]), report
+    assert report["exposed"] == []
+    assert not any(line.startswith("sandbox workers are exposed") for line in result["warnings"])
+    inactive = report["inactive"]
+    shared = [line for line in inactive if line.startswith("shared namespaces: ")]
+    assert shared == ["shared namespaces: [Errno 28] unshare(user, mount, network, UTS): No "
+                      "space left on device"], inactive
+    assert not any("only for workers forked by the template" in line for line in inactive)
+    assert any(line.startswith("namespaces user, mount, IPC, PID, network, UTS: [Errno 28]")
+               for line in inactive), inactive
+
+
+def healthz_and_metrics(scenario: Scenario) -> tuple[dict[str, Any], str]:
+    """/healthz once a worker has reported its layers, and /metrics then."""
+    base = f"http://127.0.0.1:{scenario.port}"
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        assert scenario.service.poll() is None, "the service exited"
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=10) as answer:
+                health: dict[str, Any] = json.load(answer)
+            if "sandbox" in health:
+                break
+        except OSError:
+            pass  # not listening yet
+        assert time.monotonic() < deadline, "no worker reported its layers"
+        time.sleep(0.1)
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
+        return health, answer.read().decode()
+
+
+@pytest.mark.parametrize(("who", "lacking", "missing", "active"), [
+    ("user", ("user-namespaces",), {"user_namespace", "pid_namespace", "minimal_root"},
+     {"seccomp", "landlock", "no_new_privs"}),
+    ("root", ("landlock",), {"landlock"},
+     {"seccomp", "pid_namespace", "minimal_root", "identity", "no_new_privs"}),
+])
+def test_healthz_and_metrics_say_which_layers_the_workers_have(
+        who: str, lacking: tuple[str, ...], missing: set[str], active: set[str],
+        request: pytest.FixtureRequest) -> None:
+    """A service on a host lacking a layer: /healthz and /metrics name what the workers have
+    and what they miss, as the log does. They said nothing of the layers: a host that lost
+    Landlock or user namespaces looked the same as one with every layer."""
+    uid, python = ((SERVICE_UID, request.getfixturevalue("user_python")) if who == "user"
+                   else (None, sys.executable))
+    for scenario in start_service(f"{who}-lacking", uid, python, lacking):
+        health, metrics = healthz_and_metrics(scenario)
+        layers = health["sandbox"]
+        assert missing <= set(layers["missing"]), layers
+        assert active <= set(layers["active"]), layers
+        assert layers["exposed"] is False
+        assert health["status"] == "ok"  # missing layers are reported, not a failure
+        for layer in missing:
+            assert f'voip_sandbox_layer_active{{layer="{layer}"}} 0.0' in metrics
+        for layer in active:
+            assert f'voip_sandbox_layer_active{{layer="{layer}"}} 1.0' in metrics
+        assert "voip_sandbox_workers_exposed 0.0" in metrics
+
+
 def test_root_without_namespaces_or_landlock_is_warned_workers_see_the_host() -> None:
     """As root each worker keeps its own uid, so the service's files stay closed to it; what
     any user may read, and /proc's list of every process, are open and said so."""
@@ -280,6 +418,39 @@ def test_root_without_namespaces_or_landlock_is_warned_workers_see_the_host() ->
     assert not any("operator token" in line for line in warnings)
     assert not any("seccomp" in line for line in warnings)
     assert result["template_descriptors"] == "refused: PermissionError"
+
+
+def closed_to_others(path: str) -> bool:
+    """Whether some directory on the way to `path` (or `path` itself) shuts out other users."""
+    parts = Path(path).resolve().parts
+    for depth in range(1, len(parts) + 1):
+        mode = os.stat(Path(*parts[:depth])).st_mode
+        if not mode & stat.S_IXOTH or (depth == len(parts) and not mode & stat.S_IROTH):
+            return True
+    return False
+
+
+def test_root_without_namespaces_warns_when_workers_cannot_read_its_python(
+        shared_python: str) -> None:
+    """Root in a container without namespaces (Docker's default seccomp profile) and a Python
+    only root may read (pyenv's under /root): each worker's own uid reads only what the
+    template imported, so a script's `"..".encode("big5")` failed there ("unknown encoding")
+    and worked on every other host, with nothing in the log. Now the log says so; a Python
+    every user may read is not warned of."""
+    stdlib = sysconfig.get_paths()["stdlib"]
+    if not closed_to_others(stdlib):
+        pytest.skip(f"this Python's standard library ({stdlib}) is open to every user")
+    closed = run_degraded(None, sys.executable, "namespaces")
+    limited = [line for line in closed["warnings"]
+               if line.startswith("sandbox workers are limited: ")]
+    assert len(limited) == 1, closed["warnings"]
+    assert "workers cannot read the Python installation" in limited[0]
+    assert stdlib in limited[0]
+    assert closed["outcome"]["result"]["limited"] == [
+        limited[0].removeprefix("sandbox workers are limited: ")]
+    open_ = run_degraded(None, shared_python, "namespaces")
+    assert not [line for line in open_["warnings"] if "limited" in line], open_["warnings"]
+    assert open_["outcome"]["result"]["limited"] == []
 
 
 def test_workers_without_a_seccomp_filter_are_warned_of() -> None:
@@ -324,11 +495,7 @@ def test_control_same_probes_succeed_without_the_wall(root_service: Scenario) ->
 @pytest.mark.parametrize("wall", ["root_wall", "user_wall"])
 def test_ordinary_python_still_runs(wall: str, request: pytest.FixtureRequest) -> None:
     result = request.getfixturevalue(wall)
-    assert result["ordinary"] == {
-        "json": {"a": [1, 2.5, None]}, "re": "74951234567",
-        "strptime": "2026-12-06T10:00:00", "decimal": "0.3", "sha256": "2d711642",
-        "urlencode": "a=b+c", "random": 16, "allocate 64 MiB": 64 * 1024 * 1024,
-    }
+    assert result["ordinary"] == ORDINARY
     outcome = result["benign_outcome"]
     assert outcome["ok"] is True, outcome
     assert outcome["result"]["response"]["body"] == "ok 7"

@@ -34,19 +34,44 @@ PR_SET_NO_NEW_PRIVS = 38
 NAMESPACE_FLAGS = (0x00020000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
 
 
-def refuse_namespaces_and_landlock(*, seccomp: bool = False) -> None:
-    """This process and everything it starts: those calls fail with EPERM, the rest runs."""
+CLONE_NEWUSER = 0x10000000
+# What a host may lack, as the driver's arguments name it.
+HOST_LACKS = ("seccomp", "user-namespaces", "namespaces", "landlock")
+
+
+def refuse_on_this_host(lacking: set[str]) -> None:
+    """This process and everything it starts: the calls of what the host `lacking` fail as
+    they would there, the rest runs. "user-namespaces": a host with user namespaces disabled
+    (`user.max_user_namespaces=0` answers ENOSPC; the others need no user namespace as root);
+    "namespaces": a container's seccomp profile refusing `unshare`, `setns` and `clone` with a
+    namespace flag; "landlock": an older kernel; "seccomp": a kernel without it."""
+    unknown = lacking - set(HOST_LACKS)
+    if unknown:
+        raise ValueError(f"unknown host feature(s): {sorted(unknown)}")
     refused = pyseccomp.ERRNO(errno.EPERM)
     host = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
-    for name in ("unshare", "setns", "landlock_create_ruleset"):
-        host.add_rule(refused, name)
-    if seccomp:
+    if "namespaces" in lacking:
+        for name in ("unshare", "setns"):
+            host.add_rule(refused, name)
+        for flag in NAMESPACE_FLAGS:
+            host.add_rule(refused, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
+    elif "user-namespaces" in lacking:
+        no_room = pyseccomp.ERRNO(errno.ENOSPC)
+        for name in ("unshare", "clone"):
+            host.add_rule(no_room, name,
+                          pyseccomp.Arg(0, pyseccomp.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER))
+    if "landlock" in lacking:
+        host.add_rule(refused, "landlock_create_ruleset")
+    if "seccomp" in lacking:
         host.add_rule(refused, "prctl", pyseccomp.Arg(0, pyseccomp.EQ, PR_GET_SECCOMP))
-    for flag in NAMESPACE_FLAGS:
-        host.add_rule(refused, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "no_new_privs")
     host.load()
+
+
+def refuse_namespaces_and_landlock(*, seccomp: bool = False) -> None:
+    """This process and everything it starts: no namespaces and no Landlock (nor seccomp)."""
+    refuse_on_this_host({"namespaces", "landlock"} | ({"seccomp"} if seccomp else set()))
 
 
 # With /proc in sight: the template's descriptors (a standby's pipes among them), opened anew.
@@ -107,7 +132,13 @@ def start_only() -> None:
 
 
 def main() -> None:
-    refuse_namespaces_and_landlock(seccomp="seccomp" in sys.argv[1:])
+    """No arguments: a host without namespaces and Landlock; "seccomp": without seccomp too;
+    otherwise what the host lacks, as HOST_LACKS names it."""
+    lacking = set(sys.argv[1:])
+    if lacking <= {"seccomp"}:
+        refuse_namespaces_and_landlock(seccomp="seccomp" in lacking)
+    else:
+        refuse_on_this_host(lacking)
     print(json.dumps(asyncio.run(drive())))
 
 

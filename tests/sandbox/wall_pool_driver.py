@@ -2,7 +2,8 @@
 probe worker (`tests.sandbox.probe_worker`), so the template, `spawn_isolated` and the spec are
 exactly the production ones. Run as a separate process (as root, or as a normal user):
 
-    python -c "from tests.sandbox.wall_pool_driver import main; main()" <targets-json>
+    python -c "from tests.sandbox.wall_pool_driver import main; main()" <targets-json> \
+        [what the host lacks, as wall_degraded_driver.HOST_LACKS names it ...]
 
 It starts a sibling tenant's worker, then runs every probe of `wall_probes` (its source sent
 as the probe, since a worker imports nothing outside the Python installation) in another
@@ -22,6 +23,7 @@ from runtime.config import SandboxConfig
 from sandbox import Limits, SandboxPool
 from tests.sandbox import wall_probes
 from tests.sandbox.probe_worker import PROBE_ENTRY, probe
+from tests.sandbox.wall_degraded_driver import refuse_on_this_host
 from tests.sandbox.wall_template import BENIGN, effective_capabilities
 
 PROBE_MAIN = """
@@ -90,6 +92,9 @@ async def drive(targets: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    lacking = set(sys.argv[2:])
+    if lacking:
+        refuse_on_this_host(lacking)
     print(json.dumps(asyncio.run(drive(json.loads(sys.argv[1])))))
 
 

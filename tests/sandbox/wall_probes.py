@@ -406,7 +406,7 @@ def probes(targets: Targets) -> dict[str, Callable[[], object]]:
         "list the base Python prefix's share": lambda: os.listdir(
             os.path.join(sys.base_prefix, "share")),
         "list /home": lambda: os.listdir("/home"),
-        "list /tmp": lambda: os.listdir("/tmp"),
+        "list /tmp": lambda: _list_beyond_installation("/tmp"),
         "list the service's working directory": lambda: os.listdir(
             os.path.dirname(targets.data_dir)),
         "open read-write /dev/null": lambda: _open_flags("/dev/null", os.O_RDWR),
@@ -479,6 +479,22 @@ CONTROL_PROBES = (
     "descriptor beyond stdio and the pipes",
     "seccomp inotify_init1",
 )
+
+
+def _list_beyond_installation(directory: str) -> None:
+    """List `directory`, refused when all it shows is the way to what the minimal root holds
+    at its own path (the Python installation, the sandbox package): an installation under
+    /tmp (the test's normal-user virtualenv) leaves /tmp there with that entry alone."""
+    shown = set(os.listdir(directory))
+    # What the minimal root holds: the Python installation and the sandbox package's checkout.
+    sandbox_package = sys.modules.get("sandbox")
+    held = [sys.prefix, sys.base_prefix, sys.exec_prefix]
+    if sandbox_package is not None and getattr(sandbox_package, "__file__", None):
+        held.append(os.path.dirname(str(sandbox_package.__file__)))
+    ways_in = {os.path.relpath(path, directory).split(os.sep)[0] for path in held
+               if path.startswith(directory.rstrip(os.sep) + os.sep)}
+    if not shown - ways_in:
+        raise FileNotFoundError(errno.ENOENT, "only the way to the Python installation", directory)
 
 
 def run_probes(targets: Targets, only: tuple[str, ...] | None = None) -> dict[str, str]:
