@@ -27,6 +27,7 @@ from pydantic import (
     create_model,
 )
 
+from runtime.ids import NOTIFICATION, VERSION, record_id_pattern
 from runtime.query_params import MAX_OFFSET
 from runtime.store.models import (
     JSON,
@@ -508,7 +509,8 @@ class ExecutionQuery(PageQuery):
     outcome: ExecutionOutcome | None = None
     function: Literal["VoipParseWebhookRequest", "VoipGetCallLink", "VoipTestConnection",
                       "VoipGetMembers", "VoipGenerateCall"] | None = None
-    version_id: str | None = None
+    version_id: str | None = Field(default=None, pattern=record_id_pattern(VERSION), description=(
+        "one of the module's versions (another spelling is a 400)"))
     since: Since | None = None
     until: Since | None = Field(default=None, description="created before this time")
 
@@ -518,7 +520,9 @@ class UsageQuery(Query):
 
 
 class NotificationQuery(PageQuery):
-    after: str | None = Field(default=None, description="a notification id: only newer ones")
+    after: str | None = Field(default=None, pattern=record_id_pattern(NOTIFICATION), description=(
+        "a notification id: only newer ones (one the service does not know: from the oldest; "
+        "another spelling is a 400)"))
     since: Since | None = None
 
 
