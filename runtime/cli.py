@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from runtime.config import Config, ConfigError, load_config
+from runtime.file_problems import file_problem
 from runtime.intake import composed_request
 from runtime.local_host import LocalHost
 from runtime.module_yaml import load_builder_yaml
@@ -130,14 +131,14 @@ def read_source(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read {path}: {error}") from None
+        raise UsageError(f"cannot read {path}: {file_problem(error)}") from None
 
 
 def load_mapping(path: Path) -> dict[str, Any]:
     try:
         data = load_builder_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise UsageError(f"cannot read {path}: {error}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise UsageError(f"cannot read {path}: {file_problem(error)}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path} must hold a JSON or YAML object")
     return data

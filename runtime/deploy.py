@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic_core import ErrorDetails
 
+from runtime.file_problems import file_problem
 from runtime.json_body import problem
 from runtime.module_yaml import load_builder_yaml
 from runtime.openapi.models import PLAIN_NAME
@@ -109,7 +110,7 @@ def read_folder(path: Path) -> Folder:
     try:
         source = script_file.read_text(encoding="utf-8-sig")  # a BOM is no part of the script
     except (OSError, UnicodeDecodeError) as error:
-        raise FolderError(f"cannot read {script_file}: {error}") from None
+        raise FolderError(f"cannot read {script_file}: {file_problem(error)}") from None
     size = len(source.encode("utf-8"))
     if size > MAX_SCRIPT_BYTES:
         raise DeployError(f"{script_file}: {size} bytes; a script is at most 64 KiB")
@@ -122,7 +123,7 @@ def read_module_file(module_file: Path) -> ModuleFile:
     try:
         data = load_builder_yaml(module_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise FolderError(f"cannot read {module_file}: {error}") from None
+        raise FolderError(f"cannot read {module_file}: {file_problem(error)}") from None
     if not isinstance(data, dict):
         raise FolderError(f"{module_file} must hold a mapping (name, settings, ...)")
     # `bindings: {101: operator}` has an int key (written 101: its text); member ids are strings.
@@ -386,7 +387,10 @@ def key_from(given: str | None) -> str:
 def service_url(given: str) -> str:
     """--url as the service's base address: an http(s) URL naming a host (else aiohttp's
     complaint about a request URL, or a connection error, read as a refusal, exit 1)."""
-    parts = urlsplit(given.strip())
+    try:
+        parts = urlsplit(given.strip())
+    except ValueError as error:  # "Invalid IPv6 URL": a bracket left open
+        raise FolderError(f"--url {given!r}: {error}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FolderError(f"--url {given!r} is not the service's address: give an http or "
                           "https URL such as http://127.0.0.1:8080")

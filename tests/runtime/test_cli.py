@@ -462,3 +462,38 @@ def test_a_request_url_without_a_host_is_read_below_the_webhook_url(tmp_path: Pa
         assert code == 0, stderr
         assert data is not None
         assert json.loads(data["result"]["response"]["body"]) == seen  # type: ignore[index]
+
+
+def test_a_file_that_cannot_be_read_is_one_line_on_every_command(tmp_path: Path) -> None:
+    """A file that is not UTF-8 text given to --settings, --request or serve --config was a
+    traceback (exit 1), as was a configuration with a date YAML cannot make (2025-13-45) and a
+    --url with a bracket left open; a YAML syntax error was five lines with a caret drawing."""
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xd0\xff")
+    bad_date = tmp_path / "date.yaml"
+    bad_date.write_text("data_dir: /tmp/x\nwhen: 2025-13-45\n")
+    folder = tmp_path / "module"
+    folder.mkdir()
+    (folder / "script.py").write_text((SEED / "script.py").read_text())
+    (folder / "module.yaml").write_text("name: [x\n")
+    script = str(SEED / "script.py")
+    asked = [
+        (("run", script, "--settings", str(binary)),
+         f"cannot read {binary}: not UTF-8 text (byte 0xd0 at offset 8)"),
+        (("run", script, "--request", str(binary)),
+         f"cannot read {binary}: not UTF-8 text (byte 0xd0 at offset 8)"),
+        (("serve", "--config", str(binary)),
+         f"cannot read {binary}: not UTF-8 text (byte 0xd0 at offset 8)"),
+        (("serve", "--config", str(bad_date)),
+         f"cannot read {bad_date}: a value is not what YAML reads it as: month must be in 1..12"),
+        (("check", str(folder)),
+         f"cannot read {folder / 'module.yaml'}: line 2, column 1: expected ',' or ']', but got "
+         "'<stream end>' (parsing a flow sequence, from line 1, column 7)"),
+        (("run", script, "--config", str(tmp_path / "missing.yaml")),
+         f"cannot read {tmp_path / 'missing.yaml'}: no such file or directory"),
+        (("deploy", str(SEED), "--url", "http://[::1", "--key", "vrk_x"),
+         "--url 'http://[::1': Invalid IPv6 URL"),
+    ]
+    for args, message in asked:
+        code, _, stderr = cli(*args)
+        assert (code, stderr) == (2, f"voip-runtime: {message}\n"), (args, code, stderr)
