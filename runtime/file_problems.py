@@ -37,7 +37,8 @@ def yaml_problem(error: yaml.MarkedYAMLError) -> str:
     what = error.problem or error.context or "not valid YAML"
     inside = ""
     if (error.context and error.problem and error.context_mark is not None
-            and (error.context_mark.line, error.context_mark.column) != (mark.line, mark.column)):
+            and (mark is None or (error.context_mark.line, error.context_mark.column)
+                 != (mark.line, mark.column))):
         context = error.context.removeprefix("while ")
         inside = (f" ({context}, from line {error.context_mark.line + 1}, "
                   f"column {error.context_mark.column + 1})")

@@ -114,6 +114,12 @@ def record_id_pattern(prefix: str) -> str:
     return f"^{prefix}_[0-9a-hjkmnp-tv-z]{{26}}$"
 
 
+def optional_id_pattern(prefix: str) -> str:
+    """The same for a query parameter where empty is as absent
+    (runtime/query_params.query_record_id)."""
+    return f"^$|{record_id_pattern(prefix)}"
+
+
 def is_record_id(prefix: str, text: str) -> bool:
     """Whether `text` is spelled as a record id of this kind, known or not: a query parameter
     naming a record tells a malformed value from an unknown one."""
