@@ -139,6 +139,14 @@ def read_module_file(module_file: Path) -> ModuleFile:
 # --- the API ------------------------------------------------------------------------------------
 
 
+# How long one request to the service may take, its answer included.
+REQUEST_SECONDS = 60
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 class Api:
     def __init__(self, session: aiohttp.ClientSession, url: str, key: str) -> None:
         self.session, self.url = session, url.rstrip("/")
@@ -146,15 +154,27 @@ class Api:
 
     async def call(self, method: str, path: str, body: Any = None,
                    expect: tuple[int, ...] = (200,)) -> tuple[int, Any]:
+        where = f"{method} {self.url}{path}"
         try:
             async with self.session.request(method, self.url + path, json=body,
                                             headers=self.headers) as response:
-                text = await response.text()
-                data = json.loads(text) if text else None
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            raise DeployError(f"{method} {self.url}{path}: {error}") from None
+                text = await response.text(errors="replace")
+        except TimeoutError:  # its message is empty: "POST .../check: " and nothing else
+            raise DeployError(f"{where}: no answer within {REQUEST_SECONDS} s") from None
+        except (aiohttp.ClientError, ValueError) as error:
+            raise DeployError(f"{where}: {one_line(str(error))}") from None
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            # Another server at that address (a proxy's error page, a web server): json's
+            # "Expecting value: line 1 column 1" said nothing of that.
+            kind = response.headers.get("Content-Type", "no Content-Type")
+            raise DeployError(f"{where}: {response.status} answered with {kind}, not the "
+                              f"service's JSON (is --url {self.url} the service's own "
+                              "address, such as http://127.0.0.1:8080?)") from None
         if response.status not in expect:
-            message = data.get("message") if isinstance(data, dict) else text[:200]
+            message = (one_line(str(data.get("message"))) if isinstance(data, dict)
+                       else one_line(text)[:200])
             if response.status == 404 and not (isinstance(data, dict)
                                                and data.get("error") == "not_found"
                                                and data.get("message") != "no such resource"):
@@ -352,7 +372,7 @@ async def apply(api: Api, plan: Plan, folder: Folder) -> dict[str, Any]:
 
 async def deploy(folder: Folder, *, url: str, key: str, dry_run: bool, activate: bool,
                  update_secrets: bool, say: Callable[[str], None]) -> Plan:
-    timeout = aiohttp.ClientTimeout(total=60)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_SECONDS)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         api = Api(session, url, key)
         await check_script(api, folder)
@@ -406,5 +426,12 @@ def run(folder_path: Path, *, url: str, key: str | None, dry_run: bool = False,
         say: Callable[[str], None] = print) -> Plan:
     base = service_url(url)
     folder = read_folder(folder_path)
-    return asyncio.run(deploy(folder, url=base, key=key_from(key), dry_run=dry_run,
-                              activate=activate, update_secrets=update_secrets, say=say))
+    try:
+        return asyncio.run(deploy(folder, url=base, key=key_from(key), dry_run=dry_run,
+                                  activate=activate, update_secrets=update_secrets, say=say))
+    except (LookupError, TypeError, AttributeError) as error:
+        # JSON of another shape than the service's (another program at that address): one
+        # line, exit 1, as any other refusal, not a traceback.
+        raise DeployError(f"{base} answered JSON that is not the service's "
+                          f"({type(error).__name__}: {one_line(str(error))[:120]}): is --url "
+                          "the service's own address, such as http://127.0.0.1:8080?") from None
