@@ -1,6 +1,6 @@
 """The PostgreSQL server's instructions per part of a webhook unit, counted by callgrind.
 
-    .venv/bin/python bench/pg_unit_instructions.py [--runs 200,600] [--defer]
+    .venv/bin/python bench/pg_unit_instructions.py [--runs 200,600]
 
 What bench/pg_unit_parts.py reads as CPU time (ticks of 10 ms, moved by every other process
 on the machine), counted instead: a private server (initdb in a temporary directory; the
@@ -12,10 +12,8 @@ backend (`postgres --single`) under callgrind: instructions per run = (count at 
 M) / (N - M), which cancels the backend's start, the session's set-up and its end.
 
 - the scene (a statement of its own, here an EXECUTE of it prepared, as the driver's
-  statement cache has it; with `--defer`, the deferred unit's first round trip, read with its
-  fingerprints);
+  statement cache has it);
 - BEGIN, the call's locks, ROLLBACK;
-- with `--defer`: BEGIN, the scene checked again (as the unit's message has it), ROLLBACK;
 - BEGIN, the unit's writes as sent, ROLLBACK;
 - BEGIN; ROLLBACK alone (what the wrappers cost).
 
@@ -36,19 +34,46 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.pg_unit_parts import Recorded, one_unit
-from runtime.store.pg_replay import SAME_FUNCTION, prepare_checks, prepare_locks, with_literals
-from runtime.store.postgres import HOT_READS, LIGHTER_CHECKS
-from runtime.store.writes import pg_prepare_writes
+from runtime.store.postgres_port import prepare_locks
+from runtime.store.writes import pg_literal, pg_prepare_writes
 
 BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 COLLECTED = re.compile(r"Collected : (\d+)")
+MARK = re.compile(r"\$(\d+)")
+
+
+def read_literal(value: Any) -> str:
+    """A read's parameter written in, typed as the parameter would have been inferred (the
+    single-user backend takes no parameters)."""
+    kind = type(value)
+    if kind is str:
+        return pg_literal(value)  # E'...': an untyped literal, the context types it
+    if value is None:
+        return "NULL"
+    if kind is int:
+        return str(value)  # an integer constant: int4 (or int8), as a parameter is typed
+    if kind is bool:
+        return "TRUE" if value else "FALSE"
+    if kind is float:
+        return pg_literal(value) + "::float8"
+    if kind is datetime:
+        return pg_literal(value) + "::timestamptz"
+    return pg_literal(value)  # raises NotLiteral
+
+
+def with_literals(sql: str, args: Sequence[Any]) -> str:
+    """The statement with its `$n` parameters written in."""
+    return MARK.sub(lambda m: read_literal(args[int(m[1]) - 1]), sql)
 
 
 class Server:
@@ -109,11 +134,10 @@ class Server:
         return int(found[1])
 
 
-async def recorded(url: str, settings: list[str], defer: bool
-                   ) -> tuple[Recorded, str, list[str]]:
+async def recorded(url: str, settings: list[str]) -> tuple[Recorded, str, list[str]]:
     """(the unit, its read as an EXECUTE, the session's set-up, with `settings` as SET
     statements)."""
-    unit = await one_unit(url, 500, defer=defer)
+    unit = await one_unit(url, 500)
     conn = await asyncpg.connect(url, server_settings={"search_path": unit.schema})
     try:
         # What the unit stored goes: its statements find again what they found then.
@@ -124,12 +148,11 @@ async def recorded(url: str, settings: list[str], defer: bool
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
-    # The read with its values written in, as pg_replay writes a check's.
+    # The read's values written in: the backend reads statements, with no parameters.
     values = with_literals(", ".join(f"${i + 1}" for i in range(len(unit.read_args))),
                            unit.read_args)
-    setup = [f'SET search_path = "{unit.schema}"', *(f"SET {s}" for s in settings), SAME_FUNCTION,
-             prepare_checks(HOT_READS, LIGHTER_CHECKS), prepare_locks(), pg_prepare_writes(),
-             f"PREPARE voip_bench_read AS {unit.read_sql}"]
+    setup = [f'SET search_path = "{unit.schema}"', *(f"SET {s}" for s in settings),
+             prepare_locks(), pg_prepare_writes(), f"PREPARE voip_bench_read AS {unit.read_sql}"]
     return unit, f"EXECUTE voip_bench_read({values})", setup
 
 
@@ -140,8 +163,6 @@ def main() -> None:
                         help="a setting for the session (e.g. plan_cache_mode=force_generic_plan)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the directory and callgrind's outputs (to annotate)")
-    parser.add_argument("--defer", action="store_true",
-                        help="the deferred unit (PostgresStore.open(defer=True), pg_replay.py)")
     args = parser.parse_args()
     few, many = (int(n) for n in args.runs.split(","))
     if not BIN_DIRS or shutil.which("valgrind") is None:
@@ -155,18 +176,18 @@ def main() -> None:
     try:
         server.start()
         try:
-            unit, read, setup = asyncio.run(recorded(server.url, args.set, args.defer))
+            unit, read, setup = asyncio.run(recorded(server.url, args.set))
         finally:
             server.stop()
         parts: dict[str, list[str]] = {
-            unit.read_name: [read],
+            "scene read": [read],
             **{f"BEGIN; {name}; ROLLBACK": ["BEGIN", sql, "ROLLBACK"]
                for name, sql in unit.parts.items()},
             "BEGIN; ROLLBACK": ["BEGIN", "ROLLBACK"],
         }
         print(f"server instructions per run (callgrind, single-user backend, "
               f"({many} runs - {few} runs) / {many - few}):")
-        total = 0
+        total = 0.0
         for name, statements in parts.items():
             counts = [server.count(setup + statements * runs) for runs in (few, many)]
             each = (counts[1] - counts[0]) / (many - few)

@@ -1,7 +1,7 @@
 """Where a PostgreSQL webhook unit's server CPU goes, statement by statement.
 
     .venv/bin/python bench/pg_unit_parts.py postgresql://postgres@127.0.0.1/postgres \
-        [--repeat 1500] [--rounds 3] [--defer]
+        [--repeat 1500] [--rounds 3]
 
 Runs the baseline's webhook units (bench/baseline_server.py `handle`: a new call each) on a
 PostgresStore in a fresh schema (dropped after), records one unit's round trips as sent
@@ -9,10 +9,8 @@ PostgresStore in a fresh schema (dropped after), records one unit's round trips 
 found then: no call yet), and runs each part again and again on one connection of its own,
 reading the server process's CPU (/proc/<pid>/stat) before and after:
 
-- the scene (with `--defer`, the deferred unit's first round trip, read with its
-  fingerprints);
-- BEGIN, the call's locks, ROLLBACK;
-- with `--defer`: BEGIN, the scene checked again (EXECUTE of the prepared check), ROLLBACK;
+- the scene;
+- BEGIN, the call's locks (an EXECUTE of the connection's prepared locks), ROLLBACK;
 - BEGIN, the unit's writes as sent (EXECUTEs of prepared statements), ROLLBACK (they can run
   again);
 - BEGIN; ROLLBACK alone (what the wrappers cost).
@@ -45,28 +43,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.baseline_server import handle
 from runtime.store.models import NewModule
-from runtime.store.pg_replay import FINGERPRINT
-from runtime.store.postgres import PostgresStore
-
-CHECK = re.compile(r"EXECUTE voip_unit_check_\d+\(")
+from runtime.store.postgres import PostgresStore, _init_preparing_connection
 
 
 def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def split_message(message: str) -> tuple[str, str, str]:
-    """(the locks, the check, the writes) of a deferred unit's BEGIN ... COMMIT message."""
-    body = message.removeprefix("BEGIN; ").removesuffix("; COMMIT")
-    locks, rest = body.split("; ", 1)
-    found = CHECK.search(rest)
-    if not locks.startswith(("EXECUTE voip_unit_locks_", "SELECT pg_advisory_xact_lock")) \
-            or found is None:
-        raise SystemExit(f"not the message this bench knows: {message[:200]!r}")
-    end = rest.index("]::text[]); ", found.start()) + len("]::text[])")
-    return locks, rest[:end], rest[end + 2:]
 
 
 @dataclass
@@ -76,23 +59,19 @@ class Recorded:
     schema: str
     read_sql: str  # the scene, as the driver prepared it
     read_args: list[Any]
-    # The unit's other statements by part (locks, check, writes), each to run between BEGIN
-    # and ROLLBACK so it can run again.
+    # The unit's other statements by part (locks, writes), each to run between BEGIN and
+    # ROLLBACK so it can run again.
     parts: dict[str, str]
     message: str  # the unit's last message, the writes with COMMIT
     call_id: str
     execution_id: str
 
-    @property
-    def read_name(self) -> str:
-        return "scene read, fingerprinted" if "check" in self.parts else "scene read"
 
-
-async def one_unit(url: str, units: int, *, defer: bool = False) -> Recorded:
-    """One webhook unit's statements (the store's default, or `defer`red: pg_replay.py) and the
-    ids of what it stored, after `units` webhook units."""
+async def one_unit(url: str, units: int) -> Recorded:
+    """One webhook unit's statements and the ids of what it stored, after `units` webhook
+    units."""
     store = await PostgresStore.open(url, schema=f"bench_parts_{uuid.uuid4().hex[:12]}",
-                                     pool_size=1, defer=defer)
+                                     pool_size=1)
     tenant = await store.create_tenant("bench")
     module = await store.create_module(tenant.id, NewModule(name="seed", region="RU"))
     counter = itertools.count()
@@ -111,16 +90,12 @@ async def one_unit(url: str, units: int, *, defer: bool = False) -> Recorded:
     await webhook()
     await asyncio.sleep(0)  # the logger reports with call_soon
     message = sent[-1].query
-    if defer:  # the scene; BEGIN, the locks, the check, the writes and COMMIT
-        read = sent[0]
-        locks, check, writes = split_message(message)
-        parts = {"locks": locks, "check": check, "writes": writes}
-    else:  # BEGIN with the locks; the scene; the writes and COMMIT
-        if len(sent) != 3 or not sent[0].query.startswith("BEGIN;"):
-            raise SystemExit(f"not the unit this bench knows: {[q.query[:80] for q in sent]}")
-        read = sent[1]
-        parts = {"locks": sent[0].query.removeprefix("BEGIN;").strip().rstrip(";"),
-                 "writes": message.removesuffix("; COMMIT")}
+    # BEGIN with the locks; the scene; the writes and COMMIT
+    if len(sent) != 3 or not sent[0].query.startswith("BEGIN;"):
+        raise SystemExit(f"not the unit this bench knows: {[q.query[:80] for q in sent]}")
+    read = sent[1]
+    parts = {"locks": sent[0].query.removeprefix("BEGIN;").strip().rstrip(";"),
+             "writes": message.removesuffix("; COMMIT")}
     # The writes' first call id and execution id (one EXECUTE of the batch's shape, or one a
     # row: writes.py `pg_unit_script`).
     call_id = re.search(r"E'(call_[0-9a-z]+)'", message)
@@ -132,25 +107,23 @@ async def one_unit(url: str, units: int, *, defer: bool = False) -> Recorded:
                     execution_id[1])
 
 
-async def measure(url: str, repeat: int, rounds: int, defer: bool) -> None:
-    unit = await one_unit(url, 500, defer=defer)
+async def measure(url: str, repeat: int, rounds: int) -> None:
+    unit = await one_unit(url, 500)
     conn = await asyncpg.connect(url, server_settings={"search_path": unit.schema})
     try:
         # What the unit stored goes: its statements find again what they found then.
         await conn.execute("DELETE FROM executions WHERE id = $1", unit.execution_id)
         await conn.execute("DELETE FROM calls WHERE id = $1", unit.call_id)
-        from runtime.store.postgres import _init_deferring_connection
-
-        await _init_deferring_connection(conn)  # the prepared locks, checks and writes
+        await _init_preparing_connection(conn)  # the prepared locks and writes
         rows = await conn.fetch(unit.read_sql, *unit.read_args)
-        assert rows and (not defer or FINGERPRINT in rows[0])
+        assert rows
         pid = await conn.fetchval("SELECT pg_backend_pid()")
 
         def wrapped(sql: str) -> Callable[[], Awaitable[Any]]:
             return lambda: conn.execute(f"BEGIN; {sql}; ROLLBACK")
 
         parts: dict[str, Callable[[], Awaitable[Any]]] = {
-            unit.read_name: lambda: conn.fetch(unit.read_sql, *unit.read_args),
+            "scene read": lambda: conn.fetch(unit.read_sql, *unit.read_args),
             **{f"BEGIN; {name}; ROLLBACK": wrapped(sql) for name, sql in unit.parts.items()},
             "BEGIN; ROLLBACK": lambda: conn.execute("BEGIN; ROLLBACK"),
         }
@@ -179,10 +152,8 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--repeat", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--defer", action="store_true",
-                        help="the deferred unit (PostgresStore.open(defer=True), pg_replay.py)")
     args = parser.parse_args()
-    asyncio.run(measure(args.url, args.repeat, args.rounds, args.defer))
+    asyncio.run(measure(args.url, args.repeat, args.rounds))
 
 
 if __name__ == "__main__":

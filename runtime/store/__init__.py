@@ -11,20 +11,18 @@ implementation serves both databases:
     tables.py        each table's columns, listed once; row encoders and decoders built from them
     queries.py       every read, once (`Reads`), and the webhook's one-statement `call_scene`
     tx.py            every Tx operation, once (`SqlTx`), over a port and a locking hook
-    writes.py        a unit's acting writes, queued and sent together (PostgreSQL: one
-                     statement, sent with COMMIT; SQLite: one per group of tables, through
-                     narrow TEMP views)
-    pg_replay.py     PostgreSQL, a store opened with defer=True: a unit's reads and locks
-                     taken again, checked, with its COMMIT
-    pure.py          `pure(sql)`: a read declared, where written, free to run before a unit's
-                     transaction (PostgreSQL's deferred first attempt); all else runs in it
+    writes.py        a unit's acting writes, queued and sent together (PostgreSQL: EXECUTEs
+                     of statements each connection prepared, sent with COMMIT; SQLite: one per
+                     group of tables, through narrow TEMP views)
     dialect.py       what differs: parameter marks, times, JSON, booleans, keys, a few words
     port.py          run / many / one / all / value over SQLite (synchronous); postgres_port.py
-                     the same over asyncpg
+                     the same over asyncpg, beginning a unit's transaction with its first locks
+                     and ending it with its last writes; pg_reads_target.py the pool as reads
+                     use it
     locks.py         the locking hook: nothing on SQLite, advisory locks on PostgreSQL
     sqlite.py        SqliteStore: the group-commit writer (sqlite_writer.py), reader threads
     postgres.py      PostgresStore: a pool, a transaction per unit (its locks first, with
-                     BEGIN; deferred to its COMMIT on a first attempt if opened so), retries
+                     BEGIN; its reads under them; its writes with COMMIT), retries
     reads.py         the Store's reads, forwarding to `Reads`
     storage_url.py   the storage URL read without a driver: its backend, our `?schema=` and
                      `?pool_size=` (the configuration checks it at start); open.py opens it

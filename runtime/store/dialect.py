@@ -68,8 +68,7 @@ class Dialect:
         """The statement as this database takes it (computed once per statement text)."""
         done = self._rendered.get(sql)
         if done is None:
-            # str(): a plain str (asyncpg refuses a subclass, such as pure.PureRead).
-            done = sql.format(**self.words) if "{" in sql else str(sql)
+            done = sql.format(**self.words) if "{" in sql else sql
             if self.mark_prefix != "$":
                 done = _MARK.sub(lambda m: f"{self.mark_prefix}{m[1]}", done)
             self._rendered[sql] = done

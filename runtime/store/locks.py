@@ -3,10 +3,6 @@ serialises every unit); `AdvisoryLocks` is PostgreSQL's, where units run at once
 connections and several nodes.
 
 `tx.py` calls the hook at the points where a concurrent unit could have made its read stale.
-(On a store opened with `defer=True`, a unit's first attempt defers its locks: they are noted
-here and taken, in the same order, with its COMMIT, its reads checked again under them:
-pg_replay.py. What follows describes a unit holding them as it goes, as every unit does by
-default, and which a deferred unit is equivalent to when its checks pass.)
 On PostgreSQL all locks are transaction-level advisory locks (`pg_advisory_xact_lock`,
 released at COMMIT or ROLLBACK); once a lock is held, every later statement of the transaction
 reads a fresh snapshot (READ COMMITTED), so it sees everything the previous holder committed.
@@ -65,7 +61,6 @@ from typing import TYPE_CHECKING
 
 from runtime.store.errors import StoreError
 from runtime.store.models import Call, CallLookup, Contact
-from runtime.store.pure import pure
 
 if TYPE_CHECKING:
     from runtime.store.postgres_port import PgPort
@@ -95,12 +90,6 @@ NOTIFY_SCENE_COLUMN = """(SELECT count(pg_advisory_xact_lock($12, hashtext(u))) 
                            UNION SELECT user_id FROM call_notified
                            WHERE call_id = chosen.id AND user_id IS NOT NULL) us
             ORDER BY u COLLATE "C") ordered)"""
-# The same column where no call is chosen, for the check of a scene that found none
-# (postgres.py `LIGHTER_CHECKS`): whom it may notify is then the operator's user alone (one
-# binding at most per member), the same locks and the same count. The union, its sort and its
-# scan of whom the call notified were set up by the server for every such check, for nothing.
-NOTIFY_NO_CALL_COLUMN = """(SELECT count(pg_advisory_xact_lock($12, hashtext(user_id)))
-            FROM bindings WHERE module_id = $1 AND member_id = $11)"""
 
 
 class RetryUnit(StoreError):
@@ -252,8 +241,8 @@ class AdvisoryLocks(Locks):
             number = (contact.tenant_id, phone.normalized or "")
             if phone.normalized is not None and number in self._absent_numbers:
                 await self._lock(LOCK_CONTACT, SEP.join(number))
-                if await self._port.value(pure("SELECT 1 FROM contact_phones WHERE tenant_id = $1 "
-                                          "AND normalized = $2 LIMIT 1"), number):
+                if await self._port.value("SELECT 1 FROM contact_phones WHERE tenant_id = $1 "
+                                          "AND normalized = $2 LIMIT 1", number):
                     raise RetryUnit(f"a contact with {phone.normalized} appeared meanwhile")
 
     async def contact_numbers(self, tenant_id: str, numbers: Iterable[str]) -> None:
@@ -268,9 +257,7 @@ class AdvisoryLocks(Locks):
         await self._lock(LOCK_CAP, SEP.join((kind, owner_id)))
 
     async def retention(self) -> bool:
-        # Without waiting: the node that does not get it skips this batch (one prunes). Not
-        # declared pure (pure.py refuses it), so a deferring unit (postgres_port.py) begins
-        # its transaction for it: a transaction-level lock taken outside one would end at once.
+        # Without waiting: the node that does not get it skips this batch (one prunes).
         taken = await self._port.value("SELECT pg_try_advisory_xact_lock($1, 0)",
                                        [LOCK_RETENTION])
         return bool(taken)

@@ -26,17 +26,16 @@ lock wait holds up one unit, and a deadlock one unit.
   server set to `off` is set back to `on` for our sessions, since a webhook is answered only
   after its effects are durable).
 - A unit takes its locks before it reads what they guard (locks.py), BEGIN travelling with
-  the first ones, and holds them to COMMIT, which travels with its last writes. (The deferred
-  first attempt, `open(defer=True)`, pg_replay.py, reads first and takes the locks with its
-  COMMIT, checking its reads again under them: one round trip fewer, but the server re-reads
-  the call's scene and fingerprints each row, and bench/pg_unit_instructions.py counted that
-  at about a fifth more of the server's work per webhook than the round trip it saves, with
-  more CPU on the service's side too. Its locks are held only while its last message runs.)
-- A unit that meets a deadlock, a serialization failure (a deferred unit's reads that changed
-  before its COMMIT among them), one of the schema's backstop unique indexes, or `RetryUnit`
-  (a stale read, locks.py) is rolled back and run again, up to MAX_ATTEMPTS times, holding
-  its locks from its first statement: units only await `tx` methods (base.py), so running
-  one again is safe.
+  the first ones (an EXECUTE of a statement each connection prepared: postgres_port.py
+  `prepare_locks`), and holds them to COMMIT, which travels with its last writes (EXECUTEs
+  of the connection's prepared writes: writes.py). Nothing is read outside the unit's
+  transaction, and nothing it read is read again at COMMIT. (Reading first and taking the
+  locks with COMMIT, the reads checked again under them, saves a round trip but was counted
+  at about a fifth more of the server's work per webhook: BENCHMARKS.md.)
+- A unit that meets a deadlock, a serialization failure, one of the schema's backstop unique
+  indexes, or `RetryUnit` (a stale read, locks.py) is rolled back and run again, up to
+  MAX_ATTEMPTS times: units only await `tx` methods (base.py), so running one again is
+  safe.
 - `dry_run(unit)` runs the unit in a transaction and rolls it back.
 - The caller being cancelled does not cancel a started unit: it runs to its end, as with
   SQLite, so a connection is never abandoned mid-statement. `close()` waits for those.
@@ -65,21 +64,14 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from runtime.store.base import Tx
-from runtime.store.dialect import POSTGRES
 from runtime.store.errors import DatabaseRefused, NestedWrite, StoreClosed, StoreError
-from runtime.store.locks import (
-    NOTIFY_NO_CALL_COLUMN,
-    NOTIFY_SCENE_COLUMN,
-    AdvisoryLocks,
-    RetryUnit,
-)
+from runtime.store.locks import AdvisoryLocks, RetryUnit
 from runtime.store.migrate import Migration
 from runtime.store.models import Notification, StoreStats, utc_now
 from runtime.store.pg_reads_target import PoolReads
-from runtime.store.pg_replay import SAME_FUNCTION, prepare_checks, prepare_locks
 from runtime.store.postgres_migrate import apply_migrations, quote_ident
-from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error
-from runtime.store.queries import Reads, no_call_scene_sql, scene_sql
+from runtime.store.postgres_port import DRIVER_ERRORS, PgPort, map_error, prepare_locks
+from runtime.store.queries import Reads
 from runtime.store.reads import Query, QueryReads
 from runtime.store.storage_url import POSTGRES_SCHEMES, pg_parameters
 from runtime.store.tx import SqlTx, run_unit
@@ -212,18 +204,6 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                        "WHERE current_setting('synchronous_commit') = 'off'")
 
 
-# The reads whose checks every connection prepares: the call's scene, with and without the
-# locking of whom it may notify (locks.py), as PgPort sends them.
-HOT_READS = [POSTGRES.render(scene_sql(POSTGRES, column))
-             for column in (None, NOTIFY_SCENE_COLUMN)]
-# Each scene that found no call is checked without what hangs on a call (queries.py), its
-# locking of whom it may notify without the call's side (locks.py).
-LIGHTER_CHECKS = {POSTGRES.render(scene_sql(POSTGRES, column)):
-                  ("call", POSTGRES.render(no_call_scene_sql(POSTGRES, light)))
-                  for column, light in ((None, None),
-                                        (NOTIFY_SCENE_COLUMN, NOTIFY_NO_CALL_COLUMN))}
-
-
 # The store's own types (migrations_pg/0011): domains over text. The driver learns a type it
 # does not know by asking the server (two queries) the first time a statement's parameter has
 # it (a row's columns come as the domain's text); learnt as a connection opens, by a statement
@@ -234,34 +214,10 @@ _LEARN_TYPES = "SELECT " + ", ".join(f"${n}::{name}" for n, name in enumerate(ST
 
 async def _init_preparing_connection(conn: asyncpg.Connection) -> None:
     await _init_connection(conn)
-    # The writes that go with COMMIT, as EXECUTEs (writes.py).
     # The locks that go with BEGIN and the writes that go with COMMIT, as EXECUTEs
-    # (pg_replay.py `prepare_locks`, writes.py).
+    # (postgres_port.py `prepare_locks`, writes.py).
     await conn.execute(f"{prepare_locks()}; {pg_prepare_writes()}")
     await conn.fetchrow(_LEARN_TYPES, *[None] * len(STORE_TYPES))
-
-
-async def _init_deferring_connection(conn: asyncpg.Connection) -> None:
-    await _init_connection(conn)
-    # What checks a deferred unit's reads at its COMMIT (pg_replay.py), the scene's prepared,
-    # and takes its locks; the writes that go with COMMIT, as EXECUTEs (writes.py).
-    await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS, LIGHTER_CHECKS)}; "
-                       f"{prepare_locks()}; {pg_prepare_writes()}")
-    await conn.fetchrow(_LEARN_TYPES, *[None] * len(STORE_TYPES))
-
-
-async def _can_defer(conn: asyncpg.Connection) -> bool:
-    """Whether units may defer their locks: that needs the temporary function checking their
-    reads (and the prepared checks), and a database where our role may not create temporary
-    objects (TEMP privilege revoked) has none: its units hold their locks from their first
-    statement. Tried on `conn` as each pool connection will do it."""
-    try:
-        await conn.execute(f"{SAME_FUNCTION}; {prepare_checks(HOT_READS, LIGHTER_CHECKS)}")
-    except asyncpg.PostgresError as error:
-        log.warning("units hold their locks from their first statement, one more round trip "
-                    "each: no temporary function for deferring them (%s)", error)
-        return False
-    return True
 
 
 async def _can_prepare_writes(conn: asyncpg.Connection) -> bool:
@@ -287,8 +243,7 @@ async def _keep_session(conn: object) -> None:
 
 class PostgresStore(QueryReads):
     def __init__(self, target: PgTarget, schema: str, pool: asyncpg.Pool, *,
-                 clock: Callable[[], datetime], defer: bool = True,
-                 prepared: bool = True) -> None:
+                 clock: Callable[[], datetime], prepared: bool = True) -> None:
         self.target = target
         self.schema = schema  # the schema the tables live in (current_schema() if not given)
         self._pool = pool
@@ -299,20 +254,17 @@ class PostgresStore(QueryReads):
         self._closed = False
         self._running: set[asyncio.Task[Any]] = set()
         self._counters = _Counters()
-        self._defer = defer  # units' first attempts defer their locks (pg_replay.py)
         self._prepared = prepared  # connections prepared the writes (writes.py)
 
     @classmethod
     async def open(cls, url: str, *, schema: str | None = None, pool_size: int | None = None,
                    clock: Callable[[], datetime] = utc_now,
-                   migrations: list[Migration] | None = None,
-                   defer: bool = False) -> PostgresStore:
+                   migrations: list[Migration] | None = None) -> PostgresStore:
         """Connect, migrate (safe when several nodes start at once), open the pool.
 
         schema: overrides the URL's `?schema=`. pool_size: connections kept for units and
         reads (else the URL's `?pool_size=`, else DEFAULT_POOL_SIZE). clock: the time
-        management writes are stamped with (tests pass a fake one). defer: units' first
-        attempts defer their locks to their COMMIT (pg_replay.py; see the module doc).
+        management writes are stamped with (tests pass a fake one).
         """
         target = PgTarget.parse(url, schema)
         pool_size = pool_size or target.pool_size or DEFAULT_POOL_SIZE
@@ -327,14 +279,12 @@ class PostgresStore(QueryReads):
             resolved = target.schema or await conn.fetchval("SELECT current_schema()") or "public"
             await apply_migrations(conn, resolved, migrations)
             prepared = await _can_prepare_writes(conn)
-            defer = defer and prepared and await _can_defer(conn)
         except DRIVER_ERRORS as error:
             raise DatabaseRefused(f"cannot prepare the PostgreSQL database at {target.where}: "
                                   f"{map_error(error)}") from error
         finally:
             await conn.close()
-        init = (_init_deferring_connection if defer
-                else _init_preparing_connection if prepared else _init_connection)
+        init = _init_preparing_connection if prepared else _init_connection
         pool = await asyncpg.create_pool(
             target.dsn, min_size=1, max_size=pool_size, init=init,
             reset=_keep_session, server_settings=target.settings(),
@@ -342,7 +292,7 @@ class PostgresStore(QueryReads):
             command_timeout=target.command_timeout or DEFAULT_COMMAND_TIMEOUT_SECONDS,
         )
         assert pool is not None
-        return cls(target, resolved, pool, clock=clock, defer=defer, prepared=prepared)
+        return cls(target, resolved, pool, clock=clock, prepared=prepared)
 
     # --- units of work --------------------------------------------------------------------
 
@@ -372,10 +322,7 @@ class PostgresStore(QueryReads):
         _IN_UNIT.set(True)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                # The first attempt defers its locks to its COMMIT (pg_replay.py); one that
-                # lost a race runs again holding them from its first statement.
-                value = await self._once(unit, dry,
-                                         defer=self._defer and attempt == 1 and not dry)
+                value = await self._once(unit, dry)
             except Exception as error:
                 if attempt < MAX_ATTEMPTS and _retryable(error):
                     self._counters.retries += 1
@@ -390,7 +337,7 @@ class PostgresStore(QueryReads):
             return value
         raise AssertionError("unreachable")
 
-    async def _once(self, unit: Callable[[Tx], Awaitable[T]], dry: bool, *, defer: bool) -> T:
+    async def _once(self, unit: Callable[[Tx], Awaitable[T]], dry: bool) -> T:
         try:
             # The wait for a connection is bounded by a timer on this task, not by
             # acquire(timeout=...), which runs every acquire in a task of its own
@@ -401,7 +348,7 @@ class PostgresStore(QueryReads):
             try:
                 # BEGIN goes with the unit's first statement (PgPort), COMMIT with the
                 # writes it queued last (PgPort.commit).
-                port = PgPort(conn, unit=True, defer=defer, prepared=self._prepared)
+                port = PgPort(conn, unit=True, prepared=self._prepared)
                 tx = SqlTx(port, AdvisoryLocks(port), self._clock)
                 try:
                     if dry:

@@ -21,9 +21,7 @@ from asyncpg.pool import PoolConnectionProxy
 from runtime.store.dialect import POSTGRES
 from runtime.store.errors import Conflict, NotFound, StoreError
 from runtime.store.pg_reads_target import PoolReads
-from runtime.store.pg_replay import PREPARED_LOCKS, Replay, fingerprinted, locks_name
 from runtime.store.port import Args
-from runtime.store.pure import is_pure
 from runtime.store.writes import Batch, NotLiteral, pg_literal, pg_unit_script, pg_unit_writes
 
 Connection = asyncpg.Connection | PoolConnectionProxy
@@ -85,10 +83,31 @@ def _hex_lock(space: int, key: str) -> str | None:
             f"hashtext(convert_from(decode('{data.hex()}', 'hex'), 'UTF8')))")
 
 
+# A unit's first locks are taken by an EXECUTE of a statement each connection prepares for up
+# to this many keys at once (`prepare_locks`); more keys go as a statement of their own. Sent
+# as text, the locks' SELECT was parsed, analysed and planned for every unit: about 40% of
+# what the server spent on taking them (callgrind).
+PREPARED_LOCKS = 4
+
+
+def locks_name(keys: int) -> str:
+    return f"voip_unit_locks_{keys}"
+
+
+def prepare_locks() -> str:
+    """The PREPARE statements of the locks on 1..PREPARED_LOCKS keys of one space, each
+    `pg_advisory_xact_lock(space, hashtext(key))` in the order given, for a connection to run
+    once (postgres.py `_init_preparing_connection`)."""
+    return "; ".join(
+        f"PREPARE {locks_name(n)}(int, {', '.join(['text'] * n)}) AS SELECT "
+        + ", ".join(f"pg_advisory_xact_lock($1, hashtext(${i + 2}))" for i in range(n))
+        for n in range(1, PREPARED_LOCKS + 1))
+
+
 def prepared_locks(space: int, keys: Sequence[str]) -> str | None:
     """The EXECUTE of the connection's prepared statement taking these locks in order
-    (pg_replay `prepare_locks`), the keys written in as literals; None for more keys than it
-    takes, or a key that is not valid UTF-8."""
+    (`prepare_locks`), the keys written in as literals; None for more keys than it takes, or
+    a key that is not valid UTF-8."""
     if len(keys) > PREPARED_LOCKS:
         return None
     try:
@@ -108,26 +127,15 @@ class PgPort:
     `prepared=True`: the connection has prepared the writes that go with COMMIT and the
     statements taking locks (postgres.py `_init_preparing_connection`): a unit's first locks
     go with its BEGIN as one EXECUTE, its last writes with its COMMIT as EXECUTEs.
-
-    `defer=True` (a unit's first attempt on a store opened so, postgres.py): no transaction
-    while the unit reads statements declared pure (pure.py); its locks and those reads are
-    taken and checked again with its writes and COMMIT, in one round trip (pg_replay.py). Its
-    first other statement (a SELECT not declared pure among them) ends that: BEGIN, the
-    locks and checks so far, then that statement, and the unit goes on as a transaction. A
-    deferred read's rows carry one more column, last: their fingerprints
-    (`pg_replay.FINGERPRINT`); read rows by column name.
     """
 
-    __slots__ = ("begun", "deferring", "dialect", "prepared", "replay", "target", "unit")
+    __slots__ = ("begun", "dialect", "prepared", "target", "unit")
 
-    def __init__(self, target: Target, *, unit: bool = False, defer: bool = False,
-                 prepared: bool = False) -> None:
+    def __init__(self, target: Target, *, unit: bool = False, prepared: bool = False) -> None:
         self.target = target
         self.dialect = POSTGRES
         self.unit = unit
         self.begun = False
-        self.deferring = unit and defer
-        self.replay = Replay()
         # The connection has prepared the writes that go with COMMIT (writes.py
         # `pg_prepare_writes`, postgres.py): they go as EXECUTEs of those.
         self.prepared = prepared
@@ -139,29 +147,8 @@ class PgPort:
         except DRIVER_ERRORS as error:
             raise map_error(error) from error
 
-    async def _start(self, then: str = "") -> None:
-        """Begin the unit's transaction (and run `then`, statements with their values written
-        in): after BEGIN, the locks and checks of what a deferred unit read so far."""
-        if not self.deferring:
-            await self._begin(f" {then};" if then else "")
-            return
-        self.deferring = False
-        if not self.replay.items:
-            await self._begin(f" {then};" if then else "")
-            return
-        try:
-            script = self.replay.script()
-        except NotLiteral:
-            await self._begin()
-            for sql, args in self.replay.statements(_LOCKS):
-                await self._execute(sql, args)
-            if then:
-                await self._execute(then, ())
-            return
-        await self._begin(f" {script}; {then};" if then else f" {script};")
-
     async def _execute(self, sql: str, args: Args) -> None:
-        """A statement as given (not rendered: it may hold values written in)."""
+        """A rendered statement as it is, opening no transaction (`commit`'s lone batch)."""
         try:
             await self.target.execute(sql, *_storable_args(args))
         except DRIVER_ERRORS as error:
@@ -169,9 +156,6 @@ class PgPort:
 
     async def lock(self, space: int, keys: Sequence[str]) -> None:
         """Transaction-level advisory locks on `keys` (hashtext), taken in the order given."""
-        if self.deferring:
-            self.replay.lock(space, keys)
-            return
         if self.unit and not self.begun and self.prepared:
             execute = prepared_locks(space, keys)
             if execute is not None:  # the prepared statement: nothing parsed or planned
@@ -184,37 +168,18 @@ class PgPort:
                 return
         await self.run(_LOCKS, [space, list(keys)])
 
-    async def _deferred_read(self, sql: str, args: Args) -> list[Any]:
-        storable = _storable_args(args)
-        try:
-            rows = await self.target.fetch(fingerprinted(sql), *storable)
-        except DRIVER_ERRORS as error:
-            raise map_error(error) from error
-        self.replay.read(sql, storable, rows)
-        return rows
-
     async def commit(self, batch: Batch) -> None:
         """Send the unit's last queued writes and commit, in one round trip.
 
-        - Deferred (nothing sent but reads): BEGIN, the locks and checks (pg_replay.py), the
-          batch and COMMIT, one message; with no reads, the batch alone, one statement that
-          is its own transaction (committed when it returns); with no batch, nothing.
+        - Nothing sent yet (a unit that only queued writes, such as its execution row): the
+          batch alone, one statement that is its own transaction (committed when it returns);
+          with no batch, nothing.
         - In a transaction: the batch with its values written in (`pg_unit_script`) and
           COMMIT, one message of the simple query protocol. Should the batch fail, the
           server skips the COMMIT and the transaction stays open, failed, for the caller's
           rollback. A value that has no literal form (none of the acting writes' today) costs
           the two round trips it did before: the batch with parameters, then COMMIT.
         """
-        if self.deferring and batch and self.replay.items:
-            try:
-                script = f"{self.replay.script()}; {pg_unit_script(batch, prepared=self.prepared)}"
-            except NotLiteral:
-                await self._start()  # one statement each, then as in a transaction
-            else:
-                self.deferring = False
-                await self._finish(f"BEGIN; {script}")
-                return
-        self.deferring = False  # read only (nothing to lock, check or commit), or no reads
         if not batch:
             await self.end(commit=True)
             return
@@ -240,7 +205,6 @@ class PgPort:
 
     async def end(self, *, commit: bool) -> None:
         """COMMIT (or ROLLBACK) the unit's transaction, if it began."""
-        self.deferring = False
         if self.begun:
             self.begun = False
             try:
@@ -250,7 +214,7 @@ class PgPort:
 
     async def run(self, sql: str, args: Args = ()) -> int:
         if self.unit and not self.begun:
-            await self._start()
+            await self._begin()
         try:
             status = await self.target.execute(POSTGRES.render(sql), *_storable_args(args))
         except DRIVER_ERRORS as error:
@@ -259,7 +223,7 @@ class PgPort:
 
     async def many(self, sql: str, rows: Sequence[Args]) -> None:
         if self.unit and not self.begun:
-            await self._start()
+            await self._begin()
         try:
             await self.target.executemany(POSTGRES.render(sql),
                                           [tuple(_storable_args(r)) for r in rows])
@@ -268,11 +232,8 @@ class PgPort:
 
     async def one(self, sql: str, args: Args = ()) -> Any:
         rendered = POSTGRES.render(sql)
-        if self.deferring and is_pure(sql):
-            rows = await self._deferred_read(rendered, args)
-            return rows[0] if rows else None
         if self.unit and not self.begun:
-            await self._start()
+            await self._begin()
         try:
             return await self.target.fetchrow(rendered, *_storable_args(args))
         except DRIVER_ERRORS as error:
@@ -280,10 +241,8 @@ class PgPort:
 
     async def all(self, sql: str, args: Args = ()) -> list[Any]:
         rendered = POSTGRES.render(sql)
-        if self.deferring and is_pure(sql):
-            return await self._deferred_read(rendered, args)
         if self.unit and not self.begun:
-            await self._start()
+            await self._begin()
         try:
             return await self.target.fetch(rendered, *_storable_args(args))
         except DRIVER_ERRORS as error:
@@ -291,11 +250,8 @@ class PgPort:
 
     async def value(self, sql: str, args: Args = ()) -> Any:
         rendered = POSTGRES.render(sql)
-        if self.deferring and is_pure(sql):
-            rows = await self._deferred_read(rendered, args)
-            return rows[0][0] if rows else None
         if self.unit and not self.begun:
-            await self._start()
+            await self._begin()
         try:
             return await self.target.fetchval(rendered, *_storable_args(args))
         except DRIVER_ERRORS as error:
@@ -313,13 +269,5 @@ class PgPort:
         await self.run("RELEASE SAVEPOINT unique_check")
 
     async def write_batch(self, batch: Batch) -> None:
-        if self.deferring:  # BEGIN, the locks and checks, and the batch: one message
-            try:
-                script = pg_unit_script(batch, prepared=self.prepared)
-            except NotLiteral:
-                pass
-            else:
-                await self._start(script)
-                return
         sql, args = pg_unit_writes(batch)
         await self.run(sql, args)

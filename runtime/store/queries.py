@@ -39,7 +39,6 @@ from runtime.store.models import (
     UserToken,
 )
 from runtime.store.port import Port
-from runtime.store.pure import PureRead, pure
 from runtime.store.retention import UsageReads
 
 # What a tenant key (or, for contacts, a missed call) can create, counted per owner for its cap;
@@ -68,22 +67,22 @@ R = TypeVar("R")
 # CROSS JOIN keeps the ids first on SQLite (its planner otherwise walks every row of the
 # tenant's, every call it ever had, checking each against the list); PostgreSQL plans it as
 # any join, by its estimates.
-GET_USERS = pure("""SELECT u.* FROM {each_text}($2) j CROSS JOIN users u
-    WHERE u.id = j.value AND u.tenant_id = $1""")
-LIVE_TOKEN_COUNTS = pure("""
+GET_USERS = """SELECT u.* FROM {each_text}($2) j CROSS JOIN users u
+    WHERE u.id = j.value AND u.tenant_id = $1"""
+LIVE_TOKEN_COUNTS = """
     SELECT k.user_id, count(*) AS live
     FROM {each_text}($2) j CROSS JOIN users u CROSS JOIN user_tokens k
     WHERE u.id = j.value AND u.tenant_id = $1 AND k.user_id = u.id AND k.revoked_at IS NULL
-    GROUP BY k.user_id""")
-USERS_BINDINGS = pure("""
+    GROUP BY k.user_id"""
+USERS_BINDINGS = """
     SELECT m.id AS module_id, m.name AS module_name, b.member_id, b.user_id
     FROM {each_text}($2) j CROSS JOIN bindings b CROSS JOIN modules m
     WHERE b.user_id = j.value AND m.id = b.module_id AND m.tenant_id = $1
-    ORDER BY m.name, m.id, b.member_id""")
-USERS_NOTIFIED_OF_CALLS = pure("""
+    ORDER BY m.name, m.id, b.member_id"""
+USERS_NOTIFIED_OF_CALLS = """
     SELECT DISTINCT n.call_id, n.user_id
     FROM {each_text}($2) j CROSS JOIN calls c CROSS JOIN call_notified n
-    WHERE c.id = j.value AND c.tenant_id = $1 AND n.call_id = c.id AND n.user_id IS NOT NULL""")
+    WHERE c.id = j.value AND c.tenant_id = $1 AND n.call_id = c.id AND n.user_id IS NOT NULL"""
 
 Condition = tuple[str, object]  # a SQL fragment with `{0}` where its value goes, and the value
 
@@ -131,20 +130,19 @@ def where_clause(d: Dialect, tenant_id: str, conditions: list[Condition]
     return " AND ".join(parts), params
 
 
-# Statements used by more than one operation. Every read below is declared pure (pure.py):
-# a unit's first attempt on PostgreSQL may run it before its transaction begins.
+# Statements used by more than one operation.
 CONTACTS_SELECT = "SELECT c.*, {phones} AS phones FROM contacts c"
 NUMBERS = """module_id = $1 AND direction = $2 AND src_phone = $3 AND src_phone_ext {same} $4
     AND dst_phone = $5 AND dst_phone_ext {same} $6"""
-FIND_CALL_BY_PROVIDER_ID = pure("""SELECT * FROM calls WHERE module_id = $1
-    AND provider_call_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1""")
-FIND_OPEN_CALL = pure(f"""SELECT * FROM calls WHERE {NUMBERS} AND state <> 'ended'
-    ORDER BY created_at DESC, id DESC LIMIT 1""")
-FIND_ENDED_CALL = pure(f"""SELECT * FROM calls WHERE {NUMBERS} AND state = 'ended'
-    AND ended_at >= $7 ORDER BY ended_at DESC, id DESC LIMIT 1""")
+FIND_CALL_BY_PROVIDER_ID = """SELECT * FROM calls WHERE module_id = $1
+    AND provider_call_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1"""
+FIND_OPEN_CALL = f"""SELECT * FROM calls WHERE {NUMBERS} AND state <> 'ended'
+    ORDER BY created_at DESC, id DESC LIMIT 1"""
+FIND_ENDED_CALL = f"""SELECT * FROM calls WHERE {NUMBERS} AND state = 'ended'
+    AND ended_at >= $7 ORDER BY ended_at DESC, id DESC LIMIT 1"""
 
 
-def _scene_sql(d: Dialect, extra_column: str | None, *, no_call: bool = False) -> str:
+def _scene_sql(d: Dialect, extra_column: str | None) -> str:
     """One statement reading a `CallScene` (see `CallLookup` for the choice of the call);
     `extra_column` is the locking hook's (locks.py), which may use the chosen call
     (`chosen.id`).
@@ -159,16 +157,12 @@ def _scene_sql(d: Dialect, extra_column: str | None, *, no_call: bool = False) -
     The ended call is looked for only with a time to look from ($8; most events' lookups
     have none): `ended_at >= NULL` matches nothing, but SQLite still seeks the index for it,
     where `$8 IS NOT NULL`, which reads no table, is tested once before the lookup starts.
-    (After `ended_at >= $8`, which gives PostgreSQL the parameter's type.)
-
-    `no_call`: the same row where no call is chosen, with none of what hangs on a call in the
-    statement (`no_call_scene_sql`); a call chosen shows as a `call` column that is not NULL
-    (and not the call)."""
+    (After `ended_at >= $8`, which gives PostgreSQL the parameter's type.)"""
     def rows(table: t.Table[Any], alias: str, where: str, order: str) -> str:
         return (f"(SELECT {{agg}}({{as_json}}(o)) FROM (SELECT {table.json_object(alias, d)} "
                 f"AS o FROM {table.name} {alias} WHERE {where} ORDER BY {order}) s)")
 
-    hanging = NO_CALL_COLUMNS if no_call else f"""
+    hanging = f"""
         CASE WHEN chosen.id IS NOT NULL THEN
             (SELECT {t.CALLS.json_object('c', d)} FROM calls c WHERE c.id = chosen.id) END
             AS call,
@@ -199,34 +193,16 @@ def _scene_sql(d: Dialect, extra_column: str | None, *, no_call: bool = False) -
          WHERE $7 IS NULL OR e.provider_call_id IS NULL)) AS id LIMIT 1 OFFSET 0) chosen"""
 
 
-# What hangs on the call in a `no_call` scene: a literal standing for any call chosen, then
-# the NULLs that the scene's columns are when none is (a row's text is the same whatever type
-# its NULLs have).
-NO_CALL_COLUMNS = """
-        CASE WHEN chosen.id IS NOT NULL THEN 'null' END AS call,
-        NULL AS history, NULL AS notified, NULL AS activity,"""
+_SCENES: dict[tuple[str, str | None], str] = {}
 
 
-_SCENES: dict[tuple[str, str | None], PureRead] = {}
-
-
-def scene_sql(d: Dialect, extra_column: str | None = None) -> PureRead:
+def scene_sql(d: Dialect, extra_column: str | None = None) -> str:
     """The call scene's statement for the dialect (with the locking hook's column), built
-    once. (PostgreSQL prepares its check on each connection: pg_replay.py.) Declared pure:
-    the hook's column only takes transaction-level locks (pure.py)."""
+    once rather than for each webhook."""
     sql = _SCENES.get((d.name, extra_column))
     if sql is None:
-        sql = _SCENES[d.name, extra_column] = pure(_scene_sql(d, extra_column))
+        sql = _SCENES[d.name, extra_column] = _scene_sql(d, extra_column)
     return sql
-
-
-def no_call_scene_sql(d: Dialect, extra_column: str | None = None) -> str:
-    """The scene's statement as it reads where no call is chosen: the same row (the same
-    parameters), without what hangs on a call, whose subqueries the server sets up for every
-    run of a statement even when no row reaches them. A call chosen makes its row differ
-    (its `call` column is the text 'null', where the scene's is NULL or the call's JSON).
-    PostgreSQL checks a deferred unit's scene that found no call with it (pg_replay.py)."""
-    return _scene_sql(d, extra_column, no_call=True)
 
 
 def _json(value: Any) -> Any:
@@ -270,47 +246,47 @@ class Reads(UsageReads):
     # and to every create it no longer exists; only the deletion's own steps still see it.
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        return await self._one(t.TENANTS, pure("SELECT * FROM tenants WHERE id = $1 "
-                                               "AND deleting_at IS NULL"), [tenant_id])
+        return await self._one(t.TENANTS, "SELECT * FROM tenants WHERE id = $1 "
+                                          "AND deleting_at IS NULL", [tenant_id])
 
     async def tenant_exists(self, tenant_id: str) -> bool:
         """Whether the tenant row is there, being deleted or not."""
-        return await self._port.one(pure("SELECT id FROM tenants WHERE id = $1"),
+        return await self._port.one("SELECT id FROM tenants WHERE id = $1",
                                     [tenant_id]) is not None
 
     async def deleting_tenants(self) -> list[str]:
         """The tenants whose deletion was started and not finished, the oldest first."""
-        rows = await self._port.all(pure("SELECT id FROM tenants WHERE deleting_at IS NOT NULL "
-                                         "ORDER BY deleting_at, id"), [])
+        rows = await self._port.all("SELECT id FROM tenants WHERE deleting_at IS NOT NULL "
+                                    "ORDER BY deleting_at, id", [])
         return [r["id"] for r in rows]
 
     async def ping(self) -> None:
         """A round trip to the database, for the health probe: it raises what the database
         raises."""
-        await self._port.value(pure("SELECT 1"), [])
+        await self._port.value("SELECT 1", [])
 
     async def list_tenants(self, limit: int, offset: int) -> list[Tenant]:
         return await self._all(t.TENANTS,
-                               pure("SELECT * FROM tenants WHERE deleting_at IS NULL "
-                                    "ORDER BY id LIMIT $1 OFFSET $2"),
+                               "SELECT * FROM tenants WHERE deleting_at IS NULL "
+                               "ORDER BY id LIMIT $1 OFFSET $2",
                                [limit, offset])
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
-        return await self._one(t.API_KEYS, pure("SELECT * FROM api_keys WHERE key_hash = $1 "
-                               "AND revoked_at IS NULL"), [key_hash])
+        return await self._one(t.API_KEYS, "SELECT * FROM api_keys WHERE key_hash = $1 "
+                               "AND revoked_at IS NULL", [key_hash])
 
     async def list_api_keys(self, tenant_id: str, limit: int | None = None, offset: int = 0
                             ) -> list[ApiKey]:
-        return await self._all(t.API_KEYS, pure("SELECT * FROM api_keys WHERE tenant_id = $1 "
-                               "ORDER BY id DESC LIMIT $2 OFFSET $3"),
+        return await self._all(t.API_KEYS, "SELECT * FROM api_keys WHERE tenant_id = $1 "
+                               "ORDER BY id DESC LIMIT $2 OFFSET $3",
                                [tenant_id, _no_more_than(limit), offset])
 
     async def find_user_token(self, token_hash: str) -> tuple[UserToken, User] | None:
-        row = await self._port.one(pure("""
+        row = await self._port.one("""
             SELECT user_tokens.*, users.tenant_id, users.name, users.email,
                    users.created_at AS user_created_at
             FROM user_tokens JOIN users ON users.id = user_tokens.user_id
-            WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL"""),
+            WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL""",
                                    [token_hash])
         if row is None:
             return None
@@ -322,15 +298,15 @@ class Reads(UsageReads):
         """How many of `kind` the owner has (a tenant's modules or users, a module's versions
         or bindings, a user's live tokens): what its cap (operations/caps.py) is checked
         against."""
-        count = await self._port.value(pure(OWNED_COUNTS[kind]), [owner_id])
+        count = await self._port.value(OWNED_COUNTS[kind], [owner_id])
         return int(count or 0)
 
     async def list_user_tokens(self, tenant_id: str, user_id: str, limit: int | None = None,
                                offset: int = 0) -> list[UserToken] | None:
         if await self.get_user(tenant_id, user_id) is None:
             return None
-        return await self._all(t.USER_TOKENS, pure("SELECT * FROM user_tokens WHERE user_id = $1 "
-                               "ORDER BY id DESC LIMIT $2 OFFSET $3"),
+        return await self._all(t.USER_TOKENS, "SELECT * FROM user_tokens WHERE user_id = $1 "
+                               "ORDER BY id DESC LIMIT $2 OFFSET $3",
                                [user_id, _no_more_than(limit), offset])
 
     async def live_token_counts(self, tenant_id: str, user_ids: Sequence[str]
@@ -343,76 +319,76 @@ class Reads(UsageReads):
 
     async def signed_out_sessions(self, now: datetime) -> list[tuple[str, datetime]]:
         d = self._d
-        rows = await self._port.all(pure(
+        rows = await self._port.all(
             "SELECT session_id, expires_at FROM console_signed_out WHERE expires_at >= $1 "
-            "ORDER BY expires_at"), [d.time_in(now)])
+            "ORDER BY expires_at", [d.time_in(now)])
         return [(row["session_id"], d.time_out(row["expires_at"])) for row in rows]
 
     async def find_user_by_token(self, token_hash: str) -> User | None:
-        return await self._one(t.USERS, pure("""
+        return await self._one(t.USERS, """
             SELECT users.* FROM user_tokens JOIN users ON users.id = user_tokens.user_id
-            WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL"""),
+            WHERE user_tokens.token_hash = $1 AND user_tokens.revoked_at IS NULL""",
                                [token_hash])
 
     # --- modules and versions -------------------------------------------------------------------
 
     async def list_modules(self, tenant_id: str, limit: int, offset: int) -> list[Module]:
-        return await self._all(t.MODULES, pure("SELECT * FROM modules WHERE tenant_id = $1 "
-                               "ORDER BY name LIMIT $2 OFFSET $3"), [tenant_id, limit, offset])
+        return await self._all(t.MODULES, "SELECT * FROM modules WHERE tenant_id = $1 "
+                               "ORDER BY name LIMIT $2 OFFSET $3", [tenant_id, limit, offset])
 
     async def get_module(self, tenant_id: str, module_id: str) -> Module | None:
-        return await self._one(t.MODULES, pure("SELECT * FROM modules WHERE id = $1 "
-                               "AND tenant_id = $2"), [module_id, tenant_id])
+        return await self._one(t.MODULES, "SELECT * FROM modules WHERE id = $1 "
+                               "AND tenant_id = $2", [module_id, tenant_id])
 
     async def get_module_by_name(self, tenant_id: str, name: str) -> Module | None:
-        return await self._one(t.MODULES, pure("SELECT * FROM modules WHERE tenant_id = $1 "
-                               "AND name = $2"), [tenant_id, name])
+        return await self._one(t.MODULES, "SELECT * FROM modules WHERE tenant_id = $1 "
+                               "AND name = $2", [tenant_id, name])
 
     async def get_module_by_webhook_token(self, token: str) -> Module | None:
-        return await self._one(t.MODULES, pure("SELECT * FROM modules WHERE webhook_token = $1"),
+        return await self._one(t.MODULES, "SELECT * FROM modules WHERE webhook_token = $1",
                                [token])
 
     async def list_versions(self, tenant_id: str, module_id: str, limit: int, offset: int
                             ) -> list[ScriptVersion]:
-        return await self._all(t.VERSIONS, pure("""
+        return await self._all(t.VERSIONS, """
             SELECT v.* FROM script_versions v JOIN modules m ON m.id = v.module_id
             WHERE v.module_id = $1 AND m.tenant_id = $2
-            ORDER BY v.number DESC LIMIT $3 OFFSET $4"""), [module_id, tenant_id, limit, offset])
+            ORDER BY v.number DESC LIMIT $3 OFFSET $4""", [module_id, tenant_id, limit, offset])
 
     async def get_version(self, tenant_id: str, module_id: str, version_id: str
                           ) -> ScriptVersion | None:
-        return await self._one(t.VERSIONS, pure("""
+        return await self._one(t.VERSIONS, """
             SELECT v.* FROM script_versions v JOIN modules m ON m.id = v.module_id
-            WHERE v.id = $1 AND v.module_id = $2 AND m.tenant_id = $3"""),
+            WHERE v.id = $1 AND v.module_id = $2 AND m.tenant_id = $3""",
                                [version_id, module_id, tenant_id])
 
     async def get_active_version(self, tenant_id: str, module_id: str) -> ScriptVersion | None:
-        return await self._one(t.VERSIONS, pure("""
+        return await self._one(t.VERSIONS, """
             SELECT v.* FROM modules m JOIN script_versions v ON v.id = m.active_version_id
-            WHERE m.id = $1 AND m.tenant_id = $2"""), [module_id, tenant_id])
+            WHERE m.id = $1 AND m.tenant_id = $2""", [module_id, tenant_id])
 
     async def active_version_numbers(self, tenant_id: str) -> dict[str, int]:
-        rows = await self._port.all(pure("""
+        rows = await self._port.all("""
             SELECT m.id, v.number FROM modules m JOIN script_versions v
             ON v.id = m.active_version_id AND v.module_id = m.id
-            WHERE m.tenant_id = $1"""), [tenant_id])
+            WHERE m.tenant_id = $1""", [tenant_id])
         return {str(row["id"]): int(row["number"]) for row in rows}
 
     async def version_by_number(self, module_id: str, number: int) -> ScriptVersion | None:
         return await self._one(t.VERSIONS,
-                               pure("SELECT * FROM script_versions WHERE module_id = $1 "
-                               "AND number = $2"), [module_id, number])
+                               "SELECT * FROM script_versions WHERE module_id = $1 "
+                               "AND number = $2", [module_id, number])
 
     # --- users and bindings ---------------------------------------------------------------------
 
     async def list_users(self, tenant_id: str, limit: int, offset: int) -> list[User]:
         return await self._all(t.USERS,
-                               pure("SELECT * FROM users WHERE tenant_id = $1 ORDER BY name "
-                               "LIMIT $2 OFFSET $3"), [tenant_id, limit, offset])
+                               "SELECT * FROM users WHERE tenant_id = $1 ORDER BY name "
+                               "LIMIT $2 OFFSET $3", [tenant_id, limit, offset])
 
     async def get_user(self, tenant_id: str, user_id: str) -> User | None:
         return await self._one(t.USERS,
-                               pure("SELECT * FROM users WHERE id = $1 AND tenant_id = $2"),
+                               "SELECT * FROM users WHERE id = $1 AND tenant_id = $2",
                                [user_id, tenant_id])
 
     async def get_users(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, User]:
@@ -427,18 +403,18 @@ class Reads(UsageReads):
 
     async def get_user_by_name(self, tenant_id: str, name: str) -> User | None:
         return await self._one(t.USERS,
-                               pure("SELECT * FROM users WHERE tenant_id = $1 AND name = $2"),
+                               "SELECT * FROM users WHERE tenant_id = $1 AND name = $2",
                                [tenant_id, name])
 
     async def list_bindings(self, tenant_id: str, module_id: str, limit: int | None = None,
                             offset: int = 0) -> list[Binding] | None:
         # No row: no such module (for this tenant); one row of NULLs: a module without any (or
         # a page past its last). The page is taken before the join, so that one stays apart.
-        rows = await self._port.all(pure("""
+        rows = await self._port.all("""
             SELECT b.* FROM modules m LEFT JOIN (
                 SELECT * FROM bindings WHERE module_id = $1 ORDER BY member_id LIMIT $3 OFFSET $4
             ) b ON b.module_id = m.id
-            WHERE m.id = $1 AND m.tenant_id = $2 ORDER BY b.member_id"""),
+            WHERE m.id = $1 AND m.tenant_id = $2 ORDER BY b.member_id""",
             [module_id, tenant_id, _no_more_than(limit), offset])
         if not rows:
             return None
@@ -454,7 +430,7 @@ class Reads(UsageReads):
         if module_ids is not None and not ids:
             return []
         among = f"AND id IN ({id_marks(6, ids)})" if module_ids is not None else ""
-        rows = await self._port.all(pure(f"""
+        rows = await self._port.all(f"""
             SELECT m.id AS module_id, m.name AS module_name, r.member_id, r.user_id
             FROM (SELECT f.module_id, f.user_id, f.member_id, ROW_NUMBER() OVER (
                       PARTITION BY f.module_id ORDER BY f.member_id) AS n
@@ -466,7 +442,7 @@ class Reads(UsageReads):
                         GROUP BY b.module_id, b.user_id) f) r
             JOIN modules m ON m.id = r.module_id
             WHERE r.n <= $3 AND m.tenant_id = $4
-            ORDER BY m.name, m.id, r.member_id LIMIT $5"""),
+            ORDER BY m.name, m.id, r.member_id LIMIT $5""",
             [tenant_id, user_id, per_module, tenant_id, total, *ids])
         return [ModuleBinding(str(r["module_id"]), str(r["module_name"]), str(r["member_id"]),
                               str(r["user_id"])) for r in rows]
@@ -475,12 +451,12 @@ class Reads(UsageReads):
                               user_id: str | None) -> list[ModuleBinding]:
         # The first `modules_limit` modules by name, as list_modules pages them; in that
         # order, each module's by member id.
-        rows = await self._port.all(pure("""
+        rows = await self._port.all("""
             SELECT m.id AS module_id, m.name AS module_name, b.member_id, b.user_id
             FROM (SELECT id, name FROM modules WHERE tenant_id = $1 ORDER BY name LIMIT $2) m
             JOIN bindings b ON b.module_id = m.id
             WHERE (CAST($3 AS TEXT) IS NULL OR b.user_id = $3)
-            ORDER BY m.name, m.id, b.member_id"""),
+            ORDER BY m.name, m.id, b.member_id""",
             [tenant_id, modules_limit, user_id])
         return [ModuleBinding(str(r["module_id"]), str(r["module_name"]), str(r["member_id"]),
                               str(r["user_id"])) for r in rows]
@@ -496,7 +472,7 @@ class Reads(UsageReads):
 
     async def find_bound_user(self, module_id: str, member_id: str) -> str | None:
         user_id: str | None = await self._port.value(
-            pure("SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $2"),
+            "SELECT user_id FROM bindings WHERE module_id = $1 AND member_id = $2",
             [module_id, member_id])
         return user_id
 
@@ -508,7 +484,7 @@ class Reads(UsageReads):
 
     async def get_contact(self, tenant_id: str, contact_id: str) -> Contact | None:
         found = await self._contacts(
-            pure(f"{CONTACTS_SELECT} WHERE c.id = $1 AND c.tenant_id = $2"),
+            f"{CONTACTS_SELECT} WHERE c.id = $1 AND c.tenant_id = $2",
                                      [contact_id, tenant_id])
         return found[0] if found else None
 
@@ -517,8 +493,8 @@ class Reads(UsageReads):
         ids = sorted(set(contact_ids))
         if not ids:
             return {}
-        found = await self._contacts(pure(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
-                                     f"AND c.id IN ({id_marks(2, ids)})"), [tenant_id, *ids])
+        found = await self._contacts(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
+                                     f"AND c.id IN ({id_marks(2, ids)})", [tenant_id, *ids])
         return {contact.id: contact for contact in found}
 
     async def first_contacts_by_phones(self, tenant_id: str, numbers: Sequence[str]
@@ -528,22 +504,22 @@ class Reads(UsageReads):
             return {}
         # The oldest contact of each number (ids grow with time, as find_contacts_by_phone's
         # ORDER BY c.id relies on), then those contacts with all their numbers.
-        rows = await self._port.all(pure(f"""
+        rows = await self._port.all(f"""
             SELECT normalized, min(contact_id) AS contact_id FROM contact_phones
             WHERE tenant_id = $1 AND normalized IN ({id_marks(2, wanted)})
-            GROUP BY normalized"""), [tenant_id, *wanted])
+            GROUP BY normalized""", [tenant_id, *wanted])
         firsts = {str(row["normalized"]): str(row["contact_id"]) for row in rows}
         if not firsts:
             return {}
         ids = sorted(set(firsts.values()))
         contacts = {contact.id: contact for contact in await self._contacts(
-            pure(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 AND c.id IN ({id_marks(2, ids)})"),
+            f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 AND c.id IN ({id_marks(2, ids)})",
             [tenant_id, *ids])}
         return {number: contacts[cid] for number, cid in firsts.items() if cid in contacts}
 
     async def list_contacts(self, tenant_id: str, limit: int, offset: int) -> list[Contact]:
-        return await self._contacts(pure(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
-                                    "ORDER BY c.id DESC LIMIT $2 OFFSET $3"),
+        return await self._contacts(f"{CONTACTS_SELECT} WHERE c.tenant_id = $1 "
+                                    "ORDER BY c.id DESC LIMIT $2 OFFSET $3",
                                     [tenant_id, limit, offset])
 
     async def search_contacts(self, tenant_id: str, words: str, digits: Sequence[str],
@@ -551,49 +527,49 @@ class Reads(UsageReads):
         # A name holding `words` (any case), or a number holding one of `digits` (in its E.164
         # form or as it was typed), or the number `normalized` itself; newest first, as
         # list_contacts. An empty `words` matches nothing.
-        return await self._contacts(pure(f"""{CONTACTS_SELECT} WHERE c.tenant_id = $1 AND (
+        return await self._contacts(f"""{CONTACTS_SELECT} WHERE c.tenant_id = $1 AND (
             ($2 <> '' AND {{fold}}(c.name) LIKE '%' || $2 || '%' ESCAPE '\\')
             OR c.id IN (SELECT p.contact_id FROM contact_phones p WHERE p.tenant_id = $1 AND (
                 p.normalized = $4 OR EXISTS (SELECT 1 FROM {{each_text}}($3) d
                     WHERE p.normalized LIKE '%' || d.value || '%'
                        OR p.raw LIKE '%' || d.value || '%'))))
-            ORDER BY c.id DESC LIMIT $5 OFFSET $6"""),
+            ORDER BY c.id DESC LIMIT $5 OFFSET $6""",
             [tenant_id, like_text(words.lower()),
              dumps([d for d in digits if d.isascii() and d.isdigit()]), normalized, limit,
              offset])
 
     async def find_contacts_by_phone(self, tenant_id: str, normalized: str) -> list[Contact]:
-        return await self._contacts(pure(f"""{CONTACTS_SELECT} WHERE c.id IN (
+        return await self._contacts(f"""{CONTACTS_SELECT} WHERE c.id IN (
             SELECT contact_id FROM contact_phones WHERE tenant_id = $1 AND normalized = $2)
-            ORDER BY c.id"""), [tenant_id, normalized])
+            ORDER BY c.id""", [tenant_id, normalized])
 
     async def first_contact_by_phone(self, tenant_id: str, normalized: str) -> Contact | None:
-        found = await self._contacts(pure(f"""{CONTACTS_SELECT} WHERE c.id = (
+        found = await self._contacts(f"""{CONTACTS_SELECT} WHERE c.id = (
             SELECT min(contact_id) FROM contact_phones WHERE tenant_id = $1
-            AND normalized = $2)"""), [tenant_id, normalized])
+            AND normalized = $2)""", [tenant_id, normalized])
         return found[0] if found else None
 
     # --- calls ----------------------------------------------------------------------------------
 
     async def get_call(self, tenant_id: str, call_id: str) -> Call | None:
         return await self._one(t.CALLS,
-                               pure("SELECT * FROM calls WHERE id = $1 AND tenant_id = $2"),
+                               "SELECT * FROM calls WHERE id = $1 AND tenant_id = $2",
                                [call_id, tenant_id])
 
     async def get_calls(self, tenant_id: str, call_ids: Sequence[str]) -> dict[str, Call]:
         ids = sorted(set(call_ids))
         if not ids:
             return {}
-        calls = await self._all(t.CALLS, pure("SELECT * FROM calls WHERE tenant_id = $1 "
-                                f"AND id IN ({id_marks(2, ids)})"), [tenant_id, *ids])
+        calls = await self._all(t.CALLS, "SELECT * FROM calls WHERE tenant_id = $1 "
+                                f"AND id IN ({id_marks(2, ids)})", [tenant_id, *ids])
         return {call.id: call for call in calls}
 
     async def list_calls(self, tenant_id: str, filters: CallFilter, limit: int, offset: int
                          ) -> list[Call]:
         where, params = where_clause(self._d, tenant_id, call_conditions(filters))
         n = len(params)
-        return await self._all(t.CALLS, pure(f"SELECT * FROM calls WHERE {where} ORDER BY "
-                               f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}"),
+        return await self._all(t.CALLS, f"SELECT * FROM calls WHERE {where} ORDER BY "
+                               f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
                                [*params, limit, offset])
 
     async def recent_calls_by_phones(self, tenant_id: str, numbers: Sequence[str], limit: int
@@ -610,7 +586,7 @@ class Reads(UsageReads):
                 WHERE tenant_id = $1 AND (client_phone_normalized = {mark}
                 OR client_phone = {mark} OR src_phone = {mark} OR dst_phone = {mark})
                 ORDER BY created_at DESC, id DESC LIMIT $2) AS p{i}""")
-        rows = await self._port.all(pure(" UNION ALL ".join(parts)),
+        rows = await self._port.all(" UNION ALL ".join(parts),
                                     [tenant_id, limit, *wanted])
         found: dict[str, list[Call]] = {n: [] for n in wanted}
         d = self._d
@@ -638,19 +614,19 @@ class Reads(UsageReads):
             self._d.time_in(ended_since)])
 
     async def list_call_history(self, call_id: str) -> list[CallEventRecord]:
-        return await self._all(t.CALL_EVENTS, pure("SELECT * FROM call_events WHERE call_id = $1 "
-                               "ORDER BY received_at, id"), [call_id])
+        return await self._all(t.CALL_EVENTS, "SELECT * FROM call_events WHERE call_id = $1 "
+                               "ORDER BY received_at, id", [call_id])
 
     async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
-        return await self._all(t.CALL_EVENTS, pure("""
+        return await self._all(t.CALL_EVENTS, """
             SELECT e.* FROM call_events e JOIN calls c ON c.id = e.call_id
-            WHERE e.call_id = $1 AND c.tenant_id = $2 ORDER BY e.received_at, e.id"""),
+            WHERE e.call_id = $1 AND c.tenant_id = $2 ORDER BY e.received_at, e.id""",
                                [call_id, tenant_id])
 
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
-        row = await self._port.one(pure("""
+        row = await self._port.one("""
             SELECT 1 FROM call_notified n JOIN calls c ON c.id = n.call_id
-            WHERE n.call_id = $1 AND n.user_id = $2 AND c.tenant_id = $3 LIMIT 1"""),
+            WHERE n.call_id = $1 AND n.user_id = $2 AND c.tenant_id = $3 LIMIT 1""",
                                    [call_id, user_id, tenant_id])
         return row is not None
 
@@ -659,16 +635,16 @@ class Reads(UsageReads):
         ids = sorted(set(call_ids))
         if not ids:
             return set()
-        rows = await self._port.all(pure(f"""
+        rows = await self._port.all(f"""
             SELECT DISTINCT n.call_id FROM call_notified n JOIN calls c ON c.id = n.call_id
-            WHERE n.user_id = $1 AND c.tenant_id = $2 AND n.call_id IN ({id_marks(3, ids)})"""),
+            WHERE n.user_id = $1 AND c.tenant_id = $2 AND n.call_id IN ({id_marks(3, ids)})""",
                                     [user_id, tenant_id, *ids])
         return {str(row["call_id"]) for row in rows}
 
     async def users_notified(self, tenant_id: str, call_id: str) -> set[str]:
-        rows = await self._port.all(pure("""
+        rows = await self._port.all("""
             SELECT DISTINCT n.user_id FROM call_notified n JOIN calls c ON c.id = n.call_id
-            WHERE n.call_id = $1 AND c.tenant_id = $2 AND n.user_id IS NOT NULL"""),
+            WHERE n.call_id = $1 AND c.tenant_id = $2 AND n.user_id IS NOT NULL""",
                                     [call_id, tenant_id])
         return {str(row["user_id"]) for row in rows}
 
@@ -687,10 +663,10 @@ class Reads(UsageReads):
         ids = sorted(set(call_ids))
         if not ids:
             return {}
-        rows = await self._all(t.CALL_NOTIFIED, pure(f"""
+        rows = await self._all(t.CALL_NOTIFIED, f"""
             SELECT n.* FROM call_notified n JOIN calls c ON c.id = n.call_id
             WHERE n.user_id = $1 AND c.tenant_id = $2 AND n.kind = $3
-            AND n.call_id IN ({id_marks(4, ids)})"""),
+            AND n.call_id IN ({id_marks(4, ids)})""",
                                [user_id, tenant_id, NotificationKind.RINGING.value, *ids])
         rang: dict[str, CallNotified] = {}
         for row in rows:
@@ -703,15 +679,15 @@ class Reads(UsageReads):
         if not call_ids:
             return {}
         rows = await self._all(t.CALL_HANDLED,
-                               pure("SELECT * FROM call_handled WHERE tenant_id = $1 "
-                               f"AND call_id IN ({id_marks(2, call_ids)})"),
+                               "SELECT * FROM call_handled WHERE tenant_id = $1 "
+                               f"AND call_id IN ({id_marks(2, call_ids)})",
                                [tenant_id, *call_ids])
         return {row.call_id: row for row in rows}
 
     async def list_call_notified(self, call_id: str) -> list[CallNotified]:
         return await self._all(t.CALL_NOTIFIED,
-                               pure("SELECT * FROM call_notified WHERE call_id = $1 "
-                               "ORDER BY {insert_order}"), [call_id])
+                               "SELECT * FROM call_notified WHERE call_id = $1 "
+                               "ORDER BY {insert_order}", [call_id])
 
     async def read_call_scene(self, lookup: CallLookup, extra_column: str | None = None,
                               extra_args: Sequence[Any] = ()) -> CallScene:
@@ -739,34 +715,34 @@ class Reads(UsageReads):
     # --- activity -------------------------------------------------------------------------------
 
     async def get_activity_by_call(self, call_id: str) -> ActivityEntry | None:
-        return await self._one(t.ACTIVITY, pure("SELECT * FROM activity WHERE call_id = $1"),
+        return await self._one(t.ACTIVITY, "SELECT * FROM activity WHERE call_id = $1",
                                [call_id])
 
     async def get_activity_for_call(self, tenant_id: str, call_id: str
                                     ) -> ActivityEntry | None:
-        return await self._one(t.ACTIVITY, pure("SELECT * FROM activity WHERE call_id = $1 "
-                               "AND tenant_id = $2"), [call_id, tenant_id])
+        return await self._one(t.ACTIVITY, "SELECT * FROM activity WHERE call_id = $1 "
+                               "AND tenant_id = $2", [call_id, tenant_id])
 
     async def list_activity(self, tenant_id: str, contact_id: str, limit: int, offset: int
                             ) -> list[ActivityEntry]:
-        return await self._all(t.ACTIVITY, pure("""
+        return await self._all(t.ACTIVITY, """
             SELECT * FROM activity WHERE tenant_id = $1 AND contact_id = $2
-            ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"""),
+            ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4""",
                                [tenant_id, contact_id, limit, offset])
 
     # --- executions and notifications -----------------------------------------------------------
 
     async def get_execution(self, tenant_id: str, execution_id: str) -> Execution | None:
-        return await self._one(t.EXECUTIONS, pure("SELECT * FROM executions WHERE id = $1 "
-                               "AND tenant_id = $2"), [execution_id, tenant_id])
+        return await self._one(t.EXECUTIONS, "SELECT * FROM executions WHERE id = $1 "
+                               "AND tenant_id = $2", [execution_id, tenant_id])
 
     async def list_executions(self, tenant_id: str, filters: ExecutionFilter, limit: int,
                               offset: int) -> list[Execution]:
         where, params = where_clause(self._d, tenant_id, execution_conditions(filters))
         n = len(params)
         return await self._all(t.EXECUTIONS,
-                               pure(f"SELECT * FROM executions WHERE {where} ORDER BY "
-                               f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}"),
+                               f"SELECT * FROM executions WHERE {where} ORDER BY "
+                               f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
                                [*params, limit, offset])
 
     async def list_notifications(self, tenant_id: str, user_id: str, after_id: str | None,
@@ -790,23 +766,23 @@ class Reads(UsageReads):
                f"OFFSET ${len(params)}")
         if newest:  # the newest `limit`, handed back oldest first like the others
             sql = f"SELECT * FROM ({sql}) AS newest ORDER BY seq"
-        return await self._all(t.NOTIFICATIONS, pure(sql), params)
+        return await self._all(t.NOTIFICATIONS, sql, params)
 
     async def get_notification(self, user_id: str, notification_id: str) -> Notification | None:
-        return await self._one(t.NOTIFICATIONS, pure("SELECT * FROM notifications WHERE id = $1 "
-                               "AND user_id = $2"), [notification_id, user_id])
+        return await self._one(t.NOTIFICATIONS, "SELECT * FROM notifications WHERE id = $1 "
+                               "AND user_id = $2", [notification_id, user_id])
 
     # --- storage --------------------------------------------------------------------------------
 
     async def storage_get(self, module_id: str, key: str, now: datetime) -> StorageItem | None:
-        return await self._one(t.STORAGE, pure("""
+        return await self._one(t.STORAGE, """
             SELECT * FROM storage WHERE module_id = $1 AND key = $2
-            AND (expires_at IS NULL OR expires_at > $3)"""),
+            AND (expires_at IS NULL OR expires_at > $3)""",
                                [module_id, self._d.key_in(key), self._d.time_in(now)])
 
     async def storage_usage(self, module_id: str) -> StorageUsage:
         row = await self._port.one(
-            pure("SELECT keys, bytes FROM storage_usage WHERE module_id = $1"),
+            "SELECT keys, bytes FROM storage_usage WHERE module_id = $1",
                                    [module_id])
         return StorageUsage(0, 0) if row is None else StorageUsage(row["keys"], row["bytes"])
 

@@ -58,7 +58,6 @@ from runtime.store.models import (
     UserToken,
 )
 from runtime.store.port import Args, Port
-from runtime.store.pure import pure
 from runtime.store.queries import FIND_ENDED_CALL, FIND_OPEN_CALL, OwnedKind
 from runtime.store.retention import RetentionTx
 from runtime.store.writes import ACTIVITY_FIXED, Batch, PendingWrites
@@ -306,10 +305,10 @@ class SqlTx(RetentionTx, Editing):
         return item
 
     async def _usage_after_set(self, module_id: str, key: str, size: int) -> tuple[int, int]:
-        row = await self._port.one(pure("""SELECT
+        row = await self._port.one("""SELECT
             COALESCE((SELECT keys FROM storage_usage WHERE module_id = $1), 0) AS keys,
             COALESCE((SELECT bytes FROM storage_usage WHERE module_id = $1), 0) AS bytes,
-            (SELECT size FROM storage WHERE module_id = $1 AND key = $2) AS old"""),
+            (SELECT size FROM storage WHERE module_id = $1 AND key = $2) AS old""",
                                    [module_id, self._d.key_in(key)])
         if row["old"] is None:
             return row["keys"] + 1, row["bytes"] + size
@@ -597,7 +596,7 @@ class SqlTx(RetentionTx, Editing):
 
     async def mark_call_handled(self, tenant_id: str, call_id: str, user_id: str
                                 ) -> CallHandled | None:
-        if await self._port.one(pure("SELECT 1 FROM calls WHERE id = $1 AND tenant_id = $2"),
+        if await self._port.one("SELECT 1 FROM calls WHERE id = $1 AND tenant_id = $2",
                                 [call_id, tenant_id]) is None:
             return None
         mark = CallHandled(call_id, tenant_id, user_id, self._clock())
@@ -607,7 +606,7 @@ class SqlTx(RetentionTx, Editing):
             "VALUES ($1, $2, $3, $4) ON CONFLICT (call_id) DO NOTHING",
             t.CALL_HANDLED.values(mark, self._d))
         return await self._one(t.CALL_HANDLED,
-                               pure("SELECT * FROM call_handled WHERE call_id = $1"), [call_id])
+                               "SELECT * FROM call_handled WHERE call_id = $1", [call_id])
 
     async def claim_dial(self, tenant_id: str, form_key: str) -> DialClaim:
         # Two posts at once on two nodes: PostgreSQL makes the second INSERT wait for the

@@ -1028,11 +1028,10 @@ async def test_a_users_notifications_are_numbered_in_commit_order(world: World) 
     fast_unit = asyncio.ensure_future(other.write(lambda tx: act(tx, ctx_b, ring_b)))
     fast_unit.add_done_callback(lambda _: finished.append("fast"))
     await asyncio.sleep(0.3)
-    # Either the second unit waits for the first to commit, not merely to insert (SQLite's
-    # one writer; a unit holding its locks), or it commits first, the first unit having
-    # taken no lock and numbered nothing yet (PostgreSQL's deferred first attempt,
-    # pg_replay.py). Either way the numbers follow the commits: the order the units ended in
-    # (not whether the second had ended within the pause, which a loaded machine outlasts).
+    # The second unit waits for the first to commit, not merely to insert (SQLite's one
+    # writer; on PostgreSQL the first holds its lock on whom it may notify to its COMMIT).
+    # The numbers follow the commits: checked in the order the units ended in (not by
+    # whether the second had ended within the pause, which a loaded machine outlasts).
     release.set()
     a, b = await slow_unit, await fast_unit
     fast_first = finished[0] == "fast"

@@ -1,9 +1,9 @@
 """PostgreSQL's plans for a webhook's unit (migration 0017): the call scene chooses its call
 without sorting, and a new call writes no entry in the indexes only read by user.
 
-The server sets up every node of a statement's plan each time it runs it, reached or not, and
-a webhook runs the call scene twice (the read, then its check at COMMIT): a Sort above the
-open or ended call's lookup was set up and torn down twice per webhook for one row at most.
+The server sets up every node of a statement's plan each time it runs it, reached or not: a
+Sort above the open or ended call's lookup was set up and torn down with every webhook's call
+scene for one row at most.
 Checked on the generic plan (the one a prepared statement settles on) of the statement the
 store really sends.
 """
@@ -16,10 +16,7 @@ from typing import Any
 import asyncpg
 
 from runtime.store.dialect import POSTGRES
-from runtime.store.locks import LOCK_NOTIFY, NOTIFY_SCENE_COLUMN
-from runtime.store.models import NewModule
-from runtime.store.pg_replay import FINGERPRINT, fingerprinted
-from runtime.store.postgres import LIGHTER_CHECKS
+from runtime.store.locks import NOTIFY_SCENE_COLUMN
 from runtime.store.queries import FIND_ENDED_CALL, FIND_OPEN_CALL, scene_sql
 from tests.runtime.conftest import PostgresBackend
 
@@ -78,37 +75,3 @@ async def test_user_indexes_hold_rows_naming_a_user_and_serve_reads_by_user(
         plan = await generic_plan(
             pg_backend, f"UPDATE {table} SET {column} = NULL WHERE {column} = $1", 1)
         assert index in indexes_under(plan), plan
-
-
-async def test_a_scene_that_found_no_call_is_checked_without_whom_a_call_notified(
-        pg_backend: PostgresBackend) -> None:
-    # A new call's check at COMMIT locks whom the unit may notify as its read did (the
-    # operator's bound user), and finds the same row, without setting up the read of whom
-    # the call notified (there is no call) in every check.
-    store = await pg_backend.open()
-    tenant = await store.create_tenant("t")
-    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
-    user = await store.create_user(tenant.id, "operator")
-    await store.set_bindings(tenant.id, module.id, {"101": user.id})
-    await store.close()
-    full = POSTGRES.render(scene_sql(POSTGRES, NOTIFY_SCENE_COLUMN))
-    _, light = LIGHTER_CHECKS[full]
-    args = [module.id, "in", "+79160000001", None, "101", None, "c-1", None, tenant.id,
-            "+79160000001", "101", LOCK_NOTIFY]
-    conn = await asyncpg.connect(pg_backend.url,
-                                 server_settings={"search_path": pg_backend.schema})
-    try:
-        rows = {}
-        for name, sql in (("full", full), ("light", light)):
-            async with conn.transaction():
-                (row,) = await conn.fetch(fingerprinted(sql), *args)
-                held = await conn.fetchval(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                    "AND pid = pg_backend_pid() AND classid = $1", LOCK_NOTIFY)
-            rows[name] = (row["hook"], held, row[FINGERPRINT])
-        assert rows["light"] == rows["full"] and rows["full"][:2] == (1, 1), rows
-    finally:
-        await conn.close()
-    plan = await generic_plan(pg_backend, light, 12)
-    read = {n.get("Relation Name") for n in nodes(plan)}
-    assert "bindings" in read and "call_notified" not in read, read

@@ -5,13 +5,12 @@ execution row, in one `store.write`. SQLite: the statements its writer connectio
 unit, without the writer's own BEGIN / SAVEPOINT / RELEASE / COMMIT (a statement whose trigger
 writes several tables counts once). PostgreSQL: every round trip on the unit's connection,
 BEGIN and COMMIT included (asyncpg's query logger; a message of several statements, such as
-BEGIN with the locks, the checks, the writes and COMMIT, is one round trip and counts once).
+the writes with COMMIT, is one round trip and counts once).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -144,7 +143,6 @@ async def test_an_event_or_a_call_record_costs_a_few_statements(
             assert len(sent) <= most, (case, [s[:100] for s in sent])
             assert sent[0].startswith("BEGIN; EXECUTE voip_unit_locks_"), (case, sent[0])
             assert sent[-1].rstrip().endswith("; COMMIT"), (case, sent)  # writes and COMMIT
-            assert not any("voip_unit_check_" in s for s in sent), case  # nothing re-read
 
 
 async def test_a_unit_writing_only_its_execution_row_is_one_statement(
@@ -419,14 +417,12 @@ async def test_the_first_lock_written_as_hex_is_the_same_lock_postgres(
 @pytest.mark.parametrize("keys", [["mod_1\x1fid\x1fcall-1"],
                                   ["mod_1\x1fid\x1fзвонок №7", "mod_1\x1fid\x1fnul\x00here"],
                                   [f"mod_1\x1fid\x1f'; DROP {n}" for n in range(5)]])
-@pytest.mark.parametrize("defer", [False, True])
 async def test_a_units_locks_are_the_same_locks_postgres(
-    pg_backend: Any, keys: list[str], defer: bool,
+    pg_backend: Any, keys: list[str],
 ) -> None:
-    """A unit takes its first locks with its BEGIN (a deferred one, in its COMMIT's message),
-    by EXECUTE of a statement the connection prepared (up to four keys; more as a statement of
-    their own), the keys written in as literals: the same locks as a parameter names, or two
-    nodes would not exclude each other."""
+    """A unit takes its first locks with its BEGIN, by EXECUTE of a statement the connection
+    prepared (up to four keys; more as a statement of their own), the keys written in as
+    literals: the same locks as a parameter names, or two nodes would not exclude each other."""
     from runtime.store.locks import LOCK_CALL
     from runtime.store.postgres_port import PgPort
 
@@ -434,9 +430,8 @@ async def test_a_units_locks_are_the_same_locks_postgres(
     other = await asyncpg.connect(pg_backend.url)
     try:
         async with store._pool.acquire() as conn:
-            port = PgPort(conn, unit=True, defer=defer, prepared=True)
-            await port.lock(LOCK_CALL, keys)  # deferred: noted, taken with the next statement
-            await port.run("SELECT 1")
+            port = PgPort(conn, unit=True, prepared=True)
+            await port.lock(LOCK_CALL, keys)
             assert port.begun
             for key in keys:
                 taken = await other.fetchval(
@@ -451,47 +446,12 @@ async def test_a_units_locks_are_the_same_locks_postgres(
         await other.close()
 
 
-async def test_a_unit_whose_reads_changed_before_its_commit_runs_again_postgres(
+async def test_a_role_without_the_temp_privilege_runs_units_as_any_other_postgres(
     pg_backend: Any,
 ) -> None:
-    """A unit's first attempt reads without its locks and checks its reads again, under them,
-    with its COMMIT: a call changed in between makes it run again (holding its locks from
-    the start that time), deciding on what is there now; its first writes never land."""
-    store = await pg_backend.open(pool_size=2, defer=True)
-    tenant = await store.create_tenant("t")
-    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
-    counted = Counted(store, tenant.id, module.id, [])
-    start, _ = await counted.unit(event("notify_start"))
-    assert start.call is not None
-    other = await asyncpg.connect(pg_backend.url,
-                                  server_settings={"search_path": pg_backend.schema})
-    seen: list[str] = []
-
-    async def unit(tx: Tx) -> str:
-        call = await tx.find_call_by_provider_id(module.id, "c1")
-        assert call is not None
-        seen.append(call.disposition)
-        if len(seen) == 1:  # another node changes the call meanwhile
-            await other.execute("UPDATE calls SET disposition = 'busy' WHERE id = $1", call.id)
-        await tx.update_call(replace(call, disposition=f"{call.disposition}+seen"))
-        return call.disposition
-
-    try:
-        retries = store.retries
-        assert await store.write(unit) == "busy"
-        assert seen == ["unknown", "busy"] and store.retries == retries + 1
-        stored = await store.get_call(tenant.id, start.call.id)
-        assert stored is not None and stored.disposition == "busy+seen"
-    finally:
-        await other.close()
-
-
-async def test_without_the_temp_privilege_units_hold_their_locks_from_the_start_postgres(
-    pg_backend: Any, caplog: pytest.LogCaptureFixture,
-) -> None:
-    """Checking a deferred unit's reads needs a temporary function; a store asked to defer
-    (`defer=True`) on a role that may not create temporary objects gets units holding their
-    locks from their first statement, as by default, saying so once, and they act the same."""
+    """The store creates no temporary objects: on a role that may not (TEMP revoked), units
+    take their locks with BEGIN by the connection's prepared statements, read, and write
+    with COMMIT, as anywhere else."""
     from urllib.parse import urlsplit, urlunsplit
 
     name = f"voip_notemp_{uuid.uuid4().hex[:12]}"
@@ -504,9 +464,8 @@ async def test_without_the_temp_privilege_units_hold_their_locks_from_the_start_
     url = urlunsplit(parts._replace(netloc=f"{name}@{parts.hostname}:{parts.port or 5432}",
                                     path=f"/{name}"))
     try:
-        store = await PostgresStore.open(url, schema="voip", pool_size=1, defer=True)
+        store = await PostgresStore.open(url, schema="voip", pool_size=1)
         try:
-            assert "no temporary function" in caplog.text
             counted = await logged_units(store)
             fx, sent = await counted.unit(event("notify_start"))
             assert fx.call is not None and fx.call.created
@@ -520,62 +479,16 @@ async def test_without_the_temp_privilege_units_hold_their_locks_from_the_start_
         await admin.close()
 
 
-@pytest.mark.parametrize("sql", [
-    "SELECT * FROM calls WHERE id = $1",
-    "WITH chosen AS MATERIALIZED (SELECT 1) SELECT updated_at FROM chosen",
-    "  select count(*) from call_notified",
-    "VALUES (1)",
-])
-def test_plain_reads_can_be_declared_pure(sql: str) -> None:
-    from runtime.store.pure import is_pure, pure
-
-    assert is_pure(pure(sql)) and pure(sql) == sql
-    assert not is_pure(sql)  # the same text, not declared: not pure
-
-
-@pytest.mark.parametrize("sql", [
-    "SELECT * FROM modules WHERE id = $1 FOR UPDATE",  # the start of a write
-    "SELECT * FROM modules WHERE id = $1{for_update}",
-    "SELECT id FROM contacts FOR SHARE",
-    "DELETE FROM storage WHERE module_id = $1 RETURNING size",
-    "WITH w0 AS (INSERT INTO calls (id) VALUES ($1)) SELECT 1",
-    "SELECT pg_try_advisory_xact_lock($1, 0)",  # a lock that must outlive the statement
-    "VALUES (pg_try_advisory_xact_lock($1, 0))",
-    "SELECT pg_advisory_lock($1)",
-    "SELECT nextval('s')",
-    "SELECT set_config('x', 'y', false)",
-    "SELECT pg_notify('c', 'p')",
-    "WITHOUT_TABLE",
-])
-def test_what_plainly_is_not_a_read_cannot_be_declared_pure(sql: str) -> None:
-    from runtime.store.pure import pure
-
-    with pytest.raises(ValueError):
-        pure(sql)
-
-
-def test_the_scenes_lock_taking_column_is_declared_pure() -> None:
-    """The one effect a pure read may have: transaction-level locks (pure.py), which the
-    check at COMMIT takes again in the transaction."""
-    from runtime.store.dialect import POSTGRES
-    from runtime.store.locks import NOTIFY_SCENE_COLUMN
-    from runtime.store.pure import is_pure
-    from runtime.store.queries import scene_sql
-
-    assert is_pure(scene_sql(POSTGRES, NOTIFY_SCENE_COLUMN)) and is_pure(scene_sql(POSTGRES))
-
-
-async def test_a_select_not_declared_pure_runs_in_the_units_transaction_postgres(
+async def test_a_lock_a_units_select_takes_is_held_to_its_commit_postgres(
     pg_backend: Any,
 ) -> None:
-    """A unit's deferred first attempt runs only declared reads before its transaction: a
-    SELECT with an effect (here a lock that must be held to COMMIT) that is not declared
-    begins the transaction, with the locks noted before it, and runs in it."""
+    """A statement of a unit that takes a transaction-level lock itself (retention's, tried
+    without waiting) runs in the unit's transaction, begun with the locks taken before it:
+    both are held to COMMIT and released with it."""
     from runtime.store.locks import LOCK_CALL, LOCK_RETENTION
     from runtime.store.postgres_port import PgPort
-    from runtime.store.pure import pure
 
-    store = await pg_backend.open(pool_size=1, defer=True)
+    store = await pg_backend.open(pool_size=1)
     other = await asyncpg.connect(pg_backend.url)
 
     async def free(space: int, key: str) -> bool:
@@ -587,90 +500,15 @@ async def test_a_select_not_declared_pure_runs_in_the_units_transaction_postgres
 
     try:
         async with store._pool.acquire() as conn:
-            port = PgPort(conn, unit=True, defer=True)
+            port = PgPort(conn, unit=True, prepared=True)
             await port.lock(LOCK_CALL, ["probe"])
-            assert await port.value(pure("SELECT 1")) == 1
-            assert not port.begun and await free(LOCK_CALL, "probe")  # deferred: nothing held
+            assert port.begun and not await free(LOCK_CALL, "probe")  # BEGIN with the lock
             assert await port.value("SELECT pg_try_advisory_xact_lock($1, hashtext($2))",
                                     [LOCK_RETENTION, "probe"]) is True
-            assert port.begun  # it began the transaction ...
-            assert not await free(LOCK_RETENTION, "probe")  # ... and its lock is still held
-            assert not await free(LOCK_CALL, "probe")  # with the lock noted before it
+            assert not await free(LOCK_RETENTION, "probe")  # its lock is still held ...
+            assert not await free(LOCK_CALL, "probe")  # ... with the one taken before it
             await port.end(commit=True)
         assert await free(LOCK_RETENTION, "probe") and await free(LOCK_CALL, "probe")
-    finally:
-        await other.close()
-
-
-async def test_only_declared_reads_run_before_a_units_transaction_postgres(
-    pg_backend: Any,
-) -> None:
-    """What a webhook's units send before BEGIN (their deferred first attempt) is only reads
-    declared pure, each with its fingerprints; every other statement comes after BEGIN."""
-    from runtime.store.dialect import POSTGRES
-    from runtime.store.pg_replay import fingerprinted
-    from runtime.store.pure import declared
-
-    store = await pg_backend.open(pool_size=1, defer=True)
-    tenant = await store.create_tenant("t")
-    module = await store.create_module(tenant.id, NewModule(name="m", region="RU"))
-    alice = await store.create_user(tenant.id, "alice")
-    await store.set_bindings(tenant.id, module.id, {"101": alice.id})
-    seen: list[str] = []
-    async with store._pool.acquire() as conn:
-        conn.add_query_logger(lambda record: seen.append(record.query))
-    counted = Counted(store, tenant.id, module.id, seen)
-    for result in (event("notify_start"), event("notify_answer"), RECORD,
-                   {**event("notify_end"), **RECORD}, event("notify_start", callId="c2")):
-        _, sent = await counted.unit(result)
-        allowed = {fingerprinted(POSTGRES.render(sql)) for sql in declared()}
-        before = [s for s in sent[:next(i for i, s in enumerate(sent)
-                                        if s.startswith("BEGIN"))]]
-        assert before, sent  # the scene, at least, was read before the transaction
-        for statement in before:
-            assert statement in allowed, statement[:200]
-
-
-async def test_reads_with_no_literal_form_are_checked_one_statement_each_postgres(
-    pg_backend: Any,
-) -> None:
-    """A deferred read whose parameters cannot be written in (an array) is still taken
-    again under the unit's locks, with parameters, before its first write: unchanged, the
-    unit goes on holding the locks; changed, it fails as a serialization failure (retried)."""
-    from runtime.store.errors import StoreError
-    from runtime.store.locks import LOCK_CALL
-    from runtime.store.postgres_port import PgPort
-
-    store = await pg_backend.open(pool_size=1, defer=True)
-    other = await asyncpg.connect(pg_backend.url,
-                                  server_settings={"search_path": pg_backend.schema})
-    from runtime.store.pure import pure
-
-    read = pure("SELECT k FROM replay_probe WHERE k = ANY($1::text[]) ORDER BY k")
-    try:
-        await other.execute("CREATE TABLE replay_probe (k text); "
-                            "INSERT INTO replay_probe VALUES ('a')")
-        async with store._pool.acquire() as conn:
-            port = PgPort(conn, unit=True, defer=True)
-            await port.lock(LOCK_CALL, ["probe"])
-            assert [r["k"] for r in await port.all(read, [["a", "b"]])] == ["a"]
-            assert not port.begun  # no transaction, no lock yet
-            assert await other.fetchval("SELECT pg_try_advisory_xact_lock($1, hashtext($2))",
-                                        LOCK_CALL, "probe")
-            await port.run("INSERT INTO replay_probe VALUES ('c')")  # BEGIN, lock, check
-            assert port.begun and not await other.fetchval(
-                "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", LOCK_CALL, "probe")
-            await port.end(commit=True)
-
-            port = PgPort(conn, unit=True, defer=True)
-            assert [r["k"] for r in await port.all(read, [["a", "b"]])] == ["a"]
-            await other.execute("INSERT INTO replay_probe VALUES ('b')")  # the read changes
-            with pytest.raises(StoreError) as failed:
-                await port.run("INSERT INTO replay_probe VALUES ('d')")
-            assert isinstance(failed.value.__cause__, asyncpg.SerializationError)
-            await port.end(commit=False)
-        assert sorted(await other.fetch("SELECT k FROM replay_probe")) == [
-            ("a",), ("b",), ("c",)]
     finally:
         await other.close()
 
@@ -682,84 +520,3 @@ def test_sqlite_groups_are_contiguous_in_slot_order() -> None:
     order = [_GROUP_OF[s.name] for s in SLOTS]
     runs = [g for i, g in enumerate(order) if i == 0 or order[i - 1] != g]
     assert runs == [group for group, _ in SQLITE_GROUPS]
-
-
-def _check_name(read: str) -> str:
-    from runtime.store.pg_replay import _PREPARED
-
-    return f"EXECUTE {_PREPARED[read]}("
-
-
-async def test_a_scene_that_found_no_call_is_checked_without_what_hangs_on_a_call_postgres(
-    pg_backend: Any,
-) -> None:
-    """A new call's unit checks its scene at COMMIT with the scene as read where no call is
-    chosen (no subqueries of the call, its history, whom it notified and its activity for the
-    server to set up); a unit that found the call checks the whole scene. Both find the
-    fingerprints they read."""
-    from runtime.store.postgres import LIGHTER_CHECKS
-
-    store = await pg_backend.open(pool_size=1, defer=True)
-    counted = await logged_units(store)
-    full = {sql: _check_name(sql) for sql in LIGHTER_CHECKS}
-    light = {sql: _check_name(no_call) for sql, (_, no_call) in LIGHTER_CHECKS.items()}
-
-    start, sent = await counted.unit(event("notify_start"))
-    assert start.call is not None and start.call.created
-    assert any(name in sent[-1] for name in light.values()), sent[-1][:300]
-    assert not any(name in sent[-1] for name in full.values())
-    answer, sent = await counted.unit(event("notify_answer"))
-    assert answer.call is not None and answer.call.id == start.call.id
-    assert any(name in sent[-1] for name in full.values()), sent[-1][:300]
-    assert not any(name in sent[-1] for name in light.values())
-    assert store.retries == 0  # each check found what its unit read
-    stored = await store.get_call(counted.tenant_id, start.call.id)
-    assert stored is not None and stored.state.value == "answered"
-
-
-async def test_a_call_created_after_a_unit_found_none_makes_it_run_again_postgres(
-    pg_backend: Any,
-) -> None:
-    """Another node creates the call between a unit's scene (no call) and its COMMIT: the
-    lighter check sees a call chosen now, the unit runs again and finds that call, and the
-    provider's call stays one call holding both events."""
-    store = await pg_backend.open(pool_size=1, defer=True)
-    other = await pg_backend.open(pool_size=1)
-    counted = await logged_units(store)
-    parsed = ParseResult.model_validate(event("notify_start"))
-    created: list[bool] = []
-
-    def context() -> ActContext:
-        return ActContext(tenant_id=counted.tenant_id, module_id=counted.module_id,
-                          region="RU", execution_id=ids.new_id(ids.EXECUTION),
-                          now=datetime.now(UTC))
-
-    async def elsewhere(tx: Tx) -> Effects:
-        return await act(tx, context(), parsed)
-
-    async def unit(tx: Tx) -> Effects:
-        effects = await act(tx, context(), parsed)
-        assert effects.call is not None
-        created.append(effects.call.created)
-        if len(created) == 1:
-            # The other node's unit, in a context of its own (not inside this unit's).
-            task = asyncio.get_running_loop().create_task(other.write(elsewhere),
-                                                          context=contextvars.Context())
-            await task
-        return effects
-
-    from runtime.store.postgres import LIGHTER_CHECKS
-
-    light = [_check_name(no_call) for _, no_call in LIGHTER_CHECKS.values()]
-    retries = store.retries
-    counted.seen.clear()
-    effects = await store.write(unit)
-    await asyncio.sleep(0)  # the query logger reports with call_soon
-    assert created == [True, False] and store.retries == retries + 1
-    # The first attempt's COMMIT message checked with the lighter check (and failed there).
-    assert any(name in sent for sent in counted.seen for name in light)
-    assert effects.call is not None and not effects.call.created
-    calls = await store.list_calls(counted.tenant_id)
-    assert [c.id for c in calls] == [effects.call.id]
-    events = await store.list_call_events(counted.tenant_id, effects.call.id)
-    assert [e.kind for e in events] == ["notify_start", "notify_start"]
