@@ -282,7 +282,15 @@ class Config(Strict):
         if self.public_url:
             return self.public_url.rstrip("/")
         host = self.listen.host if self.listen.host not in ("0.0.0.0", "::") else "127.0.0.1"
-        return f"http://{host}:{self.listen.port}"
+        return http_url(host, self.listen.port)
+
+
+def http_url(host: str, port: int) -> str:
+    """`http://host:port`, an IPv6 address in brackets (`--host ::1` made `http://::1:8080`,
+    which no URL parser reads: the service stopped at start with a traceback)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 class ConfigError(Exception):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 import yaml
 from aiohttp import web
@@ -823,3 +824,39 @@ async def test_an_id_parameter_that_is_no_id_is_a_400_naming_it(service: Service
                                ("/api/v1/executions", "version_id", "ver")):
         [parameter] = [p for p in doc["paths"][path]["get"]["parameters"] if p["name"] == name]
         assert parameter["schema"]["pattern"] == f"^$|^{prefix}_[0-9a-hjkmnp-tv-z]{{26}}$"
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this host")
+async def test_serve_on_an_ipv6_address_starts_and_names_it_in_brackets(tmp_path: Path) -> None:
+    """`serve --host ::1` stopped at start with a traceback: the service's own address was
+    written `http://::1:PORT`, which no URL parser reads. A module's webhook URL is built from
+    the same address."""
+    from tests.e2e.service_process import OPERATOR, ServiceProcess, call_json
+
+    service = ServiceProcess(tmp_path)
+    service.config_file.write_text(yaml.safe_dump(process_config(
+        tmp_path / "data", service.port, listen={"host": "::1", "port": service.port})))
+    service.base = f"http://[::1]:{service.port}"
+    service.start()
+    try:
+        await service.wait_ready()
+        async with aiohttp.ClientSession() as session:
+            tenant = await call_json(session, "POST", service.base + "/api/v1/tenants",
+                                     OPERATOR, {"name": "acme"}, status=201)
+            key = await call_json(session, "POST",
+                                  f"{service.base}/api/v1/tenants/{tenant['id']}/keys",
+                                  OPERATOR, status=201)
+            module = await call_json(session, "POST", service.base + "/api/v1/modules",
+                                     key["key"], {"name": "m"}, status=201)
+        assert module["webhook_url"].startswith(f"http://[::1]:{service.port}/hooks/"), module
+    finally:
+        service.stop()
