@@ -119,7 +119,7 @@ def command_stubs(args: argparse.Namespace) -> int:
     try:
         written = write_stubs(args.dir)
     except OSError as error:
-        raise UsageError(f"cannot write the stubs into {args.dir}: {error}") from None
+        raise UsageError(f"cannot write the stubs into {args.dir}: {file_problem(error)}") from None
     for path in written:
         print(path)
     return 0

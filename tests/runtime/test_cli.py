@@ -496,6 +496,7 @@ def test_a_file_that_cannot_be_read_is_one_line_on_every_command(tmp_path: Path)
          f"cannot read {tmp_path / 'missing.yaml'}: no such file or directory"),
         (("deploy", str(SEED), "--url", "http://[::1", "--key", "vrk_x"),
          "--url 'http://[::1': Invalid IPv6 URL"),
+        (("stubs", str(binary)), f"cannot write the stubs into {binary}: not a directory"),
     ]
     for args, message in asked:
         code, _, stderr = cli(*args)
