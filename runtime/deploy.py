@@ -398,9 +398,15 @@ async def deploy(folder: Folder, *, url: str, key: str, dry_run: bool, activate:
 
 
 def key_from(given: str | None) -> str:
-    key = given or os.environ.get(KEY_ENV)
+    # A key read from a file or a secret's mount often ends with a newline: it is not part of
+    # the key (the service strips it too), and in a header it was refused as an injection.
+    key = (given or os.environ.get(KEY_ENV) or "").strip()
     if not key:
         raise FolderError(f"give the tenant API key with --key or the {KEY_ENV} variable")
+    odd = next((c for c in key if not (c.isascii() and c.isprintable()) or c.isspace()), None)
+    if odd is not None:
+        raise FolderError(f"the tenant API key holds {odd!r} (U+{ord(odd):04X}): a key is "
+                          "printable ASCII without spaces, such as vrk_AbCd...")
     return key
 
 
