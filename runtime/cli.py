@@ -48,11 +48,22 @@ def script_path(text: str) -> Path:
     return path / "script.py" if path.is_dir() else path
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("voip-runtime")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voip-runtime",
         description="Hosted runtime for telephony integration scripts.",
     )
+    # The release, as the API's document states it (info.version), for bug reports.
+    parser.add_argument("--version", action="version", version=f"voip-runtime {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the service")

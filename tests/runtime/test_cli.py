@@ -563,3 +563,12 @@ def test_deploy_to_something_that_is_not_the_service_says_so_in_one_line(
         code, stderr = deployed_to(url)
     assert (code, stderr) == (1, f"voip-runtime deploy: POST {url}/api/v1/check: no answer "
                                  "within 1 s\n")
+
+
+def test_version_says_the_release_the_apis_document_states() -> None:
+    from importlib import metadata
+
+    done = subprocess.run([sys.executable, "-m", "runtime", "--version"], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0, f"voip-runtime {metadata.version('voip-runtime')}\n", "")
