@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,39 @@ def check_database(path: Path) -> Checked:
     return Checked(version, path.stat().st_size)
 
 
+# `backup` writes `.<name>.partial-<its pid>` beside the file it makes.
+_PARTIAL = re.compile(r"\.(.+)\.partial-([0-9]+)")
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _remove_stale_partials(directory: Path) -> None:
+    """Remove the partial copies that earlier backups left when they were killed (a cron
+    job's timeout, a reboot: their `finally` never ran), each as large as the database, one
+    per run for good. Only ours: a name of that form, a process that is gone, and a file
+    that is empty or a SQLite database."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            found = _PARTIAL.fullmatch(entry.name)
+            if found is None or _running(int(found[2])) or not entry.is_file(
+                    follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                with open(entry.path, "rb") as partial:
+                    header = partial.read(len(_SQLITE_HEADER))
+                if header in (b"", _SQLITE_HEADER):
+                    os.unlink(entry.path)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # someone else's; a number no pid is
+        return True
+    return True
+
+
 def _new_private_file(path: Path) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
@@ -108,6 +142,7 @@ def backup(config: Config, target: Path) -> Checked:
     target = target.absolute()
     if not target.parent.is_dir():
         raise BackupError(f"no directory {target.parent} to write {target.name} into")
+    _remove_stale_partials(target.parent)
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     try:
         _new_private_file(partial)

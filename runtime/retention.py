@@ -1,6 +1,7 @@
 """The pruner: a background task that bounds the history the service keeps.
 
-Each pass, module by module, rolls the module's new executions up into usage slots (so usage
+Each pass, module by module (those with executions to roll up or prune: a quiet module costs
+nothing), rolls the module's new executions up into usage slots (so usage
 per day outlives the log), then deletes its executions older than `retention.executions_days`
 or beyond its newest `executions_per_module`, and its oldest while the log's captured text
 is over `executions_mib_per_module`; then it notes the modules' storage in use for
@@ -193,16 +194,21 @@ class Pruner:
         now = self.clock()
         ids: list[str] = []
 
-        async def list_ids(tx: Tx) -> int:
-            ids.extend(await tx.retention_module_ids())
-            return len(ids)
-
-        await self._batch(report, list_ids)
         until = now - ROLLUP_MARGIN
         executions_before = now - timedelta(days=c.executions_days)
         usage_before = now - timedelta(days=c.usage_days)
         keep_bytes = (None if c.executions_mib_per_module is None
                       else c.executions_mib_per_module * MIB)
+
+        async def list_ids(tx: Tx) -> int:
+            # Only the modules with work: quiet ones cost no unit (store/retention.py).
+            # Replaced, not extended: a unit may run again (PostgreSQL retries one that met a
+            # deadlock or a serialization failure: store/base.py).
+            ids[:] = await tx.retention_module_ids(until, executions_before,
+                                                   c.executions_per_module, keep_bytes)
+            return len(ids)
+
+        await self._batch(report, list_ids)
         for module_id in ids:
             if self._stop.is_set():
                 return
@@ -258,7 +264,7 @@ class Pruner:
         tenants: list[str] = []
 
         async def list_tenants(tx: Tx) -> int:
-            tenants.extend(await tx.retention_tenant_ids())
+            tenants[:] = await tx.retention_tenant_ids(before)  # (replaced, as ids in _pass)
             return len(tenants)
 
         await self._batch(report, list_tenants)

@@ -185,18 +185,18 @@ def answered_now(effects: Effects) -> str | None:
 
 
 def changed_by_record(effects: Effects) -> str | None:
-    """The id of the call this result's call record changed in a way its pages show, if any:
-    it ended the call (ringing or answered, no end event with the record: the platform's
-    documented way is NotifyStart for the popup, then only the callRecord), or it created the
-    missed call's contact after its end. The contract's table notifies for events only, so
-    the pages it rang on showed it ringing or talking, or offered to create a contact the
-    number already has, until reloaded."""
+    """The id of the call this result's call record changed, if any: it ended the call
+    (ringing or answered, no end event with the record: the platform's documented way is
+    NotifyStart for the popup, then only the callRecord), or it came after the end (most
+    providers' order) with the call's length, outcome or recording, or created the missed
+    call's contact. The contract's table notifies for events only, so the pages it rang on
+    showed it ringing or talking, an answered call with no length or the events' guess at
+    it, or offered to create a contact the number already has, until reloaded. A repeat
+    changed nothing, and nobody was told of a call a record created."""
     change = effects.record
     if change is None or change.repeat or change.created:
         return None
-    if change.state_before is not CallState.ENDED or effects.contact_created is not None:
-        return change.id
-    return None
+    return change.id
 
 
 class Runner:

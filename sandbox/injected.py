@@ -15,6 +15,7 @@ host exchange. All of them refuse to go on once the call is stopped (sandbox/sto
 from __future__ import annotations
 
 import datetime
+import difflib
 import enum
 import json
 import re
@@ -56,6 +57,7 @@ class StorageError(Exception):
 _NOT_GIVEN: Final = object()
 
 
+@script_types.shown_as("EnumType")
 class _ContractEnumType(enum.EnumType):
     """The contract's enums' own metaclass. `VoipCallDisposition("busy")` (a provider's value
     turned into a member, as scripts do on every webhook) finds an exact str among the
@@ -79,6 +81,23 @@ class _ContractEnumType(enum.EnumType):
             raise TypeError(f"{cls.__name__}() takes one value, as {cls.__name__}('...') "
                             f"({given} arguments given)")
         return super().__call__(value, *args, **kwargs)
+
+    def __getattr__(cls, name: str) -> Any:
+        try:
+            return super().__getattr__(name)  # type: ignore[misc]
+        except AttributeError:
+            if name.startswith("_") or cls not in _MEMBERS_BY_VALUE:
+                raise
+            # Python 3.11 says only "NoAnwser": say which enum, and the member meant.
+            raise AttributeError(_not_a_member(cls, name)) from None  # type: ignore[arg-type]
+
+
+def _not_a_member(kind: type[enum.StrEnum], name: str) -> str:
+    message = f"{kind.__name__} has no member {name!r}"
+    close = difflib.get_close_matches(name, [m.name for m in kind], n=1, cutoff=0.6)
+    if close:
+        return f"{message}; did you mean {kind.__name__}.{close[0]}?"
+    return f"{message}; its members: {', '.join(m.name for m in kind)}"
 
 
 def _not_a_value(kind: type[enum.StrEnum], value: str) -> str:
@@ -281,6 +300,7 @@ _DICT_CHANGES: Final = frozenset({"update", "pop", "popitem", "setdefault", "cle
 _MAPPING_NOUNS: Final = {"Settings": "settings", "Query": "request.query", "Headers": "headers"}
 
 
+@script_types.shown_as("ReadOnlyMapping")  # as the published stub types request.headers
 class CaseInsensitiveMapping(ReadOnlyMapping):
     """Headers: lookup ignores case; iteration gives the names as they were sent."""
 
@@ -435,6 +455,7 @@ def _header_text(value: Any, what: str) -> str:
 _HEADER_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
+@script_types.shown_as("HttpResponse")
 class ResponseBuilder(_Frozen):
     """`HttpResponse()`: each method changes the builder and returns it (contract §3).
 

@@ -33,9 +33,10 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, ModuleType
 from typing import Any, Final, NoReturn
 
-from sandbox import stopping
+from sandbox import script_types, stopping
 
 
+@script_types.shown_as("module")
 class ModuleView:
     """A module as a script sees it: named, read-only, only the public names we list.
 

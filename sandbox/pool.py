@@ -107,6 +107,10 @@ EARLY_EXIT_KEEP_SECONDS = 5.0
 # a breached worker must not keep a place in the pool by never leaving.
 RETIRE_GRACE_SECONDS = 1.0
 IDLE_SWEEP_SECONDS = 1.0
+# A heavy group's load is kept this long after its last worker went and no call of it waits:
+# a heavy tenant back within the hour is still held back from its first call, not only once
+# its calls have made it heavy again. Any other group's load goes at once (pool._sweep).
+HEAVY_LOAD_KEPT_SECONDS = 3600.0
 # A call that found no worker for this long fails (the template down for good, say) rather
 # than wait forever; in normal overload, callers gave up long before.
 QUEUE_SECONDS = 60.0
@@ -536,8 +540,6 @@ class SandboxPool:
         own_ms = outcome.cpu_ms if outcome.cpu_ms > 0 else max(
             0.0, outcome.duration_ms - pending.host_seconds * 1000)
         load.observe(own_ms, outcome.limit in ("cpu", "wall", "memory", "garbage"))
-        if not load.heavy and load.average_ms < 1.0 and len(self._loads) > 10_000:
-            del self._loads[group]  # forget idle light groups rather than grow forever
         return outcome
 
     async def check(self, source: str, *, limits: Limits | None = None, group: str = ""
@@ -1525,6 +1527,31 @@ class SandboxPool:
         if not self._closed:
             self._dispatch()
 
+    def _forget_idle_groups(self, now: float) -> None:
+        """What the pool learnt of a group with no worker and no waiting call goes: its load
+        (a heavy group's after HEAVY_LOAD_KEPT_SECONDS of that), and that it runs checks
+        (once its budget went too; `check` says so again). A group that comes back is
+        measured afresh, as a new one is.
+
+        A node sees groups come and go for months (tenants deleted on another node, tenants
+        gone quiet, each tenant's checks' group after an upload): each one's load was kept
+        for good, and past 10,000 of them the quick groups' loads were the ones forgotten,
+        after each of their calls, so no quick tenant's calls were pipelined any more."""
+        waiting = self._waiting
+        for group, load in list(self._loads.items()):
+            if group in self._by_group or group in waiting:
+                load.idle_since = None
+            elif not load.heavy:
+                del self._loads[group]
+            elif load.idle_since is None:
+                load.idle_since = now
+            elif now - load.idle_since >= HEAVY_LOAD_KEPT_SECONDS:
+                del self._loads[group]
+        if self._check_groups:
+            self._check_groups = {group for group in self._check_groups
+                                  if group in self._by_group or group in self._budgets
+                                  or group in waiting}
+
     def _sweep(self) -> None:
         """Reclaim tenant workers idle longer than `idle_seconds`; forget restart budgets that
         are full again for groups with no worker."""
@@ -1542,6 +1569,7 @@ class SandboxPool:
                     and budget.tokens >= budget.burst:
                 del self._budgets[group]
                 self._maybe_spent.discard(group)
+        self._forget_idle_groups(now)
         cutoff = now - self.idle_seconds
         for workers in list(self._by_group.values()):
             for worker in list(workers):

@@ -38,6 +38,9 @@ class GroupLoad:
     average_ms: float = 0.0
     heavy: bool = False
     observed: int = 0
+    # When the pool's sweep first found the group with no worker and no waiting call (None:
+    # it has one). Only a heavy group's load outlives that, for a while (pool.py).
+    idle_since: float | None = None
 
     @property
     def may_pipeline(self) -> bool:
@@ -69,6 +72,10 @@ class FairQueue(Generic[T]):
             queue = self._queues[group] = deque()
         queue.append(item)
         self._size += 1
+
+    def __contains__(self, group: object) -> bool:
+        """Whether `group` has waiting items."""
+        return group in self._queues
 
     def has_other(self, group: str) -> bool:
         """Whether a group other than `group` has waiting items."""

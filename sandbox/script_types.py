@@ -12,16 +12,16 @@ The keys are the documented camelCase ones; a constructor also takes each key's 
 spelling (`VoipCallRecord(src_phone=...)`, `VoipTestConnectionResult(fail_reason=...)`), since
 the result validation accepts it (contract §2, §4) and refusing in the constructor what the
 result accepts would turn a Python developer's natural spelling into a TypeError. The dict keeps
-the key as the script spelled it; the published stub declares the camelCase keys only.
+the key as the script spelled it; the published stub declares both spellings.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, TypeVar
 
 from sandbox import stopping
 
@@ -42,6 +42,19 @@ class Key:
         return "".join(f"_{c.lower()}" if c.isupper() else c for c in self.name)
 
 
+_C = TypeVar("_C", bound=type)
+
+
+def shown_as(name: str) -> Callable[[_C], _C]:
+    """Python's own messages name a value's class ("unsupported operand type(s) for +: 'X' and
+    'int'", "'X' object is not callable", "Object of type X is not JSON serializable"): the
+    class behind an injected name takes the name a script knows it by, never one of ours."""
+    def rename(cls: _C) -> _C:
+        cls.__name__ = cls.__qualname__ = name
+        return cls
+    return rename
+
+
 def not_a_class(check: str, name: str, why: str) -> NoReturn:
     """isinstance()/issubclass() against an injected type name would otherwise fail with
     Python's "arg 2 must be a type", which names nothing; as for a TypedDict, the error says
@@ -49,6 +62,7 @@ def not_a_class(check: str, name: str, why: str) -> NoReturn:
     raise TypeError(f"{check}() cannot check against {name}: {why}")
 
 
+@shown_as("TypedDict")
 class ResultType:
     """A `TypedDict`-like constructor a script calls: keyword arguments in, a plain dict out."""
 
@@ -86,6 +100,15 @@ class ResultType:
                 )
         return dict(values)
 
+    def __getattr__(self, name: str) -> NoReturn:
+        # Only reached for a name the object lacks (`VoipCallRecord.srcPhone`); Python's own
+        # probes (`__deepcopy__`, a slot not yet set) get its plain error.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        first = next(iter(self._keys))
+        raise AttributeError(f"{self._name} has no attribute {name!r}: it builds plain dicts, "
+                             f"as {self._name}({first if name not in self._keys else name}=...)")
+
     def __setattr__(self, name: str, value: Any) -> NoReturn:
         raise TypeError(f"{self._name} is read-only")
 
@@ -102,6 +125,7 @@ class ResultType:
         not_a_class("issubclass", self._name, "it builds plain dicts")
 
 
+@shown_as("type")
 class TypeName:
     """A type a script names in annotations but never builds: the runtime makes its objects."""
 
@@ -115,6 +139,13 @@ class TypeName:
 
     def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError(f"{self._name} is made by the runtime, not by a script")
+
+    def __getattr__(self, name: str) -> NoReturn:
+        # Only reached for a name the object lacks (`FetchRequest.method`).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"{self._name} has no attribute {name!r}: it names a type for annotations only")
 
     def __setattr__(self, name: str, value: Any) -> NoReturn:
         raise TypeError(f"{self._name} is read-only")

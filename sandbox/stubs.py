@@ -12,7 +12,8 @@ without import are the one thing a portable type checker cannot be told about ot
 
 What is generated, and from what, so it cannot drift from what the sandbox injects:
 - the enums, member by member, from `injected.CONTRACT_ENUMS`;
-- the result types (`TypedDict`s, required keys marked) from `script_types.RESULT_TYPES`;
+- the result types (`TypedDict`s, required keys marked, each key in camelCase and snake_case
+  as the result validation takes it) from `script_types.RESULT_TYPES`;
 - the injected objects' classes from `INJECTED_MEMBERS` below, whose member names a test
   compares with the runtime classes' public names; and `__all__` is compared with
   `injected.make_injected`'s names.
@@ -169,9 +170,20 @@ def _result_stub(result_type: script_types.ResultType) -> str:
         "",
     ]
     for key in script_types.key_names(result_type):
-        annotation = f"Required[{key.stub_type}]" if key.required else key.stub_type
+        # The result validation takes each key's snake_case spelling too (contract §2, §4), so
+        # the stub declares both. A TypedDict cannot say "one of two spellings is required": a
+        # required key spelled two ways is optional in both, and the runtime's validation
+        # names it when it is missing; a key spelled one way keeps `Required`.
+        snake = key.snake_name
+        required = key.required and snake == key.name
+        annotation = f"Required[{key.stub_type}]" if required else key.stub_type
+        doc = f"{key.doc} (required: this or {snake})" if key.required and not required \
+            else key.doc
         lines.append(f"    {key.name}: {annotation}")
-        lines.append(f'    """{key.doc}"""')
+        lines.append(f'    """{doc}"""')
+        if snake != key.name:
+            lines.append(f"    {snake}: {key.stub_type}")
+            lines.append(f'    """{key.name}, in snake_case"""')
     return "\n".join(lines)
 
 

@@ -158,15 +158,29 @@ def required_key(field: ast.AnnAssign) -> bool:
     return isinstance(annotation, ast.Subscript) and ast.unparse(annotation.value) == "Required"
 
 
-def key_entry(field: ast.AnnAssign, doc: str) -> Entry:
+# Each result type's keys as the sandbox defines them. The stub declares every key in camelCase
+# and snake_case, and a key required in either spelling as optional in both (a TypedDict has no
+# "one of"); the editor offers the documented camelCase key, marked required when it is.
+RESULT_KEYS: Final[dict[str, dict[str, script_types.Key]]] = {
+    script_types.type_name(kind): {key.name: key for key in script_types.key_names(kind)}
+    for kind in script_types.RESULT_TYPES
+}
+
+
+def key_required(type_name: str, field: ast.AnnAssign) -> bool:
+    key = RESULT_KEYS.get(type_name, {}).get(ast.unparse(field.target))
+    return key.required if key is not None else required_key(field)
+
+
+def key_entry(field: ast.AnnAssign, doc: str, required: bool) -> Entry:
     """A result type's key, offered as a keyword argument (`srcPhone=`)."""
     annotation = field.annotation
     shown = ast.unparse(annotation.slice if isinstance(annotation, ast.Subscript)
                         and required_key(field) else annotation)
     name = ast.unparse(field.target)
     return Entry(label=name, type="property",
-                 detail=f": {shown}" + (" (required)" if required_key(field) else ""),
-                 info=doc, apply=f"{name}=")
+                 detail=f": {shown}" + (" (required)" if required else ""),
+                 info=doc.split(" (required: this or ")[0], apply=f"{name}=")
 
 
 def base_names(node: ast.ClassDef) -> set[str]:
@@ -215,9 +229,12 @@ class StubReader:
             self.add_global(Entry(label=node.name, type="enum", detail="(enum)", info=info))
             return
         if "TypedDict" in bases:
-            fields = documented_fields(node.body)
-            self.keys[node.name] = [key_entry(field, field_doc) for field, field_doc in fields]
-            required = [ast.unparse(f.target) for f, _ in fields if required_key(f)]
+            known = RESULT_KEYS.get(node.name)
+            fields = [(f, d) for f, d in documented_fields(node.body)
+                      if known is None or ast.unparse(f.target) in known]
+            self.keys[node.name] = [key_entry(field, field_doc, key_required(node.name, field))
+                                    for field, field_doc in fields]
+            required = [ast.unparse(f.target) for f, _ in fields if key_required(node.name, f)]
             shown = ", ".join([*required, "..."] if len(required) < len(fields) else required)
             self.add_global(Entry(label=node.name, type="class", detail=f"(*, {shown}) -> dict",
                                   info=doc, returns="dict"))

@@ -189,8 +189,10 @@ class Tx(Protocol):
         """Whether this unit may do retention work now; call first (PostgreSQL: one node)."""
         ...
 
-    async def retention_module_ids(self) -> list[str]:
-        """Every module's id, of every tenant."""
+    async def retention_module_ids(self, until: datetime, before: datetime,
+                                   keep: int | None, keep_bytes: int | None) -> list[str]:
+        """The ids of the modules with executions to roll up before `until` or to prune
+        (before `before`, beyond `keep` rows or `keep_bytes` bytes), of every tenant."""
         ...
 
     async def roll_up_usage(self, module_id: str, until: datetime, limit: int) -> int:
@@ -215,8 +217,8 @@ class Tx(Protocol):
 
     async def prune_call_events(self, before: datetime, limit: int) -> int: ...
 
-    async def retention_tenant_ids(self) -> list[str]:
-        """Every tenant's id."""
+    async def retention_tenant_ids(self, before: datetime) -> list[str]:
+        """The ids of the tenants with calls created and last changed before `before`."""
         ...
 
     async def prune_calls(self, tenant_id: str, before: datetime, limit: int) -> int:
@@ -339,7 +341,8 @@ class Tx(Protocol):
         """Create contacts from (name, phones); callers normalise phones (acting.contact_phones).
         PhoneTaken when another contact has one of the numbers (naming the item when
         `indexed`: a bulk create, even of one); Conflict when two of the new ones would share
-        one."""
+        one. The calls of their numbers that no contact had, and those calls' activity, become
+        theirs (editing.adopt_calls)."""
         ...
 
     # --- editing and deleting (editing.py) ------------------------------------------------
@@ -349,7 +352,8 @@ class Tx(Protocol):
         phones: Sequence[ContactPhone] | None,
     ) -> Contact | None:
         """New name and/or phones (None: unchanged); PhoneTaken for a number newly given
-        that another contact has; None: no such contact."""
+        that another contact has; None: no such contact. The calls of a number newly given
+        that no contact had become the contact's, with their activity."""
         ...
 
     async def merge_contacts(self, tenant_id: str, into_id: str, other_id: str

@@ -38,6 +38,9 @@ from runtime.store.locks import Locks
 from runtime.store.models import Contact, ContactPhone
 from runtime.store.queries import Reads
 
+# Numbers (or call ids) in one statement where a contact adopts its number's calls.
+ADOPT_NUMBERS_A_READ = 500
+
 # What a tenant owns, per kind, as the deletion's dry run reports it (and the order shown).
 TENANT_KINDS: dict[str, str] = {
     "modules": "SELECT count(*) FROM modules WHERE tenant_id = $1",
@@ -152,6 +155,41 @@ class Editing(Reads):
             if number in taken:
                 raise PhoneTaken(number, taken[number], index if indexed else None)
 
+    async def adopt_calls(self, tenant_id: str, contacts: Sequence[Contact],
+                          numbers: Sequence[str] | None = None) -> None:
+        """Link the calls of `contacts`' numbers (or of `numbers` only) that no contact has
+        (a caller no contact had when they called: an answered call, a hidden contact, one
+        deleted since) to the contact that has the number now, with their activity entries.
+        The console offers "Create contact" on exactly such a call's card; the new contact's
+        page then listed none of the calls it was made from, nor any earlier one. Calls
+        linked to another contact stay with it. Called with the numbers already locked
+        (claim_numbers): acting cannot link a call to another contact meanwhile."""
+        owner = {p.normalized: c.id for c in contacts for p in c.phones if p.normalized
+                 and (numbers is None or p.normalized in numbers)}
+        wanted = sorted(owner)
+        adopted: dict[str, list[str]] = {}
+        for start in range(0, len(wanted), ADOPT_NUMBERS_A_READ):
+            chunk = wanted[start:start + ADOPT_NUMBERS_A_READ]
+            marks = ", ".join(f"${i + 2}" for i in range(len(chunk)))
+            rows = await self._port.all(
+                f"SELECT id, client_phone_normalized FROM calls WHERE tenant_id = $1 "
+                f"AND contact_id IS NULL AND client_phone_normalized IN ({marks})",
+                [tenant_id, *chunk])
+            for row in rows:
+                adopted.setdefault(owner[str(row["client_phone_normalized"])], []).append(
+                    str(row["id"]))
+        for contact_id, call_ids in sorted(adopted.items()):
+            for start in range(0, len(call_ids), ADOPT_NUMBERS_A_READ):
+                chunk = call_ids[start:start + ADOPT_NUMBERS_A_READ]
+                marks = ", ".join(f"${i + 3}" for i in range(len(chunk)))
+                await self._port.run(
+                    f"UPDATE calls SET contact_id = $1 WHERE tenant_id = $2 "
+                    f"AND contact_id IS NULL AND id IN ({marks})", [contact_id, tenant_id, *chunk])
+                await self._port.run(
+                    f"UPDATE activity SET contact_id = $1 WHERE tenant_id = $2 "
+                    f"AND contact_id IS NULL AND call_id IN ({marks})",
+                    [contact_id, tenant_id, *chunk])
+
     async def _lock_contacts(self, tenant_id: str, *contact_ids: str) -> None:
         """PostgreSQL: hold the contacts' rows (in id order: no deadlock between two merges)
         so that none is edited, merged or deleted meanwhile; later reads see them as
@@ -188,6 +226,8 @@ class Editing(Reads):
                                  [name, contact_id])
         if phones is not None:
             await self._write_phones(updated)
+            await self.adopt_calls(tenant_id, [updated], [p.normalized for p in added
+                                                          if p.normalized])
         return updated
 
     async def merge_contacts(self, tenant_id: str, into_id: str, other_id: str

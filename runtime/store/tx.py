@@ -592,6 +592,7 @@ class SqlTx(RetentionTx, Editing):
             contact = Contact(ids.new_id(ids.CONTACT), tenant_id, name, tuple(phones), now)
             await self.insert_contact(contact)
             created.append(contact)
+        await self.adopt_calls(tenant_id, created)
         return created
 
     async def mark_call_handled(self, tenant_id: str, call_id: str, user_id: str

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 # forks the worker (PID 1 of its namespace) before it exits.
 WORKER_PIDS_MAX = 2
 NEEDED_CONTROLLERS = ("memory", "pids")
+# A service's template makes `<parent>/voip-workers-<its pid>`, its workers' cgroups inside.
+WORKERS_PREFIX = "voip-workers-"
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ def probe() -> tuple[CgroupParent | None, str]:
     missing = [name for name in NEEDED_CONTROLLERS if name not in enabled]
     if missing:
         return None, f"cgroup v2: controllers {', '.join(missing)} not delegated at {parent}"
-    workers = os.path.join(parent, f"voip-workers-{os.getpid()}")
+    remove_stale(parent)
+    workers = os.path.join(parent, f"{WORKERS_PREFIX}{os.getpid()}")
     try:
         os.makedirs(workers, exist_ok=True)
         with open(os.path.join(workers, "cgroup.subtree_control"), "w",
@@ -89,6 +92,33 @@ def join_worker_cgroup(parent: CgroupParent, name: str, memory_bytes: int) -> st
     with open(os.path.join(path, "cgroup.procs"), "w", encoding="ascii") as procs:
         procs.write(str(os.getpid()))
     return path
+
+
+def remove_stale(parent: str) -> None:
+    """Remove the worker cgroups of earlier services whose template is gone (a stop, an
+    upgrade, a crash): nothing removed them, so each start left one for good, with the cgroups
+    of its last workers inside, and the kernel keeps each one's accounting while it exists.
+    A live service's (another node on this host) is left alone: its workers may be between
+    cgroups, and removing theirs would make its next worker's join fail."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(parent):
+            pid = entry.name.removeprefix(WORKERS_PREFIX)
+            if pid == entry.name or not pid.isdigit() or not entry.is_dir() \
+                    or _running(int(pid)):
+                continue
+            sweep(CgroupParent(entry.path))
+            with contextlib.suppress(OSError):  # a worker of it still exiting: the next start
+                os.rmdir(entry.path)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def sweep(parent: CgroupParent) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -116,3 +117,34 @@ async def test_a_backup_into_a_missing_directory_names_that_directory(tmp_path: 
     code, output = await cli("backup", str(target), "--config", str(service.config_file))
     assert (code, output) == (
         1, f"voip-runtime backup: no directory {target.parent} to write a.db into\n")
+
+
+async def test_a_backup_removes_what_killed_backups_left(tmp_path: Path) -> None:
+    """A backup killed before its end (a cron job's timeout, a reboot) left its partial copy,
+    as large as the database, and each such run one more, for good."""
+    from runtime.store import SqliteStore
+
+    service = ServiceProcess(tmp_path, data_dir=tmp_path / "data")
+    service.data_dir.mkdir(mode=0o700)
+    store = await SqliteStore.open(service.data_dir / "voip-runtime.db")
+    await store.close()
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()
+    database = (service.data_dir / "voip-runtime.db").read_bytes()
+    killed = backups / f".voip-2026-12-06.db.partial-{gone.pid}"
+    killed.write_bytes(database)
+    killed_at_once = backups / f".voip-2026-12-05.db.partial-{gone.pid}"  # before it copied
+    killed_at_once.write_bytes(b"")
+    running = backups / f".other.db.partial-{os.getpid()}"  # a backup still running
+    running.write_bytes(database)
+    not_ours = backups / f".notes.partial-{gone.pid}"
+    not_ours.write_text("an operator's own file", encoding="utf-8")
+
+    code, output = await cli("backup", str(backups / "voip-2026-12-07.db"),
+                             "--config", str(service.config_file))
+
+    assert code == 0, output
+    assert sorted(p.name for p in backups.iterdir()) == sorted(
+        ["voip-2026-12-07.db", running.name, not_ours.name])

@@ -5,14 +5,22 @@ thing that leaked it is over."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from runtime.app import create_app
+from runtime.config import SandboxConfig
 from runtime.typedefs import HUB, POOL
-from tests.e2e.conftest import Service
+from tests import pg
+from tests.e2e.conftest import OPERATOR_TOKEN, SEED_SCRIPT, Api, Service, service_config
 from tests.e2e.helpers import seed_setup, start
+from tests.e2e.test_two_nodes import with_schema
 
 
 def event_waits() -> set[asyncio.Task[object]]:
@@ -52,3 +60,43 @@ async def test_a_deleted_tenant_leaves_nothing_of_its_own_in_the_sandbox_pool(
     await service.operator.ok("DELETE", f"/api/v1/tenants/{seed.tenant_id}")
     assert groups.isdisjoint(pool._loads) and groups.isdisjoint(pool._budgets)
     assert groups.isdisjoint(w.group for w in pool._workers if not w.dead)
+
+
+async def test_a_tenant_deleted_on_another_node_leaves_nothing_in_this_nodes_pool(
+        tmp_path: Path) -> None:
+    """Node B ran the tenant's webhook and its upload's check; node A deleted it. B's pool
+    kept what it learnt of the tenant's two groups (their loads, that one runs checks) for
+    good once its workers there were reclaimed: a node of a cluster that sees tenants come
+    and go for months held every one."""
+    url, schema = await pg.postgres_url(), pg.new_schema_name()
+    nodes: list[Service] = []
+    try:
+        for name in ("a", "b"):
+            config = service_config(tmp_path / name, storage_url=with_schema(url, schema),
+                                    sandbox=SandboxConfig(workers=2, idle_worker_seconds=0.2))
+            client = TestClient(TestServer(create_app(config, OPERATOR_TOKEN),
+                                           host="127.0.0.1"))
+            await client.start_server()
+            nodes.append(Service(client, config, Api(client, OPERATOR_TOKEN)))
+        a, b = nodes
+        seed = await seed_setup(a, "doomed")
+        on_b = replace(seed, service=b, api=b.api(seed.api.secret))
+        await on_b.hook_ok(start())
+        await on_b.api.ok("POST", "/api/v1/check", {"source": SEED_SCRIPT})
+        pool = b.client.app[POOL]
+        groups = {seed.tenant_id, f"check:{seed.tenant_id}"}
+        assert groups <= set(pool._loads)
+
+        await a.operator.ok("DELETE", f"/api/v1/tenants/{seed.tenant_id}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not (groups.isdisjoint(pool._loads) and groups.isdisjoint(pool._check_groups)):
+            assert loop.time() < deadline, "node B's pool kept the deleted tenant's groups"
+            await asyncio.sleep(0.05)
+    finally:
+        try:
+            for node in nodes:
+                with contextlib.suppress(Exception):
+                    await node.client.close()
+        finally:
+            await pg.drop_schema(url, schema)

@@ -395,6 +395,39 @@ async def test_a_call_ended_by_its_record_alone_is_redrawn_where_it_rang(
     await socket.close()
 
 
+async def test_a_record_after_the_end_redraws_the_call_with_its_duration_and_outcome(
+        seed: SeedSetup) -> None:
+    """The end came first with no answer event (many providers send none): the live page's
+    card said "answered" with no length, and the record's length (the provider's own) never
+    reached it, nor did a recording that came later, until the page was reloaded. Each
+    record that changes an ended call now says the call changed; a retry says nothing."""
+    await seed.api.ok("POST", "/api/v1/contacts", {"name": "Ivan", "phones": [CLIENT]},
+                      status=201)
+    socket = await seed.service.client.ws_connect(f"/api/v1/live?token={seed.user_token}")
+    assert [(await socket.receive_json())["type"] for _ in range(2)] == ["hello", "caught_up"]
+    await seed.hook_ok(start())
+    assert (await next_notification(socket))["kind"] == "ringing"
+    await seed.hook_ok(end(disposition="answered"))
+    assert (await next_notification(socket))["kind"] == "ended"
+    [call] = await calls(seed)
+    assert call["duration"] is None
+    await seed.hook_ok(record(duration=74, record_id=None))
+    [call] = await calls(seed)
+    assert call["duration"] == 74
+    changed = await asyncio.wait_for(socket.receive_json(), 10)
+    assert changed == {"type": "call_changed", "call_id": call["id"]}
+    await seed.hook_ok(record(duration=74, record_id=None))  # a retry: nothing more
+    await seed.hook_ok(record(duration=74, record_id="rec-late"))  # the recording, later
+    assert (await calls(seed))[0]["has_record"] is True
+    changed = await asyncio.wait_for(socket.receive_json(), 10)
+    assert changed == {"type": "call_changed", "call_id": call["id"]}
+    # A next call's ringing is the next message: the retry said nothing.
+    await seed.hook_ok(start(call_id="c-2", src="+79160000002"))
+    following = await asyncio.wait_for(socket.receive_json(), 10)
+    assert (following["type"], following["kind"]) == ("notification", "ringing"), following
+    await socket.close()
+
+
 async def test_a_missed_calls_record_after_its_end_redraws_the_call_with_its_contact(
         seed: SeedSetup) -> None:
     """The end came first (its "ended" notification had no contact: none had the number);

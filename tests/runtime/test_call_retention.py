@@ -95,3 +95,23 @@ async def test_calls_go_after_their_period_with_their_history_and_only_then(
                               "activity": before["activity"] - 2}
     assert (await Pruner(store, config(**long, calls_days=730), clock=lambda: NOW)
             .run_pass()).deleted == {}
+
+
+async def test_a_pass_costs_no_unit_per_tenant_without_calls_to_prune(store: Store) -> None:
+    """With calls_days set, a pass took a write unit for every tenant, finding nothing in
+    most: tenants pile up over months. Only the tenants with calls old enough are visited."""
+    for n in range(30):
+        await tenant_with_module(store, f"quiet {n}")
+    tenant, module = await tenant_with_module(store, "acme")
+    user = await store.create_user(tenant.id, "alice")
+    contact = await store.create_contact(tenant.id, "Bob", [ContactPhone("+79161234567",
+                                                                          "+79161234567")])
+    old = await a_call_with_history(store, tenant.id, module.id, user.id, contact.id,
+                                    NOW - timedelta(days=800), NOW - timedelta(days=799))
+    pruner = Pruner(store, config(calls_days=730), clock=lambda: NOW)
+
+    report = await pruner.run_pass()
+
+    assert report.deleted.get("calls") == 1
+    assert await store.get_call(tenant.id, old.id) is None
+    assert report.batches < 25, report

@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from runtime import ids
 from runtime.config import ConfigError, RetentionConfig, load_config
-from runtime.retention import Pruner
+from runtime.retention import PassReport, Pruner
 from runtime.store import Store, Tx
 from runtime.store.errors import StorageUnavailable
 from runtime.store.models import (
@@ -155,6 +156,78 @@ async def test_a_batch_is_bounded_and_a_pass_runs_several(store: Store, backend:
     # 4 roll-up batches (20, 20, 20, 15), 4 deleting (the same), and one each for the module
     # list, the usage slots, notifications and call events.
     assert report.batches >= 1 + 4 + 4 + 1 + 1 + 1
+
+
+async def test_a_pass_costs_no_unit_per_quiet_module(store: Store) -> None:
+    """Modules pile up over months (integrations left in place, tenants gone quiet): a pass
+    visited every one, two write units each (a roll-up, a prune) every 30 s, finding nothing:
+    2,000 quiet modules took 15 s of every pass and 4,000 units of the SQLite writer. Only
+    modules with executions to roll up or to prune are visited now."""
+    tenant, first = await tenant_with_module(store, "acme")
+    modules = [first] + [await store.create_module(tenant.id, NewModule(name=f"m{n}",
+                                                                        region="RU"))
+                         for n in range(40)]
+    await record(store, [execution(m, NOW - timedelta(hours=2)) for m in modules])
+    pruner = Pruner(store, config(executions_per_module=100), clock=lambda: NOW)
+    assert (await pruner.run_pass()).rolled_up == len(modules)
+
+    later = NOW + timedelta(days=1)  # a day on: nothing new, nothing old enough to go
+    pruner.clock = lambda: later
+    quiet = await pruner.run_pass()
+    assert quiet.rolled_up == 0 and quiet.deleted == {}
+    assert quiet.batches < 20, quiet
+
+    # One module busy again: its new executions are rolled up, and its oldest beyond the
+    # 100 it keeps go; the others are still not visited.
+    busy = modules[7]
+    await record(store, [execution(busy, later - timedelta(minutes=30, seconds=n))
+                         for n in range(103)])
+    report = await pruner.run_pass()
+    assert report.rolled_up == 103 and report.deleted == {"executions": 4}
+    assert report.batches < 20, report
+    # A month on, every module's executions are old enough to go, and go.
+    pruner.clock = lambda: NOW + timedelta(days=40)
+    report = await pruner.run_pass()
+    assert report.deleted == {"executions": len(modules) - 1 + 100}
+    assert await store.list_executions(tenant.id, limit=1000) == []
+
+
+async def test_the_usage_page_is_summed_by_the_database(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Usage per day was read as every ten-minute slot of every module over the days asked
+    (up to 366), each one summed on the service's event loop: a tenant's usage page cost more
+    every day of its first year (200 busy modules: 10 million rows). The database sums them
+    by day now: a row per day comes back, whatever the history."""
+    tenant, first = await tenant_with_module(store, "acme")
+    modules = [first] + [await store.create_module(tenant.id, NewModule(name=f"m{n}",
+                                                                        region="RU"))
+                         for n in range(3)]
+    # Four days of executions, every ten minutes, in every module: 4 x 144 x 4 slots.
+    start = datetime(2026, 12, 2, tzinfo=UTC)
+    rows = [execution(m, start + timedelta(minutes=10 * n, seconds=1))
+            for m in modules for n in range(4 * 144)]
+    for at in range(0, len(rows), 200):
+        await record(store, rows[at:at + 200])
+    pruner = Pruner(store, config(batch_rows=5000), clock=lambda: NOW)
+    assert (await pruner.run_pass()).rolled_up == 4 * 4 * 144
+
+    from runtime.store import retention as store_retention
+
+    summed = 0
+    figures = store_retention._figures
+
+    def counted(row: object) -> Figures:
+        nonlocal summed
+        summed += 1
+        return figures(row)
+
+    monkeypatch.setattr(store_retention, "_figures", counted)
+    usage = await store.usage(tenant.id, NOW, 30)
+
+    by_day = {day.day.isoformat(): day.figures.executions for day in usage.days
+              if day.figures.executions}
+    assert by_day == {f"2026-12-0{d}": 4 * 144 for d in (2, 3, 4, 5)}
+    assert summed <= 4, summed
 
 
 async def test_usage_per_day_survives_pruning_and_is_the_tenants_own(store: Store) -> None:
@@ -437,3 +510,37 @@ async def test_revoked_credentials_go_after_their_period_and_live_ones_stay(
     for secret in (author_secret, revoked_secret):
         assert await store.find_api_key(ids.hash_secret(secret)) is None
     assert (await later.run_pass()).deleted == {}
+
+
+
+class _RetryingStore:
+    """A store whose every unit runs once, is rolled back, and runs again: what PostgreSQL does
+    with a unit that met a deadlock (store/base.py: a unit may run again)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def write(self, unit: Any) -> Any:
+        await self._store.dry_run(unit)
+        return await self._store.write(unit)
+
+
+async def test_a_pass_whose_units_run_twice_does_what_a_pass_does(store: Store) -> None:
+    tenant, first = await tenant_with_module(store, "acme")
+    second = await store.create_module(tenant.id, NewModule(name="second", region="RU"))
+    start = NOW - timedelta(hours=5)
+    settings = config(executions_per_module=100, batch_rows=40)
+
+    async def seeded_pass(target: object, module: Module) -> PassReport:
+        await record(store, [execution(module, start + timedelta(seconds=i)) for i in range(250)])
+        return await Pruner(target, settings, clock=lambda: NOW).run_pass()  # type: ignore[arg-type]
+
+    plain = await seeded_pass(store, first)
+    retried = await seeded_pass(_RetryingStore(store), second)
+
+    assert retried.deleted == plain.deleted == {"executions": 150}
+    # The module listed once, so pruned once: no batches beyond the plain pass's.
+    assert retried.batches == plain.batches

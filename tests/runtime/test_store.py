@@ -63,7 +63,8 @@ SCHEMA_VERSIONS = [(1, "init"), (2, "deleted_users_leave_history"), (3, "who_ans
                    (11, "lighter_unit_writes"), (12, "contact_counts"),
                    (13, "revoked_credentials"), (14, "tenant_deleting"),
                    (15, "signed_out_per_owner"), (16, "source_bytes"),
-                   (17, "lighter_call_indexes"), (18, "execution_bytes")]
+                   (17, "lighter_call_indexes"), (18, "execution_bytes"),
+                   (19, "usage_storage_by_day"), (20, "unlinked_calls")]
 
 
 @pytest.fixture

@@ -155,3 +155,24 @@ async def test_reads_by_a_list_of_ids_start_from_the_ids(tmp_path: Path) -> None
     assert rang[0].startswith("SCAN j"), rang
     assert any(re.match(r"SEARCH c USING INDEX \w+ \(id=\?\)", s) for s in rang), rang
     assert not any("calls_tenant" in s or s.startswith("SCAN c") for s in rang), rang
+
+
+async def test_old_storage_figures_are_pruned_through_an_index(tmp_path: Path) -> None:
+    """The modules' storage in use is noted a row per module and day, kept `usage_days` (400):
+    the pass that prunes the old ones read and sorted every row each time (30 s), a table that
+    grows for the service's first 400 days (2,000 modules with storage: 800,000 rows)."""
+    from datetime import UTC, datetime
+
+    database = tmp_path / "usage.db"
+    store = await SqliteStore.open(database)
+    sent: list[str] = []
+    store._writer_conn.set_trace_callback(sent.append)
+    await store.write(lambda tx: tx.prune_usage(datetime(2026, 1, 1, tzinfo=UTC), 200))
+    store._writer_conn.set_trace_callback(None)
+    await store.close()
+
+    (statement,) = [sql for sql in sent if sql.startswith("DELETE FROM usage_storage")]
+    with sqlite3.connect(database) as connection:
+        steps = [str(row[3]) for row in connection.execute("EXPLAIN QUERY PLAN " + statement)]
+    assert not any(step.startswith("SCAN usage_storage") or "TEMP B-TREE" in step
+                   for step in steps), steps

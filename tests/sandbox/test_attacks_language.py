@@ -227,7 +227,7 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
     ),
     "builder_attr": (
         "r = HttpResponse()\nr.status = 500",
-        Raises("TypeError", "cannot change a 'ResponseBuilder' object", 3),
+        Raises("TypeError", "cannot change a 'HttpResponse' object", 3),
     ),
     "enum_member_reassign": (
         "VoipCallDirection.In = 'x'",
@@ -312,7 +312,7 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
     "return_function": ("return log", Raises("InvalidResult", NO_RESULT + " 'function'", None)),
     "return_module_view": (
         "import json\nreturn json",
-        Raises("InvalidResult", NO_RESULT + " 'ModuleView'", None),
+        Raises("InvalidResult", NO_RESULT + " 'module'", None),
     ),
     "return_request": ("return request", Raises("InvalidResult", "'FetchRequest'", None)),
     "return_nan": (
@@ -449,7 +449,7 @@ CASES: dict[str, tuple[str, Refused | Raises]] = {
     ),
     "result_type_subclass": (
         "class M(VoipMember):\n    pass",
-        Raises("TypeError", "a script's class cannot subclass 'ResultType'", 2),
+        Raises("TypeError", "a script's class cannot subclass 'TypedDict'", 2),
     ),
     "result_type_changed": (
         "VoipCallRecord.keys = None",

@@ -413,6 +413,35 @@ def test_a_member_an_injected_object_lacks_is_named_with_what_it_offers(
         [PAGE] if "fetch(" in code and error == "AttributeError" else [])
 
 
+@pytest.mark.parametrize(("code", "message"), [
+    ("HttpResponse() + 1", "unsupported operand type(s) for +: 'HttpResponse' and 'int'"),
+    ("len(HttpResponse())", "object of type 'HttpResponse' has no len()"),
+    ("json.dumps({'reply': HttpResponse()})",
+     "Object of type HttpResponse is not JSON serializable"),
+    ("hash(request.headers)", "unhashable type: 'ReadOnlyMapping'"),
+    ("json.dumps(request.headers)", "Object of type ReadOnlyMapping is not JSON serializable"),
+    ("json()", "'module' object is not callable"),
+    ("json['loads']", "'module' object is not subscriptable"),
+    ("VoipCallDirection + 1", "unsupported operand type(s) for +: 'EnumType' and 'int'"),
+    ("VoipCallRecord['srcPhone']", "'TypedDict' object is not subscriptable"),
+    ("VoipCallRecord.srcPhone", "VoipCallRecord has no attribute 'srcPhone': it builds plain "
+                                "dicts, as VoipCallRecord(srcPhone=...)"),
+    ("FetchRequest.method", "FetchRequest has no attribute 'method': it names a type for "
+                            "annotations only"),
+    ("VoipCallDisposition.NoAnwser", "VoipCallDisposition has no member 'NoAnwser'; did you "
+                                     "mean VoipCallDisposition.NoAnswer?"),
+    ("VoipCallDirection.Incoming", "VoipCallDirection has no member 'Incoming'; its members: "
+                                   "In, Out, Internal"),
+])
+def test_python_s_own_errors_name_what_the_script_wrote(code: str, message: str) -> None:
+    """Python's own messages named the classes behind the injected names ("unsupported operand
+    type(s) for +: 'ResponseBuilder' and 'int'", "'ModuleView' object is not callable",
+    "'_ContractEnumType'", "'CaseInsensitiveMapping'", "'TypeName' object has no attribute
+    'method'"), which no script can see, and a misspelt enum member said only "NoAnwser"."""
+    outcome = run(script(f"import json\nreturn {code}"))
+    assert outcome["error"]["message"] == f"line 3: {message}"
+
+
 def test_injected_mappings_and_enums_still_read_as_python_s() -> None:
     outcome = run(script(
         "return {'response': HttpResponse().content([settings.get('k'), settings.get('no'), "

@@ -179,3 +179,31 @@ def test_a_checkout_given_as_readable_gives_way_to_its_packages(tmp_path: Path) 
     (tmp_path / "pkg" / "__init__.py").write_text("", encoding="ascii")
     stdlib = os.path.dirname(os.__file__)
     assert python_code_only((str(tmp_path), stdlib)) == (str(tmp_path / "pkg"), stdlib)
+
+
+def test_worker_cgroups_of_earlier_services_are_removed_at_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each start made `voip-workers-<pid>` beside the service's cgroup and nothing removed
+    it: a service restarted for months left one a start, its last workers' cgroups inside.
+    (A delegated cgroup v2 tree, as a directory tree: its interface files do not stop rmdir.)"""
+    mount = tmp_path / "cgroup"
+    service = mount / "voip.service"
+    service.mkdir(parents=True)
+    (mount / "cgroup.subtree_control").write_text("cpu memory pids\n", encoding="ascii")
+    monkeypatch.setattr(cgroups, "_cgroup2_mount", lambda: str(mount))
+    monkeypatch.setattr(cgroups, "_own_cgroup", lambda: "/voip.service")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, check=True, text=True)
+    stale = mount / f"voip-workers-{int(gone.stdout)}"
+    (stale / "w1-7").mkdir(parents=True)
+    (stale / "w1-8").mkdir()
+    living = mount / f"voip-workers-{os.getppid()}"  # another service on this host, running
+    living.mkdir()
+    unrelated = mount / "other.service"
+    unrelated.mkdir()
+
+    parent, note = cgroups.probe()
+    assert parent is not None, note
+    assert parent.path == str(mount / f"voip-workers-{os.getpid()}")
+    assert sorted(p.name for p in mount.iterdir() if p.is_dir()) == sorted(
+        [living.name, f"voip-workers-{os.getpid()}", "other.service", "voip.service"])

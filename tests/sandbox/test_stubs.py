@@ -128,6 +128,43 @@ def test_a_wrong_result_fails_mypy_strict(stubs_dir: Path, tmp_path: Path) -> No
     assert 'Extra key "respons" for TypedDict "VoipWebhookParseResult"' in errors, errors
 
 
+SNAKE_CASE = textwrap.dedent(
+    """
+    from __future__ import annotations
+    from typing import TYPE_CHECKING
+    if TYPE_CHECKING:
+        from voip_runtime_script import *
+
+    def VoipParseWebhookRequest(request: FetchRequest) -> VoipWebhookParseResult:
+        data: dict[str, str] = request.json()
+        record = VoipCallRecord(direction=VoipCallDirection.In, disposition="no_answer",
+                                src_phone=data["from"], dst_phone=data["to"],
+                                call_id=data["id"], src_phone_ext=None, duration=0)
+        end: VoipWebhookRequest = {"event": "notify_end", "direction": "in",
+                                   "disposition": "no_answer", "src_phone": data["from"],
+                                   "dst_phone": data["to"], "call_id": data["id"]}
+        if data.get("camel"):
+            return {"callRecord": VoipCallRecord(direction="in", disposition="busy",
+                                                 srcPhone="1", dstPhone="2", duration=0)}
+        return VoipWebhookParseResult(event=end, call_record=record)
+
+    def VoipTestConnection() -> VoipTestConnectionResult:
+        return VoipTestConnectionResult(success=False, fail_reason="the API key was refused")
+    """
+)
+
+
+def test_snake_case_keys_the_contract_accepts_type_check(stubs_dir: Path, tmp_path: Path
+                                                         ) -> None:
+    # Contract §2 and §4 accept each key's snake_case spelling, and the sandbox runs this module
+    # (tests/e2e/test_builders_snake_case.py); the stub declared the camelCase keys only, so
+    # mypy --strict said 'Extra keys ("src_phone", ...)' and 'Missing keys ("dstPhone", ...)'.
+    script = tmp_path / "snake.py"
+    script.write_text(SNAKE_CASE)
+    result = mypy_strict(stubs_dir, [script])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 COPIES = textwrap.dedent(
     """
     from __future__ import annotations
