@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import yaml
@@ -147,14 +147,28 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def shown_url(url: str) -> str:
+    """`url` as messages print it: a password in it (`http://user:secret@host`, a proxy's
+    basic auth) is left out, since messages end up in terminals, CI logs and tickets."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    except ValueError:
+        return url
+
+
 class Api:
     def __init__(self, session: aiohttp.ClientSession, url: str, key: str) -> None:
         self.session, self.url = session, url.rstrip("/")
+        self.shown = shown_url(self.url)
         self.headers = {"Authorization": f"Bearer {key}"}
 
     async def call(self, method: str, path: str, body: Any = None,
                    expect: tuple[int, ...] = (200,)) -> tuple[int, Any]:
-        where = f"{method} {self.url}{path}"
+        where = f"{method} {self.shown}{path}"
         try:
             async with self.session.request(method, self.url + path, json=body,
                                             headers=self.headers) as response:
@@ -170,7 +184,7 @@ class Api:
             # "Expecting value: line 1 column 1" said nothing of that.
             kind = response.headers.get("Content-Type", "no Content-Type")
             raise DeployError(f"{where}: {response.status} answered with {kind}, not the "
-                              f"service's JSON (is --url {self.url} the service's own "
+                              f"service's JSON (is --url {self.shown} the service's own "
                               "address, such as http://127.0.0.1:8080?)") from None
         if response.status not in expect:
             message = (one_line(str(data.get("message"))) if isinstance(data, dict)
@@ -179,9 +193,9 @@ class Api:
                                                and data.get("error") == "not_found"
                                                and data.get("message") != "no such resource"):
                 # Not one of our records missing: the address itself is not the API's.
-                message = (f"{message} (is --url {self.url} the service's own address, "
+                message = (f"{message} (is --url {self.shown} the service's own address, "
                            "such as http://127.0.0.1:8080?)")
-            raise DeployError(f"{method} {self.url}{path}: {response.status} {message}")
+            raise DeployError(f"{where}: {response.status} {message}")
         return response.status, data
 
     async def all(self, path: str, key: str) -> list[dict[str, Any]]:
@@ -416,14 +430,20 @@ def service_url(given: str) -> str:
     try:
         parts = urlsplit(given.strip())
     except ValueError as error:  # "Invalid IPv6 URL": a bracket left open
-        raise FolderError(f"--url {given!r}: {error}") from None
+        raise FolderError(f"--url {shown_url(given)!r}: {error}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FolderError(f"--url {given!r} is not the service's address: give an http or "
+        raise FolderError(f"--url {shown_url(given)!r} is not the service's address: give an "
+                          "http or "
                           "https URL such as http://127.0.0.1:8080")
     try:
         _ = parts.port  # a port that is not a number raises here
     except ValueError as error:
-        raise FolderError(f"--url {given!r}: {error}") from None
+        raise FolderError(f"--url {shown_url(given)!r}: {error}") from None
+    if parts.username is not None or parts.password is not None:
+        # The request carries the tenant key as its Authorization header, which a user and
+        # password in the URL would have to replace (aiohttp refuses both at once).
+        raise FolderError(f"--url {shown_url(given)!r} holds a user name or password: give the "
+                          "service's address alone; the tenant key (--key) is what signs in")
     return given.strip()
 
 
@@ -438,6 +458,6 @@ def run(folder_path: Path, *, url: str, key: str | None, dry_run: bool = False,
     except (LookupError, TypeError, AttributeError) as error:
         # JSON of another shape than the service's (another program at that address): one
         # line, exit 1, as any other refusal, not a traceback.
-        raise DeployError(f"{base} answered JSON that is not the service's "
+        raise DeployError(f"{shown_url(base)} answered JSON that is not the service's "
                           f"({type(error).__name__}: {one_line(str(error))[:120]}): is --url "
                           "the service's own address, such as http://127.0.0.1:8080?") from None

@@ -572,3 +572,17 @@ def test_version_says_the_release_the_apis_document_states() -> None:
                           text=True, timeout=120, cwd=ROOT, check=False)
     assert (done.returncode, done.stdout, done.stderr) == (
         0, f"voip-runtime {metadata.version('voip-runtime')}\n", "")
+
+
+def test_deploy_to_a_url_with_a_password_says_so_without_printing_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`--url http://user:secret@host` (a proxy's basic auth) cannot sign in: the tenant key is
+    the Authorization header. Said in one line that leaves the password out, since messages
+    end up in terminals, CI logs and tickets (it was aiohttp's complaint, the password in it)."""
+    from runtime import cli
+
+    for url in ("http://ops:s3cr3t@127.0.0.1:9", "ftp://ops:s3cr3t@host"):
+        code = cli.main(["deploy", str(SEED), "--url", url, "--key", "vrk_x"])
+        stderr = capsys.readouterr().err
+        assert code != 0 and len(stderr.splitlines()) == 1, stderr
+        assert "ops:***@" in stderr and "s3cr3t" not in stderr, stderr
