@@ -11,7 +11,7 @@ from aiohttp import web
 
 from runtime.api import ROUTERS
 from runtime.cluster import start_cluster
-from runtime.config import Config
+from runtime.config import Config, http_url
 from runtime.connection_budget import budget_for
 from runtime.console import setup_console
 from runtime.edge import edge, handler_args, scope_middleware
@@ -52,7 +52,7 @@ RESUME_RETRY_SECONDS = 30  # as the 503s' Retry-After while the storage fails
 
 def own_addresses(config: Config) -> tuple[tuple[str, int], ...]:
     """(host, port) pairs a script's fetch() must never reach: this service itself."""
-    return own_host_ports([f"http://{config.listen.host}:{config.listen.port}", config.base_url])
+    return own_host_ports([http_url(config.listen.host, config.listen.port), config.base_url])
 
 
 async def store_context(app: web.Application) -> AsyncIterator[None]:

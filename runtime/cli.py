@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from runtime.config import Config, ConfigError, load_config
+from runtime.file_problems import file_problem
 from runtime.intake import composed_request
 from runtime.local_host import LocalHost
 from runtime.module_yaml import load_builder_yaml
@@ -47,11 +48,22 @@ def script_path(text: str) -> Path:
     return path / "script.py" if path.is_dir() else path
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("voip-runtime")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voip-runtime",
         description="Hosted runtime for telephony integration scripts.",
     )
+    # The release, as the API's document states it (info.version), for bug reports.
+    parser.add_argument("--version", action="version", version=f"voip-runtime {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the service")
@@ -118,7 +130,7 @@ def command_stubs(args: argparse.Namespace) -> int:
     try:
         written = write_stubs(args.dir)
     except OSError as error:
-        raise UsageError(f"cannot write the stubs into {args.dir}: {error}") from None
+        raise UsageError(f"cannot write the stubs into {args.dir}: {file_problem(error)}") from None
     for path in written:
         print(path)
     return 0
@@ -130,14 +142,14 @@ def read_source(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read {path}: {error}") from None
+        raise UsageError(f"cannot read {path}: {file_problem(error)}") from None
 
 
 def load_mapping(path: Path) -> dict[str, Any]:
     try:
         data = load_builder_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise UsageError(f"cannot read {path}: {error}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise UsageError(f"cannot read {path}: {file_problem(error)}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path} must hold a JSON or YAML object")
     return data

@@ -23,6 +23,7 @@ from runtime.data_at_rest import (
     secure_data_directory,
     wipe_environment_variable,
 )
+from runtime.file_problems import file_problem
 from runtime.store.models import StorageLimits
 from runtime.store.storage_url import check_storage_url
 from sandbox import PARSE_FUNCTION, Limits
@@ -281,7 +282,15 @@ class Config(Strict):
         if self.public_url:
             return self.public_url.rstrip("/")
         host = self.listen.host if self.listen.host not in ("0.0.0.0", "::") else "127.0.0.1"
-        return f"http://{host}:{self.listen.port}"
+        return http_url(host, self.listen.port)
+
+
+def http_url(host: str, port: int) -> str:
+    """`http://host:port`, an IPv6 address in brackets (`--host ::1` made `http://::1:8080`,
+    which no URL parser reads: the service stopped at start with a traceback)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 class ConfigError(Exception):
@@ -295,8 +304,9 @@ def load_config(path: Path | None, *, listen: Mapping[str, object] | None = None
     if path is not None:
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"cannot read {path}: {error}") from None
+        # ValueError: not UTF-8, or a value YAML reads as a date that is none (2025-13-45).
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            raise ConfigError(f"cannot read {path}: {file_problem(error)}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the configuration must be a mapping")
         data = loaded

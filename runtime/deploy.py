@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic_core import ErrorDetails
 
+from runtime.file_problems import file_problem
 from runtime.json_body import problem
 from runtime.module_yaml import load_builder_yaml
 from runtime.openapi.models import PLAIN_NAME
@@ -109,7 +110,7 @@ def read_folder(path: Path) -> Folder:
     try:
         source = script_file.read_text(encoding="utf-8-sig")  # a BOM is no part of the script
     except (OSError, UnicodeDecodeError) as error:
-        raise FolderError(f"cannot read {script_file}: {error}") from None
+        raise FolderError(f"cannot read {script_file}: {file_problem(error)}") from None
     size = len(source.encode("utf-8"))
     if size > MAX_SCRIPT_BYTES:
         raise DeployError(f"{script_file}: {size} bytes; a script is at most 64 KiB")
@@ -122,7 +123,7 @@ def read_module_file(module_file: Path) -> ModuleFile:
     try:
         data = load_builder_yaml(module_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise FolderError(f"cannot read {module_file}: {error}") from None
+        raise FolderError(f"cannot read {module_file}: {file_problem(error)}") from None
     if not isinstance(data, dict):
         raise FolderError(f"{module_file} must hold a mapping (name, settings, ...)")
     # `bindings: {101: operator}` has an int key (written 101: its text); member ids are strings.
@@ -138,6 +139,14 @@ def read_module_file(module_file: Path) -> ModuleFile:
 # --- the API ------------------------------------------------------------------------------------
 
 
+# How long one request to the service may take, its answer included.
+REQUEST_SECONDS = 60
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 class Api:
     def __init__(self, session: aiohttp.ClientSession, url: str, key: str) -> None:
         self.session, self.url = session, url.rstrip("/")
@@ -145,15 +154,27 @@ class Api:
 
     async def call(self, method: str, path: str, body: Any = None,
                    expect: tuple[int, ...] = (200,)) -> tuple[int, Any]:
+        where = f"{method} {self.url}{path}"
         try:
             async with self.session.request(method, self.url + path, json=body,
                                             headers=self.headers) as response:
-                text = await response.text()
-                data = json.loads(text) if text else None
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            raise DeployError(f"{method} {self.url}{path}: {error}") from None
+                text = await response.text(errors="replace")
+        except TimeoutError:  # its message is empty: "POST .../check: " and nothing else
+            raise DeployError(f"{where}: no answer within {REQUEST_SECONDS} s") from None
+        except (aiohttp.ClientError, ValueError) as error:
+            raise DeployError(f"{where}: {one_line(str(error))}") from None
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            # Another server at that address (a proxy's error page, a web server): json's
+            # "Expecting value: line 1 column 1" said nothing of that.
+            kind = response.headers.get("Content-Type", "no Content-Type")
+            raise DeployError(f"{where}: {response.status} answered with {kind}, not the "
+                              f"service's JSON (is --url {self.url} the service's own "
+                              "address, such as http://127.0.0.1:8080?)") from None
         if response.status not in expect:
-            message = data.get("message") if isinstance(data, dict) else text[:200]
+            message = (one_line(str(data.get("message"))) if isinstance(data, dict)
+                       else one_line(text)[:200])
             if response.status == 404 and not (isinstance(data, dict)
                                                and data.get("error") == "not_found"
                                                and data.get("message") != "no such resource"):
@@ -351,7 +372,7 @@ async def apply(api: Api, plan: Plan, folder: Folder) -> dict[str, Any]:
 
 async def deploy(folder: Folder, *, url: str, key: str, dry_run: bool, activate: bool,
                  update_secrets: bool, say: Callable[[str], None]) -> Plan:
-    timeout = aiohttp.ClientTimeout(total=60)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_SECONDS)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         api = Api(session, url, key)
         await check_script(api, folder)
@@ -377,16 +398,25 @@ async def deploy(folder: Folder, *, url: str, key: str, dry_run: bool, activate:
 
 
 def key_from(given: str | None) -> str:
-    key = given or os.environ.get(KEY_ENV)
+    # A key read from a file or a secret's mount often ends with a newline: it is not part of
+    # the key (the service strips it too), and in a header it was refused as an injection.
+    key = (given or os.environ.get(KEY_ENV) or "").strip()
     if not key:
         raise FolderError(f"give the tenant API key with --key or the {KEY_ENV} variable")
+    odd = next((c for c in key if not (c.isascii() and c.isprintable()) or c.isspace()), None)
+    if odd is not None:
+        raise FolderError(f"the tenant API key holds {odd!r} (U+{ord(odd):04X}): a key is "
+                          "printable ASCII without spaces, such as vrk_AbCd...")
     return key
 
 
 def service_url(given: str) -> str:
     """--url as the service's base address: an http(s) URL naming a host (else aiohttp's
     complaint about a request URL, or a connection error, read as a refusal, exit 1)."""
-    parts = urlsplit(given.strip())
+    try:
+        parts = urlsplit(given.strip())
+    except ValueError as error:  # "Invalid IPv6 URL": a bracket left open
+        raise FolderError(f"--url {given!r}: {error}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FolderError(f"--url {given!r} is not the service's address: give an http or "
                           "https URL such as http://127.0.0.1:8080")
@@ -402,5 +432,12 @@ def run(folder_path: Path, *, url: str, key: str | None, dry_run: bool = False,
         say: Callable[[str], None] = print) -> Plan:
     base = service_url(url)
     folder = read_folder(folder_path)
-    return asyncio.run(deploy(folder, url=base, key=key_from(key), dry_run=dry_run,
-                              activate=activate, update_secrets=update_secrets, say=say))
+    try:
+        return asyncio.run(deploy(folder, url=base, key=key_from(key), dry_run=dry_run,
+                                  activate=activate, update_secrets=update_secrets, say=say))
+    except (LookupError, TypeError, AttributeError) as error:
+        # JSON of another shape than the service's (another program at that address): one
+        # line, exit 1, as any other refusal, not a traceback.
+        raise DeployError(f"{base} answered JSON that is not the service's "
+                          f"({type(error).__name__}: {one_line(str(error))[:120]}): is --url "
+                          "the service's own address, such as http://127.0.0.1:8080?") from None

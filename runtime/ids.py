@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import threading
 import time
@@ -105,6 +106,24 @@ def new_id(prefix: str) -> str:
             f"{p[v >> 90 & 1023]}{p[v >> 80 & 1023]}{p[v >> 70 & 1023]}{p[v >> 60 & 1023]}"
             f"{p[v >> 50 & 1023]}{p[v >> 40 & 1023]}{p[v >> 30 & 1023]}{p[v >> 20 & 1023]}"
             f"{p[v >> 10 & 1023]}{p[v & 1023]}")
+
+
+def record_id_pattern(prefix: str) -> str:
+    """The regular expression of a record id of this kind (`new_id(prefix)`'s form), for the
+    API's document and for `is_record_id`."""
+    return f"^{prefix}_[0-9a-hjkmnp-tv-z]{{26}}$"
+
+
+def optional_id_pattern(prefix: str) -> str:
+    """The same for a query parameter where empty is as absent
+    (runtime/query_params.query_record_id)."""
+    return f"^$|{record_id_pattern(prefix)}"
+
+
+def is_record_id(prefix: str, text: str) -> bool:
+    """Whether `text` is spelled as a record id of this kind, known or not: a query parameter
+    naming a record tells a malformed value from an unknown one."""
+    return re.fullmatch(record_id_pattern(prefix), text) is not None
 
 
 def new_secret(kind_prefix: str = "") -> str:

@@ -30,7 +30,9 @@ from aiohttp import WSMsgType, web
 
 from runtime.errors import ApiError
 from runtime.hub import Credential, EndReason, Subscription
+from runtime.ids import NOTIFICATION
 from runtime.live_send import ClientStalled, LiveSender, LiveSocketResponse
+from runtime.query_params import query_record_id
 from runtime.store import Store
 from runtime.store.errors import StoreError, storage_unavailable
 from runtime.store.models import Notification, User, to_json
@@ -58,6 +60,9 @@ async def serve_live(request: web.Request, access: LiveAccess) -> web.WebSocketR
     "caught_up", then live messages (also the console's live page, with its own session),
     until the client leaves or the credential ends (close code 4401/4403, runtime/hub.py)."""
     user = access.user
+    # A malformed `?after=` is refused before the upgrade, with a JSON answer naming it; a
+    # well-formed one the service does not know starts the catch-up from the beginning.
+    query_record_id(request, "after", NOTIFICATION)
     if request.headers.get("Upgrade", "").lower() != "websocket":
         # A plain GET (a browser tab, curl): say what the address is, not aiohttp's bare 400.
         raise ApiError(426, "upgrade_required",
@@ -85,7 +90,7 @@ async def serve_opened(request: web.Request, access: LiveAccess) -> web.WebSocke
     # Every send and the close bounded: a client may stop reading (runtime/live_send.py).
     sender = LiveSender(request, socket)
     store = request.app[STORE]
-    after = request.query.get("after")
+    after = query_record_id(request, "after", NOTIFICATION)
     order = InOrder(store, user, after)
     if not after:
         # Nothing stored before the socket opened is sent: the newest of those, read before

@@ -22,6 +22,7 @@ from typing import Any
 from runtime.capabilities import CapabilitySession, StorageWrite
 from runtime.config import Config
 from runtime.fetcher import FetchPolicy, FetchSession
+from runtime.file_problems import file_problem
 from runtime.store.dialect import dumps as compact_json
 from runtime.store.models import JSON, StorageItem, StorageUsage
 
@@ -53,7 +54,7 @@ class FileStorage:
         try:
             loaded = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as error:
-            raise ValueError(f"cannot read {path}: {error}") from None
+            raise ValueError(f"cannot read {path}: {file_problem(error)}") from None
         if not isinstance(loaded, dict):
             raise ValueError(f"{path} must hold a JSON object (key -> value)")
         return cls(path, loaded)

@@ -11,6 +11,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from runtime.errors import bad_request
+from runtime.ids import is_record_id
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -66,3 +67,17 @@ def query_choice(request: web.Request, name: str, enum: type[E]) -> E | None:
     except ValueError:
         allowed = ", ".join(e.value for e in enum)
         raise bad_request(f"{name}: {raw!r} is not one of: {allowed}") from None
+
+
+def query_record_id(request: web.Request, name: str, prefix: str) -> str | None:
+    """`?name=`, a record id of the kind `prefix` names (`ntf` for `ntf_...`), or None when
+    absent or empty. A well-formed id the service does not know is the caller's to treat (a
+    filter that matches nothing, a catch-up from the start); anything else is a 400 naming the
+    parameter, so that a typo is not answered as if it were a real id."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    if not is_record_id(prefix, raw):
+        raise bad_request(f"{name}: {raw[:40]!r} is not a {prefix}_... id "
+                          f"({prefix}_ and 26 characters)")
+    return raw

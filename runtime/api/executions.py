@@ -9,6 +9,7 @@ from runtime.api.common import page, reply
 from runtime.api.usage import retention_json
 from runtime.auth import require_tenant
 from runtime.errors import bad_request
+from runtime.ids import VERSION
 from runtime.openapi import documented
 from runtime.openapi.models import (
     ExecutionDetail,
@@ -19,7 +20,7 @@ from runtime.openapi.models import (
 )
 from runtime.operations.executions import FUNCTIONS, shown_execution, shown_list
 from runtime.operations.services import services
-from runtime.query_params import query_choice, query_time
+from runtime.query_params import query_choice, query_record_id, query_time
 from runtime.store.models import (
     JSON,
     Execution,
@@ -65,7 +66,7 @@ async def list_executions(request: web.Request) -> web.Response:
         module_id=await query_module(request, auth.tenant_id),
         outcome=query_choice(request, "outcome", ExecutionOutcome),
         function=function,
-        version_id=request.query.get("version_id"),
+        version_id=query_record_id(request, "version_id", VERSION),
         since=query_time(request, "since"),
         until=query_time(request, "until"),
     )

@@ -9,10 +9,11 @@ from aiohttp import web
 
 from runtime.api.common import page
 from runtime.auth import require_user, require_user_auth, user_token_ended
+from runtime.ids import NOTIFICATION
 from runtime.live_socket import LiveAccess, serve_live
 from runtime.openapi import documented
 from runtime.openapi.models import NotificationList, NotificationQuery
-from runtime.query_params import query_time
+from runtime.query_params import query_record_id, query_time
 from runtime.store.models import to_json
 from runtime.typedefs import STORE
 
@@ -26,7 +27,7 @@ async def list_notifications(request: web.Request) -> web.Response:
     user = await require_user(request)
     limit, offset = page(request)
     items = await request.app[STORE].list_notifications(
-        user.tenant_id, user.id, after_id=request.query.get("after"),
+        user.tenant_id, user.id, after_id=query_record_id(request, "after", NOTIFICATION),
         since=query_time(request, "since"), limit=limit, offset=offset,
     )
     return web.json_response({"notifications": to_json(items)})

@@ -27,6 +27,7 @@ from pydantic import (
     create_model,
 )
 
+from runtime.ids import NOTIFICATION, VERSION, optional_id_pattern
 from runtime.query_params import MAX_OFFSET
 from runtime.store.models import (
     JSON,
@@ -521,7 +522,9 @@ class ExecutionQuery(PageQuery):
     outcome: ExecutionOutcome | None = None
     function: Literal["VoipParseWebhookRequest", "VoipGetCallLink", "VoipTestConnection",
                       "VoipGetMembers", "VoipGenerateCall"] | None = None
-    version_id: str | None = None
+    version_id: str | None = Field(
+        default=None, pattern=optional_id_pattern(VERSION),
+        description="one of the module's versions (empty: any; another spelling is a 400)")
     since: Since | None = None
     until: Since | None = Field(default=None, description="created before this time")
 
@@ -531,7 +534,10 @@ class UsageQuery(Query):
 
 
 class NotificationQuery(PageQuery):
-    after: str | None = Field(default=None, description="a notification id: only newer ones")
+    after: str | None = Field(
+        default=None, pattern=optional_id_pattern(NOTIFICATION), description=(
+            "a notification id: only newer ones (one the service does not know, or empty: from the "
+            "oldest; another spelling is a 400)"))
     since: Since | None = None
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 import yaml
 from aiohttp import web
@@ -783,3 +784,79 @@ async def test_a_dry_runs_url_that_cannot_be_read_is_refused_naming_it(
                         {"request": {"url": url}}, status=422)
     assert body["error"] == "invalid", body
     assert body["message"].startswith("request.url: is not a URL that can be read: "), body
+
+
+async def test_an_id_parameter_that_is_no_id_is_a_400_naming_it(service: Service) -> None:
+    """`?after=` and `?version_id=` took any text: a typo or a truncated id was answered as an
+    id nobody has (the notifications from the start, an empty execution log), so the client
+    could not tell its mistake from an empty result. A well-formed id the service does not know
+    is still that (docs/live.md: the catch-up starts at the oldest)."""
+    seed = await seed_setup(service, "acme")
+    await seed.hook_ok(start())
+    operator = service.api(seed.user_token)
+    [first] = (await operator.ok("GET", "/api/v1/notifications"))["notifications"]
+    unknown = "ntf_" + "0" * 26
+    for after in (unknown, ""):
+        listed = await operator.ok("GET", f"/api/v1/notifications?after={after}")
+        assert [n["id"] for n in listed["notifications"]] == [first["id"]], after
+    assert (await operator.ok("GET", f"/api/v1/notifications?after={first['id']}")
+            ) == {"notifications": []}
+    for bad in ("garbage", first["id"][:-1], first["id"].upper(), "exe" + first["id"][3:]):
+        for path in ("/api/v1/notifications", "/api/v1/live"):
+            response = await operator.get(path, params={"after": bad})
+            body = await response.json()
+            assert response.status == 400, (path, bad, body)
+            assert body == {"error": "bad_request", "message": (
+                f"after: {bad!r} is not a ntf_... id (ntf_ and 26 characters)")}, body
+    api = seed.api
+    [execution] = (await api.ok("GET", "/api/v1/executions"))["executions"]
+    version_id = execution["version_id"]
+    assert len((await api.ok("GET", f"/api/v1/executions?version_id={version_id}")
+                )["executions"]) == 1
+    assert (await api.ok("GET", "/api/v1/executions?version_id=ver_" + "0" * 26)
+            )["executions"] == []
+    response = await api.get("/api/v1/executions?version_id=v1")
+    assert response.status == 400 and (await response.json())["message"] == (
+        "version_id: 'v1' is not a ver_... id (ver_ and 26 characters)")
+    # The document says which spelling it takes, so that a client generated from it knows.
+    doc = await api.ok("GET", "/api/v1/openapi.json")
+    for path, name, prefix in (("/api/v1/notifications", "after", "ntf"),
+                               ("/api/v1/executions", "version_id", "ver")):
+        [parameter] = [p for p in doc["paths"][path]["get"]["parameters"] if p["name"] == name]
+        assert parameter["schema"]["pattern"] == f"^$|^{prefix}_[0-9a-hjkmnp-tv-z]{{26}}$"
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this host")
+async def test_serve_on_an_ipv6_address_starts_and_names_it_in_brackets(tmp_path: Path) -> None:
+    """`serve --host ::1` stopped at start with a traceback: the service's own address was
+    written `http://::1:PORT`, which no URL parser reads. A module's webhook URL is built from
+    the same address."""
+    from tests.e2e.service_process import OPERATOR, ServiceProcess, call_json
+
+    service = ServiceProcess(tmp_path)
+    service.config_file.write_text(yaml.safe_dump(process_config(
+        tmp_path / "data", service.port, listen={"host": "::1", "port": service.port})))
+    service.base = f"http://[::1]:{service.port}"
+    service.start()
+    try:
+        await service.wait_ready()
+        async with aiohttp.ClientSession() as session:
+            tenant = await call_json(session, "POST", service.base + "/api/v1/tenants",
+                                     OPERATOR, {"name": "acme"}, status=201)
+            key = await call_json(session, "POST",
+                                  f"{service.base}/api/v1/tenants/{tenant['id']}/keys",
+                                  OPERATOR, status=201)
+            module = await call_json(session, "POST", service.base + "/api/v1/modules",
+                                     key["key"], {"name": "m"}, status=201)
+        assert module["webhook_url"].startswith(f"http://[::1]:{service.port}/hooks/"), module
+    finally:
+        service.stop()

@@ -276,3 +276,17 @@ async def test_a_folder_saved_with_utf8_boms_deploys(service: Service, tmp_path:
     code, output = await deploy(service, folder, api.secret)
     assert code == 0, output
     assert (await find_module(api, "seed-json"))["active_version"]["number"] == 1
+
+
+async def test_a_key_read_with_its_line_end_deploys(service: Service, tmp_path: Path) -> None:
+    """A key from a secret's file often keeps its newline (an env file, a mounted secret): deploy
+    sent it in the header and aiohttp refused it as a header injection, exit 1. The service
+    itself strips it; deploy now does too. A key that can be no key is a usage error."""
+    _, api = await service.new_tenant()
+    assert api.secret is not None
+    folder = copy_folder(tmp_path)
+    code, output = await deploy(service, folder, api.secret + "\n", env_key=True)
+    assert code == 0 and "deployed" in output, output
+    code, output = await deploy(service, folder, "vrk_ключ")
+    assert (code, output) == (2, "voip-runtime: the tenant API key holds 'к' (U+043A): a key is "
+                                 "printable ASCII without spaces, such as vrk_AbCd...\n")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import errno
 import http.server
 import json
+import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "scripts" / "seed-json"
@@ -462,3 +465,110 @@ def test_a_request_url_without_a_host_is_read_below_the_webhook_url(tmp_path: Pa
         assert code == 0, stderr
         assert data is not None
         assert json.loads(data["result"]["response"]["body"]) == seen  # type: ignore[index]
+
+
+def test_a_file_that_cannot_be_read_is_one_line_on_every_command(tmp_path: Path) -> None:
+    """A file that is not UTF-8 text given to --settings, --request or serve --config was a
+    traceback (exit 1), as was a configuration with a date YAML cannot make (2025-13-45) and a
+    --url with a bracket left open; a YAML syntax error was five lines with a caret drawing."""
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xd0\xff")
+    bad_date = tmp_path / "date.yaml"
+    bad_date.write_text("data_dir: /tmp/x\nwhen: 2025-13-45\n")
+    folder = tmp_path / "module"
+    folder.mkdir()
+    (folder / "script.py").write_text((SEED / "script.py").read_text())
+    (folder / "module.yaml").write_text("name: [x\n")
+    script = str(SEED / "script.py")
+    asked = [
+        (("run", script, "--settings", str(binary)),
+         f"cannot read {binary}: not UTF-8 text (byte 0xd0 at offset 8)"),
+        (("run", script, "--request", str(binary)),
+         f"cannot read {binary}: not UTF-8 text (byte 0xd0 at offset 8)"),
+        (("serve", "--config", str(binary)),
+         f"cannot read {binary}: not UTF-8 text (byte 0xd0 at offset 8)"),
+        (("serve", "--config", str(bad_date)),
+         f"cannot read {bad_date}: a value is not what YAML reads it as: month must be in 1..12"),
+        (("check", str(folder)),
+         f"cannot read {folder / 'module.yaml'}: line 2, column 1: expected ',' or ']', but got "
+         "'<stream end>' (parsing a flow sequence, from line 1, column 7)"),
+        (("run", script, "--config", str(tmp_path / "missing.yaml")),
+         f"cannot read {tmp_path / 'missing.yaml'}: no such file or directory"),
+        (("deploy", str(SEED), "--url", "http://[::1", "--key", "vrk_x"),
+         "--url 'http://[::1': Invalid IPv6 URL"),
+        (("stubs", str(binary)), f"cannot write the stubs into {binary}: not a directory"),
+    ]
+    for args, message in asked:
+        code, _, stderr = cli(*args)
+        assert (code, stderr) == (2, f"voip-runtime: {message}\n"), (args, code, stderr)
+
+
+class _Other(http.server.BaseHTTPRequestHandler):
+    """Another program at the address deploy is given: a web page, or JSON of its own."""
+
+    answer: tuple[int, str, bytes] = (200, "text/html", b"<html>\n<p>hello</p>\n</html>")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, kind, body = self.answer
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_deploy_to_something_that_is_not_the_service_says_so_in_one_line(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A web page at --url was "Expecting value: line 1 column 1 (char 0)", JSON of another
+    shape a traceback (KeyError), and a server that never answers "POST .../check: " with
+    nothing after it, a minute later."""
+    from runtime import cli, deploy
+
+    def deployed_to(url: str) -> tuple[int, str]:
+        code = cli.main(["deploy", str(SEED), "--url", url, "--key", "vrk_x"])
+        return code, capsys.readouterr().err
+
+    class Page(_Other):
+        answer = (502, "text/html", b"<html>\n<h1>502 Bad Gateway</h1>\n</html>\n")
+
+    class OtherJson(_Other):
+        answer = (200, "application/json", b'{"hello": "world"}')
+
+    for handler, said in (
+            (Page, "/api/v1/check: 502 answered with text/html, not the service's JSON (is "
+                   "--url {url} the service's own address, such as http://127.0.0.1:8080?)"),
+            (OtherJson, "{url} answered JSON that is not the service's")):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}"
+            code, stderr = deployed_to(url)
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert code == 1 and len(stderr.splitlines()) == 1, stderr
+        assert said.format(url=url) in stderr, stderr
+    # A server that takes the connection and never answers.
+    monkeypatch.setattr(deploy, "REQUEST_SECONDS", 1)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        code, stderr = deployed_to(url)
+    assert (code, stderr) == (1, f"voip-runtime deploy: POST {url}/api/v1/check: no answer "
+                                 "within 1 s\n")
+
+
+def test_version_says_the_release_the_apis_document_states() -> None:
+    from importlib import metadata
+
+    done = subprocess.run([sys.executable, "-m", "runtime", "--version"], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0, f"voip-runtime {metadata.version('voip-runtime')}\n", "")
