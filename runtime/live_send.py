@@ -56,7 +56,11 @@ class LiveSender:
         """Send `message`; ClientStalled when the client did not take it in time, or stopped
         mattering meanwhile (see the module doc)."""
         sending = asyncio.ensure_future(self.socket.send_json(message))
-        why = await self._outcome(sending, SEND_SECONDS)
+        try:
+            why = await self._outcome(sending, SEND_SECONDS)
+        except BaseException:
+            _abandon(sending)
+            raise
         if why is None:
             sending.result()  # a connection reset, as aiohttp raises it
             return
@@ -67,7 +71,11 @@ class LiveSender:
         """Close with `code` and `message`; a client that does not take the close frame, or
         answer it, within CLOSE_SECONDS has its connection dropped."""
         closing = asyncio.ensure_future(self.socket.close(code=code, message=message))
-        done, _ = await asyncio.wait({closing}, timeout=CLOSE_SECONDS)
+        try:
+            done, _ = await asyncio.wait({closing}, timeout=CLOSE_SECONDS)
+        except BaseException:
+            _abandon(closing)
+            raise
         if closing not in done:
             await self._drop(closing, f"it did not take the close frame in {CLOSE_SECONDS:g} s")
             return
@@ -114,11 +122,12 @@ class LiveSender:
                      transport.get_extra_info("peername"), why)
             reset_on_close(transport)
             transport.abort()
+        # Retrieved however this ends, the wait below cancelled too.
+        pending.add_done_callback(_retrieved)
         # The connection lost, the send fails at once; cancelled should it not.
         done, _ = await asyncio.wait({pending}, timeout=ABORTED_SECONDS)
         if pending not in done:
             pending.cancel()
-        pending.add_done_callback(_retrieved)
 
 
 class LiveSocketResponse(web.WebSocketResponse):
@@ -155,6 +164,16 @@ def reset_on_close(transport: asyncio.BaseTransport) -> None:
         return
     with contextlib.suppress(OSError, ValueError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _abandon(task: asyncio.Future[Any]) -> None:
+    """A send or close whose handler was cancelled while waiting for it (at shutdown, or when
+    the client leaves under aiohttp's handler_cancellation, as its test server runs):
+    cancelled, and its error retrieved should it have failed first. Left alone, it failed
+    (connection reset) with nobody to see it: "Task exception was never retrieved" in the
+    log for every such socket."""
+    task.add_done_callback(_retrieved)
+    task.cancel()
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

@@ -70,7 +70,7 @@ async def list_executions(request: web.Request) -> web.Response:
         since=query_time(request, "since"),
         until=query_time(request, "until"),
     )
-    executions = await request.app[STORE].list_executions(
+    executions = await request.app[STORE].list_execution_summaries(
         auth.tenant_id, filters, limit, offset
     )
     shown = await shown_list(services(request), auth.tenant_id, executions)

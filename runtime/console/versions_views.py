@@ -37,7 +37,7 @@ FROM_FIELD = "from_version_id"  # the rollback form's: the active version the pa
 async def failed_count(request: web.Request, session: Session, module: Module,
                        version_id: str) -> tuple[int, bool]:
     """Failed executions of a version (webhooks run the active version, so: while active)."""
-    rows = await request.app[STORE].list_executions(
+    rows = await request.app[STORE].list_execution_summaries(
         session.tenant_id, ExecutionFilter(module_id=module.id, version_id=version_id),
         COUNT_CAP, 0)
     failed = sum(1 for e in rows if e.outcome is not ExecutionOutcome.OK and not e.dry_run)

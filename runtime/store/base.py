@@ -696,6 +696,14 @@ class Store(abc.ABC):
     ) -> list[Execution]: ...
 
     @abc.abstractmethod
+    async def list_execution_summaries(
+        self, tenant_id: str, filters: ExecutionFilter | None = None,
+        limit: int = DEFAULT_LIMIT, offset: int = 0,
+    ) -> list[Execution]:
+        """`list_executions` without the rows' big columns: `logs` is empty and `request`,
+        `result` and `effects` are None (for lists; the detail reads the whole row)."""
+
+    @abc.abstractmethod
     async def get_execution(self, tenant_id: str, execution_id: str) -> Execution | None: ...
 
     @abc.abstractmethod

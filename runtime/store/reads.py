@@ -310,6 +310,19 @@ class QueryReads(Store):
         )
         return read
 
+    async def list_execution_summaries(
+        self,
+        tenant_id: str,
+        filters: ExecutionFilter | None = None,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+    ) -> list[Execution]:
+        read: list[Execution] = await self._read(
+            Reads.list_execution_summaries, tenant_id, filters or ExecutionFilter(), limit,
+            offset
+        )
+        return read
+
     async def get_execution(self, tenant_id: str, execution_id: str) -> Execution | None:
         read: Execution | None = await self._read(Reads.get_execution, tenant_id, execution_id)
         return read
