@@ -551,7 +551,9 @@ class CallScene:
     """A `CallLookup`'s answer, read in one statement: the call and what hangs on it."""
 
     call: Call | None
-    history: tuple[CallEventRecord, ...]  # the call's, oldest first
+    # The call's: its first rows that are not repeats, oldest first, then its repeats, at most
+    # queries.SCENE_HISTORY_ROWS of them (a flooded call is read within a bound).
+    history: tuple[CallEventRecord, ...]
     notified: tuple[CallNotified, ...]  # the call's, oldest first
     activity: ActivityEntry | None  # the call's
     contact: Contact | None  # having the client's number

@@ -142,6 +142,16 @@ FIND_ENDED_CALL = f"""SELECT * FROM calls WHERE {NUMBERS} AND state = 'ended'
     AND ended_at >= $7 ORDER BY ended_at DESC, id DESC LIMIT 1"""
 
 
+# The most history rows a webhook's call scene reads. Every webhook of a call read all of
+# its history and decoded each row in the event loop every tenant shares: a webhook caller
+# repeating one event at the webhook rate (500 a second) gave a call 100,000 rows in minutes,
+# and each further webhook of it then held the loop for 1.5 s. A real call has tens. The
+# rows that are not repeats come first: a repeat is the same event (kind and numbers) as an
+# earlier row of the call, so the checks made on the history (repeat, rang before, answer
+# reported, the same record) answer as on the whole history while the call's other rows fit.
+SCENE_HISTORY_ROWS = 1000
+
+
 def _scene_sql(d: Dialect, extra_column: str | None) -> str:
     """One statement reading a `CallScene` (see `CallLookup` for the choice of the call);
     `extra_column` is the locking hook's (locks.py), which may use the chosen call
@@ -158,16 +168,18 @@ def _scene_sql(d: Dialect, extra_column: str | None) -> str:
     have none): `ended_at >= NULL` matches nothing, but SQLite still seeks the index for it,
     where `$8 IS NOT NULL`, which reads no table, is tested once before the lookup starts.
     (After `ended_at >= $8`, which gives PostgreSQL the parameter's type.)"""
-    def rows(table: t.Table[Any], alias: str, where: str, order: str) -> str:
+    def rows(table: t.Table[Any], alias: str, where: str, order: str, limit: str = "") -> str:
         return (f"(SELECT {{agg}}({{as_json}}(o)) FROM (SELECT {table.json_object(alias, d)} "
-                f"AS o FROM {table.name} {alias} WHERE {where} ORDER BY {order}) s)")
+                f"AS o FROM {table.name} {alias} WHERE {where} ORDER BY {order}{limit}) s)")
 
+    history_order = "(e.effect = 'repeat'), e.received_at, e.id"
+    history_limit = f" LIMIT {SCENE_HISTORY_ROWS}"
     hanging = f"""
         CASE WHEN chosen.id IS NOT NULL THEN
             (SELECT {t.CALLS.json_object('c', d)} FROM calls c WHERE c.id = chosen.id) END
             AS call,
         CASE WHEN chosen.id IS NOT NULL THEN
-            {rows(t.CALL_EVENTS, 'e', 'e.call_id = chosen.id', 'e.received_at, e.id')} END
+            {rows(t.CALL_EVENTS, 'e', 'e.call_id = chosen.id', history_order, history_limit)} END
             AS history,
         CASE WHEN chosen.id IS NOT NULL THEN
             {rows(t.CALL_NOTIFIED, 'n', 'n.call_id = chosen.id', 'n.{insert_order}')} END
