@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from runtime.api.common import found, page, reply
+from runtime.api.common import MAX_PAGE, found, page, reply
 from runtime.api.contacts import query_region
 from runtime.auth import require_tenant
 from runtime.contract import CallDirection
 from runtime.errors import bad_request
 from runtime.openapi import documented
-from runtime.openapi.models import CallDetail, CallList, CallQuery
+from runtime.openapi.models import CallDetail, CallDetailQuery, CallList, CallQuery
 from runtime.phones import normalize_phone
-from runtime.query_params import query_choice, query_time
+from runtime.query_params import MAX_OFFSET, query_choice, query_time, query_whole_number
 from runtime.store.models import CallFilter, CallState, to_json
 from runtime.typedefs import STORE
 
@@ -61,12 +61,18 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/calls/{call_id}")
-@documented("Read a call with its history", auth="tenant", response=CallDetail,
-            errors=[404])
+@documented("Read a call with its history", auth="tenant", query=CallDetailQuery,
+            response=CallDetail, errors=[404])
 async def get_call(request: web.Request) -> web.Response:
     auth = await require_tenant(request)
+    # A page of the history: every webhook of a call adds an event, so a caller repeating one
+    # adds 500 a second, and a call's whole history of 100,000 events (46 MB of JSON) held
+    # the event loop every tenant shares for 3 s as it was encoded.
+    limit = query_whole_number(request, "events_limit", MAX_PAGE, 1, MAX_PAGE)
+    offset = query_whole_number(request, "events_offset", 0, 0, MAX_OFFSET)
     store = request.app[STORE]
     call = found(await store.get_call(auth.tenant_id, request.match_info["call_id"]), "call")
-    events = await store.list_call_events(auth.tenant_id, call.id)
+    events = await store.list_call_events(auth.tenant_id, call.id, limit + 1, offset)
     activity = await store.get_activity_for_call(auth.tenant_id, call.id)
-    return reply({**to_json(call), "events": events, "activity": activity})
+    return reply({**to_json(call), "events": events[:limit], "events_more": len(events) > limit,
+                  "activity": activity})

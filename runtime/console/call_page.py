@@ -15,9 +15,13 @@ from runtime.console.dialing import dial_lines
 from runtime.console.operator_views import answered_by
 from runtime.console.web import PREFIX, page, render, require_session
 from runtime.errors import found, not_found
+from runtime.query_params import MAX_OFFSET, query_whole_number
 from runtime.typedefs import STORE
 
 routes = web.RouteTableDef()
+
+# History events on one page (a real call has tens; the rest are a link away).
+EVENTS_SHOWN = 500
 
 
 @routes.get(PREFIX + "/calls/{call_id}")
@@ -37,9 +41,14 @@ async def call_page(request: web.Request) -> web.StreamResponse:
         contact = (await store.first_contacts_by_phones(
             session.tenant_id, [call.client_phone_normalized])).get(call.client_phone_normalized)
     module = await store.get_module(session.tenant_id, call.module_id)
-    events = await store.list_call_events(session.tenant_id, call.id)
+    # A page of the history (see runtime/api/calls.get_call): a call's every webhook adds an
+    # event, and 100,000 of them rendered at once held every tenant's event loop for seconds.
+    offset = query_whole_number(request, "events_offset", 0, 0, MAX_OFFSET)
+    events = await store.list_call_events(session.tenant_id, call.id, EVENTS_SHOWN + 1, offset)
     return render(request, "call.html", {
-        "call": call, "contact": contact, "module": module, "events": events,
+        "call": call, "contact": contact, "module": module, "events": events[:EVENTS_SHOWN],
+        "events_offset": offset, "events_shown": EVENTS_SHOWN,
+        "events_more": len(events) > EVENTS_SHOWN,
         "answered_by": (await answered_by(request, session.tenant_id, [call])).get(call.id),
         **await dial_lines(request, session, {call.module_id}),
     })

@@ -263,7 +263,11 @@ def _with_fields_of(record: type, name: str, doc: str, **extra: Any) -> type[Out
 
 CallDetail = _with_fields_of(
     Call, "CallDetail", "A call (every field of `Call`) with its history and activity entry.",
-    events=(list[CallEventRecord], ...), activity=(ActivityEntry | None, ...),
+    events=(list[CallEventRecord], Field(description=(
+        "its history, oldest first: `events_limit` events from `events_offset`"))),
+    events_more=(bool, Field(description=(
+        "whether the history has more events after these (read them with `events_offset`)"))),
+    activity=(ActivityEntry | None, ...),
 )
 
 
@@ -493,6 +497,13 @@ class WholeListQuery(Query):
     limit: int | None = Field(default=None, ge=1, le=500,
                               description="page size; absent: all of them (after `offset`)")
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="items to skip")
+
+
+class CallDetailQuery(Query):
+    events_limit: int = Field(default=500, ge=1, le=500,
+                              description="history events in the answer, oldest first")
+    events_offset: int = Field(default=0, ge=0, le=MAX_OFFSET,
+                               description="history events to skip")
 
 
 class CallQuery(PageQuery):

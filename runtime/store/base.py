@@ -639,8 +639,10 @@ class Store(abc.ABC):
         reads them, newest first), for all these numbers in one read."""
 
     @abc.abstractmethod
-    async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
-        """The call's history, oldest first (empty for another tenant's call)."""
+    async def list_call_events(self, tenant_id: str, call_id: str, limit: int | None = None,
+                               offset: int = 0) -> list[CallEventRecord]:
+        """The call's history, oldest first (empty for another tenant's call): `limit` rows
+        from `offset`, or all of them after `offset` when `limit` is None."""
 
     @abc.abstractmethod
     async def notified_of(self, tenant_id: str, user_id: str, call_ids: Sequence[str]

@@ -629,11 +629,18 @@ class Reads(UsageReads):
         return await self._all(t.CALL_EVENTS, "SELECT * FROM call_events WHERE call_id = $1 "
                                "ORDER BY received_at, id", [call_id])
 
-    async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
-        return await self._all(t.CALL_EVENTS, """
+    async def list_call_events(self, tenant_id: str, call_id: str, limit: int | None = None,
+                               offset: int = 0) -> list[CallEventRecord]:
+        args: list[object] = [call_id, tenant_id]
+        if limit is None and not offset:
+            page = ""
+        else:  # SQLite's "no limit" is -1, PostgreSQL's NULL: a number both take
+            page = " LIMIT $3 OFFSET $4"
+            args += [2**63 - 1 if limit is None else limit, offset]
+        return await self._all(t.CALL_EVENTS, f"""
             SELECT e.* FROM call_events e JOIN calls c ON c.id = e.call_id
-            WHERE e.call_id = $1 AND c.tenant_id = $2 ORDER BY e.received_at, e.id""",
-                               [call_id, tenant_id])
+            WHERE e.call_id = $1 AND c.tenant_id = $2 ORDER BY e.received_at, e.id{page}""",
+                               args)
 
     async def user_was_notified(self, tenant_id: str, user_id: str, call_id: str) -> bool:
         row = await self._port.one("""

@@ -249,8 +249,10 @@ class QueryReads(Store):
                                                        numbers, limit)
         return read
 
-    async def list_call_events(self, tenant_id: str, call_id: str) -> list[CallEventRecord]:
-        read: list[CallEventRecord] = await self._read(Reads.list_call_events, tenant_id, call_id)
+    async def list_call_events(self, tenant_id: str, call_id: str, limit: int | None = None,
+                               offset: int = 0) -> list[CallEventRecord]:
+        read: list[CallEventRecord] = await self._read(Reads.list_call_events, tenant_id, call_id,
+                                                       limit, offset)
         return read
 
     async def notified_of(self, tenant_id: str, user_id: str, call_ids: Sequence[str]
