@@ -76,6 +76,7 @@ Choices that are ours (the contract is silent), kept here:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import Iterable, Sequence
@@ -847,9 +848,20 @@ async def _room_for_contact(tx: Tx, ctx: ActContext) -> bool:
 # --- storage (§5.5) ---------------------------------------------------------------------------
 
 
+# Storage writes applied between two turns of the event loop. SQLite's writer runs a unit's
+# statements on the loop (runtime/store/sqlite_writer.py) without giving it up: a script's
+# 5,000 storage.set calls in one webhook (a second and a half of its wall clock) were 20,000
+# statements at once, a quarter of a second of every tenant's webhooks waiting, and a
+# longer wall clock or a module's 100,000 keys made it seconds. (Only the writer task uses
+# its connection, so a unit may let others run midway; PostgreSQL's statements yield anyway.)
+STORAGE_WRITES_PER_TURN = 100
+
+
 async def _apply_storage(tx: Tx, ctx: ActContext) -> None:
     """Commit the script's storage writes, in order; a limit raises StorageLimitExceeded."""
-    for write in ctx.storage_writes:
+    for done, write in enumerate(ctx.storage_writes):
+        if done and not done % STORAGE_WRITES_PER_TURN:
+            await asyncio.sleep(0)
         if write.op == "set":
             await tx.storage_set(ctx.module_id, write.key, write.value,
                                  expires_at=write.expires_at, now=ctx.now,

@@ -1354,3 +1354,38 @@ async def test_every_order_of_a_transferred_call_ends_for_everyone_it_reached(
         if reached != ended or len(told_here) != len(set(told_here)):
             problems.append(f"{order}: {told_here}")
     assert not problems, "\n".join(problems[:5])
+
+
+async def test_many_storage_writes_leave_the_event_loop_to_others_as_they_commit(
+    world: World,
+) -> None:
+    """A webhook's 3,000 storage writes are applied a hundred at a time, the event loop
+    turning between (SQLite's writer ran all 12,000 statements at once: a quarter of a second
+    and more of every tenant's webhooks waiting)."""
+    writes = [StorageWrite("set", f"k{i}", ["x" * 60] * 5) for i in range(3000)]
+    parsed = ParseResult.model_validate(event("NotifyStart"))
+    context = world.ctx(storage_writes=writes)
+    turns = 0
+    done = asyncio.Event()
+
+    async def others() -> None:  # everyone else on the loop: one step a turn
+        nonlocal turns
+        while not done.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+
+    async def unit(tx: Any) -> tuple[Effects, int]:
+        before = turns
+        effects = await act(tx, context, parsed)
+        return effects, turns - before
+
+    ticker = asyncio.ensure_future(others())
+    try:
+        fx, during = await world.store.write(unit)
+    finally:
+        done.set()
+        await ticker
+    assert len(fx.storage) == 3000
+    assert during >= 3000 // 100 - 1  # a turn for the others after every hundred writes
+    item = await world.store.storage_get(world.module.id, "k2999", world.clock[0])
+    assert item is not None and item.value == ["x" * 60] * 5
