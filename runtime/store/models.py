@@ -554,7 +554,9 @@ class CallScene:
     # The call's: its first rows that are not repeats, oldest first, then its repeats, at most
     # queries.SCENE_HISTORY_ROWS of them (a flooded call is read within a bound).
     history: tuple[CallEventRecord, ...]
-    notified: tuple[CallNotified, ...]  # the call's, oldest first
+    # The call's rows naming a user, and those at the lookup's operator phone, oldest first
+    # (the rows of other phones that nobody is bound to are not read).
+    notified: tuple[CallNotified, ...]
     activity: ActivityEntry | None  # the call's
     contact: Contact | None  # having the client's number
     bound_user_id: str | None  # at the operator's number

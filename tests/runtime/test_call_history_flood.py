@@ -14,7 +14,13 @@ from runtime import ids
 from runtime.acting import act
 from runtime.contract import ParseResult
 from runtime.store.base import Tx
-from runtime.store.models import CallLookup, CallState, EventEffect
+from runtime.store.models import (
+    CallLookup,
+    CallNotified,
+    CallState,
+    EventEffect,
+    NotificationKind,
+)
 from runtime.store.queries import SCENE_HISTORY_ROWS
 from tests.runtime import test_acting
 from tests.runtime.test_acting import CLIENT, World, event
@@ -71,3 +77,36 @@ async def test_act_sees_the_flooded_calls_first_event(world: World) -> None:
     parsed = ParseResult.model_validate(event("NotifyStart"))
     fx = await w.store.write(lambda tx: act(tx, w.ctx(), parsed))
     assert fx.call is not None and fx.call.repeat and fx.call.id == start.call.id
+
+
+async def test_a_webhook_reads_only_the_rang_phones_it_asks_about(world: World) -> None:
+    """A call rung at many phones nobody is bound to (a caller sending its start at a new
+    number each time) keeps a row for each, but a webhook reads the users' rows and its own
+    phone's only; who rang is still known: the phone is not recorded twice, and the end
+    tells the user the call rang for."""
+    w = world
+    start = await w.run(event("NotifyStart"))  # at 101: alice
+    assert start.call is not None
+    call_id = start.call.id
+    rang = CallNotified(call_id, "2000", None, NotificationKind.RINGING, w.clock[0])
+
+    async def unit(tx: Tx) -> None:
+        for n in range(FLOOD):
+            await tx.insert_call_notified(replace(rang, phone=str(2000 + n)))
+    await w.store.write(unit)
+    rows = await w.backend.count("call_notified")
+    assert rows == FLOOD + 1
+
+    again = await w.run(event("NotifyStart", dst="2500"))  # rang before, nobody bound
+    assert again.call is not None and again.call.id == call_id and again.pushes == ()
+    assert await w.backend.count("call_notified") == rows  # not recorded twice
+    lookup = CallLookup(
+        tenant_id=w.tenant.id, module_id=w.module.id, provider_call_id="c1", direction="in",
+        src_phone=CLIENT, src_phone_ext=None, dst_phone="2500", dst_phone_ext=None,
+        ended_since=None, client_phone=None, operator_phone="2500")
+    scene = await w.store.dry_run(lambda tx: tx.call_scene(lookup))
+    assert sorted((n.phone, n.user_id) for n in scene.notified) == [
+        ("101", w.alice.id), ("2500", None)]  # not the FLOOD + 1 rows the call has
+
+    ended = await w.run(event("NotifyEnd", dst="2600", disposition="answered"))
+    assert [(n.user_id, n.kind.value) for n in ended.pushes] == [(w.alice.id, "ended")]
