@@ -82,7 +82,8 @@ async def mark_handled(request: web.Request) -> web.StreamResponse:
 
     async def mark(tx: Tx) -> tuple[CallHandled | None, set[str]]:
         handled = await tx.mark_call_handled(session.tenant_id, call.id, user_id)
-        told = {row.user_id for row in await tx.list_call_notified(call.id) if row.user_id}
+        told = {row.user_id for row in await tx.list_call_notified(call.id, users_only=True)
+                if row.user_id}
         return handled, told | {user_id}
 
     handled, told = await request.app[STORE].write(mark)

@@ -132,8 +132,11 @@ class Tx(Protocol):
 
     async def insert_call_event(self, record: CallEventRecord) -> None: ...
 
-    async def list_call_notified(self, call_id: str) -> list[CallNotified]:
-        """Phones rung and users notified for the call, oldest first."""
+    async def list_call_notified(self, call_id: str, *, users_only: bool = False
+                                 ) -> list[CallNotified]:
+        """Phones rung and users notified for the call, oldest first; with `users_only`,
+        the rows naming a user (not each phone nobody is bound to: a call may have
+        thousands)."""
         ...
 
     async def insert_call_notified(self, row: CallNotified) -> None: ...

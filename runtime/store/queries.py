@@ -709,9 +709,11 @@ class Reads(UsageReads):
                                [tenant_id, *call_ids])
         return {row.call_id: row for row in rows}
 
-    async def list_call_notified(self, call_id: str) -> list[CallNotified]:
+    async def list_call_notified(self, call_id: str, *, users_only: bool = False
+                                 ) -> list[CallNotified]:
+        users = " AND user_id IS NOT NULL" if users_only else ""
         return await self._all(t.CALL_NOTIFIED,
-                               "SELECT * FROM call_notified WHERE call_id = $1 "
+                               f"SELECT * FROM call_notified WHERE call_id = $1{users} "
                                "ORDER BY {insert_order}", [call_id])
 
     async def read_call_scene(self, lookup: CallLookup, extra_column: str | None = None,

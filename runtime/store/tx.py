@@ -230,8 +230,9 @@ class SqlTx(RetentionTx, Editing):
     async def insert_call_event(self, record: CallEventRecord) -> None:
         self._pending.add("call_events", t.CALL_EVENTS.values(record, self._d))
 
-    async def list_call_notified(self, call_id: str) -> list[CallNotified]:
-        rows = await super().list_call_notified(call_id)
+    async def list_call_notified(self, call_id: str, *, users_only: bool = False
+                                 ) -> list[CallNotified]:
+        rows = await super().list_call_notified(call_id, users_only=users_only)
         # Whom this unit may notify: those notified of the call (NotifyEnd tells them all).
         self._locks.may_notify(r.user_id for r in rows)
         return rows

@@ -110,3 +110,21 @@ async def test_a_webhook_reads_only_the_rang_phones_it_asks_about(world: World) 
 
     ended = await w.run(event("NotifyEnd", dst="2600", disposition="answered"))
     assert [(n.user_id, n.kind.value) for n in ended.pushes] == [(w.alice.id, "ended")]
+
+
+async def test_marking_a_flooded_call_handled_reads_the_users_it_rang(world: World) -> None:
+    """Whom a call's "handled" mark is sent to (the console's live page) comes from the rows
+    naming a user, not from the thousands of phones nobody is bound to."""
+    w = world
+    start = await w.run(event("NotifyStart"))  # at 101: alice
+    assert start.call is not None
+    rang = CallNotified(start.call.id, "2000", None, NotificationKind.RINGING, w.clock[0])
+
+    async def unit(tx: Tx) -> list[CallNotified]:
+        for n in range(FLOOD):
+            await tx.insert_call_notified(replace(rang, phone=str(2000 + n)))
+        return await tx.list_call_notified(rang.call_id, users_only=True)
+    users = await w.store.write(unit)
+    assert [(n.phone, n.user_id) for n in users] == [("101", w.alice.id)]
+    everyone = await w.store.write(lambda tx: tx.list_call_notified(rang.call_id))
+    assert len(everyone) == FLOOD + 1
