@@ -821,6 +821,9 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
         plain_url = _plain_text(url, "fetch() url")
         if urllib.parse.urlsplit(plain_url).scheme.lower() not in ("http", "https"):
             raise ValueError("fetch() url must start with http:// or https://")
+        if isinstance(method, dict):
+            # JavaScript's fetch(url, {method, headers, body}), ported as it was written.
+            raise TypeError(_FETCH_OPTIONS_OBJECT)
         if not isinstance(method, str) or not str.isalpha(method):
             raise ValueError("fetch() method must be a word such as GET or POST")
         plain_headers = {} if headers is None else _plain_headers(headers)
@@ -851,6 +854,11 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
     fetch.__qualname__ = "fetch"  # as log's, for Python's own TypeErrors
     return fetch
 
+
+_FETCH_OPTIONS_OBJECT: Final = (
+    "fetch() takes its options as keyword arguments, not as a dict: write "
+    "fetch(url, method='POST', headers={...}, body=...) where JavaScript has "
+    "fetch(url, {method, headers, body})")
 
 # Keywords of the `requests` library a builder writes by habit, and what they are here.
 _FETCH_KEYWORD_HINTS: Final = {

@@ -377,6 +377,12 @@ PAGE = "https://api.example/x"
     (f"fetch({PAGE!r}, params={{'a': 1}})", "TypeError",
      "fetch() got an unexpected keyword argument 'params': put the query string in the URL "
      "(url + '?' + urllib.parse.urlencode(params))"),
+    # JavaScript's fetch(url, {method, headers, body}) ported as written said "fetch() method
+    # must be a word such as GET or POST", about a method the script never gave.
+    (f"fetch({PAGE!r}, {{'method': 'POST', 'body': '{{}}'}})", "TypeError",
+     "fetch() takes its options as keyword arguments, not as a dict: write fetch(url, "
+     "method='POST', headers={...}, body=...) where JavaScript has fetch(url, {method, headers, "
+     "body})"),
     (f"fetch({PAGE!r}, verify=False)", "TypeError",
      "fetch() got an unexpected keyword argument 'verify'"),
     ("fetch()", "TypeError", "fetch() missing 1 required positional argument: 'url'"),
