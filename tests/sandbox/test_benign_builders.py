@@ -563,3 +563,27 @@ def test_name_read_anywhere_else_is_still_refused() -> None:
     outcome = run(script("return {}", top='if __name__ != "__main__":\n    log(__name__)'))
     assert outcome["error"]["type"] == "CompileError"
     assert [p["line"] for p in outcome["error"]["problems"]] == [1, 2]
+
+
+@pytest.mark.parametrize(("returned", "kind"), [
+    ("map(lambda i: VoipMember(id=str(i)), [101, 102])", "map"),
+    ("(VoipMember(id=str(i)) for i in [101, 102])", "generator"),
+    ("filter(None, [VoipMember(id='101')])", "filter"),
+    ("{'101': VoipMember(id='101')}.values()", "dict_values"),
+])
+def test_a_lazy_sequence_returned_for_a_list_is_told_to_become_one(returned: str,
+                                                                   kind: str) -> None:
+    # TypeScript's `return items.map(i => ({id: ...}))`, ported as `return map(...)`, was told
+    # to "return dicts, lists, strings, numbers, booleans or None": true of what it returned.
+    outcome = run(f"def VoipParseWebhookRequest(request):\n    return None\n\n"
+                  f"def VoipGetMembers():\n    return {returned}\n", "VoipGetMembers")
+    assert outcome["error"]["type"] == "InvalidResult"
+    assert outcome["error"]["message"] == (
+        f"the result cannot hold a value of type {kind!r}; make it a list first, with list(...)")
+
+
+def test_a_set_given_to_storage_is_told_to_become_a_list() -> None:
+    outcome = run(script("storage.set('seen', {'c1', 'c2'})"))
+    assert outcome["error"]["message"] == (
+        "line 2: the storage value cannot hold a value of type 'set'; make it a list first, "
+        "with list(...)")
