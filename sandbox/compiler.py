@@ -176,6 +176,19 @@ def _top_level_defs(tree: ast.Module) -> dict[str, ast.FunctionDef]:
     return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
 
 
+def _top_level_assignment(tree: ast.Module, name: str) -> int | None:
+    """The line of the first top-level statement that assigns `name`, if any."""
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            return node.lineno
+    return None
+
+
 def _signature_text(name: str) -> str:
     count = SCRIPT_FUNCTIONS[name]
     return f"{count} positional argument" + ("" if count == 1 else "s")
@@ -196,6 +209,17 @@ def contract_problems(tree: ast.Module) -> list[CompileProblem]:
     defs = _top_level_defs(tree)
     for name in REQUIRED_FUNCTIONS:
         if name not in defs and not _async_def(tree, name):
+            assigned = _top_level_assignment(tree, name)
+            if assigned is not None:
+                # `VoipParseWebhookRequest = lambda request: ...`, or a class's static method
+                # given the name: JavaScript's `const f = (request) => ...` ported as written.
+                problems.append(CompileProblem(
+                    assigned,
+                    f"{name} is assigned here; the platform calls it only when it is written "
+                    f'as a plain "def {name}(request):" (not a lambda or another function '
+                    f"given the name)",
+                ))
+                continue
             problems.append(
                 CompileProblem(
                     None,

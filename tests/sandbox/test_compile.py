@@ -300,10 +300,24 @@ def test_missing_parse_function() -> None:
 
 
 def test_parse_function_must_be_a_def_at_top_level() -> None:
-    _, message = only_problem(f"{PARSE} = lambda request: None\n")
-    assert f"must define {PARSE}(request)" in message
     _, message = only_problem(f"if True:\n    def {PARSE}(request):\n        return 1\n")
     assert f"must define {PARSE}(request)" in message
+
+
+@pytest.mark.parametrize("source", [
+    f"{PARSE} = lambda request: None\n",
+    f"class Handler:\n    @staticmethod\n    def parse(request):\n        return None\n\n\n"
+    f"{PARSE}: object = Handler.parse\n",
+])
+def test_a_parse_function_assigned_is_told_to_be_a_def_at_its_line(source: str) -> None:
+    # JavaScript's `const VoipParseWebhookRequest = (request) => ...`, ported as written, was
+    # told "the script must define VoipParseWebhookRequest(request) at the top level", with no
+    # line, about a name the script does set at its top level.
+    line, message = only_problem(source)
+    assert line == source.count("\n")
+    assert message == (
+        f"{PARSE} is assigned here; the platform calls it only when it is written as a plain "
+        f'"def {PARSE}(request):" (not a lambda or another function given the name)')
 
 
 @pytest.mark.parametrize(
