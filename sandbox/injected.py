@@ -82,6 +82,16 @@ class _ContractEnumType(enum.EnumType):
                             f"({given} arguments given)")
         return super().__call__(value, *args, **kwargs)
 
+    def __getitem__(cls, name: Any) -> Any:
+        try:
+            return super().__getitem__(name)
+        except KeyError:
+            if cls not in _MEMBERS_BY_VALUE or type(name) is not str:
+                raise
+            # TypeScript's `VoipCallDirection[name]`, ported as written: a KeyError still,
+            # saying which enum and the member meant, as `VoipCallDirection.Inbound` does.
+            raise MemberKeyError(_not_a_member(cls, name)) from None  # type: ignore[arg-type]
+
     def __getattr__(cls, name: str) -> Any:
         try:
             return super().__getattr__(name)  # type: ignore[misc]
@@ -92,24 +102,40 @@ class _ContractEnumType(enum.EnumType):
             raise AttributeError(_not_a_member(cls, name)) from None  # type: ignore[arg-type]
 
 
+class MemberKeyError(KeyError):
+    """`VoipCallDirection["Inbound"]`: a KeyError, whose message is shown as it is written
+    (a KeyError's is shown as the repr of the missing key)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+MemberKeyError.__name__ = MemberKeyError.__qualname__ = "KeyError"
+
+
 def _not_a_member(kind: type[enum.StrEnum], name: str) -> str:
     message = f"{kind.__name__} has no member {name!r}"
+    for member in kind:
+        # A provider's spelling looked up by name: "NOANSWER", "NO_ANSWER", "no_answer".
+        if _plain(name) in (_plain(member.name), _plain(member.value)):
+            return f"{message}; did you mean {kind.__name__}.{member.name}?"
     close = difflib.get_close_matches(name, [m.name for m in kind], n=1, cutoff=0.6)
     if close:
         return f"{message}; did you mean {kind.__name__}.{close[0]}?"
     return f"{message}; its members: {', '.join(m.name for m in kind)}"
 
 
+def _plain(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
 def _not_a_value(kind: type[enum.StrEnum], value: str) -> str:
     """Python's "'no answer' is not a valid VoipCallDisposition", with the member meant when
     the text spells one in another way (a provider's "no answer", "NO_ANSWER", the member's
     name "NoAnswer"), as the result validation says it; else the values there are."""
-    def plain(text: str) -> str:
-        return "".join(ch for ch in text.lower() if ch.isalnum())
-
     message = f"{value!r} is not a valid {kind.__name__}"
     for member in kind:
-        if plain(value) in (plain(member.name), plain(member.value)):
+        if _plain(value) in (_plain(member.name), _plain(member.value)):
             return f"{message}; did you mean {kind.__name__}.{member.name} ({member.value!r})?"
     values = ", ".join(repr(m.value) for m in kind)
     return f"{message}; its values: {values}"

@@ -405,6 +405,13 @@ PAGE = "https://api.example/x"
      "VoipCallDisposition() takes one value, as VoipCallDisposition('...') (0 arguments given)"),
     ("VoipWebhookEvent('a', 'b')", "TypeError",
      "VoipWebhookEvent() takes one value, as VoipWebhookEvent('...') (2 arguments given)"),
+    # TypeScript's `VoipCallDirection[name]` ported as written said only "KeyError: 'Inbound'".
+    ("VoipCallDirection['Inbound']", "KeyError",
+     "VoipCallDirection has no member 'Inbound'; its members: In, Out, Internal"),
+    ("VoipCallDisposition['NO_ANSWER']", "KeyError",
+     "VoipCallDisposition has no member 'NO_ANSWER'; did you mean VoipCallDisposition.NoAnswer?"),
+    ("VoipWebhookEvent.NOTIFY_START", "AttributeError",
+     "VoipWebhookEvent has no member 'NOTIFY_START'; did you mean VoipWebhookEvent.NotifyStart?"),
 ])
 def test_a_member_an_injected_object_lacks_is_named_with_what_it_offers(
         code: str, error: str, message: str) -> None:
@@ -587,3 +594,18 @@ def test_a_set_given_to_storage_is_told_to_become_a_list() -> None:
     assert outcome["error"]["message"] == (
         "line 2: the storage value cannot hold a value of type 'set'; make it a list first, "
         "with list(...)")
+
+
+def test_a_member_looked_up_by_name_is_found_and_a_missing_one_is_a_key_error() -> None:
+    outcome = run(script("""
+        found = VoipCallDisposition["Busy"]
+        try:
+            VoipCallDisposition["Engaged"]
+        except KeyError as missing:
+            return {"response": {"status": 200, "body": f"{found} | {missing}"}}
+        """))
+    assert outcome["ok"], outcome
+    assert outcome["result"]["response"]["body"] == (
+        "busy | VoipCallDisposition has no member 'Engaged'; its members: Answered, Busy, "
+        "Cancel, NoAnswer, Failed, NoMoney, UnallocatedNumber, NoLimit, NoDayLimit, LineLimit, "
+        "NoMoneyNoLimit, Unknown")
