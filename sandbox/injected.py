@@ -711,7 +711,9 @@ def _plain_json(
 def _plain_text(value: Any, what: str) -> str:
     """A str argument as an exact str (a script's str subclass never reaches host code)."""
     if not isinstance(value, str):
-        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+        # A provider's numeric call id used as a key, as TypeScript's template keys allowed.
+        hint = ": convert it with str()" if type(value) in (int, float) else ""
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}{hint}")
     return _valid_unicode(str.__str__(value), what)
 
 

@@ -405,6 +405,10 @@ PAGE = "https://api.example/x"
      "VoipCallDisposition() takes one value, as VoipCallDisposition('...') (0 arguments given)"),
     ("VoipWebhookEvent('a', 'b')", "TypeError",
      "VoipWebhookEvent() takes one value, as VoipWebhookEvent('...') (2 arguments given)"),
+    # A provider's numeric call id as a key (TypeScript's `storage.setItem(call.id, ...)`).
+    ("storage.set(1709540102, {'at': 1})", "TypeError",
+     "a storage key must be a string, not int: convert it with str()"),
+    ("storage.get(None)", "TypeError", "a storage key must be a string, not NoneType"),
     # TypeScript's `VoipCallDirection[name]` ported as written said only "KeyError: 'Inbound'".
     ("VoipCallDirection['Inbound']", "KeyError",
      "VoipCallDirection has no member 'Inbound'; its members: In, Out, Internal"),
