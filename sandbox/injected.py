@@ -82,6 +82,19 @@ class _ContractEnumType(enum.EnumType):
                             f"({given} arguments given)")
         return super().__call__(value, *args, **kwargs)
 
+    def __contains__(cls, value: Any) -> bool:
+        # `if status in VoipCallDisposition:` with a provider's string: True when it is a
+        # member's value, as Python 3.12 and later answer (3.11's enum raised TypeError, so a
+        # module that worked on the builder's own Python failed here).
+        by_value = _MEMBERS_BY_VALUE.get(cls)
+        if by_value is None:
+            return super().__contains__(value)
+        if isinstance(value, cls):
+            return True
+        # Only an exact str is looked up (no script object's hash or equality runs here);
+        # anything else is no member's value.
+        return type(value) is str and value in by_value
+
     def __getitem__(cls, name: Any) -> Any:
         try:
             return super().__getitem__(name)

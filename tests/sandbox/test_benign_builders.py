@@ -613,3 +613,19 @@ def test_a_member_looked_up_by_name_is_found_and_a_missing_one_is_a_key_error() 
         "busy | VoipCallDisposition has no member 'Engaged'; its members: Answered, Busy, "
         "Cancel, NoAnswer, Failed, NoMoney, UnallocatedNumber, NoLimit, NoDayLimit, LineLimit, "
         "NoMoneyNoLimit, Unknown")
+
+
+def test_a_providers_value_tested_with_in_against_an_enum() -> None:
+    # `if status in VoipCallDisposition:` (TypeScript's Object.values(E).includes(status)) is
+    # true or false on Python 3.12 and later; the sandbox's 3.11 enum raised "TypeError:
+    # unsupported operand type(s) for 'in': 'str' and 'EnumType'" for any value not a member.
+    outcome = run(script("""
+        seen = ["busy" in VoipCallDisposition, "Busy" in VoipCallDisposition,
+                VoipCallDisposition.Busy in VoipCallDisposition, "in" in VoipCallDisposition,
+                "in" not in VoipCallDirection, 1 in VoipCallDirection, [] in VoipCallDirection,
+                VoipCallDirection.In in VoipCallDisposition]
+        return {"response": {"status": 200, "body": repr(seen)}}
+        """))
+    assert outcome["ok"], outcome
+    assert outcome["result"]["response"]["body"] == (
+        "[True, False, True, False, False, False, False, False]")
