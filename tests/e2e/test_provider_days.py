@@ -391,6 +391,14 @@ async def check_day(tenant: ProviderTenant, calls: list[Call], members: dict[str
             location = played.headers.get("Location", "").split("?")[0]
             if played.status != 302 or location != want.link:
                 problems.append(f"{want.provider_id}: playback {played.status} {location}")
+            # An operator plays the calls that rang or were answered at them, and no other.
+            for key in OPERATORS:
+                involved = key in want.rang or key == want.answered
+                played = await tenant.service.client.get(
+                    f"/api/v1/calls/{row['id']}/recording?token={tenant.tokens[key]}",
+                    allow_redirects=False)
+                if played.status != (302 if involved else 404):
+                    problems.append(f"{want.provider_id}: operator {key} plays: {played.status}")
     # Each operator: once per state per call, ringing for every call that rang at them.
     for key in OPERATORS:
         token = tenant.tokens[key]
