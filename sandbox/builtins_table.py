@@ -124,7 +124,8 @@ def missing_builtin_note(exc: BaseException) -> str:
 # What a builder reaching for a builtin the sandbox lacks writes instead.
 BUILTINS_INSTEAD: Final[dict[str, str]] = {
     "type": "isinstance(value, str) tells a value's type",
-    "setattr": "write obj.name = value",
+    "setattr": ("write obj.name = value; for names known only as it runs (TypeScript's "
+                "Object.assign(this, data)), keep the values in a dict: self.fields = dict(data)"),
     "delattr": "write del obj.name",
     "open": "a script has no files: keep what must last in storage",
     **dict.fromkeys(("exit", "quit"), "return from the function instead"),

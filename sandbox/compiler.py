@@ -13,6 +13,7 @@ import ast
 import difflib
 import hashlib
 import re
+import sys
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -161,7 +162,22 @@ def _syntax_problem(error: SyntaxError) -> CompileProblem:
         return CompileProblem(error.lineno, _TOO_DEEP)
     text = (error.text or "").strip()
     shown = f": {text[:200]}" if text else ""
-    return CompileProblem(error.lineno, f"syntax error: {error.msg}{shown}")
+    hint = _SAME_QUOTE_HINT if _same_quote_in_f_string(error.msg or "", text) else ""
+    return CompileProblem(error.lineno, f"syntax error: {error.msg}{shown}{hint}")
+
+
+# An f-string opened with a quote and holding that quote inside a replacement field:
+# f"{data["id"]}", valid from Python 3.12 (a template string `${data.id}` ported as written),
+# which Python 3.11 reports only as "f-string: unmatched '['" or "expecting '}'".
+_SAME_QUOTE = re.compile(r"""\b[fF][rR]?(["'])(?:(?!\1).)*?\{[^}]*?\1""")
+_SAME_QUOTE_HINT: Final = (
+    " (inside an f-string's braces, quote with the other kind of quote, as "
+    "f\"{data['id']}\": the same quote there is Python 3.12's, and scripts run on Python "
+    f"{sys.version_info.major}.{sys.version_info.minor})")
+
+
+def _same_quote_in_f_string(message: str, text: str) -> bool:
+    return message.startswith("f-string") and _SAME_QUOTE.search(text) is not None
 
 
 def _line_record(record: str) -> CompileProblem:
@@ -174,6 +190,19 @@ def _line_record(record: str) -> CompileProblem:
 
 def _top_level_defs(tree: ast.Module) -> dict[str, ast.FunctionDef]:
     return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+def _top_level_assignment(tree: ast.Module, name: str) -> int | None:
+    """The line of the first top-level statement that assigns `name`, if any."""
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            return node.lineno
+    return None
 
 
 def _signature_text(name: str) -> str:
@@ -196,6 +225,17 @@ def contract_problems(tree: ast.Module) -> list[CompileProblem]:
     defs = _top_level_defs(tree)
     for name in REQUIRED_FUNCTIONS:
         if name not in defs and not _async_def(tree, name):
+            assigned = _top_level_assignment(tree, name)
+            if assigned is not None:
+                # `VoipParseWebhookRequest = lambda request: ...`, or a class's static method
+                # given the name: JavaScript's `const f = (request) => ...` ported as written.
+                problems.append(CompileProblem(
+                    assigned,
+                    f"{name} is assigned here; the platform calls it only when it is written "
+                    f'as a plain "def {name}(request):" (not a lambda or another function '
+                    f"given the name)",
+                ))
+                continue
             problems.append(
                 CompileProblem(
                     None,

@@ -15,6 +15,7 @@ with the script.
 from __future__ import annotations
 
 import math
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -126,9 +127,10 @@ class _Converter:
             conversion = self.special.get(kind)
             if conversion is not None:
                 return self.convert(conversion(value))
+            hint = _AS_LIST_HINT if kind in _LISTABLE else self.target.hint
             raise ResultError(
                 f"{self.target.noun} cannot hold a value of type {_type_name(value)!r}"
-                f"{self.where()}; {self.target.hint}"
+                f"{self.where()}; {hint}"
             )
         self.used += size
         if self.used > self.max_bytes:
@@ -214,6 +216,16 @@ class _Converter:
         if self.used > self.max_bytes:
             raise self.too_large()
         return item
+
+
+# Builtin collections and lazy sequences a script may hand over where a list is meant (a
+# TypeScript `items.map(...)` ported as `map(...)`, a generator, `d.keys()`): exact types, so a
+# script's class named `map` gets the general hint.
+_LISTABLE: Final = frozenset({
+    map, filter, zip, enumerate, reversed, range, set, frozenset, types.GeneratorType,
+    type({}.keys()), type({}.values()), type({}.items()), type(iter([])), type(iter(())),
+})
+_AS_LIST_HINT: Final = "make it a list first, with list(...)"
 
 
 def _type_name(value: Any) -> str:

@@ -76,7 +76,9 @@ def exception_message(exc: BaseException) -> str:
     """str(exc), bounded: a tenant's exception may carry a huge or hostile payload."""
     try:
         args = exc.args
-        if isinstance(exc, KeyError) and len(args) == 1:
+        if type(exc) is injected.MemberKeyError:
+            text = str(args[0])
+        elif isinstance(exc, KeyError) and len(args) == 1:
             text = _repr.repr(args[0])
         elif len(args) == 1 and type(args[0]) is str:
             text = args[0][: MESSAGE_MAX_CHARS + 1]

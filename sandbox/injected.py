@@ -82,6 +82,29 @@ class _ContractEnumType(enum.EnumType):
                             f"({given} arguments given)")
         return super().__call__(value, *args, **kwargs)
 
+    def __contains__(cls, value: Any) -> bool:
+        # `if status in VoipCallDisposition:` with a provider's string: True when it is a
+        # member's value, as Python 3.12 and later answer (3.11's enum raised TypeError, so a
+        # module that worked on the builder's own Python failed here).
+        by_value = _MEMBERS_BY_VALUE.get(cls)
+        if by_value is None:
+            return super().__contains__(value)
+        if isinstance(value, cls):
+            return True
+        # Only an exact str is looked up (no script object's hash or equality runs here);
+        # anything else is no member's value.
+        return type(value) is str and value in by_value
+
+    def __getitem__(cls, name: Any) -> Any:
+        try:
+            return super().__getitem__(name)
+        except KeyError:
+            if cls not in _MEMBERS_BY_VALUE or type(name) is not str:
+                raise
+            # TypeScript's `VoipCallDirection[name]`, ported as written: a KeyError still,
+            # saying which enum and the member meant, as `VoipCallDirection.Inbound` does.
+            raise MemberKeyError(_not_a_member(cls, name)) from None  # type: ignore[arg-type]
+
     def __getattr__(cls, name: str) -> Any:
         try:
             return super().__getattr__(name)  # type: ignore[misc]
@@ -92,24 +115,40 @@ class _ContractEnumType(enum.EnumType):
             raise AttributeError(_not_a_member(cls, name)) from None  # type: ignore[arg-type]
 
 
+class MemberKeyError(KeyError):
+    """`VoipCallDirection["Inbound"]`: a KeyError, whose message is shown as it is written
+    (a KeyError's is shown as the repr of the missing key)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+MemberKeyError.__name__ = MemberKeyError.__qualname__ = "KeyError"
+
+
 def _not_a_member(kind: type[enum.StrEnum], name: str) -> str:
     message = f"{kind.__name__} has no member {name!r}"
+    for member in kind:
+        # A provider's spelling looked up by name: "NOANSWER", "NO_ANSWER", "no_answer".
+        if _plain(name) in (_plain(member.name), _plain(member.value)):
+            return f"{message}; did you mean {kind.__name__}.{member.name}?"
     close = difflib.get_close_matches(name, [m.name for m in kind], n=1, cutoff=0.6)
     if close:
         return f"{message}; did you mean {kind.__name__}.{close[0]}?"
     return f"{message}; its members: {', '.join(m.name for m in kind)}"
 
 
+def _plain(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
 def _not_a_value(kind: type[enum.StrEnum], value: str) -> str:
     """Python's "'no answer' is not a valid VoipCallDisposition", with the member meant when
     the text spells one in another way (a provider's "no answer", "NO_ANSWER", the member's
     name "NoAnswer"), as the result validation says it; else the values there are."""
-    def plain(text: str) -> str:
-        return "".join(ch for ch in text.lower() if ch.isalnum())
-
     message = f"{value!r} is not a valid {kind.__name__}"
     for member in kind:
-        if plain(value) in (plain(member.name), plain(member.value)):
+        if _plain(value) in (_plain(member.name), _plain(member.value)):
             return f"{message}; did you mean {kind.__name__}.{member.name} ({member.value!r})?"
     values = ", ".join(repr(m.value) for m in kind)
     return f"{message}; its values: {values}"
@@ -685,7 +724,9 @@ def _plain_json(
 def _plain_text(value: Any, what: str) -> str:
     """A str argument as an exact str (a script's str subclass never reaches host code)."""
     if not isinstance(value, str):
-        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+        # A provider's numeric call id used as a key, as TypeScript's template keys allowed.
+        hint = ": convert it with str()" if type(value) in (int, float) else ""
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}{hint}")
     return _valid_unicode(str.__str__(value), what)
 
 
@@ -821,6 +862,9 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
         plain_url = _plain_text(url, "fetch() url")
         if urllib.parse.urlsplit(plain_url).scheme.lower() not in ("http", "https"):
             raise ValueError("fetch() url must start with http:// or https://")
+        if isinstance(method, dict):
+            # JavaScript's fetch(url, {method, headers, body}), ported as it was written.
+            raise TypeError(_FETCH_OPTIONS_OBJECT)
         if not isinstance(method, str) or not str.isalpha(method):
             raise ValueError("fetch() method must be a word such as GET or POST")
         plain_headers = {} if headers is None else _plain_headers(headers)
@@ -851,6 +895,11 @@ def make_fetch(host: HostBridge) -> Callable[..., FetchResponse]:
     fetch.__qualname__ = "fetch"  # as log's, for Python's own TypeErrors
     return fetch
 
+
+_FETCH_OPTIONS_OBJECT: Final = (
+    "fetch() takes its options as keyword arguments, not as a dict: write "
+    "fetch(url, method='POST', headers={...}, body=...) where JavaScript has "
+    "fetch(url, {method, headers, body})")
 
 # Keywords of the `requests` library a builder writes by habit, and what they are here.
 _FETCH_KEYWORD_HINTS: Final = {

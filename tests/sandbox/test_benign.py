@@ -151,6 +151,11 @@ def test_an_attribute_set_on_the_scripts_own_function_says_where_to_keep_it() ->
         ("if type(request.body) == str:\n    pass", "isinstance(value, str) tells a value's "
                                                    "type"),
         ("class A:\n    pass\nsetattr(A(), 'x', 1)", "write obj.name = value"),
+        # TypeScript's Object.assign(this, data), ported as a loop of setattr: obj.name
+        # cannot say a name known only as the script runs.
+        ("class A:\n    pass\nfor k, v in {'x': 1}.items():\n    setattr(A(), k, v)",
+         "for names known only as it runs (TypeScript's Object.assign(this, data)), keep the "
+         "values in a dict: self.fields = dict(data)"),
         ("open('/tmp/x')", "a script has no files: keep what must last in storage"),
         ("exit()", "return from the function instead"),
     ],

@@ -377,6 +377,12 @@ PAGE = "https://api.example/x"
     (f"fetch({PAGE!r}, params={{'a': 1}})", "TypeError",
      "fetch() got an unexpected keyword argument 'params': put the query string in the URL "
      "(url + '?' + urllib.parse.urlencode(params))"),
+    # JavaScript's fetch(url, {method, headers, body}) ported as written said "fetch() method
+    # must be a word such as GET or POST", about a method the script never gave.
+    (f"fetch({PAGE!r}, {{'method': 'POST', 'body': '{{}}'}})", "TypeError",
+     "fetch() takes its options as keyword arguments, not as a dict: write fetch(url, "
+     "method='POST', headers={...}, body=...) where JavaScript has fetch(url, {method, headers, "
+     "body})"),
     (f"fetch({PAGE!r}, verify=False)", "TypeError",
      "fetch() got an unexpected keyword argument 'verify'"),
     ("fetch()", "TypeError", "fetch() missing 1 required positional argument: 'url'"),
@@ -399,6 +405,17 @@ PAGE = "https://api.example/x"
      "VoipCallDisposition() takes one value, as VoipCallDisposition('...') (0 arguments given)"),
     ("VoipWebhookEvent('a', 'b')", "TypeError",
      "VoipWebhookEvent() takes one value, as VoipWebhookEvent('...') (2 arguments given)"),
+    # A provider's numeric call id as a key (TypeScript's `storage.setItem(call.id, ...)`).
+    ("storage.set(1709540102, {'at': 1})", "TypeError",
+     "a storage key must be a string, not int: convert it with str()"),
+    ("storage.get(None)", "TypeError", "a storage key must be a string, not NoneType"),
+    # TypeScript's `VoipCallDirection[name]` ported as written said only "KeyError: 'Inbound'".
+    ("VoipCallDirection['Inbound']", "KeyError",
+     "VoipCallDirection has no member 'Inbound'; its members: In, Out, Internal"),
+    ("VoipCallDisposition['NO_ANSWER']", "KeyError",
+     "VoipCallDisposition has no member 'NO_ANSWER'; did you mean VoipCallDisposition.NoAnswer?"),
+    ("VoipWebhookEvent.NOTIFY_START", "AttributeError",
+     "VoipWebhookEvent has no member 'NOTIFY_START'; did you mean VoipWebhookEvent.NotifyStart?"),
 ])
 def test_a_member_an_injected_object_lacks_is_named_with_what_it_offers(
         code: str, error: str, message: str) -> None:
@@ -557,3 +574,58 @@ def test_name_read_anywhere_else_is_still_refused() -> None:
     outcome = run(script("return {}", top='if __name__ != "__main__":\n    log(__name__)'))
     assert outcome["error"]["type"] == "CompileError"
     assert [p["line"] for p in outcome["error"]["problems"]] == [1, 2]
+
+
+@pytest.mark.parametrize(("returned", "kind"), [
+    ("map(lambda i: VoipMember(id=str(i)), [101, 102])", "map"),
+    ("(VoipMember(id=str(i)) for i in [101, 102])", "generator"),
+    ("filter(None, [VoipMember(id='101')])", "filter"),
+    ("{'101': VoipMember(id='101')}.values()", "dict_values"),
+])
+def test_a_lazy_sequence_returned_for_a_list_is_told_to_become_one(returned: str,
+                                                                   kind: str) -> None:
+    # TypeScript's `return items.map(i => ({id: ...}))`, ported as `return map(...)`, was told
+    # to "return dicts, lists, strings, numbers, booleans or None": true of what it returned.
+    outcome = run(f"def VoipParseWebhookRequest(request):\n    return None\n\n"
+                  f"def VoipGetMembers():\n    return {returned}\n", "VoipGetMembers")
+    assert outcome["error"]["type"] == "InvalidResult"
+    assert outcome["error"]["message"] == (
+        f"the result cannot hold a value of type {kind!r}; make it a list first, with list(...)")
+
+
+def test_a_set_given_to_storage_is_told_to_become_a_list() -> None:
+    outcome = run(script("storage.set('seen', {'c1', 'c2'})"))
+    assert outcome["error"]["message"] == (
+        "line 2: the storage value cannot hold a value of type 'set'; make it a list first, "
+        "with list(...)")
+
+
+def test_a_member_looked_up_by_name_is_found_and_a_missing_one_is_a_key_error() -> None:
+    outcome = run(script("""
+        found = VoipCallDisposition["Busy"]
+        try:
+            VoipCallDisposition["Engaged"]
+        except KeyError as missing:
+            return {"response": {"status": 200, "body": f"{found} | {missing}"}}
+        """))
+    assert outcome["ok"], outcome
+    assert outcome["result"]["response"]["body"] == (
+        "busy | VoipCallDisposition has no member 'Engaged'; its members: Answered, Busy, "
+        "Cancel, NoAnswer, Failed, NoMoney, UnallocatedNumber, NoLimit, NoDayLimit, LineLimit, "
+        "NoMoneyNoLimit, Unknown")
+
+
+def test_a_providers_value_tested_with_in_against_an_enum() -> None:
+    # `if status in VoipCallDisposition:` (TypeScript's Object.values(E).includes(status)) is
+    # true or false on Python 3.12 and later; the sandbox's 3.11 enum raised "TypeError:
+    # unsupported operand type(s) for 'in': 'str' and 'EnumType'" for any value not a member.
+    outcome = run(script("""
+        seen = ["busy" in VoipCallDisposition, "Busy" in VoipCallDisposition,
+                VoipCallDisposition.Busy in VoipCallDisposition, "in" in VoipCallDisposition,
+                "in" not in VoipCallDirection, 1 in VoipCallDirection, [] in VoipCallDirection,
+                VoipCallDirection.In in VoipCallDisposition]
+        return {"response": {"status": 200, "body": repr(seen)}}
+        """))
+    assert outcome["ok"], outcome
+    assert outcome["result"]["response"]["body"] == (
+        "[True, False, True, False, False, False, False, False]")

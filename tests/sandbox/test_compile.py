@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 from types import CodeType
 
@@ -300,10 +301,24 @@ def test_missing_parse_function() -> None:
 
 
 def test_parse_function_must_be_a_def_at_top_level() -> None:
-    _, message = only_problem(f"{PARSE} = lambda request: None\n")
-    assert f"must define {PARSE}(request)" in message
     _, message = only_problem(f"if True:\n    def {PARSE}(request):\n        return 1\n")
     assert f"must define {PARSE}(request)" in message
+
+
+@pytest.mark.parametrize("source", [
+    f"{PARSE} = lambda request: None\n",
+    f"class Handler:\n    @staticmethod\n    def parse(request):\n        return None\n\n\n"
+    f"{PARSE}: object = Handler.parse\n",
+])
+def test_a_parse_function_assigned_is_told_to_be_a_def_at_its_line(source: str) -> None:
+    # JavaScript's `const VoipParseWebhookRequest = (request) => ...`, ported as written, was
+    # told "the script must define VoipParseWebhookRequest(request) at the top level", with no
+    # line, about a name the script does set at its top level.
+    line, message = only_problem(source)
+    assert line == source.count("\n")
+    assert message == (
+        f"{PARSE} is assigned here; the platform calls it only when it is written as a plain "
+        f'"def {PARSE}(request):" (not a lambda or another function given the name)')
 
 
 @pytest.mark.parametrize(
@@ -560,3 +575,29 @@ def test_every_rewritten_node_gets_the_location_restrictedpythons_own_walk_gave(
 def test_restrictedpythons_transformer_uses_the_linear_copy_locations() -> None:
     assert RestrictedPython.transformer.copy_locations is locations.copy_locations
     assert policy.copy_locations is locations.copy_locations
+
+
+HINT_3_12 = (" (inside an f-string's braces, quote with the other kind of quote, as "
+             "f\"{data['id']}\": the same quote there is Python 3.12's, and scripts run on "
+             f"Python {sys.version_info.major}.{sys.version_info.minor})")
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="Python 3.12 reads these f-strings")
+@pytest.mark.parametrize(("line", "hinted"), [
+    ('log(f"call {data["call"]["id"]} from {data["from"]}")', True),
+    ("log(f'{data['id']:>8}')", True),
+    ('log(f"{data}" + f"{data["id"]}")', True),
+    ("log(f\"{data['id']}\" + f'{data[\"id\"]}')", None),  # valid on 3.11: no problem at all
+    ('log(f"{}")', False),
+])
+def test_the_same_quote_inside_an_f_string_says_it_is_python_3_12s(line: str,
+                                                                   hinted: bool | None) -> None:
+    # A template string `${data.call.id}` ported as f"{data["call"]["id"]}" is valid from
+    # Python 3.12; Python 3.11 said only "f-string: unmatched '['".
+    source = script(f"data = {{'id': 1, 'call': {{'id': 2}}, 'from': 3}}\n{line}")
+    if hinted is None:
+        assert run(source, None)["ok"]
+        return
+    [(number, message)] = problems_of(source)
+    assert number == 3 and message.startswith("syntax error: f-string: ")
+    assert message.endswith(f": {line}{HINT_3_12}") is hinted
