@@ -793,6 +793,8 @@ async def _apply_record(tx: Tx, ctx: ActContext, record: CallRecord
         else:
             assert ctx.max_contacts is not None
             not_created = ContactNotCreated(client_normalized, ctx.max_contacts)
+    if contact is None and client_normalized is not None:
+        await tx.still_no_contact(ctx.tenant_id, client_normalized)
     contact_id = contact.id if contact is not None else None
 
     recorded = {

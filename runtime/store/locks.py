@@ -33,7 +33,10 @@ reads a fresh snapshot (READ COMMITTED), so it sees everything the previous hold
   none may be stale when a unit of another call (or module) of the same tenant creates one
   meanwhile. So before creating a contact for a number this transaction looked up and did not
   find, take the lock `(tenant, number)`, look again, and if one appeared raise `RetryUnit`:
-  the store rolls back and runs the unit again, which then finds it.
+  the store rolls back and runs the unit again, which then finds it. A call record that
+  writes its call and activity entry with no contact for a number it did not find does the
+  same (`still_no_contact`): else a call of the client ending while their missed call made
+  the contact on another connection stayed linked to no contact, outside its stream.
 - Lock order is call keys, then users, then cap, then contact, then module (acting's own order:
   event, record, storage), so these cannot wait on each other in a cycle in practice; should
   an odd script make one (an event and a record of different calls in one result, or a call
@@ -145,6 +148,11 @@ class Locks:
     async def creating_contact(self, contact: Contact) -> None:
         return None
 
+    async def still_no_contact(self, tenant_id: str, normalized: str) -> None:
+        """Before a unit writes a client's call without a contact: the number's contact may
+        have been made meanwhile by another unit."""
+        return None
+
     async def contact_numbers(self, tenant_id: str, numbers: Iterable[str]) -> None:
         """Numbers a management write is about to give a contact: held to COMMIT, so no
         other unit (an API write, or acting creating a contact for a missed call) gives one of
@@ -238,12 +246,19 @@ class AdvisoryLocks(Locks):
 
     async def creating_contact(self, contact: Contact) -> None:
         for phone in contact.phones:
-            number = (contact.tenant_id, phone.normalized or "")
-            if phone.normalized is not None and number in self._absent_numbers:
-                await self._lock(LOCK_CONTACT, SEP.join(number))
-                if await self._port.value("SELECT 1 FROM contact_phones WHERE tenant_id = $1 "
-                                          "AND normalized = $2 LIMIT 1", number):
-                    raise RetryUnit(f"a contact with {phone.normalized} appeared meanwhile")
+            if phone.normalized is not None:
+                await self.still_no_contact(contact.tenant_id, phone.normalized)
+
+    async def still_no_contact(self, tenant_id: str, normalized: str) -> None:
+        # A unit that writes a call without its client's contact races one that makes the
+        # contact just as well as two that make it: the call would stay linked to nothing
+        # (a contact the runtime makes adopts no call). The maker holds this lock to COMMIT.
+        number = (tenant_id, normalized)
+        if number in self._absent_numbers:
+            await self._lock(LOCK_CONTACT, SEP.join(number))
+            if await self._port.value("SELECT 1 FROM contact_phones WHERE tenant_id = $1 "
+                                      "AND normalized = $2 LIMIT 1", number):
+                raise RetryUnit(f"a contact with {normalized} appeared meanwhile")
 
     async def contact_numbers(self, tenant_id: str, numbers: Iterable[str]) -> None:
         # The same keys as `creating_contact`, in one order (sorted: no deadlock between two

@@ -257,6 +257,9 @@ class SqlTx(RetentionTx, Editing):
             self._locks.contact_absent(tenant_id, normalized)
         return found
 
+    async def still_no_contact(self, tenant_id: str, normalized: str) -> None:
+        await self._locks.still_no_contact(tenant_id, normalized)
+
     async def insert_contact(self, contact: Contact) -> None:
         await self._locks.creating_contact(contact)
         self._pending.add("contacts", t.contact_values(contact, self._d))

@@ -20,8 +20,7 @@ How each command maps (callId is always MegaFon's `callid`; the client is `phone
                                  (after the answer the service takes it as a transfer: <member>
                                  is told the call rings for them, and their ACCEPTED makes them
                                  the operator who answered)
-               type=COMPLETED    NotifyEnd (In) or NotifyOutEnd (Out), Answered: the
-                                 conversation is over
+               type=COMPLETED    nothing: one phone hung up (see below)
                type=CANCELLED    Out: NotifyOutEnd, Cancel (an outgoing call has one phone).
                                  In: nothing (see below)
     cmd=history                  the finished call: NotifyEnd / NotifyOutEnd with the final
@@ -33,12 +32,14 @@ How each command maps (callId is always MegaFon's `callid`; the client is `phone
 Whole call or one phone? The contract's NotifyEnd ends the whole call. MegaFon's COMPLETED and
 CANCELLED speak for one user's phone: when a group rings A and B and B answers, A's phone is
 CANCELLED while B talks; in a group that rings phones in turn, A's CANCELLED is followed by B's
-INCOMING. So this module remembers in `storage` ("call:<callid>", one day) who holds the call:
-the user who ACCEPTED it, or to whom it was TRANSFERRED. A COMPLETED from anyone else (say the
-operator who transferred the call away) is one phone leaving and is ignored; an incoming
-CANCELLED is never taken as the end of the call, because nothing in it says whether another
-phone still rings. The end of every call comes for certain with cmd=history, which MegaFon sends
-once the whole call is over: it emits the end event (repeats change nothing) and the record.
+INCOMING. When A transfers the call to B and hangs up, A's COMPLETED is sent at the same moment
+as the TRANSFERRED: the two webhooks may run in either order, or at once (two webhooks running
+together do not see each other's storage), so nothing tells A's COMPLETED from the end of the
+call. Hence neither COMPLETED nor an incoming CANCELLED is ever taken as the end of the call.
+The end of every call comes for certain with cmd=history, which MegaFon sends once the whole
+call is over: it emits the end event and the record, so a call shows "answered" until then.
+This module remembers in `storage` ("call:<callid>", one day) who holds the call (the user who
+ACCEPTED it, or to whom it was TRANSFERRED) only to tell an outgoing call's CANCELLED apart.
 
 History statuses: Success -> Answered, missed -> NoAnswer, Cancel -> Cancel, Busy -> Busy,
 NotAvailable -> Failed (the operator's phone was unreachable), NotAllowed -> Failed (the
@@ -137,10 +138,14 @@ def live_event(data: dict[str, str]) -> VoipWebhookParseResult:
     memo: dict[str, Any] = recall("call:" + call_id) or {}
     holder = memo.get("holder")
     if kind == "COMPLETED":
-        if holder and holder != who:
-            log(who, "left call", call_id, "; it goes on with", holder)
-            return {}
-        return {"event": end_event(direction, VoipCallDisposition.Answered, data, who)}
+        # Never the end of the call: a COMPLETED sent by the operator who just transferred the
+        # call comes at the same moment as the TRANSFERRED, may run first or beside it (and
+        # then reads a holder the transfer has not yet replaced), and looks exactly like the
+        # holder's own hang-up. Ending the call on it would end Petrova's conversation and
+        # file her transfer as late. cmd=history ends every call, a moment later.
+        log(who, "hung up on call", call_id, "(held by", str(holder or who) + ")",
+            "; its end comes with history")
+        return {}
     if kind == "CANCELLED":
         if direction == VoipCallDirection.Out and (not holder or holder == who):
             return {"event": end_event(direction, VoipCallDisposition.Cancel, data, who)}

@@ -6,6 +6,7 @@ serves the recording files those links point at; the test plays one through the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
@@ -115,17 +116,19 @@ async def test_group_call_answered_with_recording(mf: Tenant, pbx: str) -> None:
     # Petrova's phone stops ringing because Ivanov answered: the call goes on.
     await mf.post_ok(event("CANCELLED", "petrova"))
     assert (await mf.call())["state"] == "answered"
+    # One phone hung up: the call ends with the history MegaFon sends once it is over.
     await mf.post_ok(event("COMPLETED", "ivanov"))
-    assert (await mf.call())["state"] == "ended"
+    assert (await mf.call())["state"] == "answered"
     link = f"{pbx}/rec/8844120031.mp3"
     await mf.post_ok(history("Success", link=link))
 
     call = await mf.call()
-    assert (call["disposition"], call["duration"], call["has_record"]) == ("answered", 93, True)
+    assert (call["state"], call["disposition"], call["duration"], call["has_record"]) == (
+        "ended", "answered", 93, True)
     assert call["contact_id"] == contact["id"]
     assert [(e["kind"], e["effect"]) for e in call["events"]] == [
         ("notify_start", "applied"), ("notify_start", "applied"), ("notify_answer", "applied"),
-        ("notify_end", "applied"), ("notify_end", "repeat"), ("call_record", "applied")]
+        ("notify_end", "applied"), ("call_record", "applied")]
     assert await mf.notifications("ivanov") == ["ringing", "answered", "ended"]
     assert await mf.notifications("petrova") == ["ringing", "ended"]
     activity = (await mf.api.ok("GET", f"/api/v1/contacts/{contact['id']}/activity"))["activity"]
@@ -149,6 +152,7 @@ async def test_phones_ringing_in_turn_do_not_end_the_call(mf: Tenant) -> None:
     assert await mf.notifications("petrova") == ["ringing"]
     await mf.post_ok(event("ACCEPTED", "petrova"))
     await mf.post_ok(event("COMPLETED", "petrova"))
+    await mf.post_ok(history("Success", user="petrova"))
     call = await mf.call()
     assert (call["state"], call["disposition"]) == ("ended", "answered")
     assert await mf.notifications("petrova") == ["ringing", "answered", "ended"]
@@ -166,12 +170,14 @@ async def test_transferred_call_ends_with_the_operator_who_holds_it(mf: Tenant) 
     assert (await mf.call())["state"] == "answered"
     await mf.post_ok(event("ACCEPTED", "petrova"))
     await mf.post_ok(event("COMPLETED", "petrova"))
+    assert (await mf.call())["state"] == "answered"
+    await mf.post_ok(history("Success", user="petrova"))
     call = await mf.call()
-    assert call["state"] == "ended"
+    assert (call["state"], call["answered_phone"]) == ("ended", "petrova")
     assert [(e["kind"], e["effect"]) for e in call["events"]] == [
         ("notify_start", "applied"), ("notify_answer", "applied"),
         ("notify_internal", "applied"), ("notify_answer", "applied"),
-        ("notify_end", "applied")]
+        ("notify_end", "applied"), ("call_record", "applied")]
     assert await mf.notifications("petrova") == ["ringing", "answered", "ended"]
     assert await mf.notifications("ivanov") == ["ringing", "answered", "ended"]
 
@@ -267,3 +273,43 @@ async def test_members_by_extension_and_unsupported_actions(mf: Tenant) -> None:
         headers={"Authorization": f"Bearer {mf.tokens['ivanov']}"})
     assert response.status == 501
     assert "VoipGenerateCall" in (await response.json())["message"]
+
+
+async def test_hangup_delivered_before_the_transfer_does_not_end_the_call(mf: Tenant) -> None:
+    """Ivanov transfers the call to Petrova and hangs up: MegaFon sends TRANSFERRED and Ivanov's
+    COMPLETED at the same moment, so either may be run first (and two webhooks running at once do
+    not see each other's storage). Ivanov's COMPLETED must not end the call Petrova now holds."""
+    await mf.post_ok(event("INCOMING", "ivanov"))
+    await mf.post_ok(event("ACCEPTED", "ivanov"))
+    await mf.post_ok(event("COMPLETED", "ivanov"))  # delivered ahead of the transfer
+    await mf.post_ok(event("TRANSFERRED", "petrova"))
+    assert (await mf.call())["state"] == "answered"
+    assert await mf.notifications("petrova") == ["ringing"]
+    await mf.post_ok(event("ACCEPTED", "petrova"))
+    call = await mf.call()
+    assert (call["state"], call["answered_phone"]) == ("answered", "petrova")
+    await mf.post_ok(event("COMPLETED", "petrova"))
+    await mf.post_ok(history("Success", user="petrova"))
+    call = await mf.call()
+    assert (call["state"], call["disposition"], call["answered_phone"]) == (
+        "ended", "answered", "petrova")
+    assert await mf.notifications("petrova") == ["ringing", "answered", "ended"]
+    assert await mf.notifications("ivanov") == ["ringing", "answered", "ended"]
+
+
+async def test_transfer_and_hangup_sent_at_once(mf: Tenant) -> None:
+    """The same transfer with TRANSFERRED and Ivanov's COMPLETED posted concurrently."""
+    await mf.post_ok(event("INCOMING", "ivanov"))
+    await mf.post_ok(event("ACCEPTED", "ivanov"))
+    await asyncio.gather(mf.post_ok(event("TRANSFERRED", "petrova")),
+                         mf.post_ok(event("COMPLETED", "ivanov")))
+    assert (await mf.call())["state"] == "answered"
+    assert await mf.notifications("petrova") == ["ringing"]
+    await asyncio.gather(mf.post_ok(event("ACCEPTED", "petrova")),
+                         mf.post_ok(event("COMPLETED", "petrova")))
+    await mf.post_ok(history("Success", user="petrova"))
+    call = await mf.call()
+    assert (call["state"], call["disposition"], call["answered_phone"]) == (
+        "ended", "answered", "petrova")
+    assert await mf.notifications("petrova") == ["ringing", "answered", "ended"]
+    assert await mf.notifications("ivanov") == ["ringing", "answered", "ended"]

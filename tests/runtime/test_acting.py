@@ -989,6 +989,53 @@ async def test_missed_calls_from_one_number_in_two_modules_make_one_contact(
 
 
 
+class PausedAfterScene:
+    """A unit's transaction that, once it has read its call's scene, waits for `gate`: the
+    unit's reads are then as stale as they get when another node commits meanwhile."""
+
+    def __init__(self, tx: Any, read: asyncio.Event, gate: asyncio.Event) -> None:
+        self._tx, self._read, self._gate = tx, read, gate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tx, name)
+
+    async def call_scene(self, lookup: Any) -> Any:
+        scene = await self._tx.call_scene(lookup)
+        self._read.set()
+        await asyncio.wait_for(self._gate.wait(), timeout=60)
+        return scene
+
+
+async def test_a_call_recorded_while_its_numbers_contact_is_made_on_another_node_is_linked(
+    world: World,
+) -> None:
+    """Two calls of one unknown client end at once on two nodes: a missed one (whose record
+    makes the client's contact) and an answered one (which makes none). The answered call's
+    record found no contact when it looked, but the contact was committed before it: it must
+    be linked to it (its entry in the contact's stream), not left without a contact forever
+    (a contact the runtime makes adopts nothing)."""
+    if world.backend.name == "sqlite":
+        pytest.skip("one writer: units cannot interleave")
+    first, second = await nodes(world, 2)
+    read, gate = asyncio.Event(), asyncio.Event()
+    answered = ParseResult.model_validate(record(call_id="c-answered", dst="102"))
+    missed = ParseResult.model_validate(record(call_id="c-missed", disposition="no_answer",
+                                               duration=0))
+    answered_ctx, missed_ctx = world.ctx(), world.ctx()
+    slow = asyncio.ensure_future(first.write(
+        lambda tx: act(PausedAfterScene(tx, read, gate), answered_ctx, answered)))  # type: ignore[arg-type]
+    await asyncio.wait_for(read.wait(), timeout=60)
+    made = await second.write(lambda tx: act(tx, missed_ctx, missed))
+    gate.set()
+    await slow
+    assert made.contact_created is not None
+    [contact] = await world.store.list_contacts(world.tenant.id)
+    calls_now = {c.provider_call_id: c for c in await world.store.list_calls(world.tenant.id)}
+    assert calls_now["c-answered"].contact_id == contact.id
+    stream = await world.store.list_activity(world.tenant.id, contact.id)
+    assert sorted(entry.data["disposition"] for entry in stream) == ["answered", "no_answer"]
+
+
 async def test_notify_internal_after_the_answer_is_a_transfer_not_a_late_event(
     world: World,
 ) -> None:
