@@ -21,7 +21,7 @@ async def test_a_probe_runs_unrestricted_python_in_a_worker_hardened_as_the_pool
                                  group="a")
         assert outcome.ok, outcome
         token, keys = outcome.result
-        assert keys == ["active", "exposed", "inactive"]
+        assert keys == ["active", "exposed", "inactive", "limited"]
         assert len([w for w in pool.workers() if w.group == "a"]) == 1
         # The same OS wall as a real worker: here, no sockets (seccomp).
         refused = await pool.run(probe("import socket\nsocket.socket()"), group="a")
