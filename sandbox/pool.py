@@ -66,6 +66,7 @@ from sandbox.limits import (
     Limits,
     wall_warning_seconds,
 )
+from sandbox.message_budget import over_budget
 from sandbox.outcome import LimitName, Outcome, ScriptError
 from sandbox.protocol import (
     MAX_REQUEST_DEPTH,
@@ -1077,6 +1078,11 @@ class SandboxPool:
     def _on_line(self, worker: Worker, line: bytes) -> None:
         """One message from a worker, handled as it arrives (no task hop per message)."""
         try:
+            # Counted before parsing: a breached worker's message of millions of empty
+            # lists held the event loop half a second per message (message_budget.py).
+            too_much = over_budget(line)
+            if too_much is not None:
+                raise ProtocolError(too_much)
             message = decode(line)
             kind = message["type"]
             if not worker.ready:
