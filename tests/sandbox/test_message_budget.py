@@ -22,7 +22,8 @@ LIMITS = Limits(wall_seconds=30, cpu_seconds=10)
 FLOOD = (
     "import os\n"
     "from sandbox.forkserver import WORKER_OUT_FD\n"
-    "head = b'{\"type\":\"outcome\",\"id\":' + str(args[0]).encode() + b',\"outcome\":{\"ok\":true,'\n"
+    "head = b'{\"type\":\"outcome\",\"id\":' + str(args[0]).encode()\n"
+    "head += b',\"outcome\":{\"ok\":true,'\n"
     "head += b'\"duration_ms\":1.0,\"cpu_ms\":1.0,\"result\":['\n"
     "tail = b'[]]}}\\n'\n"
     "n = (args[1] - len(head) - len(tail)) // 3\n"
@@ -61,7 +62,7 @@ def test_a_line_of_nested_empty_lists_is_over_budget_and_honest_lines_are_not() 
         "ok": True, "result": {str(i): [str(i)] for i in range(RESULT_VALUES // 2)},
         "error": None, "limit": None, "logs": "x,[{" * 16_000, "logs_truncated": False,
         "duration_ms": 1.0, "cpu_ms": 1.0, "retire": False})) is None
-    body = [[]] * empty_lists(FETCH_BODY_MAX_BYTES)
+    body: list[list[None]] = [[]] * empty_lists(FETCH_BODY_MAX_BYTES)
     assert len(json.dumps(body, separators=(",", ":"))) <= FETCH_BODY_MAX_BYTES
     line = encode({"type": "capability", "id": 1, "request": {
         "op": "fetch", "url": "https://example.com/", "method": "POST",
@@ -98,7 +99,8 @@ def VoipParseWebhookRequest(request):
 
 def f():
     try:
-        fetch("https://example.com/", method="POST", body=[[]] * {empty_lists(FETCH_BODY_MAX_BYTES)})
+        fetch("https://example.com/", method="POST",
+              body=[[]] * {empty_lists(FETCH_BODY_MAX_BYTES)})
     except FetchError as error:
         fetched = str(error)
     storage.set("k", [[]] * {empty_lists(STORAGE_VALUE_MAX_BYTES)})
