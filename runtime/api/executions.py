@@ -26,6 +26,7 @@ from runtime.store.models import (
     Execution,
     ExecutionFilter,
     ExecutionOutcome,
+    ListedExecution,
     to_json,
 )
 from runtime.typedefs import CONFIG, STORE
@@ -33,7 +34,7 @@ from runtime.typedefs import CONFIG, STORE
 routes = web.RouteTableDef()
 
 
-def summary(execution: Execution) -> dict[str, JSON]:
+def summary(execution: Execution | ListedExecution) -> dict[str, JSON]:
     """A list item: what happened, without the logs, request, result or effects."""
     error = execution.error if isinstance(execution.error, dict) else None
     return dump(ExecutionSummary, {

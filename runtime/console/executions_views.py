@@ -69,9 +69,11 @@ async def log_page(request: web.Request) -> web.StreamResponse:
         offset = min(max(0, int(query.get("offset", "0"))), MAX_OFFSET)
     except ValueError:
         offset = 0
+    # The page shows no logs, request, result or effects (up to 64 KiB each a row): read
+    # without them; a row's replay box needs only whether a request is stored.
     executions = await shown_list(services(request), session.tenant_id,
-                                  await store.list_executions(session.tenant_id, filters, PAGE,
-                                                              offset))
+                                  await store.list_execution_summaries(
+                                      session.tenant_id, filters, PAGE, offset))
     versions = await store.list_versions(session.tenant_id, module.id, 100, 0)
     if version_id and all(v.id != version_id for v in versions) and (
             older := await store.get_version(session.tenant_id, module.id, version_id)):

@@ -10,7 +10,7 @@ from runtime.contract import RESULT_MODELS
 from runtime.errors import found
 from runtime.operations.services import Services
 from runtime.redaction import Redactor, redact, secret_values
-from runtime.store.models import Execution, Module
+from runtime.store.models import Execution, ListedExecution, Module
 from runtime.store.retention import ModuleHealth
 
 FUNCTIONS = tuple(RESULT_MODELS)  # the functions the log can be filtered by
@@ -31,7 +31,7 @@ async def shown_execution(services: Services, tenant_id: str,
 
 
 async def shown_list(services: Services, tenant_id: str,
-                     executions: Sequence[Execution]) -> list[Execution]:
+                     executions: Sequence[ListedExecution]) -> list[ListedExecution]:
     """A page of the log as it is listed: each error message with its module's secret settings
     masked (a script may raise with one in its message)."""
     # One Redactor a module for the whole page: its secrets' spellings are made once, and the

@@ -62,6 +62,7 @@ from runtime.store.models import (
     DialClaim,
     Execution,
     ExecutionFilter,
+    ListedExecution,
     Module,
     ModuleBinding,
     ModulePatch,
@@ -710,9 +711,10 @@ class Store(abc.ABC):
     async def list_execution_summaries(
         self, tenant_id: str, filters: ExecutionFilter | None = None,
         limit: int = DEFAULT_LIMIT, offset: int = 0,
-    ) -> list[Execution]:
-        """`list_executions` without the rows' big columns: `logs` is empty and `request`,
-        `result` and `effects` are None (for lists; the detail reads the whole row)."""
+    ) -> list[ListedExecution]:
+        """`list_executions` as lists show it: without the rows' big columns (logs, request,
+        result, effects), never read; `has_request` says whether a request is stored (the
+        detail reads the whole row)."""
 
     @abc.abstractmethod
     async def get_execution(self, tenant_id: str, execution_id: str) -> Execution | None: ...

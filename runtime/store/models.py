@@ -423,6 +423,29 @@ class Execution:
     cpu_ms: float = 0.0  # the worker's CPU time on the call (usage page)
 
 
+@fast_init
+@dataclass(frozen=True, slots=True)
+class ListedExecution:
+    """One row of the execution log as lists show it: `Execution` without its big columns
+    (logs, request, result, effects: up to 64 KiB each), which a list never reads, and whether
+    a request is stored (the console offers replay for a webhook's row only when one is)."""
+
+    id: str
+    tenant_id: str
+    module_id: str
+    version_id: str | None
+    function: str
+    outcome: ExecutionOutcome
+    created_at: datetime
+    duration_ms: float = 0.0
+    error: JSON = None
+    limit: str | None = None
+    logs_truncated: bool = False
+    has_request: bool = False
+    dry_run: bool = False
+    cpu_ms: float = 0.0
+
+
 # Caps applied when an execution is stored (the sandbox caps output too; this bounds the row:
 # store/execution_caps.py). The JSON columns' caps count their text as stored, escapes and all.
 EXECUTION_LOG_CAP = 64 * KIB

@@ -27,6 +27,7 @@ from runtime.store.models import (
     Contact,
     Execution,
     ExecutionFilter,
+    ListedExecution,
     Module,
     ModuleBinding,
     Notification,
@@ -763,19 +764,23 @@ class Reads(UsageReads):
         return await self._one(t.EXECUTIONS, "SELECT * FROM executions WHERE id = $1 "
                                "AND tenant_id = $2", [execution_id, tenant_id])
 
-    async def list_executions(self, tenant_id: str, filters: ExecutionFilter, limit: int,
-                              offset: int, columns: str = "*") -> list[Execution]:
+    def _executions_sql(self, tenant_id: str, filters: ExecutionFilter, limit: int,
+                        offset: int, columns: str) -> tuple[str, list[Any]]:
         where, params = where_clause(self._d, tenant_id, execution_conditions(filters))
         n = len(params)
-        return await self._all(t.EXECUTIONS,
-                               f"SELECT {columns} FROM executions WHERE {where} ORDER BY "
-                               f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
-                               [*params, limit, offset])
+        return (f"SELECT {columns} FROM executions WHERE {where} ORDER BY "
+                f"created_at DESC, id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+                [*params, limit, offset])
+
+    async def list_executions(self, tenant_id: str, filters: ExecutionFilter, limit: int,
+                              offset: int) -> list[Execution]:
+        return await self._all(t.EXECUTIONS, *self._executions_sql(
+            tenant_id, filters, limit, offset, "*"))
 
     async def list_execution_summaries(self, tenant_id: str, filters: ExecutionFilter,
-                                       limit: int, offset: int) -> list[Execution]:
-        return await self.list_executions(tenant_id, filters, limit, offset,
-                                          t.EXECUTION_SUMMARY_COLUMNS)
+                                       limit: int, offset: int) -> list[ListedExecution]:
+        return await self._all(t.EXECUTION_SUMMARIES, *self._executions_sql(
+            tenant_id, filters, limit, offset, t.EXECUTION_SUMMARY_COLUMNS))
 
     async def list_notifications(self, tenant_id: str, user_id: str, after_id: str | None,
                                  since: datetime | None, limit: int, newest: bool = False,

@@ -24,6 +24,7 @@ from runtime.store.models import (
     Contact,
     Execution,
     ExecutionFilter,
+    ListedExecution,
     Module,
     ModuleBinding,
     Notification,
@@ -318,8 +319,8 @@ class QueryReads(Store):
         filters: ExecutionFilter | None = None,
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
-    ) -> list[Execution]:
-        read: list[Execution] = await self._read(
+    ) -> list[ListedExecution]:
+        read: list[ListedExecution] = await self._read(
             Reads.list_execution_summaries, tenant_id, filters or ExecutionFilter(), limit,
             offset
         )
