@@ -10,7 +10,7 @@ from typing import Any
 
 from sandbox import Call, Limits, SandboxPool
 from sandbox.injected import FETCH_BODY_MAX_BYTES, STORAGE_VALUE_MAX_BYTES
-from sandbox.limits import RESULT_VALUES
+from sandbox.limits import MEMBERS_RESULT_VALUES, RESULT_VALUES
 from sandbox.message_budget import CAPABILITY_BUDGET, FETCH_BODY_BYTES, over_budget
 from sandbox.protocol import MAX_MESSAGE_BYTES, encode, encode_outcome
 from tests.sandbox.probe_worker import PROBE_ENTRY, probe
@@ -127,3 +127,18 @@ async def test_the_largest_honest_messages_pass() -> None:
         assert len(asked[0]["json"]) == empty_lists(FETCH_BODY_MAX_BYTES)
         assert len(asked[1]["value"]) == empty_lists(STORAGE_VALUE_MAX_BYTES)
         assert pool.stats.workers_replaced == 0
+
+
+async def test_a_members_result_of_as_many_values_passes() -> None:
+    # MEMBERS_RESULT_VALUES values, an id and a name each member: the outcome's budget is the
+    # members' count, not a parse result's.
+    members = MEMBERS_RESULT_VALUES // 3
+    source = ("def VoipParseWebhookRequest(request):\n    return {}\n\n"
+              "def VoipGetMembers():\n"
+              f"    return [{{'id': str(i), 'name': 'n,[{{'}} for i in range({members})]\n")
+    async with SandboxPool(size=1, limits=LIMITS) as pool:
+        outcome = await asyncio.wait_for(
+            pool.run(Call(source=source, function="VoipGetMembers", args=()), group="A"), 60)
+        assert outcome.ok, outcome
+        assert len(outcome.result) == members
+        assert outcome.result[-1] == {"id": str(members - 1), "name": "n,[{"}
