@@ -13,16 +13,17 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-from runtime.config import TenantLimitsConfig
-from tests.e2e.conftest import ROOT, Api, Service, service_on_backend
+from tests.e2e.builders_support import backend_service
+from tests.e2e.conftest import ROOT, Api, Service
 from tests.e2e.helpers import ProviderTenant, provider_tenant, serving
 from tests.e2e.test_provider_zadarma import API_KEY, API_SECRET, FakeZadarma, signature
+
+__all__ = ["backend_service"]  # the fixture, imported for pytest
 
 CALLS = 200
 COMPANY = "74951112233"
@@ -297,15 +298,6 @@ def megafon_call(n: int, plan: Plan, base: str) -> Call:
 
 
 # --- the day ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def backend_service(request: pytest.FixtureRequest, tmp_path: Path
-                          ) -> AsyncIterator[Service]:
-    async with service_on_backend(
-            request.param, tmp_path,
-            tenant_limits=TenantLimitsConfig(concurrent_executions=16)) as service:
-        yield service
 
 
 @pytest.fixture
