@@ -74,5 +74,9 @@ async def get_call(request: web.Request) -> web.Response:
     call = found(await store.get_call(auth.tenant_id, request.match_info["call_id"]), "call")
     events = await store.list_call_events(auth.tenant_id, call.id, limit + 1, offset)
     activity = await store.get_activity_for_call(auth.tenant_id, call.id)
-    return reply({**to_json(call), "events": events[:limit], "events_more": len(events) > limit,
-                  "activity": activity})
+    body = {**to_json(call), "events": events[:limit], "activity": activity}
+    if len(events) > limit:
+        # Only when there are more: a call's page keeps the shape it always had (a call's
+        # fields, its events and its activity entry) for every call whose history fits.
+        body["events_more"] = True
+    return reply(body)

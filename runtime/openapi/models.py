@@ -265,8 +265,9 @@ CallDetail = _with_fields_of(
     Call, "CallDetail", "A call (every field of `Call`) with its history and activity entry.",
     events=(list[CallEventRecord], Field(description=(
         "its history, oldest first: `events_limit` events from `events_offset`"))),
-    events_more=(bool, Field(description=(
-        "whether the history has more events after these (read them with `events_offset`)"))),
+    events_more=(bool, Field(default=False, description=(
+        "present, and true, when the history has more events after these (read them with "
+        "`events_offset`); absent when these are the last"))),
     activity=(ActivityEntry | None, ...),
 )
 
